@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ringback/ringback/libs/bus/inproc"
+	"github.com/ringback/ringback/libs/bus/kafka"
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/eventstore/embedded"
+	"github.com/ringback/ringback/libs/eventstore/esdb"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/relay"
+	"github.com/ringback/ringback/libs/telemetry"
+	"github.com/ringback/ringback/services/media-gateway/sip"
+)
+
+// App is one process: the shared parts every target is built from.
+type App struct {
+	Config      *Config
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Registry    *prometheus.Registry
+	Mux         *http.ServeMux
+	Store       eventstore.Store
+	Publisher   message.Publisher
+	Subscribers inbox.Subscribers
+
+	tel        *telemetry.Telemetry
+	gateway    *sip.Gateway
+	subscribed atomic.Int64 // topic subscriptions made, for the single-node relay barrier
+	ready      atomic.Bool
+	closers    []func() error
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.ListTargets {
+		for _, n := range serviceNames() {
+			fmt.Fprintln(stdout, n)
+		}
+		return nil
+	}
+	ts, err := resolve(cfg.Targets)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(ts); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, ts, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.run(ctx, ts)
+}
+
+func newApp(ctx context.Context, cfg *Config, ts []target, stdout io.Writer) (*App, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, &usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	tel, err := telemetry.New(ctx, telemetry.Config{Service: "ringback/" + strings.Join(names, ","),
+		OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), LogLevel: level, LogOutput: stdout})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Clock: clock.Real{}, Log: tel.Log, Registry: tel.Registry, Mux: http.NewServeMux(), tel: tel}
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return tel.Shutdown(ctx)
+	})
+	if err := a.openStore(ctx); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.openBus(); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) openStore(ctx context.Context) error {
+	if a.Config.EventStore != "" {
+		st, err := esdb.New(ctx, a.Config.EventStore)
+		if err != nil {
+			return fmt.Errorf("eventstoredb: %w", err)
+		}
+		a.Store = st
+	} else {
+		if err := os.MkdirAll(a.Config.Data, 0o755); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		st, err := embedded.Open(filepath.Join(a.Config.Data, "store"), embedded.WithLogger(a.Log))
+		if err != nil {
+			return fmt.Errorf("embedded store: %w", err)
+		}
+		a.Store = st
+	}
+	a.closers = append(a.closers, a.Store.Close)
+	return nil
+}
+
+func (a *App) openBus() error {
+	wlog := watermill.NewSlogLogger(a.Log.With("component", "bus"))
+	var subs inbox.Subscribers
+	switch a.Config.Bus {
+	case "inproc":
+		b := inproc.New(wlog)
+		a.Publisher = b
+		subs = func(group string) (message.Subscriber, error) { return b.Subscriber(group), nil }
+		a.closers = append(a.closers, b.Close)
+	case "kafka":
+		brokers := strings.Split(a.Config.KafkaBrokers, ",")
+		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers}, wlog)
+		if err != nil {
+			return fmt.Errorf("kafka publisher: %w", err)
+		}
+		a.Publisher = pub
+		a.closers = append(a.closers, pub.Close)
+		subs = func(group string) (message.Subscriber, error) {
+			return kafka.NewSubscriber(kafka.SubscriberConfig{Brokers: brokers, ConsumerGroup: group}, wlog)
+		}
+	}
+	a.Subscribers = func(group string) (message.Subscriber, error) {
+		s, err := subs(group)
+		if err != nil {
+			return nil, err
+		}
+		return countingSubscriber{s, &a.subscribed}, nil
+	}
+	return nil
+}
+
+// countingSubscriber counts subscriptions so that single node starts its
+// relay only once every service listens: the in-process bus keeps nothing
+// for a group that has not subscribed yet.
+type countingSubscriber struct {
+	message.Subscriber
+	n *atomic.Int64
+}
+
+func (c countingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	ch, err := c.Subscriber.Subscribe(ctx, topic)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return ch, err
+}
+
+func (a *App) sipGateway() (*sip.Gateway, error) {
+	if a.gateway != nil {
+		return a.gateway, nil
+	}
+	gw, err := sip.New(sip.Config{Listen: a.Config.SIP, Trunk: a.Config.SIPTrunk, CallerID: a.Config.Media.CallerID,
+		AgentRingTimeout: a.Config.Media.AgentRingTimeout, ContactRingTimeout: a.Config.Media.ContactRingTimeout},
+		a.Log.With("component", "sip"))
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	a.gateway = gw
+	return gw, nil
+}
+
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.Log.Warn("close", "err", err)
+		}
+	}
+}
+
+// run inits every target (fallible work, listeners bound), runs them, and
+// on a signal or the first failure stops them in reverse order.
+func (a *App) run(ctx context.Context, ts []target) error {
+	type started struct {
+		name string
+		r    Runner
+	}
+	var runners []started
+	expected := 0
+	for _, t := range ts {
+		r, err := t.Init(a)
+		if err != nil {
+			return fmt.Errorf("init %s: %w", t.Name, err)
+		}
+		runners = append(runners, started{t.Name, r})
+		expected += len(t.Topics)
+	}
+	if a.gateway != nil {
+		runners = append([]started{{"sip", a.gateway}}, runners...)
+	}
+	if a.Config.Demo {
+		d, err := newDemo(a)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		runners = append(runners, started{"demo", d})
+	}
+	a.routes()
+	ln, err := net.Listen("tcp", a.Config.HTTP)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{Handler: a.Mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	ctxs := make([]context.CancelFunc, len(runners))
+	for i, s := range runners {
+		rctx, rcancel := context.WithCancel(context.Background())
+		ctxs[i] = rcancel
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.r.Run(rctx); err != nil && rctx.Err() == nil {
+				cancel(fmt.Errorf("%s: %w", s.name, err))
+			}
+		}()
+	}
+	relayCtx, relayCancel := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		if err := a.runRelay(relayCtx, ctx, expected); err != nil && relayCtx.Err() == nil {
+			cancel(fmt.Errorf("relay: %w", err))
+		}
+	}()
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cancel(fmt.Errorf("http: %w", err))
+		}
+	}()
+	a.ready.Store(true)
+	a.Log.Info("ringback started", "http", ln.Addr().String(), "targets", len(ts), "bus", a.Config.Bus, "demo", a.Config.Demo)
+
+	<-ctx.Done()
+	a.ready.Store(false) // /readyz answers 503 while we stop
+	cause := context.Cause(ctx)
+	shutdown, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = srv.Shutdown(shutdown)
+	<-httpDone
+	relayCancel()
+	<-relayDone
+	for i := len(ctxs) - 1; i >= 0; i-- {
+		ctxs[i]()
+	}
+	wg.Wait()
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	a.Log.Info("ringback stopped")
+	return nil
+}
+
+// runRelay starts the outbox once the consumers listen (in process), then
+// publishes until ctx is done.
+func (a *App) runRelay(ctx, appCtx context.Context, expected int) error {
+	if a.Config.Bus == "inproc" {
+		deadline := time.Now().Add(30 * time.Second)
+		for a.subscribed.Load() < int64(expected) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("only %d of %d subscriptions after 30s", a.subscribed.Load(), expected)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-appCtx.Done():
+				return nil
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	r := relay.New(a.Store, a.Publisher, relay.FileCheckpoints{Path: filepath.Join(a.Config.Data, "relay.checkpoint")}, a.Log.With("component", "relay"))
+	return r.Run(ctx)
+}
+
+func (a *App) routes() {
+	a.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	a.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+}

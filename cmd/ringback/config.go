@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+
+	agentsession "github.com/ringback/ringback/services/agent-session"
+	"github.com/ringback/ringback/services/disposition"
+	"github.com/ringback/ringback/services/history"
+	"github.com/ringback/ringback/services/intake"
+	mediagateway "github.com/ringback/ringback/services/media-gateway"
+	"github.com/ringback/ringback/services/router"
+	"github.com/ringback/ringback/services/scheduler"
+)
+
+// Config is everything `ringback serve` is told. Every flag can also be set
+// in the environment as RINGBACK_<FLAG>, upper case, with - and . as _
+// (--sip-trunk: RINGBACK_SIP_TRUNK); a flag on the command line wins.
+type Config struct {
+	Targets      string
+	HTTP         string
+	SIP          string
+	SIPTrunk     string
+	Data         string
+	Bus          string
+	KafkaBrokers string
+	EventStore   string
+	Demo         bool
+	ListTargets  bool
+	LogLevel     string
+
+	Intake       intake.Config
+	Scheduler    scheduler.Config
+	Router       router.Config
+	AgentSession agentsession.Config
+	Media        mediagateway.Config
+	History      history.Config
+	Disposition  disposition.Config
+}
+
+// RegisterFlags registers every flag of serve.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Targets, "target", "all", "comma-separated services to run: all, or any of "+strings.Join(serviceNames(), ", "))
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: the API, /agent/, /metrics, /healthz, /readyz")
+	fs.StringVar(&c.SIP, "sip", "127.0.0.1:5060", "SIP listen address of the media gateway (UDP)")
+	fs.StringVar(&c.SIPTrunk, "sip-trunk", "127.0.0.1:5080", "host:port of the SIP trunk; contacts are dialled as sip:<E.164>@host:port")
+	fs.StringVar(&c.Data, "data", "data", "directory of the embedded event store, relay checkpoint and recordings")
+	fs.StringVar(&c.Bus, "bus", "inproc", "event bus: inproc (one process) or kafka")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers, with --bus=kafka")
+	fs.StringVar(&c.EventStore, "eventstore", "", "EventStoreDB/KurrentDB connection string (esdb://...); empty: the embedded store in --data")
+	fs.BoolVar(&c.Demo, "demo", false, "start a demo SIP trunk and phones on --sip-trunk, and log in demo agents, so a callback goes through with nothing else installed")
+	fs.BoolVar(&c.ListTargets, "list-targets", false, "print the targets and exit")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.Intake.RegisterFlags(fs)
+	c.Scheduler.RegisterFlags(fs)
+	c.Router.RegisterFlags(fs)
+	c.AgentSession.RegisterFlags(fs)
+	c.Media.RegisterFlags(fs)
+	c.History.RegisterFlags(fs)
+	c.Disposition.RegisterFlags(fs)
+}
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return "RINGBACK_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(flagName))
+}
+
+// parse reads flags, then the environment for the flags not given.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("ringback serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &Config{}
+	c.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = &usageError{fmt.Sprintf("%s: %v", envName(f.Name), serr)}
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Media.Trunk = c.SIPTrunk
+	return c, nil
+}
+
+// Validate checks what does not depend on the targets.
+func (c *Config) Validate(targets []target) error {
+	for name, addr := range map[string]string{"http": c.HTTP, "sip": c.SIP, "sip-trunk": c.SIPTrunk} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return &usageError{fmt.Sprintf("--%s: %q is not host:port", name, addr)}
+		}
+	}
+	if c.Bus != "inproc" && c.Bus != "kafka" {
+		return &usageError{fmt.Sprintf("--bus: %q is neither inproc nor kafka", c.Bus)}
+	}
+	if c.Bus == "inproc" && !isAll(targets) {
+		return &usageError{"--bus=inproc joins services of one process only: run all of them (--target=all) or use --bus=kafka"}
+	}
+	if c.Data == "" {
+		return &usageError{"--data must name a directory"}
+	}
+	c.Data = filepath.Clean(c.Data)
+	for _, v := range []interface{ Validate() error }{&c.Intake, &c.Scheduler, &c.Router, &c.AgentSession, &c.Media, &c.History, &c.Disposition} {
+		if err := v.Validate(); err != nil {
+			return &usageError{err.Error()}
+		}
+	}
+	return nil
+}

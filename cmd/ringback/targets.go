@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	agentsession "github.com/ringback/ringback/services/agent-session"
+	"github.com/ringback/ringback/services/disposition"
+	"github.com/ringback/ringback/services/history"
+	"github.com/ringback/ringback/services/intake"
+	mediagateway "github.com/ringback/ringback/services/media-gateway"
+	"github.com/ringback/ringback/services/router"
+	"github.com/ringback/ringback/services/scheduler"
+)
+
+// Runner is a started service: Run blocks until ctx is done.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// target is one service the binary can run.
+type target struct {
+	Name   string
+	Topics []string // what it consumes, so single node can start the relay once all listen
+	Init   func(a *App) (Runner, error)
+}
+
+// targets in start order: consumers of others' facts do not depend on their
+// producers at start, so the order is the order of a callback's life.
+var targets = []target{
+	{Name: "intake", Topics: intake.Topics, Init: func(a *App) (Runner, error) {
+		return intake.New(a.Config.Intake, intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux})
+	}},
+	{Name: "scheduler", Topics: scheduler.Topics, Init: func(a *App) (Runner, error) {
+		return scheduler.New(a.Config.Scheduler, scheduler.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+			Log: a.Log.With("service", "scheduler"), Metrics: a.Registry, Mux: a.Mux})
+	}},
+	{Name: "router", Topics: router.Topics, Init: func(a *App) (Runner, error) {
+		return router.New(a.Config.Router, router.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+			Log: a.Log.With("service", "router"), Metrics: a.Registry, Mux: a.Mux})
+	}},
+	{Name: "agent-session", Topics: agentsession.Topics, Init: func(a *App) (Runner, error) {
+		return agentsession.New(a.Config.AgentSession, agentsession.Deps{Store: a.Store, Subscribers: a.Subscribers,
+			Clock: a.Clock, Log: a.Log.With("service", "agent-session"), Metrics: a.Registry, Mux: a.Mux})
+	}},
+	{Name: "media-gateway", Topics: mediagateway.Topics, Init: func(a *App) (Runner, error) {
+		gw, err := a.sipGateway()
+		if err != nil {
+			return nil, err
+		}
+		return mediagateway.New(a.Config.Media, mediagateway.Deps{Store: a.Store, Subscribers: a.Subscribers, Dialer: gw,
+			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry})
+	}},
+	{Name: "history", Topics: history.Topics, Init: func(a *App) (Runner, error) {
+		return history.New(a.Config.History, history.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+			Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux})
+	}},
+	{Name: "disposition", Topics: disposition.Topics, Init: func(a *App) (Runner, error) {
+		return disposition.New(a.Config.Disposition, disposition.Deps{Store: a.Store, Subscribers: a.Subscribers,
+			Clock: a.Clock, Log: a.Log.With("service", "disposition"), Metrics: a.Registry, Mux: a.Mux})
+	}},
+}
+
+func serviceNames() []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// resolve turns --target into the targets to run, in start order.
+func resolve(list string) ([]target, error) {
+	want := map[string]bool{}
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "all":
+			for _, t := range targets {
+				want[t.Name] = true
+			}
+		case n == "":
+		default:
+			known := false
+			for _, t := range targets {
+				known = known || t.Name == n
+			}
+			if !known {
+				names := serviceNames()
+				sort.Strings(names)
+				return nil, &usageError{"--target: unknown service " + n + " (known: all, " + strings.Join(names, ", ") + ")"}
+			}
+			want[n] = true
+		}
+	}
+	var out []target
+	for _, t := range targets {
+		if want[t.Name] {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, &usageError{"--target: no service named"}
+	}
+	return out, nil
+}
+
+func isAll(ts []target) bool { return len(ts) == len(targets) }

@@ -1,0 +1,443 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// SubscriberConfig configures a Subscriber. Zero values take the documented
+// defaults.
+type SubscriberConfig struct {
+	// Brokers are bootstrap addresses (host:port). Required.
+	Brokers []string
+	// ConsumerGroup is the Kafka consumer group id. Required. Every group
+	// gets every message; subscribers sharing a group share the partitions.
+	// A new group starts at the oldest retained record, so a consumer added
+	// later misses nothing; consumers are idempotent anyway.
+	ConsumerGroup string
+
+	// Partitions is the partition count of topics created on Subscribe.
+	// Default DefaultPartitions.
+	Partitions int
+	// ReplicationFactor of topics created on Subscribe. Default -1, the
+	// broker's default.
+	ReplicationFactor int
+
+	// HeartbeatInterval is how often a member tells the coordinator it is
+	// alive, and so how soon it notices a rebalance. Default 1s.
+	HeartbeatInterval time.Duration
+	// SessionTimeout is how long the coordinator keeps a silent member.
+	// Default 10s (the broker's minimum is usually 6s).
+	SessionTimeout time.Duration
+	// RebalanceTimeout is how long the coordinator waits for members to
+	// rejoin during a rebalance. Members rejoin only after draining, so keep
+	// it above DrainTimeout. Default 30s.
+	RebalanceTimeout time.Duration
+	// JoinGroupBackoff is the pause before rejoining after a failed join.
+	// Default 1s.
+	JoinGroupBackoff time.Duration
+
+	// NackBackoff is the pause before a nacked message is delivered again.
+	// Default 100ms.
+	NackBackoff time.Duration
+	// DrainTimeout bounds how long a partition whose ownership ends (Close,
+	// context cancelled, rebalance) waits for its message in flight to be
+	// acked, so the offset is committed rather than the message redelivered.
+	// After it the message's context is cancelled. Default 5s.
+	DrainTimeout time.Duration
+}
+
+func (c *SubscriberConfig) setDefaults() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kafka subscriber: no brokers")
+	}
+	if c.ConsumerGroup == "" {
+		return errors.New("kafka subscriber: no consumer group")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatInterval, time.Second)
+	def(&c.SessionTimeout, 10*time.Second)
+	def(&c.RebalanceTimeout, 30*time.Second)
+	def(&c.JoinGroupBackoff, time.Second)
+	def(&c.NackBackoff, 100*time.Millisecond)
+	def(&c.DrainTimeout, 5*time.Second)
+	return nil
+}
+
+// Subscriber is a Watermill subscriber in one Kafka consumer group.
+//
+// Each Subscribe joins the group as one member for one topic. Each assigned
+// partition is consumed by its own goroutine, one message at a time: the
+// next record is delivered only after the previous one was acked, whose
+// offset is then committed; a nacked message is delivered again after
+// NackBackoff. So order holds per partition, at most one message per
+// partition is in flight, and partitions progress independently.
+//
+// kafka-go's Reader with a GroupID hides rebalances, so a revoked partition
+// could still be delivered from its buffer while its new owner starts on the
+// same records. This subscriber drives kafka-go's ConsumerGroup directly:
+// when a generation ends, every partition goroutine stops fetching, drains
+// (DrainTimeout) and commits before the member rejoins, so two members never
+// deliver one partition at the same time.
+//
+// Safe for concurrent use. Close ends every subscription.
+type Subscriber struct {
+	cfg    SubscriberConfig
+	logger watermill.LoggerAdapter
+
+	dialer        *kafkago.Dialer
+	client        *kafkago.Client
+	topics        *topicCreator
+	stopTransport context.CancelFunc
+
+	// closing is cancelled by Close and stops every subscription.
+	closing       context.Context
+	cancelClosing context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	subs   sync.WaitGroup
+}
+
+var (
+	_ message.Subscriber           = (*Subscriber)(nil)
+	_ message.SubscribeInitializer = (*Subscriber)(nil)
+)
+
+// NewSubscriber returns a Subscriber. It does not connect: Subscribe does.
+func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subscriber, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	transport, stop := newTransport()
+	closing, cancel := context.WithCancel(context.Background())
+	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: transport}
+	return &Subscriber{
+		cfg:           cfg,
+		logger:        logger.With(watermill.LogFields{"component": "kafka-subscriber", "consumer_group": cfg.ConsumerGroup}),
+		dialer:        &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true, ClientID: "ringback"},
+		client:        client,
+		topics:        newTopicCreator(client, cfg.Partitions, cfg.ReplicationFactor),
+		stopTransport: stop,
+		closing:       closing,
+		cancelClosing: cancel,
+	}, nil
+}
+
+// SubscribeInitialize creates topic if it does not exist.
+func (s *Subscriber) SubscribeInitialize(topic string) error {
+	ctx, cancel := context.WithTimeout(s.closing, 30*time.Second)
+	defer cancel()
+	return s.topics.ensure(ctx, topic)
+}
+
+// Subscribe joins the consumer group for topic, creating the topic if
+// needed, and returns the channel of its messages. The channel is closed
+// after ctx is done or Close was called and every partition has drained.
+// Messages carry a context derived from ctx.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrSubscriberClosed
+	}
+	s.subs.Add(1)
+	s.mu.Unlock()
+
+	started := false
+	defer func() {
+		if !started {
+			s.subs.Done()
+		}
+	}()
+
+	createCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.topics.ensure(createCtx, topic); err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
+	}
+
+	info, errs := kafkaLoggers(s.logger)
+	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                s.cfg.ConsumerGroup,
+		Brokers:           s.cfg.Brokers,
+		Dialer:            s.dialer,
+		Topics:            []string{topic},
+		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		SessionTimeout:    s.cfg.SessionTimeout,
+		RebalanceTimeout:  s.cfg.RebalanceTimeout,
+		JoinGroupBackoff:  s.cfg.JoinGroupBackoff,
+		StartOffset:       kafkago.FirstOffset,
+		Logger:            info,
+		ErrorLogger:       errs,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
+	}
+
+	out := make(chan *message.Message)
+	sub := &subscription{
+		s:      s,
+		ctx:    ctx,
+		topic:  topic,
+		group:  group,
+		out:    out,
+		logger: s.logger.With(watermill.LogFields{"topic": topic}),
+	}
+	started = true
+	go func() {
+		defer s.subs.Done()
+		sub.run()
+	}()
+	return out, nil
+}
+
+// Close ends every subscription: partitions stop fetching, messages in
+// flight get DrainTimeout to be acked and committed, members leave the
+// group and the channels are closed. Later calls return nil.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.cancelClosing()
+	s.subs.Wait()
+	s.stopTransport()
+	return nil
+}
+
+// readerMaxWait is the socket deadline of a partition fetch. kafka-go asks
+// the broker to hold a fetch for this minus 1s (its assumed round trip), so
+// 1.5s long-polls for 500ms and leaves a loaded broker a second to answer;
+// a shorter value leaves a quarter of itself, and a busy broker then trips
+// the deadline and forces a reconnect.
+const readerMaxWait = 1500 * time.Millisecond
+
+// commitTimeout bounds one offset commit.
+const commitTimeout = 10 * time.Second
+
+// subscription is one Subscribe call: one group member on one topic.
+type subscription struct {
+	s      *Subscriber
+	ctx    context.Context // the caller's; parent of message contexts
+	topic  string
+	group  *kafkago.ConsumerGroup
+	out    chan *message.Message
+	logger watermill.LoggerAdapter
+
+	// readers counts partition readers being closed in the background; see
+	// consume.
+	readers sync.WaitGroup
+}
+
+// run follows the group's generations until the subscription stops, then
+// leaves the group and closes out once no partition goroutine can send.
+func (sub *subscription) run() {
+	stop, cancel := context.WithCancel(sub.ctx)
+	defer cancel()
+	unlink := context.AfterFunc(sub.s.closing, cancel)
+	defer unlink()
+
+	// Generation.Start runs a function it no longer tracks when the
+	// generation has already ended, so partition goroutines are counted here
+	// as well: out may only be closed after all of them returned.
+	var partitions sync.WaitGroup
+	for {
+		gen, err := sub.group.Next(stop)
+		if err != nil {
+			if stop.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
+				break
+			}
+			// The group retries on its own, with JoinGroupBackoff. A
+			// rebalance in progress is routine: another member came or went.
+			if errors.Is(err, kafkago.RebalanceInProgress) {
+				sub.logger.Debug("consumer group rebalancing", nil)
+			} else {
+				sub.logger.Error("join consumer group", err, nil)
+			}
+			continue
+		}
+		sub.logger.Debug("joined consumer group", watermill.LogFields{
+			"generation": gen.ID, "member": gen.MemberID, "partitions": len(gen.Assignments[sub.topic]),
+		})
+		for _, pa := range gen.Assignments[sub.topic] {
+			partitions.Add(1)
+			gen.Start(func(genCtx context.Context) {
+				defer partitions.Done()
+				sub.consume(stop, genCtx, gen, pa)
+			})
+		}
+	}
+
+	// Close ends the generation, waits for the partition goroutines (they
+	// are draining already, stop is done) and leaves the group.
+	if err := sub.group.Close(); err != nil {
+		sub.logger.Error("leave consumer group", err, nil)
+	}
+	partitions.Wait()
+	close(sub.out)
+	sub.readers.Wait()
+}
+
+// consume delivers one partition from its assigned offset until the
+// generation ends or the subscription stops.
+func (sub *subscription) consume(stop, genCtx context.Context, gen *kafkago.Generation, pa kafkago.PartitionAssignment) {
+	// done ends fetching: the partition may belong to another member soon.
+	done, cancel := context.WithCancel(stop)
+	defer cancel()
+	unlink := context.AfterFunc(genCtx, cancel)
+	defer unlink()
+	if done.Err() != nil {
+		return
+	}
+
+	logger := sub.logger.With(watermill.LogFields{"partition": pa.ID})
+	info, errs := kafkaLoggers(logger)
+	// A Reader without a GroupID reads one partition from an offset we set
+	// and never commits; committing is ours, through the generation.
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:         sub.s.cfg.Brokers,
+		Dialer:          sub.s.dialer,
+		Topic:           sub.topic,
+		Partition:       pa.ID,
+		MaxWait:         readerMaxWait,
+		ReadLagInterval: -1, // no lag goroutine: it would outlive Close
+		Logger:          info,
+		ErrorLogger:     errs,
+	})
+	// Reader.Close waits for the fetch in flight, which does not notice
+	// cancellation, up to readerMaxWait. The partition is not ours any more
+	// and the member must rejoin quickly, so the reader closes in the
+	// background; run waits for it before returning.
+	defer func() {
+		sub.readers.Add(1)
+		go func() {
+			defer sub.readers.Done()
+			if err := r.Close(); err != nil {
+				logger.Error("close partition reader", err, nil)
+			}
+		}()
+	}()
+	// pa.Offset is the group's committed offset, or FirstOffset for a
+	// partition the group never committed.
+	if err := r.SetOffset(pa.Offset); err != nil {
+		logger.Error("seek partition", err, watermill.LogFields{"offset": pa.Offset})
+		return
+	}
+
+	for {
+		record, err := r.FetchMessage(done)
+		if err != nil {
+			if done.Err() != nil {
+				return
+			}
+			// The reader reconnects by itself; this is only a report.
+			logger.Error("fetch", err, nil)
+			if !sleep(done, time.Second) {
+				return
+			}
+			continue
+		}
+		if !sub.deliver(done, gen, record, logger) {
+			return
+		}
+	}
+}
+
+// deliver hands record to the subscriber until it is acked, then commits its
+// offset. It reports false when done ended the partition's ownership.
+func (sub *subscription) deliver(done context.Context, gen *kafkago.Generation, record kafkago.Message, logger watermill.LoggerAdapter) bool {
+	for {
+		msg := fromKafka(record)
+		msgCtx, cancelMsg := context.WithCancel(sub.ctx)
+		msg.SetContext(msgCtx)
+
+		select {
+		case sub.out <- msg:
+		case <-done.Done():
+			cancelMsg()
+			return false
+		}
+
+		acked, stopping := false, false
+		select {
+		case <-msg.Acked():
+			acked = true
+		case <-msg.Nacked():
+		case <-done.Done():
+			// The handler has the message: give it DrainTimeout so its
+			// offset is committed here instead of redelivered elsewhere.
+			stopping = true
+			t := time.NewTimer(sub.s.cfg.DrainTimeout)
+			select {
+			case <-msg.Acked():
+				acked = true
+			case <-msg.Nacked():
+			case <-t.C:
+				logger.Info("message not acked within drain timeout, left for redelivery", watermill.LogFields{"message_uuid": msg.UUID})
+			}
+			t.Stop()
+		}
+		// Watermill: acking or nacking cancels the message's context.
+		cancelMsg()
+
+		if acked {
+			sub.commit(gen, record, logger)
+			return !stopping
+		}
+		if stopping || !sleep(done, sub.s.cfg.NackBackoff) {
+			return false
+		}
+		logger.Trace("redelivering nacked message", watermill.LogFields{"message_uuid": msg.UUID, "offset": record.Offset})
+	}
+}
+
+// commit records that record was handled. A failed commit is logged, not
+// retried: the next commit on the partition covers it, and if there is none
+// the record is delivered again, which at-least-once allows.
+//
+// The commit goes through the subscriber's pooled transport, not
+// Generation.CommitOffsets: that shares one kafka-go Conn with the
+// heartbeat loop, and two goroutines waiting on one Conn spin on its read
+// lock, each taking the other's response for a miss. Under a few busy
+// members that costs whole cores and commits of hundreds of milliseconds.
+func (sub *subscription) commit(gen *kafkago.Generation, record kafkago.Message, logger watermill.LoggerAdapter) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	resp, err := sub.s.client.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{
+		GroupID:      gen.GroupID,
+		GenerationID: int(gen.ID),
+		MemberID:     gen.MemberID,
+		Topics: map[string][]kafkago.OffsetCommit{
+			record.Topic: {{Partition: record.Partition, Offset: record.Offset + 1}},
+		},
+	})
+	if err == nil {
+		for _, p := range resp.Topics[record.Topic] {
+			if p.Error != nil {
+				err = p.Error
+			}
+		}
+	}
+	if err != nil {
+		logger.Error("commit offset", err, watermill.LogFields{"offset": record.Offset, "generation": gen.ID})
+	}
+}

@@ -1,0 +1,153 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/proto/catalog"
+)
+
+// Metadata keys every event carries. The trace keys are W3C trace context so
+// the relay can hand them to the bus unchanged.
+const (
+	MetaCausation   = "causation-id"   // id of the event or request that caused this one
+	MetaCorrelation = "correlation-id" // the callback id: one callback, one correlation
+	MetaTraceParent = "traceparent"
+	MetaTraceState  = "tracestate"
+)
+
+// idNamespace roots the deterministic event ids (UUID v5).
+var idNamespace = uuid.MustParse("8f0c5b0e-7b7c-4a3e-9a55-3f6c1d2e4b10")
+
+// EventID is the id of the n-th event that cause wrote to stream. Being a
+// function of its inputs, a redelivered cause yields the same ids, which is
+// how every writer is idempotent across restarts without a separate table.
+func EventID(cause, stream string, n int) string {
+	return uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "%s\x00%s\x00%d", cause, stream, n)).String()
+}
+
+// Cause is what a command answers to: a bus event, or an HTTP request.
+type Cause struct {
+	ID          string // idempotency root; a fresh UUID for a request without a key
+	Correlation string // callback id, when known
+}
+
+// Aggregate is the pure part of a stream's owner: its initial state and how
+// one event changes it. Evolve must ignore events it does not know.
+type Aggregate[S any] struct {
+	Initial S
+	Evolve  func(S, proto.Message) S
+}
+
+// Loaded is a stream folded into state.
+type Loaded[S any] struct {
+	State    S
+	Expected ExpectedRevision
+	ids      map[string]bool
+}
+
+// Load reads stream and folds it.
+func Load[S any](ctx context.Context, store Store, stream string, agg Aggregate[S]) (Loaded[S], error) {
+	recs, err := store.ReadStream(ctx, stream, 0)
+	if err != nil {
+		return Loaded[S]{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	l := Loaded[S]{State: agg.Initial, Expected: NoStream, ids: make(map[string]bool, len(recs))}
+	for _, r := range recs {
+		l.Expected = Exactly(r.Revision)
+		l.ids[r.ID] = true
+		m, err := catalog.Decode(r.Type, r.Data)
+		if err != nil {
+			// A newer writer's event type: skip it rather than refuse to load
+			// (rolling upgrades); its effects reach us in types we know.
+			continue
+		}
+		l.State = agg.Evolve(l.State, m)
+	}
+	return l, nil
+}
+
+// Outcome is what Execute did.
+type Outcome[S any] struct {
+	State    S               // state after the appended events
+	Events   []proto.Message // appended now; empty when nothing to do or a replay
+	Replay   bool            // the cause had already been applied to this stream
+	Position Position
+	Expected ExpectedRevision
+}
+
+// maxAttempts bounds optimistic-concurrency retries; contention on one
+// interaction stream is a handful of writers at most.
+const maxAttempts = 10
+
+// Execute is the only write path: read the stream, fold it, decide, append
+// with the read revision, retry on conflict. A cause already applied to the
+// stream (its first event id is there) is a no-op, so redelivery is safe.
+func Execute[S any](ctx context.Context, store Store, stream string, agg Aggregate[S], cause Cause,
+	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
+	for attempt := 0; ; attempt++ {
+		l, err := Load(ctx, store, stream, agg)
+		if err != nil {
+			return Outcome[S]{}, err
+		}
+		if l.ids[EventID(cause.ID, stream, 0)] {
+			return Outcome[S]{State: l.State, Replay: true, Expected: l.Expected}, nil
+		}
+		events, err := decide(l.State)
+		if err != nil {
+			return Outcome[S]{State: l.State, Expected: l.Expected}, err
+		}
+		if len(events) == 0 {
+			return Outcome[S]{State: l.State, Expected: l.Expected}, nil
+		}
+		data, err := Encode(ctx, stream, cause, events)
+		if err != nil {
+			return Outcome[S]{}, err
+		}
+		res, err := store.Append(ctx, stream, l.Expected, data...)
+		if errors.Is(err, ErrConflict) && attempt+1 < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return Outcome[S]{}, fmt.Errorf("append %s: %w", stream, err)
+		}
+		s := l.State
+		for _, e := range events {
+			s = agg.Evolve(s, e)
+		}
+		return Outcome[S]{State: s, Events: events, Position: res.Position, Expected: res.NextExpected}, nil
+	}
+}
+
+// Encode turns events into EventData with deterministic ids and metadata
+// carrying the cause, correlation and the caller's trace context.
+func Encode(ctx context.Context, stream string, cause Cause, events []proto.Message) ([]EventData, error) {
+	meta := map[string]string{MetaCausation: cause.ID}
+	if cause.Correlation != "" {
+		meta[MetaCorrelation] = cause.Correlation
+	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(meta))
+	if _, ok := meta[MetaTraceParent]; !ok {
+		propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(meta))
+	}
+	out := make([]EventData, len(events))
+	for i, e := range events {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", catalog.TypeName(e), err)
+		}
+		out[i] = EventData{ID: EventID(cause.ID, stream, i), Type: catalog.TypeName(e), Data: b, Metadata: meta}
+	}
+	return out, nil
+}
+
+// Decode returns the event a record holds.
+func Decode(r RecordedEvent) (proto.Message, error) {
+	return catalog.Decode(r.Type, r.Data)
+}

@@ -1,0 +1,181 @@
+package embedded
+
+import (
+	"fmt"
+
+	"github.com/ringback/ringback/libs/eventstore"
+)
+
+// maxBatch bounds one group commit, so a flood of appends still gets
+// acknowledged in slices instead of waiting for one enormous write.
+const (
+	maxBatch      = 1024
+	maxBatchBytes = 4 << 20
+)
+
+// appendReq is one Append handed to the writer.
+type appendReq struct {
+	stream   string
+	expected eventstore.ExpectedRevision
+	events   []event
+	done     chan appendResp // buffered: the writer never waits for a caller that gave up
+}
+
+type appendResp struct {
+	res eventstore.AppendResult
+	err error
+}
+
+// run is the single writer. It takes the first waiting request, then every
+// request already waiting behind it, and commits them with one write and one
+// sync: the longer a sync takes, the more appends queue up to share the next
+// one, which is what makes group commit scale with the disk's latency.
+func (s *Store) run() {
+	defer s.writer.Done()
+	for {
+		select {
+		case req := <-s.reqs:
+			s.batch = append(s.batch[:0], req)
+		case <-s.closing.Done():
+			return
+		}
+		bytes := 0
+	drain:
+		for len(s.batch) < maxBatch && bytes < maxBatchBytes {
+			select {
+			case req := <-s.reqs:
+				s.batch = append(s.batch, req)
+				bytes += encodedSize(req.stream, req.events)
+			default:
+				break drain
+			}
+		}
+		s.commit(s.batch)
+		clear(s.batch) // do not keep the last batch's events reachable
+	}
+}
+
+// commit decides, writes, syncs and answers one batch.
+func (s *Store) commit(batch []*appendReq) {
+	resps := make([]appendResp, len(batch))
+	if s.failed != nil {
+		for _, req := range batch {
+			req.done <- appendResp{err: s.failed}
+		}
+		return
+	}
+	frameOff := s.size
+	buf := append(s.buf[:0], make([]byte, frameHeader)...)
+	now := s.now().UnixNano()
+
+	// Decide and index under the lock; readers skip the pending records
+	// until durable moves past them, so they never see an unsynced event.
+	s.mu.Lock()
+	for i, req := range batch {
+		res, write, err := s.decide(req)
+		if err != nil || !write {
+			resps[i] = appendResp{res: res, err: err}
+			continue
+		}
+		r := record{firstSeq: s.lastSeq + 1, firstRev: uint64(req.expected + 1), time: now, stream: req.stream, events: req.events}
+		start := len(buf)
+		buf = appendRecord(buf, &r)
+		s.index(&r, appendLoc{off: frameOff + int64(start), size: uint32(len(buf) - start)})
+		resps[i].res = eventstore.AppendResult{
+			NextExpected: eventstore.ExpectedRevision(r.firstRev) + eventstore.ExpectedRevision(len(r.events)) - 1,
+			Position:     eventstore.Position{Commit: s.lastSeq, Prepare: s.lastSeq},
+		}
+	}
+	s.mu.Unlock()
+	s.buf = buf
+
+	if len(buf) > frameHeader {
+		encodeFrameHeader(buf)
+		err := s.write(buf, frameOff)
+		if err != nil {
+			// After a failed write or sync the page cache and the disk may
+			// disagree and retrying the sync can report success for lost data
+			// (the 2018 PostgreSQL fsync problem). Refuse all further writes;
+			// reopening re-reads what the disk really holds.
+			s.failed = fmt.Errorf("event log unusable after failed write, reopen the store: %w", err)
+			for _, req := range batch {
+				req.done <- appendResp{err: err}
+			}
+			return
+		}
+		s.size += int64(len(buf))
+		s.mu.Lock()
+		s.durable = len(s.appends)
+		s.durableSeq = s.lastSeq
+		close(s.wake) // wake every waiting subscription at once
+		s.wake = make(chan struct{})
+		s.mu.Unlock()
+	}
+	for i, req := range batch {
+		req.done <- resps[i]
+	}
+}
+
+func (s *Store) write(frame []byte, off int64) error {
+	if _, err := s.f.WriteAt(frame, off); err != nil {
+		return fmt.Errorf("write log: %w", err)
+	}
+	if err := syncData(s.f); err != nil {
+		return fmt.Errorf("sync log: %w", err)
+	}
+	return nil
+}
+
+// decide checks an append against the stream, pending appends of this batch
+// included. It returns write=false with a result for an idempotent replay.
+// Caller holds mu.
+func (s *Store) decide(req *appendReq) (res eventstore.AppendResult, write bool, err error) {
+	st := s.streams[req.stream]
+	actual := eventstore.NoStream
+	if st != nil && len(st.entries) > 0 {
+		actual = eventstore.ExpectedRevision(len(st.entries) - 1)
+	}
+	conflict := &eventstore.ConflictError{Stream: req.stream, Expected: req.expected, Actual: actual}
+	if st == nil {
+		if req.expected != eventstore.NoStream {
+			return res, false, conflict
+		}
+		return res, true, nil
+	}
+	// EventStoreDB's rule: ids already in the stream, in the same order and
+	// starting right after the expected revision, are this same append
+	// arriving again (a retry after a lost answer). Anything else touching
+	// known ids is a conflict, never a second copy.
+	if rev, ok := s.ids[idKey{st, req.events[0].id}]; ok {
+		if int64(rev) != int64(req.expected)+1 || !s.replays(st, rev, req.events) {
+			return res, false, conflict
+		}
+		last := st.entries[rev+uint64(len(req.events))-1]
+		return eventstore.AppendResult{
+			NextExpected: eventstore.Exactly(rev + uint64(len(req.events)) - 1),
+			Position:     eventstore.Position{Commit: last.seq, Prepare: last.seq},
+		}, false, nil
+	}
+	if req.expected != actual {
+		return res, false, conflict
+	}
+	for _, e := range req.events[1:] {
+		if _, ok := s.ids[idKey{st, e.id}]; ok {
+			return res, false, conflict
+		}
+	}
+	return res, true, nil
+}
+
+// replays reports whether events sit in st at revisions rev, rev+1, ...
+func (s *Store) replays(st *streamIndex, rev eventstore.Revision, events []event) bool {
+	if rev+uint64(len(events)) > uint64(len(st.entries)) {
+		return false
+	}
+	for i, e := range events {
+		if r, ok := s.ids[idKey{st, e.id}]; !ok || r != rev+uint64(i) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,187 @@
+// Package relay is the outbox: it tails an event store from a persisted
+// checkpoint and publishes every event to the bus. An event that is stored
+// is published at least once; the checkpoint moves only after the bus
+// accepted the event, so a crash replays, it never skips. Consumers drop the
+// replays by event id.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+)
+
+// Checkpoints persists how far the relay got.
+type Checkpoints interface {
+	Load() (eventstore.Position, error)
+	Save(eventstore.Position) error
+}
+
+// Relay publishes a store's events. Build it with New; Run it once.
+type Relay struct {
+	store eventstore.Store
+	pub   message.Publisher
+	cp    Checkpoints
+	log   *slog.Logger
+	// SaveEvery bounds how often the checkpoint is written: a crash replays
+	// at most this much, which consumers deduplicate anyway.
+	SaveEvery time.Duration
+	// OnPublished, when set, is told the position of every published event
+	// (tests and metrics).
+	OnPublished func(eventstore.Position)
+}
+
+// New returns a relay from store to pub.
+func New(store eventstore.Store, pub message.Publisher, cp Checkpoints, log *slog.Logger) *Relay {
+	return &Relay{store: store, pub: pub, cp: cp, log: log, SaveEvery: 100 * time.Millisecond}
+}
+
+// maxBatch bounds how many events travel in one Publish call.
+const maxBatch = 256
+
+// Run publishes until ctx is done or the bus fails for good. It returns
+// nil on ctx cancellation after saving the checkpoint.
+func (r *Relay) Run(ctx context.Context) error {
+	from, err := r.cp.Load()
+	if err != nil {
+		return fmt.Errorf("relay checkpoint: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The subscription feeds a buffer so that the publisher can send what
+	// has piled up in one batch instead of one round trip per event.
+	feed := make(chan eventstore.RecordedEvent, maxBatch)
+	subErr := make(chan error, 1)
+	go func() {
+		defer close(feed)
+		subErr <- r.store.SubscribeAll(ctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
+			select {
+			case feed <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	pubErr := r.publish(ctx, feed)
+	cancel()
+	for range feed { // let the subscription goroutine finish
+	}
+	sErr := <-subErr
+	if pubErr != nil {
+		return pubErr
+	}
+	if sErr != nil && !errors.Is(sErr, context.Canceled) && !errors.Is(sErr, eventstore.ErrClosed) {
+		return fmt.Errorf("relay subscription: %w", sErr)
+	}
+	return nil
+}
+
+func (r *Relay) publish(ctx context.Context, feed <-chan eventstore.RecordedEvent) error {
+	var (
+		last      eventstore.Position
+		saved     = true
+		lastSaved time.Time
+	)
+	save := func() error {
+		if saved {
+			return nil
+		}
+		if err := r.cp.Save(last); err != nil {
+			return fmt.Errorf("relay save checkpoint: %w", err)
+		}
+		saved, lastSaved = true, time.Now()
+		return nil
+	}
+	defer func() { _ = save() }()
+	tick := time.NewTicker(r.SaveEvery)
+	defer tick.Stop()
+	batch := make([]eventstore.RecordedEvent, 0, maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if err := save(); err != nil {
+				return err
+			}
+			continue
+		case e, ok := <-feed:
+			if !ok {
+				return nil
+			}
+			batch = append(batch[:0], e)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case e, ok := <-feed:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		if err := r.send(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		last, saved = batch[len(batch)-1].Position, false
+		if time.Since(lastSaved) >= r.SaveEvery {
+			if err := save(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// send publishes a batch, grouping consecutive events of one topic so that
+// order within a stream holds, retrying while the bus is unavailable.
+func (r *Relay) send(ctx context.Context, batch []eventstore.RecordedEvent) error {
+	for i := 0; i < len(batch); {
+		topic := envelope.Topic(batch[i].Stream)
+		j := i
+		var msgs []*message.Message
+		for ; j < len(batch) && envelope.Topic(batch[j].Stream) == topic; j++ {
+			msgs = append(msgs, envelope.ToMessage(batch[j]))
+		}
+		if err := r.retry(ctx, topic, msgs); err != nil {
+			return err
+		}
+		if r.OnPublished != nil {
+			for _, e := range batch[i:j] {
+				r.OnPublished(e.Position)
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
+func (r *Relay) retry(ctx context.Context, topic string, msgs []*message.Message) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := r.pub.Publish(topic, msgs...)
+		if err == nil {
+			return nil
+		}
+		r.log.WarnContext(ctx, "relay publish failed, retrying", "topic", topic, "events", len(msgs), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}

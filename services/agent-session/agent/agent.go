@@ -1,0 +1,143 @@
+// Package agent is the pure domain of an agent's session: login, logout and
+// the state per channel. Stream agent-<id>.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+)
+
+// Stream names an agent's stream.
+func Stream(id string) string { return "agent-" + id }
+
+// Channels and states, in the words of the workspace.
+const (
+	WebCallback = "webcallback"
+	Voice       = "voice"
+
+	Ready         = "READY"
+	NotReady      = "NOT_READY"
+	Busy          = "BUSY"
+	AfterCallWork = "AFTER_CALL_WORK"
+	LoggedOut     = "LOGGED_OUT"
+)
+
+// Channels an agent has.
+var Channels = []string{WebCallback, Voice}
+
+// State of an agent.
+type State struct {
+	LoggedIn bool
+	PhoneURI string
+	Channels map[string]ChannelState
+}
+
+// ChannelState is the agent's state on one channel.
+type ChannelState struct {
+	State  string
+	Reason string
+	Since  time.Time
+}
+
+// Commands.
+type (
+	Login struct {
+		Agent    string
+		PhoneURI string
+		At       time.Time
+	}
+	Logout struct {
+		Agent string
+		At    time.Time
+	}
+	SetState struct {
+		Agent                  string
+		Channel, State, Reason string
+		At                     time.Time
+		// System is set when the platform, not the agent, changes the state
+		// (Busy while handling, After Call Work after Done).
+		System bool
+	}
+)
+
+// Errors.
+var (
+	ErrNotLoggedIn  = errors.New("agent is not logged in")
+	ErrUnknownState = errors.New("unknown state")
+	ErrChannel      = errors.New("unknown channel")
+	ErrBusy         = errors.New("agent is handling an interaction")
+)
+
+// Decide turns a command into events.
+func Decide(s State, c any) ([]proto.Message, error) {
+	switch c := c.(type) {
+	case Login:
+		if s.LoggedIn && s.PhoneURI == c.PhoneURI {
+			return nil, nil
+		}
+		out := []proto.Message{&agentv1.AgentLoggedIn{AgentId: c.Agent, PhoneUri: c.PhoneURI, At: timestamppb.New(c.At)}}
+		if !s.LoggedIn {
+			// A new session starts Not Ready everywhere: the agent chooses when to work.
+			for _, ch := range Channels {
+				out = append(out, &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: ch, State: NotReady, Reason: "Logged in", At: timestamppb.New(c.At)})
+			}
+		}
+		return out, nil
+	case Logout:
+		if !s.LoggedIn {
+			return nil, nil
+		}
+		for _, ch := range s.Channels {
+			if ch.State == Busy {
+				return nil, ErrBusy
+			}
+		}
+		return []proto.Message{&agentv1.AgentLoggedOut{AgentId: c.Agent, At: timestamppb.New(c.At)}}, nil
+	case SetState:
+		if !s.LoggedIn {
+			return nil, ErrNotLoggedIn
+		}
+		if c.Channel != WebCallback && c.Channel != Voice {
+			return nil, fmt.Errorf("%w %q", ErrChannel, c.Channel)
+		}
+		cur := s.Channels[c.Channel]
+		if !c.System {
+			if c.State != Ready && c.State != NotReady {
+				return nil, fmt.Errorf("%w %q: an agent sets READY or NOT_READY", ErrUnknownState, c.State)
+			}
+			if cur.State == Busy {
+				return nil, ErrBusy
+			}
+		}
+		if cur.State == c.State && cur.Reason == c.Reason {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
+	}
+	return nil, fmt.Errorf("agent: unknown command %T", c)
+}
+
+// Evolve applies one event.
+func Evolve(s State, e proto.Message) State {
+	switch e := e.(type) {
+	case *agentv1.AgentLoggedIn:
+		s.LoggedIn, s.PhoneURI = true, e.PhoneUri
+	case *agentv1.AgentLoggedOut:
+		s.LoggedIn = false
+		s.Channels = nil
+	case *agentv1.AgentStateChanged:
+		chs := make(map[string]ChannelState, len(s.Channels)+1)
+		for k, v := range s.Channels {
+			chs[k] = v
+		}
+		chs[e.Channel] = ChannelState{State: e.State, Reason: e.Reason, Since: e.At.AsTime()}
+		s.Channels = chs
+	}
+	return s
+}

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func TestDecide(t *testing.T) {
+	in := &agentv1.AgentLoggedIn{AgentId: "a1", PhoneUri: "sip:a1@h"}
+	ready := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready}
+	busy := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy}
+	cases := []struct {
+		name    string
+		given   []proto.Message
+		when    any
+		want    int
+		wantErr error
+	}{
+		{"login starts not ready on each channel", nil, Login{Agent: "a1", PhoneURI: "sip:a1@h", At: t0}, 3, nil},
+		{"login again same phone", []proto.Message{in}, Login{Agent: "a1", PhoneURI: "sip:a1@h", At: t0}, 0, nil},
+		{"login with a new phone", []proto.Message{in}, Login{Agent: "a1", PhoneURI: "sip:a1@other", At: t0}, 1, nil},
+		{"ready needs login", nil, SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: t0}, 0, ErrNotLoggedIn},
+		{"ready", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: t0}, 1, nil},
+		{"ready twice", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: t0}, 0, nil},
+		{"unknown channel", []proto.Message{in}, SetState{Agent: "a1", Channel: "fax", State: Ready, At: t0}, 0, ErrChannel},
+		{"agent cannot set busy", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, State: Busy, At: t0}, 0, ErrUnknownState},
+		{"platform sets busy", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: Busy, At: t0, System: true}, 1, nil},
+		{"not ready while busy", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, At: t0}, 0, ErrBusy},
+		{"logout while busy", []proto.Message{in, busy}, Logout{Agent: "a1", At: t0}, 0, ErrBusy},
+		{"logout", []proto.Message{in, ready}, Logout{Agent: "a1", At: t0}, 1, nil},
+		{"logout twice", nil, Logout{Agent: "a1", At: t0}, 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			got, err := Decide(s, c.when)
+			if !errors.Is(err, c.wantErr) || len(got) != c.want {
+				t.Fatalf("got %d events, err %v; want %d, %v", len(got), err, c.want, c.wantErr)
+			}
+			for _, e := range got {
+				if id := e.ProtoReflect().Get(e.ProtoReflect().Descriptor().Fields().ByName("agent_id")).String(); id != "a1" {
+					t.Fatalf("%T without the agent id", e)
+				}
+			}
+		})
+	}
+}

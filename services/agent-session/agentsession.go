@@ -1,0 +1,120 @@
+// Package agentsession owns the agent's side: login and states per channel
+// (stream agent-<id>), the interaction as the agent handles it (stream
+// agent-interaction-<id>), the agent commands, and the push stream (SSE) the
+// desktop listens to. It must not import another service.
+package agentsession
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
+)
+
+// HandlerName is agent-session's consumer group; never renamed.
+const HandlerName = "agent-session"
+
+// Config of agent-session.
+type Config struct {
+	AfterCallWork      time.Duration
+	RequireDisposition bool
+	CommandWait        time.Duration
+}
+
+// RegisterFlags registers agent-session's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.AfterCallWork, "agent-session.after-call-work", 0,
+		"time in After Call Work after Done before the agent is Ready again (0: Ready at once)")
+	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
+		"Done needs a disposition code first, so every interaction is qualified")
+	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
+		"how long Accept and End Call wait for the router or the media gateway before answering 202")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.AfterCallWork < 0 || c.CommandWait <= 0 {
+		return errors.New("agent-session: after-call-work must be >= 0 and command-wait > 0")
+	}
+	return nil
+}
+
+// Deps are what agent-session is given.
+type Deps struct {
+	Store       eventstore.Store
+	Subscribers inbox.Subscribers
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Mux         *http.ServeMux
+}
+
+// Service is agent-session.
+type Service struct {
+	cfg  Config
+	deps Deps
+	view *view
+	proj *readmodel.Projection
+	ctx  context.Context // Run's, for the after-call-work timers
+	wg   sync.WaitGroup
+	sse  prometheus.Gauge
+}
+
+// New builds agent-session and registers its routes.
+func New(cfg Config, deps Deps) (*Service, error) {
+	s := &Service{cfg: cfg, deps: deps, view: newView(), ctx: context.Background()}
+	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.view.apply}
+	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
+		Help: "Agent desktops connected to their event stream."})
+	if err := deps.Metrics.Register(s.sse); err != nil {
+		return nil, fmt.Errorf("agent-session metrics: %w", err)
+	}
+	s.routes(deps.Mux)
+	return s, nil
+}
+
+// Run folds agent-session's streams and consumes the bus until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	s.ctx = ctx
+	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
+	g.Go(func() error {
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+	})
+	err := g.Wait()
+	s.wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+var (
+	agents       = eventstore.Aggregate[agent.State]{Evolve: agent.Evolve}
+	interactions = eventstore.Aggregate[interaction.State]{Evolve: interaction.Evolve}
+)
+
+func (s *Service) onAgent(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[agent.State], error) {
+	return eventstore.Execute(ctx, s.deps.Store, agent.Stream(id), agents, cause,
+		func(st agent.State) ([]proto.Message, error) { return agent.Decide(st, cmd) })
+}
+
+func (s *Service) onInteraction(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[interaction.State], error) {
+	return eventstore.Execute(ctx, s.deps.Store, interaction.Stream(id), interactions, cause,
+		func(st interaction.State) ([]proto.Message, error) { return interaction.Decide(st, cmd) })
+}

@@ -1,0 +1,78 @@
+package agentsession
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
+)
+
+// topics agent-session learns from: offers, the call, the disposition.
+var topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition")}
+
+// outcomeReason is what the agent reads when a call attempt did not connect.
+var outcomeReason = map[mediav1.Outcome]string{
+	mediav1.Outcome_OUTCOME_BUSY:              "Busy",
+	mediav1.Outcome_OUTCOME_NO_ANSWER:         "No answer",
+	mediav1.Outcome_OUTCOME_INVALID_NUMBER:    "Invalid number",
+	mediav1.Outcome_OUTCOME_FAILED:            "Call failed",
+	mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE: "Your phone did not answer",
+	mediav1.Outcome_OUTCOME_CANCELLED:         "Call cancelled",
+}
+
+func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
+	at := e.Time
+	if at.IsZero() {
+		at = s.deps.Clock.Now()
+	}
+	cause := eventstore.Cause{ID: e.ID, Correlation: e.Correlation}
+	var err error
+	switch ev := e.Event.(type) {
+	case *routingv1.InteractionOffered:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Present{Offer: &agentv1.InteractionPresented{
+			InteractionId: ev.InteractionId, CallbackId: ev.CallbackId, AgentId: ev.AgentId, Request: ev.Request,
+			ExpiresAt: ev.ExpiresAt, QueuedAt: ev.QueuedAt, ScheduledFor: ev.ScheduledFor, OfferId: ev.OfferId,
+			At: timestamppb.New(at)}})
+	case *routingv1.OfferAccepted:
+		if _, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Confirm{Agent: ev.AgentId, At: at}); err == nil {
+			_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
+				State: agent.Busy, Reason: "Handling a web callback", At: at, System: true})
+		}
+	case *routingv1.OfferRejected:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Rejected", At: at})
+	case *routingv1.OfferTimedOut:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Timed out", At: at})
+	case *mediav1.CallConnected:
+		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.Connected, "", at)
+	case *mediav1.DialFailed:
+		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, outcomeReason[ev.Outcome], at)
+	case *mediav1.CallEnded:
+		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, ev.Reason, at)
+	case *dispositionv1.DispositionSet:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteDisposition{Code: ev.Code, At: at})
+	}
+	return ignoreRejection(err)
+}
+
+func (s *Service) progress(ctx context.Context, cause eventstore.Cause, id, callID, status, reason string, at time.Time) error {
+	_, err := s.onInteraction(ctx, id, cause, interaction.Progress{CallID: callID, Status: status, Reason: reason, At: at})
+	return err
+}
+
+// ignoreRejection drops domain refusals: a fact from the bus that no longer
+// applies is not a failure to retry.
+func ignoreRejection(err error) error {
+	if err == nil || isDomain(err) {
+		return nil
+	}
+	return err
+}

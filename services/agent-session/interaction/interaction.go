@@ -1,0 +1,256 @@
+// Package interaction is the pure domain of a web-callback interaction as
+// the agent handles it: the preview, Accept / Reject, the call status
+// (Ready to Call, Establishing, Connected), the disposition and Done.
+// Stream agent-interaction-<id>.
+package interaction
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+// Stream names an interaction's stream.
+func Stream(id string) string { return "agent-interaction-" + id }
+
+// Phase is where the interaction is for the agent.
+type Phase int
+
+const (
+	None      Phase = iota
+	Offered         // the preview is shown
+	Accepting       // Accept clicked, the router has not confirmed yet
+	Accepted        // the interaction window is open
+	Withdrawn       // rejected or timed out: gone from this agent
+	Done
+)
+
+// Call statuses, in the workspace's words.
+const (
+	ReadyToCall  = "Ready to Call"
+	Establishing = "Establishing"
+	Connected    = "Connected"
+	OnHold       = "On Hold"
+)
+
+// State of an interaction.
+type State struct {
+	ID          string
+	CallbackID  string
+	Agent       string
+	Phase       Phase
+	OfferID     string
+	Request     *callbackv1.CallbackRequest
+	Expires     time.Time
+	QueuedAt    time.Time
+	Scheduled   time.Time
+	CallStatus  string
+	Reason      string // why the call status last changed (Busy, No answer...)
+	CallID      string
+	Attempts    int
+	Disposition string
+	Updated     time.Time
+}
+
+// Commands from the agent.
+type (
+	Accept struct {
+		Agent string
+		At    time.Time
+	}
+	Reject struct {
+		Agent string
+		At    time.Time
+	}
+	Call struct {
+		Agent, CallID, PhoneURI string
+		At                      time.Time
+	}
+	EndCall struct {
+		Agent string
+		At    time.Time
+	}
+	Finish struct {
+		Agent              string
+		RequireDisposition bool
+		At                 time.Time
+	}
+)
+
+// Commands from the bus.
+type (
+	Present struct{ Offer *agentv1.InteractionPresented }
+	Confirm struct {
+		Agent string
+		At    time.Time
+	}
+	Withdraw struct {
+		Agent, Reason string
+		At            time.Time
+	}
+	// Progress is what the media gateway said of the call.
+	Progress struct {
+		CallID, Status, Reason string
+		At                     time.Time
+	}
+	NoteDisposition struct {
+		Code string
+		At   time.Time
+	}
+)
+
+// Errors the agent can get.
+var (
+	ErrNotFound        = errors.New("no such interaction")
+	ErrNotYours        = errors.New("interaction is not offered to or accepted by this agent")
+	ErrNotOffered      = errors.New("interaction is not offered")
+	ErrExpired         = errors.New("offer expired")
+	ErrNotAccepted     = errors.New("interaction is not accepted")
+	ErrInCall          = errors.New("a call is in progress")
+	ErrNoCall          = errors.New("no call in progress")
+	ErrNeedDisposition = errors.New("a disposition code is required before Done")
+	ErrNoPhone         = errors.New("agent has no phone to ring")
+)
+
+func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// Decide turns a command into events.
+func Decide(s State, c any) ([]proto.Message, error) {
+	switch c := c.(type) {
+	case Present:
+		o := c.Offer
+		if s.OfferID == o.OfferId || s.Phase == Accepted || s.Phase == Done {
+			return nil, nil
+		}
+		return []proto.Message{o}, nil
+	case Accept:
+		if err := s.mine(c.Agent); err != nil {
+			return nil, err
+		}
+		switch {
+		case s.Phase == Accepting || s.Phase == Accepted:
+			return nil, nil // a second click
+		case s.Phase != Offered:
+			return nil, ErrNotOffered
+		case !c.At.Before(s.Expires):
+			return nil, ErrExpired
+		}
+		return []proto.Message{&agentv1.AcceptRequested{InteractionId: s.ID, AgentId: c.Agent, OfferId: s.OfferID, At: ts(c.At)}}, nil
+	case Reject:
+		if err := s.mine(c.Agent); err != nil {
+			return nil, err
+		}
+		if s.Phase != Offered {
+			return nil, ErrNotOffered
+		}
+		return []proto.Message{&agentv1.RejectRequested{InteractionId: s.ID, AgentId: c.Agent, OfferId: s.OfferID, At: ts(c.At)}}, nil
+	case Confirm:
+		if s.Phase == Accepted || s.Phase == Done || s.Agent != c.Agent {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.InteractionAccepted{InteractionId: s.ID, AgentId: c.Agent, At: ts(c.At)}}, nil
+	case Withdraw:
+		if (s.Phase != Offered && s.Phase != Accepting) || s.Agent != c.Agent {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.InteractionWithdrawn{InteractionId: s.ID, AgentId: c.Agent, Reason: c.Reason, At: ts(c.At)}}, nil
+	case Call:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if s.CallStatus != ReadyToCall {
+			return nil, ErrInCall
+		}
+		if c.PhoneURI == "" {
+			return nil, ErrNoPhone
+		}
+		return []proto.Message{&agentv1.DialRequested{InteractionId: s.ID, CallId: c.CallID, AgentId: c.Agent,
+			AgentPhoneUri: c.PhoneURI, PhoneNumber: s.Request.GetPhoneNumber(), Service: s.Request.GetService(), At: ts(c.At)}}, nil
+	case EndCall:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if s.CallStatus == ReadyToCall {
+			return nil, ErrNoCall
+		}
+		return []proto.Message{&agentv1.HangupRequested{InteractionId: s.ID, CallId: s.CallID, AgentId: c.Agent, At: ts(c.At)}}, nil
+	case Progress:
+		if c.CallID != s.CallID || s.Phase != Accepted || c.Status == s.CallStatus {
+			return nil, nil // a late word about an earlier attempt
+		}
+		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Reason: c.Reason, At: ts(c.At)}}, nil
+	case NoteDisposition:
+		if s.Disposition == c.Code {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.DispositionNoted{InteractionId: s.ID, Code: c.Code, At: ts(c.At)}}, nil
+	case Finish:
+		if s.Phase == Done {
+			return nil, nil
+		}
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if s.CallStatus != ReadyToCall {
+			return nil, ErrInCall
+		}
+		if c.RequireDisposition && s.Disposition == "" {
+			return nil, ErrNeedDisposition
+		}
+		return []proto.Message{&agentv1.InteractionDone{InteractionId: s.ID, CallbackId: s.CallbackID, AgentId: c.Agent,
+			Disposition: s.Disposition, At: ts(c.At)}}, nil
+	}
+	return nil, fmt.Errorf("interaction: unknown command %T", c)
+}
+
+func (s State) mine(agent string) error {
+	if s.Phase == None {
+		return ErrNotFound
+	}
+	if agent != s.Agent {
+		return ErrNotYours
+	}
+	return nil
+}
+
+func (s State) accepted(agent string) error {
+	if err := s.mine(agent); err != nil {
+		return err
+	}
+	if s.Phase != Accepted {
+		return ErrNotAccepted
+	}
+	return nil
+}
+
+// Evolve applies one event.
+func Evolve(s State, e proto.Message) State {
+	switch e := e.(type) {
+	case *agentv1.InteractionPresented:
+		s.ID, s.CallbackID, s.Agent, s.OfferID = e.InteractionId, e.CallbackId, e.AgentId, e.OfferId
+		s.Request, s.Phase, s.Expires = e.Request, Offered, e.ExpiresAt.AsTime()
+		s.QueuedAt, s.Scheduled, s.Updated = e.QueuedAt.AsTime(), e.ScheduledFor.AsTime(), e.At.AsTime()
+	case *agentv1.AcceptRequested:
+		s.Phase, s.Updated = Accepting, e.At.AsTime()
+	case *agentv1.InteractionAccepted:
+		s.Phase, s.CallStatus, s.Updated = Accepted, ReadyToCall, e.At.AsTime()
+	case *agentv1.InteractionWithdrawn, *agentv1.RejectRequested:
+		s.Phase = Withdrawn
+	case *agentv1.DialRequested:
+		s.CallID, s.CallStatus, s.Reason, s.Updated = e.CallId, Establishing, "", e.At.AsTime()
+		s.Attempts++
+	case *agentv1.CallStatusChanged:
+		s.CallStatus, s.Reason, s.Updated = e.Status, e.Reason, e.At.AsTime()
+	case *agentv1.DispositionNoted:
+		s.Disposition = e.Code
+	case *agentv1.InteractionDone:
+		s.Phase, s.Updated = Done, e.At.AsTime()
+	}
+	return s
+}

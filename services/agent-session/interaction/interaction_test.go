@@ -1,0 +1,104 @@
+package interaction
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ringback/ringback/proto/catalog"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+var (
+	presented = &agentv1.InteractionPresented{InteractionId: "i1", CallbackId: "c1", AgentId: "a1", OfferId: "i1:1",
+		Request: &callbackv1.CallbackRequest{PhoneNumber: "+14155550123", Service: "support"},
+		ExpiresAt: timestamppb.New(t0.Add(15 * time.Second)), At: timestamppb.New(t0)}
+	acceptReq = &agentv1.AcceptRequested{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
+	accepted  = &agentv1.InteractionAccepted{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
+	dialled   = &agentv1.DialRequested{CallId: "k1", At: timestamppb.New(t0)}
+	connected = &agentv1.CallStatusChanged{CallId: "k1", Status: Connected, At: timestamppb.New(t0)}
+	ended     = &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, Reason: "Busy", At: timestamppb.New(t0)}
+	disposed  = &agentv1.DispositionNoted{Code: "resolved", At: timestamppb.New(t0)}
+)
+
+func TestDecide(t *testing.T) {
+	open := []proto.Message{presented, acceptReq, accepted}
+	cases := []struct {
+		name    string
+		given   []proto.Message
+		when    any
+		want    []string
+		wantErr error
+	}{
+		{"present", nil, Present{Offer: presented}, []string{"InteractionPresented"}, nil},
+		{"present again", []proto.Message{presented}, Present{Offer: presented}, nil, nil},
+		{"accept in time", []proto.Message{presented}, Accept{Agent: "a1", At: t0.Add(time.Second)}, []string{"AcceptRequested"}, nil},
+		{"accept twice", []proto.Message{presented, acceptReq}, Accept{Agent: "a1", At: t0}, nil, nil},
+		{"accept late", []proto.Message{presented}, Accept{Agent: "a1", At: t0.Add(15 * time.Second)}, nil, ErrExpired},
+		{"accept by another agent", []proto.Message{presented}, Accept{Agent: "a2", At: t0}, nil, ErrNotYours},
+		{"accept unknown", nil, Accept{Agent: "a1", At: t0}, nil, ErrNotFound},
+		{"reject", []proto.Message{presented}, Reject{Agent: "a1", At: t0}, []string{"RejectRequested"}, nil},
+		{"reject after accept", open, Reject{Agent: "a1", At: t0}, nil, ErrNotOffered},
+		{"router confirms", []proto.Message{presented, acceptReq}, Confirm{Agent: "a1", At: t0}, []string{"InteractionAccepted"}, nil},
+		{"router withdraws", []proto.Message{presented}, Withdraw{Agent: "a1", Reason: "Timed out", At: t0}, []string{"InteractionWithdrawn"}, nil},
+		{"withdraw for another agent", []proto.Message{presented}, Withdraw{Agent: "a2", At: t0}, nil, nil},
+		{"call before accept", []proto.Message{presented}, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0}, nil, ErrNotAccepted},
+		{"call", open, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0}, []string{"DialRequested"}, nil},
+		{"call without phone", open, Call{Agent: "a1", CallID: "k1", At: t0}, nil, ErrNoPhone},
+		{"call while establishing", append(open, dialled), Call{Agent: "a1", CallID: "k2", PhoneURI: "sip:a@h", At: t0}, nil, ErrInCall},
+		{"connected", append(open, dialled), Progress{CallID: "k1", Status: Connected, At: t0}, []string{"CallStatusChanged"}, nil},
+		{"stale attempt ignored", append(open, dialled), Progress{CallID: "k0", Status: Connected, At: t0}, nil, nil},
+		{"end call", append(open, dialled, connected), EndCall{Agent: "a1", At: t0}, []string{"HangupRequested"}, nil},
+		{"end call with no call", open, EndCall{Agent: "a1", At: t0}, nil, ErrNoCall},
+		{"done in a call", append(open, dialled, connected), Finish{Agent: "a1", At: t0}, nil, ErrInCall},
+		{"done without disposition", append(open, dialled, ended), Finish{Agent: "a1", RequireDisposition: true, At: t0}, nil, ErrNeedDisposition},
+		{"done", append(open, dialled, ended, disposed), Finish{Agent: "a1", RequireDisposition: true, At: t0}, []string{"InteractionDone"}, nil},
+		{"done when not required", open, Finish{Agent: "a1", At: t0}, []string{"InteractionDone"}, nil},
+		{"disposition noted once", append(open, disposed), NoteDisposition{Code: "resolved", At: t0}, nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			got, err := Decide(s, c.when)
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("err = %v, want %v", err, c.wantErr)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("got %d events, want %v", len(got), c.want)
+			}
+			for i, e := range got {
+				if n := catalog.Short(catalog.TypeName(e)); n != c.want[i] {
+					t.Fatalf("event %d = %s, want %s", i, n, c.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestCallStatusFollowsTheCall(t *testing.T) {
+	s := State{}
+	for _, e := range []proto.Message{presented, acceptReq, accepted} {
+		s = Evolve(s, e)
+	}
+	if s.CallStatus != ReadyToCall {
+		t.Fatalf("after accept: %q", s.CallStatus)
+	}
+	if s = Evolve(s, dialled); s.CallStatus != Establishing || s.Attempts != 1 {
+		t.Fatalf("after dial: %q, %d attempts", s.CallStatus, s.Attempts)
+	}
+	if s = Evolve(s, connected); s.CallStatus != Connected {
+		t.Fatalf("after connect: %q", s.CallStatus)
+	}
+	if s = Evolve(s, ended); s.CallStatus != ReadyToCall || s.Reason != "Busy" {
+		t.Fatalf("after end: %q (%s)", s.CallStatus, s.Reason)
+	}
+}

@@ -1,0 +1,89 @@
+package agentsession
+
+import (
+	"time"
+
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
+)
+
+type channelView struct {
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+type agentView struct {
+	ID           string                 `json:"id"`
+	LoggedIn     bool                   `json:"logged_in"`
+	PhoneURI     string                 `json:"phone_uri,omitempty"`
+	Channels     map[string]channelView `json:"channels"`
+	Interactions []string               `json:"interactions"`
+}
+
+func (s *Service) presentAgent(id string, a agent.State) agentView {
+	v := agentView{ID: id, LoggedIn: a.LoggedIn, PhoneURI: a.PhoneURI, Channels: map[string]channelView{}, Interactions: []string{}}
+	for _, ch := range agent.Channels {
+		c, ok := a.Channels[ch]
+		if !ok {
+			c.State = agent.LoggedOut
+		}
+		v.Channels[ch] = channelView{State: c.State, Reason: c.Reason, Since: c.Since}
+	}
+	for _, it := range s.view.openOf(id) {
+		v.Interactions = append(v.Interactions, it.ID)
+	}
+	return v
+}
+
+// callbackInfo is the Callback Information view.
+type callbackInfo struct {
+	Subject      string     `json:"subject"`
+	PhoneNumber  string     `json:"phone_number"`
+	ContactName  string     `json:"contact_name,omitempty"`
+	Service      string     `json:"service"`
+	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
+	RequestedAt  time.Time  `json:"requested_at"`
+}
+
+type interactionView struct {
+	ID          string            `json:"id"`
+	CallbackID  string            `json:"callback_id"`
+	AgentID     string            `json:"agent_id"`
+	Phase       string            `json:"phase"`            // offered, accepting, accepted, withdrawn, done
+	Status      string            `json:"status,omitempty"` // the call status once accepted: Ready to Call, Establishing, Connected
+	Reason      string            `json:"reason,omitempty"`
+	CaseData    map[string]string `json:"case_data"`
+	Callback    callbackInfo      `json:"callback"`
+	OfferID     string            `json:"offer_id,omitempty"`
+	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
+	QueuedAt    time.Time         `json:"queued_at"`
+	CallID      string            `json:"call_id,omitempty"`
+	Attempts    int               `json:"attempts"`
+	Disposition string            `json:"disposition,omitempty"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+var phases = map[interaction.Phase]string{interaction.Offered: "offered", interaction.Accepting: "accepting",
+	interaction.Accepted: "accepted", interaction.Withdrawn: "withdrawn", interaction.Done: "done"}
+
+func presentInteraction(st interaction.State) interactionView {
+	r := st.Request
+	v := interactionView{ID: st.ID, CallbackID: st.CallbackID, AgentID: st.Agent, Phase: phases[st.Phase],
+		Status: st.CallStatus, Reason: st.Reason, CaseData: r.GetCaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
+		CallID: st.CallID, Attempts: st.Attempts, Disposition: st.Disposition, UpdatedAt: st.Updated,
+		Callback: callbackInfo{Subject: r.GetSubject(), PhoneNumber: r.GetPhoneNumber(), ContactName: r.GetContactName(),
+			Service: r.GetService(), RequestedAt: r.GetRequestedAt().AsTime()}}
+	if v.CaseData == nil {
+		v.CaseData = map[string]string{}
+	}
+	if !st.Scheduled.IsZero() && st.Scheduled.Unix() > 0 {
+		t := st.Scheduled
+		v.Callback.ScheduledFor = &t
+	}
+	if st.Phase == interaction.Offered || st.Phase == interaction.Accepting {
+		t := st.Expires
+		v.ExpiresAt = &t
+	}
+	return v
+}

@@ -1,0 +1,296 @@
+package agentsession
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
+)
+
+func (s *Service) routes(mux *http.ServeMux) {
+	h := func(fn httpx.Func) http.HandlerFunc { return httpx.Handle(s.deps.Log, fn) }
+	mux.HandleFunc("POST /v1/agents/{agent}/session", h(s.login))
+	mux.HandleFunc("DELETE /v1/agents/{agent}/session", h(s.logout))
+	mux.HandleFunc("PUT /v1/agents/{agent}/state", h(s.setState))
+	mux.HandleFunc("GET /v1/agents/{agent}", h(s.getAgent))
+	mux.HandleFunc("GET /v1/agents/{agent}/events", h(s.events))
+	mux.HandleFunc("GET /v1/interactions/{id}", h(s.getInteraction))
+	mux.HandleFunc("POST /v1/interactions/{id}/accept", h(s.accept))
+	mux.HandleFunc("POST /v1/interactions/{id}/reject", h(s.reject))
+	mux.HandleFunc("POST /v1/interactions/{id}/call", h(s.call))
+	mux.HandleFunc("POST /v1/interactions/{id}/end-call", h(s.endCall))
+	mux.HandleFunc("POST /v1/interactions/{id}/done", h(s.done))
+}
+
+var (
+	agentID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	sipURI  = regexp.MustCompile(`^sips?:[^\s<>"]{3,250}$`)
+)
+
+func pathAgent(r *http.Request) (string, error) {
+	id := r.PathValue("agent")
+	if !agentID.MatchString(id) {
+		return "", httpx.BadField("agent", "must be 1 to 64 letters, digits, dots, dashes or underscores")
+	}
+	return id, nil
+}
+
+// problem maps the domain's refusals to HTTP; anything else stays a 500.
+func problem(err error) error {
+	switch {
+	case errors.Is(err, interaction.ErrNotFound):
+		return httpx.NotFound(err.Error())
+	case errors.Is(err, interaction.ErrNotYours):
+		return httpx.Forbidden(err.Error())
+	case errors.Is(err, agent.ErrUnknownState):
+		return httpx.BadField("state", err.Error())
+	case errors.Is(err, agent.ErrChannel):
+		return httpx.BadField("channel", err.Error())
+	case isDomain(err):
+		return httpx.Conflict(err.Error())
+	}
+	return err
+}
+
+func isDomain(err error) bool {
+	for _, d := range []error{interaction.ErrNotFound, interaction.ErrNotYours, interaction.ErrNotOffered,
+		interaction.ErrExpired, interaction.ErrNotAccepted, interaction.ErrInCall, interaction.ErrNoCall,
+		interaction.ErrNeedDisposition, interaction.ErrNoPhone, agent.ErrNotLoggedIn, agent.ErrUnknownState,
+		agent.ErrChannel, agent.ErrBusy} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathAgent(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		PhoneURI string `json:"phone_uri"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	if body.PhoneURI != "" && !sipURI.MatchString(body.PhoneURI) {
+		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@192.0.2.10:5060")
+	}
+	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()},
+		agent.Login{Agent: id, PhoneURI: body.PhoneURI, At: s.deps.Clock.Now()})
+	if err != nil {
+		return problem(err)
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
+	return nil
+}
+
+func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathAgent(r)
+	if err != nil {
+		return err
+	}
+	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()}, agent.Logout{Agent: id, At: s.deps.Clock.Now()})
+	if err != nil {
+		return problem(err)
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
+	return nil
+}
+
+func (s *Service) setState(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathAgent(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Channel string `json:"channel"`
+		State   string `json:"state"`
+		Reason  string `json:"reason"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	if len(body.Reason) > 100 {
+		return httpx.BadField("reason", "must be at most 100 bytes")
+	}
+	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()}, agent.SetState{Agent: id,
+		Channel: body.Channel, State: strings.ToUpper(body.State), Reason: body.Reason, At: s.deps.Clock.Now()})
+	if err != nil {
+		return problem(err)
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
+	return nil
+}
+
+func (s *Service) getAgent(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathAgent(r)
+	if err != nil {
+		return err
+	}
+	l, err := eventstore.Load(r.Context(), s.deps.Store, agent.Stream(id), agents)
+	if err != nil {
+		return err
+	}
+	if l.Expected == eventstore.NoStream {
+		return httpx.NotFound("no agent " + id)
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, l.State))
+	return nil
+}
+
+func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.State, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return interaction.State{}, httpx.NotFound("no interaction " + id)
+	}
+	l, err := eventstore.Load(ctx, s.deps.Store, interaction.Stream(id), interactions)
+	if err != nil {
+		return interaction.State{}, err
+	}
+	if l.State.Phase == interaction.None {
+		return interaction.State{}, httpx.NotFound("no interaction " + id)
+	}
+	return l.State, nil
+}
+
+func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.loadInteraction(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, presentInteraction(st))
+	return nil
+}
+
+// actor is the agent acting on an interaction: the X-Ringback-Agent header
+// when given (and then it must be the interaction's agent), else the agent
+// the interaction is offered to or accepted by.
+func actor(r *http.Request, st interaction.State) (string, error) {
+	a := r.Header.Get("X-Ringback-Agent")
+	if a == "" {
+		return st.Agent, nil
+	}
+	if !agentID.MatchString(a) {
+		return "", httpx.BadField("X-Ringback-Agent", "not an agent id")
+	}
+	return a, nil
+}
+
+// command runs an agent command on an interaction and, when settle is set,
+// waits until it holds (the router or the media gateway answered) before
+// answering: 200 with the interaction, or 202 if it did not settle in time.
+func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent string, now time.Time) any,
+	settle func(interaction.State) bool) error {
+	id := r.PathValue("id")
+	st, err := s.loadInteraction(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	who, err := actor(r, st)
+	if err != nil {
+		return err
+	}
+	out, err := s.onInteraction(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: st.CallbackID},
+		mk(who, s.deps.Clock.Now()))
+	if err != nil {
+		return problem(err)
+	}
+	status := http.StatusOK
+	if settle != nil && !settle(out.State) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommandWait)
+		defer cancel()
+		if s.proj.WaitUntil(ctx, func() bool { v, ok := s.view.interaction(id); return !ok || settle(v) }) != nil {
+			status = http.StatusAccepted
+		}
+	}
+	final, err := s.loadInteraction(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, status, presentInteraction(final))
+	return nil
+}
+
+func (s *Service) accept(w http.ResponseWriter, r *http.Request) error {
+	return s.command(w, r, func(a string, now time.Time) any { return interaction.Accept{Agent: a, At: now} },
+		func(st interaction.State) bool { return st.Phase != interaction.Accepting })
+}
+
+func (s *Service) reject(w http.ResponseWriter, r *http.Request) error {
+	return s.command(w, r, func(a string, now time.Time) any { return interaction.Reject{Agent: a, At: now} }, nil)
+}
+
+func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
+	return s.command(w, r, func(a string, now time.Time) any {
+		ag, _ := s.view.agent(a)
+		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: ag.PhoneURI, At: now}
+	}, nil)
+}
+
+func (s *Service) endCall(w http.ResponseWriter, r *http.Request) error {
+	return s.command(w, r, func(a string, now time.Time) any { return interaction.EndCall{Agent: a, At: now} },
+		func(st interaction.State) bool { return st.CallStatus == interaction.ReadyToCall })
+}
+
+func (s *Service) done(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	err := s.command(w, r, func(a string, now time.Time) any {
+		return interaction.Finish{Agent: a, RequireDisposition: s.cfg.RequireDisposition, At: now}
+	}, nil)
+	if err != nil {
+		return err
+	}
+	// The answer is written: a failure from here on is the platform's to
+	// log; the agent can still set Ready by hand.
+	st, err := s.loadInteraction(r.Context(), id)
+	if err == nil {
+		err = s.afterCallWork(r.Context(), st)
+	}
+	if err != nil {
+		s.deps.Log.ErrorContext(r.Context(), "after call work", "interaction", id, "err", err)
+	}
+	return nil
+}
+
+// afterCallWork puts the agent in After Call Work, then Ready again.
+func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error {
+	cause := eventstore.Cause{ID: "done:" + st.ID, Correlation: st.CallbackID}
+	now := s.deps.Clock.Now()
+	if _, err := s.onAgent(ctx, st.Agent, cause, agent.SetState{Agent: st.Agent, Channel: agent.WebCallback,
+		State: agent.AfterCallWork, Reason: "After call work", At: now, System: true}); err != nil {
+		return problem(err)
+	}
+	ready := func(ctx context.Context) error {
+		_, err := s.onAgent(ctx, st.Agent, eventstore.Cause{ID: "acw-end:" + st.ID, Correlation: st.CallbackID},
+			agent.SetState{Agent: st.Agent, Channel: agent.WebCallback, State: agent.Ready, Reason: "", At: s.deps.Clock.Now(), System: true})
+		return err
+	}
+	if s.cfg.AfterCallWork == 0 {
+		return ready(ctx)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-s.ctx.Done():
+		case <-s.deps.Clock.After(s.cfg.AfterCallWork):
+			if a, _ := s.view.agent(st.Agent); a.Channels[agent.WebCallback].State == agent.AfterCallWork {
+				if err := ready(s.ctx); err != nil {
+					s.deps.Log.Warn("after call work: back to ready failed", "agent", st.Agent, "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}

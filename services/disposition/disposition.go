@@ -1,0 +1,114 @@
+// Package disposition owns the disposition code catalogue and its rules: an
+// interaction accepted by an agent can be qualified with a code of the
+// catalogue (stream disposition-interaction-<interaction id>) until the
+// agent clicks Done. It must not import another service.
+package disposition
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/services/disposition/code"
+)
+
+// HandlerName is disposition's consumer group; never renamed.
+const HandlerName = "disposition"
+
+// Config of disposition.
+type Config struct {
+	// Codes is the catalogue, "code[=Label],...".
+	Codes string
+	// Required says Done needs a code; agent-session enforces it.
+	Required bool
+
+	catalogue code.Catalogue
+}
+
+// RegisterFlags registers disposition's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Codes, "disposition.codes", "resolved,callback-again,no-answer-needed,wrong-number,not-interested",
+		"disposition codes agents choose from, comma-separated, each code[=Label] (lower-case, digits, dashes); "+
+			"the default covers the outcomes of a web callback")
+	fs.BoolVar(&c.Required, "disposition.required", true,
+		"agents must set a disposition code before Done, so every interaction is qualified for reporting")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	cat, err := code.ParseCatalogue(c.Codes)
+	if err != nil {
+		return fmt.Errorf("disposition.codes: %w", err)
+	}
+	c.catalogue = cat
+	return nil
+}
+
+// Deps are what disposition is given.
+type Deps struct {
+	Store       eventstore.Store
+	Subscribers inbox.Subscribers
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Mux         *http.ServeMux
+}
+
+// Service is disposition.
+type Service struct {
+	cfg  Config
+	deps Deps
+	view *view
+	proj *readmodel.Projection
+	set  *prometheus.CounterVec
+}
+
+// New builds disposition and registers its routes.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, view: newView()}
+	s.proj = &readmodel.Projection{Prefixes: []string{code.StreamPrefix}, Apply: s.view.apply}
+	// The label is bounded by the configured catalogue.
+	s.set = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_dispositions_set_total",
+		Help: "Disposition codes set by agents, by code."}, []string{"code"})
+	if err := deps.Metrics.Register(s.set); err != nil {
+		return nil, fmt.Errorf("disposition metrics: %w", err)
+	}
+	s.routes(deps.Mux)
+	return s, nil
+}
+
+// Run folds disposition's streams and consumes the bus until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
+	g.Go(func() error {
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+	})
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+var aggregate = eventstore.Aggregate[code.State]{Evolve: code.Evolve}
+
+// execute runs a command against an interaction's disposition.
+func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd any) (eventstore.Outcome[code.State], error) {
+	return eventstore.Execute(ctx, s.deps.Store, code.Stream(interactionID), aggregate, cause,
+		func(st code.State) ([]proto.Message, error) { return code.Decide(st, cmd) })
+}

@@ -1,0 +1,258 @@
+package history
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/proto/catalog"
+	"github.com/ringback/ringback/services/history/timeline"
+)
+
+func (s *Service) routes(mux *http.ServeMux) {
+	log := s.deps.Log
+	mux.HandleFunc("GET /v1/interactions/{id}/events", httpx.Handle(log, s.events))
+	mux.HandleFunc("POST /v1/interactions/{id}/notes", httpx.Handle(log, s.addNote))
+	mux.HandleFunc("GET /v1/contacts/{phone_number}/history", httpx.Handle(log, s.contactHistory))
+	mux.HandleFunc("GET /v1/contacts/{phone_number}/matrix", httpx.Handle(log, s.matrix))
+}
+
+// InteractionType is the media type of every interaction history sees; the
+// matrices count interactions by type, as the agent desktop shows them.
+const InteractionType = "web-callback"
+
+// e164 is the number format intake accepts (callback/validate.go there).
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// phone reads the contact's number from the path; ServeMux has already
+// unescaped %2B into "+".
+func phone(r *http.Request) (string, error) {
+	p := r.PathValue("phone_number")
+	if !e164.MatchString(p) {
+		return "", httpx.BadField("phone_number", "must be an E.164 number such as +14155550123 (escape + as %2B)")
+	}
+	return p, nil
+}
+
+// callbackOf finds the callback of an interaction named in the path.
+func (s *Service) callbackOf(r *http.Request) (interactionID, callbackID string, err error) {
+	iid := r.PathValue("id")
+	cb, ok := s.view.callbackOf(iid)
+	if !ok {
+		return iid, "", httpx.NotFound("no interaction " + iid)
+	}
+	return iid, cb, nil
+}
+
+// entryView is one line of the audit trail.
+type entryView struct {
+	ID     string          `json:"id"`
+	Type   string          `json:"type"`
+	Source string          `json:"source"`
+	Time   time.Time       `json:"time"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// eventJSON renders events in the API's snake_case field names.
+var eventJSON = protojson.MarshalOptions{UseProtoNames: true}
+
+func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
+	_, cb, err := s.callbackOf(r)
+	if err != nil {
+		return err
+	}
+	stream := timeline.Stream(cb)
+	recs, err := s.deps.Store.ReadStream(r.Context(), stream, 0)
+	if err != nil {
+		return err
+	}
+	in := make([]timeline.Recorded, 0, len(recs))
+	for _, rec := range recs {
+		m, err := eventstore.Decode(rec)
+		if err != nil {
+			continue // a newer writer's event type
+		}
+		in = append(in, timeline.Recorded{ID: rec.ID, Stream: rec.Stream, Event: m})
+	}
+	trail := timeline.Trail(in)
+	out := make([]entryView, len(trail))
+	for i, e := range trail {
+		out[i] = entryView{ID: e.ID, Type: catalog.Short(e.Type), Source: e.Source, Time: e.Time, Data: json.RawMessage("null")}
+		if e.Event != nil {
+			b, err := eventJSON.Marshal(e.Event)
+			if err != nil {
+				return err
+			}
+			out[i].Data = b
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type noteRequest struct {
+	AgentID string `json:"agent_id"`
+	Text    string `json:"text"`
+}
+
+type noteView struct {
+	InteractionID string    `json:"interaction_id"`
+	AgentID       string    `json:"agent_id"`
+	Text          string    `json:"text"`
+	At            time.Time `json:"at"`
+}
+
+// noteNamespace derives a note's cause from an Idempotency-Key, so a retried
+// POST adds the note once.
+var noteNamespace = uuid.MustParse("b1c0c7e2-3f0a-4d49-9a43-6f3e2f7d9a51")
+
+func (s *Service) addNote(w http.ResponseWriter, r *http.Request) error {
+	var req noteRequest
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	var fe *timeline.FieldError
+	if err := timeline.ValidateNote(req.AgentID, req.Text); errors.As(err, &fe) {
+		return httpx.BadField(fe.Field, fe.Reason)
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
+	}
+	iid, cb, err := s.callbackOf(r)
+	if err != nil {
+		return err
+	}
+	cause := uuid.NewString()
+	if key != "" {
+		cause = uuid.NewSHA1(noteNamespace, []byte(iid+"\x00"+key)).String()
+	}
+	now := s.deps.Clock.Now()
+	out, err := s.execute(r.Context(), cb, eventstore.Cause{ID: cause, Correlation: cb},
+		timeline.AddNote{InteractionID: iid, AgentID: req.AgentID, Text: req.Text, At: now})
+	switch {
+	case errors.Is(err, timeline.ErrNotFound):
+		return httpx.NotFound("no interaction " + iid)
+	case err != nil:
+		return err
+	}
+	status := http.StatusOK // a retried POST with the same Idempotency-Key
+	if !out.Replay {
+		status = http.StatusCreated
+		s.notes.Inc()
+		// The contact history read next must show the note.
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.proj.WaitFor(ctx, out.Position); err != nil {
+			return err
+		}
+	}
+	// The note is the latest of its author with this text (a replay may
+	// find later notes after it).
+	var n timeline.Note
+	for i := len(out.State.Notes) - 1; i >= 0; i-- {
+		if c := out.State.Notes[i]; c.AgentID == req.AgentID && c.Text == req.Text {
+			n = c
+			break
+		}
+	}
+	httpx.WriteJSON(w, status, noteView{InteractionID: n.InteractionID, AgentID: n.AgentID, Text: n.Text, At: n.At})
+	return nil
+}
+
+// contactRow is one of a contact's interactions in its history.
+type contactRow struct {
+	CallbackID    string     `json:"callback_id"`
+	InteractionID string     `json:"interaction_id"`
+	Service       string     `json:"service"`
+	Subject       string     `json:"subject"`
+	State         string     `json:"state"`
+	Disposition   string     `json:"disposition"`
+	Notes         []noteView `json:"notes"`
+	RequestedAt   *time.Time `json:"requested_at"`
+	CompletedAt   *time.Time `json:"completed_at"` // when it reached COMPLETED or CANCELLED
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (s *Service) contactHistory(w http.ResponseWriter, r *http.Request) error {
+	p, err := phone(r)
+	if err != nil {
+		return err
+	}
+	rows := []contactRow{}
+	for _, c := range s.view.contact(p) {
+		row := contactRow{CallbackID: c.CallbackID, InteractionID: c.InteractionID, Service: c.Service,
+			Subject: c.Subject, State: c.Status.String(), Disposition: c.Disposition, Notes: []noteView{},
+			RequestedAt: timePtr(c.RequestedAt), CompletedAt: timePtr(c.EndedAt)}
+		for _, n := range c.Notes {
+			row.Notes = append(row.Notes, noteView{InteractionID: n.InteractionID, AgentID: n.AgentID, Text: n.Text, At: n.At})
+		}
+		rows = append(rows, row)
+	}
+	httpx.WriteJSON(w, http.StatusOK, rows)
+	return nil
+}
+
+// matrixCell is a count of interactions and their types.
+type matrixCell struct {
+	Count int            `json:"count"`
+	Types map[string]int `json:"types"`
+	Days  int            `json:"days,omitempty"`
+}
+
+type matrixView struct {
+	InProgress matrixCell `json:"in_progress"`
+	Recent     matrixCell `json:"recent"`
+}
+
+// matrix counts the contact's other interactions: those in progress, and
+// those active in the last N days. "Other" leaves out ?exclude=<interaction
+// or callback id>, the one the agent is handling.
+func (s *Service) matrix(w http.ResponseWriter, r *http.Request) error {
+	p, err := phone(r)
+	if err != nil {
+		return err
+	}
+	days := s.cfg.RecentDays
+	if d := r.URL.Query().Get("days"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > MaxRecentDays {
+			return httpx.BadField("days", "must be a whole number of days from 1 to "+strconv.Itoa(MaxRecentDays))
+		}
+		days = n
+	}
+	exclude := r.URL.Query().Get("exclude")
+	since := s.deps.Clock.Now().Add(-time.Duration(days) * 24 * time.Hour)
+	m := matrixView{InProgress: matrixCell{Types: map[string]int{}}, Recent: matrixCell{Types: map[string]int{}, Days: days}}
+	for _, c := range s.view.contact(p) {
+		if exclude != "" && (c.CallbackID == exclude || slices.Contains(c.Interactions, exclude)) {
+			continue
+		}
+		if c.Status.Live() {
+			m.InProgress.Count++
+			m.InProgress.Types[InteractionType]++
+		}
+		if !c.LastAt.Before(since) {
+			m.Recent.Count++
+			m.Recent.Types[InteractionType]++
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, m)
+	return nil
+}

@@ -1,0 +1,145 @@
+// Package callback is the pure domain of a callback request as intake owns
+// it: stream intake-callback-<id>. It validates a request, and tracks the
+// public state the visitor sees. No I/O, no clock: time comes in commands.
+package callback
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+// Stream names the stream of a callback.
+func Stream(id string) string { return "intake-callback-" + id }
+
+// State is a callback as folded from its stream.
+type State struct {
+	ID            string
+	Exists        bool
+	Request       *callbackv1.CallbackRequest
+	Status        callbackv1.CallbackState
+	ScheduledFor  time.Time
+	InteractionID string
+	Disposition   string
+	UpdatedAt     time.Time
+}
+
+// Open says whether the callback still waits for or is in an interaction.
+func (s State) Open() bool {
+	return s.Exists && s.Status != callbackv1.CallbackState_CALLBACK_STATE_COMPLETED &&
+		s.Status != callbackv1.CallbackState_CALLBACK_STATE_CANCELLED
+}
+
+// Commands.
+type (
+	// Request records a new, validated request.
+	Request struct {
+		ID      string
+		Request *callbackv1.CallbackRequest
+		At      time.Time
+	}
+	// Cancel withdraws it.
+	Cancel struct {
+		At     time.Time
+		Reason string
+	}
+	// Progress records what intake learned from another service.
+	Progress struct {
+		State         callbackv1.CallbackState
+		At            time.Time
+		InteractionID string
+		ScheduledFor  time.Time
+		Disposition   string
+	}
+)
+
+// Errors of Decide.
+var (
+	ErrExists   = errors.New("callback already exists")
+	ErrNotFound = errors.New("callback not found")
+	ErrFinal    = errors.New("callback is already completed or cancelled")
+)
+
+// rank orders states so that a late, out-of-order message never moves a
+// callback backwards (the bus orders per stream, not across services).
+var rank = map[callbackv1.CallbackState]int{
+	callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED:   1,
+	callbackv1.CallbackState_CALLBACK_STATE_QUEUED:      2,
+	callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS: 3,
+	callbackv1.CallbackState_CALLBACK_STATE_COMPLETED:   4,
+	callbackv1.CallbackState_CALLBACK_STATE_CANCELLED:   4,
+}
+
+// Decide turns a command into events, or refuses it.
+func Decide(s State, c any) ([]proto.Message, error) {
+	switch c := c.(type) {
+	case Request:
+		if s.Exists {
+			return nil, ErrExists
+		}
+		return []proto.Message{&callbackv1.CallbackRequested{CallbackId: c.ID, Request: c.Request}}, nil
+	case Cancel:
+		if !s.Exists {
+			return nil, ErrNotFound
+		}
+		if !s.Open() {
+			return nil, ErrFinal
+		}
+		return []proto.Message{&callbackv1.CallbackCancelled{CallbackId: s.ID, At: timestamppb.New(c.At), Reason: c.Reason}}, nil
+	case Progress:
+		if !s.Exists || !s.Open() {
+			return nil, nil
+		}
+		if rank[c.State] < rank[s.Status] || (c.State == s.Status && c.ScheduledFor.Equal(s.ScheduledFor)) {
+			return nil, nil
+		}
+		e := &callbackv1.CallbackStateChanged{CallbackId: s.ID, State: c.State, At: timestamppb.New(c.At),
+			InteractionId: c.InteractionID, Disposition: c.Disposition}
+		if !c.ScheduledFor.IsZero() {
+			e.ScheduledFor = timestamppb.New(c.ScheduledFor)
+		}
+		return []proto.Message{e}, nil
+	}
+	return nil, fmt.Errorf("callback: unknown command %T", c)
+}
+
+// InitialState is the state of a request not yet asked for, which starts as
+// SCHEDULED when it names a future time and QUEUED when it is for now.
+func InitialState(r *callbackv1.CallbackRequest) callbackv1.CallbackState {
+	if r.GetDesiredTime() != nil && r.GetDesiredTime().AsTime().After(r.GetRequestedAt().AsTime()) {
+		return callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED
+	}
+	return callbackv1.CallbackState_CALLBACK_STATE_QUEUED
+}
+
+// Evolve applies one event. It never fails and ignores unknown events.
+func Evolve(s State, e proto.Message) State {
+	switch e := e.(type) {
+	case *callbackv1.CallbackRequested:
+		s.ID, s.Exists, s.Request = e.CallbackId, true, e.Request
+		s.Status = InitialState(e.Request)
+		s.UpdatedAt = e.Request.GetRequestedAt().AsTime()
+		if d := e.Request.GetDesiredTime(); d != nil {
+			s.ScheduledFor = d.AsTime()
+		}
+	case *callbackv1.CallbackCancelled:
+		s.Status, s.UpdatedAt = callbackv1.CallbackState_CALLBACK_STATE_CANCELLED, e.At.AsTime()
+	case *callbackv1.CallbackStateChanged:
+		s.Status, s.UpdatedAt = e.State, e.At.AsTime()
+		if e.InteractionId != "" {
+			s.InteractionID = e.InteractionId
+		}
+		if e.ScheduledFor != nil {
+			s.ScheduledFor = e.ScheduledFor.AsTime()
+		}
+		if e.Disposition != "" {
+			s.Disposition = e.Disposition
+		}
+	}
+	return s
+}

@@ -1,0 +1,114 @@
+package callback
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func requested(desired *time.Time) *callbackv1.CallbackRequested {
+	r := &callbackv1.CallbackRequest{Service: "support", PhoneNumber: "+14155550123", RequestedAt: timestamppb.New(t0)}
+	if desired != nil {
+		r.DesiredTime = timestamppb.New(*desired)
+	}
+	return &callbackv1.CallbackRequested{CallbackId: "c1", Request: r}
+}
+
+func fold(events ...proto.Message) State {
+	s := State{}
+	for _, e := range events {
+		s = Evolve(s, e)
+	}
+	return s
+}
+
+func TestDecide(t *testing.T) {
+	later := t0.Add(time.Hour)
+	progress := func(st callbackv1.CallbackState) Progress { return Progress{State: st, At: t0} }
+	cases := []struct {
+		name    string
+		given   []proto.Message
+		when    any
+		want    int // number of events
+		wantErr error
+	}{
+		{"request new", nil, Request{ID: "c1", Request: requested(nil).Request, At: t0}, 1, nil},
+		{"request twice", []proto.Message{requested(nil)}, Request{ID: "c1", Request: requested(nil).Request}, 0, ErrExists},
+		{"cancel unknown", nil, Cancel{At: t0}, 0, ErrNotFound},
+		{"cancel open", []proto.Message{requested(nil)}, Cancel{At: t0}, 1, nil},
+		{"cancel completed", []proto.Message{requested(nil),
+			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, At: timestamppb.New(t0)}},
+			Cancel{At: t0}, 0, ErrFinal},
+		{"progress forward", []proto.Message{requested(nil)}, progress(callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS), 1, nil},
+		{"progress backwards ignored", []proto.Message{requested(nil),
+			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, At: timestamppb.New(t0)}},
+			progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
+		{"progress after cancel ignored", []proto.Message{requested(&later), &callbackv1.CallbackCancelled{At: timestamppb.New(t0)}},
+			progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
+		{"progress unknown ignored", nil, progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Decide(fold(c.given...), c.when)
+			if !errors.Is(err, c.wantErr) || len(got) != c.want {
+				t.Fatalf("got %d events, err %v; want %d, %v", len(got), err, c.want, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestInitialStateFollowsDesiredTime(t *testing.T) {
+	later := t0.Add(time.Hour)
+	if s := fold(requested(nil)); s.Status != callbackv1.CallbackState_CALLBACK_STATE_QUEUED {
+		t.Fatalf("asap: %v", s.Status)
+	}
+	if s := fold(requested(&later)); s.Status != callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED || !s.ScheduledFor.Equal(later) {
+		t.Fatalf("later: %v %v", s.Status, s.ScheduledFor)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := Input{Service: "support", PhoneNumber: "+14155550123", Subject: "Billing", CaseData: map[string]string{"order": "A-17"}}
+	cases := []struct {
+		name  string
+		edit  func(*Input)
+		field string
+	}{
+		{"valid", func(*Input) {}, ""},
+		{"no service", func(i *Input) { i.Service = "" }, "service"},
+		{"bad service", func(i *Input) { i.Service = "Support Team" }, "service"},
+		{"no phone", func(i *Input) { i.PhoneNumber = "" }, "phone_number"},
+		{"local phone", func(i *Input) { i.PhoneNumber = "0612345678" }, "phone_number"},
+		{"letters", func(i *Input) { i.PhoneNumber = "+1415CALLME" }, "phone_number"},
+		{"too long", func(i *Input) { i.PhoneNumber = "+1234567890123456" }, "phone_number"},
+		{"bad time", func(i *Input) { i.DesiredTime = "tomorrow" }, "desired_time"},
+		{"past", func(i *Input) { i.DesiredTime = t0.Add(-time.Hour).Format(time.RFC3339) }, "desired_time"},
+		{"far future", func(i *Input) { i.DesiredTime = t0.Add(100 * 24 * time.Hour).Format(time.RFC3339) }, "desired_time"},
+		{"future ok", func(i *Input) { i.DesiredTime = t0.Add(time.Hour).Format(time.RFC3339) }, ""},
+		{"empty case key", func(i *Input) { i.CaseData = map[string]string{"": "x"} }, "case_data"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := ok
+			c.edit(&in)
+			_, err := Validate(in, t0)
+			var fe *FieldError
+			if c.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected %v", err)
+				}
+				return
+			}
+			if !errors.As(err, &fe) || fe.Field != c.field {
+				t.Fatalf("err = %v, want field %s", err, c.field)
+			}
+		})
+	}
+}

@@ -1,0 +1,52 @@
+package intake
+
+import (
+	"context"
+	"time"
+
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
+	"github.com/ringback/ringback/services/intake/callback"
+)
+
+// topics intake learns the callback's progress from.
+var topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("router"), envelope.TopicOf("agent")}
+
+// handle turns another service's fact into the callback's public state.
+func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
+	var (
+		id string
+		p  callback.Progress
+	)
+	switch ev := e.Event.(type) {
+	case *callbackv1.CallbackScheduled:
+		id = ev.CallbackId
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime()}
+	case *callbackv1.CallbackDue:
+		id = ev.CallbackId
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionID: ev.InteractionId,
+			ScheduledFor: ev.DueAt.AsTime()}
+	case *routingv1.OfferAccepted:
+		id = e.Correlation
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId}
+	case *agentv1.InteractionDone:
+		id = ev.CallbackId
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: ev.InteractionId,
+			Disposition: ev.Disposition}
+	default:
+		return nil
+	}
+	if id == "" {
+		return nil
+	}
+	p.At = e.Time
+	if p.At.IsZero() {
+		p.At = s.deps.Clock.Now()
+	}
+	p.At = p.At.Truncate(time.Millisecond)
+	_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, p)
+	return err
+}

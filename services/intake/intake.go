@@ -1,0 +1,100 @@
+// Package intake owns the public callback API: it validates and records
+// callback requests (stream intake-callback-<id>), refuses duplicates, lets
+// the visitor cancel, and reports the callback's state as it learns it from
+// the bus. It must not import another service.
+package intake
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/services/intake/callback"
+)
+
+// HandlerName is intake's consumer group; never renamed.
+const HandlerName = "intake"
+
+// Config of intake.
+type Config struct {
+	// RefuseDuplicates refuses a second open callback for the same number and
+	// service, so one visitor's repeated clicks reach one agent once.
+	RefuseDuplicates bool
+}
+
+// RegisterFlags registers intake's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.RefuseDuplicates, "intake.refuse-duplicates", true,
+		"refuse a callback for a number and service that already have an open one (409)")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error { return nil }
+
+// Deps are what intake is given.
+type Deps struct {
+	Store       eventstore.Store
+	Subscribers inbox.Subscribers
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Mux         *http.ServeMux
+}
+
+// Service is intake.
+type Service struct {
+	cfg  Config
+	deps Deps
+	view *view
+	proj *readmodel.Projection
+	// admit serialises the duplicate check with the write it guards.
+	admit     sync.Mutex
+	requested prometheus.Counter
+}
+
+// New builds intake and registers its routes.
+func New(cfg Config, deps Deps) (*Service, error) {
+	s := &Service{cfg: cfg, deps: deps, view: newView()}
+	s.proj = &readmodel.Projection{Prefixes: []string{"intake-callback-"}, Apply: s.view.apply}
+	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
+		Help: "Callback requests accepted by intake."})
+	if err := deps.Metrics.Register(s.requested); err != nil {
+		return nil, fmt.Errorf("intake metrics: %w", err)
+	}
+	s.routes(deps.Mux)
+	return s, nil
+}
+
+// Run folds intake's streams and consumes the bus until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
+	g.Go(func() error {
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+	})
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+var aggregate = eventstore.Aggregate[callback.State]{Evolve: callback.Evolve}
+
+// execute runs a command against a callback's stream.
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[callback.State], error) {
+	return eventstore.Execute(ctx, s.deps.Store, callback.Stream(id), aggregate, cause,
+		func(st callback.State) ([]proto.Message, error) { return callback.Decide(st, cmd) })
+}

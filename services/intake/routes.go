@@ -1,0 +1,167 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/httpx"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/intake/callback"
+)
+
+func (s *Service) routes(mux *http.ServeMux) {
+	log := s.deps.Log
+	mux.HandleFunc("POST /v1/callbacks", httpx.Handle(log, s.create))
+	mux.HandleFunc("GET /v1/callbacks/{id}", httpx.Handle(log, s.get))
+	mux.HandleFunc("DELETE /v1/callbacks/{id}", httpx.Handle(log, s.cancel))
+	mux.HandleFunc("GET /callback", s.form)
+}
+
+// createRequest is the body of POST /v1/callbacks (api/openapi.yaml).
+type createRequest struct {
+	Service     string            `json:"service"`
+	PhoneNumber string            `json:"phone_number"`
+	Subject     string            `json:"subject"`
+	ContactName string            `json:"contact_name"`
+	CaseData    map[string]string `json:"case_data"`
+	DesiredTime string            `json:"desired_time"`
+}
+
+// callbackView is a callback as the API shows it.
+type callbackView struct {
+	ID            string            `json:"id"`
+	State         string            `json:"state"`
+	Service       string            `json:"service"`
+	PhoneNumber   string            `json:"phone_number"`
+	Subject       string            `json:"subject,omitempty"`
+	ContactName   string            `json:"contact_name,omitempty"`
+	CaseData      map[string]string `json:"case_data,omitempty"`
+	DesiredTime   *time.Time        `json:"desired_time,omitempty"`
+	ScheduledFor  *time.Time        `json:"scheduled_for,omitempty"`
+	InteractionID string            `json:"interaction_id,omitempty"`
+	Disposition   string            `json:"disposition,omitempty"`
+	RequestedAt   time.Time         `json:"requested_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+}
+
+func present(st callback.State) callbackView {
+	v := callbackView{ID: st.ID, State: strings.TrimPrefix(st.Status.String(), "CALLBACK_STATE_"),
+		Service: st.Request.GetService(), PhoneNumber: st.Request.GetPhoneNumber(), Subject: st.Request.GetSubject(),
+		ContactName: st.Request.GetContactName(), CaseData: st.Request.GetCaseData(), InteractionID: st.InteractionID,
+		Disposition: st.Disposition, RequestedAt: st.Request.GetRequestedAt().AsTime(), UpdatedAt: st.UpdatedAt}
+	if d := st.Request.GetDesiredTime(); d != nil {
+		t := d.AsTime()
+		v.DesiredTime = &t
+	}
+	if !st.ScheduledFor.IsZero() {
+		t := st.ScheduledFor
+		v.ScheduledFor = &t
+	}
+	return v
+}
+
+// idNamespace derives a callback id from an Idempotency-Key, so a client
+// retrying a POST gets the same callback back.
+var idNamespace = uuid.MustParse("2f1d1f6a-5a47-4e55-8a6e-0b7bb5a8f3c4")
+
+func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	now := s.deps.Clock.Now()
+	desired, err := callback.Validate(callback.Input{Service: req.Service, PhoneNumber: req.PhoneNumber,
+		Subject: req.Subject, ContactName: req.ContactName, CaseData: req.CaseData, DesiredTime: req.DesiredTime}, now)
+	var fe *callback.FieldError
+	if errors.As(err, &fe) {
+		return httpx.BadField(fe.Field, fe.Reason)
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
+	}
+	id := uuid.NewString()
+	if key != "" {
+		id = uuid.NewSHA1(idNamespace, []byte(key)).String()
+	}
+	cbr := &callbackv1.CallbackRequest{Service: req.Service, PhoneNumber: req.PhoneNumber, Subject: req.Subject,
+		ContactName: req.ContactName, CaseData: req.CaseData, RequestedAt: timestamppb.New(now)}
+	if !desired.IsZero() {
+		cbr.DesiredTime = timestamppb.New(desired)
+	}
+
+	s.admit.Lock()
+	defer s.admit.Unlock()
+	if other, open := s.view.openFor(req.Service, req.PhoneNumber); open && s.cfg.RefuseDuplicates && other != id {
+		p := httpx.Conflict("this number already has an open callback for this service: " + other)
+		p.Field = "phone_number"
+		return p
+	}
+	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: "request:" + id, Correlation: id},
+		callback.Request{ID: id, Request: cbr, At: now})
+	status := http.StatusCreated
+	switch {
+	case errors.Is(err, callback.ErrExists) || (err == nil && out.Replay):
+		status = http.StatusOK // a retried POST with the same Idempotency-Key
+	case err != nil:
+		return err
+	default:
+		s.requested.Inc()
+		// The duplicate check of the next request must see this one.
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.proj.WaitFor(ctx, out.Position); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Location", "/v1/callbacks/"+id)
+	httpx.WriteJSON(w, status, present(out.State))
+	return nil
+}
+
+func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return callback.State{}, httpx.NotFound("no callback " + id)
+	}
+	l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
+	if err != nil {
+		return callback.State{}, err
+	}
+	if !l.State.Exists {
+		return callback.State{}, httpx.NotFound("no callback " + id)
+	}
+	return l.State, nil
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.load(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, present(st))
+	return nil
+}
+
+func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.load(r.Context(), id); err != nil {
+		return err
+	}
+	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id},
+		callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"})
+	if errors.Is(err, callback.ErrFinal) {
+		return httpx.Conflict("the callback is already " + strings.ToLower(strings.TrimPrefix(out.State.Status.String(), "CALLBACK_STATE_")))
+	}
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, present(out.State))
+	return nil
+}

@@ -1,0 +1,135 @@
+// Package call is the pure domain of one call attempt as the media gateway
+// places it: stream media-call-<id>. It records what the SIP legs did and
+// guarantees one dial per attempt.
+package call
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+)
+
+// Stream names a call attempt's stream.
+func Stream(id string) string { return "media-call-" + id }
+
+// Status of a call attempt.
+type Status int
+
+const (
+	None Status = iota
+	Dialling
+	Connected
+	Failed
+	Ended
+)
+
+// Final says whether nothing more can happen to the call.
+func (s Status) Final() bool { return s == Failed || s == Ended }
+
+// State of a call attempt.
+type State struct {
+	ID, Interaction string
+	Status          Status
+	Instance        string
+	ContactRinging  bool
+}
+
+// Start asks to place the call.
+type Start struct {
+	ID, Interaction, Agent, AgentURI, ContactURI, Instance string
+	At                                                     time.Time
+}
+
+// Step is something a leg did.
+type Step int
+
+const (
+	AgentRinging Step = iota + 1
+	AgentAnswered
+	ContactRinging
+	Connect
+	Fail
+	End
+)
+
+// Report records a step.
+type Report struct {
+	Step    Step
+	Outcome mediav1.Outcome
+	Code    int
+	Reason  string
+	At      time.Time
+}
+
+// Decide turns a command into events. Start on an existing call is nothing:
+// that is what makes a redelivered DialRequested harmless.
+func Decide(s State, c any) ([]proto.Message, error) {
+	switch c := c.(type) {
+	case Start:
+		if s.Status != None {
+			return nil, nil
+		}
+		return []proto.Message{&mediav1.DialStarted{CallId: c.ID, InteractionId: c.Interaction, AgentId: c.Agent,
+			AgentUri: c.AgentURI, ContactUri: c.ContactURI, At: timestamppb.New(c.At), Instance: c.Instance}}, nil
+	case Report:
+		if s.Status == None || s.Status.Final() {
+			return nil, nil
+		}
+		at := timestamppb.New(c.At)
+		switch c.Step {
+		case AgentRinging:
+			if s.Status == Dialling {
+				return []proto.Message{&mediav1.AgentRinging{CallId: s.ID, InteractionId: s.Interaction, At: at}}, nil
+			}
+		case AgentAnswered:
+			if s.Status == Dialling {
+				return []proto.Message{&mediav1.AgentAnswered{CallId: s.ID, InteractionId: s.Interaction, At: at}}, nil
+			}
+		case ContactRinging:
+			if s.Status == Dialling && !s.ContactRinging {
+				return []proto.Message{&mediav1.ContactRinging{CallId: s.ID, InteractionId: s.Interaction, SipCode: int32(c.Code), At: at}}, nil
+			}
+		case Connect:
+			if s.Status == Dialling {
+				return []proto.Message{&mediav1.CallConnected{CallId: s.ID, InteractionId: s.Interaction, At: at}}, nil
+			}
+		case Fail:
+			if s.Status == Dialling {
+				return []proto.Message{&mediav1.DialFailed{CallId: s.ID, InteractionId: s.Interaction, Outcome: c.Outcome,
+					SipCode: int32(c.Code), Reason: c.Reason, At: at}}, nil
+			}
+			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason, At: at}}, nil
+		case End:
+			if s.Status == Dialling {
+				return []proto.Message{&mediav1.DialFailed{CallId: s.ID, InteractionId: s.Interaction,
+					Outcome: mediav1.Outcome_OUTCOME_CANCELLED, Reason: c.Reason, At: at}}, nil
+			}
+			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason, At: at}}, nil
+		default:
+			return nil, fmt.Errorf("call: unknown step %d", c.Step)
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("call: unknown command %T", c)
+}
+
+// Evolve applies one event.
+func Evolve(s State, e proto.Message) State {
+	switch e := e.(type) {
+	case *mediav1.DialStarted:
+		s.ID, s.Interaction, s.Status, s.Instance = e.CallId, e.InteractionId, Dialling, e.Instance
+	case *mediav1.ContactRinging:
+		s.ContactRinging = true
+	case *mediav1.CallConnected:
+		s.Status = Connected
+	case *mediav1.DialFailed:
+		s.Status = Failed
+	case *mediav1.CallEnded:
+		s.Status = Ended
+	}
+	return s
+}

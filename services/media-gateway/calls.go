@@ -1,0 +1,98 @@
+package mediagateway
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/services/media-gateway/call"
+	"github.com/ringback/ringback/services/media-gateway/sip"
+)
+
+// calls is the gateway's view of its calls: every unfinished attempt folded
+// from its own streams, and the SIP handles of those this process holds.
+type calls struct {
+	mu      sync.Mutex
+	pending map[string]call.State // not final
+	live    map[string]*live
+}
+
+// live is a call this process is placing or holds.
+type live struct {
+	cancel context.CancelFunc // stops a dial still ringing (CANCEL)
+	call   *sip.Call          // set once connected
+	hangup bool               // End Call arrived before the call connected
+}
+
+func newCalls() *calls { return &calls{pending: map[string]call.State{}, live: map[string]*live{}} }
+
+func (c *calls) apply(r eventstore.RecordedEvent, e proto.Message) {
+	id := strings.TrimPrefix(r.Stream, "media-call-")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := call.Evolve(c.pending[id], e)
+	if st.Status.Final() {
+		delete(c.pending, id)
+		return
+	}
+	c.pending[id] = st
+}
+
+// lost lists unfinished calls placed by another (so, dead) instance.
+func (c *calls) lost(instance string) []call.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []call.State
+	for _, st := range c.pending {
+		if st.Instance != instance {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func (c *calls) hold(id string, l *live) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live[id] = l
+}
+
+func (c *calls) connected(id string, sc *sip.Call) (hangup bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.live[id]; l != nil {
+		l.call = sc
+		return l.hangup
+	}
+	return false
+}
+
+func (c *calls) release(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.live, id)
+}
+
+// end stops a call this process holds: hang up if connected, cancel if it
+// still rings. It says whether the call was here.
+func (c *calls) end(ctx context.Context, id string) (bool, error) {
+	c.mu.Lock()
+	l := c.live[id]
+	if l == nil {
+		c.mu.Unlock()
+		return false, nil
+	}
+	sc := l.call
+	if sc == nil {
+		l.hangup = true
+		l.cancel()
+	}
+	c.mu.Unlock()
+	if sc != nil {
+		return true, sc.Hangup(ctx)
+	}
+	return true, nil
+}

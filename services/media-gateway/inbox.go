@@ -1,0 +1,139 @@
+package mediagateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/telemetry"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	"github.com/ringback/ringback/services/media-gateway/call"
+	"github.com/ringback/ringback/services/media-gateway/sip"
+)
+
+// topics the gateway takes commands from.
+var topics = []string{envelope.TopicOf("agent")}
+
+func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
+	switch ev := e.Event.(type) {
+	case *agentv1.DialRequested:
+		return s.dial(ctx, e, ev)
+	case *agentv1.HangupRequested:
+		here, err := s.calls.end(ctx, ev.CallId)
+		if err != nil {
+			s.deps.Log.WarnContext(ctx, "hangup", "call", ev.CallId, "err", err)
+		}
+		if here {
+			return nil
+		}
+		// Not a call of ours (any more): close its record so the agent is
+		// not left in Connected.
+		_, err = s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
+			call.Report{Step: call.End, Reason: sip.ReasonHangupRequested, At: s.deps.Clock.Now()})
+		return err
+	}
+	return nil
+}
+
+// dial records the attempt and places it. The record comes first: a
+// redelivered command finds it and places nothing, so a contact is never
+// dialled twice for one attempt.
+func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.DialRequested) error {
+	contact := fmt.Sprintf("sip:%s@%s", ev.PhoneNumber, s.cfg.Trunk)
+	out, err := s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation}, call.Start{
+		ID: ev.CallId, Interaction: ev.InteractionId, Agent: ev.AgentId, AgentURI: ev.AgentPhoneUri,
+		ContactURI: contact, Instance: s.instance, At: s.deps.Clock.Now()})
+	if err != nil || len(out.Events) == 0 {
+		return err
+	}
+	s.setups.Inc()
+	s.deps.Log.InfoContext(ctx, "dialling", "call", ev.CallId, "interaction", ev.InteractionId,
+		"contact", telemetry.MaskPhone(ev.PhoneNumber))
+	dctx, cancel := context.WithCancel(s.runCtx)
+	s.calls.hold(ev.CallId, &live{cancel: cancel})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		defer s.calls.release(ev.CallId)
+		s.place(dctx, ev, e.Correlation)
+	}()
+	return nil
+}
+
+var outcomes = map[sip.Outcome]mediav1.Outcome{
+	sip.OutcomeBusy:             mediav1.Outcome_OUTCOME_BUSY,
+	sip.OutcomeNoAnswer:         mediav1.Outcome_OUTCOME_NO_ANSWER,
+	sip.OutcomeInvalidNumber:    mediav1.Outcome_OUTCOME_INVALID_NUMBER,
+	sip.OutcomeFailed:           mediav1.Outcome_OUTCOME_FAILED,
+	sip.OutcomeAgentUnavailable: mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE,
+	sip.OutcomeCancelled:        mediav1.Outcome_OUTCOME_CANCELLED,
+}
+
+var steps = map[sip.ProgressKind]call.Step{
+	sip.AgentRinging: call.AgentRinging, sip.AgentAnswered: call.AgentAnswered, sip.ContactRinging: call.ContactRinging,
+	sip.Connected: call.Connect, sip.Failed: call.Fail, sip.Ended: call.End,
+}
+
+// place runs one call from dial to hang-up, recording each step.
+func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlation string) {
+	n := 0
+	record := func(r call.Report) {
+		n++
+		cause := eventstore.Cause{ID: fmt.Sprintf("call:%s:%d", ev.CallId, n), Correlation: correlation}
+		// Recorded on Run's context: a hang-up must not stop us writing it.
+		if _, err := s.execute(s.runCtx, ev.CallId, cause, r); err != nil {
+			s.deps.Log.Error("record call step", "call", ev.CallId, "err", err)
+		}
+	}
+	report := func(p sip.Progress) {
+		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now()}
+		if p.Kind == sip.Failed {
+			s.outcome.WithLabelValues(p.Outcome.String()).Inc()
+		}
+		record(r)
+	}
+	c, err := s.deps.Dialer.Dial(ctx, ev.CallId, ev.AgentPhoneUri, ev.PhoneNumber, report)
+	if err != nil {
+		var oe *sip.OutcomeError
+		if !errors.As(err, &oe) {
+			// Cancelled (End Call while ringing) or stopped: make sure the
+			// attempt is closed; Decide ignores it if a report already did.
+			record(call.Report{Step: call.End, Reason: "call cancelled", At: s.deps.Clock.Now()})
+		}
+		return
+	}
+	s.outcome.WithLabelValues("connected").Inc()
+	if s.calls.connected(ev.CallId, c) {
+		_ = c.Hangup(s.runCtx)
+	}
+	select {
+	case <-c.Ended():
+	case <-ctx.Done():
+		_ = c.Hangup(context.Background())
+		<-c.Ended()
+	}
+}
+
+// recoverLost closes the calls a previous gateway process left unfinished:
+// their SIP dialogs died with it, and re-dialling could call a contact twice.
+func (s *Service) recoverLost(ctx context.Context) error {
+	for {
+		changed := s.proj.Changed()
+		for _, st := range s.calls.lost(s.instance) {
+			_, err := s.execute(ctx, st.ID, eventstore.Cause{ID: "lost:" + st.ID},
+				call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_FAILED, Reason: "gateway restarted", At: s.deps.Clock.Now()})
+			if err != nil && ctx.Err() == nil {
+				s.deps.Log.Error("close lost call", "call", st.ID, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}

@@ -1,0 +1,129 @@
+// Package mediagateway is where a web callback becomes a phone call. It
+// consumes the agent's call commands, places the call through its SIP
+// adapter (package sip: agent leg, then contact leg through the trunk), and
+// records every step of the attempt in stream media-call-<id>. It must not
+// import another service.
+package mediagateway
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/services/media-gateway/call"
+	"github.com/ringback/ringback/services/media-gateway/sip"
+)
+
+// HandlerName is the gateway's consumer group; never renamed.
+const HandlerName = "media-gateway"
+
+// Config of the media gateway.
+type Config struct {
+	Trunk              string // host:port; contacts are dialled as sip:<E.164>@trunk
+	CallerID           string
+	AgentRingTimeout   time.Duration
+	ContactRingTimeout time.Duration
+}
+
+// RegisterFlags registers the gateway's flags; --sip and --sip-trunk are the
+// binary's, since every deployment sets them.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.CallerID, "media.caller-id", "ringback", "user part of the From header toward the trunk")
+	fs.DurationVar(&c.AgentRingTimeout, "media.agent-ring-timeout", 20*time.Second,
+		"how long the agent's phone rings before the attempt fails (a desk phone is answered in seconds)")
+	fs.DurationVar(&c.ContactRingTimeout, "media.contact-ring-timeout", 30*time.Second,
+		"how long the contact's phone rings before No answer (about six rings)")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Trunk == "" || !strings.Contains(c.Trunk, ":") {
+		return fmt.Errorf("media-gateway: --sip-trunk must be host:port, got %q", c.Trunk)
+	}
+	if c.AgentRingTimeout <= 0 || c.ContactRingTimeout <= 0 {
+		return errors.New("media-gateway: ring timeouts must be positive")
+	}
+	return nil
+}
+
+// Dialer places calls: the SIP adapter, behind the one method we use.
+type Dialer interface {
+	Dial(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
+}
+
+// Deps are what the gateway is given.
+type Deps struct {
+	Store       eventstore.Store
+	Subscribers inbox.Subscribers
+	Dialer      Dialer
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+}
+
+// Service is the media gateway.
+type Service struct {
+	cfg      Config
+	deps     Deps
+	instance string // this process's id: calls of other instances are lost calls
+	proj     *readmodel.Projection
+	calls    *calls
+
+	wg      sync.WaitGroup
+	runCtx  context.Context
+	setups  prometheus.Counter
+	outcome *prometheus.CounterVec
+}
+
+// New builds the gateway.
+func New(cfg Config, deps Deps) (*Service, error) {
+	s := &Service{cfg: cfg, deps: deps, instance: uuid.NewString(), calls: newCalls(), runCtx: context.Background()}
+	s.proj = &readmodel.Projection{Prefixes: []string{"media-call-"}, Apply: s.calls.apply}
+	s.setups = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_call_attempts_total", Help: "Call attempts placed."})
+	s.outcome = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_call_outcomes_total",
+		Help: "Call attempts by how they ended."}, []string{"outcome"})
+	for _, c := range []prometheus.Collector{s.setups, s.outcome} {
+		if err := deps.Metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("media-gateway metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run consumes call commands until ctx is done, then hangs up what it holds.
+func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	s.runCtx = gctx
+	g.Go(func() error { return s.proj.Run(gctx, s.deps.Store) })
+	g.Go(func() error { return s.recoverLost(gctx) })
+	g.Go(func() error {
+		return inbox.Consume(gctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+	})
+	err := g.Wait()
+	s.wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+var calls_ = eventstore.Aggregate[call.State]{Evolve: call.Evolve}
+
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[call.State], error) {
+	return eventstore.Execute(ctx, s.deps.Store, call.Stream(id), calls_, cause,
+		func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
+}

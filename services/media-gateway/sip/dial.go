@@ -1,0 +1,352 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+// e164 is an international number as ITU-T E.164 allows it: +, a country
+// code that does not start with 0, at most 15 digits.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
+
+var (
+	errAgentHungUp = errors.New("agent hung up")
+	// errRingStopped ends the wait for an answer after a provisional
+	// response: sipgo then sends CANCEL.
+	errRingStopped = errors.New("ring stopped")
+)
+
+// Dial rings the agent's phone (agentURI, e.g. sip:agent1@10.0.0.7:5060) and,
+// once the agent answers, dials number (E.164, e.g. +14155550123) through the
+// trunk. It returns once the contact answered (Connected) or the attempt
+// failed.
+//
+// report receives the attempt's progress in order, never concurrently, from
+// Dial's goroutine or the gateway's: AgentRinging, AgentAnswered,
+// ContactRinging, then Connected or Failed; after Connected, one Ended. It
+// must not block for long: it holds up the call's SIP processing.
+//
+// id is the call attempt id; it travels in the X-Ringback-Call header of both
+// legs. When the call does not connect, Dial returns an *OutcomeError (match
+// it with errors.As) and hangs up the agent if the agent had answered. When
+// ctx is cancelled while a leg rings, Dial sends CANCEL and returns an error
+// matching ctx's error (errors.Is), after a Failed report with
+// OutcomeCancelled. Bad id or agentURI arguments are returned as errors
+// without any report.
+func (g *Gateway) Dial(ctx context.Context, id, agentURI, number string, report func(Progress)) (*Call, error) {
+	if report == nil {
+		report = func(Progress) {}
+	}
+	if !isToken(id) || id == "" {
+		return nil, fmt.Errorf("dial: call id %q: want a non-empty token", id)
+	}
+	var agent sipgosip.Uri
+	if err := sipgosip.ParseUri(agentURI, &agent); err != nil || agent.Scheme != "sip" || agent.Host == "" {
+		return nil, fmt.Errorf("dial %s: agent URI %q: want sip:user@host[:port]", id, agentURI)
+	}
+	if !e164.MatchString(number) {
+		oe := &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
+		report(oe.progress())
+		return nil, fmt.Errorf("dial %s: %w", id, oe)
+	}
+
+	select {
+	case <-g.ready:
+	case <-g.stopping:
+		return nil, fmt.Errorf("dial %s: %w", id, ErrStopped)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("dial %s: %w", id, ctx.Err())
+	}
+	// Run cancels dctx with ErrStopped when the gateway stops.
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	end, err := g.begin(cancel)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", id, err)
+	}
+	defer end()
+
+	d := &dial{g: g, id: id, report: report, log: g.log.With("call", id, "number", maskNumber(number))}
+	call, err := d.run(dctx, agent, number)
+	if err != nil {
+		d.failed(err)
+		return nil, fmt.Errorf("dial %s: %w", id, err)
+	}
+	return call, nil
+}
+
+// dial is one call attempt while it is being set up.
+type dial struct {
+	g      *Gateway
+	id     string
+	report func(Progress)
+	log    *slog.Logger
+}
+
+// leg is an answered call leg.
+type leg struct {
+	role   string // "agent" or "contact", for logs and errors
+	dialog *diago.DialogClientSession
+	media  *diago.DialogMedia
+}
+
+// legError is why a leg was not answered.
+type legError struct {
+	role   string
+	code   int    // final response, 0 when none
+	reason string // its reason phrase
+	// timedOut: our ring timeout ended the wait; cause is set instead when
+	// the dial's context or the agent hanging up did.
+	timedOut bool
+	cause    error
+	err      error // what sipgo returned
+}
+
+func (e *legError) Error() string {
+	switch {
+	case e.code != 0:
+		return fmt.Sprintf("%s leg: %d %s", e.role, e.code, e.reason)
+	case e.timedOut:
+		return fmt.Sprintf("%s leg: %s", e.role, reasonRingTimeout)
+	default:
+		return fmt.Sprintf("%s leg: %v", e.role, e.err)
+	}
+}
+
+func (e *legError) Unwrap() error { return e.err }
+
+func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*Call, error) {
+	agent, err := d.invite(ctx, "agent", agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
+	if err != nil {
+		return nil, d.agentOutcome(ctx, err)
+	}
+	d.report(answered(AgentAnswered, agent))
+	d.log.Info("sip: agent answered")
+
+	// The agent hanging up while the contact rings cancels the contact leg.
+	cctx, stopContact := context.WithCancelCause(ctx)
+	stopWatch := context.AfterFunc(agent.dialog.Context(), func() { stopContact(errAgentHungUp) })
+	contactURI := sipgosip.Uri{Scheme: "sip", User: number, Host: d.g.trunkHost, Port: d.g.trunkPort}
+	contact, err := d.invite(cctx, "contact", contactURI, d.g.cfg.ContactRingTimeout, ContactRinging)
+	stopWatch()
+	stopContact(nil)
+	if err != nil {
+		d.hangupAfterFailure(ctx, agent)
+		return nil, d.contactOutcome(ctx, err)
+	}
+	if ctx.Err() != nil || agent.dialog.LoadState() == sipgosip.DialogStateEnded {
+		// Cancelled, stopped or hung up just as the contact answered.
+		d.hangupAfterFailure(ctx, agent, contact)
+		if ctx.Err() == nil {
+			return nil, &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: reasonAgentHungUpEarly}
+		}
+		return nil, d.cancelled(ctx)
+	}
+
+	call := newCall(d, agent, contact)
+	d.report(answered(Connected, contact))
+	d.log.Info("sip: connected")
+	call.start()
+	return call, nil
+}
+
+// answered is the report for a leg's 2xx.
+func answered(kind ProgressKind, l *leg) Progress {
+	p := Progress{Kind: kind, SIPCode: sipgosip.StatusOK, Reason: "OK"}
+	if res := l.dialog.InviteResponse; res != nil {
+		p.SIPCode, p.Reason = res.StatusCode, res.Reason
+	}
+	return p
+}
+
+// invite places one leg and waits for its answer, for at most ringTimeout.
+func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTimeout time.Duration, ringing ProgressKind) (*leg, error) {
+	dlg, err := d.g.dg.NewDialog(to, diago.NewDialogOptions{Transport: "udp"})
+	if err != nil {
+		return nil, &legError{role: role, err: fmt.Errorf("new dialog: %w", err)}
+	}
+	var heard atomic.Bool // any provisional response: CANCEL is allowed
+	rang := false
+	opts := diago.InviteClientOptions{
+		Headers: []sipgosip.Header{sipgosip.NewHeader(callHeader, d.id)},
+		OnResponse: func(res *sipgosip.Response) error {
+			if res.IsProvisional() {
+				heard.Store(true)
+			}
+			if !rang && (res.StatusCode == sipgosip.StatusRinging || res.StatusCode == sipgosip.StatusSessionInProgress) {
+				rang = true
+				d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason})
+			}
+			return nil
+		},
+	}
+	opts.WithCaller("", d.g.cfg.CallerID, d.g.host)
+
+	rctx, timedOut, stopRing := ringContext(ctx, ringTimeout, &heard)
+	med, err := dlg.Invite(rctx, opts)
+	stopRing()
+	if err != nil {
+		d.abandon(dlg)
+		return nil, classify(ctx, role, dlg, timedOut.Load(), err)
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		d.abandon(dlg)
+		return nil, &legError{role: role, err: fmt.Errorf("ack: %w", err)}
+	}
+	return &leg{role: role, dialog: dlg, media: med}, nil
+}
+
+// ringContext is the wait for an answer: it ends at the ring timeout or with
+// ctx. sipgo then CANCELs the INVITE; but a CANCEL is only allowed after a
+// provisional response (RFC 3261 9.1), and sipgo waits for one up to Timer B
+// (32 s) to send it. When nothing came back yet there is nothing to cancel,
+// so the cause tells sipgo to give up at once.
+func ringContext(ctx context.Context, timeout time.Duration, heard *atomic.Bool) (rctx context.Context, timedOut *atomic.Bool, stop func()) {
+	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	cause := func() error {
+		if heard.Load() {
+			return errRingStopped
+		}
+		return sipgo.WaitAnswerForceCancelErr // sipgo compares this sentinel with ==
+	}
+	timedOut = new(atomic.Bool)
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		cancel(cause())
+	})
+	stopAfter := context.AfterFunc(ctx, func() { cancel(cause()) })
+	return rctx, timedOut, func() {
+		timer.Stop()
+		stopAfter()
+		cancel(nil)
+	}
+}
+
+// classify turns what diago's Invite returned into a legError.
+func classify(ctx context.Context, role string, dlg *diago.DialogClientSession, timedOut bool, err error) *legError {
+	le := &legError{role: role, err: err}
+	// sipgo returns ErrDialogResponse as a pointer from WaitAnswer and as a
+	// value elsewhere: match both.
+	var resPtr *sipgo.ErrDialogResponse
+	var resVal sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &resPtr) && resPtr.Res != nil:
+		le.code, le.reason = resPtr.Res.StatusCode, resPtr.Res.Reason
+		return le
+	case errors.As(err, &resVal) && resVal.Res != nil:
+		le.code, le.reason = resVal.Res.StatusCode, resVal.Res.Reason
+		return le
+	}
+	// The wait was stopped; after our CANCEL the final response is normally
+	// 487, but the phone may have answered anything in between.
+	if final := dlg.InviteResponse; final != nil && final.StatusCode >= 300 {
+		le.code, le.reason = final.StatusCode, final.Reason
+	}
+	switch {
+	case ctx.Err() != nil:
+		le.cause = context.Cause(ctx)
+	case timedOut:
+		le.timedOut = true
+	}
+	return le
+}
+
+// abandon releases a leg that was not answered. When a 2xx crossed our
+// CANCEL, the phone considers the call up: ACK and BYE it (RFC 3261 15).
+func (d *dial) abandon(dlg *diago.DialogClientSession) {
+	if res := dlg.InviteResponse; res != nil && res.IsSuccess() && dlg.LoadState() != sipgosip.DialogStateEnded {
+		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+		defer cancel()
+		// sipgo's Ack, not diago's: there is no media to finalise.
+		err := errors.Join(dlg.DialogClientSession.Ack(ctx), dlg.DialogClientSession.Bye(ctx))
+		if err != nil {
+			d.log.Warn("sip: hang up a late answer", "error", maskDigits(err.Error()))
+		}
+	}
+	if err := dlg.Close(); err != nil {
+		d.log.Debug("sip: close dialog", "error", maskDigits(err.Error()))
+	}
+}
+
+// hangupAfterFailure hangs up answered legs; the dial's context may be done,
+// so the BYEs get their own deadline.
+func (d *dial) hangupAfterFailure(ctx context.Context, legs ...*leg) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
+	defer cancel()
+	for _, l := range legs {
+		if err := d.g.hangupLeg(bctx, l); err != nil {
+			d.log.Warn("sip: hang up after failed dial", "error", maskDigits(err.Error()))
+		}
+	}
+}
+
+// agentOutcome: whatever stopped the agent leg, the agent is not available,
+// unless the dial itself was cancelled or the gateway stopped.
+func (d *dial) agentOutcome(ctx context.Context, err error) error {
+	var le *legError
+	if !errors.As(err, &le) {
+		return &OutcomeError{Outcome: OutcomeFailed, Err: err}
+	}
+	if le.cause != nil {
+		return d.cancelled(ctx)
+	}
+	oe := &OutcomeError{Outcome: OutcomeAgentUnavailable, SIPCode: le.code, Reason: le.reason}
+	switch {
+	case le.code == 0 && le.timedOut:
+		oe.Reason = reasonRingTimeout
+	case le.code == 0:
+		oe.Reason, oe.Err = "agent phone unreachable", le.err
+	}
+	return oe
+}
+
+func (d *dial) contactOutcome(ctx context.Context, err error) error {
+	var le *legError
+	if !errors.As(err, &le) {
+		return &OutcomeError{Outcome: OutcomeFailed, Err: err}
+	}
+	switch {
+	case errors.Is(le.cause, errAgentHungUp) && ctx.Err() == nil:
+		return &OutcomeError{Outcome: OutcomeAgentUnavailable, SIPCode: le.code, Reason: reasonAgentHungUpEarly}
+	case le.cause != nil:
+		return d.cancelled(ctx)
+	case le.timedOut && (le.code == 0 || le.code == sipgosip.StatusRequestTerminated):
+		reason := le.reason
+		if reason == "" {
+			reason = reasonRingTimeout
+		}
+		return &OutcomeError{Outcome: OutcomeNoAnswer, SIPCode: le.code, Reason: reason}
+	case le.code != 0:
+		return &OutcomeError{Outcome: contactOutcome(le.code), SIPCode: le.code, Reason: le.reason}
+	default:
+		return &OutcomeError{Outcome: OutcomeFailed, Reason: "trunk unreachable", Err: le.err}
+	}
+}
+
+// cancelled is the error for a dial stopped by its caller or by Run.
+func (d *dial) cancelled(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), ErrStopped) {
+		return &OutcomeError{Outcome: OutcomeFailed, Reason: ReasonGatewayStopped, Err: ErrStopped}
+	}
+	return ctx.Err()
+}
+
+// failed reports a failed dial once, and logs it.
+func (d *dial) failed(err error) {
+	var oe *OutcomeError
+	if errors.As(err, &oe) {
+		d.report(oe.progress())
+	} else {
+		d.report(Progress{Kind: Failed, Outcome: OutcomeCancelled, Reason: "dial cancelled"})
+	}
+	d.log.Info("sip: dial failed", "error", maskDigits(err.Error()))
+}

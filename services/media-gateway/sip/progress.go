@@ -1,0 +1,153 @@
+package sip
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// ProgressKind is a step in the life of one call attempt.
+type ProgressKind int
+
+const (
+	// AgentRinging: the agent's phone rings (180/183 on the agent leg).
+	AgentRinging ProgressKind = iota + 1
+	// AgentAnswered: the agent picked up; the contact is dialled next.
+	AgentAnswered
+	// ContactRinging: the contact's phone rings (180/183 from the trunk).
+	ContactRinging
+	// Connected: the contact answered (200); agent and contact talk.
+	Connected
+	// Failed: the attempt ended before Connected; Progress.Outcome says why.
+	Failed
+	// Ended: a Connected call is over; Progress.Reason says who ended it.
+	Ended
+)
+
+var kindNames = map[ProgressKind]string{
+	AgentRinging:   "agent ringing",
+	AgentAnswered:  "agent answered",
+	ContactRinging: "contact ringing",
+	Connected:      "connected",
+	Failed:         "failed",
+	Ended:          "ended",
+}
+
+func (k ProgressKind) String() string {
+	if s, ok := kindNames[k]; ok {
+		return s
+	}
+	return "ProgressKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Outcome is why a call attempt did not connect.
+type Outcome int
+
+const (
+	// OutcomeBusy: the contact is busy or declined (486, 600, 603).
+	OutcomeBusy Outcome = iota + 1
+	// OutcomeNoAnswer: the contact did not answer: 408, 480, or our CANCEL
+	// after ContactRingTimeout.
+	OutcomeNoAnswer
+	// OutcomeInvalidNumber: the number is not E.164 or the network does not
+	// know it (404, 484, 604).
+	OutcomeInvalidNumber
+	// OutcomeFailed: the trunk refused or failed (403, 503, any other 4xx-6xx,
+	// transport error), or the gateway stopped.
+	OutcomeFailed
+	// OutcomeAgentUnavailable: the agent's phone did not answer, rejected the
+	// call or hung up before the contact answered.
+	OutcomeAgentUnavailable
+	// OutcomeCancelled: the caller of Dial cancelled its context.
+	OutcomeCancelled
+)
+
+var outcomeNames = map[Outcome]string{
+	OutcomeBusy:             "busy",
+	OutcomeNoAnswer:         "no answer",
+	OutcomeInvalidNumber:    "invalid number",
+	OutcomeFailed:           "failed",
+	OutcomeAgentUnavailable: "agent unavailable",
+	OutcomeCancelled:        "cancelled",
+}
+
+func (o Outcome) String() string {
+	if s, ok := outcomeNames[o]; ok {
+		return s
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Progress is one report about a call attempt.
+type Progress struct {
+	Kind ProgressKind
+	// Outcome is set when Kind is Failed.
+	Outcome Outcome
+	// SIPCode is the status code of the response behind the step (180, 200,
+	// 486, ...), 0 when no response was involved (timeout without any
+	// response, transport error, hangup).
+	SIPCode int
+	// Reason is for people: the SIP reason phrase or what happened, e.g.
+	// "contact hung up". It never contains the contact's number.
+	Reason string
+}
+
+// Reasons of an Ended report.
+const (
+	ReasonAgentHungUp      = "agent hung up"
+	ReasonContactHungUp    = "contact hung up"
+	ReasonHangupRequested  = "hangup requested"
+	ReasonGatewayStopped   = "gateway stopped"
+	reasonRingTimeout      = "no answer before ring timeout"
+	reasonAgentHungUpEarly = "agent hung up before the contact answered"
+)
+
+// OutcomeError is what Dial returns when the call did not connect (match it
+// with errors.As). Cancelling Dial's context returns the context's error
+// instead.
+type OutcomeError struct {
+	Outcome Outcome
+	// SIPCode is the final response that decided the outcome; 0 when there was
+	// none (invalid number caught before dialling, ring timeout before any
+	// response, transport error).
+	SIPCode int
+	Reason  string
+	// Err is the underlying error when the outcome is not a SIP response.
+	Err error
+}
+
+func (e *OutcomeError) Error() string {
+	msg := e.Outcome.String()
+	switch {
+	case e.SIPCode != 0:
+		msg += fmt.Sprintf(" (%d %s)", e.SIPCode, e.Reason)
+	case e.Reason != "":
+		msg += " (" + e.Reason + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *OutcomeError) Unwrap() error { return e.Err }
+
+// progress is the Failed report matching the error.
+func (e *OutcomeError) progress() Progress {
+	return Progress{Kind: Failed, Outcome: e.Outcome, SIPCode: e.SIPCode, Reason: e.Reason}
+}
+
+// contactOutcome maps the trunk's final response to an outcome
+// (RFC 3261 21.4-21.6; 604 is "Does Not Exist Anywhere", so an invalid
+// number too).
+func contactOutcome(code int) Outcome {
+	switch code {
+	case 486, 600, 603:
+		return OutcomeBusy
+	case 408, 480:
+		return OutcomeNoAnswer
+	case 404, 484, 604:
+		return OutcomeInvalidNumber
+	default:
+		return OutcomeFailed
+	}
+}

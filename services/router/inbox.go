@@ -1,0 +1,116 @@
+package router
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/router/offer"
+	"github.com/ringback/ringback/services/router/queue"
+)
+
+// topics the router learns from: due callbacks, the agents' states and
+// answers, and cancellations.
+var topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
+
+// Channel is the agent-session channel the router routes on.
+const Channel = "webcallback"
+
+// readyState is the only agent state in which the router offers.
+const readyState = "READY"
+
+// handle turns another service's fact into a router command. Offers and
+// timeouts are the dispatcher's; the inbox only records facts, so it never
+// races the dispatcher into a second offer.
+func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
+	now := s.deps.Clock.Now()
+	switch ev := e.Event.(type) {
+	case *callbackv1.CallbackDue:
+		if ev.InteractionId == "" {
+			s.deps.Log.WarnContext(ctx, "due callback without interaction id: not routed", "callback", ev.CallbackId, "event", e.ID)
+			return nil
+		}
+		cmd := offer.Queue{InteractionID: ev.InteractionId, CallbackID: ev.CallbackId, Request: ev.Request, At: now}
+		if ev.DueAt != nil {
+			cmd.ScheduledFor = ev.DueAt.AsTime()
+		}
+		_, err := s.execute(ctx, ev.InteractionId, eventstore.Cause{ID: e.ID, Correlation: ev.CallbackId}, cmd)
+		return err
+	case *agentv1.AgentStateChanged:
+		if ev.Channel != Channel {
+			return nil
+		}
+		return s.setAvailability(ctx, e.ID, ev.AgentId, ev.State == readyState, now)
+	case *agentv1.AgentLoggedOut:
+		return s.setAvailability(ctx, e.ID, ev.AgentId, false, now)
+	case *agentv1.AcceptRequested:
+		return s.answer(ctx, e, ev.InteractionId, offer.Accept{Agent: ev.AgentId, OfferID: ev.OfferId, At: now})
+	case *agentv1.RejectRequested:
+		return s.answer(ctx, e, ev.InteractionId, offer.Reject{Agent: ev.AgentId, OfferID: ev.OfferId, At: now})
+	case *agentv1.InteractionDone:
+		return s.answer(ctx, e, ev.InteractionId, offer.Close{At: now, Reason: "done"})
+	case *callbackv1.CallbackCancelled:
+		s.mu.Lock()
+		id, open := s.model.InteractionOf(ev.CallbackId)
+		s.mu.Unlock()
+		if !open {
+			return nil
+		}
+		_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: ev.CallbackId},
+			offer.Close{At: now, Reason: "callback cancelled", OnlyUnaccepted: true})
+		return err
+	}
+	return nil
+}
+
+// answer applies an agent's answer (or Done) to an interaction. The
+// correlation is the interaction's callback id, whatever the agent's event
+// carried, because intake finds its callback by it.
+func (s *Service) answer(ctx context.Context, e envelope.Envelope, interactionID string, cmd any) error {
+	if interactionID == "" {
+		return nil
+	}
+	cb, err := s.callbackOf(ctx, interactionID)
+	if err != nil {
+		return err
+	}
+	if cb == "" {
+		cb = e.Correlation
+	}
+	_, err = s.execute(ctx, interactionID, eventstore.Cause{ID: e.ID, Correlation: cb}, cmd)
+	return err
+}
+
+// callbackOf is the callback of an interaction, from the model when it has
+// folded it, else from the stream.
+func (s *Service) callbackOf(ctx context.Context, interactionID string) (string, error) {
+	s.mu.Lock()
+	cb, ok := s.model.CallbackOf(interactionID)
+	s.mu.Unlock()
+	if ok {
+		return cb, nil
+	}
+	l, err := eventstore.Load(ctx, s.deps.Store, offer.Stream(interactionID), interactions)
+	if err != nil {
+		return "", err
+	}
+	return l.State.CallbackID, nil
+}
+
+// setAvailability records an agent's readiness on the web-callback channel.
+func (s *Service) setAvailability(ctx context.Context, causeID, agentID string, ready bool, at time.Time) error {
+	if agentID == "" {
+		return nil
+	}
+	stream := queue.AgentStream(agentID)
+	_, err := eventstore.Execute(ctx, s.deps.Store, stream, agents, eventstore.Cause{ID: causeID},
+		func(st queue.Availability) ([]proto.Message, error) {
+			return queue.DecideAvailability(st, queue.SetAvailability{AgentID: agentID, Ready: ready, At: at}), nil
+		})
+	return err
+}

@@ -1,0 +1,161 @@
+package queue
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func at(sec int) *timestamppb.Timestamp {
+	return timestamppb.New(t0.Add(time.Duration(sec) * time.Second))
+}
+
+func ready(agent string, sec int) proto.Message {
+	return &routingv1.AgentAvailabilityChanged{AgentId: agent, Ready: true, At: at(sec)}
+}
+
+func notReady(agent string, sec int) proto.Message {
+	return &routingv1.AgentAvailabilityChanged{AgentId: agent, Ready: false, At: at(sec)}
+}
+
+func queued(id string, sec int) proto.Message {
+	return &routingv1.InteractionQueued{InteractionId: id, CallbackId: "cb-" + id, QueuedAt: at(sec),
+		Request: &callbackv1.CallbackRequest{Service: "support"}}
+}
+
+func offered(id, agent string, n, sec int) proto.Message {
+	return &routingv1.InteractionOffered{InteractionId: id, AgentId: agent, OfferId: id + ":" + string(rune('0'+n)),
+		OfferedAt: at(sec), ExpiresAt: at(sec + 15)}
+}
+
+func accepted(id, agent string, sec int) proto.Message {
+	return &routingv1.OfferAccepted{InteractionId: id, AgentId: agent, At: at(sec)}
+}
+
+func rejected(id, agent string, sec int) proto.Message {
+	return &routingv1.OfferRejected{InteractionId: id, AgentId: agent, At: at(sec)}
+}
+
+func closed(id string, sec int) proto.Message {
+	return &routingv1.InteractionClosed{InteractionId: id, At: at(sec)}
+}
+
+func TestNext(t *testing.T) {
+	cases := []struct {
+		name  string
+		given []proto.Message
+		now   int
+		want  Action // zero: nothing to do
+	}{
+		{"nobody ready", []proto.Message{queued("i1", 0)}, 1, Action{}},
+		{"nothing waiting", []proto.Message{ready("a1", 0)}, 1, Action{}},
+		{"ready agent gets it", []proto.Message{ready("a1", 0), queued("i1", 1)}, 2,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"oldest interaction first", []proto.Message{queued("i2", 5), queued("i1", 1), ready("a1", 6)}, 7,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"longest idle agent first", []proto.Message{ready("a2", 3), ready("a1", 1), queued("i1", 4)}, 5,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"not ready agents are skipped", []proto.Message{ready("a1", 1), ready("a2", 2), notReady("a1", 3), queued("i1", 4)}, 5,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a2", Attempt: 1}},
+		{"an agent holds one offer at a time", []proto.Message{ready("a1", 0), queued("i1", 1), queued("i2", 2),
+			offered("i1", "a1", 1, 3)}, 4, Action{}},
+		{"an interaction is offered to one agent", []proto.Message{ready("a1", 0), ready("a2", 0), queued("i1", 1),
+			offered("i1", "a1", 1, 3)}, 4, Action{}},
+		{"the next interaction goes to the next agent", []proto.Message{ready("a1", 0), ready("a2", 1), queued("i1", 1),
+			queued("i2", 2), offered("i1", "a1", 1, 3)}, 4,
+			Action{Kind: Offer, Interaction: "i2", Agent: "a2", Attempt: 1}},
+		{"rejected goes to somebody else", []proto.Message{ready("a1", 0), ready("a2", 1), queued("i1", 2),
+			offered("i1", "a1", 1, 3), rejected("i1", "a1", 4)}, 5,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a2", Attempt: 2}},
+		{"rejected goes back to the rejecter when nobody else is free", []proto.Message{ready("a1", 0), queued("i1", 2),
+			offered("i1", "a1", 1, 3), rejected("i1", "a1", 4)}, 5,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 2}},
+		{"offer runs out", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2)}, 17,
+			Action{Kind: Expire, Interaction: "i1", Agent: "a1", OfferID: "i1:1"}},
+		{"offer stands when the agent goes not ready", []proto.Message{ready("a1", 0), ready("a2", 0), queued("i1", 1),
+			offered("i1", "a1", 1, 2), notReady("a1", 3)}, 4, Action{}},
+		{"accepted agent is busy", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			accepted("i1", "a1", 3), queued("i2", 4)}, 5, Action{}},
+		{"busy until ready again", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			accepted("i1", "a1", 3), queued("i2", 4), notReady("a1", 5), ready("a1", 6)}, 7,
+			Action{Kind: Offer, Interaction: "i2", Agent: "a1", Attempt: 1}},
+		{"free again when the interaction closes", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			accepted("i1", "a1", 3), queued("i2", 4), closed("i1", 5)}, 6,
+			Action{Kind: Offer, Interaction: "i2", Agent: "a1", Attempt: 1}},
+		{"a rejecter goes to the back of the idle line", []proto.Message{ready("a1", 0), ready("a2", 1), ready("a3", 2),
+			queued("i1", 3), offered("i1", "a1", 1, 3), rejected("i1", "a1", 4), offered("i1", "a2", 2, 5),
+			accepted("i1", "a2", 6), queued("i2", 7)}, 8, Action{Kind: Offer, Interaction: "i2", Agent: "a3", Attempt: 1}},
+		{"closed interactions leave the queue", []proto.Message{queued("i1", 0), closed("i1", 1), ready("a1", 2)}, 3, Action{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := New()
+			for _, e := range c.given {
+				m.Apply(e)
+			}
+			got, ok := m.Next(t0.Add(time.Duration(c.now) * time.Second))
+			if ok != (c.want.Kind != 0) {
+				t.Fatalf("got %+v, %v; want %+v", got, ok, c.want)
+			}
+			got.Service, got.QueuedAt, got.CallbackID = "", time.Time{}, ""
+			if ok && got != c.want {
+				t.Fatalf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestStats(t *testing.T) {
+	m := New()
+	for _, e := range []proto.Message{ready("a1", 0), ready("a2", 0), notReady("a2", 1), queued("i1", 10), queued("i2", 20),
+		queued("i3", 30), offered("i3", "a1", 1, 31)} {
+		m.Apply(e)
+	}
+	got := m.Stats("support", t0.Add(40*time.Second))
+	want := Stats{Service: "support", Waiting: 2, OldestWait: 30 * time.Second, Offered: 1, AgentsReady: 1}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if s := m.Stats("sales", t0); s.Waiting != 0 || s.AgentsReady != 1 {
+		t.Fatalf("other service: %+v", s)
+	}
+	if id, ok := m.InteractionOf("cb-i2"); !ok || id != "i2" {
+		t.Fatalf("InteractionOf = %q, %v", id, ok)
+	}
+	if exp, ok := m.NextExpiry(); !ok || !exp.Equal(t0.Add(46*time.Second)) {
+		t.Fatalf("NextExpiry = %v, %v", exp, ok)
+	}
+}
+
+func TestDecideAvailability(t *testing.T) {
+	cases := []struct {
+		name  string
+		given []proto.Message
+		ready bool
+		want  int
+	}{
+		{"first ready", nil, true, 1},
+		{"never seen, not ready", nil, false, 0},
+		{"ready again is nothing", []proto.Message{ready("a1", 0)}, true, 0},
+		{"not ready", []proto.Message{ready("a1", 0)}, false, 1},
+		{"ready after not ready", []proto.Message{ready("a1", 0), notReady("a1", 1)}, true, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var s Availability
+			for _, e := range c.given {
+				s = EvolveAvailability(s, e)
+			}
+			if got := DecideAvailability(s, SetAvailability{AgentID: "a1", Ready: c.ready, At: t0}); len(got) != c.want {
+				t.Fatalf("got %v, want %d events", got, c.want)
+			}
+		})
+	}
+}

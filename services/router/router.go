@@ -1,0 +1,192 @@
+// Package router owns the queues of due callbacks, the offers of those
+// interactions to agents ready on the web-callback channel, and the offers'
+// timeouts. It writes router-interaction-<id> (queued, offered, accepted,
+// rejected, timed out, closed) and router-agent-<id> (what it learned of the
+// agent's readiness), learns everything else from the bus, and must not
+// import another service.
+//
+// One dispatcher goroutine makes every offer and every timeout, working on a
+// model folded from the router's own streams; the inbox records the agents'
+// answers. See dispatch.go for why that split keeps one offer per agent.
+package router
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/services/router/offer"
+	"github.com/ringback/ringback/services/router/queue"
+)
+
+// HandlerName is the router's consumer group; never renamed.
+const HandlerName = "router"
+
+// Config of the router.
+type Config struct {
+	// OfferTimeout is how long an agent has to accept or reject an offer
+	// before it goes to another agent, for services without their own.
+	OfferTimeout time.Duration
+	// ServiceOfferTimeouts override OfferTimeout per service.
+	ServiceOfferTimeouts Timeouts
+}
+
+// RegisterFlags registers the router's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.OfferTimeout, "router.offer-timeout", 15*time.Second,
+		"time an agent has to accept or reject an offered callback before it is redirected; "+
+			"15s lets an agent read the preview without leaving the visitor waiting long")
+	c.ServiceOfferTimeouts = Timeouts{}
+	fs.Var(&c.ServiceOfferTimeouts, "router.service-offer-timeouts",
+		"offer timeouts of particular services overriding --router.offer-timeout, as service=duration,... (e.g. sales=30s)")
+}
+
+// maxOfferTimeout bounds a timeout: an offer nobody answers for longer keeps
+// a visitor waiting for an agent who is not there.
+const maxOfferTimeout = 10 * time.Minute
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.OfferTimeout <= 0 || c.OfferTimeout > maxOfferTimeout {
+		return fmt.Errorf("router.offer-timeout: %s is not within (0, %s]", c.OfferTimeout, maxOfferTimeout)
+	}
+	for svc, d := range c.ServiceOfferTimeouts {
+		if d <= 0 || d > maxOfferTimeout {
+			return fmt.Errorf("router.service-offer-timeouts: %s=%s is not within (0, %s]", svc, d, maxOfferTimeout)
+		}
+	}
+	return nil
+}
+
+// offerTimeout is the timeout of the service's offers.
+func (c *Config) offerTimeout(service string) time.Duration {
+	if d, ok := c.ServiceOfferTimeouts[service]; ok {
+		return d
+	}
+	return c.OfferTimeout
+}
+
+// Timeouts are offer timeouts by service; a flag.Value.
+type Timeouts map[string]time.Duration
+
+func (t Timeouts) String() string {
+	parts := make([]string, 0, len(t))
+	for svc, d := range t {
+		parts = append(parts, svc+"="+d.String())
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// Set parses service=duration,... and adds them.
+func (t Timeouts) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		svc, ds, ok := strings.Cut(part, "=")
+		if !ok || svc == "" {
+			return fmt.Errorf("%q: want service=duration", part)
+		}
+		d, err := time.ParseDuration(ds)
+		if err != nil {
+			return fmt.Errorf("%q: %w", part, err)
+		}
+		t[svc] = d
+	}
+	return nil
+}
+
+// Deps are what the router is given.
+type Deps struct {
+	Store       eventstore.Store
+	Subscribers inbox.Subscribers
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Mux         *http.ServeMux
+}
+
+// Service is the router.
+type Service struct {
+	cfg  Config
+	deps Deps
+	proj *readmodel.Projection
+	// mu guards model: the projection writes it, the dispatcher and the
+	// HTTP handlers read it.
+	mu    sync.Mutex
+	model *queue.Model
+
+	offers      prometheus.Counter
+	queuedToOff prometheus.Histogram
+}
+
+// New builds the router and registers its routes.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, model: queue.New()}
+	s.proj = &readmodel.Projection{Prefixes: []string{"router-"}, Apply: s.apply}
+	s.offers = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_offers_total",
+		Help: "Offers of interactions to agents made by the router."})
+	s.queuedToOff = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_router_queued_to_offered_seconds",
+		Help:    "Time from an interaction being queued to its first offer to an agent.",
+		Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}})
+	for _, c := range []prometheus.Collector{s.offers, s.queuedToOff} {
+		if err := deps.Metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("router metrics: %w", err)
+		}
+	}
+	s.routes(deps.Mux)
+	return s, nil
+}
+
+// Run folds the router's streams, consumes the bus and dispatches until ctx
+// is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
+	g.Go(func() error {
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+	})
+	g.Go(func() error { return s.dispatch(ctx) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// apply folds one of the router's own events into the model.
+func (s *Service) apply(_ eventstore.RecordedEvent, e proto.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.model.Apply(e)
+}
+
+var (
+	interactions = eventstore.Aggregate[offer.State]{Evolve: offer.Evolve}
+	agents       = eventstore.Aggregate[queue.Availability]{Evolve: queue.EvolveAvailability}
+)
+
+// execute runs a command against an interaction's stream.
+func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd any) (eventstore.Outcome[offer.State], error) {
+	return eventstore.Execute(ctx, s.deps.Store, offer.Stream(interactionID), interactions, cause,
+		func(st offer.State) ([]proto.Message, error) { return offer.Decide(st, cmd) })
+}

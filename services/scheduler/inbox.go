@@ -1,0 +1,44 @@
+package scheduler
+
+import (
+	"context"
+
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/scheduler/schedule"
+)
+
+// topics scheduler learns requests and cancellations from.
+var topics = []string{envelope.TopicOf("intake")}
+
+// handle turns intake's facts into schedule commands. The bus event id is the
+// cause, so a redelivered message appends nothing.
+func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
+	var (
+		id  string
+		cmd any
+	)
+	switch ev := e.Event.(type) {
+	case *callbackv1.CallbackRequested:
+		id = ev.CallbackId
+		cmd = schedule.Schedule{ID: id, Request: ev.Request, At: s.deps.Clock.Now(),
+			Hours: s.hours.of(ev.Request.GetService())}
+	case *callbackv1.CallbackCancelled:
+		id = ev.CallbackId
+		at := ev.At.AsTime()
+		if ev.At == nil {
+			at = s.deps.Clock.Now()
+		}
+		cmd = schedule.Cancel{ID: id, At: at, Reason: ev.Reason}
+	default:
+		return nil
+	}
+	if id == "" {
+		// Retrying cannot give it an id: set it aside rather than block the topic.
+		s.deps.Log.Warn("skipping a callback event without id", "type", e.Type, "event", e.ID)
+		return nil
+	}
+	_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, cmd)
+	return err
+}

@@ -1,0 +1,162 @@
+package schedule
+
+import (
+	"errors"
+	"testing"
+	"time"
+	_ "time/tzdata" // the zones below, whatever the machine has installed
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+// t0 is a Wednesday, 09:00 UTC (10:00 in Paris).
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func paris(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func request(desired *time.Time) *callbackv1.CallbackRequest {
+	r := &callbackv1.CallbackRequest{Service: "support", PhoneNumber: "+33612345678", RequestedAt: timestamppb.New(t0)}
+	if desired != nil {
+		r.DesiredTime = timestamppb.New(*desired)
+	}
+	return r
+}
+
+func scheduled(r *callbackv1.CallbackRequest, due time.Time) *callbackv1.CallbackScheduled {
+	return &callbackv1.CallbackScheduled{CallbackId: "c1", Request: r, DueAt: timestamppb.New(due)}
+}
+
+func due(r *callbackv1.CallbackRequest, at time.Time, n int) *callbackv1.CallbackDue {
+	return &callbackv1.CallbackDue{CallbackId: "c1", Request: r, DueAt: timestamppb.New(at), InteractionId: InteractionID("c1", n)}
+}
+
+func fold(events ...proto.Message) State {
+	var s State
+	for _, e := range events {
+		s = Evolve(s, e)
+	}
+	return s
+}
+
+func TestDecide(t *testing.T) {
+	loc := paris(t)
+	weekdays := Hours{Loc: loc, Windows: []Window{{Days: [7]bool{false, true, true, true, true, true, false},
+		Open: 8 * time.Hour, Close: 20 * time.Hour}}}
+	later := t0.Add(2 * time.Hour)
+	asap, future := request(nil), request(&later)
+	saturday := time.Date(2026, 11, 28, 10, 0, 0, 0, loc)
+	monday8 := time.Date(2026, 11, 30, 8, 0, 0, 0, loc)
+	onSaturday := request(&saturday)
+	cancelled := &callbackv1.CallbackUnscheduled{CallbackId: "c1", At: timestamppb.New(t0), Reason: "visitor"}
+
+	cases := []struct {
+		name    string
+		given   []proto.Message
+		when    any
+		want    []proto.Message
+		wantErr error
+	}{
+		{"asap: scheduled and due at once", nil, Schedule{ID: "c1", Request: asap, At: t0},
+			[]proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, nil},
+		{"future: scheduled only", nil, Schedule{ID: "c1", Request: future, At: t0},
+			[]proto.Message{scheduled(future, later)}, nil},
+		{"wish already past: due now", nil, Schedule{ID: "c1", Request: future, At: later.Add(time.Minute)},
+			[]proto.Message{scheduled(future, later.Add(time.Minute)), due(future, later.Add(time.Minute), 0)}, nil},
+		{"schedule twice: nothing", []proto.Message{scheduled(future, later)}, Schedule{ID: "c1", Request: future, At: t0}, nil, nil},
+		{"schedule without id", nil, Schedule{Request: asap, At: t0}, nil, ErrNoID},
+		{"office hours move a Saturday request to Monday 08:00", nil,
+			Schedule{ID: "c1", Request: onSaturday, At: t0, Hours: weekdays},
+			[]proto.Message{scheduled(onSaturday, monday8)}, nil},
+		{"office hours keep a time inside them", nil, Schedule{ID: "c1", Request: future, At: t0, Hours: weekdays},
+			[]proto.Message{scheduled(future, later)}, nil},
+		{"asap outside office hours waits for the opening", nil,
+			Schedule{ID: "c1", Request: asap, At: saturday, Hours: weekdays},
+			[]proto.Message{scheduled(asap, monday8)}, nil},
+
+		{"fire early: nothing", []proto.Message{scheduled(future, later)}, Fire{At: later.Add(-time.Nanosecond)}, nil, nil},
+		{"fire on time: due", []proto.Message{scheduled(future, later)}, Fire{At: later}, []proto.Message{due(future, later, 0)}, nil},
+		{"fire late: due at the scheduled time", []proto.Message{scheduled(future, later)}, Fire{At: later.Add(time.Hour)},
+			[]proto.Message{due(future, later, 0)}, nil},
+		{"fire twice: once", []proto.Message{scheduled(future, later), due(future, later, 0)}, Fire{At: later}, nil, nil},
+		{"fire unknown: nothing", nil, Fire{At: later}, nil, nil},
+
+		{"cancel pending", []proto.Message{scheduled(future, later)}, Cancel{ID: "c1", At: t0, Reason: "visitor"},
+			[]proto.Message{cancelled}, nil},
+		{"cancel then fire: nothing", []proto.Message{scheduled(future, later), cancelled}, Fire{At: later}, nil, nil},
+		{"cancel before the request arrived", nil, Cancel{ID: "c1", At: t0, Reason: "visitor"}, []proto.Message{cancelled}, nil},
+		{"request after its cancel: nothing", []proto.Message{cancelled}, Schedule{ID: "c1", Request: asap, At: t0}, nil, nil},
+		{"cancel twice: nothing", []proto.Message{scheduled(future, later), cancelled}, Cancel{ID: "c1", At: t0}, nil, nil},
+		{"cancel after due: the router's", []proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, Cancel{ID: "c1", At: t0}, nil, nil},
+		{"cancel without id", nil, Cancel{At: t0}, nil, ErrNoID},
+
+		{"reschedule pending", []proto.Message{scheduled(future, later)},
+			Reschedule{DueAt: later.Add(time.Hour), At: t0, Reason: "busy"},
+			[]proto.Message{&callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(later.Add(time.Hour)), Reason: "busy"}}, nil},
+		{"reschedule to the same time: nothing", []proto.Message{scheduled(future, later)}, Reschedule{DueAt: later, At: t0}, nil, nil},
+		{"reschedule after due to now: due again with a new interaction",
+			[]proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, Reschedule{At: later, Reason: "no answer"},
+			[]proto.Message{&callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(later), Reason: "no answer"},
+				due(asap, later, 1)}, nil},
+		{"reschedule unknown", nil, Reschedule{At: t0}, nil, ErrNotScheduled},
+		{"reschedule cancelled", []proto.Message{scheduled(future, later), cancelled}, Reschedule{At: t0}, nil, ErrCancelled},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Decide(fold(c.given...), c.when)
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("err = %v, want %v", err, c.wantErr)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("got %d events %v, want %d %v", len(got), got, len(c.want), c.want)
+			}
+			for i := range got {
+				if !proto.Equal(got[i], c.want[i]) {
+					t.Errorf("event %d = %v, want %v", i, got[i], c.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestDecideUnknownCommand(t *testing.T) {
+	if _, err := Decide(State{}, struct{}{}); err == nil {
+		t.Fatal("want an error for an unknown command")
+	}
+}
+
+func TestEvolveTracksStatus(t *testing.T) {
+	later := t0.Add(time.Hour)
+	r := request(&later)
+	s := fold(scheduled(r, later))
+	if s.Status != Pending || !s.DueAt.Equal(later) || s.ID != "c1" {
+		t.Fatalf("after scheduled: %+v", s)
+	}
+	s = Evolve(s, due(r, later, 0))
+	if s.Status != Fired || s.Fired != 1 {
+		t.Fatalf("after due: %+v", s)
+	}
+	// A rescheduled event alone makes a pending state: the read model of
+	// pending callbacks relies on it.
+	if s := fold(&callbackv1.CallbackRescheduled{CallbackId: "c2", DueAt: timestamppb.New(later)}); s.Status != Pending || s.ID != "c2" {
+		t.Fatalf("rescheduled alone: %+v", s)
+	}
+}
+
+func TestInteractionIDIsStable(t *testing.T) {
+	if InteractionID("c1", 0) != InteractionID("c1", 0) {
+		t.Fatal("not deterministic")
+	}
+	if InteractionID("c1", 0) == InteractionID("c1", 1) || InteractionID("c1", 0) == InteractionID("c2", 0) {
+		t.Fatal("not distinct")
+	}
+}

@@ -1,0 +1,164 @@
+// Package scheduler owns when a callback falls due: it learns requests and
+// cancellations from intake's topic, fixes each callback's due time (the
+// visitor's wish, never in the past, inside the service's office hours) in
+// stream scheduler-callback-<id>, and writes CallbackDue once that time comes,
+// for the router. It must not import another service.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	_ "time/tzdata" // office-hours zones resolve on machines without a zoneinfo
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/readmodel"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/scheduler/schedule"
+)
+
+// HandlerName is scheduler's consumer group; never renamed.
+const HandlerName = "scheduler"
+
+// Config of scheduler.
+type Config struct {
+	// OfficeHours per service, as given on the command line; see
+	// RegisterFlags for the format.
+	OfficeHours string
+}
+
+// anyService is the office-hours entry for services without their own.
+const anyService = "*"
+
+// RegisterFlags registers scheduler's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.OfficeHours, "scheduler.office-hours", "",
+		"office hours per service: a callback due outside them is moved to the next opening. "+
+			`Entries "SERVICE=WINDOWS [ZONE]" separated by ";"; WINDOWS are "DAYS HH:MM-HH:MM" separated by ",", `+
+			"DAYS a day (Mon..Sun) or a range (Mon-Fri, Fri-Mon), 24:00 closes at midnight; ZONE an IANA zone, default UTC; "+
+			`SERVICE "*" applies to services not listed. `+
+			`E.g. "support=Mon-Fri 08:00-20:00, Sat 09:00-12:00 Europe/Paris;sales=Mon-Fri 09:00-18:00 America/New_York". `+
+			"Empty (the default): every service is always open, so nothing is delayed unless configured")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	_, err := parseOfficeHours(c.OfficeHours)
+	return err
+}
+
+// officeHours maps a service to its hours; a service not listed uses the
+// "*" entry, else is always open.
+type officeHours map[string]schedule.Hours
+
+func (o officeHours) of(service string) schedule.Hours {
+	if h, ok := o[service]; ok {
+		return h
+	}
+	return o[anyService]
+}
+
+func parseOfficeHours(s string) (officeHours, error) {
+	out := officeHours{}
+	for entry := range strings.SplitSeq(s, ";") {
+		if strings.TrimSpace(entry) == "" {
+			continue
+		}
+		service, spec, ok := strings.Cut(entry, "=")
+		service = strings.TrimSpace(service)
+		if !ok || service == "" {
+			return nil, fmt.Errorf("scheduler.office-hours: %q: want SERVICE=WINDOWS [ZONE]", entry)
+		}
+		if _, dup := out[service]; dup {
+			return nil, fmt.Errorf("scheduler.office-hours: service %q given twice", service)
+		}
+		h, err := schedule.ParseHours(spec, time.LoadLocation)
+		if err != nil {
+			return nil, fmt.Errorf("scheduler.office-hours: service %q: %w", service, err)
+		}
+		out[service] = h
+	}
+	return out, nil
+}
+
+// Deps are what scheduler is given.
+type Deps struct {
+	Store       eventstore.Store
+	Subscribers inbox.Subscribers
+	Clock       clock.Clock
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Mux         *http.ServeMux
+}
+
+// Service is scheduler.
+type Service struct {
+	deps    Deps
+	hours   officeHours
+	pending *pending
+	proj    *readmodel.Projection
+	fired   prometheus.Counter
+}
+
+// New builds scheduler and registers its routes.
+func New(cfg Config, deps Deps) (*Service, error) {
+	hours, err := parseOfficeHours(cfg.OfficeHours)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{deps: deps, hours: hours, pending: newPending()}
+	s.proj = &readmodel.Projection{Prefixes: []string{schedule.StreamPrefix}, Apply: s.pending.apply}
+	s.fired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_fired_total",
+		Help: "Callbacks that fell due (CallbackDue written) and went to the router."})
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ringback_callbacks_pending",
+		Help: "Callbacks scheduled and waiting for their due time."}, func() float64 { return float64(s.pending.len()) })
+	for _, c := range []prometheus.Collector{s.fired, gauge} {
+		if err := deps.Metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("scheduler metrics: %w", err)
+		}
+	}
+	s.routes(deps.Mux)
+	return s, nil
+}
+
+// Run folds scheduler's streams, consumes the bus and fires due callbacks
+// until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
+	g.Go(func() error {
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+	})
+	g.Go(func() error { return s.timer(ctx) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+var aggregate = eventstore.Aggregate[schedule.State]{Evolve: schedule.Evolve}
+
+// execute runs a command against a callback's schedule stream and counts the
+// callbacks it made due.
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[schedule.State], error) {
+	out, err := eventstore.Execute(ctx, s.deps.Store, schedule.Stream(id), aggregate, cause,
+		func(st schedule.State) ([]proto.Message, error) { return schedule.Decide(st, cmd) })
+	for _, e := range out.Events {
+		if _, ok := e.(*callbackv1.CallbackDue); ok {
+			s.fired.Inc()
+		}
+	}
+	return out, err
+}
