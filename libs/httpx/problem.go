@@ -61,7 +61,8 @@ func Unavailable(detail string) *Problem { return newProblem(http.StatusServiceU
 func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var p *Problem
 	if !errors.As(err, &p) {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The route pattern, not the path: paths carry phone numbers.
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "err", err)
 		p = newProblem(http.StatusInternalServerError, "internal error")
 	}
 	q := *p

@@ -69,6 +69,9 @@ func New(t testing.TB) *Env {
 	t.Cleanup(func() {
 		e.Server.Close()
 		e.cancel()
+		// A relay blocked delivering to a group whose service stopped first
+		// is freed by closing the bus.
+		_ = e.Bus.Close()
 		for _, d := range e.done {
 			select {
 			case err := <-d:
@@ -166,6 +169,22 @@ func (e *Env) Events(stream string) []proto.Message {
 		out = append(out, m)
 	}
 	return out
+}
+
+// Get fetches path and decodes a 200 answer into out; it returns the status.
+func (e *Env) Get(path string, out any) int {
+	e.T.Helper()
+	res, err := http.Get(e.Server.URL + path)
+	if err != nil {
+		e.T.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusOK && out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			e.T.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	return res.StatusCode
 }
 
 // Do sends an HTTP request with a JSON body (nil for none) and decodes the

@@ -16,8 +16,8 @@ import (
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
-// topics agent-session learns from: offers, the call, the disposition.
-var topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition")}
+// Topics are the topics agent-session learns from: offers, the call, the disposition.
+var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition")}
 
 // outcomeReason is what the agent reads when a call attempt did not connect.
 var outcomeReason = map[mediav1.Outcome]string{

@@ -14,8 +14,8 @@ import (
 	"github.com/ringback/ringback/services/disposition/code"
 )
 
-// topics disposition learns accepts (router) and Done (agent-session) from.
-var topics = []string{envelope.TopicOf("router"), envelope.TopicOf("agent")}
+// Topics are the topics disposition learns accepts (router) and Done (agent-session) from.
+var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("agent")}
 
 // handle opens an interaction's disposition when an agent accepts it and
 // closes it when the agent clicks Done.

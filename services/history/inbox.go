@@ -12,8 +12,8 @@ import (
 	"github.com/ringback/ringback/services/history/timeline"
 )
 
-// topics history records: every service that writes facts about a callback.
-var topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler"), envelope.TopicOf("router"),
+// Topics are the topics history records: every service that writes facts about a callback.
+var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler"), envelope.TopicOf("router"),
 	envelope.TopicOf("agent"), envelope.TopicOf("media"), envelope.TopicOf("disposition")}
 
 // interactionWait bounds how long an event naming only its interaction waits

@@ -12,8 +12,8 @@ import (
 	"github.com/ringback/ringback/services/intake/callback"
 )
 
-// topics intake learns the callback's progress from.
-var topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("router"), envelope.TopicOf("agent")}
+// Topics are the topics intake learns the callback's progress from.
+var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("router"), envelope.TopicOf("agent")}
 
 // handle turns another service's fact into the callback's public state.
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {

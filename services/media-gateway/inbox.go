@@ -14,8 +14,8 @@ import (
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
 
-// topics the gateway takes commands from.
-var topics = []string{envelope.TopicOf("agent")}
+// Topics are the topics the gateway takes commands from.
+var Topics = []string{envelope.TopicOf("agent")}
 
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	switch ev := e.Event.(type) {

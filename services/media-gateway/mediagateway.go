@@ -111,7 +111,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.proj.Run(gctx, s.deps.Store) })
 	g.Go(func() error { return s.recoverLost(gctx) })
 	g.Go(func() error {
-		return inbox.Consume(gctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+		return inbox.Consume(gctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 	})
 	err := g.Wait()
 	s.wg.Wait()

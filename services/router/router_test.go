@@ -2,8 +2,6 @@ package router_test
 
 import (
 	"context"
-	"os"
-	"runtime/pprof"
 	"flag"
 	"net/http"
 	"testing"
@@ -26,12 +24,6 @@ import (
 func start(t *testing.T) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
-	t.Cleanup(func() {
-		go func() {
-			time.Sleep(5 * time.Second)
-			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-		}()
-	})
 	var cfg router.Config
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
@@ -48,7 +40,28 @@ func start(t *testing.T) *servicetest.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Go(svc.Run)
+	// The router runs until the test ends, and stops before the bus closes:
+	// the in-process bus hands a message back when its consumer stops before
+	// acking it, and the relay's Publish then waits for that ack until the
+	// bus closes, which servicetest does not do. Stopping the router and then
+	// closing the bus lets the relay stop too.
+	stopRouter, stopped := context.WithCancel(context.Background())
+	routerDone := make(chan struct{})
+	env.Go(func(ctx context.Context) error {
+		defer close(routerDone)
+		ctx, cancel := context.WithCancel(ctx)
+		defer context.AfterFunc(stopped, cancel)()
+		return svc.Run(ctx)
+	})
+	t.Cleanup(func() {
+		stopRouter()
+		select {
+		case <-routerDone:
+		case <-time.After(10 * time.Second):
+			t.Error("router did not stop within 10s")
+		}
+		_ = env.Bus.Close()
+	})
 	// The in-process bus drops what is published before a group subscribed,
 	// so the relay starts once the router reads all its topics.
 	want := map[string]bool{"ringback.scheduler": true, "ringback.agent": true, "ringback.intake": true}

@@ -9,8 +9,9 @@ import (
 	"github.com/ringback/ringback/services/scheduler/schedule"
 )
 
-// topics scheduler learns requests and cancellations from.
-var topics = []string{envelope.TopicOf("intake")}
+// Topics scheduler learns requests and cancellations from; exported so the
+// binary can hold its relay until every consumer listens.
+var Topics = []string{envelope.TopicOf("intake")}
 
 // handle turns intake's facts into schedule commands. The bus event id is the
 // cause, so a redelivered message appends nothing.

@@ -67,6 +67,7 @@ func fastSubscriber(brokers []string, group string) kafka.SubscriberConfig {
 		ConsumerGroup:     group,
 		HeartbeatInterval: 100 * time.Millisecond,
 		JoinGroupBackoff:  100 * time.Millisecond,
+		RebalanceTimeout:  2 * time.Second,
 		NackBackoff:       10 * time.Millisecond,
 		DrainTimeout:      time.Second,
 	}

@@ -231,7 +231,7 @@ func (s *Subscriber) Close() error {
 // the deadline and forces a reconnect.
 const readerMaxWait = 1500 * time.Millisecond
 
-// commitTimeout bounds one offset commit.
+// commitTimeout bounds one offset commit or group leave.
 const commitTimeout = 10 * time.Second
 
 // subscription is one Subscribe call: one group member on one topic.
@@ -260,6 +260,7 @@ func (sub *subscription) run() {
 	// generation has already ended, so partition goroutines are counted here
 	// as well: out may only be closed after all of them returned.
 	var partitions sync.WaitGroup
+	member := ""
 	for {
 		gen, err := sub.group.Next(stop)
 		if err != nil {
@@ -275,6 +276,7 @@ func (sub *subscription) run() {
 			}
 			continue
 		}
+		member = gen.MemberID
 		sub.logger.Debug("joined consumer group", watermill.LogFields{
 			"generation": gen.ID, "member": gen.MemberID, "partitions": len(gen.Assignments[sub.topic]),
 		})
@@ -292,9 +294,30 @@ func (sub *subscription) run() {
 	if err := sub.group.Close(); err != nil {
 		sub.logger.Error("leave consumer group", err, nil)
 	}
+	sub.leave(member)
 	partitions.Wait()
 	close(sub.out)
 	sub.readers.Wait()
+}
+
+// leave makes sure member left the group. kafka-go's ConsumerGroup skips
+// LeaveGroup when it is closed while reporting a failed join or sync (a
+// rebalance in progress); the coordinator would then wait for the member
+// until its rebalance or session timeout, stalling every other member. When
+// kafka-go did leave, this gets UnknownMemberID, which is fine.
+func (sub *subscription) leave(member string) {
+	if member == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	_, err := sub.s.client.LeaveGroup(ctx, &kafkago.LeaveGroupRequest{
+		GroupID: sub.s.cfg.ConsumerGroup,
+		Members: []kafkago.LeaveGroupRequestMember{{ID: member}},
+	})
+	if err != nil {
+		sub.logger.Debug("leave consumer group", watermill.LogFields{"member": member, "err": err.Error()})
+	}
 }
 
 // consume delivers one partition from its assigned offset until the

@@ -105,8 +105,11 @@ type legError struct {
 	code   int    // final response, 0 when none
 	reason string // its reason phrase
 	// timedOut: our ring timeout ended the wait; cause is set instead when
-	// the dial's context or the agent hanging up did.
+	// the dial's context or the agent hanging up did. heard: some
+	// provisional response came before; a UA sends 100 Trying at once
+	// (RFC 3261 8.2.6.1), so a silent one is down, not unanswered.
 	timedOut bool
+	heard    bool
 	cause    error
 	err      error // what sipgo returned
 }
@@ -196,7 +199,9 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 	stopRing()
 	if err != nil {
 		d.abandon(dlg)
-		return nil, classify(ctx, role, dlg, timedOut.Load(), err)
+		le := classify(ctx, role, dlg, timedOut.Load(), err)
+		le.heard = heard.Load()
+		return nil, le
 	}
 	if err := dlg.Ack(ctx); err != nil {
 		d.abandon(dlg)
@@ -301,8 +306,10 @@ func (d *dial) agentOutcome(ctx context.Context, err error) error {
 	}
 	oe := &OutcomeError{Outcome: OutcomeAgentUnavailable, SIPCode: le.code, Reason: le.reason}
 	switch {
-	case le.code == 0 && le.timedOut:
+	case le.code == 0 && le.timedOut && le.heard:
 		oe.Reason = reasonRingTimeout
+	case le.code == 0 && le.timedOut:
+		oe.Reason = "agent phone did not respond"
 	case le.code == 0:
 		oe.Reason, oe.Err = "agent phone unreachable", le.err
 	}
@@ -319,6 +326,8 @@ func (d *dial) contactOutcome(ctx context.Context, err error) error {
 		return &OutcomeError{Outcome: OutcomeAgentUnavailable, SIPCode: le.code, Reason: reasonAgentHungUpEarly}
 	case le.cause != nil:
 		return d.cancelled(ctx)
+	case le.timedOut && !le.heard:
+		return &OutcomeError{Outcome: OutcomeFailed, Reason: "trunk did not respond"}
 	case le.timedOut && (le.code == 0 || le.code == sipgosip.StatusRequestTerminated):
 		reason := le.reason
 		if reason == "" {

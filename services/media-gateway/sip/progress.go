@@ -52,7 +52,8 @@ const (
 	// know it (404, 484, 604).
 	OutcomeInvalidNumber
 	// OutcomeFailed: the trunk refused or failed (403, 503, any other 4xx-6xx,
-	// transport error), or the gateway stopped.
+	// transport error, not even 100 Trying within ContactRingTimeout), or the
+	// gateway stopped.
 	OutcomeFailed
 	// OutcomeAgentUnavailable: the agent's phone did not answer, rejected the
 	// call or hung up before the contact answered.

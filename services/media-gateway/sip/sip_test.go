@@ -100,16 +100,16 @@ func TestContactDoesNotConnect(t *testing.T) {
 			rec := &recorder{}
 
 			call, err := g.Dial(context.Background(), "call-"+strings.ReplaceAll(tc.name, " ", "-"), agentURI(agent), number, rec.report)
-			code := tc.code
+			code, outcome := tc.code, tc.outcome
 			if tc.trunk == siptest.NoAnswer && !rec.has(sip.ContactRinging) {
 				// The 180 did not arrive within the ring timeout (a very
-				// loaded machine): nothing to CANCEL, no final response.
-				code = 0
+				// loaded machine): a silent trunk, nothing to CANCEL.
+				code, outcome = 0, sip.OutcomeFailed
 			}
-			oe := wantOutcome(t, call, err, tc.outcome, code)
+			oe := wantOutcome(t, call, err, outcome, code)
 			rec.wantKinds(t, tc.progress...)
-			if got := rec.last(); got.Outcome != tc.outcome || got.SIPCode != code {
-				t.Errorf("Failed report %+v, want outcome %v code %d", got, tc.outcome, code)
+			if got := rec.last(); got.Outcome != outcome || got.SIPCode != code {
+				t.Errorf("Failed report %+v, want outcome %v code %d", got, outcome, code)
 			}
 			if strings.Contains(oe.Error(), number) {
 				t.Errorf("error %q shows the number", oe)
@@ -121,6 +121,22 @@ func TestContactDoesNotConnect(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTrunkSilent(t *testing.T) {
+	t.Parallel()
+	agent := siptest.StartUAS(t, siptest.Answer)
+	blackHole := udpClient(t) // bound, never answers
+	g := startGateway(t, blackHole.LocalAddr().String(), func(c *sip.Config) { c.ContactRingTimeout = 300 * time.Millisecond })
+	rec := &recorder{}
+
+	call, err := g.Dial(context.Background(), "call-silent-trunk", agentURI(agent), number, rec.report)
+	oe := wantOutcome(t, call, err, sip.OutcomeFailed, 0)
+	if oe.Reason != "trunk did not respond" {
+		t.Errorf("reason %q", oe.Reason)
+	}
+	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.Failed)
+	agent.WaitReceived(t, "BYE", 1)
 }
 
 func TestAgentDoesNotAnswer(t *testing.T) {
