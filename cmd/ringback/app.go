@@ -210,7 +210,9 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	}
 	var runners []started
 	expected := 0
+	var prefixes []string
 	for _, t := range ts {
+		prefixes = append(prefixes, t.Prefix)
 		r, err := t.Init(a)
 		if err != nil {
 			return fmt.Errorf("init %s: %w", t.Name, err)
@@ -254,7 +256,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
-		if err := a.runRelay(relayCtx, ctx, expected); err != nil && relayCtx.Err() == nil {
+		if err := a.runRelay(relayCtx, ctx, expected, prefixes); err != nil && relayCtx.Err() == nil {
 			cancel(fmt.Errorf("relay: %w", err))
 		}
 	}()
@@ -290,7 +292,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 
 // runRelay starts the outbox once the consumers listen (in process), then
 // publishes until ctx is done.
-func (a *App) runRelay(ctx, appCtx context.Context, expected int) error {
+func (a *App) runRelay(ctx, appCtx context.Context, expected int, prefixes []string) error {
 	if a.Config.Bus == "inproc" {
 		deadline := time.Now().Add(30 * time.Second)
 		for a.subscribed.Load() < int64(expected) {
@@ -307,6 +309,14 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int) error {
 		}
 	}
 	r := relay.New(a.Store, a.Publisher, relay.FileCheckpoints{Path: filepath.Join(a.Config.Data, "relay.checkpoint")}, a.Log.With("component", "relay"))
+	r.Streams = func(stream string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(stream, p) {
+				return true
+			}
+		}
+		return false
+	}
 	return r.Run(ctx)
 }
 

@@ -61,7 +61,11 @@ func (d *demo) Run(ctx context.Context) error {
 				return
 			}
 			// Echo: what one side says, the other side of the bridge hears back.
-			_, _ = media.Copy(m.AudioReader(), m.AudioWriter())
+			r, rerr := m.AudioReader()
+			w, werr := m.AudioWriter()
+			if rerr == nil && werr == nil {
+				_, _ = media.Copy(r, w)
+			}
 			<-in.Context().Done()
 		})
 	}()

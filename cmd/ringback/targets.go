@@ -23,29 +23,30 @@ type Runner interface {
 type target struct {
 	Name   string
 	Topics []string // what it consumes, so single node can start the relay once all listen
+	Prefix string   // of the streams it writes, which this process's relay publishes
 	Init   func(a *App) (Runner, error)
 }
 
 // targets in start order: consumers of others' facts do not depend on their
 // producers at start, so the order is the order of a callback's life.
 var targets = []target{
-	{Name: "intake", Topics: intake.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "intake", Prefix: "intake-", Topics: intake.Topics, Init: func(a *App) (Runner, error) {
 		return intake.New(a.Config.Intake, intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux})
 	}},
-	{Name: "scheduler", Topics: scheduler.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "scheduler", Prefix: "scheduler-", Topics: scheduler.Topics, Init: func(a *App) (Runner, error) {
 		return scheduler.New(a.Config.Scheduler, scheduler.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "scheduler"), Metrics: a.Registry, Mux: a.Mux})
 	}},
-	{Name: "router", Topics: router.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "router", Prefix: "router-", Topics: router.Topics, Init: func(a *App) (Runner, error) {
 		return router.New(a.Config.Router, router.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "router"), Metrics: a.Registry, Mux: a.Mux})
 	}},
-	{Name: "agent-session", Topics: agentsession.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "agent-session", Prefix: "agent-", Topics: agentsession.Topics, Init: func(a *App) (Runner, error) {
 		return agentsession.New(a.Config.AgentSession, agentsession.Deps{Store: a.Store, Subscribers: a.Subscribers,
 			Clock: a.Clock, Log: a.Log.With("service", "agent-session"), Metrics: a.Registry, Mux: a.Mux})
 	}},
-	{Name: "media-gateway", Topics: mediagateway.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "media-gateway", Prefix: "media-", Topics: mediagateway.Topics, Init: func(a *App) (Runner, error) {
 		gw, err := a.sipGateway()
 		if err != nil {
 			return nil, err
@@ -53,11 +54,11 @@ var targets = []target{
 		return mediagateway.New(a.Config.Media, mediagateway.Deps{Store: a.Store, Subscribers: a.Subscribers, Dialer: gw,
 			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry})
 	}},
-	{Name: "history", Topics: history.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "history", Prefix: "history-", Topics: history.Topics, Init: func(a *App) (Runner, error) {
 		return history.New(a.Config.History, history.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux})
 	}},
-	{Name: "disposition", Topics: disposition.Topics, Init: func(a *App) (Runner, error) {
+	{Name: "disposition", Prefix: "disposition-", Topics: disposition.Topics, Init: func(a *App) (Runner, error) {
 		return disposition.New(a.Config.Disposition, disposition.Deps{Store: a.Store, Subscribers: a.Subscribers,
 			Clock: a.Clock, Log: a.Log.With("service", "disposition"), Metrics: a.Registry, Mux: a.Mux})
 	}},

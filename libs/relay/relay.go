@@ -33,6 +33,10 @@ type Relay struct {
 	// SaveEvery bounds how often the checkpoint is written: a crash replays
 	// at most this much, which consumers deduplicate anyway.
 	SaveEvery time.Duration
+	// Streams, when set, says which streams this relay publishes: in a
+	// shared store (EventStoreDB) each process publishes only its own
+	// services' streams, so an event travels once, not once per process.
+	Streams func(stream string) bool
 	// OnPublished, when set, is told the position of every published event
 	// (tests and metrics).
 	OnPublished func(eventstore.Position)
@@ -62,6 +66,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	go func() {
 		defer close(feed)
 		subErr <- r.store.SubscribeAll(ctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
+			if r.Streams != nil && !r.Streams(e.Stream) {
+				return nil
+			}
 			select {
 			case feed <- e:
 				return nil

@@ -51,6 +51,8 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Rejected", At: at})
 	case *routingv1.OfferTimedOut:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Timed out", At: at})
+	case *routingv1.InteractionClosed:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: "Cancelled", At: at})
 	case *mediav1.CallConnected:
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.Connected, "", at)
 	case *mediav1.DialFailed:

@@ -210,7 +210,13 @@ func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent 
 	if settle != nil && !settle(out.State) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommandWait)
 		defer cancel()
-		if s.proj.WaitUntil(ctx, func() bool { v, ok := s.view.interaction(id); return !ok || settle(v) }) != nil {
+		// The view first folds our own write, then waits for the answer;
+		// an interaction gone from the view was withdrawn or is done.
+		err := s.proj.WaitFor(ctx, out.Position)
+		if err == nil {
+			err = s.proj.WaitUntil(ctx, func() bool { v, ok := s.view.interaction(id); return !ok || settle(v) })
+		}
+		if err != nil {
 			status = http.StatusAccepted
 		}
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/ringback/ringback/services/router/queue"
 )
 
-// topics the router learns from: due callbacks, the agents' states and
+// Topics are the topics the router learns from: due callbacks, the agents' states and
 // answers, and cancellations.
-var topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
+var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
 
 // Channel is the agent-session channel the router routes on.
 const Channel = "webcallback"

@@ -163,7 +163,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
 	g.Go(func() error {
-		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: topics, Log: s.deps.Log}, s.handle)
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 	})
 	g.Go(func() error { return s.dispatch(ctx) })
 	err := g.Wait()

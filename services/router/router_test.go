@@ -45,12 +45,12 @@ func start(t *testing.T) *servicetest.Env {
 	// acking it, and the relay's Publish then waits for that ack until the
 	// bus closes, which servicetest does not do. Stopping the router and then
 	// closing the bus lets the relay stop too.
-	stopRouter, stopped := context.WithCancel(context.Background())
+	routerCtx, stopRouter := context.WithCancel(context.Background())
 	routerDone := make(chan struct{})
 	env.Go(func(ctx context.Context) error {
 		defer close(routerDone)
 		ctx, cancel := context.WithCancel(ctx)
-		defer context.AfterFunc(stopped, cancel)()
+		defer context.AfterFunc(routerCtx, cancel)()
 		return svc.Run(ctx)
 	})
 	t.Cleanup(func() {

@@ -185,10 +185,22 @@ func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, d
 		case <-m.Nacked():
 			s.bus.log.Debug("message nacked, redelivering", watermill.LogFields{"uuid": m.UUID, "group": s.name})
 		case <-ctx.Done():
-			return false
+			return s.ackedAnyway(m, d)
 		case <-s.bus.closed:
-			return false
+			return s.ackedAnyway(m, d)
 		}
+	}
+}
+
+// ackedAnyway settles a race between stopping and the consumer's ack: an
+// ack that is already there counts, so the message is not handed back.
+func (s *subscriber) ackedAnyway(m *message.Message, d delivery) bool {
+	select {
+	case <-m.Acked():
+		close(d.done)
+		return true
+	default:
+		return false
 	}
 }
 

@@ -56,6 +56,12 @@ func newPubSub(t *testing.T, brokers []string, group string) (message.Publisher,
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The suite does not close every subscriber it makes (TestPublishSubscribeInOrder
+	// defers the result of sub.Close() instead of the call); Close is idempotent.
+	t.Cleanup(func() {
+		_ = pub.Close()
+		_ = sub.Close()
+	})
 	return keyByPayload{pub}, sub
 }
 

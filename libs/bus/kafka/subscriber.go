@@ -198,6 +198,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		out:    out,
 		logger: s.logger.With(watermill.LogFields{"topic": topic}),
 	}
+	sub.commits = newCommitter(s.client, sub.logger)
 	started = true
 	go func() {
 		defer s.subs.Done()
@@ -243,6 +244,8 @@ type subscription struct {
 	out    chan *message.Message
 	logger watermill.LoggerAdapter
 
+	commits *committer
+
 	// readers counts partition readers being closed in the background; see
 	// consume.
 	readers sync.WaitGroup
@@ -255,6 +258,13 @@ func (sub *subscription) run() {
 	defer cancel()
 	unlink := context.AfterFunc(sub.s.closing, cancel)
 	defer unlink()
+
+	stopCommits := make(chan struct{})
+	commitsDone := make(chan struct{})
+	go func() {
+		defer close(commitsDone)
+		sub.commits.run(stopCommits)
+	}()
 
 	// Generation.Start runs a function it no longer tracks when the
 	// generation has already ended, so partition goroutines are counted here
@@ -290,12 +300,15 @@ func (sub *subscription) run() {
 	}
 
 	// Close ends the generation, waits for the partition goroutines (they
-	// are draining already, stop is done) and leaves the group.
+	// are draining already, stop is done; each flushes its commits) and
+	// leaves the group.
 	if err := sub.group.Close(); err != nil {
 		sub.logger.Error("leave consumer group", err, nil)
 	}
-	sub.leave(member)
 	partitions.Wait()
+	close(stopCommits)
+	<-commitsDone
+	sub.leave(member)
 	close(sub.out)
 	sub.readers.Wait()
 }
@@ -323,6 +336,9 @@ func (sub *subscription) leave(member string) {
 // consume delivers one partition from its assigned offset until the
 // generation ends or the subscription stops.
 func (sub *subscription) consume(stop, genCtx context.Context, gen *kafkago.Generation, pa kafkago.PartitionAssignment) {
+	// Runs last: the next owner must start after everything handled here.
+	defer sub.commits.flush(pa.ID)
+
 	// done ends fetching: the partition may belong to another member soon.
 	done, cancel := context.WithCancel(stop)
 	defer cancel()
@@ -385,8 +401,9 @@ func (sub *subscription) consume(stop, genCtx context.Context, gen *kafkago.Gene
 	}
 }
 
-// deliver hands record to the subscriber until it is acked, then commits its
-// offset. It reports false when done ended the partition's ownership.
+// deliver hands record to the subscriber until it is acked, then queues its
+// offset for commit. It reports false when done ended the partition's
+// ownership.
 func (sub *subscription) deliver(done context.Context, gen *kafkago.Generation, record kafkago.Message, logger watermill.LoggerAdapter) bool {
 	for {
 		msg := fromKafka(record)
@@ -423,44 +440,12 @@ func (sub *subscription) deliver(done context.Context, gen *kafkago.Generation, 
 		cancelMsg()
 
 		if acked {
-			sub.commit(gen, record, logger)
+			sub.commits.add(gen, record.Topic, record.Partition, record.Offset+1)
 			return !stopping
 		}
 		if stopping || !sleep(done, sub.s.cfg.NackBackoff) {
 			return false
 		}
 		logger.Trace("redelivering nacked message", watermill.LogFields{"message_uuid": msg.UUID, "offset": record.Offset})
-	}
-}
-
-// commit records that record was handled. A failed commit is logged, not
-// retried: the next commit on the partition covers it, and if there is none
-// the record is delivered again, which at-least-once allows.
-//
-// The commit goes through the subscriber's pooled transport, not
-// Generation.CommitOffsets: that shares one kafka-go Conn with the
-// heartbeat loop, and two goroutines waiting on one Conn spin on its read
-// lock, each taking the other's response for a miss. Under a few busy
-// members that costs whole cores and commits of hundreds of milliseconds.
-func (sub *subscription) commit(gen *kafkago.Generation, record kafkago.Message, logger watermill.LoggerAdapter) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	defer cancel()
-	resp, err := sub.s.client.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{
-		GroupID:      gen.GroupID,
-		GenerationID: int(gen.ID),
-		MemberID:     gen.MemberID,
-		Topics: map[string][]kafkago.OffsetCommit{
-			record.Topic: {{Partition: record.Partition, Offset: record.Offset + 1}},
-		},
-	})
-	if err == nil {
-		for _, p := range resp.Topics[record.Topic] {
-			if p.Error != nil {
-				err = p.Error
-			}
-		}
-	}
-	if err != nil {
-		logger.Error("commit offset", err, watermill.LogFields{"offset": record.Offset, "generation": gen.ID})
 	}
 }

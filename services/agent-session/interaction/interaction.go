@@ -156,10 +156,11 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		return []proto.Message{&agentv1.InteractionAccepted{InteractionId: s.ID, AgentId: c.Agent, At: ts(c.At)}}, nil
 	case Withdraw:
-		if (s.Phase != Offered && s.Phase != Accepting) || s.Agent != c.Agent {
+		// No agent named: the interaction itself is gone (the visitor cancelled).
+		if (s.Phase != Offered && s.Phase != Accepting) || (c.Agent != "" && s.Agent != c.Agent) {
 			return nil, nil
 		}
-		return []proto.Message{&agentv1.InteractionWithdrawn{InteractionId: s.ID, AgentId: c.Agent, Reason: c.Reason, At: ts(c.At)}}, nil
+		return []proto.Message{&agentv1.InteractionWithdrawn{InteractionId: s.ID, AgentId: s.Agent, Reason: c.Reason, At: ts(c.At)}}, nil
 	case Call:
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err

@@ -47,6 +47,8 @@ func TestDecide(t *testing.T) {
 		{"reject after accept", open, Reject{Agent: "a1", At: t0}, nil, ErrNotOffered},
 		{"router confirms", []proto.Message{presented, acceptReq}, Confirm{Agent: "a1", At: t0}, []string{"InteractionAccepted"}, nil},
 		{"router withdraws", []proto.Message{presented}, Withdraw{Agent: "a1", Reason: "Timed out", At: t0}, []string{"InteractionWithdrawn"}, nil},
+		{"interaction closed", []proto.Message{presented}, Withdraw{Reason: "Cancelled", At: t0}, []string{"InteractionWithdrawn"}, nil},
+		{"closed after accept is nothing", open, Withdraw{Reason: "Cancelled", At: t0}, nil, nil},
 		{"withdraw for another agent", []proto.Message{presented}, Withdraw{Agent: "a2", At: t0}, nil, nil},
 		{"call before accept", []proto.Message{presented}, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0}, nil, ErrNotAccepted},
 		{"call", open, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0}, []string{"DialRequested"}, nil},

@@ -178,7 +178,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return []proto.Message{s.timedOut(c.At)}, nil
 		}
 		return []proto.Message{&routingv1.OfferAccepted{InteractionId: s.ID, AgentId: c.Agent, OfferId: c.OfferID,
-			At: timestamppb.New(c.At)}}, nil
+			At: timestamppb.New(c.At), Service: s.Request.GetService()}}, nil
 	case Reject:
 		if !s.current(c.OfferID, c.Agent) {
 			return nil, nil
