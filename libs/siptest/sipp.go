@@ -64,10 +64,14 @@ func StartUAS(t testing.TB, scenario Scenario) *UAS {
 		}
 		u := &UAS{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Logs: logs, proc: p}
 		t.Cleanup(func() {
-			u.Stop()
+			exitedEarly := p.exited()
+			code := u.Stop()
 			if t.Failed() {
 				msgs, _ := u.Messages()
 				t.Logf("sipp UAS %s at %s (logs in %s) saw:\n%s", scenario.name(), u.Addr, dir, dump(msgs))
+				if exitedEarly {
+					t.Logf("sipp UAS %s had exited by itself, code %d:\n%s", scenario.name(), code, tail(logs.Output))
+				}
 			}
 		})
 		return u
@@ -181,7 +185,7 @@ func (p *process) waitListening(port int) error {
 			return fmt.Errorf("sipp exited with code %d before listening", p.exitCode)
 		default:
 		}
-		ok, err := udpPortBound(port)
+		ok, err := udpPortBoundBy(port, p.cmd.Process.Pid)
 		if err != nil {
 			// No /proc (not Linux): give sipp the time it takes here to bind.
 			time.Sleep(500 * time.Millisecond)
@@ -194,6 +198,15 @@ func (p *process) waitListening(port int) error {
 			return fmt.Errorf("not listening after %s", WaitTimeout)
 		}
 		time.Sleep(pollEvery)
+	}
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -223,17 +236,34 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-// udpPortBound reports whether some socket is bound to the UDP port, from
-// /proc/net/udp (local_address is HEXIP:HEXPORT).
-func udpPortBound(port int) (bool, error) {
+// udpPortBoundBy reports whether process pid has a socket bound to the UDP
+// port. Another process may have taken the port after freeUDPPort released
+// it (any socket bound to port 0 can get it), so the socket must be sipp's:
+// /proc/net/udp gives the socket's inode for local_address HEXIP:HEXPORT, and
+// /proc/<pid>/fd links to "socket:[inode]".
+func udpPortBoundBy(port, pid int) (bool, error) {
 	b, err := os.ReadFile("/proc/net/udp")
 	if err != nil {
 		return false, err
 	}
 	want := fmt.Sprintf(":%04X", port)
+	inodes := make(map[string]bool)
 	for _, line := range strings.Split(string(b), "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) > 1 && strings.HasSuffix(f[1], want) {
+		if len(f) > 9 && strings.HasSuffix(f[1], want) {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return false, nil
+	}
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false, nil // exited, or not yet visible: the caller checks and retries
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && inodes[link] {
 			return true, nil
 		}
 	}

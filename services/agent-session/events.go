@@ -64,7 +64,14 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 		}
 		flusher.Flush()
 	}
+	// The handler must not return while the keep-alive goroutine may still
+	// write: the response is finished when it returns.
+	var pinger sync.WaitGroup
+	defer pinger.Wait()
+	defer cancel()
+	pinger.Add(1)
 	go func() { // keep-alives; the subscription below owns writes otherwise
+		defer pinger.Done()
 		t := time.NewTicker(keepAlive)
 		defer t.Stop()
 		for {

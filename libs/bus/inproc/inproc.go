@@ -1,225 +1,391 @@
-// Package inproc is the single-node bus: Watermill publisher and subscribers
-// inside one process, with consumer groups. Every group subscribed to a
-// topic receives every message once (subscribers sharing a group share the
-// messages); Publish returns only when every group has acknowledged, so the
-// outbox relay checkpoints only what was delivered. A nacked message is
-// redelivered to its group. Messages published to a topic before any group
-// subscribed are not kept: single node starts its relay after its consumers.
+// Package inproc is the single-node bus: Watermill publisher and subscriber
+// semantics inside one process, with consumer groups, and a Publish that
+// returns only once every group has acked, so the outbox relay checkpoints
+// only what was delivered. Nothing is kept across restarts: the event store
+// is durable and the relay publishes again from its checkpoint.
+//
+// Semantics, per topic:
+//   - A group is subscribed to a topic from its first Subscribe (or
+//     SubscribeInitialize) on it until the bus closes: in one process the
+//     services live as long as the bus, and a group between two
+//     subscriptions keeps its messages.
+//   - Publish hands every message to each subscribed group once; the
+//     subscribers of one group compete for its messages (in practice a group
+//     has one). A nack, or a subscription ending before the ack, puts the
+//     message back at the head of its group's queue, so with one subscriber
+//     a group sees its messages in publish order, one at a time.
+//   - Publish blocks until every group subscribed when it was called has
+//     acked every message, the first message's context is done, or the bus
+//     closes (ErrClosed).
+//   - A message published to a topic no group subscribed to is dropped: the
+//     relay starts after the services have subscribed (see Groups).
+//
+// Handlers must not publish to the bus: Publish would wait for a group that
+// may be the one running the handler. (They do not: handlers append to the
+// event store and the relay publishes.)
+//
+// The package imports nothing but Watermill.
 package inproc
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// ErrClosed is returned by Publish and Subscribe after Close.
-var ErrClosed = errors.New("inproc bus closed")
+// ErrClosed is returned by Publish, Subscribe and SubscribeInitialize after
+// the bus (or, for the latter two, the subscriber) was closed.
+var ErrClosed = errors.New("inproc: closed")
 
-// Bus is the in-process bus. It is safe for concurrent use.
+// redeliveryDelay keeps a handler that always nacks from spinning a core.
+const redeliveryDelay = 10 * time.Millisecond
+
+// Bus is the in-process bus. It is a message.Publisher; Subscriber gives a
+// message.Subscriber in a group. Safe for concurrent use.
 type Bus struct {
-	log watermill.LoggerAdapter
-
-	mu     sync.RWMutex
-	groups map[string]map[string]*group // topic -> group name -> group
-	closed chan struct{}
-	once   sync.Once
-}
-
-// group is one consumer group on one topic: its subscribers take turns.
-type group struct {
-	in chan delivery
-}
-
-type delivery struct {
-	msg  *message.Message
-	done chan struct{} // closed once acked
-}
-
-// New returns an empty bus.
-func New(log watermill.LoggerAdapter) *Bus {
-	if log == nil {
-		log = watermill.NopLogger{}
-	}
-	return &Bus{log: log, groups: map[string]map[string]*group{}, closed: make(chan struct{})}
-}
-
-// Publish delivers msgs in order to every group of topic, waiting for each
-// group's ack of a message before sending the next.
-func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
-	for _, m := range msgs {
-		b.mu.RLock()
-		gs := make([]*group, 0, len(b.groups[topic]))
-		for _, g := range b.groups[topic] {
-			gs = append(gs, g)
-		}
-		b.mu.RUnlock()
-		var wg sync.WaitGroup
-		for _, g := range gs {
-			d := delivery{msg: m.Copy(), done: make(chan struct{})}
-			select {
-			case g.in <- d:
-			case <-b.closed:
-				return ErrClosed
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case <-d.done:
-				case <-b.closed:
-				}
-			}()
-		}
-		wg.Wait()
-		select {
-		case <-b.closed:
-			return ErrClosed
-		default:
-		}
-	}
-	return nil
-}
-
-// Subscriber returns a subscriber reading as consumer group name.
-func (b *Bus) Subscriber(name string) message.Subscriber { return &subscriber{bus: b, name: name} }
-
-// Close stops the bus: subscriptions end, Publish returns ErrClosed.
-func (b *Bus) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
-}
-
-func (b *Bus) group(topic, name string) (*group, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	select {
-	case <-b.closed:
-		return nil, ErrClosed
-	default:
-	}
-	if b.groups[topic] == nil {
-		b.groups[topic] = map[string]*group{}
-	}
-	g := b.groups[topic][name]
-	if g == nil {
-		g = &group{in: make(chan delivery)}
-		b.groups[topic][name] = g
-	}
-	return g, nil
-}
-
-type subscriber struct {
-	bus  *Bus
-	name string
+	logger watermill.LoggerAdapter
+	done   context.Context // cancelled by Close, ending every subscription
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
-	stops  []context.CancelFunc
-	wg     sync.WaitGroup
 	closed bool
+	topics map[string]map[string]*queue // topic -> group -> queue
 }
 
-// Subscribe joins the group on topic. The channel closes when ctx is done
-// or the subscriber or bus closes.
-func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+var _ message.Publisher = (*Bus)(nil)
+
+// New returns an empty bus.
+func New(logger watermill.LoggerAdapter) *Bus {
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	done, cancel := context.WithCancel(context.Background())
+	return &Bus{
+		logger: logger.With(watermill.LogFields{"component": "inproc-bus"}),
+		done:   done,
+		cancel: cancel,
+		topics: make(map[string]map[string]*queue),
+	}
+}
+
+// queue is one group's pending messages of one topic. items is guarded by
+// Bus.mu.
+type queue struct {
+	topic, group string
+	items        []*delivery
+	wake         chan struct{} // capacity 1: items were added
+}
+
+func (q *queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// delivery is one published message on its way to every group.
+type delivery struct {
+	msg     *message.Message
+	pending int   // groups yet to ack, guarded by Bus.mu
+	err     error // set when the bus closed first, guarded by Bus.mu
+	done    chan struct{}
+}
+
+// resolve records one group's outcome. Call with Bus.mu held.
+func (d *delivery) resolve(err error) {
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	d.pending--
+	if d.pending == 0 {
+		close(d.done)
+	}
+}
+
+// Publish delivers msgs, in order, to every group subscribed to topic and
+// returns when each group has acked each message. It returns early with the
+// context's error when the first message's context is done (the messages
+// may still be delivered), and ErrClosed when the bus closes first.
+func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	groups := b.topics[topic]
+	if len(groups) == 0 {
+		b.mu.Unlock()
+		b.logger.Debug("no subscribers, messages dropped", watermill.LogFields{"topic": topic, "messages": len(msgs)})
+		return nil
+	}
+	deliveries := make([]*delivery, len(msgs))
+	for i, msg := range msgs {
+		d := &delivery{msg: msg, pending: len(groups), done: make(chan struct{})}
+		for _, q := range groups {
+			q.items = append(q.items, d)
+		}
+		deliveries[i] = d
+	}
+	for _, q := range groups {
+		q.signal()
+	}
+	b.mu.Unlock()
+
+	ctx := msgs[0].Context()
+	for _, d := range deliveries {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return fmt.Errorf("publish to %s: %w", topic, ctx.Err())
+		}
+		b.mu.Lock()
+		err := d.err
+		b.mu.Unlock()
+		if err != nil {
+			return err // only ErrClosed, unwrapped for callers comparing it
+		}
+	}
+	return nil
+}
+
+// Groups says how many consumer groups are subscribed to topic, so a caller
+// can hold its first publish until its consumers listen.
+func (b *Bus) Groups(topic string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.topics[topic])
+}
+
+// Close ends every subscription (their channels close; a message in flight
+// goes unacked) and fails the Publish calls still waiting with ErrClosed.
+// Later calls return nil.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.cancel()
+	for _, groups := range b.topics {
+		for _, q := range groups {
+			for _, d := range q.items {
+				d.resolve(ErrClosed)
+			}
+			q.items = nil
+		}
+	}
+	return nil
+}
+
+// queue returns group's queue on topic, subscribing the group.
+func (b *Bus) queue(topic, group string) (*queue, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	groups := b.topics[topic]
+	if groups == nil {
+		groups = make(map[string]*queue)
+		b.topics[topic] = groups
+	}
+	q := groups[group]
+	if q == nil {
+		q = &queue{topic: topic, group: group, wake: make(chan struct{}, 1)}
+		groups[group] = q
+	}
+	return q, nil
+}
+
+// next takes the head of q, waiting until there is one or stop is done.
+func (b *Bus) next(stop context.Context, q *queue) *delivery {
+	for {
+		b.mu.Lock()
+		if len(q.items) > 0 {
+			d := q.items[0]
+			q.items = q.items[1:]
+			if len(q.items) > 0 {
+				q.signal() // a competing subscriber may take the rest
+			}
+			b.mu.Unlock()
+			return d
+		}
+		b.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-stop.Done():
+			return nil
+		}
+	}
+}
+
+// requeue puts d back at the head of q for another delivery.
+func (b *Bus) requeue(q *queue, d *delivery) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		d.resolve(ErrClosed)
+		return
+	}
+	q.items = append([]*delivery{d}, q.items...)
+	q.signal()
+}
+
+func (b *Bus) ack(d *delivery) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d.resolve(nil)
+}
+
+// Subscriber returns a subscriber in group. Subscribers of one group share
+// its messages; every group gets every message. The subscriber also
+// implements message.SubscribeInitializer.
+func (b *Bus) Subscriber(group string) message.Subscriber {
+	closing, cancel := context.WithCancel(context.Background())
+	return &Subscriber{bus: b, group: group, closing: closing, cancel: cancel}
+}
+
+// Subscriber is one handle on a group, from Bus.Subscriber.
+type Subscriber struct {
+	bus     *Bus
+	group   string
+	closing context.Context // cancelled by Close
+	cancel  context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	subs   sync.WaitGroup
+}
+
+var (
+	_ message.Subscriber           = (*Subscriber)(nil)
+	_ message.SubscribeInitializer = (*Subscriber)(nil)
+)
+
+// SubscribeInitialize subscribes the group to topic without a channel yet:
+// messages published meanwhile wait for a Subscribe (and their Publish
+// waits with them).
+func (s *Subscriber) SubscribeInitialize(topic string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	_, err := s.bus.queue(topic, s.group)
+	return err
+}
+
+// Subscribe returns the group's messages of topic, one at a time: the next
+// comes after the previous was acked; a nacked one comes again. The channel
+// closes when ctx is done or the subscriber or bus is closed; a message not
+// acked by then goes back to the group. Messages carry a context derived
+// from ctx.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	g, err := s.bus.group(topic, s.name)
+	q, err := s.bus.queue(topic, s.group)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	s.stops = append(s.stops, cancel)
 	out := make(chan *message.Message)
-	s.wg.Add(1)
+	s.subs.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.subs.Done()
 		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.bus.closed:
-				return
-			case d := <-g.in:
-				if !s.deliver(ctx, out, d) {
-					// Not acked and we are stopping: hand it to another
-					// subscriber of the group, or to whoever joins next.
-					go func() {
-						select {
-						case g.in <- d:
-						case <-s.bus.closed:
-						}
-					}()
-					return
-				}
-			}
-		}
+		s.consume(ctx, q, out)
 	}()
 	return out, nil
 }
 
-// deliver hands d to the consumer until it is acked; a nack redelivers.
-// It returns false if it stopped before an ack.
-func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, d delivery) bool {
-	for {
-		m := d.msg.Copy()
-		m.SetContext(ctx)
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return false
-		case <-s.bus.closed:
-			return false
-		}
-		select {
-		case <-m.Acked():
-			close(d.done)
-			return true
-		case <-m.Nacked():
-			s.bus.log.Debug("message nacked, redelivering", watermill.LogFields{"uuid": m.UUID, "group": s.name})
-		case <-ctx.Done():
-			return s.ackedAnyway(m, d)
-		case <-s.bus.closed:
-			return s.ackedAnyway(m, d)
-		}
-	}
-}
-
-// ackedAnyway settles a race between stopping and the consumer's ack: an
-// ack that is already there counts, so the message is not handed back.
-func (s *subscriber) ackedAnyway(m *message.Message, d delivery) bool {
-	select {
-	case <-m.Acked():
-		close(d.done)
-		return true
-	default:
-		return false
-	}
-}
-
-// Close ends this subscriber's subscriptions and waits for them.
-func (s *subscriber) Close() error {
+// Close ends the subscriber's subscriptions and waits for their channels to
+// close. The group stays subscribed. Later calls return nil.
+func (s *Subscriber) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	for _, stop := range s.stops {
-		stop()
-	}
+	s.cancel()
 	s.mu.Unlock()
-	s.wg.Wait()
+	s.subs.Wait()
 	return nil
 }
 
-// Groups says how many consumer groups have subscribed to topic, so a
-// caller can hold its first publish until its consumers listen.
-func (b *Bus) Groups(topic string) int {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return len(b.groups[topic])
+func (s *Subscriber) consume(ctx context.Context, q *queue, out chan<- *message.Message) {
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unlinkBus := context.AfterFunc(s.bus.done, cancel)
+	defer unlinkBus()
+	unlinkSub := context.AfterFunc(s.closing, cancel)
+	defer unlinkSub()
+
+	for {
+		d := s.bus.next(stop, q)
+		if d == nil {
+			return
+		}
+		if !s.deliver(ctx, stop, q, d, out) {
+			return
+		}
+	}
+}
+
+// deliver hands copies of d to out until one is acked. It reports false when
+// the subscription ended first, having put d back for the group.
+func (s *Subscriber) deliver(ctx, stop context.Context, q *queue, d *delivery, out chan<- *message.Message) bool {
+	for {
+		msg := d.msg.Copy()
+		msgCtx, cancelMsg := context.WithCancel(ctx)
+		msg.SetContext(msgCtx)
+
+		select {
+		case out <- msg:
+		case <-stop.Done():
+			cancelMsg()
+			s.bus.requeue(q, d)
+			return false
+		}
+
+		var acked, nacked bool
+		select {
+		case <-msg.Acked():
+			acked = true
+		case <-msg.Nacked():
+			nacked = true
+		case <-stop.Done():
+			// An ack that raced the stop still counts.
+			select {
+			case <-msg.Acked():
+				acked = true
+			default:
+			}
+		}
+		cancelMsg() // Watermill: ack and nack cancel the message's context
+		switch {
+		case acked:
+			s.bus.ack(d)
+			return true
+		case !nacked:
+			s.bus.requeue(q, d)
+			return false
+		}
+
+		t := time.NewTimer(redeliveryDelay)
+		select {
+		case <-t.C:
+		case <-stop.Done():
+			t.Stop()
+			s.bus.requeue(q, d)
+			return false
+		}
+	}
 }

@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the ringback binary under test, built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ringback-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "ringback")
+	build := exec.Command("go", "build", "-race", "-o", binary, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ringback:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one ringback process.
+type proc struct {
+	name string
+	URL  string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func freePort(t testing.TB, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs `ringback serve args...` with its own HTTP port, waits for
+// /readyz and stops it (SIGTERM) when the test ends.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	addr := freePort(t, "tcp")
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, append([]string{"serve", "--http", addr, "--log-level", "warn"}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, URL: "http://" + addr, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logFile.Close(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(p.URL + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited during start:\n%s", name, p.tail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 30s:\n%s", name, p.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the process gracefully and checks it stopped cleanly.
+func (p *proc) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("%s exited with %d:\n%s", p.name, code, p.tail())
+		}
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s did not stop within 15s of SIGTERM:\n%s", p.name, p.tail())
+	}
+	if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte("DATA RACE")) || bytes.Contains(b, []byte("panic:")) {
+		t.Errorf("%s:\n%s", p.name, b)
+	}
+}
+
+func (p *proc) tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// api is the platform as a client sees it: route picks the process that
+// serves a request (one for single node; the owning service otherwise).
+type api struct {
+	t     *testing.T
+	route func(method, path string) string
+}
+
+type reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r reply) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %q: %v", r.Body, err)
+	}
+}
+
+func (a api) do(method, path string, body any) reply {
+	a.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, a.route(method, path)+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return reply{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// eventually polls GET path until cond holds on the decoded answer.
+func (a api) eventually(path string, v any, what string, cond func() bool) {
+	a.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := a.do("GET", path, nil)
+		if r.Status == 200 {
+			r.decode(a.t, v)
+			if cond() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("%s: not within 20s; last %d %s", what, r.Status, r.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	ID, Name string
+	Data     json.RawMessage
+}
+
+// stream reads an agent's event stream until the test ends.
+type stream struct {
+	mu     sync.Mutex
+	events []sseEvent
+	more   chan struct{}
+}
+
+func (a api) events(agent string) *stream {
+	a.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.t.Cleanup(cancel)
+	path := "/v1/agents/" + agent + "/events"
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.route("GET", path)+path, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		a.t.Fatalf("events: %v %v", err, res)
+	}
+	s := &stream{more: make(chan struct{}, 1)}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Name != "" {
+					s.mu.Lock()
+					s.events = append(s.events, ev)
+					s.mu.Unlock()
+					select {
+					case s.more <- struct{}{}:
+					default:
+					}
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.Name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.Data = json.RawMessage(line[6:])
+			}
+		}
+	}()
+	return s
+}
+
+// waitFor returns the first event from index *from on that matches, and
+// moves *from past it.
+func (s *stream) waitFor(t *testing.T, from *int, what string, match func(sseEvent) bool) sseEvent {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		s.mu.Lock()
+		for ; *from < len(s.events); *from++ {
+			if ev := s.events[*from]; match(ev) {
+				*from++
+				s.mu.Unlock()
+				return ev
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.more:
+		case <-deadline:
+			t.Fatalf("no %s pushed within 20s", what)
+		}
+	}
+}
