@@ -30,8 +30,8 @@ type Telemetry struct {
 
 // Config says where telemetry goes.
 type Config struct {
-	Service      string    // service.name of traces: "ringback" or the target list
-	OTLPEndpoint string    // OTEL_EXPORTER_OTLP_ENDPOINT; empty: spans are made but not exported
+	Service      string // service.name of traces: "ringback" or the target list
+	OTLPEndpoint string // OTEL_EXPORTER_OTLP_ENDPOINT; empty: spans are made but not exported
 	LogLevel     slog.Level
 	LogOutput    io.Writer
 }

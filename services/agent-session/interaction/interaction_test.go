@@ -17,7 +17,7 @@ var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
 var (
 	presented = &agentv1.InteractionPresented{InteractionId: "i1", CallbackId: "c1", AgentId: "a1", OfferId: "i1:1",
-		Request: &callbackv1.CallbackRequest{PhoneNumber: "+14155550123", Service: "support"},
+		Request:   &callbackv1.CallbackRequest{PhoneNumber: "+14155550123", Service: "support"},
 		ExpiresAt: timestamppb.New(t0.Add(15 * time.Second)), At: timestamppb.New(t0)}
 	acceptReq = &agentv1.AcceptRequested{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
 	accepted  = &agentv1.InteractionAccepted{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
