@@ -20,6 +20,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/ringback/ringback/libs/bus/inproc"
 	"github.com/ringback/ringback/libs/bus/kafka"
@@ -158,7 +159,7 @@ func (a *App) openBus() error {
 		if err != nil {
 			return nil, err
 		}
-		return countingSubscriber{s, &a.subscribed}, nil
+		return countingSubscriber{s, &a.subscribed, a.Publisher}, nil
 	}
 	return nil
 }
@@ -168,8 +169,12 @@ func (a *App) openBus() error {
 // for a group that has not subscribed yet.
 type countingSubscriber struct {
 	message.Subscriber
-	n *atomic.Int64
+	n      *atomic.Int64
+	poison message.Publisher
 }
+
+// PoisonPublisher sends what no handler could apply to ringback.poison.
+func (c countingSubscriber) PoisonPublisher() message.Publisher { return c.poison }
 
 func (c countingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	ch, err := c.Subscriber.Subscribe(ctx, topic)
@@ -235,7 +240,13 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	srv := &http.Server{Handler: a.Mux, ReadHeaderTimeout: 10 * time.Second}
+	// Every request starts (or continues, from its traceparent) a trace that
+	// the events it causes carry on through the bus.
+	// Span names carry the method only: paths hold phone numbers.
+	handler := otelhttp.NewHandler(a.Mux, "ringback", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return "HTTP " + r.Method
+	}))
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -37,6 +37,12 @@ type Config struct {
 	Log    *slog.Logger
 }
 
+// PoisonPublisher is implemented by a subscriber that also knows where
+// poison goes, so a process wires the poison topic once for all services.
+type PoisonPublisher interface {
+	PoisonPublisher() message.Publisher
+}
+
 // PoisonTopic collects the messages no handler could apply.
 const PoisonTopic = "ringback.poison"
 
@@ -56,6 +62,9 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		return fmt.Errorf("subscriber %s: %w", cfg.Name, err)
 	}
 	defer sub.Close()
+	if p, ok := sub.(PoisonPublisher); ok && cfg.Poison == nil {
+		cfg.Poison = p.PoisonPublisher()
+	}
 	tracer := otel.Tracer("ringback/inbox")
 	var wg sync.WaitGroup
 	errs := make(chan error, len(cfg.Topics))

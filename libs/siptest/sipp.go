@@ -33,8 +33,9 @@ func StartUAS(t testing.TB, scenario Scenario) *UAS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another process can take the port between our probe and sipp's bind;
-	// sipp then exits at once, and a new port is tried.
+	// Another socket can take the port between our probe and sipp's bind
+	// (any bind to port 0 may get it): sipp then exits, waitListening sees
+	// that the port is not sipp's, and a new port is tried.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := freeUDPPort()
@@ -68,7 +69,7 @@ func StartUAS(t testing.TB, scenario Scenario) *UAS {
 			code := u.Stop()
 			if t.Failed() {
 				msgs, _ := u.Messages()
-				t.Logf("sipp UAS %s at %s (logs in %s) saw:\n%s", scenario.name(), u.Addr, dir, dump(msgs))
+				t.Logf("sipp UAS %s at %s saw:\n%s", scenario.name(), u.Addr, dump(msgs))
 				if exitedEarly {
 					t.Logf("sipp UAS %s had exited by itself, code %d:\n%s", scenario.name(), code, tail(logs.Output))
 				}

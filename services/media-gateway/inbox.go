@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/telemetry"
@@ -52,7 +56,8 @@ func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.Dia
 	s.setups.Inc()
 	s.deps.Log.InfoContext(ctx, "dialling", "call", ev.CallId, "interaction", ev.InteractionId,
 		"contact", telemetry.MaskPhone(ev.PhoneNumber))
-	dctx, cancel := context.WithCancel(s.runCtx)
+	// The call outlives this handler but belongs to its trace.
+	dctx, cancel := context.WithCancel(trace.ContextWithSpanContext(s.runCtx, trace.SpanContextFromContext(ctx)))
 	s.calls.hold(ev.CallId, &live{cancel: cancel})
 	s.wg.Add(1)
 	go func() {
@@ -96,7 +101,16 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		}
 		record(r)
 	}
+	// The call's span continues the trace of the agent's click (carried by
+	// the DialRequested event) across both SIP legs.
+	ctx, span := otel.Tracer("ringback/media-gateway").Start(ctx, "sip call",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("ringback.call_id", ev.CallId),
+			attribute.String("ringback.interaction_id", ev.InteractionId)))
+	defer span.End()
 	c, err := s.deps.Dialer.Dial(ctx, ev.CallId, ev.AgentPhoneUri, ev.PhoneNumber, report)
+	if err != nil {
+		span.RecordError(err)
+	}
 	if err != nil {
 		var oe *sip.OutcomeError
 		if !errors.As(err, &oe) {

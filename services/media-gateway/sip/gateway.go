@@ -44,6 +44,10 @@ const callHeader = "X-Ringback-Call"
 // ending.
 var ErrStopped = errors.New("sip: gateway stopped")
 
+// errListenerStopped: sipgo's ServeUDP returns nil when its socket closes,
+// which only Run should do.
+var errListenerStopped = errors.New("listener stopped")
+
 // Config is the gateway's SIP configuration.
 type Config struct {
 	// Listen is the UDP host:port the SIP stack binds, e.g. 127.0.0.1:5060;
@@ -236,14 +240,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { serveErr <- g.srv.ServeUDP(g.conn) }()
 
 	err := g.waitServing(ctx, serveErr)
-	if err == nil {
+	if err != nil {
+		serveErr = nil // waitServing received the serve result
+	} else {
 		close(g.ready)
 		g.log.Info("sip: listening", "addr", g.addr, "trunk", g.cfg.Trunk)
 		select {
 		case <-ctx.Done():
 		case err = <-serveErr:
 			serveErr = nil
-			err = fmt.Errorf("sip: serve %s: listener stopped: %w", g.addr, err)
+			err = g.serveFailed(err)
 		}
 	}
 
@@ -253,6 +259,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 		<-serveErr
 	}
 	return errors.Join(err, g.ua.Close())
+}
+
+func (g *Gateway) serveFailed(err error) error {
+	if err == nil {
+		err = errListenerStopped
+	}
+	return fmt.Errorf("sip: serve %s: %w", g.addr, err)
 }
 
 // waitServing waits until sipgo has registered the listener as a connection.
@@ -268,7 +281,7 @@ func (g *Gateway) waitServing(ctx context.Context, serveErr <-chan error) error 
 		case <-ctx.Done():
 			return nil // stopping before serving is no error
 		case err := <-serveErr:
-			return fmt.Errorf("sip: serve %s: %w", g.addr, err)
+			return g.serveFailed(err)
 		case <-tick.C:
 		}
 	}
