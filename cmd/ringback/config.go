@@ -99,6 +99,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 		return nil, err
 	}
 	c.Media.Trunk = c.SIPTrunk
+	c.Media.Recordings = filepath.Join(c.Data, "recordings")
 	return c, nil
 }
 

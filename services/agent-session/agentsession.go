@@ -31,6 +31,7 @@ const HandlerName = "agent-session"
 
 // Config of agent-session.
 type Config struct {
+	AgentsFile         string
 	AfterCallWork      time.Duration
 	RequireDisposition bool
 	CommandWait        time.Duration
@@ -38,6 +39,8 @@ type Config struct {
 
 // RegisterFlags registers agent-session's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.AgentsFile, "agent-session.agents", "",
+		"JSON file of the agents: bearer tokens, skills, auto-answer (format in agents.go); empty: no authentication, for development and --demo only")
 	fs.DurationVar(&c.AfterCallWork, "agent-session.after-call-work", 0,
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once)")
 	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
@@ -66,18 +69,26 @@ type Deps struct {
 
 // Service is agent-session.
 type Service struct {
-	cfg  Config
-	deps Deps
-	view *view
-	proj *readmodel.Projection
-	ctx  context.Context // Run's, for the after-call-work timers
-	wg   sync.WaitGroup
-	sse  prometheus.Gauge
+	cfg    Config
+	deps   Deps
+	view   *view
+	proj   *readmodel.Projection
+	agents *agentsFile     // nil: open, no authentication
+	ctx    context.Context // Run's, for the after-call-work timers
+	wg     sync.WaitGroup
+	sse    prometheus.Gauge
 }
 
 // New builds agent-session and registers its routes.
 func New(cfg Config, deps Deps) (*Service, error) {
-	s := &Service{cfg: cfg, deps: deps, view: newView(), ctx: context.Background()}
+	agents, err := loadAgents(cfg.AgentsFile)
+	if err != nil {
+		return nil, err
+	}
+	if agents == nil {
+		deps.Log.Warn("no agents file: agent requests are not authenticated (--agent-session.agents)")
+	}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), ctx: context.Background(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.view.apply}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})
@@ -93,6 +104,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	s.ctx = ctx
 	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
+	g.Go(func() error { return s.autoAnswer(ctx) })
 	g.Go(func() error {
 		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 	})

@@ -27,7 +27,7 @@ const keepAlive = 15 * time.Second
 // Event names: "state" (agent view), "offer" (an interaction offered: the
 // preview), "interaction" (any change of an interaction the agent holds).
 func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathAgent(r)
+	id, err := s.self(w, r)
 	if err != nil {
 		return err
 	}

@@ -38,10 +38,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	var err error
 	switch ev := e.Event.(type) {
 	case *routingv1.InteractionOffered:
-		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Present{Offer: &agentv1.InteractionPresented{
+		p := &agentv1.InteractionPresented{
 			InteractionId: ev.InteractionId, CallbackId: ev.CallbackId, AgentId: ev.AgentId, Request: ev.Request,
 			ExpiresAt: ev.ExpiresAt, QueuedAt: ev.QueuedAt, ScheduledFor: ev.ScheduledFor, OfferId: ev.OfferId,
-			At: timestamppb.New(at)}})
+			At: timestamppb.New(at), CanReject: true}
+		if aa := s.agents.get(ev.AgentId).autoAnswer(); aa != nil {
+			p.AutoAnswerAt, p.CanReject = timestamppb.New(autoAnswerAt(ev, aa.After.Duration)), aa.CanReject
+		}
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Present{Offer: p})
 	case *routingv1.OfferAccepted:
 		if _, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Confirm{Agent: ev.AgentId, At: at}); err == nil {
 			_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
@@ -59,6 +63,18 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, outcomeReason[ev.Outcome], at)
 	case *mediav1.CallEnded:
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, ev.Reason, at)
+	case *mediav1.CallHeld:
+		status := interaction.Connected
+		if ev.Held {
+			status = interaction.OnHold
+		}
+		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, status, "", at)
+	case *mediav1.MuteChanged:
+		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Muted = ev.Muted })
+	case *mediav1.RecordingStarted:
+		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Recording = true })
+	case *mediav1.RecordingStopped:
+		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Recording = false })
 	case *dispositionv1.DispositionSet:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteDisposition{Code: ev.Code, At: at})
 	}
@@ -76,5 +92,17 @@ func ignoreRejection(err error) error {
 	if err == nil || isDomain(err) {
 		return nil
 	}
+	return err
+}
+
+// flags records a change of mute or recording on top of the current ones.
+func (s *Service) flags(ctx context.Context, cause eventstore.Cause, id, callID string, at time.Time, set func(*interaction.Flags)) error {
+	l, err := eventstore.Load(ctx, s.deps.Store, interaction.Stream(id), interactions)
+	if err != nil {
+		return err
+	}
+	f := interaction.Flags{CallID: callID, Muted: l.State.Muted, Recording: l.State.Recording, At: at}
+	set(&f)
+	_, err = s.onInteraction(ctx, id, cause, f)
 	return err
 }

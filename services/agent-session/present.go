@@ -57,10 +57,14 @@ type interactionView struct {
 	Callback    callbackInfo      `json:"callback"`
 	OfferID     string            `json:"offer_id,omitempty"`
 	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
+	AutoAnswer  *time.Time        `json:"auto_answer_at,omitempty"` // the preview counts down to it
+	CanReject   bool              `json:"can_reject"`
 	QueuedAt    time.Time         `json:"queued_at"`
 	CallID      string            `json:"call_id,omitempty"`
 	Attempts    int               `json:"attempts"`
 	Disposition string            `json:"disposition,omitempty"`
+	Muted       bool              `json:"muted"`
+	Recording   bool              `json:"recording"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
@@ -72,6 +76,7 @@ func presentInteraction(st interaction.State) interactionView {
 	v := interactionView{ID: st.ID, CallbackID: st.CallbackID, AgentID: st.Agent, Phase: phases[st.Phase],
 		Status: st.CallStatus, Reason: st.Reason, CaseData: r.GetCaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
 		CallID: st.CallID, Attempts: st.Attempts, Disposition: st.Disposition, UpdatedAt: st.Updated,
+		Muted: st.Muted, Recording: st.Recording,
 		Callback: callbackInfo{Subject: r.GetSubject(), PhoneNumber: r.GetPhoneNumber(), ContactName: r.GetContactName(),
 			Service: r.GetService(), RequestedAt: r.GetRequestedAt().AsTime()}}
 	if v.CaseData == nil {
@@ -81,9 +86,14 @@ func presentInteraction(st interaction.State) interactionView {
 		t := st.Scheduled
 		v.Callback.ScheduledFor = &t
 	}
+	v.CanReject = st.CanReject
 	if st.Phase == interaction.Offered || st.Phase == interaction.Accepting {
 		t := st.Expires
 		v.ExpiresAt = &t
+		if !st.AutoAnswer.IsZero() {
+			a := st.AutoAnswer
+			v.AutoAnswer = &a
+		}
 	}
 	return v
 }

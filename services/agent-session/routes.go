@@ -29,6 +29,13 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/interactions/{id}/call", h(s.call))
 	mux.HandleFunc("POST /v1/interactions/{id}/end-call", h(s.endCall))
 	mux.HandleFunc("POST /v1/interactions/{id}/done", h(s.done))
+	mux.HandleFunc("POST /v1/interactions/{id}/hold", h(s.hold(true)))
+	mux.HandleFunc("POST /v1/interactions/{id}/retrieve", h(s.hold(false)))
+	mux.HandleFunc("POST /v1/interactions/{id}/dtmf", h(s.dtmf))
+	mux.HandleFunc("POST /v1/interactions/{id}/mute", h(s.mute(true)))
+	mux.HandleFunc("POST /v1/interactions/{id}/unmute", h(s.mute(false)))
+	mux.HandleFunc("POST /v1/interactions/{id}/record", h(s.record(true)))
+	mux.HandleFunc("POST /v1/interactions/{id}/stop-recording", h(s.record(false)))
 }
 
 var (
@@ -51,6 +58,8 @@ func problem(err error) error {
 		return httpx.NotFound(err.Error())
 	case errors.Is(err, interaction.ErrNotYours):
 		return httpx.Forbidden(err.Error())
+	case errors.Is(err, interaction.ErrDigits):
+		return httpx.BadField("digits", err.Error())
 	case errors.Is(err, agent.ErrUnknownState):
 		return httpx.BadField("state", err.Error())
 	case errors.Is(err, agent.ErrChannel):
@@ -64,7 +73,8 @@ func problem(err error) error {
 func isDomain(err error) bool {
 	for _, d := range []error{interaction.ErrNotFound, interaction.ErrNotYours, interaction.ErrNotOffered,
 		interaction.ErrExpired, interaction.ErrNotAccepted, interaction.ErrInCall, interaction.ErrNoCall,
-		interaction.ErrNeedDisposition, interaction.ErrNoPhone, agent.ErrNotLoggedIn, agent.ErrUnknownState,
+		interaction.ErrNeedDisposition, interaction.ErrNoPhone, interaction.ErrCannotReject, interaction.ErrNotConnected,
+		interaction.ErrNotOnHold, interaction.ErrDigits, agent.ErrNotLoggedIn, agent.ErrUnknownState,
 		agent.ErrChannel, agent.ErrBusy} {
 		if errors.Is(err, d) {
 			return true
@@ -74,7 +84,7 @@ func isDomain(err error) bool {
 }
 
 func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathAgent(r)
+	id, err := s.self(w, r)
 	if err != nil {
 		return err
 	}
@@ -88,7 +98,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@192.0.2.10:5060")
 	}
 	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()},
-		agent.Login{Agent: id, PhoneURI: body.PhoneURI, At: s.deps.Clock.Now()})
+		agent.Login{Agent: id, PhoneURI: body.PhoneURI, Skills: s.agents.get(id).skills(), At: s.deps.Clock.Now()})
 	if err != nil {
 		return problem(err)
 	}
@@ -97,7 +107,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathAgent(r)
+	id, err := s.self(w, r)
 	if err != nil {
 		return err
 	}
@@ -110,7 +120,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) setState(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathAgent(r)
+	id, err := s.self(w, r)
 	if err != nil {
 		return err
 	}
@@ -135,7 +145,7 @@ func (s *Service) setState(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) getAgent(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathAgent(r)
+	id, err := s.self(w, r)
 	if err != nil {
 		return err
 	}
@@ -165,18 +175,29 @@ func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.S
 }
 
 func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
+	who, err := s.who(w, r)
+	if err != nil {
+		return err
+	}
 	st, err := s.loadInteraction(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if who != "" && who != st.Agent {
+		return httpx.Forbidden(interaction.ErrNotYours.Error())
 	}
 	httpx.WriteJSON(w, http.StatusOK, presentInteraction(st))
 	return nil
 }
 
-// actor is the agent acting on an interaction: the X-Ringback-Agent header
-// when given (and then it must be the interaction's agent), else the agent
-// the interaction is offered to or accepted by.
-func actor(r *http.Request, st interaction.State) (string, error) {
+// actor is the agent acting on an interaction: the token's agent; without
+// an agents file, the X-Ringback-Agent header when given, else the agent the
+// interaction is offered to or accepted by. Decide refuses anyone else.
+func (s *Service) actor(w http.ResponseWriter, r *http.Request, st interaction.State) (string, error) {
+	who, err := s.who(w, r)
+	if err != nil || who != "" {
+		return who, err
+	}
 	a := r.Header.Get("X-Ringback-Agent")
 	if a == "" {
 		return st.Agent, nil
@@ -197,7 +218,7 @@ func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent 
 	if err != nil {
 		return err
 	}
-	who, err := actor(r, st)
+	who, err := s.actor(w, r, st)
 	if err != nil {
 		return err
 	}
@@ -299,4 +320,43 @@ func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error
 		}
 	}()
 	return nil
+}
+
+func (s *Service) hold(on bool) httpx.Func {
+	want := interaction.Connected
+	if on {
+		want = interaction.OnHold
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return s.command(w, r, func(a string, now time.Time) any { return interaction.Hold{Agent: a, Hold: on, At: now} },
+			func(st interaction.State) bool {
+				return st.CallStatus == want || st.CallStatus == interaction.ReadyToCall
+			})
+	}
+}
+
+func (s *Service) dtmf(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Digits string `json:"digits"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	return s.command(w, r, func(a string, now time.Time) any {
+		return interaction.SendDTMF{Agent: a, Digits: body.Digits, At: now}
+	}, nil)
+}
+
+func (s *Service) mute(on bool) httpx.Func {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return s.command(w, r, func(a string, now time.Time) any { return interaction.Mute{Agent: a, Mute: on, At: now} },
+			func(st interaction.State) bool { return st.Muted == on || st.CallStatus == interaction.ReadyToCall })
+	}
+}
+
+func (s *Service) record(on bool) httpx.Func {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return s.command(w, r, func(a string, now time.Time) any { return interaction.Record{Agent: a, Record: on, At: now} },
+			func(st interaction.State) bool { return st.Recording == on || st.CallStatus == interaction.ReadyToCall })
+	}
 }

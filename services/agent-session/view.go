@@ -19,10 +19,12 @@ type view struct {
 	agents       map[string]agent.State
 	interactions map[string]interaction.State // open ones
 	open         map[string]map[string]bool   // agent -> open interaction ids
+	countdown    map[string]bool              // offered interactions with an auto-answer
 }
 
 func newView() *view {
-	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{}, open: map[string]map[string]bool{}}
+	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
+		open: map[string]map[string]bool{}, countdown: map[string]bool{}}
 }
 
 func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) {
@@ -30,6 +32,11 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) {
 	defer v.mu.Unlock()
 	if id, ok := strings.CutPrefix(r.Stream, "agent-interaction-"); ok {
 		st := interaction.Evolve(v.interactions[id], e)
+		if st.Phase == interaction.Offered && !st.AutoAnswer.IsZero() {
+			v.countdown[id] = true
+		} else {
+			delete(v.countdown, id)
+		}
 		if st.Phase == interaction.Done || st.Phase == interaction.Withdrawn {
 			delete(v.interactions, id)
 			delete(v.open[st.Agent], id)
@@ -69,5 +76,16 @@ func (v *view) openOf(agentID string) []interaction.State {
 		out = append(out, v.interactions[id])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Updated.Before(out[j].Updated) })
+	return out
+}
+
+// autoAnswers lists the offers counting down to an auto-answer.
+func (v *view) autoAnswers() []interaction.State {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]interaction.State, 0, len(v.countdown))
+	for id := range v.countdown {
+		out = append(out, v.interactions[id])
+	}
 	return out
 }

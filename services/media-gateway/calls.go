@@ -25,6 +25,8 @@ type live struct {
 	cancel context.CancelFunc // stops a dial still ringing (CANCEL)
 	call   *sip.Call          // set once connected
 	hangup bool               // End Call arrived before the call connected
+	// recording is the file being recorded, for RecordingStopped.
+	recording string
 }
 
 func newCalls() *calls { return &calls{pending: map[string]call.State{}, live: map[string]*live{}} }
@@ -95,4 +97,14 @@ func (c *calls) end(ctx context.Context, id string) (bool, error) {
 		return true, sc.Hangup(ctx)
 	}
 	return true, nil
+}
+
+// connectedCall is the live handle of a connected call held here, or nil.
+func (c *calls) connectedCall(id string) *live {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.live[id]; l != nil && l.call != nil {
+		return l
+	}
+	return nil
 }

@@ -25,6 +25,8 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	switch ev := e.Event.(type) {
 	case *agentv1.DialRequested:
 		return s.dial(ctx, e, ev)
+	case *agentv1.HoldRequested, *agentv1.DtmfRequested, *agentv1.MuteRequested, *agentv1.RecordingRequested:
+		return s.control(ctx, e)
 	case *agentv1.HangupRequested:
 		here, err := s.calls.end(ctx, ev.CallId)
 		if err != nil {

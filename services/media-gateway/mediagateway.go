@@ -37,6 +37,7 @@ type Config struct {
 	CallerID           string
 	AgentRingTimeout   time.Duration
 	ContactRingTimeout time.Duration
+	Recordings         string // directory of call recordings; set from --data by the binary
 }
 
 // RegisterFlags registers the gateway's flags; --sip and --sip-trunk are the
@@ -61,6 +62,7 @@ func (c *Config) Validate() error {
 }
 
 // Dialer places calls: the SIP adapter, behind the one method we use.
+// The *sip.Call it returns is driven directly (hold, DTMF, mute, record).
 type Dialer interface {
 	Dial(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
 }

@@ -5,6 +5,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -35,6 +36,7 @@ var Channels = []string{WebCallback, Voice}
 type State struct {
 	LoggedIn bool
 	PhoneURI string
+	Skills   map[string]int32
 	Channels map[string]ChannelState
 }
 
@@ -50,6 +52,7 @@ type (
 	Login struct {
 		Agent    string
 		PhoneURI string
+		Skills   map[string]int32
 		At       time.Time
 	}
 	Logout struct {
@@ -78,10 +81,10 @@ var (
 func Decide(s State, c any) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Login:
-		if s.LoggedIn && s.PhoneURI == c.PhoneURI {
+		if s.LoggedIn && s.PhoneURI == c.PhoneURI && maps.Equal(s.Skills, c.Skills) {
 			return nil, nil
 		}
-		out := []proto.Message{&agentv1.AgentLoggedIn{AgentId: c.Agent, PhoneUri: c.PhoneURI, At: timestamppb.New(c.At)}}
+		out := []proto.Message{&agentv1.AgentLoggedIn{AgentId: c.Agent, PhoneUri: c.PhoneURI, Skills: c.Skills, At: timestamppb.New(c.At)}}
 		if !s.LoggedIn {
 			// A new session starts Not Ready everywhere: the agent chooses when to work.
 			for _, ch := range Channels {
@@ -127,7 +130,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *agentv1.AgentLoggedIn:
-		s.LoggedIn, s.PhoneURI = true, e.PhoneUri
+		s.LoggedIn, s.PhoneURI, s.Skills = true, e.PhoneUri, e.Skills
 	case *agentv1.AgentLoggedOut:
 		s.LoggedIn = false
 		s.Channels = nil

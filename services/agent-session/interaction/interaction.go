@@ -7,6 +7,7 @@ package interaction
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -48,6 +49,8 @@ type State struct {
 	OfferID     string
 	Request     *callbackv1.CallbackRequest
 	Expires     time.Time
+	AutoAnswer  time.Time // zero: the agent answers by hand
+	CanReject   bool
 	QueuedAt    time.Time
 	Scheduled   time.Time
 	CallStatus  string
@@ -55,6 +58,8 @@ type State struct {
 	CallID      string
 	Attempts    int
 	Disposition string
+	Muted       bool
+	Recording   bool
 	Updated     time.Time
 }
 
@@ -81,6 +86,26 @@ type (
 		RequireDisposition bool
 		At                 time.Time
 	}
+	// Hold puts the contact on hold (Hold) or takes them back (Retrieve).
+	Hold struct {
+		Agent string
+		Hold  bool
+		At    time.Time
+	}
+	SendDTMF struct {
+		Agent, Digits string
+		At            time.Time
+	}
+	Mute struct {
+		Agent string
+		Mute  bool
+		At    time.Time
+	}
+	Record struct {
+		Agent  string
+		Record bool
+		At     time.Time
+	}
 )
 
 // Commands from the bus.
@@ -93,6 +118,12 @@ type (
 	Withdraw struct {
 		Agent, Reason string
 		At            time.Time
+	}
+	// Flags is what the media gateway said of mute and recording.
+	Flags struct {
+		CallID           string
+		Muted, Recording bool
+		At               time.Time
 	}
 	// Progress is what the media gateway said of the call.
 	Progress struct {
@@ -116,6 +147,10 @@ var (
 	ErrNoCall          = errors.New("no call in progress")
 	ErrNeedDisposition = errors.New("a disposition code is required before Done")
 	ErrNoPhone         = errors.New("agent has no phone to ring")
+	ErrCannotReject    = errors.New("this agent's auto-answered offers cannot be rejected")
+	ErrNotConnected    = errors.New("the call is not connected")
+	ErrNotOnHold       = errors.New("the call is not on hold")
+	ErrDigits          = errors.New("digits must be 1 to 32 of 0-9, *, #, A-D")
 )
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
@@ -148,6 +183,9 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		if s.Phase != Offered {
 			return nil, ErrNotOffered
+		}
+		if !s.CanReject {
+			return nil, ErrCannotReject
 		}
 		return []proto.Message{&agentv1.RejectRequested{InteractionId: s.ID, AgentId: c.Agent, OfferId: s.OfferID, At: ts(c.At)}}, nil
 	case Confirm:
@@ -186,6 +224,51 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil // a late word about an earlier attempt
 		}
 		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Reason: c.Reason, At: ts(c.At)}}, nil
+	case Hold:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		switch {
+		case c.Hold && s.CallStatus == OnHold, !c.Hold && s.CallStatus == Connected:
+			return nil, nil
+		case c.Hold && s.CallStatus != Connected:
+			return nil, ErrNotConnected
+		case !c.Hold && s.CallStatus != OnHold:
+			return nil, ErrNotOnHold
+		}
+		return []proto.Message{&agentv1.HoldRequested{InteractionId: s.ID, CallId: s.CallID, Hold: c.Hold, At: ts(c.At)}}, nil
+	case SendDTMF:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if !validDigits(c.Digits) {
+			return nil, ErrDigits
+		}
+		if s.CallStatus != Connected {
+			return nil, ErrNotConnected
+		}
+		return []proto.Message{&agentv1.DtmfRequested{InteractionId: s.ID, CallId: s.CallID, Digits: c.Digits, At: ts(c.At)}}, nil
+	case Mute:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if s.CallStatus != Connected && s.CallStatus != OnHold {
+			return nil, ErrNotConnected
+		}
+		return []proto.Message{&agentv1.MuteRequested{InteractionId: s.ID, CallId: s.CallID, Muted: c.Mute, At: ts(c.At)}}, nil
+	case Record:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if s.CallStatus != Connected && s.CallStatus != OnHold {
+			return nil, ErrNotConnected
+		}
+		return []proto.Message{&agentv1.RecordingRequested{InteractionId: s.ID, CallId: s.CallID, Record: c.Record, At: ts(c.At)}}, nil
+	case Flags:
+		if c.CallID != s.CallID || (c.Muted == s.Muted && c.Recording == s.Recording) {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.CallFlagsChanged{InteractionId: s.ID, CallId: c.CallID, Muted: c.Muted, Recording: c.Recording, At: ts(c.At)}}, nil
 	case NoteDisposition:
 		if s.Disposition == c.Code {
 			return nil, nil
@@ -237,6 +320,10 @@ func Evolve(s State, e proto.Message) State {
 		s.ID, s.CallbackID, s.Agent, s.OfferID = e.InteractionId, e.CallbackId, e.AgentId, e.OfferId
 		s.Request, s.Phase, s.Expires = e.Request, Offered, e.ExpiresAt.AsTime()
 		s.QueuedAt, s.Scheduled, s.Updated = e.QueuedAt.AsTime(), e.ScheduledFor.AsTime(), e.At.AsTime()
+		s.AutoAnswer, s.CanReject = time.Time{}, true
+		if e.AutoAnswerAt != nil {
+			s.AutoAnswer, s.CanReject = e.AutoAnswerAt.AsTime(), e.CanReject
+		}
 	case *agentv1.AcceptRequested:
 		s.Phase, s.Updated = Accepting, e.At.AsTime()
 	case *agentv1.InteractionAccepted:
@@ -248,10 +335,27 @@ func Evolve(s State, e proto.Message) State {
 		s.Attempts++
 	case *agentv1.CallStatusChanged:
 		s.CallStatus, s.Reason, s.Updated = e.Status, e.Reason, e.At.AsTime()
+		if e.Status == ReadyToCall {
+			s.Muted, s.Recording = false, false
+		}
+	case *agentv1.CallFlagsChanged:
+		s.Muted, s.Recording, s.Updated = e.Muted, e.Recording, e.At.AsTime()
 	case *agentv1.DispositionNoted:
 		s.Disposition = e.Code
 	case *agentv1.InteractionDone:
 		s.Phase, s.Updated = Done, e.At.AsTime()
 	}
 	return s
+}
+
+func validDigits(d string) bool {
+	if len(d) == 0 || len(d) > 32 {
+		return false
+	}
+	for _, r := range d {
+		if !strings.ContainsRune("0123456789*#ABCD", r) {
+			return false
+		}
+	}
+	return true
 }

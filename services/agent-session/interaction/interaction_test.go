@@ -25,6 +25,11 @@ var (
 	connected = &agentv1.CallStatusChanged{CallId: "k1", Status: Connected, At: timestamppb.New(t0)}
 	ended     = &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, Reason: "Busy", At: timestamppb.New(t0)}
 	disposed  = &agentv1.DispositionNoted{Code: "resolved", At: timestamppb.New(t0)}
+	held      = &agentv1.CallStatusChanged{CallId: "k1", Status: OnHold, At: timestamppb.New(t0)}
+
+	autoPresented = &agentv1.InteractionPresented{InteractionId: "i1", AgentId: "a1", OfferId: "i1:1",
+		ExpiresAt: timestamppb.New(t0.Add(15 * time.Second)), At: timestamppb.New(t0),
+		AutoAnswerAt: timestamppb.New(t0.Add(10 * time.Second)), CanReject: false}
 )
 
 func TestDecide(t *testing.T) {
@@ -62,6 +67,17 @@ func TestDecide(t *testing.T) {
 		{"done without disposition", append(open, dialled, ended), Finish{Agent: "a1", RequireDisposition: true, At: t0}, nil, ErrNeedDisposition},
 		{"done", append(open, dialled, ended, disposed), Finish{Agent: "a1", RequireDisposition: true, At: t0}, []string{"InteractionDone"}, nil},
 		{"done when not required", open, Finish{Agent: "a1", At: t0}, []string{"InteractionDone"}, nil},
+		{"hold connected", append(open, dialled, connected), Hold{Agent: "a1", Hold: true, At: t0}, []string{"HoldRequested"}, nil},
+		{"hold when not connected", append(open, dialled), Hold{Agent: "a1", Hold: true, At: t0}, nil, ErrNotConnected},
+		{"retrieve when not held", append(open, dialled, connected), Hold{Agent: "a1", At: t0}, nil, nil},
+		{"retrieve held", append(open, dialled, connected, held), Hold{Agent: "a1", At: t0}, []string{"HoldRequested"}, nil},
+		{"retrieve with no call", open, Hold{Agent: "a1", At: t0}, nil, ErrNotOnHold},
+		{"dtmf", append(open, dialled, connected), SendDTMF{Agent: "a1", Digits: "12#", At: t0}, []string{"DtmfRequested"}, nil},
+		{"dtmf bad digits", append(open, dialled, connected), SendDTMF{Agent: "a1", Digits: "1x", At: t0}, nil, ErrDigits},
+		{"dtmf on hold", append(open, dialled, connected, held), SendDTMF{Agent: "a1", Digits: "1", At: t0}, nil, ErrNotConnected},
+		{"mute", append(open, dialled, connected), Mute{Agent: "a1", Mute: true, At: t0}, []string{"MuteRequested"}, nil},
+		{"record with no call", open, Record{Agent: "a1", Record: true, At: t0}, nil, ErrNotConnected},
+		{"reject an auto-answer that cannot be rejected", []proto.Message{autoPresented}, Reject{Agent: "a1", At: t0}, nil, ErrCannotReject},
 		{"disposition noted once", append(open, disposed), NoteDisposition{Code: "resolved", At: t0}, nil, nil},
 	}
 	for _, c := range cases {

@@ -27,10 +27,13 @@ const (
 )
 
 type AgentLoggedIn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	PhoneUri      string                 `protobuf:"bytes,2,opt,name=phone_uri,json=phoneUri,proto3" json:"phone_uri,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	PhoneUri string                 `protobuf:"bytes,2,opt,name=phone_uri,json=phoneUri,proto3" json:"phone_uri,omitempty"`
+	At       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// skills the agent has, with a level (1 lowest .. 10 highest), from the
+	// agent's configuration: the router matches them against services.
+	Skills        map[string]int32 `protobuf:"bytes,4,rep,name=skills,proto3" json:"skills,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -82,6 +85,13 @@ func (x *AgentLoggedIn) GetPhoneUri() string {
 func (x *AgentLoggedIn) GetAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.At
+	}
+	return nil
+}
+
+func (x *AgentLoggedIn) GetSkills() map[string]int32 {
+	if x != nil {
+		return x.Skills
 	}
 	return nil
 }
@@ -227,6 +237,10 @@ type InteractionPresented struct {
 	ScheduledFor  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
 	OfferId       string                 `protobuf:"bytes,8,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=at,proto3" json:"at,omitempty"`
+	// auto_answer_at is set for an agent configured for auto-answer: the
+	// preview counts down to it, and the interaction is accepted then.
+	AutoAnswerAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=auto_answer_at,json=autoAnswerAt,proto3" json:"auto_answer_at,omitempty"`
+	CanReject     bool                   `protobuf:"varint,11,opt,name=can_reject,json=canReject,proto3" json:"can_reject,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +336,20 @@ func (x *InteractionPresented) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *InteractionPresented) GetAutoAnswerAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AutoAnswerAt
+	}
+	return nil
+}
+
+func (x *InteractionPresented) GetCanReject() bool {
+	if x != nil {
+		return x.CanReject
+	}
+	return false
 }
 
 type AcceptRequested struct {
@@ -891,6 +919,357 @@ func (x *DispositionNoted) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Call control the agent asked for while connected; the media gateway acts
+// on the call and answers with media events.
+type HoldRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Hold          bool                   `protobuf:"varint,3,opt,name=hold,proto3" json:"hold,omitempty"` // false: Retrieve
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldRequested) Reset() {
+	*x = HoldRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldRequested) ProtoMessage() {}
+
+func (x *HoldRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldRequested.ProtoReflect.Descriptor instead.
+func (*HoldRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HoldRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *HoldRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *HoldRequested) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *HoldRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type DtmfRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Digits        string                 `protobuf:"bytes,3,opt,name=digits,proto3" json:"digits,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DtmfRequested) Reset() {
+	*x = DtmfRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DtmfRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DtmfRequested) ProtoMessage() {}
+
+func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DtmfRequested.ProtoReflect.Descriptor instead.
+func (*DtmfRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DtmfRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *DtmfRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *DtmfRequested) GetDigits() string {
+	if x != nil {
+		return x.Digits
+	}
+	return ""
+}
+
+func (x *DtmfRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type MuteRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Muted         bool                   `protobuf:"varint,3,opt,name=muted,proto3" json:"muted,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteRequested) Reset() {
+	*x = MuteRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteRequested) ProtoMessage() {}
+
+func (x *MuteRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteRequested.ProtoReflect.Descriptor instead.
+func (*MuteRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MuteRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *MuteRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *MuteRequested) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *MuteRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type RecordingRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Record        bool                   `protobuf:"varint,3,opt,name=record,proto3" json:"record,omitempty"` // false: stop
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingRequested) Reset() {
+	*x = RecordingRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingRequested) ProtoMessage() {}
+
+func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingRequested.ProtoReflect.Descriptor instead.
+func (*RecordingRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RecordingRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *RecordingRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *RecordingRequested) GetRecord() bool {
+	if x != nil {
+		return x.Record
+	}
+	return false
+}
+
+func (x *RecordingRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// CallFlagsChanged: what the agent sees of the call besides its status.
+type CallFlagsChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Muted         bool                   `protobuf:"varint,3,opt,name=muted,proto3" json:"muted,omitempty"`
+	Recording     bool                   `protobuf:"varint,4,opt,name=recording,proto3" json:"recording,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallFlagsChanged) Reset() {
+	*x = CallFlagsChanged{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallFlagsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallFlagsChanged) ProtoMessage() {}
+
+func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallFlagsChanged.ProtoReflect.Descriptor instead.
+func (*CallFlagsChanged) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CallFlagsChanged) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallFlagsChanged) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallFlagsChanged) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *CallFlagsChanged) GetRecording() bool {
+	if x != nil {
+		return x.Recording
+	}
+	return false
+}
+
+func (x *CallFlagsChanged) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // InteractionDone: the agent clicked Done.
 type InteractionDone struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -905,7 +1284,7 @@ type InteractionDone struct {
 
 func (x *InteractionDone) Reset() {
 	*x = InteractionDone{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1296,7 @@ func (x *InteractionDone) String() string {
 func (*InteractionDone) ProtoMessage() {}
 
 func (x *InteractionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1309,7 @@ func (x *InteractionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionDone.ProtoReflect.Descriptor instead.
 func (*InteractionDone) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InteractionDone) GetInteractionId() string {
@@ -972,11 +1351,15 @@ var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/agent/v1/agent.proto\x12\x11ringback.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/callback/v1/callback.proto\"s\n" +
+	"\x1dringback/agent/v1/agent.proto\x12\x11ringback.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/callback/v1/callback.proto\"\xf4\x01\n" +
 	"\rAgentLoggedIn\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
 	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"W\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12D\n" +
+	"\x06skills\x18\x04 \x03(\v2,.ringback.agent.v1.AgentLoggedIn.SkillsEntryR\x06skills\x1a9\n" +
+	"\vSkillsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"W\n" +
 	"\x0eAgentLoggedOut\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xa2\x01\n" +
@@ -985,7 +1368,7 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb6\x03\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x97\x04\n" +
 	"\x14InteractionPresented\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -997,7 +1380,11 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\tqueued_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bqueuedAt\x12?\n" +
 	"\rscheduled_for\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x12\x19\n" +
 	"\boffer_id\x18\b \x01(\tR\aofferId\x12*\n" +
-	"\x02at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x9a\x01\n" +
+	"\x02at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12@\n" +
+	"\x0eauto_answer_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\fautoAnswerAt\x12\x1d\n" +
+	"\n" +
+	"can_reject\x18\v \x01(\bR\tcanReject\"\x9a\x01\n" +
 	"\x0fAcceptRequested\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x19\n" +
@@ -1039,7 +1426,33 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x10DispositionNoted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc2\x01\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8f\x01\n" +
+	"\rHoldRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x12\n" +
+	"\x04hold\x18\x03 \x01(\bR\x04hold\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x93\x01\n" +
+	"\rDtmfRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x16\n" +
+	"\x06digits\x18\x03 \x01(\tR\x06digits\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x91\x01\n" +
+	"\rMuteRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x14\n" +
+	"\x05muted\x18\x03 \x01(\bR\x05muted\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x98\x01\n" +
+	"\x12RecordingRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x16\n" +
+	"\x06record\x18\x03 \x01(\bR\x06record\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb2\x01\n" +
+	"\x10CallFlagsChanged\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x14\n" +
+	"\x05muted\x18\x03 \x01(\bR\x05muted\x12\x1c\n" +
+	"\trecording\x18\x04 \x01(\bR\trecording\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc2\x01\n" +
 	"\x0fInteractionDone\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -1060,7 +1473,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ringback_agent_v1_agent_proto_rawDescData
 }
 
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*AgentLoggedIn)(nil),         // 0: ringback.agent.v1.AgentLoggedIn
 	(*AgentLoggedOut)(nil),        // 1: ringback.agent.v1.AgentLoggedOut
@@ -1074,33 +1487,46 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*HangupRequested)(nil),       // 9: ringback.agent.v1.HangupRequested
 	(*CallStatusChanged)(nil),     // 10: ringback.agent.v1.CallStatusChanged
 	(*DispositionNoted)(nil),      // 11: ringback.agent.v1.DispositionNoted
-	(*InteractionDone)(nil),       // 12: ringback.agent.v1.InteractionDone
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 14: ringback.callback.v1.CallbackRequest
+	(*HoldRequested)(nil),         // 12: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),         // 13: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),         // 14: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),    // 15: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),      // 16: ringback.agent.v1.CallFlagsChanged
+	(*InteractionDone)(nil),       // 17: ringback.agent.v1.InteractionDone
+	nil,                           // 18: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 20: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	13, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	13, // 1: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	13, // 2: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	14, // 3: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	13, // 4: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 5: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	13, // 6: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	13, // 7: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	13, // 8: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	13, // 9: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	13, // 10: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	13, // 11: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	13, // 12: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	13, // 13: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	13, // 14: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	13, // 15: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	13, // 16: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	19, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	18, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	19, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	19, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	20, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	19, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	19, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	19, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	19, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	19, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	19, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	19, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	19, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	19, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	19, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	19, // 23: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -1114,7 +1540,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,7 @@ package mediav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -580,11 +581,437 @@ func (x *CallEnded) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type CallHeld struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Held          bool                   `protobuf:"varint,3,opt,name=held,proto3" json:"held,omitempty"` // false: retrieved
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallHeld) Reset() {
+	*x = CallHeld{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallHeld) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallHeld) ProtoMessage() {}
+
+func (x *CallHeld) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallHeld.ProtoReflect.Descriptor instead.
+func (*CallHeld) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CallHeld) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallHeld) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallHeld) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *CallHeld) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type DtmfSent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Digits        string                 `protobuf:"bytes,3,opt,name=digits,proto3" json:"digits,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DtmfSent) Reset() {
+	*x = DtmfSent{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DtmfSent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DtmfSent) ProtoMessage() {}
+
+func (x *DtmfSent) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DtmfSent.ProtoReflect.Descriptor instead.
+func (*DtmfSent) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DtmfSent) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *DtmfSent) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *DtmfSent) GetDigits() string {
+	if x != nil {
+		return x.Digits
+	}
+	return ""
+}
+
+func (x *DtmfSent) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type MuteChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Muted         bool                   `protobuf:"varint,3,opt,name=muted,proto3" json:"muted,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteChanged) Reset() {
+	*x = MuteChanged{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteChanged) ProtoMessage() {}
+
+func (x *MuteChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteChanged.ProtoReflect.Descriptor instead.
+func (*MuteChanged) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MuteChanged) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *MuteChanged) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *MuteChanged) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *MuteChanged) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type RecordingStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Location      string                 `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"` // path of the WAV file under the gateway's data directory
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingStarted) Reset() {
+	*x = RecordingStarted{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingStarted) ProtoMessage() {}
+
+func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingStarted.ProtoReflect.Descriptor instead.
+func (*RecordingStarted) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RecordingStarted) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *RecordingStarted) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *RecordingStarted) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *RecordingStarted) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type RecordingStopped struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Location      string                 `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	Duration      *durationpb.Duration   `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingStopped) Reset() {
+	*x = RecordingStopped{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingStopped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingStopped) ProtoMessage() {}
+
+func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingStopped.ProtoReflect.Descriptor instead.
+func (*RecordingStopped) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RecordingStopped) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *RecordingStopped) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *RecordingStopped) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *RecordingStopped) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *RecordingStopped) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// CallControlFailed: a hold, DTMF, mute or recording request could not be
+// carried out (the call ended, the phone refused the re-INVITE...).
+type CallControlFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Action        string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallControlFailed) Reset() {
+	*x = CallControlFailed{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallControlFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallControlFailed) ProtoMessage() {}
+
+func (x *CallControlFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallControlFailed.ProtoReflect.Descriptor instead.
+func (*CallControlFailed) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CallControlFailed) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallControlFailed) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallControlFailed) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *CallControlFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CallControlFailed) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_media_v1_media_proto protoreflect.FileDescriptor
 
 const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
+	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
 	"\vDialStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
@@ -623,7 +1050,39 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8a\x01\n" +
+	"\bCallHeld\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x12\n" +
+	"\x04held\x18\x03 \x01(\bR\x04held\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8e\x01\n" +
+	"\bDtmfSent\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x16\n" +
+	"\x06digits\x18\x03 \x01(\tR\x06digits\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8f\x01\n" +
+	"\vMuteChanged\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x14\n" +
+	"\x05muted\x18\x03 \x01(\bR\x05muted\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x9a\x01\n" +
+	"\x10RecordingStarted\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x1a\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd1\x01\n" +
+	"\x10RecordingStopped\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x1a\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x125\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xaf\x01\n" +
+	"\x11CallControlFailed\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fOUTCOME_BUSY\x10\x01\x12\x15\n" +
@@ -646,7 +1105,7 @@ func file_ringback_media_v1_media_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ringback_media_v1_media_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: ringback.media.v1.Outcome
 	(*DialStarted)(nil),           // 1: ringback.media.v1.DialStarted
@@ -656,22 +1115,36 @@ var file_ringback_media_v1_media_proto_goTypes = []any{
 	(*CallConnected)(nil),         // 5: ringback.media.v1.CallConnected
 	(*DialFailed)(nil),            // 6: ringback.media.v1.DialFailed
 	(*CallEnded)(nil),             // 7: ringback.media.v1.CallEnded
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*CallHeld)(nil),              // 8: ringback.media.v1.CallHeld
+	(*DtmfSent)(nil),              // 9: ringback.media.v1.DtmfSent
+	(*MuteChanged)(nil),           // 10: ringback.media.v1.MuteChanged
+	(*RecordingStarted)(nil),      // 11: ringback.media.v1.RecordingStarted
+	(*RecordingStopped)(nil),      // 12: ringback.media.v1.RecordingStopped
+	(*CallControlFailed)(nil),     // 13: ringback.media.v1.CallControlFailed
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
 }
 var file_ringback_media_v1_media_proto_depIdxs = []int32{
-	8, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
-	8, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
-	8, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
-	8, // 3: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
-	8, // 4: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
-	0, // 5: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	8, // 6: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	8, // 7: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	14, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
+	14, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
+	14, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	14, // 3: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	14, // 4: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	0,  // 5: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
+	14, // 6: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	14, // 7: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	14, // 8: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	14, // 9: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	14, // 10: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	14, // 11: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	15, // 12: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	14, // 13: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	14, // 14: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
@@ -685,7 +1158,7 @@ func file_ringback_media_v1_media_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_media_v1_media_proto_rawDesc), len(file_ringback_media_v1_media_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -555,6 +555,142 @@ func (x *AgentAvailabilityChanged) GetSkills() []string {
 	return nil
 }
 
+// AgentSkillsChanged: the skills (skill -> level 1..10) the router learned
+// from the agent's login, recorded in router-agent-<id> so the router rebuilds
+// who qualifies for which service from its own streams.
+type AgentSkillsChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Skills        map[string]int32       `protobuf:"bytes,2,rep,name=skills,proto3" json:"skills,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentSkillsChanged) Reset() {
+	*x = AgentSkillsChanged{}
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentSkillsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentSkillsChanged) ProtoMessage() {}
+
+func (x *AgentSkillsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentSkillsChanged.ProtoReflect.Descriptor instead.
+func (*AgentSkillsChanged) Descriptor() ([]byte, []int) {
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AgentSkillsChanged) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentSkillsChanged) GetSkills() map[string]int32 {
+	if x != nil {
+		return x.Skills
+	}
+	return nil
+}
+
+func (x *AgentSkillsChanged) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// AgentMissedOffers: the agent let count offers in a row time out, so the
+// router stopped offering to them (stream router-agent-<id>). agent-session
+// sets the agent Not Ready with reason "Missed offer"; the router offers
+// again once agent-session reports the agent READY again.
+type AgentMissedOffers struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Count   int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	At      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// offer_ids are the offers that ran out, oldest first.
+	OfferIds      []string `protobuf:"bytes,4,rep,name=offer_ids,json=offerIds,proto3" json:"offer_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentMissedOffers) Reset() {
+	*x = AgentMissedOffers{}
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentMissedOffers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentMissedOffers) ProtoMessage() {}
+
+func (x *AgentMissedOffers) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentMissedOffers.ProtoReflect.Descriptor instead.
+func (*AgentMissedOffers) Descriptor() ([]byte, []int) {
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AgentMissedOffers) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentMissedOffers) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AgentMissedOffers) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AgentMissedOffers) GetOfferIds() []string {
+	if x != nil {
+		return x.OfferIds
+	}
+	return nil
+}
+
 // DispatcherStarted: the router's dispatcher began a run. Stream
 // router-dispatcher-main. It is a fence: once the router's read model has
 // folded it, the model holds every offer written before, so a restarted
@@ -569,7 +705,7 @@ type DispatcherStarted struct {
 
 func (x *DispatcherStarted) Reset() {
 	*x = DispatcherStarted{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +717,7 @@ func (x *DispatcherStarted) String() string {
 func (*DispatcherStarted) ProtoMessage() {}
 
 func (x *DispatcherStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +730,7 @@ func (x *DispatcherStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispatcherStarted.ProtoReflect.Descriptor instead.
 func (*DispatcherStarted) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DispatcherStarted) GetAt() *timestamppb.Timestamp {
@@ -660,7 +796,19 @@ const file_ringback_routing_v1_routing_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06skills\x18\x04 \x03(\tR\x06skills\"`\n" +
+	"\x06skills\x18\x04 \x03(\tR\x06skills\"\xe3\x01\n" +
+	"\x12AgentSkillsChanged\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12K\n" +
+	"\x06skills\x18\x02 \x03(\v23.ringback.routing.v1.AgentSkillsChanged.SkillsEntryR\x06skills\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a9\n" +
+	"\vSkillsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x8d\x01\n" +
+	"\x11AgentMissedOffers\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1b\n" +
+	"\toffer_ids\x18\x04 \x03(\tR\bofferIds\"`\n" +
 	"\x11DispatcherStarted\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -678,7 +826,7 @@ func file_ringback_routing_v1_routing_proto_rawDescGZIP() []byte {
 	return file_ringback_routing_v1_routing_proto_rawDescData
 }
 
-var file_ringback_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ringback_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ringback_routing_v1_routing_proto_goTypes = []any{
 	(*InteractionQueued)(nil),        // 0: ringback.routing.v1.InteractionQueued
 	(*InteractionOffered)(nil),       // 1: ringback.routing.v1.InteractionOffered
@@ -687,30 +835,36 @@ var file_ringback_routing_v1_routing_proto_goTypes = []any{
 	(*OfferTimedOut)(nil),            // 4: ringback.routing.v1.OfferTimedOut
 	(*InteractionClosed)(nil),        // 5: ringback.routing.v1.InteractionClosed
 	(*AgentAvailabilityChanged)(nil), // 6: ringback.routing.v1.AgentAvailabilityChanged
-	(*DispatcherStarted)(nil),        // 7: ringback.routing.v1.DispatcherStarted
-	(*v1.CallbackRequest)(nil),       // 8: ringback.callback.v1.CallbackRequest
-	(*timestamppb.Timestamp)(nil),    // 9: google.protobuf.Timestamp
+	(*AgentSkillsChanged)(nil),       // 7: ringback.routing.v1.AgentSkillsChanged
+	(*AgentMissedOffers)(nil),        // 8: ringback.routing.v1.AgentMissedOffers
+	(*DispatcherStarted)(nil),        // 9: ringback.routing.v1.DispatcherStarted
+	nil,                              // 10: ringback.routing.v1.AgentSkillsChanged.SkillsEntry
+	(*v1.CallbackRequest)(nil),       // 11: ringback.callback.v1.CallbackRequest
+	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
 }
 var file_ringback_routing_v1_routing_proto_depIdxs = []int32{
-	8,  // 0: ringback.routing.v1.InteractionQueued.request:type_name -> ringback.callback.v1.CallbackRequest
-	9,  // 1: ringback.routing.v1.InteractionQueued.queued_at:type_name -> google.protobuf.Timestamp
-	9,  // 2: ringback.routing.v1.InteractionQueued.scheduled_for:type_name -> google.protobuf.Timestamp
-	8,  // 3: ringback.routing.v1.InteractionOffered.request:type_name -> ringback.callback.v1.CallbackRequest
-	9,  // 4: ringback.routing.v1.InteractionOffered.offered_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: ringback.routing.v1.InteractionOffered.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: ringback.routing.v1.InteractionOffered.queued_at:type_name -> google.protobuf.Timestamp
-	9,  // 7: ringback.routing.v1.InteractionOffered.scheduled_for:type_name -> google.protobuf.Timestamp
-	9,  // 8: ringback.routing.v1.OfferAccepted.at:type_name -> google.protobuf.Timestamp
-	9,  // 9: ringback.routing.v1.OfferRejected.at:type_name -> google.protobuf.Timestamp
-	9,  // 10: ringback.routing.v1.OfferTimedOut.at:type_name -> google.protobuf.Timestamp
-	9,  // 11: ringback.routing.v1.InteractionClosed.at:type_name -> google.protobuf.Timestamp
-	9,  // 12: ringback.routing.v1.AgentAvailabilityChanged.at:type_name -> google.protobuf.Timestamp
-	9,  // 13: ringback.routing.v1.DispatcherStarted.at:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	11, // 0: ringback.routing.v1.InteractionQueued.request:type_name -> ringback.callback.v1.CallbackRequest
+	12, // 1: ringback.routing.v1.InteractionQueued.queued_at:type_name -> google.protobuf.Timestamp
+	12, // 2: ringback.routing.v1.InteractionQueued.scheduled_for:type_name -> google.protobuf.Timestamp
+	11, // 3: ringback.routing.v1.InteractionOffered.request:type_name -> ringback.callback.v1.CallbackRequest
+	12, // 4: ringback.routing.v1.InteractionOffered.offered_at:type_name -> google.protobuf.Timestamp
+	12, // 5: ringback.routing.v1.InteractionOffered.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 6: ringback.routing.v1.InteractionOffered.queued_at:type_name -> google.protobuf.Timestamp
+	12, // 7: ringback.routing.v1.InteractionOffered.scheduled_for:type_name -> google.protobuf.Timestamp
+	12, // 8: ringback.routing.v1.OfferAccepted.at:type_name -> google.protobuf.Timestamp
+	12, // 9: ringback.routing.v1.OfferRejected.at:type_name -> google.protobuf.Timestamp
+	12, // 10: ringback.routing.v1.OfferTimedOut.at:type_name -> google.protobuf.Timestamp
+	12, // 11: ringback.routing.v1.InteractionClosed.at:type_name -> google.protobuf.Timestamp
+	12, // 12: ringback.routing.v1.AgentAvailabilityChanged.at:type_name -> google.protobuf.Timestamp
+	10, // 13: ringback.routing.v1.AgentSkillsChanged.skills:type_name -> ringback.routing.v1.AgentSkillsChanged.SkillsEntry
+	12, // 14: ringback.routing.v1.AgentSkillsChanged.at:type_name -> google.protobuf.Timestamp
+	12, // 15: ringback.routing.v1.AgentMissedOffers.at:type_name -> google.protobuf.Timestamp
+	12, // 16: ringback.routing.v1.DispatcherStarted.at:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ringback_routing_v1_routing_proto_init() }
@@ -724,7 +878,7 @@ func file_ringback_routing_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_routing_v1_routing_proto_rawDesc), len(file_ringback_routing_v1_routing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,299 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// binaryPath is the ringback binary to measure: $RINGBACK_BIN (make bench
+// passes bin/ringback, built by make build), else built into dir, without
+// -race so the figures are the ones a user gets.
+func binaryPath(ctx context.Context, dir string) (string, error) {
+	if p := os.Getenv("RINGBACK_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("RINGBACK_BIN: %w", err)
+		}
+		return p, nil
+	}
+	p := filepath.Join(dir, "ringback")
+	build := exec.CommandContext(ctx, "go", "build", "-o", p, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build ringback: %w", err)
+	}
+	return p, nil
+}
+
+func freePort(network string) (string, error) {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return c.LocalAddr().String(), nil
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// platform is one `ringback serve` process.
+type platform struct {
+	URL  string
+	Data string // --data: the embedded store is in Data/store
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// startPlatform runs `ringback serve` on free loopback ports with a fresh
+// data directory and waits for /readyz. The caller must call stop.
+func startPlatform(ctx context.Context, bin, dir, trunk string, extra ...string) (*platform, error) {
+	httpAddr, err := freePort("tcp")
+	if err != nil {
+		return nil, err
+	}
+	sipAddr, err := freePort("udp")
+	if err != nil {
+		return nil, err
+	}
+	p := &platform{URL: "http://" + httpAddr, Data: filepath.Join(dir, "data"), log: filepath.Join(dir, "ringback.log"),
+		done: make(chan struct{})}
+	logFile, err := os.Create(p.log)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--http", httpAddr, "--sip", sipAddr, "--sip-trunk", trunk,
+		"--data", p.Data, "--log-level", "warn"}, extra...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start ringback: %w", err)
+	}
+	go func() { _ = p.cmd.Wait(); logFile.Close(); close(p.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if res, err := http.Get(p.URL + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("ringback exited during start:\n%s", p.tail())
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("ringback not ready after 30s:\n%s", p.tail())
+		}
+	}
+}
+
+// stop sends SIGTERM, waits up to 15s, then kills; it reports an unclean
+// exit. Safe to call twice.
+func (p *platform) stop() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			return fmt.Errorf("ringback exited with %d:\n%s", code, p.tail())
+		}
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("ringback did not stop within 15s of SIGTERM, killed:\n%s", p.tail())
+	}
+}
+
+func (p *platform) tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// do sends one API request and decodes a 2xx answer into out (when not
+// nil); any other status is an error quoting the problem document.
+func (p *platform) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.URL+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, res.Status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decode %q: %w", method, path, b, err)
+		}
+	}
+	return nil
+}
+
+// pushed is one Server-Sent Event and when this process finished reading it.
+type pushed struct {
+	Name string
+	Data json.RawMessage
+	At   time.Time
+	View struct {
+		ID          string `json:"id"`
+		CallbackID  string `json:"callback_id"`
+		Status      string `json:"status"`
+		Reason      string `json:"reason"`
+		Disposition string `json:"disposition"`
+	}
+}
+
+// stream is an agent's event stream, read by one goroutine until close.
+type stream struct {
+	mu     sync.Mutex
+	events []pushed
+	err    error
+	more   chan struct{} // capacity 1: events or err changed
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (p *platform) events(ctx context.Context, agent string) (*stream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/v1/agents/"+agent+"/events", nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("events of %s: %w", agent, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("events of %s: %s", agent, res.Status)
+	}
+	s := &stream{more: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	go s.read(res.Body)
+	return s, nil
+}
+
+func (s *stream) read(body io.ReadCloser) {
+	defer close(s.done)
+	defer body.Close()
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var ev pushed
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "" && ev.Name != "":
+			ev.At = time.Now()
+			_ = json.Unmarshal(ev.Data, &ev.View)
+			s.mu.Lock()
+			s.events = append(s.events, ev)
+			s.mu.Unlock()
+			s.signal()
+			ev = pushed{}
+		case strings.HasPrefix(line, "event: "):
+			ev.Name = line[len("event: "):]
+		case strings.HasPrefix(line, "data: "):
+			ev.Data = json.RawMessage(line[len("data: "):])
+		}
+	}
+	s.mu.Lock()
+	s.err = errors.Join(errors.New("event stream ended"), sc.Err())
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *stream) signal() {
+	select {
+	case s.more <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the first event from index *from on that matches, moving
+// *from past it, within timeout.
+func (s *stream) next(ctx context.Context, from *int, what string, timeout time.Duration, match func(pushed) bool) (pushed, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		for ; *from < len(s.events); *from++ {
+			if ev := s.events[*from]; match(ev) {
+				*from++
+				s.mu.Unlock()
+				return ev, nil
+			}
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return pushed{}, fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		select {
+		case <-s.more:
+		case <-ctx.Done():
+			return pushed{}, ctx.Err()
+		case <-deadline.C:
+			return pushed{}, fmt.Errorf("no %s pushed within %s", what, timeout)
+		}
+	}
+}
+
+// close ends the stream and waits for its reader.
+func (s *stream) close() {
+	s.cancel()
+	<-s.done
+}
