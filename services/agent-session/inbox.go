@@ -10,6 +10,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
+	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
@@ -17,7 +18,8 @@ import (
 )
 
 // Topics are the topics agent-session learns from: offers, the call, the disposition.
-var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition")}
+var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition"),
+	envelope.TopicOf("history")}
 
 // outcomeReason is what the agent reads when a call attempt did not connect.
 var outcomeReason = map[mediav1.Outcome]string{
@@ -75,6 +77,8 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Recording = true })
 	case *mediav1.RecordingStopped:
 		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Recording = false })
+	case *historyv1.CaseDataUpdated:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteCaseData{CaseData: ev.CaseData, At: at})
 	case *dispositionv1.DispositionSet:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteDisposition{Code: ev.Code, At: at})
 	}

@@ -74,7 +74,7 @@ var phases = map[interaction.Phase]string{interaction.Offered: "offered", intera
 func presentInteraction(st interaction.State) interactionView {
 	r := st.Request
 	v := interactionView{ID: st.ID, CallbackID: st.CallbackID, AgentID: st.Agent, Phase: phases[st.Phase],
-		Status: st.CallStatus, Reason: st.Reason, CaseData: r.GetCaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
+		Status: st.CallStatus, Reason: st.Reason, CaseData: st.CaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
 		CallID: st.CallID, Attempts: st.Attempts, Disposition: st.Disposition, UpdatedAt: st.Updated,
 		Muted: st.Muted, Recording: st.Recording,
 		Callback: callbackInfo{Subject: r.GetSubject(), PhoneNumber: r.GetPhoneNumber(), ContactName: r.GetContactName(),

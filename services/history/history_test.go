@@ -277,6 +277,35 @@ func TestNotes(t *testing.T) {
 	}
 }
 
+func TestCaseDataEdit(t *testing.T) {
+	env := start(t)
+	upTo(env, "c1", "i1", "accepted")
+	trail(env, "i1", 6)
+	var got struct {
+		CaseData map[string]string `json:"case_data"`
+	}
+	edit := map[string]any{"agent_id": "a1", "case_data": map[string]string{"order": "A-18", "crm": "https://crm.example/A-18"}}
+	if res := env.Do(http.MethodPut, "/v1/interactions/i1/case-data", edit, &got); res.StatusCode != 200 || got.CaseData["order"] != "A-18" {
+		t.Fatalf("edit: %d %+v", res.StatusCode, got)
+	}
+	if tr := trail(env, "i1", 7); tr[6].Type != "CaseDataUpdated" {
+		t.Fatalf("trail ends with %+v", tr[6])
+	}
+	before := len(env.Events(timeline.Stream("c1")))
+	env.Do(http.MethodPut, "/v1/interactions/i1/case-data", edit, nil) // the same again: nothing new
+	var p problem
+	if res := env.Do(http.MethodPut, "/v1/interactions/i1/case-data", map[string]any{"agent_id": "a1",
+		"case_data": map[string]string{"": "x"}}, &p); res.StatusCode != 400 || p.Field != "case_data" {
+		t.Fatalf("bad key: %d %+v", res.StatusCode, p)
+	}
+	if res := env.Do(http.MethodPut, "/v1/interactions/nope/case-data", edit, &p); res.StatusCode != 404 {
+		t.Fatalf("unknown: %d", res.StatusCode)
+	}
+	if n := len(env.Events(timeline.Stream("c1"))); n != before {
+		t.Fatalf("%d events after no-op and bad edits, want %d", n, before)
+	}
+}
+
 func TestMatrix(t *testing.T) {
 	env := start(t)
 	upTo(env, "c1", "i1", "done")

@@ -23,6 +23,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	log := s.deps.Log
 	mux.HandleFunc("GET /v1/interactions/{id}/events", httpx.Handle(log, s.events))
 	mux.HandleFunc("POST /v1/interactions/{id}/notes", httpx.Handle(log, s.addNote))
+	mux.HandleFunc("PUT /v1/interactions/{id}/case-data", httpx.Handle(log, s.editCaseData))
 	mux.HandleFunc("GET /v1/contacts/{phone_number}/history", httpx.Handle(log, s.contactHistory))
 	mux.HandleFunc("GET /v1/contacts/{phone_number}/matrix", httpx.Handle(log, s.matrix))
 }
@@ -254,5 +255,39 @@ func (s *Service) matrix(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, m)
+	return nil
+}
+
+type caseDataRequest struct {
+	AgentID  string            `json:"agent_id"`
+	CaseData map[string]string `json:"case_data"`
+}
+
+// editCaseData records the agent's edit of the Case Information.
+func (s *Service) editCaseData(w http.ResponseWriter, r *http.Request) error {
+	var req caseDataRequest
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	var fe *timeline.FieldError
+	if err := timeline.ValidateCaseData(req.AgentID, req.CaseData); errors.As(err, &fe) {
+		return httpx.BadField(fe.Field, fe.Reason)
+	}
+	iid, cb, err := s.callbackOf(r)
+	if err != nil {
+		return err
+	}
+	if req.CaseData == nil {
+		req.CaseData = map[string]string{}
+	}
+	out, err := s.execute(r.Context(), cb, eventstore.Cause{ID: uuid.NewString(), Correlation: cb},
+		timeline.EditCaseData{InteractionID: iid, AgentID: req.AgentID, CaseData: req.CaseData, At: s.deps.Clock.Now()})
+	switch {
+	case errors.Is(err, timeline.ErrNotFound):
+		return httpx.NotFound("no interaction " + iid)
+	case err != nil:
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"interaction_id": iid, "case_data": out.State.CaseData})
 	return nil
 }

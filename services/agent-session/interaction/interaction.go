@@ -7,6 +7,7 @@ package interaction
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -61,6 +62,16 @@ type State struct {
 	Muted       bool
 	Recording   bool
 	Updated     time.Time
+	// EditedCaseData is the case information as last edited, if it was.
+	EditedCaseData map[string]string
+}
+
+// CaseData is the case information the agent sees.
+func (s State) CaseData() map[string]string {
+	if s.EditedCaseData != nil {
+		return s.EditedCaseData
+	}
+	return s.Request.GetCaseData()
 }
 
 // Commands from the agent.
@@ -133,6 +144,10 @@ type (
 	NoteDisposition struct {
 		Code string
 		At   time.Time
+	}
+	NoteCaseData struct {
+		CaseData map[string]string
+		At       time.Time
 	}
 )
 
@@ -269,6 +284,11 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil
 		}
 		return []proto.Message{&agentv1.CallFlagsChanged{InteractionId: s.ID, CallId: c.CallID, Muted: c.Muted, Recording: c.Recording, At: ts(c.At)}}, nil
+	case NoteCaseData:
+		if s.Phase == None || maps.Equal(s.CaseData(), c.CaseData) {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.CaseDataNoted{InteractionId: s.ID, CaseData: c.CaseData, At: ts(c.At)}}, nil
 	case NoteDisposition:
 		if s.Disposition == c.Code {
 			return nil, nil
@@ -342,6 +362,8 @@ func Evolve(s State, e proto.Message) State {
 		s.Muted, s.Recording, s.Updated = e.Muted, e.Recording, e.At.AsTime()
 	case *agentv1.DispositionNoted:
 		s.Disposition = e.Code
+	case *agentv1.CaseDataNoted:
+		s.EditedCaseData = e.CaseData
 	case *agentv1.InteractionDone:
 		s.Phase, s.Updated = Done, e.At.AsTime()
 	}

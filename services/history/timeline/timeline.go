@@ -8,6 +8,7 @@ package timeline
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -77,11 +78,15 @@ type State struct {
 	RequestedAt   time.Time
 	LastAt        time.Time // the latest event's time
 	Notes         []Note
+	CaseData      map[string]string // as the visitor sent it, then as agents edited it
 
 	// marks are the status-changing facts. The bus orders events within a
 	// topic only, so history receives a callback's facts out of order; the
 	// status is the fold of the marks in the order they occurred.
 	marks []mark
+	// caseEdited: an agent's edit wins over the request seen later (the
+	// bus does not order topics).
+	caseEdited bool
 }
 
 type effect int
@@ -165,6 +170,13 @@ type (
 		Text          string
 		At            time.Time
 	}
+	// EditCaseData replaces the case information an agent edited.
+	EditCaseData struct {
+		InteractionID string
+		AgentID       string
+		CaseData      map[string]string
+		At            time.Time
+	}
 )
 
 // Limits of a note: a few paragraphs, small enough to keep in memory.
@@ -199,6 +211,32 @@ func ValidateNote(agentID, text string) error {
 	return nil
 }
 
+// Limits of case data, as intake's.
+const (
+	MaxCaseFields = 50
+	MaxCaseKey    = 64
+	MaxCaseValue  = 2000
+)
+
+// ValidateCaseData checks an agent's edit of the case information.
+func ValidateCaseData(agentID string, data map[string]string) error {
+	if agentID == "" || len(agentID) > MaxAgentID || !utf8.ValidString(agentID) {
+		return &FieldError{"agent_id", fmt.Sprintf("is required, text of at most %d bytes", MaxAgentID)}
+	}
+	if len(data) > MaxCaseFields {
+		return &FieldError{"case_data", fmt.Sprintf("must have at most %d fields", MaxCaseFields)}
+	}
+	for k, v := range data {
+		if k == "" || len(k) > MaxCaseKey || !utf8.ValidString(k) {
+			return &FieldError{"case_data", fmt.Sprintf("keys must be 1 to %d bytes of text", MaxCaseKey)}
+		}
+		if len(v) > MaxCaseValue || !utf8.ValidString(v) {
+			return &FieldError{"case_data." + k, fmt.Sprintf("must be text of at most %d bytes", MaxCaseValue)}
+		}
+	}
+	return nil
+}
+
 // Decide turns a command into events, or refuses it. Redelivery of a Record
 // is caught before Decide, by the event id its cause yields.
 func Decide(s State, c any) ([]proto.Message, error) {
@@ -219,6 +257,18 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		return []proto.Message{&historyv1.NoteAdded{InteractionId: c.InteractionID, AgentId: c.AgentID,
 			Text: c.Text, At: timestamppb.New(c.At)}}, nil
+	case EditCaseData:
+		if err := ValidateCaseData(c.AgentID, c.CaseData); err != nil {
+			return nil, err
+		}
+		if !s.Exists {
+			return nil, ErrNotFound
+		}
+		if maps.Equal(s.CaseData, c.CaseData) {
+			return nil, nil
+		}
+		return []proto.Message{&historyv1.CaseDataUpdated{InteractionId: c.InteractionID, AgentId: c.AgentID,
+			CaseData: c.CaseData, At: timestamppb.New(c.At)}}, nil
 	}
 	return nil, fmt.Errorf("timeline: unknown command %T", c)
 }
@@ -243,6 +293,9 @@ func Evolve(s State, e proto.Message) State {
 		return s.learn(inner, at)
 	case *historyv1.NoteAdded:
 		s.Notes = append(s.Notes, Note{InteractionID: e.InteractionId, AgentID: e.AgentId, Text: e.Text, At: e.At.AsTime()})
+		s = s.withInteraction(e.InteractionId)
+	case *historyv1.CaseDataUpdated:
+		s.CaseData, s.caseEdited = e.CaseData, true
 		s = s.withInteraction(e.InteractionId)
 	}
 	return s
@@ -270,6 +323,9 @@ func (s State) learn(e proto.Message, at time.Time) State {
 		}
 		if s.RequestedAt.IsZero() && r.GetRequestedAt() != nil {
 			s.RequestedAt = r.GetRequestedAt().AsTime()
+		}
+		if !s.caseEdited && s.CaseData == nil {
+			s.CaseData = r.GetCaseData()
 		}
 	}
 	eff, to, code := effectOf(e)

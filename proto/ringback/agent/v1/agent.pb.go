@@ -1270,6 +1270,67 @@ func (x *CallFlagsChanged) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// CaseDataNoted: agent-session learned the case information was edited.
+type CaseDataNoted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CaseData      map[string]string      `protobuf:"bytes,2,rep,name=case_data,json=caseData,proto3" json:"case_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaseDataNoted) Reset() {
+	*x = CaseDataNoted{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaseDataNoted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaseDataNoted) ProtoMessage() {}
+
+func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaseDataNoted.ProtoReflect.Descriptor instead.
+func (*CaseDataNoted) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CaseDataNoted) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CaseDataNoted) GetCaseData() map[string]string {
+	if x != nil {
+		return x.CaseData
+	}
+	return nil
+}
+
+func (x *CaseDataNoted) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // InteractionDone: the agent clicked Done.
 type InteractionDone struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1284,7 +1345,7 @@ type InteractionDone struct {
 
 func (x *InteractionDone) Reset() {
 	*x = InteractionDone{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1357,7 @@ func (x *InteractionDone) String() string {
 func (*InteractionDone) ProtoMessage() {}
 
 func (x *InteractionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1370,7 @@ func (x *InteractionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionDone.ProtoReflect.Descriptor instead.
 func (*InteractionDone) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InteractionDone) GetInteractionId() string {
@@ -1452,7 +1513,14 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x14\n" +
 	"\x05muted\x18\x03 \x01(\bR\x05muted\x12\x1c\n" +
 	"\trecording\x18\x04 \x01(\bR\trecording\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc2\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xec\x01\n" +
+	"\rCaseDataNoted\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12K\n" +
+	"\tcase_data\x18\x02 \x03(\v2..ringback.agent.v1.CaseDataNoted.CaseDataEntryR\bcaseData\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
+	"\rCaseDataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc2\x01\n" +
 	"\x0fInteractionDone\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -1473,7 +1541,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ringback_agent_v1_agent_proto_rawDescData
 }
 
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*AgentLoggedIn)(nil),         // 0: ringback.agent.v1.AgentLoggedIn
 	(*AgentLoggedOut)(nil),        // 1: ringback.agent.v1.AgentLoggedOut
@@ -1492,41 +1560,45 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*MuteRequested)(nil),         // 14: ringback.agent.v1.MuteRequested
 	(*RecordingRequested)(nil),    // 15: ringback.agent.v1.RecordingRequested
 	(*CallFlagsChanged)(nil),      // 16: ringback.agent.v1.CallFlagsChanged
-	(*InteractionDone)(nil),       // 17: ringback.agent.v1.InteractionDone
-	nil,                           // 18: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 20: ringback.callback.v1.CallbackRequest
+	(*CaseDataNoted)(nil),         // 17: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 18: ringback.agent.v1.InteractionDone
+	nil,                           // 19: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 20: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 22: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	19, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	18, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	19, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	19, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	20, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	19, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	19, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	19, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	19, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	19, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	19, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	19, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	19, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	19, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	19, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	19, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	19, // 23: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	21, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	19, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	21, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	21, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	22, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	21, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	21, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	21, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	21, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	21, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	21, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	21, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	21, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	21, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	20, // 23: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	21, // 24: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	21, // 25: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -1540,7 +1612,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
