@@ -190,28 +190,13 @@ func waitAgent(t *testing.T, env *servicetest.Env, id string, cond func(agentVie
 
 // sse reads an agent's event stream.
 type sse struct {
-	names chan string
+	events chan [2]string // name, id
+	cancel context.CancelFunc
 }
 
 func openEvents(t *testing.T, env *servicetest.Env, agentID string) *sse {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", env.Server.URL+"/v1/agents/"+agentID+"/events", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("events: %v %v", err, res)
-	}
-	s := &sse{names: make(chan string, 100)}
-	go func() {
-		defer res.Body.Close()
-		sc := bufio.NewScanner(res.Body)
-		for sc.Scan() {
-			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				s.names <- name
-			}
-		}
-	}()
+	s := openEventsFrom(t, env, agentID, "")
 	// The snapshot: the agent's state first.
 	if n := s.next(t); n != "state" {
 		t.Fatalf("snapshot starts with %q", n)
@@ -219,13 +204,50 @@ func openEvents(t *testing.T, env *servicetest.Env, agentID string) *sse {
 	return s
 }
 
+func openEventsFrom(t *testing.T, env *servicetest.Env, agentID, lastEventID string) *sse {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", env.Server.URL+"/v1/agents/"+agentID+"/events", nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %v %v", err, res)
+	}
+	s := &sse{events: make(chan [2]string, 100), cancel: cancel}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		var id string
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				id = v
+			}
+			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				s.events <- [2]string{name, id}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sse) close() { s.cancel() }
+
 func (s *sse) next(t *testing.T) string {
 	t.Helper()
+	name, _ := s.nextWithID(t)
+	return name
+}
+
+func (s *sse) nextWithID(t *testing.T) (string, string) {
+	t.Helper()
 	select {
-	case n := <-s.names:
-		return n
+	case e := <-s.events:
+		return e[0], e[1]
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event pushed within 10s")
-		return ""
+		return "", ""
 	}
 }

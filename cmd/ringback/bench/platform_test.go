@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,6 +189,7 @@ type pushed struct {
 	At   time.Time
 	View struct {
 		ID          string `json:"id"`
+		AgentID     string `json:"agent_id"`
 		CallbackID  string `json:"callback_id"`
 		Status      string `json:"status"`
 		Reason      string `json:"reason"`
@@ -195,40 +197,42 @@ type pushed struct {
 	}
 }
 
-// stream is an agent's event stream, read by one goroutine until close.
+// stream is agents' event streams, each read by a goroutine until close.
 type stream struct {
-	mu     sync.Mutex
-	events []pushed
-	err    error
-	more   chan struct{} // capacity 1: events or err changed
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	events  []pushed
+	err     error
+	more    chan struct{} // capacity 1: events or err changed
+	cancel  context.CancelFunc
+	readers sync.WaitGroup
 }
 
-func (p *platform) events(ctx context.Context, agent string) (*stream, error) {
+// events opens the event streams of agents, read into one stream.
+func (p *platform) events(ctx context.Context, agents ...string) (*stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/v1/agents/"+agent+"/events", nil)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
+	s := &stream{more: make(chan struct{}, 1), cancel: cancel}
+	for _, agent := range agents {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/v1/agents/"+agent+"/events", nil)
+		if err == nil {
+			var res *http.Response
+			if res, err = http.DefaultClient.Do(req); err == nil && res.StatusCode != http.StatusOK {
+				res.Body.Close()
+				err = errors.New(res.Status)
+			}
+			if err == nil {
+				s.readers.Add(1)
+				go s.read(res.Body)
+				continue
+			}
+		}
+		s.close()
 		return nil, fmt.Errorf("events of %s: %w", agent, err)
 	}
-	if res.StatusCode != http.StatusOK {
-		res.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("events of %s: %s", agent, res.Status)
-	}
-	s := &stream{more: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
-	go s.read(res.Body)
 	return s, nil
 }
 
 func (s *stream) read(body io.ReadCloser) {
-	defer close(s.done)
+	defer s.readers.Done()
 	defer body.Close()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -292,8 +296,34 @@ func (s *stream) next(ctx context.Context, from *int, what string, timeout time.
 	}
 }
 
-// close ends the stream and waits for its reader.
+// close ends the streams and waits for their readers.
 func (s *stream) close() {
 	s.cancel()
-	<-s.done
+	s.readers.Wait()
+}
+
+// metrics reads the platform's own counters from /metrics: the Go runtime's
+// and the process's, which need no label parsing.
+func (p *platform) metrics(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer res.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
 }

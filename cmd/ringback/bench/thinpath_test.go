@@ -24,23 +24,49 @@ const (
 	defaultCalls = 200
 	warmupCalls  = 5 // first connections, page faults: not the steady state
 	target       = 20 * time.Millisecond
-	agentID      = "bench-agent-1"
 	stepTimeout  = 20 * time.Second
 )
 
+// options are the workload's knobs, from the environment:
+//
+//	RINGBACK_BENCH_CALLS   measured calls (200)
+//	RINGBACK_BENCH_AGENTS  agents taking them in turn (1)
+//	RINGBACK_BENCH_PAUSE   think time before each Call this contact (0: at once)
+//	RINGBACK_BENCH_KEEP    a directory, not existing yet, that keeps the
+//	                       platform's data and log for a look afterwards
+type options struct {
+	calls, agents int
+	pause         time.Duration
+	keep          string
+}
+
+func parseOptions() (options, error) {
+	o := options{calls: defaultCalls, agents: 1, keep: os.Getenv("RINGBACK_BENCH_KEEP")}
+	for name, dst := range map[string]*int{"RINGBACK_BENCH_CALLS": &o.calls, "RINGBACK_BENCH_AGENTS": &o.agents} {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return o, fmt.Errorf("%s=%q: want a positive number", name, v)
+			}
+			*dst = n
+		}
+	}
+	if v := os.Getenv("RINGBACK_BENCH_PAUSE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("RINGBACK_BENCH_PAUSE=%q: want a duration such as 50ms", v)
+		}
+		o.pause = d
+	}
+	return o, nil
+}
+
 // BenchmarkThinPath runs the whole workload once, whatever b.N (use
 // -benchtime 1x): the figure is a distribution over a fixed number of calls.
-// $RINGBACK_BENCH_CALLS overrides the 200 calls; $RINGBACK_BENCH_KEEP, a
-// directory that does not exist yet, keeps the platform's data and log there
-// for a look afterwards.
 func BenchmarkThinPath(b *testing.B) {
-	calls := defaultCalls
-	if v := os.Getenv("RINGBACK_BENCH_CALLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("RINGBACK_BENCH_CALLS=%q: want a positive number", v)
-		}
-		calls = n
+	o, err := parseOptions()
+	if err != nil {
+		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -62,17 +88,17 @@ func BenchmarkThinPath(b *testing.B) {
 		}
 	}()
 
-	base, err := baseline(ctx, phones, calls)
+	base, err := baseline(ctx, phones, o.calls)
 	if err != nil {
 		b.Fatal(err)
 	}
 
 	pdir := dir
-	if keep := os.Getenv("RINGBACK_BENCH_KEEP"); keep != "" {
-		if err := os.Mkdir(keep, 0o755); err != nil {
+	if o.keep != "" {
+		if err := os.Mkdir(o.keep, 0o755); err != nil {
 			b.Fatalf("RINGBACK_BENCH_KEEP: %v", err)
 		}
-		pdir = keep
+		pdir = o.keep
 	}
 	p, err := startPlatform(ctx, bin, pdir, phones.Addr)
 	if err != nil {
@@ -86,7 +112,7 @@ func BenchmarkThinPath(b *testing.B) {
 			}
 		}
 	}()
-	runs, err := thinPath(ctx, p, phones, calls)
+	runs, used, err := thinPath(ctx, p, phones, o)
 	stopped = true
 	if serr := p.stop(); serr != nil {
 		err = errors.Join(err, serr)
@@ -104,12 +130,14 @@ func BenchmarkThinPath(b *testing.B) {
 	b.ReportMetric(ms(connect.p99), "ok-connected-p99-ms")
 	// fmt, not b.Logf, as in the store's benchmark: make bench shows the
 	// lines without -v.
-	fmt.Printf("thin path (%d calls, 1 process): call->contact INVITE p50 %.2f ms p99 %.2f ms max %.2f ms; "+
+	fmt.Printf("thin path (%d calls, %d agent(s), pause %s, 1 process): call->contact INVITE p50 %.2f ms p99 %.2f ms max %.2f ms; "+
 		"contact 200->Connected p50 %.2f ms p99 %.2f ms max %.2f ms (target p99 < %d ms each: %s); "+
 		"baseline Go UA on loopback: INVITE one-way p50 %.2f ms p99 %.2f ms, 200 one-way p50 %.2f ms p99 %.2f ms\n",
-		len(runs), ms(invite.p50), ms(invite.p99), ms(invite.max), ms(connect.p50), ms(connect.p99), ms(connect.max),
+		len(runs), o.agents, o.pause, ms(invite.p50), ms(invite.p99), ms(invite.max), ms(connect.p50), ms(connect.p99), ms(connect.max),
 		target.Milliseconds(), verdict(invite.p99 < target && connect.p99 < target),
 		ms(base.invite.p50), ms(base.invite.p99), ms(base.ok.p50), ms(base.ok.p99))
+	fmt.Printf("  platform during the measured calls: %.0f MB allocated (%.1f MB/call), %.0f GCs, %.2f s CPU (%.1f ms/call)\n",
+		used.allocMB, used.allocMB/float64(len(runs)), used.gcs, used.cpuSeconds, 1000*used.cpuSeconds/float64(len(runs)))
 	if herr != nil {
 		fmt.Printf("thin path breakdown unavailable: %v\n", herr)
 		return
@@ -134,40 +162,63 @@ type callRun struct {
 	connectedAt         time.Time // "Connected" read off the agent's stream
 }
 
-// thinPath logs an agent in with a phone on the UA and drives calls (after
+// load is what the platform did during the measured calls, from its own
+// /metrics.
+type load struct {
+	allocMB, gcs, cpuSeconds float64
+}
+
+// thinPath logs agents in with phones on the UA and drives calls (after
 // warmupCalls unmeasured ones) along the thin path, one after the other.
-func thinPath(ctx context.Context, p *platform, phones *ua, calls int) ([]callRun, error) {
-	phone := "sip:" + agentID + "@" + phones.Addr
-	if err := p.do(ctx, "POST", "/v1/agents/"+agentID+"/session", map[string]string{"phone_uri": phone}, nil); err != nil {
-		return nil, fmt.Errorf("login: %w", err)
+func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRun, load, error) {
+	agents := make([]string, o.agents)
+	for i := range agents {
+		agents[i] = fmt.Sprintf("bench-agent-%d", i+1)
+		phone := "sip:" + agents[i] + "@" + phones.Addr
+		if err := p.do(ctx, "POST", "/v1/agents/"+agents[i]+"/session", map[string]string{"phone_uri": phone}, nil); err != nil {
+			return nil, load{}, fmt.Errorf("login: %w", err)
+		}
+		if err := p.do(ctx, "PUT", "/v1/agents/"+agents[i]+"/state", map[string]string{"channel": "webcallback", "state": "READY"}, nil); err != nil {
+			return nil, load{}, fmt.Errorf("ready: %w", err)
+		}
 	}
-	if err := p.do(ctx, "PUT", "/v1/agents/"+agentID+"/state", map[string]string{"channel": "webcallback", "state": "READY"}, nil); err != nil {
-		return nil, fmt.Errorf("ready: %w", err)
-	}
-	s, err := p.events(ctx, agentID)
+	s, err := p.events(ctx, agents...)
 	if err != nil {
-		return nil, err
+		return nil, load{}, err
 	}
 	defer s.close()
-	d := driver{p: p, phones: phones, s: s}
-	runs := make([]callRun, 0, calls)
-	for i := range warmupCalls + calls {
+	d := driver{p: p, phones: phones, s: s, pause: o.pause}
+	runs := make([]callRun, 0, o.calls)
+	var before map[string]float64
+	for i := range warmupCalls + o.calls {
+		if i == warmupCalls {
+			if before, err = p.metrics(ctx); err != nil {
+				return nil, load{}, err
+			}
+		}
 		r, err := d.one(ctx, fmt.Sprintf("+1415555%04d", i))
 		if err != nil {
-			return nil, fmt.Errorf("call %d of %d: %w", i+1, warmupCalls+calls, err)
+			return nil, load{}, fmt.Errorf("call %d of %d: %w", i+1, warmupCalls+o.calls, err)
 		}
 		if i >= warmupCalls {
 			runs = append(runs, r)
 		}
 	}
-	return runs, nil
+	after, err := p.metrics(ctx)
+	if err != nil {
+		return nil, load{}, err
+	}
+	delta := func(name string) float64 { return after[name] - before[name] }
+	return runs, load{allocMB: delta("go_memstats_alloc_bytes_total") / (1 << 20), gcs: delta("go_gc_duration_seconds_count"),
+		cpuSeconds: delta("process_cpu_seconds_total")}, nil
 }
 
 type driver struct {
 	p      *platform
 	phones *ua
 	s      *stream
-	seen   int // events of s already consumed
+	seen   int           // events of s already consumed
+	pause  time.Duration // the agent's think time before Call this contact
 }
 
 // one takes a callback from request to Done and measures its call.
@@ -184,7 +235,7 @@ func (d *driver) one(ctx context.Context, number string) (callRun, error) {
 	if err != nil {
 		return callRun{}, err
 	}
-	ix := offer.View.ID
+	ix, agent := offer.View.ID, offer.View.AgentID
 	is := func(status string) func(pushed) bool {
 		return func(e pushed) bool { return e.Name == "interaction" && e.View.ID == ix && e.View.Status == status }
 	}
@@ -195,6 +246,9 @@ func (d *driver) one(ctx context.Context, number string) (callRun, error) {
 		return callRun{}, err
 	}
 
+	if d.pause > 0 {
+		time.Sleep(d.pause)
+	}
 	r := callRun{interaction: ix}
 	var view struct {
 		CallID string `json:"call_id"`
@@ -218,7 +272,7 @@ func (d *driver) one(ctx context.Context, number string) (callRun, error) {
 	if r.contact, ok = d.phones.tap.find(number, r.callAt); !ok || r.contact.OK.IsZero() {
 		return callRun{}, fmt.Errorf("connected, but the UA saw no answered INVITE for %s", number)
 	}
-	if r.agent, ok = d.phones.tap.find(agentID, r.callAt); !ok || r.agent.OK.IsZero() {
+	if r.agent, ok = d.phones.tap.find(agent, r.callAt); !ok || r.agent.OK.IsZero() {
 		return callRun{}, fmt.Errorf("connected, but the UA saw no answered INVITE for the agent phone")
 	}
 

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"maps"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -13,41 +14,83 @@ import (
 const AgentStreamPrefix = "router-agent-"
 
 // AgentStream names the stream where the router records what it learned of
-// an agent's readiness: router-agent-<agentID>.
+// an agent: readiness, skills, missed offers. router-agent-<agentID>.
 func AgentStream(agentID string) string { return AgentStreamPrefix + agentID }
 
-// Availability is an agent's readiness on the web-callback channel as folded
-// from its router-agent stream.
+// Availability is an agent as folded from its router-agent stream.
 type Availability struct {
-	Known bool
-	Ready bool
+	Known  bool
+	Ready  bool
+	Skills map[string]int32
 }
 
-// SetAvailability records that the agent is (not) ready as of At.
-type SetAvailability struct {
-	AgentID string
-	Ready   bool
-	At      time.Time
+// Commands of the router-agent stream.
+type (
+	// SetAvailability records that the agent is (not) ready as of At.
+	SetAvailability struct {
+		AgentID string
+		Ready   bool
+		At      time.Time
+	}
+	// SetSkills records the agent's skills (skill -> level) as of At.
+	SetSkills struct {
+		AgentID string
+		Skills  map[string]int32
+		At      time.Time
+	}
+	// StopOffering records that the agent missed OfferIDs in a row.
+	StopOffering struct {
+		AgentID  string
+		OfferIDs []string
+		At       time.Time
+	}
+)
+
+// DecideAgent turns a command on an agent stream into events. A repeat of
+// what is already known is nothing, so an agent's place in the idle order is
+// not reset by agent-session repeating itself.
+func DecideAgent(s Availability, c any) []proto.Message {
+	switch c := c.(type) {
+	case SetAvailability:
+		if s.Known && s.Ready == c.Ready {
+			return nil
+		}
+		if !s.Known && !c.Ready {
+			// An agent the router never saw ready is not ready already.
+			return nil
+		}
+		return []proto.Message{&routingv1.AgentAvailabilityChanged{AgentId: c.AgentID, Ready: c.Ready, At: timestamppb.New(c.At)}}
+	case SetSkills:
+		if maps.Equal(s.Skills, c.Skills) {
+			return nil
+		}
+		return []proto.Message{&routingv1.AgentSkillsChanged{AgentId: c.AgentID, Skills: maps.Clone(c.Skills), At: timestamppb.New(c.At)}}
+	case StopOffering:
+		if !s.Ready || len(c.OfferIDs) == 0 {
+			// Not ready already (agent-session or a logout got there first):
+			// nobody needs telling.
+			return nil
+		}
+		return []proto.Message{&routingv1.AgentMissedOffers{AgentId: c.AgentID, Count: int32(len(c.OfferIDs)),
+			OfferIds: c.OfferIDs, At: timestamppb.New(c.At)}}
+	}
+	return nil
 }
 
-// DecideAvailability records a change of readiness; a repeat of what is
-// already known is nothing, so an agent's place in the idle order is not
-// reset by agent-session repeating itself.
-func DecideAvailability(s Availability, c SetAvailability) []proto.Message {
-	if s.Known && s.Ready == c.Ready {
-		return nil
-	}
-	if !s.Known && !c.Ready {
-		// An agent the router never saw ready is not ready already.
-		return nil
-	}
-	return []proto.Message{&routingv1.AgentAvailabilityChanged{AgentId: c.AgentID, Ready: c.Ready, At: timestamppb.New(c.At)}}
-}
+// DecideAvailability records a change of readiness.
+func DecideAvailability(s Availability, c SetAvailability) []proto.Message { return DecideAgent(s, c) }
 
 // EvolveAvailability applies one event of an agent stream.
 func EvolveAvailability(s Availability, e proto.Message) Availability {
-	if e, ok := e.(*routingv1.AgentAvailabilityChanged); ok {
+	switch e := e.(type) {
+	case *routingv1.AgentAvailabilityChanged:
 		s.Known, s.Ready = true, e.Ready
+	case *routingv1.AgentSkillsChanged:
+		s.Skills = e.Skills
+	case *routingv1.AgentMissedOffers:
+		// The router stopped offering: only a READY from agent-session
+		// makes the agent available again.
+		s.Ready = false
 	}
 	return s
 }

@@ -1,15 +1,22 @@
 // Package queue is the router's pure matching logic: a model of the waiting
 // interactions and the agents, folded from the router's own events
 // (router-interaction-* and router-agent-*), and the choice of the next
-// thing to do: let an offer run out, or offer the oldest waiting interaction
-// to the agent idle the longest. It also owns the router-agent stream's
-// small aggregate (agent.go). No I/O and no clock: time comes in arguments.
+// thing to do: let an offer run out, stop offering to an agent who missed
+// too many, or offer the best-ranked waiting interaction (priority, aging,
+// then oldest) to the qualified agent idle the longest. It also owns the
+// router-agent stream's small aggregate (agent.go). No I/O and no clock:
+// time comes in arguments.
+//
+// Matching is indexed so one decision costs about O(pools + log n), not a
+// scan of every agent and interaction: agents are grouped in pools, one per
+// distinct set of required skills, each with a heap of its free agents by
+// idle time and a heap of its waiting interactions by rank (rules.go).
 //
 // A Model is not safe for concurrent use; its owner serialises access.
 package queue
 
 import (
-	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -28,38 +35,186 @@ type Agent struct {
 	IdleSince time.Time
 	Offer     string // interaction the agent holds an offer for
 	Holding   string // accepted interaction the agent still works on
+	Skills    map[string]int32
+	// Missed are the offers the agent let time out in a row.
+	Missed []string
+
+	// stopping: the agent missed the limit and the router has not recorded
+	// it yet; nothing is offered to them meanwhile.
+	stopping bool
+	pools    []int // pools the agent qualifies for
+	pos      []int // position in each pool's free heap, by pool; -1 when out
+	free     bool  // in the free heaps of its pools
 }
 
 // Free says whether the agent may be offered an interaction now.
-func (a *Agent) Free() bool { return a.Ready && a.Offer == "" && a.Holding == "" }
+func (a *Agent) Free() bool { return a.Ready && a.Offer == "" && a.Holding == "" && !a.stopping }
 
 type entry struct {
 	offer.State
-	seq uint64 // fold order: breaks ties between equal queue times
+	seq     uint64 // fold order: breaks ties between equal queue times
+	service string
+	pool    int
+	rank    int64
+	waitAt  int // position in its pool's waiting heap
+	oldAt   int // position in its service's waiting heap (oldest first)
+	expAt   int // position in the expiry heap
+}
+
+func (e *entry) before(o *entry) bool {
+	if e.rank != o.rank {
+		return e.rank < o.rank
+	}
+	if !e.QueuedAt.Equal(o.QueuedAt) {
+		return e.QueuedAt.Before(o.QueuedAt)
+	}
+	return e.seq < o.seq
+}
+
+func olderThan(e, o *entry) bool {
+	if !e.QueuedAt.Equal(o.QueuedAt) {
+		return e.QueuedAt.Before(o.QueuedAt)
+	}
+	return e.seq < o.seq
+}
+
+func idleLonger(a, b *Agent) bool {
+	if !a.IdleSince.Equal(b.IdleSince) {
+		return a.IdleSince.Before(b.IdleSince)
+	}
+	return a.ID < b.ID
+}
+
+// pool is the agents who meet one set of requirements, and the interactions
+// of the services that need exactly those.
+type pool struct {
+	req     []requirement
+	free    indexed[*Agent]
+	waiting indexed[*entry]
+	ready   int // ready agents who qualify, free or not
+}
+
+// serviceQueue is what the statistics of one service need.
+type serviceQueue struct {
+	pool    int
+	oldest  indexed[*entry]
+	offered int
 }
 
 // Model is the router's in-memory view. Build it with New.
 type Model struct {
+	rules        Rules
 	seq          uint64
 	interactions map[string]*entry // open ones only: a closed interaction never changes again
 	byCallback   map[string]string
 	agents       map[string]*Agent
-	services     map[string]bool // every service ever queued, so a drained queue still shows
+	pools        []*pool
+	poolOf       map[string]int // configured services; the others are in pool 0 (no skills)
+	queues       map[string]*serviceQueue
+	expiries     indexed[*entry]
+	stopping     map[string]*Agent
 }
 
-// New returns an empty model.
-func New() *Model {
-	return &Model{interactions: map[string]*entry{}, byCallback: map[string]string{},
-		agents: map[string]*Agent{}, services: map[string]bool{}}
+// New returns an empty model routing by rules.
+func New(rules Rules) *Model {
+	m := &Model{rules: rules, interactions: map[string]*entry{}, byCallback: map[string]string{},
+		agents: map[string]*Agent{}, poolOf: map[string]int{}, queues: map[string]*serviceQueue{},
+		stopping: map[string]*Agent{}}
+	m.expiries = indexed[*entry]{less: func(a, b *entry) bool {
+		if !a.Offer.ExpiresAt.Equal(b.Offer.ExpiresAt) {
+			return a.Offer.ExpiresAt.Before(b.Offer.ExpiresAt)
+		}
+		return a.seq < b.seq
+	}, at: func(e *entry, i int) { e.expAt = i }}
+	byKey := map[string]int{}
+	add := func(req []requirement) int {
+		k := requirementsKey(req)
+		if p, ok := byKey[k]; ok {
+			return p
+		}
+		p := len(m.pools)
+		byKey[k] = p
+		m.pools = append(m.pools, &pool{req: req,
+			free:    indexed[*Agent]{less: idleLonger, at: func(a *Agent, i int) { a.pos[p] = i }},
+			waiting: indexed[*entry]{less: (*entry).before, at: func(e *entry, i int) { e.waitAt = i }}})
+		return p
+	}
+	add(nil)
+	for _, name := range slices.Sorted(maps.Keys(rules.Services)) {
+		m.poolOf[name] = add(requirements(rules.Services[name].Skills))
+		m.queue(name)
+	}
+	return m
+}
+
+// Rules are the rules the model routes by.
+func (m *Model) Rules() Rules { return m.rules }
+
+func (m *Model) queue(service string) *serviceQueue {
+	q := m.queues[service]
+	if q == nil {
+		q = &serviceQueue{pool: m.poolOf[service],
+			oldest: indexed[*entry]{less: olderThan, at: func(e *entry, i int) { e.oldAt = i }}}
+		m.queues[service] = q
+	}
+	return q
 }
 
 func (m *Model) agent(id string) *Agent {
 	a := m.agents[id]
 	if a == nil {
-		a = &Agent{ID: id}
+		a = &Agent{ID: id, pos: make([]int, len(m.pools))}
+		for i := range a.pos {
+			a.pos[i] = -1
+		}
+		a.pools = m.qualifying(nil)
 		m.agents[id] = a
 	}
 	return a
+}
+
+func (m *Model) qualifying(skills map[string]int32) []int {
+	var out []int
+	for i, p := range m.pools {
+		if qualifies(skills, p.req) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// change runs f on agent a and puts a back in the indexes according to what
+// f made of it. Every change of an agent goes through here.
+func (m *Model) change(a *Agent, f func()) {
+	if a.free {
+		for _, p := range a.pools {
+			m.pools[p].free.Remove(a.pos[p])
+		}
+		a.free = false
+	}
+	if a.Ready {
+		for _, p := range a.pools {
+			m.pools[p].ready--
+		}
+	}
+	f()
+	a.stopping = m.rules.MissedOffers > 0 && a.Ready && len(a.Missed) >= m.rules.MissedOffers
+	if a.stopping {
+		m.stopping[a.ID] = a
+	} else {
+		delete(m.stopping, a.ID)
+	}
+	if a.Ready {
+		for _, p := range a.pools {
+			m.pools[p].ready++
+		}
+	}
+	if a.Free() {
+		for _, p := range a.pools {
+			m.pools[p].free.Push(a)
+		}
+		a.free = true
+	}
 }
 
 // Apply folds one of the router's events.
@@ -68,58 +223,82 @@ func (m *Model) Apply(e proto.Message) {
 	switch e := e.(type) {
 	case *routingv1.AgentAvailabilityChanged:
 		a := m.agent(e.AgentId)
-		if e.Ready && !a.Ready {
-			// Agent-session says READY again only after the agent finished
-			// what they accepted (BUSY, Done, READY), so readiness ends the hold.
-			a.IdleSince, a.Holding = e.At.AsTime(), ""
-		}
-		a.Ready = e.Ready
+		m.change(a, func() {
+			if e.Ready && !a.Ready {
+				// Agent-session says READY again only after the agent finished
+				// what they accepted (BUSY, Done, READY), so readiness ends the
+				// hold; and after Not Ready "Missed offer", so the count restarts.
+				a.IdleSince, a.Holding, a.Missed = e.At.AsTime(), "", nil
+			}
+			a.Ready = e.Ready
+		})
+	case *routingv1.AgentSkillsChanged:
+		a := m.agent(e.AgentId)
+		m.change(a, func() {
+			a.Skills = e.Skills
+			a.pools = m.qualifying(e.Skills)
+		})
+	case *routingv1.AgentMissedOffers:
+		a := m.agent(e.AgentId)
+		m.change(a, func() { a.Ready, a.Missed = false, nil })
 	case *routingv1.InteractionQueued:
 		if _, open := m.interactions[e.InteractionId]; open {
 			return
 		}
-		en := &entry{seq: m.seq}
+		svc := e.Request.GetService()
+		q := m.queue(svc)
+		en := &entry{seq: m.seq, service: svc, pool: q.pool, waitAt: -1, oldAt: -1, expAt: -1}
 		en.State = offer.Evolve(en.State, e)
+		en.rank = m.rules.rank(m.rules.Service(svc).Priority, en.QueuedAt)
 		m.interactions[e.InteractionId] = en
+		m.index(en)
 		if e.CallbackId != "" {
 			m.byCallback[e.CallbackId] = e.InteractionId
 		}
-		if svc := e.Request.GetService(); svc != "" {
-			m.services[svc] = true
-		}
 	case *routingv1.InteractionOffered:
 		if m.evolve(e.InteractionId, e) {
-			m.agent(e.AgentId).Offer = e.InteractionId
+			a := m.agent(e.AgentId)
+			m.change(a, func() { a.Offer = e.InteractionId })
 		}
 	case *routingv1.OfferAccepted:
 		if m.evolve(e.InteractionId, e) {
 			a := m.agent(e.AgentId)
-			release(a, e.InteractionId)
-			a.Holding = e.InteractionId
+			m.change(a, func() {
+				release(a, e.InteractionId)
+				a.Holding, a.Missed = e.InteractionId, nil
+			})
 		}
 	case *routingv1.OfferRejected:
 		if m.evolve(e.InteractionId, e) {
 			a := m.agent(e.AgentId)
-			release(a, e.InteractionId)
-			a.IdleSince = e.At.AsTime()
+			m.change(a, func() {
+				release(a, e.InteractionId)
+				a.IdleSince, a.Missed = e.At.AsTime(), nil
+			})
 		}
 	case *routingv1.OfferTimedOut:
 		if m.evolve(e.InteractionId, e) {
 			a := m.agent(e.AgentId)
-			release(a, e.InteractionId)
-			a.IdleSince = e.At.AsTime()
+			m.change(a, func() {
+				release(a, e.InteractionId)
+				a.IdleSince = e.At.AsTime()
+				a.Missed = append(a.Missed, e.OfferId)
+			})
 		}
 	case *routingv1.InteractionClosed:
 		en, open := m.interactions[e.InteractionId]
 		if !open {
 			return
 		}
+		m.unindex(en)
 		if ag := en.Offer.Agent; ag != "" {
 			a := m.agent(ag)
-			release(a, e.InteractionId)
-			if a.Holding == e.InteractionId {
-				a.Holding, a.IdleSince = "", e.At.AsTime()
-			}
+			m.change(a, func() {
+				release(a, e.InteractionId)
+				if a.Holding == e.InteractionId {
+					a.Holding, a.IdleSince = "", e.At.AsTime()
+				}
+			})
 		}
 		delete(m.interactions, e.InteractionId)
 		if m.byCallback[en.CallbackID] == e.InteractionId {
@@ -128,193 +307,44 @@ func (m *Model) Apply(e proto.Message) {
 	}
 }
 
-// evolve folds e into an open interaction and says whether there was one.
+// evolve folds e into an open interaction, keeping the indexes in step, and
+// says whether there was one.
 func (m *Model) evolve(id string, e proto.Message) bool {
 	en, open := m.interactions[id]
 	if open {
+		m.unindex(en)
 		en.State = offer.Evolve(en.State, e)
+		m.index(en)
 	}
 	return open
+}
+
+func (m *Model) index(en *entry) {
+	q := m.queues[en.service]
+	switch en.Status {
+	case offer.Waiting:
+		m.pools[en.pool].waiting.Push(en)
+		q.oldest.Push(en)
+	case offer.Offered:
+		m.expiries.Push(en)
+		q.offered++
+	}
+}
+
+func (m *Model) unindex(en *entry) {
+	q := m.queues[en.service]
+	switch en.Status {
+	case offer.Waiting:
+		m.pools[en.pool].waiting.Remove(en.waitAt)
+		q.oldest.Remove(en.oldAt)
+	case offer.Offered:
+		m.expiries.Remove(en.expAt)
+		q.offered--
+	}
 }
 
 func release(a *Agent, interactionID string) {
 	if a.Offer == interactionID {
 		a.Offer = ""
 	}
-}
-
-// Kind is what the dispatcher should do.
-type Kind int
-
-// Kinds of Action.
-const (
-	Expire Kind = iota + 1 // the offer ran out: time it out
-	Offer                  // offer the interaction to the agent
-)
-
-// Action is the dispatcher's next step.
-type Action struct {
-	Kind        Kind
-	Interaction string
-	CallbackID  string
-	Agent       string
-	OfferID     string // Expire: the offer that ran out
-	Service     string
-	QueuedAt    time.Time
-	Attempt     int // Offer: which offer of the interaction this is, from 1
-}
-
-// Next is the most urgent thing to do at now, if any: first the offers that
-// ran out (a timed-out interaction must go back to the queue before anything
-// is matched), then the oldest waiting interaction an agent can take.
-func (m *Model) Next(now time.Time) (Action, bool) {
-	if en := m.earliestOffer(); en != nil && !now.Before(en.Offer.ExpiresAt) {
-		return Action{Kind: Expire, Interaction: en.ID, Agent: en.Offer.Agent, OfferID: en.Offer.ID,
-			CallbackID: en.CallbackID, Service: en.Request.GetService(), QueuedAt: en.QueuedAt}, true
-	}
-	free := m.freeAgents()
-	if len(free) == 0 {
-		return Action{}, false
-	}
-	for _, en := range m.waiting() {
-		if a := choose(en, free); a != nil {
-			return Action{Kind: Offer, Interaction: en.ID, Agent: a.ID, CallbackID: en.CallbackID,
-				Service:  en.Request.GetService(),
-				QueuedAt: en.QueuedAt, Attempt: en.Attempts + 1}, true
-		}
-	}
-	return Action{}, false
-}
-
-// NextExpiry is when the earliest live offer runs out.
-func (m *Model) NextExpiry() (time.Time, bool) {
-	if en := m.earliestOffer(); en != nil {
-		return en.Offer.ExpiresAt, true
-	}
-	return time.Time{}, false
-}
-
-func (m *Model) earliestOffer() *entry {
-	var first *entry
-	for _, en := range m.interactions {
-		if en.Status == offer.Offered && (first == nil || en.Offer.ExpiresAt.Before(first.Offer.ExpiresAt)) {
-			first = en
-		}
-	}
-	return first
-}
-
-// waiting is the queue, oldest first. Sorting on every decision is fine at
-// the queue lengths of one site; priority and aging will change this order.
-func (m *Model) waiting() []*entry {
-	var out []*entry
-	for _, en := range m.interactions {
-		if en.Status == offer.Waiting {
-			out = append(out, en)
-		}
-	}
-	slices.SortFunc(out, func(a, b *entry) int {
-		return cmp.Or(a.QueuedAt.Compare(b.QueuedAt), cmp.Compare(a.seq, b.seq))
-	})
-	return out
-}
-
-// freeAgents are the agents who may take an offer, longest idle first.
-func (m *Model) freeAgents() []*Agent {
-	var out []*Agent
-	for _, a := range m.agents {
-		if a.Free() {
-			out = append(out, a)
-		}
-	}
-	slices.SortFunc(out, func(a, b *Agent) int {
-		return cmp.Or(a.IdleSince.Compare(b.IdleSince), cmp.Compare(a.ID, b.ID))
-	})
-	return out
-}
-
-// choose picks the agent for an interaction among the free ones (longest
-// idle first): one who has not passed on it yet, else one who has, since a
-// rejected callback waiting for nobody helps no one.
-func choose(en *entry, free []*Agent) *Agent {
-	var fallback *Agent
-	for _, a := range free {
-		if !qualifies(a, en) {
-			continue
-		}
-		if !en.HasPassed(a.ID) {
-			return a
-		}
-		if fallback == nil {
-			fallback = a
-		}
-	}
-	return fallback
-}
-
-// qualifies is where skills will decide who may take what; today every
-// agent ready on the web-callback channel takes every service.
-func qualifies(*Agent, *entry) bool { return true }
-
-// InteractionOf is the open interaction of a callback.
-func (m *Model) InteractionOf(callbackID string) (string, bool) {
-	id, ok := m.byCallback[callbackID]
-	return id, ok
-}
-
-// CallbackOf is the callback of an open interaction.
-func (m *Model) CallbackOf(interactionID string) (string, bool) {
-	en, ok := m.interactions[interactionID]
-	if !ok {
-		return "", false
-	}
-	return en.CallbackID, true
-}
-
-// Stats is a queue as GET /v1/queues shows it.
-type Stats struct {
-	Service         string
-	Waiting         int
-	OldestWait      time.Duration
-	Offered         int
-	AgentsReady     int // ready on the web-callback channel
-	AgentsAvailable int // ready and holding nothing: could take an offer now
-}
-
-// Stats of one service's queue at now; a service never queued has zeros.
-func (m *Model) Stats(service string, now time.Time) Stats {
-	st := Stats{Service: service}
-	for _, en := range m.interactions {
-		if en.Request.GetService() != service {
-			continue
-		}
-		switch en.Status {
-		case offer.Waiting:
-			st.Waiting++
-			st.OldestWait = max(st.OldestWait, now.Sub(en.QueuedAt))
-		case offer.Offered:
-			st.Offered++
-		}
-	}
-	// Without skills every ready agent serves every queue.
-	for _, a := range m.agents {
-		if !a.Ready {
-			continue
-		}
-		st.AgentsReady++
-		if a.Free() {
-			st.AgentsAvailable++
-		}
-	}
-	return st
-}
-
-// Services are the services ever queued, sorted.
-func (m *Model) Services() []string {
-	out := make([]string, 0, len(m.services))
-	for s := range m.services {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
 }
