@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -10,9 +11,9 @@ type Kind int
 
 // Kinds of Action.
 const (
-	Expire       Kind = iota + 1 // the offer ran out: time it out
-	Offer                        // offer the interaction to the agent
-	StopOffers                   // the agent missed too many offers: record it
+	Expire     Kind = iota + 1 // the offer ran out: time it out
+	Offer                      // offer the interaction to the agent
+	StopOffers                 // the agent missed too many offers: record it
 )
 
 // Action is the dispatcher's next step.
@@ -74,7 +75,7 @@ func (m *Model) NextExcept(now time.Time, taken *Taken) (Action, bool) {
 	}
 	if len(m.stopping) > 0 {
 		// Few at a time; sorted so replays and tests see one order.
-		for _, id := range slices.Sorted(mapsKeys(m.stopping)) {
+		for _, id := range slices.Sorted(maps.Keys(m.stopping)) {
 			a := m.stopping[id]
 			if !taken.hasAgent(a) {
 				return Action{Kind: StopOffers, Agent: a.ID, Missed: slices.Clone(a.Missed)}, true

@@ -96,7 +96,7 @@ func TestNext(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := New()
+			m := New(Rules{OfferTimeout: 15 * time.Second, AgingStep: 30 * time.Second, MissedOffers: 2})
 			for _, e := range c.given {
 				m.Apply(e)
 			}
@@ -113,7 +113,7 @@ func TestNext(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	m := New()
+	m := New(Rules{OfferTimeout: 15 * time.Second, AgingStep: 30 * time.Second, MissedOffers: 2})
 	for _, e := range []proto.Message{ready("a1", 0), ready("a2", 0), notReady("a2", 1), queued("i1", 10), queued("i2", 20),
 		queued("i3", 30), offered("i3", "a1", 1, 31)} {
 		m.Apply(e)
