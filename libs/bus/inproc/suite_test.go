@@ -214,7 +214,7 @@ func TestNackKeepsOrder(t *testing.T) {
 	first.Nack()
 	select {
 	case <-first.Context().Done():
-	default:
+	case <-time.After(wait):
 		t.Error("nack did not cancel the message's context")
 	}
 	for _, want := range []string{"m1", "m2"} {

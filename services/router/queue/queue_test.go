@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -25,9 +26,40 @@ func notReady(agent string, sec int) proto.Message {
 	return &routingv1.AgentAvailabilityChanged{AgentId: agent, Ready: false, At: at(sec)}
 }
 
-func queued(id string, sec int) proto.Message {
+func queued(id string, sec int) proto.Message { return queuedIn(id, "support", sec) }
+
+func queuedIn(id, service string, sec int) proto.Message {
 	return &routingv1.InteractionQueued{InteractionId: id, CallbackId: "cb-" + id, QueuedAt: at(sec),
-		Request: &callbackv1.CallbackRequest{Service: "support"}}
+		Request: &callbackv1.CallbackRequest{Service: service}}
+}
+
+func skilled(agent string, skills map[string]int32) proto.Message {
+	return &routingv1.AgentSkillsChanged{AgentId: agent, Skills: skills}
+}
+
+func timedOut(id, agent string, n, sec int) proto.Message {
+	return &routingv1.OfferTimedOut{InteractionId: id, AgentId: agent, OfferId: id + ":" + string(rune('0'+n)), At: at(sec)}
+}
+
+func stopped(agent string, sec int) proto.Message {
+	return &routingv1.AgentMissedOffers{AgentId: agent, Count: 2, At: at(sec)}
+}
+
+// rules of the tables: billing needs billing at level 3 and english; vip
+// needs english and has priority 5; support is not configured.
+var rules = Rules{OfferTimeout: 15 * time.Second, AgingStep: 30 * time.Second, MissedOffers: 2,
+	Services: map[string]Service{
+		"billing": {Skills: map[string]int32{"billing": 3, "english": 1}, OfferTimeout: 30 * time.Second},
+		"vip":     {Skills: map[string]int32{"english": 0}, Priority: 5},
+		"french":  {Skills: map[string]int32{"french": 1}, Priority: 1},
+	}}
+
+func model(events ...proto.Message) *Model {
+	m := New(rules)
+	for _, e := range events {
+		m.Apply(e)
+	}
+	return m
 }
 
 func offered(id, agent string, n, sec int) proto.Message {
@@ -93,19 +125,70 @@ func TestNext(t *testing.T) {
 			queued("i1", 3), offered("i1", "a1", 1, 3), rejected("i1", "a1", 4), offered("i1", "a2", 2, 5),
 			accepted("i1", "a2", 6), queued("i2", 7)}, 8, Action{Kind: Offer, Interaction: "i2", Agent: "a3", Attempt: 1}},
 		{"closed interactions leave the queue", []proto.Message{queued("i1", 0), closed("i1", 1), ready("a1", 2)}, 3, Action{}},
+
+		// Skills.
+		{"an agent without the skills is not offered", []proto.Message{ready("a1", 0), queuedIn("i1", "billing", 1)}, 2, Action{}},
+		{"a skill below the level does not qualify", []proto.Message{skilled("a1", map[string]int32{"billing": 2, "english": 5}),
+			ready("a1", 0), queuedIn("i1", "billing", 1)}, 2, Action{}},
+		{"the longest idle qualified agent", []proto.Message{ready("a0", 0),
+			skilled("a1", map[string]int32{"billing": 3, "english": 1}), ready("a1", 1),
+			skilled("a2", map[string]int32{"billing": 9, "english": 9}), ready("a2", 2), queuedIn("i1", "billing", 3)}, 4,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"skills learned while ready count at once", []proto.Message{ready("a1", 0), queuedIn("i1", "french", 1),
+			skilled("a1", map[string]int32{"french": 1})}, 2, Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"skills lost while ready count at once", []proto.Message{skilled("a1", map[string]int32{"french": 1}), ready("a1", 0),
+			skilled("a1", nil), queuedIn("i1", "french", 1)}, 2, Action{}},
+		{"an unconfigured service needs no skills", []proto.Message{skilled("a1", map[string]int32{"french": 1}), ready("a1", 0),
+			queuedIn("i1", "sales", 1)}, 2, Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"a waiting callback nobody qualifies for does not block the next", []proto.Message{ready("a1", 0),
+			queuedIn("i1", "billing", 1), queued("i2", 2)}, 3, Action{Kind: Offer, Interaction: "i2", Agent: "a1", Attempt: 1}},
+		{"a rejecter is only re-offered when no other qualified agent is free", []proto.Message{
+			skilled("a1", map[string]int32{"english": 1}), ready("a1", 0), ready("a2", 0),
+			queuedIn("i1", "vip", 1), offered("i1", "a1", 1, 2), rejected("i1", "a1", 3)}, 4,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 2}},
+
+		// Priority and aging.
+		{"higher priority first", []proto.Message{skilled("a1", map[string]int32{"english": 1, "french": 1}),
+			queued("i1", 0), queuedIn("i2", "french", 1), queuedIn("i3", "vip", 2), ready("a1", 3)}, 3,
+			Action{Kind: Offer, Interaction: "i3", Agent: "a1", Attempt: 1}},
+		{"aging: priority 0 waiting 30s ties priority 1 queued now, and is older", []proto.Message{
+			skilled("a1", map[string]int32{"french": 1}), queued("i1", 0), queuedIn("i2", "french", 30), ready("a1", 31)}, 31,
+			Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 1}},
+		{"aging: priority 0 waiting 29s is still behind", []proto.Message{
+			skilled("a1", map[string]int32{"french": 1}), queued("i1", 1), queuedIn("i2", "french", 30), ready("a1", 31)}, 31,
+			Action{Kind: Offer, Interaction: "i2", Agent: "a1", Attempt: 1}},
+		{"a callback only specialists take does not hold them from a better-ranked one", []proto.Message{
+			skilled("a1", map[string]int32{"english": 1}), ready("a1", 0), ready("a2", 1),
+			queued("i1", 2), queuedIn("i2", "vip", 3)}, 4,
+			Action{Kind: Offer, Interaction: "i2", Agent: "a1", Attempt: 1}},
+
+		// Missed offers.
+		{"one missed offer is not enough", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			timedOut("i1", "a1", 1, 17)}, 18, Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 2}},
+		{"two missed offers in a row stop the offers", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			timedOut("i1", "a1", 1, 17), offered("i1", "a1", 2, 18), timedOut("i1", "a1", 2, 33)}, 34,
+			Action{Kind: StopOffers, Agent: "a1", Missed: []string{"i1:1", "i1:2"}}},
+		{"a reject between misses restarts the count", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			timedOut("i1", "a1", 1, 17), offered("i1", "a1", 2, 18), rejected("i1", "a1", 19), offered("i1", "a1", 3, 20),
+			timedOut("i1", "a1", 3, 35)}, 36, Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 4}},
+		{"stopped agent gets nothing", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			timedOut("i1", "a1", 1, 17), offered("i1", "a1", 2, 18), timedOut("i1", "a1", 2, 33), stopped("a1", 34)}, 35, Action{}},
+		{"stopped agent is offered again once ready again", []proto.Message{ready("a1", 0), queued("i1", 1), offered("i1", "a1", 1, 2),
+			timedOut("i1", "a1", 1, 17), offered("i1", "a1", 2, 18), timedOut("i1", "a1", 2, 33), stopped("a1", 34),
+			notReady("a1", 35), ready("a1", 40)}, 41, Action{Kind: Offer, Interaction: "i1", Agent: "a1", Attempt: 3}},
+		{"a missing agent's callback goes to another while the stop is recorded", []proto.Message{ready("a1", 0), ready("a2", 50),
+			queued("i1", 1), offered("i1", "a1", 1, 2), timedOut("i1", "a1", 1, 17), queued("i2", 18), offered("i2", "a1", 1, 18),
+			timedOut("i2", "a1", 1, 33), stopped("a1", 34)}, 51, Action{Kind: Offer, Interaction: "i1", Agent: "a2", Attempt: 2}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := New(Rules{OfferTimeout: 15 * time.Second, AgingStep: 30 * time.Second, MissedOffers: 2})
-			for _, e := range c.given {
-				m.Apply(e)
-			}
+			m := model(c.given...)
 			got, ok := m.Next(t0.Add(time.Duration(c.now) * time.Second))
 			if ok != (c.want.Kind != 0) {
 				t.Fatalf("got %+v, %v; want %+v", got, ok, c.want)
 			}
-			got.Service, got.QueuedAt, got.CallbackID = "", time.Time{}, ""
-			if ok && got != c.want {
+			got.Service, got.QueuedAt, got.CallbackID, got.Timeout = "", time.Time{}, "", 0
+			if ok && !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("got %+v, want %+v", got, c.want)
 			}
 		})

@@ -1,0 +1,149 @@
+// Pure rules of the desktop: which actions the current status allows, and
+// how times, countdowns and links are shown. No DOM, no I/O.
+
+// Call statuses, in the Workspace's words (api/openapi.yaml Interaction.status).
+export const READY_TO_CALL = 'Ready to Call';
+export const ESTABLISHING = 'Establishing';
+export const CONNECTED = 'Connected';
+export const ON_HOLD = 'On Hold';
+
+// Agent channel states, as the agent reads them.
+export const STATE_WORDS = {
+  READY: 'Ready',
+  NOT_READY: 'Not Ready',
+  BUSY: 'Busy',
+  AFTER_CALL_WORK: 'After Call Work',
+  LOGGED_OUT: 'Logged Out',
+};
+
+// autoAnswers says whether the preview counts down to an auto-answer.
+export function autoAnswers(v) {
+  return Boolean(v.auto_answer_at);
+}
+
+// rejectShown: an auto-answer preview shows Reject only when the agent's
+// configuration lets them reject; a manual preview always does.
+export function rejectShown(v) {
+  return autoAnswers(v) ? v.can_reject === true : v.can_reject !== false;
+}
+
+// allowed lists what the agent may do with an interaction now. The server
+// decides in the end; this keeps buttons disabled when the action would be
+// refused anyway.
+export function allowed(v, { dispositionRequired = true } = {}) {
+  const accepted = v.phase === 'accepted';
+  const s = v.status;
+  const live = s === ESTABLISHING || s === CONNECTED || s === ON_HOLD;
+  return {
+    accept: v.phase === 'offered',
+    reject: v.phase === 'offered' && rejectShown(v),
+    call: accepted && s === READY_TO_CALL,
+    'end-call': accepted && live,
+    hold: accepted && s === CONNECTED,
+    retrieve: accepted && s === ON_HOLD,
+    keypad: accepted && s === CONNECTED,
+    mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)),
+    record: accepted && (s === CONNECTED || (v.recording === true && s === ON_HOLD)),
+    done: accepted && s === READY_TO_CALL && (!dispositionRequired || Boolean(v.disposition)),
+    reschedule: accepted,
+    disposition: accepted,
+    note: accepted,
+    'case-edit': accepted,
+  };
+}
+
+// doneHint explains a disabled Done, or is empty.
+export function doneHint(v, { dispositionRequired = true } = {}) {
+  if (v.phase !== 'accepted') return '';
+  if (v.status !== READY_TO_CALL) return 'End the call before Done.';
+  if (dispositionRequired && !v.disposition) return 'Choose a disposition code before Done.';
+  return '';
+}
+
+// clock formats whole seconds as mm:ss (hh:mm:ss past an hour).
+export function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const two = (n) => String(n).padStart(2, '0');
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return (h > 0 ? two(h) + ':' : '') + two(m) + ':' + two(s % 60);
+}
+
+// secondsLeft until an instant, rounded up, never negative.
+export function secondsLeft(iso, now) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return 0;
+  return Math.max(0, Math.ceil((t - now) / 1000));
+}
+
+// secondsSince an instant, or null when it is unknown (the zero time).
+export function secondsSince(iso, now) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t) || t <= 0) return null;
+  return Math.max(0, Math.floor((now - t) / 1000));
+}
+
+// acceptLabel is the Accept button's text: with auto-answer it counts down,
+// as "Accept (00:09)".
+export function acceptLabel(v, now) {
+  if (!autoAnswers(v)) return 'Accept';
+  return 'Accept (' + clock(secondsLeft(v.auto_answer_at, now)) + ')';
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+// when formats an instant for the agent, or says it is unknown.
+export function when(iso, unknown = '—') {
+  const t = Date.parse(iso);
+  if (!iso || Number.isNaN(t) || t <= 0) return unknown;
+  return dateTime.format(new Date(t));
+}
+
+// localInput formats an instant for <input type="datetime-local">.
+export function localInput(date) {
+  const two = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}T${two(date.getHours())}:${two(date.getMinutes())}`;
+}
+
+const urlPattern = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+// linkParts splits a case information value into text and http(s) links,
+// so that links become anchors without ever parsing the value as HTML.
+// Trailing punctuation stays text ("see https://x.example/a." links /a).
+export function linkParts(value) {
+  const out = [];
+  let last = 0;
+  for (const m of String(value).matchAll(urlPattern)) {
+    let url = m[0];
+    const trail = url.match(/[.,;:!?)\]]+$/);
+    if (trail) url = url.slice(0, -trail[0].length);
+    if (m.index > last) out.push({ text: value.slice(last, m.index) });
+    out.push({ href: url, text: url });
+    last = m.index + url.length;
+  }
+  if (last < String(value).length) out.push({ text: String(value).slice(last) });
+  return out;
+}
+
+// contactName is how the agent sees the contact: the name given, else the number.
+export function contactName(v) {
+  const cb = v.callback || {};
+  return cb.contact_name || cb.phone_number || 'Unknown contact';
+}
+
+// newer says whether view b may replace view a (an answer to a command can
+// arrive after a pushed event that is newer).
+export function newer(a, b) {
+  if (!a) return true;
+  const ta = Date.parse(a.updated_at);
+  const tb = Date.parse(b.updated_at);
+  if (Number.isNaN(ta) || Number.isNaN(tb)) return true;
+  if (b.phase === 'done' || b.phase === 'withdrawn') return true;
+  return tb >= ta;
+}
+
+// matrixText describes a contact matrix cell for a tooltip and a screen reader.
+export function matrixText(cell, what) {
+  const types = Object.entries(cell.types || {}).map(([t, n]) => `${n} ${t}`).join(', ');
+  return `${cell.count} ${what}` + (types ? ` (${types})` : '');
+}
