@@ -63,6 +63,7 @@ type interactionView struct {
 	CallID      string            `json:"call_id,omitempty"`
 	Attempts    int               `json:"attempts"`
 	Disposition string            `json:"disposition,omitempty"`
+	Rescheduled *time.Time        `json:"rescheduled_for,omitempty"`
 	Muted       bool              `json:"muted"`
 	Recording   bool              `json:"recording"`
 	UpdatedAt   time.Time         `json:"updated_at"`
@@ -87,6 +88,10 @@ func presentInteraction(st interaction.State) interactionView {
 		v.Callback.ScheduledFor = &t
 	}
 	v.CanReject = st.CanReject
+	if !st.RescheduledFor.IsZero() {
+		t := st.RescheduledFor
+		v.Rescheduled = &t
+	}
 	if st.Phase == interaction.Offered || st.Phase == interaction.Accepting {
 		t := st.Expires
 		v.ExpiresAt = &t

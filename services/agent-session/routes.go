@@ -29,6 +29,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/interactions/{id}/call", h(s.call))
 	mux.HandleFunc("POST /v1/interactions/{id}/end-call", h(s.endCall))
 	mux.HandleFunc("POST /v1/interactions/{id}/done", h(s.done))
+	mux.HandleFunc("POST /v1/interactions/{id}/reschedule", h(s.reschedule))
 	mux.HandleFunc("POST /v1/interactions/{id}/hold", h(s.hold(true)))
 	mux.HandleFunc("POST /v1/interactions/{id}/retrieve", h(s.hold(false)))
 	mux.HandleFunc("POST /v1/interactions/{id}/dtmf", h(s.dtmf))
@@ -58,6 +59,8 @@ func problem(err error) error {
 		return httpx.NotFound(err.Error())
 	case errors.Is(err, interaction.ErrNotYours):
 		return httpx.Forbidden(err.Error())
+	case errors.Is(err, interaction.ErrRescheduleTime):
+		return httpx.BadField("time", err.Error())
 	case errors.Is(err, interaction.ErrDigits):
 		return httpx.BadField("digits", err.Error())
 	case errors.Is(err, agent.ErrUnknownState):
@@ -74,7 +77,7 @@ func isDomain(err error) bool {
 	for _, d := range []error{interaction.ErrNotFound, interaction.ErrNotYours, interaction.ErrNotOffered,
 		interaction.ErrExpired, interaction.ErrNotAccepted, interaction.ErrInCall, interaction.ErrNoCall,
 		interaction.ErrNeedDisposition, interaction.ErrNoPhone, interaction.ErrCannotReject, interaction.ErrNotConnected,
-		interaction.ErrNotOnHold, interaction.ErrDigits, agent.ErrNotLoggedIn, agent.ErrUnknownState,
+		interaction.ErrNotOnHold, interaction.ErrDigits, interaction.ErrRescheduleTime, agent.ErrNotLoggedIn, agent.ErrUnknownState,
 		agent.ErrChannel, agent.ErrBusy} {
 		if errors.Is(err, d) {
 			return true
@@ -359,4 +362,18 @@ func (s *Service) record(on bool) httpx.Func {
 		return s.command(w, r, func(a string, now time.Time) any { return interaction.Record{Agent: a, Record: on, At: now} },
 			func(st interaction.State) bool { return st.Recording == on || st.CallStatus == interaction.ReadyToCall })
 	}
+}
+
+func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Time string `json:"time"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	at, err := time.Parse(time.RFC3339, body.Time)
+	if err != nil {
+		return httpx.BadField("time", "must be an RFC 3339 time such as 2026-11-26T10:00:00+01:00")
+	}
+	return s.command(w, r, func(a string, now time.Time) any { return interaction.Reschedule{Agent: a, Time: at, At: now} }, nil)
 }

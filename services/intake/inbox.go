@@ -29,6 +29,9 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		id = ev.CallbackId
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionID: ev.InteractionId,
 			ScheduledFor: ev.DueAt.AsTime()}
+	case *callbackv1.CallbackRescheduled:
+		id = ev.CallbackId
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime(), Reopen: true}
 	case *routingv1.OfferAccepted:
 		id = e.Correlation
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId}
@@ -36,6 +39,11 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		id = ev.CallbackId
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: ev.InteractionId,
 			Disposition: ev.Disposition}
+		if ev.Rescheduled {
+			// Due again later: the scheduler's CallbackRescheduled says when.
+			p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, InteractionID: ev.InteractionId,
+				Disposition: ev.Disposition, Reopen: true}
+		}
 	default:
 		return nil
 	}

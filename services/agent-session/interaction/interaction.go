@@ -62,6 +62,8 @@ type State struct {
 	Muted       bool
 	Recording   bool
 	Updated     time.Time
+	// RescheduledFor is when the callback is due again, if the agent moved it.
+	RescheduledFor time.Time
 	// EditedCaseData is the case information as last edited, if it was.
 	EditedCaseData map[string]string
 }
@@ -145,6 +147,12 @@ type (
 		Code string
 		At   time.Time
 	}
+	// Reschedule moves the callback to another time.
+	Reschedule struct {
+		Agent string
+		Time  time.Time
+		At    time.Time
+	}
 	NoteCaseData struct {
 		CaseData map[string]string
 		At       time.Time
@@ -166,6 +174,7 @@ var (
 	ErrNotConnected    = errors.New("the call is not connected")
 	ErrNotOnHold       = errors.New("the call is not on hold")
 	ErrDigits          = errors.New("digits must be 1 to 32 of 0-9, *, #, A-D")
+	ErrRescheduleTime  = errors.New("the new time must be in the future and within 90 days")
 )
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
@@ -284,6 +293,15 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil
 		}
 		return []proto.Message{&agentv1.CallFlagsChanged{InteractionId: s.ID, CallId: c.CallID, Muted: c.Muted, Recording: c.Recording, At: ts(c.At)}}, nil
+	case Reschedule:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		if !c.Time.After(c.At) || c.Time.After(c.At.Add(90*24*time.Hour)) {
+			return nil, ErrRescheduleTime
+		}
+		return []proto.Message{&agentv1.RescheduleRequested{InteractionId: s.ID, CallbackId: s.CallbackID, AgentId: c.Agent,
+			Time: ts(c.Time), At: ts(c.At)}}, nil
 	case NoteCaseData:
 		if s.Phase == None || maps.Equal(s.CaseData(), c.CaseData) {
 			return nil, nil
@@ -308,7 +326,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrNeedDisposition
 		}
 		return []proto.Message{&agentv1.InteractionDone{InteractionId: s.ID, CallbackId: s.CallbackID, AgentId: c.Agent,
-			Disposition: s.Disposition, At: ts(c.At)}}, nil
+			Disposition: s.Disposition, Rescheduled: !s.RescheduledFor.IsZero(), At: ts(c.At)}}, nil
 	}
 	return nil, fmt.Errorf("interaction: unknown command %T", c)
 }
@@ -362,6 +380,8 @@ func Evolve(s State, e proto.Message) State {
 		s.Muted, s.Recording, s.Updated = e.Muted, e.Recording, e.At.AsTime()
 	case *agentv1.DispositionNoted:
 		s.Disposition = e.Code
+	case *agentv1.RescheduleRequested:
+		s.RescheduledFor = e.Time.AsTime()
 	case *agentv1.CaseDataNoted:
 		s.EditedCaseData = e.CaseData
 	case *agentv1.InteractionDone:

@@ -78,6 +78,10 @@ func TestDecide(t *testing.T) {
 		{"mute", append(open, dialled, connected), Mute{Agent: "a1", Mute: true, At: t0}, []string{"MuteRequested"}, nil},
 		{"record with no call", open, Record{Agent: "a1", Record: true, At: t0}, nil, ErrNotConnected},
 		{"reject an auto-answer that cannot be rejected", []proto.Message{autoPresented}, Reject{Agent: "a1", At: t0}, nil, ErrCannotReject},
+		{"reschedule", open, Reschedule{Agent: "a1", Time: t0.Add(time.Hour), At: t0}, []string{"RescheduleRequested"}, nil},
+		{"reschedule to the past", open, Reschedule{Agent: "a1", Time: t0.Add(-time.Hour), At: t0}, nil, ErrRescheduleTime},
+		{"done after reschedule", append(open, &agentv1.RescheduleRequested{Time: timestamppb.New(t0.Add(time.Hour))}),
+			Finish{Agent: "a1", At: t0}, []string{"InteractionDone"}, nil},
 		{"disposition noted once", append(open, disposed), NoteDisposition{Code: "resolved", At: t0}, nil, nil},
 	}
 	for _, c := range cases {

@@ -55,6 +55,9 @@ type (
 		InteractionID string
 		ScheduledFor  time.Time
 		Disposition   string
+		// Reopen: the callback was rescheduled, so SCHEDULED again even after
+		// it was in progress.
+		Reopen bool
 	}
 )
 
@@ -95,8 +98,15 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if !s.Exists || !s.Open() {
 			return nil, nil
 		}
-		if rank[c.State] < rank[s.Status] || (c.State == s.Status && c.ScheduledFor.Equal(s.ScheduledFor)) {
+		if c.State == s.Status && (c.ScheduledFor.IsZero() || c.ScheduledFor.Equal(s.ScheduledFor)) {
 			return nil, nil
+		}
+		if !c.Reopen && rank[c.State] < rank[s.Status] {
+			return nil, nil
+		}
+		if c.InteractionID != "" && s.InteractionID != "" && c.InteractionID != s.InteractionID &&
+			c.State != callbackv1.CallbackState_CALLBACK_STATE_QUEUED {
+			return nil, nil // a late word about an earlier interaction of a rescheduled callback
 		}
 		e := &callbackv1.CallbackStateChanged{CallbackId: s.ID, State: c.State, At: timestamppb.New(c.At),
 			InteractionId: c.InteractionID, Disposition: c.Disposition}

@@ -52,6 +52,12 @@ func TestDecide(t *testing.T) {
 			progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
 		{"progress after cancel ignored", []proto.Message{requested(&later), &callbackv1.CallbackCancelled{At: timestamppb.New(t0)}},
 			progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
+		{"rescheduled reopens", []proto.Message{requested(nil),
+			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionId: "i1", At: timestamppb.New(t0)}},
+			Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: t0.Add(time.Hour), Reopen: true, At: t0}, 1, nil},
+		{"late word of an earlier interaction", []proto.Message{requested(nil),
+			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionId: "i2", At: timestamppb.New(t0)}},
+			Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: "i1", At: t0}, 0, nil},
 		{"progress unknown ignored", nil, progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
 	}
 	for _, c := range cases {

@@ -1270,6 +1270,84 @@ func (x *CallFlagsChanged) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// RescheduleRequested: the agent moved the callback to another time; the
+// scheduler makes it due again then.
+type RescheduleRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallbackId    string                 `protobuf:"bytes,2,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RescheduleRequested) Reset() {
+	*x = RescheduleRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RescheduleRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RescheduleRequested) ProtoMessage() {}
+
+func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RescheduleRequested.ProtoReflect.Descriptor instead.
+func (*RescheduleRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RescheduleRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *RescheduleRequested) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *RescheduleRequested) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RescheduleRequested) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *RescheduleRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // CaseDataNoted: agent-session learned the case information was edited.
 type CaseDataNoted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1282,7 +1360,7 @@ type CaseDataNoted struct {
 
 func (x *CaseDataNoted) Reset() {
 	*x = CaseDataNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1372,7 @@ func (x *CaseDataNoted) String() string {
 func (*CaseDataNoted) ProtoMessage() {}
 
 func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1385,7 @@ func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseDataNoted.ProtoReflect.Descriptor instead.
 func (*CaseDataNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CaseDataNoted) GetInteractionId() string {
@@ -1339,13 +1417,15 @@ type InteractionDone struct {
 	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	Disposition   string                 `protobuf:"bytes,4,opt,name=disposition,proto3" json:"disposition,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// rescheduled: the callback is not complete, it is due again later.
+	Rescheduled   bool `protobuf:"varint,6,opt,name=rescheduled,proto3" json:"rescheduled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InteractionDone) Reset() {
 	*x = InteractionDone{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1437,7 @@ func (x *InteractionDone) String() string {
 func (*InteractionDone) ProtoMessage() {}
 
 func (x *InteractionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1450,7 @@ func (x *InteractionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionDone.ProtoReflect.Descriptor instead.
 func (*InteractionDone) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InteractionDone) GetInteractionId() string {
@@ -1406,6 +1486,13 @@ func (x *InteractionDone) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *InteractionDone) GetRescheduled() bool {
+	if x != nil {
+		return x.Rescheduled
+	}
+	return false
 }
 
 var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -1513,6 +1600,13 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x14\n" +
 	"\x05muted\x18\x03 \x01(\bR\x05muted\x12\x1c\n" +
 	"\trecording\x18\x04 \x01(\bR\trecording\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd4\x01\n" +
+	"\x13RescheduleRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
+	"\vcallback_id\x18\x02 \x01(\tR\n" +
+	"callbackId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xec\x01\n" +
 	"\rCaseDataNoted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12K\n" +
@@ -1520,14 +1614,15 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc2\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe4\x01\n" +
 	"\x0fInteractionDone\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
 	"callbackId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12 \n" +
 	"\vdisposition\x18\x04 \x01(\tR\vdisposition\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02atB>Z<github.com/ringback/ringback/proto/ringback/agent/v1;agentv1b\x06proto3"
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12 \n" +
+	"\vrescheduled\x18\x06 \x01(\bR\vrescheduledB>Z<github.com/ringback/ringback/proto/ringback/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_ringback_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1541,7 +1636,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ringback_agent_v1_agent_proto_rawDescData
 }
 
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*AgentLoggedIn)(nil),         // 0: ringback.agent.v1.AgentLoggedIn
 	(*AgentLoggedOut)(nil),        // 1: ringback.agent.v1.AgentLoggedOut
@@ -1560,45 +1655,48 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*MuteRequested)(nil),         // 14: ringback.agent.v1.MuteRequested
 	(*RecordingRequested)(nil),    // 15: ringback.agent.v1.RecordingRequested
 	(*CallFlagsChanged)(nil),      // 16: ringback.agent.v1.CallFlagsChanged
-	(*CaseDataNoted)(nil),         // 17: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 18: ringback.agent.v1.InteractionDone
-	nil,                           // 19: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 20: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 22: ringback.callback.v1.CallbackRequest
+	(*RescheduleRequested)(nil),   // 17: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),         // 18: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 19: ringback.agent.v1.InteractionDone
+	nil,                           // 20: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 21: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 23: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	21, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	19, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	21, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	21, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	22, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	21, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	21, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	21, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	21, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	21, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	21, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	21, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	21, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	21, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	20, // 23: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	21, // 24: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	21, // 25: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	22, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	20, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	22, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	22, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	23, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	22, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	22, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	22, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	22, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	22, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	22, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	22, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	22, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	22, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	22, // 23: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	22, // 24: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 25: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	22, // 26: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	22, // 27: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -1612,7 +1710,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
