@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -103,6 +105,21 @@ func TestTraceFollowsTheEventFromWriterToConsumer(t *testing.T) {
 		if sc.TraceID() != span.SpanContext().TraceID() {
 			t.Fatalf("consumer trace %s, writer trace %s", sc.TraceID(), span.SpanContext().TraceID())
 		}
+		// The consumer's span is a real one of the process's provider.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			found := false
+			for _, s := range rec.Ended() {
+				found = found || (s.SpanKind() == trace.SpanKindConsumer && s.SpanContext().TraceID() == span.SpanContext().TraceID())
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no consumer span recorded in the writer's trace")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("not consumed")
 	}
@@ -125,7 +142,8 @@ func TestFailingHandlerIsRetriedThenSetAsideOnThePoisonTopic(t *testing.T) {
 	appendEvent(t, context.Background(), st)
 	select {
 	case m := <-poisoned:
-		if m.Metadata.Get("poison_reason") != "database on fire" || m.Metadata.Get("poison_handler") != "t" {
+		if !strings.Contains(m.Metadata.Get(middleware.ReasonForPoisonedKey), "database on fire") ||
+			m.Metadata.Get(middleware.PoisonedHandlerKey) != "t@"+envelope.TopicOf("intake") {
 			t.Fatalf("poison metadata %v", m.Metadata)
 		}
 	case <-time.After(10 * time.Second):

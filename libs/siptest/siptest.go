@@ -39,6 +39,11 @@ const (
 	// AnswerThenHangUp answers like Answer and hangs up itself (BYE) two
 	// seconds after the ACK.
 	AnswerThenHangUp Scenario = "answer_then_hangup"
+	// AnswerHold answers like Answer, then accepts any number of re-INVITEs
+	// (hold, retrieve) until the BYE, answering each offer's direction as
+	// RFC 3264 says (sendonly with recvonly, inactive with inactive, else
+	// sendrecv). Requests reads what each offer asked for.
+	AnswerHold Scenario = "answer_hold"
 	// Busy answers 486 Busy Here.
 	Busy Scenario = "busy"
 	// Decline answers 603 Decline.

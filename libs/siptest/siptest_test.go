@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -173,5 +174,27 @@ func TestRejectingScenarios(t *testing.T) {
 				return false
 			})
 		})
+	}
+}
+
+func TestParseFullMessages(t *testing.T) {
+	invite := "INVITE sip:+14155550123@127.0.0.1:5070 SIP/2.0\r\nCSeq: 2 INVITE\r\nContent-Length: 41\r\n\r\nv=0\r\nm=audio 6000 RTP/AVP 0\r\na=sendonly\r\n"
+	ok := "SIP/2.0 200 OK\r\nCSeq: 2 INVITE\r\nContent-Length: 0\r\n\r\n"
+	log := fullMessageSeparator + " 2026-11-25 14:56:00.241531\nUDP message received [" + strconv.Itoa(len(invite)) + "] bytes :\n\n" + invite + "\n\n" +
+		fullMessageSeparator + " 2026-11-25 14:56:00.241701\nUDP message sent (" + strconv.Itoa(len(ok)) + " bytes):\n\n" + ok + "\n\n" +
+		fullMessageSeparator + " 2026-11-25 14:56:00.242887\nUDP message received [400] bytes :\n\nBYE sip:" // still being written
+	msgs := parseFullMessages(log)
+	if len(msgs) != 2 {
+		t.Fatalf("got %d messages, want 2: %+v", len(msgs), msgs)
+	}
+	in, out := msgs[0], msgs[1]
+	if in.Sent || in.Method() != "INVITE" || in.Header("cseq") != "2 INVITE" || in.Direction() != "sendonly" || in.Text != invite {
+		t.Errorf("request parsed as %+v (direction %q)", in, in.Direction())
+	}
+	if !out.Sent || out.Method() != "" || out.StartLine() != "SIP/2.0 200 OK" || out.Direction() != "" {
+		t.Errorf("response parsed as %+v", out)
+	}
+	if got := (FullMessage{Text: "INVITE x SIP/2.0\r\n\r\nv=0\r\nm=audio 1 RTP/AVP 0\r\n"}).Direction(); got != "sendrecv" {
+		t.Errorf("direction without attribute = %q, want sendrecv", got)
 	}
 }

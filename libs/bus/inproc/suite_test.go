@@ -3,6 +3,7 @@ package inproc_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -27,8 +28,8 @@ import (
 // outlive their handles, so messages "persist" between handles.
 func TestPubSub(t *testing.T) {
 	features := tests.Features{
-		// Groups are tested below: the suite's group test needs Publish to
-		// return while a group it created never subscribes.
+		// Groups are tested below: the suite's group test initializes a
+		// group that never reads, and our Publish waits for every group.
 		ConsumerGroups:        false,
 		ExactlyOnceDelivery:   true,
 		GuaranteedOrder:       true,
@@ -267,5 +268,33 @@ func TestPublishStopsWithItsContext(t *testing.T) {
 	msg.SetContext(ctx)
 	if err := bus.Publish("t", msg); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish: %v, want deadline exceeded", err)
+	}
+}
+
+// Close stops every goroutine of the bus. Not parallel: it counts the
+// process's goroutines.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	bus := inproc.New(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, _ := bus.Subscriber("a").Subscribe(ctx, "t")
+	sub := bus.Subscriber("b")
+	_, _ = sub.Subscribe(context.Background(), "t")
+	published := publishAsync(bus, "t", message.NewMessage("m1", nil))
+	receive(t, a).Ack()
+	cancel()
+	_ = sub.Close()
+	_ = bus.Close()
+	if err := <-published; !errors.Is(err, inproc.ErrClosed) {
+		t.Errorf("publish: %v, want ErrClosed (group b never acked)", err)
+	}
+
+	deadline := time.Now().Add(wait)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -60,6 +61,10 @@ func TestConfigRequired(t *testing.T) {
 	}
 	if _, err := kafka.NewSubscriber(kafka.SubscriberConfig{Brokers: []string{"127.0.0.1:1"}}, nil); err == nil {
 		t.Error("subscriber without consumer group: want error")
+	}
+	cfg := kafka.SubscriberConfig{Brokers: []string{"127.0.0.1:1"}, ConsumerGroup: "g", DrainTimeout: time.Minute}
+	if _, err := kafka.NewSubscriber(cfg, nil); err == nil {
+		t.Error("drain timeout above the rebalance timeout: want error")
 	}
 }
 
@@ -268,6 +273,7 @@ func TestCloseDrainsInFlight(t *testing.T) {
 
 	cfg := fastSubscriber(brokers, group)
 	cfg.DrainTimeout = wait
+	cfg.RebalanceTimeout = 2 * wait
 	first, err := kafka.NewSubscriber(cfg, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
@@ -324,5 +330,45 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := sub.Subscribe(context.Background(), "t"); !errors.Is(err, kafka.ErrSubscriberClosed) {
 		t.Errorf("Subscribe after Close: %v", err)
+	}
+}
+
+// Close stops every goroutine the publisher and subscriber started. Not
+// parallel: it counts the process's goroutines.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	brokers := kafkatest.StartBroker(t)
+	before := runtime.NumGoroutine()
+
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := kafka.NewSubscriber(fastSubscriber(brokers, "leak"), watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Subscribe(context.Background(), "leak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish("leak", message.NewMessage("m1", nil)); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, msgs).Ack()
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The broker ends its side of each connection a moment later.
+	deadline := time.Now().Add(wait)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -47,6 +47,8 @@ func groupOf(t *testing.T) string {
 
 func newPubSub(t *testing.T, brokers []string, group string) (message.Publisher, message.Subscriber) {
 	t.Helper()
+	// Info and errors by default; BUS_DEBUG=1 adds debug lines (joins and
+	// rebalances), BUS_DEBUG=trace adds kafka-go's own.
 	logger := watermill.NewStdLogger(os.Getenv("BUS_DEBUG") != "", os.Getenv("BUS_DEBUG") == "trace")
 	pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers}, logger)
 	if err != nil {

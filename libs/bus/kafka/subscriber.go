@@ -37,8 +37,9 @@ type SubscriberConfig struct {
 	// Default 10s (the broker's minimum is usually 6s).
 	SessionTimeout time.Duration
 	// RebalanceTimeout is how long the coordinator waits for members to
-	// rejoin during a rebalance. Members rejoin only after draining, so keep
-	// it above DrainTimeout. Default 30s.
+	// rejoin during a rebalance, and so how long a member closing in the
+	// middle of one may wait in its join. Members rejoin only after
+	// draining, so it must exceed DrainTimeout. Default 10s.
 	RebalanceTimeout time.Duration
 	// JoinGroupBackoff is the pause before rejoining after a failed join.
 	// Default 1s.
@@ -68,10 +69,13 @@ func (c *SubscriberConfig) setDefaults() error {
 	}
 	def(&c.HeartbeatInterval, time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
-	def(&c.RebalanceTimeout, 30*time.Second)
+	def(&c.RebalanceTimeout, 10*time.Second)
 	def(&c.JoinGroupBackoff, time.Second)
 	def(&c.NackBackoff, 100*time.Millisecond)
 	def(&c.DrainTimeout, 5*time.Second)
+	if c.RebalanceTimeout <= c.DrainTimeout {
+		return fmt.Errorf("kafka subscriber: rebalance timeout %v must exceed drain timeout %v", c.RebalanceTimeout, c.DrainTimeout)
+	}
 	return nil
 }
 
@@ -79,17 +83,20 @@ func (c *SubscriberConfig) setDefaults() error {
 //
 // Each Subscribe joins the group as one member for one topic. Each assigned
 // partition is consumed by its own goroutine, one message at a time: the
-// next record is delivered only after the previous one was acked, whose
-// offset is then committed; a nacked message is delivered again after
-// NackBackoff. So order holds per partition, at most one message per
-// partition is in flight, and partitions progress independently.
+// next record is delivered only after the previous one was acked, and only
+// acked offsets are committed (in the background, see committer); a nacked
+// message is delivered again after NackBackoff. So order holds per
+// partition, at most one message per partition is in flight, and partitions
+// progress independently.
 //
 // kafka-go's Reader with a GroupID hides rebalances, so a revoked partition
 // could still be delivered from its buffer while its new owner starts on the
-// same records. This subscriber drives kafka-go's ConsumerGroup directly:
-// when a generation ends, every partition goroutine stops fetching, drains
-// (DrainTimeout) and commits before the member rejoins, so two members never
-// deliver one partition at the same time.
+// same records. This subscriber drives kafka-go's ConsumerGroup directly and
+// reads each partition with a group-less Reader: when a generation ends,
+// every partition goroutine stops fetching, drains (DrainTimeout) and has
+// its offsets committed before the member rejoins, so two members never
+// deliver one partition at the same time and the next owner starts after
+// what was acked here.
 //
 // Safe for concurrent use. Close ends every subscription.
 type Subscriber struct {

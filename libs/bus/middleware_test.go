@@ -1,0 +1,301 @@
+package bus_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ringback/ringback/libs/bus"
+	"github.com/ringback/ringback/libs/bus/inproc"
+)
+
+const (
+	topic   = "ringback.test"
+	handler = "test-handler"
+	wait    = 5 * time.Second
+)
+
+var fastRetry = bus.RetryConfig{MaxRetries: 3, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond}
+
+// env is a router with ringback's middleware on the in-process bus, and a
+// reader of the poison topic.
+type env struct {
+	bus    *inproc.Bus
+	poison <-chan *message.Message
+	spans  *tracetest.SpanRecorder
+	tp     *sdktrace.TracerProvider
+}
+
+func start(t *testing.T, h message.NoPublishHandlerFunc) *env {
+	t.Helper()
+	b := inproc.New(watermill.NopLogger{})
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	r, err := bus.NewRouter(bus.RouterConfig{Retry: fastRetry, TracerProvider: tp, CloseTimeout: time.Second}, watermill.NopLogger{}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.AddConsumerHandler(handler, topic, b.Subscriber(handler), h)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	poison, err := b.Subscriber("poison-reader").Subscribe(ctx, bus.PoisonTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("router: %v", err)
+		}
+		_ = b.Close()
+	})
+	select {
+	case <-r.Running():
+	case <-time.After(wait):
+		t.Fatal("router not running")
+	}
+	return &env{bus: b, poison: poison, spans: spans, tp: tp}
+}
+
+// publish returns once the handler's group acked msg (in-process Publish).
+func (e *env) publish(t *testing.T, msg *message.Message) {
+	t.Helper()
+	e.acked(t, e.publishAsync(msg))
+}
+
+// publishAsync publishes in the background: a handler that poisons msg
+// waits, inside the in-process Publish, for the poison reader's ack.
+func (e *env) publishAsync(msg *message.Message) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- e.bus.Publish(topic, msg) }()
+	return done
+}
+
+func (e *env) acked(t *testing.T, published <-chan error) {
+	t.Helper()
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(wait):
+		t.Fatal("message not acked")
+	}
+}
+
+func (e *env) poisoned(t *testing.T) *message.Message {
+	t.Helper()
+	select {
+	case m := <-e.poison:
+		m.Ack()
+		return m
+	case <-time.After(wait):
+		t.Fatal("nothing on the poison topic")
+	}
+	return nil
+}
+
+func (e *env) noPoison(t *testing.T) {
+	t.Helper()
+	select {
+	case m := <-e.poison:
+		t.Fatalf("poisoned %s: %s", m.UUID, m.Metadata.Get(middleware.ReasonForPoisonedKey))
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestRetryUntilSuccess(t *testing.T) {
+	var calls atomic.Int32
+	e := start(t, func(*message.Message) error {
+		if calls.Add(1) <= 2 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	e.publish(t, message.NewMessage("m1", nil))
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("handler ran %d times, want 3", n)
+	}
+	e.noPoison(t)
+}
+
+func TestPoisonAfterRetriesAndGoOn(t *testing.T) {
+	var calls atomic.Int32
+	e := start(t, func(msg *message.Message) error {
+		calls.Add(1)
+		if msg.UUID == "bad" {
+			return errors.New("cannot apply event")
+		}
+		return nil
+	})
+
+	published := e.publishAsync(message.NewMessage("bad", []byte("payload")))
+	p := e.poisoned(t)
+	e.acked(t, published)
+	if n := calls.Load(); n != int32(fastRetry.MaxRetries+1) {
+		t.Fatalf("handler ran %d times, want %d", n, fastRetry.MaxRetries+1)
+	}
+	if p.UUID != "bad" || string(p.Payload) != "payload" {
+		t.Fatalf("poisoned %s %q", p.UUID, p.Payload)
+	}
+	for key, want := range map[string]string{
+		middleware.ReasonForPoisonedKey: "cannot apply event",
+		middleware.PoisonedTopicKey:     topic,
+		middleware.PoisonedHandlerKey:   handler,
+	} {
+		if got := p.Metadata.Get(key); got != want {
+			t.Errorf("metadata %s = %q, want %q", key, got, want)
+		}
+	}
+
+	// The consumer goes on with the next message.
+	e.publish(t, message.NewMessage("good", nil))
+	if n := calls.Load(); n != int32(fastRetry.MaxRetries+2) {
+		t.Fatalf("handler ran %d times, want %d", n, fastRetry.MaxRetries+2)
+	}
+	e.noPoison(t)
+
+	spans := e.spans.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want one per message", len(spans))
+	}
+	if s := spans[0]; s.Status().Code != codes.Error || s.Status().Description != "cannot apply event" {
+		t.Errorf("span of the poisoned message: status %v", s.Status())
+	}
+	if s := spans[1]; s.Status().Code == codes.Error {
+		t.Errorf("span of the good message: status %v", s.Status())
+	}
+}
+
+// A panic is an error like any other: retried, then poisoned.
+func TestPanicIsPoisoned(t *testing.T) {
+	e := start(t, func(*message.Message) error { panic("boom") })
+	published := e.publishAsync(message.NewMessage("m1", nil))
+	if reason := e.poisoned(t).Metadata.Get(middleware.ReasonForPoisonedKey); !strings.Contains(reason, "boom") {
+		t.Fatalf("reason %q", reason)
+	}
+	e.acked(t, published)
+}
+
+// A handler that fails because its context ended (shutdown) is neither
+// retried nor poisoned: the message is nacked for redelivery.
+func TestShutdownIsNotPoison(t *testing.T) {
+	b := inproc.New(watermill.NopLogger{})
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	poison, _ := b.Subscriber("poison-reader").Subscribe(ctx, bus.PoisonTopic)
+
+	pq, err := bus.Poison(b, bus.PoisonTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	h := pq(bus.Retry(fastRetry, nil)(func(msg *message.Message) ([]*message.Message, error) {
+		calls.Add(1)
+		return nil, msg.Context().Err()
+	}))
+
+	msgCtx, stop := context.WithCancel(context.Background())
+	stop()
+	msg := message.NewMessage("m1", nil)
+	msg.SetContext(msgCtx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := h(msg)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("handler chain returned %v, want context.Canceled", err)
+		}
+	case m := <-poison:
+		t.Fatalf("poisoned on shutdown: %s", m.Metadata.Get(middleware.ReasonForPoisonedKey))
+	case <-time.After(wait):
+		t.Fatal("handler chain hung")
+	}
+	if n := calls.Load(); n > 1 {
+		t.Errorf("retried %d times on shutdown", n-1)
+	}
+}
+
+// The consumer span continues the producer's trace across the bus.
+func TestTraceCrossesTheBus(t *testing.T) {
+	var handlerSpan atomic.Value
+	e := start(t, func(msg *message.Message) error {
+		handlerSpan.Store(trace.SpanContextFromContext(msg.Context()))
+		return nil
+	})
+
+	ctx, producer := e.tp.Tracer("producer").Start(context.Background(), "append")
+	msg := message.NewMessage("m1", nil)
+	bus.InjectTrace(ctx, msg)
+	producer.End()
+	if msg.Metadata.Get("traceparent") == "" {
+		t.Fatal("no traceparent in metadata")
+	}
+	e.publish(t, msg)
+
+	got, _ := handlerSpan.Load().(trace.SpanContext)
+	if got.TraceID() != producer.SpanContext().TraceID() {
+		t.Fatalf("handler trace %s, producer trace %s", got.TraceID(), producer.SpanContext().TraceID())
+	}
+	var consumer sdktrace.ReadOnlySpan
+	for _, s := range e.spans.Ended() {
+		if s.SpanContext().SpanID() == got.SpanID() {
+			consumer = s
+		}
+	}
+	if consumer == nil {
+		t.Fatal("the handler's span was not recorded")
+	}
+	if consumer.Parent().SpanID() != producer.SpanContext().SpanID() || !consumer.Parent().IsRemote() {
+		t.Errorf("consumer span parent %v, want the producer's span, remote", consumer.Parent())
+	}
+	if consumer.SpanKind() != trace.SpanKindConsumer || consumer.Name() != "process "+topic {
+		t.Errorf("consumer span %q kind %v", consumer.Name(), consumer.SpanKind())
+	}
+}
+
+func TestInjectWithoutSpanWritesNothing(t *testing.T) {
+	msg := message.NewMessage("m1", nil)
+	msg.Metadata = nil
+	bus.InjectTrace(context.Background(), msg)
+	if len(msg.Metadata) != 0 {
+		t.Fatalf("metadata %v", msg.Metadata)
+	}
+	if ctx := bus.ExtractTrace(context.Background(), msg); trace.SpanContextFromContext(ctx).IsValid() {
+		t.Fatal("extracted a span context from nothing")
+	}
+}
+
+func TestNewRouterNeedsPoisonPublisher(t *testing.T) {
+	if _, err := bus.NewRouter(bus.RouterConfig{}, nil, nil); err == nil {
+		t.Fatal("want error")
+	}
+}
+
+func TestSlog(t *testing.T) {
+	var buf bytes.Buffer
+	logger := bus.Slog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	logger.With(watermill.LogFields{"topic": topic}).Error("publish failed", errors.New("broker down"), nil)
+	if out := buf.String(); !strings.Contains(out, "publish failed") || !strings.Contains(out, "broker down") || !strings.Contains(out, topic) {
+		t.Fatalf("log line %q", out)
+	}
+}
