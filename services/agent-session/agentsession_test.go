@@ -251,3 +251,18 @@ func (s *sse) nextWithID(t *testing.T) (string, string) {
 		return "", ""
 	}
 }
+
+func TestMissedOffersSetTheAgentNotReady(t *testing.T) {
+	env := start(t)
+	env.Do("POST", "/v1/agents/a1/session", map[string]string{"phone_uri": "sip:a1@127.0.0.1:5070"}, nil)
+	env.Do("PUT", "/v1/agents/a1/state", map[string]string{"channel": "webcallback", "state": "READY"}, nil)
+	env.Append("router-agent-a1", "missed-1", &routingv1.AgentMissedOffers{AgentId: "a1", Count: 2})
+	waitAgent(t, env, "a1", func(a agentView) bool {
+		c := a.Channels["webcallback"]
+		return c.State == "NOT_READY" && c.Reason == "Missed offer"
+	})
+	// The agent comes back by going Ready.
+	if res := env.Do("PUT", "/v1/agents/a1/state", map[string]string{"channel": "webcallback", "state": "READY"}, nil); res.StatusCode != 200 {
+		t.Fatalf("ready again: %d", res.StatusCode)
+	}
+}

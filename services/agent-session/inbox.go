@@ -57,6 +57,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Rejected", At: at})
 	case *routingv1.OfferTimedOut:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Timed out", At: at})
+	case *routingv1.AgentMissedOffers:
+		// The router stopped offering: the desktop shows why.
+		_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
+			State: agent.NotReady, Reason: "Missed offer", At: at, System: true})
 	case *routingv1.InteractionClosed:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: "Cancelled", At: at})
 	case *mediav1.CallConnected:

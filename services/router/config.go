@@ -28,6 +28,9 @@ type Config struct {
 	// MissedOffersNotReady is how many offers in a row an agent may miss
 	// before the router stops offering to them.
 	MissedOffersNotReady int
+	// DispatchBatch bounds the actions the dispatcher decides at once and
+	// writes concurrently.
+	DispatchBatch int
 }
 
 // RegisterFlags registers the router's flags.
@@ -53,6 +56,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MissedOffersNotReady, "router.missed-offers-not-ready", 2,
 		"offers in a row an agent may let time out before the router stops offering to them and asks agent-session "+
 			"to set them Not Ready \"Missed offer\"; 2 tolerates one slip; 0 disables")
+	fs.IntVar(&c.DispatchBatch, "router.dispatch-batch", 64,
+		"offers and timeouts the dispatcher decides at once and writes concurrently; concurrent appends share one "+
+			"fsync, so a burst of due callbacks costs a few syncs, not one per offer; 1 writes one at a time")
 }
 
 // Bounds of the configuration. An offer nobody answers for longer than
@@ -62,6 +68,7 @@ const (
 	maxOfferTimeout = 10 * time.Minute
 	maxAgingStep    = 24 * time.Hour
 	maxMissedOffers = 100
+	maxBatch        = 1024
 )
 
 // Validate checks the configuration.
@@ -85,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AgingStep < 0 || c.AgingStep > maxAgingStep {
 		return fmt.Errorf("router.aging-step: %s is not within [0, %s]", c.AgingStep, maxAgingStep)
+	}
+	if c.DispatchBatch < 1 || c.DispatchBatch > maxBatch {
+		return fmt.Errorf("router.dispatch-batch: %d is not within [1, %d]", c.DispatchBatch, maxBatch)
 	}
 	if c.MissedOffersNotReady < 0 || c.MissedOffersNotReady > maxMissedOffers {
 		return fmt.Errorf("router.missed-offers-not-ready: %d is not within [0, %d]", c.MissedOffersNotReady, maxMissedOffers)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,12 +27,13 @@ const (
 	retryMax = 2 * time.Second
 )
 
-// dispatch is the router's single writer of offers and timeouts. It decides
-// on the model, writes one event, and waits until the model has folded that
-// write before deciding again. Being the only offer writer and never deciding
-// on a model that lacks its own last write is what keeps an agent from
-// holding two offers; the interaction stream's expected revision keeps an
-// interaction from being offered twice.
+// dispatch is the router's single writer of offers, timeouts and missed-offer
+// stops. It decides a batch of actions on the model (no two sharing an
+// interaction or an agent), writes them, and waits until the model has folded
+// those writes before deciding again. Being the only offer writer and never
+// deciding on a model that lacks its own last writes is what keeps an agent
+// from holding two offers; the interaction stream's expected revision keeps
+// an interaction from being offered twice.
 func (s *Service) dispatch(ctx context.Context) error {
 	if err := s.fence(ctx); err != nil {
 		return err
@@ -46,27 +48,46 @@ func (s *Service) dispatch(ctx context.Context) error {
 		changed := s.proj.Changed()
 		now := s.deps.Clock.Now()
 		s.mu.Lock()
-		act, ok := s.model.Next(now)
+		var (
+			taken queue.Taken
+			batch []queue.Action
+		)
+		// A batch is written concurrently: appends in flight together share
+		// one fsync (group commit), so a burst of due callbacks is offered in
+		// a few syncs instead of one sync per offer.
+		for len(batch) < s.cfg.DispatchBatch {
+			act, ok := s.model.NextExcept(now, &taken)
+			if !ok {
+				break
+			}
+			batch = append(batch, act)
+			taken.Add(act)
+		}
 		expiry, live := s.model.NextExpiry()
 		s.mu.Unlock()
 
-		if ok {
-			progressed, err := s.act(ctx, act, now)
+		if len(batch) > 0 {
+			progressed, err := s.actAll(ctx, batch, now)
 			if ctx.Err() != nil {
 				return nil
 			}
 			if err != nil {
-				s.deps.Log.WarnContext(ctx, "dispatch failed, retrying", "interaction", act.Interaction, "agent", act.Agent, "err", err, "in", wait)
+				s.deps.Log.WarnContext(ctx, "dispatch failed, retrying", "actions", len(batch), "err", err, "in", wait)
 				if !sleep(ctx, wait) {
 					return nil
 				}
 				wait = min(wait*2, retryMax)
+				// A failed append may still have been stored: fence again so
+				// the next decision sees it, whatever it was.
+				if err := s.fence(ctx); err != nil {
+					return err
+				}
 				continue
 			}
 			wait = retryMin
 			if !progressed {
-				// The stream was ahead of the model (an answer the inbox just
-				// wrote): decide again once the model has caught up.
+				// The streams were ahead of the model (an answer the inbox
+				// just wrote): decide again once the model has caught up.
 				select {
 				case <-ctx.Done():
 					return nil
@@ -92,9 +113,63 @@ func (s *Service) dispatch(ctx context.Context) error {
 	}
 }
 
-// act writes what the model asked for and waits until the model includes it.
-// It reports whether anything was written.
-func (s *Service) act(ctx context.Context, a queue.Action, now time.Time) (bool, error) {
+// actAll writes a batch concurrently and waits until the model includes
+// every write. It reports whether anything was written.
+func (s *Service) actAll(ctx context.Context, batch []queue.Action, now time.Time) (bool, error) {
+	type result struct {
+		pos   eventstore.Position
+		wrote bool
+		err   error
+	}
+	results := make([]result, len(batch))
+	var wg sync.WaitGroup
+	for i, a := range batch {
+		wg.Go(func() {
+			r := &results[i]
+			r.pos, r.wrote, r.err = s.act(ctx, a, now)
+		})
+	}
+	wg.Wait()
+	var (
+		last  eventstore.Position
+		wrote bool
+		errs  []error
+	)
+	for i, r := range results {
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s %s/%s: %w", kindName(batch[i].Kind), batch[i].Interaction, batch[i].Agent, r.err))
+			continue
+		}
+		if r.wrote {
+			wrote = true
+			if last.Less(r.pos) {
+				last = r.pos
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return wrote, errors.Join(errs...)
+	}
+	if !wrote {
+		return false, nil
+	}
+	return true, s.proj.WaitFor(ctx, last)
+}
+
+func kindName(k queue.Kind) string {
+	switch k {
+	case queue.Offer:
+		return "offer"
+	case queue.Expire:
+		return "expire"
+	case queue.StopOffers:
+		return "stop offers"
+	}
+	return fmt.Sprintf("kind %d", k)
+}
+
+// act writes what the model asked for, and says where and whether it wrote.
+func (s *Service) act(ctx context.Context, a queue.Action, now time.Time) (eventstore.Position, bool, error) {
 	var (
 		out eventstore.Outcome[offer.State]
 		err error
@@ -105,21 +180,23 @@ func (s *Service) act(ctx context.Context, a queue.Action, now time.Time) (bool,
 		// crashed before seeing it writes nothing the second time.
 		id := offer.OfferID(a.Interaction, a.Attempt)
 		out, err = s.execute(ctx, a.Interaction, eventstore.Cause{ID: "offer:" + id, Correlation: a.CallbackID},
-			offer.Make{Agent: a.Agent, At: now, Timeout: s.cfg.offerTimeout(a.Service)})
+			offer.Make{Agent: a.Agent, At: now, Timeout: a.Timeout})
 		if errors.Is(err, offer.ErrNotWaiting) {
-			return false, nil
+			return eventstore.Position{}, false, nil
 		}
 	case queue.Expire:
 		out, err = s.execute(ctx, a.Interaction, eventstore.Cause{ID: "timeout:" + a.OfferID, Correlation: a.CallbackID},
 			offer.Expire{OfferID: a.OfferID, At: now})
+	case queue.StopOffers:
+		return s.stopOffers(ctx, a, now)
 	default:
-		return false, fmt.Errorf("unknown action %d", a.Kind)
+		return eventstore.Position{}, false, fmt.Errorf("unknown action %d", a.Kind)
 	}
 	if err != nil {
-		return false, err
+		return eventstore.Position{}, false, err
 	}
 	if len(out.Events) == 0 {
-		return false, nil
+		return eventstore.Position{}, false, nil
 	}
 	if a.Kind == queue.Offer {
 		s.offers.Inc()
@@ -127,7 +204,27 @@ func (s *Service) act(ctx context.Context, a queue.Action, now time.Time) (bool,
 			s.queuedToOff.Observe(now.Sub(a.QueuedAt).Seconds())
 		}
 	}
-	return true, s.proj.WaitFor(ctx, out.Position)
+	return out.Position, true, nil
+}
+
+// stopOffers records that an agent missed too many offers in a row, which
+// agent-session turns into Not Ready "Missed offer". The cause is the last
+// missed offer, so a retry writes it once.
+func (s *Service) stopOffers(ctx context.Context, a queue.Action, now time.Time) (eventstore.Position, bool, error) {
+	if len(a.Missed) == 0 {
+		return eventstore.Position{}, false, nil
+	}
+	out, err := eventstore.Execute(ctx, s.deps.Store, queue.AgentStream(a.Agent), agents,
+		eventstore.Cause{ID: "missed:" + a.Missed[len(a.Missed)-1]},
+		func(st queue.Availability) ([]proto.Message, error) {
+			return queue.DecideAgent(st, queue.StopOffering{AgentID: a.Agent, OfferIDs: a.Missed, At: now}), nil
+		})
+	if err != nil || len(out.Events) == 0 {
+		return eventstore.Position{}, false, err
+	}
+	s.missed.Inc()
+	s.deps.Log.InfoContext(ctx, "agent missed offers: no more offers until ready again", "agent", a.Agent, "missed", len(a.Missed))
+	return out.Position, true, nil
 }
 
 // fence writes a DispatcherStarted and waits until the model has folded it.

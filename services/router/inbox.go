@@ -46,6 +46,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			return nil
 		}
 		return s.setAvailability(ctx, e.ID, ev.AgentId, ev.State == readyState, now)
+	case *agentv1.AgentLoggedIn:
+		// Skills come with the login, from the agent's configuration; the
+		// router keeps its own copy so it rebuilds them from its streams.
+		return s.recordAgent(ctx, e.ID, ev.AgentId, queue.SetSkills{AgentID: ev.AgentId, Skills: ev.Skills, At: now})
 	case *agentv1.AgentLoggedOut:
 		return s.setAvailability(ctx, e.ID, ev.AgentId, false, now)
 	case *agentv1.AcceptRequested:
@@ -104,13 +108,15 @@ func (s *Service) callbackOf(ctx context.Context, interactionID string) (string,
 
 // setAvailability records an agent's readiness on the web-callback channel.
 func (s *Service) setAvailability(ctx context.Context, causeID, agentID string, ready bool, at time.Time) error {
+	return s.recordAgent(ctx, causeID, agentID, queue.SetAvailability{AgentID: agentID, Ready: ready, At: at})
+}
+
+// recordAgent runs a command on the agent's router-agent stream.
+func (s *Service) recordAgent(ctx context.Context, causeID, agentID string, cmd any) error {
 	if agentID == "" {
 		return nil
 	}
-	stream := queue.AgentStream(agentID)
-	_, err := eventstore.Execute(ctx, s.deps.Store, stream, agents, eventstore.Cause{ID: causeID},
-		func(st queue.Availability) ([]proto.Message, error) {
-			return queue.DecideAvailability(st, queue.SetAvailability{AgentID: agentID, Ready: ready, At: at}), nil
-		})
+	_, err := eventstore.Execute(ctx, s.deps.Store, queue.AgentStream(agentID), agents, eventstore.Cause{ID: causeID},
+		func(st queue.Availability) ([]proto.Message, error) { return queue.DecideAgent(st, cmd), nil })
 	return err
 }

@@ -2,25 +2,25 @@
 // interactions to agents ready on the web-callback channel, and the offers'
 // timeouts. It writes router-interaction-<id> (queued, offered, accepted,
 // rejected, timed out, closed) and router-agent-<id> (what it learned of the
-// agent's readiness), learns everything else from the bus, and must not
-// import another service.
+// agent: readiness, skills, and that it stopped offering after missed
+// offers), learns everything else from the bus, and must not import another
+// service.
 //
-// One dispatcher goroutine makes every offer and every timeout, working on a
-// model folded from the router's own streams; the inbox records the agents'
-// answers. See dispatch.go for why that split keeps one offer per agent.
+// Routing follows the services' rules (config.go): required skills and
+// levels, priority raised by aging, per-service offer timeouts. One
+// dispatcher goroutine makes every offer, timeout and missed-offer stop,
+// working on a model folded from the router's own streams (queue/); the
+// inbox records the agents' answers. See dispatch.go for why that split
+// keeps one offer per agent.
 package router
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -36,81 +36,6 @@ import (
 
 // HandlerName is the router's consumer group; never renamed.
 const HandlerName = "router"
-
-// Config of the router.
-type Config struct {
-	// OfferTimeout is how long an agent has to accept or reject an offer
-	// before it goes to another agent, for services without their own.
-	OfferTimeout time.Duration
-	// ServiceOfferTimeouts override OfferTimeout per service.
-	ServiceOfferTimeouts Timeouts
-}
-
-// RegisterFlags registers the router's flags.
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.OfferTimeout, "router.offer-timeout", 15*time.Second,
-		"time an agent has to accept or reject an offered callback before it is redirected; "+
-			"15s lets an agent read the preview without leaving the visitor waiting long")
-	c.ServiceOfferTimeouts = Timeouts{}
-	fs.Var(&c.ServiceOfferTimeouts, "router.service-offer-timeouts",
-		"offer timeouts of particular services overriding --router.offer-timeout, as service=duration,... (e.g. sales=30s)")
-}
-
-// maxOfferTimeout bounds a timeout: an offer nobody answers for longer keeps
-// a visitor waiting for an agent who is not there.
-const maxOfferTimeout = 10 * time.Minute
-
-// Validate checks the configuration.
-func (c *Config) Validate() error {
-	if c.OfferTimeout <= 0 || c.OfferTimeout > maxOfferTimeout {
-		return fmt.Errorf("router.offer-timeout: %s is not within (0, %s]", c.OfferTimeout, maxOfferTimeout)
-	}
-	for svc, d := range c.ServiceOfferTimeouts {
-		if d <= 0 || d > maxOfferTimeout {
-			return fmt.Errorf("router.service-offer-timeouts: %s=%s is not within (0, %s]", svc, d, maxOfferTimeout)
-		}
-	}
-	return nil
-}
-
-// offerTimeout is the timeout of the service's offers.
-func (c *Config) offerTimeout(service string) time.Duration {
-	if d, ok := c.ServiceOfferTimeouts[service]; ok {
-		return d
-	}
-	return c.OfferTimeout
-}
-
-// Timeouts are offer timeouts by service; a flag.Value.
-type Timeouts map[string]time.Duration
-
-func (t Timeouts) String() string {
-	parts := make([]string, 0, len(t))
-	for svc, d := range t {
-		parts = append(parts, svc+"="+d.String())
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ",")
-}
-
-// Set parses service=duration,... and adds them.
-func (t Timeouts) Set(v string) error {
-	for part := range strings.SplitSeq(v, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		svc, ds, ok := strings.Cut(part, "=")
-		if !ok || svc == "" {
-			return fmt.Errorf("%q: want service=duration", part)
-		}
-		d, err := time.ParseDuration(ds)
-		if err != nil {
-			return fmt.Errorf("%q: %w", part, err)
-		}
-		t[svc] = d
-	}
-	return nil
-}
 
 // Deps are what the router is given.
 type Deps struct {
@@ -133,6 +58,7 @@ type Service struct {
 	model *queue.Model
 
 	offers      prometheus.Counter
+	missed      prometheus.Counter
 	queuedToOff prometheus.Histogram
 }
 
@@ -141,14 +67,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, model: queue.New()}
+	s := &Service{cfg: cfg, deps: deps, model: queue.New(cfg.Rules())}
 	s.proj = &readmodel.Projection{Prefixes: []string{"router-"}, Apply: s.apply}
 	s.offers = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_offers_total",
 		Help: "Offers of interactions to agents made by the router."})
+	s.missed = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_missed_offers_stops_total",
+		Help: "Agents the router stopped offering to after too many missed offers in a row."})
 	s.queuedToOff = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_router_queued_to_offered_seconds",
 		Help:    "Time from an interaction being queued to its first offer to an agent.",
 		Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}})
-	for _, c := range []prometheus.Collector{s.offers, s.queuedToOff} {
+	for _, c := range []prometheus.Collector{s.offers, s.missed, s.queuedToOff} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("router metrics: %w", err)
 		}

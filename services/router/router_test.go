@@ -21,13 +21,19 @@ import (
 )
 
 // start runs the router in a fresh world with its default configuration.
-func start(t *testing.T) *servicetest.Env {
+func start(t testing.TB) *servicetest.Env { return startWith(t, nil) }
+
+// startWith runs the router configured by flags.
+func startWith(t testing.TB, args []string, before ...func(*servicetest.Env)) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
+	for _, f := range before {
+		f(env)
+	}
 	var cfg router.Config
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	cfg.RegisterFlags(fs)
-	if err := fs.Parse(nil); err != nil {
+	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	subscribed := make(chan string, 16)

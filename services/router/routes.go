@@ -2,7 +2,6 @@ package router
 
 import (
 	"net/http"
-	"regexp"
 
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/router/queue"
@@ -13,9 +12,6 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/queues", httpx.Handle(log, s.listQueues))
 	mux.HandleFunc("GET /v1/queues/{service}", httpx.Handle(log, s.getQueue))
 }
-
-// serviceName is the form intake accepts for a service.
-var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // queueView is a queue as the API shows it.
 type queueView struct {

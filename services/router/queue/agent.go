@@ -77,9 +77,6 @@ func DecideAgent(s Availability, c any) []proto.Message {
 	return nil
 }
 
-// DecideAvailability records a change of readiness.
-func DecideAvailability(s Availability, c SetAvailability) []proto.Message { return DecideAgent(s, c) }
-
 // EvolveAvailability applies one event of an agent stream.
 func EvolveAvailability(s Availability, e proto.Message) Availability {
 	switch e := e.(type) {

@@ -51,9 +51,6 @@ func (t *Taken) Add(a Action) {
 	}
 }
 
-// Len is how many actions were added.
-func (t *Taken) Len() int { return len(t.interactions) + len(t.agents) }
-
 func (t *Taken) hasInteraction(en *entry) bool { return t != nil && t.interactions[en.ID] }
 func (t *Taken) hasAgent(a *Agent) bool        { return t != nil && t.agents[a.ID] }
 
@@ -65,9 +62,12 @@ func (m *Model) Next(now time.Time) (Action, bool) { return m.NextExcept(now, ni
 // matched), agents who missed too many offers, then the best-ranked waiting
 // interaction that a free qualified agent can take, to the one idle longest.
 func (m *Model) NextExcept(now time.Time, taken *Taken) (Action, bool) {
-	var skipEntry func(*entry) bool
+	var (
+		skipEntry func(*entry) bool
+		skipAgent func(*Agent) bool
+	)
 	if taken != nil {
-		skipEntry = taken.hasInteraction
+		skipEntry, skipAgent = taken.hasInteraction, taken.hasAgent
 	}
 	if en, ok := m.expiries.First(skipEntry); ok && !now.Before(en.Offer.ExpiresAt) {
 		return Action{Kind: Expire, Interaction: en.ID, Agent: en.Offer.Agent, OfferID: en.Offer.ID,
@@ -94,7 +94,7 @@ func (m *Model) NextExcept(now time.Time, taken *Taken) (Action, bool) {
 		if !ok || (best != nil && !en.before(best)) {
 			continue
 		}
-		if _, ok := p.free.First(func(a *Agent) bool { return taken.hasAgent(a) }); !ok {
+		if _, ok := p.free.First(skipAgent); !ok {
 			continue
 		}
 		best, bestPool = en, p
@@ -107,7 +107,7 @@ func (m *Model) NextExcept(now time.Time, taken *Taken) (Action, bool) {
 	// helps no one.
 	a, ok := bestPool.free.First(func(a *Agent) bool { return taken.hasAgent(a) || best.HasPassed(a.ID) })
 	if !ok {
-		a, _ = bestPool.free.First(func(a *Agent) bool { return taken.hasAgent(a) })
+		a, _ = bestPool.free.First(skipAgent)
 	}
 	return Action{Kind: Offer, Interaction: best.ID, Agent: a.ID, CallbackID: best.CallbackID,
 		Service: best.service, QueuedAt: best.QueuedAt, Attempt: best.Attempts + 1,

@@ -42,6 +42,7 @@ type Agent struct {
 	// stopping: the agent missed the limit and the router has not recorded
 	// it yet; nothing is offered to them meanwhile.
 	stopping bool
+	idle     int64 // IdleSince in Unix nanoseconds: the free heaps compare it often
 	pools    []int // pools the agent qualifies for
 	pos      []int // position in each pool's free heap, by pool; -1 when out
 	free     bool  // in the free heaps of its pools
@@ -79,8 +80,8 @@ func olderThan(e, o *entry) bool {
 }
 
 func idleLonger(a, b *Agent) bool {
-	if !a.IdleSince.Equal(b.IdleSince) {
-		return a.IdleSince.Before(b.IdleSince)
+	if a.idle != b.idle {
+		return a.idle < b.idle
 	}
 	return a.ID < b.ID
 }
@@ -147,9 +148,6 @@ func New(rules Rules) *Model {
 	return m
 }
 
-// Rules are the rules the model routes by.
-func (m *Model) Rules() Rules { return m.rules }
-
 func (m *Model) queue(service string) *serviceQueue {
 	q := m.queues[service]
 	if q == nil {
@@ -210,6 +208,8 @@ func (m *Model) change(a *Agent, f func()) {
 		}
 	}
 	if a.Free() {
+		// Free agents have become ready, so IdleSince is a real moment.
+		a.idle = a.IdleSince.UnixNano()
 		for _, p := range a.pools {
 			m.pools[p].free.Push(a)
 		}

@@ -217,18 +217,37 @@ func TestStats(t *testing.T) {
 	}
 }
 
-func TestDecideAvailability(t *testing.T) {
+func TestDecideAgent(t *testing.T) {
+	skills := map[string]int32{"billing": 3}
 	cases := []struct {
 		name  string
 		given []proto.Message
-		ready bool
-		want  int
+		when  any
+		want  proto.Message // nil: nothing
 	}{
-		{"first ready", nil, true, 1},
-		{"never seen, not ready", nil, false, 0},
-		{"ready again is nothing", []proto.Message{ready("a1", 0)}, true, 0},
-		{"not ready", []proto.Message{ready("a1", 0)}, false, 1},
-		{"ready after not ready", []proto.Message{ready("a1", 0), notReady("a1", 1)}, true, 1},
+		{"first ready", nil, SetAvailability{AgentID: "a1", Ready: true, At: t0}, &routingv1.AgentAvailabilityChanged{}},
+		{"never seen, not ready", nil, SetAvailability{AgentID: "a1", At: t0}, nil},
+		{"ready again is nothing", []proto.Message{ready("a1", 0)}, SetAvailability{AgentID: "a1", Ready: true, At: t0}, nil},
+		{"not ready", []proto.Message{ready("a1", 0)}, SetAvailability{AgentID: "a1", At: t0}, &routingv1.AgentAvailabilityChanged{}},
+		{"ready after not ready", []proto.Message{ready("a1", 0), notReady("a1", 1)}, SetAvailability{AgentID: "a1", Ready: true, At: t0},
+			&routingv1.AgentAvailabilityChanged{}},
+
+		{"first skills", nil, SetSkills{AgentID: "a1", Skills: skills, At: t0}, &routingv1.AgentSkillsChanged{}},
+		{"no skills at first is nothing", nil, SetSkills{AgentID: "a1", At: t0}, nil},
+		{"same skills is nothing", []proto.Message{skilled("a1", map[string]int32{"billing": 3})}, SetSkills{AgentID: "a1", Skills: skills, At: t0}, nil},
+		{"new level", []proto.Message{skilled("a1", map[string]int32{"billing": 2})}, SetSkills{AgentID: "a1", Skills: skills, At: t0},
+			&routingv1.AgentSkillsChanged{}},
+		{"skills lost", []proto.Message{skilled("a1", skills)}, SetSkills{AgentID: "a1", At: t0}, &routingv1.AgentSkillsChanged{}},
+
+		{"stop offers to a ready agent", []proto.Message{ready("a1", 0)}, StopOffering{AgentID: "a1", OfferIDs: []string{"i1:1", "i2:1"}, At: t0},
+			&routingv1.AgentMissedOffers{}},
+		{"stop offers to an agent not ready is nothing", []proto.Message{ready("a1", 0), notReady("a1", 1)},
+			StopOffering{AgentID: "a1", OfferIDs: []string{"i1:1"}, At: t0}, nil},
+		{"stop offers twice is nothing", []proto.Message{ready("a1", 0), stopped("a1", 1)},
+			StopOffering{AgentID: "a1", OfferIDs: []string{"i1:1"}, At: t0}, nil},
+		{"ready after the stop", []proto.Message{ready("a1", 0), stopped("a1", 1)}, SetAvailability{AgentID: "a1", Ready: true, At: t0},
+			&routingv1.AgentAvailabilityChanged{}},
+		{"not ready after the stop is nothing", []proto.Message{ready("a1", 0), stopped("a1", 1)}, SetAvailability{AgentID: "a1", At: t0}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -236,9 +255,74 @@ func TestDecideAvailability(t *testing.T) {
 			for _, e := range c.given {
 				s = EvolveAvailability(s, e)
 			}
-			if got := DecideAvailability(s, SetAvailability{AgentID: "a1", Ready: c.ready, At: t0}); len(got) != c.want {
-				t.Fatalf("got %v, want %d events", got, c.want)
+			got := DecideAgent(s, c.when)
+			if c.want == nil {
+				if len(got) != 0 {
+					t.Fatalf("got %v, want nothing", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].ProtoReflect().Descriptor() != c.want.ProtoReflect().Descriptor() {
+				t.Fatalf("got %v, want one %T", got, c.want)
+			}
+			if m, ok := got[0].(*routingv1.AgentMissedOffers); ok && (m.Count != 2 || len(m.OfferIds) != 2 || m.AgentId != "a1") {
+				t.Fatalf("missed = %v", m)
 			}
 		})
+	}
+}
+
+func TestStatsCountQualifiedAgents(t *testing.T) {
+	m := model(skilled("a1", map[string]int32{"billing": 3, "english": 1}), ready("a1", 0), ready("a2", 0),
+		skilled("a3", map[string]int32{"billing": 9, "english": 9}), ready("a3", 0),
+		queuedIn("i1", "billing", 10), offered("i1", "a1", 1, 11), queuedIn("i2", "billing", 12))
+	got := m.Stats("billing", t0.Add(20*time.Second))
+	want := Stats{Service: "billing", Waiting: 1, OldestWait: 8 * time.Second, Offered: 1, AgentsReady: 2, AgentsAvailable: 1}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if got := m.Stats("support", t0); got.AgentsReady != 3 || got.AgentsAvailable != 2 {
+		t.Fatalf("support: %+v", got)
+	}
+	if got := m.Services(); !reflect.DeepEqual(got, []string{"billing", "french", "vip"}) {
+		t.Fatalf("services = %v", got)
+	}
+}
+
+func TestOfferRunsTheServiceTimeout(t *testing.T) {
+	m := model(ready("a1", 0), skilled("a1", map[string]int32{"billing": 3, "english": 1}), queuedIn("i1", "billing", 1))
+	if a, ok := m.Next(t0.Add(2 * time.Second)); !ok || a.Timeout != 30*time.Second || a.Service != "billing" || a.CallbackID != "cb-i1" {
+		t.Fatalf("got %+v", a)
+	}
+	m = model(ready("a1", 0), queued("i1", 1))
+	if a, ok := m.Next(t0.Add(2 * time.Second)); !ok || a.Timeout != 15*time.Second {
+		t.Fatalf("got %+v", a)
+	}
+}
+
+func TestAgingOff(t *testing.T) {
+	r := rules
+	r.AgingStep = 0
+	m := New(r)
+	for _, e := range []proto.Message{skilled("a1", map[string]int32{"french": 1}), queued("i1", 0), queuedIn("i2", "french", 3600),
+		ready("a1", 3601)} {
+		m.Apply(e)
+	}
+	// Without aging an hour's wait does not beat one level of priority.
+	if a, _ := m.Next(t0.Add(3602 * time.Second)); a.Interaction != "i2" {
+		t.Fatalf("got %+v, want i2", a)
+	}
+}
+
+func TestIndexedFirstSkips(t *testing.T) {
+	h := indexed[int]{less: func(a, b int) bool { return a < b }, at: func(int, int) {}}
+	for _, v := range []int{9, 3, 7, 1, 5, 8, 2, 6, 4} {
+		h.Push(v)
+	}
+	for skip := range 10 {
+		got, ok := h.First(func(v int) bool { return v <= skip })
+		if want := skip + 1; (want <= 9) != ok || ok && got != want {
+			t.Fatalf("first above %d = %d, %v", skip, got, ok)
+		}
 	}
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench: the performance issue's figures, each printed beside a baseline
+# measured in the same run on this machine. Every benchmark prints its own
+# summary line(s); they are gathered under one heading at the end.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+GO=${GO:-go}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+start=$(date +%s)
+# Figures from a busy machine are not the platform's: the heading shows the
+# load average at start and end, so a run next to other work is visible.
+loadavg() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?'; }
+load_start=$(loadavg)
+failed=()
+
+# run NAME DIR ARGS...: runs a go test benchmark in DIR, showing its output
+# and keeping it for the summary.
+run() {
+	local name=$1 dir=$2
+	shift 2
+	echo "== $name"
+	if ! (cd "$root/$dir" && "$GO" test -count=1 "$@") 2>&1 | tee "$out/$name.log"; then
+		failed+=("$name")
+	fi
+}
+
+echo "== build"
+(cd "$root/cmd/ringback" && "$GO" build -o "$root/bin/ringback" .) || { echo "bench: build failed" >&2; exit 1; }
+
+# Durable appends per second, 1 and 64 writers, against the disk's raw fsync rate.
+run embedded-store libs -run '^$' -bench . -benchtime 2s ./eventstore/embedded/
+
+# Thin path latency: call -> contact INVITE and contact 200 -> Connected over
+# 200 calls against bin/ringback, beside the same Go SIP UA on bare loopback.
+# RINGBACK_BENCH_{CALLS,AGENTS,PAUSE,KEEP} tune it (cmd/ringback/bench).
+RINGBACK_BIN="$root/bin/ringback" run thin-path cmd/ringback -timeout 15m -run '^$' -bench ThinPath -benchtime 1x ./bench/
+
+# Routing: 10,000 agents across 50 services, 1,000 callbacks due at once. The
+# pure model's decision time and decisions/s beside a naive scan on 2 cores;
+# then the router service on the embedded store (due->offer with fsyncs).
+run routing services/router -run '^$' -bench Routing -cpu 2 ./queue/
+run routing-service services/router -run '^$' -bench RoutingService -benchtime 1x .
+
+# Later figures (media) join here the same way: a benchmark that prints its
+# summary line beside a baseline from the same run.
+
+echo
+echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
+	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
+cat "$out"/*.log | grep -E '^(embedded store:|thin path|routing|  )' || true
+if ((${#failed[@]})); then
+	echo "bench: failed: ${failed[*]} (output above)" >&2
+	exit 1
+fi
