@@ -18,9 +18,11 @@ build:
 run: build
 	./bin/ringback serve --demo --data $(DATA)
 
-# go test ./... stops at a module boundary, so every module is run in turn.
+# go test ./... stops at a module boundary, so every module is run in turn;
+# all run even when one fails, and the failures are named at the end.
 test:
-	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(TEST_FLAGS) ./...); done
+	@fail=; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(TEST_FLAGS) ./...) || fail="$$fail $$m"; done; \
+	if [ -n "$$fail" ]; then echo "FAILED:$$fail"; exit 1; fi
 
 bench:
 	@bash scripts/bench.sh

@@ -31,6 +31,7 @@ import (
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/telemetry"
+	mediagateway "github.com/ringback/ringback/services/media-gateway"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
 
@@ -188,8 +189,13 @@ func (a *App) sipGateway() (*sip.Gateway, error) {
 	if a.gateway != nil {
 		return a.gateway, nil
 	}
+	accounts, err := mediagateway.LoadAccounts(a.Config.Media.AccountsFile)
+	if err != nil {
+		return nil, err
+	}
 	gw, err := sip.New(sip.Config{Listen: a.Config.SIP, Trunk: a.Config.SIPTrunk, CallerID: a.Config.Media.CallerID,
-		AgentRingTimeout: a.Config.Media.AgentRingTimeout, ContactRingTimeout: a.Config.Media.ContactRingTimeout},
+		AgentRingTimeout: a.Config.Media.AgentRingTimeout, ContactRingTimeout: a.Config.Media.ContactRingTimeout,
+		KeepAlive: a.Config.Media.TrunkKeepAlive, Accounts: accounts},
 		a.Log.With("component", "sip"))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
@@ -336,6 +342,10 @@ func (a *App) routes() {
 	a.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if a.gateway != nil && !a.gateway.TrunkUp() {
+			http.Error(w, "not ready: the SIP trunk does not answer OPTIONS", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")

@@ -264,7 +264,13 @@ func (s *Service) reject(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
 	return s.command(w, r, func(a string, now time.Time) any {
 		ag, _ := s.view.agent(a)
-		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: ag.PhoneURI, At: now}
+		phone := ag.PhoneURI
+		if phone == "" {
+			// Logged in without a phone: ring the softphone the agent
+			// registered with the media gateway.
+			phone = "registered:" + a
+		}
+		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phone, At: now}
 	}, nil)
 }
 

@@ -7,10 +7,12 @@ package mediagateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,8 @@ type Config struct {
 	AgentRingTimeout   time.Duration
 	ContactRingTimeout time.Duration
 	Recordings         string // directory of call recordings; set from --data by the binary
+	TrunkKeepAlive     time.Duration
+	AccountsFile       string // SIP accounts of agents' softphones, for REGISTER
 }
 
 // RegisterFlags registers the gateway's flags; --sip and --sip-trunk are the
@@ -48,12 +52,19 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"how long the agent's phone rings before the attempt fails (a desk phone is answered in seconds)")
 	fs.DurationVar(&c.ContactRingTimeout, "media.contact-ring-timeout", 30*time.Second,
 		"how long the contact's phone rings before No answer (about six rings)")
+	fs.DurationVar(&c.TrunkKeepAlive, "media.trunk-keepalive", 30*time.Second,
+		"interval of SIP OPTIONS probes to the trunk; after 3 unanswered the gateway is not ready (/readyz); 0 disables")
+	fs.StringVar(&c.AccountsFile, "media.sip-accounts", "",
+		`JSON file {"agent id": "password", ...} of the softphones that may REGISTER with the gateway (digest auth); an agent logged in without a phone URI is rung at its registered contact`)
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if c.Trunk == "" || !strings.Contains(c.Trunk, ":") {
 		return fmt.Errorf("media-gateway: --sip-trunk must be host:port, got %q", c.Trunk)
+	}
+	if c.TrunkKeepAlive < 0 {
+		return errors.New("media-gateway: trunk keep-alive must be >= 0")
 	}
 	if c.AgentRingTimeout <= 0 || c.ContactRingTimeout <= 0 {
 		return errors.New("media-gateway: ring timeouts must be positive")
@@ -128,4 +139,25 @@ var calls_ = eventstore.Aggregate[call.State]{Evolve: call.Evolve}
 func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[call.State], error) {
 	return eventstore.Execute(ctx, s.deps.Store, call.Stream(id), calls_, cause,
 		func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
+}
+
+// LoadAccounts reads the SIP accounts file: agent id -> password.
+func LoadAccounts(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sip accounts: %w", err)
+	}
+	var accounts map[string]string
+	if err := json.Unmarshal(b, &accounts); err != nil {
+		return nil, fmt.Errorf("sip accounts %s: %w", path, err)
+	}
+	for user, pass := range accounts {
+		if user == "" || pass == "" {
+			return nil, fmt.Errorf("sip accounts %s: empty user or password", path)
+		}
+	}
+	return accounts, nil
 }

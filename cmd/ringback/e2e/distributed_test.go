@@ -22,7 +22,7 @@ func owner(method, path string) string {
 	case strings.HasPrefix(path, "/v1/dispositions"), strings.HasSuffix(path, "/disposition"):
 		return "disposition"
 	case strings.HasPrefix(path, "/v1/contacts/"), strings.HasSuffix(path, "/events") && strings.HasPrefix(path, "/v1/interactions/"),
-		strings.HasSuffix(path, "/notes"):
+		strings.HasSuffix(path, "/notes"), strings.HasSuffix(path, "/case-data"):
 		return "history"
 	}
 	return "agent-session"
@@ -57,7 +57,7 @@ func TestThinPathSevenProcessesOverKafka(t *testing.T) {
 			contact := siptest.StartUAS(t, o.contact)
 			// Each outcome has its own trunk: the gateway restarts on its
 			// store with the new one, the other six stay up.
-			startService(t, "media-gateway", "--sip", freePort(t, "udp"), "--sip-trunk", contact.Addr, "--media.contact-ring-timeout", "1s")
+			startService(t, "media-gateway", "--sip", freePort(t, "udp"), "--sip-trunk", contact.Addr, "--media.contact-ring-timeout", "1s", "--media.trunk-keepalive", "0")
 			walk(t, a, fmt.Sprintf("agent%d", i+1), phone, contact, o)
 			procs["media-gateway"].stop(t)
 		})

@@ -192,7 +192,7 @@ func TestThinPathSingleProcess(t *testing.T) {
 			// The same data directory each time: the platform restarts on
 			// its store, with a different trunk.
 			p := start(t, "ringback", "--data", data, "--sip", freePort(t, "udp"), "--sip-trunk", contact.Addr,
-				"--media.contact-ring-timeout", "1s")
+				"--media.contact-ring-timeout", "1s", "--media.trunk-keepalive", "0")
 			a := api{t: t, route: func(string, string) string { return p.URL }}
 			walk(t, a, fmt.Sprintf("agent%d", i+1), phone, contact, o)
 		})
