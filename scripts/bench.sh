@@ -14,6 +14,7 @@ start=$(date +%s)
 loadavg() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?'; }
 load_start=$(loadavg)
 failed=()
+ran=() # in run order, for the summary
 
 # run NAME DIR ARGS...: runs a go test benchmark in DIR, showing its output
 # and keeping it for the summary.
@@ -21,6 +22,7 @@ run() {
 	local name=$1 dir=$2
 	shift 2
 	echo "== $name"
+	ran+=("$out/$name.log")
 	if ! (cd "$root/$dir" && "$GO" test -count=1 "$@") 2>&1 | tee "$out/$name.log"; then
 		failed+=("$name")
 	fi
@@ -49,7 +51,7 @@ run routing-service services/router -run '^$' -bench RoutingService -benchtime 1
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "$out"/*.log | grep -E '^(embedded store:|thin path|routing|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|thin path|routing|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

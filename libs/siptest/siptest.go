@@ -44,6 +44,10 @@ const (
 	// RFC 3264 says (sendonly with recvonly, inactive with inactive, else
 	// sendrecv). Requests reads what each offer asked for.
 	AnswerHold Scenario = "answer_hold"
+	// AnswerPlayPCMA answers like Answer but with PCMA, then plays the
+	// seven seconds of speech in PCMAPcap as RTP toward the caller. Call
+	// RequirePCMAPcap first.
+	AnswerPlayPCMA Scenario = "answer_play_pcma"
 	// Busy answers 486 Busy Here.
 	Busy Scenario = "busy"
 	// Decline answers 603 Decline.
@@ -101,4 +105,17 @@ func Sipp(t testing.TB) string {
 		t.Skip("sipp not installed: apt-get install sip-tester")
 	}
 	return p
+}
+
+// PCMAPcap is the recording of PCMA RTP that sip-tester ships (Debian
+// path), played by AnswerPlayPCMA.
+const PCMAPcap = "/usr/share/sip-tester/g711a.pcap"
+
+// RequirePCMAPcap skips the test when PCMAPcap is not installed.
+func RequirePCMAPcap(t testing.TB) {
+	t.Helper()
+	Sipp(t)
+	if _, err := os.Stat(PCMAPcap); err != nil {
+		t.Skipf("%s not installed (Debian package sip-tester): %v", PCMAPcap, err)
+	}
 }

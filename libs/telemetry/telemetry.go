@@ -40,7 +40,8 @@ type Config struct {
 // the W3C propagator globally, since libraries (otelhttp) look there.
 func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	res := resource.NewSchemaless(semconv.ServiceName(cfg.Service))
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	// The redactor runs first, so no exporter ever sees a phone number.
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSpanProcessor(redactor{})}
 	if cfg.OTLPEndpoint != "" {
 		exp, err := otlptracehttp.New(ctx)
 		if err != nil {

@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
@@ -73,10 +73,12 @@ type Service struct {
 	deps   Deps
 	view   *view
 	proj   *readmodel.Projection
-	agents *agentsFile     // nil: open, no authentication
-	ctx    context.Context // Run's, for the after-call-work timers
-	wg     sync.WaitGroup
-	sse    prometheus.Gauge
+	agents *agentsFile // nil: open, no authentication
+	// ctx lives as long as Run: the after-call-work timers end with it.
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	sse  prometheus.Gauge
 }
 
 // New builds agent-session and registers its routes.
@@ -88,7 +90,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if agents == nil {
 		deps.Log.Warn("no agents file: agent requests are not authenticated (--agent-session.agents)")
 	}
-	s := &Service{cfg: cfg, deps: deps, view: newView(), ctx: context.Background(), agents: agents}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.view.apply}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})
@@ -101,18 +104,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Run folds agent-session's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	s.ctx = ctx
-	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
-	g.Go(func() error { return s.autoAnswer(ctx) })
-	g.Go(func() error {
-		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-	})
-	err := g.Wait()
+	err := lifecycle.Run(ctx,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		func(ctx context.Context) error {
+			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
+		},
+		s.autoAnswer,
+	)
+	// What the loops started (timers, calls) stops with them.
+	s.stop()
 	s.wg.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
 // keepAlive stops proxies from closing an idle event stream.
@@ -121,13 +122,13 @@ func (s *Service) forAgent(ctx context.Context, id string, rec eventstore.Record
 	if !strings.HasPrefix(rec.Stream, "agent-interaction-") {
 		return "", nil, false
 	}
-	// The event is read from the stream itself, not the view, so that a
-	// replay shows each step as it was.
-	l, err := eventstore.Load(ctx, s.deps.Store, rec.Stream, interactions)
-	if err != nil || l.State.Agent != id {
+	// The interaction as it was at this event, folded from its stream: a
+	// replay shows each step as it was, and an offer withdrawn from this
+	// agent is still theirs at the event that withdrew it.
+	st, err := s.interactionAt(ctx, rec)
+	if err != nil || st.Agent != id {
 		return "", nil, false
 	}
-	st := l.State
 	if m, err := eventstore.Decode(rec); err == nil {
 		if _, offered := m.(*agentv1.InteractionPresented); offered {
 			return "offer", presentInteraction(st), true
@@ -156,4 +157,22 @@ func lastEventID(h string) (eventstore.Position, bool, error) {
 		return eventstore.Position{}, false, httpx.BadField("Last-Event-ID", "must be an event id this stream sent")
 	}
 	return eventstore.Position{Commit: commit, Prepare: prepare}, true, nil
+}
+
+// interactionAt folds an interaction's stream up to and including rec.
+func (s *Service) interactionAt(ctx context.Context, rec eventstore.RecordedEvent) (interaction.State, error) {
+	recs, err := s.deps.Store.ReadStream(ctx, rec.Stream, 0)
+	if err != nil {
+		return interaction.State{}, err
+	}
+	st := interactions.Initial
+	for _, r := range recs {
+		if r.Revision > rec.Revision {
+			break
+		}
+		if m, err := eventstore.Decode(r); err == nil {
+			st = interactions.Evolve(st, m)
+		}
+	}
+	return st, nil
 }

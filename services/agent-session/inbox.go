@@ -75,6 +75,9 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			status = interaction.OnHold
 		}
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, status, "", at)
+	case *mediav1.CallControlFailed:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.ControlFailed{CallID: ev.CallId, Action: ev.Action,
+			Reason: ev.Reason, At: at})
 	case *mediav1.MuteChanged:
 		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Muted = ev.Muted })
 	case *mediav1.RecordingStarted:

@@ -13,6 +13,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
@@ -24,6 +25,8 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/agents/{agent}", h(s.getAgent))
 	mux.HandleFunc("GET /v1/agents/{agent}/events", h(s.events))
 	mux.HandleFunc("GET /v1/interactions/{id}", h(s.getInteraction))
+	// The desktop is static files: the token it is given guards the API.
+	mux.Handle("GET /agent/", desktop.Handler())
 	mux.HandleFunc("POST /v1/interactions/{id}/accept", h(s.accept))
 	mux.HandleFunc("POST /v1/interactions/{id}/reject", h(s.reject))
 	mux.HandleFunc("POST /v1/interactions/{id}/call", h(s.call))

@@ -6,19 +6,18 @@ package disposition
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/services/disposition/code"
 )
@@ -93,16 +92,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Run folds disposition's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
-	g.Go(func() error {
-		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-	})
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return lifecycle.Run(ctx,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		func(ctx context.Context) error {
+			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
+		},
+	)
 }
 
 var aggregate = eventstore.Aggregate[code.State]{Evolve: code.Evolve}

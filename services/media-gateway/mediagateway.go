@@ -19,12 +19,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
@@ -97,14 +97,16 @@ type Service struct {
 	calls    *calls
 
 	wg      sync.WaitGroup
-	runCtx  context.Context
+	runCtx  context.Context // lives as long as Run: the calls it places end with it
+	stop    context.CancelFunc
 	setups  prometheus.Counter
 	outcome *prometheus.CounterVec
 }
 
 // New builds the gateway.
 func New(cfg Config, deps Deps) (*Service, error) {
-	s := &Service{cfg: cfg, deps: deps, instance: uuid.NewString(), calls: newCalls(), runCtx: context.Background()}
+	s := &Service{cfg: cfg, deps: deps, instance: uuid.NewString(), calls: newCalls()}
+	s.runCtx, s.stop = context.WithCancel(context.Background())
 	s.proj = &readmodel.Projection{Prefixes: []string{"media-call-"}, Apply: s.calls.apply}
 	s.setups = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_call_attempts_total", Help: "Call attempts placed."})
 	s.outcome = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_call_outcomes_total",
@@ -119,18 +121,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Run consumes call commands until ctx is done, then hangs up what it holds.
 func (s *Service) Run(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	s.runCtx = gctx
-	g.Go(func() error { return s.proj.Run(gctx, s.deps.Store) })
-	g.Go(func() error { return s.recoverLost(gctx) })
-	g.Go(func() error {
-		return inbox.Consume(gctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-	})
-	err := g.Wait()
+	err := lifecycle.Run(ctx,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		func(ctx context.Context) error {
+			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
+		},
+		s.recoverLost,
+	)
+	// What the loops started (timers, calls) stops with them.
+	s.stop()
 	s.wg.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
 	return err
 }
 

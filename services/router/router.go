@@ -16,19 +16,18 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/services/router/offer"
 	"github.com/ringback/ringback/services/router/queue"
@@ -88,17 +87,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // Run folds the router's streams, consumes the bus and dispatches until ctx
 // is done.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
-	g.Go(func() error {
-		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-	})
-	g.Go(func() error { return s.dispatch(ctx) })
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return lifecycle.Run(ctx,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		func(ctx context.Context) error {
+			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
+		},
+		s.dispatch,
+	)
 }
 
 // apply folds one of the router's own events into the model.

@@ -7,7 +7,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,12 +16,12 @@ import (
 	_ "time/tzdata" // office-hours zones resolve on machines without a zoneinfo
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
@@ -135,17 +134,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // Run folds scheduler's streams, consumes the bus and fires due callbacks
 // until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.proj.Run(ctx, s.deps.Store) })
-	g.Go(func() error {
-		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-	})
-	g.Go(func() error { return s.timer(ctx) })
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return lifecycle.Run(ctx,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		func(ctx context.Context) error {
+			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
+		},
+		s.timer,
+	)
 }
 
 var aggregate = eventstore.Aggregate[schedule.State]{Evolve: schedule.Evolve}

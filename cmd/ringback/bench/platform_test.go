@@ -63,11 +63,13 @@ type platform struct {
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
+
+	stopOnce sync.Once
 }
 
 // startPlatform runs `ringback serve` on free loopback ports with a fresh
 // data directory and waits for /readyz. The caller must call stop.
-func startPlatform(ctx context.Context, bin, dir, trunk string, extra ...string) (*platform, error) {
+func startPlatform(ctx context.Context, bin, dir, trunk string) (*platform, error) {
 	httpAddr, err := freePort("tcp")
 	if err != nil {
 		return nil, err
@@ -82,10 +84,10 @@ func startPlatform(ctx context.Context, bin, dir, trunk string, extra ...string)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--http", httpAddr, "--sip", sipAddr, "--sip-trunk", trunk,
-		"--data", p.Data, "--log-level", "warn"}, extra...)
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = exec.Command(bin, "serve", "--http", httpAddr, "--sip", sipAddr, "--sip-trunk", trunk,
+		"--data", p.Data, "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	p.cmd.SysProcAttr = dieWithParent()
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start ringback: %w", err)
@@ -103,37 +105,46 @@ func startPlatform(ctx context.Context, bin, dir, trunk string, extra ...string)
 		case <-p.done:
 			return nil, fmt.Errorf("ringback exited during start:\n%s", p.tail())
 		case <-ctx.Done():
-			p.stop()
+			_ = p.stop()
 			return nil, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.stop()
+			_ = p.stop()
 			return nil, fmt.Errorf("ringback not ready after 30s:\n%s", p.tail())
 		}
 	}
 }
 
 // stop sends SIGTERM, waits up to 15s, then kills; it reports an unclean
-// exit. Safe to call twice.
+// exit or a panic in the log. Only the first call does anything.
 func (p *platform) stop() error {
+	var err error
+	p.stopOnce.Do(func() { err = p.terminate() })
+	return err
+}
+
+func (p *platform) terminate() error {
 	select {
-	case <-p.done:
-		return nil
+	case <-p.done: // exited on its own: that is a failure too
+		return fmt.Errorf("ringback exited early (%s):\n%s", p.cmd.ProcessState, p.tail())
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			return fmt.Errorf("ringback exited with %d:\n%s", code, p.tail())
-		}
-		return nil
 	case <-time.After(15 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		return fmt.Errorf("ringback did not stop within 15s of SIGTERM, killed:\n%s", p.tail())
 	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		return fmt.Errorf("ringback exited with %d:\n%s", code, p.tail())
+	}
+	if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte("panic:")) {
+		return fmt.Errorf("ringback panicked:\n%s", p.tail())
+	}
+	return nil
 }
 
 func (p *platform) tail() string {

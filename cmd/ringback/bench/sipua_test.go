@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -209,9 +210,14 @@ func (u *ua) close() error {
 // Invite, then Ack), hangs it up, and returns when it sent the INVITE and
 // when Invite returned with the answer.
 func (u *ua) call(ctx context.Context, user, to string) (sent, answered time.Time, callID string, err error) {
-	host, portStr, _ := net.SplitHostPort(to)
-	var port int
-	fmt.Sscan(portStr, &port)
+	host, portStr, err := net.SplitHostPort(to)
+	if err != nil {
+		return sent, answered, "", fmt.Errorf("baseline: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return sent, answered, "", fmt.Errorf("baseline: port of %s: %w", to, err)
+	}
 	dlg, err := u.dg.NewDialog(sipgosip.Uri{Scheme: "sip", User: user, Host: host, Port: port}, diago.NewDialogOptions{Transport: "udp"})
 	if err != nil {
 		return sent, answered, "", fmt.Errorf("baseline dialog: %w", err)

@@ -10,8 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -104,16 +107,13 @@ func BenchmarkThinPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stopped := false
 	defer func() {
-		if !stopped {
-			if err := p.stop(); err != nil {
-				b.Error(err)
-			}
+		if err := p.stop(); err != nil { // a no-op once stopped below
+			b.Error(err)
 		}
+		http.DefaultClient.CloseIdleConnections()
 	}()
 	runs, used, err := thinPath(ctx, p, phones, o)
-	stopped = true
 	if serr := p.stop(); serr != nil {
 		err = errors.Join(err, serr)
 	}
@@ -136,10 +136,11 @@ func BenchmarkThinPath(b *testing.B) {
 		len(runs), o.agents, o.pause, ms(invite.p50), ms(invite.p99), ms(invite.max), ms(connect.p50), ms(connect.p99), ms(connect.max),
 		target.Milliseconds(), verdict(invite.p99 < target && connect.p99 < target),
 		ms(base.invite.p50), ms(base.invite.p99), ms(base.ok.p50), ms(base.ok.p99))
-	fmt.Printf("  platform during the measured calls: %.0f MB allocated (%.1f MB/call), %.0f GCs, %.2f s CPU (%.1f ms/call)\n",
-		used.allocMB, used.allocMB/float64(len(runs)), used.gcs, used.cpuSeconds, 1000*used.cpuSeconds/float64(len(runs)))
+	fmt.Printf("  platform during the measured calls: %.0f MB allocated (%.1f MB/call), %.0f GCs, %.2f s CPU (%.1f ms/call) "+
+		"on %d CPUs; this load generator: %.2f s CPU\n", used.allocMB, used.allocMB/float64(len(runs)), used.gcs,
+		used.cpuSeconds, 1000*used.cpuSeconds/float64(len(runs)), runtime.NumCPU(), used.benchCPU.Seconds())
 	if herr != nil {
-		fmt.Printf("thin path breakdown unavailable: %v\n", herr)
+		fmt.Printf("  thin path breakdown unavailable: %v\n", herr)
 		return
 	}
 	for _, h := range hops {
@@ -166,6 +167,7 @@ type callRun struct {
 // /metrics.
 type load struct {
 	allocMB, gcs, cpuSeconds float64
+	benchCPU                 time.Duration // this process's (UA, HTTP, SSE): is the load generator in the way?
 }
 
 // thinPath logs agents in with phones on the UA and drives calls (after
@@ -190,11 +192,13 @@ func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRu
 	d := driver{p: p, phones: phones, s: s, pause: o.pause}
 	runs := make([]callRun, 0, o.calls)
 	var before map[string]float64
+	var cpu0 time.Duration
 	for i := range warmupCalls + o.calls {
 		if i == warmupCalls {
 			if before, err = p.metrics(ctx); err != nil {
 				return nil, load{}, err
 			}
+			cpu0 = selfCPU()
 		}
 		r, err := d.one(ctx, fmt.Sprintf("+1415555%04d", i))
 		if err != nil {
@@ -204,13 +208,23 @@ func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRu
 			runs = append(runs, r)
 		}
 	}
+	benchCPU := selfCPU() - cpu0
 	after, err := p.metrics(ctx)
 	if err != nil {
 		return nil, load{}, err
 	}
 	delta := func(name string) float64 { return after[name] - before[name] }
 	return runs, load{allocMB: delta("go_memstats_alloc_bytes_total") / (1 << 20), gcs: delta("go_gc_duration_seconds_count"),
-		cpuSeconds: delta("process_cpu_seconds_total")}, nil
+		cpuSeconds: delta("process_cpu_seconds_total"), benchCPU: benchCPU}, nil
+}
+
+// selfCPU is the user and system CPU time this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type driver struct {

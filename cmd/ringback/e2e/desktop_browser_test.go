@@ -45,11 +45,18 @@ type desktopBrowser struct {
 	log string
 }
 
-func startDesktopBrowser(t *testing.T) *desktopBrowser {
+// desktopNeedChromium skips the test when Chromium is not installed; tests call
+// it first, before starting anything else.
+func desktopNeedChromium(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(desktopChromium); err != nil {
 		t.Skipf("desktop tests need Chromium at %s (Debian package chromium): %v", desktopChromium, err)
 	}
+}
+
+func startDesktopBrowser(t *testing.T) *desktopBrowser {
+	t.Helper()
+	desktopNeedChromium(t)
 	logPath := filepath.Join(t.TempDir(), "chromium.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {

@@ -189,6 +189,7 @@ func desktopStatusIs(win, status string) string {
 // Ready, the preview, Accept, Call this contact, Establishing then
 // Connected, Hold / Retrieve, End Call, a disposition code, a note, Done.
 func TestDesktopWebCallback(t *testing.T) {
+	desktopNeedChromium(t)
 	siptest.Sipp(t)
 	// Phones that take the re-INVITEs of Hold and Retrieve; the contact
 	// rings a second first, so that Establishing shows.
@@ -373,6 +374,7 @@ func TestDesktopWebCallback(t *testing.T) {
 // Accept button and the platform accepts at zero; Reject shows only for
 // agents allowed to reject.
 func TestDesktopAutoAnswer(t *testing.T) {
+	desktopNeedChromium(t)
 	_, a, url := desktopPlatform(t, []desktopAgent{
 		{ID: "auto-a", Token: "auto-a-token", AutoAnswer: &desktopAutoAnswer{After: "10s", CanReject: true}},
 		{ID: "auto-b", Token: "auto-b-token", AutoAnswer: &desktopAutoAnswer{After: "60s", CanReject: false}},
@@ -485,6 +487,7 @@ func desktopLogHas(id, op string) string {
 // TestDesktopRejectRedirects: Reject in one agent's browser sends the
 // callback to the other agent's.
 func TestDesktopRejectRedirects(t *testing.T) {
+	desktopNeedChromium(t)
 	_, a, url := desktopPlatform(t, []desktopAgent{{ID: "rita", Token: "rita-token"}, {ID: "ravi", Token: "ravi-token"}})
 	tabs := desktopPair(t, url, "rita", "ravi")
 	desktopCallback(t, a, "+14155550181", "Refund", "Edsger Dijkstra", map[string]string{"ticket": "R-9"})
@@ -510,6 +513,7 @@ func TestDesktopRejectRedirects(t *testing.T) {
 // redirected to the other agent's browser; a cancelled callback leaves
 // both desktops.
 func TestDesktopOfferTimeout(t *testing.T) {
+	desktopNeedChromium(t)
 	_, a, url := desktopPlatform(t, []desktopAgent{{ID: "tom", Token: "tom-token"}, {ID: "tia", Token: "tia-token"}},
 		"--router.offer-timeout=2s")
 	tabs := desktopPair(t, url, "tom", "tia")

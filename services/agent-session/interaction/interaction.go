@@ -138,6 +138,11 @@ type (
 		Muted, Recording bool
 		At               time.Time
 	}
+	// ControlFailed: the gateway could not hold, send DTMF, mute or record.
+	ControlFailed struct {
+		CallID, Action, Reason string
+		At                     time.Time
+	}
 	// Progress is what the media gateway said of the call.
 	Progress struct {
 		CallID, Status, Reason string
@@ -288,6 +293,12 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrNotConnected
 		}
 		return []proto.Message{&agentv1.RecordingRequested{InteractionId: s.ID, CallId: s.CallID, Record: c.Record, At: ts(c.At)}}, nil
+	case ControlFailed:
+		if c.CallID != s.CallID || s.Phase != Accepted {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: s.CallStatus,
+			Reason: "Could not " + c.Action + ": " + c.Reason, At: ts(c.At)}}, nil
 	case Flags:
 		if c.CallID != s.CallID || (c.Muted == s.Muted && c.Recording == s.Recording) {
 			return nil, nil

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
-	"github.com/emiago/diago"
 	sipgosip "github.com/emiago/sipgo/sip"
 )
 
 // Call is a connected call: the agent leg and the contact leg, their RTP
-// bridged. Either side hanging up (BYE) ends it and hangs up the other side.
-// Its methods are safe for concurrent use.
+// bridged through the gateway. Either side hanging up (BYE) ends it and
+// hangs up the other side. Its methods are safe for concurrent use.
 type Call struct {
 	id      string
 	g       *Gateway
@@ -21,9 +21,23 @@ type Call struct {
 	report  func(Progress)
 	agent   *leg
 	contact *leg
+	media   *bridge
 
-	stopMedia func()        // ends the RTP bridge
-	mediaDone chan struct{} // closed when the bridge has stopped
+	// life is cancelled when the teardown begins: it stops the re-INVITEs,
+	// DTMF and hold tone in progress.
+	life    context.Context
+	endLife context.CancelFunc
+
+	ctl       sync.Mutex // serialises Hold and Retrieve
+	agentHeld bool       // guarded by ctl: the agent's leg accepted our hold
+	onHold    atomic.Bool
+	dtmfMu    sync.Mutex // serialises SendDTMF
+
+	mu      sync.Mutex // guards the fields below
+	stopped bool       // teardown began: nothing new starts
+	tone    *toneTask
+	rec     *recorder
+	lastRec *recordResult // a recording the teardown stopped, not yet collected
 
 	claimed atomic.Bool   // someone is tearing the call down
 	ended   chan struct{} // closed when it is torn down
@@ -31,17 +45,17 @@ type Call struct {
 
 func newCall(d *dial, agent, contact *leg) *Call {
 	c := &Call{
-		id:        d.id,
-		g:         d.g,
-		log:       d.log,
-		report:    d.report,
-		agent:     agent,
-		contact:   contact,
-		stopMedia: func() {},
-		mediaDone: make(chan struct{}),
-		ended:     make(chan struct{}),
+		id:      d.id,
+		g:       d.g,
+		log:     d.log,
+		report:  d.report,
+		agent:   agent,
+		contact: contact,
+		ended:   make(chan struct{}),
 	}
-	c.bridge()
+	c.life, c.endLife = context.WithCancel(context.Background())
+	c.media = newBridge(c.log, agent, contact)
+	c.media.start()
 	return c
 }
 
@@ -69,35 +83,6 @@ func (c *Call) Hangup(ctx context.Context) error {
 		return fmt.Errorf("hang up %s: %w", c.id, err)
 	}
 	return nil
-}
-
-// bridge proxies RTP between the legs. diago's bridge cannot transcode: when
-// the phone and the trunk chose different codecs the call goes on without
-// audio, which the logs say. diago's Bridge starts the proxy itself, on a
-// goroutine nobody waits for, once WaitDialogsNum legs joined; asking for 3
-// keeps it from starting so that the Call runs ProxyMedia on a goroutine it
-// owns.
-func (c *Call) bridge() {
-	b := diago.Bridge{WaitDialogsNum: 3}
-	b.Init(slog.New(newLibHandler(c.log.Handler())))
-	err := b.AddDialogMedia(c.agent.media)
-	if err == nil {
-		err = b.AddDialogMedia(c.contact.media)
-	}
-	if err != nil {
-		c.log.Warn("sip: call connected without audio bridge", "error", maskDigits(err.Error()))
-		close(c.mediaDone)
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stopMedia = cancel
-	go func() {
-		defer close(c.mediaDone)
-		// Returns when both legs' media are closed (teardown) or ctx is done.
-		if err := b.ProxyMedia(ctx); err != nil && ctx.Err() == nil {
-			c.log.Debug("sip: audio bridge stopped", "error", maskDigits(err.Error()))
-		}
-	}()
 }
 
 // start watches the legs until one hangs up, the gateway stops or the call
@@ -133,12 +118,27 @@ func (c *Call) watch() {
 	}
 }
 
-// teardown runs once, for whoever claimed the call: BYE the legs still up,
-// stop the bridge, report Ended.
+// teardown runs once, for whoever claimed the call: BYE the legs still up
+// (which closes their media and so stops the bridge), stop the hold tone
+// and the recording, report Ended.
 func (c *Call) teardown(ctx context.Context, reason string) error {
+	c.endLife()
 	err := errors.Join(c.g.hangupLeg(ctx, c.agent), c.g.hangupLeg(ctx, c.contact))
-	c.stopMedia()
-	<-c.mediaDone
+	c.mu.Lock()
+	c.stopped = true
+	rec := c.rec
+	c.rec = nil
+	c.mu.Unlock()
+	c.stopTone()
+	c.media.wait()
+	if rec != nil {
+		c.media.rec.Store(nil)
+		dur, rerr := rec.stop()
+		c.mu.Lock()
+		c.lastRec = &recordResult{dur: dur, err: rerr}
+		c.mu.Unlock()
+		c.log.Info("sip: recording stopped by hangup", "duration", dur, "error", rerr)
+	}
 	c.log.Info("sip: call ended", "reason", reason)
 	c.report(Progress{Kind: Ended, Reason: reason})
 	close(c.ended)

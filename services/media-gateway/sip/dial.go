@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,12 @@ var (
 // matching ctx's error (errors.Is), after a Failed report with
 // OutcomeCancelled. Bad id or agentURI arguments are returned as errors
 // without any report.
+//
+// agentURI "registered:<user>" rings the Contact the agent's phone
+// registered with the gateway's registrar (see Registered). When that user
+// is not registered, and for "" (an agent without a phone), the attempt
+// fails at once, reported, with OutcomeAgentUnavailable and reason
+// ReasonNotRegistered.
 func (g *Gateway) Dial(ctx context.Context, id, agentURI, number string, report func(Progress)) (*Call, error) {
 	if report == nil {
 		report = func(Progress) {}
@@ -49,14 +56,29 @@ func (g *Gateway) Dial(ctx context.Context, id, agentURI, number string, report 
 	if !isToken(id) || id == "" {
 		return nil, fmt.Errorf("dial: call id %q: want a non-empty token", id)
 	}
-	var agent sipgosip.Uri
-	if err := sipgosip.ParseUri(agentURI, &agent); err != nil || agent.Scheme != "sip" || agent.Host == "" {
-		return nil, fmt.Errorf("dial %s: agent URI %q: want sip:user@host[:port]", id, agentURI)
+	user, registered := strings.CutPrefix(agentURI, RegisteredPrefix)
+	registered = registered || agentURI == ""
+	if registered && user != "" && !isToken(user) {
+		return nil, fmt.Errorf("dial %s: agent %q: want %s<user>", id, agentURI, RegisteredPrefix)
 	}
 	if !e164.MatchString(number) {
 		oe := &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
 		report(oe.progress())
 		return nil, fmt.Errorf("dial %s: %w", id, oe)
+	}
+	if registered {
+		contact, ok := g.Registered(user)
+		if !ok {
+			oe := &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonNotRegistered}
+			report(oe.progress())
+			g.log.Info("sip: dial failed", "call", id, "agent", user, "error", oe.Error())
+			return nil, fmt.Errorf("dial %s: %w", id, oe)
+		}
+		agentURI = contact
+	}
+	var agent sipgosip.Uri
+	if err := sipgosip.ParseUri(agentURI, &agent); err != nil || agent.Scheme != "sip" || agent.Host == "" {
+		return nil, fmt.Errorf("dial %s: agent URI %q: want sip:user@host[:port]", id, agentURI)
 	}
 
 	select {

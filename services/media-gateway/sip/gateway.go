@@ -1,13 +1,17 @@
 // Package sip is the media gateway's SIP adapter: a back-to-back user agent
 // that rings an agent's phone, dials the contact through the trunk once the
-// agent answers (agent-first dialling) and bridges the two legs' RTP.
+// agent answers (agent-first dialling) and anchors the call's media: both
+// legs' RTP end here and the gateway forwards, holds, mutes, records and
+// sends DTMF (bridge.go, control.go, record.go).
 //
 // It owns the SIP stack: one UDP listener, sipgo's transport and transaction
-// layers, and diago's dialogs and media sessions. It accepts no call from
-// outside (403: no toll fraud through the trunk); a call is only ever placed
-// by Dial. It reports progress through a callback and knows nothing of
-// events, streams or the bus: the service maps Progress to events. It must
-// not import the service's domain packages nor any libs/ adapter.
+// layers, and diago's dialogs and media sessions; a registrar for the
+// agents' phones (registrar.go, digest.go) and the OPTIONS keep-alive toward
+// the trunk (keepalive.go). It accepts no call from outside (403: no toll
+// fraud through the trunk); a call is only ever placed by Dial. It reports
+// progress through a callback and knows nothing of events, streams or the
+// bus: the service maps Progress to events. It must not import the
+// service's domain packages nor any libs/ adapter.
 package sip
 
 import (
@@ -30,6 +34,9 @@ import (
 const (
 	DefaultAgentRingTimeout   = 30 * time.Second
 	DefaultContactRingTimeout = 45 * time.Second
+	// DefaultKeepAlive is the usual OPTIONS interval toward a trunk; a zero
+	// Config.KeepAlive disables the probes.
+	DefaultKeepAlive = 30 * time.Second
 )
 
 // byeTimeout bounds the BYEs the gateway sends on its own (a leg hung up,
@@ -63,6 +70,13 @@ type Config struct {
 	// cancelled (CANCEL) and counts as not answered. Zero means the default.
 	AgentRingTimeout   time.Duration
 	ContactRingTimeout time.Duration
+	// KeepAlive is the interval of the OPTIONS probes toward the trunk
+	// (see TrunkUp); zero disables them. DefaultKeepAlive suits a flag.
+	KeepAlive time.Duration
+	// Accounts are the agents' phones allowed to REGISTER: SIP user (the
+	// agent id) -> digest password. Without accounts every REGISTER is
+	// challenged and fails.
+	Accounts map[string]string
 }
 
 // Validate reports the first problem with the configuration.
@@ -86,6 +100,17 @@ func (c Config) Validate() error {
 	if c.AgentRingTimeout < 0 || c.ContactRingTimeout < 0 {
 		return errors.New("sip: negative ring timeout")
 	}
+	if c.KeepAlive < 0 {
+		return errors.New("sip: negative keep-alive interval")
+	}
+	for user, password := range c.Accounts {
+		if user == "" || !isToken(user) {
+			return fmt.Errorf("sip: account %q: want a SIP user name", user)
+		}
+		if password == "" {
+			return fmt.Errorf("sip: account %q: empty password", user)
+		}
+	}
 	return nil
 }
 
@@ -103,6 +128,9 @@ type Gateway struct {
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
 	dg  *diago.Diago
+
+	reg   *registrar
+	trunk trunkState
 
 	ready    chan struct{} // closed once Run serves: Dial waits for it
 	stopping chan struct{} // closed when Run begins to stop
@@ -162,7 +190,9 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		ready:     make(chan struct{}),
 		stopping:  make(chan struct{}),
 		dialing:   make(map[uint64]context.CancelCauseFunc),
+		reg:       newRegistrar(cfg.Accounts, log),
 	}
+	g.trunk.up.Store(true) // until the probes say otherwise
 	if err := g.buildStack(bound); err != nil {
 		conn.Close()
 		return nil, err
@@ -217,6 +247,17 @@ func (g *Gateway) buildStack(bound *net.UDPAddr) error {
 	g.dg.HandleFunc(func(d *diago.DialogServerSession) {
 		_ = d.Respond(sipgosip.StatusForbidden, "Forbidden", nil)
 	})
+	// diago leaves REGISTER alone: the agents' phones register with us.
+	srv.OnRegister(g.handleRegister)
+	// OPTIONS probes leave from the bound socket, like diago's requests.
+	kaOpts := []sipgo.ClientOption{sipgo.WithClientLogger(libLog)}
+	if !bound.IP.IsUnspecified() {
+		kaOpts = append(kaOpts, sipgo.WithClientHostname(g.host), sipgo.WithClientConnectionAddr(g.addr))
+	}
+	if g.trunk.client, err = sipgo.NewClient(ua, kaOpts...); err != nil {
+		ua.Close()
+		return fmt.Errorf("sip: client: %w", err)
+	}
 	return nil
 }
 
@@ -245,12 +286,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	} else {
 		close(g.ready)
 		g.log.Info("sip: listening", "addr", g.addr, "trunk", g.cfg.Trunk)
+		stopProbes := g.startKeepAlive()
 		select {
 		case <-ctx.Done():
 		case err = <-serveErr:
 			serveErr = nil
 			err = g.serveFailed(err)
 		}
+		stopProbes()
 	}
 
 	g.stop()

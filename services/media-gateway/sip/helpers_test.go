@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ func startGatewayOn(t *testing.T, listen, trunk string, mod func(*sip.Config)) (
 		if strings.Contains(logs.String(), "41555501") {
 			t.Error("gateway logged an unmasked phone number")
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("GW_LOG") != "" {
 			t.Logf("gateway log:\n%s", logs.String())
 		}
 	})

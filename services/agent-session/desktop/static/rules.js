@@ -147,3 +147,10 @@ export function matrixText(cell, what) {
   const types = Object.entries(cell.types || {}).map(([t, n]) => `${n} ${t}`).join(', ');
   return `${cell.count} ${what}` + (types ? ` (${types})` : '');
 }
+
+// callbackState words a callback's state (api/openapi.yaml Callback.state).
+export function callbackState(state) {
+  const words = { SCHEDULED: 'Scheduled', QUEUED: 'Queued', IN_PROGRESS: 'In progress', COMPLETED: 'Completed',
+    CANCELLED: 'Cancelled' };
+  return words[state] || state || '';
+}

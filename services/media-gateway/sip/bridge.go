@@ -1,0 +1,262 @@
+package sip
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/audio"
+	"github.com/emiago/diago/media"
+)
+
+// The gateway anchors the media of every call: each leg's RTP ends at the
+// gateway, which forwards the audio payloads between the legs. That is what
+// lets it hold (stop forwarding, play a tone to the contact), mute (drop the
+// agent's audio), record (decode both directions) and send DTMF on the
+// contact's stream. It speaks G.711 only (PCMU and PCMA, which it offers on
+// every leg) and converts between them when the legs chose differently.
+
+const (
+	sampleRate = 8000 // G.711 (RFC 3551 4.5.14)
+	// frameDur is the packet time the gateway sends at, the G.711 default.
+	frameDur     = 20 * time.Millisecond
+	frameSamples = sampleRate * int(frameDur/time.Millisecond) / 1000
+)
+
+// Channels of the bridge, also the channels of a stereo recording.
+const (
+	chanAgent = iota
+	chanContact
+)
+
+// law is a G.711 companding law; lawNone is anything else.
+type law uint8
+
+const (
+	lawNone law = iota
+	lawU
+	lawA
+)
+
+func lawOf(c media.Codec) law {
+	if c.SampleRate != sampleRate || c.NumChannels > 1 {
+		return lawNone
+	}
+	switch strings.ToLower(c.Name) {
+	case "pcmu":
+		return lawU
+	case "pcma":
+		return lawA
+	}
+	return lawNone
+}
+
+// decode appends the 16-bit little-endian PCM of a G.711 payload to dst.
+func (l law) decode(dst, payload []byte) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, 2*len(payload))[:n+2*len(payload)]
+	switch l {
+	case lawU:
+		_, _ = audio.DecodeUlawTo(dst[n:], payload)
+	case lawA:
+		_, _ = audio.DecodeAlawTo(dst[n:], payload)
+	}
+	return dst
+}
+
+// encode appends the G.711 encoding of 16-bit little-endian PCM to dst.
+func (l law) encode(dst, pcm []byte) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, len(pcm)/2)[:n+len(pcm)/2]
+	switch l {
+	case lawU:
+		_, _ = audio.EncodeUlawTo(dst[n:], pcm)
+	case lawA:
+		_, _ = audio.EncodeAlawTo(dst[n:], pcm)
+	}
+	return dst
+}
+
+// codecs is what one leg negotiated, as the bridge needs it.
+type codecs struct {
+	common []media.Codec // negotiated, with the remote's payload types
+	send   media.Codec   // the audio codec we send
+	law    law           // of send
+	event  media.Codec   // telephone-event/8000, when hasEvent
+	// hasEvent: the leg negotiated RFC 4733 events.
+	hasEvent bool
+}
+
+// recvLaw is the law of a received payload type, lawNone for events,
+// comfort noise or anything not negotiated.
+func (c codecs) recvLaw(pt uint8) law {
+	for _, k := range c.common {
+		if k.PayloadTypeRecv() == pt {
+			return lawOf(k)
+		}
+	}
+	return lawNone
+}
+
+// endpoint is one leg's media as the bridge uses it.
+type endpoint struct {
+	role string
+	dm   *diago.DialogMedia
+	in   *media.RTPPacketReader
+	out  sender
+}
+
+func newEndpoint(l *leg) *endpoint {
+	// Both fields are set once when the leg is answered; a re-INVITE
+	// swaps the session inside them.
+	return &endpoint{role: l.role, dm: l.media, in: l.media.RTPPacketReader, out: sender{w: l.media.RTPPacketWriter}}
+}
+
+// codecs reads the leg's current negotiation: a re-INVITE (ours or the
+// phone's) replaces diago's media session, never mutates it.
+func (e *endpoint) codecs() codecs {
+	ms := e.dm.MediaSession()
+	if ms == nil {
+		return codecs{}
+	}
+	c := codecs{common: ms.CommonCodecs(), send: media.CodecAudioFromSession(ms)}
+	c.law = lawOf(c.send)
+	for _, k := range c.common {
+		if strings.EqualFold(k.Name, "telephone-event") && k.SampleRate == sampleRate {
+			c.event, c.hasEvent = k, true
+			break
+		}
+	}
+	return c
+}
+
+// sender serialises what the gateway sends on one leg: forwarded audio, the
+// hold tone and RFC 4733 events share the leg's RTP stream (one SSRC, one
+// sequence), and diago's RTPPacketWriter is not safe for concurrent writes.
+type sender struct {
+	mu      sync.Mutex
+	w       *media.RTPPacketWriter
+	last    time.Time // when the last packet was sent
+	inEvent bool      // an event is being sent: audio is dropped meanwhile
+}
+
+// writeAudio sends one G.711 payload; it drops it while an event is sent.
+func (s *sender) writeAudio(payload []byte, pt uint8) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inEvent || s.w == nil {
+		return nil
+	}
+	marker := s.resync(time.Now())
+	_, err := s.w.WriteSamples(payload, uint32(len(payload)), marker, pt)
+	return err
+}
+
+// resync keeps the RTP clock with the wall clock across pauses (hold, mute,
+// lost packets): the timestamp jumps by the time that passed and the marker
+// bit starts a new talkspurt (RFC 3551 4.1).
+func (s *sender) resync(now time.Time) (marker bool) {
+	first := s.last.IsZero()
+	gap := now.Sub(s.last)
+	s.last = now
+	if first {
+		return true
+	}
+	if gap > 3*frameDur {
+		s.w.DelayTimestamp(uint32((gap - frameDur) * sampleRate / time.Second))
+		return true
+	}
+	return false
+}
+
+// bridge forwards audio between the two legs on goroutines it owns.
+type bridge struct {
+	log  *slog.Logger
+	legs [2]*endpoint // by channel
+
+	held  atomic.Bool // forward nothing
+	muted atomic.Bool // forward nothing from the agent
+	rec   atomic.Pointer[recorder]
+
+	wg sync.WaitGroup
+}
+
+func newBridge(log *slog.Logger, agent, contact *leg) *bridge {
+	return &bridge{log: log, legs: [2]*endpoint{newEndpoint(agent), newEndpoint(contact)}}
+}
+
+// start forwards each direction until its leg's media is closed.
+func (b *bridge) start() {
+	for ch := range b.legs {
+		if b.legs[ch].in == nil {
+			b.log.Warn("sip: leg without media, no audio from it", "leg", b.legs[ch].role)
+			continue
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.forward(ch)
+		}()
+	}
+}
+
+// wait returns once both directions have stopped: the legs' media must have
+// been closed (hang up) first.
+func (b *bridge) wait() { b.wg.Wait() }
+
+// forward reads the packets of channel ch's leg and sends their audio to the
+// other leg. It returns when the leg's media is closed.
+func (b *bridge) forward(ch int) {
+	from, to := b.legs[ch], b.legs[1-ch]
+	buf := make([]byte, media.RTPBufSize)
+	var pcm, out []byte
+	for {
+		n, err := from.in.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A packet that does not parse, or a read interrupted by a
+			// re-INVITE that diago did not resume: not the end of the call.
+			b.log.Debug("sip: read RTP", "leg", from.role, "error", err)
+			time.Sleep(time.Millisecond) // no busy loop on a persistent error
+			continue
+		}
+		if n == 0 {
+			continue // diago drops what arrives while we are sendonly
+		}
+		// Events, comfort noise and unknown payloads are not forwarded: the
+		// other leg may use other payload types, and the DTMF the contact
+		// hears is what SendDTMF sends.
+		inLaw := from.codecs().recvLaw(from.in.PacketHeader.PayloadType)
+		if inLaw == lawNone || b.held.Load() || (ch == chanAgent && b.muted.Load()) {
+			continue
+		}
+		dst := to.codecs()
+		if dst.law == lawNone {
+			continue
+		}
+		payload := buf[:n]
+		rec := b.rec.Load()
+		if rec != nil || inLaw != dst.law {
+			pcm = inLaw.decode(pcm[:0], payload)
+			if rec != nil {
+				rec.add(ch, pcm)
+			}
+			if inLaw != dst.law {
+				out = dst.law.encode(out[:0], pcm)
+				payload = out
+			}
+		}
+		if err := to.out.writeAudio(payload, dst.send.PayloadType); err != nil {
+			b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
+		}
+	}
+}

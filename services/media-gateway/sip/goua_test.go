@@ -1,0 +1,224 @@
+package sip_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+// goUA is a phone (or trunk) written with diago, for what sipp cannot show:
+// the audio and the DTMF that reach a side. It answers every call with
+// PCMU, sends a 20 ms frame every 20 ms whose payload is its mark repeated,
+// and counts the G.711 packets it receives by content.
+type goUA struct {
+	Addr   string
+	dg     *diago.Diago
+	mark   byte
+	codecs []media.Codec // what it answers with
+
+	mu      sync.Mutex
+	calls   int          // INVITEs answered
+	uniform map[byte]int // G.711 packets whose payload is one byte repeated, by that byte
+	varied  int          // other G.711 packets (the hold tone)
+	digits  []rune       // RFC 4733 events received
+}
+
+// Marks of the two sides' audio; 0xFF is PCMU silence (the hold tone's gaps).
+const (
+	agentMark   byte = 0x11
+	contactMark byte = 0x22
+	pcmuSilence byte = 0xFF
+)
+
+// startGoUA runs a Go UA on a free loopback port until the test ends. It
+// answers with PCMU and telephone-event, or with the codecs given.
+func startGoUA(t *testing.T, mark byte, codecs ...media.Codec) *goUA {
+	t.Helper()
+	if len(codecs) == 0 {
+		codecs = []media.Codec{media.CodecAudioUlaw, media.CodecTelephoneEvent8000}
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	u := &goUA{Addr: conn.LocalAddr().String(), mark: mark, codecs: codecs, uniform: map[byte]int{}}
+	quiet := slog.New(slog.DiscardHandler)
+	if os.Getenv("GOUA_DEBUG") != "" {
+		quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("goua-"+strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sipgosip.WithTransactionLayerLogger(quiet),
+			sipgosip.WithTransactionLayerUnhandledResponseHandler(func(*sipgosip.Response) {})),
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.dg = diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
+	u.dg.HandleFunc(u.serve)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.ServeUDP(conn)
+	}()
+	t.Cleanup(func() {
+		conn.Close()
+		<-served
+		ua.Close()
+	})
+	waitUntil(t, "Go UA listening", func() bool {
+		_, err := ua.TransportLayer().GetConnection("udp", u.Addr)
+		return err == nil
+	})
+	return u
+}
+
+func (u *goUA) serve(d *diago.DialogServerSession) {
+	u.mu.Lock()
+	u.calls++
+	u.mu.Unlock()
+	_ = d.Trying()
+	_ = d.Ringing()
+	med, err := d.Answer(diago.AnswerOptions{Codecs: u.codecs})
+	if err != nil {
+		return
+	}
+	ctx := d.Context()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		u.send(ctx, med)
+	}()
+	go func() {
+		defer wg.Done()
+		u.receive(med)
+	}()
+	<-ctx.Done() // the gateway hung up
+	med.Close()
+	wg.Wait()
+}
+
+// send writes a frame every 20 ms (diago's writer keeps the pace) until the
+// call ends. On hold diago drops what a recvonly side writes.
+func (u *goUA) send(ctx context.Context, med *diago.DialogMedia) {
+	w, err := med.AudioWriter()
+	if err != nil {
+		return
+	}
+	frame := bytes.Repeat([]byte{u.mark}, 160)
+	for ctx.Err() == nil {
+		if _, err := w.Write(frame); err != nil && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (u *goUA) receive(med *diago.DialogMedia) {
+	var events diago.DTMFReader
+	r, err := med.AudioReader(diago.WithAudioReaderDTMF(&events))
+	if err == nil {
+		events.OnDTMF(func(d rune) error {
+			u.mu.Lock()
+			u.digits = append(u.digits, d)
+			u.mu.Unlock()
+			return nil
+		})
+	} else if r, err = med.AudioReader(); err != nil { // no telephone-event negotiated
+		return
+	}
+	buf := make([]byte, media.RTPBufSize)
+	for {
+		n, err := r.Read(buf)
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if pt := med.RTPPacketReader.PacketHeader.PayloadType; err != nil || n == 0 || (pt != 0 && pt != 8) {
+			continue // counts G.711 only
+		}
+		p := buf[:n]
+		u.mu.Lock()
+		if bytes.Count(p, p[:1]) == len(p) {
+			u.uniform[p[0]]++
+		} else {
+			u.varied++
+		}
+		u.mu.Unlock()
+	}
+}
+
+// count is the number of packets received whose payload is mark repeated.
+func (u *goUA) count(mark byte) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.uniform[mark]
+}
+
+func (u *goUA) variedCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.varied
+}
+
+func (u *goUA) dtmf() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return string(u.digits)
+}
+
+func (u *goUA) answered() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.calls
+}
+
+// waitUntil polls cond until it holds, or fails the test after waitLong.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, waitLong)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// grows waits until counter has grown by at least n.
+func grows(t *testing.T, what string, counter func() int, n int) {
+	t.Helper()
+	from := counter()
+	waitUntil(t, what, func() bool { return counter()-from >= n })
+}
+
+// stays checks that counter grows by at most slack over a while: what is
+// stopped stays stopped. (A packet read just before the change may still
+// be forwarded after it: slack.)
+func stays(t *testing.T, what string, counter func() int, slack int) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond) // let what was in flight land
+	from := counter()
+	time.Sleep(600 * time.Millisecond)
+	if got := counter() - from; got > slack {
+		t.Errorf("%s: %d packets in 600 ms, want at most %d", what, got, slack)
+	}
+}
