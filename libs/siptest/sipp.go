@@ -138,6 +138,51 @@ func RunUAC(t testing.TB, scenario Scenario, target string) *UAC {
 	return u
 }
 
+// RunUACFlood runs calls calls of the scenario against target at rate calls
+// per second, as a flood would, and waits for sipp to finish. A request left
+// unanswered fails its call after two seconds (-recv_timeout), so the run is
+// bounded by calls/rate plus a few seconds; ExitCode is 1 when any call
+// failed. Read the outcome from the logs (Messages, Stats).
+func RunUACFlood(t testing.TB, scenario Scenario, target string, rate, calls int) *UAC {
+	t.Helper()
+	if rate <= 0 || calls <= 0 {
+		t.Fatalf("siptest: flood of %d calls at %d/s", calls, rate)
+	}
+	bin := Sipp(t)
+	xml, err := scenario.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logs := newLogs(dir)
+	sf := filepath.Join(dir, "scenario.xml")
+	if err := os.WriteFile(sf, xml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bound := time.Duration(calls/rate)*time.Second + WaitTimeout
+	args := append([]string{
+		target,
+		"-sf", sf,
+		"-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls),
+		"-recv_timeout", "2000",
+		"-timeout", strconv.Itoa(int(bound/time.Second)) + "s",
+		"-nostdin",
+	}, logs.args()...)
+	p, err := startProcess(bin, dir, logs.Output, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.stop() })
+	select {
+	case <-p.done:
+	case <-time.After(bound + 5*time.Second):
+		p.stop()
+		t.Fatalf("siptest: sipp flood %s to %s did not finish\n%s", scenario.name(), target, tail(logs.Output))
+	}
+	return &UAC{ExitCode: p.exitCode, Logs: logs}
+}
+
 // process is one sipp process. Its waiter goroutine is owned by stop, which
 // every caller of startProcess arranges through t.Cleanup.
 type process struct {

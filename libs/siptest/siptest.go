@@ -59,6 +59,18 @@ const (
 	NotFound Scenario = "not_found"
 	// Unavailable answers 503 Service Unavailable, as a trunk that is down.
 	Unavailable Scenario = "unavailable"
+	// ChallengeThenAnswer is a trunk wanting digest authentication: it
+	// answers the first INVITE 407 with a Proxy-Authenticate challenge
+	// (realm "trunk.test", MD5, qop=auth), then answers the retried INVITE
+	// like Answer when its Proxy-Authorization is right for TrunkAuthUser
+	// and TrunkAuthPassword, 403 Forbidden when not.
+	ChallengeThenAnswer Scenario = "challenge_then_answer"
+)
+
+// The credentials ChallengeThenAnswer accepts.
+const (
+	TrunkAuthUser     = "ringback-trunk"
+	TrunkAuthPassword = "trunk-s3cret"
 )
 
 // UAC scenarios, for RunUAC: what sipp sends, and the answer it expects.

@@ -103,6 +103,12 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 	if body.PhoneURI != "" && !sipURI.MatchString(body.PhoneURI) {
 		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@192.0.2.10:5060")
 	}
+	if body.PhoneURI == "" {
+		// A desktop reopened without a phone keeps the phone of the session.
+		if cur, ok := s.view.agent(id); ok && cur.LoggedIn {
+			body.PhoneURI = cur.PhoneURI
+		}
+	}
 	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()},
 		agent.Login{Agent: id, PhoneURI: body.PhoneURI, Skills: s.agents.get(id).skills(), At: s.deps.Clock.Now()})
 	if err != nil {

@@ -50,6 +50,18 @@ var (
 // fails at once, reported, with OutcomeAgentUnavailable and reason
 // ReasonNotRegistered.
 func (g *Gateway) Dial(ctx context.Context, id, agentURI, number string, report func(Progress)) (*Call, error) {
+	return g.dial(ctx, id, agentURI, number, report, agentFirst)
+}
+
+// dialPlan is the order in which the legs are rung.
+type dialPlan int
+
+const (
+	agentFirst dialPlan = iota
+	contactFirst
+)
+
+func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report func(Progress), plan dialPlan) (*Call, error) {
 	if report == nil {
 		report = func(Progress) {}
 	}
@@ -98,7 +110,11 @@ func (g *Gateway) Dial(ctx context.Context, id, agentURI, number string, report 
 	defer end()
 
 	d := &dial{g: g, id: id, report: report, log: g.log.With("call", id, "number", maskNumber(number))}
-	call, err := d.run(dctx, agent, number)
+	run := d.run
+	if plan == contactFirst {
+		run = d.runContactFirst
+	}
+	call, err := run(dctx, agent, number)
 	if err != nil {
 		d.failed(err)
 		return nil, fmt.Errorf("dial %s: %w", id, err)
@@ -160,8 +176,7 @@ func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*
 	// The agent hanging up while the contact rings cancels the contact leg.
 	cctx, stopContact := context.WithCancelCause(ctx)
 	stopWatch := context.AfterFunc(agent.dialog.Context(), func() { stopContact(errAgentHungUp) })
-	contactURI := sipgosip.Uri{Scheme: "sip", User: number, Host: d.g.trunkHost, Port: d.g.trunkPort}
-	contact, err := d.invite(cctx, "contact", contactURI, d.g.cfg.ContactRingTimeout, ContactRinging)
+	contact, err := d.inviteContact(cctx, number)
 	stopWatch()
 	stopContact(nil)
 	if err != nil {
@@ -215,6 +230,11 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		},
 	}
 	opts.WithCaller("", d.g.cfg.CallerID, d.g.host)
+	if role == "contact" {
+		// diago answers one 401/407 with these (digest); without them the
+		// challenge is the final response.
+		opts.Username, opts.Password = d.g.cfg.TrunkUser, d.g.cfg.TrunkPassword
+	}
 
 	rctx, timedOut, stopRing := ringContext(ctx, ringTimeout, &heard)
 	med, err := dlg.Invite(rctx, opts)

@@ -77,6 +77,16 @@ type Config struct {
 	// agent id) -> digest password. Without accounts every REGISTER is
 	// challenged and fails.
 	Accounts map[string]string
+	// TrunkUser and TrunkPassword answer a 401/407 challenge from the trunk
+	// on the contact leg (digest, RFC 3261 22.2); empty: no credentials, a
+	// challenge fails the call.
+	TrunkUser     string
+	TrunkPassword string
+	// SourceRate is the out-of-dialog requests per second (REGISTER aside)
+	// accepted from one source IP; more are dropped unanswered (flood and
+	// toll-fraud scans, see ratelimit.go). Zero means DefaultSourceRate,
+	// negative disables the limit.
+	SourceRate int
 }
 
 // Validate reports the first problem with the configuration.
@@ -102,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAlive < 0 {
 		return errors.New("sip: negative keep-alive interval")
+	}
+	if c.TrunkPassword != "" && (c.TrunkUser == "" || !isToken(c.TrunkUser)) {
+		return fmt.Errorf("sip: trunk user %q: want a SIP user name with the trunk password", c.TrunkUser)
 	}
 	for user, password := range c.Accounts {
 		if user == "" || !isToken(user) {
@@ -130,6 +143,7 @@ type Gateway struct {
 	dg  *diago.Diago
 
 	reg   *registrar
+	limit *sourceLimiter
 	trunk trunkState
 
 	ready    chan struct{} // closed once Run serves: Dial waits for it
@@ -157,6 +171,9 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	}
 	if cfg.ContactRingTimeout == 0 {
 		cfg.ContactRingTimeout = DefaultContactRingTimeout
+	}
+	if cfg.SourceRate == 0 {
+		cfg.SourceRate = DefaultSourceRate
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -191,6 +208,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		stopping:  make(chan struct{}),
 		dialing:   make(map[uint64]context.CancelCauseFunc),
 		reg:       newRegistrar(cfg.Accounts, log),
+		limit:     newSourceLimiter(cfg.SourceRate, log),
 	}
 	g.trunk.up.Store(true) // until the probes say otherwise
 	if err := g.buildStack(bound); err != nil {
@@ -249,6 +267,11 @@ func (g *Gateway) buildStack(bound *net.UDPAddr) error {
 	})
 	// diago leaves REGISTER alone: the agents' phones register with us.
 	srv.OnRegister(g.handleRegister)
+	// Methods nobody handles (MESSAGE, SUBSCRIBE, ...) get 405, screened
+	// like the rest so that they count against the source's rate.
+	srv.OnNoRoute(g.screen(func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		g.respond(req, tx, sipgosip.StatusMethodNotAllowed, "Method Not Allowed")
+	}))
 	// OPTIONS probes leave from the bound socket, like diago's requests.
 	kaOpts := []sipgo.ClientOption{sipgo.WithClientLogger(libLog)}
 	if !bound.IP.IsUnspecified() {
@@ -380,6 +403,9 @@ func (g *Gateway) begin(cancel context.CancelCauseFunc) (end func(), err error) 
 // places calls must never accept.
 func (g *Gateway) screen(next sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		if !req.IsAck() && !hasToTag(req) && !g.limit.allow(sourceIP(req)) {
+			return // dropped: sipgo terminates the unanswered transaction
+		}
 		switch {
 		case req.IsInvite() && !hasToTag(req):
 			// A new call from outside: we never route one to the trunk.

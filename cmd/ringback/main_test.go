@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func noEnv(string) string { return "" }
+
+func TestBadCommandLinesAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"launch"},
+		{"serve", "--bogus"},
+		{"serve", "--target", "router,billing"},
+		{"serve", "--bus", "carrier-pigeon"},
+		{"serve", "--http", "8080"},
+		{"serve", "--target", "router"}, // a subset of services on the in-process bus
+		{"serve", "--router.offer-timeout", "soon"},
+		{"serve", "extra"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, noEnv, &out, &errOut)
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: err = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}
+
+func TestListTargetsNeedsNoConfiguration(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "--list-targets"}, noEnv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(out.String()); strings.Join(got, ",") != "intake,scheduler,router,agent-session,media-gateway,history,disposition" {
+		t.Fatalf("targets: %v", got)
+	}
+}
+
+func TestEnvironmentSetsFlagsTheCommandLineWins(t *testing.T) {
+	env := map[string]string{"RINGBACK_SIP_TRUNK": "10.1.2.3:5060", "RINGBACK_BUS": "kafka", "RINGBACK_ROUTER_OFFER_TIMEOUT": "20s"}
+	cfg, err := parse([]string{"--bus", "inproc"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SIPTrunk != "10.1.2.3:5060" || cfg.Media.Trunk != "10.1.2.3:5060" || cfg.Bus != "inproc" || cfg.Router.OfferTimeout.String() != "20s" {
+		t.Fatalf("config: trunk %q bus %q offer timeout %v", cfg.SIPTrunk, cfg.Bus, cfg.Router.OfferTimeout)
+	}
+	env["RINGBACK_HTTP"] = "nowhere"
+	cfg, err = parse(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err == nil {
+		ts, _ := resolve(cfg.Targets)
+		err = cfg.Validate(ts)
+	}
+	var ue *usageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("bad RINGBACK_HTTP: %v", err)
+	}
+}
