@@ -75,7 +75,9 @@ func appendEvent(t *testing.T, ctx context.Context, st eventstore.Store) {
 	t.Helper()
 	_, err := eventstore.Execute(ctx, st, "intake-callback-1", eventstore.Aggregate[int]{Evolve: func(n int, _ proto.Message) int { return n }},
 		eventstore.Cause{ID: "c1", Correlation: "1"},
-		func(int) ([]proto.Message, error) { return []proto.Message{&callbackv1.CallbackRequested{CallbackId: "1"}}, nil })
+		func(int) ([]proto.Message, error) {
+			return []proto.Message{&callbackv1.CallbackRequested{CallbackId: "1"}}, nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
