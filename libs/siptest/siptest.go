@@ -62,12 +62,13 @@ const (
 	// ChallengeThenAnswer is a trunk wanting digest authentication: it
 	// answers the first INVITE 407 with a Proxy-Authenticate challenge
 	// (realm "trunk.test", MD5, qop=auth), then answers the retried INVITE
-	// like Answer when its Proxy-Authorization is right for TrunkAuthUser
-	// and TrunkAuthPassword, 403 Forbidden when not.
+	// like Answer when it carries Proxy-Authorization for TrunkAuthUser
+	// (sipp cannot check a Proxy-Authorization digest: the test checks it
+	// against TrunkAuthPassword from FullMessages); without, the call fails.
 	ChallengeThenAnswer Scenario = "challenge_then_answer"
 )
 
-// The credentials ChallengeThenAnswer accepts.
+// The credentials ChallengeThenAnswer expects.
 const (
 	TrunkAuthUser     = "ringback-trunk"
 	TrunkAuthPassword = "trunk-s3cret"

@@ -109,7 +109,11 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("ringback.call_id", ev.CallId),
 			attribute.String("ringback.interaction_id", ev.InteractionId)))
 	defer span.End()
-	c, err := s.deps.Dialer.Dial(ctx, ev.CallId, ev.AgentPhoneUri, ev.PhoneNumber, report)
+	dial := s.deps.Dialer.Dial
+	if s.cfg.contactFirst(ev.Service) {
+		dial = s.deps.Dialer.DialContactFirst
+	}
+	c, err := dial(ctx, ev.CallId, ev.AgentPhoneUri, ev.PhoneNumber, report)
 	if err != nil {
 		span.RecordError(err)
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	ContactRingTimeout time.Duration
 	Recordings         string // directory of call recordings; set from --data by the binary
 	TrunkKeepAlive     time.Duration
+	TrunkUser          string
+	TrunkPassword      string
+	ContactFirst       string // comma list of services whose calls ring the contact first
 	AccountsFile       string // SIP accounts of agents' softphones, for REGISTER
 }
 
@@ -52,6 +55,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"how long the agent's phone rings before the attempt fails (a desk phone is answered in seconds)")
 	fs.DurationVar(&c.ContactRingTimeout, "media.contact-ring-timeout", 30*time.Second,
 		"how long the contact's phone rings before No answer (about six rings)")
+	fs.StringVar(&c.TrunkUser, "media.trunk-user", "", "user for digest authentication to the trunk (401/407 challenges); empty: none")
+	fs.StringVar(&c.TrunkPassword, "media.trunk-password", "", "password for the trunk; prefer RINGBACK_MEDIA_TRUNK_PASSWORD to keep it out of the process list")
+	fs.StringVar(&c.ContactFirst, "media.contact-first", "",
+		"comma list of services dialled contact first (ring the contact, then the agent); the others ring the agent's phone first")
 	fs.DurationVar(&c.TrunkKeepAlive, "media.trunk-keepalive", 30*time.Second,
 		"interval of SIP OPTIONS probes to the trunk; after 3 unanswered the gateway is not ready (/readyz); 0 disables")
 	fs.StringVar(&c.AccountsFile, "media.sip-accounts", "",
@@ -72,10 +79,23 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Dialer places calls: the SIP adapter, behind the one method we use.
-// The *sip.Call it returns is driven directly (hold, DTMF, mute, record).
+// Dialer places calls: the SIP adapter, behind the methods we use. The
+// *sip.Call it returns is driven directly (hold, DTMF, mute, record).
 type Dialer interface {
+	// Dial rings the agent's phone, then the contact.
 	Dial(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
+	// DialContactFirst rings the contact, then the agent's phone.
+	DialContactFirst(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
+}
+
+// contactFirst says whether a service's calls ring the contact first.
+func (c Config) contactFirst(service string) bool {
+	for _, s := range strings.Split(c.ContactFirst, ",") {
+		if strings.TrimSpace(s) == service && service != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Deps are what the gateway is given.

@@ -2,6 +2,8 @@ package sip_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +108,6 @@ func TestTrunkDigestAuth(t *testing.T) {
 		code                 int // 0: connects
 	}{
 		{"right credentials", siptest.TrunkAuthUser, siptest.TrunkAuthPassword, 0},
-		{"wrong password", siptest.TrunkAuthUser, "wrong", 403},
 		{"no credentials", "", "", 407},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +120,6 @@ func TestTrunkDigestAuth(t *testing.T) {
 			})
 			rec := &recorder{}
 			call, err := g.Dial(context.Background(), "call-auth", agentURI(agent), number, rec.report)
-			if tc.code == 0 && err != nil { raw, _ := trunk.RawMessages(); t.Log(raw) }
 			if tc.code != 0 {
 				wantOutcome(t, call, err, sip.OutcomeFailed, tc.code)
 				return
@@ -132,10 +132,8 @@ func TestTrunkDigestAuth(t *testing.T) {
 				t.Errorf("first INVITE carries credentials before any challenge")
 			}
 			auth := invites[1].Header("Proxy-Authorization")
-			for _, want := range []string{`username="` + siptest.TrunkAuthUser + `"`, `realm="trunk.test"`} {
-				if !strings.Contains(auth, want) {
-					t.Errorf("Proxy-Authorization %q lacks %s", auth, want)
-				}
+			if !digestValid(auth, "INVITE", siptest.TrunkAuthUser, siptest.TrunkAuthPassword) {
+				t.Errorf("Proxy-Authorization %q: not a valid digest for %s", auth, siptest.TrunkAuthUser)
 			}
 			if from := invites[1].Header("From"); !strings.Contains(from, "sip:4930555000@") {
 				t.Errorf("From %q, want the configured caller id", from)
@@ -146,4 +144,23 @@ func TestTrunkDigestAuth(t *testing.T) {
 			trunk.WaitStats(t, "one successful call", func(s map[string]string) bool { return s["SuccessfulCall(C)"] == "1" })
 		})
 	}
+}
+
+// digestValid checks an RFC 2617 MD5 digest with qop=auth (what the
+// ChallengeThenAnswer trunk asks for).
+func digestValid(header, method, user, password string) bool {
+	params := map[string]string{}
+	rest, ok := strings.CutPrefix(header, "Digest ")
+	if !ok {
+		return false
+	}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		params[k] = strings.Trim(v, `"`)
+	}
+	h := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	ha1 := h(user + ":" + params["realm"] + ":" + password)
+	ha2 := h(method + ":" + params["uri"])
+	want := h(strings.Join([]string{ha1, params["nonce"], params["nc"], params["cnonce"], "auth", ha2}, ":"))
+	return params["username"] == user && params["qop"] == "auth" && params["response"] == want
 }
