@@ -31,6 +31,7 @@ type Config struct {
 	KafkaBrokers string
 	EventStore   string
 	Demo         bool
+	Agents       string
 	ListTargets  bool
 	LogLevel     string
 
@@ -54,6 +55,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers, with --bus=kafka")
 	fs.StringVar(&c.EventStore, "eventstore", "", "EventStoreDB/KurrentDB connection string (esdb://...); empty: the embedded store in --data")
 	fs.BoolVar(&c.Demo, "demo", false, "start a demo SIP trunk and phones on --sip-trunk, and log in demo agents, so a callback goes through with nothing else installed")
+	fs.StringVar(&c.Agents, "agents", "", "JSON file of the agents (bearer tokens, skills, auto-answer; format in libs/agentauth); empty: agent routes are not authenticated, for development and --demo only")
 	fs.BoolVar(&c.ListTargets, "list-targets", false, "print the targets and exit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	c.Intake.RegisterFlags(fs)
@@ -99,6 +101,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 		return nil, err
 	}
 	c.Media.Trunk = c.SIPTrunk
+	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents
 	c.Media.Recordings = filepath.Join(c.Data, "recordings")
 	return c, nil
 }

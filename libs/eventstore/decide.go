@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -49,7 +51,7 @@ type Aggregate[S any] struct {
 type Loaded[S any] struct {
 	State    S
 	Expected ExpectedRevision
-	ids      map[string]bool
+	seen     func(eventID string) bool
 }
 
 // Load reads stream and folds it.
@@ -58,10 +60,11 @@ func Load[S any](ctx context.Context, store Store, stream string, agg Aggregate[
 	if err != nil {
 		return Loaded[S]{}, fmt.Errorf("read %s: %w", stream, err)
 	}
-	l := Loaded[S]{State: agg.Initial, Expected: NoStream, ids: make(map[string]bool, len(recs))}
+	ids := make(map[string]bool, len(recs))
+	l := Loaded[S]{State: agg.Initial, Expected: NoStream, seen: func(id string) bool { return ids[id] }}
 	for _, r := range recs {
 		l.Expected = Exactly(r.Revision)
-		l.ids[r.ID] = true
+		ids[r.ID] = true
 		m, err := catalog.Decode(r.Type, r.Data)
 		if err != nil {
 			// A newer writer's event type: skip it rather than refuse to load
@@ -83,20 +86,36 @@ type Outcome[S any] struct {
 }
 
 // maxAttempts bounds optimistic-concurrency retries; contention on one
-// interaction stream is a handful of writers at most.
-const maxAttempts = 10
+// stream is a handful of writers at most, but a burst must not fail.
+const maxAttempts = 40
 
 // Execute is the only write path: read the stream, fold it, decide, append
 // with the read revision, retry on conflict. A cause already applied to the
 // stream (its first event id is there) is a no-op, so redelivery is safe.
 func Execute[S any](ctx context.Context, store Store, stream string, agg Aggregate[S], cause Cause,
 	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
+	return ExecuteCached(ctx, store, nil, stream, agg, cause, decide)
+}
+
+// ExecuteCached is Execute reading the stream through cache, so a long
+// stream (an agent's, across days) is read once and then only its new
+// events. A nil cache reads the whole stream every time.
+func ExecuteCached[S any](ctx context.Context, store Store, cache *Cache[S], stream string, agg Aggregate[S], cause Cause,
+	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
 	for attempt := 0; ; attempt++ {
-		l, err := Load(ctx, store, stream, agg)
+		var (
+			l   Loaded[S]
+			err error
+		)
+		if cache != nil {
+			l, err = cache.Load(ctx, store, stream, agg)
+		} else {
+			l, err = Load(ctx, store, stream, agg)
+		}
 		if err != nil {
 			return Outcome[S]{}, err
 		}
-		if l.ids[EventID(cause.ID, stream, 0)] {
+		if l.seen(EventID(cause.ID, stream, 0)) {
 			return Outcome[S]{State: l.State, Replay: true, Expected: l.Expected}, nil
 		}
 		events, err := decide(l.State)
@@ -112,6 +131,15 @@ func Execute[S any](ctx context.Context, store Store, stream string, agg Aggrega
 		}
 		res, err := store.Append(ctx, stream, l.Expected, data...)
 		if errors.Is(err, ErrConflict) && attempt+1 < maxAttempts {
+			// The writers that lost back off a little, at random, so they
+			// do not collide again in lockstep.
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return Outcome[S]{}, ctx.Err()
+				case <-time.After(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))):
+				}
+			}
 			continue
 		}
 		if err != nil {

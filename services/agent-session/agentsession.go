@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
@@ -31,7 +32,7 @@ const HandlerName = "agent-session"
 
 // Config of agent-session.
 type Config struct {
-	AgentsFile         string
+	AgentsFile         string // the binary's --agents
 	AfterCallWork      time.Duration
 	RequireDisposition bool
 	CommandWait        time.Duration
@@ -39,8 +40,6 @@ type Config struct {
 
 // RegisterFlags registers agent-session's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.AgentsFile, "agent-session.agents", "",
-		"JSON file of the agents: bearer tokens, skills, auto-answer (format in agents.go); empty: no authentication, for development and --demo only")
 	fs.DurationVar(&c.AfterCallWork, "agent-session.after-call-work", 0,
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once)")
 	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
@@ -67,13 +66,17 @@ type Deps struct {
 	Mux         *http.ServeMux
 }
 
+// agentCacheSize bounds the agents whose streams stay folded in memory.
+const agentCacheSize = 50000
+
 // Service is agent-session.
 type Service struct {
-	cfg    Config
-	deps   Deps
-	view   *view
-	proj   *readmodel.Projection
-	agents *agentsFile // nil: open, no authentication
+	agentCache *eventstore.Cache[agent.State]
+	cfg        Config
+	deps       Deps
+	view       *view
+	proj       *readmodel.Projection
+	agents     *agentauth.Directory // nil: open, no authentication
 	// ctx lives as long as Run: the after-call-work timers end with it.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -83,14 +86,15 @@ type Service struct {
 
 // New builds agent-session and registers its routes.
 func New(cfg Config, deps Deps) (*Service, error) {
-	agents, err := loadAgents(cfg.AgentsFile)
+	agents, err := agentauth.Load(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
 	if agents == nil {
-		deps.Log.Warn("no agents file: agent requests are not authenticated (--agent-session.agents)")
+		deps.Log.Warn("no agents file: agent requests are not authenticated (--agents)")
 	}
-	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents,
+		agentCache: eventstore.NewCache[agent.State](agentCacheSize)}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.view.apply}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
@@ -123,7 +127,8 @@ var (
 )
 
 func (s *Service) onAgent(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[agent.State], error) {
-	return eventstore.Execute(ctx, s.deps.Store, agent.Stream(id), agents, cause,
+	// Through the cache: an agent's stream grows with every call of every day.
+	return eventstore.ExecuteCached(ctx, s.deps.Store, s.agentCache, agent.Stream(id), agents, cause,
 		func(st agent.State) ([]proto.Message, error) { return agent.Decide(st, cmd) })
 }
 

@@ -44,7 +44,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			InteractionId: ev.InteractionId, CallbackId: ev.CallbackId, AgentId: ev.AgentId, Request: ev.Request,
 			ExpiresAt: ev.ExpiresAt, QueuedAt: ev.QueuedAt, ScheduledFor: ev.ScheduledFor, OfferId: ev.OfferId,
 			At: timestamppb.New(at), CanReject: true}
-		if aa := s.agents.get(ev.AgentId).autoAnswer(); aa != nil {
+		if aa := s.agents.Get(ev.AgentId).AutoAnswerSetting(); aa != nil {
 			p.AutoAnswerAt, p.CanReject = timestamppb.New(autoAnswerAt(ev, aa.After.Duration)), aa.CanReject
 		}
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Present{Offer: p})

@@ -110,7 +110,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()},
-		agent.Login{Agent: id, PhoneURI: body.PhoneURI, Skills: s.agents.get(id).skills(), At: s.deps.Clock.Now()})
+		agent.Login{Agent: id, PhoneURI: body.PhoneURI, Skills: s.agents.Get(id).SkillLevels(), At: s.deps.Clock.Now()})
 	if err != nil {
 		return problem(err)
 	}

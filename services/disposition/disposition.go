@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
@@ -31,6 +32,9 @@ type Config struct {
 	Codes string
 	// Required says Done needs a code; agent-session enforces it.
 	Required bool
+	// AgentsFile is the binary's --agents: with it, only the agent who
+	// accepted an interaction may set its disposition.
+	AgentsFile string
 
 	catalogue code.Catalogue
 }
@@ -66,11 +70,12 @@ type Deps struct {
 
 // Service is disposition.
 type Service struct {
-	cfg  Config
-	deps Deps
-	view *view
-	proj *readmodel.Projection
-	set  *prometheus.CounterVec
+	agents *agentauth.Directory // nil: open
+	cfg    Config
+	deps   Deps
+	view   *view
+	proj   *readmodel.Projection
+	set    *prometheus.CounterVec
 }
 
 // New builds disposition and registers its routes.
@@ -78,7 +83,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, view: newView()}
+	agents, err := agentauth.Load(cfg.AgentsFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{code.StreamPrefix}, Apply: s.view.apply}
 	// The label is bounded by the configured catalogue.
 	s.set = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_dispositions_set_total",

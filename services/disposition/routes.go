@@ -48,6 +48,10 @@ const acceptWait = 3 * time.Second
 const maxID = 128
 
 func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
+	who, err := s.agents.Who(w, r)
+	if err != nil {
+		return err
+	}
 	var req putRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
@@ -67,6 +71,12 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.awaitAccept(r.Context(), iid)
 	if err != nil {
 		return err
+	}
+	if who != "" {
+		if (req.AgentID != "" && req.AgentID != who) || st.AgentID != who {
+			return httpx.Forbidden("interaction " + iid + " is not accepted by this agent")
+		}
+		req.AgentID = who
 	}
 	// A PUT is idempotent by itself (the same code again is no change), so
 	// each gets a fresh cause; the correlation ties it to the callback.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
@@ -33,6 +34,9 @@ const MaxRecentDays = 366
 type Config struct {
 	// RecentDays is the default window of the recent interactions matrix.
 	RecentDays int
+	// AgentsFile is the binary's --agents: with it, notes and case data are
+	// written only by the agent who accepted the interaction.
+	AgentsFile string
 }
 
 // RegisterFlags registers history's flags.
@@ -61,6 +65,7 @@ type Deps struct {
 
 // Service is history.
 type Service struct {
+	agents   *agentauth.Directory // nil: open
 	cfg      Config
 	deps     Deps
 	view     *view
@@ -74,7 +79,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, view: newView()}
+	agents, err := agentauth.Load(cfg.AgentsFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix}, Apply: s.view.apply}
 	s.recorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_events_recorded_total",
 		Help: "Events of callbacks copied into their audit trail."})

@@ -118,9 +118,16 @@ type noteView struct {
 var noteNamespace = uuid.MustParse("b1c0c7e2-3f0a-4d49-9a43-6f3e2f7d9a51")
 
 func (s *Service) addNote(w http.ResponseWriter, r *http.Request) error {
+	who, err := s.agents.Who(w, r)
+	if err != nil {
+		return err
+	}
 	var req noteRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
+	}
+	if req.AgentID == "" {
+		req.AgentID = who
 	}
 	var fe *timeline.FieldError
 	if err := timeline.ValidateNote(req.AgentID, req.Text); errors.As(err, &fe) {
@@ -132,6 +139,9 @@ func (s *Service) addNote(w http.ResponseWriter, r *http.Request) error {
 	}
 	iid, cb, err := s.callbackOf(r)
 	if err != nil {
+		return err
+	}
+	if err := s.mayWrite(r.Context(), who, req.AgentID, cb); err != nil {
 		return err
 	}
 	cause := uuid.NewString()
@@ -265,9 +275,16 @@ type caseDataRequest struct {
 
 // editCaseData records the agent's edit of the Case Information.
 func (s *Service) editCaseData(w http.ResponseWriter, r *http.Request) error {
+	who, err := s.agents.Who(w, r)
+	if err != nil {
+		return err
+	}
 	var req caseDataRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
+	}
+	if req.AgentID == "" {
+		req.AgentID = who
 	}
 	var fe *timeline.FieldError
 	if err := timeline.ValidateCaseData(req.AgentID, req.CaseData); errors.As(err, &fe) {
@@ -275,6 +292,9 @@ func (s *Service) editCaseData(w http.ResponseWriter, r *http.Request) error {
 	}
 	iid, cb, err := s.callbackOf(r)
 	if err != nil {
+		return err
+	}
+	if err := s.mayWrite(r.Context(), who, req.AgentID, cb); err != nil {
 		return err
 	}
 	if req.CaseData == nil {
@@ -289,5 +309,24 @@ func (s *Service) editCaseData(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"interaction_id": iid, "case_data": out.State.CaseData})
+	return nil
+}
+
+// mayWrite: with agents authenticated, only the agent who accepted the
+// interaction writes its notes and case data, as themselves.
+func (s *Service) mayWrite(ctx context.Context, who, agentID, callbackID string) error {
+	if who == "" {
+		return nil
+	}
+	if agentID != who {
+		return httpx.Forbidden("an agent writes only as themselves")
+	}
+	l, err := eventstore.Load(ctx, s.deps.Store, timeline.Stream(callbackID), aggregate)
+	if err != nil {
+		return err
+	}
+	if l.State.Agent != who {
+		return httpx.Forbidden("the interaction is not accepted by this agent")
+	}
 	return nil
 }

@@ -162,6 +162,12 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A new request for the number, right after, must find it free.
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.proj.WaitFor(ctx, out.Position); err != nil {
+		return err
+	}
 	httpx.WriteJSON(w, http.StatusOK, present(out.State))
 	return nil
 }

@@ -116,7 +116,8 @@ func (s *Service) recordAgent(ctx context.Context, causeID, agentID string, cmd 
 	if agentID == "" {
 		return nil
 	}
-	_, err := eventstore.Execute(ctx, s.deps.Store, queue.AgentStream(agentID), agents, eventstore.Cause{ID: causeID},
+	// Through the cache: an agent's stream grows with every call of every day.
+	_, err := eventstore.ExecuteCached(ctx, s.deps.Store, s.agentCache, queue.AgentStream(agentID), agents, eventstore.Cause{ID: causeID},
 		func(st queue.Availability) ([]proto.Message, error) { return queue.DecideAgent(st, cmd), nil })
 	return err
 }

@@ -47,10 +47,15 @@ type Deps struct {
 }
 
 // Service is the router.
+// agentCacheSize bounds the agents whose streams stay folded in memory: a
+// few hundred bytes each, for every agent a large center logs in.
+const agentCacheSize = 50000
+
 type Service struct {
-	cfg  Config
-	deps Deps
-	proj *readmodel.Projection
+	agentCache *eventstore.Cache[queue.Availability]
+	cfg        Config
+	deps       Deps
+	proj       *readmodel.Projection
 	// mu guards model: the projection writes it, the dispatcher and the
 	// HTTP handlers read it.
 	mu    sync.Mutex
@@ -66,7 +71,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, model: queue.New(cfg.Rules())}
+	s := &Service{cfg: cfg, deps: deps, model: queue.New(cfg.Rules()), agentCache: eventstore.NewCache[queue.Availability](agentCacheSize)}
 	s.proj = &readmodel.Projection{Prefixes: []string{"router-"}, Apply: s.apply}
 	s.offers = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_offers_total",
 		Help: "Offers of interactions to agents made by the router."})

@@ -54,7 +54,7 @@ func desktopAgentsFile(t *testing.T, agents ...desktopAgent) string {
 func desktopPlatform(t *testing.T, agents []desktopAgent, args ...string) (*proc, api, string) {
 	t.Helper()
 	args = append([]string{"--data", t.TempDir(), "--sip", freePort(t, "udp"),
-		"--agent-session.agents", desktopAgentsFile(t, agents...)}, args...)
+		"--agents", desktopAgentsFile(t, agents...)}, args...)
 	p := start(t, "ringback", args...)
 	a := api{t: t, route: func(string, string) string { return p.URL }}
 	return p, a, desktopURL(t, p)

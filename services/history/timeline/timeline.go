@@ -18,6 +18,7 @@ import (
 
 	"github.com/ringback/ringback/proto/catalog"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
+	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
 
 // StreamPrefix starts every history stream.
@@ -79,6 +80,7 @@ type State struct {
 	LastAt        time.Time // the latest event's time
 	Notes         []Note
 	CaseData      map[string]string // as the visitor sent it, then as agents edited it
+	Agent         string            // who accepted the latest interaction
 
 	// marks are the status-changing facts. The bus orders events within a
 	// topic only, so history receives a callback's facts out of order; the
@@ -327,6 +329,9 @@ func (s State) learn(e proto.Message, at time.Time) State {
 		if !s.caseEdited && s.CaseData == nil {
 			s.CaseData = r.GetCaseData()
 		}
+	}
+	if oa, ok := e.(*routingv1.OfferAccepted); ok {
+		s.Agent = oa.AgentId
 	}
 	eff, to, code := effectOf(e)
 	if eff != effectNone {

@@ -1,4 +1,8 @@
-package agentsession
+// Package agentauth is the directory of agents: who they are, their bearer
+// tokens (kept as SHA-256 only), their skills and auto-answer setting, read
+// from the agents file. Every service with agent-facing routes asks it who a
+// request acts as. It must not import a service.
+package agentauth
 
 import (
 	"crypto/sha256"
@@ -6,13 +10,18 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"regexp"
+	"strings"
 	"time"
+
+	"github.com/ringback/ringback/libs/httpx"
 )
 
 // AgentConfig is one agent as the agents file describes them.
 //
-// The file (--agent-session.agents) is JSON:
+// The file (--agents) is JSON:
 //
 //	{"agents": [
 //	  {"id": "a1", "name": "Ann", "token_sha256": "<hex sha-256 of the bearer token>",
@@ -36,13 +45,15 @@ type AgentConfig struct {
 
 // AutoAnswer is an agent's auto-answer setting.
 type AutoAnswer struct {
-	After     duration `json:"after"`
+	After     Duration `json:"after"`
 	CanReject bool     `json:"can_reject"`
 }
 
-type duration struct{ time.Duration }
+// Duration is a duration written as "10s" in JSON.
+type Duration struct{ time.Duration }
 
-func (d *duration) UnmarshalJSON(b []byte) error {
+// UnmarshalJSON reads "10s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("a duration such as \"10s\": %w", err)
@@ -55,12 +66,16 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// agentsFile is the parsed agents file: who may act, and how.
-type agentsFile struct {
+// Directory is the parsed agents file: who may act, and how. A nil
+// Directory is an open platform: no token is checked (development, demo).
+type Directory struct {
 	byID map[string]*AgentConfig
 }
 
-func loadAgents(path string) (*agentsFile, error) {
+var agentID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Load reads the agents file; an empty path is an open platform (nil).
+func Load(path string) (*Directory, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -74,7 +89,7 @@ func loadAgents(path string) (*agentsFile, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("agents file %s: %w", path, err)
 	}
-	f := &agentsFile{byID: map[string]*AgentConfig{}}
+	f := &Directory{byID: map[string]*AgentConfig{}}
 	for i, a := range doc.Agents {
 		switch {
 		case !agentID.MatchString(a.ID):
@@ -108,7 +123,7 @@ func loadAgents(path string) (*agentsFile, error) {
 
 // identify returns the agent a bearer token belongs to. Every agent's hash
 // is compared, so the time taken does not tell which agents exist.
-func (f *agentsFile) identify(token string) (*AgentConfig, bool) {
+func (f *Directory) identify(token string) (*AgentConfig, bool) {
 	h := sha256.Sum256([]byte(token))
 	var found *AgentConfig
 	for _, a := range f.byID {
@@ -119,23 +134,50 @@ func (f *agentsFile) identify(token string) (*AgentConfig, bool) {
 	return found, found != nil
 }
 
-func (f *agentsFile) get(id string) *AgentConfig {
+// Get returns an agent's configuration, or nil (also on a nil Directory).
+func (f *Directory) Get(id string) *AgentConfig {
 	if f == nil {
 		return nil
 	}
 	return f.byID[id]
 }
 
-func (a *AgentConfig) skills() map[string]int32 {
+// SkillLevels returns the agent's skills (nil-safe).
+func (a *AgentConfig) SkillLevels() map[string]int32 {
 	if a == nil {
 		return nil
 	}
 	return a.Skills
 }
 
-func (a *AgentConfig) autoAnswer() *AutoAnswer {
+// AutoAnswerSetting returns the agent's auto-answer, or nil (nil-safe).
+func (a *AgentConfig) AutoAnswerSetting() *AutoAnswer {
 	if a == nil {
 		return nil
 	}
 	return a.AutoAnswer
+}
+
+// Who is the agent a request acts as: the agent whose bearer token it
+// carries (a GET may carry it as ?access_token=, since EventSource cannot
+// set headers). On an open platform (nil Directory) it is "" and no error.
+// A missing or unknown token is a 401 problem.
+func (f *Directory) Who(w http.ResponseWriter, r *http.Request) (string, error) {
+	if f == nil {
+		return "", nil
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok && r.Method == http.MethodGet {
+		token, ok = r.URL.Query().Get("access_token"), true
+	}
+	if !ok || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ringback"`)
+		return "", httpx.Unauthorized("a bearer token is required")
+	}
+	a, found := f.identify(token)
+	if !found {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ringback", error="invalid_token"`)
+		return "", httpx.Unauthorized("unknown token")
+	}
+	return a.ID, nil
 }

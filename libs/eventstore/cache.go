@@ -1,0 +1,84 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Cache keeps streams folded in memory, so loading one reads only the
+// events appended since the last load. It is safe for concurrent use.
+// Cached states are shared values: an Evolve used with a Cache must not
+// change maps or slices of the state it is given in place (copy them).
+type Cache[S any] struct {
+	max int
+	mu  sync.Mutex
+	m   map[string]*cacheEntry[S]
+}
+
+type cacheEntry[S any] struct {
+	state    S
+	expected ExpectedRevision
+	ids      map[string]bool
+}
+
+// NewCache returns a cache of at most max streams; beyond it, some other
+// stream is forgotten (and read whole again if needed).
+func NewCache[S any](max int) *Cache[S] {
+	return &Cache[S]{max: max, m: map[string]*cacheEntry[S]{}}
+}
+
+// Load folds stream from its cached state and the events appended since.
+func (c *Cache[S]) Load(ctx context.Context, store Store, stream string, agg Aggregate[S]) (Loaded[S], error) {
+	c.mu.Lock()
+	state, expected := agg.Initial, NoStream
+	if e := c.m[stream]; e != nil {
+		state, expected = e.state, e.expected
+	}
+	c.mu.Unlock()
+	from := Revision(0)
+	if expected != NoStream {
+		from = Revision(expected) + 1
+	}
+	recs, err := store.ReadStream(ctx, stream, from)
+	if err != nil {
+		return Loaded[S]{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	for _, r := range recs {
+		expected = Exactly(r.Revision)
+		if m, err := Decode(r); err == nil {
+			state = agg.Evolve(state, m)
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[stream]
+	if e == nil {
+		if len(c.m) >= c.max {
+			for k := range c.m { // forget one: map order is as good as any
+				delete(c.m, k)
+				break
+			}
+		}
+		e = &cacheEntry[S]{expected: NoStream, ids: map[string]bool{}}
+		c.m[stream] = e
+	}
+	if from > 0 && e.expected == NoStream {
+		// Forgotten while we read: the ids before from are unknown, so
+		// start the entry over from the whole stream next time.
+		delete(c.m, stream)
+		return Load(ctx, store, stream, agg)
+	}
+	for _, r := range recs {
+		e.ids[r.ID] = true
+	}
+	if expected > e.expected {
+		e.state, e.expected = state, expected
+	}
+	return Loaded[S]{State: state, Expected: expected, seen: func(id string) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return e.ids[id]
+	}}, nil
+}

@@ -1,0 +1,100 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/eventstore/embedded"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+// counter counts the CallbackCancelled events of a stream.
+var counter = eventstore.Aggregate[int]{Evolve: func(n int, e proto.Message) int {
+	if _, ok := e.(*callbackv1.CallbackCancelled); ok {
+		return n + 1
+	}
+	return n
+}}
+
+func add(n int) func(int) ([]proto.Message, error) {
+	return func(int) ([]proto.Message, error) {
+		out := make([]proto.Message, n)
+		for i := range out {
+			out[i] = &callbackv1.CallbackCancelled{CallbackId: "c"}
+		}
+		return out, nil
+	}
+}
+
+func open(t *testing.T) eventstore.Store {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestExecuteIsIdempotentByCauseAndRetriesConflicts(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) {
+			st, ctx := open(t), context.Background()
+			var cache *eventstore.Cache[int]
+			if cached {
+				cache = eventstore.NewCache[int](2)
+			}
+			exec := func(cause string, n int) eventstore.Outcome[int] {
+				out, err := eventstore.ExecuteCached(ctx, st, cache, "s-1", counter, eventstore.Cause{ID: cause}, add(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			if out := exec("a", 2); out.State != 2 || out.Replay {
+				t.Fatalf("first: %+v", out)
+			}
+			if out := exec("a", 2); out.State != 2 || !out.Replay {
+				t.Fatalf("redelivered cause: %+v", out)
+			}
+			// Another writer, not through the cache, appends meanwhile.
+			if _, err := eventstore.Execute(ctx, st, "s-1", counter, eventstore.Cause{ID: "other"}, add(1)); err != nil {
+				t.Fatal(err)
+			}
+			if out := exec("b", 1); out.State != 4 {
+				t.Fatalf("after another writer: %+v", out)
+			}
+			// Concurrent writers on one stream: every one lands once.
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := eventstore.ExecuteCached(ctx, st, cache, "s-1", counter,
+						eventstore.Cause{ID: fmt.Sprint("w", i)}, add(1)); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			l, err := eventstore.Load(ctx, st, "s-1", counter)
+			if err != nil || l.State != 24 {
+				t.Fatalf("total %d, %v; want 24", l.State, err)
+			}
+			// More streams than the cache holds: still right.
+			for i := range 5 {
+				s := fmt.Sprint("s-x", i)
+				eventstore.ExecuteCached(ctx, st, cache, s, counter, eventstore.Cause{ID: "1"}, add(1))
+				out, _ := eventstore.ExecuteCached(ctx, st, cache, s, counter, eventstore.Cause{ID: "1"}, add(1))
+				if !out.Replay || out.State != 1 {
+					t.Fatalf("%s: %+v", s, out)
+				}
+			}
+		})
+	}
+}
