@@ -45,13 +45,23 @@ RINGBACK_BIN="$root/bin/ringback" run thin-path cmd/ringback -timeout 15m -run '
 run routing services/router -run '^$' -bench Routing -cpu 2 ./queue/
 run routing-service services/router -run '^$' -bench RoutingService -benchtime 1x .
 
+# Memory per logged-in agent in agent-session (10,000 agents), and per
+# connected desktop event stream.
+run agent-memory services/agent-session -run '^$' -bench MemoryPerAgent -benchtime 1x .
+
 # Later figures (media) join here the same way: a benchmark that prints its
 # summary line beside a baseline from the same run.
+
+# Media gateway on 2 cores: call setups/s (K concurrent Dial+Hangup) against
+# sipp UASes beside sipp UAC->UAS; concurrent bridged calls with 20 ms PCMU
+# both ways (N = 50..300, 10 s each) until loss > 1 % or jitter p99 > 10 ms,
+# beside the same Go UAs talking directly. About 1 minute.
+run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|BridgedCalls' -benchtime 1x -cpu 2 ./sip/
 
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|thin path|routing|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|thin path|routing|media:|agent-session memory:|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

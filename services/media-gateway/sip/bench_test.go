@@ -14,12 +14,15 @@ package sip_test
 // They print with fmt, not b.Logf, so that make bench shows the lines.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -204,6 +207,7 @@ type bridgeResult struct {
 	n                   int
 	sent, recv          int64
 	jitterP99, delayP99 time.Duration
+	cores               float64 // CPU the process used during the window, -1 unknown
 }
 
 func (r bridgeResult) loss() float64 {
@@ -218,8 +222,8 @@ func (r bridgeResult) within() bool {
 }
 
 func (r bridgeResult) String() string {
-	return fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms (delay p99 %.1f ms, %d frames)",
-		r.n, 100*r.loss(), ms(r.jitterP99), ms(r.delayP99), r.sent)
+	return fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms (delay p99 %.1f ms, %d frames sent of %d due, process CPU %.2f cores)",
+		r.n, 100*r.loss(), ms(r.jitterP99), ms(r.delayP99), r.sent, 2*r.n*int(bridgeWindow/frameDur), r.cores)
 }
 
 func BenchmarkBridgedCalls(b *testing.B) {
@@ -326,9 +330,16 @@ func dialBridged(g *sip.Gateway, agentURI string, first, n int) ([]*sip.Call, er
 func measure(m *rtpMeter, n int) bridgeResult {
 	start := time.Now().Add(bridgeWarmup)
 	m.window(start, bridgeWindow)
-	time.Sleep(time.Until(start.Add(bridgeWindow)) + 500*time.Millisecond)
+	time.Sleep(time.Until(start))
+	cpu0 := cpuTime()
+	time.Sleep(bridgeWindow)
+	cpu1 := cpuTime()
+	time.Sleep(500 * time.Millisecond) // frames in flight land
 	r := bridgeResult{n: n, sent: m.sent.Load(), recv: m.recv.Load(),
-		jitterP99: m.jitter.quantile(0.99), delayP99: m.delay.quantile(0.99)}
+		jitterP99: m.jitter.quantile(0.99), delayP99: m.delay.quantile(0.99), cores: -1}
+	if cpu0 >= 0 && cpu1 >= 0 {
+		r.cores = (cpu1 - cpu0).Seconds() / bridgeWindow.Seconds()
+	}
 	m.start.Store(0) // close the window
 	return r
 }
@@ -425,6 +436,27 @@ func checkGoroutines(b *testing.B) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+}
+
+// cpuTime is the process's user and system CPU time from /proc/self/stat
+// (Linux, 100 ticks/s), or -1.
+func cpuTime() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 func pct(sorted []time.Duration, q float64) time.Duration {
