@@ -37,15 +37,24 @@ type Relay struct {
 	// shared store (EventStoreDB) each process publishes only its own
 	// services' streams, so an event travels once, not once per process.
 	Streams func(stream string) bool
-	// OnPublished, when set, is told the position of every published event
-	// (tests and metrics).
-	OnPublished func(eventstore.Position)
 }
 
 // New returns a relay from store to pub.
 func New(store eventstore.Store, pub message.Publisher, cp Checkpoints, log *slog.Logger) *Relay {
 	return &Relay{store: store, pub: pub, cp: cp, log: log, SaveEvery: 100 * time.Millisecond}
 }
+
+// AsyncPublisher is a publisher that takes messages in order at once and
+// reports later when they were delivered (the in-process bus): the relay
+// then keeps batches in flight, so one slow consumer does not hold back the
+// others' next events.
+type AsyncPublisher interface {
+	PublishAsync(topic string, msgs ...*message.Message) <-chan error
+}
+
+// maxInFlight bounds the batches handed to an AsyncPublisher and not yet
+// delivered.
+const maxInFlight = 64
 
 // maxBatch bounds how many events travel in one Publish call.
 const maxBatch = 256
@@ -77,7 +86,12 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		})
 	}()
-	pubErr := r.publish(ctx, feed)
+	var pubErr error
+	if async, ok := r.pub.(AsyncPublisher); ok {
+		pubErr = r.pipeline(ctx, async, feed)
+	} else {
+		pubErr = r.publish(ctx, feed)
+	}
 	cancel()
 	for range feed { // let the subscription goroutine finish
 	}
@@ -166,11 +180,6 @@ func (r *Relay) send(ctx context.Context, batch []eventstore.RecordedEvent) erro
 		if err := r.retry(ctx, topic, msgs); err != nil {
 			return err
 		}
-		if r.OnPublished != nil {
-			for _, e := range batch[i:j] {
-				r.OnPublished(e.Position)
-			}
-		}
 		i = j
 	}
 	return nil
@@ -190,5 +199,94 @@ func (r *Relay) retry(ctx context.Context, topic string, msgs []*message.Message
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// pipeline publishes through an AsyncPublisher: batches go out as soon as
+// they are read, and the checkpoint moves past a batch only once it and
+// every batch before it were delivered.
+func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan eventstore.RecordedEvent) error {
+	type flight struct {
+		done <-chan error
+		last eventstore.Position
+	}
+	var (
+		queue     []flight
+		last      eventstore.Position
+		saved     = true
+		lastSaved time.Time
+	)
+	save := func() error {
+		if saved {
+			return nil
+		}
+		if err := r.cp.Save(last); err != nil {
+			return fmt.Errorf("relay save checkpoint: %w", err)
+		}
+		saved, lastSaved = true, time.Now()
+		return nil
+	}
+	defer func() { _ = save() }()
+	tick := time.NewTicker(r.SaveEvery)
+	defer tick.Stop()
+	batch := make([]eventstore.RecordedEvent, 0, maxBatch)
+	for {
+		var oldest <-chan error
+		if len(queue) > 0 {
+			oldest = queue[0].done
+		}
+		in := feed
+		if len(queue) >= maxInFlight {
+			in = nil // wait for deliveries before reading more
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if err := save(); err != nil {
+				return err
+			}
+		case err := <-oldest:
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("relay publish: %w", err)
+			}
+			last, saved, queue = queue[0].last, false, queue[1:]
+			if time.Since(lastSaved) >= r.SaveEvery {
+				if err := save(); err != nil {
+					return err
+				}
+			}
+		case e, ok := <-in:
+			if !ok {
+				return nil
+			}
+			batch = append(batch[:0], e)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case e, ok := <-feed:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, e)
+				default:
+					break drain
+				}
+			}
+			// One flight per run of one topic, in store order.
+			for i := 0; i < len(batch); {
+				topic := envelope.Topic(batch[i].Stream)
+				j := i
+				var msgs []*message.Message
+				for ; j < len(batch) && envelope.Topic(batch[j].Stream) == topic; j++ {
+					msgs = append(msgs, envelope.ToMessage(batch[j]))
+				}
+				queue = append(queue, flight{done: pub.PublishAsync(topic, msgs...), last: batch[j-1].Position})
+				i = j
+			}
+		}
 	}
 }

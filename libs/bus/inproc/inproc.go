@@ -112,19 +112,40 @@ func (d *delivery) resolve(err error) {
 // context's error when the first message's context is done (the messages
 // may still be delivered), and ErrClosed when the bus closes first.
 func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
+	return <-b.PublishAsync(topic, msgs...)
+}
+
+// PublishAsync hands msgs to every group of topic at once, in order after
+// any earlier call, and returns a channel that yields the outcome once every
+// group has acked them (what Publish waits for). A caller such as the relay
+// keeps several batches in flight this way, so a slow group delays only its
+// own queue, not the fast groups' next messages.
+func (b *Bus) PublishAsync(topic string, msgs ...*message.Message) <-chan error {
+	out := make(chan error, 1)
 	if len(msgs) == 0 {
-		return nil
+		out <- nil
+		return out
 	}
+	wait, err := b.enqueue(topic, msgs)
+	if err != nil || wait == nil {
+		out <- err
+		return out
+	}
+	go func() { out <- wait() }()
+	return out
+}
+
+func (b *Bus) enqueue(topic string, msgs []*message.Message) (func() error, error) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	groups := b.topics[topic]
 	if len(groups) == 0 {
 		b.mu.Unlock()
 		b.logger.Debug("no subscribers, messages dropped", watermill.LogFields{"topic": topic, "messages": len(msgs)})
-		return nil
+		return nil, nil
 	}
 	deliveries := make([]*delivery, len(msgs))
 	for i, msg := range msgs {
@@ -140,20 +161,22 @@ func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
 	b.mu.Unlock()
 
 	ctx := msgs[0].Context()
-	for _, d := range deliveries {
-		select {
-		case <-d.done:
-		case <-ctx.Done():
-			return fmt.Errorf("publish to %s: %w", topic, ctx.Err())
+	return func() error {
+		for _, d := range deliveries {
+			select {
+			case <-d.done:
+			case <-ctx.Done():
+				return fmt.Errorf("publish to %s: %w", topic, ctx.Err())
+			}
+			b.mu.Lock()
+			err := d.err
+			b.mu.Unlock()
+			if err != nil {
+				return err // only ErrClosed, unwrapped for callers comparing it
+			}
 		}
-		b.mu.Lock()
-		err := d.err
-		b.mu.Unlock()
-		if err != nil {
-			return err // only ErrClosed, unwrapped for callers comparing it
-		}
-	}
-	return nil
+		return nil
+	}, nil
 }
 
 // Groups says how many consumer groups are subscribed to topic, so a caller
