@@ -59,7 +59,11 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		for _, it := range s.view.openOf(id) {
-			if err := send(w, from, "interaction", presentInteraction(it)); err != nil {
+			name := "interaction"
+			if it.Phase == interaction.Offered {
+				name = "offer" // a preview still waiting for the agent
+			}
+			if err := send(w, from, name, presentInteraction(it)); err != nil {
 				return nil
 			}
 		}

@@ -21,6 +21,21 @@ import (
 var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition"),
 	envelope.TopicOf("history")}
 
+// endReason is what the agent reads when a connected call ended.
+func endReason(gateway string) string {
+	switch gateway {
+	case "contact hung up":
+		return "The contact hung up"
+	case "agent hung up":
+		return "Your phone hung up"
+	case "hangup requested":
+		return "Call ended"
+	case "gateway restarted", "gateway stopped":
+		return "Call lost: the media gateway restarted"
+	}
+	return "Call ended: " + gateway
+}
+
 // outcomeReason is what the agent reads when a call attempt did not connect.
 var outcomeReason = map[mediav1.Outcome]string{
 	mediav1.Outcome_OUTCOME_BUSY:              "Busy",
@@ -68,7 +83,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *mediav1.DialFailed:
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, outcomeReason[ev.Outcome], at)
 	case *mediav1.CallEnded:
-		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, ev.Reason, at)
+		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, endReason(ev.Reason), at)
 	case *mediav1.CallHeld:
 		status := interaction.Connected
 		if ev.Held {
