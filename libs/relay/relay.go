@@ -86,12 +86,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		})
 	}()
-	var pubErr error
-	if async, ok := r.pub.(AsyncPublisher); ok {
-		pubErr = r.pipeline(ctx, async, feed)
-	} else {
-		pubErr = r.publish(ctx, feed)
+	async, ok := r.pub.(AsyncPublisher)
+	if !ok {
+		async = syncPublisher{r, ctx}
 	}
+	pubErr := r.pipeline(ctx, async, feed)
 	cancel()
 	for range feed { // let the subscription goroutine finish
 	}
@@ -101,86 +100,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	if sErr != nil && !errors.Is(sErr, context.Canceled) && !errors.Is(sErr, eventstore.ErrClosed) {
 		return fmt.Errorf("relay subscription: %w", sErr)
-	}
-	return nil
-}
-
-func (r *Relay) publish(ctx context.Context, feed <-chan eventstore.RecordedEvent) error {
-	var (
-		last      eventstore.Position
-		saved     = true
-		lastSaved time.Time
-	)
-	save := func() error {
-		if saved {
-			return nil
-		}
-		if err := r.cp.Save(last); err != nil {
-			return fmt.Errorf("relay save checkpoint: %w", err)
-		}
-		saved, lastSaved = true, time.Now()
-		return nil
-	}
-	defer func() { _ = save() }()
-	tick := time.NewTicker(r.SaveEvery)
-	defer tick.Stop()
-	batch := make([]eventstore.RecordedEvent, 0, maxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if err := save(); err != nil {
-				return err
-			}
-			continue
-		case e, ok := <-feed:
-			if !ok {
-				return nil
-			}
-			batch = append(batch[:0], e)
-		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case e, ok := <-feed:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, e)
-			default:
-				break drain
-			}
-		}
-		if err := r.send(ctx, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		last, saved = batch[len(batch)-1].Position, false
-		if time.Since(lastSaved) >= r.SaveEvery {
-			if err := save(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// send publishes a batch, grouping consecutive events of one topic so that
-// order within a stream holds, retrying while the bus is unavailable.
-func (r *Relay) send(ctx context.Context, batch []eventstore.RecordedEvent) error {
-	for i := 0; i < len(batch); {
-		topic := envelope.Topic(batch[i].Stream)
-		j := i
-		var msgs []*message.Message
-		for ; j < len(batch) && envelope.Topic(batch[j].Stream) == topic; j++ {
-			msgs = append(msgs, envelope.ToMessage(batch[j]))
-		}
-		if err := r.retry(ctx, topic, msgs); err != nil {
-			return err
-		}
-		i = j
 	}
 	return nil
 }
@@ -289,4 +208,18 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 			}
 		}
 	}
+}
+
+// syncPublisher runs a plain Publisher (Kafka) through the pipeline: each
+// batch is published, retried while the bus is unavailable, before the
+// next is read, so nothing is in flight beyond it.
+type syncPublisher struct {
+	r   *Relay
+	ctx context.Context
+}
+
+func (p syncPublisher) PublishAsync(topic string, msgs ...*message.Message) <-chan error {
+	done := make(chan error, 1)
+	done <- p.r.retry(p.ctx, topic, msgs)
+	return done
 }
