@@ -31,6 +31,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -55,6 +58,7 @@ type Bus struct {
 	mu     sync.Mutex
 	closed bool
 	topics map[string]map[string]*queue // topic -> group -> queue
+	seq    uint64                       // order of deliveries, for requeueing in place
 }
 
 var _ message.Publisher = (*Bus)(nil)
@@ -90,6 +94,7 @@ func (q *queue) signal() {
 
 // delivery is one published message on its way to every group.
 type delivery struct {
+	seq     uint64
 	msg     *message.Message
 	pending int   // groups yet to ack, guarded by Bus.mu
 	err     error // set when the bus closed first, guarded by Bus.mu
@@ -149,7 +154,8 @@ func (b *Bus) enqueue(topic string, msgs []*message.Message) (func() error, erro
 	}
 	deliveries := make([]*delivery, len(msgs))
 	for i, msg := range msgs {
-		d := &delivery{msg: msg, pending: len(groups), done: make(chan struct{})}
+		b.seq++
+		d := &delivery{msg: msg, pending: len(groups), done: make(chan struct{}), seq: b.seq}
 		for _, q := range groups {
 			q.items = append(q.items, d)
 		}
@@ -259,7 +265,10 @@ func (b *Bus) requeue(q *queue, d *delivery) {
 		d.resolve(ErrClosed)
 		return
 	}
-	q.items = append([]*delivery{d}, q.items...)
+	// Back in its place: lanes may hand messages back in any order, and
+	// a stream's messages must still come in the order published.
+	i := sort.Search(len(q.items), func(i int) bool { return q.items[i].seq > d.seq })
+	q.items = slices.Insert(q.items, i, d)
 	q.signal()
 }
 
@@ -307,8 +316,9 @@ func (s *Subscriber) SubscribeInitialize(topic string) error {
 	return err
 }
 
-// Subscribe returns the group's messages of topic, one at a time: the next
-// comes after the previous was acked; a nacked one comes again. The channel
+// Subscribe returns the group's messages of topic: one stream's (partition
+// key's) messages one at a time, the next after the previous was acked, and
+// up to Lanes streams at once; a nacked one comes again. The channel
 // closes when ctx is done or the subscriber or bus is closed; a message not
 // acked by then goes back to the group. Messages carry a context derived
 // from ctx.
@@ -351,15 +361,62 @@ func (s *Subscriber) consume(ctx context.Context, q *queue, out chan<- *message.
 	unlinkSub := context.AfterFunc(s.closing, cancel)
 	defer unlinkSub()
 
+	// Lanes: messages of one stream (partition key) go to one lane, in
+	// order, one at a time; different streams' messages are in flight
+	// together, so the consumer handles them concurrently (Watermill's
+	// router runs each on its own goroutine) and their writes share the
+	// store's group commit. Messages without a key all take lane 0, in order.
+	lanes := make([]chan *delivery, Lanes)
+	var wg sync.WaitGroup
+	for i := range lanes {
+		// Buffered, so a stream with messages waiting does not hold back
+		// the other lanes; on stop each lane hands its messages back.
+		lanes[i] = make(chan *delivery, laneBuffer)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range lanes[i] {
+				s.deliver(ctx, stop, q, d, out) // on stop it hands d back
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer func() {
+		for _, l := range lanes {
+			close(l)
+		}
+	}()
 	for {
 		d := s.bus.next(stop, q)
 		if d == nil {
 			return
 		}
-		if !s.deliver(ctx, stop, q, d, out) {
+		select {
+		case lanes[lane(d.msg)] <- d:
+		case <-stop.Done():
+			s.bus.requeue(q, d)
 			return
 		}
 	}
+}
+
+// Lanes is how many streams one subscription has in flight at once.
+const Lanes = 16
+
+// laneBuffer bounds the messages waiting in one lane.
+const laneBuffer = 64
+
+// partitionKey is the metadata key naming a message's stream.
+const partitionKey = "partition_key"
+
+func lane(m *message.Message) int {
+	key := m.Metadata.Get(partitionKey)
+	if key == "" {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % Lanes)
 }
 
 // deliver hands copies of d to out until one is acked. It reports false when

@@ -76,3 +76,67 @@ func TestCloseEndsPublishAndSubscriptions(t *testing.T) {
 		t.Fatalf("subscribe after close: %v", err)
 	}
 }
+
+func keyed(id, key string) *message.Message {
+	m := message.NewMessage(id, nil)
+	m.Metadata.Set("partition_key", key)
+	return m
+}
+
+func TestStreamsAreInFlightTogetherEachInOrder(t *testing.T) {
+	b := New(nil)
+	defer b.Close()
+	ch, _ := b.Subscriber("g").Subscribe(context.Background(), "t")
+	published := b.PublishAsync("t", keyed("a1", "stream-a"), keyed("a2", "stream-a"), keyed("b1", "stream-b"))
+	// Two streams: their first messages are both handed out before any ack.
+	got := map[string]*message.Message{}
+	for len(got) < 2 {
+		m := <-ch
+		got[m.UUID] = m
+	}
+	if got["a1"] == nil || got["b1"] == nil {
+		t.Fatalf("in flight together: %v, want a1 and b1", got)
+	}
+	select {
+	case m := <-ch:
+		t.Fatalf("%s handed out before a1 was acked", m.UUID)
+	case <-time.After(20 * time.Millisecond):
+	}
+	got["b1"].Ack()
+	got["a1"].Ack()
+	if m := <-ch; m.UUID != "a2" {
+		t.Fatalf("got %s, want a2", m.UUID)
+	} else {
+		m.Ack()
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandedBackMessagesKeepTheirOrder(t *testing.T) {
+	b := New(nil)
+	defer b.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	first, _ := b.Subscriber("g").Subscribe(ctx, "t")
+	b.PublishAsync("t", keyed("a1", "stream-a"), keyed("b1", "stream-b"), keyed("a2", "stream-a"), keyed("b2", "stream-b"))
+	<-first
+	<-first // a1 and b1 in flight, never acked
+	stop()
+	for range first {
+	}
+	second, _ := b.Subscriber("g").Subscribe(context.Background(), "t")
+	var order []string
+	for len(order) < 4 {
+		m := <-second
+		order = append(order, m.UUID)
+		m.Ack()
+	}
+	pos := map[string]int{}
+	for i, id := range order {
+		pos[id] = i
+	}
+	if pos["a1"] > pos["a2"] || pos["b1"] > pos["b2"] {
+		t.Fatalf("order after hand-back: %v", order)
+	}
+}
