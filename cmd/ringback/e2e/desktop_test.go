@@ -211,6 +211,12 @@ func TestDesktopWebCallback(t *testing.T) {
 
 	tab.login(t, url, "ann", "ann-secret-token", "sip:ann@"+phone.Addr)
 	tab.goReady(t)
+	// Not Ready with a reason code, shown beside the state; then Ready again.
+	desktopEval[bool](t, tab, `(document.querySelector('#not-ready-reason').value = 'Lunch') === 'Lunch'`)
+	tab.pressNamed(t, "#me", "Not Ready")
+	tab.waitJS(t, "Not Ready (Lunch)", `document.querySelector('#channel-state').textContent === 'Not Ready' &&
+		document.querySelector('#channel-reason').textContent.includes('Lunch')`)
+	tab.goReady(t)
 
 	// A visitor asks to be called back; the preview takes the focus, with
 	// its title read first.

@@ -176,10 +176,10 @@ function renderAgent(me) {
   updateIdle();
 }
 
-async function setState(state) {
+async function setState(state, reason = '') {
   clearProblem();
   try {
-    const { data } = await app.api.setState(state);
+    const { data } = await app.api.setState(state, reason);
     renderAgent(data); // #channel is a status region: the change is read out
   } catch (e) {
     showProblem(e);
@@ -844,7 +844,7 @@ function tick() {
 
 $('login-form').addEventListener('submit', onLogin);
 $('go-ready').addEventListener('click', () => setState('READY'));
-$('go-not-ready').addEventListener('click', () => setState('NOT_READY'));
+$('go-not-ready').addEventListener('click', () => setState('NOT_READY', $('not-ready-reason').value));
 $('logout').addEventListener('click', onLogout);
 $('problem-dismiss').addEventListener('click', clearProblem);
 setInterval(tick, 250);
