@@ -48,13 +48,13 @@ func (c *Call) Hold(ctx context.Context) error {
 	defer done()
 
 	c.media.held.Store(true) // nothing reaches either side from now on
-	if err := c.contact.dialog.Hold(octx); err != nil {
+	if err := reinvite(octx, c.contact.dialog.Hold); err != nil {
 		c.media.held.Store(false)
 		return c.opError("hold", fmt.Errorf("contact leg: %w", err))
 	}
 	c.startTone()
 	c.agentHeld = true
-	if err := c.agent.dialog.Hold(octx); err != nil {
+	if err := reinvite(octx, c.agent.dialog.Hold); err != nil {
 		c.agentHeld = false
 		c.log.Warn("sip: agent leg not put on hold", "error", maskDigits(err.Error()))
 	}
@@ -80,13 +80,13 @@ func (c *Call) Retrieve(ctx context.Context) error {
 	octx, done := c.opContext(ctx)
 	defer done()
 
-	if err := c.contact.dialog.Unhold(octx); err != nil {
+	if err := reinvite(octx, c.contact.dialog.Unhold); err != nil {
 		return c.opError("retrieve", fmt.Errorf("contact leg: %w", err))
 	}
 	c.stopTone()
 	var err error
 	if c.agentHeld {
-		if aerr := c.agent.dialog.Unhold(octx); aerr != nil {
+		if aerr := reinvite(octx, c.agent.dialog.Unhold); aerr != nil {
 			err = c.opError("retrieve", fmt.Errorf("agent leg: %w", aerr))
 		}
 		c.agentHeld = false
@@ -355,4 +355,21 @@ func (c *Call) opError(op string, err error) error {
 		err = ErrCallEnded
 	}
 	return fmt.Errorf("%s %s: %w", op, c.id, err)
+}
+
+// errBadReinviteAnswer is what a peer's malformed answer to a re-INVITE
+// becomes instead of a crash.
+var errBadReinviteAnswer = errors.New("the phone answered the re-INVITE with a malformed response")
+
+// reinvite runs one of diago's re-INVITEs. diago reads the answer's Contact
+// header without checking it is there, so a peer that breaks RFC 3261 by
+// leaving it out would panic the gateway: the panic is turned into an
+// error for this call only.
+func reinvite(ctx context.Context, op func(context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errBadReinviteAnswer, r)
+		}
+	}()
+	return op(ctx)
 }
