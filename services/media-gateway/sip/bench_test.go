@@ -389,31 +389,10 @@ func directBaseline(b *testing.B, n int) bridgeResult {
 // fails. stop returns once Run has returned; Cleanup calls it too.
 func startBenchGateway(b *testing.B, trunk string) (*sip.Gateway, func()) {
 	b.Helper()
-	logs := &lockedBuffer{}
-	g, err := sip.New(sip.Config{
+	g, stop, logs := runGateway(b, sip.Config{
 		Listen: "127.0.0.1:0", Trunk: trunk, CallerID: "ringback",
 		AgentRingTimeout: waitLong, ContactRingTimeout: waitLong,
-	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		b.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					b.Errorf("Run: %v", err)
-				}
-			case <-time.After(2 * waitLong):
-				b.Error("Run did not return after its context was cancelled")
-			}
-		})
-	}
+	}, slog.LevelWarn)
 	b.Cleanup(func() {
 		stop()
 		if b.Failed() {

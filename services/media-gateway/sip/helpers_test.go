@@ -50,10 +50,28 @@ func startGatewayOn(t *testing.T, listen, trunk string, mod func(*sip.Config)) (
 	if mod != nil {
 		mod(&cfg)
 	}
+	g, stop, logs := runGateway(t, cfg, slog.LevelDebug)
+	t.Cleanup(func() {
+		stop()
+		if strings.Contains(logs.String(), "41555501") {
+			t.Error("gateway logged an unmasked phone number")
+		}
+		if t.Failed() || os.Getenv("GW_LOG") != "" {
+			t.Logf("gateway log:\n%s", logs.String())
+		}
+	})
+	return g, stop
+}
+
+// runGateway runs a gateway logging at level into a buffer. stop returns
+// once Run has returned (failing tb if Run failed or hung); the caller's
+// Cleanup must call it.
+func runGateway(tb testing.TB, cfg sip.Config, level slog.Level) (*sip.Gateway, func(), *lockedBuffer) {
+	tb.Helper()
 	logs := &lockedBuffer{}
-	g, err := sip.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	g, err := sip.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		tb.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -65,23 +83,14 @@ func startGatewayOn(t *testing.T, listen, trunk string, mod func(*sip.Config)) (
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Errorf("Run: %v", err)
+					tb.Errorf("Run: %v", err)
 				}
 			case <-time.After(2 * waitLong):
-				t.Error("Run did not return after its context was cancelled")
+				tb.Error("Run did not return after its context was cancelled")
 			}
 		})
 	}
-	t.Cleanup(func() {
-		stop()
-		if strings.Contains(logs.String(), "41555501") {
-			t.Error("gateway logged an unmasked phone number")
-		}
-		if t.Failed() || os.Getenv("GW_LOG") != "" {
-			t.Logf("gateway log:\n%s", logs.String())
-		}
-	})
-	return g, stop
+	return g, stop, logs
 }
 
 // lockedBuffer collects the gateway's log; goroutines of the SIP stack may
