@@ -27,6 +27,9 @@ type live struct {
 	hangup bool               // End Call arrived before the call connected
 	// recording is the file being recorded, for RecordingStopped.
 	recording string
+	// party is the third party asked for, for the events about them;
+	// guarded by calls.mu.
+	party call.Party
 }
 
 func newCalls() *calls { return &calls{pending: map[string]call.State{}, live: map[string]*live{}} }
@@ -97,6 +100,39 @@ func (c *calls) end(ctx context.Context, id string) (bool, error) {
 		return true, sc.Hangup(ctx)
 	}
 	return true, nil
+}
+
+// setParty records who the third party is before they are rung; it says
+// false when a party is already asked for.
+func (c *calls) setParty(id string, p call.Party) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.live[id]
+	if l == nil || l.party.Phase != call.NoParty {
+		return false
+	}
+	p.Phase = call.PartyRung
+	l.party = p
+	return true
+}
+
+// party is the third party of a call held here.
+func (c *calls) party(id string) call.Party {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.live[id]; l != nil {
+		return l.party
+	}
+	return call.Party{}
+}
+
+// clearParty forgets the third party once they left.
+func (c *calls) clearParty(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.live[id]; l != nil {
+		l.party = call.Party{}
+	}
 }
 
 // connectedCall is the live handle of a connected call held here, or nil.

@@ -27,6 +27,12 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return s.dial(ctx, e, ev)
 	case *agentv1.HoldRequested, *agentv1.DtmfRequested, *agentv1.MuteRequested, *agentv1.RecordingRequested:
 		return s.control(ctx, e)
+	case *agentv1.TransferRequested:
+		return s.ringParty(ctx, e, ev.CallId, ev.InteractionId, ev.Party, mediav1.PartyPurpose_PARTY_PURPOSE_TRANSFER)
+	case *agentv1.ConsultRequested:
+		return s.ringParty(ctx, e, ev.CallId, ev.InteractionId, ev.Party, mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT)
+	case *agentv1.ConsultEndRequested:
+		return s.endConsult(ctx, e, ev)
 	case *agentv1.HangupRequested:
 		here, err := s.calls.end(ctx, ev.CallId)
 		if err != nil {
@@ -83,6 +89,8 @@ var outcomes = map[sip.Outcome]mediav1.Outcome{
 var steps = map[sip.ProgressKind]call.Step{
 	sip.AgentRinging: call.AgentRinging, sip.AgentAnswered: call.AgentAnswered, sip.ContactRinging: call.ContactRinging,
 	sip.Connected: call.Connect, sip.Failed: call.Fail, sip.Ended: call.End,
+	sip.PartyRinging: call.PartyRinging, sip.PartyConnected: call.PartyConnected, sip.Conferenced: call.Conference,
+	sip.Transferred: call.Transfer, sip.PartyLeft: call.PartyLeave,
 }
 
 // place runs one call from dial to hang-up, recording each step.
@@ -98,6 +106,12 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	}
 	report := func(p sip.Progress) {
 		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now()}
+		if p.Kind >= sip.PartyRinging {
+			r.Party = s.calls.party(ev.CallId)
+			if p.Kind == sip.PartyLeft {
+				s.calls.clearParty(ev.CallId)
+			}
+		}
 		if p.Kind == sip.Failed {
 			s.outcome.WithLabelValues(p.Outcome.String()).Inc()
 		}

@@ -36,6 +36,9 @@ type State struct {
 	Status          Status
 	Instance        string
 	ContactRinging  bool
+	Held            bool // the contact is on hold
+	// Party is the third party on the call, if any (party.go).
+	Party Party
 }
 
 // Start asks to place the call.
@@ -54,6 +57,12 @@ const (
 	Connect
 	Fail
 	End
+	// The third party's steps (party.go).
+	PartyRinging
+	PartyConnected
+	Conference
+	Transfer
+	PartyLeave
 )
 
 // Report records a step.
@@ -63,6 +72,8 @@ type Report struct {
 	Code    int
 	Reason  string
 	At      time.Time
+	// Party is who the third party's steps are about.
+	Party Party
 }
 
 // Decide turns a command into events. Start on an existing call is nothing:
@@ -76,6 +87,11 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		return []proto.Message{&mediav1.DialStarted{CallId: c.ID, InteractionId: c.Interaction, AgentId: c.Agent,
 			AgentUri: c.AgentURI, ContactUri: c.ContactURI, At: timestamppb.New(c.At), Instance: c.Instance}}, nil
 	case Report:
+		if c.Step == PartyLeave {
+			// Even after the end: every PartyRinging gets its PartyLeft,
+			// and a party dropped as the call ends may come last.
+			return decideParty(s, c)
+		}
 		if s.Status == None || s.Status.Final() {
 			return nil, nil
 		}
@@ -103,6 +119,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 					SipCode: int32(c.Code), Reason: c.Reason, At: at}}, nil
 			}
 			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason, At: at}}, nil
+		case PartyRinging, PartyConnected, Conference, Transfer:
+			return decideParty(s, c)
 		case End:
 			if s.Status == Dialling {
 				return []proto.Message{&mediav1.DialFailed{CallId: s.ID, InteractionId: s.Interaction,
@@ -130,6 +148,10 @@ func Evolve(s State, e proto.Message) State {
 		s.Status = Failed
 	case *mediav1.CallEnded:
 		s.Status = Ended
+	case *mediav1.CallHeld:
+		s.Held = e.Held
+	default:
+		s = evolveParty(s, e)
 	}
 	return s
 }

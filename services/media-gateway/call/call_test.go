@@ -1,6 +1,7 @@
 package call
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -53,5 +54,68 @@ func TestDecide(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDecideParty(t *testing.T) {
+	started := &mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "a"}
+	connected := &mediav1.CallConnected{CallId: "k1"}
+	held := &mediav1.CallHeld{Held: true}
+	consult := Party{AgentID: "agent2", Display: "agent2", Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT}
+	blind := Party{Display: "+44*****67", Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_TRANSFER}
+	ringing := &mediav1.PartyRinging{PartyAgentId: "agent2", Party: "agent2", Purpose: consult.Purpose}
+	ringingBlind := &mediav1.PartyRinging{Party: blind.Display, Purpose: blind.Purpose}
+	talking := &mediav1.PartyConnected{}
+	up := []proto.Message{started, connected}
+	with := func(more ...proto.Message) []proto.Message { return append(append([]proto.Message{}, up...), more...) }
+	cases := []struct {
+		name  string
+		given []proto.Message
+		when  Report
+		want  []string
+	}{
+		{"ringing holds the contact first", up, Report{Step: PartyRinging, Party: consult}, []string{"CallHeld", "PartyRinging"}},
+		{"ringing from hold", with(held), Report{Step: PartyRinging, Party: consult}, []string{"PartyRinging"}},
+		{"one party at a time", with(held, ringing), Report{Step: PartyRinging, Party: blind}, nil},
+		{"no party before connected", []proto.Message{started}, Report{Step: PartyRinging, Party: consult}, nil},
+		{"consulted party answers", with(held, ringing), Report{Step: PartyConnected}, []string{"PartyConnected"}},
+		{"answers once", with(held, ringing, talking), Report{Step: PartyConnected}, nil},
+		{"conference takes the contact off hold", with(held, ringing, talking), Report{Step: Conference}, []string{"CallHeld", "ConferenceStarted"}},
+		{"no conference while ringing", with(held, ringing), Report{Step: Conference}, nil},
+		{"blind transfer", with(held, ringingBlind), Report{Step: Transfer}, []string{"CallTransferred"}},
+		{"consultation completed as transfer", with(held, ringing, talking), Report{Step: Transfer}, []string{"CallTransferred"}},
+		{"transferred once", with(held, ringing, talking, &mediav1.CallTransferred{}), Report{Step: Transfer}, nil},
+		{"party leaves", with(held, ringing), Report{Step: PartyLeave, Reason: "cancelled"}, []string{"PartyLeft"}},
+		{"party leaves even after the end", with(held, ringing, talking, &mediav1.CallEnded{}), Report{Step: PartyLeave}, []string{"PartyLeft"}},
+		{"no party, nobody leaves", up, Report{Step: PartyLeave}, nil},
+		{"left once", with(held, ringing, &mediav1.PartyLeft{}), Report{Step: PartyLeave}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			got, err := Decide(s, c.when)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range got {
+				names = append(names, catalog.Short(catalog.TypeName(e)))
+			}
+			if !slices.Equal(names, c.want) {
+				t.Fatalf("got %v, want %v", names, c.want)
+			}
+		})
+	}
+	// The party's id and display travel from the ringing onwards.
+	s := State{}
+	for _, e := range with(held, ringing, talking) {
+		s = Evolve(s, e)
+	}
+	got, _ := Decide(s, Report{Step: PartyLeave, Reason: "party hung up"})
+	if pl := got[0].(*mediav1.PartyLeft); pl.PartyAgentId != "agent2" || pl.Reason != "party hung up" {
+		t.Errorf("PartyLeft = %v", pl)
 	}
 }

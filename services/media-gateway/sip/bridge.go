@@ -30,10 +30,14 @@ const (
 	frameSamples = sampleRate * int(frameDur/time.Millisecond) / 1000
 )
 
-// Channels of the bridge, also the channels of a stereo recording.
+// Channels of the bridge. A recording has two: the agent's side (chanAgent)
+// and the other side (chanContact).
 const (
 	chanAgent = iota
 	chanContact
+	// chanParty is a third party: consulted, conferenced or transferred to.
+	chanParty
+	numChans
 )
 
 // law is a G.711 companding law; lawNone is anything else.
@@ -176,45 +180,112 @@ func (s *sender) resync(now time.Time) (marker bool) {
 	return false
 }
 
-// bridge forwards audio between the two legs on goroutines it owns.
+// topology says who hears whom. Every leg's reader consults it per packet,
+// so a change takes effect at the next packet with no goroutine restarted.
+type topology int32
+
+const (
+	// topoPair: agent and contact, the call as it was placed.
+	topoPair topology = iota
+	// topoConsult: the agent talks to the party; the contact is on hold.
+	topoConsult
+	// topoTransferred: the contact talks to the party; the agent has left.
+	topoTransferred
+	// topoConference: everyone hears everyone else, through the mixer.
+	topoConference
+)
+
+// peer is where channel ch's audio goes in a two-way topology, -1 nowhere.
+func (t topology) peer(ch int) int {
+	pairs := [...][2]int{
+		topoPair:        {chanAgent, chanContact},
+		topoConsult:     {chanAgent, chanParty},
+		topoTransferred: {chanParty, chanContact},
+	}
+	if int(t) >= len(pairs) {
+		return -1
+	}
+	switch p := pairs[t]; ch {
+	case p[0]:
+		return p[1]
+	case p[1]:
+		return p[0]
+	}
+	return -1
+}
+
+// recChannel is the recording channel of ch's audio: the agent's side is
+// whoever holds the call for the platform, the party once transferred.
+func (t topology) recChannel(ch int) int {
+	if ch == chanAgent || (t == topoTransferred && ch == chanParty) {
+		return chanAgent
+	}
+	return chanContact
+}
+
+// bridge forwards audio between the legs on goroutines it owns, one reader
+// per leg, as the topology says.
 type bridge struct {
 	log  *slog.Logger
-	legs [2]*endpoint // by channel
+	legs [numChans]atomic.Pointer[endpoint] // by channel; nil: no such leg (now)
+	topo atomic.Int32
 
-	held  atomic.Bool // forward nothing
+	held  atomic.Bool // the contact is on hold: the pair forwards nothing
 	muted atomic.Bool // forward nothing from the agent
 	rec   atomic.Pointer[recorder]
+	mix   atomic.Pointer[mixer] // set in a conference
 
 	wg sync.WaitGroup
 }
 
 func newBridge(log *slog.Logger, agent, contact *leg) *bridge {
-	return &bridge{log: log, legs: [2]*endpoint{newEndpoint(agent), newEndpoint(contact)}}
+	b := &bridge{log: log}
+	b.legs[chanAgent].Store(newEndpoint(agent))
+	b.legs[chanContact].Store(newEndpoint(contact))
+	return b
 }
 
-// start forwards each direction until its leg's media is closed.
+func (b *bridge) topology() topology { return topology(b.topo.Load()) }
+
+func (b *bridge) setTopology(t topology) { b.topo.Store(int32(t)) }
+
+// start forwards the agent's and the contact's audio until their media is
+// closed.
 func (b *bridge) start() {
-	for ch := range b.legs {
-		if b.legs[ch].in == nil {
-			b.log.Warn("sip: leg without media, no audio from it", "leg", b.legs[ch].role)
-			continue
-		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.forward(ch)
-		}()
-	}
+	b.read(chanAgent)
+	b.read(chanContact)
 }
 
-// wait returns once both directions have stopped: the legs' media must have
+// attach adds the party's leg and reads it until its media is closed.
+func (b *bridge) attach(ch int, l *leg) {
+	b.legs[ch].Store(newEndpoint(l))
+	b.read(ch)
+}
+
+// detach stops sending to channel ch; its reader ends when the leg's media
+// is closed (hang-up).
+func (b *bridge) detach(ch int) { b.legs[ch].Store(nil) }
+
+func (b *bridge) read(ch int) {
+	ep := b.legs[ch].Load()
+	if ep.in == nil {
+		b.log.Warn("sip: leg without media, no audio from it", "leg", ep.role)
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.forward(ch, ep)
+	}()
+}
+
+// wait returns once every reader has stopped: the legs' media must have
 // been closed (hang up) first.
 func (b *bridge) wait() { b.wg.Wait() }
 
-// forward reads the packets of channel ch's leg and sends their audio to the
-// other leg. It returns when the leg's media is closed.
-func (b *bridge) forward(ch int) {
-	from, to := b.legs[ch], b.legs[1-ch]
+// forward reads the packets of channel ch's leg and sends their audio where
+// the topology says. It returns when the leg's media is closed.
+func (b *bridge) forward(ch int, from *endpoint) {
 	buf := make([]byte, media.RTPBufSize)
 	var pcm, out []byte
 	for {
@@ -236,7 +307,28 @@ func (b *bridge) forward(ch int) {
 		// other leg may use other payload types, and the DTMF the contact
 		// hears is what SendDTMF sends.
 		inLaw := from.codecs().recvLaw(from.in.PacketHeader.PayloadType)
-		if inLaw == lawNone || b.held.Load() || (ch == chanAgent && b.muted.Load()) {
+		if inLaw == lawNone || (ch == chanAgent && b.muted.Load()) {
+			continue
+		}
+		topo := b.topology()
+		if topo == topoConference {
+			if m := b.mix.Load(); m != nil {
+				pcm = inLaw.decode(pcm[:0], buf[:n])
+				m.add(ch, pcm)
+			}
+			continue
+		}
+		// On hold the pair is silent; in a consultation only the contact is
+		// held, and the topology already leaves them out.
+		if topo == topoPair && b.held.Load() {
+			continue
+		}
+		peer := topo.peer(ch)
+		if peer < 0 {
+			continue
+		}
+		to := b.legs[peer].Load()
+		if to == nil {
 			continue
 		}
 		dst := to.codecs()
@@ -248,7 +340,7 @@ func (b *bridge) forward(ch int) {
 		if rec != nil || inLaw != dst.law {
 			pcm = inLaw.decode(pcm[:0], payload)
 			if rec != nil {
-				rec.add(ch, pcm)
+				rec.add(topo.recChannel(ch), pcm)
 			}
 			if inLaw != dst.law {
 				out = dst.law.encode(out[:0], pcm)

@@ -12,8 +12,10 @@ import (
 )
 
 // Call is a connected call: the agent leg and the contact leg, their RTP
-// bridged through the gateway. Either side hanging up (BYE) ends it and
-// hangs up the other side. Its methods are safe for concurrent use.
+// bridged through the gateway, and at times a third party (party.go).
+// Either side hanging up (BYE) ends it and hangs up the others; once
+// transferred, the contact or the party. Its methods are safe for
+// concurrent use.
 type Call struct {
 	id      string
 	g       *Gateway
@@ -33,11 +35,21 @@ type Call struct {
 	onHold    atomic.Bool
 	dtmfMu    sync.Mutex // serialises SendDTMF
 
+	reportMu sync.Mutex // report is called by one goroutine at a time
+
 	mu      sync.Mutex // guards the fields below
 	stopped bool       // teardown began: nothing new starts
 	tone    *toneTask
 	rec     *recorder
 	lastRec *recordResult // a recording the teardown stopped, not yet collected
+	// The legs change with a third party (party.go): the agent's is nil
+	// once the call is transferred. changed wakes watch to look again.
+	party        *leg
+	partyState   partyState
+	partyPurpose Purpose
+	partyCancel  context.CancelFunc // stops the party ringing
+	partyRing    chan struct{}      // closed once the ring is over
+	changed      chan struct{}
 
 	claimed atomic.Bool   // someone is tearing the call down
 	ended   chan struct{} // closed when it is torn down
@@ -52,6 +64,7 @@ func newCall(d *dial, agent, contact *leg) *Call {
 		agent:   agent,
 		contact: contact,
 		ended:   make(chan struct{}),
+		changed: make(chan struct{}),
 	}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	c.media = newBridge(c.log, agent, contact)
@@ -94,16 +107,47 @@ func (c *Call) start() {
 
 func (c *Call) watch() {
 	defer c.g.wg.Done()
-	var reason string
-	select {
-	case <-c.agent.dialog.Context().Done():
-		reason = ReasonAgentHungUp
-	case <-c.contact.dialog.Context().Done():
-		reason = ReasonContactHungUp
-	case <-c.g.stopping:
-		reason = ReasonGatewayStopped
-	case <-c.ended:
-		return
+	var (
+		reason  string
+		handled *leg // a party whose hang-up is being dealt with
+	)
+	for reason == "" {
+		c.mu.Lock()
+		agent, contact, party, st, changed := c.agent, c.contact, c.party, c.partyState, c.changed
+		c.mu.Unlock()
+		partyDone := legDone(party)
+		if party == handled {
+			partyDone = nil
+		}
+		select {
+		case <-legDone(agent):
+			// A transfer hangs up the agent's leg on purpose: that is not
+			// the agent ending the call.
+			c.mu.Lock()
+			if c.agent == agent {
+				reason = ReasonAgentHungUp
+			}
+			c.mu.Unlock()
+		case <-contact.dialog.Context().Done():
+			reason = ReasonContactHungUp
+		case <-partyDone:
+			if st == partyTransferred {
+				reason = ReasonPartyHungUp
+				break
+			}
+			// Consulted or conferenced: the call goes on without them.
+			handled = party
+			c.g.wg.Add(1)
+			go func() {
+				defer c.g.wg.Done()
+				c.partyHungUp(party)
+			}()
+		case <-changed:
+		case <-c.g.stopping:
+			reason = ReasonGatewayStopped
+		case <-c.ended:
+			return
+		}
 	}
 	if !c.claimed.CompareAndSwap(false, true) {
 		// Hangup is ending the call (its BYE ended a dialog): wait for it so
@@ -118,18 +162,58 @@ func (c *Call) watch() {
 	}
 }
 
+// legDone is closed when the leg's dialog ends; nil (never) for no leg.
+func legDone(l *leg) <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	return l.dialog.Context().Done()
+}
+
+// signal wakes watch: the legs changed.
+func (c *Call) signal() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// emit reports one step; the call's goroutines take turns.
+func (c *Call) emit(p Progress) {
+	c.reportMu.Lock()
+	defer c.reportMu.Unlock()
+	c.report(p)
+}
+
 // teardown runs once, for whoever claimed the call: BYE the legs still up
 // (which closes their media and so stops the bridge), stop the hold tone
 // and the recording, report Ended.
 func (c *Call) teardown(ctx context.Context, reason string) error {
-	c.endLife()
-	err := errors.Join(c.g.hangupLeg(ctx, c.agent), c.g.hangupLeg(ctx, c.contact))
+	c.endLife() // stops a party ringing, which then reports its PartyLeft
 	c.mu.Lock()
 	c.stopped = true
+	ringing := c.partyRing
+	c.mu.Unlock()
+	if ringing != nil {
+		select {
+		case <-ringing:
+		case <-ctx.Done():
+		}
+	}
+	c.mu.Lock()
+	agent, party, purpose := c.agent, c.party, c.partyPurpose
+	c.party = nil
 	rec := c.rec
 	c.rec = nil
 	c.mu.Unlock()
+	var err error
+	for _, l := range []*leg{agent, c.contact, party} {
+		if l != nil {
+			err = errors.Join(err, c.g.hangupLeg(ctx, l))
+		}
+	}
 	c.stopTone()
+	c.stopMixer()
 	c.media.wait()
 	if rec != nil {
 		c.media.rec.Store(nil)
@@ -139,8 +223,11 @@ func (c *Call) teardown(ctx context.Context, reason string) error {
 		c.mu.Unlock()
 		c.log.Info("sip: recording stopped by hangup", "duration", dur, "error", rerr)
 	}
+	if party != nil {
+		c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: reason})
+	}
 	c.log.Info("sip: call ended", "reason", reason)
-	c.report(Progress{Kind: Ended, Reason: reason})
+	c.emit(Progress{Kind: Ended, Reason: reason})
 	close(c.ended)
 	return err
 }

@@ -34,12 +34,13 @@ const maxDigits = 64
 // the contact's leg accepted; when the agent's phone refuses, the call is on
 // hold all the same (no audio is forwarded) and the refusal is logged.
 // When the contact's leg refuses, the call stays connected and the error
-// wraps the SIP response (sipgo.ErrDialogResponse).
+// wraps the SIP response (sipgo.ErrDialogResponse). With a third party on
+// the call it is refused (ErrPartyOnCall): their hold is the consultation's.
 func (c *Call) Hold(ctx context.Context) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
-	if c.claimed.Load() {
-		return c.opError("hold", ErrCallEnded)
+	if err := c.ctlCheck("hold"); err != nil {
+		return err
 	}
 	if c.onHold.Load() {
 		return nil
@@ -47,12 +48,9 @@ func (c *Call) Hold(ctx context.Context) error {
 	octx, done := c.opContext(ctx)
 	defer done()
 
-	c.media.held.Store(true) // nothing reaches either side from now on
-	if err := reinvite(octx, c.contact.dialog.Hold); err != nil {
-		c.media.held.Store(false)
-		return c.opError("hold", fmt.Errorf("contact leg: %w", err))
+	if err := c.holdContact(octx); err != nil {
+		return c.opError("hold", err)
 	}
-	c.startTone()
 	c.agentHeld = true
 	if err := reinvite(octx, c.agent.dialog.Hold); err != nil {
 		c.agentHeld = false
@@ -63,16 +61,44 @@ func (c *Call) Hold(ctx context.Context) error {
 	return nil
 }
 
+// holdContact stops the pair's audio, re-INVITEs the contact a=sendonly and
+// plays the hold tone; ctl is held.
+func (c *Call) holdContact(ctx context.Context) error {
+	c.media.held.Store(true) // nothing reaches either side from now on
+	if err := reinvite(ctx, c.contact.dialog.Hold); err != nil {
+		c.media.held.Store(false)
+		return fmt.Errorf("contact leg: %w", err)
+	}
+	c.startTone()
+	return nil
+}
+
+// retrieveContact undoes holdContact, if the contact is on hold; ctl is
+// held.
+func (c *Call) retrieveContact(ctx context.Context) error {
+	if !c.onHold.Load() {
+		return nil
+	}
+	if err := reinvite(ctx, c.contact.dialog.Unhold); err != nil {
+		return fmt.Errorf("contact leg: %w", err)
+	}
+	c.stopTone()
+	c.media.held.Store(false)
+	c.onHold.Store(false)
+	return nil
+}
+
 // Retrieve takes the call off hold: re-INVITEs with a=sendrecv to the
 // contact, then to the agent's phone, and the bridge forwards again. When
 // the contact's leg refuses, the call stays on hold. When only the agent's
 // phone refuses, the call is retrieved (OnHold is false, audio flows toward
-// the agent) but the error says the agent's phone may not send.
+// the agent) but the error says the agent's phone may not send. With a
+// third party on the call it is refused (ErrPartyOnCall).
 func (c *Call) Retrieve(ctx context.Context) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
-	if c.claimed.Load() {
-		return c.opError("retrieve", ErrCallEnded)
+	if err := c.ctlCheck("retrieve"); err != nil {
+		return err
 	}
 	if !c.onHold.Load() {
 		return nil
@@ -80,10 +106,9 @@ func (c *Call) Retrieve(ctx context.Context) error {
 	octx, done := c.opContext(ctx)
 	defer done()
 
-	if err := reinvite(octx, c.contact.dialog.Unhold); err != nil {
-		return c.opError("retrieve", fmt.Errorf("contact leg: %w", err))
+	if err := c.retrieveContact(octx); err != nil {
+		return c.opError("retrieve", err)
 	}
-	c.stopTone()
 	var err error
 	if c.agentHeld {
 		if aerr := reinvite(octx, c.agent.dialog.Unhold); aerr != nil {
@@ -91,8 +116,6 @@ func (c *Call) Retrieve(ctx context.Context) error {
 		}
 		c.agentHeld = false
 	}
-	c.media.held.Store(false)
-	c.onHold.Store(false)
 	c.log.Info("sip: call retrieved")
 	return err
 }
@@ -132,7 +155,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	if c.claimed.Load() {
 		return c.opError("dtmf", ErrCallEnded)
 	}
-	ep := c.media.legs[chanContact]
+	ep := c.media.legs[chanContact].Load()
 	cd := ep.codecs()
 	if !cd.hasEvent {
 		return fmt.Errorf("dtmf %s: %w", c.id, ErrNoTelephoneEvent)
@@ -313,7 +336,7 @@ func (c *Call) stopTone() {
 }
 
 func (c *Call) playTone(ctx context.Context) {
-	ep := c.media.legs[chanContact]
+	ep := c.media.legs[chanContact].Load()
 	tick := time.NewTicker(frameDur)
 	defer tick.Stop()
 	cycle := int(toneEvery / frameDur)

@@ -68,7 +68,7 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 	if !isToken(id) || id == "" {
 		return nil, fmt.Errorf("dial: call id %q: want a non-empty token", id)
 	}
-	user, registered := strings.CutPrefix(agentURI, RegisteredPrefix)
+	user, registered := cutRegistered(agentURI)
 	registered = registered || agentURI == ""
 	if registered && user != "" && !isToken(user) {
 		return nil, fmt.Errorf("dial %s: agent %q: want %s<user>", id, agentURI, RegisteredPrefix)
@@ -130,9 +130,24 @@ type dial struct {
 	log    *slog.Logger
 }
 
+// Roles of the legs, for logs and errors.
+const (
+	roleAgent   = "agent"
+	roleContact = "contact"
+	roleParty   = "party"
+)
+
+// trunkURI is where a number is dialled.
+func (g *Gateway) trunkURI(number string) sipgosip.Uri {
+	return sipgosip.Uri{Scheme: "sip", User: number, Host: g.trunkHost, Port: g.trunkPort}
+}
+
+// cutRegistered splits "registered:<user>".
+func cutRegistered(uri string) (user string, ok bool) { return strings.CutPrefix(uri, RegisteredPrefix) }
+
 // leg is an answered call leg.
 type leg struct {
-	role   string // "agent" or "contact", for logs and errors
+	role   string // roleAgent, roleContact or roleParty
 	dialog *diago.DialogClientSession
 	media  *diago.DialogMedia
 }
@@ -166,7 +181,7 @@ func (e *legError) Error() string {
 func (e *legError) Unwrap() error { return e.err }
 
 func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*Call, error) {
-	agent, err := d.invite(ctx, "agent", agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
+	agent, err := d.invite(ctx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
 	if err != nil {
 		return nil, d.agentOutcome(ctx, err)
 	}
@@ -230,9 +245,10 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		},
 	}
 	opts.WithCaller("", d.g.cfg.CallerID, d.g.host)
-	if role == "contact" {
+	if to.Host == d.g.trunkHost && to.Port == d.g.trunkPort {
 		// diago answers one 401/407 with these (digest); without them the
-		// challenge is the final response.
+		// challenge is the final response. They are the trunk's: never
+		// sent to anyone else, an agent's phone included.
 		opts.Username, opts.Password = d.g.cfg.TrunkUser, d.g.cfg.TrunkPassword
 	}
 

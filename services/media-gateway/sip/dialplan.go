@@ -41,8 +41,7 @@ func (g *Gateway) DialContactFirst(ctx context.Context, id, agentURI, number str
 }
 
 func (d *dial) inviteContact(ctx context.Context, number string) (*leg, error) {
-	to := sipgosip.Uri{Scheme: "sip", User: number, Host: d.g.trunkHost, Port: d.g.trunkPort}
-	return d.invite(ctx, "contact", to, d.g.cfg.ContactRingTimeout, ContactRinging)
+	return d.invite(ctx, roleContact, d.g.trunkURI(number), d.g.cfg.ContactRingTimeout, ContactRinging)
 }
 
 func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, number string) (*Call, error) {
@@ -55,7 +54,7 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 	// The contact hanging up while the agent rings cancels the agent leg.
 	actx, stopAgent := context.WithCancelCause(ctx)
 	stopWatch := context.AfterFunc(contact.dialog.Context(), func() { stopAgent(errContactHungUp) })
-	agent, err := d.invite(actx, "agent", agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
+	agent, err := d.invite(actx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
 	stopWatch()
 	stopAgent(nil)
 	if err != nil {

@@ -31,6 +31,7 @@ type goUA struct {
 
 	mu      sync.Mutex
 	calls   int          // INVITEs answered
+	hungUp  int          // of those, ended by the other side
 	uniform map[byte]int // G.711 packets whose payload is one byte repeated, by that byte
 	varied  int          // other G.711 packets (the hold tone)
 	digits  []rune       // RFC 4733 events received
@@ -116,6 +117,9 @@ func (u *goUA) serve(d *diago.DialogServerSession) {
 	<-ctx.Done() // the gateway hung up
 	med.Close()
 	wg.Wait()
+	u.mu.Lock()
+	u.hungUp++
+	u.mu.Unlock()
 }
 
 // send writes a frame every 20 ms (diago's writer keeps the pace) until the
@@ -183,6 +187,12 @@ func (u *goUA) dtmf() string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return string(u.digits)
+}
+
+func (u *goUA) ended() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hungUp
 }
 
 func (u *goUA) answered() int {

@@ -21,6 +21,18 @@ const (
 	Failed
 	// Ended: a Connected call is over; Progress.Reason says who ended it.
 	Ended
+	// PartyRinging: a third party is rung (Progress.Purpose says why); the
+	// contact is on hold. Exactly one PartyLeft follows, however it ends.
+	PartyRinging
+	// PartyConnected: the consulted party answered; the agent talks to them.
+	PartyConnected
+	// Conferenced: agent, contact and party hear each other.
+	Conferenced
+	// Transferred: the contact talks to the party; the agent's leg is gone.
+	Transferred
+	// PartyLeft: the party hung up, was dropped, or never answered
+	// (Progress.Outcome then says why).
+	PartyLeft
 )
 
 var kindNames = map[ProgressKind]string{
@@ -30,6 +42,11 @@ var kindNames = map[ProgressKind]string{
 	Connected:      "connected",
 	Failed:         "failed",
 	Ended:          "ended",
+	PartyRinging:   "party ringing",
+	PartyConnected: "party connected",
+	Conferenced:    "conferenced",
+	Transferred:    "transferred",
+	PartyLeft:      "party left",
 }
 
 func (k ProgressKind) String() string {
@@ -81,8 +98,11 @@ func (o Outcome) String() string {
 // Progress is one report about a call attempt.
 type Progress struct {
 	Kind ProgressKind
-	// Outcome is set when Kind is Failed.
+	// Outcome is set when Kind is Failed, and for a PartyLeft of a party
+	// that never answered.
 	Outcome Outcome
+	// Purpose is set on the third party's reports.
+	Purpose Purpose
 	// SIPCode is the status code of the response behind the step (180, 200,
 	// 486, ...), 0 when no response was involved (timeout without any
 	// response, transport error, hangup).

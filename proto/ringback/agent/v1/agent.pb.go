@@ -26,6 +26,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ConsultCompletion is how a consultation ends.
+type ConsultCompletion int32
+
+const (
+	ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED ConsultCompletion = 0
+	// CANCEL: the party is hung up (or stops ringing); the contact stays on
+	// hold with the agent.
+	ConsultCompletion_CONSULT_COMPLETION_CANCEL ConsultCompletion = 1
+	// TRANSFER: the contact is connected to the party; the agent leaves.
+	ConsultCompletion_CONSULT_COMPLETION_TRANSFER ConsultCompletion = 2
+	// CONFERENCE: the contact is taken off hold and all three talk; the
+	// gateway mixes the audio.
+	ConsultCompletion_CONSULT_COMPLETION_CONFERENCE ConsultCompletion = 3
+)
+
+// Enum value maps for ConsultCompletion.
+var (
+	ConsultCompletion_name = map[int32]string{
+		0: "CONSULT_COMPLETION_UNSPECIFIED",
+		1: "CONSULT_COMPLETION_CANCEL",
+		2: "CONSULT_COMPLETION_TRANSFER",
+		3: "CONSULT_COMPLETION_CONFERENCE",
+	}
+	ConsultCompletion_value = map[string]int32{
+		"CONSULT_COMPLETION_UNSPECIFIED": 0,
+		"CONSULT_COMPLETION_CANCEL":      1,
+		"CONSULT_COMPLETION_TRANSFER":    2,
+		"CONSULT_COMPLETION_CONFERENCE":  3,
+	}
+)
+
+func (x ConsultCompletion) Enum() *ConsultCompletion {
+	p := new(ConsultCompletion)
+	*p = x
+	return p
+}
+
+func (x ConsultCompletion) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConsultCompletion) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (ConsultCompletion) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[0]
+}
+
+func (x ConsultCompletion) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConsultCompletion.Descriptor instead.
+func (ConsultCompletion) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
 type AgentLoggedIn struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -1495,6 +1553,394 @@ func (x *InteractionDone) GetRescheduled() bool {
 	return false
 }
 
+// Party is who a call is transferred to or consulted with: another agent
+// (rung at the phone of their session, or their registered softphone) or a
+// number through the trunk. Exactly one of agent_id and phone_number is set.
+type Party struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// phone_uri is the agent's phone as agent-session knew it when asked:
+	// a SIP URI, or "registered:<agent>" for a registered softphone.
+	PhoneUri      string `protobuf:"bytes,2,opt,name=phone_uri,json=phoneUri,proto3" json:"phone_uri,omitempty"`
+	PhoneNumber   string `protobuf:"bytes,3,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"` // E.164
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Party) Reset() {
+	*x = Party{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Party) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Party) ProtoMessage() {}
+
+func (x *Party) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Party.ProtoReflect.Descriptor instead.
+func (*Party) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Party) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Party) GetPhoneUri() string {
+	if x != nil {
+		return x.PhoneUri
+	}
+	return ""
+}
+
+func (x *Party) GetPhoneNumber() string {
+	if x != nil {
+		return x.PhoneNumber
+	}
+	return ""
+}
+
+// TransferRequested: the agent transfers the connected call blind. The
+// contact hears the hold tone while the party rings; once the party
+// answers, the agent's leg is released. If the party does not answer, the
+// contact stays on hold with the agent.
+type TransferRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Party         *Party                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferRequested) Reset() {
+	*x = TransferRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferRequested) ProtoMessage() {}
+
+func (x *TransferRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferRequested.ProtoReflect.Descriptor instead.
+func (*TransferRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TransferRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *TransferRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *TransferRequested) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *TransferRequested) GetParty() *Party {
+	if x != nil {
+		return x.Party
+	}
+	return nil
+}
+
+func (x *TransferRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// ConsultRequested: the contact is put on hold and the party is rung; once
+// the party answers the agent talks to them alone.
+type ConsultRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Party         *Party                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsultRequested) Reset() {
+	*x = ConsultRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsultRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsultRequested) ProtoMessage() {}
+
+func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsultRequested.ProtoReflect.Descriptor instead.
+func (*ConsultRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ConsultRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *ConsultRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *ConsultRequested) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ConsultRequested) GetParty() *Party {
+	if x != nil {
+		return x.Party
+	}
+	return nil
+}
+
+func (x *ConsultRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type ConsultEndRequested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Completion    ConsultCompletion      `protobuf:"varint,4,opt,name=completion,proto3,enum=ringback.agent.v1.ConsultCompletion" json:"completion,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsultEndRequested) Reset() {
+	*x = ConsultEndRequested{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsultEndRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsultEndRequested) ProtoMessage() {}
+
+func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsultEndRequested.ProtoReflect.Descriptor instead.
+func (*ConsultEndRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ConsultEndRequested) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *ConsultEndRequested) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *ConsultEndRequested) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ConsultEndRequested) GetCompletion() ConsultCompletion {
+	if x != nil {
+		return x.Completion
+	}
+	return ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED
+}
+
+func (x *ConsultEndRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// PartyStatusChanged is the third party of a call as the agent sees it:
+// agent-session's record of the gateway's PartyRinging, PartyConnected,
+// ConferenceStarted, CallTransferred and PartyLeft.
+type PartyStatusChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// status: "Ringing", "Consulting", "Conference", "Transferred", or "" once
+	// the party left.
+	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"` // the agent id, or the masked number
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartyStatusChanged) Reset() {
+	*x = PartyStatusChanged{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartyStatusChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartyStatusChanged) ProtoMessage() {}
+
+func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartyStatusChanged.ProtoReflect.Descriptor instead.
+func (*PartyStatusChanged) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PartyStatusChanged) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ringback_agent_v1_agent_proto_rawDesc = "" +
@@ -1622,7 +2068,43 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12 \n" +
 	"\vdisposition\x18\x04 \x01(\tR\vdisposition\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12 \n" +
-	"\vrescheduled\x18\x06 \x01(\bR\vrescheduledB>Z<github.com/ringback/ringback/proto/ringback/agent/v1;agentv1b\x06proto3"
+	"\vrescheduled\x18\x06 \x01(\bR\vrescheduled\"b\n" +
+	"\x05Party\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
+	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12!\n" +
+	"\fphone_number\x18\x03 \x01(\tR\vphoneNumber\"\xca\x01\n" +
+	"\x11TransferRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12.\n" +
+	"\x05party\x18\x04 \x01(\v2\x18.ringback.agent.v1.PartyR\x05party\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc9\x01\n" +
+	"\x10ConsultRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12.\n" +
+	"\x05party\x18\x04 \x01(\v2\x18.ringback.agent.v1.PartyR\x05party\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe2\x01\n" +
+	"\x13ConsultEndRequested\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12D\n" +
+	"\n" +
+	"completion\x18\x04 \x01(\x0e2$.ringback.agent.v1.ConsultCompletionR\n" +
+	"completion\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc6\x01\n" +
+	"\x12PartyStatusChanged\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\x9a\x01\n" +
+	"\x11ConsultCompletion\x12\"\n" +
+	"\x1eCONSULT_COMPLETION_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19CONSULT_COMPLETION_CANCEL\x10\x01\x12\x1f\n" +
+	"\x1bCONSULT_COMPLETION_TRANSFER\x10\x02\x12!\n" +
+	"\x1dCONSULT_COMPLETION_CONFERENCE\x10\x03B>Z<github.com/ringback/ringback/proto/ringback/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_ringback_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1636,67 +2118,81 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ringback_agent_v1_agent_proto_rawDescData
 }
 
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
-	(*AgentLoggedIn)(nil),         // 0: ringback.agent.v1.AgentLoggedIn
-	(*AgentLoggedOut)(nil),        // 1: ringback.agent.v1.AgentLoggedOut
-	(*AgentStateChanged)(nil),     // 2: ringback.agent.v1.AgentStateChanged
-	(*InteractionPresented)(nil),  // 3: ringback.agent.v1.InteractionPresented
-	(*AcceptRequested)(nil),       // 4: ringback.agent.v1.AcceptRequested
-	(*RejectRequested)(nil),       // 5: ringback.agent.v1.RejectRequested
-	(*InteractionAccepted)(nil),   // 6: ringback.agent.v1.InteractionAccepted
-	(*InteractionWithdrawn)(nil),  // 7: ringback.agent.v1.InteractionWithdrawn
-	(*DialRequested)(nil),         // 8: ringback.agent.v1.DialRequested
-	(*HangupRequested)(nil),       // 9: ringback.agent.v1.HangupRequested
-	(*CallStatusChanged)(nil),     // 10: ringback.agent.v1.CallStatusChanged
-	(*DispositionNoted)(nil),      // 11: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 12: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 13: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 14: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 15: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 16: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 17: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 18: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 19: ringback.agent.v1.InteractionDone
-	nil,                           // 20: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 21: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 23: ringback.callback.v1.CallbackRequest
+	(ConsultCompletion)(0),        // 0: ringback.agent.v1.ConsultCompletion
+	(*AgentLoggedIn)(nil),         // 1: ringback.agent.v1.AgentLoggedIn
+	(*AgentLoggedOut)(nil),        // 2: ringback.agent.v1.AgentLoggedOut
+	(*AgentStateChanged)(nil),     // 3: ringback.agent.v1.AgentStateChanged
+	(*InteractionPresented)(nil),  // 4: ringback.agent.v1.InteractionPresented
+	(*AcceptRequested)(nil),       // 5: ringback.agent.v1.AcceptRequested
+	(*RejectRequested)(nil),       // 6: ringback.agent.v1.RejectRequested
+	(*InteractionAccepted)(nil),   // 7: ringback.agent.v1.InteractionAccepted
+	(*InteractionWithdrawn)(nil),  // 8: ringback.agent.v1.InteractionWithdrawn
+	(*DialRequested)(nil),         // 9: ringback.agent.v1.DialRequested
+	(*HangupRequested)(nil),       // 10: ringback.agent.v1.HangupRequested
+	(*CallStatusChanged)(nil),     // 11: ringback.agent.v1.CallStatusChanged
+	(*DispositionNoted)(nil),      // 12: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),         // 13: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),         // 14: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),         // 15: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),    // 16: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),      // 17: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),   // 18: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),         // 19: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 20: ringback.agent.v1.InteractionDone
+	(*Party)(nil),                 // 21: ringback.agent.v1.Party
+	(*TransferRequested)(nil),     // 22: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),      // 23: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),   // 24: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),    // 25: ringback.agent.v1.PartyStatusChanged
+	nil,                           // 26: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 27: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 29: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	22, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	20, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	22, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	22, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	23, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	22, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	22, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	22, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	22, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	22, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	22, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	22, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	22, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	22, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	22, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	22, // 23: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	22, // 24: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 25: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	22, // 26: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	22, // 27: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	28, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	26, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	28, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	28, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	29, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	28, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	28, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	28, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	28, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	28, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	28, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	28, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	28, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	28, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	28, // 23: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	28, // 24: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	27, // 25: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	28, // 26: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	28, // 27: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	21, // 28: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	28, // 29: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 30: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	28, // 31: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	0,  // 32: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	28, // 33: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 34: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -1709,13 +2205,14 @@ func file_ringback_agent_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   22,
+			NumEnums:      1,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_ringback_agent_v1_agent_proto_goTypes,
 		DependencyIndexes: file_ringback_agent_v1_agent_proto_depIdxs,
+		EnumInfos:         file_ringback_agent_v1_agent_proto_enumTypes,
 		MessageInfos:      file_ringback_agent_v1_agent_proto_msgTypes,
 	}.Build()
 	File_ringback_agent_v1_agent_proto = out.File

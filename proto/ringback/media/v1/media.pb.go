@@ -87,6 +87,56 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{0}
 }
 
+// Purpose of a third party on a call.
+type PartyPurpose int32
+
+const (
+	PartyPurpose_PARTY_PURPOSE_UNSPECIFIED PartyPurpose = 0
+	PartyPurpose_PARTY_PURPOSE_CONSULT     PartyPurpose = 1 // the agent talks to the party, contact on hold
+	PartyPurpose_PARTY_PURPOSE_TRANSFER    PartyPurpose = 2 // blind transfer: the party takes the contact
+)
+
+// Enum value maps for PartyPurpose.
+var (
+	PartyPurpose_name = map[int32]string{
+		0: "PARTY_PURPOSE_UNSPECIFIED",
+		1: "PARTY_PURPOSE_CONSULT",
+		2: "PARTY_PURPOSE_TRANSFER",
+	}
+	PartyPurpose_value = map[string]int32{
+		"PARTY_PURPOSE_UNSPECIFIED": 0,
+		"PARTY_PURPOSE_CONSULT":     1,
+		"PARTY_PURPOSE_TRANSFER":    2,
+	}
+)
+
+func (x PartyPurpose) Enum() *PartyPurpose {
+	p := new(PartyPurpose)
+	*p = x
+	return p
+}
+
+func (x PartyPurpose) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PartyPurpose) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_media_v1_media_proto_enumTypes[1].Descriptor()
+}
+
+func (PartyPurpose) Type() protoreflect.EnumType {
+	return &file_ringback_media_v1_media_proto_enumTypes[1]
+}
+
+func (x PartyPurpose) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PartyPurpose.Descriptor instead.
+func (PartyPurpose) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{1}
+}
+
 type DialStarted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -1007,6 +1057,437 @@ func (x *CallControlFailed) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// PartyRinging: a third party is being rung (the contact is on hold). Every
+// PartyRinging is closed by exactly one PartyLeft, however it ends.
+type PartyRinging struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Purpose       PartyPurpose           `protobuf:"varint,3,opt,name=purpose,proto3,enum=ringback.media.v1.PartyPurpose" json:"purpose,omitempty"`
+	PartyAgentId  string                 `protobuf:"bytes,4,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"` // empty for a number
+	Party         string                 `protobuf:"bytes,5,opt,name=party,proto3" json:"party,omitempty"`                                     // agent id, or the number masked
+	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartyRinging) Reset() {
+	*x = PartyRinging{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartyRinging) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartyRinging) ProtoMessage() {}
+
+func (x *PartyRinging) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartyRinging.ProtoReflect.Descriptor instead.
+func (*PartyRinging) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PartyRinging) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *PartyRinging) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *PartyRinging) GetPurpose() PartyPurpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return PartyPurpose_PARTY_PURPOSE_UNSPECIFIED
+}
+
+func (x *PartyRinging) GetPartyAgentId() string {
+	if x != nil {
+		return x.PartyAgentId
+	}
+	return ""
+}
+
+func (x *PartyRinging) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *PartyRinging) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// PartyConnected: the consulted party answered; the agent talks to them,
+// the contact is on hold.
+type PartyConnected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"`
+	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartyConnected) Reset() {
+	*x = PartyConnected{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartyConnected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartyConnected) ProtoMessage() {}
+
+func (x *PartyConnected) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartyConnected.ProtoReflect.Descriptor instead.
+func (*PartyConnected) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PartyConnected) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *PartyConnected) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *PartyConnected) GetPartyAgentId() string {
+	if x != nil {
+		return x.PartyAgentId
+	}
+	return ""
+}
+
+func (x *PartyConnected) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *PartyConnected) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// ConferenceStarted: agent, contact and party all hear each other; the
+// gateway mixes the audio.
+type ConferenceStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"`
+	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConferenceStarted) Reset() {
+	*x = ConferenceStarted{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConferenceStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConferenceStarted) ProtoMessage() {}
+
+func (x *ConferenceStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConferenceStarted.ProtoReflect.Descriptor instead.
+func (*ConferenceStarted) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ConferenceStarted) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *ConferenceStarted) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *ConferenceStarted) GetPartyAgentId() string {
+	if x != nil {
+		return x.PartyAgentId
+	}
+	return ""
+}
+
+func (x *ConferenceStarted) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *ConferenceStarted) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// CallTransferred: the contact talks to the party; the agent's leg is
+// released. The call goes on until CallEnded.
+type CallTransferred struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"`
+	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
+	Blind         bool                   `protobuf:"varint,5,opt,name=blind,proto3" json:"blind,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallTransferred) Reset() {
+	*x = CallTransferred{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallTransferred) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallTransferred) ProtoMessage() {}
+
+func (x *CallTransferred) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallTransferred.ProtoReflect.Descriptor instead.
+func (*CallTransferred) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CallTransferred) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallTransferred) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallTransferred) GetPartyAgentId() string {
+	if x != nil {
+		return x.PartyAgentId
+	}
+	return ""
+}
+
+func (x *CallTransferred) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *CallTransferred) GetBlind() bool {
+	if x != nil {
+		return x.Blind
+	}
+	return false
+}
+
+func (x *CallTransferred) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// PartyLeft: the party's leg ended, or never answered (outcome and sip_code
+// say why). After a consultation or a conference the call goes on between
+// agent and contact (on hold after a consultation).
+type PartyLeft struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"`
+	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Outcome       Outcome                `protobuf:"varint,6,opt,name=outcome,proto3,enum=ringback.media.v1.Outcome" json:"outcome,omitempty"` // set when the party never answered
+	SipCode       int32                  `protobuf:"varint,7,opt,name=sip_code,json=sipCode,proto3" json:"sip_code,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartyLeft) Reset() {
+	*x = PartyLeft{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartyLeft) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartyLeft) ProtoMessage() {}
+
+func (x *PartyLeft) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartyLeft.ProtoReflect.Descriptor instead.
+func (*PartyLeft) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PartyLeft) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *PartyLeft) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *PartyLeft) GetPartyAgentId() string {
+	if x != nil {
+		return x.PartyAgentId
+	}
+	return ""
+}
+
+func (x *PartyLeft) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *PartyLeft) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PartyLeft) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *PartyLeft) GetSipCode() int32 {
+	if x != nil {
+		return x.SipCode
+	}
+	return 0
+}
+
+func (x *PartyLeft) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_media_v1_media_proto protoreflect.FileDescriptor
 
 const file_ringback_media_v1_media_proto_rawDesc = "" +
@@ -1082,7 +1563,42 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x16\n" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf1\x01\n" +
+	"\fPartyRinging\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x129\n" +
+	"\apurpose\x18\x03 \x01(\x0e2\x1f.ringback.media.v1.PartyPurposeR\apurpose\x12$\n" +
+	"\x0eparty_agent_id\x18\x04 \x01(\tR\fpartyAgentId\x12\x14\n" +
+	"\x05party\x18\x05 \x01(\tR\x05party\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb8\x01\n" +
+	"\x0ePartyConnected\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
+	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xbb\x01\n" +
+	"\x11ConferenceStarted\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
+	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xcf\x01\n" +
+	"\x0fCallTransferred\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
+	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12\x14\n" +
+	"\x05blind\x18\x05 \x01(\bR\x05blind\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x9c\x02\n" +
+	"\tPartyLeft\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
+	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x124\n" +
+	"\aoutcome\x18\x06 \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12\x19\n" +
+	"\bsip_code\x18\a \x01(\x05R\asipCode\x12*\n" +
+	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fOUTCOME_BUSY\x10\x01\x12\x15\n" +
@@ -1090,7 +1606,11 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x16OUTCOME_INVALID_NUMBER\x10\x03\x12\x12\n" +
 	"\x0eOUTCOME_FAILED\x10\x04\x12\x1d\n" +
 	"\x19OUTCOME_AGENT_UNAVAILABLE\x10\x05\x12\x15\n" +
-	"\x11OUTCOME_CANCELLED\x10\x06B>Z<github.com/ringback/ringback/proto/ringback/media/v1;mediav1b\x06proto3"
+	"\x11OUTCOME_CANCELLED\x10\x06*d\n" +
+	"\fPartyPurpose\x12\x1d\n" +
+	"\x19PARTY_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15PARTY_PURPOSE_CONSULT\x10\x01\x12\x1a\n" +
+	"\x16PARTY_PURPOSE_TRANSFER\x10\x02B>Z<github.com/ringback/ringback/proto/ringback/media/v1;mediav1b\x06proto3"
 
 var (
 	file_ringback_media_v1_media_proto_rawDescOnce sync.Once
@@ -1104,47 +1624,60 @@ func file_ringback_media_v1_media_proto_rawDescGZIP() []byte {
 	return file_ringback_media_v1_media_proto_rawDescData
 }
 
-var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_ringback_media_v1_media_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: ringback.media.v1.Outcome
-	(*DialStarted)(nil),           // 1: ringback.media.v1.DialStarted
-	(*AgentRinging)(nil),          // 2: ringback.media.v1.AgentRinging
-	(*AgentAnswered)(nil),         // 3: ringback.media.v1.AgentAnswered
-	(*ContactRinging)(nil),        // 4: ringback.media.v1.ContactRinging
-	(*CallConnected)(nil),         // 5: ringback.media.v1.CallConnected
-	(*DialFailed)(nil),            // 6: ringback.media.v1.DialFailed
-	(*CallEnded)(nil),             // 7: ringback.media.v1.CallEnded
-	(*CallHeld)(nil),              // 8: ringback.media.v1.CallHeld
-	(*DtmfSent)(nil),              // 9: ringback.media.v1.DtmfSent
-	(*MuteChanged)(nil),           // 10: ringback.media.v1.MuteChanged
-	(*RecordingStarted)(nil),      // 11: ringback.media.v1.RecordingStarted
-	(*RecordingStopped)(nil),      // 12: ringback.media.v1.RecordingStopped
-	(*CallControlFailed)(nil),     // 13: ringback.media.v1.CallControlFailed
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(PartyPurpose)(0),             // 1: ringback.media.v1.PartyPurpose
+	(*DialStarted)(nil),           // 2: ringback.media.v1.DialStarted
+	(*AgentRinging)(nil),          // 3: ringback.media.v1.AgentRinging
+	(*AgentAnswered)(nil),         // 4: ringback.media.v1.AgentAnswered
+	(*ContactRinging)(nil),        // 5: ringback.media.v1.ContactRinging
+	(*CallConnected)(nil),         // 6: ringback.media.v1.CallConnected
+	(*DialFailed)(nil),            // 7: ringback.media.v1.DialFailed
+	(*CallEnded)(nil),             // 8: ringback.media.v1.CallEnded
+	(*CallHeld)(nil),              // 9: ringback.media.v1.CallHeld
+	(*DtmfSent)(nil),              // 10: ringback.media.v1.DtmfSent
+	(*MuteChanged)(nil),           // 11: ringback.media.v1.MuteChanged
+	(*RecordingStarted)(nil),      // 12: ringback.media.v1.RecordingStarted
+	(*RecordingStopped)(nil),      // 13: ringback.media.v1.RecordingStopped
+	(*CallControlFailed)(nil),     // 14: ringback.media.v1.CallControlFailed
+	(*PartyRinging)(nil),          // 15: ringback.media.v1.PartyRinging
+	(*PartyConnected)(nil),        // 16: ringback.media.v1.PartyConnected
+	(*ConferenceStarted)(nil),     // 17: ringback.media.v1.ConferenceStarted
+	(*CallTransferred)(nil),       // 18: ringback.media.v1.CallTransferred
+	(*PartyLeft)(nil),             // 19: ringback.media.v1.PartyLeft
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
 }
 var file_ringback_media_v1_media_proto_depIdxs = []int32{
-	14, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
-	14, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
-	14, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
-	14, // 3: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
-	14, // 4: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	20, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
+	20, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
+	20, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	20, // 3: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	20, // 4: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	14, // 6: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	14, // 7: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
-	14, // 8: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
-	14, // 9: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
-	14, // 10: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
-	14, // 11: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
-	15, // 12: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
-	14, // 13: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
-	14, // 14: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 6: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	20, // 7: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	20, // 8: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	20, // 9: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	20, // 10: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	20, // 11: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	21, // 12: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	20, // 13: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	20, // 14: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	1,  // 15: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
+	20, // 16: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
+	20, // 17: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
+	20, // 18: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
+	20, // 19: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
+	0,  // 20: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
+	20, // 21: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
@@ -1157,8 +1690,8 @@ func file_ringback_media_v1_media_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_media_v1_media_proto_rawDesc), len(file_ringback_media_v1_media_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   13,
+			NumEnums:      2,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
