@@ -143,7 +143,9 @@ func (g *Gateway) trunkURI(number string) sipgosip.Uri {
 }
 
 // cutRegistered splits "registered:<user>".
-func cutRegistered(uri string) (user string, ok bool) { return strings.CutPrefix(uri, RegisteredPrefix) }
+func cutRegistered(uri string) (user string, ok bool) {
+	return strings.CutPrefix(uri, RegisteredPrefix)
+}
 
 // leg is an answered call leg.
 type leg struct {
