@@ -51,6 +51,9 @@ func waitStatus(t *testing.T, env *servicetest.Env, iid string, cond func(intera
 	var v interactionView
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
+		// A fresh view each time: fields left out (omitempty) must not
+		// keep an earlier answer's values.
+		v = interactionView{}
 		if env.Get("/v1/interactions/"+iid, &v) == 200 && cond(v) {
 			return v
 		}

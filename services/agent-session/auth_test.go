@@ -141,6 +141,9 @@ func TestReconnectWithLastEventIDMissesNothing(t *testing.T) {
 	first.close()
 	// While disconnected: the offer times out and another one comes.
 	env.Append("router-interaction-"+iid, "timeout-"+iid, &routingv1.OfferTimedOut{InteractionId: iid, AgentId: "a1", OfferId: iid + ":1"})
+	// The bus delivers different streams concurrently: the withdrawal is
+	// stored first only if the next offer waits for it.
+	servicetest.WaitEvent[*agentv1.InteractionWithdrawn](env, "agent-interaction-"+iid)
 	iid2 := uuid.NewString()
 	offer(env, iid2, "a1")
 	servicetest.WaitEvent[*agentv1.InteractionPresented](env, "agent-interaction-"+iid2)

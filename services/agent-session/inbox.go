@@ -83,7 +83,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *mediav1.DialFailed:
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, outcomeReason[ev.Outcome], at)
 	case *mediav1.CallEnded:
-		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, endReason(ev.Reason), at)
+		err = s.callEnded(ctx, cause, ev, at)
 	case *mediav1.CallHeld:
 		status := interaction.Connected
 		if ev.Held {
@@ -91,8 +91,17 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		}
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, status, "", at)
 	case *mediav1.CallControlFailed:
-		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.ControlFailed{CallID: ev.CallId, Action: ev.Action,
-			Reason: ev.Reason, At: at})
+		err = s.controlFailed(ctx, cause, ev, at)
+	case *mediav1.PartyRinging:
+		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyRinging, ev.Party, at)
+	case *mediav1.PartyConnected:
+		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyConsulting, ev.Party, at)
+	case *mediav1.ConferenceStarted:
+		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyConference, ev.Party, at)
+	case *mediav1.CallTransferred:
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteTransfer{CallID: ev.CallId, Party: ev.Party, At: at})
+	case *mediav1.PartyLeft:
+		err = s.partyLeft(ctx, cause, ev, at)
 	case *mediav1.MuteChanged:
 		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Muted = ev.Muted })
 	case *mediav1.RecordingStarted:

@@ -1,6 +1,7 @@
 package agentsession
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ringback/ringback/services/agent-session/agent"
@@ -66,7 +67,16 @@ type interactionView struct {
 	Rescheduled *time.Time        `json:"rescheduled_for,omitempty"`
 	Muted       bool              `json:"muted"`
 	Recording   bool              `json:"recording"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// The third party: asked for (party_purpose set, party_status empty),
+	// then Ringing, Consulting, Conference or Transferred. Always present,
+	// empty with no party, so that a client updating its copy in place sees
+	// the party leave.
+	PartyStatus  string    `json:"party_status"`
+	Party        string    `json:"party"` // the agent id, or the number masked
+	PartyAgentID string    `json:"party_agent_id"`
+	PartyPurpose string    `json:"party_purpose"` // consult, transfer
+	PartyReason  string    `json:"party_reason"`  // why the party last changed, kept after it left
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 var phases = map[interaction.Phase]string{interaction.Offered: "offered", interaction.Accepting: "accepting",
@@ -88,6 +98,18 @@ func presentInteraction(st interaction.State) interactionView {
 		v.Callback.ScheduledFor = &t
 	}
 	v.CanReject = st.CanReject
+	if t := st.Third; t.Asked() {
+		v.PartyStatus, v.PartyAgentID, v.PartyPurpose = t.Status, t.Agent, string(t.Purpose)
+		switch {
+		case t.Name != "":
+			v.Party = t.Name
+		case t.Agent != "":
+			v.Party = t.Agent
+		default:
+			v.Party = maskPhone(t.Number)
+		}
+	}
+	v.PartyReason = st.PartyReason
 	if !st.RescheduledFor.IsZero() {
 		t := st.RescheduledFor
 		v.Rescheduled = &t
@@ -101,4 +123,14 @@ func presentInteraction(st interaction.State) interactionView {
 		}
 	}
 	return v
+}
+
+// maskPhone shows a party's number before it rings as the media gateway
+// shows it once it does (libs/telemetry.MaskPhone, not imported: it would
+// bring the telemetry exporters into this module for five lines).
+func maskPhone(n string) string {
+	if len(n) <= 6 {
+		return strings.Repeat("*", len(n))
+	}
+	return n[:4] + strings.Repeat("*", len(n)-6) + n[len(n)-2:]
 }

@@ -40,6 +40,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/interactions/{id}/unmute", h(s.mute(false)))
 	mux.HandleFunc("POST /v1/interactions/{id}/record", h(s.record(true)))
 	mux.HandleFunc("POST /v1/interactions/{id}/stop-recording", h(s.record(false)))
+	s.partyRoutes(mux, h)
 }
 
 var (
@@ -57,6 +58,7 @@ func pathAgent(r *http.Request) (string, error) {
 
 // problem maps the domain's refusals to HTTP; anything else stays a 500.
 func problem(err error) error {
+	var partyErr *interaction.PartyError
 	switch {
 	case errors.Is(err, interaction.ErrNotFound):
 		return httpx.NotFound(err.Error())
@@ -70,6 +72,10 @@ func problem(err error) error {
 		return httpx.BadField("state", err.Error())
 	case errors.Is(err, agent.ErrChannel):
 		return httpx.BadField("channel", err.Error())
+	case errors.As(err, &partyErr):
+		return httpx.BadField(partyErr.Field, partyErr.Reason)
+	case errors.Is(err, interaction.ErrSelf):
+		return httpx.BadField("agent", err.Error())
 	case isDomain(err):
 		return httpx.Conflict(err.Error())
 	}
@@ -81,12 +87,14 @@ func isDomain(err error) bool {
 		interaction.ErrExpired, interaction.ErrNotAccepted, interaction.ErrInCall, interaction.ErrNoCall,
 		interaction.ErrNeedDisposition, interaction.ErrNoPhone, interaction.ErrCannotReject, interaction.ErrNotConnected,
 		interaction.ErrNotOnHold, interaction.ErrDigits, interaction.ErrRescheduleTime, agent.ErrNotLoggedIn, agent.ErrUnknownState,
-		agent.ErrChannel, agent.ErrBusy} {
+		agent.ErrChannel, agent.ErrBusy, agent.ErrUnavailable, interaction.ErrPartyOnCall, interaction.ErrNoParty,
+		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred} {
 		if errors.Is(err, d) {
 			return true
 		}
 	}
-	return false
+	var partyErr *interaction.PartyError
+	return errors.As(err, &partyErr)
 }
 
 func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
@@ -239,6 +247,13 @@ func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent 
 	if err != nil {
 		return problem(err)
 	}
+	return s.answer(w, r, id, out, settle)
+}
+
+// answer writes the interaction after a command, waiting first, when settle
+// is set, until the command holds (see command).
+func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out eventstore.Outcome[interaction.State],
+	settle func(interaction.State) bool) error {
 	status := http.StatusOK
 	if settle != nil && !settle(out.State) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommandWait)
@@ -273,14 +288,18 @@ func (s *Service) reject(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
 	return s.command(w, r, func(a string, now time.Time) any {
 		ag, _ := s.view.agent(a)
-		phone := ag.PhoneURI
-		if phone == "" {
-			// Logged in without a phone: ring the softphone the agent
-			// registered with the media gateway.
-			phone = "registered:" + a
-		}
-		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phone, At: now}
+		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now}
 	}, nil)
+}
+
+// phoneOf is where an agent is rung.
+func phoneOf(id string, a agent.State) string {
+	if a.PhoneURI != "" {
+		return a.PhoneURI
+	}
+	// Logged in without a phone: ring the softphone the agent registered
+	// with the media gateway.
+	return "registered:" + id
 }
 
 func (s *Service) endCall(w http.ResponseWriter, r *http.Request) error {

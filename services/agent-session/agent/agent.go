@@ -67,6 +67,18 @@ type (
 		// (Busy while handling, After Call Work after Done).
 		System bool
 	}
+	// Reserve takes a Ready agent off routing because a colleague transfers
+	// a call to them or consults them: Busy for Reason.
+	Reserve struct {
+		Agent, Reason string
+		At            time.Time
+	}
+	// Release gives back an agent Reserve took, unless something else made
+	// them Busy since (then the reason differs).
+	Release struct {
+		Agent, Reason string
+		At            time.Time
+	}
 )
 
 // Errors.
@@ -75,7 +87,11 @@ var (
 	ErrUnknownState = errors.New("unknown state")
 	ErrChannel      = errors.New("unknown channel")
 	ErrBusy         = errors.New("agent is handling an interaction")
+	ErrUnavailable  = errors.New("agent is not available")
 )
+
+// stateWords are the states as an agent reads them in a refusal.
+var stateWords = map[string]string{Ready: "Ready", NotReady: "Not Ready", Busy: "Busy", AfterCallWork: "After Call Work", LoggedOut: "Logged Out"}
 
 // Decide turns a command into events.
 func Decide(s State, c any) ([]proto.Message, error) {
@@ -122,6 +138,25 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil
 		}
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
+	case Reserve:
+		if !s.LoggedIn {
+			return nil, fmt.Errorf("%w: %s is not logged in", ErrUnavailable, c.Agent)
+		}
+		// Ready on web callback is the router's test too: an agent it may
+		// offer a callback to may take a call.
+		if cur := s.Channels[WebCallback]; cur.State != Ready {
+			words := stateWords[cur.State]
+			if words == "" {
+				words = "not Ready"
+			}
+			return nil, fmt.Errorf("%w: %s is %s on web callback", ErrUnavailable, c.Agent, words)
+		}
+		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Busy, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
+	case Release:
+		if cur := s.Channels[WebCallback]; !s.LoggedIn || cur.State != Busy || cur.Reason != c.Reason {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
 	}
 	return nil, fmt.Errorf("agent: unknown command %T", c)
 }

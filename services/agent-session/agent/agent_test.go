@@ -16,6 +16,7 @@ func TestDecide(t *testing.T) {
 	in := &agentv1.AgentLoggedIn{AgentId: "a1", PhoneUri: "sip:a1@h"}
 	ready := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready}
 	busy := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy}
+	reserved := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy, Reason: "On a call with a2"}
 	cases := []struct {
 		name    string
 		given   []proto.Message
@@ -36,6 +37,13 @@ func TestDecide(t *testing.T) {
 		{"logout while busy", []proto.Message{in, busy}, Logout{Agent: "a1", At: t0}, 0, ErrBusy},
 		{"logout", []proto.Message{in, ready}, Logout{Agent: "a1", At: t0}, 1, nil},
 		{"logout twice", nil, Logout{Agent: "a1", At: t0}, 0, nil},
+		{"reserve ready", []proto.Message{in, ready}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 1, nil},
+		{"reserve logged out", nil, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
+		{"reserve not ready", []proto.Message{in}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
+		{"reserve busy", []proto.Message{in, busy}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
+		{"release reserved", []proto.Message{in, reserved}, Release{Agent: "a1", Reason: "On a call with a2", At: t0}, 1, nil},
+		{"release busy for another reason", []proto.Message{in, busy}, Release{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, nil},
+		{"release twice", []proto.Message{in, reserved, ready}, Release{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

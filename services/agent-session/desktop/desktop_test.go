@@ -29,7 +29,8 @@ func TestHandlerServesThePage(t *testing.T) {
 	}
 	for _, want := range []string{`<script type="module" src="app.js">`, "Web Callback Interaction Preview", "Call this contact",
 		"End Call", "Hold", "Retrieve", "Mute", "Reschedule", "Disposition Code", "Note", "Done", "Case Information",
-		"Callback Information"} {
+		"Callback Information", "Agent or number", "Transfer", "Consult", "Complete Transfer", "Conference",
+		"End Consultation"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the page lacks %q", want)
 		}

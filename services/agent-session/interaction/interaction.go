@@ -1,6 +1,7 @@
 // Package interaction is the pure domain of a web-callback interaction as
 // the agent handles it: the preview, Accept / Reject, the call status
-// (Ready to Call, Establishing, Connected), the disposition and Done.
+// (Ready to Call, Establishing, Connected), a third party (transfer,
+// consultation, conference), the disposition and Done.
 // Stream agent-interaction-<id>.
 package interaction
 
@@ -66,6 +67,8 @@ type State struct {
 	RescheduledFor time.Time
 	// EditedCaseData is the case information as last edited, if it was.
 	EditedCaseData map[string]string
+	Third          Third  // the third party, if one was asked for
+	PartyReason    string // why the third party last changed (No answer...); kept after it left
 }
 
 // CaseData is the case information the agent sees.
@@ -232,6 +235,9 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err
 		}
+		if s.Third.Asked() {
+			return nil, ErrTransferred
+		}
 		if s.CallStatus != ReadyToCall {
 			return nil, ErrInCall
 		}
@@ -256,6 +262,11 @@ func Decide(s State, c any) ([]proto.Message, error) {
 	case Hold:
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err
+		}
+		if s.Third.Asked() {
+			// The gateway holds and retrieves the contact itself around a
+			// consultation; the agent ends it instead.
+			return nil, ErrPartyOnCall
 		}
 		switch {
 		case c.Hold && s.CallStatus == OnHold, !c.Hold && s.CallStatus == Connected:
@@ -297,8 +308,12 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if c.CallID != s.CallID || s.Phase != Accepted {
 			return nil, nil
 		}
-		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: s.CallStatus,
-			Reason: "Could not " + c.Action + ": " + c.Reason, At: ts(c.At)}}, nil
+		reason := "Could not " + c.Action + ": " + c.Reason
+		out := []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: s.CallStatus,
+			Reason: reason, At: ts(c.At)}}
+		return append(out, s.partyFailed(c, reason)...), nil
+	case Transfer, Consult, EndConsult, PartyProgress, NoteTransfer:
+		return s.decideParty(c)
 	case Flags:
 		if c.CallID != s.CallID || (c.Muted == s.Muted && c.Recording == s.Recording) {
 			return nil, nil
@@ -386,6 +401,12 @@ func Evolve(s State, e proto.Message) State {
 		s.CallStatus, s.Reason, s.Updated = e.Status, e.Reason, e.At.AsTime()
 		if e.Status == ReadyToCall {
 			s.Muted, s.Recording = false, false
+			// The gateway closes every party before the call ends; a request
+			// it never answered ends with the call. A transferred call goes
+			// on without the agent, until its PartyLeft.
+			if s.Third.Status != PartyTransferred {
+				s.Third = Third{}
+			}
 		}
 	case *agentv1.CallFlagsChanged:
 		s.Muted, s.Recording, s.Updated = e.Muted, e.Recording, e.At.AsTime()
@@ -397,6 +418,8 @@ func Evolve(s State, e proto.Message) State {
 		s.EditedCaseData = e.CaseData
 	case *agentv1.InteractionDone:
 		s.Phase, s.Updated = Done, e.At.AsTime()
+	default:
+		s = s.evolveParty(e)
 	}
 	return s
 }

@@ -92,7 +92,8 @@ export class API {
 
   // command posts one of the interaction commands: accept, reject, call,
   // end-call, hold, retrieve, mute, unmute, record, stop-recording, done,
-  // dtmf, reschedule.
+  // dtmf, reschedule, transfer, consult, consult/transfer,
+  // consult/conference, consult/cancel.
   command(id, name, body) {
     return this.request('POST', `/v1/interactions/${seg(id)}/${name}`, body);
   }

@@ -5,6 +5,7 @@
 // typing and which requests are in flight.
 
 import { API, Problem } from './api.js';
+import { renderParty, wireParty } from './party.js';
 import * as R from './rules.js';
 
 const $ = (id) => document.getElementById(id);
@@ -489,6 +490,7 @@ function wireWindow(it, el) {
   on('history', () => toggleHistory(it));
   on('case-edit', () => startCaseEdit(it));
   on('case-cancel', () => stopCaseEdit(it));
+  wireParty(it, el, { api: () => app.api, run, showProblem, announce });
   for (const b of el.querySelectorAll('[data-digit]')) {
     b.addEventListener('click', () => sendDigit(it, b.dataset.digit));
   }
@@ -519,6 +521,7 @@ function renderWindow(it) {
   mute.textContent = v.muted ? 'Unmute' : 'Mute';
   const rec = el.querySelector('[data-action="record"]');
   rec.textContent = v.recording ? 'Stop Recording' : 'Record';
+  renderParty(it, el, may, announce);
   for (const b of el.querySelectorAll('[data-digit]')) b.disabled = !may.keypad;
   setText(el, 'dtmf', it.dtmf);
 

@@ -7,6 +7,12 @@ export const ESTABLISHING = 'Establishing';
 export const CONNECTED = 'Connected';
 export const ON_HOLD = 'On Hold';
 
+// Third-party statuses (api/openapi.yaml Interaction.party_status).
+export const PARTY_RINGING = 'Ringing';
+export const CONSULTING = 'Consulting';
+export const CONFERENCE = 'Conference';
+export const TRANSFERRED = 'Transferred';
+
 // Agent channel states, as the agent reads them.
 export const STATE_WORDS = {
   READY: 'Ready',
@@ -34,13 +40,23 @@ export function allowed(v, { dispositionRequired = true } = {}) {
   const accepted = v.phase === 'accepted';
   const s = v.status;
   const live = s === ESTABLISHING || s === CONNECTED || s === ON_HOLD;
+  // A party asked for and not gone: the gateway holds and retrieves the
+  // contact itself, and a transferred contact is not called again.
+  const party = Boolean(v.party_purpose);
+  const ps = v.party_status || '';
   return {
     accept: v.phase === 'offered',
     reject: v.phase === 'offered' && rejectShown(v),
-    call: accepted && s === READY_TO_CALL,
+    call: accepted && s === READY_TO_CALL && !party,
     'end-call': accepted && live,
-    hold: accepted && s === CONNECTED,
-    retrieve: accepted && s === ON_HOLD,
+    hold: accepted && s === CONNECTED && !party,
+    retrieve: accepted && s === ON_HOLD && !party,
+    transfer: accepted && (s === CONNECTED || s === ON_HOLD) && !party,
+    consult: accepted && (s === CONNECTED || s === ON_HOLD) && !party,
+    'party-target': accepted && (s === CONNECTED || s === ON_HOLD) && !party,
+    'complete-transfer': accepted && (ps === CONSULTING || ps === CONFERENCE),
+    conference: accepted && ps === CONSULTING,
+    'end-consultation': accepted && (ps === PARTY_RINGING || ps === CONSULTING || ps === CONFERENCE),
     keypad: accepted && s === CONNECTED,
     mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)),
     record: accepted && (s === CONNECTED || (v.recording === true && s === ON_HOLD)),
@@ -50,6 +66,46 @@ export function allowed(v, { dispositionRequired = true } = {}) {
     note: accepted,
     'case-edit': accepted,
   };
+}
+
+// partyShown says which party controls the window shows: "ask" (the
+// party input, Transfer, Consult) with no party on the call, "end" (Complete
+// Transfer, Conference, End Consultation) while one is.
+export function partyShown(v) {
+  const on = Boolean(v.party_purpose) && v.party_status !== TRANSFERRED;
+  return { ask: !on, end: on };
+}
+
+// partyLabels are the ending buttons' words: in a conference Transfer and
+// Drop Party; while a blind transfer rings, Cancel Transfer.
+export function partyLabels(v) {
+  if (v.party_status === CONFERENCE) return { 'complete-transfer': 'Transfer', 'end-consultation': 'Drop Party' };
+  if (v.party_purpose === 'transfer') return { 'complete-transfer': 'Complete Transfer', 'end-consultation': 'Cancel Transfer' };
+  return { 'complete-transfer': 'Complete Transfer', 'end-consultation': 'End Consultation' };
+}
+
+// partyText says where the third party is, e.g. "Consulting agent2", or is empty.
+export function partyText(v) {
+  const who = v.party || v.party_agent_id || 'the party';
+  if (!v.party_purpose) return '';
+  switch (v.party_status) {
+    case PARTY_RINGING: return v.party_purpose === 'transfer' ? `Transferring to ${who}` : `Ringing ${who}`;
+    case CONSULTING: return `Consulting ${who}`;
+    case CONFERENCE: return `Conference with ${who}`;
+    case TRANSFERRED: return `Transferred to ${who}`;
+    default: return v.party_purpose === 'transfer' ? `Transferring to ${who}…` : `Calling ${who}…`;
+  }
+}
+
+// partyTarget reads the "Agent or number" input as the body of transfer
+// and consult: a number starts with + (E.164; spaces, dashes, dots and
+// brackets are dropped), anything else is an agent id (which may be all
+// digits). Empty: null.
+export function partyTarget(text) {
+  const t = String(text || '').trim();
+  if (!t) return null;
+  if (t.startsWith('+')) return { phone_number: t.replace(/[ ().-]/g, '') };
+  return { agent: t };
 }
 
 // doneHint explains a disabled Done, or is empty.

@@ -1,0 +1,274 @@
+package interaction
+
+import (
+	"errors"
+	"regexp"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+)
+
+// Purpose is what a third party was asked for.
+type Purpose string
+
+const (
+	PurposeConsult  Purpose = "consult"  // talk to the party, the contact on hold; then maybe transfer or conference
+	PurposeTransfer Purpose = "transfer" // blind: the party takes the contact once they answer
+)
+
+// Third-party statuses, in the workspace's words (PartyStatusChanged.status).
+const (
+	PartyRinging     = "Ringing"
+	PartyConsulting  = "Consulting"
+	PartyConference  = "Conference"
+	PartyTransferred = "Transferred"
+)
+
+// Third is the third party of the call: what the agent asked for, then
+// what the media gateway reported of it.
+type Third struct {
+	Purpose Purpose // "" when no party was asked for
+	Status  string  // "" until the party rings
+	Agent   string  // the agent asked for; "" for a number
+	Number  string  // the number asked for, E.164
+	Name    string  // as the gateway shows the party: the agent id, or the number masked
+	// Ending is the completion asked of the gateway and not answered yet.
+	Ending agentv1.ConsultCompletion
+}
+
+// Asked says whether a party was asked for and has not left.
+func (t Third) Asked() bool { return t.Purpose != "" }
+
+// Party is whom a call goes to: exactly one of an agent, rung at PhoneURI,
+// or a number.
+type Party struct {
+	Agent, PhoneURI string
+	PhoneNumber     string
+}
+
+// Commands from the agent.
+type (
+	// Transfer the call blind: the party takes the contact once they answer.
+	Transfer struct {
+		Agent string
+		Party Party
+		At    time.Time
+	}
+	// Consult a party while the contact waits on hold.
+	Consult struct {
+		Agent string
+		Party Party
+		At    time.Time
+	}
+	// EndConsult ends a consultation or a conference: cancel, transfer or conference.
+	EndConsult struct {
+		Agent      string
+		Completion agentv1.ConsultCompletion
+		At         time.Time
+	}
+)
+
+// Commands from the bus.
+type (
+	// PartyProgress is what the media gateway said of the party: ringing,
+	// consulting, in conference, or left (Status "").
+	PartyProgress struct {
+		CallID, Status, Party, Reason string
+		At                            time.Time
+	}
+	// NoteTransfer: the contact now talks to the party, without the agent.
+	NoteTransfer struct {
+		CallID, Party string
+		At            time.Time
+	}
+)
+
+// Errors of a third party.
+var (
+	ErrPartyOnCall   = errors.New("a third party is on the call: end the consultation first")
+	ErrNoParty       = errors.New("no third party on the call")
+	ErrNotConsulting = errors.New("no consultation in progress")
+	ErrSelf          = errors.New("an agent cannot transfer to or consult themselves")
+	ErrCompletion    = errors.New("a consultation ends by cancel, transfer or conference")
+	// ErrTransferred: the contact talks to the party now; calling them again
+	// would ring them in the middle of that call.
+	ErrTransferred = errors.New("the call was transferred: set a disposition and click Done")
+)
+
+// PartyError is a party the agent got wrong; Field names the request field.
+type PartyError struct{ Field, Reason string }
+
+func (e *PartyError) Error() string { return e.Field + ": " + e.Reason }
+
+var (
+	agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	// e164 is ITU-T E.164: a country code and at most 15 digits in all.
+	e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
+)
+
+// Validate checks a party asked for by agent self.
+func (p Party) Validate(self string) error {
+	switch {
+	case p.Agent == "" && p.PhoneNumber == "":
+		return &PartyError{Field: "agent", Reason: "give an agent or a phone_number"}
+	case p.Agent != "" && p.PhoneNumber != "":
+		return &PartyError{Field: "phone_number", Reason: "give an agent or a phone_number, not both"}
+	case p.PhoneNumber != "" && !e164.MatchString(p.PhoneNumber):
+		return &PartyError{Field: "phone_number", Reason: "must be an E.164 number such as +14155550100"}
+	case p.Agent != "" && !agentIDPattern.MatchString(p.Agent):
+		return &PartyError{Field: "agent", Reason: "must be 1 to 64 letters, digits, dots, dashes or underscores"}
+	case p.Agent == self:
+		return ErrSelf
+	case p.Agent != "" && p.PhoneURI == "":
+		return ErrNoPhone
+	}
+	return nil
+}
+
+func (p Party) proto() *agentv1.Party {
+	return &agentv1.Party{AgentId: p.Agent, PhoneUri: p.PhoneURI, PhoneNumber: p.PhoneNumber}
+}
+
+// name is the party as the agent reads it, before the gateway said it.
+func (t Third) name() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Agent
+}
+
+func (s State) decideParty(c any) ([]proto.Message, error) {
+	switch c := c.(type) {
+	case Transfer:
+		if err := s.askParty(c.Agent, c.Party, PurposeTransfer); err != nil || s.sameAsk(c.Party, PurposeTransfer) {
+			return nil, err
+		}
+		return []proto.Message{&agentv1.TransferRequested{InteractionId: s.ID, CallId: s.CallID, AgentId: c.Agent,
+			Party: c.Party.proto(), At: ts(c.At)}}, nil
+	case Consult:
+		if err := s.askParty(c.Agent, c.Party, PurposeConsult); err != nil || s.sameAsk(c.Party, PurposeConsult) {
+			return nil, err
+		}
+		return []proto.Message{&agentv1.ConsultRequested{InteractionId: s.ID, CallId: s.CallID, AgentId: c.Agent,
+			Party: c.Party.proto(), At: ts(c.At)}}, nil
+	case EndConsult:
+		if err := s.accepted(c.Agent); err != nil {
+			return nil, err
+		}
+		st := s.Third.Status
+		switch c.Completion {
+		case agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL:
+			if st != PartyRinging && st != PartyConsulting && st != PartyConference {
+				return nil, ErrNoParty
+			}
+		case agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER:
+			if st != PartyConsulting && st != PartyConference {
+				return nil, ErrNotConsulting
+			}
+		case agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE:
+			if st != PartyConsulting {
+				return nil, ErrNotConsulting
+			}
+		default:
+			return nil, ErrCompletion
+		}
+		if s.Third.Ending == c.Completion {
+			return nil, nil // a second click while the gateway works on the first
+		}
+		return []proto.Message{&agentv1.ConsultEndRequested{InteractionId: s.ID, CallId: s.CallID, AgentId: c.Agent,
+			Completion: c.Completion, At: ts(c.At)}}, nil
+	case PartyProgress:
+		if c.CallID != s.CallID || s.Phase != Accepted || (c.Status == s.Third.Status && (c.Status != "" || !s.Third.Asked())) {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status,
+			Party: c.Party, Reason: c.Reason, At: ts(c.At)}}, nil
+	case NoteTransfer:
+		if c.CallID != s.CallID || s.Phase != Accepted || s.Third.Status == PartyTransferred {
+			return nil, nil
+		}
+		name := c.Party
+		if name == "" {
+			name = s.Third.name()
+		}
+		// The agent's leg is gone: Ready to Call, so that they set a
+		// disposition and click Done.
+		reason := "Transferred to " + name
+		return []proto.Message{
+			&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred, Party: name, Reason: reason, At: ts(c.At)},
+			&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: ReadyToCall, Reason: reason, At: ts(c.At)},
+		}, nil
+	}
+	return nil, nil
+}
+
+// askParty checks that agent may ask for party now.
+func (s State) askParty(agent string, p Party, purpose Purpose) error {
+	if err := s.accepted(agent); err != nil {
+		return err
+	}
+	if err := p.Validate(agent); err != nil {
+		return err
+	}
+	if s.sameAsk(p, purpose) {
+		return nil
+	}
+	if s.Third.Asked() {
+		return ErrPartyOnCall
+	}
+	if s.CallStatus != Connected && s.CallStatus != OnHold {
+		return ErrNotConnected
+	}
+	return nil
+}
+
+// sameAsk: the same party is already asked for the same purpose (a second click).
+func (s State) sameAsk(p Party, purpose Purpose) bool {
+	return s.Third.Purpose == purpose && s.Third.Status != PartyTransferred &&
+		s.Third.Agent == p.Agent && s.Third.Number == p.PhoneNumber
+}
+
+// partyFailed: the gateway could not do a party request at all. A transfer
+// or consultation that never rang is over; a completion is no longer awaited.
+func (s State) partyFailed(c ControlFailed, reason string) []proto.Message {
+	t := s.Third
+	switch c.Action {
+	case "transfer", "consult":
+		if !t.Asked() || t.Status != "" {
+			return nil
+		}
+	case "complete transfer", "conference", "end consultation":
+		if t.Ending == agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED {
+			return nil
+		}
+	default:
+		return nil
+	}
+	return []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: t.Status,
+		Party: t.name(), Reason: reason, At: ts(c.At)}}
+}
+
+func (s State) evolveParty(e proto.Message) State {
+	switch e := e.(type) {
+	case *agentv1.TransferRequested:
+		s.Third = Third{Purpose: PurposeTransfer, Agent: e.Party.GetAgentId(), Number: e.Party.GetPhoneNumber()}
+		s.PartyReason, s.Updated = "", e.At.AsTime()
+	case *agentv1.ConsultRequested:
+		s.Third = Third{Purpose: PurposeConsult, Agent: e.Party.GetAgentId(), Number: e.Party.GetPhoneNumber()}
+		s.PartyReason, s.Updated = "", e.At.AsTime()
+	case *agentv1.ConsultEndRequested:
+		s.Third.Ending, s.Updated = e.Completion, e.At.AsTime()
+	case *agentv1.PartyStatusChanged:
+		s.Third.Status, s.Third.Ending = e.Status, agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED
+		if e.Party != "" {
+			s.Third.Name = e.Party
+		}
+		if e.Status == "" {
+			s.Third = Third{}
+		}
+		s.PartyReason, s.Updated = e.Reason, e.At.AsTime()
+	}
+	return s
+}
