@@ -7,7 +7,8 @@
 #   docker run --rm -p 8080:8080 ringback --demo
 
 # Build on the builder's own platform and cross-compile (CGO is off), so an
-# arm64 image needs no emulation.
+# arm64 image needs no emulation. Without cgo there is no libopus: the image's
+# gateway speaks G.711 only (make build adds Opus where libopus is installed).
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build
 ARG TARGETOS TARGETARCH
 WORKDIR /src

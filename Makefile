@@ -8,6 +8,11 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 TOOLS := $(CURDIR)/bin/tools
 DATA ?= $(CURDIR)/data
 TEST_FLAGS ?= -race -count=1 -timeout 20m
+# Opus needs libopus through cgo: every go command (builds, tests, the e2e
+# tests' own build) gets the opus tag when pkg-config finds libopus (Debian:
+# libopus-dev, pkg-config). Without it the gateway speaks G.711 only.
+OPUS_TAGS := $(shell pkg-config --exists opus 2>/dev/null && echo -tags=opus,nolibopusfile)
+export GOFLAGS := $(strip $(GOFLAGS) $(OPUS_TAGS))
 
 .PHONY: build run test bench proto tidy vet clean
 

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"log/slog"
@@ -40,16 +41,27 @@ const (
 	numChans
 )
 
-// law is a G.711 companding law; lawNone is anything else.
+// law is an audio codec the bridge speaks: a G.711 companding law, or
+// Opus when the gateway is built with libopus (opus.go); lawNone is anything
+// else. Every law converts to and from the bridge's own audio, 16-bit PCM
+// at 8 kHz: Opus decodes to and encodes from 8 kHz directly (RFC 7587 keeps
+// its RTP clock at 48 kHz whatever the audio bandwidth).
 type law uint8
 
 const (
 	lawNone law = iota
 	lawU
 	lawA
+	lawOpus
 )
 
 func lawOf(c media.Codec) law {
+	if strings.EqualFold(c.Name, "opus") && c.SampleRate == opusClock {
+		if opusSupported {
+			return lawOpus
+		}
+		return lawNone
+	}
 	if c.SampleRate != sampleRate || c.NumChannels > 1 {
 		return lawNone
 	}
@@ -60,6 +72,38 @@ func lawOf(c media.Codec) law {
 		return lawA
 	}
 	return lawNone
+}
+
+// clock is the law's RTP clock rate.
+func (l law) clock() int {
+	if l == lawOpus {
+		return opusClock
+	}
+	return sampleRate
+}
+
+// ticks is how far a payload moves the RTP timestamp.
+func (l law) ticks(payload []byte) uint32 {
+	if l == lawOpus {
+		return opusTicks(payload)
+	}
+	return uint32(len(payload)) // G.711: a byte a sample
+}
+
+// decode appends the 16-bit PCM of a payload received on the leg, in law.
+func (e *endpoint) decode(l law, dst, payload []byte) []byte {
+	if l == lawOpus {
+		return e.opus.decode(dst, payload)
+	}
+	return l.decode(dst, payload)
+}
+
+// encode appends the payload of 16-bit PCM to send on the leg, in law.
+func (e *endpoint) encode(l law, dst, pcm []byte) []byte {
+	if l == lawOpus {
+		return e.opus.encode(dst, pcm)
+	}
+	return l.encode(dst, pcm)
 }
 
 // decode appends the 16-bit little-endian PCM of a G.711 payload to dst.
@@ -115,6 +159,7 @@ type endpoint struct {
 	dm   *diago.DialogMedia
 	in   *media.RTPPacketReader
 	out  sender
+	opus opusCodec // the leg's Opus decoder and encoder, made on first use
 }
 
 func newEndpoint(l *leg) *endpoint {
@@ -148,18 +193,21 @@ type sender struct {
 	mu      sync.Mutex
 	w       *media.RTPPacketWriter
 	last    time.Time // when the last packet was sent
+	clock   int       // RTP clock rate of the audio sent; 0 until some is
 	inEvent bool      // an event is being sent: audio is dropped meanwhile
 }
 
-// writeAudio sends one G.711 payload; it drops it while an event is sent.
-func (s *sender) writeAudio(payload []byte, pt uint8) error {
+// writeAudio sends one audio payload in law; it drops it while an event is
+// sent.
+func (s *sender) writeAudio(payload []byte, pt uint8, l law) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inEvent || s.w == nil {
+	if s.inEvent || s.w == nil || len(payload) == 0 {
 		return nil
 	}
+	s.clock = l.clock()
 	marker := s.resync(time.Now())
-	_, err := s.w.WriteSamples(payload, uint32(len(payload)), marker, pt)
+	_, err := s.w.WriteSamples(payload, l.ticks(payload), marker, pt)
 	return err
 }
 
@@ -174,7 +222,7 @@ func (s *sender) resync(now time.Time) (marker bool) {
 		return true
 	}
 	if gap > 3*frameDur {
-		s.w.DelayTimestamp(uint32((gap - frameDur) * sampleRate / time.Second))
+		s.w.DelayTimestamp(uint32((gap - frameDur) * time.Duration(cmp.Or(s.clock, sampleRate)) / time.Second))
 		return true
 	}
 	return false
@@ -313,7 +361,7 @@ func (b *bridge) forward(ch int, from *endpoint) {
 		topo := b.topology()
 		if topo == topoConference {
 			if m := b.mix.Load(); m != nil {
-				pcm = inLaw.decode(pcm[:0], buf[:n])
+				pcm = from.decode(inLaw, pcm[:0], buf[:n])
 				m.add(ch, pcm)
 			}
 			continue
@@ -338,16 +386,16 @@ func (b *bridge) forward(ch int, from *endpoint) {
 		payload := buf[:n]
 		rec := b.rec.Load()
 		if rec != nil || inLaw != dst.law {
-			pcm = inLaw.decode(pcm[:0], payload)
+			pcm = from.decode(inLaw, pcm[:0], payload)
 			if rec != nil {
 				rec.add(topo.recChannel(ch), pcm)
 			}
 			if inLaw != dst.law {
-				out = dst.law.encode(out[:0], pcm)
+				out = to.encode(dst.law, out[:0], pcm)
 				payload = out
 			}
 		}
-		if err := to.out.writeAudio(payload, dst.send.PayloadType); err != nil {
+		if err := to.out.writeAudio(payload, dst.send.PayloadType, dst.law); err != nil {
 			b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
 		}
 	}

@@ -348,8 +348,8 @@ func (c *Call) playTone(ctx context.Context) {
 			if k := i % cycle; k < len(toneFrames) {
 				pcm = toneFrames[k]
 			}
-			out = cd.law.encode(out[:0], pcm)
-			if err := ep.out.writeAudio(out, cd.send.PayloadType); err != nil {
+			out = ep.encode(cd.law, out[:0], pcm)
+			if err := ep.out.writeAudio(out, cd.send.PayloadType, cd.law); err != nil {
 				c.log.Debug("sip: hold tone", "error", err)
 			}
 		}

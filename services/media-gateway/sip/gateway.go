@@ -256,7 +256,7 @@ func (g *Gateway) buildStack(bound *net.UDPAddr) error {
 		}),
 		// PCMU and PCMA on every leg, and RFC 4733 events for the DTMF keypad.
 		diago.WithMediaConfig(diago.MediaConfig{
-			Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecAudioAlaw, media.CodecTelephoneEvent8000},
+			Codecs: offeredCodecs(),
 		}),
 		diago.WithServerRequestMiddleware(g.screen),
 	)
@@ -444,4 +444,14 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// offeredCodecs are the codecs every leg is offered, in order of preference:
+// G.711 first, as trunks expect, then Opus when built with libopus.
+func offeredCodecs() []media.Codec {
+	cs := []media.Codec{media.CodecAudioUlaw, media.CodecAudioAlaw}
+	if opusSupported {
+		cs = append(cs, media.CodecAudioOpus)
+	}
+	return append(cs, media.CodecTelephoneEvent8000)
 }

@@ -28,6 +28,10 @@ type goUA struct {
 	dg     *diago.Diago
 	mark   byte
 	codecs []media.Codec // what it answers with
+	// frame, when set, is the payload to send for the i-th 20 ms instead of
+	// the mark; tap sees every payload received (see hooks).
+	frame func(i int) []byte
+	tap   func(pt uint8, payload []byte)
 
 	mu      sync.Mutex
 	calls   int          // INVITEs answered
@@ -130,7 +134,11 @@ func (u *goUA) send(ctx context.Context, med *diago.DialogMedia) {
 		return
 	}
 	frame := bytes.Repeat([]byte{u.mark}, 160)
-	for ctx.Err() == nil {
+	gen, _ := u.hooks()
+	for i := 0; ctx.Err() == nil; i++ {
+		if gen != nil {
+			frame = gen(i)
+		}
 		if _, err := w.Write(frame); err != nil && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -151,10 +159,14 @@ func (u *goUA) receive(med *diago.DialogMedia) {
 		return
 	}
 	buf := make([]byte, media.RTPBufSize)
+	_, tap := u.hooks()
 	for {
 		n, err := r.Read(buf)
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if tap != nil && err == nil && n > 0 {
+			tap(med.RTPPacketReader.PacketHeader.PayloadType, buf[:n])
 		}
 		if pt := med.RTPPacketReader.PacketHeader.PayloadType; err != nil || n == 0 || (pt != 0 && pt != 8) {
 			continue // counts G.711 only
@@ -187,6 +199,19 @@ func (u *goUA) dtmf() string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return string(u.digits)
+}
+
+// setHooks sets frame and tap for the calls to come.
+func (u *goUA) setHooks(frame func(i int) []byte, tap func(pt uint8, payload []byte)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.frame, u.tap = frame, tap
+}
+
+func (u *goUA) hooks() (func(i int) []byte, func(pt uint8, payload []byte)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.frame, u.tap
 }
 
 func (u *goUA) ended() int {

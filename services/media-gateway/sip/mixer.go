@@ -100,8 +100,8 @@ func (m *mixer) run() {
 			if dst.law == lawNone {
 				continue
 			}
-			out = dst.law.encode(out[:0], sum)
-			if err := ep.out.writeAudio(out, dst.send.PayloadType); err != nil {
+			out = ep.encode(dst.law, out[:0], sum)
+			if err := ep.out.writeAudio(out, dst.send.PayloadType, dst.law); err != nil {
 				m.b.log.Debug("sip: write mixed RTP", "leg", ep.role, "error", err)
 			}
 		}
