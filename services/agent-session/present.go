@@ -1,9 +1,9 @@
 package agentsession
 
 import (
-	"strings"
 	"time"
 
+	"github.com/ringback/ringback/libs/phone"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
@@ -106,7 +106,7 @@ func presentInteraction(st interaction.State) interactionView {
 		case t.Agent != "":
 			v.Party = t.Agent
 		default:
-			v.Party = maskPhone(t.Number)
+			v.Party = phone.Mask(t.Number) // as the gateway shows it once it rings
 		}
 	}
 	v.PartyReason = st.PartyReason
@@ -123,14 +123,4 @@ func presentInteraction(st interaction.State) interactionView {
 		}
 	}
 	return v
-}
-
-// maskPhone shows a party's number before it rings as the media gateway
-// shows it once it does (libs/telemetry.MaskPhone, not imported: it would
-// bring the telemetry exporters into this module for five lines).
-func maskPhone(n string) string {
-	if len(n) <= 6 {
-		return strings.Repeat("*", len(n))
-	}
-	return n[:4] + strings.Repeat("*", len(n)-6) + n[len(n)-2:]
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
-	"github.com/ringback/ringback/libs/telemetry"
+	"github.com/ringback/ringback/libs/phone"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
@@ -151,7 +151,7 @@ func partyOf(p *agentv1.Party) (call.Party, sip.Party, error) {
 	case p == nil || (p.PhoneNumber == "") == (p.AgentId == ""):
 		return call.Party{}, sip.Party{}, errors.New("the party must be an agent or a number")
 	case p.PhoneNumber != "":
-		return call.Party{Display: telemetry.MaskPhone(p.PhoneNumber)}, sip.Party{Number: p.PhoneNumber}, nil
+		return call.Party{Display: phone.Mask(p.PhoneNumber)}, sip.Party{Number: p.PhoneNumber}, nil
 	case p.PhoneUri == "":
 		return call.Party{}, sip.Party{}, fmt.Errorf("agent %s has no phone", p.AgentId)
 	}

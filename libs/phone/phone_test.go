@@ -1,15 +1,15 @@
-package telemetry
+package phone
 
 import "testing"
 
-func TestMaskPhone(t *testing.T) {
+func TestMask(t *testing.T) {
 	for in, want := range map[string]string{
 		"+14155550123": "+141******23",
 		"+3312":        "*****",
 		"":             "",
 	} {
-		if got := MaskPhone(in); got != want {
-			t.Errorf("MaskPhone(%q) = %q, want %q", in, got, want)
+		if got := Mask(in); got != want {
+			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
