@@ -58,6 +58,10 @@ run agent-memory services/agent-session -run '^$' -bench MemoryPerAgent -benchti
 # beside the same Go UAs talking directly. About 1 minute.
 run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|BridgedCalls' -benchtime 1x -cpu 2 ./sip/
 
+# The conference mixer's work per conference every 20 ms (three mixes
+# encoded), and so the conferences one core could mix.
+run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -benchtime 2s -cpu 1 ./sip/
+
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
