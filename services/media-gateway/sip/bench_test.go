@@ -12,9 +12,25 @@ package sip_test
 //
 // Each benchmark measures once whatever b.N is: run them with -benchtime 1x.
 // They print with fmt, not b.Logf, so that make bench shows the lines.
+//
+// BenchmarkBridgedCalls also reads, for diagnosis:
+//
+//	BRIDGE_STEPS=200,300    the steps to measure (default 50,100,200,300)
+//	BRIDGE_UA=diago         the UAs' media as first written: a diago media
+//	                        session per call (see benchUA)
+//	BRIDGE_UA_SLOT=100us    the UAs' sending schedule (default 250µs)
+//	BRIDGE_PROFILE=/tmp/p   CPU, allocation, mutex and block profiles of each
+//	                        measured window (/tmp/p.gateway300.cpu, ...)
+//	BRIDGE_TRACE=1          with BRIDGE_PROFILE: a 2 s execution trace too
+//
+// Each step's line gives, besides loss and jitter, the CPU this process used
+// (gateway and UAs), what the whole machine used (the CPUs are shared: more
+// than this process means another job took some), the garbage collector's
+// cycles and the heap allocations per frame: a GC cycle's mark assists stall
+// the forwarding goroutines, and show in the jitter.
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -52,6 +68,22 @@ const (
 // bridgeSteps are the concurrent call counts measured, in order; the ramp
 // stops at the first one past the limits.
 var bridgeSteps = []int{50, 100, 200, 300}
+
+// BRIDGE_STEPS=300 (or 200,300) measures only those steps: for profiling
+// one load without the ramp's.
+func init() {
+	if v := os.Getenv("BRIDGE_STEPS"); v != "" {
+		var steps []int
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				panic("BRIDGE_STEPS: " + v)
+			}
+			steps = append(steps, n)
+		}
+		bridgeSteps = steps
+	}
+}
 
 func BenchmarkCallSetups(b *testing.B) {
 	checkGoroutines(b)
@@ -210,6 +242,20 @@ type bridgeResult struct {
 	sent, recv          int64
 	jitterP99, delayP99 time.Duration
 	cores               float64 // CPU the process used during the window, -1 unknown
+	// machine: CPU all processes used during the window (from
+	// /proc/stat), and steal, in cores; -1 unknown. machine - cores is
+	// what others (another test run, a build) took from the same 2 CPUs.
+	machine, steal       float64
+	jitterP50, jitterMax time.Duration
+	// jitterArrivalP99: the jitter of when frames reached the receiving
+	// UA's socket (kernel timestamps; the read time where the kernel
+	// does not timestamp, as with BRIDGE_UA=diago).
+	jitterArrivalP99 time.Duration
+	// allocs: heap allocations per frame sent in the window, and the CPU
+	// the garbage collector took (cores), process-wide.
+	allocs, gcCores  float64
+	gcCycles         uint64 // in the window
+	heapMB, stacksMB float64
 }
 
 func (r bridgeResult) loss() float64 {
@@ -224,8 +270,10 @@ func (r bridgeResult) within() bool {
 }
 
 func (r bridgeResult) String() string {
-	return fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms (delay p99 %.1f ms, %d frames sent of %d due, process CPU %.2f cores)",
-		r.n, 100*r.loss(), ms(r.jitterP99), ms(r.delayP99), r.sent, 2*r.n*int(bridgeWindow/frameDur), r.cores)
+	return fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms (p50 %.1f ms, max %.1f ms; delay p99 %.1f ms, %d frames sent of %d due, "+
+		"arrival jitter p99 %.1f ms, process CPU %.2f cores (GC %.3f: %d cycles, live heap %.0f MB, stacks %.0f MB; %.1f allocs/frame), machine %.2f, steal %.2f)",
+		r.n, 100*r.loss(), ms(r.jitterP99), ms(r.jitterP50), ms(r.jitterMax), ms(r.delayP99), r.sent, 2*r.n*int(bridgeWindow/frameDur),
+		ms(r.jitterArrivalP99), r.cores, r.gcCores, r.gcCycles, r.heapMB, r.stacksMB, r.allocs, r.machine, r.steal)
 }
 
 func BenchmarkBridgedCalls(b *testing.B) {
@@ -259,7 +307,7 @@ func BenchmarkBridgedCalls(b *testing.B) {
 			b.Errorf("ramp to %d calls: %v", n, err)
 			break
 		}
-		r := measure(m, n)
+		r := measure(m, n, "gateway")
 		results = append(results, r)
 		fmt.Printf("  bridged: %v\n", r)
 		if !r.within() {
@@ -291,9 +339,14 @@ func BenchmarkBridgedCalls(b *testing.B) {
 	b.ReportMetric(float64(best), "max-calls")
 	fmt.Printf("media: bridged calls with RTP: %smax within 1%%/10 ms: N=%d, target %d; baseline UA<->UA without gateway: %v\n",
 		line, best, bridgeTarget, direct)
-	fmt.Printf("  both ends are Go UAs (diago) in the benchmark's process, sending 20 ms PCMU both ways: they compete with the gateway "+
-		"for the same %d CPUs (GOMAXPROCS %d, load avg %s -> %s); jitter is |arrival gap - 20 ms| at the receiving UA, over %s per step\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), load0, loadAvg(), bridgeWindow)
+	uaMedia := fmt.Sprintf("all of a UA's calls on one RTP socket, one sending goroutine (%s schedule, sendmmsg) and one receiving (recvmmsg)", sendSlot)
+	if diagoMedia {
+		uaMedia = "a diago media session per call, with a sending and a receiving goroutine each (BRIDGE_UA=diago)"
+	}
+	fmt.Printf("  both ends are Go UAs (diago SIP; media: %s) in the benchmark's process, sending 20 ms PCMU both ways: they compete with the gateway "+
+		"for the same %d CPUs (GOMAXPROCS %d, GOGC %s, load avg %s -> %s); jitter is |arrival gap - 20 ms| at the receiving UA "+
+		"(when it read the frame; arrival jitter: when the frame reached its socket), over %s per step\n",
+		uaMedia, runtime.NumCPU(), runtime.GOMAXPROCS(0), cmp.Or(os.Getenv("GOGC"), "100"), load0, loadAvg(), bridgeWindow)
 }
 
 // dialBridged places n calls through the gateway, bridgeDialers at a time,
@@ -330,18 +383,42 @@ func dialBridged(g *sip.Gateway, agentURI string, first, n int) ([]*sip.Call, er
 
 // measure opens a window after the warm-up, waits for it to end and for the
 // frames in flight to land, and reads the meter.
-func measure(m *rtpMeter, n int) bridgeResult {
+//
+// BRIDGE_PROFILE=prefix writes profiles of each window to
+// prefix.<kind><n>.{cpu,allocs0,allocs1,mutex,block}, and a 2 s execution
+// trace to prefix.<kind><n>.trace when BRIDGE_TRACE is set too.
+func measure(m *rtpMeter, n int, kind string) bridgeResult {
 	start := time.Now().Add(bridgeWarmup)
 	m.window(start, bridgeWindow)
 	time.Sleep(time.Until(start))
+	if prefix := os.Getenv("BRIDGE_PROFILE"); prefix != "" {
+		stop := profileWindow(fmt.Sprintf("%s.%s%d", prefix, kind, n))
+		defer stop()
+	}
 	cpu0 := cpuTime()
+	busy0, steal0 := machineTime()
+	rt0 := readRuntime()
 	time.Sleep(bridgeWindow)
 	cpu1 := cpuTime()
+	busy1, steal1 := machineTime()
+	rt1 := readRuntime()
 	time.Sleep(500 * time.Millisecond) // frames in flight land
 	r := bridgeResult{n: n, sent: m.sent.Load(), recv: m.recv.Load(),
-		jitterP99: m.jitter.quantile(0.99), delayP99: m.delay.quantile(0.99), cores: -1}
+		jitterP99: m.jitter.quantile(0.99), delayP99: m.delay.quantile(0.99), cores: -1,
+		jitterP50: m.jitter.quantile(0.50), jitterMax: m.jitter.quantile(1), machine: -1, steal: -1,
+		jitterArrivalP99: m.jitterArrival.quantile(0.99)}
 	if cpu0 >= 0 && cpu1 >= 0 {
 		r.cores = (cpu1 - cpu0).Seconds() / bridgeWindow.Seconds()
+	}
+	if r.sent > 0 {
+		r.allocs = float64(rt1.allocs-rt0.allocs) / float64(r.sent)
+	}
+	r.gcCores = (rt1.gcSeconds - rt0.gcSeconds) / bridgeWindow.Seconds()
+	r.gcCycles = rt1.gcCycles - rt0.gcCycles
+	r.heapMB, r.stacksMB = float64(rt1.liveHeap)/(1<<20), float64(rt1.stacks)/(1<<20)
+	if busy0 >= 0 && busy1 >= 0 {
+		r.machine = (busy1 - busy0).Seconds() / bridgeWindow.Seconds()
+		r.steal = (steal1 - steal0).Seconds() / bridgeWindow.Seconds()
 	}
 	m.start.Store(0) // close the window
 	return r
@@ -368,7 +445,7 @@ func directBaseline(b *testing.B, n int) bridgeResult {
 	if err != nil {
 		b.Errorf("direct baseline, call %d of %d: %v", len(calls)+1, n, err)
 	} else {
-		r = measure(m, n)
+		r = measure(m, n, "direct")
 	}
 	var wg sync.WaitGroup
 	for _, c := range calls {
@@ -418,27 +495,6 @@ func checkGoroutines(b *testing.B) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
-}
-
-// cpuTime is the process's user and system CPU time from /proc/self/stat
-// (Linux, 100 ticks/s), or -1.
-func cpuTime() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return -1
-	}
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 12th and 13th.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // loadAvg is the 1-minute load average: figures from a busy machine are

@@ -159,7 +159,8 @@ type endpoint struct {
 	dm   *diago.DialogMedia
 	in   *media.RTPPacketReader
 	out  sender
-	opus opusCodec // the leg's Opus decoder and encoder, made on first use
+	opus opusCodec  // the leg's Opus decoder and encoder, made on first use
+	neg  codecCache // codecs() of the last media session seen
 }
 
 func newEndpoint(l *leg) *endpoint {
@@ -175,6 +176,11 @@ func (e *endpoint) codecs() codecs {
 	if ms == nil {
 		return codecs{}
 	}
+	return e.neg.get(ms) // codecsOf(ms), computed once per media session
+}
+
+// codecsOf reads a media session's negotiation.
+func codecsOf(ms *media.MediaSession) codecs {
 	c := codecs{common: ms.CommonCodecs(), send: media.CodecAudioFromSession(ms)}
 	c.law = lawOf(c.send)
 	for _, k := range c.common {

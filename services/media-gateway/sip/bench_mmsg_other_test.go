@@ -1,0 +1,57 @@
+//go:build !linux
+
+package sip_test
+
+import (
+	"net"
+	"time"
+)
+
+// mmsgConn without recvmmsg/sendmmsg: one datagram per system call, and
+// no kernel timestamps (see bench_mmsg_linux_test.go).
+type mmsgConn struct {
+	c   *net.UDPConn
+	buf []byte
+	n   int
+	q   []queued
+}
+
+type queued struct {
+	to *sockaddr
+	p  []byte
+}
+
+type sockaddr = net.UDPAddr
+
+func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
+	return &mmsgConn{c: c, buf: make([]byte, size)}, nil
+}
+
+func (m *mmsgConn) enableTimestamps() bool { return false }
+
+func (m *mmsgConn) read() (int, error) {
+	n, _, err := m.c.ReadFromUDP(m.buf)
+	if err != nil {
+		return 0, err
+	}
+	m.n = n
+	return 1, nil
+}
+
+func (m *mmsgConn) packet(int) []byte { return m.buf[:m.n] }
+
+func (m *mmsgConn) arrival(int) (time.Time, bool) { return time.Time{}, false }
+
+func (m *mmsgConn) queue(to *sockaddr, p []byte) { m.q = append(m.q, queued{to, p}) }
+
+func (m *mmsgConn) write() (int, error) {
+	defer func() { m.q = m.q[:0] }()
+	for i, q := range m.q {
+		if _, err := m.c.WriteToUDP(q.p, q.to); err != nil {
+			return i, err
+		}
+	}
+	return len(m.q), nil
+}
+
+func sockaddr4(addr *net.UDPAddr) (*sockaddr, error) { return addr, nil }
