@@ -106,7 +106,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	}
 	report := func(p sip.Progress) {
 		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now()}
-		if p.Kind >= sip.PartyRinging {
+		if p.Kind.AboutParty() {
 			r.Party = s.calls.party(ev.CallId)
 			if p.Kind == sip.PartyLeft {
 				s.calls.clearParty(ev.CallId)

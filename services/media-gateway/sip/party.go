@@ -130,7 +130,11 @@ func (c *Call) ring(ctx context.Context, p Party, purpose Purpose) error {
 	if err != nil || stopped {
 		c.partyState = partyNone
 	} else {
+		// Joined under mu: a teardown from now on finds the party and its
+		// reader, hangs it up and waits for it.
 		c.party, c.partyState = l, partyConsulting
+		c.media.attach(chanParty, l)
+		c.media.setTopology(topoConsult)
 	}
 	c.mu.Unlock()
 	defer close(ringing)
@@ -149,8 +153,6 @@ func (c *Call) ring(ctx context.Context, p Party, purpose Purpose) error {
 		c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: "call ended"})
 		return c.opError(op, ErrCallEnded)
 	}
-	c.media.attach(chanParty, l)
-	c.media.setTopology(topoConsult)
 	c.signal()
 	if purpose == PurposeConsult {
 		c.emit(answered(PartyConnected, l))
@@ -259,7 +261,7 @@ func (c *Call) DropParty(ctx context.Context) error {
 	return nil
 }
 
-// PartyHungUp is watch's: the party's phone hung up during a consultation
+// partyHungUp is watch's: the party's phone hung up during a consultation
 // or a conference.
 func (c *Call) partyHungUp(l *leg) {
 	c.ctl.Lock()

@@ -49,6 +49,10 @@ var kindNames = map[ProgressKind]string{
 	PartyLeft:      "party left",
 }
 
+// AboutParty says whether the step is the third party's (PartyRinging to
+// PartyLeft).
+func (k ProgressKind) AboutParty() bool { return k >= PartyRinging && k <= PartyLeft }
+
 func (k ProgressKind) String() string {
 	if s, ok := kindNames[k]; ok {
 		return s
