@@ -98,6 +98,19 @@ type Store interface {
 	Close() error
 }
 
+// Checkpoints is what a store offers to keep named positions (a relay's, a
+// read model's) beside its events, so that a new pod resumes where the last
+// one stopped instead of replaying the store. Every adapter implements it.
+//
+// SaveCheckpoint only ever moves a checkpoint forward: a save of a position
+// before the stored one is a no-op, so replicas saving the same name after
+// each other never take it back. LoadCheckpoint answers the zero Position
+// for a name never saved. Both are safe for concurrent use.
+type Checkpoints interface {
+	LoadCheckpoint(ctx context.Context, name string) (Position, error)
+	SaveCheckpoint(ctx context.Context, name string, p Position) error
+}
+
 // ErrConflict is the error every adapter returns when the expected revision
 // does not match the stream.
 var ErrConflict = errors.New("wrong expected revision")
