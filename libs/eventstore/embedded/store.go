@@ -61,6 +61,8 @@ type Store struct {
 	ioMu   sync.RWMutex
 	closed bool
 
+	cpMu sync.Mutex // serialises checkpoint saves, so none goes backwards
+
 	// Owned by the writer goroutine (and by Open before it starts).
 	size    int64  // end of the log on disk
 	lastSeq uint64 // last sequence number handed out, pending included

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"SubscribeHandlerError", testSubscribeHandlerError},
 		{"ConcurrentAppendsOneStream", testConcurrentOneStream},
 		{"ConcurrentAppendsManyStreams", testConcurrentManyStreams},
+		{"Checkpoints", testCheckpoints},
 		{"Close", testClose},
 	}
 	for _, c := range cases {
