@@ -144,8 +144,39 @@ var allRegions = func() []string {
 const maxShort = 6
 
 // Check returns nil if number (E.164, "+" and digits) may be dialled, else
-// a *RefusedError saying why.
+// a *RefusedError saying why: what Forbidden refuses, then a country or a
+// type the plan does not allow.
 func (p Plan) Check(number string) error {
+	if err := Forbidden(number); err != nil {
+		return err
+	}
+	num, err := phonenumbers.Parse(number, "ZZ")
+	if err != nil {
+		return &RefusedError{Reason: ErrInvalid}
+	}
+	region := phonenumbers.GetRegionCodeForNumber(num)
+	if len(p.Countries) > 0 && !slices.Contains(p.Countries, region) {
+		return &RefusedError{Reason: ErrCountry, Detail: region}
+	}
+	allowed := p.Types
+	if len(allowed) == 0 {
+		allowed = DefaultTypes
+	}
+	t, ok := types[phonenumbers.GetNumberType(num)]
+	if !ok || !slices.Contains(allowed, t) {
+		if !ok {
+			t = "unknown"
+		}
+		return &RefusedError{Reason: ErrType, Detail: string(t)}
+	}
+	return nil
+}
+
+// Forbidden returns a *RefusedError for a number no configuration may
+// allow: not E.164, an emergency number of any country, an N11 service
+// code, a short code, not a valid number, premium rate or shared cost. It is
+// the last check before a number leaves for the trunk.
+func Forbidden(number string) error {
 	if !e164.MatchString(number) {
 		return &RefusedError{Reason: ErrFormat}
 	}
@@ -195,20 +226,6 @@ func (p Plan) Check(number string) error {
 		return &RefusedError{Reason: ErrPremium, Detail: region}
 	case phonenumbers.SHARED_COST:
 		return &RefusedError{Reason: ErrSharedCost, Detail: region}
-	}
-	if len(p.Countries) > 0 && !slices.Contains(p.Countries, region) {
-		return &RefusedError{Reason: ErrCountry, Detail: region}
-	}
-	allowed := p.Types
-	if len(allowed) == 0 {
-		allowed = DefaultTypes
-	}
-	t, ok := types[phonenumbers.GetNumberType(num)]
-	if !ok || !slices.Contains(allowed, t) {
-		if !ok {
-			t = "unknown"
-		}
-		return &RefusedError{Reason: ErrType, Detail: string(t)}
 	}
 	return nil
 }

@@ -144,3 +144,18 @@ func BenchmarkCheck(b *testing.B) {
 		_ = (dialplan.Plan{}).Check("+14155550123")
 	}
 }
+
+// TestForbidden: what no plan allows is refused without a plan; a type a
+// plan would refuse is not Forbidden's business.
+func TestForbidden(t *testing.T) {
+	t.Parallel()
+	for number, want := range map[string]error{
+		"+1911": dialplan.ErrEmergency, "+112": dialplan.ErrEmergency, "+999": dialplan.ErrEmergency,
+		"+19005550123": dialplan.ErrPremium, "+19115550123": dialplan.ErrEmergency, "+33810123456": dialplan.ErrSharedCost,
+		"+1411": dialplan.ErrServiceCode, "+14155550123": nil, "+447012345678": nil,
+	} {
+		if err := dialplan.Forbidden(number); !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("Forbidden(%s) = %v, want %v", number, err, want)
+		}
+	}
+}
