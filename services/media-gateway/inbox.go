@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/telemetry"
@@ -123,6 +124,13 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("ringback.call_id", ev.CallId),
 			attribute.String("ringback.interaction_id", ev.InteractionId)))
 	defer span.End()
+	if err := s.plan.Check(ev.PhoneNumber); err != nil {
+		// Refused before the Dialer: nothing leaves for the trunk.
+		s.deps.Log.InfoContext(ctx, "dial refused", "call", ev.CallId, "reason", dialplan.Reason(err))
+		s.outcome.WithLabelValues(sip.OutcomeInvalidNumber.String()).Inc()
+		record(call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_INVALID_NUMBER, Reason: err.Error(), At: s.deps.Clock.Now()})
+		return
+	}
 	dial := s.deps.Dialer.Dial
 	if s.cfg.contactFirst(ev.Service) {
 		dial = s.deps.Dialer.DialContactFirst

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
@@ -45,6 +46,8 @@ type Config struct {
 	TrunkPassword      string
 	ContactFirst       string // comma list of services whose calls ring the contact first
 	AccountsFile       string // SIP accounts of agents' softphones, for REGISTER
+	DialCountries      string // comma list of region codes numbers may be in; "": every country
+	DialTypes          string // comma list of number types that may be dialled; "": dialplan.DefaultTypes
 }
 
 // RegisterFlags registers the gateway's flags; --sip and --sip-trunk are the
@@ -61,6 +64,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of services dialled contact first (ring the contact, then the agent); the others ring the agent's phone first")
 	fs.DurationVar(&c.TrunkKeepAlive, "media.trunk-keepalive", 30*time.Second,
 		"interval of SIP OPTIONS probes to the trunk; after 3 unanswered the gateway is not ready (/readyz); 0 disables")
+	fs.StringVar(&c.DialCountries, "media.dial-countries", "",
+		"comma list of ISO region codes (US,GB) whose numbers may be dialled, contacts and third parties alike; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers are never dialled")
+	fs.StringVar(&c.DialTypes, "media.dial-types", "",
+		"comma list of number types that may be dialled (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
 	fs.StringVar(&c.AccountsFile, "media.sip-accounts", "",
 		`JSON file {"agent id": "password", ...} of the softphones that may REGISTER with the gateway (digest auth); an agent logged in without a phone URI is rung at its registered contact`)
 }
@@ -75,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AgentRingTimeout <= 0 || c.ContactRingTimeout <= 0 {
 		return errors.New("media-gateway: ring timeouts must be positive")
+	}
+	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
+		return fmt.Errorf("media-gateway: %w", err)
 	}
 	return nil
 }
@@ -115,6 +125,7 @@ type Service struct {
 	instance string // this process's id: calls of other instances are lost calls
 	proj     *readmodel.Projection
 	calls    *calls
+	plan     dialplan.Plan // what may be dialled; the SIP adapter refuses what no plan allows once more, last
 
 	wg      sync.WaitGroup
 	runCtx  context.Context // lives as long as Run: the calls it places end with it
@@ -125,7 +136,11 @@ type Service struct {
 
 // New builds the gateway.
 func New(cfg Config, deps Deps) (*Service, error) {
-	s := &Service{cfg: cfg, deps: deps, instance: uuid.NewString(), calls: newCalls()}
+	plan, err := dialplan.Parse(cfg.DialCountries, cfg.DialTypes)
+	if err != nil {
+		return nil, fmt.Errorf("media-gateway: %w", err)
+	}
+	s := &Service{cfg: cfg, deps: deps, instance: uuid.NewString(), calls: newCalls(), plan: plan}
 	s.runCtx, s.stop = context.WithCancel(context.Background())
 	s.proj = &readmodel.Projection{Prefixes: []string{"media-call-"}, Apply: s.calls.apply}
 	s.setups = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_call_attempts_total", Help: "Call attempts placed."})
@@ -140,6 +155,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 }
 
 // Run consumes call commands until ctx is done, then hangs up what it holds.
+// Ready says whether the service's read model has caught up with the
+// store, for /readyz: a replica serves only once its view is whole.
+func (s *Service) Ready() error { return s.proj.Ready() }
+
 func (s *Service) Run(ctx context.Context) error {
 	err := lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },

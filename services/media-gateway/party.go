@@ -32,6 +32,11 @@ func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, in
 		action = "transfer"
 	}
 	party, target, err := partyOf(p)
+	if err == nil && target.Number != "" {
+		if perr := s.plan.Check(target.Number); perr != nil {
+			err = &sip.OutcomeError{Outcome: sip.OutcomeInvalidNumber, Reason: perr.Error()}
+		}
+	}
 	party.Purpose = purpose
 	l := s.calls.connectedCall(callID)
 	switch {
@@ -129,6 +134,9 @@ func (s *Service) controlFailed(ctx context.Context, e envelope.Envelope, callID
 func reasonOf(err error) string {
 	var oe *sip.OutcomeError
 	switch {
+	case errors.As(err, &oe) && oe.Outcome == sip.OutcomeInvalidNumber && oe.Reason != "":
+		// Which rule of the dial plan refused it (never the number).
+		return oe.Outcome.String() + ": " + oe.Reason
 	case errors.As(err, &oe):
 		return oe.Outcome.String()
 	case errors.Is(err, sip.ErrPartyOnCall):

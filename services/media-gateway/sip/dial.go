@@ -13,6 +13,8 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/ringback/ringback/libs/dialplan"
 )
 
 // e164 is an international number as ITU-T E.164 allows it: +, a country
@@ -73,9 +75,9 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 	if registered && user != "" && !isToken(user) {
 		return nil, fmt.Errorf("dial %s: agent %q: want %s<user>", id, agentURI, RegisteredPrefix)
 	}
-	if !e164.MatchString(number) {
-		oe := &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
+	if oe := refusedNumber(number); oe != nil {
 		report(oe.progress())
+		g.log.Info("sip: dial refused", "call", id, "error", oe.Error())
 		return nil, fmt.Errorf("dial %s: %w", id, oe)
 	}
 	if registered {
@@ -91,6 +93,11 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 	var agent sipgosip.Uri
 	if err := sipgosip.ParseUri(agentURI, &agent); err != nil || agent.Scheme != "sip" || agent.Host == "" {
 		return nil, fmt.Errorf("dial %s: agent URI %q: want sip:user@host[:port]", id, agentURI)
+	}
+	if oe := g.refusedPhone(agent); oe != nil {
+		report(oe.progress())
+		g.log.Info("sip: dial refused", "call", id, "error", oe.Error())
+		return nil, fmt.Errorf("dial %s: %w", id, oe)
 	}
 
 	select {
@@ -136,6 +143,44 @@ const (
 	roleContact = "contact"
 	roleParty   = "party"
 )
+
+// refusedNumber is the last check before a number leaves for the trunk:
+// not E.164, or what the dial plan never allows (emergency, premium, short
+// and service codes, issue 16). The reason names the refusal, never the
+// number.
+func refusedNumber(number string) *OutcomeError {
+	if !e164.MatchString(number) {
+		return &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
+	}
+	if err := dialplan.Forbidden(number); err != nil {
+		return &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: err.Error()}
+	}
+	return nil
+}
+
+// refusedPhone checks an agent's phone before it is rung: a URI carrying
+// headers would put them in our INVITE (?X-Injected=1), and a phone "at the
+// trunk" is a number dialled through it, held to the dial plan like any
+// contact's.
+func (g *Gateway) refusedPhone(u sipgosip.Uri) *OutcomeError {
+	if u.Headers != nil && u.Headers.Length() > 0 {
+		return &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPhoneRefused + ": headers in the phone's URI"}
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	if strings.EqualFold(u.Host, g.trunkHost) && port == g.trunkPort {
+		number := u.User
+		if !strings.HasPrefix(number, "+") {
+			number = "+" + number // the trunk's own national or short dialling
+		}
+		if err := dialplan.Forbidden(number); err != nil {
+			return &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPhoneRefused + ": " + err.Error()}
+		}
+	}
+	return nil
+}
 
 // trunkURI is where a number is dialled.
 func (g *Gateway) trunkURI(number string) sipgosip.Uri {

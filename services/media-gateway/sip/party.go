@@ -359,8 +359,8 @@ func (g *Gateway) partyURI(p Party) (sipgosip.Uri, error) {
 	case (p.AgentURI == "") == (p.Number == ""):
 		return sipgosip.Uri{}, errors.New("a party is an agent's phone or a number, exactly one")
 	case p.Number != "":
-		if !e164.MatchString(p.Number) {
-			return sipgosip.Uri{}, &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
+		if oe := refusedNumber(p.Number); oe != nil {
+			return sipgosip.Uri{}, oe
 		}
 		return g.trunkURI(p.Number), nil
 	}
@@ -375,6 +375,9 @@ func (g *Gateway) partyURI(p Party) (sipgosip.Uri, error) {
 	var to sipgosip.Uri
 	if err := sipgosip.ParseUri(uri, &to); err != nil || to.Scheme != "sip" || to.Host == "" {
 		return sipgosip.Uri{}, fmt.Errorf("party URI %q: want sip:user@host[:port]", p.AgentURI)
+	}
+	if oe := g.refusedPhone(to); oe != nil {
+		return sipgosip.Uri{}, oe
 	}
 	return to, nil
 }

@@ -118,10 +118,13 @@ type Progress struct {
 
 // Reasons of an Ended report.
 const (
-	ReasonAgentHungUp      = "agent hung up"
-	ReasonContactHungUp    = "contact hung up"
-	ReasonHangupRequested  = "hangup requested"
-	ReasonGatewayStopped   = "gateway stopped"
+	ReasonAgentHungUp     = "agent hung up"
+	ReasonContactHungUp   = "contact hung up"
+	ReasonHangupRequested = "hangup requested"
+	ReasonGatewayStopped  = "gateway stopped"
+	// ReasonPhoneRefused begins the reason of an agent's phone the gateway
+	// will not ring (URI headers, a forbidden number at the trunk).
+	ReasonPhoneRefused     = "phone refused"
 	reasonRingTimeout      = "no answer before ring timeout"
 	reasonAgentHungUpEarly = "agent hung up before the contact answered"
 )
