@@ -111,6 +111,13 @@ type Checkpoints interface {
 	SaveCheckpoint(ctx context.Context, name string, p Position) error
 }
 
+// HeadReader tells the position of the last event a subscription would
+// deliver now (the zero Position for an empty store), so a read model knows
+// when it has caught up. Every adapter implements it.
+type HeadReader interface {
+	Head(ctx context.Context) (Position, error)
+}
+
 // ErrConflict is the error every adapter returns when the expected revision
 // does not match the stream.
 var ErrConflict = errors.New("wrong expected revision")

@@ -65,7 +65,7 @@ func world(t *testing.T) (eventstore.Store, *inproc.Bus, func(h inbox.Handler, c
 		done = append(done, d2)
 		go func() {
 			defer close(d2)
-			_ = relay.New(st, bus, relay.FileCheckpoints{Path: filepath.Join(t.TempDir(), "cp")}, log).Run(ctx)
+			_ = relay.New(st, bus, relay.InStore(st, "relay-test"), log).Run(ctx)
 		}()
 	}
 	return st, bus, consume

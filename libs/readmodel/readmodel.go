@@ -1,6 +1,8 @@
 // Package readmodel folds a service's own streams into an in-memory view:
 // a catch-up subscription from the start of the store, filtered to the
 // service's stream prefixes, with read-your-writes waits for HTTP handlers.
+// It knows when it has caught up with the store (Ready), so a replica
+// answers /readyz only once its view is whole.
 package readmodel
 
 import (
@@ -21,9 +23,13 @@ type Projection struct {
 	Prefixes []string // streams to fold, e.g. "agent-"; empty means all
 	Apply    func(eventstore.RecordedEvent, proto.Message)
 
-	mu      sync.Mutex
-	pos     eventstore.Position
-	changed chan struct{}
+	mu       sync.Mutex
+	pos      eventstore.Position
+	changed  chan struct{}
+	head     eventstore.Position // the store's last event when Run started
+	started  bool
+	caughtUp bool
+	runErr   error
 }
 
 func (p *Projection) wants(stream string) bool {
@@ -40,33 +46,90 @@ func (p *Projection) wants(stream string) bool {
 
 // Run folds the store until ctx is done.
 func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
+	// The head is read before subscribing: every event up to it will be
+	// delivered, so reaching it means the view holds all that was stored
+	// when this replica started. Every adapter can say; a store that cannot
+	// would count as caught up at once.
+	var head eventstore.Position
+	if h, ok := store.(eventstore.HeadReader); ok {
+		var err error
+		if head, err = h.Head(ctx); err != nil {
+			p.fail(err)
+			return fmt.Errorf("projection: head of the store: %w", err)
+		}
+	}
+	p.mu.Lock()
+	p.head, p.started = head, true
+	p.caughtUp = !p.pos.Less(head)
+	var ch chan struct{}
+	if p.caughtUp { // an empty store: ready at once, and waiters are told
+		ch, p.changed = p.changed, nil
+	}
+	p.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 	err := store.SubscribeAll(ctx, eventstore.Position{}, func(_ context.Context, r eventstore.RecordedEvent) error {
+		folded := false
 		if p.wants(r.Stream) {
 			if m, err := eventstore.Decode(r); err == nil {
 				p.Apply(r, m)
+				folded = true
 			}
 		}
-		p.advance(r.Position)
+		p.advance(r.Position, folded)
 		return nil
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, eventstore.ErrClosed) {
+		p.fail(err)
 		return fmt.Errorf("projection: %w", err)
 	}
 	return nil
 }
 
-func (p *Projection) advance(pos eventstore.Position) {
+func (p *Projection) fail(err error) {
+	p.mu.Lock()
+	p.runErr = err
+	p.mu.Unlock()
+}
+
+// advance moves the position on every event, and wakes the waiters only
+// when the event was folded (or the view just caught up): a service's
+// loops re-read their own view, which other services' events do not change.
+func (p *Projection) advance(pos eventstore.Position, folded bool) {
 	p.mu.Lock()
 	p.pos = pos
-	ch := p.changed
-	p.changed = nil
+	if !p.caughtUp && !pos.Less(p.head) {
+		p.caughtUp, folded = true, true
+	}
+	var ch chan struct{}
+	if folded {
+		ch, p.changed = p.changed, nil
+	}
 	p.mu.Unlock()
 	if ch != nil {
 		close(ch)
 	}
 }
 
-// Changed returns a channel closed at the next event folded.
+// Ready says whether the view holds every event that was in the store
+// when Run started; an error says why not (still catching up, or failed).
+func (p *Projection) Ready() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.runErr != nil:
+		return fmt.Errorf("read model %s: %w", strings.Join(p.Prefixes, ","), p.runErr)
+	case !p.started:
+		return fmt.Errorf("read model %s: not started", strings.Join(p.Prefixes, ","))
+	case !p.caughtUp:
+		return fmt.Errorf("read model %s: catching up, at %v of %v", strings.Join(p.Prefixes, ","), p.pos, p.head)
+	}
+	return nil
+}
+
+// Changed returns a channel closed at the next event folded (of the
+// streams the projection wants), or when the view catches up.
 func (p *Projection) Changed() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -84,7 +147,8 @@ func (p *Projection) Position() eventstore.Position {
 }
 
 // WaitFor blocks until the event at pos has been folded, so a handler can
-// answer with the view that includes its own write.
+// answer with the view that includes its own write. pos must be the
+// position of an event of a stream the projection wants: only those wake it.
 func (p *Projection) WaitFor(ctx context.Context, pos eventstore.Position) error {
 	for {
 		ch := p.Changed()

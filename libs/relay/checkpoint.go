@@ -1,56 +1,37 @@
 package relay
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/ringback/ringback/libs/eventstore"
 )
 
-// FileCheckpoints keeps the checkpoint in a small JSON file, replaced
-// atomically (write to a temporary file, fsync, rename).
-type FileCheckpoints struct{ Path string }
+// InStore keeps the relay's checkpoint in the store it relays, under name
+// (one per service): a new pod, with nothing on its own disk, resumes where
+// the last one stopped instead of re-publishing everything the service ever
+// wrote. Replicas of one service share the name; the store never moves a
+// checkpoint backwards, so the furthest published position wins.
+func InStore(cp eventstore.Checkpoints, name string) Checkpoints {
+	return storeCheckpoints{cp, name}
+}
 
-func (f FileCheckpoints) Load() (eventstore.Position, error) {
-	b, err := os.ReadFile(f.Path)
-	if errors.Is(err, os.ErrNotExist) {
-		return eventstore.Position{}, nil
-	}
+type storeCheckpoints struct {
+	cp   eventstore.Checkpoints
+	name string
+}
+
+func (s storeCheckpoints) Load(ctx context.Context) (eventstore.Position, error) {
+	p, err := s.cp.LoadCheckpoint(ctx, s.name)
 	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("read checkpoint: %w", err)
-	}
-	var p eventstore.Position
-	if err := json.Unmarshal(b, &p); err != nil {
-		// A torn checkpoint costs a full replay, which consumers absorb;
-		// refusing to start would cost an outage.
-		return eventstore.Position{}, nil
+		return eventstore.Position{}, fmt.Errorf("load relay checkpoint %s: %w", s.name, err)
 	}
 	return p, nil
 }
 
-func (f FileCheckpoints) Save(p eventstore.Position) error {
-	b, _ := json.Marshal(p)
-	tmp, err := os.CreateTemp(filepath.Dir(f.Path), ".checkpoint-*")
-	if err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
+func (s storeCheckpoints) Save(ctx context.Context, p eventstore.Position) error {
+	if err := s.cp.SaveCheckpoint(ctx, s.name, p); err != nil {
+		return fmt.Errorf("save relay checkpoint %s: %w", s.name, err)
 	}
 	return nil
 }

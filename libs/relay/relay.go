@@ -18,10 +18,10 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 )
 
-// Checkpoints persists how far the relay got.
+// Checkpoints persists how far the relay got (see InStore).
 type Checkpoints interface {
-	Load() (eventstore.Position, error)
-	Save(eventstore.Position) error
+	Load(ctx context.Context) (eventstore.Position, error)
+	Save(ctx context.Context, p eventstore.Position) error
 }
 
 // Relay publishes a store's events. Build it with New; Run it once.
@@ -62,7 +62,7 @@ const maxBatch = 256
 // Run publishes until ctx is done or the bus fails for good. It returns
 // nil on ctx cancellation after saving the checkpoint.
 func (r *Relay) Run(ctx context.Context) error {
-	from, err := r.cp.Load()
+	from, err := r.cp.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("relay checkpoint: %w", err)
 	}
@@ -139,7 +139,11 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 		if saved {
 			return nil
 		}
-		if err := r.cp.Save(last); err != nil {
+		// The last save runs after ctx ended (on stop): it gets a moment of
+		// its own, or a clean stop would replay a whole interval.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.cp.Save(sctx, last); err != nil {
 			return fmt.Errorf("relay save checkpoint: %w", err)
 		}
 		saved, lastSaved = true, time.Now()

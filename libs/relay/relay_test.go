@@ -56,15 +56,15 @@ func (p *crashingPublisher) Publish(topic string, msgs ...*message.Message) erro
 
 // frozenCheckpoints stops saving once the process is "dead".
 type frozenCheckpoints struct {
-	relay.FileCheckpoints
+	relay.Checkpoints
 	dead *atomic.Bool
 }
 
-func (f frozenCheckpoints) Save(p eventstore.Position) error {
+func (f frozenCheckpoints) Save(ctx context.Context, p eventstore.Position) error {
 	if f.dead.Load() {
 		return nil
 	}
-	return f.FileCheckpoints.Save(p)
+	return f.Checkpoints.Save(ctx, p)
 }
 
 func TestRelayRestartLosesNothingAndConsumersDropDuplicates(t *testing.T) {
@@ -111,12 +111,12 @@ func TestRelayRestartLosesNothingAndConsumersDropDuplicates(t *testing.T) {
 	}()
 	waitSubscribed(t, bus)
 
-	cpPath := filepath.Join(dir, "relay.checkpoint")
+	cp := relay.InStore(st, "relay-intake")
 	var dead atomic.Bool
 	// First life: killed after a few batches, its last checkpoint behind
 	// what it published.
 	pub := &crashingPublisher{Publisher: bus, limit: 120, crashed: make(chan struct{})}
-	r1 := relay.New(st, pub, frozenCheckpoints{relay.FileCheckpoints{Path: cpPath}, &dead}, log)
+	r1 := relay.New(st, pub, frozenCheckpoints{cp, &dead}, log)
 	r1.SaveEvery = time.Hour // only the periodic save would have run: never, before the crash
 	r1ctx, r1cancel := context.WithCancel(ctx)
 	r1done := make(chan error, 1)
@@ -132,7 +132,7 @@ func TestRelayRestartLosesNothingAndConsumersDropDuplicates(t *testing.T) {
 
 	// Second life: from the persisted checkpoint, to the end.
 	dead.Store(false)
-	r2 := relay.New(st, bus, relay.FileCheckpoints{Path: cpPath}, log)
+	r2 := relay.New(st, bus, cp, log)
 	r2ctx, r2cancel := context.WithCancel(ctx)
 	r2done := make(chan error, 1)
 	go func() { r2done <- r2.Run(r2ctx) }()

@@ -102,7 +102,7 @@ func (e *Env) Go(fn func(context.Context) error) {
 // Relay starts publishing the store's events; call it after the services
 // subscribed, since the in-process bus drops what nobody reads.
 func (e *Env) Relay() {
-	r := relay.New(e.Store, e.Bus, relay.FileCheckpoints{Path: filepath.Join(e.T.TempDir(), "checkpoint")}, e.Log)
+	r := relay.New(e.Store, e.Bus, relay.InStore(e.Store.(eventstore.Checkpoints), "relay-test"), e.Log)
 	e.Go(r.Run)
 }
 

@@ -57,6 +57,7 @@ type Publisher struct {
 	logger watermill.LoggerAdapter
 
 	writer        *kafkago.Writer
+	client        *kafkago.Client
 	topics        *topicCreator
 	stopTransport context.CancelFunc
 
@@ -96,13 +97,24 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 		Logger:                 info,
 		ErrorLogger:            errs,
 	}
+	client := &kafkago.Client{Addr: addr, Transport: transport}
 	return &Publisher{
 		cfg:           cfg,
 		logger:        logger.With(watermill.LogFields{"component": "kafka-publisher"}),
 		writer:        w,
-		topics:        newTopicCreator(&kafkago.Client{Addr: addr, Transport: transport}, cfg.Partitions, cfg.ReplicationFactor),
+		client:        client,
+		topics:        newTopicCreator(client, cfg.Partitions, cfg.ReplicationFactor),
 		stopTransport: stop,
 	}, nil
+}
+
+// Ping asks the cluster for its metadata: nil when a broker answers, for
+// readiness probes.
+func (p *Publisher) Ping(ctx context.Context) error {
+	if _, err := p.client.Metadata(ctx, &kafkago.MetadataRequest{}); err != nil {
+		return fmt.Errorf("kafka metadata: %w", err)
+	}
+	return nil
 }
 
 // Publish writes msgs to topic in order and returns once the broker has

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -115,6 +116,7 @@ type Subscriber struct {
 	mu     sync.Mutex
 	closed bool
 	subs   sync.WaitGroup
+	all    []*subscription // for Joined
 }
 
 var (
@@ -143,6 +145,20 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 		closing:       closing,
 		cancelClosing: cancel,
 	}, nil
+}
+
+// Joined is nil once every subscription has joined its consumer group (had
+// partitions assigned, or learnt there are none for it), for readiness: a
+// replica that has not joined yet consumes nothing.
+func (s *Subscriber) Joined() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.all {
+		if !sub.joined.Load() {
+			return fmt.Errorf("consumer group %s has not joined on %s yet", s.cfg.ConsumerGroup, sub.topic)
+		}
+	}
+	return nil
 }
 
 // SubscribeInitialize creates topic if it does not exist.
@@ -206,6 +222,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		logger: s.logger.With(watermill.LogFields{"topic": topic}),
 	}
 	sub.commits = newCommitter(s.client, sub.logger)
+	s.mu.Lock()
+	s.all = append(s.all, sub)
+	s.mu.Unlock()
 	started = true
 	go func() {
 		defer s.subs.Done()
@@ -252,6 +271,7 @@ type subscription struct {
 	logger watermill.LoggerAdapter
 
 	commits *committer
+	joined  atomic.Bool // a generation was had
 
 	// readers counts partition readers being closed in the background; see
 	// consume.
@@ -294,6 +314,7 @@ func (sub *subscription) run() {
 			continue
 		}
 		member = gen.MemberID
+		sub.joined.Store(true)
 		sub.logger.Debug("joined consumer group", watermill.LogFields{
 			"generation": gen.ID, "member": gen.MemberID, "partitions": len(gen.Assignments[sub.topic]),
 		})

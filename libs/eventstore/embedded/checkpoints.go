@@ -106,3 +106,17 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, p eventstore.Po
 }
 
 var _ eventstore.Checkpoints = (*Store)(nil)
+
+// Head implements eventstore.HeadReader: the last durable event, the last
+// one a subscription delivers now.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.Position{}, err
+	}
+	s.mu.RLock()
+	seq := s.durableSeq
+	s.mu.RUnlock()
+	return eventstore.Position{Commit: seq, Prepare: seq}, nil
+}
+
+var _ eventstore.HeadReader = (*Store)(nil)

@@ -1,6 +1,9 @@
 package eventstoretest
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -63,3 +66,38 @@ func testCheckpoints(t *testing.T, s eventstore.Store) {
 		t.Errorf("after concurrent saves: LoadCheckpoint = %v, %v; want %v", p, err, positions[2])
 	}
 }
+
+// testHead holds an adapter to HeadReader: after an append, the head is
+// at or past that event, and a subscription from the start reaches it.
+func testHead(t *testing.T, s eventstore.Store) {
+	h, ok := s.(eventstore.HeadReader)
+	if !ok {
+		t.Fatalf("%T does not implement eventstore.HeadReader", s)
+	}
+	stream := newStream("head")
+	r := mustAppend(t, s, stream, eventstore.NoStream, newEvent("test.Created"))
+	head, err := h.Head(t.Context())
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	if head.Less(r.Position) {
+		t.Fatalf("Head = %v, before the event just appended at %v", head, r.Position)
+	}
+	// Every event up to the head is delivered: the subscription reaches it.
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	err = s.SubscribeAll(ctx, eventstore.Position{}, func(_ context.Context, e eventstore.RecordedEvent) error {
+		if !e.Position.Less(head) {
+			if head.Less(e.Position) {
+				return fmt.Errorf("passed the head %v without an event there: next is %v", head, e.Position)
+			}
+			return errReached
+		}
+		return nil
+	})
+	if !errors.Is(err, errReached) {
+		t.Fatalf("subscription from the start did not reach the head %v: %v", head, err)
+	}
+}
+
+var errReached = errors.New("reached")

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"ConcurrentAppendsOneStream", testConcurrentOneStream},
 		{"ConcurrentAppendsManyStreams", testConcurrentManyStreams},
 		{"Checkpoints", testCheckpoints},
+		{"Head", testHead},
 		{"Close", testClose},
 	}
 	for _, c := range cases {

@@ -1,0 +1,115 @@
+package readmodel_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/eventstore/embedded"
+	"github.com/ringback/ringback/libs/readmodel"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+)
+
+func write(t *testing.T, st eventstore.Store, stream string, n int) eventstore.Position {
+	t.Helper()
+	var pos eventstore.Position
+	for i := range n {
+		ev := &callbackv1.CallbackCancelled{CallbackId: stream, Reason: fmt.Sprint(i), At: timestamppb.Now()}
+		out, err := eventstore.Execute(t.Context(), st, stream, eventstore.Aggregate[int]{Evolve: func(n int, _ proto.Message) int { return n + 1 }},
+			eventstore.Cause{ID: fmt.Sprint(stream, i)}, func(int) ([]proto.Message, error) { return []proto.Message{ev}, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = out.Position
+	}
+	return pos
+}
+
+// TestReadyOnlyWhenCaughtUp: a replica starting on a store that already
+// holds events is not ready until its view holds them all.
+func TestReadyOnlyWhenCaughtUp(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	write(t, st, "intake-callback-a", 500)
+	write(t, st, "other-x", 500)
+
+	var folded atomic.Int64
+	block := make(chan struct{})
+	p := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) {
+		<-block // a slow fold: the replica is still catching up
+		folded.Add(1)
+	}}
+	if p.Ready() == nil {
+		t.Fatal("ready before Run")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, st) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := p.Ready(); err == nil {
+		t.Fatal("ready while the first event is still being folded")
+	} else {
+		t.Logf("while catching up: %v", err)
+	}
+	close(block)
+	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	if err := p.WaitUntil(wctx, func() bool { return p.Ready() == nil }); err != nil {
+		t.Fatalf("never caught up: %v", p.Ready())
+	}
+	if folded.Load() != 500 {
+		t.Fatalf("ready with %d of 500 events folded", folded.Load())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangedOnlyForWantedStreams: other services' events move the
+// position but do not wake the service's loops.
+func TestChangedOnlyForWantedStreams(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) {}}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = p.Run(ctx, st) }()
+	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	if err := p.WaitUntil(wctx, func() bool { return p.Ready() == nil }); err != nil {
+		t.Fatal(err)
+	}
+	ch := p.Changed()
+	last := write(t, st, "other-x", 50)
+	for p.Position().Less(last) {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-ch:
+		t.Fatal("woken by an event of a stream the projection does not fold")
+	default:
+	}
+	pos := write(t, st, "intake-callback-b", 1)
+	if err := p.WaitFor(wctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("not woken by its own stream's event")
+	}
+}
