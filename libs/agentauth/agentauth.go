@@ -181,3 +181,16 @@ func (f *Directory) Who(w http.ResponseWriter, r *http.Request) (string, error) 
 	}
 	return a.ID, nil
 }
+
+// bearer is the agent of the request's bearer token, if it has a valid one.
+func (f *Directory) bearer(r *http.Request) (string, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return "", false
+	}
+	a, found := f.identify(token)
+	if !found {
+		return "", false
+	}
+	return a.ID, true
+}

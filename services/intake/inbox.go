@@ -34,11 +34,12 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime(), Reopen: true}
 	case *routingv1.OfferAccepted:
 		id = e.Correlation
-		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId}
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId,
+			Agent: ev.AgentId}
 	case *agentv1.InteractionDone:
 		id = ev.CallbackId
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: ev.InteractionId,
-			Disposition: ev.Disposition}
+			Disposition: ev.Disposition, Agent: ev.AgentId}
 		if ev.Rescheduled {
 			// Due again later: the scheduler's CallbackRescheduled says when.
 			p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, InteractionID: ev.InteractionId,

@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
@@ -31,16 +33,32 @@ type Config struct {
 	// RefuseDuplicates refuses a second open callback for the same number and
 	// service, so one visitor's repeated clicks reach one agent once.
 	RefuseDuplicates bool
+	// AgentsFile is the binary's --agents: with it, reading a callback
+	// takes the token of the agent who accepted it; "" is an open platform.
+	AgentsFile string
+	// DialCountries and DialTypes are the numbers a callback may be asked
+	// for (see libs/dialplan); emergency, premium-rate, shared-cost, short
+	// and N11 numbers never may.
+	DialCountries, DialTypes string
 }
 
 // RegisterFlags registers intake's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RefuseDuplicates, "intake.refuse-duplicates", true,
 		"refuse a callback for a number and service that already have an open one (409)")
+	fs.StringVar(&c.DialCountries, "intake.dial-countries", "",
+		"comma list of ISO region codes (US,GB) whose numbers a callback may be asked for; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never may")
+	fs.StringVar(&c.DialTypes, "intake.dial-types", "",
+		"comma list of number types a callback may be asked for (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
 }
 
 // Validate checks the configuration.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	return nil
+}
 
 // Deps are what intake is given.
 type Deps struct {
@@ -61,11 +79,22 @@ type Service struct {
 	// admit serialises the duplicate check with the write it guards.
 	admit     sync.Mutex
 	requested prometheus.Counter
+	plan      dialplan.Plan
+	agents    *agentauth.Directory // nil: open, no authentication
 }
 
 // New builds intake and registers its routes.
 func New(cfg Config, deps Deps) (*Service, error) {
-	s := &Service{cfg: cfg, deps: deps, view: newView()}
+	plan, err := dialplan.Parse(cfg.DialCountries, cfg.DialTypes)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	agents, err := agentauth.Load(cfg.AgentsFile)
+	if err != nil {
+		return nil, err
+	}
+	agentauth.WarnOpen(deps.Log, agents)
+	s := &Service{cfg: cfg, deps: deps, view: newView(), plan: plan, agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{"intake-callback-"}, Apply: s.view.apply}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})

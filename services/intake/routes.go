@@ -10,18 +10,68 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
 )
 
+// routeTable is every route of intake and who may call it (issue 16): the
+// visitor creates and cancels; reading a callback, with the contact's
+// personal data, is for the agent who accepted it, and anyone else is
+// answered as for an unknown callback.
+func (s *Service) routeTable() []agentauth.Route {
+	return []agentauth.Route{
+		{Pattern: "POST /v1/callbacks", Access: agentauth.Anyone, Handle: s.create},
+		{Pattern: "GET /v1/callbacks/{id}", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.get},
+		// The visitor's self-service link will sign it (issue 16); until then
+		// the answer shows nothing personal (visitorView).
+		{Pattern: "DELETE /v1/callbacks/{id}", Access: agentauth.Anyone, Handle: s.cancel},
+		{Pattern: "GET /callback", Access: agentauth.Anyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
+			s.form(w, r)
+			return nil
+		}},
+	}
+}
+
 func (s *Service) routes(mux *http.ServeMux) {
-	log := s.deps.Log
-	mux.HandleFunc("POST /v1/callbacks", httpx.Handle(log, s.create))
-	mux.HandleFunc("GET /v1/callbacks/{id}", httpx.Handle(log, s.get))
-	mux.HandleFunc("DELETE /v1/callbacks/{id}", httpx.Handle(log, s.cancel))
-	mux.HandleFunc("GET /callback", s.form)
+	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+}
+
+// entitled: the agent who accepted the callback's interaction; for anyone
+// else the callback does not exist.
+func (s *Service) entitled(r *http.Request, agent string) error {
+	st, err := s.load(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if st.Agent != agent {
+		return notFound(st.ID)
+	}
+	return nil
+}
+
+func notFound(id string) error { return httpx.NotFound("no callback " + id) }
+
+// visitorView is what an anonymous caller is shown of a callback once
+// agents authenticate: its id and where it stands, nothing personal, since
+// anyone who knows or guesses an Idempotency-Key may replay a POST.
+type visitorView struct {
+	ID           string     `json:"id"`
+	State        string     `json:"state"`
+	Service      string     `json:"service"`
+	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
+}
+
+// show answers st in full on an open platform, and to its agent; anyone
+// else sees the visitorView.
+func (s *Service) show(r *http.Request, st callback.State) any {
+	v := present(st)
+	if s.agents.Open() || (st.Agent != "" && agentauth.Agent(r.Context()) == st.Agent) {
+		return v
+	}
+	return visitorView{ID: v.ID, State: v.State, Service: v.Service, ScheduledFor: v.ScheduledFor}
 }
 
 // createRequest is the body of POST /v1/callbacks (api/openapi.yaml).
@@ -78,7 +128,8 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.deps.Clock.Now()
 	desired, err := callback.Validate(callback.Input{Service: req.Service, PhoneNumber: req.PhoneNumber,
-		Subject: req.Subject, ContactName: req.ContactName, CaseData: req.CaseData, DesiredTime: req.DesiredTime}, now)
+		Subject: req.Subject, ContactName: req.ContactName, CaseData: req.CaseData, DesiredTime: req.DesiredTime,
+		Plan: s.plan}, now)
 	var fe *callback.FieldError
 	if errors.As(err, &fe) {
 		return httpx.BadField(fe.Field, fe.Reason)
@@ -100,7 +151,11 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	s.admit.Lock()
 	defer s.admit.Unlock()
 	if other, open := s.view.openFor(req.Service, req.PhoneNumber); open && s.cfg.RefuseDuplicates && other != id {
-		p := httpx.Conflict("this number already has an open callback for this service: " + other)
+		detail := "this number already has an open callback for this service"
+		if s.agents.Open() {
+			detail += ": " + other // with agents on, an anonymous caller learns no callback's id
+		}
+		p := httpx.Conflict(detail)
 		p.Field = "phone_number"
 		return p
 	}
@@ -122,20 +177,25 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	w.Header().Set("Location", "/v1/callbacks/"+id)
-	httpx.WriteJSON(w, status, present(out.State))
+	if status == http.StatusCreated {
+		// The caller just sent all of it.
+		httpx.WriteJSON(w, status, present(out.State))
+		return nil
+	}
+	httpx.WriteJSON(w, status, s.show(r, out.State))
 	return nil
 }
 
 func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return callback.State{}, httpx.NotFound("no callback " + id)
+		return callback.State{}, notFound(id)
 	}
 	l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
 	if err != nil {
 		return callback.State{}, err
 	}
 	if !l.State.Exists {
-		return callback.State{}, httpx.NotFound("no callback " + id)
+		return callback.State{}, notFound(id)
 	}
 	return l.State, nil
 }
@@ -168,6 +228,6 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err := s.proj.WaitFor(ctx, out.Position); err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, present(out.State))
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil
 }

@@ -27,6 +27,9 @@ type State struct {
 	InteractionID string
 	Disposition   string
 	UpdatedAt     time.Time
+	// Agent accepted the latest interaction: the one agent who may read the
+	// callback when agents authenticate.
+	Agent string
 }
 
 // Open says whether the callback still waits for or is in an interaction.
@@ -55,6 +58,7 @@ type (
 		InteractionID string
 		ScheduledFor  time.Time
 		Disposition   string
+		Agent         string // who accepted or finished the interaction
 		// Reopen: the callback was rescheduled, so SCHEDULED again even after
 		// it was in progress.
 		Reopen bool
@@ -109,7 +113,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil // a late word about an earlier interaction of a rescheduled callback
 		}
 		e := &callbackv1.CallbackStateChanged{CallbackId: s.ID, State: c.State, At: timestamppb.New(c.At),
-			InteractionId: c.InteractionID, Disposition: c.Disposition}
+			InteractionId: c.InteractionID, Disposition: c.Disposition, AgentId: c.Agent}
 		if !c.ScheduledFor.IsZero() {
 			e.ScheduledFor = timestamppb.New(c.ScheduledFor)
 		}
@@ -149,6 +153,9 @@ func Evolve(s State, e proto.Message) State {
 		}
 		if e.Disposition != "" {
 			s.Disposition = e.Disposition
+		}
+		if e.AgentId != "" {
+			s.Agent = e.AgentId
 		}
 	}
 	return s

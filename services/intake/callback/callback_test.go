@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/dialplan"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
@@ -99,6 +100,14 @@ func TestValidate(t *testing.T) {
 		{"far future", func(i *Input) { i.DesiredTime = t0.Add(100 * 24 * time.Hour).Format(time.RFC3339) }, "desired_time"},
 		{"future ok", func(i *Input) { i.DesiredTime = t0.Add(time.Hour).Format(time.RFC3339) }, ""},
 		{"empty case key", func(i *Input) { i.CaseData = map[string]string{"": "x"} }, "case_data"},
+		// The dial plan (issue 16): never an emergency, premium or service number.
+		{"emergency", func(i *Input) { i.PhoneNumber = "+1911" }, "phone_number"},
+		{"emergency, 112", func(i *Input) { i.PhoneNumber = "+112" }, "phone_number"},
+		{"premium", func(i *Input) { i.PhoneNumber = "+19005550123" }, "phone_number"},
+		{"N11 area code", func(i *Input) { i.PhoneNumber = "+19115550123" }, "phone_number"},
+		{"UK premium", func(i *Input) { i.PhoneNumber = "+448712345678" }, "phone_number"},
+		{"country not allowed", func(i *Input) { i.Plan = dialplan.Plan{Countries: []string{"GB"}} }, "phone_number"},
+		{"country allowed", func(i *Input) { i.Plan = dialplan.Plan{Countries: []string{"US"}} }, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -116,5 +125,30 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("err = %v, want field %s", err, c.field)
 			}
 		})
+	}
+}
+
+// TestAgentOfTheCallback: the agent who accepted, then finished, is the
+// callback's agent; a reschedule keeps them until another accepts.
+func TestAgentOfTheCallback(t *testing.T) {
+	s := fold(requested(nil))
+	for _, step := range []struct {
+		p    Progress
+		want string
+	}{
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: "i1", Agent: "a1", At: t0}, "a1"},
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, InteractionID: "i1", Reopen: true, At: t0}, "a1"},
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionID: "i2", At: t0}, "a1"},
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: "i2", Agent: "a2", At: t0}, "a2"},
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: "i2", Agent: "a2", At: t0}, "a2"},
+	} {
+		evs, err := Decide(s, step.p)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%v: %d events, %v", step.p.State, len(evs), err)
+		}
+		s = Evolve(s, evs[0])
+		if s.Agent != step.want {
+			t.Fatalf("after %v: agent %q, want %q", step.p.State, s.Agent, step.want)
+		}
 	}
 }

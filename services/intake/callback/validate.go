@@ -3,8 +3,11 @@ package callback
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ringback/ringback/libs/dialplan"
 )
 
 // FieldError names the request field at fault.
@@ -41,6 +44,9 @@ type Input struct {
 	ContactName string
 	CaseData    map[string]string
 	DesiredTime string // RFC 3339, or empty for as soon as possible
+	// Plan is what numbers may be called back; the zero Plan is the dial
+	// plan's defaults. Emergency, premium and short numbers never are.
+	Plan dialplan.Plan
 }
 
 // Validate checks a request at time now and returns its desired time.
@@ -60,6 +66,10 @@ func Validate(in Input, now time.Time) (desired time.Time, err error) {
 		return desired, &FieldError{"contact_name", fmt.Sprintf("must be valid text of at most %d bytes", MaxName)}
 	case len(in.CaseData) > MaxCaseFields:
 		return desired, &FieldError{"case_data", fmt.Sprintf("must have at most %d fields", MaxCaseFields)}
+	}
+	if err := in.Plan.Check(in.PhoneNumber); err != nil {
+		return desired, &FieldError{"phone_number", "cannot be called back: " +
+			strings.TrimPrefix(err.Error(), "refused by the dial plan: ")}
 	}
 	for k, v := range in.CaseData {
 		if k == "" || len(k) > MaxCaseKey || !utf8.ValidString(k) {

@@ -301,6 +301,9 @@ type CallbackStateChanged struct {
 	InteractionId string                 `protobuf:"bytes,4,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	ScheduledFor  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
 	Disposition   string                 `protobuf:"bytes,6,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	// agent_id: the agent who accepted (IN_PROGRESS) or finished (COMPLETED)
+	// the interaction, the one agent who may read the callback (issue 16).
+	AgentId       string `protobuf:"bytes,7,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,6 +376,13 @@ func (x *CallbackStateChanged) GetScheduledFor() *timestamppb.Timestamp {
 func (x *CallbackStateChanged) GetDisposition() string {
 	if x != nil {
 		return x.Disposition
+	}
+	return ""
+}
+
+func (x *CallbackStateChanged) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
 	}
 	return ""
 }
@@ -499,6 +509,78 @@ func (x *CallbackRescheduled) GetReason() string {
 	return ""
 }
 
+// CallbackAccepted: scheduler noted which agent accepted the callback's
+// interaction: that agent may read the callback's schedule (issue 16).
+// Stream scheduler-callback-<id>, since scheduler rebuilds its state from
+// there alone.
+type CallbackAccepted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackAccepted) Reset() {
+	*x = CallbackAccepted{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackAccepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackAccepted) ProtoMessage() {}
+
+func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackAccepted.ProtoReflect.Descriptor instead.
+func (*CallbackAccepted) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CallbackAccepted) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *CallbackAccepted) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallbackAccepted) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CallbackAccepted) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // CallbackUnscheduled: scheduler dropped a callback that was cancelled before
 // it fell due, so it never will. Stream scheduler-callback-<id>; scheduler
 // records it in its own stream because it rebuilds its state from there alone.
@@ -513,7 +595,7 @@ type CallbackUnscheduled struct {
 
 func (x *CallbackUnscheduled) Reset() {
 	*x = CallbackUnscheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +607,7 @@ func (x *CallbackUnscheduled) String() string {
 func (*CallbackUnscheduled) ProtoMessage() {}
 
 func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +620,7 @@ func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackUnscheduled.ProtoReflect.Descriptor instead.
 func (*CallbackUnscheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CallbackUnscheduled) GetCallbackId() string {
@@ -575,7 +657,7 @@ type CallbackDue struct {
 
 func (x *CallbackDue) Reset() {
 	*x = CallbackDue{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +669,7 @@ func (x *CallbackDue) String() string {
 func (*CallbackDue) ProtoMessage() {}
 
 func (x *CallbackDue) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +682,7 @@ func (x *CallbackDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackDue.ProtoReflect.Descriptor instead.
 func (*CallbackDue) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CallbackDue) GetCallbackId() string {
@@ -655,7 +737,7 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa8\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc3\x02\n" +
 	"\x14CallbackStateChanged\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x129\n" +
@@ -663,7 +745,8 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12%\n" +
 	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId\x12?\n" +
 	"\rscheduled_for\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x12 \n" +
-	"\vdisposition\x18\x06 \x01(\tR\vdisposition\"\xa8\x01\n" +
+	"\vdisposition\x18\x06 \x01(\tR\vdisposition\x12\x19\n" +
+	"\bagent_id\x18\a \x01(\tR\aagentId\"\xa8\x01\n" +
 	"\x11CallbackScheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12?\n" +
@@ -673,7 +756,13 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x121\n" +
 	"\x06due_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"z\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa1\x01\n" +
+	"\x10CallbackAccepted\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"z\n" +
 	"\x13CallbackUnscheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
@@ -706,7 +795,7 @@ func file_ringback_callback_v1_callback_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_callback_v1_callback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(CallbackState)(0),            // 0: ringback.callback.v1.CallbackState
 	(*CallbackRequest)(nil),       // 1: ringback.callback.v1.CallbackRequest
@@ -715,31 +804,33 @@ var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(*CallbackStateChanged)(nil),  // 4: ringback.callback.v1.CallbackStateChanged
 	(*CallbackScheduled)(nil),     // 5: ringback.callback.v1.CallbackScheduled
 	(*CallbackRescheduled)(nil),   // 6: ringback.callback.v1.CallbackRescheduled
-	(*CallbackUnscheduled)(nil),   // 7: ringback.callback.v1.CallbackUnscheduled
-	(*CallbackDue)(nil),           // 8: ringback.callback.v1.CallbackDue
-	nil,                           // 9: ringback.callback.v1.CallbackRequest.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*CallbackAccepted)(nil),      // 7: ringback.callback.v1.CallbackAccepted
+	(*CallbackUnscheduled)(nil),   // 8: ringback.callback.v1.CallbackUnscheduled
+	(*CallbackDue)(nil),           // 9: ringback.callback.v1.CallbackDue
+	nil,                           // 10: ringback.callback.v1.CallbackRequest.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
-	9,  // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
-	10, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
-	10, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
+	10, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
+	11, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
+	11, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: ringback.callback.v1.CallbackRequested.request:type_name -> ringback.callback.v1.CallbackRequest
-	10, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
+	11, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
-	10, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
-	10, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
+	11, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
+	11, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
 	1,  // 8: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
-	10, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
-	10, // 10: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
-	10, // 11: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
-	1,  // 12: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	10, // 13: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	11, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
+	11, // 10: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
+	11, // 11: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	11, // 12: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	1,  // 13: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
+	11, // 14: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
@@ -753,7 +844,7 @@ func file_ringback_callback_v1_callback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_callback_v1_callback_proto_rawDesc), len(file_ringback_callback_v1_callback_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
