@@ -43,6 +43,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		}
 		cmd = schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
 			Hours: s.hours.of(l.State.Request.GetService()), Reason: "rescheduled by agent " + ev.AgentId}
+	case *agentv1.InteractionAccepted:
+		// The bus carries the callback id as the correlation of its chain.
+		id = e.Correlation
+		cmd = schedule.NoteAccepted{InteractionID: ev.InteractionId, Agent: ev.AgentId, At: s.deps.Clock.Now()}
 	default:
 		return nil
 	}

@@ -1,18 +1,58 @@
 package scheduler
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/scheduler/schedule"
 )
 
+// routeTable is every route of scheduler and who may call it (issue 16):
+// a callback's schedule is for the agent who accepted it; anyone else is
+// answered as for an unknown callback.
+func (s *Service) routeTable() []agentauth.Route {
+	return []agentauth.Route{
+		{Pattern: "GET /v1/schedule/{id}", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.get},
+	}
+}
+
 func (s *Service) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/schedule/{id}", httpx.Handle(s.deps.Log, s.get))
+	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+}
+
+func notFound(id string) error { return httpx.NotFound("no schedule for callback " + id) }
+
+func (s *Service) load(ctx context.Context, id string) (schedule.State, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return schedule.State{}, notFound(id)
+	}
+	l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
+	if err != nil {
+		return schedule.State{}, err
+	}
+	if l.State.Status == schedule.Unknown {
+		return schedule.State{}, notFound(id)
+	}
+	return l.State, nil
+}
+
+// entitled: the agent who accepted the callback's interaction.
+func (s *Service) entitled(r *http.Request, agent string) error {
+	id := r.PathValue("id")
+	st, err := s.load(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if st.Agent != agent {
+		return notFound(id)
+	}
+	return nil
 }
 
 // scheduleView is a callback's schedule as the API shows it, for operators.
@@ -26,16 +66,9 @@ type scheduleView struct {
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		return httpx.NotFound("no schedule for callback " + id)
-	}
-	l, err := eventstore.Load(r.Context(), s.deps.Store, schedule.Stream(id), aggregate)
+	st, err := s.load(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	st := l.State
-	if st.Status == schedule.Unknown {
-		return httpx.NotFound("no schedule for callback " + id)
 	}
 	v := scheduleView{CallbackID: id, Status: st.Status.String(), Service: st.Request.GetService()}
 	if !st.DueAt.IsZero() {

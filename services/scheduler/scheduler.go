@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
@@ -35,6 +36,9 @@ type Config struct {
 	// OfficeHours per service, as given on the command line; see
 	// RegisterFlags for the format.
 	OfficeHours string
+	// AgentsFile is the binary's --agents: with it, a schedule is read only
+	// by the agent who accepted the callback; "" is an open platform.
+	AgentsFile string
 }
 
 // anyService is the office-hours entry for services without their own.
@@ -108,6 +112,7 @@ type Service struct {
 	pending *pending
 	proj    *readmodel.Projection
 	fired   prometheus.Counter
+	agents  *agentauth.Directory // nil: open, no authentication
 }
 
 // New builds scheduler and registers its routes.
@@ -116,7 +121,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{deps: deps, hours: hours, pending: newPending()}
+	agents, err := agentauth.Load(cfg.AgentsFile)
+	if err != nil {
+		return nil, err
+	}
+	agentauth.WarnOpen(deps.Log, agents)
+	s := &Service{deps: deps, hours: hours, pending: newPending(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{schedule.StreamPrefix}, Apply: s.pending.apply}
 	s.fired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_fired_total",
 		Help: "Callbacks that fell due (CallbackDue written) and went to the router."})

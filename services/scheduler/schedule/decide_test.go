@@ -109,6 +109,15 @@ func TestDecide(t *testing.T) {
 				due(asap, later, 1)}, nil},
 		{"reschedule unknown", nil, Reschedule{At: t0}, nil, ErrNotScheduled},
 		{"reschedule cancelled", []proto.Message{scheduled(future, later), cancelled}, Reschedule{At: t0}, nil, ErrCancelled},
+
+		{"accepted: noted", []proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, NoteAccepted{InteractionID: "i1", Agent: "a1", At: t0},
+			[]proto.Message{&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}}, nil},
+		{"accepted again by the same agent: nothing", []proto.Message{scheduled(asap, t0), due(asap, t0, 0),
+			&callbackv1.CallbackAccepted{CallbackId: "c1", AgentId: "a1"}}, NoteAccepted{InteractionID: "i1", Agent: "a1", At: t0}, nil, nil},
+		{"accepted by another after a reschedule", []proto.Message{scheduled(asap, t0), due(asap, t0, 0),
+			&callbackv1.CallbackAccepted{CallbackId: "c1", AgentId: "a1"}}, NoteAccepted{InteractionID: "i2", Agent: "a2", At: t0},
+			[]proto.Message{&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: "i2", AgentId: "a2", At: timestamppb.New(t0)}}, nil},
+		{"accepted, unknown callback: nothing", nil, NoteAccepted{InteractionID: "i1", Agent: "a1", At: t0}, nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

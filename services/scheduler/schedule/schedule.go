@@ -56,6 +56,9 @@ type State struct {
 	// callback falls due (a reschedule after an attempt) gets its own
 	// interaction id.
 	Fired int
+	// Agent accepted the latest interaction: the agent who may read the
+	// schedule when agents authenticate (issue 16).
+	Agent string
 }
 
 // Commands.
@@ -84,6 +87,12 @@ type (
 		At     time.Time // now
 		Hours  Hours
 		Reason string
+	}
+	// NoteAccepted records the agent who accepted the callback's interaction.
+	NoteAccepted struct {
+		InteractionID string
+		Agent         string
+		At            time.Time
 	}
 )
 
@@ -171,6 +180,12 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			out = append(out, s.due(s.ID, s.Request, due))
 		}
 		return out, nil
+	case NoteAccepted:
+		if s.Status == Unknown || c.Agent == "" || c.Agent == s.Agent {
+			return nil, nil
+		}
+		return []proto.Message{&callbackv1.CallbackAccepted{CallbackId: s.ID, InteractionId: c.InteractionID,
+			AgentId: c.Agent, At: timestamppb.New(c.At)}}, nil
 	}
 	return nil, fmt.Errorf("schedule: unknown command %T", c)
 }
@@ -194,6 +209,8 @@ func Evolve(s State, e proto.Message) State {
 	case *callbackv1.CallbackDue:
 		s.Status, s.DueAt = Fired, e.DueAt.AsTime()
 		s.Fired++
+	case *callbackv1.CallbackAccepted:
+		s.Agent = e.AgentId
 	case *callbackv1.CallbackUnscheduled:
 		s.Status = Cancelled
 		if s.ID == "" {
