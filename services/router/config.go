@@ -31,6 +31,9 @@ type Config struct {
 	// DispatchBatch bounds the actions the dispatcher decides at once and
 	// writes concurrently.
 	DispatchBatch int
+	// AgentsFile is the binary's --agents: with it, the queues are shown to
+	// agents only; "" is an open platform.
+	AgentsFile string
 }
 
 // RegisterFlags registers the router's flags.

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
@@ -64,6 +65,7 @@ type Service struct {
 	offers      prometheus.Counter
 	missed      prometheus.Counter
 	queuedToOff prometheus.Histogram
+	agents      *agentauth.Directory // nil: open, no authentication
 }
 
 // New builds the router and registers its routes.
@@ -71,7 +73,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, model: queue.New(cfg.Rules()), agentCache: eventstore.NewCache[queue.Availability](agentCacheSize)}
+	agents, err := agentauth.Load(cfg.AgentsFile)
+	if err != nil {
+		return nil, err
+	}
+	agentauth.WarnOpen(deps.Log, agents)
+	s := &Service{cfg: cfg, deps: deps, model: queue.New(cfg.Rules()), agents: agents,
+		agentCache: eventstore.NewCache[queue.Availability](agentCacheSize)}
 	s.proj = &readmodel.Projection{Prefixes: []string{"router-"}, Apply: s.apply}
 	s.offers = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_offers_total",
 		Help: "Offers of interactions to agents made by the router."})

@@ -3,14 +3,23 @@ package router
 import (
 	"net/http"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/router/queue"
 )
 
+// routeTable is every route of the router and who may call it (issue 16):
+// the queues show counts, nothing personal, to any agent (a supervisor role
+// will narrow them to its services).
+func (s *Service) routeTable() []agentauth.Route {
+	return []agentauth.Route{
+		{Pattern: "GET /v1/queues", Access: agentauth.AnyAgent, Handle: s.listQueues},
+		{Pattern: "GET /v1/queues/{service}", Access: agentauth.AnyAgent, Handle: s.getQueue},
+	}
+}
+
 func (s *Service) routes(mux *http.ServeMux) {
-	log := s.deps.Log
-	mux.HandleFunc("GET /v1/queues", httpx.Handle(log, s.listQueues))
-	mux.HandleFunc("GET /v1/queues/{service}", httpx.Handle(log, s.getQueue))
+	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
 }
 
 // queueView is a queue as the API shows it.
