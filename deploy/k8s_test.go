@@ -1,9 +1,10 @@
-// Package deploy holds what runs ringback: the Kubernetes base in k8s/ and,
-// at the repository root, the Dockerfile and docker-compose.yml. These tests
-// need no cluster and no Docker engine: they build k8s/ with kustomize in
-// process, decode every object strictly into the k8s.io/api types (a
-// misspelt field fails, as it would at the API server), and check the
-// invariants of the distributed mode on the result and on the compose file.
+// Package deploy holds what runs ringback: the Kubernetes base in k8s/base/
+// with an example overlay in k8s/overlays/production/ and, at the repository
+// root, the Dockerfile, docker-compose.yml and `make image`. These tests need
+// no cluster and no Docker engine: they build the kustomizations in process,
+// decode every object strictly into the k8s.io/api types (a misspelt field
+// fails, as it would at the API server), and check the invariants of the
+// distributed mode on the result and on the compose file.
 package deploy
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -52,7 +54,7 @@ const (
 	nodeMemory = "3Gi"
 )
 
-// manifests is the kustomize build of k8s/, decoded.
+// manifests is the kustomize build of one kustomization, decoded.
 type manifests struct {
 	namespaces  []corev1.Namespace
 	configMaps  map[string]corev1.ConfigMap
@@ -60,24 +62,49 @@ type manifests struct {
 	services    map[string]corev1.Service
 	ingresses   []networkingv1.Ingress
 	pdbs        []policyv1.PodDisruptionBudget
+	pvcs        map[string]corev1.PersistentVolumeClaim
 }
 
-var built = sync.OnceValues(func() (*manifests, error) { return build("k8s") })
+// kustomizations are what an operator applies: the base and the example
+// overlay. Every invariant holds on each.
+var kustomizations = []string{base, overlay}
 
-func mustBuild(t *testing.T) *manifests {
+const (
+	base    = "k8s/base"
+	overlay = "k8s/overlays/production"
+)
+
+var builds = func() map[string]func() (*manifests, error) {
+	b := map[string]func() (*manifests, error){}
+	for _, dir := range kustomizations {
+		b[dir] = sync.OnceValues(func() (*manifests, error) { return build(filesys.MakeFsOnDisk(), dir) })
+	}
+	return b
+}()
+
+func mustBuild(t *testing.T, dir string) *manifests {
 	t.Helper()
-	m, err := built()
+	m, err := builds[dir]()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
+// eachBuild runs f on the build of every kustomization, as a subtest named
+// after its directory.
+func eachBuild(t *testing.T, f func(t *testing.T, m *manifests)) {
+	t.Helper()
+	for _, dir := range kustomizations {
+		t.Run(dir, func(t *testing.T) { f(t, mustBuild(t, dir)) })
+	}
+}
+
 // build runs kustomize on dir and decodes every object strictly into its
 // k8s.io/api type. A kind with no type here is an error: add it and its
 // invariants together.
-func build(dir string) (*manifests, error) {
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+func build(fs filesys.FileSystem, dir string) (*manifests, error) {
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
@@ -85,6 +112,7 @@ func build(dir string) (*manifests, error) {
 		configMaps:  map[string]corev1.ConfigMap{},
 		deployments: map[string]appsv1.Deployment{},
 		services:    map[string]corev1.Service{},
+		pvcs:        map[string]corev1.PersistentVolumeClaim{},
 	}
 	var errs []error
 	for _, r := range rm.Resources() {
@@ -114,6 +142,12 @@ func build(dir string) (*manifests, error) {
 			var o networkingv1.Ingress
 			errs = append(errs, decodeStrict(id, y, &o))
 			m.ingresses = append(m.ingresses, o)
+		case "v1 PersistentVolumeClaim":
+			var o corev1.PersistentVolumeClaim
+			errs = append(errs, decodeStrict(id, y, &o))
+			m.pvcs[o.Name] = o
+		case "v1 Secret":
+			errs = append(errs, fmt.Errorf("%s: a Secret in the build commits credentials to the repository; the operator creates it (README.md, Deploying on Kubernetes)", id))
 		case "policy/v1 PodDisruptionBudget":
 			var o policyv1.PodDisruptionBudget
 			errs = append(errs, decodeStrict(id, y, &o))
@@ -164,30 +198,34 @@ func TestDecodeStrictRejectsTypos(t *testing.T) {
 }
 
 func TestBuildDecodesStrictly(t *testing.T) {
-	m := mustBuild(t)
-	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
-		t.Errorf("want the one Namespace %q, got %d", namespace, len(m.namespaces))
-	}
-	check := func(kind, name, ns string) {
-		if ns != namespace {
-			t.Errorf("%s %s: namespace %q, want %q", kind, name, ns, namespace)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
+			t.Errorf("want the one Namespace %q, got %d", namespace, len(m.namespaces))
 		}
-	}
-	for n, o := range m.configMaps {
-		check("ConfigMap", n, o.Namespace)
-	}
-	for n, o := range m.deployments {
-		check("Deployment", n, o.Namespace)
-	}
-	for n, o := range m.services {
-		check("Service", n, o.Namespace)
-	}
-	for _, o := range m.ingresses {
-		check("Ingress", o.Name, o.Namespace)
-	}
-	for _, o := range m.pdbs {
-		check("PodDisruptionBudget", o.Name, o.Namespace)
-	}
+		check := func(kind, name, ns string) {
+			if ns != namespace {
+				t.Errorf("%s %s: namespace %q, want %q", kind, name, ns, namespace)
+			}
+		}
+		for n, o := range m.configMaps {
+			check("ConfigMap", n, o.Namespace)
+		}
+		for n, o := range m.deployments {
+			check("Deployment", n, o.Namespace)
+		}
+		for n, o := range m.services {
+			check("Service", n, o.Namespace)
+		}
+		for _, o := range m.ingresses {
+			check("Ingress", o.Name, o.Namespace)
+		}
+		for _, o := range m.pdbs {
+			check("PodDisruptionBudget", o.Name, o.Namespace)
+		}
+		for n, o := range m.pvcs {
+			check("PersistentVolumeClaim", n, o.Namespace)
+		}
+	})
 }
 
 // container is the ringback container of d.
@@ -225,31 +263,32 @@ func target(args []string) (string, error) {
 }
 
 func TestEveryTargetRunsInItsOwnDeployment(t *testing.T) {
-	m := mustBuild(t)
-	seen := map[string]string{}
-	for name, d := range m.deployments {
-		c := container(t, d)
-		if len(c.Command) > 0 {
-			t.Errorf("deployment %s: command %q overrides the image's entrypoint (ringback serve)", name, c.Command)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		seen := map[string]string{}
+		for name, d := range m.deployments {
+			c := container(t, d)
+			if len(c.Command) > 0 {
+				t.Errorf("deployment %s: command %q overrides the image's entrypoint (ringback serve)", name, c.Command)
+			}
+			tg, err := target(c.Args)
+			if err != nil {
+				t.Errorf("deployment %s: %v", name, err)
+				continue
+			}
+			if tg != name {
+				t.Errorf("deployment %s runs --target=%s: name a Deployment after its target", name, tg)
+			}
+			if other, ok := seen[tg]; ok {
+				t.Errorf("--target=%s in deployments %s and %s", tg, other, name)
+			}
+			seen[tg] = name
 		}
-		tg, err := target(c.Args)
-		if err != nil {
-			t.Errorf("deployment %s: %v", name, err)
-			continue
+		for _, tg := range targets {
+			if _, ok := seen[tg]; !ok {
+				t.Errorf("no Deployment runs --target=%s", tg)
+			}
 		}
-		if tg != name {
-			t.Errorf("deployment %s runs --target=%s: name a Deployment after its target", name, tg)
-		}
-		if other, ok := seen[tg]; ok {
-			t.Errorf("--target=%s in deployments %s and %s", tg, other, name)
-		}
-		seen[tg] = name
-	}
-	for _, tg := range targets {
-		if _, ok := seen[tg]; !ok {
-			t.Errorf("no Deployment runs --target=%s", tg)
-		}
-	}
+	})
 }
 
 // httpContainerPort is the TCP port named http of c.
@@ -263,48 +302,50 @@ func httpContainerPort(c corev1.Container) (corev1.ContainerPort, bool) {
 }
 
 func TestProbesHitReadyzAndHealthzOnHTTP(t *testing.T) {
-	m := mustBuild(t)
-	for name, d := range m.deployments {
-		c := container(t, d)
-		hp, ok := httpContainerPort(c)
-		if !ok || hp.ContainerPort != httpPort || (hp.Protocol != "" && hp.Protocol != corev1.ProtocolTCP) {
-			t.Errorf("deployment %s: want a TCP container port named http on %d, got %+v", name, httpPort, c.Ports)
-			continue
-		}
-		for _, p := range []struct {
-			kind  string
-			probe *corev1.Probe
-			path  string
-		}{{"readiness", c.ReadinessProbe, "/readyz"}, {"liveness", c.LivenessProbe, "/healthz"}} {
-			if p.probe == nil || p.probe.HTTPGet == nil {
-				t.Errorf("deployment %s: no %s httpGet probe", name, p.kind)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		for name, d := range m.deployments {
+			c := container(t, d)
+			hp, ok := httpContainerPort(c)
+			if !ok || hp.ContainerPort != httpPort || (hp.Protocol != "" && hp.Protocol != corev1.ProtocolTCP) {
+				t.Errorf("deployment %s: want a TCP container port named http on %d, got %+v", name, httpPort, c.Ports)
 				continue
 			}
-			g := p.probe.HTTPGet
-			if g.Path != p.path {
-				t.Errorf("deployment %s: %s probe path %q, want %q", name, p.kind, g.Path, p.path)
-			}
-			if g.Port != intstr.FromString("http") && g.Port != intstr.FromInt32(httpPort) {
-				t.Errorf("deployment %s: %s probe port %s, want the http port", name, p.kind, g.Port.String())
+			for _, p := range []struct {
+				kind  string
+				probe *corev1.Probe
+				path  string
+			}{{"readiness", c.ReadinessProbe, "/readyz"}, {"liveness", c.LivenessProbe, "/healthz"}} {
+				if p.probe == nil || p.probe.HTTPGet == nil {
+					t.Errorf("deployment %s: no %s httpGet probe", name, p.kind)
+					continue
+				}
+				g := p.probe.HTTPGet
+				if g.Path != p.path {
+					t.Errorf("deployment %s: %s probe path %q, want %q", name, p.kind, g.Path, p.path)
+				}
+				if g.Port != intstr.FromString("http") && g.Port != intstr.FromInt32(httpPort) {
+					t.Errorf("deployment %s: %s probe port %s, want the http port", name, p.kind, g.Port.String())
+				}
 			}
 		}
-	}
+	})
 }
 
 // envOf is what c's environment resolves to from the ConfigMaps and its own
-// env (own env wins, as in the kubelet); envFrom must name ConfigMaps of the
-// build.
-func envOf(t *testing.T, m *manifests, name string, c corev1.Container) map[string]string {
+// env (own env wins, as in the kubelet): the literal values, and apart the
+// variables whose value comes from elsewhere (a Secret, a field). envFrom
+// must name ConfigMaps of the build.
+func envOf(t *testing.T, m *manifests, name string, c corev1.Container) (env map[string]string, from map[string]*corev1.EnvVarSource) {
 	t.Helper()
-	env := map[string]string{}
-	for _, from := range c.EnvFrom {
-		if from.ConfigMapRef == nil {
+	env, from = map[string]string{}, map[string]*corev1.EnvVarSource{}
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef == nil {
 			t.Errorf("deployment %s: envFrom other than a ConfigMap", name)
 			continue
 		}
-		cm, ok := m.configMaps[from.ConfigMapRef.Name]
+		cm, ok := m.configMaps[ef.ConfigMapRef.Name]
 		if !ok {
-			t.Errorf("deployment %s: envFrom ConfigMap %q is not in the build", name, from.ConfigMapRef.Name)
+			t.Errorf("deployment %s: envFrom ConfigMap %q is not in the build", name, ef.ConfigMapRef.Name)
 			continue
 		}
 		for k, v := range cm.Data {
@@ -312,144 +353,500 @@ func envOf(t *testing.T, m *manifests, name string, c corev1.Container) map[stri
 		}
 	}
 	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			delete(env, e.Name)
+			from[e.Name] = e.ValueFrom
+			continue
+		}
+		delete(from, e.Name)
 		env[e.Name] = e.Value
 	}
-	return env
+	return env, from
 }
 
 func TestCommonEnvironment(t *testing.T) {
-	m := mustBuild(t)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		for name, d := range m.deployments {
+			c := container(t, d)
+			env, _ := envOf(t, m, name, c)
+			want := map[string]string{
+				"RINGBACK_HTTP": fmt.Sprintf("0.0.0.0:%d", httpPort), // probes come from the node
+				"RINGBACK_BUS":  "kafka",
+				"RINGBACK_DATA": dataDir,
+			}
+			for k, v := range want {
+				if env[k] != v {
+					t.Errorf("deployment %s: %s=%q, want %q", name, k, env[k], v)
+				}
+			}
+			if env["RINGBACK_KAFKA_BROKERS"] == "" {
+				t.Errorf("deployment %s: RINGBACK_KAFKA_BROKERS is empty", name)
+			}
+			if name == "media-gateway" {
+				if sip := env["RINGBACK_SIP"]; !strings.HasPrefix(sip, "$(POD_IP):") {
+					t.Errorf("media-gateway: RINGBACK_SIP=%q, want the pod IP (the gateway advertises the address it binds)", sip)
+				}
+			}
+		}
+	})
+}
+
+// secretEnv are the variables that carry credentials: each comes from a
+// Secret key, in the Deployments listed (nil: every Deployment), never from a
+// ConfigMap, a literal or an argument. The binary refuses --bus=kafka on the
+// embedded store, so every Deployment needs the shared store's URL.
+var secretEnv = map[string][]string{
+	"RINGBACK_EVENTSTORE":           nil,
+	"RINGBACK_MEDIA_TRUNK_USER":     {"media-gateway"},
+	"RINGBACK_MEDIA_TRUNK_PASSWORD": {"media-gateway"},
+}
+
+// secretFiles are the flags that name a file of credentials: the file is a
+// key of a Secret volume, mounted read-only, in the Deployments listed.
+var secretFiles = map[string][]string{
+	"RINGBACK_AGENTS":             {"agent-session", "history", "disposition"},
+	"RINGBACK_MEDIA_SIP_ACCOUNTS": {"media-gateway"},
+}
+
+// credentialFlags may not be given as arguments: the process list and the
+// Deployment would show them.
+var credentialFlags = []string{"eventstore", "agents", "media.trunk-user", "media.trunk-password", "media.sip-accounts"}
+
+// userinfo is a URL with a password in it.
+var userinfo = regexp.MustCompile(`://[^/@\s]*:[^/@\s]*@`)
+
+// secretRef is one key of one Secret that a Deployment reads.
+type secretRef struct{ secret, key string }
+
+func TestCredentialsComeFromSecrets(t *testing.T) {
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		for name, cm := range m.configMaps {
+			for k, v := range cm.Data {
+				_, isSecret := secretEnv[k]
+				if isSecret || userinfo.MatchString(v) || strings.Contains(k, "PASSWORD") || strings.Contains(k, "TOKEN") {
+					t.Errorf("ConfigMap %s: %s looks like a credential; it belongs in a Secret", name, k)
+				}
+			}
+		}
+		for name, d := range m.deployments {
+			c := container(t, d)
+			env, from := envOf(t, m, name, c)
+			for _, a := range c.Args {
+				for _, f := range credentialFlags {
+					if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == f && strings.HasPrefix(a, "-") {
+						t.Errorf("deployment %s: argument %q: --%s comes from a Secret through the environment", name, a, f)
+					}
+				}
+			}
+			for k, in := range secretEnv {
+				if in != nil && !slices.Contains(in, name) {
+					continue
+				}
+				if v, ok := env[k]; ok {
+					t.Errorf("deployment %s: %s=%q is a literal or in a ConfigMap; it carries credentials: use a secretKeyRef", name, k, v)
+					continue
+				}
+				src := from[k]
+				if src == nil || src.SecretKeyRef == nil || src.SecretKeyRef.Name == "" || src.SecretKeyRef.Key == "" {
+					t.Errorf("deployment %s: %s should come from a Secret key (secretKeyRef)", name, k)
+				}
+			}
+			for k, in := range secretFiles {
+				if !slices.Contains(in, name) {
+					continue
+				}
+				if _, ok := from[k]; ok {
+					t.Errorf("deployment %s: %s names a file; give its path", name, k)
+					continue
+				}
+				if _, err := secretFile(d, c, env[k]); err != nil {
+					t.Errorf("deployment %s: %s=%q: %v", name, k, env[k], err)
+				}
+			}
+		}
+	})
+}
+
+// secretFile is the Secret key whose file is path in c, or why path is not
+// such a file: it must lie in a read-only mount of a Secret volume that maps
+// the key explicitly (a missing key then stops the pod instead of leaving the
+// file absent).
+func secretFile(d appsv1.Deployment, c corev1.Container, path string) (secretRef, error) {
+	if !filepath.IsAbs(path) {
+		return secretRef{}, errors.New("not an absolute path")
+	}
+	vm, ok := mountOf(c, path)
+	if !ok {
+		return secretRef{}, errors.New("on no volume")
+	}
+	v, ok := volumeOf(d, vm.Name)
+	if !ok || v.Secret == nil {
+		return secretRef{}, fmt.Errorf("on volume %s, which is not a Secret", vm.Name)
+	}
+	if !vm.ReadOnly {
+		return secretRef{}, fmt.Errorf("Secret volume %s is mounted read-write", vm.Name)
+	}
+	if vm.SubPath != "" {
+		return secretRef{}, fmt.Errorf("Secret volume %s is mounted with subPath, which never sees an update of the Secret", vm.Name)
+	}
+	rel, _ := filepath.Rel(vm.MountPath, path)
+	for _, it := range v.Secret.Items {
+		if it.Path == rel {
+			if v.Secret.Optional != nil && *v.Secret.Optional {
+				return secretRef{}, fmt.Errorf("Secret %s is optional: the pod would start without the file", v.Secret.SecretName)
+			}
+			return secretRef{v.Secret.SecretName, it.Key}, nil
+		}
+	}
+	return secretRef{}, fmt.Errorf("Secret volume %s maps no key to %s", vm.Name, rel)
+}
+
+// mountOf is the mount of c that holds path: the deepest one, as in the
+// container.
+func mountOf(c corev1.Container, path string) (corev1.VolumeMount, bool) {
+	var best corev1.VolumeMount
+	var found bool
+	for _, vm := range c.VolumeMounts {
+		mp := filepath.Clean(vm.MountPath)
+		if (path == mp || strings.HasPrefix(path, mp+"/")) && (!found || len(mp) > len(filepath.Clean(best.MountPath))) {
+			best, found = vm, true
+		}
+	}
+	return best, found
+}
+
+func volumeOf(d appsv1.Deployment, name string) (corev1.Volume, bool) {
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return corev1.Volume{}, false
+}
+
+// secretsRead are the Secret keys the Deployments of m read.
+func secretsRead(t *testing.T, m *manifests) map[secretRef][]string {
+	t.Helper()
+	refs := map[secretRef][]string{}
 	for name, d := range m.deployments {
 		c := container(t, d)
-		env := envOf(t, m, name, c)
-		want := map[string]string{
-			"RINGBACK_HTTP": fmt.Sprintf("0.0.0.0:%d", httpPort), // probes come from the node
-			"RINGBACK_BUS":  "kafka",
-			"RINGBACK_DATA": dataDir,
-		}
-		for k, v := range want {
-			if env[k] != v {
-				t.Errorf("deployment %s: %s=%q, want %q", name, k, env[k], v)
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				r := secretRef{e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key}
+				refs[r] = append(refs[r], name)
 			}
 		}
-		for _, k := range []string{"RINGBACK_KAFKA_BROKERS", "RINGBACK_EVENTSTORE"} {
-			if env[k] == "" {
-				t.Errorf("deployment %s: %s is empty", name, k)
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret == nil {
+				continue
+			}
+			if len(v.Secret.Items) == 0 {
+				t.Errorf("deployment %s: Secret volume %s maps no keys explicitly", name, v.Name)
+			}
+			for _, it := range v.Secret.Items {
+				r := secretRef{v.Secret.SecretName, it.Key}
+				refs[r] = append(refs[r], name)
+			}
+			if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode&^0o440 != 0 {
+				t.Errorf("deployment %s: Secret volume %s should not be readable by others (defaultMode 0440)", name, v.Name)
 			}
 		}
-		if !strings.HasPrefix(env["RINGBACK_EVENTSTORE"], "esdb://") {
-			t.Errorf("deployment %s: RINGBACK_EVENTSTORE=%q, want an esdb:// connection string", name, env["RINGBACK_EVENTSTORE"])
+	}
+	return refs
+}
+
+// TestREADMEShowsEverySecret keeps the instructions true: every Secret key a
+// Deployment reads is created by a command the README shows.
+func TestREADMEShowsEverySecret(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := secretsRead(t, mustBuild(t, base))
+	if len(refs) == 0 {
+		t.Fatal("the Deployments read no Secret")
+	}
+	for r := range refs {
+		// kubectl -n ringback create secret generic NAME --from-literal=KEY=... / --from-file=KEY=...
+		cmd := regexp.MustCompile(`kubectl -n ` + namespace + ` create secret generic ` + regexp.QuoteMeta(r.secret) +
+			`(?: \\\n)?(?:[^\n]*\\\n)*[^\n]*--from-(?:literal|file)=` + regexp.QuoteMeta(r.key) + `=`)
+		if !cmd.Match(readme) {
+			t.Errorf("README.md shows no `kubectl -n %s create secret generic %s ... --from-...=%s=` for the key the Deployments %v read",
+				namespace, r.secret, r.key, refs[r])
 		}
-		if name == "media-gateway" {
-			if sip := env["RINGBACK_SIP"]; !strings.HasPrefix(sip, "$(POD_IP):") {
-				t.Errorf("media-gateway: RINGBACK_SIP=%q, want the pod IP (the gateway advertises the address it binds)", sip)
+	}
+}
+
+// scratchAnnotation prefixes the pod-template annotation that documents an
+// emptyDir volume as scratch: scratch.ringback.io/<volume>: why losing it
+// with the pod costs nothing.
+const scratchAnnotation = "scratch.ringback.io/"
+
+// recordingsDir is where the media gateway writes call recordings
+// (--data/recordings): they must outlive the pod.
+const recordingsDir = dataDir + "/recordings"
+
+func TestNothingThatMustSurviveIsOnAPodsDisk(t *testing.T) {
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		claimedBy := map[string][]string{}
+		for name, d := range m.deployments {
+			ps := d.Spec.Template.Spec
+			for _, v := range ps.Volumes {
+				switch {
+				case v.EmptyDir != nil:
+					if why := d.Spec.Template.Annotations[scratchAnnotation+v.Name]; len(strings.TrimSpace(why)) < 10 {
+						t.Errorf("deployment %s: emptyDir %s is lost with the pod; document it as scratch in the pod annotation %s%s, or use a claim",
+							name, v.Name, scratchAnnotation, v.Name)
+					}
+				case v.HostPath != nil:
+					t.Errorf("deployment %s: hostPath volume %s: a node's disk is not the pod's, and the next pod may be elsewhere", name, v.Name)
+				case v.PersistentVolumeClaim != nil:
+					claimedBy[v.PersistentVolumeClaim.ClaimName] = append(claimedBy[v.PersistentVolumeClaim.ClaimName], name)
+				}
+			}
+			for k := range d.Spec.Template.Annotations {
+				if v, ok := strings.CutPrefix(k, scratchAnnotation); ok {
+					if vol, found := volumeOf(d, v); !found || vol.EmptyDir == nil {
+						t.Errorf("deployment %s: annotation %s names no emptyDir volume", name, k)
+					}
+				}
+			}
+			if name == "media-gateway" {
+				c := container(t, d)
+				vm, ok := mountOf(c, recordingsDir)
+				v, _ := volumeOf(d, vm.Name)
+				if !ok || vm.ReadOnly || v.PersistentVolumeClaim == nil {
+					t.Errorf("media-gateway: %s (call recordings) should be on a writable PersistentVolumeClaim, is on %+v", recordingsDir, vm)
+				}
 			}
 		}
+		for claim, users := range claimedBy {
+			pvc, ok := m.pvcs[claim]
+			if !ok {
+				t.Errorf("deployments %v mount claim %s, which is not in the build", users, claim)
+				continue
+			}
+			if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
+				t.Errorf("claim %s requests no storage", claim)
+			}
+			if slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteOnce) {
+				// One node mounts it: one pod, and no overlap in a rollout.
+				for _, u := range users {
+					d := m.deployments[u]
+					if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+						t.Errorf("deployment %s mounts the ReadWriteOnce claim %s: run 1 replica with Recreate", u, claim)
+					}
+				}
+			}
+		}
+		for claim := range m.pvcs {
+			if _, ok := claimedBy[claim]; !ok {
+				t.Errorf("claim %s is mounted by no Deployment", claim)
+			}
+		}
+	})
+}
+
+// kustomization is the part of a kustomization.yaml the image checks read.
+type kustomization struct {
+	Images []struct {
+		Name    string `yaml:"name"`
+		NewName string `yaml:"newName"`
+		NewTag  string `yaml:"newTag"`
+	} `yaml:"images"`
+}
+
+func readKustomization(t *testing.T, dir string) (kustomization, map[string]any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k kustomization
+	var raw map[string]any
+	if err := yamlv3.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	if err := yamlv3.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	return k, raw
+}
+
+// images are the images of every container of m.
+func images(m *manifests) map[string][]string {
+	out := map[string][]string{}
+	for name, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			out[c.Image] = append(out[c.Image], name)
+		}
+	}
+	return out
+}
+
+// TestOverlaySetsTheImage builds the example overlay and checks it runs the
+// image it names, then does what the README tells an operator to do,
+// `kustomize edit set image <base image>=<new>`, on a copy and checks every
+// Deployment runs the new image.
+func TestOverlaySetsTheImage(t *testing.T) {
+	bk, _ := readKustomization(t, base)
+	if len(bk.Images) != 1 || bk.Images[0].Name != "ringback" || bk.Images[0].NewName == "" {
+		t.Fatalf("%s/kustomization.yaml: want one images entry renaming ringback, got %+v", base, bk.Images)
+	}
+	baseImage := bk.Images[0].NewName
+	ov, raw := readKustomization(t, overlay)
+	if len(ov.Images) != 1 || ov.Images[0].Name != baseImage || ov.Images[0].NewTag == "" {
+		t.Fatalf("%s: want one images entry for %s (the name the base gives the image) with a newTag, got %+v", overlay, baseImage, ov.Images)
+	}
+	want := ov.Images[0].NewName + ":" + ov.Images[0].NewTag
+	if got := images(mustBuild(t, overlay)); len(got) != 1 || got[want] == nil {
+		t.Errorf("%s runs images %v, want %s only", overlay, got, want)
+	}
+
+	// kustomize edit set image NAME=NEWNAME:NEWTAG writes the entry as below.
+	const newName, newTag = "registry.test/ringback", "v9.9.9-3-gabcdef0"
+	raw["images"] = []map[string]string{{"name": baseImage, "newName": newName, "newTag": newTag}}
+	edited, err := yamlv3.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := filesys.MakeFsInMemory()
+	if err := filepath.WalkDir("k8s", func(path string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if path == filepath.Join(overlay, "kustomization.yaml") {
+			b = edited
+		}
+		return fs.WriteFile(path, b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := build(fs, overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := images(m); len(got) != 1 || got[newName+":"+newTag] == nil {
+		t.Errorf("after kustomize edit set image %s=%s:%s, the overlay runs %v", baseImage, newName, newTag, got)
+	}
+
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "kustomize edit set image "+baseImage+"=") {
+		t.Errorf("README.md should show `kustomize edit set image %s=<registry>/ringback:<version>`: the overlay matches the base's image by that name", baseImage)
 	}
 }
 
 func TestResourcesFitTwoCoreNodes(t *testing.T) {
-	m := mustBuild(t)
-	cpu, mem := resource.MustParse(nodeCPU), resource.MustParse(nodeMemory)
-	var sumCPU, sumMem resource.Quantity
-	for name, d := range m.deployments {
-		c := container(t, d)
-		r := c.Resources
-		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			lim, okL := r.Limits[res]
-			req, okR := r.Requests[res]
-			if !okL || !okR {
-				t.Errorf("deployment %s: %s needs a request and a limit", name, res)
-				continue
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		cpu, mem := resource.MustParse(nodeCPU), resource.MustParse(nodeMemory)
+		var sumCPU, sumMem resource.Quantity
+		for name, d := range m.deployments {
+			c := container(t, d)
+			r := c.Resources
+			for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				lim, okL := r.Limits[res]
+				req, okR := r.Requests[res]
+				if !okL || !okR {
+					t.Errorf("deployment %s: %s needs a request and a limit", name, res)
+					continue
+				}
+				if req.Cmp(lim) > 0 {
+					t.Errorf("deployment %s: %s request %s above its limit %s", name, res, req.String(), lim.String())
+				}
 			}
-			if req.Cmp(lim) > 0 {
-				t.Errorf("deployment %s: %s request %s above its limit %s", name, res, req.String(), lim.String())
+			if l := r.Limits[corev1.ResourceCPU]; l.Cmp(cpu) > 0 {
+				t.Errorf("deployment %s: cpu limit %s does not fit a 2-core node (%s allocatable)", name, l.String(), nodeCPU)
+			}
+			if l := r.Limits[corev1.ResourceMemory]; l.Cmp(mem) > 0 {
+				t.Errorf("deployment %s: memory limit %s does not fit a node (%s allocatable)", name, l.String(), nodeMemory)
+			}
+			replicas := int64(1)
+			if d.Spec.Replicas != nil {
+				replicas = int64(*d.Spec.Replicas)
+			}
+			for range replicas {
+				sumCPU.Add(r.Requests[corev1.ResourceCPU])
+				sumMem.Add(r.Requests[corev1.ResourceMemory])
+			}
+			// The Go runtime should know the memory limit.
+			var memLimit bool
+			for _, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+					e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" {
+					memLimit = true
+				}
+			}
+			if !memLimit {
+				t.Errorf("deployment %s: GOMEMLIMIT should come from limits.memory", name)
 			}
 		}
-		if l := r.Limits[corev1.ResourceCPU]; l.Cmp(cpu) > 0 {
-			t.Errorf("deployment %s: cpu limit %s does not fit a 2-core node (%s allocatable)", name, l.String(), nodeCPU)
+		if sumCPU.Cmp(cpu) > 0 || sumMem.Cmp(mem) > 0 {
+			t.Errorf("all replicas request %s CPU and %s memory: more than one 2-core node (%s, %s), so a two-node cluster cannot drain a node",
+				sumCPU.String(), sumMem.String(), nodeCPU, nodeMemory)
 		}
-		if l := r.Limits[corev1.ResourceMemory]; l.Cmp(mem) > 0 {
-			t.Errorf("deployment %s: memory limit %s does not fit a node (%s allocatable)", name, l.String(), nodeMemory)
-		}
-		replicas := int64(1)
-		if d.Spec.Replicas != nil {
-			replicas = int64(*d.Spec.Replicas)
-		}
-		for range replicas {
-			sumCPU.Add(r.Requests[corev1.ResourceCPU])
-			sumMem.Add(r.Requests[corev1.ResourceMemory])
-		}
-		// The Go runtime should know the memory limit.
-		var memLimit bool
-		for _, e := range c.Env {
-			if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
-				e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" {
-				memLimit = true
-			}
-		}
-		if !memLimit {
-			t.Errorf("deployment %s: GOMEMLIMIT should come from limits.memory", name)
-		}
-	}
-	if sumCPU.Cmp(cpu) > 0 || sumMem.Cmp(mem) > 0 {
-		t.Errorf("all replicas request %s CPU and %s memory: more than one 2-core node (%s, %s), so a two-node cluster cannot drain a node",
-			sumCPU.String(), sumMem.String(), nodeCPU, nodeMemory)
-	}
+	})
 }
 
 func TestPodsRunNonRootOnAReadOnlyRoot(t *testing.T) {
-	m := mustBuild(t)
-	for name, d := range m.deployments {
-		ps := d.Spec.Template.Spec
-		c := container(t, d)
-		psc, csc := ps.SecurityContext, c.SecurityContext
-		if psc == nil || csc == nil {
-			t.Errorf("deployment %s: pod and container need a securityContext", name)
-			continue
-		}
-		nonRoot := (csc.RunAsNonRoot != nil && *csc.RunAsNonRoot) || (psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
-		if !nonRoot {
-			t.Errorf("deployment %s: runAsNonRoot is not true", name)
-		}
-		for _, uid := range []*int64{psc.RunAsUser, csc.RunAsUser} {
-			if uid != nil && *uid == 0 {
-				t.Errorf("deployment %s: runAsUser 0", name)
-			}
-		}
-		if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
-			t.Errorf("deployment %s: readOnlyRootFilesystem is not true", name)
-		}
-		if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
-			t.Errorf("deployment %s: allowPrivilegeEscalation is not false", name)
-		}
-		if csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") || len(csc.Capabilities.Add) > 0 {
-			t.Errorf("deployment %s: capabilities should drop ALL and add none", name)
-		}
-		if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			t.Errorf("deployment %s: seccompProfile should be RuntimeDefault", name)
-		}
-		// --data must be writable: a volume, since the root is read-only.
-		volumes := map[string]corev1.Volume{}
-		for _, v := range ps.Volumes {
-			volumes[v.Name] = v
-		}
-		var data bool
-		for _, vm := range c.VolumeMounts {
-			if vm.MountPath != dataDir {
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		for name, d := range m.deployments {
+			ps := d.Spec.Template.Spec
+			c := container(t, d)
+			psc, csc := ps.SecurityContext, c.SecurityContext
+			if psc == nil || csc == nil {
+				t.Errorf("deployment %s: pod and container need a securityContext", name)
 				continue
 			}
-			v, ok := volumes[vm.Name]
-			data = ok && !vm.ReadOnly && (v.EmptyDir != nil || v.PersistentVolumeClaim != nil)
+			nonRoot := (csc.RunAsNonRoot != nil && *csc.RunAsNonRoot) || (psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
+			if !nonRoot {
+				t.Errorf("deployment %s: runAsNonRoot is not true", name)
+			}
+			for _, uid := range []*int64{psc.RunAsUser, csc.RunAsUser} {
+				if uid != nil && *uid == 0 {
+					t.Errorf("deployment %s: runAsUser 0", name)
+				}
+			}
+			if csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem {
+				t.Errorf("deployment %s: readOnlyRootFilesystem is not true", name)
+			}
+			if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
+				t.Errorf("deployment %s: allowPrivilegeEscalation is not false", name)
+			}
+			if csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, "ALL") || len(csc.Capabilities.Add) > 0 {
+				t.Errorf("deployment %s: capabilities should drop ALL and add none", name)
+			}
+			if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("deployment %s: seccompProfile should be RuntimeDefault", name)
+			}
+			// --data must be writable: a volume, since the root is read-only.
+			volumes := map[string]corev1.Volume{}
+			for _, v := range ps.Volumes {
+				volumes[v.Name] = v
+			}
+			var data bool
+			for _, vm := range c.VolumeMounts {
+				if vm.MountPath != dataDir {
+					continue
+				}
+				v, ok := volumes[vm.Name]
+				data = ok && !vm.ReadOnly && (v.EmptyDir != nil || v.PersistentVolumeClaim != nil)
+			}
+			if !data {
+				t.Errorf("deployment %s: %s (--data) should be a writable emptyDir or PVC", name, dataDir)
+			}
+			if ann := d.Spec.Template.Annotations; ann["prometheus.io/scrape"] != "true" ||
+				ann["prometheus.io/port"] != fmt.Sprint(httpPort) || ann["prometheus.io/path"] != "/metrics" {
+				t.Errorf("deployment %s: pod template lacks the prometheus.io scrape annotations: %v", name, ann)
+			}
 		}
-		if !data {
-			t.Errorf("deployment %s: %s (--data) should be a writable emptyDir or PVC", name, dataDir)
-		}
-		if ann := d.Spec.Template.Annotations; ann["prometheus.io/scrape"] != "true" ||
-			ann["prometheus.io/port"] != fmt.Sprint(httpPort) || ann["prometheus.io/path"] != "/metrics" {
-			t.Errorf("deployment %s: pod template lacks the prometheus.io scrape annotations: %v", name, ann)
-		}
-	}
+	})
 }
 
 // selects reports whether the PodDisruptionBudget or Service selector sel
@@ -459,120 +856,122 @@ func selects(sel labels.Selector, d appsv1.Deployment) bool {
 }
 
 func TestReplicasAndDisruptionBudgets(t *testing.T) {
-	m := mustBuild(t)
-	for name, d := range m.deployments {
-		replicas := int32(1)
-		if d.Spec.Replicas != nil {
-			replicas = *d.Spec.Replicas
-		}
-		var budgets []string
-		for _, p := range m.pdbs {
-			sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
-			if err != nil {
-				t.Fatalf("pdb %s: %v", p.Name, err)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		for name, d := range m.deployments {
+			replicas := int32(1)
+			if d.Spec.Replicas != nil {
+				replicas = *d.Spec.Replicas
 			}
-			if selects(sel, d) {
-				budgets = append(budgets, p.Name)
+			var budgets []string
+			for _, p := range m.pdbs {
+				sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+				if err != nil {
+					t.Fatalf("pdb %s: %v", p.Name, err)
+				}
+				if selects(sel, d) {
+					budgets = append(budgets, p.Name)
+				}
 			}
-		}
-		if singleWriters[name] {
-			if replicas != 1 {
-				t.Errorf("deployment %s: %d replicas; it is a single writer for now, run 1", name, replicas)
-			}
-			if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-				t.Errorf("deployment %s: strategy %q lets two single writers overlap in a rollout; use Recreate", name, d.Spec.Strategy.Type)
-			}
-			if len(budgets) > 0 {
-				t.Errorf("deployment %s: one replica under budgets %v blocks every node drain", name, budgets)
-			}
-			continue
-		}
-		if replicas < 2 {
-			t.Errorf("deployment %s: %d replicas, want 2 or more", name, replicas)
-		}
-		if len(budgets) != 1 {
-			t.Errorf("deployment %s: selected by budgets %v, want exactly one", name, budgets)
-			continue
-		}
-		for _, p := range m.pdbs {
-			if p.Name != budgets[0] {
+			if singleWriters[name] {
+				if replicas != 1 {
+					t.Errorf("deployment %s: %d replicas; it is a single writer for now, run 1", name, replicas)
+				}
+				if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+					t.Errorf("deployment %s: strategy %q lets two single writers overlap in a rollout; use Recreate", name, d.Spec.Strategy.Type)
+				}
+				if len(budgets) > 0 {
+					t.Errorf("deployment %s: one replica under budgets %v blocks every node drain", name, budgets)
+				}
 				continue
 			}
-			switch {
-			case p.Spec.MinAvailable != nil:
-				if v := p.Spec.MinAvailable.IntValue(); p.Spec.MinAvailable.Type != intstr.Int || v < 1 || v >= int(replicas) {
-					t.Errorf("pdb %s: minAvailable %s, want at least 1 and fewer than %d replicas", p.Name, p.Spec.MinAvailable.String(), replicas)
+			if replicas < 2 {
+				t.Errorf("deployment %s: %d replicas, want 2 or more", name, replicas)
+			}
+			if len(budgets) != 1 {
+				t.Errorf("deployment %s: selected by budgets %v, want exactly one", name, budgets)
+				continue
+			}
+			for _, p := range m.pdbs {
+				if p.Name != budgets[0] {
+					continue
 				}
-			case p.Spec.MaxUnavailable != nil:
-			default:
-				t.Errorf("pdb %s: neither minAvailable nor maxUnavailable", p.Name)
+				switch {
+				case p.Spec.MinAvailable != nil:
+					if v := p.Spec.MinAvailable.IntValue(); p.Spec.MinAvailable.Type != intstr.Int || v < 1 || v >= int(replicas) {
+						t.Errorf("pdb %s: minAvailable %s, want at least 1 and fewer than %d replicas", p.Name, p.Spec.MinAvailable.String(), replicas)
+					}
+				case p.Spec.MaxUnavailable != nil:
+				default:
+					t.Errorf("pdb %s: neither minAvailable nor maxUnavailable", p.Name)
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestServicesSelectTheirDeployment(t *testing.T) {
-	m := mustBuild(t)
-	for _, tg := range targets {
-		if _, ok := m.services[tg]; !ok {
-			t.Errorf("no Service %s", tg)
-		}
-	}
-	for name, s := range m.services {
-		sel := labels.SelectorFromSet(s.Spec.Selector)
-		var matched []string
-		for dn, d := range m.deployments {
-			if selects(sel, d) {
-				matched = append(matched, dn)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		for _, tg := range targets {
+			if _, ok := m.services[tg]; !ok {
+				t.Errorf("no Service %s", tg)
 			}
 		}
-		if len(matched) != 1 || matched[0] != name {
-			t.Errorf("service %s selects the pods of %v, want those of deployment %s only", name, matched, name)
-			continue
-		}
-		d := m.deployments[name]
-		// The Deployment's own selector must match its template, and the
-		// Service's ports must name ports the container has.
-		dsel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err != nil || !selects(dsel, d) {
-			t.Errorf("deployment %s: selector does not match its pod template (%v)", name, err)
-		}
-		c := container(t, d)
-		want := map[string]corev1.Protocol{"http": corev1.ProtocolTCP}
-		if name == "media-gateway" {
-			want["sip"] = corev1.ProtocolUDP
-		}
-		got := map[string]corev1.Protocol{}
-		for _, p := range s.Spec.Ports {
-			proto := p.Protocol
-			if proto == "" {
-				proto = corev1.ProtocolTCP
-			}
-			got[p.Name] = proto
-			var found bool
-			for _, cp := range c.Ports {
-				cproto := cp.Protocol
-				if cproto == "" {
-					cproto = corev1.ProtocolTCP
-				}
-				if (p.TargetPort == intstr.FromString(cp.Name) || p.TargetPort == intstr.FromInt32(cp.ContainerPort)) && cproto == proto {
-					found = true
+		for name, s := range m.services {
+			sel := labels.SelectorFromSet(s.Spec.Selector)
+			var matched []string
+			for dn, d := range m.deployments {
+				if selects(sel, d) {
+					matched = append(matched, dn)
 				}
 			}
-			if !found {
-				t.Errorf("service %s: port %s targets %s/%s, which the container does not expose", name, p.Name, p.TargetPort.String(), proto)
+			if len(matched) != 1 || matched[0] != name {
+				t.Errorf("service %s selects the pods of %v, want those of deployment %s only", name, matched, name)
+				continue
 			}
-			if p.Name == "http" && p.Port != httpPort {
-				t.Errorf("service %s: http port %d, want %d", name, p.Port, httpPort)
+			d := m.deployments[name]
+			// The Deployment's own selector must match its template, and the
+			// Service's ports must name ports the container has.
+			dsel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+			if err != nil || !selects(dsel, d) {
+				t.Errorf("deployment %s: selector does not match its pod template (%v)", name, err)
 			}
-			if p.Name == "sip" && p.Port != 5060 {
-				t.Errorf("service %s: sip port %d, want 5060", name, p.Port)
+			c := container(t, d)
+			want := map[string]corev1.Protocol{"http": corev1.ProtocolTCP}
+			if name == "media-gateway" {
+				want["sip"] = corev1.ProtocolUDP
+			}
+			got := map[string]corev1.Protocol{}
+			for _, p := range s.Spec.Ports {
+				proto := p.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				got[p.Name] = proto
+				var found bool
+				for _, cp := range c.Ports {
+					cproto := cp.Protocol
+					if cproto == "" {
+						cproto = corev1.ProtocolTCP
+					}
+					if (p.TargetPort == intstr.FromString(cp.Name) || p.TargetPort == intstr.FromInt32(cp.ContainerPort)) && cproto == proto {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("service %s: port %s targets %s/%s, which the container does not expose", name, p.Name, p.TargetPort.String(), proto)
+				}
+				if p.Name == "http" && p.Port != httpPort {
+					t.Errorf("service %s: http port %d, want %d", name, p.Port, httpPort)
+				}
+				if p.Name == "sip" && p.Port != 5060 {
+					t.Errorf("service %s: sip port %d, want 5060", name, p.Port)
+				}
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("service %s: ports %v, want %v", name, got, want)
 			}
 		}
-		if !maps.Equal(got, want) {
-			t.Errorf("service %s: ports %v, want %v", name, got, want)
-		}
-	}
+	})
 }
 
 // route is one Ingress path as ingress-nginx runs it with use-regex:
@@ -646,46 +1045,48 @@ func routeOf(rs []route, path string) string {
 }
 
 func TestIngressRoutesEachPathToItsOwner(t *testing.T) {
-	rs := ingressRoutes(t, mustBuild(t))
-	for _, c := range []struct{ method, path, want string }{
-		{"POST", "/v1/callbacks", "intake"},
-		{"GET", "/v1/callbacks/0b9d6f2e", "intake"},
-		{"DELETE", "/v1/callbacks/0b9d6f2e", "intake"},
-		{"GET", "/callback", "intake"},
-		{"GET", "/v1/schedule/0b9d6f2e", "scheduler"},
-		{"GET", "/v1/queues", "router"},
-		{"GET", "/v1/queues/web-callback", "router"},
-		{"POST", "/v1/agents/agent-7/session", "agent-session"},
-		{"PUT", "/v1/agents/agent-7/state", "agent-session"},
-		{"GET", "/v1/agents/agent-7", "agent-session"},
-		{"GET", "/v1/agents/agent-7/events", "agent-session"}, // not history's /events
-		{"GET", "/agent/", "agent-session"},
-		{"GET", "/agent/app.js", "agent-session"},
-		{"GET", "/v1/interactions/i-42", "agent-session"},
-		{"POST", "/v1/interactions/i-42/accept", "agent-session"},
-		{"POST", "/v1/interactions/i-42/reject", "agent-session"},
-		{"POST", "/v1/interactions/i-42/call", "agent-session"},
-		{"POST", "/v1/interactions/i-42/end-call", "agent-session"},
-		{"POST", "/v1/interactions/i-42/hold", "agent-session"},
-		{"POST", "/v1/interactions/i-42/retrieve", "agent-session"},
-		{"POST", "/v1/interactions/i-42/dtmf", "agent-session"},
-		{"POST", "/v1/interactions/i-42/done", "agent-session"},
-		{"PUT", "/v1/interactions/i-42/disposition", "disposition"},
-		{"GET", "/v1/dispositions", "disposition"},
-		{"GET", "/v1/interactions/i-42/events", "history"},
-		{"POST", "/v1/interactions/i-42/notes", "history"},
-		{"GET", "/v1/contacts/+33612345678/history", "history"},
-		{"GET", "/v1/contacts/+33612345678/matrix", "history"},
-		// Operational endpoints stay inside the cluster.
-		{"GET", "/metrics", ""},
-		{"GET", "/healthz", ""},
-		{"GET", "/readyz", ""},
-		{"GET", "/", ""},
-	} {
-		if got := routeOf(rs, c.path); got != c.want {
-			t.Errorf("%s %s goes to %q, want %q", c.method, c.path, got, c.want)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		rs := ingressRoutes(t, m)
+		for _, c := range []struct{ method, path, want string }{
+			{"POST", "/v1/callbacks", "intake"},
+			{"GET", "/v1/callbacks/0b9d6f2e", "intake"},
+			{"DELETE", "/v1/callbacks/0b9d6f2e", "intake"},
+			{"GET", "/callback", "intake"},
+			{"GET", "/v1/schedule/0b9d6f2e", "scheduler"},
+			{"GET", "/v1/queues", "router"},
+			{"GET", "/v1/queues/web-callback", "router"},
+			{"POST", "/v1/agents/agent-7/session", "agent-session"},
+			{"PUT", "/v1/agents/agent-7/state", "agent-session"},
+			{"GET", "/v1/agents/agent-7", "agent-session"},
+			{"GET", "/v1/agents/agent-7/events", "agent-session"}, // not history's /events
+			{"GET", "/agent/", "agent-session"},
+			{"GET", "/agent/app.js", "agent-session"},
+			{"GET", "/v1/interactions/i-42", "agent-session"},
+			{"POST", "/v1/interactions/i-42/accept", "agent-session"},
+			{"POST", "/v1/interactions/i-42/reject", "agent-session"},
+			{"POST", "/v1/interactions/i-42/call", "agent-session"},
+			{"POST", "/v1/interactions/i-42/end-call", "agent-session"},
+			{"POST", "/v1/interactions/i-42/hold", "agent-session"},
+			{"POST", "/v1/interactions/i-42/retrieve", "agent-session"},
+			{"POST", "/v1/interactions/i-42/dtmf", "agent-session"},
+			{"POST", "/v1/interactions/i-42/done", "agent-session"},
+			{"PUT", "/v1/interactions/i-42/disposition", "disposition"},
+			{"GET", "/v1/dispositions", "disposition"},
+			{"GET", "/v1/interactions/i-42/events", "history"},
+			{"POST", "/v1/interactions/i-42/notes", "history"},
+			{"GET", "/v1/contacts/+33612345678/history", "history"},
+			{"GET", "/v1/contacts/+33612345678/matrix", "history"},
+			// Operational endpoints stay inside the cluster.
+			{"GET", "/metrics", ""},
+			{"GET", "/healthz", ""},
+			{"GET", "/readyz", ""},
+			{"GET", "/", ""},
+		} {
+			if got := routeOf(rs, c.path); got != c.want {
+				t.Errorf("%s %s goes to %q, want %q", c.method, c.path, got, c.want)
+			}
 		}
-	}
+	})
 }
 
 // handlePattern is a route a service registers on the shared mux.
@@ -695,38 +1096,40 @@ var handlePattern = regexp.MustCompile(`\.Handle(?:Func)?\("(?:[A-Z]+ )?(/[^"]*)
 // (services/<target>/*.go) and checks the Ingress sends each to that service,
 // so a new route cannot ship unreachable or to the wrong pod.
 func TestIngressReachesEveryServiceRoute(t *testing.T) {
-	rs := ingressRoutes(t, mustBuild(t))
-	wildcard := regexp.MustCompile(`\{[^}]*\}`)
-	var checked int
-	for _, tg := range targets {
-		files, err := filepath.Glob(filepath.Join("..", "services", tg, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) == 0 {
-			t.Skipf("no sources in ../services/%s: not run from the repository", tg)
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			src, err := os.ReadFile(f)
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		rs := ingressRoutes(t, m)
+		wildcard := regexp.MustCompile(`\{[^}]*\}`)
+		var checked int
+		for _, tg := range targets {
+			files, err := filepath.Glob(filepath.Join("..", "services", tg, "*.go"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, mm := range handlePattern.FindAllSubmatch(src, -1) {
-				pattern := string(mm[1])
-				path := wildcard.ReplaceAllString(pattern, "x1")
-				if got := routeOf(rs, path); got != tg {
-					t.Errorf("%s registers %s; the Ingress sends %s to %q", f, pattern, path, got)
+			if len(files) == 0 {
+				t.Skipf("no sources in ../services/%s: not run from the repository", tg)
+			}
+			for _, f := range files {
+				if strings.HasSuffix(f, "_test.go") {
+					continue
 				}
-				checked++
+				src, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, mm := range handlePattern.FindAllSubmatch(src, -1) {
+					pattern := string(mm[1])
+					path := wildcard.ReplaceAllString(pattern, "x1")
+					if got := routeOf(rs, path); got != tg {
+						t.Errorf("%s registers %s; the Ingress sends %s to %q", f, pattern, path, got)
+					}
+					checked++
+				}
 			}
 		}
-	}
-	if checked == 0 {
-		t.Error("found no routes in ../services/*/: the pattern no longer matches how services register them")
-	}
+		if checked == 0 {
+			t.Error("found no routes in ../services/*/: the pattern no longer matches how services register them")
+		}
+	})
 }
 
 // composeService is the part of a compose service the checks read.
@@ -737,6 +1140,8 @@ type composeService struct {
 	Profiles    []string          `yaml:"profiles"`
 	Environment map[string]string `yaml:"environment"`
 	Volumes     []string          `yaml:"volumes"`
+	Tmpfs       []string          `yaml:"tmpfs"`
+	Ports       []string          `yaml:"ports"`
 	DependsOn   map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
@@ -750,7 +1155,27 @@ type composeFile struct {
 	Volumes  map[string]any            `yaml:"volumes"`
 }
 
-func TestComposeRunsEachTargetOnceOnKafka(t *testing.T) {
+// storeProfiles are the compose profiles of the distributed mode, each with
+// its one shared store: the service that runs it and what the services'
+// store URL must start with and name.
+var storeProfiles = map[string]struct{ service, scheme, at string }{
+	"kurrentdb": {"kurrentdb", "esdb://", "kurrentdb:2113"},
+	"postgres":  {"postgres", "postgres://", "@postgres:5432/"},
+}
+
+// setting is what s is told for flag: the command line wins over the
+// environment, as in the binary.
+func (s composeService) setting(flag string) string {
+	for _, a := range s.Command {
+		if v, ok := strings.CutPrefix(a, "--"+flag+"="); ok {
+			return v
+		}
+	}
+	return s.Environment["RINGBACK_"+strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(flag))]
+}
+
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -759,10 +1184,39 @@ func TestComposeRunsEachTargetOnceOnKafka(t *testing.T) {
 	if err := yamlv3.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"--bus=kafka", "--kafka-brokers=kafka:9092", "--eventstore=esdb://kurrentdb:2113?tls=false"}
-	seen := map[string]string{}
-	dataVolumes := map[string]string{}
+	return f
+}
+
+// TestComposeRunsEachTargetOncePerStore reads docker-compose.yml as compose
+// would (YAML merge keys resolved) and checks each store profile runs the
+// seven targets once, on Kafka and on that profile's store, keeping nothing
+// that must survive in a container's own volume.
+func TestComposeRunsEachTargetOncePerStore(t *testing.T) {
+	f := readCompose(t)
+	seen := map[string]map[string]string{} // profile -> target -> service
+	for p, st := range storeProfiles {
+		seen[p] = map[string]string{}
+		s, ok := f.Services[st.service]
+		if !ok || !slices.Equal(s.Profiles, []string{p}) || s.Healthcheck == nil {
+			t.Errorf("compose: want service %s in profile %s only, with a healthcheck", st.service, p)
+		}
+		if k := f.Services["kafka"]; !slices.Contains(k.Profiles, p) {
+			t.Errorf("compose kafka: not in profile %s (profiles %v)", p, k.Profiles)
+		}
+	}
+	usedVolumes := map[string]string{}
 	for name, s := range f.Services {
+		for _, v := range s.Volumes {
+			if src, _, ok := strings.Cut(v, ":"); ok && !strings.HasPrefix(src, ".") && !strings.HasPrefix(src, "/") {
+				if other, ok := usedVolumes[src]; ok && !strings.HasPrefix(name, "kafka") {
+					t.Errorf("compose %s and %s share the volume %s", name, other, src)
+				}
+				usedVolumes[src] = name
+				if _, ok := f.Volumes[src]; !ok {
+					t.Errorf("compose %s: volume %s is not declared", name, src)
+				}
+			}
+		}
 		if !strings.HasPrefix(s.Image, "ringback") {
 			continue
 		}
@@ -772,43 +1226,80 @@ func TestComposeRunsEachTargetOnceOnKafka(t *testing.T) {
 		if slices.Contains(s.Profiles, "single") {
 			continue
 		}
+		if len(s.Profiles) != 1 {
+			t.Errorf("compose %s: profiles %v, want exactly one store profile", name, s.Profiles)
+			continue
+		}
+		p := s.Profiles[0]
+		st, ok := storeProfiles[p]
+		if !ok {
+			t.Errorf("compose %s: profile %s is not a store profile (%v)", name, p, slices.Sorted(maps.Keys(storeProfiles)))
+			continue
+		}
 		tg, err := target(s.Command)
 		if err != nil {
 			t.Errorf("compose %s: %v", name, err)
 			continue
 		}
-		if other, ok := seen[tg]; ok {
-			t.Errorf("compose: --target=%s in %s and %s", tg, other, name)
+		if other, ok := seen[p][tg]; ok {
+			t.Errorf("compose profile %s: --target=%s in %s and %s", p, tg, other, name)
 		}
-		seen[tg] = name
-		for _, w := range want {
-			if !slices.Contains(s.Command, w) {
-				t.Errorf("compose %s: command %q lacks %s", name, s.Command, w)
+		seen[p][tg] = name
+
+		// The binary refuses --bus=kafka on the embedded store: every
+		// service names the profile's store.
+		if url := s.setting("eventstore"); !strings.HasPrefix(url, st.scheme) || !strings.Contains(url, st.at) {
+			t.Errorf("compose %s (profile %s): store URL %q, want %s...%s...", name, p, url, st.scheme, st.at)
+		}
+		if s.setting("bus") != "kafka" || s.setting("kafka-brokers") != "kafka:9092" {
+			t.Errorf("compose %s: bus %q on %q, want kafka on kafka:9092", name, s.setting("bus"), s.setting("kafka-brokers"))
+		}
+		for dep := range s.DependsOn {
+			if other, ok := storeProfiles[dep]; ok && other.service != st.service {
+				t.Errorf("compose %s (profile %s): depends on %s, the store of another profile", name, p, dep)
 			}
 		}
-		for _, dep := range []string{"kafka", "kurrentdb"} {
+		for _, dep := range []string{"kafka", st.service} {
 			if s.DependsOn[dep].Condition != "service_healthy" {
 				t.Errorf("compose %s: should wait for %s to be healthy", name, dep)
 			}
 		}
+
+		// --data is scratch (a tmpfs): the store is the shared one. Only
+		// the gateway keeps a volume there, for its call recordings.
 		var data string
 		for _, v := range s.Volumes {
 			if src, dst, ok := strings.Cut(v, ":"); ok && strings.TrimSuffix(dst, ":rw") == dataDir {
 				data = src
 			}
 		}
-		if data == "" {
-			t.Errorf("compose %s: no volume on %s (--data, the relay checkpoint)", name, dataDir)
-		} else if other, ok := dataVolumes[data]; ok {
-			t.Errorf("compose %s and %s share the data volume %s", name, other, data)
-		} else if _, ok := f.Volumes[data]; !ok {
-			t.Errorf("compose %s: volume %s is not declared", name, data)
+		switch {
+		case data != "" && (tg != "media-gateway" || !strings.Contains(data, "recordings")):
+			t.Errorf("compose %s: volume %s on %s (--data): nothing there must survive with the shared store; use a tmpfs", name, data, dataDir)
+		case data == "" && !slices.Contains(s.Tmpfs, dataDir):
+			t.Errorf("compose %s: %s (--data) should be a tmpfs (the root is read-only)", name, dataDir)
+		case data != "" && slices.Contains(s.Tmpfs, dataDir):
+			t.Errorf("compose %s: %s is both a volume and a tmpfs", name, dataDir)
+		case tg == "media-gateway" && data == "":
+			t.Errorf("compose %s: call recordings (%s) need a volume", name, recordingsDir)
 		}
-		dataVolumes[data] = name
+
+		if tg == "media-gateway" {
+			if sip := s.setting("sip"); !strings.HasSuffix(sip, ":5060") {
+				t.Errorf("compose %s: --sip=%q, want port 5060", name, sip)
+			}
+			for _, proto := range []string{"udp", "tcp"} {
+				if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":5060:5060/"+proto) }) {
+					t.Errorf("compose %s: the SIP port 5060/%s is not published (ports %q)", name, proto, s.Ports)
+				}
+			}
+		}
 	}
-	for _, tg := range targets {
-		if _, ok := seen[tg]; !ok {
-			t.Errorf("compose: no service runs --target=%s", tg)
+	for p := range storeProfiles {
+		for _, tg := range targets {
+			if _, ok := seen[p][tg]; !ok {
+				t.Errorf("compose profile %s: no service runs --target=%s", p, tg)
+			}
 		}
 	}
 
@@ -816,12 +1307,10 @@ func TestComposeRunsEachTargetOnceOnKafka(t *testing.T) {
 	if !ok {
 		t.Fatal("compose: no service single")
 	}
-	if !slices.Contains(single.Profiles, "single") || !slices.Contains(single.Command, "--target=all") ||
-		!slices.Contains(single.Command, "--demo") || slices.ContainsFunc(single.Command, func(a string) bool {
-		return strings.HasPrefix(a, "--bus") || strings.HasPrefix(a, "--eventstore")
-	}) {
-		t.Errorf("compose single: want profile single, --target=all --demo on the embedded defaults; got profiles %v, command %q",
-			single.Profiles, single.Command)
+	if !slices.Equal(single.Profiles, []string{"single"}) || !slices.Contains(single.Command, "--target=all") ||
+		!slices.Contains(single.Command, "--demo") || single.setting("bus") != "" || single.setting("eventstore") != "" {
+		t.Errorf("compose single: want profile single, --target=all --demo on the embedded defaults; got profiles %v, command %q, environment %v",
+			single.Profiles, single.Command, single.Environment)
 	}
 
 	kafka := f.Services["kafka"]
@@ -832,6 +1321,12 @@ func TestComposeRunsEachTargetOnceOnKafka(t *testing.T) {
 	kdb := f.Services["kurrentdb"]
 	if kdb.Healthcheck == nil || kdb.Environment["KURRENTDB_INSECURE"] != "true" || kdb.Environment["KURRENTDB_CLUSTER_SIZE"] != "1" {
 		t.Errorf("compose kurrentdb: want an insecure single node with a healthcheck")
+	}
+	pg := f.Services["postgres"]
+	if !strings.HasPrefix(pg.Image, "postgres:") || pg.Healthcheck == nil ||
+		!slices.ContainsFunc(pg.Healthcheck.Test, func(a string) bool { return strings.Contains(a, "pg_isready") }) ||
+		!slices.ContainsFunc(pg.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/var/lib/postgresql/data") }) {
+		t.Errorf("compose postgres: want a postgres image with a pg_isready healthcheck and a volume on its data directory")
 	}
 }
 
@@ -853,5 +1348,38 @@ func TestDockerfile(t *testing.T) {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+}
+
+// TestMakeImage checks `make image` builds the Dockerfile into
+// ringback:<git describe>, and without a Docker engine fails before building,
+// saying why (DOCKER_HOST names a socket that does not exist, so this holds
+// on a machine where Docker runs too).
+func TestMakeImage(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed (Debian package make)")
+	}
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("make", append([]string{"-s", "-C", ".."}, args...)...)
+		// Not the flags of a make that runs this test (make test).
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool {
+			return strings.HasPrefix(e, "MAKEFLAGS=") || strings.HasPrefix(e, "MFLAGS=") || strings.HasPrefix(e, "MAKELEVEL=")
+		}), "DOCKER_HOST=unix:///nonexistent/ringback-test/docker.sock")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("-n", "image")
+	if err != nil {
+		t.Fatalf("make -n image: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^docker build -t ringback:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127} \.$`).MatchString(out) {
+		t.Errorf("make -n image runs no `docker build -t ringback:<version> .`:\n%s", out)
+	}
+	out, err = run("image")
+	if err == nil {
+		t.Fatalf("make image without a Docker engine succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "make image: ") || !(strings.Contains(out, "no Docker engine") || strings.Contains(out, "not installed")) {
+		t.Errorf("make image without a Docker engine should say so; it printed:\n%s", out)
 	}
 }
