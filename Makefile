@@ -50,3 +50,16 @@ proto: $(TOOLS)/protoc-gen-go
 
 clean:
 	rm -rf bin
+
+# The container image, from the Dockerfile, tagged with the version git
+# describes (ringback:v1.2.0-3-gabc1234, or the commit when there is no tag).
+# Needs a running Docker engine (or DOCKER_HOST): without one it says so and
+# fails before building anything. Override IMAGE to push to a registry:
+# make image IMAGE=registry.example.com/ringback
+.PHONY: image
+IMAGE ?= ringback
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: the docker command is not installed; install Docker (docs.docker.com/engine/install) and retry" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine answers (docker info failed): start the Docker daemon, or point DOCKER_HOST at one, and retry" >&2; exit 1; }
+	docker build -t $(IMAGE):$(VERSION) .
