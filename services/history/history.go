@@ -34,8 +34,10 @@ const MaxRecentDays = 366
 type Config struct {
 	// RecentDays is the default window of the recent interactions matrix.
 	RecentDays int
-	// AgentsFile is the binary's --agents: with it, notes and case data are
-	// written only by the agent who accepted the interaction.
+	// AgentsFile is the binary's --agents: with it, an interaction's trail
+	// and its contact's history are read only by the agents it was offered
+	// to or accepted by, and notes and case data written only by the agent
+	// who accepted it.
 	AgentsFile string
 }
 
@@ -83,6 +85,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix}, Apply: s.view.apply}
 	s.recorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_events_recorded_total",

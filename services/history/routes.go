@@ -13,19 +13,73 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/proto/catalog"
 	"github.com/ringback/ringback/services/history/timeline"
 )
 
+// routeTable is every route of history and who may call it (issue 16): an
+// interaction's trail, notes and case data are for the agents it was
+// offered to or accepted by, a contact's history and matrices for the
+// agents handling them; anyone else is answered as for an unknown
+// interaction or number.
+func (s *Service) routeTable() []agentauth.Route {
+	return []agentauth.Route{
+		{Pattern: "GET /v1/interactions/{id}/events", Access: agentauth.Entitled, Entitle: s.entitledInteraction, Handle: s.events},
+		{Pattern: "POST /v1/interactions/{id}/notes", Access: agentauth.Entitled, Entitle: s.entitledInteraction, Handle: s.addNote},
+		{Pattern: "PUT /v1/interactions/{id}/case-data", Access: agentauth.Entitled, Entitle: s.entitledInteraction, Handle: s.editCaseData},
+		{Pattern: "GET /v1/contacts/{phone_number}/history", Access: agentauth.Entitled, Entitle: s.entitledContact, Handle: s.contactHistory},
+		{Pattern: "GET /v1/contacts/{phone_number}/matrix", Access: agentauth.Entitled, Entitle: s.entitledContact, Handle: s.matrix},
+	}
+}
+
 func (s *Service) routes(mux *http.ServeMux) {
-	log := s.deps.Log
-	mux.HandleFunc("GET /v1/interactions/{id}/events", httpx.Handle(log, s.events))
-	mux.HandleFunc("POST /v1/interactions/{id}/notes", httpx.Handle(log, s.addNote))
-	mux.HandleFunc("PUT /v1/interactions/{id}/case-data", httpx.Handle(log, s.editCaseData))
-	mux.HandleFunc("GET /v1/contacts/{phone_number}/history", httpx.Handle(log, s.contactHistory))
-	mux.HandleFunc("GET /v1/contacts/{phone_number}/matrix", httpx.Handle(log, s.matrix))
+	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+}
+
+// entitleWait is how long a read waits for the offer that entitles the
+// agent: history learns of it from the bus, as the agent's desktop does
+// through agent-session, and may be a little behind. An unknown id waits
+// as long, so that "not yours" and "none" take the same time.
+const entitleWait = 500 * time.Millisecond
+
+// awaitEntitled waits up to entitleWait for ok, then answers refused.
+func (s *Service) awaitEntitled(ctx context.Context, ok func() bool, refused error) error {
+	if ok() {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, entitleWait)
+	defer cancel()
+	if err := s.proj.WaitUntil(wctx, ok); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return refused
+	}
+	return nil
+}
+
+// entitledInteraction: an agent an interaction of the callback was offered
+// to or accepted by.
+func (s *Service) entitledInteraction(r *http.Request, agent string) error {
+	iid := r.PathValue("id")
+	return s.awaitEntitled(r.Context(), func() bool {
+		cb, ok := s.view.callbackOf(iid)
+		return ok && s.view.handledBy(cb, agent)
+	}, httpx.NotFound("no interaction "+iid))
+}
+
+// entitledContact: an agent one of the number's interactions was offered to
+// or accepted by. A malformed number is still a 400 naming the field.
+func (s *Service) entitledContact(r *http.Request, agent string) error {
+	p, err := phone(r)
+	if err != nil {
+		return err
+	}
+	return s.awaitEntitled(r.Context(), func() bool { return s.view.handlesContact(p, agent) },
+		httpx.NotFound("no contact history for this number"))
 }
 
 // InteractionType is the media type of every interaction history sees; the

@@ -54,6 +54,27 @@ func (v *view) callbackOf(interactionID string) (string, bool) {
 	return id, ok
 }
 
+// handledBy says whether an interaction of the callback was offered to or
+// accepted by agent.
+func (v *view) handledBy(callbackID, agent string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.callbacks[callbackID].HandledBy(agent)
+}
+
+// handlesContact says whether agent was offered or accepted an interaction
+// of the number's callbacks: the contact they are handling.
+func (v *view) handlesContact(phone, agent string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for id := range v.byPhone[phone] {
+		if v.callbacks[id].HandledBy(agent) {
+			return true
+		}
+	}
+	return false
+}
+
 // latestInteraction is the callback's current interaction, if it has one yet.
 func (v *view) latestInteraction(callbackID string) string {
 	v.mu.RLock()
@@ -75,7 +96,7 @@ func (v *view) contact(phone string) []summary {
 	out := make([]summary, 0, len(v.byPhone[phone]))
 	for id := range v.byPhone[phone] {
 		st := v.callbacks[id]
-		st.Notes, st.Interactions = slices.Clone(st.Notes), slices.Clone(st.Interactions)
+		st.Notes, st.Interactions, st.Handlers = slices.Clone(st.Notes), slices.Clone(st.Interactions), slices.Clone(st.Handlers)
 		out = append(out, summary{State: st, Outcome: st.Outcome()})
 	}
 	slices.SortFunc(out, func(a, b summary) int {

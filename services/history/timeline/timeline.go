@@ -81,6 +81,10 @@ type State struct {
 	Notes         []Note
 	CaseData      map[string]string // as the visitor sent it, then as agents edited it
 	Agent         string            // who accepted the latest interaction
+	// Handlers are the agents any interaction of the callback was offered
+	// to or accepted by: who may read its trail and its contact's history
+	// when agents authenticate (issue 16).
+	Handlers []string
 
 	// marks are the status-changing facts. The bus orders events within a
 	// topic only, so history receives a callback's facts out of order; the
@@ -314,6 +318,17 @@ func (s State) withInteraction(id string) State {
 	return s
 }
 
+func (s State) withHandler(agent string) State {
+	if agent != "" && !slices.Contains(s.Handlers, agent) {
+		s.Handlers = append(s.Handlers, agent)
+	}
+	return s
+}
+
+// HandledBy says whether an interaction of the callback was offered to or
+// accepted by agent.
+func (s State) HandledBy(agent string) bool { return agent != "" && slices.Contains(s.Handlers, agent) }
+
 // learn folds what an event of another service says about the callback.
 func (s State) learn(e proto.Message, at time.Time) State {
 	if r := RequestOf(e); r != nil {
@@ -330,8 +345,12 @@ func (s State) learn(e proto.Message, at time.Time) State {
 			s.CaseData = r.GetCaseData()
 		}
 	}
-	if oa, ok := e.(*routingv1.OfferAccepted); ok {
-		s.Agent = oa.AgentId
+	switch e := e.(type) {
+	case *routingv1.OfferAccepted:
+		s.Agent = e.AgentId
+		s = s.withHandler(e.AgentId)
+	case *routingv1.InteractionOffered:
+		s = s.withHandler(e.AgentId)
 	}
 	eff, to, code := effectOf(e)
 	if eff != effectNone {

@@ -209,3 +209,27 @@ func TestTrailOrdersByTimeThenRecording(t *testing.T) {
 		t.Fatalf("entries %+v", trail)
 	}
 }
+
+// TestHandlers: the agents a callback's interactions were offered to or
+// accepted by, whatever order the facts arrive in.
+func TestHandlers(t *testing.T) {
+	offeredA2 := &routingv1.InteractionOffered{InteractionId: "i1", CallbackId: "c1", AgentId: "a2", Request: request}
+	for _, tc := range []struct {
+		name   string
+		events []proto.Message
+		want   map[string]bool
+	}{
+		{"queued only", []proto.Message{rec(1, queued)}, map[string]bool{"a1": false, "": false}},
+		{"offered", []proto.Message{rec(1, queued), rec(2, offered)}, map[string]bool{"a1": true, "a2": false}},
+		{"rejected, offered to another, accepted", []proto.Message{rec(2, offered), rec(3, rejected), rec(4, offeredA2),
+			rec(5, &routingv1.OfferAccepted{InteractionId: "i1", AgentId: "a2"})}, map[string]bool{"a1": true, "a2": true, "a3": false}},
+		{"accept seen before the offer", []proto.Message{rec(5, accepted)}, map[string]bool{"a1": true}},
+	} {
+		s := fold(tc.events...)
+		for agent, want := range tc.want {
+			if got := s.HandledBy(agent); got != want {
+				t.Errorf("%s: HandledBy(%q) = %v, want %v", tc.name, agent, got, want)
+			}
+		}
+	}
+}
