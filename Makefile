@@ -14,7 +14,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 20m
 OPUS_TAGS := $(shell pkg-config --exists opus 2>/dev/null && echo -tags=opus,nolibopusfile)
 export GOFLAGS := $(strip $(GOFLAGS) $(OPUS_TAGS))
 
-.PHONY: build run test bench proto tidy vet clean
+.PHONY: build run test test-modules bench proto tidy vet clean
 
 build:
 	cd cmd/ringback && $(GO) build -o $(CURDIR)/bin/ringback .
@@ -25,7 +25,15 @@ run: build
 
 # go test ./... stops at a module boundary, so every module is run in turn;
 # all run even when one fails, and the failures are named at the end.
+# The PostgreSQL tests need a server: when pg_virtualenv (Debian's
+# postgresql-common, with postgresql) is there and no server is named
+# (RINGBACK_TEST_POSTGRES or PGHOST), every module runs inside one
+# throw-away cluster; without it those tests skip and say so.
+PG_VIRTUALENV := $(shell [ -z "$$RINGBACK_TEST_POSTGRES$$PGHOST" ] && command -v pg_virtualenv >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && echo pg_virtualenv -t -o max_connections=400 -o shared_buffers=128MB --)
 test:
+	@$(PG_VIRTUALENV) $(MAKE) --no-print-directory test-modules
+
+test-modules:
 	@fail=; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(TEST_FLAGS) ./...) || fail="$$fail $$m"; done; \
 	if [ -n "$$fail" ]; then echo "FAILED:$$fail"; exit 1; fi
 

@@ -12,7 +12,7 @@ import (
 )
 
 // owner says which service answers a request: the same path families the
-// Ingress in deploy/k8s routes.
+// Ingress in deploy/k8s/base routes.
 func owner(method, path string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/callbacks"):
@@ -31,8 +31,9 @@ func owner(method, path string) string {
 var services = []string{"intake", "scheduler", "router", "agent-session", "media-gateway", "history", "disposition"}
 
 // TestThinPathSevenProcessesOverKafka runs each service in its own process
-// with its own embedded store, joined only by Kafka (a kfake broker over
-// TCP), and reads the interaction's events with kcat as analytics would.
+// with its own embedded store (the one-machine trial that
+// --allow-embedded-with-kafka accepts), joined only by Kafka (a kfake broker
+// over TCP), and reads the interaction's events with kcat as analytics would.
 func TestThinPathSevenProcessesOverKafka(t *testing.T) {
 	siptest.Sipp(t)
 	brokers := strings.Join(kafkatest.StartBroker(t), ",")
@@ -43,7 +44,7 @@ func TestThinPathSevenProcessesOverKafka(t *testing.T) {
 		if dirs[name] == "" {
 			dirs[name] = t.TempDir()
 		}
-		args := append([]string{"--target", name, "--bus", "kafka", "--kafka-brokers", brokers, "--data", dirs[name]}, extra...)
+		args := append([]string{"--target", name, "--bus", "kafka", "--kafka-brokers", brokers, "--data", dirs[name], "--allow-embedded-with-kafka"}, extra...)
 		procs[name] = start(t, name, args...)
 	}
 	for _, s := range services {
