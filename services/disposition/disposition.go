@@ -87,6 +87,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{code.StreamPrefix}, Apply: s.view.apply}
 	// The label is bounded by the configured catalogue.

@@ -17,7 +17,10 @@ import (
 )
 
 // start runs disposition with its flags' defaults.
-func start(t *testing.T) *servicetest.Env {
+func start(t *testing.T) *servicetest.Env { return startWith(t, "") }
+
+// startWith runs disposition with the agents file given ("": open).
+func startWith(t *testing.T, agentsFile string) *servicetest.Env {
 	t.Helper()
 	var cfg disposition.Config
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -25,6 +28,7 @@ func start(t *testing.T) *servicetest.Env {
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
+	cfg.AgentsFile = agentsFile
 	env := servicetest.New(t)
 	svc, err := disposition.New(cfg, disposition.Deps{Store: env.Store, Subscribers: env.Subscribers(),
 		Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})

@@ -8,15 +8,44 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/disposition/code"
 )
 
+// routeTable is every route of disposition and who may call it (issue 16):
+// the catalogue for any agent, an interaction's disposition for the agent
+// who accepted it; anyone else is answered as for an unknown interaction.
+func (s *Service) routeTable() []agentauth.Route {
+	return []agentauth.Route{
+		{Pattern: "GET /v1/dispositions", Access: agentauth.AnyAgent, Handle: s.catalogue},
+		{Pattern: "PUT /v1/interactions/{id}/disposition", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.put},
+	}
+}
+
 func (s *Service) routes(mux *http.ServeMux) {
-	log := s.deps.Log
-	mux.HandleFunc("GET /v1/dispositions", httpx.Handle(log, s.catalogue))
-	mux.HandleFunc("PUT /v1/interactions/{id}/disposition", httpx.Handle(log, s.put))
+	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+}
+
+func notAccepted(iid string) error {
+	return httpx.NotFound("interaction " + iid + " has not been accepted by an agent")
+}
+
+// entitled: the agent who accepted the interaction.
+func (s *Service) entitled(r *http.Request, agent string) error {
+	iid := r.PathValue("id")
+	if iid == "" || len(iid) > maxID {
+		return httpx.NotFound("no interaction " + iid)
+	}
+	st, err := s.awaitAccept(r.Context(), iid)
+	if err != nil {
+		return err
+	}
+	if !st.Opened || st.AgentID != agent {
+		return notAccepted(iid)
+	}
+	return nil
 }
 
 type catalogueView struct {
@@ -84,7 +113,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
 		code.Set{Code: req.Code, AgentID: req.AgentID, At: s.deps.Clock.Now(), Catalogue: s.cfg.catalogue})
 	switch {
 	case errors.Is(err, code.ErrNotFound):
-		return httpx.NotFound("interaction " + iid + " has not been accepted by an agent")
+		return notAccepted(iid)
 	case errors.Is(err, code.ErrClosed):
 		return httpx.Conflict("interaction " + iid + " is done: its disposition can no longer change")
 	case errors.Is(err, code.ErrUnknownCode):
@@ -111,7 +140,7 @@ func (s *Service) awaitAccept(ctx context.Context, iid string) (code.State, erro
 	defer cancel()
 	err = s.proj.WaitUntil(wctx, func() bool { return s.view.known(iid) })
 	if errors.Is(err, context.DeadlineExceeded) {
-		return code.State{}, httpx.NotFound("interaction " + iid + " has not been accepted by an agent")
+		return code.State{}, notAccepted(iid)
 	}
 	if err != nil {
 		return code.State{}, err
