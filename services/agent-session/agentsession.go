@@ -19,6 +19,7 @@ import (
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/clock"
+	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
@@ -36,6 +37,13 @@ type Config struct {
 	AfterCallWork      time.Duration
 	RequireDisposition bool
 	CommandWait        time.Duration
+	// DialCountries and DialTypes are the numbers an agent may consult or
+	// transfer to (libs/dialplan); emergency, premium-rate, shared-cost,
+	// short and N11 numbers never.
+	DialCountries, DialTypes string
+	// PhoneHosts are where agents' phones may be (CIDRs and host names);
+	// "" is dialplan.DefaultHosts: the center's own network.
+	PhoneHosts string
 }
 
 // RegisterFlags registers agent-session's flags.
@@ -46,12 +54,24 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"Done needs a disposition code first, so every interaction is qualified")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
+	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
+		"comma list of ISO region codes (US,GB) whose numbers agents may consult or transfer to; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never")
+	fs.StringVar(&c.DialTypes, "agent-session.dial-types", "",
+		"comma list of number types agents may consult or transfer to (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
+	fs.StringVar(&c.PhoneHosts, "agent-session.phone-hosts", "",
+		"comma list of CIDRs and host names (*.corp.example) where agents' phones (phone_uri) may be; empty: loopback, private and link-local addresses and single-label names, the center's own network")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if c.AfterCallWork < 0 || c.CommandWait <= 0 {
 		return errors.New("agent-session: after-call-work must be >= 0 and command-wait > 0")
+	}
+	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
+		return fmt.Errorf("agent-session: %w", err)
+	}
+	if _, err := dialplan.ParseHosts(c.PhoneHosts); err != nil {
+		return fmt.Errorf("agent-session: %w", err)
 	}
 	return nil
 }
@@ -77,6 +97,8 @@ type Service struct {
 	view       *view
 	proj       *readmodel.Projection
 	agents     *agentauth.Directory // nil: open, no authentication
+	plan       dialplan.Plan        // numbers agents may consult or transfer to
+	phoneHosts dialplan.Hosts       // where agents' phones may be
 	// ctx lives as long as Run: the after-call-work timers end with it.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -90,10 +112,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if agents == nil {
-		deps.Log.Warn("no agents file: agent requests are not authenticated (--agents)")
+	agentauth.WarnOpen(deps.Log, agents)
+	plan, err := dialplan.Parse(cfg.DialCountries, cfg.DialTypes)
+	if err != nil {
+		return nil, fmt.Errorf("agent-session: %w", err)
 	}
-	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents,
+	hosts, err := dialplan.ParseHosts(cfg.PhoneHosts)
+	if err != nil {
+		return nil, fmt.Errorf("agent-session: %w", err)
+	}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents, plan: plan, phoneHosts: hosts,
 		agentCache: eventstore.NewCache[agent.State](agentCacheSize)}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.view.apply}

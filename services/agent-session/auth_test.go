@@ -66,11 +66,27 @@ func TestTokensDecideWhoActs(t *testing.T) {
 	offer(env, iid, "a1")
 	waitStatusAs(t, env, iid, "tok-a1")
 	before := env.Stored()
-	if res := env.DoWith("GET", "/v1/interactions/"+iid, bearer("tok-auto"), nil, &p); res.StatusCode != http.StatusForbidden {
-		t.Fatalf("another agent reads it: %d", res.StatusCode)
-	}
-	if res := env.DoWith("POST", "/v1/interactions/"+iid+"/accept", bearer("tok-auto"), nil, &p); res.StatusCode != http.StatusForbidden {
-		t.Fatalf("another agent accepts it: %d", res.StatusCode)
+	// For another agent it does not exist: the answer of an unknown id.
+	unknown := uuid.NewString()
+	for _, rt := range []struct{ method, suffix string }{{"GET", ""}, {"POST", "/accept"}, {"POST", "/reject"},
+		{"POST", "/call"}, {"POST", "/done"}, {"POST", "/consult"}, {"POST", "/consult/cancel"}} {
+		var theirs, none map[string]any
+		body := map[string]string{"phone_number": "+14155550100"}
+		r1 := env.DoWith(rt.method, "/v1/interactions/"+iid+rt.suffix, bearer("tok-auto"), body, &theirs)
+		r2 := env.DoWith(rt.method, "/v1/interactions/"+unknown+rt.suffix, bearer("tok-auto"), body, &none)
+		for _, m := range []map[string]any{theirs, none} {
+			delete(m, "instance")
+			delete(m, "detail")
+		}
+		a, _ := json.Marshal(theirs)
+		b, _ := json.Marshal(none)
+		if r1.StatusCode != http.StatusNotFound || r2.StatusCode != http.StatusNotFound || string(a) != string(b) {
+			t.Fatalf("another agent %s %s: %d %s; unknown: %d %s", rt.method, rt.suffix, r1.StatusCode, a, r2.StatusCode, b)
+		}
+		// Without a token: 401 before anything else.
+		if res := env.Do(rt.method, "/v1/interactions/"+iid+rt.suffix, body, &p); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("anonymous %s %s: %d", rt.method, rt.suffix, res.StatusCode)
+		}
 	}
 	if res := env.DoWith("GET", "/v1/agents/a1/events?access_token=tok-auto", nil, nil, nil); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("another agent's stream: %d", res.StatusCode)
@@ -161,5 +177,31 @@ func TestReconnectWithLastEventIDMissesNothing(t *testing.T) {
 	}
 	if !sawWithdrawn {
 		t.Fatal("the withdrawal that happened while disconnected was not replayed before the new offer")
+	}
+}
+
+// TestPhoneURIMustBeAPhoneOfTheCenter (issue 16): an agent's phone is not a
+// forbidden number, an outside host, or a URI with headers.
+func TestPhoneURIMustBeAPhoneOfTheCenter(t *testing.T) {
+	env := startWithAgents(t)
+	before := env.Stored()
+	for _, uri := range []string{
+		"sip:a1@127.0.0.1:5070?X-Injected=1",
+		"sip:+19005550123@127.0.0.1:5060",
+		"sip:+1911@10.0.0.1",
+		"sip:a1@198.51.100.7:5060",
+		"sip:a1@sip.example.com",
+	} {
+		var p problemBody
+		res := env.DoWith("POST", "/v1/agents/a1/session", bearer("tok-a1"), map[string]string{"phone_uri": uri}, &p)
+		if res.StatusCode != http.StatusBadRequest || p.Field != "phone_uri" {
+			t.Errorf("%s: %d %+v", uri, res.StatusCode, p)
+		}
+	}
+	if after := env.Stored(); after != before {
+		t.Fatalf("refused logins stored %d events", after-before)
+	}
+	if res := env.DoWith("POST", "/v1/agents/a1/session", bearer("tok-a1"), map[string]string{"phone_uri": "sip:a1@10.0.0.7:5060;transport=udp"}, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("a phone on the center's network: %d", res.StatusCode)
 	}
 }

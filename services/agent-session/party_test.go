@@ -315,6 +315,13 @@ func TestBadPartyRequestsNameTheFieldAndStoreNothing(t *testing.T) {
 		{"/consult", map[string]string{"agent": "a1"}, "agent"},
 		{"/consult", map[string]string{"extension": "12"}, "extension"},
 		{"/consult", map[string]int{"agent": 2}, "agent"},
+		// The dial plan (issue 16): never an emergency, premium or N11 number.
+		{"/consult", map[string]string{"phone_number": "+1911"}, "phone_number"},
+		{"/consult", map[string]string{"phone_number": "+112"}, "phone_number"},
+		{"/consult", map[string]string{"phone_number": "+999"}, "phone_number"},
+		{"/transfer", map[string]string{"phone_number": "+19005550123"}, "phone_number"},
+		{"/transfer", map[string]string{"phone_number": "+19115550123"}, "phone_number"},
+		{"/consult", map[string]string{"phone_number": "+448712345678"}, "phone_number"},
 	} {
 		var p problemBody
 		res := env.Do("POST", path+c.route, c.body, &p)

@@ -10,38 +10,78 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
-func (s *Service) routes(mux *http.ServeMux) {
-	h := func(fn httpx.Func) http.HandlerFunc { return httpx.Handle(s.deps.Log, fn) }
-	mux.HandleFunc("POST /v1/agents/{agent}/session", h(s.login))
-	mux.HandleFunc("DELETE /v1/agents/{agent}/session", h(s.logout))
-	mux.HandleFunc("PUT /v1/agents/{agent}/state", h(s.setState))
-	mux.HandleFunc("GET /v1/agents/{agent}", h(s.getAgent))
-	mux.HandleFunc("GET /v1/agents/{agent}/events", h(s.events))
-	mux.HandleFunc("GET /v1/interactions/{id}", h(s.getInteraction))
-	// The desktop is static files: the token it is given guards the API.
-	mux.Handle("GET /agent/", desktop.Handler())
-	mux.HandleFunc("POST /v1/interactions/{id}/accept", h(s.accept))
-	mux.HandleFunc("POST /v1/interactions/{id}/reject", h(s.reject))
-	mux.HandleFunc("POST /v1/interactions/{id}/call", h(s.call))
-	mux.HandleFunc("POST /v1/interactions/{id}/end-call", h(s.endCall))
-	mux.HandleFunc("POST /v1/interactions/{id}/done", h(s.done))
-	mux.HandleFunc("POST /v1/interactions/{id}/reschedule", h(s.reschedule))
-	mux.HandleFunc("POST /v1/interactions/{id}/hold", h(s.hold(true)))
-	mux.HandleFunc("POST /v1/interactions/{id}/retrieve", h(s.hold(false)))
-	mux.HandleFunc("POST /v1/interactions/{id}/dtmf", h(s.dtmf))
-	mux.HandleFunc("POST /v1/interactions/{id}/mute", h(s.mute(true)))
-	mux.HandleFunc("POST /v1/interactions/{id}/unmute", h(s.mute(false)))
-	mux.HandleFunc("POST /v1/interactions/{id}/record", h(s.record(true)))
-	mux.HandleFunc("POST /v1/interactions/{id}/stop-recording", h(s.record(false)))
-	s.partyRoutes(mux, h)
+// routeTable is every route of agent-session and who may call it (issue
+// 16): an agent acts on their own session (self, checked in the handler:
+// 403 for another agent's id), and on the interactions offered to or
+// accepted by them; for anyone else an interaction does not exist (404).
+func (s *Service) routeTable() []agentauth.Route {
+	agent := func(pattern string, fn httpx.Func) agentauth.Route {
+		return agentauth.Route{Pattern: pattern, Access: agentauth.AnyAgent, Handle: fn}
+	}
+	theirs := func(pattern string, fn httpx.Func) agentauth.Route {
+		return agentauth.Route{Pattern: pattern, Access: agentauth.Entitled, Entitle: s.entitled, Handle: fn}
+	}
+	return []agentauth.Route{
+		agent("POST /v1/agents/{agent}/session", s.login),
+		agent("DELETE /v1/agents/{agent}/session", s.logout),
+		agent("PUT /v1/agents/{agent}/state", s.setState),
+		agent("GET /v1/agents/{agent}", s.getAgent),
+		agent("GET /v1/agents/{agent}/events", s.events),
+		// The desktop is static files: the token it is given guards the API.
+		{Pattern: "GET /agent/", Access: agentauth.Anyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
+			desktop.Handler().ServeHTTP(w, r)
+			return nil
+		}},
+		theirs("GET /v1/interactions/{id}", s.getInteraction),
+		theirs("POST /v1/interactions/{id}/accept", s.accept),
+		theirs("POST /v1/interactions/{id}/reject", s.reject),
+		theirs("POST /v1/interactions/{id}/call", s.call),
+		theirs("POST /v1/interactions/{id}/end-call", s.endCall),
+		theirs("POST /v1/interactions/{id}/done", s.done),
+		theirs("POST /v1/interactions/{id}/reschedule", s.reschedule),
+		theirs("POST /v1/interactions/{id}/hold", s.hold(true)),
+		theirs("POST /v1/interactions/{id}/retrieve", s.hold(false)),
+		theirs("POST /v1/interactions/{id}/dtmf", s.dtmf),
+		theirs("POST /v1/interactions/{id}/mute", s.mute(true)),
+		theirs("POST /v1/interactions/{id}/unmute", s.mute(false)),
+		theirs("POST /v1/interactions/{id}/record", s.record(true)),
+		theirs("POST /v1/interactions/{id}/stop-recording", s.record(false)),
+		theirs("POST /v1/interactions/{id}/transfer", s.askParty(interaction.PurposeTransfer)),
+		theirs("POST /v1/interactions/{id}/consult", s.askParty(interaction.PurposeConsult)),
+		theirs("POST /v1/interactions/{id}/consult/transfer", s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER)),
+		theirs("POST /v1/interactions/{id}/consult/conference", s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE)),
+		theirs("POST /v1/interactions/{id}/consult/cancel", s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL)),
+	}
 }
+
+func (s *Service) routes(mux *http.ServeMux) {
+	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+}
+
+// entitled: the agent the interaction is offered to or accepted by.
+func (s *Service) entitled(r *http.Request, agent string) error {
+	id := r.PathValue("id")
+	st, err := s.loadInteraction(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if st.Agent != agent {
+		return notFound(id)
+	}
+	return nil
+}
+
+func notFound(id string) error { return httpx.NotFound("no interaction " + id) }
 
 var (
 	agentID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -109,7 +149,14 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.PhoneURI != "" && !sipURI.MatchString(body.PhoneURI) {
-		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@192.0.2.10:5060")
+		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@10.0.0.7:5060")
+	}
+	if body.PhoneURI != "" {
+		// Not a number the trunk would dial at a premium, not an outside
+		// host, no headers for our INVITE (issue 16).
+		if err := dialplan.PhoneURI(body.PhoneURI, s.phoneHosts); err != nil {
+			return httpx.BadField("phone_uri", err.Error())
+		}
 	}
 	if body.PhoneURI == "" {
 		// A desktop reopened without a phone keeps the phone of the session.
@@ -182,14 +229,14 @@ func (s *Service) getAgent(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.State, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return interaction.State{}, httpx.NotFound("no interaction " + id)
+		return interaction.State{}, notFound(id)
 	}
 	l, err := eventstore.Load(ctx, s.deps.Store, interaction.Stream(id), interactions)
 	if err != nil {
 		return interaction.State{}, err
 	}
 	if l.State.Phase == interaction.None {
-		return interaction.State{}, httpx.NotFound("no interaction " + id)
+		return interaction.State{}, notFound(id)
 	}
 	return l.State, nil
 }
@@ -204,7 +251,7 @@ func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if who != "" && who != st.Agent {
-		return httpx.Forbidden(interaction.ErrNotYours.Error())
+		return notFound(st.ID) // as for an unknown interaction (issue 16)
 	}
 	httpx.WriteJSON(w, http.StatusOK, presentInteraction(st))
 	return nil

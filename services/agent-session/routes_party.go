@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,15 +16,8 @@ import (
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
-// partyRoutes are blind transfer, consultation and conference: the agent
-// asks, the media gateway does it and says so on the call's stream.
-func (s *Service) partyRoutes(mux *http.ServeMux, h func(httpx.Func) http.HandlerFunc) {
-	mux.HandleFunc("POST /v1/interactions/{id}/transfer", h(s.askParty(interaction.PurposeTransfer)))
-	mux.HandleFunc("POST /v1/interactions/{id}/consult", h(s.askParty(interaction.PurposeConsult)))
-	mux.HandleFunc("POST /v1/interactions/{id}/consult/transfer", h(s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER)))
-	mux.HandleFunc("POST /v1/interactions/{id}/consult/conference", h(s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE)))
-	mux.HandleFunc("POST /v1/interactions/{id}/consult/cancel", h(s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL)))
-}
+// Blind transfer, consultation and conference (routes in routeTable): the
+// agent asks, the media gateway does it and says so on the call's stream.
 
 // reservedFor is the reason a party agent is Busy while a colleague's call
 // is with them; Release matches on it, so it is the same everywhere.
@@ -48,6 +42,14 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 		}
 		if err := httpx.DecodeJSON(w, r, &body); err != nil {
 			return err
+		}
+		if body.PhoneNumber != "" {
+			// Never an emergency, premium or service number, whatever the
+			// agent types (issue 16); the media gateway checks once more.
+			if err := s.plan.Check(body.PhoneNumber); err != nil {
+				return httpx.BadField("phone_number", "cannot be called: "+
+					strings.TrimPrefix(err.Error(), "refused by the dial plan: "))
+			}
 		}
 		ctx := r.Context()
 		id := r.PathValue("id")
