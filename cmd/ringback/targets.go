@@ -31,15 +31,21 @@ type target struct {
 // producers at start, so the order is the order of a callback's life.
 var targets = []target{
 	{Name: "intake", Prefix: "intake-", Topics: intake.Topics, Init: func(a *App) (Runner, error) {
-		return intake.New(a.Config.Intake, intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+		cfg := a.Config.Intake
+		cfg.AgentsFile = a.Config.Agents // issue 16: reading a callback takes its agent's token
+		return intake.New(cfg, intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux})
 	}},
 	{Name: "scheduler", Prefix: "scheduler-", Topics: scheduler.Topics, Init: func(a *App) (Runner, error) {
-		return scheduler.New(a.Config.Scheduler, scheduler.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+		cfg := a.Config.Scheduler
+		cfg.AgentsFile = a.Config.Agents
+		return scheduler.New(cfg, scheduler.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "scheduler"), Metrics: a.Registry, Mux: a.Mux})
 	}},
 	{Name: "router", Prefix: "router-", Topics: router.Topics, Init: func(a *App) (Runner, error) {
-		return router.New(a.Config.Router, router.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+		cfg := a.Config.Router
+		cfg.AgentsFile = a.Config.Agents
+		return router.New(cfg, router.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "router"), Metrics: a.Registry, Mux: a.Mux})
 	}},
 	{Name: "agent-session", Prefix: "agent-", Topics: agentsession.Topics, Init: func(a *App) (Runner, error) {
