@@ -6,7 +6,16 @@
 // Appends always carry an expected revision, never "any": only then does the
 // server deduplicate by event id (DESIGN.md, section 3).
 //
-// It must not import another adapter or a service.
+// Besides the port it implements eventstore.Checkpoints (a stream per
+// name, checkpoints.go) and eventstore.HeadReader. Calls into the client
+// library go through do (client.go), which works around the library's
+// blocking on a lost server.
+//
+// Its tests run against kurrenttest, a harness that speaks the server's
+// gRPC API, and against a real server when KURRENTDB_URL is set.
+//
+// It must not import another adapter or a service; only its tests import
+// kurrenttest.
 package esdb
 
 import (
@@ -30,10 +39,14 @@ import (
 // Store is the EventStoreDB adapter. Use New; all methods are safe for
 // concurrent use.
 type Store struct {
-	client    *esdb.Client
-	closed    context.Context // done once Close is called; ends subscriptions
+	conf      *esdb.Configuration
+	closed    context.Context // done once Close is called; ends subscriptions and calls
 	close     context.CancelFunc
 	closeOnce sync.Once
+
+	mu      sync.Mutex
+	conn    *conn // the client calls go to (client.go)
+	closing bool
 }
 
 // Option configures New.
@@ -76,7 +89,7 @@ func New(ctx context.Context, connectionString string, opts ...Option) (*Store, 
 		return nil, fmt.Errorf("esdb client: %w", err)
 	}
 	closed, cancel := context.WithCancel(context.Background())
-	s := &Store{client: client, closed: closed, close: cancel}
+	s := &Store{conf: conf, conn: &conn{client: client}, closed: closed, close: cancel}
 	// Reading a stream nobody writes exercises connection, TLS and
 	// credentials; a missing stream is the expected answer.
 	if _, err := s.ReadStream(ctx, "ringback-connection-check", 0); err != nil {
@@ -86,15 +99,11 @@ func New(ctx context.Context, connectionString string, opts ...Option) (*Store, 
 	return s, nil
 }
 
-// Close implements eventstore.Store. Closing again returns nil.
+// Close implements eventstore.Store: running subscriptions end with
+// ErrClosed, calls in flight are cancelled. Closing again returns nil.
 func (s *Store) Close() error {
 	var err error
-	s.closeOnce.Do(func() {
-		s.close()
-		if err = s.client.Close(); err != nil {
-			err = fmt.Errorf("close esdb client: %w", err)
-		}
-	})
+	s.closeOnce.Do(func() { err = s.shutdown() })
 	return err
 }
 
@@ -111,7 +120,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	wr, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: want}, data...)
+	wr, err := do(ctx, s, func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
+		return c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: want}, data...)
+	})
 	if err != nil {
 		// esdb.FromError recognises the client's error only unwrapped:
 		// translate before adding context (DESIGN.md, section 3).
@@ -204,19 +215,17 @@ func (s *Store) actual(ctx context.Context, stream string, e *esdb.Error) events
 			return eventstore.Exactly(n)
 		}
 	}
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
+	evs, err := s.readRaw(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil || len(evs) == 0 {
 		return eventstore.NoStream
 	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if err != nil || ev.OriginalEvent() == nil {
-		return eventstore.NoStream
-	}
-	return eventstore.Exactly(ev.OriginalEvent().EventNumber)
+	return eventstore.Exactly(evs[0].EventNumber)
 }
 
 // translate turns the client's errors into the port's where one applies.
+// ErrClosed means the owner closed the store, nothing else: a client that
+// gave up reconnecting says "connection closed" too, and callers that took
+// that for ErrClosed would stop quietly instead of failing.
 func (s *Store) translate(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -224,8 +233,8 @@ func (s *Store) translate(ctx context.Context, err error) error {
 	if s.closed.Err() != nil {
 		return eventstore.ErrClosed
 	}
-	if e, ok := esdb.FromError(err); !ok && e.Code() == esdb.ErrorCodeConnectionClosed {
-		return eventstore.ErrClosed
+	if e, _ := esdb.FromError(err); e.Code() == esdb.ErrorCodeConnectionClosed {
+		return fmt.Errorf("client gave up reconnecting (the next call uses a new one): %w", err)
 	}
 	return err
 }
@@ -246,29 +255,52 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 // stream is empty. count stays within int64: the server takes it as a signed
 // number.
 func (s *Store) read(ctx context.Context, stream string, from eventstore.Revision, count uint64) ([]eventstore.RecordedEvent, error) {
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Revision(from)}, count)
+	evs, err := s.readRaw(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Revision(from)}, count)
 	if err != nil {
-		return nil, s.translate(ctx, err)
+		return nil, err
 	}
-	defer rs.Close()
-	var out []eventstore.RecordedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			if e, ok := esdb.FromError(err); !ok && e.Code() == esdb.ErrorCodeResourceNotFound {
-				return nil, nil
-			}
-			return nil, s.translate(ctx, err)
-		}
-		r, err := recorded(ev.OriginalEvent())
+	out := make([]eventstore.RecordedEvent, 0, len(evs))
+	for _, e := range evs {
+		r, err := recorded(e)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
+	return out, nil
+}
+
+// readRaw reads up to count events of stream as the client returns them; a
+// missing stream is empty. The whole read runs inside do: the client's Recv
+// reports an unavailable server through its request channel too.
+func (s *Store) readRaw(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64) ([]*esdb.RecordedEvent, error) {
+	evs, err := do(ctx, s, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
+		rs, err := c.ReadStream(ctx, stream, opts, count)
+		if err != nil {
+			return nil, err
+		}
+		defer rs.Close()
+		var out []*esdb.RecordedEvent
+		for {
+			ev, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			if err != nil {
+				if e, _ := esdb.FromError(err); e.Code() == esdb.ErrorCodeResourceNotFound {
+					return nil, nil
+				}
+				return nil, err
+			}
+			if e := ev.OriginalEvent(); e != nil {
+				out = append(out, e)
+			}
+		}
+	})
+	if err != nil {
+		return nil, s.translate(ctx, err)
+	}
+	return evs, nil
 }
 
 // recorded converts a stored event.

@@ -3,7 +3,6 @@ package esdb
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -11,9 +10,9 @@ import (
 )
 
 // SubscribeAll implements eventstore.Store with a catch-up subscription to
-// $all. System events (types starting with "$") are left out, by the server
-// filter and again here, so handlers see only what was appended through the
-// port.
+// $all. System events (types starting with "$", checkpoints among them) are
+// left out, by the server filter and again here (delivered), so handlers
+// see only what was appended through the port.
 func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn func(context.Context, eventstore.RecordedEvent) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -32,7 +31,15 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 	if from != (eventstore.Position{}) {
 		opts.From = esdb.Position{Commit: from.Commit, Prepare: from.Prepare}
 	}
-	sub, err := s.client.SubscribeToAll(subCtx, opts)
+	// The subscription lives in subCtx, not in the call's context, which
+	// ends when the call returns.
+	sub, err := do(subCtx, s, func(_ context.Context, c *esdb.Client) (*esdb.Subscription, error) {
+		sub, err := c.SubscribeToAll(subCtx, opts)
+		if err == nil && subCtx.Err() != nil {
+			sub.Close() // nobody waits for it any more
+		}
+		return sub, err
+	})
 	if err != nil {
 		return s.subscriptionEnded(ctx, err)
 	}
@@ -46,7 +53,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 			continue // checkpoints, caught-up and fell-behind notices
 		}
 		e := msg.EventAppeared.OriginalEvent()
-		if e == nil || strings.HasPrefix(e.EventType, "$") {
+		if e == nil || !delivered(e) {
 			continue
 		}
 		ev, err := recorded(e)
