@@ -360,14 +360,14 @@ func TestDesktopWebCallback(t *testing.T) {
 	}
 
 	var final struct{ State, Disposition string }
-	a.eventually("/v1/callbacks/"+cb, &final, "callback COMPLETED", func() bool {
+	a.eventually("/v1/callbacks/"+cb+"?access_token=ann-secret-token", &final, "callback COMPLETED", func() bool {
 		return final.State == "COMPLETED" && final.Disposition == "resolved"
 	})
 	var history []struct {
 		CallbackID string `json:"callback_id"`
 		Notes      []struct{ Text string }
 	}
-	a.eventually("/v1/contacts/"+number+"/history", &history, "the note in the contact's history", func() bool {
+	a.eventually("/v1/contacts/"+number+"/history?access_token=ann-secret-token", &history, "the note in the contact's history", func() bool {
 		return len(history) > 0 && history[0].CallbackID == cb && len(history[0].Notes) == 1 && history[0].Notes[0].Text == note
 	})
 
