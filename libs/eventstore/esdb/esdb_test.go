@@ -393,3 +393,33 @@ func TestNewUnreachable(t *testing.T) {
 	}
 	t.Logf("New after %v: %v", time.Since(start), err)
 }
+
+// TestHeadPastManySystemEvents: Head pages back over more system events
+// than one read returns, and answers the zero position for a store with
+// none of ours.
+func TestHeadPastManySystemEvents(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	s := open(t, srv.URL())
+	ctx := t.Context()
+	for i := range 3 {
+		if err := s.SaveCheckpoint(ctx, "before", eventstore.Position{Commit: uint64(i + 1), Prepare: uint64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if head, err := s.Head(ctx); err != nil || head != (eventstore.Position{}) {
+		t.Errorf("Head of a store with only checkpoints = %v, %v; want the zero position", head, err)
+	}
+	r, err := s.Append(ctx, "esdb-test-"+uuid.NewString(), eventstore.NoStream, event("test.A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 150 {
+		p := eventstore.Position{Commit: r.Position.Commit + uint64(i) + 1, Prepare: r.Position.Commit + uint64(i) + 1}
+		if err := s.SaveCheckpoint(ctx, "after", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if head, err := s.Head(ctx); err != nil || head != r.Position {
+		t.Errorf("Head = %v, %v; want %v, the last event before 150 checkpoints", head, err, r.Position)
+	}
+}

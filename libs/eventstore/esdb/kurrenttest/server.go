@@ -3,55 +3,56 @@
 // client (EventStore-Client-Go v4) needs for the esdb adapter, so that the
 // adapter's tests drive the real client over real TCP in every `go test`. It
 // is not a server to run in production, not a KurrentDB emulator, and makes
-// no promise about data surviving it: it lives for one test and its store is
-// a temporary directory.
+// no promise beyond a test's life: its store is a test's temporary
+// directory.
 //
-// It is generated from the client's own protos (the Streams, ServerFeatures
-// and Gossip services of github.com/EventStore/EventStore-Client-Go/v4/protos)
-// and backed by the embedded event store. What it implements, answering the
-// way KurrentDB 24/25 does on the wire:
+// It implements the server interfaces generated from the client's own
+// protos (the Streams, ServerFeatures and Gossip services of
+// github.com/EventStore/EventStore-Client-Go/v4/protos) on the embedded
+// event store. What it implements, answering the way KurrentDB 24/25 does on
+// the wire (checked against the server's source, Streams.Append.cs,
+// Streams.Read.cs, the subscription enumerators and IndexWriter.CheckCommit):
 //
 //   - ServerFeatures.GetSupportedMethods: what the client asks on connect.
-//   - Gossip.Read: one live leader, itself (for connection strings with
-//     several hosts or discover=true).
+//   - Gossip.Read: one live leader, itself (for esdb+discover:// and
+//     connection strings with several hosts).
 //   - Streams.Append with an expected revision or no_stream: idempotency by
 //     event id (KurrentDB's rule: the same ids right after the expected
 //     revision are the same append again, answered with the original
 //     position), wrong_expected_version answered with both the current and
 //     the 20.6.0 fields set exactly as the server sets them, the maximum
-//     append size (1 MiB by default) with its "exception" trailer.
-//     "any" and "stream_exists" are accepted but without KurrentDB's
-//     idempotency for them.
+//     append size (1 MiB by default) with its "exception" trailer, the
+//     required "type" and "content-type" properties. "any" and
+//     "stream_exists" are accepted but without KurrentDB's idempotency for
+//     them.
 //   - Streams.Read of one stream: forwards and backwards, from a revision,
 //     the start or the end, with a count; stream_not_found for a stream that
 //     does not exist; structured or string UUIDs; $maxCount and $tb of the
-//     stream's metadata ($$stream) hide older events as a scavenged server
-//     would.
+//     stream's metadata ($$stream) hide older events as the server does.
+//   - Streams.Read of $all with a count, without a filter: forwards (from a
+//     position: the event there included) and backwards (excluded).
 //   - Streams.Read of $all as a subscription: confirmation, catch-up then
 //     live, from the start, the end or (exclusively) a position, with the
 //     event-type or stream-name filter (regex or prefixes), a checkpoint
 //     every max-search-window × multiplier considered events and when
 //     catching up ends, then caught_up.
 //
-// Positions are commit == prepare, a multiple of 64 of the embedded store's
-// sequence number: like the server's log offsets they increase but are not
-// dense, so code that assumes position+1 is the next event fails here too.
+// Positions are commit == prepare, 64 times the embedded store's sequence
+// number: like the server's log offsets they increase but are not dense, so
+// code that assumes position+1 is the next event fails here too. An append
+// answers the position of its last event, as the server does.
 //
-//   - Streams.Read of $all with a count, forwards (from a position: that
-//     event included) and backwards (from a position: that event excluded),
-//     without a filter.
-//
-// A harness reopened (Listen) on the directory of a closed one serves its
-// events again, on the same address with WithAddr: a restarted server.
+// Listen on the directory of a closed harness serves its events again, on
+// the same address with WithAddr: a restarted server.
 //
 // What it does not implement: TLS and authentication (use tls=false; any
 // credentials are ignored), filtered reads of $all with a count,
 // subscriptions to one stream, links and resolve_links, $maxAge, Delete,
 // Tombstone, BatchAppend, persistent subscriptions, projections, users,
-// operations, ACLs, leader redirects, system events of its own. Those
-// answer codes.Unimplemented or are absent. Unlike KurrentDB it refuses an append
-// with no events or with the same id twice, and treats known ids appended at
-// the current revision as a conflict rather than writing them again.
+// operations, ACLs, leader redirects, system events of its own. Those answer
+// codes.Unimplemented or are absent. Unlike KurrentDB it refuses an append
+// with no events or with the same id twice, and treats known ids appended
+// at the current revision as a conflict rather than writing them again.
 package kurrenttest
 
 import (
