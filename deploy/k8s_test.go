@@ -1089,8 +1089,9 @@ func TestIngressRoutesEachPathToItsOwner(t *testing.T) {
 	})
 }
 
-// handlePattern is a route a service registers on the shared mux.
-var handlePattern = regexp.MustCompile(`\.Handle(?:Func)?\("(?:[A-Z]+ )?(/[^"]*)"`)
+// handlePattern is a route a service registers on the shared mux, directly
+// or as a row of its route table (agentauth.Route).
+var handlePattern = regexp.MustCompile(`(?:\.Handle(?:Func)?\(|Pattern:\s*)"(?:[A-Z]+ )?(/[^"]*)"`)
 
 // TestIngressReachesEveryServiceRoute reads the routes each service registers
 // (services/<target>/*.go) and checks the Ingress sends each to that service,

@@ -25,42 +25,36 @@ import (
 // 403 for another agent's id), and on the interactions offered to or
 // accepted by them; for anyone else an interaction does not exist (404).
 func (s *Service) routeTable() []agentauth.Route {
-	agent := func(pattern string, fn httpx.Func) agentauth.Route {
-		return agentauth.Route{Pattern: pattern, Access: agentauth.AnyAgent, Handle: fn}
-	}
-	theirs := func(pattern string, fn httpx.Func) agentauth.Route {
-		return agentauth.Route{Pattern: pattern, Access: agentauth.Entitled, Entitle: s.entitled, Handle: fn}
-	}
 	return []agentauth.Route{
-		agent("POST /v1/agents/{agent}/session", s.login),
-		agent("DELETE /v1/agents/{agent}/session", s.logout),
-		agent("PUT /v1/agents/{agent}/state", s.setState),
-		agent("GET /v1/agents/{agent}", s.getAgent),
-		agent("GET /v1/agents/{agent}/events", s.events),
+		{Pattern: "POST /v1/agents/{agent}/session", Access: agentauth.AnyAgent, Handle: s.login},
+		{Pattern: "DELETE /v1/agents/{agent}/session", Access: agentauth.AnyAgent, Handle: s.logout},
+		{Pattern: "PUT /v1/agents/{agent}/state", Access: agentauth.AnyAgent, Handle: s.setState},
+		{Pattern: "GET /v1/agents/{agent}", Access: agentauth.AnyAgent, Handle: s.getAgent},
+		{Pattern: "GET /v1/agents/{agent}/events", Access: agentauth.AnyAgent, Handle: s.events},
 		// The desktop is static files: the token it is given guards the API.
 		{Pattern: "GET /agent/", Access: agentauth.Anyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			desktop.Handler().ServeHTTP(w, r)
 			return nil
 		}},
-		theirs("GET /v1/interactions/{id}", s.getInteraction),
-		theirs("POST /v1/interactions/{id}/accept", s.accept),
-		theirs("POST /v1/interactions/{id}/reject", s.reject),
-		theirs("POST /v1/interactions/{id}/call", s.call),
-		theirs("POST /v1/interactions/{id}/end-call", s.endCall),
-		theirs("POST /v1/interactions/{id}/done", s.done),
-		theirs("POST /v1/interactions/{id}/reschedule", s.reschedule),
-		theirs("POST /v1/interactions/{id}/hold", s.hold(true)),
-		theirs("POST /v1/interactions/{id}/retrieve", s.hold(false)),
-		theirs("POST /v1/interactions/{id}/dtmf", s.dtmf),
-		theirs("POST /v1/interactions/{id}/mute", s.mute(true)),
-		theirs("POST /v1/interactions/{id}/unmute", s.mute(false)),
-		theirs("POST /v1/interactions/{id}/record", s.record(true)),
-		theirs("POST /v1/interactions/{id}/stop-recording", s.record(false)),
-		theirs("POST /v1/interactions/{id}/transfer", s.askParty(interaction.PurposeTransfer)),
-		theirs("POST /v1/interactions/{id}/consult", s.askParty(interaction.PurposeConsult)),
-		theirs("POST /v1/interactions/{id}/consult/transfer", s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER)),
-		theirs("POST /v1/interactions/{id}/consult/conference", s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE)),
-		theirs("POST /v1/interactions/{id}/consult/cancel", s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL)),
+		{Pattern: "GET /v1/interactions/{id}", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.getInteraction},
+		{Pattern: "POST /v1/interactions/{id}/accept", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.accept},
+		{Pattern: "POST /v1/interactions/{id}/reject", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.reject},
+		{Pattern: "POST /v1/interactions/{id}/call", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.call},
+		{Pattern: "POST /v1/interactions/{id}/end-call", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endCall},
+		{Pattern: "POST /v1/interactions/{id}/done", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.done},
+		{Pattern: "POST /v1/interactions/{id}/reschedule", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.reschedule},
+		{Pattern: "POST /v1/interactions/{id}/hold", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.hold(true)},
+		{Pattern: "POST /v1/interactions/{id}/retrieve", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.hold(false)},
+		{Pattern: "POST /v1/interactions/{id}/dtmf", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.dtmf},
+		{Pattern: "POST /v1/interactions/{id}/mute", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.mute(true)},
+		{Pattern: "POST /v1/interactions/{id}/unmute", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.mute(false)},
+		{Pattern: "POST /v1/interactions/{id}/record", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.record(true)},
+		{Pattern: "POST /v1/interactions/{id}/stop-recording", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.record(false)},
+		{Pattern: "POST /v1/interactions/{id}/transfer", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.askParty(interaction.PurposeTransfer)},
+		{Pattern: "POST /v1/interactions/{id}/consult", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.askParty(interaction.PurposeConsult)},
+		{Pattern: "POST /v1/interactions/{id}/consult/transfer", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER)},
+		{Pattern: "POST /v1/interactions/{id}/consult/conference", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE)},
+		{Pattern: "POST /v1/interactions/{id}/consult/cancel", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL)},
 	}
 }
 
