@@ -28,6 +28,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
 	"github.com/ringback/ringback/libs/eventstore/esdb"
+	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/telemetry"
@@ -50,6 +51,11 @@ type App struct {
 	gateway    *sip.Gateway
 	subscribed atomic.Int64 // topic subscriptions made, for the single-node relay barrier
 	ready      atomic.Bool
+	readiness  []namedCheck // read models caught up
+	expected   int          // topic subscriptions the targets make
+	joinMu     sync.Mutex
+	joiners    []joiner   // Kafka subscribers, joined to their groups or not
+	probes     probeCache // store and bus reachable
 	closers    []func() error
 }
 
@@ -114,13 +120,20 @@ func newApp(ctx context.Context, cfg *Config, ts []target, stdout io.Writer) (*A
 }
 
 func (a *App) openStore(ctx context.Context) error {
-	if a.Config.EventStore != "" {
-		st, err := esdb.New(ctx, a.Config.EventStore)
+	switch a.Config.storeKind() {
+	case "postgres":
+		st, err := postgres.Open(ctx, a.Config.EventStore, postgres.WithLogger(a.Log.With("component", "eventstore")))
+		if err != nil {
+			return fmt.Errorf("postgresql: %w", err)
+		}
+		a.Store = st
+	case "esdb":
+		st, err := esdb.New(ctx, strings.Replace(a.Config.EventStore, "kurrentdb", "esdb", 1))
 		if err != nil {
 			return fmt.Errorf("eventstoredb: %w", err)
 		}
 		a.Store = st
-	} else {
+	default:
 		if err := os.MkdirAll(a.Config.Data, 0o755); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
@@ -144,15 +157,21 @@ func (a *App) openBus() error {
 		subs = func(group string) (message.Subscriber, error) { return b.Subscriber(group), nil }
 		a.closers = append(a.closers, b.Close)
 	case "kafka":
-		brokers := strings.Split(a.Config.KafkaBrokers, ",")
-		pub, err := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers}, wlog)
+		pubCfg, subCfg, err := a.Config.Kafka.configs(brokerList(a.Config.KafkaBrokers))
+		if err != nil {
+			return err
+		}
+		pub, err := kafka.NewPublisher(pubCfg, wlog)
 		if err != nil {
 			return fmt.Errorf("kafka publisher: %w", err)
 		}
 		a.Publisher = pub
 		a.closers = append(a.closers, pub.Close)
+		subCfg.Registerer = a.Registry
 		subs = func(group string) (message.Subscriber, error) {
-			return kafka.NewSubscriber(kafka.SubscriberConfig{Brokers: brokers, ConsumerGroup: group}, wlog)
+			cfg := subCfg
+			cfg.ConsumerGroup = group
+			return kafka.NewSubscriber(cfg, wlog)
 		}
 	}
 	a.Subscribers = func(group string) (message.Subscriber, error) {
@@ -160,7 +179,12 @@ func (a *App) openBus() error {
 		if err != nil {
 			return nil, err
 		}
-		return countingSubscriber{s, &a.subscribed, a.Publisher}, nil
+		if j, ok := s.(joiner); ok {
+			a.joinMu.Lock()
+			a.joiners = append(a.joiners, j)
+			a.joinMu.Unlock()
+		}
+		return countingSubscriber{s, &a.subscribed, a.Publisher, a.Registry}, nil
 	}
 	return nil
 }
@@ -170,12 +194,16 @@ func (a *App) openBus() error {
 // for a group that has not subscribed yet.
 type countingSubscriber struct {
 	message.Subscriber
-	n      *atomic.Int64
-	poison message.Publisher
+	n       *atomic.Int64
+	poison  message.Publisher
+	metrics prometheus.Registerer
 }
 
 // PoisonPublisher sends what no handler could apply to ringback.poison.
 func (c countingSubscriber) PoisonPublisher() message.Publisher { return c.poison }
+
+// MetricsRegisterer is where handler latency, retries and poison counts go.
+func (c countingSubscriber) MetricsRegisterer() prometheus.Registerer { return c.metrics }
 
 func (c countingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	ch, err := c.Subscriber.Subscribe(ctx, topic)
@@ -222,14 +250,18 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	}
 	var runners []started
 	expected := 0
-	var prefixes []string
+	var prefixes, names []string
 	for _, t := range ts {
 		prefixes = append(prefixes, t.Prefix)
+		names = append(names, t.Name)
 		r, err := t.Init(a)
 		if err != nil {
 			return fmt.Errorf("init %s: %w", t.Name, err)
 		}
 		runners = append(runners, started{t.Name, r})
+		if rd, ok := r.(interface{ Ready() error }); ok {
+			a.readiness = append(a.readiness, namedCheck{t.Name, rd.Ready})
+		}
 		expected += len(t.Topics)
 	}
 	if a.gateway != nil {
@@ -242,6 +274,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 		}
 		runners = append(runners, started{"demo", d})
 	}
+	a.expected = expected
 	a.routes()
 	ln, err := net.Listen("tcp", a.Config.HTTP)
 	if err != nil {
@@ -274,7 +307,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
-		if err := a.runRelay(relayCtx, ctx, expected, prefixes); err != nil && relayCtx.Err() == nil {
+		if err := a.runRelay(relayCtx, ctx, expected, names, prefixes); err != nil && relayCtx.Err() == nil {
 			cancel(fmt.Errorf("relay: %w", err))
 		}
 	}()
@@ -310,7 +343,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 
 // runRelay starts the outbox once the consumers listen (in process), then
 // publishes until ctx is done.
-func (a *App) runRelay(ctx, appCtx context.Context, expected int, prefixes []string) error {
+func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixes []string) error {
 	if a.Config.Bus == "inproc" {
 		deadline := time.Now().Add(30 * time.Second)
 		for a.subscribed.Load() < int64(expected) {
@@ -326,7 +359,18 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, prefixes []str
 			}
 		}
 	}
-	r := relay.New(a.Store, a.Publisher, relay.FileCheckpoints{Path: filepath.Join(a.Config.Data, "relay.checkpoint")}, a.Log.With("component", "relay"))
+	cp, ok := a.Store.(eventstore.Checkpoints)
+	if !ok {
+		return fmt.Errorf("the %T store keeps no checkpoints", a.Store)
+	}
+	// One checkpoint per set of streams relayed: the replicas of a service
+	// share it, and a new pod resumes where the last one stopped.
+	r := relay.New(a.Store, a.Publisher, relay.InStore(cp, "relay-"+strings.Join(names, "+")), a.Log.With("component", "relay"))
+	m, err := relay.NewMetrics(a.Registry)
+	if err != nil {
+		return err
+	}
+	r.Metrics = m
 	r.Streams = func(stream string) bool {
 		for _, p := range prefixes {
 			if strings.HasPrefix(stream, p) {
@@ -340,13 +384,27 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, prefixes []str
 
 func (a *App) routes() {
 	a.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	a.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	a.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !a.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		if a.gateway != nil && !a.gateway.TrunkUp() {
 			http.Error(w, "not ready: the SIP trunk does not answer OPTIONS", http.StatusServiceUnavailable)
+			return
+		}
+		for _, c := range a.readiness {
+			if err := c.check(); err != nil {
+				http.Error(w, fmt.Sprintf("not ready: %s: %v", c.name, err), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		if err := a.consuming(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err := a.probes.check(r.Context(), a.reachable); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")

@@ -29,11 +29,15 @@ type Config struct {
 	Data         string
 	Bus          string
 	KafkaBrokers string
+	Kafka        KafkaConfig // the other --kafka-… flags
 	EventStore   string
-	Demo         bool
-	Agents       string
-	ListTargets  bool
-	LogLevel     string
+	// AllowEmbeddedWithKafka accepts a topology that loses data: each
+	// process on its own embedded store, joined by Kafka.
+	AllowEmbeddedWithKafka bool
+	Demo                   bool
+	Agents                 string
+	ListTargets            bool
+	LogLevel               string
 
 	Intake       intake.Config
 	Scheduler    scheduler.Config
@@ -53,7 +57,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", "data", "directory of the embedded event store, relay checkpoint and recordings")
 	fs.StringVar(&c.Bus, "bus", "inproc", "event bus: inproc (one process) or kafka")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers, with --bus=kafka")
-	fs.StringVar(&c.EventStore, "eventstore", "", "EventStoreDB/KurrentDB connection string (esdb://...); empty: the embedded store in --data")
+	c.Kafka.RegisterFlags(fs)
+	fs.StringVar(&c.EventStore, "eventstore", "", "the shared event store: postgres://user:pass@host/db (PostgreSQL) or esdb://host:2113 / kurrentdb://host:2113 (KurrentDB/EventStoreDB); empty: the embedded store in --data, for one process")
+	fs.BoolVar(&c.AllowEmbeddedWithKafka, "allow-embedded-with-kafka", false, "accept --bus=kafka on the embedded store, each process with its own store on its own disk: a one-machine trial only, since replicas do not share one truth and a lost disk loses its events")
 	fs.BoolVar(&c.Demo, "demo", false, "start a demo SIP trunk and phones on --sip-trunk, and log in demo agents, so a callback goes through with nothing else installed")
 	fs.StringVar(&c.Agents, "agents", "", "JSON file of the agents (bearer tokens, skills, auto-answer; format in libs/agentauth); empty: agent routes are not authenticated, for development and --demo only")
 	fs.BoolVar(&c.ListTargets, "list-targets", false, "print the targets and exit")
@@ -106,6 +112,38 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 	return c, nil
 }
 
+// storeKind is what --eventstore names.
+func (c *Config) storeKind() string {
+	switch u := c.EventStore; {
+	case u == "":
+		return "embedded"
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return "postgres"
+	case strings.HasPrefix(u, "esdb://"), strings.HasPrefix(u, "esdb+discover://"),
+		strings.HasPrefix(u, "kurrentdb://"), strings.HasPrefix(u, "kurrentdb+discover://"):
+		return "esdb"
+	}
+	return ""
+}
+
+// validateStore refuses the topologies that lose data: several processes
+// joined by Kafka, each with an embedded store on its own (pod's) disk.
+// Replicas then disagree, and a rescheduled pod loses its events for good.
+func (c *Config) validateStore() error {
+	switch c.storeKind() {
+	case "":
+		return &usageError{"--eventstore: want a postgres://, esdb:// or kurrentdb:// URL, or nothing for the embedded store"}
+	case "embedded":
+		if c.Bus == "kafka" && !c.AllowEmbeddedWithKafka {
+			return &usageError{"--bus=kafka with the embedded store: every process would keep its own store on its own disk, " +
+				"so replicas would not share one truth and a pod that moves would lose its events. " +
+				"Give every process one shared store with --eventstore=postgres://… or --eventstore=esdb://…; " +
+				"for a trial on one machine only, pass --allow-embedded-with-kafka"}
+		}
+	}
+	return nil
+}
+
 // Validate checks what does not depend on the targets.
 func (c *Config) Validate(targets []target) error {
 	for name, addr := range map[string]string{"http": c.HTTP, "sip": c.SIP, "sip-trunk": c.SIPTrunk} {
@@ -121,6 +159,12 @@ func (c *Config) Validate(targets []target) error {
 	}
 	if c.Data == "" {
 		return &usageError{"--data must name a directory"}
+	}
+	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		return err
 	}
 	c.Data = filepath.Clean(c.Data)
 	for _, v := range []interface{ Validate() error }{&c.Intake, &c.Scheduler, &c.Router, &c.AgentSession, &c.Media, &c.History, &c.Disposition} {

@@ -61,3 +61,32 @@ func TestEnvironmentSetsFlagsTheCommandLineWins(t *testing.T) {
 		t.Fatalf("bad RINGBACK_HTTP: %v", err)
 	}
 }
+
+// TestKafkaWithEmbeddedStoreIsRefused: each process on its own disk loses
+// data on Kafka; the binary says so and what to use, unless told it is a
+// one-machine trial.
+func TestKafkaWithEmbeddedStoreIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // "" for accepted
+	}{
+		{[]string{"--bus", "kafka", "--target", "intake"}, "--eventstore=postgres://"},
+		{[]string{"--bus", "kafka", "--target", "intake", "--allow-embedded-with-kafka"}, ""},
+		{[]string{"--bus", "kafka", "--target", "intake", "--eventstore", "postgres://db/ringback"}, ""},
+		{[]string{"--bus", "kafka", "--target", "intake", "--eventstore", "kurrentdb://db:2113?tls=false"}, ""},
+		{[]string{"--bus", "kafka", "--target", "intake", "--eventstore", "mysql://db"}, "--eventstore: want"},
+		{[]string{}, ""}, // make run: one process, embedded, in-process bus
+	} {
+		cfg, err := parse(c.args, noEnv, &bytes.Buffer{})
+		if err == nil {
+			ts, _ := resolve(cfg.Targets)
+			err = cfg.Validate(ts)
+		}
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v, want accepted", c.args, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: %v, want an error saying %q", c.args, err, c.want)
+		}
+	}
+}
