@@ -170,12 +170,12 @@ func (g *Gateway) refusedPhone(u sipgosip.Uri) *OutcomeError {
 	if port == 0 {
 		port = 5060
 	}
-	if strings.EqualFold(u.Host, g.trunkHost) && port == g.trunkPort {
-		number := u.User
-		if !strings.HasPrefix(number, "+") {
-			number = "+" + number // the trunk's own national or short dialling
-		}
-		if err := dialplan.Forbidden(number); err != nil {
+	digits := strings.TrimPrefix(u.User, "+")
+	isNumber := digits != "" && strings.Trim(digits, "0123456789") == ""
+	if isNumber && strings.EqualFold(u.Host, g.trunkHost) && port == g.trunkPort {
+		// A number at the trunk is dialled like a contact's ("911" too: the
+		// trunk's own short dialling), so the dial plan holds it.
+		if err := dialplan.Forbidden("+" + digits); err != nil {
 			return &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPhoneRefused + ": " + err.Error()}
 		}
 	}

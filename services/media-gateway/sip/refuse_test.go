@@ -91,4 +91,12 @@ func TestAgentPhoneRefused(t *testing.T) {
 			t.Errorf("%s got %d INVITEs for refused phones", u.Addr, len(got))
 		}
 	}
+	// A named phone at the trunk's address (the demo trunk answers for its
+	// agents' phones too) is rung.
+	rec := &recorder{}
+	call, err := g.Dial(context.Background(), "call-named-at-trunk", "sip:demo-agent-1@"+trunk.Addr, number, rec.report)
+	if err != nil {
+		t.Fatalf("Dial a named phone at the trunk: %v", err)
+	}
+	_ = call.Hangup(context.Background())
 }
