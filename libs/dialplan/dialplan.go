@@ -189,6 +189,9 @@ func Forbidden(number string) error {
 			}
 		}
 	}
+	if digits[0] == '0' {
+		return &RefusedError{Reason: ErrFormat} // no country code starts with 0
+	}
 	num, err := phonenumbers.Parse(number, "ZZ")
 	if err != nil {
 		return &RefusedError{Reason: ErrInvalid}

@@ -58,7 +58,7 @@ func TestCheck(t *testing.T) {
 		{"spaces", "+1 415 555 0123", dialplan.Plan{}, dialplan.ErrFormat},
 		{"empty", "", dialplan.Plan{}, dialplan.ErrFormat},
 		{"too long", "+1415555012345678", dialplan.Plan{}, dialplan.ErrFormat},
-		{"leading zero", "+0123456", dialplan.Plan{}, dialplan.ErrInvalid},
+		{"leading zero", "+0123456", dialplan.Plan{}, dialplan.ErrFormat},
 		{"JP too short", "+8190000000", dialplan.Plan{}, dialplan.ErrInvalid},
 		// Ordinary numbers.
 		{"US fixed or mobile", "+14155550123", dialplan.Plan{}, nil},

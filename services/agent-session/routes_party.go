@@ -43,14 +43,6 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 		if err := httpx.DecodeJSON(w, r, &body); err != nil {
 			return err
 		}
-		if body.PhoneNumber != "" {
-			// Never an emergency, premium or service number, whatever the
-			// agent types (issue 16); the media gateway checks once more.
-			if err := s.plan.Check(body.PhoneNumber); err != nil {
-				return httpx.BadField("phone_number", "cannot be called: "+
-					strings.TrimPrefix(err.Error(), "refused by the dial plan: "))
-			}
-		}
 		ctx := r.Context()
 		id := r.PathValue("id")
 		st, err := s.loadInteraction(ctx, id)
@@ -72,6 +64,14 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 		evs, err := interaction.Decide(st, mk(who, party, now))
 		if err != nil {
 			return problem(err)
+		}
+		if party.PhoneNumber != "" {
+			// Never an emergency, premium or service number, whatever the
+			// agent types (issue 16); the media gateway checks once more.
+			if err := s.plan.Check(party.PhoneNumber); err != nil {
+				return httpx.BadField("phone_number", "cannot be called: "+
+					strings.TrimPrefix(err.Error(), "refused by the dial plan: "))
+			}
 		}
 		cause := eventstore.Cause{ID: uuid.NewString(), Correlation: st.CallbackID}
 		reserved := false
