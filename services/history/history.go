@@ -101,11 +101,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Run folds history's streams and consumes the bus until ctx is done.
 // Ready says whether the service's read model has caught up with the
 // store, for /readyz: a replica serves only once its view is whole.
 func (s *Service) Ready() error { return s.proj.Ready() }
 
+// Run folds history's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },

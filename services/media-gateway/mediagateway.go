@@ -154,11 +154,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Run consumes call commands until ctx is done, then hangs up what it holds.
 // Ready says whether the service's read model has caught up with the
 // store, for /readyz: a replica serves only once its view is whole.
 func (s *Service) Ready() error { return s.proj.Ready() }
 
+// Run consumes call commands until ctx is done, then hangs up what it holds.
 func (s *Service) Run(ctx context.Context) error {
 	err := lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
