@@ -63,6 +63,11 @@ type Store struct {
 
 	cpMu sync.Mutex // serialises checkpoint saves, so none goes backwards
 
+	// leases live in memory: one process holds the store (the directory
+	// lock), so no holder outlives them. Guarded by mu, which the writer
+	// holds when it checks a fence.
+	leases map[string]eventstore.Lease
+
 	// Owned by the writer goroutine (and by Open before it starts).
 	size    int64  // end of the log on disk
 	lastSeq uint64 // last sequence number handed out, pending included
@@ -122,6 +127,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		streams: make(map[string]*streamIndex),
 		ids:     make(map[idKey]eventstore.Revision),
 		wake:    make(chan struct{}),
+		leases:  make(map[string]eventstore.Lease),
 	}
 	for _, o := range opts {
 		o(s)
@@ -280,6 +286,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
 	req := &appendReq{stream: stream, expected: expected, events: evs, done: make(chan appendResp, 1)}
+	if f, ok := eventstore.FenceOf(ctx); ok {
+		req.fence = &f
+	}
 	select {
 	case s.reqs <- req:
 	case <-s.closing.Done():

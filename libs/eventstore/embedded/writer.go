@@ -18,7 +18,8 @@ type appendReq struct {
 	stream   string
 	expected eventstore.ExpectedRevision
 	events   []event
-	done     chan appendResp // buffered: the writer never waits for a caller that gave up
+	fence    *eventstore.Fence // the lease the append is made under, if any
+	done     chan appendResp   // buffered: the writer never waits for a caller that gave up
 }
 
 type appendResp struct {
@@ -130,6 +131,13 @@ func (s *Store) write(frame []byte, off int64) error {
 // included. It returns write=false with a result for an idempotent replay.
 // Caller holds mu.
 func (s *Store) decide(req *appendReq) (res eventstore.AppendResult, write bool, err error) {
+	if f := req.fence; f != nil {
+		// Under mu, as AcquireLease: a lease that changed hands before this
+		// append is decided refuses it.
+		if l, ok := s.leases[f.Name]; !ok || l.Generation != f.Generation {
+			return res, false, fmt.Errorf("lease %s generation %d: %w", f.Name, f.Generation, eventstore.ErrFenced)
+		}
+	}
 	st := s.streams[req.stream]
 	actual := eventstore.NoStream
 	if st != nil && len(st.entries) > 0 {

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"ConcurrentAppendsManyStreams", testConcurrentManyStreams},
 		{"Checkpoints", testCheckpoints},
 		{"Head", testHead},
+		{"Leases", testLeases},
 		{"Close", testClose},
 	}
 	for _, c := range cases {
