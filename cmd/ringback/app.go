@@ -365,7 +365,7 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 	}
 	// One checkpoint per set of streams relayed: the replicas of a service
 	// share it, and a new pod resumes where the last one stopped.
-	r := relay.New(a.Store, a.Publisher, relay.InStore(cp, "relay-"+strings.Join(names, "+")), a.Log.With("component", "relay"))
+	r := relay.New(a.Store, a.Publisher, relay.InStore(cp, "relay-"+strings.Join(names, ".")), a.Log.With("component", "relay"))
 	m, err := relay.NewMetrics(a.Registry)
 	if err != nil {
 		return err
