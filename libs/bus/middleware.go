@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
@@ -186,17 +187,23 @@ type RouterConfig struct {
 	PoisonTopic string
 	// TracerProvider makes the consumer spans. Nil makes none.
 	TracerProvider trace.TracerProvider
+	// Registerer receives the handler metrics: latency, retries and
+	// poisoned messages. Routers of one process may share it. Nil
+	// registers nothing.
+	Registerer prometheus.Registerer
 }
 
 // NewRouter returns a Watermill router with ringback's middleware, outermost
 // first:
 //
+//   - metrics: the time of each message through everything below, and
+//     whether it was handled, poisoned or left for redelivery;
 //   - CorrelationID copies the correlation id to produced messages;
 //   - poison queue: what still fails below is published to the poison topic
 //     on poison and acked, so one bad message does not stop the consumer;
 //   - Trace: one consumer span per message, covering every attempt, failed
 //     if the last attempt failed;
-//   - Retry: bounded exponential backoff;
+//   - Retry: bounded exponential backoff, each retry counted;
 //   - Recoverer, innermost, so a panicking handler is an error that is
 //     retried and finally poisoned like any other.
 //
@@ -213,19 +220,24 @@ func NewRouter(cfg RouterConfig, logger watermill.LoggerAdapter, poison message.
 	if cfg.PoisonTopic == "" {
 		cfg.PoisonTopic = PoisonTopic
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new router: %w", err)
+	}
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
-	poisonMiddleware, err := Poison(poison, cfg.PoisonTopic)
+	poisonMiddleware, err := Poison(poisonPublisher{poison, m, time.Now}, cfg.PoisonTopic)
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
 	r.AddMiddleware(
+		m.measure,
 		middleware.CorrelationID,
 		poisonMiddleware,
 		Trace(cfg.TracerProvider),
-		Retry(cfg.Retry, logger),
+		m.countRetries(Retry(cfg.Retry, logger)),
 		middleware.Recoverer,
 	)
 	return r, nil

@@ -13,6 +13,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -37,6 +39,7 @@ type env struct {
 	poison <-chan *message.Message
 	spans  *tracetest.SpanRecorder
 	tp     *sdktrace.TracerProvider
+	reg    *prometheus.Registry
 }
 
 func start(t *testing.T, h message.NoPublishHandlerFunc) *env {
@@ -44,7 +47,8 @@ func start(t *testing.T, h message.NoPublishHandlerFunc) *env {
 	b := inproc.New(watermill.NopLogger{})
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	r, err := bus.NewRouter(bus.RouterConfig{Retry: fastRetry, TracerProvider: tp, CloseTimeout: time.Second}, watermill.NopLogger{}, b)
+	reg := prometheus.NewRegistry()
+	r, err := bus.NewRouter(bus.RouterConfig{Retry: fastRetry, TracerProvider: tp, CloseTimeout: time.Second, Registerer: reg}, watermill.NopLogger{}, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +73,7 @@ func start(t *testing.T, h message.NoPublishHandlerFunc) *env {
 	case <-time.After(wait):
 		t.Fatal("router not running")
 	}
-	return &env{bus: b, poison: poison, spans: spans, tp: tp}
+	return &env{bus: b, poison: poison, spans: spans, tp: tp, reg: reg}
 }
 
 // publish returns once the handler's group acked msg (in-process Publish).
@@ -297,5 +301,60 @@ func TestSlog(t *testing.T) {
 	logger.With(watermill.LogFields{"topic": topic}).Error("publish failed", errors.New("broker down"), nil)
 	if out := buf.String(); !strings.Contains(out, "publish failed") || !strings.Contains(out, "broker down") || !strings.Contains(out, topic) {
 		t.Fatalf("log line %q", out)
+	}
+}
+
+// Retries, poisoned messages and handler latency are counted per handler
+// and topic; a poisoned message says when it was set aside.
+func TestMetrics(t *testing.T) {
+	var calls atomic.Int32
+	e := start(t, func(msg *message.Message) error {
+		if msg.UUID == "bad" {
+			return errors.New("cannot apply event")
+		}
+		if calls.Add(1) <= 2 {
+			return errors.New("transient")
+		}
+		return nil
+	})
+	e.publish(t, message.NewMessage("flaky", nil))
+	published := e.publishAsync(message.NewMessage("bad", nil))
+	p := e.poisoned(t)
+	e.acked(t, published)
+	if at, err := time.Parse(time.RFC3339Nano, p.Metadata.Get(bus.PoisonedAtKey)); err != nil || time.Since(at) > time.Minute {
+		t.Errorf("poisoned at %q (%v)", p.Metadata.Get(bus.PoisonedAtKey), err)
+	}
+
+	want := `
+# HELP ringback_bus_handler_retries_total Handler attempts that were retries of a failed attempt.
+# TYPE ringback_bus_handler_retries_total counter
+ringback_bus_handler_retries_total{handler="test-handler",topic="ringback.test"} 5
+# HELP ringback_bus_poisoned_total Messages set aside on the poison topic after their handler exhausted its retries; see ` + "`ringback poison list`" + `.
+# TYPE ringback_bus_poisoned_total counter
+ringback_bus_poisoned_total{handler="test-handler",topic="ringback.test"} 1
+`
+	// 2 retries of "flaky", 3 of "bad".
+	if err := testutil.GatherAndCompare(e.reg, strings.NewReader(want), "ringback_bus_handler_retries_total", "ringback_bus_poisoned_total"); err != nil {
+		t.Error(err)
+	}
+	outcomes := map[string]uint64{}
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "ringback_bus_handler_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					outcomes[l.GetValue()] += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if outcomes["ok"] != 1 || outcomes["poisoned"] != 1 {
+		t.Errorf("handler outcomes %v, want ok 1 and poisoned 1", outcomes)
 	}
 }

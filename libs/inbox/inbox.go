@@ -17,6 +17,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"go.opentelemetry.io/otel"
 
@@ -38,6 +39,13 @@ type PoisonPublisher interface {
 	PoisonPublisher() message.Publisher
 }
 
+// MetricsRegisterer is implemented by a subscriber that also knows where
+// handler metrics go, so a process wires its registry once for all
+// services, as with PoisonPublisher.
+type MetricsRegisterer interface {
+	MetricsRegisterer() prometheus.Registerer
+}
+
 // PoisonTopic collects the messages no handler could apply.
 const PoisonTopic = bus.PoisonTopic
 
@@ -51,7 +59,10 @@ type Config struct {
 	// PoisonTopic, with the reason in metadata. When neither it nor the
 	// subscriber (PoisonPublisher) names one, they are logged and dropped.
 	Poison message.Publisher
-	Log    *slog.Logger
+	// Metrics receives the handler metrics (latency, retries, poisoned);
+	// when nil, the subscriber's (MetricsRegisterer), if any.
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
 }
 
 // Consume reads cfg.Topics as consumer group cfg.Name until ctx is done.
@@ -72,6 +83,9 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 	if cfg.Poison == nil {
 		cfg.Poison = logPoison{cfg.Log}
 	}
+	if m, ok := sub.(MetricsRegisterer); ok && cfg.Metrics == nil {
+		cfg.Metrics = m.MetricsRegisterer()
+	}
 	router, err := bus.NewRouter(bus.RouterConfig{
 		CloseTimeout: 10 * time.Second,
 		// The process's provider (telemetry.New installs it), so consumer
@@ -79,6 +93,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		TracerProvider: otel.GetTracerProvider(),
 		Retry: bus.RetryConfig{MaxRetries: cfg.MaxAttempts - 1, InitialInterval: 20 * time.Millisecond,
 			MaxInterval: 2 * time.Second, MaxElapsedTime: time.Minute},
+		Registerer: cfg.Metrics,
 	}, bus.Slog(cfg.Log.With("handler", cfg.Name)), cfg.Poison)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)

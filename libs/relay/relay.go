@@ -37,6 +37,8 @@ type Relay struct {
 	// shared store (EventStoreDB) each process publishes only its own
 	// services' streams, so an event travels once, not once per process.
 	Streams func(stream string) bool
+	// Metrics, when set, measure the lag of the bus behind the store.
+	Metrics *Metrics
 }
 
 // New returns a relay from store to pub.
@@ -126,8 +128,9 @@ func (r *Relay) retry(ctx context.Context, topic string, msgs []*message.Message
 // every batch before it were delivered.
 func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan eventstore.RecordedEvent) error {
 	type flight struct {
-		done <-chan error
-		last eventstore.Position
+		done   <-chan error
+		last   eventstore.Position
+		stored []time.Time // for Metrics
 	}
 	var (
 		queue     []flight
@@ -176,6 +179,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 				}
 				return fmt.Errorf("relay publish: %w", err)
 			}
+			r.Metrics.delivered(queue[0].stored)
 			last, saved, queue = queue[0].last, false, queue[1:]
 			if time.Since(lastSaved) >= r.SaveEvery {
 				if err := save(); err != nil {
@@ -204,10 +208,15 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 				topic := envelope.Topic(batch[i].Stream)
 				j := i
 				var msgs []*message.Message
+				var stored []time.Time
 				for ; j < len(batch) && envelope.Topic(batch[j].Stream) == topic; j++ {
 					msgs = append(msgs, envelope.ToMessage(batch[j]))
+					stored = append(stored, batch[j].Time)
 				}
-				queue = append(queue, flight{done: pub.PublishAsync(topic, msgs...), last: batch[j-1].Position})
+				// Before publishing: a Kafka publish retries inside
+				// PublishAsync while the bus is down, and that is lag.
+				r.Metrics.sending(batch[i].Time)
+				queue = append(queue, flight{done: pub.PublishAsync(topic, msgs...), last: batch[j-1].Position, stored: stored})
 				i = j
 			}
 		}

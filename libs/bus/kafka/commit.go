@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 )
 
@@ -27,6 +28,7 @@ import (
 type committer struct {
 	client *kafkago.Client
 	logger watermill.LoggerAdapter
+	errs   prometheus.Counter
 	wake   chan struct{}
 
 	mu       sync.Mutex
@@ -41,10 +43,11 @@ type pendingCommit struct {
 	done   chan struct{} // closed once a commit of offset was attempted
 }
 
-func newCommitter(client *kafkago.Client, logger watermill.LoggerAdapter) *committer {
+func newCommitter(client *kafkago.Client, logger watermill.LoggerAdapter, errs prometheus.Counter) *committer {
 	return &committer{
 		client:  client,
 		logger:  logger,
+		errs:    errs,
 		wake:    make(chan struct{}, 1),
 		pending: make(map[int]*pendingCommit),
 	}
@@ -116,6 +119,7 @@ func (c *committer) send() {
 	}
 	for gen, topics := range byGen {
 		if err := c.commit(gen, topics); err != nil {
+			c.errs.Inc()
 			c.logger.Error("commit offsets", err, watermill.LogFields{"generation": gen.ID, "offsets": fmt.Sprint(topics)})
 		}
 	}

@@ -6,10 +6,12 @@
 // to acknowledge (kafka-go's Writer defaults to fire and forget); it has no
 // idempotent producer, so a retried write can duplicate and consumers
 // deduplicate by event id. The subscriber commits an offset only after the
-// Watermill message was acked, redelivers a nacked message before anything
-// after it in its partition, and keeps each partition in order. Messages
-// with the same partition key (metadata PartitionKeyMetadata, the stream id)
-// share a partition, so one interaction is consumed in order.
+// Watermill message and every one before it in its partition were acked.
+// Messages with the same partition key (metadata PartitionKeyMetadata, the
+// stream id) share a partition and are delivered one at a time, in order,
+// a nacked one again before anything after it with its key; messages of
+// other keys in the partition are delivered meanwhile. So one interaction is
+// consumed in order and a slow one does not hold back the others.
 //
 // The package owns the Kafka wire format of a Watermill message: the payload
 // is the record value, metadata are record headers and the UUID travels in
@@ -18,6 +20,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -26,6 +29,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 )
 
 const (
@@ -39,8 +43,14 @@ const (
 	UUIDHeader = "_watermill_message_uuid"
 
 	// DefaultPartitions is the partition count of topics this package creates
-	// when the config leaves it zero.
+	// when the config leaves it zero. Partitions bound the consumers of a
+	// group that get work (one member per partition); keys within a
+	// partition are consumed concurrently (DefaultMaxInFlightPerPartition).
 	DefaultPartitions = 4
+
+	// DefaultMaxInFlightPerPartition is SubscriberConfig's default bound on
+	// the unacked records of one partition.
+	DefaultMaxInFlightPerPartition = 32
 )
 
 var (
@@ -108,11 +118,12 @@ func (c *topicCreator) ensure(ctx context.Context, topic string) error {
 	return nil
 }
 
-// newTransport returns a kafka-go transport whose background goroutines stop
-// when the returned cancel func is called.
-func newTransport() (*kafkago.Transport, context.CancelFunc) {
+// newTransport returns a kafka-go transport, with TLS and SASL when they
+// are set, whose background goroutines stop when the returned cancel func is
+// called.
+func newTransport(tlsConfig *tls.Config, mechanism sasl.Mechanism) (*kafkago.Transport, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &kafkago.Transport{Context: ctx, ClientID: "ringback"}
+	t := &kafkago.Transport{Context: ctx, ClientID: "ringback", TLS: tlsConfig, SASL: mechanism}
 	return t, func() {
 		t.CloseIdleConnections()
 		cancel()

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 )
 
 // PublisherConfig configures a Publisher. Zero values take the documented
@@ -31,6 +33,12 @@ type PublisherConfig struct {
 	BatchTimeout time.Duration
 	// PublishTimeout bounds one Publish call, retries included. Default 30s.
 	PublishTimeout time.Duration
+
+	// TLS, when set, encrypts every connection to the brokers (see
+	// TLSConfig). Nil is plaintext.
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection (see SASLMechanism).
+	SASL sasl.Mechanism
 }
 
 func (c *PublisherConfig) setDefaults() error {
@@ -78,7 +86,7 @@ func NewPublisher(cfg PublisherConfig, logger watermill.LoggerAdapter) (*Publish
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	transport, stop := newTransport()
+	transport, stop := newTransport(cfg.TLS, cfg.SASL)
 	info, errs := kafkaLoggers(logger)
 	addr := kafkago.TCP(cfg.Brokers...)
 	w := &kafkago.Writer{

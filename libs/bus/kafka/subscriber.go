@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 )
 
 // SubscriberConfig configures a Subscriber. Zero values take the documented
@@ -45,15 +48,40 @@ type SubscriberConfig struct {
 	// JoinGroupBackoff is the pause before rejoining after a failed join.
 	// Default 1s.
 	JoinGroupBackoff time.Duration
+	// PartitionWatchInterval is how often a member checks whether its
+	// topic gained partitions, and if so rejoins so that the group
+	// consumes them. Default 30s: a topic grows rarely, and the check
+	// shares the heartbeat's connection.
+	PartitionWatchInterval time.Duration
 
 	// NackBackoff is the pause before a nacked message is delivered again.
 	// Default 100ms.
 	NackBackoff time.Duration
 	// DrainTimeout bounds how long a partition whose ownership ends (Close,
-	// context cancelled, rebalance) waits for its message in flight to be
-	// acked, so the offset is committed rather than the message redelivered.
-	// After it the message's context is cancelled. Default 5s.
+	// context cancelled, rebalance) waits for its messages in flight to be
+	// acked, so the offsets are committed rather than the messages
+	// redelivered. After it the messages' contexts are cancelled. Default 5s.
 	DrainTimeout time.Duration
+
+	// MaxInFlightPerPartition bounds the records of one partition delivered
+	// or waiting for their key's turn, not yet acked. Records of one key
+	// (the stream) are delivered one at a time, in order; records of
+	// different keys concurrently, up to this bound. Default 32: enough
+	// that one slow stream does not stall its partition, few enough that a
+	// rebalance drains quickly and a crash redelivers little. 1 delivers
+	// one record per partition at a time, in partition order.
+	MaxInFlightPerPartition int
+
+	// TLS, when set, encrypts every connection to the brokers (see
+	// TLSConfig). Nil is plaintext.
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection (see SASLMechanism).
+	SASL sasl.Mechanism
+
+	// Registerer receives the consumer metrics (lag, in flight, handler
+	// latency, commit errors). Subscribers of one process may share it. Nil
+	// registers nothing.
+	Registerer prometheus.Registerer
 }
 
 func (c *SubscriberConfig) setDefaults() error {
@@ -72,8 +100,12 @@ func (c *SubscriberConfig) setDefaults() error {
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.RebalanceTimeout, 10*time.Second)
 	def(&c.JoinGroupBackoff, time.Second)
+	def(&c.PartitionWatchInterval, 30*time.Second)
 	def(&c.NackBackoff, 100*time.Millisecond)
 	def(&c.DrainTimeout, 5*time.Second)
+	if c.MaxInFlightPerPartition <= 0 {
+		c.MaxInFlightPerPartition = DefaultMaxInFlightPerPartition
+	}
 	if c.RebalanceTimeout <= c.DrainTimeout {
 		return fmt.Errorf("kafka subscriber: rebalance timeout %v must exceed drain timeout %v", c.RebalanceTimeout, c.DrainTimeout)
 	}
@@ -83,12 +115,14 @@ func (c *SubscriberConfig) setDefaults() error {
 // Subscriber is a Watermill subscriber in one Kafka consumer group.
 //
 // Each Subscribe joins the group as one member for one topic. Each assigned
-// partition is consumed by its own goroutine, one message at a time: the
-// next record is delivered only after the previous one was acked, and only
-// acked offsets are committed (in the background, see committer); a nacked
-// message is delivered again after NackBackoff. So order holds per
-// partition, at most one message per partition is in flight, and partitions
-// progress independently.
+// partition is fetched by its own goroutine and delivered per key (see
+// partition): the next record of a key is delivered only after the previous
+// one was acked, records of other keys meanwhile, up to
+// MaxInFlightPerPartition unacked records per partition; a nacked message is
+// delivered again after NackBackoff, before anything after it of its key.
+// Offsets are committed (in the background, see committer) only up to the
+// oldest unacked record. So order holds per key, not across the keys of a
+// partition, and partitions progress independently.
 //
 // kafka-go's Reader with a GroupID hides rebalances, so a revoked partition
 // could still be delivered from its buffer while its new owner starts on the
@@ -106,6 +140,7 @@ type Subscriber struct {
 
 	dialer        *kafkago.Dialer
 	client        *kafkago.Client
+	metrics       *metrics
 	topics        *topicCreator
 	stopTransport context.CancelFunc
 
@@ -132,14 +167,23 @@ func NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (*Subsc
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	transport, stop := newTransport()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	transport, stop := newTransport(cfg.TLS, cfg.SASL)
 	closing, cancel := context.WithCancel(context.Background())
 	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: transport}
 	return &Subscriber{
-		cfg:           cfg,
-		logger:        logger.With(watermill.LogFields{"component": "kafka-subscriber", "consumer_group": cfg.ConsumerGroup}),
-		dialer:        &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true, ClientID: "ringback"},
+		cfg:    cfg,
+		logger: logger.With(watermill.LogFields{"component": "kafka-subscriber", "consumer_group": cfg.ConsumerGroup}),
+		// The consumer group and the partition readers connect through the
+		// dialer, everything else through the transport: both carry TLS and
+		// SASL.
+		dialer: &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true, ClientID: "ringback",
+			TLS: cfg.TLS, SASLMechanism: cfg.SASL},
 		client:        client,
+		metrics:       m,
 		topics:        newTopicCreator(client, cfg.Partitions, cfg.ReplicationFactor),
 		stopTransport: stop,
 		closing:       closing,
@@ -204,9 +248,14 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		SessionTimeout:    s.cfg.SessionTimeout,
 		RebalanceTimeout:  s.cfg.RebalanceTimeout,
 		JoinGroupBackoff:  s.cfg.JoinGroupBackoff,
-		StartOffset:       kafkago.FirstOffset,
-		Logger:            info,
-		ErrorLogger:       errs,
+		// Added partitions start at their first offset (nothing
+		// committed), so events written there before the rebalance are
+		// consumed too.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: s.cfg.PartitionWatchInterval,
+		StartOffset:            kafkago.FirstOffset,
+		Logger:                 info,
+		ErrorLogger:            errs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
@@ -221,7 +270,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		out:    out,
 		logger: s.logger.With(watermill.LogFields{"topic": topic}),
 	}
-	sub.commits = newCommitter(s.client, sub.logger)
+	sub.commits = newCommitter(s.client, sub.logger, s.metrics.commitErrors.WithLabelValues(s.cfg.ConsumerGroup))
 	s.mu.Lock()
 	s.all = append(s.all, sub)
 	s.mu.Unlock()
@@ -410,6 +459,9 @@ func (sub *subscription) consume(stop, genCtx context.Context, gen *kafkago.Gene
 		return
 	}
 
+	p := newPartition(sub, done, gen, pa.ID, logger)
+	// Runs before the flush: every lane has stopped adding offsets.
+	defer p.wait()
 	for {
 		record, err := r.FetchMessage(done)
 		if err != nil {
@@ -423,57 +475,8 @@ func (sub *subscription) consume(stop, genCtx context.Context, gen *kafkago.Gene
 			}
 			continue
 		}
-		if !sub.deliver(done, gen, record, logger) {
+		if !p.dispatch(record) {
 			return
 		}
-	}
-}
-
-// deliver hands record to the subscriber until it is acked, then queues its
-// offset for commit. It reports false when done ended the partition's
-// ownership.
-func (sub *subscription) deliver(done context.Context, gen *kafkago.Generation, record kafkago.Message, logger watermill.LoggerAdapter) bool {
-	for {
-		msg := fromKafka(record)
-		msgCtx, cancelMsg := context.WithCancel(sub.ctx)
-		msg.SetContext(msgCtx)
-
-		select {
-		case sub.out <- msg:
-		case <-done.Done():
-			cancelMsg()
-			return false
-		}
-
-		acked, stopping := false, false
-		select {
-		case <-msg.Acked():
-			acked = true
-		case <-msg.Nacked():
-		case <-done.Done():
-			// The handler has the message: give it DrainTimeout so its
-			// offset is committed here instead of redelivered elsewhere.
-			stopping = true
-			t := time.NewTimer(sub.s.cfg.DrainTimeout)
-			select {
-			case <-msg.Acked():
-				acked = true
-			case <-msg.Nacked():
-			case <-t.C:
-				logger.Info("message not acked within drain timeout, left for redelivery", watermill.LogFields{"message_uuid": msg.UUID})
-			}
-			t.Stop()
-		}
-		// Watermill: acking or nacking cancels the message's context.
-		cancelMsg()
-
-		if acked {
-			sub.commits.add(gen, record.Topic, record.Partition, record.Offset+1)
-			return !stopping
-		}
-		if stopping || !sleep(done, sub.s.cfg.NackBackoff) {
-			return false
-		}
-		logger.Trace("redelivering nacked message", watermill.LogFields{"message_uuid": msg.UUID, "offset": record.Offset})
 	}
 }

@@ -12,10 +12,11 @@ import (
 
 // StartBroker starts a one-broker kfake cluster on 127.0.0.1 with a random
 // port and returns its bootstrap addresses. The cluster is closed in
-// t.Cleanup. Topics are not auto-created: the bus creates its own.
-func StartBroker(t testing.TB) (addrs []string) {
+// t.Cleanup. Topics are not auto-created: the bus creates its own. opts
+// add to the cluster's options (kfake.TLS, kfake.EnableSASL, ...).
+func StartBroker(t testing.TB, opts ...kfake.Opt) (addrs []string) {
 	t.Helper()
-	c, err := NewCluster("127.0.0.1:0")
+	c, err := NewCluster("127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatalf("start kfake broker: %v", err)
 	}
