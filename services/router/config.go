@@ -31,6 +31,11 @@ type Config struct {
 	// DispatchBatch bounds the actions the dispatcher decides at once and
 	// writes concurrently.
 	DispatchBatch int
+	// LeaseTTL is how long the dispatcher lease lasts unrenewed: the time a
+	// standby waits before taking over from a leader that died.
+	LeaseTTL time.Duration
+	// InstanceID names this replica as the lease's holder; empty: random.
+	InstanceID string
 	// AgentsFile is the binary's --agents: with it, the queues are shown to
 	// agents only; "" is an open platform.
 	AgentsFile string
@@ -62,6 +67,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DispatchBatch, "router.dispatch-batch", 64,
 		"offers and timeouts the dispatcher decides at once and writes concurrently; concurrent appends share one "+
 			"fsync, so a burst of due callbacks costs a few syncs, not one per offer; 1 writes one at a time")
+	fs.DurationVar(&c.LeaseTTL, "router.lease-ttl", 3*time.Second,
+		"life of the dispatcher lease unrenewed (renewed every third of it): one router replica dispatches, the others "+
+			"take over this long after it dies; 3s keeps a takeover under 5s without renewing more than once a second")
+	fs.StringVar(&c.InstanceID, "router.instance-id", "",
+		"name of this replica as holder of the dispatcher lease, e.g. the pod name; empty: a random id")
 }
 
 // Bounds of the configuration. An offer nobody answers for longer than
@@ -95,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AgingStep < 0 || c.AgingStep > maxAgingStep {
 		return fmt.Errorf("router.aging-step: %s is not within [0, %s]", c.AgingStep, maxAgingStep)
+	}
+	if c.LeaseTTL < 300*time.Millisecond || c.LeaseTTL > time.Minute {
+		return fmt.Errorf("router.lease-ttl: %s is not within [300ms, 1m]", c.LeaseTTL)
 	}
 	if c.DispatchBatch < 1 || c.DispatchBatch > maxBatch {
 		return fmt.Errorf("router.dispatch-batch: %d is not within [1, %d]", c.DispatchBatch, maxBatch)

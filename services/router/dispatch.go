@@ -71,6 +71,9 @@ func (s *Service) dispatch(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, eventstore.ErrFenced) {
+				return err // deposed: another replica dispatches now
+			}
 			if err != nil {
 				s.deps.Log.WarnContext(ctx, "dispatch failed, retrying", "actions", len(batch), "err", err, "in", wait)
 				if !sleep(ctx, wait) {
@@ -247,6 +250,9 @@ func (s *Service) fence(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, eventstore.ErrFenced) {
+			return err
 		}
 		s.deps.Log.WarnContext(ctx, "dispatcher fence failed, retrying", "err", err, "in", wait)
 		if !sleep(ctx, wait) {

@@ -11,7 +11,9 @@
 // dispatcher goroutine makes every offer, timeout and missed-offer stop,
 // working on a model folded from the router's own streams (queue/); the
 // inbox records the agents' answers. See dispatch.go for why that split
-// keeps one offer per agent.
+// keeps one offer per agent. Of N replicas, the one holding the dispatcher
+// lease dispatches, its writes fenced by the lease; all of them run the
+// inbox and the read model (leader.go).
 package router
 
 import (
@@ -64,6 +66,8 @@ type Service struct {
 
 	offers      prometheus.Counter
 	missed      prometheus.Counter
+	leader      prometheus.Gauge
+	takeovers   prometheus.Counter
 	queuedToOff prometheus.Histogram
 	agents      *agentauth.Directory // nil: open, no authentication
 }
@@ -88,7 +92,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.queuedToOff = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_router_queued_to_offered_seconds",
 		Help:    "Time from an interaction being queued to its first offer to an agent.",
 		Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}})
-	for _, c := range []prometheus.Collector{s.offers, s.missed, s.queuedToOff} {
+	s.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_router_dispatcher_leader",
+		Help: "1 while this replica holds the dispatcher lease and dispatches, 0 on standby."})
+	s.takeovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_dispatcher_leases_taken_total",
+		Help: "Times this replica took the dispatcher lease (at start, or from a leader that died or stepped down)."})
+	for _, c := range []prometheus.Collector{s.offers, s.missed, s.queuedToOff, s.leader, s.takeovers} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("router metrics: %w", err)
 		}
@@ -109,7 +117,7 @@ func (s *Service) Run(ctx context.Context) error {
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},
-		s.dispatch,
+		s.lead,
 	)
 }
 

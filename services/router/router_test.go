@@ -26,6 +26,14 @@ func start(t testing.TB) *servicetest.Env { return startWith(t, nil) }
 // startWith runs the router configured by flags.
 func startWith(t testing.TB, args []string, before ...func(*servicetest.Env)) *servicetest.Env {
 	t.Helper()
+	env, _ := startStoppable(t, args, before...)
+	return env
+}
+
+// startStoppable is startWith, with a function that stops the router (a
+// replica going away) while the world goes on.
+func startStoppable(t testing.TB, args []string, before ...func(*servicetest.Env)) (*servicetest.Env, func()) {
+	t.Helper()
 	env := servicetest.New(t)
 	for _, f := range before {
 		f(env)
@@ -80,7 +88,10 @@ func startWith(t testing.TB, args []string, before ...func(*servicetest.Env)) *s
 		}
 	}
 	env.Relay()
-	return env
+	return env, func() {
+		stopRouter()
+		<-routerDone
+	}
 }
 
 // telling is a real subscriber that says which topics it subscribed to.

@@ -20,7 +20,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	if s.closing.Err() != nil {
 		return eventstore.Lease{}, fmt.Errorf("acquire lease %s: %w", name, eventstore.ErrClosed)
 	}
-	now := s.now()
+	now := time.Now() // leases pace the infrastructure: the wall clock, not WithClock's
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.leases[name]
@@ -45,7 +45,7 @@ func (s *Store) RenewLease(ctx context.Context, l eventstore.Lease, ttl time.Dur
 	if err := ctx.Err(); err != nil {
 		return eventstore.Lease{}, err
 	}
-	now := s.now()
+	now := time.Now() // leases pace the infrastructure: the wall clock, not WithClock's
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.leases[l.Name]
@@ -64,7 +64,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l eventstore.Lease) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := s.now()
+	now := time.Now() // leases pace the infrastructure: the wall clock, not WithClock's
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.leases[l.Name]; ok && cur.Holder == l.Holder && cur.Generation == l.Generation {
@@ -79,7 +79,7 @@ func (s *Store) ReadLease(ctx context.Context, name string) (eventstore.Lease, b
 	if err := ctx.Err(); err != nil {
 		return eventstore.Lease{}, false, time.Time{}, err
 	}
-	now := s.now()
+	now := time.Now() // leases pace the infrastructure: the wall clock, not WithClock's
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	l, ok := s.leases[name]
