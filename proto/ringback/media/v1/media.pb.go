@@ -145,9 +145,13 @@ type DialStarted struct {
 	AgentUri      string                 `protobuf:"bytes,4,opt,name=agent_uri,json=agentUri,proto3" json:"agent_uri,omitempty"`
 	ContactUri    string                 `protobuf:"bytes,5,opt,name=contact_uri,json=contactUri,proto3" json:"contact_uri,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
-	// instance is the gateway process that placed the call: calls of another,
-	// ended, instance are known lost and are closed, never re-dialled.
+	// instance is the gateway instance that placed the call and owns it: it
+	// alone controls the call's SIP dialogs. generation is the generation of
+	// its lease (media-gateway-<instance>) when it placed the call: once that
+	// lease has passed to a newer generation, the call is lost and the new
+	// holder hangs it up (BYE from the legs' dialogs below), never re-dials.
 	Instance      string `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
+	Generation    uint64 `protobuf:"varint,8,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +235,124 @@ func (x *DialStarted) GetInstance() string {
 	return ""
 }
 
+func (x *DialStarted) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+// LegDialog is what any gateway instance needs to send an in-dialog request
+// (BYE) on a leg another instance set up (RFC 3261 12.2.1.1): the dialog's
+// identity, the gateway's last CSeq, where requests go.
+type LegDialog struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`                                     // our From header value, with our (local) tag
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`                                         // the peer's To header value, with its (remote) tag
+	Cseq          uint32                 `protobuf:"varint,4,opt,name=cseq,proto3" json:"cseq,omitempty"`                                    // our CSeq when recorded; later requests use higher ones
+	RemoteTarget  string                 `protobuf:"bytes,5,opt,name=remote_target,json=remoteTarget,proto3" json:"remote_target,omitempty"` // the peer's Contact URI: the Request-URI
+	RouteSet      []string               `protobuf:"bytes,6,rep,name=route_set,json=routeSet,proto3" json:"route_set,omitempty"`             // Route values in order (the 2xx's Record-Route, reversed)
+	Transport     string                 `protobuf:"bytes,7,opt,name=transport,proto3" json:"transport,omitempty"`                           // "udp"
+	RemoteAddr    string                 `protobuf:"bytes,8,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`       // host:port the peer answered from
+	LocalContact  string                 `protobuf:"bytes,9,opt,name=local_contact,json=localContact,proto3" json:"local_contact,omitempty"` // the Contact we gave the peer
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LegDialog) Reset() {
+	*x = LegDialog{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LegDialog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LegDialog) ProtoMessage() {}
+
+func (x *LegDialog) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LegDialog.ProtoReflect.Descriptor instead.
+func (*LegDialog) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LegDialog) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *LegDialog) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *LegDialog) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *LegDialog) GetCseq() uint32 {
+	if x != nil {
+		return x.Cseq
+	}
+	return 0
+}
+
+func (x *LegDialog) GetRemoteTarget() string {
+	if x != nil {
+		return x.RemoteTarget
+	}
+	return ""
+}
+
+func (x *LegDialog) GetRouteSet() []string {
+	if x != nil {
+		return x.RouteSet
+	}
+	return nil
+}
+
+func (x *LegDialog) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *LegDialog) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *LegDialog) GetLocalContact() string {
+	if x != nil {
+		return x.LocalContact
+	}
+	return ""
+}
+
 type AgentRinging struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -242,7 +364,7 @@ type AgentRinging struct {
 
 func (x *AgentRinging) Reset() {
 	*x = AgentRinging{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[1]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +376,7 @@ func (x *AgentRinging) String() string {
 func (*AgentRinging) ProtoMessage() {}
 
 func (x *AgentRinging) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[1]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +389,7 @@ func (x *AgentRinging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentRinging.ProtoReflect.Descriptor instead.
 func (*AgentRinging) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{1}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AgentRinging) GetCallId() string {
@@ -296,13 +418,14 @@ type AgentAnswered struct {
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	AgentLeg      *LegDialog             `protobuf:"bytes,4,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"` // so that a lost call's agent leg can be hung up
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentAnswered) Reset() {
 	*x = AgentAnswered{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[2]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +437,7 @@ func (x *AgentAnswered) String() string {
 func (*AgentAnswered) ProtoMessage() {}
 
 func (x *AgentAnswered) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[2]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +450,7 @@ func (x *AgentAnswered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentAnswered.ProtoReflect.Descriptor instead.
 func (*AgentAnswered) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{2}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AgentAnswered) GetCallId() string {
@@ -351,6 +474,13 @@ func (x *AgentAnswered) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AgentAnswered) GetAgentLeg() *LegDialog {
+	if x != nil {
+		return x.AgentLeg
+	}
+	return nil
+}
+
 type ContactRinging struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -363,7 +493,7 @@ type ContactRinging struct {
 
 func (x *ContactRinging) Reset() {
 	*x = ContactRinging{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[3]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +505,7 @@ func (x *ContactRinging) String() string {
 func (*ContactRinging) ProtoMessage() {}
 
 func (x *ContactRinging) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[3]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +518,7 @@ func (x *ContactRinging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactRinging.ProtoReflect.Descriptor instead.
 func (*ContactRinging) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{3}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContactRinging) GetCallId() string {
@@ -424,13 +554,15 @@ type CallConnected struct {
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	AgentLeg      *LegDialog             `protobuf:"bytes,4,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"`
+	ContactLeg    *LegDialog             `protobuf:"bytes,5,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CallConnected) Reset() {
 	*x = CallConnected{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[4]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +574,7 @@ func (x *CallConnected) String() string {
 func (*CallConnected) ProtoMessage() {}
 
 func (x *CallConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[4]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +587,7 @@ func (x *CallConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallConnected.ProtoReflect.Descriptor instead.
 func (*CallConnected) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{4}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CallConnected) GetCallId() string {
@@ -479,6 +611,20 @@ func (x *CallConnected) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CallConnected) GetAgentLeg() *LegDialog {
+	if x != nil {
+		return x.AgentLeg
+	}
+	return nil
+}
+
+func (x *CallConnected) GetContactLeg() *LegDialog {
+	if x != nil {
+		return x.ContactLeg
+	}
+	return nil
+}
+
 type DialFailed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -493,7 +639,7 @@ type DialFailed struct {
 
 func (x *DialFailed) Reset() {
 	*x = DialFailed{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[5]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +651,7 @@ func (x *DialFailed) String() string {
 func (*DialFailed) ProtoMessage() {}
 
 func (x *DialFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[5]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +664,7 @@ func (x *DialFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialFailed.ProtoReflect.Descriptor instead.
 func (*DialFailed) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{5}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DialFailed) GetCallId() string {
@@ -575,7 +721,7 @@ type CallEnded struct {
 
 func (x *CallEnded) Reset() {
 	*x = CallEnded{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[6]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +733,7 @@ func (x *CallEnded) String() string {
 func (*CallEnded) ProtoMessage() {}
 
 func (x *CallEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[6]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +746,7 @@ func (x *CallEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallEnded.ProtoReflect.Descriptor instead.
 func (*CallEnded) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{6}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CallEnded) GetCallId() string {
@@ -643,7 +789,7 @@ type CallHeld struct {
 
 func (x *CallHeld) Reset() {
 	*x = CallHeld{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[7]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +801,7 @@ func (x *CallHeld) String() string {
 func (*CallHeld) ProtoMessage() {}
 
 func (x *CallHeld) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[7]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +814,7 @@ func (x *CallHeld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallHeld.ProtoReflect.Descriptor instead.
 func (*CallHeld) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{7}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CallHeld) GetCallId() string {
@@ -711,7 +857,7 @@ type DtmfSent struct {
 
 func (x *DtmfSent) Reset() {
 	*x = DtmfSent{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[8]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +869,7 @@ func (x *DtmfSent) String() string {
 func (*DtmfSent) ProtoMessage() {}
 
 func (x *DtmfSent) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[8]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +882,7 @@ func (x *DtmfSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DtmfSent.ProtoReflect.Descriptor instead.
 func (*DtmfSent) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{8}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DtmfSent) GetCallId() string {
@@ -779,7 +925,7 @@ type MuteChanged struct {
 
 func (x *MuteChanged) Reset() {
 	*x = MuteChanged{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[9]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +937,7 @@ func (x *MuteChanged) String() string {
 func (*MuteChanged) ProtoMessage() {}
 
 func (x *MuteChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[9]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +950,7 @@ func (x *MuteChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteChanged.ProtoReflect.Descriptor instead.
 func (*MuteChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{9}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MuteChanged) GetCallId() string {
@@ -847,7 +993,7 @@ type RecordingStarted struct {
 
 func (x *RecordingStarted) Reset() {
 	*x = RecordingStarted{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[10]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1005,7 @@ func (x *RecordingStarted) String() string {
 func (*RecordingStarted) ProtoMessage() {}
 
 func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[10]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1018,7 @@ func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStarted.ProtoReflect.Descriptor instead.
 func (*RecordingStarted) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{10}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RecordingStarted) GetCallId() string {
@@ -916,7 +1062,7 @@ type RecordingStopped struct {
 
 func (x *RecordingStopped) Reset() {
 	*x = RecordingStopped{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[11]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1074,7 @@ func (x *RecordingStopped) String() string {
 func (*RecordingStopped) ProtoMessage() {}
 
 func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[11]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1087,7 @@ func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStopped.ProtoReflect.Descriptor instead.
 func (*RecordingStopped) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{11}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RecordingStopped) GetCallId() string {
@@ -994,7 +1140,7 @@ type CallControlFailed struct {
 
 func (x *CallControlFailed) Reset() {
 	*x = CallControlFailed{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[12]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1152,7 @@ func (x *CallControlFailed) String() string {
 func (*CallControlFailed) ProtoMessage() {}
 
 func (x *CallControlFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[12]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1165,7 @@ func (x *CallControlFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallControlFailed.ProtoReflect.Descriptor instead.
 func (*CallControlFailed) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{12}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CallControlFailed) GetCallId() string {
@@ -1073,7 +1219,7 @@ type PartyRinging struct {
 
 func (x *PartyRinging) Reset() {
 	*x = PartyRinging{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[13]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1231,7 @@ func (x *PartyRinging) String() string {
 func (*PartyRinging) ProtoMessage() {}
 
 func (x *PartyRinging) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[13]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1244,7 @@ func (x *PartyRinging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyRinging.ProtoReflect.Descriptor instead.
 func (*PartyRinging) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{13}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PartyRinging) GetCallId() string {
@@ -1152,13 +1298,14 @@ type PartyConnected struct {
 	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"`
 	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	PartyLeg      *LegDialog             `protobuf:"bytes,6,opt,name=party_leg,json=partyLeg,proto3" json:"party_leg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PartyConnected) Reset() {
 	*x = PartyConnected{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[14]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1317,7 @@ func (x *PartyConnected) String() string {
 func (*PartyConnected) ProtoMessage() {}
 
 func (x *PartyConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[14]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1330,7 @@ func (x *PartyConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyConnected.ProtoReflect.Descriptor instead.
 func (*PartyConnected) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{14}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PartyConnected) GetCallId() string {
@@ -1221,6 +1368,13 @@ func (x *PartyConnected) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PartyConnected) GetPartyLeg() *LegDialog {
+	if x != nil {
+		return x.PartyLeg
+	}
+	return nil
+}
+
 // ConferenceStarted: agent, contact and party all hear each other; the
 // gateway mixes the audio.
 type ConferenceStarted struct {
@@ -1236,7 +1390,7 @@ type ConferenceStarted struct {
 
 func (x *ConferenceStarted) Reset() {
 	*x = ConferenceStarted{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1402,7 @@ func (x *ConferenceStarted) String() string {
 func (*ConferenceStarted) ProtoMessage() {}
 
 func (x *ConferenceStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1415,7 @@ func (x *ConferenceStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConferenceStarted.ProtoReflect.Descriptor instead.
 func (*ConferenceStarted) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{15}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConferenceStarted) GetCallId() string {
@@ -1315,7 +1469,7 @@ type CallTransferred struct {
 
 func (x *CallTransferred) Reset() {
 	*x = CallTransferred{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1481,7 @@ func (x *CallTransferred) String() string {
 func (*CallTransferred) ProtoMessage() {}
 
 func (x *CallTransferred) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1494,7 @@ func (x *CallTransferred) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallTransferred.ProtoReflect.Descriptor instead.
 func (*CallTransferred) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{16}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CallTransferred) GetCallId() string {
@@ -1404,7 +1558,7 @@ type PartyLeft struct {
 
 func (x *PartyLeft) Reset() {
 	*x = PartyLeft{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1570,7 @@ func (x *PartyLeft) String() string {
 func (*PartyLeft) ProtoMessage() {}
 
 func (x *PartyLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1583,7 @@ func (x *PartyLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyLeft.ProtoReflect.Descriptor instead.
 func (*PartyLeft) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{17}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PartyLeft) GetCallId() string {
@@ -1488,11 +1642,352 @@ func (x *PartyLeft) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ControlForwarded: an agent's call-control request (hold, DTMF, hang-up,
+// transfer...) reached a gateway instance that does not own the call; that
+// instance hands it to the owner through the call's own stream, which every
+// instance tails. The owner carries it out as if the bus had brought it
+// there, under the original event's id (so a second forward of the same
+// request does nothing new).
+type ControlForwarded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Owner         string                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`                          // the instance the request is for
+	EventId       string                 `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`       // the bus event's id
+	Correlation   string                 `protobuf:"bytes,4,opt,name=correlation,proto3" json:"correlation,omitempty"`              // its correlation (the callback)
+	EventType     string                 `protobuf:"bytes,5,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"` // the request's fully-qualified type
+	Event         []byte                 `protobuf:"bytes,6,opt,name=event,proto3" json:"event,omitempty"`                          // its protobuf encoding
+	Via           string                 `protobuf:"bytes,7,opt,name=via,proto3" json:"via,omitempty"`                              // the instance that forwarded it
+	At            *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlForwarded) Reset() {
+	*x = ControlForwarded{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlForwarded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlForwarded) ProtoMessage() {}
+
+func (x *ControlForwarded) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlForwarded.ProtoReflect.Descriptor instead.
+func (*ControlForwarded) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ControlForwarded) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *ControlForwarded) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ControlForwarded) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *ControlForwarded) GetCorrelation() string {
+	if x != nil {
+		return x.Correlation
+	}
+	return ""
+}
+
+func (x *ControlForwarded) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *ControlForwarded) GetEvent() []byte {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *ControlForwarded) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *ControlForwarded) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// CallLost: the owner of a call stopped (its lease expired) while the call
+// was up; the instance that took the lease over hung up the legs listed,
+// from their recorded dialogs. A CallEnded (or DialFailed) follows.
+type CallLost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Owner         string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`                                  // the instance that died
+	Generation    uint64                 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`                       // its lease generation when it placed the call
+	TakenOverBy   string                 `protobuf:"bytes,5,opt,name=taken_over_by,json=takenOverBy,proto3" json:"taken_over_by,omitempty"` // the instance that hung the call up
+	LegsHungUp    []string               `protobuf:"bytes,6,rep,name=legs_hung_up,json=legsHungUp,proto3" json:"legs_hung_up,omitempty"`    // "agent", "contact", "party"
+	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallLost) Reset() {
+	*x = CallLost{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallLost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallLost) ProtoMessage() {}
+
+func (x *CallLost) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallLost.ProtoReflect.Descriptor instead.
+func (*CallLost) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CallLost) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallLost) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallLost) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *CallLost) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *CallLost) GetTakenOverBy() string {
+	if x != nil {
+		return x.TakenOverBy
+	}
+	return ""
+}
+
+func (x *CallLost) GetLegsHungUp() []string {
+	if x != nil {
+		return x.LegsHungUp
+	}
+	return nil
+}
+
+func (x *CallLost) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// PhoneRegistered: an agent's phone registered (RFC 3261 10) with a gateway
+// instance; every instance rings it at contact until expires_at. Stream
+// media-registration-<aor>.
+type PhoneRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Aor           string                 `protobuf:"bytes,1,opt,name=aor,proto3" json:"aor,omitempty"` // the SIP user: the agent id
+	Contact       string                 `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Instance      string                 `protobuf:"bytes,4,opt,name=instance,proto3" json:"instance,omitempty"` // the instance that took the REGISTER
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PhoneRegistered) Reset() {
+	*x = PhoneRegistered{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PhoneRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PhoneRegistered) ProtoMessage() {}
+
+func (x *PhoneRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PhoneRegistered.ProtoReflect.Descriptor instead.
+func (*PhoneRegistered) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PhoneRegistered) GetAor() string {
+	if x != nil {
+		return x.Aor
+	}
+	return ""
+}
+
+func (x *PhoneRegistered) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *PhoneRegistered) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *PhoneRegistered) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *PhoneRegistered) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// PhoneUnregistered: the phone removed its binding (Expires: 0).
+type PhoneUnregistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Aor           string                 `protobuf:"bytes,1,opt,name=aor,proto3" json:"aor,omitempty"`
+	Instance      string                 `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PhoneUnregistered) Reset() {
+	*x = PhoneUnregistered{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PhoneUnregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PhoneUnregistered) ProtoMessage() {}
+
+func (x *PhoneUnregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PhoneUnregistered.ProtoReflect.Descriptor instead.
+func (*PhoneUnregistered) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PhoneUnregistered) GetAor() string {
+	if x != nil {
+		return x.Aor
+	}
+	return ""
+}
+
+func (x *PhoneUnregistered) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *PhoneUnregistered) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_media_v1_media_proto protoreflect.FileDescriptor
 
 const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
+	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n" +
 	"\vDialStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
@@ -1501,24 +1996,42 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\vcontact_uri\x18\x05 \x01(\tR\n" +
 	"contactUri\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1a\n" +
-	"\binstance\x18\a \x01(\tR\binstance\"z\n" +
+	"\binstance\x18\a \x01(\tR\binstance\x12\x1e\n" +
+	"\n" +
+	"generation\x18\b \x01(\x04R\n" +
+	"generation\"\x82\x02\n" +
+	"\tLegDialog\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
+	"\x04cseq\x18\x04 \x01(\rR\x04cseq\x12#\n" +
+	"\rremote_target\x18\x05 \x01(\tR\fremoteTarget\x12\x1b\n" +
+	"\troute_set\x18\x06 \x03(\tR\brouteSet\x12\x1c\n" +
+	"\ttransport\x18\a \x01(\tR\ttransport\x12\x1f\n" +
+	"\vremote_addr\x18\b \x01(\tR\n" +
+	"remoteAddr\x12#\n" +
+	"\rlocal_contact\x18\t \x01(\tR\flocalContact\"z\n" +
 	"\fAgentRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"{\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb6\x01\n" +
 	"\rAgentAnswered\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x97\x01\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
+	"\tagent_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\"\x97\x01\n" +
 	"\x0eContactRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bsip_code\x18\x03 \x01(\x05R\asipCode\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"{\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf5\x01\n" +
 	"\rCallConnected\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe1\x01\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
+	"\tagent_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\x12=\n" +
+	"\vcontact_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
+	"contactLeg\"\xe1\x01\n" +
 	"\n" +
 	"DialFailed\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
@@ -1570,13 +2083,14 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\apurpose\x18\x03 \x01(\x0e2\x1f.ringback.media.v1.PartyPurposeR\apurpose\x12$\n" +
 	"\x0eparty_agent_id\x18\x04 \x01(\tR\fpartyAgentId\x12\x14\n" +
 	"\x05party\x18\x05 \x01(\tR\x05party\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb8\x01\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf3\x01\n" +
 	"\x0ePartyConnected\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
 	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
 	"\x05party\x18\x04 \x01(\tR\x05party\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xbb\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
+	"\tparty_leg\x18\x06 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bpartyLeg\"\xbb\x01\n" +
 	"\x11ConferenceStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
@@ -1598,7 +2112,39 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x124\n" +
 	"\aoutcome\x18\x06 \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12\x19\n" +
 	"\bsip_code\x18\a \x01(\x05R\asipCode\x12*\n" +
-	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
+	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf1\x01\n" +
+	"\x10ControlForwarded\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x19\n" +
+	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12 \n" +
+	"\vcorrelation\x18\x04 \x01(\tR\vcorrelation\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x05 \x01(\tR\teventType\x12\x14\n" +
+	"\x05event\x18\x06 \x01(\fR\x05event\x12\x10\n" +
+	"\x03via\x18\a \x01(\tR\x03via\x12*\n" +
+	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf2\x01\n" +
+	"\bCallLost\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\x12\"\n" +
+	"\rtaken_over_by\x18\x05 \x01(\tR\vtakenOverBy\x12 \n" +
+	"\flegs_hung_up\x18\x06 \x03(\tR\n" +
+	"legsHungUp\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc0\x01\n" +
+	"\x0fPhoneRegistered\x12\x10\n" +
+	"\x03aor\x18\x01 \x01(\tR\x03aor\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1a\n" +
+	"\binstance\x18\x04 \x01(\tR\binstance\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"m\n" +
+	"\x11PhoneUnregistered\x12\x10\n" +
+	"\x03aor\x18\x01 \x01(\tR\x03aor\x12\x1a\n" +
+	"\binstance\x18\x02 \x01(\tR\binstance\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fOUTCOME_BUSY\x10\x01\x12\x15\n" +
@@ -1625,59 +2171,73 @@ func file_ringback_media_v1_media_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ringback_media_v1_media_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: ringback.media.v1.Outcome
 	(PartyPurpose)(0),             // 1: ringback.media.v1.PartyPurpose
 	(*DialStarted)(nil),           // 2: ringback.media.v1.DialStarted
-	(*AgentRinging)(nil),          // 3: ringback.media.v1.AgentRinging
-	(*AgentAnswered)(nil),         // 4: ringback.media.v1.AgentAnswered
-	(*ContactRinging)(nil),        // 5: ringback.media.v1.ContactRinging
-	(*CallConnected)(nil),         // 6: ringback.media.v1.CallConnected
-	(*DialFailed)(nil),            // 7: ringback.media.v1.DialFailed
-	(*CallEnded)(nil),             // 8: ringback.media.v1.CallEnded
-	(*CallHeld)(nil),              // 9: ringback.media.v1.CallHeld
-	(*DtmfSent)(nil),              // 10: ringback.media.v1.DtmfSent
-	(*MuteChanged)(nil),           // 11: ringback.media.v1.MuteChanged
-	(*RecordingStarted)(nil),      // 12: ringback.media.v1.RecordingStarted
-	(*RecordingStopped)(nil),      // 13: ringback.media.v1.RecordingStopped
-	(*CallControlFailed)(nil),     // 14: ringback.media.v1.CallControlFailed
-	(*PartyRinging)(nil),          // 15: ringback.media.v1.PartyRinging
-	(*PartyConnected)(nil),        // 16: ringback.media.v1.PartyConnected
-	(*ConferenceStarted)(nil),     // 17: ringback.media.v1.ConferenceStarted
-	(*CallTransferred)(nil),       // 18: ringback.media.v1.CallTransferred
-	(*PartyLeft)(nil),             // 19: ringback.media.v1.PartyLeft
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*LegDialog)(nil),             // 3: ringback.media.v1.LegDialog
+	(*AgentRinging)(nil),          // 4: ringback.media.v1.AgentRinging
+	(*AgentAnswered)(nil),         // 5: ringback.media.v1.AgentAnswered
+	(*ContactRinging)(nil),        // 6: ringback.media.v1.ContactRinging
+	(*CallConnected)(nil),         // 7: ringback.media.v1.CallConnected
+	(*DialFailed)(nil),            // 8: ringback.media.v1.DialFailed
+	(*CallEnded)(nil),             // 9: ringback.media.v1.CallEnded
+	(*CallHeld)(nil),              // 10: ringback.media.v1.CallHeld
+	(*DtmfSent)(nil),              // 11: ringback.media.v1.DtmfSent
+	(*MuteChanged)(nil),           // 12: ringback.media.v1.MuteChanged
+	(*RecordingStarted)(nil),      // 13: ringback.media.v1.RecordingStarted
+	(*RecordingStopped)(nil),      // 14: ringback.media.v1.RecordingStopped
+	(*CallControlFailed)(nil),     // 15: ringback.media.v1.CallControlFailed
+	(*PartyRinging)(nil),          // 16: ringback.media.v1.PartyRinging
+	(*PartyConnected)(nil),        // 17: ringback.media.v1.PartyConnected
+	(*ConferenceStarted)(nil),     // 18: ringback.media.v1.ConferenceStarted
+	(*CallTransferred)(nil),       // 19: ringback.media.v1.CallTransferred
+	(*PartyLeft)(nil),             // 20: ringback.media.v1.PartyLeft
+	(*ControlForwarded)(nil),      // 21: ringback.media.v1.ControlForwarded
+	(*CallLost)(nil),              // 22: ringback.media.v1.CallLost
+	(*PhoneRegistered)(nil),       // 23: ringback.media.v1.PhoneRegistered
+	(*PhoneUnregistered)(nil),     // 24: ringback.media.v1.PhoneUnregistered
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
 }
 var file_ringback_media_v1_media_proto_depIdxs = []int32{
-	20, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
-	20, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
-	20, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
-	20, // 3: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
-	20, // 4: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
-	0,  // 5: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	20, // 6: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	20, // 7: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
-	20, // 8: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
-	20, // 9: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
-	20, // 10: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
-	20, // 11: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
-	21, // 12: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
-	20, // 13: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
-	20, // 14: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
-	1,  // 15: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
-	20, // 16: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
-	20, // 17: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
-	20, // 18: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
-	20, // 19: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
-	0,  // 20: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
-	20, // 21: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	25, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
+	25, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
+	25, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	3,  // 3: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 4: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	25, // 5: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	3,  // 6: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
+	3,  // 7: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
+	0,  // 8: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
+	25, // 9: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	25, // 10: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	25, // 11: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	25, // 12: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	25, // 13: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	25, // 14: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	26, // 15: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	25, // 16: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	25, // 17: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	1,  // 18: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
+	25, // 19: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
+	25, // 20: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
+	3,  // 21: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 22: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
+	25, // 23: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
+	0,  // 24: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
+	25, // 25: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
+	25, // 26: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
+	25, // 27: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
+	25, // 28: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 29: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
+	25, // 30: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
@@ -1691,7 +2251,7 @@ func file_ringback_media_v1_media_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_media_v1_media_proto_rawDesc), len(file_ringback_media_v1_media_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
