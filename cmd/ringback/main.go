@@ -36,6 +36,7 @@ const usage = `usage: ringback <command> [flags]
 
 commands:
   serve     run the platform (ringback serve -h for its flags)
+  poison    list messages no handler could apply, re-drive chosen ones (Kafka)
   version   print the version
 `
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "poison":
+		return poison(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ringback", version)
 		return nil
