@@ -17,13 +17,14 @@ failed=()
 ran=() # in run order, for the summary
 
 # run NAME DIR ARGS...: runs a go test benchmark in DIR, showing its output
-# and keeping it for the summary.
+# and keeping it for the summary; under the command in wrap when set.
+wrap=()
 run() {
 	local name=$1 dir=$2
 	shift 2
 	echo "== $name"
 	ran+=("$out/$name.log")
-	if ! (cd "$root/$dir" && "$GO" test -count=1 "$@") 2>&1 | tee "$out/$name.log"; then
+	if ! (cd "$root/$dir" && "${wrap[@]}" "$GO" test -count=1 "$@") 2>&1 | tee "$out/$name.log"; then
 		failed+=("$name")
 	fi
 }
@@ -33,6 +34,28 @@ echo "== build"
 
 # Durable appends per second, 1 and 64 writers, against the disk's raw fsync rate.
 run embedded-store libs -run '^$' -bench . -benchtime 2s ./eventstore/embedded/
+
+# The same on PostgreSQL, beside the server's own single-row INSERT rate (one
+# writer, synchronous_commit=on), then a read model's rebuild rate over
+# 100,000 events. It needs a server: the one RINGBACK_TEST_POSTGRES or PGHOST
+# names, else a throw-away cluster from pg_virtualenv with fsync on (its
+# default is off, and figures without syncs are not the platform's); without
+# either the benchmark skips and says so.
+if [[ -z ${RINGBACK_TEST_POSTGRES:-}${PGHOST:-} ]] && command -v pg_virtualenv >/dev/null &&
+	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+	wrap=(pg_virtualenv -t -o fsync=on -o max_connections=200 --)
+fi
+run postgres-store libs -run '^$' -bench . ./eventstore/postgres/
+wrap=()
+
+# A read model's rebuild at start from the embedded store (200,000 events,
+# half its own) until Ready, beside the bare subscription over the same store.
+run read-model libs -run '^$' -bench RebuildEmbedded -benchtime 3x ./readmodel/
+
+# The relay killed with kill -9 while events flow: how many its successor
+# publishes again from the checkpoint kept in the store, beside the events
+# one checkpoint interval (100 ms) holds at that flow.
+run relay-replay libs -run '^$' -bench RelayReplayAfterKill -benchtime 5x ./relay/
 
 # Thin path latency: call -> contact INVITE and contact 200 -> Connected over
 # 200 calls against bin/ringback, beside the same Go SIP UA on bare loopback.
@@ -44,6 +67,12 @@ RINGBACK_BIN="$root/bin/ringback" run thin-path cmd/ringback -timeout 15m -run '
 # then the router service on the embedded store (due->offer with fsyncs).
 run routing services/router -run '^$' -bench Routing -cpu 2 ./queue/
 run routing-service services/router -run '^$' -bench RoutingService -benchtime 1x .
+
+# Kafka (kfake over loopback TCP): publish -> consume p50/p99 at 2,000 msg/s
+# with acks=all beside kafka-go's raw writer -> reader on the same broker;
+# consumption of a partition with one slow stream, 1 vs 4 (and the default
+# 32) records in flight. About 30 s.
+run kafka libs -run '^$' -bench 'PublishConsume|SlowHandler' -benchtime 1x ./bus/kafka/
 
 # Memory per logged-in agent in agent-session (10,000 agents), and per
 # connected desktop event stream.
@@ -65,7 +94,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|thin path|routing|media:|agent-session memory:|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

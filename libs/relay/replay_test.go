@@ -28,6 +28,36 @@ import (
 // from the checkpoint kept in the store: at most what was published since
 // the last periodic save, never the service's whole history.
 func TestRelayReplayAfterKillIsOneInterval(t *testing.T) {
+	r := killAndReplay(t)
+	t.Logf("kill -9 of the relay after %d published events: its successor re-published %d (checkpoint every %v, flow %.0f events/s, so one interval is about %.0f events)",
+		r.firstLife, r.replayed, r.saveEvery, r.rate, r.rate*r.saveEvery.Seconds())
+	if r.replayed >= r.firstLife {
+		t.Fatalf("replayed %d of the first life's %d events: the checkpoint was not used", r.replayed, r.firstLife)
+	}
+}
+
+// BenchmarkRelayReplayAfterKill prints the same figure for make bench,
+// beside its baseline: the events one checkpoint interval holds at that flow.
+func BenchmarkRelayReplayAfterKill(b *testing.B) {
+	var replayed, interval float64
+	for range b.N {
+		r := killAndReplay(b)
+		replayed += float64(r.replayed)
+		interval += r.rate * r.saveEvery.Seconds()
+	}
+	n := float64(b.N)
+	b.ReportMetric(replayed/n, "replayed/kill")
+	fmt.Printf("\nrelay: after kill -9, %.0f events published again (mean of %d kills), beside one checkpoint interval's flow of %.0f events\n",
+		replayed/n, b.N, interval/n)
+}
+
+type replayResult struct {
+	firstLife, replayed int64
+	rate                float64
+	saveEvery           time.Duration
+}
+
+func killAndReplay(t testing.TB) replayResult {
 	const saveEvery = 100 * time.Millisecond
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
@@ -35,7 +65,7 @@ func TestRelayReplayAfterKillIsOneInterval(t *testing.T) {
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	bus := inproc.New(watermill.NopLogger{})
@@ -117,10 +147,5 @@ func TestRelayReplayAfterKillIsOneInterval(t *testing.T) {
 	if err := <-r2done; err != nil {
 		t.Fatal(err)
 	}
-	replayed := delivered.Load() - produced.Load()
-	t.Logf("kill -9 of the relay after %d published events: its successor re-published %d (checkpoint every %v, flow %.0f events/s, so one interval is about %.0f events)",
-		firstLife, replayed, saveEvery, rate, rate*saveEvery.Seconds())
-	if replayed >= firstLife {
-		t.Fatalf("replayed %d of the first life's %d events: the checkpoint was not used", replayed, firstLife)
-	}
+	return replayResult{firstLife: firstLife, replayed: delivered.Load() - produced.Load(), rate: rate, saveEvery: saveEvery}
 }
