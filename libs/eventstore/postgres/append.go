@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,93 +23,246 @@ import (
 // passes on one adapter does not fail on another for its size alone.
 const maxAppendBytes = 16 << 20
 
-// maxRetries bounds the append function's "retry" answers. One is the most a
-// call should ever need (see the function); more means something is wrong.
+// maxRetries bounds the append function's "retry" answers for one append.
+// One is the most an append should ever need (see the function); more means
+// something is wrong.
 const maxRetries = 5
 
-// uniqueViolation is the SQLSTATE of a unique constraint violation.
-const uniqueViolation = "23505"
+// maxBatch and maxBatchBytes bound one group commit, so a flood of appends is
+// acknowledged in slices instead of waiting for one enormous transaction.
+const (
+	maxBatch      = 128
+	maxBatchBytes = 4 << 20
+)
 
-// batch is one Append in the column form the append function takes.
-type batch struct {
+// encoded is one Append's events in the column form the append function
+// takes.
+type encoded struct {
 	ids   []pgtype.UUID
 	types []string
 	data  [][]byte
 	meta  []string // "" for no metadata
+	size  int      // about the bytes on the wire
 }
 
-// Append implements eventstore.Store: one call of the append function, in a
-// transaction of its own. It returns once the transaction has committed. If
-// ctx ends while the call is in flight the outcome is unknown; appending the
-// same events at the same expectation again is then safe.
+// appendReq is one Append handed to a committer.
+type appendReq struct {
+	stream   string
+	expected eventstore.ExpectedRevision
+	fence    *eventstore.Fence // the lease the append is made under, if any
+	events   encoded
+	done     chan appendResp // buffered: a committer never waits for a caller that gave up
+}
+
+type appendResp struct {
+	res eventstore.AppendResult
+	err error
+}
+
+// Append implements eventstore.Store. A committer takes it, together with
+// every other Append waiting at that moment, and runs them as one call of
+// the append function: one transaction, one round trip, one WAL flush for
+// all, each append still deciding on its own stream (a conflict fails that
+// append only). It returns once that transaction has committed. If ctx ends
+// while the append is in flight the outcome is unknown; appending the same
+// events at the same expectation again is then safe.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
 	if s.closing.Err() != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, eventstore.ErrClosed)
 	}
-	b, err := prepare(stream, expected, events)
+	enc, err := prepare(stream, expected, events)
 	if err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	// Whatever the outcome, this append's transaction has ended: it may have
-	// been the one holding subscribers' horizon back.
+	req := &appendReq{stream: stream, expected: expected, events: enc, done: make(chan appendResp, 1)}
+	if f, ok := eventstore.FenceOf(ctx); ok {
+		if f.Generation > math.MaxInt64 {
+			return eventstore.AppendResult{}, fmt.Errorf("append %s: lease %s generation %d: %w", stream, f.Name, f.Generation, eventstore.ErrFenced)
+		}
+		req.fence = &f
+	}
+	select {
+	case s.reqs <- req:
+	case <-s.closing.Done():
+		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, eventstore.ErrClosed)
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, ctx.Err())
+	}
+	select {
+	case resp := <-req.done:
+		if resp.err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, resp.err)
+		}
+		return resp.res, nil
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, fmt.Errorf("append %s: outcome unknown: %w", stream, ctx.Err())
+	}
+}
+
+// committer runs group commits until Close: it takes the first waiting
+// Append, then every one already waiting behind it. A few committers run at
+// once (WithCommitters), so that a batch waiting for a stream another process
+// holds does not stop every append; while they are all busy, appends queue
+// and the next batch is larger, which is what makes throughput grow with the
+// writers (measured on 2 CPUs: 64 writers got half the appends per second
+// with 16 committers that they got with 4).
+func (s *Store) committer() {
+	defer s.workers.Done()
+	var batch []*appendReq
+	for {
+		select {
+		case req := <-s.reqs:
+			batch = append(batch[:0], req)
+		case <-s.closing.Done():
+			return
+		}
+		size := batch[0].events.size
+	drain:
+		for len(batch) < maxBatch && size < maxBatchBytes {
+			select {
+			case req := <-s.reqs:
+				batch = append(batch, req)
+				size += req.events.size
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+		clear(batch) // do not keep the last batch's events reachable
+	}
+}
+
+// commit runs a batch and answers every append of it.
+func (s *Store) commit(batch []*appendReq) {
+	// Whatever the outcome, the transaction has ended: it may have been the
+	// one holding subscribers' horizon back.
 	defer s.appended()
+	// Streams are locked in name order, in every process: two batches then
+	// never wait for each other's locks in a cycle (a deadlock PostgreSQL
+	// would break only after deadlock_timeout, failing a batch).
+	slices.SortStableFunc(batch, func(a, b *appendReq) int { return strings.Compare(a.stream, b.stream) })
+	pending := batch
 	for range maxRetries {
-		var (
-			outcome string
-			lastRev int64
-			lastTx  pgtype.Uint64
-			lastID  pgtype.Int8
-		)
-		err := s.pool.QueryRow(ctx,
-			"SELECT outcome, last_revision, last_tx, last_id FROM eventstore.append($1, $2, $3, $4, $5, $6)",
-			stream, int64(expected), b.ids, b.types, b.data, b.meta,
-		).Scan(&outcome, &lastRev, &lastTx, &lastID)
+		outcomes, err := s.call(pending)
 		var pgErr *pgconn.PgError
 		switch {
-		case errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.ConstraintName == "events_stream_event_id_key":
-			// The fast path found the expectation true and one of the ids
-			// elsewhere in the stream.
-			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream,
-				&eventstore.ConflictError{Stream: stream, Expected: expected, Actual: expected})
-		case err != nil:
-			err = s.failed(ctx, err)
-			if ctx.Err() != nil && !errors.Is(err, eventstore.ErrClosed) {
-				return eventstore.AppendResult{}, fmt.Errorf("append %s: outcome unknown: %w", stream, err)
+		case err != nil && errors.As(err, &pgErr) && len(pending) > 1:
+			// The server refused the batch and rolled it back: find the
+			// append it refused by running them one by one, so that the
+			// others do not fail with it.
+			s.log.Warn("event store batch refused by the server, committing its appends one by one",
+				"appends", len(pending), "error", err)
+			for _, req := range pending {
+				s.commit([]*appendReq{req})
 			}
-			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+			return
+		case err != nil:
+			if s.closing.Err() != nil {
+				err = fmt.Errorf("outcome unknown: %w", eventstore.ErrClosed)
+			}
+			for _, req := range pending {
+				req.done <- appendResp{err: err}
+			}
+			return
 		}
-		switch outcome {
-		case "ok", "replay":
-			return eventstore.AppendResult{
-				NextExpected: eventstore.ExpectedRevision(lastRev),
-				Position:     eventstore.Position{Commit: lastTx.Uint64, Prepare: uint64(lastID.Int64)},
-			}, nil
-		case "conflict":
-			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream,
-				&eventstore.ConflictError{Stream: stream, Expected: expected, Actual: eventstore.ExpectedRevision(lastRev)})
-		case "retry":
-			continue
-		default:
-			return eventstore.AppendResult{}, fmt.Errorf("append %s: append function answered %q", stream, outcome)
+		var retry []*appendReq
+		for i, req := range pending {
+			o := outcomes[i]
+			switch o.outcome {
+			case "ok", "replay":
+				req.done <- appendResp{res: eventstore.AppendResult{
+					NextExpected: eventstore.ExpectedRevision(o.lastRev.Int64),
+					Position:     eventstore.Position{Commit: o.lastTx.Uint64, Prepare: uint64(o.lastID.Int64)},
+				}}
+			case "conflict":
+				req.done <- appendResp{err: &eventstore.ConflictError{
+					Stream: req.stream, Expected: req.expected, Actual: eventstore.ExpectedRevision(o.lastRev.Int64)}}
+			case "fenced":
+				req.done <- appendResp{err: fmt.Errorf("lease %s generation %d: %w",
+					req.fence.Name, req.fence.Generation, eventstore.ErrFenced)}
+			case "retry":
+				retry = append(retry, req)
+			default:
+				req.done <- appendResp{err: fmt.Errorf("append function answered %q", o.outcome)}
+			}
+		}
+		if pending = retry; len(pending) == 0 {
+			return
 		}
 	}
-	return eventstore.AppendResult{}, fmt.Errorf("append %s: still told to retry after %d attempts", stream, maxRetries)
+	for _, req := range pending {
+		req.done <- appendResp{err: fmt.Errorf("still told to retry after %d attempts", maxRetries)}
+	}
+}
+
+// outcome is one row of the append function.
+type outcome struct {
+	outcome string
+	lastRev pgtype.Int8 // NULL for 'retry' and 'fenced'
+	lastTx  pgtype.Uint64
+	lastID  pgtype.Int8
+}
+
+// call runs the append function on a batch, in a transaction of its own.
+// Close cancels it: a committer must not keep Close waiting on a lock.
+func (s *Store) call(batch []*appendReq) ([]outcome, error) {
+	var (
+		streams    = make([]string, len(batch))
+		expected   = make([]int64, len(batch))
+		counts     = make([]int32, len(batch))
+		fenceNames = make([]pgtype.Text, len(batch))
+		fenceGens  = make([]pgtype.Int8, len(batch))
+		all        encoded
+	)
+	for i, req := range batch {
+		streams[i], expected[i], counts[i] = req.stream, int64(req.expected), int32(len(req.events.ids))
+		if f := req.fence; f != nil {
+			fenceNames[i] = pgtype.Text{String: f.Name, Valid: true}
+			fenceGens[i] = pgtype.Int8{Int64: int64(f.Generation), Valid: true}
+		}
+		all.ids = append(all.ids, req.events.ids...)
+		all.types = append(all.types, req.events.types...)
+		all.data = append(all.data, req.events.data...)
+		all.meta = append(all.meta, req.events.meta...)
+	}
+	rows, err := s.pool.Query(s.closing,
+		"SELECT outcome, last_revision, last_tx, last_id FROM eventstore.append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		streams, expected, counts, fenceNames, fenceGens, all.ids, all.types, all.data, all.meta)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]outcome, 0, len(batch))
+	for rows.Next() {
+		var o outcome
+		if err := rows.Scan(&o.outcome, &o.lastRev, &o.lastTx, &o.lastID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != len(batch) {
+		return nil, fmt.Errorf("append function answered %d rows for %d appends", len(out), len(batch))
+	}
+	return out, nil
 }
 
 // prepare validates an append, with the embedded store's rules and messages,
 // and converts its events.
-func prepare(stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (batch, error) {
+func prepare(stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (encoded, error) {
 	switch {
 	case stream == "":
-		return batch{}, errors.New("empty stream name")
+		return encoded{}, errors.New("empty stream name")
 	case !validText(stream):
-		return batch{}, errors.New("stream name is not UTF-8 text without NUL")
+		return encoded{}, errors.New("stream name is not UTF-8 text without NUL")
 	case expected < eventstore.NoStream:
-		return batch{}, fmt.Errorf("invalid expected revision %d", expected)
+		return encoded{}, fmt.Errorf("invalid expected revision %d", expected)
 	case len(events) == 0:
-		return batch{}, errors.New("no events")
+		return encoded{}, errors.New("no events")
 	}
-	b := batch{
+	b := encoded{
 		ids:   make([]pgtype.UUID, len(events)),
 		types: make([]string, len(events)),
 		data:  make([][]byte, len(events)),
@@ -121,17 +275,17 @@ func prepare(stream string, expected eventstore.ExpectedRevision, events []event
 		// that upper and lower case name the same event.
 		id, err := uuid.Parse(e.ID)
 		if err != nil {
-			return batch{}, fmt.Errorf("event %d: id %q: %w", i, e.ID, err)
+			return encoded{}, fmt.Errorf("event %d: id %q: %w", i, e.ID, err)
 		}
 		if _, dup := seen[id]; dup {
-			return batch{}, fmt.Errorf("event %d: id %s repeated in one append", i, id)
+			return encoded{}, fmt.Errorf("event %d: id %s repeated in one append", i, id)
 		}
 		seen[id] = struct{}{}
 		switch {
 		case e.Type == "":
-			return batch{}, fmt.Errorf("event %d: empty type", i)
+			return encoded{}, fmt.Errorf("event %d: empty type", i)
 		case !validText(e.Type):
-			return batch{}, fmt.Errorf("event %d: type is not UTF-8 text without NUL", i)
+			return encoded{}, fmt.Errorf("event %d: type is not UTF-8 text without NUL", i)
 		}
 		b.ids[i] = pgtype.UUID{Bytes: id, Valid: true}
 		b.types[i] = e.Type
@@ -141,15 +295,16 @@ func prepare(stream string, expected eventstore.ExpectedRevision, events []event
 			// UTF-8 becomes U+FFFD, as it does on EventStoreDB.
 			m, err := json.Marshal(e.Metadata)
 			if err != nil {
-				return batch{}, fmt.Errorf("event %d: metadata: %w", i, err)
+				return encoded{}, fmt.Errorf("event %d: metadata: %w", i, err)
 			}
 			b.meta[i] = string(m)
 		}
 		size += 16 + len(e.Type) + len(e.Data) + len(b.meta[i])
 	}
 	if size > maxAppendBytes {
-		return batch{}, fmt.Errorf("append of about %d bytes exceeds %d", size, maxAppendBytes)
+		return encoded{}, fmt.Errorf("append of about %d bytes exceeds %d", size, maxAppendBytes)
 	}
+	b.size = size
 	return b, nil
 }
 

@@ -3,16 +3,18 @@
 // pgx and its pool.
 //
 // It owns its schema, "eventstore" (created on Open, see schema.go): the
-// events, one row per stream holding its last revision, the checkpoints of
-// eventstore.Checkpoints, and the append function. Nothing else should write
-// those tables.
+// events, one row per stream holding its last revision, the checkpoints and
+// leases of eventstore.Checkpoints and Leases, and the append function.
+// Nothing else should write those tables.
 //
-// Appends. One call of the append function per Append, one round trip and
-// one transaction. Writers of a stream queue on the stream's row lock and
-// nowhere else, so writers of different streams commit concurrently and share
-// WAL flushes (group commit, DESIGN.md section 3). Event ids are unique per
-// stream; a retried append is recognised by its ids exactly as the embedded
-// store does it.
+// Appends. Committer goroutines take the Appends waiting at a moment and run
+// them as one call of the append function: one transaction, one round trip,
+// one WAL flush for all (group commit, DESIGN.md section 3), while each append
+// still decides alone against its stream, so a conflict fails that append
+// only. Writers of a stream queue on the stream's row lock and nowhere else;
+// a batch takes its streams' locks in name order, in every process, so two
+// batches never deadlock. Event ids are unique per stream; a retried append
+// is recognised by its ids exactly as the embedded store does it.
 //
 // Global order. Positions are {Commit: the writing transaction's id (xid8),
 // Prepare: the event's row id}, ordered by (tx, id). Row ids come from a
@@ -41,8 +43,12 @@
 // subscriber polls again soon, with backoff, so an event behind a foreign
 // transaction arrives shortly after that transaction ends.
 //
-// It implements eventstore.Store, Checkpoints and HeadReader, and must not
-// import another adapter or a service.
+// Leases expire by the server's clock. A fenced append (eventstore.WithFence)
+// checks its lease's generation in its own transaction, holding the lease's
+// row until the commit, so unlike on KurrentDB the check is atomic.
+//
+// It implements eventstore.Store, Checkpoints, HeadReader and Leases, and
+// must not import another adapter or a service.
 package postgres
 
 import (
@@ -96,16 +102,18 @@ type Store struct {
 	listening bool          // the listener runs
 	wake      chan struct{} // closed and replaced when new events may be readable
 
-	notify chan struct{} // buffered 1: "an append ended, tell the other pods"
+	notify chan struct{}   // buffered 1: "an append ended, tell the other pods"
+	reqs   chan *appendReq // unbuffered: a request received is a request answered
 }
 
 // Option configures Open.
 type Option func(*options)
 
 type options struct {
-	log      *slog.Logger
-	maxConns int32
-	poll     time.Duration
+	log        *slog.Logger
+	maxConns   int32
+	poll       time.Duration
+	committers int
 }
 
 // WithLogger sets where the store reports schema changes, lost notifications
@@ -116,6 +124,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithMaxConns bounds the connection pool (default 16, or pool_max_conns in
 // the URL). A subscription's listener uses one more connection of its own.
 func WithMaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
+
+// WithCommitters sets how many group commits run at once (default: a
+// quarter of the pool, at least one). Fewer make larger batches, so more
+// appends per second under load; more let other appends proceed while a
+// batch waits for a stream another process is writing.
+func WithCommitters(n int) Option { return func(o *options) { o.committers = n } }
 
 // WithPollInterval sets how often an idle subscription reads without having
 // been woken (default 500ms).
@@ -176,6 +190,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		poll:   o.poll,
 		wake:   make(chan struct{}),
 		notify: make(chan struct{}, 1),
+		reqs:   make(chan *appendReq),
 	}
 	if s.poll <= 0 {
 		s.poll = defaultPoll
@@ -183,6 +198,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	s.closing, s.stop = context.WithCancel(context.Background())
 	s.workers.Add(1)
 	go s.notifier()
+	if o.committers <= 0 {
+		o.committers = max(1, int(cfg.MaxConns)/4)
+	}
+	for range o.committers {
+		s.workers.Add(1)
+		go s.committer()
+	}
 	return s, nil
 }
 
@@ -217,4 +239,5 @@ var (
 	_ eventstore.Store       = (*Store)(nil)
 	_ eventstore.Checkpoints = (*Store)(nil)
 	_ eventstore.HeadReader  = (*Store)(nil)
+	_ eventstore.Leases      = (*Store)(nil)
 )

@@ -2,8 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -189,8 +192,8 @@ func TestOutOfOrderCommit(t *testing.T) {
 			e1 := event("test.Early")
 			var outcome string
 			if err := tx.QueryRow(ctx,
-				"SELECT outcome FROM eventstore.append($1, -1, $2, $3, $4, $5)",
-				early, []uuid.UUID{uuid.MustParse(e1.ID)}, []string{e1.Type}, [][]byte{e1.Data}, []string{""},
+				"SELECT outcome FROM eventstore.append($1, '{-1}', '{1}', '{NULL}', '{NULL}', $2, $3, $4, '{\"\"}')",
+				[]string{early}, []uuid.UUID{uuid.MustParse(e1.ID)}, []string{e1.Type}, [][]byte{e1.Data},
 			).Scan(&outcome); err != nil || outcome != "ok" {
 				t.Fatalf("raw append: %q, %v", outcome, err)
 			}
@@ -438,4 +441,118 @@ func TestAppendRules(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Metadata["nul"] != "a\x00b" || len(got[0].Metadata) != 2 {
 		t.Errorf("read back %+v, %v", got, err)
 	}
+}
+
+// TestBatchIsolation: appends share transactions (group commit), but not
+// their fate. An append the server refuses (here a stream name too long for
+// its index) fails alone while the appends committed beside it succeed.
+func TestBatchIsolation(t *testing.T) {
+	s := open(t, pgtest.Database(t), postgres.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
+	ctx := t.Context()
+	const writers = 32
+	errs := make([]error, writers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("batch-%d-%s", i, uuid.NewString())
+			if i == writers/2 {
+				// Beyond a btree index row even compressed.
+				noise := make([]byte, 8000)
+				rand.Read(noise)
+				stream += hex.EncodeToString(noise)
+			}
+			<-start
+			_, errs[i] = s.Append(ctx, stream, eventstore.NoStream, event("test.Batched"))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == writers/2 && err == nil:
+			t.Errorf("append to an over-long stream name succeeded")
+		case i != writers/2 && err != nil:
+			t.Errorf("append %d failed beside a refused one: %v", i, err)
+		}
+	}
+}
+
+// rawAppend calls the append function in tx, as the store does, for one
+// append without a fence.
+func rawAppend(t *testing.T, tx pgx.Tx, stream string, expected eventstore.ExpectedRevision, e eventstore.EventData) string {
+	t.Helper()
+	var outcome string
+	if err := tx.QueryRow(t.Context(),
+		"SELECT outcome FROM eventstore.append($1, $2, '{1}', '{NULL}', '{NULL}', $3, $4, $5, '{\"\"}')",
+		[]string{stream}, []int64{int64(expected)}, []uuid.UUID{uuid.MustParse(e.ID)}, []string{e.Type}, [][]byte{e.Data},
+	).Scan(&outcome); err != nil {
+		t.Fatalf("raw append: %v", err)
+	}
+	return outcome
+}
+
+// TestRetryOutcomes drives the append function's two "retry" answers.
+func TestRetryOutcomes(t *testing.T) {
+	url := pgtest.Database(t)
+	s := open(t, url)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+
+	t.Run("stream created while waiting", func(t *testing.T) {
+		// Another process creates the stream with the same event and has not
+		// committed: the store's append waits, is told to retry, and then
+		// finds its event there, a replay at the other process's position.
+		stream, e := "created-"+uuid.NewString(), event("test.Created")
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background()) //nolint:errcheck
+		if o := rawAppend(t, tx, stream, eventstore.NoStream, e); o != "ok" {
+			t.Fatalf("raw append: %s", o)
+		}
+		var xid uint64
+		if err := tx.QueryRow(ctx, "SELECT pg_current_xact_id()").Scan(&xid); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		var res eventstore.AppendResult
+		go func() {
+			defer close(done)
+			res, err = s.Append(ctx, stream, eventstore.NoStream, e)
+		}()
+		time.Sleep(200 * time.Millisecond)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if err != nil || res.NextExpected != 0 || res.Position.Commit != xid {
+			t.Errorf("append = %+v, %v; want a replay at revision 0 in transaction %d", res, err, xid)
+		}
+	})
+
+	t.Run("last written by a later transaction", func(t *testing.T) {
+		// A transaction that got its id before the stream's last append
+		// must not write after it: its events would sort before.
+		stream := "later-" + uuid.NewString()
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(context.Background()) //nolint:errcheck
+		if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, stream, eventstore.NoStream, event("test.First")); err != nil {
+			t.Fatal(err)
+		}
+		if o := rawAppend(t, tx, stream, 0, event("test.Second")); o != "retry" {
+			t.Errorf("append by an older transaction: %s, want retry", o)
+		}
+	})
 }

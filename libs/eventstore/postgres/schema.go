@@ -50,95 +50,142 @@ CREATE TABLE eventstore.checkpoints (
 	saved_at         timestamptz NOT NULL DEFAULT now()
 );
 
--- append writes events at the end of a stream if its last revision is
--- p_expected (-1: no stream), in the caller's transaction. outcome is
---   'ok'       written; last_* locate the last event
---   'replay'   these ids already sit right after p_expected: nothing written,
---              last_* locate the last of them (a retry after a lost answer)
---   'conflict' last_revision is the stream's actual revision
---   'retry'    nothing written, call again in a new transaction (a concurrent
---              append created the stream, or wrote its last event with a later
---              transaction id than ours, see below)
--- A known id elsewhere than right after p_expected is a conflict; on the fast
--- path it surfaces as a unique violation of events_stream_event_id_key, which
--- aborts the transaction: the caller maps it to a conflict at p_expected.
+-- Leases (eventstore.Leases). generation is the fencing token: fenced appends
+-- check it in their own transaction.
+CREATE TABLE eventstore.leases (
+	name       text        PRIMARY KEY,
+	holder     text        NOT NULL,
+	generation bigint      NOT NULL,
+	expires    timestamptz NOT NULL
+);
+
+-- append decides and writes a batch of appends, in order, in the caller's
+-- transaction: append k writes p_counts[k] events, the next ones of the event
+-- arrays, at the end of p_streams[k] if its last revision is p_expected[k]
+-- (-1: no stream). One row per append, in order; outcome is
+--   'ok'       written; last_* locate its last event
+--   'replay'   these ids already sit right after the expected revision:
+--              nothing written, last_* locate the last of them (a retry after
+--              a lost answer)
+--   'conflict' nothing written; last_revision is the stream's revision
+--   'retry'    nothing written; append again in a new transaction (the stream
+--              was created, or last written, by a transaction with a later
+--              id than ours: see below)
+--   'fenced'   nothing written: the append was made under lease
+--              p_fence_names[k] at generation p_fence_gens[k] (both NULL for
+--              none), and the lease has passed to a newer generation
+-- No outcome raises an error, so one append's conflict leaves the others of
+-- the batch alone. Ids are looked up one by one (LATERAL ... LIMIT 1, which
+-- the planner cannot flatten): a generic plan would otherwise scan the whole
+-- stream, and a stream can be long. Callers lock streams in a consistent order (by name), so
+-- two batches never wait for each other in a cycle.
 CREATE FUNCTION eventstore.append(
-	p_stream text, p_expected bigint, p_ids uuid[], p_types text[], p_data bytea[], p_meta text[],
-	OUT outcome text, OUT last_revision bigint, OUT last_tx xid8, OUT last_id bigint)
+	p_streams text[], p_expected bigint[], p_counts int[], p_fence_names text[], p_fence_gens bigint[],
+	p_ids uuid[], p_types text[], p_data bytea[], p_meta text[])
+RETURNS TABLE (outcome text, last_revision bigint, last_tx xid8, last_id bigint)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-	n   constant bigint := cardinality(p_ids);
-	cur bigint;
-	rev bigint;
+	me       constant xid8 := pg_current_xact_id();
+	off      int := 0;
+	v_stream text;
+	v_expected bigint;
+	n        int;
+	ids      uuid[];
+	cur      bigint;
+	found_n  bigint;
+	placed_n bigint;
 BEGIN
-	-- Fast path: the expectation holds. The update locks the stream's row, so
-	-- writers of one stream queue here and writers of others do not wait.
-	--
-	-- The tx condition keeps each stream's revisions in the global order:
-	-- our transaction id was handed out before we got the lock, so it may be
-	-- older than the one of the append that held the lock; our events would
-	-- then sort before the events they follow. Only a writer that guessed the
-	-- revision without reading it can get here that way; it retries.
-	UPDATE eventstore.streams
-	   SET revision = p_expected + n, tx = pg_current_xact_id()
-	 WHERE name = p_stream AND revision = p_expected AND tx < pg_current_xact_id();
-	IF NOT FOUND THEN
-		SELECT s.revision INTO cur FROM eventstore.streams s WHERE s.name = p_stream FOR UPDATE;
-		IF NOT FOUND THEN
-			IF p_expected <> -1 THEN
-				outcome := 'conflict'; last_revision := -1;
-				RETURN;
-			END IF;
-			INSERT INTO eventstore.streams (name, revision, tx)
-			VALUES (p_stream, n - 1, pg_current_xact_id())
-			ON CONFLICT (name) DO NOTHING;
-			IF NOT FOUND THEN
-				-- Created by an append that committed while we waited.
-				outcome := 'retry';
-				RETURN;
-			END IF;
-		ELSE
-			-- EventStoreDB's rule, as the embedded store applies it: ids already
-			-- in the stream, in the same order, starting right after the
-			-- expected revision, are this same append arriving again.
-			SELECT e.revision INTO rev FROM eventstore.events e
-			 WHERE e.stream = p_stream AND e.event_id = p_ids[1];
-			IF FOUND THEN
-				IF rev = p_expected + 1 AND n = (
-					SELECT count(*) FROM unnest(p_ids) WITH ORDINALITY AS u(id, i)
-					  JOIN eventstore.events e
-					    ON e.stream = p_stream AND e.event_id = u.id AND e.revision = rev + u.i - 1)
-				THEN
-					outcome := 'replay'; last_revision := rev + n - 1;
-					SELECT e.tx, e.id INTO last_tx, last_id FROM eventstore.events e
-					 WHERE e.stream = p_stream AND e.revision = rev + n - 1;
-					RETURN;
-				END IF;
-				outcome := 'conflict'; last_revision := cur;
-				RETURN;
-			END IF;
-			IF cur <> p_expected OR EXISTS (
-				SELECT 1 FROM eventstore.events e WHERE e.stream = p_stream AND e.event_id = ANY (p_ids))
+	-- The leases appends are fenced by, locked before any stream and in name
+	-- order: a takeover (AcquireLease updates the row) waits until this
+	-- transaction ends, so the check below holds until the commit, and no
+	-- batch waits for a lease while it holds a stream another batch wants.
+	PERFORM FROM eventstore.leases l WHERE l.name = ANY (p_fence_names) ORDER BY l.name FOR SHARE;
+	FOR k IN 1 .. cardinality(p_streams) LOOP
+		v_stream := p_streams[k]; v_expected := p_expected[k]; n := p_counts[k];
+		ids := p_ids[off + 1 : off + n];
+		outcome := NULL; last_revision := NULL; last_tx := NULL; last_id := NULL;
+		<<decide>>
+		BEGIN
+			IF p_fence_names[k] IS NOT NULL AND NOT EXISTS (
+				SELECT FROM eventstore.leases l WHERE l.name = p_fence_names[k] AND l.generation = p_fence_gens[k])
 			THEN
-				outcome := 'conflict'; last_revision := cur;
-				RETURN;
+				outcome := 'fenced';
+				EXIT decide;
 			END IF;
-			-- The expectation holds: the fast path refused for the tx order.
-			outcome := 'retry';
-			RETURN;
-		END IF;
-	END IF;
+			-- Fast path: the expectation holds. The update locks the stream's
+			-- row: writers of one stream queue here, writers of others do not.
+			--
+			-- The tx condition keeps each stream's revisions in the global
+			-- order: our transaction id was handed out before we got the lock,
+			-- so it may be older than the one of the append that held the
+			-- lock, and our events would sort before those they follow. Only a
+			-- writer that guessed the revision without reading it, or a batch
+			-- that waited for an earlier stream, gets here that way; it retries.
+			-- (tx = me: a stream twice in one batch.)
+			UPDATE eventstore.streams SET revision = v_expected + n, tx = me
+			 WHERE name = v_stream AND revision = v_expected AND tx <= me;
+			IF FOUND THEN
+				-- Ids already in the stream cannot be a replay here (nothing
+				-- follows the expected revision): a conflict.
+				IF EXISTS (SELECT FROM unnest(ids) AS u(id), LATERAL (
+						SELECT FROM eventstore.events e WHERE e.stream = v_stream AND e.event_id = u.id LIMIT 1) e) THEN
+					UPDATE eventstore.streams SET revision = v_expected WHERE name = v_stream;
+					outcome := 'conflict'; last_revision := v_expected;
+					EXIT decide;
+				END IF;
+			ELSE
+				SELECT s.revision INTO cur FROM eventstore.streams s WHERE s.name = v_stream FOR UPDATE;
+				IF NOT FOUND THEN
+					IF v_expected <> -1 THEN
+						outcome := 'conflict'; last_revision := -1;
+						EXIT decide;
+					END IF;
+					INSERT INTO eventstore.streams (name, revision, tx) VALUES (v_stream, n - 1, me)
+					ON CONFLICT (name) DO NOTHING;
+					IF NOT FOUND THEN -- created by an append that committed while we waited
+						outcome := 'retry';
+						EXIT decide;
+					END IF;
+				ELSE
+					-- EventStoreDB's rule, as the embedded store applies it: ids
+					-- already in the stream, in the same order, right after the
+					-- expected revision, are this same append arriving again;
+					-- any other known id is a conflict, never a second copy.
+					SELECT count(*), count(*) FILTER (WHERE e.revision = v_expected + u.i)
+					  INTO found_n, placed_n
+					  FROM unnest(ids) WITH ORDINALITY AS u(id, i), LATERAL (
+					       SELECT e.revision FROM eventstore.events e
+					        WHERE e.stream = v_stream AND e.event_id = u.id LIMIT 1) e;
+					IF placed_n = n THEN
+						outcome := 'replay'; last_revision := v_expected + n;
+						SELECT e.tx, e.id INTO last_tx, last_id FROM eventstore.events e
+						 WHERE e.stream = v_stream AND e.revision = v_expected + n;
+						EXIT decide;
+					END IF;
+					IF found_n > 0 OR cur <> v_expected THEN
+						outcome := 'conflict'; last_revision := cur;
+						EXIT decide;
+					END IF;
+					outcome := 'retry'; -- the expectation holds: refused for the tx order
+					EXIT decide;
+				END IF;
+			END IF;
 
-	-- ORDER BY: row ids are drawn in this order, so a stream's revisions and
-	-- its positions grow together.
-	WITH ins AS (
-		INSERT INTO eventstore.events (stream, revision, event_id, type, data, metadata)
-		SELECT p_stream, p_expected + u.i, u.id, u.type, coalesce(u.data, ''::bytea), nullif(u.meta, '')::json
-		  FROM unnest(p_ids, p_types, p_data, p_meta) WITH ORDINALITY AS u(id, type, data, meta, i)
-		 ORDER BY u.i
-		RETURNING id)
-	SELECT max(id) INTO last_id FROM ins;
-	outcome := 'ok'; last_revision := p_expected + n; last_tx := pg_current_xact_id();
+			-- ORDER BY: row ids are drawn in this order, so a stream's
+			-- revisions and its positions grow together.
+			WITH ins AS (
+				INSERT INTO eventstore.events (stream, revision, event_id, type, data, metadata)
+				SELECT v_stream, v_expected + u.i, u.id, u.type, coalesce(u.data, ''::bytea), nullif(u.meta, '')::json
+				  FROM unnest(ids, p_types[off + 1 : off + n], p_data[off + 1 : off + n], p_meta[off + 1 : off + n])
+				       WITH ORDINALITY AS u(id, type, data, meta, i)
+				 ORDER BY u.i
+				RETURNING id)
+			SELECT max(id) INTO last_id FROM ins;
+			outcome := 'ok'; last_revision := v_expected + n; last_tx := me;
+		END decide;
+		off := off + n;
+		RETURN NEXT;
+	END LOOP;
 END
 $fn$;
 `,
