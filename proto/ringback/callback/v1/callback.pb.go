@@ -713,6 +713,266 @@ func (x *CallbackDue) GetInteractionId() string {
 	return ""
 }
 
+// CallbackVoided: a request whose number was claimed (ContactClaimed) but
+// whose CallbackRequested was never written, because its writer died or
+// stalled past the claim's grace. Written at "no stream" on
+// intake-callback-<id>, it races the late CallbackRequested there, so
+// exactly one of them lands: either the callback exists and keeps its
+// number, or it never will and the number passes on. Other services have
+// nothing to do with it.
+type CallbackVoided struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackVoided) Reset() {
+	*x = CallbackVoided{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackVoided) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackVoided) ProtoMessage() {}
+
+func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackVoided.ProtoReflect.Descriptor instead.
+func (*CallbackVoided) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CallbackVoided) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *CallbackVoided) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *CallbackVoided) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ContactClaimed: a number and service are held for one open callback.
+// Stream intake-contact-<key>, where key is a keyed hash (HMAC-SHA-256) of
+// the service and number, so no number appears in a stream name, a log
+// line or a Kafka key. Appended with the stream's expected revision: of two
+// replicas claiming the same number, exactly one succeeds. The holder is
+// named holder, not callback_id, and carries no correlation: this is
+// intake's bookkeeping, not a fact of the callback's life.
+type ContactClaimed struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Holder string                 `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"` // the callback id
+	At     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// previous: the holder this claim replaced (its callback ended, was
+	// voided or is of another number), for the audit.
+	Previous      string `protobuf:"bytes,3,opt,name=previous,proto3" json:"previous,omitempty"`
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactClaimed) Reset() {
+	*x = ContactClaimed{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactClaimed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactClaimed) ProtoMessage() {}
+
+func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactClaimed.ProtoReflect.Descriptor instead.
+func (*ContactClaimed) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ContactClaimed) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *ContactClaimed) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ContactClaimed) GetPrevious() string {
+	if x != nil {
+		return x.Previous
+	}
+	return ""
+}
+
+func (x *ContactClaimed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ContactReleased: the holder reached a final state; the number is free.
+type ContactReleased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Holder        string                 `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactReleased) Reset() {
+	*x = ContactReleased{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactReleased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactReleased) ProtoMessage() {}
+
+func (x *ContactReleased) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactReleased.ProtoReflect.Descriptor instead.
+func (*ContactReleased) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ContactReleased) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *ContactReleased) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ContactReleased) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ContactKeyCreated: the secret that keys intake-contact-<key> stream
+// names, drawn once by the first replica that needed it (stream
+// intake-contact-key, written at "no stream") and read by every other.
+type ContactKeyCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactKeyCreated) Reset() {
+	*x = ContactKeyCreated{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactKeyCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactKeyCreated) ProtoMessage() {}
+
+func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactKeyCreated.ProtoReflect.Descriptor instead.
+func (*ContactKeyCreated) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ContactKeyCreated) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ContactKeyCreated) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_callback_v1_callback_proto protoreflect.FileDescriptor
 
 const file_ringback_callback_v1_callback_proto_rawDesc = "" +
@@ -773,7 +1033,24 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"callbackId\x12?\n" +
 	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x121\n" +
 	"\x06due_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12%\n" +
-	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId*\xc4\x01\n" +
+	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId\"u\n" +
+	"\x0eCallbackVoided\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x88\x01\n" +
+	"\x0eContactClaimed\x12\x16\n" +
+	"\x06holder\x18\x01 \x01(\tR\x06holder\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1a\n" +
+	"\bprevious\x18\x03 \x01(\tR\bprevious\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"m\n" +
+	"\x0fContactReleased\x12\x16\n" +
+	"\x06holder\x18\x01 \x01(\tR\x06holder\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"Q\n" +
+	"\x11ContactKeyCreated\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xc4\x01\n" +
 	"\rCallbackState\x12\x1e\n" +
 	"\x1aCALLBACK_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATE_SCHEDULED\x10\x01\x12\x19\n" +
@@ -795,7 +1072,7 @@ func file_ringback_callback_v1_callback_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_callback_v1_callback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(CallbackState)(0),            // 0: ringback.callback.v1.CallbackState
 	(*CallbackRequest)(nil),       // 1: ringback.callback.v1.CallbackRequest
@@ -807,30 +1084,38 @@ var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(*CallbackAccepted)(nil),      // 7: ringback.callback.v1.CallbackAccepted
 	(*CallbackUnscheduled)(nil),   // 8: ringback.callback.v1.CallbackUnscheduled
 	(*CallbackDue)(nil),           // 9: ringback.callback.v1.CallbackDue
-	nil,                           // 10: ringback.callback.v1.CallbackRequest.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*CallbackVoided)(nil),        // 10: ringback.callback.v1.CallbackVoided
+	(*ContactClaimed)(nil),        // 11: ringback.callback.v1.ContactClaimed
+	(*ContactReleased)(nil),       // 12: ringback.callback.v1.ContactReleased
+	(*ContactKeyCreated)(nil),     // 13: ringback.callback.v1.ContactKeyCreated
+	nil,                           // 14: ringback.callback.v1.CallbackRequest.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
-	10, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
-	11, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
-	11, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
+	14, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
+	15, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
+	15, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: ringback.callback.v1.CallbackRequested.request:type_name -> ringback.callback.v1.CallbackRequest
-	11, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
+	15, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
-	11, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
-	11, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
+	15, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
+	15, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
 	1,  // 8: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
-	11, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
-	11, // 10: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
-	11, // 11: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
-	11, // 12: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	15, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
+	15, // 10: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
+	15, // 11: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	15, // 12: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
 	1,  // 13: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	11, // 14: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 14: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	15, // 15: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
+	15, // 16: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
+	15, // 17: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
+	15, // 18: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
@@ -844,7 +1129,7 @@ func file_ringback_callback_v1_callback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_callback_v1_callback_proto_rawDesc), len(file_ringback_callback_v1_callback_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -263,6 +263,157 @@ func (x *CaseDataUpdated) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// InteractionLinked: an interaction belongs to a callback. Stream
+// history-interaction-<interaction id>, written before the first event of
+// the interaction is recorded, so that the lookup survives the callback
+// leaving history's bounded memory.
+type InteractionLinked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallbackId    string                 `protobuf:"bytes,2,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InteractionLinked) Reset() {
+	*x = InteractionLinked{}
+	mi := &file_ringback_history_v1_history_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InteractionLinked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InteractionLinked) ProtoMessage() {}
+
+func (x *InteractionLinked) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_history_v1_history_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InteractionLinked.ProtoReflect.Descriptor instead.
+func (*InteractionLinked) Descriptor() ([]byte, []int) {
+	return file_ringback_history_v1_history_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *InteractionLinked) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *InteractionLinked) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+// ContactLinked: a callback is one of a contact's. Stream
+// history-contact-<key>, key a keyed hash (HMAC-SHA-256) of the number so
+// that no number appears in a stream name; written before the callback's
+// first event that reveals the number is recorded.
+type ContactLinked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactLinked) Reset() {
+	*x = ContactLinked{}
+	mi := &file_ringback_history_v1_history_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactLinked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactLinked) ProtoMessage() {}
+
+func (x *ContactLinked) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_history_v1_history_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactLinked.ProtoReflect.Descriptor instead.
+func (*ContactLinked) Descriptor() ([]byte, []int) {
+	return file_ringback_history_v1_history_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ContactLinked) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+// ContactKeyCreated: the secret that keys history-contact-<key> stream
+// names, drawn once by the first replica that needed it (stream
+// history-contact-key, written at "no stream") and read by every other.
+type ContactKeyCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactKeyCreated) Reset() {
+	*x = ContactKeyCreated{}
+	mi := &file_ringback_history_v1_history_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactKeyCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactKeyCreated) ProtoMessage() {}
+
+func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_history_v1_history_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactKeyCreated.ProtoReflect.Descriptor instead.
+func (*ContactKeyCreated) Descriptor() ([]byte, []int) {
+	return file_ringback_history_v1_history_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ContactKeyCreated) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 var File_ringback_history_v1_history_proto protoreflect.FileDescriptor
 
 const file_ringback_history_v1_history_proto_rawDesc = "" +
@@ -292,7 +443,16 @@ const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01BBZ@github.com/ringback/ringback/proto/ringback/history/v1;historyv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\x11InteractionLinked\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
+	"\vcallback_id\x18\x02 \x01(\tR\n" +
+	"callbackId\"0\n" +
+	"\rContactLinked\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\"%\n" +
+	"\x11ContactKeyCreated\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03keyBBZ@github.com/ringback/ringback/proto/ringback/history/v1;historyv1b\x06proto3"
 
 var (
 	file_ringback_history_v1_history_proto_rawDescOnce sync.Once
@@ -306,19 +466,22 @@ func file_ringback_history_v1_history_proto_rawDescGZIP() []byte {
 	return file_ringback_history_v1_history_proto_rawDescData
 }
 
-var file_ringback_history_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_ringback_history_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ringback_history_v1_history_proto_goTypes = []any{
 	(*InteractionEventRecorded)(nil), // 0: ringback.history.v1.InteractionEventRecorded
 	(*NoteAdded)(nil),                // 1: ringback.history.v1.NoteAdded
 	(*CaseDataUpdated)(nil),          // 2: ringback.history.v1.CaseDataUpdated
-	nil,                              // 3: ringback.history.v1.CaseDataUpdated.CaseDataEntry
-	(*timestamppb.Timestamp)(nil),    // 4: google.protobuf.Timestamp
+	(*InteractionLinked)(nil),        // 3: ringback.history.v1.InteractionLinked
+	(*ContactLinked)(nil),            // 4: ringback.history.v1.ContactLinked
+	(*ContactKeyCreated)(nil),        // 5: ringback.history.v1.ContactKeyCreated
+	nil,                              // 6: ringback.history.v1.CaseDataUpdated.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
 }
 var file_ringback_history_v1_history_proto_depIdxs = []int32{
-	4, // 0: ringback.history.v1.InteractionEventRecorded.occurred_at:type_name -> google.protobuf.Timestamp
-	4, // 1: ringback.history.v1.NoteAdded.at:type_name -> google.protobuf.Timestamp
-	3, // 2: ringback.history.v1.CaseDataUpdated.case_data:type_name -> ringback.history.v1.CaseDataUpdated.CaseDataEntry
-	4, // 3: ringback.history.v1.CaseDataUpdated.at:type_name -> google.protobuf.Timestamp
+	7, // 0: ringback.history.v1.InteractionEventRecorded.occurred_at:type_name -> google.protobuf.Timestamp
+	7, // 1: ringback.history.v1.NoteAdded.at:type_name -> google.protobuf.Timestamp
+	6, // 2: ringback.history.v1.CaseDataUpdated.case_data:type_name -> ringback.history.v1.CaseDataUpdated.CaseDataEntry
+	7, // 3: ringback.history.v1.CaseDataUpdated.at:type_name -> google.protobuf.Timestamp
 	4, // [4:4] is the sub-list for method output_type
 	4, // [4:4] is the sub-list for method input_type
 	4, // [4:4] is the sub-list for extension type_name
@@ -337,7 +500,7 @@ func file_ringback_history_v1_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_history_v1_history_proto_rawDesc), len(file_ringback_history_v1_history_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
