@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/ringback/ringback/libs/envelope"
@@ -56,6 +57,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		p.At = s.deps.Clock.Now()
 	}
 	p.At = p.At.Truncate(time.Millisecond)
-	_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, p)
-	return err
+	out, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, p)
+	if err != nil {
+		return err
+	}
+	if out.State.Exists && !out.State.Open() {
+		// Ended: free its number. On a redelivery too (out.Replay), since a
+		// crash may have come between the final event and the release.
+		return s.release(ctx, out.State, "callback "+strings.ToLower(strings.TrimPrefix(out.State.Status.String(), "CALLBACK_STATE_")))
+	}
+	return nil
 }

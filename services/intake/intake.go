@@ -1,7 +1,10 @@
 // Package intake owns the public callback API: it validates and records
-// callback requests (stream intake-callback-<id>), refuses duplicates, lets
-// the visitor cancel, and reports the callback's state as it learns it from
-// the bus. It must not import another service.
+// callback requests (stream intake-callback-<id>), refuses duplicates (one
+// open callback per number and service, held in stream
+// intake-contact-<key>: admit.go), lets the visitor cancel, and reports the
+// callback's state as it learns it from the bus. It keeps no read model:
+// every answer is read from the store, so any replica answers any request.
+// It must not import another service.
 package intake
 
 import (
@@ -10,7 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -21,7 +25,6 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
-	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/services/intake/callback"
 )
 
@@ -40,7 +43,18 @@ type Config struct {
 	// for (see libs/dialplan); emergency, premium-rate, shared-cost, short
 	// and N11 numbers never may.
 	DialCountries, DialTypes string
+	// ClaimGrace is how long a number claimed for a callback whose request
+	// is not written yet stays refused to others: past it, the claimant is
+	// taken for dead and its claim is voided (admit.go). 0 means
+	// DefaultClaimGrace.
+	ClaimGrace time.Duration
 }
+
+// DefaultClaimGrace: a claim and its request are two appends a few
+// milliseconds apart; 30 s is far above a live writer's pause (and above
+// the clock skew of replicas, whose clocks date claims) and short enough
+// that a visitor retrying after a crash waits no longer than that.
+const DefaultClaimGrace = 30 * time.Second
 
 // RegisterFlags registers intake's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -50,6 +64,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of ISO region codes (US,GB) whose numbers a callback may be asked for; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never may")
 	fs.StringVar(&c.DialTypes, "intake.dial-types", "",
 		"comma list of number types a callback may be asked for (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
+	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
+		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
 }
 
 // Validate checks the configuration.
@@ -57,7 +73,17 @@ func (c *Config) Validate() error {
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
+	if c.ClaimGrace < 0 {
+		return fmt.Errorf("intake.claim-grace: must not be negative, got %s", c.ClaimGrace)
+	}
 	return nil
+}
+
+func (c *Config) claimGrace() time.Duration {
+	if c.ClaimGrace == 0 {
+		return DefaultClaimGrace
+	}
+	return c.ClaimGrace
 }
 
 // Deps are what intake is given.
@@ -74,10 +100,9 @@ type Deps struct {
 type Service struct {
 	cfg  Config
 	deps Deps
-	view *view
-	proj *readmodel.Projection
-	// admit serialises the duplicate check with the write it guards.
-	admit     sync.Mutex
+	// key names the claim streams (contact.Stream); loaded from the store
+	// at the first request that needs it, then the same for ever.
+	key       atomic.Pointer[[]byte]
 	requested prometheus.Counter
 	plan      dialplan.Plan
 	agents    *agentauth.Directory // nil: open, no authentication
@@ -94,8 +119,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	agentauth.WarnOpen(deps.Log, agents)
-	s := &Service{cfg: cfg, deps: deps, view: newView(), plan: plan, agents: agents}
-	s.proj = &readmodel.Projection{Prefixes: []string{"intake-callback-"}, Apply: s.view.apply}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})
 	if err := deps.Metrics.Register(s.requested); err != nil {
@@ -105,14 +132,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Ready says whether the service's read model has caught up with the
-// store, for /readyz: a replica serves only once its view is whole.
-func (s *Service) Ready() error { return s.proj.Ready() }
+// Ready is for /readyz: intake has no read model to wait for (the
+// duplicate check reads the store), so it is ready once running.
+func (s *Service) Ready() error { return nil }
 
-// Run folds intake's streams and consumes the bus until ctx is done.
+// Run consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

@@ -15,6 +15,7 @@ import (
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/contact"
 )
 
 // routeTable is every route of intake and who may call it (issue 16): the
@@ -148,33 +149,83 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		cbr.DesiredTime = timestamppb.New(desired)
 	}
 
-	s.admit.Lock()
-	defer s.admit.Unlock()
-	if other, open := s.view.openFor(req.Service, req.PhoneNumber); open && s.cfg.RefuseDuplicates && other != id {
-		detail := "this number already has an open callback for this service"
-		if s.agents.Open() {
-			detail += ": " + other // with agents on, an anonymous caller learns no callback's id
-		}
-		p := httpx.Conflict(detail)
-		p.Field = "phone_number"
-		return p
+	if !s.cfg.RefuseDuplicates {
+		return s.request(w, r, id, cbr, now)
 	}
-	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: "request:" + id, Correlation: id},
+	// A retried POST whose callback is written answers it, and claims
+	// nothing: its number may be held by that very callback.
+	if l, err := eventstore.Load(r.Context(), s.deps.Store, callback.Stream(id), aggregate); err != nil {
+		return err
+	} else if l.State.Exists {
+		w.Header().Set("Location", "/v1/callbacks/"+id)
+		httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
+		return nil
+	} else if l.State.Voided {
+		return keyAbandoned()
+	}
+	stream, err := s.contactStream(r.Context(), req.Service, req.PhoneNumber)
+	if err != nil {
+		return err
+	}
+	var held *contact.HeldError
+	if err := s.claim(r.Context(), stream, id, req.Service, req.PhoneNumber); errors.As(err, &held) {
+		return s.duplicate(held.Holder)
+	} else if err != nil {
+		return err
+	}
+	return s.request(w, r, id, cbr, now)
+}
+
+// duplicate is the 409 of a number that has an open callback.
+func (s *Service) duplicate(other string) error {
+	detail := "this number already has an open callback for this service"
+	if s.agents.Open() {
+		detail += ": " + other // with agents on, an anonymous caller learns no callback's id
+	}
+	p := httpx.Conflict(detail)
+	p.Field = "phone_number"
+	return p
+}
+
+// keyAbandoned is the 409 of a retry whose first attempt claimed the
+// number and died, and whose claim another request has since taken over.
+func keyAbandoned() error {
+	p := httpx.Conflict("the request with this Idempotency-Key was abandoned; send it again with a new key")
+	p.Field = "Idempotency-Key"
+	return p
+}
+
+// request writes the callback, its number claimed (or not to be): see
+// admit.go for why in this order.
+func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
+	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
 		callback.Request{ID: id, Request: cbr, At: now})
 	status := http.StatusCreated
 	switch {
+	case errors.Is(err, callback.ErrVoided):
+		// Paused past the claim grace: another request took the number.
+		s.deps.Log.Warn("request written too late: its claim was voided", "callback", id)
+		return keyAbandoned()
 	case errors.Is(err, callback.ErrExists) || (err == nil && out.Replay):
 		status = http.StatusOK // a retried POST with the same Idempotency-Key
+		if s.cfg.RefuseDuplicates && (out.State.Request.GetService() != cbr.GetService() ||
+			out.State.Request.GetPhoneNumber() != cbr.GetPhoneNumber()) {
+			// The key's callback is of another number: give this one back.
+			if err := s.release(ctx, callback.State{ID: id, Exists: true, Request: cbr}, "idempotent retry of another number"); err != nil {
+				return err
+			}
+		}
 	case err != nil:
+		if s.cfg.RefuseDuplicates {
+			if stream, serr := s.contactStream(ctx, cbr.GetService(), cbr.GetPhoneNumber()); serr == nil {
+				s.abandon(stream, id)
+			}
+		}
 		return err
 	default:
 		s.requested.Inc()
-		// The duplicate check of the next request must see this one.
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		if err := s.proj.WaitFor(ctx, out.Position); err != nil {
-			return err
-		}
 	}
 	w.Header().Set("Location", "/v1/callbacks/"+id)
 	if status == http.StatusCreated {
@@ -216,17 +267,18 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	}
 	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id},
 		callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"})
+	if err != nil && !errors.Is(err, callback.ErrFinal) {
+		return err
+	}
+	// Free the number before answering, so that a new request right after
+	// finds it free; after ErrFinal too, in case an earlier release was lost.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
+	if rerr := s.release(ctx, out.State, "cancelled by the visitor"); rerr != nil {
+		return rerr
+	}
 	if errors.Is(err, callback.ErrFinal) {
 		return httpx.Conflict("the callback is already " + strings.ToLower(strings.TrimPrefix(out.State.Status.String(), "CALLBACK_STATE_")))
-	}
-	if err != nil {
-		return err
-	}
-	// A new request for the number, right after, must find it free.
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.proj.WaitFor(ctx, out.Position); err != nil {
-		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil

@@ -30,6 +30,9 @@ type State struct {
 	// Agent accepted the latest interaction: the one agent who may read the
 	// callback when agents authenticate.
 	Agent string
+	// Voided: the request was abandoned between its number's claim and its
+	// CallbackRequested, which now never will be written (contact package).
+	Voided bool
 }
 
 // Open says whether the callback still waits for or is in an interaction.
@@ -48,6 +51,13 @@ type (
 	}
 	// Cancel withdraws it.
 	Cancel struct {
+		At     time.Time
+		Reason string
+	}
+	// Void marks a callback whose request was never written as never to
+	// be: the loser of its race with a late Request.
+	Void struct {
+		ID     string
 		At     time.Time
 		Reason string
 	}
@@ -70,6 +80,7 @@ var (
 	ErrExists   = errors.New("callback already exists")
 	ErrNotFound = errors.New("callback not found")
 	ErrFinal    = errors.New("callback is already completed or cancelled")
+	ErrVoided   = errors.New("callback request was abandoned before it was written")
 )
 
 // rank orders states so that a late, out-of-order message never moves a
@@ -89,7 +100,18 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if s.Exists {
 			return nil, ErrExists
 		}
+		if s.Voided {
+			return nil, ErrVoided
+		}
 		return []proto.Message{&callbackv1.CallbackRequested{CallbackId: c.ID, Request: c.Request}}, nil
+	case Void:
+		if s.Exists {
+			return nil, ErrExists // the late request won: the callback is real
+		}
+		if s.Voided {
+			return nil, nil
+		}
+		return []proto.Message{&callbackv1.CallbackVoided{CallbackId: c.ID, At: timestamppb.New(c.At), Reason: c.Reason}}, nil
 	case Cancel:
 		if !s.Exists {
 			return nil, ErrNotFound
@@ -140,6 +162,10 @@ func Evolve(s State, e proto.Message) State {
 		s.UpdatedAt = e.Request.GetRequestedAt().AsTime()
 		if d := e.Request.GetDesiredTime(); d != nil {
 			s.ScheduledFor = d.AsTime()
+		}
+	case *callbackv1.CallbackVoided:
+		if !s.Exists {
+			s.ID, s.Voided = e.CallbackId, true
 		}
 	case *callbackv1.CallbackCancelled:
 		s.Status, s.UpdatedAt = callbackv1.CallbackState_CALLBACK_STATE_CANCELLED, e.At.AsTime()

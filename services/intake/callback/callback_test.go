@@ -30,6 +30,8 @@ func fold(events ...proto.Message) State {
 	return s
 }
 
+var voided = &callbackv1.CallbackVoided{CallbackId: "c1", At: timestamppb.New(t0)}
+
 func TestDecide(t *testing.T) {
 	later := t0.Add(time.Hour)
 	progress := func(st callbackv1.CallbackState) Progress { return Progress{State: st, At: t0} }
@@ -60,6 +62,12 @@ func TestDecide(t *testing.T) {
 			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionId: "i2", At: timestamppb.New(t0)}},
 			Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: "i1", At: t0}, 0, nil},
 		{"progress unknown ignored", nil, progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
+		{"void unwritten", nil, Void{ID: "c1", At: t0}, 1, nil},
+		{"void twice", []proto.Message{voided}, Void{ID: "c1", At: t0}, 0, nil},
+		{"void lost to the request", []proto.Message{requested(nil)}, Void{ID: "c1", At: t0}, 0, ErrExists},
+		{"request after void", []proto.Message{voided}, Request{ID: "c1", Request: requested(nil).Request, At: t0}, 0, ErrVoided},
+		{"cancel voided", []proto.Message{voided}, Cancel{At: t0}, 0, ErrNotFound},
+		{"progress voided ignored", []proto.Message{voided}, progress(callbackv1.CallbackState_CALLBACK_STATE_QUEUED), 0, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

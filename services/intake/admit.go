@@ -1,0 +1,190 @@
+package intake
+
+// One open callback per number and service, across replicas, without a
+// lock: the number's claim stream (contact package) is appended with the
+// revision read, so of two replicas admitting the same number the store
+// accepts one claim and the other reads it and answers 409.
+//
+// The claim and the callback are two streams, so two appends, and a
+// process can die between them. The order is claim first, then
+// CallbackRequested, because only that order never admits two:
+//
+//   - The callback is what the rest of the platform acts on (the relay
+//     publishes it, the scheduler schedules it), so it is written only
+//     once its number is held. Written first, a crash before the claim
+//     would leave an open callback no claim knows of, and a second request
+//     for the number would be admitted beside it.
+//   - A crash after the claim leaves a claim whose callback does not exist.
+//     A later request finds it (Holder.Requested false) and answers 409
+//     for ClaimGrace; after that it voids the claimant's callback:
+//     CallbackVoided appended at "no stream" on intake-callback-<id>, the
+//     very expectation the late CallbackRequested is appended with, so the
+//     store lets exactly one of the two land. If the request landed, the
+//     callback is real and keeps the number (409). If the void landed, the
+//     request can never be written (callback.ErrVoided) and the number
+//     passes on. A number is blocked by a dead writer for ClaimGrace, never
+//     for ever; and a writer paused past it loses cleanly.
+//   - The release follows the callback's final event (cancel here,
+//     COMPLETED from the bus in inbox.go). A crash between the two leaves
+//     a claim held by a callback that has ended; the next request reads
+//     that (Holder.Open false) and claims over it. The bus redelivers the
+//     final event after a crash anyway, and releasing twice is a no-op.
+//
+// Idempotency keys: a key makes the callback id, so a retried POST finds
+// its callback written (200, no claim) or its own claim (Decide: ours, a
+// no-op) and writes the request its first attempt did not.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/contact"
+)
+
+// writeTimeout bounds the appends of an admission once its claim is
+// written: they go on when the client hangs up, so that a claim is left
+// unfinished only by a dead process, not by an impatient browser.
+const writeTimeout = 10 * time.Second
+
+var (
+	contactAggregate = eventstore.Aggregate[contact.State]{Evolve: contact.Evolve}
+	keyAggregate     = eventstore.Aggregate[[]byte]{Evolve: contact.KeyOf}
+)
+
+// contactKey is the key of the claim streams' names: drawn by the first
+// replica that needs one and written at "no stream", so every replica of
+// every generation reads the same. It lives in the store, beside the
+// callbacks that hold the numbers in clear anyway; what it keeps numbers
+// out of is stream names, and so logs, traces and Kafka message keys.
+func (s *Service) contactKey(ctx context.Context) ([]byte, error) {
+	if k := s.key.Load(); k != nil {
+		return *k, nil
+	}
+	drawn := make([]byte, contact.KeySize)
+	if _, err := rand.Read(drawn); err != nil {
+		return nil, fmt.Errorf("draw contact key: %w", err)
+	}
+	now := s.deps.Clock.Now()
+	// A fresh cause: with a fixed one, a replica that lost the race would
+	// take the winner's event for its own replay and keep its own key.
+	out, err := eventstore.Execute(ctx, s.deps.Store, contact.KeyStream, keyAggregate,
+		eventstore.Cause{ID: uuid.NewString()},
+		func(cur []byte) ([]proto.Message, error) { return contact.DecideKey(cur, drawn, now) })
+	if err != nil {
+		return nil, fmt.Errorf("contact key: %w", err)
+	}
+	k := out.State
+	s.key.Store(&k)
+	return k, nil
+}
+
+// contactStream is the claim stream of a number and service.
+func (s *Service) contactStream(ctx context.Context, service, number string) (string, error) {
+	key, err := s.contactKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	return contact.Stream(key, service, number), nil
+}
+
+// holder reads what the claim's decision needs to know of the holder's
+// callback.
+func (s *Service) holder(ctx context.Context, id, service, number string) (contact.Holder, error) {
+	if id == "" {
+		return contact.Holder{}, nil
+	}
+	l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
+	if err != nil {
+		return contact.Holder{}, err
+	}
+	st := l.State
+	return contact.Holder{Requested: st.Exists, Open: st.Open(), Voided: st.Voided,
+		SameContact: st.Request.GetService() == service && st.Request.GetPhoneNumber() == number}, nil
+}
+
+// claim takes the number and service for callback id, or answers why not
+// (a *contact.HeldError).
+func (s *Service) claim(ctx context.Context, stream, id, service, number string) error {
+	now := s.deps.Clock.Now()
+	_, err := eventstore.Execute(ctx, s.deps.Store, stream, contactAggregate,
+		eventstore.Cause{ID: uuid.NewString()},
+		func(st contact.State) ([]proto.Message, error) {
+			h, err := s.holder(ctx, st.Holder, service, number)
+			if err != nil {
+				return nil, err
+			}
+			if contact.Abandoned(st, h, now, s.cfg.claimGrace()) {
+				if h, err = s.void(ctx, st.Holder, now, service, number); err != nil {
+					return nil, err
+				}
+			}
+			return contact.Decide(st, contact.Claim{CallbackID: id, At: now, Holder: h})
+		})
+	return err
+}
+
+// void writes off the request of an abandoned claim, racing its writer on
+// the callback's stream, and says what the holder is after that race.
+func (s *Service) void(ctx context.Context, id string, now time.Time, service, number string) (contact.Holder, error) {
+	_, err := s.execute(ctx, id, eventstore.Cause{ID: "void:" + id, Correlation: id},
+		callback.Void{ID: id, At: now, Reason: "claim abandoned: request not written within the claim grace"})
+	switch {
+	case errors.Is(err, callback.ErrExists):
+		s.deps.Log.Info("abandoned claim's request was written after all", "callback", id)
+	case err != nil:
+		return contact.Holder{}, err
+	default:
+		s.deps.Log.Warn("voided a callback whose request was never written", "callback", id)
+	}
+	return s.holder(ctx, id, service, number)
+}
+
+// release frees the number of a callback that reached a final state.
+func (s *Service) release(ctx context.Context, st callback.State, reason string) error {
+	if !s.cfg.RefuseDuplicates || !st.Exists {
+		return nil
+	}
+	stream, err := s.contactStream(ctx, st.Request.GetService(), st.Request.GetPhoneNumber())
+	if err != nil {
+		return err
+	}
+	_, err = eventstore.Execute(ctx, s.deps.Store, stream, contactAggregate,
+		eventstore.Cause{ID: "release:" + st.ID},
+		func(cs contact.State) ([]proto.Message, error) {
+			return contact.Decide(cs, contact.Release{CallbackID: st.ID, At: s.deps.Clock.Now(), Reason: reason})
+		})
+	if err != nil {
+		return fmt.Errorf("release contact of callback %s: %w", st.ID, err)
+	}
+	return nil
+}
+
+// abandon undoes a claim whose request could not be written (the store
+// failed): void the request, then free the number, so the next request
+// need not wait for the grace. Best effort: the grace covers a failure here.
+func (s *Service) abandon(stream, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	now := s.deps.Clock.Now()
+	_, err := s.execute(ctx, id, eventstore.Cause{ID: "void:" + id, Correlation: id},
+		callback.Void{ID: id, At: now, Reason: "request could not be written"})
+	if err != nil {
+		s.deps.Log.Warn("could not void an unwritten request; its number waits for the claim grace", "callback", id, "err", err)
+		return
+	}
+	_, err = eventstore.Execute(ctx, s.deps.Store, stream, contactAggregate, eventstore.Cause{ID: "release:" + id},
+		func(cs contact.State) ([]proto.Message, error) {
+			return contact.Decide(cs, contact.Release{CallbackID: id, At: now, Reason: "request voided"})
+		})
+	if err != nil {
+		s.deps.Log.Warn("could not release the number of a voided request", "callback", id, "err", err)
+	}
+}
