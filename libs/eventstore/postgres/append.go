@@ -157,8 +157,14 @@ func (s *Store) commit(batch []*appendReq) {
 			}
 			return
 		case err != nil:
+			// A failure after the call was sent (a lost connection) may
+			// have come after the commit: the caller should know.
+			unknown := !pgconn.SafeToRetry(err)
 			if s.closing.Err() != nil {
-				err = fmt.Errorf("outcome unknown: %w", eventstore.ErrClosed)
+				err = eventstore.ErrClosed
+			}
+			if unknown {
+				err = fmt.Errorf("outcome unknown: %w", err)
 			}
 			for _, req := range pending {
 				req.done <- appendResp{err: err}

@@ -36,12 +36,14 @@
 // opened by the first subscription) or the fallback poll. The notification is
 // sent right after the append's commit, not inside its transaction: NOTIFY
 // takes a cluster-wide lock that is held across the commit's WAL flush, which
-// turns concurrent appends into one flush each (measured here: 64 writers
-// slower than one). A notification is only a hint; one lost to a crash
-// between commit and notify, or to a listener reconnecting, costs a poll
-// interval. When a read finds committed events held back by the horizon the
-// subscriber polls again soon, with backoff, so an event behind a foreign
-// transaction arrives shortly after that transaction ends.
+// turns concurrent commits into one flush each (pgbench on a 2-CPU machine:
+// single-row INSERTs with NOTIFY, 3,774 commits/s from one client and 3,358
+// from 64; without it, 4,937 and 21,018). A notification is only a hint: one
+// lost to a crash between commit and notify, or to a listener reconnecting,
+// costs a poll interval. When a read finds committed events held back by the
+// horizon, the subscriber reads again soon, with backoff, so an event behind
+// a foreign transaction arrives shortly after that transaction ends, with no
+// notification needed.
 //
 // Leases expire by the server's clock. A fenced append (eventstore.WithFence)
 // checks its lease's generation in its own transaction, holding the lease's
@@ -95,7 +97,7 @@ type Store struct {
 	closing   context.Context // done once Close is called
 	stop      context.CancelFunc
 	closeOnce sync.Once
-	workers   sync.WaitGroup // the notifier and the listener
+	workers   sync.WaitGroup // the committers, the notifier and the listener
 
 	mu        sync.Mutex
 	closed    bool          // set under mu by Close: no new workers after it
