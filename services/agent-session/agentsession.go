@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +48,7 @@ type Config struct {
 // RegisterFlags registers agent-session's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AfterCallWork, "agent-session.after-call-work", 0,
-		"time in After Call Work after Done before the agent is Ready again (0: Ready at once)")
+		"time in After Call Work after Done before the agent is Ready again (0: Ready at once); the end is stored with the state, so whichever replica runs then ends it, after a restart too")
 	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
 		"Done needs a disposition code first, so every interaction is qualified")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
@@ -99,11 +98,11 @@ type Service struct {
 	agents     *agentauth.Directory // nil: open, no authentication
 	plan       dialplan.Plan        // numbers agents may consult or transfer to
 	phoneHosts dialplan.Hosts       // where agents' phones may be
-	// ctx lives as long as Run: the after-call-work timers end with it.
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-	sse  prometheus.Gauge
+	// hub fans the read model's one subscription out to the desktops.
+	hub          *hub
+	streamBuffer int // per desktop stream, see streamBuffer; tests shrink it
+	sse          prometheus.Gauge
+	resyncs      prometheus.Counter
 }
 
 // New builds agent-session and registers its routes.
@@ -122,13 +121,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("agent-session: %w", err)
 	}
 	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents, plan: plan, phoneHosts: hosts,
-		agentCache: eventstore.NewCache[agent.State](agentCacheSize)}
-	s.ctx, s.stop = context.WithCancel(context.Background())
-	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.view.apply}
+		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer}
+	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.fold}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})
-	if err := deps.Metrics.Register(s.sse); err != nil {
-		return nil, fmt.Errorf("agent-session metrics: %w", err)
+	s.resyncs = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_agent_event_stream_resyncs_total",
+		Help: "Desktop event streams dropped by the fan-out for falling behind, then resynced from the store."})
+	for _, c := range []prometheus.Collector{s.sse, s.resyncs} {
+		if err := deps.Metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("agent-session metrics: %w", err)
+		}
 	}
 	s.routes(deps.Mux)
 	return s, nil
@@ -138,19 +140,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 // store, for /readyz: a replica serves only once its view is whole.
 func (s *Service) Ready() error { return s.proj.Ready() }
 
-// Run folds agent-session's streams and consumes the bus until ctx is done.
+// Run folds agent-session's streams (the one store subscription of the
+// service: desktops are fed from it), consumes the bus and runs the
+// auto-answer and after-call-work loops until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	err := lifecycle.Run(ctx,
+	return lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},
 		s.autoAnswer,
+		s.afterCallWorkLoop,
 	)
-	// What the loops started (timers, calls) stops with them.
-	s.stop()
-	s.wg.Wait()
-	return err
 }
 
 var (

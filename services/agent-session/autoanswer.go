@@ -23,35 +23,31 @@ func autoAnswerAt(ev *routingv1.InteractionOffered, after time.Duration) time.Ti
 }
 
 // autoAnswer accepts offers whose countdown ran out, as the agent would by
-// clicking Accept. The countdowns come from the view, so a restarted
-// process picks them up again; an offer accepted twice is one accept.
+// clicking Accept. The countdowns are stored with the offer
+// (InteractionPresented.auto_answer_at) and read from the view, so a
+// restarted or other replica picks them up again; the cause is named after
+// the offer, so replicas racing accept once.
 func (s *Service) autoAnswer(ctx context.Context) error {
 	for {
 		changed := s.proj.Changed()
-		now := s.deps.Clock.Now()
 		var next time.Time
-		for _, st := range s.view.autoAnswers() {
-			if st.AutoAnswer.After(now) {
-				if next.IsZero() || st.AutoAnswer.Before(next) {
-					next = st.AutoAnswer
+		if s.proj.Ready() == nil { // a view still catching up may show an offer long gone
+			now := s.deps.Clock.Now()
+			for _, st := range s.view.autoAnswers() {
+				if st.AutoAnswer.After(now) {
+					next = earliest(next, st.AutoAnswer)
+					continue
 				}
-				continue
-			}
-			_, err := s.onInteraction(ctx, st.ID, eventstore.Cause{ID: "auto-answer:" + st.OfferID, Correlation: st.CallbackID},
-				interaction.Accept{Agent: st.Agent, At: now})
-			if err != nil && !isDomain(err) && ctx.Err() == nil {
-				s.deps.Log.Warn("auto-answer", "interaction", st.ID, "err", err)
+				_, err := s.onInteraction(ctx, st.ID, eventstore.Cause{ID: "auto-answer:" + st.OfferID, Correlation: st.CallbackID},
+					interaction.Accept{Agent: st.Agent, At: now})
+				if err != nil && !isDomain(err) && ctx.Err() == nil {
+					s.deps.Log.Warn("auto-answer", "interaction", st.ID, "err", err)
+					next = earliest(next, now.Add(retryAfter))
+				}
 			}
 		}
-		var timer <-chan time.Time
-		if !next.IsZero() {
-			timer = s.deps.Clock.After(next.Sub(now))
-		}
-		select {
-		case <-ctx.Done():
+		if err := s.sleep(ctx, changed, next); err != nil {
 			return nil
-		case <-changed:
-		case <-timer:
 		}
 	}
 }

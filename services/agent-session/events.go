@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
@@ -21,9 +23,15 @@ import (
 const keepAlive = 15 * time.Second
 
 // events is the agent's Server-Sent Events stream. Every event's id is its
-// position in agent-session's store, so a desktop reconnecting with
-// Last-Event-ID resumes exactly after what it saw. Without it, the stream
-// opens with the agent's current state and open interactions.
+// position in the store, the same on every replica (they share the store),
+// so a desktop reconnecting with Last-Event-ID to any replica resumes
+// exactly after what it saw. Without it, the stream opens with the agent's
+// current state and open interactions.
+//
+// Live events come from the hub, the service's one read-model subscription
+// fanned out in memory (issue 10); only the gap before them (a resume, or a
+// resync after the hub dropped a slow stream) is read from the store, by a
+// subscription that ends once the gap is closed.
 //
 // Event names: "state" (agent view), "offer" (an interaction offered: the
 // preview), "interaction" (any change of an interaction the agent holds).
@@ -46,107 +54,231 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	s.sse.Inc()
 	defer s.sse.Dec()
+	ctx := r.Context()
 
-	// mu serialises writes to the response between the subscription and
-	// the keep-alive ticker.
-	var mu sync.Mutex
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	if !resume {
-		from = s.proj.Position()
-		a, _ := s.view.agent(id)
-		if err := send(w, from, "state", s.presentAgent(id, a)); err != nil {
+	sub, at := s.hub.subscribe(id, s.streamBuffer)
+	// sub changes at a resync: unsubscribe whichever is current.
+	defer func() { s.hub.unsubscribe(sub) }()
+	last := at
+	if resume {
+		if last, err = s.catchUp(ctx, w, id, from, at); err != nil {
+			s.streamEnded(ctx, id, err)
 			return nil
 		}
-		for _, it := range s.view.openOf(id) {
-			name := "interaction"
-			if it.Phase == interaction.Offered {
-				name = "offer" // a preview still waiting for the agent
-			}
-			if err := send(w, from, name, presentInteraction(it)); err != nil {
+	} else if err := s.snapshot(w, id, at); err != nil {
+		return nil
+	}
+	flusher.Flush()
+
+	ping := time.NewTicker(keepAlive)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ping.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
 				return nil
 			}
-		}
-		flusher.Flush()
-	}
-	// The handler must not return while the keep-alive goroutine may still
-	// write: the response is finished when it returns.
-	var pinger sync.WaitGroup
-	defer pinger.Wait()
-	defer cancel()
-	pinger.Add(1)
-	go func() { // keep-alives; the subscription below owns writes otherwise
-		defer pinger.Done()
-		t := time.NewTicker(keepAlive)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				ping(&mu, w, flusher)
+			flusher.Flush()
+		case f := <-sub.frames:
+			if last, err = write(w, last, f); err != nil {
+				return nil
 			}
+			// Write what else is queued before flushing: one flush for a burst.
+			for more := true; more; {
+				select {
+				case f := <-sub.frames:
+					if last, err = write(w, last, f); err != nil {
+						return nil
+					}
+				default:
+					more = false
+				}
+			}
+			flusher.Flush()
+		case <-sub.lost:
+			// Too slow: the hub dropped this stream. What it queued is still
+			// good; the rest is read from the store, then live again.
+			for more := true; more; {
+				select {
+				case f := <-sub.frames:
+					if last, err = write(w, last, f); err != nil {
+						return nil
+					}
+				default:
+					more = false
+				}
+			}
+			s.resyncs.Inc()
+			sub, at = s.hub.subscribe(id, s.streamBuffer)
+			if last, err = s.catchUp(ctx, w, id, last, at); err != nil {
+				s.streamEnded(ctx, id, err)
+				return nil
+			}
+			flusher.Flush()
 		}
-	}()
-	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, rec eventstore.RecordedEvent) error {
-		name, payload, ok := s.forAgent(ctx, id, rec)
-		if !ok {
-			return nil
+	}
+}
+
+func (s *Service) streamEnded(ctx context.Context, id string, err error) {
+	if ctx.Err() == nil {
+		s.deps.Log.Debug("agent event stream ended", "agent", id, "err", err)
+	}
+}
+
+// write sends f unless the stream already went past it (a catch-up that
+// read it from the store), returning the position the stream is at.
+func write(w io.Writer, last eventstore.Position, f *frame) (eventstore.Position, error) {
+	if !last.Less(f.pos) {
+		return last, nil
+	}
+	if _, err := w.Write(f.data); err != nil {
+		return last, err
+	}
+	return f.pos, nil
+}
+
+// snapshot sends the agent's state and open interactions as of at (or
+// later: the view may already hold events after at, which then come again
+// as frames, and a desktop applying a state twice shows the same).
+func (s *Service) snapshot(w io.Writer, id string, at eventstore.Position) error {
+	a, _ := s.view.agent(id)
+	if err := send(w, at, "state", s.presentAgent(id, a)); err != nil {
+		return err
+	}
+	for _, it := range s.view.openOf(id) {
+		name := "interaction"
+		if it.Phase == interaction.Offered {
+			name = "offer" // a preview still waiting for the agent
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if err := send(w, rec.Position, name, payload); err != nil {
+		if err := send(w, at, name, presentInteraction(it)); err != nil {
 			return err
 		}
-		flusher.Flush()
-		return nil
-	})
-	if err != nil && ctx.Err() == nil {
-		s.deps.Log.Debug("agent event stream ended", "agent", id, "err", err)
 	}
 	return nil
 }
 
-func ping(mu *sync.Mutex, w http.ResponseWriter, f http.Flusher) {
-	mu.Lock()
-	defer mu.Unlock()
-	_, _ = fmt.Fprint(w, ": keep-alive\n\n")
-	f.Flush()
+// render is the frame the desktops of c.agent get for the event at pos.
+// It runs on the fold's goroutine, so the view is as of that event.
+func (s *Service) render(c change) func(eventstore.Position) []byte {
+	return func(pos eventstore.Position) []byte {
+		var (
+			name = "state"
+			v    any
+		)
+		switch {
+		case c.interaction == nil:
+			a, _ := s.view.agent(c.agent)
+			v = s.presentAgent(c.agent, a)
+		case c.offer:
+			name, v = "offer", presentInteraction(*c.interaction)
+		default:
+			name, v = "interaction", presentInteraction(*c.interaction)
+		}
+		b, err := frameOf(pos, name, v)
+		if err != nil {
+			s.deps.Log.Error("agent event stream: render", "agent", c.agent, "err", err)
+			return nil
+		}
+		return b
+	}
+}
+
+// fold is the projection's Apply: the view first, then the desktops.
+func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
+	c := s.view.apply(r, m)
+	if n := s.hub.publish(r.Position, c.agent, s.render(c)); n > 0 {
+		s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.agent, "streams", n)
+	}
+}
+
+// errCaughtUp ends a catch-up subscription once it reached the hub.
+var errCaughtUp = errors.New("caught up")
+
+// catchUp sends the agent's events after from up to and including to,
+// read from the store, and returns the position the stream is at. to is
+// the position of an event (the hub's), so the subscription reaches it.
+func (s *Service) catchUp(ctx context.Context, w io.Writer, id string, from, to eventstore.Position) (eventstore.Position, error) {
+	if !from.Less(to) {
+		return from, nil
+	}
+	last := from
+	folded := map[string]interaction.State{} // interaction streams met in this gap
+	err := s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, rec eventstore.RecordedEvent) error {
+		if to.Less(rec.Position) {
+			return errCaughtUp
+		}
+		name, payload, ok := s.forAgent(ctx, id, rec, folded)
+		if ok {
+			if err := send(w, rec.Position, name, payload); err != nil {
+				return err
+			}
+		}
+		last = rec.Position
+		if !last.Less(to) {
+			return errCaughtUp
+		}
+		return nil
+	})
+	if errors.Is(err, errCaughtUp) {
+		return to, nil
+	}
+	if err == nil {
+		err = errors.New("subscription ended")
+	}
+	return last, fmt.Errorf("catch up from %v: %w", from, err)
 }
 
 // forAgent says whether a stored event concerns the agent and renders it.
-func (s *Service) forAgent(ctx context.Context, id string, rec eventstore.RecordedEvent) (string, any, bool) {
+// folded keeps the interactions met so far, each folded up to the last
+// event seen, so a gap reads each interaction's stream once.
+func (s *Service) forAgent(ctx context.Context, id string, rec eventstore.RecordedEvent,
+	folded map[string]interaction.State) (string, any, bool) {
 	if rec.Stream == "agent-"+id {
-		if err := s.proj.WaitFor(ctx, rec.Position); err != nil {
-			return "", nil, false
-		}
-		a, _ := s.view.agent(id)
+		a, _ := s.view.agent(id) // the view is at least at rec: the hub is
 		return "state", s.presentAgent(id, a), true
 	}
 	if !strings.HasPrefix(rec.Stream, "agent-interaction-") {
 		return "", nil, false
 	}
-	// The interaction as it was at this event, folded from its stream: a
-	// replay shows each step as it was, and an offer withdrawn from this
-	// agent is still theirs at the event that withdrew it.
-	st, err := s.interactionAt(ctx, rec)
-	if err != nil || st.Agent != id {
+	m, err := eventstore.Decode(rec)
+	if err != nil {
 		return "", nil, false
 	}
-	if m, err := eventstore.Decode(rec); err == nil {
-		if _, offered := m.(*agentv1.InteractionPresented); offered {
-			return "offer", presentInteraction(st), true
-		}
+	// The interaction as it was at this event: a replay shows each step as
+	// it was, and an offer withdrawn from this agent is still theirs at
+	// the event that withdrew it.
+	st, ok := folded[rec.Stream]
+	if ok {
+		st = interactions.Evolve(st, m)
+	} else if st, err = s.interactionAt(ctx, rec); err != nil {
+		return "", nil, false
+	}
+	folded[rec.Stream] = st
+	if st.Agent != id {
+		return "", nil, false
+	}
+	if _, offered := m.(*agentv1.InteractionPresented); offered {
+		return "offer", presentInteraction(st), true
 	}
 	return "interaction", presentInteraction(st), true
 }
 
-func send(w http.ResponseWriter, pos eventstore.Position, name string, v any) error {
+func frameOf(pos eventstore.Position, name string, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return fmt.Appendf(nil, "id: %d.%d\nevent: %s\ndata: %s\n\n", pos.Commit, pos.Prepare, name, b), nil
+}
+
+func send(w io.Writer, pos eventstore.Position, name string, v any) error {
+	b, err := frameOf(pos, name, v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d.%d\nevent: %s\ndata: %s\n\n", pos.Commit, pos.Prepare, name, b)
+	_, err = w.Write(b)
 	return err
 }
 
@@ -167,7 +299,7 @@ func lastEventID(h string) (eventstore.Position, bool, error) {
 func (s *Service) interactionAt(ctx context.Context, rec eventstore.RecordedEvent) (interaction.State, error) {
 	recs, err := s.deps.Store.ReadStream(ctx, rec.Stream, 0)
 	if err != nil {
-		return interaction.State{}, err
+		return interaction.State{}, fmt.Errorf("read %s: %w", rec.Stream, err)
 	}
 	st := interactions.Initial
 	for _, r := range recs {

@@ -368,38 +368,6 @@ func (s *Service) done(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// afterCallWork puts the agent in After Call Work, then Ready again.
-func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error {
-	cause := eventstore.Cause{ID: "done:" + st.ID, Correlation: st.CallbackID}
-	now := s.deps.Clock.Now()
-	if _, err := s.onAgent(ctx, st.Agent, cause, agent.SetState{Agent: st.Agent, Channel: agent.WebCallback,
-		State: agent.AfterCallWork, Reason: "After call work", At: now, System: true}); err != nil {
-		return problem(err)
-	}
-	ready := func(ctx context.Context) error {
-		_, err := s.onAgent(ctx, st.Agent, eventstore.Cause{ID: "acw-end:" + st.ID, Correlation: st.CallbackID},
-			agent.SetState{Agent: st.Agent, Channel: agent.WebCallback, State: agent.Ready, Reason: "", At: s.deps.Clock.Now(), System: true})
-		return err
-	}
-	if s.cfg.AfterCallWork == 0 {
-		return ready(ctx)
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		select {
-		case <-s.ctx.Done():
-		case <-s.deps.Clock.After(s.cfg.AfterCallWork):
-			if a, _ := s.view.agent(st.Agent); a.Channels[agent.WebCallback].State == agent.AfterCallWork {
-				if err := ready(s.ctx); err != nil {
-					s.deps.Log.Warn("after call work: back to ready failed", "agent", st.Agent, "err", err)
-				}
-			}
-		}
-	}()
-	return nil
-}
-
 func (s *Service) hold(on bool) httpx.Func {
 	want := interaction.Connected
 	if on {

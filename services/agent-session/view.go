@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
@@ -20,18 +21,34 @@ type view struct {
 	interactions map[string]interaction.State // open ones
 	open         map[string]map[string]bool   // agent -> open interaction ids
 	countdown    map[string]bool              // offered interactions with an auto-answer
+	// afterWork holds the agents in After Call Work on web callback, with
+	// the revision of the event that began it: the ACW loop ends them from
+	// here, and the revision names that end the same on every replica.
+	afterWork map[string]eventstore.Revision
+}
+
+// change is what one folded event changed, for the desktops: the agent's
+// own state, or an interaction as it is after the event (kept even when the
+// event closed it, so the agent sees it withdrawn or done).
+type change struct {
+	agent       string
+	interaction *interaction.State // nil: the agent's state changed
+	offer       bool               // the event presented the interaction
 }
 
 func newView() *view {
 	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
-		open: map[string]map[string]bool{}, countdown: map[string]bool{}}
+		open: map[string]map[string]bool{}, countdown: map[string]bool{},
+		afterWork: map[string]eventstore.Revision{}}
 }
 
-func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) {
+func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if id, ok := strings.CutPrefix(r.Stream, "agent-interaction-"); ok {
 		st := interaction.Evolve(v.interactions[id], e)
+		_, presented := e.(*agentv1.InteractionPresented)
+		c := change{agent: st.Agent, interaction: &st, offer: presented}
 		if st.Phase == interaction.Offered && !st.AutoAnswer.IsZero() {
 			v.countdown[id] = true
 		} else {
@@ -40,17 +57,30 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) {
 		if st.Phase == interaction.Done || st.Phase == interaction.Withdrawn {
 			delete(v.interactions, id)
 			delete(v.open[st.Agent], id)
-			return
+			return c
 		}
 		v.interactions[id] = st
 		if v.open[st.Agent] == nil {
 			v.open[st.Agent] = map[string]bool{}
 		}
 		v.open[st.Agent][id] = true
-		return
+		return c
 	}
 	id := strings.TrimPrefix(r.Stream, "agent-")
-	v.agents[id] = agent.Evolve(v.agents[id], e)
+	a := agent.Evolve(v.agents[id], e)
+	v.agents[id] = a
+	switch _, due := a.AfterCallWorkDue(0); {
+	case !due:
+		delete(v.afterWork, id)
+	case isAfterCallWork(e):
+		v.afterWork[id] = r.Revision
+	}
+	return change{agent: id}
+}
+
+func isAfterCallWork(e proto.Message) bool {
+	sc, ok := e.(*agentv1.AgentStateChanged)
+	return ok && sc.Channel == agent.WebCallback && sc.State == agent.AfterCallWork
 }
 
 func (v *view) agent(id string) (agent.State, bool) {
@@ -76,6 +106,24 @@ func (v *view) openOf(agentID string) []interaction.State {
 		out = append(out, v.interactions[id])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Updated.Before(out[j].Updated) })
+	return out
+}
+
+// afterCallWork is an agent in After Call Work.
+type afterCallWork struct {
+	agent string
+	state agent.State
+	rev   eventstore.Revision // of the event that began it
+}
+
+// inAfterCallWork lists the agents in After Call Work on web callback.
+func (v *view) inAfterCallWork() []afterCallWork {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]afterCallWork, 0, len(v.afterWork))
+	for id, rev := range v.afterWork {
+		out = append(out, afterCallWork{agent: id, state: v.agents[id], rev: rev})
+	}
 	return out
 }
 

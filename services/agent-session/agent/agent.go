@@ -45,6 +45,23 @@ type ChannelState struct {
 	State  string
 	Reason string
 	Since  time.Time
+	// Until is when After Call Work ends, as stored with it; zero for an
+	// event written before it was stored (AfterCallWorkDue falls back).
+	Until time.Time
+}
+
+// AfterCallWorkDue is when the agent's After Call Work on web callback
+// ends: the stored time, or, for an event stored without one, its start
+// plus def. ok is false when the agent is not in After Call Work.
+func (s State) AfterCallWorkDue(def time.Duration) (due time.Time, ok bool) {
+	c := s.Channels[WebCallback]
+	if !s.LoggedIn || c.State != AfterCallWork {
+		return time.Time{}, false
+	}
+	if !c.Until.IsZero() {
+		return c.Until, true
+	}
+	return c.Since.Add(def), true
 }
 
 // Commands.
@@ -66,6 +83,17 @@ type (
 		// System is set when the platform, not the agent, changes the state
 		// (Busy while handling, After Call Work after Done).
 		System bool
+		// Until is when an After Call Work the platform sets ends.
+		Until time.Time
+	}
+	// EndAfterCallWork sets the agent Ready once their After Call Work is
+	// due (see AfterCallWorkDue; Default is for events stored without an
+	// end). Before, or out of After Call Work, it is nothing to do: any
+	// replica may send it at any time, as often as it likes.
+	EndAfterCallWork struct {
+		Agent   string
+		Default time.Duration
+		At      time.Time
 	}
 	// Reserve takes a Ready agent off routing because a colleague transfers
 	// a call to them or consults them: Busy for Reason.
@@ -134,10 +162,20 @@ func Decide(s State, c any) ([]proto.Message, error) {
 				return nil, ErrBusy
 			}
 		}
-		if cur.State == c.State && cur.Reason == c.Reason {
+		if cur.State == c.State && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
 			return nil, nil
 		}
-		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
+		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At)}
+		if c.State == AfterCallWork && !c.Until.IsZero() {
+			e.Until = timestamppb.New(c.Until)
+		}
+		return []proto.Message{e}, nil
+	case EndAfterCallWork:
+		due, ok := s.AfterCallWorkDue(c.Default)
+		if !ok || c.At.Before(due) {
+			return nil, nil
+		}
+		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
 	case Reserve:
 		if !s.LoggedIn {
 			return nil, fmt.Errorf("%w: %s is not logged in", ErrUnavailable, c.Agent)
@@ -174,7 +212,11 @@ func Evolve(s State, e proto.Message) State {
 		for k, v := range s.Channels {
 			chs[k] = v
 		}
-		chs[e.Channel] = ChannelState{State: e.State, Reason: e.Reason, Since: e.At.AsTime()}
+		c := ChannelState{State: e.State, Reason: e.Reason, Since: e.At.AsTime()}
+		if e.Until != nil {
+			c.Until = e.Until.AsTime()
+		}
+		chs[e.Channel] = c
 		s.Channels = chs
 	}
 	return s

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 )
@@ -58,6 +59,65 @@ func TestDecide(t *testing.T) {
 			for _, e := range got {
 				if id := e.ProtoReflect().Get(e.ProtoReflect().Descriptor().Fields().ByName("agent_id")).String(); id != "a1" {
 					t.Fatalf("%T without the agent id", e)
+				}
+			}
+		})
+	}
+}
+
+// TestEndAfterCallWork: After Call Work ends at the stored time, whoever
+// asks and however often; an event stored without an end falls back to its
+// start plus the configured time.
+func TestEndAfterCallWork(t *testing.T) {
+	in := &agentv1.AgentLoggedIn{AgentId: "a1"}
+	until := timestamppb.New(t0.Add(30 * time.Second))
+	acw := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: AfterCallWork, At: timestamppb.New(t0), Until: until}
+	legacy := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: AfterCallWork, At: timestamppb.New(t0)}
+	ready := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready, At: timestamppb.New(t0.Add(time.Second))}
+	end := func(at time.Duration) EndAfterCallWork {
+		return EndAfterCallWork{Agent: "a1", Default: time.Minute, At: t0.Add(at)}
+	}
+	cases := []struct {
+		name  string
+		given []proto.Message
+		when  any
+		want  int
+	}{
+		{"before the stored end", []proto.Message{in, acw}, end(29 * time.Second), 0},
+		{"at the stored end", []proto.Message{in, acw}, end(30 * time.Second), 1},
+		{"long after (a restart)", []proto.Message{in, acw}, end(24 * time.Hour), 1},
+		{"already ended", []proto.Message{in, acw, ready}, end(time.Hour), 0},
+		{"logged out meanwhile", []proto.Message{in, acw, &agentv1.AgentLoggedOut{AgentId: "a1"}}, end(time.Hour), 0},
+		{"never in after call work", []proto.Message{in}, end(time.Hour), 0},
+		{"stored without an end: default not yet", []proto.Message{in, legacy}, end(59 * time.Second), 0},
+		{"stored without an end: default reached", []proto.Message{in, legacy}, end(time.Minute), 1},
+		{"after call work records its end", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, State: AfterCallWork,
+			At: t0, System: true, Until: t0.Add(30 * time.Second)}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			got, err := Decide(s, c.when)
+			if err != nil || len(got) != c.want {
+				t.Fatalf("got %d events, err %v; want %d", len(got), err, c.want)
+			}
+			for _, e := range got {
+				sc := e.(*agentv1.AgentStateChanged)
+				switch sc.State {
+				case Ready:
+					if sc.Until != nil {
+						t.Fatalf("Ready with an end: %v", sc)
+					}
+				case AfterCallWork:
+					if !sc.Until.AsTime().Equal(until.AsTime()) {
+						t.Fatalf("until = %v, want %v", sc.Until.AsTime(), until.AsTime())
+					}
+					if due, ok := Evolve(s, sc).AfterCallWorkDue(time.Hour); !ok || !due.Equal(until.AsTime()) {
+						t.Fatalf("due = %v %v", due, ok)
+					}
 				}
 			}
 		})

@@ -208,12 +208,16 @@ func (x *AgentLoggedOut) GetAt() *timestamppb.Timestamp {
 
 // AgentStateChanged: state is READY, NOT_READY, BUSY or AFTER_CALL_WORK.
 type AgentStateChanged struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Channel       string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
-	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	State   string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Reason  string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	At      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// until is when AFTER_CALL_WORK ends and the platform sets the agent
+	// Ready again. It is stored, not held in a timer, so whichever replica
+	// runs when it falls due ends it, after a restart too.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -279,6 +283,13 @@ func (x *AgentStateChanged) GetReason() string {
 func (x *AgentStateChanged) GetAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.At
+	}
+	return nil
+}
+
+func (x *AgentStateChanged) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
 	}
 	return nil
 }
@@ -1956,13 +1967,14 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"W\n" +
 	"\x0eAgentLoggedOut\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12*\n" +
-	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xa2\x01\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd4\x01\n" +
 	"\x11AgentStateChanged\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x97\x04\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x120\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x97\x04\n" +
 	"\x14InteractionPresented\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -2157,42 +2169,43 @@ var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
 	26, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
 	28, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
 	28, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	29, // 4: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	28, // 5: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 6: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	28, // 7: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	28, // 8: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	28, // 9: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	28, // 10: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 11: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 12: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	28, // 13: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	28, // 14: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 15: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 16: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 17: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	28, // 18: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 19: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 20: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 21: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 22: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 23: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	28, // 24: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	27, // 25: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	28, // 26: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	28, // 27: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	21, // 28: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	28, // 29: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 30: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	28, // 31: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	0,  // 32: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	28, // 33: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 34: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	28, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	29, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	28, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	28, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	28, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	28, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	28, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	28, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	28, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	28, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	28, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	28, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	28, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	27, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	28, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	28, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	21, // 29: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	28, // 30: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	21, // 31: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	28, // 32: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	0,  // 33: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	28, // 34: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 35: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }

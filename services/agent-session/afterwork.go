@@ -1,0 +1,102 @@
+package agentsession
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
+)
+
+// retryAfter is how soon a loop tries again a write that failed for a
+// reason other than the domain's (the store unreachable, say).
+const retryAfter = time.Second
+
+// afterCallWork puts the agent in After Call Work after Done, recording
+// when it ends; the afterCallWorkLoop of whichever replica runs then sets
+// the agent Ready (issue 10: a timer in one process died with it).
+func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error {
+	cause := eventstore.Cause{ID: "done:" + st.ID, Correlation: st.CallbackID}
+	now := s.deps.Clock.Now()
+	out, err := s.onAgent(ctx, st.Agent, cause, agent.SetState{Agent: st.Agent, Channel: agent.WebCallback,
+		State: agent.AfterCallWork, Reason: "After call work", At: now, System: true, Until: now.Add(s.cfg.AfterCallWork)})
+	if err != nil {
+		return problem(err)
+	}
+	if s.cfg.AfterCallWork > 0 || len(out.Events) == 0 || out.Expected == eventstore.NoStream {
+		return nil
+	}
+	// None configured: Ready at once, without waiting for the loop to see
+	// the view, under the cause the loop would use.
+	return s.endAfterCallWork(ctx, st.Agent, eventstore.Revision(out.Expected), now)
+}
+
+// endAfterCallWork sets the agent Ready if the After Call Work begun at
+// revision rev of their stream is due. The cause is named after that
+// revision, so every replica writes the same event id; with the expected
+// revision, two replicas racing store it once.
+func (s *Service) endAfterCallWork(ctx context.Context, id string, rev eventstore.Revision, now time.Time) error {
+	cause := eventstore.Cause{ID: "acw-end:" + id + ":" + strconv.FormatUint(rev, 10)}
+	_, err := s.onAgent(ctx, id, cause, agent.EndAfterCallWork{Agent: id, Default: s.cfg.AfterCallWork, At: now})
+	if err != nil {
+		return fmt.Errorf("end after call work of %s: %w", id, err)
+	}
+	return nil
+}
+
+// afterCallWorkLoop ends every After Call Work that is due, from the read
+// model: woken when the view changes (an agent entered or left After Call
+// Work) and at the earliest end. Every replica runs it; a restarted or new
+// replica ends what fell due while nobody ran, once it has caught up.
+func (s *Service) afterCallWorkLoop(ctx context.Context) error {
+	for {
+		changed := s.proj.Changed()
+		var next time.Time
+		if s.proj.Ready() == nil { // a view still catching up may show an ended ACW
+			now := s.deps.Clock.Now()
+			for _, w := range s.view.inAfterCallWork() {
+				due, ok := w.state.AfterCallWorkDue(s.cfg.AfterCallWork)
+				if !ok {
+					continue
+				}
+				if due.After(now) {
+					next = earliest(next, due)
+					continue
+				}
+				if err := s.endAfterCallWork(ctx, w.agent, w.rev, now); err != nil && ctx.Err() == nil {
+					s.deps.Log.Warn("after call work: back to ready failed", "agent", w.agent, "err", err)
+					next = earliest(next, now.Add(retryAfter))
+				}
+			}
+		}
+		if err := s.sleep(ctx, changed, next); err != nil {
+			return nil
+		}
+	}
+}
+
+// sleep waits until the view changes, the clock reaches next (zero: no
+// timer) or ctx is done (its error).
+func (s *Service) sleep(ctx context.Context, changed <-chan struct{}, next time.Time) error {
+	var timer <-chan time.Time
+	if !next.IsZero() {
+		timer = s.deps.Clock.After(next.Sub(s.deps.Clock.Now()))
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-changed:
+	case <-timer:
+	}
+	return nil
+}
+
+func earliest(cur, t time.Time) time.Time {
+	if cur.IsZero() || t.Before(cur) {
+		return t
+	}
+	return cur
+}
