@@ -224,7 +224,8 @@ func (a *App) sipGateway() (*sip.Gateway, error) {
 	gw, err := sip.New(sip.Config{Listen: a.Config.SIP, Trunk: a.Config.SIPTrunk, CallerID: a.Config.Media.CallerID,
 		AgentRingTimeout: a.Config.Media.AgentRingTimeout, ContactRingTimeout: a.Config.Media.ContactRingTimeout,
 		KeepAlive: a.Config.Media.TrunkKeepAlive, Accounts: accounts,
-		TrunkUser: a.Config.Media.TrunkUser, TrunkPassword: a.Config.Media.TrunkPassword},
+		TrunkUser: a.Config.Media.TrunkUser, TrunkPassword: a.Config.Media.TrunkPassword,
+		SessionExpires: a.Config.Media.SessionExpires, MinSE: a.Config.Media.MinSE},
 		a.Log.With("component", "sip"))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)

@@ -18,6 +18,7 @@ type calls struct {
 	mu      sync.Mutex
 	pending map[string]call.State // not final
 	live    map[string]*live
+	wake    chan struct{} // closed when a live call is released
 }
 
 // live is a call this process is placing or holds.
@@ -32,7 +33,9 @@ type live struct {
 	party call.Party
 }
 
-func newCalls() *calls { return &calls{pending: map[string]call.State{}, live: map[string]*live{}} }
+func newCalls() *calls {
+	return &calls{pending: map[string]call.State{}, live: map[string]*live{}, wake: make(chan struct{})}
+}
 
 func (c *calls) apply(r eventstore.RecordedEvent, e proto.Message) {
 	id := strings.TrimPrefix(r.Stream, "media-call-")
@@ -46,17 +49,36 @@ func (c *calls) apply(r eventstore.RecordedEvent, e proto.Message) {
 	c.pending[id] = st
 }
 
-// lost lists unfinished calls placed by another (so, dead) instance.
-func (c *calls) lost(instance string) []call.State {
+// byOwner lists the unfinished calls by the instance that owns them.
+func (c *calls) byOwner() map[string][]call.State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []call.State
+	out := map[string][]call.State{}
 	for _, st := range c.pending {
-		if st.Instance != instance {
-			out = append(out, st)
-		}
+		out[st.Instance] = append(out[st.Instance], st)
 	}
 	return out
+}
+
+// isLive says whether this process places or holds the call.
+func (c *calls) isLive(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live[id] != nil
+}
+
+// liveCount is how many calls this process places or holds.
+func (c *calls) liveCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.live)
+}
+
+// changed is closed the next time a live call is released.
+func (c *calls) changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wake
 }
 
 func (c *calls) hold(id string, l *live) {
@@ -79,6 +101,8 @@ func (c *calls) release(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.live, id)
+	close(c.wake)
+	c.wake = make(chan struct{})
 }
 
 // end stops a call this process holds: hang up if connected, cancel if it

@@ -85,7 +85,7 @@ func (s *Service) control(ctx context.Context, e envelope.Envelope) error {
 		s.deps.Log.WarnContext(ctx, "call control failed", "call", callID, "action", action, "err", err)
 		done = &mediav1.CallControlFailed{CallId: callID, InteractionId: interactionID, Action: action, Reason: err.Error(), At: at}
 	}
-	_, err = eventstore.Execute(ctx, s.deps.Store, call.Stream(callID), calls_, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
+	_, err = s.executeFn(ctx, callID, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
 		func(st call.State) ([]proto.Message, error) {
 			if st.Status != call.Connected {
 				// Ended meanwhile: the end is what the agent sees.

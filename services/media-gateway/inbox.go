@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/envelope"
@@ -23,9 +24,33 @@ import (
 var Topics = []string{envelope.TopicOf("agent")}
 
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
-	switch ev := e.Event.(type) {
-	case *agentv1.DialRequested:
+	if ev, ok := e.Event.(*agentv1.DialRequested); ok {
 		return s.dial(ctx, e, ev)
+	}
+	return s.command(ctx, e, false)
+}
+
+// command carries out a call-control request on a call this instance owns,
+// and forwards one for a call another instance owns (forward.go); a
+// forwarded request is never forwarded again.
+func (s *Service) command(ctx context.Context, e envelope.Envelope, forwarded bool) error {
+	id := callOf(e.Event)
+	if id == "" {
+		return nil
+	}
+	if !s.calls.isLive(id) {
+		switch where, err := s.ownerOf(ctx, id); {
+		case err != nil:
+			return err
+		case where == elsewhere && !forwarded:
+			return s.forward(ctx, e, id)
+		case where == elsewhere, where == lostHere:
+			// Ours from an earlier run (the takeover hangs it up with
+			// BYEs), or forwarded to us but no longer ours.
+			return nil
+		}
+	}
+	switch ev := e.Event.(type) {
 	case *agentv1.HoldRequested, *agentv1.DtmfRequested, *agentv1.MuteRequested, *agentv1.RecordingRequested:
 		return s.control(ctx, e)
 	case *agentv1.TransferRequested:
@@ -42,8 +67,8 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		if here {
 			return nil
 		}
-		// Not a call of ours (any more): close its record so the agent is
-		// not left in Connected.
+		// Ours, but no longer placing or holding it: close its record so
+		// the agent is not left in Connected.
 		_, err = s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
 			call.Report{Step: call.End, Reason: sip.ReasonHangupRequested, At: s.deps.Clock.Now()})
 		return err
@@ -51,14 +76,46 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	return nil
 }
 
+// callOf is the call a control request is about; "" for other events.
+func callOf(m proto.Message) string {
+	switch ev := m.(type) {
+	case *agentv1.HoldRequested:
+		return ev.CallId
+	case *agentv1.DtmfRequested:
+		return ev.CallId
+	case *agentv1.MuteRequested:
+		return ev.CallId
+	case *agentv1.RecordingRequested:
+		return ev.CallId
+	case *agentv1.TransferRequested:
+		return ev.CallId
+	case *agentv1.ConsultRequested:
+		return ev.CallId
+	case *agentv1.ConsultEndRequested:
+		return ev.CallId
+	case *agentv1.HangupRequested:
+		return ev.CallId
+	}
+	return ""
+}
+
 // dial records the attempt and places it. The record comes first: a
 // redelivered command finds it and places nothing, so a contact is never
 // dialled twice for one attempt.
+//
+// The record is also what makes this instance the call's owner: whichever
+// instance of the consumer group gets the command appends DialStarted
+// (stream "no stream" expected, under its lease's fence) and dials only if
+// that append is what it stored now. A draining instance hands the command
+// back to the group instead.
 func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.DialRequested) error {
+	if s.draining.Load() {
+		return fmt.Errorf("dial %s: %w", ev.CallId, errDraining)
+	}
 	contact := fmt.Sprintf("sip:%s@%s", ev.PhoneNumber, s.cfg.Trunk)
 	out, err := s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation}, call.Start{
 		ID: ev.CallId, Interaction: ev.InteractionId, Agent: ev.AgentId, AgentURI: ev.AgentPhoneUri,
-		ContactURI: contact, Instance: s.instance, At: s.deps.Clock.Now()})
+		ContactURI: contact, Instance: s.instance, Generation: s.currentLease().Generation, At: s.deps.Clock.Now()})
 	if err != nil || len(out.Events) == 0 {
 		return err
 	}
@@ -100,13 +157,14 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	record := func(r call.Report) {
 		n++
 		cause := eventstore.Cause{ID: fmt.Sprintf("call:%s:%d", ev.CallId, n), Correlation: correlation}
-		// Recorded on Run's context: a hang-up must not stop us writing it.
-		if _, err := s.execute(s.runCtx, ev.CallId, cause, r); err != nil {
+		// Not on the call's context: a hang-up must not stop us writing it.
+		if _, err := s.execute(s.writeCtx(), ev.CallId, cause, r); err != nil && !errors.Is(err, errCrashed) {
 			s.deps.Log.Error("record call step", "call", ev.CallId, "err", err)
 		}
 	}
 	report := func(p sip.Progress) {
-		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now()}
+		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now(),
+			Legs: legsOf(p.Legs)}
 		if p.Kind.AboutParty() {
 			r.Party = s.calls.party(ev.CallId)
 			if p.Kind == sip.PartyLeft {
@@ -157,25 +215,5 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	case <-ctx.Done():
 		_ = c.Hangup(context.Background())
 		<-c.Ended()
-	}
-}
-
-// recoverLost closes the calls a previous gateway process left unfinished:
-// their SIP dialogs died with it, and re-dialling could call a contact twice.
-func (s *Service) recoverLost(ctx context.Context) error {
-	for {
-		changed := s.proj.Changed()
-		for _, st := range s.calls.lost(s.instance) {
-			_, err := s.execute(ctx, st.ID, eventstore.Cause{ID: "lost:" + st.ID},
-				call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_FAILED, Reason: "gateway restarted", At: s.deps.Clock.Now()})
-			if err != nil && ctx.Err() == nil {
-				s.deps.Log.Error("close lost call", "call", st.ID, "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,7 +26,6 @@ import (
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
@@ -48,7 +48,27 @@ type Config struct {
 	AccountsFile       string // SIP accounts of agents' softphones, for REGISTER
 	DialCountries      string // comma list of region codes numbers may be in; "": every country
 	DialTypes          string // comma list of number types that may be dialled; "": dialplan.DefaultTypes
+	// Scaling out (owner.go): who this instance is, its heartbeat lease,
+	// and how long a stopping instance lets its calls finish.
+	InstanceID string
+	LeaseTTL   time.Duration
+	DrainGrace time.Duration
+	// Session timers offered on every leg (RFC 4028); read by the binary
+	// when it builds the SIP adapter.
+	SessionExpires time.Duration
+	MinSE          time.Duration
 }
+
+// Defaults of the scaling flags.
+const (
+	// DefaultLeaseTTL: a dead instance's calls are hung up by another
+	// within about this long (plus a third of it, the survivors' scan).
+	DefaultLeaseTTL = 10 * time.Second
+	// DefaultDrainGrace: how long a stopping gateway lets its calls go on.
+	// Kubernetes' terminationGracePeriodSeconds must exceed it (330 s for
+	// 5 min: the grace, the BYEs' 5 s, the lease release, margin).
+	DefaultDrainGrace = 5 * time.Minute
+)
 
 // RegisterFlags registers the gateway's flags; --sip and --sip-trunk are the
 // binary's, since every deployment sets them.
@@ -68,6 +88,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of ISO region codes (US,GB) whose numbers may be dialled, contacts and third parties alike; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers are never dialled")
 	fs.StringVar(&c.DialTypes, "media.dial-types", "",
 		"comma list of number types that may be dialled (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
+	fs.StringVar(&c.InstanceID, "media.instance-id", "",
+		"this gateway instance's id (a pod name); empty: a random one. It names the instance's heartbeat lease media-gateway-<id> and the calls it owns")
+	fs.DurationVar(&c.LeaseTTL, "media.lease-ttl", DefaultLeaseTTL,
+		"how long the instance's heartbeat lease lasts unrenewed (renewed every third of it): another instance hangs up a dead one's calls about this long after it died")
+	fs.DurationVar(&c.DrainGrace, "media.drain-grace", DefaultDrainGrace,
+		"on SIGTERM, how long live calls may go on before the gateway hangs them up (no new call is taken meanwhile); set Kubernetes' terminationGracePeriodSeconds above it (330 for 5m)")
+	fs.DurationVar(&c.SessionExpires, "media.session-expires", sip.DefaultSessionExpires,
+		"session interval offered on every leg (RFC 4028 session timers; the gateway refreshes at half of it, so a trunk ends a dead gateway's calls by itself); 0 offers none")
+	fs.DurationVar(&c.MinSE, "media.min-se", sip.MinSessionExpires,
+		"smallest session interval accepted (Min-SE); RFC 4028 allows no less than 90s toward real peers")
 	fs.StringVar(&c.AccountsFile, "media.sip-accounts", "",
 		`JSON file {"agent id": "password", ...} of the softphones that may REGISTER with the gateway (digest auth); an agent logged in without a phone URI is rung at its registered contact`)
 }
@@ -85,6 +115,15 @@ func (c *Config) Validate() error {
 	}
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("media-gateway: %w", err)
+	}
+	if c.LeaseTTL < 0 || c.DrainGrace < 0 || c.SessionExpires < 0 || c.MinSE < 0 {
+		return errors.New("media-gateway: lease ttl, drain grace and session intervals must be >= 0")
+	}
+	if c.SessionExpires > 0 && c.SessionExpires < c.MinSE {
+		return fmt.Errorf("media-gateway: --media.session-expires %v is below --media.min-se %v", c.SessionExpires, c.MinSE)
+	}
+	if c.InstanceID != "" && !validInstance(c.InstanceID) {
+		return fmt.Errorf("media-gateway: --media.instance-id %q: want letters, digits, '.', '_' or '-'", c.InstanceID)
 	}
 	return nil
 }
@@ -122,16 +161,30 @@ type Deps struct {
 type Service struct {
 	cfg      Config
 	deps     Deps
-	instance string // this process's id: calls of other instances are lost calls
+	instance string // this instance's id: it owns the calls it placed
+	holder   string // instance and boot: a restart is a new holder of the same lease
+	leases   eventstore.Leases
 	proj     *readmodel.Projection
 	calls    *calls
+	regs     *registrations
+	regCache *eventstore.Cache[registrationState]
+	fwd      *forwards
 	plan     dialplan.Plan // what may be dialled; the SIP adapter refuses what no plan allows once more, last
 
-	wg      sync.WaitGroup
-	runCtx  context.Context // lives as long as Run: the calls it places end with it
-	stop    context.CancelFunc
-	setups  prometheus.Counter
-	outcome *prometheus.CounterVec
+	leaseMu  sync.Mutex
+	lease    eventstore.Lease // held while Run runs (owner.go)
+	draining atomic.Bool      // SIGTERM: no new call
+	crashed  atomic.Bool      // tests: a kill -9, nothing more is written
+	halt     context.Context  // done once crashed: consume no more
+	haltNow  context.CancelFunc
+
+	wg       sync.WaitGroup
+	runCtx   context.Context // the calls it places end with it (the drain's end)
+	stop     context.CancelFunc
+	setups   prometheus.Counter
+	outcome  *prometheus.CounterVec
+	lost     prometheus.Counter
+	takeover prometheus.Histogram
 }
 
 // New builds the gateway.
@@ -140,13 +193,34 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media-gateway: %w", err)
 	}
-	s := &Service{cfg: cfg, deps: deps, instance: uuid.NewString(), calls: newCalls(), plan: plan}
+	leases, ok := deps.Store.(eventstore.Leases)
+	if !ok {
+		return nil, fmt.Errorf("media-gateway: the %T store grants no leases: a gateway's calls need an owner", deps.Store)
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	instance := cfg.InstanceID
+	if instance == "" {
+		instance = uuid.NewString()[:8]
+	}
+	s := &Service{cfg: cfg, deps: deps, instance: instance, holder: instance + "/" + uuid.NewString()[:8], leases: leases,
+		calls: newCalls(), regs: newRegistrations(), regCache: eventstore.NewCache[registrationState](10000), fwd: newForwards(), plan: plan}
 	s.runCtx, s.stop = context.WithCancel(context.Background())
-	s.proj = &readmodel.Projection{Prefixes: []string{"media-call-"}, Apply: s.calls.apply}
+	s.halt, s.haltNow = context.WithCancel(context.Background())
+	s.proj = &readmodel.Projection{Prefixes: []string{"media-call-", registrationPrefix}, Apply: s.apply}
+	if r, ok := deps.Dialer.(interface{ SetRegistry(sip.Registry) }); ok {
+		r.SetRegistry(registry{s})
+	}
 	s.setups = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_call_attempts_total", Help: "Call attempts placed."})
 	s.outcome = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_call_outcomes_total",
 		Help: "Call attempts by how they ended."}, []string{"outcome"})
-	for _, c := range []prometheus.Collector{s.setups, s.outcome} {
+	s.lost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_media_lost_calls_total",
+		Help: "Calls of a dead gateway instance hung up by this one."})
+	s.takeover = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_media_takeover_seconds",
+		Help:    "From a dead instance's lease expiry (store clock) to its calls hung up and recorded ended, by the instance taking over.",
+		Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30}})
+	for _, c := range []prometheus.Collector{s.setups, s.outcome, s.lost, s.takeover} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("media-gateway metrics: %w", err)
 		}
@@ -154,30 +228,35 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Ready says whether the service's read model has caught up with the
-// store, for /readyz: a replica serves only once its view is whole.
-func (s *Service) Ready() error { return s.proj.Ready() }
-
-// Run consumes call commands until ctx is done, then hangs up what it holds.
-func (s *Service) Run(ctx context.Context) error {
-	err := lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-		s.recoverLost,
-	)
-	// What the loops started (timers, calls) stops with them.
-	s.stop()
-	s.wg.Wait()
-	return err
+// Ready says whether the service takes calls, for /readyz: its read model
+// has caught up with the store, it holds its lease, and it is not
+// draining.
+func (s *Service) Ready() error {
+	if s.draining.Load() {
+		return errDraining
+	}
+	if s.currentLease().Generation == 0 {
+		return errors.New("no lease yet")
+	}
+	return s.proj.Ready()
 }
 
 var calls_ = eventstore.Aggregate[call.State]{Evolve: call.Evolve}
 
 func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[call.State], error) {
-	return eventstore.Execute(ctx, s.deps.Store, call.Stream(id), calls_, cause,
-		func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
+	return s.executeFn(ctx, id, cause, func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
+}
+
+// executeFn is the gateway's only write to a call's stream: under its
+// lease's fence, so that once another instance took its calls over, a
+// write of this one fails (eventstore.ErrFenced) instead of contradicting
+// the taker.
+func (s *Service) executeFn(ctx context.Context, id string, cause eventstore.Cause,
+	decide func(call.State) ([]proto.Message, error)) (eventstore.Outcome[call.State], error) {
+	if s.crashed.Load() {
+		return eventstore.Outcome[call.State]{}, errCrashed
+	}
+	return eventstore.Execute(s.fence(ctx), s.deps.Store, call.Stream(id), calls_, cause, decide)
 }
 
 // LoadAccounts reads the SIP accounts file: agent id -> password.

@@ -69,7 +69,7 @@ func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, in
 			return
 		}
 		s.calls.clearParty(callID)
-		if ferr := s.controlFailed(s.runCtx, e, callID, interactionID, action, err); ferr != nil {
+		if ferr := s.controlFailed(s.writeCtx(), e, callID, interactionID, action, err); ferr != nil {
 			s.deps.Log.Error("record failed third party", "call", callID, "err", ferr)
 		}
 	}()
@@ -120,7 +120,7 @@ func (s *Service) controlFailed(ctx context.Context, e envelope.Envelope, callID
 	s.deps.Log.WarnContext(ctx, "call control failed", "call", callID, "action", action, "err", cause)
 	failed := &mediav1.CallControlFailed{CallId: callID, InteractionId: interactionID, Action: action,
 		Reason: reasonOf(cause), At: timestamppb.New(s.deps.Clock.Now())}
-	_, err := eventstore.Execute(ctx, s.deps.Store, call.Stream(callID), calls_, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
+	_, err := s.executeFn(ctx, callID, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
 		func(st call.State) ([]proto.Message, error) {
 			if st.Status == call.None {
 				return nil, nil

@@ -34,9 +34,15 @@ func (s Status) Final() bool { return s == Failed || s == Ended }
 type State struct {
 	ID, Interaction string
 	Status          Status
-	Instance        string
-	ContactRinging  bool
-	Held            bool // the contact is on hold
+	// Instance owns the call (placed it) under lease generation Generation
+	// (owner.go).
+	Instance   string
+	Generation uint64
+	// The legs' dialogs while they are up, for an instance taking over a
+	// lost call to hang them up; nil while a leg is not answered, or gone.
+	AgentLeg, ContactLeg, PartyLeg *mediav1.LegDialog
+	ContactRinging                 bool
+	Held                           bool // the contact is on hold
 	// Party is the third party on the call, if any (party.go).
 	Party Party
 }
@@ -44,6 +50,7 @@ type State struct {
 // Start asks to place the call.
 type Start struct {
 	ID, Interaction, Agent, AgentURI, ContactURI, Instance string
+	Generation                                             uint64
 	At                                                     time.Time
 }
 
@@ -74,6 +81,9 @@ type Report struct {
 	At      time.Time
 	// Party is who the third party's steps are about.
 	Party Party
+	// Legs are the dialogs of the legs answered at this step, by role
+	// ("agent", "contact", "party").
+	Legs map[string]*mediav1.LegDialog
 }
 
 // Decide turns a command into events. Start on an existing call is nothing:
@@ -85,7 +95,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil
 		}
 		return []proto.Message{&mediav1.DialStarted{CallId: c.ID, InteractionId: c.Interaction, AgentId: c.Agent,
-			AgentUri: c.AgentURI, ContactUri: c.ContactURI, At: timestamppb.New(c.At), Instance: c.Instance}}, nil
+			AgentUri: c.AgentURI, ContactUri: c.ContactURI, At: timestamppb.New(c.At), Instance: c.Instance,
+			Generation: c.Generation}}, nil
 	case Report:
 		if c.Step == PartyLeave {
 			// Even after the end: every PartyRinging gets its PartyLeft,
@@ -103,7 +114,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			}
 		case AgentAnswered:
 			if s.Status == Dialling {
-				return []proto.Message{&mediav1.AgentAnswered{CallId: s.ID, InteractionId: s.Interaction, At: at}}, nil
+				return []proto.Message{&mediav1.AgentAnswered{CallId: s.ID, InteractionId: s.Interaction, At: at,
+					AgentLeg: c.Legs[LegAgent]}}, nil
 			}
 		case ContactRinging:
 			if s.Status == Dialling && !s.ContactRinging {
@@ -111,7 +123,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			}
 		case Connect:
 			if s.Status == Dialling {
-				return []proto.Message{&mediav1.CallConnected{CallId: s.ID, InteractionId: s.Interaction, At: at}}, nil
+				return []proto.Message{&mediav1.CallConnected{CallId: s.ID, InteractionId: s.Interaction, At: at,
+					AgentLeg: c.Legs[LegAgent], ContactLeg: c.Legs[LegContact]}}, nil
 			}
 		case Fail:
 			if s.Status == Dialling {
@@ -131,6 +144,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, fmt.Errorf("call: unknown step %d", c.Step)
 		}
 		return nil, nil
+	case Lose, Forward:
+		return decideOwner(s, c)
 	}
 	return nil, fmt.Errorf("call: unknown command %T", c)
 }
@@ -140,14 +155,23 @@ func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *mediav1.DialStarted:
 		s.ID, s.Interaction, s.Status, s.Instance = e.CallId, e.InteractionId, Dialling, e.Instance
+		s.Generation = e.Generation
+	case *mediav1.AgentAnswered:
+		s.AgentLeg = e.AgentLeg
 	case *mediav1.ContactRinging:
 		s.ContactRinging = true
 	case *mediav1.CallConnected:
 		s.Status = Connected
+		if e.AgentLeg != nil {
+			s.AgentLeg = e.AgentLeg
+		}
+		s.ContactLeg = e.ContactLeg
 	case *mediav1.DialFailed:
 		s.Status = Failed
+		s.AgentLeg, s.ContactLeg, s.PartyLeg = nil, nil, nil
 	case *mediav1.CallEnded:
 		s.Status = Ended
+		s.AgentLeg, s.ContactLeg, s.PartyLeg = nil, nil, nil
 	case *mediav1.CallHeld:
 		s.Held = e.Held
 	default:

@@ -48,7 +48,7 @@ func decideParty(s State, c Report) ([]proto.Message, error) {
 	case PartyConnected:
 		if s.Status == Connected && p.Phase == PartyRung {
 			return []proto.Message{&mediav1.PartyConnected{CallId: s.ID, InteractionId: s.Interaction,
-				PartyAgentId: p.AgentID, Party: p.Display, At: at}}, nil
+				PartyAgentId: p.AgentID, Party: p.Display, At: at, PartyLeg: c.Legs[LegParty]}}, nil
 		}
 	case Conference:
 		if s.Status == Connected && p.Phase == PartyTalking {
@@ -79,12 +79,17 @@ func evolveParty(s State, e proto.Message) State {
 		s.Party = Party{AgentID: e.PartyAgentId, Display: e.Party, Purpose: e.Purpose, Phase: PartyRung}
 	case *mediav1.PartyConnected:
 		s.Party.Phase = PartyTalking
+		s.PartyLeg = e.PartyLeg
 	case *mediav1.ConferenceStarted:
 		s.Party.Phase = PartyConferenced
 	case *mediav1.CallTransferred:
+		// The gateway hangs up the agent's leg: the party's is the other
+		// side now.
 		s.Party.Phase, s.Held = PartyTransferred, false
+		s.AgentLeg = nil
 	case *mediav1.PartyLeft:
 		s.Party = Party{}
+		s.PartyLeg = nil
 	}
 	return s
 }

@@ -103,6 +103,7 @@ func (c *Call) Hangup(ctx context.Context) error {
 func (c *Call) start() {
 	c.g.wg.Add(1) // Dial still holds its own count: Run is not past Wait
 	go c.watch()
+	c.startSessionTimers()
 }
 
 func (c *Call) watch() {
@@ -236,7 +237,7 @@ func (c *Call) teardown(ctx context.Context, reason string) error {
 // media.
 func (g *Gateway) hangupLeg(ctx context.Context, l *leg) error {
 	var err error
-	if l.dialog.LoadState() != sipgosip.DialogStateEnded {
+	if l.dialog.LoadState() != sipgosip.DialogStateEnded && !g.killed.Load() {
 		if err = l.dialog.Hangup(ctx); err != nil {
 			err = fmt.Errorf("bye %s leg: %w", l.role, err)
 		}

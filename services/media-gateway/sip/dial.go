@@ -255,15 +255,16 @@ func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*
 	}
 
 	call := newCall(d, agent, contact)
-	d.report(answered(Connected, contact))
+	d.report(answered(Connected, contact, agent))
 	d.log.Info("sip: connected")
 	call.start()
 	return call, nil
 }
 
-// answered is the report for a leg's 2xx.
-func answered(kind ProgressKind, l *leg) Progress {
-	p := Progress{Kind: kind, SIPCode: sipgosip.StatusOK, Reason: "OK"}
+// answered is the report for a leg's 2xx, with the dialogs of l and of
+// the other legs given.
+func answered(kind ProgressKind, l *leg, others ...*leg) Progress {
+	p := Progress{Kind: kind, SIPCode: sipgosip.StatusOK, Reason: "OK", Legs: legDialogs(append([]*leg{l}, others...)...)}
 	if res := l.dialog.InviteResponse; res != nil {
 		p.SIPCode, p.Reason = res.StatusCode, res.Reason
 	}
@@ -279,7 +280,7 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 	var heard atomic.Bool // any provisional response: CANCEL is allowed
 	rang := false
 	opts := diago.InviteClientOptions{
-		Headers: []sipgosip.Header{sipgosip.NewHeader(callHeader, d.id)},
+		Headers: append([]sipgosip.Header{sipgosip.NewHeader(callHeader, d.id)}, d.g.sessionHeaders()...),
 		OnResponse: func(res *sipgosip.Response) error {
 			if res.IsProvisional() {
 				heard.Store(true)
@@ -373,6 +374,10 @@ func classify(ctx context.Context, role string, dlg *diago.DialogClientSession, 
 // abandon releases a leg that was not answered. When a 2xx crossed our
 // CANCEL, the phone considers the call up: ACK and BYE it (RFC 3261 15).
 func (d *dial) abandon(dlg *diago.DialogClientSession) {
+	if d.g.killed.Load() {
+		_ = dlg.Close()
+		return
+	}
 	if res := dlg.InviteResponse; res != nil && res.IsSuccess() && dlg.LoadState() != sipgosip.DialogStateEnded {
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 		defer cancel()

@@ -76,7 +76,7 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 	}
 
 	call := newCall(d, agent, contact)
-	d.report(answered(Connected, agent))
+	d.report(answered(Connected, agent, contact))
 	d.log.Info("sip: connected")
 	call.start()
 	return call, nil

@@ -22,6 +22,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/diago"
@@ -87,6 +88,11 @@ type Config struct {
 	// toll-fraud scans, see ratelimit.go). Zero means DefaultSourceRate,
 	// negative disables the limit.
 	SourceRate int
+	// SessionExpires is the session interval offered on every INVITE
+	// (RFC 4028, sessiontimer.go); zero offers none. MinSE is the smallest
+	// the gateway accepts (Min-SE), zero meaning MinSessionExpires.
+	SessionExpires time.Duration
+	MinSE          time.Duration
 }
 
 // Validate reports the first problem with the configuration.
@@ -112,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAlive < 0 {
 		return errors.New("sip: negative keep-alive interval")
+	}
+	if c.SessionExpires < 0 || c.MinSE < 0 {
+		return errors.New("sip: negative session interval")
 	}
 	if c.TrunkPassword != "" && (c.TrunkUser == "" || !isToken(c.TrunkUser)) {
 		return fmt.Errorf("sip: trunk user %q: want a SIP user name with the trunk password", c.TrunkUser)
@@ -148,6 +157,10 @@ type Gateway struct {
 
 	ready    chan struct{} // closed once Run serves: Dial waits for it
 	stopping chan struct{} // closed when Run begins to stop
+
+	keepers  sync.WaitGroup // Keep: the service still needs the stack
+	registry atomic.Pointer[registryBox]
+	killed   atomic.Bool // Kill: silent from now on
 
 	mu      sync.Mutex
 	state   runState
@@ -312,6 +325,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		stopProbes := g.startKeepAlive()
 		select {
 		case <-ctx.Done():
+			if err = g.waitKept(serveErr); err != nil {
+				serveErr = nil
+			}
 		case err = <-serveErr:
 			serveErr = nil
 			err = g.serveFailed(err)
@@ -325,6 +341,40 @@ func (g *Gateway) Run(ctx context.Context) error {
 		<-serveErr
 	}
 	return errors.Join(err, g.ua.Close())
+}
+
+// Keep holds the SIP stack up after Run's ctx is done, until release is
+// called: a draining service lets its calls finish and hangs up the rest
+// (BYEs need the stack) before Run hangs up anything. Call it before Run's
+// ctx is done; release is idempotent.
+func (g *Gateway) Keep() (release func()) {
+	g.keepers.Add(1)
+	var once sync.Once
+	return func() { once.Do(g.keepers.Done) }
+}
+
+// waitKept waits for every Keep to be released, or for the listener to
+// fail (its error).
+func (g *Gateway) waitKept(serveErr <-chan error) error {
+	kept := make(chan struct{})
+	go func() { // ends when the last keeper releases, which Keep requires
+		g.keepers.Wait()
+		close(kept)
+	}()
+	select {
+	case <-kept:
+		return nil
+	case err := <-serveErr:
+		return g.serveFailed(err)
+	}
+}
+
+// Kill stops the gateway as kill -9 would, for tests of what survives a
+// crash: from now on it sends nothing (no BYE, no CANCEL, no refresh) and
+// its socket is closed. Run still has to be stopped to free the rest.
+func (g *Gateway) Kill() {
+	g.killed.Store(true)
+	_ = g.conn.Close()
 }
 
 func (g *Gateway) serveFailed(err error) error {

@@ -114,6 +114,10 @@ type Progress struct {
 	// Reason is for people: the SIP reason phrase or what happened, e.g.
 	// "contact hung up". It never contains the contact's number.
 	Reason string
+	// Legs are the dialogs of the legs just answered: the agent's on
+	// AgentAnswered, both on Connected, the party's on PartyConnected. The
+	// service records them so that another instance can hang them up.
+	Legs []Dialog
 }
 
 // Reasons of an Ended report.

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -79,10 +80,40 @@ func newRegistrar(accounts map[string]string, log *slog.Logger) *registrar {
 	}
 }
 
+// Registry keeps the agents' registrations where every gateway instance
+// finds them (the service: events in the store, a read model), so a phone
+// registered with one instance is rung by any. Without one (SetRegistry),
+// registrations live in this process only.
+type Registry interface {
+	// Bind records that user's phone is at contact until expires; a zero
+	// expires removes the binding. cause identifies the REGISTER (its
+	// Call-ID and CSeq), so a retransmission records nothing new. It is
+	// called before the 200 OK; an error answers 500 and the phone retries.
+	Bind(ctx context.Context, user, contact string, expires time.Time, cause string) error
+	// Lookup returns user's binding as last recorded by any instance.
+	Lookup(user string) (contact string, expires time.Time, ok bool)
+}
+
+type registryBox struct{ r Registry }
+
+// SetRegistry makes Registered and REGISTER use r. Call it before Run.
+func (g *Gateway) SetRegistry(r Registry) { g.registry.Store(&registryBox{r}) }
+
+// registryTimeout bounds the recording of one registration.
+const registryTimeout = 5 * time.Second
+
 // Registered returns the Contact URI user registered, while the
-// registration has not expired (Expires honoured, 0 unregisters). It is safe
-// for concurrent use.
+// registration has not expired (Expires honoured, 0 unregisters), with
+// whichever instance it was: through the Registry when one is set. It is
+// safe for concurrent use.
 func (g *Gateway) Registered(user string) (contact string, ok bool) {
+	if box := g.registry.Load(); box != nil {
+		contact, expires, ok := box.r.Lookup(user)
+		if !ok || !g.reg.now().Before(expires) {
+			return "", false
+		}
+		return contact, true
+	}
 	r := g.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,6 +130,9 @@ func (g *Gateway) Registered(user string) (contact string, ok bool) {
 
 func (g *Gateway) handleRegister(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 	res := g.reg.register(req)
+	if box := g.registry.Load(); box != nil && res.StatusCode == sipgosip.StatusOK {
+		res = g.share(box.r, req, res)
+	}
 	if err := tx.Respond(res); err != nil {
 		g.log.Warn("sip: respond to REGISTER", "code", res.StatusCode, "source", req.Source(), "error", err)
 	}
@@ -249,6 +283,35 @@ func (r *registrar) bind(req *sipgosip.Request, user string, now time.Time) *sip
 	if b, ok := r.bindings[user]; ok && now.Before(b.expires) {
 		res.AppendHeader(sipgosip.NewHeader("Contact",
 			fmt.Sprintf("<%s>;expires=%d", b.contact, int(b.expires.Sub(now).Round(time.Second)/time.Second))))
+	}
+	return res
+}
+
+// share records an accepted REGISTER in the registry, so every instance
+// rings the phone where it registered; a failure answers 500 (the phone
+// retries), since a binding only this instance knew would be lost.
+func (g *Gateway) share(r Registry, req *sipgosip.Request, res *sipgosip.Response) *sipgosip.Response {
+	user := req.To().Address.User
+	g.reg.mu.Lock()
+	b, bound := g.reg.bindings[user]
+	g.reg.mu.Unlock()
+	var contact string
+	var expires time.Time
+	if bound && g.reg.now().Before(b.expires) {
+		contact, expires = b.contact, b.expires
+	}
+	if len(req.GetHeaders("Contact")) == 0 {
+		return res // a query: nothing changed
+	}
+	cause := "register:" + req.CallID().Value()
+	if cs := req.CSeq(); cs != nil {
+		cause += ":" + strconv.FormatUint(uint64(cs.SeqNo), 10)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+	defer cancel()
+	if err := r.Bind(ctx, user, contact, expires, cause); err != nil {
+		g.log.Error("sip: record registration", "user", user, "error", err)
+		return sipgosip.NewResponseFromRequest(req, sipgosip.StatusInternalServerError, "Server Internal Error", nil)
 	}
 	return res
 }

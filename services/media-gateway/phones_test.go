@@ -1,0 +1,140 @@
+package mediagateway_test
+
+import (
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+// phone is a SIP user agent written with diago, standing for the agents'
+// phones or for the trunk: it answers every INVITE and counts, per call
+// attempt (the gateway's X-Ringback-Call header), the INVITEs and the BYEs
+// it receives, whoever sends them.
+type phone struct {
+	Addr string
+
+	mu      sync.Mutex
+	invites map[string]int    // call attempt -> initial INVITEs
+	byes    map[string]int    // call attempt -> BYEs
+	dialogs map[string]string // SIP Call-ID -> call attempt
+	other   map[string]int    // other in-dialog requests by method (UPDATE, INVITE refreshes)
+	byeAt   map[string]time.Time
+}
+
+func startPhone(t *testing.T) *phone {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	p := &phone{Addr: conn.LocalAddr().String(), invites: map[string]int{}, byes: map[string]int{},
+		dialogs: map[string]string{}, other: map[string]int{}, byeAt: map[string]time.Time{}}
+	quiet := slog.New(slog.DiscardHandler)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phone-"+strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(quiet),
+			sipgosip.WithTransactionLayerUnhandledResponseHandler(func(*sipgosip.Response) {})),
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}),
+		diago.WithServerRequestMiddleware(p.count))
+	dg.HandleFunc(func(d *diago.DialogServerSession) {
+		_ = d.Ringing()
+		if _, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecTelephoneEvent8000}}); err != nil {
+			return
+		}
+		<-d.Context().Done()
+	})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.ServeUDP(conn)
+	}()
+	t.Cleanup(func() {
+		conn.Close()
+		<-served
+		ua.Close()
+	})
+	waitFor(t, 5*time.Second, "phone listening", func() bool {
+		_, err := ua.TransportLayer().GetConnection("udp", p.Addr)
+		return err == nil
+	})
+	return p
+}
+
+// count sees every request before diago does.
+func (p *phone) count(next sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		callID := ""
+		if h := req.CallID(); h != nil {
+			callID = h.Value()
+		}
+		p.mu.Lock()
+		switch {
+		case req.IsInvite() && !req.To().Params.Has("tag"):
+			if h := req.GetHeader("X-Ringback-Call"); h != nil {
+				p.invites[h.Value()]++
+				p.dialogs[callID] = h.Value()
+			}
+		case req.Method == sipgosip.BYE:
+			if k, ok := p.dialogs[callID]; ok {
+				p.byes[k]++
+				p.byeAt[k] = time.Now()
+			}
+		case !req.IsAck():
+			p.other[req.Method.String()]++
+		}
+		p.mu.Unlock()
+		next(req, tx)
+	}
+}
+
+func (p *phone) invitesOf(call string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.invites[call]
+}
+
+func (p *phone) byesOf(call string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byes[call]
+}
+
+func (p *phone) lastByeOf(call string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byeAt[call]
+}
+
+func (p *phone) requests(method string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.other[method]
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

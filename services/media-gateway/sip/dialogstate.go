@@ -1,0 +1,171 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+)
+
+// Dialog is a leg's dialog state (RFC 3261 12): all another gateway
+// instance needs to send an in-dialog request on it once the instance that
+// set it up is gone. The gateway reports it when a leg is answered
+// (Progress.Legs); the service keeps it in the call's events.
+type Dialog struct {
+	Role         string // "agent", "contact" or "party"
+	CallID       string
+	From         string // our From header value, with our tag
+	To           string // the peer's To header value, with its tag
+	CSeq         uint32 // our CSeq when reported
+	RemoteTarget string // the peer's Contact URI
+	RouteSet     []string
+	Transport    string
+	RemoteAddr   string // host:port the peer answered from
+	LocalContact string
+}
+
+// Roles of the legs, as reported in Dialog.Role.
+const (
+	RoleAgent   = roleAgent
+	RoleContact = roleContact
+	RoleParty   = roleParty
+)
+
+// ByeCSeqGap is added to a recorded CSeq for a BYE sent from the record:
+// re-INVITEs and session refreshes after the record used higher numbers,
+// and a UAS refuses a lower one (500) but accepts a gap (RFC 3261 12.2.2).
+const ByeCSeqGap = 10000
+
+// dialogOf reads an answered leg's dialog state.
+func dialogOf(l *leg) Dialog {
+	dlg := l.dialog.DialogClientSession
+	d := Dialog{Role: l.role, CSeq: dlg.CSEQ(), Transport: "udp"}
+	req, res := dlg.InviteRequest, dlg.InviteResponse
+	if req != nil {
+		if h := req.CallID(); h != nil {
+			d.CallID = h.Value()
+		}
+		if h := req.From(); h != nil {
+			d.From = h.Value()
+		}
+		if h := req.Contact(); h != nil {
+			d.LocalContact = h.Address.String()
+		}
+		d.RemoteTarget = req.Recipient.String()
+		if t := req.Transport(); t != "" {
+			d.Transport = strings.ToLower(t)
+		}
+	}
+	if res != nil {
+		if h := res.To(); h != nil {
+			d.To = h.Value()
+		}
+		if h := res.Contact(); h != nil {
+			d.RemoteTarget = h.Address.String()
+		}
+		rr := res.GetHeaders("Record-Route")
+		for i := len(rr) - 1; i >= 0; i-- { // UAC: reversed (RFC 3261 12.1.2)
+			d.RouteSet = append(d.RouteSet, rr[i].Value())
+		}
+		d.RemoteAddr = res.Source()
+	}
+	return d
+}
+
+// legDialogs are the dialogs of the legs given, for a report.
+func legDialogs(legs ...*leg) []Dialog {
+	out := make([]Dialog, 0, len(legs))
+	for _, l := range legs {
+		if l != nil && l.dialog != nil {
+			out = append(out, dialogOf(l))
+		}
+	}
+	return out
+}
+
+// ErrIncompleteDialog: the recorded dialog lacks what an in-dialog request
+// needs.
+var ErrIncompleteDialog = errors.New("dialog state incomplete")
+
+// Bye hangs up a leg this process did not set up (its gateway died), from
+// its recorded dialog state: a BYE built by hand (RFC 3261 15.1.1) with
+// the dialog's Call-ID and tags, a CSeq above any the dead gateway used,
+// routed by the route set or to the remote target. It returns once the
+// peer answered or ctx is done; a 481 (the peer already forgot the dialog)
+// counts as hung up.
+func (g *Gateway) Bye(ctx context.Context, d Dialog) error {
+	req, dest, err := byeRequest(d)
+	if err != nil {
+		return err
+	}
+	req.SetDestination(dest)
+	select {
+	case <-g.ready:
+	case <-g.stopping:
+		return fmt.Errorf("bye %s leg: %w", d.Role, ErrStopped)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	res, err := g.trunk.client.Do(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil {
+		return fmt.Errorf("bye %s leg: %w", d.Role, err)
+	}
+	if !res.IsSuccess() && res.StatusCode != sipgosip.StatusCallTransactionDoesNotExists {
+		return fmt.Errorf("bye %s leg: %d %s", d.Role, res.StatusCode, res.Reason)
+	}
+	g.log.Info("sip: lost leg hung up", "role", d.Role, "code", res.StatusCode)
+	return nil
+}
+
+// byeRequest builds the BYE of a recorded dialog and where it goes.
+func byeRequest(d Dialog) (*sipgosip.Request, string, error) {
+	if d.CallID == "" || d.From == "" || d.To == "" || d.RemoteTarget == "" {
+		return nil, "", fmt.Errorf("bye %s leg: %w", d.Role, ErrIncompleteDialog)
+	}
+	var target sipgosip.Uri
+	if err := sipgosip.ParseUri(d.RemoteTarget, &target); err != nil {
+		return nil, "", fmt.Errorf("bye %s leg: remote target: %w", d.Role, err)
+	}
+	req := sipgosip.NewRequest(sipgosip.BYE, target)
+	for _, r := range d.RouteSet {
+		req.AppendHeader(sipgosip.NewHeader("Route", r))
+	}
+	maxFwd := sipgosip.MaxForwardsHeader(70)
+	callID := sipgosip.CallIDHeader(d.CallID)
+	req.AppendHeader(sipgosip.NewHeader("From", d.From))
+	req.AppendHeader(sipgosip.NewHeader("To", d.To))
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: d.CSeq + ByeCSeqGap, MethodName: sipgosip.BYE})
+	req.AppendHeader(&maxFwd)
+	req.SetBody(nil)
+	transport := strings.ToUpper(cmpOr(d.Transport, "udp"))
+	req.SetTransport(transport)
+	if req.From() == nil || req.To() == nil || !req.From().Params.Has("tag") || !req.To().Params.Has("tag") {
+		return nil, "", fmt.Errorf("bye %s leg: %w: From and To need their tags", d.Role, ErrIncompleteDialog)
+	}
+	// The next hop: the first route (loose routing), else the remote target
+	// (RFC 3261 12.2.1.1).
+	hop := target
+	if len(d.RouteSet) > 0 {
+		if rh := req.Route(); rh != nil {
+			hop = rh.Address
+		}
+	}
+	port := hop.Port
+	if port == 0 {
+		port = 5060
+	}
+	return req, net.JoinHostPort(hop.Host, strconv.Itoa(port)), nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
