@@ -556,3 +556,56 @@ func TestRetryOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// TestFenceAtomicWithTakeover: a fenced append that meets a takeover in
+// progress waits for it, and is refused if it commits, let through if it
+// rolls back. The check is made under the lease's row lock, not on a stale
+// reading of it.
+func TestFenceAtomicWithTakeover(t *testing.T) {
+	url := pgtest.Database(t)
+	s := open(t, url)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, end := range []string{"COMMIT", "ROLLBACK"} {
+		t.Run(end, func(t *testing.T) {
+			name, stream := "lease-"+uuid.NewString(), "fenced-"+uuid.NewString()
+			a, err := s.AcquireLease(ctx, name, "a", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(context.Background()) //nolint:errcheck
+			if _, err := tx.Exec(ctx,
+				"UPDATE eventstore.leases SET holder = 'b', generation = generation + 1 WHERE name = $1", name); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Append(eventstore.WithFence(ctx, a), stream, eventstore.NoStream, event("test.ByA"))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				t.Fatalf("fenced append did not wait for the takeover in progress: %v", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if _, err := tx.Exec(ctx, end); err != nil {
+				t.Fatal(err)
+			}
+			err = <-done
+			switch {
+			case end == "COMMIT" && !errors.Is(err, eventstore.ErrFenced):
+				t.Errorf("append after the takeover committed: %v, want ErrFenced", err)
+			case end == "ROLLBACK" && err != nil:
+				t.Errorf("append after the takeover rolled back: %v", err)
+			}
+		})
+	}
+}
