@@ -20,9 +20,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	yamlv3 "gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -39,9 +41,15 @@ import (
 // targets are the seven services of `ringback serve --target`.
 var targets = []string{"intake", "scheduler", "router", "agent-session", "media-gateway", "history", "disposition"}
 
-// singleWriters run one replica, replaced with Recreate: the router's
-// dispatcher and the gateway's live SIP dialogs are single writers for now.
-var singleWriters = map[string]bool{"router": true, "media-gateway": true}
+// autoscaled are the services any replica can serve, scaled on CPU by a
+// HorizontalPodAutoscaler. The router (one replica dispatches, under a lease;
+// more add standbys) and the media gateway (an instance is a SIP address with
+// calls of its own) run a fixed count.
+var autoscaled = map[string]bool{"intake": true, "scheduler": true, "agent-session": true, "history": true, "disposition": true}
+
+// statefulTargets run as a StatefulSet: the media gateway, for a volume of
+// recordings and a stable name per instance. The others are Deployments.
+var statefulTargets = map[string]bool{"media-gateway": true}
 
 const (
 	namespace = "ringback"
@@ -56,13 +64,37 @@ const (
 
 // manifests is the kustomize build of one kustomization, decoded.
 type manifests struct {
-	namespaces  []corev1.Namespace
-	configMaps  map[string]corev1.ConfigMap
-	deployments map[string]appsv1.Deployment
-	services    map[string]corev1.Service
-	ingresses   []networkingv1.Ingress
-	pdbs        []policyv1.PodDisruptionBudget
-	pvcs        map[string]corev1.PersistentVolumeClaim
+	namespaces   []corev1.Namespace
+	configMaps   map[string]corev1.ConfigMap
+	deployments  map[string]appsv1.Deployment
+	statefulSets map[string]appsv1.StatefulSet
+	workloads    map[string]workload // the Deployments and StatefulSets, by name
+	services     map[string]corev1.Service
+	ingresses    []networkingv1.Ingress
+	pdbs         []policyv1.PodDisruptionBudget
+	pvcs         map[string]corev1.PersistentVolumeClaim
+	hpas         map[string]autoscalingv2.HorizontalPodAutoscaler
+}
+
+// workload is a Deployment or a StatefulSet, as the checks of its pods read
+// it.
+type workload struct {
+	kind     string // Deployment or StatefulSet
+	name     string
+	replicas *int32
+	selector *metav1.LabelSelector
+	template corev1.PodTemplateSpec
+	claims   []corev1.PersistentVolumeClaim // a StatefulSet's volumeClaimTemplates
+}
+
+// add records w, refusing a second workload of the same name (a Service
+// and a budget could not tell them apart).
+func (m *manifests) add(id string, w workload) error {
+	if other, ok := m.workloads[w.name]; ok {
+		return fmt.Errorf("%s: a %s of that name is in the build too", id, other.kind)
+	}
+	m.workloads[w.name] = w
+	return nil
 }
 
 // kustomizations are what an operator applies: the base and the example
@@ -109,10 +141,13 @@ func build(fs filesys.FileSystem, dir string) (*manifests, error) {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
 	m := &manifests{
-		configMaps:  map[string]corev1.ConfigMap{},
-		deployments: map[string]appsv1.Deployment{},
-		services:    map[string]corev1.Service{},
-		pvcs:        map[string]corev1.PersistentVolumeClaim{},
+		configMaps:   map[string]corev1.ConfigMap{},
+		deployments:  map[string]appsv1.Deployment{},
+		statefulSets: map[string]appsv1.StatefulSet{},
+		workloads:    map[string]workload{},
+		services:     map[string]corev1.Service{},
+		pvcs:         map[string]corev1.PersistentVolumeClaim{},
+		hpas:         map[string]autoscalingv2.HorizontalPodAutoscaler{},
 	}
 	var errs []error
 	for _, r := range rm.Resources() {
@@ -134,6 +169,18 @@ func build(fs filesys.FileSystem, dir string) (*manifests, error) {
 			var o appsv1.Deployment
 			errs = append(errs, decodeStrict(id, y, &o))
 			m.deployments[o.Name] = o
+			errs = append(errs, m.add(id, workload{kind: "Deployment", name: o.Name, replicas: o.Spec.Replicas,
+				selector: o.Spec.Selector, template: o.Spec.Template}))
+		case "apps/v1 StatefulSet":
+			var o appsv1.StatefulSet
+			errs = append(errs, decodeStrict(id, y, &o))
+			m.statefulSets[o.Name] = o
+			errs = append(errs, m.add(id, workload{kind: "StatefulSet", name: o.Name, replicas: o.Spec.Replicas,
+				selector: o.Spec.Selector, template: o.Spec.Template, claims: o.Spec.VolumeClaimTemplates}))
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			var o autoscalingv2.HorizontalPodAutoscaler
+			errs = append(errs, decodeStrict(id, y, &o))
+			m.hpas[o.Name] = o
 		case "v1 Service":
 			var o corev1.Service
 			errs = append(errs, decodeStrict(id, y, &o))
@@ -213,6 +260,12 @@ func TestBuildDecodesStrictly(t *testing.T) {
 		for n, o := range m.deployments {
 			check("Deployment", n, o.Namespace)
 		}
+		for n, o := range m.statefulSets {
+			check("StatefulSet", n, o.Namespace)
+		}
+		for n, o := range m.hpas {
+			check("HorizontalPodAutoscaler", n, o.Namespace)
+		}
 		for n, o := range m.services {
 			check("Service", n, o.Namespace)
 		}
@@ -228,12 +281,12 @@ func TestBuildDecodesStrictly(t *testing.T) {
 	})
 }
 
-// container is the ringback container of d.
-func container(t *testing.T, d appsv1.Deployment) corev1.Container {
+// container is the ringback container of w.
+func container(t *testing.T, w workload) corev1.Container {
 	t.Helper()
-	cs := d.Spec.Template.Spec.Containers
+	cs := w.template.Spec.Containers
 	if len(cs) != 1 {
-		t.Fatalf("deployment %s: %d containers, want 1", d.Name, len(cs))
+		t.Fatalf("%s %s: %d containers, want 1", w.kind, w.name, len(cs))
 	}
 	return cs[0]
 }
@@ -262,30 +315,33 @@ func target(args []string) (string, error) {
 	return found[0], nil
 }
 
-func TestEveryTargetRunsInItsOwnDeployment(t *testing.T) {
+func TestEveryTargetRunsInItsOwnWorkload(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
 		seen := map[string]string{}
-		for name, d := range m.deployments {
-			c := container(t, d)
+		for name, w := range m.workloads {
+			c := container(t, w)
 			if len(c.Command) > 0 {
-				t.Errorf("deployment %s: command %q overrides the image's entrypoint (ringback serve)", name, c.Command)
+				t.Errorf("%s %s: command %q overrides the image's entrypoint (ringback serve)", w.kind, name, c.Command)
 			}
 			tg, err := target(c.Args)
 			if err != nil {
-				t.Errorf("deployment %s: %v", name, err)
+				t.Errorf("%s %s: %v", w.kind, name, err)
 				continue
 			}
 			if tg != name {
-				t.Errorf("deployment %s runs --target=%s: name a Deployment after its target", name, tg)
+				t.Errorf("%s %s runs --target=%s: name a workload after its target", w.kind, name, tg)
 			}
 			if other, ok := seen[tg]; ok {
-				t.Errorf("--target=%s in deployments %s and %s", tg, other, name)
+				t.Errorf("--target=%s in workloads %s and %s", tg, other, name)
 			}
 			seen[tg] = name
+			if want := map[bool]string{true: "StatefulSet", false: "Deployment"}[statefulTargets[tg]]; w.kind != want {
+				t.Errorf("--target=%s runs in a %s, want a %s", tg, w.kind, want)
+			}
 		}
 		for _, tg := range targets {
 			if _, ok := seen[tg]; !ok {
-				t.Errorf("no Deployment runs --target=%s", tg)
+				t.Errorf("no workload runs --target=%s", tg)
 			}
 		}
 	})
@@ -303,8 +359,8 @@ func httpContainerPort(c corev1.Container) (corev1.ContainerPort, bool) {
 
 func TestProbesHitReadyzAndHealthzOnHTTP(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
-		for name, d := range m.deployments {
-			c := container(t, d)
+		for name, w := range m.workloads {
+			c := container(t, w)
 			hp, ok := httpContainerPort(c)
 			if !ok || hp.ContainerPort != httpPort || (hp.Protocol != "" && hp.Protocol != corev1.ProtocolTCP) {
 				t.Errorf("deployment %s: want a TCP container port named http on %d, got %+v", name, httpPort, c.Ports)
@@ -366,8 +422,8 @@ func envOf(t *testing.T, m *manifests, name string, c corev1.Container) (env map
 
 func TestCommonEnvironment(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
-		for name, d := range m.deployments {
-			c := container(t, d)
+		for name, w := range m.workloads {
+			c := container(t, w)
 			env, _ := envOf(t, m, name, c)
 			want := map[string]string{
 				"RINGBACK_HTTP": fmt.Sprintf("0.0.0.0:%d", httpPort), // probes come from the node
@@ -428,8 +484,8 @@ func TestCredentialsComeFromSecrets(t *testing.T) {
 				}
 			}
 		}
-		for name, d := range m.deployments {
-			c := container(t, d)
+		for name, w := range m.workloads {
+			c := container(t, w)
 			env, from := envOf(t, m, name, c)
 			for _, a := range c.Args {
 				for _, f := range credentialFlags {
@@ -459,7 +515,7 @@ func TestCredentialsComeFromSecrets(t *testing.T) {
 					t.Errorf("deployment %s: %s names a file; give its path", name, k)
 					continue
 				}
-				if _, err := secretFile(d, c, env[k]); err != nil {
+				if _, err := secretFile(w, c, env[k]); err != nil {
 					t.Errorf("deployment %s: %s=%q: %v", name, k, env[k], err)
 				}
 			}
@@ -471,7 +527,7 @@ func TestCredentialsComeFromSecrets(t *testing.T) {
 // such a file: it must lie in a read-only mount of a Secret volume that maps
 // the key explicitly (a missing key then stops the pod instead of leaving the
 // file absent).
-func secretFile(d appsv1.Deployment, c corev1.Container, path string) (secretRef, error) {
+func secretFile(w workload, c corev1.Container, path string) (secretRef, error) {
 	if !filepath.IsAbs(path) {
 		return secretRef{}, errors.New("not an absolute path")
 	}
@@ -479,7 +535,7 @@ func secretFile(d appsv1.Deployment, c corev1.Container, path string) (secretRef
 	if !ok {
 		return secretRef{}, errors.New("on no volume")
 	}
-	v, ok := volumeOf(d, vm.Name)
+	v, ok := volumeOf(w, vm.Name)
 	if !ok || v.Secret == nil {
 		return secretRef{}, fmt.Errorf("on volume %s, which is not a Secret", vm.Name)
 	}
@@ -515,8 +571,8 @@ func mountOf(c corev1.Container, path string) (corev1.VolumeMount, bool) {
 	return best, found
 }
 
-func volumeOf(d appsv1.Deployment, name string) (corev1.Volume, bool) {
-	for _, v := range d.Spec.Template.Spec.Volumes {
+func volumeOf(w workload, name string) (corev1.Volume, bool) {
+	for _, v := range w.template.Spec.Volumes {
 		if v.Name == name {
 			return v, true
 		}
@@ -528,15 +584,15 @@ func volumeOf(d appsv1.Deployment, name string) (corev1.Volume, bool) {
 func secretsRead(t *testing.T, m *manifests) map[secretRef][]string {
 	t.Helper()
 	refs := map[secretRef][]string{}
-	for name, d := range m.deployments {
-		c := container(t, d)
+	for name, w := range m.workloads {
+		c := container(t, w)
 		for _, e := range c.Env {
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 				r := secretRef{e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key}
 				refs[r] = append(refs[r], name)
 			}
 		}
-		for _, v := range d.Spec.Template.Spec.Volumes {
+		for _, v := range w.template.Spec.Volumes {
 			if v.Secret == nil {
 				continue
 			}
@@ -589,41 +645,66 @@ const recordingsDir = dataDir + "/recordings"
 func TestNothingThatMustSurviveIsOnAPodsDisk(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
 		claimedBy := map[string][]string{}
-		for name, d := range m.deployments {
-			ps := d.Spec.Template.Spec
+		for name, w := range m.workloads {
+			ps := w.template.Spec
 			for _, v := range ps.Volumes {
 				switch {
 				case v.EmptyDir != nil:
-					if why := d.Spec.Template.Annotations[scratchAnnotation+v.Name]; len(strings.TrimSpace(why)) < 10 {
-						t.Errorf("deployment %s: emptyDir %s is lost with the pod; document it as scratch in the pod annotation %s%s, or use a claim",
-							name, v.Name, scratchAnnotation, v.Name)
+					if why := w.template.Annotations[scratchAnnotation+v.Name]; len(strings.TrimSpace(why)) < 10 {
+						t.Errorf("%s %s: emptyDir %s is lost with the pod; document it as scratch in the pod annotation %s%s, or use a claim",
+							w.kind, name, v.Name, scratchAnnotation, v.Name)
 					}
 				case v.HostPath != nil:
-					t.Errorf("deployment %s: hostPath volume %s: a node's disk is not the pod's, and the next pod may be elsewhere", name, v.Name)
+					t.Errorf("%s %s: hostPath volume %s: a node's disk is not the pod's, and the next pod may be elsewhere", w.kind, name, v.Name)
 				case v.PersistentVolumeClaim != nil:
 					claimedBy[v.PersistentVolumeClaim.ClaimName] = append(claimedBy[v.PersistentVolumeClaim.ClaimName], name)
 				}
 			}
-			for k := range d.Spec.Template.Annotations {
+			for k := range w.template.Annotations {
 				if v, ok := strings.CutPrefix(k, scratchAnnotation); ok {
-					if vol, found := volumeOf(d, v); !found || vol.EmptyDir == nil {
-						t.Errorf("deployment %s: annotation %s names no emptyDir volume", name, k)
+					if vol, found := volumeOf(w, v); !found || vol.EmptyDir == nil {
+						t.Errorf("%s %s: annotation %s names no emptyDir volume", w.kind, name, k)
 					}
 				}
 			}
+			c := container(t, w)
+			for _, ct := range w.claims {
+				if _, ok := volumeOf(w, ct.Name); ok {
+					t.Errorf("%s %s: claim template %s is shadowed by a pod volume of the same name", w.kind, name, ct.Name)
+				}
+				if !slices.ContainsFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.Name == ct.Name }) {
+					t.Errorf("%s %s: claim template %s is mounted nowhere", w.kind, name, ct.Name)
+				}
+				if _, ok := ct.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
+					t.Errorf("%s %s: claim template %s requests no storage", w.kind, name, ct.Name)
+				}
+			}
 			if name == "media-gateway" {
-				c := container(t, d)
+				// Each instance records onto its own claim: a claim template
+				// of the StatefulSet, kept when it scales down or goes.
 				vm, ok := mountOf(c, recordingsDir)
-				v, _ := volumeOf(d, vm.Name)
-				if !ok || vm.ReadOnly || v.PersistentVolumeClaim == nil {
-					t.Errorf("media-gateway: %s (call recordings) should be on a writable PersistentVolumeClaim, is on %+v", recordingsDir, vm)
+				var ct *corev1.PersistentVolumeClaim
+				for i := range w.claims {
+					if w.claims[i].Name == vm.Name {
+						ct = &w.claims[i]
+					}
+				}
+				if !ok || vm.ReadOnly || ct == nil {
+					t.Errorf("media-gateway: %s (call recordings) should be on a writable claim of each instance's own (volumeClaimTemplates), is on %+v", recordingsDir, vm)
+				}
+				if sts, ok := m.statefulSets[name]; ok {
+					rp := sts.Spec.PersistentVolumeClaimRetentionPolicy
+					if rp == nil || rp.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType ||
+						rp.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+						t.Errorf("media-gateway: recordings must outlive a scale-down and the StatefulSet: persistentVolumeClaimRetentionPolicy Retain/Retain, got %+v", rp)
+					}
 				}
 			}
 		}
 		for claim, users := range claimedBy {
 			pvc, ok := m.pvcs[claim]
 			if !ok {
-				t.Errorf("deployments %v mount claim %s, which is not in the build", users, claim)
+				t.Errorf("workloads %v mount claim %s, which is not in the build", users, claim)
 				continue
 			}
 			if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
@@ -632,16 +713,16 @@ func TestNothingThatMustSurviveIsOnAPodsDisk(t *testing.T) {
 			if slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteOnce) {
 				// One node mounts it: one pod, and no overlap in a rollout.
 				for _, u := range users {
-					d := m.deployments[u]
-					if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-						t.Errorf("deployment %s mounts the ReadWriteOnce claim %s: run 1 replica with Recreate", u, claim)
+					d, ok := m.deployments[u]
+					if !ok || d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+						t.Errorf("%s mounts the ReadWriteOnce claim %s, which two pods on two nodes cannot share: a claim per pod (a StatefulSet's volumeClaimTemplates), or 1 replica with Recreate", u, claim)
 					}
 				}
 			}
 		}
 		for claim := range m.pvcs {
 			if _, ok := claimedBy[claim]; !ok {
-				t.Errorf("claim %s is mounted by no Deployment", claim)
+				t.Errorf("claim %s is mounted by no workload", claim)
 			}
 		}
 	})
@@ -676,8 +757,8 @@ func readKustomization(t *testing.T, dir string) (kustomization, map[string]any)
 // images are the images of every container of m.
 func images(m *manifests) map[string][]string {
 	out := map[string][]string{}
-	for name, d := range m.deployments {
-		for _, c := range d.Spec.Template.Spec.Containers {
+	for name, w := range m.workloads {
+		for _, c := range w.template.Spec.Containers {
 			out[c.Image] = append(out[c.Image], name)
 		}
 	}
@@ -747,8 +828,8 @@ func TestResourcesFitTwoCoreNodes(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
 		cpu, mem := resource.MustParse(nodeCPU), resource.MustParse(nodeMemory)
 		var sumCPU, sumMem resource.Quantity
-		for name, d := range m.deployments {
-			c := container(t, d)
+		for name, w := range m.workloads {
+			c := container(t, w)
 			r := c.Resources
 			for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 				lim, okL := r.Limits[res]
@@ -767,11 +848,7 @@ func TestResourcesFitTwoCoreNodes(t *testing.T) {
 			if l := r.Limits[corev1.ResourceMemory]; l.Cmp(mem) > 0 {
 				t.Errorf("deployment %s: memory limit %s does not fit a node (%s allocatable)", name, l.String(), nodeMemory)
 			}
-			replicas := int64(1)
-			if d.Spec.Replicas != nil {
-				replicas = int64(*d.Spec.Replicas)
-			}
-			for range replicas {
+			for range replicasOf(m, w) {
 				sumCPU.Add(r.Requests[corev1.ResourceCPU])
 				sumMem.Add(r.Requests[corev1.ResourceMemory])
 			}
@@ -796,9 +873,9 @@ func TestResourcesFitTwoCoreNodes(t *testing.T) {
 
 func TestPodsRunNonRootOnAReadOnlyRoot(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
-		for name, d := range m.deployments {
-			ps := d.Spec.Template.Spec
-			c := container(t, d)
+		for name, w := range m.workloads {
+			ps := w.template.Spec
+			c := container(t, w)
 			psc, csc := ps.SecurityContext, c.SecurityContext
 			if psc == nil || csc == nil {
 				t.Errorf("deployment %s: pod and container need a securityContext", name)
@@ -841,7 +918,7 @@ func TestPodsRunNonRootOnAReadOnlyRoot(t *testing.T) {
 			if !data {
 				t.Errorf("deployment %s: %s (--data) should be a writable emptyDir or PVC", name, dataDir)
 			}
-			if ann := d.Spec.Template.Annotations; ann["prometheus.io/scrape"] != "true" ||
+			if ann := w.template.Annotations; ann["prometheus.io/scrape"] != "true" ||
 				ann["prometheus.io/port"] != fmt.Sprint(httpPort) || ann["prometheus.io/path"] != "/metrics" {
 				t.Errorf("deployment %s: pod template lacks the prometheus.io scrape annotations: %v", name, ann)
 			}
@@ -849,95 +926,154 @@ func TestPodsRunNonRootOnAReadOnlyRoot(t *testing.T) {
 	})
 }
 
-// selects reports whether the PodDisruptionBudget or Service selector sel
-// selects the pods of d.
-func selects(sel labels.Selector, d appsv1.Deployment) bool {
-	return !sel.Empty() && sel.Matches(labels.Set(d.Spec.Template.Labels))
+// selects reports whether the PodDisruptionBudget, Service or affinity
+// selector sel selects the pods of w.
+func selects(sel labels.Selector, w workload) bool {
+	return !sel.Empty() && sel.Matches(labels.Set(w.template.Labels))
 }
 
+// hpaOf is the HorizontalPodAutoscaler that scales w, if any.
+func hpaOf(m *manifests, w workload) (autoscalingv2.HorizontalPodAutoscaler, bool) {
+	for _, h := range m.hpas {
+		if r := h.Spec.ScaleTargetRef; r.Kind == w.kind && r.Name == w.name {
+			return h, true
+		}
+	}
+	return autoscalingv2.HorizontalPodAutoscaler{}, false
+}
+
+// replicasOf is how many pods w runs at the least: its HPA's minimum when
+// one scales it, else its replicas (1 when unset, as the API server
+// defaults it).
+func replicasOf(m *manifests, w workload) int32 {
+	if h, ok := hpaOf(m, w); ok {
+		if h.Spec.MinReplicas == nil {
+			return 1
+		}
+		return *h.Spec.MinReplicas
+	}
+	if w.replicas == nil {
+		return 1
+	}
+	return *w.replicas
+}
+
+// budgetsOf are the PodDisruptionBudgets that select the pods of w.
+func budgetsOf(t *testing.T, m *manifests, w workload) []policyv1.PodDisruptionBudget {
+	t.Helper()
+	var out []policyv1.PodDisruptionBudget
+	for _, p := range m.pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+		if err != nil {
+			t.Fatalf("pdb %s: %v", p.Name, err)
+		}
+		if selects(sel, w) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestReplicasAndDisruptionBudgets: every service runs two pods at least,
+// the router and the gateway included (a lease makes one dispatcher among
+// the routers; each gateway owns its calls), under exactly one budget that
+// lets a node drain yet keeps the service up: the router at least one pod
+// (the standby takes the lease over), the gateways all but one (each
+// evicted one drains its calls while the others take new ones).
 func TestReplicasAndDisruptionBudgets(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
-		for name, d := range m.deployments {
-			replicas := int32(1)
-			if d.Spec.Replicas != nil {
-				replicas = *d.Spec.Replicas
-			}
-			var budgets []string
-			for _, p := range m.pdbs {
-				sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
-				if err != nil {
-					t.Fatalf("pdb %s: %v", p.Name, err)
-				}
-				if selects(sel, d) {
-					budgets = append(budgets, p.Name)
-				}
-			}
-			if singleWriters[name] {
-				if replicas != 1 {
-					t.Errorf("deployment %s: %d replicas; it is a single writer for now, run 1", name, replicas)
-				}
-				if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-					t.Errorf("deployment %s: strategy %q lets two single writers overlap in a rollout; use Recreate", name, d.Spec.Strategy.Type)
-				}
-				if len(budgets) > 0 {
-					t.Errorf("deployment %s: one replica under budgets %v blocks every node drain", name, budgets)
-				}
-				continue
-			}
+		for name, w := range m.workloads {
+			replicas := replicasOf(m, w)
 			if replicas < 2 {
-				t.Errorf("deployment %s: %d replicas, want 2 or more", name, replicas)
+				t.Errorf("%s %s: %d replicas, want 2 or more: every replica is safe to kill, and one alone makes a node drain an outage", w.kind, name, replicas)
 			}
+			budgets := budgetsOf(t, m, w)
 			if len(budgets) != 1 {
-				t.Errorf("deployment %s: selected by budgets %v, want exactly one", name, budgets)
+				t.Errorf("%s %s: selected by %d budgets, want exactly one", w.kind, name, len(budgets))
 				continue
 			}
-			for _, p := range m.pdbs {
-				if p.Name != budgets[0] {
-					continue
+			p := budgets[0]
+			switch {
+			case p.Spec.MinAvailable != nil && p.Spec.MaxUnavailable != nil:
+				t.Errorf("pdb %s: both minAvailable and maxUnavailable", p.Name)
+			case p.Spec.MinAvailable != nil:
+				if v := p.Spec.MinAvailable.IntValue(); p.Spec.MinAvailable.Type != intstr.Int || v < 1 || v >= int(replicas) {
+					t.Errorf("pdb %s: minAvailable %s, want at least 1 and fewer than %d replicas", p.Name, p.Spec.MinAvailable.String(), replicas)
 				}
-				switch {
-				case p.Spec.MinAvailable != nil:
-					if v := p.Spec.MinAvailable.IntValue(); p.Spec.MinAvailable.Type != intstr.Int || v < 1 || v >= int(replicas) {
-						t.Errorf("pdb %s: minAvailable %s, want at least 1 and fewer than %d replicas", p.Name, p.Spec.MinAvailable.String(), replicas)
-					}
-				case p.Spec.MaxUnavailable != nil:
-				default:
-					t.Errorf("pdb %s: neither minAvailable nor maxUnavailable", p.Name)
+			case p.Spec.MaxUnavailable != nil:
+				if v := p.Spec.MaxUnavailable.IntValue(); p.Spec.MaxUnavailable.Type != intstr.Int || v < 1 || v >= int(replicas) {
+					t.Errorf("pdb %s: maxUnavailable %s, want at least 1 and fewer than %d replicas", p.Name, p.Spec.MaxUnavailable.String(), replicas)
 				}
+			default:
+				t.Errorf("pdb %s: neither minAvailable nor maxUnavailable", p.Name)
+			}
+			switch name {
+			case "router":
+				if p.Spec.MinAvailable == nil || p.Spec.MinAvailable.IntValue() != 1 {
+					t.Errorf("pdb %s: want minAvailable 1 (the standby stays while the dispatcher's node drains)", p.Name)
+				}
+			case "media-gateway":
+				if p.Spec.MaxUnavailable == nil || p.Spec.MaxUnavailable.IntValue() != 1 {
+					t.Errorf("pdb %s: want maxUnavailable 1 (one gateway drains at a time, whatever their number)", p.Name)
+				}
+			}
+		}
+		for _, p := range m.pdbs {
+			sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+			if err != nil {
+				t.Fatalf("pdb %s: %v", p.Name, err)
+			}
+			if !slices.ContainsFunc(slices.Collect(maps.Values(m.workloads)), func(w workload) bool { return selects(sel, w) }) {
+				t.Errorf("pdb %s selects no workload's pods", p.Name)
 			}
 		}
 	})
 }
 
-func TestServicesSelectTheirDeployment(t *testing.T) {
+// headless reports whether s is the headless Service that names the pods of
+// StatefulSet w one by one (its spec.serviceName).
+func headless(m *manifests, s corev1.Service, w workload) bool {
+	sts, ok := m.statefulSets[w.name]
+	return ok && sts.Spec.ServiceName == s.Name && s.Spec.ClusterIP == corev1.ClusterIPNone
+}
+
+func TestServicesSelectTheirWorkload(t *testing.T) {
 	eachBuild(t, func(t *testing.T, m *manifests) {
 		for _, tg := range targets {
 			if _, ok := m.services[tg]; !ok {
 				t.Errorf("no Service %s", tg)
 			}
 		}
+		for _, sts := range m.statefulSets {
+			s, ok := m.services[sts.Spec.ServiceName]
+			if !ok || s.Spec.ClusterIP != corev1.ClusterIPNone {
+				t.Errorf("StatefulSet %s: serviceName %q should name a headless Service (clusterIP None) of the build: it gives each pod its DNS name", sts.Name, sts.Spec.ServiceName)
+			} else if !s.Spec.PublishNotReadyAddresses {
+				t.Errorf("service %s: publishNotReadyAddresses should be true, so a draining instance keeps its name for the calls it finishes", s.Name)
+			}
+		}
 		for name, s := range m.services {
 			sel := labels.SelectorFromSet(s.Spec.Selector)
 			var matched []string
-			for dn, d := range m.deployments {
-				if selects(sel, d) {
-					matched = append(matched, dn)
+			for wn, w := range m.workloads {
+				if selects(sel, w) {
+					matched = append(matched, wn)
 				}
 			}
-			if len(matched) != 1 || matched[0] != name {
-				t.Errorf("service %s selects the pods of %v, want those of deployment %s only", name, matched, name)
+			if len(matched) != 1 || (matched[0] != name && !headless(m, s, m.workloads[matched[0]])) {
+				t.Errorf("service %s selects the pods of %v, want those of workload %s only (or be the headless Service of a StatefulSet)", name, matched, name)
 				continue
 			}
-			d := m.deployments[name]
-			// The Deployment's own selector must match its template, and the
+			w := m.workloads[matched[0]]
+			// The workload's own selector must match its template, and the
 			// Service's ports must name ports the container has.
-			dsel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-			if err != nil || !selects(dsel, d) {
-				t.Errorf("deployment %s: selector does not match its pod template (%v)", name, err)
+			wsel, err := metav1.LabelSelectorAsSelector(w.selector)
+			if err != nil || !selects(wsel, w) {
+				t.Errorf("%s %s: selector does not match its pod template (%v)", w.kind, w.name, err)
 			}
-			c := container(t, d)
+			c := container(t, w)
 			want := map[string]corev1.Protocol{"http": corev1.ProtocolTCP}
-			if name == "media-gateway" {
+			if w.name == "media-gateway" {
 				want["sip"] = corev1.ProtocolUDP
 			}
 			got := map[string]corev1.Protocol{}
@@ -1143,7 +1279,9 @@ type composeService struct {
 	Volumes     []string          `yaml:"volumes"`
 	Tmpfs       []string          `yaml:"tmpfs"`
 	Ports       []string          `yaml:"ports"`
-	DependsOn   map[string]struct {
+	// StopGracePeriod is how long docker stop waits after SIGTERM.
+	StopGracePeriod string `yaml:"stop_grace_period"`
+	DependsOn       map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
 	Healthcheck *struct {
@@ -1188,15 +1326,39 @@ func readCompose(t *testing.T) composeFile {
 	return f
 }
 
-// TestComposeRunsEachTargetOncePerStore reads docker-compose.yml as compose
+// composeScaleOut is the profile that shows the scale-out, and how many of
+// which targets it runs at least.
+var composeScaleOut = struct {
+	profile  string
+	replicas map[string]int
+}{"postgres", map[string]int{"router": 2, "media-gateway": 2}}
+
+// hostPort is the host side of a compose port mapping
+// ([ip:]host:container[/proto]) with its protocol, e.g. "5060/udp".
+func hostPort(mapping string) string {
+	proto := "tcp"
+	if i := strings.LastIndex(mapping, "/"); i >= 0 {
+		mapping, proto = mapping[:i], mapping[i+1:]
+	}
+	parts := strings.Split(mapping, ":")
+	if len(parts) < 2 {
+		return mapping + "/" + proto // an ephemeral host port
+	}
+	return parts[len(parts)-2] + "/" + proto
+}
+
+// TestComposeRunsEveryTargetPerStore reads docker-compose.yml as compose
 // would (YAML merge keys resolved) and checks each store profile runs the
-// seven targets once, on Kafka and on that profile's store, keeping nothing
-// that must survive in a container's own volume.
-func TestComposeRunsEachTargetOncePerStore(t *testing.T) {
+// seven targets, on Kafka and on that profile's store, keeping nothing that
+// must survive in a container's own volume; and that one profile runs the
+// router and the gateway twice, each replica named and addressed apart.
+func TestComposeRunsEveryTargetPerStore(t *testing.T) {
 	f := readCompose(t)
-	seen := map[string]map[string]string{} // profile -> target -> service
+	seen := map[string]map[string][]string{}    // profile -> target -> services
+	hostPorts := map[string]map[string]string{} // profile -> host port -> service
+	sipAddrs := map[string]map[string]string{}  // profile -> --sip -> service
 	for p, st := range storeProfiles {
-		seen[p] = map[string]string{}
+		seen[p], hostPorts[p], sipAddrs[p] = map[string][]string{}, map[string]string{}, map[string]string{}
 		s, ok := f.Services[st.service]
 		if !ok || !slices.Equal(s.Profiles, []string{p}) || s.Healthcheck == nil {
 			t.Errorf("compose: want service %s in profile %s only, with a healthcheck", st.service, p)
@@ -1242,10 +1404,21 @@ func TestComposeRunsEachTargetOncePerStore(t *testing.T) {
 			t.Errorf("compose %s: %v", name, err)
 			continue
 		}
-		if other, ok := seen[p][tg]; ok {
-			t.Errorf("compose profile %s: --target=%s in %s and %s", p, tg, other, name)
+		seen[p][tg] = append(seen[p][tg], name)
+		for _, pm := range s.Ports {
+			hp := hostPort(pm)
+			if other, ok := hostPorts[p][hp]; ok {
+				t.Errorf("compose profile %s: %s and %s both publish host port %s", p, other, name, hp)
+			}
+			hostPorts[p][hp] = name
 		}
-		seen[p][tg] = name
+		// A replicated target names each replica: the lease holder, the
+		// owner of a call.
+		if id, ok := instanceIDs[tg]; ok {
+			if v := s.setting(id.fallback); v != name {
+				t.Errorf("compose %s: --%s=%q, want the service's name %q", name, id.fallback, v, name)
+			}
+		}
 
 		// The binary refuses --bus=kafka on the embedded store: every
 		// service names the profile's store.
@@ -1286,21 +1459,37 @@ func TestComposeRunsEachTargetOncePerStore(t *testing.T) {
 		}
 
 		if tg == "media-gateway" {
-			if sip := s.setting("sip"); !strings.HasSuffix(sip, ":5060") {
+			sip := s.setting("sip")
+			if !strings.HasSuffix(sip, ":5060") {
 				t.Errorf("compose %s: --sip=%q, want port 5060", name, sip)
 			}
+			if other, ok := sipAddrs[p][sip]; ok {
+				t.Errorf("compose profile %s: gateways %s and %s both bind %s", p, other, name, sip)
+			}
+			sipAddrs[p][sip] = name
 			for _, proto := range []string{"udp", "tcp"} {
-				if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":5060:5060/"+proto) }) {
+				if !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":5060/"+proto) }) {
 					t.Errorf("compose %s: the SIP port 5060/%s is not published (ports %q)", name, proto, s.Ports)
 				}
+			}
+			// docker stop sends SIGTERM, then SIGKILL after the grace
+			// period: the drain must fit.
+			drain := drainIn(t, "compose "+name, s.Environment)
+			if g, err := time.ParseDuration(s.StopGracePeriod); err != nil || g < drain+15*time.Second {
+				t.Errorf("compose %s: stop_grace_period %q, want %s at least (the %s drain and the stop)", name, s.StopGracePeriod, drain+15*time.Second, drain)
 			}
 		}
 	}
 	for p := range storeProfiles {
 		for _, tg := range targets {
-			if _, ok := seen[p][tg]; !ok {
+			if len(seen[p][tg]) == 0 {
 				t.Errorf("compose profile %s: no service runs --target=%s", p, tg)
 			}
+		}
+	}
+	for tg, n := range composeScaleOut.replicas {
+		if got := seen[composeScaleOut.profile][tg]; len(got) < n {
+			t.Errorf("compose profile %s: --target=%s runs in %v, want %d replicas to show the scale-out", composeScaleOut.profile, tg, got, n)
 		}
 	}
 
