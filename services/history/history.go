@@ -2,11 +2,14 @@
 // copied from the bus into the callback's audit trail (stream
 // history-callback-<callback id>), the agents' notes, and the contact's
 // history and in-progress / recent interaction matrices derived from them.
-// It must not import another service.
+// Its memory is bounded (--history.cached-callbacks): what it does not
+// hold it reads from the store, through index streams of its own
+// (index.go). It must not import another service.
 package history
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -39,12 +42,27 @@ type Config struct {
 	// to or accepted by, and notes and case data written only by the agent
 	// who accepted it.
 	AgentsFile string
+	// CachedCallbacks caps the callbacks held in memory; 0 means
+	// DefaultCachedCallbacks.
+	CachedCallbacks int
 }
+
+// DefaultCachedCallbacks: a held callback costs a few kilobytes (see
+// BenchmarkViewMemory), so 20,000 is some tens of megabytes, well inside
+// the pod's 512Mi, and more than the callbacks live at once on a
+// 10,000-agent site; ended ones go first.
+const DefaultCachedCallbacks = 20000
+
+// MinCachedCallbacks keeps a misconfiguration from reading every callback
+// from the store on every request.
+const MinCachedCallbacks = 100
 
 // RegisterFlags registers history's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RecentDays, "history.recent-days", 1,
 		"days (1-366) the recent interactions matrix looks back when the request names none; 1 is the agent desktop's 'within the last day'")
+	fs.IntVar(&c.CachedCallbacks, "history.cached-callbacks", DefaultCachedCallbacks,
+		"callbacks whose summary a replica holds in memory (live ones kept before ended ones); the rest are read from the store when asked for. A few KiB each")
 }
 
 // Validate checks the configuration.
@@ -52,7 +70,17 @@ func (c *Config) Validate() error {
 	if c.RecentDays < 1 || c.RecentDays > MaxRecentDays {
 		return fmt.Errorf("history.recent-days: must be 1 to %d, got %d", MaxRecentDays, c.RecentDays)
 	}
+	if c.CachedCallbacks != 0 && c.CachedCallbacks < MinCachedCallbacks {
+		return fmt.Errorf("history.cached-callbacks: must be at least %d, got %d", MinCachedCallbacks, c.CachedCallbacks)
+	}
 	return nil
+}
+
+func (c *Config) cachedCallbacks() int {
+	if c.CachedCallbacks == 0 {
+		return DefaultCachedCallbacks
+	}
+	return c.CachedCallbacks
 }
 
 // Deps are what history is given.
@@ -71,6 +99,7 @@ type Service struct {
 	cfg      Config
 	deps     Deps
 	view     *view
+	idx      indexes
 	proj     *readmodel.Projection
 	recorded prometheus.Counter
 	notes    prometheus.Counter
@@ -86,7 +115,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	agentauth.WarnOpen(deps.Log, agents)
-	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
+	s := &Service{cfg: cfg, deps: deps, view: newView(cfg.cachedCallbacks()), agents: agents}
+	s.idx.linked = newLRU[string, struct{}](2 * cfg.cachedCallbacks())
 	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix}, Apply: s.view.apply}
 	s.recorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_events_recorded_total",
 		Help: "Events of callbacks copied into their audit trail."})
@@ -102,13 +132,23 @@ func New(cfg Config, deps Deps) (*Service, error) {
 }
 
 // Ready says whether the service's read model has caught up with the
-// store, for /readyz: a replica serves only once its view is whole.
-func (s *Service) Ready() error { return s.proj.Ready() }
+// store and every trail is indexed, for /readyz: a replica serves only
+// once it can find every callback.
+func (s *Service) Ready() error {
+	if err := s.proj.Ready(); err != nil {
+		return err
+	}
+	if !s.idx.backfilled.Load() {
+		return errors.New("history: indexing the trails of an older version")
+	}
+	return nil
+}
 
 // Run folds history's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		s.backfill,
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/history/timeline"
 )
 
@@ -26,6 +27,9 @@ const interactionWait = 3 * time.Second
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	if strings.HasPrefix(e.Stream, timeline.StreamPrefix) {
 		return nil // our own notes are in the trail already
+	}
+	if _, ok := e.Event.(*callbackv1.CallbackVoided); ok {
+		return nil // a request that never was: no callback to record it in
 	}
 	f := timeline.FactsOf(e.Event)
 	// Every event of a callback's chain carries the callback id as its
@@ -46,7 +50,16 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	}
 	iid := f.InteractionID
 	if iid == "" {
-		iid = s.view.latestInteraction(cb)
+		st, _, err := s.state(ctx, cb)
+		if err != nil {
+			return err
+		}
+		iid = st.InteractionID
+	}
+	// Indexed before it is recorded (index.go), so that it can be found
+	// once its callback has left memory.
+	if err := s.link(ctx, cb, iid, f.PhoneNumber); err != nil {
+		return err
 	}
 	at := e.Time
 	if at.IsZero() {
@@ -66,19 +79,64 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 
 // awaitCallbackOf waits briefly for the callback of an interaction to be known.
 func (s *Service) awaitCallbackOf(ctx context.Context, interactionID string) (string, error) {
-	if cb, ok := s.view.callbackOf(interactionID); ok {
-		return cb, nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, interactionWait)
-	defer cancel()
 	var cb string
-	err := s.proj.WaitUntil(wctx, func() bool {
+	err := s.await(ctx, interactionWait, func(ctx context.Context, store bool) (bool, error) {
+		if !store {
+			var ok bool
+			cb, ok = s.view.callbackOf(interactionID)
+			return ok, nil
+		}
 		var ok bool
-		cb, ok = s.view.callbackOf(interactionID)
-		return ok
+		var err error
+		cb, ok, err = s.lookupCallback(ctx, interactionID)
+		return ok, err
 	})
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "", fmt.Errorf("interaction %s: callback not known yet", interactionID)
 	}
 	return cb, err
+}
+
+// storeCheckEvery spaces the store reads of a wait: the projection wakes
+// it at every event recorded, which may be thousands a second.
+const storeCheckEvery = 50 * time.Millisecond
+
+// await waits up to d for ok, which is asked with store false (memory
+// only) at every event the projection folds, and with store true (memory,
+// then the store) at the start, at most every storeCheckEvery, and at the
+// end: the store knows at least what memory does, and what memory no
+// longer holds. It returns context.DeadlineExceeded when ok never held.
+func (s *Service) await(ctx context.Context, d time.Duration, ok func(ctx context.Context, store bool) (bool, error)) error {
+	if found, err := ok(ctx, true); found || err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		storeErr error
+		checked  = time.Now()
+	)
+	err := s.proj.WaitUntil(wctx, func() bool {
+		store := time.Since(checked) >= storeCheckEvery
+		if store {
+			checked = time.Now()
+		}
+		found, err := ok(wctx, store)
+		if err != nil && wctx.Err() == nil {
+			storeErr = err
+			return true
+		}
+		return found
+	})
+	if storeErr != nil {
+		return storeErr
+	}
+	if err != nil && ctx.Err() == nil {
+		// The last word is the store's.
+		if found, serr := ok(ctx, true); found || serr != nil {
+			return serr
+		}
+		return context.DeadlineExceeded
+	}
+	return err
 }

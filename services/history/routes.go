@@ -46,28 +46,39 @@ func (s *Service) routes(mux *http.ServeMux) {
 const entitleWait = 500 * time.Millisecond
 
 // awaitEntitled waits up to entitleWait for ok, then answers refused.
-func (s *Service) awaitEntitled(ctx context.Context, ok func() bool, refused error) error {
-	if ok() {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, entitleWait)
-	defer cancel()
-	if err := s.proj.WaitUntil(wctx, ok); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+func (s *Service) awaitEntitled(ctx context.Context, ok func(ctx context.Context, store bool) (bool, error), refused error) error {
+	err := s.await(ctx, entitleWait, ok)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
 		return refused
 	}
-	return nil
+	return err
+}
+
+// handledBy says whether callback cb was offered to or accepted by agent.
+func (s *Service) handledBy(ctx context.Context, cb, agent string) (bool, error) {
+	st, ok, err := s.state(ctx, cb)
+	return ok && st.HandledBy(agent), err
 }
 
 // entitledInteraction: an agent an interaction of the callback was offered
 // to or accepted by.
 func (s *Service) entitledInteraction(r *http.Request, agent string) error {
 	iid := r.PathValue("id")
-	return s.awaitEntitled(r.Context(), func() bool {
+	return s.awaitEntitled(r.Context(), func(ctx context.Context, store bool) (bool, error) {
 		cb, ok := s.view.callbackOf(iid)
-		return ok && s.view.handledBy(cb, agent)
+		if !ok && store {
+			var err error
+			if cb, ok, err = s.lookupCallback(ctx, iid); err != nil {
+				return false, err
+			}
+		}
+		if !ok {
+			return false, nil
+		}
+		return s.handledBy(ctx, cb, agent)
 	}, httpx.NotFound("no interaction "+iid))
 }
 
@@ -78,8 +89,21 @@ func (s *Service) entitledContact(r *http.Request, agent string) error {
 	if err != nil {
 		return err
 	}
-	return s.awaitEntitled(r.Context(), func() bool { return s.view.handlesContact(p, agent) },
-		httpx.NotFound("no contact history for this number"))
+	return s.awaitEntitled(r.Context(), func(ctx context.Context, store bool) (bool, error) {
+		ids := s.view.contactOf(p)
+		if store {
+			var err error
+			if ids, err = s.callbacksOf(ctx, p); err != nil {
+				return false, err
+			}
+		}
+		for _, cb := range ids {
+			if ok, err := s.handledBy(ctx, cb, agent); ok || err != nil {
+				return ok, err
+			}
+		}
+		return false, nil
+	}, httpx.NotFound("no contact history for this number"))
 }
 
 // InteractionType is the media type of every interaction history sees; the
@@ -102,7 +126,10 @@ func phone(r *http.Request) (string, error) {
 // callbackOf finds the callback of an interaction named in the path.
 func (s *Service) callbackOf(r *http.Request) (interactionID, callbackID string, err error) {
 	iid := r.PathValue("id")
-	cb, ok := s.view.callbackOf(iid)
+	cb, ok, err := s.lookupCallback(r.Context(), iid)
+	if err != nil {
+		return iid, "", err
+	}
 	if !ok {
 		return iid, "", httpx.NotFound("no interaction " + iid)
 	}
@@ -260,8 +287,12 @@ func (s *Service) contactHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cs, err := s.contact(r.Context(), p)
+	if err != nil {
+		return err
+	}
 	rows := []contactRow{}
-	for _, c := range s.view.contact(p) {
+	for _, c := range cs {
 		row := contactRow{CallbackID: c.CallbackID, InteractionID: c.InteractionID, Service: c.Service,
 			Subject: c.Subject, State: c.Status.String(), Disposition: c.Disposition, Notes: []noteView{},
 			RequestedAt: timePtr(c.RequestedAt), CompletedAt: timePtr(c.EndedAt)}
@@ -305,7 +336,11 @@ func (s *Service) matrix(w http.ResponseWriter, r *http.Request) error {
 	exclude := r.URL.Query().Get("exclude")
 	since := s.deps.Clock.Now().Add(-time.Duration(days) * 24 * time.Hour)
 	m := matrixView{InProgress: matrixCell{Types: map[string]int{}}, Recent: matrixCell{Types: map[string]int{}, Days: days}}
-	for _, c := range s.view.contact(p) {
+	cs, err := s.contact(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
 		if exclude != "" && (c.CallbackID == exclude || slices.Contains(c.Interactions, exclude)) {
 			continue
 		}
