@@ -51,7 +51,7 @@ func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time
 		t.Fatal(err)
 	}
 	cfg := mediagateway.Config{Trunk: trunk, CallerID: "ringback", AgentRingTimeout: 5 * time.Second,
-		ContactRingTimeout: 5 * time.Second, InstanceID: id, LeaseTTL: ttl, DrainGrace: time.Minute}
+		ContactRingTimeout: 5 * time.Second, InstanceID: id, LeaseTTL: ttl, DrainGrace: 500 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}

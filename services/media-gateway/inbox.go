@@ -213,7 +213,9 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	select {
 	case <-c.Ended():
 	case <-ctx.Done():
-		_ = c.Hangup(context.Background())
+		// The drain is over (or the lease lost): the call is hung up, not
+		// left to a process that is going away.
+		_ = c.HangupBecause(context.Background(), ReasonDrained)
 		<-c.Ended()
 	}
 }

@@ -41,6 +41,10 @@ import (
 // message is not acknowledged and another instance of the group gets it.
 var errDraining = fmt.Errorf("gateway draining, no new calls: %w", context.Canceled)
 
+// ReasonDrained ends the calls still up when a stopping gateway's grace
+// period is over.
+const ReasonDrained = "gateway stopped: drain grace period over"
+
 // errCrashed: a crashed instance (tests' kill -9) writes nothing.
 var errCrashed = errors.New("gateway crashed")
 

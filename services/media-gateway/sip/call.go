@@ -84,6 +84,12 @@ func (c *Call) Ended() <-chan struct{} { return c.ended }
 // It is idempotent: once the call has ended, or while another Hangup or a
 // BYE from a phone is ending it, it waits for the end and returns nil.
 func (c *Call) Hangup(ctx context.Context) error {
+	return c.HangupBecause(ctx, ReasonHangupRequested)
+}
+
+// HangupBecause is Hangup with the reason the Ended report gives, e.g. the
+// gateway's drain running out.
+func (c *Call) HangupBecause(ctx context.Context, reason string) error {
 	if !c.claimed.CompareAndSwap(false, true) {
 		select {
 		case <-c.ended:
@@ -92,7 +98,7 @@ func (c *Call) Hangup(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	if err := c.teardown(ctx, ReasonHangupRequested); err != nil {
+	if err := c.teardown(ctx, reason); err != nil {
 		return fmt.Errorf("hang up %s: %w", c.id, err)
 	}
 	return nil
