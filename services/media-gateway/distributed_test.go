@@ -42,11 +42,16 @@ type gateway struct {
 	registry *prometheus.Registry
 }
 
-func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time.Duration, mod func(*mediagateway.Config)) *gateway {
+func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time.Duration, mod func(*mediagateway.Config),
+	sipMods ...func(*sip.Config)) *gateway {
 	t.Helper()
 	log := env.Log.With("instance", id)
-	gw, err := sip.New(sip.Config{Listen: "127.0.0.1:0", Trunk: trunk, CallerID: "ringback",
-		AgentRingTimeout: 5 * time.Second, ContactRingTimeout: 5 * time.Second}, log)
+	sc := sip.Config{Listen: "127.0.0.1:0", Trunk: trunk, CallerID: "ringback",
+		AgentRingTimeout: 5 * time.Second, ContactRingTimeout: 5 * time.Second}
+	for _, m := range sipMods {
+		m(&sc)
+	}
+	gw, err := sip.New(sc, log)
 	if err != nil {
 		t.Fatal(err)
 	}

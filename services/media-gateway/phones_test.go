@@ -20,6 +20,7 @@ import (
 // it receives, whoever sends them.
 type phone struct {
 	Addr string
+	dg   *diago.Diago
 
 	mu      sync.Mutex
 	invites map[string]int    // call attempt -> initial INVITEs
@@ -53,6 +54,7 @@ func startPhone(t *testing.T) *phone {
 	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}),
 		diago.WithServerRequestMiddleware(p.count))
+	p.dg = dg
 	dg.HandleFunc(func(d *diago.DialogServerSession) {
 		_ = d.Ringing()
 		if _, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecTelephoneEvent8000}}); err != nil {
