@@ -293,3 +293,41 @@ func TestClaimStreamsNameNoNumber(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCallbacksOpenBeforeClaimsKeepTheirNumber: an older version left
+// callbacks open with no claim; once ready, intake refuses their numbers
+// and frees those of the ended ones.
+func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
+	env := servicetest.New(t)
+	old := func(id, number string) {
+		env.Append(callback.Stream(id), "request:"+id, &callbackv1.CallbackRequested{CallbackId: id,
+			Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: number, RequestedAt: timestamppb.New(env.Clock.Now())}})
+	}
+	open, ended := uuid.NewString(), uuid.NewString()
+	old(open, "+14155550123")
+	old(ended, "+14155550124")
+	env.Append(callback.Stream(ended), "cancel", &callbackv1.CallbackCancelled{CallbackId: ended, At: timestamppb.New(env.Clock.Now())})
+	s, err := New(Config{RefuseDuplicates: true}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
+		Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := env.Server.URL
+	if s.Ready() == nil {
+		t.Fatal("ready before the backfill")
+	}
+	env.Go(s.Run)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", s.Ready())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550123"}, ""); code != http.StatusConflict {
+		t.Fatalf("number of the open callback: %d", code)
+	}
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550124"}, ""); code != http.StatusCreated {
+		t.Fatalf("number of the ended callback: %d", code)
+	}
+}
