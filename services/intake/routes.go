@@ -167,8 +167,13 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// From the claim on, the client hanging up stops nothing: a claim
+	// whose append landed but whose answer was lost would hold the number
+	// for the claim grace.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
 	var held *contact.HeldError
-	if err := s.claim(r.Context(), stream, id, req.Service, req.PhoneNumber); errors.As(err, &held) {
+	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber); errors.As(err, &held) {
 		return s.duplicate(held.Holder)
 	} else if err != nil {
 		return err
@@ -207,7 +212,12 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	case errors.Is(err, callback.ErrVoided):
 		// Paused past the claim grace: another request took the number.
 		s.deps.Log.Warn("request written too late: its claim was voided", "callback", id)
-		return keyAbandoned()
+		if r.Header.Get("Idempotency-Key") != "" {
+			return keyAbandoned()
+		}
+		p := httpx.Conflict("another request took this number while this one was being written; send it again")
+		p.Field = "phone_number"
+		return p
 	case errors.Is(err, callback.ErrExists) || (err == nil && out.Replay):
 		status = http.StatusOK // a retried POST with the same Idempotency-Key
 		if s.cfg.RefuseDuplicates && (out.State.Request.GetService() != cbr.GetService() ||
