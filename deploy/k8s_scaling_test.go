@@ -380,7 +380,7 @@ func TestRolloutsDropNoRequestAndNoCall(t *testing.T) {
 				t.Errorf("media-gateway: terminationGracePeriodSeconds %s far above the %s drain: a stuck stop holds the rollout that long", grace, drain)
 			}
 			if r := c.ReadinessProbe; r == nil || r.HTTPGet == nil || r.HTTPGet.Path != "/readyz" {
-				t.Error("media-gateway: readiness should follow /readyz, which answers 503 while it drains")
+				t.Error("media-gateway: readiness should follow /readyz, which fails from the start of the drain")
 			}
 		}
 	})
