@@ -168,8 +168,9 @@ func (s *Service) release(ctx context.Context, st callback.State, reason string)
 }
 
 // abandon undoes a claim whose request could not be written (the store
-// failed): void the request, then free the number, so the next request
-// need not wait for the grace. Best effort: the grace covers a failure here.
+// failed) and will not be retried (it had no Idempotency-Key): void the
+// request, then free the number, so the next request need not wait for the
+// grace. Best effort: the grace covers a failure here.
 func (s *Service) abandon(stream, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,5 +331,50 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 	}
 	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550124"}, ""); code != http.StatusCreated {
 		t.Fatalf("number of the ended callback: %d", code)
+	}
+}
+
+// failingStore refuses appends to callback streams while fail is set: a
+// store that took the claim and then went away.
+type failingStore struct {
+	eventstore.Store
+	fail atomic.Bool
+}
+
+func (f *failingStore) Append(ctx context.Context, stream string, exp eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if f.fail.Load() && strings.HasPrefix(stream, "intake-callback-") && events[0].Type == "ringback.callback.v1.CallbackRequested" {
+		return eventstore.AppendResult{}, errors.New("injected: store unavailable")
+	}
+	return f.Store.Append(ctx, stream, exp, events...)
+}
+
+func TestRequestThatCouldNotBeWritten(t *testing.T) {
+	env := servicetest.New(t)
+	fs := &failingStore{Store: env.Store}
+	_, base := replica(t, fs, env.Clock, env.Log)
+	body := map[string]any{"service": "support", "phone_number": "+14155550123"}
+	fs.fail.Store(true)
+	if code, _ := post(t, base, body, ""); code != http.StatusInternalServerError {
+		t.Fatalf("with the store failing: %d", code)
+	}
+	fs.fail.Store(false)
+	// Without a key nobody can retry it: it voided its request and freed
+	// the number, no grace to wait.
+	if code, _ := post(t, base, body, "k-3"); code != http.StatusCreated {
+		t.Fatalf("after the failure: %d", code)
+	}
+
+	// With a key, the claim waits for the client's retry.
+	other := map[string]any{"service": "support", "phone_number": "+14155550124"}
+	fs.fail.Store(true)
+	if code, _ := post(t, base, other, "k-4"); code != http.StatusInternalServerError {
+		t.Fatalf("with the store failing: %d", code)
+	}
+	fs.fail.Store(false)
+	if code, _ := post(t, base, other, ""); code != http.StatusConflict {
+		t.Fatalf("another request while the keyed one may retry: %d", code)
+	}
+	if code, _ := post(t, base, other, "k-4"); code != http.StatusCreated {
+		t.Fatalf("the retry: %d", code)
 	}
 }

@@ -228,7 +228,10 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 			}
 		}
 	case err != nil:
-		if s.cfg.RefuseDuplicates {
+		// A request with a key keeps its claim for the client's retry,
+		// which resumes it; one without can never be retried, so it frees
+		// the number now rather than after the claim grace.
+		if s.cfg.RefuseDuplicates && r.Header.Get("Idempotency-Key") == "" {
 			if stream, serr := s.contactStream(ctx, cbr.GetService(), cbr.GetPhoneNumber()); serr == nil {
 				s.abandon(stream, id)
 			}
