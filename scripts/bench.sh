@@ -78,6 +78,12 @@ run kafka libs -run '^$' -bench 'PublishConsume|SlowHandler' -benchtime 1x ./bus
 # connected desktop event stream.
 run agent-memory services/agent-session -run '^$' -bench MemoryPerAgent -benchtime 1x .
 
+# Agent-session with 10,000 agents and 2,000 desktops connected on its one
+# store subscription, beside the same work with none connected: heap,
+# stacks, CPU, goroutines, store subscriptions. The desktops are another
+# process, so their share is not counted. About 15 s.
+run agent-desktops services/agent-session -run '^$' -bench Desktops -benchtime 1x .
+
 # Later figures (media) join here the same way: a benchmark that prints its
 # summary line beside a baseline from the same run.
 
@@ -94,7 +100,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

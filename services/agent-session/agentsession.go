@@ -144,6 +144,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // service: desktops are fed from it), consumes the bus and runs the
 // auto-answer and after-call-work loops until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.hub.close()
 	return lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
 		func(ctx context.Context) error {

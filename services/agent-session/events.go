@@ -76,6 +76,8 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.hub.done: // the service stopped; the desktop reconnects to a replica that runs
+			return nil
 		case <-ping.C:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
 				return nil

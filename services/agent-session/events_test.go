@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
@@ -161,5 +162,23 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	}
 	if p := receive(t, again); p.id != idOf(out.Position) {
 		t.Fatalf("live after the resume: %s, want %s", p.id, idOf(out.Position))
+	}
+}
+
+// TestStreamsEndWithTheService: a stopped service's desktops are not left
+// connected to a view nothing feeds any more; they reconnect elsewhere.
+func TestStreamsEndWithTheService(t *testing.T) {
+	env := servicetest.New(t)
+	r := startReplica(t, env, Config{}, nil)
+	c := listen(t, r.srv, "a1", "")
+	receive(t, c) // snapshot
+	r.halt()
+	select {
+	case _, open := <-c:
+		if open {
+			t.Fatal("pushed after the service stopped")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open 5s after the service stopped")
 	}
 }

@@ -22,6 +22,10 @@ type hub struct {
 	mu   sync.Mutex
 	pos  eventstore.Position      // the last event published
 	subs map[string][]*subscriber // agent -> its connected streams
+	// done is closed when the service stops: the streams end with it
+	// rather than outlive the fold that feeds them.
+	done chan struct{}
+	once sync.Once
 }
 
 // frame is one server-sent event, rendered once for every stream of the
@@ -40,7 +44,10 @@ type subscriber struct {
 	lost   chan struct{}
 }
 
-func newHub() *hub { return &hub{subs: map[string][]*subscriber{}} }
+func newHub() *hub { return &hub{subs: map[string][]*subscriber{}, done: make(chan struct{})} }
+
+// close ends every stream, now and to come (they select on done).
+func (h *hub) close() { h.once.Do(func() { close(h.done) }) }
 
 // subscribe adds a stream for agent. It returns the position from which
 // the stream receives every event: those after it come as frames, those up

@@ -25,7 +25,9 @@ func heap() uint64 {
 
 // BenchmarkMemoryPerAgent measures what one logged-in, Ready agent costs
 // agent-session: its state in the view, then with its desktop connected to
-// the event stream (a goroutine, a store subscription, an HTTP connection).
+// the event stream (a goroutine, an HTTP connection and its place in the
+// hub; no store subscription of its own). BenchmarkDesktops measures the
+// desktops without the clients' share, and their CPU.
 //
 //	go test -run '^$' -bench MemoryPerAgent -benchtime 1x ./services/agent-session/
 func BenchmarkMemoryPerAgent(b *testing.B) {

@@ -26,6 +26,7 @@ type replica struct {
 	srv  *httptest.Server
 	reg  *prometheus.Registry
 	stop func()
+	halt func() // stops Run only, the HTTP server stays up
 }
 
 func startReplica(t *testing.T, env *servicetest.Env, cfg Config, store eventstore.Store) *replica {
@@ -45,9 +46,7 @@ func startReplica(t *testing.T, env *servicetest.Env, cfg Config, store eventsto
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	r.stop = sync.OnceFunc(func() {
-		r.srv.CloseClientConnections()
-		r.srv.Close()
+	r.halt = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -57,6 +56,11 @@ func startReplica(t *testing.T, env *servicetest.Env, cfg Config, store eventsto
 		case <-time.After(10 * time.Second):
 			t.Error("replica did not stop within 10s")
 		}
+	})
+	r.stop = sync.OnceFunc(func() {
+		r.srv.CloseClientConnections()
+		r.srv.Close()
+		r.halt()
 	})
 	t.Cleanup(r.stop)
 	waitFor(t, "replica ready", func() bool { return s.Ready() == nil })
