@@ -35,11 +35,14 @@ type gateway struct {
 	sip      *sip.Gateway
 	stopSvc  context.CancelFunc
 	stopSIP  context.CancelFunc
-	svcDone  chan error
 	sipDone  chan error
 	crashed  bool
 	stopped  bool
 	registry *prometheus.Registry
+	// svcErr is what the service's Run returned, once svcExited is closed.
+	svcErr    error
+	svcExited chan struct{}
+	deposed   bool // Run is expected to fail: its lease was taken over
 }
 
 func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time.Duration, mod func(*mediagateway.Config),
@@ -66,12 +69,16 @@ func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, id: id, svc: svc, sip: gw, svcDone: make(chan error, 1), sipDone: make(chan error, 1), registry: reg}
+	g := &gateway{t: t, id: id, svc: svc, sip: gw, sipDone: make(chan error, 1), registry: reg}
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	svcCtx, stopSvc := context.WithCancel(context.Background())
 	g.stopSIP, g.stopSvc = stopSIP, stopSvc
+	g.svcExited = make(chan struct{})
 	go func() { g.sipDone <- gw.Run(sipCtx) }()
-	go func() { g.svcDone <- svc.Run(svcCtx) }()
+	go func() {
+		g.svcErr = svc.Run(svcCtx)
+		close(g.svcExited)
+	}()
 	t.Cleanup(g.stop)
 	return g
 }
@@ -83,17 +90,25 @@ func (g *gateway) stop() {
 		return
 	}
 	g.stopped = true
+	// Both at once, as the binary does on SIGTERM: the SIP stack stays up
+	// (Keep) until the service has drained.
 	g.stopSvc()
 	g.stopSIP()
-	for _, ch := range []chan error{g.svcDone, g.sipDone} {
-		select {
-		case err := <-ch:
-			if err != nil && !g.crashed {
-				g.t.Errorf("gateway %s: %v", g.id, err)
-			}
-		case <-time.After(15 * time.Second):
-			g.t.Errorf("gateway %s did not stop", g.id)
+	select {
+	case <-g.svcExited:
+		if g.svcErr != nil && !g.crashed && !g.deposed {
+			g.t.Errorf("gateway %s: %v", g.id, g.svcErr)
 		}
+	case <-time.After(15 * time.Second):
+		g.t.Errorf("gateway %s did not stop", g.id)
+	}
+	select {
+	case err := <-g.sipDone:
+		if err != nil && !g.crashed {
+			g.t.Errorf("gateway %s SIP: %v", g.id, err)
+		}
+	case <-time.After(15 * time.Second):
+		g.t.Errorf("gateway %s SIP did not stop", g.id)
 	}
 }
 

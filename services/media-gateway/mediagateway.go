@@ -175,6 +175,7 @@ type Service struct {
 	lease    eventstore.Lease // held while Run runs (owner.go)
 	draining atomic.Bool      // SIGTERM: no new call
 	crashed  atomic.Bool      // tests: a kill -9, nothing more is written
+	paused   atomic.Bool      // tests: a process paused (GC, SIGSTOP) past its lease
 	halt     context.Context  // done once crashed: consume no more
 	haltNow  context.CancelFunc
 

@@ -10,6 +10,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
+	"github.com/ringback/ringback/services/media-gateway/sip"
 )
 
 // How gateway instances share calls (README, "How ringback scales"):
@@ -41,9 +42,16 @@ import (
 // message is not acknowledged and another instance of the group gets it.
 var errDraining = fmt.Errorf("gateway draining, no new calls: %w", context.Canceled)
 
-// ReasonDrained ends the calls still up when a stopping gateway's grace
-// period is over.
-const ReasonDrained = "gateway stopped: drain grace period over"
+// Reasons of the end of a call the gateway ended itself. They are the
+// words agent-session already shows as "Call lost: the media gateway
+// restarted"; CallLost says who died and who hung up.
+const (
+	// ReasonDrained ends the calls still up when a stopping gateway's
+	// grace period is over.
+	ReasonDrained = sip.ReasonGatewayStopped
+	// ReasonLost ends a call whose owner died, hung up by another instance.
+	ReasonLost = "gateway restarted"
+)
 
 // errCrashed: a crashed instance (tests' kill -9) writes nothing.
 var errCrashed = errors.New("gateway crashed")
@@ -190,6 +198,9 @@ func (s *Service) heartbeat(ctx context.Context) error {
 		}
 		if s.crashed.Load() {
 			return nil
+		}
+		if s.paused.Load() {
+			continue
 		}
 		cur := s.currentLease()
 		l, err := s.leases.RenewLease(ctx, cur, s.cfg.LeaseTTL)

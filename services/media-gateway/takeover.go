@@ -201,7 +201,7 @@ func (s *Service) loseCall(ctx context.Context, taken eventstore.Lease, owner, i
 		return nil // ended meanwhile
 	}
 	hungUp := s.byeLegs(ctx, id, st)
-	reason := fmt.Sprintf("gateway %s lost; hung up by %s", owner, s.instance)
+	reason := ReasonLost
 	cause := eventstore.Cause{ID: fmt.Sprintf("lost:%s:%d", id, taken.Generation)}
 	fctx := eventstore.WithFence(ctx, taken)
 	_, err = eventstore.Execute(fctx, s.deps.Store, call.Stream(id), calls_, cause, func(st call.State) ([]proto.Message, error) {
