@@ -213,3 +213,23 @@ func TestTrailsOfAnOlderVersionAreIndexed(t *testing.T) {
 		t.Fatalf("contact history: %d, %d rows", res.StatusCode, len(rows))
 	}
 }
+
+// TestVoidedRequestLeavesNoTrail: intake voids a request whose claim was
+// abandoned; it never was a callback, so history records nothing of it.
+func TestVoidedRequestLeavesNoTrail(t *testing.T) {
+	env := start(t)
+	env.AppendAs("intake-callback-cv", eventstore.Cause{ID: "void:cv", Correlation: "cv"},
+		&callbackv1.CallbackVoided{CallbackId: "cv", At: timestamppb.New(env.Clock.Now())})
+	// Behind it on the same topic, a real request: once it is recorded,
+	// the void was handled.
+	env.AppendAs("intake-callback-c2", eventstore.Cause{ID: "request:c2", Correlation: "c2"},
+		&callbackv1.CallbackRequested{CallbackId: "c2", Request: request("after the void")})
+	eventually(t, "c2 recorded", func() bool {
+		var rows []row
+		env.Do(http.MethodGet, "/v1/contacts/"+escaped+"/history", nil, &rows)
+		return len(rows) == 1 && rows[0].CallbackID == "c2"
+	})
+	if n := len(env.Events(timeline.Stream("cv"))); n != 0 {
+		t.Fatalf("voided request recorded: %d events", n)
+	}
+}

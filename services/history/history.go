@@ -103,6 +103,7 @@ type Service struct {
 	proj     *readmodel.Projection
 	recorded prometheus.Counter
 	notes    prometheus.Counter
+	loaded   prometheus.Counter
 }
 
 // New builds history and registers its routes.
@@ -122,7 +123,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "Events of callbacks copied into their audit trail."})
 	s.notes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_notes_added_total",
 		Help: "Notes agents added to interactions."})
-	for _, c := range []prometheus.Collector{s.recorded, s.notes} {
+	s.loaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_callbacks_loaded_total",
+		Help: "Callbacks read from the store because memory did not hold them: if it climbs with the traffic, raise --history.cached-callbacks."})
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ringback_history_callbacks_held",
+		Help: "Callbacks whose summary this replica holds in memory (at most --history.cached-callbacks)."},
+		func() float64 { return float64(s.view.size()) })
+	for _, c := range []prometheus.Collector{s.recorded, s.notes, s.loaded, held} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("history metrics: %w", err)
 		}

@@ -154,6 +154,7 @@ func (s *Service) state(ctx context.Context, callbackID string) (timeline.State,
 	if err != nil || l.Expected == eventstore.NoStream {
 		return timeline.State{}, false, err
 	}
+	s.loaded.Inc()
 	rev := eventstore.Revision(l.Expected)
 	s.view.admit(callbackID, l.State, rev)
 	recs, err := s.deps.Store.ReadStream(ctx, stream, rev+1)

@@ -44,6 +44,11 @@ type heldCallback struct {
 	ended bool
 }
 
+// maxRecentPerContact bounds the callbacks remembered of one number: a
+// number called back thousands of times must not grow one entry without
+// end; the index stream has them all.
+const maxRecentPerContact = 32
+
 // newView holds up to max callbacks; the lookups hold twice as many
 // interactions (a callback has one or a few) and max numbers.
 func newView(max int) *view {
@@ -74,7 +79,11 @@ func (v *view) learn(id string, e proto.Message) {
 	if p := rec.PhoneNumber; p != "" {
 		ids, _ := v.contacts.get(p)
 		if !slices.Contains(ids, id) {
-			v.contacts.put(p, append(slices.Clip(ids), id))
+			ids = append(slices.Clip(ids), id)
+			if len(ids) > maxRecentPerContact {
+				ids = ids[len(ids)-maxRecentPerContact:]
+			}
+			v.contacts.put(p, ids)
 		}
 	}
 }
