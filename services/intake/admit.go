@@ -142,6 +142,7 @@ func (s *Service) void(ctx context.Context, id string, now time.Time, service, n
 	case err != nil:
 		return contact.Holder{}, err
 	default:
+		s.voided.Inc()
 		s.deps.Log.Warn("voided a callback whose request was never written", "callback", id)
 	}
 	return s.holder(ctx, id, service, number)

@@ -106,6 +106,7 @@ type Service struct {
 	key        atomic.Pointer[[]byte]
 	backfilled backfillState
 	requested  prometheus.Counter
+	voided     prometheus.Counter
 	plan       dialplan.Plan
 	agents     *agentauth.Directory // nil: open, no authentication
 }
@@ -127,8 +128,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})
-	if err := deps.Metrics.Register(s.requested); err != nil {
-		return nil, fmt.Errorf("intake metrics: %w", err)
+	s.voided = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_intake_claims_voided_total",
+		Help: "Numbers claimed by a request whose writer died before writing it, taken back after --intake.claim-grace."})
+	for _, c := range []prometheus.Collector{s.requested, s.voided} {
+		if err := deps.Metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("intake metrics: %w", err)
+		}
 	}
 	s.routes(deps.Mux)
 	return s, nil
