@@ -110,12 +110,13 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		switch c.Step {
 		case AgentRinging:
 			if s.Status == Dialling {
-				return []proto.Message{&mediav1.AgentRinging{CallId: s.ID, InteractionId: s.Interaction, At: at}}, nil
+				return []proto.Message{&mediav1.AgentRinging{CallId: s.ID, InteractionId: s.Interaction, At: at,
+					ContactLeg: c.Legs[LegContact]}}, nil
 			}
 		case AgentAnswered:
 			if s.Status == Dialling {
 				return []proto.Message{&mediav1.AgentAnswered{CallId: s.ID, InteractionId: s.Interaction, At: at,
-					AgentLeg: c.Legs[LegAgent]}}, nil
+					AgentLeg: c.Legs[LegAgent], ContactLeg: c.Legs[LegContact]}}, nil
 			}
 		case ContactRinging:
 			if s.Status == Dialling && !s.ContactRinging {
@@ -156,8 +157,15 @@ func Evolve(s State, e proto.Message) State {
 	case *mediav1.DialStarted:
 		s.ID, s.Interaction, s.Status, s.Instance = e.CallId, e.InteractionId, Dialling, e.Instance
 		s.Generation = e.Generation
+	case *mediav1.AgentRinging:
+		if e.ContactLeg != nil { // contact first: the contact is up already
+			s.ContactLeg = e.ContactLeg
+		}
 	case *mediav1.AgentAnswered:
 		s.AgentLeg = e.AgentLeg
+		if e.ContactLeg != nil {
+			s.ContactLeg = e.ContactLeg
+		}
 	case *mediav1.ContactRinging:
 		s.ContactRinging = true
 	case *mediav1.CallConnected:
@@ -165,7 +173,9 @@ func Evolve(s State, e proto.Message) State {
 		if e.AgentLeg != nil {
 			s.AgentLeg = e.AgentLeg
 		}
-		s.ContactLeg = e.ContactLeg
+		if e.ContactLeg != nil {
+			s.ContactLeg = e.ContactLeg
+		}
 	case *mediav1.DialFailed:
 		s.Status = Failed
 		s.AgentLeg, s.ContactLeg, s.PartyLeg = nil, nil, nil

@@ -99,3 +99,23 @@ func TestLostBy(t *testing.T) {
 		t.Fatal("an ended call is never lost")
 	}
 }
+
+// Contact first: the contact's leg is up while the agent's phone rings.
+func TestEvolveContactFirstLegs(t *testing.T) {
+	contactLeg := &mediav1.LegDialog{CallId: "c"}
+	s := Evolve(State{}, &mediav1.DialStarted{CallId: "k1", Instance: "b", Generation: 1})
+	s = Evolve(s, &mediav1.AgentRinging{ContactLeg: contactLeg})
+	if s.ContactLeg != contactLeg || s.AgentLeg != nil {
+		t.Fatalf("while the agent rings: legs %v, want the contact's", s.Legs())
+	}
+	s = Evolve(s, &mediav1.AgentAnswered{AgentLeg: &mediav1.LegDialog{CallId: "a"}})
+	s = Evolve(s, &mediav1.CallConnected{})
+	if len(s.Legs()) != 2 {
+		t.Fatalf("connected: legs %v, want both", s.Legs())
+	}
+	got, err := Decide(Evolve(State{}, &mediav1.DialStarted{CallId: "k1"}), Report{Step: AgentRinging,
+		Legs: map[string]*mediav1.LegDialog{LegContact: contactLeg}})
+	if err != nil || len(got) != 1 || got[0].(*mediav1.AgentRinging).ContactLeg != contactLeg {
+		t.Fatalf("AgentRinging decided %v, %v; want it to carry the contact's leg", got, err)
+	}
+}

@@ -135,6 +135,9 @@ type dial struct {
 	id     string
 	report func(Progress)
 	log    *slog.Logger
+	// up are the legs answered already (contact first: the contact's),
+	// reported with the next leg's ringing.
+	up []*leg
 }
 
 // Roles of the legs, for logs and errors.
@@ -287,7 +290,7 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 			}
 			if !rang && (res.StatusCode == sipgosip.StatusRinging || res.StatusCode == sipgosip.StatusSessionInProgress) {
 				rang = true
-				d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason})
+				d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason, Legs: legDialogs(d.up...)})
 			}
 			return nil
 		},

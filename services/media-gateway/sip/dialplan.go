@@ -54,7 +54,9 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 	// The contact hanging up while the agent rings cancels the agent leg.
 	actx, stopAgent := context.WithCancelCause(ctx)
 	stopWatch := context.AfterFunc(contact.dialog.Context(), func() { stopAgent(errContactHungUp) })
+	d.up = []*leg{contact} // reported with the agent's ringing: up while it rings
 	agent, err := d.invite(actx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
+	d.up = nil
 	stopWatch()
 	stopAgent(nil)
 	if err != nil {
@@ -65,7 +67,7 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 		}
 		return nil, d.agentOutcome(ctx, err)
 	}
-	d.report(answered(AgentAnswered, agent))
+	d.report(answered(AgentAnswered, agent, contact))
 	if ctx.Err() != nil || contact.dialog.LoadState() == sipgosip.DialogStateEnded {
 		// Cancelled, stopped or hung up just as the agent answered.
 		d.hangupAfterFailure(ctx, agent, contact)

@@ -358,6 +358,9 @@ type AgentRinging struct {
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// contact_leg is set when the contact was dialled first and answered:
+	// its leg is up while the agent's phone rings.
+	ContactLeg    *LegDialog `protobuf:"bytes,4,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,12 +416,20 @@ func (x *AgentRinging) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AgentRinging) GetContactLeg() *LegDialog {
+	if x != nil {
+		return x.ContactLeg
+	}
+	return nil
+}
+
 type AgentAnswered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
-	AgentLeg      *LegDialog             `protobuf:"bytes,4,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"` // so that a lost call's agent leg can be hung up
+	AgentLeg      *LegDialog             `protobuf:"bytes,4,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"`       // so that a lost call's agent leg can be hung up
+	ContactLeg    *LegDialog             `protobuf:"bytes,5,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"` // contact first: the contact's leg, up already
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +488,13 @@ func (x *AgentAnswered) GetAt() *timestamppb.Timestamp {
 func (x *AgentAnswered) GetAgentLeg() *LegDialog {
 	if x != nil {
 		return x.AgentLeg
+	}
+	return nil
+}
+
+func (x *AgentAnswered) GetContactLeg() *LegDialog {
+	if x != nil {
+		return x.ContactLeg
 	}
 	return nil
 }
@@ -2010,16 +2028,20 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\ttransport\x18\a \x01(\tR\ttransport\x12\x1f\n" +
 	"\vremote_addr\x18\b \x01(\tR\n" +
 	"remoteAddr\x12#\n" +
-	"\rlocal_contact\x18\t \x01(\tR\flocalContact\"z\n" +
+	"\rlocal_contact\x18\t \x01(\tR\flocalContact\"\xb9\x01\n" +
 	"\fAgentRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb6\x01\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12=\n" +
+	"\vcontact_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
+	"contactLeg\"\xf5\x01\n" +
 	"\rAgentAnswered\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
-	"\tagent_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\"\x97\x01\n" +
+	"\tagent_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\x12=\n" +
+	"\vcontact_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
+	"contactLeg\"\x97\x01\n" +
 	"\x0eContactRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
@@ -2204,40 +2226,42 @@ var file_ringback_media_v1_media_proto_goTypes = []any{
 var file_ringback_media_v1_media_proto_depIdxs = []int32{
 	25, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
 	25, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
-	25, // 2: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
-	3,  // 3: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 4: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
-	25, // 5: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
-	3,  // 6: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
-	3,  // 7: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
-	0,  // 8: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	25, // 9: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	25, // 10: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
-	25, // 11: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
-	25, // 12: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
-	25, // 13: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
-	25, // 14: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
-	26, // 15: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
-	25, // 16: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
-	25, // 17: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
-	1,  // 18: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
-	25, // 19: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
-	25, // 20: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
-	3,  // 21: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 22: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
-	25, // 23: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
-	0,  // 24: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
-	25, // 25: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
-	25, // 26: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
-	25, // 27: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
-	25, // 28: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 29: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
-	25, // 30: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	3,  // 2: ringback.media.v1.AgentRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 3: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	3,  // 4: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
+	3,  // 5: ringback.media.v1.AgentAnswered.contact_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 6: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	25, // 7: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	3,  // 8: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
+	3,  // 9: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
+	0,  // 10: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
+	25, // 11: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	25, // 12: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	25, // 13: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	25, // 14: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	25, // 15: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	25, // 16: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	26, // 17: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	25, // 18: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	25, // 19: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	1,  // 20: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
+	25, // 21: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
+	25, // 22: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
+	3,  // 23: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 24: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
+	25, // 25: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
+	0,  // 26: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
+	25, // 27: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
+	25, // 28: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
+	25, // 29: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
+	25, // 30: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 31: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
+	25, // 32: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
