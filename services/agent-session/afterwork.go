@@ -15,16 +15,29 @@ import (
 // reason other than the domain's (the store unreachable, say).
 const retryAfter = time.Second
 
+// doneGrace is how long after Done the afterCallWorkLoop leaves putting
+// the agent in After Call Work to the Done handler, which does it at once;
+// past it, the handler's process must have died in between.
+const doneGrace = 5 * time.Second
+
+// doneHorizon bounds how old a Done the loop completes: a replica folding
+// years of history must not put today's agent in After Call Work for an
+// interaction of long ago whose After Call Work was refused then.
+const doneHorizon = 10 * time.Minute
+
+// doneCause roots the cause of the After Call Work that follows a Done.
+const doneCause = "done:"
+
 // afterCallWork puts the agent in After Call Work after Done, recording
 // when it ends; the afterCallWorkLoop of whichever replica runs then sets
 // the agent Ready (issue 10: a timer in one process died with it).
 func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error {
-	cause := eventstore.Cause{ID: "done:" + st.ID, Correlation: st.CallbackID}
+	cause := eventstore.Cause{ID: doneCause + st.ID, Correlation: st.CallbackID}
 	now := s.deps.Clock.Now()
 	out, err := s.onAgent(ctx, st.Agent, cause, agent.SetState{Agent: st.Agent, Channel: agent.WebCallback,
 		State: agent.AfterCallWork, Reason: "After call work", At: now, System: true, Until: now.Add(s.cfg.AfterCallWork)})
 	if err != nil {
-		return problem(err)
+		return fmt.Errorf("after call work of %s: %w", st.Agent, err)
 	}
 	if s.cfg.AfterCallWork > 0 || len(out.Events) == 0 || out.Expected == eventstore.NoStream {
 		return nil
@@ -57,6 +70,27 @@ func (s *Service) afterCallWorkLoop(ctx context.Context) error {
 		var next time.Time
 		if s.proj.Ready() == nil { // a view still catching up may show an ended ACW
 			now := s.deps.Clock.Now()
+			for _, st := range s.view.finishedWithoutAfterCallWork() {
+				if due := st.Updated.Add(doneGrace); due.After(now) {
+					next = earliest(next, due)
+					continue
+				}
+				// Only an agent still Busy is stuck; one who moved on is not.
+				if a, _ := s.view.agent(st.Agent); now.Sub(st.Updated) > doneHorizon || a.Channels[agent.WebCallback].State != agent.Busy {
+					s.view.forget(st.ID)
+					continue
+				}
+				// The same cause as the handler's: one After Call Work whoever writes it.
+				err := s.afterCallWork(ctx, st)
+				switch {
+				case err == nil:
+				case isDomain(err):
+					s.view.forget(st.ID)
+				case ctx.Err() == nil:
+					s.deps.Log.Warn("after call work after done", "interaction", st.ID, "agent", st.Agent, "err", err)
+					next = earliest(next, now.Add(retryAfter))
+				}
+			}
 			for _, w := range s.view.inAfterCallWork() {
 				due, ok := w.state.AfterCallWorkDue(s.cfg.AfterCallWork)
 				if !ok {

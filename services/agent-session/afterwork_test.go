@@ -138,3 +138,52 @@ func TestAutoAnswerAfterARestart(t *testing.T) {
 		t.Fatalf("%d accepts, want 1", n)
 	}
 }
+
+// TestDoneWithoutAfterCallWorkIsCompleted: the process that stored Done
+// died before it put the agent in After Call Work; another instance does,
+// and then ends it: the agent is not left Busy.
+func TestDoneWithoutAfterCallWorkIsCompleted(t *testing.T) {
+	env := servicetest.New(t)
+	doneWithoutAfterCallWork(env)
+	r := startReplica(t, env, Config{AfterCallWork: 30 * time.Second}, nil)
+	waitFor(t, "the loop waits out the Done handler's grace", func() bool { return env.Clock.Waiters() > 0 })
+	if stored, _ := afterDone(t, env, "a1"); stored {
+		t.Fatal("after call work before the grace")
+	}
+	env.Clock.Advance(doneGrace)
+	waitFor(t, "after call work stored", func() bool { stored, _ := afterDone(t, env, "a1"); return stored })
+	waitFor(t, "its end armed", func() bool {
+		return len(r.s.view.inAfterCallWork()) == 1 && len(r.s.view.finishedWithoutAfterCallWork()) == 0
+	})
+	env.Clock.Advance(30 * time.Second)
+	waitFor(t, "ready again", func() bool { _, n := afterDone(t, env, "a1"); return n == 1 })
+	if a, _ := r.s.view.agent("a1"); a.Channels[agent.WebCallback].State == agent.Busy {
+		t.Fatal("agent left Busy")
+	}
+}
+
+// TestOldDoneIsLeftAlone: a Done from long ago without After Call Work
+// (refused then) does not put today's agent in After Call Work.
+func TestOldDoneIsLeftAlone(t *testing.T) {
+	env := servicetest.New(t)
+	doneWithoutAfterCallWork(env)
+	env.Clock.Advance(doneHorizon + time.Minute)
+	r := startReplica(t, env, Config{AfterCallWork: 30 * time.Second}, nil)
+	waitFor(t, "the loop looks at it", func() bool { return len(r.s.view.finishedWithoutAfterCallWork()) == 0 })
+	if stored, _ := afterDone(t, env, "a1"); stored {
+		t.Fatal("after call work for a Done of long ago")
+	}
+}
+
+// doneWithoutAfterCallWork stores what a Done handler whose process died
+// before the After Call Work leaves: a1 Busy, their interaction Done.
+func doneWithoutAfterCallWork(env *servicetest.Env) {
+	iid := uuid.NewString()
+	at := timestamppb.New(servicetest.Start)
+	env.Append(agent.Stream("a1"), "login", &agentv1.AgentLoggedIn{AgentId: "a1", At: at},
+		&agentv1.AgentStateChanged{AgentId: "a1", Channel: agent.WebCallback, State: agent.Busy, Reason: "Handling a web callback", At: at})
+	env.Append(interaction.Stream(iid), "handled", &agentv1.InteractionPresented{InteractionId: iid, CallbackId: "cb", AgentId: "a1",
+		OfferId: iid + ":1", At: at, ExpiresAt: timestamppb.New(servicetest.Start.Add(time.Minute))},
+		&agentv1.InteractionAccepted{InteractionId: iid, AgentId: "a1", At: at},
+		&agentv1.InteractionDone{InteractionId: iid, CallbackId: "cb", AgentId: "a1", At: at})
+}

@@ -154,7 +154,11 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if body.PhoneURI == "" {
 		// A desktop reopened without a phone keeps the phone of the session.
-		if cur, ok := s.view.agent(id); ok && cur.LoggedIn {
+		cur, err := s.agentNow(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if cur.LoggedIn {
 			body.PhoneURI = cur.PhoneURI
 		}
 	}
@@ -328,9 +332,23 @@ func (s *Service) reject(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
 	return s.command(w, r, func(a string, now time.Time) any {
-		ag, _ := s.view.agent(a)
+		ag, err := s.agentNow(r.Context(), a)
+		if err != nil { // the store will refuse the dial too; the view is close
+			ag, _ = s.view.agent(a)
+		}
 		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now}
 	}, nil)
+}
+
+// agentNow is the agent as stored, read through the cache: the phone an
+// agent logged in with on another replica a moment ago is there even when
+// this replica's view has not folded it yet (any replica serves any agent).
+func (s *Service) agentNow(ctx context.Context, id string) (agent.State, error) {
+	l, err := s.agentCache.Load(ctx, s.deps.Store, agent.Stream(id), agents)
+	if err != nil {
+		return agent.State{}, err
+	}
+	return l.State, nil
 }
 
 // phoneOf is where an agent is rung.

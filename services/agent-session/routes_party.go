@@ -54,8 +54,11 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 			return err
 		}
 		party := interaction.Party{Agent: body.Agent, PhoneNumber: body.PhoneNumber}
-		if party.Agent != "" {
-			a, _ := s.view.agent(party.Agent)
+		if party.Agent != "" && agentID.MatchString(party.Agent) { // else Decide refuses it
+			a, err := s.agentNow(ctx, party.Agent)
+			if err != nil {
+				return err
+			}
 			party.PhoneURI = phoneOf(party.Agent, a)
 		}
 		now := s.deps.Clock.Now()

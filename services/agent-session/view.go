@@ -25,6 +25,10 @@ type view struct {
 	// the revision of the event that began it: the ACW loop ends them from
 	// here, and the revision names that end the same on every replica.
 	afterWork map[string]eventstore.Revision
+	// finished holds the interactions Done whose agent's After Call Work
+	// is not stored yet (the Done handler writes it; the loop does if the
+	// process died in between).
+	finished map[string]interaction.State
 }
 
 // change is what one folded event changed, for the desktops: the agent's
@@ -39,7 +43,7 @@ type change struct {
 func newView() *view {
 	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
 		open: map[string]map[string]bool{}, countdown: map[string]bool{},
-		afterWork: map[string]eventstore.Revision{}}
+		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}}
 }
 
 func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
@@ -54,6 +58,9 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		} else {
 			delete(v.countdown, id)
 		}
+		if _, done := e.(*agentv1.InteractionDone); done {
+			v.finished[id] = st
+		}
 		if st.Phase == interaction.Done || st.Phase == interaction.Withdrawn {
 			delete(v.interactions, id)
 			delete(v.open[st.Agent], id)
@@ -67,6 +74,9 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		return c
 	}
 	id := strings.TrimPrefix(r.Stream, "agent-")
+	if iid, ok := strings.CutPrefix(r.Metadata[eventstore.MetaCausation], doneCause); ok {
+		delete(v.finished, iid)
+	}
 	a := agent.Evolve(v.agents[id], e)
 	v.agents[id] = a
 	switch _, due := a.AfterCallWorkDue(0); {
@@ -125,6 +135,26 @@ func (v *view) inAfterCallWork() []afterCallWork {
 		out = append(out, afterCallWork{agent: id, state: v.agents[id], rev: rev})
 	}
 	return out
+}
+
+// finishedWithoutAfterCallWork lists the interactions Done whose agent's
+// After Call Work is not stored yet.
+func (v *view) finishedWithoutAfterCallWork() []interaction.State {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]interaction.State, 0, len(v.finished))
+	for _, st := range v.finished {
+		out = append(out, st)
+	}
+	return out
+}
+
+// forget drops a finished interaction the domain will not put the agent in
+// After Call Work for (the agent logged out meanwhile, say).
+func (v *view) forget(id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.finished, id)
 }
 
 // autoAnswers lists the offers counting down to an auto-answer.
