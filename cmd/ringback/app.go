@@ -18,6 +18,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -30,6 +31,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore/esdb"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/leader"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/telemetry"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
@@ -51,8 +53,10 @@ type App struct {
 	gateway    *sip.Gateway
 	subscribed atomic.Int64 // topic subscriptions made, for the single-node relay barrier
 	ready      atomic.Bool
-	readiness  []namedCheck // read models caught up
-	expected   int          // topic subscriptions the targets make
+	instance   string                      // this process, as a lease holder
+	relay      atomic.Pointer[relay.Relay] // while this process's relay publishes
+	readiness  []namedCheck                // read models caught up
+	expected   int                         // topic subscriptions the targets make
 	joinMu     sync.Mutex
 	joiners    []joiner   // Kafka subscribers, joined to their groups or not
 	probes     probeCache // store and bus reachable
@@ -102,7 +106,8 @@ func newApp(ctx context.Context, cfg *Config, ts []target, stdout io.Writer) (*A
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Clock: clock.Real{}, Log: tel.Log, Registry: tel.Registry, Mux: http.NewServeMux(), tel: tel}
+	a := &App{Config: cfg, Clock: clock.Real{}, Log: tel.Log, Registry: tel.Registry, Mux: http.NewServeMux(), tel: tel,
+		instance: instanceName()}
 	a.closers = append(a.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -325,16 +330,20 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	<-ctx.Done()
 	a.ready.Store(false) // /readyz answers 503 while we stop
 	cause := context.Cause(ctx)
-	shutdown, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	_ = srv.Shutdown(shutdown)
-	<-httpDone
-	relayCancel()
-	<-relayDone
+	// The services stop first, while HTTP still answers (/readyz 503,
+	// /metrics, and the gateway's drain, which can last minutes); then the
+	// relay publishes what they wrote while stopping; HTTP goes last.
 	for i := len(ctxs) - 1; i >= 0; i-- {
 		ctxs[i]()
 	}
 	wg.Wait()
+	a.drainRelay()
+	relayCancel()
+	<-relayDone
+	shutdown, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = srv.Shutdown(shutdown)
+	<-httpDone
 	if cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
@@ -380,7 +389,50 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 		}
 		return false
 	}
-	return r.Run(ctx)
+	leases, ok := a.Store.(eventstore.Leases)
+	if !ok {
+		return fmt.Errorf("the %T store grants no leases", a.Store)
+	}
+	// One replica of a service publishes its streams at a time: the others
+	// stand by, so an event goes on the bus once, not once per replica.
+	return leader.Run(ctx, leader.Config{Leases: leases, Name: "relay-" + strings.Join(names, "."), Holder: a.instance,
+		TTL: relayLeaseTTL, Log: a.Log.With("component", "relay"),
+		OnChange: func(leading bool, _ eventstore.Lease) {
+			if leading {
+				a.relay.Store(r)
+			} else {
+				a.relay.Store(nil)
+			}
+		}}, r.Run)
+}
+
+// relayLeaseTTL is how long a dead replica's relay holds back another's:
+// events wait at most this long for the bus after a kill -9.
+const relayLeaseTTL = 3 * time.Second
+
+// drainRelay lets the relay, if this process's is the one publishing,
+// publish what the services wrote while they stopped (a draining gateway's
+// last events), for a few seconds at most.
+func (a *App) drainRelay() {
+	r := a.relay.Load()
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	head, err := a.Store.(eventstore.HeadReader).Head(ctx)
+	if err != nil {
+		a.Log.Warn("relay drain: head of the store", "err", err)
+		return
+	}
+	for !r.CaughtUp(head) {
+		select {
+		case <-ctx.Done():
+			a.Log.Warn("relay drain: not caught up within 5s; the next relay publishes the rest")
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (a *App) routes() {
@@ -411,4 +463,15 @@ func (a *App) routes() {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+}
+
+// instanceName names this process as a lease holder: the host (the pod's
+// name on Kubernetes) and a random suffix, since two processes may share a
+// host.
+func instanceName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "ringback"
+	}
+	return host + "-" + uuid.NewString()[:8]
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -39,6 +40,26 @@ type Relay struct {
 	Streams func(stream string) bool
 	// Metrics, when set, measure the lag of the bus behind the store.
 	Metrics *Metrics
+
+	// For CaughtUp: the last event the subscription saw (any stream), the
+	// last one handed to the pipeline, the last one delivered.
+	mu                      sync.Mutex
+	scanned, fed, delivered eventstore.Position
+}
+
+// CaughtUp says whether the relay has read the store up to head and
+// delivered everything it read, so a stopping process can let it finish
+// publishing what its services wrote while they stopped.
+func (r *Relay) CaughtUp(head eventstore.Position) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.scanned.Less(head) && !r.delivered.Less(r.fed)
+}
+
+func (r *Relay) note(p *eventstore.Position, at eventstore.Position) {
+	r.mu.Lock()
+	*p = at
+	r.mu.Unlock()
 }
 
 // New returns a relay from store to pub.
@@ -78,10 +99,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		defer close(feed)
 		subErr <- r.store.SubscribeAll(ctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			if r.Streams != nil && !r.Streams(e.Stream) {
+				r.note(&r.scanned, e.Position)
 				return nil
 			}
 			select {
 			case feed <- e:
+				r.mu.Lock()
+				r.scanned, r.fed = e.Position, e.Position
+				r.mu.Unlock()
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -181,6 +206,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 			}
 			r.Metrics.delivered(queue[0].stored)
 			last, saved, queue = queue[0].last, false, queue[1:]
+			r.note(&r.delivered, last)
 			if time.Since(lastSaved) >= r.SaveEvery {
 				if err := save(); err != nil {
 					return err

@@ -304,7 +304,6 @@ func trailTypes(trail []struct{ ID, Type string }) string {
 	return b.String()
 }
 
-
 func readAll(res *http.Response) ([]byte, error) {
 	defer res.Body.Close()
 	return io.ReadAll(res.Body)
