@@ -83,8 +83,7 @@ func (s *Service) afterCallWorkLoop(ctx context.Context) error {
 				// The same cause as the handler's: one After Call Work whoever writes it.
 				err := s.afterCallWork(ctx, st)
 				switch {
-				case err == nil:
-				case isDomain(err):
+				case err == nil, isDomain(err): // done, or never will be
 					s.view.forget(st.ID)
 				case ctx.Err() == nil:
 					s.deps.Log.Warn("after call work after done", "interaction", st.ID, "agent", st.Agent, "err", err)
