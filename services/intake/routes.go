@@ -153,15 +153,18 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		return s.request(w, r, id, cbr, now)
 	}
 	// A retried POST whose callback is written answers it, and claims
-	// nothing: its number may be held by that very callback.
-	if l, err := eventstore.Load(r.Context(), s.deps.Store, callback.Stream(id), aggregate); err != nil {
-		return err
-	} else if l.State.Exists {
-		w.Header().Set("Location", "/v1/callbacks/"+id)
-		httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
-		return nil
-	} else if l.State.Voided {
-		return keyAbandoned()
+	// nothing: its number may be held by that very callback. (Without a
+	// key the id is new: nothing to look for.)
+	if key != "" {
+		if l, err := eventstore.Load(r.Context(), s.deps.Store, callback.Stream(id), aggregate); err != nil {
+			return err
+		} else if l.State.Exists {
+			w.Header().Set("Location", "/v1/callbacks/"+id)
+			httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
+			return nil
+		} else if l.State.Voided {
+			return keyAbandoned()
+		}
 	}
 	stream, err := s.contactStream(r.Context(), req.Service, req.PhoneNumber)
 	if err != nil {
