@@ -16,6 +16,8 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
+	"github.com/ringback/ringback/libs/eventstore/postgres"
+	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
@@ -115,16 +117,36 @@ func (g *gateway) stop() {
 // crash is kill -9: no more heartbeat, no more writes, no SIP at all.
 func (g *gateway) crash() {
 	g.crashed = true
-	g.svc.Crash()
 	g.sip.Kill()
+	g.svc.Crash()
 }
 
-// newEnv is a service world on a store whose clock is the real one, since
-// leases expire by the store's clock.
-func newEnv(t *testing.T) *servicetest.Env {
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
+// newEnv is a service world on an embedded store whose clock is the real
+// one, since leases expire by the store's clock.
+func newEnv(t *testing.T) *servicetest.Env { return newEnvOn(t, "embedded") }
+
+// newEnvOn is newEnv on the store named: "embedded", or "postgres" (a
+// fresh database on the test server; skipped without one).
+func newEnvOn(t *testing.T, kind string) *servicetest.Env {
+	var st eventstore.Store
+	switch kind {
+	case "postgres":
+		url := pgtest.Database(t)
+		pg, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = pg
+		if _, ok := st.(eventstore.Leases); !ok {
+			_ = pg.Close()
+			t.Skip("postgres.Store grants no leases yet")
+		}
+	default:
+		em, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = em
 	}
 	t.Cleanup(func() { _ = st.Close() }) // after the services (cleanups run last first)
 	env := servicetest.New(t)
@@ -202,11 +224,17 @@ func count[T proto.Message](ms []proto.Message) int {
 // recorded dialogs, and records them lost and ended; the survivor's own
 // calls go on.
 func TestTwoGatewaysShareCallsAndHangUpADeadOnesCalls(t *testing.T) {
+	for _, kind := range []string{"embedded", "postgres"} {
+		t.Run(kind, func(t *testing.T) { testTwoGateways(t, kind) })
+	}
+}
+
+func testTwoGateways(t *testing.T, kind string) {
 	const (
 		n   = 12
 		ttl = time.Second
 	)
-	env := newEnv(t)
+	env := newEnvOn(t, kind)
 	agent, trunk := startPhone(t), startPhone(t)
 	a := startGateway(t, env, "gw-a", trunk.Addr, ttl, nil)
 	b := startGateway(t, env, "gw-b", trunk.Addr, ttl, nil)
@@ -261,6 +289,7 @@ func TestTwoGatewaysShareCallsAndHangUpADeadOnesCalls(t *testing.T) {
 	// kill -9 of gw-b.
 	killed := time.Now()
 	b.crash()
+	t.Logf("gw-b killed at %s", killed.Format("05.000"))
 	lost := owners["gw-b"]
 	for _, id := range lost {
 		waitFor(t, 10*ttl+10*time.Second, "lost call "+id+" hung up", func() bool {
@@ -299,7 +328,8 @@ func TestTwoGatewaysShareCallsAndHangUpADeadOnesCalls(t *testing.T) {
 			t.Errorf("call %s: %d INVITEs at the agent's phone, %d at the trunk; want 1 each", id, agent.invitesOf(id), trunk.invitesOf(id))
 		}
 		if agent.byesOf(id) != 1 || trunk.byesOf(id) != 1 {
-			t.Errorf("call %s: %d BYEs at the agent's phone, %d at the trunk; want 1 each", id, agent.byesOf(id), trunk.byesOf(id))
+			t.Errorf("call %s: %d BYEs at the agent's phone, %d at the trunk; want 1 each (%q, %q)", id, agent.byesOf(id), trunk.byesOf(id),
+				agent.byeSources(id), trunk.byeSources(id))
 		}
 	}
 }

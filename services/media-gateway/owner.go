@@ -142,6 +142,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	}
+	if s.crashed.Load() {
+		// A dead process does nothing more; what it holds is freed when
+		// Run is told to stop.
+		<-ctx.Done()
+	}
 	// What is left is hung up; the calls record their end (fenced).
 	s.stop()
 	s.wg.Wait()

@@ -28,6 +28,7 @@ type phone struct {
 	dialogs map[string]string // SIP Call-ID -> call attempt
 	other   map[string]int    // other in-dialog requests by method (UPDATE, INVITE refreshes)
 	byeAt   map[string]time.Time
+	byeLog  map[string][]string // call attempt -> each BYE's source and CSeq, for failures
 }
 
 func startPhone(t *testing.T) *phone {
@@ -38,7 +39,8 @@ func startPhone(t *testing.T) *phone {
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	p := &phone{Addr: conn.LocalAddr().String(), invites: map[string]int{}, byes: map[string]int{},
-		dialogs: map[string]string{}, other: map[string]int{}, byeAt: map[string]time.Time{}}
+		dialogs: map[string]string{}, other: map[string]int{}, byeAt: map[string]time.Time{},
+		byeLog: map[string][]string{}}
 	quiet := slog.New(slog.DiscardHandler)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phone-"+strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
 		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(quiet),
@@ -97,6 +99,7 @@ func (p *phone) count(next sipgo.RequestHandler) sipgo.RequestHandler {
 			if k, ok := p.dialogs[callID]; ok {
 				p.byes[k]++
 				p.byeAt[k] = time.Now()
+				p.byeLog[k] = append(p.byeLog[k], time.Now().Format("05.000")+" "+req.Source()+" "+req.CSeq().Value())
 			}
 		case !req.IsAck():
 			p.other[req.Method.String()]++
@@ -116,6 +119,12 @@ func (p *phone) byesOf(call string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.byes[call]
+}
+
+func (p *phone) byeSources(call string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byeLog[call]
 }
 
 func (p *phone) lastByeOf(call string) time.Time {
