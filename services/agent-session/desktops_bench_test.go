@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/servicetest"
@@ -142,7 +141,7 @@ func BenchmarkDesktops(b *testing.B) {
 			desktops, mib(heap2), mib(stack2), g1, cpu.Seconds(), cpu.Seconds()*1e6/events, wall.Seconds(),
 			perDesktop, (cpu-baseCPU).Seconds()*1e6/pushed, lag.Round(100*time.Microsecond))
 		fmt.Printf("  store subscriptions: %d for the service, whatever the desktops; resyncs of slow desktops: %d\n",
-			st.subscriptions.Load(), int(testutil.ToFloat64(s.resyncs)))
+			st.subscriptions.Load(), int(counted(s.resyncs)))
 	}
 }
 

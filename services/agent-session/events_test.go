@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -110,7 +109,7 @@ func TestSlowDesktopIsResyncedWithoutAGap(t *testing.T) {
 			t.Fatalf("push %d: %s %s, want state %s", n, p.name, p.id, idOf(rec.Position))
 		}
 	}
-	if n := testutil.ToFloat64(r.s.resyncs); n == 0 {
+	if n := counted(r.s.resyncs); n == 0 {
 		t.Fatal("the desktop kept up with a buffer of 1: no resync tested")
 	} else {
 		t.Logf("%d resyncs over %d events", int(n), events)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/servicetest"
@@ -152,4 +153,13 @@ func folded(t *testing.T, r *replica) {
 		t.Fatal(err)
 	}
 	waitFor(t, "view folds the store", func() bool { return !r.s.proj.Position().Less(head) })
+}
+
+// counted is a counter's value.
+func counted(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }
