@@ -79,6 +79,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--http", addr, "--log-level", "warn"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A gateway stopping drains its live calls; tests stop with calls up,
+	// and wait seconds, not the production grace of minutes.
+	cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

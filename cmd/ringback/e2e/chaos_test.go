@@ -1,0 +1,431 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringback/ringback/libs/bus/kafka/kafkatest"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/eventstore/postgres"
+	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
+	"github.com/ringback/ringback/libs/siptest"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
+)
+
+// chaosSize is how many callbacks the chaos test takes to Done and how
+// often it kills a replica: a short run in make test, a long one in make
+// chaos (RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=2s).
+func chaosSize(t *testing.T) (callbacks int, killEvery time.Duration) {
+	callbacks, killEvery = 300, 4*time.Second
+	if v := os.Getenv("RINGBACK_CHAOS_CALLBACKS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			t.Fatalf("RINGBACK_CHAOS_CALLBACKS=%q: want 1 to 1000", v)
+		}
+		callbacks = n
+	}
+	if v := os.Getenv("RINGBACK_CHAOS_KILL_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 500*time.Millisecond {
+			t.Fatalf("RINGBACK_CHAOS_KILL_EVERY=%q: want a duration of 500ms or more", v)
+		}
+		killEvery = d
+	}
+	return callbacks, killEvery
+}
+
+// TestChaosEveryReplicaKilled: every service as its own process, two
+// replicas each (router and media gateway included), on PostgreSQL and a
+// Kafka broker, sipp as the agents' phones and as the trunk. Callbacks go
+// through to Done, driven by agents over HTTP, while a loop kills a random
+// replica with SIGKILL every few seconds and starts a new one. Afterwards
+// nothing is lost or doubled: every callback COMPLETED, every stream once
+// and in order, never an agent holding two offers, never a contact dialled
+// twice for one attempt, every answered call hung up.
+func TestChaosEveryReplicaKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: sixteen processes under kill -9")
+	}
+	siptest.Sipp(t)
+	total, killEvery := chaosSize(t)
+	db := pgtest.Database(t)
+	brokers := strings.Join(kafkatest.StartBroker(t), ",")
+	trunk := siptest.StartUAS(t, siptest.Answer)
+	phones := siptest.StartUAS(t, siptest.Answer)
+	rs := &replicaSet{t: t, procs: map[string][]*proc{},
+		args: []string{"--bus", "kafka", "--kafka-brokers", brokers, "--eventstore", db,
+			"--router.lease-ttl", "2s", "--media.lease-ttl", "3s"}}
+	var (
+		seq      atomic.Int64
+		idMu     sync.Mutex
+		instance = map[*proc]string{}
+	)
+	startReplica := func(service string) *proc {
+		n := seq.Add(1)
+		switch service {
+		case "router":
+			id := fmt.Sprintf("router-%d", n)
+			p := rs.start(service, "--router.instance-id", id)
+			idMu.Lock()
+			instance[p] = id
+			idMu.Unlock()
+			return p
+		case "media-gateway":
+			return rs.start(service, "--media.instance-id", fmt.Sprintf("gw-%d", n), "--sip", freePort(t, "udp"),
+				"--sip-trunk", trunk.Addr, "--media.trunk-keepalive", "0", "--media.drain-grace", "2s")
+		}
+		return rs.start(service)
+	}
+	for _, s := range services {
+		startReplica(s)
+		startReplica(s)
+	}
+	st, err := postgres.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &chaosClient{t: t, rs: rs}
+
+	// Ten agents, each driving whatever is offered to them to Done.
+	const agents = 10
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var drivers sync.WaitGroup
+	for i := range agents {
+		agent := fmt.Sprintf("chaos-%d", i)
+		if r := c.do("POST", "/v1/agents/"+agent+"/session", map[string]string{"phone_uri": "sip:" + agent + "@" + phones.Addr}); r.Status != 200 {
+			t.Fatalf("login %s: %d %s", agent, r.Status, r.Body)
+		}
+		if r := c.do("PUT", "/v1/agents/"+agent+"/state", map[string]string{"channel": "webcallback", "state": "READY"}); r.Status != 200 {
+			t.Fatalf("ready %s: %d %s", agent, r.Status, r.Body)
+		}
+		drivers.Go(func() { c.drive(ctx, agent) })
+	}
+
+	// The killer: a random replica every killEvery, replaced a second later.
+	var (
+		kills      []string
+		takeovers  []time.Duration
+		killerDone = make(chan struct{})
+	)
+	go func() {
+		defer close(killerDone)
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(killEvery):
+			}
+			service := services[rand.IntN(len(services))]
+			live := rs.live(service)
+			if len(live) < 2 {
+				continue
+			}
+			v := live[rand.IntN(len(live))]
+			before, _, _, _ := st.ReadLease(ctx, "router-dispatcher")
+			began := time.Now()
+			v.kill9(t)
+			kills = append(kills, service)
+			idMu.Lock()
+			wasLeader := service == "router" && instance[v] == before.Holder
+			idMu.Unlock()
+			if wasLeader {
+				// The standby takes over once the lease expires.
+				for ctx.Err() == nil && time.Since(began) < 30*time.Second {
+					l, _, _, _ := st.ReadLease(ctx, "router-dispatcher")
+					if l.Generation != before.Generation {
+						takeovers = append(takeovers, time.Since(began))
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			startReplica(service)
+		}
+	}()
+
+	// The visitors: callbacks at a steady rate through the intake replicas.
+	number := func(i int) string { return fmt.Sprintf("+442079460%03d", i) }
+	ids := make([]string, total)
+	for i := range total {
+		var cb struct{ ID string }
+		r := c.doKey("POST", "/v1/callbacks", fmt.Sprintf("chaos-%d", i),
+			map[string]any{"service": "support", "phone_number": number(i), "subject": fmt.Sprintf("Chaos %d", i)})
+		if r.Status != http.StatusCreated && r.Status != http.StatusOK {
+			t.Fatalf("create %d: %d %s", i, r.Status, r.Body)
+		}
+		if err := json.Unmarshal(r.Body, &cb); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = cb.ID
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Every callback reaches Done.
+	deadline := time.Now().Add(time.Duration(total)*time.Second + 2*time.Minute)
+	for i := 0; i < total; {
+		var cb struct{ State string }
+		r := c.do("GET", "/v1/callbacks/"+ids[i], nil)
+		if r.Status == 200 {
+			_ = json.Unmarshal(r.Body, &cb)
+		}
+		if cb.State == "COMPLETED" {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback %d (%s) is %q after the deadline; %d of %d completed; kills %v", i, ids[i], cb.State, i, total, kills)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	<-killerDone
+	drivers.Wait()
+	t.Logf("%d callbacks completed; %d replicas killed (%v); router takeovers after kill -9 of the leader: %v",
+		total, len(kills), kills, takeovers)
+
+	checkChaosStore(t, st)
+	checkChaosSIP(t, st, trunk, phones)
+}
+
+// chaosClient sends each request to a live replica of the service that owns
+// it, and tries another when one dies under it.
+type chaosClient struct {
+	t  *testing.T
+	rs *replicaSet
+}
+
+func (c *chaosClient) do(method, path string, body any) reply { return c.doKey(method, path, "", body) }
+
+func (c *chaosClient) doKey(method, path, key string, body any) reply {
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	for attempt := 0; ; attempt++ {
+		live := c.rs.live(owner(method, path))
+		if len(live) > 0 {
+			p := live[rand.IntN(len(live))]
+			req, _ := http.NewRequest(method, p.URL+path, bytes.NewReader(b))
+			if body != nil {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if key != "" {
+				req.Header.Set("Idempotency-Key", key)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				out, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode < 500 || attempt >= 100 {
+					return reply{Status: res.StatusCode, Header: res.Header, Body: out}
+				}
+			}
+		}
+		if attempt >= 100 {
+			return reply{Status: 599, Body: []byte("no replica answered")}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// drive plays one agent: accept what is offered, call, end the call, set a
+// disposition, Done; again and again until ctx ends.
+func (c *chaosClient) drive(ctx context.Context, agent string) {
+	dialled := map[string]bool{}
+	for ctx.Err() == nil {
+		time.Sleep(30 * time.Millisecond)
+		var ag struct{ Interactions []string }
+		r := c.do("GET", "/v1/agents/"+agent, nil)
+		if r.Status != 200 || json.Unmarshal(r.Body, &ag) != nil {
+			continue
+		}
+		for _, ix := range ag.Interactions {
+			var v interactionView
+			r := c.do("GET", "/v1/interactions/"+ix, nil)
+			if r.Status != 200 || json.Unmarshal(r.Body, &v) != nil {
+				continue
+			}
+			switch {
+			case v.Phase == "offered":
+				c.do("POST", "/v1/interactions/"+ix+"/accept", nil)
+			case v.Phase != "accepted":
+			case v.Status == "Connected":
+				c.do("POST", "/v1/interactions/"+ix+"/end-call", nil)
+			case v.Status == "Ready to Call" && !dialled[ix]:
+				if r := c.do("POST", "/v1/interactions/"+ix+"/call", nil); r.Status == 200 || r.Status == 409 {
+					dialled[ix] = true
+				}
+			case v.Status == "Ready to Call":
+				if v.Disposition == "" {
+					c.do("PUT", "/v1/interactions/"+ix+"/disposition", map[string]string{"code": "resolved"})
+					continue
+				}
+				c.do("POST", "/v1/interactions/"+ix+"/done", nil)
+			}
+		}
+	}
+}
+
+// checkChaosStore reads the whole store: every stream once and in order,
+// no offer twice, never an agent holding two offers at once.
+func checkChaosStore(t *testing.T, st *postgres.Store) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	head, err := st.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		last      eventstore.Position
+		perStream = map[string]uint64{}
+		ids       = map[string]bool{}
+		offerIDs  = map[string]bool{}
+		pending   = map[string]map[string]bool{} // agent -> offers not yet answered
+		events    int
+	)
+	settle := func(agent, offer string) {
+		if pending[agent] != nil {
+			delete(pending[agent], offer)
+		}
+	}
+	err = st.SubscribeAll(ctx, eventstore.Position{}, func(_ context.Context, e eventstore.RecordedEvent) error {
+		if !last.Less(e.Position) {
+			return fmt.Errorf("position %v after %v", e.Position, last)
+		}
+		last = e.Position
+		if e.Revision != perStream[e.Stream] {
+			return fmt.Errorf("%s: revision %d, want %d", e.Stream, e.Revision, perStream[e.Stream])
+		}
+		perStream[e.Stream]++
+		if ids[e.Stream+"/"+e.ID] {
+			return fmt.Errorf("%s: event %s twice", e.Stream, e.ID)
+		}
+		ids[e.Stream+"/"+e.ID] = true
+		events++
+		if strings.HasPrefix(e.Stream, "router-interaction-") {
+			m, err := eventstore.Decode(e)
+			if err == nil {
+				switch m := m.(type) {
+				case *routingv1.InteractionOffered:
+					if offerIDs[m.OfferId] {
+						return fmt.Errorf("offer %s made twice", m.OfferId)
+					}
+					offerIDs[m.OfferId] = true
+					if len(pending[m.AgentId]) > 0 {
+						return fmt.Errorf("agent %s offered %s while holding offer(s) %v", m.AgentId, m.OfferId, pending[m.AgentId])
+					}
+					if pending[m.AgentId] == nil {
+						pending[m.AgentId] = map[string]bool{}
+					}
+					pending[m.AgentId][m.OfferId] = true
+				case *routingv1.OfferAccepted:
+					settle(m.AgentId, m.OfferId)
+				case *routingv1.OfferRejected:
+					settle(m.AgentId, m.OfferId)
+				case *routingv1.OfferTimedOut:
+					settle(m.AgentId, m.OfferId)
+				}
+			}
+		}
+		if !e.Position.Less(head) {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		t.Fatal(err)
+	}
+	t.Logf("store: %d events in %d streams, each once and in order; %d offers, never two held by one agent", events, len(perStream), len(offerIDs))
+}
+
+// checkChaosSIP compares what the trunk and the phones saw with the calls
+// the store holds: one INVITE per attempt (DialStarted), a BYE for every
+// answered call.
+func checkChaosSIP(t *testing.T, st *postgres.Store, trunk, phones *siptest.UAS) {
+	t.Helper()
+	attempts := map[string]int{} // contact number -> DialStarted
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	head, _ := st.Head(ctx)
+	_ = st.SubscribeAll(ctx, eventstore.Position{}, func(_ context.Context, e eventstore.RecordedEvent) error {
+		if m, err := eventstore.Decode(e); err == nil {
+			if d, ok := m.(*mediav1.DialStarted); ok {
+				attempts[numberOf(d.ContactUri)]++
+			}
+		}
+		if !e.Position.Less(head) {
+			cancel()
+		}
+		return nil
+	})
+	for _, u := range []struct {
+		name string
+		uas  *siptest.UAS
+	}{{"trunk", trunk}, {"phones", phones}} {
+		msgs, err := u.uas.Messages()
+		if err != nil {
+			t.Fatal(err)
+		}
+		invites := map[string]map[string]bool{} // number -> Call-IDs
+		answered, byes := map[string]bool{}, map[string]bool{}
+		for _, m := range msgs {
+			switch {
+			case !m.Sent && m.Method() == "INVITE" && strings.HasSuffix(m.CSeq, "INVITE"):
+				n := numberOf(m.RequestURI())
+				if invites[n] == nil {
+					invites[n] = map[string]bool{}
+				}
+				invites[n][m.CallID] = true
+			case m.Sent && m.StatusCode() == 200 && strings.HasSuffix(m.CSeq, "INVITE"):
+				answered[m.CallID] = true
+			case !m.Sent && m.Method() == "BYE":
+				byes[m.CallID] = true
+			}
+		}
+		if u.name == "trunk" {
+			for n, calls := range invites {
+				if len(calls) != attempts[n] {
+					t.Errorf("%s: %d INVITEs (distinct Call-IDs) for %d attempts", n, len(calls), attempts[n])
+				}
+			}
+		}
+		up := 0
+		for id := range answered {
+			if !byes[id] {
+				up++
+			}
+		}
+		if up > 0 {
+			t.Errorf("%s: %d answered calls never got a BYE (left up without an owner)", u.name, up)
+		}
+		t.Logf("%s: %d numbers dialled, %d calls answered, every one hung up", u.name, len(invites), len(answered))
+	}
+}
+
+// numberOf is the user part of a SIP URI: sip:+4420...@host -> +4420...
+func numberOf(uri string) string {
+	uri = strings.TrimPrefix(strings.TrimPrefix(uri, "<"), "sip:")
+	user, _, _ := strings.Cut(uri, "@")
+	return user
+}
