@@ -14,7 +14,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 20m
 OPUS_TAGS := $(shell pkg-config --exists opus 2>/dev/null && echo -tags=opus,nolibopusfile)
 export GOFLAGS := $(strip $(GOFLAGS) $(OPUS_TAGS))
 
-.PHONY: build run test test-modules bench proto tidy vet clean
+.PHONY: build run test test-modules bench chaos proto tidy vet clean
 
 build:
 	cd cmd/ringback && $(GO) build -o $(CURDIR)/bin/ringback .
@@ -39,6 +39,12 @@ test-modules:
 
 bench:
 	@bash scripts/bench.sh
+
+# The long chaos run: 1,000 callbacks to Done while a replica of any service
+# is killed (SIGKILL) every 2 s; make test runs a short one (300, every 4 s).
+chaos:
+	cd cmd/ringback && RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=2s \
+		$(PG_VIRTUALENV) $(GO) test -count=1 -timeout 60m -run TestChaosEveryReplicaKilled -v ./e2e/
 
 vet:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done

@@ -46,6 +46,9 @@ if [[ -z ${RINGBACK_TEST_POSTGRES:-}${PGHOST:-} ]] && command -v pg_virtualenv >
 	wrap=(pg_virtualenv -t -o fsync=on -o max_connections=200 --)
 fi
 run postgres-store libs -run '^$' -bench . ./eventstore/postgres/
+# The router's takeover after kill -9 of the leader (two router processes on
+# PostgreSQL and kfake; 10 kills), beside the takeover after a clean stop.
+RINGBACK_BIN="$root/bin/ringback" run router-takeover cmd/ringback -timeout 10m -run '^$' -bench RouterTakeover -benchtime 1x ./bench/
 wrap=()
 
 # A read model's rebuild at start from the embedded store (200,000 events,
