@@ -188,13 +188,16 @@ func TestMemoryHoldsTheCapAndOldCallbacksStillAnswer(t *testing.T) {
 func TestTrailsOfAnOlderVersionAreIndexed(t *testing.T) {
 	const cap, n = history.MinCachedCallbacks, 3 * history.MinCachedCallbacks
 	env := servicetest.New(t)
-	for i := range n { // as an older history recorded them: no index
+	old := func(i int) { // as an older history records them: no index
 		cb, iid := fmt.Sprintf("c%d", i), fmt.Sprintf("i%d", i)
 		r := &callbackv1.CallbackRequest{Service: "support", PhoneNumber: phone, RequestedAt: timestamppb.New(env.Clock.Now())}
 		data, _ := proto.Marshal(&callbackv1.CallbackDue{CallbackId: cb, InteractionId: iid, Request: r})
 		env.AppendAs(timeline.Stream(cb), eventstore.Cause{ID: cb, Correlation: cb}, &historyv1.InteractionEventRecorded{
 			InteractionId: iid, CallbackId: cb, EventId: cb, EventType: "ringback.callback.v1.CallbackDue",
 			Source: "scheduler-callback-" + cb, OccurredAt: timestamppb.New(env.Clock.Now()), Data: data, PhoneNumber: phone})
+	}
+	for i := range n {
+		old(i)
 	}
 	svc := startCapped(t, env, history.Config{RecentDays: 1, CachedCallbacks: cap}, env.Mux)
 	eventually(t, "ready", func() bool { return svc.Ready() == nil })
@@ -210,6 +213,20 @@ func TestTrailsOfAnOlderVersionAreIndexed(t *testing.T) {
 	}
 	var rows []row
 	if res := env.Do(http.MethodGet, "/v1/contacts/"+escaped+"/history", nil, &rows); res.StatusCode != 200 || len(rows) != n {
+		t.Fatalf("contact history: %d, %d rows", res.StatusCode, len(rows))
+	}
+	// An older replica still recording beside this one (a rolling
+	// upgrade): what it records is indexed too, and found once evicted.
+	for i := n; i < 2*n; i++ {
+		old(i)
+	}
+	eventually(t, "the older replica's callbacks indexed", func() bool {
+		return len(env.Events(fmt.Sprintf("history-interaction-i%d", 2*n-1))) == 1
+	})
+	if res := env.Do(http.MethodGet, fmt.Sprintf("/v1/interactions/i%d/events", n), nil, &got); res.StatusCode != 200 || len(got) != 1 {
+		t.Fatalf("trail of i%d: %d %+v", n, res.StatusCode, got)
+	}
+	if res := env.Do(http.MethodGet, "/v1/contacts/"+escaped+"/history", nil, &rows); res.StatusCode != 200 || len(rows) != 2*n {
 		t.Fatalf("contact history: %d, %d rows", res.StatusCode, len(rows))
 	}
 }

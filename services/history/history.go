@@ -154,7 +154,7 @@ func (s *Service) Ready() error {
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		s.backfill,
+		s.indexer,
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

@@ -67,7 +67,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	}
 	out, err := s.record(ctx, eventstore.Cause{ID: e.ID, Correlation: cb}, timeline.Record{
 		CallbackID: cb, InteractionID: iid, EventID: e.ID, EventType: e.Type, Source: e.Stream,
-		OccurredAt: at, Data: e.Data, PhoneNumber: f.PhoneNumber})
+		OccurredAt: at, Data: e.Data, PhoneNumber: f.PhoneNumber, Indexed: true})
 	if err != nil {
 		return fmt.Errorf("record %s of callback %s: %w", e.Type, cb, err)
 	}

@@ -3,10 +3,11 @@ package history
 // What history's bounded memory does not hold, it reads from the store:
 // a callback's summary from its own trail (history-callback-<id>), and the
 // two lookups through index streams (package index) written before the
-// event they index is recorded, so the store's index always covers every
-// trail. The order makes a crash harmless: an index entry whose event was
-// never recorded names a callback with no trail yet, which readers skip,
-// and the bus redelivers the event, which is then recorded.
+// event they index is recorded, so the store's index covers every trail
+// this version records (and the indexer below, those of older versions).
+// The order makes a crash harmless: an index entry whose event was never
+// recorded names a callback with no trail yet, which readers skip, and the
+// bus redelivers the event, which is then recorded.
 
 import (
 	"context"
@@ -33,8 +34,8 @@ var (
 	keyAggregate   = eventstore.Aggregate[[]byte]{Evolve: index.KeyOf}
 )
 
-// BackfillCheckpoint is where the index backfill stands; never renamed.
-const BackfillCheckpoint = "history-index-backfill"
+// IndexerCheckpoint is where the indexer stands; never renamed.
+const IndexerCheckpoint = "history-indexer"
 
 // indexes is the service's side of the index streams.
 type indexes struct {
@@ -43,8 +44,9 @@ type indexes struct {
 	// events of a callback does not read its index streams each time.
 	mu     sync.Mutex
 	linked *lru[string, struct{}]
-	// backfilled: every trail recorded before this version wrote indexes
-	// is indexed (Ready waits for it).
+	// backfilled: the indexer has linked every event recorded without
+	// its index entries up to the store's head when it started (Ready
+	// waits for it).
 	backfilled atomic.Bool
 }
 
@@ -188,12 +190,14 @@ func (s *Service) contact(ctx context.Context, phone string) ([]summary, error) 
 	return out, nil
 }
 
-// backfill indexes the trails recorded before history wrote index streams
-// (an older version), from a checkpoint in the store up to the store's
-// head when it started; since then every event is indexed before it is
-// recorded. It returns when done: on a store it has already backfilled,
-// at once. Replicas may run it together: links are idempotent.
-func (s *Service) backfill(ctx context.Context) error {
+// indexer links the events recorded without their index entries: by a
+// version before the index, or by one still running beside this one in a
+// rolling upgrade. It tails the store from a checkpoint shared by the
+// replicas, and counts as caught up (Ready) once past the store's head
+// when it started. Events this version recorded say they are indexed, so
+// following the store costs a decode per event and no I/O. Replicas may
+// run it together: links are idempotent.
+func (s *Service) indexer(ctx context.Context) error {
 	cps, ok1 := s.deps.Store.(eventstore.Checkpoints)
 	hr, ok2 := s.deps.Store.(eventstore.HeadReader)
 	if !ok1 || !ok2 {
@@ -202,22 +206,23 @@ func (s *Service) backfill(ctx context.Context) error {
 	}
 	head, err := hr.Head(ctx)
 	if err != nil {
-		return fmt.Errorf("index backfill: head: %w", err)
+		return fmt.Errorf("indexer: head: %w", err)
 	}
-	from, err := cps.LoadCheckpoint(ctx, BackfillCheckpoint)
+	from, err := cps.LoadCheckpoint(ctx, IndexerCheckpoint)
 	if err != nil {
-		return fmt.Errorf("index backfill: checkpoint: %w", err)
+		return fmt.Errorf("indexer: checkpoint: %w", err)
 	}
 	if !from.Less(head) {
 		s.idx.backfilled.Store(true)
-		return nil
 	}
-	errDone := errors.New("done")
-	n, last := 0, time.Now()
+	var (
+		saved = from
+		last  = time.Now()
+	)
 	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
 		if strings.HasPrefix(r.Stream, timeline.StreamPrefix) {
 			if m, err := eventstore.Decode(r); err == nil {
-				if rec, ok := m.(*historyv1.InteractionEventRecorded); ok {
+				if rec, ok := m.(*historyv1.InteractionEventRecorded); ok && !rec.Indexed {
 					cb := strings.TrimPrefix(r.Stream, timeline.StreamPrefix)
 					if err := s.link(ctx, cb, rec.InteractionId, rec.PhoneNumber); err != nil {
 						return err
@@ -225,26 +230,23 @@ func (s *Service) backfill(ctx context.Context) error {
 				}
 			}
 		}
-		if n++; n%1000 == 0 || time.Since(last) > time.Second {
-			last = time.Now()
-			if err := cps.SaveCheckpoint(ctx, BackfillCheckpoint, r.Position); err != nil {
-				return fmt.Errorf("save checkpoint: %w", err)
+		caughtUp := !r.Position.Less(head)
+		if caughtUp || time.Since(last) > time.Second {
+			if saved.Less(r.Position) {
+				if err := cps.SaveCheckpoint(ctx, IndexerCheckpoint, r.Position); err != nil {
+					return fmt.Errorf("save checkpoint: %w", err)
+				}
+				saved = r.Position
 			}
+			last = time.Now()
 		}
-		if !r.Position.Less(head) {
-			return errDone
+		if caughtUp {
+			s.idx.backfilled.Store(true)
 		}
 		return nil
 	})
-	if !errors.Is(err, errDone) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("index backfill: %w", err)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, eventstore.ErrClosed) {
+		return fmt.Errorf("indexer: %w", err)
 	}
-	if err := cps.SaveCheckpoint(ctx, BackfillCheckpoint, head); err != nil {
-		return fmt.Errorf("index backfill: save checkpoint: %w", err)
-	}
-	s.idx.backfilled.Store(true)
 	return nil
 }

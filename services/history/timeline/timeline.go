@@ -168,6 +168,7 @@ type (
 		OccurredAt    time.Time
 		Data          []byte // protobuf binary of EventType
 		PhoneNumber   string
+		Indexed       bool // its index entries are written (history's index.go)
 	}
 	// AddNote adds an agent's note to an interaction.
 	AddNote struct {
@@ -253,7 +254,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		return []proto.Message{&historyv1.InteractionEventRecorded{InteractionId: c.InteractionID,
 			CallbackId: c.CallbackID, EventId: c.EventID, EventType: c.EventType, Source: c.Source,
-			OccurredAt: timestamppb.New(c.OccurredAt), Data: c.Data, PhoneNumber: c.PhoneNumber}}, nil
+			OccurredAt: timestamppb.New(c.OccurredAt), Data: c.Data, PhoneNumber: c.PhoneNumber, Indexed: c.Indexed}}, nil
 	case AddNote:
 		if err := ValidateNote(c.AgentID, c.Text); err != nil {
 			return nil, err

@@ -37,6 +37,10 @@ type InteractionEventRecorded struct {
 	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	Data          []byte                 `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`                                  // the event, protobuf binary of event_type
 	PhoneNumber   string                 `protobuf:"bytes,8,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"` // set on events that reveal the contact
+	// indexed: its index entries (InteractionLinked, ContactLinked) were
+	// written before it. False on events recorded by versions before the
+	// index, which history's indexer links when it meets them.
+	Indexed       bool `protobuf:"varint,9,opt,name=indexed,proto3" json:"indexed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +129,13 @@ func (x *InteractionEventRecorded) GetPhoneNumber() string {
 		return x.PhoneNumber
 	}
 	return ""
+}
+
+func (x *InteractionEventRecorded) GetIndexed() bool {
+	if x != nil {
+		return x.Indexed
+	}
+	return false
 }
 
 type NoteAdded struct {
@@ -418,7 +429,7 @@ var File_ringback_history_v1_history_proto protoreflect.FileDescriptor
 
 const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"\n" +
-	"!ringback/history/v1/history.proto\x12\x13ringback.history.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x02\n" +
+	"!ringback/history/v1/history.proto\x12\x13ringback.history.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
 	"\x18InteractionEventRecorded\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -430,7 +441,8 @@ const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"\voccurred_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12!\n" +
-	"\fphone_number\x18\b \x01(\tR\vphoneNumber\"\x8d\x01\n" +
+	"\fphone_number\x18\b \x01(\tR\vphoneNumber\x12\x18\n" +
+	"\aindexed\x18\t \x01(\bR\aindexed\"\x8d\x01\n" +
 	"\tNoteAdded\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
