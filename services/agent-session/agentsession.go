@@ -100,7 +100,9 @@ type Service struct {
 	phoneHosts dialplan.Hosts       // where agents' phones may be
 	// hub fans the read model's one subscription out to the desktops.
 	hub          *hub
-	streamBuffer int // per desktop stream, see streamBuffer; tests shrink it
+	streamBuffer int           // per desktop stream, see streamBuffer; tests shrink it
+	catchUps     chan struct{} // held while a stream reads its gap from the store
+	maxCatchUp   int           // maxCatchUpEvents; tests shrink it
 	sse          prometheus.Gauge
 	resyncs      prometheus.Counter
 }
@@ -121,7 +123,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("agent-session: %w", err)
 	}
 	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents, plan: plan, phoneHosts: hosts,
-		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer}
+		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer,
+		catchUps: make(chan struct{}, maxCatchUps), maxCatchUp: maxCatchUpEvents}
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.fold}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})

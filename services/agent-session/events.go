@@ -195,21 +195,48 @@ func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 	}
 }
 
-// errCaughtUp ends a catch-up subscription once it reached the hub.
-var errCaughtUp = errors.New("caught up")
+// Catch-ups read the store; these bound what a storm of reconnecting
+// desktops (a replica restarted: all its desktops come back at once) asks
+// of it.
+const (
+	// maxCatchUps is how many streams read their gap at once; the others
+	// wait their turn (their hub buffers fill meanwhile, then they resync).
+	maxCatchUps = 16
+	// maxCatchUpEvents is the longest gap replayed event by event; a
+	// desktop away for longer (a weekend) gets the snapshot instead: the
+	// state lists the open interactions, and the desktop drops the others.
+	maxCatchUpEvents = 100_000
+)
+
+var (
+	// errCaughtUp ends a catch-up subscription once it reached the hub.
+	errCaughtUp = errors.New("caught up")
+	// errGapTooLong ends one that read maxCatchUpEvents without reaching it.
+	errGapTooLong = errors.New("gap too long")
+)
 
 // catchUp sends the agent's events after from up to and including to,
 // read from the store, and returns the position the stream is at. to is
 // the position of an event (the hub's), so the subscription reaches it.
+// A gap longer than maxCatchUpEvents is closed by a snapshot instead.
 func (s *Service) catchUp(ctx context.Context, w io.Writer, id string, from, to eventstore.Position) (eventstore.Position, error) {
 	if !from.Less(to) {
 		return from, nil
 	}
-	last := from
+	select {
+	case s.catchUps <- struct{}{}:
+		defer func() { <-s.catchUps }()
+	case <-ctx.Done():
+		return from, ctx.Err()
+	}
+	last, read := from, 0
 	folded := map[string]interaction.State{} // interaction streams met in this gap
 	err := s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, rec eventstore.RecordedEvent) error {
 		if to.Less(rec.Position) {
 			return errCaughtUp
+		}
+		if read++; read > s.maxCatchUp {
+			return errGapTooLong
 		}
 		name, payload, ok := s.forAgent(ctx, id, rec, folded)
 		if ok {
@@ -223,8 +250,12 @@ func (s *Service) catchUp(ctx context.Context, w io.Writer, id string, from, to 
 		}
 		return nil
 	})
-	if errors.Is(err, errCaughtUp) {
+	switch {
+	case errors.Is(err, errCaughtUp):
 		return to, nil
+	case errors.Is(err, errGapTooLong):
+		// What was sent is true but stale; the snapshot is as of to or later.
+		return to, s.snapshot(w, id, to)
 	}
 	if err == nil {
 		err = errors.New("subscription ended")

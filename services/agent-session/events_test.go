@@ -181,3 +181,39 @@ func TestStreamsEndWithTheService(t *testing.T) {
 		t.Fatal("stream still open 5s after the service stopped")
 	}
 }
+
+// TestLongGapResumesWithASnapshot: a desktop away for longer than a
+// catch-up replays gets the current state instead of the whole gap.
+func TestLongGapResumesWithASnapshot(t *testing.T) {
+	env := servicetest.New(t)
+	r := startReplica(t, env, Config{}, nil)
+	r.s.maxCatchUp = 5
+	loginAs(t, r, "a1")
+	folded(t, r)
+	seen := receive(t, listen(t, r.srv, "a1", "")).id
+	var last eventstore.Position
+	for n := range 20 {
+		out, err := r.s.onAgent(t.Context(), "a1", eventstoreCause(), agent.SetState{Agent: "a1", Channel: agent.WebCallback,
+			State: agent.NotReady, Reason: fmt.Sprint("r", n), At: env.Clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = out.Position
+	}
+	folded(t, r)
+	c := listen(t, r.srv, "a1", seen)
+	for got := 1; ; got++ {
+		p := receive(t, c)
+		if p.id != idOf(last) {
+			continue
+		}
+		var v agentView
+		if err := json.Unmarshal([]byte(p.data), &v); err != nil || p.name != "state" || v.Channels["webcallback"].Reason != "r19" {
+			t.Fatalf("resumed at %s with %s %s", p.id, p.name, p.data)
+		}
+		if got > 6 {
+			t.Fatalf("%d events to close a gap of 20 with a catch-up of 5", got)
+		}
+		return
+	}
+}
