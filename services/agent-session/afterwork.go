@@ -61,54 +61,77 @@ func (s *Service) endAfterCallWork(ctx context.Context, id string, rev eventstor
 }
 
 // afterCallWorkLoop ends every After Call Work that is due, from the read
-// model: woken when the view changes (an agent entered or left After Call
-// Work) and at the earliest end. Every replica runs it; a restarted or new
-// replica ends what fell due while nobody ran, once it has caught up.
+// model: woken at the earliest end and when the view changes, rescanning
+// only when an agent entered or left After Call Work (or a Done awaits
+// its After Call Work). Every replica runs it; a restarted or new replica
+// ends what fell due while nobody ran, once it has caught up.
 func (s *Service) afterCallWorkLoop(ctx context.Context) error {
+	var (
+		timer <-chan time.Time
+		seen  uint64
+		scan  = true
+	)
 	for {
 		changed := s.proj.Changed()
-		var next time.Time
-		if s.proj.Ready() == nil { // a view still catching up may show an ended ACW
-			now := s.deps.Clock.Now()
-			for _, st := range s.view.finishedWithoutAfterCallWork() {
-				if due := st.Updated.Add(doneGrace); due.After(now) {
-					next = earliest(next, due)
-					continue
-				}
-				// Only an agent still Busy is stuck; one who moved on is not.
-				if a, _ := s.view.agent(st.Agent); now.Sub(st.Updated) > doneHorizon || a.Channels[agent.WebCallback].State != agent.Busy {
-					s.view.forget(st.ID)
-					continue
-				}
-				// The same cause as the handler's: one After Call Work whoever writes it.
-				err := s.afterCallWork(ctx, st)
-				switch {
-				case err == nil, isDomain(err): // done, or never will be
-					s.view.forget(st.ID)
-				case ctx.Err() == nil:
-					s.deps.Log.Warn("after call work after done", "interaction", st.ID, "agent", st.Agent, "err", err)
-					next = earliest(next, now.Add(retryAfter))
-				}
-			}
-			for _, w := range s.view.inAfterCallWork() {
-				due, ok := w.state.AfterCallWorkDue(s.cfg.AfterCallWork)
-				if !ok {
-					continue
-				}
-				if due.After(now) {
-					next = earliest(next, due)
-					continue
-				}
-				if err := s.endAfterCallWork(ctx, w.agent, w.rev, now); err != nil && ctx.Err() == nil {
-					s.deps.Log.Warn("after call work: back to ready failed", "agent", w.agent, "err", err)
-					next = earliest(next, now.Add(retryAfter))
+		// A view still catching up may show an After Call Work long ended.
+		if s.proj.Ready() == nil {
+			if v := s.view.afterWorkChanged(); scan || v != seen {
+				seen, timer = v, nil
+				if next := s.endDueAfterCallWork(ctx); !next.IsZero() {
+					timer = s.deps.Clock.After(next.Sub(s.deps.Clock.Now()))
 				}
 			}
 		}
-		if err := s.sleep(ctx, changed, next); err != nil {
+		scan = false
+		select {
+		case <-ctx.Done():
 			return nil
+		case <-changed:
+		case <-timer:
+			scan = true
 		}
 	}
+}
+
+// endDueAfterCallWork ends what is due and says when the next is (zero:
+// nothing pending).
+func (s *Service) endDueAfterCallWork(ctx context.Context) (next time.Time) {
+	now := s.deps.Clock.Now()
+	for _, st := range s.view.finishedWithoutAfterCallWork() {
+		if due := st.Updated.Add(doneGrace); due.After(now) {
+			next = earliest(next, due)
+			continue
+		}
+		// Only an agent still Busy is stuck; one who moved on is not.
+		if a, _ := s.view.agent(st.Agent); now.Sub(st.Updated) > doneHorizon || a.Channels[agent.WebCallback].State != agent.Busy {
+			s.view.forget(st.ID)
+			continue
+		}
+		// The same cause as the handler's: one After Call Work whoever writes it.
+		err := s.afterCallWork(ctx, st)
+		switch {
+		case err == nil, isDomain(err): // done, or never will be
+			s.view.forget(st.ID)
+		case ctx.Err() == nil:
+			s.deps.Log.Warn("after call work after done", "interaction", st.ID, "agent", st.Agent, "err", err)
+			next = earliest(next, now.Add(retryAfter))
+		}
+	}
+	for _, w := range s.view.inAfterCallWork() {
+		due, ok := w.state.AfterCallWorkDue(s.cfg.AfterCallWork)
+		if !ok {
+			continue
+		}
+		if due.After(now) {
+			next = earliest(next, due)
+			continue
+		}
+		if err := s.endAfterCallWork(ctx, w.agent, w.rev, now); err != nil && ctx.Err() == nil {
+			s.deps.Log.Warn("after call work: back to ready failed", "agent", w.agent, "err", err)
+			next = earliest(next, now.Add(retryAfter))
+		}
+	}
+	return next
 }
 
 // sleep waits until the view changes, the clock reaches next (zero: no

@@ -29,6 +29,9 @@ type view struct {
 	// is not stored yet (the Done handler writes it; the loop does if the
 	// process died in between).
 	finished map[string]interaction.State
+	// afterWorkVersion moves whenever afterWork or finished changes, so the
+	// loop over them rescans only then (Changed fires for every event).
+	afterWorkVersion uint64
 }
 
 // change is what one folded event changed, for the desktops: the agent's
@@ -60,6 +63,7 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		}
 		if _, done := e.(*agentv1.InteractionDone); done {
 			v.finished[id] = st
+			v.afterWorkVersion++
 		}
 		if st.Phase == interaction.Done || st.Phase == interaction.Withdrawn {
 			delete(v.interactions, id)
@@ -75,15 +79,21 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 	}
 	id := strings.TrimPrefix(r.Stream, "agent-")
 	if iid, ok := strings.CutPrefix(r.Metadata[eventstore.MetaCausation], doneCause); ok {
-		delete(v.finished, iid)
+		if _, ok := v.finished[iid]; ok {
+			delete(v.finished, iid)
+			v.afterWorkVersion++
+		}
 	}
 	a := agent.Evolve(v.agents[id], e)
 	v.agents[id] = a
+	_, was := v.afterWork[id]
 	switch _, due := a.AfterCallWorkDue(0); {
-	case !due:
+	case !due && was:
 		delete(v.afterWork, id)
-	case isAfterCallWork(e):
+		v.afterWorkVersion++
+	case due && isAfterCallWork(e):
 		v.afterWork[id] = r.Revision
+		v.afterWorkVersion++
 	}
 	return change{agent: id}
 }
@@ -117,6 +127,13 @@ func (v *view) openOf(agentID string) []interaction.State {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Updated.Before(out[j].Updated) })
 	return out
+}
+
+// afterWorkChanged is the version of the After Call Work sets.
+func (v *view) afterWorkChanged() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.afterWorkVersion
 }
 
 // afterCallWork is an agent in After Call Work.
@@ -155,6 +172,7 @@ func (v *view) forget(id string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.finished, id)
+	v.afterWorkVersion++
 }
 
 // autoAnswers lists the offers counting down to an auto-answer.
