@@ -87,30 +87,16 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 			if last, err = write(w, last, f); err != nil {
 				return nil
 			}
-			// Write what else is queued before flushing: one flush for a burst.
-			for more := true; more; {
-				select {
-				case f := <-sub.frames:
-					if last, err = write(w, last, f); err != nil {
-						return nil
-					}
-				default:
-					more = false
-				}
+			// What else is queued goes before the flush: one for a burst.
+			if last, err = drain(w, last, sub); err != nil {
+				return nil
 			}
 			flusher.Flush()
 		case <-sub.lost:
 			// Too slow: the hub dropped this stream. What it queued is still
 			// good; the rest is read from the store, then live again.
-			for more := true; more; {
-				select {
-				case f := <-sub.frames:
-					if last, err = write(w, last, f); err != nil {
-						return nil
-					}
-				default:
-					more = false
-				}
+			if last, err = drain(w, last, sub); err != nil {
+				return nil
 			}
 			s.resyncs.Inc()
 			sub, at = s.hub.subscribe(id, s.streamBuffer)
@@ -126,6 +112,21 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) streamEnded(ctx context.Context, id string, err error) {
 	if ctx.Err() == nil {
 		s.deps.Log.Debug("agent event stream ended", "agent", id, "err", err)
+	}
+}
+
+// drain writes what sub has queued, without waiting for more.
+func drain(w io.Writer, last eventstore.Position, sub *subscriber) (eventstore.Position, error) {
+	for {
+		select {
+		case f := <-sub.frames:
+			var err error
+			if last, err = write(w, last, f); err != nil {
+				return last, err
+			}
+		default:
+			return last, nil
+		}
 	}
 }
 
