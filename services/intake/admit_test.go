@@ -316,7 +316,7 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 	}
 	base := env.Server.URL
 	if s.Ready() == nil {
-		t.Fatal("ready before the backfill")
+		t.Fatal("ready before the claimer caught up")
 	}
 	env.Go(s.Run)
 	deadline := time.Now().Add(10 * time.Second)
@@ -331,6 +331,29 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 	}
 	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550124"}, ""); code != http.StatusCreated {
 		t.Fatalf("number of the ended callback: %d", code)
+	}
+	// An older replica still running beside this one (a rolling upgrade)
+	// admits a callback without a claim: the claimer claims it.
+	late := uuid.NewString()
+	old(late, "+14155550125")
+	stream, err := s.contactStream(context.Background(), "support", "+14155550125")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline = time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		l, err := eventstore.Load(context.Background(), env.Store, stream, contactAggregate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.State.Holder == late {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the older replica's callback not claimed: holder %q", l.State.Holder)
+		}
+	}
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550125"}, ""); code != http.StatusConflict {
+		t.Fatalf("number of the older replica's callback: %d", code)
 	}
 }
 

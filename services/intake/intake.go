@@ -103,12 +103,12 @@ type Service struct {
 	deps Deps
 	// key names the claim streams (contact.Stream); loaded from the store
 	// at the first request that needs it, then the same for ever.
-	key        atomic.Pointer[[]byte]
-	backfilled backfillState
-	requested  prometheus.Counter
-	voided     prometheus.Counter
-	plan       dialplan.Plan
-	agents     *agentauth.Directory // nil: open, no authentication
+	key       atomic.Pointer[[]byte]
+	claims    claimerState
+	requested prometheus.Counter
+	voided    prometheus.Counter
+	plan      dialplan.Plan
+	agents    *agentauth.Directory // nil: open, no authentication
 }
 
 // New builds intake and registers its routes.
@@ -141,9 +141,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Ready is for /readyz: intake has no read model to wait for (the
 // duplicate check reads the store), only the claims of callbacks an older
-// version left open (backfill.go).
+// version left open (claimer.go).
 func (s *Service) Ready() error {
-	if !s.backfilled.done.Load() {
+	if !s.claims.caughtUp.Load() {
 		return errors.New("intake: claiming the numbers of callbacks open before claims")
 	}
 	return nil
@@ -152,7 +152,7 @@ func (s *Service) Ready() error {
 // Run consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
-		s.backfill,
+		s.claimer,
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

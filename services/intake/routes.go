@@ -209,7 +209,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
-		callback.Request{ID: id, Request: cbr, At: now})
+		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.RefuseDuplicates})
 	status := http.StatusCreated
 	switch {
 	case errors.Is(err, callback.ErrVoided):

@@ -48,6 +48,7 @@ type (
 		ID      string
 		Request *callbackv1.CallbackRequest
 		At      time.Time
+		Claimed bool // its number is claimed for it (contact package)
 	}
 	// Cancel withdraws it.
 	Cancel struct {
@@ -103,7 +104,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if s.Voided {
 			return nil, ErrVoided
 		}
-		return []proto.Message{&callbackv1.CallbackRequested{CallbackId: c.ID, Request: c.Request}}, nil
+		return []proto.Message{&callbackv1.CallbackRequested{CallbackId: c.ID, Request: c.Request, Claimed: c.Claimed}}, nil
 	case Void:
 		if s.Exists {
 			return nil, ErrExists // the late request won: the callback is real

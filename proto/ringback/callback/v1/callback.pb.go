@@ -180,9 +180,13 @@ func (x *CallbackRequest) GetContactName() string {
 
 // CallbackRequested: intake accepted a request. Stream intake-callback-<id>.
 type CallbackRequested struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
-	Request       *CallbackRequest       `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	Request    *CallbackRequest       `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// claimed: intake held the number and service for this callback
+	// (ContactClaimed) before writing it. False from versions before claims,
+	// whose open callbacks intake claims when it meets them.
+	Claimed       bool `protobuf:"varint,3,opt,name=claimed,proto3" json:"claimed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -229,6 +233,13 @@ func (x *CallbackRequested) GetRequest() *CallbackRequest {
 		return x.Request
 	}
 	return nil
+}
+
+func (x *CallbackRequested) GetClaimed() bool {
+	if x != nil {
+		return x.Claimed
+	}
+	return false
 }
 
 // CallbackCancelled: the visitor (or an operator) withdrew the request.
@@ -988,11 +999,12 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\fcontact_name\x18\a \x01(\tR\vcontactName\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"u\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
 	"\x11CallbackRequested\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12?\n" +
-	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\"x\n" +
+	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x12\x18\n" +
+	"\aclaimed\x18\x03 \x01(\bR\aclaimed\"x\n" +
 	"\x11CallbackCancelled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +

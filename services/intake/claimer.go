@@ -1,0 +1,121 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringback/ringback/libs/eventstore"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/contact"
+)
+
+// ClaimerCheckpoint is where the claimer stands; never renamed.
+const ClaimerCheckpoint = "intake-claimer"
+
+// claimerState: caughtUp once every callback written without a claim up
+// to the store's head at start holds its number, if still open (Ready
+// waits for it).
+type claimerState struct{ caughtUp atomic.Bool }
+
+// claimer claims the numbers of open callbacks written without a claim:
+// by a version before claims (it refused duplicates from a read model),
+// or by one still running beside this one in a rolling upgrade. Without
+// their claims, a new request for such a number would be admitted beside
+// them. It tails the store from a checkpoint the replicas share. Catching
+// up, it folds in memory only the unclaimed callbacks still open (as that
+// read model did at every start, but only once per store) and claims them
+// at the head; from then on it claims one as soon as it meets it. Every
+// callback this version writes says it is claimed (CallbackRequested
+// .claimed), so following the store costs a decode per event and no I/O.
+func (s *Service) claimer(ctx context.Context) error {
+	cps, ok1 := s.deps.Store.(eventstore.Checkpoints)
+	hr, ok2 := s.deps.Store.(eventstore.HeadReader)
+	if !s.cfg.RefuseDuplicates || !ok1 || !ok2 {
+		s.claims.caughtUp.Store(true)
+		return nil
+	}
+	head, err := hr.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("claimer: head: %w", err)
+	}
+	from, err := cps.LoadCheckpoint(ctx, ClaimerCheckpoint)
+	if err != nil {
+		return fmt.Errorf("claimer: checkpoint: %w", err)
+	}
+	caughtUp := !from.Less(head)
+	s.claims.caughtUp.Store(caughtUp)
+	var (
+		unclaimed = map[string]callback.State{} // open, written without a claim
+		saved     = from
+		last      = time.Now()
+	)
+	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
+		if id, ok := strings.CutPrefix(r.Stream, "intake-callback-"); ok {
+			if m, err := eventstore.Decode(r); err == nil {
+				if req, ok := m.(*callbackv1.CallbackRequested); ok && !req.Claimed {
+					unclaimed[id] = callback.Evolve(callback.State{}, m)
+				} else if st, ok := unclaimed[id]; ok {
+					if st = callback.Evolve(st, m); st.Open() {
+						unclaimed[id] = st
+					} else {
+						delete(unclaimed, id) // ended: its number is free
+					}
+				}
+			}
+		}
+		justCaughtUp := false
+		if !caughtUp && !r.Position.Less(head) {
+			caughtUp, justCaughtUp = true, true
+			s.deps.Log.Info("claiming the numbers of callbacks open before claims", "callbacks", len(unclaimed))
+		}
+		if !caughtUp {
+			// Not saved while catching up: what is folded in memory would
+			// be lost with a restart past it.
+			return nil
+		}
+		for id, st := range unclaimed {
+			if err := s.claimFor(ctx, id, st); err != nil {
+				return err
+			}
+			delete(unclaimed, id)
+		}
+		s.claims.caughtUp.Store(true)
+		if (justCaughtUp || time.Since(last) > time.Second) && saved.Less(r.Position) {
+			if err := cps.SaveCheckpoint(ctx, ClaimerCheckpoint, r.Position); err != nil {
+				return fmt.Errorf("save checkpoint: %w", err)
+			}
+			saved, last = r.Position, time.Now()
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil && !errors.Is(err, eventstore.ErrClosed) {
+		return fmt.Errorf("claimer: %w", err)
+	}
+	return nil
+}
+
+// claimFor claims the number of an unclaimed open callback.
+func (s *Service) claimFor(ctx context.Context, id string, st callback.State) error {
+	number, service := st.Request.GetPhoneNumber(), st.Request.GetService()
+	stream, err := s.contactStream(ctx, service, number)
+	if err != nil {
+		return err
+	}
+	err = s.claim(ctx, stream, id, service, number)
+	if errors.Is(err, contact.ErrHeld) {
+		// Two open callbacks for one number already (the older version
+		// admitted it beside a claimed one): the claim stands, and the
+		// number is free once it ends.
+		s.deps.Log.Warn("open callback whose number another open callback holds", "callback", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("claim for callback %s: %w", id, err)
+	}
+	return nil
+}
