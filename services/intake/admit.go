@@ -32,7 +32,11 @@ package intake
 //
 // Idempotency keys: a key makes the callback id, so a retried POST finds
 // its callback written (200, no claim) or its own claim (Decide: ours, a
-// no-op) and writes the request its first attempt did not.
+// no-op) and writes the request its first attempt did not. So a request
+// the store failed to write keeps its claim when it has a key (the client
+// retries it); without one nobody can, and it voids itself and releases
+// the number at once (abandon). Callbacks written without a claim, by an
+// older version, are claimed by claimer.go.
 
 import (
 	"context"
