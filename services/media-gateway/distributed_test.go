@@ -117,8 +117,10 @@ func (g *gateway) stop() {
 // crash is kill -9: no more heartbeat, no more writes, no SIP at all.
 func (g *gateway) crash() {
 	g.crashed = true
-	g.sip.Kill()
+	// The service first: from now on it writes nothing, whatever the SIP
+	// stack reports as it dies.
 	g.svc.Crash()
+	g.sip.Kill()
 }
 
 // newEnv is a service world on an embedded store whose clock is the real
@@ -232,7 +234,7 @@ func TestTwoGatewaysShareCallsAndHangUpADeadOnesCalls(t *testing.T) {
 func testTwoGateways(t *testing.T, kind string) {
 	const (
 		n   = 12
-		ttl = time.Second
+		ttl = testTTL
 	)
 	env := newEnvOn(t, kind)
 	agent, trunk := startPhone(t), startPhone(t)
@@ -341,3 +343,8 @@ func callIDs(n int) []string {
 	}
 	return out
 }
+
+// testTTL is the gateways' lease ttl in these tests: short, for quick
+// takeovers, but long enough that a loaded machine (-race, other packages'
+// tests) does not delay a heartbeat past it.
+const testTTL = 2 * time.Second

@@ -21,8 +21,8 @@ func TestDrainOnStop(t *testing.T) {
 	const grace = 2 * time.Second
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
-	a := startGateway(t, env, "gw-a", trunk.Addr, time.Second, nil)
-	b := startGateway(t, env, "gw-b", trunk.Addr, time.Second, func(c *mediagateway.Config) { c.DrainGrace = grace })
+	a := startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil)
+	b := startGateway(t, env, "gw-b", trunk.Addr, testTTL, func(c *mediagateway.Config) { c.DrainGrace = grace })
 	waitReady(t, env, a, b)
 	env.Relay()
 

@@ -40,7 +40,7 @@ func dialAll(t *testing.T, env interface {
 // store refuses the deposed instance's writes from then on, and once it
 // wakes it finds its lease lost and stops.
 func TestDeposedGatewayIsFencedOff(t *testing.T) {
-	const ttl = time.Second
+	const ttl = testTTL
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
 	a := startGateway(t, env, "gw-a", trunk.Addr, ttl, nil)
@@ -108,7 +108,7 @@ func TestDeposedGatewayIsFencedOff(t *testing.T) {
 // lease, takes it with a newer generation, and hangs up the calls of its
 // previous run with BYEs, once, before it takes new calls.
 func TestRestartUnderTheSameIDHangsUpTheOldCalls(t *testing.T) {
-	const ttl = time.Second
+	const ttl = testTTL
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
 	old := startGateway(t, env, "gw-1", trunk.Addr, ttl, nil)

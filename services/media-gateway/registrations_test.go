@@ -26,8 +26,8 @@ func TestRegistrationFoundFromAnyInstance(t *testing.T) {
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
 	accounts := func(c *sip.Config) { c.Accounts = map[string]string{"a1": "secret-a1"} }
-	a := startGateway(t, env, "gw-a", trunk.Addr, time.Second, nil, accounts)
-	b := startGateway(t, env, "gw-b", trunk.Addr, time.Second, nil, accounts)
+	a := startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil, accounts)
+	b := startGateway(t, env, "gw-b", trunk.Addr, testTTL, nil, accounts)
 	waitReady(t, env, a, b)
 	env.Relay()
 
