@@ -83,8 +83,9 @@ func (s *Service) fence(ctx context.Context) context.Context {
 	return eventstore.WithFence(ctx, s.currentLease())
 }
 
-// writeCtx is where a call's steps are recorded: not the handler's context
-// (a hang-up must not stop us recording it) but always fenced.
+// writeCtx is where a call's steps are recorded: not the handler's nor the
+// call's context, since a hang-up must not stop us recording it (executeFn
+// adds the fence).
 func (s *Service) writeCtx() context.Context { return context.Background() }
 
 // keeper is the SIP adapter's Keep (sip.Gateway): the stack stays up while

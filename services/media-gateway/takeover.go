@@ -202,7 +202,7 @@ func (s *Service) loseCall(ctx context.Context, taken eventstore.Lease, owner, i
 	}
 	hungUp := s.byeLegs(ctx, id, st)
 	reason := ReasonLost
-	cause := eventstore.Cause{ID: fmt.Sprintf("lost:%s:%d", id, taken.Generation)}
+	cause := eventstore.Cause{ID: fmt.Sprintf("lost:%s:%d", id, taken.Generation), Correlation: s.correlationOf(ctx, id)}
 	fctx := eventstore.WithFence(ctx, taken)
 	_, err = eventstore.Execute(fctx, s.deps.Store, call.Stream(id), calls_, cause, func(st call.State) ([]proto.Message, error) {
 		return call.Decide(st, call.Lose{By: s.instance, Generation: taken.Generation, HungUp: hungUp, Reason: reason,
@@ -251,3 +251,13 @@ func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []strin
 // byeTimeout bounds the BYEs on a lost call's legs: a live peer answers in
 // milliseconds, a dead one never.
 const byeTimeout = 5 * time.Second
+
+// correlationOf is the callback a call belongs to, as its first event
+// says, so that the events closing a lost call carry it like the others.
+func (s *Service) correlationOf(ctx context.Context, id string) string {
+	recs, err := s.deps.Store.ReadStream(ctx, call.Stream(id), 0)
+	if err != nil || len(recs) == 0 {
+		return ""
+	}
+	return recs[0].Metadata[eventstore.MetaCorrelation]
+}
