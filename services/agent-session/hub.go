@@ -35,7 +35,7 @@ type frame struct {
 	data []byte // id, event and data lines, ready to write
 }
 
-// subscriber is one connected stream. frames is closed never; lost is
+// subscriber is one connected stream. frames is never closed; lost is
 // closed when the hub dropped the subscriber, after which frames receives
 // nothing more (what it holds is still in order and valid).
 type subscriber struct {
