@@ -2,6 +2,12 @@
 // (stream agent-<id>), the interaction as the agent handles it (stream
 // agent-interaction-<id>), the agent commands, and the push stream (SSE) the
 // desktop listens to. It must not import another service.
+//
+// Any replica serves any agent (issue 10): each folds agent-session's
+// streams through its one store subscription into the view, and fans that
+// out in memory to the desktops connected to it (hub.go); the countdowns
+// (auto-answer, the end of After Call Work) are times stored in the events
+// and acted on from the view by every replica, each write idempotent.
 package agentsession
 
 import (
