@@ -104,10 +104,19 @@ func TestDeposedGatewayIsFencedOff(t *testing.T) {
 }
 
 // TestRestartUnderTheSameIDHangsUpTheOldCalls: one gateway (single node)
-// killed and started again under the same instance id waits for its old
-// lease, takes it with a newer generation, and hangs up the calls of its
-// previous run with BYEs, once, before it takes new calls.
+// killed and started again: under the same instance id it waits for its
+// old lease and takes it with a newer generation, under a new id it takes
+// the old one's over once expired; either way it hangs up the calls of the
+// previous process with BYEs, once, and takes new calls.
 func TestRestartUnderTheSameIDHangsUpTheOldCalls(t *testing.T) {
+	// Under the same id (a StatefulSet pod), and under a new random one
+	// (single node, the default): either way the old calls get their BYEs.
+	for _, id := range []string{"gw-1", "gw-2"} {
+		t.Run(id, func(t *testing.T) { testRestart(t, id) })
+	}
+}
+
+func testRestart(t *testing.T, newID string) {
 	const ttl = testTTL
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
@@ -119,7 +128,7 @@ func TestRestartUnderTheSameIDHangsUpTheOldCalls(t *testing.T) {
 
 	killed := time.Now()
 	old.crash()
-	restarted := startGateway(t, env, "gw-1", trunk.Addr, ttl, nil)
+	restarted := startGateway(t, env, newID, trunk.Addr, ttl, nil)
 	for _, id := range owners["gw-1"] {
 		waitFor(t, 10*ttl, "old call "+id+" hung up", func() bool {
 			_, ended := has[*mediav1.CallEnded](evs("media-call-" + id))

@@ -33,7 +33,7 @@ type where int
 const (
 	here      where = iota // ours, under our current lease (or not a call at all)
 	elsewhere              // another instance owns it
-	lostHere               // ours from an earlier run: the takeover hangs it up
+	lostHere               // our instance's, from an earlier process: the takeover hangs it up
 )
 
 // ownerOf reads the call's stream: the projection may lag behind a call
@@ -49,7 +49,7 @@ func (s *Service) ownerOf(ctx context.Context, id string) (where, error) {
 		return here, nil // nothing to forward to: decided (and refused) here
 	case st.Instance != s.instance:
 		return elsewhere, nil
-	case st.Generation < s.currentLease().Generation:
+	case st.Holder != s.holder:
 		return lostHere, nil
 	}
 	return here, nil

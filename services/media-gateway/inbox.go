@@ -115,7 +115,7 @@ func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.Dia
 	contact := fmt.Sprintf("sip:%s@%s", ev.PhoneNumber, s.cfg.Trunk)
 	out, err := s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation}, call.Start{
 		ID: ev.CallId, Interaction: ev.InteractionId, Agent: ev.AgentId, AgentURI: ev.AgentPhoneUri,
-		ContactURI: contact, Instance: s.instance, Generation: s.currentLease().Generation, At: s.deps.Clock.Now()})
+		ContactURI: contact, Instance: s.instance, Holder: s.holder, Generation: s.currentLease().Generation, At: s.deps.Clock.Now()})
 	if err != nil || len(out.Events) == 0 {
 		return err
 	}

@@ -187,7 +187,7 @@ func (s *Service) acquire(ctx context.Context) (eventstore.Lease, error) {
 		select {
 		case <-ctx.Done():
 			return eventstore.Lease{}, ctx.Err()
-		case <-s.deps.Clock.After(s.cfg.LeaseTTL / 3):
+		case <-wallAfter(s.cfg.LeaseTTL / 3):
 		}
 	}
 }
@@ -200,7 +200,7 @@ func (s *Service) heartbeat(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.deps.Clock.After(s.cfg.LeaseTTL / 3):
+		case <-wallAfter(s.cfg.LeaseTTL / 3):
 		}
 		if s.crashed.Load() {
 			return nil
@@ -231,7 +231,7 @@ func (s *Service) drain(bgDone <-chan error) error {
 		return nil
 	}
 	s.deps.Log.Info("draining: no new calls, waiting for live ones", "calls", n, "grace", s.cfg.DrainGrace)
-	grace := s.deps.Clock.After(s.cfg.DrainGrace)
+	grace := wallAfter(s.cfg.DrainGrace)
 	for {
 		idle := s.calls.changed()
 		if s.calls.liveCount() == 0 {
@@ -248,3 +248,8 @@ func (s *Service) drain(bgDone <-chan error) error {
 		}
 	}
 }
+
+// wallAfter paces the lease and the drain by the wall clock, not the
+// injected one: the store judges leases by its own clock (libs/eventstore),
+// and Kubernetes' grace period is wall time too.
+func wallAfter(d time.Duration) <-chan time.Time { return time.After(d) }

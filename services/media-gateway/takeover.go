@@ -54,7 +54,7 @@ func (s *Service) takeovers(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.deps.Clock.After(s.cfg.LeaseTTL / 3):
+		case <-wallAfter(s.cfg.LeaseTTL / 3):
 		}
 	}
 }
@@ -67,7 +67,7 @@ func (s *Service) scan(ctx context.Context) {
 			return
 		}
 		if owner == s.instance {
-			if lost := lostUnder(sts, mine.Generation); len(lost) > 0 {
+			if lost := s.lostTo(sts); len(lost) > 0 {
 				s.hangUpLost(ctx, mine, owner, lost, time.Time{})
 			}
 			continue
@@ -92,17 +92,19 @@ func (s *Service) scan(ctx context.Context) {
 		if ok {
 			expired = l.Expires
 		}
-		s.hangUpLost(ctx, taken, owner, lostUnder(sts, taken.Generation), expired)
+		s.hangUpLost(ctx, taken, owner, s.lostTo(sts), expired)
 		if err := s.leases.ReleaseLease(ctx, taken); err != nil {
 			s.deps.Log.Warn("release taken lease", "lease", taken.Name, "err", err)
 		}
 	}
 }
 
-func lostUnder(sts []call.State, gen uint64) []call.State {
+// lostTo are the calls lost now that this process holds their owner's
+// lease: all but its own.
+func (s *Service) lostTo(sts []call.State) []call.State {
 	var out []call.State
 	for _, st := range sts {
-		if st.LostBy(gen) {
+		if st.LostTo(s.holder) {
 			out = append(out, st)
 		}
 	}
@@ -165,7 +167,7 @@ func (s *Service) keepTaken(ctx context.Context, mu *sync.Mutex, lease *eventsto
 			select {
 			case <-rctx.Done():
 				return
-			case <-s.deps.Clock.After(s.cfg.LeaseTTL / 3):
+			case <-wallAfter(s.cfg.LeaseTTL / 3):
 			}
 			mu.Lock()
 			cur := *lease
@@ -197,15 +199,15 @@ func (s *Service) loseCall(ctx context.Context, taken eventstore.Lease, owner, i
 		return err
 	}
 	st := loaded.State
-	if !st.LostBy(taken.Generation) {
+	if !st.LostTo(s.holder) {
 		return nil // ended meanwhile
 	}
 	hungUp := s.byeLegs(ctx, id, st)
 	reason := ReasonLost
-	cause := eventstore.Cause{ID: fmt.Sprintf("lost:%s:%d", id, taken.Generation), Correlation: s.correlationOf(ctx, id)}
+	cause := eventstore.Cause{ID: fmt.Sprintf("lost:%s:%s", id, s.holder), Correlation: s.correlationOf(ctx, id)}
 	fctx := eventstore.WithFence(ctx, taken)
 	_, err = eventstore.Execute(fctx, s.deps.Store, call.Stream(id), calls_, cause, func(st call.State) ([]proto.Message, error) {
-		return call.Decide(st, call.Lose{By: s.instance, Generation: taken.Generation, HungUp: hungUp, Reason: reason,
+		return call.Decide(st, call.Lose{By: s.instance, Holder: s.holder, Generation: taken.Generation, HungUp: hungUp, Reason: reason,
 			At: s.deps.Clock.Now()})
 	})
 	if err != nil {

@@ -34,10 +34,10 @@ func (s Status) Final() bool { return s == Failed || s == Ended }
 type State struct {
 	ID, Interaction string
 	Status          Status
-	// Instance owns the call (placed it) under lease generation Generation
-	// (owner.go).
-	Instance   string
-	Generation uint64
+	// Instance owns the call: process Holder of that instance placed it
+	// under lease generation Generation (owner.go).
+	Instance, Holder string
+	Generation       uint64
 	// The legs' dialogs while they are up, for an instance taking over a
 	// lost call to hang them up; nil while a leg is not answered, or gone.
 	AgentLeg, ContactLeg, PartyLeg *mediav1.LegDialog
@@ -49,9 +49,9 @@ type State struct {
 
 // Start asks to place the call.
 type Start struct {
-	ID, Interaction, Agent, AgentURI, ContactURI, Instance string
-	Generation                                             uint64
-	At                                                     time.Time
+	ID, Interaction, Agent, AgentURI, ContactURI, Instance, Holder string
+	Generation                                                     uint64
+	At                                                             time.Time
 }
 
 // Step is something a leg did.
@@ -96,7 +96,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		return []proto.Message{&mediav1.DialStarted{CallId: c.ID, InteractionId: c.Interaction, AgentId: c.Agent,
 			AgentUri: c.AgentURI, ContactUri: c.ContactURI, At: timestamppb.New(c.At), Instance: c.Instance,
-			Generation: c.Generation}}, nil
+			Generation: c.Generation, Holder: c.Holder}}, nil
 	case Report:
 		if c.Step == PartyLeave {
 			// Even after the end: every PartyRinging gets its PartyLeft,
@@ -156,7 +156,7 @@ func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *mediav1.DialStarted:
 		s.ID, s.Interaction, s.Status, s.Instance = e.CallId, e.InteractionId, Dialling, e.Instance
-		s.Generation = e.Generation
+		s.Generation, s.Holder = e.Generation, e.Holder
 	case *mediav1.AgentRinging:
 		if e.ContactLeg != nil { // contact first: the contact is up already
 			s.ContactLeg = e.ContactLeg

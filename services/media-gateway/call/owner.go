@@ -24,10 +24,11 @@ const (
 	LegParty   = "party"
 )
 
-// Lose closes a call whose owner's lease passed to By at generation
-// Generation (> the call's): the legs in HungUp got a BYE from By.
+// Lose closes a call whose owner is gone: By (process Holder) took the
+// owner's lease over, at generation Generation, and the legs in HungUp got
+// a BYE from it.
 type Lose struct {
-	By         string
+	By, Holder string
 	Generation uint64
 	HungUp     []string
 	Reason     string
@@ -43,11 +44,12 @@ type Forward struct {
 	At                         time.Time
 }
 
-// LostBy says whether the call is lost once its owner's lease is at
-// generation gen held by someone else: it is not final and was placed
-// under an older generation.
-func (s State) LostBy(gen uint64) bool {
-	return s.Status != None && !s.Status.Final() && s.Generation < gen
+// LostTo says whether the call is lost once holder holds its owner's
+// lease: it is unfinished and another process placed it. (Generations
+// alone would not say: the embedded store forgets its leases when it
+// restarts, and they start again from 1.)
+func (s State) LostTo(holder string) bool {
+	return s.Status != None && !s.Status.Final() && s.Holder != holder
 }
 
 // Legs are the dialogs of the legs up, by role.
@@ -67,7 +69,7 @@ func decideOwner(s State, c any) ([]proto.Message, error) {
 	}
 	switch c := c.(type) {
 	case Lose:
-		if c.Generation <= s.Generation {
+		if c.Holder == s.Holder {
 			return nil, ErrNotLost
 		}
 		at := timestamppb.New(c.At)
@@ -92,6 +94,6 @@ func decideOwner(s State, c any) ([]proto.Message, error) {
 	return nil, nil
 }
 
-// ErrNotLost: Lose under a generation that is not newer than the call's
-// owner's: whoever asks does not hold the owner's lease past the call.
-var ErrNotLost = errors.New("call: not lost: the lease generation is not newer than the owner's")
+// ErrNotLost: Lose by the very process that placed the call, which holds
+// its dialogs: a call is lost only to another.
+var ErrNotLost = errors.New("call: not lost: its own holder cannot lose it")

@@ -14,10 +14,10 @@ import (
 func TestDecideOwnership(t *testing.T) {
 	agentLeg := &mediav1.LegDialog{CallId: "a@gw", From: "<sip:ringback@gw>;tag=1", To: "<sip:a@h>;tag=2"}
 	contactLeg := &mediav1.LegDialog{CallId: "c@gw", From: "<sip:ringback@gw>;tag=3", To: "<sip:+1@t>;tag=4"}
-	started := &mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "b", Generation: 3}
+	started := &mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "b", Generation: 3, Holder: "b/1"}
 	answered := &mediav1.AgentAnswered{CallId: "k1", AgentLeg: agentLeg}
 	connected := &mediav1.CallConnected{CallId: "k1", AgentLeg: agentLeg, ContactLeg: contactLeg}
-	lose := Lose{By: "a", Generation: 4, HungUp: []string{LegAgent, LegContact}, Reason: "gateway b lost", At: t0}
+	lose := Lose{By: "a", Holder: "a/1", Generation: 4, HungUp: []string{LegAgent, LegContact}, Reason: "gateway b lost", At: t0}
 	cases := []struct {
 		name  string
 		given []proto.Message
@@ -30,7 +30,9 @@ func TestDecideOwnership(t *testing.T) {
 		{"lost with a party closes the party", []proto.Message{started, connected, &mediav1.PartyRinging{}}, lose,
 			[]string{"CallLost", "PartyLeft", "CallEnded"}, nil},
 		{"lost after the end is nothing", []proto.Message{started, connected, &mediav1.CallEnded{}}, lose, nil, nil},
-		{"lost under the owner's own generation is refused", []proto.Message{started}, Lose{By: "a", Generation: 3}, nil, ErrNotLost},
+		{"its own holder cannot lose it", []proto.Message{started}, Lose{By: "b", Holder: "b/1", Generation: 3}, nil, ErrNotLost},
+		{"the same instance restarted loses it", []proto.Message{started}, Lose{By: "b", Holder: "b/2", Generation: 1},
+			[]string{"CallLost", "DialFailed"}, nil},
 		{"unknown call is not lost", nil, lose, nil, nil},
 		{"forward to a live call", []proto.Message{started}, Forward{Via: "a", EventID: "e1"}, []string{"ControlForwarded"}, nil},
 		{"no forward to an ended call", []proto.Message{started, &mediav1.DialFailed{}}, Forward{Via: "a", EventID: "e1"}, nil, nil},
@@ -90,32 +92,12 @@ func TestEvolveKeepsTheLegsUp(t *testing.T) {
 	}
 }
 
-func TestLostBy(t *testing.T) {
-	s := Evolve(State{}, &mediav1.DialStarted{CallId: "k1", Instance: "b", Generation: 2})
-	if s.LostBy(2) || !s.LostBy(3) {
-		t.Fatal("a call is lost exactly when the owner's lease moved past its generation")
+func TestLostTo(t *testing.T) {
+	s := Evolve(State{}, &mediav1.DialStarted{CallId: "k1", Instance: "b", Generation: 2, Holder: "b/1"})
+	if s.LostTo("b/1") || !s.LostTo("a/1") || !s.LostTo("b/2") {
+		t.Fatal("a call is lost to any process but the one that placed it")
 	}
-	if Evolve(s, &mediav1.CallEnded{}).LostBy(3) {
+	if Evolve(s, &mediav1.CallEnded{}).LostTo("a/1") {
 		t.Fatal("an ended call is never lost")
-	}
-}
-
-// Contact first: the contact's leg is up while the agent's phone rings.
-func TestEvolveContactFirstLegs(t *testing.T) {
-	contactLeg := &mediav1.LegDialog{CallId: "c"}
-	s := Evolve(State{}, &mediav1.DialStarted{CallId: "k1", Instance: "b", Generation: 1})
-	s = Evolve(s, &mediav1.AgentRinging{ContactLeg: contactLeg})
-	if s.ContactLeg != contactLeg || s.AgentLeg != nil {
-		t.Fatalf("while the agent rings: legs %v, want the contact's", s.Legs())
-	}
-	s = Evolve(s, &mediav1.AgentAnswered{AgentLeg: &mediav1.LegDialog{CallId: "a"}})
-	s = Evolve(s, &mediav1.CallConnected{})
-	if len(s.Legs()) != 2 {
-		t.Fatalf("connected: legs %v, want both", s.Legs())
-	}
-	got, err := Decide(Evolve(State{}, &mediav1.DialStarted{CallId: "k1"}), Report{Step: AgentRinging,
-		Legs: map[string]*mediav1.LegDialog{LegContact: contactLeg}})
-	if err != nil || len(got) != 1 || got[0].(*mediav1.AgentRinging).ContactLeg != contactLeg {
-		t.Fatalf("AgentRinging decided %v, %v; want it to carry the contact's leg", got, err)
 	}
 }

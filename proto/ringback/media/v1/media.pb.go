@@ -150,8 +150,12 @@ type DialStarted struct {
 	// its lease (media-gateway-<instance>) when it placed the call: once that
 	// lease has passed to a newer generation, the call is lost and the new
 	// holder hangs it up (BYE from the legs' dialogs below), never re-dials.
-	Instance      string `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
-	Generation    uint64 `protobuf:"varint,8,opt,name=generation,proto3" json:"generation,omitempty"`
+	Instance   string `protobuf:"bytes,7,opt,name=instance,proto3" json:"instance,omitempty"`
+	Generation uint64 `protobuf:"varint,8,opt,name=generation,proto3" json:"generation,omitempty"`
+	// holder is the process that placed the call (instance and boot): an
+	// instance restarted under the same id is another holder, and hangs up
+	// the calls of the one before.
+	Holder        string `protobuf:"bytes,9,opt,name=holder,proto3" json:"holder,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -240,6 +244,13 @@ func (x *DialStarted) GetGeneration() uint64 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *DialStarted) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
 }
 
 // LegDialog is what any gateway instance needs to send an in-dialog request
@@ -2005,7 +2016,7 @@ var File_ringback_media_v1_media_proto protoreflect.FileDescriptor
 
 const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n" +
+	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
 	"\vDialStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
@@ -2017,7 +2028,8 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\binstance\x18\a \x01(\tR\binstance\x12\x1e\n" +
 	"\n" +
 	"generation\x18\b \x01(\x04R\n" +
-	"generation\"\x82\x02\n" +
+	"generation\x12\x16\n" +
+	"\x06holder\x18\t \x01(\tR\x06holder\"\x82\x02\n" +
 	"\tLegDialog\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
