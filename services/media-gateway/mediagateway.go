@@ -3,6 +3,13 @@
 // adapter (package sip: agent leg, then contact leg through the trunk), and
 // records every step of the attempt in stream media-call-<id>. It must not
 // import another service.
+//
+// Any number of instances share the work (owner.go): each owns the calls
+// it placed under a heartbeat lease in the store, control requests reach
+// the owner through the call's stream (forward.go), a dead instance's calls
+// are hung up by the one that takes its lease over (takeover.go), phones'
+// registrations are events every instance folds (registrations.go), and a
+// stopping instance drains.
 package mediagateway
 
 import (
@@ -130,6 +137,10 @@ func (c *Config) Validate() error {
 
 // Dialer places calls: the SIP adapter, behind the methods we use. The
 // *sip.Call it returns is driven directly (hold, DTMF, mute, record).
+// What the SIP adapter offers besides is used when the Dialer has it:
+// Bye (hang up a lost call's legs from their recorded dialogs), Keep (stay
+// up while the service drains), SetRegistry (registrations shared through
+// the store).
 type Dialer interface {
 	// Dial rings the agent's phone, then the contact.
 	Dial(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
