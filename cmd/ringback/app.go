@@ -34,6 +34,8 @@ import (
 	"github.com/ringback/ringback/libs/leader"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/telemetry"
+	historyindex "github.com/ringback/ringback/services/history/index"
+	intakecontact "github.com/ringback/ringback/services/intake/contact"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -382,6 +384,11 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 	}
 	r.Metrics = m
 	r.Streams = func(stream string) bool {
+		for _, p := range unpublished {
+			if strings.HasPrefix(stream, p) {
+				return false
+			}
+		}
 		for _, p := range prefixes {
 			if strings.HasPrefix(stream, p) {
 				return true
@@ -405,6 +412,12 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 			}
 		}}, r.Run)
 }
+
+// unpublished are streams a service keeps for itself: intake's claims of
+// numbers and history's lookup indexes, named by an HMAC of the number whose
+// key is in the store. No other service reads them, and on the bus the key
+// would make the names reversible.
+var unpublished = []string{intakecontact.StreamPrefix, historyindex.InteractionPrefix, historyindex.ContactPrefix}
 
 // relayLeaseTTL is how long a dead replica's relay holds back another's:
 // events wait at most this long for the bus after a kill -9.

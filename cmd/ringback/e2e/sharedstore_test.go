@@ -250,15 +250,26 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	perStream := map[string]uint64{}
-	ids2 := map[string]bool{}
-	var last eventstore.Position
+	events, streams := scanStore(t, st, nil)
+	t.Logf("store: %d events in %d streams, each once and in order; %d trails agree on %d history replicas",
+		events, streams, len(trails), len(rs.live("history")))
+}
+
+// scanStore reads the whole store up to its head and checks that positions
+// increase, every stream's revisions run 0, 1, 2... and no event id comes
+// twice in a stream; visit, if set, sees every event too. It returns the
+// counts of events and streams.
+func scanStore(t *testing.T, st *postgres.Store, visit func(eventstore.RecordedEvent) error) (events, streams int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	head, err := st.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := 0
+	perStream := map[string]uint64{}
+	ids := map[string]bool{}
+	var last eventstore.Position
 	err = st.SubscribeAll(ctx, eventstore.Position{}, func(_ context.Context, e eventstore.RecordedEvent) error {
 		if !last.Less(e.Position) {
 			return fmt.Errorf("position %v after %v", e.Position, last)
@@ -268,11 +279,16 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 			return fmt.Errorf("%s: revision %d, want %d", e.Stream, e.Revision, perStream[e.Stream])
 		}
 		perStream[e.Stream]++
-		if ids2[e.Stream+"/"+e.ID] {
+		if ids[e.Stream+"/"+e.ID] {
 			return fmt.Errorf("%s: event %s twice", e.Stream, e.ID)
 		}
-		ids2[e.Stream+"/"+e.ID] = true
+		ids[e.Stream+"/"+e.ID] = true
 		events++
+		if visit != nil {
+			if err := visit(e); err != nil {
+				return err
+			}
+		}
 		if !e.Position.Less(head) {
 			cancel()
 		}
@@ -281,8 +297,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 	if err != nil && ctx.Err() == nil {
 		t.Fatal(err)
 	}
-	t.Logf("store: %d events in %d streams, each once and in order; %d trails agree on %d history replicas",
-		events, len(perStream), len(trails), len(rs.live("history")))
+	return events, len(perStream)
 }
 
 func typesOf(trail []struct{ ID, Type string }) []struct{ Type string } {
