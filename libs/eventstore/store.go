@@ -2,10 +2,12 @@
 // events appended with an expected revision (optimistic concurrency) and read
 // back in order, plus a catch-up subscription over every stream of the store.
 //
-// It owns the port's types, its errors and the decide helper (decide.go).
-// Adapters live in embedded/ (a durable file, the single-node default) and
-// esdb/ (KurrentDB / EventStoreDB); eventstoretest/ holds the conformance
-// suite both must pass. This package must not import an adapter.
+// It owns the port's types, its errors, leases (lease.go) and the decide
+// helper (decide.go). Adapters live in embedded/ (a durable file, the
+// single-node default), postgres/ (PostgreSQL, a shared store) and esdb/
+// (KurrentDB / EventStoreDB, a shared store); eventstoretest/ holds the
+// conformance suite all of them must pass. This package must not import an
+// adapter.
 package eventstore
 
 import (

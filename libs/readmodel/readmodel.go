@@ -22,6 +22,10 @@ import (
 type Projection struct {
 	Prefixes []string // streams to fold, e.g. "agent-"; empty means all
 	Apply    func(eventstore.RecordedEvent, proto.Message)
+	// FromHead starts the fold at the store's head instead of its start,
+	// for a view that is a cache: one that reads from the store whatever it
+	// does not hold (history's), so a restart replays nothing.
+	FromHead bool
 
 	mu       sync.Mutex
 	pos      eventstore.Position
@@ -58,7 +62,14 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 			return fmt.Errorf("projection: head of the store: %w", err)
 		}
 	}
+	var from eventstore.Position
 	p.mu.Lock()
+	if p.FromHead {
+		from = head
+		if p.pos.Less(head) {
+			p.pos = head
+		}
+	}
 	p.head, p.started = head, true
 	p.caughtUp = !p.pos.Less(head)
 	var ch chan struct{}
@@ -69,7 +80,7 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 	if ch != nil {
 		close(ch)
 	}
-	err := store.SubscribeAll(ctx, eventstore.Position{}, func(_ context.Context, r eventstore.RecordedEvent) error {
+	err := store.SubscribeAll(ctx, from, func(_ context.Context, r eventstore.RecordedEvent) error {
 		folded := false
 		if p.wants(r.Stream) {
 			if m, err := eventstore.Decode(r); err == nil {

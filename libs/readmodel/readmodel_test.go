@@ -113,3 +113,32 @@ func TestChangedOnlyForWantedStreams(t *testing.T) {
 		t.Fatal("not woken by its own stream's event")
 	}
 }
+
+// TestFromHeadReplaysNothing: a cache-like view starts at the head, ready
+// at once, and folds only what comes after.
+func TestFromHeadReplaysNothing(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	write(t, st, "history-callback-a", 100)
+	var folded atomic.Int64
+	p := &readmodel.Projection{Prefixes: []string{"history-"}, FromHead: true,
+		Apply: func(eventstore.RecordedEvent, proto.Message) { folded.Add(1) }}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = p.Run(ctx, st) }()
+	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	if err := p.WaitUntil(wctx, func() bool { return p.Ready() == nil }); err != nil {
+		t.Fatal(err)
+	}
+	pos := write(t, st, "history-callback-b", 1)
+	if err := p.WaitFor(wctx, pos); err != nil {
+		t.Fatal(err)
+	}
+	if n := folded.Load(); n != 1 {
+		t.Fatalf("folded %d events, want only the one after the head", n)
+	}
+}

@@ -118,7 +118,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{cfg: cfg, deps: deps, view: newView(cfg.cachedCallbacks()), agents: agents}
 	s.idx.linked = newLRU[string, struct{}](2 * cfg.cachedCallbacks())
-	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix}, Apply: s.view.apply}
+	// The view is a cache that reads from the store what it does not hold
+	// (through the index streams), so a restart replays nothing: it starts
+	// at the head.
+	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix}, Apply: s.view.apply, FromHead: true}
 	s.recorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_events_recorded_total",
 		Help: "Events of callbacks copied into their audit trail."})
 	s.notes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_notes_added_total",
