@@ -145,7 +145,8 @@ func legsOf(ds []sip.Dialog) map[string]*mediav1.LegDialog {
 	out := make(map[string]*mediav1.LegDialog, len(ds))
 	for _, d := range ds {
 		out[d.Role] = &mediav1.LegDialog{CallId: d.CallID, From: d.From, To: d.To, Cseq: d.CSeq, RemoteTarget: d.RemoteTarget,
-			RouteSet: d.RouteSet, Transport: d.Transport, RemoteAddr: d.RemoteAddr, LocalContact: d.LocalContact}
+			RouteSet: d.RouteSet, Transport: d.Transport, RemoteAddr: d.RemoteAddr, LocalContact: d.LocalContact,
+			Early: d.Early, Via: d.Via}
 	}
 	return out
 }
@@ -153,5 +154,6 @@ func legsOf(ds []sip.Dialog) map[string]*mediav1.LegDialog {
 // dialogOf is a recorded leg's dialog for the SIP adapter.
 func dialogOf(role string, l *mediav1.LegDialog) sip.Dialog {
 	return sip.Dialog{Role: role, CallID: l.CallId, From: l.From, To: l.To, CSeq: l.Cseq, RemoteTarget: l.RemoteTarget,
-		RouteSet: l.RouteSet, Transport: l.Transport, RemoteAddr: l.RemoteAddr, LocalContact: l.LocalContact}
+		RouteSet: l.RouteSet, Transport: l.Transport, RemoteAddr: l.RemoteAddr, LocalContact: l.LocalContact,
+		Early: l.Early, Via: l.Via}
 }

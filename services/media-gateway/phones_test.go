@@ -21,6 +21,10 @@ import (
 type phone struct {
 	Addr string
 	dg   *diago.Diago
+	// ringOnly: it rings and never answers; unrung counts the calls whose
+	// ringing ended without an answer (a CANCEL), by call attempt.
+	ringOnly bool
+	unrung   map[string]int
 
 	mu      sync.Mutex
 	invites map[string]int    // call attempt -> initial INVITEs
@@ -31,7 +35,12 @@ type phone struct {
 	byeLog  map[string][]string // call attempt -> each BYE's source and CSeq, for failures
 }
 
-func startPhone(t *testing.T) *phone {
+func startPhone(t *testing.T) *phone { return startPhoneWith(t, false) }
+
+// startRingingPhone is a phone that rings until the caller gives up.
+func startRingingPhone(t *testing.T) *phone { return startPhoneWith(t, true) }
+
+func startPhoneWith(t *testing.T, ringOnly bool) *phone {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +49,7 @@ func startPhone(t *testing.T) *phone {
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	p := &phone{Addr: conn.LocalAddr().String(), invites: map[string]int{}, byes: map[string]int{},
 		dialogs: map[string]string{}, other: map[string]int{}, byeAt: map[string]time.Time{},
-		byeLog: map[string][]string{}}
+		byeLog: map[string][]string{}, ringOnly: ringOnly, unrung: map[string]int{}}
 	quiet := slog.New(slog.DiscardHandler)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phone-"+strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
 		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(quiet),
@@ -59,6 +68,15 @@ func startPhone(t *testing.T) *phone {
 	p.dg = dg
 	dg.HandleFunc(func(d *diago.DialogServerSession) {
 		_ = d.Ringing()
+		if p.ringOnly {
+			<-d.Context().Done()
+			if h := d.InviteRequest.GetHeader("X-Ringback-Call"); h != nil {
+				p.mu.Lock()
+				p.unrung[h.Value()]++
+				p.mu.Unlock()
+			}
+			return
+		}
 		if _, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecTelephoneEvent8000}}); err != nil {
 			return
 		}
@@ -125,6 +143,12 @@ func (p *phone) byeSources(call string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.byeLog[call]
+}
+
+func (p *phone) unrungOf(call string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unrung[call]
 }
 
 func (p *phone) lastByeOf(call string) time.Time {

@@ -21,25 +21,29 @@ import (
 // has expired by the store's clock is dead: the first survivor to take its
 // lease over (AcquireLease: one wins, the generation grows, the dead
 // owner's writes are fenced from then on) hangs up each of its calls: BYE
-// on every leg from the dialog recorded in the call's events, then
-// CallLost and CallEnded (or DialFailed) under the taken lease's fence.
+// on every answered leg from the dialog recorded in the call's events
+// (CANCEL on a ringing one), then CallLost and CallEnded (or DialFailed)
+// under the taken lease's fence.
 // Then it releases the lease, so that the instance may come back under its
 // id. Its own calls of an earlier run (a restart under the same
 // --media.instance-id) are lost the same way, under its own new lease.
 //
-// A call whose DialStarted reached the store but whose legs were not
-// answered yet has nothing recorded to hang up: a phone ringing for a dead
-// gateway gets no CANCEL, it rings until its own timeout; an answer it
-// sends gets no ACK, and the phone ends that dialog itself (RFC 3261
-// 13.3.1.4).
+// A leg that rings is recorded too (its INVITE, from the provisional
+// response): it is cancelled (CANCEL built by hand, with the INVITE's top
+// Via) instead. What is not recorded cannot be ended: an INVITE sent just
+// before the owner died, not answered even provisionally, rings until the
+// phone's own timeout; an answer nobody ACKs is ended by the phone itself
+// (RFC 3261 13.3.1.4).
 
 // byeParallel bounds the lost calls hung up at once: a dead instance may
 // have held hundreds.
 const byeParallel = 32
 
-// hanger sends BYE from a recorded dialog (sip.Gateway.Bye).
+// hanger ends a leg from its recorded dialog: BYE when answered, CANCEL
+// while it rings (sip.Gateway).
 type hanger interface {
 	Bye(ctx context.Context, d sip.Dialog) error
+	Cancel(ctx context.Context, d sip.Dialog) error
 }
 
 // takeovers scans for lost calls until ctx is done.
@@ -217,8 +221,9 @@ func (s *Service) loseCall(ctx context.Context, taken eventstore.Lease, owner, i
 	return nil
 }
 
-// byeLegs sends BYE on every recorded leg at once, and says which legs
-// answered (or had already forgotten the dialog).
+// byeLegs sends BYE on every answered leg (CANCEL on a ringing one) at
+// once, and says which legs were ended (a BYE answered, or a 481 for a
+// dialog already forgotten; a CANCEL sent).
 func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []string {
 	h, ok := s.deps.Dialer.(hanger)
 	legs := st.Legs()
@@ -236,8 +241,12 @@ func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := h.Bye(bctx, dialogOf(role, l)); err != nil {
-				s.deps.Log.Warn("bye on a lost leg", "call", id, "leg", role, "err", err)
+			end, what := h.Bye, "bye"
+			if l.Early {
+				end, what = h.Cancel, "cancel"
+			}
+			if err := end(bctx, dialogOf(role, l)); err != nil {
+				s.deps.Log.Warn(what+" on a lost leg", "call", id, "leg", role, "err", err)
 				return
 			}
 			mu.Lock()

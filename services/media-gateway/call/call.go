@@ -111,7 +111,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		case AgentRinging:
 			if s.Status == Dialling {
 				return []proto.Message{&mediav1.AgentRinging{CallId: s.ID, InteractionId: s.Interaction, At: at,
-					ContactLeg: c.Legs[LegContact]}}, nil
+					ContactLeg: c.Legs[LegContact], AgentLeg: c.Legs[LegAgent]}}, nil
 			}
 		case AgentAnswered:
 			if s.Status == Dialling {
@@ -120,7 +120,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			}
 		case ContactRinging:
 			if s.Status == Dialling && !s.ContactRinging {
-				return []proto.Message{&mediav1.ContactRinging{CallId: s.ID, InteractionId: s.Interaction, SipCode: int32(c.Code), At: at}}, nil
+				return []proto.Message{&mediav1.ContactRinging{CallId: s.ID, InteractionId: s.Interaction, SipCode: int32(c.Code), At: at,
+					ContactLeg: c.Legs[LegContact]}}, nil
 			}
 		case Connect:
 			if s.Status == Dialling {
@@ -161,6 +162,9 @@ func Evolve(s State, e proto.Message) State {
 		if e.ContactLeg != nil { // contact first: the contact is up already
 			s.ContactLeg = e.ContactLeg
 		}
+		if e.AgentLeg != nil && s.AgentLeg == nil { // ringing: a lost call's is cancelled
+			s.AgentLeg = e.AgentLeg
+		}
 	case *mediav1.AgentAnswered:
 		s.AgentLeg = e.AgentLeg
 		if e.ContactLeg != nil {
@@ -168,6 +172,9 @@ func Evolve(s State, e proto.Message) State {
 		}
 	case *mediav1.ContactRinging:
 		s.ContactRinging = true
+		if e.ContactLeg != nil && s.ContactLeg == nil {
+			s.ContactLeg = e.ContactLeg
+		}
 	case *mediav1.CallConnected:
 		s.Status = Connected
 		if e.AgentLeg != nil {

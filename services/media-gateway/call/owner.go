@@ -25,8 +25,8 @@ const (
 )
 
 // Lose closes a call whose owner is gone: By (process Holder) took the
-// owner's lease over, at generation Generation, and the legs in HungUp got
-// a BYE from it.
+// owner's lease over, at generation Generation, and ended the legs in
+// HungUp (BYE, or CANCEL while ringing).
 type Lose struct {
 	By, Holder string
 	Generation uint64

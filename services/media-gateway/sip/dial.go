@@ -290,7 +290,8 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 			}
 			if !rang && (res.StatusCode == sipgosip.StatusRinging || res.StatusCode == sipgosip.StatusSessionInProgress) {
 				rang = true
-				d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason, Legs: legDialogs(d.up...)})
+				d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason,
+					Legs: append(legDialogs(d.up...), earlyDialog(role, to, res))})
 			}
 			return nil
 		},
@@ -303,7 +304,7 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		opts.Username, opts.Password = d.g.cfg.TrunkUser, d.g.cfg.TrunkPassword
 	}
 
-	rctx, timedOut, stopRing := ringContext(ctx, ringTimeout, &heard)
+	rctx, timedOut, stopRing := ringContext(ctx, ringTimeout, &heard, d.g.killed.Load)
 	med, err := dlg.Invite(rctx, opts)
 	stopRing()
 	if err != nil {
@@ -324,10 +325,13 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 // provisional response (RFC 3261 9.1), and sipgo waits for one up to Timer B
 // (32 s) to send it. When nothing came back yet there is nothing to cancel,
 // so the cause tells sipgo to give up at once.
-func ringContext(ctx context.Context, timeout time.Duration, heard *atomic.Bool) (rctx context.Context, timedOut *atomic.Bool, stop func()) {
+//
+// silent (the gateway was killed, see Kill) also gives up without a CANCEL:
+// a dead process sends nothing.
+func ringContext(ctx context.Context, timeout time.Duration, heard *atomic.Bool, silent func() bool) (rctx context.Context, timedOut *atomic.Bool, stop func()) {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	cause := func() error {
-		if heard.Load() {
+		if heard.Load() && !silent() {
 			return errRingStopped
 		}
 		return sipgo.WaitAnswerForceCancelErr // sipgo compares this sentinel with ==

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -27,6 +28,10 @@ type Dialog struct {
 	Transport    string
 	RemoteAddr   string // host:port the peer answered from
 	LocalContact string
+	// Early: the leg rings and To has no tag yet; Via is our INVITE's top
+	// Via, what a CANCEL must repeat (RFC 3261 9.1).
+	Early bool
+	Via   string
 }
 
 // Roles of the legs, as reported in Dialog.Role.
@@ -73,6 +78,32 @@ func dialogOf(l *leg) Dialog {
 			d.RouteSet = append(d.RouteSet, rr[i].Value())
 		}
 		d.RemoteAddr = res.Source()
+	}
+	return d
+}
+
+// earlyDialog is a ringing leg's INVITE as its provisional response tells
+// it: enough to cancel the INVITE from another instance (Cancel).
+func earlyDialog(role string, to sipgosip.Uri, res *sipgosip.Response) Dialog {
+	d := Dialog{Role: role, Early: true, RemoteTarget: to.String(), Transport: "udp", RemoteAddr: res.Source()}
+	if h := res.CallID(); h != nil {
+		d.CallID = h.Value()
+	}
+	if h := res.From(); h != nil {
+		d.From = h.Value()
+	}
+	if h := res.To(); h != nil {
+		// The INVITE's To: without the tag the provisional response added.
+		t := sipgosip.HeaderClone(h).(*sipgosip.ToHeader)
+		t.Params = t.Params.Clone()
+		t.Params.Remove("tag")
+		d.To = t.Value()
+	}
+	if h := res.CSeq(); h != nil {
+		d.CSeq = h.SeqNo
+	}
+	if h := res.Via(); h != nil {
+		d.Via = h.Value()
 	}
 	return d
 }
@@ -168,4 +199,70 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// Cancel stops a leg this process did not set up from ringing (its gateway
+// died), from its recorded INVITE: a CANCEL built by hand (RFC 3261 9.1)
+// with the INVITE's Request-URI, Call-ID, From, To, CSeq number and top
+// Via, so the phone matches it to the INVITE. Its answers go to that Via,
+// the dead gateway's: the CANCEL is sent without waiting for them, twice,
+// as UDP may lose one.
+func (g *Gateway) Cancel(ctx context.Context, d Dialog) error {
+	req, dest, err := cancelRequest(d)
+	if err != nil {
+		return err
+	}
+	req.SetDestination(dest)
+	select {
+	case <-g.ready:
+	case <-g.stopping:
+		return fmt.Errorf("cancel %s leg: %w", d.Role, ErrStopped)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	asIs := func(*sipgo.Client, *sipgosip.Request) error { return nil } // our Via is the INVITE's
+	for i := range 2 {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(sipgosip.T1):
+			}
+		}
+		if err := g.trunk.client.WriteRequest(req, asIs); err != nil {
+			return fmt.Errorf("cancel %s leg: %w", d.Role, err)
+		}
+	}
+	g.log.Info("sip: lost ringing leg cancelled", "role", d.Role)
+	return nil
+}
+
+// cancelRequest builds the CANCEL of a recorded ringing INVITE.
+func cancelRequest(d Dialog) (*sipgosip.Request, string, error) {
+	if d.CallID == "" || d.From == "" || d.To == "" || d.RemoteTarget == "" || d.Via == "" {
+		return nil, "", fmt.Errorf("cancel %s leg: %w", d.Role, ErrIncompleteDialog)
+	}
+	var target sipgosip.Uri
+	if err := sipgosip.ParseUri(d.RemoteTarget, &target); err != nil {
+		return nil, "", fmt.Errorf("cancel %s leg: request URI: %w", d.Role, err)
+	}
+	req := sipgosip.NewRequest(sipgosip.CANCEL, target)
+	maxFwd := sipgosip.MaxForwardsHeader(70)
+	callID := sipgosip.CallIDHeader(d.CallID)
+	req.AppendHeader(sipgosip.NewHeader("Via", d.Via))
+	req.AppendHeader(sipgosip.NewHeader("From", d.From))
+	req.AppendHeader(sipgosip.NewHeader("To", d.To))
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: d.CSeq, MethodName: sipgosip.CANCEL})
+	req.AppendHeader(&maxFwd)
+	req.SetBody(nil)
+	req.SetTransport(strings.ToUpper(cmpOr(d.Transport, "udp")))
+	if req.Via() == nil || req.From() == nil || req.To() == nil {
+		return nil, "", fmt.Errorf("cancel %s leg: %w: unreadable headers", d.Role, ErrIncompleteDialog)
+	}
+	port := target.Port
+	if port == 0 {
+		port = 5060
+	}
+	return req, net.JoinHostPort(target.Host, strconv.Itoa(port)), nil
 }

@@ -331,6 +331,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case err = <-serveErr:
 			serveErr = nil
 			err = g.serveFailed(err)
+			if g.killed.Load() {
+				// Killed (tests' kill -9): frozen until told to stop, as a
+				// dead process would be, then gone without a word.
+				<-ctx.Done()
+				err = nil
+			}
 		}
 		stopProbes()
 	}

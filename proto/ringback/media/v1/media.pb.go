@@ -257,16 +257,20 @@ func (x *DialStarted) GetHolder() string {
 // (BYE) on a leg another instance set up (RFC 3261 12.2.1.1): the dialog's
 // identity, the gateway's last CSeq, where requests go.
 type LegDialog struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`                                     // our From header value, with our (local) tag
-	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`                                         // the peer's To header value, with its (remote) tag
-	Cseq          uint32                 `protobuf:"varint,4,opt,name=cseq,proto3" json:"cseq,omitempty"`                                    // our CSeq when recorded; later requests use higher ones
-	RemoteTarget  string                 `protobuf:"bytes,5,opt,name=remote_target,json=remoteTarget,proto3" json:"remote_target,omitempty"` // the peer's Contact URI: the Request-URI
-	RouteSet      []string               `protobuf:"bytes,6,rep,name=route_set,json=routeSet,proto3" json:"route_set,omitempty"`             // Route values in order (the 2xx's Record-Route, reversed)
-	Transport     string                 `protobuf:"bytes,7,opt,name=transport,proto3" json:"transport,omitempty"`                           // "udp"
-	RemoteAddr    string                 `protobuf:"bytes,8,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`       // host:port the peer answered from
-	LocalContact  string                 `protobuf:"bytes,9,opt,name=local_contact,json=localContact,proto3" json:"local_contact,omitempty"` // the Contact we gave the peer
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	CallId       string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	From         string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`                                     // our From header value, with our (local) tag
+	To           string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`                                         // the peer's To header value, with its (remote) tag
+	Cseq         uint32                 `protobuf:"varint,4,opt,name=cseq,proto3" json:"cseq,omitempty"`                                    // our CSeq when recorded; later requests use higher ones
+	RemoteTarget string                 `protobuf:"bytes,5,opt,name=remote_target,json=remoteTarget,proto3" json:"remote_target,omitempty"` // the peer's Contact URI: the Request-URI
+	RouteSet     []string               `protobuf:"bytes,6,rep,name=route_set,json=routeSet,proto3" json:"route_set,omitempty"`             // Route values in order (the 2xx's Record-Route, reversed)
+	Transport    string                 `protobuf:"bytes,7,opt,name=transport,proto3" json:"transport,omitempty"`                           // "udp"
+	RemoteAddr   string                 `protobuf:"bytes,8,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`       // host:port the peer answered from
+	LocalContact string                 `protobuf:"bytes,9,opt,name=local_contact,json=localContact,proto3" json:"local_contact,omitempty"` // the Contact we gave the peer
+	// early: the leg rings, not answered yet; via is our INVITE's top Via, so
+	// that the INVITE can be cancelled (RFC 3261 9.1) by another instance.
+	Early         bool   `protobuf:"varint,10,opt,name=early,proto3" json:"early,omitempty"`
+	Via           string `protobuf:"bytes,11,opt,name=via,proto3" json:"via,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +368,20 @@ func (x *LegDialog) GetLocalContact() string {
 	return ""
 }
 
+func (x *LegDialog) GetEarly() bool {
+	if x != nil {
+		return x.Early
+	}
+	return false
+}
+
+func (x *LegDialog) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
 type AgentRinging struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -372,6 +390,7 @@ type AgentRinging struct {
 	// contact_leg is set when the contact was dialled first and answered:
 	// its leg is up while the agent's phone rings.
 	ContactLeg    *LegDialog `protobuf:"bytes,4,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"`
+	AgentLeg      *LegDialog `protobuf:"bytes,5,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"` // early: the ringing INVITE, to cancel a lost call's
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -430,6 +449,13 @@ func (x *AgentRinging) GetAt() *timestamppb.Timestamp {
 func (x *AgentRinging) GetContactLeg() *LegDialog {
 	if x != nil {
 		return x.ContactLeg
+	}
+	return nil
+}
+
+func (x *AgentRinging) GetAgentLeg() *LegDialog {
+	if x != nil {
+		return x.AgentLeg
 	}
 	return nil
 }
@@ -516,6 +542,7 @@ type ContactRinging struct {
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	SipCode       int32                  `protobuf:"varint,3,opt,name=sip_code,json=sipCode,proto3" json:"sip_code,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	ContactLeg    *LegDialog             `protobuf:"bytes,5,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"` // early: the ringing INVITE, to cancel a lost call's
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,6 +601,13 @@ func (x *ContactRinging) GetSipCode() int32 {
 func (x *ContactRinging) GetAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.At
+	}
+	return nil
+}
+
+func (x *ContactRinging) GetContactLeg() *LegDialog {
+	if x != nil {
+		return x.ContactLeg
 	}
 	return nil
 }
@@ -2029,7 +2063,7 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\b \x01(\x04R\n" +
 	"generation\x12\x16\n" +
-	"\x06holder\x18\t \x01(\tR\x06holder\"\x82\x02\n" +
+	"\x06holder\x18\t \x01(\tR\x06holder\"\xaa\x02\n" +
 	"\tLegDialog\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -2040,25 +2074,31 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\ttransport\x18\a \x01(\tR\ttransport\x12\x1f\n" +
 	"\vremote_addr\x18\b \x01(\tR\n" +
 	"remoteAddr\x12#\n" +
-	"\rlocal_contact\x18\t \x01(\tR\flocalContact\"\xb9\x01\n" +
+	"\rlocal_contact\x18\t \x01(\tR\flocalContact\x12\x14\n" +
+	"\x05early\x18\n" +
+	" \x01(\bR\x05early\x12\x10\n" +
+	"\x03via\x18\v \x01(\tR\x03via\"\xf4\x01\n" +
 	"\fAgentRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12=\n" +
 	"\vcontact_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
-	"contactLeg\"\xf5\x01\n" +
+	"contactLeg\x129\n" +
+	"\tagent_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\"\xf5\x01\n" +
 	"\rAgentAnswered\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
 	"\tagent_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\x12=\n" +
 	"\vcontact_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
-	"contactLeg\"\x97\x01\n" +
+	"contactLeg\"\xd6\x01\n" +
 	"\x0eContactRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bsip_code\x18\x03 \x01(\x05R\asipCode\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf5\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12=\n" +
+	"\vcontact_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
+	"contactLeg\"\xf5\x01\n" +
 	"\rCallConnected\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
@@ -2239,41 +2279,43 @@ var file_ringback_media_v1_media_proto_depIdxs = []int32{
 	25, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
 	25, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
 	3,  // 2: ringback.media.v1.AgentRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 3: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
-	3,  // 4: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
-	3,  // 5: ringback.media.v1.AgentAnswered.contact_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 6: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
-	25, // 7: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
-	3,  // 8: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
-	3,  // 9: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
-	0,  // 10: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	25, // 11: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	25, // 12: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
-	25, // 13: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
-	25, // 14: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
-	25, // 15: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
-	25, // 16: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
-	26, // 17: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
-	25, // 18: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
-	25, // 19: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
-	1,  // 20: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
-	25, // 21: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
-	25, // 22: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
-	3,  // 23: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 24: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
-	25, // 25: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
-	0,  // 26: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
-	25, // 27: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
-	25, // 28: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
-	25, // 29: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
-	25, // 30: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 31: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
-	25, // 32: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	3,  // 3: ringback.media.v1.AgentRinging.agent_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 4: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	3,  // 5: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
+	3,  // 6: ringback.media.v1.AgentAnswered.contact_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 7: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	3,  // 8: ringback.media.v1.ContactRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 9: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	3,  // 10: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
+	3,  // 11: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
+	0,  // 12: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
+	25, // 13: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	25, // 14: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	25, // 15: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	25, // 16: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	25, // 17: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	25, // 18: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	26, // 19: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	25, // 20: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	25, // 21: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	1,  // 22: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
+	25, // 23: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
+	25, // 24: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
+	3,  // 25: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
+	25, // 26: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
+	25, // 27: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
+	0,  // 28: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
+	25, // 29: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
+	25, // 30: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
+	25, // 31: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
+	25, // 32: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 33: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
+	25, // 34: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
