@@ -2,9 +2,11 @@ package sip
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 )
 
@@ -73,5 +75,22 @@ func TestParseSessionTimer(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestPeerGone(t *testing.T) {
+	res := func(code int) error {
+		return fmt.Errorf("update: %w", sipgo.ErrDialogResponse{Res: sipgosip.NewResponse(code, "x")})
+	}
+	for _, c := range []struct {
+		err  error
+		gone bool
+	}{
+		{res(481), true}, {res(408), true}, {errors.New("transaction timed out"), true},
+		{res(405), false}, {res(491), false}, {res(500), false},
+	} {
+		if got := peerGone(c.err); got != c.gone {
+			t.Errorf("peerGone(%v) = %v, want %v", c.err, got, c.gone)
+		}
 	}
 }

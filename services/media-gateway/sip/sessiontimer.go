@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -138,6 +139,13 @@ func (c *Call) refreshLoop(l *leg, st sessionTimer) {
 		if c.life.Err() != nil {
 			return
 		}
+		if !peerGone(err) {
+			// Refused for another reason (405, 491, 500...): the session is
+			// still up; try a re-INVITE next time.
+			c.log.Warn("sip: session refresh refused", "leg", l.role, "error", maskDigits(err.Error()))
+			st.update = false
+			continue
+		}
 		c.log.Warn("sip: session refresh failed, hanging up", "leg", l.role, "error", maskDigits(err.Error()))
 		if !c.claimed.CompareAndSwap(false, true) {
 			return
@@ -179,4 +187,21 @@ func (c *Call) refresh(l *leg, st sessionTimer) error {
 		return fmt.Errorf("update: %w", sipgo.ErrDialogResponse{Res: res})
 	}
 	return nil
+}
+
+// peerGone says whether a failed refresh means the session is over (RFC
+// 4028 10: a 408 or 481, or no answer at all); another refusal does not.
+func peerGone(err error) bool {
+	var resVal sipgo.ErrDialogResponse
+	var resPtr *sipgo.ErrDialogResponse
+	var code int
+	switch {
+	case errors.As(err, &resVal) && resVal.Res != nil:
+		code = resVal.Res.StatusCode
+	case errors.As(err, &resPtr) && resPtr.Res != nil:
+		code = resPtr.Res.StatusCode
+	default:
+		return true // no answer: timed out, or the transport failed
+	}
+	return code == sipgosip.StatusRequestTimeout || code == sipgosip.StatusCallTransactionDoesNotExists
 }
