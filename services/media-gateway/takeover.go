@@ -222,8 +222,8 @@ func (s *Service) loseCall(ctx context.Context, taken eventstore.Lease, owner, i
 }
 
 // byeLegs sends BYE on every answered leg (CANCEL on a ringing one) at
-// once, and says which legs were ended (a BYE answered, or a 481 for a
-// dialog already forgotten; a CANCEL sent).
+// once, and says which legs it was sent on (answered or not: a peer may
+// answer the dead gateway's address instead of our Via).
 func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []string {
 	h, ok := s.deps.Dialer.(hanger)
 	legs := st.Legs()
@@ -245,9 +245,12 @@ func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []strin
 			if l.Early {
 				end, what = h.Cancel, "cancel"
 			}
-			if err := end(bctx, dialogOf(role, l)); err != nil {
+			err := end(bctx, dialogOf(role, l))
+			if err != nil {
 				s.deps.Log.Warn(what+" on a lost leg", "call", id, "leg", role, "err", err)
-				return
+			}
+			if err != nil && !errors.Is(err, sip.ErrNoAnswer) {
+				return // not even sent
 			}
 			mu.Lock()
 			done = append(done, role)

@@ -164,6 +164,35 @@ func TestTwoGatewayProcessesOnPostgreSQL(t *testing.T) {
 	}
 	t.Logf("takeover: the %d calls of the killed %s got BYE on both legs %v after SIGKILL (lease ttl %v)",
 		len(perGateway[victim]), victim, time.Since(killed).Round(time.Millisecond), ttl)
+	// Recorded lost, by the survivor, with the legs whose BYE was answered.
+	for stream, o := range byCall {
+		if o.instance != victim {
+			continue
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			recs, err := store.ReadStream(context.Background(), stream, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lost *mediav1.CallLost
+			for _, r := range recs {
+				if m, err := eventstore.Decode(r); err == nil {
+					if l, ok := m.(*mediav1.CallLost); ok {
+						lost = l
+					}
+				}
+			}
+			if lost != nil {
+				t.Logf("%s: lost, taken over by %s, legs hung up %v", stream, lost.TakenOverBy, lost.LegsHungUp)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no CallLost within 20s", stream)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	// Their agents see the call lost, the others are still connected;
 	// every attempt was dialled once.

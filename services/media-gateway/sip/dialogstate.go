@@ -119,6 +119,9 @@ func legDialogs(legs ...*leg) []Dialog {
 	return out
 }
 
+// ErrNoAnswer: a BYE was sent but no answer came back in time.
+var ErrNoAnswer = errors.New("no answer")
+
 // ErrIncompleteDialog: the recorded dialog lacks what an in-dialog request
 // needs.
 var ErrIncompleteDialog = errors.New("dialog state incomplete")
@@ -143,6 +146,12 @@ func (g *Gateway) Bye(ctx context.Context, d Dialog) error {
 		return ctx.Err()
 	}
 	res, err := g.trunk.client.Do(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil && ctx.Err() != nil {
+		// Sent, never answered: a peer that answers the dead gateway's
+		// address rather than our Via (RFC 3261 18.2.2 says the Via), or
+		// a dead peer.
+		return fmt.Errorf("bye %s leg: %w", d.Role, ErrNoAnswer)
+	}
 	if err != nil {
 		return fmt.Errorf("bye %s leg: %w", d.Role, err)
 	}

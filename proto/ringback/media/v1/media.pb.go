@@ -1813,7 +1813,8 @@ func (x *ControlForwarded) GetAt() *timestamppb.Timestamp {
 
 // CallLost: the owner of a call stopped (its lease expired) while the call
 // was up; the instance that took the lease over hung up the legs listed,
-// from their recorded dialogs. A CallEnded (or DialFailed) follows.
+// from their recorded dialogs. A CallEnded (or DialFailed) follows, in the
+// same append.
 type CallLost struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -1821,7 +1822,7 @@ type CallLost struct {
 	Owner         string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`                                  // the instance that died
 	Generation    uint64                 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`                       // its lease generation when it placed the call
 	TakenOverBy   string                 `protobuf:"bytes,5,opt,name=taken_over_by,json=takenOverBy,proto3" json:"taken_over_by,omitempty"` // the instance that hung the call up
-	LegsHungUp    []string               `protobuf:"bytes,6,rep,name=legs_hung_up,json=legsHungUp,proto3" json:"legs_hung_up,omitempty"`    // "agent", "contact", "party"
+	LegsHungUp    []string               `protobuf:"bytes,6,rep,name=legs_hung_up,json=legsHungUp,proto3" json:"legs_hung_up,omitempty"`    // "agent", "contact", "party": BYE (CANCEL if ringing) sent
 	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
