@@ -184,7 +184,9 @@ func TestTwoGatewayProcessesOnPostgreSQL(t *testing.T) {
 				}
 			}
 			if lost != nil {
-				t.Logf("%s: lost, taken over by %s, legs hung up %v", stream, lost.TakenOverBy, lost.LegsHungUp)
+				if lost.Owner != victim || lost.TakenOverBy == victim || strings.Join(lost.LegsHungUp, ",") != "agent,contact" {
+					t.Errorf("%s: CallLost %+v, want %s's call hung up by the other on both legs", stream, lost, victim)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
