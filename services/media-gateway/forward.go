@@ -67,6 +67,7 @@ func (s *Service) forward(ctx context.Context, e envelope.Envelope, id string) e
 	if err != nil {
 		return fmt.Errorf("forward %s: %w", id, err)
 	}
+	s.fwdCount.Inc()
 	return nil
 }
 

@@ -197,6 +197,7 @@ type Service struct {
 	outcome  *prometheus.CounterVec
 	lost     prometheus.Counter
 	takeover prometheus.Histogram
+	fwdCount prometheus.Counter
 }
 
 // New builds the gateway.
@@ -232,7 +233,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.takeover = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_media_takeover_seconds",
 		Help:    "From a dead instance's lease expiry (store clock) to its calls hung up and recorded ended, by the instance taking over.",
 		Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30}})
-	for _, c := range []prometheus.Collector{s.setups, s.outcome, s.lost, s.takeover} {
+	s.fwdCount = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_media_forwarded_requests_total",
+		Help: "Call-control requests this instance handed to the call's owner through the call's stream."})
+	for _, c := range []prometheus.Collector{s.setups, s.outcome, s.lost, s.takeover, s.fwdCount} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("media-gateway metrics: %w", err)
 		}
