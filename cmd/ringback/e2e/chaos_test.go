@@ -225,6 +225,39 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 
 	checkChaosStore(t, st)
 	checkChaosSIP(t, st, trunk, phones)
+	checkChaosHistory(t, c, total, number)
+}
+
+// checkChaosHistory reads every callback's audit trail from history: each
+// event once, the whole path in order.
+func checkChaosHistory(t *testing.T, c *chaosClient, total int, number func(int) string) {
+	t.Helper()
+	want := []string{"CallbackRequested", "InteractionOffered", "OfferAccepted", "DialRequested", "InteractionDone"}
+	for i := range total {
+		var rows []struct {
+			InteractionID string `json:"interaction_id"`
+		}
+		r := c.do("GET", "/v1/contacts/"+strings.ReplaceAll(number(i), "+", "%2B")+"/history", nil)
+		if r.Status != 200 || json.Unmarshal(r.Body, &rows) != nil || len(rows) != 1 {
+			t.Fatalf("history of callback %d: %d %s", i, r.Status, r.Body)
+		}
+		var trail []struct{ ID, Type string }
+		r = c.do("GET", "/v1/interactions/"+rows[0].InteractionID+"/events", nil)
+		if r.Status != 200 || json.Unmarshal(r.Body, &trail) != nil {
+			t.Fatalf("trail of callback %d: %d %s", i, r.Status, r.Body)
+		}
+		seen := map[string]bool{}
+		for _, e := range trail {
+			if seen[e.ID] {
+				t.Fatalf("trail of callback %d: %s (%s) twice: %s", i, e.ID, e.Type, trailTypes(trail))
+			}
+			seen[e.ID] = true
+		}
+		if !hasInOrder(typesOf(trail), want...) {
+			t.Fatalf("trail of callback %d: %s, want %v in order", i, trailTypes(trail), want)
+		}
+	}
+	t.Logf("history: %d trails, each event once, the whole path in order", total)
 }
 
 // chaosClient sends each request to a live replica of the service that owns
