@@ -64,3 +64,41 @@ func TestLostRingingCallIsCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestLostCallAnsweredAsItsOwnerDied: the agents' phones answer just after
+// the instance placing the calls died, so the answers reach nobody and are
+// in no record; the instance taking over cancels, ACKs and sends BYE on the
+// dialogs the phones' ringing opened, which ends the answered calls too.
+func TestLostCallAnsweredAsItsOwnerDied(t *testing.T) {
+	env := newEnv(t)
+	agent, trunk := startSlowPhone(t, time.Second), startPhone(t)
+	a := startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil)
+	waitReady(t, env, a)
+	env.Relay()
+
+	const n = 3
+	for i := range n {
+		env.AppendAs(fmt.Sprintf("agent-interaction-i%d", i), eventstore.Cause{ID: fmt.Sprintf("dial-%d", i)}, dialRequest(i, agent))
+	}
+	for _, id := range callIDs(n) {
+		waitFor(t, 10*time.Second, "agent's phone ringing for "+id, func() bool {
+			_, ok := has[*mediav1.AgentRinging](events(t, env, "media-call-"+id))
+			return ok
+		})
+	}
+	a.crash() // the phones answer a second after they began to ring: to nobody
+	b := startGateway(t, env, "gw-b", trunk.Addr, testTTL, nil)
+	for _, id := range callIDs(n) {
+		waitFor(t, 5*testTTL, "call "+id+" answered by its phone after the kill, then hung up", func() bool {
+			_, failed := has[*mediav1.DialFailed](events(t, env, "media-call-"+id))
+			return failed && agent.byesOf(id) == 1
+		})
+		if _, ok := has[*mediav1.AgentAnswered](events(t, env, "media-call-"+id)); ok {
+			t.Errorf("call %s: the answer was recorded; the test wants it lost with its owner", id)
+		}
+		if trunk.invitesOf(id) != 0 {
+			t.Errorf("call %s reached the trunk", id)
+		}
+	}
+	_ = b
+}

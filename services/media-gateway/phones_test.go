@@ -25,6 +25,8 @@ type phone struct {
 	// ringing ended without an answer (a CANCEL), by call attempt.
 	ringOnly bool
 	unrung   map[string]int
+	// answerAfter: it rings this long before it answers.
+	answerAfter time.Duration
 
 	mu      sync.Mutex
 	invites map[string]int    // call attempt -> initial INVITEs
@@ -35,12 +37,15 @@ type phone struct {
 	byeLog  map[string][]string // call attempt -> each BYE's source and CSeq, for failures
 }
 
-func startPhone(t *testing.T) *phone { return startPhoneWith(t, false) }
+func startPhone(t *testing.T) *phone { return startPhoneWith(t, false, 0) }
 
 // startRingingPhone is a phone that rings until the caller gives up.
-func startRingingPhone(t *testing.T) *phone { return startPhoneWith(t, true) }
+func startRingingPhone(t *testing.T) *phone { return startPhoneWith(t, true, 0) }
 
-func startPhoneWith(t *testing.T, ringOnly bool) *phone {
+// startSlowPhone is a phone that rings for answerAfter, then answers.
+func startSlowPhone(t *testing.T, answerAfter time.Duration) *phone { return startPhoneWith(t, false, answerAfter) }
+
+func startPhoneWith(t *testing.T, ringOnly bool, answerAfter time.Duration) *phone {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +54,8 @@ func startPhoneWith(t *testing.T, ringOnly bool) *phone {
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	p := &phone{Addr: conn.LocalAddr().String(), invites: map[string]int{}, byes: map[string]int{},
 		dialogs: map[string]string{}, other: map[string]int{}, byeAt: map[string]time.Time{},
-		byeLog: map[string][]string{}, ringOnly: ringOnly, unrung: map[string]int{}}
+		byeLog: map[string][]string{}, ringOnly: ringOnly, unrung: map[string]int{},
+		answerAfter: answerAfter}
 	quiet := slog.New(slog.DiscardHandler)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phone-"+strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
 		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(quiet),
@@ -68,6 +74,13 @@ func startPhoneWith(t *testing.T, ringOnly bool) *phone {
 	p.dg = dg
 	dg.HandleFunc(func(d *diago.DialogServerSession) {
 		_ = d.Ringing()
+		if p.answerAfter > 0 {
+			select {
+			case <-time.After(p.answerAfter):
+			case <-d.Context().Done():
+				return
+			}
+		}
 		if p.ringOnly {
 			<-d.Context().Done()
 			if h := d.InviteRequest.GetHeader("X-Ringback-Call"); h != nil {

@@ -243,7 +243,15 @@ func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []strin
 			defer wg.Done()
 			end, what := h.Bye, "bye"
 			if l.Early {
-				end, what = h.Cancel, "cancel"
+				end, what = func(ctx context.Context, d sip.Dialog) error {
+					err := h.Cancel(ctx, d)
+					// It may have answered as the owner died: a BYE on the
+					// dialog its ringing opened ends that too (481 if not).
+					if berr := h.Bye(ctx, d); berr != nil && !errors.Is(berr, sip.ErrIncompleteDialog) {
+						s.deps.Log.Debug("bye after cancel on a lost leg", "call", id, "leg", role, "err", berr)
+					}
+					return err
+				}, "cancel"
 			}
 			err := end(bctx, dialogOf(role, l))
 			if err != nil {

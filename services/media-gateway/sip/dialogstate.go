@@ -93,11 +93,10 @@ func earlyDialog(role string, to sipgosip.Uri, res *sipgosip.Response) Dialog {
 		d.From = h.Value()
 	}
 	if h := res.To(); h != nil {
-		// The INVITE's To: without the tag the provisional response added.
-		t := sipgosip.HeaderClone(h).(*sipgosip.ToHeader)
-		t.Params = t.Params.Clone()
-		t.Params.Remove("tag")
-		d.To = t.Value()
+		// With the tag the provisional response added, if any: the
+		// phone's answer, if one crossed the owner's death, has it too
+		// (a UA keeps its tag), and a BYE needs it. CANCEL strips it.
+		d.To = h.Value()
 	}
 	if h := res.CSeq(); h != nil {
 		d.CSeq = h.SeqNo
@@ -215,13 +214,24 @@ func cmpOr(s, def string) string {
 // with the INVITE's Request-URI, Call-ID, From, To, CSeq number and top
 // Via, so the phone matches it to the INVITE. Its answers go to that Via,
 // the dead gateway's: the CANCEL is sent without waiting for them, twice,
-// as UDP may lose one.
+// as UDP may lose one. The phone may have answered just as the gateway
+// died, and then waits for an ACK that a CANCEL does not replace: when the
+// provisional response gave the phone's tag, an ACK follows, so that the
+// BYE the caller sends next (Bye, same dialog) ends an answered call too.
 func (g *Gateway) Cancel(ctx context.Context, d Dialog) error {
 	req, dest, err := cancelRequest(d)
 	if err != nil {
 		return err
 	}
 	req.SetDestination(dest)
+	defer func() {
+		if ack, err := ackRequest(d); err == nil {
+			ack.SetDestination(dest)
+			if err := g.trunk.client.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+				g.log.Debug("sip: ack a lost leg", "error", err)
+			}
+		}
+	}()
 	select {
 	case <-g.ready:
 	case <-g.stopping:
@@ -261,6 +271,14 @@ func cancelRequest(d Dialog) (*sipgosip.Request, string, error) {
 	req.AppendHeader(sipgosip.NewHeader("Via", d.Via))
 	req.AppendHeader(sipgosip.NewHeader("From", d.From))
 	req.AppendHeader(sipgosip.NewHeader("To", d.To))
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		// The INVITE's To, as sent: without the tag the phone added.
+		req.RemoveHeader("To")
+		t := sipgosip.HeaderClone(to).(*sipgosip.ToHeader)
+		t.Params = t.Params.Clone()
+		t.Params.Remove("tag")
+		req.AppendHeader(t)
+	}
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: d.CSeq, MethodName: sipgosip.CANCEL})
 	req.AppendHeader(&maxFwd)
@@ -274,4 +292,28 @@ func cancelRequest(d Dialog) (*sipgosip.Request, string, error) {
 		port = 5060
 	}
 	return req, net.JoinHostPort(target.Host, strconv.Itoa(port)), nil
+}
+
+// ackRequest is the ACK of a 2xx the phone may have sent to the dead
+// gateway (RFC 3261 13.2.2.4): same Call-ID, tags and CSeq number; a new
+// Via. It needs the phone's tag.
+func ackRequest(d Dialog) (*sipgosip.Request, error) {
+	var target sipgosip.Uri
+	if err := sipgosip.ParseUri(d.RemoteTarget, &target); err != nil {
+		return nil, err
+	}
+	req := sipgosip.NewRequest(sipgosip.ACK, target)
+	maxFwd := sipgosip.MaxForwardsHeader(70)
+	callID := sipgosip.CallIDHeader(d.CallID)
+	req.AppendHeader(sipgosip.NewHeader("From", d.From))
+	req.AppendHeader(sipgosip.NewHeader("To", d.To))
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sipgosip.CSeqHeader{SeqNo: d.CSeq, MethodName: sipgosip.ACK})
+	req.AppendHeader(&maxFwd)
+	req.SetBody(nil)
+	req.SetTransport(strings.ToUpper(cmpOr(d.Transport, "udp")))
+	if to := req.To(); to == nil || !to.Params.Has("tag") {
+		return nil, ErrIncompleteDialog
+	}
+	return req, nil
 }
