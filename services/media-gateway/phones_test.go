@@ -43,7 +43,9 @@ func startPhone(t *testing.T) *phone { return startPhoneWith(t, false, 0) }
 func startRingingPhone(t *testing.T) *phone { return startPhoneWith(t, true, 0) }
 
 // startSlowPhone is a phone that rings for answerAfter, then answers.
-func startSlowPhone(t *testing.T, answerAfter time.Duration) *phone { return startPhoneWith(t, false, answerAfter) }
+func startSlowPhone(t *testing.T, answerAfter time.Duration) *phone {
+	return startPhoneWith(t, false, answerAfter)
+}
 
 func startPhoneWith(t *testing.T, ringOnly bool, answerAfter time.Duration) *phone {
 	t.Helper()
