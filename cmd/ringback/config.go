@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
 	agentsession "github.com/ringback/ringback/services/agent-session"
 	"github.com/ringback/ringback/services/disposition"
@@ -105,6 +106,11 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 	})
 	if err != nil {
 		return nil, err
+	}
+	if c.Demo && !given["media.drain-grace"] && getenv(envName("media.drain-grace")) == "" {
+		// A newcomer's Ctrl-C should stop the demo in seconds; its calls
+		// are not worth the production grace of minutes.
+		c.Media.DrainGrace = 5 * time.Second
 	}
 	c.Media.Trunk = c.SIPTrunk
 	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents
