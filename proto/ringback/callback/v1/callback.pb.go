@@ -87,14 +87,18 @@ func (CallbackState) EnumDescriptor() ([]byte, []int) {
 // CallbackRequest is what the visitor asked for, carried along so that every
 // service downstream learns it from the bus alone.
 type CallbackRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	PhoneNumber   string                 `protobuf:"bytes,2,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"` // E.164
-	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
-	CaseData      map[string]string      `protobuf:"bytes,4,rep,name=case_data,json=caseData,proto3" json:"case_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	DesiredTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=desired_time,json=desiredTime,proto3" json:"desired_time,omitempty"` // unset: as soon as possible
-	RequestedAt   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
-	ContactName   string                 `protobuf:"bytes,7,opt,name=contact_name,json=contactName,proto3" json:"contact_name,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Service     string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	PhoneNumber string                 `protobuf:"bytes,2,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"` // E.164
+	Subject     string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	CaseData    map[string]string      `protobuf:"bytes,4,rep,name=case_data,json=caseData,proto3" json:"case_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	DesiredTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=desired_time,json=desiredTime,proto3" json:"desired_time,omitempty"` // unset: as soon as possible
+	RequestedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
+	ContactName string                 `protobuf:"bytes,7,opt,name=contact_name,json=contactName,proto3" json:"contact_name,omitempty"`
+	// timezone: the contact's IANA zone, as the web form's browser gives it
+	// (e.g. "Europe/London"); empty: the zones of phone_number. The calling
+	// window is kept in this zone.
+	Timezone      string `protobuf:"bytes,8,opt,name=timezone,proto3" json:"timezone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +178,13 @@ func (x *CallbackRequest) GetRequestedAt() *timestamppb.Timestamp {
 func (x *CallbackRequest) GetContactName() string {
 	if x != nil {
 		return x.ContactName
+	}
+	return ""
+}
+
+func (x *CallbackRequest) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
 	}
 	return ""
 }
@@ -400,10 +411,13 @@ func (x *CallbackStateChanged) GetAgentId() string {
 
 // CallbackScheduled: scheduler fixed when the callback is due. Stream scheduler-callback-<id>.
 type CallbackScheduled struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
-	Request       *CallbackRequest       `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
-	DueAt         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	Request    *CallbackRequest       `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	DueAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// moved_by_window: set when the calling window in the contact's local
+	// time moved the due time, for the callback's history.
+	MovedByWindow *WindowMove `protobuf:"bytes,4,opt,name=moved_by_window,json=movedByWindow,proto3" json:"moved_by_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -459,12 +473,20 @@ func (x *CallbackScheduled) GetDueAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CallbackScheduled) GetMovedByWindow() *WindowMove {
+	if x != nil {
+		return x.MovedByWindow
+	}
+	return nil
+}
+
 // CallbackRescheduled: the due time moved.
 type CallbackRescheduled struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
 	DueAt         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	MovedByWindow *WindowMove            `protobuf:"bytes,4,opt,name=moved_by_window,json=movedByWindow,proto3" json:"moved_by_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +542,87 @@ func (x *CallbackRescheduled) GetReason() string {
 	return ""
 }
 
+func (x *CallbackRescheduled) GetMovedByWindow() *WindowMove {
+	if x != nil {
+		return x.MovedByWindow
+	}
+	return nil
+}
+
+// WindowMove: a due time outside the contact's calling window moved to its
+// next opening.
+type WindowMove struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from: the due time before the move (the wish, or the office hours' opening).
+	From *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// zones: the contact's IANA zones, the window held in all of them.
+	Zones []string `protobuf:"bytes,2,rep,name=zones,proto3" json:"zones,omitempty"`
+	// window: local wall times, e.g. "08:00–21:00".
+	Window string `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	// reason, in words, e.g. "moved to 08:00 Europe/London: outside the calling window".
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WindowMove) Reset() {
+	*x = WindowMove{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowMove) ProtoMessage() {}
+
+func (x *WindowMove) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowMove.ProtoReflect.Descriptor instead.
+func (*WindowMove) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WindowMove) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *WindowMove) GetZones() []string {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
+func (x *WindowMove) GetWindow() string {
+	if x != nil {
+		return x.Window
+	}
+	return ""
+}
+
+func (x *WindowMove) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // CallbackAccepted: scheduler noted which agent accepted the callback's
 // interaction: that agent may read the callback's schedule (issue 16).
 // Stream scheduler-callback-<id>, since scheduler rebuilds its state from
@@ -536,7 +639,7 @@ type CallbackAccepted struct {
 
 func (x *CallbackAccepted) Reset() {
 	*x = CallbackAccepted{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +651,7 @@ func (x *CallbackAccepted) String() string {
 func (*CallbackAccepted) ProtoMessage() {}
 
 func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +664,7 @@ func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAccepted.ProtoReflect.Descriptor instead.
 func (*CallbackAccepted) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CallbackAccepted) GetCallbackId() string {
@@ -606,7 +709,7 @@ type CallbackUnscheduled struct {
 
 func (x *CallbackUnscheduled) Reset() {
 	*x = CallbackUnscheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +721,7 @@ func (x *CallbackUnscheduled) String() string {
 func (*CallbackUnscheduled) ProtoMessage() {}
 
 func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +734,7 @@ func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackUnscheduled.ProtoReflect.Descriptor instead.
 func (*CallbackUnscheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CallbackUnscheduled) GetCallbackId() string {
@@ -668,7 +771,7 @@ type CallbackDue struct {
 
 func (x *CallbackDue) Reset() {
 	*x = CallbackDue{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +783,7 @@ func (x *CallbackDue) String() string {
 func (*CallbackDue) ProtoMessage() {}
 
 func (x *CallbackDue) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +796,7 @@ func (x *CallbackDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackDue.ProtoReflect.Descriptor instead.
 func (*CallbackDue) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CallbackDue) GetCallbackId() string {
@@ -742,7 +845,7 @@ type CallbackVoided struct {
 
 func (x *CallbackVoided) Reset() {
 	*x = CallbackVoided{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +857,7 @@ func (x *CallbackVoided) String() string {
 func (*CallbackVoided) ProtoMessage() {}
 
 func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +870,7 @@ func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackVoided.ProtoReflect.Descriptor instead.
 func (*CallbackVoided) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CallbackVoided) GetCallbackId() string {
@@ -812,7 +915,7 @@ type ContactClaimed struct {
 
 func (x *ContactClaimed) Reset() {
 	*x = ContactClaimed{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +927,7 @@ func (x *ContactClaimed) String() string {
 func (*ContactClaimed) ProtoMessage() {}
 
 func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +940,7 @@ func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactClaimed.ProtoReflect.Descriptor instead.
 func (*ContactClaimed) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ContactClaimed) GetHolder() string {
@@ -880,7 +983,7 @@ type ContactReleased struct {
 
 func (x *ContactReleased) Reset() {
 	*x = ContactReleased{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +995,7 @@ func (x *ContactReleased) String() string {
 func (*ContactReleased) ProtoMessage() {}
 
 func (x *ContactReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1008,7 @@ func (x *ContactReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactReleased.ProtoReflect.Descriptor instead.
 func (*ContactReleased) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ContactReleased) GetHolder() string {
@@ -942,7 +1045,7 @@ type ContactKeyCreated struct {
 
 func (x *ContactKeyCreated) Reset() {
 	*x = ContactKeyCreated{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1057,7 @@ func (x *ContactKeyCreated) String() string {
 func (*ContactKeyCreated) ProtoMessage() {}
 
 func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1070,7 @@ func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactKeyCreated.ProtoReflect.Descriptor instead.
 func (*ContactKeyCreated) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ContactKeyCreated) GetKey() []byte {
@@ -988,7 +1091,7 @@ var File_ringback_callback_v1_callback_proto protoreflect.FileDescriptor
 
 const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\n" +
-	"#ringback/callback/v1/callback.proto\x12\x14ringback.callback.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x03\n" +
+	"#ringback/callback/v1/callback.proto\x12\x14ringback.callback.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x03\n" +
 	"\x0fCallbackRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12!\n" +
 	"\fphone_number\x18\x02 \x01(\tR\vphoneNumber\x12\x18\n" +
@@ -996,7 +1099,8 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\tcase_data\x18\x04 \x03(\v23.ringback.callback.v1.CallbackRequest.CaseDataEntryR\bcaseData\x12=\n" +
 	"\fdesired_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdesiredTime\x12=\n" +
 	"\frequested_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\x12!\n" +
-	"\fcontact_name\x18\a \x01(\tR\vcontactName\x1a;\n" +
+	"\fcontact_name\x18\a \x01(\tR\vcontactName\x12\x1a\n" +
+	"\btimezone\x18\b \x01(\tR\btimezone\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
@@ -1018,17 +1122,25 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId\x12?\n" +
 	"\rscheduled_for\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x12 \n" +
 	"\vdisposition\x18\x06 \x01(\tR\vdisposition\x12\x19\n" +
-	"\bagent_id\x18\a \x01(\tR\aagentId\"\xa8\x01\n" +
+	"\bagent_id\x18\a \x01(\tR\aagentId\"\xf2\x01\n" +
 	"\x11CallbackScheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12?\n" +
 	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x121\n" +
-	"\x06due_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\"\x81\x01\n" +
+	"\x06due_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12H\n" +
+	"\x0fmoved_by_window\x18\x04 \x01(\v2 .ringback.callback.v1.WindowMoveR\rmovedByWindow\"\xcb\x01\n" +
 	"\x13CallbackRescheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x121\n" +
 	"\x06due_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa1\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12H\n" +
+	"\x0fmoved_by_window\x18\x04 \x01(\v2 .ringback.callback.v1.WindowMoveR\rmovedByWindow\"\x82\x01\n" +
+	"\n" +
+	"WindowMove\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12\x14\n" +
+	"\x05zones\x18\x02 \x03(\tR\x05zones\x12\x16\n" +
+	"\x06window\x18\x03 \x01(\tR\x06window\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xa1\x01\n" +
 	"\x10CallbackAccepted\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12%\n" +
@@ -1084,7 +1196,7 @@ func file_ringback_callback_v1_callback_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_callback_v1_callback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(CallbackState)(0),            // 0: ringback.callback.v1.CallbackState
 	(*CallbackRequest)(nil),       // 1: ringback.callback.v1.CallbackRequest
@@ -1093,41 +1205,45 @@ var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(*CallbackStateChanged)(nil),  // 4: ringback.callback.v1.CallbackStateChanged
 	(*CallbackScheduled)(nil),     // 5: ringback.callback.v1.CallbackScheduled
 	(*CallbackRescheduled)(nil),   // 6: ringback.callback.v1.CallbackRescheduled
-	(*CallbackAccepted)(nil),      // 7: ringback.callback.v1.CallbackAccepted
-	(*CallbackUnscheduled)(nil),   // 8: ringback.callback.v1.CallbackUnscheduled
-	(*CallbackDue)(nil),           // 9: ringback.callback.v1.CallbackDue
-	(*CallbackVoided)(nil),        // 10: ringback.callback.v1.CallbackVoided
-	(*ContactClaimed)(nil),        // 11: ringback.callback.v1.ContactClaimed
-	(*ContactReleased)(nil),       // 12: ringback.callback.v1.ContactReleased
-	(*ContactKeyCreated)(nil),     // 13: ringback.callback.v1.ContactKeyCreated
-	nil,                           // 14: ringback.callback.v1.CallbackRequest.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*WindowMove)(nil),            // 7: ringback.callback.v1.WindowMove
+	(*CallbackAccepted)(nil),      // 8: ringback.callback.v1.CallbackAccepted
+	(*CallbackUnscheduled)(nil),   // 9: ringback.callback.v1.CallbackUnscheduled
+	(*CallbackDue)(nil),           // 10: ringback.callback.v1.CallbackDue
+	(*CallbackVoided)(nil),        // 11: ringback.callback.v1.CallbackVoided
+	(*ContactClaimed)(nil),        // 12: ringback.callback.v1.ContactClaimed
+	(*ContactReleased)(nil),       // 13: ringback.callback.v1.ContactReleased
+	(*ContactKeyCreated)(nil),     // 14: ringback.callback.v1.ContactKeyCreated
+	nil,                           // 15: ringback.callback.v1.CallbackRequest.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
-	14, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
-	15, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
-	15, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
+	15, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
+	16, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
+	16, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: ringback.callback.v1.CallbackRequested.request:type_name -> ringback.callback.v1.CallbackRequest
-	15, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
+	16, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
-	15, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
-	15, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
+	16, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
+	16, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
 	1,  // 8: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
-	15, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
-	15, // 10: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
-	15, // 11: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
-	15, // 12: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
-	1,  // 13: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	15, // 14: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	15, // 15: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
-	15, // 16: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
-	15, // 17: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
-	15, // 18: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	16, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 10: ringback.callback.v1.CallbackScheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
+	16, // 11: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
+	16, // 13: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
+	16, // 14: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	16, // 15: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	1,  // 16: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
+	16, // 17: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	16, // 18: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
+	16, // 19: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
+	16, // 20: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
+	16, // 21: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
@@ -1141,7 +1257,7 @@ func file_ringback_callback_v1_callback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_callback_v1_callback_proto_rawDesc), len(file_ringback_callback_v1_callback_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
