@@ -3,13 +3,16 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is an RFC 9457 problem detail; it is also an error, so handlers
@@ -79,16 +82,75 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// maxBody bounds a request body; no request of ours is near it.
-const maxBody = 1 << 20
+// MaxBody bounds a request body unless a route says otherwise (DecodeJSONLimit);
+// no request of ours is near it.
+const MaxBody = 1 << 20
 
-// DecodeJSON reads one JSON object into v, refusing unknown fields, trailing
-// data and oversize bodies, with a *Problem naming the field at fault.
-func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return BadField("Content-Type", "must be application/json")
+// UnsupportedMediaType is a 415.
+func UnsupportedMediaType(detail string) *Problem {
+	p := newProblem(http.StatusUnsupportedMediaType, detail)
+	p.Field = "Content-Type"
+	return p
+}
+
+// TooLarge is a 413.
+func TooLarge(detail string) *Problem {
+	p := newProblem(http.StatusRequestEntityTooLarge, detail)
+	p.Field = "body"
+	return p
+}
+
+// TooMany is a 429.
+func TooMany(detail string) *Problem { return newProblem(http.StatusTooManyRequests, detail) }
+
+// CheckJSONType refuses a Content-Type other than application/json with an
+// optional charset=utf-8 (RFC 8259 §8.1: JSON is UTF-8), with a 415. A
+// request without a Content-Type is taken as JSON: curl -d and older
+// clients send none.
+func CheckJSONType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return UnsupportedMediaType("must be application/json")
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return UnsupportedMediaType("must be application/json, with no parameter but charset=utf-8")
+		}
+	}
+	return nil
+}
+
+// DecodeJSON reads one JSON object of at most MaxBody bytes into v: see
+// DecodeJSONLimit.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return DecodeJSONLimit(w, r, v, MaxBody)
+}
+
+// DecodeJSONLimit reads one JSON object into v, refusing another media type
+// (415), a body over limit bytes (413), invalid UTF-8 (which encoding/json
+// would silently replace), unknown fields, trailing data, and control
+// characters in any string (CheckStrings), with a *Problem naming the field
+// at fault.
+func DecodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	if err := CheckJSONType(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return TooLarge(fmt.Sprintf("must be at most %d bytes", limit))
+		}
+		return BadField("body", "could not be read")
+	}
+	if !utf8.Valid(body) {
+		return BadField("body", "must be valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err)
@@ -96,7 +158,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return BadField("body", "must hold a single JSON object")
 	}
-	return nil
+	return CheckStrings(v)
 }
 
 func decodeProblem(err error) *Problem {
@@ -111,7 +173,7 @@ func decodeProblem(err error) *Problem {
 	case errors.Is(err, io.EOF):
 		return BadField("body", "empty body")
 	case errors.As(err, &maxErr):
-		return BadField("body", "too large")
+		return TooLarge("too large")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return BadField(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field")
 	}

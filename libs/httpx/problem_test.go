@@ -49,3 +49,51 @@ func TestWriteHidesUnknownErrors(t *testing.T) {
 		t.Fatalf("problem leaks or lacks instance: %+v", p)
 	}
 }
+
+func TestDecodeJSONStrictInput(t *testing.T) {
+	type body struct {
+		Name  string            `json:"contact_name"`
+		Notes string            `json:"notes" text:"multiline"`
+		Case  map[string]string `json:"case_data"`
+	}
+	cases := []struct {
+		name, ct, in string
+		status       int
+		field        string
+	}{
+		{"ok", "application/json", `{"contact_name":"Ann","notes":"a\n\tb"}`, 0, ""},
+		{"charset", "application/json; charset=UTF-8", `{}`, 0, ""},
+		{"no type", "", `{}`, 0, ""},
+		{"jsonx", "application/jsonx", `{}`, 415, "Content-Type"},
+		{"form", "application/x-www-form-urlencoded", `a=b`, 415, "Content-Type"},
+		{"latin1", "application/json; charset=iso-8859-1", `{}`, 415, "Content-Type"},
+		{"crlf in name", "application/json", `{"contact_name":"Ann\r\nX-Injected: 1"}`, 400, "contact_name"},
+		{"cr in notes", "application/json", `{"notes":"a\rb"}`, 400, "notes"},
+		{"nul in notes", "application/json", `{"notes":"a\u0000b"}`, 400, "notes"},
+		{"c1 in name", "application/json", `{"contact_name":"a\u0085b"}`, 400, "contact_name"},
+		{"control in case key", "application/json", `{"case_data":{"a\u001bb":"x"}}`, 400, "case_data"},
+		{"control in case value", "application/json", `{"case_data":{"order":"x\ny"}}`, 400, "case_data.order"},
+		{"invalid utf-8", "application/json", "{\"contact_name\":\"A\xffn\"}", 400, "body"},
+		{"too large", "application/json", `{"notes":"` + strings.Repeat("x", 200) + `"}`, 413, "body"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(c.in))
+			if c.ct != "" {
+				r.Header.Set("Content-Type", c.ct)
+			}
+			var b body
+			err := DecodeJSONLimit(httptest.NewRecorder(), r, &b, 100)
+			if c.status == 0 {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			var p *Problem
+			if !errors.As(err, &p) || p.Status != c.status || p.Field != c.field {
+				t.Fatalf("err = %#v, want %d on field %q", err, c.status, c.field)
+			}
+		})
+	}
+}

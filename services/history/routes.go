@@ -184,7 +184,7 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 
 type noteRequest struct {
 	AgentID string `json:"agent_id"`
-	Text    string `json:"text"`
+	Text    string `json:"text" text:"multiline"` // notes are multi-line: tab and line feed allowed (httpx.CheckStrings)
 }
 
 type noteView struct {
