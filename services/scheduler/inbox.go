@@ -27,7 +27,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *callbackv1.CallbackRequested:
 		id = ev.CallbackId
 		cmd = schedule.Schedule{ID: id, Request: ev.Request, At: s.deps.Clock.Now(),
-			Hours: s.hours.of(ev.Request.GetService())}
+			Hours: s.hours.of(ev.Request.GetService()), Window: s.windows.of(ev.Request.GetService())}
 	case *callbackv1.CallbackCancelled:
 		id = ev.CallbackId
 		at := ev.At.AsTime()
@@ -42,7 +42,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			return err
 		}
 		cmd = schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
-			Hours: s.hours.of(l.State.Request.GetService()), Reason: "rescheduled by agent " + ev.AgentId}
+			Hours: s.hours.of(l.State.Request.GetService()), Window: s.windows.of(l.State.Request.GetService()), Reason: "rescheduled by agent " + ev.AgentId}
 	case *agentv1.InteractionAccepted:
 		// The bus carries the callback id as the correlation of its chain.
 		id = e.Correlation

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
@@ -36,6 +37,9 @@ type Config struct {
 	// OfficeHours per service, as given on the command line; see
 	// RegisterFlags for the format.
 	OfficeHours string
+	// CallingWindow per service, as given on the command line; see
+	// RegisterFlags for the format.
+	CallingWindow string
 	// AgentsFile is the binary's --agents: with it, a schedule is read only
 	// by the agent who accepted the callback; "" is an open platform.
 	AgentsFile string
@@ -53,11 +57,62 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 			`SERVICE "*" applies to services not listed. `+
 			`E.g. "support=Mon-Fri 08:00-20:00, Sat 09:00-12:00 Europe/Paris;sales=Mon-Fri 09:00-18:00 America/New_York". `+
 			"Empty (the default): every service is always open, so nothing is delayed unless configured")
+	fs.StringVar(&c.CallingWindow, "scheduler.calling-window", DefaultCallingWindow,
+		"calling window in the contact's local time (the zone the web form's browser gives, else the number's zones, all of them): "+
+			"a callback due outside it is moved to its next opening, and its history says so; both it and the office hours must hold. "+
+			`"HH:MM-HH:MM" for every service, or entries "SERVICE=HH:MM-HH:MM" separated by ";" ("*" or no SERVICE: the others), `+
+			`e.g. "08:00-21:00;sales=09:00-20:00". "00:00-24:00" (or "off") is always open: for tests and demos, never for dialling real people`)
+}
+
+// DefaultCallingWindow is the calling window unless configured.
+const DefaultCallingWindow = "08:00-21:00"
+
+// callingWindows maps a service to its window; a service not listed uses
+// the "*" entry, else the default.
+type callingWindows map[string]callwindow.Window
+
+func (c callingWindows) of(service string) callwindow.Window {
+	if w, ok := c[service]; ok {
+		return w
+	}
+	if w, ok := c[anyService]; ok {
+		return w
+	}
+	return callwindow.Default
+}
+
+func parseCallingWindows(s string) (callingWindows, error) {
+	out := callingWindows{}
+	for entry := range strings.SplitSeq(s, ";") {
+		if strings.TrimSpace(entry) == "" {
+			continue
+		}
+		service, spec, ok := strings.Cut(entry, "=")
+		if !ok {
+			service, spec = anyService, entry
+		}
+		service = strings.TrimSpace(service)
+		if service == "" {
+			return nil, fmt.Errorf("scheduler.calling-window: %q: want SERVICE=HH:MM-HH:MM", entry)
+		}
+		if _, dup := out[service]; dup {
+			return nil, fmt.Errorf("scheduler.calling-window: service %q given twice", service)
+		}
+		w, err := callwindow.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("scheduler.calling-window: service %q: %w", service, err)
+		}
+		out[service] = w
+	}
+	return out, nil
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	_, err := parseOfficeHours(c.OfficeHours)
+	if _, err := parseOfficeHours(c.OfficeHours); err != nil {
+		return err
+	}
+	_, err := parseCallingWindows(c.CallingWindow)
 	return err
 }
 
@@ -109,6 +164,7 @@ type Deps struct {
 type Service struct {
 	deps    Deps
 	hours   officeHours
+	windows callingWindows
 	pending *pending
 	proj    *readmodel.Projection
 	fired   prometheus.Counter
@@ -121,12 +177,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	windows, err := parseCallingWindows(cfg.CallingWindow)
+	if err != nil {
+		return nil, err
+	}
 	agents, err := agentauth.Load(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
 	agentauth.WarnOpen(deps.Log, agents)
-	s := &Service{deps: deps, hours: hours, pending: newPending(), agents: agents}
+	s := &Service{deps: deps, hours: hours, windows: windows, pending: newPending(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{schedule.StreamPrefix}, Apply: s.pending.apply}
 	s.fired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_fired_total",
 		Help: "Callbacks that fell due (CallbackDue written) and went to the router."})

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/callwindow"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
@@ -69,6 +71,9 @@ type (
 		Request *callbackv1.CallbackRequest
 		At      time.Time // now
 		Hours   Hours     // of the request's service
+		// Window is the service's calling window in the contact's local
+		// time; the zero Window is none (tests of other rules).
+		Window callwindow.Window
 	}
 	// Fire makes the callback due if its time has come.
 	Fire struct {
@@ -86,6 +91,7 @@ type (
 		DueAt  time.Time // wished time; zero means as soon as possible
 		At     time.Time // now
 		Hours  Hours
+		Window callwindow.Window
 		Reason string
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
@@ -114,6 +120,57 @@ func DueTime(desired, now time.Time, h Hours) time.Time {
 	return h.Next(due)
 }
 
+// DueTimeIn is DueTime kept also inside the calling window w in the
+// contact's local time (both must hold: office hours and window). The move
+// is non-nil when the window moved the due time, with the reason for the
+// history.
+func DueTimeIn(desired, now time.Time, h Hours, w callwindow.Window, r *callbackv1.CallbackRequest) (time.Time, *callbackv1.WindowMove) {
+	due := DueTime(desired, now, h)
+	if w == (callwindow.Window{}) || w.AlwaysOpen() {
+		return due, nil
+	}
+	zones := callwindow.Zones(r.GetPhoneNumber(), r.GetTimezone(), h.Loc)
+	at, shared := due, true
+	// Alternate the two calendars until an instant satisfies both; each
+	// step only moves forward, and a week of openings settles any pair.
+	for range 64 {
+		next, ok := callwindow.NextOpening(at, zones, w)
+		if !ok {
+			// Zones that never share an opening (a narrow window over a
+			// wide country): keep the window of the first one.
+			zones, shared = zones[:1], false
+			next, _ = callwindow.NextOpening(at, zones, w)
+		}
+		open := h.Next(next)
+		if open.Equal(next) {
+			at = next
+			break
+		}
+		at = open
+	}
+	if at.Equal(due) {
+		return due, nil
+	}
+	names := make([]string, len(zones))
+	local := make([]string, len(zones))
+	for i, z := range zones {
+		names[i] = z.String()
+		local[i] = at.In(z).Format("15:04") + " " + z.String()
+		if !sameDay(at.In(z), due.In(z)) {
+			local[i] = at.In(z).Format("Mon 2 Jan 15:04") + " " + z.String()
+		}
+	}
+	reason := "moved to " + strings.Join(local, ", ") + ": outside the calling window " + w.String()
+	if !shared {
+		reason += " (the number's zones share no opening; kept to the first)"
+	}
+	return at, &callbackv1.WindowMove{From: timestamppb.New(due), Zones: names, Window: w.String(), Reason: reason}
+}
+
+func sameDay(a, b time.Time) bool {
+	return a.Year() == b.Year() && a.YearDay() == b.YearDay()
+}
+
 // interactionNamespace roots the interaction ids (UUID v5).
 var interactionNamespace = uuid.MustParse("b3a4f1d2-6c0e-4f7a-9d51-2e8c7a90c4e3")
 
@@ -139,8 +196,9 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if d := c.Request.GetDesiredTime(); d != nil {
 			desired = d.AsTime()
 		}
-		due := DueTime(desired, c.At, c.Hours)
-		out := []proto.Message{&callbackv1.CallbackScheduled{CallbackId: c.ID, Request: c.Request, DueAt: timestamppb.New(due)}}
+		due, moved := DueTimeIn(desired, c.At, c.Hours, c.Window, c.Request)
+		out := []proto.Message{&callbackv1.CallbackScheduled{CallbackId: c.ID, Request: c.Request, DueAt: timestamppb.New(due),
+			MovedByWindow: moved}}
 		// Due already: say so in the same append, so the router gets an
 		// ASAP callback without waiting for a timer.
 		if !due.After(c.At) {
@@ -171,11 +229,12 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		case Cancelled:
 			return nil, ErrCancelled
 		}
-		due := DueTime(c.DueAt, c.At, c.Hours)
+		due, moved := DueTimeIn(c.DueAt, c.At, c.Hours, c.Window, s.Request)
 		if s.Status == Pending && due.Equal(s.DueAt) {
 			return nil, nil
 		}
-		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason}}
+		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason,
+			MovedByWindow: moved}}
 		if !due.After(c.At) {
 			out = append(out, s.due(s.ID, s.Request, due))
 		}
