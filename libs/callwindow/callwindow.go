@@ -241,3 +241,46 @@ func wallInstants(date time.Time, since time.Duration, z *time.Location) []time.
 	}
 	return out
 }
+
+// Services are windows per service: "HH:MM-HH:MM" for every service, or
+// entries "SERVICE=HH:MM-HH:MM" separated by ";" ("*" or no SERVICE: the
+// others). A service not listed, with no "*", gets Default.
+type Services map[string]Window
+
+// Of is the window of a service.
+func (s Services) Of(service string) Window {
+	if w, ok := s[service]; ok {
+		return w
+	}
+	if w, ok := s["*"]; ok {
+		return w
+	}
+	return Default
+}
+
+// ParseServices reads Services; errors name the service.
+func ParseServices(spec string) (Services, error) {
+	out := Services{}
+	for entry := range strings.SplitSeq(spec, ";") {
+		if strings.TrimSpace(entry) == "" {
+			continue
+		}
+		service, w, ok := strings.Cut(entry, "=")
+		if !ok {
+			service, w = "*", entry
+		}
+		service = strings.TrimSpace(service)
+		if service == "" {
+			return nil, fmt.Errorf("%q: want SERVICE=HH:MM-HH:MM", entry)
+		}
+		if _, dup := out[service]; dup {
+			return nil, fmt.Errorf("service %q given twice", service)
+		}
+		win, err := Parse(w)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: %w", service, err)
+		}
+		out[service] = win
+	}
+	return out, nil
+}

@@ -221,3 +221,18 @@ func TestPropertyEveryZone(t *testing.T) {
 		checkNext(t, base.Add(time.Duration(rng.Int64N(int64(span)))), set, windows[rng.IntN(len(windows))])
 	}
 }
+
+func TestParseServices(t *testing.T) {
+	s, err := ParseServices("09:00-20:00; sales=10:00-18:00")
+	if err != nil || s.Of("sales") != (Window{10 * time.Hour, 18 * time.Hour}) || s.Of("x") != (Window{9 * time.Hour, 20 * time.Hour}) {
+		t.Fatalf("%v %v", s, err)
+	}
+	if s, _ := ParseServices(""); s.Of("x") != Default {
+		t.Fatalf("empty: %v", s.Of("x"))
+	}
+	for _, bad := range []string{"=08:00-21:00", "a=08:00-21:00;a=09:00-20:00", "a=9-5"} {
+		if _, err := ParseServices(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
@@ -38,6 +39,10 @@ const HandlerName = "agent-session"
 
 // Config of agent-session.
 type Config struct {
+	// StreamsPerAgent and StreamsPerAddress bound the open event streams
+	// (issue 16); 0: no limit.
+	StreamsPerAgent, StreamsPerAddress int
+
 	AgentsFile         string // the binary's --agents
 	AfterCallWork      time.Duration
 	RequireDisposition bool
@@ -49,6 +54,9 @@ type Config struct {
 	// PhoneHosts are where agents' phones may be (CIDRs and host names);
 	// "" is dialplan.DefaultHosts: the center's own network.
 	PhoneHosts string
+	// CallingWindow per service, in the contact's local time: Call this
+	// contact is refused outside it (callwindow.ParseServices).
+	CallingWindow string
 }
 
 // RegisterFlags registers agent-session's flags.
@@ -57,6 +65,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once); the end is stored with the state, so whichever replica runs then ends it, after a restart too")
 	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
 		"Done needs a disposition code first, so every interaction is qualified")
+	fs.IntVar(&c.StreamsPerAgent, "agent-session.streams-per-agent", 5,
+		"most event streams (desktops, tabs) one agent may have open at once, 429 beyond; 0: no limit")
+	fs.IntVar(&c.StreamsPerAddress, "agent-session.streams-per-address", 500,
+		"most event streams open at once from one client address, 429 beyond; high enough for an office behind one NAT; 0: no limit")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
 	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
@@ -65,6 +77,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of number types agents may consult or transfer to (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
 	fs.StringVar(&c.PhoneHosts, "agent-session.phone-hosts", "",
 		"comma list of CIDRs and host names (*.corp.example) where agents' phones (phone_uri) may be; empty: loopback, private and link-local addresses and single-label names, the center's own network")
+	fs.StringVar(&c.CallingWindow, "agent-session.calling-window", "", "")
 }
 
 // Validate checks the configuration.
@@ -104,11 +117,13 @@ type Service struct {
 	agents     *agentauth.Directory // nil: open, no authentication
 	plan       dialplan.Plan        // numbers agents may consult or transfer to
 	phoneHosts dialplan.Hosts       // where agents' phones may be
+	windows    callwindow.Services  // calling windows in the contact's time
 	// hub fans the read model's one subscription out to the desktops.
 	hub          *hub
 	streamBuffer int           // per desktop stream, see streamBuffer; tests shrink it
 	catchUps     chan struct{} // held while a stream reads its gap from the store
 	maxCatchUp   int           // maxCatchUpEvents; tests shrink it
+	streams      streamCounts  // open event streams per agent and address
 	sse          prometheus.Gauge
 	resyncs      prometheus.Counter
 }
@@ -128,7 +143,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent-session: %w", err)
 	}
-	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents, plan: plan, phoneHosts: hosts,
+	windows, err := callwindow.ParseServices(cfg.CallingWindow)
+	if err != nil {
+		return nil, fmt.Errorf("agent-session: calling window: %w", err)
+	}
+	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents, plan: plan, phoneHosts: hosts, windows: windows,
 		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer,
 		catchUps: make(chan struct{}, maxCatchUps), maxCatchUp: maxCatchUpEvents}
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.fold}

@@ -22,8 +22,16 @@ import (
 
 func start(t *testing.T) *servicetest.Env {
 	t.Helper()
+	// The fake clock's 09:00 UTC is 01:00 for the +1415 contact: these
+	// tests are about other rules, so the calling window is open fully
+	// (window_test.go has it closed).
+	return startWith(t, Config{RequireDisposition: true, CommandWait: 5 * time.Second, CallingWindow: "00:00-24:00"})
+}
+
+func startWith(t *testing.T, cfg Config) *servicetest.Env {
+	t.Helper()
 	env := servicetest.New(t)
-	s, err := New(Config{RequireDisposition: true, CommandWait: 5 * time.Second}, Deps{Store: env.Store,
+	s, err := New(cfg, Deps{Store: env.Store,
 		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,8 @@ func problem(err error) error {
 		return httpx.BadField(partyErr.Field, partyErr.Reason)
 	case errors.Is(err, interaction.ErrSelf):
 		return httpx.BadField("agent", err.Error())
+	case errors.Is(err, interaction.ErrOutsideWindow):
+		return httpx.Conflict(err.Error())
 	case isDomain(err):
 		return httpx.Conflict(err.Error())
 	}
@@ -122,7 +124,7 @@ func isDomain(err error) bool {
 		interaction.ErrNeedDisposition, interaction.ErrNoPhone, interaction.ErrCannotReject, interaction.ErrNotConnected,
 		interaction.ErrNotOnHold, interaction.ErrDigits, interaction.ErrRescheduleTime, agent.ErrNotLoggedIn, agent.ErrUnknownState,
 		agent.ErrChannel, agent.ErrBusy, agent.ErrUnavailable, interaction.ErrPartyOnCall, interaction.ErrNoParty,
-		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred} {
+		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred, interaction.ErrOutsideWindow} {
 		if errors.Is(err, d) {
 			return true
 		}
@@ -336,7 +338,7 @@ func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
 		if err != nil { // the store will refuse the dial too; the view is close
 			ag, _ = s.view.agent(a)
 		}
-		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now}
+		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now, Windows: s.windows}
 	}, nil)
 }
 

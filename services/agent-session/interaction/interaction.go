@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/callwindow"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
@@ -92,6 +93,9 @@ type (
 	Call struct {
 		Agent, CallID, PhoneURI string
 		At                      time.Time
+		// Windows are the calling windows per service in the contact's
+		// local time; nil is none.
+		Windows callwindow.Services
 	}
 	EndCall struct {
 		Agent string
@@ -185,6 +189,51 @@ var (
 	ErrRescheduleTime  = errors.New("the new time must be in the future and within 90 days")
 )
 
+// ErrOutsideWindow: the contact may not be dialled now, in its local time.
+var ErrOutsideWindow = errors.New("outside the contact's calling window")
+
+// OutsideWindowError says, in the agent's words, why Call this contact is
+// refused and when it may be.
+type OutsideWindowError struct {
+	Window callwindow.Window
+	Zones  []*time.Location
+	At     time.Time
+	Next   time.Time // zero: no opening shared by the zones soon
+}
+
+func (e *OutsideWindowError) Error() string {
+	msg := fmt.Sprintf("Outside the contact's calling window (%s %s)", e.Window, callwindow.Names(e.Zones))
+	if e.Next.IsZero() {
+		return msg + "; the contact's zones share no opening in the next two weeks"
+	}
+	z := e.Zones[0]
+	next, at := e.Next.In(z), e.At.In(z)
+	if next.YearDay() == at.YearDay() && next.Year() == at.Year() {
+		return msg + "; next opening " + next.Format("15:04")
+	}
+	return msg + "; next opening " + next.Format("Mon 15:04")
+}
+
+func (e *OutsideWindowError) Is(target error) bool { return target == ErrOutsideWindow }
+
+// outsideWindow refuses a dial at at outside the service's window in
+// every zone of the contact of r.
+func outsideWindow(at time.Time, ws callwindow.Services, r *callbackv1.CallbackRequest) error {
+	if ws == nil {
+		return nil
+	}
+	w := ws.Of(r.GetService())
+	if w.AlwaysOpen() {
+		return nil
+	}
+	zones := callwindow.Zones(r.GetPhoneNumber(), r.GetTimezone(), time.UTC)
+	if callwindow.Allowed(at, zones, w) {
+		return nil
+	}
+	next, _ := callwindow.NextOpening(at, zones, w)
+	return &OutsideWindowError{Window: w, Zones: zones, At: at, Next: next}
+}
+
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 // Decide turns a command into events.
@@ -243,6 +292,9 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		if c.PhoneURI == "" {
 			return nil, ErrNoPhone
+		}
+		if err := outsideWindow(c.At, c.Windows, s.Request); err != nil {
+			return nil, err
 		}
 		return []proto.Message{&agentv1.DialRequested{InteractionId: s.ID, CallId: c.CallID, AgentId: c.Agent,
 			AgentPhoneUri: c.PhoneURI, PhoneNumber: s.Request.GetPhoneNumber(), Service: s.Request.GetService(), At: ts(c.At)}}, nil
