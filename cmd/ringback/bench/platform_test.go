@@ -87,7 +87,9 @@ func startPlatform(ctx context.Context, bin, dir, trunk string) (*platform, erro
 	p.cmd = exec.Command(bin, "serve", "--http", httpAddr, "--sip", sipAddr, "--sip-trunk", trunk,
 		"--data", p.Data, "--log-level", "warn")
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s") // stop in seconds, calls up or not
+	p.cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s", // stop in seconds, calls up or not
+		// fake contacts are dialled at any hour: the calling window is open fully
+		"RINGBACK_SCHEDULER_CALLING_WINDOW=00:00-24:00", "RINGBACK_AGENT_SESSION_CALLING_WINDOW=00:00-24:00")
 	p.cmd.SysProcAttr = dieWithParent()
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()

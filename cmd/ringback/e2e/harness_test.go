@@ -81,7 +81,10 @@ func start(t *testing.T, name string, args ...string) *proc {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A gateway stopping drains its live calls; tests stop with calls up,
 	// and wait seconds, not the production grace of minutes.
-	cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s")
+	// Tests dial their fake contacts at any hour of the machine's day: the
+	// calling window (08:00–21:00 the contact's time) is opened fully.
+	cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s",
+		"RINGBACK_SCHEDULER_CALLING_WINDOW=00:00-24:00", "RINGBACK_AGENT_SESSION_CALLING_WINDOW=00:00-24:00")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
