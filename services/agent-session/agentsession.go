@@ -39,10 +39,6 @@ const HandlerName = "agent-session"
 
 // Config of agent-session.
 type Config struct {
-	// StreamsPerAgent and StreamsPerAddress bound the open event streams
-	// (issue 16); 0: no limit.
-	StreamsPerAgent, StreamsPerAddress int
-
 	AgentsFile         string // the binary's --agents
 	AfterCallWork      time.Duration
 	RequireDisposition bool
@@ -65,10 +61,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once); the end is stored with the state, so whichever replica runs then ends it, after a restart too")
 	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
 		"Done needs a disposition code first, so every interaction is qualified")
-	fs.IntVar(&c.StreamsPerAgent, "agent-session.streams-per-agent", 5,
-		"most event streams (desktops, tabs) one agent may have open at once, 429 beyond; 0: no limit")
-	fs.IntVar(&c.StreamsPerAddress, "agent-session.streams-per-address", 500,
-		"most event streams open at once from one client address, 429 beyond; high enough for an office behind one NAT; 0: no limit")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
 	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
@@ -77,11 +69,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of number types agents may consult or transfer to (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
 	fs.StringVar(&c.PhoneHosts, "agent-session.phone-hosts", "",
 		"comma list of CIDRs and host names (*.corp.example) where agents' phones (phone_uri) may be; empty: loopback, private and link-local addresses and single-label names, the center's own network")
-	fs.StringVar(&c.CallingWindow, "agent-session.calling-window", "", "")
+	fs.StringVar(&c.CallingWindow, "agent-session.calling-window", "08:00-21:00",
+		"calling window in the contact's local time (the browser's zone, else every zone of the number): Call this contact is refused outside it, "+
+			`with the reason and the next opening. Same format as --scheduler.calling-window: "HH:MM-HH:MM", or "SERVICE=HH:MM-HH:MM" entries separated by ";". `+
+			`"00:00-24:00" is always open: for tests and demos only`)
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
+	if _, err := callwindow.ParseServices(c.CallingWindow); err != nil {
+		return fmt.Errorf("agent-session.calling-window: %w", err)
+	}
 	if c.AfterCallWork < 0 || c.CommandWait <= 0 {
 		return errors.New("agent-session: after-call-work must be >= 0 and command-wait > 0")
 	}
@@ -123,7 +121,6 @@ type Service struct {
 	streamBuffer int           // per desktop stream, see streamBuffer; tests shrink it
 	catchUps     chan struct{} // held while a stream reads its gap from the store
 	maxCatchUp   int           // maxCatchUpEvents; tests shrink it
-	streams      streamCounts  // open event streams per agent and address
 	sse          prometheus.Gauge
 	resyncs      prometheus.Counter
 }
