@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -83,6 +84,9 @@ type createRequest struct {
 	ContactName string            `json:"contact_name"`
 	CaseData    map[string]string `json:"case_data"`
 	DesiredTime string            `json:"desired_time"`
+	// Timezone is the contact's IANA zone, as the browser gives it; the
+	// calling window is kept in it. Empty: the zones of the number.
+	Timezone string `json:"timezone"`
 }
 
 // callbackView is a callback as the API shows it.
@@ -135,6 +139,11 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if errors.As(err, &fe) {
 		return httpx.BadField(fe.Field, fe.Reason)
 	}
+	if req.Timezone != "" {
+		if _, err := callwindow.LoadZone(req.Timezone); err != nil {
+			return httpx.BadField("timezone", "must be an IANA time zone, such as Europe/London")
+		}
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 {
 		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
@@ -144,7 +153,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		id = uuid.NewSHA1(idNamespace, []byte(key)).String()
 	}
 	cbr := &callbackv1.CallbackRequest{Service: req.Service, PhoneNumber: req.PhoneNumber, Subject: req.Subject,
-		ContactName: req.ContactName, CaseData: req.CaseData, RequestedAt: timestamppb.New(now)}
+		ContactName: req.ContactName, CaseData: req.CaseData, RequestedAt: timestamppb.New(now), Timezone: req.Timezone}
 	if !desired.IsZero() {
 		cbr.DesiredTime = timestamppb.New(desired)
 	}
@@ -281,8 +290,27 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.load(r.Context(), id); err != nil {
 		return err
 	}
-	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id},
-		callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"})
+	// A visitor cancels a callback not yet being handled; once an agent
+	// took it, only a supervisor ends it, with a reason (issue 16).
+	cmd := callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"}
+	if who := agentauth.Agent(r.Context()); who != "" && s.agents.IsSupervisor(who) {
+		reason := strings.TrimSpace(r.URL.Query().Get("reason"))
+		if reason == "" {
+			return httpx.BadField("reason", "is required for a supervisor to end a callback")
+		}
+		if err := httpx.CheckText("reason", reason, false); err != nil {
+			return err
+		}
+		if len(reason) > callback.MaxSubject {
+			return httpx.BadField("reason", "must be at most 200 bytes")
+		}
+		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who, Supervisor: true}
+	}
+	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
+	if errors.Is(err, callback.ErrInProgress) {
+		// Nothing changed: the number stays held by the live callback.
+		return httpx.Conflict("the callback is being handled by an agent; it can no longer be cancelled")
+	}
 	if err != nil && !errors.Is(err, callback.ErrFinal) {
 		return err
 	}
@@ -290,7 +318,7 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	// finds it free; after ErrFinal too, in case an earlier release was lost.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	if rerr := s.release(ctx, out.State, "cancelled by the visitor"); rerr != nil {
+	if rerr := s.release(ctx, out.State, cmd.Reason); rerr != nil {
 		return rerr
 	}
 	if errors.Is(err, callback.ErrFinal) {
