@@ -30,6 +30,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore/embedded"
 	"github.com/ringback/ringback/libs/eventstore/esdb"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
+	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/leader"
 	"github.com/ringback/ringback/libs/relay"
@@ -291,10 +292,18 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	// Every request starts (or continues, from its traceparent) a trace that
 	// the events it causes carry on through the bus.
 	// Span names carry the method only: paths hold phone numbers.
-	handler := otelhttp.NewHandler(a.Mux, "ringback", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+	// The mux's own 404 and 405 are problem+json like every error (issue 16).
+	handler := otelhttp.NewHandler(httpx.Problems(a.Mux, a.Log), "ringback", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 		return "HTTP " + r.Method
 	}))
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	lim := a.Config.HTTPLimits
+	// Limits on every connection (issue 16): ReadTimeout is the deadline of
+	// a slow body too. Go answers an oversize header block (431) and a
+	// malformed request (400) itself, in text/plain, before any handler:
+	// net/http has no hook for those.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug)}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

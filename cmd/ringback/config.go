@@ -25,6 +25,7 @@ import (
 type Config struct {
 	Targets      string
 	HTTP         string
+	HTTPLimits   HTTPLimits // the --http-… limits of every connection (issue 16)
 	SIP          string
 	SIPTrunk     string
 	Data         string
@@ -53,6 +54,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Targets, "target", "all", "comma-separated services to run: all, or any of "+strings.Join(serviceNames(), ", "))
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: the API, /agent/, /metrics, /healthz, /readyz")
+	c.HTTPLimits.RegisterFlags(fs)
 	fs.StringVar(&c.SIP, "sip", "127.0.0.1:5060", "SIP listen address of the media gateway (UDP)")
 	fs.StringVar(&c.SIPTrunk, "sip-trunk", "127.0.0.1:5080", "host:port of the SIP trunk; contacts are dialled as sip:<E.164>@host:port")
 	fs.StringVar(&c.Data, "data", "data", "directory of the embedded event store, relay checkpoint and recordings")
@@ -160,6 +162,9 @@ func (c *Config) Validate(targets []target) error {
 	if c.Bus != "inproc" && c.Bus != "kafka" {
 		return &usageError{fmt.Sprintf("--bus: %q is neither inproc nor kafka", c.Bus)}
 	}
+	if err := c.HTTPLimits.Validate(); err != nil {
+		return &usageError{err.Error()}
+	}
 	if c.Bus == "inproc" && !isAll(targets) {
 		return &usageError{"--bus=inproc joins services of one process only: run all of them (--target=all) or use --bus=kafka"}
 	}
@@ -177,6 +182,44 @@ func (c *Config) Validate(targets []target) error {
 		if err := v.Validate(); err != nil {
 			return &usageError{err.Error()}
 		}
+	}
+	return nil
+}
+
+// HTTPLimits bound what one connection may hold of the server (issue 16):
+// a client that sends slowly, or not at all, or keeps a connection idle,
+// is cut off. The desktop's event stream alone is exempt from the read
+// and write timeouts (it clears its deadlines); its count is bounded by
+// --agent-session.… flags instead.
+type HTTPLimits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// RegisterFlags registers the --http-… limits.
+func (l *HTTPLimits) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&l.ReadHeaderTimeout, "http-read-header-timeout", 10*time.Second,
+		"time a client has to send a request's headers; a browser sends them at once, so 10s only spares slow networks")
+	fs.DurationVar(&l.ReadTimeout, "http-read-timeout", 30*time.Second,
+		"time a client has to send a whole request, body included: a body sent slowly is cut off then; our bodies are a few kB, so 30s spares any real client")
+	fs.DurationVar(&l.WriteTimeout, "http-write-timeout", 60*time.Second,
+		"time from the end of a request's headers to the end of its answer; above the longest wait of a route (the disposition's wait for an accept), not applied to event streams")
+	fs.DurationVar(&l.IdleTimeout, "http-idle-timeout", 60*time.Second,
+		"time an idle keep-alive connection is kept; 60s outlasts a desktop's pauses between requests without holding thousands of idle sockets")
+	fs.IntVar(&l.MaxHeaderBytes, "http-max-header-bytes", 64<<10,
+		"largest request header block in bytes (431 beyond); 64 KiB holds any bearer token and cookie")
+}
+
+// Validate refuses limits that would cut every request off.
+func (l HTTPLimits) Validate() error {
+	if l.ReadHeaderTimeout <= 0 || l.ReadTimeout <= 0 || l.WriteTimeout <= 0 || l.IdleTimeout <= 0 {
+		return errors.New("--http-…-timeout must be positive")
+	}
+	if l.MaxHeaderBytes < 4<<10 {
+		return errors.New("--http-max-header-bytes must be at least 4096")
 	}
 	return nil
 }

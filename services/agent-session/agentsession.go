@@ -39,6 +39,10 @@ const HandlerName = "agent-session"
 
 // Config of agent-session.
 type Config struct {
+	// StreamsPerAgent and StreamsPerAddress bound the open event streams
+	// (issue 16); 0: no limit.
+	StreamsPerAgent, StreamsPerAddress int
+
 	AgentsFile         string // the binary's --agents
 	AfterCallWork      time.Duration
 	RequireDisposition bool
@@ -61,6 +65,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once); the end is stored with the state, so whichever replica runs then ends it, after a restart too")
 	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
 		"Done needs a disposition code first, so every interaction is qualified")
+	fs.IntVar(&c.StreamsPerAgent, "agent-session.streams-per-agent", 5,
+		"most event streams (desktops, tabs) one agent may have open at once, 429 beyond; 0: no limit")
+	fs.IntVar(&c.StreamsPerAddress, "agent-session.streams-per-address", 500,
+		"most event streams open at once from one client address, 429 beyond; high enough for an office behind one NAT; 0: no limit")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
 	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
@@ -121,6 +129,7 @@ type Service struct {
 	streamBuffer int           // per desktop stream, see streamBuffer; tests shrink it
 	catchUps     chan struct{} // held while a stream reads its gap from the store
 	maxCatchUp   int           // maxCatchUpEvents; tests shrink it
+	streams      streamCounts  // open event streams per agent and address
 	sse          prometheus.Gauge
 	resyncs      prometheus.Counter
 }

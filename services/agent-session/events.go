@@ -48,6 +48,17 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.streams.acquire(s.cfg, id, r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// The stream lives for hours: the server's read and write timeouts
+	// (cmd/ringback --http-…) are for requests, not for it. Where the
+	// writer cannot (a test recorder), there is no deadline to clear.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
