@@ -26,13 +26,17 @@ import (
 //	{"agents": [
 //	  {"id": "a1", "name": "Ann", "token_sha256": "<hex sha-256 of the bearer token>",
 //	   "skills": {"billing": 5, "english": 8},
-//	   "auto_answer": {"after": "10s", "can_reject": true}}
+//	   "auto_answer": {"after": "10s", "can_reject": true}},
+//	  {"id": "s1", "name": "Sam", "token_sha256": "…", "supervisor": true}
 //	]}
 //
 // "token" (the bearer token in clear) is accepted instead of "token_sha256"
 // for development. Skills are levels 1 to 10. Without auto_answer the agent
 // accepts or rejects each preview; with it, the preview counts down and
 // accepts by itself, and Reject shows only when can_reject is true.
+// "supervisor": true marks a supervisor (issue 16), until a role model
+// (single sign-on) replaces the flag: a supervisor may end a callback an
+// agent is handling, which a visitor may no longer cancel.
 type AgentConfig struct {
 	ID          string           `json:"id"`
 	Name        string           `json:"name"`
@@ -40,6 +44,7 @@ type AgentConfig struct {
 	TokenSHA256 string           `json:"token_sha256"`
 	Skills      map[string]int32 `json:"skills"`
 	AutoAnswer  *AutoAnswer      `json:"auto_answer"`
+	Supervisor  bool             `json:"supervisor"`
 	hash        [sha256.Size]byte
 }
 
@@ -140,6 +145,13 @@ func (f *Directory) Get(id string) *AgentConfig {
 		return nil
 	}
 	return f.byID[id]
+}
+
+// IsSupervisor says whether agent id is a supervisor (false on an open
+// platform: nobody is).
+func (f *Directory) IsSupervisor(id string) bool {
+	a := f.Get(id)
+	return a != nil && a.Supervisor
 }
 
 // SkillLevels returns the agent's skills (nil-safe).

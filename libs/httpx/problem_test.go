@@ -97,3 +97,15 @@ func TestDecodeJSONStrictInput(t *testing.T) {
 		})
 	}
 }
+
+func TestParseTimeRefusesOffsetsRFC3339Does(t *testing.T) {
+	for _, s := range []string{"2026-12-04T10:00:00-24:00", "2026-12-04T10:00:00+24:00", "tomorrow", ""} {
+		var p *Problem
+		if _, err := ParseTime("time", s); !errors.As(err, &p) || p.Field != "time" {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	if _, err := ParseTime("time", "2026-12-04T10:00:00-23:59"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,7 @@ package httpx
 import (
 	"reflect"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -124,4 +125,18 @@ func itoa(i int) string {
 		return digits[i : i+1]
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+// ParseTime reads an RFC 3339 time, refusing what time.Parse lets through
+// but RFC 3339 §5.6 does not: a UTC offset of 24 hours or more, such as
+// -24:00. The 400 names field.
+func ParseTime(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, BadField(field, "must be an RFC 3339 time such as 2026-11-26T10:00:00+01:00")
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return time.Time{}, BadField(field, "must have a UTC offset between -23:59 and +23:59")
+	}
+	return t, nil
 }

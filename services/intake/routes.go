@@ -290,8 +290,27 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.load(r.Context(), id); err != nil {
 		return err
 	}
-	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id},
-		callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"})
+	// A visitor cancels a callback not yet being handled; once an agent
+	// took it, only a supervisor ends it, with a reason (issue 16).
+	cmd := callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"}
+	if who := agentauth.Agent(r.Context()); who != "" && s.agents.IsSupervisor(who) {
+		reason := strings.TrimSpace(r.URL.Query().Get("reason"))
+		if reason == "" {
+			return httpx.BadField("reason", "is required for a supervisor to end a callback")
+		}
+		if err := httpx.CheckText("reason", reason, false); err != nil {
+			return err
+		}
+		if len(reason) > callback.MaxSubject {
+			return httpx.BadField("reason", "must be at most 200 bytes")
+		}
+		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who, Supervisor: true}
+	}
+	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
+	if errors.Is(err, callback.ErrInProgress) {
+		// Nothing changed: the number stays held by the live callback.
+		return httpx.Conflict("the callback is being handled by an agent; it can no longer be cancelled")
+	}
 	if err != nil && !errors.Is(err, callback.ErrFinal) {
 		return err
 	}
@@ -299,7 +318,7 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	// finds it free; after ErrFinal too, in case an earlier release was lost.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	if rerr := s.release(ctx, out.State, "cancelled by the visitor"); rerr != nil {
+	if rerr := s.release(ctx, out.State, cmd.Reason); rerr != nil {
 		return rerr
 	}
 	if errors.Is(err, callback.ErrFinal) {

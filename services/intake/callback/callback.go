@@ -50,10 +50,15 @@ type (
 		At      time.Time
 		Claimed bool // its number is claimed for it (contact package)
 	}
-	// Cancel withdraws it.
+	// Cancel withdraws it. A visitor may cancel only a callback not yet
+	// being handled (issue 16: cancel means not started); once an agent
+	// accepted it, only a supervisor may end it, saying who and why, which
+	// the event's reason records.
 	Cancel struct {
-		At     time.Time
-		Reason string
+		At         time.Time
+		Reason     string
+		By         string // the supervisor's agent id, with Supervisor
+		Supervisor bool
 	}
 	// Void marks a callback whose request was never written as never to
 	// be: the loser of its race with a late Request.
@@ -82,6 +87,11 @@ var (
 	ErrNotFound = errors.New("callback not found")
 	ErrFinal    = errors.New("callback is already completed or cancelled")
 	ErrVoided   = errors.New("callback request was abandoned before it was written")
+	// ErrInProgress: an agent is handling the callback; only a supervisor
+	// may end it.
+	ErrInProgress = errors.New("callback is being handled: only a supervisor may end it")
+	// ErrNoReason: a supervisor ends a callback only saying why.
+	ErrNoReason = errors.New("a supervisor ending a callback must give a reason")
 )
 
 // rank orders states so that a late, out-of-order message never moves a
@@ -120,7 +130,17 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if !s.Open() {
 			return nil, ErrFinal
 		}
-		return []proto.Message{&callbackv1.CallbackCancelled{CallbackId: s.ID, At: timestamppb.New(c.At), Reason: c.Reason}}, nil
+		reason := c.Reason
+		if c.Supervisor {
+			if c.Reason == "" || c.By == "" {
+				return nil, ErrNoReason
+			}
+			// Who and why, in the event's one free-text field.
+			reason = "ended by supervisor " + c.By + ": " + c.Reason
+		} else if s.Status == callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS {
+			return nil, ErrInProgress
+		}
+		return []proto.Message{&callbackv1.CallbackCancelled{CallbackId: s.ID, At: timestamppb.New(c.At), Reason: reason}}, nil
 	case Progress:
 		if !s.Exists || !s.Open() {
 			return nil, nil

@@ -30,6 +30,21 @@ func fold(events ...proto.Message) State {
 	return s
 }
 
+var inProgress = &callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS,
+	InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
+
+// TestSupervisorEndRecordsWhoAndWhy: the one free-text field of the event
+// says who ended the callback and why.
+func TestSupervisorEndRecordsWhoAndWhy(t *testing.T) {
+	out, err := Decide(fold(requested(nil), inProgress), Cancel{At: t0, Reason: "abusive caller", By: "s1", Supervisor: true})
+	if err != nil || len(out) != 1 {
+		t.Fatal(out, err)
+	}
+	if got := out[0].(*callbackv1.CallbackCancelled).Reason; got != "ended by supervisor s1: abusive caller" {
+		t.Fatalf("reason %q", got)
+	}
+}
+
 var voided = &callbackv1.CallbackVoided{CallbackId: "c1", At: timestamppb.New(t0)}
 
 func TestDecide(t *testing.T) {
@@ -46,6 +61,20 @@ func TestDecide(t *testing.T) {
 		{"request twice", []proto.Message{requested(nil)}, Request{ID: "c1", Request: requested(nil).Request}, 0, ErrExists},
 		{"cancel unknown", nil, Cancel{At: t0}, 0, ErrNotFound},
 		{"cancel open", []proto.Message{requested(nil)}, Cancel{At: t0}, 1, nil},
+		// Issue 16: cancel means not started.
+		{"visitor cancels queued", []proto.Message{requested(nil),
+			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, At: timestamppb.New(t0)}},
+			Cancel{At: t0}, 1, nil},
+		{"visitor cancels scheduled", []proto.Message{requested(&later)}, Cancel{At: t0}, 1, nil},
+		{"visitor cannot cancel in progress", []proto.Message{requested(nil), inProgress},
+			Cancel{At: t0, Reason: "cancelled by the visitor"}, 0, ErrInProgress},
+		{"supervisor ends in progress", []proto.Message{requested(nil), inProgress},
+			Cancel{At: t0, Reason: "abusive caller", By: "s1", Supervisor: true}, 1, nil},
+		{"supervisor needs a reason", []proto.Message{requested(nil), inProgress},
+			Cancel{At: t0, By: "s1", Supervisor: true}, 0, ErrNoReason},
+		{"supervisor cannot end completed", []proto.Message{requested(nil), inProgress,
+			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, At: timestamppb.New(t0)}},
+			Cancel{At: t0, Reason: "x", By: "s1", Supervisor: true}, 0, ErrFinal},
 		{"cancel completed", []proto.Message{requested(nil),
 			&callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, At: timestamppb.New(t0)}},
 			Cancel{At: t0}, 0, ErrFinal},
