@@ -434,9 +434,9 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	at, err := time.Parse(time.RFC3339, body.Time)
+	at, err := httpx.ParseTime("time", body.Time) // refuses an offset such as -24:00 (issue 16)
 	if err != nil {
-		return httpx.BadField("time", "must be an RFC 3339 time such as 2026-11-26T10:00:00+01:00")
+		return err
 	}
 	return s.command(w, r, func(a string, now time.Time) any { return interaction.Reschedule{Agent: a, Time: at, At: now} }, nil)
 }

@@ -3,6 +3,7 @@ package agentsession
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,22 @@ func TestEventStreamsAreBounded(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// TestRescheduleRefusesAnOffsetOf24Hours (issue 16): time.Parse takes
+// -24:00, RFC 3339 does not; the 400 names the field.
+func TestRescheduleRefusesAnOffsetOf24Hours(t *testing.T) {
+	env := servicetest.New(t)
+	r := startReplica(t, env, Config{}, nil)
+	res, err := http.Post(r.srv.URL+"/v1/interactions/00000000-0000-4000-8000-000000000000/reschedule", "application/json",
+		strings.NewReader(`{"time":"2026-12-04T10:00:00-24:00"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var p httpx.Problem
+	if err := json.NewDecoder(res.Body).Decode(&p); err != nil || res.StatusCode != 400 || p.Field != "time" {
+		t.Fatalf("%d %+v %v", res.StatusCode, p, err)
 	}
 }
