@@ -114,6 +114,16 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 		// are not worth the production grace of minutes.
 		c.Media.DrainGrace = 5 * time.Second
 	}
+	if c.Demo {
+		// A newcomer tries the demo at any hour: its phones are no real
+		// contacts, so the calling window is open around the clock unless
+		// set (the demo logs it).
+		for _, f := range []string{"scheduler.calling-window", "agent-session.calling-window"} {
+			if !given[f] && getenv(envName(f)) == "" {
+				_ = fs.Set(f, "00:00-24:00")
+			}
+		}
+	}
 	c.Media.Trunk = c.SIPTrunk
 	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents
 	c.Media.Recordings = filepath.Join(c.Data, "recordings")

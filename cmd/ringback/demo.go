@@ -46,7 +46,13 @@ func newDemo(a *App) (*demo, error) {
 	}
 	dg := diago.NewDiago(ua, diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecAudioAlaw}}))
-	return &demo{a: a, dg: dg, host: host, port: port, log: a.Log.With("component", "demo")}, nil
+	d := &demo{a: a, dg: dg, host: host, port: port, log: a.Log.With("component", "demo")}
+	if a.Config.Scheduler.CallingWindow == "00:00-24:00" {
+		d.log.Info("the calling window is open around the clock, so the demo rings at any hour; "+
+			"for real contacts keep the default 08:00-21:00 of their local time",
+			"flags", "--scheduler.calling-window, --agent-session.calling-window")
+	}
+	return d, nil
 }
 
 // Run answers calls until ctx is done, after logging the demo agents in.
