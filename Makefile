@@ -41,9 +41,9 @@ bench:
 	@bash scripts/bench.sh
 
 # The long chaos run: 1,000 callbacks to Done while a replica of any service
-# is killed (SIGKILL) every 2 s; make test runs a short one (300, every 4 s).
+# is killed (SIGKILL) every 3 s; make test runs a short one (300, every 4 s).
 chaos:
-	cd cmd/ringback && RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=2s \
+	cd cmd/ringback && RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=3s \
 		$(PG_VIRTUALENV) $(GO) test -count=1 -timeout 60m -run TestChaosEveryReplicaKilled -v ./e2e/
 
 vet:

@@ -28,7 +28,7 @@ import (
 
 // chaosSize is how many callbacks the chaos test takes to Done and how
 // often it kills a replica: a short run in make test, a long one in make
-// chaos (RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=2s).
+// chaos (RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=3s).
 func chaosSize(t *testing.T) (callbacks int, killEvery time.Duration) {
 	callbacks, killEvery = 300, 4*time.Second
 	if v := os.Getenv("RINGBACK_CHAOS_CALLBACKS"); v != "" {
@@ -66,7 +66,9 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	brokers := strings.Join(kafkatest.StartBroker(t), ",")
 	trunk := siptest.StartUAS(t, siptest.Answer)
 	phones := siptest.StartUAS(t, siptest.Answer)
-	rs := &replicaSet{t: t, procs: map[string][]*proc{},
+	// A replica replacing a killed one joins consumer groups that wait for
+	// the dead member's session to time out (10 s) before they rebalance.
+	rs := &replicaSet{t: t, procs: map[string][]*proc{}, ready: 2 * time.Minute,
 		args: []string{"--bus", "kafka", "--kafka-brokers", brokers, "--eventstore", db,
 			"--router.lease-ttl", "2s", "--media.lease-ttl", "3s"}}
 	var (

@@ -71,6 +71,13 @@ func freePort(t testing.TB, network string) string {
 // /readyz and stops it (SIGTERM) when the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startWithin(t, 30*time.Second, name, args...)
+}
+
+// startWithin is start, waiting up to within for /readyz: a replica that
+// joins consumer groups rebalancing after kills takes longer.
+func startWithin(t *testing.T, within time.Duration, name string, args ...string) *proc {
+	t.Helper()
 	addr := freePort(t, "tcp")
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
@@ -91,7 +98,7 @@ func start(t *testing.T, name string, args ...string) *proc {
 	p := &proc{name: name, URL: "http://" + addr, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logFile.Close(); close(p.done) }()
 	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		res, err := http.Get(p.URL + "/readyz")
 		if err == nil {
@@ -106,7 +113,7 @@ func start(t *testing.T, name string, args ...string) *proc {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 30s:\n%s", name, p.tail())
+			t.Fatalf("%s not ready after %v:\n%s", name, within, p.tail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

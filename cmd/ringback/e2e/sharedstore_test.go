@@ -26,6 +26,8 @@ type replicaSet struct {
 	args  []string // shared by every process: bus and store
 	procs map[string][]*proc
 	mu    sync.Mutex
+	// ready bounds the wait for a new replica's /readyz; 0 is start's.
+	ready time.Duration
 }
 
 func (rs *replicaSet) start(service string, extra ...string) *proc {
@@ -33,7 +35,11 @@ func (rs *replicaSet) start(service string, extra ...string) *proc {
 	// Each process has a --data of its own that does not outlive it, as a
 	// pod's emptyDir: nothing that matters may be kept there.
 	args := append(append([]string{"--target", service, "--data", rs.t.TempDir()}, rs.args...), extra...)
-	p := start(rs.t, service, args...)
+	within := rs.ready
+	if within == 0 {
+		within = 30 * time.Second
+	}
+	p := startWithin(rs.t, within, service, args...)
 	rs.mu.Lock()
 	rs.procs[service] = append(rs.procs[service], p)
 	rs.mu.Unlock()
