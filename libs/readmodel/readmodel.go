@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -57,10 +58,20 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 	var head eventstore.Position
 	if h, ok := store.(eventstore.HeadReader); ok {
 		var err error
-		if head, err = h.Head(ctx); err != nil {
-			p.fail(err)
-			return fmt.Errorf("projection: head of the store: %w", err)
+		// The store may not answer yet (a pod starting beside its
+		// database): retry, saying why in Ready meanwhile.
+		for wait := 50 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+			if head, err = h.Head(ctx); err == nil {
+				break
+			}
+			p.fail(fmt.Errorf("head of the store: %w", err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
 		}
+		p.fail(nil)
 	}
 	var from eventstore.Position
 	p.mu.Lock()
@@ -80,22 +91,37 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 	if ch != nil {
 		close(ch)
 	}
-	err := store.SubscribeAll(ctx, from, func(_ context.Context, r eventstore.RecordedEvent) error {
-		folded := false
-		if p.wants(r.Stream) {
-			if m, err := eventstore.Decode(r); err == nil {
-				p.Apply(r, m)
-				folded = true
+	// A subscription that fails (the store unreachable for a while) is
+	// resumed from the last position folded, with backoff, instead of
+	// ending the process: the view stays, /readyz says why meanwhile.
+	wait := 50 * time.Millisecond
+	for {
+		err := store.SubscribeAll(ctx, from, func(_ context.Context, r eventstore.RecordedEvent) error {
+			folded := false
+			if p.wants(r.Stream) {
+				if m, err := eventstore.Decode(r); err == nil {
+					p.Apply(r, m)
+					folded = true
+				}
 			}
+			p.advance(r.Position, folded)
+			return nil
+		})
+		if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, eventstore.ErrClosed) {
+			return nil
 		}
-		p.advance(r.Position, folded)
-		return nil
-	})
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, eventstore.ErrClosed) {
 		p.fail(err)
-		return fmt.Errorf("projection: %w", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(wait*2, 5*time.Second)
+		from = p.Position()
+		p.fail(nil)
 	}
-	return nil
 }
 
 func (p *Projection) fail(err error) {
