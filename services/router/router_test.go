@@ -317,6 +317,9 @@ func TestAgentNeverHoldsTwoOffersAndQueuesShowIt(t *testing.T) {
 	env := start(t)
 	ready(env, "a1")
 	due(env, "c1", "i1")
+	// Streams are consumed concurrently: i1 must be queued first for it
+	// to be the one a1 is offered.
+	servicetest.WaitEvent[*routingv1.InteractionQueued](env, interaction("i1"))
 	due(env, "c2", "i2")
 
 	if o := nthOffer(env, "i1", 1); o.AgentId != "a1" {
