@@ -460,8 +460,11 @@ var secretEnv = map[string][]string{
 // secretFiles are the flags that name a file of credentials: the file is a
 // key of a Secret volume, mounted read-only, in the Deployments listed.
 var secretFiles = map[string][]string{
-	"RINGBACK_AGENTS":             {"agent-session", "history", "disposition"},
+	"RINGBACK_AGENTS":             {"intake", "scheduler", "router", "agent-session", "history", "disposition"},
 	"RINGBACK_MEDIA_SIP_ACCOUNTS": {"media-gateway"},
+	// The operator's secret that wraps contacts' keys (issue 16 point 9)
+	// and keys callback ids: every process seals or opens personal data.
+	"RINGBACK_PERSONAL_SECRET_FILE": {"intake", "scheduler", "router", "agent-session", "media-gateway", "history", "disposition"},
 }
 
 // credentialFlags may not be given as arguments: the process list and the
@@ -918,9 +921,26 @@ func TestPodsRunNonRootOnAReadOnlyRoot(t *testing.T) {
 			if !data {
 				t.Errorf("deployment %s: %s (--data) should be a writable emptyDir or PVC", name, dataDir)
 			}
+			// /metrics is scraped on the operator listener (--ops-http), the
+			// API's port asking an operator token for it (issue 16).
+			var opsPort int32
+			for _, p := range c.Ports {
+				if p.Name == "ops" {
+					opsPort = p.ContainerPort
+				}
+			}
+			var opsHTTP string
+			for _, e := range c.Env {
+				if e.Name == "RINGBACK_OPS_HTTP" {
+					opsHTTP = e.Value
+				}
+			}
+			if opsPort == 0 || !strings.HasSuffix(opsHTTP, fmt.Sprintf(":%d", opsPort)) {
+				t.Errorf("deployment %s: no ops port serving RINGBACK_OPS_HTTP (%q) for the scrape", name, opsHTTP)
+			}
 			if ann := w.template.Annotations; ann["prometheus.io/scrape"] != "true" ||
-				ann["prometheus.io/port"] != fmt.Sprint(httpPort) || ann["prometheus.io/path"] != "/metrics" {
-				t.Errorf("deployment %s: pod template lacks the prometheus.io scrape annotations: %v", name, ann)
+				ann["prometheus.io/port"] != fmt.Sprint(opsPort) || ann["prometheus.io/path"] != "/metrics" {
+				t.Errorf("deployment %s: pod template lacks the prometheus.io scrape annotations on the ops port: %v", name, ann)
 			}
 		}
 	})
@@ -1074,7 +1094,7 @@ func TestServicesSelectTheirWorkload(t *testing.T) {
 			c := container(t, w)
 			want := map[string]corev1.Protocol{"http": corev1.ProtocolTCP}
 			if w.name == "media-gateway" {
-				want["sip"] = corev1.ProtocolUDP
+				want["sip"], want["sip-tcp"] = corev1.ProtocolUDP, corev1.ProtocolTCP
 			}
 			got := map[string]corev1.Protocol{}
 			for _, p := range s.Spec.Ports {

@@ -14,12 +14,10 @@ import (
 var methodPattern = regexp.MustCompile(`\.Handle(?:Func)?\("([A-Z]+) (/v1/[^"]*)"`)
 
 // tablePattern reads a row of a service's route table (agentauth.Route):
-// "METHOD /path" and who may call it.
-var tablePattern = regexp.MustCompile(`Pattern:\s*"([A-Z]+) (/v1/[^"]*)",\s*Access:\s*agentauth\.(\w+)`)
-
-// accessNames are the x-access values of api/openapi.yaml for each
-// agentauth.Access of a route table.
-var accessNames = map[string]string{"Anyone": "anyone", "AnyAgent": "agent", "Entitled": "entitled"}
+// "METHOD /path". Its roles are constants the source combines, so that the
+// x-roles of each operation are checked against the running binary's
+// tables instead (cmd/ringback TestRouteRoleMatrix, via GET /admin/routes).
+var tablePattern = regexp.MustCompile(`Pattern:\s*"([A-Z]+) (/v1/[^"]*)"`)
 
 // TestOpenAPIDescribesEveryRoute keeps api/openapi.yaml, the contract
 // external clients use, true: every /v1 route a service registers is there
@@ -66,7 +64,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 				routes = append(routes, route{string(m[1]), string(m[2]), ""})
 			}
 			for _, m := range tablePattern.FindAllSubmatch(src, -1) {
-				routes = append(routes, route{string(m[1]), string(m[2]), string(m[3])})
+				routes = append(routes, route{string(m[1]), string(m[2]), "table"})
 			}
 			for _, rt := range routes {
 				method, path := rt.method, rt.path
@@ -101,41 +99,38 @@ func operation(item map[string]any, pathItems map[string]map[string]any, method 
 	return op
 }
 
-// checkAccess holds an operation to the access its route table declares
-// (issue 16): x-access says it; a route for agents answers 401 without a
-// token, an entitled agent's 404 for what is not theirs; a route for
-// anyone needs no token (an empty security requirement).
-func checkAccess(t *testing.T, op map[string]any, route, access string) {
+// checkAccess holds an operation of a route table to the shape issue 16
+// asks: x-roles names who may call it, security lets a visitor in (an
+// empty requirement) exactly when x-roles does, and a route closed to
+// visitors says it answers 401.
+func checkAccess(t *testing.T, op map[string]any, route, _ string) {
 	t.Helper()
-	want, ok := accessNames[access]
-	if !ok {
-		t.Errorf("%s: unknown access agentauth.%s", route, access)
+	roles, _ := op["x-roles"].([]any)
+	if len(roles) == 0 {
+		t.Errorf("api/openapi.yaml: %s has no x-roles: say who may call it, as its route table does", route)
 		return
 	}
-	if got, _ := op["x-access"].(string); got != want {
-		t.Errorf("api/openapi.yaml: %s has x-access %q, its route table says %q", route, got, want)
+	visitor := false
+	for _, r := range roles {
+		visitor = visitor || r == "visitor"
 	}
 	responses, _ := op["responses"].(map[string]any)
-	has := func(code string) bool { _, ok := responses[code]; return ok }
+	_, has401 := responses["401"]
 	open := false
-	if sec, ok := op["security"].([]any); ok {
-		for _, req := range sec {
-			if m, _ := req.(map[string]any); len(m) == 0 {
-				open = true
-			}
+	sec, ok := op["security"].([]any)
+	for _, req := range sec {
+		if m, _ := req.(map[string]any); len(m) == 0 {
+			open = true
 		}
 	}
-	switch access {
-	case "Anyone":
-		if !open {
-			t.Errorf("api/openapi.yaml: %s is for anyone but requires a token (add security: [{}])", route)
-		}
-	default:
-		if open || !has("401") {
-			t.Errorf("api/openapi.yaml: %s is for agents: it must require the token and answer 401", route)
-		}
-		if access == "Entitled" && !has("404") {
-			t.Errorf("api/openapi.yaml: %s answers 404 for what is not the agent's, but does not say so", route)
-		}
+	switch {
+	case !ok:
+		t.Errorf("api/openapi.yaml: %s states no security of its own", route)
+	case visitor && !open:
+		t.Errorf("api/openapi.yaml: %s is for visitors but requires a credential (add {} to security)", route)
+	case !visitor && open:
+		t.Errorf("api/openapi.yaml: %s is not for visitors, yet its security lets them in", route)
+	case !visitor && !has401:
+		t.Errorf("api/openapi.yaml: %s needs a credential: it must say it answers 401", route)
 	}
 }

@@ -51,6 +51,11 @@ run postgres-store libs -run '^$' -bench . ./eventstore/postgres/
 RINGBACK_BIN="$root/bin/ringback" run router-takeover cmd/ringback -timeout 10m -run '^$' -bench RouterTakeover -benchtime 1x ./bench/
 wrap=()
 
+# Authorisation per request (issue 16): a bearer token among 1,000 agents
+# and a single sign-on session cookie, the role check and the principal in
+# the request (what each route's own entitlement reads is not included).
+run authorisation libs -run '^$' -bench Authorize -benchtime 2s ./agentauth/
+
 # A read model's rebuild at start from the embedded store (200,000 events,
 # half its own) until Ready, beside the bare subscription over the same store.
 run read-model libs -run '^$' -bench RebuildEmbedded -benchtime 3x ./readmodel/
@@ -87,6 +92,21 @@ run agent-memory services/agent-session -run '^$' -bench MemoryPerAgent -benchti
 # process, so their share is not counted. About 15 s.
 run agent-desktops services/agent-session -run '^$' -bench Desktops -benchtime 1x .
 
+# The scheduler with 1,000,000 pending callbacks (issue 11): memory per
+# pending callback beside a map of the bare ids; restart until ready beside
+# reading the same events without folding; the lag of 10,000 callbacks due
+# in the same second beside their bare appends; the availability query over
+# 14 days with 1,000,000 booked beside the walk of the hours. About 1 minute.
+run scheduler services/scheduler -timeout 20m -run '^$' -bench 'PendingMemory|Restart|DueDispatch|Availability' -benchtime 1x .
+
+# Personal data sealed for erasure (issue 16, point 9): per event, sealing
+# before the store and opening after it (first read, and read again from
+# the cache) beside one decode of the same event; per callback, the
+# platform's CPU from request to Done with personal data sealed beside the
+# same with --personal.keys=off, in alternating rounds. About 1 minute.
+run personal-event libs -run '^$' -bench PersonalPerEvent ./personal/
+RINGBACK_BIN="$root/bin/ringback" run personal-callback cmd/ringback -timeout 15m -run '^$' -bench PersonalData -benchtime 1x ./bench/
+
 # Later figures (media) join here the same way: a benchmark that prints its
 # summary line beside a baseline from the same run.
 
@@ -103,7 +123,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

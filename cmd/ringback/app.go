@@ -20,9 +20,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/bus/inproc"
 	"github.com/ringback/ringback/libs/bus/kafka"
 	"github.com/ringback/ringback/libs/clock"
@@ -33,6 +33,7 @@ import (
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/leader"
+	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/telemetry"
 	historyindex "github.com/ringback/ringback/services/history/index"
@@ -51,7 +52,15 @@ type App struct {
 	Store       eventstore.Store
 	Publisher   message.Publisher
 	Subscribers inbox.Subscribers
+	// Sealer seals contacts' personal data (issue 16 point 9); nil when
+	// --personal.keys is off.
+	Sealer *personal.Sealer
+	// callbackIDKey keys the callback ids intake derives from an
+	// Idempotency-Key (issue 16 point 4), from the operator's secret; nil
+	// without one.
+	callbackIDKey []byte
 
+	raw        eventstore.Store // the store under the sealing one, which the relay reads
 	tel        *telemetry.Telemetry
 	gateway    *sip.Gateway
 	subscribed atomic.Int64 // topic subscriptions made, for the single-node relay barrier
@@ -64,6 +73,8 @@ type App struct {
 	joiners    []joiner   // Kafka subscribers, joined to their groups or not
 	probes     probeCache // store and bus reachable
 	closers    []func() error
+	agents     *agentauth.Directory // who may call what (issue 16); nil: open platform
+	tables     []agentauth.Route    // every route of the targets, for GET /admin/routes
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -152,7 +163,7 @@ func (a *App) openStore(ctx context.Context) error {
 		a.Store = st
 	}
 	a.closers = append(a.closers, a.Store.Close)
-	return nil
+	return a.openPersonal(ctx)
 }
 
 func (a *App) openBus() error {
@@ -192,7 +203,13 @@ func (a *App) openBus() error {
 			a.joiners = append(a.joiners, j)
 			a.joinMu.Unlock()
 		}
-		return countingSubscriber{s, &a.subscribed, a.Publisher, a.Registry}, nil
+		poison := a.Publisher
+		if a.Sealer != nil {
+			s = personal.Subscriber{Subscriber: s, Sealer: a.Sealer, Log: a.Log.With("component", "personal")}
+			// What is set aside goes to the poison topic sealed again.
+			poison = personal.Publisher{Publisher: a.Publisher, Sealer: a.Sealer}
+		}
+		return countingSubscriber{s, &a.subscribed, poison, a.Registry}, nil
 	}
 	return nil
 }
@@ -229,12 +246,15 @@ func (a *App) sipGateway() (*sip.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	gw, err := sip.New(sip.Config{Listen: a.Config.SIP, Trunk: a.Config.SIPTrunk, CallerID: a.Config.Media.CallerID,
+	cfg := sip.Config{Listen: a.Config.SIP, Trunk: a.Config.SIPTrunk, CallerID: a.Config.Media.CallerID,
 		AgentRingTimeout: a.Config.Media.AgentRingTimeout, ContactRingTimeout: a.Config.Media.ContactRingTimeout,
 		KeepAlive: a.Config.Media.TrunkKeepAlive, Accounts: accounts,
 		TrunkUser: a.Config.Media.TrunkUser, TrunkPassword: a.Config.Media.TrunkPassword,
-		SessionExpires: a.Config.Media.SessionExpires, MinSE: a.Config.Media.MinSE},
-		a.Log.With("component", "sip"))
+		SessionExpires: a.Config.Media.SessionExpires, MinSE: a.Config.Media.MinSE}
+	if err := a.Config.Media.SIP.Apply(&cfg, a.Config.SIP); err != nil {
+		return nil, err
+	}
+	gw, err := sip.New(cfg, a.Log.With("component", "sip"))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
@@ -268,6 +288,9 @@ func (a *App) run(ctx context.Context, ts []target) error {
 			return fmt.Errorf("init %s: %w", t.Name, err)
 		}
 		runners = append(runners, started{t.Name, r})
+		if rt, ok := r.(interface{ Routes() []agentauth.Route }); ok {
+			a.tables = append(a.tables, rt.Routes()...)
+		}
 		if rd, ok := r.(interface{ Ready() error }); ok {
 			a.readiness = append(a.readiness, namedCheck{t.Name, rd.Ready})
 		}
@@ -284,7 +307,9 @@ func (a *App) run(ctx context.Context, ts []target) error {
 		runners = append(runners, started{"demo", d})
 	}
 	a.expected = expected
-	a.routes()
+	if err := a.routes(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.Config.HTTP)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -386,7 +411,7 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 	}
 	// One checkpoint per set of streams relayed: the replicas of a service
 	// share it, and a new pod resumes where the last one stopped.
-	r := relay.New(a.Store, a.Publisher, relay.InStore(cp, "relay-"+strings.Join(names, ".")), a.Log.With("component", "relay"))
+	r := relay.New(a.relayStore(), a.Publisher, relay.InStore(cp, "relay-"+strings.Join(names, ".")), a.Log.With("component", "relay"))
 	m, err := relay.NewMetrics(a.Registry)
 	if err != nil {
 		return err
@@ -457,34 +482,31 @@ func (a *App) drainRelay() {
 	}
 }
 
-func (a *App) routes() {
-	a.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	a.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !a.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+// readyz answers 200 once every part of this process can serve.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	if !a.ready.Load() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	if a.gateway != nil && !a.gateway.TrunkUp() {
+		http.Error(w, "not ready: the SIP trunk does not answer OPTIONS", http.StatusServiceUnavailable)
+		return
+	}
+	for _, c := range a.readiness {
+		if err := c.check(); err != nil {
+			http.Error(w, fmt.Sprintf("not ready: %s: %v", c.name, err), http.StatusServiceUnavailable)
 			return
 		}
-		if a.gateway != nil && !a.gateway.TrunkUp() {
-			http.Error(w, "not ready: the SIP trunk does not answer OPTIONS", http.StatusServiceUnavailable)
-			return
-		}
-		for _, c := range a.readiness {
-			if err := c.check(); err != nil {
-				http.Error(w, fmt.Sprintf("not ready: %s: %v", c.name, err), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		if err := a.consuming(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if err := a.probes.check(r.Context(), a.reachable); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	a.Mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	}
+	if err := a.consuming(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if err := a.probes.check(r.Context(), a.reachable); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
 }
 
 // instanceName names this process as a lease holder: the host (the pod's

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringback/ringback/libs/serviceconf"
+	"github.com/ringback/ringback/libs/sso"
 	agentsession "github.com/ringback/ringback/services/agent-session"
 	"github.com/ringback/ringback/services/disposition"
 	"github.com/ringback/ringback/services/history"
@@ -25,6 +27,7 @@ import (
 type Config struct {
 	Targets      string
 	HTTP         string
+	OpsHTTP      string     // --ops-http: /metrics and /admin/… on their own listener (issue 16)
 	HTTPLimits   HTTPLimits // the --http-… limits of every connection (issue 16)
 	SIP          string
 	SIPTrunk     string
@@ -38,8 +41,12 @@ type Config struct {
 	AllowEmbeddedWithKafka bool
 	Demo                   bool
 	Agents                 string
+	OIDC                   sso.Config // --oidc.…: agents sign in with OpenID Connect (issue 16)
+	Services               string
 	ListTargets            bool
 	LogLevel               string
+
+	Personal personalConfig
 
 	Intake       intake.Config
 	Scheduler    scheduler.Config
@@ -54,7 +61,9 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Targets, "target", "all", "comma-separated services to run: all, or any of "+strings.Join(serviceNames(), ", "))
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address: the API, /agent/, /metrics, /healthz, /readyz")
+	fs.StringVar(&c.OpsHTTP, "ops-http", "", "listen address of the operator's routes (/metrics, /admin/routes) without a token, for a network only Prometheus and operators reach; empty: they are on --http, behind an operator's token once --agents is set")
 	c.HTTPLimits.RegisterFlags(fs)
+	c.OIDC.RegisterFlags(fs)
 	fs.StringVar(&c.SIP, "sip", "127.0.0.1:5060", "SIP listen address of the media gateway (UDP)")
 	fs.StringVar(&c.SIPTrunk, "sip-trunk", "127.0.0.1:5080", "host:port of the SIP trunk; contacts are dialled as sip:<E.164>@host:port")
 	fs.StringVar(&c.Data, "data", "data", "directory of the embedded event store, relay checkpoint and recordings")
@@ -65,8 +74,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AllowEmbeddedWithKafka, "allow-embedded-with-kafka", false, "accept --bus=kafka on the embedded store, each process with its own store on its own disk: a one-machine trial only, since replicas do not share one truth and a lost disk loses its events")
 	fs.BoolVar(&c.Demo, "demo", false, "start a demo SIP trunk and phones on --sip-trunk, and log in demo agents, so a callback goes through with nothing else installed")
 	fs.StringVar(&c.Agents, "agents", "", "JSON file of the agents (bearer tokens, skills, auto-answer; format in libs/agentauth); empty: agent routes are not authenticated, for development and --demo only")
+	fs.StringVar(&c.Services, "services", "", "YAML or JSON file of the services (docs/services.md, sample deploy/samples/services.yaml): "+
+		"skills and priority, office hours with holidays, calling window, capacity, time to live, retries; it replaces "+
+		"--router.services, --router.service-offer-timeouts and --scheduler.office-hours. Empty: every service on the "+
+		"defaults (calling window 08:00-21:00, time to live 3d, busy/no answer/failed retried by the scheduler)")
 	fs.BoolVar(&c.ListTargets, "list-targets", false, "print the targets and exit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.Personal.RegisterFlags(fs)
 	c.Intake.RegisterFlags(fs)
 	c.Scheduler.RegisterFlags(fs)
 	c.Router.RegisterFlags(fs)
@@ -124,7 +138,16 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 			}
 		}
 	}
+	// A calling window given (or set by --demo) overrides the services
+	// file's for every service.
+	for _, w := range []struct {
+		flag  string
+		given *bool
+	}{{"scheduler.calling-window", &c.Scheduler.WindowGiven}, {"agent-session.calling-window", &c.AgentSession.WindowGiven}} {
+		*w.given = given[w.flag] || getenv(envName(w.flag)) != "" || c.Demo
+	}
 	c.Media.Trunk = c.SIPTrunk
+	c.AgentSession.SSO = c.OIDC
 	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents
 	c.Media.Recordings = filepath.Join(c.Data, "recordings")
 	return c, nil
@@ -164,7 +187,11 @@ func (c *Config) validateStore() error {
 
 // Validate checks what does not depend on the targets.
 func (c *Config) Validate(targets []target) error {
-	for name, addr := range map[string]string{"http": c.HTTP, "sip": c.SIP, "sip-trunk": c.SIPTrunk} {
+	addrs := map[string]string{"http": c.HTTP, "sip": c.SIP, "sip-trunk": c.SIPTrunk}
+	if c.OpsHTTP != "" {
+		addrs["ops-http"] = c.OpsHTTP
+	}
+	for name, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return &usageError{fmt.Sprintf("--%s: %q is not host:port", name, addr)}
 		}
@@ -175,6 +202,14 @@ func (c *Config) Validate(targets []target) error {
 	if err := c.HTTPLimits.Validate(); err != nil {
 		return &usageError{err.Error()}
 	}
+	if err := c.OIDC.Validate(); err != nil {
+		return &usageError{err.Error()}
+	}
+	if c.OIDC.Enabled() && c.Agents == "" {
+		// Sessions are signed with the agents file's session key, and an
+		// open platform would make signing in pointless.
+		return &usageError{"--oidc.issuer needs --agents, with a session_key_file in it"}
+	}
 	if c.Bus == "inproc" && !isAll(targets) {
 		return &usageError{"--bus=inproc joins services of one process only: run all of them (--target=all) or use --bus=kafka"}
 	}
@@ -184,10 +219,19 @@ func (c *Config) Validate(targets []target) error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
+	if err := c.Personal.Validate(c.storeKind()); err != nil {
+		return err
+	}
 	if err := c.Kafka.Validate(); err != nil {
 		return err
 	}
 	c.Data = filepath.Clean(c.Data)
+	set, err := serviceconf.Load(c.Services)
+	if err != nil {
+		return &usageError{"--services: " + err.Error()}
+	}
+	c.Scheduler.ServiceSet, c.Router.ServiceSet, c.AgentSession.ServiceSet = set, set, set
+	c.Intake.ServiceSet = set // a full or closed slot is refused at the door (issue 11)
 	for _, v := range []interface{ Validate() error }{&c.Intake, &c.Scheduler, &c.Router, &c.AgentSession, &c.Media, &c.History, &c.Disposition} {
 		if err := v.Validate(); err != nil {
 			return &usageError{err.Error()}

@@ -33,6 +33,7 @@ var targets = []target{
 	{Name: "intake", Prefix: "intake-", Topics: intake.Topics, Init: func(a *App) (Runner, error) {
 		cfg := a.Config.Intake
 		cfg.AgentsFile = a.Config.Agents // issue 16: reading a callback takes its agent's token
+		cfg.IDKey = a.callbackIDKey
 		return intake.New(cfg, intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux})
 	}},
@@ -58,11 +59,11 @@ var targets = []target{
 			return nil, err
 		}
 		return mediagateway.New(a.Config.Media, mediagateway.Deps{Store: a.Store, Subscribers: a.Subscribers, Dialer: gw,
-			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry})
+			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry, Recordings: a.recordingSealer()})
 	}},
 	{Name: "history", Prefix: "history-", Topics: history.Topics, Init: func(a *App) (Runner, error) {
 		return history.New(a.Config.History, history.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
-			Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux})
+			Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux, Eraser: a.eraser()})
 	}},
 	{Name: "disposition", Prefix: "disposition-", Topics: disposition.Topics, Init: func(a *App) (Runner, error) {
 		return disposition.New(a.Config.Disposition, disposition.Deps{Store: a.Store, Subscribers: a.Subscribers,

@@ -24,6 +24,36 @@ type Problem struct {
 	Detail   string `json:"detail,omitempty"`
 	Field    string `json:"field,omitempty"`
 	Instance string `json:"instance,omitempty"`
+	// Extensions are members beside the standard ones (RFC 9457 §3.2),
+	// e.g. the free slots a refused booking may take instead. Their names
+	// must not be those of the members above.
+	Extensions map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the members and the extensions in one object.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem // without this method
+	b, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return b, err
+	}
+	ext, err := json.Marshal(p.Extensions)
+	if err != nil {
+		return nil, fmt.Errorf("problem extensions: %w", err)
+	}
+	return append(append(b[:len(b)-1], ','), ext[1:]...), nil
+}
+
+// With is p with an extension member set.
+func (p *Problem) With(name string, v any) *Problem {
+	q := *p
+	q.Extensions = map[string]any{name: v}
+	for k, x := range p.Extensions {
+		if k != name {
+			q.Extensions[k] = x
+		}
+	}
+	return &q
 }
 
 func (p *Problem) Error() string {

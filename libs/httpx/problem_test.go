@@ -109,3 +109,17 @@ func TestParseTimeRefusesOffsetsRFC3339Does(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestProblemExtensions(t *testing.T) {
+	p := Conflict("slot is full").With("slots", []int{1, 2})
+	b, err := json.Marshal(*p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"type":"about:blank","title":"Conflict","status":409,"detail":"slot is full","slots":[1,2]}`; got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	if b, _ := json.Marshal(*Conflict("x")); strings.Contains(string(b), "Extensions") {
+		t.Errorf("extensions shown: %s", b)
+	}
+}

@@ -30,7 +30,10 @@ import (
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/serviceconf"
+	"github.com/ringback/ringback/libs/sso"
 	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
@@ -43,7 +46,8 @@ type Config struct {
 	// (issue 16); 0: no limit.
 	StreamsPerAgent, StreamsPerAddress int
 
-	AgentsFile         string // the binary's --agents
+	AgentsFile         string     // the binary's --agents
+	SSO                sso.Config // single sign-on (--oidc.…, issue 16), set by the binary
 	AfterCallWork      time.Duration
 	RequireDisposition bool
 	CommandWait        time.Duration
@@ -57,6 +61,11 @@ type Config struct {
 	// CallingWindow per service, in the contact's local time: Call this
 	// contact is refused outside it (callwindow.ParseServices).
 	CallingWindow string
+	// ServiceSet is the binary's --services file, loaded: the services'
+	// calling windows (unless WindowGiven: the flag was set) and retry
+	// policies. Nil: the flag's windows and the default retries.
+	ServiceSet  *serviceconf.Set
+	WindowGiven bool
 }
 
 // RegisterFlags registers agent-session's flags.
@@ -121,6 +130,7 @@ type Service struct {
 	view       *view
 	proj       *readmodel.Projection
 	agents     *agentauth.Directory // nil: open, no authentication
+	sso        *sso.Login           // nil: no single sign-on
 	plan       dialplan.Plan        // numbers agents may consult or transfer to
 	phoneHosts dialplan.Hosts       // where agents' phones may be
 	windows    callwindow.Services  // calling windows in the contact's time
@@ -141,6 +151,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	agentauth.WarnOpen(deps.Log, agents)
+	var login *sso.Login
+	if cfg.SSO.Enabled() {
+		// The desktop is served here, so its sign-in is too.
+		if login, err = sso.New(cfg.SSO, agents, desktop.Prefix, deps.Log.With("component", "sso")); err != nil {
+			return nil, fmt.Errorf("agent-session: %w", err)
+		}
+	}
 	plan, err := dialplan.Parse(cfg.DialCountries, cfg.DialTypes)
 	if err != nil {
 		return nil, fmt.Errorf("agent-session: %w", err)
@@ -153,9 +170,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent-session: calling window: %w", err)
 	}
+	if cfg.ServiceSet != nil && !cfg.WindowGiven {
+		windows = callwindow.Services{"*": cfg.ServiceSet.Of(serviceconf.Any).Window}
+		for _, name := range cfg.ServiceSet.Names() {
+			windows[name] = cfg.ServiceSet.Of(name).Window
+		}
+	}
 	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents, plan: plan, phoneHosts: hosts, windows: windows,
 		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer,
 		catchUps: make(chan struct{}, maxCatchUps), maxCatchUp: maxCatchUpEvents}
+	s.sso = login
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.fold}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})

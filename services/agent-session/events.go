@@ -166,7 +166,7 @@ func (s *Service) snapshot(w io.Writer, id string, at eventstore.Position) error
 		if it.Phase == interaction.Offered {
 			name = "offer" // a preview still waiting for the agent
 		}
-		if err := send(w, at, name, presentInteraction(it)); err != nil {
+		if err := send(w, at, name, s.present(it)); err != nil {
 			return err
 		}
 	}
@@ -186,9 +186,9 @@ func (s *Service) render(c change) func(eventstore.Position) []byte {
 			a, _ := s.view.agent(c.agent)
 			v = s.presentAgent(c.agent, a)
 		case c.offer:
-			name, v = "offer", presentInteraction(*c.interaction)
+			name, v = "offer", s.present(*c.interaction)
 		default:
-			name, v = "interaction", presentInteraction(*c.interaction)
+			name, v = "interaction", s.present(*c.interaction)
 		}
 		b, err := frameOf(pos, name, v)
 		if err != nil {
@@ -305,9 +305,9 @@ func (s *Service) forAgent(ctx context.Context, id string, rec eventstore.Record
 		return "", nil, false
 	}
 	if _, offered := m.(*agentv1.InteractionPresented); offered {
-		return "offer", presentInteraction(st), true
+		return "offer", s.present(st), true
 	}
-	return "interaction", presentInteraction(st), true
+	return "interaction", s.present(st), true
 }
 
 func frameOf(pos eventstore.Position, name string, v any) ([]byte, error) {

@@ -2,12 +2,14 @@ package agentsession
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/serviceconf"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
@@ -57,7 +59,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.InteractionOffered:
 		p := &agentv1.InteractionPresented{
 			InteractionId: ev.InteractionId, CallbackId: ev.CallbackId, AgentId: ev.AgentId, Request: ev.Request,
-			ExpiresAt: ev.ExpiresAt, QueuedAt: ev.QueuedAt, ScheduledFor: ev.ScheduledFor, OfferId: ev.OfferId,
+			ExpiresAt: ev.ExpiresAt, QueuedAt: ev.QueuedAt, ScheduledFor: ev.ScheduledFor, OfferId: ev.OfferId, Attempts: ev.Attempts,
 			At: timestamppb.New(at), CanReject: true}
 		if aa := s.agents.Get(ev.AgentId).AutoAnswerSetting(); aa != nil {
 			p.AutoAnswerAt, p.CanReject = timestamppb.New(autoAnswerAt(ev, aa.After.Duration)), aa.CanReject
@@ -77,11 +79,11 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
 			State: agent.NotReady, Reason: "Missed offer", At: at, System: true})
 	case *routingv1.InteractionClosed:
-		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: "Cancelled", At: at})
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: closedReason(ev.Reason), At: at})
 	case *mediav1.CallConnected:
 		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.Connected, "", at)
 	case *mediav1.DialFailed:
-		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, outcomeReason[ev.Outcome], at)
+		err = s.dialFailed(ctx, cause, ev, at)
 	case *mediav1.CallEnded:
 		err = s.callEnded(ctx, cause, ev, at)
 	case *mediav1.CallHeld:
@@ -116,6 +118,35 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	return ignoreRejection(err)
 }
 
+// retryOutcome is the outcome a retry policy is written for.
+var retryOutcome = map[mediav1.Outcome]serviceconf.Outcome{
+	mediav1.Outcome_OUTCOME_BUSY:      serviceconf.Busy,
+	mediav1.Outcome_OUTCOME_NO_ANSWER: serviceconf.NoAnswer,
+	mediav1.Outcome_OUTCOME_FAILED:    serviceconf.Failed,
+}
+
+// dialFailed shows the agent why the call did not connect, then applies the
+// service's retry policy: the scheduler's next attempt ends the interaction
+// (as the agent's Done would), the agent's leaves it at Ready to Call.
+func (s *Service) dialFailed(ctx context.Context, cause eventstore.Cause, ev *mediav1.DialFailed, at time.Time) error {
+	_, err := s.onInteraction(ctx, ev.InteractionId, cause, interaction.Progress{CallID: ev.CallId, Status: interaction.ReadyToCall,
+		Reason: outcomeReason[ev.Outcome], Outcome: string(retryOutcome[ev.Outcome]), At: at})
+	if err != nil {
+		return err
+	}
+	if _, ok := retryOutcome[ev.Outcome]; !ok {
+		return nil
+	}
+	retry := eventstore.Cause{ID: cause.ID + "/retry", Correlation: cause.Correlation}
+	out, err := s.onInteraction(ctx, ev.InteractionId, retry, interaction.AutoRetry{Services: s.cfg.ServiceSet, At: at})
+	if err != nil || out.State.Phase != interaction.Done {
+		return err
+	}
+	// Ended for the retry: the agent goes on as after their own Done. On a
+	// redelivery too, since a crash may have come between the two.
+	return s.afterCallWork(ctx, out.State)
+}
+
 func (s *Service) progress(ctx context.Context, cause eventstore.Cause, id, callID, status, reason string, at time.Time) error {
 	_, err := s.onInteraction(ctx, id, cause, interaction.Progress{CallID: callID, Status: status, Reason: reason, At: at})
 	return err
@@ -140,4 +171,12 @@ func (s *Service) flags(ctx context.Context, cause eventstore.Cause, id, callID 
 	set(&f)
 	_, err = s.onInteraction(ctx, id, cause, f)
 	return err
+}
+
+// closedReason is what the agent whose offer is withdrawn reads.
+func closedReason(router string) string {
+	if rest, ok := strings.CutPrefix(router, "FAIL_EXPIRED: "); ok {
+		return "Expired: " + rest
+	}
+	return "Cancelled"
 }

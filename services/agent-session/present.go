@@ -3,6 +3,7 @@ package agentsession
 import (
 	"time"
 
+	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/phone"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
@@ -48,25 +49,33 @@ type callbackInfo struct {
 }
 
 type interactionView struct {
-	ID          string            `json:"id"`
-	CallbackID  string            `json:"callback_id"`
-	AgentID     string            `json:"agent_id"`
-	Phase       string            `json:"phase"`            // offered, accepting, accepted, withdrawn, done
-	Status      string            `json:"status,omitempty"` // the call status once accepted: Ready to Call, Establishing, Connected
-	Reason      string            `json:"reason,omitempty"`
-	CaseData    map[string]string `json:"case_data"`
-	Callback    callbackInfo      `json:"callback"`
-	OfferID     string            `json:"offer_id,omitempty"`
-	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
-	AutoAnswer  *time.Time        `json:"auto_answer_at,omitempty"` // the preview counts down to it
-	CanReject   bool              `json:"can_reject"`
-	QueuedAt    time.Time         `json:"queued_at"`
-	CallID      string            `json:"call_id,omitempty"`
-	Attempts    int               `json:"attempts"`
-	Disposition string            `json:"disposition,omitempty"`
-	Rescheduled *time.Time        `json:"rescheduled_for,omitempty"`
-	Muted       bool              `json:"muted"`
-	Recording   bool              `json:"recording"`
+	ID         string            `json:"id"`
+	CallbackID string            `json:"callback_id"`
+	AgentID    string            `json:"agent_id"`
+	Phase      string            `json:"phase"`            // offered, accepting, accepted, withdrawn, done
+	Status     string            `json:"status,omitempty"` // the call status once accepted: Ready to Call, Establishing, Connected
+	Reason     string            `json:"reason,omitempty"`
+	CaseData   map[string]string `json:"case_data"`
+	Callback   callbackInfo      `json:"callback"`
+	OfferID    string            `json:"offer_id,omitempty"`
+	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
+	AutoAnswer *time.Time        `json:"auto_answer_at,omitempty"` // the preview counts down to it
+	CanReject  bool              `json:"can_reject"`
+	QueuedAt   time.Time         `json:"queued_at"`
+	CallID     string            `json:"call_id,omitempty"`
+	// Attempts are the calls made to the contact over every interaction of
+	// the callback (retries and reschedules count), this one's included.
+	Attempts int `json:"attempts"`
+	// ContactZones are the contact's IANA zones (the web form's, else the
+	// number's) and CallingWindow the service's window in them
+	// ("08:00–21:00"): the desktop shows the contact's local time and
+	// whether Call this contact is allowed now.
+	ContactZones  []string   `json:"contact_zones,omitempty"`
+	CallingWindow string     `json:"calling_window,omitempty"`
+	Disposition   string     `json:"disposition,omitempty"`
+	Rescheduled   *time.Time `json:"rescheduled_for,omitempty"`
+	Muted         bool       `json:"muted"`
+	Recording     bool       `json:"recording"`
 	// The third party: asked for (party_purpose set, party_status empty),
 	// then Ringing, Consulting, Conference or Transferred. Always present,
 	// empty with no party, so that a client updating its copy in place sees
@@ -82,11 +91,27 @@ type interactionView struct {
 var phases = map[interaction.Phase]string{interaction.Offered: "offered", interaction.Accepting: "accepting",
 	interaction.Accepted: "accepted", interaction.Withdrawn: "withdrawn", interaction.Done: "done"}
 
+// present is presentInteraction with what the service's configuration adds.
+func (s *Service) present(st interaction.State) interactionView {
+	v := presentInteraction(st)
+	if st.Request == nil {
+		return v
+	}
+	w := s.windows.Of(st.Request.GetService())
+	if !w.AlwaysOpen() {
+		v.CallingWindow = w.String()
+	}
+	for _, z := range callwindow.Zones(st.Request.GetPhoneNumber(), st.Request.GetTimezone(), time.UTC) {
+		v.ContactZones = append(v.ContactZones, z.String())
+	}
+	return v
+}
+
 func presentInteraction(st interaction.State) interactionView {
 	r := st.Request
 	v := interactionView{ID: st.ID, CallbackID: st.CallbackID, AgentID: st.Agent, Phase: phases[st.Phase],
 		Status: st.CallStatus, Reason: st.Reason, CaseData: st.CaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
-		CallID: st.CallID, Attempts: st.Attempts, Disposition: st.Disposition, UpdatedAt: st.Updated,
+		CallID: st.CallID, Attempts: st.TotalAttempts(), Disposition: st.Disposition, UpdatedAt: st.Updated,
 		Muted: st.Muted, Recording: st.Recording,
 		Callback: callbackInfo{Subject: r.GetSubject(), PhoneNumber: r.GetPhoneNumber(), ContactName: r.GetContactName(),
 			Service: r.GetService(), RequestedAt: r.GetRequestedAt().AsTime()}}

@@ -21,56 +21,82 @@ import (
 )
 
 // routeTable is every route of agent-session and who may call it (issue
-// 16): an agent acts on their own session (self, checked in the handler:
-// 403 for another agent's id), and on the interactions offered to or
-// accepted by them; for anyone else an interaction does not exist (404).
+// 16): an agent acts on their own session (403 for another agent's id), and
+// on the interactions offered to or accepted by them; a supervisor reads
+// the interactions of their services but drives no one else's call; for
+// anyone else an interaction does not exist (404).
 func (s *Service) routeTable() []agentauth.Route {
-	return []agentauth.Route{
-		{Pattern: "POST /v1/agents/{agent}/session", Access: agentauth.AnyAgent, Handle: s.login},
-		{Pattern: "DELETE /v1/agents/{agent}/session", Access: agentauth.AnyAgent, Handle: s.logout},
-		{Pattern: "PUT /v1/agents/{agent}/state", Access: agentauth.AnyAgent, Handle: s.setState},
-		{Pattern: "GET /v1/agents/{agent}", Access: agentauth.AnyAgent, Handle: s.getAgent},
-		{Pattern: "GET /v1/agents/{agent}/events", Access: agentauth.AnyAgent, Handle: s.events},
+	const agent, read = agentauth.RoleAgent, agentauth.RoleAgent | agentauth.RoleSupervisor
+	var signIn []agentauth.Route
+	if s.sso != nil {
+		signIn = s.sso.Routes() // the desktop's "Sign in with …"
+	}
+	return append(signIn, []agentauth.Route{
+		{Pattern: "POST /v1/agents/{agent}/session", Roles: agent, Entitle: s.own, Handle: s.login},
+		{Pattern: "DELETE /v1/agents/{agent}/session", Roles: agent, Entitle: s.own, Handle: s.logout},
+		{Pattern: "PUT /v1/agents/{agent}/state", Roles: agent, Entitle: s.own, Handle: s.setState},
+		{Pattern: "GET /v1/agents/{agent}", Roles: agent, Entitle: s.own, Handle: s.getAgent},
+		{Pattern: "GET /v1/agents/{agent}/events", Roles: agent, Entitle: s.own, Handle: s.events},
 		// The desktop is static files: the token it is given guards the API.
-		{Pattern: "GET /agent/", Access: agentauth.Anyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
+		{Pattern: "GET /agent/", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			desktop.Handler().ServeHTTP(w, r)
 			return nil
 		}},
-		{Pattern: "GET /v1/interactions/{id}", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.getInteraction},
-		{Pattern: "POST /v1/interactions/{id}/accept", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.accept},
-		{Pattern: "POST /v1/interactions/{id}/reject", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.reject},
-		{Pattern: "POST /v1/interactions/{id}/call", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.call},
-		{Pattern: "POST /v1/interactions/{id}/end-call", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endCall},
-		{Pattern: "POST /v1/interactions/{id}/done", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.done},
-		{Pattern: "POST /v1/interactions/{id}/reschedule", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.reschedule},
-		{Pattern: "POST /v1/interactions/{id}/hold", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.hold(true)},
-		{Pattern: "POST /v1/interactions/{id}/retrieve", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.hold(false)},
-		{Pattern: "POST /v1/interactions/{id}/dtmf", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.dtmf},
-		{Pattern: "POST /v1/interactions/{id}/mute", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.mute(true)},
-		{Pattern: "POST /v1/interactions/{id}/unmute", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.mute(false)},
-		{Pattern: "POST /v1/interactions/{id}/record", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.record(true)},
-		{Pattern: "POST /v1/interactions/{id}/stop-recording", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.record(false)},
-		{Pattern: "POST /v1/interactions/{id}/transfer", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.askParty(interaction.PurposeTransfer)},
-		{Pattern: "POST /v1/interactions/{id}/consult", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.askParty(interaction.PurposeConsult)},
-		{Pattern: "POST /v1/interactions/{id}/consult/transfer", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER)},
-		{Pattern: "POST /v1/interactions/{id}/consult/conference", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE)},
-		{Pattern: "POST /v1/interactions/{id}/consult/cancel", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL)},
-	}
+		{Pattern: "GET /v1/interactions/{id}", Roles: read, Entitle: s.entitled, Handle: s.getInteraction},
+		{Pattern: "POST /v1/interactions/{id}/accept", Roles: agent, Entitle: s.entitled, Handle: s.accept},
+		{Pattern: "POST /v1/interactions/{id}/reject", Roles: agent, Entitle: s.entitled, Handle: s.reject},
+		{Pattern: "POST /v1/interactions/{id}/call", Roles: agent, Entitle: s.entitled, Handle: s.call},
+		{Pattern: "POST /v1/interactions/{id}/end-call", Roles: agent, Entitle: s.entitled, Handle: s.endCall},
+		{Pattern: "POST /v1/interactions/{id}/done", Roles: agent, Entitle: s.entitled, Handle: s.done},
+		{Pattern: "POST /v1/interactions/{id}/reschedule", Roles: agent, Entitle: s.entitled, Handle: s.reschedule},
+		{Pattern: "POST /v1/interactions/{id}/hold", Roles: agent, Entitle: s.entitled, Handle: s.hold(true)},
+		{Pattern: "POST /v1/interactions/{id}/retrieve", Roles: agent, Entitle: s.entitled, Handle: s.hold(false)},
+		{Pattern: "POST /v1/interactions/{id}/dtmf", Roles: agent, Entitle: s.entitled, Handle: s.dtmf},
+		{Pattern: "POST /v1/interactions/{id}/mute", Roles: agent, Entitle: s.entitled, Handle: s.mute(true)},
+		{Pattern: "POST /v1/interactions/{id}/unmute", Roles: agent, Entitle: s.entitled, Handle: s.mute(false)},
+		{Pattern: "POST /v1/interactions/{id}/record", Roles: agent, Entitle: s.entitled, Handle: s.record(true)},
+		{Pattern: "POST /v1/interactions/{id}/stop-recording", Roles: agent, Entitle: s.entitled, Handle: s.record(false)},
+		{Pattern: "POST /v1/interactions/{id}/transfer", Roles: agent, Entitle: s.entitled, Handle: s.askParty(interaction.PurposeTransfer)},
+		{Pattern: "POST /v1/interactions/{id}/consult", Roles: agent, Entitle: s.entitled, Handle: s.askParty(interaction.PurposeConsult)},
+		{Pattern: "POST /v1/interactions/{id}/consult/transfer", Roles: agent, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER)},
+		{Pattern: "POST /v1/interactions/{id}/consult/conference", Roles: agent, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE)},
+		{Pattern: "POST /v1/interactions/{id}/consult/cancel", Roles: agent, Entitle: s.entitled, Handle: s.endConsult(agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL)},
+	}...)
 }
+
+// Routes is the service's route table, for the binary's list of every
+// route and its roles (GET /admin/routes) and the route × role test.
+func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
 	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
 }
 
-// entitled: the agent the interaction is offered to or accepted by.
-func (s *Service) entitled(r *http.Request, agent string) error {
+// entitled: the agent the interaction is offered to or accepted by, or a
+// supervisor of its service.
+func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	id := r.PathValue("id")
 	st, err := s.loadInteraction(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	if st.Agent != agent {
+	if !p.IsAgent(st.Agent) && !p.Covers(st.Request.GetService()) {
 		return notFound(id)
+	}
+	return nil
+}
+
+// own: an agent acts only on their own session; the id in the path is
+// checked first, so a malformed one is still a 400 naming the field.
+func (s *Service) own(r *http.Request, p agentauth.Principal) error {
+	id, err := pathAgent(r)
+	if err != nil {
+		return err
+	}
+	if !p.IsAgent(id) {
+		refused := httpx.Forbidden("an agent acts only as themselves")
+		refused.Field = "agent"
+		return refused
 	}
 	return nil
 }
@@ -124,7 +150,8 @@ func isDomain(err error) bool {
 		interaction.ErrNeedDisposition, interaction.ErrNoPhone, interaction.ErrCannotReject, interaction.ErrNotConnected,
 		interaction.ErrNotOnHold, interaction.ErrDigits, interaction.ErrRescheduleTime, agent.ErrNotLoggedIn, agent.ErrUnknownState,
 		agent.ErrChannel, agent.ErrBusy, agent.ErrUnavailable, interaction.ErrPartyOnCall, interaction.ErrNoParty,
-		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred, interaction.ErrOutsideWindow} {
+		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred, interaction.ErrOutsideWindow,
+		interaction.ErrAttemptsUsed} {
 		if errors.Is(err, d) {
 			return true
 		}
@@ -242,18 +269,12 @@ func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.S
 }
 
 func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
-	who, err := s.who(w, r)
-	if err != nil {
-		return err
-	}
+	// Who may read it was settled by entitled (issue 16).
 	st, err := s.loadInteraction(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if who != "" && who != st.Agent {
-		return notFound(st.ID) // as for an unknown interaction (issue 16)
-	}
-	httpx.WriteJSON(w, http.StatusOK, presentInteraction(st))
+	httpx.WriteJSON(w, http.StatusOK, s.present(st))
 	return nil
 }
 
@@ -319,7 +340,7 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out 
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, status, presentInteraction(final))
+	httpx.WriteJSON(w, status, s.present(final))
 	return nil
 }
 
@@ -338,7 +359,8 @@ func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
 		if err != nil { // the store will refuse the dial too; the view is close
 			ag, _ = s.view.agent(a)
 		}
-		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now, Windows: s.windows}
+		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now, Windows: s.windows,
+			Services: s.cfg.ServiceSet}
 	}, nil)
 }
 
@@ -371,7 +393,7 @@ func (s *Service) endCall(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) done(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	err := s.command(w, r, func(a string, now time.Time) any {
-		return interaction.Finish{Agent: a, RequireDisposition: s.cfg.RequireDisposition, At: now}
+		return interaction.Finish{Agent: a, RequireDisposition: s.cfg.RequireDisposition, At: now, Services: s.cfg.ServiceSet}
 	}, nil)
 	if err != nil {
 		return err
@@ -430,6 +452,8 @@ func (s *Service) record(on bool) httpx.Func {
 func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Time string `json:"time"`
+		// Personal: the callback comes back to this agent only (issue 11).
+		Personal bool `json:"personal"`
 	}
 	if err := httpx.DecodeJSON(w, r, &body); err != nil {
 		return err
@@ -438,5 +462,7 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.Reschedule{Agent: a, Time: at, At: now} }, nil)
+	return s.command(w, r, func(a string, now time.Time) any {
+		return interaction.Reschedule{Agent: a, Time: at, Personal: body.Personal, At: now}
+	}, nil)
 }

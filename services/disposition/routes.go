@@ -15,14 +15,19 @@ import (
 )
 
 // routeTable is every route of disposition and who may call it (issue 16):
-// the catalogue for any agent, an interaction's disposition for the agent
-// who accepted it; anyone else is answered as for an unknown interaction.
+// the catalogue for agents, supervisors and clients (codes are no personal
+// data), an interaction's disposition for the agent who accepted it; anyone
+// else is answered as for an unknown interaction.
 func (s *Service) routeTable() []agentauth.Route {
 	return []agentauth.Route{
-		{Pattern: "GET /v1/dispositions", Access: agentauth.AnyAgent, Handle: s.catalogue},
-		{Pattern: "PUT /v1/interactions/{id}/disposition", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.put},
+		{Pattern: "GET /v1/dispositions", Roles: agentauth.RoleAgent | agentauth.RoleSupervisor | agentauth.RoleClient, Handle: s.catalogue},
+		{Pattern: "PUT /v1/interactions/{id}/disposition", Roles: agentauth.RoleAgent, Entitle: s.entitled, Handle: s.put},
 	}
 }
+
+// Routes is the service's route table, for the binary's list of every
+// route and its roles (GET /admin/routes) and the route × role test.
+func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
 	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
@@ -33,7 +38,7 @@ func notAccepted(iid string) error {
 }
 
 // entitled: the agent who accepted the interaction.
-func (s *Service) entitled(r *http.Request, agent string) error {
+func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	iid := r.PathValue("id")
 	if iid == "" || len(iid) > maxID {
 		return httpx.NotFound("no interaction " + iid)
@@ -42,7 +47,7 @@ func (s *Service) entitled(r *http.Request, agent string) error {
 	if err != nil {
 		return err
 	}
-	if !st.Opened || st.AgentID != agent {
+	if !st.Opened || !p.IsAgent(st.AgentID) {
 		return notAccepted(iid)
 	}
 	return nil

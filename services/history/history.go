@@ -91,6 +91,9 @@ type Deps struct {
 	Log         *slog.Logger
 	Metrics     prometheus.Registerer
 	Mux         *http.ServeMux
+	// Eraser destroys contacts' keys for DELETE /v1/contacts/{number};
+	// nil: personal data is not sealed, and the route answers 503.
+	Eraser Eraser
 }
 
 // Service is history.
@@ -121,7 +124,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	// The view is a cache that reads from the store what it does not hold
 	// (through the index streams), so a restart replays nothing: it starts
 	// at the head.
-	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix}, Apply: s.view.apply, FromHead: true}
+	s.proj = &readmodel.Projection{Prefixes: []string{timeline.StreamPrefix, ErasureStreamPrefix},
+		Apply: s.apply, FromHead: true}
 	s.recorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_events_recorded_total",
 		Help: "Events of callbacks copied into their audit trail."})
 	s.notes = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_history_notes_added_total",

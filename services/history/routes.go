@@ -23,17 +23,27 @@ import (
 // routeTable is every route of history and who may call it (issue 16): an
 // interaction's trail, notes and case data are for the agents it was
 // offered to or accepted by, a contact's history and matrices for the
-// agents handling them; anyone else is answered as for an unknown
-// interaction or number.
+// agents handling them; supervisors and API clients read them for their
+// services; anyone else is answered as for an unknown interaction or
+// number. Notes and case data are written by the handling agent only.
 func (s *Service) routeTable() []agentauth.Route {
+	const agent, read = agentauth.RoleAgent, agentauth.RoleAgent | agentauth.RoleSupervisor | agentauth.RoleClient
 	return []agentauth.Route{
-		{Pattern: "GET /v1/interactions/{id}/events", Access: agentauth.Entitled, Entitle: s.entitledInteraction, Handle: s.events},
-		{Pattern: "POST /v1/interactions/{id}/notes", Access: agentauth.Entitled, Entitle: s.entitledInteraction, Handle: s.addNote},
-		{Pattern: "PUT /v1/interactions/{id}/case-data", Access: agentauth.Entitled, Entitle: s.entitledInteraction, Handle: s.editCaseData},
-		{Pattern: "GET /v1/contacts/{phone_number}/history", Access: agentauth.Entitled, Entitle: s.entitledContact, Handle: s.contactHistory},
-		{Pattern: "GET /v1/contacts/{phone_number}/matrix", Access: agentauth.Entitled, Entitle: s.entitledContact, Handle: s.matrix},
+		{Pattern: "GET /v1/interactions/{id}/events", Roles: read, Entitle: s.entitledInteraction, Handle: s.events},
+		{Pattern: "POST /v1/interactions/{id}/notes", Roles: agent, Entitle: s.entitledInteraction, Handle: s.addNote},
+		{Pattern: "PUT /v1/interactions/{id}/case-data", Roles: agent, Entitle: s.entitledInteraction, Handle: s.editCaseData},
+		{Pattern: "GET /v1/contacts/{phone_number}/history", Roles: read, Entitle: s.entitledContact, Handle: s.contactHistory},
+		{Pattern: "GET /v1/contacts/{phone_number}/matrix", Roles: read, Entitle: s.entitledContact, Handle: s.matrix},
+		// Erasure (issue 16 point 9) is for whoever answers a privacy
+		// request: a supervisor, of any service, since a contact is not
+		// one service's, or an operator.
+		{Pattern: "DELETE /v1/contacts/{phone_number}", Roles: agentauth.RoleSupervisor | agentauth.RoleOperator, Handle: s.erase},
 	}
 }
+
+// Routes is the service's route table, for the binary's list of every
+// route and its roles (GET /admin/routes) and the route × role test.
+func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
 	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
@@ -57,15 +67,16 @@ func (s *Service) awaitEntitled(ctx context.Context, ok func(ctx context.Context
 	return err
 }
 
-// handledBy says whether callback cb was offered to or accepted by agent.
-func (s *Service) handledBy(ctx context.Context, cb, agent string) (bool, error) {
+// handledBy says whether callback cb was offered to or accepted by p as an
+// agent, or is of a service p supervises or is a client of.
+func (s *Service) handledBy(ctx context.Context, cb string, p agentauth.Principal) (bool, error) {
 	st, ok, err := s.state(ctx, cb)
-	return ok && st.HandledBy(agent), err
+	return ok && ((p.Has(agentauth.RoleAgent) && st.HandledBy(p.ID)) || p.Covers(st.Service)), err
 }
 
 // entitledInteraction: an agent an interaction of the callback was offered
-// to or accepted by.
-func (s *Service) entitledInteraction(r *http.Request, agent string) error {
+// to or accepted by, or a supervisor or client of its service.
+func (s *Service) entitledInteraction(r *http.Request, p agentauth.Principal) error {
 	iid := r.PathValue("id")
 	return s.awaitEntitled(r.Context(), func(ctx context.Context, store bool) (bool, error) {
 		cb, ok := s.view.callbackOf(iid)
@@ -78,13 +89,15 @@ func (s *Service) entitledInteraction(r *http.Request, agent string) error {
 		if !ok {
 			return false, nil
 		}
-		return s.handledBy(ctx, cb, agent)
+		return s.handledBy(ctx, cb, p)
 	}, httpx.NotFound("no interaction "+iid))
 }
 
 // entitledContact: an agent one of the number's interactions was offered to
-// or accepted by. A malformed number is still a 400 naming the field.
-func (s *Service) entitledContact(r *http.Request, agent string) error {
+// or accepted by, or a supervisor or client of one of its callbacks'
+// services; anyone else, and an unknown number, get the same 404 after the
+// same wait, so a number's being a customer cannot be probed. A malformed number is still a 400 naming the field.
+func (s *Service) entitledContact(r *http.Request, who agentauth.Principal) error {
 	p, err := phone(r)
 	if err != nil {
 		return err
@@ -98,12 +111,36 @@ func (s *Service) entitledContact(r *http.Request, agent string) error {
 			}
 		}
 		for _, cb := range ids {
-			if ok, err := s.handledBy(ctx, cb, agent); ok || err != nil {
+			if ok, err := s.handledBy(ctx, cb, who); ok || err != nil {
 				return ok, err
 			}
 		}
 		return false, nil
 	}, httpx.NotFound("no contact history for this number"))
+}
+
+// visible is what the request's principal may see of a contact's
+// callbacks: all of them for the agent handling one of them (the desktop's
+// history of the contact), only those of their services for a supervisor
+// or API client, who are entitled to no more (issue 16); all on an open
+// platform.
+func visible(ctx context.Context, cs []summary) []summary {
+	who := agentauth.Who(ctx)
+	if who.Roles == 0 {
+		return cs
+	}
+	for _, c := range cs {
+		if who.Has(agentauth.RoleAgent) && c.HandledBy(who.ID) {
+			return cs
+		}
+	}
+	out := cs[:0:0]
+	for _, c := range cs {
+		if who.Covers(c.Service) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // InteractionType is the media type of every interaction history sees; the
@@ -291,6 +328,7 @@ func (s *Service) contactHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cs = visible(r.Context(), cs)
 	rows := []contactRow{}
 	for _, c := range cs {
 		row := contactRow{CallbackID: c.CallbackID, InteractionID: c.InteractionID, Service: c.Service,
@@ -340,7 +378,7 @@ func (s *Service) matrix(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range cs {
+	for _, c := range visible(r.Context(), cs) {
 		if exclude != "" && (c.CallbackID == exclude || slices.Contains(c.Interactions, exclude)) {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/personal"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 	"github.com/ringback/ringback/services/history/timeline"
 )
@@ -76,7 +77,7 @@ func (v *view) learn(id string, e proto.Message) {
 	if rec.InteractionId != "" {
 		v.callback.put(rec.InteractionId, id)
 	}
-	if p := rec.PhoneNumber; p != "" {
+	if p := rec.PhoneNumber; p != "" && p != personal.Erased {
 		ids, _ := v.contacts.get(p)
 		if !slices.Contains(ids, id) {
 			ids = append(slices.Clip(ids), id)
@@ -196,6 +197,17 @@ func (v *view) contactOf(phone string) []string {
 	defer v.mu.Unlock()
 	ids, _ := v.contacts.get(phone)
 	return ids
+}
+
+// reset forgets every held callback and number (a contact was erased):
+// what is asked next is read from the store again.
+func (v *view) reset() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	clear(v.held)
+	v.live.Init()
+	v.ended.Init()
+	v.contacts = newLRU[string, []string](v.max)
 }
 
 // size is how many callbacks are held.

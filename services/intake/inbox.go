@@ -24,15 +24,28 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	)
 	switch ev := e.Event.(type) {
 	case *callbackv1.CallbackScheduled:
+		if !e.Time.IsZero() && !ev.DueAt.AsTime().After(e.Time) {
+			// Due at once: its CallbackDue, in the same append, says QUEUED.
+			return nil
+		}
 		id = ev.CallbackId
-		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime()}
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime(),
+			Moved: scheduledMoves(ev)}
 	case *callbackv1.CallbackDue:
 		id = ev.CallbackId
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionID: ev.InteractionId,
-			ScheduledFor: ev.DueAt.AsTime()}
+			ScheduledFor: ev.DueAt.AsTime(), Attempts: int(ev.Attempts)}
 	case *callbackv1.CallbackRescheduled:
 		id = ev.CallbackId
-		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime(), Reopen: true}
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, ScheduledFor: ev.DueAt.AsTime(), Reopen: true,
+			Moved: movedReason(ev)}
+		if r := ev.Retry; r != nil {
+			p.Attempts = int(r.Attempt) - 1
+		}
+	case *callbackv1.CallbackExpired:
+		id = ev.CallbackId
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: ev.InteractionId,
+			Reason: "FAIL_EXPIRED"}
 	case *routingv1.OfferAccepted:
 		id = e.Correlation
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId,
@@ -40,11 +53,11 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *agentv1.InteractionDone:
 		id = ev.CallbackId
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: ev.InteractionId,
-			Disposition: ev.Disposition, Agent: ev.AgentId}
+			Disposition: ev.Disposition, Agent: ev.AgentId, Reason: ev.Result, Attempts: int(ev.Attempts)}
 		if ev.Rescheduled {
 			// Due again later: the scheduler's CallbackRescheduled says when.
 			p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, InteractionID: ev.InteractionId,
-				Disposition: ev.Disposition, Reopen: true}
+				Disposition: ev.Disposition, Reopen: true, Attempts: int(ev.Attempts)}
 		}
 	default:
 		return nil
@@ -67,4 +80,17 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return s.release(ctx, out.State, "callback "+strings.ToLower(strings.TrimPrefix(out.State.Status.String(), "CALLBACK_STATE_")))
 	}
 	return nil
+}
+
+// movedReason says why a due time moved: the retry or reschedule, then the
+// calling window if it moved it further.
+func movedReason(ev *callbackv1.CallbackRescheduled) string {
+	reason := ev.Reason
+	if w := ev.GetMovedByWindow().GetReason(); w != "" {
+		if reason != "" {
+			reason += "; "
+		}
+		reason += w
+	}
+	return reason
 }

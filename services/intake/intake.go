@@ -26,6 +26,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
+	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/intake/callback"
 )
 
@@ -49,6 +50,17 @@ type Config struct {
 	// taken for dead and its claim is voided (admit.go). 0 means
 	// DefaultClaimGrace.
 	ClaimGrace time.Duration
+	// ServiceSet is the binary's --services file, loaded: a wished time in
+	// a full or closed slot of a service that refuses those is answered
+	// 409 with the nearest free slots (slots.go). nil: every service on
+	// the defaults, without capacity.
+	ServiceSet *serviceconf.Set
+	// IDKey keys the callback id derived from an Idempotency-Key, so that
+	// nobody can compute someone's callback id from a key they know or
+	// guess (issue 16); the binary derives it from the operator's secret.
+	// Nil: the id derives from the key alone (tests, and a platform
+	// without a secret, which the binary warns of).
+	IDKey []byte
 }
 
 // DefaultClaimGrace: a claim and its request are two appends a few

@@ -2,6 +2,8 @@ package intake
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -20,35 +22,50 @@ import (
 )
 
 // routeTable is every route of intake and who may call it (issue 16): the
-// visitor creates and cancels; reading a callback, with the contact's
-// personal data, is for the agent who accepted it, and anyone else is
-// answered as for an unknown callback.
+// visitor creates and cancels, and is shown nothing personal afterwards
+// (visitorView); an API client creates, reads and cancels the callbacks of
+// its services; reading a callback, with the contact's personal data, is
+// for the agent who accepted it and the supervisors of its service, and
+// anyone else is answered as for an unknown callback. A supervisor may end
+// a callback an agent is handling (cancel).
 func (s *Service) routeTable() []agentauth.Route {
+	const (
+		visitor = agentauth.RoleVisitor
+		agent   = agentauth.RoleAgent
+		super   = agentauth.RoleSupervisor
+		client  = agentauth.RoleClient
+	)
 	return []agentauth.Route{
-		{Pattern: "POST /v1/callbacks", Access: agentauth.Anyone, Handle: s.create},
-		{Pattern: "GET /v1/callbacks/{id}", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.get},
+		// An agent may try the web form in the browser they are signed in with.
+		{Pattern: "POST /v1/callbacks", Roles: visitor | agent | super | client, Handle: s.create},
+		{Pattern: "GET /v1/callbacks/{id}", Roles: agent | super | client, Entitle: s.entitled, Handle: s.get},
 		// The visitor's self-service link will sign it (issue 16); until then
 		// the answer shows nothing personal (visitorView).
-		{Pattern: "DELETE /v1/callbacks/{id}", Access: agentauth.Anyone, Handle: s.cancel},
-		{Pattern: "GET /callback", Access: agentauth.Anyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
+		{Pattern: "DELETE /v1/callbacks/{id}", Roles: visitor | super | client, Entitle: s.entitled, Handle: s.cancel},
+		{Pattern: "GET /callback", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			s.form(w, r)
 			return nil
 		}},
 	}
 }
 
+// Routes is the service's route table, for the binary's list of every
+// route and its roles (GET /admin/routes) and the route × role test.
+func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
+
 func (s *Service) routes(mux *http.ServeMux) {
 	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
 }
 
-// entitled: the agent who accepted the callback's interaction; for anyone
-// else the callback does not exist.
-func (s *Service) entitled(r *http.Request, agent string) error {
+// entitled: the agent who accepted the callback's interaction, a
+// supervisor or client of its service, or a visitor (who is shown nothing
+// personal); for anyone else the callback does not exist.
+func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	st, err := s.load(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if st.Agent != agent {
+	if p.Roles != agentauth.RoleVisitor && !p.IsAgent(st.Agent) && !p.Covers(st.Request.GetService()) {
 		return notFound(st.ID)
 	}
 	return nil
@@ -64,16 +81,18 @@ type visitorView struct {
 	State        string     `json:"state"`
 	Service      string     `json:"service"`
 	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
+	Attempts     int        `json:"attempts"`
+	Reason       string     `json:"reason,omitempty"`
 }
 
-// show answers st in full on an open platform, and to its agent; anyone
-// else sees the visitorView.
+// show answers st in full on an open platform, to its agent and to the
+// supervisors and clients of its service; anyone else sees the visitorView.
 func (s *Service) show(r *http.Request, st callback.State) any {
 	v := present(st)
-	if s.agents.Open() || (st.Agent != "" && agentauth.Agent(r.Context()) == st.Agent) {
+	if p := agentauth.Who(r.Context()); s.agents.Open() || p.IsAgent(st.Agent) || p.Covers(st.Request.GetService()) {
 		return v
 	}
-	return visitorView{ID: v.ID, State: v.State, Service: v.Service, ScheduledFor: v.ScheduledFor}
+	return visitorView{ID: v.ID, State: v.State, Service: v.Service, ScheduledFor: v.ScheduledFor, Attempts: v.Attempts, Reason: v.Reason}
 }
 
 // createRequest is the body of POST /v1/callbacks (api/openapi.yaml).
@@ -87,6 +106,9 @@ type createRequest struct {
 	// Timezone is the contact's IANA zone, as the browser gives it; the
 	// calling window is kept in it. Empty: the zones of the number.
 	Timezone string `json:"timezone"`
+	// PreferredAgent is offered the callback first, when Ready within the
+	// service's preferred_wait (issue 11).
+	PreferredAgent string `json:"preferred_agent"`
 }
 
 // callbackView is a callback as the API shows it.
@@ -102,15 +124,22 @@ type callbackView struct {
 	ScheduledFor  *time.Time        `json:"scheduled_for,omitempty"`
 	InteractionID string            `json:"interaction_id,omitempty"`
 	Disposition   string            `json:"disposition,omitempty"`
-	RequestedAt   time.Time         `json:"requested_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
+	// Attempts are the calls made to the contact so far; Reason why it
+	// completed unreached (FAIL_BUSY, FAIL_EXPIRED…); Moves why its due
+	// time moved, oldest first (issue 11).
+	Attempts    int       `json:"attempts"`
+	Reason      string    `json:"reason,omitempty"`
+	Moves       []string  `json:"moves,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func present(st callback.State) callbackView {
 	v := callbackView{ID: st.ID, State: strings.TrimPrefix(st.Status.String(), "CALLBACK_STATE_"),
 		Service: st.Request.GetService(), PhoneNumber: st.Request.GetPhoneNumber(), Subject: st.Request.GetSubject(),
 		ContactName: st.Request.GetContactName(), CaseData: st.Request.GetCaseData(), InteractionID: st.InteractionID,
-		Disposition: st.Disposition, RequestedAt: st.Request.GetRequestedAt().AsTime(), UpdatedAt: st.UpdatedAt}
+		Disposition: st.Disposition, RequestedAt: st.Request.GetRequestedAt().AsTime(), UpdatedAt: st.UpdatedAt,
+		Attempts: st.Attempts, Reason: st.Reason, Moves: st.Moves}
 	if d := st.Request.GetDesiredTime(); d != nil {
 		t := d.AsTime()
 		v.DesiredTime = &t
@@ -131,6 +160,12 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	if p := agentauth.Who(r.Context()); p.Has(agentauth.RoleClient) && !p.Covers(req.Service) {
+		// An API client's key is scoped to its services (issue 16).
+		refused := httpx.Forbidden("this API client may not request callbacks for this service")
+		refused.Field = "service"
+		return refused
+	}
 	now := s.deps.Clock.Now()
 	desired, err := callback.Validate(callback.Input{Service: req.Service, PhoneNumber: req.PhoneNumber,
 		Subject: req.Subject, ContactName: req.ContactName, CaseData: req.CaseData, DesiredTime: req.DesiredTime,
@@ -144,18 +179,26 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 			return httpx.BadField("timezone", "must be an IANA time zone, such as Europe/London")
 		}
 	}
+	if req.PreferredAgent != "" && !agentauth.ValidID(req.PreferredAgent) {
+		return httpx.BadField("preferred_agent", "must be an agent id: letters, digits, '.', '_' or '-', at most 64")
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 {
 		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
 	}
 	id := uuid.NewString()
 	if key != "" {
-		id = uuid.NewSHA1(idNamespace, []byte(key)).String()
+		id = s.idOf(key)
 	}
 	cbr := &callbackv1.CallbackRequest{Service: req.Service, PhoneNumber: req.PhoneNumber, Subject: req.Subject,
-		ContactName: req.ContactName, CaseData: req.CaseData, RequestedAt: timestamppb.New(now), Timezone: req.Timezone}
+		ContactName: req.ContactName, CaseData: req.CaseData, RequestedAt: timestamppb.New(now), Timezone: req.Timezone,
+		PreferredAgent: req.PreferredAgent}
 	if !desired.IsZero() {
 		cbr.DesiredTime = timestamppb.New(desired)
+	}
+	// A full or closed slot is refused before anything is claimed.
+	if err := s.checkSlot(r.Context(), id, key != "", cbr, now); err != nil {
+		return err
 	}
 
 	if !s.cfg.RefuseDuplicates {
@@ -293,7 +336,11 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	// A visitor cancels a callback not yet being handled; once an agent
 	// took it, only a supervisor ends it, with a reason (issue 16).
 	cmd := callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"}
-	if who := agentauth.Agent(r.Context()); who != "" && s.agents.IsSupervisor(who) {
+	who := agentauth.Who(r.Context())
+	if who.Has(agentauth.RoleClient) {
+		cmd.Reason, cmd.By = "cancelled by the API client", who.ID
+	}
+	if who.Has(agentauth.RoleSupervisor) {
 		reason := strings.TrimSpace(r.URL.Query().Get("reason"))
 		if reason == "" {
 			return httpx.BadField("reason", "is required for a supervisor to end a callback")
@@ -304,7 +351,7 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 		if len(reason) > callback.MaxSubject {
 			return httpx.BadField("reason", "must be at most 200 bytes")
 		}
-		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who, Supervisor: true}
+		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who.ID, Supervisor: true}
 	}
 	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
 	if errors.Is(err, callback.ErrInProgress) {
@@ -326,4 +373,16 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil
+}
+
+// idOf is the callback id of an Idempotency-Key: keyed with the server's
+// secret when there is one, so the same key gives the same callback on
+// every replica and nobody without the secret can compute it.
+func (s *Service) idOf(key string) string {
+	if len(s.cfg.IDKey) == 0 {
+		return uuid.NewSHA1(idNamespace, []byte(key)).String()
+	}
+	mac := hmac.New(sha256.New, s.cfg.IDKey)
+	mac.Write([]byte(key))
+	return uuid.NewSHA1(idNamespace, mac.Sum(nil)).String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,6 +18,7 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
+	"github.com/ringback/ringback/services/media-gateway/sip"
 )
 
 // errNotHere: the call is not one this process holds (ended, or placed by
@@ -67,7 +69,7 @@ func (s *Service) control(ctx context.Context, e envelope.Envelope) error {
 			}
 			path, err := s.recordingPath(callID)
 			if err == nil {
-				err = l.call.StartRecording(path)
+				err = l.call.StartSealedRecording(path, s.sealRecording(ctx, e.Correlation))
 			}
 			l.recording = path
 			return &mediav1.RecordingStarted{CallId: callID, InteractionId: interactionID, Location: path, At: at}, err
@@ -106,5 +108,27 @@ func (s *Service) recordingPath(callID string) (string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", fmt.Errorf("recordings directory: %w", err)
 	}
-	return filepath.Join(dir, fmt.Sprintf("%s-%d.wav", callID, time.Now().UnixNano())), nil
+	ext := ".wav"
+	if s.deps.Recordings != nil {
+		ext = ".wav.sealed" // libs/personal's sealed stream: the WAV opens with the contact's key
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s-%d%s", callID, time.Now().UnixNano(), ext)), nil
+}
+
+// RecordingSealer seals a recording's stream with the key of the contact
+// of a callback (libs/personal.Sealer).
+type RecordingSealer interface {
+	// SealWriter returns a writer sealing into w; its Close ends the
+	// stream and leaves w open.
+	SealWriter(ctx context.Context, correlation string, w io.Writer) (io.WriteCloser, error)
+}
+
+// sealRecording is how a recording of callback correlation is sealed; nil
+// when recordings are not sealed. The recorder calls it at once, within
+// the request's ctx.
+func (s *Service) sealRecording(ctx context.Context, correlation string) sip.Seal {
+	if s.deps.Recordings == nil {
+		return nil
+	}
+	return func(w io.Writer) (io.WriteCloser, error) { return s.deps.Recordings.SealWriter(ctx, correlation, w) }
 }

@@ -13,6 +13,7 @@
 package mediagateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,9 @@ type Config struct {
 	// when it builds the SIP adapter.
 	SessionExpires time.Duration
 	MinSE          time.Duration
+	// SIP: transports, TLS, digest and per-source limits (sipconfig.go),
+	// read by the binary when it builds the SIP adapter.
+	SIP SIPConfig
 }
 
 // Defaults of the scaling flags.
@@ -106,7 +110,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MinSE, "media.min-se", sip.MinSessionExpires,
 		"smallest session interval accepted (Min-SE); RFC 4028 allows no less than 90s toward real peers")
 	fs.StringVar(&c.AccountsFile, "media.sip-accounts", "",
-		`JSON file {"agent id": "password", ...} of the softphones that may REGISTER with the gateway (digest auth); an agent logged in without a phone URI is rung at its registered contact`)
+		`JSON file {"agent id": "password" or {"password": "...", "algorithms": ["SHA-256", "MD5"]}, ...} of the softphones that may REGISTER with the gateway (digest auth); an agent logged in without a phone URI is rung at its registered contact`)
+	c.SIP.RegisterFlags(fs)
 }
 
 // Validate checks the configuration.
@@ -128,6 +133,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionExpires > 0 && c.SessionExpires < c.MinSE {
 		return fmt.Errorf("media-gateway: --media.session-expires %v is below --media.min-se %v", c.SessionExpires, c.MinSE)
+	}
+	if err := c.SIP.Validate(); err != nil {
+		return err
 	}
 	if c.InstanceID != "" && !validInstance(c.InstanceID) {
 		return fmt.Errorf("media-gateway: --media.instance-id %q: want letters, digits, '.', '_' or '-'", c.InstanceID)
@@ -166,6 +174,9 @@ type Deps struct {
 	Clock       clock.Clock
 	Log         *slog.Logger
 	Metrics     prometheus.Registerer
+	// Recordings seals recordings with the contact's key (issue 16 point
+	// 9: erased with the contact); nil: plain WAV files.
+	Recordings RecordingSealer
 }
 
 // Service is the media gateway.
@@ -274,8 +285,10 @@ func (s *Service) executeFn(ctx context.Context, id string, cause eventstore.Cau
 	return eventstore.Execute(s.fence(ctx), s.deps.Store, call.Stream(id), calls_, cause, decide)
 }
 
-// LoadAccounts reads the SIP accounts file: agent id -> password.
-func LoadAccounts(path string) (map[string]string, error) {
+// LoadAccounts reads the SIP accounts file: agent id -> password, or ->
+// {"password": ..., "algorithms": ["SHA-256", "MD5"]} for a phone that
+// answers SHA-256 digest (the others get the realm's default, MD5).
+func LoadAccounts(path string) (map[string]sip.Account, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -283,14 +296,31 @@ func LoadAccounts(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip accounts: %w", err)
 	}
-	var accounts map[string]string
-	if err := json.Unmarshal(b, &accounts); err != nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("sip accounts %s: %w", path, err)
 	}
-	for user, pass := range accounts {
-		if user == "" || pass == "" {
+	accounts := make(map[string]sip.Account, len(raw))
+	for user, v := range raw {
+		var a sip.Account
+		if err := json.Unmarshal(v, &a.Password); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.DisallowUnknownFields() // a misspelt "algorithms" must not fall back silently
+			if err := dec.Decode(&a); err != nil {
+				return nil, fmt.Errorf("sip accounts %s: account %q: want a password or {\"password\", \"algorithms\"}: %w", path, user, err)
+			}
+		}
+		if user == "" || a.Password == "" {
 			return nil, fmt.Errorf("sip accounts %s: empty user or password", path)
 		}
+		if a.Algorithms != nil {
+			algs, err := sip.ParseAlgorithms(strings.Join(a.Algorithms, ","))
+			if err != nil {
+				return nil, fmt.Errorf("sip accounts %s: account %q: %w", path, user, err)
+			}
+			a.Algorithms = algs
+		}
+		accounts[user] = a
 	}
 	return accounts, nil
 }

@@ -25,7 +25,7 @@ import (
 func TestRegistrationFoundFromAnyInstance(t *testing.T) {
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
-	accounts := func(c *sip.Config) { c.Accounts = map[string]string{"a1": "secret-a1"} }
+	accounts := func(c *sip.Config) { c.Accounts = map[string]sip.Account{"a1": {Password: "secret-a1"}} }
 	a := startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil, accounts)
 	b := startGateway(t, env, "gw-b", trunk.Addr, testTTL, nil, accounts)
 	waitReady(t, env, a, b)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/router/queue"
 )
 
@@ -36,6 +38,10 @@ type Config struct {
 	LeaseTTL time.Duration
 	// InstanceID names this replica as the lease's holder; empty: random.
 	InstanceID string
+	// ServiceSet is the binary's --services file, loaded: with it, the
+	// routing of services comes from the file and --router.services and
+	// --router.service-offer-timeouts must not be given.
+	ServiceSet *serviceconf.Set
 	// AgentsFile is the binary's --agents: with it, the queues are shown to
 	// agents only; "" is an open platform.
 	AgentsFile string
@@ -89,6 +95,10 @@ func (c *Config) Validate() error {
 	if c.OfferTimeout <= 0 || c.OfferTimeout > maxOfferTimeout {
 		return fmt.Errorf("router.offer-timeout: %s is not within (0, %s]", c.OfferTimeout, maxOfferTimeout)
 	}
+	if c.ServiceSet != nil && (len(c.Services) > 0 || len(c.ServiceOfferTimeouts) > 0) {
+		return errors.New("router.services and router.service-offer-timeouts are replaced by skills, priority and " +
+			"offer_timeout in the services file (--services): give one or the other")
+	}
 	for _, svc := range slices.Sorted(maps.Keys(c.ServiceOfferTimeouts)) {
 		d := c.ServiceOfferTimeouts[svc]
 		if d <= 0 || d > maxOfferTimeout {
@@ -141,6 +151,15 @@ func validService(name string, s queue.Service) error {
 
 // Rules are the routing rules the configuration makes.
 func (c *Config) Rules() queue.Rules {
+	if c.ServiceSet != nil {
+		svcs := map[string]queue.Service{}
+		for _, name := range append(c.ServiceSet.Names(), serviceconf.Any) {
+			s := c.ServiceSet.Of(name)
+			svcs[name] = queue.Service{Skills: s.Skills, Priority: s.Priority, OfferTimeout: s.OfferTimeout}
+		}
+		return queue.Rules{Services: svcs, OfferTimeout: c.OfferTimeout, AgingStep: c.AgingStep,
+			MissedOffers: c.MissedOffersNotReady}
+	}
 	svcs := make(map[string]queue.Service, len(c.Services)+len(c.ServiceOfferTimeouts))
 	maps.Copy(svcs, c.Services)
 	for name, d := range c.ServiceOfferTimeouts {

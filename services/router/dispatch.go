@@ -167,6 +167,8 @@ func kindName(k queue.Kind) string {
 		return "expire"
 	case queue.StopOffers:
 		return "stop offers"
+	case queue.Release:
+		return "release"
 	}
 	return fmt.Sprintf("kind %d", k)
 }
@@ -192,6 +194,11 @@ func (s *Service) act(ctx context.Context, a queue.Action, now time.Time) (event
 			offer.Expire{OfferID: a.OfferID, At: now})
 	case queue.StopOffers:
 		return s.stopOffers(ctx, a, now)
+	case queue.Release:
+		// An interaction is reserved once, when it is queued: its id names
+		// the release.
+		out, err = s.execute(ctx, a.Interaction, eventstore.Cause{ID: "release:" + a.Interaction, Correlation: a.CallbackID},
+			offer.Release{At: now})
 	default:
 		return eventstore.Position{}, false, fmt.Errorf("unknown action %d", a.Kind)
 	}

@@ -35,7 +35,12 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			s.deps.Log.WarnContext(ctx, "due callback without interaction id: not routed", "callback", ev.CallbackId, "event", e.ID)
 			return nil
 		}
-		cmd := offer.Queue{InteractionID: ev.InteractionId, CallbackID: ev.CallbackId, Request: ev.Request, At: now}
+		cmd := offer.Queue{InteractionID: ev.InteractionId, CallbackID: ev.CallbackId, Request: ev.Request, At: now,
+			CallAttempts: int(ev.Attempts)}
+		if ev.FirstDueAt != nil {
+			cmd.FirstDue = ev.FirstDueAt.AsTime()
+		}
+		cmd.Reserve = s.reservation(ev, now)
 		if ev.DueAt != nil {
 			cmd.ScheduledFor = ev.DueAt.AsTime()
 		}
@@ -59,15 +64,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *agentv1.InteractionDone:
 		return s.answer(ctx, e, ev.InteractionId, offer.Close{At: now, Reason: "done"})
 	case *callbackv1.CallbackCancelled:
-		s.mu.Lock()
-		id, open := s.model.InteractionOf(ev.CallbackId)
-		s.mu.Unlock()
-		if !open {
-			return nil
-		}
-		_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: ev.CallbackId},
-			offer.Close{At: now, Reason: "callback cancelled", OnlyUnaccepted: true})
-		return err
+		return s.withdraw(ctx, e.ID, ev.CallbackId, "callback cancelled", now)
+	case *callbackv1.CallbackExpired:
+		// Its reason (FAIL_EXPIRED: …) is what the agent holding the offer reads.
+		return s.withdraw(ctx, e.ID, ev.CallbackId, ev.Reason, now)
 	}
 	return nil
 }
@@ -120,4 +120,32 @@ func (s *Service) recordAgent(ctx context.Context, causeID, agentID string, cmd 
 	_, err := eventstore.ExecuteCached(ctx, s.deps.Store, s.agentCache, queue.AgentStream(agentID), agents, eventstore.Cause{ID: causeID},
 		func(st queue.Availability) ([]proto.Message, error) { return queue.DecideAgent(st, cmd), nil })
 	return err
+}
+
+// withdraw takes a callback's open interaction out of the queue, and its
+// offer from the agent who holds one, unless an agent accepted it already.
+func (s *Service) withdraw(ctx context.Context, eventID, callbackID, reason string, now time.Time) error {
+	s.mu.Lock()
+	id, open := s.model.InteractionOf(callbackID)
+	s.mu.Unlock()
+	if !open {
+		return nil
+	}
+	_, err := s.execute(ctx, id, eventstore.Cause{ID: eventID, Correlation: callbackID},
+		offer.Close{At: now, Reason: reason, OnlyUnaccepted: true})
+	return err
+}
+
+// reservation is who a due callback is kept for, and until when: the agent
+// who rescheduled it as personal, else the visitor's preferred agent, for
+// the service's wait.
+func (s *Service) reservation(ev *callbackv1.CallbackDue, now time.Time) offer.Reservation {
+	svc := s.cfg.ServiceSet.Of(ev.Request.GetService())
+	switch {
+	case ev.PersonalAgent != "" && svc.PersonalWait > 0:
+		return offer.Reservation{Agent: ev.PersonalAgent, Until: now.Add(svc.PersonalWait), Why: "personal"}
+	case ev.Request.GetPreferredAgent() != "" && svc.PreferredWait > 0:
+		return offer.Reservation{Agent: ev.Request.GetPreferredAgent(), Until: now.Add(svc.PreferredWait), Why: "preferred"}
+	}
+	return offer.Reservation{}
 }

@@ -9,14 +9,36 @@ import (
 )
 
 // routeTable is every route of the router and who may call it (issue 16):
-// the queues show counts, nothing personal, to any agent (a supervisor role
-// will narrow them to its services).
+// the queues show counts, nothing personal: to any agent and operator, and
+// to supervisors and API clients for their services only.
 func (s *Service) routeTable() []agentauth.Route {
+	const roles = agentauth.RoleAgent | agentauth.RoleSupervisor | agentauth.RoleClient | agentauth.RoleOperator
 	return []agentauth.Route{
-		{Pattern: "GET /v1/queues", Access: agentauth.AnyAgent, Handle: s.listQueues},
-		{Pattern: "GET /v1/queues/{service}", Access: agentauth.AnyAgent, Handle: s.getQueue},
+		{Pattern: "GET /v1/queues", Roles: roles, Handle: s.listQueues},
+		{Pattern: "GET /v1/queues/{service}", Roles: roles, Entitle: entitled, Handle: s.getQueue},
 	}
 }
+
+// entitled: agents and operators see every queue's counts; a supervisor or
+// client scoped to services sees theirs, and another's answers as a
+// malformed name does not: 404, so the site's services cannot be listed.
+func entitled(r *http.Request, p agentauth.Principal) error {
+	svc := r.PathValue("service")
+	if p.Has(agentauth.RoleAgent|agentauth.RoleOperator) || p.Covers(svc) || !serviceName.MatchString(svc) {
+		return nil
+	}
+	return httpx.NotFound("no queue " + svc)
+}
+
+// visible says whether the request's principal sees service svc's queue.
+func visible(r *http.Request, svc string) bool {
+	p := agentauth.Who(r.Context())
+	return p.Roles == 0 || p.Has(agentauth.RoleAgent|agentauth.RoleOperator) || p.Covers(svc)
+}
+
+// Routes is the service's route table, for the binary's list of every
+// route and its roles (GET /admin/routes) and the route × role test.
+func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
 	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
@@ -42,6 +64,9 @@ func (s *Service) listQueues(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	out := []queueView{}
 	for _, svc := range s.model.Services() {
+		if !visible(r, svc) {
+			continue
+		}
 		out = append(out, present(s.model.Stats(svc, now)))
 	}
 	s.mu.Unlock()

@@ -3,9 +3,11 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/serviceconf"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
@@ -26,8 +28,16 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	switch ev := e.Event.(type) {
 	case *callbackv1.CallbackRequested:
 		id = ev.CallbackId
-		cmd = schedule.Schedule{ID: id, Request: ev.Request, At: s.deps.Clock.Now(),
-			Hours: s.hours.of(ev.Request.GetService()), Window: s.windows.of(ev.Request.GetService())}
+		svc := s.service(ev.Request.GetService())
+		sc := schedule.Schedule{ID: id, Request: ev.Request, At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, TTL: svc.TTL}
+		// A place in the bucket of its due time first (book.go), so the
+		// schedule never names a full one.
+		moved, err := s.book(ctx, e.ID, sc)
+		if err != nil {
+			return err
+		}
+		sc.Moved = moved
+		cmd = sc
 	case *callbackv1.CallbackCancelled:
 		id = ev.CallbackId
 		at := ev.At.AsTime()
@@ -41,8 +51,39 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		if err != nil {
 			return err
 		}
-		cmd = schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
-			Hours: s.hours.of(l.State.Request.GetService()), Window: s.windows.of(l.State.Request.GetService()), Reason: "rescheduled by agent " + ev.AgentId}
+		svc := s.service(l.State.Request.GetService())
+		r := schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
+			Hours: svc.Hours, Window: svc.Window, Reason: "rescheduled by agent " + ev.AgentId}
+		if ev.Personal {
+			r.Personal, r.Reason = ev.AgentId, r.Reason+" as a personal callback"
+		}
+		// Counted in its new bucket (book.go), never refused: the agent
+		// promised the contact that time.
+		if err := s.hold(ctx, e.ID, l.State, r); err != nil {
+			return err
+		}
+		cmd = r
+	case *agentv1.InteractionDone:
+		if !ev.Rescheduled || ev.RetryOutcome == "" {
+			return nil // an agent's reschedule comes as RescheduleRequested
+		}
+		id = ev.CallbackId
+		l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
+		if err != nil {
+			return err
+		}
+		svc := s.service(l.State.Request.GetService())
+		policy, ok := retryPolicy(svc.Retry, ev.RetryOutcome)
+		if !ok {
+			s.deps.Log.Warn("retry asked for an outcome without a policy", "callback", id, "outcome", ev.RetryOutcome)
+			return nil
+		}
+		cmd = schedule.Retry{InteractionID: ev.InteractionId, Outcome: ev.RetryOutcome, Attempts: int(ev.Attempts),
+			Policy: policy, At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window}
+		// A retry counts in its bucket too (book.go).
+		if err := s.hold(ctx, e.ID, l.State, cmd); err != nil {
+			return err
+		}
 	case *agentv1.InteractionAccepted:
 		// The bus carries the callback id as the correlation of its chain.
 		id = e.Correlation
@@ -62,4 +103,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return nil
 	}
 	return err
+}
+
+// retryPolicy is the policy of an outcome (busy, no_answer, failed) or of a
+// disposition code (disposition:<code>).
+func retryPolicy(r serviceconf.Retry, outcome string) (serviceconf.Policy, bool) {
+	if code, ok := strings.CutPrefix(outcome, "disposition:"); ok {
+		p, ok := r.Dispositions[code]
+		return p, ok && p.Attempts > 1
+	}
+	return r.For(serviceconf.Outcome(outcome))
 }

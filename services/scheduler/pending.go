@@ -16,28 +16,45 @@ import (
 // pending is scheduler's read model: the callbacks waiting for their due
 // time, earliest first. Folded from scheduler's own streams, so a restarted
 // scheduler picks up every pending callback and none that already fired.
+//
+// It keeps per callback only what the timer needs, its due time (issue 11:
+// a million pending callbacks in well under 1 KiB each); the request, case
+// data included, stays in the store and is read again when the callback
+// fires.
 type pending struct {
-	mu     sync.Mutex
-	states map[string]schedule.State // pending callbacks only
-	queue  dueQueue                  // may hold stale entries; next() drops them
+	mu    sync.Mutex
+	dues  map[string]int64 // pending callbacks only: id -> due, Unix nanoseconds
+	queue dueQueue         // may hold stale entries; next() drops them
 }
 
-func newPending() *pending { return &pending{states: map[string]schedule.State{}} }
+func newPending() *pending { return &pending{dues: map[string]int64{}} }
 
-func (p *pending) apply(r eventstore.RecordedEvent, e proto.Message) {
-	id := strings.TrimPrefix(r.Stream, schedule.StreamPrefix)
+// apply folds one event of a schedule stream. It answers whether the
+// callback is pending after it, and until when, for the bookings.
+func (p *pending) apply(r eventstore.RecordedEvent, e proto.Message) (id string, due time.Time, isPending bool) {
+	// A copy: the stream name would otherwise stay in memory with the key
+	// (a map assignment replaces a string key with the new one).
+	id = strings.Clone(strings.TrimPrefix(r.Stream, schedule.StreamPrefix))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old, was := p.states[id]
-	st := schedule.Evolve(old, e)
+	old, was := p.dues[id]
+	// The domain's own Evolve decides what the event does to the status,
+	// from the little we keep: the rules stay in one place.
+	var st schedule.State
+	if was {
+		st = schedule.State{Status: schedule.Pending, DueAt: time.Unix(0, old).UTC()}
+	}
+	st = schedule.Evolve(st, e)
 	if st.Status != schedule.Pending {
-		delete(p.states, id)
-		return
+		delete(p.dues, id)
+		return id, st.DueAt, false
 	}
-	if !was || !old.DueAt.Equal(st.DueAt) {
-		heap.Push(&p.queue, entry{id: id, due: st.DueAt})
+	d := st.DueAt.UnixNano()
+	if !was || old != d {
+		heap.Push(&p.queue, entry{id: id, due: time.Unix(0, d).UTC()})
 	}
-	p.states[id] = st
+	p.dues[id] = d
+	return id, st.DueAt, true
 }
 
 // next is the earliest pending callback.
@@ -46,7 +63,7 @@ func (p *pending) next() (entry, bool) {
 	defer p.mu.Unlock()
 	for len(p.queue) > 0 {
 		top := p.queue[0]
-		if st, ok := p.states[top.id]; ok && st.DueAt.Equal(top.due) {
+		if d, ok := p.dues[top.id]; ok && d == top.due.UnixNano() {
 			return top, true
 		}
 		heap.Pop(&p.queue) // fired, cancelled or moved since it was queued
@@ -57,16 +74,18 @@ func (p *pending) next() (entry, bool) {
 func (p *pending) len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.states)
+	return len(p.dues)
 }
 
 // entry is a callback due at a time.
 type entry struct {
 	id  string
 	due time.Time
+	// expire: the time to live ends then (expiry.go), not a due time.
+	expire bool
 }
 
-func (e entry) is(o entry) bool { return e.id == o.id && e.due.Equal(o.due) }
+func (e entry) is(o entry) bool { return e.id == o.id && e.due.Equal(o.due) && e.expire == o.expire }
 
 // dueQueue is a min-heap of entries by due time.
 type dueQueue []entry
@@ -97,7 +116,7 @@ func (s *Service) timer(ctx context.Context) error {
 	)
 	for {
 		changed := s.proj.Changed()
-		next, ok := s.pending.next()
+		next, ok := s.nextTimer()
 		switch {
 		case !ok:
 			wake, armed = nil, entry{}
@@ -108,7 +127,7 @@ func (s *Service) timer(ctx context.Context) error {
 		default:
 			now := s.deps.Clock.Now()
 			if !now.Before(next.due) {
-				if err := s.fire(ctx, next, now); err != nil {
+				if err := s.fireNow(ctx, next, now); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
@@ -140,6 +159,9 @@ func (s *Service) timer(ctx context.Context) error {
 // fire makes a callback due. The cause names the callback and its due time,
 // so a second instance or a restart firing the same schedule appends nothing.
 func (s *Service) fire(ctx context.Context, e entry, now time.Time) error {
+	if e.expire {
+		return s.expire(ctx, e, now)
+	}
 	cause := eventstore.Cause{ID: "due:" + e.id + ":" + e.due.UTC().Format(time.RFC3339Nano), Correlation: e.id}
 	_, err := s.execute(ctx, e.id, cause, schedule.Fire{At: now})
 	return err

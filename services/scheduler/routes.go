@@ -14,13 +14,22 @@ import (
 )
 
 // routeTable is every route of scheduler and who may call it (issue 16):
-// a callback's schedule is for the agent who accepted it; anyone else is
-// answered as for an unknown callback.
+// a callback's schedule is for the agent who accepted it and for the
+// supervisors and API clients of its service; anyone else is answered as
+// for an unknown callback.
 func (s *Service) routeTable() []agentauth.Route {
 	return []agentauth.Route{
-		{Pattern: "GET /v1/schedule/{id}", Access: agentauth.Entitled, Entitle: s.entitled, Handle: s.get},
+		{Pattern: "GET /v1/schedule/{id}", Roles: agentauth.RoleAgent | agentauth.RoleSupervisor | agentauth.RoleClient,
+			Entitle: s.entitled, Handle: s.get},
+		// Anyone, visitors included: counts of free places, never who
+		// booked them (issue 11).
+		{Pattern: "GET /v1/services/{service}/availability", Roles: agentauth.Everyone, Handle: s.availability},
 	}
 }
+
+// Routes is the service's route table, for the binary's list of every
+// route and its roles (GET /admin/routes) and the route × role test.
+func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
 	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
@@ -43,13 +52,13 @@ func (s *Service) load(ctx context.Context, id string) (schedule.State, error) {
 }
 
 // entitled: the agent who accepted the callback's interaction.
-func (s *Service) entitled(r *http.Request, agent string) error {
+func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	id := r.PathValue("id")
 	st, err := s.load(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	if st.Agent != agent {
+	if !p.IsAgent(st.Agent) && !p.Covers(st.Request.GetService()) {
 		return notFound(id)
 	}
 	return nil

@@ -7,6 +7,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -19,12 +20,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/availability"
 	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/serviceconf"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
 )
@@ -40,6 +43,13 @@ type Config struct {
 	// CallingWindow per service, as given on the command line; see
 	// RegisterFlags for the format.
 	CallingWindow string
+	// ServiceSet is the binary's --services file, loaded: with it, each
+	// service's hours, window, TTL and retries come from the file, and
+	// --scheduler.office-hours must not be given.
+	ServiceSet *serviceconf.Set
+	// WindowGiven: --scheduler.calling-window was set (or --demo set it),
+	// so it overrides the file's windows for every service.
+	WindowGiven bool
 	// AgentsFile is the binary's --agents: with it, a schedule is read only
 	// by the agent who accepted the callback; "" is an open platform.
 	AgentsFile string
@@ -109,6 +119,9 @@ func parseCallingWindows(s string) (callingWindows, error) {
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
+	if c.ServiceSet != nil && strings.TrimSpace(c.OfficeHours) != "" {
+		return errors.New("scheduler.office-hours is replaced by office_hours in the services file (--services): give one or the other")
+	}
 	if _, err := parseOfficeHours(c.OfficeHours); err != nil {
 		return err
 	}
@@ -162,13 +175,23 @@ type Deps struct {
 
 // Service is scheduler.
 type Service struct {
-	deps    Deps
-	hours   officeHours
-	windows callingWindows
-	pending *pending
-	proj    *readmodel.Projection
-	fired   prometheus.Counter
-	agents  *agentauth.Directory // nil: open, no authentication
+	deps     Deps
+	hours    officeHours
+	windows  callingWindows
+	services *serviceconf.Set
+	// windowFromFlag: the calling window comes from the flag, not the file.
+	windowFromFlag bool
+	pending        *pending
+	// bookings count the places held per bucket (availability); places
+	// say which to release (bookings.go).
+	bookings *availability.Bookings
+	places   *places
+	// expiring are the callbacks whose time to live runs.
+	expiring *expiring
+	proj     *readmodel.Projection
+	fired    prometheus.Counter
+	expired  prometheus.Counter
+	agents   *agentauth.Directory // nil: open, no authentication
 }
 
 // New builds scheduler and registers its routes.
@@ -186,19 +209,45 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	agentauth.WarnOpen(deps.Log, agents)
-	s := &Service{deps: deps, hours: hours, windows: windows, pending: newPending(), agents: agents}
-	s.proj = &readmodel.Projection{Prefixes: []string{schedule.StreamPrefix}, Apply: s.pending.apply}
+	s := &Service{deps: deps, hours: hours, windows: windows, services: cfg.ServiceSet,
+		windowFromFlag: cfg.ServiceSet == nil || cfg.WindowGiven, pending: newPending(), agents: agents}
+	s.expiring = newExpiring()
+	s.bookings, s.places = availability.NewBookings(), newPlaces(s.bucketEnd)
+	s.proj = &readmodel.Projection{Prefixes: []string{schedule.StreamPrefix, availability.StreamPrefix},
+		Apply: func(r eventstore.RecordedEvent, e proto.Message) {
+			if strings.HasPrefix(r.Stream, availability.StreamPrefix) {
+				s.applyBookings(r, e)
+				return
+			}
+			s.applySchedule(r, e)
+			s.expiring.apply(r, e)
+		}}
 	s.fired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_fired_total",
 		Help: "Callbacks that fell due (CallbackDue written) and went to the router."})
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ringback_callbacks_pending",
 		Help: "Callbacks scheduled and waiting for their due time."}, func() float64 { return float64(s.pending.len()) })
-	for _, c := range []prometheus.Collector{s.fired, gauge} {
+	s.expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_expired_total",
+		Help: "Callbacks not connected within their time to live (CallbackExpired, FAIL_EXPIRED)."})
+	for _, c := range []prometheus.Collector{s.fired, s.expired, gauge} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("scheduler metrics: %w", err)
 		}
 	}
 	s.routes(deps.Mux)
 	return s, nil
+}
+
+// service is the configuration of a service: the services file's, with the
+// older flags where no file is given.
+func (s *Service) service(name string) serviceconf.Service {
+	svc := s.services.Of(name)
+	if s.services == nil {
+		svc.Hours = s.hours.of(name)
+	}
+	if s.windowFromFlag {
+		svc.Window = s.windows.of(name)
+	}
+	return svc
 }
 
 // Ready says whether the service's read model has caught up with the
@@ -214,6 +263,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},
 		s.timer,
+		s.releaser,
 	)
 }
 

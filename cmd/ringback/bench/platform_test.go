@@ -69,7 +69,7 @@ type platform struct {
 
 // startPlatform runs `ringback serve` on free loopback ports with a fresh
 // data directory and waits for /readyz. The caller must call stop.
-func startPlatform(ctx context.Context, bin, dir, trunk string) (*platform, error) {
+func startPlatform(ctx context.Context, bin, dir, trunk string, args ...string) (*platform, error) {
 	httpAddr, err := freePort("tcp")
 	if err != nil {
 		return nil, err
@@ -84,8 +84,8 @@ func startPlatform(ctx context.Context, bin, dir, trunk string) (*platform, erro
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(bin, "serve", "--http", httpAddr, "--sip", sipAddr, "--sip-trunk", trunk,
-		"--data", p.Data, "--log-level", "warn")
+	p.cmd = exec.Command(bin, append([]string{"serve", "--http", httpAddr, "--sip", sipAddr, "--sip-trunk", trunk,
+		"--data", p.Data, "--log-level", "warn"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s", // stop in seconds, calls up or not
 		// fake contacts are dialled at any hour: the calling window is open fully

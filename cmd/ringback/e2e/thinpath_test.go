@@ -127,6 +127,36 @@ func walk(t *testing.T, a api, agent string, phone, contact *siptest.UAS, o outc
 		phone.WaitFor(t, "BYE at the agent phone", func(ms []siptest.Message) bool { return hasMethod(ms, "BYE") })
 	}
 
+	if o.status != "Connected" {
+		// The default retry policy (issue 11) gives the next attempt to the
+		// scheduler: the interaction ends on its own, the callback is
+		// scheduled again, the agent is Ready for the next one.
+		var again struct {
+			State    string
+			Attempts int
+			Moves    []string
+		}
+		a.eventually("/v1/callbacks/"+cb.ID, &again, "callback scheduled for a retry", func() bool {
+			return again.State == "SCHEDULED" && again.Attempts == 1 && len(again.Moves) == 1
+		})
+		var trail []struct{ Type string }
+		a.eventually("/v1/interactions/"+ix+"/events", &trail, "audit trail of the retry", func() bool {
+			return hasInOrder(trail, "CallbackRequested", "InteractionOffered", "OfferAccepted", "DialRequested", o.trailHas,
+				"InteractionDone", "CallbackRescheduled")
+		})
+		var ag struct {
+			Channels map[string]struct{ State string } `json:"channels"`
+		}
+		a.eventually("/v1/agents/"+agent, &ag, "agent Ready after the retry", func() bool { return ag.Channels["webcallback"].State == "READY" })
+		if r := a.do("DELETE", "/v1/callbacks/"+cb.ID, nil); r.Status != 200 {
+			t.Fatalf("cancel the retry: %d %s", r.Status, r.Body)
+		}
+		if r := a.do("DELETE", "/v1/agents/"+agent+"/session", nil); r.Status != 200 {
+			t.Fatalf("logout: %d %s", r.Status, r.Body)
+		}
+		return
+	}
+
 	// Disposition, Done.
 	if r := a.do("PUT", "/v1/interactions/"+ix+"/disposition", map[string]string{"code": "nope"}); r.Status != 400 || !strings.Contains(string(r.Body), `"field":"code"`) {
 		t.Fatalf("bad disposition: %d %s", r.Status, r.Body)

@@ -43,6 +43,18 @@ eq('target digits are an agent', R.partyTarget('1001'), { agent: '1001' });
 eq('target number', R.partyTarget('+1 (415) 555-0100'), { phone_number: '+14155550100' });
 eq('target empty', R.partyTarget('  '), null);
 
+// The contact's local time and the calling window (issue 11): 21:30 in
+// Paris is outside 08:00–21:00; every zone of the number must allow it.
+const at = new Date('2026-12-03T20:30:00Z');
+eq('paris outside', R.contactTime({ contact_zones: ['Europe/Paris'], calling_window: '08:00–21:00' }, at),
+  { text: '21:30 Europe/Paris', inside: false, window: '08:00–21:00' });
+eq('new york inside', R.contactTime({ contact_zones: ['America/New_York'], calling_window: '08:00–21:00' }, at).inside, true);
+eq('all zones', R.contactTime({ contact_zones: ['America/New_York', 'Europe/Paris'], calling_window: '08:00-21:00' }, at).inside, false);
+eq('no window', R.contactTimeText(R.contactTime({ contact_zones: ['Asia/Tokyo'] }, at)), '05:30 Asia/Tokyo');
+eq('worded', R.contactTimeText(R.contactTime({ contact_zones: ['Europe/Paris'], calling_window: '08:00–21:00' }, at)),
+  '21:30 Europe/Paris · outside the calling window 08:00–21:00');
+eq('no zones', R.contactTimeText(R.contactTime({}, at)), 'Unknown');
+
 if (fail.length) { console.log(fail.join('\n')); process.exit(1); }
 `
 

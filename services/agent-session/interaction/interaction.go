@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/callwindow"
+	"github.com/ringback/ringback/libs/serviceconf"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
@@ -45,21 +46,27 @@ const (
 
 // State of an interaction.
 type State struct {
-	ID          string
-	CallbackID  string
-	Agent       string
-	Phase       Phase
-	OfferID     string
-	Request     *callbackv1.CallbackRequest
-	Expires     time.Time
-	AutoAnswer  time.Time // zero: the agent answers by hand
-	CanReject   bool
-	QueuedAt    time.Time
-	Scheduled   time.Time
-	CallStatus  string
-	Reason      string // why the call status last changed (Busy, No answer...)
-	CallID      string
-	Attempts    int
+	ID         string
+	CallbackID string
+	Agent      string
+	Phase      Phase
+	OfferID    string
+	Request    *callbackv1.CallbackRequest
+	Expires    time.Time
+	AutoAnswer time.Time // zero: the agent answers by hand
+	CanReject  bool
+	QueuedAt   time.Time
+	Scheduled  time.Time
+	CallStatus string
+	Reason     string // why the call status last changed (Busy, No answer...)
+	CallID     string
+	Attempts   int // calls made in this interaction
+	// PriorAttempts are the calls made to the contact before this
+	// interaction (retries, reschedules).
+	PriorAttempts int
+	// Outcome of the last call if it did not reach the contact: busy,
+	// no_answer or failed; empty once a call connects.
+	Outcome     string
 	Disposition string
 	Muted       bool
 	Recording   bool
@@ -96,6 +103,9 @@ type (
 		// Windows are the calling windows per service in the contact's
 		// local time; nil is none.
 		Windows callwindow.Services
+		// Services give the service's retry policy: after a call that did
+		// not reach the contact, the agent redials only within its attempts.
+		Services *serviceconf.Set
 	}
 	EndCall struct {
 		Agent string
@@ -105,6 +115,10 @@ type (
 		Agent              string
 		RequireDisposition bool
 		At                 time.Time
+		// Services give the service's retry policy: a disposition code may
+		// ask for another try, and used attempts complete the callback
+		// unreached.
+		Services *serviceconf.Set
 	}
 	// Hold puts the contact on hold (Hold) or takes them back (Retrieve).
 	Hold struct {
@@ -150,10 +164,19 @@ type (
 		CallID, Action, Reason string
 		At                     time.Time
 	}
-	// Progress is what the media gateway said of the call.
+	// Progress is what the media gateway said of the call; Outcome is
+	// busy, no_answer or failed for an attempt that did not reach the
+	// contact.
 	Progress struct {
-		CallID, Status, Reason string
-		At                     time.Time
+		CallID, Status, Reason, Outcome string
+		At                              time.Time
+	}
+	// AutoRetry ends the interaction after a call that did not reach the
+	// contact when the service's policy gives the next attempt to the
+	// scheduler, or completes the callback when the attempts are used.
+	AutoRetry struct {
+		Services *serviceconf.Set
+		At       time.Time
 	}
 	NoteDisposition struct {
 		Code string
@@ -163,7 +186,9 @@ type (
 	Reschedule struct {
 		Agent string
 		Time  time.Time
-		At    time.Time
+		// Personal: it comes back to this agent only.
+		Personal bool
+		At       time.Time
 	}
 	NoteCaseData struct {
 		CaseData map[string]string
@@ -187,52 +212,10 @@ var (
 	ErrNotOnHold       = errors.New("the call is not on hold")
 	ErrDigits          = errors.New("digits must be 1 to 32 of 0-9, *, #, A-D")
 	ErrRescheduleTime  = errors.New("the new time must be in the future and within 90 days")
+	// ErrAttemptsUsed: the retry policy allows no more calls; Done
+	// completes the callback, or the agent reschedules it.
+	ErrAttemptsUsed = errors.New("the attempts the service allows are used: reschedule or click Done")
 )
-
-// ErrOutsideWindow: the contact may not be dialled now, in its local time.
-var ErrOutsideWindow = errors.New("outside the contact's calling window")
-
-// OutsideWindowError says, in the agent's words, why Call this contact is
-// refused and when it may be.
-type OutsideWindowError struct {
-	Window callwindow.Window
-	Zones  []*time.Location
-	At     time.Time
-	Next   time.Time // zero: no opening shared by the zones soon
-}
-
-func (e *OutsideWindowError) Error() string {
-	msg := fmt.Sprintf("Outside the contact's calling window (%s %s)", e.Window, callwindow.Names(e.Zones))
-	if e.Next.IsZero() {
-		return msg + "; the contact's zones share no opening in the next two weeks"
-	}
-	z := e.Zones[0]
-	next, at := e.Next.In(z), e.At.In(z)
-	if next.YearDay() == at.YearDay() && next.Year() == at.Year() {
-		return msg + "; next opening " + next.Format("15:04")
-	}
-	return msg + "; next opening " + next.Format("Mon 15:04")
-}
-
-func (e *OutsideWindowError) Is(target error) bool { return target == ErrOutsideWindow }
-
-// outsideWindow refuses a dial at at outside the service's window in
-// every zone of the contact of r.
-func outsideWindow(at time.Time, ws callwindow.Services, r *callbackv1.CallbackRequest) error {
-	if ws == nil {
-		return nil
-	}
-	w := ws.Of(r.GetService())
-	if w.AlwaysOpen() {
-		return nil
-	}
-	zones := callwindow.Zones(r.GetPhoneNumber(), r.GetTimezone(), time.UTC)
-	if callwindow.Allowed(at, zones, w) {
-		return nil
-	}
-	next, _ := callwindow.NextOpening(at, zones, w)
-	return &OutsideWindowError{Window: w, Zones: zones, At: at, Next: next}
-}
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
@@ -296,6 +279,9 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if err := outsideWindow(c.At, c.Windows, s.Request); err != nil {
 			return nil, err
 		}
+		if p, ok := s.retry(c.Services).Outcomes[serviceconf.Outcome(s.Outcome)]; ok && p.Then == serviceconf.ThenAgent && s.TotalAttempts() >= p.Attempts {
+			return nil, ErrAttemptsUsed
+		}
 		return []proto.Message{&agentv1.DialRequested{InteractionId: s.ID, CallId: c.CallID, AgentId: c.Agent,
 			AgentPhoneUri: c.PhoneURI, PhoneNumber: s.Request.GetPhoneNumber(), Service: s.Request.GetService(), At: ts(c.At)}}, nil
 	case EndCall:
@@ -310,7 +296,10 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if c.CallID != s.CallID || s.Phase != Accepted || c.Status == s.CallStatus {
 			return nil, nil // a late word about an earlier attempt
 		}
-		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Reason: c.Reason, At: ts(c.At)}}, nil
+		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Reason: c.Reason,
+			Outcome: c.Outcome, At: ts(c.At)}}, nil
+	case AutoRetry:
+		return s.autoRetry(c)
 	case Hold:
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err
@@ -379,7 +368,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrRescheduleTime
 		}
 		return []proto.Message{&agentv1.RescheduleRequested{InteractionId: s.ID, CallbackId: s.CallbackID, AgentId: c.Agent,
-			Time: ts(c.Time), At: ts(c.At)}}, nil
+			Time: ts(c.Time), Personal: c.Personal, At: ts(c.At)}}, nil
 	case NoteCaseData:
 		if s.Phase == None || maps.Equal(s.CaseData(), c.CaseData) {
 			return nil, nil
@@ -403,8 +392,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if c.RequireDisposition && s.Disposition == "" {
 			return nil, ErrNeedDisposition
 		}
-		return []proto.Message{&agentv1.InteractionDone{InteractionId: s.ID, CallbackId: s.CallbackID, AgentId: c.Agent,
-			Disposition: s.Disposition, Rescheduled: !s.RescheduledFor.IsZero(), At: ts(c.At)}}, nil
+		return []proto.Message{s.finish(c)}, nil
 	}
 	return nil, fmt.Errorf("interaction: unknown command %T", c)
 }
@@ -436,6 +424,7 @@ func Evolve(s State, e proto.Message) State {
 		s.ID, s.CallbackID, s.Agent, s.OfferID = e.InteractionId, e.CallbackId, e.AgentId, e.OfferId
 		s.Request, s.Phase, s.Expires = e.Request, Offered, e.ExpiresAt.AsTime()
 		s.QueuedAt, s.Scheduled, s.Updated = e.QueuedAt.AsTime(), e.ScheduledFor.AsTime(), e.At.AsTime()
+		s.PriorAttempts = int(e.Attempts)
 		s.AutoAnswer, s.CanReject = time.Time{}, true
 		if e.AutoAnswerAt != nil {
 			s.AutoAnswer, s.CanReject = e.AutoAnswerAt.AsTime(), e.CanReject
@@ -449,8 +438,12 @@ func Evolve(s State, e proto.Message) State {
 	case *agentv1.DialRequested:
 		s.CallID, s.CallStatus, s.Reason, s.Updated = e.CallId, Establishing, "", e.At.AsTime()
 		s.Attempts++
+		s.Outcome = ""
 	case *agentv1.CallStatusChanged:
 		s.CallStatus, s.Reason, s.Updated = e.Status, e.Reason, e.At.AsTime()
+		if e.Outcome != "" {
+			s.Outcome = e.Outcome
+		}
 		if e.Status == ReadyToCall {
 			s.Muted, s.Recording = false, false
 			// The gateway closes every party before the call ends; a request

@@ -30,6 +30,12 @@ type State struct {
 	// Agent accepted the latest interaction: the one agent who may read the
 	// callback when agents authenticate.
 	Agent string
+	// Reason a callback completed unreached (FAIL_BUSY, FAIL_EXPIRED…).
+	Reason string
+	// Attempts are the calls made to the contact so far.
+	Attempts int
+	// Moves are the reasons of every move of its due time, oldest first.
+	Moves []string
 	// Voided: the request was abandoned between its number's claim and its
 	// CallbackRequested, which now never will be written (contact package).
 	Voided bool
@@ -78,6 +84,11 @@ type (
 		// Reopen: the callback was rescheduled, so SCHEDULED again even after
 		// it was in progress.
 		Reopen bool
+		// Reason it completed unreached; Attempts so far (0: unknown);
+		// Moved: why its due time moved.
+		Reason   string
+		Attempts int
+		Moved    string
 	}
 )
 
@@ -145,10 +156,15 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if !s.Exists || !s.Open() {
 			return nil, nil
 		}
-		if c.State == s.Status && (c.ScheduledFor.IsZero() || c.ScheduledFor.Equal(s.ScheduledFor)) {
+		if c.State == s.Status && (c.ScheduledFor.IsZero() || c.ScheduledFor.Equal(s.ScheduledFor)) && c.Moved == "" {
 			return nil, nil
 		}
-		if !c.Reopen && rank[c.State] < rank[s.Status] {
+		// The scheduler's first word may hold an ASAP request until the
+		// service opens: QUEUED (as intake assumed) becomes SCHEDULED, as
+		// long as no interaction was opened for it.
+		held := c.State == callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED &&
+			s.Status == callbackv1.CallbackState_CALLBACK_STATE_QUEUED && s.InteractionID == ""
+		if !c.Reopen && !held && rank[c.State] < rank[s.Status] {
 			return nil, nil
 		}
 		if c.InteractionID != "" && s.InteractionID != "" && c.InteractionID != s.InteractionID &&
@@ -156,7 +172,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil // a late word about an earlier interaction of a rescheduled callback
 		}
 		e := &callbackv1.CallbackStateChanged{CallbackId: s.ID, State: c.State, At: timestamppb.New(c.At),
-			InteractionId: c.InteractionID, Disposition: c.Disposition, AgentId: c.Agent}
+			InteractionId: c.InteractionID, Disposition: c.Disposition, AgentId: c.Agent, Reason: c.Reason,
+			Attempts: int32(c.Attempts), Moved: c.Moved}
 		if !c.ScheduledFor.IsZero() {
 			e.ScheduledFor = timestamppb.New(c.ScheduledFor)
 		}
@@ -203,6 +220,15 @@ func Evolve(s State, e proto.Message) State {
 		}
 		if e.AgentId != "" {
 			s.Agent = e.AgentId
+		}
+		if e.Reason != "" {
+			s.Reason = e.Reason
+		}
+		if int(e.Attempts) > s.Attempts {
+			s.Attempts = int(e.Attempts)
+		}
+		if e.Moved != "" {
+			s.Moves = append(s.Moves, e.Moved)
 		}
 	}
 	return s

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -13,8 +14,6 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
-
-	"github.com/ringback/ringback/libs/dialplan"
 )
 
 // e164 is an international number as ITU-T E.164 allows it: +, a country
@@ -147,44 +146,6 @@ const (
 	roleParty   = "party"
 )
 
-// refusedNumber is the last check before a number leaves for the trunk:
-// not E.164, or what the dial plan never allows (emergency, premium, short
-// and service codes, issue 16). The reason names the refusal, never the
-// number.
-func refusedNumber(number string) *OutcomeError {
-	if !e164.MatchString(number) {
-		return &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
-	}
-	if err := dialplan.Forbidden(number); err != nil {
-		return &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: err.Error()}
-	}
-	return nil
-}
-
-// refusedPhone checks an agent's phone before it is rung: a URI carrying
-// headers would put them in our INVITE (?X-Injected=1), and a phone "at the
-// trunk" is a number dialled through it, held to the dial plan like any
-// contact's.
-func (g *Gateway) refusedPhone(u sipgosip.Uri) *OutcomeError {
-	if u.Headers != nil && u.Headers.Length() > 0 {
-		return &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPhoneRefused + ": headers in the phone's URI"}
-	}
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	digits := strings.TrimPrefix(u.User, "+")
-	isNumber := digits != "" && strings.Trim(digits, "0123456789") == ""
-	if isNumber && strings.EqualFold(u.Host, g.trunkHost) && port == g.trunkPort {
-		// A number at the trunk is dialled like a contact's ("911" too: the
-		// trunk's own short dialling), so the dial plan holds it.
-		if err := dialplan.Forbidden("+" + digits); err != nil {
-			return &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPhoneRefused + ": " + err.Error()}
-		}
-	}
-	return nil
-}
-
 // trunkURI is where a number is dialled.
 func (g *Gateway) trunkURI(number string) sipgosip.Uri {
 	return sipgosip.Uri{Scheme: "sip", User: number, Host: g.trunkHost, Port: g.trunkPort}
@@ -276,10 +237,30 @@ func answered(kind ProgressKind, l *leg, others ...*leg) Progress {
 
 // invite places one leg and waits for its answer, for at most ringTimeout.
 func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTimeout time.Duration, ringing ProgressKind) (*leg, error) {
-	dlg, err := d.g.dg.NewDialog(to, diago.NewDialogOptions{Transport: "udp"})
+	// A phone behind NAT on TCP or TLS: its Contact cannot be reached, the
+	// connection it registered over can (RFC 5626 5.3). The transport's
+	// RewriteContact sends the in-dialog requests the same way, to where
+	// the answer came from.
+	flowSrc, viaFlow := d.g.flowTo(to)
+	// A phone's address holds at most MaxDialogsPerSource legs (limits.go):
+	// the NAT's address for a phone behind one, not its private Contact.
+	addr := to.Host
+	if viaFlow {
+		addr, _, _ = net.SplitHostPort(flowSrc)
+	}
+	release, ok := d.g.dialogs.acquire(addr)
+	if !ok {
+		return nil, &legError{role: role, code: sipgosip.StatusBusyHere, reason: reasonTooManyDialogs}
+	}
+	dlg, err := d.g.dg.NewDialog(to, d.g.dialogOptions(to))
 	if err != nil {
+		release()
 		return nil, &legError{role: role, err: fmt.Errorf("new dialog: %w", err)}
 	}
+	if viaFlow {
+		dlg.InviteRequest.SetDestination(flowSrc)
+	}
+
 	var heard atomic.Bool // any provisional response: CANCEL is allowed
 	rang := false
 	opts := diago.InviteClientOptions{
@@ -309,14 +290,26 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 	stopRing()
 	if err != nil {
 		d.abandon(dlg)
+		release()
 		le := classify(ctx, role, dlg, timedOut.Load(), err)
 		le.heard = heard.Load()
 		return nil, le
 	}
+	if d.g.cfg.TrunkSRTP && d.g.isTrunk(to) && !srtpAnswered(dlg.InviteResponse) {
+		// Asked for SRTP and answered in clear: no call is better than a
+		// call anyone on the path can hear (abandon ACKs and BYEs it).
+		d.abandon(dlg)
+		release()
+		return nil, &legError{role: role, code: sipgosip.StatusNotAcceptableHere, reason: reasonNoSRTP}
+	}
 	if err := dlg.Ack(ctx); err != nil {
 		d.abandon(dlg)
+		release()
 		return nil, &legError{role: role, err: fmt.Errorf("ack: %w", err)}
 	}
+	// An answered leg holds its slot until its dialog ends (sipgo cancels
+	// the dialog's context then, as legDone relies on).
+	context.AfterFunc(dlg.Context(), release)
 	return &leg{role: role, dialog: dlg, media: med}, nil
 }
 

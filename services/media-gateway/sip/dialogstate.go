@@ -85,7 +85,9 @@ func dialogOf(l *leg) Dialog {
 // earlyDialog is a ringing leg's INVITE as its provisional response tells
 // it: enough to cancel the INVITE from another instance (Cancel).
 func earlyDialog(role string, to sipgosip.Uri, res *sipgosip.Response) Dialog {
-	d := Dialog{Role: role, Early: true, RemoteTarget: to.String(), Transport: "udp", RemoteAddr: res.Source()}
+	// The transport the answer came over: the INVITE's (TCP and TLS answer
+	// on the request's connection).
+	d := Dialog{Role: role, Early: true, RemoteTarget: to.String(), Transport: strings.ToLower(res.Transport()), RemoteAddr: res.Source()}
 	if h := res.CallID(); h != nil {
 		d.CallID = h.Value()
 	}

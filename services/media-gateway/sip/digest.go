@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +18,15 @@ import (
 )
 
 // Server-side digest authentication for REGISTER (RFC 3261 22.4 on RFC 2617,
-// algorithms of RFC 8760: SHA-256 preferred, MD5 for older phones), with
-// qop=auth so that every nonce is used with an increasing count.
+// algorithms of RFC 8760), with qop=auth so that every nonce is used with an
+// increasing count. The algorithms challenged are the account's
+// (accounts.go): MD5 alone unless the account or the realm's default says
+// SHA-256 too, then SHA-256 first.
 //
 // sipgo leaves this to us (DESIGN.md 3): unknown users and wrong passwords
 // get the same 401 after the same work, a nonce is ours only while we hold
 // it (bounded, with an expiry), a nonce count never goes back, and failures
-// are counted per source address (registrar.go).
+// are counted per account and source (lockout.go), once per attempt.
 
 const (
 	digestRealm = "ringback"
@@ -32,10 +35,6 @@ const (
 	// REGISTERs must not grow memory. The oldest give way first.
 	maxNonces = 10000
 )
-
-// digestAlgorithms in order of preference (RFC 8760 2.4: the server lists
-// its challenges from most to least preferred).
-var digestAlgorithms = []string{"SHA-256", "MD5"}
 
 func digestHash(alg string) (func() hash.Hash, bool) {
 	switch strings.ToUpper(alg) {
@@ -126,7 +125,13 @@ const (
 type nonceState struct {
 	issued time.Time
 	nc     uint64 // highest count used
+	// failed are the responses that failed with this nonce: the same one
+	// again is the same attempt resent, not another guess.
+	failed []string
 }
+
+// maxFailedPerNonce bounds nonceState.failed; past it every failure counts.
+const maxFailedPerNonce = 4
 
 // newNonceLocked returns a fresh nonce; r.mu is held.
 func (r *registrar) newNonceLocked(now time.Time) string {
@@ -150,13 +155,15 @@ func (r *registrar) newNonceLocked(now time.Time) string {
 	return nonce
 }
 
-// challenge is the 401 for req: the same for every user, known or not.
-func (r *registrar) challenge(req *sipgosip.Request, stale bool, now time.Time) *sipgosip.Response {
+// challenge is the 401 for req, one WWW-Authenticate per algorithm in algs
+// (RFC 8760 order): the same for an unknown user as for an account with the
+// realm's default algorithms.
+func (r *registrar) challenge(req *sipgosip.Request, algs []string, stale bool, now time.Time) *sipgosip.Response {
 	r.mu.Lock()
 	nonce := r.newNonceLocked(now)
 	r.mu.Unlock()
 	res := sipgosip.NewResponseFromRequest(req, sipgosip.StatusUnauthorized, "Unauthorized", nil)
-	for _, alg := range digestAlgorithms {
+	for _, alg := range algs {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, digestRealm, nonce, alg)
 		if stale {
 			v += ", stale=true"
@@ -174,7 +181,15 @@ func (r *registrar) verify(req *sipgosip.Request, c credentials, aor string, now
 	if !algOK {
 		newHash = md5.New // same work as a known algorithm
 	}
-	password, known := r.accounts[c.username]
+	alg := strings.ToUpper(c.algorithm)
+	if alg == "" {
+		alg = AlgorithmMD5 // RFC 2617 3.2.2: absent means MD5
+	}
+	// Only an algorithm we challenged this account with: an account set to
+	// SHA-256 alone is not to be answered in MD5.
+	algOK = algOK && slices.Contains(r.algorithms(aor), alg)
+	account, known := r.accounts[c.username]
+	password := account.Password
 	if !known {
 		password = r.decoy
 	}
@@ -197,6 +212,31 @@ func (r *registrar) verify(req *sipgosip.Request, c credentials, aor string, now
 	}
 	st.nc = nc
 	return authOK
+}
+
+// firstFailure reports whether a failed attempt counts: not when the same
+// response already failed with the same nonce we hold (the attempt resent in
+// a new transaction). A nonce we do not hold, or credentials we could not
+// parse, always count: a guesser cannot reuse one nonce to go uncounted,
+// since each guess is a different response.
+func (r *registrar) firstFailure(c credentials, parsed bool) bool {
+	if !parsed {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.nonces[c.nonce]
+	if !ok {
+		return true
+	}
+	resp := strings.ToLower(c.response)
+	if slices.Contains(st.failed, resp) {
+		return false
+	}
+	if len(st.failed) < maxFailedPerNonce {
+		st.failed = append(st.failed, resp)
+	}
+	return true
 }
 
 // sameURI: the digest's uri must be the request's (RFC 2617 3.2.2.5), or

@@ -71,7 +71,7 @@ func FuzzInbound(f *testing.F) {
 func fuzzGateway(f *testing.F) (*Gateway, *net.UDPAddr) {
 	g, err := New(Config{
 		Listen: "127.0.0.1:0", Trunk: "127.0.0.1:9", CallerID: "ringback",
-		SourceRate: -1, Accounts: map[string]string{"agent1": "secret"},
+		SourceRate: -1, Accounts: map[string]Account{"agent1": {Password: "secret"}},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatalf("New: %v", err)

@@ -4,11 +4,14 @@
 // legs' RTP end here and the gateway forwards, holds, mutes, records and
 // sends DTMF (bridge.go, control.go, record.go).
 //
-// It owns the SIP stack: one UDP listener, sipgo's transport and transaction
-// layers, and diago's dialogs and media sessions; a registrar for the
-// agents' phones (registrar.go, digest.go) and the OPTIONS keep-alive toward
-// the trunk (keepalive.go). It accepts no call from outside (403: no toll
-// fraud through the trunk); a call is only ever placed by Dial. It reports
+// It owns the SIP stack: a UDP listener and, when configured, TCP and TLS
+// ones (transport.go, with SRTP toward the trunk), sipgo's transport and
+// transaction layers, and diago's dialogs and media sessions; a registrar
+// for the agents' phones (registrar.go, digest.go, accounts.go, with
+// lock-outs per account and source in lockout.go), limits per source
+// (ratelimit.go, limits.go) and the OPTIONS keep-alive toward the trunk
+// (keepalive.go). It accepts no call from outside (403: no toll fraud
+// through the trunk); a call is only ever placed by Dial. It reports
 // progress through a callback and knows nothing of events, streams or the
 // bus: the service maps Progress to events. It must not import the
 // service's domain packages nor any libs/ adapter.
@@ -16,6 +19,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,86 +60,6 @@ var ErrStopped = errors.New("sip: gateway stopped")
 // which only Run should do.
 var errListenerStopped = errors.New("listener stopped")
 
-// Config is the gateway's SIP configuration.
-type Config struct {
-	// Listen is the UDP host:port the SIP stack binds, e.g. 127.0.0.1:5060;
-	// port 0 picks a free port (see Gateway.Addr). Bind a specific address in
-	// production: it is also the address in Contact, Via and SDP.
-	Listen string
-	// Trunk is the host:port of the SIP trunk; a contact is dialled as
-	// sip:<E.164 number>@<Trunk>.
-	Trunk string
-	// CallerID is the user part of From on both legs, e.g. "ringback".
-	CallerID string
-	// AgentRingTimeout and ContactRingTimeout: a leg not answered within is
-	// cancelled (CANCEL) and counts as not answered. Zero means the default.
-	AgentRingTimeout   time.Duration
-	ContactRingTimeout time.Duration
-	// KeepAlive is the interval of the OPTIONS probes toward the trunk
-	// (see TrunkUp); zero disables them. DefaultKeepAlive suits a flag.
-	KeepAlive time.Duration
-	// Accounts are the agents' phones allowed to REGISTER: SIP user (the
-	// agent id) -> digest password. Without accounts every REGISTER is
-	// challenged and fails.
-	Accounts map[string]string
-	// TrunkUser and TrunkPassword answer a 401/407 challenge from the trunk
-	// on the contact leg (digest, RFC 3261 22.2); empty: no credentials, a
-	// challenge fails the call.
-	TrunkUser     string
-	TrunkPassword string
-	// SourceRate is the out-of-dialog requests per second (REGISTER aside)
-	// accepted from one source IP; more are dropped unanswered (flood and
-	// toll-fraud scans, see ratelimit.go). Zero means DefaultSourceRate,
-	// negative disables the limit.
-	SourceRate int
-	// SessionExpires is the session interval offered on every INVITE
-	// (RFC 4028, sessiontimer.go); zero offers none. MinSE is the smallest
-	// the gateway accepts (Min-SE), zero meaning MinSessionExpires.
-	SessionExpires time.Duration
-	MinSE          time.Duration
-}
-
-// Validate reports the first problem with the configuration.
-func (c Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("sip: listen %q: %w", c.Listen, err)
-	}
-	host, port, err := net.SplitHostPort(c.Trunk)
-	if err != nil {
-		return fmt.Errorf("sip: trunk %q: %w", c.Trunk, err)
-	}
-	if host == "" {
-		return fmt.Errorf("sip: trunk %q: no host", c.Trunk)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return fmt.Errorf("sip: trunk %q: bad port", c.Trunk)
-	}
-	if c.CallerID == "" || !isToken(c.CallerID) {
-		return fmt.Errorf("sip: caller id %q: want a SIP user name", c.CallerID)
-	}
-	if c.AgentRingTimeout < 0 || c.ContactRingTimeout < 0 {
-		return errors.New("sip: negative ring timeout")
-	}
-	if c.KeepAlive < 0 {
-		return errors.New("sip: negative keep-alive interval")
-	}
-	if c.SessionExpires < 0 || c.MinSE < 0 {
-		return errors.New("sip: negative session interval")
-	}
-	if c.TrunkPassword != "" && (c.TrunkUser == "" || !isToken(c.TrunkUser)) {
-		return fmt.Errorf("sip: trunk user %q: want a SIP user name with the trunk password", c.TrunkUser)
-	}
-	for user, password := range c.Accounts {
-		if user == "" || !isToken(user) {
-			return fmt.Errorf("sip: account %q: want a SIP user name", user)
-		}
-		if password == "" {
-			return fmt.Errorf("sip: account %q: empty password", user)
-		}
-	}
-	return nil
-}
-
 // Gateway is the SIP back-to-back user agent. Its methods are safe for
 // concurrent use.
 type Gateway struct {
@@ -154,6 +78,12 @@ type Gateway struct {
 	reg   *registrar
 	limit *sourceLimiter
 	trunk trunkState
+
+	streams   *streamListeners // TCP and TLS, when served
+	serverTLS *tls.Config      // nil without a certificate
+	txs       *sourceCounter   // server transactions per source
+	conns     *sourceCounter   // TCP and TLS connections per source
+	dialogs   *sourceCounter   // legs per phone address
 
 	ready    chan struct{} // closed once Run serves: Dial waits for it
 	stopping chan struct{} // closed when Run begins to stop
@@ -188,6 +118,18 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if cfg.SourceRate == 0 {
 		cfg.SourceRate = DefaultSourceRate
 	}
+	if cfg.DigestAlgorithms == nil {
+		cfg.DigestAlgorithms = DefaultDigestAlgorithms
+	}
+	if cfg.MaxTransactionsPerSource == 0 {
+		cfg.MaxTransactionsPerSource = DefaultMaxTransactionsPerSource
+	}
+	if cfg.MaxDialogsPerSource == 0 {
+		cfg.MaxDialogsPerSource = DefaultMaxDialogsPerSource
+	}
+	if cfg.MaxConnectionsPerSource == 0 {
+		cfg.MaxConnectionsPerSource = DefaultMaxConnectionsPerSource
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -196,18 +138,26 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	}
 	trunkHost, trunkPortStr, _ := net.SplitHostPort(cfg.Trunk) // validated
 	trunkPort, _ := strconv.Atoi(trunkPortStr)
-
-	listen := cfg.Listen
-	if host, port, _ := net.SplitHostPort(listen); host == "" {
-		// An empty host would bind [::] dual-stack; diago derives Contact and
-		// SDP addresses from the bound host and handles IPv4 best.
-		listen = net.JoinHostPort("0.0.0.0", port)
+	serverTLS, clientTLS, err := cfg.tlsConfigs()
+	if err != nil {
+		return nil, err
 	}
-	conn, err := net.ListenPacket("udp4", listen)
+	trunkIP := ""
+	if ip := net.ParseIP(trunkHost); ip != nil {
+		trunkIP = ip.String()
+	}
+	conns := newSourceCounter("connections", cfg.MaxConnectionsPerSource, trunkIP, log)
+
+	conn, err := net.ListenPacket("udp4", anyHost(cfg.Listen))
 	if err != nil {
 		return nil, fmt.Errorf("sip: listen %s: %w", cfg.Listen, err)
 	}
 	bound := conn.LocalAddr().(*net.UDPAddr)
+	streams, err := listenStreams(cfg, serverTLS, conns)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 
 	g := &Gateway{
 		cfg:       cfg,
@@ -220,22 +170,31 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		ready:     make(chan struct{}),
 		stopping:  make(chan struct{}),
 		dialing:   make(map[uint64]context.CancelCauseFunc),
-		reg:       newRegistrar(cfg.Accounts, log),
+		reg:       newRegistrar(cfg.Accounts, cfg.DigestAlgorithms, log),
 		limit:     newSourceLimiter(cfg.SourceRate, log),
+		streams:   streams,
+		serverTLS: serverTLS,
+		txs:       newSourceCounter("transactions", cfg.MaxTransactionsPerSource, trunkIP, log),
+		conns:     conns,
+		dialogs:   newSourceCounter("dialogs", cfg.MaxDialogsPerSource, trunkHost, log), // keyed by the leg's host
 	}
 	g.trunk.up.Store(true) // until the probes say otherwise
-	if err := g.buildStack(bound); err != nil {
+	if err := g.buildStack(bound, clientTLS); err != nil {
 		conn.Close()
+		streams.close()
 		return nil, err
 	}
 	return g, nil
 }
 
-func (g *Gateway) buildStack(bound *net.UDPAddr) error {
+func (g *Gateway) buildStack(bound *net.UDPAddr, clientTLS *tls.Config) error {
 	libLog := slog.New(newLibHandler(g.log.Handler()))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(g.cfg.CallerID),
 		sipgo.WithUserAgentHostname(g.host),
+		// Every TLS connection sipgo opens (the trunk's, a phone's) verifies
+		// its peer with this.
+		sipgo.WithUserAgenTLSConfig(clientTLS),
 		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(libLog)),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipgosip.WithTransactionLayerLogger(libLog),
@@ -255,24 +214,22 @@ func (g *Gateway) buildStack(bound *net.UDPAddr) error {
 		return fmt.Errorf("sip: server: %w", err)
 	}
 	g.ua, g.srv = ua, srv
-	// The transport names the socket we bound: diago's client then sends
-	// from it (sipgo reuses the listener for its bound address), so Via,
-	// Contact and the source of every request are the one address phones and
-	// the trunk can reach us at.
-	g.dg = diago.NewDiago(ua,
-		diago.WithServer(srv),
-		diago.WithLogger(libLog),
-		diago.WithTransport(diago.Transport{
-			Transport: "udp",
-			BindHost:  bound.IP.String(),
-			BindPort:  bound.Port,
-		}),
+	// The UDP transport names the socket we bound: diago's client then
+	// sends from it (sipgo reuses the listener for its bound address), so
+	// Via, Contact and the source of every request are the one address
+	// phones and the trunk can reach us at. TCP and TLS name their
+	// listeners' ports for Contact.
+	dgOpts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(libLog)}
+	for _, t := range g.diagoTransports(bound) {
+		dgOpts = append(dgOpts, diago.WithTransport(t))
+	}
+	g.dg = diago.NewDiago(ua, append(dgOpts,
 		// PCMU and PCMA on every leg, and RFC 4733 events for the DTMF keypad.
 		diago.WithMediaConfig(diago.MediaConfig{
 			Codecs: offeredCodecs(),
 		}),
 		diago.WithServerRequestMiddleware(g.screen),
-	)
+	)...)
 	// Unreachable while screen rejects every new INVITE; diago's default
 	// handler would print to stdout and leave the INVITE unanswered.
 	g.dg.HandleFunc(func(d *diago.DialogServerSession) {
@@ -287,7 +244,9 @@ func (g *Gateway) buildStack(bound *net.UDPAddr) error {
 	}))
 	// OPTIONS probes leave from the bound socket, like diago's requests.
 	kaOpts := []sipgo.ClientOption{sipgo.WithClientLogger(libLog)}
-	if !bound.IP.IsUnspecified() {
+	// Over TCP or TLS sipgo dials from an ephemeral port (binding --sip's
+	// port would collide with our TCP listener on it).
+	if !bound.IP.IsUnspecified() && g.trunkTransport() == TransportUDP {
 		kaOpts = append(kaOpts, sipgo.WithClientHostname(g.host), sipgo.WithClientConnectionAddr(g.addr))
 	}
 	if g.trunk.client, err = sipgo.NewClient(ua, kaOpts...); err != nil {
@@ -313,23 +272,33 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.state = running
 	g.mu.Unlock()
 
-	serveErr := make(chan error, 1)
+	// One result per listener served; each ends when Run closes it.
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- g.srv.ServeUDP(g.conn) }()
+	pending := 1
+	if l := g.streams.tcp; l != nil {
+		pending++
+		go func() { serveErr <- g.srv.ServeTCP(l) }()
+	}
+	if l := g.streams.tls; l != nil {
+		pending++
+		go func() { serveErr <- g.srv.ServeTLS(l) }()
+	}
 
 	err := g.waitServing(ctx, serveErr)
 	if err != nil {
-		serveErr = nil // waitServing received the serve result
+		pending-- // waitServing received one result
 	} else {
 		close(g.ready)
-		g.log.Info("sip: listening", "addr", g.addr, "trunk", g.cfg.Trunk)
+		g.log.Info("sip: listening", "addr", g.addr, "tcp", g.streams.addrTCP, "tls", g.streams.addrTLS, "trunk", g.cfg.Trunk)
 		stopProbes := g.startKeepAlive()
 		select {
 		case <-ctx.Done():
 			if err = g.waitKept(serveErr); err != nil {
-				serveErr = nil
+				pending--
 			}
 		case err = <-serveErr:
-			serveErr = nil
+			pending--
 			err = g.serveFailed(err)
 			if g.killed.Load() {
 				// Killed (tests' kill -9): frozen until told to stop, as a
@@ -343,7 +312,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	g.stop()
 	g.conn.Close()
-	if serveErr != nil {
+	g.streams.close()
+	for range pending {
 		<-serveErr
 	}
 	return errors.Join(err, g.ua.Close())
@@ -398,6 +368,7 @@ func (g *Gateway) Close() error {
 	}
 	g.state = stopped
 	close(g.stopping)
+	g.streams.close()
 	return errors.Join(g.conn.Close(), g.ua.Close())
 }
 
@@ -428,6 +399,11 @@ func (g *Gateway) screen(next sipgo.RequestHandler) sipgo.RequestHandler {
 		if !req.IsAck() && !hasToTag(req) && !g.limit.allow(sourceIP(req)) {
 			return // dropped: sipgo terminates the unanswered transaction
 		}
+		release, ok := g.limitTransaction(req, tx)
+		if !ok {
+			return // answered 503
+		}
+		defer release()
 		switch {
 		case req.IsInvite() && !hasToTag(req):
 			// A new call from outside: we never route one to the trunk.

@@ -3,6 +3,8 @@ package sip_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -26,6 +28,8 @@ import (
 type goUA struct {
 	Addr   string
 	dg     *diago.Diago
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
 	mark   byte
 	codecs []media.Codec // what it answers with
 	// frame, when set, is the payload to send for the i-th 20 ms instead of
@@ -39,6 +43,11 @@ type goUA struct {
 	uniform map[byte]int // G.711 packets whose payload is one byte repeated, by that byte
 	varied  int          // other G.711 packets (the hold tone)
 	digits  []rune       // RFC 4733 events received
+	offers  []string     // the SDP of every INVITE
+	options int          // OPTIONS answered
+	// clearAnswer: answer every INVITE with plain RTP/AVP, whatever the
+	// offer (set before the first call).
+	clearAnswer bool
 }
 
 // Marks of the two sides' audio; 0xFF is PCMU silence (the hold tone's gaps).
@@ -52,24 +61,125 @@ const (
 // answers with PCMU and telephone-event, or with the codecs given.
 func startGoUA(t *testing.T, mark byte, codecs ...media.Codec) *goUA {
 	t.Helper()
-	if len(codecs) == 0 {
-		codecs = []media.Codec{media.CodecAudioUlaw, media.CodecTelephoneEvent8000}
-	}
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	u := &goUA{Addr: conn.LocalAddr().String(), mark: mark, codecs: codecs, uniform: map[byte]int{}}
+	u := newGoUA(t, mark, "udp", conn.LocalAddr().String(), nil)
+	if len(codecs) > 0 {
+		u.codecs = codecs
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = u.srv.ServeUDP(conn)
+	}()
+	t.Cleanup(func() {
+		conn.Close()
+		<-served
+		u.ua.Close()
+	})
+	waitUntil(t, "Go UA listening", func() bool {
+		_, err := u.ua.TransportLayer().GetConnection("udp", u.Addr)
+		return err == nil
+	})
+	return u
+}
+
+// startGoUATLS runs a Go UA over TLS on a free loopback port, presenting
+// cert and trusting the CAs in caFile for the connections it opens; with
+// srtp it takes SRTP offers (SDES) and keys its answers.
+func startGoUATLS(t *testing.T, mark byte, certFile, keyFile, caFile string, srtp bool) *goUA {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemCA, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemCA)
+	server := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	client := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	l, err := tls.Listen("tcp4", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newGoUA(t, mark, "tls", l.Addr().String(), &tlsPair{server: server, client: client, srtp: srtp})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = u.srv.ServeTLS(l)
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-served
+		u.ua.Close()
+	})
+	return u
+}
+
+// startGoUANAT runs a Go UA over TCP that advertises contactHost (a NAT's
+// other side: nobody can connect there) in its Contact, with its media on
+// 127.0.0.1: it can only be reached over connections it opened.
+func startGoUANAT(t *testing.T, mark byte, contactHost string) *goUA {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newGoUA(t, mark, "tcp", l.Addr().String(), nil, func(tr *diago.Transport) {
+		tr.ExternalHost = contactHost
+		tr.MediaExternalIP = net.IPv4(127, 0, 0, 1)
+	})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = u.srv.ServeTCP(l)
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-served
+		u.ua.Close()
+	})
+	return u
+}
+
+type tlsPair struct {
+	server, client *tls.Config
+	srtp           bool
+}
+
+// newGoUA builds the UA's stack for transport at addr; the caller serves it.
+func newGoUA(t *testing.T, mark byte, transport, addr string, tlsConf *tlsPair, mods ...func(*diago.Transport)) *goUA {
+	t.Helper()
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	u := &goUA{Addr: addr, mark: mark, codecs: []media.Codec{media.CodecAudioUlaw, media.CodecTelephoneEvent8000},
+		uniform: map[byte]int{}}
 	quiet := slog.New(slog.DiscardHandler)
 	if os.Getenv("GOUA_DEBUG") != "" {
 		quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("goua-"+strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
+	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent("goua-" + strconv.Itoa(port)), sipgo.WithUserAgentHostname("127.0.0.1"),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipgosip.WithTransactionLayerLogger(quiet),
 			sipgosip.WithTransactionLayerUnhandledResponseHandler(func(*sipgosip.Response) {})),
-		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet)))
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet))}
+	tr := diago.Transport{Transport: transport, BindHost: "127.0.0.1", BindPort: port}
+	if tlsConf != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf.client))
+		tr.TLSConf = tlsConf.server
+		if tlsConf.srtp {
+			tr.MediaSRTP = 1
+		}
+	}
+	for _, mod := range mods {
+		mod(&tr)
+	}
+	ua, err := sipgo.NewUA(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,32 +187,48 @@ func startGoUA(t *testing.T, mark byte, codecs ...media.Codec) *goUA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.dg = diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
+	u.ua, u.srv = ua, srv
+	u.dg = diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet), diago.WithTransport(tr))
 	u.dg.HandleFunc(u.serve)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.ServeUDP(conn)
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		<-served
-		ua.Close()
-	})
-	waitUntil(t, "Go UA listening", func() bool {
-		_, err := ua.TransportLayer().GetConnection("udp", u.Addr)
-		return err == nil
+	srv.OnOptions(func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+		u.mu.Lock()
+		u.options++
+		u.mu.Unlock()
+		_ = tx.Respond(sipgosip.NewResponseFromRequest(req, sipgosip.StatusOK, "OK", nil))
 	})
 	return u
+}
+
+// optionsAnswered counts the OPTIONS (keep-alive probes) it answered.
+func (u *goUA) optionsAnswered() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.options
 }
 
 func (u *goUA) serve(d *diago.DialogServerSession) {
 	u.mu.Lock()
 	u.calls++
+	u.offers = append(u.offers, string(d.InviteRequest.Body()))
 	u.mu.Unlock()
 	_ = d.Trying()
 	_ = d.Ringing()
+	if u.clearAnswer {
+		// A trunk that ignores an SRTP offer and answers in clear.
+		sdp := "v=0\r\no=goua 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+			"m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+		// Respond waits for the ACK, and may report the BYE that followed
+		// it at once as an error: the dialog's end is what counts.
+		_ = d.RespondSDP([]byte(sdp))
+		select {
+		case <-d.Context().Done():
+			u.mu.Lock()
+			u.hungUp++
+			u.mu.Unlock()
+		case <-time.After(waitLong):
+		}
+		return
+	}
 	med, err := d.Answer(diago.AnswerOptions{Codecs: u.codecs})
 	if err != nil {
 		return
@@ -218,6 +344,12 @@ func (u *goUA) ended() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.hungUp
+}
+
+func (u *goUA) sdpOffers() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.offers...)
 }
 
 func (u *goUA) answered() int {

@@ -37,4 +37,5 @@ func (g *Gateway) waitKept(serveErr <-chan error) error {
 func (g *Gateway) Kill() {
 	g.killed.Store(true)
 	_ = g.conn.Close()
+	g.streams.close()
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ func (g *Gateway) probeTrunk(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, min(g.cfg.KeepAlive, keepAliveTimeout))
 	defer cancel()
 	req := sipgosip.NewRequest(sipgosip.OPTIONS, sipgosip.Uri{Scheme: "sip", Host: g.trunkHost, Port: g.trunkPort})
+	// The probe takes the calls' way to the trunk: over TLS it also checks
+	// the trunk's certificate.
+	req.SetTransport(strings.ToUpper(g.trunkTransport()))
 	from := &sipgosip.FromHeader{
 		Address: sipgosip.Uri{Scheme: "sip", User: g.cfg.CallerID, Host: g.host},
 		Params:  sipgosip.NewParams(),

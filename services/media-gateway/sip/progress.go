@@ -130,6 +130,8 @@ const (
 	// will not ring (URI headers, a forbidden number at the trunk).
 	ReasonPhoneRefused     = "phone refused"
 	reasonRingTimeout      = "no answer before ring timeout"
+	reasonTooManyDialogs   = "Busy Here - too many calls at the phone's address"
+	reasonNoSRTP           = "Not Acceptable Here - the trunk answered without SRTP"
 	reasonAgentHungUpEarly = "agent hung up before the contact answered"
 )
 

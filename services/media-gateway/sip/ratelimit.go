@@ -11,7 +11,7 @@ import (
 // transaction and a response; above Config.SourceRate requests per second
 // from one source IP they are dropped without an answer, so a flood of calls
 // from outside costs us no more than reading it and gives the sender nothing
-// to measure. REGISTER has its own limiter (registrar.go); requests inside a
+// to measure. REGISTER has its own limits (lockout.go); requests inside a
 // dialog (To tag) and ACKs are never limited: they belong to calls we placed.
 
 const (
@@ -23,6 +23,8 @@ const (
 	// dropLogEvery: one warning per flooding source per interval, with the
 	// count dropped, so that the flood does not flood the log.
 	dropLogEvery = time.Minute
+	// maxSources bounds the per-source records.
+	maxSources = 10000
 )
 
 // sourceLimiter is a token bucket per source IP. It is safe for concurrent

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -39,10 +40,11 @@ const (
 // recorder writes one recording. add is called by the bridge's goroutines,
 // stop by whoever ends the recording; both are safe for concurrent use.
 type recorder struct {
-	path  string
-	f     *os.File
-	w     *bufio.Writer
-	start time.Time
+	path   string
+	f      *os.File
+	w      *bufio.Writer
+	sealed io.WriteCloser // nil: a plain WAV file
+	start  time.Time
 
 	mu      sync.Mutex
 	pending [2][]byte // 16-bit PCM per channel, not yet written
@@ -54,9 +56,14 @@ type recorder struct {
 	done chan struct{}
 }
 
+// Seal wraps a recording's file so that only ciphertext reaches the disk
+// (issue 16: a recording is the contact's personal data, erased with their
+// key); Close ends the sealed stream, not the file.
+type Seal func(io.Writer) (io.WriteCloser, error)
+
 // newRecorder creates the file (it must not exist: a recording is never
-// overwritten) and starts writing.
-func newRecorder(path string) (*recorder, error) {
+// overwritten) and starts writing, through seal when not nil.
+func newRecorder(path string, seal Seal) (*recorder, error) {
 	if path == "" {
 		return nil, errors.New("empty path")
 	}
@@ -65,9 +72,21 @@ func newRecorder(path string) (*recorder, error) {
 		return nil, err
 	}
 	r := &recorder{path: path, f: f, w: bufio.NewWriterSize(f, 32*1024), quit: make(chan struct{}), done: make(chan struct{})}
+	header := wavHeader(0)
+	if seal != nil {
+		if r.sealed, err = seal(f); err != nil {
+			f.Close()
+			os.Remove(path)
+			return nil, err
+		}
+		r.w.Reset(r.sealed)
+		// A sealed stream cannot be rewritten in place: the header says
+		// "as long as the data goes", as streamed WAV does.
+		header = wavHeader(wavMaxData)
+	}
 	// The header is rewritten with the real sizes when the recording stops;
 	// until then a reader sees an empty but valid file.
-	if _, err := r.w.Write(wavHeader(0)); err != nil {
+	if _, err := r.w.Write(header); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, err
@@ -144,7 +163,10 @@ func (r *recorder) stop() (time.Duration, error) {
 	if ferr := r.w.Flush(); err == nil {
 		err = ferr
 	}
-	if err == nil {
+	switch {
+	case err == nil && r.sealed != nil:
+		err = r.sealed.Close()
+	case err == nil:
 		_, err = r.f.WriteAt(wavHeader(uint32(r.frames*wavFrameBytes)), 0)
 	}
 	if err == nil {
@@ -188,7 +210,11 @@ type recordResult struct {
 // path (see recorder: stereo, agent left, contact right). The file must not
 // exist. Recording again to the same path while it records does nothing; to
 // another path it is an error: one recording at a time.
-func (c *Call) StartRecording(path string) error {
+func (c *Call) StartRecording(path string) error { return c.StartSealedRecording(path, nil) }
+
+// StartSealedRecording is StartRecording writing through seal (nil: a
+// plain WAV file).
+func (c *Call) StartSealedRecording(path string, seal Seal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped || c.claimed.Load() {
@@ -200,7 +226,7 @@ func (c *Call) StartRecording(path string) error {
 		}
 		return fmt.Errorf("record %s: already recording to another file", c.id)
 	}
-	r, err := newRecorder(path)
+	r, err := newRecorder(path, seal)
 	if err != nil {
 		return fmt.Errorf("record %s: %w", c.id, err)
 	}

@@ -20,7 +20,14 @@ import (
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
 
-var accounts = map[string]string{"a1": "secret-a1", "a2": "secret-a2"}
+// accounts: a1 and a2 get the realm's default (MD5 alone), s1 is a phone
+// that answers SHA-256 too, s2 one that must answer SHA-256.
+var accounts = map[string]sip.Account{
+	"a1": {Password: "secret-a1"},
+	"a2": {Password: "secret-a2"},
+	"s1": {Password: "secret-s1", Algorithms: []string{"MD5", "SHA-256"}},
+	"s2": {Password: "secret-s2", Algorithms: []string{"SHA-256"}},
+}
 
 func withAccounts(c *sip.Config) { c.Accounts = accounts }
 
@@ -44,7 +51,7 @@ func TestRegisterAndDial(t *testing.T) {
 
 	host, port := splitHostPort(t, g.Addr())
 	reg, err := phone.dg.RegisterTransaction(ctx, sipgosip.Uri{Scheme: "sip", User: "a1", Host: host, Port: port},
-		diago.RegisterOptions{Username: "a1", Password: accounts["a1"], Expiry: time.Minute})
+		diago.RegisterOptions{Username: "a1", Password: accounts["a1"].Password, Expiry: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,48 +100,48 @@ func TestRegisterRejected(t *testing.T) {
 		t.Fatalf("REGISTER without credentials: %d, want 401", first.StatusCode)
 	}
 	chal := challenges(first)
-	if len(chal) != 2 || !strings.Contains(chal[0], "algorithm=SHA-256") || !strings.Contains(chal[1], "algorithm=MD5") ||
-		!strings.Contains(chal[0], `qop="auth"`) {
-		t.Errorf("challenges %q, want SHA-256 then MD5, qop auth", chal)
+	if len(chal) != 1 || !strings.Contains(chal[0], "algorithm=MD5") || !strings.Contains(chal[0], `qop="auth"`) {
+		t.Errorf("challenges %q, want MD5 alone (what every phone answers), qop auth", chal)
 	}
 
-	// A wrong password and an unknown user: the same 401, nonce aside.
+	// A wrong password and an unknown user: the same 403, which ends the
+	// attempt (a fresh 401 would have the phone retry at once).
 	wrong := c.registerDigest(t, "a1", "not-the-password")
 	unknown := c.registerDigest(t, "nobody", "whatever")
 	for name, res := range map[string]*sipgosip.Response{"wrong password": wrong, "unknown user": unknown} {
-		if res.StatusCode != 401 {
-			t.Errorf("%s: %d, want 401", name, res.StatusCode)
+		if res.StatusCode != 403 || len(challenges(res)) != 0 {
+			t.Errorf("%s: %d %q, want 403 without a challenge", name, res.StatusCode, challenges(res))
 		}
 	}
-	if a, b := withoutNonce(challenges(wrong)), withoutNonce(challenges(unknown)); a != b || a != withoutNonce(chal) {
-		t.Errorf("challenges differ:\nwrong password %s\nunknown user   %s\nfirst          %s", a, b, withoutNonce(chal))
+	if wrong.Reason != unknown.Reason {
+		t.Errorf("reasons differ: wrong password %q, unknown user %q", wrong.Reason, unknown.Reason)
 	}
 
 	// MD5, by hand: right password -> 200; the same nonce count again is a
 	// replay (401 stale); the next count is fine.
-	nonce := nonceOf(t, challenges(c.register(t, "a1", 60, ""))[1])
-	if res := c.register(t, "a1", 60, c.md5Authorization("a1", accounts["a1"], nonce, 1)); res.StatusCode != 200 {
+	nonce := nonceOf(t, challenges(c.register(t, "a1", 60, ""))[0])
+	if res := c.register(t, "a1", 60, c.md5Authorization("a1", accounts["a1"].Password, nonce, 1)); res.StatusCode != 200 {
 		t.Fatalf("REGISTER with MD5 credentials: %d, want 200", res.StatusCode)
 	}
 	if contact, ok := g.Registered("a1"); !ok || contact != "sip:a1@"+c.contactAddr {
 		t.Errorf("Registered(a1) = %q, %v; want sip:a1@%s", contact, ok, c.contactAddr)
 	}
-	replay := c.register(t, "a1", 60, c.md5Authorization("a1", accounts["a1"], nonce, 1))
+	replay := c.register(t, "a1", 60, c.md5Authorization("a1", accounts["a1"].Password, nonce, 1))
 	if replay.StatusCode != 401 || !strings.Contains(strings.Join(challenges(replay), " "), "stale=true") {
 		t.Errorf("replayed nonce count: %d %q, want 401 stale=true", replay.StatusCode, challenges(replay))
 	}
 	// Expires is honoured: one second, then nothing.
-	if res := c.register(t, "a1", 1, c.md5Authorization("a1", accounts["a1"], nonce, 2)); res.StatusCode != 200 {
+	if res := c.register(t, "a1", 1, c.md5Authorization("a1", accounts["a1"].Password, nonce, 2)); res.StatusCode != 200 {
 		t.Fatalf("REGISTER with the next nonce count: %d, want 200", res.StatusCode)
 	}
 	waitUntil(t, "registration expired", func() bool { _, ok := g.Registered("a1"); return !ok })
 	// Contact: * with Expires: 0 removes the binding (RFC 3261 10.2.2).
-	if res := c.register(t, "a1", 60, c.md5Authorization("a1", accounts["a1"], nonce, 3)); res.StatusCode != 200 {
+	if res := c.register(t, "a1", 60, c.md5Authorization("a1", accounts["a1"].Password, nonce, 3)); res.StatusCode != 200 {
 		t.Fatalf("REGISTER again: %d, want 200", res.StatusCode)
 	}
 	req := c.newRequest("a1", 0)
 	req.ReplaceHeader(sipgosip.NewHeader("Contact", "*"))
-	req.AppendHeader(sipgosip.NewHeader("Authorization", c.md5Authorization("a1", accounts["a1"], nonce, 4)))
+	req.AppendHeader(sipgosip.NewHeader("Authorization", c.md5Authorization("a1", accounts["a1"].Password, nonce, 4)))
 	if res := c.do(t, req); res.StatusCode != 200 {
 		t.Fatalf("REGISTER Contact: * Expires: 0: %d, want 200", res.StatusCode)
 	}
@@ -142,22 +149,55 @@ func TestRegisterRejected(t *testing.T) {
 		t.Errorf("Registered(a1) = %q after Contact: *", contact)
 	}
 
-	// Two failures so far; the limit blocks the source within a few more.
-	blocked := false
-	for i := 0; i < 5 && !blocked; i++ {
-		switch res := c.registerDigest(t, "a1", "guess-"+strconv.Itoa(i)); res.StatusCode {
-		case 403:
-			blocked = true
-		case 401:
-		default:
-			t.Fatalf("wrong password: %d, want 401 or 403", res.StatusCode)
+	// One failure of a1 from here so far; four more lock it from here, the
+	// right password included.
+	for i := 0; i < 4; i++ {
+		if res := c.registerDigest(t, "a1", "guess-"+strconv.Itoa(i)); res.StatusCode != 403 {
+			t.Fatalf("wrong password: %d, want 403", res.StatusCode)
 		}
 	}
-	if !blocked {
-		t.Fatal("7 failed attempts and the source is not refused")
+	if res := c.registerDigest(t, "a1", accounts["a1"].Password); res.StatusCode != 403 {
+		t.Errorf("locked account and source, right password: %d, want 403", res.StatusCode)
 	}
 	if res := c.register(t, "a1", 60, ""); res.StatusCode != 403 {
-		t.Errorf("blocked source: %d, want 403 whatever it sends", res.StatusCode)
+		t.Errorf("locked account and source: %d, want 403 whatever it sends", res.StatusCode)
+	}
+}
+
+// TestRegisterDigestAlgorithms: SHA-256 is challenged only for the accounts
+// that say so, before MD5 (RFC 8760); a phone answers whichever it knows, and
+// an account set to SHA-256 alone is not to be answered in MD5.
+func TestRegisterDigestAlgorithms(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, "127.0.0.1:9", withAccounts)
+	c := newRegisterClient(t, g.Addr())
+
+	for user, want := range map[string][]string{
+		"a1": {"MD5"}, "nobody": {"MD5"}, "s1": {"SHA-256", "MD5"}, "s2": {"SHA-256"},
+	} {
+		chal := challenges(c.register(t, user, 60, ""))
+		var got []string
+		for _, ch := range chal {
+			got = append(got, regexp.MustCompile(`algorithm=([A-Z0-9-]+)`).FindStringSubmatch(ch)[1])
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s challenged with %v, want %v", user, got, want)
+		}
+	}
+	// sipgo answers the first challenge: SHA-256 for s1 and s2.
+	for _, user := range []string{"s1", "s2"} {
+		if res := c.registerDigest(t, user, accounts[user].Password); res.StatusCode != 200 {
+			t.Errorf("%s with SHA-256: %d, want 200", user, res.StatusCode)
+		}
+	}
+	// s1 also takes MD5 (a phone that skips the SHA-256 challenge); s2 does not.
+	nonce := nonceOf(t, challenges(c.register(t, "s1", 60, ""))[0])
+	if res := c.register(t, "s1", 60, c.md5Authorization("s1", "secret-s1", nonce, 1)); res.StatusCode != 200 {
+		t.Errorf("s1 with MD5: %d, want 200", res.StatusCode)
+	}
+	nonce = nonceOf(t, challenges(c.register(t, "s2", 60, ""))[0])
+	if res := c.register(t, "s2", 60, c.md5Authorization("s2", "secret-s2", nonce, 1)); res.StatusCode != 403 {
+		t.Errorf("s2 (SHA-256 only) with MD5: %d, want 403", res.StatusCode)
 	}
 }
 

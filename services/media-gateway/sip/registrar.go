@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,26 +30,28 @@ const ReasonNotRegistered = "not registered"
 const (
 	defaultExpires = 3600 * time.Second
 	maxExpires     = 3600 * time.Second
-
-	// A source address that fails authentication failLimit times within
-	// failWindow is refused (403) for blockFor, right password or not.
-	failLimit  = 5
-	failWindow = time.Minute
-	blockFor   = time.Minute
-	// maxSources bounds the per-source records.
-	maxSources = 10000
 )
 
 type registrar struct {
 	log      *slog.Logger
-	accounts map[string]string
-	decoy    string // the password of users that do not exist
+	accounts map[string]Account // Algorithms resolved: never nil
+	defaults []string           // algorithms of unknown users, Config.DigestAlgorithms
+	decoy    string             // the password of users that do not exist
 	now      func() time.Time
+	lock     *lockout
 
 	mu       sync.Mutex
 	bindings map[string]binding
 	nonces   map[string]*nonceState
-	sources  map[string]*sourceState
+	flows    map[string]flow // bound contact -> the connection it registered over
+}
+
+// flow is the TCP or TLS connection a phone registered over (RFC 5626 calls
+// it a flow): behind NAT its Contact is unreachable, and the connection it
+// opened is the way back in.
+type flow struct {
+	transport string // "tcp" or "tls"
+	source    string // the phone's end of the connection, host:port
 }
 
 type binding struct {
@@ -56,28 +59,41 @@ type binding struct {
 	expires time.Time
 }
 
-type sourceState struct {
-	first        time.Time // of the current failure window
-	failures     int
-	blockedUntil time.Time
-}
-
-func newRegistrar(accounts map[string]string, log *slog.Logger) *registrar {
+// newRegistrar copies accounts, giving each its algorithms (defaults when
+// it names none); both were validated by Config.Validate.
+func newRegistrar(accounts map[string]Account, defaults []string, log *slog.Logger) *registrar {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	copied := make(map[string]string, len(accounts))
-	for u, p := range accounts {
-		copied[u] = p
+	defaults, _ = normalizeAlgorithms(defaults)
+	copied := make(map[string]Account, len(accounts))
+	for u, a := range accounts {
+		algs := defaults
+		if len(a.Algorithms) > 0 {
+			algs, _ = normalizeAlgorithms(a.Algorithms)
+		}
+		copied[u] = Account{Password: a.Password, Algorithms: algs}
 	}
 	return &registrar{
 		log:      log,
 		accounts: copied,
+		defaults: defaults,
 		decoy:    hex.EncodeToString(b[:]),
 		now:      time.Now,
+		lock:     newLockout(log),
 		bindings: make(map[string]binding),
 		nonces:   make(map[string]*nonceState),
-		sources:  make(map[string]*sourceState),
+		flows:    make(map[string]flow),
 	}
+}
+
+// algorithms are the digest algorithms challenged for user: the account's,
+// or the realm's default for a user that does not exist, so that an
+// unknown user gets the challenge an ordinary account gets.
+func (r *registrar) algorithms(user string) []string {
+	if a, ok := r.accounts[user]; ok {
+		return a.Algorithms
+	}
+	return r.defaults
 }
 
 // Registry keeps the agents' registrations where every gateway instance
@@ -129,6 +145,11 @@ func (g *Gateway) Registered(user string) (contact string, ok bool) {
 }
 
 func (g *Gateway) handleRegister(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+	release, ok := g.limitTransaction(req, tx)
+	if !ok {
+		return // answered 503
+	}
+	defer release()
 	res := g.reg.register(req)
 	if box := g.registry.Load(); box != nil && res.StatusCode == sipgosip.StatusOK {
 		res = g.share(box.r, req, res)
@@ -141,32 +162,39 @@ func (g *Gateway) handleRegister(req *sipgosip.Request, tx sipgosip.ServerTransa
 func (r *registrar) register(req *sipgosip.Request) *sipgosip.Response {
 	now := r.now()
 	source := sourceIP(req)
-	if r.blocked(source, now) {
-		return sipgosip.NewResponseFromRequest(req, sipgosip.StatusForbidden, "Forbidden", nil)
-	}
 	to := req.To()
 	if to == nil || to.Address.User == "" {
 		return sipgosip.NewResponseFromRequest(req, sipgosip.StatusBadRequest, "Bad Request - no user in To", nil)
 	}
 	aor := to.Address.User
+	if r.lock.blocked(aor, source, now) {
+		return sipgosip.NewResponseFromRequest(req, sipgosip.StatusForbidden, "Forbidden", nil)
+	}
+	algs := r.algorithms(aor)
 	h := req.GetHeader("Authorization")
 	if h == nil {
-		return r.challenge(req, false, now)
+		return r.challenge(req, algs, false, now)
 	}
 	result := authFailed
-	if c, err := parseCredentials(h.Value()); err == nil {
+	c, err := parseCredentials(h.Value())
+	if err == nil {
 		result = r.verify(req, c, aor, now)
 	}
 	switch result {
 	case authStale:
-		return r.challenge(req, true, now)
+		return r.challenge(req, algs, true, now)
 	case authFailed:
-		if r.failed(source, now) {
-			return sipgosip.NewResponseFromRequest(req, sipgosip.StatusForbidden, "Forbidden", nil)
+		// One failure per attempt: the same credentials sent again (a
+		// phone resending its REGISTER in a new transaction) count once.
+		if r.firstFailure(c, err == nil) {
+			r.lock.fail(aor, source, now)
 		}
-		// The same answer as for no credentials at all: a fresh challenge,
-		// whether the user exists or not.
-		return r.challenge(req, false, now)
+		// 403, not a fresh challenge: a phone answers every 401 with the
+		// same wrong password at once (libre does, in a loop), so one
+		// mistyped password would use up the allowance in one attempt; a
+		// 403 ends the attempt, and the phone tries again on its own timer.
+		// The same answer whether the user exists or not.
+		return sipgosip.NewResponseFromRequest(req, sipgosip.StatusForbidden, "Forbidden", nil)
 	}
 	return r.bind(req, aor, now)
 }
@@ -179,51 +207,6 @@ func sourceIP(req *sipgosip.Request) string {
 		return req.Source()
 	}
 	return host
-}
-
-func (r *registrar) blocked(source string, now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, ok := r.sources[source]
-	return ok && now.Before(s.blockedUntil)
-}
-
-// failed counts a failed authentication and reports whether the source is
-// now blocked.
-func (r *registrar) failed(source string, now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, ok := r.sources[source]
-	if !ok || now.Sub(s.first) > failWindow {
-		if len(r.sources) >= maxSources {
-			r.pruneSourcesLocked(now)
-		}
-		s = &sourceState{first: now}
-		r.sources[source] = s
-	}
-	s.failures++
-	if s.failures < failLimit {
-		return false
-	}
-	if !now.Before(s.blockedUntil) {
-		r.log.Warn("sip: registration source blocked", "source", source, "failures", s.failures, "for", blockFor)
-	}
-	s.blockedUntil = now.Add(blockFor)
-	return true
-}
-
-func (r *registrar) pruneSourcesLocked(now time.Time) {
-	for k, s := range r.sources {
-		if now.Sub(s.first) > failWindow && !now.Before(s.blockedUntil) {
-			delete(r.sources, k)
-		}
-	}
-	for k := range r.sources { // still full under attack: forget some
-		if len(r.sources) < maxSources {
-			break
-		}
-		delete(r.sources, k)
-	}
 }
 
 // bind applies an authenticated REGISTER of user (RFC 3261 10.3 steps 6-8):
@@ -265,17 +248,26 @@ func (r *registrar) bind(req *sipgosip.Request, user string, now time.Time) *sip
 			if exp != 0 {
 				return sipgosip.NewResponseFromRequest(req, sipgosip.StatusBadRequest, "Bad Request - * needs Expires: 0", nil)
 			}
-			delete(r.bindings, user)
+			r.unbindLocked(user)
 			r.log.Info("sip: agent unregistered", "user", user)
-		case c.Address.Scheme != "sip" || c.Address.Host == "":
+		case (c.Address.Scheme != "sip" && c.Address.Scheme != "sips") || c.Address.Host == "":
 			return sipgosip.NewResponseFromRequest(req, sipgosip.StatusBadRequest, "Bad Request - want a sip: Contact", nil)
 		case exp == 0:
-			delete(r.bindings, user)
+			r.unbindLocked(user)
 			r.log.Info("sip: agent unregistered", "user", user)
 		default:
 			contact := (&sipgosip.Uri{Scheme: "sip", User: c.Address.User, Host: c.Address.Host, Port: c.Address.Port,
-				UriParams: c.Address.UriParams}).String()
+				UriParams: contactParams(c.Address, req.Transport())}).String()
+			r.unbindLocked(user)
 			r.bindings[user] = binding{contact: contact, expires: now.Add(min(exp, maxExpires))}
+			// A Contact naming another host than the one the REGISTER came
+			// from is a phone behind NAT (RFC 3581's test): reached over its
+			// connection while it lasts. Otherwise at its Contact, as RFC
+			// 3261 says.
+			if t := strings.ToLower(req.Transport()); (t == TransportTCP || t == TransportTLS) &&
+				!strings.EqualFold(c.Address.Host, sourceIP(req)) {
+				r.flows[contact] = flow{transport: t, source: req.Source()}
+			}
 			r.log.Info("sip: agent registered", "user", user, "contact", maskDigits(contact), "expires", min(exp, maxExpires))
 		}
 	}
@@ -285,6 +277,55 @@ func (r *registrar) bind(req *sipgosip.Request, user string, now time.Time) *sip
 			fmt.Sprintf("<%s>;expires=%d", b.contact, int(b.expires.Sub(now).Round(time.Second)/time.Second))))
 	}
 	return res
+}
+
+// unbindLocked removes user's binding and its flow; r.mu is held.
+func (r *registrar) unbindLocked(user string) {
+	if b, ok := r.bindings[user]; ok {
+		delete(r.flows, b.contact)
+	}
+	delete(r.bindings, user)
+}
+
+// flowTo returns the phone's end of the TCP or TLS connection the phone at
+// u registered over, while this process still holds it: a request sent
+// there rides that connection. Other instances reach the Contact instead.
+func (g *Gateway) flowTo(u sipgosip.Uri) (string, bool) {
+	g.reg.mu.Lock()
+	f, ok := g.reg.flows[u.String()]
+	g.reg.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	conn, err := g.ua.TransportLayer().GetConnection(f.transport, f.source)
+	if err != nil || conn == nil {
+		return "", false
+	}
+	_, _ = conn.TryClose() // GetConnection took a reference
+	return f.source, true
+}
+
+// contactParams are the URI parameters of a bound Contact. The phone is
+// rung over the transport it registered over when its Contact names none
+// (a phone on TCP or TLS means to be reached there, RFC 3261 18.1.1 would
+// otherwise pick UDP), and a sips: Contact becomes transport=tls: the
+// gateway places every leg as sip:, with TLS to the phone.
+func contactParams(u sipgosip.Uri, registeredOver string) sipgosip.HeaderParams {
+	params := sipgosip.NewParams()
+	if u.UriParams != nil {
+		params = u.UriParams.Clone()
+	}
+	if u.Scheme == "sips" { // TLS whatever transport it names (RFC 5630 3.1)
+		params.Add("transport", TransportTLS)
+		return params
+	}
+	if t, ok := params.Get("transport"); ok && t != "" {
+		return params
+	}
+	if over := strings.ToLower(registeredOver); over == TransportTCP || over == TransportTLS {
+		params.Add("transport", over)
+	}
+	return params
 }
 
 // share records an accepted REGISTER in the registry, so every instance

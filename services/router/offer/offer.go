@@ -65,6 +65,10 @@ type State struct {
 	// retries derives the same id and the store drops the duplicate.
 	Attempts int
 	Offer    Offer // the current offer while Offered; the accepted one once Accepted
+	// CallAttempts are the calls made to the contact before this interaction.
+	CallAttempts int
+	// Reserve: kept for one agent while waiting, until released.
+	Reserve Reservation
 	// Passed are the agents who rejected it or let their offer time out: the
 	// router tries somebody else first.
 	Passed []string
@@ -92,6 +96,14 @@ type (
 		Request       *callbackv1.CallbackRequest
 		ScheduledFor  time.Time
 		At            time.Time
+		// FirstDue is when the callback first fell due: it keeps its
+		// place and its aging across retries and reschedules.
+		FirstDue time.Time
+		// CallAttempts are the calls made to the contact before.
+		CallAttempts int
+		// Reserve keeps the interaction for one agent for a while (a
+		// personal callback, a preferred agent); the zero Reservation none.
+		Reserve Reservation
 	}
 	// Make offers the waiting interaction to Agent until At+Timeout.
 	Make struct {
@@ -124,7 +136,22 @@ type (
 		Reason         string
 		OnlyUnaccepted bool
 	}
+	// Release ends the reservation of a waiting interaction: any agent may
+	// have it now.
+	Release struct {
+		At time.Time
+	}
 )
+
+// Reservation keeps a waiting interaction for one agent until a time.
+type Reservation struct {
+	Agent string
+	Until time.Time
+	Why   string // personal or preferred
+}
+
+// Reserved says whether the interaction is kept for one agent.
+func (s State) Reserved() bool { return s.Reserve.Agent != "" }
 
 // Errors of Decide.
 var (
@@ -147,8 +174,15 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if s.Status != None {
 			return nil, nil
 		}
+		queued := c.At
+		if !c.FirstDue.IsZero() && c.FirstDue.Before(queued) {
+			queued = c.FirstDue
+		}
 		e := &routingv1.InteractionQueued{InteractionId: c.InteractionID, CallbackId: c.CallbackID,
-			Request: c.Request, QueuedAt: timestamppb.New(c.At)}
+			Request: c.Request, QueuedAt: timestamppb.New(queued), Attempts: int32(c.CallAttempts)}
+		if r := c.Reserve; r.Agent != "" && r.Until.After(c.At) {
+			e.ReservedFor, e.ReservedUntil, e.ReservedWhy = r.Agent, timestamppb.New(r.Until), r.Why
+		}
 		if !c.ScheduledFor.IsZero() {
 			e.ScheduledFor = timestamppb.New(c.ScheduledFor)
 		}
@@ -164,7 +198,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		e := &routingv1.InteractionOffered{InteractionId: s.ID, CallbackId: s.CallbackID, AgentId: c.Agent,
 			Request: s.Request, OfferedAt: timestamppb.New(c.At), ExpiresAt: timestamppb.New(c.At.Add(c.Timeout)),
-			QueuedAt: timestamppb.New(s.QueuedAt), OfferId: OfferID(s.ID, s.Attempts+1)}
+			QueuedAt: timestamppb.New(s.QueuedAt), OfferId: OfferID(s.ID, s.Attempts+1), Attempts: int32(s.CallAttempts)}
 		if !s.ScheduledFor.IsZero() {
 			e.ScheduledFor = timestamppb.New(s.ScheduledFor)
 		}
@@ -190,6 +224,14 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, nil
 		}
 		return []proto.Message{s.timedOut(c.At)}, nil
+	case Release:
+		if s.Status != Waiting || !s.Reserved() {
+			return nil, nil
+		}
+		wait := s.Reserve.Until.Sub(s.QueuedAt).Round(time.Second)
+		reason := fmt.Sprintf("%s agent %s was not offered it within %s: offered to any agent", s.Reserve.Why, s.Reserve.Agent, wait)
+		return []proto.Message{&routingv1.InteractionReleased{InteractionId: s.ID, AgentId: s.Reserve.Agent,
+			At: timestamppb.New(c.At), Reason: reason}}, nil
 	case Close:
 		if s.Status == None || s.Status == Closed || (c.OnlyUnaccepted && s.Status == Accepted) {
 			return nil, nil
@@ -215,10 +257,15 @@ func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *routingv1.InteractionQueued:
 		s.ID, s.CallbackID, s.Request, s.Status = e.InteractionId, e.CallbackId, e.Request, Waiting
-		s.QueuedAt = e.QueuedAt.AsTime()
+		s.QueuedAt, s.CallAttempts = e.QueuedAt.AsTime(), int(e.Attempts)
+		if e.ReservedFor != "" {
+			s.Reserve = Reservation{Agent: e.ReservedFor, Until: e.ReservedUntil.AsTime(), Why: e.ReservedWhy}
+		}
 		if e.ScheduledFor != nil {
 			s.ScheduledFor = e.ScheduledFor.AsTime()
 		}
+	case *routingv1.InteractionReleased:
+		s.Reserve = Reservation{}
 	case *routingv1.InteractionOffered:
 		s.Status, s.Attempts = Offered, s.Attempts+1
 		s.Offer = Offer{ID: e.OfferId, Agent: e.AgentId, OfferedAt: e.OfferedAt.AsTime(), ExpiresAt: e.ExpiresAt.AsTime()}
@@ -236,6 +283,10 @@ func Evolve(s State, e proto.Message) State {
 
 func (s State) backToQueue(agent string) State {
 	s.Status, s.Offer = Waiting, Offer{}
+	if s.Reserve.Agent == agent {
+		// The agent it was kept for passed on it: any agent may have it.
+		s.Reserve = Reservation{}
+	}
 	if !s.HasPassed(agent) {
 		// A copy: states are values, and folds must not share backing arrays.
 		s.Passed = append(append([]string(nil), s.Passed...), agent)

@@ -14,6 +14,7 @@ const (
 	Expire     Kind = iota + 1 // the offer ran out: time it out
 	Offer                      // offer the interaction to the agent
 	StopOffers                 // the agent missed too many offers: record it
+	Release                    // a reservation's wait ended: any agent may have it
 )
 
 // Action is the dispatcher's next step.
@@ -82,6 +83,13 @@ func (m *Model) NextExcept(now time.Time, taken *Taken) (Action, bool) {
 			}
 		}
 	}
+	if en, ok := m.reservations.First(skipEntry); ok && !now.Before(en.Reserve.Until) {
+		return Action{Kind: Release, Interaction: en.ID, Agent: en.Reserve.Agent, CallbackID: en.CallbackID,
+			Service: en.service, QueuedAt: en.QueuedAt}, true
+	}
+	if act, ok := m.nextReserved(taken); ok {
+		return act, true
+	}
 	var (
 		best     *entry
 		bestPool *pool
@@ -114,12 +122,44 @@ func (m *Model) NextExcept(now time.Time, taken *Taken) (Action, bool) {
 		Timeout: m.rules.Service(best.service).OfferTimeout}, true
 }
 
-// NextExpiry is when the earliest live offer runs out.
-func (m *Model) NextExpiry() (time.Time, bool) {
-	if en, ok := m.expiries.Top(); ok {
-		return en.Offer.ExpiresAt, true
+// nextReserved offers a free agent the best of the interactions kept for
+// them. Few agents hold reservations at once, so they are simply walked,
+// in a fixed order for replays and tests.
+func (m *Model) nextReserved(taken *Taken) (Action, bool) {
+	for _, id := range slices.Sorted(maps.Keys(m.reservedFor)) {
+		a := m.agents[id]
+		if a == nil || !a.Free() || taken.hasAgent(a) {
+			continue
+		}
+		var best *entry
+		for _, en := range m.reservedFor[id] {
+			if !taken.hasInteraction(en) && (best == nil || en.before(best)) {
+				best = en
+			}
+		}
+		if best != nil {
+			return Action{Kind: Offer, Interaction: best.ID, Agent: a.ID, CallbackID: best.CallbackID,
+				Service: best.service, QueuedAt: best.QueuedAt, Attempt: best.Attempts + 1,
+				Timeout: m.rules.Service(best.service).OfferTimeout}, true
+		}
 	}
-	return time.Time{}, false
+	return Action{}, false
+}
+
+// NextExpiry is when the dispatcher must look again: the earliest live
+// offer runs out, or the earliest reservation ends.
+func (m *Model) NextExpiry() (time.Time, bool) {
+	var (
+		at time.Time
+		ok bool
+	)
+	if en, live := m.expiries.Top(); live {
+		at, ok = en.Offer.ExpiresAt, true
+	}
+	if en, live := m.reservations.Top(); live && (!ok || en.Reserve.Until.Before(at)) {
+		at, ok = en.Reserve.Until, true
+	}
+	return at, ok
 }
 
 // InteractionOf is the open interaction of a callback.

@@ -60,6 +60,7 @@ type entry struct {
 	waitAt  int // position in its pool's waiting heap
 	oldAt   int // position in its service's waiting heap (oldest first)
 	expAt   int // position in the expiry heap
+	resAt   int // position in the reservation heap, while reserved
 }
 
 func (e *entry) before(o *entry) bool {
@@ -114,13 +115,24 @@ type Model struct {
 	queues       map[string]*serviceQueue
 	expiries     indexed[*entry]
 	stopping     map[string]*Agent
+	// reservations are the waiting interactions kept for one agent (a
+	// personal callback, a preferred agent), by the end of their wait;
+	// reservedFor finds them by agent. They are in no pool meanwhile.
+	reservations indexed[*entry]
+	reservedFor  map[string]map[string]*entry
 }
 
 // New returns an empty model routing by rules.
 func New(rules Rules) *Model {
 	m := &Model{rules: rules, interactions: map[string]*entry{}, byCallback: map[string]string{},
 		agents: map[string]*Agent{}, poolOf: map[string]int{}, queues: map[string]*serviceQueue{},
-		stopping: map[string]*Agent{}}
+		stopping: map[string]*Agent{}, reservedFor: map[string]map[string]*entry{}}
+	m.reservations = indexed[*entry]{less: func(a, b *entry) bool {
+		if !a.Reserve.Until.Equal(b.Reserve.Until) {
+			return a.Reserve.Until.Before(b.Reserve.Until)
+		}
+		return a.seq < b.seq
+	}, at: func(e *entry, i int) { e.resAt = i }}
 	m.expiries = indexed[*entry]{less: func(a, b *entry) bool {
 		if !a.Offer.ExpiresAt.Equal(b.Offer.ExpiresAt) {
 			return a.Offer.ExpiresAt.Before(b.Offer.ExpiresAt)
@@ -151,7 +163,11 @@ func New(rules Rules) *Model {
 func (m *Model) queue(service string) *serviceQueue {
 	q := m.queues[service]
 	if q == nil {
-		q = &serviceQueue{pool: m.poolOf[service],
+		pool, ok := m.poolOf[service]
+		if !ok {
+			pool = m.poolOf[Any] // 0, no skills, when "*" is not set either
+		}
+		q = &serviceQueue{pool: pool,
 			oldest: indexed[*entry]{less: olderThan, at: func(e *entry, i int) { e.oldAt = i }}}
 		m.queues[service] = q
 	}
@@ -247,7 +263,7 @@ func (m *Model) Apply(e proto.Message) {
 		}
 		svc := e.Request.GetService()
 		q := m.queue(svc)
-		en := &entry{seq: m.seq, service: svc, pool: q.pool, waitAt: -1, oldAt: -1, expAt: -1}
+		en := &entry{seq: m.seq, service: svc, pool: q.pool, waitAt: -1, oldAt: -1, expAt: -1, resAt: -1}
 		en.State = offer.Evolve(en.State, e)
 		en.rank = m.rules.rank(m.rules.Service(svc).Priority, en.QueuedAt)
 		m.interactions[e.InteractionId] = en
@@ -255,6 +271,8 @@ func (m *Model) Apply(e proto.Message) {
 		if e.CallbackId != "" {
 			m.byCallback[e.CallbackId] = e.InteractionId
 		}
+	case *routingv1.InteractionReleased:
+		m.evolve(e.InteractionId, e)
 	case *routingv1.InteractionOffered:
 		if m.evolve(e.InteractionId, e) {
 			a := m.agent(e.AgentId)
@@ -323,8 +341,18 @@ func (m *Model) index(en *entry) {
 	q := m.queues[en.service]
 	switch en.Status {
 	case offer.Waiting:
-		m.pools[en.pool].waiting.Push(en)
 		q.oldest.Push(en)
+		if en.Reserved() {
+			m.reservations.Push(en)
+			byID := m.reservedFor[en.Reserve.Agent]
+			if byID == nil {
+				byID = map[string]*entry{}
+				m.reservedFor[en.Reserve.Agent] = byID
+			}
+			byID[en.ID] = en
+			return
+		}
+		m.pools[en.pool].waiting.Push(en)
 	case offer.Offered:
 		m.expiries.Push(en)
 		q.offered++
@@ -335,8 +363,17 @@ func (m *Model) unindex(en *entry) {
 	q := m.queues[en.service]
 	switch en.Status {
 	case offer.Waiting:
-		m.pools[en.pool].waiting.Remove(en.waitAt)
 		q.oldest.Remove(en.oldAt)
+		if en.Reserved() {
+			m.reservations.Remove(en.resAt)
+			byID := m.reservedFor[en.Reserve.Agent]
+			delete(byID, en.ID)
+			if len(byID) == 0 {
+				delete(m.reservedFor, en.Reserve.Agent)
+			}
+			return
+		}
+		m.pools[en.pool].waiting.Remove(en.waitAt)
 	case offer.Offered:
 		m.expiries.Remove(en.expAt)
 		q.offered--

@@ -40,9 +40,16 @@ const (
 	MaxPriority   = 1000
 )
 
+// Any is the entry of Services for every service not listed (the services
+// file's "*").
+const Any = "*"
+
 // Service is the routing of one service, defaults filled in.
 func (r Rules) Service(name string) Service {
-	s := r.Services[name]
+	s, ok := r.Services[name]
+	if !ok {
+		s = r.Services[Any]
+	}
 	if s.OfferTimeout == 0 {
 		s.OfferTimeout = r.OfferTimeout
 	}

@@ -37,7 +37,14 @@ func scheduled(r *callbackv1.CallbackRequest, due time.Time) *callbackv1.Callbac
 }
 
 func due(r *callbackv1.CallbackRequest, at time.Time, n int) *callbackv1.CallbackDue {
-	return &callbackv1.CallbackDue{CallbackId: "c1", Request: r, DueAt: timestamppb.New(at), InteractionId: InteractionID("c1", n)}
+	return &callbackv1.CallbackDue{CallbackId: "c1", Request: r, DueAt: timestamppb.New(at), InteractionId: InteractionID("c1", n),
+		FirstDueAt: timestamppb.New(at)}
+}
+
+// firstDue sets when the callback first fell due, for a later firing.
+func firstDue(d *callbackv1.CallbackDue, first time.Time) *callbackv1.CallbackDue {
+	d.FirstDueAt = timestamppb.New(first)
+	return d
 }
 
 func fold(events ...proto.Message) State {
@@ -106,14 +113,14 @@ func TestDecide(t *testing.T) {
 		{"reschedule after due to now: due again with a new interaction",
 			[]proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, Reschedule{At: later, Reason: "no answer"},
 			[]proto.Message{&callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(later), Reason: "no answer"},
-				due(asap, later, 1)}, nil},
+				firstDue(due(asap, later, 1), t0)}, nil},
 		{"reschedule unknown", nil, Reschedule{At: t0}, nil, ErrNotScheduled},
 		{"reschedule cancelled", []proto.Message{scheduled(future, later), cancelled}, Reschedule{At: t0}, nil, ErrCancelled},
 
 		{"accepted: noted", []proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, NoteAccepted{InteractionID: "i1", Agent: "a1", At: t0},
 			[]proto.Message{&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}}, nil},
 		{"accepted again by the same agent: nothing", []proto.Message{scheduled(asap, t0), due(asap, t0, 0),
-			&callbackv1.CallbackAccepted{CallbackId: "c1", AgentId: "a1"}}, NoteAccepted{InteractionID: "i1", Agent: "a1", At: t0}, nil, nil},
+			&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: "i1", AgentId: "a1"}}, NoteAccepted{InteractionID: "i1", Agent: "a1", At: t0}, nil, nil},
 		{"accepted by another after a reschedule", []proto.Message{scheduled(asap, t0), due(asap, t0, 0),
 			&callbackv1.CallbackAccepted{CallbackId: "c1", AgentId: "a1"}}, NoteAccepted{InteractionID: "i2", Agent: "a2", At: t0},
 			[]proto.Message{&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: "i2", AgentId: "a2", At: timestamppb.New(t0)}}, nil},

@@ -34,6 +34,7 @@ const (
 	Pending                 // waiting for its due time
 	Fired                   // CallbackDue written: the router has it now
 	Cancelled               // withdrawn before it fell due; never fires
+	Expired                 // its time to live ended before it was connected
 )
 
 func (s Status) String() string {
@@ -44,6 +45,8 @@ func (s Status) String() string {
 		return "fired"
 	case Cancelled:
 		return "cancelled"
+	case Expired:
+		return "expired"
 	}
 	return "unknown"
 }
@@ -61,6 +64,41 @@ type State struct {
 	// Agent accepted the latest interaction: the agent who may read the
 	// schedule when agents authenticate (issue 16).
 	Agent string
+	// AcceptedInteraction is the interaction Agent accepted: while it is
+	// the current one, the callback is in an agent's hands and its time to
+	// live no longer runs.
+	AcceptedInteraction string
+	// ExpiresAt ends the time to live; zero: never.
+	ExpiresAt time.Time
+	// Attempts are the calls made to the contact before the next firing,
+	// as the retries counted them.
+	Attempts int
+	// Interaction is the interaction of the latest firing.
+	Interaction string
+	// FirstDue is when the callback first fell due: its wait for aging.
+	FirstDue time.Time
+	// Moves are the reasons of every move of the due time, for the API.
+	Moves []string
+	// PersonalAgent rescheduled it for themselves: it comes back to them.
+	PersonalAgent string
+}
+
+// Current is the interaction of the latest firing; "" before the first.
+func (s State) Current() string { return s.Interaction }
+
+// Expiring says whether the time to live runs: the callback waits for its
+// time or for an agent, not in one's hands and not ended.
+func (s State) Expiring() bool {
+	if s.ExpiresAt.IsZero() {
+		return false
+	}
+	switch s.Status {
+	case Pending:
+		return true
+	case Fired:
+		return s.AcceptedInteraction != s.Current()
+	}
+	return false
 }
 
 // Commands.
@@ -74,6 +112,12 @@ type (
 		// Window is the service's calling window in the contact's local
 		// time; the zero Window is none (tests of other rules).
 		Window callwindow.Window
+		// TTL is the service's time to live from the request; zero: none.
+		TTL time.Duration
+		// Moved, when set, is the slot the scheduler took instead of the
+		// wished one, which was full (issue 11, capacity): the due time
+		// is its SlotStart, and the history says why.
+		Moved *callbackv1.CapacityMove
 	}
 	// Fire makes the callback due if its time has come.
 	Fire struct {
@@ -93,6 +137,9 @@ type (
 		Hours  Hours
 		Window callwindow.Window
 		Reason string
+		// Personal: the agent who asked it back for themselves; "" for the
+		// queue.
+		Personal string
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
 	NoteAccepted struct {
@@ -197,8 +244,19 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			desired = d.AsTime()
 		}
 		due, moved := DueTimeIn(desired, c.At, c.Hours, c.Window, c.Request)
-		out := []proto.Message{&callbackv1.CallbackScheduled{CallbackId: c.ID, Request: c.Request, DueAt: timestamppb.New(due),
-			MovedByWindow: moved}}
+		if c.Moved != nil {
+			due = c.Moved.SlotStart.AsTime()
+		}
+		sched := &callbackv1.CallbackScheduled{CallbackId: c.ID, Request: c.Request, DueAt: timestamppb.New(due),
+			MovedByWindow: moved, MovedByCapacity: c.Moved}
+		if c.TTL > 0 {
+			from := c.At
+			if r := c.Request.GetRequestedAt(); r != nil {
+				from = r.AsTime()
+			}
+			sched.ExpiresAt = timestamppb.New(from.Add(c.TTL))
+		}
+		out := []proto.Message{sched}
 		// Due already: say so in the same append, so the router gets an
 		// ASAP callback without waiting for a timer.
 		if !due.After(c.At) {
@@ -211,7 +269,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		}
 		return []proto.Message{s.due(s.ID, s.Request, s.DueAt)}, nil
 	case Cancel:
-		if s.Status == Fired || s.Status == Cancelled {
+		if s.Status == Fired || s.Status == Cancelled || s.Status == Expired {
 			return nil, nil // the router owns a fired callback's cancellation
 		}
 		id := s.ID
@@ -222,25 +280,27 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrNoID
 		}
 		return []proto.Message{&callbackv1.CallbackUnscheduled{CallbackId: id, At: timestamppb.New(c.At), Reason: c.Reason}}, nil
+	case Retry, Expire:
+		return s.decideLife(c)
 	case Reschedule:
 		switch s.Status {
 		case Unknown:
 			return nil, ErrNotScheduled
-		case Cancelled:
+		case Cancelled, Expired:
 			return nil, ErrCancelled
 		}
 		due, moved := DueTimeIn(c.DueAt, c.At, c.Hours, c.Window, s.Request)
-		if s.Status == Pending && due.Equal(s.DueAt) {
+		if s.Status == Pending && due.Equal(s.DueAt) && c.Personal == s.PersonalAgent {
 			return nil, nil
 		}
 		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason,
-			MovedByWindow: moved}}
+			MovedByWindow: moved, ExpiresAt: s.expiresAt(), PersonalAgent: c.Personal}}
 		if !due.After(c.At) {
 			out = append(out, s.due(s.ID, s.Request, due))
 		}
 		return out, nil
 	case NoteAccepted:
-		if s.Status == Unknown || c.Agent == "" || c.Agent == s.Agent {
+		if s.Status == Unknown || c.Agent == "" || (c.Agent == s.Agent && c.InteractionID == s.AcceptedInteraction) {
 			return nil, nil
 		}
 		return []proto.Message{&callbackv1.CallbackAccepted{CallbackId: s.ID, InteractionId: c.InteractionID,
@@ -251,8 +311,13 @@ func Decide(s State, c any) ([]proto.Message, error) {
 
 // due is the CallbackDue of the next firing.
 func (s State) due(id string, r *callbackv1.CallbackRequest, at time.Time) *callbackv1.CallbackDue {
+	first := s.FirstDue
+	if first.IsZero() {
+		first = at
+	}
 	return &callbackv1.CallbackDue{CallbackId: id, Request: r, DueAt: timestamppb.New(at),
-		InteractionId: InteractionID(id, s.Fired)}
+		InteractionId: InteractionID(id, s.Fired), Attempts: int32(s.Attempts), FirstDueAt: timestamppb.New(first),
+		PersonalAgent: s.PersonalAgent}
 }
 
 // Evolve applies one event. It never fails and ignores unknown events.
@@ -260,16 +325,46 @@ func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *callbackv1.CallbackScheduled:
 		s.ID, s.Request, s.Status, s.DueAt = e.CallbackId, e.Request, Pending, e.DueAt.AsTime()
+		if e.ExpiresAt != nil {
+			s.ExpiresAt = e.ExpiresAt.AsTime()
+		}
+		if m := e.MovedByCapacity; m != nil {
+			s.Moves = append(s.Moves, m.Reason)
+		}
+		if m := e.MovedByWindow; m != nil {
+			s.Moves = append(s.Moves, m.Reason)
+		}
 	case *callbackv1.CallbackRescheduled:
 		s.Status, s.DueAt = Pending, e.DueAt.AsTime()
 		if s.ID == "" {
 			s.ID = e.CallbackId
 		}
+		if e.ExpiresAt != nil {
+			s.ExpiresAt = e.ExpiresAt.AsTime()
+		}
+		s.PersonalAgent = e.PersonalAgent
+		if r := e.Retry; r != nil && int(r.Attempt)-1 > s.Attempts {
+			s.Attempts = int(r.Attempt) - 1
+		}
+		if e.Reason != "" {
+			s.Moves = append(s.Moves, e.Reason)
+		}
+		if m := e.MovedByWindow; m != nil {
+			s.Moves = append(s.Moves, m.Reason)
+		}
 	case *callbackv1.CallbackDue:
-		s.Status, s.DueAt = Fired, e.DueAt.AsTime()
+		s.Status, s.DueAt, s.Interaction = Fired, e.DueAt.AsTime(), e.InteractionId
+		if s.FirstDue.IsZero() {
+			s.FirstDue = s.DueAt
+		}
 		s.Fired++
+	case *callbackv1.CallbackExpired:
+		s.Status = Expired
+		if s.ID == "" {
+			s.ID = e.CallbackId
+		}
 	case *callbackv1.CallbackAccepted:
-		s.Agent = e.AgentId
+		s.Agent, s.AcceptedInteraction = e.AgentId, e.InteractionId
 	case *callbackv1.CallbackUnscheduled:
 		s.Status = Cancelled
 		if s.ID == "" {
@@ -277,4 +372,12 @@ func Evolve(s State, e proto.Message) State {
 		}
 	}
 	return s
+}
+
+// expiresAt is the time to live's end for an event, nil when none.
+func (s State) expiresAt() *timestamppb.Timestamp {
+	if s.ExpiresAt.IsZero() {
+		return nil
+	}
+	return timestamppb.New(s.ExpiresAt)
 }

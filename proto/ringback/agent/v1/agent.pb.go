@@ -11,6 +11,7 @@ package agentv1
 
 import (
 	v1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	_ "github.com/ringback/ringback/proto/ringback/personal/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -308,8 +309,10 @@ type InteractionPresented struct {
 	At            *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=at,proto3" json:"at,omitempty"`
 	// auto_answer_at is set for an agent configured for auto-answer: the
 	// preview counts down to it, and the interaction is accepted then.
-	AutoAnswerAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=auto_answer_at,json=autoAnswerAt,proto3" json:"auto_answer_at,omitempty"`
-	CanReject     bool                   `protobuf:"varint,11,opt,name=can_reject,json=canReject,proto3" json:"can_reject,omitempty"`
+	AutoAnswerAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=auto_answer_at,json=autoAnswerAt,proto3" json:"auto_answer_at,omitempty"`
+	CanReject    bool                   `protobuf:"varint,11,opt,name=can_reject,json=canReject,proto3" json:"can_reject,omitempty"`
+	// attempts made before this interaction (retries, reschedules).
+	Attempts      int32 `protobuf:"varint,12,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -419,6 +422,13 @@ func (x *InteractionPresented) GetCanReject() bool {
 		return x.CanReject
 	}
 	return false
+}
+
+func (x *InteractionPresented) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
 }
 
 type AcceptRequested struct {
@@ -858,6 +868,9 @@ type CallStatusChanged struct {
 	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
 	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// outcome of an attempt that did not reach the contact, for the retry
+	// policy: busy, no_answer or failed; empty otherwise.
+	Outcome       string `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -925,6 +938,13 @@ func (x *CallStatusChanged) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *CallStatusChanged) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
 }
 
 // DispositionNoted: agent-session learned the interaction's disposition.
@@ -1348,6 +1368,9 @@ type RescheduleRequested struct {
 	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// personal: the callback comes back to this agent only (for the
+	// service's personal_wait), not to the queue.
+	Personal      bool `protobuf:"varint,6,opt,name=personal,proto3" json:"personal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1415,6 +1438,13 @@ func (x *RescheduleRequested) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *RescheduleRequested) GetPersonal() bool {
+	if x != nil {
+		return x.Personal
+	}
+	return false
 }
 
 // CaseDataNoted: agent-session learned the case information was edited.
@@ -1487,7 +1517,18 @@ type InteractionDone struct {
 	Disposition   string                 `protobuf:"bytes,4,opt,name=disposition,proto3" json:"disposition,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	// rescheduled: the callback is not complete, it is due again later.
-	Rescheduled   bool `protobuf:"varint,6,opt,name=rescheduled,proto3" json:"rescheduled,omitempty"`
+	Rescheduled bool `protobuf:"varint,6,opt,name=rescheduled,proto3" json:"rescheduled,omitempty"`
+	// attempts: calls made to the contact so far, this interaction's included.
+	Attempts int32 `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// retry_outcome: the interaction ended on a call that did not reach the
+	// contact (busy, no_answer, failed) or a disposition code asking for
+	// another try (disposition:<code>), and the retry policy applies: with
+	// rescheduled, the scheduler tries again; without, the attempts are used
+	// and the callback completes with result.
+	RetryOutcome string `protobuf:"bytes,8,opt,name=retry_outcome,json=retryOutcome,proto3" json:"retry_outcome,omitempty"`
+	// result: why the callback completes unreached (FAIL_BUSY, …); empty
+	// when it completes normally.
+	Result        string `protobuf:"bytes,9,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1562,6 +1603,27 @@ func (x *InteractionDone) GetRescheduled() bool {
 		return x.Rescheduled
 	}
 	return false
+}
+
+func (x *InteractionDone) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *InteractionDone) GetRetryOutcome() string {
+	if x != nil {
+		return x.RetryOutcome
+	}
+	return ""
+}
+
+func (x *InteractionDone) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
 }
 
 // Party is who a call is transferred to or consulted with: another agent
@@ -1956,7 +2018,7 @@ var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/agent/v1/agent.proto\x12\x11ringback.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/callback/v1/callback.proto\"\xf4\x01\n" +
+	"\x1dringback/agent/v1/agent.proto\x12\x11ringback.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/personal/v1/personal.proto\x1a#ringback/callback/v1/callback.proto\"\xf4\x01\n" +
 	"\rAgentLoggedIn\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
 	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12*\n" +
@@ -1974,7 +2036,7 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x120\n" +
-	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x97\x04\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xb3\x04\n" +
 	"\x14InteractionPresented\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -1990,7 +2052,8 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x0eauto_answer_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\fautoAnswerAt\x12\x1d\n" +
 	"\n" +
-	"can_reject\x18\v \x01(\bR\tcanReject\"\x9a\x01\n" +
+	"can_reject\x18\v \x01(\bR\tcanReject\x12\x1a\n" +
+	"\battempts\x18\f \x01(\x05R\battempts\"\x9a\x01\n" +
 	"\x0fAcceptRequested\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x19\n" +
@@ -2009,26 +2072,27 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xfb\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x85\x02\n" +
 	"\rDialRequested\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12&\n" +
-	"\x0fagent_phone_uri\x18\x04 \x01(\tR\ragentPhoneUri\x12!\n" +
-	"\fphone_number\x18\x05 \x01(\tR\vphoneNumber\x12\x18\n" +
+	"\x0fagent_phone_uri\x18\x04 \x01(\tR\ragentPhoneUri\x12+\n" +
+	"\fphone_number\x18\x05 \x01(\tB\b\x80\xbf\x18\x01\x88\xbf\x18\x01R\vphoneNumber\x12\x18\n" +
 	"\aservice\x18\x06 \x01(\tR\aservice\x12*\n" +
 	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x98\x01\n" +
 	"\x0fHangupRequested\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xaf\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc9\x01\n" +
 	"\x11CallStatusChanged\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"y\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\"y\n" +
 	"\x10DispositionNoted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12*\n" +
@@ -2058,21 +2122,22 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x14\n" +
 	"\x05muted\x18\x03 \x01(\bR\x05muted\x12\x1c\n" +
 	"\trecording\x18\x04 \x01(\bR\trecording\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd4\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf0\x01\n" +
 	"\x13RescheduleRequested\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
 	"callbackId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xec\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1a\n" +
+	"\bpersonal\x18\x06 \x01(\bR\bpersonal\"\xf2\x01\n" +
 	"\rCaseDataNoted\x12%\n" +
-	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12K\n" +
-	"\tcase_data\x18\x02 \x03(\v2..ringback.agent.v1.CaseDataNoted.CaseDataEntryR\bcaseData\x12*\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12Q\n" +
+	"\tcase_data\x18\x02 \x03(\v2..ringback.agent.v1.CaseDataNoted.CaseDataEntryB\x04\x80\xbf\x18\x01R\bcaseData\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x02\n" +
 	"\x0fInteractionDone\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -2080,11 +2145,14 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12 \n" +
 	"\vdisposition\x18\x04 \x01(\tR\vdisposition\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12 \n" +
-	"\vrescheduled\x18\x06 \x01(\bR\vrescheduled\"b\n" +
+	"\vrescheduled\x18\x06 \x01(\bR\vrescheduled\x12\x1a\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12#\n" +
+	"\rretry_outcome\x18\b \x01(\tR\fretryOutcome\x12\x16\n" +
+	"\x06result\x18\t \x01(\tR\x06result\"h\n" +
 	"\x05Party\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
-	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12!\n" +
-	"\fphone_number\x18\x03 \x01(\tR\vphoneNumber\"\xca\x01\n" +
+	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12'\n" +
+	"\fphone_number\x18\x03 \x01(\tB\x04\x80\xbf\x18\x01R\vphoneNumber\"\xca\x01\n" +
 	"\x11TransferRequested\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +

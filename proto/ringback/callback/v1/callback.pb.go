@@ -10,8 +10,10 @@
 package callbackv1
 
 import (
+	_ "github.com/ringback/ringback/proto/ringback/personal/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -98,9 +100,12 @@ type CallbackRequest struct {
 	// timezone: the contact's IANA zone, as the web form's browser gives it
 	// (e.g. "Europe/London"); empty: the zones of phone_number. The calling
 	// window is kept in this zone.
-	Timezone      string `protobuf:"bytes,8,opt,name=timezone,proto3" json:"timezone,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Timezone string `protobuf:"bytes,8,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// preferred_agent: offered first to this agent when they are Ready within
+	// the service's preferred_wait, then to any agent (issue 11).
+	PreferredAgent string `protobuf:"bytes,9,opt,name=preferred_agent,json=preferredAgent,proto3" json:"preferred_agent,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CallbackRequest) Reset() {
@@ -185,6 +190,13 @@ func (x *CallbackRequest) GetContactName() string {
 func (x *CallbackRequest) GetTimezone() string {
 	if x != nil {
 		return x.Timezone
+	}
+	return ""
+}
+
+func (x *CallbackRequest) GetPreferredAgent() string {
+	if x != nil {
+		return x.PreferredAgent
 	}
 	return ""
 }
@@ -325,7 +337,16 @@ type CallbackStateChanged struct {
 	Disposition   string                 `protobuf:"bytes,6,opt,name=disposition,proto3" json:"disposition,omitempty"`
 	// agent_id: the agent who accepted (IN_PROGRESS) or finished (COMPLETED)
 	// the interaction, the one agent who may read the callback (issue 16).
-	AgentId       string `protobuf:"bytes,7,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	AgentId string `protobuf:"bytes,7,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// reason a callback completed without reaching its contact, in GMS's
+	// words: FAIL_BUSY, FAIL_NO_ANSWER, FAIL_FAILED, FAIL_EXPIRED,
+	// FAIL_DISPOSITION; empty otherwise.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// attempts: calls made to the contact so far, over every interaction.
+	Attempts int32 `protobuf:"varint,9,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// moved: why the due time moved, when it did (a retry, the calling
+	// window, an agent's reschedule), for the visitor's and the API's history.
+	Moved         string `protobuf:"bytes,10,opt,name=moved,proto3" json:"moved,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +430,27 @@ func (x *CallbackStateChanged) GetAgentId() string {
 	return ""
 }
 
+func (x *CallbackStateChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CallbackStateChanged) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *CallbackStateChanged) GetMoved() string {
+	if x != nil {
+		return x.Moved
+	}
+	return ""
+}
+
 // CallbackScheduled: scheduler fixed when the callback is due. Stream scheduler-callback-<id>.
 type CallbackScheduled struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -418,8 +460,15 @@ type CallbackScheduled struct {
 	// moved_by_window: set when the calling window in the contact's local
 	// time moved the due time, for the callback's history.
 	MovedByWindow *WindowMove `protobuf:"bytes,4,opt,name=moved_by_window,json=movedByWindow,proto3" json:"moved_by_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// expires_at: the callback's time to live ends then; not connected by
+	// then, it completes as FAIL_EXPIRED. Unset: it never expires.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// moved_by_capacity: set when the wished slot was full (or closed) and
+	// the service moves such requests to the nearest free slot (issue 11).
+	// Numbered 10 to leave 6..9 to the fields added beside it meanwhile.
+	MovedByCapacity *CapacityMove `protobuf:"bytes,10,opt,name=moved_by_capacity,json=movedByCapacity,proto3" json:"moved_by_capacity,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CallbackScheduled) Reset() {
@@ -480,6 +529,20 @@ func (x *CallbackScheduled) GetMovedByWindow() *WindowMove {
 	return nil
 }
 
+func (x *CallbackScheduled) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *CallbackScheduled) GetMovedByCapacity() *CapacityMove {
+	if x != nil {
+		return x.MovedByCapacity
+	}
+	return nil
+}
+
 // CallbackRescheduled: the due time moved.
 type CallbackRescheduled struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -487,6 +550,15 @@ type CallbackRescheduled struct {
 	DueAt         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	MovedByWindow *WindowMove            `protobuf:"bytes,4,opt,name=moved_by_window,json=movedByWindow,proto3" json:"moved_by_window,omitempty"`
+	// retry is set when the move is an automatic retry after a call that did
+	// not reach the contact (the service's retry policy).
+	Retry *Retry `protobuf:"bytes,5,opt,name=retry,proto3" json:"retry,omitempty"`
+	// expires_at: the time to live, unchanged by the move (see
+	// CallbackScheduled), so a reader that starts here knows it.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// personal_agent: the agent rescheduled it as a personal callback: it
+	// comes back to them only, for the service's personal_wait.
+	PersonalAgent string `protobuf:"bytes,7,opt,name=personal_agent,json=personalAgent,proto3" json:"personal_agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -549,6 +621,175 @@ func (x *CallbackRescheduled) GetMovedByWindow() *WindowMove {
 	return nil
 }
 
+func (x *CallbackRescheduled) GetRetry() *Retry {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *CallbackRescheduled) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *CallbackRescheduled) GetPersonalAgent() string {
+	if x != nil {
+		return x.PersonalAgent
+	}
+	return ""
+}
+
+// Retry: the retry policy tries a callback again.
+type Retry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// outcome of the last attempt: busy, no_answer, failed, or
+	// disposition:<code> when a disposition code asked for another try.
+	Outcome string `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// attempt is the number of the attempt this due time is for (2 is the
+	// first retry), of max in all.
+	Attempt int32 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Max     int32 `protobuf:"varint,3,opt,name=max,proto3" json:"max,omitempty"`
+	// delay the policy asked for before the attempt (before the office hours
+	// and the calling window moved it, if they did).
+	Delay         *durationpb.Duration `protobuf:"bytes,4,opt,name=delay,proto3" json:"delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Retry) Reset() {
+	*x = Retry{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Retry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Retry) ProtoMessage() {}
+
+func (x *Retry) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Retry.ProtoReflect.Descriptor instead.
+func (*Retry) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Retry) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Retry) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Retry) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *Retry) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+// CallbackExpired: the callback was not connected within its time to live;
+// it leaves every queue and completes as FAIL_EXPIRED. Stream
+// scheduler-callback-<id>.
+type CallbackExpired struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	// interaction_id: the interaction queued or offered when it expired, if
+	// it had fallen due; empty when it expired while scheduled.
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackExpired) Reset() {
+	*x = CallbackExpired{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackExpired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackExpired) ProtoMessage() {}
+
+func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackExpired.ProtoReflect.Descriptor instead.
+func (*CallbackExpired) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CallbackExpired) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *CallbackExpired) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallbackExpired) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *CallbackExpired) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // WindowMove: a due time outside the contact's calling window moved to its
 // next opening.
 type WindowMove struct {
@@ -567,7 +808,7 @@ type WindowMove struct {
 
 func (x *WindowMove) Reset() {
 	*x = WindowMove{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +820,7 @@ func (x *WindowMove) String() string {
 func (*WindowMove) ProtoMessage() {}
 
 func (x *WindowMove) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +833,7 @@ func (x *WindowMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowMove.ProtoReflect.Descriptor instead.
 func (*WindowMove) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WindowMove) GetFrom() *timestamppb.Timestamp {
@@ -639,7 +880,7 @@ type CallbackAccepted struct {
 
 func (x *CallbackAccepted) Reset() {
 	*x = CallbackAccepted{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +892,7 @@ func (x *CallbackAccepted) String() string {
 func (*CallbackAccepted) ProtoMessage() {}
 
 func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +905,7 @@ func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAccepted.ProtoReflect.Descriptor instead.
 func (*CallbackAccepted) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CallbackAccepted) GetCallbackId() string {
@@ -709,7 +950,7 @@ type CallbackUnscheduled struct {
 
 func (x *CallbackUnscheduled) Reset() {
 	*x = CallbackUnscheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +962,7 @@ func (x *CallbackUnscheduled) String() string {
 func (*CallbackUnscheduled) ProtoMessage() {}
 
 func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +975,7 @@ func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackUnscheduled.ProtoReflect.Descriptor instead.
 func (*CallbackUnscheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CallbackUnscheduled) GetCallbackId() string {
@@ -765,13 +1006,20 @@ type CallbackDue struct {
 	Request       *CallbackRequest       `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
 	DueAt         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
 	InteractionId string                 `protobuf:"bytes,4,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	// attempts made before this interaction (0: its first).
+	Attempts int32 `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// first_due_at: when the callback first fell due; its wait counts from
+	// then for aging, across retries and reschedules.
+	FirstDueAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=first_due_at,json=firstDueAt,proto3" json:"first_due_at,omitempty"`
+	// personal_agent: due again after a personal reschedule by this agent.
+	PersonalAgent string `protobuf:"bytes,7,opt,name=personal_agent,json=personalAgent,proto3" json:"personal_agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CallbackDue) Reset() {
 	*x = CallbackDue{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +1031,7 @@ func (x *CallbackDue) String() string {
 func (*CallbackDue) ProtoMessage() {}
 
 func (x *CallbackDue) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +1044,7 @@ func (x *CallbackDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackDue.ProtoReflect.Descriptor instead.
 func (*CallbackDue) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CallbackDue) GetCallbackId() string {
@@ -827,6 +1075,27 @@ func (x *CallbackDue) GetInteractionId() string {
 	return ""
 }
 
+func (x *CallbackDue) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *CallbackDue) GetFirstDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstDueAt
+	}
+	return nil
+}
+
+func (x *CallbackDue) GetPersonalAgent() string {
+	if x != nil {
+		return x.PersonalAgent
+	}
+	return ""
+}
+
 // CallbackVoided: a request whose number was claimed (ContactClaimed) but
 // whose CallbackRequested was never written, because its writer died or
 // stalled past the claim's grace. Written at "no stream" on
@@ -845,7 +1114,7 @@ type CallbackVoided struct {
 
 func (x *CallbackVoided) Reset() {
 	*x = CallbackVoided{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1126,7 @@ func (x *CallbackVoided) String() string {
 func (*CallbackVoided) ProtoMessage() {}
 
 func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1139,7 @@ func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackVoided.ProtoReflect.Descriptor instead.
 func (*CallbackVoided) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CallbackVoided) GetCallbackId() string {
@@ -915,7 +1184,7 @@ type ContactClaimed struct {
 
 func (x *ContactClaimed) Reset() {
 	*x = ContactClaimed{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1196,7 @@ func (x *ContactClaimed) String() string {
 func (*ContactClaimed) ProtoMessage() {}
 
 func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1209,7 @@ func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactClaimed.ProtoReflect.Descriptor instead.
 func (*ContactClaimed) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ContactClaimed) GetHolder() string {
@@ -983,7 +1252,7 @@ type ContactReleased struct {
 
 func (x *ContactReleased) Reset() {
 	*x = ContactReleased{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1264,7 @@ func (x *ContactReleased) String() string {
 func (*ContactReleased) ProtoMessage() {}
 
 func (x *ContactReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1277,7 @@ func (x *ContactReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactReleased.ProtoReflect.Descriptor instead.
 func (*ContactReleased) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ContactReleased) GetHolder() string {
@@ -1045,7 +1314,7 @@ type ContactKeyCreated struct {
 
 func (x *ContactKeyCreated) Reset() {
 	*x = ContactKeyCreated{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1326,7 @@ func (x *ContactKeyCreated) String() string {
 func (*ContactKeyCreated) ProtoMessage() {}
 
 func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1339,7 @@ func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactKeyCreated.ProtoReflect.Descriptor instead.
 func (*ContactKeyCreated) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ContactKeyCreated) GetKey() []byte {
@@ -1087,20 +1356,232 @@ func (x *ContactKeyCreated) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// CapacityMove: the wished slot of a service with a capacity was full, so
+// the callback took the nearest slot with room (capacity.when_full: move,
+// or a race the intake's check could not see).
+type CapacityMove struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from: the due time before the move.
+	From *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// slot_start: the start of the slot the callback took instead.
+	SlotStart *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=slot_start,json=slotStart,proto3" json:"slot_start,omitempty"`
+	// reason, in words, e.g. "slot 10:00–10:30 Europe/Paris full (10 of 10): moved to 10:30".
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapacityMove) Reset() {
+	*x = CapacityMove{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapacityMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapacityMove) ProtoMessage() {}
+
+func (x *CapacityMove) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapacityMove.ProtoReflect.Descriptor instead.
+func (*CapacityMove) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CapacityMove) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *CapacityMove) GetSlotStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SlotStart
+	}
+	return nil
+}
+
+func (x *CapacityMove) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SlotTaken: a callback took a place in one time bucket of a service with
+// a capacity. Stream scheduler-slot-<service>-<bucket start, unix seconds>;
+// appended with the expected revision, so replicas never overbook.
+type SlotTaken struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	// take numbers the takes of the stream from 1: a release names the take
+	// it ends, so a stale release never frees a newer one.
+	Take int64 `protobuf:"varint,2,opt,name=take,proto3" json:"take,omitempty"`
+	// renewed: the callback already held a place here (rescheduled back into
+	// the bucket before its release): the count does not change.
+	Renewed       bool                   `protobuf:"varint,3,opt,name=renewed,proto3" json:"renewed,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlotTaken) Reset() {
+	*x = SlotTaken{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlotTaken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlotTaken) ProtoMessage() {}
+
+func (x *SlotTaken) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlotTaken.ProtoReflect.Descriptor instead.
+func (*SlotTaken) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SlotTaken) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *SlotTaken) GetTake() int64 {
+	if x != nil {
+		return x.Take
+	}
+	return 0
+}
+
+func (x *SlotTaken) GetRenewed() bool {
+	if x != nil {
+		return x.Renewed
+	}
+	return false
+}
+
+func (x *SlotTaken) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// SlotReleased: the callback left the bucket (fell due, was cancelled or
+// moved): its place is free again. Same stream as SlotTaken.
+type SlotReleased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	Take          int64                  `protobuf:"varint,2,opt,name=take,proto3" json:"take,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlotReleased) Reset() {
+	*x = SlotReleased{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlotReleased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlotReleased) ProtoMessage() {}
+
+func (x *SlotReleased) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlotReleased.ProtoReflect.Descriptor instead.
+func (*SlotReleased) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SlotReleased) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *SlotReleased) GetTake() int64 {
+	if x != nil {
+		return x.Take
+	}
+	return 0
+}
+
+func (x *SlotReleased) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *SlotReleased) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_ringback_callback_v1_callback_proto protoreflect.FileDescriptor
 
 const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\n" +
-	"#ringback/callback/v1/callback.proto\x12\x14ringback.callback.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x03\n" +
+	"#ringback/callback/v1/callback.proto\x12\x14ringback.callback.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a#ringback/personal/v1/personal.proto\"\xf9\x03\n" +
 	"\x0fCallbackRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12!\n" +
-	"\fphone_number\x18\x02 \x01(\tR\vphoneNumber\x12\x18\n" +
-	"\asubject\x18\x03 \x01(\tR\asubject\x12P\n" +
-	"\tcase_data\x18\x04 \x03(\v23.ringback.callback.v1.CallbackRequest.CaseDataEntryR\bcaseData\x12=\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12+\n" +
+	"\fphone_number\x18\x02 \x01(\tB\b\x80\xbf\x18\x01\x88\xbf\x18\x01R\vphoneNumber\x12\x1e\n" +
+	"\asubject\x18\x03 \x01(\tB\x04\x80\xbf\x18\x01R\asubject\x12V\n" +
+	"\tcase_data\x18\x04 \x03(\v23.ringback.callback.v1.CallbackRequest.CaseDataEntryB\x04\x80\xbf\x18\x01R\bcaseData\x12=\n" +
 	"\fdesired_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdesiredTime\x12=\n" +
-	"\frequested_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\x12!\n" +
-	"\fcontact_name\x18\a \x01(\tR\vcontactName\x12\x1a\n" +
-	"\btimezone\x18\b \x01(\tR\btimezone\x1a;\n" +
+	"\frequested_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\x12'\n" +
+	"\fcontact_name\x18\a \x01(\tB\x04\x80\xbf\x18\x01R\vcontactName\x12\x1a\n" +
+	"\btimezone\x18\b \x01(\tR\btimezone\x12'\n" +
+	"\x0fpreferred_agent\x18\t \x01(\tR\x0epreferredAgent\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
@@ -1113,7 +1594,7 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc3\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8d\x03\n" +
 	"\x14CallbackStateChanged\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x129\n" +
@@ -1122,19 +1603,42 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId\x12?\n" +
 	"\rscheduled_for\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x12 \n" +
 	"\vdisposition\x18\x06 \x01(\tR\vdisposition\x12\x19\n" +
-	"\bagent_id\x18\a \x01(\tR\aagentId\"\xf2\x01\n" +
+	"\bagent_id\x18\a \x01(\tR\aagentId\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x1a\n" +
+	"\battempts\x18\t \x01(\x05R\battempts\x12\x14\n" +
+	"\x05moved\x18\n" +
+	" \x01(\tR\x05moved\"\xfd\x02\n" +
 	"\x11CallbackScheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12?\n" +
 	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x121\n" +
 	"\x06due_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12H\n" +
-	"\x0fmoved_by_window\x18\x04 \x01(\v2 .ringback.callback.v1.WindowMoveR\rmovedByWindow\"\xcb\x01\n" +
+	"\x0fmoved_by_window\x18\x04 \x01(\v2 .ringback.callback.v1.WindowMoveR\rmovedByWindow\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12N\n" +
+	"\x11moved_by_capacity\x18\n" +
+	" \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"\xe0\x02\n" +
 	"\x13CallbackRescheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x121\n" +
 	"\x06due_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12H\n" +
-	"\x0fmoved_by_window\x18\x04 \x01(\v2 .ringback.callback.v1.WindowMoveR\rmovedByWindow\"\x82\x01\n" +
+	"\x0fmoved_by_window\x18\x04 \x01(\v2 .ringback.callback.v1.WindowMoveR\rmovedByWindow\x121\n" +
+	"\x05retry\x18\x05 \x01(\v2\x1b.ringback.callback.v1.RetryR\x05retry\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12%\n" +
+	"\x0epersonal_agent\x18\a \x01(\tR\rpersonalAgent\"~\n" +
+	"\x05Retry\x12\x18\n" +
+	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x05R\x03max\x12/\n" +
+	"\x05delay\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05delay\"\x9d\x01\n" +
+	"\x0fCallbackExpired\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x82\x01\n" +
 	"\n" +
 	"WindowMove\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12\x14\n" +
@@ -1151,13 +1655,17 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc9\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xca\x02\n" +
 	"\vCallbackDue\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12?\n" +
 	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x121\n" +
 	"\x06due_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12%\n" +
-	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId\"u\n" +
+	"\x0einteraction_id\x18\x04 \x01(\tR\rinteractionId\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\x05R\battempts\x12<\n" +
+	"\ffirst_due_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"firstDueAt\x12%\n" +
+	"\x0epersonal_agent\x18\a \x01(\tR\rpersonalAgent\"u\n" +
 	"\x0eCallbackVoided\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
@@ -1174,7 +1682,24 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"Q\n" +
 	"\x11ContactKeyCreated\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12*\n" +
-	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xc4\x01\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x91\x01\n" +
+	"\fCapacityMove\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x129\n" +
+	"\n" +
+	"slot_start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tslotStart\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x86\x01\n" +
+	"\tSlotTaken\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12\x12\n" +
+	"\x04take\x18\x02 \x01(\x03R\x04take\x12\x18\n" +
+	"\arenewed\x18\x03 \x01(\bR\arenewed\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x87\x01\n" +
+	"\fSlotReleased\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12\x12\n" +
+	"\x04take\x18\x02 \x01(\x03R\x04take\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason*\xc4\x01\n" +
 	"\rCallbackState\x12\x1e\n" +
 	"\x1aCALLBACK_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATE_SCHEDULED\x10\x01\x12\x19\n" +
@@ -1196,7 +1721,7 @@ func file_ringback_callback_v1_callback_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_callback_v1_callback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(CallbackState)(0),            // 0: ringback.callback.v1.CallbackState
 	(*CallbackRequest)(nil),       // 1: ringback.callback.v1.CallbackRequest
@@ -1205,45 +1730,62 @@ var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(*CallbackStateChanged)(nil),  // 4: ringback.callback.v1.CallbackStateChanged
 	(*CallbackScheduled)(nil),     // 5: ringback.callback.v1.CallbackScheduled
 	(*CallbackRescheduled)(nil),   // 6: ringback.callback.v1.CallbackRescheduled
-	(*WindowMove)(nil),            // 7: ringback.callback.v1.WindowMove
-	(*CallbackAccepted)(nil),      // 8: ringback.callback.v1.CallbackAccepted
-	(*CallbackUnscheduled)(nil),   // 9: ringback.callback.v1.CallbackUnscheduled
-	(*CallbackDue)(nil),           // 10: ringback.callback.v1.CallbackDue
-	(*CallbackVoided)(nil),        // 11: ringback.callback.v1.CallbackVoided
-	(*ContactClaimed)(nil),        // 12: ringback.callback.v1.ContactClaimed
-	(*ContactReleased)(nil),       // 13: ringback.callback.v1.ContactReleased
-	(*ContactKeyCreated)(nil),     // 14: ringback.callback.v1.ContactKeyCreated
-	nil,                           // 15: ringback.callback.v1.CallbackRequest.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Retry)(nil),                 // 7: ringback.callback.v1.Retry
+	(*CallbackExpired)(nil),       // 8: ringback.callback.v1.CallbackExpired
+	(*WindowMove)(nil),            // 9: ringback.callback.v1.WindowMove
+	(*CallbackAccepted)(nil),      // 10: ringback.callback.v1.CallbackAccepted
+	(*CallbackUnscheduled)(nil),   // 11: ringback.callback.v1.CallbackUnscheduled
+	(*CallbackDue)(nil),           // 12: ringback.callback.v1.CallbackDue
+	(*CallbackVoided)(nil),        // 13: ringback.callback.v1.CallbackVoided
+	(*ContactClaimed)(nil),        // 14: ringback.callback.v1.ContactClaimed
+	(*ContactReleased)(nil),       // 15: ringback.callback.v1.ContactReleased
+	(*ContactKeyCreated)(nil),     // 16: ringback.callback.v1.ContactKeyCreated
+	(*CapacityMove)(nil),          // 17: ringback.callback.v1.CapacityMove
+	(*SlotTaken)(nil),             // 18: ringback.callback.v1.SlotTaken
+	(*SlotReleased)(nil),          // 19: ringback.callback.v1.SlotReleased
+	nil,                           // 20: ringback.callback.v1.CallbackRequest.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
 }
 var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
-	15, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
-	16, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
-	16, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
+	20, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
+	21, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
+	21, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: ringback.callback.v1.CallbackRequested.request:type_name -> ringback.callback.v1.CallbackRequest
-	16, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
+	21, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
-	16, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
-	16, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
+	21, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
+	21, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
 	1,  // 8: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
-	16, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 10: ringback.callback.v1.CallbackScheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
-	16, // 11: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
-	16, // 13: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
-	16, // 14: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
-	16, // 15: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
-	1,  // 16: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	16, // 17: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	16, // 18: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
-	16, // 19: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
-	16, // 20: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
-	16, // 21: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	21, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: ringback.callback.v1.CallbackScheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
+	21, // 11: ringback.callback.v1.CallbackScheduled.expires_at:type_name -> google.protobuf.Timestamp
+	17, // 12: ringback.callback.v1.CallbackScheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
+	21, // 13: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
+	9,  // 14: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
+	7,  // 15: ringback.callback.v1.CallbackRescheduled.retry:type_name -> ringback.callback.v1.Retry
+	21, // 16: ringback.callback.v1.CallbackRescheduled.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 17: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
+	21, // 18: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
+	21, // 19: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
+	21, // 20: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	21, // 21: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	1,  // 22: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
+	21, // 23: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	21, // 24: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
+	21, // 25: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
+	21, // 26: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
+	21, // 27: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
+	21, // 28: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
+	21, // 29: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
+	21, // 30: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
+	21, // 31: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
+	21, // 32: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
@@ -1257,7 +1799,7 @@ func file_ringback_callback_v1_callback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_callback_v1_callback_proto_rawDesc), len(file_ringback_callback_v1_callback_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@
 package historyv1
 
 import (
+	_ "github.com/ringback/ringback/proto/ringback/personal/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -425,11 +426,77 @@ func (x *ContactKeyCreated) GetKey() []byte {
 	return nil
 }
 
+// ContactErased: a contact's personal data was erased on request (privacy
+// law's right to erasure) by destroying its key; every event stays, and its
+// personal fields read as erased from now on. Stream
+// history-erasure-<key id>, the key id being a keyed hash of the number, so
+// that the record of the erasure holds no personal data itself. Read models
+// that keep opened values fold it to drop them.
+type ContactErased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	By            string                 `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"` // who asked: the supervisor's or operator's id
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactErased) Reset() {
+	*x = ContactErased{}
+	mi := &file_ringback_history_v1_history_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactErased) ProtoMessage() {}
+
+func (x *ContactErased) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_history_v1_history_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactErased.ProtoReflect.Descriptor instead.
+func (*ContactErased) Descriptor() ([]byte, []int) {
+	return file_ringback_history_v1_history_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ContactErased) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ContactErased) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *ContactErased) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_history_v1_history_proto protoreflect.FileDescriptor
 
 const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"\n" +
-	"!ringback/history/v1/history.proto\x12\x13ringback.history.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
+	"!ringback/history/v1/history.proto\x12\x13ringback.history.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/personal/v1/personal.proto\"\xdc\x02\n" +
 	"\x18InteractionEventRecorded\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -439,19 +506,20 @@ const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"event_type\x18\x04 \x01(\tR\teventType\x12\x16\n" +
 	"\x06source\x18\x05 \x01(\tR\x06source\x12;\n" +
 	"\voccurred_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"occurredAt\x12\x12\n" +
-	"\x04data\x18\a \x01(\fR\x04data\x12!\n" +
-	"\fphone_number\x18\b \x01(\tR\vphoneNumber\x12\x18\n" +
-	"\aindexed\x18\t \x01(\bR\aindexed\"\x8d\x01\n" +
+	"occurredAt\x12\"\n" +
+	"\x04data\x18\a \x01(\fB\x0e\x92\xbf\x18\n" +
+	"event_typeR\x04data\x12+\n" +
+	"\fphone_number\x18\b \x01(\tB\b\x80\xbf\x18\x01\x88\xbf\x18\x01R\vphoneNumber\x12\x18\n" +
+	"\aindexed\x18\t \x01(\bR\aindexed\"\x93\x01\n" +
 	"\tNoteAdded\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
-	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8d\x02\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x18\n" +
+	"\x04text\x18\x03 \x01(\tB\x04\x80\xbf\x18\x01R\x04text\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x93\x02\n" +
 	"\x0fCaseDataUpdated\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
-	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12O\n" +
-	"\tcase_data\x18\x03 \x03(\v22.ringback.history.v1.CaseDataUpdated.CaseDataEntryR\bcaseData\x12*\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12U\n" +
+	"\tcase_data\x18\x03 \x03(\v22.ringback.history.v1.CaseDataUpdated.CaseDataEntryB\x04\x80\xbf\x18\x01R\bcaseData\x12*\n" +
 	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -464,7 +532,11 @@ const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\"%\n" +
 	"\x11ContactKeyCreated\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\fR\x03keyBBZ@github.com/ringback/ringback/proto/ringback/history/v1;historyv1b\x06proto3"
+	"\x03key\x18\x01 \x01(\fR\x03key\"b\n" +
+	"\rContactErased\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02atBBZ@github.com/ringback/ringback/proto/ringback/history/v1;historyv1b\x06proto3"
 
 var (
 	file_ringback_history_v1_history_proto_rawDescOnce sync.Once
@@ -478,7 +550,7 @@ func file_ringback_history_v1_history_proto_rawDescGZIP() []byte {
 	return file_ringback_history_v1_history_proto_rawDescData
 }
 
-var file_ringback_history_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ringback_history_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_ringback_history_v1_history_proto_goTypes = []any{
 	(*InteractionEventRecorded)(nil), // 0: ringback.history.v1.InteractionEventRecorded
 	(*NoteAdded)(nil),                // 1: ringback.history.v1.NoteAdded
@@ -486,19 +558,21 @@ var file_ringback_history_v1_history_proto_goTypes = []any{
 	(*InteractionLinked)(nil),        // 3: ringback.history.v1.InteractionLinked
 	(*ContactLinked)(nil),            // 4: ringback.history.v1.ContactLinked
 	(*ContactKeyCreated)(nil),        // 5: ringback.history.v1.ContactKeyCreated
-	nil,                              // 6: ringback.history.v1.CaseDataUpdated.CaseDataEntry
-	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
+	(*ContactErased)(nil),            // 6: ringback.history.v1.ContactErased
+	nil,                              // 7: ringback.history.v1.CaseDataUpdated.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),    // 8: google.protobuf.Timestamp
 }
 var file_ringback_history_v1_history_proto_depIdxs = []int32{
-	7, // 0: ringback.history.v1.InteractionEventRecorded.occurred_at:type_name -> google.protobuf.Timestamp
-	7, // 1: ringback.history.v1.NoteAdded.at:type_name -> google.protobuf.Timestamp
-	6, // 2: ringback.history.v1.CaseDataUpdated.case_data:type_name -> ringback.history.v1.CaseDataUpdated.CaseDataEntry
-	7, // 3: ringback.history.v1.CaseDataUpdated.at:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 0: ringback.history.v1.InteractionEventRecorded.occurred_at:type_name -> google.protobuf.Timestamp
+	8, // 1: ringback.history.v1.NoteAdded.at:type_name -> google.protobuf.Timestamp
+	7, // 2: ringback.history.v1.CaseDataUpdated.case_data:type_name -> ringback.history.v1.CaseDataUpdated.CaseDataEntry
+	8, // 3: ringback.history.v1.CaseDataUpdated.at:type_name -> google.protobuf.Timestamp
+	8, // 4: ringback.history.v1.ContactErased.at:type_name -> google.protobuf.Timestamp
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_ringback_history_v1_history_proto_init() }
@@ -512,7 +586,7 @@ func file_ringback_history_v1_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_history_v1_history_proto_rawDesc), len(file_ringback_history_v1_history_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

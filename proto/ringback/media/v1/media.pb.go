@@ -9,6 +9,7 @@
 package mediav1
 
 import (
+	_ "github.com/ringback/ringback/proto/ringback/personal/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -2051,26 +2052,26 @@ var File_ringback_media_v1_media_proto protoreflect.FileDescriptor
 
 const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
+	"\x1dringback/media/v1/media.proto\x12\x11ringback.media.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/personal/v1/personal.proto\"\xac\x02\n" +
 	"\vDialStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x1b\n" +
-	"\tagent_uri\x18\x04 \x01(\tR\bagentUri\x12\x1f\n" +
-	"\vcontact_uri\x18\x05 \x01(\tR\n" +
+	"\tagent_uri\x18\x04 \x01(\tR\bagentUri\x12%\n" +
+	"\vcontact_uri\x18\x05 \x01(\tB\x04\x80\xbf\x18\x01R\n" +
 	"contactUri\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1a\n" +
 	"\binstance\x18\a \x01(\tR\binstance\x12\x1e\n" +
 	"\n" +
 	"generation\x18\b \x01(\x04R\n" +
 	"generation\x12\x16\n" +
-	"\x06holder\x18\t \x01(\tR\x06holder\"\xaa\x02\n" +
+	"\x06holder\x18\t \x01(\tR\x06holder\"\xbc\x02\n" +
 	"\tLegDialog\x12\x17\n" +
-	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x12\n" +
-	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
-	"\x04cseq\x18\x04 \x01(\rR\x04cseq\x12#\n" +
-	"\rremote_target\x18\x05 \x01(\tR\fremoteTarget\x12\x1b\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x18\n" +
+	"\x04from\x18\x02 \x01(\tB\x04\x80\xbf\x18\x01R\x04from\x12\x14\n" +
+	"\x02to\x18\x03 \x01(\tB\x04\x80\xbf\x18\x01R\x02to\x12\x12\n" +
+	"\x04cseq\x18\x04 \x01(\rR\x04cseq\x12)\n" +
+	"\rremote_target\x18\x05 \x01(\tB\x04\x80\xbf\x18\x01R\fremoteTarget\x12\x1b\n" +
 	"\troute_set\x18\x06 \x03(\tR\brouteSet\x12\x1c\n" +
 	"\ttransport\x18\a \x01(\tR\ttransport\x12\x1f\n" +
 	"\vremote_addr\x18\b \x01(\tR\n" +
@@ -2187,15 +2188,16 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x124\n" +
 	"\aoutcome\x18\x06 \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12\x19\n" +
 	"\bsip_code\x18\a \x01(\x05R\asipCode\x12*\n" +
-	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf1\x01\n" +
+	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x81\x02\n" +
 	"\x10ControlForwarded\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x19\n" +
 	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12 \n" +
 	"\vcorrelation\x18\x04 \x01(\tR\vcorrelation\x12\x1d\n" +
 	"\n" +
-	"event_type\x18\x05 \x01(\tR\teventType\x12\x14\n" +
-	"\x05event\x18\x06 \x01(\fR\x05event\x12\x10\n" +
+	"event_type\x18\x05 \x01(\tR\teventType\x12$\n" +
+	"\x05event\x18\x06 \x01(\fB\x0e\x92\xbf\x18\n" +
+	"event_typeR\x05event\x12\x10\n" +
 	"\x03via\x18\a \x01(\tR\x03via\x12*\n" +
 	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf2\x01\n" +
 	"\bCallLost\x12\x17\n" +

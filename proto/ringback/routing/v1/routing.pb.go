@@ -33,6 +33,14 @@ type InteractionQueued struct {
 	Request       *v1.CallbackRequest    `protobuf:"bytes,3,opt,name=request,proto3" json:"request,omitempty"`
 	QueuedAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=queued_at,json=queuedAt,proto3" json:"queued_at,omitempty"`
 	ScheduledFor  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
+	// attempts made before this interaction.
+	Attempts int32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// reserved_for: offered only to this agent until reserved_until (a
+	// personal callback, or a preferred agent), then to any; reserved_why is
+	// "personal" or "preferred".
+	ReservedFor   string                 `protobuf:"bytes,7,opt,name=reserved_for,json=reservedFor,proto3" json:"reserved_for,omitempty"`
+	ReservedUntil *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=reserved_until,json=reservedUntil,proto3" json:"reserved_until,omitempty"`
+	ReservedWhy   string                 `protobuf:"bytes,9,opt,name=reserved_why,json=reservedWhy,proto3" json:"reserved_why,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -102,6 +110,104 @@ func (x *InteractionQueued) GetScheduledFor() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *InteractionQueued) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *InteractionQueued) GetReservedFor() string {
+	if x != nil {
+		return x.ReservedFor
+	}
+	return ""
+}
+
+func (x *InteractionQueued) GetReservedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReservedUntil
+	}
+	return nil
+}
+
+func (x *InteractionQueued) GetReservedWhy() string {
+	if x != nil {
+		return x.ReservedWhy
+	}
+	return ""
+}
+
+// InteractionReleased: the reservation of a waiting interaction for one
+// agent ended (its wait passed): any agent may be offered it now.
+type InteractionReleased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InteractionReleased) Reset() {
+	*x = InteractionReleased{}
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InteractionReleased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InteractionReleased) ProtoMessage() {}
+
+func (x *InteractionReleased) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InteractionReleased.ProtoReflect.Descriptor instead.
+func (*InteractionReleased) Descriptor() ([]byte, []int) {
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InteractionReleased) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *InteractionReleased) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *InteractionReleased) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *InteractionReleased) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type InteractionOffered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
@@ -113,13 +219,15 @@ type InteractionOffered struct {
 	QueuedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=queued_at,json=queuedAt,proto3" json:"queued_at,omitempty"`
 	ScheduledFor  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=scheduled_for,json=scheduledFor,proto3" json:"scheduled_for,omitempty"`
 	OfferId       string                 `protobuf:"bytes,9,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	// attempts made before this interaction.
+	Attempts      int32 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InteractionOffered) Reset() {
 	*x = InteractionOffered{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[1]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -131,7 +239,7 @@ func (x *InteractionOffered) String() string {
 func (*InteractionOffered) ProtoMessage() {}
 
 func (x *InteractionOffered) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[1]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -144,7 +252,7 @@ func (x *InteractionOffered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionOffered.ProtoReflect.Descriptor instead.
 func (*InteractionOffered) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InteractionOffered) GetInteractionId() string {
@@ -210,6 +318,13 @@ func (x *InteractionOffered) GetOfferId() string {
 	return ""
 }
 
+func (x *InteractionOffered) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 type OfferAccepted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
@@ -225,7 +340,7 @@ type OfferAccepted struct {
 
 func (x *OfferAccepted) Reset() {
 	*x = OfferAccepted{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[2]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +352,7 @@ func (x *OfferAccepted) String() string {
 func (*OfferAccepted) ProtoMessage() {}
 
 func (x *OfferAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[2]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +365,7 @@ func (x *OfferAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferAccepted.ProtoReflect.Descriptor instead.
 func (*OfferAccepted) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OfferAccepted) GetInteractionId() string {
@@ -300,7 +415,7 @@ type OfferRejected struct {
 
 func (x *OfferRejected) Reset() {
 	*x = OfferRejected{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[3]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +427,7 @@ func (x *OfferRejected) String() string {
 func (*OfferRejected) ProtoMessage() {}
 
 func (x *OfferRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[3]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +440,7 @@ func (x *OfferRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferRejected.ProtoReflect.Descriptor instead.
 func (*OfferRejected) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OfferRejected) GetInteractionId() string {
@@ -368,7 +483,7 @@ type OfferTimedOut struct {
 
 func (x *OfferTimedOut) Reset() {
 	*x = OfferTimedOut{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[4]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +495,7 @@ func (x *OfferTimedOut) String() string {
 func (*OfferTimedOut) ProtoMessage() {}
 
 func (x *OfferTimedOut) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[4]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +508,7 @@ func (x *OfferTimedOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferTimedOut.ProtoReflect.Descriptor instead.
 func (*OfferTimedOut) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OfferTimedOut) GetInteractionId() string {
@@ -436,7 +551,7 @@ type InteractionClosed struct {
 
 func (x *InteractionClosed) Reset() {
 	*x = InteractionClosed{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[5]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +563,7 @@ func (x *InteractionClosed) String() string {
 func (*InteractionClosed) ProtoMessage() {}
 
 func (x *InteractionClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[5]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +576,7 @@ func (x *InteractionClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionClosed.ProtoReflect.Descriptor instead.
 func (*InteractionClosed) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InteractionClosed) GetInteractionId() string {
@@ -499,7 +614,7 @@ type AgentAvailabilityChanged struct {
 
 func (x *AgentAvailabilityChanged) Reset() {
 	*x = AgentAvailabilityChanged{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[6]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +626,7 @@ func (x *AgentAvailabilityChanged) String() string {
 func (*AgentAvailabilityChanged) ProtoMessage() {}
 
 func (x *AgentAvailabilityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[6]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +639,7 @@ func (x *AgentAvailabilityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentAvailabilityChanged.ProtoReflect.Descriptor instead.
 func (*AgentAvailabilityChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AgentAvailabilityChanged) GetAgentId() string {
@@ -569,7 +684,7 @@ type AgentSkillsChanged struct {
 
 func (x *AgentSkillsChanged) Reset() {
 	*x = AgentSkillsChanged{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +696,7 @@ func (x *AgentSkillsChanged) String() string {
 func (*AgentSkillsChanged) ProtoMessage() {}
 
 func (x *AgentSkillsChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +709,7 @@ func (x *AgentSkillsChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentSkillsChanged.ProtoReflect.Descriptor instead.
 func (*AgentSkillsChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AgentSkillsChanged) GetAgentId() string {
@@ -635,7 +750,7 @@ type AgentMissedOffers struct {
 
 func (x *AgentMissedOffers) Reset() {
 	*x = AgentMissedOffers{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[8]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +762,7 @@ func (x *AgentMissedOffers) String() string {
 func (*AgentMissedOffers) ProtoMessage() {}
 
 func (x *AgentMissedOffers) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[8]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +775,7 @@ func (x *AgentMissedOffers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMissedOffers.ProtoReflect.Descriptor instead.
 func (*AgentMissedOffers) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AgentMissedOffers) GetAgentId() string {
@@ -705,7 +820,7 @@ type DispatcherStarted struct {
 
 func (x *DispatcherStarted) Reset() {
 	*x = DispatcherStarted{}
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[9]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +832,7 @@ func (x *DispatcherStarted) String() string {
 func (*DispatcherStarted) ProtoMessage() {}
 
 func (x *DispatcherStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_routing_v1_routing_proto_msgTypes[9]
+	mi := &file_ringback_routing_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +845,7 @@ func (x *DispatcherStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispatcherStarted.ProtoReflect.Descriptor instead.
 func (*DispatcherStarted) Descriptor() ([]byte, []int) {
-	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_ringback_routing_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DispatcherStarted) GetAt() *timestamppb.Timestamp {
@@ -751,14 +866,23 @@ var File_ringback_routing_v1_routing_proto protoreflect.FileDescriptor
 
 const file_ringback_routing_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"!ringback/routing/v1/routing.proto\x12\x13ringback.routing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/callback/v1/callback.proto\"\x96\x02\n" +
+	"!ringback/routing/v1/routing.proto\x12\x13ringback.routing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/callback/v1/callback.proto\"\xbb\x03\n" +
 	"\x11InteractionQueued\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
 	"callbackId\x12?\n" +
 	"\arequest\x18\x03 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x127\n" +
 	"\tqueued_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bqueuedAt\x12?\n" +
-	"\rscheduled_for\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\"\xc3\x03\n" +
+	"\rscheduled_for\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12!\n" +
+	"\freserved_for\x18\a \x01(\tR\vreservedFor\x12A\n" +
+	"\x0ereserved_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rreservedUntil\x12!\n" +
+	"\freserved_why\x18\t \x01(\tR\vreservedWhy\"\x9b\x01\n" +
+	"\x13InteractionReleased\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xdf\x03\n" +
 	"\x12InteractionOffered\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -771,7 +895,9 @@ const file_ringback_routing_v1_routing_proto_rawDesc = "" +
 	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x127\n" +
 	"\tqueued_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bqueuedAt\x12?\n" +
 	"\rscheduled_for\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fscheduledFor\x12\x19\n" +
-	"\boffer_id\x18\t \x01(\tR\aofferId\"\xb2\x01\n" +
+	"\boffer_id\x18\t \x01(\tR\aofferId\x12\x1a\n" +
+	"\battempts\x18\n" +
+	" \x01(\x05R\battempts\"\xb2\x01\n" +
 	"\rOfferAccepted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x19\n" +
@@ -826,45 +952,48 @@ func file_ringback_routing_v1_routing_proto_rawDescGZIP() []byte {
 	return file_ringback_routing_v1_routing_proto_rawDescData
 }
 
-var file_ringback_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_ringback_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ringback_routing_v1_routing_proto_goTypes = []any{
 	(*InteractionQueued)(nil),        // 0: ringback.routing.v1.InteractionQueued
-	(*InteractionOffered)(nil),       // 1: ringback.routing.v1.InteractionOffered
-	(*OfferAccepted)(nil),            // 2: ringback.routing.v1.OfferAccepted
-	(*OfferRejected)(nil),            // 3: ringback.routing.v1.OfferRejected
-	(*OfferTimedOut)(nil),            // 4: ringback.routing.v1.OfferTimedOut
-	(*InteractionClosed)(nil),        // 5: ringback.routing.v1.InteractionClosed
-	(*AgentAvailabilityChanged)(nil), // 6: ringback.routing.v1.AgentAvailabilityChanged
-	(*AgentSkillsChanged)(nil),       // 7: ringback.routing.v1.AgentSkillsChanged
-	(*AgentMissedOffers)(nil),        // 8: ringback.routing.v1.AgentMissedOffers
-	(*DispatcherStarted)(nil),        // 9: ringback.routing.v1.DispatcherStarted
-	nil,                              // 10: ringback.routing.v1.AgentSkillsChanged.SkillsEntry
-	(*v1.CallbackRequest)(nil),       // 11: ringback.callback.v1.CallbackRequest
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*InteractionReleased)(nil),      // 1: ringback.routing.v1.InteractionReleased
+	(*InteractionOffered)(nil),       // 2: ringback.routing.v1.InteractionOffered
+	(*OfferAccepted)(nil),            // 3: ringback.routing.v1.OfferAccepted
+	(*OfferRejected)(nil),            // 4: ringback.routing.v1.OfferRejected
+	(*OfferTimedOut)(nil),            // 5: ringback.routing.v1.OfferTimedOut
+	(*InteractionClosed)(nil),        // 6: ringback.routing.v1.InteractionClosed
+	(*AgentAvailabilityChanged)(nil), // 7: ringback.routing.v1.AgentAvailabilityChanged
+	(*AgentSkillsChanged)(nil),       // 8: ringback.routing.v1.AgentSkillsChanged
+	(*AgentMissedOffers)(nil),        // 9: ringback.routing.v1.AgentMissedOffers
+	(*DispatcherStarted)(nil),        // 10: ringback.routing.v1.DispatcherStarted
+	nil,                              // 11: ringback.routing.v1.AgentSkillsChanged.SkillsEntry
+	(*v1.CallbackRequest)(nil),       // 12: ringback.callback.v1.CallbackRequest
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 }
 var file_ringback_routing_v1_routing_proto_depIdxs = []int32{
-	11, // 0: ringback.routing.v1.InteractionQueued.request:type_name -> ringback.callback.v1.CallbackRequest
-	12, // 1: ringback.routing.v1.InteractionQueued.queued_at:type_name -> google.protobuf.Timestamp
-	12, // 2: ringback.routing.v1.InteractionQueued.scheduled_for:type_name -> google.protobuf.Timestamp
-	11, // 3: ringback.routing.v1.InteractionOffered.request:type_name -> ringback.callback.v1.CallbackRequest
-	12, // 4: ringback.routing.v1.InteractionOffered.offered_at:type_name -> google.protobuf.Timestamp
-	12, // 5: ringback.routing.v1.InteractionOffered.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 6: ringback.routing.v1.InteractionOffered.queued_at:type_name -> google.protobuf.Timestamp
-	12, // 7: ringback.routing.v1.InteractionOffered.scheduled_for:type_name -> google.protobuf.Timestamp
-	12, // 8: ringback.routing.v1.OfferAccepted.at:type_name -> google.protobuf.Timestamp
-	12, // 9: ringback.routing.v1.OfferRejected.at:type_name -> google.protobuf.Timestamp
-	12, // 10: ringback.routing.v1.OfferTimedOut.at:type_name -> google.protobuf.Timestamp
-	12, // 11: ringback.routing.v1.InteractionClosed.at:type_name -> google.protobuf.Timestamp
-	12, // 12: ringback.routing.v1.AgentAvailabilityChanged.at:type_name -> google.protobuf.Timestamp
-	10, // 13: ringback.routing.v1.AgentSkillsChanged.skills:type_name -> ringback.routing.v1.AgentSkillsChanged.SkillsEntry
-	12, // 14: ringback.routing.v1.AgentSkillsChanged.at:type_name -> google.protobuf.Timestamp
-	12, // 15: ringback.routing.v1.AgentMissedOffers.at:type_name -> google.protobuf.Timestamp
-	12, // 16: ringback.routing.v1.DispatcherStarted.at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	12, // 0: ringback.routing.v1.InteractionQueued.request:type_name -> ringback.callback.v1.CallbackRequest
+	13, // 1: ringback.routing.v1.InteractionQueued.queued_at:type_name -> google.protobuf.Timestamp
+	13, // 2: ringback.routing.v1.InteractionQueued.scheduled_for:type_name -> google.protobuf.Timestamp
+	13, // 3: ringback.routing.v1.InteractionQueued.reserved_until:type_name -> google.protobuf.Timestamp
+	13, // 4: ringback.routing.v1.InteractionReleased.at:type_name -> google.protobuf.Timestamp
+	12, // 5: ringback.routing.v1.InteractionOffered.request:type_name -> ringback.callback.v1.CallbackRequest
+	13, // 6: ringback.routing.v1.InteractionOffered.offered_at:type_name -> google.protobuf.Timestamp
+	13, // 7: ringback.routing.v1.InteractionOffered.expires_at:type_name -> google.protobuf.Timestamp
+	13, // 8: ringback.routing.v1.InteractionOffered.queued_at:type_name -> google.protobuf.Timestamp
+	13, // 9: ringback.routing.v1.InteractionOffered.scheduled_for:type_name -> google.protobuf.Timestamp
+	13, // 10: ringback.routing.v1.OfferAccepted.at:type_name -> google.protobuf.Timestamp
+	13, // 11: ringback.routing.v1.OfferRejected.at:type_name -> google.protobuf.Timestamp
+	13, // 12: ringback.routing.v1.OfferTimedOut.at:type_name -> google.protobuf.Timestamp
+	13, // 13: ringback.routing.v1.InteractionClosed.at:type_name -> google.protobuf.Timestamp
+	13, // 14: ringback.routing.v1.AgentAvailabilityChanged.at:type_name -> google.protobuf.Timestamp
+	11, // 15: ringback.routing.v1.AgentSkillsChanged.skills:type_name -> ringback.routing.v1.AgentSkillsChanged.SkillsEntry
+	13, // 16: ringback.routing.v1.AgentSkillsChanged.at:type_name -> google.protobuf.Timestamp
+	13, // 17: ringback.routing.v1.AgentMissedOffers.at:type_name -> google.protobuf.Timestamp
+	13, // 18: ringback.routing.v1.DispatcherStarted.at:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ringback_routing_v1_routing_proto_init() }
@@ -878,7 +1007,7 @@ func file_ringback_routing_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_routing_v1_routing_proto_rawDesc), len(file_ringback_routing_v1_routing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

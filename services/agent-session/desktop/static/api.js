@@ -40,7 +40,10 @@ export class API {
   // request sends one request and returns the decoded answer, or throws a
   // Problem.
   async request(method, path, body, headers = {}) {
-    const h = { Accept: 'application/json, application/problem+json', Authorization: `Bearer ${this.token}`,
+    // Signed in with single sign-on, there is no token: the browser sends
+    // the session cookie, which no script can read.
+    const auth = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+    const h = { Accept: 'application/json, application/problem+json', ...auth,
       'X-Ringback-Agent': this.agent, ...headers };
     const init = { method, headers: h, cache: 'no-store' };
     if (body !== undefined) {
@@ -128,7 +131,8 @@ export class API {
   // Last-Event-ID, and onclosed runs when it gave up (an HTTP error such
   // as 401), so the caller can open a fresh one.
   events(handlers) {
-    const url = `/v1/agents/${seg(this.agent)}/events?access_token=${seg(this.token)}`;
+    const token = this.token ? `?access_token=${seg(this.token)}` : '';
+    const url = `/v1/agents/${seg(this.agent)}/events${token}`;
     const es = new EventSource(url);
     for (const name of ['state', 'offer', 'interaction']) {
       es.addEventListener(name, (ev) => {

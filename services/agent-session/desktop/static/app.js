@@ -13,6 +13,7 @@ const SESSION_KEY = 'ringback.desktop.session';
 
 const app = {
   api: null,
+  sso: null, // the agent id of a single sign-on session, if the browser has one
   me: null, // the agent view
   es: null, // the EventSource
   retry: 0, // reconnect attempts since the stream last opened
@@ -74,15 +75,15 @@ function loadSession() {
 async function onLogin(ev) {
   ev.preventDefault();
   clearProblem();
-  const agent = $('login-agent').value.trim();
-  const token = $('login-token').value;
+  const agent = app.sso || $('login-agent').value.trim();
+  const token = app.sso ? null : $('login-token').value;
   const phone = $('login-phone').value.trim();
   if (!agent) {
     showProblem(new Problem({ detail: 'Enter your agent ID.', field: 'agent' }));
     $('login-agent').focus();
     return;
   }
-  if (!token) {
+  if (!token && !app.sso) {
     showProblem(new Problem({ detail: 'Enter your token.', field: 'token' }));
     $('login-token').focus();
     return;
@@ -134,6 +135,12 @@ async function onLogout() {
   clearProblem();
   try {
     await app.api.logout();
+    if (app.sso) {
+      // End the single sign-on session too: the next agent at this desk
+      // signs in as themselves.
+      await fetch('/auth/logout', { method: 'POST', cache: 'no-store' }).catch(() => {});
+      signedOut();
+    }
     leaveWorkspace();
     announce('Logged out.');
   } catch (e) {
@@ -141,15 +148,52 @@ async function onLogout() {
   }
 }
 
+// offerSignIn shows "Sign in with <provider>" when the site has single
+// sign-on, and, when this browser is signed in, logs in as that agent
+// without a token.
+async function offerSignIn() {
+  try {
+    const res = await fetch('/auth/oidc', { cache: 'no-store' });
+    if (!res.ok) return;
+    const { provider, agent } = await res.json();
+    $('sso-name').textContent = provider;
+    $('sso').hidden = false;
+    if (!agent) return;
+    app.sso = agent;
+    $('login-agent').value = agent;
+    $('login-agent').readOnly = true;
+    $('login-token-label').hidden = true;
+    $('sso').hidden = true;
+  } catch {
+    // No single sign-on here: tokens only.
+  }
+}
+
+function signedOut() {
+  app.sso = null;
+  $('login-agent').readOnly = false;
+  $('login-token-label').hidden = false;
+  offerSignIn();
+}
+
 async function restore() {
   const s = loadSession();
+  await offerSignIn();
+  if (app.api) return; // logged in while the page asked about single sign-on
+  // The agent may have started typing while the page asked: keep their place.
+  const untouched = document.activeElement === document.body;
   if (!s) {
-    $('login-agent').focus();
+    if (untouched) $(app.sso ? 'login-phone' : 'login-agent').focus();
+    return;
+  }
+  if (app.sso && s.agent !== app.sso) {
+    sessionStorage.removeItem(SESSION_KEY); // another agent's, before this sign-in
+    if (untouched) $('login-phone').focus();
     return;
   }
   $('login-agent').value = s.agent || '';
   $('login-phone').value = s.phone || '';
-  const api = new API(s.agent, s.token);
+  const api = new API(s.agent, app.sso ? null : s.token);
   try {
     const { data } = await api.me();
     if (data.logged_in) {
@@ -407,6 +451,7 @@ function renderPreview(it) {
   setText(el, 'service', cb.service || '');
   setText(el, 'scheduled', R.when(cb.scheduled_for, 'As soon as possible'));
   setText(el, 'attempts', String(v.attempts || 0));
+  setText(el, 'contact-time', R.contactTimeText(R.contactTime(v, new Date())));
   renderCase(field(el, 'case'), v.case_data, it.id);
   setText(el, 'phase', v.phase === 'accepting' ? 'Accepting…' : '');
   const accept = el.querySelector('[data-action="accept"]');
@@ -539,6 +584,7 @@ function renderWindow(it) {
   setText(el, 'service', cb.service || '');
   setText(el, 'requested', R.when(cb.requested_at));
   setText(el, 'attempts', String(v.attempts || 0));
+  setText(el, 'contact-time', R.contactTimeText(R.contactTime(v, new Date())));
   el.querySelector('[data-action="reschedule"]').disabled = !may.reschedule || busy('reschedule');
 
   renderDisposition(it, may);
@@ -694,7 +740,8 @@ async function reschedule(it, form) {
     form.elements.time.focus();
     return;
   }
-  const r = await run(it, 'reschedule', () => app.api.command(it.id, 'reschedule', { time: t.toISOString() }));
+  const r = await run(it, 'reschedule', () => app.api.command(it.id, 'reschedule',
+    { time: t.toISOString(), personal: form.elements.personal.checked }));
   if (r) announce(`Rescheduled for ${R.when(t.toISOString())}.`);
 }
 

@@ -210,3 +210,35 @@ export function callbackState(state) {
     CANCELLED: 'Cancelled' };
   return words[state] || state || '';
 }
+
+// contactTime is the contact's local time at now (a Date) in each of their
+// zones, and whether the calling window allows a call then:
+// { text: '14:05 Europe/Paris', inside: true, window: '08:00–21:00' }.
+// Without zones it is empty; without a window (always open) inside is true.
+export function contactTime(v, now) {
+  const zones = v.contact_zones || [];
+  if (!zones.length) return { text: '', inside: true, window: '' };
+  const local = zones.map((z) => {
+    const hm = new Intl.DateTimeFormat('en-GB', { timeZone: z, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now);
+    return { zone: z, hm };
+  });
+  const text = local.map((l) => `${l.hm} ${l.zone}`).join(', ');
+  const w = v.calling_window || '';
+  const m = /^(\d\d):(\d\d)\s*[–-]\s*(\d\d):(\d\d)$/.exec(w);
+  if (!m) return { text, inside: true, window: '' };
+  const start = +m[1] * 60 + +m[2];
+  const end = +m[3] * 60 + +m[4];
+  const inside = local.every((l) => {
+    const [h, mm] = l.hm.split(':').map(Number);
+    const t = h * 60 + mm;
+    return t >= start && t < end;
+  });
+  return { text, inside, window: w };
+}
+
+// contactTimeText words contactTime for the Callback Information.
+export function contactTimeText(ct) {
+  if (!ct.text) return 'Unknown';
+  if (!ct.window) return ct.text;
+  return ct.text + (ct.inside ? ` · inside the calling window ${ct.window}` : ` · outside the calling window ${ct.window}`);
+}

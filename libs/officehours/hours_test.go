@@ -1,10 +1,21 @@
-package schedule
+package officehours
 
 import (
 	"strings"
 	"testing"
 	"time"
 )
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func paris(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
 
 func TestParseHours(t *testing.T) {
 	cases := []struct {

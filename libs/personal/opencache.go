@@ -1,0 +1,78 @@
+package personal
+
+import (
+	"sync"
+)
+
+// openCache remembers events opened lately, so that an event read again
+// (every command folds its whole stream; every consumer group reads every
+// message) is not decoded and decrypted again. An entry is used only while
+// the Sealer still holds, unexpired, every key its plaintext came from:
+// once a key is destroyed (here, or by another replica and seen when the
+// key's CacheTTL runs out) its entries are never served again.
+//
+// Two generations of a map bound it: when the current one is full it
+// becomes the previous one and the older is dropped, so the entries read
+// lately stay (a CLOCK-like approximation of LRU without a list).
+type openCache struct {
+	mu        sync.Mutex
+	cur, prev map[string]openEntry // by event id
+}
+
+type openEntry struct {
+	data      []byte
+	refs      []keyRef
+	sealedLen int // a check that the id names the same bytes
+}
+
+// openCacheSize is the entries of one generation: under 1 KB each, so
+// about 10 MB at most for both.
+const openCacheSize = 8192
+
+func (c *openCache) get(id string) (openEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cur[id]; ok {
+		return e, true
+	}
+	e, ok := c.prev[id]
+	if ok {
+		c.putLocked(id, e)
+	}
+	return e, ok
+}
+
+func (c *openCache) put(id string, e openEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.putLocked(id, e)
+}
+
+func (c *openCache) putLocked(k string, e openEntry) {
+	if c.cur == nil || len(c.cur) >= openCacheSize {
+		c.prev, c.cur = c.cur, make(map[string]openEntry, openCacheSize)
+	}
+	c.cur[k] = e
+}
+
+// clear forgets everything (a contact was erased here).
+func (c *openCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur, c.prev = nil, nil
+}
+
+// valid says whether every key of e is still held, unexpired, as the same
+// cipher.
+func (s *Sealer) valid(e openEntry) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range e.refs {
+		c, ok := s.cache[r.id]
+		if !ok || c.aead != r.aead || !now.Before(c.expires) {
+			return false
+		}
+	}
+	return true
+}

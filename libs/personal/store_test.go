@@ -1,0 +1,93 @@
+package personal
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ringback/ringback/libs/bus/inproc"
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/eventstore/embedded"
+)
+
+// TestStoreAndBusSeam: services append and read plaintext through the
+// Store; the files below and the messages the relay publishes from the
+// inner store hold ciphertext; a Subscriber opens them, and a Publisher
+// seals what is sent on again.
+func TestStoreAndBusSeam(t *testing.T) {
+	ctx := context.Background()
+	s := newSealer(t)
+	dir := t.TempDir()
+	inner, err := embedded.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(inner, s)
+	defer st.Close()
+	data, err := eventstore.Encode(ctx, "intake-callback-cb-1", eventstore.Cause{ID: "c1", Correlation: "cb-1"},
+		[]proto.Message{requested()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, "intake-callback-cb-1", eventstore.NoStream, data...); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ReadStream(ctx, "intake-callback-cb-1", 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("ReadStream = %v, %v", recs, err)
+	}
+	m, _ := eventstore.Decode(recs[0])
+	if !proto.Equal(m, requested()) {
+		t.Fatalf("read through the store: %v", m)
+	}
+	raw, _ := inner.ReadStream(ctx, "intake-callback-cb-1", 0)
+	noCanary(t, "the inner store's record", raw[0].Data)
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(p)
+			noCanary(t, p, b)
+		}
+		return nil
+	})
+
+	// On the bus: what the relay publishes (from the inner store) is sealed.
+	bus := inproc.New(watermill.NopLogger{})
+	defer bus.Close()
+	sub := Subscriber{Subscriber: bus.Subscriber("g"), Sealer: s, Log: nil}
+	ch, err := sub.Subscribe(ctx, "ringback.intake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := envelope.ToMessage(raw[0])
+	noCanary(t, "the published payload", msg.Payload)
+	// The in-process bus delivers before Publish returns.
+	published := make(chan error, 2)
+	go func() { published <- bus.Publish("ringback.intake", msg) }()
+	select {
+	case got := <-ch:
+		env, err := envelope.FromMessage(got)
+		if err != nil || !proto.Equal(env.Event, requested()) {
+			t.Fatalf("consumed %v, %v", env.Event, err)
+		}
+		got.Ack()
+		// Sent on (to the poison topic): sealed again.
+		pch, _ := bus.Subscriber("p").Subscribe(ctx, "ringback.poison")
+		go func() { published <- (Publisher{Publisher: bus, Sealer: s}).Publish("ringback.poison", got) }()
+		p := <-pch
+		noCanary(t, "the poisoned payload", p.Payload)
+		p.Ack()
+		for range 2 {
+			if err := <-published; err != nil {
+				t.Fatal(err)
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing consumed")
+	}
+}
