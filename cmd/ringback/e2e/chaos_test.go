@@ -21,6 +21,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
+	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/siptest"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
@@ -226,7 +227,7 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 		"router leader %v, media gateway %v", total, len(kills), kills, takeovers["router"], takeovers["media-gateway"])
 
 	checkChaosStore(t, st)
-	checkChaosSIP(t, st, trunk, phones)
+	checkChaosSIP(t, st, openerOn(t, db), trunk, phones)
 	checkChaosHistory(t, c, total, number)
 }
 
@@ -390,12 +391,16 @@ func checkChaosStore(t *testing.T, st *postgres.Store) {
 // checkChaosSIP compares what the trunk and the phones saw with the calls
 // the store holds: one INVITE per attempt (DialStarted), a BYE for every
 // answered call.
-func checkChaosSIP(t *testing.T, st *postgres.Store, trunk, phones *siptest.UAS) {
+func checkChaosSIP(t *testing.T, st *postgres.Store, opener *personal.Sealer, trunk, phones *siptest.UAS) {
 	t.Helper()
 	attempts := map[string]int{} // contact number -> DialStarted
 	scanStore(t, st, func(e eventstore.RecordedEvent) error {
 		if m, err := eventstore.Decode(e); err == nil {
 			if d, ok := m.(*mediav1.DialStarted); ok {
+				// The contact's URI is personal: sealed in the store.
+				if err := opener.Open(t.Context(), d); err != nil {
+					return fmt.Errorf("open %s: %w", e.ID, err)
+				}
 				attempts[numberOf(d.ContactUri)]++
 			}
 		}
@@ -450,4 +455,33 @@ func numberOf(uri string) string {
 	uri = strings.TrimPrefix(strings.TrimPrefix(uri, "<"), "sip:")
 	user, _, _ := strings.Cut(uri, "@")
 	return user
+}
+
+// openerOn opens the personal data the processes sealed on database db:
+// the key store is the database's own table and its secret the one the
+// first process drew into it (no --personal.secret-file in these tests).
+func openerOn(t *testing.T, db string) *personal.Sealer {
+	t.Helper()
+	blobs, err := personal.OpenPostgres(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = blobs.Close() })
+	secret, err := blobs.Get(t.Context(), "master", "secret")
+	if err != nil {
+		t.Fatalf("the processes' secret: %v", err)
+	}
+	master, ids, err := personal.DeriveSecrets(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := personal.NewWrapped(blobs, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := personal.NewSealer(ks, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
