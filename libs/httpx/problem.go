@@ -80,6 +80,14 @@ func NotFound(detail string) *Problem { return newProblem(http.StatusNotFound, d
 // Conflict is a 409: the request is valid but the resource's state forbids it.
 func Conflict(detail string) *Problem { return newProblem(http.StatusConflict, detail) }
 
+// Unprocessable is a 422 naming the field at fault: well formed, but it
+// contradicts what the server already holds.
+func Unprocessable(field, detail string) *Problem {
+	p := newProblem(http.StatusUnprocessableEntity, detail)
+	p.Field = field
+	return p
+}
+
 // Forbidden is a 403.
 func Forbidden(detail string) *Problem { return newProblem(http.StatusForbidden, detail) }
 

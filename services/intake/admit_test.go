@@ -264,10 +264,11 @@ func TestIdempotencyKeyResumesItsOwnClaim(t *testing.T) {
 	if code, _ := post(t, base, body, "k-2"); code != http.StatusOK {
 		t.Fatalf("retry again: %d", code)
 	}
-	// The same key with another number is the same callback, and leaves
-	// that other number free.
+	// The same key with another number is refused (422, issue 12: it
+	// would hand over the first visitor's callback), and leaves that
+	// other number free.
 	other := map[string]any{"service": "support", "phone_number": "+14155550199"}
-	if code, _ := post(t, base, other, "k-2"); code != http.StatusOK {
+	if code, _ := post(t, base, other, "k-2"); code != http.StatusUnprocessableEntity {
 		t.Fatalf("same key, other number: %d", code)
 	}
 	if code, _ := post(t, base, other, ""); code != http.StatusCreated {

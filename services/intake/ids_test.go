@@ -42,3 +42,46 @@ func TestCallbackIDsAreKeyedWithTheServersSecret(t *testing.T) {
 		t.Fatal("another secret gives the same id")
 	}
 }
+
+// An Idempotency-Key sent again with another request is a 422 naming the
+// key, and changes nothing; the same request again is the first callback.
+func TestIdempotencyKeyReusedWithAnotherBody(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		env := servicetest.New(t)
+		s, err := New(Config{RefuseDuplicates: refuse}, Deps{Store: env.Store, Subscribers: env.Subscribers(),
+			Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Go(s.Run)
+		env.Relay()
+		key := map[string]string{"Idempotency-Key": "k-1"}
+		body := map[string]any{"service": "support", "phone_number": "+14155550123", "subject": "Billing",
+			"case_data": map[string]string{"order": "A-17"}}
+		var first, again callbackView
+		if res := env.DoWith("POST", "/v1/callbacks", key, body, &first); res.StatusCode != http.StatusCreated {
+			t.Fatalf("first: %d", res.StatusCode)
+		}
+		if res := env.DoWith("POST", "/v1/callbacks", key, body, &again); res.StatusCode != http.StatusOK || again.ID != first.ID {
+			t.Fatalf("the same again: %d %s", res.StatusCode, again.ID)
+		}
+		before := env.Stored()
+		for _, other := range []map[string]any{
+			{"service": "support", "phone_number": "+14155550999", "subject": "Billing", "case_data": map[string]string{"order": "A-17"}},
+			{"service": "support", "phone_number": "+14155550123", "subject": "Billing", "case_data": map[string]string{"order": "B-99"}},
+		} {
+			var p problem
+			if res := env.DoWith("POST", "/v1/callbacks", key, other, &p); res.StatusCode != http.StatusUnprocessableEntity || p.Field != "Idempotency-Key" {
+				t.Fatalf("refuse duplicates %v, another body: %d %+v", refuse, res.StatusCode, p)
+			}
+		}
+		// A claim taken for the other number is given back: nothing stays.
+		if refuse {
+			if res := env.Do("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": "+14155550999"}, nil); res.StatusCode != http.StatusCreated {
+				t.Fatalf("the other number afterwards: %d", res.StatusCode)
+			}
+		} else if after := env.Stored(); after != before {
+			t.Fatalf("a refused request stored %d events", after-before)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -211,6 +212,9 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		if l, err := eventstore.Load(r.Context(), s.deps.Store, callback.Stream(id), aggregate); err != nil {
 			return err
 		} else if l.State.Exists {
+			if !sameRequest(l.State.Request, cbr) {
+				return keyReused()
+			}
 			w.Header().Set("Location", "/v1/callbacks/"+id)
 			httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
 			return nil
@@ -247,6 +251,23 @@ func (s *Service) duplicate(other string) error {
 	return p
 }
 
+// keyReused is the 422 of an Idempotency-Key sent again with another
+// request: answering the first callback would hand its caller someone
+// else's number and case data (issue 12).
+func keyReused() error {
+	return httpx.Unprocessable("Idempotency-Key", "this Idempotency-Key was used for another request; use a new key for a new request")
+}
+
+// sameRequest says whether a retried POST asks for what the first one did
+// (its time of request aside).
+func sameRequest(a, b *callbackv1.CallbackRequest) bool {
+	return a.GetService() == b.GetService() && a.GetPhoneNumber() == b.GetPhoneNumber() &&
+		a.GetSubject() == b.GetSubject() && a.GetContactName() == b.GetContactName() &&
+		maps.Equal(a.GetCaseData(), b.GetCaseData()) && a.GetTimezone() == b.GetTimezone() &&
+		a.GetPreferredAgent() == b.GetPreferredAgent() &&
+		a.GetDesiredTime().AsTime().Equal(b.GetDesiredTime().AsTime()) && (a.GetDesiredTime() == nil) == (b.GetDesiredTime() == nil)
+}
+
 // keyAbandoned is the 409 of a retry whose first attempt claimed the
 // number and died, and whose claim another request has since taken over.
 func keyAbandoned() error {
@@ -281,6 +302,9 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 			if err := s.release(ctx, callback.State{ID: id, Exists: true, Request: cbr}, "idempotent retry of another number"); err != nil {
 				return err
 			}
+		}
+		if !sameRequest(out.State.Request, cbr) {
+			return keyReused()
 		}
 	case err != nil:
 		// A request with a key keeps its claim for the client's retry,
