@@ -73,50 +73,12 @@ func startMatrixApp(t *testing.T) matrixApp {
 	// Single sign-on on, so that its routes are walked too.
 	idp := oidctest.Start(t, "ringback", "secret")
 	addr := freePort(t, "tcp")
-	cfg, err := parse([]string{"--http=" + addr, "--sip=127.0.0.1:0", "--data=" + t.TempDir(), "--log-level=error",
+	a := runInProcess(t, addr, []string{"--http=" + addr, "--sip=127.0.0.1:0", "--data=" + t.TempDir(), "--log-level=error",
 		"--agents=" + agents, "--media.trunk-keepalive=0", "--scheduler.calling-window=00:00-24:00",
 		"--agent-session.calling-window=00:00-24:00", "--oidc.issuer=" + idp.URL, "--oidc.client-id=ringback",
 		"--oidc.client-secret=secret", "--oidc.redirect-url=http://" + addr + "/auth/oidc/callback",
-		"--oidc.roles=cc-agents=agent"}, noEnv, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := resolve(cfg.Targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(ts); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, ts, io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, ts) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("the app did not stop within 20s")
-		}
-		a.close()
-	})
+		"--oidc.roles=cc-agents=agent"}, nil)
 	url := "http://" + addr
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(url + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the app is not ready within 20s")
-		}
-	}
 	return matrixApp{url: url, store: a.Store}
 }
 

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"crypto/hkdf"
-	"crypto/sha256"
 	"crypto/rand"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"log/slog"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,47 +22,9 @@ func fakeTimeApp(t *testing.T, start time.Time, contact *siptest.UAS, flags ...s
 	addr := freePort(t, "tcp")
 	args := append([]string{"--http=" + addr, "--sip=" + freeUDP(t), "--sip-trunk=" + contact.Addr,
 		"--data=" + t.TempDir(), "--log-level=error", "--media.contact-ring-timeout=1s", "--media.trunk-keepalive=0"}, flags...)
-	cfg, err := parse(args, noEnv, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := resolve(cfg.Targets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(ts); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, ts, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	fake := clock.NewFake(start)
-	a.Clock = fake
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, ts) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("the app did not stop within 30s")
-		}
-		a.close()
-	})
-	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(url + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return url, fake
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready within 30s")
-		}
-	}
+	runInProcess(t, addr, args, func(a *App) { a.Clock = fake })
+	return "http://" + addr, fake
 }
 
 func freeUDP(t *testing.T) string {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// runInProcess runs `ringback serve` with args in this process, listening
+// on addr (args name it with --http), and returns the app once /readyz
+// answers 200. setup, when given, changes the app before it runs (a fake
+// clock). The app stops when the test ends.
+func runInProcess(t *testing.T, addr string, args []string, setup func(*App)) *App {
+	t.Helper()
+	cfg, err := parse(args, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := resolve(cfg.Targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(ts); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, ts, io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(a)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, ts) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("the app did not stop within 30s")
+		}
+		a.close()
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return a
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the app is not ready within 30s")
+		}
+	}
+}
