@@ -27,14 +27,25 @@ func fakeTimeApp(t *testing.T, start time.Time, contact *siptest.UAS, flags ...s
 	return "http://" + addr, fake
 }
 
+// freeUDP is a SIP address free over UDP and TCP: the gateway listens on
+// both.
 func freeUDP(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		l, err := net.Listen("tcp", addr)
+		pc.Close()
+		if err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer pc.Close()
-	return pc.LocalAddr().String()
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
 }
 
 func call(t *testing.T, method, url string, body, out any) int {

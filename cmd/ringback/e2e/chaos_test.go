@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,9 +70,18 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	phones := siptest.StartUAS(t, siptest.Answer)
 	// A replica replacing a killed one joins consumer groups that wait for
 	// the dead member's session to time out (10 s) before they rebalance.
+	// A dial cut by a gateway killed mid-call fails; by default the
+	// scheduler would try it again 10 minutes later, past the test. Here
+	// the agent decides instead (the client clicks Done), so every
+	// callback completes within the run.
+	servicesFile := filepath.Join(t.TempDir(), "services.yaml")
+	if err := os.WriteFile(servicesFile, []byte(`services: {"*": {retry: {busy: {attempts: 2, then: agent}, `+
+		`no_answer: {attempts: 2, then: agent}, failed: {attempts: 2, then: agent}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rs := &replicaSet{t: t, procs: map[string][]*proc{}, ready: 2 * time.Minute,
 		args: []string{"--bus", "kafka", "--kafka-brokers", brokers, "--eventstore", db,
-			"--router.lease-ttl", "2s", "--media.lease-ttl", "3s"}}
+			"--router.lease-ttl", "2s", "--media.lease-ttl", "3s", "--services", servicesFile}}
 	var (
 		seq      atomic.Int64
 		idMu     sync.Mutex
