@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,7 +26,6 @@ type demoClient struct {
 }
 
 func (d demoClient) call(method, path string, body any) (int, map[string]any) {
-	d.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -31,7 +35,8 @@ func (d demoClient) call(method, path string, body any) (int, map[string]any) {
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		d.t.Fatal(err)
+		d.t.Error(err) // from any goroutine: the caller sees the 0 status
+		return 0, nil
 	}
 	defer res.Body.Close()
 	var m map[string]any
@@ -45,12 +50,21 @@ func (d demoClient) call(method, path string, body any) (int, map[string]any) {
 
 func (d demoClient) waitFor(what, path string, ok func(map[string]any) bool) map[string]any {
 	d.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	m, held := d.poll(path, ok)
+	if !held {
+		d.t.Fatalf("%s: not within 20s", what)
+	}
+	return m
+}
+
+// poll reads path until ok holds, for 20 s at most; from any goroutine.
+func (d demoClient) poll(path string, ok func(map[string]any) bool) (map[string]any, bool) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if status, m := d.call("GET", path, nil); status == http.StatusOK && ok(m) {
-			return m
+			return m, true
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("%s: not within 20s", what)
+			return nil, false
 		}
 	}
 }
@@ -132,4 +146,92 @@ func TestDemoWalkthrough(t *testing.T) {
 // for the SIP transaction's own timeout and runInProcess's 30 s ran out.
 func TestDemoStopsDuringACall(t *testing.T) {
 	connectedDemoCall(t)
+}
+
+// TestWalkthroughAsFastAsAClientCan (issue 13): the README's walkthrough,
+// each command sent the moment the previous one answered (a script, not
+// a person), again and again, two at a time for the two demo agents. A
+// command that depends on another service's fact it was sent right after
+// (accept after the offer intake reported, Done after the disposition)
+// waits for that fact instead of answering a spurious 404 or 409.
+// RINGBACK_WALKTHROUGHS sets how many (default 200).
+func TestWalkthroughAsFastAsAClientCan(t *testing.T) {
+	n := 200
+	if v := os.Getenv("RINGBACK_WALKTHROUGHS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("RINGBACK_WALKTHROUGHS=%q: want a positive count", v)
+		}
+	}
+	addr := freePort(t, "tcp")
+	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + freeUDP(t), "--sip-trunk=" + freeUDP(t),
+		"--data=" + t.TempDir(), "--log-level=error"}, nil)
+	d := demoClient{t: t, base: "http://" + addr}
+	start := time.Now()
+	var (
+		mu       sync.Mutex
+		failures []string
+		next     atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for range len(demoAgents) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n) && !t.Failed(); i = next.Add(1) {
+				for _, f := range walkthrough(d, fmt.Sprintf("+1415555%04d", i)) {
+					mu.Lock()
+					failures = append(failures, f)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	fmt.Printf("\nwalkthrough as fast as a client can: %d runs in %s (%.0f ms each, two at a time), %d refusals or stalls (target 0)\n",
+		n, took.Round(time.Millisecond), float64(took.Milliseconds())/float64(n)*2, len(failures))
+	if len(failures) > 0 {
+		t.Fatalf("refused or stalled: %v", failures)
+	}
+}
+
+// walkthrough runs steps 1 to 6 of the README for one number, polling only
+// where a client waits for the world (the offer, the contact answering,
+// the callback completing), and answers what went wrong: the commands
+// refused, and a wait that never ended (a Done refused leaves the callback
+// open).
+func walkthrough(d demoClient, number string) (refused []string) {
+	cmd := func(method, path string, body any) {
+		if status, m := d.call(method, path, body); status/100 != 2 {
+			refused = append(refused, fmt.Sprintf("%s %s: %d %v", method, path, status, m["detail"]))
+		}
+	}
+	status, cb := d.call("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": number, "subject": "Billing"})
+	if status != http.StatusCreated {
+		return []string{fmt.Sprintf("create: %d", status)}
+	}
+	id, _ := cb["id"].(string)
+	wait := func(what, path string, ok func(map[string]any) bool) bool {
+		_, held := d.poll(path, ok)
+		if !held {
+			refused = append(refused, what+": not within 20s")
+		}
+		return held
+	}
+	cb, ok := d.poll("/v1/callbacks/"+id, func(m map[string]any) bool { return m["interaction_id"] != nil })
+	if !ok {
+		return append(refused, "not offered within 20s")
+	}
+	ix, _ := cb["interaction_id"].(string)
+	cmd("POST", "/v1/interactions/"+ix+"/accept", nil)
+	cmd("POST", "/v1/interactions/"+ix+"/call", nil)
+	if !wait("Connected", "/v1/interactions/"+ix, func(m map[string]any) bool { return m["status"] == "Connected" }) {
+		return refused
+	}
+	cmd("POST", "/v1/interactions/"+ix+"/end-call", nil)
+	cmd("PUT", "/v1/interactions/"+ix+"/disposition", map[string]string{"code": "resolved"})
+	cmd("POST", "/v1/interactions/"+ix+"/done", nil)
+	wait("COMPLETED", "/v1/callbacks/"+id, func(m map[string]any) bool { return m["state"] == "COMPLETED" })
+	return refused
 }

@@ -51,6 +51,11 @@ type Config struct {
 	AfterCallWork      time.Duration
 	RequireDisposition bool
 	CommandWait        time.Duration
+	// FactWait bounds how long a command waits for a fact another service
+	// writes first (the interaction the router offered, the disposition
+	// the agent just set) before refusing: the client is often ahead of
+	// this replica's bus (issue 13). 0: DefaultFactWait.
+	FactWait time.Duration
 	// DialCountries and DialTypes are the numbers an agent may consult or
 	// transfer to (libs/dialplan); emergency, premium-rate, shared-cost,
 	// short and N11 numbers never.
@@ -80,6 +85,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"most event streams open at once from one client address, 429 beyond; high enough for an office behind one NAT; 0: no limit")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
+	fs.DurationVar(&c.FactWait, "agent-session.fact-wait", DefaultFactWait,
+		"how long a command waits for a fact another service writes first (an interaction just offered, a disposition just set) before answering 404 or 409")
 	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
 		"comma list of ISO region codes (US,GB) whose numbers agents may consult or transfer to; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never")
 	fs.StringVar(&c.DialTypes, "agent-session.dial-types", "",
@@ -97,8 +104,8 @@ func (c *Config) Validate() error {
 	if _, err := callwindow.ParseServices(c.CallingWindow); err != nil {
 		return fmt.Errorf("agent-session.calling-window: %w", err)
 	}
-	if c.AfterCallWork < 0 || c.CommandWait <= 0 {
-		return errors.New("agent-session: after-call-work must be >= 0 and command-wait > 0")
+	if c.AfterCallWork < 0 || c.CommandWait <= 0 || c.FactWait < 0 {
+		return errors.New("agent-session: after-call-work and fact-wait must be >= 0 and command-wait > 0")
 	}
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("agent-session: %w", err)

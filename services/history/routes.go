@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/proto/catalog"
@@ -46,7 +47,8 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (issue 13) is honoured before anything.
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 // entitleWait is how long a read waits for the offer that entitles the
@@ -295,6 +297,7 @@ func (s *Service) addNote(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, status, noteView{InteractionID: n.InteractionID, AgentID: n.AgentID, Text: n.Text, At: n.At})
 	return nil
 }
@@ -435,6 +438,7 @@ func (s *Service) editCaseData(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"interaction_id": iid, "case_data": out.State.CaseData})
 	return nil
 }
