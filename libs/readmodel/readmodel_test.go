@@ -174,7 +174,9 @@ func TestWaitPositionOfAnotherService(t *testing.T) {
 	// Just past the last event: the next one of any stream reaches it,
 	// and only a wake on events the view does not fold can say so.
 	last := write(t, st, "other-y", 1)
-	go func() { waited <- p.WaitPosition(wctx, eventstore.Position{Commit: last.Commit, Prepare: last.Prepare + 1}) }()
+	go func() {
+		waited <- p.WaitPosition(wctx, eventstore.Position{Commit: last.Commit, Prepare: last.Prepare + 1})
+	}()
 	time.Sleep(50 * time.Millisecond)
 	select {
 	case err := <-waited:
