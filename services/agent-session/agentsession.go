@@ -46,9 +46,12 @@ type Config struct {
 	// (issue 16); 0: no limit.
 	StreamsPerAgent, StreamsPerAddress int
 
-	AgentsFile         string     // the binary's --agents
-	SSO                sso.Config // single sign-on (--oidc.…, issue 16), set by the binary
-	AfterCallWork      time.Duration
+	AgentsFile    string     // the binary's --agents
+	SSO           sso.Config // single sign-on (--oidc.…, issue 16), set by the binary
+	AfterCallWork time.Duration
+	// RequireDisposition: Done needs a disposition code first. The binary
+	// sets it from --disposition.required, the one flag of that rule, which
+	// the desktop shows too.
 	RequireDisposition bool
 	CommandWait        time.Duration
 	// FactWait bounds how long a command waits for a fact another service
@@ -77,8 +80,6 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AfterCallWork, "agent-session.after-call-work", 0,
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once); the end is stored with the state, so whichever replica runs then ends it, after a restart too")
-	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
-		"Done needs a disposition code first, so every interaction is qualified")
 	fs.IntVar(&c.StreamsPerAgent, "agent-session.streams-per-agent", 5,
 		"most event streams (desktops, tabs) one agent may have open at once, 429 beyond; 0: no limit")
 	fs.IntVar(&c.StreamsPerAddress, "agent-session.streams-per-address", 500,
