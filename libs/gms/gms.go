@@ -10,7 +10,6 @@ package gms
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -41,8 +40,8 @@ func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 // visitor hours off.
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("must be an ISO 8601 time in UTC such as 2026-12-07T09:00:00.000Z")
+	if _, off := t.Zone(); err != nil || off <= -24*3600 || off >= 24*3600 {
+		return time.Time{}, errors.New("must be an ISO 8601 time in UTC such as 2026-12-07T09:00:00.000Z")
 	}
 	return t, nil
 }

@@ -55,7 +55,7 @@ func TestTimesAreGMSs(t *testing.T) {
 			t.Errorf("ParseTime(%q) = %v, %v; want %s", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"2026-12-07T08:30:00", "2026-12-07", "tomorrow", "1765096200000"} {
+	for _, bad := range []string{"2026-12-07T08:30:00", "2026-12-07T08:30:00+24:00", "2026-12-07", "tomorrow", "1765096200000"} {
 		if _, err := ParseTime(bad); err == nil {
 			t.Errorf("ParseTime(%q) accepted", bad)
 		}

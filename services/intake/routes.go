@@ -56,10 +56,10 @@ func (s *Service) routeTable() []agentauth.Route {
 
 // Routes is the service's route table, for the binary's list of every
 // route and its roles (GET /admin/routes) and the route × role test.
-func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
+func (s *Service) Routes() []agentauth.Route { return append(s.routeTable(), s.gmsRoutes()...) }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	agentauth.Register(mux, s.deps.Log, s.agents, s.Routes())
 }
 
 // entitled: the agent who accepted the callback's interaction, a
