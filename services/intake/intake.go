@@ -134,7 +134,7 @@ type Service struct {
 	plan      dialplan.Plan
 	// region is the country of a national number on the GMS API ("": none).
 	region string
-	agents    *agentauth.Directory // nil: open, no authentication
+	agents *agentauth.Directory // nil: open, no authentication
 }
 
 // New builds intake and registers its routes.
