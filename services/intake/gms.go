@@ -39,13 +39,17 @@ func (s *Service) gmsRoutes() []agentauth.Route {
 		super   = agentauth.RoleSupervisor
 		client  = agentauth.RoleClient
 	)
-	const base = "/genesys/1/service/callback/{service}"
 	return []agentauth.Route{
-		{Pattern: "POST " + base, Roles: visitor | agent | super | client, Handle: s.gms(s.gmsCreate, gmsCreateNames)},
-		{Pattern: "GET " + base, Roles: super | client, Entitle: gmsCovered, Handle: s.gms(s.gmsQuery, nil)},
-		{Pattern: "GET " + base + "/{id}", Roles: super | client, Entitle: s.gmsEntitled, Handle: s.gms(s.gmsGet, nil)},
-		{Pattern: "PUT " + base + "/{id}", Roles: super | client, Entitle: s.gmsEntitled, Handle: s.gms(s.gmsReschedule, gmsRescheduleNames)},
-		{Pattern: "DELETE " + base + "/{id}", Roles: super | client, Entitle: s.gmsEntitled, Handle: s.gms(s.gmsCancel, nil)},
+		{Pattern: "POST /genesys/1/service/callback/{service}", Roles: visitor | agent | super | client,
+			Handle: s.gms(s.gmsCreate, gmsCreateNames)},
+		{Pattern: "GET /genesys/1/service/callback/{service}", Roles: super | client, Entitle: gmsCovered,
+			Handle: s.gms(s.gmsQuery, nil)},
+		{Pattern: "GET /genesys/1/service/callback/{service}/{id}", Roles: super | client, Entitle: s.gmsEntitled,
+			Handle: s.gms(s.gmsGet, nil)},
+		{Pattern: "PUT /genesys/1/service/callback/{service}/{id}", Roles: super | client, Entitle: s.gmsEntitled,
+			Handle: s.gms(s.gmsReschedule, gmsRescheduleNames)},
+		{Pattern: "DELETE /genesys/1/service/callback/{service}/{id}", Roles: super | client, Entitle: s.gmsEntitled,
+			Handle: s.gms(s.gmsCancel, nil)},
 	}
 }
 
