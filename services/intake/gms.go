@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ringback/ringback/libs/agentauth"
@@ -136,6 +137,11 @@ func gmsFields(w http.ResponseWriter, r *http.Request) (map[string]string, error
 				return nil, gms.BadField(k, "given more than once")
 			}
 			out[k] = vals[0]
+		}
+		if n, ok := out[gmsNumber]; ok && strings.Contains(string(body), gmsNumber+"=+") {
+			// An international number's + sent unencoded (curl -d, a
+			// hand-made form) decodes as a space: it was a +.
+			out[gmsNumber] = "+" + strings.TrimPrefix(n, " ")
 		}
 	case "application/json":
 		if err := httpx.CheckJSONType(r); err != nil {

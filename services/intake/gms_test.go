@@ -112,6 +112,8 @@ func TestGMSCreateAsGMSSitesSendIt(t *testing.T) {
 		{"form, as soon as possible, case data", "support", form, "_customer_number=%2B14155550101&first_name=Ann&order=A-17", nil,
 			200, map[string]any{"_callback_state": "QUEUED", "_service_name": "support", "_expiration_time": expires,
 				"_desired_time": "2026-11-25T09:00:00.000Z"}},
+		{"form, an unencoded + (curl -d)", "sales", form, "_customer_number=+44 20 7123 4567", nil,
+			200, map[string]any{"_callback_state": "QUEUED"}},
 		{"form, a national number of the default country", "support", form, "_customer_number=(415)%20555-0102", nil,
 			200, map[string]any{"_callback_state": "QUEUED"}},
 		{"JSON, scheduled in UTC", "support", jsonType, `{"_customer_number":"+33 6 12 34 56 78","_desired_time":"2026-11-25T15:00:00.000Z","subject":"billing"}`, nil,
