@@ -189,3 +189,14 @@ func TestListOnAnotherReplica(t *testing.T) {
 		}
 	}
 }
+
+// httptestGet is a GET served by mux, its body once 200.
+func httptestGet(t *testing.T, mux *http.ServeMux, path string) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+	}
+	return rec.Body.Bytes()
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/personal"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
 )
@@ -240,7 +241,7 @@ func (x *Index) item(e *entry) Item {
 	if e.phone != 0 {
 		it.PhoneNumber = phoneString(e.phone)
 	} else {
-		it.PhoneNumber = "[erased]"
+		it.PhoneNumber = personal.Erased
 	}
 	if e.scheduled != 0 {
 		t := unms(e.scheduled)
