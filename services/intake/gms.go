@@ -25,6 +25,7 @@ import (
 	"github.com/ringback/ringback/libs/gms"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/index"
 )
 
 // gmsRoutes are the GMS-compatible API's rows of the route table, with the
@@ -270,8 +271,72 @@ func by(p agentauth.Principal) string {
 	return "an open platform's caller"
 }
 
+// Bounds of a query by properties: the answers, and the callbacks read
+// from the store for it (each answer is one; a site's key is matched on
+// the callback's stream, so a search by one reads candidates newest first
+// until it has its answers or this many).
+const (
+	gmsQueryMax   = 100
+	gmsQueryReads = 1000
+)
+
 // gmsQuery: GET .../{service}?key=value..., the callbacks of the service
-// whose properties match. Not yet: it needs the callback index.
+// that have the properties asked (operand AND, the default, or OR), newest
+// first: the callbacks' index (list.go) finds them by number, state and
+// id, waiting as GET /v1/callbacks does until it holds what was written
+// before the request.
 func (s *Service) gmsQuery(w http.ResponseWriter, r *http.Request) error {
-	return gms.NewError(http.StatusNotImplemented, "", "query by properties is not available yet", "")
+	service := r.PathValue("service")
+	if s.cfg.ServiceSet != nil && !s.cfg.ServiceSet.Has(service) {
+		return gms.NewError(http.StatusNotFound, "service", "no service "+service+" in the services file", gms.ExceptionResource)
+	}
+	f, err := parseGMSQuery(r.URL.Query(), s.region)
+	if err != nil {
+		return err
+	}
+	out := []map[string]string{}
+	filter := index.Filter{Services: []string{service}}
+	if !f.or {
+		if f.byState && len(f.states) == 0 {
+			httpx.WriteJSON(w, http.StatusOK, out) // ROUTING: never
+			return nil
+		}
+		filter.Phone, filter.States = f.number, f.states
+	}
+	if err := s.caughtUp(r.Context()); err != nil {
+		return err
+	}
+	svc := s.cfg.ServiceSet.Of(service)
+	reads := 0
+	var after *index.Cursor
+	for len(out) < gmsQueryMax && reads < gmsQueryReads {
+		s.mu.RLock()
+		items, next := s.idx.List(filter, after, 200)
+		s.mu.RUnlock()
+		for _, it := range items {
+			if len(out) == gmsQueryMax || reads == gmsQueryReads {
+				break
+			}
+			match, sure := f.decided(it)
+			if sure && !match {
+				continue
+			}
+			reads++
+			st, err := s.Callback(r.Context(), it.ID)
+			if errors.Is(err, callback.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if sure || f.matchCase(st.Request.GetCaseData()) {
+				out = append(out, gmsRecord(st, svc, true))
+			}
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -400,3 +400,75 @@ func TestGMSCreateCostsWhatV1Costs(t *testing.T) {
 		}
 	}
 }
+
+// Query by properties, as GMS's Callback Services API writes it: GMS's
+// keys and the site's own, AND by default, OR with operand; newest first.
+func TestGMSQueryByProperties(t *testing.T) {
+	env := startGMS(t, "")
+	create := func(service, body string) string {
+		t.Helper()
+		env.Clock.Advance(time.Minute) // newest first is by the time of request
+		r := gmsSend(t, env, "POST", gmsBase+service, form, body, nil)
+		if r.status != 200 {
+			t.Fatalf("create %s: %d %s", body, r.status, r.body)
+		}
+		return r.fields["_id"].(string)
+	}
+	a := create("support", "_customer_number=%2B14155550151&order=A-17&vip=yes")
+	b := create("support", "_customer_number=%2B14155550152&order=B-2")
+	c := create("support", "_customer_number=%2B14155550153&order=A-17&_desired_time=2026-11-26T10:00:00.000Z")
+	create("sales", "_customer_number=%2B14155550151&order=A-17") // another service's
+	if r := gmsSend(t, env, "DELETE", gmsBase+"support/"+b, "", "", nil); r.status != 200 {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	for _, q := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{c, b, a}},
+		{"_customer_number=%2B14155550151", []string{a}},
+		{"_customer_number=(415)%20555-0151", []string{a}}, // as the visitor typed it
+		{"order=A-17", []string{c, a}},
+		{"order=A-17&_callback_state=SCHEDULED", []string{c}},
+		{"order=A-17&vip=yes", []string{a}},
+		{"operand=AND&order=A-17&_customer_number=%2B14155550152", nil},
+		{"operand=OR&order=B-2&_customer_number=%2B14155550151", []string{b, a}},
+		{"operand=or&vip=yes&_callback_state=SCHEDULED", []string{c, a}},
+		{"_callback_state=COMPLETED", []string{b}},
+		{"_callback_state=ROUTING", nil},
+		{"_id=" + a, []string{a}},
+		{"order=Z-9", nil},
+	} {
+		r := gmsSend(t, env, "GET", gmsBase+"support?"+q.query, "", "", nil)
+		var got []map[string]string
+		if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || got == nil {
+			t.Errorf("?%s: %d %s", q.query, r.status, r.body)
+			continue
+		}
+		var ids []string
+		for _, rec := range got {
+			ids = append(ids, rec["_id"])
+			if rec["_service_name"] != "support" || rec["_customer_number"] == "" {
+				t.Errorf("?%s: %v", q.query, rec)
+			}
+		}
+		if strings.Join(ids, ",") != strings.Join(q.want, ",") {
+			t.Errorf("?%s: %v, want %v", q.query, ids, q.want)
+		}
+		if q.query == "_callback_state=COMPLETED" && got[0]["_callback_reason"] != "CANCELLED" {
+			t.Errorf("cancelled: %v", got[0])
+		}
+	}
+	for _, c := range []struct{ path, field string }{
+		{"support?operand=XOR", "operand"},
+		{"support?_callback_state=DONE", "_callback_state"},
+		{"support?_ors=http://ors", "_ors"},
+		{"support?_customer_number=call+me", "_customer_number"},
+		{"support?order=1&order=2", "order"},
+		{"nosuch?order=1", "service"},
+	} {
+		if r := gmsSend(t, env, "GET", gmsBase+c.path, "", "", nil); r.fields["field"] != c.field || r.status/100 != 4 {
+			t.Errorf("%s: %d %s", c.path, r.status, r.body)
+		}
+	}
+}

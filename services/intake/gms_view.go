@@ -6,6 +6,8 @@ package intake
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/ringback/ringback/libs/availability"
@@ -14,6 +16,7 @@ import (
 	"github.com/ringback/ringback/libs/serviceconf"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/index"
 )
 
 // GMS's keys start with an underscore; every other key of a request is
@@ -206,3 +209,106 @@ var (
 	gmsCreateNames     = map[string]string{"phone_number": gmsNumber, "desired_time": gmsDesired, "case_data": "body"}
 	gmsRescheduleNames = map[string]string{"desired_time": gmsNewDesired}
 )
+
+// gmsFilter is a GMS query by properties: the callbacks of a service that
+// have all (AND, GMS's default) or any (OR) of the properties asked. The
+// index answers _customer_number, _callback_state and _id; a case-data key
+// needs the callback's stream.
+type gmsFilter struct {
+	or       bool
+	number   string
+	id       string
+	states   []callbackv1.CallbackState
+	byState  bool
+	caseData map[string]string
+}
+
+// parseGMSQuery reads GET .../{service}?key=value...: operand, GMS's
+// properties, and the site's keys; region is the country of a national
+// number.
+func parseGMSQuery(v url.Values, region string) (gmsFilter, error) {
+	var f gmsFilter
+	for k, vals := range v {
+		if len(vals) > 1 {
+			return f, gms.BadField(k, "given more than once")
+		}
+		val := vals[0]
+		switch {
+		case k == "operand":
+			switch strings.ToUpper(val) {
+			case "AND":
+			case "OR":
+				f.or = true
+			default:
+				return f, gms.BadField(k, "must be AND or OR")
+			}
+		case k == gmsNumber:
+			n, err := gms.Number(val, region)
+			if err != nil {
+				return f, gms.BadField(k, err.Error())
+			}
+			f.number = n
+		case k == "_callback_state":
+			states, ok := gmsStates[strings.ToUpper(val)]
+			if !ok {
+				return f, gms.BadField(k, "must be SCHEDULED, QUEUED, ROUTING, PROCESSING or COMPLETED")
+			}
+			f.states, f.byState = states, true
+		case k == "_id":
+			f.id = val
+		case strings.HasPrefix(k, "_"):
+			return f, gms.BadField(k, "not a property ringback can query: _customer_number, _callback_state, _id and the site's own keys are")
+		default:
+			if f.caseData == nil {
+				f.caseData = map[string]string{}
+			}
+			f.caseData[k] = val
+		}
+	}
+	return f, nil
+}
+
+// indexed are the outcomes of the properties the index answers for it.
+func (f gmsFilter) indexed(it index.Item) []bool {
+	var out []bool
+	if f.number != "" {
+		out = append(out, it.PhoneNumber == f.number)
+	}
+	if f.id != "" {
+		out = append(out, it.ID == f.id)
+	}
+	if f.byState {
+		out = append(out, slices.ContainsFunc(f.states, func(s callbackv1.CallbackState) bool {
+			return strings.TrimPrefix(s.String(), "CALLBACK_STATE_") == it.State
+		}))
+	}
+	return out
+}
+
+// decided says whether it matches or not on the index's properties alone.
+func (f gmsFilter) decided(it index.Item) (match, sure bool) {
+	got := f.indexed(it)
+	switch {
+	case f.or && slices.Contains(got, true):
+		return true, true
+	case !f.or && slices.Contains(got, false):
+		return false, true
+	case len(f.caseData) == 0:
+		return !f.or || len(got) == 0, true // OR of nothing asked: everything
+	}
+	return false, false
+}
+
+// matchCase is the outcome once its case data is read.
+func (f gmsFilter) matchCase(caseData map[string]string) bool {
+	for k, v := range f.caseData {
+		have, ok := caseData[k]
+		if f.or && ok && have == v {
+			return true
+		}
+		if !f.or && (!ok || have != v) {
+			return false
+		}
+	}
+	return !f.or
+}
