@@ -176,12 +176,10 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
 			f.Services = p.Services
 		}
 	}
-	if err := s.caughtUp(r.Context()); err != nil {
+	items, next, err := s.ListCallbacks(r.Context(), f, after, limit)
+	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	items, next := s.idx.List(f, after, limit)
-	s.mu.RUnlock()
 	a := listAnswer{Items: items}
 	if a.Items == nil {
 		a.Items = []index.Item{}
@@ -191,6 +189,23 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpx.WriteJSON(w, http.StatusOK, a)
 	return nil
+}
+
+// ListCallbacks is at most limit callbacks matching f, newest request
+// first, after the cursor (nil: the first page), and the next page's
+// cursor (nil on the last), including whatever any replica wrote before
+// the call: the search other front doors share (GMS's query by
+// properties, the supervisor's page). Scoping f to what the caller may
+// see is the caller's: f.Services nil is every service. Its error is an
+// httpx.Problem (503) when the index cannot catch up with the store.
+func (s *Service) ListCallbacks(ctx context.Context, f index.Filter, after *index.Cursor, limit int) ([]index.Item, *index.Cursor, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	items, next := s.idx.List(f, after, limit)
+	return items, next, nil
 }
 
 // caughtUp waits until the index holds every event the store held when
