@@ -282,9 +282,8 @@ const (
 
 // gmsQuery: GET .../{service}?key=value..., the callbacks of the service
 // that have the properties asked (operand AND, the default, or OR), newest
-// first: the callbacks' index (list.go) finds them by number, state and
-// id, waiting as GET /v1/callbacks does until it holds what was written
-// before the request.
+// first: the callbacks' index (ListCallbacks) finds them by number, state
+// and id, holding whatever was written before the request.
 func (s *Service) gmsQuery(w http.ResponseWriter, r *http.Request) error {
 	service := r.PathValue("service")
 	if s.cfg.ServiceSet != nil && !s.cfg.ServiceSet.Has(service) {
@@ -303,16 +302,14 @@ func (s *Service) gmsQuery(w http.ResponseWriter, r *http.Request) error {
 		}
 		filter.Phone, filter.States = f.number, f.states
 	}
-	if err := s.caughtUp(r.Context()); err != nil {
-		return err
-	}
 	svc := s.cfg.ServiceSet.Of(service)
 	reads := 0
 	var after *index.Cursor
 	for len(out) < gmsQueryMax && reads < gmsQueryReads {
-		s.mu.RLock()
-		items, next := s.idx.List(filter, after, 200)
-		s.mu.RUnlock()
+		items, next, err := s.ListCallbacks(r.Context(), filter, after, 200)
+		if err != nil {
+			return err
+		}
 		for _, it := range items {
 			if len(out) == gmsQueryMax || reads == gmsQueryReads {
 				break
