@@ -198,6 +198,9 @@ func gmsError(p *httpx.Problem, names map[string]string) *gms.Error {
 		field = k
 	}
 	e := gms.NewError(p.Status, field, p.Detail, "")
+	if p.Status == 404 && p.Field == "service" {
+		e.Exception = gms.ExceptionResource // an unknown service, as GMS names it
+	}
 	if slots, ok := p.Extensions["slots"].([]availability.SlotView); ok {
 		e.Exception, e.Availability = gms.ExceptionAvailability, gms.Proposed(slots)
 	}
