@@ -2,6 +2,7 @@ package gms
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ func ParseAvailability(v url.Values, version int, now time.Time, ahead time.Dura
 	var q AvailabilityQuery
 	known := parameters[version]
 	for k, vals := range v {
-		if !contains(known, k) {
+		if !slices.Contains(known, k) {
 			return q, BadField(k, "unknown parameter: version "+strconv.Itoa(version)+" takes "+strings.Join(known, ", "))
 		}
 		if len(vals) > 1 {
@@ -147,15 +148,6 @@ func param(v url.Values, name, ms string) string {
 		return ms
 	}
 	return name
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // span writes a bound the way the services file does.

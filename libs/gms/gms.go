@@ -17,6 +17,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/ringback/ringback/libs/availability"
+	"github.com/ringback/ringback/libs/httpx"
 )
 
 // The exception names GMS puts in its error bodies: sites built for GMS
@@ -128,4 +129,50 @@ func Number(raw, region string) (string, error) {
 		return "", errors.New("is not a phone number")
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// FromProblem is a problem of ringback's shared paths in GMS's shape: its
+// field in GMS's names (names maps ours to GMS's for the request at hand; a
+// case-data key, case_data.<key>, is the key), an unknown service as GMS's
+// CallbackExceptionResource, and the free slots of a refused time as GMS's
+// proposed availability.
+func FromProblem(p *httpx.Problem, names map[string]string) *Error {
+	field := p.Field
+	if n, ok := names[field]; ok {
+		field = n
+	} else if k, ok := strings.CutPrefix(field, "case_data."); ok {
+		field = k
+	}
+	e := NewError(p.Status, field, p.Detail, "")
+	if p.Status == http.StatusNotFound && p.Field == "service" {
+		e.Exception = ExceptionResource
+	}
+	if slots, ok := p.Extensions["slots"].([]availability.SlotView); ok {
+		e.Exception, e.Availability = ExceptionAvailability, Proposed(slots)
+	}
+	return e
+}
+
+// Handle answers h's errors in GMS's shape: an *Error as it is, a problem
+// through FromProblem; any other error is h's caller's to answer (a 500,
+// logged and never shown).
+func Handle(h httpx.Func, names map[string]string) httpx.Func {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		err := h(w, r)
+		var (
+			g *Error
+			p *httpx.Problem
+		)
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &g):
+		case errors.As(err, &p):
+			g = FromProblem(p, names)
+		default:
+			return err
+		}
+		Write(w, g)
+		return nil
+	}
 }

@@ -32,8 +32,10 @@ import (
 // roles of their /v1 twins: anyone creates; reading, rescheduling and
 // cancelling are for the supervisors and API clients of the service named
 // in the path, and a callback of another service, or none, is answered as
-// unknown (404 problem+json, as on /v1). GMS has a version 2 of
-// availability only.
+// unknown (404 problem+json, as on /v1). gms.Handle answers each handler's
+// errors in GMS's shape, their fields in GMS's names; the refusals of the
+// guard (401, 403, 404) come before it, in problem+json as on /v1. GMS has
+// a version 2 of availability only.
 func (s *Service) gmsRoutes() []agentauth.Route {
 	const (
 		visitor = agentauth.RoleVisitor
@@ -43,15 +45,15 @@ func (s *Service) gmsRoutes() []agentauth.Route {
 	)
 	return []agentauth.Route{
 		{Pattern: "POST /genesys/1/service/callback/{service}", Roles: visitor | agent | super | client,
-			Handle: s.gms(s.gmsCreate, gmsCreateNames)},
+			Handle: gms.Handle(s.gmsCreate, gmsCreateNames)},
 		{Pattern: "GET /genesys/1/service/callback/{service}", Roles: super | client, Entitle: gmsCovered,
-			Handle: s.gms(s.gmsQuery, nil)},
+			Handle: gms.Handle(s.gmsQuery, nil)},
 		{Pattern: "GET /genesys/1/service/callback/{service}/{id}", Roles: super | client, Entitle: s.gmsEntitled,
-			Handle: s.gms(s.gmsGet, nil)},
+			Handle: gms.Handle(s.gmsGet, nil)},
 		{Pattern: "PUT /genesys/1/service/callback/{service}/{id}", Roles: super | client, Entitle: s.gmsEntitled,
-			Handle: s.gms(s.gmsReschedule, gmsRescheduleNames)},
+			Handle: gms.Handle(s.gmsReschedule, gmsRescheduleNames)},
 		{Pattern: "DELETE /genesys/1/service/callback/{service}/{id}", Roles: super | client, Entitle: s.gmsEntitled,
-			Handle: s.gms(s.gmsCancel, nil)},
+			Handle: gms.Handle(s.gmsCancel, nil)},
 	}
 }
 
@@ -84,30 +86,6 @@ func (s *Service) gmsLoad(r *http.Request) (callback.State, error) {
 		return callback.State{}, notFound(st.ID)
 	}
 	return st, nil
-}
-
-// gms answers h's problems in GMS's shape, their field in GMS's names.
-// Refusals of the credential (401, 403) and of what the path names (404)
-// come before h, from the route table's guard, in problem+json as on /v1.
-func (s *Service) gms(h httpx.Func, names map[string]string) httpx.Func {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		err := h(w, r)
-		var (
-			g *gms.Error
-			p *httpx.Problem
-		)
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &g):
-		case errors.As(err, &p):
-			g = gmsError(p, names)
-		default:
-			return err // a 500, logged and never shown
-		}
-		gms.Write(w, g)
-		return nil
-	}
 }
 
 // gmsFields reads the body of a GMS request: form-encoded, as GMS's own

@@ -180,7 +180,7 @@ func TestGMSErrorOfAProblem(t *testing.T) {
 		{full.With("slots", []availability.SlotView{slot}), gmsCreateNames, "_desired_time", gms.ExceptionAvailability, 1},
 		{unknown, gmsCreateNames, "service", gms.ExceptionResource, 0},
 	} {
-		e := gmsError(c.p, c.names)
+		e := gms.FromProblem(c.p, c.names)
 		if e.Status != c.p.Status || e.Code != c.p.Status || e.Field != c.field || e.Exception != c.exception ||
 			len(e.Availability) != c.proposed || e.Message != c.p.Detail {
 			t.Errorf("%+v: %+v", c.p, e)

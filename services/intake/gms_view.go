@@ -10,9 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ringback/ringback/libs/availability"
 	"github.com/ringback/ringback/libs/gms"
-	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/serviceconf"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
@@ -185,26 +183,6 @@ func gmsRecord(st callback.State, svc serviceconf.Service, full bool) map[string
 		}
 	}
 	return out
-}
-
-// gmsError is a problem of our shared paths in GMS's shape, its field in
-// GMS's names (names: ours → GMS's, for the request at hand), with the
-// free slots of a refused time as GMS proposes them.
-func gmsError(p *httpx.Problem, names map[string]string) *gms.Error {
-	field := p.Field
-	if n, ok := names[field]; ok {
-		field = n
-	} else if k, ok := strings.CutPrefix(field, "case_data."); ok {
-		field = k
-	}
-	e := gms.NewError(p.Status, field, p.Detail, "")
-	if p.Status == 404 && p.Field == "service" {
-		e.Exception = gms.ExceptionResource // an unknown service, as GMS names it
-	}
-	if slots, ok := p.Extensions["slots"].([]availability.SlotView); ok {
-		e.Exception, e.Availability = gms.ExceptionAvailability, gms.Proposed(slots)
-	}
-	return e
 }
 
 // Our field names in GMS's, per request.

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -22,25 +21,8 @@ import (
 // reads) or fold a second copy of the same view.
 
 // gmsAvailability answers version (1 or 2) of GMS's availability query.
-func (s *Service) gmsAvailability(version int) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		err := s.gmsSlots(w, r, version)
-		var (
-			g *gms.Error
-			p *httpx.Problem
-		)
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &g):
-		case errors.As(err, &p):
-			g = gms.NewError(p.Status, p.Field, p.Detail, "")
-		default:
-			return err
-		}
-		gms.Write(w, g)
-		return nil
-	}
+func (s *Service) gmsAvailability(version int) httpx.Func {
+	return gms.Handle(func(w http.ResponseWriter, r *http.Request) error { return s.gmsSlots(w, r, version) }, nil)
 }
 
 func (s *Service) gmsSlots(w http.ResponseWriter, r *http.Request, version int) error {
