@@ -107,17 +107,19 @@ func (x *Index) Apply(stream string, m proto.Message) {
 	}
 }
 
-// Erase forgets the numbers erased says are a contact's who was erased
+// Erase forgets the numbers erased says are of a contact who was erased
 // (crypto-shredded): the store reads them "[erased]" from now on, and so
-// must the index.
+// must the index. It asks once per number, not per callback.
 func (x *Index) Erase(erased func(number string) bool) int {
 	n := 0
-	for i := range x.entries {
-		e := &x.entries[i]
-		if e.phone != 0 && erased(phoneString(e.phone)) {
-			// Its chain goes with it: nothing keeps the number.
-			delete(x.byPhone, e.phone)
-			e.phone = 0
+	for phone, slot := range x.byPhone {
+		if !erased(phoneString(phone)) {
+			continue
+		}
+		// Its chain goes with it: nothing keeps the number.
+		delete(x.byPhone, phone)
+		for ; slot >= 0; slot = x.entries[slot].samePhone {
+			x.entries[slot].phone = 0
 			n++
 		}
 	}
