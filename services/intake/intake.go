@@ -26,6 +26,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
+	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/intake/callback"
 )
@@ -61,6 +62,13 @@ type Config struct {
 	// Nil: the id derives from the key alone (tests, and a platform
 	// without a secret, which the binary warns of).
 	IDKey []byte
+	// LinkKey signs the visitor's self-service links (self.go); the binary
+	// derives it from the operator's secret. LinkKeysFile, LinkTTL and
+	// Consent are flags (self.go).
+	LinkKey      *selflink.Key
+	LinkKeysFile string
+	LinkTTL      time.Duration
+	Consent      string
 }
 
 // DefaultClaimGrace: a claim and its request are two appends a few
@@ -79,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of number types a callback may be asked for (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
 	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
 		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
+	c.linkFlags(fs)
 }
 
 // Validate checks the configuration.
@@ -121,6 +130,7 @@ type Service struct {
 	voided    prometheus.Counter
 	plan      dialplan.Plan
 	agents    *agentauth.Directory // nil: open, no authentication
+	links     *selflink.Keys       // nil: no self-service links
 }
 
 // New builds intake and registers its routes.
@@ -137,7 +147,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents}
+	links, err := cfg.linkKeys(deps.Log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, links: links}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})
 	s.voided = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_intake_claims_voided_total",

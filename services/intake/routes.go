@@ -36,18 +36,15 @@ func (s *Service) routeTable() []agentauth.Route {
 		super   = agentauth.RoleSupervisor
 		client  = agentauth.RoleClient
 	)
-	return []agentauth.Route{
+	routes := []agentauth.Route{
 		// An agent may try the web form in the browser they are signed in with.
 		{Pattern: "POST /v1/callbacks", Roles: visitor | agent | super | client, Handle: s.create},
 		{Pattern: "GET /v1/callbacks/{id}", Roles: agent | super | client, Entitle: s.entitled, Handle: s.get},
 		// The visitor's self-service link will sign it (issue 16); until then
 		// the answer shows nothing personal (visitorView).
 		{Pattern: "DELETE /v1/callbacks/{id}", Roles: visitor | super | client, Entitle: s.entitled, Handle: s.cancel},
-		{Pattern: "GET /callback", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
-			s.form(w, r)
-			return nil
-		}},
 	}
+	return append(append(routes, s.selfRoutes()...), s.webRoutes()...)
 }
 
 // Routes is the service's route table, for the binary's list of every
@@ -84,6 +81,8 @@ type visitorView struct {
 	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
 	Attempts     int        `json:"attempts"`
 	Reason       string     `json:"reason,omitempty"`
+	// SelfService: in a create answer, the visitor's link (self.go).
+	SelfService *selfLink `json:"self_service,omitempty"`
 }
 
 // show answers st in full on an open platform, to its agent and to the
@@ -133,6 +132,7 @@ type callbackView struct {
 	Moves       []string  `json:"moves,omitempty"`
 	RequestedAt time.Time `json:"requested_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	SelfService *selfLink `json:"self_service,omitempty"`
 }
 
 func present(st callback.State) callbackView {
@@ -216,7 +216,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 				return keyReused()
 			}
 			w.Header().Set("Location", "/v1/callbacks/"+id)
-			httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
+			s.answerCreate(w, r, http.StatusOK, l.State)
 			return nil
 		} else if l.State.Voided {
 			return keyAbandoned()
@@ -320,13 +320,29 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		s.requested.Inc()
 	}
 	w.Header().Set("Location", "/v1/callbacks/"+id)
-	if status == http.StatusCreated {
-		// The caller just sent all of it.
-		httpx.WriteJSON(w, status, present(out.State))
-		return nil
-	}
-	httpx.WriteJSON(w, status, s.show(r, out.State))
+	s.answerCreate(w, r, status, out.State)
 	return nil
+}
+
+// answerCreate answers a create, first or retried, with the visitor's
+// self-service link: in full the first time (the caller just sent all of
+// it), as show says on a retry, which had to send the very same request.
+func (s *Service) answerCreate(w http.ResponseWriter, r *http.Request, status int, st callback.State) {
+	link := s.linkFor(st)
+	if status == http.StatusCreated {
+		v := present(st)
+		v.SelfService = link
+		httpx.WriteJSON(w, status, v)
+		return
+	}
+	switch v := s.show(r, st).(type) {
+	case callbackView:
+		v.SelfService = link
+		httpx.WriteJSON(w, status, v)
+	case visitorView:
+		v.SelfService = link
+		httpx.WriteJSON(w, status, v)
+	}
 }
 
 func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
