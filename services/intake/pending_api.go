@@ -16,7 +16,9 @@ import (
 	"github.com/ringback/ringback/services/intake/callback"
 )
 
-func (s *Service) Callback(ctx context.Context, id string) (callback.State, error) { return s.load(ctx, id) }
+func (s *Service) Callback(ctx context.Context, id string) (callback.State, error) {
+	return s.load(ctx, id)
+}
 
 func (s *Service) CancelCallback(ctx context.Context, id string, cmd callback.Cancel) (callback.State, error) {
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)

@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -191,12 +190,12 @@ type rescheduleRequest struct {
 }
 
 func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
-	var req rescheduleRequest
-	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+	st, c, err := s.selfCallback(r) // a bad link is a 403 whatever the body
+	if err != nil {
 		return err
 	}
-	st, c, err := s.selfCallback(r)
-	if err != nil {
+	var req rescheduleRequest
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	if req.DesiredTime == "" {
@@ -240,5 +239,3 @@ func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 }
-
-var _ = context.Background
