@@ -43,6 +43,10 @@ func (s *Service) routeTable() []agentauth.Route {
 		// The visitor's self-service link will sign it (issue 16); until then
 		// the answer shows nothing personal (visitorView).
 		{Pattern: "DELETE /v1/callbacks/{id}", Roles: visitor | super | client, Entitle: s.entitled, Handle: s.cancel},
+		// The visitor moves their callback through the signed self-service
+		// link, not here: this is for the service's clients and supervisors.
+		{Pattern: "PUT /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
+		{Pattern: "PATCH /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
 	}
 	return append(append(routes, s.selfRoutes()...), s.webRoutes()...)
 }
@@ -69,7 +73,7 @@ func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	return nil
 }
 
-func notFound(id string) error { return httpx.NotFound("no callback " + id) }
+func notFound(id string) *httpx.Problem { return httpx.NotFound("no callback " + id) }
 
 // visitorView is what an anonymous caller is shown of a callback once
 // agents authenticate: its id and where it stands, nothing personal, since
@@ -141,8 +145,8 @@ func present(st callback.State) callbackView {
 		ContactName: st.Request.GetContactName(), CaseData: st.Request.GetCaseData(), InteractionID: st.InteractionID,
 		Disposition: st.Disposition, RequestedAt: st.Request.GetRequestedAt().AsTime(), UpdatedAt: st.UpdatedAt,
 		Attempts: st.Attempts, Reason: st.Reason, Moves: st.Moves}
-	if d := st.Request.GetDesiredTime(); d != nil {
-		t := d.AsTime()
+	if !st.Desired.IsZero() {
+		t := st.Desired
 		v.DesiredTime = &t
 	}
 	if !st.ScheduledFor.IsZero() {
@@ -345,20 +349,6 @@ func (s *Service) answerCreate(w http.ResponseWriter, r *http.Request, status in
 	}
 }
 
-func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return callback.State{}, notFound(id)
-	}
-	l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
-	if err != nil {
-		return callback.State{}, err
-	}
-	if !l.State.Exists {
-		return callback.State{}, notFound(id)
-	}
-	return l.State, nil
-}
-
 func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.load(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -369,10 +359,6 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if _, err := s.load(r.Context(), id); err != nil {
-		return err
-	}
 	// A visitor cancels a callback not yet being handled; once an agent
 	// took it, only a supervisor ends it, with a reason (issue 16).
 	cmd := callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"}
@@ -393,25 +379,11 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 		}
 		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who.ID, Supervisor: true}
 	}
-	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
-	if errors.Is(err, callback.ErrInProgress) {
-		// Nothing changed: the number stays held by the live callback.
-		return httpx.Conflict("the callback is being handled by an agent; it can no longer be cancelled")
-	}
-	if err != nil && !errors.Is(err, callback.ErrFinal) {
+	st, err := s.CancelCallback(r.Context(), r.PathValue("id"), cmd)
+	if err != nil {
 		return err
 	}
-	// Free the number before answering, so that a new request right after
-	// finds it free; after ErrFinal too, in case an earlier release was lost.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
-	defer cancel()
-	if rerr := s.release(ctx, out.State, cmd.Reason); rerr != nil {
-		return rerr
-	}
-	if errors.Is(err, callback.ErrFinal) {
-		return httpx.Conflict("the callback is already " + strings.ToLower(strings.TrimPrefix(out.State.Status.String(), "CALLBACK_STATE_")))
-	}
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
 	return nil
 }
 

@@ -184,17 +184,12 @@ func notChangeable(st callback.State) error {
 	return httpx.Conflict("this callback is already " + strings.ToLower(strings.TrimPrefix(st.Status.String(), "CALLBACK_STATE_")))
 }
 
-// rescheduleRequest is the body of PUT /v1/self/{token}.
-type rescheduleRequest struct {
-	DesiredTime string `json:"desired_time"`
-}
-
 func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 	st, c, err := s.selfCallback(r) // a bad link is a 403 whatever the body
 	if err != nil {
 		return err
 	}
-	var req rescheduleRequest
+	var req rescheduleRequest // {"desired_time": ...}, as PUT /v1/callbacks/{id}
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -208,7 +203,7 @@ func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 	if !changeable(st) {
 		return notChangeable(st)
 	}
-	out, err := s.RescheduleCallback(r.Context(), st.ID, desired, "visitor", "moved by the visitor through their link")
+	out, err := s.RescheduleCallback(r.Context(), st.ID, desired, "", "moved by the visitor through their link")
 	if err != nil {
 		return err
 	}

@@ -102,17 +102,38 @@ func TestSelfServiceShowsAndCancelsItsOwnCallbackOnly(t *testing.T) {
 	if strings.Contains(string(b), "crm") {
 		t.Errorf("the link shows the site's case data: %s", b)
 	}
+	// Reschedule: a bad time names the field and changes nothing; a good
+	// one moves this callback only.
+	before := env.Stored()
+	var p problem
+	for _, bad := range []any{map[string]any{"desired_time": "tomorrow"}, map[string]any{},
+		map[string]any{"desired_time": servicetest.Start.Add(-time.Hour).Format(time.RFC3339)}} {
+		if res := env.Do("PUT", "/v1/self/"+mine.SelfService.Token, bad, &p); res.StatusCode != http.StatusBadRequest || p.Field != "desired_time" {
+			t.Errorf("PUT %v: %d %+v", bad, res.StatusCode, p)
+		}
+	}
+	if n := env.Stored(); n != before {
+		t.Fatalf("refused reschedules stored %d events", n-before)
+	}
+	moved := servicetest.Start.Add(5 * time.Hour)
+	if res := env.Do("PUT", "/v1/self/"+mine.SelfService.Token, map[string]any{"desired_time": moved.Format(time.RFC3339)}, &v); res.StatusCode != 200 ||
+		v.DesiredTime == nil || !v.DesiredTime.Equal(moved) || v.State != "SCHEDULED" {
+		t.Fatalf("PUT: %d %+v", res.StatusCode, v)
+	}
+	var o callbackView
+	env.Do("GET", "/v1/callbacks/"+other.ID, nil, &o)
+	if o.DesiredTime == nil || o.DesiredTime.Equal(moved) {
+		t.Fatalf("the other callback moved too: %+v", o)
+	}
 	if res := env.Do("DELETE", "/v1/self/"+mine.SelfService.Token, nil, &v); res.StatusCode != 200 || v.State != "CANCELLED" || v.Changeable {
 		t.Fatalf("DELETE: %d %+v", res.StatusCode, v)
 	}
-	var o callbackView
 	env.Do("GET", "/v1/callbacks/"+other.ID, nil, &o)
 	if o.State != "SCHEDULED" {
 		t.Fatalf("the other callback is %s: a link acts on its own callback only", o.State)
 	}
 	// Final: 409 for both changes, nothing stored.
-	before := env.Stored()
-	var p problem
+	before = env.Stored()
 	for _, m := range []string{"DELETE", "PUT"} {
 		res := env.Do(m, "/v1/self/"+mine.SelfService.Token, map[string]any{"desired_time": servicetest.Start.Add(3 * time.Hour).Format(time.RFC3339)}, &p)
 		if m == "DELETE" {

@@ -114,6 +114,17 @@ func TestDecide(t *testing.T) {
 			[]proto.Message{scheduled(asap, t0), due(asap, t0, 0)}, Reschedule{At: later, Reason: "no answer"},
 			[]proto.Message{&callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(later), Reason: "no answer"},
 				firstDue(due(asap, later, 1), t0)}, nil},
+		// The contact moves a callback only until an agent takes it.
+		{"contact reschedules a queued one", []proto.Message{scheduled(asap, t0), due(asap, t0, 0)},
+			Reschedule{DueAt: later, At: t0, Reason: "rescheduled by the visitor", Contact: true},
+			[]proto.Message{&callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(later), Reason: "rescheduled by the visitor"}}, nil},
+		{"contact reschedules one an agent took", []proto.Message{scheduled(asap, t0), due(asap, t0, 0),
+			&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: InteractionID("c1", 0), AgentId: "a1"}},
+			Reschedule{DueAt: later, At: t0, Contact: true}, nil, ErrAccepted},
+		{"an agent reschedules the one they took", []proto.Message{scheduled(asap, t0), due(asap, t0, 0),
+			&callbackv1.CallbackAccepted{CallbackId: "c1", InteractionId: InteractionID("c1", 0), AgentId: "a1"}},
+			Reschedule{DueAt: later, At: t0, Reason: "by agent"},
+			[]proto.Message{&callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(later), Reason: "by agent"}}, nil},
 		{"reschedule unknown", nil, Reschedule{At: t0}, nil, ErrNotScheduled},
 		{"reschedule cancelled", []proto.Message{scheduled(future, later), cancelled}, Reschedule{At: t0}, nil, ErrCancelled},
 

@@ -140,6 +140,10 @@ type (
 		// Personal: the agent who asked it back for themselves; "" for the
 		// queue.
 		Personal string
+		// Contact: asked by the contact or an API client, who may move a
+		// callback only before an agent takes it (ErrAccepted); an agent
+		// moves it during or after their call.
+		Contact bool
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
 	NoteAccepted struct {
@@ -154,6 +158,9 @@ var (
 	ErrNoID         = errors.New("callback id is empty")
 	ErrNotScheduled = errors.New("callback is not scheduled")
 	ErrCancelled    = errors.New("callback is cancelled")
+	// ErrAccepted: an agent took the callback's current interaction
+	// before the contact's reschedule arrived; the call goes on.
+	ErrAccepted = errors.New("callback is in an agent's hands")
 )
 
 // DueTime is when a callback wished for at desired (zero: as soon as
@@ -288,6 +295,9 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrNotScheduled
 		case Cancelled, Expired:
 			return nil, ErrCancelled
+		}
+		if c.Contact && s.Status == Fired && s.AcceptedInteraction != "" && s.AcceptedInteraction == s.Current() {
+			return nil, ErrAccepted
 		}
 		due, moved := DueTimeIn(c.DueAt, c.At, c.Hours, c.Window, s.Request)
 		if s.Status == Pending && due.Equal(s.DueAt) && c.Personal == s.PersonalAgent {
