@@ -7,7 +7,7 @@ export const zone = (() => {
 })();
 
 const dayFmt = new Intl.DateTimeFormat(undefined, {weekday: 'long', day: 'numeric', month: 'long', timeZone: zone});
-const timeFmt = new Intl.DateTimeFormat(undefined, {hour: 'numeric', minute: '2-digit', timeZone: zone});
+const timeFmt = new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit', timeZone: zone});
 const keyFmt = new Intl.DateTimeFormat('en-CA', {year: 'numeric', month: '2-digit', day: '2-digit', timeZone: zone});
 
 export const dayOf = (d) => dayFmt.format(d);
