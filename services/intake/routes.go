@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -202,7 +203,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	if !s.cfg.RefuseDuplicates {
+	if !s.cfg.claiming() {
 		return s.request(w, r, id, cbr, now)
 	}
 	// A retried POST whose callback is written answers it, and claims
@@ -222,7 +223,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 			return keyAbandoned()
 		}
 	}
-	stream, err := s.contactStream(r.Context(), req.Service, req.PhoneNumber)
+	stream, err := s.contactStream(r.Context(), req.PhoneNumber)
 	if err != nil {
 		return err
 	}
@@ -232,8 +233,13 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	var held *contact.HeldError
-	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber); errors.As(err, &held) {
+	var capped *contact.CapError
+	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber, false); errors.As(err, &held) {
 		return s.duplicate(held.Holder)
+	} else if errors.As(err, &capped) {
+		p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
+		p.Field = "phone_number"
+		return p
 	} else if err != nil {
 		return err
 	}
@@ -282,7 +288,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
-		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.RefuseDuplicates})
+		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.claiming()})
 	status := http.StatusCreated
 	switch {
 	case errors.Is(err, callback.ErrVoided):
@@ -296,7 +302,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		return p
 	case errors.Is(err, callback.ErrExists) || (err == nil && out.Replay):
 		status = http.StatusOK // a retried POST with the same Idempotency-Key
-		if s.cfg.RefuseDuplicates && (out.State.Request.GetService() != cbr.GetService() ||
+		if s.cfg.claiming() && (out.State.Request.GetService() != cbr.GetService() ||
 			out.State.Request.GetPhoneNumber() != cbr.GetPhoneNumber()) {
 			// The key's callback is of another number: give this one back.
 			if err := s.release(ctx, callback.State{ID: id, Exists: true, Request: cbr}, "idempotent retry of another number"); err != nil {
@@ -310,8 +316,8 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		// A request with a key keeps its claim for the client's retry,
 		// which resumes it; one without can never be retried, so it frees
 		// the number now rather than after the claim grace.
-		if s.cfg.RefuseDuplicates && r.Header.Get("Idempotency-Key") == "" {
-			if stream, serr := s.contactStream(ctx, cbr.GetService(), cbr.GetPhoneNumber()); serr == nil {
+		if s.cfg.claiming() && r.Header.Get("Idempotency-Key") == "" {
+			if stream, serr := s.contactStream(ctx, cbr.GetPhoneNumber()); serr == nil {
 				s.abandon(stream, id)
 			}
 		}
