@@ -188,6 +188,9 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if len(key) > 255 {
 		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
 	}
+	if err := s.admitRequest(r, req.Service, req.PhoneNumber); err != nil {
+		return err
+	}
 	id := uuid.NewString()
 	if key != "" {
 		id = s.idOf(key)
