@@ -23,8 +23,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,10 +72,6 @@ var (
 	DefaultPerService = ratelimit.Limit{Count: 200, Per: time.Second, Burst: 400}
 )
 
-// ReplicasEnv gives --intake.replicas its default, e.g. from a
-// Deployment's replica count.
-const ReplicasEnv = "RINGBACK_INTAKE_REPLICAS"
-
 func (l *Limits) registerFlags(fs *flag.FlagSet) {
 	l.PerAddress, l.PerNumber, l.PerService = DefaultPerAddress, DefaultPerNumber, DefaultPerService
 	fs.Var(&l.PerAddress, "intake.rate-address",
@@ -88,16 +82,12 @@ func (l *Limits) registerFlags(fs *flag.FlagSet) {
 		`callback requests of one service, all replicas together (each takes 1/--intake.replicas), as COUNT/PERIOD:BURST, or "off"; the services file's rate_limit overrides it per service`)
 	fs.StringVar(&l.TrustedProxies, "intake.trusted-proxies", "",
 		"comma list of CIDRs of the proxies in front of intake (e.g. the ingress pods' 10.0.0.0/8): from them, the client address is the nearest untrusted hop of X-Forwarded-For; empty: the peer's address")
-	replicas := 1
-	if n, err := strconv.Atoi(os.Getenv(ReplicasEnv)); err == nil && n > 0 {
-		replicas = n
-	}
-	fs.IntVar(&l.Replicas, "intake.replicas", replicas,
-		"how many intake replicas share the per-service limits (default from $"+ReplicasEnv+", else 1)")
+	fs.IntVar(&l.Replicas, "intake.replicas", 1,
+		"how many intake replicas share the per-service limits (each allows 1/N); set it with the Deployment's replicas (RINGBACK_INTAKE_REPLICAS)")
 }
 
 func (l *Limits) validate() error {
-	if l.Replicas < 0 || l.Replicas > 10000 {
+	if l.Replicas < 0 || l.Replicas > 10000 { // 0: as 1
 		return fmt.Errorf("intake.replicas: %d is not within 1..10000", l.Replicas)
 	}
 	if _, err := parsePrefixes(l.TrustedProxies); err != nil {
