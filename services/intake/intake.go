@@ -71,6 +71,10 @@ type Config struct {
 	// (--router.services): with ServiceSet or these, a request for any
 	// other service is refused (404). Neither: every service is accepted.
 	Services []string
+	// ProofOfWork is the difficulty (leading zero bits) of the proof of
+	// work every service asks of anonymous creates (pow.go); the services
+	// file's proof_of_work overrides it per service. 0: none.
+	ProofOfWork int
 }
 
 // DefaultClaimGrace: a claim and its request are two appends a few
@@ -95,6 +99,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxOpenPerNumber, "intake.max-open-per-number", DefaultMaxOpenPerNumber,
 		"open callbacks one phone number may have across all services (409 beyond), exact across replicas; 0: no cap")
 	c.Limits.registerFlags(fs)
+	fs.IntVar(&c.ProofOfWork, "intake.proof-of-work", 0,
+		"leading zero bits of SHA-256 an anonymous create must prove it computed (GET /v1/challenge, the form solves it); 16 is about a second in a phone's browser; 0: off, unless the services file's proof_of_work turns it on for a service")
 	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
 		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
 }
@@ -106,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Limits.validate(); err != nil {
 		return err
+	}
+	if c.ProofOfWork < 0 || c.ProofOfWork > 24 {
+		return fmt.Errorf("intake.proof-of-work: %d is not within 0..24", c.ProofOfWork)
 	}
 	if c.MaxOpenPerNumber < 0 || c.MaxOpenPerNumber > 100 {
 		return fmt.Errorf("intake.max-open-per-number: %d is not within 0..100", c.MaxOpenPerNumber)
@@ -145,6 +154,7 @@ type Service struct {
 	voided    prometheus.Counter
 	plan      dialplan.Plan
 	limits    limiters
+	spent     spentSet             // proofs of work accepted by this replica
 	agents    *agentauth.Directory // nil: open, no authentication
 }
 

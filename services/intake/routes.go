@@ -44,6 +44,9 @@ func (s *Service) routeTable() []agentauth.Route {
 		// The visitor's self-service link will sign it (issue 16); until then
 		// the answer shows nothing personal (visitorView).
 		{Pattern: "DELETE /v1/callbacks/{id}", Roles: visitor | super | client, Entitle: s.entitled, Handle: s.cancel},
+		// The proof of work a service may ask of the form (pow.go).
+		{Pattern: "GET /v1/challenge", Roles: agentauth.Everyone, Handle: s.challenge},
+		{Pattern: "GET /callback/pow.js", Roles: agentauth.Everyone, Handle: s.powScript},
 		{Pattern: "GET /callback", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			s.form(w, r)
 			return nil
