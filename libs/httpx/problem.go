@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -28,6 +29,8 @@ type Problem struct {
 	// e.g. the free slots a refused booking may take instead. Their names
 	// must not be those of the members above.
 	Extensions map[string]any `json:"-"`
+	// Header is sent with the problem, e.g. a 429's Retry-After.
+	Header http.Header `json:"-"`
 }
 
 // MarshalJSON writes the members and the extensions in one object.
@@ -108,6 +111,9 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	}
 	q := *p
 	q.Instance = r.URL.Path
+	for k, v := range q.Header {
+		w.Header()[k] = v
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(q.Status)
 	_ = json.NewEncoder(w).Encode(q)
@@ -140,6 +146,15 @@ func TooLarge(detail string) *Problem {
 
 // TooMany is a 429.
 func TooMany(detail string) *Problem { return newProblem(http.StatusTooManyRequests, detail) }
+
+// TooManyFor is a 429 telling the client when to try again: Retry-After
+// in whole seconds, rounded up (RFC 9110 §10.2.3), and the same as the
+// member retry_after.
+func TooManyFor(detail string, seconds int) *Problem {
+	p := TooMany(detail).With("retry_after", seconds)
+	p.Header = http.Header{"Retry-After": {strconv.Itoa(seconds)}}
+	return p
+}
 
 // CheckJSONType refuses a Content-Type other than application/json with an
 // optional charset=utf-8 (RFC 8259 §8.1: JSON is UTF-8), with a 415. A

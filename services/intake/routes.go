@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -47,6 +48,9 @@ func (s *Service) routeTable() []agentauth.Route {
 		// link, not here: this is for the service's clients and supervisors.
 		{Pattern: "PUT /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
 		{Pattern: "PATCH /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
+		// The proof of work a service may ask of the form (pow.go).
+		{Pattern: "GET /v1/challenge", Roles: agentauth.Everyone, Handle: s.challenge},
+		{Pattern: "GET /callback/pow.js", Roles: agentauth.Everyone, Handle: s.powScript},
 	}
 	return append(append(routes, s.selfRoutes()...), s.webRoutes()...)
 }
@@ -191,6 +195,9 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if len(key) > 255 {
 		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
 	}
+	if err := s.admitRequest(r, req.Service, req.PhoneNumber); err != nil {
+		return err
+	}
 	id := uuid.NewString()
 	if key != "" {
 		id = s.idOf(key)
@@ -206,7 +213,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	if !s.cfg.RefuseDuplicates {
+	if !s.cfg.claiming() {
 		return s.request(w, r, id, cbr, now)
 	}
 	// A retried POST whose callback is written answers it, and claims
@@ -226,7 +233,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 			return keyAbandoned()
 		}
 	}
-	stream, err := s.contactStream(r.Context(), req.Service, req.PhoneNumber)
+	stream, err := s.contactStream(r.Context(), req.PhoneNumber)
 	if err != nil {
 		return err
 	}
@@ -236,8 +243,13 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	var held *contact.HeldError
-	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber); errors.As(err, &held) {
+	var capped *contact.CapError
+	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber, false); errors.As(err, &held) {
 		return s.duplicate(held.Holder)
+	} else if errors.As(err, &capped) {
+		p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
+		p.Field = "phone_number"
+		return p
 	} else if err != nil {
 		return err
 	}
@@ -286,7 +298,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
-		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.RefuseDuplicates})
+		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.claiming()})
 	status := http.StatusCreated
 	switch {
 	case errors.Is(err, callback.ErrVoided):
@@ -300,7 +312,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		return p
 	case errors.Is(err, callback.ErrExists) || (err == nil && out.Replay):
 		status = http.StatusOK // a retried POST with the same Idempotency-Key
-		if s.cfg.RefuseDuplicates && (out.State.Request.GetService() != cbr.GetService() ||
+		if s.cfg.claiming() && (out.State.Request.GetService() != cbr.GetService() ||
 			out.State.Request.GetPhoneNumber() != cbr.GetPhoneNumber()) {
 			// The key's callback is of another number: give this one back.
 			if err := s.release(ctx, callback.State{ID: id, Exists: true, Request: cbr}, "idempotent retry of another number"); err != nil {
@@ -314,8 +326,8 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		// A request with a key keeps its claim for the client's retry,
 		// which resumes it; one without can never be retried, so it frees
 		// the number now rather than after the claim grace.
-		if s.cfg.RefuseDuplicates && r.Header.Get("Idempotency-Key") == "" {
-			if stream, serr := s.contactStream(ctx, cbr.GetService(), cbr.GetPhoneNumber()); serr == nil {
+		if s.cfg.claiming() && r.Header.Get("Idempotency-Key") == "" {
+			if stream, serr := s.contactStream(ctx, cbr.GetPhoneNumber()); serr == nil {
 				s.abandon(stream, id)
 			}
 		}

@@ -40,7 +40,10 @@ const visitorZone = "America/St_Johns"
 func TestVisitorPagesInChromium(t *testing.T) {
 	desktopNeedChromium(t)
 	services := filepath.Join(t.TempDir(), "services.yaml")
-	if err := os.WriteFile(services, []byte("services:\n  support:\n    capacity: {bucket: 30m, per_bucket: 2}\n    book_ahead: 3d\n"), 0o644); err != nil {
+	// support asks for a proof of work (the form must solve it to book);
+	// tiny takes one request an hour (the form shows the 429's wait).
+	if err := os.WriteFile(services, []byte("services:\n  support:\n    capacity: {bucket: 30m, per_bucket: 2}\n    book_ahead: 3d\n"+
+		"    proof_of_work: 8\n  tiny:\n    rate_limit: 1/1h:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := start(t, "ringback", "--data", t.TempDir(), "--sip", freePort(t, "udp"), "--services", services)
@@ -121,6 +124,28 @@ func TestVisitorPagesInChromium(t *testing.T) {
 		t.Fatalf("booked %+v, want the slot %s", self, slot)
 	}
 	visitorAxe(t, tab, "the confirmation")
+	// The form solved the service's proof of work: without one, a create is refused.
+	if res, err := http.Post(p.URL+"/v1/callbacks", "application/json", strings.NewReader(`{"service":"support","phone_number":"+14155550177"}`)); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("a create without the proof of work: %d, want 403", res.StatusCode)
+	}
+
+	// Too many requests: the form says how long to wait (Retry-After).
+	for i, number := range []string{"+14155550181", "+14155550182"} {
+		tab.do(t, "open tiny's form", chromedp.Navigate(p.URL+"/callback?service=tiny"))
+		tab.fill(t, "#phone_number", number)
+		tab.do(t, "consent", chromedp.Click(chromedp.CSS("#consent")))
+		tab.pressNamed(t, "#cb", "Call me back")
+		if i == 0 {
+			tab.waitJS(t, "the first request accepted", `!document.getElementById('done').hidden`)
+		}
+	}
+	tab.waitJS(t, "the wait", `!document.getElementById('problem').hidden`)
+	if msg := desktopEval[string](t, tab, `document.getElementById('problem').textContent`); !strings.Contains(msg, "try again in 60 minutes") {
+		tab.fatal(t, "after the limit the form says %q, want the wait of its Retry-After", msg)
+	}
+	visitorAxe(t, tab, "the form refused for too many requests")
 
 	// The link's page: move it to a slot of another day, then cancel it.
 	tab.do(t, "open the link", chromedp.Navigate(link))
@@ -151,7 +176,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	bad[len(bad)-3] ^= 1
 	tab.do(t, "leave", chromedp.Navigate("about:blank")) // a fragment change alone loads nothing
 	tab.do(t, "open a tampered link", chromedp.Navigate(p.URL+"/callback/manage#"+string(bad)))
-	tab.waitJS(t, "the error", `!document.getElementById('problem').hidden`)
+	tab.do(t, "the error", chromedp.WaitVisible(chromedp.CSS("#problem"))) // survives the page's context changing under it
 	if msg := desktopEval[string](t, tab, `document.getElementById('problem').textContent`); !strings.Contains(msg, "not valid") {
 		tab.fatal(t, "tampered link says %q", msg)
 	}

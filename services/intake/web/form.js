@@ -98,8 +98,20 @@ form.addEventListener('submit', async (ev) => {
     // One key per filled-in form: a retried click is the same request.
     form.dataset.key = form.dataset.key && form.dataset.body === JSON.stringify(body) ? form.dataset.key : crypto.randomUUID();
     form.dataset.body = JSON.stringify(body);
-    const res = await fetch('/v1/callbacks', {method: 'POST', headers: {'Content-Type': 'application/json',
-      'Idempotency-Key': form.dataset.key}, body: JSON.stringify(body)});
+    const headers = {'Content-Type': 'application/json', 'Idempotency-Key': form.dataset.key};
+    // A service under a bot flood may ask for a proof of work: a second
+    // or so of this browser's time (pow.js).
+    if (typeof window.ringbackProof === 'function') {
+      $('sending').textContent = 'Sending…';
+      try {
+        const proof = await window.ringbackProof(service, phone);
+        if (proof) headers['Ringback-Proof'] = proof;
+      } catch (e) {
+        // No challenge (too many requests, an unknown service): the
+        // POST's own answer says why.
+      }
+    }
+    const res = await fetch('/v1/callbacks', {method: 'POST', headers, body: JSON.stringify(body)});
     if (!res.ok) {
       const p = await problem(res);
       if (p.status === 429) return void showProblem(waitText(p));
@@ -112,6 +124,7 @@ form.addEventListener('submit', async (ev) => {
   } catch (e) {
     showProblem('Your request was not sent: the connection failed. Please try again.');
   } finally {
+    $('sending').textContent = '';
     send.disabled = false;
     send.removeAttribute('aria-busy');
   }
