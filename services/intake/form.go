@@ -103,6 +103,9 @@ func (s *Service) form(w http.ResponseWriter, r *http.Request) error {
 	if !serviceconf.ServiceName.MatchString(name) {
 		return httpx.BadField("service", "a service is lower-case letters, digits and dashes, at most 63")
 	}
+	if err := s.knownService(name); err != nil {
+		return err // a form that could only be refused
+	}
 	svc := s.cfg.ServiceSet.Of(name)
 	slots := svc.Capacity != nil && svc.Capacity.Bucket > 0
 	d := formData{Service: name, Consent: s.cfg.Consent, Slots: slots, ASAP: !slots || svc.Hours.Open(s.deps.Clock.Now())}

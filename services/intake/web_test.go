@@ -38,6 +38,13 @@ func TestPagesAreServed(t *testing.T) {
 	if res, _ := fetch(t, env.Server.URL+"/callback?service=Bad%20Name"); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("form of a bad service name: %d", res.StatusCode)
 	}
+	known := startLinks(t, Config{Services: []string{"support"}})
+	if res, _ := fetch(t, known.Server.URL+"/callback?service=nope"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("form of an unknown service: %d, want 404", res.StatusCode)
+	}
+	if res, body := fetch(t, known.Server.URL+"/callback"); res.StatusCode != 200 || !strings.Contains(body, `data-service="support"`) {
+		t.Errorf("form of the default service: %d", res.StatusCode)
+	}
 	res, body = fetch(t, env.Server.URL+ManagePath)
 	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
 		res.Header.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(body, "manage.js") {

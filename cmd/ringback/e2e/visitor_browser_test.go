@@ -93,6 +93,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 		tab.fatal(t, "no 'As soon as possible' while the service is open")
 	}
 	visitorAxe(t, tab, "the form")
+	t.Logf("the form: %s", tab.screenshot(t, "main", "visitor-form.png"))
 
 	// Consent first, then the API's word on the number, at the field.
 	tab.do(t, "choose a slot", chromedp.Click(chromedp.CSS(`input[name=when][value=slot]`)))
@@ -154,6 +155,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 		tab.fatal(t, "the page shows number %q", got)
 	}
 	visitorAxe(t, tab, "the link's page")
+	t.Logf("the link's page: %s", tab.screenshot(t, "main", "visitor-manage.png"))
 	desktopEval[chromedp.Void](t, tab, `(() => { const d = document.getElementById('day'); d.selectedIndex = 1; d.dispatchEvent(new Event('change')); })()`)
 	moveTo := desktopEval[string](t, tab, `document.querySelectorAll('#slots input[name=slot]')[0].value`)
 	tab.do(t, "pick the new slot", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#slots input[value="%s"]`, moveTo))))

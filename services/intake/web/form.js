@@ -63,7 +63,11 @@ async function setUpSlots() {
       return;
     }
     pickedSlot = picker($('day'), $('slots'), 'slot', slots);
-    status.textContent = slots.length + ' open times.';
+    status.textContent = slots.length + ' open times in the coming days.';
+    // Choosing a day or a time is choosing to be called then.
+    const chooseSlot = () => { form.querySelector('input[name="when"][value="slot"]').checked = true; };
+    $('day').addEventListener('change', chooseSlot);
+    $('slots').addEventListener('change', chooseSlot);
   } catch (p) {
     status.textContent = p.status === 429 ? waitText(p) : 'The open times could not be loaded: ' + (p.detail || p);
   }

@@ -68,7 +68,7 @@ async function load() {
     const slots = await loadSlots(current.service);
     if (slots.length) {
       pickedSlot = picker($('day'), $('slots'), 'slot', slots);
-      $('slots-status').textContent = slots.length + ' open times.';
+      $('slots-status').textContent = slots.length + ' open times in the coming days.';
     } else {
       $('slots-status').textContent = 'No other time is open in the coming days.';
       $('move-btn').disabled = true;
