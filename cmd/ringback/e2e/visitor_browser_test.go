@@ -203,6 +203,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	}
 	want := p.URL + "/callback?service=support"
 	visitorWaitFrame(t, tab, want)
+	tab.waitJS(t, "the form up in the dialog", `document.querySelector('dialog.ringback-callback-dialog iframe').dataset.ready === 'true'`)
 	visitorAxe(t, tab, "the button's dialog")
 	tab.do(t, "Escape", chromedp.KeyEvent(kb.Escape))
 	tab.waitJS(t, "the dialog closed", `!document.querySelector('dialog.ringback-callback-dialog').open`)

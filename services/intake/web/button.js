@@ -60,6 +60,7 @@
     button.addEventListener('click', function () {
       opener = document.activeElement || button;
       // A fresh form at each opening: a new request, not the last one.
+      frame.removeAttribute('data-ready');
       frame.src = formURL;
       if (typeof dialog.showModal === 'function') {
         // Modal: the rest of the page is inert, so focus stays in the
@@ -68,6 +69,12 @@
         close.focus();
       } else {
         window.open(formURL, '_blank', 'noopener'); // no <dialog>: a new window
+      }
+    });
+    // The form says when it is up; only ringback's origin, from our frame.
+    window.addEventListener('message', function (e) {
+      if (e.origin === origin && e.source === frame.contentWindow && e.data && e.data.ringback === 'form-ready') {
+        frame.setAttribute('data-ready', 'true');
       }
     });
     close.addEventListener('click', function () { dialog.close(); });

@@ -153,3 +153,6 @@ function confirmDone(cb) {
 }
 
 setUpSlots();
+// In button.js's dialog: tell the page the form is up (nothing else: the
+// host page is another site, and the link is the visitor's alone).
+if (window.parent !== window) window.parent.postMessage({ringback: 'form-ready'}, '*');
