@@ -1,10 +1,13 @@
 // Package intake owns the public callback API: it validates and records
 // callback requests (stream intake-callback-<id>), refuses duplicates (one
 // open callback per number and service, held in stream
-// intake-contact-<key>: admit.go), lets the visitor cancel, and reports the
-// callback's state as it learns it from the bus. It keeps no read model:
-// every answer is read from the store, so any replica answers any request.
-// It must not import another service.
+// intake-contact-<key>: admit.go), lets the visitor cancel and the
+// service's clients reschedule (manage.go), and reports the callback's
+// state as it learns it from the bus. Every answer about one callback is
+// read from the store; the one read model, the index GET /v1/callbacks
+// searches (list.go), is folded by every replica from the shared store and
+// waits for the store's head before answering, so any replica answers any
+// request. It must not import another service.
 package intake
 
 import (
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +30,11 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
+	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/index"
 )
 
 // HandlerName is intake's consumer group; never renamed.
@@ -149,6 +155,16 @@ type Deps struct {
 	Log         *slog.Logger
 	Metrics     prometheus.Registerer
 	Mux         *http.ServeMux
+	// ContactKeys names the key of a contact's personal data, so that the
+	// index forgets the numbers of contacts erased (ContactErased names
+	// the key, not the number); nil when personal data is not sealed, and
+	// so never erased.
+	ContactKeys ContactKeys
+}
+
+// ContactKeys is libs/personal's Sealer as the index needs it.
+type ContactKeys interface {
+	KeyID(number string) string
 }
 
 // Service is intake.
@@ -165,7 +181,11 @@ type Service struct {
 	limits    limiters
 	spent     spentSet             // proofs of work accepted by this replica
 	agents    *agentauth.Directory // nil: open, no authentication
-	links     *selflink.Keys       // nil: no self-service links
+	// idx is the callbacks' index (list.go), folded by proj; mu guards it.
+	proj  *readmodel.Projection
+	mu    sync.RWMutex
+	idx   *index.Index
+	links *selflink.Keys // nil: no self-service links
 }
 
 // New builds intake and registers its routes.
@@ -186,7 +206,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, links: links}
+	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, idx: index.New(), links: links}
+	s.proj = &readmodel.Projection{Prefixes: []string{index.StreamPrefix, erasurePrefix}, Apply: s.fold}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})
 	s.voided = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_intake_claims_voided_total",
@@ -206,12 +227,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Ready is for /readyz: intake has no read model to wait for (the
-// duplicate check reads the store), only the claims of callbacks an older
-// version left open (claimer.go).
+// Ready is for /readyz: the callbacks' index holds the store as it was at
+// start (list.go), and the claims of callbacks an older version left open
+// are made (claimer.go); the duplicate check reads the store.
 func (s *Service) Ready() error {
 	if !s.claims.caughtUp.Load() {
 		return errors.New("intake: claiming the numbers of callbacks open before claims")
+	}
+	if err := s.proj.Ready(); err != nil {
+		return fmt.Errorf("intake: %w", err)
 	}
 	return nil
 }
@@ -220,6 +244,7 @@ func (s *Service) Ready() error {
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
 		s.claimer,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

@@ -40,6 +40,8 @@ func (s *Service) routeTable() []agentauth.Route {
 	routes := []agentauth.Route{
 		// An agent may try the web form in the browser they are signed in with.
 		{Pattern: "POST /v1/callbacks", Roles: visitor | agent | super | client, Handle: s.create},
+		// The callbacks of the caller's services, searched (list.go).
+		{Pattern: "GET /v1/callbacks", Roles: super | client, Handle: s.list},
 		{Pattern: "GET /v1/callbacks/{id}", Roles: agent | super | client, Entitle: s.entitled, Handle: s.get},
 		// The visitor's self-service link will sign it (issue 16); until then
 		// the answer shows nothing personal (visitorView).

@@ -66,9 +66,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *callbackv1.CallbackRescheduleRequested:
 		// The contact's (or an API client's) move: the agent's path, save
 		// that it is refused once an agent took the callback (the call is
-		// under way), and that its place is counted, never moved: intake
-		// refused a full slot before writing it, so only a race for the
-		// last place leaves it over capacity.
+		// under way), and that its place is booked as a new request's is
+		// (book.go): intake refused a full slot of a service that refuses
+		// them, so a full one here is a race for the last place, or a
+		// service that moves such requests; either way it moves.
 		id = ev.CallbackId
 		l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
 		if err != nil {
@@ -82,9 +83,11 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		if r.Reason == "" {
 			r.Reason = "rescheduled by the contact"
 		}
-		if err := s.hold(ctx, e.ID, l.State, r); err != nil {
+		moved, err := s.rebook(ctx, e.ID, l.State, r)
+		if err != nil {
 			return err
 		}
+		r.Moved = moved
 		cmd = r
 	case *agentv1.InteractionDone:
 		if !ev.Rescheduled || ev.RetryOutcome == "" {

@@ -62,3 +62,26 @@ func TestContactRescheduleKeepsToOfficeHours(t *testing.T) {
 		t.Fatalf("due %s: %v", got, re)
 	}
 }
+
+// A contact's new time in a full slot of a service that moves such
+// requests is moved to the nearest slot with room, and says why.
+func TestContactRescheduleIntoAFullSlotMoves(t *testing.T) {
+	env, _ := newEnv(t, scheduler.Config{ServiceSet: capacityServices(t)})
+	at1100, at1130 := time.Date(2026, 11, 25, 10, 10, 0, 0, time.UTC), time.Date(2026, 11, 25, 10, 40, 0, 0, time.UTC)
+	a, b, c := request(env, "support", at1130), request(env, "support", at1130), request(env, "support", at1100)
+	for _, id := range []string{a, b, c} {
+		eventually(t, "scheduled", func() bool { return types(env, schedule.Stream(id)) == "CallbackScheduled" })
+	}
+	env.Append("intake-callback-"+c, uuid.NewString(), &callbackv1.CallbackRescheduleRequested{CallbackId: c,
+		DesiredTime: timestamppb.New(at1130.Add(5 * time.Minute)), At: timestamppb.New(env.Clock.Now())})
+	re := servicetest.WaitEvent[*callbackv1.CallbackRescheduled](env, schedule.Stream(c))
+	// 11:30 holds two of two: moved to the nearest slot with room.
+	m := re.MovedByCapacity
+	if m == nil || !re.DueAt.AsTime().Equal(m.SlotStart.AsTime()) || !m.From.AsTime().Equal(at1130.Add(5*time.Minute)) ||
+		m.Reason != "slot Wed 25 Nov 11:30–12:00 Europe/Paris full (2 of 2): moved to Wed 25 Nov 12:00 Europe/Paris" {
+		t.Fatalf("rescheduled: %v", re)
+	}
+	if n := len(env.Events(availability.Stream("support", at1130.Truncate(30*time.Minute)))); n != 2 {
+		t.Fatalf("the full 11:30 slot's stream holds %d events, want its 2 takes", n)
+	}
+}

@@ -144,6 +144,9 @@ type (
 		// callback only before an agent takes it (ErrAccepted); an agent
 		// moves it during or after their call.
 		Contact bool
+		// Moved: the new time's slot was full, so it takes this one's
+		// start instead (the scheduler's book.go chose it).
+		Moved *callbackv1.CapacityMove
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
 	NoteAccepted struct {
@@ -300,11 +303,14 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrAccepted
 		}
 		due, moved := DueTimeIn(c.DueAt, c.At, c.Hours, c.Window, s.Request)
+		if c.Moved != nil {
+			due = c.Moved.SlotStart.AsTime()
+		}
 		if s.Status == Pending && due.Equal(s.DueAt) && c.Personal == s.PersonalAgent {
 			return nil, nil
 		}
 		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason,
-			MovedByWindow: moved, ExpiresAt: s.expiresAt(), PersonalAgent: c.Personal}}
+			MovedByWindow: moved, ExpiresAt: s.expiresAt(), PersonalAgent: c.Personal, MovedByCapacity: c.Moved}}
 		if !due.After(c.At) {
 			out = append(out, s.due(s.ID, s.Request, due))
 		}
@@ -358,6 +364,9 @@ func Evolve(s State, e proto.Message) State {
 		}
 		if e.Reason != "" {
 			s.Moves = append(s.Moves, e.Reason)
+		}
+		if m := e.MovedByCapacity; m != nil {
+			s.Moves = append(s.Moves, m.Reason)
 		}
 		if m := e.MovedByWindow; m != nil {
 			s.Moves = append(s.Moves, m.Reason)

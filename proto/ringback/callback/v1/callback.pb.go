@@ -653,8 +653,12 @@ type CallbackRescheduled struct {
 	// personal_agent: the agent rescheduled it as a personal callback: it
 	// comes back to them only, for the service's personal_wait.
 	PersonalAgent string `protobuf:"bytes,7,opt,name=personal_agent,json=personalAgent,proto3" json:"personal_agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// moved_by_capacity: the contact's new time fell in a full or closed
+	// slot (a race intake could not see, or a service that moves such
+	// requests), so it was moved to the nearest slot with room.
+	MovedByCapacity *CapacityMove `protobuf:"bytes,8,opt,name=moved_by_capacity,json=movedByCapacity,proto3" json:"moved_by_capacity,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CallbackRescheduled) Reset() {
@@ -734,6 +738,13 @@ func (x *CallbackRescheduled) GetPersonalAgent() string {
 		return x.PersonalAgent
 	}
 	return ""
+}
+
+func (x *CallbackRescheduled) GetMovedByCapacity() *CapacityMove {
+	if x != nil {
+		return x.MovedByCapacity
+	}
+	return nil
 }
 
 // Retry: the retry policy tries a callback again.
@@ -1730,7 +1741,7 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12N\n" +
 	"\x11moved_by_capacity\x18\n" +
-	" \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"\xe0\x02\n" +
+	" \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"\xb0\x03\n" +
 	"\x13CallbackRescheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x121\n" +
@@ -1740,7 +1751,8 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x05retry\x18\x05 \x01(\v2\x1b.ringback.callback.v1.RetryR\x05retry\x129\n" +
 	"\n" +
 	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12%\n" +
-	"\x0epersonal_agent\x18\a \x01(\tR\rpersonalAgent\"~\n" +
+	"\x0epersonal_agent\x18\a \x01(\tR\rpersonalAgent\x12N\n" +
+	"\x11moved_by_capacity\x18\b \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"~\n" +
 	"\x05Retry\x12\x18\n" +
 	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12\x10\n" +
@@ -1882,27 +1894,28 @@ var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
 	10, // 16: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
 	8,  // 17: ringback.callback.v1.CallbackRescheduled.retry:type_name -> ringback.callback.v1.Retry
 	22, // 18: ringback.callback.v1.CallbackRescheduled.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 19: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
-	22, // 20: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
-	22, // 21: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
-	22, // 22: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
-	22, // 23: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
-	1,  // 24: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	22, // 25: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	22, // 26: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
-	22, // 27: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
-	22, // 28: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
-	22, // 29: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
-	22, // 30: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
-	22, // 31: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
-	22, // 32: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
-	22, // 33: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
-	22, // 34: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	18, // 19: ringback.callback.v1.CallbackRescheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
+	23, // 20: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
+	22, // 21: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
+	22, // 22: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
+	22, // 23: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	22, // 24: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	1,  // 25: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
+	22, // 26: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	22, // 27: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
+	22, // 28: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
+	22, // 29: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
+	22, // 30: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
+	22, // 31: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
+	22, // 32: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
+	22, // 33: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
+	22, // 34: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
+	22, // 35: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
