@@ -13,8 +13,10 @@ import (
 // well formed, before intake reads or writes anything for it (issue 12):
 // a service intake knows (404), a number the service calls back (its
 // countries: 400; its block list: 403), the proof of work when the
-// service asks for one (pow.go: 403), and the rate limits (limits.go:
-// 429). Every create path calls it: POST /v1/callbacks and the GMS create.
+// service asks for one (pow.go: 403), and the rate limits per number and
+// service (limits.go: 429). Every create path calls it, after
+// admitAddress (which it calls first, before decoding anything):
+// POST /v1/callbacks and the GMS create.
 func (s *Service) admitRequest(r *http.Request, service, number string) error {
 	if err := s.knownService(service); err != nil {
 		return err
@@ -25,7 +27,7 @@ func (s *Service) admitRequest(r *http.Request, service, number string) error {
 	if err := s.checkProof(r, service, number); err != nil {
 		return err
 	}
-	return s.admitRate(r, service, number)
+	return s.admitRate(service, number)
 }
 
 // knownService refuses a service intake does not know: not in the

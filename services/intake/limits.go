@@ -135,19 +135,27 @@ func (s *Service) newLimiters() error {
 	return s.deps.Metrics.Register(s.limits.refused)
 }
 
-// admitRate takes a token from the client address's, the number's and the
-// service's buckets, in that order, or answers the 429 of the first that
-// has none (with Retry-After). Every create path calls it once the
-// request is valid and its service known, before it reads or writes the
-// store: POST /v1/callbacks and the GMS create. The address goes first so
-// that a flood from one address is refused before it spends the tokens of
-// the numbers and the service others share.
-func (s *Service) admitRate(r *http.Request, service, number string) error {
-	if !agentauth.Who(r.Context()).Has(agentauth.RoleClient) {
-		if ok, wait := s.limits.address.Allow(clientAddr(r, s.limits.proxies), s.cfg.Limits.PerAddress); !ok {
-			return s.tooMany(limitAddress, "", "too many callback requests from this address", wait)
-		}
+// admitAddress takes a token from the client address's bucket, or
+// answers its 429 (with Retry-After). Every create path calls it first,
+// before it decodes the body: a flood from one address is refused for the
+// price of a map lookup, and garbage counts as much as a valid request.
+// Authenticated API clients are exempt (a site's back end sends every
+// visitor's request from its one address).
+func (s *Service) admitAddress(r *http.Request) error {
+	if agentauth.Who(r.Context()).Has(agentauth.RoleClient) {
+		return nil
 	}
+	if ok, wait := s.limits.address.Allow(clientAddr(r, s.limits.proxies), s.cfg.Limits.PerAddress); !ok {
+		return s.tooMany(limitAddress, "", "too many callback requests from this address", wait)
+	}
+	return nil
+}
+
+// admitRate takes a token from the number's and the service's buckets, in
+// that order, or answers the 429 of the first that has none (with
+// Retry-After). admitRequest calls it last, once the request is valid,
+// before anything is read or written for it.
+func (s *Service) admitRate(service, number string) error {
 	if ok, wait := s.limits.number.Allow(number, s.cfg.Limits.PerNumber); !ok {
 		return s.tooMany(limitNumber, "phone_number", "too many callback requests for this number", wait)
 	}

@@ -167,6 +167,9 @@ func present(st callback.State) callbackView {
 var idNamespace = uuid.MustParse("2f1d1f6a-5a47-4e55-8a6e-0b7bb5a8f3c4")
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
+	if err := s.admitAddress(r); err != nil {
+		return err
+	}
 	var req createRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
