@@ -56,6 +56,10 @@ wrap=()
 # the request (what each route's own entitlement reads is not included).
 run authorisation libs -run '^$' -bench Authorize -benchtime 2s ./agentauth/
 
+# A self-service link's check per request (issue 12), beside one bare
+# HMAC-SHA256 over the same fields.
+run self-service-link libs -run '^$' -bench Verify -benchtime 2s ./selflink/
+
 # A read model's rebuild at start from the embedded store (200,000 events,
 # half its own) until Ready, beside the bare subscription over the same store.
 run read-model libs -run '^$' -bench RebuildEmbedded -benchtime 3x ./readmodel/
@@ -138,7 +142,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|abuse:|  |intake index:)' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|self-service link:|abuse:|  |intake index:)' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1
