@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func fetch(t *testing.T, url string) (*http.Response, string) {
+func fetchPage(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
 	res, err := http.Get(url)
 	if err != nil {
@@ -24,7 +24,7 @@ func fetch(t *testing.T, url string) (*http.Response, string) {
 // in Chromium (cmd/ringback/e2e/visitor_browser_test.go).
 func TestPagesAreServed(t *testing.T) {
 	env := startLinks(t, Config{LinkKey: &testLinkKey, Consent: `Call me about <this> & that`})
-	res, body := fetch(t, env.Server.URL+"/callback?service=sales")
+	res, body := fetchPage(t, env.Server.URL+"/callback?service=sales")
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
 		!strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'self'") ||
 		res.Header.Get("Referrer-Policy") != "no-referrer" {
@@ -35,29 +35,29 @@ func TestPagesAreServed(t *testing.T) {
 			t.Errorf("form lacks %s", want)
 		}
 	}
-	if res, _ := fetch(t, env.Server.URL+"/callback?service=Bad%20Name"); res.StatusCode != http.StatusBadRequest {
+	if res, _ := fetchPage(t, env.Server.URL+"/callback?service=Bad%20Name"); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("form of a bad service name: %d", res.StatusCode)
 	}
 	known := startLinks(t, Config{Services: []string{"support"}})
-	if res, _ := fetch(t, known.Server.URL+"/callback?service=nope"); res.StatusCode != http.StatusNotFound {
+	if res, _ := fetchPage(t, known.Server.URL+"/callback?service=nope"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("form of an unknown service: %d, want 404", res.StatusCode)
 	}
-	if res, body := fetch(t, known.Server.URL+"/callback"); res.StatusCode != 200 || !strings.Contains(body, `data-service="support"`) {
+	if res, body := fetchPage(t, known.Server.URL+"/callback"); res.StatusCode != 200 || !strings.Contains(body, `data-service="support"`) {
 		t.Errorf("form of the default service: %d", res.StatusCode)
 	}
-	res, body = fetch(t, env.Server.URL+ManagePath)
+	res, body = fetchPage(t, env.Server.URL+ManagePath)
 	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
 		res.Header.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(body, "manage.js") {
 		t.Fatalf("manage page: %d %v", res.StatusCode, res.Header)
 	}
 	for path, ctype := range map[string]string{"/callback/button.js": "text/javascript", "/callback/assets/form.js": "text/javascript",
 		"/callback/assets/slots.js": "text/javascript", "/callback/assets/manage.js": "text/javascript", "/callback/assets/form.css": "text/css"} {
-		if res, body := fetch(t, env.Server.URL+path); res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), ctype) || len(body) < 100 {
+		if res, body := fetchPage(t, env.Server.URL+path); res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), ctype) || len(body) < 100 {
 			t.Errorf("%s: %d %q", path, res.StatusCode, res.Header.Get("Content-Type"))
 		}
 	}
 	for _, path := range []string{"/callback/assets/nothing.js", "/callback/assets/manage.html", "/callback/assets/..%2fform.go"} {
-		if res, _ := fetch(t, env.Server.URL+path); res.StatusCode != http.StatusNotFound {
+		if res, _ := fetchPage(t, env.Server.URL+path); res.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", path, res.StatusCode)
 		}
 	}
