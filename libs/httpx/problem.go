@@ -28,6 +28,9 @@ type Problem struct {
 	// e.g. the free slots a refused booking may take instead. Their names
 	// must not be those of the members above.
 	Extensions map[string]any `json:"-"`
+	// RetryAfter, when positive, is answered as the Retry-After header in
+	// seconds (a 503 or 429 the client should retry).
+	RetryAfter int `json:"-"`
 }
 
 // MarshalJSON writes the members and the extensions in one object.
@@ -108,6 +111,9 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	}
 	q := *p
 	q.Instance = r.URL.Path
+	if q.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(q.RetryAfter))
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(q.Status)
 	_ = json.NewEncoder(w).Encode(q)
