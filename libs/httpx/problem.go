@@ -31,6 +31,9 @@ type Problem struct {
 	Extensions map[string]any `json:"-"`
 	// Header is sent with the problem, e.g. a 429's Retry-After.
 	Header http.Header `json:"-"`
+	// RetryAfter, when positive, is answered as the Retry-After header in
+	// seconds (a 503 or 429 the client should retry).
+	RetryAfter int `json:"-"`
 }
 
 // MarshalJSON writes the members and the extensions in one object.
@@ -113,6 +116,9 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	q.Instance = r.URL.Path
 	for k, v := range q.Header {
 		w.Header()[k] = v
+	}
+	if q.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(q.RetryAfter))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(q.Status)

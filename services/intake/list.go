@@ -42,10 +42,13 @@ const (
 // fold is the projection's Apply: one goroutine, the index's only writer.
 func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 	if e, ok := m.(*historyv1.ContactErased); ok {
-		if s.deps.ContactKeys == nil {
+		// Catching up, the callbacks folded so far were read after their
+		// contact's key was destroyed, so they read erased already: no
+		// need to hash every number once per past erasure.
+		if s.deps.ContactKeys == nil || s.proj.Ready() != nil {
 			return
 		}
-		// Rare: a scan of every number, each hashed, under the write lock.
+		// Rare: each number hashed once, under the write lock.
 		s.mu.Lock()
 		n := s.idx.Erase(func(number string) bool { return s.deps.ContactKeys.KeyID(number) == e.KeyId })
 		s.mu.Unlock()

@@ -6,7 +6,7 @@
 // and guards reads against it.
 //
 // What it keeps is what it filters and shows, in fixed-size fields (about
-// 100 bytes a callback with its maps; see the benchmark): the callback's
+// 160 bytes a callback with its maps and order; see the benchmark): the callback's
 // free text (subject, case data, name) stays in the store, where
 // GET /v1/callbacks/{id} reads it. The state is the one callback.Evolve
 // folds, so a list never disagrees with that GET.
@@ -43,6 +43,10 @@ type entry struct {
 	service   uint32 // names[service]
 	agent     uint32 // names[agent]; 0: none
 	state     callbackv1.CallbackState
+	// samePhone is the slot of the previous callback for the same number
+	// (-1: none), so that a search by number, the commonest, walks that
+	// number's callbacks only; it fits in what would be padding.
+	samePhone int32
 }
 
 // Index is the callbacks, by id and newest first.
@@ -53,12 +57,15 @@ type Index struct {
 	// arrive in store order, which is nearly that order, so an insert is
 	// an append or a short move.
 	order []int32
-	names interner
+	// byPhone is the latest slot of each number (entry.samePhone chains
+	// the others).
+	byPhone map[uint64]int32
+	names   interner
 }
 
 // New is an empty index.
 func New() *Index {
-	return &Index{slots: map[uuid.UUID]int32{}, names: interner{ids: map[string]uint32{"": 0}, names: []string{""}}}
+	return &Index{slots: map[uuid.UUID]int32{}, byPhone: map[uint64]int32{}, names: interner{ids: map[string]uint32{"": 0}, names: []string{""}}}
 }
 
 // Len is the number of callbacks indexed.
@@ -89,19 +96,30 @@ func (x *Index) Apply(stream string, m proto.Message) {
 		e.service = x.names.id(r.GetService())
 		e.phone = phoneDigits(r.GetPhoneNumber())
 		e.requested = ms(r.GetRequestedAt().AsTime())
+		e.samePhone = -1
+		if e.phone != 0 {
+			if prev, ok := x.byPhone[e.phone]; ok {
+				e.samePhone = prev
+			}
+			x.byPhone[e.phone] = slot
+		}
 		x.insert(slot)
 	}
 }
 
-// Erase forgets the numbers erased says are a contact's who was erased
+// Erase forgets the numbers erased says are of a contact who was erased
 // (crypto-shredded): the store reads them "[erased]" from now on, and so
-// must the index.
+// must the index. It asks once per number, not per callback.
 func (x *Index) Erase(erased func(number string) bool) int {
 	n := 0
-	for i := range x.entries {
-		e := &x.entries[i]
-		if e.phone != 0 && erased(phoneString(e.phone)) {
-			e.phone = 0
+	for phone, slot := range x.byPhone {
+		if !erased(phoneString(phone)) {
+			continue
+		}
+		// Its chain goes with it: nothing keeps the number.
+		delete(x.byPhone, phone)
+		for ; slot >= 0; slot = x.entries[slot].samePhone {
+			x.entries[slot].phone = 0
 			n++
 		}
 	}
@@ -123,6 +141,14 @@ func compare(a, b *entry) int {
 		return c
 	}
 	return slices.Compare(a.id[:], b.id[:])
+}
+
+// compareCursor orders an entry against a cursor, as compare does.
+func compareCursor(e *entry, c Cursor) int {
+	if v := cmp.Compare(e.requested, c.requested); v != 0 {
+		return v
+	}
+	return slices.Compare(e.id[:], c.id[:])
 }
 
 // TimeField is the time a range filters on.
@@ -207,23 +233,56 @@ func (x *Index) List(f Filter, after *Cursor, limit int) (items []Item, next *Cu
 	if m.none {
 		return nil, nil
 	}
+	if m.phone != 0 {
+		return x.listPhone(m, after, limit)
+	}
 	end := len(x.order)
 	if after != nil {
 		// The first entry at or after the cursor, in (requested, id) order.
 		end, _ = slices.BinarySearchFunc(x.order, *after, func(slot int32, c Cursor) int {
-			e := &x.entries[slot]
-			if v := cmp.Compare(e.requested, c.requested); v != 0 {
-				return v
-			}
-			return slices.Compare(e.id[:], c.id[:])
+			return compareCursor(&x.entries[slot], c)
 		})
+	}
+	// A range of requested_at is a range of the order: from its end down
+	// to its start, not the whole of it.
+	if m.field == RequestedAt && m.to != 0 {
+		to, _ := slices.BinarySearchFunc(x.order, m.to, func(slot int32, t int64) int { return cmp.Compare(x.entries[slot].requested, t) })
+		end = min(end, to)
 	}
 	// One more than the page, to know whether another follows.
 	for i := end - 1; i >= 0 && len(items) <= limit; i-- {
-		if e := &x.entries[x.order[i]]; m.match(e) {
+		e := &x.entries[x.order[i]]
+		if m.field == RequestedAt && m.from != 0 && e.requested < m.from {
+			break
+		}
+		if m.match(e) {
 			items = append(items, x.item(e))
 		}
 	}
+	return x.page(items, limit)
+}
+
+// listPhone is List for one number: its callbacks, by their chain.
+func (x *Index) listPhone(m matcher, after *Cursor, limit int) ([]Item, *Cursor) {
+	var slots []int32
+	slot, ok := x.byPhone[m.phone]
+	for ; ok && slot >= 0; slot = x.entries[slot].samePhone {
+		e := &x.entries[slot]
+		if m.match(e) && (after == nil || compareCursor(e, *after) < 0) {
+			slots = append(slots, slot)
+		}
+	}
+	slices.SortFunc(slots, func(a, b int32) int { return compare(&x.entries[b], &x.entries[a]) })
+	var items []Item
+	for _, slot := range slots[:min(len(slots), limit+1)] {
+		items = append(items, x.item(&x.entries[slot]))
+	}
+	return x.page(items, limit)
+}
+
+// page cuts items, one more than limit if another page follows, to limit,
+// with the cursor of the next page.
+func (x *Index) page(items []Item, limit int) (_ []Item, next *Cursor) {
 	if len(items) > limit {
 		items = items[:limit]
 		if limit > 0 {

@@ -158,6 +158,21 @@ func TestPaging(t *testing.T) {
 	if items, next := x.List(Filter{Services: []string{"sales"}}, nil, 2); len(items) != 2 || next != nil {
 		t.Fatalf("exact page: %d, %v", len(items), next)
 	}
+	// By number, which walks that number's callbacks only.
+	got, after = nil, nil
+	for {
+		items, next := x.List(Filter{Phone: "+14155550001"}, after, 1)
+		for _, it := range items {
+			got = append(got, it.ID)
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	if want := []string{id(4), id(1)}; !slices.Equal(got, want) {
+		t.Fatalf("pages by number: %v", got)
+	}
 	for _, bad := range []string{"", "x", "AAAA", "not base64!"} {
 		if _, err := ParseCursor(bad); err != ErrCursor {
 			t.Errorf("cursor %q: %v", bad, err)
