@@ -90,11 +90,21 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Media.RegisterFlags(fs)
 	c.History.RegisterFlags(fs)
 	c.Disposition.RegisterFlags(fs)
+	for old, repl := range replacedFlags {
+		fs.Func(old, "replaced by --"+repl, func(string) error { return fmt.Errorf("replaced by --%s", repl) })
+	}
 }
 
 // envName is the environment variable of a flag.
 func envName(flagName string) string {
 	return "RINGBACK_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(flagName))
+}
+
+// replacedFlags were renamed or merged into another: given, on the command
+// line or in the environment, they are refused naming the one to use.
+var replacedFlags = map[string]string{
+	// One rule, one flag (issue 13): the desktop showed one, Done enforced the other.
+	"agent-session.require-disposition": "disposition.required",
 }
 
 // parse reads flags, then the environment for the flags not given.
@@ -149,6 +159,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 		*w.given = given[w.flag] || getenv(envName(w.flag)) != "" || c.Demo
 	}
 	c.Media.Trunk = c.SIPTrunk
+	c.AgentSession.RequireDisposition = c.Disposition.Required
 	c.AgentSession.SSO = c.OIDC
 	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents
 	c.Media.Recordings = filepath.Join(c.Data, "recordings")

@@ -45,7 +45,8 @@ func newDemo(a *App) (*demo, error) {
 		return nil, fmt.Errorf("demo user agent: %w", err)
 	}
 	dg := diago.NewDiago(ua, diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}),
-		diago.WithMediaConfig(diago.MediaConfig{Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecAudioAlaw}}))
+		// telephone-event: the agent sends DTMF to the demo contact (RFC 4733).
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: []media.Codec{media.CodecAudioUlaw, media.CodecAudioAlaw, media.CodecTelephoneEvent8000}}))
 	d := &demo{a: a, dg: dg, host: host, port: port, log: a.Log.With("component", "demo")}
 	if a.Config.Scheduler.CallingWindow == "00:00-24:00" {
 		d.log.Info("the calling window is open around the clock, so the demo rings at any hour; "+

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -21,6 +23,7 @@ func TestBadCommandLinesAreUsageErrors(t *testing.T) {
 		{"serve", "--target", "router"}, // a subset of services on the in-process bus
 		{"serve", "--router.offer-timeout", "soon"},
 		{"serve", "extra"},
+		{"serve", "--agent-session.require-disposition=false"}, // replaced by --disposition.required
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, noEnv, &out, &errOut)
@@ -28,6 +31,33 @@ func TestBadCommandLinesAreUsageErrors(t *testing.T) {
 		if !errors.As(err, &ue) {
 			t.Errorf("%v: err = %v, want a usage error (exit 2)", args, err)
 		}
+	}
+}
+
+// TestDispositionRuleHasOneFlag (issue 13): --disposition.required is
+// what the desktop shows and what Done enforces; the flag it replaced is
+// refused naming it, from the command line and from the environment.
+func TestDispositionRuleHasOneFlag(t *testing.T) {
+	for _, v := range []string{"true", "false"} {
+		cfg, err := parse([]string{"--disposition.required=" + v}, noEnv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AgentSession.RequireDisposition != cfg.Disposition.Required || fmt.Sprint(cfg.Disposition.Required) != v {
+			t.Errorf("--disposition.required=%s: agent-session enforces %v, the desktop shows %v", v, cfg.AgentSession.RequireDisposition, cfg.Disposition.Required)
+		}
+	}
+	env := func(k string) string {
+		if k == "RINGBACK_AGENT_SESSION_REQUIRE_DISPOSITION" {
+			return "false"
+		}
+		return ""
+	}
+	var errOut bytes.Buffer
+	_, err := parse(nil, env, &errOut)
+	var ue *usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "disposition.required") {
+		t.Errorf("the replaced flag in the environment: %v, want a usage error naming --disposition.required", err)
 	}
 }
 

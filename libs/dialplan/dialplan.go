@@ -126,7 +126,10 @@ func typeList() string {
 	return strings.Join(out, ", ")
 }
 
-var e164 = regexp.MustCompile(`^\+[0-9]{1,15}$`)
+// plusDigits is looser than E.164 (phone.IsE164) on purpose: "+000" and
+// "+112" are emergency numbers written with a plus, and are refused as
+// such (ErrEmergency) rather than as malformed.
+var plusDigits = regexp.MustCompile(`^\+[0-9]{1,15}$`)
 
 // allRegions are the supported regions in order, so a refusal names the
 // same country every time.
@@ -177,7 +180,7 @@ func (p Plan) Check(number string) error {
 // code, a short code, not a valid number, premium rate or shared cost. It is
 // the last check before a number leaves for the trunk.
 func Forbidden(number string) error {
-	if !e164.MatchString(number) {
+	if !plusDigits.MatchString(number) {
 		return &RefusedError{Reason: ErrFormat}
 	}
 	digits := number[1:]

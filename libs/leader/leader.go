@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 )
 
@@ -59,7 +60,7 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 			// Wake a little after the holder's expiry, and at least every
 			// third of a TTL: the expiry is by the store's clock, not ours.
 			d := min(time.Until(held.Expires)+10*time.Millisecond, cfg.TTL/3)
-			if !sleep(ctx, max(d, 10*time.Millisecond)) {
+			if !clock.Sleep(ctx, max(d, 10*time.Millisecond)) {
 				return nil
 			}
 			continue
@@ -68,7 +69,7 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 				return nil
 			}
 			cfg.Log.WarnContext(ctx, "lease: store unavailable, retrying", "lease", cfg.Name, "err", err, "in", wait)
-			if !sleep(ctx, wait) {
+			if !clock.Sleep(ctx, wait) {
 				return nil
 			}
 			wait = min(wait*2, retryMax)
@@ -124,7 +125,7 @@ func hold(ctx context.Context, cfg Config, l eventstore.Lease, work func(context
 func renew(ctx context.Context, cfg Config, l eventstore.Lease, stop context.CancelFunc) {
 	safeUntil := time.Now().Add(cfg.TTL - cfg.TTL/10)
 	for {
-		if !sleep(ctx, min(cfg.TTL/3, time.Until(safeUntil))) {
+		if !clock.Sleep(ctx, min(cfg.TTL/3, time.Until(safeUntil))) {
 			return
 		}
 		if !time.Now().Before(safeUntil) {
@@ -146,17 +147,5 @@ func renew(ctx context.Context, cfg Config, l eventstore.Lease, stop context.Can
 		default:
 			cfg.Log.WarnContext(ctx, "lease renewal failed, retrying", "lease", cfg.Name, "err", err)
 		}
-	}
-}
-
-// sleep waits d or until ctx is done, and says whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

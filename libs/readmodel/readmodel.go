@@ -35,6 +35,10 @@ type Projection struct {
 	started  bool
 	caughtUp bool
 	runErr   error
+	// positionWaiters wait for a position that may be another service's
+	// event (a client's consistency token): while there are any, every
+	// event wakes the waiters, not only the folded ones.
+	positionWaiters int
 }
 
 func (p *Projection) wants(stream string) bool {
@@ -140,7 +144,7 @@ func (p *Projection) advance(pos eventstore.Position, folded bool) {
 		p.caughtUp, folded = true, true
 	}
 	var ch chan struct{}
-	if folded {
+	if folded || p.positionWaiters > 0 {
 		ch, p.changed = p.changed, nil
 	}
 	p.mu.Unlock()
@@ -198,6 +202,25 @@ func (p *Projection) WaitFor(ctx context.Context, pos eventstore.Position) error
 			return ctx.Err()
 		}
 	}
+}
+
+// WaitPosition blocks until the view has read the store up to pos, which
+// may be the position of any service's event: a client's consistency token
+// (libs/consistency). Unlike WaitFor, events of streams the projection does
+// not fold wake it too.
+func (p *Projection) WaitPosition(ctx context.Context, pos eventstore.Position) error {
+	if !p.Position().Less(pos) {
+		return nil
+	}
+	p.mu.Lock()
+	p.positionWaiters++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.positionWaiters--
+		p.mu.Unlock()
+	}()
+	return p.WaitFor(ctx, pos)
 }
 
 // WaitUntil blocks until cond holds, re-checking after every folded event.

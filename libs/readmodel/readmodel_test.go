@@ -142,3 +142,49 @@ func TestFromHeadReplaysNothing(t *testing.T) {
 		t.Fatalf("folded %d events, want only the one after the head", n)
 	}
 }
+
+// TestWaitPositionOfAnotherService: a client's consistency token is the
+// position of any service's event; the view waits until it has read the
+// store that far, though it folds nothing of that stream.
+func TestWaitPositionOfAnotherService(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) {}}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = p.Run(ctx, st) }()
+	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	if err := p.WaitUntil(wctx, func() bool { return p.Ready() == nil }); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	target := eventstore.Position{Commit: 1 << 62}
+	go func() {
+		c, cc := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cc()
+		waited <- p.WaitPosition(c, target)
+	}()
+	if err := <-waited; err == nil {
+		t.Fatal("a position beyond the store's head was reported as read")
+	}
+	// Just past the last event: the next one of any stream reaches it,
+	// and only a wake on events the view does not fold can say so.
+	last := write(t, st, "other-y", 1)
+	go func() {
+		waited <- p.WaitPosition(wctx, eventstore.Position{Commit: last.Commit, Prepare: last.Prepare + 1})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-waited:
+		t.Fatalf("the wait ended before the next event: %v", err)
+	default:
+	}
+	write(t, st, "other-z", 1)
+	if err := <-waited; err != nil {
+		t.Fatalf("another stream's position never reached: %v (view at %v, waited for just past %v)", err, p.Position(), last)
+	}
+}

@@ -46,11 +46,19 @@ type Config struct {
 	// (issue 16); 0: no limit.
 	StreamsPerAgent, StreamsPerAddress int
 
-	AgentsFile         string     // the binary's --agents
-	SSO                sso.Config // single sign-on (--oidc.…, issue 16), set by the binary
-	AfterCallWork      time.Duration
+	AgentsFile    string     // the binary's --agents
+	SSO           sso.Config // single sign-on (--oidc.…, issue 16), set by the binary
+	AfterCallWork time.Duration
+	// RequireDisposition: Done needs a disposition code first. The binary
+	// sets it from --disposition.required, the one flag of that rule, which
+	// the desktop shows too.
 	RequireDisposition bool
 	CommandWait        time.Duration
+	// FactWait bounds how long a command waits for a fact another service
+	// writes first (the interaction the router offered, the disposition
+	// the agent just set) before refusing: the client is often ahead of
+	// this replica's bus (issue 13). 0: DefaultFactWait.
+	FactWait time.Duration
 	// DialCountries and DialTypes are the numbers an agent may consult or
 	// transfer to (libs/dialplan); emergency, premium-rate, shared-cost,
 	// short and N11 numbers never.
@@ -72,14 +80,14 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AfterCallWork, "agent-session.after-call-work", 0,
 		"time in After Call Work after Done before the agent is Ready again (0: Ready at once); the end is stored with the state, so whichever replica runs then ends it, after a restart too")
-	fs.BoolVar(&c.RequireDisposition, "agent-session.require-disposition", true,
-		"Done needs a disposition code first, so every interaction is qualified")
 	fs.IntVar(&c.StreamsPerAgent, "agent-session.streams-per-agent", 5,
 		"most event streams (desktops, tabs) one agent may have open at once, 429 beyond; 0: no limit")
 	fs.IntVar(&c.StreamsPerAddress, "agent-session.streams-per-address", 500,
 		"most event streams open at once from one client address, 429 beyond; high enough for an office behind one NAT; 0: no limit")
 	fs.DurationVar(&c.CommandWait, "agent-session.command-wait", 5*time.Second,
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
+	fs.DurationVar(&c.FactWait, "agent-session.fact-wait", DefaultFactWait,
+		"how long a command waits for a fact another service writes first (an interaction just offered, a disposition just set) before answering 404 or 409")
 	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
 		"comma list of ISO region codes (US,GB) whose numbers agents may consult or transfer to; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never")
 	fs.StringVar(&c.DialTypes, "agent-session.dial-types", "",
@@ -97,8 +105,8 @@ func (c *Config) Validate() error {
 	if _, err := callwindow.ParseServices(c.CallingWindow); err != nil {
 		return fmt.Errorf("agent-session.calling-window: %w", err)
 	}
-	if c.AfterCallWork < 0 || c.CommandWait <= 0 {
-		return errors.New("agent-session: after-call-work must be >= 0 and command-wait > 0")
+	if c.AfterCallWork < 0 || c.CommandWait <= 0 || c.FactWait < 0 {
+		return errors.New("agent-session: after-call-work and fact-wait must be >= 0 and command-wait > 0")
 	}
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("agent-session: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
@@ -69,14 +70,16 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (issue 13) is honoured before anything,
+	// the entitlement's read included.
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 // entitled: the agent the interaction is offered to or accepted by, or a
 // supervisor of its service.
 func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	id := r.PathValue("id")
-	st, err := s.loadInteraction(r.Context(), id)
+	st, err := s.awaitInteraction(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -196,6 +199,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem(err)
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
 	return nil
 }
@@ -209,6 +213,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem(err)
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
 	return nil
 }
@@ -234,6 +239,7 @@ func (s *Service) setState(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem(err)
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
 	return nil
 }
@@ -270,7 +276,7 @@ func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.S
 
 func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
 	// Who may read it was settled by entitled (issue 16).
-	st, err := s.loadInteraction(r.Context(), r.PathValue("id"))
+	st, err := s.awaitInteraction(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -302,7 +308,7 @@ func (s *Service) actor(w http.ResponseWriter, r *http.Request, st interaction.S
 func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent string, now time.Time) any,
 	settle func(interaction.State) bool) error {
 	id := r.PathValue("id")
-	st, err := s.loadInteraction(r.Context(), id)
+	st, err := s.awaitInteraction(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -310,8 +316,12 @@ func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent 
 	if err != nil {
 		return err
 	}
-	out, err := s.onInteraction(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: st.CallbackID},
-		mk(who, s.deps.Clock.Now()))
+	cause := eventstore.Cause{ID: uuid.NewString(), Correlation: st.CallbackID}
+	out, err := s.onInteraction(r.Context(), id, cause, mk(who, s.deps.Clock.Now()))
+	if errors.Is(err, interaction.ErrNeedDisposition) && s.awaitFact(r.Context(), id, hasDisposition) {
+		// The disposition the client set a moment ago has reached us now.
+		out, err = s.onInteraction(r.Context(), id, cause, mk(who, s.deps.Clock.Now()))
+	}
 	if err != nil {
 		return problem(err)
 	}
@@ -340,6 +350,7 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out 
 	if err != nil {
 		return err
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, status, s.present(final))
 	return nil
 }

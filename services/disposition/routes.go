@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/disposition/code"
@@ -30,7 +31,8 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (issue 13) is honoured before anything.
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 func notAccepted(iid string) error {
@@ -129,6 +131,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) error {
 	if len(out.Events) > 0 {
 		s.set.WithLabelValues(req.Code).Inc()
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, http.StatusOK, dispositionView{InteractionID: iid, Code: out.State.Code})
 	return nil
 }

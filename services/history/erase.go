@@ -42,7 +42,7 @@ type erasureView struct {
 // erased (what was asked) rather than recorded and readable; a retry
 // records it.
 func (s *Service) erase(w http.ResponseWriter, r *http.Request) error {
-	p, err := phone(r)
+	p, err := contactNumber(r)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -14,8 +13,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/phone"
 	"github.com/ringback/ringback/proto/catalog"
 	"github.com/ringback/ringback/services/history/timeline"
 )
@@ -46,7 +47,8 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (issue 13) is honoured before anything.
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 // entitleWait is how long a read waits for the offer that entitles the
@@ -98,7 +100,7 @@ func (s *Service) entitledInteraction(r *http.Request, p agentauth.Principal) er
 // services; anyone else, and an unknown number, get the same 404 after the
 // same wait, so a number's being a customer cannot be probed. A malformed number is still a 400 naming the field.
 func (s *Service) entitledContact(r *http.Request, who agentauth.Principal) error {
-	p, err := phone(r)
+	p, err := contactNumber(r)
 	if err != nil {
 		return err
 	}
@@ -147,14 +149,11 @@ func visible(ctx context.Context, cs []summary) []summary {
 // matrices count interactions by type, as the agent desktop shows them.
 const InteractionType = "web-callback"
 
-// e164 is the number format intake accepts (callback/validate.go there).
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
-// phone reads the contact's number from the path; ServeMux has already
-// unescaped %2B into "+".
-func phone(r *http.Request) (string, error) {
+// contactNumber reads the contact's number from the path; ServeMux has
+// already unescaped %2B into "+".
+func contactNumber(r *http.Request) (string, error) {
 	p := r.PathValue("phone_number")
-	if !e164.MatchString(p) {
+	if !phone.IsContactNumber(p) {
 		return "", httpx.BadField("phone_number", "must be an E.164 number such as +14155550123 (escape + as %2B)")
 	}
 	return p, nil
@@ -295,6 +294,7 @@ func (s *Service) addNote(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, status, noteView{InteractionID: n.InteractionID, AgentID: n.AgentID, Text: n.Text, At: n.At})
 	return nil
 }
@@ -320,7 +320,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func (s *Service) contactHistory(w http.ResponseWriter, r *http.Request) error {
-	p, err := phone(r)
+	p, err := contactNumber(r)
 	if err != nil {
 		return err
 	}
@@ -359,7 +359,7 @@ type matrixView struct {
 // those active in the last N days. "Other" leaves out ?exclude=<interaction
 // or callback id>, the one the agent is handling.
 func (s *Service) matrix(w http.ResponseWriter, r *http.Request) error {
-	p, err := phone(r)
+	p, err := contactNumber(r)
 	if err != nil {
 		return err
 	}
@@ -435,6 +435,7 @@ func (s *Service) editCaseData(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"interaction_id": iid, "case_data": out.State.CaseData})
 	return nil
 }

@@ -85,9 +85,9 @@ const (
 // binary's, since every deployment sets them.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CallerID, "media.caller-id", "ringback", "user part of the From header toward the trunk")
-	fs.DurationVar(&c.AgentRingTimeout, "media.agent-ring-timeout", 20*time.Second,
+	fs.DurationVar(&c.AgentRingTimeout, "media.agent-ring-timeout", sip.DefaultAgentRingTimeout,
 		"how long the agent's phone rings before the attempt fails (a desk phone is answered in seconds)")
-	fs.DurationVar(&c.ContactRingTimeout, "media.contact-ring-timeout", 30*time.Second,
+	fs.DurationVar(&c.ContactRingTimeout, "media.contact-ring-timeout", sip.DefaultContactRingTimeout,
 		"how long the contact's phone rings before No answer (about six rings)")
 	fs.StringVar(&c.TrunkUser, "media.trunk-user", "", "user for digest authentication to the trunk (401/407 challenges); empty: none")
 	fs.StringVar(&c.TrunkPassword, "media.trunk-password", "", "password for the trunk; prefer RINGBACK_MEDIA_TRUNK_PASSWORD to keep it out of the process list")

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 	"github.com/ringback/ringback/services/router/offer"
@@ -76,7 +77,7 @@ func (s *Service) dispatch(ctx context.Context) error {
 			}
 			if err != nil {
 				s.deps.Log.WarnContext(ctx, "dispatch failed, retrying", "actions", len(batch), "err", err, "in", wait)
-				if !sleep(ctx, wait) {
+				if !clock.Sleep(ctx, wait) {
 					return nil
 				}
 				wait = min(wait*2, retryMax)
@@ -262,7 +263,7 @@ func (s *Service) fence(ctx context.Context) error {
 			return err
 		}
 		s.deps.Log.WarnContext(ctx, "dispatcher fence failed, retrying", "err", err, "in", wait)
-		if !sleep(ctx, wait) {
+		if !clock.Sleep(ctx, wait) {
 			return nil
 		}
 		wait = min(wait*2, retryMax)
@@ -270,15 +271,3 @@ func (s *Service) fence(ctx context.Context) error {
 }
 
 var fences = eventstore.Aggregate[struct{}]{Evolve: func(s struct{}, _ proto.Message) struct{} { return s }}
-
-// sleep waits d or until ctx is done, and says whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

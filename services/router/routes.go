@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/router/queue"
 )
@@ -41,7 +42,8 @@ func visible(r *http.Request, svc string) bool {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (issue 13) is honoured before anything.
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 // queueView is a queue as the API shows it.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/availability"
+	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
@@ -179,7 +180,7 @@ func (s *Service) releaser(ctx context.Context) error {
 	for {
 		changed := s.proj.Changed()
 		if s.proj.Ready() == nil {
-			if failed := s.releaseAll(ctx); failed && !sleep(ctx, retryAfter) {
+			if failed := s.releaseAll(ctx); failed && !clock.Sleep(ctx, retryAfter) {
 				return nil
 			}
 		}
@@ -188,7 +189,7 @@ func (s *Service) releaser(ctx context.Context) error {
 			return nil
 		case <-changed:
 		}
-		if s.places.hasReleases() && !sleep(ctx, releasePace) {
+		if s.places.hasReleases() && !clock.Sleep(ctx, releasePace) {
 			return nil
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/services/scheduler/schedule"
 )
@@ -132,7 +133,7 @@ func (s *Service) timer(ctx context.Context) error {
 						return nil
 					}
 					s.deps.Log.Error("fire due callback; retrying", "callback", next.id, "err", err)
-					if !sleep(ctx, retryAfter) {
+					if !clock.Sleep(ctx, retryAfter) {
 						return nil
 					}
 					continue
@@ -165,16 +166,4 @@ func (s *Service) fire(ctx context.Context, e entry, now time.Time) error {
 	cause := eventstore.Cause{ID: "due:" + e.id + ":" + e.due.UTC().Format(time.RFC3339Nano), Correlation: e.id}
 	_, err := s.execute(ctx, e.id, cause, schedule.Fire{At: now})
 	return err
-}
-
-// sleep waits d of real time; false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/services/scheduler/schedule"
@@ -32,7 +33,8 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (issue 13) is honoured before anything.
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 func notFound(id string) error { return httpx.NotFound("no schedule for callback " + id) }

@@ -17,7 +17,7 @@ import (
 func TestAfterCallWorkSurvivesKill(t *testing.T) {
 	const acw = 3 * time.Second
 	args := []string{"--data", t.TempDir(), "--sip", freePort(t, "udp"), "--agent-session.after-call-work", acw.String(),
-		"--agent-session.require-disposition=false"}
+		"--disposition.required=false"}
 	p := start(t, "ringback", args...)
 	a := api{t: t, route: func(string, string) string { return p.URL }}
 	a.do("POST", "/v1/agents/k1/session", map[string]string{})

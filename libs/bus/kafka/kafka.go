@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -189,16 +188,4 @@ func kafkaLoggers(logger watermill.LoggerAdapter) (info, errs kafkago.Logger) {
 		logger.Info("kafka-go: "+fmt.Sprintf(format, args...), nil)
 	})
 	return info, errs
-}
-
-// sleep waits d or until ctx is done, reporting whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

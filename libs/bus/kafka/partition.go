@@ -9,6 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/ringback/ringback/libs/clock"
 )
 
 // partition delivers one assigned partition for one generation.
@@ -225,7 +227,7 @@ func (p *partition) deliver(record kafkago.Message) bool {
 		if acked {
 			return true
 		}
-		if stopping || !sleep(p.done, sub.s.cfg.NackBackoff) {
+		if stopping || !clock.Sleep(p.done, sub.s.cfg.NackBackoff) {
 			return false
 		}
 		p.logger.Trace("redelivering nacked message", watermill.LogFields{"message_uuid": msg.UUID, "offset": record.Offset})

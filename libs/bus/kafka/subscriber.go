@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
+
+	"github.com/ringback/ringback/libs/clock"
 )
 
 // SubscriberConfig configures a Subscriber. Zero values take the documented
@@ -470,7 +472,7 @@ func (sub *subscription) consume(stop, genCtx context.Context, gen *kafkago.Gene
 			}
 			// The reader reconnects by itself; this is only a report.
 			logger.Error("fetch", err, nil)
-			if !sleep(done, time.Second) {
+			if !clock.Sleep(done, time.Second) {
 				return
 			}
 			continue

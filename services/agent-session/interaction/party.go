@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/phone"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 )
 
@@ -104,8 +105,6 @@ func (e *PartyError) Error() string { return e.Field + ": " + e.Reason }
 
 var (
 	agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	// e164 is ITU-T E.164: a country code and at most 15 digits in all.
-	e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 )
 
 // Validate checks a party asked for by agent self.
@@ -115,7 +114,7 @@ func (p Party) Validate(self string) error {
 		return &PartyError{Field: "agent", Reason: "give an agent or a phone_number"}
 	case p.Agent != "" && p.PhoneNumber != "":
 		return &PartyError{Field: "phone_number", Reason: "give an agent or a phone_number, not both"}
-	case p.PhoneNumber != "" && !e164.MatchString(p.PhoneNumber):
+	case p.PhoneNumber != "" && !phone.IsE164(p.PhoneNumber):
 		return &PartyError{Field: "phone_number", Reason: "must be an E.164 number such as +14155550100"}
 	case p.Agent != "" && !agentIDPattern.MatchString(p.Agent):
 		return &PartyError{Field: "agent", Reason: "must be 1 to 64 letters, digits, dots, dashes or underscores"}

@@ -90,6 +90,11 @@ func (c *Call) Hangup(ctx context.Context) error {
 // HangupBecause is Hangup with the reason the Ended report gives, e.g. the
 // gateway's drain running out.
 func (c *Call) HangupBecause(ctx context.Context, reason string) error {
+	// Bounded whatever the caller gives: a BYE to a peer that is gone
+	// (a stopped trunk, a dead phone) would otherwise wait for the SIP
+	// transaction's own timeout, and a gateway stopping waits for this call.
+	ctx, cancel := context.WithTimeout(ctx, byeTimeout)
+	defer cancel()
 	if !c.claimed.CompareAndSwap(false, true) {
 		select {
 		case <-c.ended:

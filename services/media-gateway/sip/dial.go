@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,10 +14,6 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 )
-
-// e164 is an international number as ITU-T E.164 allows it: +, a country
-// code that does not start with 0, at most 15 digits.
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 
 var (
 	errAgentHungUp = errors.New("agent hung up")

@@ -37,8 +37,11 @@ import (
 
 // Defaults for a zero Config field.
 const (
-	DefaultAgentRingTimeout   = 30 * time.Second
-	DefaultContactRingTimeout = 45 * time.Second
+	// The ring timeouts are the product's, shown by the flags too
+	// (--media.agent-ring-timeout, --media.contact-ring-timeout): a desk
+	// phone is answered in seconds; a contact's phone rings about six times.
+	DefaultAgentRingTimeout   = 20 * time.Second
+	DefaultContactRingTimeout = 30 * time.Second
 	// DefaultKeepAlive is the usual OPTIONS interval toward a trunk; a zero
 	// Config.KeepAlive disables the probes.
 	DefaultKeepAlive = 30 * time.Second

@@ -6,6 +6,7 @@ import (
 	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/ringback/ringback/libs/dialplan"
+	"github.com/ringback/ringback/libs/phone"
 )
 
 // refusedNumber is the last check before a number leaves for the trunk:
@@ -13,7 +14,7 @@ import (
 // and service codes, issue 16). The reason names the refusal, never the
 // number.
 func refusedNumber(number string) *OutcomeError {
-	if !e164.MatchString(number) {
+	if !phone.IsE164(number) {
 		return &OutcomeError{Outcome: OutcomeInvalidNumber, Reason: "not an E.164 number"}
 	}
 	if err := dialplan.Forbidden(number); err != nil {
