@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,8 +28,6 @@ type Problem struct {
 	// e.g. the free slots a refused booking may take instead. Their names
 	// must not be those of the members above.
 	Extensions map[string]any `json:"-"`
-	// Header is sent with the problem, e.g. a 429's Retry-After.
-	Header http.Header `json:"-"`
 	// RetryAfter, when positive, is answered as the Retry-After header in
 	// seconds (a 503 or 429 the client should retry).
 	RetryAfter int `json:"-"`
@@ -114,9 +111,6 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	}
 	q := *p
 	q.Instance = r.URL.Path
-	for k, v := range q.Header {
-		w.Header()[k] = v
-	}
 	if q.RetryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(q.RetryAfter))
 	}
@@ -158,7 +152,7 @@ func TooMany(detail string) *Problem { return newProblem(http.StatusTooManyReque
 // member retry_after.
 func TooManyFor(detail string, seconds int) *Problem {
 	p := TooMany(detail).With("retry_after", seconds)
-	p.Header = http.Header{"Retry-After": {strconv.Itoa(seconds)}}
+	p.RetryAfter = seconds
 	return p
 }
 

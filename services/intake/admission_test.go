@@ -54,6 +54,13 @@ services:
 				t.Fatalf("%s for %s: %d %q, want %d %q", tc.number, tc.service, a.code, a.field, tc.code, tc.field)
 			}
 		})
+	} // What was refused wrote nothing: no callback, so no queue downstream
+	// (the router makes a queue for a service when one is queued in it).
+	if n := requested(t, withList.Store); n != 1 {
+		t.Fatalf("%d callbacks stored with --router.services, want the 1 admitted", n)
+	}
+	if n := requested(t, withFile.Store); n != 4 {
+		t.Fatalf("%d callbacks stored with the services file, want the 4 admitted", n)
 	}
 }
 

@@ -132,7 +132,18 @@ func (s *Service) newLimiters() error {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_intake_rate_limited_total",
 			Help: "Callback requests refused with 429, by what was limited (client_address, phone_number, service)."},
 			[]string{"limit"})}
-	return s.deps.Metrics.Register(s.limits.refused)
+	if err := s.deps.Metrics.Register(s.limits.refused); err != nil {
+		return err
+	}
+	for name, lm := range map[string]*ratelimit.Limiter{limitAddress: s.limits.address, limitNumber: s.limits.number, limitService: s.limits.service} {
+		evicted := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ringback_intake_rate_limit_evicted_total",
+			Help:        "Rate-limit buckets evicted before they had refilled (their key got a fresh burst early): more keys in use than the limiter keeps.",
+			ConstLabels: prometheus.Labels{"limit": name}}, func() float64 { return float64(lm.Stats().EvictedShort) })
+		if err := s.deps.Metrics.Register(evicted); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // admitAddress takes a token from the client address's bucket, or
