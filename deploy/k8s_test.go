@@ -1143,48 +1143,51 @@ type route struct {
 // regex location that matches wins.
 func ingressRoutes(t *testing.T, m *manifests) []route {
 	t.Helper()
-	if len(m.ingresses) != 1 {
-		t.Fatalf("%d Ingresses, want 1", len(m.ingresses))
+	if len(m.ingresses) == 0 {
+		t.Fatal("no Ingress")
 	}
-	ing := m.ingresses[0]
-	if ing.Annotations["nginx.ingress.kubernetes.io/use-regex"] != "true" {
-		t.Fatalf("ingress %s: paths are regexes only with nginx.ingress.kubernetes.io/use-regex: \"true\"", ing.Name)
-	}
-	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
-		t.Errorf("ingress %s: ingressClassName should be nginx (the annotations are ingress-nginx's)", ing.Name)
-	}
+	// Several Ingresses of one host are one server to ingress-nginx: their
+	// paths are sorted together.
 	var rs []route
-	for _, rule := range ing.Spec.Rules {
-		if rule.HTTP == nil {
-			continue
+	for _, ing := range m.ingresses {
+		if ing.Annotations["nginx.ingress.kubernetes.io/use-regex"] != "true" {
+			t.Fatalf("ingress %s: paths are regexes only with nginx.ingress.kubernetes.io/use-regex: \"true\"", ing.Name)
 		}
-		for _, p := range rule.HTTP.Paths {
-			if p.PathType == nil || *p.PathType != networkingv1.PathTypeImplementationSpecific {
-				t.Errorf("ingress path %s: pathType must be ImplementationSpecific for a regex", p.Path)
-			}
-			re, err := regexp.Compile("(?i)^" + p.Path)
-			if err != nil {
-				t.Errorf("ingress path %s: %v", p.Path, err)
+		if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" {
+			t.Errorf("ingress %s: ingressClassName should be nginx (the annotations are ingress-nginx's)", ing.Name)
+		}
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
 				continue
 			}
-			b := p.Backend.Service
-			if b == nil {
-				t.Errorf("ingress path %s: no service backend", p.Path)
-				continue
+			for _, p := range rule.HTTP.Paths {
+				if p.PathType == nil || *p.PathType != networkingv1.PathTypeImplementationSpecific {
+					t.Errorf("ingress path %s: pathType must be ImplementationSpecific for a regex", p.Path)
+				}
+				re, err := regexp.Compile("(?i)^" + p.Path)
+				if err != nil {
+					t.Errorf("ingress path %s: %v", p.Path, err)
+					continue
+				}
+				b := p.Backend.Service
+				if b == nil {
+					t.Errorf("ingress path %s: no service backend", p.Path)
+					continue
+				}
+				s, ok := m.services[b.Name]
+				if !ok {
+					t.Errorf("ingress path %s: backend Service %s is not in the build", p.Path, b.Name)
+					continue
+				}
+				var port bool
+				for _, sp := range s.Spec.Ports {
+					port = port || (b.Port.Name != "" && sp.Name == b.Port.Name) || (b.Port.Number != 0 && sp.Port == b.Port.Number)
+				}
+				if !port || (b.Port.Name != "" && b.Port.Name != "http") || (b.Port.Number != 0 && b.Port.Number != httpPort) {
+					t.Errorf("ingress path %s: backend port %+v, want service %s's http port", p.Path, b.Port, b.Name)
+				}
+				rs = append(rs, route{path: p.Path, re: re, service: b.Name})
 			}
-			s, ok := m.services[b.Name]
-			if !ok {
-				t.Errorf("ingress path %s: backend Service %s is not in the build", p.Path, b.Name)
-				continue
-			}
-			var port bool
-			for _, sp := range s.Spec.Ports {
-				port = port || (b.Port.Name != "" && sp.Name == b.Port.Name) || (b.Port.Number != 0 && sp.Port == b.Port.Number)
-			}
-			if !port || (b.Port.Name != "" && b.Port.Name != "http") || (b.Port.Number != 0 && b.Port.Number != httpPort) {
-				t.Errorf("ingress path %s: backend port %+v, want service %s's http port", p.Path, b.Port, b.Name)
-			}
-			rs = append(rs, route{path: p.Path, re: re, service: b.Name})
 		}
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return len(rs[i].path) > len(rs[j].path) })
@@ -1213,6 +1216,10 @@ func TestIngressRoutesEachPathToItsOwner(t *testing.T) {
 			{"PUT", "/genesys/1/service/callback/support/0b9d6f2e", "intake"},
 			{"GET", "/genesys/1/service/callback/support/availability", "scheduler"},
 			{"GET", "/genesys/2/service/callback/support/availability", "scheduler"},
+			{"GET", "/callback/button.js", "intake"},
+			{"GET", "/callback/manage", "intake"},
+			{"GET", "/v1/self/k1.0b9d6f2e.1796571000.abc", "intake"},
+			{"PUT", "/v1/self/k1.0b9d6f2e.1796571000.abc", "intake"},
 			{"GET", "/v1/schedule/0b9d6f2e", "scheduler"},
 			{"GET", "/v1/queues", "router"},
 			{"GET", "/v1/queues/web-callback", "router"},
@@ -1597,4 +1604,46 @@ func TestMakeImage(t *testing.T) {
 	if !strings.Contains(out, "make image: ") || !(strings.Contains(out, "no Docker engine") || strings.Contains(out, "not installed")) {
 		t.Errorf("make image without a Docker engine should say so; it printed:\n%s", out)
 	}
+}
+
+// TestIntakeAddressAffinity: every path to intake is on an Ingress that
+// hashes the client address to one pod, which makes the per-address rate
+// limit (in each pod's memory) exact with N pods; and the pods know how
+// many share the per-service limits and which peers are proxies.
+func TestIntakeAddressAffinity(t *testing.T) {
+	eachBuild(t, func(t *testing.T, m *manifests) {
+		paths := 0
+		for _, ing := range m.ingresses {
+			for _, rule := range ing.Spec.Rules {
+				if rule.HTTP == nil {
+					continue
+				}
+				for _, p := range rule.HTTP.Paths {
+					if p.Backend.Service == nil || p.Backend.Service.Name != "intake" {
+						continue
+					}
+					paths++
+					if ing.Annotations["nginx.ingress.kubernetes.io/upstream-hash-by"] != "$remote_addr" {
+						t.Errorf("ingress %s sends %s to intake without upstream-hash-by $remote_addr", ing.Name, p.Path)
+					}
+				}
+			}
+		}
+		if paths == 0 {
+			t.Fatal("no Ingress path to intake")
+		}
+		d, ok := m.deployments["intake"]
+		if !ok {
+			t.Fatal("no intake Deployment")
+		}
+		env := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		for _, name := range []string{"RINGBACK_INTAKE_REPLICAS", "RINGBACK_INTAKE_TRUSTED_PROXIES"} {
+			if env[name] == "" {
+				t.Errorf("intake Deployment: %s not set", name)
+			}
+		}
+	})
 }

@@ -56,6 +56,10 @@ wrap=()
 # the request (what each route's own entitlement reads is not included).
 run authorisation libs -run '^$' -bench Authorize -benchtime 2s ./agentauth/
 
+# A self-service link's check per request (issue 12), beside one bare
+# HMAC-SHA256 over the same fields.
+run self-service-link libs -run '^$' -bench Verify -benchtime 2s ./selflink/
+
 # A read model's rebuild at start from the embedded store (200,000 events,
 # half its own) until Ready, beside the bare subscription over the same store.
 run read-model libs -run '^$' -bench RebuildEmbedded -benchtime 3x ./readmodel/
@@ -113,6 +117,15 @@ run intake-index services/intake -run '^$' -bench Index -benchtime 1x ./index/
 run personal-event libs -run '^$' -bench PersonalPerEvent ./personal/
 RINGBACK_BIN="$root/bin/ringback" run personal-callback cmd/ringback -timeout 15m -run '^$' -bench PersonalData -benchtime 1x ./bench/
 
+# Abuse protection (issue 12): the rate limits' cost per create (client
+# address, number and service buckets) beside the bare handler's decode and
+# answer; then 30 s of 64 clients flooding POST /v1/callbacks from one
+# address at the real binary with the default per-address limit: how many
+# got through beside what the limit allows (target: exactly that), and
+# /healthz p99 during the flood beside the same binary with none. About 45 s.
+run abuse-limiter services/intake -run '^$' -bench RateLimiter -benchtime 2s .
+RINGBACK_BIN="$root/bin/ringback" run abuse-flood cmd/ringback -timeout 5m -run '^$' -bench Flood -benchtime 1x ./bench/
+
 # Later figures (media) join here the same way: a benchmark that prints its
 # summary line beside a baseline from the same run.
 
@@ -129,7 +142,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|intake index:|personal data|authorisation:|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|self-service link:|abuse:|  |intake index:)' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

@@ -35,6 +35,7 @@ import (
 	"github.com/ringback/ringback/libs/leader"
 	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/relay"
+	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/libs/telemetry"
 	historyindex "github.com/ringback/ringback/services/history/index"
 	intakecontact "github.com/ringback/ringback/services/intake/contact"
@@ -59,6 +60,9 @@ type App struct {
 	// Idempotency-Key (issue 16 point 4), from the operator's secret; nil
 	// without one.
 	callbackIDKey []byte
+	// linkKey signs intake's self-service links, derived from the same
+	// secret (nil without one).
+	linkKey *selflink.Key
 
 	raw        eventstore.Store // the store under the sealing one, which the relay reads
 	tel        *telemetry.Telemetry

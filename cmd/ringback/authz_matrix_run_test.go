@@ -39,7 +39,10 @@ func TestRouteRoleMatrix(t *testing.T) {
 		t.Fatalf("a1 login: %d %s", r.status, r.body)
 	}
 	m.do(t, "PUT", "/v1/agents/a1/state", a1, "application/json", []byte(`{"channel":"webcallback","state":"READY"}`))
-	var cb struct{ ID string }
+	var cb struct {
+		ID          string
+		SelfService struct{ Token string } `json:"self_service"`
+	}
 	r := m.do(t, "POST", "/v1/callbacks", "", "application/json",
 		[]byte(`{"service":"support","phone_number":"`+number+`","contact_name":"Matrix Canary","subject":"matrix"}`))
 	if r.status != 201 || json.Unmarshal(r.body, &cb) != nil {
@@ -71,7 +74,14 @@ func TestRouteRoleMatrix(t *testing.T) {
 		}
 	}
 
-	values := map[string]string{"agent": "a1", "phone_number": "%2B14155550188", "service": "support"}
+	// The token of the callback's self-service link: whoever holds it,
+	// whatever else they are, may use it (the callback being handled, a
+	// change answers 409 and stores nothing).
+	values := map[string]string{"agent": "a1", "phone_number": "%2B14155550188", "service": "support", "token": cb.SelfService.Token,
+		"file": "form.css"}
+	if cb.SelfService.Token == "" {
+		t.Error("the create answer carries no self-service link")
+	}
 	var later [][2]any // allowed commands that change state, run after every refusal
 	refusals := 0
 	for _, rt := range routes.Routes {

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,6 +245,9 @@ func (c *Config) Validate(targets []target) error {
 	}
 	c.Scheduler.ServiceSet, c.Router.ServiceSet, c.AgentSession.ServiceSet = set, set, set
 	c.Intake.ServiceSet = set // a full or closed slot is refused at the door (issue 11)
+	// Without a file, intake admits the services --router.services names
+	// (issue 12: a made-up name per request made a queue per request).
+	c.Intake.Services = slices.Sorted(maps.Keys(c.Router.Services))
 	for _, v := range []interface{ Validate() error }{&c.Intake, &c.Scheduler, &c.Router, &c.AgentSession, &c.Media, &c.History, &c.Disposition} {
 		if err := v.Validate(); err != nil {
 			return &usageError{err.Error()}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/personal"
+	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/services/history"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
 )
@@ -74,13 +75,12 @@ func (a *App) openPersonal(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			a.callbackIDKey, err = callbackIDKey(secret)
-			return err
+			return a.deriveFromSecret(secret)
 		}
 		a.Log.Warn("callback ids derive from the Idempotency-Key alone, so whoever knows a key can compute them: set --personal.secret-file")
 		return nil
 	}
-	s, closeKeys, err := openSealer(ctx, keys, a.Config.Personal.SecretFile, a.Config.EventStore, a.Log, &a.callbackIDKey)
+	s, closeKeys, err := openSealer(ctx, keys, a.Config.Personal.SecretFile, a.Config.EventStore, a.Log, a.deriveFromSecret)
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (a *App) openPersonal(ctx context.Context) error {
 // openSealer opens the key store keys names (dir:<path> or postgres, on
 // the database of eventstoreURL) with the secret of secretFile, or the one
 // kept in the key store when it is empty.
-func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log *slog.Logger, idKey *[]byte) (*personal.Sealer, func() error, error) {
+func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log *slog.Logger, onSecret func(secret []byte) error) (*personal.Sealer, func() error, error) {
 	var (
 		blobs personal.Blobs
 		close = func() error { return nil }
@@ -121,8 +121,8 @@ func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log
 		if err != nil {
 			return nil, err
 		}
-		if idKey != nil {
-			if *idKey, err = callbackIDKey(secret); err != nil {
+		if onSecret != nil {
+			if err := onSecret(secret); err != nil {
 				return nil, err
 			}
 		}
@@ -179,6 +179,21 @@ func (a *App) eraser() history.Eraser {
 		return nil
 	}
 	return a.Sealer
+}
+
+// deriveFromSecret derives from the operator's secret the keys intake
+// needs: the callback ids' and the self-service links'.
+func (a *App) deriveFromSecret(secret []byte) error {
+	var err error
+	if a.callbackIDKey, err = callbackIDKey(secret); err != nil {
+		return err
+	}
+	k, err := selflink.Derive(secret)
+	if err != nil {
+		return err
+	}
+	a.linkKey = &k
+	return nil
 }
 
 // callbackIDKey is the key of the callback ids, derived from the operator's

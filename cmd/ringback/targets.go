@@ -34,6 +34,7 @@ var targets = []target{
 		cfg := a.Config.Intake
 		cfg.AgentsFile = a.Config.Agents // issue 16: reading a callback takes its agent's token
 		cfg.IDKey = a.callbackIDKey
+		cfg.LinkKey = a.linkKey
 		deps := intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
 			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux}
 		if a.Sealer != nil { // its callbacks' index forgets erased numbers

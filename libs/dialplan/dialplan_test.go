@@ -46,6 +46,9 @@ func TestCheck(t *testing.T) {
 		{"DE directory 11833", "+4911833", dialplan.Plan{}, dialplan.ErrShortCode},
 		// Premium rate and shared cost.
 		{"US 900", "+19005550123", dialplan.Plan{}, dialplan.ErrPremium},
+		// Issue 12's findings: both were accepted by the API.
+		{"US 900 (issue 12)", "+19005551234", dialplan.Plan{}, dialplan.ErrPremium},
+		{"no such country code 999 (issue 12)", "+999999999", dialplan.Plan{}, dialplan.ErrInvalid},
 		{"UK 0871", "+448712345678", dialplan.Plan{}, dialplan.ErrPremium},
 		{"FR 089", "+33899123456", dialplan.Plan{}, dialplan.ErrPremium},
 		{"CH 0900", "+41900123456", dialplan.Plan{}, dialplan.ErrPremium},

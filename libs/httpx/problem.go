@@ -147,6 +147,15 @@ func TooLarge(detail string) *Problem {
 // TooMany is a 429.
 func TooMany(detail string) *Problem { return newProblem(http.StatusTooManyRequests, detail) }
 
+// TooManyFor is a 429 telling the client when to try again: Retry-After
+// in whole seconds, rounded up (RFC 9110 §10.2.3), and the same as the
+// member retry_after.
+func TooManyFor(detail string, seconds int) *Problem {
+	p := TooMany(detail).With("retry_after", seconds)
+	p.RetryAfter = seconds
+	return p
+}
+
 // CheckJSONType refuses a Content-Type other than application/json with an
 // optional charset=utf-8 (RFC 8259 §8.1: JSON is UTF-8), with a 415. A
 // request without a Content-Type is taken as JSON: curl -d and older

@@ -32,6 +32,7 @@ type serviceDoc struct {
 	Retry         *retryDoc        `json:"retry"`
 	PersonalWait  *span            `json:"personal_wait"`
 	PreferredWait *span            `json:"preferred_wait"`
+	abuseDoc                       // abuse.go
 }
 
 type hoursDoc struct {
@@ -181,7 +182,7 @@ func (d serviceDoc) resolve(base Service, loadLocation func(string) (*time.Locat
 			*w.out = time.Duration(*w.in)
 		}
 	}
-	return s, nil
+	return d.abuseDoc.resolve(s)
 }
 
 func skillName(s string) bool {

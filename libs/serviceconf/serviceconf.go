@@ -61,6 +61,8 @@ type Service struct {
 	// PreferredWait is how long a callback naming a preferred agent waits
 	// for them to be Ready before it is offered to others.
 	PreferredWait time.Duration
+	// Abuse is what the service admits of the public (abuse.go).
+	Abuse
 }
 
 // Capacity is how many callbacks one time bucket of a service may hold.

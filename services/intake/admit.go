@@ -1,9 +1,12 @@
 package intake
 
-// One open callback per number and service, across replicas, without a
-// lock: the number's claim stream (contact package) is appended with the
-// revision read, so of two replicas admitting the same number the store
-// accepts one claim and the other reads it and answers 409.
+// One open callback per number and service, and at most
+// --intake.max-open-per-number across services, across replicas, without
+// a lock: the number's claim stream (contact package) holds its open
+// callbacks and is appended with the revision read, so of two replicas
+// admitting the same number the store accepts one claim and the other
+// reads it and decides again (409 when the service is held or the cap
+// reached). Everything below holds for each holder of the set.
 //
 // The claim and the callback are two streams, so two appends, and a
 // process can die between them. The order is claim first, then
@@ -15,8 +18,8 @@ package intake
 //     would leave an open callback no claim knows of, and a second request
 //     for the number would be admitted beside it.
 //   - A crash after the claim leaves a claim whose callback does not exist.
-//     A later request finds it (Holder.Requested false) and answers 409
-//     for ClaimGrace; after that it voids the claimant's callback:
+//     A later request finds it (Holder.Requested false) and counts it as
+//     held for ClaimGrace; after that it voids the claimant's callback:
 //     CallbackVoided appended at "no stream" on intake-callback-<id>, the
 //     very expectation the late CallbackRequested is appended with, so the
 //     store lets exactly one of the two land. If the request landed, the
@@ -35,8 +38,8 @@ package intake
 // no-op) and writes the request its first attempt did not. So a request
 // the store failed to write keeps its claim when it has a key (the client
 // retries it); without one nobody can, and it voids itself and releases
-// the number at once (abandon). Callbacks written without a claim, by an
-// older version, are claimed by claimer.go.
+// the number at once (abandon). Callbacks written without a claim on the
+// number's stream, by an older version, are claimed by claimer.go.
 
 import (
 	"context"
@@ -90,21 +93,21 @@ func (s *Service) contactKey(ctx context.Context) ([]byte, error) {
 	return k, nil
 }
 
-// contactStream is the claim stream of a number and service.
-func (s *Service) contactStream(ctx context.Context, service, number string) (string, error) {
+// claiming says whether admissions claim the number at all.
+func (c *Config) claiming() bool { return c.RefuseDuplicates || c.MaxOpenPerNumber > 0 }
+
+// contactStream is the claim stream of a number.
+func (s *Service) contactStream(ctx context.Context, number string) (string, error) {
 	key, err := s.contactKey(ctx)
 	if err != nil {
 		return "", err
 	}
-	return contact.Stream(key, service, number), nil
+	return contact.NumberStream(key, number), nil
 }
 
-// holder reads what the claim's decision needs to know of the holder's
+// holder reads what the claim's decision needs to know of a holder's
 // callback.
 func (s *Service) holder(ctx context.Context, id, service, number string) (contact.Holder, error) {
-	if id == "" {
-		return contact.Holder{}, nil
-	}
 	l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
 	if err != nil {
 		return contact.Holder{}, err
@@ -114,23 +117,32 @@ func (s *Service) holder(ctx context.Context, id, service, number string) (conta
 		SameContact: st.Request.GetService() == service && st.Request.GetPhoneNumber() == number}, nil
 }
 
-// claim takes the number and service for callback id, or answers why not
-// (a *contact.HeldError).
-func (s *Service) claim(ctx context.Context, stream, id, service, number string) error {
+// claim takes the number for callback id of service, or answers why not
+// (a *contact.HeldError or *contact.CapError). adopt records a callback
+// already open whatever the rules (claimer.go).
+func (s *Service) claim(ctx context.Context, stream, id, service, number string, adopt bool) error {
 	now := s.deps.Clock.Now()
 	_, err := eventstore.Execute(ctx, s.deps.Store, stream, contactAggregate,
 		eventstore.Cause{ID: uuid.NewString()},
 		func(st contact.State) ([]proto.Message, error) {
-			h, err := s.holder(ctx, st.Holder, service, number)
-			if err != nil {
-				return nil, err
-			}
-			if contact.Abandoned(st, h, now, s.cfg.claimGrace()) {
-				if h, err = s.void(ctx, st.Holder, now, service, number); err != nil {
+			holders := make(map[string]contact.Holder, len(st.Holders))
+			for hid, hold := range st.Holders {
+				if hid == id {
+					continue
+				}
+				h, err := s.holder(ctx, hid, hold.Service, number)
+				if err != nil {
 					return nil, err
 				}
+				if contact.Abandoned(hold, h, now, s.cfg.claimGrace()) {
+					if h, err = s.void(ctx, hid, now, hold.Service, number); err != nil {
+						return nil, err
+					}
+				}
+				holders[hid] = h
 			}
-			return contact.Decide(st, contact.Claim{CallbackID: id, At: now, Holder: h})
+			return contact.Decide(st, contact.Claim{CallbackID: id, Service: service, At: now, Holders: holders,
+				OnePerService: s.cfg.RefuseDuplicates, Max: s.cfg.MaxOpenPerNumber, Adopt: adopt})
 		})
 	return err
 }
@@ -154,10 +166,10 @@ func (s *Service) void(ctx context.Context, id string, now time.Time, service, n
 
 // release frees the number of a callback that reached a final state.
 func (s *Service) release(ctx context.Context, st callback.State, reason string) error {
-	if !s.cfg.RefuseDuplicates || !st.Exists {
+	if !s.cfg.claiming() || !st.Exists {
 		return nil
 	}
-	stream, err := s.contactStream(ctx, st.Request.GetService(), st.Request.GetPhoneNumber())
+	stream, err := s.contactStream(ctx, st.Request.GetPhoneNumber())
 	if err != nil {
 		return err
 	}

@@ -187,11 +187,11 @@ func cancelAll(t *testing.T, store eventstore.Store, base string) {
 // the request would have left it.
 func claimDead(t *testing.T, s *Service, id string) {
 	t.Helper()
-	stream, err := s.contactStream(context.Background(), "support", "+14155550123")
+	stream, err := s.contactStream(context.Background(), "+14155550123")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.claim(context.Background(), stream, id, "support", "+14155550123"); err != nil {
+	if err := s.claim(context.Background(), stream, id, "support", "+14155550123", false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -298,16 +298,19 @@ func TestClaimStreamsNameNoNumber(t *testing.T) {
 }
 
 // TestCallbacksOpenBeforeClaimsKeepTheirNumber: an older version left
-// callbacks open with no claim; once ready, intake refuses their numbers
-// and frees those of the ended ones.
+// callbacks open with no claim, or with a claim on the stream per number
+// and service it kept (claimed, not number_claimed); once ready, intake
+// refuses their numbers and frees those of the ended ones.
 func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 	env := servicetest.New(t)
 	old := func(id, number string) {
 		env.Append(callback.Stream(id), "request:"+id, &callbackv1.CallbackRequested{CallbackId: id,
 			Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: number, RequestedAt: timestamppb.New(env.Clock.Now())}})
 	}
-	open, ended := uuid.NewString(), uuid.NewString()
+	open, ended, perService := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	old(open, "+14155550123")
+	env.Append(callback.Stream(perService), "request:"+perService, &callbackv1.CallbackRequested{CallbackId: perService, Claimed: true,
+		Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: "+14155550126", RequestedAt: timestamppb.New(env.Clock.Now())}})
 	old(ended, "+14155550124")
 	env.Append(callback.Stream(ended), "cancel", &callbackv1.CallbackCancelled{CallbackId: ended, At: timestamppb.New(env.Clock.Now())})
 	s, err := New(Config{RefuseDuplicates: true}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
@@ -333,11 +336,14 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550124"}, ""); code != http.StatusCreated {
 		t.Fatalf("number of the ended callback: %d", code)
 	}
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550126"}, ""); code != http.StatusConflict {
+		t.Fatalf("number of the callback claimed per service by the previous version: %d", code)
+	}
 	// An older replica still running beside this one (a rolling upgrade)
 	// admits a callback without a claim: the claimer claims it.
 	late := uuid.NewString()
 	old(late, "+14155550125")
-	stream, err := s.contactStream(context.Background(), "support", "+14155550125")
+	stream, err := s.contactStream(context.Background(), "+14155550125")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,11 +352,11 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.State.Holder == late {
+		if _, ok := l.State.Holders[late]; ok {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the older replica's callback not claimed: holder %q", l.State.Holder)
+			t.Fatalf("the older replica's callback not claimed: holders %v", l.State.Holders)
 		}
 	}
 	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550125"}, ""); code != http.StatusConflict {

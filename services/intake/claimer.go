@@ -11,20 +11,25 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
-	"github.com/ringback/ringback/services/intake/contact"
 )
 
-// ClaimerCheckpoint is where the claimer stands; never renamed.
-const ClaimerCheckpoint = "intake-claimer"
+// ClaimerCheckpoint is where the claimer stands; never renamed. The
+// version before claim streams per number stood at "intake-claimer": a new
+// name, so that the first replica of this version starts at the store's
+// beginning and claims, on their numbers' streams, the callbacks that
+// version left open.
+const ClaimerCheckpoint = "intake-claimer-number"
 
 // claimerState: caughtUp once every callback written without a claim up
 // to the store's head at start holds its number, if still open (Ready
 // waits for it).
 type claimerState struct{ caughtUp atomic.Bool }
 
-// claimer claims the numbers of open callbacks written without a claim:
-// by a version before claims (it refused duplicates from a read model),
-// or by one still running beside this one in a rolling upgrade. Without
+// claimer claims the numbers of open callbacks written without a claim on
+// the number's stream: by a version before claims (it refused duplicates
+// from a read model), by the version with a claim stream per number and
+// service, or by either still running beside this one in a rolling
+// upgrade (until it is gone, each version enforces its own rules only). Without
 // their claims, a new request for such a number would be admitted beside
 // them. It tails the store from a checkpoint the replicas share. Catching
 // up, it folds in memory only the unclaimed callbacks still open (as that
@@ -35,7 +40,7 @@ type claimerState struct{ caughtUp atomic.Bool }
 func (s *Service) claimer(ctx context.Context) error {
 	cps, ok1 := s.deps.Store.(eventstore.Checkpoints)
 	hr, ok2 := s.deps.Store.(eventstore.HeadReader)
-	if !s.cfg.RefuseDuplicates || !ok1 || !ok2 {
+	if !s.cfg.claiming() || !ok1 || !ok2 {
 		s.claims.caughtUp.Store(true)
 		return nil
 	}
@@ -57,7 +62,7 @@ func (s *Service) claimer(ctx context.Context) error {
 	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
 		if id, ok := strings.CutPrefix(r.Stream, "intake-callback-"); ok {
 			if m, err := eventstore.Decode(r); err == nil {
-				if req, ok := m.(*callbackv1.CallbackRequested); ok && !req.Claimed {
+				if req, ok := m.(*callbackv1.CallbackRequested); ok && !req.NumberClaimed {
 					unclaimed[id] = callback.Evolve(callback.State{}, m)
 				} else if st, ok := unclaimed[id]; ok {
 					if st = callback.Evolve(st, m); st.Open() {
@@ -99,22 +104,17 @@ func (s *Service) claimer(ctx context.Context) error {
 	return nil
 }
 
-// claimFor claims the number of an unclaimed open callback.
+// claimFor claims the number of an unclaimed open callback. It adopts:
+// the callback is open whatever the rules say, so it is recorded even
+// beside another of its service or past the cap (an older version let it
+// in), and the number takes no new one until enough have ended.
 func (s *Service) claimFor(ctx context.Context, id string, st callback.State) error {
 	number, service := st.Request.GetPhoneNumber(), st.Request.GetService()
-	stream, err := s.contactStream(ctx, service, number)
+	stream, err := s.contactStream(ctx, number)
 	if err != nil {
 		return err
 	}
-	err = s.claim(ctx, stream, id, service, number)
-	if errors.Is(err, contact.ErrHeld) {
-		// Two open callbacks for one number already (the older version
-		// admitted it beside a claimed one): the claim stands, and the
-		// number is free once it ends.
-		s.deps.Log.Warn("open callback whose number another open callback holds", "callback", id)
-		return nil
-	}
-	if err != nil {
+	if err = s.claim(ctx, stream, id, service, number, true); err != nil {
 		return fmt.Errorf("claim for callback %s: %w", id, err)
 	}
 	return nil

@@ -32,6 +32,7 @@ import (
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/intake/callback"
 	"github.com/ringback/ringback/services/intake/index"
@@ -72,6 +73,27 @@ type Config struct {
 	// sends without its country code (gms.go); "": the only country of
 	// DialCountries when it lists one, else such numbers are refused.
 	DefaultRegion string
+	// LinkKey signs the visitor's self-service links (self.go); the binary
+	// derives it from the operator's secret. LinkKeysFile, LinkTTL and
+	// Consent are flags (self.go).
+	LinkKey      *selflink.Key
+	LinkKeysFile string
+	LinkTTL      time.Duration
+	Consent      string
+	// Limits are the rate limits per client address, number and service
+	// (limits.go); the zero value limits nothing.
+	Limits Limits
+	// MaxOpenPerNumber caps the open callbacks of one number across all
+	// services, exactly across replicas (admit.go); 0: no cap.
+	MaxOpenPerNumber int
+	// Services are the services the binary knows without a services file
+	// (--router.services): with ServiceSet or these, a request for any
+	// other service is refused (404). Neither: every service is accepted.
+	Services []string
+	// ProofOfWork is the difficulty (leading zero bits) of the proof of
+	// work every service asks of anonymous creates (pow.go); the services
+	// file's proof_of_work overrides it per service. 0: none.
+	ProofOfWork int
 }
 
 // DefaultClaimGrace: a claim and its request are two appends a few
@@ -79,6 +101,11 @@ type Config struct {
 // the clock skew of replicas, whose clocks date claims) and short enough
 // that a visitor retrying after a crash waits no longer than that.
 const DefaultClaimGrace = 30 * time.Second
+
+// DefaultMaxOpenPerNumber: a person may well want a callback about two or
+// three things at once (sales, support, billing); more open at once is
+// someone else's number put in a form.
+const DefaultMaxOpenPerNumber = 3
 
 // RegisterFlags registers intake's flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -90,8 +117,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of number types a callback may be asked for (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
 	fs.StringVar(&c.DefaultRegion, "intake.default-region", "",
 		"ISO region code (US, GB) of a phone number a site built for GMS sends without its country code (/genesys/...); empty: the only country of --intake.dial-countries if it lists one, else such numbers are refused (400 _customer_number)")
+	fs.IntVar(&c.MaxOpenPerNumber, "intake.max-open-per-number", DefaultMaxOpenPerNumber,
+		"open callbacks one phone number may have across all services (409 beyond), exact across replicas; 0: no cap")
+	c.Limits.registerFlags(fs)
+	fs.IntVar(&c.ProofOfWork, "intake.proof-of-work", 0,
+		"leading zero bits of SHA-256 an anonymous create must prove it computed (GET /v1/challenge, the form solves it); 16 is about a second in a phone's browser; 0: off, unless the services file's proof_of_work turns it on for a service")
 	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
 		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
+	c.linkFlags(fs)
 }
 
 // Validate checks the configuration.
@@ -103,6 +136,15 @@ func (c *Config) Validate() error {
 		if p, err := dialplan.Parse(c.DefaultRegion, ""); err != nil || len(p.Countries) != 1 {
 			return fmt.Errorf("intake.default-region: %q is not one region code such as US or GB", c.DefaultRegion)
 		}
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+	if c.ProofOfWork < 0 || c.ProofOfWork > 24 {
+		return fmt.Errorf("intake.proof-of-work: %d is not within 0..24", c.ProofOfWork)
+	}
+	if c.MaxOpenPerNumber < 0 || c.MaxOpenPerNumber > 100 {
+		return fmt.Errorf("intake.max-open-per-number: %d is not within 0..100", c.MaxOpenPerNumber)
 	}
 	if c.ClaimGrace < 0 {
 		return fmt.Errorf("intake.claim-grace: must not be negative, got %s", c.ClaimGrace)
@@ -148,13 +190,16 @@ type Service struct {
 	requested prometheus.Counter
 	voided    prometheus.Counter
 	plan      dialplan.Plan
+	limits    limiters
+	spent     spentSet             // proofs of work accepted by this replica
 	agents    *agentauth.Directory // nil: open, no authentication
 	// region is the country of a national number on the GMS API ("": none).
 	region string
 	// idx is the callbacks' index (list.go), folded by proj; mu guards it.
-	proj *readmodel.Projection
-	mu   sync.RWMutex
-	idx  *index.Index
+	proj  *readmodel.Projection
+	mu    sync.RWMutex
+	idx   *index.Index
+	links *selflink.Keys // nil: no self-service links
 }
 
 // New builds intake and registers its routes.
@@ -171,7 +216,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, idx: index.New(), region: strings.ToUpper(cfg.DefaultRegion)}
+	links, err := cfg.linkKeys(deps.Log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, idx: index.New(), links: links,
+		region: strings.ToUpper(cfg.DefaultRegion)}
 	if s.region == "" && len(plan.Countries) == 1 {
 		s.region = plan.Countries[0]
 	}
@@ -184,6 +234,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("intake metrics: %w", err)
 		}
+	}
+	if err := s.newLimiters(); err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	if cfg.ServiceSet == nil && len(cfg.Services) == 0 {
+		deps.Log.Warn("intake accepts callbacks for any service name: name the services with --services or --router.services")
 	}
 	s.routes(deps.Mux)
 	return s, nil

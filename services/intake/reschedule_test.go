@@ -31,6 +31,7 @@ services:
     calling_window: "00:00-24:00"
     capacity: {bucket: 30m, per_bucket: 1, when_full: refuse}
     book_ahead: 7d
+  sales: {}
 `), time.LoadLocation)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -36,7 +37,7 @@ func (s *Service) routeTable() []agentauth.Route {
 		super   = agentauth.RoleSupervisor
 		client  = agentauth.RoleClient
 	)
-	return []agentauth.Route{
+	routes := []agentauth.Route{
 		// An agent may try the web form in the browser they are signed in with.
 		{Pattern: "POST /v1/callbacks", Roles: visitor | agent | super | client, Handle: s.create},
 		// The callbacks of the caller's services, searched (list.go).
@@ -49,11 +50,11 @@ func (s *Service) routeTable() []agentauth.Route {
 		// link, not here: this is for the service's clients and supervisors.
 		{Pattern: "PUT /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
 		{Pattern: "PATCH /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
-		{Pattern: "GET /callback", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
-			s.form(w, r)
-			return nil
-		}},
+		// The proof of work a service may ask of the form (pow.go).
+		{Pattern: "GET /v1/challenge", Roles: agentauth.Everyone, Handle: s.challenge},
+		{Pattern: "GET /callback/pow.js", Roles: agentauth.Everyone, Handle: s.powScript},
 	}
+	return append(append(routes, s.selfRoutes()...), s.webRoutes()...)
 }
 
 // Routes is the service's route table, for the binary's list of every
@@ -90,6 +91,8 @@ type visitorView struct {
 	ScheduledFor *time.Time `json:"scheduled_for,omitempty"`
 	Attempts     int        `json:"attempts"`
 	Reason       string     `json:"reason,omitempty"`
+	// SelfService: in a create answer, the visitor's link (self.go).
+	SelfService *selfLink `json:"self_service,omitempty"`
 }
 
 // show answers st in full on an open platform, to its agent and to the
@@ -139,6 +142,7 @@ type callbackView struct {
 	Moves       []string  `json:"moves,omitempty"`
 	RequestedAt time.Time `json:"requested_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	SelfService *selfLink `json:"self_service,omitempty"`
 }
 
 func present(st callback.State) callbackView {
@@ -163,6 +167,9 @@ func present(st callback.State) callbackView {
 var idNamespace = uuid.MustParse("2f1d1f6a-5a47-4e55-8a6e-0b7bb5a8f3c4")
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
+	if err := s.admitAddress(r); err != nil {
+		return err
+	}
 	var req createRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
@@ -177,12 +184,11 @@ type answer func(w http.ResponseWriter, r *http.Request, created bool, st callba
 
 func (s *Service) answerV1(w http.ResponseWriter, r *http.Request, created bool, st callback.State) {
 	w.Header().Set("Location", "/v1/callbacks/"+st.ID)
+	status := http.StatusOK
 	if created {
-		// The caller just sent all of it.
-		httpx.WriteJSON(w, http.StatusCreated, present(st))
-		return
+		status = http.StatusCreated
 	}
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
+	s.answerCreate(w, r, status, st)
 }
 
 // submit validates and records a request, decoded by its API, and answers
@@ -215,6 +221,9 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 	if len(key) > 255 {
 		return httpx.BadField("Idempotency-Key", "must be at most 255 characters")
 	}
+	if err := s.admitRequest(r, req.Service, req.PhoneNumber); err != nil {
+		return err
+	}
 	id := uuid.NewString()
 	if key != "" {
 		id = s.idOf(key)
@@ -230,7 +239,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 		return err
 	}
 
-	if !s.cfg.RefuseDuplicates {
+	if !s.cfg.claiming() {
 		return s.request(w, r, id, cbr, now, ans)
 	}
 	// A retried POST whose callback is written answers it, and claims
@@ -249,7 +258,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 			return keyAbandoned()
 		}
 	}
-	stream, err := s.contactStream(r.Context(), req.Service, req.PhoneNumber)
+	stream, err := s.contactStream(r.Context(), req.PhoneNumber)
 	if err != nil {
 		return err
 	}
@@ -259,8 +268,13 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	var held *contact.HeldError
-	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber); errors.As(err, &held) {
+	var capped *contact.CapError
+	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber, false); errors.As(err, &held) {
 		return s.duplicate(held.Holder)
+	} else if errors.As(err, &capped) {
+		p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
+		p.Field = "phone_number"
+		return p
 	} else if err != nil {
 		return err
 	}
@@ -309,7 +323,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
-		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.RefuseDuplicates})
+		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.claiming()})
 	status := http.StatusCreated
 	switch {
 	case errors.Is(err, callback.ErrVoided):
@@ -323,7 +337,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		return p
 	case errors.Is(err, callback.ErrExists) || (err == nil && out.Replay):
 		status = http.StatusOK // a retried POST with the same Idempotency-Key
-		if s.cfg.RefuseDuplicates && (out.State.Request.GetService() != cbr.GetService() ||
+		if s.cfg.claiming() && (out.State.Request.GetService() != cbr.GetService() ||
 			out.State.Request.GetPhoneNumber() != cbr.GetPhoneNumber()) {
 			// The key's callback is of another number: give this one back.
 			if err := s.release(ctx, callback.State{ID: id, Exists: true, Request: cbr}, "idempotent retry of another number"); err != nil {
@@ -337,8 +351,8 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		// A request with a key keeps its claim for the client's retry,
 		// which resumes it; one without can never be retried, so it frees
 		// the number now rather than after the claim grace.
-		if s.cfg.RefuseDuplicates && r.Header.Get("Idempotency-Key") == "" {
-			if stream, serr := s.contactStream(ctx, cbr.GetService(), cbr.GetPhoneNumber()); serr == nil {
+		if s.cfg.claiming() && r.Header.Get("Idempotency-Key") == "" {
+			if stream, serr := s.contactStream(ctx, cbr.GetPhoneNumber()); serr == nil {
 				s.abandon(stream, id)
 			}
 		}
@@ -348,6 +362,27 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	}
 	ans(w, r, status == http.StatusCreated, out.State)
 	return nil
+}
+
+// answerCreate answers a create, first or retried, with the visitor's
+// self-service link: in full the first time (the caller just sent all of
+// it), as show says on a retry, which had to send the very same request.
+func (s *Service) answerCreate(w http.ResponseWriter, r *http.Request, status int, st callback.State) {
+	link := s.linkFor(st)
+	if status == http.StatusCreated {
+		v := present(st)
+		v.SelfService = link
+		httpx.WriteJSON(w, status, v)
+		return
+	}
+	switch v := s.show(r, st).(type) {
+	case callbackView:
+		v.SelfService = link
+		httpx.WriteJSON(w, status, v)
+	case visitorView:
+		v.SelfService = link
+		httpx.WriteJSON(w, status, v)
+	}
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) error {

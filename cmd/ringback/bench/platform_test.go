@@ -89,7 +89,11 @@ func startPlatform(ctx context.Context, bin, dir, trunk string, args ...string) 
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.Env = append(os.Environ(), "RINGBACK_MEDIA_DRAIN_GRACE=2s", // stop in seconds, calls up or not
 		// fake contacts are dialled at any hour: the calling window is open fully
-		"RINGBACK_SCHEDULER_CALLING_WINDOW=00:00-24:00", "RINGBACK_AGENT_SESSION_CALLING_WINDOW=00:00-24:00")
+		"RINGBACK_SCHEDULER_CALLING_WINDOW=00:00-24:00", "RINGBACK_AGENT_SESSION_CALLING_WINDOW=00:00-24:00",
+		// Every request of a test comes from 127.0.0.1, many for one number:
+		// the rate limits per address and per number (issue 12) are off
+		// unless a test turns them on with their flags (which win over these).
+		"RINGBACK_INTAKE_RATE_ADDRESS=off", "RINGBACK_INTAKE_RATE_NUMBER=off")
 	p.cmd.SysProcAttr = dieWithParent()
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()

@@ -76,7 +76,8 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	// callback completes within the run.
 	servicesFile := filepath.Join(t.TempDir(), "services.yaml")
 	if err := os.WriteFile(servicesFile, []byte(`services: {"*": {retry: {busy: {attempts: 2, then: agent}, `+
-		`no_answer: {attempts: 2, then: agent}, failed: {attempts: 2, then: agent}}}}`), 0o600); err != nil {
+		`no_answer: {attempts: 2, then: agent}, failed: {attempts: 2, then: agent}}}, `+
+		`support: {}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rs := &replicaSet{t: t, procs: map[string][]*proc{}, ready: 2 * time.Minute,

@@ -83,4 +83,37 @@ func TestIntakeReplicasAdmitOneCallbackPerNumber(t *testing.T) {
 			res.Body.Close()
 		}
 	}
+
+	// Issue 12: at most 3 open callbacks per number across services, exact
+	// across the two processes: 40 requests at once for one number, over 10
+	// services, through both replicas.
+	var (
+		mu       sync.Mutex
+		codes    = map[int]int{}
+		wg       sync.WaitGroup
+		starting = make(chan struct{})
+	)
+	for i := range 40 {
+		wg.Go(func() {
+			<-starting
+			body := fmt.Sprintf(`{"service":"svc-%d","phone_number":"+442079461999"}`, i%10)
+			res, err := http.Post(replicas[i%2].URL+"/v1/callbacks", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			raw, _ := readAll(res)
+			if res.StatusCode == http.StatusConflict && !strings.Contains(string(raw), `"field":"phone_number"`) {
+				t.Errorf("409 without field phone_number: %s", raw)
+			}
+			mu.Lock()
+			codes[res.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	close(starting)
+	wg.Wait()
+	if codes[http.StatusCreated] != 3 || codes[http.StatusConflict] != 37 {
+		t.Fatalf("one number, 10 services, 40 requests: %v; want 3 created (the cap) and 37 refused", codes)
+	}
 }

@@ -57,7 +57,7 @@ type (
 		ID      string
 		Request *callbackv1.CallbackRequest
 		At      time.Time
-		Claimed bool // its number is claimed for it (contact package)
+		Claimed bool // its number is claimed for it (contact package), on the number's stream
 	}
 	// Cancel withdraws it. A visitor may cancel only a callback not yet
 	// being handled (issue 16: cancel means not started); once an agent
@@ -128,7 +128,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if s.Voided {
 			return nil, ErrVoided
 		}
-		return []proto.Message{&callbackv1.CallbackRequested{CallbackId: c.ID, Request: c.Request, Claimed: c.Claimed}}, nil
+		return []proto.Message{&callbackv1.CallbackRequested{CallbackId: c.ID, Request: c.Request, Claimed: c.Claimed, NumberClaimed: c.Claimed}}, nil
 	case Void:
 		if s.Exists {
 			return nil, ErrExists // the late request won: the callback is real

@@ -1,12 +1,21 @@
-// Package contact is the pure domain of a contact's claim as intake owns
-// it: stream intake-contact-<key>, one per number and service, that holds
-// the one open callback the number may have. No I/O, no clock: time and
-// what intake read of the holder's callback come in commands.
+// Package contact is the pure domain of a number's claims as intake owns
+// them: stream intake-contact-n<key>, one per number, holding the set of
+// open callbacks the number has, at most one per service and at most the
+// cap across services. No I/O, no clock: time and what intake read of the
+// holders' callbacks come in commands.
 //
 // Why a stream per number: two replicas creating a callback for the same
 // number each append a claim at the revision they read; the store accepts
 // one and refuses the other (eventstore.ErrConflict), which then reads the
-// winner's claim and answers 409. No lock, and it holds across processes.
+// winner's claim and decides again: 409 when the service is held or the
+// cap reached. No lock, and it holds across processes, for the rule per
+// service and the cap across services alike, since both are decided on
+// the one stream.
+//
+// The previous version kept a stream per number and service
+// (intake-contact-<key>, Stream); those are no longer read. Intake's
+// claimer claims again, on the number's stream, every open callback not
+// written with number_claimed (claimer.go).
 package contact
 
 import (
@@ -15,6 +24,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -34,7 +45,19 @@ const (
 // its security level).
 const KeySize = 32
 
-// Stream names the claim stream of a number and service. The name is an
+// NumberStream names the claim stream of a number: an HMAC of the number
+// alone (after a zero byte, so no input of Stream's gives the same MAC),
+// for the same reasons as Stream. "n" is not a hex digit: no name of
+// Stream's begins with it.
+func NumberStream(key []byte, number string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte{0})
+	m.Write([]byte(number))
+	return StreamPrefix + "n" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Stream named the claim stream of a number and service, in the version
+// before the cap across services; kept to name the streams it left. The name is an
 // HMAC of both, not the number: stream names travel as Kafka keys and in
 // log lines and traces, where a phone number must never appear (DESIGN.md,
 // section 2). A plain hash would not do: E.164 numbers are few enough
@@ -48,32 +71,47 @@ func Stream(key []byte, service, number string) string {
 	return StreamPrefix + hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// State is a claim stream folded.
+// State is a number's claim stream folded.
 type State struct {
-	Holder    string    // the callback holding the number; "" when free
-	ClaimedAt time.Time // when Holder claimed it
+	Holders map[string]Hold // by callback id
 }
 
-// Holder is what intake read of the holding callback's own stream
+// Hold is one callback's claim on the number.
+type Hold struct {
+	Service   string
+	ClaimedAt time.Time
+}
+
+// Holder is what intake read of a holding callback's own stream
 // (intake-callback-<id>) when it decided: the claim stream alone cannot
 // know whether its holder's callback was written, or has ended.
 type Holder struct {
 	Requested bool // CallbackRequested is in its stream
 	Open      bool // and it has not reached a final state
 	Voided    bool // CallbackVoided is in its stream: it never will be requested
-	// SameContact: the callback is for this number and service. A retried
-	// POST with the same Idempotency-Key and another number may have
-	// claimed this number for a callback that is of another one.
+	// SameContact: the callback is for this number and the hold's service.
+	// A retried POST with the same Idempotency-Key and another number or
+	// service may have claimed for a callback that is of another.
 	SameContact bool
 }
 
 // Commands.
 type (
-	// Claim takes the number for callback CallbackID.
+	// Claim takes the number for callback CallbackID of Service.
 	Claim struct {
 		CallbackID string
+		Service    string
 		At         time.Time
-		Holder     Holder // of the current holder, when there is one
+		// Holders are what intake read of the current holders' callbacks,
+		// by id; a holder missing here counts as pending (held).
+		Holders map[string]Holder
+		// OnePerService refuses a second open callback of the same service.
+		OnePerService bool
+		// Max caps the open callbacks of the number; 0: no cap.
+		Max int
+		// Adopt claims whatever is held: a callback already open, written
+		// before claims on this stream (claimer.go), is a fact to record.
+		Adopt bool
 	}
 	// Release frees the number, if CallbackID holds it.
 	Release struct {
@@ -84,10 +122,10 @@ type (
 )
 
 // ErrHeld matches the *HeldError Decide returns when the number has an
-// open callback, or one being created.
+// open callback of the service, or one being created.
 var ErrHeld = errors.New("contact has an open callback")
 
-// HeldError says which callback holds the number.
+// HeldError says which callback holds the number for the service.
 type HeldError struct {
 	Holder  string
 	Pending bool // its request is not written yet
@@ -103,12 +141,25 @@ func (e *HeldError) Error() string {
 // Is makes errors.Is(err, ErrHeld) true.
 func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
-// Abandoned says whether the holder's claim was left behind by a writer
-// that died or stalled between the claim and the request: no request and
-// no void after grace. Intake then voids the holder's callback (which
-// races the late request on that stream) before claiming again.
-func Abandoned(s State, h Holder, now time.Time, grace time.Duration) bool {
-	return s.Holder != "" && !h.Requested && !h.Voided && !now.Before(s.ClaimedAt.Add(grace))
+// ErrCapped matches the *CapError of a number at its cap of open callbacks.
+var ErrCapped = errors.New("contact has as many open callbacks as it may")
+
+// CapError says the number has Max open callbacks (or being created).
+type CapError struct{ Max int }
+
+func (e *CapError) Error() string {
+	return fmt.Sprintf("contact has %d open callbacks, the most it may have", e.Max)
+}
+
+// Is makes errors.Is(err, ErrCapped) true.
+func (e *CapError) Is(target error) bool { return target == ErrCapped }
+
+// Abandoned says whether a hold was left behind by a writer that died or
+// stalled between the claim and the request: no request and no void
+// after grace. Intake then voids the holder's callback (which races the
+// late request on that stream) before claiming.
+func Abandoned(h Hold, info Holder, now time.Time, grace time.Duration) bool {
+	return !info.Requested && !info.Voided && !now.Before(h.ClaimedAt.Add(grace))
 }
 
 // Decide turns a command into events, or refuses it.
@@ -118,47 +169,70 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if c.CallbackID == "" {
 			return nil, errors.New("contact: claim needs a callback id")
 		}
-		switch {
-		case s.Holder == "":
-			return claimed(c, "", ""), nil
-		case s.Holder == c.CallbackID:
+		if h, ok := s.Holders[c.CallbackID]; ok && h.Service == c.Service {
 			return nil, nil // ours already: a retry, or a writer resuming its own request
-		case c.Holder.Requested && c.Holder.Open && c.Holder.SameContact:
-			return nil, &HeldError{Holder: s.Holder}
-		case c.Holder.Requested && !c.Holder.Open:
-			// Its release was lost (a crash after the final event): heal.
-			return claimed(c, s.Holder, "previous callback ended"), nil
-		case c.Holder.Requested:
-			return claimed(c, s.Holder, "previous callback is of another contact"), nil
-		case c.Holder.Voided:
-			return claimed(c, s.Holder, "previous request abandoned"), nil
-		default:
-			// Claimed, request not written yet: its writer is at it, or died
-			// less than the grace ago. Either way not ours to take.
-			return nil, &HeldError{Holder: s.Holder, Pending: true}
 		}
+		var events []proto.Message
+		live := 0
+		for _, id := range slices.Sorted(maps.Keys(s.Holders)) {
+			if id == c.CallbackID {
+				continue // ours for another service: claimed again below
+			}
+			hold, info := s.Holders[id], c.Holders[id]
+			gone := ""
+			switch {
+			case info.Requested && info.Open && info.SameContact:
+				if c.OnePerService && hold.Service == c.Service && !c.Adopt {
+					return nil, &HeldError{Holder: id}
+				}
+				live++
+			case info.Requested && !info.Open:
+				gone = "callback ended" // its release was lost (a crash after the final event): heal
+			case info.Requested:
+				gone = "callback is of another contact"
+			case info.Voided:
+				gone = "request abandoned"
+			default:
+				// Claimed, request not written yet: its writer is at it, or
+				// died less than the grace ago. Either way not ours to take.
+				if c.OnePerService && hold.Service == c.Service && !c.Adopt {
+					return nil, &HeldError{Holder: id, Pending: true}
+				}
+				live++
+			}
+			if gone != "" {
+				events = append(events, &callbackv1.ContactReleased{Holder: id, At: timestamppb.New(c.At), Reason: gone})
+			}
+		}
+		if c.Max > 0 && live >= c.Max && !c.Adopt {
+			return nil, &CapError{Max: c.Max}
+		}
+		return append(events, &callbackv1.ContactClaimed{Holder: c.CallbackID, At: timestamppb.New(c.At), Service: c.Service}), nil
 	case Release:
-		if s.Holder == "" || s.Holder != c.CallbackID {
-			return nil, nil // not held by it: released already, or passed on
+		if _, ok := s.Holders[c.CallbackID]; !ok {
+			return nil, nil // not held by it: released already, or never
 		}
 		return []proto.Message{&callbackv1.ContactReleased{Holder: c.CallbackID, At: timestamppb.New(c.At), Reason: c.Reason}}, nil
 	}
 	return nil, fmt.Errorf("contact: unknown command %T", c)
 }
 
-func claimed(c Claim, previous, reason string) []proto.Message {
-	return []proto.Message{&callbackv1.ContactClaimed{Holder: c.CallbackID, At: timestamppb.New(c.At),
-		Previous: previous, Reason: reason}}
-}
-
 // Evolve applies one event. It never fails and ignores unknown events.
+// The set is copied, not changed: a State may be shared.
 func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *callbackv1.ContactClaimed:
-		s.Holder, s.ClaimedAt = e.Holder, e.At.AsTime()
+		h := maps.Clone(s.Holders)
+		if h == nil {
+			h = map[string]Hold{}
+		}
+		h[e.Holder] = Hold{Service: e.Service, ClaimedAt: e.At.AsTime()}
+		s.Holders = h
 	case *callbackv1.ContactReleased:
-		if s.Holder == e.Holder {
-			s.Holder, s.ClaimedAt = "", time.Time{}
+		if _, ok := s.Holders[e.Holder]; ok {
+			h := maps.Clone(s.Holders)
+			delete(h, e.Holder)
+			s.Holders = h
 		}
 	}
 	return s

@@ -2,6 +2,8 @@ package contact
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,40 +24,71 @@ func fold(events ...proto.Message) State {
 	return s
 }
 
-func claim(id string) *callbackv1.ContactClaimed {
-	return &callbackv1.ContactClaimed{Holder: id, At: timestamppb.New(t0)}
+func claim(id string) *callbackv1.ContactClaimed { return claimOf(id, "support") }
+
+func claimOf(id, service string) *callbackv1.ContactClaimed {
+	return &callbackv1.ContactClaimed{Holder: id, At: timestamppb.New(t0), Service: service}
 }
 
 func release(id string) *callbackv1.ContactReleased {
 	return &callbackv1.ContactReleased{Holder: id, At: timestamppb.New(t0)}
 }
 
+func holders(s State) string {
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(s.Holders)) {
+		out = append(out, id+"="+s.Holders[id].Service)
+	}
+	return strings.Join(out, ",")
+}
+
 func TestDecide(t *testing.T) {
 	open := Holder{Requested: true, Open: true, SameContact: true}
+	ended := Holder{Requested: true, SameContact: true}
+	// claimFor is a claim as intake makes it by default: one per service, at most 3.
+	claimFor := func(id, service string, hs map[string]Holder) Claim {
+		return Claim{CallbackID: id, Service: service, At: t0, Holders: hs, OnePerService: true, Max: 3}
+	}
+	three := []proto.Message{claimOf("a", "sales"), claimOf("b", "billing"), claimOf("c", "support")}
 	cases := []struct {
-		name       string
-		given      []proto.Message
-		when       any
-		wantHolder string // holder after the events decided; "" with none
-		wantErr    error
-		pending    bool
+		name        string
+		given       []proto.Message
+		when        any
+		wantHolders string // after the events decided
+		wantErr     error
+		pending     bool
 	}{
-		{"claim a free number", nil, Claim{CallbackID: "c1", At: t0}, "c1", nil, false},
-		{"claim after release", []proto.Message{claim("c0"), release("c0")}, Claim{CallbackID: "c1", At: t0}, "c1", nil, false},
-		{"claim own again is a no-op", []proto.Message{claim("c1")}, Claim{CallbackID: "c1", At: t0}, "c1", nil, false},
-		{"open holder refuses", []proto.Message{claim("c0")}, Claim{CallbackID: "c1", At: t0, Holder: open}, "c0", ErrHeld, false},
-		{"pending holder refuses", []proto.Message{claim("c0")}, Claim{CallbackID: "c1", At: t0}, "c0", ErrHeld, true},
-		{"ended holder whose release was lost", []proto.Message{claim("c0")},
-			Claim{CallbackID: "c1", At: t0, Holder: Holder{Requested: true, SameContact: true}}, "c1", nil, false},
-		{"voided holder", []proto.Message{claim("c0")}, Claim{CallbackID: "c1", At: t0, Holder: Holder{Voided: true}}, "c1", nil, false},
-		{"holder of another contact", []proto.Message{claim("c0")},
-			Claim{CallbackID: "c1", At: t0, Holder: Holder{Requested: true, Open: true}}, "c1", nil, false},
+		{"claim a free number", nil, claimFor("c1", "support", nil), "c1=support", nil, false},
+		{"claim after release", []proto.Message{claim("c0"), release("c0")}, claimFor("c1", "support", nil), "c1=support", nil, false},
+		{"claim own again is a no-op", []proto.Message{claim("c1")}, claimFor("c1", "support", nil), "c1=support", nil, false},
+		{"own claim for another service is moved", []proto.Message{claim("c1")}, claimFor("c1", "sales", nil), "c1=sales", nil, false},
+		{"open holder of the service refuses", []proto.Message{claim("c0")},
+			claimFor("c1", "support", map[string]Holder{"c0": open}), "c0=support", ErrHeld, false},
+		{"pending holder of the service refuses", []proto.Message{claim("c0")},
+			claimFor("c1", "support", nil), "c0=support", ErrHeld, true},
+		{"open holder of another service: both held", []proto.Message{claimOf("c0", "sales")},
+			claimFor("c1", "support", map[string]Holder{"c0": open}), "c0=sales,c1=support", nil, false},
+		{"second of a service allowed without the rule", []proto.Message{claim("c0")},
+			Claim{CallbackID: "c1", Service: "support", At: t0, Holders: map[string]Holder{"c0": open}, Max: 3}, "c0=support,c1=support", nil, false},
+		{"cap reached with open holders", three,
+			claimFor("d", "other", map[string]Holder{"a": open, "b": open, "c": open}), "a=sales,b=billing,c=support", ErrCapped, false},
+		{"cap reached with pending holders", three,
+			claimFor("d", "other", nil), "a=sales,b=billing,c=support", ErrCapped, false},
+		{"cap: an ended holder is released and makes room", three,
+			claimFor("d", "other", map[string]Holder{"a": open, "b": ended, "c": open}), "a=sales,c=support,d=other", nil, false},
+		{"cap: a voided holder is released and makes room", three,
+			claimFor("d", "other", map[string]Holder{"a": open, "b": open, "c": {Voided: true}}), "a=sales,b=billing,d=other", nil, false},
+		{"cap: a holder of another contact is released", three,
+			claimFor("d", "other", map[string]Holder{"a": {Requested: true, Open: true}, "b": open, "c": open}), "b=billing,c=support,d=other", nil, false},
+		{"no cap", three, Claim{CallbackID: "d", Service: "other", At: t0}, "a=sales,b=billing,c=support,d=other", nil, false},
+		{"adopt past the cap and the rule", three,
+			Claim{CallbackID: "d", Service: "support", At: t0, OnePerService: true, Max: 3, Adopt: true,
+				Holders: map[string]Holder{"a": open, "b": open, "c": open}}, "a=sales,b=billing,c=support,d=support", nil, false},
 		{"claim without id", nil, Claim{At: t0}, "", errors.New("any"), false},
 		{"release by holder", []proto.Message{claim("c1")}, Release{CallbackID: "c1", At: t0}, "", nil, false},
-		{"release by another is a no-op", []proto.Message{claim("c1")}, Release{CallbackID: "c0", At: t0}, "c1", nil, false},
+		{"release by another is a no-op", []proto.Message{claim("c1")}, Release{CallbackID: "c0", At: t0}, "c1=support", nil, false},
 		{"release twice is a no-op", []proto.Message{claim("c1"), release("c1")}, Release{CallbackID: "c1", At: t0}, "", nil, false},
-		{"late release of a replaced holder is a no-op", []proto.Message{claim("c0"), claim("c1")},
-			Release{CallbackID: "c0", At: t0}, "c1", nil, false},
+		{"release one of many", three, Release{CallbackID: "b", At: t0}, "a=sales,c=support", nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,40 +97,50 @@ func TestDecide(t *testing.T) {
 			switch {
 			case c.wantErr == nil && err != nil:
 				t.Fatalf("err %v", err)
-			case c.wantErr == ErrHeld && !errors.Is(err, ErrHeld):
-				t.Fatalf("err %v, want ErrHeld", err)
+			case (c.wantErr == ErrHeld || c.wantErr == ErrCapped) && !errors.Is(err, c.wantErr):
+				t.Fatalf("err %v, want %v", err, c.wantErr)
 			case c.wantErr != nil && err == nil:
 				t.Fatalf("no error, want %v", c.wantErr)
 			}
 			var he *HeldError
-			if errors.As(err, &he) && (he.Pending != c.pending || he.Holder != s.Holder) {
+			if errors.As(err, &he) && he.Pending != c.pending {
 				t.Fatalf("held error %+v", he)
 			}
-			if s = fold(append(c.given, got...)...); s.Holder != c.wantHolder {
-				t.Fatalf("holder %q, want %q (events %v)", s.Holder, c.wantHolder, got)
+			if err != nil && len(got) > 0 {
+				t.Fatalf("events %v beside error %v", got, err)
+			}
+			if h := holders(fold(append(c.given, got...)...)); h != c.wantHolders {
+				t.Fatalf("holders %q, want %q (events %v)", h, c.wantHolders, got)
 			}
 		})
 	}
 }
 
+func TestEvolveDoesNotChangeItsInput(t *testing.T) {
+	s := fold(claim("a"))
+	_ = Evolve(s, claim("b"))
+	_ = Evolve(s, release("a"))
+	if holders(s) != "a=support" {
+		t.Fatalf("input changed: %s", holders(s))
+	}
+}
+
 func TestAbandoned(t *testing.T) {
 	const grace = 30 * time.Second
-	held := fold(claim("c0"))
+	held := Hold{Service: "support", ClaimedAt: t0}
 	cases := []struct {
 		name string
-		s    State
 		h    Holder
 		now  time.Time
 		want bool
 	}{
-		{"free", State{}, Holder{}, t0.Add(time.Hour), false},
-		{"within grace", held, Holder{}, t0.Add(grace - time.Millisecond), false},
-		{"grace over, never requested", held, Holder{}, t0.Add(grace), true},
-		{"grace over, requested", held, Holder{Requested: true, Open: true}, t0.Add(time.Hour), false},
-		{"grace over, voided already", held, Holder{Voided: true}, t0.Add(time.Hour), false},
+		{"within grace", Holder{}, t0.Add(grace - time.Millisecond), false},
+		{"grace over, never requested", Holder{}, t0.Add(grace), true},
+		{"grace over, requested", Holder{Requested: true, Open: true}, t0.Add(time.Hour), false},
+		{"grace over, voided already", Holder{Voided: true}, t0.Add(time.Hour), false},
 	}
 	for _, c := range cases {
-		if got := Abandoned(c.s, c.h, c.now, grace); got != c.want {
+		if got := Abandoned(held, c.h, c.now, grace); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -120,6 +163,13 @@ func TestStreamHidesTheNumber(t *testing.T) {
 		t.Fatal("service and number run together")
 	case a == KeyStream:
 		t.Fatal("claim stream named as the key stream")
+	}
+	n := NumberStream(k1, "+14155550123")
+	switch {
+	case !strings.HasPrefix(n, StreamPrefix+"n") || strings.Contains(n, "4155550123"):
+		t.Fatalf("number stream %q", n)
+	case n != NumberStream(k1, "+14155550123") || n == NumberStream(k1, "+14155550124") || n == NumberStream(k2, "+14155550123"):
+		t.Fatal("number stream not a keyed function of the number")
 	}
 }
 

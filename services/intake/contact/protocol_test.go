@@ -24,9 +24,10 @@ type world struct {
 	callbacks map[string]callback.State
 }
 
-func (w *world) holder(id string) contact.Holder {
+func (w *world) holder(id, service string) contact.Holder {
 	st := w.callbacks[id]
-	return contact.Holder{Requested: st.Exists, Open: st.Open(), Voided: st.Voided, SameContact: true}
+	return contact.Holder{Requested: st.Exists, Open: st.Open(), Voided: st.Voided,
+		SameContact: st.Request.GetService() == service}
 }
 
 func (w *world) apply(id string, events []proto.Message) {
@@ -35,10 +36,11 @@ func (w *world) apply(id string, events []proto.Message) {
 	}
 }
 
-func (w *world) open() int {
+// open counts the open callbacks of the number, of one service or ("") all.
+func (w *world) open(service string) int {
 	n := 0
 	for _, st := range w.callbacks {
-		if st.Open() {
+		if st.Open() && (service == "" || st.Request.GetService() == service) {
 			n++
 		}
 	}
@@ -51,34 +53,44 @@ func (w *world) open() int {
 // the request; later, the visitor cancels and the number is released.
 type writer struct {
 	id      string
+	service string
 	step    int
 	readRev int
 	read    contact.State
-	holder  contact.Holder // as read before deciding: it may be stale by the append
+	holders map[string]contact.Holder // as read before deciding: they may be stale by the append
 	done    bool
+	refused error
 }
 
-const grace = 30 * time.Second
+const (
+	grace = 30 * time.Second
+	max   = 2 // open callbacks per number, all services
+)
 
 func (r *writer) next(w *world) {
-	req := &callbackv1.CallbackRequest{Service: "support", PhoneNumber: "+14155550123", RequestedAt: timestamppb.New(w.now)}
+	req := &callbackv1.CallbackRequest{Service: r.service, PhoneNumber: "+14155550123", RequestedAt: timestamppb.New(w.now)}
 	switch r.step {
 	case 0: // read the claim stream
 		r.read, r.readRev, r.step = w.claim, w.claimRev, 1
-	case 1: // read the holder; void it if abandoned (on its own stream, at what is there now), read it again
-		r.holder = w.holder(r.read.Holder)
-		if contact.Abandoned(r.read, r.holder, w.now, grace) {
-			if ev, err := callback.Decide(w.callbacks[r.read.Holder], callback.Void{ID: r.read.Holder, At: w.now}); err == nil {
-				w.apply(r.read.Holder, ev)
+	case 1: // read the holders; void the abandoned (on their own streams, at what is there now), read them again
+		r.holders = map[string]contact.Holder{}
+		for id, hold := range r.read.Holders {
+			h := w.holder(id, hold.Service)
+			if contact.Abandoned(hold, h, w.now, grace) {
+				if ev, err := callback.Decide(w.callbacks[id], callback.Void{ID: id, At: w.now}); err == nil {
+					w.apply(id, ev)
+				}
+				h = w.holder(id, hold.Service)
 			}
-			r.holder = w.holder(r.read.Holder)
+			r.holders[id] = h
 		}
 		r.step = 2
 	case 2: // decide on what was read, and append the claim at the revision read
-		ev, err := contact.Decide(r.read, contact.Claim{CallbackID: r.id, At: w.now, Holder: r.holder})
+		ev, err := contact.Decide(r.read, contact.Claim{CallbackID: r.id, Service: r.service, At: w.now,
+			Holders: r.holders, OnePerService: true, Max: max})
 		switch {
 		case err != nil:
-			r.done = true // 409
+			r.done, r.refused = true, err // 409
 		case w.claimRev != r.readRev:
 			r.step = 0 // conflict: read again
 		default:
@@ -93,7 +105,7 @@ func (r *writer) next(w *world) {
 			w.apply(r.id, ev)
 			r.step = 4
 		} else {
-			r.done = true // voided under it: 409
+			r.done, r.refused = true, err // voided under it: 409
 		}
 	case 4: // the visitor cancels: final event, then release
 		if ev, err := callback.Decide(w.callbacks[r.id], callback.Cancel{At: w.now}); err == nil {
@@ -111,18 +123,21 @@ func (r *writer) next(w *world) {
 	}
 }
 
+var services = []string{"sales", "support", "billing"}
+
 // TestProtocolNeverAdmitsTwoAndNeverBlocksForEver interleaves the steps of
-// many writers at random, kills some between any two steps, lets time
-// pass, and checks after every step that the number never has two open
-// callbacks; and that, whoever died where, a request after the grace is
-// admitted unless a callback is really open.
+// many writers for three services at random, kills some between any two
+// steps, lets time pass, and checks after every step that the number never
+// has two open callbacks of a service nor more than max in all; and that,
+// whoever died where, a request after the grace is admitted unless its
+// service has a callback really open or max are.
 func TestProtocolNeverAdmitsTwoAndNeverBlocksForEver(t *testing.T) {
 	for seed := range uint64(3000) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		w := &world{now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), callbacks: map[string]callback.State{}}
 		var writers []*writer
 		for i := range 2 + rng.IntN(6) {
-			writers = append(writers, &writer{id: fmt.Sprintf("c%d", i)})
+			writers = append(writers, &writer{id: fmt.Sprintf("c%d", i), service: services[rng.IntN(len(services))]})
 		}
 		for steps := 0; steps < 200; steps++ {
 			var live []*writer
@@ -143,18 +158,25 @@ func TestProtocolNeverAdmitsTwoAndNeverBlocksForEver(t *testing.T) {
 			default:
 				r.next(w)
 			}
-			if n := w.open(); n > 1 {
-				t.Fatalf("seed %d: %d open callbacks for one number", seed, n)
+			if n := w.open(r.service); n > 1 {
+				t.Fatalf("seed %d: %d open callbacks of %s for one number", seed, n, r.service)
+			}
+			if n := w.open(""); n > max {
+				t.Fatalf("seed %d: %d open callbacks for one number, cap %d", seed, n, max)
 			}
 		}
 		// Every writer gone; a new request after the grace.
 		w.now = w.now.Add(grace)
-		last := &writer{id: "late"}
+		svc := services[rng.IntN(len(services))]
+		before, beforeSvc := w.open(""), w.open(svc)
+		last := &writer{id: "late", service: svc}
 		for !last.done && last.step < 4 {
 			last.next(w)
 		}
-		if w.open() != 1 {
-			t.Fatalf("seed %d: %d open callbacks after the grace, want exactly 1 (an old one, or the new request)", seed, w.open())
+		admitted := last.refused == nil
+		if want := beforeSvc == 0 && before < max; admitted != want {
+			t.Fatalf("seed %d: late request for %s admitted %v (%v) with %d open of it and %d in all; want %v",
+				seed, svc, admitted, last.refused, beforeSvc, before, want)
 		}
 	}
 }

@@ -209,7 +209,12 @@ type CallbackRequested struct {
 	// claimed: intake held the number and service for this callback
 	// (ContactClaimed) before writing it. False from versions before claims,
 	// whose open callbacks intake claims when it meets them.
-	Claimed       bool `protobuf:"varint,3,opt,name=claimed,proto3" json:"claimed,omitempty"`
+	Claimed bool `protobuf:"varint,3,opt,name=claimed,proto3" json:"claimed,omitempty"`
+	// number_claimed: intake held the number on its per-number claim stream
+	// (intake-contact-n<key>, the cap of open callbacks across services)
+	// before writing it. False from versions with a claim stream per number
+	// and service only; intake claims their open callbacks again at start.
+	NumberClaimed bool `protobuf:"varint,4,opt,name=number_claimed,json=numberClaimed,proto3" json:"number_claimed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,6 +266,13 @@ func (x *CallbackRequested) GetRequest() *CallbackRequest {
 func (x *CallbackRequested) GetClaimed() bool {
 	if x != nil {
 		return x.Claimed
+	}
+	return false
+}
+
+func (x *CallbackRequested) GetNumberClaimed() bool {
+	if x != nil {
+		return x.NumberClaimed
 	}
 	return false
 }
@@ -1269,8 +1281,12 @@ type ContactClaimed struct {
 	At     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	// previous: the holder this claim replaced (its callback ended, was
 	// voided or is of another number), for the audit.
-	Previous      string `protobuf:"bytes,3,opt,name=previous,proto3" json:"previous,omitempty"`
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Previous string `protobuf:"bytes,3,opt,name=previous,proto3" json:"previous,omitempty"`
+	Reason   string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// service: on a number's stream (intake-contact-n<key>, keyed by the
+	// number alone), the service the holder holds the number for. The
+	// stream then holds a set of holders, at most the cap, one per service.
+	Service       string `protobuf:"bytes,5,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1329,6 +1345,13 @@ func (x *ContactClaimed) GetPrevious() string {
 func (x *ContactClaimed) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *ContactClaimed) GetService() string {
+	if x != nil {
+		return x.Service
 	}
 	return ""
 }
@@ -1677,12 +1700,13 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x0fpreferred_agent\x18\t \x01(\tR\x0epreferredAgent\x1a;\n" +
 	"\rCaseDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x01\n" +
 	"\x11CallbackRequested\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12?\n" +
 	"\arequest\x18\x02 \x01(\v2%.ringback.callback.v1.CallbackRequestR\arequest\x12\x18\n" +
-	"\aclaimed\x18\x03 \x01(\bR\aclaimed\"x\n" +
+	"\aclaimed\x18\x03 \x01(\bR\aclaimed\x12%\n" +
+	"\x0enumber_claimed\x18\x04 \x01(\bR\rnumberClaimed\"x\n" +
 	"\x11CallbackCancelled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
@@ -1771,12 +1795,13 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x88\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa2\x01\n" +
 	"\x0eContactClaimed\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1a\n" +
 	"\bprevious\x18\x03 \x01(\tR\bprevious\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"m\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\aservice\x18\x05 \x01(\tR\aservice\"m\n" +
 	"\x0fContactReleased\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
