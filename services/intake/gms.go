@@ -164,9 +164,14 @@ func gmsFields(w http.ResponseWriter, r *http.Request) (map[string]string, error
 // with the callback's _id; ringback adds where it stands and its address,
 // nothing personal (a retry with the same Idempotency-Key gets the same).
 func (s *Service) gmsCreate(w http.ResponseWriter, r *http.Request) error {
+	// The per-address limit first, before anything is decoded, as for
+	// POST /v1/callbacks; submit applies the rest (admitRequest).
+	if err := s.admitAddress(r); err != nil {
+		return err
+	}
 	service := r.PathValue("service")
-	if s.cfg.ServiceSet != nil && !s.cfg.ServiceSet.Has(service) {
-		return gms.NewError(http.StatusNotFound, "service", "no service "+service+" in the services file", gms.ExceptionResource)
+	if err := s.knownService(service); err != nil {
+		return gms.NewError(http.StatusNotFound, "service", "no service of this name takes callbacks", gms.ExceptionResource)
 	}
 	fields, err := gmsFields(w, r)
 	if err != nil {

@@ -31,8 +31,8 @@ func limited(t testing.TB, cfg Config) *servicetest.Env {
 	return env
 }
 
-// answer is a create's status with its problem and Retry-After.
-type answer struct {
+// createAnswer is a create's status with its problem and Retry-After.
+type createAnswer struct {
 	code        int
 	field       string
 	limit       string
@@ -41,7 +41,7 @@ type answer struct {
 	contentType string
 }
 
-func create(t testing.TB, base string, body map[string]any, header map[string]string) answer {
+func create(t testing.TB, base string, body map[string]any, header map[string]string) createAnswer {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", base+"/v1/callbacks", bytes.NewReader(b))
@@ -52,7 +52,7 @@ func create(t testing.TB, base string, body map[string]any, header map[string]st
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Error(err)
-		return answer{}
+		return createAnswer{}
 	}
 	defer res.Body.Close()
 	var p struct {
@@ -61,7 +61,7 @@ func create(t testing.TB, base string, body map[string]any, header map[string]st
 		RetryAfter int    `json:"retry_after"`
 	}
 	_ = json.NewDecoder(res.Body).Decode(&p)
-	return answer{code: res.StatusCode, field: p.Field, limit: p.Limit, retryAfter: res.Header.Get("Retry-After"),
+	return createAnswer{code: res.StatusCode, field: p.Field, limit: p.Limit, retryAfter: res.Header.Get("Retry-After"),
 		retryMember: p.RetryAfter, contentType: res.Header.Get("Content-Type")}
 }
 
