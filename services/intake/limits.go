@@ -87,8 +87,8 @@ func (l *Limits) registerFlags(fs *flag.FlagSet) {
 }
 
 func (l *Limits) validate() error {
-	if l.Replicas < 0 || l.Replicas > 10000 { // 0: as 1
-		return fmt.Errorf("intake.replicas: %d is not within 1..10000", l.Replicas)
+	if l.Replicas < 0 || l.Replicas > 1000 { // 0: as 1; the bound keeps a period times it within a time.Duration
+		return fmt.Errorf("intake.replicas: %d is not within 1..1000", l.Replicas)
 	}
 	if _, err := parsePrefixes(l.TrustedProxies); err != nil {
 		return fmt.Errorf("intake.trusted-proxies: %w", err)

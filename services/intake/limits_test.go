@@ -246,3 +246,23 @@ func flood(t testing.TB, env *servicetest.Env, workers int, real, virtual time.D
 	}
 	return created, refused
 }
+
+func TestShare(t *testing.T) {
+	l := ratelimit.Limit{Count: 200, Per: time.Second, Burst: 400}
+	for _, tc := range []struct {
+		replicas int
+		want     ratelimit.Limit
+	}{
+		{0, l}, {1, l},
+		{2, ratelimit.Limit{Count: 200, Per: 2 * time.Second, Burst: 200}},
+		{3, ratelimit.Limit{Count: 200, Per: 3 * time.Second, Burst: 134}},
+		{1000, ratelimit.Limit{Count: 200, Per: 1000 * time.Second, Burst: 1}},
+	} {
+		if got := share(l, tc.replicas); got != tc.want {
+			t.Errorf("share(%v, %d) = %v, want %v", l, tc.replicas, got, tc.want)
+		}
+	}
+	if got := share(ratelimit.Limit{}, 4); !got.Off() {
+		t.Errorf("share of off = %v", got)
+	}
+}
