@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -75,8 +76,9 @@ var (
 	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	// listParams are the query parameters a list knows: another is a typo
 	// that would otherwise widen the search silently.
-	listParams = []string{"service", "state", "phone_number", "agent", "from", "to", "time_field", "limit", "cursor"}
-	states     = map[string]callbackv1.CallbackState{
+	listParams = []string{"service", "state", "phone_number", "agent", "from", "to", "time_field", "limit", "cursor",
+		consistency.AfterParam}
+	states = map[string]callbackv1.CallbackState{
 		"SCHEDULED":   callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED,
 		"QUEUED":      callbackv1.CallbackState_CALLBACK_STATE_QUEUED,
 		"IN_PROGRESS": callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS,
@@ -212,34 +214,26 @@ func (s *Service) ListCallbacks(ctx context.Context, f index.Filter, after *inde
 }
 
 // caughtUp waits until the index holds every event the store held when
-// called. The projection wakes waiters only for the events it folds, and
-// the head may be another service's: a short tick covers that case.
-func (s *Service) caughtUp(ctx context.Context) error {
+// called, another service's included.
+func (s *Service) caughtUp(parent context.Context) error {
 	hr, ok := s.deps.Store.(eventstore.HeadReader)
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, listWait)
+	ctx, cancel := context.WithTimeout(parent, listWait)
 	defer cancel()
 	head, err := hr.Head(ctx)
 	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ch := s.proj.Changed()
-		if !s.proj.Position().Less(head) {
-			return nil
+	if err := s.proj.WaitPosition(ctx, head); err != nil {
+		if parent.Err() != nil {
+			return parent.Err() // the caller left
 		}
-		select {
-		case <-ch:
-		case <-tick.C:
-		case <-ctx.Done():
-			if err := s.proj.Ready(); err != nil {
-				return httpx.Unavailable("the callbacks' index is not ready: " + err.Error())
-			}
-			return httpx.Unavailable("the callbacks' index is behind the store; try again")
+		if rerr := s.proj.Ready(); rerr != nil {
+			return httpx.Unavailable("the callbacks' index is not ready: " + rerr.Error())
 		}
+		return httpx.Unavailable("the callbacks' index is behind the store; try again")
 	}
+	return nil
 }

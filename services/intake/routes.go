@@ -15,6 +15,7 @@ import (
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/callwindow"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -61,7 +62,9 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	// A client's consistency token (Ringback-After) is honoured on every
+	// route, as by every service with a read model (the list's index).
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
 }
 
 // entitled: the agent who accepted the callback's interaction, a
@@ -326,6 +329,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		s.requested.Inc()
 	}
 	w.Header().Set("Location", "/v1/callbacks/"+id)
+	consistency.Set(w, out.Position)
 	if status == http.StatusCreated {
 		// The caller just sent all of it.
 		httpx.WriteJSON(w, status, present(out.State))
@@ -365,11 +369,12 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 		}
 		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who.ID, Supervisor: true}
 	}
-	st, err := s.CancelCallback(r.Context(), r.PathValue("id"), cmd)
+	out, err := s.cancelCallback(r.Context(), r.PathValue("id"), cmd)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
+	consistency.Set(w, out.Position)
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil
 }
 
