@@ -10,7 +10,6 @@ package intake
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +21,10 @@ import (
 	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/phone"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
+	"github.com/ringback/ringback/services/intake/callback"
 	"github.com/ringback/ringback/services/intake/index"
 )
 
@@ -72,8 +73,6 @@ type listAnswer struct {
 }
 
 var (
-	serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	// listParams are the query parameters a list knows: another is a typo
 	// that would otherwise widen the search silently.
 	listParams = []string{"service", "state", "phone_number", "agent", "from", "to", "time_field", "limit", "cursor",
@@ -110,7 +109,7 @@ func listQuery(r *http.Request) (f index.Filter, after *index.Cursor, limit int,
 		}
 	}
 	for _, svc := range values(q, "service") {
-		if !serviceName.MatchString(svc) {
+		if !callback.ValidService(svc) {
 			return f, nil, 0, httpx.BadField("service", "must be service names: lower-case letters, digits and dashes")
 		}
 		f.Services = append(f.Services, svc)
@@ -122,7 +121,7 @@ func listQuery(r *http.Request) (f index.Filter, after *index.Cursor, limit int,
 		}
 		f.States = append(f.States, v)
 	}
-	if f.Phone = q.Get("phone_number"); f.Phone != "" && !e164.MatchString(f.Phone) {
+	if f.Phone = q.Get("phone_number"); f.Phone != "" && !phone.IsContactNumber(f.Phone) {
 		return f, nil, 0, httpx.BadField("phone_number", "must be an E.164 number such as +14155550123 (%2B for the + in a URL)")
 	}
 	if f.Agent = q.Get("agent"); f.Agent != "" && !agentauth.ValidID(f.Agent) {
