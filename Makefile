@@ -46,8 +46,15 @@ chaos:
 	cd cmd/ringback && RINGBACK_CHAOS_CALLBACKS=1000 RINGBACK_CHAOS_KILL_EVERY=3s \
 		$(PG_VIRTUALENV) $(GO) test -count=1 -timeout 60m -run TestChaosEveryReplicaKilled -v ./e2e/
 
-vet:
-	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+# go vet, then golangci-lint (.golangci.yml: the vet/staticcheck set and
+# depguard, which holds the shape: pure domain packages, no service importing
+# another, libs importing no service) over every module.
+GOLANGCI_LINT_VERSION := v2.15.0
+$(TOOLS)/golangci-lint:
+	GOFLAGS= GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+vet: $(TOOLS)/golangci-lint
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) vet ./... && $(TOOLS)/golangci-lint run ./...); done
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done

@@ -3,10 +3,10 @@ package callwindow
 import (
 	"archive/zip"
 	"bufio"
+	"go/build"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -123,7 +123,7 @@ func TestAllowedAndNextOpening(t *testing.T) {
 // time/tzdata embeds the same data as), else the system's tzdata.zi.
 func allZones(t *testing.T) []string {
 	var names []string
-	if r, err := zip.OpenReader(filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip")); err == nil {
+	if r, err := zip.OpenReader(filepath.Join(build.Default.GOROOT, "lib", "time", "zoneinfo.zip")); err == nil {
 		defer r.Close()
 		for _, f := range r.File {
 			if !strings.HasSuffix(f.Name, "/") {

@@ -259,7 +259,8 @@ func TestErasureReachesEveryReplica(t *testing.T) {
 		proto.Unmarshal(out, &m)
 		return m.Request.ContactName
 	}
-	if read(b) != canaryName || read(b) != canaryName { // the second from b's cache
+	first, cached := read(b), read(b) // the second from b's cache
+	if first != canaryName || cached != canaryName {
 		t.Fatal("replica b does not read the contact before erasure")
 	}
 	if _, err := a.Erase(ctx, canaryNumber); err != nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,10 @@ type Config struct {
 	// Nil: the id derives from the key alone (tests, and a platform
 	// without a secret, which the binary warns of).
 	IDKey []byte
+	// DefaultRegion (ISO 3166, "US") is the country of a number a GMS site
+	// sends without its country code (gms.go); "": the only country of
+	// DialCountries when it lists one, else such numbers are refused.
+	DefaultRegion string
 }
 
 // DefaultClaimGrace: a claim and its request are two appends a few
@@ -83,6 +88,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of ISO region codes (US,GB) whose numbers a callback may be asked for; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never may")
 	fs.StringVar(&c.DialTypes, "intake.dial-types", "",
 		"comma list of number types a callback may be asked for (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
+	fs.StringVar(&c.DefaultRegion, "intake.default-region", "",
+		"ISO region code (US, GB) of a phone number a site built for GMS sends without its country code (/genesys/...); empty: the only country of --intake.dial-countries if it lists one, else such numbers are refused (400 _customer_number)")
 	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
 		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
 }
@@ -91,6 +98,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("intake: %w", err)
+	}
+	if c.DefaultRegion != "" {
+		if p, err := dialplan.Parse(c.DefaultRegion, ""); err != nil || len(p.Countries) != 1 {
+			return fmt.Errorf("intake.default-region: %q is not one region code such as US or GB", c.DefaultRegion)
+		}
 	}
 	if c.ClaimGrace < 0 {
 		return fmt.Errorf("intake.claim-grace: must not be negative, got %s", c.ClaimGrace)
@@ -137,6 +149,8 @@ type Service struct {
 	voided    prometheus.Counter
 	plan      dialplan.Plan
 	agents    *agentauth.Directory // nil: open, no authentication
+	// region is the country of a national number on the GMS API ("": none).
+	region string
 	// idx is the callbacks' index (list.go), folded by proj; mu guards it.
 	proj *readmodel.Projection
 	mu   sync.RWMutex
@@ -157,7 +171,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, idx: index.New()}
+	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, idx: index.New(), region: strings.ToUpper(cfg.DefaultRegion)}
+	if s.region == "" && len(plan.Countries) == 1 {
+		s.region = plan.Countries[0]
+	}
 	s.proj = &readmodel.Projection{Prefixes: []string{index.StreamPrefix, erasurePrefix}, Apply: s.fold}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})

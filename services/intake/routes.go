@@ -59,12 +59,14 @@ func (s *Service) routeTable() []agentauth.Route {
 
 // Routes is the service's route table, for the binary's list of every
 // route and its roles (GET /admin/routes) and the route × role test.
-func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
+func (s *Service) Routes() []agentauth.Route { return append(s.routeTable(), s.gmsRoutes()...) }
 
 func (s *Service) routes(mux *http.ServeMux) {
 	// A client's consistency token (Ringback-After) is honoured on every
-	// route, as by every service with a read model (the list's index).
-	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
+	// route of ours, as by every service with a read model (the list's
+	// index); not on GMS's, whose query takes any key as a property.
+	routes := append(consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()), s.gmsRoutes()...)
+	agentauth.Register(mux, s.deps.Log, s.agents, routes)
 }
 
 // entitled: the agent who accepted the callback's interaction, a
@@ -170,6 +172,28 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	return s.submit(w, r, req, s.answerV1)
+}
+
+// answer writes the callback a request was accepted for: created says it is
+// new, else the request is a retry with the same Idempotency-Key. The GMS
+// API answers in its own shape (gms.go).
+type answer func(w http.ResponseWriter, r *http.Request, created bool, st callback.State)
+
+func (s *Service) answerV1(w http.ResponseWriter, r *http.Request, created bool, st callback.State) {
+	w.Header().Set("Location", "/v1/callbacks/"+st.ID)
+	if created {
+		// The caller just sent all of it.
+		httpx.WriteJSON(w, http.StatusCreated, present(st))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
+}
+
+// submit validates and records a request, decoded by its API, and answers
+// it with ans: the one path of every callback request, whichever API it
+// came through.
+func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createRequest, ans answer) error {
 	if p := agentauth.Who(r.Context()); p.Has(agentauth.RoleClient) && !p.Covers(req.Service) {
 		// An API client's key is scoped to its services (issue 16).
 		refused := httpx.Forbidden("this API client may not request callbacks for this service")
@@ -212,7 +236,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if !s.cfg.RefuseDuplicates {
-		return s.request(w, r, id, cbr, now)
+		return s.request(w, r, id, cbr, now, ans)
 	}
 	// A retried POST whose callback is written answers it, and claims
 	// nothing: its number may be held by that very callback. (Without a
@@ -224,8 +248,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 			if !sameRequest(l.State.Request, cbr) {
 				return keyReused()
 			}
-			w.Header().Set("Location", "/v1/callbacks/"+id)
-			httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
+			ans(w, r, false, l.State)
 			return nil
 		} else if l.State.Voided {
 			return keyAbandoned()
@@ -246,7 +269,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	return s.request(w, r, id, cbr, now)
+	return s.request(w, r, id, cbr, now, ans)
 }
 
 // duplicate is the 409 of a number that has an open callback.
@@ -287,7 +310,7 @@ func keyAbandoned() error {
 
 // request writes the callback, its number claimed (or not to be): see
 // admit.go for why in this order.
-func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time) error {
+func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time, ans answer) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
@@ -328,14 +351,8 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	default:
 		s.requested.Inc()
 	}
-	w.Header().Set("Location", "/v1/callbacks/"+id)
 	consistency.Set(w, out.Position)
-	if status == http.StatusCreated {
-		// The caller just sent all of it.
-		httpx.WriteJSON(w, status, present(out.State))
-		return nil
-	}
-	httpx.WriteJSON(w, status, s.show(r, out.State))
+	ans(w, r, status == http.StatusCreated, out.State)
 	return nil
 }
 

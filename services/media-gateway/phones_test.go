@@ -172,12 +172,6 @@ func (p *phone) lastByeOf(call string) time.Time {
 	return p.byeAt[call]
 }
 
-func (p *phone) requests(method string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.other[method]
-}
-
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

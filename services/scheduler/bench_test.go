@@ -99,7 +99,6 @@ func BenchmarkPendingMemory(b *testing.B) {
 		}
 		baseline := float64(heapAlloc()-before) / float64(n)
 		runtime.KeepAlive(bare)
-		bare = nil
 
 		before = heapAlloc()
 		p := newPending()

@@ -59,11 +59,6 @@ type queueingPublisher struct {
 	closed bool
 }
 
-type publication struct {
-	topic string
-	msgs  []*message.Message
-}
-
 func newQueueingPublisher(t *testing.T, bus *inproc.Bus) *queueingPublisher {
 	p := &queueingPublisher{bus: bus, queue: make(chan func() error, 100000)}
 	done := make(chan struct{})

@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
 	"github.com/ringback/ringback/libs/siptest"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -309,10 +310,6 @@ func nonceOf(t *testing.T, challenge string) string {
 		t.Fatalf("no nonce in %q", challenge)
 	}
 	return m[1]
-}
-
-func withoutNonce(chal []string) string {
-	return noncePattern.ReplaceAllString(strings.Join(chal, " | "), `nonce="..."`)
 }
 
 func splitHostPort(t *testing.T, addr string) (string, int) {

@@ -185,7 +185,7 @@ func TestEvolveTracksStatus(t *testing.T) {
 }
 
 func TestInteractionIDIsStable(t *testing.T) {
-	if InteractionID("c1", 0) != InteractionID("c1", 0) {
+	if first, again := InteractionID("c1", 0), InteractionID("c1", 0); first != again {
 		t.Fatal("not deterministic")
 	}
 	if InteractionID("c1", 0) == InteractionID("c1", 1) || InteractionID("c1", 0) == InteractionID("c2", 0) {
