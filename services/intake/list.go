@@ -10,7 +10,6 @@ package intake
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +18,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/phone"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
+	"github.com/ringback/ringback/services/intake/callback"
 	"github.com/ringback/ringback/services/intake/index"
 )
 
@@ -71,12 +73,11 @@ type listAnswer struct {
 }
 
 var (
-	serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	e164        = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	// listParams are the query parameters a list knows: another is a typo
 	// that would otherwise widen the search silently.
-	listParams = []string{"service", "state", "phone_number", "agent", "from", "to", "time_field", "limit", "cursor"}
-	states     = map[string]callbackv1.CallbackState{
+	listParams = []string{"service", "state", "phone_number", "agent", "from", "to", "time_field", "limit", "cursor",
+		consistency.AfterParam}
+	states = map[string]callbackv1.CallbackState{
 		"SCHEDULED":   callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED,
 		"QUEUED":      callbackv1.CallbackState_CALLBACK_STATE_QUEUED,
 		"IN_PROGRESS": callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS,
@@ -108,7 +109,7 @@ func listQuery(r *http.Request) (f index.Filter, after *index.Cursor, limit int,
 		}
 	}
 	for _, svc := range values(q, "service") {
-		if !serviceName.MatchString(svc) {
+		if !callback.ValidService(svc) {
 			return f, nil, 0, httpx.BadField("service", "must be service names: lower-case letters, digits and dashes")
 		}
 		f.Services = append(f.Services, svc)
@@ -120,7 +121,7 @@ func listQuery(r *http.Request) (f index.Filter, after *index.Cursor, limit int,
 		}
 		f.States = append(f.States, v)
 	}
-	if f.Phone = q.Get("phone_number"); f.Phone != "" && !e164.MatchString(f.Phone) {
+	if f.Phone = q.Get("phone_number"); f.Phone != "" && !phone.IsContactNumber(f.Phone) {
 		return f, nil, 0, httpx.BadField("phone_number", "must be an E.164 number such as +14155550123 (%2B for the + in a URL)")
 	}
 	if f.Agent = q.Get("agent"); f.Agent != "" && !agentauth.ValidID(f.Agent) {
@@ -212,34 +213,26 @@ func (s *Service) ListCallbacks(ctx context.Context, f index.Filter, after *inde
 }
 
 // caughtUp waits until the index holds every event the store held when
-// called. The projection wakes waiters only for the events it folds, and
-// the head may be another service's: a short tick covers that case.
-func (s *Service) caughtUp(ctx context.Context) error {
+// called, another service's included.
+func (s *Service) caughtUp(parent context.Context) error {
 	hr, ok := s.deps.Store.(eventstore.HeadReader)
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, listWait)
+	ctx, cancel := context.WithTimeout(parent, listWait)
 	defer cancel()
 	head, err := hr.Head(ctx)
 	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ch := s.proj.Changed()
-		if !s.proj.Position().Less(head) {
-			return nil
+	if err := s.proj.WaitPosition(ctx, head); err != nil {
+		if parent.Err() != nil {
+			return parent.Err() // the caller left
 		}
-		select {
-		case <-ch:
-		case <-tick.C:
-		case <-ctx.Done():
-			if err := s.proj.Ready(); err != nil {
-				return httpx.Unavailable("the callbacks' index is not ready: " + err.Error())
-			}
-			return httpx.Unavailable("the callbacks' index is behind the store; try again")
+		if rerr := s.proj.Ready(); rerr != nil {
+			return httpx.Unavailable("the callbacks' index is not ready: " + rerr.Error())
 		}
+		return httpx.Unavailable("the callbacks' index is behind the store; try again")
 	}
+	return nil
 }

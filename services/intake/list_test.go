@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/servicetest"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
@@ -39,8 +40,9 @@ func TestListCallbacks(t *testing.T) {
 	create := func(service, number string) string {
 		t.Helper()
 		var cb callbackView
-		if res := env.Do("POST", "/v1/callbacks", map[string]any{"service": service, "phone_number": number}, &cb); res.StatusCode != http.StatusCreated {
-			t.Fatalf("POST %s %s: %d", service, number, res.StatusCode)
+		if res := env.Do("POST", "/v1/callbacks", map[string]any{"service": service, "phone_number": number}, &cb); res.StatusCode != http.StatusCreated ||
+			res.Header.Get(consistency.Header) == "" {
+			t.Fatalf("POST %s %s: %d %v", service, number, res.StatusCode, res.Header)
 		}
 		env.Clock.Advance(time.Minute) // one request a minute, so the order is theirs
 		return cb.ID
@@ -49,8 +51,32 @@ func TestListCallbacks(t *testing.T) {
 	b := create("sales", "+33612345601")
 	c := create("support", "+33612345603")
 	d := create("support", "+33612345604")
-	if res := env.DoWith("DELETE", "/v1/callbacks/"+d, servicetest.Bearer("crm"), nil, nil); res.StatusCode != http.StatusOK {
+	res := env.DoWith("DELETE", "/v1/callbacks/"+d, servicetest.Bearer("crm"), nil, nil)
+	if res.StatusCode != http.StatusOK {
 		t.Fatalf("cancel: %d", res.StatusCode)
+	}
+	// Every write answers its consistency token, which any list honours;
+	// a token it did not give is a 400 naming it.
+	token := res.Header.Get(consistency.Header)
+	for _, c := range []struct {
+		header map[string]string
+		query  string
+		status int
+		field  string
+	}{
+		{map[string]string{consistency.AfterHeader: token}, "", http.StatusOK, ""},
+		{nil, "after=" + token, http.StatusOK, ""},
+		{map[string]string{consistency.AfterHeader: "nope"}, "", http.StatusBadRequest, consistency.AfterHeader},
+		{nil, "after=nope", http.StatusBadRequest, consistency.AfterParam},
+	} {
+		h := map[string]string{"Authorization": servicetest.Bearer("crm")["Authorization"]}
+		for k, v := range c.header {
+			h[k] = v
+		}
+		var p problem
+		if res := env.DoWith("GET", "/v1/callbacks?"+c.query, h, nil, &p); token == "" || res.StatusCode != c.status || p.Field != c.field {
+			t.Errorf("token %q, %v ?%s: %d %+v", token, c.header, c.query, res.StatusCode, p)
+		}
 	}
 	env.AppendAs("router-offer-i1", eventstore.Cause{ID: "accept-1", Correlation: c},
 		&routingv1.OfferAccepted{InteractionId: "i1", AgentId: "a1"})

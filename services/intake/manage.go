@@ -20,6 +20,7 @@ import (
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/availability"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -69,34 +70,45 @@ func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
 // scheduler then fixes the due time within office hours and the calling
 // window, and the callback's moves say so.
 func (s *Service) RescheduleCallback(ctx context.Context, id string, desired time.Time, by, reason string) (callback.State, error) {
+	out, err := s.rescheduleCallback(ctx, id, desired, by, reason)
+	return out.State, err
+}
+
+// rescheduleCallback is RescheduleCallback with the store position of its
+// write, for the API's consistency token. Refused, its State is the
+// callback as loaded.
+func (s *Service) rescheduleCallback(ctx context.Context, id string, desired time.Time, by, reason string) (eventstore.Outcome[callback.State], error) {
 	st, err := s.load(ctx, id)
+	refuse := func(err error) (eventstore.Outcome[callback.State], error) {
+		return eventstore.Outcome[callback.State]{State: st}, err
+	}
 	if err != nil {
-		return st, err
+		return refuse(err)
 	}
 	// Refused for its state before its time is looked at: a 409 that says
 	// why is more use than a 400 about a time that can never be had.
-	if _, err := callback.Decide(st, callback.Reschedule{DesiredTime: desired, At: s.deps.Clock.Now()}); err != nil {
-		return st, s.refusal(st, err, "rescheduled")
-	}
 	now := s.deps.Clock.Now()
+	if _, err := callback.Decide(st, callback.Reschedule{DesiredTime: desired, At: now}); err != nil {
+		return refuse(s.refusal(st, err, "rescheduled"))
+	}
 	svc := s.cfg.ServiceSet.Of(st.Request.GetService())
 	var fe *callback.FieldError
 	if err := callback.CheckDesired(desired, now, svc.BookAhead); errors.As(err, &fe) {
-		return st, httpx.BadField(fe.Field, fe.Reason)
+		return refuse(httpx.BadField(fe.Field, fe.Reason))
 	}
 	if !s.sameSlot(st, desired) {
 		wish := proto.CloneOf(st.Request)
 		wish.DesiredTime = timestamppb.New(desired)
 		if err := s.checkSlot(ctx, id, false, wish, now); err != nil {
-			return st, err
+			return refuse(err)
 		}
 	}
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: uuid.NewString(), Correlation: id},
 		callback.Reschedule{DesiredTime: desired, At: now, By: by, Reason: reason})
 	if err != nil {
-		return out.State, s.refusal(out.State, err, "rescheduled")
+		return out, s.refusal(out.State, err, "rescheduled")
 	}
-	return out.State, nil
+	return out, nil
 }
 
 // sameSlot says whether a scheduled callback's new wish falls in the
@@ -115,28 +127,35 @@ func (s *Service) sameSlot(st callback.State, desired time.Time) bool {
 // already ended is refused (ErrFinal), its number freed all the same, in
 // case an earlier release was lost.
 func (s *Service) CancelCallback(ctx context.Context, id string, cmd callback.Cancel) (callback.State, error) {
+	out, err := s.cancelCallback(ctx, id, cmd)
+	return out.State, err
+}
+
+// cancelCallback is CancelCallback with the store position of its write,
+// for the API's consistency token.
+func (s *Service) cancelCallback(ctx context.Context, id string, cmd callback.Cancel) (eventstore.Outcome[callback.State], error) {
 	if _, err := s.load(ctx, id); err != nil {
-		return callback.State{}, err
+		return eventstore.Outcome[callback.State]{}, err
 	}
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
 	if errors.Is(err, callback.ErrInProgress) || errors.Is(err, callback.ErrNoReason) {
 		// Nothing changed: the number stays held by the live callback.
-		return out.State, s.refusal(out.State, err, "cancelled")
+		return out, s.refusal(out.State, err, "cancelled")
 	}
 	if err != nil && !errors.Is(err, callback.ErrFinal) {
-		return out.State, err
+		return out, err
 	}
 	// Free the number before answering, so that a new request right after
 	// finds it free; after ErrFinal too, in case an earlier release was lost.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	if rerr := s.release(wctx, out.State, cmd.Reason); rerr != nil {
-		return out.State, rerr
+		return out, rerr
 	}
 	if err != nil {
-		return out.State, s.refusal(out.State, err, "cancelled")
+		return out, s.refusal(out.State, err, "cancelled")
 	}
-	return out.State, nil
+	return out, nil
 }
 
 // refusal is the API's answer to a command the callback's state refuses.
@@ -181,10 +200,11 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	case who.Has(agentauth.RoleClient):
 		reason = "rescheduled by the API client " + who.ID
 	}
-	st, err := s.RescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, reason)
+	out, err := s.rescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, reason)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
+	consistency.Set(w, out.Position)
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/availability"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/serviceconf"
@@ -117,7 +118,7 @@ func TestRescheduleByID(t *testing.T) {
 		before := env.Stored()
 		var got callbackView
 		res := env.DoWith(c.method, path, servicetest.Bearer(c.who), map[string]any{"desired_time": wish.Format(time.RFC3339)}, &got)
-		if res.StatusCode != http.StatusOK || got.State != "SCHEDULED" || !got.DesiredTime.Equal(wish) || !got.ScheduledFor.Equal(wish) ||
+		if res.StatusCode != http.StatusOK || (res.Header.Get(consistency.Header) == "") != (c.stored == 0) || got.State != "SCHEDULED" || !got.DesiredTime.Equal(wish) || !got.ScheduledFor.Equal(wish) ||
 			got.PhoneNumber != "+33612345678" {
 			t.Fatalf("%s by %s: %d %+v", c.method, c.who, res.StatusCode, got)
 		}

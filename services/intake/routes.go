@@ -16,6 +16,7 @@ import (
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/callwindow"
+	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -62,7 +63,11 @@ func (s *Service) routeTable() []agentauth.Route {
 func (s *Service) Routes() []agentauth.Route { return append(s.routeTable(), s.gmsRoutes()...) }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.Routes())
+	// A client's consistency token (Ringback-After) is honoured on every
+	// route of ours, as by every service with a read model (the list's
+	// index); not on GMS's, whose query takes any key as a property.
+	routes := append(consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()), s.gmsRoutes()...)
+	agentauth.Register(mux, s.deps.Log, s.agents, routes)
 }
 
 // entitled: the agent who accepted the callback's interaction, a
@@ -360,6 +365,7 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	default:
 		s.requested.Inc()
 	}
+	consistency.Set(w, out.Position)
 	ans(w, r, status == http.StatusCreated, out.State)
 	return nil
 }
@@ -415,11 +421,12 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 		}
 		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who.ID, Supervisor: true}
 	}
-	st, err := s.CancelCallback(r.Context(), r.PathValue("id"), cmd)
+	out, err := s.cancelCallback(r.Context(), r.PathValue("id"), cmd)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
+	consistency.Set(w, out.Position)
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil
 }
 

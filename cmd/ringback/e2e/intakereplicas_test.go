@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,7 @@ import (
 // PostgreSQL store, creates for the same numbers fired at both at once.
 // Per number exactly one is accepted and every other answers 409 naming
 // phone_number; once the winner is cancelled through the other replica,
-// the number is free on both. No lock is shared but the store's expected
+// the number is free on both, and both list it cancelled at once. No lock is shared but the store's expected
 // revision on the number's claim stream (services/intake/admit.go).
 func TestIntakeReplicasAdmitOneCallbackPerNumber(t *testing.T) {
 	db := pgtest.Database(t)
@@ -81,6 +82,21 @@ func TestIntakeReplicasAdmitOneCallbackPerNumber(t *testing.T) {
 				t.Fatalf("cancel %s: %v %v", cb.ID, err, res)
 			}
 			res.Body.Close()
+			// Either replica lists it at once as cancelled, the one that
+			// did not write it too (its index waits for the store's head),
+			// after the number's earlier rounds.
+			for _, p := range replicas {
+				res, err := http.Get(p.URL + "/v1/callbacks?phone_number=" + url.QueryEscape(number))
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := readAll(res)
+				var l struct{ Items []struct{ ID, State string } }
+				reply{Status: res.StatusCode, Body: raw}.decode(t, &l)
+				if res.StatusCode != http.StatusOK || len(l.Items) != round+1 || l.Items[0].ID != cb.ID || l.Items[0].State != "CANCELLED" {
+					t.Fatalf("round %d, %s listed by %s: %d %s", round, number, p.URL, res.StatusCode, raw)
+				}
+			}
 		}
 	}
 

@@ -24,6 +24,10 @@ var (
 	service = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
+// ValidService says whether name can be a service's: lower-case letters,
+// digits and dashes, as a request's service must be.
+func ValidService(name string) bool { return service.MatchString(name) }
+
 // Limits of a request; generous for a web form, small enough that one
 // visitor cannot fill the store.
 const (
