@@ -89,12 +89,12 @@ func resolve(list string) ([]target, error) {
 	want := map[string]bool{}
 	for _, n := range strings.Split(list, ",") {
 		n = strings.TrimSpace(n)
-		switch {
-		case n == "all":
+		switch n {
+		case "all":
 			for _, t := range targets {
 				want[t.Name] = true
 			}
-		case n == "":
+		case "":
 		default:
 			known := false
 			for _, t := range targets {

@@ -152,8 +152,9 @@ func gmsURL(service, id string) string { return "/genesys/1/service/callback/" +
 
 // gmsRecord is a callback as GMS shows it: its keys, always strings, then
 // with full its number and the site's keys (case data). svc is its
-// service's configuration: the expiration is the request's time plus the
-// service's time to live, when the scheduler completes it unconnected.
+// service's configuration: the expiration is the later of the request's
+// and the wished time plus the service's time to live, when the scheduler
+// completes it unconnected.
 func gmsRecord(st callback.State, svc serviceconf.Service, full bool) map[string]string {
 	state, reason := gmsState(st)
 	service := st.Request.GetService()
@@ -171,7 +172,13 @@ func gmsRecord(st callback.State, svc serviceconf.Service, full bool) map[string
 		out["_desired_time"] = gms.FormatTime(requested) // as soon as possible: from its request
 	}
 	if svc.TTL > 0 {
-		out["_expiration_time"] = gms.FormatTime(requested.Add(svc.TTL))
+		// As the scheduler counts it: from the later of the request and
+		// the wished time (a reschedule's wish included).
+		from := requested
+		if st.Desired.After(from) {
+			from = st.Desired
+		}
+		out["_expiration_time"] = gms.FormatTime(from.Add(svc.TTL))
 	}
 	if !full {
 		return out

@@ -53,7 +53,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		}
 		svc := s.service(l.State.Request.GetService())
 		r := schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
-			Hours: svc.Hours, Window: svc.Window, Reason: "rescheduled by agent " + ev.AgentId}
+			Hours: svc.Hours, Window: svc.Window, Reason: "rescheduled by agent " + ev.AgentId, TTL: svc.TTL}
 		if ev.Personal {
 			r.Personal, r.Reason = ev.AgentId, r.Reason+" as a personal callback"
 		}
@@ -76,7 +76,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			return err
 		}
 		svc := s.service(l.State.Request.GetService())
-		r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true}
+		r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true, TTL: svc.TTL}
 		if ev.DesiredTime != nil {
 			r.DueAt = ev.DesiredTime.AsTime()
 		}

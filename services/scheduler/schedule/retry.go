@@ -62,13 +62,12 @@ func (s State) decideLife(c any) ([]proto.Message, error) {
 		if !s.Expiring() || c.At.Before(s.ExpiresAt) {
 			return nil, nil
 		}
-		ttl := s.ExpiresAt.Sub(s.Request.GetRequestedAt().AsTime()).Round(time.Second)
 		interaction := ""
 		if s.Status == Fired {
 			interaction = s.Current()
 		}
 		return []proto.Message{&callbackv1.CallbackExpired{CallbackId: s.ID, InteractionId: interaction,
-			At: timestamppb.New(c.At), Reason: fmt.Sprintf("FAIL_EXPIRED: not connected within its time to live of %s", ttl)}}, nil
+			At: timestamppb.New(c.At), Reason: "FAIL_EXPIRED: not connected by " + s.ExpiresAt.UTC().Format(time.RFC3339) + ", the end of its time to live"}}, nil
 	}
 	return nil, fmt.Errorf("schedule: unknown command %T", c)
 }

@@ -127,15 +127,36 @@ func TestExpire(t *testing.T) {
 		}
 		if c.want {
 			e := evs[0].(*callbackv1.CallbackExpired)
-			if e.InteractionId != c.interaction || !strings.HasPrefix(e.Reason, "FAIL_EXPIRED") || !strings.Contains(e.Reason, "24h0m0s") {
+			if e.InteractionId != c.interaction || !strings.HasPrefix(e.Reason, "FAIL_EXPIRED") || !strings.Contains(e.Reason, day.Format(time.RFC3339)) {
 				t.Errorf("%s: %v", c.name, e)
 			}
 		}
 	}
-	// A new request carries its expiry from the time it was made.
+	// A new request carries its expiry from the time it was made, or from
+	// its wished time when later: booked ahead, it lives as long past it.
 	evs, _ := Decide(State{}, Schedule{ID: "c1", Request: r, At: t0.Add(time.Minute), TTL: 2 * time.Hour})
 	if e := evs[0].(*callbackv1.CallbackScheduled); !e.ExpiresAt.AsTime().Equal(t0.Add(2 * time.Hour)) {
 		t.Errorf("expires at %s", e.ExpiresAt.AsTime())
+	}
+	ahead := request(nil)
+	ahead.DesiredTime = timestamppb.New(t0.Add(5 * 24 * time.Hour))
+	evs, _ = Decide(State{}, Schedule{ID: "c2", Request: ahead, At: t0.Add(time.Minute), TTL: 72 * time.Hour})
+	if e := evs[0].(*callbackv1.CallbackScheduled); !e.ExpiresAt.AsTime().Equal(t0.Add(8 * 24 * time.Hour)) {
+		t.Errorf("booked 5 days ahead with 3 days to live: expires at %s, want 3 days past its time", e.ExpiresAt.AsTime())
+	}
+	// Moved, it lives as long past its new time; moved to as soon as
+	// possible, it keeps what it had.
+	pending := fold(scheduled(r, t0), &callbackv1.CallbackRescheduled{CallbackId: "c1", DueAt: timestamppb.New(t0.Add(2 * time.Hour)), ExpiresAt: timestamppb.New(day)})
+	for _, c := range []struct {
+		to, want time.Time
+	}{{t0.Add(48 * time.Hour), t0.Add(72 * time.Hour)}, {t0.Add(time.Hour), t0.Add(25 * time.Hour)}, {time.Time{}, day}} {
+		evs, err := Decide(pending, Reschedule{DueAt: c.to, At: t0, Contact: true, TTL: 24 * time.Hour})
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("reschedule to %s: %v %v", c.to, evs, err)
+		}
+		if got := evs[0].(*callbackv1.CallbackRescheduled).ExpiresAt.AsTime(); !got.Equal(c.want) {
+			t.Errorf("moved to %s: expires at %s, want %s", c.to, got, c.want)
+		}
 	}
 }
 

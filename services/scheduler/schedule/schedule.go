@@ -112,7 +112,8 @@ type (
 		// Window is the service's calling window in the contact's local
 		// time; the zero Window is none (tests of other rules).
 		Window callwindow.Window
-		// TTL is the service's time to live from the request; zero: none.
+		// TTL is the service's time to live from the later of the request
+		// and the wished time (ttlFrom); zero: none.
 		TTL time.Duration
 		// Moved, when set, is the slot the scheduler took instead of the
 		// wished one, which was full (issue 11, capacity): the due time
@@ -147,6 +148,9 @@ type (
 		// Moved: the new time's slot was full, so it takes this one's
 		// start instead (the scheduler's book.go chose it).
 		Moved *callbackv1.CapacityMove
+		// TTL is the service's time to live: a callback moved past the end
+		// of its own lives that long past its new time. Zero: unchanged.
+		TTL time.Duration
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
 	NoteAccepted struct {
@@ -260,11 +264,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		sched := &callbackv1.CallbackScheduled{CallbackId: c.ID, Request: c.Request, DueAt: timestamppb.New(due),
 			MovedByWindow: moved, MovedByCapacity: c.Moved}
 		if c.TTL > 0 {
-			from := c.At
-			if r := c.Request.GetRequestedAt(); r != nil {
-				from = r.AsTime()
-			}
-			sched.ExpiresAt = timestamppb.New(from.Add(c.TTL))
+			sched.ExpiresAt = timestamppb.New(ttlFrom(c.Request.GetRequestedAt(), c.At, desired).Add(c.TTL))
 		}
 		out := []proto.Message{sched}
 		// Due already: say so in the same append, so the router gets an
@@ -309,8 +309,16 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if s.Status == Pending && due.Equal(s.DueAt) && c.Personal == s.PersonalAgent {
 			return nil, nil
 		}
+		expires := s.expiresAt()
+		if c.TTL > 0 && expires != nil {
+			// Moved later than its time to live allowed: it lives that long
+			// past its new time, never less than it had.
+			if later := due.Add(c.TTL); later.After(s.ExpiresAt) {
+				expires = timestamppb.New(later)
+			}
+		}
 		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason,
-			MovedByWindow: moved, ExpiresAt: s.expiresAt(), PersonalAgent: c.Personal, MovedByCapacity: c.Moved}}
+			MovedByWindow: moved, ExpiresAt: expires, PersonalAgent: c.Personal, MovedByCapacity: c.Moved}}
 		if !due.After(c.At) {
 			out = append(out, s.due(s.ID, s.Request, due))
 		}
@@ -391,6 +399,20 @@ func Evolve(s State, e proto.Message) State {
 		}
 	}
 	return s
+}
+
+// ttlFrom is where a time to live starts: the later of the request and
+// the wished time, so a callback booked days ahead (book_ahead) is not
+// over before it is due; it counts from when the contact expects the call.
+func ttlFrom(requested *timestamppb.Timestamp, now, desired time.Time) time.Time {
+	from := now
+	if requested != nil {
+		from = requested.AsTime()
+	}
+	if desired.After(from) {
+		from = desired
+	}
+	return from
 }
 
 // expiresAt is the time to live's end for an event, nil when none.
