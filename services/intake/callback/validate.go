@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ringback/ringback/libs/dialplan"
+	"github.com/ringback/ringback/libs/phone"
 )
 
 // FieldError names the request field at fault.
@@ -19,8 +20,6 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 var (
-	// E.164: a plus, a country code not starting with 0, at most 15 digits.
-	e164    = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	service = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
@@ -62,7 +61,7 @@ func Validate(in Input, now time.Time) (desired time.Time, err error) {
 		return desired, &FieldError{"service", "must be lower-case letters, digits and dashes"}
 	case in.PhoneNumber == "":
 		return desired, &FieldError{"phone_number", "is required"}
-	case !e164.MatchString(in.PhoneNumber):
+	case !phone.IsContactNumber(in.PhoneNumber):
 		return desired, &FieldError{"phone_number", "must be an E.164 number such as +14155550123"}
 	case !utf8.ValidString(in.Subject) || len(in.Subject) > MaxSubject:
 		return desired, &FieldError{"subject", fmt.Sprintf("must be valid text of at most %d bytes", MaxSubject)}
