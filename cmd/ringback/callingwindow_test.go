@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"slices"
 	"testing"
 )
 
@@ -31,6 +33,35 @@ func TestCallingWindowDefaultAndDemo(t *testing.T) {
 		if cfg.Scheduler.CallingWindow != c.want || cfg.AgentSession.CallingWindow != c.want {
 			t.Errorf("%v %v: scheduler %q, agent-session %q; want %q", c.args, c.env,
 				cfg.Scheduler.CallingWindow, cfg.AgentSession.CallingWindow, c.want)
+		}
+	}
+}
+
+// TestDemoKnowsOneService (issue 12): the demo names its service, so any
+// other name is refused there as on a configured platform; a services file
+// or --router.services given still decides.
+func TestDemoKnowsOneService(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--demo"}, []string{"support"}},
+		{[]string{"--demo", "--router.services=sales=priority:1"}, []string{"sales"}},
+		{nil, nil},
+	} {
+		cfg, err := parse(c.args, noEnv, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := resolve(cfg.Targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(ts); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cfg.Intake.Services, c.want) {
+			t.Errorf("%v: intake knows %v, want %v", c.args, cfg.Intake.Services, c.want)
 		}
 	}
 }

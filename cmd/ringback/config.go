@@ -158,6 +158,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 				_ = fs.Set(f, "off")
 			}
 		}
+		// The demo's service is "support": named, so that intake refuses
+		// any other name (issue 12) on the platform a newcomer tries
+		// first, as it does on one configured with --services.
+		if c.Services == "" && !given["router.services"] && getenv(envName("router.services")) == "" {
+			_ = fs.Set("router.services", "support=priority:0")
+		}
 	}
 	// A calling window given (or set by --demo) overrides the services
 	// file's for every service.
