@@ -35,6 +35,7 @@ import (
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
+	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
 // HandlerName is agent-session's consumer group; never renamed.
@@ -149,6 +150,9 @@ type Service struct {
 	maxCatchUp   int           // maxCatchUpEvents; tests shrink it
 	streams      streamCounts  // open event streams per agent and address
 	sse          prometheus.Gauge
+	// super is the supervisors' board and its live feed (issue 14).
+	super        *superFeed
+	superStreams prometheus.Gauge
 	resyncs      prometheus.Counter
 }
 
@@ -188,12 +192,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer,
 		catchUps: make(chan struct{}, maxCatchUps), maxCatchUp: maxCatchUpEvents}
 	s.sso = login
-	s.proj = &readmodel.Projection{Prefixes: []string{"agent-"}, Apply: s.fold}
+	s.super = newSuperFeed(time.UTC, deps.Clock.Now)
+	// One subscription feeds the desktops and the supervisors' board, which
+	// folds intake's callbacks too (issue 14).
+	s.proj = &readmodel.Projection{Prefixes: []string{"agent-", supervisor.CallbackPrefix}, Apply: s.fold}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})
 	s.resyncs = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_agent_event_stream_resyncs_total",
 		Help: "Desktop event streams dropped by the fan-out for falling behind, then resynced from the store."})
-	for _, c := range []prometheus.Collector{s.sse, s.resyncs} {
+	s.superStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_supervisor_event_streams",
+		Help: "Supervisor pages connected to their live feed."})
+	for _, c := range []prometheus.Collector{s.sse, s.resyncs, s.superStreams} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("agent-session metrics: %w", err)
 		}
@@ -213,6 +222,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.hub.close()
 	return lifecycle.Run(ctx,
 		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
+		s.super.run,
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

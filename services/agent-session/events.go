@@ -17,6 +17,7 @@ import (
 	"github.com/ringback/ringback/libs/httpx"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/interaction"
+	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
 // keepAlive stops proxies from closing an idle event stream.
@@ -201,6 +202,10 @@ func (s *Service) render(c change) func(eventstore.Position) []byte {
 
 // fold is the projection's Apply: the view first, then the desktops.
 func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
+	s.super.apply(r, m)
+	if strings.HasPrefix(r.Stream, supervisor.CallbackPrefix) {
+		return // the board's only
+	}
 	c := s.view.apply(r, m)
 	if n := s.hub.publish(r.Position, c.agent, s.render(c)); n > 0 {
 		s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.agent, "streams", n)

@@ -28,6 +28,7 @@ import (
 // anyone else an interaction does not exist (404).
 func (s *Service) routeTable() []agentauth.Route {
 	const agent, read = agentauth.RoleAgent, agentauth.RoleAgent | agentauth.RoleSupervisor
+	const supervise = agentauth.RoleSupervisor
 	var signIn []agentauth.Route
 	if s.sso != nil {
 		signIn = s.sso.Routes() // the desktop's "Sign in with …"
@@ -43,6 +44,13 @@ func (s *Service) routeTable() []agentauth.Route {
 			desktop.Handler().ServeHTTP(w, r)
 			return nil
 		}},
+		// The supervisor's page and its board (issue 14).
+		{Pattern: "GET /supervisor/", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
+			desktop.Supervisor().ServeHTTP(w, r)
+			return nil
+		}},
+		{Pattern: "GET /v1/supervisor/summary", Roles: supervise, Handle: s.supervisorSummary},
+		{Pattern: "GET /v1/supervisor/events", Roles: supervise, Handle: s.supervisorEvents},
 		{Pattern: "GET /v1/interactions/{id}", Roles: read, Entitle: s.entitled, Handle: s.getInteraction},
 		{Pattern: "POST /v1/interactions/{id}/accept", Roles: agent, Entitle: s.entitled, Handle: s.accept},
 		{Pattern: "POST /v1/interactions/{id}/reject", Roles: agent, Entitle: s.entitled, Handle: s.reject},

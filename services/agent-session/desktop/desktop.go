@@ -24,6 +24,11 @@ import (
 // Prefix is where Handler serves the desktop.
 const Prefix = "/agent/"
 
+// SupervisorPrefix is where Supervisor serves the supervisor's page (issue
+// 14): its files sit in static/supervisor/, and it shares the desktop's
+// look (desktop.css, served under Prefix).
+const SupervisorPrefix = "/supervisor/"
+
 //go:embed static
 var static embed.FS
 
@@ -43,7 +48,14 @@ type file struct {
 // Handler serves the desktop under /agent/: /agent/ is the page, the other
 // files sit beside it. It answers GET and HEAD only; mount it on "GET /agent/"
 // (ServeMux redirects /agent to /agent/).
-func Handler() http.Handler {
+func Handler() http.Handler { return serve(Prefix, "") }
+
+// Supervisor serves the supervisor's page under /supervisor/; mount it on
+// "GET /supervisor/".
+func Supervisor() http.Handler { return serve(SupervisorPrefix, "supervisor/") }
+
+// serve answers the files under dir of the embed at prefix.
+func serve(prefix, dir string) http.Handler {
 	files := map[string]file{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -83,7 +95,7 @@ func Handler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		name, ok := strings.CutPrefix(r.URL.Path, Prefix)
+		name, ok := strings.CutPrefix(r.URL.Path, prefix)
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -91,6 +103,7 @@ func Handler() http.Handler {
 		if name == "" {
 			name = "index.html"
 		}
+		name = dir + name
 		f, ok := files[name]
 		if !ok {
 			http.NotFound(w, r)

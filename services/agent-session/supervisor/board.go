@@ -28,9 +28,6 @@ const (
 	AgentPrefix       = "agent-"
 )
 
-// Prefixes are the streams to fold, for the projection.
-var Prefixes = []string{CallbackPrefix, AgentPrefix}
-
 type callback struct {
 	service     string
 	state       callbackv1.CallbackState

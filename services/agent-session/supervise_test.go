@@ -1,0 +1,154 @@
+package agentsession
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ringback/ringback/libs/servicetest"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/agent-session/supervisor"
+)
+
+const supervisorsJSON = `{"agents": [
+  {"id": "a1", "token": "tok-a1", "skills": {"support": 5}},
+  {"id": "sup", "token": "tok-sup", "supervisor": true, "services": ["support"]},
+  {"id": "boss", "token": "tok-boss", "supervisor": true}
+]}`
+
+func startSupervised(t *testing.T) *servicetest.Env {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "agents.json")
+	if err := os.WriteFile(path, []byte(supervisorsJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := servicetest.New(t)
+	s, err := New(Config{AgentsFile: path, CommandWait: 5 * time.Second}, Deps{Store: env.Store,
+		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Go(s.Run)
+	env.Relay()
+	return env
+}
+
+// requestCallback stores what intake stores for a new callback.
+func requestCallback(env *servicetest.Env, id, service string) {
+	env.Append(supervisor.CallbackPrefix+id, "create-"+id, &callbackv1.CallbackRequested{CallbackId: id,
+		Request: &callbackv1.CallbackRequest{Service: service, PhoneNumber: "+14155550123", RequestedAt: timestamppb.New(servicetest.Start)}})
+}
+
+func TestOnlySupervisorsReadTheBoard(t *testing.T) {
+	env := startSupervised(t)
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {"tok-a1", 403}, {"tok-sup", 200}, {"tok-boss", 200}} {
+		for _, path := range []string{"/v1/supervisor/summary", "/v1/supervisor/events"} {
+			h := map[string]string{}
+			if c.token != "" {
+				h = bearer(c.token)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			req, _ := http.NewRequestWithContext(ctx, "GET", env.Server.URL+path, nil)
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != c.want {
+				t.Errorf("GET %s as %q: %d, want %d", path, c.token, res.StatusCode, c.want)
+			}
+			if c.want != 200 && !strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+				t.Errorf("GET %s as %q: a refusal of type %q", path, c.token, res.Header.Get("Content-Type"))
+			}
+			res.Body.Close()
+			cancel()
+		}
+	}
+}
+
+func TestBoardShowsTheSupervisorsServicesAndMovesLive(t *testing.T) {
+	env := startSupervised(t)
+	feed := openBoard(t, env, "tok-sup")
+	requestCallback(env, "cb-1", "support")
+	requestCallback(env, "cb-2", "billing")
+	s := feed.until(t, func(s supervisor.Summary) bool { return len(s.Services) == 1 && s.Services[0].Waiting == 1 })
+	if s.Services[0].Service != "support" {
+		t.Fatalf("support's supervisor sees %+v", s.Services)
+	}
+	// The router offers it to a1: it is offered, no longer waiting.
+	offer(env, "1", "a1")
+	feed.until(t, func(s supervisor.Summary) bool {
+		return len(s.Services) == 1 && s.Services[0].Offered == 1 && s.Services[0].Waiting == 0
+	})
+	env.Append(supervisor.CallbackPrefix+"cb-1", "done-1", &callbackv1.CallbackStateChanged{CallbackId: "cb-1",
+		State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, At: timestamppb.New(env.Clock.Now()), Disposition: "sold"})
+	feed.until(t, func(s supervisor.Summary) bool { return s.Services[0].Completed["sold"] == 1 && s.Services[0].Offered == 0 })
+
+	// The summary says the same; the supervisor of every service sees both.
+	var all superView
+	waitFor(t, "both services on the summary", func() bool {
+		env.DoWith("GET", "/v1/supervisor/summary", bearer("tok-boss"), nil, &all)
+		return len(all.Services) == 2
+	})
+}
+
+// board reads a supervisor's live feed.
+type board struct{ summaries chan supervisor.Summary }
+
+func openBoard(t *testing.T, env *servicetest.Env, token string) *board {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", env.Server.URL+"/v1/supervisor/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("supervisor events: %v %v", err, res)
+	}
+	b := &board{summaries: make(chan supervisor.Summary, 100)}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(nil, 1<<20)
+		name := ""
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				name = v
+			}
+			if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok && name == "summary" {
+				var s supervisor.Summary
+				if json.Unmarshal([]byte(v), &s) == nil {
+					b.summaries <- s
+				}
+			}
+		}
+	}()
+	return b
+}
+
+func (b *board) until(t *testing.T, ok func(supervisor.Summary) bool) supervisor.Summary {
+	t.Helper()
+	var last supervisor.Summary
+	for {
+		select {
+		case s := <-b.summaries:
+			if ok(s) {
+				return s
+			}
+			last = s
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no such summary pushed within 10s; last %+v", last)
+		}
+	}
+}
