@@ -6,10 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/consistency"
+	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
@@ -98,4 +104,92 @@ func sendPlain(w io.Writer, name string, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
 	return err
+}
+
+// forceNotReady is a supervisor setting an agent Not Ready on web
+// callback (no more offers), with a reason the agent sees and a why kept
+// in the agent's events beside who did it. An agent on a call is refused
+// (409): the call ends first, as when the agent asks.
+func (s *Service) forceNotReady(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.supervised(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Reason string `json:"reason"`
+		Why    string `json:"why"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	if err := checkWhy(body.Why); err != nil {
+		return err
+	}
+	if body.Reason == "" {
+		body.Reason = "Set by a supervisor"
+	}
+	if len(body.Reason) > 100 {
+		return httpx.BadField("reason", "must be at most 100 bytes")
+	}
+	p := agentauth.Who(r.Context())
+	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()}, agent.SetState{Agent: id,
+		Channel: agent.WebCallback, State: agent.NotReady, Reason: body.Reason, By: p.ID, Why: body.Why, At: s.deps.Clock.Now()})
+	if err != nil {
+		return problem(err)
+	}
+	consistency.Set(w, out.Position)
+	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
+	return nil
+}
+
+// forceLogout is a supervisor ending an agent's session, recorded with
+// who and why; an agent on a call is refused (409).
+func (s *Service) forceLogout(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.supervised(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Why string `json:"why"`
+	}
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	if err := checkWhy(body.Why); err != nil {
+		return err
+	}
+	p := agentauth.Who(r.Context())
+	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()},
+		agent.Logout{Agent: id, By: p.ID, Why: body.Why, At: s.deps.Clock.Now()})
+	if err != nil {
+		return problem(err)
+	}
+	consistency.Set(w, out.Position)
+	httpx.WriteJSON(w, http.StatusOK, s.presentAgent(id, out.State))
+	return nil
+}
+
+// supervised is the agent in the path, if the supervisor may act on them:
+// one the board knows, with a skill of one of the supervisor's services
+// (or no skill: an agent of every service). For anyone else the agent does
+// not exist (404), as for an unknown one.
+func (s *Service) supervised(r *http.Request) (string, error) {
+	id, err := pathAgent(r)
+	if err != nil {
+		return "", err
+	}
+	if rows := s.super.agents(agentauth.Who(r.Context()), []string{id}); len(rows) == 0 {
+		return "", httpx.NotFound("no agent " + id)
+	}
+	return id, nil
+}
+
+func checkWhy(why string) error {
+	switch {
+	case strings.TrimSpace(why) == "":
+		return httpx.BadField("why", "say why: it is kept with who did it")
+	case len(why) > 200:
+		return httpx.BadField("why", "must be at most 200 bytes")
+	}
+	return nil
 }

@@ -14,12 +14,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/servicetest"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
 const supervisorsJSON = `{"agents": [
   {"id": "a1", "token": "tok-a1", "skills": {"support": 5}},
+  {"id": "b1", "token": "tok-b1", "skills": {"billing": 5}},
   {"id": "sup", "token": "tok-sup", "supervisor": true, "services": ["support"]},
   {"id": "boss", "token": "tok-boss", "supervisor": true}
 ]}`
@@ -95,7 +97,9 @@ func TestBoardShowsTheSupervisorsServicesAndMovesLive(t *testing.T) {
 	})
 	env.Append(supervisor.CallbackPrefix+"cb-1", "done-1", &callbackv1.CallbackStateChanged{CallbackId: "cb-1",
 		State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, At: timestamppb.New(env.Clock.Now()), Disposition: "sold"})
-	feed.until(t, func(s supervisor.Summary) bool { return s.Services[0].Completed["sold"] == 1 && s.Services[0].Offered == 0 })
+	feed.until(t, func(s supervisor.Summary) bool {
+		return s.Services[0].Completed["sold"] == 1 && s.Services[0].Offered == 0
+	})
 
 	// The summary says the same; the supervisor of every service sees both.
 	var all superView
@@ -151,4 +155,68 @@ func (b *board) until(t *testing.T, ok func(supervisor.Summary) bool) supervisor
 			t.Fatalf("no such summary pushed within 10s; last %+v", last)
 		}
 	}
+}
+
+func TestSupervisorForcesNotReadyAndLogsOutWithWhoAndWhy(t *testing.T) {
+	env := startSupervised(t)
+	for _, id := range []string{"a1", "b1"} {
+		if res := env.DoWith("POST", "/v1/agents/"+id+"/session", bearer("tok-"+id), map[string]string{}, nil); res.StatusCode != 200 {
+			t.Fatalf("%s login: %d", id, res.StatusCode)
+		}
+		env.DoWith("PUT", "/v1/agents/"+id+"/state", bearer("tok-"+id), map[string]string{"channel": "webcallback", "state": "READY"}, nil)
+	}
+	var all superView
+	waitFor(t, "both agents on the board", func() bool {
+		env.DoWith("GET", "/v1/supervisor/summary", bearer("tok-boss"), nil, &all)
+		return len(all.AgentRows) == 2 && all.AgentRows[0].State == "READY" && all.AgentRows[1].State == "READY"
+	})
+
+	before := env.Stored()
+	why := map[string]string{"reason": "Coaching", "why": "queue review at 10"}
+	for _, c := range []struct {
+		name, path, token string
+		body              any
+		want              int
+		field             string
+	}{
+		{"an agent", "/v1/supervisor/agents/b1/not-ready", "tok-a1", why, 403, "Authorization"},
+		{"no token", "/v1/supervisor/agents/b1/logout", "", why, 401, "Authorization"},
+		{"another service's agent", "/v1/supervisor/agents/b1/not-ready", "tok-sup", why, 404, ""},
+		{"an unknown agent", "/v1/supervisor/agents/zz/logout", "tok-boss", why, 404, ""},
+		{"no why", "/v1/supervisor/agents/a1/not-ready", "tok-sup", map[string]string{"reason": "Coaching"}, 400, "why"},
+		{"a bad id", "/v1/supervisor/agents/%20x/logout", "tok-sup", why, 400, "agent"},
+	} {
+		h := map[string]string{}
+		if c.token != "" {
+			h = bearer(c.token)
+		}
+		var p problemBody
+		if res := env.DoWith("POST", c.path, h, c.body, &p); res.StatusCode != c.want || p.Field != c.field {
+			t.Errorf("%s: %d field %q, want %d %q", c.name, res.StatusCode, p.Field, c.want, c.field)
+		}
+	}
+	if n := env.Stored(); n != before {
+		t.Fatalf("refused, yet %d events were stored", n-before)
+	}
+
+	if res := env.DoWith("POST", "/v1/supervisor/agents/a1/not-ready", bearer("tok-sup"), why, nil); res.StatusCode != 200 {
+		t.Fatalf("not ready: %d", res.StatusCode)
+	}
+	evs := env.Events("agent-a1")
+	sc, _ := evs[len(evs)-1].(*agentv1.AgentStateChanged)
+	if sc.GetState() != "NOT_READY" || sc.GetReason() != "Coaching" || sc.GetBy() != "sup" || sc.GetWhy() != "queue review at 10" {
+		t.Errorf("forced Not Ready recorded as %v", sc)
+	}
+	if res := env.DoWith("POST", "/v1/supervisor/agents/b1/logout", bearer("tok-boss"), map[string]string{"why": "left for the day"}, nil); res.StatusCode != 200 {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	evs = env.Events("agent-b1")
+	out, _ := evs[len(evs)-1].(*agentv1.AgentLoggedOut)
+	if out.GetBy() != "boss" || out.GetWhy() != "left for the day" {
+		t.Errorf("forced logout recorded as %v", out)
+	}
+	waitFor(t, "the board shows both", func() bool {
+		env.DoWith("GET", "/v1/supervisor/summary", bearer("tok-boss"), nil, &all)
+		return len(all.AgentRows) == 2 && all.AgentRows[0].State == "NOT_READY" && all.AgentRows[1].State == "LOGGED_OUT"
+	})
 }

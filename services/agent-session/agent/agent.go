@@ -75,6 +75,9 @@ type (
 	Logout struct {
 		Agent string
 		At    time.Time
+		// By is the supervisor who logs the agent out, Why their word for
+		// it (issue 14); empty when the agent does.
+		By, Why string
 	}
 	SetState struct {
 		Agent                  string
@@ -85,6 +88,9 @@ type (
 		System bool
 		// Until is when an After Call Work the platform sets ends.
 		Until time.Time
+		// By is the supervisor who forces the state, Why their word for it
+		// (issue 14); empty when the agent or the platform sets it.
+		By, Why string
 	}
 	// EndAfterCallWork sets the agent Ready once their After Call Work is
 	// due (see AfterCallWorkDue; Default is for events stored without an
@@ -145,7 +151,7 @@ func Decide(s State, c any) ([]proto.Message, error) {
 				return nil, ErrBusy
 			}
 		}
-		return []proto.Message{&agentv1.AgentLoggedOut{AgentId: c.Agent, At: timestamppb.New(c.At)}}, nil
+		return []proto.Message{&agentv1.AgentLoggedOut{AgentId: c.Agent, At: timestamppb.New(c.At), By: c.By, Why: c.Why}}, nil
 	case SetState:
 		if !s.LoggedIn {
 			return nil, ErrNotLoggedIn
@@ -165,7 +171,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		if cur.State == c.State && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
 			return nil, nil
 		}
-		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At)}
+		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At),
+			By: c.By, Why: c.Why}
 		if c.State == AfterCallWork && !c.Until.IsZero() {
 			e.Until = timestamppb.New(c.Until)
 		}

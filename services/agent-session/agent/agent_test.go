@@ -37,6 +37,9 @@ func TestDecide(t *testing.T) {
 		{"not ready while busy", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, At: t0}, 0, ErrBusy},
 		{"logout while busy", []proto.Message{in, busy}, Logout{Agent: "a1", At: t0}, 0, ErrBusy},
 		{"logout", []proto.Message{in, ready}, Logout{Agent: "a1", At: t0}, 1, nil},
+		{"a supervisor forces not ready", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, Reason: "Coaching", By: "sup", Why: "queue review", At: t0}, 1, nil},
+		{"a supervisor cannot force not ready mid-call", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, By: "sup", At: t0}, 0, ErrBusy},
+		{"a supervisor logs out", []proto.Message{in, ready}, Logout{Agent: "a1", By: "sup", Why: "left for the day", At: t0}, 1, nil},
 		{"logout twice", nil, Logout{Agent: "a1", At: t0}, 0, nil},
 		{"reserve ready", []proto.Message{in, ready}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 1, nil},
 		{"reserve logged out", nil, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
@@ -59,6 +62,18 @@ func TestDecide(t *testing.T) {
 			for _, e := range got {
 				if id := e.ProtoReflect().Get(e.ProtoReflect().Descriptor().Fields().ByName("agent_id")).String(); id != "a1" {
 					t.Fatalf("%T without the agent id", e)
+				}
+				// A supervisor's command is recorded with who and why.
+				var by, why string
+				switch w := c.when.(type) {
+				case SetState:
+					by, why = w.By, w.Why
+				case Logout:
+					by, why = w.By, w.Why
+				}
+				f := e.ProtoReflect().Descriptor().Fields()
+				if b, y := f.ByName("by"), f.ByName("why"); b != nil && (e.ProtoReflect().Get(b).String() != by || e.ProtoReflect().Get(y).String() != why) {
+					t.Fatalf("%T does not record by %q why %q: %v", e, by, why, e)
 				}
 			}
 		})
