@@ -1,0 +1,342 @@
+// The supervisor's page (issue 14): the live board over
+// /v1/supervisor/events, a search over callbacks (GET /v1/callbacks), one
+// callback's timeline and its actions, and the agents' forced Not Ready and
+// log out. Every action asks why: the server keeps it with who did it.
+import { Problem } from '/agent/api.js';
+
+const $ = (id) => document.getElementById(id);
+const SESSION_KEY = 'ringback.supervisor';
+const seg = encodeURIComponent;
+
+let session = null; // { id, token }
+let stream = null;
+const agents = new Map(); // id -> row
+let current = null; // the callback open
+
+function problem(e) {
+  $('problem-text').textContent = e instanceof Problem ? e.text() : String(e.message || e);
+  $('problem').classList.add('shown');
+  $('problem-dismiss').hidden = false;
+}
+
+function announce(text) {
+  $('announce').textContent = text;
+}
+
+$('problem-dismiss').addEventListener('click', () => {
+  $('problem-text').textContent = '';
+  $('problem').classList.remove('shown');
+  $('problem-dismiss').hidden = true;
+});
+
+async function request(method, path, body) {
+  const h = { Accept: 'application/json, application/problem+json' };
+  if (session?.token) h.Authorization = `Bearer ${session.token}`;
+  const init = { method, headers: h, cache: 'no-store' };
+  if (body !== undefined) {
+    h['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new Problem({ detail: `The server cannot be reached (${e.message}).` });
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    if (data && (data.detail || data.title)) throw new Problem({ ...data, status: res.status });
+    throw new Problem({ status: res.status, detail: `${method} ${path.split('?')[0]}: ${res.status}` });
+  }
+  return data;
+}
+
+function cell(tr, text, cls) {
+  const td = document.createElement('td');
+  td.textContent = text ?? '';
+  if (cls) td.className = cls;
+  tr.append(td);
+  return td;
+}
+
+function words(state) {
+  return { READY: 'Ready', NOT_READY: 'Not Ready', BUSY: 'Busy', AFTER_CALL_WORK: 'After Call Work', LOGGED_OUT: 'Logged Out' }[state] || state;
+}
+
+function duration(since) {
+  if (!since) return '';
+  const s = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+}
+
+function local(t) {
+  return t ? new Date(t).toLocaleString() : '';
+}
+
+function renderSummary(s) {
+  const body = $('services');
+  const hours = $('hours');
+  body.replaceChildren();
+  hours.replaceChildren();
+  for (const v of s.services) {
+    const tr = document.createElement('tr');
+    tr.dataset.service = v.service;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = v.service;
+    tr.append(th);
+    cell(tr, String(v.scheduled.reduce((n, h) => n + h.count, 0)), 'n').dataset.field = 'scheduled';
+    cell(tr, String(v.waiting), 'n').dataset.field = 'waiting';
+    cell(tr, v.waiting ? duration(v.oldest_wait_since) : '', 'n').dataset.field = 'oldest';
+    cell(tr, String(v.offered), 'n').dataset.field = 'offered';
+    cell(tr, String(v.in_progress), 'n').dataset.field = 'in_progress';
+    const done = Object.entries(v.completed).map(([k, n]) => `${k || 'no outcome'}: ${n}`).join(', ');
+    cell(tr, done || '0').dataset.field = 'completed';
+    cell(tr, String(v.cancelled), 'n').dataset.field = 'cancelled';
+    body.append(tr);
+    for (const h of v.scheduled) {
+      const r = document.createElement('tr');
+      cell(r, v.service);
+      cell(r, local(h.hour));
+      cell(r, String(h.count), 'n');
+      hours.append(r);
+    }
+  }
+  $('agent-counts').textContent = s.agents.length
+    ? s.agents.map((c) => `${words(c.state)}${c.reason ? ` (${c.reason})` : ''}: ${c.count}`).join(' · ')
+    : 'No agent yet.';
+}
+
+function renderAgents() {
+  const body = $('agents');
+  body.replaceChildren();
+  for (const a of [...agents.values()].sort((x, y) => x.agent.localeCompare(y.agent))) {
+    const tr = document.createElement('tr');
+    tr.dataset.agent = a.agent;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = a.agent;
+    tr.append(th);
+    cell(tr, words(a.state)).dataset.field = 'state';
+    cell(tr, a.reason);
+    const since = cell(tr, a.state === 'LOGGED_OUT' ? '' : duration(a.since));
+    if (a.state !== 'LOGGED_OUT') since.dataset.since = a.since;
+    cell(tr, (a.skills || []).join(', '));
+    const td = cell(tr, '');
+    if (a.state !== 'LOGGED_OUT') {
+      for (const [label, what] of [['Not Ready', 'not-ready'], ['Log out', 'logout']]) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = label;
+        b.setAttribute('aria-label', `${label}: ${a.agent}`);
+        b.addEventListener('click', () => askAgent(a.agent, what));
+        td.append(b);
+      }
+    }
+    body.append(tr);
+  }
+}
+
+function askAgent(id, what) {
+  const d = $('agent-dialog');
+  d.dataset.agent = id;
+  d.dataset.what = what;
+  $('agent-dialog-title').textContent = what === 'logout' ? `Log ${id} out` : `Set ${id} Not Ready`;
+  $('agent-reason-label').hidden = what === 'logout';
+  $('agent-why').value = '';
+  d.showModal();
+  $('agent-why').focus();
+}
+
+$('agent-close').addEventListener('click', () => $('agent-dialog').close());
+$('agent-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const d = $('agent-dialog');
+  const why = $('agent-why').value.trim();
+  if (!why) {
+    $('agent-why').focus();
+    return;
+  }
+  const body = d.dataset.what === 'logout' ? { why } : { why, reason: $('agent-reason').value };
+  try {
+    await request('POST', `/v1/supervisor/agents/${seg(d.dataset.agent)}/${d.dataset.what}`, body);
+    d.close();
+    announce(d.dataset.what === 'logout' ? `${d.dataset.agent} logged out` : `${d.dataset.agent} set Not Ready`);
+  } catch (e) {
+    d.close();
+    problem(e);
+  }
+});
+
+function openStream() {
+  const token = session.token ? `?access_token=${seg(session.token)}` : '';
+  stream = new EventSource(`/v1/supervisor/events${token}`);
+  stream.addEventListener('summary', (ev) => renderSummary(JSON.parse(ev.data)));
+  stream.addEventListener('agents', (ev) => {
+    for (const a of JSON.parse(ev.data)) agents.set(a.agent, a);
+    renderAgents();
+  });
+  stream.onopen = () => { $('link').textContent = 'Live'; };
+  stream.onerror = () => {
+    $('link').textContent = stream.readyState === EventSource.CLOSED ? 'Disconnected' : 'Reconnecting…';
+  };
+}
+
+function isoOf(localValue) {
+  return localValue ? new Date(localValue).toISOString() : '';
+}
+
+$('search-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const q = new URLSearchParams();
+  for (const [name, id] of [['phone_number', 'q-number'], ['service', 'q-service'], ['state', 'q-state'], ['agent', 'q-agent']]) {
+    const v = $(id).value.trim();
+    if (v) q.set(name, v);
+  }
+  for (const [name, id] of [['from', 'q-from'], ['to', 'q-to']]) {
+    const v = isoOf($(id).value);
+    if (v) q.set(name, v);
+  }
+  try {
+    const page = await request('GET', `/v1/callbacks?${q}`);
+    const rows = page.items || [];
+    const body = $('results');
+    body.replaceChildren();
+    for (const c of rows) {
+      const tr = document.createElement('tr');
+      cell(tr, local(c.requested_at));
+      cell(tr, c.service);
+      cell(tr, c.phone_number);
+      cell(tr, c.state);
+      cell(tr, local(c.scheduled_for));
+      cell(tr, c.agent || '');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = 'Open';
+      b.setAttribute('aria-label', `Open callback ${c.id}`);
+      b.addEventListener('click', () => openCallback(c.id));
+      cell(tr, '').append(b);
+      body.append(tr);
+    }
+    $('results-none').hidden = rows.length > 0;
+    announce(`${rows.length} callbacks found`);
+  } catch (e) {
+    problem(e);
+  }
+});
+
+async function openCallback(id) {
+  try {
+    const c = await request('GET', `/v1/callbacks/${seg(id)}`);
+    current = c;
+    $('cb-id').textContent = c.id;
+    const dl = $('cb-facts');
+    dl.replaceChildren();
+    for (const [k, v] of [['State', c.state], ['Service', c.service], ['Number', c.phone_number], ['Name', c.contact_name],
+      ['Subject', c.subject], ['Requested', local(c.requested_at)], ['Scheduled for', local(c.scheduled_for)],
+      ['Outcome', c.disposition], ['Reason', c.reason]]) {
+      if (!v) continue;
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      dl.append(dt, dd);
+    }
+    const ol = $('timeline');
+    ol.replaceChildren();
+    if (c.interaction_id) {
+      const events = await request('GET', `/v1/interactions/${seg(c.interaction_id)}/events`).catch(() => []);
+      for (const e of events) {
+        const li = document.createElement('li');
+        li.textContent = `${local(e.time)} ${e.type}${e.data?.reason ? ` (${e.data.reason})` : ''}`;
+        ol.append(li);
+      }
+    }
+    if (!ol.children.length) {
+      const li = document.createElement('li');
+      li.textContent = `${local(c.requested_at)} requested`;
+      ol.append(li);
+    }
+    $('callback').hidden = false;
+    $('callback').focus();
+  } catch (e) {
+    problem(e);
+  }
+}
+
+$('cancel-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const why = $('cancel-why').value.trim();
+  if (!current || !why) return $('cancel-why').focus();
+  try {
+    await request('DELETE', `/v1/callbacks/${seg(current.id)}?reason=${seg(why)}`);
+    announce('Callback cancelled');
+    await openCallback(current.id);
+  } catch (e) {
+    problem(e);
+  }
+});
+
+$('move-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const t = isoOf($('move-time').value);
+  if (!current || !t) return $('move-time').focus();
+  try {
+    await request('PUT', `/v1/callbacks/${seg(current.id)}`, { desired_time: t });
+    announce('Callback rescheduled');
+    await openCallback(current.id);
+  } catch (e) {
+    problem(e);
+  }
+});
+
+async function start(s) {
+  session = s;
+  const view = await request('GET', '/v1/supervisor/summary');
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
+  agents.clear();
+  for (const a of view.agent_rows) agents.set(a.agent, a);
+  renderSummary(view);
+  renderAgents();
+  $('me-id').textContent = s.id;
+  $('me').hidden = false;
+  $('login').hidden = true;
+  $('board').hidden = false;
+  openStream();
+}
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const id = $('login-id').value.trim();
+  const token = $('login-token').value;
+  if (!id || !token) return;
+  try {
+    await start({ id, token });
+  } catch (e) {
+    session = null;
+    problem(e.status === 403 ? new Problem({ detail: 'This page is for supervisors: your token is not a supervisor\'s.' }) : e);
+  }
+});
+
+$('sign-out').addEventListener('click', () => {
+  stream?.close();
+  sessionStorage.removeItem(SESSION_KEY);
+  location.reload();
+});
+
+// Time in state moves without events: only those cells change, so that
+// focus stays where it is.
+setInterval(() => {
+  for (const td of document.querySelectorAll('td[data-since]')) td.textContent = duration(td.dataset.since);
+}, 5000);
+
+const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+if (saved) start(saved).catch(() => sessionStorage.removeItem(SESSION_KEY));
