@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// supervisorCall sends one API request with a bearer token.
+func supervisorCall(t *testing.T, base, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, base+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// TestSupervisorPageInChromium (issue 14): a supervisor signs in to
+// /supervisor/, sees an agent forced Not Ready from the page, the counts
+// move as a callback arrives, is offered and handled, finds it by number,
+// opens it and ends it with a reason; an agent's token is refused the page
+// and the API (403) and changes nothing; axe-core finds no critical or
+// serious violation.
+func TestSupervisorPageInChromium(t *testing.T) {
+	desktopNeedChromium(t)
+	agents := filepath.Join(t.TempDir(), "agents.json")
+	if err := os.WriteFile(agents, []byte(`{"agents": [
+		{"id": "ann", "token": "ann-secret-token", "skills": {"support": 5}},
+		{"id": "sue", "token": "sue-secret-token", "supervisor": true, "services": ["support"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "ringback", "--data", t.TempDir(), "--sip", freePort(t, "udp"), "--agents", agents)
+	a := api{t: t, route: func(string, string) string { return p.URL }}
+	const ann, sue = "ann-secret-token", "sue-secret-token"
+	if st, b := supervisorCall(t, p.URL, "POST", "/v1/agents/ann/session", ann, map[string]string{}); st != 200 {
+		t.Fatalf("ann logs in: %d %s", st, b)
+	}
+	if st, b := supervisorCall(t, p.URL, "PUT", "/v1/agents/ann/state", ann, map[string]string{"channel": "webcallback", "state": "READY"}); st != 200 {
+		t.Fatalf("ann goes Ready: %d %s", st, b)
+	}
+
+	// An agent's token: 403 on the board and on the commands, and ann stays Ready.
+	for _, c := range []struct{ method, path string }{{"GET", "/v1/supervisor/summary"}, {"GET", "/v1/supervisor/events"},
+		{"POST", "/v1/supervisor/agents/ann/not-ready"}, {"POST", "/v1/supervisor/agents/ann/logout"}} {
+		if st, b := supervisorCall(t, p.URL, c.method, c.path, ann, map[string]string{"why": "me"}); st != 403 {
+			t.Errorf("%s %s with an agent's token: %d %s", c.method, c.path, st, b)
+		}
+	}
+	if _, b := supervisorCall(t, p.URL, "GET", "/v1/agents/ann", ann, nil); !strings.Contains(string(b), `"READY"`) {
+		t.Errorf("after the refusals ann is %s", b)
+	}
+
+	tab := startDesktopBrowser(t).tab(t, "sue")
+	tab.do(t, "open the page", chromedp.Navigate(p.URL+"/supervisor/"))
+	tab.waitJS(t, "the sign-in form", `!document.querySelector('#login').hidden`)
+	tab.fill(t, "#login-id", "ann")
+	tab.fill(t, "#login-token", ann)
+	tab.pressNamed(t, "#login", "Sign in")
+	tab.waitJS(t, "the agent refused, and told", `document.querySelector('#problem-text').textContent.includes('supervisor')`)
+	if !desktopEval[bool](t, tab, `document.querySelector('#board').hidden`) {
+		tab.fatal(t, "an agent sees the board")
+	}
+	visitorAxe(t, tab, "the sign-in")
+	tab.fill(t, "#login-id", "sue")
+	tab.fill(t, "#login-token", sue)
+	tab.pressNamed(t, "#login", "Sign in")
+	tab.waitJS(t, "the board, live, ann Ready", `!document.querySelector('#board').hidden &&
+		document.querySelector('#link').textContent === 'Live' &&
+		document.querySelector('#agents tr[data-agent=ann] [data-field=state]')?.textContent === 'Ready'`)
+
+	// Force ann Not Ready, saying why: the table shows it, the agent's
+	// events keep who and why.
+	tab.pressNamed(t, "#agents", "Not Ready: ann")
+	tab.waitJS(t, "the dialog", `document.querySelector('#agent-dialog').open`)
+	visitorAxe(t, tab, "the agent dialog")
+	tab.fill(t, "#agent-why", "coaching at 10")
+	tab.pressNamed(t, "#agent-dialog", "Confirm")
+	tab.waitJS(t, "ann Not Ready", `document.querySelector('#agents tr[data-agent=ann] [data-field=state]').textContent === 'Not Ready'`)
+
+	// A callback arrives: it waits, as ann is Not Ready.
+	const number = "+14155550177"
+	cb := desktopCallback(t, a, number, "Billing", "Ada Lovelace", nil)
+	count := func(field string) string {
+		return `document.querySelector('#services tr[data-service=support] [data-field=` + field + `]')?.textContent`
+	}
+	tab.waitJS(t, "one waiting", count("waiting")+` === '1'`)
+	// ann goes Ready: it is offered, then accepted: in progress.
+	supervisorCall(t, p.URL, "PUT", "/v1/agents/ann/state", ann, map[string]string{"channel": "webcallback", "state": "READY"})
+	tab.waitJS(t, "one offered, none waiting", count("offered")+` === '1' && `+count("waiting")+` === '0'`)
+	var me struct{ Interactions []string }
+	for deadline := time.Now().Add(desktopWait); len(me.Interactions) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no offer to ann")
+		}
+		_, b := supervisorCall(t, p.URL, "GET", "/v1/agents/ann", ann, nil)
+		_ = json.Unmarshal(b, &me)
+	}
+	if st, b := supervisorCall(t, p.URL, "POST", "/v1/interactions/"+me.Interactions[0]+"/accept", ann, nil); st != 200 && st != 202 {
+		t.Fatalf("accept: %d %s", st, b)
+	}
+	tab.waitJS(t, "one in progress, none offered", count("in_progress")+` === '1' && `+count("offered")+` === '0'`)
+	visitorAxe(t, tab, "the board")
+
+	// Search by number, open it, end it with a reason.
+	tab.fill(t, "#q-number", number)
+	tab.pressNamed(t, "#search-form", "Search")
+	tab.pressNamed(t, "#results", "Open callback "+cb)
+	tab.waitJS(t, "the callback open", `!document.querySelector('#callback').hidden &&
+		document.querySelector('#cb-id').textContent === `+desktopJS(cb)+` &&
+		document.querySelector('#cb-facts').textContent.includes('IN_PROGRESS') &&
+		document.querySelectorAll('#timeline li').length > 0`)
+	visitorAxe(t, tab, "a callback open")
+	tab.fill(t, "#cancel-why", "duplicate of an earlier call")
+	tab.pressNamed(t, "#cancel-form", "Cancel callback")
+	tab.waitJS(t, "cancelled, counted today", count("cancelled")+` === '1' && `+count("in_progress")+` === '0'`)
+	tab.waitJS(t, "the callback shows it", `document.querySelector('#cb-facts').textContent.includes('CANCELLED')`)
+	tab.noExceptions(t)
+	t.Logf("the board: %s", tab.screenshot(t, "#board", "supervisor.png"))
+}
