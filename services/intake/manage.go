@@ -10,7 +10,9 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -208,3 +210,49 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
 	return nil
 }
+
+// reassign is a supervisor giving a callback to a chosen agent (issue 14):
+// a reschedule to now that falls due as that agent's personal callback
+// (the router keeps it for them for the service's personal_wait), recorded
+// with who and why. It takes no capacity place: the callback is due now,
+// and a supervisor's choice is not a visitor's booking.
+func (s *Service) reassign(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Agent string `json:"agent"`
+		Why   string `json:"why"`
+	}
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	switch {
+	case !reassignAgent.MatchString(req.Agent):
+		return httpx.BadField("agent", "must be an agent's id: 1 to 64 letters, digits, dots, dashes or underscores")
+	case s.agents != nil && s.agents.Get(req.Agent) == nil:
+		return httpx.BadField("agent", "no such agent in the agents file")
+	case strings.TrimSpace(req.Why) == "":
+		return httpx.BadField("why", "say why: it is kept with who did it")
+	case len(req.Why) > 200:
+		return httpx.BadField("why", "must be at most 200 bytes")
+	}
+	id := r.PathValue("id")
+	st, err := s.load(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	who := agentauth.Who(r.Context())
+	now := s.deps.Clock.Now()
+	cmd := callback.Reschedule{DesiredTime: now, At: now, By: who.ID, Agent: req.Agent,
+		Reason: fmt.Sprintf("reassigned by supervisor %s to agent %s: %s", who.ID, req.Agent, req.Why)}
+	if _, err := callback.Decide(st, cmd); err != nil {
+		return s.refusal(st, err, "reassigned")
+	}
+	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
+	if err != nil {
+		return s.refusal(out.State, err, "reassigned")
+	}
+	consistency.Set(w, out.Position)
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
+	return nil
+}
+
+var reassignAgent = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

@@ -51,6 +51,7 @@ func (s *Service) routeTable() []agentauth.Route {
 		// link, not here: this is for the service's clients and supervisors.
 		{Pattern: "PUT /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
 		{Pattern: "PATCH /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
+		{Pattern: "POST /v1/callbacks/{id}/reassign", Roles: super, Entitle: s.entitled, Handle: s.reassign},
 		// The proof of work a service may ask of the form (pow.go).
 		{Pattern: "GET /v1/challenge", Roles: agentauth.Everyone, Handle: s.challenge},
 		{Pattern: "GET /callback/pow.js", Roles: agentauth.Everyone, Handle: s.powScript},

@@ -70,7 +70,11 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		// for the old one leaves the queue (an accepted one stays: the
 		// scheduler refuses that reschedule too), and the scheduler's
 		// CallbackDue at the new time queues a new one.
-		return s.withdraw(ctx, e.ID, ev.CallbackId, "callback rescheduled by the contact", now)
+		why := "callback rescheduled by the contact"
+		if ev.PersonalAgent != "" {
+			why = "callback reassigned by a supervisor to " + ev.PersonalAgent
+		}
+		return s.withdraw(ctx, e.ID, ev.CallbackId, why, now)
 	case *callbackv1.CallbackExpired:
 		// Its reason (FAIL_EXPIRED: …) is what the agent holding the offer reads.
 		return s.withdraw(ctx, e.ID, ev.CallbackId, ev.Reason, now)

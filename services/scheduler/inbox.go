@@ -83,6 +83,13 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		if r.Reason == "" {
 			r.Reason = "rescheduled by the contact"
 		}
+		if ev.PersonalAgent != "" {
+			// A supervisor's reassign (issue 14): due now for that agent,
+			// as an agent's personal callback; no booking, as theirs.
+			r.Personal = ev.PersonalAgent
+			cmd = r
+			break
+		}
 		moved, err := s.rebook(ctx, e.ID, l.State, r)
 		if err != nil {
 			return err

@@ -39,7 +39,8 @@ func supervisorCall(t *testing.T, base, method, path, token string, body any) (i
 // TestSupervisorPageInChromium (issue 14): a supervisor signs in to
 // /supervisor/, sees an agent forced Not Ready from the page, the counts
 // move as a callback arrives, is offered and handled, finds it by number,
-// opens it and ends it with a reason; an agent's token is refused the page
+// opens it, reassigns it to another agent, who alone is offered it, and
+// ends it with a reason; an agent's token is refused the page
 // and the API (403) and changes nothing; axe-core finds no critical or
 // serious violation.
 func TestSupervisorPageInChromium(t *testing.T) {
@@ -47,14 +48,17 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	agents := filepath.Join(t.TempDir(), "agents.json")
 	if err := os.WriteFile(agents, []byte(`{"agents": [
 		{"id": "ann", "token": "ann-secret-token", "skills": {"support": 5}},
+		{"id": "bob", "token": "bob-secret-token", "skills": {"support": 5}},
 		{"id": "sue", "token": "sue-secret-token", "supervisor": true, "services": ["support"]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := start(t, "ringback", "--data", t.TempDir(), "--sip", freePort(t, "udp"), "--agents", agents)
 	a := api{t: t, route: func(string, string) string { return p.URL }}
-	const ann, sue = "ann-secret-token", "sue-secret-token"
-	if st, b := supervisorCall(t, p.URL, "POST", "/v1/agents/ann/session", ann, map[string]string{}); st != 200 {
-		t.Fatalf("ann logs in: %d %s", st, b)
+	const ann, bob, sue = "ann-secret-token", "bob-secret-token", "sue-secret-token"
+	for id, token := range map[string]string{"ann": ann, "bob": bob} {
+		if st, b := supervisorCall(t, p.URL, "POST", "/v1/agents/"+id+"/session", token, map[string]string{}); st != 200 {
+			t.Fatalf("%s logs in: %d %s", id, st, b)
+		}
 	}
 	if st, b := supervisorCall(t, p.URL, "PUT", "/v1/agents/ann/state", ann, map[string]string{"channel": "webcallback", "state": "READY"}); st != 200 {
 		t.Fatalf("ann goes Ready: %d %s", st, b)
@@ -105,32 +109,50 @@ func TestSupervisorPageInChromium(t *testing.T) {
 		return `document.querySelector('#services tr[data-service=support] [data-field=` + field + `]')?.textContent`
 	}
 	tab.waitJS(t, "one waiting", count("waiting")+` === '1'`)
-	// ann goes Ready: it is offered, then accepted: in progress.
-	supervisorCall(t, p.URL, "PUT", "/v1/agents/ann/state", ann, map[string]string{"channel": "webcallback", "state": "READY"})
-	tab.waitJS(t, "one offered, none waiting", count("offered")+` === '1' && `+count("waiting")+` === '0'`)
-	var me struct{ Interactions []string }
-	for deadline := time.Now().Add(desktopWait); len(me.Interactions) == 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no offer to ann")
-		}
-		_, b := supervisorCall(t, p.URL, "GET", "/v1/agents/ann", ann, nil)
-		_ = json.Unmarshal(b, &me)
-	}
-	if st, b := supervisorCall(t, p.URL, "POST", "/v1/interactions/"+me.Interactions[0]+"/accept", ann, nil); st != 200 && st != 202 {
-		t.Fatalf("accept: %d %s", st, b)
-	}
-	tab.waitJS(t, "one in progress, none offered", count("in_progress")+` === '1' && `+count("offered")+` === '0'`)
 	visitorAxe(t, tab, "the board")
 
-	// Search by number, open it, end it with a reason.
+	// Search by number, open it, reassign it to bob: ann, Ready first, is
+	// not offered it; bob, Ready next, is.
 	tab.fill(t, "#q-number", number)
 	tab.pressNamed(t, "#search-form", "Search")
 	tab.pressNamed(t, "#results", "Open callback "+cb)
 	tab.waitJS(t, "the callback open", `!document.querySelector('#callback').hidden &&
 		document.querySelector('#cb-id').textContent === `+desktopJS(cb)+` &&
-		document.querySelector('#cb-facts').textContent.includes('IN_PROGRESS') &&
+		document.querySelector('#cb-facts').textContent.includes('QUEUED') &&
 		document.querySelectorAll('#timeline li').length > 0`)
 	visitorAxe(t, tab, "a callback open")
+	desktopEval[bool](t, tab, `(document.querySelector('#reassign-agent').value = 'bob') === 'bob'`)
+	tab.fill(t, "#reassign-why", "speaks Basque")
+	tab.pressNamed(t, "#reassign-form", "Reassign")
+	tab.waitJS(t, "told", `document.querySelector('#announce').textContent.includes('reassigned to bob')`)
+	interactions := func(id, token string) []string {
+		var me struct{ Interactions []string }
+		_, b := supervisorCall(t, p.URL, "GET", "/v1/agents/"+id, token, nil)
+		_ = json.Unmarshal(b, &me)
+		return me.Interactions
+	}
+	supervisorCall(t, p.URL, "PUT", "/v1/agents/ann/state", ann, map[string]string{"channel": "webcallback", "state": "READY"})
+	time.Sleep(time.Second) // the router would offer it to ann by now, were it not bob's
+	if got := interactions("ann", ann); len(got) != 0 {
+		t.Fatalf("a callback reassigned to bob was offered to ann: %v", got)
+	}
+	supervisorCall(t, p.URL, "PUT", "/v1/agents/bob/state", bob, map[string]string{"channel": "webcallback", "state": "READY"})
+	tab.waitJS(t, "one offered, none waiting", count("offered")+` === '1' && `+count("waiting")+` === '0'`)
+	var offered []string
+	for deadline := time.Now().Add(desktopWait); len(offered) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no offer to bob")
+		}
+		offered = interactions("bob", bob)
+	}
+	if st, b := supervisorCall(t, p.URL, "POST", "/v1/interactions/"+offered[0]+"/accept", bob, nil); st != 200 && st != 202 {
+		t.Fatalf("accept: %d %s", st, b)
+	}
+	tab.waitJS(t, "one in progress, none offered", count("in_progress")+` === '1' && `+count("offered")+` === '0'`)
+
+	// End it with a reason, from the callback still open.
+	tab.pressNamed(t, "#results", "Open callback "+cb)
+	tab.waitJS(t, "the callback in progress", `document.querySelector('#cb-facts').textContent.includes('IN_PROGRESS')`)
 	tab.fill(t, "#cancel-why", "duplicate of an earlier call")
 	tab.pressNamed(t, "#cancel-form", "Cancel callback")
 	tab.waitJS(t, "cancelled, counted today", count("cancelled")+` === '1' && `+count("in_progress")+` === '0'`)

@@ -19,6 +19,9 @@ type Reschedule struct {
 	At          time.Time
 	By          string // who asked, "" for the visitor
 	Reason      string
+	// Agent is who a supervisor reassigns it to (issue 14): it falls due
+	// for them, as an agent's personal callback does.
+	Agent string
 }
 
 func decideReschedule(s State, c Reschedule) ([]proto.Message, error) {
@@ -32,7 +35,8 @@ func decideReschedule(s State, c Reschedule) ([]proto.Message, error) {
 	case s.Status == callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED && s.Desired.Equal(c.DesiredTime) && !c.DesiredTime.IsZero():
 		return nil, nil // asked for again: a retried PUT
 	}
-	e := &callbackv1.CallbackRescheduleRequested{CallbackId: s.ID, At: timestamppb.New(c.At), By: c.By, Reason: c.Reason}
+	e := &callbackv1.CallbackRescheduleRequested{CallbackId: s.ID, At: timestamppb.New(c.At), By: c.By, Reason: c.Reason,
+		PersonalAgent: c.Agent}
 	if !c.DesiredTime.IsZero() {
 		e.DesiredTime = timestamppb.New(c.DesiredTime)
 	}

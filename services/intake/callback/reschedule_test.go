@@ -34,6 +34,8 @@ func TestReschedule(t *testing.T) {
 			callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED},
 		{"scheduled to now", []proto.Message{requested(&later)}, Reschedule{DesiredTime: t0, At: t0}, nil, true,
 			callbackv1.CallbackState_CALLBACK_STATE_QUEUED},
+		{"reassigned to an agent, now", []proto.Message{requested(nil), changed(callbackv1.CallbackState_CALLBACK_STATE_QUEUED)},
+			Reschedule{DesiredTime: t0, At: t0, By: "sup", Reason: "reassigned", Agent: "bob"}, nil, true, callbackv1.CallbackState_CALLBACK_STATE_QUEUED},
 		{"the same time again: nothing", []proto.Message{requested(&later)}, Reschedule{DesiredTime: later, At: t0}, nil, false,
 			callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED},
 		{"in progress", []proto.Message{requested(nil), inProgress}, Reschedule{DesiredTime: later, At: t0}, ErrInProgress, false, 0},
@@ -56,7 +58,7 @@ func TestReschedule(t *testing.T) {
 				return
 			}
 			e := out[0].(*callbackv1.CallbackRescheduleRequested)
-			if e.CallbackId != "c1" || !e.DesiredTime.AsTime().Equal(c.when.DesiredTime) || e.By != c.when.By {
+			if e.CallbackId != "c1" || !e.DesiredTime.AsTime().Equal(c.when.DesiredTime) || e.By != c.when.By || e.PersonalAgent != c.when.Agent {
 				t.Fatalf("event %v", e)
 			}
 			after := Evolve(st, e)

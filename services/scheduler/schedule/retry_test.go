@@ -179,3 +179,17 @@ func TestPersonalReschedule(t *testing.T) {
 		t.Fatalf("a plain reschedule kept %q", after.PersonalAgent)
 	}
 }
+
+// A supervisor's reassign is a personal reschedule to now: it falls due at
+// once, for the chosen agent.
+func TestReassignFallsDueForTheAgent(t *testing.T) {
+	r := request(nil)
+	fired := fold(scheduled(r, t0), due(r, t0, 0))
+	evs, err := Decide(fired, Reschedule{At: t0.Add(time.Minute), Personal: "bob", Contact: true, Reason: "reassigned by supervisor sue to agent bob: VIP"})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%v %v", evs, err)
+	}
+	if d, ok := evs[1].(*callbackv1.CallbackDue); !ok || d.PersonalAgent != "bob" || !d.DueAt.AsTime().Equal(t0.Add(time.Minute)) {
+		t.Fatalf("due %v", evs[1])
+	}
+}

@@ -320,7 +320,11 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason,
 			MovedByWindow: moved, ExpiresAt: expires, PersonalAgent: c.Personal, MovedByCapacity: c.Moved}}
 		if !due.After(c.At) {
-			out = append(out, s.due(s.ID, s.Request, due))
+			// Due at once: its firing is for whom the reschedule says (a
+			// supervisor's reassign, issue 14), not for whom it was.
+			d := s.due(s.ID, s.Request, due)
+			d.PersonalAgent = c.Personal
+			out = append(out, d)
 		}
 		return out, nil
 	case NoteAccepted:

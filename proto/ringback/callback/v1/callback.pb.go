@@ -349,8 +349,11 @@ type CallbackRescheduleRequested struct {
 	DesiredTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=desired_time,json=desiredTime,proto3" json:"desired_time,omitempty"`
 	At          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
 	// by: the API client's or supervisor's id; empty for the visitor.
-	By            string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	By     string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// personal_agent is the agent a supervisor reassigned the callback to
+	// (issue 14): it falls due for them as an agent's personal callback does.
+	PersonalAgent string `protobuf:"bytes,6,opt,name=personal_agent,json=personalAgent,proto3" json:"personal_agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,6 +419,13 @@ func (x *CallbackRescheduleRequested) GetBy() string {
 func (x *CallbackRescheduleRequested) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *CallbackRescheduleRequested) GetPersonalAgent() string {
+	if x != nil {
+		return x.PersonalAgent
 	}
 	return ""
 }
@@ -1711,14 +1721,15 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xd1\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xf8\x01\n" +
 	"\x1bCallbackRescheduleRequested\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12=\n" +
 	"\fdesired_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vdesiredTime\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
 	"\x02by\x18\x04 \x01(\tR\x02by\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x8d\x03\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12%\n" +
+	"\x0epersonal_agent\x18\x06 \x01(\tR\rpersonalAgent\"\x8d\x03\n" +
 	"\x14CallbackStateChanged\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x129\n" +

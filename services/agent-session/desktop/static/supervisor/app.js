@@ -265,6 +265,8 @@ async function openCallback(id) {
       li.textContent = `${local(c.requested_at)} requested`;
       ol.append(li);
     }
+    const pick = $('reassign-agent');
+    pick.replaceChildren(...[...agents.keys()].sort().map((id) => new Option(id, id)));
     $('callback').hidden = false;
     $('callback').focus();
   } catch (e) {
@@ -279,6 +281,20 @@ $('cancel-form').addEventListener('submit', async (ev) => {
   try {
     await request('DELETE', `/v1/callbacks/${seg(current.id)}?reason=${seg(why)}`);
     announce('Callback cancelled');
+    await openCallback(current.id);
+  } catch (e) {
+    problem(e);
+  }
+});
+
+$('reassign-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const agent = $('reassign-agent').value;
+  const why = $('reassign-why').value.trim();
+  if (!current || !agent || !why) return $(agent ? 'reassign-why' : 'reassign-agent').focus();
+  try {
+    await request('POST', `/v1/callbacks/${seg(current.id)}/reassign`, { agent, why });
+    announce(`Callback reassigned to ${agent}`);
     await openCallback(current.id);
   } catch (e) {
     problem(e);
