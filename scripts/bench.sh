@@ -96,6 +96,12 @@ run agent-memory services/agent-session -run '^$' -bench MemoryPerAgent -benchti
 # process, so their share is not counted. About 15 s.
 run agent-desktops services/agent-session -run '^$' -bench Desktops -benchtime 1x .
 
+# The supervisor's board (issue 14): 10,000 agents and 100,000 callbacks
+# today, 20 pages on /v1/supervisor/events, 1,000 events a second: from an
+# event's fold to every page (p50, p99) and the CPU, beside 400 agents and
+# no callback.
+run supervisor-board services/agent-session -run '^$' -bench SupervisorBoard -benchtime 1x .
+
 # The scheduler with 1,000,000 pending callbacks (issue 11): memory per
 # pending callback beside a map of the bare ids; restart until ready beside
 # reading the same events without folding; the lag of 10,000 callbacks due
@@ -142,7 +148,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|self-service link:|abuse:|  |intake index:)' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|supervisor board:|scheduler:|personal data|authorisation:|self-service link:|abuse:|  |intake index:)' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1
