@@ -65,10 +65,16 @@ func (f *superFeed) apply(r eventstore.RecordedEvent, m proto.Message) {
 func (f *superFeed) run(ctx context.Context) error {
 	forget := time.NewTicker(time.Hour)
 	defer forget.Stop()
+	// A quiet board still moves: waits grow, and "today" turns at
+	// midnight; a publish a minute says so.
+	quiet := time.NewTicker(time.Minute)
+	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-quiet.C:
+			f.publish()
 		case <-forget.C:
 			f.mu.Lock()
 			f.board.Forget(f.now().Add(-boardKeep))

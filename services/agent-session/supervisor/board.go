@@ -86,6 +86,14 @@ func (b *Board) applyCallback(id string, m proto.Message) {
 		return
 	}
 	switch e := m.(type) {
+	case *callbackv1.CallbackRescheduleRequested:
+		// As intake folds it: scheduled for a later wish, else due now;
+		// the router withdraws an open offer.
+		at := e.GetAt().AsTime()
+		c.state, c.since, c.offeredTo = callbackv1.CallbackState_CALLBACK_STATE_QUEUED, at, ""
+		if d := e.GetDesiredTime(); d != nil && d.AsTime().After(at) {
+			c.state, c.scheduled = callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, d.AsTime()
+		}
 	case *callbackv1.CallbackCancelled:
 		c.state, c.since, c.offeredTo = callbackv1.CallbackState_CALLBACK_STATE_CANCELLED, e.GetAt().AsTime(), ""
 	case *callbackv1.CallbackStateChanged:

@@ -107,6 +107,18 @@ func TestSummarizeCallbacks(t *testing.T) {
 				Waiting: 1, OldestWaitSince: ptr(at(15, 0)), OldestWaitSecs: 20 * 60, InProgress: 1, Cancelled: 1}},
 		},
 		{
+			name: "rescheduled: to later is scheduled; to now (a reassign) waits again, its offer gone",
+			events: []ev{
+				requested("a", "sales", at(15, 0), nil),
+				{CallbackPrefix + "a", &callbackv1.CallbackRescheduleRequested{CallbackId: "a", At: ts(at(15, 2)), DesiredTime: ts(at(17, 30))}},
+				requested("b", "sales", at(15, 0), nil),
+				presented("i-b", "b", "ann"),
+				{CallbackPrefix + "b", &callbackv1.CallbackRescheduleRequested{CallbackId: "b", At: ts(at(15, 5)), DesiredTime: ts(at(15, 5)), PersonalAgent: "bob"}},
+			},
+			want: []ServiceSummary{{Service: "sales", Completed: map[string]int{}, Scheduled: []HourCount{{Hour: at(17, 0), Count: 1}},
+				Waiting: 1, OldestWaitSince: ptr(at(15, 5)), OldestWaitSecs: 15 * 60}},
+		},
+		{
 			name: "a supervisor sees their services only; events of unknown callbacks change nothing",
 			events: []ev{
 				requested("a", "sales", at(15, 0), nil),

@@ -95,7 +95,9 @@ function renderSummary(s) {
     tr.append(th);
     cell(tr, String(v.scheduled.reduce((n, h) => n + h.count, 0)), 'n').dataset.field = 'scheduled';
     cell(tr, String(v.waiting), 'n').dataset.field = 'waiting';
-    cell(tr, v.waiting ? duration(v.oldest_wait_since) : '', 'n').dataset.field = 'oldest';
+    const oldest = cell(tr, v.waiting ? duration(v.oldest_wait_since) : '', 'n');
+    oldest.dataset.field = 'oldest';
+    if (v.waiting) oldest.dataset.since = v.oldest_wait_since;
     cell(tr, String(v.offered), 'n').dataset.field = 'offered';
     cell(tr, String(v.in_progress), 'n').dataset.field = 'in_progress';
     const done = Object.entries(v.completed).map(([k, n]) => `${k || 'no outcome'}: ${n}`).join(', ');
