@@ -305,7 +305,7 @@ func (s *Service) actor(w http.ResponseWriter, r *http.Request, st interaction.S
 // command runs an agent command on an interaction and, when settle is set,
 // waits until it holds (the router or the media gateway answered) before
 // answering: 200 with the interaction, or 202 if it did not settle in time.
-func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent string, now time.Time) any,
+func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent string, now time.Time) interaction.Command,
 	settle func(interaction.State) bool) error {
 	id := r.PathValue("id")
 	st, err := s.awaitInteraction(r.Context(), id)
@@ -356,16 +356,16 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out 
 }
 
 func (s *Service) accept(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.Accept{Agent: a, At: now} },
+	return s.command(w, r, func(a string, now time.Time) interaction.Command { return interaction.Accept{Agent: a, At: now} },
 		func(st interaction.State) bool { return st.Phase != interaction.Accepting })
 }
 
 func (s *Service) reject(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.Reject{Agent: a, At: now} }, nil)
+	return s.command(w, r, func(a string, now time.Time) interaction.Command { return interaction.Reject{Agent: a, At: now} }, nil)
 }
 
 func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any {
+	return s.command(w, r, func(a string, now time.Time) interaction.Command {
 		ag, err := s.agentNow(r.Context(), a)
 		if err != nil { // the store will refuse the dial too; the view is close
 			ag, _ = s.view.agent(a)
@@ -397,13 +397,13 @@ func phoneOf(id string, a agent.State) string {
 }
 
 func (s *Service) endCall(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.EndCall{Agent: a, At: now} },
+	return s.command(w, r, func(a string, now time.Time) interaction.Command { return interaction.EndCall{Agent: a, At: now} },
 		func(st interaction.State) bool { return st.CallStatus == interaction.ReadyToCall })
 }
 
 func (s *Service) done(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	err := s.command(w, r, func(a string, now time.Time) any {
+	err := s.command(w, r, func(a string, now time.Time) interaction.Command {
 		return interaction.Finish{Agent: a, RequireDisposition: s.cfg.RequireDisposition, At: now, Services: s.cfg.ServiceSet}
 	}, nil)
 	if err != nil {
@@ -427,7 +427,9 @@ func (s *Service) hold(on bool) httpx.Func {
 		want = interaction.OnHold
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any { return interaction.Hold{Agent: a, Hold: on, At: now} },
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
+			return interaction.Hold{Agent: a, Hold: on, At: now}
+		},
 			func(st interaction.State) bool {
 				return st.CallStatus == want || st.CallStatus == interaction.ReadyToCall
 			})
@@ -441,21 +443,25 @@ func (s *Service) dtmf(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	return s.command(w, r, func(a string, now time.Time) any {
+	return s.command(w, r, func(a string, now time.Time) interaction.Command {
 		return interaction.SendDTMF{Agent: a, Digits: body.Digits, At: now}
 	}, nil)
 }
 
 func (s *Service) mute(on bool) httpx.Func {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any { return interaction.Mute{Agent: a, Mute: on, At: now} },
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
+			return interaction.Mute{Agent: a, Mute: on, At: now}
+		},
 			func(st interaction.State) bool { return st.Muted == on || st.CallStatus == interaction.ReadyToCall })
 	}
 }
 
 func (s *Service) record(on bool) httpx.Func {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any { return interaction.Record{Agent: a, Record: on, At: now} },
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
+			return interaction.Record{Agent: a, Record: on, At: now}
+		},
 			func(st interaction.State) bool { return st.Recording == on || st.CallStatus == interaction.ReadyToCall })
 	}
 }
@@ -473,7 +479,7 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.command(w, r, func(a string, now time.Time) any {
+	return s.command(w, r, func(a string, now time.Time) interaction.Command {
 		return interaction.Reschedule{Agent: a, Time: at, Personal: body.Personal, At: now}
 	}, nil)
 }
