@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringback/ringback/libs/bus"
 	"github.com/ringback/ringback/libs/bus/kafka"
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
@@ -91,7 +92,7 @@ func Render(w io.Writer, pkgs []Package, dep Deployment) error {
 	for _, t := range sortedKeys(topics) {
 		p("| `%s` | %s | %s | %s |\n", t, strings.TrimPrefix(t, envelope.TopicPrefix), code(topics[t].streams), strings.Join(topics[t].events, ", "))
 	}
-	p("| `ringback.poison` | any consumer | as received | messages no handler could apply after its retries (`ringback poison`), headers of the original plus the failure |\n")
+	p("| `%s` | any consumer | as received | messages no handler could apply after its retries (`ringback poison`), headers of the original plus the failure |\n", bus.PoisonTopic)
 
 	for _, pkg := range pkgs {
 		p("\n## %s\n\n", pkg.Name)
