@@ -96,7 +96,7 @@ func Render(w io.Writer, pkgs []Package, dep Deployment) error {
 
 	for _, pkg := range pkgs {
 		p("\n## %s\n\n", pkg.Name)
-		p("Schema: `proto/%s`. %s\n", pkg.File, pkg.Comment)
+		p("Schema: `proto/%s`. %s\n", pkg.File, prose(pkg.Comment))
 		for _, e := range pkg.Events {
 			renderEvent(p, e)
 		}
@@ -115,7 +115,7 @@ func renderEvent(p func(string, ...any), e Event) {
 	m := envelope.ToMessage(eventstore.RecordedEvent{ID: "<event id>", Stream: e.Stream, Type: string(e.Name)})
 	p("\n### %s\n\n", e.Name)
 	if e.Comment != "" {
-		p("%s\n\n", e.Comment)
+		p("%s\n\n", prose(e.Comment))
 	}
 	p("| | |\n|---|---|\n")
 	p("| Written by | %s |\n", strings.TrimPrefix(m.Metadata.Get(envelope.KeySource), "ringback/"))
@@ -173,7 +173,13 @@ func code(ss []string) string {
 	return strings.Join(out, ", ")
 }
 
-func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// prose escapes a comment for Markdown: <id> would otherwise be taken for
+// an HTML tag and vanish.
+func prose(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func cell(s string) string { return strings.ReplaceAll(prose(s), "|", `\|`) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
