@@ -38,6 +38,7 @@ commands:
   serve     run the platform (ringback serve -h for its flags)
   poison    list messages no handler could apply, re-drive chosen ones (Kafka)
   recording write the WAV of a sealed call recording, while its contact is not erased
+  events    decode the records of ringback's Kafka topics (events decode -h; docs/events.md)
   version   print the version
 `
 
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return poison(ctx, args[1:], getenv, stdout, stderr)
 	case "recording":
 		return recording(ctx, args[1:], getenv, stderr)
+	case "events":
+		return events(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ringback", version)
 		return nil

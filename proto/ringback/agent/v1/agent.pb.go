@@ -4,8 +4,9 @@
 // 	protoc        v3.21.12
 // source: ringback/agent/v1/agent.proto
 
-// Events of agent-session: agents (stream agent-<id>) and the interaction as
-// the agent handles it (stream agent-interaction-<id>).
+// Events of agent-session. Stream agent-interaction-<id>: the interaction as
+// the agent handles it; an agent's own events (AgentLoggedIn, AgentLoggedOut,
+// AgentStateChanged) are on stream agent-<id>.
 
 package agentv1
 
@@ -85,6 +86,7 @@ func (ConsultCompletion) EnumDescriptor() ([]byte, []int) {
 	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{0}
 }
 
+// AgentLoggedIn: the agent started a session. Stream agent-<id>.
 type AgentLoggedIn struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -155,6 +157,7 @@ func (x *AgentLoggedIn) GetSkills() map[string]int32 {
 	return nil
 }
 
+// AgentLoggedOut: the agent's session ended. Stream agent-<id>.
 type AgentLoggedOut struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -208,6 +211,7 @@ func (x *AgentLoggedOut) GetAt() *timestamppb.Timestamp {
 }
 
 // AgentStateChanged: state is READY, NOT_READY, BUSY or AFTER_CALL_WORK.
+// Stream agent-<id>.
 type AgentStateChanged struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
