@@ -47,16 +47,17 @@ func FoldUntil[S any](recs []RecordedEvent, agg Aggregate[S], at time.Time) AsOf
 	return out
 }
 
-// LoadAt reads stream and folds it up to at (FoldUntil). A stream with no
-// event recorded by then answers ErrBeforeStream; a stream that does not
-// exist at all answers ErrBeforeStream too, as Load answers an empty state.
+// LoadAt reads stream and folds it up to at (FoldUntil). A stream whose
+// first event was recorded after at answers ErrBeforeStream; a stream that
+// does not exist at all answers the initial state, as Load does, so that the
+// caller says "not found" as its live read does.
 func LoadAt[S any](ctx context.Context, store Store, stream string, agg Aggregate[S], at time.Time) (AsOf[S], error) {
 	recs, err := store.ReadStream(ctx, stream, 0)
 	if err != nil {
 		return AsOf[S]{}, fmt.Errorf("read %s: %w", stream, err)
 	}
 	out := FoldUntil(recs, agg, at)
-	if out.Events == 0 {
+	if out.Events == 0 && len(recs) > 0 {
 		return out, ErrBeforeStream
 	}
 	return out, nil
