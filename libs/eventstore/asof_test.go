@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
-	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/proto/catalog"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
 func TestFoldUntil(t *testing.T) {

@@ -38,7 +38,9 @@ func TestInteractionAt(t *testing.T) {
 	live := waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "accepted" })
 	env.Clock.Advance(time.Minute)
 
-	at := func(tm time.Time) string { return "/v1/interactions/" + iid + "?at=" + url.QueryEscape(tm.Format(time.RFC3339Nano)) }
+	at := func(tm time.Time) string {
+		return "/v1/interactions/" + iid + "?at=" + url.QueryEscape(tm.Format(time.RFC3339Nano))
+	}
 	var then interactionView
 	res := env.Do("GET", at(offered), nil, &then)
 	if res.StatusCode != 200 || then.Phase != "offered" || then.AgentID != "a1" || then.Callback.Subject != "Billing" {
