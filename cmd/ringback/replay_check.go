@@ -124,11 +124,19 @@ func checkOne(ctx context.Context, client *http.Client, st eventstore.Store, bas
 	case !ok:
 		return "the platform answers one; this binary folds none", nil
 	}
-	if rev := res.Header.Get("Ringback-As-Of-Revision"); rev != fmt.Sprint(recs[len(recs)-1].Revision) {
-		return fmt.Sprintf("the platform folded up to revision %s, this binary up to %d (does the platform support ?at=?)",
-			rev, recs[len(recs)-1].Revision), nil
+	diff, err := jsonDiff(doc, body, c.ignore)
+	last := recs[len(recs)-1].Revision
+	switch rev := res.Header.Get("Ringback-As-Of-Revision"); {
+	case rev == "":
+		return "the platform answered the present, not the moment asked (a version before ?at=?)", err
+	case rev != fmt.Sprint(last):
+		note := fmt.Sprintf("the platform folded its events up to revision %s, this binary the store's up to %d", rev, last)
+		if diff != "" {
+			note += "; " + diff
+		}
+		return note, err
 	}
-	return jsonDiff(doc, body, c.ignore)
+	return diff, err
 }
 
 // jsonDiff names the fields where the fold's document and the platform's
