@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/ringback/ringback/libs/bus/kafka"
 	"github.com/ringback/ringback/libs/envelope"
@@ -30,27 +33,48 @@ func replayPublish(ctx context.Context, st eventstore.Store, s span, keep func(s
 	defer pub.Close()
 	counts := map[string]int{}
 	var first, last eventstore.RecordedEvent
-	n := 0
+	n, sent := 0, 0
+	// Batches per topic, a round trip each; a stream's events all go to one
+	// topic, so they stay in order.
+	pending := map[string][]*message.Message{}
+	flush := func(topic string) error {
+		msgs := pending[topic]
+		if len(msgs) == 0 {
+			return nil
+		}
+		if err := pub.Publish(topic, msgs...); err != nil {
+			return fmt.Errorf("replay publish: %d event(s) from %s to %s: %w", len(msgs), msgs[0].UUID, topic, err)
+		}
+		sent += len(msgs)
+		counts[topic] += len(msgs)
+		pending[topic] = msgs[:0]
+		return nil
+	}
 	err = scan(ctx, st, s, keep, func(e eventstore.RecordedEvent) error {
 		topic := backfillTopic(f.topicPrefix, e.Stream)
 		m := envelope.ToMessage(e)
 		m.SetContext(ctx)
-		if err := pub.Publish(topic, m); err != nil {
-			return fmt.Errorf("replay publish: event %s (%s at %d) to %s: %w", e.ID, e.Stream, e.Position.Commit, topic, err)
-		}
+		pending[topic] = append(pending[topic], m)
 		if n == 0 {
 			first = e
 		}
 		last = e
 		n++
-		counts[topic]++
+		if len(pending[topic]) >= publishBatch {
+			return flush(topic)
+		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("%w (%d event(s) published before)", err, n)
+	for topic := range pending {
+		if err == nil {
+			err = flush(topic)
+		}
 	}
-	for topic, c := range counts {
-		fmt.Fprintf(stdout, "%s: %d event(s)\n", topic, c)
+	if err != nil {
+		return fmt.Errorf("%w (%d event(s) published before)", err, sent)
+	}
+	for _, topic := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(stdout, "%s: %d event(s)\n", topic, counts[topic])
 	}
 	if n == 0 {
 		fmt.Fprintln(stdout, "0 events published: the range holds none")
@@ -60,6 +84,9 @@ func replayPublish(ctx context.Context, st eventstore.Store, s span, keep func(s
 		first.Time.UTC().Format("2006-01-02T15:04:05Z07:00"), last.Time.UTC().Format("2006-01-02T15:04:05Z07:00"))
 	return nil
 }
+
+// publishBatch is the most events sent to a topic in one round trip.
+const publishBatch = 500
 
 // backfillTopic is the topic of stream's events under prefix: the live
 // topic's service part (ringback.intake → <prefix>intake).
