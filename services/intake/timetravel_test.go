@@ -112,3 +112,24 @@ func TestCallbackAt(t *testing.T) {
 		t.Fatalf("erased, in the past: %d %+v", res.StatusCode, then)
 	}
 }
+
+// TestCallbackAtIsAuthorisedAsLive: the past state of a callback is read
+// under the live read's rules: 401 without a token, and for an agent it is
+// not theirs the same 404 as an unknown callback, whatever the moment.
+func TestCallbackAtIsAuthorisedAsLive(t *testing.T) {
+	env := startWithAgents(t)
+	var cb callbackView
+	if res := env.DoWith("POST", "/v1/callbacks", map[string]string{"Idempotency-Key": "k-1"},
+		map[string]any{"service": "support", "phone_number": "+14155550123"}, &cb); res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d", res.StatusCode)
+	}
+	env.Clock.Advance(time.Minute)
+	path := "/v1/callbacks/" + cb.ID + "?at=" + url.QueryEscape(env.Clock.Now().Add(-30*time.Second).Format(time.RFC3339))
+	if res := env.DoWith("GET", path, nil, nil, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", res.StatusCode)
+	}
+	var p httpx.Problem
+	if res := env.DoWith("GET", path, servicetest.Bearer("a1"), nil, &p); res.StatusCode != http.StatusNotFound || p.Detail != "no callback "+cb.ID {
+		t.Fatalf("an agent it is not offered to: %d %+v", res.StatusCode, p)
+	}
+}
