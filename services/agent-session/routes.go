@@ -15,6 +15,7 @@ import (
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/timetravel"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
@@ -276,11 +277,37 @@ func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.S
 
 func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
 	// Who may read it was settled by entitled (issue 16).
+	if at, ok, err := timetravel.Parse(r, s.deps.Clock.Now()); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		return s.getInteractionAt(w, r, at)
+	}
 	st, err := s.awaitInteraction(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, s.present(st))
+	return nil
+}
+
+// getInteractionAt answers the interaction as it was at (issue 14): its
+// stream folded up to then, read from the store (sealed fields open, or
+// read [erased], as they do live), presented as the live answer is.
+func (s *Service) getInteractionAt(w http.ResponseWriter, r *http.Request, at time.Time) error {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		return notFound(id)
+	}
+	a, err := eventstore.LoadAt(r.Context(), s.deps.Store, interaction.Stream(id), interactions, at)
+	if err != nil {
+		return timetravel.Problem(err, "interaction "+id)
+	}
+	if a.State.Phase == interaction.None {
+		return notFound(id)
+	}
+	timetravel.Set(w, a)
+	httpx.WriteJSON(w, http.StatusOK, s.present(a.State))
 	return nil
 }
 
