@@ -14,7 +14,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 20m
 OPUS_TAGS := $(shell pkg-config --exists opus 2>/dev/null && echo -tags=opus,nolibopusfile)
 export GOFLAGS := $(strip $(GOFLAGS) $(OPUS_TAGS))
 
-.PHONY: build run test test-modules bench chaos proto tidy vet clean
+.PHONY: build run test test-modules bench chaos proto events tidy vet clean
 
 build:
 	cd cmd/ringback && $(GO) build -o $(CURDIR)/bin/ringback .
@@ -68,6 +68,11 @@ proto: $(TOOLS)/protoc-gen-go
 	cd proto && PATH=$(TOOLS):$$PATH protoc -I . -I /usr/include \
 		--go_out=. --go_opt=module=github.com/ringback/ringback/proto \
 		$$(find ringback -name '*.proto' | sort)
+
+# Regenerates docs/events.md, the event catalogue, from proto/ and the
+# envelope (libs/eventdoc); its test fails when the committed one is stale.
+events:
+	cd libs && $(GO) run ./eventdoc/cmd/eventdoc -root ..
 
 clean:
 	rm -rf bin

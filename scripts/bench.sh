@@ -102,6 +102,12 @@ run agent-desktops services/agent-session -run '^$' -bench Desktops -benchtime 1
 # no callback.
 run supervisor-board services/agent-session -run '^$' -bench SupervisorBoard -benchtime 1x .
 
+# Time travel (issue 14): the fold of one interaction of 200 events beside
+# decoding the same events without folding; GET /v1/interactions/{id}?at=
+# (its state at the 100th event, from the embedded store) beside the live
+# GET of the same interaction. About 3 s.
+run time-travel services/agent-session -run '^$' -bench TimeTravel -benchtime 1x .
+
 # The scheduler with 1,000,000 pending callbacks (issue 11): memory per
 # pending callback beside a map of the bare ids; restart until ready beside
 # reading the same events without folding; the lag of 10,000 callbacks due
@@ -148,7 +154,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|supervisor board:|scheduler:|personal data|authorisation:|self-service link:|abuse:|  |intake index:)' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|supervisor board:|scheduler:|personal data|authorisation:|self-service link:|abuse:|  |intake index:|time travel:)' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1

@@ -421,19 +421,7 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 		return err
 	}
 	r.Metrics = m
-	r.Streams = func(stream string) bool {
-		for _, p := range unpublished {
-			if strings.HasPrefix(stream, p) {
-				return false
-			}
-		}
-		for _, p := range prefixes {
-			if strings.HasPrefix(stream, p) {
-				return true
-			}
-		}
-		return false
-	}
+	r.Streams = func(stream string) bool { return relayed(stream, prefixes) }
 	leases, ok := a.Store.(eventstore.Leases)
 	if !ok {
 		return fmt.Errorf("the %T store grants no leases", a.Store)
@@ -456,6 +444,22 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 // key is in the store. No other service reads them, and on the bus the key
 // would make the names reversible.
 var unpublished = []string{intakecontact.StreamPrefix, historyindex.InteractionPrefix, historyindex.ContactPrefix}
+
+// relayed says whether the relay of the services writing prefixes
+// publishes stream (ringback replay publishes the same).
+func relayed(stream string, prefixes []string) bool {
+	for _, p := range unpublished {
+		if strings.HasPrefix(stream, p) {
+			return false
+		}
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(stream, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // relayLeaseTTL is how long a dead replica's relay holds back another's:
 // events wait at most this long for the bus after a kill -9.

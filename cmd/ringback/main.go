@@ -37,7 +37,9 @@ const usage = `usage: ringback <command> [flags]
 commands:
   serve     run the platform (ringback serve -h for its flags)
   poison    list messages no handler could apply, re-drive chosen ones (Kafka)
+  replay    compare a fold of the store with a running platform, or publish a range of events to Kafka again
   recording write the WAV of a sealed call recording, while its contact is not erased
+  events    decode the records of ringback's Kafka topics (events decode -h; docs/events.md)
   version   print the version
 `
 
@@ -51,8 +53,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "poison":
 		return poison(ctx, args[1:], getenv, stdout, stderr)
+	case "replay":
+		return replay(ctx, args[1:], getenv, stdout, stderr)
 	case "recording":
 		return recording(ctx, args[1:], getenv, stderr)
+	case "events":
+		return events(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ringback", version)
 		return nil

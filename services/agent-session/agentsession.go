@@ -236,13 +236,13 @@ var (
 	interactions = eventstore.Aggregate[interaction.State]{Evolve: interaction.Evolve}
 )
 
-func (s *Service) onAgent(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[agent.State], error) {
+func (s *Service) onAgent(ctx context.Context, id string, cause eventstore.Cause, cmd agent.Command) (eventstore.Outcome[agent.State], error) {
 	// Through the cache: an agent's stream grows with every call of every day.
 	return eventstore.ExecuteCached(ctx, s.deps.Store, s.agentCache, agent.Stream(id), agents, cause,
 		func(st agent.State) ([]proto.Message, error) { return agent.Decide(st, cmd) })
 }
 
-func (s *Service) onInteraction(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[interaction.State], error) {
+func (s *Service) onInteraction(ctx context.Context, id string, cause eventstore.Cause, cmd interaction.Command) (eventstore.Outcome[interaction.State], error) {
 	return eventstore.Execute(ctx, s.deps.Store, interaction.Stream(id), interactions, cause,
 		func(st interaction.State) ([]proto.Message, error) { return interaction.Decide(st, cmd) })
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/timetravel"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
@@ -286,11 +287,37 @@ func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.S
 
 func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
 	// Who may read it was settled by entitled (issue 16).
+	if at, ok, err := timetravel.Parse(r, s.deps.Clock.Now()); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		return s.getInteractionAt(w, r, at)
+	}
 	st, err := s.awaitInteraction(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, s.present(st))
+	return nil
+}
+
+// getInteractionAt answers the interaction as it was at (issue 14): its
+// stream folded up to then, read from the store (sealed fields open, or
+// read [erased], as they do live), presented as the live answer is.
+func (s *Service) getInteractionAt(w http.ResponseWriter, r *http.Request, at time.Time) error {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		return notFound(id)
+	}
+	a, err := eventstore.LoadAt(r.Context(), s.deps.Store, interaction.Stream(id), interactions, at)
+	if err != nil {
+		return timetravel.Problem(err, "interaction "+id)
+	}
+	if a.State.Phase == interaction.None {
+		return notFound(id)
+	}
+	timetravel.Set(w, a)
+	httpx.WriteJSON(w, http.StatusOK, s.present(a.State))
 	return nil
 }
 
@@ -315,7 +342,7 @@ func (s *Service) actor(w http.ResponseWriter, r *http.Request, st interaction.S
 // command runs an agent command on an interaction and, when settle is set,
 // waits until it holds (the router or the media gateway answered) before
 // answering: 200 with the interaction, or 202 if it did not settle in time.
-func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent string, now time.Time) any,
+func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent string, now time.Time) interaction.Command,
 	settle func(interaction.State) bool) error {
 	id := r.PathValue("id")
 	st, err := s.awaitInteraction(r.Context(), id)
@@ -366,16 +393,16 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out 
 }
 
 func (s *Service) accept(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.Accept{Agent: a, At: now} },
+	return s.command(w, r, func(a string, now time.Time) interaction.Command { return interaction.Accept{Agent: a, At: now} },
 		func(st interaction.State) bool { return st.Phase != interaction.Accepting })
 }
 
 func (s *Service) reject(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.Reject{Agent: a, At: now} }, nil)
+	return s.command(w, r, func(a string, now time.Time) interaction.Command { return interaction.Reject{Agent: a, At: now} }, nil)
 }
 
 func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any {
+	return s.command(w, r, func(a string, now time.Time) interaction.Command {
 		ag, err := s.agentNow(r.Context(), a)
 		if err != nil { // the store will refuse the dial too; the view is close
 			ag, _ = s.view.agent(a)
@@ -407,13 +434,13 @@ func phoneOf(id string, a agent.State) string {
 }
 
 func (s *Service) endCall(w http.ResponseWriter, r *http.Request) error {
-	return s.command(w, r, func(a string, now time.Time) any { return interaction.EndCall{Agent: a, At: now} },
+	return s.command(w, r, func(a string, now time.Time) interaction.Command { return interaction.EndCall{Agent: a, At: now} },
 		func(st interaction.State) bool { return st.CallStatus == interaction.ReadyToCall })
 }
 
 func (s *Service) done(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	err := s.command(w, r, func(a string, now time.Time) any {
+	err := s.command(w, r, func(a string, now time.Time) interaction.Command {
 		return interaction.Finish{Agent: a, RequireDisposition: s.cfg.RequireDisposition, At: now, Services: s.cfg.ServiceSet}
 	}, nil)
 	if err != nil {
@@ -437,7 +464,9 @@ func (s *Service) hold(on bool) httpx.Func {
 		want = interaction.OnHold
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any { return interaction.Hold{Agent: a, Hold: on, At: now} },
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
+			return interaction.Hold{Agent: a, Hold: on, At: now}
+		},
 			func(st interaction.State) bool {
 				return st.CallStatus == want || st.CallStatus == interaction.ReadyToCall
 			})
@@ -451,21 +480,25 @@ func (s *Service) dtmf(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	return s.command(w, r, func(a string, now time.Time) any {
+	return s.command(w, r, func(a string, now time.Time) interaction.Command {
 		return interaction.SendDTMF{Agent: a, Digits: body.Digits, At: now}
 	}, nil)
 }
 
 func (s *Service) mute(on bool) httpx.Func {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any { return interaction.Mute{Agent: a, Mute: on, At: now} },
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
+			return interaction.Mute{Agent: a, Mute: on, At: now}
+		},
 			func(st interaction.State) bool { return st.Muted == on || st.CallStatus == interaction.ReadyToCall })
 	}
 }
 
 func (s *Service) record(on bool) httpx.Func {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any { return interaction.Record{Agent: a, Record: on, At: now} },
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
+			return interaction.Record{Agent: a, Record: on, At: now}
+		},
 			func(st interaction.State) bool { return st.Recording == on || st.CallStatus == interaction.ReadyToCall })
 	}
 }
@@ -483,7 +516,7 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.command(w, r, func(a string, now time.Time) any {
+	return s.command(w, r, func(a string, now time.Time) interaction.Command {
 		return interaction.Reschedule{Agent: a, Time: at, Personal: body.Personal, At: now}
 	}, nil)
 }

@@ -29,7 +29,7 @@ func reservedFor(caller string) string { return "On a call with " + caller }
 // given back if the request is refused after all. The answer comes once the
 // party rings, or the request failed.
 func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
-	mk := func(who string, p interaction.Party, now time.Time) any {
+	mk := func(who string, p interaction.Party, now time.Time) interaction.Command {
 		if purpose == interaction.PurposeTransfer {
 			return interaction.Transfer{Agent: who, Party: p, At: now}
 		}
@@ -130,7 +130,7 @@ func (s *Service) release(ctx context.Context, cause eventstore.Cause, id, calle
 // the gateway did it, or could not.
 func (s *Service) endConsult(c agentv1.ConsultCompletion) httpx.Func {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		return s.command(w, r, func(a string, now time.Time) any {
+		return s.command(w, r, func(a string, now time.Time) interaction.Command {
 			return interaction.EndConsult{Agent: a, Completion: c, At: now}
 		}, func(st interaction.State) bool {
 			return st.Third.Ending == agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED || st.CallStatus == interaction.ReadyToCall

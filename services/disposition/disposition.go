@@ -117,7 +117,7 @@ func (s *Service) Run(ctx context.Context) error {
 var aggregate = eventstore.Aggregate[code.State]{Evolve: code.Evolve}
 
 // execute runs a command against an interaction's disposition.
-func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd any) (eventstore.Outcome[code.State], error) {
+func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd code.Command) (eventstore.Outcome[code.State], error) {
 	return eventstore.Execute(ctx, s.deps.Store, code.Stream(interactionID), aggregate, cause,
 		func(st code.State) ([]proto.Message, error) { return code.Decide(st, cmd) })
 }

@@ -22,7 +22,7 @@ var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("agent")}
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	var (
 		iid, callbackID string
-		cmd             any
+		cmd             code.Command
 	)
 	switch ev := e.Event.(type) {
 	case *routingv1.OfferAccepted:

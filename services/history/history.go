@@ -181,7 +181,7 @@ func (s *Service) record(ctx context.Context, cause eventstore.Cause, r timeline
 }
 
 // execute runs a command against a callback's history.
-func (s *Service) execute(ctx context.Context, callbackID string, cause eventstore.Cause, cmd any) (eventstore.Outcome[timeline.State], error) {
+func (s *Service) execute(ctx context.Context, callbackID string, cause eventstore.Cause, cmd timeline.Command) (eventstore.Outcome[timeline.State], error) {
 	return eventstore.Execute(ctx, s.deps.Store, timeline.Stream(callbackID), aggregate, cause,
 		func(st timeline.State) ([]proto.Message, error) { return timeline.Decide(st, cmd) })
 }

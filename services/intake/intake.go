@@ -272,7 +272,7 @@ func (s *Service) Run(ctx context.Context) error {
 var aggregate = eventstore.Aggregate[callback.State]{Evolve: callback.Evolve}
 
 // execute runs a command against a callback's stream.
-func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[callback.State], error) {
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd callback.Command) (eventstore.Outcome[callback.State], error) {
 	return eventstore.Execute(ctx, s.deps.Store, callback.Stream(id), aggregate, cause,
 		func(st callback.State) ([]proto.Message, error) { return callback.Decide(st, cmd) })
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/timetravel"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
 	"github.com/ringback/ringback/services/intake/contact"
@@ -393,11 +394,35 @@ func (s *Service) answerCreate(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
+	if at, ok, err := timetravel.Parse(r, s.deps.Clock.Now()); err != nil || ok {
+		if err != nil {
+			return err
+		}
+		return s.getAt(w, r, at)
+	}
 	st, err := s.load(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, present(st))
+	return nil
+}
+
+// getAt answers the callback as it was at (issue 14): its stream folded up
+// to then, presented as the live answer is. Who may read it was settled by
+// entitled on the callback as it is now, as for the live read; sealed
+// fields open, or read [erased], through the store as they do live.
+func (s *Service) getAt(w http.ResponseWriter, r *http.Request, at time.Time) error {
+	id := r.PathValue("id")
+	a, err := eventstore.LoadAt(r.Context(), s.deps.Store, callback.Stream(id), aggregate, at)
+	if err != nil {
+		return timetravel.Problem(err, "callback "+id)
+	}
+	if !a.State.Exists {
+		return notFound(id)
+	}
+	timetravel.Set(w, a)
+	httpx.WriteJSON(w, http.StatusOK, present(a.State))
 	return nil
 }
 

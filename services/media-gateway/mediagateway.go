@@ -269,7 +269,7 @@ func (s *Service) Ready() error {
 
 var calls_ = eventstore.Aggregate[call.State]{Evolve: call.Evolve}
 
-func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[call.State], error) {
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd call.Command) (eventstore.Outcome[call.State], error) {
 	return s.executeFn(ctx, id, cause, func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
 }
 

@@ -85,7 +85,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 // answer applies an agent's answer (or Done) to an interaction. The
 // correlation is the interaction's callback id, whatever the agent's event
 // carried, because intake finds its callback by it.
-func (s *Service) answer(ctx context.Context, e envelope.Envelope, interactionID string, cmd any) error {
+func (s *Service) answer(ctx context.Context, e envelope.Envelope, interactionID string, cmd offer.Command) error {
 	if interactionID == "" {
 		return nil
 	}
@@ -122,7 +122,7 @@ func (s *Service) setAvailability(ctx context.Context, causeID, agentID string, 
 }
 
 // recordAgent runs a command on the agent's router-agent stream.
-func (s *Service) recordAgent(ctx context.Context, causeID, agentID string, cmd any) error {
+func (s *Service) recordAgent(ctx context.Context, causeID, agentID string, cmd queue.AgentCommand) error {
 	if agentID == "" {
 		return nil
 	}

@@ -134,7 +134,7 @@ var (
 )
 
 // execute runs a command against an interaction's stream.
-func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd any) (eventstore.Outcome[offer.State], error) {
+func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd offer.Command) (eventstore.Outcome[offer.State], error) {
 	return eventstore.Execute(ctx, s.deps.Store, offer.Stream(interactionID), interactions, cause,
 		func(st offer.State) ([]proto.Message, error) { return offer.Decide(st, cmd) })
 }

@@ -136,7 +136,7 @@ func (s *Service) take(ctx context.Context, cause, id, service string, bucket ti
 // runs has no effect, and the two cannot drift apart. Nothing is held when
 // the command would not leave the callback pending (refused, or due at
 // once): a place must not outlive its reason.
-func (s *Service) hold(ctx context.Context, cause string, st schedule.State, cmd any) error {
+func (s *Service) hold(ctx context.Context, cause string, st schedule.State, cmd schedule.Command) error {
 	svc := s.service(st.Request.GetService())
 	if svc.Capacity == nil || svc.Capacity.Bucket <= 0 {
 		return nil
@@ -151,7 +151,7 @@ func (s *Service) hold(ctx context.Context, cause string, st schedule.State, cmd
 
 // dueOf is the due time schedule.Decide gives cmd, and whether the
 // callback is left pending then (not refused, not due at once).
-func dueOf(st schedule.State, cmd any) (due time.Time, pending bool) {
+func dueOf(st schedule.State, cmd schedule.Command) (due time.Time, pending bool) {
 	events, err := schedule.Decide(st, cmd)
 	if err != nil {
 		return due, false // refused: the command's own run says why

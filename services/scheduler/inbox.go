@@ -23,7 +23,7 @@ var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent")}
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	var (
 		id  string
-		cmd any
+		cmd schedule.Command
 	)
 	switch ev := e.Event.(type) {
 	case *callbackv1.CallbackRequested:

@@ -271,7 +271,7 @@ var aggregate = eventstore.Aggregate[schedule.State]{Evolve: schedule.Evolve}
 
 // execute runs a command against a callback's schedule stream and counts the
 // callbacks it made due.
-func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd any) (eventstore.Outcome[schedule.State], error) {
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd schedule.Command) (eventstore.Outcome[schedule.State], error) {
 	out, err := eventstore.Execute(ctx, s.deps.Store, schedule.Stream(id), aggregate, cause,
 		func(st schedule.State) ([]proto.Message, error) { return schedule.Decide(st, cmd) })
 	for _, e := range out.Events {

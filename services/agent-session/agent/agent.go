@@ -128,7 +128,7 @@ var (
 var stateWords = map[string]string{Ready: "Ready", NotReady: "Not Ready", Busy: "Busy", AfterCallWork: "After Call Work", LoggedOut: "Logged Out"}
 
 // Decide turns a command into events.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Login:
 		if s.LoggedIn && s.PhoneURI == c.PhoneURI && maps.Equal(s.Skills, c.Skills) {

@@ -21,7 +21,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		given   []proto.Message
-		when    any
+		when    Command
 		want    int
 		wantErr error
 	}{
@@ -95,7 +95,7 @@ func TestEndAfterCallWork(t *testing.T) {
 	cases := []struct {
 		name  string
 		given []proto.Message
-		when  any
+		when  Command
 		want  int
 	}{
 		{"before the stored end", []proto.Message{in, acw}, end(29 * time.Second), 0},

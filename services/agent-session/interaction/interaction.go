@@ -220,7 +220,7 @@ var (
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 // Decide turns a command into events.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Present:
 		o := c.Offer

@@ -37,7 +37,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		given   []proto.Message
-		when    any
+		when    Command
 		want    []string
 		wantErr error
 	}{

@@ -41,7 +41,7 @@ func TestDecideParty(t *testing.T) {
 	cases := []struct {
 		name    string
 		given   []proto.Message
-		when    any
+		when    Command
 		want    []string
 		wantErr error
 	}{

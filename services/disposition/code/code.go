@@ -66,7 +66,7 @@ var (
 )
 
 // Decide turns a command into events, or refuses it.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Open:
 		// Opened again only when another agent takes the interaction over.

@@ -246,7 +246,7 @@ func ValidateCaseData(agentID string, data map[string]string) error {
 
 // Decide turns a command into events, or refuses it. Redelivery of a Record
 // is caught before Decide, by the event id its cause yields.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Record:
 		if c.CallbackID == "" || c.EventID == "" || c.EventType == "" {

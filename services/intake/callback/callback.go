@@ -119,7 +119,7 @@ var rank = map[callbackv1.CallbackState]int{
 }
 
 // Decide turns a command into events, or refuses it.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Request:
 		if s.Exists {

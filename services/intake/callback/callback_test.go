@@ -53,7 +53,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		given   []proto.Message
-		when    any
+		when    Command
 		want    int // number of events
 		wantErr error
 	}{

@@ -163,7 +163,7 @@ func Abandoned(h Hold, info Holder, now time.Time, grace time.Duration) bool {
 }
 
 // Decide turns a command into events, or refuses it.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Claim:
 		if c.CallbackID == "" {

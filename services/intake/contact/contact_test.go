@@ -53,7 +53,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name        string
 		given       []proto.Message
-		when        any
+		when        Command
 		wantHolders string // after the events decided
 		wantErr     error
 		pending     bool

@@ -88,7 +88,7 @@ type Report struct {
 
 // Decide turns a command into events. Start on an existing call is nothing:
 // that is what makes a redelivered DialRequested harmless.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Start:
 		if s.Status != None {

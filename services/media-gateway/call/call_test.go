@@ -20,7 +20,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name  string
 		given []proto.Message
-		when  any
+		when  Command
 		want  []string
 	}{
 		{"start dials once", nil, start, []string{"DialStarted"}},

@@ -21,7 +21,7 @@ func TestDecideOwnership(t *testing.T) {
 	cases := []struct {
 		name  string
 		given []proto.Message
-		when  any
+		when  Command
 		want  []string
 		err   error
 	}{

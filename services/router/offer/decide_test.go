@@ -47,7 +47,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		given   []proto.Message
-		when    any
+		when    Command
 		want    []proto.Message // types and the fields that matter
 		wantErr error
 	}{
@@ -176,7 +176,7 @@ func FuzzNeverTwoLiveOffers(f *testing.F) {
 		for _, op := range ops {
 			now = now.Add(time.Duration(op%7) * 3 * time.Second)
 			agent := []string{"a1", "a2"}[op>>7]
-			var c any
+			var c Command
 			switch op % 6 {
 			case 0, 1:
 				c = Make{Agent: agent, At: now, Timeout: timeout}

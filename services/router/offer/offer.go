@@ -165,7 +165,7 @@ var (
 // longer applies (an accept for an offer that is gone, a second queueing)
 // yields no events and no error: the bus redelivers and races, and that is
 // not a fault.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Queue:
 		if c.InteractionID == "" {

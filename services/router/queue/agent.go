@@ -49,7 +49,7 @@ type (
 // DecideAgent turns a command on an agent stream into events. A repeat of
 // what is already known is nothing, so an agent's place in the idle order is
 // not reset by agent-session repeating itself.
-func DecideAgent(s Availability, c any) []proto.Message {
+func DecideAgent(s Availability, c AgentCommand) []proto.Message {
 	switch c := c.(type) {
 	case SetAvailability:
 		if s.Known && s.Ready == c.Ready {

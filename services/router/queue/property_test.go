@@ -198,7 +198,7 @@ func (w *world) pick(t *rapid.T, label string, status offer.Status) (string, off
 	return id, w.streams[id], true
 }
 
-func (w *world) setAgent(t *rapid.T, agent string, cmd any) {
+func (w *world) setAgent(t *rapid.T, agent string, cmd AgentCommand) {
 	w.emit(t, DecideAgent(w.agents[agent], cmd)...)
 }
 

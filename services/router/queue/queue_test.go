@@ -222,7 +222,7 @@ func TestDecideAgent(t *testing.T) {
 	cases := []struct {
 		name  string
 		given []proto.Message
-		when  any
+		when  AgentCommand
 		want  proto.Message // nil: nothing
 	}{
 		{"first ready", nil, SetAvailability{AgentID: "a1", Ready: true, At: t0}, &routingv1.AgentAvailabilityChanged{}},

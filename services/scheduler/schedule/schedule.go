@@ -243,7 +243,7 @@ func InteractionID(callbackID string, n int) string {
 }
 
 // Decide turns a command into events, or refuses it.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Schedule:
 		if c.ID == "" {

@@ -21,7 +21,7 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name  string
 		given []proto.Message
-		cmd   any
+		cmd   Command
 		want  proto.Message // nil: nothing
 		err   error
 	}{

@@ -67,7 +67,7 @@ func (e *FullError) Error() string {
 func (e *FullError) Is(target error) bool { return target == ErrFull }
 
 // Decide turns a command into events, or refuses it.
-func Decide(s State, c any) ([]proto.Message, error) {
+func Decide(s State, c Command) ([]proto.Message, error) {
 	switch c := c.(type) {
 	case Take:
 		if c.CallbackID == "" {

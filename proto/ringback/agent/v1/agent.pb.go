@@ -4,8 +4,9 @@
 // 	protoc        v3.21.12
 // source: ringback/agent/v1/agent.proto
 
-// Events of agent-session: agents (stream agent-<id>) and the interaction as
-// the agent handles it (stream agent-interaction-<id>).
+// Events of agent-session. Stream agent-interaction-<id>: the interaction as
+// the agent handles it; an agent's own events (AgentLoggedIn, AgentLoggedOut,
+// AgentStateChanged) are on stream agent-<id>.
 
 package agentv1
 
@@ -85,6 +86,7 @@ func (ConsultCompletion) EnumDescriptor() ([]byte, []int) {
 	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{0}
 }
 
+// AgentLoggedIn: the agent started a session. Stream agent-<id>.
 type AgentLoggedIn struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -155,13 +157,15 @@ func (x *AgentLoggedIn) GetSkills() map[string]int32 {
 	return nil
 }
 
+// AgentLoggedOut: the agent's session ended. Stream agent-<id>.
 type AgentLoggedOut struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	At      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	// by is the supervisor who logged the agent out, and why their word for
-	// it (issue 14); both empty when the agent logged out.
-	By            string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	// by is the supervisor who logged the agent out (issue 14); empty when
+	// the agent logged out.
+	By string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	// why is the supervisor's word for it.
 	Why           string `protobuf:"bytes,4,opt,name=why,proto3" json:"why,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -226,6 +230,7 @@ func (x *AgentLoggedOut) GetWhy() string {
 }
 
 // AgentStateChanged: state is READY, NOT_READY, BUSY or AFTER_CALL_WORK.
+// Stream agent-<id>.
 type AgentStateChanged struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -237,9 +242,10 @@ type AgentStateChanged struct {
 	// Ready again. It is stored, not held in a timer, so whichever replica
 	// runs when it falls due ends it, after a restart too.
 	Until *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
-	// by is the supervisor who forced the state, and why their word for it
-	// (issue 14); both empty when the agent or the platform set it.
-	By            string `protobuf:"bytes,7,opt,name=by,proto3" json:"by,omitempty"`
+	// by is the supervisor who forced the state (issue 14); empty when the
+	// agent or the platform set it.
+	By string `protobuf:"bytes,7,opt,name=by,proto3" json:"by,omitempty"`
+	// why is the supervisor's word for it.
 	Why           string `protobuf:"bytes,8,opt,name=why,proto3" json:"why,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

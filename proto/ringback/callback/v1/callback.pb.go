@@ -278,6 +278,7 @@ func (x *CallbackRequested) GetNumberClaimed() bool {
 }
 
 // CallbackCancelled: the visitor (or an operator) withdrew the request.
+// Stream intake-callback-<id>.
 type CallbackCancelled struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
@@ -430,7 +431,8 @@ func (x *CallbackRescheduleRequested) GetPersonalAgent() string {
 	return ""
 }
 
-// CallbackStateChanged: intake learned from the bus that its callback moved on.
+// CallbackStateChanged: intake learned from the bus that its callback moved
+// on. Stream intake-callback-<id>.
 type CallbackStateChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
@@ -647,7 +649,7 @@ func (x *CallbackScheduled) GetMovedByCapacity() *CapacityMove {
 	return nil
 }
 
-// CallbackRescheduled: the due time moved.
+// CallbackRescheduled: the due time moved. Stream scheduler-callback-<id>.
 type CallbackRescheduled struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
@@ -1114,7 +1116,8 @@ func (x *CallbackUnscheduled) GetReason() string {
 	return ""
 }
 
-// CallbackDue: the callback must be routed now.
+// CallbackDue: the callback must be routed now. Stream
+// scheduler-callback-<id>.
 type CallbackDue struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
@@ -1217,7 +1220,7 @@ func (x *CallbackDue) GetPersonalAgent() string {
 // intake-callback-<id>, it races the late CallbackRequested there, so
 // exactly one of them lands: either the callback exists and keeps its
 // number, or it never will and the number passes on. Other services have
-// nothing to do with it.
+// nothing to do with it. Stream intake-callback-<id>.
 type CallbackVoided struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
@@ -1367,6 +1370,7 @@ func (x *ContactClaimed) GetService() string {
 }
 
 // ContactReleased: the holder reached a final state; the number is free.
+// Stream intake-contact-<key>, as ContactClaimed.
 type ContactReleased struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Holder        string                 `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"`
@@ -1624,7 +1628,8 @@ func (x *SlotTaken) GetAt() *timestamppb.Timestamp {
 }
 
 // SlotReleased: the callback left the bucket (fell due, was cancelled or
-// moved): its place is free again. Same stream as SlotTaken.
+// moved): its place is free again. Stream
+// scheduler-slot-<service>-<bucket start, unix seconds>, as SlotTaken.
 type SlotReleased struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId    string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`

@@ -4,7 +4,8 @@
 // 	protoc        v3.21.12
 // source: ringback/media/v1/media.proto
 
-// Events of the media gateway, one stream per call attempt: media-call-<id>.
+// Events of the media gateway. Stream media-call-<id>, one per call attempt,
+// unless an event names its own.
 
 package mediav1
 
@@ -1987,7 +1988,8 @@ func (x *PhoneRegistered) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// PhoneUnregistered: the phone removed its binding (Expires: 0).
+// PhoneUnregistered: the phone removed its binding (Expires: 0). Stream
+// media-registration-<aor>.
 type PhoneUnregistered struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Aor           string                 `protobuf:"bytes,1,opt,name=aor,proto3" json:"aor,omitempty"`

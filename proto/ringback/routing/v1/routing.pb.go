@@ -5,7 +5,8 @@
 // source: ringback/routing/v1/routing.proto
 
 // Events of the router: queues, offers and their outcomes.
-// Streams router-interaction-<id> and router-agent-<id>.
+// Stream router-interaction-<id>, unless an event names its own: what the
+// router learned of an agent is on stream router-agent-<id>.
 
 package routingv1
 
@@ -601,7 +602,7 @@ func (x *InteractionClosed) GetReason() string {
 }
 
 // AgentAvailabilityChanged: what the router learned of an agent's readiness
-// on the web-callback channel.
+// on the web-callback channel. Stream router-agent-<id>.
 type AgentAvailabilityChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -671,7 +672,7 @@ func (x *AgentAvailabilityChanged) GetSkills() []string {
 }
 
 // AgentSkillsChanged: the skills (skill -> level 1..10) the router learned
-// from the agent's login, recorded in router-agent-<id> so the router rebuilds
+// from the agent's login, recorded in stream router-agent-<id> so the router rebuilds
 // who qualifies for which service from its own streams.
 type AgentSkillsChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`

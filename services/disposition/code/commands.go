@@ -1,0 +1,10 @@
+package code
+
+// Command is one of the commands Decide takes, and nothing else: sealed by
+// an unexported method, so that a value of another type is a compile
+// error at the caller, not an "unknown command" at run time.
+type Command interface{ command() }
+
+func (Open) command()  {}
+func (Set) command()   {}
+func (Close) command() {}

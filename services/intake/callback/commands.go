@@ -1,0 +1,12 @@
+package callback
+
+// Command is one of the commands Decide takes, and nothing else: sealed by
+// an unexported method, so that a value of another type is a compile
+// error at the caller, not an "unknown command" at run time.
+type Command interface{ command() }
+
+func (Request) command()    {}
+func (Void) command()       {}
+func (Cancel) command()     {}
+func (Reschedule) command() {}
+func (Progress) command()   {}

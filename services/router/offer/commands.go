@@ -1,0 +1,14 @@
+package offer
+
+// Command is one of the commands Decide takes, and nothing else: sealed by
+// an unexported method, so that a value of another type is a compile
+// error at the caller, not an "unknown command" at run time.
+type Command interface{ command() }
+
+func (Queue) command()   {}
+func (Make) command()    {}
+func (Accept) command()  {}
+func (Reject) command()  {}
+func (Expire) command()  {}
+func (Release) command() {}
+func (Close) command()   {}

@@ -1,0 +1,14 @@
+package schedule
+
+// Command is one of the commands Decide takes, and nothing else: sealed by
+// an unexported method, so that a value of another type is a compile
+// error at the caller, not an "unknown command" at run time.
+type Command interface{ command() }
+
+func (Schedule) command()     {}
+func (Fire) command()         {}
+func (Cancel) command()       {}
+func (Retry) command()        {}
+func (Expire) command()       {}
+func (Reschedule) command()   {}
+func (NoteAccepted) command() {}
