@@ -150,6 +150,7 @@ type Service struct {
 	streams      streamCounts  // open event streams per agent and address
 	sse          prometheus.Gauge
 	resyncs      prometheus.Counter
+	dueToConnect prometheus.Histogram
 }
 
 // New builds agent-session and registers its routes.
@@ -193,7 +194,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "Agent desktops connected to their event stream."})
 	s.resyncs = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_agent_event_stream_resyncs_total",
 		Help: "Desktop event streams dropped by the fan-out for falling behind, then resynced from the store."})
-	for _, c := range []prometheus.Collector{s.sse, s.resyncs} {
+	s.dueToConnect = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_due_to_connect_seconds",
+		Help: "Per connected call, from its callback's due time (the time it was scheduled for, else when it was queued) to the contact answering: what the contact waited past the promised time.",
+		// 1s..~9h: seconds when agents are free, hours on a bad day.
+		Buckets: prometheus.ExponentialBuckets(1, 2, 16)})
+	for _, c := range []prometheus.Collector{s.sse, s.resyncs, s.dueToConnect} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("agent-session metrics: %w", err)
 		}
