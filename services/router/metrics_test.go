@@ -57,7 +57,6 @@ func TestMetricsOfferOutcomesAndDueToOffer(t *testing.T) {
 	}
 }
 
-
 func outcome(t *testing.T, env *servicetest.Env, o string) float64 {
 	t.Helper()
 	mfs, err := env.Registry.Gather()
