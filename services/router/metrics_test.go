@@ -5,11 +5,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
+	"github.com/ringback/ringback/services/router"
 )
 
 // Each way an offer ends moves its own series of
@@ -57,6 +61,58 @@ func TestMetricsOfferOutcomesAndDueToOffer(t *testing.T) {
 	}
 }
 
+// The router's consumers export the bus metrics: each CallbackDue it
+// handled is one delivery delay observation of its scheduler handler, whose
+// lag is back to 0 once idle; the relay counts what it published.
+func TestMetricsRouterConsumer(t *testing.T) {
+	env := start(t)
+	due(env, "c1", "i1")
+	due(env, "c2", "i2")
+	handler := router.HandlerName + "@" + envelope.TopicOf("scheduler")
+	waitUntil(env, "two deliveries observed", func() bool { return labelled(t, env, "ringback_bus_delivery_delay_seconds", handler) == 2 })
+	waitUntil(env, "lag back to 0", func() bool { return labelled(t, env, "ringback_bus_consumer_lag_seconds", handler) == 0 })
+	if n := labelled(t, env, "ringback_bus_handler_seconds", handler); n != 2 {
+		t.Errorf("handler latency observed %v times, want 2", n)
+	}
+	if n := metrics(t, env)["ringback_relay_published_events_total"]; n < 2 {
+		t.Errorf("relay published %v events, want at least the 2 CallbackDue", n)
+	}
+}
+
+// labelled is the value (a histogram's count) of name's series whose
+// handler label is handler, summed over its other labels; -1 when none.
+func labelled(t *testing.T, env *servicetest.Env, name, handler string) float64 {
+	t.Helper()
+	mfs, err := env.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, found := 0.0, false
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "handler" || l.GetValue() != handler {
+					continue
+				}
+				found = true
+				switch {
+				case m.GetHistogram() != nil:
+					total += float64(m.GetHistogram().GetSampleCount())
+				default:
+					total += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if !found {
+		return -1
+	}
+	return total
+}
+
 func outcome(t *testing.T, env *servicetest.Env, o string) float64 {
 	t.Helper()
 	mfs, err := env.Registry.Gather()
@@ -98,4 +154,13 @@ func histogram(t *testing.T, env *servicetest.Env, name string) hist {
 	}
 	t.Fatalf("no %s", name)
 	return hist{}
+}
+
+// MetricsRegisterer passes the harness's registry through telling, so the
+// router's consumers export their bus metrics where the tests read them.
+func (s telling) MetricsRegisterer() prometheus.Registerer {
+	if m, ok := s.Subscriber.(inbox.MetricsRegisterer); ok {
+		return m.MetricsRegisterer()
+	}
+	return nil
 }
