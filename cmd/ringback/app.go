@@ -126,6 +126,18 @@ func newApp(ctx context.Context, cfg *Config, ts []target, stdout io.Writer) (*A
 	}
 	a := &App{Config: cfg, Clock: clock.Real{}, Log: tel.Log, Registry: tel.Registry, Mux: http.NewServeMux(), tel: tel,
 		instance: instanceName()}
+	// Readiness as a metric, so an alert sees a replica that answers
+	// scrapes but not traffic (a read model behind, the broker gone).
+	if err := a.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ringback_ready",
+		Help: "1 while this process answers /readyz 200 (it can serve), 0 while it starts, stops, or cannot reach what it needs."},
+		func() float64 {
+			if a.notReady(context.Background()) != nil {
+				return 0
+			}
+			return 1
+		})); err != nil {
+		return nil, fmt.Errorf("readiness metric: %w", err)
+	}
 	a.closers = append(a.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -492,29 +504,31 @@ func (a *App) drainRelay() {
 
 // readyz answers 200 once every part of this process can serve.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	if !a.ready.Load() {
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
-	}
-	if a.gateway != nil && !a.gateway.TrunkUp() {
-		http.Error(w, "not ready: the SIP trunk does not answer OPTIONS", http.StatusServiceUnavailable)
-		return
-	}
-	for _, c := range a.readiness {
-		if err := c.check(); err != nil {
-			http.Error(w, fmt.Sprintf("not ready: %s: %v", c.name, err), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	if err := a.consuming(); err != nil {
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if err := a.probes.check(r.Context(), a.reachable); err != nil {
+	if err := a.notReady(r.Context()); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n")
+}
+
+// notReady says why this process cannot serve, or nil: what /readyz and
+// the ringback_ready gauge report.
+func (a *App) notReady(ctx context.Context) error {
+	if !a.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	if a.gateway != nil && !a.gateway.TrunkUp() {
+		return errors.New("the SIP trunk does not answer OPTIONS")
+	}
+	for _, c := range a.readiness {
+		if err := c.check(); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	if err := a.consuming(); err != nil {
+		return err
+	}
+	return a.probes.check(ctx, a.reachable)
 }
 
 // instanceName names this process as a lease holder: the host (the pod's

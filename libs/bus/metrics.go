@@ -21,6 +21,13 @@ type metrics struct {
 	handled  *prometheus.HistogramVec // handler, outcome
 	retries  *prometheus.CounterVec   // handler, topic
 	poisoned *prometheus.CounterVec   // handler, topic
+	delay    *prometheus.HistogramVec // handler
+	lag      *lagCollector            // handler
+
+	// sentAt reads when a message was first stored or sent; nil when the
+	// router's messages carry no such time (no delay or lag then).
+	sentAt func(*message.Message) (time.Time, bool)
+	now    func() time.Time
 }
 
 // newMetrics registers the handler metrics on reg, or finds them there when
@@ -42,6 +49,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ringback_bus_poisoned_total",
 			Help: "Messages set aside on the poison topic after their handler exhausted its retries; see `ringback poison list`.",
 		}, []string{"handler", "topic"}),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ringback_bus_delivery_delay_seconds",
+			Help: "Per message, from the store accepting its event to this consumer starting to handle it: relay, bus and the consumer's own backlog.",
+			// 1ms..~65s: milliseconds when healthy, seconds to minutes
+			// while a consumer catches up.
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 17),
+		}, []string{"handler"}),
+		lag: newLagCollector(),
+		now: time.Now,
 	}
 	if reg == nil {
 		return m, nil
@@ -54,6 +70,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.poisoned, err = register(reg, m.poisoned); err != nil {
+		return nil, err
+	}
+	if m.delay, err = register(reg, m.delay); err != nil {
+		return nil, err
+	}
+	if m.lag, err = register(reg, m.lag); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -77,6 +99,14 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 func (m *metrics) measure(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		start := time.Now()
+		handler := message.HandlerNameFromCtx(msg.Context())
+		if m.sentAt != nil {
+			if at, ok := m.sentAt(msg); ok {
+				m.delay.WithLabelValues(handler).Observe(max(0, m.now().Sub(at).Seconds()))
+				done := m.lag.start(handler, at)
+				defer done()
+			}
+		}
 		produced, err := h(msg)
 		outcome := "ok"
 		switch {
@@ -87,7 +117,7 @@ func (m *metrics) measure(h message.HandlerFunc) message.HandlerFunc {
 			// did not succeed.
 			outcome = "poisoned"
 		}
-		m.handled.WithLabelValues(message.HandlerNameFromCtx(msg.Context()), outcome).Observe(time.Since(start).Seconds())
+		m.handled.WithLabelValues(handler, outcome).Observe(time.Since(start).Seconds())
 		return produced, err
 	}
 }

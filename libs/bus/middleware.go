@@ -191,6 +191,9 @@ type RouterConfig struct {
 	// poisoned messages. Routers of one process may share it. Nil
 	// registers nothing.
 	Registerer prometheus.Registerer
+	// SentAt reads from a message when its event was stored, for the
+	// delivery delay and consumer lag metrics. Nil measures neither.
+	SentAt func(*message.Message) (time.Time, bool)
 }
 
 // NewRouter returns a Watermill router with ringback's middleware, outermost
@@ -224,6 +227,7 @@ func NewRouter(cfg RouterConfig, logger watermill.LoggerAdapter, poison message.
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
+	m.sentAt = cfg.SentAt
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)

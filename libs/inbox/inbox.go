@@ -94,6 +94,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		Retry: bus.RetryConfig{MaxRetries: cfg.MaxAttempts - 1, InitialInterval: 20 * time.Millisecond,
 			MaxInterval: 2 * time.Second, MaxElapsedTime: time.Minute},
 		Registerer: cfg.Metrics,
+		SentAt:     sentAt,
 	}, bus.Slog(cfg.Log.With("handler", cfg.Name)), cfg.Poison)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
@@ -113,6 +114,13 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		return fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	return nil
+}
+
+// sentAt is when the store accepted a message's event (its CloudEvents
+// time), from which the bus metrics measure delivery delay and lag.
+func sentAt(m *message.Message) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, m.Metadata.Get(envelope.KeyTime))
+	return t, err == nil
 }
 
 // logPoison is where poison goes when no topic is wired: the log.

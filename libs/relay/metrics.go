@@ -22,6 +22,7 @@ type Metrics struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	pending []time.Time // stored time of the oldest event of each batch in flight, in order
+	events  int         // events in flight over all batches
 }
 
 // NewMetrics registers the relay's metrics on reg, or finds them there when
@@ -49,7 +50,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "ringback_relay_lag_seconds",
 		Help: "Age of the oldest event the relay read from the store and the bus has not acknowledged yet; 0 when nothing is in flight. Grows while the bus is unreachable.",
 	}, m.lag)
-	for _, c := range []prometheus.Collector{m.published, m.delay, m.last, lag} {
+	unpublished := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ringback_relay_unpublished_events",
+		Help: "Events the relay read from the store and the bus has not acknowledged yet (events stored but not read yet are not counted: see ringback_relay_lag_seconds and the last published timestamp).",
+	}, m.inFlight)
+	for _, c := range []prometheus.Collector{m.published, m.delay, m.last, lag, unpublished} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -63,14 +68,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// sending records a batch about to be published whose oldest event the
-// store accepted at oldest.
-func (m *Metrics) sending(oldest time.Time) {
+// sending records a batch of n events about to be published whose oldest
+// event the store accepted at oldest.
+func (m *Metrics) sending(oldest time.Time, n int) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	m.pending = append(m.pending, oldest)
+	m.events += n
 	m.mu.Unlock()
 }
 
@@ -85,6 +91,7 @@ func (m *Metrics) delivered(stored []time.Time) {
 	if len(m.pending) > 0 {
 		m.pending = m.pending[1:]
 	}
+	m.events = max(0, m.events-len(stored))
 	m.mu.Unlock()
 	for _, t := range stored {
 		m.delay.Observe(now.Sub(t).Seconds())
@@ -102,6 +109,12 @@ func (m *Metrics) lag() float64 {
 		return 0
 	}
 	return m.now().Sub(m.pending[0]).Seconds()
+}
+
+func (m *Metrics) inFlight() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return float64(m.events)
 }
 
 // Published counts the events the bus acknowledged.

@@ -71,25 +71,30 @@ func TestMetricsLag(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 
-	lag := func() float64 {
+	gauge := func(name string) float64 {
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() == "ringback_relay_lag_seconds" {
+			if mf.GetName() == name {
 				return mf.GetMetric()[0].GetGauge().GetValue()
 			}
 		}
-		t.Fatal("no ringback_relay_lag_seconds")
+		t.Fatal("no " + name)
 		return 0
 	}
+	lag := func() float64 { return gauge("ringback_relay_lag_seconds") }
 	deadline := time.Now().Add(5 * time.Second)
 	for lag() < 0.2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("lag %v s with the bus down for 5s", lag())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	if n := gauge("ringback_relay_unpublished_events"); n != 3 {
+		t.Errorf("%v events unpublished with the bus down, want the 3 read", n)
 	}
 
 	close(bus.up)
@@ -106,6 +111,9 @@ func TestMetricsLag(t *testing.T) {
 			t.Fatalf("lag %v s after the bus came back", lag())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if n := gauge("ringback_relay_unpublished_events"); n != 0 {
+		t.Errorf("%v events unpublished after all were acknowledged", n)
 	}
 	if n := testutil.ToFloat64(m.Published()); n != 3 {
 		t.Errorf("published counter %v, want 3", n)

@@ -241,7 +241,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 				}
 				// Before publishing: a Kafka publish retries inside
 				// PublishAsync while the bus is down, and that is lag.
-				r.Metrics.sending(batch[i].Time)
+				r.Metrics.sending(batch[i].Time, j-i)
 				queue = append(queue, flight{done: pub.PublishAsync(topic, msgs...), last: batch[j-1].Position, stored: stored})
 				i = j
 			}

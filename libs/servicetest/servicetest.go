@@ -87,10 +87,22 @@ func New(t testing.TB) *Env {
 	return e
 }
 
-// Subscribers is what a service's Deps take.
+// Subscribers is what a service's Deps take. The service's consumers
+// export their bus metrics (lag, latency, retries, poison) on e.Registry,
+// as in the binary.
 func (e *Env) Subscribers() inbox.Subscribers {
-	return func(group string) (message.Subscriber, error) { return e.Bus.Subscriber(group), nil }
+	return func(group string) (message.Subscriber, error) {
+		return metricsSubscriber{e.Bus.Subscriber(group), e.Registry}, nil
+	}
 }
+
+// metricsSubscriber tells inbox.Consume where the handler metrics go.
+type metricsSubscriber struct {
+	message.Subscriber
+	reg prometheus.Registerer
+}
+
+func (s metricsSubscriber) MetricsRegisterer() prometheus.Registerer { return s.reg }
 
 // Go runs fn (a service's Run) until the test ends.
 func (e *Env) Go(fn func(context.Context) error) {
@@ -103,6 +115,11 @@ func (e *Env) Go(fn func(context.Context) error) {
 // subscribed, since the in-process bus drops what nobody reads.
 func (e *Env) Relay() {
 	r := relay.New(e.Store, e.Bus, relay.InStore(e.Store.(eventstore.Checkpoints), "relay-test"), e.Log)
+	m, err := relay.NewMetrics(e.Registry)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	r.Metrics = m
 	e.Go(r.Run)
 }
 

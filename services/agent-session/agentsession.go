@@ -154,6 +154,7 @@ type Service struct {
 	super        *superFeed
 	superStreams prometheus.Gauge
 	resyncs      prometheus.Counter
+	dueToConnect prometheus.Histogram
 }
 
 // New builds agent-session and registers its routes.
@@ -202,7 +203,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "Desktop event streams dropped by the fan-out for falling behind, then resynced from the store."})
 	s.superStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_supervisor_event_streams",
 		Help: "Supervisor pages connected to their live feed."})
-	for _, c := range []prometheus.Collector{s.sse, s.resyncs, s.superStreams} {
+	s.dueToConnect = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ringback_due_to_connect_seconds",
+		Help: "Per connected call, from its callback's due time (the time it was scheduled for, else when it was queued) to the contact answering: what the contact waited past the promised time.",
+		// 1s..~9h: seconds when agents are free, hours on a bad day.
+		Buckets: prometheus.ExponentialBuckets(1, 2, 16)})
+	for _, c := range []prometheus.Collector{s.sse, s.resyncs, s.superStreams, s.dueToConnect} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("agent-session metrics: %w", err)
 		}

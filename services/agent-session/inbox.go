@@ -81,7 +81,11 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.InteractionClosed:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: closedReason(ev.Reason), At: at})
 	case *mediav1.CallConnected:
-		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.Connected, "", at)
+		var out eventstore.Outcome[interaction.State]
+		out, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Progress{CallID: ev.CallId, Status: interaction.Connected, At: at})
+		if err == nil && len(out.Events) > 0 {
+			s.observeDueToConnect(out.State, at)
+		}
 	case *mediav1.DialFailed:
 		err = s.dialFailed(ctx, cause, ev, at)
 	case *mediav1.CallEnded:
@@ -179,4 +183,17 @@ func closedReason(router string) string {
 		return "Expired: " + rest
 	}
 	return "Cancelled"
+}
+
+// observeDueToConnect times a connected call from its callback's due time.
+// Observed by the replica that recorded the connection, once per call.
+func (s *Service) observeDueToConnect(st interaction.State, connected time.Time) {
+	due := st.Scheduled
+	if due.IsZero() || due.Unix() <= 0 {
+		due = st.QueuedAt
+	}
+	if due.IsZero() || due.Unix() <= 0 {
+		return
+	}
+	s.dueToConnect.Observe(max(0, connected.Sub(due)).Seconds())
 }

@@ -153,6 +153,11 @@ var steps = map[sip.ProgressKind]call.Step{
 
 // place runs one call from dial to hang-up, recording each step.
 func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlation string) {
+	started := s.deps.Clock.Now()
+	setup := func(outcome string) {
+		s.outcome.WithLabelValues(outcome).Inc()
+		s.setupTime.WithLabelValues(outcome).Observe(s.deps.Clock.Now().Sub(started).Seconds())
+	}
 	n := 0
 	record := func(r call.Report) {
 		n++
@@ -172,7 +177,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 			}
 		}
 		if p.Kind == sip.Failed {
-			s.outcome.WithLabelValues(p.Outcome.String()).Inc()
+			setup(p.Outcome.String())
 		}
 		record(r)
 	}
@@ -185,7 +190,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	if err := s.plan.Check(ev.PhoneNumber); err != nil {
 		// Refused before the Dialer: nothing leaves for the trunk.
 		s.deps.Log.InfoContext(ctx, "dial refused", "call", ev.CallId, "reason", dialplan.Reason(err))
-		s.outcome.WithLabelValues(sip.OutcomeInvalidNumber.String()).Inc()
+		setup(sip.OutcomeInvalidNumber.String())
 		record(call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_INVALID_NUMBER, Reason: err.Error(), At: s.deps.Clock.Now()})
 		return
 	}
@@ -206,7 +211,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		}
 		return
 	}
-	s.outcome.WithLabelValues("connected").Inc()
+	setup("connected")
 	if s.calls.connected(ev.CallId, c) {
 		_ = c.Hangup(s.runCtx)
 	}

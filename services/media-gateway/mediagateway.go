@@ -201,14 +201,15 @@ type Service struct {
 	halt     context.Context  // done once crashed: consume no more
 	haltNow  context.CancelFunc
 
-	wg       sync.WaitGroup
-	runCtx   context.Context // the calls it places end with it (the drain's end)
-	stop     context.CancelFunc
-	setups   prometheus.Counter
-	outcome  *prometheus.CounterVec
-	lost     prometheus.Counter
-	takeover prometheus.Histogram
-	fwdCount prometheus.Counter
+	wg        sync.WaitGroup
+	runCtx    context.Context // the calls it places end with it (the drain's end)
+	stop      context.CancelFunc
+	setups    prometheus.Counter
+	outcome   *prometheus.CounterVec
+	setupTime *prometheus.HistogramVec // outcome
+	lost      prometheus.Counter
+	takeover  prometheus.Histogram
+	fwdCount  prometheus.Counter
 }
 
 // New builds the gateway.
@@ -246,7 +247,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30}})
 	s.fwdCount = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_media_forwarded_requests_total",
 		Help: "Call-control requests this instance handed to the call's owner through the call's stream."})
-	for _, c := range []prometheus.Collector{s.setups, s.outcome, s.lost, s.takeover, s.fwdCount} {
+	s.setupTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ringback_call_setup_seconds",
+		Help: "From the gateway starting a call attempt to its end of setup: the contact answering (outcome connected) or the attempt failing (busy, no_answer, failed...). Agent leg included.",
+		// 0.25s..~68s: both legs ring for up to their ring timeouts.
+		Buckets: prometheus.ExponentialBuckets(0.25, 2, 9)}, []string{"outcome"})
+	for _, o := range []string{"connected", sip.OutcomeBusy.String(), sip.OutcomeNoAnswer.String(), sip.OutcomeFailed.String()} {
+		s.outcome.WithLabelValues(o) // exported at 0, so a rate exists before the first of each
+	}
+	for _, c := range []prometheus.Collector{s.setups, s.outcome, s.lost, s.takeover, s.fwdCount, s.setupTime} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("media-gateway metrics: %w", err)
 		}

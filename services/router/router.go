@@ -69,6 +69,7 @@ type Service struct {
 	leader      prometheus.Gauge
 	takeovers   prometheus.Counter
 	queuedToOff prometheus.Histogram
+	outcomes    *outcomeMetrics
 	agents      *agentauth.Directory // nil: open, no authentication
 }
 
@@ -100,6 +101,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("router metrics: %w", err)
 		}
+	}
+	if s.outcomes, err = newOutcomeMetrics(deps.Metrics); err != nil {
+		return nil, err
 	}
 	s.routes(deps.Mux)
 	return s, nil
@@ -135,6 +139,11 @@ var (
 
 // execute runs a command against an interaction's stream.
 func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd offer.Command) (eventstore.Outcome[offer.State], error) {
-	return eventstore.Execute(ctx, s.deps.Store, offer.Stream(interactionID), interactions, cause,
-		func(st offer.State) ([]proto.Message, error) { return offer.Decide(st, cmd) })
+	var before offer.State
+	out, err := eventstore.Execute(ctx, s.deps.Store, offer.Stream(interactionID), interactions, cause,
+		func(st offer.State) ([]proto.Message, error) { before = st; return offer.Decide(st, cmd) })
+	if err == nil {
+		s.outcomes.observe(before, out.Events)
+	}
+	return out, err
 }
