@@ -303,13 +303,24 @@ func (b *baresip) stop() {
 	}
 }
 
+// freeUDPPortT is a port free over UDP and TCP both: baresip listens on
+// both at sip_listen, and a port free for one may be taken on the other
+// (an outgoing connection's ephemeral port).
 func freeUDPPortT(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port := splitHostPort(t, c.LocalAddr().String())
+		l, terr := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		c.Close()
+		if terr == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer c.Close()
-	_, port := splitHostPort(t, c.LocalAddr().String())
-	return port
+	t.Fatal("no port free over UDP and TCP")
+	return 0
 }
