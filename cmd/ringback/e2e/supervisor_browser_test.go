@@ -157,6 +157,21 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	tab.pressNamed(t, "#cancel-form", "Cancel callback")
 	tab.waitJS(t, "cancelled, counted today", count("cancelled")+` === '1' && `+count("in_progress")+` === '0'`)
 	tab.waitJS(t, "the callback shows it", `document.querySelector('#cb-facts').textContent.includes('CANCELLED')`)
+
+	// Time travel: the slider's first moment shows the callback as it was
+	// just after its request, the events after it dimmed; its last, now.
+	slide := func(to string) {
+		desktopEval[bool](t, tab, `(() => { const r = document.querySelector('#travel-at'); r.value = `+to+`;
+			r.dispatchEvent(new Event('input')); return true })()`)
+	}
+	tab.waitJS(t, "the slider", `!document.querySelector('#travel').hidden`)
+	slide("'0'")
+	tab.waitJS(t, "the callback as requested", `['SCHEDULED', 'QUEUED'].includes(document.querySelector('#travel-facts [data-field=callback]')?.textContent) &&
+		document.querySelectorAll('#timeline li.later').length === document.querySelectorAll('#timeline li').length - 1`)
+	visitorAxe(t, tab, "travelling in time")
+	slide("document.querySelector('#travel-at').max")
+	tab.waitJS(t, "now again", `document.querySelector('#travel-facts [data-field=callback]')?.textContent === 'CANCELLED' &&
+		document.querySelectorAll('#timeline li.later').length === 0`)
 	tab.noExceptions(t)
 	t.Logf("the board: %s", tab.screenshot(t, "#board", "supervisor.png"))
 }

@@ -254,9 +254,11 @@ async function openCallback(id) {
     }
     const ol = $('timeline');
     ol.replaceChildren();
+    moments = [];
     if (c.interaction_id) {
       const events = await request('GET', `/v1/interactions/${seg(c.interaction_id)}/events`).catch(() => []);
-      for (const e of events) {
+      moments = events.filter((e) => e.time);
+      for (const e of moments) {
         const li = document.createElement('li');
         li.textContent = `${local(e.time)} ${e.type}${e.data?.reason ? ` (${e.data.reason})` : ''}`;
         ol.append(li);
@@ -267,6 +269,7 @@ async function openCallback(id) {
       li.textContent = `${local(c.requested_at)} requested`;
       ol.append(li);
     }
+    showTravel();
     const pick = $('reassign-agent');
     pick.replaceChildren(...[...agents.keys()].sort().map((id) => new Option(id, id)));
     $('callback').hidden = false;
@@ -275,6 +278,73 @@ async function openCallback(id) {
     problem(e);
   }
 }
+
+// Time travel (issue 14): the slider walks the timeline's events; at each
+// one the callback and its interaction are read as they were then
+// (GET …?at=), folded from their events up to that moment. The last
+// position is now: the live state.
+let moments = [];
+let travelTimer;
+
+function showTravel() {
+  const range = $('travel-at');
+  $('travel').hidden = moments.length < 2;
+  range.max = String(Math.max(moments.length - 1, 0));
+  range.value = range.max;
+  travel();
+}
+
+// momentAt is the time just after event i: half way to the next one, at
+// most a second after it; the last event's is now (no ?at=).
+function momentAt(i) {
+  if (i >= moments.length - 1) return '';
+  const t = Date.parse(moments[i].time);
+  const next = Date.parse(moments[i + 1].time);
+  // A millisecond at least: times here have no finer grain than that, and
+  // the event itself was recorded within its millisecond.
+  return new Date(Math.min(t + 1000, Math.max(t + 1, t + (next - t) / 2))).toISOString();
+}
+
+async function travel() {
+  if (!current || moments.length === 0) return;
+  const i = Number($('travel-at').value);
+  const at = momentAt(i);
+  const q = at ? `?at=${encodeURIComponent(at)}` : '';
+  $('travel-when').textContent = `${local(moments[i].time)}, after ${moments[i].type}${at ? '' : ' (now)'}`;
+  [...$('timeline').children].forEach((li, k) => li.classList.toggle('later', k > i));
+  const facts = [];
+  try {
+    const c = await request('GET', `/v1/callbacks/${seg(current.id)}${q}`);
+    facts.push(['Callback', c.state], ['Scheduled for', local(c.scheduled_for)], ['Attempts', String(c.attempts ?? '')]);
+  } catch {
+    facts.push(['Callback', 'not requested yet']);
+  }
+  if (current.interaction_id) {
+    try {
+      const ix = await request('GET', `/v1/interactions/${seg(current.interaction_id)}${q}`);
+      facts.push(['Interaction', ix.status ? `${ix.phase}, ${ix.status}` : ix.phase], ['Agent', ix.agent_id], ['Reason', ix.reason]);
+    } catch {
+      facts.push(['Interaction', 'not offered yet']);
+    }
+  }
+  if (Number($('travel-at').value) !== i) return; // moved on meanwhile
+  const dl = $('travel-facts');
+  dl.replaceChildren();
+  for (const [k, v] of facts) {
+    if (!v) continue;
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = v;
+    dd.dataset.field = k.toLowerCase().replace(/ /g, '_');
+    dl.append(dt, dd);
+  }
+}
+
+$('travel-at').addEventListener('input', () => {
+  clearTimeout(travelTimer);
+  travelTimer = setTimeout(travel, 120);
+});
 
 $('cancel-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
