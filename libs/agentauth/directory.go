@@ -92,7 +92,7 @@ func (doc file) directory() (*Directory, error) {
 	ids := map[string]bool{}
 	add := func(kind, id, clear, hashed string, p Principal) error {
 		switch {
-		case !agentID.MatchString(id):
+		case !ValidID(id):
 			return fmt.Errorf("%s: bad id %q", kind, id)
 		case ids[id]:
 			// One id names one principal, so an audit line is unambiguous.

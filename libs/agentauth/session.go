@@ -38,7 +38,7 @@ func (f *Directory) IssueSession(p Principal, expires time.Time) (string, error)
 	if f == nil || f.session == nil {
 		return "", ErrNoSessionKey
 	}
-	if p.ID == "" || !agentID.MatchString(p.ID) || p.Roles&^(RoleAgent|RoleSupervisor) != 0 || p.Roles == 0 {
+	if p.ID == "" || !ValidID(p.ID) || p.Roles&^(RoleAgent|RoleSupervisor) != 0 || p.Roles == 0 {
 		return "", fmt.Errorf("session for %q as %s: only agents and supervisors sign in", p.ID, p.Roles)
 	}
 	body, err := json.Marshal(session{ID: p.ID, Roles: uint8(p.Roles), Services: p.Services, Expires: expires.Unix()})

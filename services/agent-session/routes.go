@@ -117,15 +117,12 @@ func (s *Service) own(r *http.Request, p agentauth.Principal) error {
 
 func notFound(id string) error { return httpx.NotFound("no interaction " + id) }
 
-var (
-	agentID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	sipURI  = regexp.MustCompile(`^sips?:[^\s<>"]{3,250}$`)
-)
+var sipURI = regexp.MustCompile(`^sips?:[^\s<>"]{3,250}$`)
 
 func pathAgent(r *http.Request) (string, error) {
 	id := r.PathValue("agent")
-	if !agentID.MatchString(id) {
-		return "", httpx.BadField("agent", "must be 1 to 64 letters, digits, dots, dashes or underscores")
+	if !agentauth.ValidID(id) {
+		return "", httpx.BadField("agent", "must be 1 to 64 letters, digits, dots, dashes or underscores, not starting with "+agentauth.ReservedIDPrefix)
 	}
 	return id, nil
 }
@@ -333,7 +330,7 @@ func (s *Service) actor(w http.ResponseWriter, r *http.Request, st interaction.S
 	if a == "" {
 		return st.Agent, nil
 	}
-	if !agentID.MatchString(a) {
+	if !agentauth.ValidID(a) {
 		return "", httpx.BadField("X-Ringback-Agent", "not an agent id")
 	}
 	return a, nil

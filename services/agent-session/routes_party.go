@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
@@ -54,7 +55,7 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 			return err
 		}
 		party := interaction.Party{Agent: body.Agent, PhoneNumber: body.PhoneNumber}
-		if party.Agent != "" && agentID.MatchString(party.Agent) { // else Decide refuses it
+		if party.Agent != "" && agentauth.ValidID(party.Agent) { // else Decide refuses it
 			a, err := s.agentNow(ctx, party.Agent)
 			if err != nil {
 				return err
