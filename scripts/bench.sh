@@ -107,6 +107,14 @@ run scheduler services/scheduler -timeout 20m -run '^$' -bench 'PendingMemory|Re
 run personal-event libs -run '^$' -bench PersonalPerEvent ./personal/
 RINGBACK_BIN="$root/bin/ringback" run personal-callback cmd/ringback -timeout 15m -run '^$' -bench PersonalData -benchtime 1x ./bench/
 
+# Intake at scale (issue 12): callbacks accepted durably (201 after the
+# fsync) per second and p50/p99 from 64 keep-alive clients for 60 s, through
+# the API and the GMS endpoint, against bin/ringback (all services, embedded
+# store), beside the same client against a handler that only decodes and
+# answers; and the live heap per accepted callback, by allocating package.
+# RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS} tune it. About 3 minutes.
+RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 15m -run '^$' -bench Intake -benchtime 1x ./bench/
+
 # Later figures (media) join here the same way: a benchmark that prints its
 # summary line beside a baseline from the same run.
 
@@ -123,7 +131,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|intake|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1
