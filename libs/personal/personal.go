@@ -64,6 +64,8 @@ type Sealer struct {
 	secret []byte // names keys: KeyID = HMAC(secret, number)
 	ttl    time.Duration
 	now    func() time.Time
+	// maxKeys bounds cache (maxKeys; a test's few).
+	maxKeys int
 
 	mu     sync.Mutex
 	cache  map[string]cachedKey // key id →
@@ -81,6 +83,10 @@ type cachedKey struct {
 // key store again.
 const CacheTTL = 10 * time.Second
 
+// maxKeys bounds the keys cached in memory (a cipher each, about 1 KB):
+// more than the contacts a busy platform meets within CacheTTL.
+const maxKeys = 20_000
+
 // maxLinks bounds the links remembered in memory; past it they are
 // forgotten and asked of the key store again.
 const maxLinks = 100_000
@@ -91,7 +97,7 @@ func NewSealer(keys KeyStore, secret []byte) (*Sealer, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("personal: key-id secret of %d bytes, want at least 32", len(secret))
 	}
-	return &Sealer{keys: keys, secret: secret, ttl: CacheTTL, now: time.Now,
+	return &Sealer{keys: keys, secret: secret, ttl: CacheTTL, now: time.Now, maxKeys: maxKeys,
 		cache: map[string]cachedKey{}, links: map[string]string{}}, nil
 }
 
@@ -326,9 +332,31 @@ func (s *Sealer) aead(ctx context.Context, id string, create bool) (cipher.AEAD,
 		}
 	}
 	s.mu.Lock()
+	if _, ok := s.cache[id]; !ok && len(s.cache) >= s.maxKeys {
+		s.shrinkLocked(now)
+	}
 	s.cache[id] = cachedKey{aead: a, key: k, expires: now.Add(s.ttl)}
 	s.mu.Unlock()
 	return a, nil
+}
+
+// shrinkLocked makes room in the key cache: the expired entries go (each
+// new contact adds one, so without this the cache grew by a key and its
+// cipher, about 1.4 KB, with every callback: issue 12), then, if the
+// cache is still three quarters full, any. A key dropped early is read
+// from the key store again when next needed. Caller holds mu.
+func (s *Sealer) shrinkLocked(now time.Time) {
+	for id, c := range s.cache {
+		if !now.Before(c.expires) {
+			delete(s.cache, id)
+		}
+	}
+	for id := range s.cache {
+		if len(s.cache) < s.maxKeys*3/4 {
+			break
+		}
+		delete(s.cache, id)
+	}
 }
 
 func (s *Sealer) link(ctx context.Context, correlation, id string) error {
