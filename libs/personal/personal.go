@@ -161,8 +161,9 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 		return false, nil
 	}
 	var (
-		id   string
-		aead cipher.AEAD
+		id     string
+		aead   cipher.AEAD
+		linked chan error // the link's put, when one was started
 	)
 	key := func() (string, cipher.AEAD, error) {
 		if aead != nil {
@@ -187,7 +188,13 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 				return nil
 			}
 			id = s.KeyID(number)
-			return s.link(ctx, correlation, id)
+			// The link is written while the key is made (key, below): two
+			// puts, each a file synced, side by side rather than one after
+			// the other, as a new contact's first event waits for both
+			// (issue 12). Both are durable before seal returns.
+			linked = make(chan error, 1)
+			go func() { linked <- s.link(ctx, correlation, id) }()
+			return nil
 		},
 		str: func(fd protoreflect.FieldDescriptor, v string) (string, error) {
 			id, a, err := key()
@@ -205,6 +212,11 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 		},
 	}
 	err := w.walk(m.ProtoReflect(), p)
+	if linked != nil {
+		if lerr := <-linked; err == nil {
+			err = lerr
+		}
+	}
 	return w.changed, err
 }
 
