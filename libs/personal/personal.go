@@ -83,9 +83,11 @@ type cachedKey struct {
 // key store again.
 const CacheTTL = 10 * time.Second
 
-// maxKeys bounds the keys cached in memory (a cipher each, about 1 KB):
-// more than the contacts a busy platform meets within CacheTTL.
-const maxKeys = 20_000
+// maxKeys bounds the keys cached in memory (a cipher each, about 0.8 KB,
+// so 3 MB at most): the contacts of the last second or so on a busy
+// platform, whose events the consumers open right after they are written.
+// A key dropped is read from the key store again (a small file, or a row).
+const maxKeys = 4096
 
 // maxLinks bounds the links remembered in memory; past it they are
 // forgotten and asked of the key store again.

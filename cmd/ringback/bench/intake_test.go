@@ -440,8 +440,18 @@ func liveHeap(ctx context.Context, addr string) (float64, map[string]float64, er
 	)
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	rate := 512 * 1024.0
 	for sc.Scan() {
 		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "heap profile: "); ok {
+			// "... @ heap/<2*MemProfileRate>" (GODEBUG=memprofilerate changes it)
+			if _, r, ok := strings.Cut(v, "@ heap/"); ok {
+				if n, err := strconv.ParseFloat(r, 64); err == nil && n > 0 {
+					rate = n / 2
+				}
+			}
+			continue
+		}
 		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
 			heap, _ = strconv.ParseFloat(v, 64)
 			continue
@@ -451,7 +461,7 @@ func liveHeap(ctx context.Context, addr string) (float64, map[string]float64, er
 			bytesStr, _, _ := strings.Cut(rest, " ")
 			n, _ := strconv.ParseFloat(objs, 64)
 			sz, _ := strconv.ParseFloat(bytesStr, 64)
-			pending, owned = scaleHeap(n, sz), false
+			pending, owned = scaleHeap(n, sz, rate), false
 			continue
 		}
 		// A frame: "#\t0x...\tpkg.func+0x..\tfile:line"
@@ -468,19 +478,19 @@ func liveHeap(ctx context.Context, addr string) (float64, map[string]float64, er
 	return heap, owners, sc.Err()
 }
 
-// scaleHeap undoes the heap profile's sampling (one sample per 512 KiB on
-// average), as pprof does: n objects of size bytes in all.
-func scaleHeap(n, size float64) float64 {
+// scaleHeap undoes the heap profile's sampling (one sample per rate bytes
+// on average, 512 KiB by default), as pprof does: n objects of size bytes
+// in all.
+func scaleHeap(n, size, rate float64) float64 {
 	if n == 0 || size == 0 {
 		return 0
 	}
-	const rate = 512 * 1024
 	avg := size / n
 	return size / (1 - expNeg(avg/rate))
 }
 
 func expNeg(x float64) float64 {
-	// e^-x, small x (an object against 512 KiB): a few terms suffice.
+	// e^-x, small x (an object against the sampling rate): a few terms suffice.
 	sum, term := 1.0, 1.0
 	for k := 1; k < 30; k++ {
 		term *= -x / float64(k)
