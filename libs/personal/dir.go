@@ -56,12 +56,26 @@ func (d *Dir) Get(_ context.Context, ns, name string) ([]byte, error) {
 
 // PutIfAbsent implements Blobs.
 func (d *Dir) PutIfAbsent(ctx context.Context, ns, name string, v []byte) ([]byte, error) {
+	err := d.put(ns, name, v)
+	if errors.Is(err, os.ErrExist) {
+		return d.Get(ctx, ns, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", ns, err)
+	}
+	return v, d.syncNS(ns)
+}
+
+// putTemp writes v to a new file under tmp, synced, and links it to its
+// name: os.ErrExist if the name has a value. (put does the same without
+// a name under tmp where the system allows it: dir_linux.go.)
+func (d *Dir) putTemp(ns, name string, v []byte) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := filepath.Join(d.root, "tmp", hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("put %s: %w", ns, err)
+		return err
 	}
 	defer os.Remove(tmp)
 	_, err = f.Write(v)
@@ -72,16 +86,9 @@ func (d *Dir) PutIfAbsent(ctx context.Context, ns, name string, v []byte) ([]byt
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("put %s: %w", ns, err)
+		return err
 	}
-	err = os.Link(tmp, d.path(ns, name))
-	if errors.Is(err, os.ErrExist) {
-		return d.Get(ctx, ns, name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("put %s: %w", ns, err)
-	}
-	return v, d.syncNS(ns)
+	return os.Link(tmp, d.path(ns, name))
 }
 
 func (d *Dir) syncNS(ns string) error {
