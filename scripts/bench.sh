@@ -105,6 +105,9 @@ run scheduler services/scheduler -timeout 20m -run '^$' -bench 'PendingMemory|Re
 # platform's CPU from request to Done with personal data sealed beside the
 # same with --personal.keys=off, in alternating rounds. About 1 minute.
 run personal-event libs -run '^$' -bench PersonalPerEvent ./personal/
+# The directory key store's put (a new contact's key, a new callback's link)
+# at 32 at once: an unnamed file linked to its name beside a named temporary.
+run personal-put libs -run '^$' -bench DirPut -benchtime 2000x ./personal/
 RINGBACK_BIN="$root/bin/ringback" run personal-callback cmd/ringback -timeout 15m -run '^$' -bench PersonalData -benchtime 1x ./bench/
 
 # Intake at scale (issue 12): callbacks accepted durably (201 after the
@@ -131,7 +134,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|authorisation:|intake|  )' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|scheduler:|personal data|personal key store|authorisation:|intake|  )' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1
