@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +159,9 @@ func BenchmarkIntake(b *testing.B) {
 			v.name, o.clients, o.duration, rate, ms(got.lat.p50), ms(p99), ms(got.lat.max), got.refused, got.errors,
 			intakeTargetRate, intakeTargetP99.Milliseconds(), verdict(rate >= intakeTargetRate && p99 < intakeTargetP99 && got.errors == 0),
 			base.rate(), ms(base.lat.p50), ms(base.lat.p99))
+		fmt.Printf("  %s platform CPU: %.3f ms per accepted callback (%.2f of %d cores busy: the machine is shared with this client%s), "+
+			"so at most %.0f/s if it had the 2 cores to itself\n", v.name, 1000*got.cpu/float64(max(got.accepted, 1)),
+			got.cpu/got.elapsed.Seconds(), runtime.NumCPU(), loadNote(), 2/(got.cpu/float64(max(got.accepted, 1))))
 		fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (all services: %.1f MB -> %.1f MB)%s\n",
 			v.name, mem.perCallback(), mem.accepted, mem.before/1e6, mem.after/1e6, mem.owners())
 	}
@@ -167,6 +171,7 @@ func BenchmarkIntake(b *testing.B) {
 type loadRun struct {
 	accepted, refused, errors int
 	elapsed                   time.Duration
+	cpu                       float64 // the platform's CPU seconds during the load
 	lat                       stats
 }
 
@@ -386,10 +391,19 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 			saveProfile(ctx, pprofAddr, "/debug/pprof/goroutine?debug=1", f+"."+v.name)
 		}()
 	}
+	m0, err := p.metrics(ctx)
+	if err != nil {
+		return loadRun{}, heapFigure{}, err
+	}
 	run, err := drive(ctx, p.URL, v, o.clients, d, 0, &next)
 	if err != nil {
 		return run, heapFigure{}, err
 	}
+	m1, err := p.metrics(ctx)
+	if err != nil {
+		return run, heapFigure{}, err
+	}
+	run.cpu = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_HEAPPROFILE"); f != "" {
 		saveProfile(ctx, pprofAddr, "/debug/pprof/heap?gc=1", f+"."+v.name+"."+targets)
 	}
@@ -511,4 +525,18 @@ func ownerOf(fn string) string {
 		return rest[:i]
 	}
 	return rest
+}
+
+// loadNote is the machine's load average, when the system says it: work
+// other than this benchmark's shows in it.
+func loadNote() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return ""
+	}
+	return ", load average " + f[0]
 }
