@@ -89,9 +89,11 @@ const CacheTTL = 10 * time.Second
 // A key dropped is read from the key store again (a small file, or a row).
 const maxKeys = 4096
 
-// maxLinks bounds the links remembered in memory; past it they are
-// forgotten and asked of the key store again.
-const maxLinks = 100_000
+// maxLinks bounds the links remembered in memory (about 150 B each, so
+// 2.5 MB); past it they are forgotten and asked of the key store again.
+// Only an event that names no number needs one, mostly soon after its
+// callback's first: the last few seconds of callbacks are enough.
+const maxLinks = 16_384
 
 // NewSealer returns a Sealer over keys naming keys with secret (at least
 // 32 bytes, from the operator's secret, see DeriveSecrets).
