@@ -117,7 +117,7 @@ func parseIntakeOptions() (intakeOptions, error) {
 // accepted (201, or GMS's 200: written and fsync'd) by bin/ringback, all services in
 // one process, from many clients for a fixed time, beside the same client
 // against a handler in this process that only decodes the request and
-// answers 201; then the live heap each accepted callback adds to the
+// answers; then the live heap each accepted callback adds to the
 // binary, by the ringback package that allocated it (intake's own share is
 // services/intake; the store's index, libs/eventstore/embedded). The
 // platform and this client share the machine's cores, as do the baseline's
@@ -158,7 +158,7 @@ func BenchmarkIntake(b *testing.B) {
 		b.ReportMetric(rate, v.name+"-accepted/s")
 		fmt.Printf("intake %s (%d clients, %s, bin/ringback all services, embedded store): %.0f accepted/s, p50 %.2f ms p99 %.2f ms "+
 			"max %.2f ms, %d refused, %d errors (target ≥ %d/s and p99 < %d ms: %s); baseline, the same client against a handler "+
-			"that only decodes and answers 201: %.0f/s, p50 %.2f ms p99 %.2f ms\n",
+			"that only decodes and answers: %.0f/s, p50 %.2f ms p99 %.2f ms\n",
 			v.name, o.clients, o.duration, rate, ms(got.lat.p50), ms(p99), ms(got.lat.max), got.refused, got.errors,
 			intakeTargetRate, intakeTargetP99.Milliseconds(), verdict(rate >= intakeTargetRate && p99 < intakeTargetP99 && got.errors == 0),
 			base.rate(), ms(base.lat.p50), ms(base.lat.p99))
