@@ -335,12 +335,12 @@ func (h heapFigure) owners() string {
 		return ""
 	}
 	type kv struct {
-		k string
-		v float64
+		k        string
+		v, total float64
 	}
 	var all []kv
 	for k, v := range h.byOwner {
-		all = append(all, kv{k, v / float64(max(h.accepted, 1))})
+		all = append(all, kv{k, v / float64(max(h.accepted, 1)), v})
 	}
 	for i := range all { // a handful: insertion sort, largest first
 		for j := i; j > 0 && all[j].v > all[j-1].v; j-- {
@@ -350,10 +350,12 @@ func (h heapFigure) owners() string {
 	var parts []string
 	for _, e := range all {
 		if e.v >= 50 || e.v <= -50 {
-			parts = append(parts, fmt.Sprintf("%s %+.0f", e.k, e.v))
+			parts = append(parts, fmt.Sprintf("%s %+.0f (%.1f MB)", e.k, e.v, e.total/1e6))
 		}
 	}
-	return "; by allocating package, B/callback: " + strings.Join(parts, ", ")
+	// By where it was allocated, not who holds it: a stream name made by
+	// intake and kept by the store's index counts for intake.
+	return "; live heap by allocating package, B/callback (in all, sampled): " + strings.Join(parts, ", ")
 }
 
 // intakeOnPlatform starts bin/ringback with targets, warms it up, then
