@@ -384,7 +384,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	if _, err := drive(ctx, p.URL, v, o.clients, 0, int64(4*o.clients), &next); err != nil {
 		return loadRun{}, heapFigure{}, fmt.Errorf("warm-up: %w", err)
 	}
-	before, _, err := liveHeap(ctx, pprofAddr)
+	before, owners0, err := liveHeap(ctx, pprofAddr)
 	if err != nil {
 		return loadRun{}, heapFigure{}, err
 	}
@@ -417,9 +417,11 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	if err != nil {
 		return run, heapFigure{}, err
 	}
-	_, bowners, _ := liveHeap(ctx, pprofAddr) // owners settle once the load's garbage is gone
-	for k := range owners {
-		owners[k] = bowners[k]
+	if _, settled, err := liveHeap(ctx, pprofAddr); err == nil {
+		owners = settled // a second collection: the load's last garbage is gone
+	}
+	for k, v := range owners0 {
+		owners[k] -= v // growth during the load
 	}
 	if err := p.stop(); err != nil {
 		return run, heapFigure{}, err
