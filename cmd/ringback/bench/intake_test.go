@@ -365,18 +365,32 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return loadRun{}, heapFigure{}, err
 	}
-	trunk, err := freePort("udp")
-	if err != nil {
-		return loadRun{}, heapFigure{}, err
-	}
-	pprofAddr, err := freePort("tcp")
-	if err != nil {
-		return loadRun{}, heapFigure{}, err
-	}
-	args := append([]string{"--target", targets, "--debug-pprof", pprofAddr}, strings.Fields(os.Getenv("RINGBACK_BENCH_INTAKE_ARGS"))...)
-	p, err := startPlatform(ctx, bin, dir, trunk, args...)
-	if err != nil {
-		return loadRun{}, heapFigure{}, err
+	var (
+		p         *platform
+		pprofAddr string
+	)
+	// A free port may be taken again before the platform binds it (its SIP
+	// address over TCP too): try again with others.
+	for attempt := 0; ; attempt++ {
+		trunk, err := freePort("udp")
+		if err != nil {
+			return loadRun{}, heapFigure{}, err
+		}
+		if pprofAddr, err = freePort("tcp"); err != nil {
+			return loadRun{}, heapFigure{}, err
+		}
+		args := append([]string{"--target", targets, "--debug-pprof", pprofAddr}, strings.Fields(os.Getenv("RINGBACK_BENCH_INTAKE_ARGS"))...)
+		pdir := filepath.Join(dir, strconv.Itoa(attempt))
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			return loadRun{}, heapFigure{}, err
+		}
+		p, err = startPlatform(ctx, bin, pdir, trunk, args...)
+		if err == nil {
+			break
+		}
+		if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
+			return loadRun{}, heapFigure{}, err
+		}
 	}
 	defer func() { _ = p.stop() }()
 	var next atomic.Int64
