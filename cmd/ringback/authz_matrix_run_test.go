@@ -265,7 +265,7 @@ func leaks(body []byte) bool {
 // finality orders the commands: the ones that end the call or the
 // session last.
 func finality(route string) int {
-	for i, last := range []string{"/reject", "/transfer", "/consult", "/end-call", "/done", "DELETE /v1/callbacks", "DELETE /v1/agents", "DELETE /v1/contacts"} {
+	for i, last := range []string{"/reject", "/transfer", "/consult", "/end-call", "/done", "DELETE /v1/callbacks", "DELETE /genesys/", "DELETE /v1/agents", "DELETE /v1/contacts"} {
 		if strings.Contains(route, last) {
 			return i + 1
 		}

@@ -34,8 +34,12 @@ var targets = []target{
 		cfg := a.Config.Intake
 		cfg.AgentsFile = a.Config.Agents // issue 16: reading a callback takes its agent's token
 		cfg.IDKey = a.callbackIDKey
-		return intake.New(cfg, intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
-			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux})
+		deps := intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
+			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux}
+		if a.Sealer != nil { // its callbacks' index forgets erased numbers
+			deps.ContactKeys = a.Sealer
+		}
+		return intake.New(cfg, deps)
 	}},
 	{Name: "scheduler", Prefix: "scheduler-", Topics: scheduler.Topics, Init: func(a *App) (Runner, error) {
 		cfg := a.Config.Scheduler

@@ -36,6 +36,8 @@ type Query struct {
 	// in every one of Zones (the contact's), as the scheduler would dial.
 	Window callwindow.Window
 	Zones  []*time.Location
+	// Busy lists full slots too (GMS's report-busy), with no room left.
+	Busy bool
 }
 
 // Booked tells how many callbacks the bucket starting at start holds.
@@ -43,11 +45,12 @@ type Booked func(start time.Time) int
 
 // Slots are the open slots of q with room left, in time order, at most
 // q.Max: each bucket that meets an opening of the service's hours (holidays
-// and special days included) and whose weekday has a capacity.
+// and special days included) and whose weekday has a capacity; full ones
+// too if q.Busy.
 func Slots(q Query, booked Booked) []Slot {
 	var out []Slot
 	walk(q, booked, func(s Slot) bool {
-		if s.Free() > 0 {
+		if s.Free() > 0 || q.Busy {
 			out = append(out, s)
 		}
 		return q.Max <= 0 || len(out) < q.Max

@@ -82,11 +82,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	return nil
 }
 
-// movedReason says why a due time moved: the retry or reschedule, then the
-// calling window if it moved it further.
+// movedReason says why a due time moved: the retry or reschedule, then a
+// full slot and the calling window if they moved it further.
 func movedReason(ev *callbackv1.CallbackRescheduled) string {
 	reason := ev.Reason
-	if w := ev.GetMovedByWindow().GetReason(); w != "" {
+	for _, w := range []string{ev.GetMovedByCapacity().GetReason(), ev.GetMovedByWindow().GetReason()} {
+		if w == "" {
+			continue
+		}
 		if reason != "" {
 			reason += "; "
 		}

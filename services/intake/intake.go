@@ -1,10 +1,13 @@
 // Package intake owns the public callback API: it validates and records
 // callback requests (stream intake-callback-<id>), refuses duplicates (one
 // open callback per number and service, held in stream
-// intake-contact-<key>: admit.go), lets the visitor cancel, and reports the
-// callback's state as it learns it from the bus. It keeps no read model:
-// every answer is read from the store, so any replica answers any request.
-// It must not import another service.
+// intake-contact-<key>: admit.go), lets the visitor cancel and the
+// service's clients reschedule (manage.go), and reports the callback's
+// state as it learns it from the bus. Every answer about one callback is
+// read from the store; the one read model, the index GET /v1/callbacks
+// searches (list.go), is folded by every replica from the shared store and
+// waits for the store's head before answering, so any replica answers any
+// request. It must not import another service.
 package intake
 
 import (
@@ -14,6 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,8 +31,10 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
+	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/intake/callback"
+	"github.com/ringback/ringback/services/intake/index"
 )
 
 // HandlerName is intake's consumer group; never renamed.
@@ -61,6 +68,10 @@ type Config struct {
 	// Nil: the id derives from the key alone (tests, and a platform
 	// without a secret, which the binary warns of).
 	IDKey []byte
+	// DefaultRegion (ISO 3166, "US") is the country of a number a GMS site
+	// sends without its country code (gms.go); "": the only country of
+	// DialCountries when it lists one, else such numbers are refused.
+	DefaultRegion string
 }
 
 // DefaultClaimGrace: a claim and its request are two appends a few
@@ -77,6 +88,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of ISO region codes (US,GB) whose numbers a callback may be asked for; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never may")
 	fs.StringVar(&c.DialTypes, "intake.dial-types", "",
 		"comma list of number types a callback may be asked for (fixed-line, mobile, fixed-line-or-mobile, toll-free, voip, personal-number, pager, uan, voicemail); empty: fixed-line, mobile, fixed-line-or-mobile, toll-free, voip")
+	fs.StringVar(&c.DefaultRegion, "intake.default-region", "",
+		"ISO region code (US, GB) of a phone number a site built for GMS sends without its country code (/genesys/...); empty: the only country of --intake.dial-countries if it lists one, else such numbers are refused (400 _customer_number)")
 	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
 		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
 }
@@ -85,6 +98,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("intake: %w", err)
+	}
+	if c.DefaultRegion != "" {
+		if p, err := dialplan.Parse(c.DefaultRegion, ""); err != nil || len(p.Countries) != 1 {
+			return fmt.Errorf("intake.default-region: %q is not one region code such as US or GB", c.DefaultRegion)
+		}
 	}
 	if c.ClaimGrace < 0 {
 		return fmt.Errorf("intake.claim-grace: must not be negative, got %s", c.ClaimGrace)
@@ -107,6 +125,16 @@ type Deps struct {
 	Log         *slog.Logger
 	Metrics     prometheus.Registerer
 	Mux         *http.ServeMux
+	// ContactKeys names the key of a contact's personal data, so that the
+	// index forgets the numbers of contacts erased (ContactErased names
+	// the key, not the number); nil when personal data is not sealed, and
+	// so never erased.
+	ContactKeys ContactKeys
+}
+
+// ContactKeys is libs/personal's Sealer as the index needs it.
+type ContactKeys interface {
+	KeyID(number string) string
 }
 
 // Service is intake.
@@ -121,6 +149,12 @@ type Service struct {
 	voided    prometheus.Counter
 	plan      dialplan.Plan
 	agents    *agentauth.Directory // nil: open, no authentication
+	// region is the country of a national number on the GMS API ("": none).
+	region string
+	// idx is the callbacks' index (list.go), folded by proj; mu guards it.
+	proj *readmodel.Projection
+	mu   sync.RWMutex
+	idx  *index.Index
 }
 
 // New builds intake and registers its routes.
@@ -137,7 +171,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents}
+	s := &Service{cfg: cfg, deps: deps, plan: plan, agents: agents, idx: index.New(), region: strings.ToUpper(cfg.DefaultRegion)}
+	if s.region == "" && len(plan.Countries) == 1 {
+		s.region = plan.Countries[0]
+	}
+	s.proj = &readmodel.Projection{Prefixes: []string{index.StreamPrefix, erasurePrefix}, Apply: s.fold}
 	s.requested = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_requested_total",
 		Help: "Callback requests accepted by intake."})
 	s.voided = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_intake_claims_voided_total",
@@ -151,12 +189,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Ready is for /readyz: intake has no read model to wait for (the
-// duplicate check reads the store), only the claims of callbacks an older
-// version left open (claimer.go).
+// Ready is for /readyz: the callbacks' index holds the store as it was at
+// start (list.go), and the claims of callbacks an older version left open
+// are made (claimer.go); the duplicate check reads the store.
 func (s *Service) Ready() error {
 	if !s.claims.caughtUp.Load() {
 		return errors.New("intake: claiming the numbers of callbacks open before claims")
+	}
+	if err := s.proj.Ready(); err != nil {
+		return fmt.Errorf("intake: %w", err)
 	}
 	return nil
 }
@@ -165,6 +206,7 @@ func (s *Service) Ready() error {
 func (s *Service) Run(ctx context.Context) error {
 	return lifecycle.Run(ctx,
 		s.claimer,
+		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
 		func(ctx context.Context) error {
 			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
 		},

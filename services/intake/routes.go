@@ -39,10 +39,16 @@ func (s *Service) routeTable() []agentauth.Route {
 	return []agentauth.Route{
 		// An agent may try the web form in the browser they are signed in with.
 		{Pattern: "POST /v1/callbacks", Roles: visitor | agent | super | client, Handle: s.create},
+		// The callbacks of the caller's services, searched (list.go).
+		{Pattern: "GET /v1/callbacks", Roles: super | client, Handle: s.list},
 		{Pattern: "GET /v1/callbacks/{id}", Roles: agent | super | client, Entitle: s.entitled, Handle: s.get},
 		// The visitor's self-service link will sign it (issue 16); until then
 		// the answer shows nothing personal (visitorView).
 		{Pattern: "DELETE /v1/callbacks/{id}", Roles: visitor | super | client, Entitle: s.entitled, Handle: s.cancel},
+		// The visitor moves their callback through the signed self-service
+		// link, not here: this is for the service's clients and supervisors.
+		{Pattern: "PUT /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
+		{Pattern: "PATCH /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
 		{Pattern: "GET /callback", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			s.form(w, r)
 			return nil
@@ -52,10 +58,10 @@ func (s *Service) routeTable() []agentauth.Route {
 
 // Routes is the service's route table, for the binary's list of every
 // route and its roles (GET /admin/routes) and the route × role test.
-func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
+func (s *Service) Routes() []agentauth.Route { return append(s.routeTable(), s.gmsRoutes()...) }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	agentauth.Register(mux, s.deps.Log, s.agents, s.routeTable())
+	agentauth.Register(mux, s.deps.Log, s.agents, s.Routes())
 }
 
 // entitled: the agent who accepted the callback's interaction, a
@@ -72,7 +78,7 @@ func (s *Service) entitled(r *http.Request, p agentauth.Principal) error {
 	return nil
 }
 
-func notFound(id string) error { return httpx.NotFound("no callback " + id) }
+func notFound(id string) *httpx.Problem { return httpx.NotFound("no callback " + id) }
 
 // visitorView is what an anonymous caller is shown of a callback once
 // agents authenticate: its id and where it stands, nothing personal, since
@@ -141,8 +147,8 @@ func present(st callback.State) callbackView {
 		ContactName: st.Request.GetContactName(), CaseData: st.Request.GetCaseData(), InteractionID: st.InteractionID,
 		Disposition: st.Disposition, RequestedAt: st.Request.GetRequestedAt().AsTime(), UpdatedAt: st.UpdatedAt,
 		Attempts: st.Attempts, Reason: st.Reason, Moves: st.Moves}
-	if d := st.Request.GetDesiredTime(); d != nil {
-		t := d.AsTime()
+	if !st.Desired.IsZero() {
+		t := st.Desired
 		v.DesiredTime = &t
 	}
 	if !st.ScheduledFor.IsZero() {
@@ -161,6 +167,28 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	return s.submit(w, r, req, s.answerV1)
+}
+
+// answer writes the callback a request was accepted for: created says it is
+// new, else the request is a retry with the same Idempotency-Key. The GMS
+// API answers in its own shape (gms.go).
+type answer func(w http.ResponseWriter, r *http.Request, created bool, st callback.State)
+
+func (s *Service) answerV1(w http.ResponseWriter, r *http.Request, created bool, st callback.State) {
+	w.Header().Set("Location", "/v1/callbacks/"+st.ID)
+	if created {
+		// The caller just sent all of it.
+		httpx.WriteJSON(w, http.StatusCreated, present(st))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
+}
+
+// submit validates and records a request, decoded by its API, and answers
+// it with ans: the one path of every callback request, whichever API it
+// came through.
+func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createRequest, ans answer) error {
 	if p := agentauth.Who(r.Context()); p.Has(agentauth.RoleClient) && !p.Covers(req.Service) {
 		// An API client's key is scoped to its services (issue 16).
 		refused := httpx.Forbidden("this API client may not request callbacks for this service")
@@ -203,7 +231,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if !s.cfg.RefuseDuplicates {
-		return s.request(w, r, id, cbr, now)
+		return s.request(w, r, id, cbr, now, ans)
 	}
 	// A retried POST whose callback is written answers it, and claims
 	// nothing: its number may be held by that very callback. (Without a
@@ -215,8 +243,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 			if !sameRequest(l.State.Request, cbr) {
 				return keyReused()
 			}
-			w.Header().Set("Location", "/v1/callbacks/"+id)
-			httpx.WriteJSON(w, http.StatusOK, s.show(r, l.State))
+			ans(w, r, false, l.State)
 			return nil
 		} else if l.State.Voided {
 			return keyAbandoned()
@@ -237,7 +264,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	return s.request(w, r, id, cbr, now)
+	return s.request(w, r, id, cbr, now, ans)
 }
 
 // duplicate is the 409 of a number that has an open callback.
@@ -278,7 +305,7 @@ func keyAbandoned() error {
 
 // request writes the callback, its number claimed (or not to be): see
 // admit.go for why in this order.
-func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time) error {
+func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time, ans answer) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
@@ -319,28 +346,8 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 	default:
 		s.requested.Inc()
 	}
-	w.Header().Set("Location", "/v1/callbacks/"+id)
-	if status == http.StatusCreated {
-		// The caller just sent all of it.
-		httpx.WriteJSON(w, status, present(out.State))
-		return nil
-	}
-	httpx.WriteJSON(w, status, s.show(r, out.State))
+	ans(w, r, status == http.StatusCreated, out.State)
 	return nil
-}
-
-func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return callback.State{}, notFound(id)
-	}
-	l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
-	if err != nil {
-		return callback.State{}, err
-	}
-	if !l.State.Exists {
-		return callback.State{}, notFound(id)
-	}
-	return l.State, nil
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
@@ -353,10 +360,6 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if _, err := s.load(r.Context(), id); err != nil {
-		return err
-	}
 	// A visitor cancels a callback not yet being handled; once an agent
 	// took it, only a supervisor ends it, with a reason (issue 16).
 	cmd := callback.Cancel{At: s.deps.Clock.Now(), Reason: "cancelled by the visitor"}
@@ -377,25 +380,11 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) error {
 		}
 		cmd = callback.Cancel{At: cmd.At, Reason: reason, By: who.ID, Supervisor: true}
 	}
-	out, err := s.execute(r.Context(), id, eventstore.Cause{ID: uuid.NewString(), Correlation: id}, cmd)
-	if errors.Is(err, callback.ErrInProgress) {
-		// Nothing changed: the number stays held by the live callback.
-		return httpx.Conflict("the callback is being handled by an agent; it can no longer be cancelled")
-	}
-	if err != nil && !errors.Is(err, callback.ErrFinal) {
+	st, err := s.CancelCallback(r.Context(), r.PathValue("id"), cmd)
+	if err != nil {
 		return err
 	}
-	// Free the number before answering, so that a new request right after
-	// finds it free; after ErrFinal too, in case an earlier release was lost.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
-	defer cancel()
-	if rerr := s.release(ctx, out.State, cmd.Reason); rerr != nil {
-		return rerr
-	}
-	if errors.Is(err, callback.ErrFinal) {
-		return httpx.Conflict("the callback is already " + strings.ToLower(strings.TrimPrefix(out.State.Status.String(), "CALLBACK_STATE_")))
-	}
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
+	httpx.WriteJSON(w, http.StatusOK, s.show(r, st))
 	return nil
 }
 

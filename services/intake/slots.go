@@ -31,8 +31,8 @@ var heldAggregate = eventstore.Aggregate[int]{Evolve: availability.Held}
 //
 // It reads the bucket's slot stream, the very one the scheduler appends its
 // places to with an expected revision, rather than folding every slot
-// stream into a view: intake keeps no read model (any replica answers at
-// once after a restart), and the count is the authority's, not a view's.
+// stream into a view: a view would make a request wait for it after a
+// restart, and the count is the authority's, not a view's.
 // Two requests racing for the last place may both pass: the scheduler,
 // which serialises the takes, then moves the second and says why.
 //

@@ -15,7 +15,7 @@ import (
 )
 
 // Topics are the topics the router learns from: due callbacks, the agents' states and
-// answers, and cancellations.
+// answers, and cancellations and contacts' reschedules.
 var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
 
 // Channel is the agent-session channel the router routes on.
@@ -65,6 +65,12 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return s.answer(ctx, e, ev.InteractionId, offer.Close{At: now, Reason: "done"})
 	case *callbackv1.CallbackCancelled:
 		return s.withdraw(ctx, e.ID, ev.CallbackId, "callback cancelled", now)
+	case *callbackv1.CallbackRescheduleRequested:
+		// The contact asked for another time: an interaction still queued
+		// for the old one leaves the queue (an accepted one stays: the
+		// scheduler refuses that reschedule too), and the scheduler's
+		// CallbackDue at the new time queues a new one.
+		return s.withdraw(ctx, e.ID, ev.CallbackId, "callback rescheduled by the contact", now)
 	case *callbackv1.CallbackExpired:
 		// Its reason (FAIL_EXPIRED: …) is what the agent holding the offer reads.
 		return s.withdraw(ctx, e.ID, ev.CallbackId, ev.Reason, now)

@@ -393,6 +393,20 @@ func TestCancelledCallbackLeavesTheQueue(t *testing.T) {
 	}
 }
 
+// A contact's reschedule takes a queued interaction out of the queue; the
+// scheduler queues a new one at the new time.
+func TestRescheduledCallbackLeavesTheQueue(t *testing.T) {
+	env := start(t)
+	due(env, "c1", "i1")
+	waitUntil(env, "queued", func() bool { return getQueue(env).Waiting == 1 })
+	env.Append("intake-callback-c1", uuid.NewString(), &callbackv1.CallbackRescheduleRequested{CallbackId: "c1",
+		DesiredTime: timestamppb.New(env.Clock.Now().Add(time.Hour)), At: timestamppb.New(env.Clock.Now())})
+	if c := servicetest.WaitEvent[*routingv1.InteractionClosed](env, interaction("i1")); c.Reason != "callback rescheduled by the contact" {
+		t.Fatalf("closed = %v", c)
+	}
+	waitUntil(env, "empty queue", func() bool { return getQueue(env).Waiting == 0 })
+}
+
 func TestLoggedOutAgentIsNotOffered(t *testing.T) {
 	env := start(t)
 	ready(env, "a1")

@@ -13,6 +13,7 @@ import (
 	"github.com/ringback/ringback/libs/availability"
 	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/serviceconf"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
 	"github.com/ringback/ringback/services/scheduler/slot"
@@ -49,10 +50,34 @@ func (s *Service) book(ctx context.Context, cause string, c schedule.Schedule) (
 	if !due.After(c.At) {
 		return nil, nil // fires at once: it holds no place
 	}
+	return s.place(ctx, cause, c.ID, svc, due, c.Request, c.Window, c.At)
+}
+
+// rebook takes a place for a callback the contact (or an API client)
+// reschedules, in the bucket of the due time schedule.Decide gives r, as
+// book does for a new one: moved to the nearest slot with room when that
+// bucket is full or closed. nil, nil: no place is needed (no capacity, the
+// command refused or due at once).
+func (s *Service) rebook(ctx context.Context, cause string, st schedule.State, r schedule.Reschedule) (*callbackv1.CapacityMove, error) {
+	svc := s.service(st.Request.GetService())
+	if svc.Capacity == nil || svc.Capacity.Bucket <= 0 {
+		return nil, nil
+	}
+	due, pending := dueOf(st, r)
+	if !pending {
+		return nil, nil
+	}
+	return s.place(ctx, cause, st.ID, svc, due, st.Request, r.Window, r.At)
+}
+
+// place takes a place for callback id in the bucket of due, or in the
+// nearest slot with room, saying why it moved.
+func (s *Service) place(ctx context.Context, cause, id string, svc serviceconf.Service, due time.Time,
+	req *callbackv1.CallbackRequest, window callwindow.Window, now time.Time) (*callbackv1.CapacityMove, error) {
 	loc, size := svc.Hours.Location(), svc.Capacity.Bucket
 	bucket := availability.BucketStart(due, loc, size)
 	capacity := svc.Capacity.PerBucket[bucket.In(loc).Weekday()]
-	err = s.take(ctx, cause, c.ID, svc.Name, bucket, capacity, c.At)
+	err := s.take(ctx, cause, id, svc.Name, bucket, capacity, now)
 	var full *slot.FullError
 	if !errors.As(err, &full) {
 		return nil, err // taken (nil), or the store failed
@@ -62,8 +87,8 @@ func (s *Service) book(ctx context.Context, cause string, c schedule.Schedule) (
 	if capacity == 0 {
 		what = fmt.Sprintf("slot %s %s closed (no capacity that day)", bucket.In(loc).Format("Mon 2 Jan 15:04"), loc)
 	}
-	q := availability.Query{Hours: svc.Hours, Capacity: *svc.Capacity, From: c.At, To: c.At.Add(svc.BookAhead),
-		Window: c.Window, Zones: callwindow.Zones(c.Request.GetPhoneNumber(), c.Request.GetTimezone(), svc.Hours.Loc)}
+	q := availability.Query{Hours: svc.Hours, Capacity: *svc.Capacity, From: now, To: now.Add(svc.BookAhead),
+		Window: window, Zones: callwindow.Zones(req.GetPhoneNumber(), req.GetTimezone(), svc.Hours.Loc)}
 	near := availability.Nearest(q, s.bookings.Of(svc.Name), due, candidates)
 	// The one nearest the wish is the one to try first.
 	availability.SortByNearness(near, due)
@@ -71,7 +96,7 @@ func (s *Service) book(ctx context.Context, cause string, c schedule.Schedule) (
 		if sl.Bucket.Equal(bucket) {
 			continue
 		}
-		err := s.take(ctx, cause, c.ID, svc.Name, sl.Bucket, sl.Capacity, c.At)
+		err := s.take(ctx, cause, id, svc.Name, sl.Bucket, sl.Capacity, now)
 		if errors.Is(err, slot.ErrFull) {
 			continue // taken meanwhile by another request
 		}
@@ -84,7 +109,7 @@ func (s *Service) book(ctx context.Context, cause string, c schedule.Schedule) (
 	}
 	// Booked out around the wish: kept at it, over capacity, rather than
 	// lost; the history says so for the planners.
-	s.deps.Log.Warn("no slot with room near the wished time; scheduled over capacity", "callback", c.ID, "service", svc.Name)
+	s.deps.Log.Warn("no slot with room near the wished time; scheduled over capacity", "callback", id, "service", svc.Name)
 	return &callbackv1.CapacityMove{From: timestamppb.New(due), SlotStart: timestamppb.New(due),
 		Reason: what + ": no slot with room within book_ahead nearby, kept over capacity"}, nil
 }
@@ -116,15 +141,21 @@ func (s *Service) hold(ctx context.Context, cause string, st schedule.State, cmd
 	if svc.Capacity == nil || svc.Capacity.Bucket <= 0 {
 		return nil
 	}
+	due, pending := dueOf(st, cmd)
+	if !pending {
+		return nil
+	}
+	bucket := availability.BucketStart(due, svc.Hours.Location(), svc.Capacity.Bucket)
+	return s.take(ctx, cause, st.ID, svc.Name, bucket, math.MaxInt32, s.deps.Clock.Now())
+}
+
+// dueOf is the due time schedule.Decide gives cmd, and whether the
+// callback is left pending then (not refused, not due at once).
+func dueOf(st schedule.State, cmd any) (due time.Time, pending bool) {
 	events, err := schedule.Decide(st, cmd)
 	if err != nil {
-		return nil // refused: the command's own run says why
+		return due, false // refused: the command's own run says why
 	}
-	var (
-		due     time.Time
-		pending bool
-		now     = s.deps.Clock.Now()
-	)
 	for _, e := range events {
 		switch e := e.(type) {
 		case *callbackv1.CallbackRescheduled:
@@ -133,9 +164,5 @@ func (s *Service) hold(ctx context.Context, cause string, st schedule.State, cmd
 			pending = false
 		}
 	}
-	if !pending {
-		return nil
-	}
-	bucket := availability.BucketStart(due, svc.Hours.Location(), svc.Capacity.Bucket)
-	return s.take(ctx, cause, st.ID, svc.Name, bucket, math.MaxInt32, now)
+	return due, pending
 }

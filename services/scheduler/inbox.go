@@ -13,8 +13,8 @@ import (
 	"github.com/ringback/ringback/services/scheduler/schedule"
 )
 
-// Topics scheduler learns requests, cancellations (intake) and agents'
-// reschedules (agent-session) from; exported so the binary can hold its
+// Topics scheduler learns requests, cancellations and contacts' reschedules
+// (intake) and agents' reschedules (agent-session) from; exported so the binary can hold its
 // relay until every consumer listens.
 var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent")}
 
@@ -63,6 +63,32 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			return err
 		}
 		cmd = r
+	case *callbackv1.CallbackRescheduleRequested:
+		// The contact's (or an API client's) move: the agent's path, save
+		// that it is refused once an agent took the callback (the call is
+		// under way), and that its place is booked as a new request's is
+		// (book.go): intake refused a full slot of a service that refuses
+		// them, so a full one here is a race for the last place, or a
+		// service that moves such requests; either way it moves.
+		id = ev.CallbackId
+		l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
+		if err != nil {
+			return err
+		}
+		svc := s.service(l.State.Request.GetService())
+		r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true}
+		if ev.DesiredTime != nil {
+			r.DueAt = ev.DesiredTime.AsTime()
+		}
+		if r.Reason == "" {
+			r.Reason = "rescheduled by the contact"
+		}
+		moved, err := s.rebook(ctx, e.ID, l.State, r)
+		if err != nil {
+			return err
+		}
+		r.Moved = moved
+		cmd = r
 	case *agentv1.InteractionDone:
 		if !ev.Rescheduled || ev.RetryOutcome == "" {
 			return nil // an agent's reschedule comes as RescheduleRequested
@@ -97,7 +123,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return nil
 	}
 	_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, cmd)
-	if errors.Is(err, schedule.ErrNotScheduled) || errors.Is(err, schedule.ErrCancelled) {
+	if errors.Is(err, schedule.ErrNotScheduled) || errors.Is(err, schedule.ErrCancelled) || errors.Is(err, schedule.ErrAccepted) {
 		// A reschedule of a callback cancelled meanwhile: nothing to retry.
 		s.deps.Log.Info("reschedule refused", "callback", id, "reason", err)
 		return nil

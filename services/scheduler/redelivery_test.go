@@ -89,3 +89,27 @@ func TestConcurrentFiringsMakeOneDue(t *testing.T) {
 		t.Fatalf("%d CallbackDue, want 1", n)
 	}
 }
+
+// A contact's reschedule delivered twice moves the callback and takes its
+// new place once.
+func TestRedeliveredContactRescheduleAppendsNothing(t *testing.T) {
+	env := servicetest.New(t)
+	s := newService(t, env)
+	ctx := context.Background()
+	id := uuid.NewString()
+	if err := s.handle(ctx, requested(id, servicetest.Start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	e := envelope.Envelope{ID: uuid.NewString(), Type: "ringback.callback.v1.CallbackRescheduleRequested",
+		Stream: "intake-callback-" + id, Event: &callbackv1.CallbackRescheduleRequested{CallbackId: id,
+			DesiredTime: timestamppb.New(servicetest.Start.Add(2 * time.Hour)), At: timestamppb.New(servicetest.Start)}}
+	for range 2 {
+		if err := s.handle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		env.Clock.Advance(time.Minute)
+	}
+	if n := count[*callbackv1.CallbackRescheduled](env, schedule.Stream(id)); n != 1 {
+		t.Fatalf("%d CallbackRescheduled, want 1", n)
+	}
+}

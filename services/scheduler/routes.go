@@ -24,6 +24,9 @@ func (s *Service) routeTable() []agentauth.Route {
 		// Anyone, visitors included: counts of free places, never who
 		// booked them (issue 11).
 		{Pattern: "GET /v1/services/{service}/availability", Roles: agentauth.Everyone, Handle: s.availability},
+		// The same, for sites built for Genesys GMS (gms.go).
+		{Pattern: "GET /genesys/1/service/callback/{service}/availability", Roles: agentauth.Everyone, Handle: s.gmsAvailability(1)},
+		{Pattern: "GET /genesys/2/service/callback/{service}/availability", Roles: agentauth.Everyone, Handle: s.gmsAvailability(2)},
 	}
 }
 

@@ -19,9 +19,12 @@ func Stream(id string) string { return "intake-callback-" + id }
 
 // State is a callback as folded from its stream.
 type State struct {
-	ID            string
-	Exists        bool
-	Request       *callbackv1.CallbackRequest
+	ID      string
+	Exists  bool
+	Request *callbackv1.CallbackRequest
+	// Desired is the time the contact wishes to be called: the request's,
+	// or that of their latest reschedule. Zero: as soon as possible.
+	Desired       time.Time
 	Status        callbackv1.CallbackState
 	ScheduledFor  time.Time
 	InteractionID string
@@ -152,6 +155,8 @@ func Decide(s State, c any) ([]proto.Message, error) {
 			return nil, ErrInProgress
 		}
 		return []proto.Message{&callbackv1.CallbackCancelled{CallbackId: s.ID, At: timestamppb.New(c.At), Reason: reason}}, nil
+	case Reschedule:
+		return decideReschedule(s, c)
 	case Progress:
 		if !s.Exists || !s.Open() {
 			return nil, nil
@@ -199,8 +204,10 @@ func Evolve(s State, e proto.Message) State {
 		s.Status = InitialState(e.Request)
 		s.UpdatedAt = e.Request.GetRequestedAt().AsTime()
 		if d := e.Request.GetDesiredTime(); d != nil {
-			s.ScheduledFor = d.AsTime()
+			s.ScheduledFor, s.Desired = d.AsTime(), d.AsTime()
 		}
+	case *callbackv1.CallbackRescheduleRequested:
+		s = evolveReschedule(s, e)
 	case *callbackv1.CallbackVoided:
 		if !s.Exists {
 			s.ID, s.Voided = e.CallbackId, true

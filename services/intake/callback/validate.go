@@ -83,13 +83,37 @@ func Validate(in Input, now time.Time) (desired time.Time, err error) {
 		return desired, nil
 	}
 	desired, perr := time.Parse(time.RFC3339, in.DesiredTime)
-	switch {
-	case perr != nil:
+	if perr != nil {
 		return time.Time{}, &FieldError{"desired_time", "must be an RFC 3339 time such as 2026-11-25T15:00:00Z"}
-	case desired.Before(now.Add(-pastTolerance)):
-		return time.Time{}, &FieldError{"desired_time", "must not be in the past"}
-	case desired.After(now.Add(MaxScheduleAge)):
-		return time.Time{}, &FieldError{"desired_time", "must be within 90 days"}
+	}
+	if err := CheckDesired(desired, now, 0); err != nil {
+		return time.Time{}, err
 	}
 	return desired, nil
+}
+
+// CheckDesired checks a wished time at now: not in the past (beyond the
+// drift of a browser's clock), within MaxScheduleAge, and within
+// bookAhead, the service's book_ahead, when that is not 0.
+func CheckDesired(desired, now time.Time, bookAhead time.Duration) error {
+	switch {
+	case desired.Before(now.Add(-pastTolerance)):
+		return &FieldError{"desired_time", "must not be in the past"}
+	case desired.After(now.Add(MaxScheduleAge)):
+		return &FieldError{"desired_time", "must be within 90 days"}
+	case bookAhead > 0 && desired.After(now.Add(bookAhead)):
+		return &FieldError{"desired_time", "must be within the service's booking horizon of " + span(bookAhead)}
+	}
+	return nil
+}
+
+// span says a duration as people book: in days when it is whole days.
+func span(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		if n := d / (24 * time.Hour); n != 1 {
+			return fmt.Sprintf("%d days", n)
+		}
+		return "1 day"
+	}
+	return d.String()
 }

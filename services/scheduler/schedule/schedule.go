@@ -140,6 +140,13 @@ type (
 		// Personal: the agent who asked it back for themselves; "" for the
 		// queue.
 		Personal string
+		// Contact: asked by the contact or an API client, who may move a
+		// callback only before an agent takes it (ErrAccepted); an agent
+		// moves it during or after their call.
+		Contact bool
+		// Moved: the new time's slot was full, so it takes this one's
+		// start instead (the scheduler's book.go chose it).
+		Moved *callbackv1.CapacityMove
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
 	NoteAccepted struct {
@@ -154,6 +161,9 @@ var (
 	ErrNoID         = errors.New("callback id is empty")
 	ErrNotScheduled = errors.New("callback is not scheduled")
 	ErrCancelled    = errors.New("callback is cancelled")
+	// ErrAccepted: an agent took the callback's current interaction
+	// before the contact's reschedule arrived; the call goes on.
+	ErrAccepted = errors.New("callback is in an agent's hands")
 )
 
 // DueTime is when a callback wished for at desired (zero: as soon as
@@ -289,12 +299,18 @@ func Decide(s State, c any) ([]proto.Message, error) {
 		case Cancelled, Expired:
 			return nil, ErrCancelled
 		}
+		if c.Contact && s.Status == Fired && s.AcceptedInteraction != "" && s.AcceptedInteraction == s.Current() {
+			return nil, ErrAccepted
+		}
 		due, moved := DueTimeIn(c.DueAt, c.At, c.Hours, c.Window, s.Request)
+		if c.Moved != nil {
+			due = c.Moved.SlotStart.AsTime()
+		}
 		if s.Status == Pending && due.Equal(s.DueAt) && c.Personal == s.PersonalAgent {
 			return nil, nil
 		}
 		out := []proto.Message{&callbackv1.CallbackRescheduled{CallbackId: s.ID, DueAt: timestamppb.New(due), Reason: c.Reason,
-			MovedByWindow: moved, ExpiresAt: s.expiresAt(), PersonalAgent: c.Personal}}
+			MovedByWindow: moved, ExpiresAt: s.expiresAt(), PersonalAgent: c.Personal, MovedByCapacity: c.Moved}}
 		if !due.After(c.At) {
 			out = append(out, s.due(s.ID, s.Request, due))
 		}
@@ -348,6 +364,9 @@ func Evolve(s State, e proto.Message) State {
 		}
 		if e.Reason != "" {
 			s.Moves = append(s.Moves, e.Reason)
+		}
+		if m := e.MovedByCapacity; m != nil {
+			s.Moves = append(s.Moves, m.Reason)
 		}
 		if m := e.MovedByWindow; m != nil {
 			s.Moves = append(s.Moves, m.Reason)

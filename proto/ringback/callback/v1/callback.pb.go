@@ -326,6 +326,88 @@ func (x *CallbackCancelled) GetReason() string {
 	return ""
 }
 
+// CallbackRescheduleRequested: the visitor or an API client asked for the
+// callback at another time (PUT/PATCH /v1/callbacks/{id}), before any agent
+// took it. Stream intake-callback-<id>; the scheduler moves the due time
+// (its CallbackRescheduled confirms it, within office hours and the calling
+// window) and the router withdraws an interaction still queued for it.
+type CallbackRescheduleRequested struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	CallbackId  string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	DesiredTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=desired_time,json=desiredTime,proto3" json:"desired_time,omitempty"`
+	At          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// by: the API client's or supervisor's id; empty for the visitor.
+	By            string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackRescheduleRequested) Reset() {
+	*x = CallbackRescheduleRequested{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackRescheduleRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackRescheduleRequested) ProtoMessage() {}
+
+func (x *CallbackRescheduleRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackRescheduleRequested.ProtoReflect.Descriptor instead.
+func (*CallbackRescheduleRequested) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CallbackRescheduleRequested) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *CallbackRescheduleRequested) GetDesiredTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DesiredTime
+	}
+	return nil
+}
+
+func (x *CallbackRescheduleRequested) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *CallbackRescheduleRequested) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *CallbackRescheduleRequested) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // CallbackStateChanged: intake learned from the bus that its callback moved on.
 type CallbackStateChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -353,7 +435,7 @@ type CallbackStateChanged struct {
 
 func (x *CallbackStateChanged) Reset() {
 	*x = CallbackStateChanged{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[3]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +447,7 @@ func (x *CallbackStateChanged) String() string {
 func (*CallbackStateChanged) ProtoMessage() {}
 
 func (x *CallbackStateChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[3]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +460,7 @@ func (x *CallbackStateChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackStateChanged.ProtoReflect.Descriptor instead.
 func (*CallbackStateChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{3}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CallbackStateChanged) GetCallbackId() string {
@@ -473,7 +555,7 @@ type CallbackScheduled struct {
 
 func (x *CallbackScheduled) Reset() {
 	*x = CallbackScheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[4]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +567,7 @@ func (x *CallbackScheduled) String() string {
 func (*CallbackScheduled) ProtoMessage() {}
 
 func (x *CallbackScheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[4]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +580,7 @@ func (x *CallbackScheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackScheduled.ProtoReflect.Descriptor instead.
 func (*CallbackScheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{4}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CallbackScheduled) GetCallbackId() string {
@@ -559,13 +641,17 @@ type CallbackRescheduled struct {
 	// personal_agent: the agent rescheduled it as a personal callback: it
 	// comes back to them only, for the service's personal_wait.
 	PersonalAgent string `protobuf:"bytes,7,opt,name=personal_agent,json=personalAgent,proto3" json:"personal_agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// moved_by_capacity: the contact's new time fell in a full or closed
+	// slot (a race intake could not see, or a service that moves such
+	// requests), so it was moved to the nearest slot with room.
+	MovedByCapacity *CapacityMove `protobuf:"bytes,8,opt,name=moved_by_capacity,json=movedByCapacity,proto3" json:"moved_by_capacity,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CallbackRescheduled) Reset() {
 	*x = CallbackRescheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[5]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +663,7 @@ func (x *CallbackRescheduled) String() string {
 func (*CallbackRescheduled) ProtoMessage() {}
 
 func (x *CallbackRescheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[5]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +676,7 @@ func (x *CallbackRescheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackRescheduled.ProtoReflect.Descriptor instead.
 func (*CallbackRescheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{5}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CallbackRescheduled) GetCallbackId() string {
@@ -642,6 +728,13 @@ func (x *CallbackRescheduled) GetPersonalAgent() string {
 	return ""
 }
 
+func (x *CallbackRescheduled) GetMovedByCapacity() *CapacityMove {
+	if x != nil {
+		return x.MovedByCapacity
+	}
+	return nil
+}
+
 // Retry: the retry policy tries a callback again.
 type Retry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -661,7 +754,7 @@ type Retry struct {
 
 func (x *Retry) Reset() {
 	*x = Retry{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +766,7 @@ func (x *Retry) String() string {
 func (*Retry) ProtoMessage() {}
 
 func (x *Retry) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[6]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +779,7 @@ func (x *Retry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retry.ProtoReflect.Descriptor instead.
 func (*Retry) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{6}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Retry) GetOutcome() string {
@@ -734,7 +827,7 @@ type CallbackExpired struct {
 
 func (x *CallbackExpired) Reset() {
 	*x = CallbackExpired{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +839,7 @@ func (x *CallbackExpired) String() string {
 func (*CallbackExpired) ProtoMessage() {}
 
 func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[7]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +852,7 @@ func (x *CallbackExpired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackExpired.ProtoReflect.Descriptor instead.
 func (*CallbackExpired) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{7}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CallbackExpired) GetCallbackId() string {
@@ -808,7 +901,7 @@ type WindowMove struct {
 
 func (x *WindowMove) Reset() {
 	*x = WindowMove{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +913,7 @@ func (x *WindowMove) String() string {
 func (*WindowMove) ProtoMessage() {}
 
 func (x *WindowMove) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[8]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +926,7 @@ func (x *WindowMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowMove.ProtoReflect.Descriptor instead.
 func (*WindowMove) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{8}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WindowMove) GetFrom() *timestamppb.Timestamp {
@@ -880,7 +973,7 @@ type CallbackAccepted struct {
 
 func (x *CallbackAccepted) Reset() {
 	*x = CallbackAccepted{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +985,7 @@ func (x *CallbackAccepted) String() string {
 func (*CallbackAccepted) ProtoMessage() {}
 
 func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[9]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +998,7 @@ func (x *CallbackAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackAccepted.ProtoReflect.Descriptor instead.
 func (*CallbackAccepted) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{9}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CallbackAccepted) GetCallbackId() string {
@@ -950,7 +1043,7 @@ type CallbackUnscheduled struct {
 
 func (x *CallbackUnscheduled) Reset() {
 	*x = CallbackUnscheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1055,7 @@ func (x *CallbackUnscheduled) String() string {
 func (*CallbackUnscheduled) ProtoMessage() {}
 
 func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[10]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1068,7 @@ func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackUnscheduled.ProtoReflect.Descriptor instead.
 func (*CallbackUnscheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{10}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CallbackUnscheduled) GetCallbackId() string {
@@ -1019,7 +1112,7 @@ type CallbackDue struct {
 
 func (x *CallbackDue) Reset() {
 	*x = CallbackDue{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1124,7 @@ func (x *CallbackDue) String() string {
 func (*CallbackDue) ProtoMessage() {}
 
 func (x *CallbackDue) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1137,7 @@ func (x *CallbackDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackDue.ProtoReflect.Descriptor instead.
 func (*CallbackDue) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CallbackDue) GetCallbackId() string {
@@ -1114,7 +1207,7 @@ type CallbackVoided struct {
 
 func (x *CallbackVoided) Reset() {
 	*x = CallbackVoided{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1219,7 @@ func (x *CallbackVoided) String() string {
 func (*CallbackVoided) ProtoMessage() {}
 
 func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1232,7 @@ func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackVoided.ProtoReflect.Descriptor instead.
 func (*CallbackVoided) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CallbackVoided) GetCallbackId() string {
@@ -1184,7 +1277,7 @@ type ContactClaimed struct {
 
 func (x *ContactClaimed) Reset() {
 	*x = ContactClaimed{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1289,7 @@ func (x *ContactClaimed) String() string {
 func (*ContactClaimed) ProtoMessage() {}
 
 func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1302,7 @@ func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactClaimed.ProtoReflect.Descriptor instead.
 func (*ContactClaimed) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ContactClaimed) GetHolder() string {
@@ -1252,7 +1345,7 @@ type ContactReleased struct {
 
 func (x *ContactReleased) Reset() {
 	*x = ContactReleased{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1357,7 @@ func (x *ContactReleased) String() string {
 func (*ContactReleased) ProtoMessage() {}
 
 func (x *ContactReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1370,7 @@ func (x *ContactReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactReleased.ProtoReflect.Descriptor instead.
 func (*ContactReleased) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{14}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ContactReleased) GetHolder() string {
@@ -1314,7 +1407,7 @@ type ContactKeyCreated struct {
 
 func (x *ContactKeyCreated) Reset() {
 	*x = ContactKeyCreated{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1419,7 @@ func (x *ContactKeyCreated) String() string {
 func (*ContactKeyCreated) ProtoMessage() {}
 
 func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1432,7 @@ func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactKeyCreated.ProtoReflect.Descriptor instead.
 func (*ContactKeyCreated) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{15}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ContactKeyCreated) GetKey() []byte {
@@ -1373,7 +1466,7 @@ type CapacityMove struct {
 
 func (x *CapacityMove) Reset() {
 	*x = CapacityMove{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1478,7 @@ func (x *CapacityMove) String() string {
 func (*CapacityMove) ProtoMessage() {}
 
 func (x *CapacityMove) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1491,7 @@ func (x *CapacityMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityMove.ProtoReflect.Descriptor instead.
 func (*CapacityMove) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{16}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CapacityMove) GetFrom() *timestamppb.Timestamp {
@@ -1441,7 +1534,7 @@ type SlotTaken struct {
 
 func (x *SlotTaken) Reset() {
 	*x = SlotTaken{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1546,7 @@ func (x *SlotTaken) String() string {
 func (*SlotTaken) ProtoMessage() {}
 
 func (x *SlotTaken) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1559,7 @@ func (x *SlotTaken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotTaken.ProtoReflect.Descriptor instead.
 func (*SlotTaken) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{17}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SlotTaken) GetCallbackId() string {
@@ -1511,7 +1604,7 @@ type SlotReleased struct {
 
 func (x *SlotReleased) Reset() {
 	*x = SlotReleased{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1616,7 @@ func (x *SlotReleased) String() string {
 func (*SlotReleased) ProtoMessage() {}
 
 func (x *SlotReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1629,7 @@ func (x *SlotReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotReleased.ProtoReflect.Descriptor instead.
 func (*SlotReleased) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{18}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SlotReleased) GetCallbackId() string {
@@ -1594,7 +1687,14 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8d\x03\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xd1\x01\n" +
+	"\x1bCallbackRescheduleRequested\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12=\n" +
+	"\fdesired_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vdesiredTime\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x8d\x03\n" +
 	"\x14CallbackStateChanged\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x129\n" +
@@ -1617,7 +1717,7 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12N\n" +
 	"\x11moved_by_capacity\x18\n" +
-	" \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"\xe0\x02\n" +
+	" \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"\xb0\x03\n" +
 	"\x13CallbackRescheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x121\n" +
@@ -1627,7 +1727,8 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"\x05retry\x18\x05 \x01(\v2\x1b.ringback.callback.v1.RetryR\x05retry\x129\n" +
 	"\n" +
 	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12%\n" +
-	"\x0epersonal_agent\x18\a \x01(\tR\rpersonalAgent\"~\n" +
+	"\x0epersonal_agent\x18\a \x01(\tR\rpersonalAgent\x12N\n" +
+	"\x11moved_by_capacity\x18\b \x01(\v2\".ringback.callback.v1.CapacityMoveR\x0fmovedByCapacity\"~\n" +
 	"\x05Retry\x12\x18\n" +
 	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12\x10\n" +
@@ -1721,71 +1822,75 @@ func file_ringback_callback_v1_callback_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_callback_v1_callback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ringback_callback_v1_callback_proto_goTypes = []any{
-	(CallbackState)(0),            // 0: ringback.callback.v1.CallbackState
-	(*CallbackRequest)(nil),       // 1: ringback.callback.v1.CallbackRequest
-	(*CallbackRequested)(nil),     // 2: ringback.callback.v1.CallbackRequested
-	(*CallbackCancelled)(nil),     // 3: ringback.callback.v1.CallbackCancelled
-	(*CallbackStateChanged)(nil),  // 4: ringback.callback.v1.CallbackStateChanged
-	(*CallbackScheduled)(nil),     // 5: ringback.callback.v1.CallbackScheduled
-	(*CallbackRescheduled)(nil),   // 6: ringback.callback.v1.CallbackRescheduled
-	(*Retry)(nil),                 // 7: ringback.callback.v1.Retry
-	(*CallbackExpired)(nil),       // 8: ringback.callback.v1.CallbackExpired
-	(*WindowMove)(nil),            // 9: ringback.callback.v1.WindowMove
-	(*CallbackAccepted)(nil),      // 10: ringback.callback.v1.CallbackAccepted
-	(*CallbackUnscheduled)(nil),   // 11: ringback.callback.v1.CallbackUnscheduled
-	(*CallbackDue)(nil),           // 12: ringback.callback.v1.CallbackDue
-	(*CallbackVoided)(nil),        // 13: ringback.callback.v1.CallbackVoided
-	(*ContactClaimed)(nil),        // 14: ringback.callback.v1.ContactClaimed
-	(*ContactReleased)(nil),       // 15: ringback.callback.v1.ContactReleased
-	(*ContactKeyCreated)(nil),     // 16: ringback.callback.v1.ContactKeyCreated
-	(*CapacityMove)(nil),          // 17: ringback.callback.v1.CapacityMove
-	(*SlotTaken)(nil),             // 18: ringback.callback.v1.SlotTaken
-	(*SlotReleased)(nil),          // 19: ringback.callback.v1.SlotReleased
-	nil,                           // 20: ringback.callback.v1.CallbackRequest.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(CallbackState)(0),                  // 0: ringback.callback.v1.CallbackState
+	(*CallbackRequest)(nil),             // 1: ringback.callback.v1.CallbackRequest
+	(*CallbackRequested)(nil),           // 2: ringback.callback.v1.CallbackRequested
+	(*CallbackCancelled)(nil),           // 3: ringback.callback.v1.CallbackCancelled
+	(*CallbackRescheduleRequested)(nil), // 4: ringback.callback.v1.CallbackRescheduleRequested
+	(*CallbackStateChanged)(nil),        // 5: ringback.callback.v1.CallbackStateChanged
+	(*CallbackScheduled)(nil),           // 6: ringback.callback.v1.CallbackScheduled
+	(*CallbackRescheduled)(nil),         // 7: ringback.callback.v1.CallbackRescheduled
+	(*Retry)(nil),                       // 8: ringback.callback.v1.Retry
+	(*CallbackExpired)(nil),             // 9: ringback.callback.v1.CallbackExpired
+	(*WindowMove)(nil),                  // 10: ringback.callback.v1.WindowMove
+	(*CallbackAccepted)(nil),            // 11: ringback.callback.v1.CallbackAccepted
+	(*CallbackUnscheduled)(nil),         // 12: ringback.callback.v1.CallbackUnscheduled
+	(*CallbackDue)(nil),                 // 13: ringback.callback.v1.CallbackDue
+	(*CallbackVoided)(nil),              // 14: ringback.callback.v1.CallbackVoided
+	(*ContactClaimed)(nil),              // 15: ringback.callback.v1.ContactClaimed
+	(*ContactReleased)(nil),             // 16: ringback.callback.v1.ContactReleased
+	(*ContactKeyCreated)(nil),           // 17: ringback.callback.v1.ContactKeyCreated
+	(*CapacityMove)(nil),                // 18: ringback.callback.v1.CapacityMove
+	(*SlotTaken)(nil),                   // 19: ringback.callback.v1.SlotTaken
+	(*SlotReleased)(nil),                // 20: ringback.callback.v1.SlotReleased
+	nil,                                 // 21: ringback.callback.v1.CallbackRequest.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
 }
 var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
-	20, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
-	21, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
-	21, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
+	21, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
+	22, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
+	22, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: ringback.callback.v1.CallbackRequested.request:type_name -> ringback.callback.v1.CallbackRequest
-	21, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
-	0,  // 5: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
-	21, // 6: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
-	21, // 7: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
-	1,  // 8: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
-	21, // 9: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: ringback.callback.v1.CallbackScheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
-	21, // 11: ringback.callback.v1.CallbackScheduled.expires_at:type_name -> google.protobuf.Timestamp
-	17, // 12: ringback.callback.v1.CallbackScheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
-	21, // 13: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
-	9,  // 14: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
-	7,  // 15: ringback.callback.v1.CallbackRescheduled.retry:type_name -> ringback.callback.v1.Retry
-	21, // 16: ringback.callback.v1.CallbackRescheduled.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 17: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
-	21, // 18: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
-	21, // 19: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
-	21, // 20: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
-	21, // 21: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
-	1,  // 22: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	21, // 23: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	21, // 24: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
-	21, // 25: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
-	21, // 26: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
-	21, // 27: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
-	21, // 28: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
-	21, // 29: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
-	21, // 30: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
-	21, // 31: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
-	21, // 32: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	22, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
+	22, // 5: ringback.callback.v1.CallbackRescheduleRequested.desired_time:type_name -> google.protobuf.Timestamp
+	22, // 6: ringback.callback.v1.CallbackRescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	0,  // 7: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
+	22, // 8: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
+	22, // 9: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
+	1,  // 10: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
+	22, // 11: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
+	10, // 12: ringback.callback.v1.CallbackScheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
+	22, // 13: ringback.callback.v1.CallbackScheduled.expires_at:type_name -> google.protobuf.Timestamp
+	18, // 14: ringback.callback.v1.CallbackScheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
+	22, // 15: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
+	10, // 16: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
+	8,  // 17: ringback.callback.v1.CallbackRescheduled.retry:type_name -> ringback.callback.v1.Retry
+	22, // 18: ringback.callback.v1.CallbackRescheduled.expires_at:type_name -> google.protobuf.Timestamp
+	18, // 19: ringback.callback.v1.CallbackRescheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
+	23, // 20: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
+	22, // 21: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
+	22, // 22: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
+	22, // 23: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	22, // 24: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	1,  // 25: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
+	22, // 26: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	22, // 27: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
+	22, // 28: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
+	22, // 29: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
+	22, // 30: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
+	22, // 31: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
+	22, // 32: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
+	22, // 33: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
+	22, // 34: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
+	22, // 35: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
@@ -1799,7 +1904,7 @@ func file_ringback_callback_v1_callback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_callback_v1_callback_proto_rawDesc), len(file_ringback_callback_v1_callback_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
