@@ -47,6 +47,8 @@ type Config struct {
 	Services               string
 	ListTargets            bool
 	LogLevel               string
+	// DebugPprof: where Go's profiles are served (pprof.go); empty: nowhere.
+	DebugPprof string
 
 	Personal personalConfig
 
@@ -82,6 +84,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"defaults (calling window 08:00-21:00, time to live 3d, busy/no answer/failed retried by the scheduler)")
 	fs.BoolVar(&c.ListTargets, "list-targets", false, "print the targets and exit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.DebugPprof, "debug-pprof", "", "listen address of Go's profiles (/debug/pprof/), unauthenticated and showing what the process holds: loopback only, for profiling; empty: off")
 	c.Personal.RegisterFlags(fs)
 	c.Intake.RegisterFlags(fs)
 	c.Scheduler.RegisterFlags(fs)

@@ -45,6 +45,9 @@ func (a *App) routes() error {
 		{Pattern: "GET /admin/routes", Roles: agentauth.RoleOperator, Handle: a.listRoutes},
 	}
 	a.tables = append(append(a.tables, probes...), ops...)
+	if err := a.servePprof(); err != nil {
+		return err
+	}
 	agentauth.Register(a.Mux, a.Log, dir, probes)
 	if a.Config.OpsHTTP == "" {
 		agentauth.Register(a.Mux, a.Log, dir, ops)

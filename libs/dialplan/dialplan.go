@@ -150,22 +150,20 @@ const maxShort = 6
 // a *RefusedError saying why: what Forbidden refuses, then a country or a
 // type the plan does not allow.
 func (p Plan) Check(number string) error {
-	if err := Forbidden(number); err != nil {
+	// Parsed and typed once, for both checks: the parse and the type's
+	// patterns were most of a callback request's CPU (issue 12).
+	n, err := forbidden(number)
+	if err != nil {
 		return err
 	}
-	num, err := phonenumbers.Parse(number, "ZZ")
-	if err != nil {
-		return &RefusedError{Reason: ErrInvalid}
-	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
-	if len(p.Countries) > 0 && !slices.Contains(p.Countries, region) {
-		return &RefusedError{Reason: ErrCountry, Detail: region}
+	if len(p.Countries) > 0 && !slices.Contains(p.Countries, n.region) {
+		return &RefusedError{Reason: ErrCountry, Detail: n.region}
 	}
 	allowed := p.Types
 	if len(allowed) == 0 {
 		allowed = DefaultTypes
 	}
-	t, ok := types[phonenumbers.GetNumberType(num)]
+	t, ok := types[n.typ]
 	if !ok || !slices.Contains(allowed, t) {
 		if !ok {
 			t = "unknown"
@@ -180,24 +178,35 @@ func (p Plan) Check(number string) error {
 // code, a short code, not a valid number, premium rate or shared cost. It is
 // the last check before a number leaves for the trunk.
 func Forbidden(number string) error {
+	_, err := forbidden(number)
+	return err
+}
+
+// parsed is what Forbidden learnt of a number it let through.
+type parsed struct {
+	region string
+	typ    phonenumbers.PhoneNumberType
+}
+
+func forbidden(number string) (parsed, error) {
 	if !plusDigits.MatchString(number) {
-		return &RefusedError{Reason: ErrFormat}
+		return parsed{}, &RefusedError{Reason: ErrFormat}
 	}
 	digits := number[1:]
 	// "+112", "+911", "+000": the digits are an emergency number somewhere.
 	if len(digits) <= maxShort {
 		for _, region := range allRegions {
 			if phonenumbers.IsEmergencyNumber(digits, region) {
-				return &RefusedError{Reason: ErrEmergency, Detail: region}
+				return parsed{}, &RefusedError{Reason: ErrEmergency, Detail: region}
 			}
 		}
 	}
 	if digits[0] == '0' {
-		return &RefusedError{Reason: ErrFormat} // no country code starts with 0
+		return parsed{}, &RefusedError{Reason: ErrFormat} // no country code starts with 0
 	}
 	num, err := phonenumbers.Parse(number, "ZZ")
 	if err != nil {
-		return &RefusedError{Reason: ErrInvalid}
+		return parsed{}, &RefusedError{Reason: ErrInvalid}
 	}
 	national := phonenumbers.GetNationalSignificantNumber(num)
 	regions := phonenumbers.GetRegionCodesForCountryCode(int(num.GetCountryCode()))
@@ -207,33 +216,34 @@ func Forbidden(number string) error {
 		// A number that is not valid and starts with one ("+49110123") is
 		// refused as well, where the country connects such a number.
 		if phonenumbers.IsEmergencyNumber(national, region) || (!valid && phonenumbers.ConnectsToEmergencyNumber(national, region)) {
-			return &RefusedError{Reason: ErrEmergency, Detail: region}
+			return parsed{}, &RefusedError{Reason: ErrEmergency, Detail: region}
 		}
 	}
 	// North America: N11 codes (211 … 911) are services, never subscribers,
 	// also as an "area code" ("+19115550123").
 	if num.GetCountryCode() == 1 && len(national) >= 3 && national[0] >= '2' && national[1:3] == "11" {
-		return &RefusedError{Reason: ErrServiceCode}
+		return parsed{}, &RefusedError{Reason: ErrServiceCode}
 	}
 	if !valid {
 		for _, region := range regions {
 			if phonenumbers.IsValidShortNumberForRegion(num, region) {
-				return &RefusedError{Reason: ErrShortCode, Detail: region}
+				return parsed{}, &RefusedError{Reason: ErrShortCode, Detail: region}
 			}
 		}
 		if len(national) <= maxShort {
-			return &RefusedError{Reason: ErrShortCode}
+			return parsed{}, &RefusedError{Reason: ErrShortCode}
 		}
-		return &RefusedError{Reason: ErrInvalid}
+		return parsed{}, &RefusedError{Reason: ErrInvalid}
 	}
 	region := phonenumbers.GetRegionCodeForNumber(num)
-	switch phonenumbers.GetNumberType(num) {
+	typ := phonenumbers.GetNumberType(num)
+	switch typ {
 	case phonenumbers.PREMIUM_RATE:
-		return &RefusedError{Reason: ErrPremium, Detail: region}
+		return parsed{}, &RefusedError{Reason: ErrPremium, Detail: region}
 	case phonenumbers.SHARED_COST:
-		return &RefusedError{Reason: ErrSharedCost, Detail: region}
+		return parsed{}, &RefusedError{Reason: ErrSharedCost, Detail: region}
 	}
-	return nil
+	return parsed{region: region, typ: typ}, nil
 }
 
 // Reason is a short, stable name of why err refused a number, for events

@@ -106,3 +106,29 @@ func TestWrappedKeyNeedsItsMaster(t *testing.T) {
 		t.Fatalf("Key after Destroy = %v, want ErrNoKey", err)
 	}
 }
+
+// TestDirConcurrentPuts: puts of many names at once, whose directory syncs
+// are shared (dirSyncer), all land and read back.
+func TestDirConcurrentPuts(t *testing.T) {
+	d, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			name := string(rune('a'+i%26)) + string(rune('0'+i/26))
+			if _, err := d.PutIfAbsent(ctx, "links", name, []byte(name)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 64 {
+		name := string(rune('a'+i%26)) + string(rune('0'+i/26))
+		if got, err := d.Get(ctx, "links", name); err != nil || string(got) != name {
+			t.Fatalf("Get(%s) = %q, %v", name, got, err)
+		}
+	}
+}

@@ -64,6 +64,8 @@ type Sealer struct {
 	secret []byte // names keys: KeyID = HMAC(secret, number)
 	ttl    time.Duration
 	now    func() time.Time
+	// maxKeys bounds cache (maxKeys; a test's few).
+	maxKeys int
 
 	mu     sync.Mutex
 	cache  map[string]cachedKey // key id →
@@ -81,9 +83,17 @@ type cachedKey struct {
 // key store again.
 const CacheTTL = 10 * time.Second
 
-// maxLinks bounds the links remembered in memory; past it they are
-// forgotten and asked of the key store again.
-const maxLinks = 100_000
+// maxKeys bounds the keys cached in memory (a cipher each, about 0.8 KB,
+// so 3 MB at most): the contacts of the last second or so on a busy
+// platform, whose events the consumers open right after they are written.
+// A key dropped is read from the key store again (a small file, or a row).
+const maxKeys = 4096
+
+// maxLinks bounds the links remembered in memory (about 150 B each, so
+// 2.5 MB); past it they are forgotten and asked of the key store again.
+// Only an event that names no number needs one, mostly soon after its
+// callback's first: the last few seconds of callbacks are enough.
+const maxLinks = 16_384
 
 // NewSealer returns a Sealer over keys naming keys with secret (at least
 // 32 bytes, from the operator's secret, see DeriveSecrets).
@@ -91,7 +101,7 @@ func NewSealer(keys KeyStore, secret []byte) (*Sealer, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("personal: key-id secret of %d bytes, want at least 32", len(secret))
 	}
-	return &Sealer{keys: keys, secret: secret, ttl: CacheTTL, now: time.Now,
+	return &Sealer{keys: keys, secret: secret, ttl: CacheTTL, now: time.Now, maxKeys: maxKeys,
 		cache: map[string]cachedKey{}, links: map[string]string{}}, nil
 }
 
@@ -155,8 +165,9 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 		return false, nil
 	}
 	var (
-		id   string
-		aead cipher.AEAD
+		id     string
+		aead   cipher.AEAD
+		linked chan error // the link's put, when one was started
 	)
 	key := func() (string, cipher.AEAD, error) {
 		if aead != nil {
@@ -181,7 +192,13 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 				return nil
 			}
 			id = s.KeyID(number)
-			return s.link(ctx, correlation, id)
+			// The link is written while the key is made (key, below): two
+			// puts, each a file synced, side by side rather than one after
+			// the other, as a new contact's first event waits for both
+			// (issue 12). Both are durable before seal returns.
+			linked = make(chan error, 1)
+			go func() { linked <- s.link(ctx, correlation, id) }()
+			return nil
 		},
 		str: func(fd protoreflect.FieldDescriptor, v string) (string, error) {
 			id, a, err := key()
@@ -199,6 +216,11 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 		},
 	}
 	err := w.walk(m.ProtoReflect(), p)
+	if linked != nil {
+		if lerr := <-linked; err == nil {
+			err = lerr
+		}
+	}
 	return w.changed, err
 }
 
@@ -326,9 +348,31 @@ func (s *Sealer) aead(ctx context.Context, id string, create bool) (cipher.AEAD,
 		}
 	}
 	s.mu.Lock()
+	if _, ok := s.cache[id]; !ok && len(s.cache) >= s.maxKeys {
+		s.shrinkLocked(now)
+	}
 	s.cache[id] = cachedKey{aead: a, key: k, expires: now.Add(s.ttl)}
 	s.mu.Unlock()
 	return a, nil
+}
+
+// shrinkLocked makes room in the key cache: the expired entries go (each
+// new contact adds one, so without this the cache grew by a key and its
+// cipher, about 1.4 KB, with every callback: issue 12), then, if the
+// cache is still three quarters full, any. A key dropped early is read
+// from the key store again when next needed. Caller holds mu.
+func (s *Sealer) shrinkLocked(now time.Time) {
+	for id, c := range s.cache {
+		if !now.Before(c.expires) {
+			delete(s.cache, id)
+		}
+	}
+	for id := range s.cache {
+		if len(s.cache) < s.maxKeys*3/4 {
+			break
+		}
+		delete(s.cache, id)
+	}
 }
 
 func (s *Sealer) link(ctx context.Context, correlation, id string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -272,5 +273,35 @@ func TestErasureReachesEveryReplica(t *testing.T) {
 	now = now.Add(CacheTTL)
 	if got := read(b); got != Erased {
 		t.Errorf("replica b reads %q a CacheTTL after the erasure", got)
+	}
+}
+
+// TestKeyCacheBounded: each new contact caches its key; the cache keeps
+// at most maxKeys of them (issue 12: it grew with every callback), and a
+// key dropped from it still opens its contact's data.
+func TestKeyCacheBounded(t *testing.T) {
+	s := newSealer(t)
+	s.maxKeys = 20
+	ctx := context.Background()
+	var first *callbackv1.CallbackRequested
+	for i := range 3 * s.maxKeys {
+		m := requested()
+		m.CallbackId = fmt.Sprintf("cb-%d", i)
+		m.Request.PhoneNumber = fmt.Sprintf("+1415555%04d", i)
+		if err := s.Seal(ctx, m, m.CallbackId); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = m
+		}
+		s.mu.Lock()
+		n := len(s.cache)
+		s.mu.Unlock()
+		if n > s.maxKeys {
+			t.Fatalf("after %d contacts the cache holds %d keys, want at most %d", i+1, n, s.maxKeys)
+		}
+	}
+	if err := s.Open(ctx, first); err != nil || first.Request.GetContactName() != canaryName {
+		t.Fatalf("first contact after its key left the cache: %q, %v", first.Request.GetContactName(), err)
 	}
 }

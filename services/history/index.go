@@ -216,8 +216,9 @@ func (s *Service) indexer(ctx context.Context) error {
 		s.idx.backfilled.Store(true)
 	}
 	var (
-		saved = from
-		last  = time.Now()
+		saved    = from
+		last     = time.Now()
+		backfill = from.Less(head)
 	)
 	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
 		if strings.HasPrefix(r.Stream, timeline.StreamPrefix) {
@@ -231,7 +232,16 @@ func (s *Service) indexer(ctx context.Context) error {
 			}
 		}
 		caughtUp := !r.Position.Less(head)
-		if caughtUp || time.Since(last) > time.Second {
+		// Saved once the backfill is done, then at most once a second: a
+		// save is a file written and synced, and past the head it was one
+		// per event of the whole platform (issue 12: intake at scale).
+		// After a crash the indexer reads a second again; links are
+		// idempotent.
+		justCaughtUp := caughtUp && backfill
+		if justCaughtUp {
+			backfill = false
+		}
+		if justCaughtUp || time.Since(last) > time.Second {
 			if saved.Less(r.Position) {
 				if err := cps.SaveCheckpoint(ctx, IndexerCheckpoint, r.Position); err != nil {
 					return fmt.Errorf("save checkpoint: %w", err)

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package personal
+
+import "sync/atomic"
+
+func (d *Dir) put(ns, name string, v []byte) error { return d.putTemp(ns, name, v) }
+
+// noTmpfile: no unnamed files here (BenchmarkDirPut sets it).
+var noTmpfile atomic.Bool
