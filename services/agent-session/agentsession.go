@@ -75,6 +75,9 @@ type Config struct {
 	// policies. Nil: the flag's windows and the default retries.
 	ServiceSet  *serviceconf.Set
 	WindowGiven bool
+	// SupervisorZone is where the supervisor page's "today" starts at
+	// midnight (IANA name); "" is the host's local zone.
+	SupervisorZone string
 }
 
 // RegisterFlags registers agent-session's flags.
@@ -89,6 +92,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"how long Accept and End Call wait for the router or the media gateway before answering 202")
 	fs.DurationVar(&c.FactWait, "agent-session.fact-wait", DefaultFactWait,
 		"how long a command waits for a fact another service writes first (an interaction just offered, a disposition just set) before answering 404 or 409")
+	fs.StringVar(&c.SupervisorZone, "agent-session.supervisor-zone", "",
+		"IANA time zone of the contact center's day on the supervisor page (\"completed today\", the schedule by hour), e.g. Europe/Paris; empty: the host's local zone (UTC in the shipped containers)")
 	fs.StringVar(&c.DialCountries, "agent-session.dial-countries", "",
 		"comma list of ISO region codes (US,GB) whose numbers agents may consult or transfer to; empty: every country. Emergency, premium-rate, shared-cost, short and N11 numbers never")
 	fs.StringVar(&c.DialTypes, "agent-session.dial-types", "",
@@ -99,6 +104,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"calling window in the contact's local time (the browser's zone, else every zone of the number): Call this contact is refused outside it, "+
 			`with the reason and the next opening. Same format as --scheduler.calling-window: "HH:MM-HH:MM", or "SERVICE=HH:MM-HH:MM" entries separated by ";". `+
 			`"00:00-24:00" is always open: for tests and demos only`)
+}
+
+func (c *Config) supervisorZone() (*time.Location, error) {
+	if c.SupervisorZone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.SupervisorZone)
+	if err != nil {
+		return nil, fmt.Errorf("agent-session.supervisor-zone: %q is not an IANA time zone such as Europe/Paris", c.SupervisorZone)
+	}
+	return loc, nil
 }
 
 // Validate checks the configuration.
@@ -114,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := dialplan.ParseHosts(c.PhoneHosts); err != nil {
 		return fmt.Errorf("agent-session: %w", err)
+	}
+	if _, err := c.supervisorZone(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -193,7 +212,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer,
 		catchUps: make(chan struct{}, maxCatchUps), maxCatchUp: maxCatchUpEvents}
 	s.sso = login
-	s.super = newSuperFeed(time.UTC, deps.Clock.Now)
+	zone, err := cfg.supervisorZone()
+	if err != nil {
+		return nil, err
+	}
+	s.super = newSuperFeed(zone, deps.Clock.Now)
 	// One subscription feeds the desktops and the supervisors' board, which
 	// folds intake's callbacks too (issue 14).
 	s.proj = &readmodel.Projection{Prefixes: []string{"agent-", supervisor.CallbackPrefix}, Apply: s.fold}
