@@ -87,6 +87,9 @@ const maxBatch = 256
 func (r *Relay) Run(ctx context.Context) error {
 	from, err := r.cp.Load(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing to report
+		}
 		return fmt.Errorf("relay checkpoint: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)

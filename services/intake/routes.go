@@ -45,9 +45,9 @@ func (s *Service) routeTable() []agentauth.Route {
 		// The callbacks of the caller's services, searched (list.go).
 		{Pattern: "GET /v1/callbacks", Roles: super | client, Handle: s.list},
 		{Pattern: "GET /v1/callbacks/{id}", Roles: agent | super | client, Entitle: s.entitled, Handle: s.get},
-		// The visitor's self-service link will sign it (issue 16); until then
-		// the answer shows nothing personal (visitorView).
-		{Pattern: "DELETE /v1/callbacks/{id}", Roles: visitor | super | client, Entitle: s.entitled, Handle: s.cancel},
+		// The visitor cancels through the signed self-service link
+		// (DELETE /v1/self/{token}): a callback id alone is no credential.
+		{Pattern: "DELETE /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.cancel},
 		// The visitor moves their callback through the signed self-service
 		// link, not here: this is for the service's clients and supervisors.
 		{Pattern: "PUT /v1/callbacks/{id}", Roles: super | client, Entitle: s.entitled, Handle: s.reschedule},
