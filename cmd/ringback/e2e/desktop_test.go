@@ -523,14 +523,23 @@ func TestDesktopOfferTimeout(t *testing.T) {
 	_, a, url := desktopPlatform(t, []desktopAgent{{ID: "tom", Token: "tom-token"}, {ID: "tia", Token: "tia-token"}},
 		"--router.offer-timeout=2s")
 	tabs := desktopPair(t, url, "tom", "tia")
-	cb := desktopCallback(t, a, "+14155550191", "Quote", "Barbara Liskov", nil)
+	r := a.do("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": "+14155550191",
+		"subject": "Quote", "contact_name": "Barbara Liskov"})
+	var cb struct {
+		SelfService struct{ Token string } `json:"self_service"`
+	}
+	r.decode(t, &cb)
+	if r.Status != 201 || cb.SelfService.Token == "" {
+		t.Fatalf("create callback with its self-service link: %d %s", r.Status, r.Body)
+	}
 	first, second, ix := desktopOffered(t, tabs)
 
 	first.waitJS(t, "the preview withdrawn at the timeout", desktopLogHas(ix, "remove"))
 	second.waitJS(t, "the timed-out callback offered here", desktopLogHas(ix, "add"))
 
-	// The visitor cancels: whoever shows the preview lets go of it.
-	if r := a.do("DELETE", "/v1/callbacks/"+cb, nil); r.Status != 200 {
+	// The visitor cancels through their link: whoever shows the preview
+	// lets go of it.
+	if r := a.do("DELETE", "/v1/self/"+cb.SelfService.Token, nil); r.Status != 200 {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	for _, tab := range tabs {
