@@ -70,11 +70,19 @@ func (a *App) serveOps(mux *http.ServeMux) error {
 	srv := &http.Server{Handler: httpx.Problems(mux, a.Log), ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout,
 		MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug)}
+	a.serveAside(ln, srv, "ops http")
+	a.Log.Info("operator routes on their own listener", "ops_http", ln.Addr().String())
+	return nil
+}
+
+// serveAside serves srv on ln beside the main listener until the app
+// closes, which shuts it down gracefully (5 s) and waits for it.
+func (a *App) serveAside(ln net.Listener, srv *http.Server, name string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.Log.Error("ops http", "err", err)
+			a.Log.Error(name, "err", err)
 		}
 	}()
 	a.closers = append(a.closers, func() error {
@@ -84,8 +92,6 @@ func (a *App) serveOps(mux *http.ServeMux) error {
 		<-done
 		return err
 	})
-	a.Log.Info("operator routes on their own listener", "ops_http", ln.Addr().String())
-	return nil
 }
 
 // routeView is one route of GET /admin/routes.

@@ -54,16 +54,7 @@ func (s *Service) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	// The stream lives for hours: the server's read and write timeouts
-	// (cmd/ringback --http-…) are for requests, not for it. Where the
-	// writer cannot (a test recorder), there is no deadline to clear.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	startEventStream(w)
 	s.sse.Inc()
 	defer s.sse.Dec()
 	ctx := r.Context()
@@ -361,4 +352,18 @@ func (s *Service) interactionAt(ctx context.Context, rec eventstore.RecordedEven
 		}
 	}
 	return st, nil
+}
+
+// startEventStream answers 200 with an event stream's headers. The stream
+// lives for hours: the server's read and write timeouts (cmd/ringback
+// --http-…) are for requests, not for it. Where the writer cannot (a test
+// recorder), there is no deadline to clear.
+func startEventStream(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
 }

@@ -49,13 +49,7 @@ func (s *Service) supervisorEvents(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	defer release()
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	startEventStream(w)
 	s.superStreams.Inc()
 	defer s.superStreams.Dec()
 	ctx := r.Context()
