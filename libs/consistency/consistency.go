@@ -115,6 +115,9 @@ func Routes(view Waiter, maxWait time.Duration, routes []agentauth.Route) []agen
 			}
 			return handle(w, r)
 		}
+		// The entitlement reads too, so it waits as well; it does not run on
+		// an open platform, so the handler always waits (at once, the
+		// second time).
 		if entitle != nil {
 			rt.Entitle = func(r *http.Request, p agentauth.Principal) error {
 				if err := Await(r, view, maxWait); err != nil {

@@ -76,23 +76,31 @@ func TestReadyOnlyWhenCaughtUp(t *testing.T) {
 	}
 }
 
-// TestChangedOnlyForWantedStreams: other services' events move the
-// position but do not wake the service's loops.
-func TestChangedOnlyForWantedStreams(t *testing.T) {
+// readyIntakeView is a view of the intake- streams over a new embedded
+// store, caught up, with a context for the test's waits (10 s).
+func readyIntakeView(t *testing.T) (eventstore.Store, *readmodel.Projection, context.Context) {
+	t.Helper()
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { _ = st.Close() })
 	p := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) {}}
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	go func() { _ = p.Run(ctx, st) }()
 	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer wcancel()
+	t.Cleanup(wcancel)
 	if err := p.WaitUntil(wctx, func() bool { return p.Ready() == nil }); err != nil {
 		t.Fatal(err)
 	}
+	return st, p, wctx
+}
+
+// TestChangedOnlyForWantedStreams: other services' events move the
+// position but do not wake the service's loops.
+func TestChangedOnlyForWantedStreams(t *testing.T) {
+	st, p, wctx := readyIntakeView(t)
 	ch := p.Changed()
 	last := write(t, st, "other-x", 50)
 	for p.Position().Less(last) {
@@ -147,20 +155,7 @@ func TestFromHeadReplaysNothing(t *testing.T) {
 // position of any service's event; the view waits until it has read the
 // store that far, though it folds nothing of that stream.
 func TestWaitPositionOfAnotherService(t *testing.T) {
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	p := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) {}}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() { _ = p.Run(ctx, st) }()
-	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer wcancel()
-	if err := p.WaitUntil(wctx, func() bool { return p.Ready() == nil }); err != nil {
-		t.Fatal(err)
-	}
+	st, p, wctx := readyIntakeView(t)
 	waited := make(chan error, 1)
 	target := eventstore.Position{Commit: 1 << 62}
 	go func() {

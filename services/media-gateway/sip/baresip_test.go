@@ -105,30 +105,7 @@ func TestBaresipOverTCP(t *testing.T) {
 		c.AgentRingTimeout = 20 * time.Second
 	})
 	phone := startBaresip(t, bin, "a2", accounts["a2"].Password, g.AddrTCP()+";transport=tcp")
-	var contact string
-	waitUntil(t, "baresip registered over TCP", func() bool {
-		phone.checkAlive(t)
-		var ok bool
-		contact, ok = g.Registered("a2")
-		return ok
-	})
-	if !strings.Contains(contact, "transport=tcp") {
-		t.Errorf("baresip registered %q, want a TCP contact", contact)
-	}
-	ctx := context.Background()
-	rec := &recorder{}
-	call, err := g.Dial(ctx, "call-baresip-tcp", "registered:a2", number, rec.report)
-	if err != nil {
-		t.Fatalf("Dial baresip over TCP: %v", err)
-	}
-	if err := call.Hangup(ctx); err != nil {
-		t.Errorf("Hangup: %v", err)
-	}
-	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected, sip.Ended)
-	out, _ := os.ReadFile(phone.out)
-	if !strings.Contains(string(out), "via TCP") {
-		t.Errorf("baresip did not take the call over TCP:\n%s", lastBytes(out, 2000))
-	}
+	callOverTransport(t, g, phone, "tcp")
 }
 
 // TestBaresipOverTLS: baresip registers over TLS and takes the call the
@@ -156,29 +133,38 @@ func TestBaresipOverTLS(t *testing.T) {
 	})
 	phone := startBaresip(t, bin, "a2", accounts["a2"].Password, g.AddrTLS()+";transport=tls",
 		"sip_certificate "+both, "sip_cafile "+cert)
+	callOverTransport(t, g, phone, "tls")
+}
+
+// callOverTransport waits for baresip (account a2) to register over
+// transport (tcp, tls) and calls it there: its contact says the transport,
+// the call goes through every step, and baresip took it over that transport.
+func callOverTransport(t *testing.T, g *sip.Gateway, phone *baresip, transport string) {
+	t.Helper()
+	upper := strings.ToUpper(transport)
 	var contact string
-	waitUntil(t, "baresip registered over TLS", func() bool {
+	waitUntil(t, "baresip registered over "+upper, func() bool {
 		phone.checkAlive(t)
 		var ok bool
 		contact, ok = g.Registered("a2")
 		return ok
 	})
-	if !strings.Contains(contact, "transport=tls") {
-		t.Errorf("baresip registered %q, want a TLS contact", contact)
+	if !strings.Contains(contact, "transport="+transport) {
+		t.Errorf("baresip registered %q, want a %s contact", contact, upper)
 	}
 	ctx := context.Background()
 	rec := &recorder{}
-	call, err := g.Dial(ctx, "call-baresip-tls", "registered:a2", number, rec.report)
+	call, err := g.Dial(ctx, "call-baresip-"+transport, "registered:a2", number, rec.report)
 	if err != nil {
-		t.Fatalf("Dial baresip over TLS: %v", err)
+		t.Fatalf("Dial baresip over %s: %v", upper, err)
 	}
 	if err := call.Hangup(ctx); err != nil {
 		t.Errorf("Hangup: %v", err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected, sip.Ended)
 	out, _ := os.ReadFile(phone.out)
-	if !strings.Contains(string(out), "via TLS") {
-		t.Errorf("baresip did not take the call over TLS:\n%s", lastBytes(out, 2000))
+	if !strings.Contains(string(out), "via "+upper) {
+		t.Errorf("baresip did not take the call over %s:\n%s", upper, lastBytes(out, 2000))
 	}
 }
 
