@@ -111,9 +111,22 @@ func (e *Env) Go(fn func(context.Context) error) {
 	go func() { d <- fn(e.ctx) }()
 }
 
-// Relay starts publishing the store's events; call it after the services
-// subscribed, since the in-process bus drops what nobody reads.
-func (e *Env) Relay() {
+// Relay starts publishing the store's events once every one of topics has
+// a subscribed group (the services' Topics): the in-process bus drops what
+// nobody reads, and a service's Run subscribes in its own goroutine, so
+// without the wait an event appended right after the start can be lost on
+// a loaded machine.
+func (e *Env) Relay(topics ...string) {
+	e.T.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, topic := range topics {
+		for e.Bus.Groups(topic) == 0 {
+			if time.Now().After(deadline) {
+				e.T.Fatalf("nobody subscribed to %s within 10s", topic)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	r := relay.New(e.Store, e.Bus, relay.InStore(e.Store.(eventstore.Checkpoints), "relay-test"), e.Log)
 	m, err := relay.NewMetrics(e.Registry)
 	if err != nil {

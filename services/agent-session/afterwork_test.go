@@ -115,7 +115,7 @@ func TestAutoAnswerAfterARestart(t *testing.T) {
 	env := servicetest.New(t)
 	cfg := Config{AgentsFile: path}
 	a := startReplica(t, env, cfg, nil)
-	env.Relay()
+	env.Relay(Topics...)
 	loginAs(t, a, "auto")
 	iid := uuid.NewString()
 	env.Append("router-interaction-"+iid, "offer-"+iid, &routingv1.InteractionOffered{InteractionId: iid, CallbackId: "cb-" + iid,

@@ -37,7 +37,7 @@ func startWith(t *testing.T, cfg Config) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 	return env
 }
 

@@ -34,7 +34,7 @@ func startWithAgents(t *testing.T) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 	return env
 }
 

@@ -39,7 +39,7 @@ func startSupervised(t *testing.T) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 	return env
 }
 

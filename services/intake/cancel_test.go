@@ -30,7 +30,7 @@ func TestCancelMeansNotStarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 
 	var cb callbackView
 	if res := env.Do("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": "+14155550123"}, &cb); res.StatusCode != http.StatusCreated {

@@ -45,7 +45,7 @@ func startGMS(t *testing.T, agentsFile string) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 	return env
 }
 

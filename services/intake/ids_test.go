@@ -21,7 +21,7 @@ func TestCallbackIDsAreKeyedWithTheServersSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		env.Go(s.Run)
-		env.Relay()
+		env.Relay(Topics...)
 		var cb callbackView
 		res := env.DoWith("POST", "/v1/callbacks", map[string]string{"Idempotency-Key": "order-17"},
 			map[string]any{"service": "support", "phone_number": "+14155550123"}, &cb)
@@ -54,7 +54,7 @@ func TestIdempotencyKeyReusedWithAnotherBody(t *testing.T) {
 			t.Fatal(err)
 		}
 		env.Go(s.Run)
-		env.Relay()
+		env.Relay(Topics...)
 		key := map[string]string{"Idempotency-Key": "k-1"}
 		body := map[string]any{"service": "support", "phone_number": "+14155550123", "subject": "Billing",
 			"case_data": map[string]string{"order": "A-17"}}

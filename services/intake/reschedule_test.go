@@ -51,7 +51,7 @@ services:
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 	return env, s
 }
 

@@ -29,7 +29,7 @@ func startLinks(t *testing.T, cfg Config) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env.Go(s.Run)
-	env.Relay()
+	env.Relay(Topics...)
 	return env
 }
 

@@ -69,7 +69,7 @@ func start(t *testing.T, env *servicetest.Env, cfg scheduler.Config, first bool)
 func newEnv(t *testing.T, cfg scheduler.Config) (*servicetest.Env, *instance) {
 	env := servicetest.New(t)
 	in := start(t, env, cfg, true)
-	env.Relay()
+	env.Relay(scheduler.Topics...)
 	return env, in
 }
 

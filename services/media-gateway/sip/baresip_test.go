@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -186,7 +187,7 @@ func startBaresip(t *testing.T, bin, user, password, registrar string, extraConf
 	// of them may be taken meanwhile (an ephemeral port of another test), and
 	// it then exits at once: try other ports.
 	for attempt := 1; ; attempt++ {
-		b := runBaresip(t, bin, user, password, registrar, freeUDPPortT(t), extraConfig)
+		b := runBaresip(t, bin, user, password, registrar, baresipPortT(t), extraConfig)
 		waitUntil(t, "baresip ready", func() bool {
 			out, _ := os.ReadFile(b.out)
 			return strings.Contains(string(out), "baresip is ready") || b.exited()
@@ -194,7 +195,7 @@ func startBaresip(t *testing.T, bin, user, password, registrar string, extraConf
 		if !b.exited() {
 			return b
 		}
-		if out, _ := os.ReadFile(b.out); attempt == 3 || !strings.Contains(string(out), "Address already in use") {
+		if out, _ := os.ReadFile(b.out); attempt == 5 || !strings.Contains(string(out), "Address already in use") {
 			t.Fatalf("baresip exited (%v):\n%s", b.err, lastBytes(out, 4000))
 		}
 	}
@@ -289,24 +290,32 @@ func (b *baresip) stop() {
 	}
 }
 
-// freeUDPPortT is a port free over UDP and TCP both: baresip listens on
-// both at sip_listen, and a port free for one may be taken on the other
-// (an outgoing connection's ephemeral port).
-func freeUDPPortT(t *testing.T) int {
+// baresipPortT is a port for baresip's sip_listen: free over UDP and TCP,
+// with the next one free over TCP (baresip's TLS). It is drawn below the
+// kernel's ephemeral range (32768 and up), where no outgoing connection of a
+// test running beside it can take it between this check and baresip's bind:
+// ephemeral ports are handed out densely, so the neighbour of one is often
+// in use.
+func baresipPortT(t *testing.T) int {
 	t.Helper()
-	for range 100 {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		u, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		_, port := splitHostPort(t, c.LocalAddr().String())
 		l, terr := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		c.Close()
-		if terr == nil {
-			l.Close()
+		l2, terr2 := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port+1))
+		u.Close()
+		for _, c := range []net.Listener{l, l2} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		if terr == nil && terr2 == nil {
 			return port
 		}
 	}
-	t.Fatal("no port free over UDP and TCP")
+	t.Fatal("no port free for baresip below the ephemeral range")
 	return 0
 }
