@@ -1,6 +1,7 @@
 package agentauth
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -25,6 +26,11 @@ type Route struct {
 	// client's service (Principal.Covers).
 	Entitle func(r *http.Request, p Principal) error
 	Handle  httpx.Func
+	// Scope, if set, gives each request a context of its own before
+	// Entitle runs, shared by Entitle and Handle: what the entitlement
+	// read (the interaction it checked) reaches the handler, so a command
+	// reads its stream once.
+	Scope func(context.Context) context.Context
 }
 
 // Register adds the routes of table to mux, each behind its roles: with the
@@ -84,6 +90,9 @@ func (f *Directory) Authorize(w http.ResponseWriter, r *http.Request, rt Route) 
 
 func (f *Directory) guard(rt Route) httpx.Func {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if rt.Scope != nil {
+			r = r.WithContext(rt.Scope(r.Context()))
+		}
 		p, err := f.Authorize(w, r, rt)
 		if err != nil {
 			return err

@@ -102,14 +102,32 @@ func Execute[S any](ctx context.Context, store Store, stream string, agg Aggrega
 // events. A nil cache reads the whole stream every time.
 func ExecuteCached[S any](ctx context.Context, store Store, cache *Cache[S], stream string, agg Aggregate[S], cause Cause,
 	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
+	return execute(ctx, store, cache, nil, stream, agg, cause, decide)
+}
+
+// ExecuteFrom is Execute deciding first from l, the stream as the caller
+// read it a moment ago (to authorise the command, say), so a command reads
+// its stream once. l must come from Load of the same stream. Its revision
+// guards the append: when the stream moved since, the append conflicts and
+// the stream is read again, as Execute does.
+func ExecuteFrom[S any](ctx context.Context, store Store, l Loaded[S], stream string, agg Aggregate[S], cause Cause,
+	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
+	return execute(ctx, store, nil, &l, stream, agg, cause, decide)
+}
+
+func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Loaded[S], stream string, agg Aggregate[S], cause Cause,
+	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
 	for attempt := 0; ; attempt++ {
 		var (
 			l   Loaded[S]
 			err error
 		)
-		if cache != nil {
+		switch {
+		case attempt == 0 && first != nil && first.seen != nil:
+			l = *first
+		case cache != nil:
 			l, err = cache.Load(ctx, store, stream, agg)
-		} else {
+		default:
 			l, err = Load(ctx, store, stream, agg)
 		}
 		if err != nil {

@@ -98,3 +98,53 @@ func TestExecuteIsIdempotentByCauseAndRetriesConflicts(t *testing.T) {
 		})
 	}
 }
+
+// reads counts ReadStream calls.
+type reads struct {
+	eventstore.Store
+	n int
+}
+
+func (r *reads) ReadStream(ctx context.Context, stream string, from eventstore.Revision) ([]eventstore.RecordedEvent, error) {
+	r.n++
+	return r.Store.ReadStream(ctx, stream, from)
+}
+
+// ExecuteFrom decides from what the caller read, so a command reads its
+// stream once; read before another writer's append, it conflicts, reads
+// again and still lands once, on the fresh state.
+func TestExecuteFromReadsOnceAndStaysCorrectWhenStale(t *testing.T) {
+	st, ctx := open(t), context.Background()
+	r := &reads{Store: st}
+	if _, err := eventstore.Execute(ctx, st, "s-1", counter, eventstore.Cause{ID: "a"}, add(1)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventstore.Load(ctx, r, "s-1", counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := eventstore.ExecuteFrom(ctx, r, l, "s-1", counter, eventstore.Cause{ID: "b"}, add(1))
+	if err != nil || out.State != 2 || r.n != 1 {
+		t.Fatalf("fresh: %+v %v after %d reads; want state 2 after 1 read", out, err, r.n)
+	}
+	// A replay of a cause the read stream holds is seen without a read.
+	l, _ = eventstore.Load(ctx, r, "s-1", counter)
+	r.n = 0
+	if out, err := eventstore.ExecuteFrom(ctx, r, l, "s-1", counter, eventstore.Cause{ID: "b"}, add(1)); err != nil || !out.Replay || r.n != 0 {
+		t.Fatalf("replay: %+v %v after %d reads", out, err, r.n)
+	}
+	// Stale: another writer appended after the read.
+	if _, err := eventstore.Execute(ctx, st, "s-1", counter, eventstore.Cause{ID: "other"}, add(1)); err != nil {
+		t.Fatal(err)
+	}
+	r.n = 0
+	out, err = eventstore.ExecuteFrom(ctx, r, l, "s-1", counter, eventstore.Cause{ID: "c"}, add(1))
+	if err != nil || out.State != 4 || r.n != 1 {
+		t.Fatalf("stale: %+v %v after %d reads; want state 4 after 1 read again", out, err, r.n)
+	}
+	// A Loaded that did not come from Load (the zero value) is read.
+	r.n = 0
+	if out, err := eventstore.ExecuteFrom(ctx, r, eventstore.Loaded[int]{}, "s-1", counter, eventstore.Cause{ID: "d"}, add(1)); err != nil || out.State != 5 || r.n != 1 {
+		t.Fatalf("zero Loaded: %+v %v after %d reads", out, err, r.n)
+	}
+}

@@ -269,8 +269,3 @@ func (s *Service) onAgent(ctx context.Context, id string, cause eventstore.Cause
 	return eventstore.ExecuteCached(ctx, s.deps.Store, s.agentCache, agent.Stream(id), agents, cause,
 		func(st agent.State) ([]proto.Message, error) { return agent.Decide(st, cmd) })
 }
-
-func (s *Service) onInteraction(ctx context.Context, id string, cause eventstore.Cause, cmd interaction.Command) (eventstore.Outcome[interaction.State], error) {
-	return eventstore.Execute(ctx, s.deps.Store, interaction.Stream(id), interactions, cause,
-		func(st interaction.State) ([]proto.Message, error) { return interaction.Decide(st, cmd) })
-}

@@ -109,11 +109,13 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *mediav1.PartyLeft:
 		err = s.partyLeft(ctx, cause, ev, at)
 	case *mediav1.MuteChanged:
-		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Muted = ev.Muted })
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Flags{CallID: ev.CallId, Muted: &ev.Muted, At: at})
 	case *mediav1.RecordingStarted:
-		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Recording = true })
+		on := true
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Flags{CallID: ev.CallId, Recording: &on, At: at})
 	case *mediav1.RecordingStopped:
-		err = s.flags(ctx, cause, ev.InteractionId, ev.CallId, at, func(f *interaction.Flags) { f.Recording = false })
+		off := false
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Flags{CallID: ev.CallId, Recording: &off, At: at})
 	case *historyv1.CaseDataUpdated:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteCaseData{CaseData: ev.CaseData, At: at})
 	case *dispositionv1.DispositionSet:
@@ -162,18 +164,6 @@ func ignoreRejection(err error) error {
 	if err == nil || isDomain(err) {
 		return nil
 	}
-	return err
-}
-
-// flags records a change of mute or recording on top of the current ones.
-func (s *Service) flags(ctx context.Context, cause eventstore.Cause, id, callID string, at time.Time, set func(*interaction.Flags)) error {
-	l, err := eventstore.Load(ctx, s.deps.Store, interaction.Stream(id), interactions)
-	if err != nil {
-		return err
-	}
-	f := interaction.Flags{CallID: callID, Muted: l.State.Muted, Recording: l.State.Recording, At: at}
-	set(&f)
-	_, err = s.onInteraction(ctx, id, cause, f)
 	return err
 }
 

@@ -83,7 +83,7 @@ func (s *Service) Routes() []agentauth.Route { return s.routeTable() }
 func (s *Service) routes(mux *http.ServeMux) {
 	// A client's consistency token (issue 13) is honoured before anything,
 	// the entitlement's read included.
-	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, s.routeTable()))
+	agentauth.Register(mux, s.deps.Log, s.agents, consistency.Routes(s.proj, consistency.DefaultWait, scoped(s.routeTable())))
 }
 
 // entitled: the agent the interaction is offered to or accepted by, or a
@@ -268,20 +268,6 @@ func (s *Service) getAgent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Service) loadInteraction(ctx context.Context, id string) (interaction.State, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return interaction.State{}, notFound(id)
-	}
-	l, err := eventstore.Load(ctx, s.deps.Store, interaction.Stream(id), interactions)
-	if err != nil {
-		return interaction.State{}, err
-	}
-	if l.State.Phase == interaction.None {
-		return interaction.State{}, notFound(id)
-	}
-	return l.State, nil
-}
-
 func (s *Service) getInteraction(w http.ResponseWriter, r *http.Request) error {
 	// Who may read it was settled by entitled (issue 16).
 	if at, ok, err := timetravel.Parse(r, s.deps.Clock.Now()); err != nil || ok {
@@ -366,7 +352,7 @@ func (s *Service) command(w http.ResponseWriter, r *http.Request, mk func(agent 
 // is set, until the command holds (see command).
 func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out eventstore.Outcome[interaction.State],
 	settle func(interaction.State) bool) error {
-	status := http.StatusOK
+	status, final := http.StatusOK, out.State
 	if settle != nil && !settle(out.State) {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommandWait)
 		defer cancel()
@@ -379,10 +365,11 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, id string, out 
 		if err != nil {
 			status = http.StatusAccepted
 		}
-	}
-	final, err := s.loadInteraction(r.Context(), id)
-	if err != nil {
-		return err
+		// Another service's answer came (or did not): read what it says.
+		// A command that waits for nobody answers the state it decided.
+		if final, err = s.loadInteraction(r.Context(), id); err != nil {
+			return err
+		}
 	}
 	consistency.Set(w, out.Position)
 	httpx.WriteJSON(w, status, s.present(final))

@@ -153,10 +153,12 @@ type (
 		Agent, Reason string
 		At            time.Time
 	}
-	// Flags is what the media gateway said of mute and recording.
+	// Flags is what the media gateway said of mute or recording; a nil
+	// one it did not speak of, so the new flags are decided from the
+	// folded state, never from a copy read before the command.
 	Flags struct {
 		CallID           string
-		Muted, Recording bool
+		Muted, Recording *bool
 		At               time.Time
 	}
 	// ControlFailed: the gateway could not hold, send DTMF, mute or record.
@@ -356,10 +358,17 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 	case Transfer, Consult, EndConsult, PartyProgress, NoteTransfer:
 		return s.decideParty(c)
 	case Flags:
-		if c.CallID != s.CallID || (c.Muted == s.Muted && c.Recording == s.Recording) {
+		muted, recording := s.Muted, s.Recording
+		if c.Muted != nil {
+			muted = *c.Muted
+		}
+		if c.Recording != nil {
+			recording = *c.Recording
+		}
+		if c.CallID != s.CallID || (muted == s.Muted && recording == s.Recording) {
 			return nil, nil
 		}
-		return []proto.Message{&agentv1.CallFlagsChanged{InteractionId: s.ID, CallId: c.CallID, Muted: c.Muted, Recording: c.Recording, At: ts(c.At)}}, nil
+		return []proto.Message{&agentv1.CallFlagsChanged{InteractionId: s.ID, CallId: c.CallID, Muted: muted, Recording: recording, At: ts(c.At)}}, nil
 	case Reschedule:
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err

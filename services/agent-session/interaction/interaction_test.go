@@ -19,13 +19,15 @@ var (
 	presented = &agentv1.InteractionPresented{InteractionId: "i1", CallbackId: "c1", AgentId: "a1", OfferId: "i1:1",
 		Request:   &callbackv1.CallbackRequest{PhoneNumber: "+14155550123", Service: "support"},
 		ExpiresAt: timestamppb.New(t0.Add(15 * time.Second)), At: timestamppb.New(t0)}
-	acceptReq = &agentv1.AcceptRequested{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
-	accepted  = &agentv1.InteractionAccepted{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
-	dialled   = &agentv1.DialRequested{CallId: "k1", At: timestamppb.New(t0)}
-	connected = &agentv1.CallStatusChanged{CallId: "k1", Status: Connected, At: timestamppb.New(t0)}
-	ended     = &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, Reason: "Busy", At: timestamppb.New(t0)}
-	disposed  = &agentv1.DispositionNoted{Code: "resolved", At: timestamppb.New(t0)}
-	held      = &agentv1.CallStatusChanged{CallId: "k1", Status: OnHold, At: timestamppb.New(t0)}
+	acceptReq  = &agentv1.AcceptRequested{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
+	accepted   = &agentv1.InteractionAccepted{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
+	dialled    = &agentv1.DialRequested{CallId: "k1", At: timestamppb.New(t0)}
+	connected  = &agentv1.CallStatusChanged{CallId: "k1", Status: Connected, At: timestamppb.New(t0)}
+	ended      = &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, Reason: "Busy", At: timestamppb.New(t0)}
+	disposed   = &agentv1.DispositionNoted{Code: "resolved", At: timestamppb.New(t0)}
+	held       = &agentv1.CallStatusChanged{CallId: "k1", Status: OnHold, At: timestamppb.New(t0)}
+	mutedFlags = &agentv1.CallFlagsChanged{CallId: "k1", Muted: true, At: timestamppb.New(t0)}
+	yes        = true
 
 	autoPresented = &agentv1.InteractionPresented{InteractionId: "i1", AgentId: "a1", OfferId: "i1:1",
 		ExpiresAt: timestamppb.New(t0.Add(15 * time.Second)), At: timestamppb.New(t0),
@@ -83,6 +85,10 @@ func TestDecide(t *testing.T) {
 		{"done after reschedule", append(open, &agentv1.RescheduleRequested{Time: timestamppb.New(t0.Add(time.Hour))}),
 			Finish{Agent: "a1", At: t0}, []string{"InteractionDone"}, nil},
 		{"disposition noted once", append(open, disposed), NoteDisposition{Code: "resolved", At: t0}, nil, nil},
+		{"muted by the gateway", append(open, dialled, connected), Flags{CallID: "k1", Muted: &yes, At: t0}, []string{"CallFlagsChanged"}, nil},
+		{"muted again is nothing", append(open, dialled, connected, mutedFlags), Flags{CallID: "k1", Muted: &yes, At: t0}, nil, nil},
+		{"recording keeps mute as folded", append(open, dialled, connected, mutedFlags), Flags{CallID: "k1", Recording: &yes, At: t0}, []string{"CallFlagsChanged"}, nil},
+		{"flags of an older attempt", append(open, dialled, connected), Flags{CallID: "k0", Muted: &yes, At: t0}, nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -122,5 +128,22 @@ func TestCallStatusFollowsTheCall(t *testing.T) {
 	}
 	if s = Evolve(s, ended); s.CallStatus != ReadyToCall || s.Reason != "Busy" {
 		t.Fatalf("after end: %q (%s)", s.CallStatus, s.Reason)
+	}
+}
+
+// A flag the gateway did not speak of keeps its folded value: the command
+// carries only what changed, so a retry after a conflict decides from the
+// state it folded, not from a copy read before.
+func TestFlagsKeepWhatTheGatewayDidNotSay(t *testing.T) {
+	s := State{}
+	for _, e := range []proto.Message{presented, acceptReq, accepted, dialled, connected, mutedFlags} {
+		s = Evolve(s, e)
+	}
+	got, err := Decide(s, Flags{CallID: "k1", Recording: &yes, At: t0})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("decide: %v %v", got, err)
+	}
+	if f := got[0].(*agentv1.CallFlagsChanged); !f.Muted || !f.Recording {
+		t.Fatalf("flags = muted %v recording %v, want both", f.Muted, f.Recording)
 	}
 }
