@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ringback/ringback/libs/streams"
 )
 
 // A bucket is a wall-clock interval of the service's zone, [k·size,
@@ -51,7 +53,7 @@ func BucketEnd(start time.Time, loc *time.Location, size time.Duration) time.Tim
 }
 
 // StreamPrefix starts every slot stream. The scheduler owns them.
-const StreamPrefix = "scheduler-slot-"
+const StreamPrefix = streams.SchedulerSlot
 
 // Stream names the slot stream of service's bucket starting at start.
 func Stream(service string, start time.Time) string {

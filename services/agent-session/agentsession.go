@@ -32,10 +32,10 @@ import (
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/sso"
+	"github.com/ringback/ringback/libs/streams"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
-	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
 // HandlerName is agent-session's consumer group; never renamed.
@@ -219,7 +219,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.super = newSuperFeed(zone, deps.Clock.Now)
 	// One subscription feeds the desktops and the supervisors' board, which
 	// folds intake's callbacks too (issue 14).
-	s.proj = &readmodel.Projection{Prefixes: []string{"agent-", supervisor.CallbackPrefix}, Apply: s.fold}
+	s.proj = &readmodel.Projection{Prefixes: []string{streams.AgentSession, streams.AgentInteraction, streams.IntakeCallback}, Apply: s.fold}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})
 	s.resyncs = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_agent_event_stream_resyncs_total",

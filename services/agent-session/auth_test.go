@@ -56,7 +56,7 @@ func TestTokensDecideWhoActs(t *testing.T) {
 	if res := env.DoWith("POST", "/v1/agents/a1/session", bearer("tok-a1"), map[string]string{"phone_uri": "sip:a1@127.0.0.1:5070"}, nil); res.StatusCode != 200 {
 		t.Fatalf("login: %d", res.StatusCode)
 	}
-	in := servicetest.WaitEvent[*agentv1.AgentLoggedIn](env, "agent-a1")
+	in := servicetest.WaitEvent[*agentv1.AgentLoggedIn](env, "agent-session-a1")
 	if in.Skills["billing"] != 5 {
 		t.Fatalf("skills not carried to the router: %+v", in.Skills)
 	}

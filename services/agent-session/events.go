@@ -15,7 +15,9 @@ import (
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
@@ -276,11 +278,11 @@ func (s *Service) catchUp(ctx context.Context, w io.Writer, id string, from, to 
 // event seen, so a gap reads each interaction's stream once.
 func (s *Service) forAgent(ctx context.Context, id string, rec eventstore.RecordedEvent,
 	folded map[string]interaction.State) (string, any, bool) {
-	if rec.Stream == "agent-"+id {
+	if rec.Stream == agent.Stream(id) {
 		a, _ := s.view.agent(id) // the view is at least at rec: the hub is
 		return "state", s.presentAgent(id, a), true
 	}
-	if !strings.HasPrefix(rec.Stream, "agent-interaction-") {
+	if !strings.HasPrefix(rec.Stream, streams.AgentInteraction) {
 		return "", nil, false
 	}
 	m, err := eventstore.Decode(rec)

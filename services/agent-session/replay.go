@@ -4,11 +4,12 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/streams"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
 // InteractionStreamPrefix starts the name of every interaction's stream.
-const InteractionStreamPrefix = "agent-interaction-"
+const InteractionStreamPrefix = streams.AgentInteraction
 
 // ConfiguredFields are the fields of GET /v1/interactions/{id} that come
 // from the service's configuration (the calling windows), not from the

@@ -72,8 +72,8 @@ func superPhase(b *testing.B, agents, callbacks int) superFigures {
 	states := []string{"READY", "NOT_READY", "BUSY", "AFTER_CALL_WORK"}
 	for i := range agents {
 		id := fmt.Sprintf("a%05d", i)
-		fold("agent-"+id, &agentv1.AgentLoggedIn{AgentId: id, Skills: map[string]int32{fmt.Sprint("svc", i%20): 5}, At: ts(now)})
-		fold("agent-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: states[i%4], Reason: "Lunch", At: ts(now)})
+		fold("agent-session-"+id, &agentv1.AgentLoggedIn{AgentId: id, Skills: map[string]int32{fmt.Sprint("svc", i%20): 5}, At: ts(now)})
+		fold("agent-session-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: states[i%4], Reason: "Lunch", At: ts(now)})
 	}
 	outcomes := []string{"sold", "no-answer", "busy", "callback-later"}
 	for i := range callbacks {
@@ -151,7 +151,7 @@ func superPhase(b *testing.B, agents, callbacks int) superFigures {
 			id := fmt.Sprintf("a%05d", (k/10)%max(agents, 1))
 			reason := fmt.Sprint("m", k)
 			sent[reason] = time.Now()
-			fold("agent-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: "NOT_READY", Reason: reason, At: ts(time.Now())})
+			fold("agent-session-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: "NOT_READY", Reason: reason, At: ts(time.Now())})
 			continue
 		}
 		id := fmt.Sprintf("cb%06d", k%max(callbacks, 1))

@@ -202,7 +202,7 @@ func TestSupervisorForcesNotReadyAndLogsOutWithWhoAndWhy(t *testing.T) {
 	if res := env.DoWith("POST", "/v1/supervisor/agents/a1/not-ready", bearer("tok-sup"), why, nil); res.StatusCode != 200 {
 		t.Fatalf("not ready: %d", res.StatusCode)
 	}
-	evs := env.Events("agent-a1")
+	evs := env.Events("agent-session-a1")
 	sc, _ := evs[len(evs)-1].(*agentv1.AgentStateChanged)
 	if sc.GetState() != "NOT_READY" || sc.GetReason() != "Coaching" || sc.GetBy() != "sup" || sc.GetWhy() != "queue review at 10" {
 		t.Errorf("forced Not Ready recorded as %v", sc)
@@ -210,7 +210,7 @@ func TestSupervisorForcesNotReadyAndLogsOutWithWhoAndWhy(t *testing.T) {
 	if res := env.DoWith("POST", "/v1/supervisor/agents/b1/logout", bearer("tok-boss"), map[string]string{"why": "left for the day"}, nil); res.StatusCode != 200 {
 		t.Fatalf("logout: %d", res.StatusCode)
 	}
-	evs = env.Events("agent-b1")
+	evs = env.Events("agent-session-b1")
 	out, _ := evs[len(evs)-1].(*agentv1.AgentLoggedOut)
 	if out.GetBy() != "boss" || out.GetWhy() != "left for the day" {
 		t.Errorf("forced logout recorded as %v", out)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
@@ -77,7 +78,7 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		v.open[st.Agent][id] = true
 		return c
 	}
-	id := strings.TrimPrefix(r.Stream, "agent-")
+	id := strings.TrimPrefix(r.Stream, streams.AgentSession)
 	if iid, ok := strings.CutPrefix(r.Metadata[eventstore.MetaCausation], doneCause); ok {
 		if _, ok := v.finished[iid]; ok {
 			delete(v.finished, iid)

@@ -14,6 +14,7 @@ import (
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/streams"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 )
 
@@ -28,7 +29,7 @@ type Eraser interface {
 }
 
 // ErasureStreamPrefix starts the stream recording a contact's erasure.
-const ErasureStreamPrefix = "history-erasure-"
+const ErasureStreamPrefix = streams.HistoryErasure
 
 type erasureView struct {
 	KeyID string    `json:"key_id"`

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
 )
@@ -60,7 +61,7 @@ func (s *Service) claimer(ctx context.Context) error {
 		last      = time.Now()
 	)
 	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
-		if id, ok := strings.CutPrefix(r.Stream, "intake-callback-"); ok {
+		if id, ok := strings.CutPrefix(r.Stream, streams.IntakeCallback); ok {
 			if m, err := eventstore.Decode(r); err == nil {
 				if req, ok := m.(*callbackv1.CallbackRequested); ok && !req.NumberClaimed {
 					unclaimed[id] = callback.Evolve(callback.State{}, m)

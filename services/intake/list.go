@@ -22,6 +22,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/phone"
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 	"github.com/ringback/ringback/services/intake/callback"
@@ -30,7 +31,7 @@ import (
 
 // erasurePrefix is history's stream of a contact's erasure (ContactErased);
 // its name is the bus contract, so intake need not import history.
-const erasurePrefix = "history-erasure-"
+const erasurePrefix = streams.HistoryErasure
 
 // Limits of a list.
 const (

@@ -4,10 +4,11 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/streams"
 )
 
 // CallbackStreamPrefix starts the name of every callback's stream.
-const CallbackStreamPrefix = "intake-callback-"
+const CallbackStreamPrefix = streams.IntakeCallback
 
 // FoldCallback is GET /v1/callbacks/{id}'s document for a callback's
 // stream, folded by this build's code without a running service: what

@@ -38,7 +38,7 @@ func newCalls() *calls {
 }
 
 func (c *calls) apply(r eventstore.RecordedEvent, e proto.Message) {
-	id := strings.TrimPrefix(r.Stream, "media-call-")
+	id := strings.TrimPrefix(r.Stream, call.StreamPrefix)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := call.Evolve(c.pending[id], e)

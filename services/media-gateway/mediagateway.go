@@ -233,7 +233,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		calls: newCalls(), regs: newRegistrations(), regCache: eventstore.NewCache[registrationState](10000), fwd: newForwards(), plan: plan}
 	s.runCtx, s.stop = context.WithCancel(context.Background())
 	s.halt, s.haltNow = context.WithCancel(context.Background())
-	s.proj = &readmodel.Projection{Prefixes: []string{"media-call-", registrationPrefix}, Apply: s.apply}
+	s.proj = &readmodel.Projection{Prefixes: []string{call.StreamPrefix, registrationPrefix}, Apply: s.apply}
 	if r, ok := deps.Dialer.(interface{ SetRegistry(sip.Registry) }); ok {
 		r.SetRegistry(registry{s})
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/streams"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
@@ -20,7 +21,7 @@ import (
 // instance folds those streams into the view Dial looks phones up in. The
 // SIP adapter still authenticates and answers the REGISTER itself.
 
-const registrationPrefix = "media-registration-"
+const registrationPrefix = streams.MediaRegistration
 
 // registrationStream names an agent phone's registrations.
 func registrationStream(aor string) string { return registrationPrefix + aor }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/streams"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 	"github.com/ringback/ringback/services/router/offer"
 	"github.com/ringback/ringback/services/router/queue"
 )
 
 // fenceStream records each start of the dispatcher (see fence).
-const fenceStream = "router-dispatcher-main"
+const fenceStream = streams.RouterDispatcher + "main"
 
 // Retry bounds for store failures. They pace retries against the
 // infrastructure, not business time, so they run on the wall clock.

@@ -112,7 +112,7 @@ func (s telling) Subscribe(ctx context.Context, topic string) (<-chan *message.M
 
 func agentState(env *servicetest.Env, agent, state string) {
 	env.T.Helper()
-	env.Append("agent-"+agent, uuid.NewString(), &agentv1.AgentStateChanged{AgentId: agent, Channel: router.Channel,
+	env.Append("agent-session-"+agent, uuid.NewString(), &agentv1.AgentStateChanged{AgentId: agent, Channel: router.Channel,
 		State: state, At: timestamppb.New(env.Clock.Now())})
 }
 
@@ -411,7 +411,7 @@ func TestLoggedOutAgentIsNotOffered(t *testing.T) {
 	env := start(t)
 	ready(env, "a1")
 	ready(env, "a2")
-	env.Append("agent-a1", uuid.NewString(), &agentv1.AgentLoggedOut{AgentId: "a1", At: timestamppb.New(env.Clock.Now())})
+	env.Append("agent-session-a1", uuid.NewString(), &agentv1.AgentLoggedOut{AgentId: "a1", At: timestamppb.New(env.Clock.Now())})
 	waitUntil(env, "a1 not ready", func() bool { return countAvailability(env, "a1") == 2 })
 	due(env, "c1", "i1")
 	if o := nthOffer(env, "i1", 1); o.AgentId != "a2" {

@@ -23,7 +23,7 @@ var routingFlags = []string{"--router.services", "billing=skills:billing>=3,engl
 func login(env *servicetest.Env, agent string, skills map[string]int32) {
 	env.T.Helper()
 	n := countAvailability(env, agent)
-	env.Append("agent-"+agent, uuid.NewString(), &agentv1.AgentLoggedIn{AgentId: agent, PhoneUri: "sip:" + agent + "@demo",
+	env.Append("agent-session-"+agent, uuid.NewString(), &agentv1.AgentLoggedIn{AgentId: agent, PhoneUri: "sip:" + agent + "@demo",
 		Skills: skills, At: timestamppb.New(env.Clock.Now())})
 	waitUntil(env, "router records the skills of "+agent, func() bool { return countAvailability(env, agent) > n })
 }
@@ -122,7 +122,7 @@ func TestMissedOffersStopOffersUntilReadyAgain(t *testing.T) {
 	}
 
 	// agent-session sets a1 Not Ready "Missed offer"; a1 comes back READY.
-	env.Append("agent-a1", uuid.NewString(), &agentv1.AgentStateChanged{AgentId: "a1", Channel: "webcallback",
+	env.Append("agent-session-a1", uuid.NewString(), &agentv1.AgentStateChanged{AgentId: "a1", Channel: "webcallback",
 		State: "NOT_READY", Reason: "Missed offer", At: timestamppb.New(env.Clock.Now())})
 	ready(env, "a1")
 	if o := nthOffer(env, "i2", 1); o.AgentId != "a1" {

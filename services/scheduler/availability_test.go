@@ -166,7 +166,7 @@ func TestAgentRescheduleIsCountedInItsNewSlot(t *testing.T) {
 		eventually(t, "scheduled", func() bool { return types(env, schedule.Stream(id)) == "CallbackScheduled" })
 	}
 	eventually(t, "11:30 full", func() bool { return len(slotsOf(t, env, q).Slots) == 1 })
-	env.Append("agent-a1", "reschedule-"+c, &agentv1.RescheduleRequested{CallbackId: c, AgentId: "a1", Time: timestamppb.New(at1130)})
+	env.Append("agent-session-a1", "reschedule-"+c, &agentv1.RescheduleRequested{CallbackId: c, AgentId: "a1", Time: timestamppb.New(at1130)})
 	eventually(t, "rescheduled", func() bool { return types(env, schedule.Stream(c)) == "CallbackScheduled,CallbackRescheduled" })
 	// 11:00 is free again, 11:30 holds three (over its two).
 	eventually(t, "counted in its new slot", func() bool {

@@ -11,11 +11,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 )
 
 // Stream names an agent's stream.
-func Stream(id string) string { return "agent-" + id }
+func Stream(id string) string { return streams.AgentSession + id }
 
 // Channels and states, in the words of the workspace.
 const (

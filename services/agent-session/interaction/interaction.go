@@ -17,12 +17,13 @@ import (
 
 	"github.com/ringback/ringback/libs/callwindow"
 	"github.com/ringback/ringback/libs/serviceconf"
+	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
 // Stream names an interaction's stream.
-func Stream(id string) string { return "agent-interaction-" + id }
+func Stream(id string) string { return streams.AgentInteraction + id }
 
 // Phase is where the interaction is for the agent.
 type Phase int

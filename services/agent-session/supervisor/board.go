@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
@@ -23,9 +24,9 @@ import (
 
 // Stream prefixes the board folds.
 const (
-	CallbackPrefix    = "intake-callback-"
-	InteractionPrefix = "agent-interaction-"
-	AgentPrefix       = "agent-"
+	CallbackPrefix    = streams.IntakeCallback
+	InteractionPrefix = streams.AgentInteraction
+	AgentPrefix       = streams.AgentSession
 )
 
 type callback struct {

@@ -13,11 +13,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
 )
 
 // StreamPrefix starts every disposition stream.
-const StreamPrefix = "disposition-interaction-"
+const StreamPrefix = streams.DispositionInteraction
 
 // Stream names the disposition of an interaction.
 func Stream(interactionID string) string { return StreamPrefix + interactionID }

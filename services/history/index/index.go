@@ -16,14 +16,15 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/streams"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 )
 
 // Stream prefixes. KeyStream holds the key of the contact streams' names
 // (no HMAC in hex is "key").
 const (
-	InteractionPrefix = "history-interaction-"
-	ContactPrefix     = "history-contact-"
+	InteractionPrefix = streams.HistoryInteraction
+	ContactPrefix     = streams.HistoryContact
 	KeyStream         = ContactPrefix + "key"
 )
 

@@ -16,13 +16,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	"github.com/ringback/ringback/proto/catalog"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
 
 // StreamPrefix starts every history stream.
-const StreamPrefix = "history-callback-"
+const StreamPrefix = streams.HistoryCallback
 
 // Stream names the history of a callback.
 func Stream(callbackID string) string { return StreamPrefix + callbackID }

@@ -11,11 +11,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
 // Stream names the stream of a callback.
-func Stream(id string) string { return "intake-callback-" + id }
+func Stream(id string) string { return streams.IntakeCallback + id }
 
 // State is a callback as folded from its stream.
 type State struct {

@@ -31,13 +31,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
 // StreamPrefix starts every claim stream; KeyStream is the stream of the
 // key that names them (it is not a claim stream: no hash is "key").
 const (
-	StreamPrefix = "intake-contact-"
+	StreamPrefix = streams.IntakeContact
 	KeyStream    = StreamPrefix + "key"
 )
 

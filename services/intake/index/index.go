@@ -26,12 +26,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/personal"
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
 )
 
 // StreamPrefix is the streams the index folds.
-const StreamPrefix = "intake-callback-"
+const StreamPrefix = streams.IntakeCallback
 
 // entry is one callback: 64 bytes.
 type entry struct {

@@ -10,11 +10,15 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
 // Stream names a call attempt's stream.
-func Stream(id string) string { return "media-call-" + id }
+// StreamPrefix starts every call's stream.
+const StreamPrefix = streams.MediaCall
+
+func Stream(id string) string { return StreamPrefix + id }
 
 // Status of a call attempt.
 type Status int

@@ -13,12 +13,13 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
 
 // StreamPrefix starts the name of every interaction stream.
-const StreamPrefix = "router-interaction-"
+const StreamPrefix = streams.RouterInteraction
 
 // Stream names the stream of an interaction.
 func Stream(interactionID string) string { return StreamPrefix + interactionID }

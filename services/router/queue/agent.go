@@ -7,11 +7,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/streams"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
 
 // AgentStreamPrefix starts the name of every agent stream of the router.
-const AgentStreamPrefix = "router-agent-"
+const AgentStreamPrefix = streams.RouterAgent
 
 // AgentStream names the stream where the router records what it learned of
 // an agent: readiness, skills, missed offers. router-agent-<agentID>.

@@ -17,11 +17,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/callwindow"
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
 // StreamPrefix starts every stream this package owns.
-const StreamPrefix = "scheduler-callback-"
+const StreamPrefix = streams.SchedulerCallback
 
 // Stream names the stream of a callback's schedule.
 func Stream(callbackID string) string { return StreamPrefix + callbackID }

@@ -6,7 +6,7 @@
 
 // Events of agent-session. Stream agent-interaction-<id>: the interaction as
 // the agent handles it; an agent's own events (AgentLoggedIn, AgentLoggedOut,
-// AgentStateChanged) are on stream agent-<id>.
+// AgentStateChanged) are on stream agent-session-<id>.
 
 package agentv1
 
@@ -86,7 +86,7 @@ func (ConsultCompletion) EnumDescriptor() ([]byte, []int) {
 	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{0}
 }
 
-// AgentLoggedIn: the agent started a session. Stream agent-<id>.
+// AgentLoggedIn: the agent started a session. Stream agent-session-<id>.
 type AgentLoggedIn struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -157,7 +157,7 @@ func (x *AgentLoggedIn) GetSkills() map[string]int32 {
 	return nil
 }
 
-// AgentLoggedOut: the agent's session ended. Stream agent-<id>.
+// AgentLoggedOut: the agent's session ended. Stream agent-session-<id>.
 type AgentLoggedOut struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -230,7 +230,7 @@ func (x *AgentLoggedOut) GetWhy() string {
 }
 
 // AgentStateChanged: state is READY, NOT_READY, BUSY or AFTER_CALL_WORK.
-// Stream agent-<id>.
+// Stream agent-session-<id>.
 type AgentStateChanged struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
