@@ -32,6 +32,7 @@ type serviceDoc struct {
 	Retry         *retryDoc        `json:"retry"`
 	PersonalWait  *span            `json:"personal_wait"`
 	PreferredWait *span            `json:"preferred_wait"`
+	Consent       *string          `json:"consent"`
 	abuseDoc                       // abuse.go
 }
 
@@ -181,6 +182,13 @@ func (d serviceDoc) resolve(base Service, loadLocation func(string) (*time.Locat
 			}
 			*w.out = time.Duration(*w.in)
 		}
+	}
+	if d.Consent != nil {
+		c := strings.TrimSpace(*d.Consent)
+		if c == "" || len(c) > maxConsent {
+			return s, fmt.Errorf("consent: the text a visitor agrees to is 1..%d characters", maxConsent)
+		}
+		s.Consent = c
 	}
 	return d.abuseDoc.resolve(s)
 }

@@ -61,9 +61,15 @@ type Service struct {
 	// PreferredWait is how long a callback naming a preferred agent waits
 	// for them to be Ready before it is offered to others.
 	PreferredWait time.Duration
+	// Consent is the text the service's web form asks a visitor to agree
+	// to; empty: the binary's (--intake.consent).
+	Consent string
 	// Abuse is what the service admits of the public (abuse.go).
 	Abuse
 }
+
+// maxConsent bounds a consent text: a paragraph, not a policy.
+const maxConsent = 1000
 
 // Capacity is how many callbacks one time bucket of a service may hold.
 type Capacity struct {

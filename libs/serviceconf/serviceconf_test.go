@@ -83,6 +83,7 @@ func TestErrorsNameServiceAndField(t *testing.T) {
 		{`services: {support: {retry: {dispositions: {Later: {attempts: 2, delay: 1h, then: agent}}}}}`, "service support: retry.dispositions.Later.then"},
 		{`services: {support: {time_to_live: 10s}}`, "service support: time_to_live"},
 		{`services: {support: {book_ahead: 400d}}`, "service support: book_ahead"},
+		{`services: {support: {consent: "  "}}`, "service support: consent"},
 		{`services: {Support: {}}`, `service "Support": a name`},
 		{`services: {support: {priorty: 3}}`, `unknown field "priorty"`},
 		{`services: {support: {priority: high}}`, "priority"},

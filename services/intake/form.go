@@ -108,7 +108,10 @@ func (s *Service) form(w http.ResponseWriter, r *http.Request) error {
 	}
 	svc := s.cfg.ServiceSet.Of(name)
 	slots := svc.Capacity != nil && svc.Capacity.Bucket > 0
-	d := formData{Service: name, Consent: s.cfg.Consent, Slots: slots, ASAP: !slots || svc.Hours.Open(s.deps.Clock.Now())}
+	d := formData{Service: name, Consent: svc.Consent, Slots: slots, ASAP: !slots || svc.Hours.Open(s.deps.Clock.Now())}
+	if d.Consent == "" {
+		d.Consent = s.cfg.Consent
+	}
 	if d.Consent == "" {
 		d.Consent = DefaultConsent
 	}

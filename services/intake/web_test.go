@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ringback/ringback/libs/serviceconf"
 )
 
 func fetchPage(t *testing.T, url string) (*http.Response, string) {
@@ -60,5 +63,25 @@ func TestPagesAreServed(t *testing.T) {
 		if res, _ := fetchPage(t, env.Server.URL+path); res.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", path, res.StatusCode)
 		}
+	}
+}
+
+// A service's own consent text (its services file entry) is the one its
+// form shows; a service without one shows the binary's.
+func TestTheFormShowsItsServicesConsent(t *testing.T) {
+	set, err := serviceconf.Parse([]byte(`services:
+  "*": {}
+  sales: {consent: "Sales may call me about <my quote>."}
+  support: {}
+`), time.LoadLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startLinks(t, Config{ServiceSet: set, Consent: "The binary's text."})
+	if _, body := fetchPage(t, env.Server.URL+"/callback?service=sales"); !strings.Contains(body, "Sales may call me about &lt;my quote&gt;.") {
+		t.Errorf("sales form lacks its consent text")
+	}
+	if _, body := fetchPage(t, env.Server.URL+"/callback?service=support"); !strings.Contains(body, "The binary&#39;s text.") {
+		t.Errorf("support form lacks the binary's consent text")
 	}
 }
