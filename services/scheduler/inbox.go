@@ -24,6 +24,9 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	var (
 		id  string
 		cmd schedule.Command
+		// mk builds a command that holds a place in a capacity bucket,
+		// from the schedule as folded (executeWithPlace).
+		mk func(context.Context, schedule.State) (schedule.Command, error)
 	)
 	switch ev := e.Event.(type) {
 	case *callbackv1.CallbackRequested:
@@ -47,22 +50,17 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		cmd = schedule.Cancel{ID: id, At: at, Reason: ev.Reason}
 	case *agentv1.RescheduleRequested:
 		id = ev.CallbackId
-		l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
-		if err != nil {
-			return err
+		mk = func(ctx context.Context, st schedule.State) (schedule.Command, error) {
+			svc := s.service(st.Request.GetService())
+			r := schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
+				Hours: svc.Hours, Window: svc.Window, Reason: "rescheduled by agent " + ev.AgentId, TTL: svc.TTL}
+			if ev.Personal {
+				r.Personal, r.Reason = ev.AgentId, r.Reason+" as a personal callback"
+			}
+			// Counted in its new bucket (book.go), never refused: the agent
+			// promised the contact that time.
+			return r, s.hold(ctx, e.ID, st, r)
 		}
-		svc := s.service(l.State.Request.GetService())
-		r := schedule.Reschedule{DueAt: ev.Time.AsTime(), At: s.deps.Clock.Now(),
-			Hours: svc.Hours, Window: svc.Window, Reason: "rescheduled by agent " + ev.AgentId, TTL: svc.TTL}
-		if ev.Personal {
-			r.Personal, r.Reason = ev.AgentId, r.Reason+" as a personal callback"
-		}
-		// Counted in its new bucket (book.go), never refused: the agent
-		// promised the contact that time.
-		if err := s.hold(ctx, e.ID, l.State, r); err != nil {
-			return err
-		}
-		cmd = r
 	case *callbackv1.CallbackRescheduleRequested:
 		// The contact's (or an API client's) move: the agent's path, save
 		// that it is refused once an agent took the callback (the call is
@@ -71,51 +69,41 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		// them, so a full one here is a race for the last place, or a
 		// service that moves such requests; either way it moves.
 		id = ev.CallbackId
-		l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
-		if err != nil {
-			return err
+		mk = func(ctx context.Context, st schedule.State) (schedule.Command, error) {
+			svc := s.service(st.Request.GetService())
+			r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true, TTL: svc.TTL}
+			if ev.DesiredTime != nil {
+				r.DueAt = ev.DesiredTime.AsTime()
+			}
+			if r.Reason == "" {
+				r.Reason = "rescheduled by the contact"
+			}
+			if ev.PersonalAgent != "" {
+				// A supervisor's reassign (issue 14): due now for that agent,
+				// as an agent's personal callback; no booking, as theirs.
+				r.Personal = ev.PersonalAgent
+				return r, nil
+			}
+			moved, err := s.rebook(ctx, e.ID, st, r)
+			r.Moved = moved
+			return r, err
 		}
-		svc := s.service(l.State.Request.GetService())
-		r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true, TTL: svc.TTL}
-		if ev.DesiredTime != nil {
-			r.DueAt = ev.DesiredTime.AsTime()
-		}
-		if r.Reason == "" {
-			r.Reason = "rescheduled by the contact"
-		}
-		if ev.PersonalAgent != "" {
-			// A supervisor's reassign (issue 14): due now for that agent,
-			// as an agent's personal callback; no booking, as theirs.
-			r.Personal = ev.PersonalAgent
-			cmd = r
-			break
-		}
-		moved, err := s.rebook(ctx, e.ID, l.State, r)
-		if err != nil {
-			return err
-		}
-		r.Moved = moved
-		cmd = r
 	case *agentv1.InteractionDone:
 		if !ev.Rescheduled || ev.RetryOutcome == "" {
 			return nil // an agent's reschedule comes as RescheduleRequested
 		}
 		id = ev.CallbackId
-		l, err := eventstore.Load(ctx, s.deps.Store, schedule.Stream(id), aggregate)
-		if err != nil {
-			return err
-		}
-		svc := s.service(l.State.Request.GetService())
-		policy, ok := retryPolicy(svc.Retry, ev.RetryOutcome)
-		if !ok {
-			s.deps.Log.Warn("retry asked for an outcome without a policy", "callback", id, "outcome", ev.RetryOutcome)
-			return nil
-		}
-		cmd = schedule.Retry{InteractionID: ev.InteractionId, Outcome: ev.RetryOutcome, Attempts: int(ev.Attempts),
-			Policy: policy, At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window}
-		// A retry counts in its bucket too (book.go).
-		if err := s.hold(ctx, e.ID, l.State, cmd); err != nil {
-			return err
+		mk = func(ctx context.Context, st schedule.State) (schedule.Command, error) {
+			svc := s.service(st.Request.GetService())
+			policy, ok := retryPolicy(svc.Retry, ev.RetryOutcome)
+			if !ok {
+				s.deps.Log.Warn("retry asked for an outcome without a policy", "callback", id, "outcome", ev.RetryOutcome)
+				return nil, nil
+			}
+			r := schedule.Retry{InteractionID: ev.InteractionId, Outcome: ev.RetryOutcome, Attempts: int(ev.Attempts),
+				Policy: policy, At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window}
+			// A retry counts in its bucket too (book.go).
+			return r, s.hold(ctx, e.ID, st, r)
 		}
 	case *agentv1.InteractionAccepted:
 		// The bus carries the callback id as the correlation of its chain.
@@ -129,7 +117,12 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		s.deps.Log.Warn("skipping a callback event without id", "type", e.Type, "event", e.ID)
 		return nil
 	}
-	_, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, cmd)
+	var err error
+	if mk != nil {
+		err = s.executeWithPlace(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, mk)
+	} else {
+		_, err = s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, cmd)
+	}
 	if errors.Is(err, schedule.ErrNotScheduled) || errors.Is(err, schedule.ErrCancelled) || errors.Is(err, schedule.ErrAccepted) {
 		// A reschedule of a callback cancelled meanwhile: nothing to retry.
 		s.deps.Log.Info("reschedule refused", "callback", id, "reason", err)

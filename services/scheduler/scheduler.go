@@ -274,10 +274,61 @@ var aggregate = eventstore.Aggregate[schedule.State]{Evolve: schedule.Evolve}
 func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd schedule.Command) (eventstore.Outcome[schedule.State], error) {
 	out, err := eventstore.Execute(ctx, s.deps.Store, schedule.Stream(id), aggregate, cause,
 		func(st schedule.State) ([]proto.Message, error) { return schedule.Decide(st, cmd) })
+	s.countFired(out)
+	return out, err
+}
+
+// errStale: the schedule moved between the read a command was built from
+// and its append.
+var errStale = errors.New("schedule changed since read")
+
+// maxRebuilds bounds executeWithPlace's rounds: each is a conflict with
+// another writer of one callback's schedule, of which there are few.
+const maxRebuilds = 10
+
+// executeWithPlace runs a command that takes a place in a capacity bucket
+// before the schedule names it (issue 13: no load-compute-execute). mk
+// builds the command from the schedule as read, and takes its place for
+// the due time the domain gives it; the command is then appended guarded
+// by that read's revision. When another writer moved the schedule
+// meanwhile, the whole round runs again from the new state, so the
+// command, its place and its append all come from one read. A place taken
+// in a round that lost is given back by the releaser (bookings.go) once
+// the schedule names another bucket, and taking the same one again is a
+// no-op (the cause is the same).
+func (s *Service) executeWithPlace(ctx context.Context, id string, cause eventstore.Cause,
+	mk func(context.Context, schedule.State) (schedule.Command, error)) error {
+	stream := schedule.Stream(id)
+	for round := 1; ; round++ {
+		l, err := eventstore.Load(ctx, s.deps.Store, stream, aggregate)
+		if err != nil {
+			return err
+		}
+		cmd, err := mk(ctx, l.State)
+		if err != nil || cmd == nil {
+			return err
+		}
+		decided := false
+		out, err := eventstore.ExecuteFrom(ctx, s.deps.Store, l, stream, aggregate, cause,
+			func(st schedule.State) ([]proto.Message, error) {
+				if decided {
+					return nil, errStale // a conflict: st is not what cmd was built from
+				}
+				decided = true
+				return schedule.Decide(st, cmd)
+			})
+		if errors.Is(err, errStale) && round < maxRebuilds {
+			continue
+		}
+		s.countFired(out)
+		return err
+	}
+}
+
+func (s *Service) countFired(out eventstore.Outcome[schedule.State]) {
 	for _, e := range out.Events {
 		if _, ok := e.(*callbackv1.CallbackDue); ok {
 			s.fired.Inc()
 		}
 	}
-	return out, err
 }
