@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ringback/ringback/libs/service"
 	agentsession "github.com/ringback/ringback/services/agent-session"
 	"github.com/ringback/ringback/services/disposition"
 	"github.com/ringback/ringback/services/history"
@@ -35,8 +36,7 @@ var targets = []target{
 		cfg.AgentsFile = a.Config.Agents // issue 16: reading a callback takes its agent's token
 		cfg.IDKey = a.callbackIDKey
 		cfg.LinkKey = a.linkKey
-		deps := intake.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
-			Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux}
+		deps := intake.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock, Log: a.Log.With("service", "intake"), Metrics: a.Registry, Mux: a.Mux}}
 		if a.Sealer != nil { // its callbacks' index forgets erased numbers
 			deps.ContactKeys = a.Sealer
 		}
@@ -63,12 +63,10 @@ var targets = []target{
 		if err != nil {
 			return nil, err
 		}
-		return mediagateway.New(a.Config.Media, mediagateway.Deps{Store: a.Store, Subscribers: a.Subscribers, Dialer: gw,
-			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry, Recordings: a.recordingSealer()})
+		return mediagateway.New(a.Config.Media, mediagateway.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry}, Dialer: gw, Recordings: a.recordingSealer()})
 	}},
 	{Name: "history", Prefix: "history-", Topics: history.Topics, Init: func(a *App) (Runner, error) {
-		return history.New(a.Config.History, history.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,
-			Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux, Eraser: a.eraser()})
+		return history.New(a.Config.History, history.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock, Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux}, Eraser: a.eraser()})
 	}},
 	{Name: "disposition", Prefix: "disposition-", Topics: disposition.Topics, Init: func(a *App) (Runner, error) {
 		return disposition.New(a.Config.Disposition, disposition.Deps{Store: a.Store, Subscribers: a.Subscribers,

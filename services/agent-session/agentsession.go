@@ -15,8 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +22,11 @@ import (
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/callwindow"
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/sso"
 	"github.com/ringback/ringback/libs/streams"
@@ -137,15 +134,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Deps are what agent-session is given.
-type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
-	Mux         *http.ServeMux
-}
+// Deps are what agent-session is given: the skeleton's (libs/service).
+type Deps = service.Deps
 
 // agentCacheSize bounds the agents whose streams stay folded in memory.
 const agentCacheSize = 50000
@@ -178,11 +168,10 @@ type Service struct {
 
 // New builds agent-session and registers its routes.
 func New(cfg Config, deps Deps) (*Service, error) {
-	agents, err := agentauth.Load(cfg.AgentsFile)
+	agents, err := deps.Agents(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
-	agentauth.WarnOpen(deps.Log, agents)
 	var login *sso.Login
 	if cfg.SSO.Enabled() {
 		// The desktop is served here, so its sign-in is too.
@@ -230,10 +219,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "Per connected call, from its callback's due time (the time it was scheduled for, else when it was queued) to the contact answering: what the contact waited past the promised time.",
 		// 1s..~9h: seconds when agents are free, hours on a bad day.
 		Buckets: prometheus.ExponentialBuckets(1, 2, 16)})
-	for _, c := range []prometheus.Collector{s.sse, s.resyncs, s.superStreams, s.dueToConnect} {
-		if err := deps.Metrics.Register(c); err != nil {
-			return nil, fmt.Errorf("agent-session metrics: %w", err)
-		}
+	if err := deps.Register("agent-session", s.sse, s.resyncs, s.superStreams, s.dueToConnect); err != nil {
+		return nil, err
 	}
 	s.routes(deps.Mux)
 	return s, nil
@@ -248,15 +235,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // auto-answer and after-call-work loops until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.hub.close()
-	return lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		s.super.run,
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-		s.autoAnswer,
-		s.afterCallWorkLoop,
-	)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.super.run, s.autoAnswer, s.afterCallWorkLoop)
 }
 
 var (

@@ -8,18 +8,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/services/disposition/code"
 )
 
@@ -58,15 +54,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Deps are what disposition is given.
-type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
-	Mux         *http.ServeMux
-}
+// Deps are what disposition is given: the skeleton's (libs/service).
+type Deps = service.Deps
 
 // Service is disposition.
 type Service struct {
@@ -83,18 +72,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	agents, err := agentauth.Load(cfg.AgentsFile)
+	agents, err := deps.Agents(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
-	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{cfg: cfg, deps: deps, view: newView(), agents: agents}
 	s.proj = &readmodel.Projection{Prefixes: []string{code.StreamPrefix}, Apply: s.view.apply}
 	// The label is bounded by the configured catalogue.
 	s.set = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringback_dispositions_set_total",
 		Help: "Disposition codes set by agents, by code."}, []string{"code"})
-	if err := deps.Metrics.Register(s.set); err != nil {
-		return nil, fmt.Errorf("disposition metrics: %w", err)
+	if err := deps.Register("disposition", s.set); err != nil {
+		return nil, err
 	}
 	s.routes(deps.Mux)
 	return s, nil
@@ -106,18 +94,15 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 
 // Run folds disposition's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-	)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle)
 }
 
-var aggregate = eventstore.Aggregate[code.State]{Evolve: code.Evolve}
+var (
+	aggregate = eventstore.Aggregate[code.State]{Evolve: code.Evolve}
+	codes     = service.Domain[code.State, code.Command]{Stream: code.Stream, Aggregate: aggregate, Decide: code.Decide}
+)
 
 // execute runs a command against an interaction's disposition.
 func (s *Service) execute(ctx context.Context, interactionID string, cause eventstore.Cause, cmd code.Command) (eventstore.Outcome[code.State], error) {
-	return eventstore.Execute(ctx, s.deps.Store, code.Stream(interactionID), aggregate, cause,
-		func(st code.State) ([]proto.Message, error) { return code.Decide(st, cmd) })
+	return codes.Execute(ctx, s.deps.Store, interactionID, cause, cmd)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	"github.com/ringback/ringback/services/history"
 	"github.com/ringback/ringback/services/history/timeline"
@@ -15,8 +16,7 @@ func startWithAgents(t *testing.T) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
 	svc, err := history.New(history.Config{RecentDays: 1, AgentsFile: servicetest.AgentsFile(t, "a1", "a2")},
-		history.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-			Metrics: env.Registry, Mux: env.Mux})
+		history.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

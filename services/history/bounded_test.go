@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -29,7 +30,7 @@ func startCapped(t *testing.T, env *servicetest.Env, cfg history.Config, mux *ht
 	if mux != env.Mux {
 		reg = nil
 	}
-	deps := history.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Mux: mux}
+	deps := history.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Mux: mux}}
 	if reg != nil {
 		deps.Metrics = reg
 	} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/personal"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	"github.com/ringback/ringback/services/history"
 )
@@ -29,8 +30,7 @@ func startSealed(t *testing.T, eraser bool) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env.Store = personal.NewStore(env.Store, sealer)
-	deps := history.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-		Metrics: env.Registry, Mux: env.Mux}
+	deps := history.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}}
 	if eraser {
 		deps.Eraser = sealer
 	}

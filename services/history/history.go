@@ -12,18 +12,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/services/history/timeline"
 )
 
@@ -85,12 +82,7 @@ func (c *Config) cachedCallbacks() int {
 
 // Deps are what history is given.
 type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
-	Mux         *http.ServeMux
+	service.Deps // the skeleton's (libs/service)
 	// Eraser destroys contacts' keys for DELETE /v1/contacts/{number};
 	// nil: personal data is not sealed, and the route answers 503.
 	Eraser Eraser
@@ -114,11 +106,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	agents, err := agentauth.Load(cfg.AgentsFile)
+	agents, err := deps.Agents(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
-	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{cfg: cfg, deps: deps, view: newView(cfg.cachedCallbacks()), agents: agents}
 	s.idx.linked = newLRU[string, struct{}](2 * cfg.cachedCallbacks())
 	// The view is a cache that reads from the store what it does not hold
@@ -135,10 +126,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ringback_history_callbacks_held",
 		Help: "Callbacks whose summary this replica holds in memory (at most --history.cached-callbacks)."},
 		func() float64 { return float64(s.view.size()) })
-	for _, c := range []prometheus.Collector{s.recorded, s.notes, s.loaded, held} {
-		if err := deps.Metrics.Register(c); err != nil {
-			return nil, fmt.Errorf("history metrics: %w", err)
-		}
+	if err := deps.Register("history", s.recorded, s.notes, s.loaded, held); err != nil {
+		return nil, err
 	}
 	s.routes(deps.Mux)
 	return s, nil
@@ -159,13 +148,7 @@ func (s *Service) Ready() error {
 
 // Run folds history's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		s.indexer,
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-	)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.indexer)
 }
 
 var aggregate = eventstore.Aggregate[timeline.State]{Evolve: timeline.Evolve}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -31,8 +32,7 @@ const escaped = "%2B14155550123"
 func start(t *testing.T) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
-	svc, err := history.New(history.Config{RecentDays: 1}, history.Deps{Store: env.Store, Subscribers: env.Subscribers(),
-		Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	svc, err := history.New(history.Config{RecentDays: 1}, history.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/intake/callback"
@@ -32,8 +33,7 @@ import (
 func replica(t *testing.T, store eventstore.Store, clk clock.Clock, log *slog.Logger) (*Service, string) {
 	t.Helper()
 	mux := http.NewServeMux()
-	s, err := New(Config{RefuseDuplicates: true}, Deps{Store: store, Clock: clk, Log: log,
-		Metrics: prometheus.NewRegistry(), Mux: mux})
+	s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: store, Clock: clk, Log: log, Metrics: prometheus.NewRegistry(), Mux: mux}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,8 +313,7 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 		Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: "+14155550126", RequestedAt: timestamppb.New(env.Clock.Now())}})
 	old(ended, "+14155550124")
 	env.Append(callback.Stream(ended), "cancel", &callbackv1.CallbackCancelled{CallbackId: ended, At: timestamppb.New(env.Clock.Now())})
-	s, err := New(Config{RefuseDuplicates: true}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
-		Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

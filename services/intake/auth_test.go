@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
@@ -15,8 +16,7 @@ func startWithAgents(t *testing.T) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
 	cfg := Config{RefuseDuplicates: true, AgentsFile: servicetest.AgentsFile(t, "a1", "a2")}
-	s, err := New(cfg, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-		Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(cfg, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
@@ -24,8 +25,7 @@ func TestCancelMeansNotStarted(t *testing.T) {
 		`{"id":"s1","token":"`+servicetest.Token("s1")+`","supervisor":true}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{RefuseDuplicates: true, AgentsFile: path}, Deps{Store: env.Store, Subscribers: env.Subscribers(),
-		Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{RefuseDuplicates: true, AgentsFile: path}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 )
 
@@ -19,8 +20,7 @@ import (
 func capReplica(t *testing.T, store eventstore.Store, clk clock.Clock, log *slog.Logger) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	if _, err := New(Config{RefuseDuplicates: true, MaxOpenPerNumber: DefaultMaxOpenPerNumber}, Deps{Store: store, Clock: clk,
-		Log: log, Metrics: prometheus.NewRegistry(), Mux: mux}); err != nil {
+	if _, err := New(Config{RefuseDuplicates: true, MaxOpenPerNumber: DefaultMaxOpenPerNumber}, Deps{Deps: service.Deps{Store: store, Clock: clk, Log: log, Metrics: prometheus.NewRegistry(), Mux: mux}}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)

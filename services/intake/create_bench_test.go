@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 )
 
@@ -36,8 +37,7 @@ func BenchmarkCreateGMS(b *testing.B) {
 // number of its own, and reports creates per second.
 func benchCreate(b *testing.B, path, contentType string, want int, body func(i int64) string) {
 	env := servicetest.New(b)
-	s, err := New(Config{RefuseDuplicates: true}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
-		Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		b.Fatal(err)
 	}

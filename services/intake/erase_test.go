@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/personal"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 )
@@ -32,8 +33,7 @@ func TestListForgetsErasedContacts(t *testing.T) {
 	}
 	env.Store = personal.NewStore(env.Store, sealer)
 	start := func(mux *http.ServeMux) {
-		s, err := New(Config{RefuseDuplicates: true}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
-			Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: mux, ContactKeys: sealer})
+		s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: mux}, ContactKeys: sealer})
 		if err != nil {
 			t.Fatal(err)
 		}

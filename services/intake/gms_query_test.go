@@ -13,6 +13,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/gms"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 )
@@ -43,7 +44,7 @@ func TestGMSCreateCostsWhatV1Costs(t *testing.T) {
 	env := servicetest.New(t)
 	store := &countingStore{Store: env.Store}
 	s, err := New(Config{RefuseDuplicates: true, ServiceSet: set, DefaultRegion: "US"},
-		Deps{Store: store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+		Deps{Deps: service.Deps{Store: store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ringback/ringback/libs/availability"
 	"github.com/ringback/ringback/libs/gms"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -40,7 +41,7 @@ func startGMS(t *testing.T, agentsFile string) *servicetest.Env {
 	}
 	env := servicetest.New(t)
 	s, err := New(Config{RefuseDuplicates: true, ServiceSet: set, DefaultRegion: "US", AgentsFile: agentsFile},
-		Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+		Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

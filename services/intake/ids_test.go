@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 )
 
@@ -15,8 +16,7 @@ import (
 func TestCallbackIDsAreKeyedWithTheServersSecret(t *testing.T) {
 	idOf := func(key []byte) string {
 		env := servicetest.New(t)
-		s, err := New(Config{RefuseDuplicates: true, IDKey: key}, Deps{Store: env.Store, Subscribers: env.Subscribers(),
-			Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+		s, err := New(Config{RefuseDuplicates: true, IDKey: key}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,8 +48,7 @@ func TestCallbackIDsAreKeyedWithTheServersSecret(t *testing.T) {
 func TestIdempotencyKeyReusedWithAnotherBody(t *testing.T) {
 	for _, refuse := range []bool{true, false} {
 		env := servicetest.New(t)
-		s, err := New(Config{RefuseDuplicates: refuse}, Deps{Store: env.Store, Subscribers: env.Subscribers(),
-			Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+		s, err := New(Config{RefuseDuplicates: refuse}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 		if err != nil {
 			t.Fatal(err)
 		}

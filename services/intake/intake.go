@@ -15,8 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,13 +24,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/selflink"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/intake/callback"
 	"github.com/ringback/ringback/services/intake/index"
@@ -161,12 +158,7 @@ func (c *Config) claimGrace() time.Duration {
 
 // Deps are what intake is given.
 type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
-	Mux         *http.ServeMux
+	service.Deps // the skeleton's (libs/service)
 	// ContactKeys names the key of a contact's personal data, so that the
 	// index forgets the numbers of contacts erased (ContactErased names
 	// the key, not the number); nil when personal data is not sealed, and
@@ -208,11 +200,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
 	}
-	agents, err := agentauth.Load(cfg.AgentsFile)
+	agents, err := deps.Agents(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
-	agentauth.WarnOpen(deps.Log, agents)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -230,10 +221,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "Callback requests accepted by intake."})
 	s.voided = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_intake_claims_voided_total",
 		Help: "Numbers claimed by a request whose writer died before writing it, taken back after --intake.claim-grace."})
-	for _, c := range []prometheus.Collector{s.requested, s.voided} {
-		if err := deps.Metrics.Register(c); err != nil {
-			return nil, fmt.Errorf("intake metrics: %w", err)
-		}
+	if err := deps.Register("intake", s.requested, s.voided); err != nil {
+		return nil, err
 	}
 	if err := s.newLimiters(); err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
@@ -260,13 +249,7 @@ func (s *Service) Ready() error {
 
 // Run consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return lifecycle.Run(ctx,
-		s.claimer,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-	)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.claimer)
 }
 
 var aggregate = eventstore.Aggregate[callback.State]{Evolve: callback.Evolve}

@@ -5,18 +5,19 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func start(t *testing.T) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
 	cfg := Config{RefuseDuplicates: true}
-	s, err := New(cfg, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-		Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(cfg, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

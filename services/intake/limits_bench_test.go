@@ -14,6 +14,7 @@ import (
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/ratelimit"
+	"github.com/ringback/ringback/libs/service"
 )
 
 // BenchmarkRateLimiter is what the three rate limits cost a request:
@@ -25,8 +26,7 @@ import (
 func BenchmarkRateLimiter(b *testing.B) {
 	never := ratelimit.Limit{Count: 1_000_000_000, Per: time.Second, Burst: 1_000_000_000}
 	s, err := New(Config{Limits: Limits{PerAddress: never, PerNumber: never, PerService: never, Replicas: 2,
-		TrustedProxies: "10.0.0.0/8"}}, Deps{Clock: clock.Real{}, Log: slog.New(slog.DiscardHandler),
-		Metrics: prometheus.NewRegistry(), Mux: http.NewServeMux()})
+		TrustedProxies: "10.0.0.0/8"}}, Deps{Deps: service.Deps{Clock: clock.Real{}, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry(), Mux: http.NewServeMux()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/ratelimit"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 )
@@ -22,8 +23,7 @@ import (
 func limited(t testing.TB, cfg Config) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
-	s, err := New(cfg, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-		Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(cfg, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 	"github.com/ringback/ringback/services/intake/callback"
@@ -190,8 +191,7 @@ func TestListOnAnotherReplica(t *testing.T) {
 	// A second replica (an open platform, so a bare GET lists) starts on
 	// the store: not ready until its index holds what is there.
 	mux := http.NewServeMux()
-	other, err := New(Config{}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-		Metrics: prometheus.NewRegistry(), Mux: mux})
+	other, err := New(Config{}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

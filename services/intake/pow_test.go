@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 )
@@ -103,8 +104,7 @@ func TestProofOfWorkAcrossReplicas(t *testing.T) {
 	}
 	a := limited(t, Config{ServiceSet: set})
 	other := servicetest.New(t)
-	if _, err := New(Config{ServiceSet: set}, Deps{Store: a.Store, Subscribers: other.Subscribers(), Clock: a.Clock, Log: a.Log,
-		Metrics: other.Registry, Mux: other.Mux}); err != nil {
+	if _, err := New(Config{ServiceSet: set}, Deps{Deps: service.Deps{Store: a.Store, Subscribers: other.Subscribers(), Clock: a.Clock, Log: a.Log, Metrics: other.Registry, Mux: other.Mux}}); err != nil {
 		t.Fatal(err)
 	}
 	c := getChallenge(t, a, "support")

@@ -13,6 +13,7 @@ import (
 	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -45,8 +46,7 @@ services:
 		t.Fatal(err)
 	}
 	env := servicetest.New(t)
-	s, err := New(Config{RefuseDuplicates: true, AgentsFile: path, ServiceSet: set}, Deps{Store: env.Store,
-		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{RefuseDuplicates: true, AgentsFile: path, ServiceSet: set}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

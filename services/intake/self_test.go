@@ -13,6 +13,7 @@ import (
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/selflink"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
@@ -23,8 +24,7 @@ func startLinks(t *testing.T, cfg Config) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
 	cfg.RefuseDuplicates = true
-	s, err := New(cfg, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log,
-		Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(cfg, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/availability"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -26,8 +27,7 @@ services:
 		t.Fatal(err)
 	}
 	env := servicetest.New(t)
-	s, err := New(Config{RefuseDuplicates: true, ServiceSet: set}, Deps{Store: env.Store, Subscribers: env.Subscribers(),
-		Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{RefuseDuplicates: true, ServiceSet: set}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

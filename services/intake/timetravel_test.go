@@ -14,6 +14,7 @@ import (
 
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/personal"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 )
@@ -35,8 +36,7 @@ func TestCallbackAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.Store = personal.NewStore(env.Store, sealer)
-	s, err := New(Config{}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
-		Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: env.Mux, ContactKeys: sealer})
+	s, err := New(Config{}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: env.Mux}, ContactKeys: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/envelope"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
@@ -33,8 +34,7 @@ func TestDialPlanRefusesBeforeTheAdapter(t *testing.T) {
 	env := servicetest.New(t)
 	svc, err := mediagateway.New(mediagateway.Config{Trunk: "127.0.0.1:9", DialCountries: "GB",
 		AgentRingTimeout: time.Second, ContactRingTimeout: time.Second},
-		mediagateway.Deps{Store: env.Store, Subscribers: env.Subscribers(), Dialer: neverDial{t}, Clock: env.Clock,
-			Log: env.Log, Metrics: env.Registry})
+		mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry}, Dialer: neverDial{t}})
 	if err != nil {
 		t.Fatal(err)
 	}

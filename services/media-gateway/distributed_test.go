@@ -18,6 +18,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore/embedded"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
@@ -66,8 +67,7 @@ func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time
 		mod(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := mediagateway.New(cfg, mediagateway.Deps{Store: env.Store, Subscribers: env.Subscribers(), Dialer: gw,
-		Clock: clock.Real{}, Log: log, Metrics: reg})
+	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: clock.Real{}, Log: log, Metrics: reg}, Dialer: gw})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -30,11 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
-	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -168,12 +166,8 @@ func (c Config) contactFirst(service string) bool {
 
 // Deps are what the gateway is given.
 type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Dialer      Dialer
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
+	service.Deps // the skeleton's (libs/service); the gateway serves no routes, so no Mux
+	Dialer       Dialer
 	// Recordings seals recordings with the contact's key (issue 16 point
 	// 9: erased with the contact); nil: plain WAV files.
 	Recordings RecordingSealer
@@ -254,10 +248,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	for _, o := range []string{"connected", sip.OutcomeBusy.String(), sip.OutcomeNoAnswer.String(), sip.OutcomeFailed.String()} {
 		s.outcome.WithLabelValues(o) // exported at 0, so a rate exists before the first of each
 	}
-	for _, c := range []prometheus.Collector{s.setups, s.outcome, s.lost, s.takeover, s.fwdCount, s.setupTime} {
-		if err := deps.Metrics.Register(c); err != nil {
-			return nil, fmt.Errorf("media-gateway metrics: %w", err)
-		}
+	if err := deps.Register("media-gateway", s.setups, s.outcome, s.lost, s.takeover, s.fwdCount, s.setupTime); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

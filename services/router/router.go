@@ -18,20 +18,16 @@ package router
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/services/router/offer"
 	"github.com/ringback/ringback/services/router/queue"
 )
@@ -39,15 +35,8 @@ import (
 // HandlerName is the router's consumer group; never renamed.
 const HandlerName = "router"
 
-// Deps are what the router is given.
-type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
-	Mux         *http.ServeMux
-}
+// Deps are what router is given: the skeleton's (libs/service).
+type Deps = service.Deps
 
 // Service is the router.
 // agentCacheSize bounds the agents whose streams stay folded in memory: a
@@ -78,11 +67,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	agents, err := agentauth.Load(cfg.AgentsFile)
+	agents, err := deps.Agents(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
-	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{cfg: cfg, deps: deps, model: queue.New(cfg.Rules()), agents: agents,
 		agentCache: eventstore.NewCache[queue.Availability](agentCacheSize)}
 	s.proj = &readmodel.Projection{Prefixes: []string{"router-"}, Apply: s.apply}
@@ -97,10 +85,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "1 while this replica holds the dispatcher lease and dispatches, 0 on standby."})
 	s.takeovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_router_dispatcher_leases_taken_total",
 		Help: "Times this replica took the dispatcher lease (at start, or from a leader that died or stepped down)."})
-	for _, c := range []prometheus.Collector{s.offers, s.missed, s.queuedToOff, s.leader, s.takeovers} {
-		if err := deps.Metrics.Register(c); err != nil {
-			return nil, fmt.Errorf("router metrics: %w", err)
-		}
+	if err := deps.Register("router", s.offers, s.missed, s.queuedToOff, s.leader, s.takeovers); err != nil {
+		return nil, err
 	}
 	if s.outcomes, err = newOutcomeMetrics(deps.Metrics); err != nil {
 		return nil, err
@@ -116,13 +102,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // Run folds the router's streams, consumes the bus and dispatches until ctx
 // is done.
 func (s *Service) Run(ctx context.Context) error {
-	return lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-		s.lead,
-	)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.lead)
 }
 
 // apply folds one of the router's own events into the model.

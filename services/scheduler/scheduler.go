@@ -10,8 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 	_ "time/tzdata" // office-hours zones resolve on machines without a zoneinfo
@@ -22,11 +20,10 @@ import (
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/availability"
 	"github.com/ringback/ringback/libs/callwindow"
-	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
-	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/readmodel"
+	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/serviceconf"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
@@ -163,15 +160,8 @@ func parseOfficeHours(s string) (officeHours, error) {
 	return out, nil
 }
 
-// Deps are what scheduler is given.
-type Deps struct {
-	Store       eventstore.Store
-	Subscribers inbox.Subscribers
-	Clock       clock.Clock
-	Log         *slog.Logger
-	Metrics     prometheus.Registerer
-	Mux         *http.ServeMux
-}
+// Deps are what scheduler is given: the skeleton's (libs/service).
+type Deps = service.Deps
 
 // Service is scheduler.
 type Service struct {
@@ -204,11 +194,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	agents, err := agentauth.Load(cfg.AgentsFile)
+	agents, err := deps.Agents(cfg.AgentsFile)
 	if err != nil {
 		return nil, err
 	}
-	agentauth.WarnOpen(deps.Log, agents)
 	s := &Service{deps: deps, hours: hours, windows: windows, services: cfg.ServiceSet,
 		windowFromFlag: cfg.ServiceSet == nil || cfg.WindowGiven, pending: newPending(), agents: agents}
 	s.expiring = newExpiring()
@@ -228,10 +217,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "Callbacks scheduled and waiting for their due time."}, func() float64 { return float64(s.pending.len()) })
 	s.expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_callbacks_expired_total",
 		Help: "Callbacks not connected within their time to live (CallbackExpired, FAIL_EXPIRED)."})
-	for _, c := range []prometheus.Collector{s.fired, s.expired, gauge} {
-		if err := deps.Metrics.Register(c); err != nil {
-			return nil, fmt.Errorf("scheduler metrics: %w", err)
-		}
+	if err := deps.Register("scheduler", s.fired, s.expired, gauge); err != nil {
+		return nil, err
 	}
 	s.routes(deps.Mux)
 	return s, nil
@@ -257,14 +244,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // Run folds scheduler's streams, consumes the bus and fires due callbacks
 // until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return lifecycle.Run(ctx,
-		func(ctx context.Context) error { return s.proj.Run(ctx, s.deps.Store) },
-		func(ctx context.Context) error {
-			return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
-		},
-		s.timer,
-		s.releaser,
-	)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.timer, s.releaser)
 }
 
 var aggregate = eventstore.Aggregate[schedule.State]{Evolve: schedule.Evolve}
