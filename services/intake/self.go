@@ -130,13 +130,35 @@ type selfView struct {
 	// cancelled.
 	Changeable    bool      `json:"changeable"`
 	LinkExpiresAt time.Time `json:"link_expires_at"`
+	// ASAP: the callback may be moved to "as soon as possible" now
+	// (PUT {"asap": true}): it is changeable, booked for later, and its
+	// service's office hours are open, as the form offers it.
+	ASAP bool `json:"asap"`
 }
 
-func selfPresent(st callback.State, exp time.Time) selfView {
+func (s *Service) selfPresent(st callback.State, exp time.Time) selfView {
 	v := present(st)
 	return selfView{ID: v.ID, State: v.State, Service: v.Service, PhoneNumber: v.PhoneNumber, ContactName: v.ContactName,
 		Subject: v.Subject, Timezone: st.Request.GetTimezone(), DesiredTime: v.DesiredTime, ScheduledFor: v.ScheduledFor,
-		Reason: v.Reason, Changeable: changeable(st), LinkExpiresAt: exp}
+		Reason: v.Reason, Changeable: changeable(st), LinkExpiresAt: exp, ASAP: s.asapOpen(st) == nil}
+}
+
+// asapOpen says why a callback cannot be moved to as soon as possible, or
+// nil: changeable, booked for later (not waiting already), and its
+// service open now.
+func (s *Service) asapOpen(st callback.State) error {
+	if !changeable(st) {
+		return notChangeable(st)
+	}
+	if st.Status != callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED {
+		return httpx.Conflict("this callback already waits for the next free agent")
+	}
+	if !s.cfg.ServiceSet.Of(st.Request.GetService()).Hours.Open(s.deps.Clock.Now()) {
+		p := httpx.Conflict("the service is closed now: choose a time")
+		p.Field = "asap"
+		return p
+	}
+	return nil
 }
 
 func changeable(st callback.State) bool {
@@ -172,7 +194,7 @@ func (s *Service) selfGet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	noStore(w)
-	httpx.WriteJSON(w, http.StatusOK, selfPresent(st, c.Expires))
+	httpx.WriteJSON(w, http.StatusOK, s.selfPresent(st, c.Expires))
 	return nil
 }
 
@@ -189,9 +211,27 @@ func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req rescheduleRequest // {"desired_time": ...}, as PUT /v1/callbacks/{id}
+	var req struct {
+		rescheduleRequest      // {"desired_time": ...}, as PUT /v1/callbacks/{id}
+		ASAP              bool `json:"asap"` // or as soon as possible
+	}
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		return err
+	}
+	if req.ASAP {
+		if req.DesiredTime != "" {
+			return httpx.BadField("asap", "give asap or desired_time, not both")
+		}
+		if err := s.asapOpen(st); err != nil {
+			return err
+		}
+		out, err := s.RescheduleCallback(r.Context(), st.ID, s.deps.Clock.Now(), "", "moved to as soon as possible by the visitor through their link")
+		if err != nil {
+			return err
+		}
+		noStore(w)
+		httpx.WriteJSON(w, http.StatusOK, s.selfPresent(out, c.Expires))
+		return nil
 	}
 	if req.DesiredTime == "" {
 		return httpx.BadField("desired_time", "is required: the new time to be called, RFC 3339")
@@ -208,7 +248,7 @@ func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	noStore(w)
-	httpx.WriteJSON(w, http.StatusOK, selfPresent(out, c.Expires))
+	httpx.WriteJSON(w, http.StatusOK, s.selfPresent(out, c.Expires))
 	return nil
 }
 
@@ -225,7 +265,7 @@ func (s *Service) selfCancel(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	noStore(w)
-	httpx.WriteJSON(w, http.StatusOK, selfPresent(out, c.Expires))
+	httpx.WriteJSON(w, http.StatusOK, s.selfPresent(out, c.Expires))
 	return nil
 }
 

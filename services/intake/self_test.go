@@ -14,6 +14,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/libs/service"
+	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/libs/servicetest"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
@@ -267,5 +268,49 @@ func TestLinkKeysRotate(t *testing.T) {
 	}
 	if _, err := (&Config{LinkKeysFile: path}).linkKeys(before.Log); err == nil {
 		t.Error("a bad keys file: want an error")
+	}
+}
+
+// A visitor moves a callback booked for later to "as soon as possible"
+// while the service is open; closed, the link says so and nothing changes.
+func TestSelfServiceAsSoonAsPossible(t *testing.T) {
+	for _, c := range []struct {
+		name, hours string
+		open        bool
+	}{
+		{"open", "Mon-Fri 08:00-20:00", true},    // the fake clock is Wednesday 09:00 UTC
+		{"closed", "Sat-Sun 10:00-12:00", false}, // nobody is there on a Wednesday
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			set, err := serviceconf.Parse([]byte(`services:
+  support:
+    office_hours: {zone: UTC, open: ["`+c.hours+`"]}
+`), time.LoadLocation)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := startLinks(t, Config{LinkKey: &testLinkKey, ServiceSet: set})
+			cb := book(t, env, "+14155550142")
+			var v selfView
+			env.Do("GET", "/v1/self/"+cb.SelfService.Token, nil, &v)
+			if v.ASAP != c.open {
+				t.Fatalf("asap offered = %v, want %v", v.ASAP, c.open)
+			}
+			var p problem
+			if res := env.Do("PUT", "/v1/self/"+cb.SelfService.Token, map[string]any{"asap": true, "desired_time": servicetest.Start.Add(3 * time.Hour).Format(time.RFC3339)}, &p); res.StatusCode != http.StatusBadRequest || p.Field != "asap" {
+				t.Errorf("asap and a time: %d %+v", res.StatusCode, p)
+			}
+			before := env.Stored()
+			res := env.Do("PUT", "/v1/self/"+cb.SelfService.Token, map[string]any{"asap": true}, &v)
+			if !c.open {
+				if res.StatusCode != http.StatusConflict || env.Stored() != before {
+					t.Fatalf("asap while closed: %d, %d events stored", res.StatusCode, env.Stored()-before)
+				}
+				return
+			}
+			if res.StatusCode != 200 || v.DesiredTime == nil || !v.DesiredTime.Equal(servicetest.Start) {
+				t.Fatalf("asap: %d %+v", res.StatusCode, v)
+			}
+		})
 	}
 }

@@ -154,6 +154,11 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if got := desktopEval[string](t, tab, `document.getElementById('f-phone').textContent`); got != "+14155550123" {
 		tab.fatal(t, "the page shows number %q", got)
 	}
+	// Open now: the page offers "as soon as possible" (not taken here: the
+	// callback would be offered at once, and this one is cancelled below).
+	if !desktopEval[bool](t, tab, `!document.getElementById('asap').hidden`) {
+		tab.fatal(t, "no 'Call me as soon as possible' while the service is open")
+	}
 	visitorAxe(t, tab, "the link's page")
 	t.Logf("the link's page: %s", tab.screenshot(t, "main", "visitor-manage.png"))
 	desktopEval[chromedp.Void](t, tab, `(() => { const d = document.getElementById('day'); d.selectedIndex = 1; d.dispatchEvent(new Event('change')); })()`)

@@ -38,6 +38,7 @@ function show(cb) {
   $('f-name').textContent = cb.contact_name || '—';
   $('f-subject').textContent = cb.subject || '—';
   $('f-expires').textContent = 'This link works until ' + when(new Date(cb.link_expires_at)) + '.';
+  $('asap').hidden = !cb.asap;
   $('move').hidden = !cb.changeable;
   $('cancel').hidden = !cb.changeable;
   $('cancel-confirm').hidden = true;
@@ -94,6 +95,19 @@ $('move-btn').addEventListener('click', async () => {
     say('problem', 'Your callback was not moved: ' + trouble(p));
   } finally {
     $('move-btn').disabled = false;
+  }
+});
+
+$('asap-btn').addEventListener('click', async () => {
+  $('asap-btn').disabled = true;
+  try {
+    show(await call('PUT', {asap: true}));
+    $('f-when').textContent = 'As soon as possible';
+    say('notice', 'We will call you as soon as an agent is free.');
+  } catch (p) {
+    say('problem', 'Your callback was not moved: ' + trouble(p));
+  } finally {
+    $('asap-btn').disabled = false;
   }
 });
 
