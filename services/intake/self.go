@@ -84,7 +84,7 @@ func (s *Service) linkFor(st callback.State) *selfLink {
 	if s.links == nil || !st.Exists {
 		return nil
 	}
-	exp := s.linkExpiry(st.Request)
+	exp := s.linkExpiry(st)
 	tok := s.links.Sign(st.ID, exp)
 	return &selfLink{URL: ManagePath + "#" + tok, Token: tok, ExpiresAt: exp}
 }
@@ -93,15 +93,16 @@ func (s *Service) linkFor(st callback.State) *selfLink {
 // expiry, counted from its wished time when that is later, so a callback
 // booked days ahead can be managed until it is called. Deterministic, so a
 // retried POST answers the same link.
-func (s *Service) linkExpiry(r *callbackv1.CallbackRequest) time.Time {
-	from := r.GetRequestedAt().AsTime()
+func (s *Service) linkExpiry(st callback.State) time.Time {
+	from := st.Request.GetRequestedAt().AsTime()
 	if s.cfg.LinkTTL > 0 {
 		return from.Add(s.cfg.LinkTTL).Truncate(time.Second)
 	}
-	if d := r.GetDesiredTime(); d != nil && d.AsTime().After(from) {
-		from = d.AsTime()
+	// The wish as it stands: a callback moved later lives longer.
+	if st.Desired.After(from) {
+		from = st.Desired
 	}
-	return from.Add(s.cfg.ServiceSet.Of(r.GetService()).TTL).Truncate(time.Second)
+	return from.Add(s.cfg.ServiceSet.Of(st.Request.GetService()).TTL).Truncate(time.Second)
 }
 
 func (s *Service) selfRoutes() []agentauth.Route {
@@ -175,8 +176,20 @@ func (s *Service) selfCallback(r *http.Request) (callback.State, selflink.Claims
 	if s.links == nil {
 		return callback.State{}, selflink.Claims{}, httpx.NotFound("self-service links are not enabled on this platform")
 	}
-	c, err := s.links.Verify(r.PathValue("token"), s.deps.Clock.Now())
+	now := s.deps.Clock.Now()
+	c, err := s.links.Verify(r.PathValue("token"), now)
 	switch {
+	case errors.Is(err, selflink.ErrExpired) && s.cfg.LinkTTL == 0:
+		// Signed by us for this callback, issued with the expiry its
+		// callback had then: a callback moved later since lives longer,
+		// and its link with it (the link's life is the callback's, unless
+		// --intake.link-ttl bounds it).
+		st, lerr := s.Callback(r.Context(), c.Callback)
+		if lerr != nil || !now.Before(s.linkExpiry(st)) {
+			return callback.State{}, c, gone("this link has expired")
+		}
+		c.Expires = s.linkExpiry(st)
+		return st, c, nil
 	case errors.Is(err, selflink.ErrExpired):
 		return callback.State{}, c, gone("this link has expired")
 	case err != nil:

@@ -314,3 +314,34 @@ func TestSelfServiceAsSoonAsPossible(t *testing.T) {
 		})
 	}
 }
+
+// A link lives as long as its callback: moved later, the callback keeps
+// the visitor's link working past the expiry it was issued with, to the
+// callback's new expiry, and no longer.
+func TestALinkFollowsItsCallbackMovedLater(t *testing.T) {
+	set, err := serviceconf.Parse([]byte(`services:
+  support: {time_to_live: 2h}
+`), time.LoadLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startLinks(t, Config{LinkKey: &testLinkKey, ServiceSet: set})
+	cb := book(t, env, "+14155550143") // wished at +2h: the link expires at +4h
+	if want := servicetest.Start.Add(4 * time.Hour); !cb.SelfService.ExpiresAt.Equal(want) {
+		t.Fatalf("link expires %s, want %s", cb.SelfService.ExpiresAt, want)
+	}
+	var v selfView
+	moved := servicetest.Start.Add(10 * time.Hour)
+	if res := env.Do("PUT", "/v1/self/"+cb.SelfService.Token, map[string]any{"desired_time": moved.Format(time.RFC3339)}, &v); res.StatusCode != 200 {
+		t.Fatalf("move: %d", res.StatusCode)
+	}
+	env.Clock.Advance(5 * time.Hour) // past the link's first expiry
+	if res := env.Do("GET", "/v1/self/"+cb.SelfService.Token, nil, &v); res.StatusCode != 200 ||
+		!v.LinkExpiresAt.Equal(moved.Add(2*time.Hour)) {
+		t.Fatalf("after the first expiry: %d, link expires %s; want 200 and %s", res.StatusCode, v.LinkExpiresAt, moved.Add(2*time.Hour))
+	}
+	env.Clock.Advance(8 * time.Hour) // past the callback's own
+	if res := env.Do("GET", "/v1/self/"+cb.SelfService.Token, nil, nil); res.StatusCode != http.StatusGone {
+		t.Fatalf("after the callback's expiry: %d, want 410", res.StatusCode)
+	}
+}
