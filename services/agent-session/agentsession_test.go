@@ -141,23 +141,36 @@ func TestAgentHandlesACallbackFromOfferToDone(t *testing.T) {
 	})
 }
 
-func TestBusyContactReturnsToReadyToCallWithTheReason(t *testing.T) {
-	env := start(t)
-	env.Do("POST", "/v1/agents/a1/session", map[string]string{"phone_uri": "sip:a1@127.0.0.1:5070"}, nil)
-	iid := uuid.NewString()
-	offer(env, iid, "a1")
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "offered" })
-	go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
-	servicetest.WaitEvent[*agentv1.AcceptRequested](env, "agent-interaction-"+iid)
-	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1"})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall })
-	env.Do("POST", "/v1/interactions/"+iid+"/call", nil, nil)
-	dial := servicetest.WaitEvent[*agentv1.DialRequested](env, "agent-interaction-"+iid)
-	env.Append("media-call-"+dial.CallId, "busy", &mediav1.DialFailed{CallId: dial.CallId, InteractionId: iid,
-		Outcome: mediav1.Outcome_OUTCOME_BUSY, SipCode: 486})
-	v := waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall && v.Reason != "" })
-	if v.Reason != "Busy" || v.Attempts != 1 {
-		t.Fatalf("after busy: %+v", v)
+func TestFailedCallReturnsToReadyToCallWithTheReason(t *testing.T) {
+	for _, c := range []struct {
+		outcome mediav1.Outcome
+		code    int32
+		reason  string
+	}{
+		{mediav1.Outcome_OUTCOME_BUSY, 486, "Busy"},
+		{mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE, 480, "Your phone did not answer"},
+		// Issue 15: the gateway had no registration to ring.
+		{mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED, 0, "Your phone is not registered"},
+	} {
+		t.Run(c.outcome.String(), func(t *testing.T) {
+			env := start(t)
+			env.Do("POST", "/v1/agents/a1/session", map[string]string{"phone_uri": "sip:a1@127.0.0.1:5070"}, nil)
+			iid := uuid.NewString()
+			offer(env, iid, "a1")
+			waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "offered" })
+			go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
+			servicetest.WaitEvent[*agentv1.AcceptRequested](env, "agent-interaction-"+iid)
+			env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1"})
+			waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall })
+			env.Do("POST", "/v1/interactions/"+iid+"/call", nil, nil)
+			dial := servicetest.WaitEvent[*agentv1.DialRequested](env, "agent-interaction-"+iid)
+			env.Append("media-call-"+dial.CallId, "failed", &mediav1.DialFailed{CallId: dial.CallId, InteractionId: iid,
+				Outcome: c.outcome, SipCode: c.code})
+			v := waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall && v.Reason != "" })
+			if v.Reason != c.reason || v.Attempts != 1 {
+				t.Fatalf("after %s: %+v, want reason %q", c.outcome, v, c.reason)
+			}
+		})
 	}
 }
 

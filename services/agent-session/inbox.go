@@ -46,6 +46,9 @@ var outcomeReason = map[mediav1.Outcome]string{
 	mediav1.Outcome_OUTCOME_FAILED:            "Call failed",
 	mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE: "Your phone did not answer",
 	mediav1.Outcome_OUTCOME_CANCELLED:         "Call cancelled",
+	// The gateway found no registration to ring (issue 15): the agent
+	// registers their phone, they do not wait for it to be answered.
+	mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED: "Your phone is not registered",
 }
 
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {

@@ -94,6 +94,8 @@ func partyLeftReason(ev *mediav1.PartyLeft) string {
 	case mediav1.Outcome_OUTCOME_UNSPECIFIED:
 	case mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE:
 		return who + ": Phone not available"
+	case mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED:
+		return who + ": Phone not registered"
 	default:
 		return who + ": " + outcomeReason[ev.Outcome]
 	}

@@ -86,6 +86,15 @@ type interactionView struct {
 	PartyPurpose string    `json:"party_purpose"` // consult, transfer
 	PartyReason  string    `json:"party_reason"`  // why the party last changed, kept after it left
 	UpdatedAt    time.Time `json:"updated_at"`
+	// Draft is what the agent typed and did not save by hand (issue 15):
+	// the desktop fills the note and the case form from it after a reload.
+	Draft *draftView `json:"draft,omitempty"`
+}
+
+type draftView struct {
+	Note        string            `json:"note"`
+	CaseEditing bool              `json:"case_editing"`
+	CaseData    map[string]string `json:"case_data,omitempty"`
 }
 
 var phases = map[interaction.Phase]string{interaction.Offered: "offered", interaction.Accepting: "accepting",
@@ -135,6 +144,9 @@ func presentInteraction(st interaction.State) interactionView {
 		}
 	}
 	v.PartyReason = st.PartyReason
+	if d := st.Draft; d.Note != "" || d.CaseEditing {
+		v.Draft = &draftView{Note: d.Note, CaseEditing: d.CaseEditing, CaseData: d.CaseData}
+	}
 	if !st.RescheduledFor.IsZero() {
 		t := st.RescheduledFor
 		v.Rescheduled = &t

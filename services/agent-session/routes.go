@@ -61,6 +61,7 @@ func (s *Service) routeTable() []agentauth.Route {
 		{Pattern: "POST /v1/interactions/{id}/end-call", Roles: agent, Entitle: s.entitled, Handle: s.endCall},
 		{Pattern: "POST /v1/interactions/{id}/done", Roles: agent, Entitle: s.entitled, Handle: s.done},
 		{Pattern: "POST /v1/interactions/{id}/reschedule", Roles: agent, Entitle: s.entitled, Handle: s.reschedule},
+		{Pattern: "PUT /v1/interactions/{id}/draft", Roles: agent, Entitle: s.entitled, Handle: s.saveDraft},
 		{Pattern: "POST /v1/interactions/{id}/hold", Roles: agent, Entitle: s.entitled, Handle: s.hold(true)},
 		{Pattern: "POST /v1/interactions/{id}/retrieve", Roles: agent, Entitle: s.entitled, Handle: s.hold(false)},
 		{Pattern: "POST /v1/interactions/{id}/dtmf", Roles: agent, Entitle: s.entitled, Handle: s.dtmf},
@@ -130,7 +131,10 @@ func pathAgent(r *http.Request) (string, error) {
 // problem maps the domain's refusals to HTTP; anything else stays a 500.
 func problem(err error) error {
 	var partyErr *interaction.PartyError
+	var draftErr *interaction.DraftError
 	switch {
+	case errors.As(err, &draftErr):
+		return httpx.BadField(draftErr.Field, draftErr.Reason)
 	case errors.Is(err, interaction.ErrNotFound):
 		return httpx.NotFound(err.Error())
 	case errors.Is(err, interaction.ErrNotYours):

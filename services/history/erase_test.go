@@ -56,7 +56,7 @@ func TestEraseContact(t *testing.T) {
 	var rows []row
 	eventually(t, "the history read once, so the view holds it", func() bool {
 		env.Do(http.MethodGet, "/v1/contacts/"+escaped+"/history", nil, &rows)
-		return len(rows) == 1 && rows[0].Subject == "about c1" && rows[0].Disposition == "resolved"
+		return len(rows) == 1 && rows[0].Subject == "about c1" && rows[0].Disposition == "resolved" && rows[0].State == "COMPLETED"
 	})
 	var p problem
 	if res := env.Do(http.MethodDelete, "/v1/contacts/0612", nil, &p); res.StatusCode != 400 || p.Field != "phone_number" {

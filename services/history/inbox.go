@@ -9,6 +9,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/history/timeline"
 )
@@ -28,8 +29,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	if strings.HasPrefix(e.Stream, timeline.StreamPrefix) {
 		return nil // our own notes are in the trail already
 	}
-	if _, ok := e.Event.(*callbackv1.CallbackVoided); ok {
+	switch e.Event.(type) {
+	case *callbackv1.CallbackVoided:
 		return nil // a request that never was: no callback to record it in
+	case *agentv1.DraftSaved:
+		// What the agent is typing, saved every pause (issue 15): not a
+		// step of the callback. What is left of it at Done comes as a
+		// DraftFiled, recorded and learnt as a note.
+		return nil
 	}
 	f := timeline.FactsOf(e.Event)
 	// Every event of a callback's chain carries the callback id as its

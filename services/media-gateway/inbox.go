@@ -136,12 +136,13 @@ func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.Dia
 }
 
 var outcomes = map[sip.Outcome]mediav1.Outcome{
-	sip.OutcomeBusy:             mediav1.Outcome_OUTCOME_BUSY,
-	sip.OutcomeNoAnswer:         mediav1.Outcome_OUTCOME_NO_ANSWER,
-	sip.OutcomeInvalidNumber:    mediav1.Outcome_OUTCOME_INVALID_NUMBER,
-	sip.OutcomeFailed:           mediav1.Outcome_OUTCOME_FAILED,
-	sip.OutcomeAgentUnavailable: mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE,
-	sip.OutcomeCancelled:        mediav1.Outcome_OUTCOME_CANCELLED,
+	sip.OutcomeBusy:               mediav1.Outcome_OUTCOME_BUSY,
+	sip.OutcomeNoAnswer:           mediav1.Outcome_OUTCOME_NO_ANSWER,
+	sip.OutcomeInvalidNumber:      mediav1.Outcome_OUTCOME_INVALID_NUMBER,
+	sip.OutcomeFailed:             mediav1.Outcome_OUTCOME_FAILED,
+	sip.OutcomeAgentUnavailable:   mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE,
+	sip.OutcomeCancelled:          mediav1.Outcome_OUTCOME_CANCELLED,
+	sip.OutcomeAgentNotRegistered: mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED,
 }
 
 var steps = map[sip.ProgressKind]call.Step{

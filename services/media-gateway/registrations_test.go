@@ -81,4 +81,18 @@ func TestRegistrationFoundFromAnyInstance(t *testing.T) {
 		_, ok := b.sip.Registered("a1")
 		return !ok
 	})
+
+	// Now a call for the phone fails as not registered (issue 15), which
+	// the agent reads as such, not as a phone that did not answer.
+	env.AppendAs("agent-interaction-unreg", eventstore.Cause{ID: "dial-unreg"}, &agentv1.DialRequested{CallId: "unreg",
+		InteractionId: "unreg", AgentId: "a1", AgentPhoneUri: sip.RegisteredPrefix + "a1", PhoneNumber: contactNumber})
+	var failed *mediav1.DialFailed
+	waitFor(t, 15*time.Second, "the call to the unregistered phone failed", func() bool {
+		var ok bool
+		failed, ok = has[*mediav1.DialFailed](events(t, env, "media-call-unreg"))
+		return ok
+	})
+	if failed.Outcome != mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED || failed.Reason != sip.ReasonNotRegistered {
+		t.Fatalf("dial failed with %s %q, want OUTCOME_AGENT_NOT_REGISTERED %q", failed.Outcome, failed.Reason, sip.ReasonNotRegistered)
+	}
 }

@@ -355,6 +355,8 @@ func TestDesktopWebCallback(t *testing.T) {
 	tab.pressNamed(t, win, "Done")
 	tab.waitJS(t, "the window closed", `!document.querySelector(`+desktopJS(win)+`)`)
 	tab.waitJS(t, "Ready again", `document.querySelector('#channel-state').textContent === 'Ready'`)
+	// Issue 15: a Ready agent is told they wait for a callback, not to go Ready.
+	tab.waitJS(t, "Ready said", `document.querySelector('#idle').textContent.startsWith('Ready. Waiting')`)
 	if p := desktopEval[string](t, tab, `document.querySelector('#problem-text').textContent`); p != "" {
 		t.Errorf("a problem is shown: %s", p)
 	}

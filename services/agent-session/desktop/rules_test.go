@@ -58,7 +58,58 @@ eq('no zones', R.contactTimeText(R.contactTime({}, at)), 'Unknown');
 if (fail.length) { console.log(fail.join('\n')); process.exit(1); }
 `
 
-func TestPartyRules(t *testing.T) {
+// workspaceRules checks the rules of issue 15's small things: what the
+// workspace says with no interaction, the disposition reminder, the draft
+// sent as the agent types, anchor text in case information and its
+// preview card, and the contact's time for the reschedule picker.
+const workspaceRules = `
+import * as R from './rules.js';
+const fail = [];
+const eq = (what, got, want) => { if (JSON.stringify(got) !== JSON.stringify(want)) fail.push(what + ': ' + JSON.stringify(got) + ', want ' + JSON.stringify(want)); };
+
+eq('idle ready', R.idleText('READY'), 'Ready. Waiting for a web callback: its preview shows here.');
+eq('idle not ready', R.idleText('NOT_READY', 'Lunch'), 'No interaction. Go Ready to receive web callbacks.');
+eq('idle after call work', R.idleText('AFTER_CALL_WORK').startsWith('After Call Work.'), true);
+eq('idle busy', R.idleText('BUSY', 'On a call with d1'), 'Busy: On a call with d1.');
+eq('idle logged out', R.idleText('LOGGED_OUT'), '');
+
+eq('hint none chosen', R.dispositionHint(true, ''), 'Required before Done.');
+eq('hint chosen', R.dispositionHint(true, 'resolved'), '');
+eq('hint not required', R.dispositionHint(false, ''), '');
+
+eq('draft note only', R.draftBody('Wants a refund', false, { order: 'A-17' }, 'x', 'y'), { note: 'Wants a refund', case_editing: false });
+eq('draft editing', R.draftBody('', true, { order: 'A-18' }, ' email ', 'a@example.com'),
+  { note: '', case_editing: true, case_data: { order: 'A-18', email: 'a@example.com' } });
+eq('draft new field without a name', R.draftBody('', true, { order: 'A-18' }, '  ', 'lost?'),
+  { note: '', case_editing: true, case_data: { order: 'A-18' } });
+
+eq('markdown anchor', R.linkParts('see [Order A-17](https://crm.example/A-17) now'),
+  [{ text: 'see ' }, { href: 'https://crm.example/A-17', text: 'Order A-17' }, { text: ' now' }]);
+eq('html anchor', R.linkParts('<a href="https://crm.example/t?id=9" target="_top">Ticket 9</a>'),
+  [{ href: 'https://crm.example/t?id=9', text: 'Ticket 9' }]);
+eq('bare address, trailing dot', R.linkParts('https://crm.example/a.'), [{ href: 'https://crm.example/a', text: 'https://crm.example/a' }, { text: '.' }]);
+eq('no script link', R.linkParts('[x](javascript:alert(1))'), [{ text: '[x](javascript:alert(1))' }]);
+eq('card of anchor text shows the real site', R.linkCard('https://evil.example/login', 'https://bank.example'),
+  { title: 'https://bank.example', site: 'evil.example', address: 'https://evil.example/login' });
+eq('card of a bare address', R.linkCard('https://crm.example/orders/A-17/', 'https://crm.example/orders/A-17/'),
+  { title: 'crm.example › A-17', site: 'crm.example', address: 'https://crm.example/orders/A-17/' });
+
+const at = new Date('2026-12-03T14:30:00Z');
+eq('contact zones', R.zonedText(at, ['America/New_York', 'Asia/Tokyo']), 'Thu 3 Dec, 09:30 America/New_York; Thu 3 Dec, 23:30 Asia/Tokyo');
+eq('no zones', R.zonedText(at, []), '');
+eq('no time', R.zonedText(new Date('x'), ['Europe/Paris']), '');
+
+if (fail.length) { console.log(fail.join('\n')); process.exit(1); }
+`
+
+func TestPartyRules(t *testing.T) { runRules(t, partyRules) }
+
+func TestWorkspaceRules(t *testing.T) { runRules(t, workspaceRules) }
+
+// runRules runs a script against rules.js in Node.js; it fails with what
+// the script printed.
+func runRules(t *testing.T, script string) {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("the desktop's rules are checked with Node.js (Debian package nodejs), not installed")
@@ -69,7 +120,7 @@ func TestPartyRules(t *testing.T) {
 	}
 	cmd := exec.Command(node, "--input-type=module", "-")
 	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(partyRules)
+	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("rules.js: %v\n%s", err, out)
 	}

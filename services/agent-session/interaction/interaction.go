@@ -76,8 +76,10 @@ type State struct {
 	RescheduledFor time.Time
 	// EditedCaseData is the case information as last edited, if it was.
 	EditedCaseData map[string]string
-	Third          Third  // the third party, if one was asked for
-	PartyReason    string // why the third party last changed (No answer...); kept after it left
+	// Draft is what the agent typed and did not save by hand (draft.go).
+	Draft       Draft
+	Third       Third  // the third party, if one was asked for
+	PartyReason string // why the third party last changed (No answer...); kept after it left
 }
 
 // CaseData is the case information the agent sees.
@@ -402,7 +404,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if c.RequireDisposition && s.Disposition == "" {
 			return nil, ErrNeedDisposition
 		}
-		return []proto.Message{s.finish(c)}, nil
+		return s.ending(c.Agent, c.At, s.finish(c)), nil
+	case SaveDraft:
+		return s.saveDraft(c)
 	}
 	return nil, fmt.Errorf("interaction: unknown command %T", c)
 }
@@ -474,6 +478,9 @@ func Evolve(s State, e proto.Message) State {
 	case *agentv1.InteractionDone:
 		s.Phase, s.Updated = Done, e.At.AsTime()
 	default:
+		if d, ok := s.evolveDraft(e); ok {
+			return d
+		}
 		s = s.evolveParty(e)
 	}
 	return s

@@ -40,7 +40,7 @@ func (s State) autoRetry(c AutoRetry) ([]proto.Message, error) {
 	} else {
 		done.Result = Result(s.Outcome)
 	}
-	return []proto.Message{done}, nil
+	return s.ending(s.Agent, c.At, done), nil
 }
 
 // finish is the InteractionDone of the agent's Done: a disposition code

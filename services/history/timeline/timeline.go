@@ -18,6 +18,7 @@ import (
 
 	"github.com/ringback/ringback/libs/streams"
 	"github.com/ringback/ringback/proto/catalog"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 )
@@ -351,6 +352,15 @@ func (s State) learn(e proto.Message, at time.Time) State {
 	case *routingv1.OfferAccepted:
 		s.Agent = e.AgentId
 		s = s.withHandler(e.AgentId)
+	case *agentv1.DraftFiled:
+		// What the agent typed and never saved by hand, filed at Done
+		// (issue 15): a note and a case edit like those saved here.
+		if e.Note != "" {
+			s.Notes = append(s.Notes, Note{InteractionID: e.InteractionId, AgentID: e.AgentId, Text: e.Note, At: e.At.AsTime()})
+		}
+		if e.CaseEdited {
+			s.CaseData, s.caseEdited = e.CaseData, true
+		}
 	case *routingv1.InteractionOffered:
 		s = s.withHandler(e.AgentId)
 	}

@@ -167,6 +167,24 @@ func TestNotesFold(t *testing.T) {
 	}
 }
 
+// A note typed and never saved, filed by agent-session at Done (issue 15),
+// is a note of the contact history like a saved one; a case edit too.
+func TestFiledDraftIsANote(t *testing.T) {
+	s := fold(rec(2, due), &historyv1.NoteAdded{InteractionId: "i1", AgentId: "a1", Text: "saved", At: timestamppb.New(t0)},
+		rec(4, &agentv1.DraftFiled{InteractionId: "i1", CallbackId: "c1", AgentId: "a1", Note: "typed",
+			CaseEdited: true, CaseData: map[string]string{"order": "A-2"}, At: timestamppb.New(t0.Add(4 * time.Minute))}),
+		rec(5, &agentv1.DraftFiled{InteractionId: "i1", CallbackId: "c1", AgentId: "a1", At: timestamppb.New(t0.Add(5 * time.Minute))}))
+	if len(s.Notes) != 2 || s.Notes[1].Text != "typed" || s.Notes[1].InteractionID != "i1" || !s.Notes[1].At.Equal(t0.Add(4*time.Minute)) {
+		t.Fatalf("notes %+v", s.Notes)
+	}
+	if s.CaseData["order"] != "A-2" {
+		t.Fatalf("case data %v", s.CaseData)
+	}
+	if s = Evolve(s, rec(6, requested)); s.CaseData["order"] != "A-2" {
+		t.Fatalf("the request's case data replaced the edit: %v", s.CaseData)
+	}
+}
+
 func TestFactsOf(t *testing.T) {
 	cases := []struct {
 		event proto.Message

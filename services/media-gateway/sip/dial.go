@@ -43,7 +43,7 @@ var (
 // agentURI "registered:<user>" rings the Contact the agent's phone
 // registered with the gateway's registrar (see Registered). When that user
 // is not registered, and for "" (an agent without a phone), the attempt
-// fails at once, reported, with OutcomeAgentUnavailable and reason
+// fails at once, reported, with OutcomeAgentNotRegistered and reason
 // ReasonNotRegistered.
 func (g *Gateway) Dial(ctx context.Context, id, agentURI, number string, report func(Progress)) (*Call, error) {
 	return g.dial(ctx, id, agentURI, number, report, agentFirst)
@@ -77,7 +77,7 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 	if registered {
 		contact, ok := g.Registered(user)
 		if !ok {
-			oe := &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonNotRegistered}
+			oe := &OutcomeError{Outcome: OutcomeAgentNotRegistered, Reason: ReasonNotRegistered}
 			report(oe.progress())
 			g.log.Info("sip: dial failed", "call", id, "agent", user, "error", oe.Error())
 			return nil, fmt.Errorf("dial %s: %w", id, oe)

@@ -95,7 +95,7 @@ func TestContactFirstAgentNotRegistered(t *testing.T) {
 	g := startGateway(t, trunk.Addr, nil)
 	rec := &recorder{}
 	call, err := g.DialContactFirst(context.Background(), "call-cf-no-phone", sip.RegisteredPrefix+"agent9", number, rec.report)
-	wantOutcome(t, call, err, sip.OutcomeAgentUnavailable, 0)
+	wantOutcome(t, call, err, sip.OutcomeAgentNotRegistered, 0)
 	if got, _ := trunk.Received("INVITE"); len(got) != 0 {
 		t.Errorf("contact dialled for an agent without a phone: %v", got)
 	}

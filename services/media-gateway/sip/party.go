@@ -368,7 +368,7 @@ func (g *Gateway) partyURI(p Party) (sipgosip.Uri, error) {
 	if user, ok := cutRegistered(uri); ok {
 		contact, found := g.Registered(user)
 		if !found {
-			return sipgosip.Uri{}, &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonNotRegistered}
+			return sipgosip.Uri{}, &OutcomeError{Outcome: OutcomeAgentNotRegistered, Reason: ReasonNotRegistered}
 		}
 		uri = contact
 	}

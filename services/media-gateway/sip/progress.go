@@ -81,15 +81,20 @@ const (
 	OutcomeAgentUnavailable
 	// OutcomeCancelled: the caller of Dial cancelled its context.
 	OutcomeCancelled
+	// OutcomeAgentNotRegistered: the agent is to be rung at the phone they
+	// registered, and none is registered now (issue 15: the agent reads
+	// "not registered", not "did not answer").
+	OutcomeAgentNotRegistered
 )
 
 var outcomeNames = map[Outcome]string{
-	OutcomeBusy:             "busy",
-	OutcomeNoAnswer:         "no answer",
-	OutcomeInvalidNumber:    "invalid number",
-	OutcomeFailed:           "failed",
-	OutcomeAgentUnavailable: "agent unavailable",
-	OutcomeCancelled:        "cancelled",
+	OutcomeBusy:               "busy",
+	OutcomeNoAnswer:           "no answer",
+	OutcomeInvalidNumber:      "invalid number",
+	OutcomeFailed:             "failed",
+	OutcomeAgentUnavailable:   "agent unavailable",
+	OutcomeCancelled:          "cancelled",
+	OutcomeAgentNotRegistered: "agent not registered",
 }
 
 func (o Outcome) String() string {

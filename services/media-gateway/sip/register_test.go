@@ -44,7 +44,7 @@ func TestRegisterAndDial(t *testing.T) {
 	for _, agent := range []string{"registered:a1", ""} {
 		rec := &recorder{}
 		call, err := g.Dial(ctx, "call-unregistered", agent, number, rec.report)
-		if oe := wantOutcome(t, call, err, sip.OutcomeAgentUnavailable, 0); oe.Reason != sip.ReasonNotRegistered {
+		if oe := wantOutcome(t, call, err, sip.OutcomeAgentNotRegistered, 0); oe.Reason != sip.ReasonNotRegistered {
 			t.Errorf("Dial(%q) reason %q, want %q", agent, oe.Reason, sip.ReasonNotRegistered)
 		}
 		rec.wantKinds(t, sip.Failed)

@@ -23,7 +23,7 @@ import (
 // RegisteredPrefix marks an agent URI for Dial that names a registered user.
 const RegisteredPrefix = "registered:"
 
-// ReasonNotRegistered is the reason of the OutcomeAgentUnavailable error
+// ReasonNotRegistered is the reason of the OutcomeAgentNotRegistered error
 // when Dial is asked to ring a user with no registration.
 const ReasonNotRegistered = "not registered"
 

@@ -1668,6 +1668,194 @@ func (x *InteractionDone) GetResult() string {
 	return ""
 }
 
+// DraftSaved: what the agent is typing in the interaction window, saved as
+// they type (issue 15): the note not yet saved and, while the agent edits
+// it, the case information. The latest replaces the one before; a reload
+// of the desktop, on any replica, shows it.
+type DraftSaved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// case_editing: the agent is editing the case information and case_data
+	// is the form as typed; false: no case edit in progress.
+	CaseEditing   bool                   `protobuf:"varint,4,opt,name=case_editing,json=caseEditing,proto3" json:"case_editing,omitempty"`
+	CaseData      map[string]string      `protobuf:"bytes,5,rep,name=case_data,json=caseData,proto3" json:"case_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DraftSaved) Reset() {
+	*x = DraftSaved{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DraftSaved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DraftSaved) ProtoMessage() {}
+
+func (x *DraftSaved) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DraftSaved.ProtoReflect.Descriptor instead.
+func (*DraftSaved) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DraftSaved) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *DraftSaved) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DraftSaved) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *DraftSaved) GetCaseEditing() bool {
+	if x != nil {
+		return x.CaseEditing
+	}
+	return false
+}
+
+func (x *DraftSaved) GetCaseData() map[string]string {
+	if x != nil {
+		return x.CaseData
+	}
+	return nil
+}
+
+func (x *DraftSaved) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// DraftFiled: the interaction ended (Done, or the retry policy ended it)
+// with a draft never saved by hand; its note and case information join the
+// contact history and the audit trail, as a saved note and edit would.
+// Written just before InteractionDone.
+type DraftFiled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallbackId    string                 `protobuf:"bytes,2,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// note: empty when there was no unsaved note.
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// case_edited: case_data is the case information as the agent left it.
+	CaseEdited    bool                   `protobuf:"varint,5,opt,name=case_edited,json=caseEdited,proto3" json:"case_edited,omitempty"`
+	CaseData      map[string]string      `protobuf:"bytes,6,rep,name=case_data,json=caseData,proto3" json:"case_data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DraftFiled) Reset() {
+	*x = DraftFiled{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DraftFiled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DraftFiled) ProtoMessage() {}
+
+func (x *DraftFiled) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DraftFiled.ProtoReflect.Descriptor instead.
+func (*DraftFiled) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DraftFiled) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *DraftFiled) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *DraftFiled) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DraftFiled) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *DraftFiled) GetCaseEdited() bool {
+	if x != nil {
+		return x.CaseEdited
+	}
+	return false
+}
+
+func (x *DraftFiled) GetCaseData() map[string]string {
+	if x != nil {
+		return x.CaseData
+	}
+	return nil
+}
+
+func (x *DraftFiled) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // Party is who a call is transferred to or consulted with: another agent
 // (rung at the phone of their session, or their registered softphone) or a
 // number through the trunk. Exactly one of agent_id and phone_number is set.
@@ -1684,7 +1872,7 @@ type Party struct {
 
 func (x *Party) Reset() {
 	*x = Party{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1884,7 @@ func (x *Party) String() string {
 func (*Party) ProtoMessage() {}
 
 func (x *Party) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1897,7 @@ func (x *Party) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Party.ProtoReflect.Descriptor instead.
 func (*Party) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Party) GetAgentId() string {
@@ -1750,7 +1938,7 @@ type TransferRequested struct {
 
 func (x *TransferRequested) Reset() {
 	*x = TransferRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1950,7 @@ func (x *TransferRequested) String() string {
 func (*TransferRequested) ProtoMessage() {}
 
 func (x *TransferRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1963,7 @@ func (x *TransferRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequested.ProtoReflect.Descriptor instead.
 func (*TransferRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransferRequested) GetInteractionId() string {
@@ -1828,7 +2016,7 @@ type ConsultRequested struct {
 
 func (x *ConsultRequested) Reset() {
 	*x = ConsultRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +2028,7 @@ func (x *ConsultRequested) String() string {
 func (*ConsultRequested) ProtoMessage() {}
 
 func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +2041,7 @@ func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultRequested.ProtoReflect.Descriptor instead.
 func (*ConsultRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConsultRequested) GetInteractionId() string {
@@ -1904,7 +2092,7 @@ type ConsultEndRequested struct {
 
 func (x *ConsultEndRequested) Reset() {
 	*x = ConsultEndRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2104,7 @@ func (x *ConsultEndRequested) String() string {
 func (*ConsultEndRequested) ProtoMessage() {}
 
 func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2117,7 @@ func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultEndRequested.ProtoReflect.Descriptor instead.
 func (*ConsultEndRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConsultEndRequested) GetInteractionId() string {
@@ -1986,7 +2174,7 @@ type PartyStatusChanged struct {
 
 func (x *PartyStatusChanged) Reset() {
 	*x = PartyStatusChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2186,7 @@ func (x *PartyStatusChanged) String() string {
 func (*PartyStatusChanged) ProtoMessage() {}
 
 func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2199,7 @@ func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatusChanged.ProtoReflect.Descriptor instead.
 func (*PartyStatusChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PartyStatusChanged) GetInteractionId() string {
@@ -2194,7 +2382,32 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\vrescheduled\x18\x06 \x01(\bR\vrescheduled\x12\x1a\n" +
 	"\battempts\x18\a \x01(\x05R\battempts\x12#\n" +
 	"\rretry_outcome\x18\b \x01(\tR\fretryOutcome\x12\x16\n" +
-	"\x06result\x18\t \x01(\tR\x06result\"h\n" +
+	"\x06result\x18\t \x01(\tR\x06result\"\xc4\x02\n" +
+	"\n" +
+	"DraftSaved\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x18\n" +
+	"\x04note\x18\x03 \x01(\tB\x04\x80\xbf\x18\x01R\x04note\x12!\n" +
+	"\fcase_editing\x18\x04 \x01(\bR\vcaseEditing\x12N\n" +
+	"\tcase_data\x18\x05 \x03(\v2+.ringback.agent.v1.DraftSaved.CaseDataEntryB\x04\x80\xbf\x18\x01R\bcaseData\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
+	"\rCaseDataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x02\n" +
+	"\n" +
+	"DraftFiled\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
+	"\vcallback_id\x18\x02 \x01(\tR\n" +
+	"callbackId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x18\n" +
+	"\x04note\x18\x04 \x01(\tB\x04\x80\xbf\x18\x01R\x04note\x12\x1f\n" +
+	"\vcase_edited\x18\x05 \x01(\bR\n" +
+	"caseEdited\x12N\n" +
+	"\tcase_data\x18\x06 \x03(\v2+.ringback.agent.v1.DraftFiled.CaseDataEntryB\x04\x80\xbf\x18\x01R\bcaseData\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x1a;\n" +
+	"\rCaseDataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"h\n" +
 	"\x05Party\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
 	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12'\n" +
@@ -2245,7 +2458,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(ConsultCompletion)(0),        // 0: ringback.agent.v1.ConsultCompletion
 	(*AgentLoggedIn)(nil),         // 1: ringback.agent.v1.AgentLoggedIn
@@ -2268,58 +2481,66 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*RescheduleRequested)(nil),   // 18: ringback.agent.v1.RescheduleRequested
 	(*CaseDataNoted)(nil),         // 19: ringback.agent.v1.CaseDataNoted
 	(*InteractionDone)(nil),       // 20: ringback.agent.v1.InteractionDone
-	(*Party)(nil),                 // 21: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 22: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 23: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 24: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 25: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 26: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 27: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 29: ringback.callback.v1.CallbackRequest
+	(*DraftSaved)(nil),            // 21: ringback.agent.v1.DraftSaved
+	(*DraftFiled)(nil),            // 22: ringback.agent.v1.DraftFiled
+	(*Party)(nil),                 // 23: ringback.agent.v1.Party
+	(*TransferRequested)(nil),     // 24: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),      // 25: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),   // 26: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),    // 27: ringback.agent.v1.PartyStatusChanged
+	nil,                           // 28: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 29: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	nil,                           // 30: ringback.agent.v1.DraftSaved.CaseDataEntry
+	nil,                           // 31: ringback.agent.v1.DraftFiled.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 33: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	28, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	26, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	28, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	28, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
-	29, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	28, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	28, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	28, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	28, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	28, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	28, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	28, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	28, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	28, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	27, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	28, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	28, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	21, // 29: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	28, // 30: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 31: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	28, // 32: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	0,  // 33: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	28, // 34: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 35: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	32, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	28, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	32, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	32, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	32, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	33, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	32, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	32, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	32, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	32, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	32, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	32, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	32, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	32, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	32, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	32, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	32, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	32, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	32, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	30, // 29: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
+	32, // 30: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
+	31, // 31: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
+	32, // 32: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
+	23, // 33: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	32, // 34: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	23, // 35: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	32, // 36: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	0,  // 37: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	32, // 38: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 39: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -2333,7 +2554,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

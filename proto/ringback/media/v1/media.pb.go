@@ -38,6 +38,9 @@ const (
 	Outcome_OUTCOME_FAILED            Outcome = 4
 	Outcome_OUTCOME_AGENT_UNAVAILABLE Outcome = 5
 	Outcome_OUTCOME_CANCELLED         Outcome = 6
+	// The agent's phone is not registered with the gateway (issue 15): a
+	// reader built before it sees an unknown value, as for any new outcome.
+	Outcome_OUTCOME_AGENT_NOT_REGISTERED Outcome = 7
 )
 
 // Enum value maps for Outcome.
@@ -50,15 +53,17 @@ var (
 		4: "OUTCOME_FAILED",
 		5: "OUTCOME_AGENT_UNAVAILABLE",
 		6: "OUTCOME_CANCELLED",
+		7: "OUTCOME_AGENT_NOT_REGISTERED",
 	}
 	Outcome_value = map[string]int32{
-		"OUTCOME_UNSPECIFIED":       0,
-		"OUTCOME_BUSY":              1,
-		"OUTCOME_NO_ANSWER":         2,
-		"OUTCOME_INVALID_NUMBER":    3,
-		"OUTCOME_FAILED":            4,
-		"OUTCOME_AGENT_UNAVAILABLE": 5,
-		"OUTCOME_CANCELLED":         6,
+		"OUTCOME_UNSPECIFIED":          0,
+		"OUTCOME_BUSY":                 1,
+		"OUTCOME_NO_ANSWER":            2,
+		"OUTCOME_INVALID_NUMBER":       3,
+		"OUTCOME_FAILED":               4,
+		"OUTCOME_AGENT_UNAVAILABLE":    5,
+		"OUTCOME_CANCELLED":            6,
+		"OUTCOME_AGENT_NOT_REGISTERED": 7,
 	}
 )
 
@@ -2223,7 +2228,7 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x11PhoneUnregistered\x12\x10\n" +
 	"\x03aor\x18\x01 \x01(\tR\x03aor\x12\x1a\n" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xb1\x01\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\xd3\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fOUTCOME_BUSY\x10\x01\x12\x15\n" +
@@ -2231,7 +2236,8 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x16OUTCOME_INVALID_NUMBER\x10\x03\x12\x12\n" +
 	"\x0eOUTCOME_FAILED\x10\x04\x12\x1d\n" +
 	"\x19OUTCOME_AGENT_UNAVAILABLE\x10\x05\x12\x15\n" +
-	"\x11OUTCOME_CANCELLED\x10\x06*d\n" +
+	"\x11OUTCOME_CANCELLED\x10\x06\x12 \n" +
+	"\x1cOUTCOME_AGENT_NOT_REGISTERED\x10\a*d\n" +
 	"\fPartyPurpose\x12\x1d\n" +
 	"\x19PARTY_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PARTY_PURPOSE_CONSULT\x10\x01\x12\x1a\n" +

@@ -39,13 +39,13 @@ export class API {
 
   // request sends one request and returns the decoded answer, or throws a
   // Problem.
-  async request(method, path, body, headers = {}) {
+  async request(method, path, body, headers = {}, extra = {}) {
     // Signed in with single sign-on, there is no token: the browser sends
     // the session cookie, which no script can read.
     const auth = this.token ? { Authorization: `Bearer ${this.token}` } : {};
     const h = { Accept: 'application/json, application/problem+json', ...auth,
       'X-Ringback-Agent': this.agent, ...headers };
-    const init = { method, headers: h, cache: 'no-store' };
+    const init = { method, headers: h, cache: 'no-store', ...extra };
     if (body !== undefined) {
       h['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -112,6 +112,12 @@ export class API {
   addNote(id, text) {
     return this.request('POST', `/v1/interactions/${seg(id)}/notes`, { agent_id: this.agent, text },
       { 'Idempotency-Key': uuid() });
+  }
+
+  // saveDraft keeps what the agent typed (issue 15); keepalive lets it
+  // finish while the page unloads.
+  saveDraft(id, draft, { keepalive = false } = {}) {
+    return this.request('PUT', `/v1/interactions/${seg(id)}/draft`, draft, {}, { keepalive });
   }
 
   editCaseData(id, caseData) {

@@ -5,6 +5,8 @@
 // typing and which requests are in flight.
 
 import { API, Problem } from './api.js';
+import { renderCase } from './caseinfo.js';
+import { flushDraft, restoreDraft, wireDraft } from './draft.js';
 import { renderParty, wireParty } from './party.js';
 import * as R from './rules.js';
 
@@ -26,7 +28,7 @@ const app = {
 // window element, and what only the page knows.
 function newItem(id) {
   return { id, view: null, preview: null, win: null, pending: new Set(), dtmf: '', notes: [], editing: false,
-    chosen: undefined, checkedAt: 0, rejected: false };
+    chosen: undefined, checkedAt: 0, rejected: false, draftTimer: 0, draftSent: '', draftChain: null };
 }
 
 // ---- messages to the agent ----------------------------------------------
@@ -217,6 +219,8 @@ function renderAgent(me) {
   $('channel-reason').textContent = ch.reason && ch.state !== 'READY' ? ` (${ch.reason})` : '';
   $('go-ready').disabled = !me.logged_in || ch.state === 'READY' || ch.state === 'BUSY';
   $('go-not-ready').disabled = !me.logged_in || ch.state === 'NOT_READY' || ch.state === 'BUSY';
+  // A reason means nothing while Busy: Not Ready is refused then.
+  $('not-ready-reason').disabled = !me.logged_in || ch.state === 'BUSY';
   $('logout').disabled = ch.state === 'BUSY';
   updateIdle();
 }
@@ -397,8 +401,13 @@ function dropWindow(it) {
   it.win = null;
 }
 
+// updateIdle says, with no interaction on the desktop, what the agent's
+// state means for them (Ready: waiting for a callback).
 function updateIdle() {
   $('idle').hidden = app.items.size > 0;
+  const ch = app.me?.channels?.webcallback || {};
+  const text = R.idleText(ch.state, ch.reason);
+  if ($('idle').textContent !== text) $('idle').textContent = text;
 }
 
 // clone instantiates a template, giving its ids and ARIA references a
@@ -452,7 +461,7 @@ function renderPreview(it) {
   setText(el, 'scheduled', R.when(cb.scheduled_for, 'As soon as possible'));
   setText(el, 'attempts', String(v.attempts || 0));
   setText(el, 'contact-time', R.contactTimeText(R.contactTime(v, new Date())));
-  renderCase(field(el, 'case'), v.case_data, it.id);
+  renderCase(field(el, 'case'), v.case_data);
   setText(el, 'phase', v.phase === 'accepting' ? 'Accepting…' : '');
   const accept = el.querySelector('[data-action="accept"]');
   const reject = el.querySelector('[data-action="reject"]');
@@ -516,8 +525,11 @@ function openWindow(it, prev) {
   updateIdle();
   const rs = el.querySelector('[data-form="reschedule"] input[name="time"]');
   rs.value = R.localInput(new Date(Date.now() + 3600e3));
+  setText(el, 'my-zone', `your time, ${Intl.DateTimeFormat().resolvedOptions().timeZone}`);
+  contactZoneText(it);
   loadMatrix(it);
   loadNotes(it);
+  restoreDraft(it, (data, focus) => startCaseEdit(it, data, focus));
   announce(`Web Callback interaction window for ${R.contactName(it.view)}. Status: ${it.view.status}.`);
   if (focusWasHere) el.querySelector('h2').focus();
 }
@@ -530,12 +542,21 @@ function wireWindow(it, el) {
   on('retrieve', () => run(it, 'retrieve', () => app.api.command(it.id, 'retrieve')));
   on('mute', () => run(it, 'mute', () => app.api.command(it.id, it.view.muted ? 'unmute' : 'mute')));
   on('record', () => run(it, 'record', () => app.api.command(it.id, it.view.recording ? 'stop-recording' : 'record')));
-  on('done', () => run(it, 'done', () => app.api.command(it.id, 'done')));
+  // Done keeps what was typed first: the server files it with the Done.
+  on('done', () => run(it, 'done', async () => {
+    await flushDraft(it, () => app.api);
+    return app.api.command(it.id, 'done');
+  }));
   on('recent', () => toggleHistory(it, true));
   on('history', () => toggleHistory(it));
   on('case-edit', () => startCaseEdit(it));
-  on('case-cancel', () => stopCaseEdit(it));
+  on('case-cancel', () => {
+    stopCaseEdit(it);
+    flushDraft(it, () => app.api).catch(() => {});
+  });
   wireParty(it, el, { api: () => app.api, run, showProblem, announce });
+  wireDraft(it, el, () => app.api);
+  el.querySelector('[data-form="reschedule"] input[name="time"]').addEventListener('input', () => contactZoneText(it));
   for (const b of el.querySelectorAll('[data-digit]')) {
     b.addEventListener('click', () => sendDigit(it, b.dataset.digit));
   }
@@ -570,7 +591,7 @@ function renderWindow(it) {
   for (const b of el.querySelectorAll('[data-digit]')) b.disabled = !may.keypad;
   setText(el, 'dtmf', it.dtmf);
 
-  if (!it.editing) renderCase(field(el, 'case'), v.case_data, it.id);
+  if (!it.editing) renderCase(field(el, 'case'), v.case_data);
   el.querySelector('[data-action="case-edit"]').disabled = !may['case-edit'];
   el.querySelector('[data-action="case-edit"]').hidden = it.editing;
 
@@ -610,7 +631,7 @@ function renderDisposition(it, may) {
   if (sel.value !== value) sel.value = value;
   sel.disabled = !may.disposition;
   sel.required = app.catalogue.required;
-  setText(it.win, 'disposition-required', app.catalogue.required ? 'Required before Done.' : '');
+  setText(it.win, 'disposition-required', R.dispositionHint(app.catalogue.required, value));
 }
 
 function renderNotes(it) {
@@ -624,47 +645,6 @@ function renderNotes(it) {
     li.append(time, ' ', n.text);
     return li;
   }));
-}
-
-// renderCase shows case information; http(s) links in values open in a new
-// window. Values are only ever text: nothing in them is parsed as HTML.
-function renderCase(dl, data, key) {
-  const entries = Object.entries(data || {}).sort(([a], [b]) => a.localeCompare(b));
-  const sig = JSON.stringify(entries);
-  if (dl.dataset.sig === sig) return;
-  dl.dataset.sig = sig;
-  const nodes = [];
-  if (entries.length === 0) {
-    const dd = document.createElement('dd');
-    dd.className = 'none';
-    dd.textContent = 'No case information.';
-    nodes.push(dd);
-  }
-  for (const [k, val] of entries) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    for (const part of R.linkParts(val)) {
-      if (!part.href) {
-        dd.append(part.text);
-        continue;
-      }
-      const a = document.createElement('a');
-      a.href = part.href;
-      a.target = '_blank';
-      a.rel = 'noopener noreferrer';
-      a.title = part.href; // hovering shows where it leads
-      a.textContent = part.text;
-      const hint = document.createElement('span');
-      hint.className = 'visually-hidden';
-      hint.textContent = ' (opens in a new window)';
-      a.append(hint);
-      dd.append(a);
-    }
-    nodes.push(dt, dd);
-  }
-  dl.replaceChildren(...nodes);
-  dl.dataset.key = key;
 }
 
 // ---- window actions -------------------------------------------------------
@@ -727,6 +707,7 @@ async function saveNote(it, form) {
   if (r) {
     it.notes.push(r.data || { text, at: new Date().toISOString() });
     form.elements.text.value = '';
+    flushDraft(it, () => app.api).catch(() => {}); // saved: nothing left to file at Done
     announce('Note saved.');
     if (app.items.get(it.id) === it) render(it);
   }
@@ -745,10 +726,12 @@ async function reschedule(it, form) {
   if (r) announce(`Rescheduled for ${R.when(t.toISOString())}.`);
 }
 
-function startCaseEdit(it) {
+// startCaseEdit opens the case form with data (the case information, or
+// the draft kept from before a reload).
+function startCaseEdit(it, data = it.view.case_data, focus = true) {
   const form = it.win.querySelector('[data-form="case"]');
   const box = field(it.win, 'case-inputs');
-  const entries = Object.entries(it.view.case_data || {}).sort(([a], [b]) => a.localeCompare(b));
+  const entries = Object.entries(data || {}).sort(([a], [b]) => a.localeCompare(b));
   box.replaceChildren(...entries.map(([k, val]) => {
     const label = document.createElement('label');
     const input = document.createElement('input');
@@ -762,7 +745,7 @@ function startCaseEdit(it) {
   form.hidden = false;
   field(it.win, 'case').hidden = true;
   render(it);
-  (box.querySelector('input') || form.elements['new-key']).focus();
+  if (focus) (box.querySelector('input') || form.elements['new-key']).focus();
 }
 
 function stopCaseEdit(it) {
@@ -786,8 +769,18 @@ async function saveCase(it, form) {
     // Shown at once; the interaction's own view follows on the stream.
     it.view = { ...it.view, case_data: r.data?.case_data || data };
     stopCaseEdit(it);
+    flushDraft(it, () => app.api).catch(() => {});
     announce('Case Information saved.');
   }
+}
+
+// contactZoneText says what the reschedule picker's time (in the agent's
+// zone) is for the contact.
+function contactZoneText(it) {
+  const input = it.win.querySelector('[data-form="reschedule"] input[name="time"]');
+  const t = new Date(input.value);
+  const z = R.zonedText(t, it.view.contact_zones);
+  setText(it.win, 'reschedule-contact', z ? `For the contact: ${z}.` : 'The contact\'s time zone is unknown.');
 }
 
 async function loadMatrix(it) {
@@ -897,5 +890,11 @@ $('go-ready').addEventListener('click', () => setState('READY'));
 $('go-not-ready').addEventListener('click', () => setState('NOT_READY', $('not-ready-reason').value));
 $('logout').addEventListener('click', onLogout);
 $('problem-dismiss').addEventListener('click', clearProblem);
+// Leaving or reloading the page sends what was typed since the last save.
+window.addEventListener('pagehide', () => {
+  for (const it of app.items.values()) {
+    if (it.draftTimer && app.api) flushDraft(it, () => app.api, { keepalive: true }).catch(() => {});
+  }
+});
 setInterval(tick, 250);
 restore();

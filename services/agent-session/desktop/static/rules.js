@@ -161,24 +161,106 @@ export function localInput(date) {
   return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}T${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
-const urlPattern = /\bhttps?:\/\/[^\s<>"']+/gi;
+// linkPattern finds, in a case information value, anchor text written
+// [text](https://…) or <a href="https://…">text</a> (as web forms send
+// it), and bare http(s) addresses.
+const linkPattern = /\[([^\]\n]{1,200})\]\((https?:\/\/[^\s<>"')]+)\)|<a\s[^>]*?href\s*=\s*["'](https?:\/\/[^"'\s<>]+)["'][^>]*>([^<]{1,200})<\/a>|\bhttps?:\/\/[^\s<>"']+/gi;
 
 // linkParts splits a case information value into text and http(s) links,
 // so that links become anchors without ever parsing the value as HTML.
-// Trailing punctuation stays text ("see https://x.example/a." links /a).
+// Anchor text keeps its words ({href, text: 'Order A-17'}); a bare address
+// is its own text, trailing punctuation left out ("see https://x.example/a."
+// links /a).
 export function linkParts(value) {
   const out = [];
+  const str = String(value);
   let last = 0;
-  for (const m of String(value).matchAll(urlPattern)) {
-    let url = m[0];
-    const trail = url.match(/[.,;:!?)\]]+$/);
-    if (trail) url = url.slice(0, -trail[0].length);
-    if (m.index > last) out.push({ text: value.slice(last, m.index) });
-    out.push({ href: url, text: url });
-    last = m.index + url.length;
+  for (const m of str.matchAll(linkPattern)) {
+    let href;
+    let text;
+    let len = m[0].length;
+    if (m[1] !== undefined) {
+      [href, text] = [m[2], m[1]];
+    } else if (m[3] !== undefined) {
+      [href, text] = [m[3], m[4]];
+    } else {
+      href = m[0];
+      const trail = href.match(/[.,;:!?)\]]+$/);
+      if (trail) href = href.slice(0, -trail[0].length);
+      text = href;
+      len = href.length;
+    }
+    if (m.index > last) out.push({ text: str.slice(last, m.index) });
+    out.push({ href, text: text.trim() || href });
+    last = m.index + len;
   }
-  if (last < String(value).length) out.push({ text: String(value).slice(last) });
+  if (last < str.length) out.push({ text: str.slice(last) });
   return out;
+}
+
+// linkCard is what the preview card of a case information link shows on
+// hover and focus: its words, the site it leads to (the host, as the
+// browser will show it, so anchor text cannot hide where it goes) and the
+// address, shortened.
+export function linkCard(href, text) {
+  let url;
+  try {
+    url = new URL(href);
+  } catch {
+    return { title: text || href, site: '', address: href };
+  }
+  const address = url.href.length > 120 ? url.href.slice(0, 119) + '…' : url.href;
+  let last = url.pathname.replace(/\/$/, '').split('/').pop() || '';
+  try {
+    last = decodeURIComponent(last);
+  } catch {
+    // shown as written
+  }
+  const title = text && text !== href ? text : url.host + (last ? ` › ${last}` : '');
+  return { title: title.trim(), site: url.host, address };
+}
+
+// idleText is what the workspace says with no interaction on it, in the
+// words of the agent's web callback state.
+export function idleText(state, reason = '') {
+  switch (state) {
+    case 'READY': return 'Ready. Waiting for a web callback: its preview shows here.';
+    case 'AFTER_CALL_WORK': return 'After Call Work. Go Ready when you are done, to receive web callbacks.';
+    case 'BUSY': return reason ? `Busy: ${reason}.` : 'Busy.';
+    case 'NOT_READY': return 'No interaction. Go Ready to receive web callbacks.';
+    default: return '';
+  }
+}
+
+// dispositionHint is the line under the Disposition Code list: a reminder
+// only while a required code is still to be chosen.
+export function dispositionHint(required, code) {
+  return required && !code ? 'Required before Done.' : '';
+}
+
+// draftBody is what PUT …/draft takes from the window: the note as typed
+// and, while the case information is edited, the form (fields, and the new
+// field once it has a name).
+export function draftBody(note, editing, fields, newKey = '', newValue = '') {
+  const body = { note: String(note || '') };
+  if (!editing) return { ...body, case_editing: false };
+  const data = { ...fields };
+  const k = String(newKey || '').trim();
+  if (k) data[k] = String(newValue || '');
+  return { ...body, case_editing: true, case_data: data };
+}
+
+// zonedText words an instant in each of the contact's zones, for the
+// reschedule picker (which is in the agent's own zone), e.g.
+// "Tue 3 Dec, 09:30 America/New_York". Empty without zones or time.
+export function zonedText(date, zones) {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime()) || !zones || !zones.length) return '';
+  return zones.map((z) => {
+    const f = new Intl.DateTimeFormat('en-GB', { timeZone: z, weekday: 'short', day: 'numeric', month: 'short',
+      hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(date);
+    const p = Object.fromEntries(f.map((x) => [x.type, x.value]));
+    return `${p.weekday} ${p.day} ${p.month}, ${p.hour}:${p.minute} ${z}`;
+  }).join('; ');
 }
 
 // contactName is how the agent sees the contact: the name given, else the number.
