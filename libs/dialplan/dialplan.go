@@ -210,7 +210,11 @@ func forbidden(number string) (parsed, error) {
 	}
 	national := phonenumbers.GetNationalSignificantNumber(num)
 	regions := phonenumbers.GetRegionCodesForCountryCode(int(num.GetCountryCode()))
-	valid := phonenumbers.IsValidNumber(num)
+	// Valid is a known type: IsValidNumber is GetNumberType's lookup of
+	// the region and match of its patterns, done again (and for +1, the
+	// region's lookup matches up to 25 countries' patterns).
+	typ := phonenumbers.GetNumberType(num)
+	valid := typ != phonenumbers.UNKNOWN
 	for _, region := range regions {
 		// "+1911", "+44999": an emergency number behind its country code.
 		// A number that is not valid and starts with one ("+49110123") is
@@ -241,7 +245,6 @@ func forbidden(number string) (parsed, error) {
 		return parsed{}, &RefusedError{Reason: ErrInvalid}
 	}
 	region := phonenumbers.GetRegionCodeForNumber(num)
-	typ := phonenumbers.GetNumberType(num)
 	switch typ {
 	case phonenumbers.PREMIUM_RATE:
 		return parsed{}, &RefusedError{Reason: ErrPremium, Detail: region}

@@ -108,3 +108,17 @@ func maxLen(re *syntax.Regexp) int {
 	}
 	return -1
 }
+
+// forbidden takes a known type for valid, as IsValidNumber does inside.
+func TestValidIsAKnownType(t *testing.T) {
+	for _, n := range []string{"+14155550123", "+442079460018", "+19005551234", "+999999999", "+33612345678", "+4915112345678",
+		"+12125551234", "+1911555012", "+61291234567", "+8613812345678", "+12345", "+80012345678", "+882123456789"} {
+		num, err := phonenumbers.Parse(n, "ZZ")
+		if err != nil {
+			continue
+		}
+		if v, typ := phonenumbers.IsValidNumber(num), phonenumbers.GetNumberType(num); v != (typ != phonenumbers.UNKNOWN) {
+			t.Errorf("%s: valid %v, type %v", n, v, typ)
+		}
+	}
+}

@@ -371,7 +371,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 		return nil, nil
 	}
 	var out []eventstore.RecordedEvent
-	err := s.readRecords(ctx, locs, false, func(r *record) error {
+	err := s.readRecords(ctx, locs, false, nil, func(r *record) error {
 		for i := range r.events {
 			if rev := r.firstRev + uint64(i); rev >= from {
 				out = append(out, recorded(r, i))
@@ -408,10 +408,19 @@ func recorded(r *record, i int) eventstore.RecordedEvent {
 // readRecords decodes the records at locs (in log order), coalescing
 // neighbours into one read, and calls fn for each. With shared, records
 // decoded lately by another caller are taken from s.recent, and those
-// decoded here are put there: fn must then not modify them.
-func (s *Store) readRecords(ctx context.Context, locs []appendLoc, shared bool, fn func(*record) error) error {
+// decoded here are put there: fn must then not modify them. scratch, if
+// not nil, is a read buffer kept by the caller between calls.
+func (s *Store) readRecords(ctx context.Context, locs []appendLoc, shared bool, scratch *[]byte, fn func(*record) error) error {
 	const maxChunk, maxGap = 1 << 20, 16 << 10
 	var buf []byte
+	if scratch != nil {
+		buf = *scratch
+		defer func() {
+			if cap(buf) <= maxScratch { // a catch-up's megabyte is not kept
+				*scratch = buf
+			}
+		}()
+	}
 	for i := 0; i < len(locs); {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -461,6 +470,10 @@ func (s *Store) readRecords(ctx context.Context, locs []appendLoc, shared bool, 
 	}
 	return nil
 }
+
+// maxScratch is the most a subscription keeps of its read buffer between
+// reads: live, a read is the records of a sync or two.
+const maxScratch = 64 << 10
 
 // readAt reads from the log unless the store is closed.
 func (s *Store) readAt(b []byte, off int64) error {

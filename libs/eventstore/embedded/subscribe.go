@@ -28,6 +28,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 	defer context.AfterFunc(s.closing, cancel)()
 
 	next := from.Commit + 1 // the first sequence number still to deliver
+	var scratch []byte      // read buffer, reused: one per wake-up was 4% of what the platform allocated
 	for {
 		if sctx.Err() != nil {
 			return s.ended(ctx)
@@ -47,7 +48,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 			}
 		}
 		var handlerErr error
-		err := s.readRecords(sctx, locs[i:], true, func(r *record) error {
+		err := s.readRecords(sctx, locs[i:], true, &scratch, func(r *record) error {
 			for k := range r.events {
 				seq := r.firstSeq + uint64(k)
 				if seq < next {
