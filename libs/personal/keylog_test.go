@@ -261,3 +261,56 @@ func TestKeyLogReadsDirFiles(t *testing.T) {
 		t.Fatalf("Get after delete: %v", err)
 	}
 }
+
+// A key destroyed and made again is the new one for a process that read
+// the log before, and after a crash that left both records whole.
+func TestKeyLogKeyMadeAgain(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	w := openLog(t, dir)
+	if _, err := w.PutIfAbsent(ctx, "keys", "k", []byte("first key")); err != nil {
+		t.Fatal(err)
+	}
+	r := openLog(t, dir)
+	if v, err := r.Get(ctx, "keys", "k"); err != nil || string(v) != "first key" {
+		t.Fatalf("read-only: %q, %v", v, err)
+	}
+	if err := w.Delete(ctx, "keys", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.PutIfAbsent(ctx, "keys", "k", []byte("second key")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.Get(ctx, "keys", "k"); err != nil || string(v) != "second key" {
+		t.Fatalf("read-only after the key was made again: %q, %v", v, err)
+	}
+	r.Close()
+	w.Close()
+
+	// Both records whole: the delete's overwrite never reached the disk.
+	d2 := t.TempDir()
+	a := openLog(t, d2)
+	if _, err := a.PutIfAbsent(ctx, "keys", "k", []byte("old key, deleted")); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	first, _ := os.ReadFile(filepath.Join(d2, "log"))
+	b := openLog(t, t.TempDir())
+	if _, err := b.PutIfAbsent(ctx, "keys", "k", []byte("new key")); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(filepath.Join(b.dir.root, "log"))
+	b.Close()
+	if err := os.WriteFile(filepath.Join(d2, "log"), append(first, second...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = openLog(t, d2)
+	if v, err := a.Get(ctx, "keys", "k"); err != nil || string(v) != "new key" {
+		t.Fatalf("after reopen: %q, %v", v, err)
+	}
+	a.Close()
+	raw, _ := os.ReadFile(filepath.Join(d2, "log"))
+	if bytes.Contains(raw, []byte("old key, deleted")) {
+		t.Fatal("the shadowed key is still in the log")
+	}
+}
