@@ -133,6 +133,9 @@ run personal-event libs -run '^$' -bench PersonalPerEvent ./personal/
 # The directory key store's put (a new contact's key, a new callback's link)
 # at 32 at once: an unnamed file linked to its name beside a named temporary.
 run personal-put libs -run '^$' -bench DirPut -benchtime 2000x ./personal/
+# A new contact's key and its callback's link at 64 at once: the key log
+# (one sync for many, the embedded store's default) beside a file each.
+run personal-keylog libs -run '^$' -bench KeyStorePut -benchtime 2000x ./personal/
 RINGBACK_BIN="$root/bin/ringback" run personal-callback cmd/ringback -timeout 15m -run '^$' -bench PersonalData -benchtime 1x ./bench/
 
 # Abuse protection (issue 12): the rate limits' cost per create (client

@@ -27,19 +27,19 @@ type personalConfig struct {
 // RegisterFlags registers the --personal.* flags.
 func (c *personalConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SecretFile, "personal.secret-file", "", "file holding the secret (32 bytes or more, e.g. a mounted Kubernetes Secret) that wraps every contact's key and names keys; empty: one is drawn and kept in the key store itself, beside the keys, which still erases but leaves a copy of the store and its keys readable together")
-	fs.StringVar(&c.Keys, "personal.keys", "", "where contacts' keys live: dir:<path> (a directory every replica shares), postgres (a table of --eventstore's database), or off (personal data stored in clear, not erasable); empty: <data>/keys on the embedded store, postgres on PostgreSQL, off on KurrentDB (its deletes are not destruction) and on embedded stores joined by Kafka (each process's directory is its own)")
+	fs.StringVar(&c.Keys, "personal.keys", "", "where contacts' keys live: log:<path> (a directory one process owns: keys appended to a log, one sync for many), dir:<path> (a directory every replica shares, a file per key), postgres (a table of --eventstore's database), or off (personal data stored in clear, not erasable); empty: log:<data>/keys on the embedded store, postgres on PostgreSQL, off on KurrentDB (its deletes are not destruction) and on embedded stores joined by Kafka (each process's directory is its own)")
 }
 
 // Validate checks --personal.keys.
 func (c *personalConfig) Validate(storeKind string) error {
 	switch k := c.Keys; {
-	case k == "", k == "off", strings.HasPrefix(k, "dir:") && len(k) > 4:
+	case k == "", k == "off", strings.HasPrefix(k, "dir:") && len(k) > 4, strings.HasPrefix(k, "log:") && len(k) > 4:
 	case k == "postgres":
 		if storeKind != "postgres" {
 			return &usageError{"--personal.keys=postgres needs --eventstore=postgres://..."}
 		}
 	default:
-		return &usageError{fmt.Sprintf("--personal.keys: %q is none of dir:<path>, postgres, off", k)}
+		return &usageError{fmt.Sprintf("--personal.keys: %q is none of log:<path>, dir:<path>, postgres, off", k)}
 	}
 	return nil
 }
@@ -56,7 +56,11 @@ func (c *personalConfig) keysFor(storeKind, bus, data string) string {
 		// process would read the events as erased. A shared dir: works.
 		return "off"
 	case storeKind == "embedded":
-		return "dir:" + filepath.Join(data, "keys")
+		// One process owns the data directory (the store's lock), so its
+		// keys can be a log it alone appends to: a sync for many new
+		// callbacks, where a file each cost two syncs per callback
+		// (issue 12). Keys kept as files there before are still read.
+		return "log:" + filepath.Join(data, "keys")
 	case storeKind == "postgres":
 		return "postgres"
 	}
@@ -91,7 +95,7 @@ func (a *App) openPersonal(ctx context.Context) error {
 	return nil
 }
 
-// openSealer opens the key store keys names (dir:<path> or postgres, on
+// openSealer opens the key store keys names (log:<path>, dir:<path> or postgres, on
 // the database of eventstoreURL) with the secret of secretFile, or the one
 // kept in the key store when it is empty.
 func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log *slog.Logger, onSecret func(secret []byte) error) (*personal.Sealer, func() error, error) {
@@ -99,7 +103,13 @@ func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log
 		blobs personal.Blobs
 		close = func() error { return nil }
 	)
-	if dir, ok := strings.CutPrefix(keys, "dir:"); ok {
+	if dir, ok := strings.CutPrefix(keys, "log:"); ok {
+		l, err := personal.OpenKeyLog(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		blobs, close = l, l.Close
+	} else if dir, ok := strings.CutPrefix(keys, "dir:"); ok {
 		d, err := personal.OpenDir(dir)
 		if err != nil {
 			return nil, nil, err

@@ -50,3 +50,14 @@ func (d *Dir) put(ns, name string, v []byte) error {
 	}
 	return nil
 }
+
+// syncData flushes f's data and the metadata needed to read it back (its
+// size), skipping timestamps: fdatasync, as durable for a file appended to.
+func syncData(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}

@@ -2,6 +2,7 @@ package personal
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -54,7 +55,7 @@ type Blobs interface {
 // without the master key, which lives elsewhere (a Kubernetes Secret).
 type Wrapped struct {
 	blobs  Blobs
-	master []byte
+	master cipher.AEAD // made once: a cipher per key wrapped was its own allocation churn
 }
 
 // NewWrapped returns a KeyStore over blobs wrapping keys with master
@@ -63,7 +64,11 @@ func NewWrapped(blobs Blobs, master []byte) (*Wrapped, error) {
 	if len(master) != 32 {
 		return nil, fmt.Errorf("personal: master key of %d bytes, want 32", len(master))
 	}
-	return &Wrapped{blobs: blobs, master: master}, nil
+	a, err := newAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	return &Wrapped{blobs: blobs, master: a}, nil
 }
 
 // Key implements KeyStore.
@@ -102,20 +107,14 @@ func (w *Wrapped) Linked(ctx context.Context, correlation string) (string, error
 }
 
 func (w *Wrapped) wrap(id string, k []byte) ([]byte, error) {
-	a, err := newAEAD(w.master)
-	if err != nil {
-		return nil, err
-	}
+	a := w.master
 	nonce := make([]byte, a.NonceSize())
 	rand.Read(nonce)
 	return a.Seal(nonce, nonce, k, []byte(id)), nil
 }
 
 func (w *Wrapped) unwrap(id string, b []byte) ([]byte, error) {
-	a, err := newAEAD(w.master)
-	if err != nil {
-		return nil, err
-	}
+	a := w.master
 	if len(b) < a.NonceSize() {
 		return nil, fmt.Errorf("wrapped key %s: too short", id)
 	}

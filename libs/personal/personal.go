@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strings"
 	"sync"
@@ -66,6 +67,8 @@ type Sealer struct {
 	now    func() time.Time
 	// maxKeys bounds cache (maxKeys; a test's few).
 	maxKeys int
+
+	macs sync.Pool // of KeyID's HMACs, reset rather than made (and their pads hashed) per number
 
 	mu     sync.Mutex
 	cache  map[string]cachedKey // key id →
@@ -108,9 +111,16 @@ func NewSealer(keys KeyStore, secret []byte) (*Sealer, error) {
 // KeyID names the key of the contact with number: a keyed hash of the
 // normalised number, so neither the key store nor the events reveal it.
 func (s *Sealer) KeyID(number string) string {
-	m := hmac.New(sha256.New, s.secret)
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.secret)
+	}
+	m.Reset()
 	m.Write([]byte(Normalize(number)))
-	return hex.EncodeToString(m.Sum(nil)[:keyIDLen])
+	var sum [sha256.Size]byte
+	id := hex.EncodeToString(m.Sum(sum[:0])[:keyIDLen])
+	s.macs.Put(m)
+	return id
 }
 
 // Normalize keeps the leading + and the digits of a number, so that

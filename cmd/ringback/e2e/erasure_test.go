@@ -76,6 +76,20 @@ func TestErasureCanary(t *testing.T) {
 		})
 }
 
+// TestErasureCanaryOnKeyLog is the same on the single node's defaults:
+// the embedded store and bus, and the keys in the log of <data>/keys
+// (log:), which `ringback recording` reads beside the running server.
+func TestErasureCanaryOnKeyLog(t *testing.T) {
+	siptest.Sipp(t)
+	data := t.TempDir()
+	keys := []string{"--data", data}
+	erasureCanary(t, data, keys, keys, func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(data, "keys", "log")); err != nil {
+			t.Errorf("the keys are not in the log: %v", err)
+		}
+	})
+}
+
 // TestErasureCanaryOnPostgreSQL is the same on the shared store: the keys
 // are in its database, and its rows hold no readable canary.
 func TestErasureCanaryOnPostgreSQL(t *testing.T) {

@@ -45,6 +45,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // event is one event as the log stores it.
 type event struct {
 	id   uuid.UUID
+	sid  string // id as text, made once for every subscription that reads it (full decode)
 	typ  string
 	data []byte
 	meta map[string]string
@@ -185,6 +186,7 @@ func decodeRecord(b []byte, full bool) (record, int, error) {
 			break
 		}
 		if full {
+			e.sid = e.id.String()
 			e.typ, e.data = string(typ), append([]byte{}, data...)
 			if nmeta > 0 {
 				e.meta = make(map[string]string, nmeta)

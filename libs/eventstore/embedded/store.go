@@ -63,6 +63,8 @@ type Store struct {
 
 	cpMu sync.Mutex // serialises checkpoint saves, so none goes backwards
 
+	recent recentRecords // decoded records the subscriptions share
+
 	// leases live in memory: one process holds the store (the directory
 	// lock), so no holder outlives them. Guarded by mu, which the writer
 	// holds when it checks a fence.
@@ -369,7 +371,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 		return nil, nil
 	}
 	var out []eventstore.RecordedEvent
-	err := s.readRecords(ctx, locs, func(r *record) error {
+	err := s.readRecords(ctx, locs, false, nil, func(r *record) error {
 		for i := range r.events {
 			if rev := r.firstRev + uint64(i); rev >= from {
 				out = append(out, recorded(r, i))
@@ -387,11 +389,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 func recorded(r *record, i int) eventstore.RecordedEvent {
 	e := &r.events[i]
 	seq := r.firstSeq + uint64(i)
+	id := e.sid
+	if id == "" {
+		id = e.id.String()
+	}
 	return eventstore.RecordedEvent{
 		Stream:   r.stream,
 		Revision: r.firstRev + uint64(i),
 		Position: eventstore.Position{Commit: seq, Prepare: seq},
-		ID:       e.id.String(),
+		ID:       id,
 		Type:     e.typ,
 		Data:     e.data,
 		Metadata: e.meta,
@@ -400,13 +406,33 @@ func recorded(r *record, i int) eventstore.RecordedEvent {
 }
 
 // readRecords decodes the records at locs (in log order), coalescing
-// neighbours into one read, and calls fn for each.
-func (s *Store) readRecords(ctx context.Context, locs []appendLoc, fn func(*record) error) error {
+// neighbours into one read, and calls fn for each. With shared, records
+// decoded lately by another caller are taken from s.recent, and those
+// decoded here are put there: fn must then not modify them. scratch, if
+// not nil, is a read buffer kept by the caller between calls.
+func (s *Store) readRecords(ctx context.Context, locs []appendLoc, shared bool, scratch *[]byte, fn func(*record) error) error {
 	const maxChunk, maxGap = 1 << 20, 16 << 10
 	var buf []byte
+	if scratch != nil {
+		buf = *scratch
+		defer func() {
+			if cap(buf) <= maxScratch { // a catch-up's megabyte is not kept
+				*scratch = buf
+			}
+		}()
+	}
 	for i := 0; i < len(locs); {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if shared {
+			if r := s.recent.get(locs[i].off); r != nil {
+				if err := fn(r); err != nil {
+					return err
+				}
+				i++
+				continue
+			}
 		}
 		start := locs[i].off
 		end := start + int64(locs[i].size)
@@ -428,7 +454,15 @@ func (s *Store) readRecords(ctx context.Context, locs []appendLoc, fn func(*reco
 			if err != nil {
 				return fmt.Errorf("record at %d: %v: %w", l.off, err, ErrCorrupt)
 			}
-			if err := fn(&r); err != nil {
+			rp := &r
+			if shared {
+				if c := s.recent.get(l.off); c != nil {
+					rp = c // decoded meanwhile by another: one copy for all
+				} else {
+					s.recent.put(l.off, rp)
+				}
+			}
+			if err := fn(rp); err != nil {
 				return err
 			}
 		}
@@ -436,6 +470,10 @@ func (s *Store) readRecords(ctx context.Context, locs []appendLoc, fn func(*reco
 	}
 	return nil
 }
+
+// maxScratch is the most a subscription keeps of its read buffer between
+// reads: live, a read is the records of a sync or two.
+const maxScratch = 64 << 10
 
 // readAt reads from the log unless the store is closed.
 func (s *Store) readAt(b []byte, off int64) error {

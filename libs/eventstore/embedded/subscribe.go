@@ -20,12 +20,15 @@ var errStop = errors.New("stop")
 //
 // fn gets a context that also ends when the store closes, so a handler
 // blocked on it does not hold Close's promise to end subscriptions hostage.
+// Subscriptions share what they read (recentRecords): fn must not modify an
+// event's Data or Metadata in place.
 func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn func(context.Context, eventstore.RecordedEvent) error) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.closing, cancel)()
 
 	next := from.Commit + 1 // the first sequence number still to deliver
+	var scratch []byte      // read buffer, reused: one per wake-up was 4% of what the platform allocated
 	for {
 		if sctx.Err() != nil {
 			return s.ended(ctx)
@@ -45,7 +48,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 			}
 		}
 		var handlerErr error
-		err := s.readRecords(sctx, locs[i:], func(r *record) error {
+		err := s.readRecords(sctx, locs[i:], true, &scratch, func(r *record) error {
 			for k := range r.events {
 				seq := r.firstSeq + uint64(k)
 				if seq < next {
