@@ -32,6 +32,7 @@ type serviceDoc struct {
 	Retry         *retryDoc        `json:"retry"`
 	PersonalWait  *span            `json:"personal_wait"`
 	PreferredWait *span            `json:"preferred_wait"`
+	Responses     []responseDoc    `json:"responses"`
 	abuseDoc                       // abuse.go
 }
 
@@ -182,6 +183,11 @@ func (d serviceDoc) resolve(base Service, loadLocation func(string) (*time.Locat
 			*w.out = time.Duration(*w.in)
 		}
 	}
+	responses, err := resolveResponses(base.Responses, d.Responses)
+	if err != nil {
+		return s, err
+	}
+	s.Responses = responses
 	return d.abuseDoc.resolve(s)
 }
 
