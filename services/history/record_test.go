@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/personal"
 )
 
 type recordBody struct {

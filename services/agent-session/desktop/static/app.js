@@ -6,6 +6,9 @@
 
 import { API, Problem } from './api.js';
 import { renderParty, wireParty } from './party.js';
+import { wireResponses } from './responses.js';
+import { renderTeam, wireTeam } from './team.js';
+import { renderContact, wireContact } from './contact.js';
 import * as R from './rules.js';
 
 const $ = (id) => document.getElementById(id);
@@ -536,6 +539,11 @@ function wireWindow(it, el) {
   on('case-edit', () => startCaseEdit(it));
   on('case-cancel', () => stopCaseEdit(it));
   wireParty(it, el, { api: () => app.api, run, showProblem, announce });
+  // The guide's Standard Response Library, Team Communicator and contact record (issue 15).
+  const guide = { api: () => app.api, run, showProblem, announce };
+  wireTeam(it, el, guide);
+  wireResponses(it, el, guide);
+  wireContact(it, el, guide);
   for (const b of el.querySelectorAll('[data-digit]')) {
     b.addEventListener('click', () => sendDigit(it, b.dataset.digit));
   }
@@ -567,6 +575,8 @@ function renderWindow(it) {
   const rec = el.querySelector('[data-action="record"]');
   rec.textContent = v.recording ? 'Stop Recording' : 'Record';
   renderParty(it, el, may, announce);
+  renderTeam(it, el);
+  renderContact(it, el);
   for (const b of el.querySelectorAll('[data-digit]')) b.disabled = !may.keypad;
   setText(el, 'dtmf', it.dtmf);
 
