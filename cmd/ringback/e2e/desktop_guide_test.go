@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ringback/ringback/libs/siptest"
 )
@@ -150,7 +151,6 @@ func TestDesktopTeamCommunicatorConsult(t *testing.T) {
 	d1, d2 := b.tab(t, "g1"), b.tab(t, "g2")
 	d2.login(t, url, "g2", "g2-token", "sip:g2@"+phone2.Addr)
 	win := guideAccepted(t, a, d1, url, "g1", "sip:g1@"+phone1.Addr, "+14155550172")
-	d2.pressNamed(t, "#me", "Not Ready")
 	d1.pressNamed(t, win, "Call this contact")
 	d1.waitJS(t, "Connected", desktopStatusIs(win, "Connected"))
 
@@ -179,8 +179,12 @@ func TestDesktopTeamCommunicatorConsult(t *testing.T) {
 
 	// Keyboard: from the search, down to the first result, and Consult.
 	d1.fill(t, win+` [data-field="party-target"]`, "gus two")
-	d1.waitJS(t, "g2 alone", rows+`.length === 1`)
-	d1.pressNamed(t, team, "Consult Gus Two (g2)")
+	d1.waitJS(t, "g2 alone", rows+`.length === 1 && !!`+row("agent", "g2"))
+	d1.do(t, "arrow down", chromedp.KeyEvent(kb.ArrowDown))
+	if name := desktopEval[string](t, d1, `document.activeElement.getAttribute('aria-label') || ''`); name != "Consult Gus Two (g2)" {
+		t.Fatalf("the focus after arrow down is on %q, want Consult Gus Two (g2)", name)
+	}
+	d1.do(t, "Consult with Enter", chromedp.KeyEvent(kb.Enter))
 	d1.waitJS(t, "consulting g2, the contact On Hold",
 		desktopFieldIs(win, "party", "Consulting g2")+` && `+desktopStatusIs(win, "On Hold"))
 	d1.waitJS(t, "the results closed", `document.querySelector(`+desktopJS(team)+`).hidden`)
