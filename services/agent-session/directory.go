@@ -126,7 +126,7 @@ type directoryAnswer struct {
 var stateOrder = map[string]int{agent.Ready: 0, agent.NotReady: 1, agent.AfterCallWork: 2, agent.Busy: 3, agent.LoggedOut: 4}
 
 // directory answers GET /v1/directory?q=: every word of q found in an
-// agent's id or name, a service's name or a recent number.
+// agent's id, name or state, a service's name or a recent number.
 func (s *Service) directory(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query().Get("q")
 	if len(q) > 100 {
@@ -156,12 +156,13 @@ func (s *Service) directory(w http.ResponseWriter, r *http.Request) error {
 		if c := s.agents.Get(id); c != nil {
 			name = c.Name
 		}
-		if !match(id, name) {
-			continue
-		}
 		c, ok := a.Channels[agent.WebCallback]
 		if !a.LoggedIn || !ok {
 			c = agent.ChannelState{State: agent.LoggedOut}
+		}
+		// "ready" or "not ready" finds agents by state too.
+		if !match(id, name, strings.ReplaceAll(c.State, "_", " ")) {
+			continue
 		}
 		d := directoryAgent{ID: id, Name: name, State: c.State, Reason: c.Reason}
 		if !c.Since.IsZero() {

@@ -146,6 +146,9 @@ func TestTeamCommunicatorListsAgentsServicesAndRecentNumbers(t *testing.T) {
 	if d := directoryOf(t, env, "a1", "A3"); len(d.Agents) != 1 || d.Agents[0].ID != "a3" || len(d.Services) != 0 || len(d.Numbers) != 0 {
 		t.Errorf("q=A3: %+v", d)
 	}
+	if d := directoryOf(t, env, "a1", "not+ready"); len(d.Agents) != 1 || d.Agents[0].ID != "a3" {
+		t.Errorf("q=not ready: %+v", d.Agents)
+	}
 	if d := directoryOf(t, env, "a1", "5550100"); len(d.Agents) != 0 || len(d.Numbers) != 1 {
 		t.Errorf("q=5550100: %+v", d)
 	}
