@@ -33,6 +33,7 @@ type serviceDoc struct {
 	PersonalWait  *span            `json:"personal_wait"`
 	PreferredWait *span            `json:"preferred_wait"`
 	Consent       *string          `json:"consent"`
+	Responses     []responseDoc    `json:"responses"`
 	abuseDoc                       // abuse.go
 }
 
@@ -190,6 +191,11 @@ func (d serviceDoc) resolve(base Service, loadLocation func(string) (*time.Locat
 		}
 		s.Consent = c
 	}
+	responses, err := resolveResponses(base.Responses, d.Responses)
+	if err != nil {
+		return s, err
+	}
+	s.Responses = responses
 	return d.abuseDoc.resolve(s)
 }
 

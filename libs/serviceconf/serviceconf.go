@@ -64,6 +64,8 @@ type Service struct {
 	// Consent is the text the service's web form asks a visitor to agree
 	// to; empty: the binary's (--intake.consent).
 	Consent string
+	// Responses are the service's Standard Response Library (responses.go).
+	Responses []Response
 	// Abuse is what the service admits of the public (abuse.go).
 	Abuse
 }
@@ -227,14 +229,9 @@ func Parse(b []byte, loadLocation func(string) (*time.Location, error)) (*Set, e
 	if err != nil {
 		return nil, fmt.Errorf("not YAML or JSON: %w", err)
 	}
-	var doc fileDoc
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w (fields are documented in docs/services.md)", plainJSONError(err))
-	}
-	if len(doc.Services) == 0 {
-		return nil, errors.New(`no "services"`)
+	doc, err := decodeFile(j)
+	if err != nil {
+		return nil, err
 	}
 	set := &Set{services: map[string]Service{}, fallback: Defaults}
 	// "*" first: the others start from it.
@@ -260,6 +257,35 @@ func Parse(b []byte, loadLocation func(string) (*time.Location, error)) (*Set, e
 		set.services[name] = svc
 	}
 	return set, nil
+}
+
+// decodeFile decodes the file service by service, so that an unknown or
+// mistyped field is named with its service.
+func decodeFile(j []byte) (fileDoc, error) {
+	var raw struct {
+		Services map[string]json.RawMessage `json:"services"`
+	}
+	doc := fileDoc{Services: map[string]serviceDoc{}}
+	if err := strictDecode(j, &raw); err != nil {
+		return doc, fmt.Errorf("%w (fields are documented in docs/services.md)", plainJSONError(err))
+	}
+	if len(raw.Services) == 0 {
+		return doc, errors.New(`no "services"`)
+	}
+	for _, name := range slices.Sorted(maps.Keys(raw.Services)) {
+		var d serviceDoc
+		if err := strictDecode(raw.Services[name], &d); err != nil {
+			return doc, fmt.Errorf("service %q: %w (fields are documented in docs/services.md)", name, plainJSONError(err))
+		}
+		doc.Services[name] = d
+	}
+	return doc, nil
+}
+
+func strictDecode(j []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // plainJSONError names the field of a decoding error the way the file does.

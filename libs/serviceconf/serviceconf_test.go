@@ -46,6 +46,9 @@ func TestSampleFileLoads(t *testing.T) {
 	if p, _ := sales.Retry.For(NoAnswer); p != Defaults.Retry.Outcomes[NoAnswer] {
 		t.Errorf("sales no_answer %+v, want the default", p)
 	}
+	if rs := sup.Responses; len(rs) != 3 || rs[0].Name != "Greeting" || rs[2].Tags[1] != "refund" {
+		t.Errorf("responses of support: %+v", rs)
+	}
 	// A service not listed gets "*": its TTL of 3d, the default window.
 	other := set.Of("billing")
 	if other.TTL != 72*time.Hour || other.Window != callwindow.Default || other.Name != "billing" {
@@ -85,7 +88,14 @@ func TestErrorsNameServiceAndField(t *testing.T) {
 		{`services: {support: {book_ahead: 400d}}`, "service support: book_ahead"},
 		{`services: {support: {consent: "  "}}`, "service support: consent"},
 		{`services: {Support: {}}`, `service "Support": a name`},
-		{`services: {support: {priorty: 3}}`, `unknown field "priorty"`},
+		{`services: {support: {priorty: 3}}`, `service "support": json: unknown field "priorty"`},
+		{`services: {support: {responses: [{name: Hi, text: Hello, tone: warm}]}}`, `service "support": json: unknown field "tone"`},
+		{`services: {support: {responses: [{text: Hello}]}}`, "service support: responses[0].name: required"},
+		{`services: {support: {responses: [{name: Hi}]}}`, "service support: responses[0].text: required"},
+		{`services: {support: {responses: [{name: Hi, text: a}, {name: hi, text: b}]}}`, `service support: responses[1].name: "hi" twice`},
+		{`services: {support: {responses: [{name: Hi, text: a, tags: ["two words"]}]}}`, `service support: responses[0].tags[0]`},
+		{`services: {support: {responses: {name: Hi}}}`, `service "support": field responses`},
+		{`services: {"*": {responses: [{name: "", text: a}]}}`, `service "*": responses[0].name: required`},
 		{`services: {support: {priority: high}}`, "priority"},
 		{`services: {support: {offer_timeout: soon}}`, "duration"},
 		{`{}`, `no "services"`},

@@ -159,6 +159,8 @@ type Service struct {
 	maxCatchUp   int           // maxCatchUpEvents; tests shrink it
 	streams      streamCounts  // open event streams per agent and address
 	sse          prometheus.Gauge
+	// recent are the agents' recent numbers for the Team Communicator.
+	recent *recentNumbers
 	// super is the supervisors' board and its live feed (issue 14).
 	super        *superFeed
 	superStreams prometheus.Gauge
@@ -201,6 +203,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		agentCache: eventstore.NewCache[agent.State](agentCacheSize), hub: newHub(), streamBuffer: streamBuffer,
 		catchUps: make(chan struct{}, maxCatchUps), maxCatchUp: maxCatchUpEvents}
 	s.sso = login
+	s.recent = newRecentNumbers()
 	zone, err := cfg.supervisorZone()
 	if err != nil {
 		return nil, err

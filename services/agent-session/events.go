@@ -196,6 +196,7 @@ func (s *Service) render(c change) func(eventstore.Position) []byte {
 // fold is the projection's Apply: the view first, then the desktops.
 func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 	s.super.apply(r, m)
+	s.recent.apply(r, m) // the Team Communicator's (directory.go)
 	if strings.HasPrefix(r.Stream, supervisor.CallbackPrefix) {
 		return // the board's only
 	}

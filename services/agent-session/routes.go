@@ -54,6 +54,9 @@ func (s *Service) routeTable() []agentauth.Route {
 		{Pattern: "GET /v1/supervisor/events", Roles: supervise, Handle: s.supervisorEvents},
 		{Pattern: "POST /v1/supervisor/agents/{agent}/not-ready", Roles: supervise, Handle: s.forceNotReady},
 		{Pattern: "POST /v1/supervisor/agents/{agent}/logout", Roles: supervise, Handle: s.forceLogout},
+		// The Standard Response Library and the Team Communicator (issue 15).
+		{Pattern: "GET /v1/responses", Roles: read, Handle: s.responses},
+		{Pattern: "GET /v1/directory", Roles: read, Handle: s.directory},
 		{Pattern: "GET /v1/interactions/{id}", Roles: read, Entitle: s.entitled, Handle: s.getInteraction},
 		{Pattern: "POST /v1/interactions/{id}/accept", Roles: agent, Entitle: s.entitled, Handle: s.accept},
 		{Pattern: "POST /v1/interactions/{id}/reject", Roles: agent, Entitle: s.entitled, Handle: s.reject},

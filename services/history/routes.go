@@ -35,6 +35,10 @@ func (s *Service) routeTable() []agentauth.Route {
 		{Pattern: "PUT /v1/interactions/{id}/case-data", Roles: agent, Entitle: s.entitledInteraction, Handle: s.editCaseData},
 		{Pattern: "GET /v1/contacts/{phone_number}/history", Roles: read, Entitle: s.entitledContact, Handle: s.contactHistory},
 		{Pattern: "GET /v1/contacts/{phone_number}/matrix", Roles: read, Entitle: s.entitledContact, Handle: s.matrix},
+		// The contact's record (issue 15): read as the history, edited by
+		// the agents handling the contact (record.go).
+		{Pattern: "GET /v1/contacts/{phone_number}/record", Roles: read, Entitle: s.entitledContact, Handle: s.contactRecord},
+		{Pattern: "PUT /v1/contacts/{phone_number}/record", Roles: agent, Entitle: s.entitledContact, Handle: s.editRecord},
 		// Erasure (issue 16 point 9) is for whoever answers a privacy
 		// request: a supervisor, of any service, since a contact is not
 		// one service's, or an operator.
@@ -331,16 +335,20 @@ func (s *Service) contactHistory(w http.ResponseWriter, r *http.Request) error {
 	cs = visible(r.Context(), cs)
 	rows := []contactRow{}
 	for _, c := range cs {
-		row := contactRow{CallbackID: c.CallbackID, InteractionID: c.InteractionID, Service: c.Service,
-			Subject: c.Subject, State: c.Status.String(), Disposition: c.Disposition, Notes: []noteView{},
-			RequestedAt: timePtr(c.RequestedAt), CompletedAt: timePtr(c.EndedAt)}
-		for _, n := range c.Notes {
-			row.Notes = append(row.Notes, noteView{InteractionID: n.InteractionID, AgentID: n.AgentID, Text: n.Text, At: n.At})
-		}
-		rows = append(rows, row)
+		rows = append(rows, contactRowOf(c))
 	}
 	httpx.WriteJSON(w, http.StatusOK, rows)
 	return nil
+}
+
+func contactRowOf(c summary) contactRow {
+	row := contactRow{CallbackID: c.CallbackID, InteractionID: c.InteractionID, Service: c.Service,
+		Subject: c.Subject, State: c.Status.String(), Disposition: c.Disposition, Notes: []noteView{},
+		RequestedAt: timePtr(c.RequestedAt), CompletedAt: timePtr(c.EndedAt)}
+	for _, n := range c.Notes {
+		row.Notes = append(row.Notes, noteView{InteractionID: n.InteractionID, AgentID: n.AgentID, Text: n.Text, At: n.At})
+	}
+	return row
 }
 
 // matrixCell is a count of interactions and their types.

@@ -492,6 +492,88 @@ func (x *ContactErased) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ContactEdited: an agent corrected the contact's record (issue 15, the
+// guide's contact directory): the name and e-mail the desktop shows for the
+// number from now on. Stream history-contact-<key>, the contact's record
+// beside its index entries. Sealed with the contact's key, so erasing the
+// contact erases them too. An unset field (proto3 optional) is unchanged;
+// "" clears it.
+type ContactEdited struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhoneNumber   string                 `protobuf:"bytes,1,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"`
+	Name          *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Email         *string                `protobuf:"bytes,3,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	AgentId       string                 `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactEdited) Reset() {
+	*x = ContactEdited{}
+	mi := &file_ringback_history_v1_history_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactEdited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactEdited) ProtoMessage() {}
+
+func (x *ContactEdited) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_history_v1_history_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactEdited.ProtoReflect.Descriptor instead.
+func (*ContactEdited) Descriptor() ([]byte, []int) {
+	return file_ringback_history_v1_history_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ContactEdited) GetPhoneNumber() string {
+	if x != nil {
+		return x.PhoneNumber
+	}
+	return ""
+}
+
+func (x *ContactEdited) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *ContactEdited) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
+}
+
+func (x *ContactEdited) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ContactEdited) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_history_v1_history_proto protoreflect.FileDescriptor
 
 const file_ringback_history_v1_history_proto_rawDesc = "" +
@@ -536,7 +618,15 @@ const file_ringback_history_v1_history_proto_rawDesc = "" +
 	"\rContactErased\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\tR\x02by\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02atBBZ@github.com/ringback/ringback/proto/ringback/history/v1;historyv1b\x06proto3"
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd6\x01\n" +
+	"\rContactEdited\x12+\n" +
+	"\fphone_number\x18\x01 \x01(\tB\b\x80\xbf\x18\x01\x88\xbf\x18\x01R\vphoneNumber\x12\x1d\n" +
+	"\x04name\x18\x02 \x01(\tB\x04\x80\xbf\x18\x01H\x00R\x04name\x88\x01\x01\x12\x1f\n" +
+	"\x05email\x18\x03 \x01(\tB\x04\x80\xbf\x18\x01H\x01R\x05email\x88\x01\x01\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02atB\a\n" +
+	"\x05_nameB\b\n" +
+	"\x06_emailBBZ@github.com/ringback/ringback/proto/ringback/history/v1;historyv1b\x06proto3"
 
 var (
 	file_ringback_history_v1_history_proto_rawDescOnce sync.Once
@@ -550,7 +640,7 @@ func file_ringback_history_v1_history_proto_rawDescGZIP() []byte {
 	return file_ringback_history_v1_history_proto_rawDescData
 }
 
-var file_ringback_history_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ringback_history_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_ringback_history_v1_history_proto_goTypes = []any{
 	(*InteractionEventRecorded)(nil), // 0: ringback.history.v1.InteractionEventRecorded
 	(*NoteAdded)(nil),                // 1: ringback.history.v1.NoteAdded
@@ -559,20 +649,22 @@ var file_ringback_history_v1_history_proto_goTypes = []any{
 	(*ContactLinked)(nil),            // 4: ringback.history.v1.ContactLinked
 	(*ContactKeyCreated)(nil),        // 5: ringback.history.v1.ContactKeyCreated
 	(*ContactErased)(nil),            // 6: ringback.history.v1.ContactErased
-	nil,                              // 7: ringback.history.v1.CaseDataUpdated.CaseDataEntry
-	(*timestamppb.Timestamp)(nil),    // 8: google.protobuf.Timestamp
+	(*ContactEdited)(nil),            // 7: ringback.history.v1.ContactEdited
+	nil,                              // 8: ringback.history.v1.CaseDataUpdated.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),    // 9: google.protobuf.Timestamp
 }
 var file_ringback_history_v1_history_proto_depIdxs = []int32{
-	8, // 0: ringback.history.v1.InteractionEventRecorded.occurred_at:type_name -> google.protobuf.Timestamp
-	8, // 1: ringback.history.v1.NoteAdded.at:type_name -> google.protobuf.Timestamp
-	7, // 2: ringback.history.v1.CaseDataUpdated.case_data:type_name -> ringback.history.v1.CaseDataUpdated.CaseDataEntry
-	8, // 3: ringback.history.v1.CaseDataUpdated.at:type_name -> google.protobuf.Timestamp
-	8, // 4: ringback.history.v1.ContactErased.at:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9, // 0: ringback.history.v1.InteractionEventRecorded.occurred_at:type_name -> google.protobuf.Timestamp
+	9, // 1: ringback.history.v1.NoteAdded.at:type_name -> google.protobuf.Timestamp
+	8, // 2: ringback.history.v1.CaseDataUpdated.case_data:type_name -> ringback.history.v1.CaseDataUpdated.CaseDataEntry
+	9, // 3: ringback.history.v1.CaseDataUpdated.at:type_name -> google.protobuf.Timestamp
+	9, // 4: ringback.history.v1.ContactErased.at:type_name -> google.protobuf.Timestamp
+	9, // 5: ringback.history.v1.ContactEdited.at:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ringback_history_v1_history_proto_init() }
@@ -580,13 +672,14 @@ func file_ringback_history_v1_history_proto_init() {
 	if File_ringback_history_v1_history_proto != nil {
 		return
 	}
+	file_ringback_history_v1_history_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_history_v1_history_proto_rawDesc), len(file_ringback_history_v1_history_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,6 +8,9 @@ import { API, Problem } from './api.js';
 import { renderCase } from './caseinfo.js';
 import { flushDraft, restoreDraft, wireDraft } from './draft.js';
 import { renderParty, wireParty } from './party.js';
+import { wireResponses } from './responses.js';
+import { renderTeam, wireTeam } from './team.js';
+import { renderContact, wireContact } from './contact.js';
 import * as R from './rules.js';
 
 const $ = (id) => document.getElementById(id);
@@ -557,6 +560,11 @@ function wireWindow(it, el) {
   wireParty(it, el, { api: () => app.api, run, showProblem, announce });
   wireDraft(it, el, () => app.api);
   el.querySelector('[data-form="reschedule"] input[name="time"]').addEventListener('input', () => contactZoneText(it));
+  // The guide's Standard Response Library, Team Communicator and contact record (issue 15).
+  const guide = { api: () => app.api, run, showProblem, announce };
+  wireTeam(it, el, guide);
+  wireResponses(it, el, guide);
+  wireContact(it, el, guide);
   for (const b of el.querySelectorAll('[data-digit]')) {
     b.addEventListener('click', () => sendDigit(it, b.dataset.digit));
   }
@@ -588,6 +596,8 @@ function renderWindow(it) {
   const rec = el.querySelector('[data-action="record"]');
   rec.textContent = v.recording ? 'Stop Recording' : 'Record';
   renderParty(it, el, may, announce);
+  renderTeam(it, el);
+  renderContact(it, el);
   for (const b of el.querySelectorAll('[data-digit]')) b.disabled = !may.keypad;
   setText(el, 'dtmf', it.dtmf);
 
