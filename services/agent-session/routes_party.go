@@ -97,7 +97,7 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 			return problem(err)
 		}
 		return s.answer(w, r, id, out, func(st interaction.State) bool {
-			return st.Third.Status != "" || !st.Third.Asked()
+			return st.Third.Status != interaction.PartyNone || !st.Third.Asked()
 		})
 	}
 }

@@ -17,32 +17,33 @@ import (
 // Stream names an agent's stream.
 func Stream(id string) string { return "agent-" + id }
 
-// Channels and states, in the words of the workspace.
+// Channels and states, as the events carry them. The words an agent or an
+// API client reads for them are agent-session's (words.go) and the
+// desktop's.
 const (
-	WebCallback = "webcallback"
-	Voice       = "voice"
+	WebCallback = agentv1.Channel_CHANNEL_WEB_CALLBACK
+	Voice       = agentv1.Channel_CHANNEL_VOICE
 
-	Ready         = "READY"
-	NotReady      = "NOT_READY"
-	Busy          = "BUSY"
-	AfterCallWork = "AFTER_CALL_WORK"
-	LoggedOut     = "LOGGED_OUT"
+	Ready         = agentv1.AgentState_AGENT_STATE_READY
+	NotReady      = agentv1.AgentState_AGENT_STATE_NOT_READY
+	Busy          = agentv1.AgentState_AGENT_STATE_BUSY
+	AfterCallWork = agentv1.AgentState_AGENT_STATE_AFTER_CALL_WORK
 )
 
 // Channels an agent has.
-var Channels = []string{WebCallback, Voice}
+var Channels = []agentv1.Channel{WebCallback, Voice}
 
 // State of an agent.
 type State struct {
 	LoggedIn bool
 	PhoneURI string
 	Skills   map[string]int32
-	Channels map[string]ChannelState
+	Channels map[agentv1.Channel]ChannelState
 }
 
 // ChannelState is the agent's state on one channel.
 type ChannelState struct {
-	State  string
+	State  agentv1.AgentState
 	Reason string
 	Since  time.Time
 	// Until is when After Call Work ends, as stored with it; zero for an
@@ -80,9 +81,11 @@ type (
 		By, Why string
 	}
 	SetState struct {
-		Agent                  string
-		Channel, State, Reason string
-		At                     time.Time
+		Agent   string
+		Channel agentv1.Channel
+		State   agentv1.AgentState
+		Reason  string
+		At      time.Time
 		// System is set when the platform, not the agent, changes the state
 		// (Busy while handling, After Call Work after Done).
 		System bool
@@ -124,8 +127,22 @@ var (
 	ErrUnavailable  = errors.New("agent is not available")
 )
 
-// stateWords are the states as an agent reads them in a refusal.
-var stateWords = map[string]string{Ready: "Ready", NotReady: "Not Ready", Busy: "Busy", AfterCallWork: "After Call Work", LoggedOut: "Logged Out"}
+// UnavailableError is Reserve's refusal of an agent who is not Ready on
+// web callback; State is what they are (unspecified: not logged in). It
+// matches ErrUnavailable; the words for State are the API's.
+type UnavailableError struct {
+	Agent string
+	State agentv1.AgentState
+}
+
+func (e *UnavailableError) Error() string {
+	if e.State == agentv1.AgentState_AGENT_STATE_UNSPECIFIED {
+		return fmt.Sprintf("%v: %s is not logged in", ErrUnavailable, e.Agent)
+	}
+	return fmt.Sprintf("%v: %s is not Ready on web callback", ErrUnavailable, e.Agent)
+}
+
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 
 // Decide turns a command into events.
 func Decide(s State, c Command) ([]proto.Message, error) {
@@ -157,12 +174,15 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			return nil, ErrNotLoggedIn
 		}
 		if c.Channel != WebCallback && c.Channel != Voice {
-			return nil, fmt.Errorf("%w %q", ErrChannel, c.Channel)
+			return nil, fmt.Errorf("%w %d", ErrChannel, c.Channel)
+		}
+		if _, known := agentv1.AgentState_name[int32(c.State)]; !known || c.State == agentv1.AgentState_AGENT_STATE_UNSPECIFIED {
+			return nil, fmt.Errorf("%w %d", ErrUnknownState, c.State)
 		}
 		cur := s.Channels[c.Channel]
 		if !c.System {
 			if c.State != Ready && c.State != NotReady {
-				return nil, fmt.Errorf("%w %q: an agent sets READY or NOT_READY", ErrUnknownState, c.State)
+				return nil, fmt.Errorf("%w: an agent sets Ready or Not Ready", ErrUnknownState)
 			}
 			if cur.State == Busy {
 				return nil, ErrBusy
@@ -185,16 +205,12 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
 	case Reserve:
 		if !s.LoggedIn {
-			return nil, fmt.Errorf("%w: %s is not logged in", ErrUnavailable, c.Agent)
+			return nil, &UnavailableError{Agent: c.Agent}
 		}
 		// Ready on web callback is the router's test too: an agent it may
 		// offer a callback to may take a call.
 		if cur := s.Channels[WebCallback]; cur.State != Ready {
-			words := stateWords[cur.State]
-			if words == "" {
-				words = "not Ready"
-			}
-			return nil, fmt.Errorf("%w: %s is %s on web callback", ErrUnavailable, c.Agent, words)
+			return nil, &UnavailableError{Agent: c.Agent, State: cur.State}
 		}
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Busy, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
 	case Release:
@@ -215,15 +231,15 @@ func Evolve(s State, e proto.Message) State {
 		s.LoggedIn = false
 		s.Channels = nil
 	case *agentv1.AgentStateChanged:
-		chs := make(map[string]ChannelState, len(s.Channels)+1)
+		chs := make(map[agentv1.Channel]ChannelState, len(s.Channels)+1)
 		for k, v := range s.Channels {
 			chs[k] = v
 		}
-		c := ChannelState{State: e.State, Reason: e.Reason, Since: e.At.AsTime()}
+		c := ChannelState{State: e.StateOrLegacy(), Reason: e.Reason, Since: e.At.AsTime()}
 		if e.Until != nil {
 			c.Until = e.Until.AsTime()
 		}
-		chs[e.Channel] = c
+		chs[e.ChannelOrLegacy()] = c
 		s.Channels = chs
 	}
 	return s
