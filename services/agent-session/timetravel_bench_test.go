@@ -17,8 +17,8 @@ import (
 	"github.com/ringback/ringback/libs/servicetest"
 	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
-	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 

@@ -27,7 +27,6 @@ var (
 		"Consulting": PartyConsulting, "Conference": PartyConference, "Transferred": PartyTransferred}
 )
 
-//nolint:staticcheck // the legacy fields, read on purpose
 func callStatusOf(e *agentv1.CallStatusChanged) agentv1.CallStatus {
 	if e.GetStatus() != agentv1.CallStatus_CALL_STATUS_UNSPECIFIED {
 		return e.GetStatus()
@@ -35,7 +34,6 @@ func callStatusOf(e *agentv1.CallStatusChanged) agentv1.CallStatus {
 	return legacyCallStatuses[e.GetLegacyStatus()]
 }
 
-//nolint:staticcheck // the legacy fields, read on purpose
 func callCauseOf(e *agentv1.CallStatusChanged) Cause {
 	if e.GetStatus() == agentv1.CallStatus_CALL_STATUS_UNSPECIFIED {
 		return Cause{Legacy: e.GetLegacyReason()}
@@ -44,7 +42,6 @@ func callCauseOf(e *agentv1.CallStatusChanged) Cause {
 		FailedAction: e.GetFailedAction(), Detail: e.GetDetail()}
 }
 
-//nolint:staticcheck // the legacy fields, read on purpose
 func partyStatusOf(e *agentv1.PartyStatusChanged) agentv1.PartyStatus {
 	if e.GetStatus() != agentv1.PartyStatus_PARTY_STATUS_UNSPECIFIED {
 		return e.GetStatus()
@@ -52,7 +49,6 @@ func partyStatusOf(e *agentv1.PartyStatusChanged) agentv1.PartyStatus {
 	return legacyPartyStatuses[e.GetLegacyStatus()]
 }
 
-//nolint:staticcheck // the legacy fields, read on purpose
 func partyCauseOf(e *agentv1.PartyStatusChanged) Cause {
 	if e.GetStatus() == agentv1.PartyStatus_PARTY_STATUS_UNSPECIFIED {
 		return Cause{Legacy: e.GetLegacyReason()}

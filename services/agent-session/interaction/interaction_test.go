@@ -10,8 +10,8 @@ import (
 
 	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
-	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)

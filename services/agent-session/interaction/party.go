@@ -34,11 +34,11 @@ const (
 // Third is the third party of the call: what the agent asked for, then
 // what the media gateway reported of it.
 type Third struct {
-	Purpose Purpose // "" when no party was asked for
+	Purpose Purpose             // "" when no party was asked for
 	Status  agentv1.PartyStatus // PartyNone until the party rings
-	Agent   string  // the agent asked for; "" for a number
-	Number  string  // the number asked for, E.164
-	Name    string  // as the gateway shows the party: the agent id, or the number masked
+	Agent   string              // the agent asked for; "" for a number
+	Number  string              // the number asked for, E.164
+	Name    string              // as the gateway shows the party: the agent id, or the number masked
 	// Ending is the completion asked of the gateway and not answered yet.
 	Ending agentv1.ConsultCompletion
 }

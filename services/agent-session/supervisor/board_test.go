@@ -4,13 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 	"reflect"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
-	"github.com/ringback/ringback/services/agent-session/words"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/agent-session/words"
 )
 
 var (

@@ -462,11 +462,8 @@ type AgentStateChanged struct {
 	// "READY") stored before channel and state were enums: readers fall back
 	// to them when channel or state is unspecified, so that a store from
 	// before still folds. Never written now.
-	//
-	// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 	LegacyChannel string `protobuf:"bytes,2,opt,name=legacy_channel,json=legacyChannel,proto3" json:"legacy_channel,omitempty"`
-	// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
-	LegacyState string `protobuf:"bytes,3,opt,name=legacy_state,json=legacyState,proto3" json:"legacy_state,omitempty"`
+	LegacyState   string `protobuf:"bytes,3,opt,name=legacy_state,json=legacyState,proto3" json:"legacy_state,omitempty"`
 	// reason: the agent's own word for Not Ready, or why the platform set it.
 	Reason string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	At     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
@@ -522,7 +519,6 @@ func (x *AgentStateChanged) GetAgentId() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 func (x *AgentStateChanged) GetLegacyChannel() string {
 	if x != nil {
 		return x.LegacyChannel
@@ -530,7 +526,6 @@ func (x *AgentStateChanged) GetLegacyChannel() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 func (x *AgentStateChanged) GetLegacyState() string {
 	if x != nil {
 		return x.LegacyState
@@ -1161,10 +1156,7 @@ type CallStatusChanged struct {
 	// legacy_status and legacy_reason are the words ("Ready to Call", "The
 	// contact hung up") stored before status and its causes were typed:
 	// readers fall back to them when status is unspecified. Never written now.
-	//
-	// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
-	LegacyStatus string `protobuf:"bytes,3,opt,name=legacy_status,json=legacyStatus,proto3" json:"legacy_status,omitempty"`
-	// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
+	LegacyStatus string                 `protobuf:"bytes,3,opt,name=legacy_status,json=legacyStatus,proto3" json:"legacy_status,omitempty"`
 	LegacyReason string                 `protobuf:"bytes,4,opt,name=legacy_reason,json=legacyReason,proto3" json:"legacy_reason,omitempty"`
 	At           *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	// outcome of an attempt that did not reach the contact, for the retry
@@ -1231,7 +1223,6 @@ func (x *CallStatusChanged) GetCallId() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 func (x *CallStatusChanged) GetLegacyStatus() string {
 	if x != nil {
 		return x.LegacyStatus
@@ -1239,7 +1230,6 @@ func (x *CallStatusChanged) GetLegacyStatus() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 func (x *CallStatusChanged) GetLegacyReason() string {
 	if x != nil {
 		return x.LegacyReason
@@ -2292,11 +2282,8 @@ type PartyStatusChanged struct {
 	// legacy_status and legacy_reason are the words ("Ringing", "" once the
 	// party left; "agent2 hung up") stored before status was an enum:
 	// readers fall back to them when status is unspecified. Never written now.
-	//
-	// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
-	LegacyStatus string `protobuf:"bytes,3,opt,name=legacy_status,json=legacyStatus,proto3" json:"legacy_status,omitempty"`
-	Party        string `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"` // the agent id, or the masked number
-	// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
+	LegacyStatus string                 `protobuf:"bytes,3,opt,name=legacy_status,json=legacyStatus,proto3" json:"legacy_status,omitempty"`
+	Party        string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"` // the agent id, or the masked number
 	LegacyReason string                 `protobuf:"bytes,5,opt,name=legacy_reason,json=legacyReason,proto3" json:"legacy_reason,omitempty"`
 	At           *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
 	Status       PartyStatus            `protobuf:"varint,7,opt,name=status,proto3,enum=ringback.agent.v1.PartyStatus" json:"status,omitempty"`
@@ -2357,7 +2344,6 @@ func (x *PartyStatusChanged) GetCallId() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 func (x *PartyStatusChanged) GetLegacyStatus() string {
 	if x != nil {
 		return x.LegacyStatus
@@ -2372,7 +2358,6 @@ func (x *PartyStatusChanged) GetParty() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in ringback/agent/v1/agent.proto.
 func (x *PartyStatusChanged) GetLegacyReason() string {
 	if x != nil {
 		return x.LegacyReason
@@ -2439,11 +2424,11 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
 	"\x02by\x18\x03 \x01(\tR\x02by\x12\x10\n" +
-	"\x03why\x18\x04 \x01(\tR\x03why\"\x83\x03\n" +
+	"\x03why\x18\x04 \x01(\tR\x03why\"\xfb\x02\n" +
 	"\x11AgentStateChanged\x12\x19\n" +
-	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12)\n" +
-	"\x0elegacy_channel\x18\x02 \x01(\tB\x02\x18\x01R\rlegacyChannel\x12%\n" +
-	"\flegacy_state\x18\x03 \x01(\tB\x02\x18\x01R\vlegacyState\x12\x16\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12%\n" +
+	"\x0elegacy_channel\x18\x02 \x01(\tR\rlegacyChannel\x12!\n" +
+	"\flegacy_state\x18\x03 \x01(\tR\vlegacyState\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x120\n" +
 	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x0e\n" +
@@ -2500,12 +2485,12 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x82\x04\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xfa\x03\n" +
 	"\x11CallStatusChanged\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
-	"\acall_id\x18\x02 \x01(\tR\x06callId\x12'\n" +
-	"\rlegacy_status\x18\x03 \x01(\tB\x02\x18\x01R\flegacyStatus\x12'\n" +
-	"\rlegacy_reason\x18\x04 \x01(\tB\x02\x18\x01R\flegacyReason\x12*\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12#\n" +
+	"\rlegacy_status\x18\x03 \x01(\tR\flegacyStatus\x12#\n" +
+	"\rlegacy_reason\x18\x04 \x01(\tR\flegacyReason\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
 	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x125\n" +
 	"\x06status\x18\a \x01(\x0e2\x1d.ringback.agent.v1.CallStatusR\x06status\x12=\n" +
@@ -2595,13 +2580,13 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"completion\x18\x04 \x01(\x0e2$.ringback.agent.v1.ConsultCompletionR\n" +
 	"completion\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd0\x03\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc8\x03\n" +
 	"\x12PartyStatusChanged\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
-	"\acall_id\x18\x02 \x01(\tR\x06callId\x12'\n" +
-	"\rlegacy_status\x18\x03 \x01(\tB\x02\x18\x01R\flegacyStatus\x12\x14\n" +
-	"\x05party\x18\x04 \x01(\tR\x05party\x12'\n" +
-	"\rlegacy_reason\x18\x05 \x01(\tB\x02\x18\x01R\flegacyReason\x12*\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12#\n" +
+	"\rlegacy_status\x18\x03 \x01(\tR\flegacyStatus\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12#\n" +
+	"\rlegacy_reason\x18\x05 \x01(\tR\flegacyReason\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x126\n" +
 	"\x06status\x18\a \x01(\x0e2\x1e.ringback.agent.v1.PartyStatusR\x06status\x124\n" +
 	"\aoutcome\x18\b \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12;\n" +

@@ -18,7 +18,7 @@ func (x *AgentStateChanged) ChannelOrLegacy() Channel {
 	if c := x.GetChannel(); c != Channel_CHANNEL_UNSPECIFIED {
 		return c
 	}
-	return legacyChannels[x.GetLegacyChannel()] //nolint:staticcheck // the old field, read on purpose
+	return legacyChannels[x.GetLegacyChannel()]
 }
 
 // StateOrLegacy is the event's state, from the enum or the old string.
@@ -26,5 +26,5 @@ func (x *AgentStateChanged) StateOrLegacy() AgentState {
 	if s := x.GetState(); s != AgentState_AGENT_STATE_UNSPECIFIED {
 		return s
 	}
-	return legacyStates[x.GetLegacyState()] //nolint:staticcheck // the old field, read on purpose
+	return legacyStates[x.GetLegacyState()]
 }
