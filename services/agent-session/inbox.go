@@ -53,7 +53,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.OfferAccepted:
 		if _, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Confirm{Agent: ev.AgentId, At: at}); err == nil {
 			_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
-				State: agent.Busy, Reason: "Handling a web callback", At: at, System: true})
+				State: agent.Busy, Cause: agentv1.StateCause_STATE_CAUSE_HANDLING_CALLBACK, At: at, System: true})
 		}
 	case *routingv1.OfferRejected:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Rejected", At: at})
@@ -62,7 +62,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.AgentMissedOffers:
 		// The router stopped offering: the desktop shows why.
 		_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
-			State: agent.NotReady, Reason: "Missed offer", At: at, System: true})
+			State: agent.NotReady, Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER, At: at, System: true})
 	case *routingv1.InteractionClosed:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: closedReason(ev.Reason), At: at})
 	case *mediav1.CallConnected:

@@ -32,7 +32,7 @@ func (s *Service) presentAgent(id string, a agent.State) agentView {
 		if !ok {
 			state = words.LoggedOut
 		}
-		v.Channels[words.Channel(ch)] = channelView{State: state, Reason: c.Reason, Since: c.Since}
+		v.Channels[words.Channel(ch)] = channelView{State: state, Reason: words.StateReason(c), Since: c.Since}
 	}
 	for _, it := range s.view.openOf(id) {
 		v.Interactions = append(v.Interactions, it.ID)

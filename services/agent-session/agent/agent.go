@@ -43,7 +43,11 @@ type State struct {
 
 // ChannelState is the agent's state on one channel.
 type ChannelState struct {
-	State  agentv1.AgentState
+	State agentv1.AgentState
+	// Cause is why the platform set the state (With: whose call, for
+	// PARTY); Reason is the agent's or a supervisor's own word.
+	Cause  agentv1.StateCause
+	With   string
 	Reason string
 	Since  time.Time
 	// Until is when After Call Work ends, as stored with it; zero for an
@@ -84,8 +88,11 @@ type (
 		Agent   string
 		Channel agentv1.Channel
 		State   agentv1.AgentState
-		Reason  string
-		At      time.Time
+		// Cause is why the platform sets it; Reason is the agent's (or
+		// the supervisor's) own word.
+		Cause  agentv1.StateCause
+		Reason string
+		At     time.Time
 		// System is set when the platform, not the agent, changes the state
 		// (Busy while handling, After Call Work after Done).
 		System bool
@@ -104,17 +111,17 @@ type (
 		Default time.Duration
 		At      time.Time
 	}
-	// Reserve takes a Ready agent off routing because a colleague transfers
-	// a call to them or consults them: Busy for Reason.
+	// Reserve takes a Ready agent off routing because a colleague (With)
+	// transfers a call to them or consults them: Busy, cause PARTY.
 	Reserve struct {
-		Agent, Reason string
-		At            time.Time
+		Agent, With string
+		At          time.Time
 	}
-	// Release gives back an agent Reserve took, unless something else made
-	// them Busy since (then the reason differs).
+	// Release gives back an agent Reserve took for With, unless something
+	// else made them Busy since.
 	Release struct {
-		Agent, Reason string
-		At            time.Time
+		Agent, With string
+		At          time.Time
 	}
 )
 
@@ -155,7 +162,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if !s.LoggedIn {
 			// A new session starts Not Ready everywhere: the agent chooses when to work.
 			for _, ch := range Channels {
-				out = append(out, &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: ch, State: NotReady, Reason: "Logged in", At: timestamppb.New(c.At)})
+				out = append(out, &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: ch, State: NotReady,
+					Cause: agentv1.StateCause_STATE_CAUSE_LOGGED_IN, At: timestamppb.New(c.At)})
 			}
 		}
 		return out, nil
@@ -188,11 +196,11 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 				return nil, ErrBusy
 			}
 		}
-		if cur.State == c.State && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
+		if cur.State == c.State && cur.Cause == c.Cause && cur.With == "" && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
 			return nil, nil
 		}
-		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At),
-			By: c.By, Why: c.Why}
+		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Cause: c.Cause, Reason: c.Reason,
+			At: timestamppb.New(c.At), By: c.By, Why: c.Why}
 		if c.State == AfterCallWork && !c.Until.IsZero() {
 			e.Until = timestamppb.New(c.Until)
 		}
@@ -212,9 +220,11 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if cur := s.Channels[WebCallback]; cur.State != Ready {
 			return nil, &UnavailableError{Agent: c.Agent, State: cur.State}
 		}
-		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Busy, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
+		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Busy,
+			Cause: agentv1.StateCause_STATE_CAUSE_PARTY, With: c.With, At: timestamppb.New(c.At)}}, nil
 	case Release:
-		if cur := s.Channels[WebCallback]; !s.LoggedIn || cur.State != Busy || cur.Reason != c.Reason {
+		cur := s.Channels[WebCallback]
+		if !s.LoggedIn || cur.State != Busy || cur.Cause != agentv1.StateCause_STATE_CAUSE_PARTY || cur.With != c.With {
 			return nil, nil
 		}
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
@@ -235,7 +245,8 @@ func Evolve(s State, e proto.Message) State {
 		for k, v := range s.Channels {
 			chs[k] = v
 		}
-		c := ChannelState{State: e.StateOrLegacy(), Reason: e.Reason, Since: e.At.AsTime()}
+		c := ChannelState{State: e.StateOrLegacy(), Since: e.At.AsTime()}
+		c.Cause, c.With, c.Reason = e.CauseOrLegacy()
 		if e.Until != nil {
 			c.Until = e.Until.AsTime()
 		}

@@ -190,6 +190,6 @@ func row(id string, a agent.State) AgentRow {
 		return r
 	}
 	c := a.Channels[agent.WebCallback]
-	r.State, r.Reason, r.Since = words.AgentState(c.State), c.Reason, c.Since
+	r.State, r.Reason, r.Since = words.AgentState(c.State), words.StateReason(c), c.Since
 	return r
 }

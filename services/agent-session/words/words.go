@@ -12,6 +12,7 @@ package words
 import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
@@ -94,6 +95,30 @@ var (
 		mediav1.EndReason_END_REASON_PARTY_DROPPED: " was dropped",
 	}
 )
+
+// stateCauses: why the platform set an agent's state, as the agent reads
+// it beside the state ("Not Ready (Missed offer)").
+var stateCauses = map[agentv1.StateCause]string{
+	agentv1.StateCause_STATE_CAUSE_LOGGED_IN:         "Logged in",
+	agentv1.StateCause_STATE_CAUSE_HANDLING_CALLBACK: "Handling a web callback",
+	agentv1.StateCause_STATE_CAUSE_MISSED_OFFER:      "Missed offer",
+	agentv1.StateCause_STATE_CAUSE_AFTER_CALL_WORK:   "After call work",
+	agentv1.StateCause_STATE_CAUSE_SUPERVISOR:        "Set by a supervisor",
+	agentv1.StateCause_STATE_CAUSE_PARTY:             "On a call with ",
+}
+
+// StateReason is why an agent is in their state, as they read it: their
+// own (or a supervisor's) word, else the platform's cause.
+func StateReason(c agent.ChannelState) string {
+	if c.Reason != "" {
+		return c.Reason
+	}
+	w := stateCauses[c.Cause]
+	if c.Cause == agentv1.StateCause_STATE_CAUSE_PARTY {
+		w += c.With
+	}
+	return w
+}
 
 // AgentState is the API's code for an agent's state on a channel.
 func AgentState(s agentv1.AgentState) string {

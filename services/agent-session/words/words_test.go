@@ -12,6 +12,7 @@ import (
 
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
@@ -40,6 +41,11 @@ func TestEveryValueHasAWord(t *testing.T) {
 		}
 		if got, ok := ParseAgentState(AgentState(s)); !ok || got != s {
 			t.Errorf("agent state %v does not read back: %v", s, got)
+		}
+	}
+	for _, c := range values[agentv1.StateCause](agentv1.StateCause(0).Descriptor()) {
+		if w, ok := stateCauses[c]; !ok || w == "" {
+			t.Errorf("state cause %v has no words", c)
 		}
 	}
 	for _, c := range values[agentv1.Channel](agentv1.Channel(0).Descriptor()) {
@@ -184,6 +190,26 @@ console.log(JSON.stringify({ states: Object.keys(R.STATE_WORDS), consts }));`)
 	for _, s := range values[agentv1.PartyStatus](agentv1.PartyStatus(0).Descriptor()) {
 		if w := PartyStatus(s); w != "" && !slices.Contains(desk.Consts, w) {
 			t.Errorf("rules.js has no constant for the party status %q", w)
+		}
+	}
+}
+
+func TestStateReason(t *testing.T) {
+	party := agentv1.StateCause_STATE_CAUSE_PARTY
+	for _, c := range []struct {
+		state agent.ChannelState
+		want  string
+	}{
+		{agent.ChannelState{Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER}, "Missed offer"},
+		{agent.ChannelState{Cause: party, With: "a1"}, "On a call with a1"},
+		{agent.ChannelState{Reason: "Lunch"}, "Lunch"},
+		{agent.ChannelState{Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR, Reason: "Coaching"}, "Coaching"},
+		{agent.ChannelState{Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR}, "Set by a supervisor"},
+		{agent.ChannelState{Cause: 42}, ""}, // a newer cause: no words rather than wrong ones
+		{agent.ChannelState{}, ""},
+	} {
+		if got := StateReason(c.state); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.state, got, c.want)
 		}
 	}
 }

@@ -136,6 +136,74 @@ func (AgentState) EnumDescriptor() ([]byte, []int) {
 	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{1}
 }
 
+// StateCause is why the platform, not the agent, set an agent's state.
+type StateCause int32
+
+const (
+	// UNSPECIFIED: the agent set it (reason is their word), or the event was
+	// stored before causes were typed (reason holds the platform's words).
+	StateCause_STATE_CAUSE_UNSPECIFIED       StateCause = 0
+	StateCause_STATE_CAUSE_LOGGED_IN         StateCause = 1
+	StateCause_STATE_CAUSE_HANDLING_CALLBACK StateCause = 2
+	// MISSED_OFFER: the router stopped offering after missed offers.
+	StateCause_STATE_CAUSE_MISSED_OFFER    StateCause = 3
+	StateCause_STATE_CAUSE_AFTER_CALL_WORK StateCause = 4
+	// SUPERVISOR: a supervisor forced it (by, why; reason if they gave one).
+	StateCause_STATE_CAUSE_SUPERVISOR StateCause = 5
+	// PARTY: taken off routing as the third party of a colleague's call
+	// (with names the colleague).
+	StateCause_STATE_CAUSE_PARTY StateCause = 6
+)
+
+// Enum value maps for StateCause.
+var (
+	StateCause_name = map[int32]string{
+		0: "STATE_CAUSE_UNSPECIFIED",
+		1: "STATE_CAUSE_LOGGED_IN",
+		2: "STATE_CAUSE_HANDLING_CALLBACK",
+		3: "STATE_CAUSE_MISSED_OFFER",
+		4: "STATE_CAUSE_AFTER_CALL_WORK",
+		5: "STATE_CAUSE_SUPERVISOR",
+		6: "STATE_CAUSE_PARTY",
+	}
+	StateCause_value = map[string]int32{
+		"STATE_CAUSE_UNSPECIFIED":       0,
+		"STATE_CAUSE_LOGGED_IN":         1,
+		"STATE_CAUSE_HANDLING_CALLBACK": 2,
+		"STATE_CAUSE_MISSED_OFFER":      3,
+		"STATE_CAUSE_AFTER_CALL_WORK":   4,
+		"STATE_CAUSE_SUPERVISOR":        5,
+		"STATE_CAUSE_PARTY":             6,
+	}
+)
+
+func (x StateCause) Enum() *StateCause {
+	p := new(StateCause)
+	*p = x
+	return p
+}
+
+func (x StateCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StateCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[2].Descriptor()
+}
+
+func (StateCause) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[2]
+}
+
+func (x StateCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StateCause.Descriptor instead.
+func (StateCause) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
 // CallStatus is the call as the agent sees it. The words agents read for
 // it ("Ready to Call"...) live in the desktop and agent-session's API table.
 type CallStatus int32
@@ -177,11 +245,11 @@ func (x CallStatus) String() string {
 }
 
 func (CallStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_ringback_agent_v1_agent_proto_enumTypes[2].Descriptor()
+	return file_ringback_agent_v1_agent_proto_enumTypes[3].Descriptor()
 }
 
 func (CallStatus) Type() protoreflect.EnumType {
-	return &file_ringback_agent_v1_agent_proto_enumTypes[2]
+	return &file_ringback_agent_v1_agent_proto_enumTypes[3]
 }
 
 func (x CallStatus) Number() protoreflect.EnumNumber {
@@ -190,7 +258,7 @@ func (x CallStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CallStatus.Descriptor instead.
 func (CallStatus) EnumDescriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 // ConsultCompletion is how a consultation ends.
@@ -235,11 +303,11 @@ func (x ConsultCompletion) String() string {
 }
 
 func (ConsultCompletion) Descriptor() protoreflect.EnumDescriptor {
-	return file_ringback_agent_v1_agent_proto_enumTypes[3].Descriptor()
+	return file_ringback_agent_v1_agent_proto_enumTypes[4].Descriptor()
 }
 
 func (ConsultCompletion) Type() protoreflect.EnumType {
-	return &file_ringback_agent_v1_agent_proto_enumTypes[3]
+	return &file_ringback_agent_v1_agent_proto_enumTypes[4]
 }
 
 func (x ConsultCompletion) Number() protoreflect.EnumNumber {
@@ -248,7 +316,7 @@ func (x ConsultCompletion) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConsultCompletion.Descriptor instead.
 func (ConsultCompletion) EnumDescriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 // PartyStatus is the third party of a call as the agent sees it.
@@ -295,11 +363,11 @@ func (x PartyStatus) String() string {
 }
 
 func (PartyStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_ringback_agent_v1_agent_proto_enumTypes[4].Descriptor()
+	return file_ringback_agent_v1_agent_proto_enumTypes[5].Descriptor()
 }
 
 func (PartyStatus) Type() protoreflect.EnumType {
-	return &file_ringback_agent_v1_agent_proto_enumTypes[4]
+	return &file_ringback_agent_v1_agent_proto_enumTypes[5]
 }
 
 func (x PartyStatus) Number() protoreflect.EnumNumber {
@@ -308,7 +376,7 @@ func (x PartyStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PartyStatus.Descriptor instead.
 func (PartyStatus) EnumDescriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 // AgentLoggedIn: the agent started a session. Stream agent-<id>.
@@ -464,7 +532,9 @@ type AgentStateChanged struct {
 	// before still folds. Never written now.
 	LegacyChannel string `protobuf:"bytes,2,opt,name=legacy_channel,json=legacyChannel,proto3" json:"legacy_channel,omitempty"`
 	LegacyState   string `protobuf:"bytes,3,opt,name=legacy_state,json=legacyState,proto3" json:"legacy_state,omitempty"`
-	// reason: the agent's own word for Not Ready, or why the platform set it.
+	// reason: the agent's (or a supervisor's) own word for the state; the
+	// platform says why it set one in cause. Events stored before cause
+	// existed hold the platform's words here.
 	Reason string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	At     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	// until is when AFTER_CALL_WORK ends and the platform sets the agent
@@ -475,9 +545,12 @@ type AgentStateChanged struct {
 	// agent or the platform set it.
 	By string `protobuf:"bytes,7,opt,name=by,proto3" json:"by,omitempty"`
 	// why is the supervisor's word for it.
-	Why           string     `protobuf:"bytes,8,opt,name=why,proto3" json:"why,omitempty"`
-	Channel       Channel    `protobuf:"varint,9,opt,name=channel,proto3,enum=ringback.agent.v1.Channel" json:"channel,omitempty"`
-	State         AgentState `protobuf:"varint,10,opt,name=state,proto3,enum=ringback.agent.v1.AgentState" json:"state,omitempty"`
+	Why     string     `protobuf:"bytes,8,opt,name=why,proto3" json:"why,omitempty"`
+	Channel Channel    `protobuf:"varint,9,opt,name=channel,proto3,enum=ringback.agent.v1.Channel" json:"channel,omitempty"`
+	State   AgentState `protobuf:"varint,10,opt,name=state,proto3,enum=ringback.agent.v1.AgentState" json:"state,omitempty"`
+	Cause   StateCause `protobuf:"varint,11,opt,name=cause,proto3,enum=ringback.agent.v1.StateCause" json:"cause,omitempty"`
+	// with: for cause PARTY, the agent whose call this one was taken for.
+	With          string `protobuf:"bytes,12,opt,name=with,proto3" json:"with,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,6 +653,20 @@ func (x *AgentStateChanged) GetState() AgentState {
 		return x.State
 	}
 	return AgentState_AGENT_STATE_UNSPECIFIED
+}
+
+func (x *AgentStateChanged) GetCause() StateCause {
+	if x != nil {
+		return x.Cause
+	}
+	return StateCause_STATE_CAUSE_UNSPECIFIED
+}
+
+func (x *AgentStateChanged) GetWith() string {
+	if x != nil {
+		return x.With
+	}
+	return ""
 }
 
 // InteractionPresented: the router offered the interaction to the agent.
@@ -2424,7 +2511,7 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
 	"\x02by\x18\x03 \x01(\tR\x02by\x12\x10\n" +
-	"\x03why\x18\x04 \x01(\tR\x03why\"\xfb\x02\n" +
+	"\x03why\x18\x04 \x01(\tR\x03why\"\xc4\x03\n" +
 	"\x11AgentStateChanged\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12%\n" +
 	"\x0elegacy_channel\x18\x02 \x01(\tR\rlegacyChannel\x12!\n" +
@@ -2436,7 +2523,9 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x03why\x18\b \x01(\tR\x03why\x124\n" +
 	"\achannel\x18\t \x01(\x0e2\x1a.ringback.agent.v1.ChannelR\achannel\x123\n" +
 	"\x05state\x18\n" +
-	" \x01(\x0e2\x1d.ringback.agent.v1.AgentStateR\x05state\"\xb3\x04\n" +
+	" \x01(\x0e2\x1d.ringback.agent.v1.AgentStateR\x05state\x123\n" +
+	"\x05cause\x18\v \x01(\x0e2\x1d.ringback.agent.v1.StateCauseR\x05cause\x12\x12\n" +
+	"\x04with\x18\f \x01(\tR\x04with\"\xb3\x04\n" +
 	"\x14InteractionPresented\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -2605,7 +2694,16 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x11AGENT_STATE_READY\x10\x01\x12\x19\n" +
 	"\x15AGENT_STATE_NOT_READY\x10\x02\x12\x14\n" +
 	"\x10AGENT_STATE_BUSY\x10\x03\x12\x1f\n" +
-	"\x1bAGENT_STATE_AFTER_CALL_WORK\x10\x04*\x9a\x01\n" +
+	"\x1bAGENT_STATE_AFTER_CALL_WORK\x10\x04*\xd9\x01\n" +
+	"\n" +
+	"StateCause\x12\x1b\n" +
+	"\x17STATE_CAUSE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15STATE_CAUSE_LOGGED_IN\x10\x01\x12!\n" +
+	"\x1dSTATE_CAUSE_HANDLING_CALLBACK\x10\x02\x12\x1c\n" +
+	"\x18STATE_CAUSE_MISSED_OFFER\x10\x03\x12\x1f\n" +
+	"\x1bSTATE_CAUSE_AFTER_CALL_WORK\x10\x04\x12\x1a\n" +
+	"\x16STATE_CAUSE_SUPERVISOR\x10\x05\x12\x15\n" +
+	"\x11STATE_CAUSE_PARTY\x10\x06*\x9a\x01\n" +
 	"\n" +
 	"CallStatus\x12\x1b\n" +
 	"\x17CALL_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
@@ -2638,96 +2736,98 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ringback_agent_v1_agent_proto_rawDescData
 }
 
-var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                  // 0: ringback.agent.v1.Channel
 	(AgentState)(0),               // 1: ringback.agent.v1.AgentState
-	(CallStatus)(0),               // 2: ringback.agent.v1.CallStatus
-	(ConsultCompletion)(0),        // 3: ringback.agent.v1.ConsultCompletion
-	(PartyStatus)(0),              // 4: ringback.agent.v1.PartyStatus
-	(*AgentLoggedIn)(nil),         // 5: ringback.agent.v1.AgentLoggedIn
-	(*AgentLoggedOut)(nil),        // 6: ringback.agent.v1.AgentLoggedOut
-	(*AgentStateChanged)(nil),     // 7: ringback.agent.v1.AgentStateChanged
-	(*InteractionPresented)(nil),  // 8: ringback.agent.v1.InteractionPresented
-	(*AcceptRequested)(nil),       // 9: ringback.agent.v1.AcceptRequested
-	(*RejectRequested)(nil),       // 10: ringback.agent.v1.RejectRequested
-	(*InteractionAccepted)(nil),   // 11: ringback.agent.v1.InteractionAccepted
-	(*InteractionWithdrawn)(nil),  // 12: ringback.agent.v1.InteractionWithdrawn
-	(*DialRequested)(nil),         // 13: ringback.agent.v1.DialRequested
-	(*HangupRequested)(nil),       // 14: ringback.agent.v1.HangupRequested
-	(*CallStatusChanged)(nil),     // 15: ringback.agent.v1.CallStatusChanged
-	(*DispositionNoted)(nil),      // 16: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 17: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 18: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 19: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 20: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 21: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 22: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 23: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 24: ringback.agent.v1.InteractionDone
-	(*Party)(nil),                 // 25: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 26: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 27: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 28: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 29: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 30: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 31: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 33: ringback.callback.v1.CallbackRequest
-	(v11.Outcome)(0),              // 34: ringback.media.v1.Outcome
-	(v11.EndReason)(0),            // 35: ringback.media.v1.EndReason
+	(StateCause)(0),               // 2: ringback.agent.v1.StateCause
+	(CallStatus)(0),               // 3: ringback.agent.v1.CallStatus
+	(ConsultCompletion)(0),        // 4: ringback.agent.v1.ConsultCompletion
+	(PartyStatus)(0),              // 5: ringback.agent.v1.PartyStatus
+	(*AgentLoggedIn)(nil),         // 6: ringback.agent.v1.AgentLoggedIn
+	(*AgentLoggedOut)(nil),        // 7: ringback.agent.v1.AgentLoggedOut
+	(*AgentStateChanged)(nil),     // 8: ringback.agent.v1.AgentStateChanged
+	(*InteractionPresented)(nil),  // 9: ringback.agent.v1.InteractionPresented
+	(*AcceptRequested)(nil),       // 10: ringback.agent.v1.AcceptRequested
+	(*RejectRequested)(nil),       // 11: ringback.agent.v1.RejectRequested
+	(*InteractionAccepted)(nil),   // 12: ringback.agent.v1.InteractionAccepted
+	(*InteractionWithdrawn)(nil),  // 13: ringback.agent.v1.InteractionWithdrawn
+	(*DialRequested)(nil),         // 14: ringback.agent.v1.DialRequested
+	(*HangupRequested)(nil),       // 15: ringback.agent.v1.HangupRequested
+	(*CallStatusChanged)(nil),     // 16: ringback.agent.v1.CallStatusChanged
+	(*DispositionNoted)(nil),      // 17: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),         // 18: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),         // 19: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),         // 20: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),    // 21: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),      // 22: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),   // 23: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),         // 24: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 25: ringback.agent.v1.InteractionDone
+	(*Party)(nil),                 // 26: ringback.agent.v1.Party
+	(*TransferRequested)(nil),     // 27: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),      // 28: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),   // 29: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),    // 30: ringback.agent.v1.PartyStatusChanged
+	nil,                           // 31: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 32: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 34: ringback.callback.v1.CallbackRequest
+	(v11.Outcome)(0),              // 35: ringback.media.v1.Outcome
+	(v11.EndReason)(0),            // 36: ringback.media.v1.EndReason
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	32, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	30, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	32, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	32, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	33, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	31, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	33, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	33, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	33, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.agent.v1.AgentStateChanged.channel:type_name -> ringback.agent.v1.Channel
 	1,  // 6: ringback.agent.v1.AgentStateChanged.state:type_name -> ringback.agent.v1.AgentState
-	33, // 7: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	32, // 8: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 9: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	32, // 10: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	32, // 11: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	32, // 12: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	32, // 13: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 14: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 15: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	32, // 16: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	32, // 17: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 18: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 19: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	2,  // 20: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
-	34, // 21: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
-	35, // 22: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	32, // 23: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	32, // 24: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 25: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 26: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 27: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 28: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 29: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	32, // 30: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	31, // 31: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	32, // 32: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	32, // 33: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	25, // 34: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	32, // 35: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	25, // 36: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	32, // 37: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	3,  // 38: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	32, // 39: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 40: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	4,  // 41: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
-	34, // 42: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
-	35, // 43: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	2,  // 7: ringback.agent.v1.AgentStateChanged.cause:type_name -> ringback.agent.v1.StateCause
+	34, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	33, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	33, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	33, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	33, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	33, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	33, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	33, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	3,  // 21: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
+	35, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
+	36, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	33, // 24: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	33, // 25: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 26: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 27: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 28: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 29: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	33, // 30: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	33, // 31: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	32, // 32: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	33, // 33: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	33, // 34: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	26, // 35: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	33, // 36: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	26, // 37: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	33, // 38: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	4,  // 39: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	33, // 40: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 41: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	5,  // 42: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
+	35, // 43: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
+	36, // 44: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -2740,7 +2840,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,

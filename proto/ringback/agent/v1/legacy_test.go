@@ -44,3 +44,30 @@ func TestLegacyAgentStateChangedReads(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyCause: an old event's platform words in reason read as the
+// cause (and are no longer the agent's reason); an agent's own word, old
+// or new, stays theirs; a new event's reason is never read as a cause.
+func TestLegacyCause(t *testing.T) {
+	for _, c := range []struct {
+		e      *AgentStateChanged
+		cause  StateCause
+		with   string
+		reason string
+	}{
+		{&AgentStateChanged{LegacyState: "NOT_READY", Reason: "Logged in"}, StateCause_STATE_CAUSE_LOGGED_IN, "", ""},
+		{&AgentStateChanged{LegacyState: "BUSY", Reason: "Handling a web callback"}, StateCause_STATE_CAUSE_HANDLING_CALLBACK, "", ""},
+		{&AgentStateChanged{LegacyState: "NOT_READY", Reason: "Missed offer"}, StateCause_STATE_CAUSE_MISSED_OFFER, "", ""},
+		{&AgentStateChanged{LegacyState: "AFTER_CALL_WORK", Reason: "After call work"}, StateCause_STATE_CAUSE_AFTER_CALL_WORK, "", ""},
+		{&AgentStateChanged{LegacyState: "NOT_READY", Reason: "Set by a supervisor", By: "sup"}, StateCause_STATE_CAUSE_SUPERVISOR, "", ""},
+		{&AgentStateChanged{LegacyState: "BUSY", Reason: "On a call with a2"}, StateCause_STATE_CAUSE_PARTY, "a2", ""},
+		{&AgentStateChanged{LegacyState: "NOT_READY", Reason: "Lunch"}, StateCause_STATE_CAUSE_UNSPECIFIED, "", "Lunch"},
+		{&AgentStateChanged{State: AgentState_AGENT_STATE_NOT_READY, Reason: "Missed offer"}, StateCause_STATE_CAUSE_UNSPECIFIED, "", "Missed offer"},
+		{&AgentStateChanged{State: AgentState_AGENT_STATE_BUSY, Cause: StateCause_STATE_CAUSE_PARTY, With: "a3"}, StateCause_STATE_CAUSE_PARTY, "a3", ""},
+	} {
+		cause, with, reason := c.e.CauseOrLegacy()
+		if cause != c.cause || with != c.with || reason != c.reason {
+			t.Errorf("%v: %v %q %q, want %v %q %q", c.e, cause, with, reason, c.cause, c.with, c.reason)
+		}
+	}
+}
