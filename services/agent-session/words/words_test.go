@@ -2,6 +2,7 @@ package words
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -210,6 +211,30 @@ func TestStateReason(t *testing.T) {
 	} {
 		if got := StateReason(c.state); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.state, got, c.want)
+		}
+	}
+}
+
+// TestSupervisorPageHasEveryState: the supervisor's page words the agent
+// states in its own small table (supervisor/app.js, words()); every code
+// the API answers has an entry there.
+func TestSupervisorPageHasEveryState(t *testing.T) {
+	b, err := os.ReadFile("../desktop/static/supervisor/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "function words(state) {")
+	table, _, _ := strings.Cut(rest, "}[state]")
+	if !ok || table == "" {
+		t.Fatal("supervisor/app.js has no words(state) table")
+	}
+	codes := []string{LoggedOut, UnknownState}
+	for _, s := range values[agentv1.AgentState](agentv1.AgentState(0).Descriptor()) {
+		codes = append(codes, AgentState(s))
+	}
+	for _, c := range codes {
+		if !strings.Contains(table, " "+c+": '") {
+			t.Errorf("supervisor/app.js words() has no %s", c)
 		}
 	}
 }
