@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
@@ -35,7 +36,8 @@ func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error
 	cause := eventstore.Cause{ID: doneCause + st.ID, Correlation: st.CallbackID}
 	now := s.deps.Clock.Now()
 	out, err := s.onAgent(ctx, st.Agent, cause, agent.SetState{Agent: st.Agent, Channel: agent.WebCallback,
-		State: agent.AfterCallWork, Reason: "After call work", At: now, System: true, Until: now.Add(s.cfg.AfterCallWork)})
+		State: agent.AfterCallWork, Cause: agentv1.StateCause_STATE_CAUSE_AFTER_CALL_WORK, At: now, System: true,
+		Until: now.Add(s.cfg.AfterCallWork)})
 	if err != nil {
 		return fmt.Errorf("after call work of %s: %w", st.Agent, err)
 	}

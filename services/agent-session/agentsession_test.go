@@ -17,7 +17,6 @@ import (
 	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
-	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
 func start(t *testing.T) *servicetest.Env {
@@ -95,14 +94,14 @@ func TestAgentHandlesACallbackFromOfferToDone(t *testing.T) {
 	go func() { acceptDone <- env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, &v) }()
 	servicetest.WaitEvent[*agentv1.AcceptRequested](env, "agent-interaction-"+iid)
 	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1", OfferId: iid + ":1"})
-	if res := <-acceptDone; res.StatusCode != 200 || v.Status != interaction.ReadyToCall || v.Callback.Subject != "Billing" ||
+	if res := <-acceptDone; res.StatusCode != 200 || v.Status != "Ready to Call" || v.Callback.Subject != "Billing" ||
 		v.CaseData["order"] != "A-17" {
 		t.Fatalf("accept: %d %+v", res.StatusCode, v)
 	}
 	waitAgent(t, env, "a1", func(a agentView) bool { return a.Channels["webcallback"].State == "BUSY" })
 
 	// Call this contact: Establishing, then Connected when the gateway says so.
-	if env.Do("POST", "/v1/interactions/"+iid+"/call", nil, &v); v.Status != interaction.Establishing {
+	if env.Do("POST", "/v1/interactions/"+iid+"/call", nil, &v); v.Status != "Establishing" {
 		t.Fatalf("call: %+v", v)
 	}
 	dial := servicetest.WaitEvent[*agentv1.DialRequested](env, "agent-interaction-"+iid)
@@ -110,7 +109,7 @@ func TestAgentHandlesACallbackFromOfferToDone(t *testing.T) {
 		t.Fatalf("dial: %+v", dial)
 	}
 	env.Append("media-call-"+dial.CallId, "conn-"+dial.CallId, &mediav1.CallConnected{CallId: dial.CallId, InteractionId: iid})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.Connected })
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Connected" })
 
 	var p problemBody
 	if res := env.Do("POST", "/v1/interactions/"+iid+"/done", nil, &p); res.StatusCode != http.StatusConflict {
@@ -119,8 +118,9 @@ func TestAgentHandlesACallbackFromOfferToDone(t *testing.T) {
 	endDone := make(chan *http.Response, 1)
 	go func() { endDone <- env.Do("POST", "/v1/interactions/"+iid+"/end-call", nil, &v) }()
 	servicetest.WaitEvent[*agentv1.HangupRequested](env, "agent-interaction-"+iid)
-	env.Append("media-call-"+dial.CallId, "end-"+dial.CallId, &mediav1.CallEnded{CallId: dial.CallId, InteractionId: iid, Reason: "hangup requested"})
-	if res := <-endDone; res.StatusCode != 200 || v.Status != interaction.ReadyToCall {
+	env.Append("media-call-"+dial.CallId, "end-"+dial.CallId, &mediav1.CallEnded{CallId: dial.CallId, InteractionId: iid, Reason: "hangup requested",
+		EndReason: mediav1.EndReason_END_REASON_HANGUP_REQUESTED})
+	if res := <-endDone; res.StatusCode != 200 || v.Status != "Ready to Call" || v.Reason != "Call ended" {
 		t.Fatalf("end call: %d %+v", res.StatusCode, v)
 	}
 
@@ -161,12 +161,12 @@ func TestFailedCallReturnsToReadyToCallWithTheReason(t *testing.T) {
 			go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
 			servicetest.WaitEvent[*agentv1.AcceptRequested](env, "agent-interaction-"+iid)
 			env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1"})
-			waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall })
+			waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Ready to Call" })
 			env.Do("POST", "/v1/interactions/"+iid+"/call", nil, nil)
 			dial := servicetest.WaitEvent[*agentv1.DialRequested](env, "agent-interaction-"+iid)
 			env.Append("media-call-"+dial.CallId, "failed", &mediav1.DialFailed{CallId: dial.CallId, InteractionId: iid,
 				Outcome: c.outcome, SipCode: c.code})
-			v := waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall && v.Reason != "" })
+			v := waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Ready to Call" && v.Reason != "" })
 			if v.Reason != c.reason || v.Attempts != 1 {
 				t.Fatalf("after %s: %+v, want reason %q", c.outcome, v, c.reason)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/ringback/ringback/libs/serviceconf"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/words"
 )
 
 // The Team Communicator (issue 15): whom an agent may consult or transfer
@@ -123,7 +124,10 @@ type directoryAnswer struct {
 }
 
 // stateOrder lists the agents one can reach first.
-var stateOrder = map[string]int{agent.Ready: 0, agent.NotReady: 1, agent.AfterCallWork: 2, agent.Busy: 3, agent.LoggedOut: 4}
+var stateOrder = map[string]int{
+	words.AgentState(agent.Ready): 0, words.AgentState(agent.NotReady): 1, words.AgentState(agent.AfterCallWork): 2,
+	words.AgentState(agent.Busy): 3, words.LoggedOut: 4,
+}
 
 // directory answers GET /v1/directory?q=: every word of q found in an
 // agent's id, name or state, a service's name or a recent number.
@@ -136,10 +140,10 @@ func (s *Service) directory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	words := strings.Fields(strings.ToLower(q))
+	terms := strings.Fields(strings.ToLower(q))
 	match := func(hay ...string) bool {
 		h := strings.ToLower(strings.Join(hay, " "))
-		for _, w := range words {
+		for _, w := range terms {
 			if !strings.Contains(h, w) {
 				return false
 			}
@@ -156,16 +160,17 @@ func (s *Service) directory(w http.ResponseWriter, r *http.Request) error {
 		if c := s.agents.Get(id); c != nil {
 			name = c.Name
 		}
+		state, reason := words.LoggedOut, ""
 		c, ok := a.Channels[agent.WebCallback]
-		if !a.LoggedIn || !ok {
-			c = agent.ChannelState{State: agent.LoggedOut}
+		if ok = ok && a.LoggedIn; ok {
+			state, reason = words.AgentState(c.State), words.StateReason(c)
 		}
 		// "ready" or "not ready" finds agents by state too.
-		if !match(id, name, strings.ReplaceAll(c.State, "_", " ")) {
+		if !match(id, name, strings.ReplaceAll(state, "_", " ")) {
 			continue
 		}
-		d := directoryAgent{ID: id, Name: name, State: c.State, Reason: c.Reason}
-		if !c.Since.IsZero() {
+		d := directoryAgent{ID: id, Name: name, State: state, Reason: reason}
+		if ok && !c.Since.IsZero() {
 			d.Since = &c.Since
 		}
 		ans.Agents = append(ans.Agents, d)

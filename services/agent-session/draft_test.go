@@ -30,7 +30,7 @@ func TestDraftIsKeptAndFiledAtDone(t *testing.T) {
 	go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
 	servicetest.WaitEvent[*agentv1.AcceptRequested](env, interaction.Stream(iid))
 	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1"})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall })
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Ready to Call" })
 
 	before := env.Stored()
 	long := make([]byte, interaction.MaxNote+1)

@@ -61,7 +61,7 @@ func TestDesktopsShareTheOneSubscription(t *testing.T) {
 	}
 	for k, c := range streams {
 		var v agentView
-		for v.Channels["webcallback"].State != agent.Ready {
+		for v.Channels["webcallback"].State != "READY" {
 			p := receive(t, c)
 			if err := json.Unmarshal([]byte(p.data), &v); err != nil || p.name != "state" {
 				t.Fatalf("stream %d: %q %v", k, p.name, err)
@@ -147,7 +147,7 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	a.stop() // the desktop's replica goes away
 
 	var missed []string
-	for _, st := range []string{agent.Ready, agent.NotReady} {
+	for _, st := range []agentv1.AgentState{agent.Ready, agent.NotReady} {
 		out, err := b.s.onAgent(t.Context(), "a1", eventstoreCause(), agent.SetState{Agent: "a1", Channel: agent.WebCallback, State: st, At: env.Clock.Now()})
 		if err != nil {
 			t.Fatal(err)

@@ -23,32 +23,14 @@ import (
 var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition"),
 	envelope.TopicOf("history")}
 
-// endReason is what the agent reads when a connected call ended.
-func endReason(gateway string) string {
-	switch gateway {
-	case "contact hung up":
-		return "The contact hung up"
-	case "agent hung up":
-		return "Your phone hung up"
-	case "hangup requested":
-		return "Call ended"
-	case "gateway restarted", "gateway stopped":
-		return "Call lost: the media gateway restarted"
+// endOf is why the gateway says a call or a party's leg ended: its
+// end_reason, or for an event from a gateway before end_reason existed,
+// OTHER with its reason text (shown as the gateway wrote it, never matched).
+func endOf(reason mediav1.EndReason, text string) interaction.Cause {
+	if reason == mediav1.EndReason_END_REASON_UNSPECIFIED {
+		return interaction.Cause{End: mediav1.EndReason_END_REASON_OTHER, Detail: text}
 	}
-	return "Call ended: " + gateway
-}
-
-// outcomeReason is what the agent reads when a call attempt did not connect.
-var outcomeReason = map[mediav1.Outcome]string{
-	mediav1.Outcome_OUTCOME_BUSY:              "Busy",
-	mediav1.Outcome_OUTCOME_NO_ANSWER:         "No answer",
-	mediav1.Outcome_OUTCOME_INVALID_NUMBER:    "Invalid number",
-	mediav1.Outcome_OUTCOME_FAILED:            "Call failed",
-	mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE: "Your phone did not answer",
-	mediav1.Outcome_OUTCOME_CANCELLED:         "Call cancelled",
-	// The gateway found no registration to ring (issue 15): the agent
-	// registers their phone, they do not wait for it to be answered.
-	mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED: "Your phone is not registered",
+	return interaction.Cause{End: reason}
 }
 
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
@@ -71,7 +53,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.OfferAccepted:
 		if _, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Confirm{Agent: ev.AgentId, At: at}); err == nil {
 			_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
-				State: agent.Busy, Reason: "Handling a web callback", At: at, System: true})
+				State: agent.Busy, Cause: agentv1.StateCause_STATE_CAUSE_HANDLING_CALLBACK, At: at, System: true})
 		}
 	case *routingv1.OfferRejected:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Rejected", At: at})
@@ -80,7 +62,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.AgentMissedOffers:
 		// The router stopped offering: the desktop shows why.
 		_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
-			State: agent.NotReady, Reason: "Missed offer", At: at, System: true})
+			State: agent.NotReady, Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER, At: at, System: true})
 	case *routingv1.InteractionClosed:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: closedReason(ev.Reason), At: at})
 	case *mediav1.CallConnected:
@@ -98,7 +80,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		if ev.Held {
 			status = interaction.OnHold
 		}
-		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, status, "", at)
+		err = s.progress(ctx, cause, ev.InteractionId, ev.CallId, status, interaction.Cause{}, at)
 	case *mediav1.CallControlFailed:
 		err = s.controlFailed(ctx, cause, ev, at)
 	case *mediav1.PartyRinging:
@@ -139,7 +121,7 @@ var retryOutcome = map[mediav1.Outcome]serviceconf.Outcome{
 // (as the agent's Done would), the agent's leaves it at Ready to Call.
 func (s *Service) dialFailed(ctx context.Context, cause eventstore.Cause, ev *mediav1.DialFailed, at time.Time) error {
 	_, err := s.onInteraction(ctx, ev.InteractionId, cause, interaction.Progress{CallID: ev.CallId, Status: interaction.ReadyToCall,
-		Reason: outcomeReason[ev.Outcome], Outcome: string(retryOutcome[ev.Outcome]), At: at})
+		Cause: interaction.Cause{Outcome: ev.Outcome}, Outcome: string(retryOutcome[ev.Outcome]), At: at})
 	if err != nil {
 		return err
 	}
@@ -156,8 +138,9 @@ func (s *Service) dialFailed(ctx context.Context, cause eventstore.Cause, ev *me
 	return s.afterCallWork(ctx, out.State)
 }
 
-func (s *Service) progress(ctx context.Context, cause eventstore.Cause, id, callID, status, reason string, at time.Time) error {
-	_, err := s.onInteraction(ctx, id, cause, interaction.Progress{CallID: callID, Status: status, Reason: reason, At: at})
+func (s *Service) progress(ctx context.Context, cause eventstore.Cause, id, callID string, status agentv1.CallStatus, why interaction.Cause,
+	at time.Time) error {
+	_, err := s.onInteraction(ctx, id, cause, interaction.Progress{CallID: callID, Status: status, Cause: why, At: at})
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
@@ -16,7 +17,8 @@ import (
 // before the interaction records the end, so that a redelivery after a
 // crash between the two still finds whom to free.
 
-func (s *Service) partyProgress(ctx context.Context, cause eventstore.Cause, id, callID, status, party string, at time.Time) error {
+func (s *Service) partyProgress(ctx context.Context, cause eventstore.Cause, id, callID string, status agentv1.PartyStatus, party string,
+	at time.Time) error {
 	_, err := s.onInteraction(ctx, id, cause, interaction.PartyProgress{CallID: callID, Status: status, Party: party, At: at})
 	return err
 }
@@ -35,8 +37,12 @@ func (s *Service) partyLeft(ctx context.Context, cause eventstore.Cause, ev *med
 			}
 		}
 	}
-	_, err := s.onInteraction(ctx, ev.InteractionId, cause, interaction.PartyProgress{CallID: ev.CallId, Party: ev.Party,
-		Reason: partyLeftReason(ev), At: at})
+	why := interaction.Cause{Outcome: ev.Outcome}
+	if ev.Outcome == mediav1.Outcome_OUTCOME_UNSPECIFIED {
+		why = endOf(ev.EndReason, ev.Reason)
+	}
+	_, err := s.onInteraction(ctx, ev.InteractionId, cause, interaction.PartyProgress{CallID: ev.CallId, Status: interaction.PartyLeft,
+		Party: ev.Party, Cause: why, At: at})
 	return err
 }
 
@@ -44,7 +50,7 @@ func (s *Service) partyLeft(ctx context.Context, cause eventstore.Cause, ev *med
 // transfer or consultation that failed so never rang its party.
 func (s *Service) controlFailed(ctx context.Context, cause eventstore.Cause, ev *mediav1.CallControlFailed, at time.Time) error {
 	if ev.Action == "transfer" || ev.Action == "consult" {
-		unrung := func(t interaction.Third) bool { return t.Status == "" }
+		unrung := func(t interaction.Third) bool { return t.Status == interaction.PartyNone }
 		if err := s.releaseParty(ctx, cause, ev.InteractionId, ev.CallId, unrung, at); err != nil {
 			return err
 		}
@@ -62,7 +68,7 @@ func (s *Service) callEnded(ctx context.Context, cause eventstore.Cause, ev *med
 	if err := s.releaseParty(ctx, cause, ev.InteractionId, ev.CallId, notTransferred, at); err != nil {
 		return err
 	}
-	return s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, endReason(ev.Reason), at)
+	return s.progress(ctx, cause, ev.InteractionId, ev.CallId, interaction.ReadyToCall, endOf(ev.EndReason, ev.Reason), at)
 }
 
 // releaseParty frees the agent asked for on call callID if their party is
@@ -81,31 +87,4 @@ func (s *Service) releaseParty(ctx context.Context, cause eventstore.Cause, id, 
 		return nil
 	}
 	return s.release(ctx, cause, st.Third.Agent, st.Agent, at)
-}
-
-// partyLeftReason is what the agent reads when the party left or never
-// answered (the gateway's outcome and reason).
-func partyLeftReason(ev *mediav1.PartyLeft) string {
-	who := ev.Party
-	if who == "" {
-		who = "The party"
-	}
-	switch ev.Outcome {
-	case mediav1.Outcome_OUTCOME_UNSPECIFIED:
-	case mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE:
-		return who + ": Phone not available"
-	case mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED:
-		return who + ": Phone not registered"
-	default:
-		return who + ": " + outcomeReason[ev.Outcome]
-	}
-	switch ev.Reason {
-	case "dropped by the agent", "cancelled":
-		return who + " was dropped"
-	case "party hung up":
-		return who + " hung up"
-	case "":
-		return who + " left"
-	}
-	return who + " left: " + ev.Reason
 }

@@ -11,7 +11,6 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
-	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
 // An open desktop event stream counts as one SSE client until it closes;
@@ -41,15 +40,15 @@ func TestMetricsEventStreamsAndDueToConnect(t *testing.T) {
 	env.Do("POST", "/v1/interactions/"+iid+"/call", nil, &v)
 	dial := servicetest.WaitEvent[*agentv1.DialRequested](env, "agent-interaction-"+iid)
 	env.Append("media-call-"+dial.CallId, "conn-"+dial.CallId, &mediav1.CallConnected{CallId: dial.CallId, InteractionId: iid})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.Connected })
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Connected" })
 	if n := metricValue(t, env, "ringback_due_to_connect_seconds"); n != 1 {
 		t.Fatalf("due to connect observed %v times, want 1", n)
 	}
 	// Held and resumed, the call is connected again: not a second answer.
 	env.Append("media-call-"+dial.CallId, "hold-"+dial.CallId, &mediav1.CallHeld{CallId: dial.CallId, InteractionId: iid, Held: true})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.OnHold })
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "On Hold" })
 	env.Append("media-call-"+dial.CallId, "resume-"+dial.CallId, &mediav1.CallHeld{CallId: dial.CallId, InteractionId: iid})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.Connected })
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Connected" })
 	if n := metricValue(t, env, "ringback_due_to_connect_seconds"); n != 1 {
 		t.Errorf("due to connect observed %v times after a hold and resume, want 1", n)
 	}

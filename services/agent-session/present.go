@@ -7,6 +7,7 @@ import (
 	"github.com/ringback/ringback/libs/phone"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
+	"github.com/ringback/ringback/services/agent-session/words"
 )
 
 type channelView struct {
@@ -27,10 +28,11 @@ func (s *Service) presentAgent(id string, a agent.State) agentView {
 	v := agentView{ID: id, LoggedIn: a.LoggedIn, PhoneURI: a.PhoneURI, Channels: map[string]channelView{}, Interactions: []string{}}
 	for _, ch := range agent.Channels {
 		c, ok := a.Channels[ch]
+		state := words.AgentState(c.State)
 		if !ok {
-			c.State = agent.LoggedOut
+			state = words.LoggedOut
 		}
-		v.Channels[ch] = channelView{State: c.State, Reason: c.Reason, Since: c.Since}
+		v.Channels[words.Channel(ch)] = channelView{State: state, Reason: words.StateReason(c), Since: c.Since}
 	}
 	for _, it := range s.view.openOf(id) {
 		v.Interactions = append(v.Interactions, it.ID)
@@ -119,7 +121,7 @@ func (s *Service) present(st interaction.State) interactionView {
 func presentInteraction(st interaction.State) interactionView {
 	r := st.Request
 	v := interactionView{ID: st.ID, CallbackID: st.CallbackID, AgentID: st.Agent, Phase: phases[st.Phase],
-		Status: st.CallStatus, Reason: st.Reason, CaseData: st.CaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
+		Status: words.CallStatus(st.CallStatus), Reason: words.CallReason(st.Cause), CaseData: st.CaseData(), OfferID: st.OfferID, QueuedAt: st.QueuedAt,
 		CallID: st.CallID, Attempts: st.TotalAttempts(), Disposition: st.Disposition, UpdatedAt: st.Updated,
 		Muted: st.Muted, Recording: st.Recording,
 		Callback: callbackInfo{Subject: r.GetSubject(), PhoneNumber: r.GetPhoneNumber(), ContactName: r.GetContactName(),
@@ -133,7 +135,7 @@ func presentInteraction(st interaction.State) interactionView {
 	}
 	v.CanReject = st.CanReject
 	if t := st.Third; t.Asked() {
-		v.PartyStatus, v.PartyAgentID, v.PartyPurpose = t.Status, t.Agent, string(t.Purpose)
+		v.PartyStatus, v.PartyAgentID, v.PartyPurpose = words.PartyStatus(t.Status), t.Agent, string(t.Purpose)
 		switch {
 		case t.Name != "":
 			v.Party = t.Name
@@ -143,10 +145,10 @@ func presentInteraction(st interaction.State) interactionView {
 			v.Party = phone.Mask(t.Number) // as the gateway shows it once it rings
 		}
 	}
-	v.PartyReason = st.PartyReason
 	if d := st.Draft; d.Note != "" || d.CaseEditing {
 		v.Draft = &draftView{Note: d.Note, CaseEditing: d.CaseEditing, CaseData: d.CaseData}
 	}
+	v.PartyReason = words.PartyReason(st.PartyCause)
 	if !st.RescheduledFor.IsZero() {
 		t := st.RescheduledFor
 		v.Rescheduled = &t

@@ -13,7 +13,6 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
-	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
 // acceptedInteraction logs a1 in, offers them an interaction and accepts it.
@@ -26,7 +25,7 @@ func acceptedInteraction(t *testing.T, env *servicetest.Env) string {
 	go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
 	servicetest.WaitEvent[*agentv1.AcceptRequested](env, "agent-interaction-"+iid)
 	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1"})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == interaction.ReadyToCall })
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Ready to Call" })
 	return iid
 }
 

@@ -3,6 +3,7 @@ package agentsession
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
+	"github.com/ringback/ringback/services/agent-session/words"
 )
 
 // routeTable is every route of agent-session and who may call it (issue
@@ -133,8 +135,11 @@ func pathAgent(r *http.Request) (string, error) {
 
 // problem maps the domain's refusals to HTTP; anything else stays a 500.
 func problem(err error) error {
-	var partyErr *interaction.PartyError
-	var draftErr *interaction.DraftError
+	var (
+		partyErr    *interaction.PartyError
+		draftErr    *interaction.DraftError
+		unavailable *agent.UnavailableError
+	)
 	switch {
 	case errors.As(err, &draftErr):
 		return httpx.BadField(draftErr.Field, draftErr.Reason)
@@ -154,6 +159,9 @@ func problem(err error) error {
 		return httpx.BadField(partyErr.Field, partyErr.Reason)
 	case errors.Is(err, interaction.ErrSelf):
 		return httpx.BadField("agent", err.Error())
+	case errors.As(err, &unavailable) && unavailable.State != agentv1.AgentState_AGENT_STATE_UNSPECIFIED:
+		return httpx.Conflict(fmt.Sprintf("%v: %s is %s on web callback", agent.ErrUnavailable, unavailable.Agent,
+			words.AgentStateWords(unavailable.State)))
 	case errors.Is(err, interaction.ErrOutsideWindow):
 		return httpx.Conflict(err.Error())
 	case isDomain(err):
@@ -249,8 +257,16 @@ func (s *Service) setState(w http.ResponseWriter, r *http.Request) error {
 	if len(body.Reason) > 100 {
 		return httpx.BadField("reason", "must be at most 100 bytes")
 	}
+	channel, ok := words.ParseChannel(body.Channel)
+	if !ok {
+		return httpx.BadField("channel", fmt.Sprintf("unknown channel %q: webcallback or voice", body.Channel))
+	}
+	state, ok := words.ParseAgentState(strings.ToUpper(body.State))
+	if !ok {
+		return httpx.BadField("state", fmt.Sprintf("unknown state %q: an agent sets READY or NOT_READY", body.State))
+	}
 	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()}, agent.SetState{Agent: id,
-		Channel: body.Channel, State: strings.ToUpper(body.State), Reason: body.Reason, At: s.deps.Clock.Now()})
+		Channel: channel, State: state, Reason: body.Reason, At: s.deps.Clock.Now()})
 	if err != nil {
 		return problem(err)
 	}

@@ -20,10 +20,6 @@ import (
 // Blind transfer, consultation and conference (routes in routeTable): the
 // agent asks, the media gateway does it and says so on the call's stream.
 
-// reservedFor is the reason a party agent is Busy while a colleague's call
-// is with them; Release matches on it, so it is the same everywhere.
-func reservedFor(caller string) string { return "On a call with " + caller }
-
 // askParty transfers the call blind to, or consults, an agent or a number.
 // An agent party must be Ready on web callback: they are made Busy before
 // the request is written, so the router stops offering them callbacks, and
@@ -97,7 +93,7 @@ func (s *Service) askParty(purpose interaction.Purpose) httpx.Func {
 			return problem(err)
 		}
 		return s.answer(w, r, id, out, func(st interaction.State) bool {
-			return st.Third.Status != "" || !st.Third.Asked()
+			return st.Third.Status != interaction.PartyNone || !st.Third.Asked()
 		})
 	}
 }
@@ -109,7 +105,7 @@ func (s *Service) reserve(ctx context.Context, cause eventstore.Cause, id, calle
 	if len(s.view.openOf(id)) > 0 {
 		return "", fmt.Errorf("%w: %s has a web callback on their desktop", agent.ErrUnavailable, id)
 	}
-	out, err := s.onAgent(ctx, id, cause, agent.Reserve{Agent: id, Reason: reservedFor(caller), At: now})
+	out, err := s.onAgent(ctx, id, cause, agent.Reserve{Agent: id, With: caller, At: now})
 	if err != nil {
 		return "", err
 	}
@@ -119,7 +115,7 @@ func (s *Service) reserve(ctx context.Context, cause eventstore.Cause, id, calle
 // release makes agent id Ready again if they are still Busy on a call with
 // caller, and nothing else took them since.
 func (s *Service) release(ctx context.Context, cause eventstore.Cause, id, caller string, now time.Time) error {
-	_, err := s.onAgent(ctx, id, cause, agent.Release{Agent: id, Reason: reservedFor(caller), At: now})
+	_, err := s.onAgent(ctx, id, cause, agent.Release{Agent: id, With: caller, At: now})
 	if err != nil {
 		return fmt.Errorf("release %s: %w", id, err)
 	}

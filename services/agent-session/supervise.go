@@ -15,6 +15,7 @@ import (
 	"github.com/ringback/ringback/libs/consistency"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
@@ -119,15 +120,13 @@ func (s *Service) forceNotReady(w http.ResponseWriter, r *http.Request) error {
 	if err := checkWhy(body.Why); err != nil {
 		return err
 	}
-	if body.Reason == "" {
-		body.Reason = "Set by a supervisor"
-	}
 	if len(body.Reason) > 100 {
 		return httpx.BadField("reason", "must be at most 100 bytes")
 	}
 	p := agentauth.Who(r.Context())
 	out, err := s.onAgent(r.Context(), id, eventstore.Cause{ID: uuid.NewString()}, agent.SetState{Agent: id,
-		Channel: agent.WebCallback, State: agent.NotReady, Reason: body.Reason, By: p.ID, Why: body.Why, At: s.deps.Clock.Now()})
+		Channel: agent.WebCallback, State: agent.NotReady, Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR, Reason: body.Reason,
+		By: p.ID, Why: body.Why, At: s.deps.Clock.Now()})
 	if err != nil {
 		return problem(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
@@ -69,11 +70,11 @@ func superPhase(b *testing.B, agents, callbacks int) superFigures {
 		s.fold(eventstore.RecordedEvent{Stream: stream, Position: eventstore.Position{Commit: pos, Prepare: pos}}, m)
 	}
 	ts := timestamppb.New
-	states := []string{"READY", "NOT_READY", "BUSY", "AFTER_CALL_WORK"}
+	states := []agentv1.AgentState{agent.Ready, agent.NotReady, agent.Busy, agent.AfterCallWork}
 	for i := range agents {
 		id := fmt.Sprintf("a%05d", i)
 		fold("agent-session-"+id, &agentv1.AgentLoggedIn{AgentId: id, Skills: map[string]int32{fmt.Sprint("svc", i%20): 5}, At: ts(now)})
-		fold("agent-session-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: states[i%4], Reason: "Lunch", At: ts(now)})
+		fold("agent-session-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: agent.WebCallback, State: states[i%4], Reason: "Lunch", At: ts(now)})
 	}
 	outcomes := []string{"sold", "no-answer", "busy", "callback-later"}
 	for i := range callbacks {
@@ -151,7 +152,7 @@ func superPhase(b *testing.B, agents, callbacks int) superFigures {
 			id := fmt.Sprintf("a%05d", (k/10)%max(agents, 1))
 			reason := fmt.Sprint("m", k)
 			sent[reason] = time.Now()
-			fold("agent-session-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: "NOT_READY", Reason: reason, At: ts(time.Now())})
+			fold("agent-session-"+id, &agentv1.AgentStateChanged{AgentId: id, Channel: agent.WebCallback, State: agent.NotReady, Reason: reason, At: ts(time.Now())})
 			continue
 		}
 		id := fmt.Sprintf("cb%06d", k%max(callbacks, 1))

@@ -204,7 +204,7 @@ func TestSupervisorForcesNotReadyAndLogsOutWithWhoAndWhy(t *testing.T) {
 	}
 	evs := env.Events("agent-session-a1")
 	sc, _ := evs[len(evs)-1].(*agentv1.AgentStateChanged)
-	if sc.GetState() != "NOT_READY" || sc.GetReason() != "Coaching" || sc.GetBy() != "sup" || sc.GetWhy() != "queue review at 10" {
+	if sc.GetState() != agentv1.AgentState_AGENT_STATE_NOT_READY || sc.GetReason() != "Coaching" || sc.GetBy() != "sup" || sc.GetWhy() != "queue review at 10" {
 		t.Errorf("forced Not Ready recorded as %v", sc)
 	}
 	if res := env.DoWith("POST", "/v1/supervisor/agents/b1/logout", bearer("tok-boss"), map[string]string{"why": "left for the day"}, nil); res.StatusCode != 200 {

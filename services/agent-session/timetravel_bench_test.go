@@ -18,6 +18,7 @@ import (
 	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
@@ -46,7 +47,7 @@ func longInteraction(iid string, n int) []proto.Message {
 			&agentv1.CallFlagsChanged{InteractionId: iid, CallId: cid, Muted: true, At: at(i + 2)},
 			&agentv1.CallFlagsChanged{InteractionId: iid, CallId: cid, At: at(i + 3)},
 			&agentv1.CaseDataNoted{InteractionId: iid, CaseData: map[string]string{"order": "A-17", "call": cid}, At: at(i + 4)},
-			&agentv1.CallStatusChanged{InteractionId: iid, CallId: cid, Status: interaction.ReadyToCall, Reason: "hangup", Outcome: "no-answer", At: at(i + 5)},
+			&agentv1.CallStatusChanged{InteractionId: iid, CallId: cid, Status: interaction.ReadyToCall, EndReason: mediav1.EndReason_END_REASON_HANGUP_REQUESTED, Outcome: "no-answer", At: at(i + 5)},
 		} {
 			if len(out) < n-2 {
 				out = append(out, e)

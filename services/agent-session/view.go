@@ -101,7 +101,7 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 
 func isAfterCallWork(e proto.Message) bool {
 	sc, ok := e.(*agentv1.AgentStateChanged)
-	return ok && sc.Channel == agent.WebCallback && sc.State == agent.AfterCallWork
+	return ok && sc.ChannelOrLegacy() == agent.WebCallback && sc.StateOrLegacy() == agent.AfterCallWork
 }
 
 func (v *view) agent(id string) (agent.State, bool) {

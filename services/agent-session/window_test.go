@@ -11,7 +11,6 @@ import (
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
-	"github.com/ringback/ringback/services/agent-session/interaction"
 )
 
 // Call this contact outside the contact's calling window is refused with
@@ -31,7 +30,7 @@ func TestCallOutsideTheContactsWindowIsRefused(t *testing.T) {
 	go func() { acceptDone <- env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, &v) }()
 	servicetest.WaitEvent[*agentv1.AcceptRequested](env, "agent-interaction-"+iid)
 	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1", OfferId: iid + ":1"})
-	if res := <-acceptDone; res.StatusCode != 200 || v.Status != interaction.ReadyToCall {
+	if res := <-acceptDone; res.StatusCode != 200 || v.Status != "Ready to Call" {
 		t.Fatalf("accept: %d %+v", res.StatusCode, v)
 	}
 
@@ -50,12 +49,12 @@ func TestCallOutsideTheContactsWindowIsRefused(t *testing.T) {
 			t.Fatal("dialled outside the window")
 		}
 	}
-	if env.Get("/v1/interactions/"+iid, &v); v.Status != interaction.ReadyToCall {
+	if env.Get("/v1/interactions/"+iid, &v); v.Status != "Ready to Call" {
 		t.Fatalf("after the refusal: %+v", v)
 	}
 
 	env.Clock.Advance(7 * time.Hour) // 08:00 in Los Angeles
-	if env.Do("POST", "/v1/interactions/"+iid+"/call", nil, &v); v.Status != interaction.Establishing {
+	if env.Do("POST", "/v1/interactions/"+iid+"/call", nil, &v); v.Status != "Establishing" {
 		t.Fatalf("call at 08:00 the contact's time: %+v", v)
 	}
 	servicetest.WaitEvent[*agentv1.DialRequested](env, "agent-interaction-"+iid)

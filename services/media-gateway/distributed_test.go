@@ -306,6 +306,9 @@ func testTwoGateways(t *testing.T, kind string) {
 			return ended && agent.byesOf(id) > 0 && trunk.byesOf(id) > 0
 		})
 		evs := events(t, env, "media-call-"+id)
+		if ce, _ := has[*mediav1.CallEnded](evs); ce.EndReason != mediav1.EndReason_END_REASON_CALL_LOST {
+			t.Errorf("call %s: CallEnded %+v, want end_reason CALL_LOST", id, ce)
+		}
 		cl, _ := has[*mediav1.CallLost](evs)
 		if cl.Owner != "gw-b" || cl.TakenOverBy != "gw-a" || !slices.Equal(cl.LegsHungUp, []string{"agent", "contact"}) {
 			t.Errorf("call %s: CallLost %+v, want gw-b's call hung up by gw-a on both legs", id, cl)

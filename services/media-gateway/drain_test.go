@@ -68,7 +68,7 @@ func TestDrainOnStop(t *testing.T) {
 	env.AppendAs("agent-interaction-x", eventstore.Cause{ID: "hangup-" + first}, &agentv1.HangupRequested{CallId: first})
 	waitFor(t, 5*time.Second, "End Call of "+first+" during the drain", func() bool {
 		ended, ok := has[*mediav1.CallEnded](events(t, env, "media-call-"+first))
-		return ok && ended.Reason != mediagateway.ReasonDrained && agent.byesOf(first) == 1 && trunk.byesOf(first) == 1
+		return ok && ended.EndReason == mediav1.EndReason_END_REASON_HANGUP_REQUESTED && agent.byesOf(first) == 1 && trunk.byesOf(first) == 1
 	})
 
 	// The rest are hung up when the grace is over.
@@ -84,7 +84,8 @@ func TestDrainOnStop(t *testing.T) {
 	}
 	for _, id := range before["gw-b"][1:] {
 		ended, ok := has[*mediav1.CallEnded](events(t, env, "media-call-"+id))
-		if !ok || ended.Reason != mediagateway.ReasonDrained || agent.byesOf(id) != 1 || trunk.byesOf(id) != 1 {
+		if !ok || ended.Reason != mediagateway.ReasonDrained || ended.EndReason != mediav1.EndReason_END_REASON_GATEWAY_STOPPED ||
+			agent.byesOf(id) != 1 || trunk.byesOf(id) != 1 {
 			t.Errorf("call %s after the drain: ended %v (%+v), BYEs %d/%d", id, ok, ended, agent.byesOf(id), trunk.byesOf(id))
 		}
 	}

@@ -70,7 +70,8 @@ func (s *Service) command(ctx context.Context, e envelope.Envelope, forwarded bo
 		// Ours, but no longer placing or holding it: close its record so
 		// the agent is not left in Connected.
 		_, err = s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
-			call.Report{Step: call.End, Reason: sip.ReasonHangupRequested, At: s.deps.Clock.Now()})
+			call.Report{Step: call.End, End: mediav1.EndReason_END_REASON_HANGUP_REQUESTED, Reason: sip.ReasonHangupRequested,
+				At: s.deps.Clock.Now()})
 		return err
 	}
 	return nil
@@ -145,6 +146,18 @@ var outcomes = map[sip.Outcome]mediav1.Outcome{
 	sip.OutcomeAgentNotRegistered: mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED,
 }
 
+// ends are the SIP adapter's reasons for an end as the events carry them.
+var ends = map[sip.EndReason]mediav1.EndReason{
+	sip.EndAgentHungUp:     mediav1.EndReason_END_REASON_AGENT_HUNG_UP,
+	sip.EndContactHungUp:   mediav1.EndReason_END_REASON_CONTACT_HUNG_UP,
+	sip.EndHangupRequested: mediav1.EndReason_END_REASON_HANGUP_REQUESTED,
+	sip.EndGatewayStopped:  mediav1.EndReason_END_REASON_GATEWAY_STOPPED,
+	sip.EndPartyHungUp:     mediav1.EndReason_END_REASON_PARTY_HUNG_UP,
+	sip.EndPartyDropped:    mediav1.EndReason_END_REASON_PARTY_DROPPED,
+	sip.EndCallEnded:       mediav1.EndReason_END_REASON_CALL_ENDED,
+	sip.EndSessionExpired:  mediav1.EndReason_END_REASON_SESSION_EXPIRED,
+}
+
 var steps = map[sip.ProgressKind]call.Step{
 	sip.AgentRinging: call.AgentRinging, sip.AgentAnswered: call.AgentAnswered, sip.ContactRinging: call.ContactRinging,
 	sip.Connected: call.Connect, sip.Failed: call.Fail, sip.Ended: call.End,
@@ -169,7 +182,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		}
 	}
 	report := func(p sip.Progress) {
-		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now(),
+		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], End: ends[p.End], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now(),
 			Legs: legsOf(p.Legs)}
 		if p.Kind.AboutParty() {
 			r.Party = s.calls.party(ev.CallId)
@@ -208,7 +221,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		if !errors.As(err, &oe) {
 			// Cancelled (End Call while ringing) or stopped: make sure the
 			// attempt is closed; Decide ignores it if a report already did.
-			record(call.Report{Step: call.End, Reason: "call cancelled", At: s.deps.Clock.Now()})
+			record(call.Report{Step: call.End, End: mediav1.EndReason_END_REASON_CANCELLED, Reason: "call cancelled", At: s.deps.Clock.Now()})
 		}
 		return
 	}
@@ -221,7 +234,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	case <-ctx.Done():
 		// The drain is over (or the lease lost): the call is hung up, not
 		// left to a process that is going away.
-		_ = c.HangupBecause(context.Background(), ReasonDrained)
+		_ = c.HangupBecause(context.Background(), endDrained)
 		<-c.Ended()
 	}
 }

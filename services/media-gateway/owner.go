@@ -42,15 +42,17 @@ import (
 // message is not acknowledged and another instance of the group gets it.
 var errDraining = fmt.Errorf("gateway draining, no new calls: %w", context.Canceled)
 
-// Reasons of the end of a call the gateway ended itself. They are the
-// words agent-session already shows as "Call lost: the media gateway
-// restarted"; CallLost says who died and who hung up.
+// Reasons of the end of a call the gateway ended itself, in words for the
+// log (end_reason GATEWAY_STOPPED and CALL_LOST say them to agent-session);
+// CallLost says who died and who hung up.
 const (
 	// ReasonDrained ends the calls still up when a stopping gateway's
 	// grace period is over.
 	ReasonDrained = sip.ReasonGatewayStopped
 	// ReasonLost ends a call whose owner died, hung up by another instance.
 	ReasonLost = "gateway restarted"
+	// endDrained is ReasonDrained as the SIP adapter takes it.
+	endDrained = sip.EndGatewayStopped
 )
 
 // errCrashed: a crashed instance (tests' kill -9) writes nothing.

@@ -19,10 +19,10 @@ import (
 var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
 
 // Channel is the agent-session channel the router routes on.
-const Channel = "webcallback"
+const Channel = agentv1.Channel_CHANNEL_WEB_CALLBACK
 
 // readyState is the only agent state in which the router offers.
-const readyState = "READY"
+const readyState = agentv1.AgentState_AGENT_STATE_READY
 
 // handle turns another service's fact into a router command. Offers and
 // timeouts are the dispatcher's; the inbox only records facts, so it never
@@ -47,10 +47,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		_, err := s.execute(ctx, ev.InteractionId, eventstore.Cause{ID: e.ID, Correlation: ev.CallbackId}, cmd)
 		return err
 	case *agentv1.AgentStateChanged:
-		if ev.Channel != Channel {
+		if ev.ChannelOrLegacy() != Channel {
 			return nil
 		}
-		return s.setAvailability(ctx, e.ID, ev.AgentId, ev.State == readyState, now)
+		return s.setAvailability(ctx, e.ID, ev.AgentId, ev.StateOrLegacy() == readyState, now)
 	case *agentv1.AgentLoggedIn:
 		// Skills come with the login, from the agent's configuration; the
 		// router keeps its own copy so it rebuilds them from its streams.

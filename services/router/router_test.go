@@ -112,8 +112,12 @@ func (s telling) Subscribe(ctx context.Context, topic string) (<-chan *message.M
 
 func agentState(env *servicetest.Env, agent, state string) {
 	env.T.Helper()
+	st, ok := agentv1.AgentState_value["AGENT_STATE_"+state]
+	if !ok {
+		env.T.Fatalf("no agent state %q", state)
+	}
 	env.Append("agent-session-"+agent, uuid.NewString(), &agentv1.AgentStateChanged{AgentId: agent, Channel: router.Channel,
-		State: state, At: timestamppb.New(env.Clock.Now())})
+		State: agentv1.AgentState(st), At: timestamppb.New(env.Clock.Now())})
 }
 
 // ready makes agent ready and waits until the router knows, so that agents

@@ -122,8 +122,9 @@ func TestMissedOffersStopOffersUntilReadyAgain(t *testing.T) {
 	}
 
 	// agent-session sets a1 Not Ready "Missed offer"; a1 comes back READY.
-	env.Append("agent-session-a1", uuid.NewString(), &agentv1.AgentStateChanged{AgentId: "a1", Channel: "webcallback",
-		State: "NOT_READY", Reason: "Missed offer", At: timestamppb.New(env.Clock.Now())})
+	// The event as stored before channel and state were enums: still read.
+	env.Append("agent-session-a1", uuid.NewString(), &agentv1.AgentStateChanged{AgentId: "a1", LegacyChannel: "webcallback",
+		LegacyState: "NOT_READY", Reason: "Missed offer", At: timestamppb.New(env.Clock.Now())})
 	ready(env, "a1")
 	if o := nthOffer(env, "i2", 1); o.AgentId != "a1" {
 		t.Fatalf("i2 offered to %s, want a1 ready again", o.AgentId)

@@ -18,32 +18,37 @@ import (
 // Stream names an agent's stream.
 func Stream(id string) string { return streams.AgentSession + id }
 
-// Channels and states, in the words of the workspace.
+// Channels and states, as the events carry them. The words an agent or an
+// API client reads for them are agent-session's (words.go) and the
+// desktop's.
 const (
-	WebCallback = "webcallback"
-	Voice       = "voice"
+	WebCallback = agentv1.Channel_CHANNEL_WEB_CALLBACK
+	Voice       = agentv1.Channel_CHANNEL_VOICE
 
-	Ready         = "READY"
-	NotReady      = "NOT_READY"
-	Busy          = "BUSY"
-	AfterCallWork = "AFTER_CALL_WORK"
-	LoggedOut     = "LOGGED_OUT"
+	Ready         = agentv1.AgentState_AGENT_STATE_READY
+	NotReady      = agentv1.AgentState_AGENT_STATE_NOT_READY
+	Busy          = agentv1.AgentState_AGENT_STATE_BUSY
+	AfterCallWork = agentv1.AgentState_AGENT_STATE_AFTER_CALL_WORK
 )
 
 // Channels an agent has.
-var Channels = []string{WebCallback, Voice}
+var Channels = []agentv1.Channel{WebCallback, Voice}
 
 // State of an agent.
 type State struct {
 	LoggedIn bool
 	PhoneURI string
 	Skills   map[string]int32
-	Channels map[string]ChannelState
+	Channels map[agentv1.Channel]ChannelState
 }
 
 // ChannelState is the agent's state on one channel.
 type ChannelState struct {
-	State  string
+	State agentv1.AgentState
+	// Cause is why the platform set the state (With: whose call, for
+	// PARTY); Reason is the agent's or a supervisor's own word.
+	Cause  agentv1.StateCause
+	With   string
 	Reason string
 	Since  time.Time
 	// Until is when After Call Work ends, as stored with it; zero for an
@@ -81,9 +86,14 @@ type (
 		By, Why string
 	}
 	SetState struct {
-		Agent                  string
-		Channel, State, Reason string
-		At                     time.Time
+		Agent   string
+		Channel agentv1.Channel
+		State   agentv1.AgentState
+		// Cause is why the platform sets it; Reason is the agent's (or
+		// the supervisor's) own word.
+		Cause  agentv1.StateCause
+		Reason string
+		At     time.Time
 		// System is set when the platform, not the agent, changes the state
 		// (Busy while handling, After Call Work after Done).
 		System bool
@@ -102,17 +112,17 @@ type (
 		Default time.Duration
 		At      time.Time
 	}
-	// Reserve takes a Ready agent off routing because a colleague transfers
-	// a call to them or consults them: Busy for Reason.
+	// Reserve takes a Ready agent off routing because a colleague (With)
+	// transfers a call to them or consults them: Busy, cause PARTY.
 	Reserve struct {
-		Agent, Reason string
-		At            time.Time
+		Agent, With string
+		At          time.Time
 	}
-	// Release gives back an agent Reserve took, unless something else made
-	// them Busy since (then the reason differs).
+	// Release gives back an agent Reserve took for With, unless something
+	// else made them Busy since.
 	Release struct {
-		Agent, Reason string
-		At            time.Time
+		Agent, With string
+		At          time.Time
 	}
 )
 
@@ -125,8 +135,22 @@ var (
 	ErrUnavailable  = errors.New("agent is not available")
 )
 
-// stateWords are the states as an agent reads them in a refusal.
-var stateWords = map[string]string{Ready: "Ready", NotReady: "Not Ready", Busy: "Busy", AfterCallWork: "After Call Work", LoggedOut: "Logged Out"}
+// UnavailableError is Reserve's refusal of an agent who is not Ready on
+// web callback; State is what they are (unspecified: not logged in). It
+// matches ErrUnavailable; the words for State are the API's.
+type UnavailableError struct {
+	Agent string
+	State agentv1.AgentState
+}
+
+func (e *UnavailableError) Error() string {
+	if e.State == agentv1.AgentState_AGENT_STATE_UNSPECIFIED {
+		return fmt.Sprintf("%v: %s is not logged in", ErrUnavailable, e.Agent)
+	}
+	return fmt.Sprintf("%v: %s is not Ready on web callback", ErrUnavailable, e.Agent)
+}
+
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 
 // Decide turns a command into events.
 func Decide(s State, c Command) ([]proto.Message, error) {
@@ -139,7 +163,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if !s.LoggedIn {
 			// A new session starts Not Ready everywhere: the agent chooses when to work.
 			for _, ch := range Channels {
-				out = append(out, &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: ch, State: NotReady, Reason: "Logged in", At: timestamppb.New(c.At)})
+				out = append(out, &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: ch, State: NotReady,
+					Cause: agentv1.StateCause_STATE_CAUSE_LOGGED_IN, At: timestamppb.New(c.At)})
 			}
 		}
 		return out, nil
@@ -158,22 +183,25 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			return nil, ErrNotLoggedIn
 		}
 		if c.Channel != WebCallback && c.Channel != Voice {
-			return nil, fmt.Errorf("%w %q", ErrChannel, c.Channel)
+			return nil, fmt.Errorf("%w %d", ErrChannel, c.Channel)
+		}
+		if _, known := agentv1.AgentState_name[int32(c.State)]; !known || c.State == agentv1.AgentState_AGENT_STATE_UNSPECIFIED {
+			return nil, fmt.Errorf("%w %d", ErrUnknownState, c.State)
 		}
 		cur := s.Channels[c.Channel]
 		if !c.System {
 			if c.State != Ready && c.State != NotReady {
-				return nil, fmt.Errorf("%w %q: an agent sets READY or NOT_READY", ErrUnknownState, c.State)
+				return nil, fmt.Errorf("%w: an agent sets Ready or Not Ready", ErrUnknownState)
 			}
 			if cur.State == Busy {
 				return nil, ErrBusy
 			}
 		}
-		if cur.State == c.State && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
+		if cur.State == c.State && cur.Cause == c.Cause && cur.With == "" && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
 			return nil, nil
 		}
-		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Reason: c.Reason, At: timestamppb.New(c.At),
-			By: c.By, Why: c.Why}
+		e := &agentv1.AgentStateChanged{AgentId: c.Agent, Channel: c.Channel, State: c.State, Cause: c.Cause, Reason: c.Reason,
+			At: timestamppb.New(c.At), By: c.By, Why: c.Why}
 		if c.State == AfterCallWork && !c.Until.IsZero() {
 			e.Until = timestamppb.New(c.Until)
 		}
@@ -186,20 +214,18 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
 	case Reserve:
 		if !s.LoggedIn {
-			return nil, fmt.Errorf("%w: %s is not logged in", ErrUnavailable, c.Agent)
+			return nil, &UnavailableError{Agent: c.Agent}
 		}
 		// Ready on web callback is the router's test too: an agent it may
 		// offer a callback to may take a call.
 		if cur := s.Channels[WebCallback]; cur.State != Ready {
-			words := stateWords[cur.State]
-			if words == "" {
-				words = "not Ready"
-			}
-			return nil, fmt.Errorf("%w: %s is %s on web callback", ErrUnavailable, c.Agent, words)
+			return nil, &UnavailableError{Agent: c.Agent, State: cur.State}
 		}
-		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Busy, Reason: c.Reason, At: timestamppb.New(c.At)}}, nil
+		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Busy,
+			Cause: agentv1.StateCause_STATE_CAUSE_PARTY, With: c.With, At: timestamppb.New(c.At)}}, nil
 	case Release:
-		if cur := s.Channels[WebCallback]; !s.LoggedIn || cur.State != Busy || cur.Reason != c.Reason {
+		cur := s.Channels[WebCallback]
+		if !s.LoggedIn || cur.State != Busy || cur.Cause != agentv1.StateCause_STATE_CAUSE_PARTY || cur.With != c.With {
 			return nil, nil
 		}
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
@@ -216,15 +242,16 @@ func Evolve(s State, e proto.Message) State {
 		s.LoggedIn = false
 		s.Channels = nil
 	case *agentv1.AgentStateChanged:
-		chs := make(map[string]ChannelState, len(s.Channels)+1)
+		chs := make(map[agentv1.Channel]ChannelState, len(s.Channels)+1)
 		for k, v := range s.Channels {
 			chs[k] = v
 		}
-		c := ChannelState{State: e.State, Reason: e.Reason, Since: e.At.AsTime()}
+		c := ChannelState{State: e.StateOrLegacy(), Since: e.At.AsTime()}
+		c.Cause, c.With, c.Reason = e.CauseOrLegacy()
 		if e.Until != nil {
 			c.Until = e.Until.AsTime()
 		}
-		chs[e.Channel] = c
+		chs[e.ChannelOrLegacy()] = c
 		s.Channels = chs
 	}
 	return s

@@ -17,7 +17,11 @@ func TestDecide(t *testing.T) {
 	in := &agentv1.AgentLoggedIn{AgentId: "a1", PhoneUri: "sip:a1@h"}
 	ready := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready}
 	busy := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy}
-	reserved := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy, Reason: "On a call with a2"}
+	reserved := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy, Cause: agentv1.StateCause_STATE_CAUSE_PARTY, With: "a2"}
+	// As stored before causes were typed: the platform's words in reason.
+	legacyReserved := &agentv1.AgentStateChanged{AgentId: "a1", LegacyChannel: "webcallback", LegacyState: "BUSY", Reason: "On a call with a2"}
+	ownBusyWords := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy, Reason: "On a call with a2"}
+	legacyReady := &agentv1.AgentStateChanged{AgentId: "a1", LegacyChannel: "webcallback", LegacyState: "READY"}
 	cases := []struct {
 		name    string
 		given   []proto.Message
@@ -26,12 +30,23 @@ func TestDecide(t *testing.T) {
 		wantErr error
 	}{
 		{"login starts not ready on each channel", nil, Login{Agent: "a1", PhoneURI: "sip:a1@h", At: t0}, 3, nil},
+		{"missed offer", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady,
+			Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER, At: t0, System: true}, 1, nil},
+		{"missed offer again", []proto.Message{in, &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: NotReady,
+			Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER}}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady,
+			Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER, At: t0, System: true}, 0, nil},
+		{"missed offer as an old store has it", []proto.Message{in, &agentv1.AgentStateChanged{AgentId: "a1", LegacyChannel: "webcallback",
+			LegacyState: "NOT_READY", Reason: "Missed offer"}}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady,
+			Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER, At: t0, System: true}, 0, nil},
 		{"login again same phone", []proto.Message{in}, Login{Agent: "a1", PhoneURI: "sip:a1@h", At: t0}, 0, nil},
 		{"login with a new phone", []proto.Message{in}, Login{Agent: "a1", PhoneURI: "sip:a1@other", At: t0}, 1, nil},
 		{"ready needs login", nil, SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: t0}, 0, ErrNotLoggedIn},
 		{"ready", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: t0}, 1, nil},
 		{"ready twice", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: t0}, 0, nil},
-		{"unknown channel", []proto.Message{in}, SetState{Agent: "a1", Channel: "fax", State: Ready, At: t0}, 0, ErrChannel},
+		{"unknown channel", []proto.Message{in}, SetState{Agent: "a1", Channel: 7, State: Ready, At: t0}, 0, ErrChannel},
+		{"no channel", []proto.Message{in}, SetState{Agent: "a1", State: Ready, At: t0}, 0, ErrChannel},
+		{"no state", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, At: t0, System: true}, 0, ErrUnknownState},
+		{"a state from a newer producer", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, State: 42, At: t0, System: true}, 0, ErrUnknownState},
 		{"agent cannot set busy", []proto.Message{in}, SetState{Agent: "a1", Channel: WebCallback, State: Busy, At: t0}, 0, ErrUnknownState},
 		{"platform sets busy", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: Busy, At: t0, System: true}, 1, nil},
 		{"not ready while busy", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, At: t0}, 0, ErrBusy},
@@ -41,13 +56,17 @@ func TestDecide(t *testing.T) {
 		{"a supervisor cannot force not ready mid-call", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, By: "sup", At: t0}, 0, ErrBusy},
 		{"a supervisor logs out", []proto.Message{in, ready}, Logout{Agent: "a1", By: "sup", Why: "left for the day", At: t0}, 1, nil},
 		{"logout twice", nil, Logout{Agent: "a1", At: t0}, 0, nil},
-		{"reserve ready", []proto.Message{in, ready}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 1, nil},
-		{"reserve logged out", nil, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
-		{"reserve not ready", []proto.Message{in}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
-		{"reserve busy", []proto.Message{in, busy}, Reserve{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, ErrUnavailable},
-		{"release reserved", []proto.Message{in, reserved}, Release{Agent: "a1", Reason: "On a call with a2", At: t0}, 1, nil},
-		{"release busy for another reason", []proto.Message{in, busy}, Release{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, nil},
-		{"release twice", []proto.Message{in, reserved, ready}, Release{Agent: "a1", Reason: "On a call with a2", At: t0}, 0, nil},
+		{"reserve ready", []proto.Message{in, ready}, Reserve{Agent: "a1", With: "a2", At: t0}, 1, nil},
+		{"reserve logged out", nil, Reserve{Agent: "a1", With: "a2", At: t0}, 0, ErrUnavailable},
+		{"reserve not ready", []proto.Message{in}, Reserve{Agent: "a1", With: "a2", At: t0}, 0, ErrUnavailable},
+		{"reserve busy", []proto.Message{in, busy}, Reserve{Agent: "a1", With: "a2", At: t0}, 0, ErrUnavailable},
+		{"reserve ready from an old store", []proto.Message{in, legacyReady}, Reserve{Agent: "a1", With: "a2", At: t0}, 1, nil},
+		{"release reserved", []proto.Message{in, reserved}, Release{Agent: "a1", With: "a2", At: t0}, 1, nil},
+		{"release busy for another reason", []proto.Message{in, busy}, Release{Agent: "a1", With: "a2", At: t0}, 0, nil},
+		{"release reserved for another", []proto.Message{in, reserved}, Release{Agent: "a1", With: "a3", At: t0}, 0, nil},
+		{"release reserved in an old store", []proto.Message{in, legacyReserved}, Release{Agent: "a1", With: "a2", At: t0}, 1, nil},
+		{"release busy with a reason that only reads the same", []proto.Message{in, ownBusyWords}, Release{Agent: "a1", With: "a2", At: t0}, 0, nil},
+		{"release twice", []proto.Message{in, reserved, ready}, Release{Agent: "a1", With: "a2", At: t0}, 0, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,6 +153,36 @@ func TestEndAfterCallWork(t *testing.T) {
 						t.Fatalf("due = %v %v", due, ok)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestEvolveLegacy: an AgentStateChanged stored before channel and state
+// were enums (strings in the fields now legacy_*) folds as the enum would;
+// a newer producer's unknown state folds as that value, not as another.
+func TestEvolveLegacy(t *testing.T) {
+	in := &agentv1.AgentLoggedIn{AgentId: "a1"}
+	cases := []struct {
+		name    string
+		event   *agentv1.AgentStateChanged
+		channel agentv1.Channel
+		state   agentv1.AgentState
+	}{
+		{"old ready", &agentv1.AgentStateChanged{LegacyChannel: "webcallback", LegacyState: "READY"}, WebCallback, Ready},
+		{"old not ready on voice", &agentv1.AgentStateChanged{LegacyChannel: "voice", LegacyState: "NOT_READY"}, Voice, NotReady},
+		{"old busy", &agentv1.AgentStateChanged{LegacyChannel: "webcallback", LegacyState: "BUSY"}, WebCallback, Busy},
+		{"old after call work", &agentv1.AgentStateChanged{LegacyChannel: "webcallback", LegacyState: "AFTER_CALL_WORK"}, WebCallback, AfterCallWork},
+		{"new", &agentv1.AgentStateChanged{Channel: Voice, State: Busy}, Voice, Busy},
+		{"the enum wins over a string", &agentv1.AgentStateChanged{Channel: Voice, State: Ready, LegacyChannel: "webcallback", LegacyState: "BUSY"}, Voice, Ready},
+		{"a newer state", &agentv1.AgentStateChanged{Channel: WebCallback, State: 42}, WebCallback, 42},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := Evolve(Evolve(State{}, in), c.event)
+			got, ok := s.Channels[c.channel]
+			if !ok || got.State != c.state || len(s.Channels) != 1 {
+				t.Fatalf("channels = %v, want %v %v", s.Channels, c.channel, c.state)
 			}
 		})
 	}

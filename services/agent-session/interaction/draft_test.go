@@ -12,6 +12,7 @@ import (
 	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
 func TestDraftIsSavedAndFiledAtDone(t *testing.T) {
@@ -25,7 +26,7 @@ func TestDraftIsSavedAndFiledAtDone(t *testing.T) {
 	editing := func(data map[string]string) *agentv1.DraftSaved {
 		return &agentv1.DraftSaved{InteractionId: "i1", AgentId: "a1", CaseEditing: true, CaseData: data, At: timestamppb.New(t0)}
 	}
-	busy := &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, Reason: "Busy", Outcome: "busy", At: timestamppb.New(t0)}
+	busy := &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, DialOutcome: mediav1.Outcome_OUTCOME_BUSY, Outcome: "busy", At: timestamppb.New(t0)}
 	long := string(make([]byte, MaxNote+1))
 	cases := []struct {
 		name      string

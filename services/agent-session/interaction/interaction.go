@@ -20,6 +20,7 @@ import (
 	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
 // Stream names an interaction's stream.
@@ -37,13 +38,37 @@ const (
 	Done
 )
 
-// Call statuses, in the workspace's words.
+// Call statuses, as the events carry them; the words for them are the
+// API's (agent-session's words.go) and the desktop's.
 const (
-	ReadyToCall  = "Ready to Call"
-	Establishing = "Establishing"
-	Connected    = "Connected"
-	OnHold       = "On Hold"
+	ReadyToCall  = agentv1.CallStatus_CALL_STATUS_READY_TO_CALL
+	Establishing = agentv1.CallStatus_CALL_STATUS_ESTABLISHING
+	Connected    = agentv1.CallStatus_CALL_STATUS_CONNECTED
+	OnHold       = agentv1.CallStatus_CALL_STATUS_ON_HOLD
 )
+
+// Cause is why the call status, or the third party, last changed, as the
+// events carry it: at most one of its reasons is set. The API's words
+// table says it to the agent.
+type Cause struct {
+	// Outcome: the call attempt (or the party) did not connect.
+	Outcome mediav1.Outcome
+	// End: the call (or the party's leg) ended.
+	End mediav1.EndReason
+	// TransferredTo: the party took the call (agent id, or masked number).
+	TransferredTo string
+	// FailedAction: the gateway could not carry out this call control.
+	FailedAction string
+	// Detail is the gateway's own words for it, for people.
+	Detail string
+	// Legacy is the agent's words an event stored before causes were
+	// typed carried, shown as they are.
+	Legacy string
+	// Party and PartyStatus are, for the third party's cause, whom it is
+	// about and the status it came with (Left: the party is gone).
+	Party       string
+	PartyStatus agentv1.PartyStatus
+}
 
 // State of an interaction.
 type State struct {
@@ -58,8 +83,8 @@ type State struct {
 	CanReject  bool
 	QueuedAt   time.Time
 	Scheduled  time.Time
-	CallStatus string
-	Reason     string // why the call status last changed (Busy, No answer...)
+	CallStatus agentv1.CallStatus
+	Cause      Cause // why the call status last changed (busy, the contact hung up...)
 	CallID     string
 	Attempts   int // calls made in this interaction
 	// PriorAttempts are the calls made to the contact before this
@@ -77,9 +102,9 @@ type State struct {
 	// EditedCaseData is the case information as last edited, if it was.
 	EditedCaseData map[string]string
 	// Draft is what the agent typed and did not save by hand (draft.go).
-	Draft       Draft
-	Third       Third  // the third party, if one was asked for
-	PartyReason string // why the third party last changed (No answer...); kept after it left
+	Draft      Draft
+	Third      Third // the third party, if one was asked for
+	PartyCause Cause // why the third party last changed (no answer...); kept after it left
 }
 
 // CaseData is the case information the agent sees.
@@ -169,12 +194,15 @@ type (
 		CallID, Action, Reason string
 		At                     time.Time
 	}
-	// Progress is what the media gateway said of the call; Outcome is
-	// busy, no_answer or failed for an attempt that did not reach the
-	// contact.
+	// Progress is what the media gateway said of the call, and why;
+	// Outcome is busy, no_answer or failed for an attempt that did not
+	// reach the contact (the retry policy's word).
 	Progress struct {
-		CallID, Status, Reason, Outcome string
-		At                              time.Time
+		CallID  string
+		Status  agentv1.CallStatus
+		Cause   Cause
+		Outcome string
+		At      time.Time
 	}
 	// AutoRetry ends the interaction after a call that did not reach the
 	// contact when the service's policy gives the next attempt to the
@@ -301,8 +329,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if c.CallID != s.CallID || s.Phase != Accepted || c.Status == s.CallStatus {
 			return nil, nil // a late word about an earlier attempt
 		}
-		return []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Reason: c.Reason,
-			Outcome: c.Outcome, At: ts(c.At)}}, nil
+		e := &agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Outcome: c.Outcome, At: ts(c.At)}
+		c.Cause.toCall(e)
+		return []proto.Message{e}, nil
 	case AutoRetry:
 		return s.autoRetry(c)
 	case Hold:
@@ -354,10 +383,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if c.CallID != s.CallID || s.Phase != Accepted {
 			return nil, nil
 		}
-		reason := "Could not " + c.Action + ": " + c.Reason
 		out := []proto.Message{&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: s.CallStatus,
-			Reason: reason, At: ts(c.At)}}
-		return append(out, s.partyFailed(c, reason)...), nil
+			FailedAction: c.Action, Detail: c.Reason, At: ts(c.At)}}
+		return append(out, s.partyFailed(c)...), nil
 	case Transfer, Consult, EndConsult, PartyProgress, NoteTransfer:
 		return s.decideParty(c)
 	case Flags:
@@ -450,15 +478,15 @@ func Evolve(s State, e proto.Message) State {
 	case *agentv1.InteractionWithdrawn, *agentv1.RejectRequested:
 		s.Phase = Withdrawn
 	case *agentv1.DialRequested:
-		s.CallID, s.CallStatus, s.Reason, s.Updated = e.CallId, Establishing, "", e.At.AsTime()
+		s.CallID, s.CallStatus, s.Cause, s.Updated = e.CallId, Establishing, Cause{}, e.At.AsTime()
 		s.Attempts++
 		s.Outcome = ""
 	case *agentv1.CallStatusChanged:
-		s.CallStatus, s.Reason, s.Updated = e.Status, e.Reason, e.At.AsTime()
+		s.CallStatus, s.Cause, s.Updated = callStatusOf(e), callCauseOf(e), e.At.AsTime()
 		if e.Outcome != "" {
 			s.Outcome = e.Outcome
 		}
-		if e.Status == ReadyToCall {
+		if s.CallStatus == ReadyToCall {
 			s.Muted, s.Recording = false, false
 			// The gateway closes every party before the call ends; a request
 			// it never answered ends with the call. A transferred call goes

@@ -11,6 +11,7 @@ import (
 	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
@@ -23,7 +24,7 @@ var (
 	accepted   = &agentv1.InteractionAccepted{InteractionId: "i1", AgentId: "a1", At: timestamppb.New(t0)}
 	dialled    = &agentv1.DialRequested{CallId: "k1", At: timestamppb.New(t0)}
 	connected  = &agentv1.CallStatusChanged{CallId: "k1", Status: Connected, At: timestamppb.New(t0)}
-	ended      = &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, Reason: "Busy", At: timestamppb.New(t0)}
+	ended      = &agentv1.CallStatusChanged{CallId: "k1", Status: ReadyToCall, DialOutcome: mediav1.Outcome_OUTCOME_BUSY, At: timestamppb.New(t0)}
 	disposed   = &agentv1.DispositionNoted{Code: "resolved", At: timestamppb.New(t0)}
 	held       = &agentv1.CallStatusChanged{CallId: "k1", Status: OnHold, At: timestamppb.New(t0)}
 	mutedFlags = &agentv1.CallFlagsChanged{CallId: "k1", Muted: true, At: timestamppb.New(t0)}
@@ -126,8 +127,48 @@ func TestCallStatusFollowsTheCall(t *testing.T) {
 	if s = Evolve(s, connected); s.CallStatus != Connected {
 		t.Fatalf("after connect: %q", s.CallStatus)
 	}
-	if s = Evolve(s, ended); s.CallStatus != ReadyToCall || s.Reason != "Busy" {
-		t.Fatalf("after end: %q (%s)", s.CallStatus, s.Reason)
+	if s = Evolve(s, ended); s.CallStatus != ReadyToCall || s.Cause != (Cause{Outcome: mediav1.Outcome_OUTCOME_BUSY}) {
+		t.Fatalf("after end: %v (%+v)", s.CallStatus, s.Cause)
+	}
+}
+
+// TestLegacyCallStatusFolds: CallStatusChanged stored before the status
+// and its reason were typed (the words in legacy_status, legacy_reason)
+// fold to the same status, the words kept as the cause; Decide then works
+// on them as on new ones.
+func TestLegacyCallStatusFolds(t *testing.T) {
+	legacy := func(status, reason string) *agentv1.CallStatusChanged {
+		return &agentv1.CallStatusChanged{CallId: "k1", LegacyStatus: status, LegacyReason: reason, At: timestamppb.New(t0)}
+	}
+	cases := []struct {
+		event *agentv1.CallStatusChanged
+		want  agentv1.CallStatus
+	}{
+		{legacy("Establishing", ""), Establishing},
+		{legacy("Connected", ""), Connected},
+		{legacy("On Hold", ""), OnHold},
+		{legacy("Ready to Call", "The contact hung up"), ReadyToCall},
+		{&agentv1.CallStatusChanged{CallId: "k1", Status: 42}, 42}, // a newer producer's: kept as is, not guessed
+	}
+	for _, c := range cases {
+		s := State{}
+		for _, e := range []proto.Message{presented, acceptReq, accepted, dialled, c.event} {
+			s = Evolve(s, e)
+		}
+		if s.CallStatus != c.want || s.Cause.Legacy != c.event.GetLegacyReason() {
+			t.Fatalf("%v: status %v cause %+v, want %v", c.event, s.CallStatus, s.Cause, c.want)
+		}
+	}
+	s := State{}
+	for _, e := range []proto.Message{presented, acceptReq, accepted, dialled, legacy("Connected", "")} {
+		s = Evolve(s, e)
+	}
+	if evs, err := Decide(s, Hold{Agent: "a1", Hold: true, At: t0}); err != nil || len(evs) != 1 {
+		t.Fatalf("hold on an old Connected: %v %v", evs, err)
+	}
+	s = Evolve(s, legacy("Ready to Call", "Busy"))
+	if evs, err := Decide(s, Finish{Agent: "a1", At: t0}); err != nil || len(evs) != 1 {
+		t.Fatalf("done after an old end: %v %v", evs, err)
 	}
 }
 

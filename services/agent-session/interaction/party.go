@@ -19,22 +19,26 @@ const (
 	PurposeTransfer Purpose = "transfer" // blind: the party takes the contact once they answer
 )
 
-// Third-party statuses, in the workspace's words (PartyStatusChanged.status).
+// Third-party statuses, as PartyStatusChanged carries them. PartyNone is
+// a party asked for and not rung yet (or none); PartyLeft is only in the
+// event: a party that left is no party.
 const (
-	PartyRinging     = "Ringing"
-	PartyConsulting  = "Consulting"
-	PartyConference  = "Conference"
-	PartyTransferred = "Transferred"
+	PartyNone        = agentv1.PartyStatus_PARTY_STATUS_UNSPECIFIED
+	PartyRinging     = agentv1.PartyStatus_PARTY_STATUS_RINGING
+	PartyConsulting  = agentv1.PartyStatus_PARTY_STATUS_CONSULTING
+	PartyConference  = agentv1.PartyStatus_PARTY_STATUS_CONFERENCE
+	PartyTransferred = agentv1.PartyStatus_PARTY_STATUS_TRANSFERRED
+	PartyLeft        = agentv1.PartyStatus_PARTY_STATUS_LEFT
 )
 
 // Third is the third party of the call: what the agent asked for, then
 // what the media gateway reported of it.
 type Third struct {
-	Purpose Purpose // "" when no party was asked for
-	Status  string  // "" until the party rings
-	Agent   string  // the agent asked for; "" for a number
-	Number  string  // the number asked for, E.164
-	Name    string  // as the gateway shows the party: the agent id, or the number masked
+	Purpose Purpose             // "" when no party was asked for
+	Status  agentv1.PartyStatus // PartyNone until the party rings
+	Agent   string              // the agent asked for; "" for a number
+	Number  string              // the number asked for, E.164
+	Name    string              // as the gateway shows the party: the agent id, or the number masked
 	// Ending is the completion asked of the gateway and not answered yet.
 	Ending agentv1.ConsultCompletion
 }
@@ -74,10 +78,13 @@ type (
 // Commands from the bus.
 type (
 	// PartyProgress is what the media gateway said of the party: ringing,
-	// consulting, in conference, or left (Status "").
+	// consulting, in conference, or left (and why).
 	PartyProgress struct {
-		CallID, Status, Party, Reason string
-		At                            time.Time
+		CallID string
+		Status agentv1.PartyStatus
+		Party  string
+		Cause  Cause
+		At     time.Time
 	}
 	// NoteTransfer: the contact now talks to the party, without the agent.
 	NoteTransfer struct {
@@ -179,11 +186,12 @@ func (s State) decideParty(c any) ([]proto.Message, error) {
 		return []proto.Message{&agentv1.ConsultEndRequested{InteractionId: s.ID, CallId: s.CallID, AgentId: c.Agent,
 			Completion: c.Completion, At: ts(c.At)}}, nil
 	case PartyProgress:
-		if c.CallID != s.CallID || s.Phase != Accepted || (c.Status == s.Third.Status && (c.Status != "" || !s.Third.Asked())) {
+		if c.CallID != s.CallID || s.Phase != Accepted || c.Status == s.Third.Status || (c.Status == PartyLeft && !s.Third.Asked()) {
 			return nil, nil
 		}
-		return []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status,
-			Party: c.Party, Reason: c.Reason, At: ts(c.At)}}, nil
+		e := &agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Party: c.Party, At: ts(c.At)}
+		c.Cause.toParty(e)
+		return []proto.Message{e}, nil
 	case NoteTransfer:
 		if c.CallID != s.CallID || s.Phase != Accepted || s.Third.Status == PartyTransferred {
 			return nil, nil
@@ -194,10 +202,9 @@ func (s State) decideParty(c any) ([]proto.Message, error) {
 		}
 		// The agent's leg is gone: Ready to Call, so that they set a
 		// disposition and click Done.
-		reason := "Transferred to " + name
 		return []proto.Message{
-			&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred, Party: name, Reason: reason, At: ts(c.At)},
-			&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: ReadyToCall, Reason: reason, At: ts(c.At)},
+			&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred, Party: name, At: ts(c.At)},
+			&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: ReadyToCall, TransferredTo: name, At: ts(c.At)},
 		}, nil
 	}
 	return nil, nil
@@ -231,13 +238,15 @@ func (s State) sameAsk(p Party, purpose Purpose) bool {
 
 // partyFailed: the gateway could not do a party request at all. A transfer
 // or consultation that never rang is over; a completion is no longer awaited.
-func (s State) partyFailed(c ControlFailed, reason string) []proto.Message {
+func (s State) partyFailed(c ControlFailed) []proto.Message {
 	t := s.Third
+	status := t.Status
 	switch c.Action {
 	case "transfer", "consult":
-		if !t.Asked() || t.Status != "" {
+		if !t.Asked() || t.Status != PartyNone {
 			return nil
 		}
+		status = PartyLeft
 	case "complete transfer", "conference", "end consultation":
 		if t.Ending == agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED {
 			return nil
@@ -245,29 +254,32 @@ func (s State) partyFailed(c ControlFailed, reason string) []proto.Message {
 	default:
 		return nil
 	}
-	return []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: t.Status,
-		Party: t.name(), Reason: reason, At: ts(c.At)}}
+	return []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: status,
+		Party: t.name(), FailedAction: c.Action, Detail: c.Reason, At: ts(c.At)}}
 }
 
 func (s State) evolveParty(e proto.Message) State {
 	switch e := e.(type) {
 	case *agentv1.TransferRequested:
 		s.Third = Third{Purpose: PurposeTransfer, Agent: e.Party.GetAgentId(), Number: e.Party.GetPhoneNumber()}
-		s.PartyReason, s.Updated = "", e.At.AsTime()
+		s.PartyCause, s.Updated = Cause{}, e.At.AsTime()
 	case *agentv1.ConsultRequested:
 		s.Third = Third{Purpose: PurposeConsult, Agent: e.Party.GetAgentId(), Number: e.Party.GetPhoneNumber()}
-		s.PartyReason, s.Updated = "", e.At.AsTime()
+		s.PartyCause, s.Updated = Cause{}, e.At.AsTime()
 	case *agentv1.ConsultEndRequested:
 		s.Third.Ending, s.Updated = e.Completion, e.At.AsTime()
 	case *agentv1.PartyStatusChanged:
-		s.Third.Status, s.Third.Ending = e.Status, agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED
+		status := partyStatusOf(e)
+		s.Third.Status, s.Third.Ending = status, agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED
 		if e.Party != "" {
 			s.Third.Name = e.Party
 		}
-		if e.Status == "" {
+		who := s.Third.name()
+		if status == PartyLeft {
 			s.Third = Third{}
 		}
-		s.PartyReason, s.Updated = e.Reason, e.At.AsTime()
+		s.PartyCause, s.Updated = partyCauseOf(e), e.At.AsTime()
+		s.PartyCause.Party, s.PartyCause.PartyStatus = who, status
 	}
 	return s
 }

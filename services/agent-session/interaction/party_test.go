@@ -9,6 +9,7 @@ import (
 
 	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
 var (
@@ -16,13 +17,13 @@ var (
 	number      = Party{PhoneNumber: "+14155550100"}
 	consultReq  = &agentv1.ConsultRequested{CallId: "k1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@h"}, At: timestamppb.New(t0)}
 	transferReq = &agentv1.TransferRequested{CallId: "k1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@h"}, At: timestamppb.New(t0)}
-	partyStatus = func(s string) *agentv1.PartyStatusChanged {
+	partyStatus = func(s agentv1.PartyStatus) *agentv1.PartyStatusChanged {
 		return &agentv1.PartyStatusChanged{CallId: "k1", Status: s, Party: "a2", At: timestamppb.New(t0)}
 	}
 	ringing    = partyStatus(PartyRinging)
 	consulting = partyStatus(PartyConsulting)
 	conference = partyStatus(PartyConference)
-	partyLeft  = partyStatus("")
+	partyLeft  = partyStatus(PartyLeft)
 	endReq     = func(c agentv1.ConsultCompletion) *agentv1.ConsultEndRequested {
 		return &agentv1.ConsultEndRequested{CallId: "k1", Completion: c, At: timestamppb.New(t0)}
 	}
@@ -84,7 +85,7 @@ func TestDecideParty(t *testing.T) {
 		{"party rings", with(consultReq), PartyProgress{CallID: "k1", Status: PartyRinging, Party: "a2", At: t0}, []string{"PartyStatusChanged"}, nil},
 		{"party rings again", with(consultReq, ringing), PartyProgress{CallID: "k1", Status: PartyRinging, Party: "a2", At: t0}, nil, nil},
 		{"party of another call", with(consultReq), PartyProgress{CallID: "k0", Status: PartyRinging, At: t0}, nil, nil},
-		{"party leaves", with(consultReq, ringing), PartyProgress{CallID: "k1", Party: "a2", Reason: "a2: No answer", At: t0}, []string{"PartyStatusChanged"}, nil},
+		{"party leaves", with(consultReq, ringing), PartyProgress{CallID: "k1", Status: PartyLeft, Party: "a2", Cause: Cause{Outcome: mediav1.Outcome_OUTCOME_NO_ANSWER}, At: t0}, []string{"PartyStatusChanged"}, nil},
 		{"party left with none", live, PartyProgress{CallID: "k1", Party: "a2", At: t0}, nil, nil},
 		{"transferred", with(transferReq, ringing), NoteTransfer{CallID: "k1", Party: "a2", At: t0}, []string{"PartyStatusChanged", "CallStatusChanged"}, nil},
 		{"transferred twice", with(transferReq, ringing, partyStatus(PartyTransferred)), NoteTransfer{CallID: "k1", Party: "a2", At: t0}, nil, nil},
@@ -140,7 +141,7 @@ func TestPartyFollowsTheGateway(t *testing.T) {
 	for _, e := range []proto.Message{presented, acceptReq, accepted, dialled, connected, consultReq} {
 		s = Evolve(s, e)
 	}
-	if !s.Third.Asked() || s.Third.Agent != "a2" || s.Third.Purpose != PurposeConsult || s.Third.Status != "" {
+	if !s.Third.Asked() || s.Third.Agent != "a2" || s.Third.Purpose != PurposeConsult || s.Third.Status != PartyNone {
 		t.Fatalf("after the request: %+v", s.Third)
 	}
 	s = Evolve(Evolve(s, held), ringing)
@@ -154,9 +155,10 @@ func TestPartyFollowsTheGateway(t *testing.T) {
 	if s = Evolve(s, conference); s.Third.Status != PartyConference || s.Third.Ending != 0 || s.CallStatus != Connected {
 		t.Fatalf("conference: %+v %q", s.Third, s.CallStatus)
 	}
-	left := &agentv1.PartyStatusChanged{CallId: "k1", Party: "a2", Reason: "a2 left", At: timestamppb.New(t0)}
-	if s = Evolve(s, left); s.Third.Asked() || s.PartyReason != "a2 left" || s.CallStatus != Connected {
-		t.Fatalf("left: %+v %q %q", s.Third, s.PartyReason, s.CallStatus)
+	left := &agentv1.PartyStatusChanged{CallId: "k1", Party: "a2", Status: PartyLeft, EndReason: mediav1.EndReason_END_REASON_PARTY_HUNG_UP,
+		At: timestamppb.New(t0)}
+	if s = Evolve(s, left); s.Third.Asked() || s.PartyCause.End != mediav1.EndReason_END_REASON_PARTY_HUNG_UP || s.CallStatus != Connected {
+		t.Fatalf("left: %+v %+v %v", s.Third, s.PartyCause, s.CallStatus)
 	}
 
 	s = Evolve(Evolve(s, transferReq), ringing)
@@ -167,11 +169,11 @@ func TestPartyFollowsTheGateway(t *testing.T) {
 	for _, e := range evs {
 		s = Evolve(s, e)
 	}
-	if s.CallStatus != ReadyToCall || s.Reason != "Transferred to a2" || s.Third.Status != PartyTransferred {
-		t.Fatalf("transferred: %q %q %+v", s.CallStatus, s.Reason, s.Third)
+	if s.CallStatus != ReadyToCall || s.Cause.TransferredTo != "a2" || s.Third.Status != PartyTransferred {
+		t.Fatalf("transferred: %v %+v %+v", s.CallStatus, s.Cause, s.Third)
 	}
 	// The transferred call's end is not the agent's any more.
-	if evs, _ := Decide(s, Progress{CallID: "k1", Status: ReadyToCall, Reason: "The contact hung up", At: t0}); len(evs) != 0 {
+	if evs, _ := Decide(s, Progress{CallID: "k1", Status: ReadyToCall, Cause: Cause{End: mediav1.EndReason_END_REASON_CONTACT_HUNG_UP}, At: t0}); len(evs) != 0 {
 		t.Fatalf("the transferred call's end: %v", evs)
 	}
 	if _, err := Decide(s, Call{Agent: "a1", CallID: "k2", PhoneURI: "sip:a1@h", At: t0}); !errors.Is(err, ErrTransferred) {
@@ -190,5 +192,29 @@ func TestCallEndClearsAnUnansweredRequest(t *testing.T) {
 	}
 	if s.Third.Asked() {
 		t.Fatalf("after the call ended: %+v", s.Third)
+	}
+}
+
+// TestLegacyPartyStatusFolds: PartyStatusChanged stored before the status
+// was an enum ("Ringing", "" once the party left) folds as the new one.
+func TestLegacyPartyStatusFolds(t *testing.T) {
+	legacy := func(status, reason string) *agentv1.PartyStatusChanged {
+		return &agentv1.PartyStatusChanged{CallId: "k1", Party: "a2", LegacyStatus: status, LegacyReason: reason, At: timestamppb.New(t0)}
+	}
+	s := State{}
+	for _, e := range []proto.Message{presented, acceptReq, accepted, dialled, connected, consultReq, held, legacy("Ringing", "")} {
+		s = Evolve(s, e)
+	}
+	if s.Third.Status != PartyRinging || s.Third.Name != "a2" {
+		t.Fatalf("old ringing: %+v", s.Third)
+	}
+	if s = Evolve(s, legacy("Consulting", "")); s.Third.Status != PartyConsulting {
+		t.Fatalf("old consulting: %+v", s.Third)
+	}
+	if evs, err := Decide(s, EndConsult{Agent: "a1", Completion: confer, At: t0}); err != nil || len(evs) != 1 {
+		t.Fatalf("conference after an old consulting: %v %v", evs, err)
+	}
+	if s = Evolve(s, legacy("", "a2 hung up")); s.Third.Asked() || s.PartyCause.Legacy != "a2 hung up" {
+		t.Fatalf("old left: %+v %+v", s.Third, s.PartyCause)
 	}
 }

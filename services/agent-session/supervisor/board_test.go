@@ -4,12 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"reflect"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	"reflect"
 
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	"github.com/ringback/ringback/services/agent-session/words"
 )
 
 var (
@@ -150,7 +152,12 @@ func TestSummarizeAgents(t *testing.T) {
 		return ev{AgentPrefix + id, &agentv1.AgentLoggedIn{AgentId: id, Skills: skills}}
 	}
 	state := func(id, s, reason string, t time.Time) ev {
-		return ev{AgentPrefix + id, &agentv1.AgentStateChanged{AgentId: id, Channel: "webcallback", State: s, Reason: reason, At: ts(t)}}
+		st, _ := words.ParseAgentState(s)
+		e := &agentv1.AgentStateChanged{AgentId: id, Channel: agentv1.Channel_CHANNEL_WEB_CALLBACK, State: st, Reason: reason, At: ts(t)}
+		if id == "bob" { // as stored before the state was an enum: still read
+			e.Channel, e.State, e.LegacyChannel, e.LegacyState = 0, 0, "webcallback", s
+		}
+		return ev{AgentPrefix + id, e}
 	}
 	b := New()
 	for _, e := range []ev{

@@ -7,6 +7,7 @@ import (
 
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/words"
 )
 
 // Summary is the board as a supervisor sees it at one moment.
@@ -180,7 +181,7 @@ func visible(a agent.State, covers func(string) bool) bool {
 }
 
 func row(id string, a agent.State) AgentRow {
-	r := AgentRow{Agent: id, State: agent.LoggedOut}
+	r := AgentRow{Agent: id, State: words.LoggedOut}
 	for s := range a.Skills {
 		r.Skills = append(r.Skills, s)
 	}
@@ -189,6 +190,6 @@ func row(id string, a agent.State) AgentRow {
 		return r
 	}
 	c := a.Channels[agent.WebCallback]
-	r.State, r.Reason, r.Since = c.State, c.Reason, c.Since
+	r.State, r.Reason, r.Since = words.AgentState(c.State), words.StateReason(c), c.Since
 	return r
 }

@@ -194,7 +194,7 @@ func TestFactsOf(t *testing.T) {
 		{due, Facts{CallbackID: "c1", InteractionID: "i1", PhoneNumber: phone}},
 		{accepted, Facts{InteractionID: "i1"}},
 		{&agentv1.DialRequested{InteractionId: "i1", PhoneNumber: phone}, Facts{InteractionID: "i1", PhoneNumber: phone}},
-		{&agentv1.AgentStateChanged{AgentId: "a1", State: "READY"}, Facts{}},
+		{&agentv1.AgentStateChanged{AgentId: "a1", State: agentv1.AgentState_AGENT_STATE_READY}, Facts{}},
 		{&callbackv1.CallbackRescheduled{CallbackId: "c1"}, Facts{CallbackID: "c1"}},
 	}
 	for _, c := range cases {

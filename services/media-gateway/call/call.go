@@ -80,9 +80,12 @@ const (
 type Report struct {
 	Step    Step
 	Outcome mediav1.Outcome
-	Code    int
-	Reason  string
-	At      time.Time
+	// End is why the call (End), or the party's leg (PartyLeave, when it
+	// answered), ended; Reason is the same for people.
+	End    mediav1.EndReason
+	Code   int
+	Reason string
+	At     time.Time
 	// Party is who the third party's steps are about.
 	Party Party
 	// Legs are the dialogs of the legs answered at this step, by role
@@ -137,7 +140,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 				return []proto.Message{&mediav1.DialFailed{CallId: s.ID, InteractionId: s.Interaction, Outcome: c.Outcome,
 					SipCode: int32(c.Code), Reason: c.Reason, At: at}}, nil
 			}
-			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason, At: at}}, nil
+			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason,
+				EndReason: mediav1.EndReason_END_REASON_OTHER, At: at}}, nil
 		case PartyRinging, PartyConnected, Conference, Transfer:
 			return decideParty(s, c)
 		case End:
@@ -145,7 +149,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 				return []proto.Message{&mediav1.DialFailed{CallId: s.ID, InteractionId: s.Interaction,
 					Outcome: mediav1.Outcome_OUTCOME_CANCELLED, Reason: c.Reason, At: at}}, nil
 			}
-			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason, At: at}}, nil
+			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason,
+				EndReason: endOr(c.End), At: at}}, nil
 		default:
 			return nil, fmt.Errorf("call: unknown step %d", c.Step)
 		}
@@ -154,6 +159,15 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		return decideOwner(s, c)
 	}
 	return nil, fmt.Errorf("call: unknown command %T", c)
+}
+
+// endOr is end, or OTHER for a report that did not say: a CallEnded the
+// gateway writes always says why.
+func endOr(end mediav1.EndReason) mediav1.EndReason {
+	if end == mediav1.EndReason_END_REASON_UNSPECIFIED {
+		return mediav1.EndReason_END_REASON_OTHER
+	}
+	return end
 }
 
 // Evolve applies one event.

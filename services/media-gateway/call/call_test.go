@@ -114,8 +114,63 @@ func TestDecideParty(t *testing.T) {
 	for _, e := range with(held, ringing, talking) {
 		s = Evolve(s, e)
 	}
-	got, _ := Decide(s, Report{Step: PartyLeave, Reason: "party hung up"})
-	if pl := got[0].(*mediav1.PartyLeft); pl.PartyAgentId != "agent2" || pl.Reason != "party hung up" {
+	got, _ := Decide(s, Report{Step: PartyLeave, End: mediav1.EndReason_END_REASON_PARTY_HUNG_UP, Reason: "party hung up"})
+	if pl := got[0].(*mediav1.PartyLeft); pl.PartyAgentId != "agent2" || pl.Reason != "party hung up" ||
+		pl.EndReason != mediav1.EndReason_END_REASON_PARTY_HUNG_UP {
 		t.Errorf("PartyLeft = %v", pl)
+	}
+}
+
+// TestEndReason: every CallEnded, and the PartyLeft of a party that
+// answered, says why in end_reason, the fact the gateway saw; a party that
+// never answered says it in its outcome instead.
+func TestEndReason(t *testing.T) {
+	started := &mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "a", Holder: "a/1"}
+	connected := &mediav1.CallConnected{CallId: "k1"}
+	ringing := &mediav1.PartyRinging{PartyAgentId: "agent2", Party: "agent2", Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT}
+	talking := &mediav1.PartyConnected{}
+	const (
+		contact = mediav1.EndReason_END_REASON_CONTACT_HUNG_UP
+		other   = mediav1.EndReason_END_REASON_OTHER
+		lost    = mediav1.EndReason_END_REASON_CALL_LOST
+		dropped = mediav1.EndReason_END_REASON_PARTY_DROPPED
+		none    = mediav1.EndReason_END_REASON_UNSPECIFIED
+	)
+	cases := []struct {
+		name  string
+		given []proto.Message
+		when  Command
+		want  []mediav1.EndReason // per event that carries one
+	}{
+		{"the contact hangs up", []proto.Message{started, connected}, Report{Step: End, End: contact, Reason: "contact hung up"}, []mediav1.EndReason{contact}},
+		{"an end that does not say is other", []proto.Message{started, connected}, Report{Step: End, Reason: "?"}, []mediav1.EndReason{other}},
+		{"a failure after connect is other", []proto.Message{started, connected}, Report{Step: Fail, Reason: "503"}, []mediav1.EndReason{other}},
+		{"the party is dropped", []proto.Message{started, connected, ringing, talking}, Report{Step: PartyLeave, End: dropped}, []mediav1.EndReason{dropped}},
+		{"the party never answered", []proto.Message{started, connected, ringing}, Report{Step: PartyLeave, Outcome: mediav1.Outcome_OUTCOME_NO_ANSWER, End: dropped}, []mediav1.EndReason{none}},
+		{"a lost call, its party too", []proto.Message{started, connected, ringing, talking}, Lose{By: "b", Holder: "b/1", Reason: "gateway restarted"}, []mediav1.EndReason{lost, lost}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			evs, err := Decide(s, c.when)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []mediav1.EndReason
+			for _, e := range evs {
+				switch e := e.(type) {
+				case *mediav1.CallEnded:
+					got = append(got, e.EndReason)
+				case *mediav1.PartyLeft:
+					got = append(got, e.EndReason)
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("end reasons %v, want %v (%v)", got, c.want, evs)
+			}
+		})
 	}
 }

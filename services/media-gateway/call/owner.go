@@ -79,14 +79,14 @@ func decideOwner(s State, c any) ([]proto.Message, error) {
 		if s.Party.Phase != NoParty {
 			// Every PartyRinging gets its PartyLeft.
 			party = []proto.Message{&mediav1.PartyLeft{CallId: s.ID, InteractionId: s.Interaction, PartyAgentId: s.Party.AgentID,
-				Party: s.Party.Display, Reason: c.Reason, At: at}}
+				Party: s.Party.Display, Reason: c.Reason, EndReason: mediav1.EndReason_END_REASON_CALL_LOST, At: at}}
 		}
 		if s.Status == Dialling {
 			return append(append([]proto.Message{lost}, party...), &mediav1.DialFailed{CallId: s.ID, InteractionId: s.Interaction,
 				Outcome: mediav1.Outcome_OUTCOME_FAILED, Reason: c.Reason, At: at}), nil
 		}
 		return append(append([]proto.Message{lost}, party...), &mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction,
-			Reason: c.Reason, At: at}), nil
+			Reason: c.Reason, EndReason: mediav1.EndReason_END_REASON_CALL_LOST, At: at}), nil
 	case Forward:
 		return []proto.Message{&mediav1.ControlForwarded{CallId: s.ID, Owner: s.Instance, EventId: c.EventID,
 			Correlation: c.Correlation, EventType: c.Type, Event: c.Event, Via: c.Via, At: timestamppb.New(c.At)}}, nil

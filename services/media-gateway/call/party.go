@@ -66,8 +66,12 @@ func decideParty(s State, c Report) ([]proto.Message, error) {
 		}
 	case PartyLeave:
 		if p.Phase != NoParty {
-			return []proto.Message{&mediav1.PartyLeft{CallId: s.ID, InteractionId: s.Interaction, PartyAgentId: p.AgentID,
-				Party: p.Display, Reason: c.Reason, Outcome: c.Outcome, SipCode: int32(c.Code), At: at}}, nil
+			left := &mediav1.PartyLeft{CallId: s.ID, InteractionId: s.Interaction, PartyAgentId: p.AgentID,
+				Party: p.Display, Reason: c.Reason, Outcome: c.Outcome, SipCode: int32(c.Code), At: at}
+			if c.Outcome == mediav1.Outcome_OUTCOME_UNSPECIFIED {
+				left.EndReason = endOr(c.End) // it answered: why its leg ended
+			}
+			return []proto.Message{left}, nil
 		}
 	}
 	return nil, nil

@@ -84,12 +84,12 @@ func (c *Call) Ended() <-chan struct{} { return c.ended }
 // It is idempotent: once the call has ended, or while another Hangup or a
 // BYE from a phone is ending it, it waits for the end and returns nil.
 func (c *Call) Hangup(ctx context.Context) error {
-	return c.HangupBecause(ctx, ReasonHangupRequested)
+	return c.HangupBecause(ctx, EndHangupRequested)
 }
 
 // HangupBecause is Hangup with the reason the Ended report gives, e.g. the
 // gateway's drain running out.
-func (c *Call) HangupBecause(ctx context.Context, reason string) error {
+func (c *Call) HangupBecause(ctx context.Context, reason EndReason) error {
 	// Bounded whatever the caller gives: a BYE to a peer that is gone
 	// (a stopped trunk, a dead phone) would otherwise wait for the SIP
 	// transaction's own timeout, and a gateway stopping waits for this call.
@@ -120,10 +120,10 @@ func (c *Call) start() {
 func (c *Call) watch() {
 	defer c.g.wg.Done()
 	var (
-		reason  string
+		reason  EndReason
 		handled *leg // a party whose hang-up is being dealt with
 	)
-	for reason == "" {
+	for reason == EndUnknown {
 		c.mu.Lock()
 		agent, contact, party, st, changed := c.agent, c.contact, c.party, c.partyState, c.changed
 		c.mu.Unlock()
@@ -137,14 +137,14 @@ func (c *Call) watch() {
 			// the agent ending the call.
 			c.mu.Lock()
 			if c.agent == agent {
-				reason = ReasonAgentHungUp
+				reason = EndAgentHungUp
 			}
 			c.mu.Unlock()
 		case <-contact.dialog.Context().Done():
-			reason = ReasonContactHungUp
+			reason = EndContactHungUp
 		case <-partyDone:
 			if st == partyTransferred {
-				reason = ReasonPartyHungUp
+				reason = EndPartyHungUp
 				break
 			}
 			// Consulted or conferenced: the call goes on without them.
@@ -156,7 +156,7 @@ func (c *Call) watch() {
 			}()
 		case <-changed:
 		case <-c.g.stopping:
-			reason = ReasonGatewayStopped
+			reason = EndGatewayStopped
 		case <-c.ended:
 			return
 		}
@@ -200,7 +200,8 @@ func (c *Call) emit(p Progress) {
 // teardown runs once, for whoever claimed the call: BYE the legs still up
 // (which closes their media and so stops the bridge), stop the hold tone
 // and the recording, report Ended.
-func (c *Call) teardown(ctx context.Context, reason string) error {
+func (c *Call) teardown(ctx context.Context, end EndReason) error {
+	reason := end.String()
 	c.endLife() // stops a party ringing, which then reports its PartyLeft
 	c.mu.Lock()
 	c.stopped = true
@@ -236,10 +237,10 @@ func (c *Call) teardown(ctx context.Context, reason string) error {
 		c.log.Info("sip: recording stopped by hangup", "duration", dur, "error", rerr)
 	}
 	if party != nil {
-		c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: reason})
+		c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: reason, End: end})
 	}
 	c.log.Info("sip: call ended", "reason", reason)
-	c.emit(Progress{Kind: Ended, Reason: reason})
+	c.emit(Progress{Kind: Ended, Reason: reason, End: end})
 	close(c.ended)
 	return err
 }

@@ -150,7 +150,7 @@ func (c *Call) ring(ctx context.Context, p Party, purpose Purpose) error {
 	if stopped {
 		// The call ended while the party rang: nobody to connect them to.
 		d.hangupAfterFailure(ctx, l)
-		c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: "call ended"})
+		c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: reasonCallEnded, End: EndCallEnded})
 		return c.opError(op, ErrCallEnded)
 	}
 	c.signal()
@@ -257,7 +257,7 @@ func (c *Call) DropParty(ctx context.Context) error {
 	if err := c.partyCheck("drop party"); err != nil {
 		return err
 	}
-	c.partyGone(ctx, ReasonPartyDropped)
+	c.partyGone(ctx, EndPartyDropped)
 	return nil
 }
 
@@ -272,13 +272,14 @@ func (c *Call) partyHungUp(l *leg) {
 	if current {
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 		defer cancel()
-		c.partyGone(ctx, ReasonPartyHungUp)
+		c.partyGone(ctx, EndPartyHungUp)
 	}
 }
 
 // partyGone runs with ctl held and a party consulting or conferenced: back
 // to agent and contact, hang up the party's leg, report PartyLeft.
-func (c *Call) partyGone(ctx context.Context, reason string) {
+func (c *Call) partyGone(ctx context.Context, end EndReason) {
+	reason := end.String()
 	c.mu.Lock()
 	l, purpose := c.party, c.partyPurpose
 	c.party, c.partyState = nil, partyNone
@@ -290,7 +291,7 @@ func (c *Call) partyGone(ctx context.Context, reason string) {
 	if err := c.g.hangupLeg(ctx, l); err != nil {
 		c.log.Warn("sip: hang up the party", "error", maskDigits(err.Error()))
 	}
-	c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: reason})
+	c.emit(Progress{Kind: PartyLeft, Purpose: purpose, Reason: reason, End: end})
 	c.log.Info("sip: party left", "reason", reason)
 }
 

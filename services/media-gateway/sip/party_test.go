@@ -110,7 +110,7 @@ func TestConsultConferenceDrop(t *testing.T) {
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
 		sip.PartyRinging, sip.PartyConnected, sip.Conferenced, sip.PartyLeft, sip.Ended)
-	if p := rec.got[len(rec.got)-2]; p.Reason != sip.ReasonPartyDropped || p.Purpose != sip.PurposeConsult {
+	if p := rec.got[len(rec.got)-2]; p.Reason != sip.ReasonPartyDropped || p.End != sip.EndPartyDropped || p.Purpose != sip.PurposeConsult {
 		t.Errorf("PartyLeft %+v, want reason %q, purpose consult", p, sip.ReasonPartyDropped)
 	}
 }
@@ -246,7 +246,7 @@ func TestPartyHangsUpDuringConsultation(t *testing.T) {
 		t.Fatalf("Consult: %v", err)
 	}
 	waitUntil(t, "PartyLeft after the party's BYE", func() bool { return rec.last().Kind == sip.PartyLeft })
-	if p := rec.last(); p.Reason != sip.ReasonPartyHungUp {
+	if p := rec.last(); p.Reason != sip.ReasonPartyHungUp || p.End != sip.EndPartyHungUp {
 		t.Errorf("PartyLeft reason %q, want %q", p.Reason, sip.ReasonPartyHungUp)
 	}
 	select {

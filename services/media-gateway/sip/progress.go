@@ -104,6 +104,46 @@ func (o Outcome) String() string {
 	return "Outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
+// EndReason is why a connected call, or the third party's leg, ended. Its
+// String is the reason's text (ReasonContactHungUp...).
+type EndReason int
+
+const (
+	// EndUnknown: no reason yet (the zero value).
+	EndUnknown EndReason = iota
+	EndAgentHungUp
+	EndContactHungUp
+	// EndHangupRequested: Hangup, the agent's End Call.
+	EndHangupRequested
+	// EndGatewayStopped: the gateway stopped (or drained) with the call up.
+	EndGatewayStopped
+	EndPartyHungUp
+	// EndPartyDropped: DropParty, the agent's.
+	EndPartyDropped
+	// EndCallEnded: the party's leg ended because the call did.
+	EndCallEnded
+	// EndSessionExpired: a session refresh failed (RFC 4028).
+	EndSessionExpired
+)
+
+var endNames = map[EndReason]string{
+	EndAgentHungUp:     ReasonAgentHungUp,
+	EndContactHungUp:   ReasonContactHungUp,
+	EndHangupRequested: ReasonHangupRequested,
+	EndGatewayStopped:  ReasonGatewayStopped,
+	EndPartyHungUp:     ReasonPartyHungUp,
+	EndPartyDropped:    ReasonPartyDropped,
+	EndCallEnded:       reasonCallEnded,
+	EndSessionExpired:  ReasonSessionExpired,
+}
+
+func (e EndReason) String() string {
+	if s, ok := endNames[e]; ok {
+		return s
+	}
+	return "EndReason(" + strconv.Itoa(int(e)) + ")"
+}
+
 // Progress is one report about a call attempt.
 type Progress struct {
 	Kind ProgressKind
@@ -119,6 +159,9 @@ type Progress struct {
 	// Reason is for people: the SIP reason phrase or what happened, e.g.
 	// "contact hung up". It never contains the contact's number.
 	Reason string
+	// End is why the call ended (Ended), or the party's leg (PartyLeft of a
+	// party that answered): what the service decides on, not Reason.
+	End EndReason
 	// Legs are the dialogs of the legs just answered: the agent's on
 	// AgentAnswered, both on Connected, the party's on PartyConnected. The
 	// service records them so that another instance can hang them up.
@@ -131,6 +174,7 @@ const (
 	ReasonContactHungUp   = "contact hung up"
 	ReasonHangupRequested = "hangup requested"
 	ReasonGatewayStopped  = "gateway stopped"
+	reasonCallEnded       = "call ended"
 	// ReasonPhoneRefused begins the reason of an agent's phone the gateway
 	// will not ring (URI headers, a forbidden number at the trunk).
 	ReasonPhoneRefused     = "phone refused"

@@ -151,7 +151,7 @@ func (c *Call) refreshLoop(l *leg, st sessionTimer) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-		err = c.teardown(ctx, ReasonSessionExpired)
+		err = c.teardown(ctx, EndSessionExpired)
 		cancel()
 		if err != nil {
 			c.log.Debug("sip: hang up after failed refresh", "error", maskDigits(err.Error()))

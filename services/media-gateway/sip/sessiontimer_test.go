@@ -133,7 +133,7 @@ func TestSessionTimers(t *testing.T) {
 	trunk.forget = true
 	trunk.mu.Unlock()
 	waitClosed(t, call.Ended(), "call ended after a failed refresh")
-	if p := rec.last(); p.Kind != sip.Ended || p.Reason != sip.ReasonSessionExpired {
+	if p := rec.last(); p.Kind != sip.Ended || p.Reason != sip.ReasonSessionExpired || p.End != sip.EndSessionExpired {
 		t.Errorf("last report %+v, want Ended with %q", p, sip.ReasonSessionExpired)
 	}
 	waitUntil(t, "the agent's leg hung up", func() bool { return agent.ended() == 1 })

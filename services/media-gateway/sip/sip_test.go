@@ -63,8 +63,8 @@ func TestConnectedThenHangup(t *testing.T) {
 	agent.WaitReceived(t, "BYE", 1)
 	trunk.WaitReceived(t, "BYE", 1)
 	rec.wantExactKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected, sip.Ended)
-	if got := rec.last(); got.Reason != sip.ReasonHangupRequested {
-		t.Errorf("Ended reason %q, want %q", got.Reason, sip.ReasonHangupRequested)
+	if got := rec.last(); got.Reason != sip.ReasonHangupRequested || got.End != sip.EndHangupRequested {
+		t.Errorf("Ended reason %q (%v), want %q", got.Reason, got.End, sip.ReasonHangupRequested)
 	}
 	if err := call.Hangup(context.Background()); err != nil {
 		t.Errorf("second Hangup: %v", err)
@@ -196,10 +196,11 @@ func TestHangUpByEitherSide(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		reason       string
+		end          sip.EndReason
 		agent, trunk siptest.Scenario
 	}{
-		{sip.ReasonContactHungUp, siptest.Answer, siptest.AnswerThenHangUp},
-		{sip.ReasonAgentHungUp, siptest.AnswerThenHangUp, siptest.Answer},
+		{sip.ReasonContactHungUp, sip.EndContactHungUp, siptest.Answer, siptest.AnswerThenHangUp},
+		{sip.ReasonAgentHungUp, sip.EndAgentHungUp, siptest.AnswerThenHangUp, siptest.Answer},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			t.Parallel()
@@ -214,8 +215,8 @@ func TestHangUpByEitherSide(t *testing.T) {
 			}
 			waitClosed(t, call.Ended(), "call ended by a phone")
 			rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected, sip.Ended)
-			if got := rec.last().Reason; got != tc.reason {
-				t.Errorf("Ended reason %q, want %q", got, tc.reason)
+			if got := rec.last(); got.Reason != tc.reason || got.End != tc.end {
+				t.Errorf("Ended reason %q (%v), want %q (%v)", got.Reason, got.End, tc.reason, tc.end)
 			}
 			// The side that hung up got 200 for its BYE; the other got a BYE.
 			hungUp, other := trunk, agent
@@ -319,8 +320,8 @@ func TestGatewayStopHangsUpCalls(t *testing.T) {
 	}
 	stop() // returns once Run has returned
 	waitClosed(t, call.Ended(), "call ended by shutdown")
-	if got := rec.last().Reason; got != sip.ReasonGatewayStopped {
-		t.Errorf("Ended reason %q, want %q", got, sip.ReasonGatewayStopped)
+	if got := rec.last(); got.Reason != sip.ReasonGatewayStopped || got.End != sip.EndGatewayStopped {
+		t.Errorf("Ended reason %q (%v), want %q", got.Reason, got.End, sip.ReasonGatewayStopped)
 	}
 	agent.WaitReceived(t, "BYE", 1)
 	trunk.WaitReceived(t, "BYE", 1)

@@ -12,6 +12,7 @@ package agentv1
 
 import (
 	v1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	v11 "github.com/ringback/ringback/proto/ringback/media/v1"
 	_ "github.com/ringback/ringback/proto/ringback/personal/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -27,6 +28,238 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Channel is where an agent takes work.
+type Channel int32
+
+const (
+	Channel_CHANNEL_UNSPECIFIED  Channel = 0
+	Channel_CHANNEL_WEB_CALLBACK Channel = 1
+	Channel_CHANNEL_VOICE        Channel = 2
+)
+
+// Enum value maps for Channel.
+var (
+	Channel_name = map[int32]string{
+		0: "CHANNEL_UNSPECIFIED",
+		1: "CHANNEL_WEB_CALLBACK",
+		2: "CHANNEL_VOICE",
+	}
+	Channel_value = map[string]int32{
+		"CHANNEL_UNSPECIFIED":  0,
+		"CHANNEL_WEB_CALLBACK": 1,
+		"CHANNEL_VOICE":        2,
+	}
+)
+
+func (x Channel) Enum() *Channel {
+	p := new(Channel)
+	*p = x
+	return p
+}
+
+func (x Channel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Channel) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (Channel) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[0]
+}
+
+func (x Channel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Channel.Descriptor instead.
+func (Channel) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+// AgentState is an agent's state on one channel. The words agents read for
+// it live in the desktop and in agent-session's API table (words.go).
+type AgentState int32
+
+const (
+	AgentState_AGENT_STATE_UNSPECIFIED     AgentState = 0
+	AgentState_AGENT_STATE_READY           AgentState = 1
+	AgentState_AGENT_STATE_NOT_READY       AgentState = 2
+	AgentState_AGENT_STATE_BUSY            AgentState = 3
+	AgentState_AGENT_STATE_AFTER_CALL_WORK AgentState = 4
+)
+
+// Enum value maps for AgentState.
+var (
+	AgentState_name = map[int32]string{
+		0: "AGENT_STATE_UNSPECIFIED",
+		1: "AGENT_STATE_READY",
+		2: "AGENT_STATE_NOT_READY",
+		3: "AGENT_STATE_BUSY",
+		4: "AGENT_STATE_AFTER_CALL_WORK",
+	}
+	AgentState_value = map[string]int32{
+		"AGENT_STATE_UNSPECIFIED":     0,
+		"AGENT_STATE_READY":           1,
+		"AGENT_STATE_NOT_READY":       2,
+		"AGENT_STATE_BUSY":            3,
+		"AGENT_STATE_AFTER_CALL_WORK": 4,
+	}
+)
+
+func (x AgentState) Enum() *AgentState {
+	p := new(AgentState)
+	*p = x
+	return p
+}
+
+func (x AgentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AgentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (AgentState) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[1]
+}
+
+func (x AgentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AgentState.Descriptor instead.
+func (AgentState) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+// StateCause is why the platform, not the agent, set an agent's state.
+type StateCause int32
+
+const (
+	// UNSPECIFIED: the agent set it (reason is their word), or the event was
+	// stored before causes were typed (reason holds the platform's words).
+	StateCause_STATE_CAUSE_UNSPECIFIED       StateCause = 0
+	StateCause_STATE_CAUSE_LOGGED_IN         StateCause = 1
+	StateCause_STATE_CAUSE_HANDLING_CALLBACK StateCause = 2
+	// MISSED_OFFER: the router stopped offering after missed offers.
+	StateCause_STATE_CAUSE_MISSED_OFFER    StateCause = 3
+	StateCause_STATE_CAUSE_AFTER_CALL_WORK StateCause = 4
+	// SUPERVISOR: a supervisor forced it (by, why; reason if they gave one).
+	StateCause_STATE_CAUSE_SUPERVISOR StateCause = 5
+	// PARTY: taken off routing as the third party of a colleague's call
+	// (with names the colleague).
+	StateCause_STATE_CAUSE_PARTY StateCause = 6
+)
+
+// Enum value maps for StateCause.
+var (
+	StateCause_name = map[int32]string{
+		0: "STATE_CAUSE_UNSPECIFIED",
+		1: "STATE_CAUSE_LOGGED_IN",
+		2: "STATE_CAUSE_HANDLING_CALLBACK",
+		3: "STATE_CAUSE_MISSED_OFFER",
+		4: "STATE_CAUSE_AFTER_CALL_WORK",
+		5: "STATE_CAUSE_SUPERVISOR",
+		6: "STATE_CAUSE_PARTY",
+	}
+	StateCause_value = map[string]int32{
+		"STATE_CAUSE_UNSPECIFIED":       0,
+		"STATE_CAUSE_LOGGED_IN":         1,
+		"STATE_CAUSE_HANDLING_CALLBACK": 2,
+		"STATE_CAUSE_MISSED_OFFER":      3,
+		"STATE_CAUSE_AFTER_CALL_WORK":   4,
+		"STATE_CAUSE_SUPERVISOR":        5,
+		"STATE_CAUSE_PARTY":             6,
+	}
+)
+
+func (x StateCause) Enum() *StateCause {
+	p := new(StateCause)
+	*p = x
+	return p
+}
+
+func (x StateCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StateCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[2].Descriptor()
+}
+
+func (StateCause) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[2]
+}
+
+func (x StateCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StateCause.Descriptor instead.
+func (StateCause) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+// CallStatus is the call as the agent sees it. The words agents read for
+// it ("Ready to Call"...) live in the desktop and agent-session's API table.
+type CallStatus int32
+
+const (
+	CallStatus_CALL_STATUS_UNSPECIFIED   CallStatus = 0
+	CallStatus_CALL_STATUS_READY_TO_CALL CallStatus = 1
+	CallStatus_CALL_STATUS_ESTABLISHING  CallStatus = 2
+	CallStatus_CALL_STATUS_CONNECTED     CallStatus = 3
+	CallStatus_CALL_STATUS_ON_HOLD       CallStatus = 4
+)
+
+// Enum value maps for CallStatus.
+var (
+	CallStatus_name = map[int32]string{
+		0: "CALL_STATUS_UNSPECIFIED",
+		1: "CALL_STATUS_READY_TO_CALL",
+		2: "CALL_STATUS_ESTABLISHING",
+		3: "CALL_STATUS_CONNECTED",
+		4: "CALL_STATUS_ON_HOLD",
+	}
+	CallStatus_value = map[string]int32{
+		"CALL_STATUS_UNSPECIFIED":   0,
+		"CALL_STATUS_READY_TO_CALL": 1,
+		"CALL_STATUS_ESTABLISHING":  2,
+		"CALL_STATUS_CONNECTED":     3,
+		"CALL_STATUS_ON_HOLD":       4,
+	}
+)
+
+func (x CallStatus) Enum() *CallStatus {
+	p := new(CallStatus)
+	*p = x
+	return p
+}
+
+func (x CallStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CallStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[3].Descriptor()
+}
+
+func (CallStatus) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[3]
+}
+
+func (x CallStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CallStatus.Descriptor instead.
+func (CallStatus) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
 
 // ConsultCompletion is how a consultation ends.
 type ConsultCompletion int32
@@ -70,11 +303,11 @@ func (x ConsultCompletion) String() string {
 }
 
 func (ConsultCompletion) Descriptor() protoreflect.EnumDescriptor {
-	return file_ringback_agent_v1_agent_proto_enumTypes[0].Descriptor()
+	return file_ringback_agent_v1_agent_proto_enumTypes[4].Descriptor()
 }
 
 func (ConsultCompletion) Type() protoreflect.EnumType {
-	return &file_ringback_agent_v1_agent_proto_enumTypes[0]
+	return &file_ringback_agent_v1_agent_proto_enumTypes[4]
 }
 
 func (x ConsultCompletion) Number() protoreflect.EnumNumber {
@@ -83,7 +316,67 @@ func (x ConsultCompletion) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConsultCompletion.Descriptor instead.
 func (ConsultCompletion) EnumDescriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+// PartyStatus is the third party of a call as the agent sees it.
+type PartyStatus int32
+
+const (
+	PartyStatus_PARTY_STATUS_UNSPECIFIED PartyStatus = 0
+	PartyStatus_PARTY_STATUS_RINGING     PartyStatus = 1
+	PartyStatus_PARTY_STATUS_CONSULTING  PartyStatus = 2
+	PartyStatus_PARTY_STATUS_CONFERENCE  PartyStatus = 3
+	PartyStatus_PARTY_STATUS_TRANSFERRED PartyStatus = 4
+	// LEFT: the party left, never answered, or a request for one failed.
+	PartyStatus_PARTY_STATUS_LEFT PartyStatus = 5
+)
+
+// Enum value maps for PartyStatus.
+var (
+	PartyStatus_name = map[int32]string{
+		0: "PARTY_STATUS_UNSPECIFIED",
+		1: "PARTY_STATUS_RINGING",
+		2: "PARTY_STATUS_CONSULTING",
+		3: "PARTY_STATUS_CONFERENCE",
+		4: "PARTY_STATUS_TRANSFERRED",
+		5: "PARTY_STATUS_LEFT",
+	}
+	PartyStatus_value = map[string]int32{
+		"PARTY_STATUS_UNSPECIFIED": 0,
+		"PARTY_STATUS_RINGING":     1,
+		"PARTY_STATUS_CONSULTING":  2,
+		"PARTY_STATUS_CONFERENCE":  3,
+		"PARTY_STATUS_TRANSFERRED": 4,
+		"PARTY_STATUS_LEFT":        5,
+	}
+)
+
+func (x PartyStatus) Enum() *PartyStatus {
+	p := new(PartyStatus)
+	*p = x
+	return p
+}
+
+func (x PartyStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PartyStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_agent_v1_agent_proto_enumTypes[5].Descriptor()
+}
+
+func (PartyStatus) Type() protoreflect.EnumType {
+	return &file_ringback_agent_v1_agent_proto_enumTypes[5]
+}
+
+func (x PartyStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PartyStatus.Descriptor instead.
+func (PartyStatus) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 // AgentLoggedIn: the agent started a session. Stream agent-session-<id>.
@@ -229,15 +522,21 @@ func (x *AgentLoggedOut) GetWhy() string {
 	return ""
 }
 
-// AgentStateChanged: state is READY, NOT_READY, BUSY or AFTER_CALL_WORK.
-// Stream agent-session-<id>.
+// AgentStateChanged: the agent's state on one channel. Stream agent-session-<id>.
 type AgentStateChanged struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
-	State   string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Reason  string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	At      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// legacy_channel and legacy_state are the strings ("webcallback",
+	// "READY") stored before channel and state were enums: readers fall back
+	// to them when channel or state is unspecified, so that a store from
+	// before still folds. Never written now.
+	LegacyChannel string `protobuf:"bytes,2,opt,name=legacy_channel,json=legacyChannel,proto3" json:"legacy_channel,omitempty"`
+	LegacyState   string `protobuf:"bytes,3,opt,name=legacy_state,json=legacyState,proto3" json:"legacy_state,omitempty"`
+	// reason: the agent's (or a supervisor's) own word for the state; the
+	// platform says why it set one in cause. Events stored before cause
+	// existed hold the platform's words here.
+	Reason string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	At     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	// until is when AFTER_CALL_WORK ends and the platform sets the agent
 	// Ready again. It is stored, not held in a timer, so whichever replica
 	// runs when it falls due ends it, after a restart too.
@@ -246,7 +545,12 @@ type AgentStateChanged struct {
 	// agent or the platform set it.
 	By string `protobuf:"bytes,7,opt,name=by,proto3" json:"by,omitempty"`
 	// why is the supervisor's word for it.
-	Why           string `protobuf:"bytes,8,opt,name=why,proto3" json:"why,omitempty"`
+	Why     string     `protobuf:"bytes,8,opt,name=why,proto3" json:"why,omitempty"`
+	Channel Channel    `protobuf:"varint,9,opt,name=channel,proto3,enum=ringback.agent.v1.Channel" json:"channel,omitempty"`
+	State   AgentState `protobuf:"varint,10,opt,name=state,proto3,enum=ringback.agent.v1.AgentState" json:"state,omitempty"`
+	Cause   StateCause `protobuf:"varint,11,opt,name=cause,proto3,enum=ringback.agent.v1.StateCause" json:"cause,omitempty"`
+	// with: for cause PARTY, the agent whose call this one was taken for.
+	With          string `protobuf:"bytes,12,opt,name=with,proto3" json:"with,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -288,16 +592,16 @@ func (x *AgentStateChanged) GetAgentId() string {
 	return ""
 }
 
-func (x *AgentStateChanged) GetChannel() string {
+func (x *AgentStateChanged) GetLegacyChannel() string {
 	if x != nil {
-		return x.Channel
+		return x.LegacyChannel
 	}
 	return ""
 }
 
-func (x *AgentStateChanged) GetState() string {
+func (x *AgentStateChanged) GetLegacyState() string {
 	if x != nil {
-		return x.State
+		return x.LegacyState
 	}
 	return ""
 }
@@ -333,6 +637,34 @@ func (x *AgentStateChanged) GetBy() string {
 func (x *AgentStateChanged) GetWhy() string {
 	if x != nil {
 		return x.Why
+	}
+	return ""
+}
+
+func (x *AgentStateChanged) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *AgentStateChanged) GetState() AgentState {
+	if x != nil {
+		return x.State
+	}
+	return AgentState_AGENT_STATE_UNSPECIFIED
+}
+
+func (x *AgentStateChanged) GetCause() StateCause {
+	if x != nil {
+		return x.Cause
+	}
+	return StateCause_STATE_CAUSE_UNSPECIFIED
+}
+
+func (x *AgentStateChanged) GetWith() string {
+	if x != nil {
+		return x.With
 	}
 	return ""
 }
@@ -901,18 +1233,35 @@ func (x *HangupRequested) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// CallStatusChanged: what the agent sees of the call: "Ready to Call",
-// "Establishing", "Connected", "On Hold"; reason says why (busy, no answer...).
+// CallStatusChanged: what the agent sees of the call, and why it changed:
+// at most one of dial_outcome, end_reason, transferred_to and
+// failed_action is set (none: the agent's own doing, or a hold).
 type CallStatusChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// legacy_status and legacy_reason are the words ("Ready to Call", "The
+	// contact hung up") stored before status and its causes were typed:
+	// readers fall back to them when status is unspecified. Never written now.
+	LegacyStatus string                 `protobuf:"bytes,3,opt,name=legacy_status,json=legacyStatus,proto3" json:"legacy_status,omitempty"`
+	LegacyReason string                 `protobuf:"bytes,4,opt,name=legacy_reason,json=legacyReason,proto3" json:"legacy_reason,omitempty"`
+	At           *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
 	// outcome of an attempt that did not reach the contact, for the retry
 	// policy: busy, no_answer or failed; empty otherwise.
-	Outcome       string `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Outcome string     `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Status  CallStatus `protobuf:"varint,7,opt,name=status,proto3,enum=ringback.agent.v1.CallStatus" json:"status,omitempty"`
+	// dial_outcome: the attempt did not connect (the gateway's DialFailed).
+	DialOutcome v11.Outcome `protobuf:"varint,8,opt,name=dial_outcome,json=dialOutcome,proto3,enum=ringback.media.v1.Outcome" json:"dial_outcome,omitempty"`
+	// end_reason: the connected call ended (the gateway's CallEnded).
+	EndReason v11.EndReason `protobuf:"varint,9,opt,name=end_reason,json=endReason,proto3,enum=ringback.media.v1.EndReason" json:"end_reason,omitempty"`
+	// transferred_to: the party took the call (agent id, or masked number).
+	TransferredTo string `protobuf:"bytes,10,opt,name=transferred_to,json=transferredTo,proto3" json:"transferred_to,omitempty"`
+	// failed_action: the gateway could not carry out this call control
+	// ("hold", "transfer"...).
+	FailedAction string `protobuf:"bytes,11,opt,name=failed_action,json=failedAction,proto3" json:"failed_action,omitempty"`
+	// detail: the gateway's own words for the cause (a control's error, an
+	// end_reason OTHER's reason), for people; never decided on.
+	Detail        string `protobuf:"bytes,12,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,16 +1310,16 @@ func (x *CallStatusChanged) GetCallId() string {
 	return ""
 }
 
-func (x *CallStatusChanged) GetStatus() string {
+func (x *CallStatusChanged) GetLegacyStatus() string {
 	if x != nil {
-		return x.Status
+		return x.LegacyStatus
 	}
 	return ""
 }
 
-func (x *CallStatusChanged) GetReason() string {
+func (x *CallStatusChanged) GetLegacyReason() string {
 	if x != nil {
-		return x.Reason
+		return x.LegacyReason
 	}
 	return ""
 }
@@ -985,6 +1334,48 @@ func (x *CallStatusChanged) GetAt() *timestamppb.Timestamp {
 func (x *CallStatusChanged) GetOutcome() string {
 	if x != nil {
 		return x.Outcome
+	}
+	return ""
+}
+
+func (x *CallStatusChanged) GetStatus() CallStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CallStatus_CALL_STATUS_UNSPECIFIED
+}
+
+func (x *CallStatusChanged) GetDialOutcome() v11.Outcome {
+	if x != nil {
+		return x.DialOutcome
+	}
+	return v11.Outcome(0)
+}
+
+func (x *CallStatusChanged) GetEndReason() v11.EndReason {
+	if x != nil {
+		return x.EndReason
+	}
+	return v11.EndReason(0)
+}
+
+func (x *CallStatusChanged) GetTransferredTo() string {
+	if x != nil {
+		return x.TransferredTo
+	}
+	return ""
+}
+
+func (x *CallStatusChanged) GetFailedAction() string {
+	if x != nil {
+		return x.FailedAction
+	}
+	return ""
+}
+
+func (x *CallStatusChanged) GetDetail() string {
+	if x != nil {
+		return x.Detail
 	}
 	return ""
 }
@@ -2157,17 +2548,29 @@ func (x *ConsultEndRequested) GetAt() *timestamppb.Timestamp {
 
 // PartyStatusChanged is the third party of a call as the agent sees it:
 // agent-session's record of the gateway's PartyRinging, PartyConnected,
-// ConferenceStarted, CallTransferred and PartyLeft.
+// ConferenceStarted, CallTransferred and PartyLeft. Why it changed: at most
+// one of outcome, end_reason and failed_action is set.
 type PartyStatusChanged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	// status: "Ringing", "Consulting", "Conference", "Transferred", or "" once
-	// the party left.
-	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
-	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"` // the agent id, or the masked number
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	// legacy_status and legacy_reason are the words ("Ringing", "" once the
+	// party left; "agent2 hung up") stored before status was an enum:
+	// readers fall back to them when status is unspecified. Never written now.
+	LegacyStatus string                 `protobuf:"bytes,3,opt,name=legacy_status,json=legacyStatus,proto3" json:"legacy_status,omitempty"`
+	Party        string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"` // the agent id, or the masked number
+	LegacyReason string                 `protobuf:"bytes,5,opt,name=legacy_reason,json=legacyReason,proto3" json:"legacy_reason,omitempty"`
+	At           *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	Status       PartyStatus            `protobuf:"varint,7,opt,name=status,proto3,enum=ringback.agent.v1.PartyStatus" json:"status,omitempty"`
+	// outcome: the party never answered (the gateway's PartyLeft).
+	Outcome v11.Outcome `protobuf:"varint,8,opt,name=outcome,proto3,enum=ringback.media.v1.Outcome" json:"outcome,omitempty"`
+	// end_reason: why the party's leg ended (the gateway's PartyLeft).
+	EndReason v11.EndReason `protobuf:"varint,9,opt,name=end_reason,json=endReason,proto3,enum=ringback.media.v1.EndReason" json:"end_reason,omitempty"`
+	// failed_action: the gateway could not carry out this party request
+	// ("transfer", "conference"...).
+	FailedAction string `protobuf:"bytes,10,opt,name=failed_action,json=failedAction,proto3" json:"failed_action,omitempty"`
+	// detail: the gateway's own words for the cause, for people.
+	Detail        string `protobuf:"bytes,11,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2216,9 +2619,9 @@ func (x *PartyStatusChanged) GetCallId() string {
 	return ""
 }
 
-func (x *PartyStatusChanged) GetStatus() string {
+func (x *PartyStatusChanged) GetLegacyStatus() string {
 	if x != nil {
-		return x.Status
+		return x.LegacyStatus
 	}
 	return ""
 }
@@ -2230,9 +2633,9 @@ func (x *PartyStatusChanged) GetParty() string {
 	return ""
 }
 
-func (x *PartyStatusChanged) GetReason() string {
+func (x *PartyStatusChanged) GetLegacyReason() string {
 	if x != nil {
-		return x.Reason
+		return x.LegacyReason
 	}
 	return ""
 }
@@ -2244,11 +2647,46 @@ func (x *PartyStatusChanged) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PartyStatusChanged) GetStatus() PartyStatus {
+	if x != nil {
+		return x.Status
+	}
+	return PartyStatus_PARTY_STATUS_UNSPECIFIED
+}
+
+func (x *PartyStatusChanged) GetOutcome() v11.Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return v11.Outcome(0)
+}
+
+func (x *PartyStatusChanged) GetEndReason() v11.EndReason {
+	if x != nil {
+		return x.EndReason
+	}
+	return v11.EndReason(0)
+}
+
+func (x *PartyStatusChanged) GetFailedAction() string {
+	if x != nil {
+		return x.FailedAction
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1dringback/agent/v1/agent.proto\x12\x11ringback.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/personal/v1/personal.proto\x1a#ringback/callback/v1/callback.proto\"\xf4\x01\n" +
+	"\x1dringback/agent/v1/agent.proto\x12\x11ringback.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#ringback/personal/v1/personal.proto\x1a#ringback/callback/v1/callback.proto\x1a\x1dringback/media/v1/media.proto\"\xf4\x01\n" +
 	"\rAgentLoggedIn\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
 	"\tphone_uri\x18\x02 \x01(\tR\bphoneUri\x12*\n" +
@@ -2261,16 +2699,21 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
 	"\x02by\x18\x03 \x01(\tR\x02by\x12\x10\n" +
-	"\x03why\x18\x04 \x01(\tR\x03why\"\xf6\x01\n" +
+	"\x03why\x18\x04 \x01(\tR\x03why\"\xc4\x03\n" +
 	"\x11AgentStateChanged\x12\x19\n" +
-	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12%\n" +
+	"\x0elegacy_channel\x18\x02 \x01(\tR\rlegacyChannel\x12!\n" +
+	"\flegacy_state\x18\x03 \x01(\tR\vlegacyState\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x120\n" +
 	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x0e\n" +
 	"\x02by\x18\a \x01(\tR\x02by\x12\x10\n" +
-	"\x03why\x18\b \x01(\tR\x03why\"\xb3\x04\n" +
+	"\x03why\x18\b \x01(\tR\x03why\x124\n" +
+	"\achannel\x18\t \x01(\x0e2\x1a.ringback.agent.v1.ChannelR\achannel\x123\n" +
+	"\x05state\x18\n" +
+	" \x01(\x0e2\x1d.ringback.agent.v1.AgentStateR\x05state\x123\n" +
+	"\x05cause\x18\v \x01(\x0e2\x1d.ringback.agent.v1.StateCauseR\x05cause\x12\x12\n" +
+	"\x04with\x18\f \x01(\tR\x04with\"\xb3\x04\n" +
 	"\x14InteractionPresented\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -2319,14 +2762,22 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc9\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xfa\x03\n" +
 	"\x11CallStatusChanged\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
-	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12#\n" +
+	"\rlegacy_status\x18\x03 \x01(\tR\flegacyStatus\x12#\n" +
+	"\rlegacy_reason\x18\x04 \x01(\tR\flegacyReason\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
-	"\aoutcome\x18\x06 \x01(\tR\aoutcome\"y\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x125\n" +
+	"\x06status\x18\a \x01(\x0e2\x1d.ringback.agent.v1.CallStatusR\x06status\x12=\n" +
+	"\fdial_outcome\x18\b \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\vdialOutcome\x12;\n" +
+	"\n" +
+	"end_reason\x18\t \x01(\x0e2\x1c.ringback.media.v1.EndReasonR\tendReason\x12%\n" +
+	"\x0etransferred_to\x18\n" +
+	" \x01(\tR\rtransferredTo\x12#\n" +
+	"\rfailed_action\x18\v \x01(\tR\ffailedAction\x12\x16\n" +
+	"\x06detail\x18\f \x01(\tR\x06detail\"y\n" +
 	"\x10DispositionNoted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12*\n" +
@@ -2431,19 +2882,60 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"completion\x18\x04 \x01(\x0e2$.ringback.agent.v1.ConsultCompletionR\n" +
 	"completion\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc6\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc8\x03\n" +
 	"\x12PartyStatusChanged\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
-	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\x12\x14\n" +
-	"\x05party\x18\x04 \x01(\tR\x05party\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\x9a\x01\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12#\n" +
+	"\rlegacy_status\x18\x03 \x01(\tR\flegacyStatus\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12#\n" +
+	"\rlegacy_reason\x18\x05 \x01(\tR\flegacyReason\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x126\n" +
+	"\x06status\x18\a \x01(\x0e2\x1e.ringback.agent.v1.PartyStatusR\x06status\x124\n" +
+	"\aoutcome\x18\b \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12;\n" +
+	"\n" +
+	"end_reason\x18\t \x01(\x0e2\x1c.ringback.media.v1.EndReasonR\tendReason\x12#\n" +
+	"\rfailed_action\x18\n" +
+	" \x01(\tR\ffailedAction\x12\x16\n" +
+	"\x06detail\x18\v \x01(\tR\x06detail*O\n" +
+	"\aChannel\x12\x17\n" +
+	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14CHANNEL_WEB_CALLBACK\x10\x01\x12\x11\n" +
+	"\rCHANNEL_VOICE\x10\x02*\x92\x01\n" +
+	"\n" +
+	"AgentState\x12\x1b\n" +
+	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11AGENT_STATE_READY\x10\x01\x12\x19\n" +
+	"\x15AGENT_STATE_NOT_READY\x10\x02\x12\x14\n" +
+	"\x10AGENT_STATE_BUSY\x10\x03\x12\x1f\n" +
+	"\x1bAGENT_STATE_AFTER_CALL_WORK\x10\x04*\xd9\x01\n" +
+	"\n" +
+	"StateCause\x12\x1b\n" +
+	"\x17STATE_CAUSE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15STATE_CAUSE_LOGGED_IN\x10\x01\x12!\n" +
+	"\x1dSTATE_CAUSE_HANDLING_CALLBACK\x10\x02\x12\x1c\n" +
+	"\x18STATE_CAUSE_MISSED_OFFER\x10\x03\x12\x1f\n" +
+	"\x1bSTATE_CAUSE_AFTER_CALL_WORK\x10\x04\x12\x1a\n" +
+	"\x16STATE_CAUSE_SUPERVISOR\x10\x05\x12\x15\n" +
+	"\x11STATE_CAUSE_PARTY\x10\x06*\x9a\x01\n" +
+	"\n" +
+	"CallStatus\x12\x1b\n" +
+	"\x17CALL_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19CALL_STATUS_READY_TO_CALL\x10\x01\x12\x1c\n" +
+	"\x18CALL_STATUS_ESTABLISHING\x10\x02\x12\x19\n" +
+	"\x15CALL_STATUS_CONNECTED\x10\x03\x12\x17\n" +
+	"\x13CALL_STATUS_ON_HOLD\x10\x04*\x9a\x01\n" +
 	"\x11ConsultCompletion\x12\"\n" +
 	"\x1eCONSULT_COMPLETION_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CONSULT_COMPLETION_CANCEL\x10\x01\x12\x1f\n" +
 	"\x1bCONSULT_COMPLETION_TRANSFER\x10\x02\x12!\n" +
-	"\x1dCONSULT_COMPLETION_CONFERENCE\x10\x03B>Z<github.com/ringback/ringback/proto/ringback/agent/v1;agentv1b\x06proto3"
+	"\x1dCONSULT_COMPLETION_CONFERENCE\x10\x03*\xb4\x01\n" +
+	"\vPartyStatus\x12\x1c\n" +
+	"\x18PARTY_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PARTY_STATUS_RINGING\x10\x01\x12\x1b\n" +
+	"\x17PARTY_STATUS_CONSULTING\x10\x02\x12\x1b\n" +
+	"\x17PARTY_STATUS_CONFERENCE\x10\x03\x12\x1c\n" +
+	"\x18PARTY_STATUS_TRANSFERRED\x10\x04\x12\x15\n" +
+	"\x11PARTY_STATUS_LEFT\x10\x05B>Z<github.com/ringback/ringback/proto/ringback/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_ringback_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -2457,90 +2949,106 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ringback_agent_v1_agent_proto_rawDescData
 }
 
-var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
-	(ConsultCompletion)(0),        // 0: ringback.agent.v1.ConsultCompletion
-	(*AgentLoggedIn)(nil),         // 1: ringback.agent.v1.AgentLoggedIn
-	(*AgentLoggedOut)(nil),        // 2: ringback.agent.v1.AgentLoggedOut
-	(*AgentStateChanged)(nil),     // 3: ringback.agent.v1.AgentStateChanged
-	(*InteractionPresented)(nil),  // 4: ringback.agent.v1.InteractionPresented
-	(*AcceptRequested)(nil),       // 5: ringback.agent.v1.AcceptRequested
-	(*RejectRequested)(nil),       // 6: ringback.agent.v1.RejectRequested
-	(*InteractionAccepted)(nil),   // 7: ringback.agent.v1.InteractionAccepted
-	(*InteractionWithdrawn)(nil),  // 8: ringback.agent.v1.InteractionWithdrawn
-	(*DialRequested)(nil),         // 9: ringback.agent.v1.DialRequested
-	(*HangupRequested)(nil),       // 10: ringback.agent.v1.HangupRequested
-	(*CallStatusChanged)(nil),     // 11: ringback.agent.v1.CallStatusChanged
-	(*DispositionNoted)(nil),      // 12: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 13: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 14: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 15: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 16: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 17: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 18: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 19: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 20: ringback.agent.v1.InteractionDone
-	(*DraftSaved)(nil),            // 21: ringback.agent.v1.DraftSaved
-	(*DraftFiled)(nil),            // 22: ringback.agent.v1.DraftFiled
-	(*Party)(nil),                 // 23: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 24: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 25: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 26: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 27: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 28: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 29: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	nil,                           // 30: ringback.agent.v1.DraftSaved.CaseDataEntry
-	nil,                           // 31: ringback.agent.v1.DraftFiled.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 33: ringback.callback.v1.CallbackRequest
+	(Channel)(0),                  // 0: ringback.agent.v1.Channel
+	(AgentState)(0),               // 1: ringback.agent.v1.AgentState
+	(StateCause)(0),               // 2: ringback.agent.v1.StateCause
+	(CallStatus)(0),               // 3: ringback.agent.v1.CallStatus
+	(ConsultCompletion)(0),        // 4: ringback.agent.v1.ConsultCompletion
+	(PartyStatus)(0),              // 5: ringback.agent.v1.PartyStatus
+	(*AgentLoggedIn)(nil),         // 6: ringback.agent.v1.AgentLoggedIn
+	(*AgentLoggedOut)(nil),        // 7: ringback.agent.v1.AgentLoggedOut
+	(*AgentStateChanged)(nil),     // 8: ringback.agent.v1.AgentStateChanged
+	(*InteractionPresented)(nil),  // 9: ringback.agent.v1.InteractionPresented
+	(*AcceptRequested)(nil),       // 10: ringback.agent.v1.AcceptRequested
+	(*RejectRequested)(nil),       // 11: ringback.agent.v1.RejectRequested
+	(*InteractionAccepted)(nil),   // 12: ringback.agent.v1.InteractionAccepted
+	(*InteractionWithdrawn)(nil),  // 13: ringback.agent.v1.InteractionWithdrawn
+	(*DialRequested)(nil),         // 14: ringback.agent.v1.DialRequested
+	(*HangupRequested)(nil),       // 15: ringback.agent.v1.HangupRequested
+	(*CallStatusChanged)(nil),     // 16: ringback.agent.v1.CallStatusChanged
+	(*DispositionNoted)(nil),      // 17: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),         // 18: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),         // 19: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),         // 20: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),    // 21: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),      // 22: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),   // 23: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),         // 24: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 25: ringback.agent.v1.InteractionDone
+	(*DraftSaved)(nil),            // 26: ringback.agent.v1.DraftSaved
+	(*DraftFiled)(nil),            // 27: ringback.agent.v1.DraftFiled
+	(*Party)(nil),                 // 28: ringback.agent.v1.Party
+	(*TransferRequested)(nil),     // 29: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),      // 30: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),   // 31: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),    // 32: ringback.agent.v1.PartyStatusChanged
+	nil,                           // 33: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 34: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	nil,                           // 35: ringback.agent.v1.DraftSaved.CaseDataEntry
+	nil,                           // 36: ringback.agent.v1.DraftFiled.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 38: ringback.callback.v1.CallbackRequest
+	(v11.Outcome)(0),              // 39: ringback.media.v1.Outcome
+	(v11.EndReason)(0),            // 40: ringback.media.v1.EndReason
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	32, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	28, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	32, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	32, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
-	33, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	32, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	32, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	32, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	32, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	32, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	32, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	32, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	32, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	32, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	29, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	32, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	32, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	30, // 29: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
-	32, // 30: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
-	31, // 31: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
-	32, // 32: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
-	23, // 33: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	32, // 34: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	23, // 35: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	32, // 36: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	0,  // 37: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	32, // 38: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 39: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	37, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	33, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	37, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	37, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	37, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	0,  // 5: ringback.agent.v1.AgentStateChanged.channel:type_name -> ringback.agent.v1.Channel
+	1,  // 6: ringback.agent.v1.AgentStateChanged.state:type_name -> ringback.agent.v1.AgentState
+	2,  // 7: ringback.agent.v1.AgentStateChanged.cause:type_name -> ringback.agent.v1.StateCause
+	38, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	37, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	37, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	37, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	37, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	37, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	37, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	37, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	3,  // 21: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
+	39, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
+	40, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	37, // 24: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	37, // 25: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 26: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 27: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 28: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 29: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	37, // 30: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	37, // 31: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	34, // 32: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	37, // 33: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	37, // 34: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	35, // 35: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
+	37, // 36: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
+	36, // 37: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
+	37, // 38: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
+	28, // 39: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	37, // 40: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 41: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	37, // 42: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	4,  // 43: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	37, // 44: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 45: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	5,  // 46: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
+	39, // 47: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
+	40, // 48: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -2553,7 +3061,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      6,
 			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -94,6 +94,97 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{0}
 }
 
+// EndReason is why a connected call, or a third party's leg, ended: set by
+// the gateway where it saw that happen. The words agents read for it live
+// in the desktop and agent-session's API table.
+type EndReason int32
+
+const (
+	// UNSPECIFIED: stored before end_reason existed; the event's reason text
+	// is all there is.
+	EndReason_END_REASON_UNSPECIFIED     EndReason = 0
+	EndReason_END_REASON_CONTACT_HUNG_UP EndReason = 1
+	EndReason_END_REASON_AGENT_HUNG_UP   EndReason = 2
+	// HANGUP_REQUESTED: the agent's End Call (HangupRequested).
+	EndReason_END_REASON_HANGUP_REQUESTED EndReason = 3
+	// GATEWAY_STOPPED: the gateway instance owning the call stopped.
+	EndReason_END_REASON_GATEWAY_STOPPED EndReason = 4
+	// CALL_LOST: the owning instance died; another one hung the call up.
+	EndReason_END_REASON_CALL_LOST EndReason = 5
+	// PARTY_HUNG_UP: the third party hung up (after a transfer, that ends
+	// the call).
+	EndReason_END_REASON_PARTY_HUNG_UP EndReason = 6
+	// PARTY_DROPPED: the agent dropped the party, or cancelled its ringing.
+	EndReason_END_REASON_PARTY_DROPPED EndReason = 7
+	// CANCELLED: the gateway stopped placing the call (the request withdrawn).
+	EndReason_END_REASON_CANCELLED EndReason = 8
+	// OTHER: anything else; reason says what.
+	EndReason_END_REASON_OTHER EndReason = 9
+	// CALL_ENDED: the party's leg ended because the call did.
+	EndReason_END_REASON_CALL_ENDED EndReason = 10
+	// SESSION_EXPIRED: a phone stopped answering session refreshes (RFC 4028).
+	EndReason_END_REASON_SESSION_EXPIRED EndReason = 11
+)
+
+// Enum value maps for EndReason.
+var (
+	EndReason_name = map[int32]string{
+		0:  "END_REASON_UNSPECIFIED",
+		1:  "END_REASON_CONTACT_HUNG_UP",
+		2:  "END_REASON_AGENT_HUNG_UP",
+		3:  "END_REASON_HANGUP_REQUESTED",
+		4:  "END_REASON_GATEWAY_STOPPED",
+		5:  "END_REASON_CALL_LOST",
+		6:  "END_REASON_PARTY_HUNG_UP",
+		7:  "END_REASON_PARTY_DROPPED",
+		8:  "END_REASON_CANCELLED",
+		9:  "END_REASON_OTHER",
+		10: "END_REASON_CALL_ENDED",
+		11: "END_REASON_SESSION_EXPIRED",
+	}
+	EndReason_value = map[string]int32{
+		"END_REASON_UNSPECIFIED":      0,
+		"END_REASON_CONTACT_HUNG_UP":  1,
+		"END_REASON_AGENT_HUNG_UP":    2,
+		"END_REASON_HANGUP_REQUESTED": 3,
+		"END_REASON_GATEWAY_STOPPED":  4,
+		"END_REASON_CALL_LOST":        5,
+		"END_REASON_PARTY_HUNG_UP":    6,
+		"END_REASON_PARTY_DROPPED":    7,
+		"END_REASON_CANCELLED":        8,
+		"END_REASON_OTHER":            9,
+		"END_REASON_CALL_ENDED":       10,
+		"END_REASON_SESSION_EXPIRED":  11,
+	}
+)
+
+func (x EndReason) Enum() *EndReason {
+	p := new(EndReason)
+	*p = x
+	return p
+}
+
+func (x EndReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EndReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringback_media_v1_media_proto_enumTypes[1].Descriptor()
+}
+
+func (EndReason) Type() protoreflect.EnumType {
+	return &file_ringback_media_v1_media_proto_enumTypes[1]
+}
+
+func (x EndReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EndReason.Descriptor instead.
+func (EndReason) EnumDescriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{1}
+}
+
 // Purpose of a third party on a call.
 type PartyPurpose int32
 
@@ -128,11 +219,11 @@ func (x PartyPurpose) String() string {
 }
 
 func (PartyPurpose) Descriptor() protoreflect.EnumDescriptor {
-	return file_ringback_media_v1_media_proto_enumTypes[1].Descriptor()
+	return file_ringback_media_v1_media_proto_enumTypes[2].Descriptor()
 }
 
 func (PartyPurpose) Type() protoreflect.EnumType {
-	return &file_ringback_media_v1_media_proto_enumTypes[1]
+	return &file_ringback_media_v1_media_proto_enumTypes[2]
 }
 
 func (x PartyPurpose) Number() protoreflect.EnumNumber {
@@ -141,7 +232,7 @@ func (x PartyPurpose) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PartyPurpose.Descriptor instead.
 func (PartyPurpose) EnumDescriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{1}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{2}
 }
 
 type DialStarted struct {
@@ -783,8 +874,12 @@ type CallEnded struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	// reason: what happened in the gateway's words ("contact hung up", a SIP
+	// phrase), for logs and people; readers decide on end_reason, and fall
+	// back to reason only for an event stored without one.
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	EndReason     EndReason              `protobuf:"varint,5,opt,name=end_reason,json=endReason,proto3,enum=ringback.media.v1.EndReason" json:"end_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,6 +940,13 @@ func (x *CallEnded) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *CallEnded) GetEndReason() EndReason {
+	if x != nil {
+		return x.EndReason
+	}
+	return EndReason_END_REASON_UNSPECIFIED
 }
 
 type CallHeld struct {
@@ -1618,10 +1720,11 @@ type PartyLeft struct {
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"`
 	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`                                   // as CallEnded's: for people, end_reason decides
 	Outcome       Outcome                `protobuf:"varint,6,opt,name=outcome,proto3,enum=ringback.media.v1.Outcome" json:"outcome,omitempty"` // set when the party never answered
 	SipCode       int32                  `protobuf:"varint,7,opt,name=sip_code,json=sipCode,proto3" json:"sip_code,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=at,proto3" json:"at,omitempty"`
+	EndReason     EndReason              `protobuf:"varint,9,opt,name=end_reason,json=endReason,proto3,enum=ringback.media.v1.EndReason" json:"end_reason,omitempty"` // set when the party's leg ended (outcome unset)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1710,6 +1813,13 @@ func (x *PartyLeft) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *PartyLeft) GetEndReason() EndReason {
+	if x != nil {
+		return x.EndReason
+	}
+	return EndReason_END_REASON_UNSPECIFIED
 }
 
 // ControlForwarded: an agent's call-control request (hold, DTMF, hang-up,
@@ -2122,12 +2232,14 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\aoutcome\x18\x03 \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12\x19\n" +
 	"\bsip_code\x18\x04 \x01(\x05R\asipCode\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8f\x01\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xcc\x01\n" +
 	"\tCallEnded\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8a\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12;\n" +
+	"\n" +
+	"end_reason\x18\x05 \x01(\x0e2\x1c.ringback.media.v1.EndReasonR\tendReason\"\x8a\x01\n" +
 	"\bCallHeld\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x12\n" +
@@ -2186,7 +2298,7 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
 	"\x05party\x18\x04 \x01(\tR\x05party\x12\x14\n" +
 	"\x05blind\x18\x05 \x01(\bR\x05blind\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x9c\x02\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd9\x02\n" +
 	"\tPartyLeft\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
@@ -2195,7 +2307,9 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x124\n" +
 	"\aoutcome\x18\x06 \x01(\x0e2\x1a.ringback.media.v1.OutcomeR\aoutcome\x12\x19\n" +
 	"\bsip_code\x18\a \x01(\x05R\asipCode\x12*\n" +
-	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x81\x02\n" +
+	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12;\n" +
+	"\n" +
+	"end_reason\x18\t \x01(\x0e2\x1c.ringback.media.v1.EndReasonR\tendReason\"\x81\x02\n" +
 	"\x10ControlForwarded\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x19\n" +
@@ -2237,7 +2351,21 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x0eOUTCOME_FAILED\x10\x04\x12\x1d\n" +
 	"\x19OUTCOME_AGENT_UNAVAILABLE\x10\x05\x12\x15\n" +
 	"\x11OUTCOME_CANCELLED\x10\x06\x12 \n" +
-	"\x1cOUTCOME_AGENT_NOT_REGISTERED\x10\a*d\n" +
+	"\x1cOUTCOME_AGENT_NOT_REGISTERED\x10\a*\xe7\x02\n" +
+	"\tEndReason\x12\x1a\n" +
+	"\x16END_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aEND_REASON_CONTACT_HUNG_UP\x10\x01\x12\x1c\n" +
+	"\x18END_REASON_AGENT_HUNG_UP\x10\x02\x12\x1f\n" +
+	"\x1bEND_REASON_HANGUP_REQUESTED\x10\x03\x12\x1e\n" +
+	"\x1aEND_REASON_GATEWAY_STOPPED\x10\x04\x12\x18\n" +
+	"\x14END_REASON_CALL_LOST\x10\x05\x12\x1c\n" +
+	"\x18END_REASON_PARTY_HUNG_UP\x10\x06\x12\x1c\n" +
+	"\x18END_REASON_PARTY_DROPPED\x10\a\x12\x18\n" +
+	"\x14END_REASON_CANCELLED\x10\b\x12\x14\n" +
+	"\x10END_REASON_OTHER\x10\t\x12\x19\n" +
+	"\x15END_REASON_CALL_ENDED\x10\n" +
+	"\x12\x1e\n" +
+	"\x1aEND_REASON_SESSION_EXPIRED\x10\v*d\n" +
 	"\fPartyPurpose\x12\x1d\n" +
 	"\x19PARTY_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PARTY_PURPOSE_CONSULT\x10\x01\x12\x1a\n" +
@@ -2255,78 +2383,81 @@ func file_ringback_media_v1_media_proto_rawDescGZIP() []byte {
 	return file_ringback_media_v1_media_proto_rawDescData
 }
 
-var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ringback_media_v1_media_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: ringback.media.v1.Outcome
-	(PartyPurpose)(0),             // 1: ringback.media.v1.PartyPurpose
-	(*DialStarted)(nil),           // 2: ringback.media.v1.DialStarted
-	(*LegDialog)(nil),             // 3: ringback.media.v1.LegDialog
-	(*AgentRinging)(nil),          // 4: ringback.media.v1.AgentRinging
-	(*AgentAnswered)(nil),         // 5: ringback.media.v1.AgentAnswered
-	(*ContactRinging)(nil),        // 6: ringback.media.v1.ContactRinging
-	(*CallConnected)(nil),         // 7: ringback.media.v1.CallConnected
-	(*DialFailed)(nil),            // 8: ringback.media.v1.DialFailed
-	(*CallEnded)(nil),             // 9: ringback.media.v1.CallEnded
-	(*CallHeld)(nil),              // 10: ringback.media.v1.CallHeld
-	(*DtmfSent)(nil),              // 11: ringback.media.v1.DtmfSent
-	(*MuteChanged)(nil),           // 12: ringback.media.v1.MuteChanged
-	(*RecordingStarted)(nil),      // 13: ringback.media.v1.RecordingStarted
-	(*RecordingStopped)(nil),      // 14: ringback.media.v1.RecordingStopped
-	(*CallControlFailed)(nil),     // 15: ringback.media.v1.CallControlFailed
-	(*PartyRinging)(nil),          // 16: ringback.media.v1.PartyRinging
-	(*PartyConnected)(nil),        // 17: ringback.media.v1.PartyConnected
-	(*ConferenceStarted)(nil),     // 18: ringback.media.v1.ConferenceStarted
-	(*CallTransferred)(nil),       // 19: ringback.media.v1.CallTransferred
-	(*PartyLeft)(nil),             // 20: ringback.media.v1.PartyLeft
-	(*ControlForwarded)(nil),      // 21: ringback.media.v1.ControlForwarded
-	(*CallLost)(nil),              // 22: ringback.media.v1.CallLost
-	(*PhoneRegistered)(nil),       // 23: ringback.media.v1.PhoneRegistered
-	(*PhoneUnregistered)(nil),     // 24: ringback.media.v1.PhoneUnregistered
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(EndReason)(0),                // 1: ringback.media.v1.EndReason
+	(PartyPurpose)(0),             // 2: ringback.media.v1.PartyPurpose
+	(*DialStarted)(nil),           // 3: ringback.media.v1.DialStarted
+	(*LegDialog)(nil),             // 4: ringback.media.v1.LegDialog
+	(*AgentRinging)(nil),          // 5: ringback.media.v1.AgentRinging
+	(*AgentAnswered)(nil),         // 6: ringback.media.v1.AgentAnswered
+	(*ContactRinging)(nil),        // 7: ringback.media.v1.ContactRinging
+	(*CallConnected)(nil),         // 8: ringback.media.v1.CallConnected
+	(*DialFailed)(nil),            // 9: ringback.media.v1.DialFailed
+	(*CallEnded)(nil),             // 10: ringback.media.v1.CallEnded
+	(*CallHeld)(nil),              // 11: ringback.media.v1.CallHeld
+	(*DtmfSent)(nil),              // 12: ringback.media.v1.DtmfSent
+	(*MuteChanged)(nil),           // 13: ringback.media.v1.MuteChanged
+	(*RecordingStarted)(nil),      // 14: ringback.media.v1.RecordingStarted
+	(*RecordingStopped)(nil),      // 15: ringback.media.v1.RecordingStopped
+	(*CallControlFailed)(nil),     // 16: ringback.media.v1.CallControlFailed
+	(*PartyRinging)(nil),          // 17: ringback.media.v1.PartyRinging
+	(*PartyConnected)(nil),        // 18: ringback.media.v1.PartyConnected
+	(*ConferenceStarted)(nil),     // 19: ringback.media.v1.ConferenceStarted
+	(*CallTransferred)(nil),       // 20: ringback.media.v1.CallTransferred
+	(*PartyLeft)(nil),             // 21: ringback.media.v1.PartyLeft
+	(*ControlForwarded)(nil),      // 22: ringback.media.v1.ControlForwarded
+	(*CallLost)(nil),              // 23: ringback.media.v1.CallLost
+	(*PhoneRegistered)(nil),       // 24: ringback.media.v1.PhoneRegistered
+	(*PhoneUnregistered)(nil),     // 25: ringback.media.v1.PhoneUnregistered
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_ringback_media_v1_media_proto_depIdxs = []int32{
-	25, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
-	25, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
-	3,  // 2: ringback.media.v1.AgentRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
-	3,  // 3: ringback.media.v1.AgentRinging.agent_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 4: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
-	3,  // 5: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
-	3,  // 6: ringback.media.v1.AgentAnswered.contact_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 7: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
-	3,  // 8: ringback.media.v1.ContactRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 9: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
-	3,  // 10: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
-	3,  // 11: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
+	26, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
+	26, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
+	4,  // 2: ringback.media.v1.AgentRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
+	4,  // 3: ringback.media.v1.AgentRinging.agent_leg:type_name -> ringback.media.v1.LegDialog
+	26, // 4: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	4,  // 5: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
+	4,  // 6: ringback.media.v1.AgentAnswered.contact_leg:type_name -> ringback.media.v1.LegDialog
+	26, // 7: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	4,  // 8: ringback.media.v1.ContactRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
+	26, // 9: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	4,  // 10: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
+	4,  // 11: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
 	0,  // 12: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	25, // 13: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	25, // 14: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
-	25, // 15: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
-	25, // 16: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
-	25, // 17: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
-	25, // 18: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
-	26, // 19: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
-	25, // 20: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
-	25, // 21: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
-	1,  // 22: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
-	25, // 23: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
-	25, // 24: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
-	3,  // 25: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
-	25, // 26: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
-	25, // 27: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
-	0,  // 28: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
-	25, // 29: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
-	25, // 30: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
-	25, // 31: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
-	25, // 32: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 33: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
-	25, // 34: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	26, // 13: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	26, // 14: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	1,  // 15: ringback.media.v1.CallEnded.end_reason:type_name -> ringback.media.v1.EndReason
+	26, // 16: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	26, // 17: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	26, // 18: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	26, // 19: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	27, // 20: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	26, // 21: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	26, // 22: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	2,  // 23: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
+	26, // 24: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
+	26, // 25: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
+	4,  // 26: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
+	26, // 27: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
+	26, // 28: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
+	0,  // 29: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
+	26, // 30: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
+	1,  // 31: ringback.media.v1.PartyLeft.end_reason:type_name -> ringback.media.v1.EndReason
+	26, // 32: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
+	26, // 33: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
+	26, // 34: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 35: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
+	26, // 36: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
@@ -2339,7 +2470,7 @@ func file_ringback_media_v1_media_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_media_v1_media_proto_rawDesc), len(file_ringback_media_v1_media_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,

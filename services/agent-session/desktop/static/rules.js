@@ -20,6 +20,7 @@ export const STATE_WORDS = {
   BUSY: 'Busy',
   AFTER_CALL_WORK: 'After Call Work',
   LOGGED_OUT: 'Logged Out',
+  UNKNOWN: 'Unknown',
 };
 
 // autoAnswers says whether the preview counts down to an auto-answer.

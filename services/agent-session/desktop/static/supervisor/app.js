@@ -66,7 +66,7 @@ function cell(tr, text, cls) {
 }
 
 function words(state) {
-  return { READY: 'Ready', NOT_READY: 'Not Ready', BUSY: 'Busy', AFTER_CALL_WORK: 'After Call Work', LOGGED_OUT: 'Logged Out' }[state] || state;
+  return { READY: 'Ready', NOT_READY: 'Not Ready', BUSY: 'Busy', AFTER_CALL_WORK: 'After Call Work', LOGGED_OUT: 'Logged Out', UNKNOWN: 'Unknown' }[state] || state;
 }
 
 function duration(since) {
