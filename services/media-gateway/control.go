@@ -10,13 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
-	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -31,71 +28,84 @@ var errNotHere = errors.New("the call is not connected on this gateway")
 // outcome the agent sees, not a reason to retry.
 func (s *Service) control(ctx context.Context, e envelope.Envelope) error {
 	var (
-		callID, interactionID, action string
-		do                            func(ctx context.Context, l *live) (proto.Message, error)
+		callID string
+		// do carries the request out on the live call and says what it
+		// did; call.Decide records it.
+		do func(ctx context.Context, l *live) (call.Control, error)
 	)
-	at := timestamppb.New(s.deps.Clock.Now())
 	switch ev := e.Event.(type) {
 	case *agentv1.HoldRequested:
-		callID, interactionID, action = ev.CallId, ev.InteractionId, "hold"
-		do = func(ctx context.Context, l *live) (proto.Message, error) {
-			var err error
+		callID = ev.CallId
+		do = func(ctx context.Context, l *live) (call.Control, error) {
 			if ev.Hold {
-				err = l.call.Hold(ctx)
-			} else {
-				action = "retrieve"
-				err = l.call.Retrieve(ctx)
+				return call.Control{Action: call.ActionHold}, l.call.Hold(ctx)
 			}
-			return &mediav1.CallHeld{CallId: callID, InteractionId: interactionID, Held: ev.Hold, At: at}, err
+			return call.Control{Action: call.ActionRetrieve}, l.call.Retrieve(ctx)
 		}
 	case *agentv1.DtmfRequested:
-		callID, interactionID, action = ev.CallId, ev.InteractionId, "dtmf"
-		do = func(ctx context.Context, l *live) (proto.Message, error) {
-			return &mediav1.DtmfSent{CallId: callID, InteractionId: interactionID, Digits: ev.Digits, At: at}, l.call.SendDTMF(ctx, ev.Digits)
+		callID = ev.CallId
+		do = func(ctx context.Context, l *live) (call.Control, error) {
+			return call.Control{Action: call.ActionDTMF, Digits: ev.Digits}, l.call.SendDTMF(ctx, ev.Digits)
 		}
 	case *agentv1.MuteRequested:
-		callID, interactionID, action = ev.CallId, ev.InteractionId, "mute"
-		do = func(_ context.Context, l *live) (proto.Message, error) {
-			return &mediav1.MuteChanged{CallId: callID, InteractionId: interactionID, Muted: ev.Muted, At: at}, l.call.Mute(ev.Muted)
+		callID = ev.CallId
+		do = func(_ context.Context, l *live) (call.Control, error) {
+			return call.Control{Action: call.ActionMute, Muted: ev.Muted}, l.call.Mute(ev.Muted)
 		}
 	case *agentv1.RecordingRequested:
-		callID, interactionID, action = ev.CallId, ev.InteractionId, "record"
-		do = func(_ context.Context, l *live) (proto.Message, error) {
+		callID = ev.CallId
+		do = func(_ context.Context, l *live) (call.Control, error) {
 			if !ev.Record {
-				action = "stop recording"
 				d, err := l.call.StopRecording()
-				return &mediav1.RecordingStopped{CallId: callID, InteractionId: interactionID, Location: l.recording,
-					Duration: durationpb.New(d), At: at}, err
+				return call.Control{Action: call.ActionStopRecording, Location: l.recording, Duration: d}, err
 			}
 			path, err := s.recordingPath(callID)
 			if err == nil {
 				err = l.call.StartSealedRecording(path, s.sealRecording(ctx, e.Correlation))
 			}
 			l.recording = path
-			return &mediav1.RecordingStarted{CallId: callID, InteractionId: interactionID, Location: path, At: at}, err
+			return call.Control{Action: call.ActionRecord, Location: path}, err
 		}
 	default:
 		return nil
 	}
-	var done proto.Message
+	var done call.Control
 	l := s.calls.connectedCall(callID)
 	err := errNotHere
 	if l != nil {
 		done, err = do(ctx, l)
 	}
 	if err != nil {
-		s.deps.Log.WarnContext(ctx, "call control failed", "call", callID, "action", action, "err", err)
-		done = &mediav1.CallControlFailed{CallId: callID, InteractionId: interactionID, Action: action, Reason: err.Error(), At: at}
+		if done.Action == "" { // not on this gateway: which request it was
+			done.Action = controlAction(e.Event)
+		}
+		s.deps.Log.WarnContext(ctx, "call control failed", "call", callID, "action", done.Action, "err", err)
+		done = call.Control{Action: done.Action, Failed: err.Error()}
 	}
-	_, err = s.executeFn(ctx, callID, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
-		func(st call.State) ([]proto.Message, error) {
-			if st.Status != call.Connected {
-				// Ended meanwhile: the end is what the agent sees.
-				return nil, nil
-			}
-			return []proto.Message{done}, nil
-		})
+	done.At = s.deps.Clock.Now()
+	_, err = s.execute(ctx, callID, eventstore.Cause{ID: e.ID, Correlation: e.Correlation}, done)
 	return err
+}
+
+// controlAction names a request that could not even reach its call.
+func controlAction(ev proto.Message) call.Action {
+	switch ev := ev.(type) {
+	case *agentv1.HoldRequested:
+		if !ev.Hold {
+			return call.ActionRetrieve
+		}
+		return call.ActionHold
+	case *agentv1.DtmfRequested:
+		return call.ActionDTMF
+	case *agentv1.MuteRequested:
+		return call.ActionMute
+	case *agentv1.RecordingRequested:
+		if !ev.Record {
+			return call.ActionStopRecording
+		}
+		return call.ActionRecord
+	}
+	return ""
 }
 
 // recordingPath is where a call's recording goes: one WAV file per start,

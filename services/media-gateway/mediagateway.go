@@ -269,20 +269,17 @@ func (s *Service) Ready() error {
 
 var calls_ = eventstore.Aggregate[call.State]{Evolve: call.Evolve}
 
-func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd call.Command) (eventstore.Outcome[call.State], error) {
-	return s.executeFn(ctx, id, cause, func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
-}
-
-// executeFn is the gateway's only write to a call's stream: under its
+// execute is the gateway's only write to a call's stream: every event is
+// decided by call.Decide from the call as folded, under the instance's
 // lease's fence, so that once another instance took its calls over, a
 // write of this one fails (eventstore.ErrFenced) instead of contradicting
 // the taker.
-func (s *Service) executeFn(ctx context.Context, id string, cause eventstore.Cause,
-	decide func(call.State) ([]proto.Message, error)) (eventstore.Outcome[call.State], error) {
+func (s *Service) execute(ctx context.Context, id string, cause eventstore.Cause, cmd call.Command) (eventstore.Outcome[call.State], error) {
 	if s.crashed.Load() {
 		return eventstore.Outcome[call.State]{}, errCrashed
 	}
-	return eventstore.Execute(s.fence(ctx), s.deps.Store, call.Stream(id), calls_, cause, decide)
+	return eventstore.Execute(s.fence(ctx), s.deps.Store, call.Stream(id), calls_, cause,
+		func(st call.State) ([]proto.Message, error) { return call.Decide(st, cmd) })
 }
 
 // LoadAccounts reads the SIP accounts file: agent id -> password, or ->

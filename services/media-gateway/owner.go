@@ -86,7 +86,7 @@ func (s *Service) fence(ctx context.Context) context.Context {
 }
 
 // writeCtx is where a call's steps are recorded: not the handler's nor the
-// call's context, since a hang-up must not stop us recording it (executeFn
+// call's context, since a hang-up must not stop us recording it (execute
 // adds the fence).
 func (s *Service) writeCtx() context.Context { return context.Background() }
 

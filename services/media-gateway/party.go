@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/phone"
@@ -27,9 +24,9 @@ import (
 // ConsultEndRequested must be able to cancel it.
 func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, interactionID string, p *agentv1.Party,
 	purpose mediav1.PartyPurpose) error {
-	action := "consult"
+	action := call.ActionConsult
 	if purpose == mediav1.PartyPurpose_PARTY_PURPOSE_TRANSFER {
-		action = "transfer"
+		action = call.ActionTransfer
 	}
 	party, target, err := partyOf(p)
 	if err == nil && target.Number != "" {
@@ -81,27 +78,27 @@ func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, in
 func (s *Service) endConsult(ctx context.Context, e envelope.Envelope, ev *agentv1.ConsultEndRequested) error {
 	l := s.calls.connectedCall(ev.CallId)
 	var (
-		action string
+		action call.Action
 		do     func(context.Context) error
 	)
 	switch ev.Completion {
 	case agentv1.ConsultCompletion_CONSULT_COMPLETION_TRANSFER:
-		action = "complete transfer"
+		action = call.ActionCompleteTransfer
 		if l != nil {
 			do = l.call.CompleteTransfer
 		}
 	case agentv1.ConsultCompletion_CONSULT_COMPLETION_CONFERENCE:
-		action = "conference"
+		action = call.ActionConference
 		if l != nil {
 			do = l.call.Conference
 		}
 	case agentv1.ConsultCompletion_CONSULT_COMPLETION_CANCEL:
-		action = "end consultation"
+		action = call.ActionEndConsultation
 		if l != nil {
 			do = l.call.DropParty
 		}
 	default:
-		return s.controlFailed(ctx, e, ev.CallId, ev.InteractionId, "end consultation",
+		return s.controlFailed(ctx, e, ev.CallId, ev.InteractionId, call.ActionEndConsultation,
 			fmt.Errorf("unknown completion %v", ev.Completion))
 	}
 	err := errNotHere
@@ -115,18 +112,11 @@ func (s *Service) endConsult(ctx context.Context, e envelope.Envelope, ev *agent
 }
 
 // controlFailed records a request that could not be carried out, for the
-// agent to see.
-func (s *Service) controlFailed(ctx context.Context, e envelope.Envelope, callID, interactionID, action string, cause error) error {
-	s.deps.Log.WarnContext(ctx, "call control failed", "call", callID, "action", action, "err", cause)
-	failed := &mediav1.CallControlFailed{CallId: callID, InteractionId: interactionID, Action: action,
-		Reason: reasonOf(cause), At: timestamppb.New(s.deps.Clock.Now())}
-	_, err := s.executeFn(ctx, callID, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
-		func(st call.State) ([]proto.Message, error) {
-			if st.Status == call.None {
-				return nil, nil
-			}
-			return []proto.Message{failed}, nil
-		})
+// agent to see (call.Decide: while the call exists).
+func (s *Service) controlFailed(ctx context.Context, e envelope.Envelope, callID, interactionID string, action call.Action, cause error) error {
+	s.deps.Log.WarnContext(ctx, "call control failed", "call", callID, "interaction", interactionID, "action", action, "err", cause)
+	_, err := s.execute(ctx, callID, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
+		call.Control{Action: action, Failed: reasonOf(cause), At: s.deps.Clock.Now()})
 	return err
 }
 

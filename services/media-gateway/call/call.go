@@ -155,6 +155,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			return nil, fmt.Errorf("call: unknown step %d", c.Step)
 		}
 		return nil, nil
+	case Control:
+		return decideControl(s, c)
 	case Lose, Forward:
 		return decideOwner(s, c)
 	}

@@ -174,3 +174,61 @@ func TestEndReason(t *testing.T) {
 		})
 	}
 }
+
+// What the gateway did of a request on the live call is recorded by
+// Decide from the call as folded: nothing once the call ended (its end is
+// what the agent sees); a third party's refusal while the call exists.
+func TestDecideControl(t *testing.T) {
+	started := &mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "a"}
+	connected := &mediav1.CallConnected{CallId: "k1"}
+	ended := &mediav1.CallEnded{CallId: "k1"}
+	live := []proto.Message{started, connected}
+	cases := []struct {
+		name  string
+		given []proto.Message
+		when  Control
+		want  []string
+	}{
+		{"hold", live, Control{Action: ActionHold, At: t0}, []string{"CallHeld"}},
+		{"retrieve", live, Control{Action: ActionRetrieve, At: t0}, []string{"CallHeld"}},
+		{"dtmf", live, Control{Action: ActionDTMF, Digits: "12#", At: t0}, []string{"DtmfSent"}},
+		{"mute", live, Control{Action: ActionMute, Muted: true, At: t0}, []string{"MuteChanged"}},
+		{"record", live, Control{Action: ActionRecord, Location: "/r/k1.wav", At: t0}, []string{"RecordingStarted"}},
+		{"stop recording", live, Control{Action: ActionStopRecording, Location: "/r/k1.wav", Duration: time.Minute, At: t0}, []string{"RecordingStopped"}},
+		{"hold failed", live, Control{Action: ActionHold, Failed: "no answer to re-INVITE", At: t0}, []string{"CallControlFailed"}},
+		{"done after the end", []proto.Message{started, connected, ended}, Control{Action: ActionHold, At: t0}, nil},
+		{"failed after the end", []proto.Message{started, connected, ended}, Control{Action: ActionDTMF, Failed: "x", At: t0}, nil},
+		{"failed while dialling", []proto.Message{started}, Control{Action: ActionMute, Failed: "x", At: t0}, nil},
+		{"party refused while the call exists", []proto.Message{started, connected, ended}, Control{Action: ActionTransfer, Failed: "busy", At: t0}, []string{"CallControlFailed"}},
+		{"party refused for no call", nil, Control{Action: ActionConsult, Failed: "x", At: t0}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			got, err := Decide(s, c.when)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+			for i, e := range got {
+				if n := catalog.Short(catalog.TypeName(e)); n != c.want[i] {
+					t.Fatalf("event %d = %s, want %s", i, n, c.want[i])
+				}
+			}
+		})
+	}
+	// What a successful third-party request did is the party's steps' to record.
+	if _, err := Decide(Evolve(Evolve(State{}, started), connected), Control{Action: ActionConference, At: t0}); err == nil {
+		t.Fatal("a conference done was recorded as a control")
+	}
+	// The events name the call and interaction as folded, and say what was done.
+	got, _ := Decide(Evolve(Evolve(State{}, started), connected), Control{Action: ActionRetrieve, At: t0})
+	if h := got[0].(*mediav1.CallHeld); h.Held || h.CallId != "k1" || h.InteractionId != "i1" {
+		t.Fatalf("retrieve recorded as %v", h)
+	}
+}
