@@ -2,6 +2,9 @@ package sip
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -224,5 +227,70 @@ func TestRechunkResyncLongPackets(t *testing.T) {
 	}
 	if d := c.pkts[3].Timestamp - c.pkts[2].Timestamp; d < 8000 || !c.pkts[3].Marker {
 		t.Errorf("after a second's pause: +%d marker %v, want ≥ +8000 and the marker", d, c.pkts[3].Marker)
+	}
+}
+
+// discard is an RTP writer that sends nowhere.
+type discard struct{}
+
+func (discard) WriteRTP(*rtp.Packet) error { return nil }
+
+// BenchmarkSendPtime is what a leg's sender costs per payload forwarded to
+// it (RTP marshalling included, the socket aside), as it is and cut to the
+// ptime the leg asked for:
+//
+//	go test -run '^$' -bench SendPtime -benchmem ./sip/
+//
+// "as is" is the cost before repacketisation (the payload's length is the
+// one asked); the others are the same stream re-chunked or transcoded.
+func BenchmarkSendPtime(b *testing.B) {
+	tone := make([]byte, 2*480) // 60 ms of 16-bit PCM
+	for k := range 480 {
+		v := int16(8000 * math.Sin(2*math.Pi*400*float64(k)/8000))
+		binary.LittleEndian.PutUint16(tone[2*k:], uint16(v))
+	}
+	ulaw := lawU.encode(nil, tone)
+	for _, bc := range []struct {
+		name  string
+		asked string // a=ptime
+		in    int    // samples per payload received
+		to    law    // the leg's law (the payloads are PCMU)
+	}{
+		{"20ms as is", "20", 160, lawU},
+		{"30ms as is", "30", 240, lawU},
+		{"30ms to 20ms", "20", 240, lawU},
+		{"20ms to 30ms", "30", 160, lawU},
+		{"10ms to 20ms", "20", 80, lawU},
+		{"PCMU 20ms to PCMA 20ms", "20", 160, lawA},
+		{"PCMU 30ms to PCMA 20ms", "20", 240, lawA},
+		{"PCMU 20ms to Opus 20ms", "20", 160, lawOpus},
+		{"PCMU 30ms to Opus 20ms", "20", 240, lawOpus},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.to == lawOpus && !opusSupported {
+				b.Skip("built without libopus")
+			}
+			e := &endpoint{out: sender{w: media.NewRTPPacketWriter(discard{}, media.CodecAudioUlaw)}}
+			e.out.pack.askFor([]byte(audioSDP("a=ptime:" + bc.asked + "\r\n")))
+			payload := ulaw[:bc.in]
+			var pcm, out []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				// What forward does with a payload for this leg.
+				switch bc.to {
+				case lawU:
+					_ = e.out.writeAudioFrom(chanContact, payload, 0, lawU)
+				case lawOpus:
+					pcm = lawU.decode(pcm[:0], payload)
+					_ = e.writePCMOpus(chanContact, pcm, 111)
+				default:
+					pcm = lawU.decode(pcm[:0], payload)
+					out = e.encode(bc.to, out[:0], pcm)
+					_ = e.out.writeAudioFrom(chanContact, out, 8, bc.to)
+				}
+			}
+			per := b.Elapsed() / time.Duration(b.N)
+			fmt.Printf("send %s: %d ns per payload received\n", bc.name, per.Nanoseconds())
+		})
 	}
 }
