@@ -170,6 +170,7 @@ func newEndpoint(l *leg) *endpoint {
 	if l.dialog != nil && l.dialog.InviteResponse != nil {
 		e.out.pack.askFor(l.dialog.InviteResponse.Body()) // the packet time it wants
 	}
+	l.offers.watch(l, &e.out)
 	return e
 }
 

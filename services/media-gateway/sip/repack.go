@@ -4,9 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+	sipgosip "github.com/emiago/sipgo/sip"
 )
 
 // Repacketisation: each leg is sent packets of the length its SDP asked for
@@ -31,6 +38,10 @@ const (
 	// phone means; outside, the G.711 default is used.
 	minPtime = 10 * time.Millisecond
 	maxPtime = 120 * time.Millisecond
+	// stale is how long the audio pending outlives its stream: a pause
+	// longer than any jitter (hold, mute) drops it, a stall on the way
+	// (a busy machine) does not, so that the audio stays whole.
+	stale = 300 * time.Millisecond
 )
 
 // srcLocal is the source of audio the gateway makes itself (hold tone,
@@ -114,12 +125,13 @@ func packetDur(l law, ptime, maxptime time.Duration) time.Duration {
 type packer struct {
 	// ptime and maxptime are what the leg's SDP asked for (0: not said).
 	ptime, maxptime time.Duration
-	pending         []byte // audio waiting to fill a packet: G.711, or PCM for Opus
-	law             law    // of pending
-	pt              uint8  // the payload type pending is sent with
-	src             int    // the channel pending came from, or srcLocal
+	offer           *reoffer // the leg's re-INVITEs, nil when not watched
+	offerSeen       uint64   // the offer ptime comes from
+	pending         []byte   // audio waiting to fill a packet: G.711, or PCM for Opus
+	law             law      // of pending
+	pt              uint8    // the payload type pending is sent with
+	src             int      // the channel pending came from, or srcLocal
 	lastIn          time.Time
-	inDur           time.Duration // the last payload's length
 	outDur          time.Duration // the length of the last packet sent
 	enc             []byte        // an Opus packet being encoded
 }
@@ -139,16 +151,33 @@ func (p *packer) size(l law) int {
 	return n
 }
 
-// take readies pending for a payload of dur from src, sent with pt in l:
-// what is pending is dropped when it belongs to another stream or is
-// stale (the stream paused).
-func (p *packer) take(src int, pt uint8, l law, dur time.Duration, now time.Time) {
-	stale := now.Sub(p.lastIn) > 3*max(frameDur, p.inDur)
-	if src != p.src || pt != p.pt || l != p.law || stale {
+// take readies pending for a payload from src, sent with pt in l: what is
+// pending is dropped when it belongs to another stream or is stale (the
+// stream paused).
+func (p *packer) take(src int, pt uint8, l law, now time.Time) {
+	if src != p.src || pt != p.pt || l != p.law || now.Sub(p.lastIn) > stale {
 		p.drop()
 		p.src, p.pt, p.law = src, pt, l
 	}
-	p.lastIn, p.inDur = now, dur
+	p.lastIn = now
+}
+
+// follow adopts the ptime of the phone's last re-INVITE once diago took
+// it (the leg's media session changed since the offer came).
+func (p *packer) follow() {
+	r := p.offer
+	if r == nil || r.seq.Load() == p.offerSeen {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dm.MediaSession() == r.before {
+		return // not taken yet, or refused
+	}
+	if r.ptime != p.ptime || r.maxptime != p.maxptime {
+		p.drop() // cut for the old length
+	}
+	p.ptime, p.maxptime, p.offerSeen = r.ptime, r.maxptime, r.seq.Load()
 }
 
 // drop forgets the audio pending.
@@ -165,11 +194,12 @@ func (s *sender) writeAudioFrom(src int, payload []byte, pt uint8, l law) error 
 		return nil
 	}
 	now := time.Now()
+	s.pack.follow()
 	if l == lawOpus {
 		s.pack.drop()
 		return s.send(payload, pt, l, now)
 	}
-	s.pack.take(src, pt, l, time.Duration(len(payload))*time.Second/sampleRate, now)
+	s.pack.take(src, pt, l, now)
 	return s.chunk(payload, s.pack.size(l), func(b []byte) error { return s.send(b, pt, l, now) })
 }
 
@@ -184,7 +214,8 @@ func (e *endpoint) writePCMOpus(src int, pcm []byte, pt uint8) error {
 		return nil
 	}
 	now := time.Now()
-	s.pack.take(src, pt, lawOpus, time.Duration(len(pcm)/2)*time.Second/sampleRate, now)
+	s.pack.follow()
+	s.pack.take(src, pt, lawOpus, now)
 	return s.chunk(pcm, s.pack.size(lawOpus), func(b []byte) error {
 		s.pack.enc = e.opus.encode(s.pack.enc[:0], b)
 		if len(s.pack.enc) == 0 {
@@ -236,4 +267,61 @@ func (s *sender) dropPending() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pack.drop()
+}
+
+// offerBook keeps, per dialog, the ptime of the SDP offers the phones send
+// in re-INVITEs: diago applies an offer to the leg's media session but keeps
+// no ptime, so the gateway reads it on the way in (screen) and the leg's
+// sender adopts it once diago has taken the offer. Our own re-INVITEs
+// (hold, retrieve, refresh) keep the ptime the leg asked for last.
+type offerBook struct {
+	m sync.Map // dialog ID → *reoffer
+}
+
+// reoffer is the last offer a phone made in one dialog.
+type reoffer struct {
+	dm  *diago.DialogMedia
+	seq atomic.Uint64 // offers seen
+	mu  sync.Mutex    // guards the fields below
+	// ptime and maxptime of the offer; before is the leg's media session
+	// when it came: a new session means diago took it.
+	ptime, maxptime time.Duration
+	before          *media.MediaSession
+}
+
+// watch lets the leg's sender follow the phone's re-INVITEs until its
+// dialog ends.
+func (b *offerBook) watch(l *leg, s *sender) {
+	if b == nil || l.dialog == nil || l.media == nil {
+		return
+	}
+	r := &reoffer{dm: l.media}
+	id := l.dialog.ID
+	b.m.Store(id, r)
+	context.AfterFunc(l.dialog.Context(), func() { b.m.Delete(id) })
+	s.mu.Lock()
+	s.pack.offer = r
+	s.mu.Unlock()
+}
+
+// offered notes the ptime of an in-dialog INVITE's SDP offer, before diago
+// handles it.
+func (b *offerBook) offered(req *sipgosip.Request) {
+	if !req.IsInvite() || len(req.Body()) == 0 {
+		return
+	}
+	id, err := sipgosip.DialogIDFromRequestUAC(req)
+	if err != nil {
+		return
+	}
+	v, ok := b.m.Load(id)
+	if !ok {
+		return
+	}
+	r := v.(*reoffer)
+	p, m := sdpPtime(req.Body())
+	r.mu.Lock()
+	r.ptime, r.maxptime, r.before = p, m, r.dm.MediaSession()
+	r.seq.Add(1)
+	r.mu.Unlock()
 }

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/diago/audio"
 	"github.com/emiago/diago/media"
+	sipgosip "github.com/emiago/sipgo/sip"
 )
 
 // A trunk that sends 30 ms packets, a phone whose answer asked for
@@ -103,8 +107,16 @@ type rtpIn struct {
 
 // taps is what a phone served by tapPackets received.
 type taps struct {
-	mu   sync.Mutex
-	pkts []rtpIn
+	// answered, when set, is given each call answered.
+	answered chan phoneCall
+	mu       sync.Mutex
+	pkts     []rtpIn
+}
+
+// phoneCall is a call a phone answered.
+type phoneCall struct {
+	d   *diago.DialogServerSession
+	med *diago.DialogMedia
 }
 
 func (tp *taps) got() []rtpIn {
@@ -120,6 +132,9 @@ func (tp *taps) tapPackets(u *goUA) diago.ServeDialogFunc {
 		med, err := d.Answer(diago.AnswerOptions{Codecs: u.codecs})
 		if err != nil {
 			return
+		}
+		if tp.answered != nil {
+			tp.answered <- phoneCall{d, med}
 		}
 		buf := make([]byte, media.RTPBufSize)
 		for {
@@ -201,4 +216,86 @@ func tonePower(samples []float64, rate, hz float64) float64 {
 		s1, s2 = x+c*s1-s2, s1
 	}
 	return s1*s1 + s2*s2 - c*s1*s2
+}
+
+// A phone that re-INVITEs asking for a=ptime:30 mid-call is sent 30 ms
+// packets from then on, cut from the trunk's 20 ms ones.
+func TestPhoneReinviteChangesPtime(t *testing.T) {
+	t.Parallel()
+	contact := startGoUA(t, contactMark)
+	agentGot := taps{answered: make(chan phoneCall, 1)}
+	agent := startGoUAWith(t, agentGot.tapPackets)
+	g := startGateway(t, contact.Addr, nil)
+	call, err := g.Dial(context.Background(), "ptime-reinvite", "sip:agent1@"+agent.Addr, number, nil)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer call.Hangup(context.Background())
+	waitUntil(t, "the contact's audio at the phone", func() bool { return len(agentGot.got()) >= 10 })
+	for i, p := range agentGot.got() {
+		if len(p.payload) != 160 {
+			t.Fatalf("before the re-INVITE, packet %d: %d bytes, want 160", i, len(p.payload))
+		}
+	}
+
+	pc := <-agentGot.answered
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	if err := reinviteWithPtime(ctx, pc, 30); err != nil {
+		t.Fatalf("re-INVITE: %v", err)
+	}
+	var after []rtpIn
+	waitUntil(t, "1 s of 30 ms packets at the phone", func() bool {
+		after = nil
+		for _, p := range agentGot.got() {
+			if len(p.payload) != 160 || after != nil {
+				after = append(after, p)
+			}
+		}
+		return len(after) >= 33
+	})
+	resyncs := 0
+	for i, p := range after {
+		if len(p.payload) != 240 || !bytes.Equal(p.payload, bytes.Repeat([]byte{contactMark}, 240)) {
+			t.Fatalf("after the re-INVITE, packet %d: %d bytes (% x...), want 240 of the contact's", i, len(p.payload), p.payload[:4])
+		}
+		if i == 0 {
+			continue
+		}
+		switch d := p.ts - after[i-1].ts; {
+		case p.marker && d > 240:
+			resyncs++ // a stall on a busy machine, see TestTrunk30msToPhone20ms
+		case d != 240 || p.marker:
+			t.Errorf("packet %d: timestamp +%d marker %v, want +240 in a talkspurt", i, d, p.marker)
+		}
+	}
+	if resyncs > len(after)/10 {
+		t.Errorf("%d talkspurts restarted in %d packets", resyncs, len(after))
+	}
+}
+
+// reinviteWithPtime re-INVITEs from the phone's side of the dialog with its
+// own SDP, but asking for ptime ms packets (diago's SDP says 20 always).
+func reinviteWithPtime(ctx context.Context, pc phoneCall, ms int) error {
+	d, v := pc.d, strconv.Itoa(ms)
+	local := string(pc.med.MediaSession().LocalSDP(false))
+	body := strings.NewReplacer("a=ptime:20", "a=ptime:"+v, "a=maxptime:20", "a=maxptime:"+v).Replace(local)
+	if body == local {
+		return fmt.Errorf("no ptime in the phone's SDP: %q", local)
+	}
+	req := sipgosip.NewRequest(sipgosip.INVITE, d.RemoteContact().Address)
+	req.AppendHeader(sipgosip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte(body))
+	res, err := d.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("answered %d %s", res.StatusCode, res.Reason)
+	}
+	cont := res.Contact()
+	if cont == nil {
+		return errors.New("no Contact in the answer")
+	}
+	return d.WriteRequest(sipgosip.NewRequest(sipgosip.ACK, cont.Address))
 }
