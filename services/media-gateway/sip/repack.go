@@ -163,7 +163,9 @@ func (p *packer) take(src int, pt uint8, l law, now time.Time) {
 }
 
 // follow adopts the ptime of the phone's last re-INVITE once diago took
-// it (the leg's media session changed since the offer came).
+// it (the leg's media session changed since the offer came). An offer
+// diago refused is adopted at the next change of session (our hold or
+// refresh): phones do not re-offer what was refused, so this is left.
 func (p *packer) follow() {
 	r := p.offer
 	if r == nil || r.seq.Load() == p.offerSeen {
