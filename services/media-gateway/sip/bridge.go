@@ -166,7 +166,12 @@ type endpoint struct {
 func newEndpoint(l *leg) *endpoint {
 	// Both fields are set once when the leg is answered; a re-INVITE
 	// swaps the session inside them.
-	return &endpoint{role: l.role, dm: l.media, in: l.media.RTPPacketReader, out: sender{w: l.media.RTPPacketWriter}}
+	e := &endpoint{role: l.role, dm: l.media, in: l.media.RTPPacketReader, out: sender{w: l.media.RTPPacketWriter}}
+	if l.dialog != nil && l.dialog.InviteResponse != nil {
+		e.out.pack.askFor(l.dialog.InviteResponse.Body()) // the packet time it wants
+	}
+	l.offers.watch(l, &e.out)
+	return e
 }
 
 // codecs reads the leg's current negotiation: a re-INVITE (ours or the
@@ -201,20 +206,13 @@ type sender struct {
 	last    time.Time // when the last packet was sent
 	clock   int       // RTP clock rate of the audio sent; 0 until some is
 	inEvent bool      // an event is being sent: audio is dropped meanwhile
+	pack    packer    // cuts the audio to the leg's ptime (repack.go)
 }
 
 // writeAudio sends one audio payload in law; it drops it while an event is
 // sent.
 func (s *sender) writeAudio(payload []byte, pt uint8, l law) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inEvent || s.w == nil || len(payload) == 0 {
-		return nil
-	}
-	s.clock = l.clock()
-	marker := s.resync(time.Now())
-	_, err := s.w.WriteSamples(payload, l.ticks(payload), marker, pt)
-	return err
+	return s.writeAudioFrom(srcLocal, payload, pt, l)
 }
 
 // resync keeps the RTP clock with the wall clock across pauses (hold, mute,
@@ -227,8 +225,10 @@ func (s *sender) resync(now time.Time) (marker bool) {
 	if first {
 		return true
 	}
-	if gap > 3*frameDur {
-		s.w.DelayTimestamp(uint32((gap - frameDur) * time.Duration(cmp.Or(s.clock, sampleRate)) / time.Second))
+	// The last packet's own length is in the timestamp already; a leg sent
+	// long packets sees them that far apart.
+	if per := cmp.Or(s.pack.outDur, frameDur); gap > 3*max(per, frameDur) {
+		s.w.DelayTimestamp(uint32((gap - per) * time.Duration(cmp.Or(s.clock, sampleRate)) / time.Second))
 		return true
 	}
 	return false
@@ -301,7 +301,14 @@ func newBridge(log *slog.Logger, agent, contact *leg) *bridge {
 
 func (b *bridge) topology() topology { return topology(b.topo.Load()) }
 
-func (b *bridge) setTopology(t topology) { b.topo.Store(int32(t)) }
+func (b *bridge) setTopology(t topology) {
+	b.topo.Store(int32(t))
+	for i := range b.legs {
+		if ep := b.legs[i].Load(); ep != nil {
+			ep.out.dropPending() // what was cut for the old peer
+		}
+	}
+}
 
 // start forwards the agent's and the contact's audio until their media is
 // closed.
@@ -396,12 +403,19 @@ func (b *bridge) forward(ch int, from *endpoint) {
 			if rec != nil {
 				rec.add(topo.recChannel(ch), pcm)
 			}
+			if inLaw != dst.law && dst.law == lawOpus {
+				// Opus frames are cut from the PCM, to the leg's ptime.
+				if err := to.writePCMOpus(ch, pcm, dst.send.PayloadType); err != nil {
+					b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
+				}
+				continue
+			}
 			if inLaw != dst.law {
 				out = to.encode(dst.law, out[:0], pcm)
 				payload = out
 			}
 		}
-		if err := to.out.writeAudio(payload, dst.send.PayloadType, dst.law); err != nil {
+		if err := to.out.writeAudioFrom(ch, payload, dst.send.PayloadType, dst.law); err != nil {
 			b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
 		}
 	}

@@ -156,6 +156,7 @@ type leg struct {
 	role   string // roleAgent, roleContact or roleParty
 	dialog *diago.DialogClientSession
 	media  *diago.DialogMedia
+	offers *offerBook // where its re-INVITEs' ptime is noted
 }
 
 // legError is why a leg was not answered.
@@ -305,7 +306,7 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 	// An answered leg holds its slot until its dialog ends (sipgo cancels
 	// the dialog's context then, as legDone relies on).
 	context.AfterFunc(dlg.Context(), release)
-	return &leg{role: role, dialog: dlg, media: med}, nil
+	return &leg{role: role, dialog: dlg, media: med, offers: &d.g.offers}, nil
 }
 
 // ringContext is the wait for an answer: it ends at the ring timeout or with

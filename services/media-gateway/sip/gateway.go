@@ -77,6 +77,8 @@ type Gateway struct {
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
 	dg  *diago.Diago
+	// offers: the ptime of the phones' re-INVITEs (repack.go)
+	offers offerBook
 
 	reg   *registrar
 	limit *sourceLimiter
@@ -418,6 +420,7 @@ func (g *Gateway) screen(next sipgo.RequestHandler) sipgo.RequestHandler {
 			g.respond(req, tx, sipgosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 			return
 		}
+		g.offers.offered(req)
 		next(req, tx)
 	}
 }
