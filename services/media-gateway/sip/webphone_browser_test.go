@@ -51,6 +51,16 @@ var browserAPI = func() *webrtc.API {
 // answers it from a new pion peer sending a tone of hz (0: silence).
 func answerInBrowser(ctx context.Context, phones *webphone.Phones, agent string, hz float64,
 	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
+	return answerInBrowserWith(ctx, phones, agent, func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}) {
+		speak(t, hz, stop)
+	}, heard, onPacket)
+}
+
+// answerInBrowserWith is answerInBrowser with what the browser sends
+// written by send, until stop is closed.
+func answerInBrowserWith(ctx context.Context, phones *webphone.Phones, agent string,
+	send func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}),
+	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
 	var call string
 	for call == "" {
 		if ids := phones.Ringing(agent); len(ids) > 0 {
@@ -104,13 +114,13 @@ func answerInBrowser(ctx context.Context, phones *webphone.Phones, agent string,
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.speak(track, hz)
+		send(track, b.stop)
 	}()
 	return b, nil
 }
 
-// speak sends a 20 ms Opus frame of the tone every 20 ms.
-func (b *pionBrowser) speak(track *webrtc.TrackLocalStaticSample, hz float64) {
+// speak sends a 20 ms Opus frame of the tone every 20 ms until stop.
+func speak(track *webrtc.TrackLocalStaticSample, hz float64, stop <-chan struct{}) {
 	enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
 	if err != nil {
 		return
@@ -121,7 +131,7 @@ func (b *pionBrowser) speak(track *webrtc.TrackLocalStaticSample, hz float64) {
 	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
-		case <-b.stop:
+		case <-stop:
 			return
 		case <-tick.C:
 		}
