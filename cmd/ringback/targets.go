@@ -64,7 +64,8 @@ var targets = []target{
 			return nil, err
 		}
 		return mediagateway.New(a.Config.Media, mediagateway.Deps{Store: a.Store, Subscribers: a.Subscribers, Dialer: gw,
-			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry, Recordings: a.recordingSealer()})
+			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry, Recordings: a.recordingSealer(),
+			Phones: a.phones, Mux: a.Mux})
 	}},
 	{Name: "history", Prefix: "history-", Topics: history.Topics, Init: func(a *App) (Runner, error) {
 		return history.New(a.Config.History, history.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock,

@@ -86,6 +86,10 @@ type interactionView struct {
 	PartyPurpose string    `json:"party_purpose"` // consult, transfer
 	PartyReason  string    `json:"party_reason"`  // why the party last changed, kept after it left
 	UpdatedAt    time.Time `json:"updated_at"`
+
+	// BrowserRing: the call rings the agent's browser, their phone; the
+	// desktop answers it (phone.js). Absent otherwise.
+	BrowserRing *browserRingView `json:"browser_ring,omitempty"`
 }
 
 var phases = map[interaction.Phase]string{interaction.Offered: "offered", interaction.Accepting: "accepting",
@@ -118,6 +122,7 @@ func presentInteraction(st interaction.State) interactionView {
 	if v.CaseData == nil {
 		v.CaseData = map[string]string{}
 	}
+	v.BrowserRing = presentRing(st)
 	if !st.Scheduled.IsZero() && st.Scheduled.Unix() > 0 {
 		t := st.Scheduled
 		v.Callback.ScheduledFor = &t

@@ -77,6 +77,9 @@ type State struct {
 	EditedCaseData map[string]string
 	Third          Third  // the third party, if one was asked for
 	PartyReason    string // why the third party last changed (No answer...); kept after it left
+
+	// BrowserRing is the last call that rang the agent's browser (browser.go).
+	BrowserRing BrowserRing
 }
 
 // CaseData is the case information the agent sees.
@@ -355,6 +358,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		return append(out, s.partyFailed(c, reason)...), nil
 	case Transfer, Consult, EndConsult, PartyProgress, NoteTransfer:
 		return s.decideParty(c)
+	case RingBrowser:
+		return s.decideRing(c)
 	case Flags:
 		if c.CallID != s.CallID || (c.Muted == s.Muted && c.Recording == s.Recording) {
 			return nil, nil
@@ -463,6 +468,8 @@ func Evolve(s State, e proto.Message) State {
 		s.EditedCaseData = e.CaseData
 	case *agentv1.InteractionDone:
 		s.Phase, s.Updated = Done, e.At.AsTime()
+	case *agentv1.BrowserRinging:
+		s.BrowserRing = BrowserRing{CallID: e.CallId, URL: e.Url}
 	default:
 		s = s.evolveParty(e)
 	}

@@ -989,6 +989,77 @@ func (x *CallStatusChanged) GetOutcome() string {
 	return ""
 }
 
+// BrowserRinging: the interaction's call rings the agent's browser (their
+// phone is "this browser"): the desktop answers by posting its WebRTC offer
+// to url + /v1/agents/{agent}/phone/calls/{call_id}.
+type BrowserRinging struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrowserRinging) Reset() {
+	*x = BrowserRinging{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrowserRinging) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrowserRinging) ProtoMessage() {}
+
+func (x *BrowserRinging) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrowserRinging.ProtoReflect.Descriptor instead.
+func (*BrowserRinging) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BrowserRinging) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *BrowserRinging) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *BrowserRinging) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *BrowserRinging) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // DispositionNoted: agent-session learned the interaction's disposition.
 type DispositionNoted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1001,7 +1072,7 @@ type DispositionNoted struct {
 
 func (x *DispositionNoted) Reset() {
 	*x = DispositionNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1084,7 @@ func (x *DispositionNoted) String() string {
 func (*DispositionNoted) ProtoMessage() {}
 
 func (x *DispositionNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1097,7 @@ func (x *DispositionNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispositionNoted.ProtoReflect.Descriptor instead.
 func (*DispositionNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DispositionNoted) GetInteractionId() string {
@@ -1064,7 +1135,7 @@ type HoldRequested struct {
 
 func (x *HoldRequested) Reset() {
 	*x = HoldRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1147,7 @@ func (x *HoldRequested) String() string {
 func (*HoldRequested) ProtoMessage() {}
 
 func (x *HoldRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1160,7 @@ func (x *HoldRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldRequested.ProtoReflect.Descriptor instead.
 func (*HoldRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HoldRequested) GetInteractionId() string {
@@ -1132,7 +1203,7 @@ type DtmfRequested struct {
 
 func (x *DtmfRequested) Reset() {
 	*x = DtmfRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1215,7 @@ func (x *DtmfRequested) String() string {
 func (*DtmfRequested) ProtoMessage() {}
 
 func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1228,7 @@ func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DtmfRequested.ProtoReflect.Descriptor instead.
 func (*DtmfRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DtmfRequested) GetInteractionId() string {
@@ -1200,7 +1271,7 @@ type MuteRequested struct {
 
 func (x *MuteRequested) Reset() {
 	*x = MuteRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1283,7 @@ func (x *MuteRequested) String() string {
 func (*MuteRequested) ProtoMessage() {}
 
 func (x *MuteRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1296,7 @@ func (x *MuteRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteRequested.ProtoReflect.Descriptor instead.
 func (*MuteRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MuteRequested) GetInteractionId() string {
@@ -1268,7 +1339,7 @@ type RecordingRequested struct {
 
 func (x *RecordingRequested) Reset() {
 	*x = RecordingRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1351,7 @@ func (x *RecordingRequested) String() string {
 func (*RecordingRequested) ProtoMessage() {}
 
 func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1364,7 @@ func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingRequested.ProtoReflect.Descriptor instead.
 func (*RecordingRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecordingRequested) GetInteractionId() string {
@@ -1338,7 +1409,7 @@ type CallFlagsChanged struct {
 
 func (x *CallFlagsChanged) Reset() {
 	*x = CallFlagsChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1421,7 @@ func (x *CallFlagsChanged) String() string {
 func (*CallFlagsChanged) ProtoMessage() {}
 
 func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1434,7 @@ func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallFlagsChanged.ProtoReflect.Descriptor instead.
 func (*CallFlagsChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CallFlagsChanged) GetInteractionId() string {
@@ -1419,7 +1490,7 @@ type RescheduleRequested struct {
 
 func (x *RescheduleRequested) Reset() {
 	*x = RescheduleRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1502,7 @@ func (x *RescheduleRequested) String() string {
 func (*RescheduleRequested) ProtoMessage() {}
 
 func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1515,7 @@ func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleRequested.ProtoReflect.Descriptor instead.
 func (*RescheduleRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RescheduleRequested) GetInteractionId() string {
@@ -1501,7 +1572,7 @@ type CaseDataNoted struct {
 
 func (x *CaseDataNoted) Reset() {
 	*x = CaseDataNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1584,7 @@ func (x *CaseDataNoted) String() string {
 func (*CaseDataNoted) ProtoMessage() {}
 
 func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1597,7 @@ func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseDataNoted.ProtoReflect.Descriptor instead.
 func (*CaseDataNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CaseDataNoted) GetInteractionId() string {
@@ -1577,7 +1648,7 @@ type InteractionDone struct {
 
 func (x *InteractionDone) Reset() {
 	*x = InteractionDone{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1660,7 @@ func (x *InteractionDone) String() string {
 func (*InteractionDone) ProtoMessage() {}
 
 func (x *InteractionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1673,7 @@ func (x *InteractionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionDone.ProtoReflect.Descriptor instead.
 func (*InteractionDone) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InteractionDone) GetInteractionId() string {
@@ -1684,7 +1755,7 @@ type Party struct {
 
 func (x *Party) Reset() {
 	*x = Party{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1767,7 @@ func (x *Party) String() string {
 func (*Party) ProtoMessage() {}
 
 func (x *Party) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1780,7 @@ func (x *Party) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Party.ProtoReflect.Descriptor instead.
 func (*Party) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Party) GetAgentId() string {
@@ -1750,7 +1821,7 @@ type TransferRequested struct {
 
 func (x *TransferRequested) Reset() {
 	*x = TransferRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1833,7 @@ func (x *TransferRequested) String() string {
 func (*TransferRequested) ProtoMessage() {}
 
 func (x *TransferRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1846,7 @@ func (x *TransferRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequested.ProtoReflect.Descriptor instead.
 func (*TransferRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransferRequested) GetInteractionId() string {
@@ -1828,7 +1899,7 @@ type ConsultRequested struct {
 
 func (x *ConsultRequested) Reset() {
 	*x = ConsultRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +1911,7 @@ func (x *ConsultRequested) String() string {
 func (*ConsultRequested) ProtoMessage() {}
 
 func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +1924,7 @@ func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultRequested.ProtoReflect.Descriptor instead.
 func (*ConsultRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ConsultRequested) GetInteractionId() string {
@@ -1904,7 +1975,7 @@ type ConsultEndRequested struct {
 
 func (x *ConsultEndRequested) Reset() {
 	*x = ConsultEndRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +1987,7 @@ func (x *ConsultEndRequested) String() string {
 func (*ConsultEndRequested) ProtoMessage() {}
 
 func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2000,7 @@ func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultEndRequested.ProtoReflect.Descriptor instead.
 func (*ConsultEndRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConsultEndRequested) GetInteractionId() string {
@@ -1986,7 +2057,7 @@ type PartyStatusChanged struct {
 
 func (x *PartyStatusChanged) Reset() {
 	*x = PartyStatusChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2069,7 @@ func (x *PartyStatusChanged) String() string {
 func (*PartyStatusChanged) ProtoMessage() {}
 
 func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2082,7 @@ func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatusChanged.ProtoReflect.Descriptor instead.
 func (*PartyStatusChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PartyStatusChanged) GetInteractionId() string {
@@ -2138,7 +2209,12 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
-	"\aoutcome\x18\x06 \x01(\tR\aoutcome\"y\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\"\x8e\x01\n" +
+	"\x0eBrowserRinging\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"y\n" +
 	"\x10DispositionNoted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12*\n" +
@@ -2245,7 +2321,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(ConsultCompletion)(0),        // 0: ringback.agent.v1.ConsultCompletion
 	(*AgentLoggedIn)(nil),         // 1: ringback.agent.v1.AgentLoggedIn
@@ -2259,67 +2335,69 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*DialRequested)(nil),         // 9: ringback.agent.v1.DialRequested
 	(*HangupRequested)(nil),       // 10: ringback.agent.v1.HangupRequested
 	(*CallStatusChanged)(nil),     // 11: ringback.agent.v1.CallStatusChanged
-	(*DispositionNoted)(nil),      // 12: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 13: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 14: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 15: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 16: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 17: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 18: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 19: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 20: ringback.agent.v1.InteractionDone
-	(*Party)(nil),                 // 21: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 22: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 23: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 24: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 25: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 26: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 27: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 29: ringback.callback.v1.CallbackRequest
+	(*BrowserRinging)(nil),        // 12: ringback.agent.v1.BrowserRinging
+	(*DispositionNoted)(nil),      // 13: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),         // 14: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),         // 15: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),         // 16: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),    // 17: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),      // 18: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),   // 19: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),         // 20: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 21: ringback.agent.v1.InteractionDone
+	(*Party)(nil),                 // 22: ringback.agent.v1.Party
+	(*TransferRequested)(nil),     // 23: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),      // 24: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),   // 25: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),    // 26: ringback.agent.v1.PartyStatusChanged
+	nil,                           // 27: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 28: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 30: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	28, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	26, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	28, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	28, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
-	29, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	28, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	28, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	28, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	28, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	28, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	28, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	28, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	28, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	28, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	28, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	27, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	28, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	28, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	21, // 29: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	28, // 30: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	21, // 31: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	28, // 32: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	0,  // 33: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	28, // 34: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 35: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	29, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	27, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	29, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	29, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	29, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	30, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	29, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	29, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	29, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	29, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	29, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	29, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	29, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	29, // 18: ringback.agent.v1.BrowserRinging.at:type_name -> google.protobuf.Timestamp
+	29, // 19: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	29, // 20: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 21: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 22: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 23: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 24: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	29, // 25: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	29, // 26: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	28, // 27: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	29, // 28: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	29, // 29: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	22, // 30: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	29, // 31: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	22, // 32: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	29, // 33: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	0,  // 34: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	29, // 35: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 36: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -2333,7 +2411,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
