@@ -2,12 +2,14 @@ package mediagateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/httpx"
@@ -111,7 +113,9 @@ func (s *Service) answerInBrowser(w http.ResponseWriter, r *http.Request) error 
 	agent, call := r.PathValue("agent"), r.PathValue("call")
 	var body struct {
 		Type string `json:"type"`
-		SDP  string `json:"sdp"`
+		// Raw: SDP lines end in CRLF, which the platform's text check
+		// refuses in any string; sdpText checks it instead.
+		SDP json.RawMessage `json:"sdp"`
 	}
 	if err := httpx.DecodeJSONLimit(w, r, &body, maxSDP); err != nil {
 		return err
@@ -119,18 +123,37 @@ func (s *Service) answerInBrowser(w http.ResponseWriter, r *http.Request) error 
 	if body.Type != "" && body.Type != "offer" {
 		return httpx.BadField("type", `must be "offer"`)
 	}
-	if !strings.HasPrefix(body.SDP, "v=0") {
-		return httpx.BadField("sdp", "must be the browser's SDP offer (v=0 ...)")
+	sdp, err := sdpText(body.SDP)
+	if err != nil {
+		return err
 	}
 	// Answering waits for the gateway's leg: bounded, the browser retries.
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	answer, err := s.deps.Phones.Offer(ctx, agent, call, body.SDP)
+	answer, err := s.deps.Phones.Offer(ctx, agent, call, sdp)
 	if err != nil {
 		return s.phoneProblem(r.Context(), call, err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"type": "answer", "sdp": answer})
 	return nil
+}
+
+// sdpText is the offer's SDP: a JSON string of lines ending in CRLF (or
+// LF), with no other control character.
+func sdpText(raw json.RawMessage) (string, error) {
+	var sdp string
+	if err := json.Unmarshal(raw, &sdp); err != nil {
+		return "", httpx.BadField("sdp", "must be a string: the browser's SDP offer")
+	}
+	if !strings.HasPrefix(sdp, "v=0") {
+		return "", httpx.BadField("sdp", "must be the browser's SDP offer (v=0 ...)")
+	}
+	for _, c := range sdp {
+		if c != '\r' && c != '\n' && (unicode.IsControl(c) || c == '\u2028' || c == '\u2029') {
+			return "", httpx.BadField("sdp", "must hold no control characters but the line ends")
+		}
+	}
+	return sdp, nil
 }
 
 func (s *Service) hangupInBrowser(w http.ResponseWriter, r *http.Request) error {

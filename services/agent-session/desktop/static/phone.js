@@ -386,15 +386,16 @@ API.prototype.events = function hooked(handlers) {
     if (!phone.panel) buildPanel();
     phone.panel.hidden = false;
     ensureMic();
+    const app = handlers;
     const wrap = (name) => (v) => {
       try {
         onInteraction(v);
       } catch (e) {
         console.error('browser phone', e);
       }
-      handlers[name]?.(v);
+      app[name]?.(v);
     };
-    handlers = { ...handlers, interaction: wrap('interaction'), offer: wrap('offer') };
+    handlers = { ...app, interaction: wrap('interaction'), offer: wrap('offer') };
   } else if (phone.panel) {
     reset();
     phone.panel.hidden = true;
