@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
