@@ -261,6 +261,44 @@ func TestBrowserPhoneAudio(t *testing.T) {
 	heard("the browser's 1 kHz tone at the contact (Opus over WebRTC to PCMU)", &atContact, 8000, agentHz, 1700, 4000)
 	heard("the contact's 400 Hz tone in the browser (PCMU to Opus over WebRTC)", &atAgent, 48000, contactHz, 1700, 24000)
 
+	// Hold, mute and DTMF are the gateway's, as for a SIP phone: on hold
+	// (a re-INVITE to the browsers' phones too) the contact no longer hears
+	// the browser; retrieved, it does again; muted, not; DTMF reaches the
+	// contact.
+	tone := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(atContact) < 4000 {
+			return false
+		}
+		s := atContact[len(atContact)-4000:]
+		return goertzel(s, 8000, agentHz) > 20*goertzel(s, 8000, 1700)
+	}
+	silent := func(what string) {
+		t.Helper()
+		waitUntil(t, what, func() bool { return !tone() })
+	}
+	if err := d.call.Hold(ctx); err != nil {
+		t.Fatalf("Hold: %v", err)
+	}
+	silent("no browser tone at the contact on hold")
+	if err := d.call.Retrieve(ctx); err != nil {
+		t.Fatalf("Retrieve: %v", err)
+	}
+	waitUntil(t, "the browser's tone at the contact once retrieved", tone)
+	if err := d.call.Mute(true); err != nil {
+		t.Fatal(err)
+	}
+	silent("no browser tone at the contact while muted")
+	if err := d.call.Mute(false); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the browser's tone at the contact unmuted", tone)
+	if err := d.call.SendDTMF(ctx, "5#"); err != nil {
+		t.Fatalf("SendDTMF: %v", err)
+	}
+	waitUntil(t, "the digits at the contact", func() bool { return contact.dtmf() == "5#" })
+
 	// The agent hangs up in the browser: the call ends, the contact is
 	// hung up.
 	if err := phones.Hangup("agent1", "browser-call"); err != nil {
