@@ -47,7 +47,7 @@ func (c *PhoneConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Off, "media.webrtc-off", false,
 		"no browser is an agent's phone (phone_uri webrtc:); by default the gateway answers browsers over WebRTC (DTLS-SRTP, Opus)")
 	fs.StringVar(&c.URL, "media.webrtc-url", "",
-		"base URL where agents' browsers reach this gateway instance's WebRTC signalling (one per instance with N instances, e.g. https://center.example/media/gw-1); empty: the desktop's own origin")
+		"base URL where agents' browsers reach this gateway instance's WebRTC signalling, on the desktop's origin (one per instance with N instances, e.g. https://center.example/media/gw-1, which the ingress routes to it); empty: the desktop's own origin")
 	fs.StringVar(&c.ICEAddresses, "media.webrtc-ice-addresses", "",
 		"comma list of the addresses the gateway's ICE host candidates give (a 1:1 NAT's public address); empty: the host's interfaces")
 	fs.BoolVar(&c.Loopback, "media.webrtc-loopback", false,
