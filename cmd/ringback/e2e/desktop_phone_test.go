@@ -84,6 +84,24 @@ func TestDesktopBrowserPhone(t *testing.T) {
 	w1.pressNamed(t, "#browser-phone", "Unmute microphone")
 	waitFor(t, "the tone at the contact again", func() bool { return contact.hears(agentHz, 1700) })
 
+	// Microphone volume to 0: the contact hears no tone; back: again. The
+	// speaker volume scales what the speaker meter shows.
+	setRange := func(ref, value string) {
+		desktopEval[chromedp.Void](t, w1, `(() => { const r = document.querySelector('#browser-phone [data-ref="`+ref+`"]');
+			r.value = `+value+`; r.dispatchEvent(new Event('input')); })()`)
+	}
+	setRange("mic-volume", "0")
+	waitFor(t, "no tone at the contact at microphone volume 0", func() bool { return !contact.hears(agentHz, 1700) })
+	setRange("mic-volume", "100")
+	waitFor(t, "the tone at the contact at microphone volume 100", func() bool { return contact.hears(agentHz, 1700) })
+	setRange("speaker-volume", "0")
+	w1.waitJS(t, "the speaker meter at 0 with the speaker at 0", `document.querySelector('#browser-phone [data-ref="speaker-level"]').value === 0`)
+	setRange("speaker-volume", "80")
+	w1.waitJS(t, "the speaker meter up again", `document.querySelector('#browser-phone [data-ref="speaker-level"]').value > 0.05`)
+	if v := desktopEval[float64](t, w1, `document.querySelector('#browser-phone audio').volume`); v != 0.8 {
+		t.Errorf("the call plays at volume %v, want 0.8", v)
+	}
+
 	// Hang up in the page: the call ends for the contact.
 	w1.pressNamed(t, "#browser-phone", "Hang up")
 	w1.waitJS(t, "Ready to Call after the hang-up", desktopStatusIs(desktopWindow, "Ready to Call"))

@@ -71,12 +71,26 @@ function wireLogin() {
   const look = () => {
     box.checked = input.value === BROWSER_PHONE;
     sync();
+    if (!document.getElementById('login')?.hidden) loggedOut();
   };
   const login = document.getElementById('login');
   if (login) new MutationObserver(look).observe(login, { attributes: true, attributeFilter: ['hidden'] });
   input.addEventListener('input', look);
   // phone.js runs before app.js (index.html), which fills the form next.
   setTimeout(look, 0);
+}
+
+// loggedOut ends any call here, hides the panel and lets the microphone go
+// (the browser's recording indicator goes off).
+function loggedOut() {
+  if (!phone.panel) return;
+  reset();
+  phone.panel.hidden = true;
+  for (const t of phone.mic?.getTracks() || []) t.stop();
+  phone.mic = null;
+  phone.out = null;
+  phone.gain = null;
+  phone.micMeter = null;
 }
 
 // ---- the panel ------------------------------------------------------------
