@@ -93,25 +93,30 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 	}
 	timer := time.NewTimer(p.cfg.RingTimeout)
 	defer timer.Stop()
-	var o offer
-	select {
-	case o = <-r.offers:
-	case <-r.hang:
-		_ = d.Respond(603, "Decline", nil)
-		return
-	case <-timer.C:
-		_ = d.Respond(sipgosip.StatusTemporarilyUnavailable, "Browser did not answer", nil)
-		return
-	case <-d.Context().Done(): // CANCEL
-		return
+	var (
+		o    offer
+		peer *peer
+		sdp  string
+	)
+	for peer == nil {
+		select {
+		case o = <-r.offers:
+		case <-r.hang:
+			_ = d.Respond(603, "Decline", nil)
+			return
+		case <-timer.C:
+			_ = d.Respond(sipgosip.StatusTemporarilyUnavailable, "Browser did not answer", nil)
+			return
+		case <-d.Context().Done(): // CANCEL
+			return
+		}
+		var err error
+		if peer, sdp, err = p.newPeer(o.sdp, codec); err != nil {
+			// A bad offer is the browser's to correct: the call rings on.
+			o.reply <- answer{err: err}
+		}
 	}
 	r.answered.Store(true)
-	peer, sdp, err := p.newPeer(o.sdp, codec)
-	if err != nil {
-		o.reply <- answer{err: err}
-		_ = d.Respond(sipgosip.StatusNotAcceptableHere, "Browser offer refused", nil)
-		return
-	}
 	defer peer.close()
 	med, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{codec}})
 	if err != nil {

@@ -208,6 +208,9 @@ func (p *Phones) Offer(ctx context.Context, agent, call, sdp string) (string, er
 	if r == nil {
 		return "", ErrNoRing
 	}
+	if r.isAnswered() {
+		return "", ErrAnswered
+	}
 	o := offer{sdp: sdp, reply: make(chan answer, 1)}
 	select {
 	case r.offers <- o:
@@ -221,6 +224,8 @@ func (p *Phones) Offer(ctx context.Context, agent, call, sdp string) (string, er
 	select {
 	case a := <-o.reply:
 		return a.sdp, a.err
+	case <-r.over: // the ring ended before it took this offer
+		return "", ErrNoRing
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
