@@ -22,6 +22,7 @@ const phone = {
   panel: null,
   ctx: null, // AudioContext, made on the first gesture or ring
   mic: null, // the microphone stream, once allowed
+  asking: null, // the request for it in progress
   micError: '',
   gain: null,
   micMeter: null,
@@ -135,7 +136,7 @@ function buildPanel() {
 }
 
 function ref(name) {
-  return phone.panel.querySelector(`[data-ref="${name}"]`);
+  return phone.panel?.querySelector(`[data-ref="${name}"]`) ?? null;
 }
 
 function button(action) {
@@ -182,10 +183,19 @@ async function ensureMic() {
     showError('This browser cannot use a microphone here (the page must be served over HTTPS or from localhost).');
     return false;
   }
+  if (phone.asking) return phone.asking;
+  phone.asking = openMic().finally(() => { phone.asking = null; });
+  return phone.asking;
+}
+
+// openMic asks for the microphone and builds the graph it goes through:
+// the gain (microphone volume), the meter, the stream sent.
+async function openMic() {
+  let mic;
   try {
     // Noise suppression and automatic gain would fight the volume the
     // agent sets and the meter they watch; echo cancellation stays.
-    phone.mic = await navigator.mediaDevices.getUserMedia({
+    mic = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false }, video: false,
     });
   } catch (e) {
@@ -200,7 +210,7 @@ async function ensureMic() {
   }
   phone.micError = '';
   const ctx = audioContext();
-  const src = ctx.createMediaStreamSource(phone.mic);
+  const src = ctx.createMediaStreamSource(mic);
   phone.gain = ctx.createGain();
   phone.gain.gain.value = Number(ref('mic-volume')?.value || 100) / 100;
   phone.micMeter = ctx.createAnalyser();
@@ -210,6 +220,7 @@ async function ensureMic() {
   phone.gain.connect(phone.micMeter);
   phone.gain.connect(dest);
   phone.out = dest.stream;
+  phone.mic = mic;
   startMeters();
   render();
   return true;
