@@ -261,6 +261,12 @@ func TestBrowserPhoneAudio(t *testing.T) {
 	heard("the browser's 1 kHz tone at the contact (Opus over WebRTC to PCMU)", &atContact, 8000, agentHz, 1700, 4000)
 	heard("the contact's 400 Hz tone in the browser (PCMU to Opus over WebRTC)", &atAgent, 48000, contactHz, 1700, 24000)
 
+	// A consultation with an agent on a browser is refused, plainly.
+	var oe *sip.OutcomeError
+	if err := d.call.Consult(ctx, sip.Party{AgentURI: sip.WebPhonePrefix + "agent2"}); !errors.As(err, &oe) || oe.Reason != sip.ReasonPartyOnBrowser {
+		t.Errorf("Consult a browser = %v, want %q", err, sip.ReasonPartyOnBrowser)
+	}
+
 	// Hold, mute and DTMF are the gateway's, as for a SIP phone: on hold
 	// (a re-INVITE to the browsers' phones too) the contact no longer hears
 	// the browser; retrieved, it does again; muted, not; DTMF reaches the
