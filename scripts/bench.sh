@@ -163,6 +163,12 @@ RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 15m -run '^$'
 # beside the same Go UAs talking directly. About 1 minute.
 run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|BridgedCalls' -benchtime 1x -cpu 2 ./sip/
 
+# The browser as the agent's phone (issue 15): N calls whose agent is a
+# browser (pion peers: WebRTC, DTLS-SRTP, Opus, transcoded to the contact's
+# PCMU) beside N SIP calls in the same gateway, N = 25..150, 10 s each,
+# until loss > 1 % or jitter p99 > 10 ms on either kind. About 1 minute.
+run media-browsers services/media-gateway -timeout 10m -run '^$' -bench BrowserLegs -benchtime 1x -cpu 2 ./sip/
+
 # The conference mixer's work per conference every 20 ms (three mixes
 # encoded), and so the conferences one core could mix.
 run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -benchtime 2s -cpu 1 ./sip/

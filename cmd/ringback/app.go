@@ -41,6 +41,7 @@ import (
 	intakecontact "github.com/ringback/ringback/services/intake/contact"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
 	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
 // App is one process: the shared parts every target is built from.
@@ -66,6 +67,7 @@ type App struct {
 
 	raw        eventstore.Store // the store under the sealing one, which the relay reads
 	tel        *telemetry.Telemetry
+	phones     *webphone.Phones // the browsers' phones; nil: --media.webrtc-off
 	gateway    *sip.Gateway
 	subscribed atomic.Int64 // topic subscriptions made, for the single-node relay barrier
 	ready      atomic.Bool
@@ -270,6 +272,13 @@ func (a *App) sipGateway() (*sip.Gateway, error) {
 	if err := a.Config.Media.SIP.Apply(&cfg, a.Config.SIP); err != nil {
 		return nil, err
 	}
+	if !a.Config.Media.Phone.Off { // the browsers' phones (issue 15)
+		phones, err := webphone.New(a.Config.Media.Phone.WebPhoneConfig(cfg.AgentRingTimeout), a.Log.With("component", "webphone"))
+		if err != nil {
+			return nil, err
+		}
+		a.phones, cfg.WebPhones = phones, phones.Addr()
+	}
 	gw, err := sip.New(cfg, a.Log.With("component", "sip"))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
@@ -314,6 +323,9 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	}
 	if a.gateway != nil {
 		runners = append([]started{{"sip", a.gateway}}, runners...)
+	}
+	if a.phones != nil { // stopped after the gateway, which BYEs its calls first
+		runners = append([]started{{"webphone", a.phones}}, runners...)
 	}
 	if a.Config.Demo {
 		d, err := newDemo(a)

@@ -78,7 +78,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	// whatever else they are, may use it (the callback being handled, a
 	// change answers 409 and stores nothing).
 	values := map[string]string{"agent": "a1", "phone_number": "%2B14155550188", "service": "support", "token": cb.SelfService.Token,
-		"file": "form.css"}
+		"file": "form.css", "call": "no-such-call"}
 	if cb.SelfService.Token == "" {
 		t.Error("the create answer carries no self-service link")
 	}

@@ -180,6 +180,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 	c.AgentSession.RequireDisposition = c.Disposition.Required
 	c.AgentSession.SSO = c.OIDC
 	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents
+	c.Media.AgentsFile = c.Agents
 	c.Media.Recordings = filepath.Join(c.Data, "recordings")
 	return c, nil
 }

@@ -65,6 +65,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			State: agent.NotReady, Cause: agentv1.StateCause_STATE_CAUSE_MISSED_OFFER, At: at, System: true})
 	case *routingv1.InteractionClosed:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Reason: closedReason(ev.Reason), At: at})
+	case *mediav1.AgentRinging:
+		if ev.Browser {
+			_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.RingBrowser{CallID: ev.CallId, URL: ev.BrowserUrl, At: at})
+		}
 	case *mediav1.CallConnected:
 		var out eventstore.Outcome[interaction.State]
 		out, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Progress{CallID: ev.CallId, Status: interaction.Connected, At: at})

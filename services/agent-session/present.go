@@ -91,6 +91,10 @@ type interactionView struct {
 	// Draft is what the agent typed and did not save by hand (issue 15):
 	// the desktop fills the note and the case form from it after a reload.
 	Draft *draftView `json:"draft,omitempty"`
+
+	// BrowserRing: the call rings the agent's browser, their phone; the
+	// desktop answers it (phone.js). Absent otherwise.
+	BrowserRing *browserRingView `json:"browser_ring,omitempty"`
 }
 
 type draftView struct {
@@ -129,6 +133,7 @@ func presentInteraction(st interaction.State) interactionView {
 	if v.CaseData == nil {
 		v.CaseData = map[string]string{}
 	}
+	v.BrowserRing = presentRing(st)
 	if !st.Scheduled.IsZero() && st.Scheduled.Unix() > 0 {
 		t := st.Scheduled
 		v.Callback.ScheduledFor = &t

@@ -197,10 +197,16 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if body.PhoneURI != "" && !sipURI.MatchString(body.PhoneURI) {
-		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@10.0.0.7:5060")
+	browser, err := browserPhone(id, body.PhoneURI)
+	if err != nil {
+		return err
 	}
-	if body.PhoneURI != "" {
+	if body.PhoneURI != "" && !browser && !sipURI.MatchString(body.PhoneURI) {
+		return httpx.BadField("phone_uri", "must be a SIP URI such as sip:agent1@10.0.0.7:5060, or webrtc: for this browser")
+	}
+	if browser {
+		body.PhoneURI = BrowserPhone + id
+	} else if body.PhoneURI != "" {
 		// Not a number the trunk would dial at a premium, not an outside
 		// host, no headers for our INVITE (issue 16).
 		if err := dialplan.PhoneURI(body.PhoneURI, s.phoneHosts); err != nil {

@@ -193,6 +193,9 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		if p.Kind == sip.Failed {
 			setup(p.Outcome.String())
 		}
+		if p.Kind == sip.AgentRinging {
+			r.Browser, r.BrowserURL = s.browserRing(ev.AgentPhoneUri)
+		}
 		record(r)
 	}
 	// The call's span continues the trace of the agent's click (carried by

@@ -29,12 +29,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
 // HandlerName is the gateway's consumer group; never renamed.
@@ -66,6 +68,10 @@ type Config struct {
 	// SIP: transports, TLS, digest and per-source limits (sipconfig.go),
 	// read by the binary when it builds the SIP adapter.
 	SIP SIPConfig
+	// Phone: the browsers' phones (phone.go); AgentsFile (the binary's
+	// --agents) says who may answer on them.
+	Phone      PhoneConfig
+	AgentsFile string
 }
 
 // Defaults of the scaling flags.
@@ -110,6 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AccountsFile, "media.sip-accounts", "",
 		`JSON file {"agent id": "password" or {"password": "...", "algorithms": ["SHA-256", "MD5"]}, ...} of the softphones that may REGISTER with the gateway (digest auth); an agent logged in without a phone URI is rung at its registered contact`)
 	c.SIP.RegisterFlags(fs)
+	c.Phone.RegisterFlags(fs)
 }
 
 // Validate checks the configuration.
@@ -166,11 +173,14 @@ func (c Config) contactFirst(service string) bool {
 
 // Deps are what the gateway is given.
 type Deps struct {
-	service.Deps // the skeleton's (libs/service); the gateway serves no routes, so no Mux
+	service.Deps // the skeleton's (libs/service); Mux: the browsers' phones' signalling, if any
 	Dialer       Dialer
 	// Recordings seals recordings with the contact's key (issue 16 point
 	// 9: erased with the contact); nil: plain WAV files.
 	Recordings RecordingSealer
+	// Phones are the browsers' phones, whose signalling routes go on Mux;
+	// nil: none (phone.go).
+	Phones *webphone.Phones
 }
 
 // Service is the media gateway.
@@ -247,6 +257,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Buckets: prometheus.ExponentialBuckets(0.25, 2, 9)}, []string{"outcome"})
 	for _, o := range []string{"connected", sip.OutcomeBusy.String(), sip.OutcomeNoAnswer.String(), sip.OutcomeFailed.String()} {
 		s.outcome.WithLabelValues(o) // exported at 0, so a rate exists before the first of each
+	}
+	if deps.Phones != nil && deps.Mux != nil {
+		agents, err := agentauth.Load(cfg.AgentsFile)
+		if err != nil {
+			return nil, fmt.Errorf("media-gateway: %w", err)
+		}
+		agentauth.Register(deps.Mux, deps.Log, agents, s.phoneRoutes())
 	}
 	if err := deps.Register("media-gateway", s.setups, s.outcome, s.lost, s.takeover, s.fwdCount, s.setupTime); err != nil {
 		return nil, err

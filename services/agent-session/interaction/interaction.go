@@ -105,6 +105,9 @@ type State struct {
 	Draft      Draft
 	Third      Third // the third party, if one was asked for
 	PartyCause Cause // why the third party last changed (no answer...); kept after it left
+
+	// BrowserRing is the last call that rang the agent's browser (browser.go).
+	BrowserRing BrowserRing
 }
 
 // CaseData is the case information the agent sees.
@@ -388,6 +391,8 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		return append(out, s.partyFailed(c)...), nil
 	case Transfer, Consult, EndConsult, PartyProgress, NoteTransfer:
 		return s.decideParty(c)
+	case RingBrowser:
+		return s.decideRing(c)
 	case Flags:
 		muted, recording := s.Muted, s.Recording
 		if c.Muted != nil {
@@ -505,6 +510,8 @@ func Evolve(s State, e proto.Message) State {
 		s.EditedCaseData = e.CaseData
 	case *agentv1.InteractionDone:
 		s.Phase, s.Updated = Done, e.At.AsTime()
+	case *agentv1.BrowserRinging:
+		s.BrowserRing = BrowserRing{CallID: e.CallId, URL: e.Url}
 	default:
 		if d, ok := s.evolveDraft(e); ok {
 			return d

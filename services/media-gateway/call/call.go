@@ -91,6 +91,10 @@ type Report struct {
 	// Legs are the dialogs of the legs answered at this step, by role
 	// ("agent", "contact", "party").
 	Legs map[string]*mediav1.LegDialog
+	// Browser (AgentRinging): the agent's phone is their browser, which
+	// answers at BrowserURL (the gateway instance's signalling).
+	Browser    bool
+	BrowserURL string
 }
 
 // Decide turns a command into events. Start on an existing call is nothing:
@@ -118,7 +122,7 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		case AgentRinging:
 			if s.Status == Dialling {
 				return []proto.Message{&mediav1.AgentRinging{CallId: s.ID, InteractionId: s.Interaction, At: at,
-					ContactLeg: c.Legs[LegContact], AgentLeg: c.Legs[LegAgent]}}, nil
+					ContactLeg: c.Legs[LegContact], AgentLeg: c.Legs[LegAgent], Browser: c.Browser, BrowserUrl: c.BrowserURL}}, nil
 			}
 		case AgentAnswered:
 			if s.Status == Dialling {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/diago/media"
@@ -35,6 +36,10 @@ type uaMedia struct {
 	io         *mmsgConn
 	port       int
 	kernelTime bool // SO_TIMESTAMPNS is on: the kernel times arrivals
+	// seq, when set, times the frames whose payload carries no send time
+	// (the browsers' calls: their audio was transcoded) by sequence number
+	// and arrival (bench_webphone_test.go).
+	seq atomic.Pointer[seqMeter]
 
 	mu    sync.Mutex
 	slots [][]*txStream // by the slot of the frame they send in
@@ -219,7 +224,12 @@ func (md *uaMedia) receive() {
 					arrival = t
 				}
 			}
-			md.meter.arrived(int64(binary.BigEndian.Uint64(payload)), readAt, arrival, &s.prevRead, &s.prevArrival)
+			sentAt := int64(binary.BigEndian.Uint64(payload))
+			if sq := md.seq.Load(); sq != nil && !plausibleSendTime(sentAt, readAt) {
+				sq.arrived(ssrc, binary.BigEndian.Uint16(md.io.packet(i)[2:]), arrival)
+				continue
+			}
+			md.meter.arrived(sentAt, readAt, arrival, &s.prevRead, &s.prevArrival)
 		}
 	}
 }

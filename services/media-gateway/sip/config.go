@@ -14,6 +14,10 @@ type Config struct {
 	// port 0 picks a free port (see Gateway.Addr). Bind a specific address in
 	// production: it is also the address in Contact, Via and SDP.
 	Listen string
+	// WebPhones is the host:port of the browsers' phones (package webphone):
+	// an agent URI webrtc:<agent> rings sip:<agent>@WebPhones. Empty: no
+	// browser is a phone, and such an agent is not available.
+	WebPhones string
 	// Trunk is the host:port of the SIP trunk; a contact is dialled as
 	// sip:<E.164 number>@<Trunk>.
 	Trunk string

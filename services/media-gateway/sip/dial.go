@@ -84,6 +84,15 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 		}
 		agentURI = contact
 	}
+	if user, ok := strings.CutPrefix(agentURI, WebPhonePrefix); ok {
+		uri, oe := g.webPhoneURI(user)
+		if oe != nil {
+			report(oe.progress())
+			g.log.Info("sip: dial failed", "call", id, "agent", user, "error", oe.Error())
+			return nil, fmt.Errorf("dial %s: %w", id, oe)
+		}
+		agentURI = uri
+	}
 	var agent sipgosip.Uri
 	if err := sipgosip.ParseUri(agentURI, &agent); err != nil || agent.Scheme != "sip" || agent.Host == "" {
 		return nil, fmt.Errorf("dial %s: agent URI %q: want sip:user@host[:port]", id, agentURI)
@@ -245,6 +254,10 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		addr, _, _ = net.SplitHostPort(flowSrc)
 	}
 	release, ok := d.g.dialogs.acquire(addr)
+	if d.g.isWebPhones(to) {
+		// The browsers' phones are one address for every agent on them.
+		release, ok = func() {}, true
+	}
 	if !ok {
 		return nil, &legError{role: role, code: sipgosip.StatusBusyHere, reason: reasonTooManyDialogs}
 	}

@@ -16,6 +16,9 @@ import (
 // resampling. A failure on one packet drops that packet, as a lost one.
 const opusSupported = true
 
+// opusComplexity is the encoder's (0 to 10).
+const opusComplexity = 5
+
 // opusMaxSamples is the longest packet's samples at 8 kHz: 120 ms.
 const opusMaxSamples = 120 * sampleRate / 1000
 
@@ -69,6 +72,10 @@ func (o *opusCodec) encode(dst, pcm []byte) []byte {
 		if err != nil {
 			return dst
 		}
+		// The encoder was most of a browser leg's CPU (issue 15's bench) at
+		// libopus's default complexity, 9; narrowband speech loses next to
+		// nothing at 5, as WebRTC's mobile clients use.
+		_ = enc.SetComplexity(opusComplexity)
 		o.enc, o.packet = enc, make([]byte, 1500)
 		if len(o.samples) < opusMaxSamples {
 			o.samples = make([]int16, opusMaxSamples)

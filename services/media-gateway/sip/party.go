@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
@@ -366,6 +367,9 @@ func (g *Gateway) partyURI(p Party) (sipgosip.Uri, error) {
 		return g.trunkURI(p.Number), nil
 	}
 	uri := p.AgentURI
+	if strings.HasPrefix(uri, WebPhonePrefix) {
+		return sipgosip.Uri{}, &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPartyOnBrowser}
+	}
 	if user, ok := cutRegistered(uri); ok {
 		contact, found := g.Registered(user)
 		if !found {

@@ -1380,6 +1380,77 @@ func (x *CallStatusChanged) GetDetail() string {
 	return ""
 }
 
+// BrowserRinging: the interaction's call rings the agent's browser (their
+// phone is "this browser"): the desktop answers by posting its WebRTC offer
+// to url + /v1/agents/{agent}/phone/calls/{call_id}.
+type BrowserRinging struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrowserRinging) Reset() {
+	*x = BrowserRinging{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrowserRinging) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrowserRinging) ProtoMessage() {}
+
+func (x *BrowserRinging) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrowserRinging.ProtoReflect.Descriptor instead.
+func (*BrowserRinging) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BrowserRinging) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *BrowserRinging) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *BrowserRinging) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *BrowserRinging) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // DispositionNoted: agent-session learned the interaction's disposition.
 type DispositionNoted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1392,7 +1463,7 @@ type DispositionNoted struct {
 
 func (x *DispositionNoted) Reset() {
 	*x = DispositionNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1475,7 @@ func (x *DispositionNoted) String() string {
 func (*DispositionNoted) ProtoMessage() {}
 
 func (x *DispositionNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1488,7 @@ func (x *DispositionNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispositionNoted.ProtoReflect.Descriptor instead.
 func (*DispositionNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DispositionNoted) GetInteractionId() string {
@@ -1455,7 +1526,7 @@ type HoldRequested struct {
 
 func (x *HoldRequested) Reset() {
 	*x = HoldRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1538,7 @@ func (x *HoldRequested) String() string {
 func (*HoldRequested) ProtoMessage() {}
 
 func (x *HoldRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1551,7 @@ func (x *HoldRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldRequested.ProtoReflect.Descriptor instead.
 func (*HoldRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HoldRequested) GetInteractionId() string {
@@ -1523,7 +1594,7 @@ type DtmfRequested struct {
 
 func (x *DtmfRequested) Reset() {
 	*x = DtmfRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1606,7 @@ func (x *DtmfRequested) String() string {
 func (*DtmfRequested) ProtoMessage() {}
 
 func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1619,7 @@ func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DtmfRequested.ProtoReflect.Descriptor instead.
 func (*DtmfRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DtmfRequested) GetInteractionId() string {
@@ -1591,7 +1662,7 @@ type MuteRequested struct {
 
 func (x *MuteRequested) Reset() {
 	*x = MuteRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1674,7 @@ func (x *MuteRequested) String() string {
 func (*MuteRequested) ProtoMessage() {}
 
 func (x *MuteRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1687,7 @@ func (x *MuteRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteRequested.ProtoReflect.Descriptor instead.
 func (*MuteRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MuteRequested) GetInteractionId() string {
@@ -1659,7 +1730,7 @@ type RecordingRequested struct {
 
 func (x *RecordingRequested) Reset() {
 	*x = RecordingRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1742,7 @@ func (x *RecordingRequested) String() string {
 func (*RecordingRequested) ProtoMessage() {}
 
 func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1755,7 @@ func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingRequested.ProtoReflect.Descriptor instead.
 func (*RecordingRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecordingRequested) GetInteractionId() string {
@@ -1729,7 +1800,7 @@ type CallFlagsChanged struct {
 
 func (x *CallFlagsChanged) Reset() {
 	*x = CallFlagsChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1812,7 @@ func (x *CallFlagsChanged) String() string {
 func (*CallFlagsChanged) ProtoMessage() {}
 
 func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1825,7 @@ func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallFlagsChanged.ProtoReflect.Descriptor instead.
 func (*CallFlagsChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CallFlagsChanged) GetInteractionId() string {
@@ -1810,7 +1881,7 @@ type RescheduleRequested struct {
 
 func (x *RescheduleRequested) Reset() {
 	*x = RescheduleRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1893,7 @@ func (x *RescheduleRequested) String() string {
 func (*RescheduleRequested) ProtoMessage() {}
 
 func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1906,7 @@ func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleRequested.ProtoReflect.Descriptor instead.
 func (*RescheduleRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RescheduleRequested) GetInteractionId() string {
@@ -1892,7 +1963,7 @@ type CaseDataNoted struct {
 
 func (x *CaseDataNoted) Reset() {
 	*x = CaseDataNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +1975,7 @@ func (x *CaseDataNoted) String() string {
 func (*CaseDataNoted) ProtoMessage() {}
 
 func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +1988,7 @@ func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseDataNoted.ProtoReflect.Descriptor instead.
 func (*CaseDataNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CaseDataNoted) GetInteractionId() string {
@@ -1968,7 +2039,7 @@ type InteractionDone struct {
 
 func (x *InteractionDone) Reset() {
 	*x = InteractionDone{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2051,7 @@ func (x *InteractionDone) String() string {
 func (*InteractionDone) ProtoMessage() {}
 
 func (x *InteractionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2064,7 @@ func (x *InteractionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionDone.ProtoReflect.Descriptor instead.
 func (*InteractionDone) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InteractionDone) GetInteractionId() string {
@@ -2079,7 +2150,7 @@ type DraftSaved struct {
 
 func (x *DraftSaved) Reset() {
 	*x = DraftSaved{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2162,7 @@ func (x *DraftSaved) String() string {
 func (*DraftSaved) ProtoMessage() {}
 
 func (x *DraftSaved) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2175,7 @@ func (x *DraftSaved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftSaved.ProtoReflect.Descriptor instead.
 func (*DraftSaved) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DraftSaved) GetInteractionId() string {
@@ -2170,7 +2241,7 @@ type DraftFiled struct {
 
 func (x *DraftFiled) Reset() {
 	*x = DraftFiled{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2253,7 @@ func (x *DraftFiled) String() string {
 func (*DraftFiled) ProtoMessage() {}
 
 func (x *DraftFiled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2266,7 @@ func (x *DraftFiled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftFiled.ProtoReflect.Descriptor instead.
 func (*DraftFiled) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DraftFiled) GetInteractionId() string {
@@ -2263,7 +2334,7 @@ type Party struct {
 
 func (x *Party) Reset() {
 	*x = Party{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2346,7 @@ func (x *Party) String() string {
 func (*Party) ProtoMessage() {}
 
 func (x *Party) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2359,7 @@ func (x *Party) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Party.ProtoReflect.Descriptor instead.
 func (*Party) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Party) GetAgentId() string {
@@ -2329,7 +2400,7 @@ type TransferRequested struct {
 
 func (x *TransferRequested) Reset() {
 	*x = TransferRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2412,7 @@ func (x *TransferRequested) String() string {
 func (*TransferRequested) ProtoMessage() {}
 
 func (x *TransferRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2425,7 @@ func (x *TransferRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequested.ProtoReflect.Descriptor instead.
 func (*TransferRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TransferRequested) GetInteractionId() string {
@@ -2407,7 +2478,7 @@ type ConsultRequested struct {
 
 func (x *ConsultRequested) Reset() {
 	*x = ConsultRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2490,7 @@ func (x *ConsultRequested) String() string {
 func (*ConsultRequested) ProtoMessage() {}
 
 func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2503,7 @@ func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultRequested.ProtoReflect.Descriptor instead.
 func (*ConsultRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConsultRequested) GetInteractionId() string {
@@ -2483,7 +2554,7 @@ type ConsultEndRequested struct {
 
 func (x *ConsultEndRequested) Reset() {
 	*x = ConsultEndRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2566,7 @@ func (x *ConsultEndRequested) String() string {
 func (*ConsultEndRequested) ProtoMessage() {}
 
 func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2579,7 @@ func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultEndRequested.ProtoReflect.Descriptor instead.
 func (*ConsultEndRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConsultEndRequested) GetInteractionId() string {
@@ -2577,7 +2648,7 @@ type PartyStatusChanged struct {
 
 func (x *PartyStatusChanged) Reset() {
 	*x = PartyStatusChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2660,7 @@ func (x *PartyStatusChanged) String() string {
 func (*PartyStatusChanged) ProtoMessage() {}
 
 func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2673,7 @@ func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatusChanged.ProtoReflect.Descriptor instead.
 func (*PartyStatusChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PartyStatusChanged) GetInteractionId() string {
@@ -2777,7 +2848,12 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x0etransferred_to\x18\n" +
 	" \x01(\tR\rtransferredTo\x12#\n" +
 	"\rfailed_action\x18\v \x01(\tR\ffailedAction\x12\x16\n" +
-	"\x06detail\x18\f \x01(\tR\x06detail\"y\n" +
+	"\x06detail\x18\f \x01(\tR\x06detail\"\x8e\x01\n" +
+	"\x0eBrowserRinging\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"y\n" +
 	"\x10DispositionNoted\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12*\n" +
@@ -2950,7 +3026,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                  // 0: ringback.agent.v1.Channel
 	(AgentState)(0),               // 1: ringback.agent.v1.AgentState
@@ -2969,86 +3045,88 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*DialRequested)(nil),         // 14: ringback.agent.v1.DialRequested
 	(*HangupRequested)(nil),       // 15: ringback.agent.v1.HangupRequested
 	(*CallStatusChanged)(nil),     // 16: ringback.agent.v1.CallStatusChanged
-	(*DispositionNoted)(nil),      // 17: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 18: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 19: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 20: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 21: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 22: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 23: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 24: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 25: ringback.agent.v1.InteractionDone
-	(*DraftSaved)(nil),            // 26: ringback.agent.v1.DraftSaved
-	(*DraftFiled)(nil),            // 27: ringback.agent.v1.DraftFiled
-	(*Party)(nil),                 // 28: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 29: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 30: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 31: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 32: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 33: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 34: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	nil,                           // 35: ringback.agent.v1.DraftSaved.CaseDataEntry
-	nil,                           // 36: ringback.agent.v1.DraftFiled.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 38: ringback.callback.v1.CallbackRequest
-	(v11.Outcome)(0),              // 39: ringback.media.v1.Outcome
-	(v11.EndReason)(0),            // 40: ringback.media.v1.EndReason
+	(*BrowserRinging)(nil),        // 17: ringback.agent.v1.BrowserRinging
+	(*DispositionNoted)(nil),      // 18: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),         // 19: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),         // 20: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),         // 21: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),    // 22: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),      // 23: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),   // 24: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),         // 25: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),       // 26: ringback.agent.v1.InteractionDone
+	(*DraftSaved)(nil),            // 27: ringback.agent.v1.DraftSaved
+	(*DraftFiled)(nil),            // 28: ringback.agent.v1.DraftFiled
+	(*Party)(nil),                 // 29: ringback.agent.v1.Party
+	(*TransferRequested)(nil),     // 30: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),      // 31: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),   // 32: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),    // 33: ringback.agent.v1.PartyStatusChanged
+	nil,                           // 34: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                           // 35: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	nil,                           // 36: ringback.agent.v1.DraftSaved.CaseDataEntry
+	nil,                           // 37: ringback.agent.v1.DraftFiled.CaseDataEntry
+	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),    // 39: ringback.callback.v1.CallbackRequest
+	(v11.Outcome)(0),              // 40: ringback.media.v1.Outcome
+	(v11.EndReason)(0),            // 41: ringback.media.v1.EndReason
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	37, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	33, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	37, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	37, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	37, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	38, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	34, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	38, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	38, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	38, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.agent.v1.AgentStateChanged.channel:type_name -> ringback.agent.v1.Channel
 	1,  // 6: ringback.agent.v1.AgentStateChanged.state:type_name -> ringback.agent.v1.AgentState
 	2,  // 7: ringback.agent.v1.AgentStateChanged.cause:type_name -> ringback.agent.v1.StateCause
-	38, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	37, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	37, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	37, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	37, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	37, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	37, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	37, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	37, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	39, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	38, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	38, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	38, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	38, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	38, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	38, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	38, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
 	3,  // 21: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
-	39, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
-	40, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	37, // 24: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	37, // 25: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 26: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 27: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 28: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 29: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	37, // 30: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	37, // 31: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	34, // 32: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	37, // 33: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	37, // 34: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	35, // 35: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
-	37, // 36: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
-	36, // 37: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
-	37, // 38: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
-	28, // 39: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	37, // 40: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	28, // 41: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	37, // 42: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	4,  // 43: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	37, // 44: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	37, // 45: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	5,  // 46: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
-	39, // 47: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
-	40, // 48: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	40, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
+	41, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	38, // 24: ringback.agent.v1.BrowserRinging.at:type_name -> google.protobuf.Timestamp
+	38, // 25: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	38, // 26: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 27: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 28: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 29: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 30: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	38, // 31: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	38, // 32: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	35, // 33: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	38, // 34: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	38, // 35: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	36, // 36: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
+	38, // 37: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
+	37, // 38: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
+	38, // 39: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
+	29, // 40: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	38, // 41: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	29, // 42: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	38, // 43: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	4,  // 44: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	38, // 45: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	38, // 46: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	5,  // 47: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
+	40, // 48: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
+	41, // 49: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -3062,7 +3140,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

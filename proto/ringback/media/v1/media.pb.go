@@ -487,8 +487,14 @@ type AgentRinging struct {
 	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
 	// contact_leg is set when the contact was dialled first and answered:
 	// its leg is up while the agent's phone rings.
-	ContactLeg    *LegDialog `protobuf:"bytes,4,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"`
-	AgentLeg      *LegDialog `protobuf:"bytes,5,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"` // early: the ringing INVITE, to cancel a lost call's
+	ContactLeg *LegDialog `protobuf:"bytes,4,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"`
+	AgentLeg   *LegDialog `protobuf:"bytes,5,opt,name=agent_leg,json=agentLeg,proto3" json:"agent_leg,omitempty"` // early: the ringing INVITE, to cancel a lost call's
+	// browser: the agent's phone is their browser (phone webrtc:), which
+	// answers by posting its WebRTC offer to browser_url, the base URL of
+	// the gateway instance that rings it (its --webrtc-url; empty: the
+	// desktop's own origin).
+	Browser       bool   `protobuf:"varint,6,opt,name=browser,proto3" json:"browser,omitempty"`
+	BrowserUrl    string `protobuf:"bytes,7,opt,name=browser_url,json=browserUrl,proto3" json:"browser_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,6 +562,20 @@ func (x *AgentRinging) GetAgentLeg() *LegDialog {
 		return x.AgentLeg
 	}
 	return nil
+}
+
+func (x *AgentRinging) GetBrowser() bool {
+	if x != nil {
+		return x.Browser
+	}
+	return false
+}
+
+func (x *AgentRinging) GetBrowserUrl() string {
+	if x != nil {
+		return x.BrowserUrl
+	}
+	return ""
 }
 
 type AgentAnswered struct {
@@ -2196,14 +2216,17 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\rlocal_contact\x18\t \x01(\tR\flocalContact\x12\x14\n" +
 	"\x05early\x18\n" +
 	" \x01(\bR\x05early\x12\x10\n" +
-	"\x03via\x18\v \x01(\tR\x03via\"\xf4\x01\n" +
+	"\x03via\x18\v \x01(\tR\x03via\"\xaf\x02\n" +
 	"\fAgentRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12=\n" +
 	"\vcontact_leg\x18\x04 \x01(\v2\x1c.ringback.media.v1.LegDialogR\n" +
 	"contactLeg\x129\n" +
-	"\tagent_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\"\xf5\x01\n" +
+	"\tagent_leg\x18\x05 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bagentLeg\x12\x18\n" +
+	"\abrowser\x18\x06 \x01(\bR\abrowser\x12\x1f\n" +
+	"\vbrowser_url\x18\a \x01(\tR\n" +
+	"browserUrl\"\xf5\x01\n" +
 	"\rAgentAnswered\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12*\n" +

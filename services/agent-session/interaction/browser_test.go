@@ -1,0 +1,44 @@
+package interaction
+
+import (
+	"testing"
+	"time"
+
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+)
+
+func TestRingBrowser(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	placing := State{ID: "i1", Phase: Accepted, CallID: "c1", CallStatus: Establishing}
+	for _, tc := range []struct {
+		name string
+		s    State
+		c    RingBrowser
+		want int
+	}{
+		{"the call being placed rings", placing, RingBrowser{CallID: "c1", URL: "u", At: at}, 1},
+		{"another attempt's", placing, RingBrowser{CallID: "c0", At: at}, 0},
+		{"recorded already", func() State { s := placing; s.BrowserRing = BrowserRing{CallID: "c1"}; return s }(), RingBrowser{CallID: "c1", At: at}, 0},
+		{"connected already", func() State { s := placing; s.CallStatus = Connected; return s }(), RingBrowser{CallID: "c1", At: at}, 0},
+		{"not accepted", func() State { s := placing; s.Phase = Done; return s }(), RingBrowser{CallID: "c1", At: at}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := Decide(tc.s, tc.c)
+			if err != nil || len(out) != tc.want {
+				t.Fatalf("Decide = %v, %v; want %d events", out, err, tc.want)
+			}
+			if tc.want == 0 {
+				return
+			}
+			s := Evolve(tc.s, out[0])
+			if r, ok := s.Ringing(); !ok || r.CallID != "c1" || r.URL != "u" {
+				t.Errorf("Ringing() = %+v, %v", r, ok)
+			}
+			// The ring stops with the call's status.
+			s = Evolve(s, &agentv1.CallStatusChanged{CallId: "c1", Status: Connected})
+			if _, ok := s.Ringing(); ok {
+				t.Error("still ringing once connected")
+			}
+		})
+	}
+}

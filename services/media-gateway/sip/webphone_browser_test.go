@@ -1,0 +1,383 @@
+//go:build opus
+
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/diago/audio"
+	"github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+	"gopkg.in/hraban/opus.v2"
+
+	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/webphone"
+)
+
+// pionBrowser is an agent's browser as the gateway sees it: a pion peer
+// connection that sends a tone in Opus (20 ms, 48 kHz) and hands what it
+// receives, decoded, to heard.
+type pionBrowser struct {
+	pc    *webrtc.PeerConnection
+	heard func(pcm []int16)
+	// onPacket sees every RTP packet received (bench: loss and jitter).
+	onPacket func(seq uint16, ts uint32, at time.Time)
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+var browserAPI = func() *webrtc.API {
+	var me webrtc.MediaEngine
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		panic(err)
+	}
+	var se webrtc.SettingEngine
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se))
+}()
+
+// answerInBrowser waits for a call to ring the agent's browser, then
+// answers it from a new pion peer sending a tone of hz (0: silence).
+func answerInBrowser(ctx context.Context, phones *webphone.Phones, agent string, hz float64,
+	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
+	return answerInBrowserWith(ctx, phones, agent, func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}) {
+		speak(t, hz, stop)
+	}, heard, onPacket)
+}
+
+// answerInBrowserWith is answerInBrowser with what the browser sends
+// written by send, until stop is closed.
+func answerInBrowserWith(ctx context.Context, phones *webphone.Phones, agent string,
+	send func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}),
+	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
+	var call string
+	for call == "" {
+		if ids := phones.Ringing(agent); len(ids) > 0 {
+			call = ids[0]
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no call rang %s's browser: %w", agent, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	pc, err := browserAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	b := &pionBrowser{pc: pc, heard: heard, onPacket: onPacket, stop: make(chan struct{})}
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		"mic", "browser")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		return nil, err
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.listen(t)
+		}()
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	<-gathered
+	answer, err := phones.Offer(ctx, agent, call, pc.LocalDescription().SDP)
+	if err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("offer: %w", err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		send(track, b.stop)
+	}()
+	return b, nil
+}
+
+// speak sends a 20 ms Opus frame of the tone every 20 ms until stop.
+func speak(track *webrtc.TrackLocalStaticSample, hz float64, stop <-chan struct{}) {
+	enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
+	if err != nil {
+		return
+	}
+	pcm := make([]int16, 960)
+	out := make([]byte, 1500)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		for k := range pcm {
+			pcm[k] = int16(8000 * math.Sin(2*math.Pi*hz*float64(i*960+k)/48000))
+		}
+		n, err := enc.Encode(pcm, out)
+		if err != nil {
+			continue
+		}
+		if err := track.WriteSample(pionmedia.Sample{Data: out[:n], Duration: 20 * time.Millisecond}); err != nil {
+			return
+		}
+	}
+}
+
+func (b *pionBrowser) listen(t *webrtc.TrackRemote) {
+	dec, err := opus.NewDecoder(48000, 1)
+	if err != nil {
+		return
+	}
+	pcm := make([]int16, 5760)
+	for {
+		p, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		if b.onPacket != nil {
+			b.onPacket(p.SequenceNumber, p.Timestamp, time.Now())
+		}
+		if b.heard == nil {
+			continue
+		}
+		n, err := dec.Decode(p.Payload, pcm)
+		if err == nil {
+			b.heard(pcm[:n])
+		}
+	}
+}
+
+func (b *pionBrowser) close() {
+	close(b.stop)
+	_ = b.pc.Close()
+	b.wg.Wait()
+}
+
+// startPhones runs the browsers' phones until the test ends.
+func startPhones(tb testing.TB) *webphone.Phones {
+	tb.Helper()
+	phones, err := webphone.New(webphone.Config{Loopback: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- phones.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	return phones
+}
+
+// TestBrowserPhoneAudio: an agent whose phone is their browser (a pion
+// peer) and a contact on PCMU. Each sends a tone of its own pitch; each must
+// hear the other's through the gateway and the browsers' phones.
+func TestBrowserPhoneAudio(t *testing.T) {
+	t.Parallel()
+	const agentHz, contactHz = 1000, 400
+	phones := startPhones(t)
+	contact := startGoUA(t, contactMark)
+	var mu sync.Mutex
+	var atAgent, atContact []float64
+	contact.setHooks(toneFrames(contactHz), func(pt uint8, p []byte) {
+		if pt != 0 {
+			return
+		}
+		mu.Lock()
+		for _, b := range p {
+			atContact = append(atContact, float64(pcmuSample(b)))
+		}
+		mu.Unlock()
+	})
+	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	type dialed struct {
+		call *sip.Call
+		err  error
+	}
+	res := make(chan dialed, 1)
+	go func() {
+		call, err := g.Dial(ctx, "browser-call", sip.WebPhonePrefix+"agent1", number, nil)
+		res <- dialed{call, err}
+	}()
+	browser, err := answerInBrowser(ctx, phones, "agent1", agentHz, func(pcm []int16) {
+		mu.Lock()
+		for _, v := range pcm {
+			atAgent = append(atAgent, float64(v))
+		}
+		mu.Unlock()
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer browser.close()
+	d := <-res
+	if d.err != nil {
+		t.Fatalf("Dial: %v", d.err)
+	}
+
+	heard := func(what string, samples *[]float64, rate, hz, other float64, n int) {
+		t.Helper()
+		waitUntil(t, what, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(*samples) < 2*n {
+				return false
+			}
+			s := (*samples)[len(*samples)-n:]
+			return goertzel(s, rate, hz) > 20*goertzel(s, rate, other)
+		})
+	}
+	heard("the browser's 1 kHz tone at the contact (Opus over WebRTC to PCMU)", &atContact, 8000, agentHz, 1700, 4000)
+	heard("the contact's 400 Hz tone in the browser (PCMU to Opus over WebRTC)", &atAgent, 48000, contactHz, 1700, 24000)
+
+	// A consultation with an agent on a browser is refused, plainly.
+	var oe *sip.OutcomeError
+	if err := d.call.Consult(ctx, sip.Party{AgentURI: sip.WebPhonePrefix + "agent2"}); !errors.As(err, &oe) || oe.Reason != sip.ReasonPartyOnBrowser {
+		t.Errorf("Consult a browser = %v, want %q", err, sip.ReasonPartyOnBrowser)
+	}
+
+	// Hold, mute and DTMF are the gateway's, as for a SIP phone: on hold
+	// (a re-INVITE to the browsers' phones too) the contact no longer hears
+	// the browser; retrieved, it does again; muted, not; DTMF reaches the
+	// contact.
+	tone := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(atContact) < 4000 {
+			return false
+		}
+		s := atContact[len(atContact)-4000:]
+		return goertzel(s, 8000, agentHz) > 20*goertzel(s, 8000, 1700)
+	}
+	// What reached the contact since the last change: muted, nothing does.
+	since := func() {
+		mu.Lock()
+		atContact = atContact[:0]
+		mu.Unlock()
+	}
+	silent := func(what string) {
+		t.Helper()
+		since()
+		time.Sleep(time.Second)
+		if tone() {
+			t.Errorf("%s: the contact heard it", what)
+		}
+	}
+	if err := d.call.Hold(ctx); err != nil {
+		t.Fatalf("Hold: %v", err)
+	}
+	silent("the browser's tone on hold")
+	if err := d.call.Retrieve(ctx); err != nil {
+		t.Fatalf("Retrieve: %v", err)
+	}
+	since()
+	waitUntil(t, "the browser's tone at the contact once retrieved", tone)
+	if err := d.call.Mute(true); err != nil {
+		t.Fatal(err)
+	}
+	silent("the browser's tone while muted")
+	if err := d.call.Mute(false); err != nil {
+		t.Fatal(err)
+	}
+	since()
+	waitUntil(t, "the browser's tone at the contact unmuted", tone)
+	if err := d.call.SendDTMF(ctx, "5#"); err != nil {
+		t.Fatalf("SendDTMF: %v", err)
+	}
+	waitUntil(t, "the digits at the contact", func() bool { return contact.dtmf() == "5#" })
+
+	// The agent hangs up in the browser: the call ends, the contact is
+	// hung up.
+	if err := phones.Hangup("agent1", "browser-call"); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	select {
+	case <-d.call.Ended():
+	case <-time.After(waitLong):
+		t.Fatal("the call did not end when the browser hung up")
+	}
+	waitUntil(t, "contact hung up", func() bool { return contact.ended() == 1 })
+}
+
+// TestBrowserPhoneDeclined: the agent declines in the browser; the dial
+// fails as an agent who did not take the call, and nothing rings on.
+func TestBrowserPhoneDeclined(t *testing.T) {
+	t.Parallel()
+	phones := startPhones(t)
+	contact := startGoUA(t, contactMark)
+	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() {
+		_, err := g.Dial(ctx, "declined-call", sip.WebPhonePrefix+"agent1", number, nil)
+		res <- err
+	}()
+	waitUntil(t, "ringing in the browser", func() bool { return len(phones.Ringing("agent1")) == 1 })
+	if err := phones.Hangup("agent2", "declined-call"); !errors.Is(err, webphone.ErrNoRing) {
+		t.Errorf("another agent's hangup = %v, want ErrNoRing", err)
+	}
+	if err := phones.Hangup("agent1", "declined-call"); err != nil {
+		t.Fatal(err)
+	}
+	var oe *sip.OutcomeError
+	if err := <-res; !errors.As(err, &oe) || oe.Outcome != sip.OutcomeAgentUnavailable {
+		t.Fatalf("Dial = %v, want agent unavailable", err)
+	}
+	if contact.answered() != 0 {
+		t.Error("the contact was dialled though the agent declined")
+	}
+	if n := len(phones.Ringing("agent1")); n != 0 {
+		t.Errorf("%d calls still ringing", n)
+	}
+	// A gateway without browsers' phones says so.
+	g2 := startGateway(t, contact.Addr, nil)
+	if _, err := g2.Dial(ctx, "no-phones", sip.WebPhonePrefix+"agent1", number, nil); !errors.As(err, &oe) || oe.Reason != sip.ReasonNoWebPhones {
+		t.Errorf("Dial without browsers' phones = %v, want %q", err, sip.ReasonNoWebPhones)
+	}
+}
+
+// toneFrames is a PCMU tone of hz, 20 ms a frame.
+func toneFrames(hz float64) func(i int) []byte {
+	return func(i int) []byte {
+		pcm := make([]byte, 320)
+		for k := range 160 {
+			v := int16(8000 * math.Sin(2*math.Pi*hz*float64(i*160+k)/8000))
+			pcm[2*k], pcm[2*k+1] = byte(uint16(v)), byte(uint16(v)>>8)
+		}
+		out := make([]byte, 160)
+		_, _ = audio.EncodeUlawTo(out, pcm)
+		return out
+	}
+}

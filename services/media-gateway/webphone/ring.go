@@ -1,0 +1,363 @@
+package webphone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// ring is one call on one agent's browser, from the gateway's INVITE to
+// the end of the call.
+type ring struct {
+	agent, call string
+	offers      chan offer    // takes one offer
+	hang        chan struct{} // closed when the browser hangs up or declines
+	hangOnce    sync.Once
+	over        chan struct{} // closed when the call is over here
+	answered    atomic.Bool
+}
+
+type offer struct {
+	sdp   string
+	reply chan answer
+}
+
+type answer struct {
+	sdp string
+	err error
+}
+
+func (r *ring) hangup()          { r.hangOnce.Do(func() { close(r.hang) }) }
+func (r *ring) isAnswered() bool { return r.answered.Load() }
+
+func (r *ring) hungUp() bool {
+	select {
+	case <-r.hang:
+		return true
+	default:
+		return false
+	}
+}
+
+// byeTimeout bounds a BYE to the gateway.
+const byeTimeout = 5 * time.Second
+
+// serve is one INVITE from the gateway: it rings until the browser's offer,
+// then bridges the browser's audio to the leg until either side hangs up.
+func (p *Phones) serve(d *diago.DialogServerSession) {
+	agent := d.ToUser()
+	var call string
+	if h := d.InviteRequest.GetHeader(CallHeader); h != nil {
+		call = h.Value()
+	}
+	if agent == "" || call == "" {
+		_ = d.Respond(sipgosip.StatusNotFound, "Not Found", nil)
+		return
+	}
+	codec, ok := sipCodec(string(d.InviteRequest.Body()))
+	if !ok {
+		_ = d.Respond(sipgosip.StatusNotAcceptableHere, "Opus or PCMU required", nil)
+		return
+	}
+	r := &ring{agent: agent, call: call, offers: make(chan offer, 1), hang: make(chan struct{}), over: make(chan struct{})}
+	p.mu.Lock()
+	if _, dup := p.rings[call]; dup {
+		p.mu.Unlock()
+		_ = d.Respond(sipgosip.StatusBusyHere, "Busy Here", nil)
+		return
+	}
+	p.rings[call] = r
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.rings, call)
+		p.mu.Unlock()
+		close(r.over)
+	}()
+	log := p.log.With("call", call, "agent", agent)
+	_ = d.Trying()
+	if err := d.Ringing(); err != nil {
+		return
+	}
+	timer := time.NewTimer(p.cfg.RingTimeout)
+	defer timer.Stop()
+	var (
+		o    offer
+		peer *peer
+		sdp  string
+	)
+	for peer == nil {
+		select {
+		case o = <-r.offers:
+		case <-r.hang:
+			_ = d.Respond(603, "Decline", nil)
+			return
+		case <-timer.C:
+			_ = d.Respond(sipgosip.StatusTemporarilyUnavailable, "Browser did not answer", nil)
+			return
+		case <-d.Context().Done(): // CANCEL
+			return
+		}
+		var err error
+		if peer, sdp, err = p.newPeer(o.sdp, codec); err != nil {
+			// A bad offer is the browser's to correct: the call rings on.
+			o.reply <- answer{err: err}
+		}
+	}
+	r.answered.Store(true)
+	defer peer.close()
+	med, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{codec}})
+	if err != nil {
+		o.reply <- answer{err: fmt.Errorf("answer the gateway: %w", err)}
+		return
+	}
+	o.reply <- answer{sdp: sdp}
+	log.Info("webphone: answered in the browser", "codec", codec.Name)
+	peer.bridge(med)
+	select {
+	case <-d.Context().Done(): // the gateway hung up
+	case <-r.hang:
+		log.Info("webphone: the browser hung up")
+	case <-peer.failed:
+		log.Info("webphone: the browser's connection failed")
+	}
+	if d.Context().Err() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+		_ = d.Hangup(ctx)
+		cancel()
+	}
+	peer.close()
+	_ = med.Close()
+	peer.wait()
+}
+
+// sipCodec is what the leg will carry: Opus when the gateway offers it,
+// else PCMU; the browser is made to send the same.
+func sipCodec(offerSDP string) (media.Codec, bool) {
+	lower := strings.ToLower(offerSDP)
+	switch {
+	case strings.Contains(lower, " opus/48000"):
+		return media.CodecAudioOpus, true
+	case strings.Contains(lower, " pcmu/8000"), strings.Contains(lower, "m=audio") && hasStaticPCMU(lower):
+		return media.CodecAudioUlaw, true
+	}
+	return media.Codec{}, false
+}
+
+// hasStaticPCMU: payload type 0 on the m= line needs no rtpmap.
+func hasStaticPCMU(sdp string) bool {
+	for _, line := range strings.Split(sdp, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[0] == "m=audio" {
+			for _, pt := range f[3:] {
+				if pt == "0" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// peer is the browser's peer connection and the audio between it and the
+// gateway's leg.
+type peer struct {
+	pc     *webrtc.PeerConnection
+	track  *webrtc.TrackLocalStaticRTP
+	remote chan *webrtc.TrackRemote
+	failed chan struct{}
+	fail   sync.Once
+	done   chan struct{} // closed by close: the pumps stop
+	stop   sync.Once
+	wg     sync.WaitGroup
+}
+
+// newPeer answers the browser's offer, gathering every host candidate
+// first (no trickle: one request, one answer).
+func (p *Phones) newPeer(offerSDP string, codec media.Codec) (*peer, string, error) {
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("peer connection: %w", err)
+	}
+	pr := &peer{pc: pc, remote: make(chan *webrtc.TrackRemote, 1), failed: make(chan struct{}), done: make(chan struct{})}
+	cp := opusCap
+	if codec.Name != media.CodecAudioOpus.Name {
+		cp = pcmuCap
+	}
+	pr.track, err = webrtc.NewTrackLocalStaticRTP(cp, "audio", "ringback")
+	if err != nil {
+		_ = pc.Close()
+		return nil, "", fmt.Errorf("track: %w", err)
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if t.Kind() == webrtc.RTPCodecTypeAudio {
+			select {
+			case pr.remote <- t:
+			default:
+			}
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			pr.fail.Do(func() { close(pr.failed) })
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		_ = pc.Close()
+		return nil, "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	sender, err := pc.AddTrack(pr.track)
+	if err != nil {
+		_ = pc.Close()
+		return nil, "", fmt.Errorf("%w: no audio to answer: %w", ErrBadOffer, err)
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			_ = tr.SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: cp, PayloadType: payloadType(cp)}})
+		}
+	}
+	// RTCP from the browser passes through the sender's interceptors only
+	// when read.
+	pr.wg.Add(1)
+	go func() {
+		defer pr.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		pr.close()
+		pr.wait()
+		return nil, "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		pr.close()
+		pr.wait()
+		return nil, "", fmt.Errorf("local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+	}
+	return pr, pc.LocalDescription().SDP, nil
+}
+
+func payloadType(c webrtc.RTPCodecCapability) webrtc.PayloadType {
+	if c.MimeType == webrtc.MimeTypePCMU {
+		return 0
+	}
+	return 111
+}
+
+// bridge pumps the audio both ways until close.
+func (pr *peer) bridge(med *diago.DialogMedia) {
+	pr.wg.Add(2)
+	go func() {
+		defer pr.wg.Done()
+		pr.toBrowser(med)
+	}()
+	go func() {
+		defer pr.wg.Done()
+		select {
+		case t := <-pr.remote:
+			pr.toGateway(t, med)
+		case <-pr.done:
+		}
+	}()
+}
+
+// toBrowser forwards the gateway's audio payloads; the track sets its own
+// SSRC and payload type, the gateway's sequence and timestamps stand.
+func (pr *peer) toBrowser(med *diago.DialogMedia) {
+	buf := make([]byte, media.RTPBufSize)
+	r := med.RTPPacketReader
+	var pkt rtp.Packet
+	for {
+		n, err := r.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-pr.done:
+				return
+			default:
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if n == 0 || !audioPT(med, r.PacketHeader.PayloadType) {
+			continue
+		}
+		pkt.Header = rtp.Header{Version: 2, Marker: r.PacketHeader.Marker,
+			SequenceNumber: r.PacketHeader.SequenceNumber, Timestamp: r.PacketHeader.Timestamp}
+		pkt.Payload = buf[:n]
+		if err := pr.track.WriteRTP(&pkt); err != nil && errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+	}
+}
+
+// audioPT says whether pt is the leg's audio, not an event or noise.
+func audioPT(med *diago.DialogMedia, pt uint8) bool {
+	ms := med.MediaSession()
+	if ms == nil {
+		return false
+	}
+	c := media.CodecAudioFromSession(ms)
+	return c.PayloadTypeRecv() == pt
+}
+
+// toGateway forwards the browser's audio to the leg, with the browser's
+// sequence and timestamps (its pacing) under the leg's SSRC and payload
+// type.
+func (pr *peer) toGateway(t *webrtc.TrackRemote, med *diago.DialogMedia) {
+	w := med.RTPPacketWriter
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		ms := med.MediaSession()
+		if ms == nil {
+			continue
+		}
+		pkt.Header = rtp.Header{Version: 2, Marker: pkt.Marker, PayloadType: media.CodecAudioFromSession(ms).PayloadType,
+			SequenceNumber: pkt.SequenceNumber, Timestamp: pkt.Timestamp, SSRC: w.SSRC}
+		if err := w.Writer().WriteRTP(&pkt); err != nil && errors.Is(err, net.ErrClosed) {
+			return
+		}
+	}
+}
+
+// close stops the pumps' sources: the peer connection (the browser's track
+// and the sender's RTCP).
+func (pr *peer) close() {
+	pr.stop.Do(func() {
+		close(pr.done)
+		_ = pr.pc.Close()
+	})
+}
+
+func (pr *peer) wait() { pr.wg.Wait() }

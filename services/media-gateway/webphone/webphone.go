@@ -1,0 +1,252 @@
+// Package webphone makes an agent's browser a phone the media gateway can
+// ring. It is a SIP user agent on a loopback port, in the gateway's
+// process, whose "phones" are WebRTC peer connections: the gateway INVITEs
+// sip:<agent>@<its address> like any agent's phone (so the leg is bridged,
+// held, muted, recorded and conferenced as any other), the INVITE rings
+// (180) until the agent's browser posts its SDP offer (Offer), and the
+// answer to both sides joins the browser's DTLS-SRTP audio to the SIP leg's
+// RTP. Audio payloads pass through untouched: the browser and the gateway
+// both speak Opus (the gateway transcodes to the contact's G.711 in its
+// bridge), or both PCMU when the gateway was built without libopus.
+package webphone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/webrtc/v4"
+)
+
+// CallHeader carries the gateway's call attempt id in its INVITEs
+// (sip.callHeader): the browser names the call it answers by it.
+const CallHeader = "X-Ringback-Call"
+
+// Errors of Offer and Hangup, for the HTTP adapter to map.
+var (
+	// ErrNoRing: no call of that id rings (or is up on) this agent's browser here.
+	ErrNoRing = errors.New("no such call ringing for this agent")
+	// ErrBadOffer: the SDP is not an offer a peer connection takes.
+	ErrBadOffer = errors.New("bad SDP offer")
+	// ErrAnswered: the call was answered already.
+	ErrAnswered = errors.New("call answered already")
+)
+
+// Config of the browsers' phones.
+type Config struct {
+	// Listen is the UDP address of the SIP side, loopback: the gateway
+	// INVITEs sip:<agent>@Listen. Port 0 picks one.
+	Listen string
+	// RingTimeout bounds the wait for the browser's offer; the gateway's
+	// agent ring timeout normally ends the ring first (CANCEL).
+	RingTimeout time.Duration
+	// ICEAddresses, when set, are the addresses the host candidates give
+	// (a 1:1 NAT's public address); empty: the host's interfaces.
+	ICEAddresses []string
+	// Loopback adds loopback candidates: a browser on the same host
+	// (development, tests).
+	Loopback bool
+	// PortMin and PortMax bound the UDP ports of the ICE candidates (a
+	// firewall's range); 0: any.
+	PortMin, PortMax uint16
+}
+
+// Phones is the SIP user agent of the browsers' phones.
+type Phones struct {
+	cfg  Config
+	log  *slog.Logger
+	api  *webrtc.API
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	conn net.PacketConn
+
+	mu    sync.Mutex
+	rings map[string]*ring // by call id
+}
+
+// New binds the SIP side; Run serves it.
+func New(cfg Config, log *slog.Logger) (*Phones, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.RingTimeout <= 0 {
+		cfg.RingTimeout = time.Minute
+	}
+	api, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenPacket("udp4", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("webphone listen %s: %w", cfg.Listen, err)
+	}
+	host, portStr, _ := net.SplitHostPort(conn.LocalAddr().String())
+	port, _ := strconv.Atoi(portStr)
+	quiet := slog.New(slog.DiscardHandler)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("ringback-webphone"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransactionLayerOptions(sipgosip.WithTransactionLayerLogger(quiet),
+			sipgosip.WithTransactionLayerUnhandledResponseHandler(func(*sipgosip.Response) {})),
+		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet)))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("webphone UA: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		conn.Close()
+		ua.Close()
+		return nil, fmt.Errorf("webphone server: %w", err)
+	}
+	p := &Phones{cfg: cfg, log: log, api: api, ua: ua, srv: srv, conn: conn, rings: map[string]*ring{}}
+	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}))
+	dg.HandleFunc(p.serve)
+	return p, nil
+}
+
+// newAPI is the WebRTC stack: Opus and PCMU, RTCP reports, host
+// candidates over UDP.
+func newAPI(cfg Config) (*webrtc.API, error) {
+	var me webrtc.MediaEngine
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: opusCap, PayloadType: 111},
+		{RTPCodecCapability: pcmuCap, PayloadType: 0},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("webphone codec %s: %w", c.MimeType, err)
+		}
+	}
+	var se webrtc.SettingEngine
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	if len(cfg.ICEAddresses) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.ICEAddresses,
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
+			return nil, fmt.Errorf("webphone ICE addresses: %w", err)
+		}
+	}
+	if cfg.PortMin != 0 || cfg.PortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
+			return nil, fmt.Errorf("webphone ports: %w", err)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se)), nil
+}
+
+var (
+	opusCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1"}
+	pcmuCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}
+)
+
+// Addr is the SIP side's host:port.
+func (p *Phones) Addr() string { return p.conn.LocalAddr().String() }
+
+// Run serves the SIP side until ctx is done, then hangs up the browsers'
+// calls (their BYE goes out first).
+func (p *Phones) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- p.srv.ServeUDP(p.conn) }()
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		p.ua.Close()
+		return fmt.Errorf("webphone serve: %w", err)
+	}
+	p.mu.Lock()
+	rings := make([]*ring, 0, len(p.rings))
+	for _, r := range p.rings {
+		rings = append(rings, r)
+	}
+	p.mu.Unlock()
+	for _, r := range rings {
+		r.hangup()
+	}
+	for _, r := range rings {
+		<-r.over
+	}
+	p.conn.Close()
+	<-done
+	p.ua.Close()
+	return nil
+}
+
+// Ringing lists the calls ringing on the agent's browser here, by id.
+func (p *Phones) Ringing(agent string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for id, r := range p.rings {
+		if r.agent == agent && !r.isAnswered() && !r.hungUp() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Has says whether the call rings or is up on a browser here: the HTTP
+// adapter forwards an offer for any other call to its owner.
+func (p *Phones) Has(call string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.rings[call]
+	return ok
+}
+
+// Offer answers the call ringing on the agent's browser with the browser's
+// SDP offer: it returns the SDP answer once the gateway's leg is answered.
+func (p *Phones) Offer(ctx context.Context, agent, call, sdp string) (string, error) {
+	r := p.ring(agent, call)
+	if r == nil {
+		return "", ErrNoRing
+	}
+	if r.isAnswered() {
+		return "", ErrAnswered
+	}
+	o := offer{sdp: sdp, reply: make(chan answer, 1)}
+	select {
+	case r.offers <- o:
+	case <-r.over:
+		return "", ErrNoRing
+	case <-ctx.Done():
+		return "", ctx.Err()
+	default:
+		return "", ErrAnswered
+	}
+	select {
+	case a := <-o.reply:
+		return a.sdp, a.err
+	case <-r.over: // the ring ended before it took this offer
+		return "", ErrNoRing
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Hangup declines the call ringing on the agent's browser, or hangs it up.
+func (p *Phones) Hangup(agent, call string) error {
+	r := p.ring(agent, call)
+	if r == nil {
+		return ErrNoRing
+	}
+	r.hangup()
+	return nil
+}
+
+func (p *Phones) ring(agent, call string) *ring {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.rings[call]
+	if r == nil || r.agent != agent {
+		return nil
+	}
+	return r
+}
