@@ -3,6 +3,7 @@ package siptest
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -105,6 +106,10 @@ func RunUAC(t testing.TB, scenario Scenario, target string) *UAC {
 	if err != nil {
 		t.Fatal(err)
 	}
+	port, err := uacPort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	logs := newLogs(dir)
 	sf := filepath.Join(dir, "scenario.xml")
@@ -114,7 +119,7 @@ func RunUAC(t testing.TB, scenario Scenario, target string) *UAC {
 	args := append([]string{
 		target,
 		"-sf", sf,
-		"-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
 		"-m", "1",
 		"-timeout", strconv.Itoa(int(WaitTimeout/time.Second)) + "s", "-timeout_error",
 		"-nostdin",
@@ -153,6 +158,10 @@ func RunUACFlood(t testing.TB, scenario Scenario, target string, rate, calls int
 	if err != nil {
 		t.Fatal(err)
 	}
+	port, err := uacPort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	logs := newLogs(dir)
 	sf := filepath.Join(dir, "scenario.xml")
@@ -163,7 +172,7 @@ func RunUACFlood(t testing.TB, scenario Scenario, target string, rate, calls int
 	args := append([]string{
 		target,
 		"-sf", sf,
-		"-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mi", "127.0.0.1",
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls),
 		"-recv_timeout", "2000",
 		"-timeout", strconv.Itoa(int(bound/time.Second)) + "s",
@@ -270,6 +279,24 @@ func (p *process) stop() int {
 		<-p.done
 	}
 	return p.exitCode
+}
+
+// uacPort is a local port for a sipp UAC: without -p sipp takes 5060, or
+// the next ports up, and two sipps running at once (tests in parallel) can
+// then share one, each reading the other's answers. It is drawn below the
+// kernel's ephemeral range (32768 and up) and below the range the
+// gateway's baresip tests draw from (20000 and up), where no test's own
+// outgoing socket is given it meanwhile.
+func uacPort() (int, error) {
+	for range 200 {
+		port := 10000 + rand.IntN(10000)
+		c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("siptest: no free UDP port for sipp between 10000 and 20000")
 }
 
 // freeUDPPort asks the kernel for a free UDP port on loopback.
