@@ -31,24 +31,24 @@ func TestDesktopNothingTypedIsLost(t *testing.T) {
 
 	tab.do(t, "open the desktop", chromedp.Navigate(url))
 	tab.waitJS(t, "the login form", `!document.querySelector('#login').hidden`)
-	visitorAxe(t, tab, "the login")
+	pageAxe(t, tab, "the login")
 	tab.login(t, url, "nia", "nia-token", "sip:nia@"+phone.Addr)
-	visitorAxe(t, tab, "Not Ready")
+	pageAxe(t, tab, "Not Ready")
 	tab.goReady(t)
 	idle := `document.querySelector('#idle').textContent`
 	tab.waitJS(t, "Ready said with no interaction", idle+`.startsWith('Ready. Waiting')`)
-	visitorAxe(t, tab, "Ready")
+	pageAxe(t, tab, "Ready")
 
 	const number = "+14155550163"
 	desktopCallback(t, a, number, "Refund", "Grace Hopper",
 		map[string]string{"order": "A-17", "crm": "See [Order A-17](https://crm.example/orders/A-17) first"})
 	tab.waitJS(t, "the preview", `!!document.querySelector(`+desktopJS(desktopPreview)+`)`)
-	visitorAxe(t, tab, "the preview")
+	pageAxe(t, tab, "the preview")
 	tab.pressNamed(t, desktopPreview, "Accept")
 	tab.waitJS(t, "the interaction window, Ready to Call", desktopStatusIs(desktopWindow, "Ready to Call"))
 	ix := desktopEval[string](t, tab, `document.querySelector(`+desktopJS(desktopWindow)+`).dataset.interaction`)
 	win := fmt.Sprintf(`%s[data-interaction=%q]`, desktopWindow, ix)
-	visitorAxe(t, tab, "the interaction window")
+	pageAxe(t, tab, "the interaction window")
 	// Of any impact: no element carries a role it may not have (the party
 	// form was a group).
 	ctx, cancel := context.WithTimeout(tab.ctx, desktopWait)
@@ -113,15 +113,15 @@ func TestDesktopNothingTypedIsLost(t *testing.T) {
 	tab.waitJS(t, "the window again", desktopStatusIs(win, "Ready to Call"))
 	tab.waitJS(t, "the note as typed", `document.querySelector(`+desktopJS(textarea)+`).value === `+desktopJS(note))
 	tab.waitJS(t, "the case edit as typed", `document.querySelector(`+desktopJS(order)+`)?.value === 'A-18'`)
-	visitorAxe(t, tab, "the interaction window after a reload, editing the case information")
+	pageAxe(t, tab, "the interaction window after a reload, editing the case information")
 	tab.screenshot(t, "body", "draft-after-reload.png")
 
 	tab.pressNamed(t, win, "Call this contact")
 	tab.waitJS(t, "Connected", desktopStatusIs(win, "Connected"))
-	visitorAxe(t, tab, "connected")
+	pageAxe(t, tab, "connected")
 	tab.pressNamed(t, win, "Hold")
 	tab.waitJS(t, "On Hold", desktopStatusIs(win, "On Hold"))
-	visitorAxe(t, tab, "held")
+	pageAxe(t, tab, "held")
 	tab.pressNamed(t, win, "Retrieve")
 	tab.waitJS(t, "Connected again", desktopStatusIs(win, "Connected"))
 	tab.pressNamed(t, win, "End Call")
@@ -133,7 +133,7 @@ func TestDesktopNothingTypedIsLost(t *testing.T) {
 	tab.do(t, "focus the Disposition Code list", chromedp.Focus(chromedp.CSS(sel)))
 	tab.do(t, "choose Resolved", chromedp.KeyEvent("Resolved"))
 	tab.waitJS(t, "the reminder gone once a code is chosen", `document.querySelector(`+desktopJS(sel)+`).value === 'resolved' && `+hint+` === ''`)
-	visitorAxe(t, tab, "wrap-up in the window")
+	pageAxe(t, tab, "wrap-up in the window")
 
 	// More words, and Done at once: Done sends them first.
 	tab.do(t, "type more", chromedp.SendKeys(chromedp.CSS(textarea), "; sent a form"))
@@ -144,7 +144,7 @@ func TestDesktopNothingTypedIsLost(t *testing.T) {
 	if p := desktopEval[string](t, tab, `document.querySelector('#problem-text').textContent`); p != "" {
 		t.Errorf("a problem is shown after Done: %s", p)
 	}
-	visitorAxe(t, tab, "wrap-up (After Call Work)")
+	pageAxe(t, tab, "wrap-up (After Call Work)")
 
 	full := note + "; sent a form"
 	var history []struct {

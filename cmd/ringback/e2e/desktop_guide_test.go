@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -53,42 +50,6 @@ func guideAccepted(t *testing.T, a api, tab *desktopTab, url, id, phone, number 
 	return fmt.Sprintf(`%s[data-interaction=%q]`, desktopWindow, ix)
 }
 
-// guideAxe runs axe-core on the parts of the page css selects (the whole
-// page, "body", in these tests) and fails
-// on any critical or serious violation there.
-func guideAxe(t *testing.T, tab *desktopTab, state string, css ...string) {
-	t.Helper()
-	if !desktopEval[bool](t, tab, `typeof window.axe === 'object'`) {
-		desktopEval[chromedp.Void](t, tab, axeSource+";undefined")
-	}
-	include, _ := json.Marshal(css)
-	ctx, cancel := context.WithTimeout(tab.ctx, desktopWait)
-	defer cancel()
-	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
-		const r = await axe.run({include: `+string(include)+`.map(s => [s])}, {iframes: false, resultTypes: ['violations']});
-		return JSON.stringify({passes: r.passes.length, found: r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious').map(v =>
-			v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))});
-	})()`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tab.fatal(t, "axe in %s: %v", state, err)
-	}
-	var res struct {
-		Passes int
-		Found  []string
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatalf("axe in %s: %v %q", state, err, out)
-	}
-	if res.Passes == 0 {
-		t.Errorf("axe-core in %s checked nothing", state)
-	}
-	if len(res.Found) > 0 {
-		t.Errorf("axe-core in %s:\n  %s", state, strings.Join(res.Found, "\n  "))
-		return
-	}
-	t.Logf("axe-core in %s: %d rules pass, no critical or serious violation", state, res.Passes)
-}
-
 // TestDesktopStandardResponseInserted: the Responses panel lists the
 // service's standard responses (the "*" entry's and support's own),
 // searches them, shows one, and inserts it into the note at the cursor;
@@ -106,7 +67,7 @@ func TestDesktopStandardResponseInserted(t *testing.T) {
 	if names := desktopEval[string](t, tab, `[...`+items+`].map(li => li.dataset.response).join('|')`); names != "Greeting|Refund policy" {
 		t.Errorf("responses listed: %q", names)
 	}
-	guideAxe(t, tab, "the Responses panel", "body")
+	pageAxe(t, tab, "the Responses panel")
 
 	// The agent writes the start of the note, then searches.
 	note := win + ` [data-form="note"] textarea`
@@ -116,7 +77,7 @@ func TestDesktopStandardResponseInserted(t *testing.T) {
 	tab.pressNamed(t, panel, "View Refund policy")
 	text := `document.querySelector(` + desktopJS(panel+` .response-text`) + `)`
 	tab.waitJS(t, "the response's text shown", `!`+text+`.hidden && `+text+`.textContent.includes('14 days')`)
-	guideAxe(t, tab, "a standard response viewed", "body")
+	pageAxe(t, tab, "a standard response viewed")
 
 	tab.pressNamed(t, panel, "Insert into note: Refund policy")
 	const want = "Told the contact: Refunds are paid to the original card within 14 days."
@@ -176,7 +137,7 @@ func TestDesktopTeamCommunicatorConsult(t *testing.T) {
 	// The services: support with g2 Ready for it.
 	d1.fill(t, win+` [data-field="party-target"]`, "sup")
 	d1.waitJS(t, "support with g2 Ready", row("service", "support")+`?.textContent.includes('1 agent Ready, next: g2')`)
-	guideAxe(t, d1, "the Team Communicator's results", "body")
+	pageAxe(t, d1, "the Team Communicator's results")
 
 	// Keyboard: from the search, down to the first result, and Consult.
 	d1.fill(t, win+` [data-field="party-target"]`, "gus two")
@@ -212,7 +173,7 @@ func TestDesktopContactRecordEdited(t *testing.T) {
 	tab.pressNamed(t, panel, "Show contact record")
 	tab.waitJS(t, "the record with its callback", dd("name")+` === 'Alan Turing' && `+
 		`document.querySelectorAll(`+desktopJS(panel+` tbody tr`)+`).length === 1`)
-	guideAxe(t, tab, "the contact record", "body")
+	pageAxe(t, tab, "the contact record")
 
 	tab.fill(t, panel+` input[name="name"]`, "Alan M. Turing")
 	tab.fill(t, panel+` input[name="email"]`, "alan at example")
@@ -240,6 +201,6 @@ func TestDesktopContactRecordEdited(t *testing.T) {
 	a.eventually(path, &rec, "the record stored", func() bool {
 		return rec.Name != nil && *rec.Name == "Alan M. Turing" && rec.Email != nil && *rec.Email == "alan@example.com"
 	})
-	guideAxe(t, tab, "the contact record edited", "body")
+	pageAxe(t, tab, "the contact record edited")
 	tab.noExceptions(t)
 }

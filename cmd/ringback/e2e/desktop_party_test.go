@@ -145,7 +145,7 @@ func TestDesktopConsultConferenceTransfer(t *testing.T) {
 	}
 	d2.waitJS(t, "d2's desktop Busy while consulted", `document.querySelector('#channel-state').textContent === 'Busy'`)
 	d1.screenshot(t, win, "party-consulting.png")
-	visitorAxe(t, d1, "consulting")
+	pageAxe(t, d1, "consulting")
 	// d2, Busy with no interaction of their own, is told so, and cannot
 	// pick a Not Ready reason.
 	d2.waitJS(t, "d2 told they are Busy", `document.querySelector('#idle').textContent.startsWith('Busy') &&
@@ -165,7 +165,7 @@ func TestDesktopConsultConferenceTransfer(t *testing.T) {
 	}
 	contact.WaitFor(t, "the contact taken off hold", func([]siptest.Message) bool { return reinviteWith(t, contact, "a=sendrecv") })
 	d1.screenshot(t, win, "party-conference.png")
-	visitorAxe(t, d1, "conference")
+	pageAxe(t, d1, "conference")
 
 	// Drop Party: d2 hung up and Ready again, d1 and the contact Connected.
 	d1.pressNamed(t, win, "Drop Party")

@@ -47,7 +47,7 @@ func TestDesktopBrowserPhone(t *testing.T) {
 	if v := desktopEval[string](t, w1, `document.querySelector('#login-phone').value`); v != "webrtc:" {
 		t.Fatalf("the phone field reads %q once the browser is the phone, want webrtc:", v)
 	}
-	phoneAxe(t, w1, "the login form, the browser as the phone", "#login")
+	pageAxe(t, w1, "the login form, the browser as the phone")
 	w1.pressNamed(t, "#login", "Log in")
 	w1.waitJS(t, "logged in", `!document.querySelector('#me').hidden`)
 	w1.waitJS(t, "the browser phone panel, microphone allowed", `!document.querySelector('#browser-phone').hidden &&
@@ -61,7 +61,7 @@ func TestDesktopBrowserPhone(t *testing.T) {
 	w1.pressNamed(t, desktopWindow, "Call this contact")
 
 	w1.waitJS(t, "the page rings", `window.ringbackPhone.state() === 'ringing'`)
-	phoneAxe(t, w1, "the phone ringing", "#browser-phone")
+	pageAxe(t, w1, "the phone ringing")
 	if contact.calls() != 0 {
 		t.Fatal("the contact was dialled before the agent answered")
 	}
@@ -72,7 +72,7 @@ func TestDesktopBrowserPhone(t *testing.T) {
 	}
 	w1.waitJS(t, "Connected", desktopStatusIs(desktopWindow, "Connected"))
 	w1.waitJS(t, "the call's audio up in the page", `window.ringbackPhone.state() === 'connected'`)
-	phoneAxe(t, w1, "the phone on a call", "#browser-phone")
+	pageAxe(t, w1, "the phone on a call")
 
 	// The browser's 1 kHz at the contact, through WebRTC, Opus and PCMU.
 	waitFor(t, "the browser's 1 kHz tone at the contact", func() bool { return contact.hears(agentHz, 1700) })
@@ -132,30 +132,9 @@ func TestDesktopBrowserPhoneMicrophoneRefused(t *testing.T) {
 	if !strings.Contains(msg, "microphone was refused") || !strings.Contains(msg, "Allow the microphone") {
 		t.Errorf("the refusal reads %q", msg)
 	}
-	phoneAxe(t, w2, "the microphone refused", "#browser-phone")
+	pageAxe(t, w2, "the microphone refused")
 	if !w2.button(t, "#browser-phone", "Answer").Disabled {
 		t.Error("Answer enabled without a microphone")
-	}
-}
-
-// phoneAxe runs axe-core on the part of the page css selects (the phone's
-// panel; the rest of the desktop is checked by its own tests) and fails on
-// any critical or serious violation.
-func phoneAxe(t *testing.T, tab *desktopTab, state, css string) {
-	t.Helper()
-	if !desktopEval[bool](t, tab, `typeof window.axe === 'object'`) {
-		desktopEval[chromedp.Void](t, tab, axeSource+";undefined")
-	}
-	ctx, cancel := context.WithTimeout(tab.ctx, desktopWait)
-	defer cancel()
-	out, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`axe.run({include: [[`+desktopJS(css)+`]]}, {iframes: false, resultTypes: ['violations']}).then(r =>
-		r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious').map(v =>
-			v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', ')))`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tab.fatal(t, "axe in %s: %v", state, err)
-	}
-	if len(out) > 0 {
-		t.Errorf("axe-core in %s:\n  %s", state, strings.Join(out, "\n  "))
 	}
 }
 

@@ -85,7 +85,7 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	if !desktopEval[bool](t, tab, `document.querySelector('#board').hidden`) {
 		tab.fatal(t, "an agent sees the board")
 	}
-	visitorAxe(t, tab, "the sign-in")
+	pageAxe(t, tab, "the sign-in")
 	tab.fill(t, "#login-id", "sue")
 	tab.fill(t, "#login-token", sue)
 	tab.pressNamed(t, "#login", "Sign in")
@@ -97,7 +97,7 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	// events keep who and why.
 	tab.pressNamed(t, "#agents", "Not Ready: ann")
 	tab.waitJS(t, "the dialog", `document.querySelector('#agent-dialog').open`)
-	visitorAxe(t, tab, "the agent dialog")
+	pageAxe(t, tab, "the agent dialog")
 	tab.fill(t, "#agent-why", "coaching at 10")
 	tab.pressNamed(t, "#agent-dialog", "Confirm")
 	tab.waitJS(t, "ann Not Ready", `document.querySelector('#agents tr[data-agent=ann] [data-field=state]').textContent === 'Not Ready'`)
@@ -109,7 +109,7 @@ func TestSupervisorPageInChromium(t *testing.T) {
 		return `document.querySelector('#services tr[data-service=support] [data-field=` + field + `]')?.textContent`
 	}
 	tab.waitJS(t, "one waiting", count("waiting")+` === '1'`)
-	visitorAxe(t, tab, "the board")
+	pageAxe(t, tab, "the board")
 
 	// Search by number, open it, reassign it to bob: ann, Ready first, is
 	// not offered it; bob, Ready next, is.
@@ -120,7 +120,7 @@ func TestSupervisorPageInChromium(t *testing.T) {
 		document.querySelector('#cb-id').textContent === `+desktopJS(cb)+` &&
 		document.querySelector('#cb-facts').textContent.includes('QUEUED') &&
 		document.querySelectorAll('#timeline li').length > 0`)
-	visitorAxe(t, tab, "a callback open")
+	pageAxe(t, tab, "a callback open")
 	desktopEval[bool](t, tab, `(document.querySelector('#reassign-agent').value = 'bob') === 'bob'`)
 	tab.fill(t, "#reassign-why", "speaks Basque")
 	tab.pressNamed(t, "#reassign-form", "Reassign")
@@ -168,7 +168,7 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	slide("'0'")
 	tab.waitJS(t, "the callback as requested", `['SCHEDULED', 'QUEUED'].includes(document.querySelector('#travel-facts [data-field=callback]')?.textContent) &&
 		document.querySelectorAll('#timeline li.later').length === document.querySelectorAll('#timeline li').length - 1`)
-	visitorAxe(t, tab, "travelling in time")
+	pageAxe(t, tab, "travelling in time")
 	slide("document.querySelector('#travel-at').max")
 	tab.waitJS(t, "now again", `document.querySelector('#travel-facts [data-field=callback]')?.textContent === 'CANCELLED' &&
 		document.querySelectorAll('#timeline li.later').length === 0`)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -18,11 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
-
-// axeSource is axe-core, vendored (testdata/axe-core/README.md).
-//
-//go:embed testdata/axe-core/axe.min.js
-var axeSource string
 
 // visitorZone is the browser's time zone in the visitor tests: an offset
 // of half an hour, so a slot shown in the server's zone (UTC) or the
@@ -92,7 +86,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if !desktopEval[bool](t, tab, `document.querySelector('input[name=when][value=asap]') !== null`) {
 		tab.fatal(t, "no 'As soon as possible' while the service is open")
 	}
-	visitorAxe(t, tab, "the form")
+	pageAxe(t, tab, "the form")
 	t.Logf("the form: %s", tab.screenshot(t, "main", "visitor-form.png"))
 
 	// Consent first, then the API's word on the number, at the field.
@@ -106,7 +100,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if !desktopEval[bool](t, tab, `document.activeElement.id === 'phone_number' && document.getElementById('phone_number').getAttribute('aria-invalid') === 'true'`) {
 		tab.fatal(t, "the number's error does not take the focus and mark the field")
 	}
-	visitorAxe(t, tab, "the form with an error")
+	pageAxe(t, tab, "the form with an error")
 
 	// Book the second slot of the first day.
 	slot := desktopEval[string](t, tab, `document.querySelectorAll('#slots input[name=slot]')[1].value`)
@@ -124,7 +118,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if self.DesiredTime == nil || !self.DesiredTime.Equal(visitorTime(t, slot)) || self.PhoneNumber != "+14155550123" || self.ContactName != "Ada Lovelace" {
 		t.Fatalf("booked %+v, want the slot %s", self, slot)
 	}
-	visitorAxe(t, tab, "the confirmation")
+	pageAxe(t, tab, "the confirmation")
 	// The form solved the service's proof of work: without one, a create is refused.
 	if res, err := http.Post(p.URL+"/v1/callbacks", "application/json", strings.NewReader(`{"service":"support","phone_number":"+14155550177"}`)); err != nil {
 		t.Fatal(err)
@@ -146,7 +140,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if msg := desktopEval[string](t, tab, `document.getElementById('problem').textContent`); !strings.Contains(msg, "try again in 60 minutes") {
 		tab.fatal(t, "after the limit the form says %q, want the wait of its Retry-After", msg)
 	}
-	visitorAxe(t, tab, "the form refused for too many requests")
+	pageAxe(t, tab, "the form refused for too many requests")
 
 	// The link's page: move it to a slot of another day, then cancel it.
 	tab.do(t, "open the link", chromedp.Navigate(link))
@@ -159,7 +153,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if !desktopEval[bool](t, tab, `!document.getElementById('asap').hidden`) {
 		tab.fatal(t, "no 'Call me as soon as possible' while the service is open")
 	}
-	visitorAxe(t, tab, "the link's page")
+	pageAxe(t, tab, "the link's page")
 	t.Logf("the link's page: %s", tab.screenshot(t, "main", "visitor-manage.png"))
 	desktopEval[chromedp.Void](t, tab, `(() => { const d = document.getElementById('day'); d.selectedIndex = 1; d.dispatchEvent(new Event('change')); })()`)
 	moveTo := desktopEval[string](t, tab, `document.querySelectorAll('#slots input[name=slot]')[0].value`)
@@ -169,14 +163,14 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if self := visitorSelf(t, p.URL, token); self.DesiredTime == nil || !self.DesiredTime.Equal(visitorTime(t, moveTo)) {
 		t.Fatalf("after the move: %+v, want %s", self, moveTo)
 	}
-	visitorAxe(t, tab, "the link's page after a move")
+	pageAxe(t, tab, "the link's page after a move")
 	tab.pressNamed(t, "#cancel", "Cancel my callback")
 	tab.pressNamed(t, "#cancel", "Yes, cancel it")
 	tab.waitJS(t, "cancelled", `document.getElementById('f-state').textContent === 'Cancelled'`)
 	if self := visitorSelf(t, p.URL, token); self.State != "CANCELLED" {
 		t.Fatalf("after the cancel: %+v", self)
 	}
-	visitorAxe(t, tab, "the link's page after the cancel")
+	pageAxe(t, tab, "the link's page after the cancel")
 
 	// A tampered link.
 	bad := []byte(token)
@@ -187,7 +181,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	if msg := desktopEval[string](t, tab, `document.getElementById('problem').textContent`); !strings.Contains(msg, "not valid") {
 		tab.fatal(t, "tampered link says %q", msg)
 	}
-	visitorAxe(t, tab, "a tampered link")
+	pageAxe(t, tab, "a tampered link")
 
 	// The button on a plain page of another origin.
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +193,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	t.Cleanup(site.Close)
 	tab.do(t, "open the shop", chromedp.Navigate(site.URL))
 	tab.waitJS(t, "the button", `document.querySelector('.ringback-callback-button') !== null`)
-	visitorAxe(t, tab, "a page with the button")
+	pageAxe(t, tab, "a page with the button")
 	tab.do(t, "focus the button", chromedp.Focus(chromedp.CSS(".ringback-callback-button")))
 	tab.do(t, "open with the keyboard", chromedp.KeyEvent(kb.Enter))
 	tab.waitJS(t, "the dialog", `document.querySelector('dialog.ringback-callback-dialog').open`)
@@ -209,7 +203,7 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	want := p.URL + "/callback?service=support"
 	visitorWaitFrame(t, tab, want)
 	tab.waitJS(t, "the form up in the dialog", `document.querySelector('dialog.ringback-callback-dialog iframe').dataset.ready === 'true'`)
-	visitorAxe(t, tab, "the button's dialog")
+	pageAxe(t, tab, "the button's dialog")
 	tab.do(t, "Escape", chromedp.KeyEvent(kb.Escape))
 	tab.waitJS(t, "the dialog closed", `!document.querySelector('dialog.ringback-callback-dialog').open`)
 	if !desktopEval[bool](t, tab, `document.activeElement === document.querySelector('.ringback-callback-button')`) {
@@ -234,39 +228,6 @@ func visitorTab(t *testing.T, b *desktopBrowser, name string) *desktopTab {
 		t.Fatal(err)
 	}
 	return tab
-}
-
-// visitorAxe runs axe-core on the page as it stands and fails on any
-// critical or serious violation. Frames of other origins are left out:
-// each page is checked on its own.
-func visitorAxe(t *testing.T, tab *desktopTab, state string) {
-	t.Helper()
-	if !desktopEval[bool](t, tab, `typeof window.axe === 'object'`) {
-		desktopEval[chromedp.Void](t, tab, axeSource+";undefined")
-	}
-	ctx, cancel := context.WithTimeout(tab.ctx, desktopWait)
-	defer cancel()
-	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {iframes: false, resultTypes: ['violations']}).then(r =>
-		JSON.stringify({passes: r.passes.length, found: r.violations.filter(v => v.impact === 'critical' || v.impact === 'serious').map(v =>
-			v.impact + ' ' + v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))}))`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		tab.fatal(t, "axe in %s: %v", state, err)
-	}
-	var res struct {
-		Passes int
-		Found  []string
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatalf("axe in %s: %v %q", state, err, out)
-	}
-	if res.Passes == 0 {
-		t.Errorf("axe-core in %s checked nothing", state)
-	}
-	if len(res.Found) > 0 {
-		t.Errorf("axe-core in %s:\n  %s", state, strings.Join(res.Found, "\n  "))
-		return
-	}
-	t.Logf("axe-core in %s: %d rules pass, no critical or serious violation", state, res.Passes)
 }
 
 // visitorWaitFrame waits for the page's frame to have navigated to url.
