@@ -71,7 +71,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *routingv1.OfferAccepted:
 		if _, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Confirm{Agent: ev.AgentId, At: at}); err == nil {
 			_, err = s.onAgent(ctx, ev.AgentId, cause, agent.SetState{Agent: ev.AgentId, Channel: agent.WebCallback,
-				State: agent.Busy, Reason: "Handling a web callback", At: at, System: true})
+				State: agent.Busy, Reason: handlingReason, At: at, System: true})
 		}
 	case *routingv1.OfferRejected:
 		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.Withdraw{Agent: ev.AgentId, Reason: "Rejected", At: at})
@@ -108,7 +108,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *mediav1.ConferenceStarted:
 		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyConference, ev.Party, at)
 	case *mediav1.CallTransferred:
-		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteTransfer{CallID: ev.CallId, Party: ev.Party, At: at})
+		err = s.callTransferred(ctx, cause, ev, at)
 	case *mediav1.PartyLeft:
 		err = s.partyLeft(ctx, cause, ev, at)
 	case *mediav1.MuteChanged:

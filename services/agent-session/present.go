@@ -89,6 +89,10 @@ type interactionView struct {
 	// Draft is what the agent typed and did not save by hand (issue 15):
 	// the desktop fills the note and the case form from it after a reload.
 	Draft *draftView `json:"draft,omitempty"`
+	// TransferredFrom is the agent who transferred the interaction to
+	// agent_id with the call (issue 15); the desktop of that agent, which
+	// gets this view once more, closes its window.
+	TransferredFrom string `json:"transferred_from,omitempty"`
 }
 
 type draftView struct {
@@ -144,6 +148,7 @@ func presentInteraction(st interaction.State) interactionView {
 		}
 	}
 	v.PartyReason = st.PartyReason
+	v.TransferredFrom = st.TransferredFrom()
 	if d := st.Draft; d.Note != "" || d.CaseEditing {
 		v.Draft = &draftView{Note: d.Note, CaseEditing: d.CaseEditing, CaseData: d.CaseData}
 	}

@@ -80,6 +80,9 @@ type State struct {
 	Draft       Draft
 	Third       Third  // the third party, if one was asked for
 	PartyReason string // why the third party last changed (No answer...); kept after it left
+	// Transfers are the agents the interaction went from and to, oldest
+	// first (InteractionTransferred); Agent is the last one's To.
+	Transfers []Handover
 }
 
 // CaseData is the case information the agent sees.

@@ -188,19 +188,57 @@ func (s State) decideParty(c any) ([]proto.Message, error) {
 		if c.CallID != s.CallID || s.Phase != Accepted || s.Third.Status == PartyTransferred {
 			return nil, nil
 		}
+		if s.movedOn(c.CallID) {
+			return nil, nil // a redelivery: the interaction went with the call
+		}
 		name := c.Party
 		if name == "" {
 			name = s.Third.name()
 		}
-		// The agent's leg is gone: Ready to Call, so that they set a
-		// disposition and click Done.
 		reason := "Transferred to " + name
+		if to := s.Third.Agent; to != "" {
+			// To an agent: the interaction goes with the call (issue 15),
+			// so the receiving agent sets the disposition and clicks Done.
+			// The note the first agent was typing is filed as theirs now,
+			// so that it is in the contact history the receiving agent reads
+			// and never becomes the receiving agent's draft.
+			out := []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred,
+				Party: name, Reason: reason, At: ts(c.At)}}
+			if f := s.fileDraft(s.Agent, c.At); f != nil {
+				out = append(out, f)
+			}
+			return append(out, &agentv1.InteractionTransferred{InteractionId: s.ID, CallId: c.CallID, FromAgentId: s.Agent,
+				ToAgentId: to, At: ts(c.At)}), nil
+		}
+		// To a number: the agent's leg is gone, Ready to Call, so that they
+		// set a disposition and click Done.
 		return []proto.Message{
 			&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred, Party: name, Reason: reason, At: ts(c.At)},
 			&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: ReadyToCall, Reason: reason, At: ts(c.At)},
 		}, nil
 	}
 	return nil, nil
+}
+
+// Handover is one move of the interaction from an agent to another.
+type Handover struct {
+	CallID, From, To string
+	At               time.Time
+}
+
+// TransferredFrom is the agent who handed the interaction over last; ""
+// if it never changed hands.
+func (s State) TransferredFrom() string {
+	if len(s.Transfers) == 0 {
+		return ""
+	}
+	return s.Transfers[len(s.Transfers)-1].From
+}
+
+// movedOn: the interaction already went to an agent with call callID, and
+// no party was asked for since.
+func (s State) movedOn(callID string) bool {
+	return len(s.Transfers) > 0 && s.Transfers[len(s.Transfers)-1].CallID == callID && !s.Third.Asked()
 }
 
 // askParty checks that agent may ask for party now.
@@ -259,6 +297,14 @@ func (s State) evolveParty(e proto.Message) State {
 		s.PartyReason, s.Updated = "", e.At.AsTime()
 	case *agentv1.ConsultEndRequested:
 		s.Third.Ending, s.Updated = e.Completion, e.At.AsTime()
+	case *agentv1.InteractionTransferred:
+		// The receiving agent was the third party; now they are the agent,
+		// on the call with the contact, and there is no third party.
+		s.Transfers = append(s.Transfers[:len(s.Transfers):len(s.Transfers)],
+			Handover{CallID: e.CallId, From: e.FromAgentId, To: e.ToAgentId, At: e.At.AsTime()})
+		s.Agent, s.Third = e.ToAgentId, Third{}
+		s.CallStatus, s.Reason = Connected, "Transferred from "+e.FromAgentId
+		s.Muted, s.Recording, s.Updated = false, false, e.At.AsTime()
 	case *agentv1.PartyStatusChanged:
 		s.Third.Status, s.Third.Ending = e.Status, agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED
 		if e.Party != "" {

@@ -2244,6 +2244,88 @@ func (x *PartyStatusChanged) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// InteractionTransferred: the call was transferred to another agent (blind,
+// or after a consultation) and the interaction went with it (issue 15): the
+// receiving agent (to_agent_id) handles it from here, its case data, notes,
+// draft and history included; they set the disposition and click Done. The
+// agent who transferred it (from_agent_id) no longer may act on it and goes
+// on as after Done.
+type InteractionTransferred struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	FromAgentId   string                 `protobuf:"bytes,3,opt,name=from_agent_id,json=fromAgentId,proto3" json:"from_agent_id,omitempty"`
+	ToAgentId     string                 `protobuf:"bytes,4,opt,name=to_agent_id,json=toAgentId,proto3" json:"to_agent_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InteractionTransferred) Reset() {
+	*x = InteractionTransferred{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InteractionTransferred) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InteractionTransferred) ProtoMessage() {}
+
+func (x *InteractionTransferred) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InteractionTransferred.ProtoReflect.Descriptor instead.
+func (*InteractionTransferred) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *InteractionTransferred) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetFromAgentId() string {
+	if x != nil {
+		return x.FromAgentId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetToAgentId() string {
+	if x != nil {
+		return x.ToAgentId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ringback_agent_v1_agent_proto_rawDesc = "" +
@@ -2438,7 +2520,13 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x14\n" +
 	"\x05party\x18\x04 \x01(\tR\x05party\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\x9a\x01\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc8\x01\n" +
+	"\x16InteractionTransferred\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\"\n" +
+	"\rfrom_agent_id\x18\x03 \x01(\tR\vfromAgentId\x12\x1e\n" +
+	"\vto_agent_id\x18\x04 \x01(\tR\ttoAgentId\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\x9a\x01\n" +
 	"\x11ConsultCompletion\x12\"\n" +
 	"\x1eCONSULT_COMPLETION_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CONSULT_COMPLETION_CANCEL\x10\x01\x12\x1f\n" +
@@ -2458,89 +2546,91 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
-	(ConsultCompletion)(0),        // 0: ringback.agent.v1.ConsultCompletion
-	(*AgentLoggedIn)(nil),         // 1: ringback.agent.v1.AgentLoggedIn
-	(*AgentLoggedOut)(nil),        // 2: ringback.agent.v1.AgentLoggedOut
-	(*AgentStateChanged)(nil),     // 3: ringback.agent.v1.AgentStateChanged
-	(*InteractionPresented)(nil),  // 4: ringback.agent.v1.InteractionPresented
-	(*AcceptRequested)(nil),       // 5: ringback.agent.v1.AcceptRequested
-	(*RejectRequested)(nil),       // 6: ringback.agent.v1.RejectRequested
-	(*InteractionAccepted)(nil),   // 7: ringback.agent.v1.InteractionAccepted
-	(*InteractionWithdrawn)(nil),  // 8: ringback.agent.v1.InteractionWithdrawn
-	(*DialRequested)(nil),         // 9: ringback.agent.v1.DialRequested
-	(*HangupRequested)(nil),       // 10: ringback.agent.v1.HangupRequested
-	(*CallStatusChanged)(nil),     // 11: ringback.agent.v1.CallStatusChanged
-	(*DispositionNoted)(nil),      // 12: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 13: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 14: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 15: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 16: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 17: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 18: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 19: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 20: ringback.agent.v1.InteractionDone
-	(*DraftSaved)(nil),            // 21: ringback.agent.v1.DraftSaved
-	(*DraftFiled)(nil),            // 22: ringback.agent.v1.DraftFiled
-	(*Party)(nil),                 // 23: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 24: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 25: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 26: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 27: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 28: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 29: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	nil,                           // 30: ringback.agent.v1.DraftSaved.CaseDataEntry
-	nil,                           // 31: ringback.agent.v1.DraftFiled.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 33: ringback.callback.v1.CallbackRequest
+	(ConsultCompletion)(0),         // 0: ringback.agent.v1.ConsultCompletion
+	(*AgentLoggedIn)(nil),          // 1: ringback.agent.v1.AgentLoggedIn
+	(*AgentLoggedOut)(nil),         // 2: ringback.agent.v1.AgentLoggedOut
+	(*AgentStateChanged)(nil),      // 3: ringback.agent.v1.AgentStateChanged
+	(*InteractionPresented)(nil),   // 4: ringback.agent.v1.InteractionPresented
+	(*AcceptRequested)(nil),        // 5: ringback.agent.v1.AcceptRequested
+	(*RejectRequested)(nil),        // 6: ringback.agent.v1.RejectRequested
+	(*InteractionAccepted)(nil),    // 7: ringback.agent.v1.InteractionAccepted
+	(*InteractionWithdrawn)(nil),   // 8: ringback.agent.v1.InteractionWithdrawn
+	(*DialRequested)(nil),          // 9: ringback.agent.v1.DialRequested
+	(*HangupRequested)(nil),        // 10: ringback.agent.v1.HangupRequested
+	(*CallStatusChanged)(nil),      // 11: ringback.agent.v1.CallStatusChanged
+	(*DispositionNoted)(nil),       // 12: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),          // 13: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),          // 14: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),          // 15: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),     // 16: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),       // 17: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),    // 18: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),          // 19: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),        // 20: ringback.agent.v1.InteractionDone
+	(*DraftSaved)(nil),             // 21: ringback.agent.v1.DraftSaved
+	(*DraftFiled)(nil),             // 22: ringback.agent.v1.DraftFiled
+	(*Party)(nil),                  // 23: ringback.agent.v1.Party
+	(*TransferRequested)(nil),      // 24: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),       // 25: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),    // 26: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),     // 27: ringback.agent.v1.PartyStatusChanged
+	(*InteractionTransferred)(nil), // 28: ringback.agent.v1.InteractionTransferred
+	nil,                            // 29: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                            // 30: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	nil,                            // 31: ringback.agent.v1.DraftSaved.CaseDataEntry
+	nil,                            // 32: ringback.agent.v1.DraftFiled.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),  // 33: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),     // 34: ringback.callback.v1.CallbackRequest
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	32, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	28, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	32, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	32, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
-	33, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	32, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	32, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	32, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	32, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	32, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	32, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	32, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	32, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	32, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	32, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	29, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	32, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	32, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	30, // 29: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
-	32, // 30: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
-	31, // 31: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
-	32, // 32: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
+	33, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	29, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	33, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	33, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	33, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	34, // 5: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	33, // 6: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 7: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	33, // 8: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	33, // 9: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	33, // 10: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	33, // 11: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 12: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 13: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	33, // 14: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	33, // 15: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 16: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 17: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	33, // 18: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	33, // 19: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 20: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 21: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 22: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 23: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	33, // 24: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	33, // 25: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	30, // 26: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	33, // 27: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	33, // 28: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	31, // 29: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
+	33, // 30: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
+	32, // 31: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
+	33, // 32: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
 	23, // 33: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	32, // 34: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 34: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
 	23, // 35: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	32, // 36: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 36: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
 	0,  // 37: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	32, // 38: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	32, // 39: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	33, // 38: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	33, // 39: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	33, // 40: ringback.agent.v1.InteractionTransferred.at:type_name -> google.protobuf.Timestamp
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -2554,7 +2644,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,171 @@
+package agentsession
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/ringback/ringback/libs/servicetest"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
+)
+
+// as acts as agent id (no agents file: the header names the actor).
+func as(id string) map[string]string { return map[string]string{"X-Ringback-Agent": id} }
+
+func holds(iid string) func(agentView) bool {
+	return func(a agentView) bool { return slices.Contains(a.Interactions, iid) }
+}
+
+// transferTo takes a1's connected call to a2, blind or after a
+// consultation, as the gateway reports it.
+func transferTo(t *testing.T, env *servicetest.Env, iid, callID string, blind bool) {
+	t.Helper()
+	path := "/v1/interactions/" + iid
+	purpose, route := mediav1.PartyPurpose_PARTY_PURPOSE_TRANSFER, "/transfer"
+	if !blind {
+		purpose, route = mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT, "/consult"
+	}
+	ask := post(env, path+route, map[string]string{"agent": "a2"})
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.PartyAgentID == "a2" })
+	waitAgent(t, env, "a2", webcallback(agent.Busy, "On a call with a1"))
+	gateway(env, callID, &mediav1.CallHeld{CallId: callID, InteractionId: iid, Held: true},
+		&mediav1.PartyRinging{CallId: callID, InteractionId: iid, Purpose: purpose, PartyAgentId: "a2", Party: "a2"})
+	if a := await(t, ask); a.res.StatusCode != 200 {
+		t.Fatalf("%s: %d %+v", route, a.res.StatusCode, a.p)
+	}
+	if !blind {
+		gateway(env, callID, &mediav1.PartyConnected{CallId: callID, InteractionId: iid, PartyAgentId: "a2", Party: "a2"})
+		waitStatus(t, env, iid, func(v interactionView) bool { return v.PartyStatus == interaction.PartyConsulting })
+		end := post(env, path+"/consult/transfer", nil)
+		servicetest.WaitEvent[*agentv1.ConsultEndRequested](env, interaction.Stream(iid))
+		gateway(env, callID, &mediav1.CallTransferred{CallId: callID, InteractionId: iid, PartyAgentId: "a2", Party: "a2"})
+		if a := await(t, end); a.res.StatusCode != 200 {
+			t.Fatalf("consult/transfer: %d %+v", a.res.StatusCode, a.p)
+		}
+		return
+	}
+	gateway(env, callID, &mediav1.CallTransferred{CallId: callID, InteractionId: iid, PartyAgentId: "a2", Party: "a2", Blind: true})
+}
+
+// A call transferred to an agent takes the interaction with it (issue 15):
+// the receiving agent is Busy with it and handles it to Done; the first
+// agent is done with it, their draft filed as theirs, and may not act on it.
+func TestTransferToAnAgentMovesTheInteraction(t *testing.T) {
+	for _, blind := range []bool{true, false} {
+		name := map[bool]string{true: "blind", false: "after a consultation"}[blind]
+		t.Run(name, func(t *testing.T) {
+			env := start(t)
+			iid, callID := connected(t, env, "a1")
+			readyAgent(t, env, "a2")
+			path := "/v1/interactions/" + iid
+			if res := env.Do("PUT", path+"/draft", map[string]string{"note": "wants a refund"}, nil); res.StatusCode != 200 {
+				t.Fatalf("draft: %d", res.StatusCode)
+			}
+			transferTo(t, env, iid, callID, blind)
+
+			v := waitStatus(t, env, iid, func(v interactionView) bool { return v.AgentID == "a2" })
+			if v.Phase != "accepted" || v.Status != interaction.Connected || v.TransferredFrom != "a1" || v.PartyStatus != "" ||
+				v.CaseData["order"] != "A-17" || v.Draft != nil {
+				t.Fatalf("moved: %+v", v)
+			}
+			filed := servicetest.WaitEvent[*agentv1.DraftFiled](env, interaction.Stream(iid))
+			if filed.AgentId != "a1" || filed.Note != "wants a refund" {
+				t.Fatalf("a1's note: %+v", filed)
+			}
+			waitAgent(t, env, "a2", func(a agentView) bool { return webcallback(agent.Busy, handlingReason)(a) && holds(iid)(a) })
+			waitAgent(t, env, "a1", func(a agentView) bool { return webcallback(agent.Ready, "")(a) && !holds(iid)(a) })
+
+			// a1 may not act on it any more; a2 may.
+			var p problemBody
+			if res := env.DoWith("POST", path+"/hold", as("a1"), nil, &p); res.StatusCode != http.StatusForbidden {
+				t.Fatalf("a1 holds: %d", res.StatusCode)
+			}
+			if res := env.DoWith("PUT", path+"/draft", as("a1"), map[string]string{"note": "x"}, &p); res.StatusCode != http.StatusForbidden {
+				t.Fatalf("a1 types: %d", res.StatusCode)
+			}
+			if res := env.DoWith("PUT", path+"/draft", as("a2"), map[string]string{"note": "refund sent"}, nil); res.StatusCode != 200 {
+				t.Fatalf("a2 types: %d", res.StatusCode)
+			}
+			// Neither is stranded: a1 may go Not Ready and log out; a2 may
+			// not log out while handling it.
+			if res := env.Do("PUT", "/v1/agents/a1/state", map[string]string{"channel": "webcallback", "state": "NOT_READY"}, &p); res.StatusCode != 200 {
+				t.Fatalf("a1 not ready: %d %+v", res.StatusCode, p)
+			}
+			if res := env.Do("DELETE", "/v1/agents/a2/session", nil, &p); res.StatusCode != http.StatusConflict {
+				t.Fatalf("a2 logs out while handling it: %d", res.StatusCode)
+			}
+
+			// The call ends: a2's, who sets the disposition and clicks Done.
+			end := post(env, path+"/end-call", nil)
+			servicetest.WaitEvent[*agentv1.HangupRequested](env, interaction.Stream(iid))
+			gateway(env, callID, &mediav1.PartyLeft{CallId: callID, InteractionId: iid, PartyAgentId: "a2", Party: "a2", Reason: "hangup requested"},
+				&mediav1.CallEnded{CallId: callID, InteractionId: iid, Reason: "hangup requested"})
+			if a := await(t, end); a.res.StatusCode != 200 || a.v.Status != interaction.ReadyToCall || a.v.AgentID != "a2" {
+				t.Fatalf("end call: %d %+v", a.res.StatusCode, a.v)
+			}
+			// The party's end did not free a2: they still handle it.
+			waitAgent(t, env, "a2", webcallback(agent.Busy, handlingReason))
+			env.Append("disposition-interaction-"+iid, "disp-"+iid, &dispositionv1.DispositionSet{InteractionId: iid, Code: "resolved"})
+			waitStatus(t, env, iid, func(v interactionView) bool { return v.Disposition == "resolved" })
+			if res := env.DoWith("POST", path+"/done", as("a1"), nil, &p); res.StatusCode != http.StatusForbidden {
+				t.Fatalf("a1 done: %d", res.StatusCode)
+			}
+			v = interactionView{}
+			if res := env.DoWith("POST", path+"/done", as("a2"), nil, &v); res.StatusCode != 200 || v.Phase != "done" {
+				t.Fatalf("a2 done: %d %+v", res.StatusCode, v)
+			}
+			done := servicetest.WaitEvent[*agentv1.InteractionDone](env, interaction.Stream(iid))
+			if done.AgentId != "a2" || done.Disposition != "resolved" {
+				t.Fatalf("done: %+v", done)
+			}
+			var a2note *agentv1.DraftFiled
+			for _, e := range env.Events(interaction.Stream(iid)) {
+				if f, ok := e.(*agentv1.DraftFiled); ok {
+					a2note = f
+				}
+			}
+			if a2note.AgentId != "a2" || a2note.Note != "refund sent" {
+				t.Fatalf("a2's note: %+v", a2note)
+			}
+			waitAgent(t, env, "a2", func(a agentView) bool { return webcallback(agent.Ready, "")(a) && !holds(iid)(a) })
+			if res := env.Do("DELETE", "/v1/agents/a2/session", nil, &p); res.StatusCode != 200 {
+				t.Fatalf("a2 logs out after Done: %d", res.StatusCode)
+			}
+		})
+	}
+}
+
+// A redelivered CallTransferred changes nothing: one move, one Busy, one
+// After Call Work.
+func TestTransferRedeliveredIsOneMove(t *testing.T) {
+	env := start(t)
+	iid, callID := connected(t, env, "a1")
+	readyAgent(t, env, "a2")
+	transferTo(t, env, iid, callID, true)
+	waitAgent(t, env, "a1", func(a agentView) bool { return webcallback(agent.Ready, "")(a) })
+	before := env.Stored()
+	env.Append("media-call-"+callID, "again", &mediav1.CallTransferred{CallId: callID, InteractionId: iid, PartyAgentId: "a2",
+		Party: "a2", Blind: true})
+	// The gateway's next word on the call comes after the redelivery: once
+	// it shows, the redelivery was handled.
+	env.Append("media-call-"+callID, "mute", &mediav1.MuteChanged{CallId: callID, InteractionId: iid, Muted: true})
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Muted })
+	waitAgent(t, env, "a2", webcallback(agent.Busy, handlingReason))
+	n := 0
+	for _, e := range env.Events(interaction.Stream(iid)) {
+		if _, ok := e.(*agentv1.InteractionTransferred); ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d InteractionTransferred", n)
+	}
+	// The two appended here and the CallFlagsChanged of the mute.
+	if after := env.Stored(); after != before+3 {
+		t.Fatalf("stored %d events, want 3", after-before)
+	}
+}
