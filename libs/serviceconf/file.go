@@ -33,7 +33,12 @@ type serviceDoc struct {
 	PersonalWait  *span            `json:"personal_wait"`
 	PreferredWait *span            `json:"preferred_wait"`
 	Consent       *string          `json:"consent"`
+	Conference    *conferenceDoc   `json:"conference"`
 	abuseDoc                       // abuse.go
+}
+
+type conferenceDoc struct {
+	AgentMayLeave *bool `json:"agent_may_leave"`
 }
 
 type hoursDoc struct {
@@ -189,6 +194,9 @@ func (d serviceDoc) resolve(base Service, loadLocation func(string) (*time.Locat
 			return s, fmt.Errorf("consent: the text a visitor agrees to is 1..%d characters", maxConsent)
 		}
 		s.Consent = c
+	}
+	if d.Conference != nil && d.Conference.AgentMayLeave != nil {
+		s.Conference.AgentMayLeave = *d.Conference.AgentMayLeave
 	}
 	return d.abuseDoc.resolve(s)
 }

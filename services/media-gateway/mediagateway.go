@@ -33,6 +33,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/service"
+	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -66,6 +67,10 @@ type Config struct {
 	// SIP: transports, TLS, digest and per-source limits (sipconfig.go),
 	// read by the binary when it builds the SIP adapter.
 	SIP SIPConfig
+	// ServiceSet is the binary's --services file, loaded: whether the agent
+	// may leave a conference of the service's calls (conference.
+	// agent_may_leave). nil: the defaults.
+	ServiceSet *serviceconf.Set
 }
 
 // Defaults of the scaling flags.

@@ -34,6 +34,8 @@ func TestTransferToAnAgent(t *testing.T) {
 		{"consult then transfer", consulted, NoteTransfer{CallID: "k1", Party: "a2", At: t0}, []string{"PartyStatusChanged", "InteractionTransferred"}, nil},
 		{"the draft is filed first", with(draft, transferReq, ringing), NoteTransfer{CallID: "k1", Party: "a2", At: t0},
 			[]string{"PartyStatusChanged", "DraftFiled", "InteractionTransferred"}, nil},
+		{"the agent left the conference", with(consultReq, ringing, consulting, conference), NoteTransfer{CallID: "k1", Party: "a2", At: t0},
+			[]string{"PartyStatusChanged", "InteractionTransferred"}, nil},
 		{"redelivered", append(blind, moved), NoteTransfer{CallID: "k1", Party: "a2", At: t0}, nil, nil},
 		{"another call's transfer", blind, NoteTransfer{CallID: "k0", Party: "a2", At: t0}, nil, nil},
 		{"the party left after the move is nothing", append(blind, moved), PartyProgress{CallID: "k1", Party: "a2", At: t0}, nil, nil},
