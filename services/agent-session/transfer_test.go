@@ -1,9 +1,14 @@
 package agentsession
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
@@ -168,4 +173,77 @@ func TestTransferRedeliveredIsOneMove(t *testing.T) {
 	if after := env.Stored(); after != before+3 {
 		t.Fatalf("stored %d events, want 3", after-before)
 	}
+}
+
+// frames reads an agent's event stream from lastEventID ("" : the
+// snapshot): every frame's name, id and data.
+func frames(t *testing.T, env *servicetest.Env, agentID, lastEventID string) <-chan [3]string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", env.Server.URL+"/v1/agents/"+agentID+"/events", nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan [3]string, 100)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		var name, id string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "event: "):
+				name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				out <- [3]string{name, id, strings.TrimPrefix(line, "data: ")}
+			}
+		}
+	}()
+	return out
+}
+
+// handedOver waits for the interaction frame that tells agent a1's desktop
+// the interaction went to a2.
+func handedOver(t *testing.T, in <-chan [3]string, iid string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case f := <-in:
+			var v interactionView
+			if f[0] != "interaction" || json.Unmarshal([]byte(f[2]), &v) != nil || v.ID != iid {
+				continue
+			}
+			if v.AgentID == "a2" && v.TransferredFrom == "a1" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no frame of the interaction gone to a2 within 10s")
+		}
+	}
+}
+
+// The first agent's desktop is told the interaction went to another agent,
+// live and when it reconnects after the move (the catch-up from the store).
+func TestTransferredAwayReachesTheFirstDesktop(t *testing.T) {
+	env := start(t)
+	iid, callID := connected(t, env, "a1")
+	readyAgent(t, env, "a2")
+	live := frames(t, env, "a1", "")
+	var before string
+	for f := range live { // the snapshot: the state, then the interaction
+		if before = f[1]; f[0] == "interaction" {
+			break
+		}
+	}
+	transferTo(t, env, iid, callID, true)
+	handedOver(t, live, iid)
+	handedOver(t, frames(t, env, "a1", before), iid)
 }
