@@ -3,7 +3,10 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -146,4 +149,86 @@ func desktopPostAs(t *testing.T, a api, path, token string) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// desktopHangUpAfter is siptest.AnswerThenHangUp hanging up after the given
+// pause rather than two seconds: a phone whose agent hangs up later.
+func desktopHangUpAfter(t *testing.T, ms int) siptest.Scenario {
+	t.Helper()
+	xml, err := siptest.AnswerThenHangUp.XML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pause = `<pause milliseconds="2000"/>`
+	if !strings.Contains(string(xml), pause) {
+		t.Fatalf("siptest.AnswerThenHangUp no longer pauses 2s before its BYE:\n%s", xml)
+	}
+	return siptest.Scenario(strings.Replace(string(xml), pause, fmt.Sprintf(`<pause milliseconds="%d"/>`, ms), 1))
+}
+
+// TestDesktopAgentLeavesTheConference (issue 15): with the service's
+// conference.agent_may_leave, d1 hanging up their phone in a conference
+// with the contact and d2 leaves the two talking; the interaction goes to
+// d2, who ends the call and clicks Done.
+func TestDesktopAgentLeavesTheConference(t *testing.T) {
+	desktopNeedChromium(t)
+	siptest.Sipp(t)
+	// d1's phone hangs up by itself, long enough after answering for the
+	// test to have made the conference.
+	phone1 := siptest.StartUAS(t, desktopHangUpAfter(t, 12000))
+	phone2 := siptest.StartUAS(t, siptest.AnswerHold)
+	contact := siptest.StartUAS(t, siptest.AnswerHold)
+	services := filepath.Join(t.TempDir(), "services.yaml")
+	if err := os.WriteFile(services, []byte("services:\n  support:\n    calling_window: \"off\"\n    conference: {agent_may_leave: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, a, url := desktopPlatform(t, []desktopAgent{{ID: "d1", Name: "Dee One", Token: "d1-token"}, {ID: "d2", Name: "Dee Two", Token: "d2-token"}},
+		"--sip-trunk", contact.Addr, "--media.trunk-keepalive", "0", "--services", services)
+	b := startDesktopBrowser(t)
+	d1, d2 := b.tab(t, "d1"), b.tab(t, "d2")
+	d1.login(t, url, "d1", "d1-token", "sip:d1@"+phone1.Addr)
+	d2.login(t, url, "d2", "d2-token", "sip:d2@"+phone2.Addr)
+	d1.goReady(t)
+	desktopCallback(t, a, "+14155550164", "Upgrade", "Ada Lovelace", map[string]string{"plan": "Team"})
+	d1.waitJS(t, "the preview", `!!document.querySelector(`+desktopJS(desktopPreview)+`)`)
+	d1.pressNamed(t, desktopPreview, "Accept")
+	d1.waitJS(t, "the interaction window, Ready to Call", desktopStatusIs(desktopWindow, "Ready to Call"))
+	ix := desktopEval[string](t, d1, `document.querySelector(`+desktopJS(desktopWindow)+`).dataset.interaction`)
+	win := fmt.Sprintf(`%s[data-interaction=%q]`, desktopWindow, ix)
+	d2.goReady(t)
+	d1.pressNamed(t, win, "Call this contact")
+	d1.waitJS(t, "Connected", desktopStatusIs(win, "Connected"))
+	d1.fill(t, win+` [data-field="party-target"]`, "d2")
+	d1.pressNamed(t, win, "Consult")
+	d1.waitJS(t, "consulting d2", desktopFieldIs(win, "party", "Consulting d2"))
+	d1.pressNamed(t, win, "Conference")
+	d1.waitJS(t, "the conference with d2", desktopFieldIs(win, "party", "Conference with d2"))
+
+	// d1's phone hangs up: d1 has left, d2 has the interaction.
+	d1.waitJS(t, "d1's window closed, transferred to d2", `!document.querySelector(`+desktopJS(win)+`) && `+
+		`document.querySelector('#handover').textContent.startsWith('Transferred to d2')`)
+	d2.waitJS(t, "d2's window, Connected", desktopStatusIs(win, "Connected"))
+	desktopAgentBecomes(t, a, "d2", "d2-token", "BUSY")
+	if ms, _ := contact.Received("BYE"); len(ms) != 0 {
+		t.Errorf("the contact was hung up when d1 left: %v", ms)
+	}
+	if ms, _ := phone2.Received("BYE"); len(ms) != 0 {
+		t.Errorf("d2 was hung up when d1 left: %v", ms)
+	}
+	visitorAxe(t, d2, "the interaction received from a conference")
+
+	d2.pressNamed(t, win, "End Call")
+	d2.waitJS(t, "Ready to Call after End Call", desktopStatusIs(win, "Ready to Call"))
+	sel := win + ` [data-field="disposition"]`
+	d2.do(t, "focus the Disposition Code list", chromedp.Focus(chromedp.CSS(sel)))
+	d2.do(t, "choose Resolved", chromedp.KeyEvent("Resolved"))
+	d2.waitJS(t, "Resolved chosen", `document.querySelector(`+desktopJS(sel)+`).value === 'resolved'`)
+	d2.pressNamed(t, win, "Done")
+	d2.waitJS(t, "d2's window closed", `!document.querySelector(`+desktopJS(win)+`)`)
+	var trail []struct{ Type string }
+	a.eventually("/v1/interactions/"+ix+"/events?access_token=d2-token", &trail, "the conference left in the audit trail", func() bool {
+		return hasInOrder(trail, "ConferenceStarted", "CallTransferred", "InteractionTransferred", "InteractionDone")
+	})
+	d1.noExceptions(t)
+	d2.noExceptions(t)
 }
