@@ -93,6 +93,9 @@ type interactionView struct {
 	// agent_id with the call (issue 15); the desktop of that agent, which
 	// gets this view once more, closes its window.
 	TransferredFrom string `json:"transferred_from,omitempty"`
+	// CallHandedOver: the call in progress came with the transfer; the
+	// desktop offers no hold, mute, consult or transfer on it.
+	CallHandedOver bool `json:"call_handed_over,omitempty"`
 }
 
 type draftView struct {
@@ -148,7 +151,7 @@ func presentInteraction(st interaction.State) interactionView {
 		}
 	}
 	v.PartyReason = st.PartyReason
-	v.TransferredFrom = st.TransferredFrom()
+	v.TransferredFrom, v.CallHandedOver = st.TransferredFrom(), st.CallHandedOver()
 	if d := st.Draft; d.Note != "" || d.CaseEditing {
 		v.Draft = &draftView{Note: d.Note, CaseEditing: d.CaseEditing, CaseData: d.CaseData}
 	}

@@ -74,7 +74,7 @@ func TestTransferToAnAgentMovesTheInteraction(t *testing.T) {
 
 			v := waitStatus(t, env, iid, func(v interactionView) bool { return v.AgentID == "a2" })
 			if v.Phase != "accepted" || v.Status != interaction.Connected || v.TransferredFrom != "a1" || v.PartyStatus != "" ||
-				v.CaseData["order"] != "A-17" || v.Draft != nil {
+				v.CaseData["order"] != "A-17" || v.Draft != nil || !v.CallHandedOver {
 				t.Fatalf("moved: %+v", v)
 			}
 			filed := servicetest.WaitEvent[*agentv1.DraftFiled](env, interaction.Stream(iid))
@@ -94,6 +94,10 @@ func TestTransferToAnAgentMovesTheInteraction(t *testing.T) {
 			}
 			if res := env.DoWith("PUT", path+"/draft", as("a2"), map[string]string{"note": "refund sent"}, nil); res.StatusCode != 200 {
 				t.Fatalf("a2 types: %d", res.StatusCode)
+			}
+			// The gateway holds only the agent leg it placed: refused, saying why.
+			if res := env.DoWith("POST", path+"/hold", as("a2"), nil, &p); res.StatusCode != http.StatusConflict {
+				t.Fatalf("a2 holds the call they received: %d", res.StatusCode)
 			}
 			// Neither is stranded: a1 may go Not Ready and log out; a2 may
 			// not log out while handling it.

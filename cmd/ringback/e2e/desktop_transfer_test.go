@@ -87,6 +87,15 @@ func TestDesktopTransferToAnAgentEndsWithTheirDone(t *testing.T) {
 	if ag.Channels["webcallback"].Reason != "Handling a web callback" {
 		t.Errorf("d2 Busy for %q", ag.Channels["webcallback"].Reason)
 	}
+	// The gateway holds and transfers only the agent leg it placed.
+	for _, name := range []string{"Hold", "Consult", "Transfer"} {
+		if b := d2.button(t, win, name); !b.Disabled {
+			t.Errorf("%s enabled on the call d2 received", name)
+		}
+	}
+	if b := d2.button(t, win, "End Call"); b.Disabled {
+		t.Error("End Call disabled on the call d2 received")
+	}
 	visitorAxe(t, d2, "the interaction transferred in, connected")
 	d2.screenshot(t, "body", "transfer-received.png")
 	if ms, _ := contact.Received("BYE"); len(ms) != 0 {

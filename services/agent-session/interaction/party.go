@@ -96,6 +96,10 @@ var (
 	// ErrTransferred: the contact talks to the party now; calling them again
 	// would ring them in the middle of that call.
 	ErrTransferred = errors.New("the call was transferred: set a disposition and click Done")
+	// ErrHandedOver: the call came to this agent by a transfer; the media
+	// gateway holds, mutes and transfers only the agent leg of the call it
+	// placed, so these wait for the agent's own next call.
+	ErrHandedOver = errors.New("this call came to you by transfer: hold, mute, consult and transfer are not available on it; End Call ends it")
 )
 
 // PartyError is a party the agent got wrong; Field names the request field.
@@ -235,6 +239,14 @@ func (s State) TransferredFrom() string {
 	return s.Transfers[len(s.Transfers)-1].From
 }
 
+// CallHandedOver says whether the call in progress is the one the
+// interaction came to this agent with (a transfer): the gateway offers no
+// hold, mute or further transfer on it.
+func (s State) CallHandedOver() bool {
+	n := len(s.Transfers)
+	return n > 0 && s.Transfers[n-1].CallID == s.CallID && s.CallStatus != ReadyToCall
+}
+
 // movedOn: the interaction already went to an agent with call callID, and
 // no party was asked for since.
 func (s State) movedOn(callID string) bool {
@@ -251,6 +263,9 @@ func (s State) askParty(agent string, p Party, purpose Purpose) error {
 	}
 	if s.sameAsk(p, purpose) {
 		return nil
+	}
+	if s.CallHandedOver() {
+		return ErrHandedOver
 	}
 	if s.Third.Asked() {
 		return ErrPartyOnCall

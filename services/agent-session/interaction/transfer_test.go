@@ -43,14 +43,20 @@ func TestTransferToAnAgent(t *testing.T) {
 		// The receiving agent handles it; the first agent may not.
 		{"a2 hangs up", append(blind, moved), EndCall{Agent: "a2", At: t0}, []string{"HangupRequested"}, nil},
 		{"a1 hangs up", append(blind, moved), EndCall{Agent: "a1", At: t0}, nil, ErrNotYours},
-		{"a2 holds", append(blind, moved), Hold{Agent: "a2", Hold: true, At: t0}, []string{"HoldRequested"}, nil},
+		{"a2 sends DTMF", append(blind, moved), SendDTMF{Agent: "a2", Digits: "1", At: t0}, []string{"DtmfRequested"}, nil},
+		// The gateway holds, mutes and transfers only the agent leg it placed.
+		{"a2 holds the call they received", append(blind, moved), Hold{Agent: "a2", Hold: true, At: t0}, nil, ErrHandedOver},
+		{"a2 mutes the call they received", append(blind, moved), Mute{Agent: "a2", Mute: true, At: t0}, nil, ErrHandedOver},
 		{"a1 done", append(blind, moved), Finish{Agent: "a1", At: t0}, nil, ErrNotYours},
 		{"a2 done in call", append(blind, moved), Finish{Agent: "a2", At: t0}, nil, ErrInCall},
 		{"a2 done after the call", append(blind, moved, ended), Finish{Agent: "a2", At: t0}, []string{"InteractionDone"}, nil},
 		{"a2 saves a draft", append(blind, moved), SaveDraft{Agent: "a2", Draft: Draft{Note: "x"}, At: t0}, []string{"DraftSaved"}, nil},
 		{"a1 saves a draft", append(blind, moved), SaveDraft{Agent: "a1", Draft: Draft{Note: "x"}, At: t0}, nil, ErrNotYours},
-		{"a2 transfers on", append(blind, moved), Transfer{Agent: "a2", Party: Party{Agent: "a3", PhoneURI: "sip:a3@h"}, At: t0}, []string{"TransferRequested"}, nil},
-		{"a2 transfers back", append(blind, moved), Transfer{Agent: "a2", Party: Party{Agent: "a1", PhoneURI: "sip:a1@h"}, At: t0}, []string{"TransferRequested"}, nil},
+		{"a2 transfers the call they received", append(blind, moved), Transfer{Agent: "a2", Party: Party{Agent: "a3", PhoneURI: "sip:a3@h"}, At: t0}, nil, ErrHandedOver},
+		{"a2 consults on the call they received", append(blind, moved), Consult{Agent: "a2", Party: Party{Agent: "a1", PhoneURI: "sip:a1@h"}, At: t0}, nil, ErrHandedOver},
+		{"a2 transfers their own next call", append(blind, moved, ended, &agentv1.DialRequested{CallId: "k2", At: timestamppb.New(t0)},
+			&agentv1.CallStatusChanged{CallId: "k2", Status: Connected, At: timestamppb.New(t0)}),
+			Transfer{Agent: "a2", Party: Party{Agent: "a1", PhoneURI: "sip:a1@h"}, At: t0}, []string{"TransferRequested"}, nil},
 		{"a2 calls again after the end", append(blind, moved, ended), Call{Agent: "a2", CallID: "k2", PhoneURI: "sip:a2@h", At: t0}, []string{"DialRequested"}, nil},
 	}
 	for _, c := range cases {
