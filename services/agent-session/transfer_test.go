@@ -251,3 +251,31 @@ func TestTransferredAwayReachesTheFirstDesktop(t *testing.T) {
 	handedOver(t, live, iid)
 	handedOver(t, frames(t, env, "a1", before), iid)
 }
+
+// Every replica's view agrees on the move: another replica lists the
+// interaction as a2's, no longer a1's, and tells a1's desktop it went.
+func TestTransferSeenByEveryReplica(t *testing.T) {
+	env := start(t)
+	other := startReplica(t, env, Config{RequireDisposition: true, CallingWindow: "00:00-24:00"}, nil)
+	iid, callID := connected(t, env, "a1")
+	readyAgent(t, env, "a2")
+	onOther := frames(t, &servicetest.Env{T: t, Server: other.srv}, "a1", "")
+	transferTo(t, env, iid, callID, true)
+	handedOver(t, onOther, iid)
+	waitFor(t, "the other replica's view", func() bool {
+		a2, a1 := other.s.view.openOf("a2"), other.s.view.openOf("a1")
+		return len(a2) == 1 && a2[0].ID == iid && a2[0].Agent == "a2" && len(a1) == 0
+	})
+	// The agents' states follow the move (written after it, by the replica
+	// that handled the gateway's word).
+	var a agentView
+	waitFor(t, "a2 Busy with it on the other replica", func() bool {
+		res, err := http.Get(other.srv.URL + "/v1/agents/a2")
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		a = agentView{}
+		return json.NewDecoder(res.Body).Decode(&a) == nil && holds(iid)(a) && webcallback("BUSY", handlingReason)(a)
+	})
+}
