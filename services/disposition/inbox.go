@@ -33,7 +33,10 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *agentv1.InteractionTransferred:
 		// The call went to another agent with its interaction (issue 15):
 		// they set the disposition now.
-		iid, callbackID = ev.InteractionId, e.Correlation
+		iid, callbackID = ev.InteractionId, ev.CallbackId
+		if callbackID == "" {
+			callbackID = e.Correlation
+		}
 		cmd = code.Open{InteractionID: iid, CallbackID: callbackID, AgentID: ev.ToAgentId, At: s.when(ev.At, e.Time)}
 	case *agentv1.InteractionDone:
 		iid, callbackID = ev.InteractionId, ev.CallbackId

@@ -35,7 +35,7 @@ func TestDesktopTransferToAnAgentEndsWithTheirDone(t *testing.T) {
 
 	d1.goReady(t)
 	const number = "+14155550163"
-	desktopCallback(t, a, number, "Refund", "Grace Hopper", map[string]string{"order": "B-42"})
+	cb := desktopCallback(t, a, number, "Refund", "Grace Hopper", map[string]string{"order": "B-42"})
 	d1.waitJS(t, "the preview", `!!document.querySelector(`+desktopJS(desktopPreview)+`)`)
 	d1.pressNamed(t, desktopPreview, "Accept")
 	d1.waitJS(t, "the interaction window, Ready to Call", desktopStatusIs(desktopWindow, "Ready to Call"))
@@ -96,6 +96,11 @@ func TestDesktopTransferToAnAgentEndsWithTheirDone(t *testing.T) {
 	if b := d2.button(t, win, "End Call"); b.Disabled {
 		t.Error("End Call disabled on the call d2 received")
 	}
+	// The callback is d2's now: d2 reads it, in progress.
+	var cbView struct{ State string }
+	a.eventually("/v1/callbacks/"+cb+"?access_token=d2-token", &cbView, "the callback readable by d2", func() bool {
+		return cbView.State == "IN_PROGRESS"
+	})
 	visitorAxe(t, d2, "the interaction transferred in, connected")
 	d2.screenshot(t, "body", "transfer-received.png")
 	if ms, _ := contact.Received("BYE"); len(ms) != 0 {

@@ -212,7 +212,7 @@ func (s State) decideParty(c any) ([]proto.Message, error) {
 				out = append(out, f)
 			}
 			return append(out, &agentv1.InteractionTransferred{InteractionId: s.ID, CallId: c.CallID, FromAgentId: s.Agent,
-				ToAgentId: to, At: ts(c.At)}), nil
+				ToAgentId: to, At: ts(c.At), CallbackId: s.CallbackID}), nil
 		}
 		// To a number: the agent's leg is gone, Ready to Call, so that they
 		// set a disposition and click Done.

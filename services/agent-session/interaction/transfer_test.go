@@ -101,6 +101,9 @@ func TestTransferMovesEverything(t *testing.T) {
 		if f, ok := e.(*agentv1.DraftFiled); ok {
 			filed = f
 		}
+		if m, ok := e.(*agentv1.InteractionTransferred); ok && (m.CallbackId != "c1" || m.FromAgentId != "a1" || m.ToAgentId != "a2") {
+			t.Fatalf("moved: %+v", m)
+		}
 		s = Evolve(s, e)
 	}
 	if filed == nil || filed.AgentId != "a1" || filed.Note != "wants a refund" || filed.CallbackId != "c1" {

@@ -2246,10 +2246,11 @@ func (x *PartyStatusChanged) GetAt() *timestamppb.Timestamp {
 
 // InteractionTransferred: the call was transferred to another agent (blind,
 // or after a consultation) and the interaction went with it (issue 15): the
-// receiving agent (to_agent_id) handles it from here, its case data, notes,
-// draft and history included; they set the disposition and click Done. The
-// agent who transferred it (from_agent_id) no longer may act on it and goes
-// on as after Done.
+// receiving agent (to_agent_id) handles it from here, its case data, notes
+// and history included; they set the disposition and click Done. The agent
+// who transferred it (from_agent_id) no longer may act on it and goes on as
+// after Done; a note they were typing is filed as theirs (DraftFiled, just
+// before this event). callback_id: the interaction's callback.
 type InteractionTransferred struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
@@ -2257,6 +2258,7 @@ type InteractionTransferred struct {
 	FromAgentId   string                 `protobuf:"bytes,3,opt,name=from_agent_id,json=fromAgentId,proto3" json:"from_agent_id,omitempty"`
 	ToAgentId     string                 `protobuf:"bytes,4,opt,name=to_agent_id,json=toAgentId,proto3" json:"to_agent_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	CallbackId    string                 `protobuf:"bytes,6,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2324,6 +2326,13 @@ func (x *InteractionTransferred) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *InteractionTransferred) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
 }
 
 var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -2520,13 +2529,15 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x14\n" +
 	"\x05party\x18\x04 \x01(\tR\x05party\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc8\x01\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe9\x01\n" +
 	"\x16InteractionTransferred\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\"\n" +
 	"\rfrom_agent_id\x18\x03 \x01(\tR\vfromAgentId\x12\x1e\n" +
 	"\vto_agent_id\x18\x04 \x01(\tR\ttoAgentId\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at*\x9a\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1f\n" +
+	"\vcallback_id\x18\x06 \x01(\tR\n" +
+	"callbackId*\x9a\x01\n" +
 	"\x11ConsultCompletion\x12\"\n" +
 	"\x1eCONSULT_COMPLETION_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CONSULT_COMPLETION_CANCEL\x10\x01\x12\x1f\n" +
