@@ -264,6 +264,7 @@ func (c *Config) Validate(targets []target) error {
 	}
 	c.Scheduler.ServiceSet, c.Router.ServiceSet, c.AgentSession.ServiceSet = set, set, set
 	c.Intake.ServiceSet = set // a full or closed slot is refused at the door (issue 11)
+	c.Media.ServiceSet = set  // whether the agent may leave a conference (issue 15)
 	// Without a file, intake admits the services --router.services names
 	// (issue 12: a made-up name per request made a queue per request).
 	c.Intake.Services = slices.Sorted(maps.Keys(c.Router.Services))

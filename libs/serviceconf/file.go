@@ -34,7 +34,12 @@ type serviceDoc struct {
 	PreferredWait *span            `json:"preferred_wait"`
 	Consent       *string          `json:"consent"`
 	Responses     []responseDoc    `json:"responses"`
+	Conference    *conferenceDoc   `json:"conference"`
 	abuseDoc                       // abuse.go
+}
+
+type conferenceDoc struct {
+	AgentMayLeave *bool `json:"agent_may_leave"`
 }
 
 type hoursDoc struct {
@@ -196,6 +201,9 @@ func (d serviceDoc) resolve(base Service, loadLocation func(string) (*time.Locat
 		return s, err
 	}
 	s.Responses = responses
+	if d.Conference != nil && d.Conference.AgentMayLeave != nil {
+		s.Conference.AgentMayLeave = *d.Conference.AgentMayLeave
+	}
 	return d.abuseDoc.resolve(s)
 }
 

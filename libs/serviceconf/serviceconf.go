@@ -68,6 +68,17 @@ type Service struct {
 	Responses []Response
 	// Abuse is what the service admits of the public (abuse.go).
 	Abuse
+	// Conference is how a conference of the service's calls goes on.
+	Conference Conference
+}
+
+// Conference is how a conference (agent, contact and a third party) goes
+// on (media gateway).
+type Conference struct {
+	// AgentMayLeave: the agent hanging up leaves the contact and the party
+	// talking, as a completed transfer would (the interaction goes to a
+	// party agent); false, the default: the call ends for everyone.
+	AgentMayLeave bool
 }
 
 // maxConsent bounds a consent text: a paragraph, not a policy.

@@ -40,6 +40,10 @@ func TestSampleFileLoads(t *testing.T) {
 	}
 	// sales sets only busy: no_answer keeps the default.
 	sales := set.Of("sales")
+	if !sup.Conference.AgentMayLeave || sales.Conference.AgentMayLeave {
+		t.Errorf("conference.agent_may_leave: support %v, sales %v; want true, false (the default)",
+			sup.Conference.AgentMayLeave, sales.Conference.AgentMayLeave)
+	}
 	if p, _ := sales.Retry.For(Busy); p.Then != ThenAgent || p.Attempts != 5 {
 		t.Errorf("sales busy %+v", p)
 	}
@@ -87,6 +91,8 @@ func TestErrorsNameServiceAndField(t *testing.T) {
 		{`services: {support: {time_to_live: 10s}}`, "service support: time_to_live"},
 		{`services: {support: {book_ahead: 400d}}`, "service support: book_ahead"},
 		{`services: {support: {consent: "  "}}`, "service support: consent"},
+		{`services: {support: {conference: {agent_may_leave: "yes"}}}`, "conference.agent_may_leave"},
+		{`services: {support: {conference: {agent_may_stay: true}}}`, "agent_may_stay"},
 		{`services: {Support: {}}`, `service "Support": a name`},
 		{`services: {support: {priorty: 3}}`, `service "support": json: unknown field "priorty"`},
 		{`services: {support: {responses: [{name: Hi, text: Hello, tone: warm}]}}`, `service "support": json: unknown field "tone"`},

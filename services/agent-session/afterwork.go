@@ -33,20 +33,25 @@ const doneCause = "done:"
 // when it ends; the afterCallWorkLoop of whichever replica runs then sets
 // the agent Ready (issue 10: a timer in one process died with it).
 func (s *Service) afterCallWork(ctx context.Context, st interaction.State) error {
-	cause := eventstore.Cause{ID: doneCause + st.ID, Correlation: st.CallbackID}
+	return s.afterWork(ctx, st.Agent, eventstore.Cause{ID: doneCause + st.ID, Correlation: st.CallbackID})
+}
+
+// afterWork puts agent id in After Call Work for cause: after their Done,
+// or once the interaction they transferred went to another agent.
+func (s *Service) afterWork(ctx context.Context, id string, cause eventstore.Cause) error {
 	now := s.deps.Clock.Now()
-	out, err := s.onAgent(ctx, st.Agent, cause, agent.SetState{Agent: st.Agent, Channel: agent.WebCallback,
+	out, err := s.onAgent(ctx, id, cause, agent.SetState{Agent: id, Channel: agent.WebCallback,
 		State: agent.AfterCallWork, Cause: agentv1.StateCause_STATE_CAUSE_AFTER_CALL_WORK, At: now, System: true,
 		Until: now.Add(s.cfg.AfterCallWork)})
 	if err != nil {
-		return fmt.Errorf("after call work of %s: %w", st.Agent, err)
+		return fmt.Errorf("after call work of %s: %w", id, err)
 	}
 	if s.cfg.AfterCallWork > 0 || len(out.Events) == 0 || out.Expected == eventstore.NoStream {
 		return nil
 	}
 	// None configured: Ready at once, without waiting for the loop to see
 	// the view, under the cause the loop would use.
-	return s.endAfterCallWork(ctx, st.Agent, eventstore.Revision(out.Expected), now)
+	return s.endAfterCallWork(ctx, id, eventstore.Revision(out.Expected), now)
 }
 
 // endAfterCallWork sets the agent Ready if the After Call Work begun at

@@ -204,6 +204,13 @@ func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 	if n := s.hub.publish(r.Position, c.agent, s.render(c)); n > 0 {
 		s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.agent, "streams", n)
 	}
+	if c.from != "" {
+		// The interaction as it is now, someone else's: their desktop
+		// closes its window ("Transferred to …").
+		if n := s.hub.publish(r.Position, c.from, s.render(c)); n > 0 {
+			s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.from, "streams", n)
+		}
+	}
 }
 
 // Catch-ups read the store; these bound what a storm of reconnecting
@@ -300,6 +307,9 @@ func (s *Service) forAgent(ctx context.Context, id string, rec eventstore.Record
 		return "", nil, false
 	}
 	folded[rec.Stream] = st
+	if t, ok := m.(*agentv1.InteractionTransferred); ok && t.FromAgentId == id {
+		return "interaction", s.present(st), true // gone to another agent
+	}
 	if st.Agent != id {
 		return "", nil, false
 	}

@@ -94,7 +94,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *mediav1.ConferenceStarted:
 		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyConference, ev.Party, at)
 	case *mediav1.CallTransferred:
-		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.NoteTransfer{CallID: ev.CallId, Party: ev.Party, At: at})
+		err = s.callTransferred(ctx, cause, ev, at)
 	case *mediav1.PartyLeft:
 		err = s.partyLeft(ctx, cause, ev, at)
 	case *mediav1.MuteChanged:

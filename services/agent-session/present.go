@@ -95,6 +95,13 @@ type interactionView struct {
 	// BrowserRing: the call rings the agent's browser, their phone; the
 	// desktop answers it (phone.js). Absent otherwise.
 	BrowserRing *browserRingView `json:"browser_ring,omitempty"`
+	// TransferredFrom is the agent who transferred the interaction to
+	// agent_id with the call (issue 15); the desktop of that agent, which
+	// gets this view once more, closes its window.
+	TransferredFrom string `json:"transferred_from,omitempty"`
+	// CallHandedOver: the call in progress came with the transfer; the
+	// desktop offers no hold, mute, consult or transfer on it.
+	CallHandedOver bool `json:"call_handed_over,omitempty"`
 }
 
 type draftView struct {
@@ -150,6 +157,7 @@ func presentInteraction(st interaction.State) interactionView {
 			v.Party = phone.Mask(t.Number) // as the gateway shows it once it rings
 		}
 	}
+	v.TransferredFrom, v.CallHandedOver = st.TransferredFrom(), st.CallHandedOver()
 	if d := st.Draft; d.Note != "" || d.CaseEditing {
 		v.Draft = &draftView{Note: d.Note, CaseEditing: d.CaseEditing, CaseData: d.CaseData}
 	}

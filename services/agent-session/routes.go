@@ -177,7 +177,7 @@ func isDomain(err error) bool {
 		interaction.ErrNotOnHold, interaction.ErrDigits, interaction.ErrRescheduleTime, agent.ErrNotLoggedIn, agent.ErrUnknownState,
 		agent.ErrChannel, agent.ErrBusy, agent.ErrUnavailable, interaction.ErrPartyOnCall, interaction.ErrNoParty,
 		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred, interaction.ErrOutsideWindow,
-		interaction.ErrAttemptsUsed} {
+		interaction.ErrAttemptsUsed, interaction.ErrHandedOver} {
 		if errors.Is(err, d) {
 			return true
 		}

@@ -42,6 +42,9 @@ type change struct {
 	agent       string
 	interaction *interaction.State // nil: the agent's state changed
 	offer       bool               // the event presented the interaction
+	// from is the agent the event took the interaction from (a transfer):
+	// their desktops get it too, and close its window.
+	from string
 }
 
 func newView() *view {
@@ -54,9 +57,14 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if id, ok := strings.CutPrefix(r.Stream, "agent-interaction-"); ok {
-		st := interaction.Evolve(v.interactions[id], e)
+		prev := v.interactions[id]
+		st := interaction.Evolve(prev, e)
 		_, presented := e.(*agentv1.InteractionPresented)
 		c := change{agent: st.Agent, interaction: &st, offer: presented}
+		if prev.Agent != "" && prev.Agent != st.Agent {
+			delete(v.open[prev.Agent], id)
+			c.from = prev.Agent
+		}
 		if st.Phase == interaction.Offered && !st.AutoAnswer.IsZero() {
 			v.countdown[id] = true
 		} else {

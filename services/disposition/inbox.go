@@ -17,8 +17,9 @@ import (
 // Topics are the topics disposition learns accepts (router) and Done (agent-session) from.
 var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("agent")}
 
-// handle opens an interaction's disposition when an agent accepts it and
-// closes it when the agent clicks Done.
+// handle opens an interaction's disposition when an agent accepts it (or
+// receives it with a transferred call) and closes it when the agent clicks
+// Done.
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	var (
 		iid, callbackID string
@@ -29,6 +30,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		iid, callbackID = ev.InteractionId, e.Correlation
 		cmd = code.Open{InteractionID: iid, CallbackID: callbackID, AgentID: ev.AgentId, Service: ev.Service,
 			At: s.when(ev.At, e.Time)}
+	case *agentv1.InteractionTransferred:
+		// The call went to another agent with its interaction (issue 15):
+		// they set the disposition now.
+		iid, callbackID = ev.InteractionId, ev.CallbackId
+		if callbackID == "" {
+			callbackID = e.Correlation
+		}
+		cmd = code.Open{InteractionID: iid, CallbackID: callbackID, AgentID: ev.ToAgentId, At: s.when(ev.At, e.Time)}
 	case *agentv1.InteractionDone:
 		iid, callbackID = ev.InteractionId, ev.CallbackId
 		if callbackID == "" {

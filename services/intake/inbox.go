@@ -50,6 +50,14 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		id = e.Correlation
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId,
 			Agent: ev.AgentId}
+	case *agentv1.InteractionTransferred:
+		// The call went to another agent with its interaction (issue 15):
+		// the callback is theirs now.
+		if id = ev.CallbackId; id == "" {
+			id = e.Correlation
+		}
+		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: ev.InteractionId,
+			Agent: ev.ToAgentId}
 	case *agentv1.InteractionDone:
 		id = ev.CallbackId
 		p = callback.Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: ev.InteractionId,

@@ -229,6 +229,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		return
 	}
 	setup("connected")
+	c.SetAgentMayLeave(s.cfg.ServiceSet.Of(ev.Service).Conference.AgentMayLeave)
 	if s.calls.connected(ev.CallId, c) {
 		_ = c.Hangup(s.runCtx)
 	}

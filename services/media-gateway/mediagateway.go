@@ -34,6 +34,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/readmodel"
 	"github.com/ringback/ringback/libs/service"
+	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
@@ -72,6 +73,10 @@ type Config struct {
 	// --agents) says who may answer on them.
 	Phone      PhoneConfig
 	AgentsFile string
+	// ServiceSet is the binary's --services file, loaded: whether the agent
+	// may leave a conference of the service's calls (conference.
+	// agent_may_leave). nil: the defaults.
+	ServiceSet *serviceconf.Set
 }
 
 // Defaults of the scaling flags.

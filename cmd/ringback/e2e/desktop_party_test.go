@@ -52,8 +52,8 @@ func desktopAgentBecomes(t *testing.T, a api, id, token, state string) {
 // interaction window over real SIP: agent d1 calls the contact, consults
 // d2 (the contact on hold, d2's phone rung, d2 Busy), makes it a
 // conference, drops d2 (who is Ready again), then transfers the contact
-// blind to d2: d1's window is Ready to Call, "Transferred to d2", and d2
-// is Busy on the call. Bad input in the party field is refused with the
+// blind to d2: d1's window closes "Transferred to d2", and d2 is Busy with
+// the interaction, their window Connected. Bad input in the party field is refused with the
 // reason shown, and changes nothing.
 func TestDesktopConsultConferenceTransfer(t *testing.T) {
 	desktopNeedChromium(t)
@@ -178,30 +178,25 @@ func TestDesktopConsultConferenceTransfer(t *testing.T) {
 		t.Error("Hold disabled after the party was dropped")
 	}
 
-	// Transfer to d2, blind: d1's leg released, the window Ready to Call,
-	// "Transferred to d2"; d2 Busy on the call.
+	// Transfer to d2, blind: d1's leg released, the interaction goes with
+	// the call (issue 15): d1's window closes "Transferred to d2", d2 is
+	// Busy with it, their window Connected.
 	d1.fill(t, input, "d2")
 	d1.pressNamed(t, win, "Transfer")
-	d1.waitJS(t, "Ready to Call, transferred to d2", desktopStatusIs(win, "Ready to Call")+` && `+
-		desktopField(win, "reason")+`.includes('Transferred to d2')`)
-	if p := desktopEval[string](t, d1, desktopField(win, "party")); p != "Transferred to d2" {
-		t.Errorf("party reads %q after the transfer, want Transferred to d2", p)
-	}
-	if b := d1.button(t, win, "Call this contact"); !b.Disabled {
-		t.Error("Call this contact enabled after the transfer")
-	}
+	d1.waitJS(t, "the window closed, transferred to d2", `!document.querySelector(`+desktopJS(win)+`) && `+
+		`document.querySelector('#handover').textContent.startsWith('Transferred to d2')`)
 	phone1.WaitFor(t, "BYE at d1's phone", func(ms []siptest.Message) bool { return hasMethod(ms, "BYE") })
 	phone2.WaitReceived(t, "INVITE", 2)
 	desktopAgentBecomes(t, a, "d2", "d2-token", "BUSY")
-	d2.waitJS(t, "d2's desktop Busy on the transferred call", `document.querySelector('#channel-state').textContent === 'Busy'`)
+	d2.waitJS(t, "d2's window, Connected", desktopStatusIs(win, "Connected"))
 	if ms, _ := contact.Received("BYE"); len(ms) != 0 {
 		t.Errorf("the contact was hung up by the transfer: %v", ms)
 	}
 
 	var trail []struct{ Type string }
-	a.eventually("/v1/interactions/"+ix+"/events?access_token=d1-token", &trail, "the parties in the audit trail", func() bool {
+	a.eventually("/v1/interactions/"+ix+"/events?access_token=d2-token", &trail, "the parties in the audit trail", func() bool {
 		return hasInOrder(trail, "ConsultRequested", "PartyRinging", "PartyConnected", "ConferenceStarted", "PartyLeft",
-			"TransferRequested", "PartyRinging", "CallTransferred")
+			"TransferRequested", "PartyRinging", "CallTransferred", "InteractionTransferred")
 	})
 	d1.noExceptions(t)
 	d2.noExceptions(t)

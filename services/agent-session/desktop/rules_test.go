@@ -24,6 +24,7 @@ eq('consulting', on({ status: 'On Hold', party_purpose: 'consult', party_status:
   ['complete-transfer', 'conference', 'end-consultation', 'end-call']);
 eq('conference', on({ status: 'Connected', party_purpose: 'consult', party_status: 'Conference' }, ...all),
   ['complete-transfer', 'end-consultation', 'end-call']);
+eq('a call received by transfer', on({ status: 'Connected', call_handed_over: true }, ...all, 'mute', 'party-target'), ['end-call']);
 eq('transferred', on({ status: 'Ready to Call', party_purpose: 'transfer', party_status: 'Transferred', disposition: 'x' }, ...all), ['done']);
 
 eq('shown with none', R.partyShown({ party_purpose: '' }), { ask: true, end: false });

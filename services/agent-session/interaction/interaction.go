@@ -57,6 +57,8 @@ type Cause struct {
 	End mediav1.EndReason
 	// TransferredTo: the party took the call (agent id, or masked number).
 	TransferredTo string
+	// TransferredFrom: the call came with the interaction from this agent.
+	TransferredFrom string
 	// FailedAction: the gateway could not carry out this call control.
 	FailedAction string
 	// Detail is the gateway's own words for it, for people.
@@ -105,6 +107,9 @@ type State struct {
 	Draft      Draft
 	Third      Third // the third party, if one was asked for
 	PartyCause Cause // why the third party last changed (no answer...); kept after it left
+	// Transfers are the agents the interaction went from and to, oldest
+	// first (InteractionTransferred); Agent is the last one's To.
+	Transfers []Handover
 
 	// BrowserRing is the last call that rang the agent's browser (browser.go).
 	BrowserRing BrowserRing
@@ -346,6 +351,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			// consultation; the agent ends it instead.
 			return nil, ErrPartyOnCall
 		}
+		if s.CallHandedOver() {
+			return nil, ErrHandedOver
+		}
 		switch {
 		case c.Hold && s.CallStatus == OnHold, !c.Hold && s.CallStatus == Connected:
 			return nil, nil
@@ -369,6 +377,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 	case Mute:
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err
+		}
+		if s.CallHandedOver() {
+			return nil, ErrHandedOver
 		}
 		if s.CallStatus != Connected && s.CallStatus != OnHold {
 			return nil, ErrNotConnected

@@ -103,6 +103,10 @@ var (
 	// ErrTransferred: the contact talks to the party now; calling them again
 	// would ring them in the middle of that call.
 	ErrTransferred = errors.New("the call was transferred: set a disposition and click Done")
+	// ErrHandedOver: the call came to this agent by a transfer; the media
+	// gateway holds, mutes and transfers only the agent leg of the call it
+	// placed, so these wait for the agent's own next call.
+	ErrHandedOver = errors.New("this call came to you by transfer: hold, mute, consult and transfer are not available on it; End Call ends it")
 )
 
 // PartyError is a party the agent got wrong; Field names the request field.
@@ -196,18 +200,64 @@ func (s State) decideParty(c any) ([]proto.Message, error) {
 		if c.CallID != s.CallID || s.Phase != Accepted || s.Third.Status == PartyTransferred {
 			return nil, nil
 		}
+		if s.movedOn(c.CallID) {
+			return nil, nil // a redelivery: the interaction went with the call
+		}
 		name := c.Party
 		if name == "" {
 			name = s.Third.name()
 		}
-		// The agent's leg is gone: Ready to Call, so that they set a
-		// disposition and click Done.
+		if to := s.Third.Agent; to != "" {
+			// To an agent: the interaction goes with the call (issue 15),
+			// so the receiving agent sets the disposition and clicks Done.
+			// The note the first agent was typing is filed as theirs now,
+			// so that it is in the contact history the receiving agent reads
+			// and never becomes the receiving agent's draft.
+			out := []proto.Message{&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred,
+				Party: name, At: ts(c.At)}}
+			if f := s.fileDraft(s.Agent, c.At); f != nil {
+				out = append(out, f)
+			}
+			return append(out, &agentv1.InteractionTransferred{InteractionId: s.ID, CallId: c.CallID, FromAgentId: s.Agent,
+				ToAgentId: to, At: ts(c.At), CallbackId: s.CallbackID}), nil
+		}
+		// To a number: the agent's leg is gone, Ready to Call, so that they
+		// set a disposition and click Done.
 		return []proto.Message{
 			&agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: PartyTransferred, Party: name, At: ts(c.At)},
 			&agentv1.CallStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: ReadyToCall, TransferredTo: name, At: ts(c.At)},
 		}, nil
 	}
 	return nil, nil
+}
+
+// Handover is one move of the interaction from an agent to another.
+type Handover struct {
+	CallID, From, To string
+	At               time.Time
+}
+
+// TransferredFrom is the agent who handed the interaction over last; ""
+// if it never changed hands.
+func (s State) TransferredFrom() string {
+	if len(s.Transfers) == 0 {
+		return ""
+	}
+	return s.Transfers[len(s.Transfers)-1].From
+}
+
+// CallHandedOver says whether the call in progress is the one the
+// interaction came to this agent with (a transfer): the gateway offers no
+// hold, mute or further transfer on it.
+func (s State) CallHandedOver() bool {
+	n := len(s.Transfers)
+	return n > 0 && s.Transfers[n-1].CallID == s.CallID && s.CallStatus != ReadyToCall
+}
+
+// movedOn: the interaction already went to an agent with call callID, and
+// no party was asked for since.
+func (s State) movedOn(callID string) bool {
+	return len(s.Transfers) > 0 && s.Transfers[len(s.Transfers)-1].CallID == callID && !s.Third.Asked()
 }
 
 // askParty checks that agent may ask for party now.
@@ -220,6 +270,9 @@ func (s State) askParty(agent string, p Party, purpose Purpose) error {
 	}
 	if s.sameAsk(p, purpose) {
 		return nil
+	}
+	if s.CallHandedOver() {
+		return ErrHandedOver
 	}
 	if s.Third.Asked() {
 		return ErrPartyOnCall
@@ -268,6 +321,14 @@ func (s State) evolveParty(e proto.Message) State {
 		s.PartyCause, s.Updated = Cause{}, e.At.AsTime()
 	case *agentv1.ConsultEndRequested:
 		s.Third.Ending, s.Updated = e.Completion, e.At.AsTime()
+	case *agentv1.InteractionTransferred:
+		// The receiving agent was the third party; now they are the agent,
+		// on the call with the contact, and there is no third party.
+		s.Transfers = append(s.Transfers[:len(s.Transfers):len(s.Transfers)],
+			Handover{CallID: e.CallId, From: e.FromAgentId, To: e.ToAgentId, At: e.At.AsTime()})
+		s.Agent, s.Third = e.ToAgentId, Third{}
+		s.CallStatus, s.Cause = Connected, Cause{TransferredFrom: e.FromAgentId}
+		s.Muted, s.Recording, s.Updated = false, false, e.At.AsTime()
 	case *agentv1.PartyStatusChanged:
 		status := partyStatusOf(e)
 		s.Third.Status, s.Third.Ending = status, agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED

@@ -13,11 +13,12 @@ import (
 )
 
 var (
-	agent2      = Party{Agent: "a2", PhoneURI: "sip:a2@h"}
-	number      = Party{PhoneNumber: "+14155550100"}
-	consultReq  = &agentv1.ConsultRequested{CallId: "k1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@h"}, At: timestamppb.New(t0)}
-	transferReq = &agentv1.TransferRequested{CallId: "k1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@h"}, At: timestamppb.New(t0)}
-	partyStatus = func(s agentv1.PartyStatus) *agentv1.PartyStatusChanged {
+	agent2            = Party{Agent: "a2", PhoneURI: "sip:a2@h"}
+	number            = Party{PhoneNumber: "+14155550100"}
+	consultReq        = &agentv1.ConsultRequested{CallId: "k1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@h"}, At: timestamppb.New(t0)}
+	transferReq       = &agentv1.TransferRequested{CallId: "k1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@h"}, At: timestamppb.New(t0)}
+	numberTransferReq = &agentv1.TransferRequested{CallId: "k1", Party: &agentv1.Party{PhoneNumber: "+14155550100"}, At: timestamppb.New(t0)}
+	partyStatus       = func(s agentv1.PartyStatus) *agentv1.PartyStatusChanged {
 		return &agentv1.PartyStatusChanged{CallId: "k1", Status: s, Party: "a2", At: timestamppb.New(t0)}
 	}
 	ringing    = partyStatus(PartyRinging)
@@ -87,7 +88,8 @@ func TestDecideParty(t *testing.T) {
 		{"party of another call", with(consultReq), PartyProgress{CallID: "k0", Status: PartyRinging, At: t0}, nil, nil},
 		{"party leaves", with(consultReq, ringing), PartyProgress{CallID: "k1", Status: PartyLeft, Party: "a2", Cause: Cause{Outcome: mediav1.Outcome_OUTCOME_NO_ANSWER}, At: t0}, []string{"PartyStatusChanged"}, nil},
 		{"party left with none", live, PartyProgress{CallID: "k1", Party: "a2", At: t0}, nil, nil},
-		{"transferred", with(transferReq, ringing), NoteTransfer{CallID: "k1", Party: "a2", At: t0}, []string{"PartyStatusChanged", "CallStatusChanged"}, nil},
+		{"transferred to an agent", with(transferReq, ringing), NoteTransfer{CallID: "k1", Party: "a2", At: t0}, []string{"PartyStatusChanged", "InteractionTransferred"}, nil},
+		{"transferred to a number", with(numberTransferReq, ringing), NoteTransfer{CallID: "k1", Party: "+1415***0100", At: t0}, []string{"PartyStatusChanged", "CallStatusChanged"}, nil},
 		{"transferred twice", with(transferReq, ringing, partyStatus(PartyTransferred)), NoteTransfer{CallID: "k1", Party: "a2", At: t0}, nil, nil},
 		{"transfer failed before ringing", with(transferReq), ControlFailed{CallID: "k1", Action: "transfer", Reason: "no trunk", At: t0}, []string{"CallStatusChanged", "PartyStatusChanged"}, nil},
 		{"conference failed", with(consultReq, ringing, consulting, endReq(confer)), ControlFailed{CallID: "k1", Action: "conference", Reason: "x", At: t0}, []string{"CallStatusChanged", "PartyStatusChanged"}, nil},
@@ -161,7 +163,7 @@ func TestPartyFollowsTheGateway(t *testing.T) {
 		t.Fatalf("left: %+v %+v %v", s.Third, s.PartyCause, s.CallStatus)
 	}
 
-	s = Evolve(Evolve(s, transferReq), ringing)
+	s = Evolve(Evolve(s, numberTransferReq), ringing)
 	evs, err := Decide(s, NoteTransfer{CallID: "k1", Party: "a2", At: t0})
 	if err != nil {
 		t.Fatal(err)

@@ -219,6 +219,8 @@ func CallReason(c interaction.Cause) string {
 		return w
 	case c.TransferredTo != "":
 		return "Transferred to " + c.TransferredTo
+	case c.TransferredFrom != "":
+		return "Transferred from " + c.TransferredFrom
 	case c.FailedAction != "":
 		return failed(c)
 	}

@@ -124,6 +124,7 @@ func TestReasons(t *testing.T) {
 		{"gateway stopped", true, interaction.Cause{End: mediav1.EndReason_END_REASON_GATEWAY_STOPPED}, "Call lost: the media gateway restarted"},
 		{"other end", true, interaction.Cause{End: mediav1.EndReason_END_REASON_OTHER, Detail: "408 Request Timeout"}, "Call ended: 408 Request Timeout"},
 		{"transferred", true, interaction.Cause{TransferredTo: "a2"}, "Transferred to a2"},
+		{"transferred in", true, interaction.Cause{TransferredFrom: "a1"}, "Transferred from a1"},
 		{"control failed", true, interaction.Cause{FailedAction: "hold", Detail: "488 Not Acceptable Here"}, "Could not hold: 488 Not Acceptable Here"},
 		{"an old event's words", true, interaction.Cause{Legacy: "The contact hung up"}, "The contact hung up"},
 		{"nothing", true, interaction.Cause{}, ""},

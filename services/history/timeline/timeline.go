@@ -363,6 +363,12 @@ func (s State) learn(e proto.Message, at time.Time) State {
 		}
 	case *routingv1.InteractionOffered:
 		s = s.withHandler(e.AgentId)
+	case *agentv1.InteractionTransferred:
+		// The receiving agent handles the interaction now (issue 15): they
+		// read its trail and add notes; the first agent still may read
+		// what they handled.
+		s.Agent = e.ToAgentId
+		s = s.withHandler(e.ToAgentId)
 	}
 	eff, to, code := effectOf(e)
 	if eff != effectNone {

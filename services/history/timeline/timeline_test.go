@@ -241,6 +241,10 @@ func TestHandlers(t *testing.T) {
 		{"rejected, offered to another, accepted", []proto.Message{rec(2, offered), rec(3, rejected), rec(4, offeredA2),
 			rec(5, &routingv1.OfferAccepted{InteractionId: "i1", AgentId: "a2"})}, map[string]bool{"a1": true, "a2": true, "a3": false}},
 		{"accept seen before the offer", []proto.Message{rec(5, accepted)}, map[string]bool{"a1": true}},
+		// Issue 15: a call transferred to an agent takes its interaction.
+		{"transferred to another agent", []proto.Message{rec(2, offered), rec(3, accepted),
+			rec(4, &agentv1.InteractionTransferred{InteractionId: "i1", FromAgentId: "a1", ToAgentId: "a2"})},
+			map[string]bool{"a1": true, "a2": true, "a3": false}},
 	} {
 		s := fold(tc.events...)
 		for agent, want := range tc.want {

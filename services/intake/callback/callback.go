@@ -162,7 +162,10 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if !s.Exists || !s.Open() {
 			return nil, nil
 		}
-		if c.State == s.Status && (c.ScheduledFor.IsZero() || c.ScheduledFor.Equal(s.ScheduledFor)) && c.Moved == "" {
+		// The same state again is nothing, unless it names another agent:
+		// the interaction went with a transferred call (issue 15).
+		if c.State == s.Status && (c.ScheduledFor.IsZero() || c.ScheduledFor.Equal(s.ScheduledFor)) && c.Moved == "" &&
+			(c.Agent == "" || c.Agent == s.Agent) {
 			return nil, nil
 		}
 		// The scheduler's first word may hold an ASAP request until the

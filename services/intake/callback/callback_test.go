@@ -177,7 +177,9 @@ func TestAgentOfTheCallback(t *testing.T) {
 		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED, InteractionID: "i1", Reopen: true, At: t0}, "a1"},
 		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, InteractionID: "i2", At: t0}, "a1"},
 		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: "i2", Agent: "a2", At: t0}, "a2"},
-		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: "i2", Agent: "a2", At: t0}, "a2"},
+		// Issue 15: a2 transferred the call, and the interaction, to a3.
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS, InteractionID: "i2", Agent: "a3", At: t0}, "a3"},
+		{Progress{State: callbackv1.CallbackState_CALLBACK_STATE_COMPLETED, InteractionID: "i2", Agent: "a3", At: t0}, "a3"},
 	} {
 		evs, err := Decide(s, step.p)
 		if err != nil || len(evs) != 1 {

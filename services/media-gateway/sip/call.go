@@ -51,6 +51,10 @@ type Call struct {
 	partyRing    chan struct{}      // closed once the ring is over
 	changed      chan struct{}
 
+	// agentMayLeave: the agent's phone hanging up in a conference leaves
+	// the contact and the party talking (leave.go).
+	agentMayLeave atomic.Bool
+
 	claimed atomic.Bool   // someone is tearing the call down
 	ended   chan struct{} // closed when it is torn down
 }
@@ -122,6 +126,7 @@ func (c *Call) watch() {
 	var (
 		reason  EndReason
 		handled *leg // a party whose hang-up is being dealt with
+		left    *leg // an agent leaving a conference (leave.go)
 	)
 	for reason == EndUnknown {
 		c.mu.Lock()
@@ -131,15 +136,28 @@ func (c *Call) watch() {
 		if party == handled {
 			partyDone = nil
 		}
+		agentDone := legDone(agent)
+		if agent == left {
+			agentDone = nil
+		}
 		select {
-		case <-legDone(agent):
+		case <-agentDone:
 			// A transfer hangs up the agent's leg on purpose: that is not
 			// the agent ending the call.
 			c.mu.Lock()
-			if c.agent == agent {
+			leaving := c.agent == agent && c.partyState == partyConference && c.agentMayLeave.Load()
+			if c.agent == agent && !leaving {
 				reason = EndAgentHungUp
 			}
 			c.mu.Unlock()
+			if leaving {
+				left = agent
+				c.g.wg.Add(1)
+				go func() {
+					defer c.g.wg.Done()
+					c.agentLeft(agent)
+				}()
+			}
 		case <-contact.dialog.Context().Done():
 			reason = EndContactHungUp
 		case <-partyDone:

@@ -48,6 +48,7 @@ type goUA struct {
 	// clearAnswer: answer every INVITE with plain RTP/AVP, whatever the
 	// offer (set before the first call).
 	clearAnswer bool
+	last        *diago.DialogServerSession // the call it answered last (hangUp)
 }
 
 // Marks of the two sides' audio; 0xFF is PCMU silence (the hold tone's gaps).
@@ -233,6 +234,9 @@ func (u *goUA) serve(d *diago.DialogServerSession) {
 	if err != nil {
 		return
 	}
+	u.mu.Lock()
+	u.last = d
+	u.mu.Unlock()
 	ctx := d.Context()
 	var wg sync.WaitGroup
 	wg.Add(2)

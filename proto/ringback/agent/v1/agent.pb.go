@@ -2753,6 +2753,97 @@ func (x *PartyStatusChanged) GetDetail() string {
 	return ""
 }
 
+// InteractionTransferred: the call was transferred to another agent (blind,
+// or after a consultation) and the interaction went with it (issue 15): the
+// receiving agent (to_agent_id) handles it from here, its case data, notes
+// and history included; they set the disposition and click Done. The agent
+// who transferred it (from_agent_id) no longer may act on it and goes on as
+// after Done; a note they were typing is filed as theirs (DraftFiled, just
+// before this event). callback_id: the interaction's callback.
+type InteractionTransferred struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	CallId        string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	FromAgentId   string                 `protobuf:"bytes,3,opt,name=from_agent_id,json=fromAgentId,proto3" json:"from_agent_id,omitempty"`
+	ToAgentId     string                 `protobuf:"bytes,4,opt,name=to_agent_id,json=toAgentId,proto3" json:"to_agent_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	CallbackId    string                 `protobuf:"bytes,6,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InteractionTransferred) Reset() {
+	*x = InteractionTransferred{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InteractionTransferred) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InteractionTransferred) ProtoMessage() {}
+
+func (x *InteractionTransferred) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InteractionTransferred.ProtoReflect.Descriptor instead.
+func (*InteractionTransferred) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *InteractionTransferred) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetFromAgentId() string {
+	if x != nil {
+		return x.FromAgentId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetToAgentId() string {
+	if x != nil {
+		return x.ToAgentId
+	}
+	return ""
+}
+
+func (x *InteractionTransferred) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *InteractionTransferred) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
 var File_ringback_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ringback_agent_v1_agent_proto_rawDesc = "" +
@@ -2972,7 +3063,15 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"end_reason\x18\t \x01(\x0e2\x1c.ringback.media.v1.EndReasonR\tendReason\x12#\n" +
 	"\rfailed_action\x18\n" +
 	" \x01(\tR\ffailedAction\x12\x16\n" +
-	"\x06detail\x18\v \x01(\tR\x06detail*O\n" +
+	"\x06detail\x18\v \x01(\tR\x06detail\"\xe9\x01\n" +
+	"\x16InteractionTransferred\x12%\n" +
+	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\"\n" +
+	"\rfrom_agent_id\x18\x03 \x01(\tR\vfromAgentId\x12\x1e\n" +
+	"\vto_agent_id\x18\x04 \x01(\tR\ttoAgentId\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1f\n" +
+	"\vcallback_id\x18\x06 \x01(\tR\n" +
+	"callbackId*O\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CHANNEL_WEB_CALLBACK\x10\x01\x12\x11\n" +
@@ -3026,107 +3125,109 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
-	(Channel)(0),                  // 0: ringback.agent.v1.Channel
-	(AgentState)(0),               // 1: ringback.agent.v1.AgentState
-	(StateCause)(0),               // 2: ringback.agent.v1.StateCause
-	(CallStatus)(0),               // 3: ringback.agent.v1.CallStatus
-	(ConsultCompletion)(0),        // 4: ringback.agent.v1.ConsultCompletion
-	(PartyStatus)(0),              // 5: ringback.agent.v1.PartyStatus
-	(*AgentLoggedIn)(nil),         // 6: ringback.agent.v1.AgentLoggedIn
-	(*AgentLoggedOut)(nil),        // 7: ringback.agent.v1.AgentLoggedOut
-	(*AgentStateChanged)(nil),     // 8: ringback.agent.v1.AgentStateChanged
-	(*InteractionPresented)(nil),  // 9: ringback.agent.v1.InteractionPresented
-	(*AcceptRequested)(nil),       // 10: ringback.agent.v1.AcceptRequested
-	(*RejectRequested)(nil),       // 11: ringback.agent.v1.RejectRequested
-	(*InteractionAccepted)(nil),   // 12: ringback.agent.v1.InteractionAccepted
-	(*InteractionWithdrawn)(nil),  // 13: ringback.agent.v1.InteractionWithdrawn
-	(*DialRequested)(nil),         // 14: ringback.agent.v1.DialRequested
-	(*HangupRequested)(nil),       // 15: ringback.agent.v1.HangupRequested
-	(*CallStatusChanged)(nil),     // 16: ringback.agent.v1.CallStatusChanged
-	(*BrowserRinging)(nil),        // 17: ringback.agent.v1.BrowserRinging
-	(*DispositionNoted)(nil),      // 18: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),         // 19: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),         // 20: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),         // 21: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),    // 22: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),      // 23: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),   // 24: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),         // 25: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),       // 26: ringback.agent.v1.InteractionDone
-	(*DraftSaved)(nil),            // 27: ringback.agent.v1.DraftSaved
-	(*DraftFiled)(nil),            // 28: ringback.agent.v1.DraftFiled
-	(*Party)(nil),                 // 29: ringback.agent.v1.Party
-	(*TransferRequested)(nil),     // 30: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),      // 31: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),   // 32: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),    // 33: ringback.agent.v1.PartyStatusChanged
-	nil,                           // 34: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                           // 35: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	nil,                           // 36: ringback.agent.v1.DraftSaved.CaseDataEntry
-	nil,                           // 37: ringback.agent.v1.DraftFiled.CaseDataEntry
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),    // 39: ringback.callback.v1.CallbackRequest
-	(v11.Outcome)(0),              // 40: ringback.media.v1.Outcome
-	(v11.EndReason)(0),            // 41: ringback.media.v1.EndReason
+	(Channel)(0),                   // 0: ringback.agent.v1.Channel
+	(AgentState)(0),                // 1: ringback.agent.v1.AgentState
+	(StateCause)(0),                // 2: ringback.agent.v1.StateCause
+	(CallStatus)(0),                // 3: ringback.agent.v1.CallStatus
+	(ConsultCompletion)(0),         // 4: ringback.agent.v1.ConsultCompletion
+	(PartyStatus)(0),               // 5: ringback.agent.v1.PartyStatus
+	(*AgentLoggedIn)(nil),          // 6: ringback.agent.v1.AgentLoggedIn
+	(*AgentLoggedOut)(nil),         // 7: ringback.agent.v1.AgentLoggedOut
+	(*AgentStateChanged)(nil),      // 8: ringback.agent.v1.AgentStateChanged
+	(*InteractionPresented)(nil),   // 9: ringback.agent.v1.InteractionPresented
+	(*AcceptRequested)(nil),        // 10: ringback.agent.v1.AcceptRequested
+	(*RejectRequested)(nil),        // 11: ringback.agent.v1.RejectRequested
+	(*InteractionAccepted)(nil),    // 12: ringback.agent.v1.InteractionAccepted
+	(*InteractionWithdrawn)(nil),   // 13: ringback.agent.v1.InteractionWithdrawn
+	(*DialRequested)(nil),          // 14: ringback.agent.v1.DialRequested
+	(*HangupRequested)(nil),        // 15: ringback.agent.v1.HangupRequested
+	(*CallStatusChanged)(nil),      // 16: ringback.agent.v1.CallStatusChanged
+	(*BrowserRinging)(nil),         // 17: ringback.agent.v1.BrowserRinging
+	(*DispositionNoted)(nil),       // 18: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),          // 19: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),          // 20: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),          // 21: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),     // 22: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),       // 23: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),    // 24: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),          // 25: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),        // 26: ringback.agent.v1.InteractionDone
+	(*DraftSaved)(nil),             // 27: ringback.agent.v1.DraftSaved
+	(*DraftFiled)(nil),             // 28: ringback.agent.v1.DraftFiled
+	(*Party)(nil),                  // 29: ringback.agent.v1.Party
+	(*TransferRequested)(nil),      // 30: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),       // 31: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),    // 32: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),     // 33: ringback.agent.v1.PartyStatusChanged
+	(*InteractionTransferred)(nil), // 34: ringback.agent.v1.InteractionTransferred
+	nil,                            // 35: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                            // 36: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	nil,                            // 37: ringback.agent.v1.DraftSaved.CaseDataEntry
+	nil,                            // 38: ringback.agent.v1.DraftFiled.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),     // 40: ringback.callback.v1.CallbackRequest
+	(v11.Outcome)(0),               // 41: ringback.media.v1.Outcome
+	(v11.EndReason)(0),             // 42: ringback.media.v1.EndReason
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	38, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	34, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	38, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	38, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	38, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	39, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	35, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	39, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	39, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	39, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.agent.v1.AgentStateChanged.channel:type_name -> ringback.agent.v1.Channel
 	1,  // 6: ringback.agent.v1.AgentStateChanged.state:type_name -> ringback.agent.v1.AgentState
 	2,  // 7: ringback.agent.v1.AgentStateChanged.cause:type_name -> ringback.agent.v1.StateCause
-	39, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	38, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	38, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	38, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	38, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	38, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	38, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	38, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	38, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	40, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	39, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	39, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	39, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	39, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	39, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	39, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	39, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
 	3,  // 21: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
-	40, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
-	41, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	38, // 24: ringback.agent.v1.BrowserRinging.at:type_name -> google.protobuf.Timestamp
-	38, // 25: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	38, // 26: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 27: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 28: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 29: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 30: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	38, // 31: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	38, // 32: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	35, // 33: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	38, // 34: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	38, // 35: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	36, // 36: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
-	38, // 37: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
-	37, // 38: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
-	38, // 39: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
+	41, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
+	42, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	39, // 24: ringback.agent.v1.BrowserRinging.at:type_name -> google.protobuf.Timestamp
+	39, // 25: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	39, // 26: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 27: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 28: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 29: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 30: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	39, // 31: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	39, // 32: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	36, // 33: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	39, // 34: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	39, // 35: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	37, // 36: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
+	39, // 37: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
+	38, // 38: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
+	39, // 39: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
 	29, // 40: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	38, // 41: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 41: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
 	29, // 42: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	38, // 43: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 43: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
 	4,  // 44: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	38, // 45: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	38, // 46: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	39, // 45: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	39, // 46: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
 	5,  // 47: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
-	40, // 48: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
-	41, // 49: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	41, // 48: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
+	42, // 49: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	39, // 50: ringback.agent.v1.InteractionTransferred.at:type_name -> google.protobuf.Timestamp
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -3140,7 +3241,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

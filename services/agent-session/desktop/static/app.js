@@ -7,6 +7,7 @@
 import { API, Problem } from './api.js';
 import { renderCase } from './caseinfo.js';
 import { flushDraft, restoreDraft, wireDraft } from './draft.js';
+import { handedTo, hideHandover, showHandover } from './handover.js';
 import { renderParty, wireParty } from './party.js';
 import { wireResponses } from './responses.js';
 import { renderTeam, wireTeam } from './team.js';
@@ -329,7 +330,8 @@ function upsert(v, { force = false } = {}) {
   if (!app.api || !v || !v.id) return;
   let it = app.items.get(v.id);
   if (v.agent_id && v.agent_id !== app.api.agent) {
-    if (it) gone(it, 'redirected');
+    const to = handedTo(v, app.api.agent);
+    if (it) gone(it, to ? 'transferred' : 'redirected', to);
     return;
   }
   if (it && !force && !R.newer(it.view, v)) return;
@@ -337,6 +339,7 @@ function upsert(v, { force = false } = {}) {
     if (v.phase === 'done' || v.phase === 'withdrawn') return;
     it = newItem(v.id);
     app.items.set(v.id, it);
+    hideHandover();
   }
   const prev = it.view;
   it.view = v;
@@ -361,7 +364,7 @@ function upsert(v, { force = false } = {}) {
   render(it);
 }
 
-function gone(it, why) {
+function gone(it, why, to) {
   const who = it.view ? R.contactName(it.view) : 'the contact';
   const hadFocus = it.preview?.contains(document.activeElement) || it.win?.contains(document.activeElement);
   dropElements(it);
@@ -372,7 +375,9 @@ function gone(it, why) {
     withdrawn: `The web callback for ${who} was withdrawn: it timed out or was redirected.`,
     redirected: `The web callback for ${who} was redirected to another agent.`,
     done: `Done with the web callback for ${who}.`,
+    transferred: `Transferred to ${to}: the web callback for ${who} is theirs now.`,
   };
+  if (why === 'transferred') showHandover(to, who);
   announce(words[why] || words.withdrawn);
   if (hadFocus) focusNext();
 }

@@ -45,21 +45,24 @@ export function allowed(v, { dispositionRequired = true } = {}) {
   // contact itself, and a transferred contact is not called again.
   const party = Boolean(v.party_purpose);
   const ps = v.party_status || '';
+  // A call received by transfer (issue 15): the gateway does not hold,
+  // mute or transfer it again; End Call ends it.
+  const handed = Boolean(v.call_handed_over);
   return {
     accept: v.phase === 'offered',
     reject: v.phase === 'offered' && rejectShown(v),
     call: accepted && s === READY_TO_CALL && !party,
     'end-call': accepted && live,
-    hold: accepted && s === CONNECTED && !party,
-    retrieve: accepted && s === ON_HOLD && !party,
-    transfer: accepted && (s === CONNECTED || s === ON_HOLD) && !party,
-    consult: accepted && (s === CONNECTED || s === ON_HOLD) && !party,
-    'party-target': accepted && (s === CONNECTED || s === ON_HOLD) && !party,
+    hold: accepted && s === CONNECTED && !party && !handed,
+    retrieve: accepted && s === ON_HOLD && !party && !handed,
+    transfer: accepted && (s === CONNECTED || s === ON_HOLD) && !party && !handed,
+    consult: accepted && (s === CONNECTED || s === ON_HOLD) && !party && !handed,
+    'party-target': accepted && (s === CONNECTED || s === ON_HOLD) && !party && !handed,
     'complete-transfer': accepted && (ps === CONSULTING || ps === CONFERENCE),
     conference: accepted && ps === CONSULTING,
     'end-consultation': accepted && (ps === PARTY_RINGING || ps === CONSULTING || ps === CONFERENCE),
     keypad: accepted && s === CONNECTED,
-    mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)),
+    mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)) && !handed,
     record: accepted && (s === CONNECTED || (v.recording === true && s === ON_HOLD)),
     done: accepted && s === READY_TO_CALL && (!dispositionRequired || Boolean(v.disposition)),
     reschedule: accepted,
