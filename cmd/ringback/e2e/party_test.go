@@ -12,8 +12,9 @@ import (
 // media gateway to real SIP phones. Agent p1 consults p2 (the contact on
 // hold, p2's phone rung), makes it a conference (the contact taken off
 // hold), drops p2, then transfers the contact blind to p3, whose phone
-// answers and later hangs up. Each borrowed agent is Busy while on the call
-// and Ready again after.
+// answers and later hangs up: the interaction went with the call (issue
+// 15), so p3 sets the disposition and clicks Done, and p1 is free at once.
+// Each borrowed agent is Busy while on the call and free after.
 func TestConsultConferenceTransfer(t *testing.T) {
 	siptest.Sipp(t)
 	phone1 := siptest.StartUAS(t, siptest.AnswerHold)
@@ -37,6 +38,8 @@ func TestConsultConferenceTransfer(t *testing.T) {
 		Reason      string `json:"reason"`
 		PartyStatus string `json:"party_status"`
 		Party       string `json:"party"`
+		AgentID     string `json:"agent_id"`
+		From        string `json:"transferred_from"`
 	}
 	_ = json.Unmarshal(offer.Data, &v)
 	ix := "/v1/interactions/" + v.ID
@@ -97,11 +100,15 @@ func TestConsultConferenceTransfer(t *testing.T) {
 	a.eventually("/v1/agents/p2", &struct{}{}, "p2 Ready again", func() bool { return state("p2") == "READY" })
 
 	post("/transfer", map[string]string{"agent": "p3"}, 200)
-	a.eventually(ix, &v, "transferred to p3", func() bool { return v.Status == "Ready to Call" && strings.Contains(v.Reason, "p3") })
+	a.eventually(ix, &v, "the interaction moved to p3", func() bool { return v.AgentID == "p3" && v.From == "p1" })
 	phone1.WaitReceived(t, "BYE", 1) // the agent's leg is released
-	// p3's phone hangs up two seconds after answering: the call ends, p3 is
-	// free again.
-	a.eventually("/v1/agents/p3", &struct{}{}, "p3 Ready again", func() bool { return state("p3") == "READY" })
+	a.eventually("/v1/agents/p1", &struct{}{}, "p1 free", func() bool { s := state("p1"); return s == "READY" || s == "AFTER_CALL_WORK" })
+	// p3's phone hangs up two seconds after answering: the call ends, and
+	// the interaction is p3's to finish.
+	a.eventually(ix, &v, "the call ended for p3", func() bool { return v.Status == "Ready to Call" && v.AgentID == "p3" })
+	if s := state("p3"); s != "BUSY" {
+		t.Errorf("p3 is %s with the interaction, want BUSY", s)
+	}
 
 	var trail []struct{ Type string }
 	a.eventually(ix+"/events", &trail, "the third parties in the audit trail", func() bool {
@@ -112,4 +119,5 @@ func TestConsultConferenceTransfer(t *testing.T) {
 		t.Fatalf("disposition: %d %s", r.Status, r.Body)
 	}
 	a.eventually(ix, &struct{}{}, "done", func() bool { return a.do("POST", ix+"/done", nil).Status == 200 })
+	a.eventually("/v1/agents/p3", &struct{}{}, "p3 free after Done", func() bool { s := state("p3"); return s == "READY" || s == "AFTER_CALL_WORK" })
 }
