@@ -189,10 +189,20 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 
 // SubscribeAll implements eventstore.Store.
 func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn func(context.Context, eventstore.RecordedEvent) error) error {
+	return s.SubscribeStreams(ctx, from, nil, fn)
+}
+
+// SubscribeStreams implements eventstore.StreamSubscriber: the events of
+// streams want refuses are delivered sealed, as stored; a nil want opens
+// all.
+func (s *Store) SubscribeStreams(ctx context.Context, from eventstore.Position, want func(string) bool,
+	fn func(context.Context, eventstore.RecordedEvent) error) error {
 	return s.inner.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
-		r, err := s.open(ctx, r)
-		if err != nil {
-			return err
+		if want == nil || want(r.Stream) {
+			var err error
+			if r, err = s.open(ctx, r); err != nil {
+				return err
+			}
 		}
 		return fn(ctx, r)
 	})
