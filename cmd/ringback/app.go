@@ -104,6 +104,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := cfg.Validate(ts); err != nil {
 		return err
 	}
+	cfg.applyGC()
 	a, err := newApp(ctx, cfg, ts, stdout)
 	if err != nil {
 		return err

@@ -49,6 +49,11 @@ type Config struct {
 	LogLevel               string
 	// DebugPprof: where Go's profiles are served (pprof.go); empty: nowhere.
 	DebugPprof string
+	// GCPercent is the collector's GOGC (gc.go); gcFromEnv: the
+	// environment's GOGC stands, as neither the flag nor its
+	// RINGBACK_GC_PERCENT was given.
+	GCPercent int
+	gcFromEnv bool
 
 	Personal personalConfig
 
@@ -85,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ListTargets, "list-targets", false, "print the targets and exit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.DebugPprof, "debug-pprof", "", "listen address of Go's profiles (/debug/pprof/), unauthenticated and showing what the process holds: loopback only, for profiling; empty: off")
+	fs.IntVar(&c.GCPercent, "gc-percent", defaultGCPercent, "the Go collector's GOGC: how far (percent of the live heap) the heap grows before a collection. Above Go's 100 it spends memory to save CPU (gc.go); a GOMEMLIMIT still bounds the heap. 10-1000; the GOGC environment variable, when set, wins over the default")
 	c.Personal.RegisterFlags(fs)
 	c.Intake.RegisterFlags(fs)
 	c.Scheduler.RegisterFlags(fs)
@@ -176,6 +182,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 	}{{"scheduler.calling-window", &c.Scheduler.WindowGiven}, {"agent-session.calling-window", &c.AgentSession.WindowGiven}} {
 		*w.given = given[w.flag] || getenv(envName(w.flag)) != "" || c.Demo
 	}
+	c.gcFromEnv = getenv("GOGC") != "" && !given["gc-percent"] && getenv(envName("gc-percent")) == ""
 	c.Media.Trunk = c.SIPTrunk
 	c.AgentSession.RequireDisposition = c.Disposition.Required
 	c.AgentSession.SSO = c.OIDC
@@ -232,6 +239,9 @@ func (c *Config) Validate(targets []target) error {
 		return &usageError{fmt.Sprintf("--bus: %q is neither inproc nor kafka", c.Bus)}
 	}
 	if err := c.HTTPLimits.Validate(); err != nil {
+		return &usageError{err.Error()}
+	}
+	if err := c.validateGC(); err != nil {
 		return &usageError{err.Error()}
 	}
 	if err := c.OIDC.Validate(); err != nil {

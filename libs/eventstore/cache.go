@@ -82,3 +82,21 @@ func (c *Cache[S]) Load(ctx context.Context, store Store, stream string, agg Agg
 		return e.ids[id]
 	}}, nil
 }
+
+// appended records what the caller appended to stream after loading it at
+// from: the next Load then reads only what others appended since, instead
+// of reading back (and decoding) the caller's own events. When the entry
+// moved or was forgotten meanwhile, nothing is recorded and Load reads the
+// tail as usual; the store stays the truth.
+func (c *Cache[S]) appended(stream string, from, to ExpectedRevision, state S, ids []EventData) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[stream]
+	if e == nil || e.expected != from || to <= from {
+		return
+	}
+	for _, d := range ids {
+		e.ids[d.ID] = true
+	}
+	e.state, e.expected = state, to
+}

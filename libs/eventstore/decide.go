@@ -167,6 +167,9 @@ func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Lo
 		for _, e := range events {
 			s = agg.Evolve(s, e)
 		}
+		if cache != nil {
+			cache.appended(stream, l.Expected, res.NextExpected, s, data)
+		}
 		return Outcome[S]{State: s, Events: events, Position: res.Position, Expected: res.NextExpected}, nil
 	}
 }

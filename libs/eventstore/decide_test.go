@@ -110,6 +110,50 @@ func (r *reads) ReadStream(ctx context.Context, stream string, from eventstore.R
 	return r.Store.ReadStream(ctx, stream, from)
 }
 
+// recs counts the records ReadStream returns.
+type recs struct {
+	eventstore.Store
+	n int
+}
+
+func (r *recs) ReadStream(ctx context.Context, stream string, from eventstore.Revision) ([]eventstore.RecordedEvent, error) {
+	out, err := r.Store.ReadStream(ctx, stream, from)
+	r.n += len(out)
+	return out, err
+}
+
+// A cache remembers what its caller appended, so the next command does
+// not read its own events back; what another writer appended it still
+// reads (issue 12).
+func TestExecuteCachedDoesNotReadItsOwnAppendsBack(t *testing.T) {
+	st, ctx := open(t), context.Background()
+	r := &recs{Store: st}
+	cache := eventstore.NewCache[int](10)
+	exec := func(cause string) eventstore.Outcome[int] {
+		t.Helper()
+		out, err := eventstore.ExecuteCached(ctx, r, cache, "s-1", counter, eventstore.Cause{ID: cause}, add(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for i := range 5 {
+		exec(fmt.Sprint("c", i))
+	}
+	if r.n != 0 {
+		t.Fatalf("read %d records back; want 0", r.n)
+	}
+	if out := exec("c2"); !out.Replay || out.State != 5 {
+		t.Fatalf("redelivered: %+v", out)
+	}
+	if _, err := eventstore.Execute(ctx, st, "s-1", counter, eventstore.Cause{ID: "other"}, add(1)); err != nil {
+		t.Fatal(err)
+	}
+	if out := exec("c5"); out.State != 7 || r.n != 1 {
+		t.Fatalf("after another writer: %+v, %d records read; want state 7, 1 read", out, r.n)
+	}
+}
+
 // ExecuteFrom decides from what the caller read, so a command reads its
 // stream once; read before another writer's append, it conflicts, reads
 // again and still lands once, on the fresh state.

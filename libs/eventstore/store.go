@@ -74,6 +74,17 @@ type AppendResult struct {
 	Position     Position         // position of the last event appended
 }
 
+// StreamSubscriber is a Store whose SubscribeAll does work per event for
+// the subscriber (opening personal data, libs/personal) that it can skip
+// for the streams a subscriber ignores: SubscribeStreams delivers the
+// events of streams want refuses as stored, for their position only, and
+// the others as SubscribeAll does (issue 12: every read model saw every
+// event of the platform opened).
+type StreamSubscriber interface {
+	SubscribeStreams(ctx context.Context, from Position, want func(stream string) bool,
+		fn func(context.Context, RecordedEvent) error) error
+}
+
 // Store is the event-store port.
 //
 // All methods are safe for concurrent use. Append returns only once the

@@ -23,6 +23,9 @@ type openEntry struct {
 	data      []byte
 	refs      []keyRef
 	sealedLen int // a check that the id names the same bytes
+	// sealed is what was opened: an event copied whole into another
+	// (history's trail) is stored sealed as it came (sealedOf).
+	sealed []byte
 }
 
 // openCacheSize is the entries of one generation: under 1 KB each, so

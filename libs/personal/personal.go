@@ -197,6 +197,7 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 		return id, aead, nil
 	}
 	w := walker{
+		sealedOf: s.sealedOf,
 		contact: func(number string) error {
 			if id != "" || number == "" {
 				return nil

@@ -29,6 +29,9 @@ type step struct {
 	contact bool                         // the value is the contact's number
 	sub     *plan                        // kMessage, kListMessage
 	typeFD  protoreflect.FieldDescriptor // kEmbedded: the sibling naming the type
+	// idFD is kEmbedded's sibling event_id, when there is one: the id of
+	// the embedded event, whose sealed form the Sealer may still hold.
+	idFD protoreflect.FieldDescriptor
 }
 
 // plan is the personal content of one message type, read once from the
@@ -79,6 +82,9 @@ func build(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]boo
 				continue
 			}
 			s = step{fd: fd, kind: kEmbedded, typeFD: tf}
+			if idf := fields.ByName("event_id"); idf != nil && idf.Kind() == protoreflect.StringKind && !idf.IsList() {
+				s.idFD = idf
+			}
 		case isPersonal && fd.IsMap():
 			if fd.MapValue().Kind() != protoreflect.StringKind {
 				continue

@@ -91,3 +91,43 @@ func TestStoreAndBusSeam(t *testing.T) {
 		t.Fatal("nothing consumed")
 	}
 }
+
+// SubscribeStreams opens only the events of the streams a subscriber
+// wants; the others come as stored, sealed (issue 12).
+func TestSubscribeStreamsOpensOnlyWhatIsWanted(t *testing.T) {
+	ctx := context.Background()
+	s := newSealer(t)
+	inner, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(inner, s)
+	defer st.Close()
+	for _, stream := range []string{"intake-callback-cb-1", "scheduler-callback-cb-1"} {
+		data, err := eventstore.Encode(ctx, stream, eventstore.Cause{ID: "c1", Correlation: "cb-1"}, []proto.Message{requested()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Append(ctx, stream, eventstore.NoStream, data...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var got []eventstore.RecordedEvent
+	err = st.SubscribeStreams(sctx, eventstore.Position{}, func(stream string) bool { return stream == "intake-callback-cb-1" },
+		func(_ context.Context, r eventstore.RecordedEvent) error {
+			got = append(got, r)
+			if len(got) == 2 {
+				cancel()
+			}
+			return nil
+		})
+	if len(got) != 2 {
+		t.Fatalf("delivered %d events (%v), want 2", len(got), err)
+	}
+	if m, _ := eventstore.Decode(got[0]); !proto.Equal(m, requested()) {
+		t.Errorf("the wanted stream's event: %v, want it opened", m)
+	}
+	noCanary(t, "the event of a stream not wanted", got[1].Data)
+}

@@ -18,6 +18,10 @@ type walker struct {
 	contact func(number string) error
 	str     func(fd protoreflect.FieldDescriptor, v string) (string, error)
 	bytes   func(fd protoreflect.FieldDescriptor, v []byte) ([]byte, error)
+	// sealedOf, when set (sealing), returns the sealed form of the
+	// embedded event with id whose plaintext is data, if known, so that
+	// an event copied as it was read is not sealed again.
+	sealedOf func(id string, data []byte) ([]byte, bool)
 	// changed is set once a value was replaced by a different one: an
 	// event left as it was need not be encoded again.
 	changed bool
@@ -82,6 +86,16 @@ func (w *walker) walk(m protoreflect.Message, p *plan) error {
 				}
 			}
 		case kEmbedded:
+			if w.sealedOf != nil && s.idFD != nil {
+				v := m.Get(s.fd).Bytes()
+				if n, ok := w.sealedOf(m.Get(s.idFD).String(), v); ok {
+					if !bytes.Equal(n, v) {
+						m.Set(s.fd, protoreflect.ValueOfBytes(n))
+						w.changed = true
+					}
+					continue
+				}
+			}
 			n, changed, err := w.embedded(m.Get(s.typeFD).String(), m.Get(s.fd).Bytes())
 			if err != nil {
 				return err

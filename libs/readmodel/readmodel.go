@@ -99,8 +99,15 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 	// resumed from the last position folded, with backoff, instead of
 	// ending the process: the view stays, /readyz says why meanwhile.
 	wait := 50 * time.Millisecond
+	subscribe := store.SubscribeAll
+	if ss, ok := store.(eventstore.StreamSubscriber); ok && len(p.Prefixes) > 0 {
+		// The events of other streams are only counted: not opened.
+		subscribe = func(ctx context.Context, from eventstore.Position, fn func(context.Context, eventstore.RecordedEvent) error) error {
+			return ss.SubscribeStreams(ctx, from, p.wants, fn)
+		}
+	}
 	for {
-		err := store.SubscribeAll(ctx, from, func(_ context.Context, r eventstore.RecordedEvent) error {
+		err := subscribe(ctx, from, func(_ context.Context, r eventstore.RecordedEvent) error {
 			folded := false
 			if p.wants(r.Stream) {
 				if m, err := eventstore.Decode(r); err == nil {

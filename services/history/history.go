@@ -90,12 +90,17 @@ type Deps struct {
 
 // Service is history.
 type Service struct {
-	agents   *agentauth.Directory // nil: open
-	cfg      Config
-	deps     Deps
-	view     *view
-	idx      indexes
-	proj     *readmodel.Projection
+	agents *agentauth.Directory // nil: open
+	cfg    Config
+	deps   Deps
+	view   *view
+	idx    indexes
+	proj   *readmodel.Projection
+	// trails holds the revision and event ids of the trails being
+	// recorded, so recording an event reads only what was appended to its
+	// trail since the last one (by this replica or another), not the whole
+	// trail again (issue 12).
+	trails   *eventstore.Cache[struct{}]
 	recorded prometheus.Counter
 	notes    prometheus.Counter
 	loaded   prometheus.Counter
@@ -111,6 +116,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, deps: deps, view: newView(cfg.cachedCallbacks()), agents: agents}
+	s.trails = eventstore.NewCache[struct{}](cfg.cachedCallbacks())
 	s.idx.linked = newLRU[string, struct{}](2 * cfg.cachedCallbacks())
 	// The view is a cache that reads from the store what it does not hold
 	// (through the index streams), so a restart replays nothing: it starts
@@ -157,9 +163,11 @@ var aggregate = eventstore.Aggregate[timeline.State]{Evolve: timeline.Evolve}
 // stream's revision, so a write does not decode the whole trail again.
 var appendOnly = eventstore.Aggregate[struct{}]{Evolve: func(s struct{}, _ proto.Message) struct{} { return s }}
 
-// record copies an event into its callback's history.
+// record copies an event into its callback's history. The cache is
+// read-through: the store's tail past the cached revision is read each
+// time, and an append that lost to another replica reads it again.
 func (s *Service) record(ctx context.Context, cause eventstore.Cause, r timeline.Record) (eventstore.Outcome[struct{}], error) {
-	return eventstore.Execute(ctx, s.deps.Store, timeline.Stream(r.CallbackID), appendOnly, cause,
+	return eventstore.ExecuteCached(ctx, s.deps.Store, s.trails, timeline.Stream(r.CallbackID), appendOnly, cause,
 		func(struct{}) ([]proto.Message, error) { return timeline.Decide(timeline.State{}, r) })
 }
 

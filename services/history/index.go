@@ -220,8 +220,17 @@ func (s *Service) indexer(ctx context.Context) error {
 		last     = time.Now()
 		backfill = from.Less(head)
 	)
-	err = s.deps.Store.SubscribeAll(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
-		if strings.HasPrefix(r.Stream, timeline.StreamPrefix) {
+	trail := func(stream string) bool { return strings.HasPrefix(stream, timeline.StreamPrefix) }
+	subscribe := s.deps.Store.SubscribeAll
+	if ss, ok := s.deps.Store.(eventstore.StreamSubscriber); ok {
+		// Only the trails are read: the rest of the platform's events are
+		// not opened for nothing.
+		subscribe = func(ctx context.Context, from eventstore.Position, fn func(context.Context, eventstore.RecordedEvent) error) error {
+			return ss.SubscribeStreams(ctx, from, trail, fn)
+		}
+	}
+	err = subscribe(ctx, from, func(ctx context.Context, r eventstore.RecordedEvent) error {
+		if trail(r.Stream) {
 			if m, err := eventstore.Decode(r); err == nil {
 				if rec, ok := m.(*historyv1.InteractionEventRecorded); ok && !rec.Indexed {
 					cb := strings.TrimPrefix(r.Stream, timeline.StreamPrefix)
