@@ -42,8 +42,8 @@ const (
 //	                       hold with one (issue 13)
 type options struct {
 	calls, agents, hogs int
-	pause         time.Duration
-	keep          string
+	pause               time.Duration
+	keep                string
 }
 
 func parseOptions() (options, error) {
