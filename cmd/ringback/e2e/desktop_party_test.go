@@ -181,6 +181,14 @@ func TestDesktopConsultConferenceTransfer(t *testing.T) {
 	// Transfer to d2, blind: d1's leg released, the interaction goes with
 	// the call (issue 15): d1's window closes "Transferred to d2", d2 is
 	// Busy with it, their window Connected.
+	t.Cleanup(func() {
+		if t.Failed() { // what the server recorded, beside what the page shows
+			for _, tok := range []string{"d1-token", "d2-token"} {
+				r := a.do("GET", "/v1/interactions/"+ix+"/events?access_token="+tok, nil)
+				t.Logf("the interaction's events as %s: %d %s", tok, r.Status, r.Body)
+			}
+		}
+	})
 	d1.fill(t, input, "d2")
 	d1.pressNamed(t, win, "Transfer")
 	d1.waitJS(t, "the window closed, transferred to d2", `!document.querySelector(`+desktopJS(win)+`) && `+

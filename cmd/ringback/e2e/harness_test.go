@@ -89,12 +89,24 @@ func start(t *testing.T, name string, args ...string) *proc {
 func startWithin(t *testing.T, within time.Duration, name string, args ...string) *proc {
 	t.Helper()
 	addr := freePort(t, "tcp")
-	logPath := filepath.Join(t.TempDir(), name+".log")
+	dir := t.TempDir()
+	if keep := os.Getenv("RINGBACK_E2E_KEEP_LOGS"); keep != "" {
+		// A directory that outlives the test, for a failure's whole story.
+		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, append([]string{"serve", "--http", addr, "--log-level", "warn"}, args...)...)
+	level := "warn"
+	if l := os.Getenv("RINGBACK_E2E_LOG_LEVEL"); l != "" {
+		level = l // debug or info when a failure needs the story
+	}
+	cmd := exec.Command(binary, append([]string{"serve", "--http", addr, "--log-level", level}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A gateway stopping drains its live calls; tests stop with calls up,
 	// and wait seconds, not the production grace of minutes.
@@ -153,6 +165,10 @@ func (p *proc) stop(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte("DATA RACE")) || bytes.Contains(b, []byte("panic:")) {
 		t.Errorf("%s:\n%s", p.name, b)
+	} else if t.Failed() {
+		// The log lives in the test's temporary directory, gone after it:
+		// a failed test shows what the process said last.
+		t.Logf("%s's log ends:\n%s", p.name, p.tail())
 	}
 }
 

@@ -56,6 +56,14 @@ eq('worded', R.contactTimeText(R.contactTime({ contact_zones: ['Europe/Paris'], 
   '21:30 Europe/Paris · outside the calling window 08:00–21:00');
 eq('no zones', R.contactTimeText(R.contactTime({}, at)), 'Unknown');
 
+// A window closed (transferred away) is reopened only by a later state, not
+// by a command's answer that was on its way when it closed.
+eq('never closed', R.revives(undefined, { updated_at: '2026-12-03T20:00:00Z' }), true);
+eq('late answer', R.revives('2026-12-03T20:00:00.930Z', { updated_at: '2026-12-03T20:00:00.912Z' }), false);
+eq('the closing view again', R.revives('2026-12-03T20:00:00.930Z', { updated_at: '2026-12-03T20:00:00.930Z' }), false);
+eq('came back later', R.revives('2026-12-03T20:00:00.930Z', { updated_at: '2026-12-03T20:05:00Z' }), true);
+eq('no time', R.revives('2026-12-03T20:00:00.930Z', {}), false);
+
 if (fail.length) { console.log(fail.join('\n')); process.exit(1); }
 `
 

@@ -26,6 +26,7 @@ const app = {
   retryTimer: 0,
   catalogue: { codes: [], required: true },
   items: new Map(), // interaction id -> item
+  closed: new Map(), // interaction id -> updated_at of the view it closed at
 };
 
 // An item is one interaction on this desktop: its last view, its preview or
@@ -331,12 +332,14 @@ function upsert(v, { force = false } = {}) {
   let it = app.items.get(v.id);
   if (v.agent_id && v.agent_id !== app.api.agent) {
     const to = handedTo(v, app.api.agent);
-    if (it) gone(it, to ? 'transferred' : 'redirected', to);
+    if (it) gone(it, to ? 'transferred' : 'redirected', to, v);
     return;
   }
   if (it && !force && !R.newer(it.view, v)) return;
   if (!it) {
     if (v.phase === 'done' || v.phase === 'withdrawn') return;
+    if (!R.revives(app.closed.get(v.id), v)) return;
+    app.closed.delete(v.id);
     it = newItem(v.id);
     app.items.set(v.id, it);
     hideHandover();
@@ -364,11 +367,14 @@ function upsert(v, { force = false } = {}) {
   render(it);
 }
 
-function gone(it, why, to) {
+// gone closes an interaction's preview or window; last is the view that
+// closed it, when one did.
+function gone(it, why, to, last) {
   const who = it.view ? R.contactName(it.view) : 'the contact';
   const hadFocus = it.preview?.contains(document.activeElement) || it.win?.contains(document.activeElement);
   dropElements(it);
   app.items.delete(it.id);
+  remember(it.id, [it.view?.updated_at, last?.updated_at]);
   updateIdle();
   const words = {
     rejected: `Rejected the web callback for ${who}: it returns to the queue.`,
@@ -380,6 +386,17 @@ function gone(it, why, to) {
   if (why === 'transferred') showHandover(to, who);
   announce(words[why] || words.withdrawn);
   if (hadFocus) focusNext();
+}
+
+// remember keeps when an interaction closed (the latest of times), so a
+// late answer cannot reopen it; a shift's worth, the oldest forgotten.
+function remember(id, times) {
+  const at = times.filter((t) => t && !Number.isNaN(Date.parse(t)))
+    .sort((a, b) => Date.parse(a) - Date.parse(b)).pop();
+  if (!at) return;
+  app.closed.delete(id);
+  app.closed.set(id, at);
+  if (app.closed.size > 2000) app.closed.delete(app.closed.keys().next().value);
 }
 
 // focusNext puts the focus somewhere useful after a preview or window closed.

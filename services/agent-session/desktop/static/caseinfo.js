@@ -18,10 +18,15 @@ export function renderCase(dl, data) {
   dl.dataset.sig = sig;
   const nodes = [];
   if (entries.length === 0) {
+    // A <dd> needs its <dt> (axe: definition-list); the term is for
+    // screen readers, the sighted read the muted line alone.
+    const dt = document.createElement('dt');
+    dt.className = 'visually-hidden';
+    dt.textContent = 'Case information';
     const dd = document.createElement('dd');
     dd.className = 'none';
     dd.textContent = 'No case information.';
-    nodes.push(dd);
+    nodes.push(dt, dd);
   }
   for (const [k, val] of entries) {
     const dt = document.createElement('dt');

@@ -284,6 +284,19 @@ export function newer(a, b) {
   return tb >= ta;
 }
 
+// revives says whether view v may reopen an interaction the desktop closed
+// when its view read closedAt (updated_at): only a later state does (it
+// came back, say by a transfer to this agent). An answer to a command sent
+// before the close, arriving after it, is older and must not reopen a
+// window the interaction has left.
+export function revives(closedAt, v) {
+  if (closedAt === undefined) return true;
+  const tc = Date.parse(closedAt);
+  const tv = Date.parse(v.updated_at);
+  if (Number.isNaN(tc) || Number.isNaN(tv)) return false;
+  return tv > tc;
+}
+
 // matrixText describes a contact matrix cell for a tooltip and a screen reader.
 export function matrixText(cell, what) {
   const types = Object.entries(cell.types || {}).map(([t, n]) => `${n} ${t}`).join(', ');
