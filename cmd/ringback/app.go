@@ -39,9 +39,6 @@ import (
 	"github.com/ringback/ringback/libs/telemetry"
 	historyindex "github.com/ringback/ringback/services/history/index"
 	intakecontact "github.com/ringback/ringback/services/intake/contact"
-	mediagateway "github.com/ringback/ringback/services/media-gateway"
-	"github.com/ringback/ringback/services/media-gateway/sip"
-	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
 // App is one process: the shared parts every target is built from.
@@ -67,8 +64,6 @@ type App struct {
 
 	raw        eventstore.Store // the store under the sealing one, which the relay reads
 	tel        *telemetry.Telemetry
-	phones     *webphone.Phones // the browsers' phones; nil: --media.webrtc-off
-	gateway    *sip.Gateway
 	subscribed atomic.Int64 // topic subscriptions made, for the single-node relay barrier
 	ready      atomic.Bool
 	instance   string                      // this process, as a lease holder
@@ -257,37 +252,6 @@ func (c countingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan
 	return ch, err
 }
 
-func (a *App) sipGateway() (*sip.Gateway, error) {
-	if a.gateway != nil {
-		return a.gateway, nil
-	}
-	accounts, err := mediagateway.LoadAccounts(a.Config.Media.AccountsFile)
-	if err != nil {
-		return nil, err
-	}
-	cfg := sip.Config{Listen: a.Config.SIP, Trunk: a.Config.SIPTrunk, CallerID: a.Config.Media.CallerID,
-		AgentRingTimeout: a.Config.Media.AgentRingTimeout, ContactRingTimeout: a.Config.Media.ContactRingTimeout,
-		KeepAlive: a.Config.Media.TrunkKeepAlive, Accounts: accounts,
-		TrunkUser: a.Config.Media.TrunkUser, TrunkPassword: a.Config.Media.TrunkPassword,
-		SessionExpires: a.Config.Media.SessionExpires, MinSE: a.Config.Media.MinSE}
-	if err := a.Config.Media.SIP.Apply(&cfg, a.Config.SIP); err != nil {
-		return nil, err
-	}
-	if !a.Config.Media.Phone.Off { // the browsers' phones (issue 15)
-		phones, err := webphone.New(a.Config.Media.Phone.WebPhoneConfig(cfg.AgentRingTimeout), a.Log.With("component", "webphone"))
-		if err != nil {
-			return nil, err
-		}
-		a.phones, cfg.WebPhones = phones, phones.Addr()
-	}
-	gw, err := sip.New(cfg, a.Log.With("component", "sip"))
-	if err != nil {
-		return nil, fmt.Errorf("sip: %w", err)
-	}
-	a.gateway = gw
-	return gw, nil
-}
-
 func (a *App) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil {
@@ -321,12 +285,6 @@ func (a *App) run(ctx context.Context, ts []target) error {
 			a.readiness = append(a.readiness, namedCheck{t.Name, rd.Ready})
 		}
 		expected += len(t.Topics)
-	}
-	if a.gateway != nil {
-		runners = append([]started{{"sip", a.gateway}}, runners...)
-	}
-	if a.phones != nil { // stopped after the gateway, which BYEs its calls first
-		runners = append([]started{{"webphone", a.phones}}, runners...)
 	}
 	if a.Config.Demo {
 		d, err := newDemo(a)
@@ -374,11 +332,18 @@ func (a *App) run(ctx context.Context, ts []target) error {
 			}
 		}()
 	}
+	// The relay's metrics exist from the start, whether or not this
+	// replica leads its relay, so the dashboards and alerts have their
+	// series as soon as /readyz says ready.
+	relayMetrics, err := relay.NewMetrics(a.Registry)
+	if err != nil {
+		return err
+	}
 	relayCtx, relayCancel := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() {
 		defer close(relayDone)
-		if err := a.runRelay(relayCtx, ctx, expected, names, prefixes); err != nil && relayCtx.Err() == nil {
+		if err := a.runRelay(relayCtx, ctx, relayMetrics, expected, names, prefixes); err != nil && relayCtx.Err() == nil {
 			cancel(fmt.Errorf("relay: %w", err))
 		}
 	}()
@@ -418,7 +383,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 
 // runRelay starts the outbox once the consumers listen (in process), then
 // publishes until ctx is done.
-func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixes []string) error {
+func (a *App) runRelay(ctx, appCtx context.Context, m *relay.Metrics, expected int, names, prefixes []string) error {
 	if a.Config.Bus == "inproc" {
 		deadline := time.Now().Add(30 * time.Second)
 		for a.subscribed.Load() < int64(expected) {
@@ -441,10 +406,6 @@ func (a *App) runRelay(ctx, appCtx context.Context, expected int, names, prefixe
 	// One checkpoint per set of streams relayed: the replicas of a service
 	// share it, and a new pod resumes where the last one stopped.
 	r := relay.New(a.relayStore(), a.Publisher, relay.InStore(cp, "relay-"+strings.Join(names, ".")), a.Log.With("component", "relay"))
-	m, err := relay.NewMetrics(a.Registry)
-	if err != nil {
-		return err
-	}
 	r.Metrics = m
 	r.Streams = func(stream string) bool { return relayed(stream, prefixes) }
 	leases, ok := a.Store.(eventstore.Leases)
@@ -529,9 +490,6 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 func (a *App) notReady(ctx context.Context) error {
 	if !a.ready.Load() {
 		return errors.New("starting or stopping")
-	}
-	if a.gateway != nil && !a.gateway.TrunkUp() {
-		return errors.New("the SIP trunk does not answer OPTIONS")
 	}
 	for _, c := range a.readiness {
 		if err := c.check(); err != nil {

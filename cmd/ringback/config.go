@@ -183,7 +183,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Config
 		*w.given = given[w.flag] || getenv(envName(w.flag)) != "" || c.Demo
 	}
 	c.gcFromEnv = getenv("GOGC") != "" && !given["gc-percent"] && getenv(envName("gc-percent")) == ""
-	c.Media.Trunk = c.SIPTrunk
+	c.Media.Listen, c.Media.Trunk = c.SIP, c.SIPTrunk
 	c.AgentSession.RequireDisposition = c.Disposition.Required
 	c.AgentSession.SSO = c.OIDC
 	c.AgentSession.AgentsFile, c.History.AgentsFile, c.Disposition.AgentsFile = c.Agents, c.Agents, c.Agents

@@ -59,13 +59,9 @@ var targets = []target{
 			Clock: a.Clock, Log: a.Log.With("service", "agent-session"), Metrics: a.Registry, Mux: a.Mux})
 	}},
 	{Name: "media-gateway", Prefix: "media-", Topics: mediagateway.Topics, Init: func(a *App) (Runner, error) {
-		gw, err := a.sipGateway()
-		if err != nil {
-			return nil, err
-		}
 		return mediagateway.New(a.Config.Media, mediagateway.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers,
 			Clock: a.Clock, Log: a.Log.With("service", "media-gateway"), Metrics: a.Registry, Mux: a.Mux},
-			Dialer: gw, Recordings: a.recordingSealer(), Phones: a.phones})
+			Recordings: a.recordingSealer()})
 	}},
 	{Name: "history", Prefix: "history-", Topics: history.Topics, Init: func(a *App) (Runner, error) {
 		return history.New(a.Config.History, history.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers, Clock: a.Clock, Log: a.Log.With("service", "history"), Metrics: a.Registry, Mux: a.Mux}, Eraser: a.eraser()})

@@ -132,7 +132,7 @@ func startBrowserGateway(t *testing.T, env *servicetest.Env, id, trunk string) *
 		ContactRingTimeout: 5 * time.Second, InstanceID: id, LeaseTTL: testTTL, DrainGrace: 500 * time.Millisecond,
 		Phone: mediagateway.PhoneConfig{URL: srv.URL}}
 	reg := prometheus.NewRegistry()
-	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: clock.Real{}, Log: log, Metrics: reg, Mux: mux}, Dialer: gw, Phones: phones})
+	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: clock.Real{}, Log: log, Metrics: reg, Mux: mux}, Dialer: sip.Port{Gateway: gw}, Phones: phones})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/services/media-gateway/call"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // calls is the gateway's view of its calls: every unfinished attempt folded
@@ -24,7 +24,7 @@ type calls struct {
 // live is a call this process is placing or holds.
 type live struct {
 	cancel context.CancelFunc // stops a dial still ringing (CANCEL)
-	call   *sip.Call          // set once connected
+	call   telephony.Call     // set once connected
 	hangup bool               // End Call arrived before the call connected
 	// recording is the file being recorded, for RecordingStopped.
 	recording string
@@ -87,7 +87,7 @@ func (c *calls) hold(id string, l *live) {
 	c.live[id] = l
 }
 
-func (c *calls) connected(id string, sc *sip.Call) (hangup bool) {
+func (c *calls) connected(id string, sc telephony.Call) (hangup bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if l := c.live[id]; l != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // errNotHere: the call is not one this process holds (ended, or placed by
@@ -136,7 +136,7 @@ type RecordingSealer interface {
 // sealRecording is how a recording of callback correlation is sealed; nil
 // when recordings are not sealed. The recorder calls it at once, within
 // the request's ctx.
-func (s *Service) sealRecording(ctx context.Context, correlation string) sip.Seal {
+func (s *Service) sealRecording(ctx context.Context, correlation string) telephony.Seal {
 	if s.deps.Recordings == nil {
 		return nil
 	}

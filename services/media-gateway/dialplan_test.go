@@ -12,18 +12,20 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // neverDial fails the test if the gateway hands it a call.
 type neverDial struct{ t *testing.T }
 
-func (d neverDial) Dial(_ context.Context, id, _, _ string, _ func(sip.Progress)) (*sip.Call, error) {
+func (d neverDial) Dial(_ context.Context, id, _, _ string, _ func(telephony.Progress)) (telephony.Call, error) {
 	d.t.Errorf("call %s reached the SIP adapter", id)
 	return nil, context.Canceled
 }
 
-func (d neverDial) DialContactFirst(ctx context.Context, id, a, n string, r func(sip.Progress)) (*sip.Call, error) {
+func (neverDial) ContactAddress(number string) string { return "sip:" + number + "@trunk.invalid" }
+
+func (d neverDial) DialContactFirst(ctx context.Context, id, a, n string, r func(telephony.Progress)) (telephony.Call, error) {
 	return d.Dial(ctx, id, a, n, r)
 }
 

@@ -67,7 +67,7 @@ func startGateway(t *testing.T, env *servicetest.Env, id, trunk string, ttl time
 		mod(&cfg)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: clock.Real{}, Log: log, Metrics: reg}, Dialer: gw})
+	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: clock.Real{}, Log: log, Metrics: reg}, Dialer: sip.Port{Gateway: gw}})
 	if err != nil {
 		t.Fatal(err)
 	}

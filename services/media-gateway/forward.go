@@ -13,7 +13,7 @@ import (
 	"github.com/ringback/ringback/proto/catalog"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Control requests reach the owner through the call's own stream. The bus
@@ -139,7 +139,7 @@ func (s *Service) apply(r eventstore.RecordedEvent, e proto.Message) {
 }
 
 // legsOf turns the SIP adapter's dialogs into the events' form.
-func legsOf(ds []sip.Dialog) map[string]*mediav1.LegDialog {
+func legsOf(ds []telephony.Dialog) map[string]*mediav1.LegDialog {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -153,8 +153,8 @@ func legsOf(ds []sip.Dialog) map[string]*mediav1.LegDialog {
 }
 
 // dialogOf is a recorded leg's dialog for the SIP adapter.
-func dialogOf(role string, l *mediav1.LegDialog) sip.Dialog {
-	return sip.Dialog{Role: role, CallID: l.CallId, From: l.From, To: l.To, CSeq: l.Cseq, RemoteTarget: l.RemoteTarget,
+func dialogOf(role string, l *mediav1.LegDialog) telephony.Dialog {
+	return telephony.Dialog{Role: role, CallID: l.CallId, From: l.From, To: l.To, CSeq: l.Cseq, RemoteTarget: l.RemoteTarget,
 		RouteSet: l.RouteSet, Transport: l.Transport, RemoteAddr: l.RemoteAddr, LocalContact: l.LocalContact,
 		Early: l.Early, Via: l.Via}
 }

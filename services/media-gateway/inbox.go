@@ -17,7 +17,7 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Topics are the topics the gateway takes commands from.
@@ -70,7 +70,7 @@ func (s *Service) command(ctx context.Context, e envelope.Envelope, forwarded bo
 		// Ours, but no longer placing or holding it: close its record so
 		// the agent is not left in Connected.
 		_, err = s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation},
-			call.Report{Step: call.End, End: mediav1.EndReason_END_REASON_HANGUP_REQUESTED, Reason: sip.ReasonHangupRequested,
+			call.Report{Step: call.End, End: mediav1.EndReason_END_REASON_HANGUP_REQUESTED, Reason: telephony.ReasonHangupRequested,
 				At: s.deps.Clock.Now()})
 		return err
 	}
@@ -113,7 +113,7 @@ func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.Dia
 	if s.draining.Load() {
 		return fmt.Errorf("dial %s: %w", ev.CallId, errDraining)
 	}
-	contact := fmt.Sprintf("sip:%s@%s", ev.PhoneNumber, s.cfg.Trunk)
+	contact := s.deps.Dialer.ContactAddress(ev.PhoneNumber)
 	out, err := s.execute(ctx, ev.CallId, eventstore.Cause{ID: e.ID, Correlation: e.Correlation}, call.Start{
 		ID: ev.CallId, Interaction: ev.InteractionId, Agent: ev.AgentId, AgentURI: ev.AgentPhoneUri,
 		ContactURI: contact, Instance: s.instance, Holder: s.holder, Generation: s.currentLease().Generation, At: s.deps.Clock.Now()})
@@ -136,33 +136,33 @@ func (s *Service) dial(ctx context.Context, e envelope.Envelope, ev *agentv1.Dia
 	return nil
 }
 
-var outcomes = map[sip.Outcome]mediav1.Outcome{
-	sip.OutcomeBusy:               mediav1.Outcome_OUTCOME_BUSY,
-	sip.OutcomeNoAnswer:           mediav1.Outcome_OUTCOME_NO_ANSWER,
-	sip.OutcomeInvalidNumber:      mediav1.Outcome_OUTCOME_INVALID_NUMBER,
-	sip.OutcomeFailed:             mediav1.Outcome_OUTCOME_FAILED,
-	sip.OutcomeAgentUnavailable:   mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE,
-	sip.OutcomeCancelled:          mediav1.Outcome_OUTCOME_CANCELLED,
-	sip.OutcomeAgentNotRegistered: mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED,
+var outcomes = map[telephony.Outcome]mediav1.Outcome{
+	telephony.OutcomeBusy:               mediav1.Outcome_OUTCOME_BUSY,
+	telephony.OutcomeNoAnswer:           mediav1.Outcome_OUTCOME_NO_ANSWER,
+	telephony.OutcomeInvalidNumber:      mediav1.Outcome_OUTCOME_INVALID_NUMBER,
+	telephony.OutcomeFailed:             mediav1.Outcome_OUTCOME_FAILED,
+	telephony.OutcomeAgentUnavailable:   mediav1.Outcome_OUTCOME_AGENT_UNAVAILABLE,
+	telephony.OutcomeCancelled:          mediav1.Outcome_OUTCOME_CANCELLED,
+	telephony.OutcomeAgentNotRegistered: mediav1.Outcome_OUTCOME_AGENT_NOT_REGISTERED,
 }
 
 // ends are the SIP adapter's reasons for an end as the events carry them.
-var ends = map[sip.EndReason]mediav1.EndReason{
-	sip.EndAgentHungUp:     mediav1.EndReason_END_REASON_AGENT_HUNG_UP,
-	sip.EndContactHungUp:   mediav1.EndReason_END_REASON_CONTACT_HUNG_UP,
-	sip.EndHangupRequested: mediav1.EndReason_END_REASON_HANGUP_REQUESTED,
-	sip.EndGatewayStopped:  mediav1.EndReason_END_REASON_GATEWAY_STOPPED,
-	sip.EndPartyHungUp:     mediav1.EndReason_END_REASON_PARTY_HUNG_UP,
-	sip.EndPartyDropped:    mediav1.EndReason_END_REASON_PARTY_DROPPED,
-	sip.EndCallEnded:       mediav1.EndReason_END_REASON_CALL_ENDED,
-	sip.EndSessionExpired:  mediav1.EndReason_END_REASON_SESSION_EXPIRED,
+var ends = map[telephony.EndReason]mediav1.EndReason{
+	telephony.EndAgentHungUp:     mediav1.EndReason_END_REASON_AGENT_HUNG_UP,
+	telephony.EndContactHungUp:   mediav1.EndReason_END_REASON_CONTACT_HUNG_UP,
+	telephony.EndHangupRequested: mediav1.EndReason_END_REASON_HANGUP_REQUESTED,
+	telephony.EndGatewayStopped:  mediav1.EndReason_END_REASON_GATEWAY_STOPPED,
+	telephony.EndPartyHungUp:     mediav1.EndReason_END_REASON_PARTY_HUNG_UP,
+	telephony.EndPartyDropped:    mediav1.EndReason_END_REASON_PARTY_DROPPED,
+	telephony.EndCallEnded:       mediav1.EndReason_END_REASON_CALL_ENDED,
+	telephony.EndSessionExpired:  mediav1.EndReason_END_REASON_SESSION_EXPIRED,
 }
 
-var steps = map[sip.ProgressKind]call.Step{
-	sip.AgentRinging: call.AgentRinging, sip.AgentAnswered: call.AgentAnswered, sip.ContactRinging: call.ContactRinging,
-	sip.Connected: call.Connect, sip.Failed: call.Fail, sip.Ended: call.End,
-	sip.PartyRinging: call.PartyRinging, sip.PartyConnected: call.PartyConnected, sip.Conferenced: call.Conference,
-	sip.Transferred: call.Transfer, sip.PartyLeft: call.PartyLeave,
+var steps = map[telephony.ProgressKind]call.Step{
+	telephony.AgentRinging: call.AgentRinging, telephony.AgentAnswered: call.AgentAnswered, telephony.ContactRinging: call.ContactRinging,
+	telephony.Connected: call.Connect, telephony.Failed: call.Fail, telephony.Ended: call.End,
+	telephony.PartyRinging: call.PartyRinging, telephony.PartyConnected: call.PartyConnected, telephony.Conferenced: call.Conference,
+	telephony.Transferred: call.Transfer, telephony.PartyLeft: call.PartyLeave,
 }
 
 // place runs one call from dial to hang-up, recording each step.
@@ -181,19 +181,19 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 			s.deps.Log.Error("record call step", "call", ev.CallId, "err", err)
 		}
 	}
-	report := func(p sip.Progress) {
+	report := func(p telephony.Progress) {
 		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], End: ends[p.End], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now(),
 			Legs: legsOf(p.Legs)}
 		if p.Kind.AboutParty() {
 			r.Party = s.calls.party(ev.CallId)
-			if p.Kind == sip.PartyLeft {
+			if p.Kind == telephony.PartyLeft {
 				s.calls.clearParty(ev.CallId)
 			}
 		}
-		if p.Kind == sip.Failed {
+		if p.Kind == telephony.Failed {
 			setup(p.Outcome.String())
 		}
-		if p.Kind == sip.AgentRinging {
+		if p.Kind == telephony.AgentRinging {
 			r.Browser, r.BrowserURL = s.browserRing(ev.AgentPhoneUri)
 		}
 		record(r)
@@ -207,7 +207,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 	if err := s.plan.Check(ev.PhoneNumber); err != nil {
 		// Refused before the Dialer: nothing leaves for the trunk.
 		s.deps.Log.InfoContext(ctx, "dial refused", "call", ev.CallId, "reason", dialplan.Reason(err))
-		setup(sip.OutcomeInvalidNumber.String())
+		setup(telephony.OutcomeInvalidNumber.String())
 		record(call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_INVALID_NUMBER, Reason: err.Error(), At: s.deps.Clock.Now()})
 		return
 	}
@@ -220,7 +220,7 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		span.RecordError(err)
 	}
 	if err != nil {
-		var oe *sip.OutcomeError
+		var oe *telephony.OutcomeError
 		if !errors.As(err, &oe) {
 			// Cancelled (End Call while ringing) or stopped: make sure the
 			// attempt is closed; Decide ignores it if a report already did.

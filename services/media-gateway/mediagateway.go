@@ -37,6 +37,7 @@ import (
 	"github.com/ringback/ringback/libs/serviceconf"
 	"github.com/ringback/ringback/services/media-gateway/call"
 	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
@@ -45,7 +46,11 @@ const HandlerName = "media-gateway"
 
 // Config of the media gateway.
 type Config struct {
-	Trunk              string // host:port; contacts are dialled as sip:<E.164>@trunk
+	// Listen and Trunk are the binary's --sip and --sip-trunk: where the
+	// service's own SIP adapter listens (host:port) and where it dials
+	// contacts (sip:<E.164>@trunk).
+	Listen             string
+	Trunk              string
 	CallerID           string
 	AgentRingTimeout   time.Duration
 	ContactRingTimeout time.Duration
@@ -62,12 +67,10 @@ type Config struct {
 	InstanceID string
 	LeaseTTL   time.Duration
 	DrainGrace time.Duration
-	// Session timers offered on every leg (RFC 4028); read by the binary
-	// when it builds the SIP adapter.
+	// Session timers offered on every leg (RFC 4028).
 	SessionExpires time.Duration
 	MinSE          time.Duration
-	// SIP: transports, TLS, digest and per-source limits (sipconfig.go),
-	// read by the binary when it builds the SIP adapter.
+	// SIP: transports, TLS, digest and per-source limits (sipconfig.go).
 	SIP SIPConfig
 	// Phone: the browsers' phones (phone.go); AgentsFile (the binary's
 	// --agents) says who may answer on them.
@@ -153,18 +156,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Dialer places calls: the SIP adapter, behind the methods we use. The
-// *sip.Call it returns is driven directly (hold, DTMF, mute, record).
-// What the SIP adapter offers besides is used when the Dialer has it:
-// Bye (hang up a lost call's legs from their recorded dialogs), Keep (stay
-// up while the service drains), SetRegistry (registrations shared through
-// the store).
-type Dialer interface {
-	// Dial rings the agent's phone, then the contact.
-	Dial(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
-	// DialContactFirst rings the contact, then the agent's phone.
-	DialContactFirst(ctx context.Context, id, agentURI, number string, report func(sip.Progress)) (*sip.Call, error)
-}
+// Dialer places calls (package telephony: the service's port; the SIP
+// adapter's sip.Port implements it). What the adapter offers besides is
+// used when the Dialer has it: Bye and Cancel (telephony.Legs: end a lost
+// call's legs from their recorded dialogs), Keep (stay up while the
+// service drains), SetRegistry (registrations shared through the store).
+type Dialer = telephony.Dialer
 
 // contactFirst says whether a service's calls ring the contact first.
 func (c Config) contactFirst(service string) bool {
@@ -179,7 +176,9 @@ func (c Config) contactFirst(service string) bool {
 // Deps are what the gateway is given.
 type Deps struct {
 	service.Deps // the skeleton's (libs/service); Mux: the browsers' phones' signalling, if any
-	Dialer       Dialer
+	// Dialer places the calls; nil: the service runs its own SIP adapter
+	// (adapter.go) from Config, with the browsers' phones as Phones.
+	Dialer Dialer
 	// Recordings seals recordings with the contact's key (issue 16 point
 	// 9: erased with the contact); nil: plain WAV files.
 	Recordings RecordingSealer
@@ -210,6 +209,7 @@ type Service struct {
 	halt     context.Context  // done once crashed: consume no more
 	haltNow  context.CancelFunc
 
+	own       *adapter // the SIP adapter the service runs itself; nil: Deps.Dialer is someone else's
 	wg        sync.WaitGroup
 	runCtx    context.Context // the calls it places end with it (the drain's end)
 	stop      context.CancelFunc
@@ -222,7 +222,7 @@ type Service struct {
 }
 
 // New builds the gateway.
-func New(cfg Config, deps Deps) (*Service, error) {
+func New(cfg Config, deps Deps) (_ *Service, err error) {
 	plan, err := dialplan.Parse(cfg.DialCountries, cfg.DialTypes)
 	if err != nil {
 		return nil, fmt.Errorf("media-gateway: %w", err)
@@ -238,7 +238,19 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if instance == "" {
 		instance = uuid.NewString()[:8]
 	}
-	s := &Service{cfg: cfg, deps: deps, instance: instance, holder: instance + "/" + uuid.NewString()[:8], leases: leases,
+	var own *adapter
+	if deps.Dialer == nil {
+		if own, err = openSIP(cfg, deps.Log); err != nil {
+			return nil, err // named by openSIP
+		}
+		deps.Dialer, deps.Phones = sip.Port{Gateway: own.gw}, own.phones
+		defer func() {
+			if err != nil { // what it bound is released: the service will not run
+				own.close()
+			}
+		}()
+	}
+	s := &Service{cfg: cfg, deps: deps, own: own, instance: instance, holder: instance + "/" + uuid.NewString()[:8], leases: leases,
 		calls: newCalls(), regs: newRegistrations(), regCache: eventstore.NewCache[registrationState](10000), fwd: newForwards(), plan: plan}
 	s.runCtx, s.stop = context.WithCancel(context.Background())
 	s.halt, s.haltNow = context.WithCancel(context.Background())
@@ -260,7 +272,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Help: "From the gateway starting a call attempt to its end of setup: the contact answering (outcome connected) or the attempt failing (busy, no_answer, failed...). Agent leg included.",
 		// 0.25s..~68s: both legs ring for up to their ring timeouts.
 		Buckets: prometheus.ExponentialBuckets(0.25, 2, 9)}, []string{"outcome"})
-	for _, o := range []string{"connected", sip.OutcomeBusy.String(), sip.OutcomeNoAnswer.String(), sip.OutcomeFailed.String()} {
+	for _, o := range []string{"connected", telephony.OutcomeBusy.String(), telephony.OutcomeNoAnswer.String(), telephony.OutcomeFailed.String()} {
 		s.outcome.WithLabelValues(o) // exported at 0, so a rate exists before the first of each
 	}
 	if deps.Phones != nil && deps.Mux != nil {
@@ -285,6 +297,9 @@ func (s *Service) Ready() error {
 	}
 	if s.currentLease().Generation == 0 {
 		return errors.New("no lease yet")
+	}
+	if t, ok := s.deps.Dialer.(interface{ TrunkUp() bool }); ok && !t.TrunkUp() {
+		return errors.New("the SIP trunk does not answer OPTIONS")
 	}
 	return s.proj.Ready()
 }

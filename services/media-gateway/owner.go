@@ -10,7 +10,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/lifecycle"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // How gateway instances share calls (README, "How ringback scales"):
@@ -48,11 +48,11 @@ var errDraining = fmt.Errorf("gateway draining, no new calls: %w", context.Cance
 const (
 	// ReasonDrained ends the calls still up when a stopping gateway's
 	// grace period is over.
-	ReasonDrained = sip.ReasonGatewayStopped
+	ReasonDrained = telephony.ReasonGatewayStopped
 	// ReasonLost ends a call whose owner died, hung up by another instance.
 	ReasonLost = "gateway restarted"
 	// endDrained is ReasonDrained as the SIP adapter takes it.
-	endDrained = sip.EndGatewayStopped
+	endDrained = telephony.EndGatewayStopped
 )
 
 // errCrashed: a crashed instance (tests' kill -9) writes nothing.
@@ -99,6 +99,13 @@ type keeper interface{ Keep() (release func()) }
 // then the rest are hung up and the lease released. It returns an error
 // when the lease was lost (another instance took the calls over).
 func (s *Service) Run(ctx context.Context) error {
+	if s.own != nil {
+		return s.own.run(ctx, s.run)
+	}
+	return s.run(ctx)
+}
+
+func (s *Service) run(ctx context.Context) error {
 	release := func() {}
 	if k, ok := s.deps.Dialer.(keeper); ok {
 		release = k.Keep()

@@ -11,7 +11,7 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Third parties: blind transfer, consultation, conference. The party's
@@ -31,7 +31,7 @@ func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, in
 	party, target, err := partyOf(p)
 	if err == nil && target.Number != "" {
 		if perr := s.plan.Check(target.Number); perr != nil {
-			err = &sip.OutcomeError{Outcome: sip.OutcomeInvalidNumber, Reason: perr.Error()}
+			err = &telephony.OutcomeError{Outcome: telephony.OutcomeInvalidNumber, Reason: perr.Error()}
 		}
 	}
 	party.Purpose = purpose
@@ -41,7 +41,7 @@ func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, in
 	case l == nil:
 		err = errNotHere
 	case !s.calls.setParty(callID, party):
-		err = sip.ErrPartyOnCall
+		err = telephony.ErrPartyOnCall
 	}
 	if err != nil {
 		return s.controlFailed(ctx, e, callID, interactionID, action, err)
@@ -122,36 +122,36 @@ func (s *Service) controlFailed(ctx context.Context, e envelope.Envelope, callID
 
 // reasonOf is the agent's reading of why a control failed.
 func reasonOf(err error) string {
-	var oe *sip.OutcomeError
+	var oe *telephony.OutcomeError
 	switch {
-	case errors.As(err, &oe) && oe.Outcome == sip.OutcomeInvalidNumber && oe.Reason != "":
+	case errors.As(err, &oe) && oe.Outcome == telephony.OutcomeInvalidNumber && oe.Reason != "":
 		// Which rule of the dial plan refused it (never the number).
 		return oe.Outcome.String() + ": " + oe.Reason
 	case errors.As(err, &oe):
 		return oe.Outcome.String()
-	case errors.Is(err, sip.ErrPartyOnCall):
-		return sip.ErrPartyOnCall.Error()
-	case errors.Is(err, sip.ErrNoParty):
-		return sip.ErrNoParty.Error()
-	case errors.Is(err, sip.ErrPartyRinging):
-		return sip.ErrPartyRinging.Error()
-	case errors.Is(err, sip.ErrTransferred):
-		return sip.ErrTransferred.Error()
-	case errors.Is(err, sip.ErrCallEnded):
-		return sip.ErrCallEnded.Error()
+	case errors.Is(err, telephony.ErrPartyOnCall):
+		return telephony.ErrPartyOnCall.Error()
+	case errors.Is(err, telephony.ErrNoParty):
+		return telephony.ErrNoParty.Error()
+	case errors.Is(err, telephony.ErrPartyRinging):
+		return telephony.ErrPartyRinging.Error()
+	case errors.Is(err, telephony.ErrTransferred):
+		return telephony.ErrTransferred.Error()
+	case errors.Is(err, telephony.ErrCallEnded):
+		return telephony.ErrCallEnded.Error()
 	}
 	return err.Error()
 }
 
 // partyOf reads the party of a request.
-func partyOf(p *agentv1.Party) (call.Party, sip.Party, error) {
+func partyOf(p *agentv1.Party) (call.Party, telephony.Party, error) {
 	switch {
 	case p == nil || (p.PhoneNumber == "") == (p.AgentId == ""):
-		return call.Party{}, sip.Party{}, errors.New("the party must be an agent or a number")
+		return call.Party{}, telephony.Party{}, errors.New("the party must be an agent or a number")
 	case p.PhoneNumber != "":
-		return call.Party{Display: phone.Mask(p.PhoneNumber)}, sip.Party{Number: p.PhoneNumber}, nil
+		return call.Party{Display: phone.Mask(p.PhoneNumber)}, telephony.Party{Number: p.PhoneNumber}, nil
 	case p.PhoneUri == "":
-		return call.Party{}, sip.Party{}, fmt.Errorf("agent %s has no phone", p.AgentId)
+		return call.Party{}, telephony.Party{}, fmt.Errorf("agent %s has no phone", p.AgentId)
 	}
-	return call.Party{AgentID: p.AgentId, Display: p.AgentId}, sip.Party{AgentURI: p.PhoneUri}, nil
+	return call.Party{AgentID: p.AgentId, Display: p.AgentId}, telephony.Party{AgentURI: p.PhoneUri}, nil
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/httpx"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
@@ -71,7 +71,7 @@ func (c PhoneConfig) WebPhoneConfig(ringTimeout time.Duration) webphone.Config {
 // browserRing is what AgentRinging carries for a call whose agent's phone
 // is their browser.
 func (s *Service) browserRing(agentURI string) (browser bool, url string) {
-	if !strings.HasPrefix(agentURI, sip.WebPhonePrefix) {
+	if !strings.HasPrefix(agentURI, telephony.WebPhonePrefix) {
 		return false, ""
 	}
 	return true, s.cfg.Phone.URL

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/services/media-gateway/call"
-	"github.com/ringback/ringback/services/media-gateway/sip"
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Lost calls. Every third of the lease ttl each instance looks at the
@@ -38,13 +38,6 @@ import (
 // byeParallel bounds the lost calls hung up at once: a dead instance may
 // have held hundreds.
 const byeParallel = 32
-
-// hanger ends a leg from its recorded dialog: BYE when answered, CANCEL
-// while it rings (sip.Gateway).
-type hanger interface {
-	Bye(ctx context.Context, d sip.Dialog) error
-	Cancel(ctx context.Context, d sip.Dialog) error
-}
 
 // takeovers scans for lost calls until ctx is done.
 func (s *Service) takeovers(ctx context.Context) error {
@@ -225,7 +218,7 @@ func (s *Service) loseCall(ctx context.Context, taken eventstore.Lease, owner, i
 // once, and says which legs it was sent on (answered or not: a peer may
 // answer the dead gateway's address instead of our Via).
 func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []string {
-	h, ok := s.deps.Dialer.(hanger)
+	h, ok := s.deps.Dialer.(telephony.Legs)
 	legs := st.Legs()
 	if !ok || len(legs) == 0 {
 		return nil
@@ -243,11 +236,11 @@ func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []strin
 			defer wg.Done()
 			end, what := h.Bye, "bye"
 			if l.Early {
-				end, what = func(ctx context.Context, d sip.Dialog) error {
+				end, what = func(ctx context.Context, d telephony.Dialog) error {
 					err := h.Cancel(ctx, d)
 					// It may have answered as the owner died: a BYE on the
 					// dialog its ringing opened ends that too (481 if not).
-					if berr := h.Bye(ctx, d); berr != nil && !errors.Is(berr, sip.ErrIncompleteDialog) {
+					if berr := h.Bye(ctx, d); berr != nil && !errors.Is(berr, telephony.ErrIncompleteDialog) {
 						s.deps.Log.Debug("bye after cancel on a lost leg", "call", id, "leg", role, "err", berr)
 					}
 					return err
@@ -257,7 +250,7 @@ func (s *Service) byeLegs(ctx context.Context, id string, st call.State) []strin
 			if err != nil {
 				s.deps.Log.Warn(what+" on a lost leg", "call", id, "leg", role, "err", err)
 			}
-			if err != nil && !errors.Is(err, sip.ErrNoAnswer) {
+			if err != nil && !errors.Is(err, telephony.ErrNoAnswer) {
 				return // not even sent
 			}
 			mu.Lock()

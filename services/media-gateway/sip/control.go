@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Call control while connected: hold and retrieve, mute, DTMF keypad,
@@ -15,7 +17,7 @@ import (
 
 // ErrCallEnded is returned (wrapped) by the controls of a call that has
 // ended or is being hung up.
-var ErrCallEnded = errors.New("call ended")
+var ErrCallEnded = telephony.ErrCallEnded
 
 // ErrInvalidDigits is returned (wrapped) by SendDTMF for digits other than
 // 0-9 * # A-D, or none, or too many.

@@ -13,6 +13,8 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 var (
@@ -70,7 +72,7 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 		return nil, fmt.Errorf("dial %s: agent %q: want %s<user>", id, agentURI, RegisteredPrefix)
 	}
 	if oe := refusedNumber(number); oe != nil {
-		report(oe.progress())
+		report(oe.Failure())
 		g.log.Info("sip: dial refused", "call", id, "error", oe.Error())
 		return nil, fmt.Errorf("dial %s: %w", id, oe)
 	}
@@ -78,7 +80,7 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 		contact, ok := g.Registered(user)
 		if !ok {
 			oe := &OutcomeError{Outcome: OutcomeAgentNotRegistered, Reason: ReasonNotRegistered}
-			report(oe.progress())
+			report(oe.Failure())
 			g.log.Info("sip: dial failed", "call", id, "agent", user, "error", oe.Error())
 			return nil, fmt.Errorf("dial %s: %w", id, oe)
 		}
@@ -87,7 +89,7 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 	if user, ok := strings.CutPrefix(agentURI, WebPhonePrefix); ok {
 		uri, oe := g.webPhoneURI(user)
 		if oe != nil {
-			report(oe.progress())
+			report(oe.Failure())
 			g.log.Info("sip: dial failed", "call", id, "agent", user, "error", oe.Error())
 			return nil, fmt.Errorf("dial %s: %w", id, oe)
 		}
@@ -98,7 +100,7 @@ func (g *Gateway) dial(ctx context.Context, id, agentURI, number string, report 
 		return nil, fmt.Errorf("dial %s: agent URI %q: want sip:user@host[:port]", id, agentURI)
 	}
 	if oe := g.refusedPhone(agent); oe != nil {
-		report(oe.progress())
+		report(oe.Failure())
 		g.log.Info("sip: dial refused", "call", id, "error", oe.Error())
 		return nil, fmt.Errorf("dial %s: %w", id, oe)
 	}
@@ -145,9 +147,9 @@ type dial struct {
 
 // Roles of the legs, for logs and errors.
 const (
-	roleAgent   = "agent"
-	roleContact = "contact"
-	roleParty   = "party"
+	roleAgent   = telephony.RoleAgent
+	roleContact = telephony.RoleContact
+	roleParty   = telephony.RoleParty
 )
 
 // trunkURI is where a number is dialled.
@@ -472,7 +474,7 @@ func (d *dial) cancelled(ctx context.Context) error {
 func (d *dial) failed(err error) {
 	var oe *OutcomeError
 	if errors.As(err, &oe) {
-		d.report(oe.progress())
+		d.report(oe.Failure())
 	} else {
 		d.report(Progress{Kind: Failed, Outcome: OutcomeCancelled, Reason: "dial cancelled"})
 	}

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -11,28 +10,15 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Dialog is a leg's dialog state (RFC 3261 12): all another gateway
 // instance needs to send an in-dialog request on it once the instance that
 // set it up is gone. The gateway reports it when a leg is answered
 // (Progress.Legs); the service keeps it in the call's events.
-type Dialog struct {
-	Role         string // "agent", "contact" or "party"
-	CallID       string
-	From         string // our From header value, with our tag
-	To           string // the peer's To header value, with its tag
-	CSeq         uint32 // our CSeq when reported
-	RemoteTarget string // the peer's Contact URI
-	RouteSet     []string
-	Transport    string
-	RemoteAddr   string // host:port the peer answered from
-	LocalContact string
-	// Early: the leg rings and To has no tag yet; Via is our INVITE's top
-	// Via, what a CANCEL must repeat (RFC 3261 9.1).
-	Early bool
-	Via   string
-}
+type Dialog = telephony.Dialog
 
 // Roles of the legs, as reported in Dialog.Role.
 const (
@@ -121,11 +107,11 @@ func legDialogs(legs ...*leg) []Dialog {
 }
 
 // ErrNoAnswer: a BYE was sent but no answer came back in time.
-var ErrNoAnswer = errors.New("no answer")
+var ErrNoAnswer = telephony.ErrNoAnswer
 
 // ErrIncompleteDialog: the recorded dialog lacks what an in-dialog request
 // needs.
-var ErrIncompleteDialog = errors.New("dialog state incomplete")
+var ErrIncompleteDialog = telephony.ErrIncompleteDialog
 
 // Bye hangs up a leg this process did not set up (its gateway died), from
 // its recorded dialog state: a BYE built by hand (RFC 3261 15.1.1) with

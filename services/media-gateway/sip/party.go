@@ -8,6 +8,8 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // A third party joins a connected call in one of two ways.
@@ -29,32 +31,24 @@ import (
 // (ringing or not), Hold and Retrieve are refused: the contact's hold is the
 // consultation's.
 
-// Party is a third party to ring: an agent's phone (AgentURI, a SIP URI or
-// "registered:<user>") or a number through the trunk (Number, E.164).
-// Exactly one is set.
-type Party struct {
-	AgentURI string
-	Number   string
-}
-
-// Purpose is why a party is rung.
-type Purpose int
+// Party, Purpose and the controls' errors are the service's (package
+// telephony).
+type (
+	Party   = telephony.Party
+	Purpose = telephony.Purpose
+)
 
 const (
-	PurposeConsult Purpose = iota + 1
-	PurposeTransfer
+	PurposeConsult  = telephony.PurposeConsult
+	PurposeTransfer = telephony.PurposeTransfer
 )
 
 // Errors of the third-party controls (wrapped).
 var (
-	// ErrPartyOnCall: a party is already on the call (or ringing).
-	ErrPartyOnCall = errors.New("a third party is already on the call")
-	// ErrNoParty: there is no party on the call to complete or drop.
-	ErrNoParty = errors.New("no third party on the call")
-	// ErrPartyRinging: the party has not answered yet.
-	ErrPartyRinging = errors.New("the third party has not answered")
-	// ErrTransferred: the call was transferred; the agent has left it.
-	ErrTransferred = errors.New("the call was transferred")
+	ErrPartyOnCall  = telephony.ErrPartyOnCall
+	ErrNoParty      = telephony.ErrNoParty
+	ErrPartyRinging = telephony.ErrPartyRinging
+	ErrTransferred  = telephony.ErrTransferred
 )
 
 // partyState is where the third party is.
@@ -70,8 +64,8 @@ const (
 
 // Reasons of a PartyLeft report.
 const (
-	ReasonPartyHungUp  = "party hung up"
-	ReasonPartyDropped = "dropped by the agent"
+	ReasonPartyHungUp  = telephony.ReasonPartyHungUp
+	ReasonPartyDropped = telephony.ReasonPartyDropped
 )
 
 // Consult puts the contact on hold and rings the party. It returns once the

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // A recording is a WAV file (RIFF, PCM 16-bit, 8 kHz) with two channels:
@@ -59,7 +61,7 @@ type recorder struct {
 // Seal wraps a recording's file so that only ciphertext reaches the disk
 // (issue 16: a recording is the contact's personal data, erased with their
 // key); Close ends the sealed stream, not the file.
-type Seal func(io.Writer) (io.WriteCloser, error)
+type Seal = telephony.Seal
 
 // newRecorder creates the file (it must not exist: a recording is never
 // overwritten) and starts writing, through seal when not nil.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // Session timers (RFC 4028). Every INVITE the gateway sends offers a
@@ -34,7 +36,7 @@ const DefaultSessionExpires = 30 * time.Minute
 const MinSessionExpires = 90 * time.Second
 
 // ReasonSessionExpired ends a call whose session refresh failed.
-const ReasonSessionExpired = "session refresh failed: the peer is gone"
+const ReasonSessionExpired = telephony.ReasonSessionExpired
 
 // sessionHeaders are the headers of an INVITE offering session timers.
 func (g *Gateway) sessionHeaders() []sipgosip.Header {

@@ -5,12 +5,14 @@ import (
 	"strconv"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+
+	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
 // WebPhonePrefix starts the agent URI of an agent whose phone is their
 // browser: webrtc:<agent> is rung at the browsers' phones (Config.WebPhones),
 // a SIP user agent that answers once the browser posts its WebRTC offer.
-const WebPhonePrefix = "webrtc:"
+const WebPhonePrefix = telephony.WebPhonePrefix
 
 // ReasonNoWebPhones is why an agent on a browser is not rung by a gateway
 // that has no browsers' phones.

@@ -150,6 +150,10 @@ var (
 // Addr is the SIP side's host:port.
 func (p *Phones) Addr() string { return p.conn.LocalAddr().String() }
 
+// Close releases the socket and user agent of Phones whose Run was never
+// called (their service failed to start); Run releases them itself.
+func (p *Phones) Close() error { return errors.Join(p.conn.Close(), p.ua.Close()) }
+
 // Run serves the SIP side until ctx is done, then hangs up the browsers'
 // calls (their BYE goes out first).
 func (p *Phones) Run(ctx context.Context) error {
