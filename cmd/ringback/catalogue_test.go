@@ -11,6 +11,7 @@ import (
 
 	"github.com/ringback/ringback/libs/eventdoc"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/siptest"
 )
 
 // docs/events.md takes each event's stream from its schema's comment. This
@@ -34,7 +35,7 @@ func TestCatalogueStreamsAreWhereServicesWrite(t *testing.T) {
 
 	addr := freePort(t, "tcp")
 	var app *App
-	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + freeUDP(t), "--sip-trunk=" + freeUDP(t),
+	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + siptest.FreeAddr(t), "--sip-trunk=" + siptest.FreeAddr(t),
 		"--data=" + t.TempDir(), "--log-level=error"}, func(a *App) { app = a })
 	d := demoClient{t: t, base: "http://" + addr}
 	status, cb := d.call("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": "+14155550123",

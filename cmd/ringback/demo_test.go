@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringback/ringback/libs/siptest"
 )
 
 // TestDemoWalkthrough runs the README's walkthrough against `serve --demo`:
@@ -75,7 +77,7 @@ func (d demoClient) poll(path string, ok func(map[string]any) bool) (map[string]
 func connectedDemoCall(t *testing.T) (d demoClient, id, ix string) {
 	t.Helper()
 	addr := freePort(t, "tcp")
-	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + freeUDP(t), "--sip-trunk=" + freeUDP(t),
+	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + siptest.FreeAddr(t), "--sip-trunk=" + siptest.FreeAddr(t),
 		"--data=" + t.TempDir(), "--log-level=error"}, nil)
 	d = demoClient{t: t, base: "http://" + addr}
 	status, cb := d.call("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": "+14155550123",
@@ -164,7 +166,7 @@ func TestWalkthroughAsFastAsAClientCan(t *testing.T) {
 		}
 	}
 	addr := freePort(t, "tcp")
-	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + freeUDP(t), "--sip-trunk=" + freeUDP(t),
+	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + siptest.FreeAddr(t), "--sip-trunk=" + siptest.FreeAddr(t),
 		"--data=" + t.TempDir(), "--log-level=error"}, nil)
 	d := demoClient{t: t, base: "http://" + addr}
 	start := time.Now()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -20,32 +19,11 @@ import (
 func fakeTimeApp(t *testing.T, start time.Time, contact *siptest.UAS, flags ...string) (string, *clock.Fake) {
 	t.Helper()
 	addr := freePort(t, "tcp")
-	args := append([]string{"--http=" + addr, "--sip=" + freeUDP(t), "--sip-trunk=" + contact.Addr,
+	args := append([]string{"--http=" + addr, "--sip=" + siptest.FreeAddr(t), "--sip-trunk=" + contact.Addr,
 		"--data=" + t.TempDir(), "--log-level=error", "--media.contact-ring-timeout=1s", "--media.trunk-keepalive=0"}, flags...)
 	fake := clock.NewFake(start)
 	runInProcess(t, addr, args, func(a *App) { a.Clock = fake })
 	return "http://" + addr, fake
-}
-
-// freeUDP is a SIP address free over UDP and TCP: the gateway listens on
-// both.
-func freeUDP(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		l, err := net.Listen("tcp", addr)
-		pc.Close()
-		if err == nil {
-			l.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return ""
 }
 
 func call(t *testing.T, method, url string, body, out any) int {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
+	"github.com/ringback/ringback/libs/siptest"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
 )
 
@@ -24,7 +25,7 @@ func TestTheServiceRunsItsOwnSIPAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	listen := freeUDP(t)
+	listen := siptest.FreeAddr(t)
 	cfg := defaults(t)
 	cfg.Listen, cfg.Trunk, cfg.TrunkKeepAlive = listen, silent.LocalAddr().String(), 100*time.Millisecond
 	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store,
@@ -70,7 +71,7 @@ func TestTheServiceRunsItsOwnSIPAdapter(t *testing.T) {
 // its adapter bound the port leaves the port free.
 func TestAFailedStartReleasesTheSIPPort(t *testing.T) {
 	env := servicetest.New(t)
-	listen := freeUDP(t)
+	listen := siptest.FreeAddr(t)
 	cfg := defaults(t)
 	cfg.Listen, cfg.Trunk = listen, "127.0.0.1:9"
 	deps := mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
@@ -81,7 +82,7 @@ func TestAFailedStartReleasesTheSIPPort(t *testing.T) {
 	}
 	_ = svc
 	// The same metrics again: registering them fails, after the adapter bound.
-	cfg.Listen = freeUDP(t)
+	cfg.Listen = siptest.FreeAddr(t)
 	if _, err := mediagateway.New(cfg, deps); err == nil {
 		t.Fatal("a second gateway registered the same metrics")
 	}
@@ -103,25 +104,4 @@ func defaults(t *testing.T) mediagateway.Config {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// freeUDP is a 127.0.0.1 port free for UDP and TCP both (SIP listens on
-// both by default).
-func freeUDP(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := c.LocalAddr().String()
-		l, err := net.Listen("tcp4", addr)
-		c.Close()
-		if err == nil {
-			l.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return ""
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringback/ringback/libs/siptest"
 )
 
 // binary is the ringback binary under test, built once by TestMain.
@@ -52,22 +54,7 @@ type proc struct {
 func freePort(t testing.TB, network string) string {
 	t.Helper()
 	if network == "udp" {
-		// A SIP address: the gateway listens on it over UDP and TCP, so
-		// the port must be free for both.
-		for range 100 {
-			c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := c.LocalAddr().String()
-			l, err := net.Listen("tcp4", addr)
-			c.Close()
-			if err == nil {
-				l.Close()
-				return addr
-			}
-		}
-		t.Fatal("no port free for both UDP and TCP")
+		return siptest.FreeAddr(t) // a SIP address: UDP and TCP
 	}
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
