@@ -110,10 +110,17 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 			return h(m.Context(), env)
 		})
 	}
-	if err := router.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s: %w", cfg.Name, err)
+	err = router.Run(ctx)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return nil
+	case ctx.Err() != nil:
+		// Stopping while the router still subscribed: the bus closing under
+		// it is the stop, not a failure of this consumer.
+		cfg.Log.Debug("consumer stopped while starting", "handler", cfg.Name, "err", err)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s: %w", cfg.Name, err)
 }
 
 // sentAt is when the store accepted a message's event (its CloudEvents

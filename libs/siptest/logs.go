@@ -282,6 +282,14 @@ func dump(msgs []Message) string {
 		return "  (nothing)"
 	}
 	var b strings.Builder
+	// A long run's whole log would bury the test's own failure message,
+	// printed before it, past what a CI log keeps: its last messages say
+	// where the calls stood.
+	const keep = 40
+	if len(msgs) > keep {
+		fmt.Fprintf(&b, "  (%d earlier messages left out)\n", len(msgs)-keep)
+		msgs = msgs[len(msgs)-keep:]
+	}
 	for _, m := range msgs {
 		fmt.Fprintf(&b, "  %s\n", m)
 	}
