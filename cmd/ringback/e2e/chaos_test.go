@@ -36,14 +36,14 @@ func chaosSize(t *testing.T) (callbacks int, killEvery time.Duration) {
 	if v := os.Getenv("RINGBACK_CHAOS_CALLBACKS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			t.Fatalf("RINGBACK_CHAOS_CALLBACKS=%q: want 1 to 1000", v)
+			fatalf(t, "RINGBACK_CHAOS_CALLBACKS=%q: want 1 to 1000", v)
 		}
 		callbacks = n
 	}
 	if v := os.Getenv("RINGBACK_CHAOS_KILL_EVERY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 500*time.Millisecond {
-			t.Fatalf("RINGBACK_CHAOS_KILL_EVERY=%q: want a duration of 500ms or more", v)
+			fatalf(t, "RINGBACK_CHAOS_KILL_EVERY=%q: want a duration of 500ms or more", v)
 		}
 		killEvery = d
 	}
@@ -62,6 +62,7 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: sixteen processes under kill -9")
 	}
+	sayWhyLast(t)
 	siptest.Sipp(t)
 	total, killEvery := chaosSize(t)
 	db := pgtest.Database(t)
@@ -78,7 +79,7 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	if err := os.WriteFile(servicesFile, []byte(`services: {"*": {retry: {busy: {attempts: 2, then: agent}, `+
 		`no_answer: {attempts: 2, then: agent}, failed: {attempts: 2, then: agent}}}, `+
 		`support: {}}`), 0o600); err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	rs := &replicaSet{t: t, procs: map[string][]*proc{}, ready: 2 * time.Minute,
 		args: []string{"--bus", "kafka", "--kafka-brokers", brokers, "--eventstore", db,
@@ -115,7 +116,7 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	}
 	st, err := postgres.Open(t.Context(), db)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	defer st.Close()
 	c := &chaosClient{t: t, rs: rs}
@@ -128,10 +129,10 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 	for i := range agents {
 		agent := fmt.Sprintf("chaos-%d", i)
 		if r := c.do("POST", "/v1/agents/"+agent+"/session", map[string]string{"phone_uri": "sip:" + agent + "@" + phones.Addr}); r.Status != 200 {
-			t.Fatalf("login %s: %d %s", agent, r.Status, r.Body)
+			fatalf(t, "login %s: %d %s", agent, r.Status, r.Body)
 		}
 		if r := c.do("PUT", "/v1/agents/"+agent+"/state", map[string]string{"channel": "webcallback", "state": "READY"}); r.Status != 200 {
-			t.Fatalf("ready %s: %d %s", agent, r.Status, r.Body)
+			fatalf(t, "ready %s: %d %s", agent, r.Status, r.Body)
 		}
 		drivers.Go(func() { c.drive(ctx, agent) })
 	}
@@ -205,10 +206,10 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 		r := c.doKey("POST", "/v1/callbacks", fmt.Sprintf("chaos-%d", i),
 			map[string]any{"service": "support", "phone_number": number(i), "subject": fmt.Sprintf("Chaos %d", i)})
 		if r.Status != http.StatusCreated && r.Status != http.StatusOK {
-			t.Fatalf("create %d: %d %s", i, r.Status, r.Body)
+			fatalf(t, "create %d: %d %s", i, r.Status, r.Body)
 		}
 		if err := json.Unmarshal(r.Body, &cb); err != nil {
-			t.Fatal(err)
+			fatalf(t, "%v", err)
 		}
 		ids[i] = cb.ID
 		time.Sleep(50 * time.Millisecond)
@@ -227,7 +228,7 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 			continue
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("callback %d (%s) is %q after the deadline; %d of %d completed; kills %v", i, ids[i], cb.State, i, total, kills)
+			fatalf(t, "callback %d (%s) is %q after the deadline; %d of %d completed; kills %v", i, ids[i], cb.State, i, total, kills)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -253,22 +254,22 @@ func checkChaosHistory(t *testing.T, c *chaosClient, total int, number func(int)
 		}
 		r := c.do("GET", "/v1/contacts/"+strings.ReplaceAll(number(i), "+", "%2B")+"/history", nil)
 		if r.Status != 200 || json.Unmarshal(r.Body, &rows) != nil || len(rows) != 1 {
-			t.Fatalf("history of callback %d: %d %s", i, r.Status, r.Body)
+			fatalf(t, "history of callback %d: %d %s", i, r.Status, r.Body)
 		}
 		var trail []struct{ ID, Type string }
 		r = c.do("GET", "/v1/interactions/"+rows[0].InteractionID+"/events", nil)
 		if r.Status != 200 || json.Unmarshal(r.Body, &trail) != nil {
-			t.Fatalf("trail of callback %d: %d %s", i, r.Status, r.Body)
+			fatalf(t, "trail of callback %d: %d %s", i, r.Status, r.Body)
 		}
 		seen := map[string]bool{}
 		for _, e := range trail {
 			if seen[e.ID] {
-				t.Fatalf("trail of callback %d: %s (%s) twice: %s", i, e.ID, e.Type, trailTypes(trail))
+				fatalf(t, "trail of callback %d: %s (%s) twice: %s", i, e.ID, e.Type, trailTypes(trail))
 			}
 			seen[e.ID] = true
 		}
 		if !hasInOrder(typesOf(trail), want...) {
-			t.Fatalf("trail of callback %d: %s, want %v in order", i, trailTypes(trail), want)
+			fatalf(t, "trail of callback %d: %s, want %v in order", i, trailTypes(trail), want)
 		}
 	}
 	t.Logf("history: %d trails, each event once, the whole path in order", total)
@@ -423,7 +424,7 @@ func checkChaosSIP(t *testing.T, st *postgres.Store, opener *personal.Sealer, tr
 	}{{"trunk", trunk}, {"phones", phones}} {
 		msgs, err := u.uas.Messages()
 		if err != nil {
-			t.Fatal(err)
+			fatalf(t, "%v", err)
 		}
 		invites := map[string]map[string]bool{} // number -> Call-IDs
 		answered, byes := map[string]bool{}, map[string]bool{}
@@ -444,7 +445,7 @@ func checkChaosSIP(t *testing.T, st *postgres.Store, opener *personal.Sealer, tr
 		if u.name == "trunk" {
 			for n, calls := range invites {
 				if len(calls) != attempts[n] {
-					t.Errorf("%s: %d INVITEs (distinct Call-IDs) for %d attempts", n, len(calls), attempts[n])
+					errorf(t, "%s: %d INVITEs (distinct Call-IDs) for %d attempts", n, len(calls), attempts[n])
 				}
 			}
 		}
@@ -455,7 +456,7 @@ func checkChaosSIP(t *testing.T, st *postgres.Store, opener *personal.Sealer, tr
 			}
 		}
 		if up > 0 {
-			t.Errorf("%s: %d answered calls never got a BYE (left up without an owner)", u.name, up)
+			errorf(t, "%s: %d answered calls never got a BYE (left up without an owner)", u.name, up)
 		}
 		t.Logf("%s: %d numbers dialled, %d calls answered, every one hung up", u.name, len(invites), len(answered))
 	}
@@ -475,24 +476,24 @@ func openerOn(t *testing.T, db string) *personal.Sealer {
 	t.Helper()
 	blobs, err := personal.OpenPostgres(t.Context(), db)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	t.Cleanup(func() { _ = blobs.Close() })
 	secret, err := blobs.Get(t.Context(), "master", "secret")
 	if err != nil {
-		t.Fatalf("the processes' secret: %v", err)
+		fatalf(t, "the processes' secret: %v", err)
 	}
 	master, ids, err := personal.DeriveSecrets(secret)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	ks, err := personal.NewWrapped(blobs, master)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	s, err := personal.NewSealer(ks, ids)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	return s
 }

@@ -143,20 +143,36 @@ func (p *proc) stop(t *testing.T) {
 	select {
 	case <-p.done:
 		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("%s exited with %d:\n%s", p.name, code, p.tail())
+			errorf(t, "%s exited with %d:\n%s", p.name, code, p.tail())
 		}
 	case <-time.After(15 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		t.Errorf("%s did not stop within 15s of SIGTERM:\n%s", p.name, p.tail())
+		errorf(t, "%s did not stop within 15s of SIGTERM:\n%s", p.name, p.tail())
 	}
 	if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte("DATA RACE")) || bytes.Contains(b, []byte("panic:")) {
-		t.Errorf("%s:\n%s", p.name, b)
+		errorf(t, "%s: %s\n%s", p.name, firstAlarm(b), b)
 	} else if t.Failed() {
 		// The log lives in the test's temporary directory, gone after it:
 		// a failed test shows what the process said last.
 		t.Logf("%s's log ends:\n%s", p.name, p.tail())
 	}
+}
+
+// firstAlarm is the line a race or panic report starts with, and its next.
+func firstAlarm(log []byte) string {
+	for _, word := range []string{"DATA RACE", "panic:"} {
+		if i := bytes.Index(log, []byte(word)); i >= 0 {
+			rest := log[i:]
+			if j := bytes.IndexByte(rest, '\n'); j >= 0 && j+1 < len(rest) {
+				if k := bytes.IndexByte(rest[j+1:], '\n'); k >= 0 {
+					rest = rest[:j+1+k]
+				}
+			}
+			return strings.ReplaceAll(string(rest), "\n", " | ")
+		}
+	}
+	return ""
 }
 
 func (p *proc) tail() string {

@@ -80,6 +80,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: twelve processes and 500 callbacks")
 	}
+	sayWhyLast(t)
 	siptest.Sipp(t)
 	db := pgtest.Database(t)
 	brokers := strings.Join(kafkatest.StartBroker(t), ",")
@@ -171,7 +172,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		errorf(t, "%v", err)
 	}
 	if t.Failed() {
 		return
@@ -183,11 +184,11 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 		for i, id := range ids {
 			res, err := http.Get(p.URL + "/v1/callbacks/" + id)
 			if err != nil {
-				t.Fatal(err)
+				fatalf(t, "%v", err)
 			}
 			res.Body.Close()
 			if res.StatusCode != 200 {
-				t.Fatalf("intake %s: callback %d (%s) answers %d", p.URL, i, id, res.StatusCode)
+				fatalf(t, "intake %s: callback %d (%s) answers %d", p.URL, i, id, res.StatusCode)
 			}
 		}
 	}
@@ -214,12 +215,12 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("history %s: callback %d: %d %s", p.URL, i, r.Status, r.Body)
+					fatalf(t, "history %s: callback %d: %d %s", p.URL, i, r.Status, r.Body)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 			if rows[0].CallbackID != ids[i] {
-				t.Fatalf("history %s: number %d has callback %s, want %s", p.URL, i, rows[0].CallbackID, ids[i])
+				fatalf(t, "history %s: number %d has callback %s, want %s", p.URL, i, rows[0].CallbackID, ids[i])
 			}
 			var trail []struct{ ID, Type string }
 			var got string
@@ -233,17 +234,17 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			if !hasInOrder(typesOf(trail), wantInTrail...) {
-				t.Fatalf("history %s: callback %d trail %s, want %v in order", p.URL, i, got, wantInTrail)
+				fatalf(t, "history %s: callback %d trail %s, want %v in order", p.URL, i, got, wantInTrail)
 			}
 			seen := map[string]bool{}
 			for _, e := range trail {
 				if seen[e.ID] {
-					t.Fatalf("history %s: callback %d: event %s (%s) twice in %s", p.URL, i, e.ID, e.Type, got)
+					fatalf(t, "history %s: callback %d: event %s (%s) twice in %s", p.URL, i, e.ID, e.Type, got)
 				}
 				seen[e.ID] = true
 			}
 			if prev, ok := trails[ids[i]]; ok && prev != got {
-				t.Fatalf("callback %d: history replicas disagree:\n%s\n%s", i, prev, got)
+				fatalf(t, "callback %d: history replicas disagree:\n%s\n%s", i, prev, got)
 			}
 			trails[ids[i]] = got
 		}
@@ -253,7 +254,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 	// event id twice, and $all delivers each event once in increasing order.
 	st, err := postgres.Open(t.Context(), db)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	defer st.Close()
 	events, streams := scanStore(t, st, nil)
@@ -271,7 +272,7 @@ func scanStore(t *testing.T, st *postgres.Store, visit func(eventstore.RecordedE
 	defer cancel()
 	head, err := st.Head(ctx)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	perStream := map[string]uint64{}
 	ids := map[string]bool{}
@@ -301,7 +302,7 @@ func scanStore(t *testing.T, st *postgres.Store, visit func(eventstore.RecordedE
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	return events, len(perStream)
 }
