@@ -55,8 +55,12 @@ var targets = []target{
 			Log: a.Log.With("service", "router"), Metrics: a.Registry, Mux: a.Mux})
 	}},
 	{Name: "agent-session", Prefix: "agent-", Topics: agentsession.Topics, Init: func(a *App) (Runner, error) {
-		return agentsession.New(a.Config.AgentSession, agentsession.Deps{Store: a.Store, Subscribers: a.Subscribers,
-			Clock: a.Clock, Log: a.Log.With("service", "agent-session"), Metrics: a.Registry, Mux: a.Mux})
+		deps := agentsession.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers,
+			Clock: a.Clock, Log: a.Log.With("service", "agent-session"), Metrics: a.Registry, Mux: a.Mux}}
+		if a.Sealer != nil { // its Team Communicator forgets erased numbers
+			deps.ContactKeys = a.Sealer
+		}
+		return agentsession.New(a.Config.AgentSession, deps)
 	}},
 	{Name: "media-gateway", Prefix: "media-", Topics: mediagateway.Topics, Init: func(a *App) (Runner, error) {
 		return mediagateway.New(a.Config.Media, mediagateway.Deps{Deps: service.Deps{Store: a.Store, Subscribers: a.Subscribers,

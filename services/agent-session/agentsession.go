@@ -134,8 +134,21 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Deps are what agent-session is given: the skeleton's (libs/service).
-type Deps = service.Deps
+// Deps are what agent-session is given: the skeleton's (libs/service),
+// and what names a contact's key.
+type Deps struct {
+	service.Deps
+	// ContactKeys names the key of a contact's personal data, so that the
+	// Team Communicator forgets the numbers of contacts erased
+	// (ContactErased names the key, not the number); nil when personal
+	// data is not sealed, and so never erased.
+	ContactKeys ContactKeys
+}
+
+// ContactKeys is libs/personal's Sealer as the directory needs it.
+type ContactKeys interface {
+	KeyID(number string) string
+}
 
 // agentCacheSize bounds the agents whose streams stay folded in memory.
 const agentCacheSize = 50000
@@ -211,7 +224,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.super = newSuperFeed(zone, deps.Clock.Now)
 	// One subscription feeds the desktops and the supervisors' board, which
 	// folds intake's callbacks too (issue 14).
-	s.proj = &readmodel.Projection{Prefixes: []string{streams.AgentSession, streams.AgentInteraction, streams.IntakeCallback}, Apply: s.fold}
+	// History's erasures too: the Team Communicator forgets erased numbers.
+	s.proj = &readmodel.Projection{Prefixes: []string{streams.AgentSession, streams.AgentInteraction, streams.IntakeCallback,
+		streams.HistoryErasure}, Apply: s.fold}
 	s.sse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ringback_agent_event_streams",
 		Help: "Agent desktops connected to their event stream."})
 	s.resyncs = prometheus.NewCounter(prometheus.CounterOpts{Name: "ringback_agent_event_stream_resyncs_total",

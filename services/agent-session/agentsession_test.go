@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -30,8 +32,8 @@ func start(t *testing.T) *servicetest.Env {
 func startWith(t *testing.T, cfg Config) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
-	s, err := New(cfg, Deps{Store: env.Store,
-		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(cfg, Deps{Deps: service.Deps{Store: env.Store,
+		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/servicetest"
@@ -28,8 +30,8 @@ func startWithAgents(t *testing.T) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env := servicetest.New(t)
-	s, err := New(Config{AgentsFile: path, RequireDisposition: true, CommandWait: 5 * time.Second}, Deps{Store: env.Store,
-		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{AgentsFile: path, RequireDisposition: true, CommandWait: 5 * time.Second}, Deps{Deps: service.Deps{Store: env.Store,
+		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/eventstore"
@@ -45,8 +47,8 @@ func BenchmarkDesktops(b *testing.B) {
 	const agents, desktops, rounds = 10000, 2000, 3
 	env := servicetest.New(b)
 	st := &countingStore{Store: env.Store}
-	s, err := New(Config{CommandWait: time.Second}, Deps{Store: st, Subscribers: env.Subscribers(), Clock: env.Clock,
-		Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{CommandWait: time.Second}, Deps{Deps: service.Deps{Store: st, Subscribers: env.Subscribers(), Clock: env.Clock,
+		Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		b.Fatal(err)
 	}

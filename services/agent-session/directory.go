@@ -8,10 +8,11 @@ import (
 	"sync"
 	"time"
 
+	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/agentauth"
-	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/serviceconf"
@@ -37,6 +38,10 @@ type recentNumber struct {
 	PhoneNumber string    `json:"phone_number"`
 	Purpose     string    `json:"purpose"` // consult, transfer
 	At          time.Time `json:"at"`
+	// key is the key the number was sealed with in the store: that of the
+	// contact whose interaction it was asked in. Erasing that contact
+	// makes the store read it erased, and the recall forgets it too.
+	key string
 }
 
 // recentNumbers is a read model of every agent's last numbers, folded from
@@ -52,16 +57,18 @@ func newRecentNumbers() *recentNumbers {
 	return &recentNumbers{by: map[string][]recentNumber{}, known: map[string]bool{}}
 }
 
-func (n *recentNumbers) apply(_ eventstore.RecordedEvent, m proto.Message) {
+// apply folds one event; keyOf names the key of an open interaction's
+// contact ("" when unknown or not sealed).
+func (n *recentNumbers) apply(m proto.Message, keyOf func(interactionID string) string) {
 	var (
-		who, number, purpose string
-		at                   time.Time
+		who, number, purpose, interactionID string
+		at                                  time.Time
 	)
 	switch e := m.(type) {
 	case *agentv1.TransferRequested:
-		who, number, purpose, at = e.GetAgentId(), e.GetParty().GetPhoneNumber(), "transfer", e.GetAt().AsTime()
+		who, number, purpose, at, interactionID = e.GetAgentId(), e.GetParty().GetPhoneNumber(), "transfer", e.GetAt().AsTime(), e.GetInteractionId()
 	case *agentv1.ConsultRequested:
-		who, number, purpose, at = e.GetAgentId(), e.GetParty().GetPhoneNumber(), "consult", e.GetAt().AsTime()
+		who, number, purpose, at, interactionID = e.GetAgentId(), e.GetParty().GetPhoneNumber(), "consult", e.GetAt().AsTime(), e.GetInteractionId()
 	case *agentv1.InteractionPresented:
 		if svc := e.GetRequest().GetService(); svc != "" {
 			n.mu.Lock()
@@ -76,11 +83,56 @@ func (n *recentNumbers) apply(_ eventstore.RecordedEvent, m proto.Message) {
 	if who == "" || number == "" || number == personal.Erased {
 		return
 	}
+	key := keyOf(interactionID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	list := slices.DeleteFunc(n.by[who], func(r recentNumber) bool { return r.PhoneNumber == number })
-	list = append([]recentNumber{{PhoneNumber: number, Purpose: purpose, At: at}}, list...)
+	list = append([]recentNumber{{PhoneNumber: number, Purpose: purpose, At: at, key: key}}, list...)
 	n.by[who] = list[:min(len(list), maxRecentNumbers)]
+}
+
+// forget drops every agent's recent numbers sealed with key.
+func (n *recentNumbers) forget(key string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dropped := 0
+	for who, list := range n.by {
+		before := len(list)
+		list = slices.DeleteFunc(list, func(r recentNumber) bool { return r.key == key })
+		dropped += before - len(list)
+		if len(list) == 0 {
+			delete(n.by, who)
+		} else {
+			n.by[who] = list
+		}
+	}
+	return dropped
+}
+
+// contactKey names the key of an open interaction's contact, with which
+// the store seals what is asked in it; "" when personal data is not sealed.
+func (s *Service) contactKey(interactionID string) string {
+	if s.deps.ContactKeys == nil {
+		return ""
+	}
+	st, ok := s.view.interaction(interactionID)
+	if !ok || st.Request.GetPhoneNumber() == "" || st.Request.GetPhoneNumber() == personal.Erased {
+		return ""
+	}
+	return s.deps.ContactKeys.KeyID(st.Request.GetPhoneNumber())
+}
+
+// forgetErased: a contact was erased on request. The numbers asked in
+// their interactions, folded while the key lived, read erased in the store
+// from now on: the Team Communicator must not recall them either.
+func (s *Service) forgetErased(e *historyv1.ContactErased) {
+	if e.GetKeyId() == "" {
+		return
+	}
+	n := s.recent.forget(e.GetKeyId())
+	if n > 0 {
+		s.deps.Log.Info("forgot an erased contact's number in the agents' recent numbers", "entries", n)
+	}
 }
 
 func (n *recentNumbers) of(agentID string) []recentNumber {

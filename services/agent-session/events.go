@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
@@ -196,7 +198,11 @@ func (s *Service) render(c change) func(eventstore.Position) []byte {
 // fold is the projection's Apply: the view first, then the desktops.
 func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 	s.super.apply(r, m)
-	s.recent.apply(r, m) // the Team Communicator's (directory.go)
+	s.recent.apply(m, s.contactKey) // the Team Communicator's (directory.go)
+	if e, ok := m.(*historyv1.ContactErased); ok {
+		s.forgetErased(e)
+		return
+	}
 	if strings.HasPrefix(r.Stream, supervisor.CallbackPrefix) {
 		return // the board's only
 	}

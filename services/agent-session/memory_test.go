@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/eventstore"
@@ -33,8 +35,8 @@ func heap() uint64 {
 func BenchmarkMemoryPerAgent(b *testing.B) {
 	const agents, streams = 10000, 1000
 	env := servicetest.New(b)
-	s, err := New(Config{CommandWait: time.Second}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
-		Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{CommandWait: time.Second}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
+		Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/eventstore"
@@ -41,8 +43,8 @@ func TestACommandReadsItsStreamOnce(t *testing.T) {
 	}
 	env := servicetest.New(t)
 	reads := &streamReads{Store: env.Store}
-	s, err := New(Config{AgentsFile: path, CommandWait: 5 * time.Second, CallingWindow: "00:00-24:00"}, Deps{Store: reads,
-		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{AgentsFile: path, CommandWait: 5 * time.Second, CallingWindow: "00:00-24:00"}, Deps{Deps: service.Deps{Store: reads,
+		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -39,7 +41,7 @@ func startReplica(t *testing.T, env *servicetest.Env, cfg Config, store eventsto
 		store = env.Store
 	}
 	mux, reg := http.NewServeMux(), prometheus.NewRegistry()
-	s, err := New(cfg, Deps{Store: store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: reg, Mux: mux})
+	s, err := New(cfg, Deps{Deps: service.Deps{Store: store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: reg, Mux: mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -55,8 +57,8 @@ type superFigures struct {
 func superPhase(b *testing.B, agents, callbacks int) superFigures {
 	const pages, seconds, rate = 20, 4, 1000
 	env := servicetest.New(b)
-	s, err := New(Config{CommandWait: time.Second, StreamsPerAgent: pages + 1}, Deps{Store: env.Store, Subscribers: env.Subscribers(),
-		Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{CommandWait: time.Second, StreamsPerAgent: pages + 1}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(),
+		Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/servicetest"
@@ -33,8 +35,8 @@ func startSupervised(t *testing.T) *servicetest.Env {
 		t.Fatal(err)
 	}
 	env := servicetest.New(t)
-	s, err := New(Config{AgentsFile: path, CommandWait: 5 * time.Second}, Deps{Store: env.Store,
-		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{AgentsFile: path, CommandWait: 5 * time.Second}, Deps{Deps: service.Deps{Store: env.Store,
+		Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		t.Fatal(err)
 	}

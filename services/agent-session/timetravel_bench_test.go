@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/service"
+
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -75,8 +77,8 @@ func BenchmarkTimeTravel(b *testing.B) {
 	if err != nil || len(recs) != events {
 		b.Fatalf("%d events: %v", len(recs), err)
 	}
-	s, err := New(Config{CallingWindow: "00:00-24:00"}, Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
-		Log: env.Log, Metrics: env.Registry, Mux: env.Mux})
+	s, err := New(Config{CallingWindow: "00:00-24:00"}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock,
+		Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
 	if err != nil {
 		b.Fatal(err)
 	}
