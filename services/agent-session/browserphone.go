@@ -33,6 +33,16 @@ type browserRingView struct {
 	URL    string `json:"url"`
 }
 
+// presentCall is the call up on the agent's browser, for a desktop
+// reloaded mid-call to take back.
+func presentCall(st interaction.State) *browserRingView {
+	r, ok := st.BrowserCall()
+	if !ok {
+		return nil
+	}
+	return &browserRingView{CallID: r.CallID, URL: r.URL}
+}
+
 func presentRing(st interaction.State) *browserRingView {
 	r, ok := st.Ringing()
 	if !ok {

@@ -95,6 +95,9 @@ type interactionView struct {
 	// BrowserRing: the call rings the agent's browser, their phone; the
 	// desktop answers it (phone.js). Absent otherwise.
 	BrowserRing *browserRingView `json:"browser_ring,omitempty"`
+	// BrowserCall: the call is up on the agent's browser; a desktop
+	// reloaded mid-call posts a new offer there to take its audio back.
+	BrowserCall *browserRingView `json:"browser_call,omitempty"`
 	// TransferredFrom is the agent who transferred the interaction to
 	// agent_id with the call (issue 15); the desktop of that agent, which
 	// gets this view once more, closes its window.
@@ -140,7 +143,7 @@ func presentInteraction(st interaction.State) interactionView {
 	if v.CaseData == nil {
 		v.CaseData = map[string]string{}
 	}
-	v.BrowserRing = presentRing(st)
+	v.BrowserRing, v.BrowserCall = presentRing(st), presentCall(st)
 	if !st.Scheduled.IsZero() && st.Scheduled.Unix() > 0 {
 		t := st.Scheduled
 		v.Callback.ScheduledFor = &t

@@ -40,6 +40,10 @@ type PhoneConfig struct {
 	ICEAddresses string
 	// Loopback adds loopback candidates: the browser on the gateway's host.
 	Loopback bool
+	// ReconnectGrace keeps a call answered in a browser up when the
+	// browser's connection goes without a hang-up (a reload), for the
+	// desktop to take it back; 0: the call ends with the connection.
+	ReconnectGrace time.Duration
 }
 
 // RegisterFlags registers the browsers' phones' flags.
@@ -50,6 +54,8 @@ func (c *PhoneConfig) RegisterFlags(fs *flag.FlagSet) {
 		"base URL where agents' browsers reach this gateway instance's WebRTC signalling, on the desktop's origin (one per instance with N instances, e.g. https://center.example/media/gw-1, which the ingress routes to it); empty: the desktop's own origin")
 	fs.StringVar(&c.ICEAddresses, "media.webrtc-ice-addresses", "",
 		"comma list of the addresses the gateway's ICE host candidates give (a 1:1 NAT's public address); empty: the host's interfaces")
+	fs.DurationVar(&c.ReconnectGrace, "media.webrtc-reconnect-grace", 30*time.Second,
+		"how long a call answered in a browser stays up when the browser's connection goes without hanging up (a reload, a network change), for the agent's desktop to take it back; 0: the call ends with the connection")
 	fs.BoolVar(&c.Loopback, "media.webrtc-loopback", false,
 		"offer loopback ICE candidates too: browsers on the gateway's own host (development, tests)")
 }
@@ -65,7 +71,8 @@ func (c PhoneConfig) WebPhoneConfig(ringTimeout time.Duration) webphone.Config {
 	}
 	// The gateway's ring timeout ends the ring (CANCEL); the phones' own is
 	// a backstop.
-	return webphone.Config{Listen: "127.0.0.1:0", RingTimeout: ringTimeout + 5*time.Second, ICEAddresses: ips, Loopback: c.Loopback}
+	return webphone.Config{Listen: "127.0.0.1:0", RingTimeout: ringTimeout + 5*time.Second, ICEAddresses: ips, Loopback: c.Loopback,
+		ReconnectGrace: max(c.ReconnectGrace, 0)}
 }
 
 // browserRing is what AgentRinging carries for a call whose agent's phone
@@ -171,7 +178,7 @@ func (s *Service) phoneProblem(ctx context.Context, call string, err error) erro
 	case errors.Is(err, webphone.ErrBadOffer):
 		return httpx.BadField("sdp", err.Error())
 	case errors.Is(err, webphone.ErrAnswered):
-		return httpx.Conflict("the call was answered already")
+		return httpx.Conflict("another offer for this call is being answered")
 	case errors.Is(err, webphone.ErrNoRing):
 		p := httpx.NotFound(fmt.Sprintf("no call %s rings on this agent's browser", call))
 		if w, werr := s.ownerOf(ctx, call); werr == nil && w == elsewhere {

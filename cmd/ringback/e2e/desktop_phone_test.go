@@ -105,6 +105,18 @@ func TestDesktopBrowserPhone(t *testing.T) {
 		t.Errorf("the call plays at volume %v, want 0.8", v)
 	}
 
+	// A reload mid-call does not hang up: the gateway holds the call, and
+	// the page, back, takes its audio back by itself.
+	w1.do(t, "reload the page mid-call", chromedp.Reload())
+	w1.waitJS(t, "logged in again after the reload", `!document.querySelector('#me').hidden`)
+	w1.waitJS(t, "the call's audio back in the page", `window.ringbackPhone.state() === 'connected'`)
+	w1.waitJS(t, "Connected after the reload", desktopStatusIs(desktopWindow, "Connected"))
+	waitFor(t, "the browser's 1 kHz tone at the contact after the reload", func() bool { return contact.hears(agentHz, 1700) })
+	w1.waitJS(t, "the contact's 400 Hz tone in the page after the reload", `Math.abs(window.ringbackPhone.pitch() - 400) < 20`)
+	if n := contact.ended(); n != 0 {
+		t.Fatalf("the contact was hung up by the reload (%d)", n)
+	}
+
 	// Hang up in the page: the call ends for the contact.
 	w1.pressNamed(t, "#browser-phone", "Hang up")
 	w1.waitJS(t, "Ready to Call after the hang-up", desktopStatusIs(desktopWindow, "Ready to Call"))

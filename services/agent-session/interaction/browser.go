@@ -40,3 +40,13 @@ func (s State) Ringing() (BrowserRing, bool) {
 	}
 	return s.BrowserRing, true
 }
+
+// BrowserCall is the call up on the agent's browser, answered there: after
+// a reload the desktop takes it back by posting a new offer to the same
+// place (the gateway holds the call for a while when a browser goes).
+func (s State) BrowserCall() (BrowserRing, bool) {
+	if s.BrowserRing.CallID == "" || s.BrowserRing.CallID != s.CallID || (s.CallStatus != Connected && s.CallStatus != OnHold) {
+		return BrowserRing{}, false
+	}
+	return s.BrowserRing, true
+}

@@ -42,3 +42,32 @@ func TestRingBrowser(t *testing.T) {
 		})
 	}
 }
+
+// The call answered in the browser is there to take back (after a reload)
+// while it is up, and only for the agent whose browser it rang.
+func TestBrowserCall(t *testing.T) {
+	rang := State{ID: "i1", Phase: Accepted, CallID: "c1", CallStatus: Establishing, Agent: "a1",
+		BrowserRing: BrowserRing{CallID: "c1", URL: "u"}}
+	with := func(f func(*State)) State { s := rang; f(&s); return s }
+	for _, tc := range []struct {
+		name string
+		s    State
+		want bool
+	}{
+		{"ringing: answered nowhere yet", rang, false},
+		{"connected", with(func(s *State) { s.CallStatus = Connected }), true},
+		{"on hold", with(func(s *State) { s.CallStatus = OnHold }), true},
+		{"ended: Ready to Call", with(func(s *State) { s.CallStatus = ReadyToCall }), false},
+		{"another attempt's ring", with(func(s *State) { s.CallStatus, s.CallID = Connected, "c2" }), false},
+		{"transferred to another agent",
+			Evolve(with(func(s *State) { s.CallStatus = Connected }), &agentv1.InteractionTransferred{InteractionId: "i1", CallId: "c1",
+				FromAgentId: "a1", ToAgentId: "a2"}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, ok := tc.s.BrowserCall()
+			if ok != tc.want || (ok && (r.CallID != "c1" || r.URL != "u")) {
+				t.Errorf("BrowserCall() = %+v, %v; want %v", r, ok, tc.want)
+			}
+		})
+	}
+}

@@ -326,7 +326,8 @@ func (s State) evolveParty(e proto.Message) State {
 		// on the call with the contact, and there is no third party.
 		s.Transfers = append(s.Transfers[:len(s.Transfers):len(s.Transfers)],
 			Handover{CallID: e.CallId, From: e.FromAgentId, To: e.ToAgentId, At: e.At.AsTime()})
-		s.Agent, s.Third = e.ToAgentId, Third{}
+		// The ring was the first agent's browser, hung up by the handover.
+		s.Agent, s.Third, s.BrowserRing = e.ToAgentId, Third{}, BrowserRing{}
 		s.CallStatus, s.Cause = Connected, Cause{TransferredFrom: e.FromAgentId}
 		s.Muted, s.Recording, s.Updated = false, false, e.At.AsTime()
 	case *agentv1.PartyStatusChanged:

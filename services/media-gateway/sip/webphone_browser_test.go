@@ -73,6 +73,13 @@ func answerInBrowserWith(ctx context.Context, phones *webphone.Phones, agent str
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	return offerFromBrowser(ctx, phones, agent, call, send, heard, onPacket)
+}
+
+// offerFromBrowser is a pion browser's offer for call, ringing or up.
+func offerFromBrowser(ctx context.Context, phones *webphone.Phones, agent, call string,
+	send func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}),
+	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
 	pc, err := browserAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
@@ -181,7 +188,12 @@ func (b *pionBrowser) close() {
 // startPhones runs the browsers' phones until the test ends.
 func startPhones(tb testing.TB) *webphone.Phones {
 	tb.Helper()
-	phones, err := webphone.New(webphone.Config{Loopback: true}, slog.New(slog.DiscardHandler))
+	return startPhonesWith(tb, webphone.Config{Loopback: true})
+}
+
+func startPhonesWith(tb testing.TB, cfg webphone.Config) *webphone.Phones {
+	tb.Helper()
+	phones, err := webphone.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}

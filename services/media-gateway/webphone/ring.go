@@ -117,21 +117,66 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 		}
 	}
 	r.answered.Store(true)
-	defer peer.close()
 	med, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{codec}})
 	if err != nil {
 		o.reply <- answer{err: fmt.Errorf("answer the gateway: %w", err)}
+		peer.close()
+		peer.wait()
 		return
 	}
 	o.reply <- answer{sdp: sdp}
 	log.Info("webphone: answered in the browser", "codec", codec.Name)
+	// One reader of the leg for the call's life, writing to whichever
+	// browser connection is current: a connection replaced after a reload
+	// must not leave a second reader on the leg.
+	var track atomic.Pointer[webrtc.TrackLocalStaticRTP]
+	track.Store(peer.track)
+	pumped, legClosed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(pumped)
+		toBrowser(med, &track, legClosed)
+	}()
 	peer.bridge(med)
-	select {
-	case <-d.Context().Done(): // the gateway hung up
-	case <-r.hang:
-		log.Info("webphone: the browser hung up")
-	case <-peer.failed:
-		log.Info("webphone: the browser's connection failed")
+	for {
+		select {
+		case <-d.Context().Done(): // the gateway hung up
+		case <-r.hang:
+			log.Info("webphone: the browser hung up")
+		case o := <-r.offers:
+			// The agent's desktop, reloaded before its old connection was
+			// seen to go: the new connection replaces it.
+			next, sdp, err := p.newPeer(o.sdp, codec)
+			if err != nil {
+				o.reply <- answer{err: err}
+				continue
+			}
+			track.Store(nil)
+			peer.close()
+			peer.wait()
+			o.reply <- answer{sdp: sdp}
+			peer = next
+			track.Store(peer.track)
+			peer.bridge(med)
+			log.Info("webphone: the browser took the call back")
+			continue
+		case <-peer.failed:
+			// A reload or a network change, not a hang-up: the call waits
+			// for the agent's desktop to take it back with a new offer.
+			track.Store(nil)
+			peer.close()
+			peer.wait()
+			log.Info("webphone: the browser's connection went; holding the call for it", "grace", p.cfg.ReconnectGrace)
+			next, ended := p.reconnect(r, d, codec)
+			if next != nil {
+				peer = next
+				track.Store(peer.track)
+				peer.bridge(med)
+				log.Info("webphone: the browser took the call back")
+				continue
+			}
+			log.Info("webphone: " + ended)
+		}
+		break
 	}
 	if d.Context().Err() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
@@ -140,7 +185,36 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 	}
 	peer.close()
 	_ = med.Close()
+	close(legClosed)
 	peer.wait()
+	<-pumped
+}
+
+// reconnect waits, for the reconnect grace, for the agent's browser to
+// offer a new connection for the call it dropped. Without one, it says how
+// the wait ended. A bad offer is answered with its error and the wait goes
+// on.
+func (p *Phones) reconnect(r *ring, d *diago.DialogServerSession, codec media.Codec) (*peer, string) {
+	grace := time.NewTimer(p.cfg.ReconnectGrace)
+	defer grace.Stop()
+	for {
+		select {
+		case o := <-r.offers:
+			pr, sdp, err := p.newPeer(o.sdp, codec)
+			if err != nil {
+				o.reply <- answer{err: err}
+				continue
+			}
+			o.reply <- answer{sdp: sdp}
+			return pr, ""
+		case <-r.hang:
+			return nil, "the browser hung up"
+		case <-grace.C:
+			return nil, "the browser did not come back within the reconnect grace"
+		case <-d.Context().Done():
+			return nil, "the gateway hung up while the browser was away"
+		}
+	}
 }
 
 // sipCodec is what the leg will carry: Opus when the gateway offers it,
@@ -265,13 +339,10 @@ func payloadType(c webrtc.RTPCodecCapability) webrtc.PayloadType {
 	return 111
 }
 
-// bridge pumps the audio both ways until close.
+// bridge pumps the browser's audio to the gateway's leg until close (the
+// other way is the call's own pump, toBrowser).
 func (pr *peer) bridge(med *diago.DialogMedia) {
-	pr.wg.Add(2)
-	go func() {
-		defer pr.wg.Done()
-		pr.toBrowser(med)
-	}()
+	pr.wg.Add(1)
 	go func() {
 		defer pr.wg.Done()
 		select {
@@ -282,9 +353,11 @@ func (pr *peer) bridge(med *diago.DialogMedia) {
 	}()
 }
 
-// toBrowser forwards the gateway's audio payloads; the track sets its own
-// SSRC and payload type, the gateway's sequence and timestamps stand.
-func (pr *peer) toBrowser(med *diago.DialogMedia) {
+// toBrowser forwards the gateway's audio payloads to the current browser
+// connection (none while a dropped one is awaited) until the leg closes;
+// the track sets its own SSRC and payload type, the gateway's sequence and
+// timestamps stand.
+func toBrowser(med *diago.DialogMedia, track *atomic.Pointer[webrtc.TrackLocalStaticRTP], closed <-chan struct{}) {
 	buf := make([]byte, media.RTPBufSize)
 	r := med.RTPPacketReader
 	var pkt rtp.Packet
@@ -295,22 +368,21 @@ func (pr *peer) toBrowser(med *diago.DialogMedia) {
 				return
 			}
 			select {
-			case <-pr.done:
+			case <-closed:
 				return
 			default:
 			}
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		if n == 0 || !audioPT(med, r.PacketHeader.PayloadType) {
+		t := track.Load()
+		if n == 0 || t == nil || !audioPT(med, r.PacketHeader.PayloadType) {
 			continue
 		}
 		pkt.Header = rtp.Header{Version: 2, Marker: r.PacketHeader.Marker,
 			SequenceNumber: r.PacketHeader.SequenceNumber, Timestamp: r.PacketHeader.Timestamp}
 		pkt.Payload = buf[:n]
-		if err := pr.track.WriteRTP(&pkt); err != nil && errors.Is(err, io.ErrClosedPipe) {
-			return
-		}
+		_ = t.WriteRTP(&pkt) // a connection closing under it: the next is another track
 	}
 }
 

@@ -36,7 +36,7 @@ var (
 	ErrNoRing = errors.New("no such call ringing for this agent")
 	// ErrBadOffer: the SDP is not an offer a peer connection takes.
 	ErrBadOffer = errors.New("bad SDP offer")
-	// ErrAnswered: the call was answered already.
+	// ErrAnswered: another offer for the call is being answered.
 	ErrAnswered = errors.New("call answered already")
 )
 
@@ -48,6 +48,11 @@ type Config struct {
 	// RingTimeout bounds the wait for the browser's offer; the gateway's
 	// agent ring timeout normally ends the ring first (CANCEL).
 	RingTimeout time.Duration
+	// ReconnectGrace is how long a call answered in a browser stays up
+	// when the browser's connection goes without hanging up (a reload, a
+	// network change), for the agent's desktop to take it back with a new
+	// offer; 0: the call ends with the connection.
+	ReconnectGrace time.Duration
 	// ICEAddresses, when set, are the addresses the host candidates give
 	// (a 1:1 NAT's public address); empty: the host's interfaces.
 	ICEAddresses []string
@@ -207,13 +212,13 @@ func (p *Phones) Has(call string) bool {
 
 // Offer answers the call ringing on the agent's browser with the browser's
 // SDP offer: it returns the SDP answer once the gateway's leg is answered.
+// For a call already answered, the new connection replaces the browser's
+// old one (the desktop reloaded mid-call), within the reconnect grace once
+// the old one is gone.
 func (p *Phones) Offer(ctx context.Context, agent, call, sdp string) (string, error) {
 	r := p.ring(agent, call)
 	if r == nil {
 		return "", ErrNoRing
-	}
-	if r.isAnswered() {
-		return "", ErrAnswered
 	}
 	o := offer{sdp: sdp, reply: make(chan answer, 1)}
 	select {

@@ -35,6 +35,7 @@ const phone = {
   state: 'idle', // idle, ringing, answering, connected
   ringer: null,
   declined: new Set(), // calls this page declined or hung up
+  retaken: new Set(), // calls up elsewhere this page took back (once each)
   muted: false,
   meterTimer: 0,
 };
@@ -289,6 +290,18 @@ function stopRinger() {
 // browser_ring rings; its end (connected elsewhere, failed, ended) stops
 // the ring, and the end of the call closes the peer connection.
 function onInteraction(v) {
+  const up = v.browser_call;
+  if (up && up.call_id && phone.state === 'idle' && !phone.declined.has(up.call_id) && !phone.retaken.has(up.call_id)) {
+    // The call was answered in this browser before a reload: the gateway
+    // holds it for a while; a new offer takes its audio back, unasked.
+    phone.retaken.add(up.call_id);
+    phone.call = up.call_id;
+    phone.ringURL = up.url || '';
+    phone.state = 'ringing';
+    phone.panel.hidden = false;
+    answer();
+    return;
+  }
   const ring = v.browser_ring;
   if (ring && ring.call_id && !phone.declined.has(ring.call_id) && phone.state === 'idle') {
     phone.call = ring.call_id;
