@@ -114,6 +114,34 @@ func Parse(s string) (Limit, error) {
 	return Limit{Count: n, Per: d, Burst: b}, nil
 }
 
+// AllowAfter says whether l lets one more through at now, given the times
+// (oldest first) of those it let through before, each of which took a
+// token: the bucket replayed from a record rather than kept in memory, so
+// that every replica reading the same record decides the same (a claim
+// stream in the shared store). The times older than the bucket's memory
+// (a full bucket forgets) weigh nothing, so the last few suffice.
+func (l Limit) AllowAfter(taken []time.Time, now time.Time) (ok bool, retryAfter time.Duration) {
+	if l.Off() {
+		return true, 0
+	}
+	var tat time.Time
+	for _, t := range taken {
+		if tat.Before(t) {
+			tat = t
+		}
+		tat = tat.Add(l.interval())
+	}
+	if tat.Before(now) {
+		tat = now
+	}
+	if ahead := tat.Sub(now); ahead > l.tolerance() {
+		// A record far past the limit (taken under a looser one, or
+		// adopted regardless) holds one period at most.
+		return false, min(ahead-l.tolerance(), l.Per)
+	}
+	return true, 0
+}
+
 // DefaultMaxKeys bounds a Limiter's buckets unless told otherwise: at
 // about 150 bytes a bucket (key, map entry, list element), 100,000 keys
 // are some 15 MB.

@@ -89,11 +89,19 @@ func TestAllow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := clock.NewFake(t0)
 			lm := New(c, 0)
+			taken := map[string][]time.Time{} // what each key let through: the record AllowAfter replays
 			for i, s := range tc.steps {
 				c.Advance(s.wait)
 				ok, retry := lm.Allow(s.key, tc.limit)
 				if ok != s.ok || retry != s.retry {
 					t.Fatalf("step %d (%s): Allow = %v, %s; want %v, %s", i, s.key, ok, retry, s.ok, s.retry)
+				}
+				// The bucket replayed from its record decides the same.
+				if ok, retry := tc.limit.AllowAfter(taken[s.key], c.Now()); ok != s.ok || retry != s.retry {
+					t.Fatalf("step %d (%s): AllowAfter = %v, %s; want %v, %s", i, s.key, ok, retry, s.ok, s.retry)
+				}
+				if ok {
+					taken[s.key] = append(taken[s.key], c.Now())
 				}
 			}
 		})

@@ -93,8 +93,11 @@ func (s *Service) contactKey(ctx context.Context) ([]byte, error) {
 	return k, nil
 }
 
-// claiming says whether admissions claim the number at all.
-func (c *Config) claiming() bool { return c.RefuseDuplicates || c.MaxOpenPerNumber > 0 }
+// claiming says whether admissions claim the number at all: for the rule
+// per service, the cap, or the number's rate, all decided on its stream.
+func (c *Config) claiming() bool {
+	return c.RefuseDuplicates || c.MaxOpenPerNumber > 0 || !c.Limits.PerNumber.Off()
+}
 
 // contactStream is the claim stream of a number.
 func (s *Service) contactStream(ctx context.Context, number string) (string, error) {
@@ -118,7 +121,7 @@ func (s *Service) holder(ctx context.Context, id, service, number string) (conta
 }
 
 // claim takes the number for callback id of service, or answers why not
-// (a *contact.HeldError or *contact.CapError). adopt records a callback
+// (a *contact.HeldError, *contact.CapError or *contact.RateError). adopt records a callback
 // already open whatever the rules (claimer.go).
 func (s *Service) claim(ctx context.Context, stream, id, service, number string, adopt bool) error {
 	now := s.deps.Clock.Now()
@@ -142,7 +145,7 @@ func (s *Service) claim(ctx context.Context, stream, id, service, number string,
 				holders[hid] = h
 			}
 			return contact.Decide(st, contact.Claim{CallbackID: id, Service: service, At: now, Holders: holders,
-				OnePerService: s.cfg.RefuseDuplicates, Max: s.cfg.MaxOpenPerNumber, Adopt: adopt})
+				OnePerService: s.cfg.RefuseDuplicates, Max: s.cfg.MaxOpenPerNumber, Adopt: adopt, Rate: s.cfg.Limits.PerNumber})
 		})
 	return err
 }

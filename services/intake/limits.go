@@ -10,10 +10,13 @@ package intake
 //     gets up to N times its limit.
 //   - Per service: a share. Each replica allows 1/N of the service's rate
 //     and burst (--intake.replicas), so together they allow the whole.
-//   - Per number: per replica, so up to N times the limit across
-//     replicas; the cap of open callbacks per number
-//     (--intake.max-open-per-number, admit.go) is exact across replicas
-//     and bounds what a number can be made to receive.
+//   - Per number: exact across replicas for the callbacks a number is
+//     given. Each replica's bucket turns requests away early, and the
+//     number's claim stream (admit.go, contact package), which every
+//     replica appends to at the revision it read, replays the same bucket
+//     from the claims it records: a callback the store accepts is within
+//     the limit whichever replica took it. Requests refused for another
+//     reason take nothing from that record.
 //
 // Buckets are per replica by nature: a replica that restarts forgets them
 // and a client gets a fresh burst, no more.
@@ -77,7 +80,7 @@ func (l *Limits) registerFlags(fs *flag.FlagSet) {
 	fs.Var(&l.PerAddress, "intake.rate-address",
 		`callback requests one client address may make, as COUNT/PERIOD:BURST, or "off"; API clients are exempt. Exact across replicas only when the load balancer routes an address to one replica (README)`)
 	fs.Var(&l.PerNumber, "intake.rate-number",
-		`callback requests for one phone number (all services), per replica, as COUNT/PERIOD:BURST, or "off"`)
+		`callbacks one phone number may be given (all services, all replicas together), as COUNT/PERIOD:BURST, or "off"`)
 	fs.Var(&l.PerService, "intake.rate-service",
 		`callback requests of one service, all replicas together (each takes 1/--intake.replicas), as COUNT/PERIOD:BURST, or "off"; the services file's rate_limit overrides it per service`)
 	fs.StringVar(&l.TrustedProxies, "intake.trusted-proxies", "",

@@ -276,12 +276,17 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 	defer cancel()
 	var held *contact.HeldError
 	var capped *contact.CapError
+	var rated *contact.RateError
 	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber, false); errors.As(err, &held) {
 		return s.duplicate(held.Holder)
 	} else if errors.As(err, &capped) {
 		p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
 		p.Field = "phone_number"
 		return p
+	} else if errors.As(err, &rated) {
+		// The number's rate across every replica, from its claim stream:
+		// this replica's bucket let it through, the others' had not.
+		return s.tooMany(limitNumber, "phone_number", "too many callback requests for this number", rated.RetryAfter)
 	} else if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/ratelimit"
 	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
@@ -75,7 +76,14 @@ func Stream(key []byte, service, number string) string {
 // State is a number's claim stream folded.
 type State struct {
 	Holders map[string]Hold // by callback id
+	// Claimed are the times of the number's last claims, oldest first (at
+	// most keptClaims): the record its rate limit is replayed from.
+	Claimed []time.Time
 }
+
+// keptClaims bounds State.Claimed. A rate limit replayed from the last
+// claims decides as from all of them while its burst is at most this.
+const keptClaims = 64
 
 // Hold is one callback's claim on the number.
 type Hold struct {
@@ -113,6 +121,9 @@ type (
 		// Adopt claims whatever is held: a callback already open, written
 		// before claims on this stream (claimer.go), is a fact to record.
 		Adopt bool
+		// Rate bounds the callbacks the number is given, all services, on
+		// every replica alike (decided on the one stream); off: none.
+		Rate ratelimit.Limit
 	}
 	// Release frees the number, if CallbackID holds it.
 	Release struct {
@@ -154,6 +165,20 @@ func (e *CapError) Error() string {
 
 // Is makes errors.Is(err, ErrCapped) true.
 func (e *CapError) Is(target error) bool { return target == ErrCapped }
+
+// ErrRated matches the *RateError of a number given callbacks faster than
+// its rate limit allows.
+var ErrRated = errors.New("contact is given callbacks too fast")
+
+// RateError says when the number may be given its next callback.
+type RateError struct{ RetryAfter time.Duration }
+
+func (e *RateError) Error() string {
+	return fmt.Sprintf("contact was given callbacks too fast; next in %s", e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrRated) true.
+func (e *RateError) Is(target error) bool { return target == ErrRated }
 
 // Abandoned says whether a hold was left behind by a writer that died or
 // stalled between the claim and the request: no request and no void
@@ -208,6 +233,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if c.Max > 0 && live >= c.Max && !c.Adopt {
 			return nil, &CapError{Max: c.Max}
 		}
+		if ok, wait := c.Rate.AllowAfter(s.Claimed, c.At); !ok && !c.Adopt {
+			return nil, &RateError{RetryAfter: wait}
+		}
 		return append(events, &callbackv1.ContactClaimed{Holder: c.CallbackID, At: timestamppb.New(c.At), Service: c.Service}), nil
 	case Release:
 		if _, ok := s.Holders[c.CallbackID]; !ok {
@@ -229,6 +257,9 @@ func Evolve(s State, e proto.Message) State {
 		}
 		h[e.Holder] = Hold{Service: e.Service, ClaimedAt: e.At.AsTime()}
 		s.Holders = h
+		// Appended to a copy: a State may be shared.
+		claimed := append(slices.Clip(s.Claimed), e.At.AsTime())
+		s.Claimed = claimed[max(0, len(claimed)-keptClaims):]
 	case *callbackv1.ContactReleased:
 		if _, ok := s.Holders[e.Holder]; ok {
 			h := maps.Clone(s.Holders)

@@ -2,6 +2,7 @@ package contact
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ringback/ringback/libs/ratelimit"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
@@ -50,6 +52,8 @@ func TestDecide(t *testing.T) {
 		return Claim{CallbackID: id, Service: service, At: t0, Holders: hs, OnePerService: true, Max: 3}
 	}
 	three := []proto.Message{claimOf("a", "sales"), claimOf("b", "billing"), claimOf("c", "support")}
+	threeGone := append(slices.Clone(three), release("a"), release("b"), release("c"))
+	threeAnHour := ratelimit.Limit{Count: 3, Per: time.Hour, Burst: 3}
 	cases := []struct {
 		name        string
 		given       []proto.Message
@@ -84,6 +88,12 @@ func TestDecide(t *testing.T) {
 		{"adopt past the cap and the rule", three,
 			Claim{CallbackID: "d", Service: "support", At: t0, OnePerService: true, Max: 3, Adopt: true,
 				Holders: map[string]Holder{"a": open, "b": open, "c": open}}, "a=sales,b=billing,c=support,d=support", nil, false},
+		{"rate: a fourth callback within the hour is refused, released or not", threeGone,
+			Claim{CallbackID: "d", Service: "other", At: t0.Add(time.Minute), Max: 3, Rate: threeAnHour}, "", ErrRated, false},
+		{"rate: the next once a token came back", threeGone,
+			Claim{CallbackID: "d", Service: "other", At: t0.Add(20 * time.Minute), Max: 3, Rate: threeAnHour}, "d=other", nil, false},
+		{"rate: adopted past it", threeGone,
+			Claim{CallbackID: "d", Service: "other", At: t0, Rate: threeAnHour, Adopt: true}, "d=other", nil, false},
 		{"claim without id", nil, Claim{At: t0}, "", errors.New("any"), false},
 		{"release by holder", []proto.Message{claim("c1")}, Release{CallbackID: "c1", At: t0}, "", nil, false},
 		{"release by another is a no-op", []proto.Message{claim("c1")}, Release{CallbackID: "c0", At: t0}, "c1=support", nil, false},
@@ -97,7 +107,7 @@ func TestDecide(t *testing.T) {
 			switch {
 			case c.wantErr == nil && err != nil:
 				t.Fatalf("err %v", err)
-			case (c.wantErr == ErrHeld || c.wantErr == ErrCapped) && !errors.Is(err, c.wantErr):
+			case (c.wantErr == ErrHeld || c.wantErr == ErrCapped || c.wantErr == ErrRated) && !errors.Is(err, c.wantErr):
 				t.Fatalf("err %v, want %v", err, c.wantErr)
 			case c.wantErr != nil && err == nil:
 				t.Fatalf("no error, want %v", c.wantErr)
@@ -114,6 +124,29 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The rate is replayed from the claims the stream keeps: when refused,
+// the wait is until a token comes back, and the record stays bounded.
+func TestRateFromTheClaims(t *testing.T) {
+	var events []proto.Message
+	for i := range 3 * keptClaims {
+		id := fmt.Sprint("c", i)
+		events = append(events, &callbackv1.ContactClaimed{Holder: id, At: timestamppb.New(t0.Add(time.Duration(i) * time.Minute)), Service: "s"},
+			release(id))
+	}
+	s := fold(events...)
+	if len(s.Claimed) != keptClaims || !s.Claimed[keptClaims-1].Equal(t0.Add(time.Duration(3*keptClaims-1)*time.Minute)) {
+		t.Fatalf("kept %d claims, the last at %v", len(s.Claimed), s.Claimed[len(s.Claimed)-1])
+	}
+	// One a minute for hours against one every 20 minutes, 3 at once.
+	last := t0.Add(time.Duration(3*keptClaims-1) * time.Minute)
+	_, err := Decide(s, Claim{CallbackID: "x", Service: "s", At: last, Rate: ratelimit.Limit{Count: 3, Per: time.Hour, Burst: 3}})
+	var re *RateError
+	if !errors.As(err, &re) || re.RetryAfter <= 0 || re.RetryAfter > time.Hour {
+		t.Fatalf("Decide = %v, want a RateError with a wait of an hour at most", err)
+	}
+	t.Logf("refused: %v", re)
 }
 
 func TestEvolveDoesNotChangeItsInput(t *testing.T) {
