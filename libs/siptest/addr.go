@@ -1,6 +1,8 @@
 package siptest
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"testing"
 )
@@ -10,19 +12,28 @@ import (
 // one is often taken on the other.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	addr, err := FindFreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// FindFreeAddr is FreeAddr for code outside a test's body (a benchmark's
+// helpers).
+func FindFreeAddr() (string, error) {
 	for range 100 {
 		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return "", fmt.Errorf("free address: %w", err)
 		}
 		addr := c.LocalAddr().String()
 		l, err := net.Listen("tcp4", addr)
 		c.Close()
 		if err == nil {
 			l.Close()
-			return addr
+			return addr, nil
 		}
 	}
-	t.Fatal("no port free for both UDP and TCP")
-	return ""
+	return "", errors.New("no port free for both UDP and TCP")
 }

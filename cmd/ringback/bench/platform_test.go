@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ringback/ringback/libs/siptest"
 )
 
 // binaryPath is the ringback binary to measure: $RINGBACK_BIN (make bench
@@ -41,12 +43,8 @@ func binaryPath(ctx context.Context, dir string) (string, error) {
 
 func freePort(network string) (string, error) {
 	if network == "udp" {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		return c.LocalAddr().String(), nil
+		// A SIP address: the platform listens on it over TCP too.
+		return siptest.FindFreeAddr()
 	}
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
