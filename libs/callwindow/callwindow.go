@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // every IANA zone resolves, also without /usr/share/zoneinfo
 
@@ -85,12 +86,22 @@ func LoadZone(name string) (*time.Location, error) {
 	if name == "" || name == "Local" || strings.ContainsAny(name, " \\") || strings.HasPrefix(name, "/") {
 		return nil, fmt.Errorf("%q is not an IANA time zone", name)
 	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	// time.LoadLocation reads and parses the zone's file each time: on the
+	// path of every callback and call (issue 13's cost).
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an IANA time zone", name)
 	}
+	zones.Store(name, loc)
 	return loc, nil
 }
+
+// zones holds the zones loaded: only names that are zones, a few hundred
+// at most, whatever requests ask.
+var zones sync.Map
 
 // Zones are a contact's possible zones: the request's zone if it is a valid
 // IANA name (the browser's own), else the zones of the number, else
