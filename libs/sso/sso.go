@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,11 +34,12 @@ const loginWindow = 10 * time.Minute
 // Login is the single sign-on of one site: its routes and what they need.
 // Safe for concurrent use.
 type Login struct {
-	cfg  Config
-	dir  *agentauth.Directory
-	log  *slog.Logger
-	home string // where a signed-in browser is sent: the desktop
-	http *http.Client
+	cfg     Config
+	dir     *agentauth.Directory
+	log     *slog.Logger
+	home    string   // where a signed-in browser is sent: the desktop
+	returns []string // the other pages it may ask to come back to
+	http    *http.Client
 
 	mu       sync.Mutex // guards the provider, discovered at the first sign-in
 	oauth    *oauth2.Config
@@ -118,6 +120,17 @@ type loginState struct {
 	Nonce    string `json:"nonce"`
 	Verifier string `json:"verifier"`
 	Expires  int64  `json:"exp"`
+	// Return is the page the sign-in was started from, when it was not
+	// home: one of the pages allowed by Returns.
+	Return string `json:"return,omitempty"`
+}
+
+// Returns names the site's other pages a sign-in may come back to (?return=
+// on /auth/oidc/login), beside home: the supervisor's page. Only these, so
+// that the login is not an open redirect.
+func (l *Login) Returns(pages ...string) *Login {
+	l.returns = append(l.returns, pages...)
+	return l
 }
 
 // login starts the authorization code flow (RFC 6749 4.1) with PKCE (RFC
@@ -129,8 +142,12 @@ func (l *Login) login(w http.ResponseWriter, r *http.Request) error {
 		l.log.Warn("single sign-on: the identity provider does not answer", "err", err)
 		return httpx.Unavailable("the identity provider cannot be reached; try again, or sign in with a token")
 	}
+	ret := r.URL.Query().Get("return")
+	if ret != "" && ret != l.home && !slices.Contains(l.returns, ret) {
+		return httpx.BadField("return", "must be one of this site's pages: "+strings.Join(append([]string{l.home}, l.returns...), ", "))
+	}
 	st := loginState{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
-		Expires: time.Now().Add(loginWindow).Unix()}
+		Expires: time.Now().Add(loginWindow).Unix(), Return: ret}
 	body, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("login state: %w", err)
@@ -205,7 +222,11 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	agentauth.SetSessionCookie(w, r, session, expires)
 	l.log.Info("signed in with single sign-on", "agent", p.ID, "roles", p.Roles.String())
-	http.Redirect(w, r, l.home, http.StatusSeeOther)
+	to := l.home
+	if st.Return != "" {
+		to = st.Return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 

@@ -56,6 +56,7 @@ func startSite(t *testing.T) site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	login.Returns("/supervisor/")
 	agentauth.Register(mux, log, dir, append(login.Routes(), agentauth.Route{Pattern: "GET /me",
 		Roles: agentauth.RoleAgent | agentauth.RoleSupervisor, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			p := agentauth.Who(r.Context())
@@ -73,7 +74,7 @@ func browser(t *testing.T) *http.Client {
 		t.Fatal(err)
 	}
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if req.URL.Path == "/agent/" {
+		if req.URL.Path == "/agent/" || req.URL.Path == "/supervisor/" {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -196,6 +197,24 @@ func TestSignInRefused(t *testing.T) {
 				t.Fatalf("refused, yet /me answers %d", res.StatusCode)
 			}
 		})
+	}
+}
+
+// TestSignInComesBackToItsPage: a sign-in started from the supervisor's
+// page comes back to it; a page that is not the site's is refused before
+// anything starts (no open redirect).
+func TestSignInComesBackToItsPage(t *testing.T) {
+	t.Parallel()
+	s := startSite(t)
+	res, p := get(t, browser(t), s.url+"/auth/oidc/login?return=/supervisor/")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/supervisor/" {
+		t.Fatalf("sign-in from the supervisor's page: %d %q %+v", res.StatusCode, res.Header.Get("Location"), p)
+	}
+	for _, ret := range []string{"https://elsewhere.example/", "//elsewhere.example/supervisor/", "/supervisor/../admin", "/agent"} {
+		res, p := get(t, browser(t), s.url+"/auth/oidc/login?return="+url.QueryEscape(ret))
+		if res.StatusCode != 400 || p.Field != "return" {
+			t.Errorf("return %q: %d %+v, want 400 naming return", ret, res.StatusCode, p)
+		}
 	}
 }
 

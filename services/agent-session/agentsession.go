@@ -150,6 +150,9 @@ type ContactKeys interface {
 	KeyID(number string) string
 }
 
+// supervisorPage is where the supervisor's page is served.
+const supervisorPage = "/supervisor/"
+
 // agentCacheSize bounds the agents whose streams stay folded in memory.
 const agentCacheSize = 50000
 
@@ -193,6 +196,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		if login, err = sso.New(cfg.SSO, agents, desktop.Prefix, deps.Log.With("component", "sso")); err != nil {
 			return nil, fmt.Errorf("agent-session: %w", err)
 		}
+		login.Returns(supervisorPage) // its "Sign in with …" comes back to it
 	}
 	plan, err := dialplan.Parse(cfg.DialCountries, cfg.DialTypes)
 	if err != nil {

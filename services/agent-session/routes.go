@@ -48,7 +48,7 @@ func (s *Service) routeTable() []agentauth.Route {
 			return nil
 		}},
 		// The supervisor's page and its board (issue 14).
-		{Pattern: "GET /supervisor/", Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
+		{Pattern: "GET " + supervisorPage, Roles: agentauth.Everyone, Handle: func(w http.ResponseWriter, r *http.Request) error {
 			desktop.Supervisor().ServeHTTP(w, r)
 			return nil
 		}},

@@ -55,7 +55,7 @@ func TestDesktopSignInWithOIDC(t *testing.T) {
 	p := start(t, "ringback", "--data", t.TempDir(), "--sip", freePort(t, "udp"), "--agents", agents,
 		"--media.trunk-keepalive", "0",
 		"--oidc.issuer", idp.URL, "--oidc.client-id", "ringback", "--oidc.client-secret", "test-client-secret",
-		"--oidc.redirect-url", front.URL+"/auth/oidc/callback", "--oidc.roles", "cc-agents=agent",
+		"--oidc.redirect-url", front.URL+"/auth/oidc/callback", "--oidc.roles", "cc-agents=agent,cc-leads=supervisor",
 		"--oidc.provider-name", "Test IdP")
 	u, err := url.Parse(p.URL)
 	if err != nil {
@@ -93,6 +93,21 @@ func TestDesktopSignInWithOIDC(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("without the browser's cookie, GET /v1/agents/a1: %d", res.StatusCode)
 	}
+
+	// The agent logs out (the single sign-on session too). A supervisor
+	// signs in on the supervisor's page with the same provider, comes back
+	// to that page, and sees the board as themselves.
+	tab.pressNamed(t, "#me", "Log out")
+	tab.waitJS(t, "logged out, the sign-in offered again", `!document.querySelector('#login').hidden && !document.querySelector('#sso').hidden`)
+	idp.SetUser(map[string]any{"sub": "u-7", "preferred_username": "sso-lead", "groups": []string{"cc-leads"}})
+	tab.do(t, "open the supervisor's page", chromedp.Navigate(front.URL+"/supervisor/"))
+	tab.waitJS(t, "its Sign in with Test IdP link", `!document.querySelector('#sso').hidden &&
+		document.querySelector('#sso-login').textContent.trim() === 'Sign in with Test IdP'`)
+	pageAxe(t, tab, "the supervisor's sign-in, with single sign-on")
+	tab.do(t, "sign in with the provider", chromedp.Click(chromedp.CSS("#sso-login")))
+	ssoWait(t, tab, "back on the supervisor's page, on the board as sso-lead", `location.pathname === '/supervisor/' &&
+		!document.querySelector('#board').hidden && document.querySelector('#me-id').textContent === 'sso-lead'`)
+	tab.noExceptions(t)
 }
 
 // ssoWait is waitJS across navigations: while the browser goes to the

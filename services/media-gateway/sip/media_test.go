@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/diago/audio"
 	"github.com/emiago/diago/media"
+
 	"github.com/ringback/ringback/libs/siptest"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )

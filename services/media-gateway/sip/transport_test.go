@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+
 	"github.com/ringback/ringback/libs/siptest"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )

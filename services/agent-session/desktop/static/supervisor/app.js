@@ -401,6 +401,34 @@ async function start(s) {
   openStream();
 }
 
+// refusedHere is the words for a sign-in that is not a supervisor's.
+function refusedHere(e) {
+  return e.status === 403 ? new Problem({ detail: 'This page is for supervisors: you are not signed in as one.' }) : e;
+}
+
+// offerSignIn shows "Sign in with <provider>" when the site has single
+// sign-on (it comes back here), and, when this browser is signed in, opens
+// the board as that person, without a token.
+async function offerSignIn() {
+  let sso;
+  try {
+    const res = await fetch('/auth/oidc', { cache: 'no-store' });
+    if (!res.ok) return;
+    sso = await res.json();
+  } catch {
+    return; // no single sign-on here: tokens only
+  }
+  $('sso-name').textContent = sso.provider;
+  $('sso').hidden = false;
+  if (!sso.agent || session) return;
+  try {
+    await start({ id: sso.agent, token: null, sso: true });
+  } catch (e) {
+    session = null;
+    problem(refusedHere(e));
+  }
+}
+
 $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const id = $('login-id').value.trim();
@@ -410,13 +438,18 @@ $('login-form').addEventListener('submit', async (ev) => {
     await start({ id, token });
   } catch (e) {
     session = null;
-    problem(e.status === 403 ? new Problem({ detail: 'This page is for supervisors: your token is not a supervisor\'s.' }) : e);
+    problem(refusedHere(e));
   }
 });
 
-$('sign-out').addEventListener('click', () => {
+$('sign-out').addEventListener('click', async () => {
   stream?.close();
   sessionStorage.removeItem(SESSION_KEY);
+  if (session?.sso) {
+    // End the single sign-on session too: the next person at this desk
+    // signs in as themselves.
+    await fetch('/auth/logout', { method: 'POST', cache: 'no-store' }).catch(() => {});
+  }
   location.reload();
 });
 
@@ -428,3 +461,4 @@ setInterval(() => {
 
 const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
 if (saved) start(saved).catch(() => sessionStorage.removeItem(SESSION_KEY));
+else offerSignIn();
