@@ -67,17 +67,28 @@ func TestVisitorPagesInChromium(t *testing.T) {
 		tab.fatal(t, "zone note %q, want %s", z, visitorZone)
 	}
 	// A whole bucket (the first may have begun): the page shows it at its
-	// start in the visitor's zone.
+	// start in the visitor's zone, under its own day (near the visitor's
+	// midnight, the next day's: every day the picker offers is read).
 	whole := avail.Slots[1].Start
 	var shown []struct{ Value, Text string }
-	if err := json.Unmarshal([]byte(desktopEval[string](t, tab, `JSON.stringify([...document.querySelectorAll('#slots label.slot')].map(l =>
-		({value: l.querySelector('input').value, text: l.textContent})))`)), &shown); err != nil {
+	if err := json.Unmarshal([]byte(desktopEval[string](t, tab, `(() => {
+		const day = document.getElementById('day'), first = day.value, out = [];
+		for (const o of day.options) {
+			day.value = o.value;
+			day.dispatchEvent(new Event('change'));
+			out.push(...[...document.querySelectorAll('#slots label.slot')].map(l =>
+				({value: l.querySelector('input').value, text: l.textContent})));
+		}
+		day.value = first;
+		day.dispatchEvent(new Event('change'));
+		return JSON.stringify(out);
+	})()`)), &shown); err != nil {
 		t.Fatal(err)
 	}
-	var label string
+	var label, wholeValue string
 	for _, s := range shown {
 		if visitorTime(t, s.Value).Equal(whole) {
-			label = s.Text
+			label, wholeValue = s.Text, s.Value
 		}
 	}
 	if want := whole.In(zone).Format("15:04"); !strings.HasPrefix(label, want) {
@@ -102,9 +113,20 @@ func TestVisitorPagesInChromium(t *testing.T) {
 	}
 	pageAxe(t, tab, "the form with an error")
 
-	// Book the second slot of the first day.
-	slot := desktopEval[string](t, tab, `document.querySelectorAll('#slots input[name=slot]')[1].value`)
-	tab.do(t, "pick the second slot", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#slots input[value="%s"]`, slot))))
+	// Book the whole bucket read above: its day, then its time.
+	slot := wholeValue
+	if !desktopEval[bool](t, tab, fmt.Sprintf(`(() => {
+		const day = document.getElementById('day');
+		for (const o of day.options) {
+			day.value = o.value;
+			day.dispatchEvent(new Event('change'));
+			if (document.querySelector('#slots input[value="%s"]')) return true;
+		}
+		return false;
+	})()`, slot)) {
+		tab.fatal(t, "no day of the picker offers %s", slot)
+	}
+	tab.do(t, "pick the slot", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#slots input[value="%s"]`, slot))))
 	tab.fill(t, "#phone_number", "+14155550123")
 	tab.fill(t, "#contact_name", "Ada Lovelace")
 	tab.pressNamed(t, "#cb", "Call me back")
