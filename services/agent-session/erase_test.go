@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
-	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,20 +108,11 @@ func TestTeamCommunicatorForgetsErasedNumbers(t *testing.T) {
 // connectedWith is connected, with a contact of its own.
 func connectedWith(t *testing.T, env *servicetest.Env, agentID, contact string) string {
 	t.Helper()
-	readyAgent(t, env, agentID)
-	iid := uuid.NewString()
-	env.Append("router-interaction-"+iid, "offer-"+iid, &routingv1.InteractionOffered{InteractionId: iid, CallbackId: "cb-" + iid,
-		AgentId: agentID, OfferId: iid + ":1", OfferedAt: timestamppb.New(servicetest.Start),
-		ExpiresAt: timestamppb.New(servicetest.Start.Add(15 * time.Second)), QueuedAt: timestamppb.New(servicetest.Start),
-		Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: contact, RequestedAt: timestamppb.New(servicetest.Start)}})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "offered" })
-	go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
-	servicetest.WaitEvent[*agentv1.AcceptRequested](env, interaction.Stream(iid))
-	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: agentID})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Ready to Call" })
-	env.Do("POST", "/v1/interactions/"+iid+"/call", nil, nil)
-	dial := servicetest.WaitEvent[*agentv1.DialRequested](env, interaction.Stream(iid))
-	gateway(env, dial.CallId, &mediav1.CallConnected{CallId: dial.CallId, InteractionId: iid})
-	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Connected" })
+	iid, _ := connectedAfter(t, env, agentID, func(iid string) {
+		env.Append("router-interaction-"+iid, "offer-"+iid, &routingv1.InteractionOffered{InteractionId: iid, CallbackId: "cb-" + iid,
+			AgentId: agentID, OfferId: iid + ":1", OfferedAt: timestamppb.New(servicetest.Start),
+			ExpiresAt: timestamppb.New(servicetest.Start.Add(15 * time.Second)), QueuedAt: timestamppb.New(servicetest.Start),
+			Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: contact, RequestedAt: timestamppb.New(servicetest.Start)}})
+	})
 	return iid
 }

@@ -33,9 +33,15 @@ func readyAgent(t *testing.T, env *servicetest.Env, id string) {
 // and the media gateway would; it returns the interaction and call ids.
 func connected(t *testing.T, env *servicetest.Env, agentID string) (string, string) {
 	t.Helper()
+	return connectedAfter(t, env, agentID, func(iid string) { offer(env, iid, agentID) })
+}
+
+// connectedAfter is connected with the router's offer written by offered.
+func connectedAfter(t *testing.T, env *servicetest.Env, agentID string, offered func(iid string)) (string, string) {
+	t.Helper()
 	readyAgent(t, env, agentID)
 	iid := uuid.NewString()
-	offer(env, iid, agentID)
+	offered(iid)
 	waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "offered" })
 	go env.Do("POST", "/v1/interactions/"+iid+"/accept", nil, nil)
 	servicetest.WaitEvent[*agentv1.AcceptRequested](env, interaction.Stream(iid))

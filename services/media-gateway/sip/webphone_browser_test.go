@@ -209,6 +209,40 @@ func startPhonesWith(tb testing.TB, cfg webphone.Config) *webphone.Phones {
 	return phones
 }
 
+// dialedCall is what a dial in the background came to.
+type dialedCall struct {
+	call *sip.Call
+	err  error
+}
+
+// dialBrowserPhone starts a Go contact playing contactHz, whose PCMU it
+// hears is added to atContact under mu, and a gateway ringing agent1's
+// browser at phones; it dials callID in the background.
+func dialBrowserPhone(t *testing.T, phones *webphone.Phones, contactHz float64, callID string,
+	mu *sync.Mutex, atContact *[]float64) (*goUA, <-chan dialedCall) {
+	t.Helper()
+	contact := startGoUA(t, contactMark)
+	contact.setHooks(toneFrames(contactHz), func(pt uint8, p []byte) {
+		if pt != 0 {
+			return
+		}
+		mu.Lock()
+		for _, b := range p {
+			*atContact = append(*atContact, float64(pcmuSample(b)))
+		}
+		mu.Unlock()
+	})
+	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	t.Cleanup(cancel)
+	res := make(chan dialedCall, 1)
+	go func() {
+		call, err := g.Dial(ctx, callID, sip.WebPhonePrefix+"agent1", number, nil)
+		res <- dialedCall{call, err}
+	}()
+	return contact, res
+}
+
 // TestBrowserPhoneAudio: an agent whose phone is their browser (a pion
 // peer) and a contact on PCMU. Each sends a tone of its own pitch; each must
 // hear the other's through the gateway and the browsers' phones.
@@ -216,32 +250,11 @@ func TestBrowserPhoneAudio(t *testing.T) {
 	t.Parallel()
 	const agentHz, contactHz = 1000, 400
 	phones := startPhones(t)
-	contact := startGoUA(t, contactMark)
 	var mu sync.Mutex
 	var atAgent, atContact []float64
-	contact.setHooks(toneFrames(contactHz), func(pt uint8, p []byte) {
-		if pt != 0 {
-			return
-		}
-		mu.Lock()
-		for _, b := range p {
-			atContact = append(atContact, float64(pcmuSample(b)))
-		}
-		mu.Unlock()
-	})
-	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
-
+	contact, res := dialBrowserPhone(t, phones, contactHz, "browser-call", &mu, &atContact)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	type dialed struct {
-		call *sip.Call
-		err  error
-	}
-	res := make(chan dialed, 1)
-	go func() {
-		call, err := g.Dial(ctx, "browser-call", sip.WebPhonePrefix+"agent1", number, nil)
-		res <- dialed{call, err}
-	}()
 	browser, err := answerInBrowser(ctx, phones, "agent1", agentHz, func(pcm []int16) {
 		mu.Lock()
 		for _, v := range pcm {

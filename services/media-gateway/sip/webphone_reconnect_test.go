@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/ringback/ringback/services/media-gateway/sip"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
@@ -24,32 +23,11 @@ func TestBrowserPhoneTakesItsCallBack(t *testing.T) {
 	const contactHz = 400
 	const grace = 3 * time.Second
 	phones := startPhonesWith(t, webphone.Config{Loopback: true, ReconnectGrace: grace})
-	contact := startGoUA(t, contactMark)
 	var mu sync.Mutex
 	var atContact []float64
-	contact.setHooks(toneFrames(contactHz), func(pt uint8, p []byte) {
-		if pt != 0 {
-			return
-		}
-		mu.Lock()
-		for _, b := range p {
-			atContact = append(atContact, float64(pcmuSample(b)))
-		}
-		mu.Unlock()
-	})
-	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
-
+	contact, res := dialBrowserPhone(t, phones, contactHz, "retaken-call", &mu, &atContact)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	type dialed struct {
-		call *sip.Call
-		err  error
-	}
-	res := make(chan dialed, 1)
-	go func() {
-		call, err := g.Dial(ctx, "retaken-call", sip.WebPhonePrefix+"agent1", number, nil)
-		res <- dialed{call, err}
-	}()
 	// Each connection speaks its own pitch, so the contact says which one
 	// it hears.
 	contactHears := func(what string, hz float64) {
