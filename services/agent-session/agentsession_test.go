@@ -45,6 +45,7 @@ func startWith(t *testing.T, cfg Config) *servicetest.Env {
 type problemBody struct {
 	Status int    `json:"status"`
 	Field  string `json:"field"`
+	Detail string `json:"detail"`
 }
 
 func offer(env *servicetest.Env, iid, agentID string) {

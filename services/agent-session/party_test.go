@@ -68,11 +68,20 @@ type answer struct {
 
 // post sends a command in the background: its answer waits for the gateway.
 func post(env *servicetest.Env, path string, body any) <-chan answer {
+	return postAs(env, "", path, body)
+}
+
+// postAs is post as agent (none: the test's default caller).
+func postAs(env *servicetest.Env, agent, path string, body any) <-chan answer {
 	out := make(chan answer, 1)
 	go func() {
 		var a answer
 		var raw json.RawMessage
-		a.res = env.Do("POST", path, body, &raw)
+		if agent != "" {
+			a.res = env.DoWith("POST", path, as(agent), body, &raw)
+		} else {
+			a.res = env.Do("POST", path, body, &raw)
+		}
 		if a.res.StatusCode/100 == 2 {
 			_ = json.Unmarshal(raw, &a.v)
 		} else {

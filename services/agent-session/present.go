@@ -103,7 +103,7 @@ type interactionView struct {
 	// gets this view once more, closes its window.
 	TransferredFrom string `json:"transferred_from,omitempty"`
 	// CallHandedOver: the call in progress came with the transfer; the
-	// desktop offers no hold, mute, consult or transfer on it.
+	// desktop offers no consultation or transfer on it.
 	CallHandedOver bool `json:"call_handed_over,omitempty"`
 }
 

@@ -99,9 +99,25 @@ func TestTransferToAnAgentMovesTheInteraction(t *testing.T) {
 			if res := env.DoWith("PUT", path+"/draft", as("a2"), map[string]string{"note": "refund sent"}, nil); res.StatusCode != 200 {
 				t.Fatalf("a2 types: %d", res.StatusCode)
 			}
-			// The gateway holds only the agent leg it placed: refused, saying why.
-			if res := env.DoWith("POST", path+"/hold", as("a2"), nil, &p); res.StatusCode != http.StatusConflict {
-				t.Fatalf("a2 holds the call they received: %d", res.StatusCode)
+			// a2 holds and retrieves the call they received as their own
+			// (the gateway holds the leg it was transferred to); its one
+			// third-party place is a2's leg, so a consultation is refused,
+			// saying why.
+			for _, on := range []bool{true, false} {
+				route, want := "/hold", "On Hold"
+				if !on {
+					route, want = "/retrieve", "Connected"
+				}
+				ask := postAs(env, "a2", path+route, nil)
+				waitMatch(t, env, interaction.Stream(iid), func(e *agentv1.HoldRequested) bool { return e.Hold == on })
+				gateway(env, callID, &mediav1.CallHeld{CallId: callID, InteractionId: iid, Held: on})
+				if a := await(t, ask); a.res.StatusCode != 200 || a.v.Status != want {
+					t.Fatalf("a2 %s the call they received: %d %+v %+v", route, a.res.StatusCode, a.v, a.p)
+				}
+			}
+			if res := env.DoWith("POST", path+"/consult", as("a2"), map[string]string{"agent": "a1"}, &p); res.StatusCode != http.StatusConflict ||
+				p.Detail != interaction.ErrHandedOver.Error() {
+				t.Fatalf("a2 consults on the call they received: %d %+v", res.StatusCode, p)
 			}
 			// Neither is stranded: a1 may go Not Ready and log out; a2 may
 			// not log out while handling it.

@@ -65,8 +65,10 @@ func number(i int64) string {
 //	RINGBACK_BENCH_INTAKE_VARIANTS comma list of variants (API,GMS)
 //	RINGBACK_BENCH_INTAKE_ARGS     more flags of ringback serve, for a look
 //	                               at what one costs (--personal.keys off)
-//	RINGBACK_BENCH_INTAKE_CPUPROFILE, _HEAPPROFILE, _GOROUTINES  files to
-//	                               save the platform's profiles to (+.variant)
+//	RINGBACK_BENCH_INTAKE_CPUPROFILE, _HEAPPROFILE, _GOROUTINES, _TRACE
+//	                               files to save the platform's profiles
+//	                               (an execution trace for _TRACE) to
+//	                               (+.variant)
 //	RINGBACK_BENCH_KEEP            a directory that keeps the platforms'
 //	                               data and logs
 type intakeOptions struct {
@@ -407,6 +409,12 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	}
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_CPUPROFILE"); f != "" {
 		go saveProfile(ctx, pprofAddr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()*3/4)), f+"."+v.name)
+	}
+	if f := os.Getenv("RINGBACK_BENCH_INTAKE_TRACE"); f != "" {
+		go func() { // three seconds from the middle: where the waits are
+			time.Sleep(d / 2)
+			saveProfile(ctx, pprofAddr, "/debug/pprof/trace?seconds=3", f+"."+v.name)
+		}()
 	}
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_GOROUTINES"); f != "" {
 		go func() {

@@ -201,6 +201,15 @@ func TestDesktopContactRecordEdited(t *testing.T) {
 	a.eventually(path, &rec, "the record stored", func() bool {
 		return rec.Name != nil && *rec.Name == "Alan M. Turing" && rec.Email != nil && *rec.Email == "alan@example.com"
 	})
+	// The corrected name is the one the window calls the contact by, in
+	// the Callback Information and its title, at once and after a reload.
+	named := func(what string) {
+		tab.waitJS(t, what, desktopFieldIs(win, "contact", "Alan M. Turing")+` && `+
+			desktopFieldIs(win, "title", "Web Callback: Alan M. Turing"))
+	}
+	named("the corrected name in the Callback Information")
 	pageAxe(t, tab, "the contact record edited")
+	tab.do(t, "reload the page", chromedp.Reload())
+	named("the corrected name after a reload")
 	tab.noExceptions(t)
 }

@@ -87,14 +87,25 @@ func TestDesktopTransferToAnAgentEndsWithTheirDone(t *testing.T) {
 	if ag.Channels["webcallback"].Reason != "Handling a web callback" {
 		t.Errorf("d2 Busy for %q", ag.Channels["webcallback"].Reason)
 	}
-	// The gateway holds and transfers only the agent leg it placed.
-	for _, name := range []string{"Hold", "Consult", "Transfer"} {
-		if b := d2.button(t, win, name); !b.Disabled {
-			t.Errorf("%s enabled on the call d2 received", name)
+	// d2 holds the call they received as their own; its one third-party
+	// place is d2's own leg, so they consult or transfer on their next call.
+	for name, disabled := range map[string]bool{"Hold": false, "End Call": false, "Consult": true, "Transfer": true} {
+		if b := d2.button(t, win, name); b.Disabled != disabled {
+			t.Errorf("%s on the call d2 received: disabled %v, want %v", name, b.Disabled, disabled)
 		}
 	}
-	if b := d2.button(t, win, "End Call"); b.Disabled {
-		t.Error("End Call disabled on the call d2 received")
+	d2.pressNamed(t, win, "Hold")
+	d2.waitJS(t, "d2's call On Hold", desktopStatusIs(win, "On Hold"))
+	// The gateway held d2's phone (the leg it was transferred to), not
+	// d1's, which is gone: the consultation's INVITE, then the hold.
+	if got := phone2.WaitRequests(t, "INVITE", 2)[1].Direction(); got != "sendonly" {
+		t.Errorf("d2's phone held with %q, want sendonly", got)
+	}
+	pageAxe(t, d2, "the interaction transferred in, held")
+	d2.pressNamed(t, win, "Retrieve")
+	d2.waitJS(t, "d2's call Connected again", desktopStatusIs(win, "Connected"))
+	if got := phone2.WaitRequests(t, "INVITE", 3)[2].Direction(); got != "sendrecv" {
+		t.Errorf("d2's phone retrieved with %q, want sendrecv", got)
 	}
 	// The callback is d2's now: d2 reads it, in progress.
 	var cbView struct{ State string }

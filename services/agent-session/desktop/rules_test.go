@@ -24,7 +24,14 @@ eq('consulting', on({ status: 'On Hold', party_purpose: 'consult', party_status:
   ['complete-transfer', 'conference', 'end-consultation', 'end-call']);
 eq('conference', on({ status: 'Connected', party_purpose: 'consult', party_status: 'Conference' }, ...all),
   ['complete-transfer', 'end-consultation', 'end-call']);
-eq('a call received by transfer', on({ status: 'Connected', call_handed_over: true }, ...all, 'mute', 'party-target'), ['end-call']);
+eq('a call received by transfer', on({ status: 'Connected', call_handed_over: true }, ...all, 'mute', 'party-target'), ['hold', 'end-call', 'mute']);
+// The name an agent keeps in the contact's record wins over the request's (issue 15).
+const cbv = { callback: { contact_name: 'Ada', phone_number: '+14155550100' } };
+eq('name from the request', [R.contactName(cbv), R.givenName(cbv)], ['Ada', 'Ada']);
+eq('name from the record', [R.contactName(cbv, 'Ada Lovelace'), R.givenName(cbv, 'Ada Lovelace')], ['Ada Lovelace', 'Ada Lovelace']);
+eq('name cleared in the record', [R.contactName(cbv, ''), R.givenName(cbv, '')], ['+14155550100', '']);
+eq('no name at all', [R.contactName({ callback: { phone_number: '+14155550100' } }, null), R.givenName({}, null)], ['+14155550100', '']);
+eq('a call received by transfer, held', on({ status: 'On Hold', call_handed_over: true }, ...all, 'mute', 'party-target'), ['retrieve', 'end-call']);
 eq('transferred', on({ status: 'Ready to Call', party_purpose: 'transfer', party_status: 'Transferred', disposition: 'x' }, ...all), ['done']);
 
 eq('shown with none', R.partyShown({ party_purpose: '' }), { ask: true, end: false });

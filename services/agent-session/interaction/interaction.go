@@ -351,9 +351,6 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			// consultation; the agent ends it instead.
 			return nil, ErrPartyOnCall
 		}
-		if s.CallHandedOver() {
-			return nil, ErrHandedOver
-		}
 		switch {
 		case c.Hold && s.CallStatus == OnHold, !c.Hold && s.CallStatus == Connected:
 			return nil, nil
@@ -377,9 +374,6 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 	case Mute:
 		if err := s.accepted(c.Agent); err != nil {
 			return nil, err
-		}
-		if s.CallHandedOver() {
-			return nil, ErrHandedOver
 		}
 		if s.CallStatus != Connected && s.CallStatus != OnHold {
 			return nil, ErrNotConnected

@@ -103,10 +103,12 @@ var (
 	// ErrTransferred: the contact talks to the party now; calling them again
 	// would ring them in the middle of that call.
 	ErrTransferred = errors.New("the call was transferred: set a disposition and click Done")
-	// ErrHandedOver: the call came to this agent by a transfer; the media
-	// gateway holds, mutes and transfers only the agent leg of the call it
-	// placed, so these wait for the agent's own next call.
-	ErrHandedOver = errors.New("this call came to you by transfer: hold, mute, consult and transfer are not available on it; End Call ends it")
+	// ErrHandedOver: the call came to this agent by a transfer. The agent
+	// holds, mutes, records and sends digits on it as on their own (the
+	// gateway acts on the leg it was transferred to), but the call's one
+	// third-party place is that very leg, so a consultation or a further
+	// transfer waits for the agent's own next call.
+	ErrHandedOver = errors.New("this call came to you by transfer: consult and transfer are not available on it")
 )
 
 // PartyError is a party the agent got wrong; Field names the request field.

@@ -45,9 +45,15 @@ func TestTransferToAnAgent(t *testing.T) {
 		{"a2 hangs up", append(blind, moved), EndCall{Agent: "a2", At: t0}, []string{"HangupRequested"}, nil},
 		{"a1 hangs up", append(blind, moved), EndCall{Agent: "a1", At: t0}, nil, ErrNotYours},
 		{"a2 sends DTMF", append(blind, moved), SendDTMF{Agent: "a2", Digits: "1", At: t0}, []string{"DtmfRequested"}, nil},
-		// The gateway holds, mutes and transfers only the agent leg it placed.
-		{"a2 holds the call they received", append(blind, moved), Hold{Agent: "a2", Hold: true, At: t0}, nil, ErrHandedOver},
-		{"a2 mutes the call they received", append(blind, moved), Mute{Agent: "a2", Mute: true, At: t0}, nil, ErrHandedOver},
+		// The gateway holds and mutes the leg the call was transferred to;
+		// the first agent may not.
+		{"a2 holds the call they received", append(blind, moved), Hold{Agent: "a2", Hold: true, At: t0}, []string{"HoldRequested"}, nil},
+		{"a2 retrieves the call they received", with(transferReq, ringing, moved, &agentv1.CallStatusChanged{CallId: "k1", Status: OnHold, At: timestamppb.New(t0)}),
+			Hold{Agent: "a2", Hold: false, At: t0}, []string{"HoldRequested"}, nil},
+		{"a1 holds the call they gave", append(blind, moved), Hold{Agent: "a1", Hold: true, At: t0}, nil, ErrNotYours},
+		{"a2 mutes the call they received", append(blind, moved), Mute{Agent: "a2", Mute: true, At: t0}, []string{"MuteRequested"}, nil},
+		{"a2 records the call they received", append(blind, moved), Record{Agent: "a2", Record: true, At: t0}, []string{"RecordingRequested"}, nil},
+		// Its one third-party place is a2's own leg.
 		{"a1 done", append(blind, moved), Finish{Agent: "a1", At: t0}, nil, ErrNotYours},
 		{"a2 done in call", append(blind, moved), Finish{Agent: "a2", At: t0}, nil, ErrInCall},
 		{"a2 done after the call", append(blind, moved, ended), Finish{Agent: "a2", At: t0}, []string{"InteractionDone"}, nil},

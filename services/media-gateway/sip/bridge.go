@@ -269,7 +269,8 @@ func (t topology) peer(ch int) int {
 }
 
 // recChannel is the recording channel of ch's audio: the agent's side is
-// whoever holds the call for the platform, the party once transferred.
+// whoever holds the call for the platform, the party once transferred. It
+// is also whose audio Mute drops.
 func (t topology) recChannel(ch int) int {
 	if ch == chanAgent || (t == topoTransferred && ch == chanParty) {
 		return chanAgent
@@ -368,10 +369,10 @@ func (b *bridge) forward(ch int, from *endpoint) {
 		// other leg may use other payload types, and the DTMF the contact
 		// hears is what SendDTMF sends.
 		inLaw := from.codecs().recvLaw(from.in.PacketHeader.PayloadType)
-		if inLaw == lawNone || (ch == chanAgent && b.muted.Load()) {
+		topo := b.topology()
+		if inLaw == lawNone || (topo.recChannel(ch) == chanAgent && b.muted.Load()) {
 			continue
 		}
-		topo := b.topology()
 		if topo == topoConference {
 			if m := b.mix.Load(); m != nil {
 				pcm = from.decode(inLaw, pcm[:0], buf[:n])
@@ -379,9 +380,10 @@ func (b *bridge) forward(ch int, from *endpoint) {
 			}
 			continue
 		}
-		// On hold the pair is silent; in a consultation only the contact is
-		// held, and the topology already leaves them out.
-		if topo == topoPair && b.held.Load() {
+		// On hold the pair is silent (the contact and whoever has the call:
+		// the agent, or the agent it was transferred to); in a consultation
+		// only the contact is held, and the topology already leaves them out.
+		if (topo == topoPair || topo == topoTransferred) && b.held.Load() {
 			continue
 		}
 		peer := topo.peer(ch)

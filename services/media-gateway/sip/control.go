@@ -38,10 +38,13 @@ const maxDigits = 64
 // When the contact's leg refuses, the call stays connected and the error
 // wraps the SIP response (sipgo.ErrDialogResponse). With a third party on
 // the call it is refused (ErrPartyOnCall): their hold is the consultation's.
+// Once the call is transferred, the phone held is the one it was
+// transferred to.
 func (c *Call) Hold(ctx context.Context) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
-	if err := c.ctlCheck("hold"); err != nil {
+	agent, err := c.holdCheck("hold")
+	if err != nil {
 		return err
 	}
 	if c.onHold.Load() {
@@ -54,7 +57,7 @@ func (c *Call) Hold(ctx context.Context) error {
 		return c.opError("hold", err)
 	}
 	c.agentHeld = true
-	if err := reinvite(octx, c.agent.dialog.Hold); err != nil {
+	if err := reinvite(octx, agent.dialog.Hold); err != nil {
 		c.agentHeld = false
 		c.log.Warn("sip: agent leg not put on hold", "error", maskDigits(err.Error()))
 	}
@@ -99,7 +102,8 @@ func (c *Call) retrieveContact(ctx context.Context) error {
 func (c *Call) Retrieve(ctx context.Context) error {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
-	if err := c.ctlCheck("retrieve"); err != nil {
+	agent, err := c.holdCheck("retrieve")
+	if err != nil {
 		return err
 	}
 	if !c.onHold.Load() {
@@ -111,9 +115,8 @@ func (c *Call) Retrieve(ctx context.Context) error {
 	if err := c.retrieveContact(octx); err != nil {
 		return c.opError("retrieve", err)
 	}
-	var err error
 	if c.agentHeld {
-		if aerr := reinvite(octx, c.agent.dialog.Unhold); aerr != nil {
+		if aerr := reinvite(octx, agent.dialog.Unhold); aerr != nil {
 			err = c.opError("retrieve", fmt.Errorf("agent leg: %w", aerr))
 		}
 		c.agentHeld = false
@@ -127,7 +130,9 @@ func (c *Call) Retrieve(ctx context.Context) error {
 func (c *Call) OnHold() bool { return c.onHold.Load() }
 
 // Mute stops (true) or resumes (false) forwarding the agent's audio to the
-// contact; the agent still hears the contact. It needs no signalling.
+// contact; the agent still hears the contact. It needs no signalling. Once
+// the call is transferred, the agent muted is the one it was transferred
+// to.
 func (c *Call) Mute(muted bool) error {
 	if c.claimed.Load() {
 		return c.opError("mute", ErrCallEnded)

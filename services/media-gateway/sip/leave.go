@@ -36,10 +36,7 @@ func (c *Call) agentLeft(l *leg) {
 		return
 	}
 	defer c.ctl.Unlock()
-	c.stopMixer()
-	c.media.detach(chanAgent)
-	c.media.setTopology(topoTransferred)
-	c.signal()
+	c.handOver()
 	c.emit(Progress{Kind: Transferred, Purpose: purpose})
 	c.log.Info("sip: the agent left the conference")
 	// Its dialog ended with the phone's BYE: release its media.

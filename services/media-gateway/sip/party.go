@@ -187,10 +187,7 @@ func (c *Call) completeTransfer(ctx context.Context) error {
 	purpose, agent := c.partyPurpose, c.agent
 	c.agent, c.partyState = nil, partyTransferred
 	c.mu.Unlock()
-	c.stopMixer()
-	c.media.detach(chanAgent)
-	c.media.setTopology(topoTransferred)
-	c.signal()
+	c.handOver()
 	c.emit(Progress{Kind: Transferred, Purpose: purpose})
 	c.log.Info("sip: call transferred")
 	if err := c.g.hangupLeg(ctx, agent); err != nil {
@@ -199,6 +196,19 @@ func (c *Call) completeTransfer(ctx context.Context) error {
 		c.log.Warn("sip: hang up the agent after transfer", "error", maskDigits(err.Error()))
 	}
 	return nil
+}
+
+// handOver leaves the contact and the party talking, the agent's leg out
+// of the bridge. The first agent's mute and hold of their own phone were
+// theirs: the party starts unmuted, and holds (Hold) as an agent would.
+// ctl is held.
+func (c *Call) handOver() {
+	c.agentHeld = false
+	c.media.muted.Store(false)
+	c.stopMixer()
+	c.media.detach(chanAgent)
+	c.media.setTopology(topoTransferred)
+	c.signal()
 }
 
 // Conference takes the contact off hold and mixes the agent, the contact
@@ -310,6 +320,25 @@ func (c *Call) ctlCheck(op string) error {
 		return c.opError(op, ErrTransferred)
 	}
 	return c.opError(op, ErrPartyOnCall)
+}
+
+// holdCheck: the call is up with no party, or transferred: whoever talks
+// to the contact then (the agent the call was transferred to, issue 15)
+// holds and retrieves it as the first agent did. It returns the leg on the
+// agent's side. ctl is held.
+func (c *Call) holdCheck(op string) (*leg, error) {
+	if c.claimed.Load() {
+		return nil, c.opError(op, ErrCallEnded)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.partyState {
+	case partyNone:
+		return c.agent, nil
+	case partyTransferred:
+		return c.party, nil
+	}
+	return nil, c.opError(op, ErrPartyOnCall)
 }
 
 // partyCheck: a party is on the call and answered. ctl is held.

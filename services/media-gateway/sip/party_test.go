@@ -126,6 +126,9 @@ func TestConsultThenTransfer(t *testing.T) {
 		t.Fatalf("Consult: %v", err)
 	}
 	grows(t, "agent's audio at the party", func() int { return party.count(agentMark) }, 10)
+	if err := call.Mute(true); err != nil { // the first agent's mute is theirs: the party starts unmuted
+		t.Fatal(err)
+	}
 	if err := call.CompleteTransfer(ctx); err != nil {
 		t.Fatalf("CompleteTransfer: %v", err)
 	}
@@ -137,17 +140,49 @@ func TestConsultThenTransfer(t *testing.T) {
 		t.Fatal("the call ended with the agent's leg")
 	default:
 	}
-	for name, err := range map[string]error{"Hold": call.Hold(ctx), "Consult": call.Consult(ctx, sip.Party{Number: "+14155550199"}),
+	// The call's one third-party place is the party's own leg now.
+	for name, err := range map[string]error{"Consult": call.Consult(ctx, sip.Party{Number: "+14155550199"}),
 		"Conference": call.Conference(ctx)} {
 		if !errors.Is(err, sip.ErrTransferred) {
 			t.Errorf("%s after the transfer = %v, want ErrTransferred", name, err)
 		}
 	}
+	handedOverControls(t, call, contact, party)
 	if err := call.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
 		sip.PartyRinging, sip.PartyConnected, sip.Transferred, sip.PartyLeft, sip.Ended)
+}
+
+// handedOverControls: the agent a call was transferred to holds, retrieves
+// and mutes it as the first agent did (issue 15), on their own leg.
+func handedOverControls(t *testing.T, call *sip.Call, contact, party *goUA) {
+	t.Helper()
+	ctx := context.Background()
+	if err := call.Hold(ctx); err != nil {
+		t.Fatalf("Hold after the transfer: %v", err)
+	}
+	if !call.OnHold() {
+		t.Error("not on hold after Hold")
+	}
+	grows(t, "hold tone at the contact", contact.variedCount, 5)
+	stays(t, "party's audio at the contact on hold", func() int { return contact.count(partyMark) }, 2)
+	stays(t, "contact's audio at the party on hold", func() int { return party.count(contactMark) }, 2)
+	if err := call.Retrieve(ctx); err != nil {
+		t.Fatalf("Retrieve after the transfer: %v", err)
+	}
+	grows(t, "party's audio at the contact, retrieved", func() int { return contact.count(partyMark) }, 10)
+	grows(t, "contact's audio at the party, retrieved", func() int { return party.count(contactMark) }, 10)
+	if err := call.Mute(true); err != nil {
+		t.Fatal(err)
+	}
+	stays(t, "party's audio at the contact, muted", func() int { return contact.count(partyMark) }, 2)
+	grows(t, "contact's audio at the party, muted", func() int { return party.count(contactMark) }, 10)
+	if err := call.Mute(false); err != nil {
+		t.Fatal(err)
+	}
+	grows(t, "party's audio at the contact, unmuted", func() int { return contact.count(partyMark) }, 10)
 }
 
 func TestBlindTransfer(t *testing.T) {
@@ -162,6 +197,7 @@ func TestBlindTransfer(t *testing.T) {
 	if call.OnHold() {
 		t.Error("the contact is still on hold after the transfer")
 	}
+	handedOverControls(t, call, contact, party)
 	if err := call.Hangup(context.Background()); err != nil {
 		t.Fatal(err)
 	}

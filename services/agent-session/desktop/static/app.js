@@ -370,7 +370,7 @@ function upsert(v, { force = false } = {}) {
 // gone closes an interaction's preview or window; last is the view that
 // closed it, when one did.
 function gone(it, why, to, last) {
-  const who = it.view ? R.contactName(it.view) : 'the contact';
+  const who = it.view ? R.contactName(it.view, it.recordName) : 'the contact';
   const hadFocus = it.preview?.contains(document.activeElement) || it.win?.contains(document.activeElement);
   dropElements(it);
   app.items.delete(it.id);
@@ -537,7 +537,7 @@ function openWindow(it, prev) {
   dropPreview(it);
   if (it.win) {
     if (prev && prev.status !== it.view.status) {
-      announce(`${R.contactName(it.view)}: ${it.view.status}${it.view.reason ? ` (${it.view.reason})` : ''}.`);
+      announce(`${R.contactName(it.view, it.recordName)}: ${it.view.status}${it.view.reason ? ` (${it.view.reason})` : ''}.`);
       if (it.view.status === R.READY_TO_CALL) loadMatrix(it);
     }
     return;
@@ -555,7 +555,7 @@ function openWindow(it, prev) {
   loadMatrix(it);
   loadNotes(it);
   restoreDraft(it, (data, focus) => startCaseEdit(it, data, focus));
-  announce(`Web Callback interaction window for ${R.contactName(it.view)}. Status: ${it.view.status}.`);
+  announce(`Web Callback interaction window for ${R.contactName(it.view, it.recordName)}. Status: ${it.view.status}.`);
   if (focusWasHere) el.querySelector('h2').focus();
 }
 
@@ -583,7 +583,7 @@ function wireWindow(it, el) {
   wireDraft(it, el, () => app.api);
   el.querySelector('[data-form="reschedule"] input[name="time"]').addEventListener('input', () => contactZoneText(it));
   // The guide's Standard Response Library, Team Communicator and contact record (issue 15).
-  const guide = { api: () => app.api, run, showProblem, announce };
+  const guide = { api: () => app.api, run, showProblem, announce, render: () => render(it) };
   wireTeam(it, el, guide);
   wireResponses(it, el, guide);
   wireContact(it, el, guide);
@@ -602,7 +602,7 @@ function renderWindow(it) {
   const cb = v.callback || {};
   const may = R.allowed(v, { dispositionRequired: app.catalogue.required });
   const busy = (a) => it.pending.has(a);
-  setText(el, 'title', `Web Callback: ${R.contactName(v)}`);
+  setText(el, 'title', `Web Callback: ${R.contactName(v, it.recordName)}`);
   setText(el, 'status', v.status || '');
   field(el, 'status').dataset.status = v.status || '';
   setText(el, 'reason', v.reason ? `(${v.reason})` : '');
@@ -633,7 +633,7 @@ function renderWindow(it) {
   field(el, 'rescheduled-label').hidden = !v.rescheduled_for;
   field(el, 'rescheduled').hidden = !v.rescheduled_for;
   setText(el, 'rescheduled', R.when(v.rescheduled_for));
-  setText(el, 'contact', cb.contact_name || 'Not given');
+  setText(el, 'contact', R.givenName(v, it.recordName) || 'Not given');
   setText(el, 'service', cb.service || '');
   setText(el, 'requested', R.when(cb.requested_at));
   setText(el, 'attempts', String(v.attempts || 0));

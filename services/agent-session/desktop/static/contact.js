@@ -9,7 +9,9 @@ import * as R from './rules.js';
 const seg = encodeURIComponent;
 
 // wireContact adds the Contact panel to window el, before the contact
-// history. ctx gives app.js's api(), run, showProblem and announce.
+// history, and learns the name in the contact's record: an agent's
+// correction is the name the window shows (it.recordName). ctx gives
+// app.js's api(), run, showProblem, announce and render (the window again).
 export function wireContact(it, el, ctx) {
   const key = it.id;
   const panel = document.createElement('section');
@@ -49,9 +51,16 @@ export function wireContact(it, el, ctx) {
   const number = () => it.view?.callback?.phone_number || '';
   const put = (name, text) => { panel.querySelector(`[data-contact="${name}"]`).textContent = text; };
 
+  const named = (rec) => {
+    const name = rec.name ?? null;
+    if (name !== (it.recordName ?? null)) {
+      it.recordName = name;
+      ctx.render();
+    }
+  };
   const show = (rec) => {
-    const cb = it.view?.callback || {};
-    const name = rec.name ?? cb.contact_name ?? '';
+    named(rec);
+    const name = R.givenName(it.view || {}, it.recordName);
     put('name', name || 'Not given');
     put('email', rec.email || 'Not given');
     put('number', rec.phone_number || number());
@@ -71,6 +80,10 @@ export function wireContact(it, el, ctx) {
       ctx.showProblem(e);
     }
   };
+  // The name at once, quietly: the panel says what went wrong when opened.
+  if (number()) {
+    ctx.api().request('GET', `/v1/contacts/${seg(number())}/record`).then(({ data }) => named(data || {}), () => {});
+  }
   toggle.addEventListener('click', () => {
     const open = body.hidden;
     body.hidden = !open;

@@ -67,7 +67,7 @@ export function renderParty(it, el, may, announce) {
   badge.dataset.partyStatus = v.party_purpose ? v.party_status || 'asked' : '';
   if (badge.textContent !== text) {
     badge.textContent = text;
-    if (text && it.partyText !== undefined) announce(`${R.contactName(v)}: ${text}.`);
+    if (text && it.partyText !== undefined) announce(`${R.contactName(v, it.recordName)}: ${text}.`);
   }
   it.partyText = text;
 }

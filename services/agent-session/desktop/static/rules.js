@@ -45,16 +45,17 @@ export function allowed(v, { dispositionRequired = true } = {}) {
   // contact itself, and a transferred contact is not called again.
   const party = Boolean(v.party_purpose);
   const ps = v.party_status || '';
-  // A call received by transfer (issue 15): the gateway does not hold,
-  // mute or transfer it again; End Call ends it.
+  // A call received by transfer (issue 15): held, muted and recorded like
+  // one's own, but not consulted on or transferred again (its third-party
+  // place is the receiving agent's own leg).
   const handed = Boolean(v.call_handed_over);
   return {
     accept: v.phase === 'offered',
     reject: v.phase === 'offered' && rejectShown(v),
     call: accepted && s === READY_TO_CALL && !party,
     'end-call': accepted && live,
-    hold: accepted && s === CONNECTED && !party && !handed,
-    retrieve: accepted && s === ON_HOLD && !party && !handed,
+    hold: accepted && s === CONNECTED && !party,
+    retrieve: accepted && s === ON_HOLD && !party,
     transfer: accepted && (s === CONNECTED || s === ON_HOLD) && !party && !handed,
     consult: accepted && (s === CONNECTED || s === ON_HOLD) && !party && !handed,
     'party-target': accepted && (s === CONNECTED || s === ON_HOLD) && !party && !handed,
@@ -62,7 +63,7 @@ export function allowed(v, { dispositionRequired = true } = {}) {
     conference: accepted && ps === CONSULTING,
     'end-consultation': accepted && (ps === PARTY_RINGING || ps === CONSULTING || ps === CONFERENCE),
     keypad: accepted && s === CONNECTED,
-    mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)) && !handed,
+    mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)),
     record: accepted && (s === CONNECTED || (v.recording === true && s === ON_HOLD)),
     done: accepted && s === READY_TO_CALL && (!dispositionRequired || Boolean(v.disposition)),
     reschedule: accepted,
@@ -267,10 +268,19 @@ export function zonedText(date, zones) {
   }).join('; ');
 }
 
-// contactName is how the agent sees the contact: the name given, else the number.
-export function contactName(v) {
+// contactName is how the agent sees the contact: the name given, else the
+// number. recorded is the name in the contact's record (issue 15): an
+// agent's correction wins over what the visitor typed; null or undefined
+// when no agent set one (or it is not known yet).
+export function contactName(v, recorded) {
   const cb = v.callback || {};
-  return cb.contact_name || cb.phone_number || 'Unknown contact';
+  return givenName(v, recorded) || cb.phone_number || 'Unknown contact';
+}
+
+// givenName is the contact's name, from their record or the request; '' if
+// none.
+export function givenName(v, recorded) {
+  return recorded ?? (v.callback || {}).contact_name ?? '';
 }
 
 // newer says whether view b may replace view a (an answer to a command can
