@@ -14,6 +14,23 @@ type channelView struct {
 	State  string    `json:"state"`
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since"`
+	// Pending is the state a supervisor set during a call, waiting for it.
+	Pending *pendingView `json:"pending,omitempty"`
+}
+
+// pendingView is a state waiting for the agent's call to end (issue 14).
+type pendingView struct {
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+func presentPending(p agent.Pending) *pendingView {
+	if !p.Set() {
+		return nil
+	}
+	return &pendingView{State: words.AgentState(p.State), Reason: p.Reason, By: p.By, At: p.At}
 }
 
 type agentView struct {
@@ -32,7 +49,7 @@ func (s *Service) presentAgent(id string, a agent.State) agentView {
 		if !ok {
 			state = words.LoggedOut
 		}
-		v.Channels[words.Channel(ch)] = channelView{State: state, Reason: words.StateReason(c), Since: c.Since}
+		v.Channels[words.Channel(ch)] = channelView{State: state, Reason: words.StateReason(c), Since: c.Since, Pending: presentPending(c.Pending)}
 	}
 	for _, it := range s.view.openOf(id) {
 		v.Interactions = append(v.Interactions, it.ID)

@@ -103,8 +103,9 @@ func sendPlain(w io.Writer, name string, v any) error {
 
 // forceNotReady is a supervisor setting an agent Not Ready on web
 // callback (no more offers), with a reason the agent sees and a why kept
-// in the agent's events beside who did it. An agent on a call is refused
-// (409): the call ends first, as when the agent asks.
+// in the agent's events beside who did it. An agent on a call keeps it:
+// the Not Ready waits for its end (the view's pending), and is set where
+// they would have become Ready again, after After Call Work.
 func (s *Service) forceNotReady(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.supervised(r)
 	if err != nil {

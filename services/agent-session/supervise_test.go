@@ -18,6 +18,10 @@ import (
 	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
+	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	"github.com/ringback/ringback/services/agent-session/agent"
+	"github.com/ringback/ringback/services/agent-session/interaction"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
 )
 
@@ -221,4 +225,49 @@ func TestSupervisorForcesNotReadyAndLogsOutWithWhoAndWhy(t *testing.T) {
 		env.DoWith("GET", "/v1/supervisor/summary", bearer("tok-boss"), nil, &all)
 		return len(all.AgentRows) == 2 && all.AgentRows[0].State == "NOT_READY" && all.AgentRows[1].State == "LOGGED_OUT"
 	})
+}
+
+// A supervisor's Not Ready for an agent on a call does not cut the call:
+// it waits for it, shown as pending, and is what the agent becomes instead
+// of Ready once they click Done (issue 14).
+func TestSupervisorNotReadyWaitsForTheCall(t *testing.T) {
+	env := start(t)
+	iid, callID := connected(t, env, "a1")
+	why := map[string]string{"reason": "Coaching", "why": "queue review at 10"}
+	var v agentView
+	if res := env.Do("POST", "/v1/supervisor/agents/a1/not-ready", why, &v); res.StatusCode != 200 {
+		t.Fatalf("not ready mid-call: %d", res.StatusCode)
+	}
+	wc := v.Channels["webcallback"]
+	if wc.State != "BUSY" || wc.Pending == nil || wc.Pending.State != "NOT_READY" || wc.Pending.Reason != "Coaching" {
+		t.Fatalf("the answer: %+v (pending %+v), want Busy with Not Ready pending", wc, wc.Pending)
+	}
+	pending := servicetest.WaitEvent[*agentv1.AgentStatePending](env, agent.Stream("a1"))
+	if pending.Why != "queue review at 10" {
+		t.Errorf("pending recorded as %v", pending)
+	}
+	// The call goes on: the agent ends it, sets the code and clicks Done.
+	path := "/v1/interactions/" + iid
+	end := post(env, path+"/end-call", nil)
+	servicetest.WaitEvent[*agentv1.HangupRequested](env, interaction.Stream(iid))
+	gateway(env, callID, &mediav1.CallEnded{CallId: callID, InteractionId: iid, Reason: "hangup requested"})
+	if a := await(t, end); a.res.StatusCode != 200 {
+		t.Fatalf("end call: %d %+v", a.res.StatusCode, a.p)
+	}
+	env.Append("disposition-interaction-"+iid, "disp-"+iid, &dispositionv1.DispositionSet{InteractionId: iid, Code: "resolved"})
+	waitStatus(t, env, iid, func(v interactionView) bool { return v.Disposition == "resolved" })
+	if res := env.Do("POST", path+"/done", nil, nil); res.StatusCode != 200 {
+		t.Fatalf("done: %d", res.StatusCode)
+	}
+	// No After Call Work here: Not Ready at once, with the supervisor's word.
+	waitAgent(t, env, "a1", func(a agentView) bool {
+		c := a.Channels["webcallback"]
+		return c.State == "NOT_READY" && c.Reason == "Coaching" && c.Pending == nil
+	})
+	evs := env.Events(agent.Stream("a1"))
+	sc, _ := evs[len(evs)-1].(*agentv1.AgentStateChanged)
+	// (No by: an open platform's supervisor has no name.)
+	if sc.GetWhy() != "queue review at 10" || sc.GetCause() != agentv1.StateCause_STATE_CAUSE_SUPERVISOR {
+		t.Errorf("the Not Ready set after the call: %v", sc)
+	}
 }

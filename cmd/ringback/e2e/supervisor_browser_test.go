@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -149,6 +150,19 @@ func TestSupervisorPageInChromium(t *testing.T) {
 		t.Fatalf("accept: %d %s", st, b)
 	}
 	tab.waitJS(t, "one in progress, none offered", count("in_progress")+` === '1' && `+count("offered")+` === '0'`)
+
+	// bob is Busy with it: Not Ready does not cut his call, it waits for
+	// its end, and the board says so.
+	row := `document.querySelector('#agents tr[data-agent=bob] [data-field=%s]')?.textContent`
+	tab.waitJS(t, "bob Busy", fmt.Sprintf(row, "state")+` === 'Busy'`)
+	tab.pressNamed(t, "#agents", "Not Ready: bob")
+	tab.waitJS(t, "the dialog", `document.querySelector('#agent-dialog').open`)
+	tab.fill(t, "#agent-why", "coaching after this call")
+	tab.pressNamed(t, "#agent-dialog", "Confirm")
+	tab.waitJS(t, "told it waits", `document.querySelector('#announce').textContent.includes('bob will be Not Ready after this call')`)
+	tab.waitJS(t, "bob Busy, Not Ready after this call", fmt.Sprintf(row, "state")+` === 'Busy' && `+
+		fmt.Sprintf(row, "reason")+`.includes('Not Ready after this call (set by sue)')`)
+	pageAxe(t, tab, "an agent Not Ready after this call")
 
 	// End it with a reason, from the callback still open.
 	tab.pressNamed(t, "#results", "Open callback "+cb)

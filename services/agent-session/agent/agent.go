@@ -54,7 +54,21 @@ type ChannelState struct {
 	// Until is when After Call Work ends, as stored with it; zero for an
 	// event written before it was stored (AfterCallWorkDue falls back).
 	Until time.Time
+	// Pending is a supervisor's Not Ready waiting for the agent's call to
+	// end (AgentStatePending); zero: none.
+	Pending Pending
 }
+
+// Pending is a state a supervisor set while the agent was Busy: it replaces
+// the next Ready.
+type Pending struct {
+	State           agentv1.AgentState
+	Reason, By, Why string
+	At              time.Time
+}
+
+// Set says whether a state is pending.
+func (p Pending) Set() bool { return p.State != agentv1.AgentState_AGENT_STATE_UNSPECIFIED }
 
 // AfterCallWorkDue is when the agent's After Call Work on web callback
 // ends: the stored time, or, for an event stored without one, its start
@@ -193,9 +207,22 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			if c.State != Ready && c.State != NotReady {
 				return nil, fmt.Errorf("%w: an agent sets Ready or Not Ready", ErrUnknownState)
 			}
+			if cur.State == Busy && c.Cause == agentv1.StateCause_STATE_CAUSE_SUPERVISOR && c.State == NotReady {
+				// A supervisor's Not Ready does not cut the call: it waits
+				// for the agent's next Ready (issue 14).
+				p := cur.Pending
+				if p.State == c.State && p.Reason == c.Reason && p.By == c.By {
+					return nil, nil
+				}
+				return []proto.Message{&agentv1.AgentStatePending{AgentId: c.Agent, Channel: c.Channel, State: c.State,
+					Reason: c.Reason, By: c.By, Why: c.Why, At: timestamppb.New(c.At)}}, nil
+			}
 			if cur.State == Busy {
 				return nil, ErrBusy
 			}
+		}
+		if c.State == Ready && cur.Pending.Set() {
+			return pendingInstead(c.Agent, c.Channel, cur.Pending, c.At), nil
 		}
 		if cur.State == c.State && cur.Cause == c.Cause && cur.With == "" && cur.Reason == c.Reason && cur.Until.Equal(c.Until) {
 			return nil, nil
@@ -210,6 +237,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		due, ok := s.AfterCallWorkDue(c.Default)
 		if !ok || c.At.Before(due) {
 			return nil, nil
+		}
+		if p := s.Channels[WebCallback].Pending; p.Set() {
+			return pendingInstead(c.Agent, WebCallback, p, c.At), nil
 		}
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
 	case Reserve:
@@ -228,9 +258,19 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		if !s.LoggedIn || cur.State != Busy || cur.Cause != agentv1.StateCause_STATE_CAUSE_PARTY || cur.With != c.With {
 			return nil, nil
 		}
+		if cur.Pending.Set() {
+			return pendingInstead(c.Agent, WebCallback, cur.Pending, c.At), nil
+		}
 		return []proto.Message{&agentv1.AgentStateChanged{AgentId: c.Agent, Channel: WebCallback, State: Ready, At: timestamppb.New(c.At)}}, nil
 	}
 	return nil, fmt.Errorf("agent: unknown command %T", c)
+}
+
+// pendingInstead is the supervisor's pending state, set where the agent
+// would have become Ready: with their reason, by and why.
+func pendingInstead(id string, ch agentv1.Channel, p Pending, at time.Time) []proto.Message {
+	return []proto.Message{&agentv1.AgentStateChanged{AgentId: id, Channel: ch, State: p.State,
+		Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR, Reason: p.Reason, By: p.By, Why: p.Why, At: timestamppb.New(at)}}
 }
 
 // Evolve applies one event.
@@ -251,7 +291,20 @@ func Evolve(s State, e proto.Message) State {
 		if e.Until != nil {
 			c.Until = e.Until.AsTime()
 		}
-		chs[e.ChannelOrLegacy()] = c
+		ch := e.ChannelOrLegacy()
+		if p := chs[ch].Pending; p.State != c.State {
+			c.Pending = p // waits on, through After Call Work, until its state is set
+		}
+		chs[ch] = c
+		s.Channels = chs
+	case *agentv1.AgentStatePending:
+		chs := maps.Clone(s.Channels)
+		if chs == nil {
+			chs = map[agentv1.Channel]ChannelState{}
+		}
+		c := chs[e.Channel]
+		c.Pending = Pending{State: e.State, Reason: e.Reason, By: e.By, Why: e.Why, At: e.At.AsTime()}
+		chs[e.Channel] = c
 		s.Channels = chs
 	}
 	return s

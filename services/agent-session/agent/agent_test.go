@@ -53,7 +53,8 @@ func TestDecide(t *testing.T) {
 		{"logout while busy", []proto.Message{in, busy}, Logout{Agent: "a1", At: t0}, 0, ErrBusy},
 		{"logout", []proto.Message{in, ready}, Logout{Agent: "a1", At: t0}, 1, nil},
 		{"a supervisor forces not ready", []proto.Message{in, ready}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, Reason: "Coaching", By: "sup", Why: "queue review", At: t0}, 1, nil},
-		{"a supervisor cannot force not ready mid-call", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady, By: "sup", At: t0}, 0, ErrBusy},
+		{"a supervisor forces not ready mid-call: pending", []proto.Message{in, busy}, SetState{Agent: "a1", Channel: WebCallback, State: NotReady,
+			Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR, By: "sup", At: t0}, 1, nil},
 		{"a supervisor logs out", []proto.Message{in, ready}, Logout{Agent: "a1", By: "sup", Why: "left for the day", At: t0}, 1, nil},
 		{"logout twice", nil, Logout{Agent: "a1", At: t0}, 0, nil},
 		{"reserve ready", []proto.Message{in, ready}, Reserve{Agent: "a1", With: "a2", At: t0}, 1, nil},
@@ -183,6 +184,77 @@ func TestEvolveLegacy(t *testing.T) {
 			got, ok := s.Channels[c.channel]
 			if !ok || got.State != c.state || len(s.Channels) != 1 {
 				t.Fatalf("channels = %v, want %v %v", s.Channels, c.channel, c.state)
+			}
+		})
+	}
+}
+
+// A supervisor's Not Ready while the agent is on a call waits for the call
+// (issue 14): it replaces the Ready that follows, whichever way it comes,
+// with the supervisor's reason, and the agent choosing Not Ready
+// themselves ends it.
+func TestNotReadyAfterThisCall(t *testing.T) {
+	in := &agentv1.AgentLoggedIn{AgentId: "a1", PhoneUri: "sip:a1@h"}
+	busy := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy, At: timestamppb.New(t0)}
+	reserved := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Busy, Cause: agentv1.StateCause_STATE_CAUSE_PARTY,
+		With: "a2", At: timestamppb.New(t0)}
+	pending := &agentv1.AgentStatePending{AgentId: "a1", Channel: WebCallback, State: NotReady, Reason: "Coaching", By: "sup",
+		Why: "queue review", At: timestamppb.New(t0)}
+	acw := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: AfterCallWork, Until: timestamppb.New(t0.Add(time.Minute)),
+		At: timestamppb.New(t0)}
+	force := SetState{Agent: "a1", Channel: WebCallback, State: NotReady, Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR, Reason: "Coaching",
+		By: "sup", Why: "queue review", At: t0}
+	later := t0.Add(2 * time.Minute)
+	supervisors := &agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: NotReady, Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR,
+		Reason: "Coaching", By: "sup", Why: "queue review", At: timestamppb.New(later)}
+	cases := []struct {
+		name    string
+		given   []proto.Message
+		when    Command
+		want    []proto.Message
+		wantErr error
+	}{
+		{"forced mid-call", []proto.Message{in, busy}, force, []proto.Message{pending}, nil},
+		{"forced again", []proto.Message{in, busy, pending}, force, nil, nil},
+		{"forced while taken for a colleague's call", []proto.Message{in, reserved}, force, []proto.Message{pending}, nil},
+		{"after call work begins: still pending", []proto.Message{in, busy, pending},
+			SetState{Agent: "a1", Channel: WebCallback, State: AfterCallWork, Until: t0.Add(time.Minute), At: t0, System: true}, []proto.Message{acw}, nil},
+		{"after call work ends: Not Ready instead of Ready", []proto.Message{in, busy, pending, acw},
+			EndAfterCallWork{Agent: "a1", At: later}, []proto.Message{supervisors}, nil},
+		{"the agent clicks Ready in after call work", []proto.Message{in, busy, pending, acw},
+			SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: later}, []proto.Message{supervisors}, nil},
+		{"the colleague's call ends", []proto.Message{in, reserved, pending}, Release{Agent: "a1", With: "a2", At: later}, []proto.Message{supervisors}, nil},
+		{"set: Ready is Ready again", []proto.Message{in, busy, pending, acw, supervisors},
+			SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: later},
+			[]proto.Message{&agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready, At: timestamppb.New(later)}}, nil},
+		{"the agent chose Not Ready themselves: no longer pending", []proto.Message{in, busy, pending, acw,
+			&agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: NotReady, Reason: "Break"}},
+			SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: later},
+			[]proto.Message{&agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready, At: timestamppb.New(later)}}, nil},
+		{"logged out and in again: none", []proto.Message{in, busy, pending, acw, &agentv1.AgentLoggedOut{AgentId: "a1"}, in,
+			&agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: NotReady}},
+			SetState{Agent: "a1", Channel: WebCallback, State: Ready, At: later},
+			[]proto.Message{&agentv1.AgentStateChanged{AgentId: "a1", Channel: WebCallback, State: Ready, At: timestamppb.New(later)}}, nil},
+		{"the agent still may not go Not Ready mid-call", []proto.Message{in, busy, pending},
+			SetState{Agent: "a1", Channel: WebCallback, State: NotReady, At: later}, nil, ErrBusy},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := State{}
+			for _, e := range c.given {
+				s = Evolve(s, e)
+			}
+			got, err := Decide(s, c.when)
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("err %v, want %v", err, c.wantErr)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+			for i := range got {
+				if !proto.Equal(got[i], c.want[i]) {
+					t.Errorf("event %d: got %v, want %v", i, got[i], c.want[i])
+				}
 			}
 		})
 	}

@@ -31,6 +31,10 @@ eq('name from the request', [R.contactName(cbv), R.givenName(cbv)], ['Ada', 'Ada
 eq('name from the record', [R.contactName(cbv, 'Ada Lovelace'), R.givenName(cbv, 'Ada Lovelace')], ['Ada Lovelace', 'Ada Lovelace']);
 eq('name cleared in the record', [R.contactName(cbv, ''), R.givenName(cbv, '')], ['+14155550100', '']);
 eq('no name at all', [R.contactName({ callback: { phone_number: '+14155550100' } }, null), R.givenName({}, null)], ['+14155550100', '']);
+// A supervisor's Not Ready waiting for the call (issue 14).
+eq('pending', R.pendingText({ state: 'NOT_READY', reason: 'Coaching', by: 'sue' }), ' · Not Ready after this call (Coaching), set by sue');
+eq('pending without reason or name', R.pendingText({ state: 'NOT_READY' }), ' · Not Ready after this call');
+eq('nothing pending', R.pendingText(undefined), '');
 eq('a call received by transfer, held', on({ status: 'On Hold', call_handed_over: true }, ...all, 'mute', 'party-target'), ['retrieve', 'end-call']);
 eq('transferred', on({ status: 'Ready to Call', party_purpose: 'transfer', party_status: 'Transferred', disposition: 'x' }, ...all), ['done']);
 

@@ -212,3 +212,25 @@ func TestForget(t *testing.T) {
 		t.Errorf("after forgetting: %+v", s)
 	}
 }
+
+// A supervisor's Not Ready waiting for the agent's call shows on their row
+// beside the state they are in (issue 14), and goes once it is set.
+func TestSummarizePendingNotReady(t *testing.T) {
+	b := New()
+	busy := &agentv1.AgentStateChanged{AgentId: "ann", Channel: agentv1.Channel_CHANNEL_WEB_CALLBACK, State: agentv1.AgentState_AGENT_STATE_BUSY, At: ts(at(8, 0))}
+	pending := &agentv1.AgentStatePending{AgentId: "ann", Channel: agentv1.Channel_CHANNEL_WEB_CALLBACK, State: agentv1.AgentState_AGENT_STATE_NOT_READY,
+		Reason: "Coaching", By: "sup", At: ts(at(8, 5))}
+	for _, m := range []proto.Message{&agentv1.AgentLoggedIn{AgentId: "ann"}, busy, pending} {
+		b.Apply(AgentPrefix+"ann", m)
+	}
+	want := []AgentRow{{Agent: "ann", State: "BUSY", Since: at(8, 0), Pending: "NOT_READY", PendingBy: "sup"}}
+	if got := b.Agents(nil, nil); !reflect.DeepEqual(want, got) {
+		t.Errorf("rows = %+v, want %+v", got, want)
+	}
+	b.Apply(AgentPrefix+"ann", &agentv1.AgentStateChanged{AgentId: "ann", Channel: agentv1.Channel_CHANNEL_WEB_CALLBACK,
+		State: agentv1.AgentState_AGENT_STATE_NOT_READY, Cause: agentv1.StateCause_STATE_CAUSE_SUPERVISOR, Reason: "Coaching", At: ts(at(8, 20))})
+	want = []AgentRow{{Agent: "ann", State: "NOT_READY", Reason: "Coaching", Since: at(8, 20)}}
+	if got := b.Agents(nil, nil); !reflect.DeepEqual(want, got) {
+		t.Errorf("rows once set = %+v, want %+v", got, want)
+	}
+}

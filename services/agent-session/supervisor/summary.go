@@ -57,6 +57,10 @@ type AgentRow struct {
 	State  string    `json:"state"`
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since,omitzero"`
+	// Pending is the state a supervisor set during the agent's call
+	// ("NOT_READY"), waiting for its end; PendingBy who set it.
+	Pending   string `json:"pending,omitempty"`
+	PendingBy string `json:"pending_by,omitempty"`
 	Skills []string  `json:"skills,omitempty"`
 }
 
@@ -191,5 +195,8 @@ func row(id string, a agent.State) AgentRow {
 	}
 	c := a.Channels[agent.WebCallback]
 	r.State, r.Reason, r.Since = words.AgentState(c.State), words.StateReason(c), c.Since
+	if c.Pending.Set() {
+		r.Pending, r.PendingBy = words.AgentState(c.Pending.State), c.Pending.By
+	}
 	return r
 }

@@ -669,6 +669,105 @@ func (x *AgentStateChanged) GetWith() string {
 	return ""
 }
 
+// AgentStatePending: a supervisor set an agent Not Ready while the agent
+// handles an interaction (issue 14). The state waits for the call: it is
+// set where the platform, or the agent, would set them Ready again (at the
+// end of After Call Work, or once a colleague's call they were taken for is
+// over), with the supervisor's reason, by and why. The agent choosing Not
+// Ready themselves, or logging out, ends it.
+type AgentStatePending struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Channel Channel                `protobuf:"varint,2,opt,name=channel,proto3,enum=ringback.agent.v1.Channel" json:"channel,omitempty"`
+	State   AgentState             `protobuf:"varint,3,opt,name=state,proto3,enum=ringback.agent.v1.AgentState" json:"state,omitempty"`
+	// reason: the supervisor's word the agent reads.
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	By            string                 `protobuf:"bytes,5,opt,name=by,proto3" json:"by,omitempty"`
+	Why           string                 `protobuf:"bytes,6,opt,name=why,proto3" json:"why,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentStatePending) Reset() {
+	*x = AgentStatePending{}
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentStatePending) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentStatePending) ProtoMessage() {}
+
+func (x *AgentStatePending) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentStatePending.ProtoReflect.Descriptor instead.
+func (*AgentStatePending) Descriptor() ([]byte, []int) {
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AgentStatePending) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentStatePending) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *AgentStatePending) GetState() AgentState {
+	if x != nil {
+		return x.State
+	}
+	return AgentState_AGENT_STATE_UNSPECIFIED
+}
+
+func (x *AgentStatePending) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AgentStatePending) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *AgentStatePending) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+func (x *AgentStatePending) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // InteractionPresented: the router offered the interaction to the agent.
 type InteractionPresented struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -693,7 +792,7 @@ type InteractionPresented struct {
 
 func (x *InteractionPresented) Reset() {
 	*x = InteractionPresented{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +804,7 @@ func (x *InteractionPresented) String() string {
 func (*InteractionPresented) ProtoMessage() {}
 
 func (x *InteractionPresented) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +817,7 @@ func (x *InteractionPresented) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionPresented.ProtoReflect.Descriptor instead.
 func (*InteractionPresented) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InteractionPresented) GetInteractionId() string {
@@ -817,7 +916,7 @@ type AcceptRequested struct {
 
 func (x *AcceptRequested) Reset() {
 	*x = AcceptRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +928,7 @@ func (x *AcceptRequested) String() string {
 func (*AcceptRequested) ProtoMessage() {}
 
 func (x *AcceptRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +941,7 @@ func (x *AcceptRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRequested.ProtoReflect.Descriptor instead.
 func (*AcceptRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AcceptRequested) GetInteractionId() string {
@@ -885,7 +984,7 @@ type RejectRequested struct {
 
 func (x *RejectRequested) Reset() {
 	*x = RejectRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +996,7 @@ func (x *RejectRequested) String() string {
 func (*RejectRequested) ProtoMessage() {}
 
 func (x *RejectRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1009,7 @@ func (x *RejectRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRequested.ProtoReflect.Descriptor instead.
 func (*RejectRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RejectRequested) GetInteractionId() string {
@@ -953,7 +1052,7 @@ type InteractionAccepted struct {
 
 func (x *InteractionAccepted) Reset() {
 	*x = InteractionAccepted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1064,7 @@ func (x *InteractionAccepted) String() string {
 func (*InteractionAccepted) ProtoMessage() {}
 
 func (x *InteractionAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1077,7 @@ func (x *InteractionAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionAccepted.ProtoReflect.Descriptor instead.
 func (*InteractionAccepted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InteractionAccepted) GetInteractionId() string {
@@ -1015,7 +1114,7 @@ type InteractionWithdrawn struct {
 
 func (x *InteractionWithdrawn) Reset() {
 	*x = InteractionWithdrawn{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1126,7 @@ func (x *InteractionWithdrawn) String() string {
 func (*InteractionWithdrawn) ProtoMessage() {}
 
 func (x *InteractionWithdrawn) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1139,7 @@ func (x *InteractionWithdrawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionWithdrawn.ProtoReflect.Descriptor instead.
 func (*InteractionWithdrawn) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InteractionWithdrawn) GetInteractionId() string {
@@ -1087,7 +1186,7 @@ type DialRequested struct {
 
 func (x *DialRequested) Reset() {
 	*x = DialRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1198,7 @@ func (x *DialRequested) String() string {
 func (*DialRequested) ProtoMessage() {}
 
 func (x *DialRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1211,7 @@ func (x *DialRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DialRequested.ProtoReflect.Descriptor instead.
 func (*DialRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DialRequested) GetInteractionId() string {
@@ -1177,7 +1276,7 @@ type HangupRequested struct {
 
 func (x *HangupRequested) Reset() {
 	*x = HangupRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1288,7 @@ func (x *HangupRequested) String() string {
 func (*HangupRequested) ProtoMessage() {}
 
 func (x *HangupRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1301,7 @@ func (x *HangupRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HangupRequested.ProtoReflect.Descriptor instead.
 func (*HangupRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HangupRequested) GetInteractionId() string {
@@ -1268,7 +1367,7 @@ type CallStatusChanged struct {
 
 func (x *CallStatusChanged) Reset() {
 	*x = CallStatusChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1379,7 @@ func (x *CallStatusChanged) String() string {
 func (*CallStatusChanged) ProtoMessage() {}
 
 func (x *CallStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1392,7 @@ func (x *CallStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallStatusChanged.ProtoReflect.Descriptor instead.
 func (*CallStatusChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CallStatusChanged) GetInteractionId() string {
@@ -1395,7 +1494,7 @@ type BrowserRinging struct {
 
 func (x *BrowserRinging) Reset() {
 	*x = BrowserRinging{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1506,7 @@ func (x *BrowserRinging) String() string {
 func (*BrowserRinging) ProtoMessage() {}
 
 func (x *BrowserRinging) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1519,7 @@ func (x *BrowserRinging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BrowserRinging.ProtoReflect.Descriptor instead.
 func (*BrowserRinging) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BrowserRinging) GetInteractionId() string {
@@ -1463,7 +1562,7 @@ type DispositionNoted struct {
 
 func (x *DispositionNoted) Reset() {
 	*x = DispositionNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1574,7 @@ func (x *DispositionNoted) String() string {
 func (*DispositionNoted) ProtoMessage() {}
 
 func (x *DispositionNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1587,7 @@ func (x *DispositionNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DispositionNoted.ProtoReflect.Descriptor instead.
 func (*DispositionNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DispositionNoted) GetInteractionId() string {
@@ -1526,7 +1625,7 @@ type HoldRequested struct {
 
 func (x *HoldRequested) Reset() {
 	*x = HoldRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1637,7 @@ func (x *HoldRequested) String() string {
 func (*HoldRequested) ProtoMessage() {}
 
 func (x *HoldRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1650,7 @@ func (x *HoldRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldRequested.ProtoReflect.Descriptor instead.
 func (*HoldRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HoldRequested) GetInteractionId() string {
@@ -1594,7 +1693,7 @@ type DtmfRequested struct {
 
 func (x *DtmfRequested) Reset() {
 	*x = DtmfRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1705,7 @@ func (x *DtmfRequested) String() string {
 func (*DtmfRequested) ProtoMessage() {}
 
 func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1718,7 @@ func (x *DtmfRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DtmfRequested.ProtoReflect.Descriptor instead.
 func (*DtmfRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DtmfRequested) GetInteractionId() string {
@@ -1662,7 +1761,7 @@ type MuteRequested struct {
 
 func (x *MuteRequested) Reset() {
 	*x = MuteRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +1773,7 @@ func (x *MuteRequested) String() string {
 func (*MuteRequested) ProtoMessage() {}
 
 func (x *MuteRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +1786,7 @@ func (x *MuteRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteRequested.ProtoReflect.Descriptor instead.
 func (*MuteRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MuteRequested) GetInteractionId() string {
@@ -1730,7 +1829,7 @@ type RecordingRequested struct {
 
 func (x *RecordingRequested) Reset() {
 	*x = RecordingRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1841,7 @@ func (x *RecordingRequested) String() string {
 func (*RecordingRequested) ProtoMessage() {}
 
 func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1854,7 @@ func (x *RecordingRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingRequested.ProtoReflect.Descriptor instead.
 func (*RecordingRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecordingRequested) GetInteractionId() string {
@@ -1800,7 +1899,7 @@ type CallFlagsChanged struct {
 
 func (x *CallFlagsChanged) Reset() {
 	*x = CallFlagsChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1911,7 @@ func (x *CallFlagsChanged) String() string {
 func (*CallFlagsChanged) ProtoMessage() {}
 
 func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1924,7 @@ func (x *CallFlagsChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallFlagsChanged.ProtoReflect.Descriptor instead.
 func (*CallFlagsChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CallFlagsChanged) GetInteractionId() string {
@@ -1881,7 +1980,7 @@ type RescheduleRequested struct {
 
 func (x *RescheduleRequested) Reset() {
 	*x = RescheduleRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +1992,7 @@ func (x *RescheduleRequested) String() string {
 func (*RescheduleRequested) ProtoMessage() {}
 
 func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2005,7 @@ func (x *RescheduleRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RescheduleRequested.ProtoReflect.Descriptor instead.
 func (*RescheduleRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RescheduleRequested) GetInteractionId() string {
@@ -1963,7 +2062,7 @@ type CaseDataNoted struct {
 
 func (x *CaseDataNoted) Reset() {
 	*x = CaseDataNoted{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2074,7 @@ func (x *CaseDataNoted) String() string {
 func (*CaseDataNoted) ProtoMessage() {}
 
 func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2087,7 @@ func (x *CaseDataNoted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseDataNoted.ProtoReflect.Descriptor instead.
 func (*CaseDataNoted) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CaseDataNoted) GetInteractionId() string {
@@ -2039,7 +2138,7 @@ type InteractionDone struct {
 
 func (x *InteractionDone) Reset() {
 	*x = InteractionDone{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2150,7 @@ func (x *InteractionDone) String() string {
 func (*InteractionDone) ProtoMessage() {}
 
 func (x *InteractionDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2163,7 @@ func (x *InteractionDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionDone.ProtoReflect.Descriptor instead.
 func (*InteractionDone) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InteractionDone) GetInteractionId() string {
@@ -2150,7 +2249,7 @@ type DraftSaved struct {
 
 func (x *DraftSaved) Reset() {
 	*x = DraftSaved{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2261,7 @@ func (x *DraftSaved) String() string {
 func (*DraftSaved) ProtoMessage() {}
 
 func (x *DraftSaved) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2274,7 @@ func (x *DraftSaved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftSaved.ProtoReflect.Descriptor instead.
 func (*DraftSaved) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DraftSaved) GetInteractionId() string {
@@ -2241,7 +2340,7 @@ type DraftFiled struct {
 
 func (x *DraftFiled) Reset() {
 	*x = DraftFiled{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2352,7 @@ func (x *DraftFiled) String() string {
 func (*DraftFiled) ProtoMessage() {}
 
 func (x *DraftFiled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2365,7 @@ func (x *DraftFiled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftFiled.ProtoReflect.Descriptor instead.
 func (*DraftFiled) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DraftFiled) GetInteractionId() string {
@@ -2334,7 +2433,7 @@ type Party struct {
 
 func (x *Party) Reset() {
 	*x = Party{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2445,7 @@ func (x *Party) String() string {
 func (*Party) ProtoMessage() {}
 
 func (x *Party) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2458,7 @@ func (x *Party) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Party.ProtoReflect.Descriptor instead.
 func (*Party) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Party) GetAgentId() string {
@@ -2400,7 +2499,7 @@ type TransferRequested struct {
 
 func (x *TransferRequested) Reset() {
 	*x = TransferRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2511,7 @@ func (x *TransferRequested) String() string {
 func (*TransferRequested) ProtoMessage() {}
 
 func (x *TransferRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[24]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2524,7 @@ func (x *TransferRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequested.ProtoReflect.Descriptor instead.
 func (*TransferRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransferRequested) GetInteractionId() string {
@@ -2478,7 +2577,7 @@ type ConsultRequested struct {
 
 func (x *ConsultRequested) Reset() {
 	*x = ConsultRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2589,7 @@ func (x *ConsultRequested) String() string {
 func (*ConsultRequested) ProtoMessage() {}
 
 func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[25]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2602,7 @@ func (x *ConsultRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultRequested.ProtoReflect.Descriptor instead.
 func (*ConsultRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConsultRequested) GetInteractionId() string {
@@ -2554,7 +2653,7 @@ type ConsultEndRequested struct {
 
 func (x *ConsultEndRequested) Reset() {
 	*x = ConsultEndRequested{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2665,7 @@ func (x *ConsultEndRequested) String() string {
 func (*ConsultEndRequested) ProtoMessage() {}
 
 func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[26]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2678,7 @@ func (x *ConsultEndRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsultEndRequested.ProtoReflect.Descriptor instead.
 func (*ConsultEndRequested) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ConsultEndRequested) GetInteractionId() string {
@@ -2648,7 +2747,7 @@ type PartyStatusChanged struct {
 
 func (x *PartyStatusChanged) Reset() {
 	*x = PartyStatusChanged{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2759,7 @@ func (x *PartyStatusChanged) String() string {
 func (*PartyStatusChanged) ProtoMessage() {}
 
 func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[27]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2772,7 @@ func (x *PartyStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatusChanged.ProtoReflect.Descriptor instead.
 func (*PartyStatusChanged) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PartyStatusChanged) GetInteractionId() string {
@@ -2774,7 +2873,7 @@ type InteractionTransferred struct {
 
 func (x *InteractionTransferred) Reset() {
 	*x = InteractionTransferred{}
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +2885,7 @@ func (x *InteractionTransferred) String() string {
 func (*InteractionTransferred) ProtoMessage() {}
 
 func (x *InteractionTransferred) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_agent_v1_agent_proto_msgTypes[28]
+	mi := &file_ringback_agent_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +2898,7 @@ func (x *InteractionTransferred) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionTransferred.ProtoReflect.Descriptor instead.
 func (*InteractionTransferred) Descriptor() ([]byte, []int) {
-	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_ringback_agent_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *InteractionTransferred) GetInteractionId() string {
@@ -2875,7 +2974,15 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\x05state\x18\n" +
 	" \x01(\x0e2\x1d.ringback.agent.v1.AgentStateR\x05state\x123\n" +
 	"\x05cause\x18\v \x01(\x0e2\x1d.ringback.agent.v1.StateCauseR\x05cause\x12\x12\n" +
-	"\x04with\x18\f \x01(\tR\x04with\"\xb3\x04\n" +
+	"\x04with\x18\f \x01(\tR\x04with\"\xff\x01\n" +
+	"\x11AgentStatePending\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x124\n" +
+	"\achannel\x18\x02 \x01(\x0e2\x1a.ringback.agent.v1.ChannelR\achannel\x123\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1d.ringback.agent.v1.AgentStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x0e\n" +
+	"\x02by\x18\x05 \x01(\tR\x02by\x12\x10\n" +
+	"\x03why\x18\x06 \x01(\tR\x03why\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb3\x04\n" +
 	"\x14InteractionPresented\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
@@ -3125,7 +3232,7 @@ func file_ringback_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_ringback_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(Channel)(0),                   // 0: ringback.agent.v1.Channel
 	(AgentState)(0),                // 1: ringback.agent.v1.AgentState
@@ -3136,98 +3243,102 @@ var file_ringback_agent_v1_agent_proto_goTypes = []any{
 	(*AgentLoggedIn)(nil),          // 6: ringback.agent.v1.AgentLoggedIn
 	(*AgentLoggedOut)(nil),         // 7: ringback.agent.v1.AgentLoggedOut
 	(*AgentStateChanged)(nil),      // 8: ringback.agent.v1.AgentStateChanged
-	(*InteractionPresented)(nil),   // 9: ringback.agent.v1.InteractionPresented
-	(*AcceptRequested)(nil),        // 10: ringback.agent.v1.AcceptRequested
-	(*RejectRequested)(nil),        // 11: ringback.agent.v1.RejectRequested
-	(*InteractionAccepted)(nil),    // 12: ringback.agent.v1.InteractionAccepted
-	(*InteractionWithdrawn)(nil),   // 13: ringback.agent.v1.InteractionWithdrawn
-	(*DialRequested)(nil),          // 14: ringback.agent.v1.DialRequested
-	(*HangupRequested)(nil),        // 15: ringback.agent.v1.HangupRequested
-	(*CallStatusChanged)(nil),      // 16: ringback.agent.v1.CallStatusChanged
-	(*BrowserRinging)(nil),         // 17: ringback.agent.v1.BrowserRinging
-	(*DispositionNoted)(nil),       // 18: ringback.agent.v1.DispositionNoted
-	(*HoldRequested)(nil),          // 19: ringback.agent.v1.HoldRequested
-	(*DtmfRequested)(nil),          // 20: ringback.agent.v1.DtmfRequested
-	(*MuteRequested)(nil),          // 21: ringback.agent.v1.MuteRequested
-	(*RecordingRequested)(nil),     // 22: ringback.agent.v1.RecordingRequested
-	(*CallFlagsChanged)(nil),       // 23: ringback.agent.v1.CallFlagsChanged
-	(*RescheduleRequested)(nil),    // 24: ringback.agent.v1.RescheduleRequested
-	(*CaseDataNoted)(nil),          // 25: ringback.agent.v1.CaseDataNoted
-	(*InteractionDone)(nil),        // 26: ringback.agent.v1.InteractionDone
-	(*DraftSaved)(nil),             // 27: ringback.agent.v1.DraftSaved
-	(*DraftFiled)(nil),             // 28: ringback.agent.v1.DraftFiled
-	(*Party)(nil),                  // 29: ringback.agent.v1.Party
-	(*TransferRequested)(nil),      // 30: ringback.agent.v1.TransferRequested
-	(*ConsultRequested)(nil),       // 31: ringback.agent.v1.ConsultRequested
-	(*ConsultEndRequested)(nil),    // 32: ringback.agent.v1.ConsultEndRequested
-	(*PartyStatusChanged)(nil),     // 33: ringback.agent.v1.PartyStatusChanged
-	(*InteractionTransferred)(nil), // 34: ringback.agent.v1.InteractionTransferred
-	nil,                            // 35: ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	nil,                            // 36: ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	nil,                            // 37: ringback.agent.v1.DraftSaved.CaseDataEntry
-	nil,                            // 38: ringback.agent.v1.DraftFiled.CaseDataEntry
-	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
-	(*v1.CallbackRequest)(nil),     // 40: ringback.callback.v1.CallbackRequest
-	(v11.Outcome)(0),               // 41: ringback.media.v1.Outcome
-	(v11.EndReason)(0),             // 42: ringback.media.v1.EndReason
+	(*AgentStatePending)(nil),      // 9: ringback.agent.v1.AgentStatePending
+	(*InteractionPresented)(nil),   // 10: ringback.agent.v1.InteractionPresented
+	(*AcceptRequested)(nil),        // 11: ringback.agent.v1.AcceptRequested
+	(*RejectRequested)(nil),        // 12: ringback.agent.v1.RejectRequested
+	(*InteractionAccepted)(nil),    // 13: ringback.agent.v1.InteractionAccepted
+	(*InteractionWithdrawn)(nil),   // 14: ringback.agent.v1.InteractionWithdrawn
+	(*DialRequested)(nil),          // 15: ringback.agent.v1.DialRequested
+	(*HangupRequested)(nil),        // 16: ringback.agent.v1.HangupRequested
+	(*CallStatusChanged)(nil),      // 17: ringback.agent.v1.CallStatusChanged
+	(*BrowserRinging)(nil),         // 18: ringback.agent.v1.BrowserRinging
+	(*DispositionNoted)(nil),       // 19: ringback.agent.v1.DispositionNoted
+	(*HoldRequested)(nil),          // 20: ringback.agent.v1.HoldRequested
+	(*DtmfRequested)(nil),          // 21: ringback.agent.v1.DtmfRequested
+	(*MuteRequested)(nil),          // 22: ringback.agent.v1.MuteRequested
+	(*RecordingRequested)(nil),     // 23: ringback.agent.v1.RecordingRequested
+	(*CallFlagsChanged)(nil),       // 24: ringback.agent.v1.CallFlagsChanged
+	(*RescheduleRequested)(nil),    // 25: ringback.agent.v1.RescheduleRequested
+	(*CaseDataNoted)(nil),          // 26: ringback.agent.v1.CaseDataNoted
+	(*InteractionDone)(nil),        // 27: ringback.agent.v1.InteractionDone
+	(*DraftSaved)(nil),             // 28: ringback.agent.v1.DraftSaved
+	(*DraftFiled)(nil),             // 29: ringback.agent.v1.DraftFiled
+	(*Party)(nil),                  // 30: ringback.agent.v1.Party
+	(*TransferRequested)(nil),      // 31: ringback.agent.v1.TransferRequested
+	(*ConsultRequested)(nil),       // 32: ringback.agent.v1.ConsultRequested
+	(*ConsultEndRequested)(nil),    // 33: ringback.agent.v1.ConsultEndRequested
+	(*PartyStatusChanged)(nil),     // 34: ringback.agent.v1.PartyStatusChanged
+	(*InteractionTransferred)(nil), // 35: ringback.agent.v1.InteractionTransferred
+	nil,                            // 36: ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	nil,                            // 37: ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	nil,                            // 38: ringback.agent.v1.DraftSaved.CaseDataEntry
+	nil,                            // 39: ringback.agent.v1.DraftFiled.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),  // 40: google.protobuf.Timestamp
+	(*v1.CallbackRequest)(nil),     // 41: ringback.callback.v1.CallbackRequest
+	(v11.Outcome)(0),               // 42: ringback.media.v1.Outcome
+	(v11.EndReason)(0),             // 43: ringback.media.v1.EndReason
 }
 var file_ringback_agent_v1_agent_proto_depIdxs = []int32{
-	39, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
-	35, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
-	39, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
-	39, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
-	39, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
+	40, // 0: ringback.agent.v1.AgentLoggedIn.at:type_name -> google.protobuf.Timestamp
+	36, // 1: ringback.agent.v1.AgentLoggedIn.skills:type_name -> ringback.agent.v1.AgentLoggedIn.SkillsEntry
+	40, // 2: ringback.agent.v1.AgentLoggedOut.at:type_name -> google.protobuf.Timestamp
+	40, // 3: ringback.agent.v1.AgentStateChanged.at:type_name -> google.protobuf.Timestamp
+	40, // 4: ringback.agent.v1.AgentStateChanged.until:type_name -> google.protobuf.Timestamp
 	0,  // 5: ringback.agent.v1.AgentStateChanged.channel:type_name -> ringback.agent.v1.Channel
 	1,  // 6: ringback.agent.v1.AgentStateChanged.state:type_name -> ringback.agent.v1.AgentState
 	2,  // 7: ringback.agent.v1.AgentStateChanged.cause:type_name -> ringback.agent.v1.StateCause
-	40, // 8: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
-	39, // 9: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
-	39, // 10: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
-	39, // 11: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
-	39, // 12: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
-	39, // 13: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
-	39, // 14: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 15: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 16: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
-	39, // 17: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
-	39, // 18: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 19: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 20: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
-	3,  // 21: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
-	41, // 22: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
-	42, // 23: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	39, // 24: ringback.agent.v1.BrowserRinging.at:type_name -> google.protobuf.Timestamp
-	39, // 25: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
-	39, // 26: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 27: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 28: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 29: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 30: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
-	39, // 31: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
-	39, // 32: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
-	36, // 33: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
-	39, // 34: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
-	39, // 35: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
-	37, // 36: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
-	39, // 37: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
-	38, // 38: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
-	39, // 39: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
-	29, // 40: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
-	39, // 41: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
-	29, // 42: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
-	39, // 43: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
-	4,  // 44: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
-	39, // 45: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
-	39, // 46: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
-	5,  // 47: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
-	41, // 48: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
-	42, // 49: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
-	39, // 50: ringback.agent.v1.InteractionTransferred.at:type_name -> google.protobuf.Timestamp
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	0,  // 8: ringback.agent.v1.AgentStatePending.channel:type_name -> ringback.agent.v1.Channel
+	1,  // 9: ringback.agent.v1.AgentStatePending.state:type_name -> ringback.agent.v1.AgentState
+	40, // 10: ringback.agent.v1.AgentStatePending.at:type_name -> google.protobuf.Timestamp
+	41, // 11: ringback.agent.v1.InteractionPresented.request:type_name -> ringback.callback.v1.CallbackRequest
+	40, // 12: ringback.agent.v1.InteractionPresented.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 13: ringback.agent.v1.InteractionPresented.queued_at:type_name -> google.protobuf.Timestamp
+	40, // 14: ringback.agent.v1.InteractionPresented.scheduled_for:type_name -> google.protobuf.Timestamp
+	40, // 15: ringback.agent.v1.InteractionPresented.at:type_name -> google.protobuf.Timestamp
+	40, // 16: ringback.agent.v1.InteractionPresented.auto_answer_at:type_name -> google.protobuf.Timestamp
+	40, // 17: ringback.agent.v1.AcceptRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 18: ringback.agent.v1.RejectRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 19: ringback.agent.v1.InteractionAccepted.at:type_name -> google.protobuf.Timestamp
+	40, // 20: ringback.agent.v1.InteractionWithdrawn.at:type_name -> google.protobuf.Timestamp
+	40, // 21: ringback.agent.v1.DialRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 22: ringback.agent.v1.HangupRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 23: ringback.agent.v1.CallStatusChanged.at:type_name -> google.protobuf.Timestamp
+	3,  // 24: ringback.agent.v1.CallStatusChanged.status:type_name -> ringback.agent.v1.CallStatus
+	42, // 25: ringback.agent.v1.CallStatusChanged.dial_outcome:type_name -> ringback.media.v1.Outcome
+	43, // 26: ringback.agent.v1.CallStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	40, // 27: ringback.agent.v1.BrowserRinging.at:type_name -> google.protobuf.Timestamp
+	40, // 28: ringback.agent.v1.DispositionNoted.at:type_name -> google.protobuf.Timestamp
+	40, // 29: ringback.agent.v1.HoldRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 30: ringback.agent.v1.DtmfRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 31: ringback.agent.v1.MuteRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 32: ringback.agent.v1.RecordingRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 33: ringback.agent.v1.CallFlagsChanged.at:type_name -> google.protobuf.Timestamp
+	40, // 34: ringback.agent.v1.RescheduleRequested.time:type_name -> google.protobuf.Timestamp
+	40, // 35: ringback.agent.v1.RescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	37, // 36: ringback.agent.v1.CaseDataNoted.case_data:type_name -> ringback.agent.v1.CaseDataNoted.CaseDataEntry
+	40, // 37: ringback.agent.v1.CaseDataNoted.at:type_name -> google.protobuf.Timestamp
+	40, // 38: ringback.agent.v1.InteractionDone.at:type_name -> google.protobuf.Timestamp
+	38, // 39: ringback.agent.v1.DraftSaved.case_data:type_name -> ringback.agent.v1.DraftSaved.CaseDataEntry
+	40, // 40: ringback.agent.v1.DraftSaved.at:type_name -> google.protobuf.Timestamp
+	39, // 41: ringback.agent.v1.DraftFiled.case_data:type_name -> ringback.agent.v1.DraftFiled.CaseDataEntry
+	40, // 42: ringback.agent.v1.DraftFiled.at:type_name -> google.protobuf.Timestamp
+	30, // 43: ringback.agent.v1.TransferRequested.party:type_name -> ringback.agent.v1.Party
+	40, // 44: ringback.agent.v1.TransferRequested.at:type_name -> google.protobuf.Timestamp
+	30, // 45: ringback.agent.v1.ConsultRequested.party:type_name -> ringback.agent.v1.Party
+	40, // 46: ringback.agent.v1.ConsultRequested.at:type_name -> google.protobuf.Timestamp
+	4,  // 47: ringback.agent.v1.ConsultEndRequested.completion:type_name -> ringback.agent.v1.ConsultCompletion
+	40, // 48: ringback.agent.v1.ConsultEndRequested.at:type_name -> google.protobuf.Timestamp
+	40, // 49: ringback.agent.v1.PartyStatusChanged.at:type_name -> google.protobuf.Timestamp
+	5,  // 50: ringback.agent.v1.PartyStatusChanged.status:type_name -> ringback.agent.v1.PartyStatus
+	42, // 51: ringback.agent.v1.PartyStatusChanged.outcome:type_name -> ringback.media.v1.Outcome
+	43, // 52: ringback.agent.v1.PartyStatusChanged.end_reason:type_name -> ringback.media.v1.EndReason
+	40, // 53: ringback.agent.v1.InteractionTransferred.at:type_name -> google.protobuf.Timestamp
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_ringback_agent_v1_agent_proto_init() }
@@ -3241,7 +3352,7 @@ func file_ringback_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_agent_v1_agent_proto_rawDesc), len(file_ringback_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -222,6 +222,8 @@ function renderAgent(me) {
   $('channel-state').textContent = R.STATE_WORDS[ch.state] || ch.state;
   $('channel').dataset.state = ch.state;
   $('channel-reason').textContent = ch.reason && ch.state !== 'READY' ? ` (${ch.reason})` : '';
+  // A supervisor's Not Ready during a call waits for its end (issue 14).
+  $('channel-pending').textContent = R.pendingText(ch.pending);
   $('go-ready').disabled = !me.logged_in || ch.state === 'READY' || ch.state === 'BUSY';
   $('go-not-ready').disabled = !me.logged_in || ch.state === 'NOT_READY' || ch.state === 'BUSY';
   // A reason means nothing while Busy: Not Ready is refused then.

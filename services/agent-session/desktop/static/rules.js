@@ -268,6 +268,14 @@ export function zonedText(date, zones) {
   }).join('; ');
 }
 
+// pendingText says what the agent becomes after this call, when a
+// supervisor set it during the call; '' for nothing pending.
+export function pendingText(p) {
+  if (!p) return '';
+  const words = STATE_WORDS[p.state] || p.state;
+  return ` · ${words} after this call${p.reason ? ` (${p.reason})` : ''}${p.by ? `, set by ${p.by}` : ''}`;
+}
+
 // contactName is how the agent sees the contact: the name given, else the
 // number. recorded is the name in the contact's record (issue 15): an
 // agent's correction wins over what the visitor typed; null or undefined

@@ -128,7 +128,9 @@ function renderAgents() {
     th.textContent = a.agent;
     tr.append(th);
     cell(tr, words(a.state)).dataset.field = 'state';
-    cell(tr, a.reason);
+    // A Not Ready set during the agent's call waits for its end (issue 14).
+    const pending = a.pending ? `${words(a.pending)} after this call${a.pending_by ? ` (set by ${a.pending_by})` : ''}` : '';
+    cell(tr, [a.reason, pending].filter(Boolean).join(' · ')).dataset.field = 'reason';
     const since = cell(tr, a.state === 'LOGGED_OUT' ? '' : duration(a.since));
     if (a.state !== 'LOGGED_OUT') since.dataset.since = a.since;
     cell(tr, (a.skills || []).join(', '));
@@ -169,9 +171,11 @@ $('agent-form').addEventListener('submit', async (ev) => {
   }
   const body = d.dataset.what === 'logout' ? { why } : { why, reason: $('agent-reason').value };
   try {
-    await request('POST', `/v1/supervisor/agents/${seg(d.dataset.agent)}/${d.dataset.what}`, body);
+    const data = await request('POST', `/v1/supervisor/agents/${seg(d.dataset.agent)}/${d.dataset.what}`, body);
     d.close();
-    announce(d.dataset.what === 'logout' ? `${d.dataset.agent} logged out` : `${d.dataset.agent} set Not Ready`);
+    const later = data?.channels?.webcallback?.pending;
+    announce(d.dataset.what === 'logout' ? `${d.dataset.agent} logged out`
+      : later ? `${d.dataset.agent} will be Not Ready after this call` : `${d.dataset.agent} set Not Ready`);
   } catch (e) {
     d.close();
     problem(e);
