@@ -59,9 +59,9 @@ type AgentRow struct {
 	Since  time.Time `json:"since,omitzero"`
 	// Pending is the state a supervisor set during the agent's call
 	// ("NOT_READY"), waiting for its end; PendingBy who set it.
-	Pending   string `json:"pending,omitempty"`
-	PendingBy string `json:"pending_by,omitempty"`
-	Skills []string  `json:"skills,omitempty"`
+	Pending   string   `json:"pending,omitempty"`
+	PendingBy string   `json:"pending_by,omitempty"`
+	Skills    []string `json:"skills,omitempty"`
 }
 
 // Summarize is the board at now; "today" starts at midnight in loc.
