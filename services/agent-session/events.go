@@ -217,6 +217,13 @@ func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 			s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.from, "streams", n)
 		}
 	}
+	if c.party != "" && c.party != c.agent {
+		// A colleague's call rings (or stopped ringing) this agent's
+		// browser: their own state again, with its party_call.
+		if n := s.hub.publish(r.Position, c.party, s.render(change{agent: c.party})); n > 0 {
+			s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.party, "streams", n)
+		}
+	}
 }
 
 // Catch-ups read the store; these bound what a storm of reconnecting

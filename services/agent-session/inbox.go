@@ -88,7 +88,8 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	case *mediav1.CallControlFailed:
 		err = s.controlFailed(ctx, cause, ev, at)
 	case *mediav1.PartyRinging:
-		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyRinging, ev.Party, at)
+		_, err = s.onInteraction(ctx, ev.InteractionId, cause, interaction.PartyProgress{CallID: ev.CallId, Status: interaction.PartyRinging,
+			Party: ev.Party, Browser: ev.Browser, BrowserURL: ev.BrowserUrl, At: at})
 	case *mediav1.PartyConnected:
 		err = s.partyProgress(ctx, cause, ev.InteractionId, ev.CallId, interaction.PartyConsulting, ev.Party, at)
 	case *mediav1.ConferenceStarted:

@@ -26,6 +26,27 @@ type pendingView struct {
 	At     time.Time `json:"at"`
 }
 
+// partyCallView is a colleague's call ringing, or up on, the agent's
+// browser, who is its third party (issue 15): the desktop rings and answers
+// it by posting its WebRTC offer to url (empty: its own origin).
+type partyCallView struct {
+	CallID  string `json:"call_id"`
+	URL     string `json:"url"`
+	From    string `json:"from"`    // the agent who consults or transfers
+	Purpose string `json:"purpose"` // consult, transfer
+	Status  string `json:"status"`  // Ringing, Consulting, Conference
+}
+
+func (s *Service) presentPartyCall(id string) *partyCallView {
+	st, ok := s.view.partyCall(id)
+	if !ok {
+		return nil
+	}
+	_, ring, _ := st.BrowserParty()
+	return &partyCallView{CallID: ring.CallID, URL: ring.URL, From: st.Agent, Purpose: string(st.Third.Purpose),
+		Status: words.PartyStatus(st.Third.Status)}
+}
+
 func presentPending(p agent.Pending) *pendingView {
 	if !p.Set() {
 		return nil
@@ -34,11 +55,14 @@ func presentPending(p agent.Pending) *pendingView {
 }
 
 type agentView struct {
-	ID           string                 `json:"id"`
-	LoggedIn     bool                   `json:"logged_in"`
-	PhoneURI     string                 `json:"phone_uri,omitempty"`
-	Channels     map[string]channelView `json:"channels"`
-	Interactions []string               `json:"interactions"`
+	ID       string                 `json:"id"`
+	LoggedIn bool                   `json:"logged_in"`
+	PhoneURI string                 `json:"phone_uri,omitempty"`
+	Channels map[string]channelView `json:"channels"`
+	// PartyCall: a colleague's call rings, or is up on, this agent's
+	// browser (they consult or transfer to them).
+	PartyCall    *partyCallView `json:"party_call,omitempty"`
+	Interactions []string       `json:"interactions"`
 }
 
 func (s *Service) presentAgent(id string, a agent.State) agentView {
@@ -54,6 +78,7 @@ func (s *Service) presentAgent(id string, a agent.State) agentView {
 	for _, it := range s.view.openOf(id) {
 		v.Interactions = append(v.Interactions, it.ID)
 	}
+	v.PartyCall = s.presentPartyCall(id)
 	return v
 }
 

@@ -299,3 +299,56 @@ func TestTransferSeenByEveryReplica(t *testing.T) {
 		return json.NewDecoder(res.Body).Decode(&a) == nil && holds(iid)(a) && webcallback("BUSY", handlingReason)(a)
 	})
 }
+
+// An agent whose phone is their browser is consulted, then handed the call
+// (issue 15): their own state carries the colleague's call ringing their
+// browser and where to answer it, then talking; after the transfer the
+// interaction is theirs, and its view offers the call back on their browser
+// after a reload.
+func TestConsultAColleagueOnTheirBrowser(t *testing.T) {
+	env := start(t)
+	iid, callID := connected(t, env, "a1")
+	env.Do("POST", "/v1/agents/a2/session", map[string]string{"phone_uri": "webrtc:"}, nil)
+	if res := env.Do("PUT", "/v1/agents/a2/state", map[string]string{"channel": "webcallback", "state": "READY"}, nil); res.StatusCode != 200 {
+		t.Fatalf("a2 ready: %d", res.StatusCode)
+	}
+	path := "/v1/interactions/" + iid
+	ask := post(env, path+"/consult", map[string]string{"agent": "a2"})
+	req := servicetest.WaitEvent[*agentv1.ConsultRequested](env, interaction.Stream(iid))
+	if req.Party.GetPhoneUri() != "webrtc:a2" {
+		t.Fatalf("a2 asked at %q", req.Party.GetPhoneUri())
+	}
+	const url = "https://center.example/media/gw-2"
+	gateway(env, callID, &mediav1.CallHeld{CallId: callID, InteractionId: iid, Held: true},
+		&mediav1.PartyRinging{CallId: callID, InteractionId: iid, Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT, PartyAgentId: "a2",
+			Party: "a2", Browser: true, BrowserUrl: url})
+	if a := await(t, ask); a.res.StatusCode != 200 {
+		t.Fatalf("consult: %d %+v", a.res.StatusCode, a.p)
+	}
+	partyCall := func(status string) func(agentView) bool {
+		return func(a agentView) bool {
+			p := a.PartyCall
+			return p != nil && p.CallID == callID && p.URL == url && p.From == "a1" && p.Purpose == "consult" && p.Status == status
+		}
+	}
+	waitAgent(t, env, "a2", partyCall("Ringing"))
+	var a1 agentView
+	env.Get("/v1/agents/a1", &a1)
+	if a1.PartyCall != nil {
+		t.Errorf("a1 has a party call: %+v", a1.PartyCall)
+	}
+	gateway(env, callID, &mediav1.PartyConnected{CallId: callID, InteractionId: iid, PartyAgentId: "a2", Party: "a2"})
+	waitAgent(t, env, "a2", partyCall("Consulting"))
+
+	end := post(env, path+"/consult/transfer", nil)
+	servicetest.WaitEvent[*agentv1.ConsultEndRequested](env, interaction.Stream(iid))
+	gateway(env, callID, &mediav1.CallTransferred{CallId: callID, InteractionId: iid, PartyAgentId: "a2", Party: "a2"})
+	if a := await(t, end); a.res.StatusCode != 200 {
+		t.Fatalf("consult/transfer: %d %+v", a.res.StatusCode, a.p)
+	}
+	v := waitStatus(t, env, iid, func(v interactionView) bool { return v.AgentID == "a2" })
+	if v.BrowserCall == nil || v.BrowserCall.CallID != callID || v.BrowserCall.URL != url {
+		t.Errorf("a2's interaction offers the call back at %+v, want %s at %s", v.BrowserCall, callID, url)
+	}
+	waitAgent(t, env, "a2", func(a agentView) bool { return a.PartyCall == nil })
+}

@@ -33,6 +33,9 @@ type view struct {
 	// afterWorkVersion moves whenever afterWork or finished changes, so the
 	// loop over them rescans only then (Changed fires for every event).
 	afterWorkVersion uint64
+	// partyRings: agent -> the open interaction whose call rings, or is up
+	// on, their browser as its third party (issue 15).
+	partyRings map[string]string
 }
 
 // change is what one folded event changed, for the desktops: the agent's
@@ -45,12 +48,16 @@ type change struct {
 	// from is the agent the event took the interaction from (a transfer):
 	// their desktops get it too, and close its window.
 	from string
+	// party is the agent whose browser the interaction's call rings, or
+	// rang until this event, as its third party: their desktops get their
+	// own state again (its party_call).
+	party string
 }
 
 func newView() *view {
 	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
 		open: map[string]map[string]bool{}, countdown: map[string]bool{},
-		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}}
+		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}, partyRings: map[string]string{}}
 }
 
 func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
@@ -65,6 +72,7 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 			delete(v.open[prev.Agent], id)
 			c.from = prev.Agent
 		}
+		c.party = v.notePartyRing(id, prev, st)
 		if st.Phase == interaction.Offered && !st.AutoAnswer.IsZero() {
 			v.countdown[id] = true
 		} else {
@@ -105,6 +113,42 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		v.afterWorkVersion++
 	}
 	return change{agent: id}
+}
+
+// notePartyRing keeps partyRings as interaction id goes from prev to st,
+// and names the party agent whose ring changed ("" for none).
+func (v *view) notePartyRing(id string, prev, st interaction.State) string {
+	was, wring, _ := prev.BrowserParty()
+	now, nring, _ := st.BrowserParty()
+	if was != "" && was != now && v.partyRings[was] == id {
+		delete(v.partyRings, was)
+	}
+	if now != "" {
+		v.partyRings[now] = id
+	}
+	switch {
+	case now != "" && (now != was || nring != wring || prev.Third.Status != st.Third.Status):
+		return now
+	case was != "" && was != now:
+		return was
+	}
+	return ""
+}
+
+// partyCall is the interaction whose call rings, or is up on, agent's
+// browser as its third party.
+func (v *view) partyCall(agent string) (interaction.State, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	id, ok := v.partyRings[agent]
+	if !ok {
+		return interaction.State{}, false
+	}
+	st, ok := v.interactions[id]
+	if a, _, up := st.BrowserParty(); !ok || !up || a != agent {
+		return interaction.State{}, false
+	}
+	return st, true
 }
 
 func isAfterCallWork(e proto.Message) bool {

@@ -35,6 +35,7 @@ func (s *Service) ringParty(ctx context.Context, e envelope.Envelope, callID, in
 		}
 	}
 	party.Purpose = purpose
+	party.Browser, party.BrowserURL = s.browserRing(target.AgentURI)
 	l := s.calls.connectedCall(callID)
 	switch {
 	case err != nil:

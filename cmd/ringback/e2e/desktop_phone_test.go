@@ -38,20 +38,7 @@ func TestDesktopBrowserPhone(t *testing.T) {
 		"--sip-trunk", contact.addr, "--media.trunk-keepalive", "0", "--media.webrtc-loopback")
 	b := startPhoneBrowser(t, toneWAV(t, agentHz), true)
 	w1 := b.tab(t, "w1")
-
-	w1.do(t, "open the desktop", chromedp.Navigate(url))
-	w1.waitJS(t, "the login form", `!document.querySelector('#login').hidden`)
-	w1.fill(t, "#login-agent", "w1")
-	w1.fill(t, "#login-token", "w1-token")
-	w1.do(t, "tick This browser is my phone", chromedp.Click(chromedp.CSS("#login-browser-phone")))
-	if v := desktopEval[string](t, w1, `document.querySelector('#login-phone').value`); v != "webrtc:" {
-		t.Fatalf("the phone field reads %q once the browser is the phone, want webrtc:", v)
-	}
-	pageAxe(t, w1, "the login form, the browser as the phone")
-	w1.pressNamed(t, "#login", "Log in")
-	w1.waitJS(t, "logged in", `!document.querySelector('#me').hidden`)
-	w1.waitJS(t, "the browser phone panel, microphone allowed", `!document.querySelector('#browser-phone').hidden &&
-		window.ringbackPhone.error() === '' && window.ringbackPhone.micLevel() > 0.01`)
+	loginBrowserPhone(t, w1, url, "w1", "w1-token")
 	w1.goReady(t)
 
 	desktopCallback(t, a, "+14155550171", "Browser phone", "Grace Hopper", nil)
@@ -122,6 +109,25 @@ func TestDesktopBrowserPhone(t *testing.T) {
 	w1.waitJS(t, "Ready to Call after the hang-up", desktopStatusIs(desktopWindow, "Ready to Call"))
 	waitFor(t, "the contact hung up", func() bool { return contact.ended() == 1 })
 	w1.noExceptions(t)
+}
+
+// loginBrowserPhone logs agent id in at url with "This browser is my
+// phone", and waits for the phone panel with the microphone allowed.
+func loginBrowserPhone(t *testing.T, tab *desktopTab, url, id, token string) {
+	t.Helper()
+	tab.do(t, "open the desktop", chromedp.Navigate(url))
+	tab.waitJS(t, "the login form", `!document.querySelector('#login').hidden`)
+	tab.fill(t, "#login-agent", id)
+	tab.fill(t, "#login-token", token)
+	tab.do(t, "tick This browser is my phone", chromedp.Click(chromedp.CSS("#login-browser-phone")))
+	if v := desktopEval[string](t, tab, `document.querySelector('#login-phone').value`); v != "webrtc:" {
+		t.Fatalf("the phone field reads %q once the browser is the phone, want webrtc:", v)
+	}
+	pageAxe(t, tab, "the login form, the browser as the phone")
+	tab.pressNamed(t, "#login", "Log in")
+	tab.waitJS(t, "logged in", `!document.querySelector('#me').hidden`)
+	tab.waitJS(t, "the browser phone panel, microphone allowed", `!document.querySelector('#browser-phone').hidden &&
+		window.ringbackPhone.error() === '' && window.ringbackPhone.micLevel() > 0.01`)
 }
 
 // TestDesktopBrowserPhoneMicrophoneRefused: a browser that refuses the

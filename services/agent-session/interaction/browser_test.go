@@ -62,6 +62,12 @@ func TestBrowserCall(t *testing.T) {
 		{"transferred to another agent",
 			Evolve(with(func(s *State) { s.CallStatus = Connected }), &agentv1.InteractionTransferred{InteractionId: "i1", CallId: "c1",
 				FromAgentId: "a1", ToAgentId: "a2"}), false},
+		// Their phone is their browser: the call is up there now (issue 15).
+		{"transferred to an agent on their browser",
+			Evolve(with(func(s *State) {
+				s.CallStatus, s.BrowserRing = Connected, BrowserRing{}
+				s.Third = Third{Purpose: PurposeConsult, Agent: "a2", Status: PartyConsulting, Browser: true, Ring: BrowserRing{CallID: "c1", URL: "u"}}
+			}), &agentv1.InteractionTransferred{InteractionId: "i1", CallId: "c1", FromAgentId: "a1", ToAgentId: "a2"}), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, ok := tc.s.BrowserCall()
@@ -69,5 +75,28 @@ func TestBrowserCall(t *testing.T) {
 				t.Errorf("BrowserCall() = %+v, %v; want %v", r, ok, tc.want)
 			}
 		})
+	}
+}
+
+// BrowserParty: the party agent's browser rings for the call, then carries
+// it while they consult or confer; not once transferred (the interaction
+// is theirs then) nor for a party on a SIP phone.
+func TestBrowserParty(t *testing.T) {
+	base := State{ID: "i1", Phase: Accepted, CallID: "c1", CallStatus: OnHold, Agent: "a1",
+		Third: Third{Purpose: PurposeConsult, Agent: "a2", Browser: true, Ring: BrowserRing{CallID: "c1", URL: "u"}}}
+	for _, tc := range []struct {
+		status  agentv1.PartyStatus
+		browser bool
+		want    bool
+	}{
+		{PartyNone, true, false}, {PartyRinging, true, true}, {PartyConsulting, true, true}, {PartyConference, true, true},
+		{PartyTransferred, true, false}, {PartyRinging, false, false},
+	} {
+		s := base
+		s.Third.Status, s.Third.Browser = tc.status, tc.browser
+		agent, ring, ok := s.BrowserParty()
+		if ok != tc.want || (ok && (agent != "a2" || ring.CallID != "c1" || ring.URL != "u")) {
+			t.Errorf("%v (browser %v): BrowserParty() = %q %+v %v, want %v", tc.status, tc.browser, agent, ring, ok, tc.want)
+		}
 	}
 }

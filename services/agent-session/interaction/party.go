@@ -41,6 +41,25 @@ type Third struct {
 	Name    string              // as the gateway shows the party: the agent id, or the number masked
 	// Ending is the completion asked of the gateway and not answered yet.
 	Ending agentv1.ConsultCompletion
+	// Ring is the party agent's browser, rung for the call when their phone
+	// is their browser (issue 15): their desktop answers it there.
+	Ring BrowserRing
+	// Browser: Ring is set (its URL may be empty: the desktop's origin).
+	Browser bool
+}
+
+// BrowserParty is the call ringing, or up, on the party agent's browser:
+// what their desktop answers (or, after a reload, takes back).
+func (s State) BrowserParty() (agent string, ring BrowserRing, ok bool) {
+	t := s.Third
+	if !t.Browser || t.Agent == "" || s.Phase != Accepted || t.Status == PartyTransferred {
+		return "", BrowserRing{}, false
+	}
+	switch t.Status {
+	case PartyRinging, PartyConsulting, PartyConference:
+		return t.Agent, t.Ring, true
+	}
+	return "", BrowserRing{}, false
 }
 
 // Asked says whether a party was asked for and has not left.
@@ -84,7 +103,11 @@ type (
 		Status agentv1.PartyStatus
 		Party  string
 		Cause  Cause
-		At     time.Time
+		// Browser, BrowserURL: the party agent's browser rings (Status
+		// Ringing), answered at BrowserURL.
+		Browser    bool
+		BrowserURL string
+		At         time.Time
 	}
 	// NoteTransfer: the contact now talks to the party, without the agent.
 	NoteTransfer struct {
@@ -196,6 +219,9 @@ func (s State) decideParty(c any) ([]proto.Message, error) {
 			return nil, nil
 		}
 		e := &agentv1.PartyStatusChanged{InteractionId: s.ID, CallId: c.CallID, Status: c.Status, Party: c.Party, At: ts(c.At)}
+		if c.Status == PartyRinging && c.Browser {
+			e.Browser, e.BrowserUrl = true, c.BrowserURL
+		}
 		c.Cause.toParty(e)
 		return []proto.Message{e}, nil
 	case NoteTransfer:
@@ -328,8 +354,14 @@ func (s State) evolveParty(e proto.Message) State {
 		// on the call with the contact, and there is no third party.
 		s.Transfers = append(s.Transfers[:len(s.Transfers):len(s.Transfers)],
 			Handover{CallID: e.CallId, From: e.FromAgentId, To: e.ToAgentId, At: e.At.AsTime()})
-		// The ring was the first agent's browser, hung up by the handover.
-		s.Agent, s.Third, s.BrowserRing = e.ToAgentId, Third{}, BrowserRing{}
+		// The first agent's browser was hung up by the handover; the
+		// receiving agent's, if their phone is their browser, is the
+		// call's now (a reload takes it back there).
+		ring := BrowserRing{}
+		if s.Third.Browser && s.Third.Agent == e.ToAgentId {
+			ring = s.Third.Ring
+		}
+		s.Agent, s.Third, s.BrowserRing = e.ToAgentId, Third{}, ring
 		s.CallStatus, s.Cause = Connected, Cause{TransferredFrom: e.FromAgentId}
 		s.Muted, s.Recording, s.Updated = false, false, e.At.AsTime()
 	case *agentv1.PartyStatusChanged:
@@ -337,6 +369,9 @@ func (s State) evolveParty(e proto.Message) State {
 		s.Third.Status, s.Third.Ending = status, agentv1.ConsultCompletion_CONSULT_COMPLETION_UNSPECIFIED
 		if e.Party != "" {
 			s.Third.Name = e.Party
+		}
+		if e.Browser {
+			s.Third.Browser, s.Third.Ring = true, BrowserRing{CallID: e.CallId, URL: e.BrowserUrl}
 		}
 		who := s.Third.name()
 		if status == PartyLeft {

@@ -232,3 +232,22 @@ func TestDecideControl(t *testing.T) {
 		t.Fatalf("retrieve recorded as %v", h)
 	}
 }
+
+// A colleague whose phone is their browser is rung with where their
+// desktop answers it (issue 15).
+func TestPartyRingsABrowser(t *testing.T) {
+	s := State{}
+	for _, e := range []proto.Message{&mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "a"}, &mediav1.CallConnected{CallId: "k1"},
+		&mediav1.CallHeld{Held: true}} {
+		s = Evolve(s, e)
+	}
+	p := Party{AgentID: "agent2", Display: "agent2", Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT, Browser: true, BrowserURL: "https://c.example/media/gw-1"}
+	out, err := Decide(s, Report{Step: PartyRinging, Party: p})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("got %v, %v", out, err)
+	}
+	r, ok := out[0].(*mediav1.PartyRinging)
+	if !ok || !r.Browser || r.BrowserUrl != p.BrowserURL || r.PartyAgentId != "agent2" {
+		t.Errorf("PartyRinging = %v, want the browser and its URL", out[0])
+	}
+}

@@ -14,6 +14,10 @@ type Party struct {
 	Display string // the agent id, or the number masked
 	Purpose mediav1.PartyPurpose
 	Phase   PartyPhase
+	// Browser: the party agent's phone is their browser, which answers by
+	// posting its offer to BrowserURL (the ringing instance's).
+	Browser    bool
+	BrowserURL string
 }
 
 // PartyPhase is where the third party is.
@@ -44,7 +48,7 @@ func decideParty(s State, c Report) ([]proto.Message, error) {
 			out = append(out, &mediav1.CallHeld{CallId: s.ID, InteractionId: s.Interaction, Held: true, At: at})
 		}
 		return append(out, &mediav1.PartyRinging{CallId: s.ID, InteractionId: s.Interaction, Purpose: c.Party.Purpose,
-			PartyAgentId: c.Party.AgentID, Party: c.Party.Display, At: at}), nil
+			PartyAgentId: c.Party.AgentID, Party: c.Party.Display, Browser: c.Party.Browser, BrowserUrl: c.Party.BrowserURL, At: at}), nil
 	case PartyConnected:
 		if s.Status == Connected && p.Phase == PartyRung {
 			return []proto.Message{&mediav1.PartyConnected{CallId: s.ID, InteractionId: s.Interaction,

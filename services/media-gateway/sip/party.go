@@ -390,8 +390,14 @@ func (g *Gateway) partyURI(p Party) (sipgosip.Uri, error) {
 		return g.trunkURI(p.Number), nil
 	}
 	uri := p.AgentURI
-	if strings.HasPrefix(uri, WebPhonePrefix) {
-		return sipgosip.Uri{}, &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonPartyOnBrowser}
+	if user, ok := strings.CutPrefix(uri, WebPhonePrefix); ok {
+		// A colleague whose phone is their browser rings there as their own
+		// calls do; their desktop answers it (issue 15).
+		web, oe := g.webPhoneURI(user)
+		if oe != nil {
+			return sipgosip.Uri{}, oe
+		}
+		uri = web
 	}
 	if user, ok := cutRegistered(uri); ok {
 		contact, found := g.Registered(user)

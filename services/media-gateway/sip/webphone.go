@@ -18,11 +18,6 @@ const WebPhonePrefix = telephony.WebPhonePrefix
 // that has no browsers' phones.
 const ReasonNoWebPhones = "browser phones are off on this gateway"
 
-// ReasonPartyOnBrowser: a consultation or transfer to an agent whose
-// phone is their browser is refused: their desktop has no interaction to
-// ring it in (yet), so the ring would go unseen.
-const ReasonPartyOnBrowser = "the agent's phone is their browser, which takes only their own calls"
-
 func (g *Gateway) webPhoneURI(user string) (string, *OutcomeError) {
 	if g.cfg.WebPhones == "" {
 		return "", &OutcomeError{Outcome: OutcomeAgentUnavailable, Reason: ReasonNoWebPhones}

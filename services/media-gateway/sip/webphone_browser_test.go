@@ -286,12 +286,6 @@ func TestBrowserPhoneAudio(t *testing.T) {
 	heard("the browser's 1 kHz tone at the contact (Opus over WebRTC to PCMU)", &atContact, 8000, agentHz, 1700, 4000)
 	heard("the contact's 400 Hz tone in the browser (PCMU to Opus over WebRTC)", &atAgent, 48000, contactHz, 1700, 24000)
 
-	// A consultation with an agent on a browser is refused, plainly.
-	var oe *sip.OutcomeError
-	if err := d.call.Consult(ctx, sip.Party{AgentURI: sip.WebPhonePrefix + "agent2"}); !errors.As(err, &oe) || oe.Reason != sip.ReasonPartyOnBrowser {
-		t.Errorf("Consult a browser = %v, want %q", err, sip.ReasonPartyOnBrowser)
-	}
-
 	// Hold, mute and DTMF are the gateway's, as for a SIP phone: on hold
 	// (a re-INVITE to the browsers' phones too) the contact no longer hears
 	// the browser; retrieved, it does again; muted, not; DTMF reaches the
@@ -404,5 +398,74 @@ func toneFrames(hz float64) func(i int) []byte {
 		out := make([]byte, 160)
 		_, _ = audio.EncodeUlawTo(out, pcm)
 		return out
+	}
+}
+
+// TestConsultABrowserThenTransfer: an agent consults a colleague whose phone
+// is their browser too (issue 15). The same call rings the colleague's
+// browser beside the agent's; once it answers they talk, the contact on
+// hold; the transfer leaves the contact and the colleague talking, each
+// hearing the other's pitch.
+func TestConsultABrowserThenTransfer(t *testing.T) {
+	t.Parallel()
+	const agentHz, colleagueHz, contactHz = 1000, 600, 400
+	phones := startPhones(t)
+	var mu sync.Mutex
+	var atAgent, atColleague, atContact []float64
+	_, res := dialBrowserPhone(t, phones, contactHz, "browser-consult", &mu, &atContact)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	collect := func(into *[]float64) func([]int16) {
+		return func(pcm []int16) {
+			mu.Lock()
+			for _, v := range pcm {
+				*into = append(*into, float64(v))
+			}
+			mu.Unlock()
+		}
+	}
+	agent, err := answerInBrowser(ctx, phones, "agent1", agentHz, collect(&atAgent), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.close()
+	d := <-res
+	if d.err != nil {
+		t.Fatalf("Dial: %v", d.err)
+	}
+	heard := func(what string, samples *[]float64, rate, hz, other float64, n int) {
+		t.Helper()
+		waitUntil(t, what, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(*samples) < 2*n {
+				return false
+			}
+			s := (*samples)[len(*samples)-n:]
+			return goertzel(s, rate, hz) > 20*goertzel(s, rate, other)
+		})
+	}
+	heard("the agent's tone at the contact", &atContact, 8000, agentHz, 1700, 4000)
+
+	consulted := make(chan error, 1)
+	go func() { consulted <- d.call.Consult(ctx, sip.Party{AgentURI: sip.WebPhonePrefix + "agent2"}) }()
+	colleague, err := answerInBrowser(ctx, phones, "agent2", colleagueHz, collect(&atColleague), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer colleague.close()
+	if err := <-consulted; err != nil {
+		t.Fatalf("Consult a colleague on their browser: %v", err)
+	}
+	heard("the colleague's tone in the agent's browser", &atAgent, 48000, colleagueHz, 1700, 24000)
+	heard("the agent's tone in the colleague's browser", &atColleague, 48000, agentHz, 1700, 24000)
+
+	if err := d.call.CompleteTransfer(ctx); err != nil {
+		t.Fatalf("CompleteTransfer: %v", err)
+	}
+	heard("the colleague's tone at the contact", &atContact, 8000, colleagueHz, 1700, 4000)
+	heard("the contact's tone in the colleague's browser", &atColleague, 48000, contactHz, 1700, 24000)
+	if err := d.call.Hangup(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -72,17 +72,20 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 		return
 	}
 	r := &ring{agent: agent, call: call, offers: make(chan offer, 1), hang: make(chan struct{}), over: make(chan struct{})}
+	// One call may ring two browsers here: its agent's, and a colleague's
+	// they consult or transfer to (issue 15).
+	key := ringKey{agent: agent, call: call}
 	p.mu.Lock()
-	if _, dup := p.rings[call]; dup {
+	if _, dup := p.rings[key]; dup {
 		p.mu.Unlock()
 		_ = d.Respond(sipgosip.StatusBusyHere, "Busy Here", nil)
 		return
 	}
-	p.rings[call] = r
+	p.rings[key] = r
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
-		delete(p.rings, call)
+		delete(p.rings, key)
 		p.mu.Unlock()
 		close(r.over)
 	}()

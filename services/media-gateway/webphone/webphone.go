@@ -74,8 +74,12 @@ type Phones struct {
 	conn net.PacketConn
 
 	mu    sync.Mutex
-	rings map[string]*ring // by call id
+	rings map[ringKey]*ring
 }
+
+// ringKey names a ring: a call rings an agent's browser once, and may ring
+// a consulted colleague's beside it.
+type ringKey struct{ agent, call string }
 
 // New binds the SIP side; Run serves it.
 func New(cfg Config, log *slog.Logger) (*Phones, error) {
@@ -110,7 +114,7 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 		ua.Close()
 		return nil, fmt.Errorf("webphone server: %w", err)
 	}
-	p := &Phones{cfg: cfg, log: log, api: api, ua: ua, srv: srv, conn: conn, rings: map[string]*ring{}}
+	p := &Phones{cfg: cfg, log: log, api: api, ua: ua, srv: srv, conn: conn, rings: map[ringKey]*ring{}}
 	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}))
 	dg.HandleFunc(p.serve)
@@ -193,9 +197,9 @@ func (p *Phones) Ringing(agent string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
-	for id, r := range p.rings {
-		if r.agent == agent && !r.isAnswered() && !r.hungUp() {
-			out = append(out, id)
+	for k, r := range p.rings {
+		if k.agent == agent && !r.isAnswered() && !r.hungUp() {
+			out = append(out, k.call)
 		}
 	}
 	return out
@@ -206,8 +210,12 @@ func (p *Phones) Ringing(agent string) []string {
 func (p *Phones) Has(call string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.rings[call]
-	return ok
+	for k := range p.rings {
+		if k.call == call {
+			return true
+		}
+	}
+	return false
 }
 
 // Offer answers the call ringing on the agent's browser with the browser's
@@ -253,9 +261,5 @@ func (p *Phones) Hangup(agent, call string) error {
 func (p *Phones) ring(agent, call string) *ring {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r := p.rings[call]
-	if r == nil || r.agent != agent {
-		return nil
-	}
-	return r
+	return p.rings[ringKey{agent: agent, call: call}]
 }

@@ -2740,7 +2740,13 @@ type PartyStatusChanged struct {
 	// ("transfer", "conference"...).
 	FailedAction string `protobuf:"bytes,10,opt,name=failed_action,json=failedAction,proto3" json:"failed_action,omitempty"`
 	// detail: the gateway's own words for the cause, for people.
-	Detail        string `protobuf:"bytes,11,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,11,opt,name=detail,proto3" json:"detail,omitempty"`
+	// browser: the party agent's phone is their browser, rung for this call;
+	// their desktop answers by posting its WebRTC offer to browser_url (the
+	// ringing gateway instance's; empty: the desktop's own origin). Set with
+	// status RINGING (issue 15).
+	Browser       bool   `protobuf:"varint,12,opt,name=browser,proto3" json:"browser,omitempty"`
+	BrowserUrl    string `protobuf:"bytes,13,opt,name=browser_url,json=browserUrl,proto3" json:"browser_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2848,6 +2854,20 @@ func (x *PartyStatusChanged) GetFailedAction() string {
 func (x *PartyStatusChanged) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *PartyStatusChanged) GetBrowser() bool {
+	if x != nil {
+		return x.Browser
+	}
+	return false
+}
+
+func (x *PartyStatusChanged) GetBrowserUrl() string {
+	if x != nil {
+		return x.BrowserUrl
 	}
 	return ""
 }
@@ -3156,7 +3176,7 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"completion\x18\x04 \x01(\x0e2$.ringback.agent.v1.ConsultCompletionR\n" +
 	"completion\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc8\x03\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x83\x04\n" +
 	"\x12PartyStatusChanged\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12#\n" +
@@ -3170,7 +3190,10 @@ const file_ringback_agent_v1_agent_proto_rawDesc = "" +
 	"end_reason\x18\t \x01(\x0e2\x1c.ringback.media.v1.EndReasonR\tendReason\x12#\n" +
 	"\rfailed_action\x18\n" +
 	" \x01(\tR\ffailedAction\x12\x16\n" +
-	"\x06detail\x18\v \x01(\tR\x06detail\"\xe9\x01\n" +
+	"\x06detail\x18\v \x01(\tR\x06detail\x12\x18\n" +
+	"\abrowser\x18\f \x01(\bR\abrowser\x12\x1f\n" +
+	"\vbrowser_url\x18\r \x01(\tR\n" +
+	"browserUrl\"\xe9\x01\n" +
 	"\x16InteractionTransferred\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\"\n" +

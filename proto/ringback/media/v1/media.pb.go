@@ -1405,6 +1405,11 @@ type PartyRinging struct {
 	PartyAgentId  string                 `protobuf:"bytes,4,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"` // empty for a number
 	Party         string                 `protobuf:"bytes,5,opt,name=party,proto3" json:"party,omitempty"`                                     // agent id, or the number masked
 	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	// browser: the party agent's phone is their browser (phone webrtc:),
+	// which answers by posting its WebRTC offer to browser_url, as in
+	// AgentRinging (issue 15).
+	Browser       bool   `protobuf:"varint,7,opt,name=browser,proto3" json:"browser,omitempty"`
+	BrowserUrl    string `protobuf:"bytes,8,opt,name=browser_url,json=browserUrl,proto3" json:"browser_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1479,6 +1484,20 @@ func (x *PartyRinging) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *PartyRinging) GetBrowser() bool {
+	if x != nil {
+		return x.Browser
+	}
+	return false
+}
+
+func (x *PartyRinging) GetBrowserUrl() string {
+	if x != nil {
+		return x.BrowserUrl
+	}
+	return ""
 }
 
 // PartyConnected: the consulted party answered; the agent talks to them,
@@ -2294,14 +2313,17 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x16\n" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf1\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xac\x02\n" +
 	"\fPartyRinging\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x129\n" +
 	"\apurpose\x18\x03 \x01(\x0e2\x1f.ringback.media.v1.PartyPurposeR\apurpose\x12$\n" +
 	"\x0eparty_agent_id\x18\x04 \x01(\tR\fpartyAgentId\x12\x14\n" +
 	"\x05party\x18\x05 \x01(\tR\x05party\x12*\n" +
-	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf3\x01\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
+	"\abrowser\x18\a \x01(\bR\abrowser\x12\x1f\n" +
+	"\vbrowser_url\x18\b \x01(\tR\n" +
+	"browserUrl\"\xf3\x01\n" +
 	"\x0ePartyConnected\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +

@@ -8,6 +8,10 @@
 // panel adds answer, decline, hang up, a local mute, microphone and
 // speaker volume, and meters.
 //
+// A colleague's call rings here too when they consult or transfer to this
+// agent (issue 15): the agent's own state carries party_call, answered the
+// same way; after a transfer the interaction, and so the call, is theirs.
+//
 // It hooks the agent's event stream (API.events) rather than app.js, so
 // that the workspace needs nothing of it.
 
@@ -33,6 +37,11 @@ const phone = {
   call: '', // the call ringing or answered here
   ringURL: '',
   state: 'idle', // idle, ringing, answering, connected
+  // party: the call is a colleague's, who consults or transfers to this
+  // agent (from, purpose); it ends with their party_call.
+  party: false,
+  from: '',
+  purpose: '',
   ringer: null,
   declined: new Set(), // calls this page declined or hung up
   retaken: new Set(), // calls up elsewhere this page took back (once each)
@@ -148,6 +157,11 @@ function render() {
   const p = phone.panel;
   if (!p) return;
   const words = { idle: 'Ready', ringing: 'Ringing: a call for you', answering: 'Answering…', connected: 'On a call' };
+  if (phone.party) {
+    const asks = phone.purpose === 'transfer' ? 'transfers a call to you' : 'consults you';
+    words.ringing = `Ringing: ${phone.from} ${asks}`;
+    words.connected = `On a call with ${phone.from}`;
+  }
   ref('status').textContent = words[phone.state];
   p.classList.toggle('ringing', phone.state === 'ringing');
   button('answer').disabled = phone.state !== 'ringing' || !!phone.micError;
@@ -290,6 +304,11 @@ function stopRinger() {
 // browser_ring rings; its end (connected elsewhere, failed, ended) stops
 // the ring, and the end of the call closes the peer connection.
 function onInteraction(v) {
+  if (phone.party && v.call_id === phone.call && v.agent_id === phone.api.agent) {
+    // Transferred here: the call is this agent's own interaction's now.
+    phone.party = false;
+    render();
+  }
   const up = v.browser_call;
   if (up && up.call_id && phone.state === 'idle' && !phone.declined.has(up.call_id) && !phone.retaken.has(up.call_id)) {
     // The call was answered in this browser before a reload: the gateway
@@ -320,6 +339,38 @@ function onInteraction(v) {
     return;
   }
   if (phone.state === 'connected' && (v.status === 'Ready to Call' || v.phase === 'done')) reset();
+}
+
+// onAgent follows the agent's own state: a colleague's call rings this
+// browser (party_call, Ringing) or is up on it (taken back after a reload);
+// its end, or an answer elsewhere, stops it.
+function onAgent(me) {
+  const pc = me.party_call;
+  if (pc && pc.call_id) {
+    if (phone.state !== 'idle' || phone.declined.has(pc.call_id)) return;
+    phone.call = pc.call_id;
+    phone.ringURL = pc.url || '';
+    phone.party = true;
+    phone.from = pc.from || 'a colleague';
+    phone.purpose = pc.purpose || '';
+    phone.state = 'ringing';
+    phone.panel.hidden = false;
+    if (pc.status !== 'Ringing') {
+      // Answered here before a reload: take the audio back, unasked.
+      if (phone.retaken.has(pc.call_id)) {
+        reset();
+        return;
+      }
+      phone.retaken.add(pc.call_id);
+      answer();
+      return;
+    }
+    startRinger();
+    render();
+    button('answer').focus();
+    return;
+  }
+  if (phone.party && phone.call) reset(); // the colleague's call is over here
 }
 
 function path() {
@@ -411,6 +462,7 @@ function reset() {
   if (phone.audio) phone.audio.srcObject = null;
   phone.call = '';
   phone.state = 'idle';
+  phone.party = false;
   if (phone.muted) toggleMute();
   render();
 }
@@ -433,7 +485,15 @@ API.prototype.events = function hooked(handlers) {
       }
       app[name]?.(v);
     };
-    handlers = { ...app, interaction: wrap('interaction'), offer: wrap('offer') };
+    const agentState = (v) => {
+      try {
+        onAgent(v);
+      } catch (e) {
+        console.error('browser phone', e);
+      }
+      app.state?.(v);
+    };
+    handlers = { ...app, interaction: wrap('interaction'), offer: wrap('offer'), state: agentState };
   } else if (phone.panel) {
     reset();
     phone.panel.hidden = true;
