@@ -83,7 +83,7 @@ func (d *demo) Run(ctx context.Context) error {
 		"try", fmt.Sprintf(`curl -X POST http://%s/v1/callbacks -H 'Content-Type: application/json' -d '{"service":"support","phone_number":"+14155550123","subject":"Billing"}'`, d.a.Config.HTTP))
 	err := <-errc
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // stopped: the services ending under the stop is the stop
 	}
 	return err
 }

@@ -261,7 +261,7 @@ func (f *Directory) Who(w http.ResponseWriter, r *http.Request) (string, error) 
 	if !ok {
 		var err error
 		if p, err = f.authenticate(r); err != nil {
-			if pr, ok := err.(*httpx.Problem); ok && pr.Status == http.StatusUnauthorized {
+			if pr := (*httpx.Problem)(nil); errors.As(err, &pr) && pr.Status == http.StatusUnauthorized {
 				challenge(w, err)
 			}
 			return "", err

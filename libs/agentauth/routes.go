@@ -2,6 +2,7 @@ package agentauth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -59,7 +60,7 @@ func (f *Directory) Authorize(w http.ResponseWriter, r *http.Request, rt Route) 
 	}
 	p, err := f.authenticate(r)
 	if err != nil {
-		if pr, ok := err.(*httpx.Problem); ok && pr.Status == http.StatusUnauthorized {
+		if pr := (*httpx.Problem)(nil); errors.As(err, &pr) && pr.Status == http.StatusUnauthorized {
 			challenge(w, err)
 		}
 		return Principal{}, err

@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 			continue
 		case err != nil:
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // stopped: the store failing under the stop is the stop
 			}
 			cfg.Log.WarnContext(ctx, "lease: store unavailable, retrying", "lease", cfg.Name, "err", err, "in", wait)
 			if !clock.Sleep(ctx, wait) {

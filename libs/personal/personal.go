@@ -272,7 +272,7 @@ func (s *Sealer) openRefs(ctx context.Context, m proto.Message) ([]keyRef, bool,
 			}
 			raw, err := base64.RawURLEncoding.DecodeString(v[len(prefix):])
 			if err != nil {
-				return Erased, nil
+				return Erased, nil //nolint:nilerr // not a sealed value: reads as erased
 			}
 			pt, ok, err := open(fd, raw)
 			if err != nil || !ok {
@@ -312,7 +312,7 @@ func (s *Sealer) open(ctx context.Context, fd protoreflect.FieldDescriptor, raw 
 	if err != nil {
 		// Sealed under an earlier key of the same contact, destroyed since:
 		// erased as well.
-		return nil, ref, false, nil
+		return nil, ref, false, nil //nolint:nilerr // sealed under a key destroyed since: erased
 	}
 	return pt, ref, true, nil
 }

@@ -165,7 +165,7 @@ func (s *Sealer) OpenReader(ctx context.Context, r io.Reader) (io.Reader, error)
 					return err
 				}
 				if last {
-					return nil
+					return nil //nolint:nilerr // the end of the stream, which Peek reports as an error
 				}
 			}
 		}())

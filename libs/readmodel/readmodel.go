@@ -119,7 +119,7 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 			return nil
 		})
 		if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, eventstore.ErrClosed) {
-			return nil
+			return nil //nolint:nilerr // stopped, or the store closed: not a failure
 		}
 		p.fail(err)
 		t := time.NewTimer(wait)

@@ -244,7 +244,7 @@ func (p *process) waitListening(port int) error {
 		if err != nil {
 			// No /proc (not Linux): give sipp the time it takes here to bind.
 			time.Sleep(500 * time.Millisecond)
-			return nil
+			return nil //nolint:nilerr // no /proc: waited instead
 		}
 		if ok {
 			return nil
@@ -333,7 +333,7 @@ func udpPortBoundBy(port, pid int) (bool, error) {
 	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
 	fds, err := os.ReadDir(fdDir)
 	if err != nil {
-		return false, nil // exited, or not yet visible: the caller checks and retries
+		return false, nil //nolint:nilerr // exited, or not visible yet: the caller retries
 	}
 	for _, fd := range fds {
 		if link, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && inodes[link] {

@@ -3,6 +3,7 @@ package siptest
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"io"
 	"io/fs"
 	"strconv"
@@ -87,7 +88,7 @@ func TestScenariosAreWellFormed(t *testing.T) {
 		d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // ISO-8859-1, ASCII content
 		for {
 			_, err := d.Token()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {

@@ -63,7 +63,7 @@ func TestSetAndProblem(t *testing.T) {
 		t.Fatalf("before the stream: %v", err)
 	}
 	other := errors.New("disk")
-	if err := timetravel.Problem(other, "callback c1"); err != other {
+	if err := timetravel.Problem(other, "callback c1"); err != other { //nolint:errorlint // the very error, not a wrap of it
 		t.Fatalf("other error: %v", err)
 	}
 }

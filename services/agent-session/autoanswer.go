@@ -47,7 +47,7 @@ func (s *Service) autoAnswer(ctx context.Context) error {
 			}
 		}
 		if err := s.sleep(ctx, changed, next); err != nil {
-			return nil
+			return nil //nolint:nilerr // sleep fails only when stopped
 		}
 	}
 }

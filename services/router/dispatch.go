@@ -71,7 +71,7 @@ func (s *Service) dispatch(ctx context.Context) error {
 		if len(batch) > 0 {
 			progressed, err := s.actAll(ctx, batch, now)
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // stopping: the write failing under the stop is the stop
 			}
 			if errors.Is(err, eventstore.ErrFenced) {
 				return err // deposed: another replica dispatches now
@@ -258,7 +258,7 @@ func (s *Service) fence(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // stopping: the write failing under the stop is the stop
 		}
 		if errors.Is(err, eventstore.ErrFenced) {
 			return err

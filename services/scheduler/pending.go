@@ -130,7 +130,7 @@ func (s *Service) timer(ctx context.Context) error {
 			if !now.Before(next.due) {
 				if err := s.fireNow(ctx, next, now); err != nil {
 					if ctx.Err() != nil {
-						return nil
+						return nil //nolint:nilerr // stopping: the write failing under the stop is the stop
 					}
 					s.deps.Log.Error("fire due callback; retrying", "callback", next.id, "err", err)
 					if !clock.Sleep(ctx, retryAfter) {

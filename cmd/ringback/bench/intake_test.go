@@ -277,7 +277,7 @@ func drive(ctx context.Context, base string, v intakeVariant, clients int, d tim
 		if notFound.Load() {
 			return run, errNotServed
 		}
-		return run, fmt.Errorf("nothing accepted: %v", firstEr)
+		return run, fmt.Errorf("nothing accepted: %w", firstEr)
 	}
 	if run.errors+run.refused > 0 {
 		fmt.Printf("  %s: %d refused, %d errors; first: %v\n", v.name, run.refused, run.errors, firstEr)
@@ -520,7 +520,7 @@ func liveHeap(ctx context.Context, addr string) (float64, map[string]float64, er
 		}
 	}
 	if heap == 0 {
-		return 0, nil, fmt.Errorf("heap profile: no HeapAlloc (%v)", sc.Err())
+		return 0, nil, fmt.Errorf("heap profile: no HeapAlloc (%w)", sc.Err())
 	}
 	return heap, owners, sc.Err()
 }

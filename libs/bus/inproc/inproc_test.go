@@ -2,6 +2,7 @@ package inproc
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -67,12 +68,12 @@ func TestCloseEndsPublishAndSubscriptions(t *testing.T) {
 	go func() { published <- b.Publish("t", message.NewMessage("m1", nil)) }()
 	<-ch
 	b.Close()
-	if err := <-published; err != ErrClosed {
+	if err := <-published; !errors.Is(err, ErrClosed) {
 		t.Fatalf("publish after close: %v", err)
 	}
 	for range ch {
 	}
-	if _, err := b.Subscriber("g").Subscribe(context.Background(), "t"); err != ErrClosed {
+	if _, err := b.Subscriber("g").Subscribe(context.Background(), "t"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("subscribe after close: %v", err)
 	}
 }

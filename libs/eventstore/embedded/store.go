@@ -225,7 +225,7 @@ func (s *Store) loadFrame(off int64, payload []byte) error {
 	for pos := 0; pos < len(payload); {
 		r, n, err := decodeRecord(payload[pos:], false)
 		if err != nil {
-			return fmt.Errorf("record at %d: %v: %w", off+frameHeader+int64(pos), err, ErrCorrupt)
+			return fmt.Errorf("record at %d: %w: %w", off+frameHeader+int64(pos), err, ErrCorrupt)
 		}
 		st := s.streams[r.stream]
 		have := uint64(0)
@@ -452,7 +452,7 @@ func (s *Store) readRecords(ctx context.Context, locs []appendLoc, shared bool, 
 			b := buf[l.off-start : l.off-start+int64(l.size)]
 			r, _, err := decodeRecord(b, true)
 			if err != nil {
-				return fmt.Errorf("record at %d: %v: %w", l.off, err, ErrCorrupt)
+				return fmt.Errorf("record at %d: %w: %w", l.off, err, ErrCorrupt)
 			}
 			rp := &r
 			if shared {

@@ -232,7 +232,7 @@ func (s *Store) failed(ctx context.Context, err error) error {
 	case s.closing.Err() != nil:
 		return eventstore.ErrClosed
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
 	}
 	return err
 }

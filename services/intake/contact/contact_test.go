@@ -107,7 +107,7 @@ func TestDecide(t *testing.T) {
 			switch {
 			case c.wantErr == nil && err != nil:
 				t.Fatalf("err %v", err)
-			case (c.wantErr == ErrHeld || c.wantErr == ErrCapped || c.wantErr == ErrRated) && !errors.Is(err, c.wantErr):
+			case (errors.Is(c.wantErr, ErrHeld) || errors.Is(c.wantErr, ErrCapped) || errors.Is(c.wantErr, ErrRated)) && !errors.Is(err, c.wantErr):
 				t.Fatalf("err %v, want %v", err, c.wantErr)
 			case c.wantErr != nil && err == nil:
 				t.Fatalf("no error, want %v", c.wantErr)

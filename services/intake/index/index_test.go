@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -174,7 +175,7 @@ func TestPaging(t *testing.T) {
 		t.Fatalf("pages by number: %v", got)
 	}
 	for _, bad := range []string{"", "x", "AAAA", "not base64!"} {
-		if _, err := ParseCursor(bad); err != ErrCursor {
+		if _, err := ParseCursor(bad); !errors.Is(err, ErrCursor) {
 			t.Errorf("cursor %q: %v", bad, err)
 		}
 	}

@@ -78,7 +78,7 @@ func startUAMedia(m *rtpMeter) (*uaMedia, error) {
 		rtp = nil
 	}
 	if rtp == nil {
-		return nil, fmt.Errorf("no RTP/RTCP port pair: %v", err)
+		return nil, fmt.Errorf("no RTP/RTCP port pair: %w", err)
 	}
 	io, err := newMmsgConn(rtp, 64, media.RTPBufSize)
 	if err != nil {

@@ -336,7 +336,7 @@ func (st *streams) firstVisible(ctx context.Context, stream string, last uint64)
 		TruncateBefore *uint64 `json:"$tb"`
 	}
 	if json.Unmarshal(evs[len(evs)-1].Data, &meta) != nil {
-		return 0, nil // KurrentDB ignores metadata it cannot parse
+		return 0, nil //nolint:nilerr // KurrentDB ignores metadata it cannot parse
 	}
 	first := uint64(0)
 	if meta.MaxCount != nil && *meta.MaxCount > 0 && last+1 > *meta.MaxCount {
