@@ -273,15 +273,7 @@ func TestBrowserPhoneAudio(t *testing.T) {
 
 	heard := func(what string, samples *[]float64, rate, hz, other float64, n int) {
 		t.Helper()
-		waitUntil(t, what, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			if len(*samples) < 2*n {
-				return false
-			}
-			s := (*samples)[len(*samples)-n:]
-			return goertzel(s, rate, hz) > 20*goertzel(s, rate, other)
-		})
+		waitHeard(t, what, &mu, samples, rate, hz, other, n)
 	}
 	heard("the browser's 1 kHz tone at the contact (Opus over WebRTC to PCMU)", &atContact, 8000, agentHz, 1700, 4000)
 	heard("the contact's 400 Hz tone in the browser (PCMU to Opus over WebRTC)", &atAgent, 48000, contactHz, 1700, 24000)
@@ -435,15 +427,7 @@ func TestConsultABrowserThenTransfer(t *testing.T) {
 	}
 	heard := func(what string, samples *[]float64, rate, hz, other float64, n int) {
 		t.Helper()
-		waitUntil(t, what, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			if len(*samples) < 2*n {
-				return false
-			}
-			s := (*samples)[len(*samples)-n:]
-			return goertzel(s, rate, hz) > 20*goertzel(s, rate, other)
-		})
+		waitHeard(t, what, &mu, samples, rate, hz, other, n)
 	}
 	heard("the agent's tone at the contact", &atContact, 8000, agentHz, 1700, 4000)
 
@@ -468,4 +452,19 @@ func TestConsultABrowserThenTransfer(t *testing.T) {
 	if err := d.call.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitHeard waits until the last n samples (at rate, guarded by mu) hold
+// hz well above other: a tone is heard.
+func waitHeard(t *testing.T, what string, mu *sync.Mutex, samples *[]float64, rate, hz, other float64, n int) {
+	t.Helper()
+	waitUntil(t, what, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(*samples) < 2*n {
+			return false
+		}
+		s := (*samples)[len(*samples)-n:]
+		return goertzel(s, rate, hz) > 20*goertzel(s, rate, other)
+	})
 }
