@@ -93,8 +93,11 @@ func TestMetricsLag(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	if n := gauge("ringback_relay_unpublished_events"); n != 3 {
-		t.Errorf("%v events unpublished with the bus down, want the 3 read", n)
+	// A plain publisher retries the batch it read before reading more, and
+	// that batch holds what the store's feed had handed over when it was
+	// cut: one to three of the events, depending on the feed's timing.
+	if n := gauge("ringback_relay_unpublished_events"); n < 1 || n > 3 {
+		t.Errorf("%v events unpublished with the bus down, want the 1 to 3 read", n)
 	}
 
 	close(bus.up)

@@ -92,7 +92,8 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	tab.pressNamed(t, "#login", "Sign in")
 	tab.waitJS(t, "the board, live, ann Ready", `!document.querySelector('#board').hidden &&
 		document.querySelector('#link').textContent === 'Live' &&
-		document.querySelector('#agents tr[data-agent=ann] [data-field=state]')?.textContent === 'Ready'`)
+		document.querySelector('#agents tr[data-agent=ann] [data-field=state]')?.textContent === 'Ready' &&
+		document.querySelector('#problem-text').textContent === ''`)
 
 	// Force ann Not Ready, saying why: the table shows it, the agent's
 	// events keep who and why.
@@ -170,7 +171,8 @@ func TestSupervisorPageInChromium(t *testing.T) {
 	tab.fill(t, "#cancel-why", "duplicate of an earlier call")
 	tab.pressNamed(t, "#cancel-form", "Cancel callback")
 	tab.waitJS(t, "cancelled, counted today", count("cancelled")+` === '1' && `+count("in_progress")+` === '0'`)
-	tab.waitJS(t, "the callback shows it", `document.querySelector('#cb-facts').textContent.includes('CANCELLED')`)
+	tab.waitJS(t, "the callback shows it, its timeline to now", `document.querySelector('#cb-facts').textContent.includes('CANCELLED') &&
+		document.querySelector('#travel-when').textContent.includes('CallbackCancelled (now)')`)
 
 	// Time travel: the slider's first moment shows the callback as it was
 	// just after its request, the events after it dimmed; its last, now.

@@ -23,11 +23,13 @@ function announce(text) {
   $('announce').textContent = text;
 }
 
-$('problem-dismiss').addEventListener('click', () => {
+function clearProblem() {
   $('problem-text').textContent = '';
   $('problem').classList.remove('shown');
   $('problem-dismiss').hidden = true;
-});
+}
+
+$('problem-dismiss').addEventListener('click', clearProblem);
 
 async function request(method, path, body) {
   const h = { Accept: 'application/json, application/problem+json' };
@@ -239,9 +241,15 @@ $('search-form').addEventListener('submit', async (ev) => {
   }
 });
 
+// openCallback reads the callback and its timeline, then shows both at
+// once: showing the facts before the timeline arrived let a slider moved
+// in between be put back to now when the timeline came.
 async function openCallback(id) {
   try {
     const c = await request('GET', `/v1/callbacks/${seg(id)}`);
+    const events = c.interaction_id
+      ? await request('GET', `/v1/interactions/${seg(c.interaction_id)}/events`).catch(() => [])
+      : [];
     current = c;
     $('cb-id').textContent = c.id;
     const dl = $('cb-facts');
@@ -258,15 +266,11 @@ async function openCallback(id) {
     }
     const ol = $('timeline');
     ol.replaceChildren();
-    moments = [];
-    if (c.interaction_id) {
-      const events = await request('GET', `/v1/interactions/${seg(c.interaction_id)}/events`).catch(() => []);
-      moments = events.filter((e) => e.time);
-      for (const e of moments) {
-        const li = document.createElement('li');
-        li.textContent = `${local(e.time)} ${e.type}${e.data?.reason ? ` (${e.data.reason})` : ''}`;
-        ol.append(li);
-      }
+    moments = events.filter((e) => e.time);
+    for (const e of moments) {
+      const li = document.createElement('li');
+      li.textContent = `${local(e.time)} ${e.type}${e.data?.reason ? ` (${e.data.reason})` : ''}`;
+      ol.append(li);
     }
     if (!ol.children.length) {
       const li = document.createElement('li');
@@ -393,6 +397,7 @@ $('move-form').addEventListener('submit', async (ev) => {
 async function start(s) {
   session = s;
   const view = await request('GET', '/v1/supervisor/summary');
+  clearProblem(); // a refused sign-in before this one is over
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
   agents.clear();
   for (const a of view.agent_rows) agents.set(a.agent, a);
