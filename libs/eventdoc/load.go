@@ -115,7 +115,9 @@ func Load(ctx context.Context, protoRoot string) ([]Package, error) {
 		return nil, fmt.Errorf("compile schemas: %w", err)
 	}
 
-	// A message another message holds is a part of events, not an event.
+	// A message another message holds is a part of events, not an event,
+	// unless its own comment names its stream: an event told on inside
+	// another (InteractionClosed.withdrawn_for) is an event still.
 	held := map[protoreflect.FullName]bool{}
 	for _, f := range files {
 		msgs := f.Messages()
@@ -137,14 +139,14 @@ func Load(ctx context.Context, protoRoot string) ([]Package, error) {
 		msgs := src.Messages()
 		for i := 0; i < msgs.Len(); i++ {
 			sm := msgs.Get(i)
-			if held[sm.FullName()] || sm.IsMapEntry() {
+			ev := Event{Name: sm.FullName(), Comment: comment(src.SourceLocations().ByDescriptor(sm).LeadingComments)}
+			if (held[sm.FullName()] && len(streams(ev.Comment)) == 0) || sm.IsMapEntry() {
 				continue
 			}
 			mt, err := protoregistry.GlobalTypes.FindMessageByName(sm.FullName())
 			if err != nil {
 				return nil, fmt.Errorf("%s is in %s but not linked into the binary (make proto): %w", sm.FullName(), src.Path(), err)
 			}
-			ev := Event{Name: sm.FullName(), Comment: comment(src.SourceLocations().ByDescriptor(sm).LeadingComments)}
 			switch s := streams(ev.Comment); {
 			case len(s) > 0:
 				ev.Stream = s[0]

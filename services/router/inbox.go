@@ -14,8 +14,9 @@ import (
 	"github.com/ringback/ringback/services/router/queue"
 )
 
-// Topics are the topics the router learns from: due callbacks, the agents' states and
-// answers, and cancellations and contacts' reschedules.
+// Topics are the topics the router learns from: due callbacks and the
+// moves of due ones (scheduler), the agents' states and answers, and
+// cancellations (intake).
 var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
 
 // Channel is the agent-session channel the router routes on.
@@ -65,16 +66,25 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return s.answer(ctx, e, ev.InteractionId, offer.Close{At: now, Reason: "done"})
 	case *callbackv1.CallbackCancelled:
 		return s.withdraw(ctx, e.ID, ev.CallbackId, "callback cancelled", now)
-	case *callbackv1.CallbackRescheduleRequested:
-		// The contact asked for another time: an interaction still queued
-		// for the old one leaves the queue (an accepted one stays: the
-		// scheduler refuses that reschedule too), and the scheduler's
-		// CallbackDue at the new time queues a new one.
+	case *callbackv1.CallbackMoveAsked:
+		// The contact asked for another time (or a supervisor reassigned
+		// it) after the callback fell due: its interaction leaves the
+		// queue, and the InteractionClosed tells the move on to the
+		// scheduler, whose CallbackDue at the new time queues a new one.
+		// An accepted one stays, and the move is not told on: the agent's
+		// call goes ahead, once. Decided on the interaction's stream, which
+		// the accept is too; the scheduler's stream brings this after the
+		// CallbackDue that queued it.
 		why := "callback rescheduled by the contact"
-		if ev.PersonalAgent != "" {
-			why = "callback reassigned by a supervisor to " + ev.PersonalAgent
+		if agent := ev.GetMove().GetPersonalAgent(); agent != "" {
+			why = "callback reassigned by a supervisor to " + agent
 		}
-		return s.withdraw(ctx, e.ID, ev.CallbackId, why, now)
+		if ev.InteractionId == "" {
+			return nil
+		}
+		_, err := s.execute(ctx, ev.InteractionId, eventstore.Cause{ID: e.ID, Correlation: ev.CallbackId},
+			offer.Close{At: now, Reason: why, OnlyUnaccepted: true, WithdrawnFor: ev.Move})
+		return err
 	case *callbackv1.CallbackExpired:
 		// Its reason (FAIL_EXPIRED: …) is what the agent holding the offer reads.
 		return s.withdraw(ctx, e.ID, ev.CallbackId, ev.Reason, now)

@@ -398,18 +398,50 @@ func TestCancelledCallbackLeavesTheQueue(t *testing.T) {
 	}
 }
 
-// A contact's reschedule takes a queued interaction out of the queue; the
-// scheduler queues a new one at the new time.
+// A contact's reschedule of a due callback (the scheduler asks) takes its
+// queued interaction out of the queue; the scheduler queues a new one at
+// the new time.
 func TestRescheduledCallbackLeavesTheQueue(t *testing.T) {
 	env := start(t)
 	due(env, "c1", "i1")
 	waitUntil(env, "queued", func() bool { return getQueue(env).Waiting == 1 })
-	env.Append("intake-callback-c1", uuid.NewString(), &callbackv1.CallbackRescheduleRequested{CallbackId: "c1",
-		DesiredTime: timestamppb.New(env.Clock.Now().Add(time.Hour)), At: timestamppb.New(env.Clock.Now())})
-	if c := servicetest.WaitEvent[*routingv1.InteractionClosed](env, interaction("i1")); c.Reason != "callback rescheduled by the contact" {
+	move := &callbackv1.CallbackRescheduleRequested{CallbackId: "c1",
+		DesiredTime: timestamppb.New(env.Clock.Now().Add(time.Hour)), At: timestamppb.New(env.Clock.Now())}
+	env.Append("scheduler-callback-c1", uuid.NewString(), &callbackv1.CallbackMoveAsked{CallbackId: "c1", InteractionId: "i1",
+		Move: move, At: timestamppb.New(env.Clock.Now())})
+	c := servicetest.WaitEvent[*routingv1.InteractionClosed](env, interaction("i1"))
+	// The move is told on to the scheduler, which applies it on this.
+	if c.Reason != "callback rescheduled by the contact" || !proto.Equal(c.WithdrawnFor, move) {
 		t.Fatalf("closed = %v", c)
 	}
 	waitUntil(env, "empty queue", func() bool { return getQueue(env).Waiting == 0 })
+}
+
+// A contact's reschedule after an agent accepted the interaction leaves it
+// in the agent's hands and tells no move on: the call goes ahead, once
+// (the scheduler moves a due callback only on a withdrawal).
+func TestRescheduleAfterAnAcceptLeavesTheCall(t *testing.T) {
+	env := start(t)
+	ready(env, "a1")
+	due(env, "c1", "i1")
+	accept(env, nthOffer(env, "i1", 1))
+	servicetest.WaitEvent[*routingv1.OfferAccepted](env, interaction("i1"))
+	due(env, "c2", "i2")
+	waitUntil(env, "i2 queued", func() bool { return len(env.Events(interaction("i2"))) > 0 })
+	move := func(cb, ix string) {
+		env.Append("scheduler-callback-"+cb, uuid.NewString(), &callbackv1.CallbackMoveAsked{CallbackId: cb, InteractionId: ix,
+			Move: &callbackv1.CallbackRescheduleRequested{CallbackId: cb, DesiredTime: timestamppb.New(env.Clock.Now().Add(time.Hour))},
+			At:   timestamppb.New(env.Clock.Now())})
+	}
+	move("c1", "i1")
+	// Handled after the first: a move of a queued callback, on the same topic.
+	move("c2", "i2")
+	servicetest.WaitEvent[*routingv1.InteractionClosed](env, interaction("i2"))
+	for _, e := range env.Events(interaction("i1")) {
+		if c, ok := e.(*routingv1.InteractionClosed); ok {
+			t.Fatalf("the accepted interaction was closed by the move: %v", c)
+		}
+	}
 }
 
 func TestLoggedOutAgentIsNotOffered(t *testing.T) {

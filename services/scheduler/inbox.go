@@ -10,13 +10,15 @@ import (
 	"github.com/ringback/ringback/libs/serviceconf"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
+	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 	"github.com/ringback/ringback/services/scheduler/schedule"
 )
 
 // Topics scheduler learns requests, cancellations and contacts' reschedules
-// (intake) and agents' reschedules (agent-session) from; exported so the binary can hold its
+// (intake), agents' reschedules (agent-session) and the interactions the
+// router withdrew for a move from; exported so the binary can hold its
 // relay until every consumer listens.
-var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent")}
+var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent"), envelope.TopicOf("router")}
 
 // handle turns intake's facts into schedule commands. The bus event id is the
 // cause, so a redelivered message appends nothing.
@@ -62,32 +64,18 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 			return r, s.hold(ctx, e.ID, st, r)
 		}
 	case *callbackv1.CallbackRescheduleRequested:
-		// The contact's (or an API client's) move: the agent's path, save
-		// that it is refused once an agent took the callback (the call is
-		// under way), and that its place is booked as a new request's is
-		// (book.go): intake refused a full slot of a service that refuses
-		// them, so a full one here is a race for the last place, or a
-		// service that moves such requests; either way it moves.
+		// The contact's (or an API client's) move, as asked: applied to a
+		// callback not due yet; for one due, the router is asked first.
 		id = ev.CallbackId
-		mk = func(ctx context.Context, st schedule.State) (schedule.Command, error) {
-			svc := s.service(st.Request.GetService())
-			r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true, TTL: svc.TTL}
-			if ev.DesiredTime != nil {
-				r.DueAt = ev.DesiredTime.AsTime()
-			}
-			if r.Reason == "" {
-				r.Reason = "rescheduled by the contact"
-			}
-			if ev.PersonalAgent != "" {
-				// A supervisor's reassign (issue 14): due now for that agent,
-				// as an agent's personal callback; no booking, as theirs.
-				r.Personal = ev.PersonalAgent
-				return r, nil
-			}
-			moved, err := s.rebook(ctx, e.ID, st, r)
-			r.Moved = moved
-			return r, err
+		mk = s.move(e.ID, ev, "")
+	case *routingv1.InteractionClosed:
+		// The router withdrew a due callback's interaction for a move,
+		// before any agent accepted it: the move applies now.
+		if ev.WithdrawnFor == nil {
+			return nil
 		}
+		id = ev.WithdrawnFor.CallbackId
+		mk = s.move(e.ID, ev.WithdrawnFor, ev.InteractionId)
 	case *agentv1.InteractionDone:
 		if !ev.Rescheduled || ev.RetryOutcome == "" {
 			return nil // an agent's reschedule comes as RescheduleRequested
@@ -129,6 +117,45 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		return nil
 	}
 	return err
+}
+
+// move builds the command of the contact's (or an API client's, or a
+// supervisor's) move of a callback: the agent's path, save that it is
+// refused once an agent took the callback (the call is under way), that
+// once the callback is due the router is asked first and the move applies
+// only as it tells it on (schedule.MoveOf: withdrawn is the interaction it
+// withdrew), and that its place is booked as a new request's is (book.go): intake refused
+// a full slot of a service that refuses them, so a full one here is a race
+// for the last place, or a service that moves such requests; either way it
+// moves.
+func (s *Service) move(cause string, ev *callbackv1.CallbackRescheduleRequested, withdrawn string) func(context.Context, schedule.State) (schedule.Command, error) {
+	return func(ctx context.Context, st schedule.State) (schedule.Command, error) {
+		step := schedule.MoveOf(st, withdrawn)
+		if step == schedule.MoveIgnored {
+			return nil, nil
+		}
+		svc := s.service(st.Request.GetService())
+		r := schedule.Reschedule{At: s.deps.Clock.Now(), Hours: svc.Hours, Window: svc.Window, Reason: ev.Reason, Contact: true,
+			TTL: svc.TTL, Withdrawn: withdrawn}
+		if ev.DesiredTime != nil {
+			r.DueAt = ev.DesiredTime.AsTime()
+		}
+		if r.Reason == "" {
+			r.Reason = "rescheduled by the contact"
+		}
+		if ev.PersonalAgent != "" {
+			// A supervisor's reassign (issue 14): due now for that agent,
+			// as an agent's personal callback; no booking, as theirs.
+			r.Personal = ev.PersonalAgent
+			return r, nil
+		}
+		if step == schedule.MoveAsksRouter {
+			return r, nil // booked once the router told it on, if it does
+		}
+		moved, err := s.rebook(ctx, cause, st, r)
+		r.Moved = moved
+		return r, err
+	}
 }
 
 // retryPolicy is the policy of an outcome (busy, no_answer, failed) or of a

@@ -136,6 +136,9 @@ type (
 		At             time.Time
 		Reason         string
 		OnlyUnaccepted bool
+		// WithdrawnFor is the move of the callback that closes it, told
+		// on to the scheduler only when it did (InteractionClosed).
+		WithdrawnFor *callbackv1.CallbackRescheduleRequested
 	}
 	// Release ends the reservation of a waiting interaction: any agent may
 	// have it now.
@@ -238,7 +241,7 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			return nil, nil
 		}
 		return []proto.Message{&routingv1.InteractionClosed{InteractionId: s.ID, At: timestamppb.New(c.At),
-			Reason: c.Reason}}, nil
+			Reason: c.Reason, WithdrawnFor: c.WithdrawnFor}}, nil
 	}
 	return nil, fmt.Errorf("offer: unknown command %T", c)
 }

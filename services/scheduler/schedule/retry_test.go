@@ -185,7 +185,7 @@ func TestPersonalReschedule(t *testing.T) {
 func TestReassignFallsDueForTheAgent(t *testing.T) {
 	r := request(nil)
 	fired := fold(scheduled(r, t0), due(r, t0, 0))
-	evs, err := Decide(fired, Reschedule{At: t0.Add(time.Minute), Personal: "bob", Contact: true, Reason: "reassigned by supervisor sue to agent bob: VIP"})
+	evs, err := Decide(fired, Reschedule{At: t0.Add(time.Minute), Personal: "bob", Contact: true, Withdrawn: InteractionID("c1", 0), Reason: "reassigned by supervisor sue to agent bob: VIP"})
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("%v %v", evs, err)
 	}

@@ -152,6 +152,9 @@ type (
 		// TTL is the service's time to live: a callback moved past the end
 		// of its own lives that long past its new time. Zero: unchanged.
 		TTL time.Duration
+		// Withdrawn is the interaction the router withdrew for a contact's
+		// move (MoveOf); "" for the move as asked.
+		Withdrawn string
 	}
 	// NoteAccepted records the agent who accepted the callback's interaction.
 	NoteAccepted struct {
@@ -170,6 +173,51 @@ var (
 	// before the contact's reschedule arrived; the call goes on.
 	ErrAccepted = errors.New("callback is in an agent's hands")
 )
+
+// MoveStep is what a contact's move (or a supervisor's reassign) of a
+// callback does now.
+type MoveStep int
+
+const (
+	// MoveIgnored: a withdrawal told on for an interaction that is not the
+	// callback's current one (a redelivery, a late router), or for a
+	// callback not due (the move applied as asked).
+	MoveIgnored MoveStep = iota
+	// MoveNow: the scheduler moves it, before the callback falls due, or
+	// once the router withdrew its current interaction for the move.
+	MoveNow
+	// MoveAsksRouter: the callback has fallen due, so its interaction is
+	// the router's, which decides between the move and an agent's accept
+	// on that interaction's stream (CallbackMoveAsked). Applied as asked,
+	// a move that raced an accept had the callback called now by that
+	// agent and again at the new time.
+	MoveAsksRouter
+)
+
+// MoveOf is what a move does to s now; withdrawn is the interaction the
+// router withdrew for it, "" for the move as asked.
+func MoveOf(s State, withdrawn string) MoveStep {
+	switch {
+	case s.Status == Fired && withdrawn == "":
+		return MoveAsksRouter
+	case s.Status == Fired && withdrawn == s.Current():
+		return MoveNow
+	case s.Status != Fired && withdrawn == "":
+		return MoveNow
+	}
+	return MoveIgnored
+}
+
+// askRouter is the CallbackMoveAsked of move c of a due callback: the move
+// as the scheduler will apply it when the router tells it on.
+func (s State) askRouter(c Reschedule) *callbackv1.CallbackMoveAsked {
+	m := &callbackv1.CallbackRescheduleRequested{CallbackId: s.ID, At: timestamppb.New(c.At), Reason: c.Reason,
+		PersonalAgent: c.Personal}
+	if !c.DueAt.IsZero() {
+		m.DesiredTime = timestamppb.New(c.DueAt)
+	}
+	return &callbackv1.CallbackMoveAsked{CallbackId: s.ID, InteractionId: s.Current(), Move: m, At: timestamppb.New(c.At)}
+}
 
 // DueTime is when a callback wished for at desired (zero: as soon as
 // possible) and scheduled at now falls due: never in the past, and inside
@@ -302,6 +350,14 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		}
 		if c.Contact && s.Status == Fired && s.AcceptedInteraction != "" && s.AcceptedInteraction == s.Current() {
 			return nil, ErrAccepted
+		}
+		if c.Contact {
+			switch MoveOf(s, c.Withdrawn) {
+			case MoveIgnored:
+				return nil, nil
+			case MoveAsksRouter:
+				return []proto.Message{s.askRouter(c)}, nil
+			}
 		}
 		due, moved := DueTimeIn(c.DueAt, c.At, c.Hours, c.Window, s.Request)
 		if c.Moved != nil {

@@ -343,7 +343,8 @@ func (x *CallbackCancelled) GetReason() string {
 // callback at another time (PUT/PATCH /v1/callbacks/{id}), before any agent
 // took it. Stream intake-callback-<id>; the scheduler moves the due time
 // (its CallbackRescheduled confirms it, within office hours and the calling
-// window) and the router withdraws an interaction still queued for it.
+// window). Once the callback has fallen due, the scheduler asks the router
+// first (CallbackMoveAsked).
 type CallbackRescheduleRequested struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	CallbackId  string                 `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
@@ -1053,6 +1054,82 @@ func (x *CallbackAccepted) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// CallbackMoveAsked: scheduler received a move (a contact's reschedule or
+// a supervisor's reassign) of a callback that has fallen due. Its
+// interaction is the router's, which decides on the interaction's stream
+// between the move and an agent's accept: it withdraws interaction_id for
+// the move unless an agent accepted it, and tells the move on in that
+// InteractionClosed (withdrawn_for); only then does the scheduler move the
+// callback. Stream scheduler-callback-<id>, the CallbackDue's: the router
+// reads it after the interaction it names.
+type CallbackMoveAsked struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	CallbackId    string                       `protobuf:"bytes,1,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	InteractionId string                       `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	Move          *CallbackRescheduleRequested `protobuf:"bytes,3,opt,name=move,proto3" json:"move,omitempty"`
+	At            *timestamppb.Timestamp       `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackMoveAsked) Reset() {
+	*x = CallbackMoveAsked{}
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackMoveAsked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackMoveAsked) ProtoMessage() {}
+
+func (x *CallbackMoveAsked) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackMoveAsked.ProtoReflect.Descriptor instead.
+func (*CallbackMoveAsked) Descriptor() ([]byte, []int) {
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CallbackMoveAsked) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *CallbackMoveAsked) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *CallbackMoveAsked) GetMove() *CallbackRescheduleRequested {
+	if x != nil {
+		return x.Move
+	}
+	return nil
+}
+
+func (x *CallbackMoveAsked) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // CallbackUnscheduled: scheduler dropped a callback that was cancelled before
 // it fell due, so it never will. Stream scheduler-callback-<id>; scheduler
 // records it in its own stream because it rebuilds its state from there alone.
@@ -1067,7 +1144,7 @@ type CallbackUnscheduled struct {
 
 func (x *CallbackUnscheduled) Reset() {
 	*x = CallbackUnscheduled{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1156,7 @@ func (x *CallbackUnscheduled) String() string {
 func (*CallbackUnscheduled) ProtoMessage() {}
 
 func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[11]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1169,7 @@ func (x *CallbackUnscheduled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackUnscheduled.ProtoReflect.Descriptor instead.
 func (*CallbackUnscheduled) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{11}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CallbackUnscheduled) GetCallbackId() string {
@@ -1137,7 +1214,7 @@ type CallbackDue struct {
 
 func (x *CallbackDue) Reset() {
 	*x = CallbackDue{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1226,7 @@ func (x *CallbackDue) String() string {
 func (*CallbackDue) ProtoMessage() {}
 
 func (x *CallbackDue) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[12]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1239,7 @@ func (x *CallbackDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackDue.ProtoReflect.Descriptor instead.
 func (*CallbackDue) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{12}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CallbackDue) GetCallbackId() string {
@@ -1232,7 +1309,7 @@ type CallbackVoided struct {
 
 func (x *CallbackVoided) Reset() {
 	*x = CallbackVoided{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1321,7 @@ func (x *CallbackVoided) String() string {
 func (*CallbackVoided) ProtoMessage() {}
 
 func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[13]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1334,7 @@ func (x *CallbackVoided) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallbackVoided.ProtoReflect.Descriptor instead.
 func (*CallbackVoided) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{13}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CallbackVoided) GetCallbackId() string {
@@ -1306,7 +1383,7 @@ type ContactClaimed struct {
 
 func (x *ContactClaimed) Reset() {
 	*x = ContactClaimed{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1395,7 @@ func (x *ContactClaimed) String() string {
 func (*ContactClaimed) ProtoMessage() {}
 
 func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[14]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1408,7 @@ func (x *ContactClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactClaimed.ProtoReflect.Descriptor instead.
 func (*ContactClaimed) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{14}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ContactClaimed) GetHolder() string {
@@ -1382,7 +1459,7 @@ type ContactReleased struct {
 
 func (x *ContactReleased) Reset() {
 	*x = ContactReleased{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1471,7 @@ func (x *ContactReleased) String() string {
 func (*ContactReleased) ProtoMessage() {}
 
 func (x *ContactReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[15]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1484,7 @@ func (x *ContactReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactReleased.ProtoReflect.Descriptor instead.
 func (*ContactReleased) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{15}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ContactReleased) GetHolder() string {
@@ -1444,7 +1521,7 @@ type ContactKeyCreated struct {
 
 func (x *ContactKeyCreated) Reset() {
 	*x = ContactKeyCreated{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1533,7 @@ func (x *ContactKeyCreated) String() string {
 func (*ContactKeyCreated) ProtoMessage() {}
 
 func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[16]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1546,7 @@ func (x *ContactKeyCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactKeyCreated.ProtoReflect.Descriptor instead.
 func (*ContactKeyCreated) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{16}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ContactKeyCreated) GetKey() []byte {
@@ -1503,7 +1580,7 @@ type CapacityMove struct {
 
 func (x *CapacityMove) Reset() {
 	*x = CapacityMove{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1592,7 @@ func (x *CapacityMove) String() string {
 func (*CapacityMove) ProtoMessage() {}
 
 func (x *CapacityMove) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[17]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1605,7 @@ func (x *CapacityMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapacityMove.ProtoReflect.Descriptor instead.
 func (*CapacityMove) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{17}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CapacityMove) GetFrom() *timestamppb.Timestamp {
@@ -1571,7 +1648,7 @@ type SlotTaken struct {
 
 func (x *SlotTaken) Reset() {
 	*x = SlotTaken{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1660,7 @@ func (x *SlotTaken) String() string {
 func (*SlotTaken) ProtoMessage() {}
 
 func (x *SlotTaken) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[18]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1673,7 @@ func (x *SlotTaken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotTaken.ProtoReflect.Descriptor instead.
 func (*SlotTaken) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{18}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SlotTaken) GetCallbackId() string {
@@ -1642,7 +1719,7 @@ type SlotReleased struct {
 
 func (x *SlotReleased) Reset() {
 	*x = SlotReleased{}
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[19]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1731,7 @@ func (x *SlotReleased) String() string {
 func (*SlotReleased) ProtoMessage() {}
 
 func (x *SlotReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_callback_v1_callback_proto_msgTypes[19]
+	mi := &file_ringback_callback_v1_callback_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1744,7 @@ func (x *SlotReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotReleased.ProtoReflect.Descriptor instead.
 func (*SlotReleased) Descriptor() ([]byte, []int) {
-	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{19}
+	return file_ringback_callback_v1_callback_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SlotReleased) GetCallbackId() string {
@@ -1791,6 +1868,12 @@ const file_ringback_callback_v1_callback_proto_rawDesc = "" +
 	"callbackId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xce\x01\n" +
+	"\x11CallbackMoveAsked\x12\x1f\n" +
+	"\vcallback_id\x18\x01 \x01(\tR\n" +
+	"callbackId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12E\n" +
+	"\x04move\x18\x03 \x01(\v21.ringback.callback.v1.CallbackRescheduleRequestedR\x04move\x12*\n" +
 	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"z\n" +
 	"\x13CallbackUnscheduled\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
@@ -1863,7 +1946,7 @@ func file_ringback_callback_v1_callback_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_callback_v1_callback_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_ringback_callback_v1_callback_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(CallbackState)(0),                  // 0: ringback.callback.v1.CallbackState
 	(*CallbackRequest)(nil),             // 1: ringback.callback.v1.CallbackRequest
@@ -1877,61 +1960,64 @@ var file_ringback_callback_v1_callback_proto_goTypes = []any{
 	(*CallbackExpired)(nil),             // 9: ringback.callback.v1.CallbackExpired
 	(*WindowMove)(nil),                  // 10: ringback.callback.v1.WindowMove
 	(*CallbackAccepted)(nil),            // 11: ringback.callback.v1.CallbackAccepted
-	(*CallbackUnscheduled)(nil),         // 12: ringback.callback.v1.CallbackUnscheduled
-	(*CallbackDue)(nil),                 // 13: ringback.callback.v1.CallbackDue
-	(*CallbackVoided)(nil),              // 14: ringback.callback.v1.CallbackVoided
-	(*ContactClaimed)(nil),              // 15: ringback.callback.v1.ContactClaimed
-	(*ContactReleased)(nil),             // 16: ringback.callback.v1.ContactReleased
-	(*ContactKeyCreated)(nil),           // 17: ringback.callback.v1.ContactKeyCreated
-	(*CapacityMove)(nil),                // 18: ringback.callback.v1.CapacityMove
-	(*SlotTaken)(nil),                   // 19: ringback.callback.v1.SlotTaken
-	(*SlotReleased)(nil),                // 20: ringback.callback.v1.SlotReleased
-	nil,                                 // 21: ringback.callback.v1.CallbackRequest.CaseDataEntry
-	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
+	(*CallbackMoveAsked)(nil),           // 12: ringback.callback.v1.CallbackMoveAsked
+	(*CallbackUnscheduled)(nil),         // 13: ringback.callback.v1.CallbackUnscheduled
+	(*CallbackDue)(nil),                 // 14: ringback.callback.v1.CallbackDue
+	(*CallbackVoided)(nil),              // 15: ringback.callback.v1.CallbackVoided
+	(*ContactClaimed)(nil),              // 16: ringback.callback.v1.ContactClaimed
+	(*ContactReleased)(nil),             // 17: ringback.callback.v1.ContactReleased
+	(*ContactKeyCreated)(nil),           // 18: ringback.callback.v1.ContactKeyCreated
+	(*CapacityMove)(nil),                // 19: ringback.callback.v1.CapacityMove
+	(*SlotTaken)(nil),                   // 20: ringback.callback.v1.SlotTaken
+	(*SlotReleased)(nil),                // 21: ringback.callback.v1.SlotReleased
+	nil,                                 // 22: ringback.callback.v1.CallbackRequest.CaseDataEntry
+	(*timestamppb.Timestamp)(nil),       // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 24: google.protobuf.Duration
 }
 var file_ringback_callback_v1_callback_proto_depIdxs = []int32{
-	21, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
-	22, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
-	22, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
+	22, // 0: ringback.callback.v1.CallbackRequest.case_data:type_name -> ringback.callback.v1.CallbackRequest.CaseDataEntry
+	23, // 1: ringback.callback.v1.CallbackRequest.desired_time:type_name -> google.protobuf.Timestamp
+	23, // 2: ringback.callback.v1.CallbackRequest.requested_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: ringback.callback.v1.CallbackRequested.request:type_name -> ringback.callback.v1.CallbackRequest
-	22, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
-	22, // 5: ringback.callback.v1.CallbackRescheduleRequested.desired_time:type_name -> google.protobuf.Timestamp
-	22, // 6: ringback.callback.v1.CallbackRescheduleRequested.at:type_name -> google.protobuf.Timestamp
+	23, // 4: ringback.callback.v1.CallbackCancelled.at:type_name -> google.protobuf.Timestamp
+	23, // 5: ringback.callback.v1.CallbackRescheduleRequested.desired_time:type_name -> google.protobuf.Timestamp
+	23, // 6: ringback.callback.v1.CallbackRescheduleRequested.at:type_name -> google.protobuf.Timestamp
 	0,  // 7: ringback.callback.v1.CallbackStateChanged.state:type_name -> ringback.callback.v1.CallbackState
-	22, // 8: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
-	22, // 9: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
+	23, // 8: ringback.callback.v1.CallbackStateChanged.at:type_name -> google.protobuf.Timestamp
+	23, // 9: ringback.callback.v1.CallbackStateChanged.scheduled_for:type_name -> google.protobuf.Timestamp
 	1,  // 10: ringback.callback.v1.CallbackScheduled.request:type_name -> ringback.callback.v1.CallbackRequest
-	22, // 11: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
+	23, // 11: ringback.callback.v1.CallbackScheduled.due_at:type_name -> google.protobuf.Timestamp
 	10, // 12: ringback.callback.v1.CallbackScheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
-	22, // 13: ringback.callback.v1.CallbackScheduled.expires_at:type_name -> google.protobuf.Timestamp
-	18, // 14: ringback.callback.v1.CallbackScheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
-	22, // 15: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
+	23, // 13: ringback.callback.v1.CallbackScheduled.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 14: ringback.callback.v1.CallbackScheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
+	23, // 15: ringback.callback.v1.CallbackRescheduled.due_at:type_name -> google.protobuf.Timestamp
 	10, // 16: ringback.callback.v1.CallbackRescheduled.moved_by_window:type_name -> ringback.callback.v1.WindowMove
 	8,  // 17: ringback.callback.v1.CallbackRescheduled.retry:type_name -> ringback.callback.v1.Retry
-	22, // 18: ringback.callback.v1.CallbackRescheduled.expires_at:type_name -> google.protobuf.Timestamp
-	18, // 19: ringback.callback.v1.CallbackRescheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
-	23, // 20: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
-	22, // 21: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
-	22, // 22: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
-	22, // 23: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
-	22, // 24: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
-	1,  // 25: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
-	22, // 26: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
-	22, // 27: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
-	22, // 28: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
-	22, // 29: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
-	22, // 30: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
-	22, // 31: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
-	22, // 32: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
-	22, // 33: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
-	22, // 34: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
-	22, // 35: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	23, // 18: ringback.callback.v1.CallbackRescheduled.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 19: ringback.callback.v1.CallbackRescheduled.moved_by_capacity:type_name -> ringback.callback.v1.CapacityMove
+	24, // 20: ringback.callback.v1.Retry.delay:type_name -> google.protobuf.Duration
+	23, // 21: ringback.callback.v1.CallbackExpired.at:type_name -> google.protobuf.Timestamp
+	23, // 22: ringback.callback.v1.WindowMove.from:type_name -> google.protobuf.Timestamp
+	23, // 23: ringback.callback.v1.CallbackAccepted.at:type_name -> google.protobuf.Timestamp
+	4,  // 24: ringback.callback.v1.CallbackMoveAsked.move:type_name -> ringback.callback.v1.CallbackRescheduleRequested
+	23, // 25: ringback.callback.v1.CallbackMoveAsked.at:type_name -> google.protobuf.Timestamp
+	23, // 26: ringback.callback.v1.CallbackUnscheduled.at:type_name -> google.protobuf.Timestamp
+	1,  // 27: ringback.callback.v1.CallbackDue.request:type_name -> ringback.callback.v1.CallbackRequest
+	23, // 28: ringback.callback.v1.CallbackDue.due_at:type_name -> google.protobuf.Timestamp
+	23, // 29: ringback.callback.v1.CallbackDue.first_due_at:type_name -> google.protobuf.Timestamp
+	23, // 30: ringback.callback.v1.CallbackVoided.at:type_name -> google.protobuf.Timestamp
+	23, // 31: ringback.callback.v1.ContactClaimed.at:type_name -> google.protobuf.Timestamp
+	23, // 32: ringback.callback.v1.ContactReleased.at:type_name -> google.protobuf.Timestamp
+	23, // 33: ringback.callback.v1.ContactKeyCreated.at:type_name -> google.protobuf.Timestamp
+	23, // 34: ringback.callback.v1.CapacityMove.from:type_name -> google.protobuf.Timestamp
+	23, // 35: ringback.callback.v1.CapacityMove.slot_start:type_name -> google.protobuf.Timestamp
+	23, // 36: ringback.callback.v1.SlotTaken.at:type_name -> google.protobuf.Timestamp
+	23, // 37: ringback.callback.v1.SlotReleased.at:type_name -> google.protobuf.Timestamp
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_ringback_callback_v1_callback_proto_init() }
@@ -1945,7 +2031,7 @@ func file_ringback_callback_v1_callback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_callback_v1_callback_proto_rawDesc), len(file_ringback_callback_v1_callback_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -546,6 +546,13 @@ type InteractionClosed struct {
 	InteractionId string                 `protobuf:"bytes,1,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// withdrawn_for is the contact's move (or a supervisor's reassign) that
+	// withdrew the interaction before an agent accepted it. The scheduler
+	// moves a callback that has fallen due only on this: the router decides
+	// between an accept and a move on the interaction's stream, so the two
+	// never both win (a callback moved while its agent dials it would be
+	// called twice).
+	WithdrawnFor  *v1.CallbackRescheduleRequested `protobuf:"bytes,4,opt,name=withdrawn_for,json=withdrawnFor,proto3" json:"withdrawn_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -599,6 +606,13 @@ func (x *InteractionClosed) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *InteractionClosed) GetWithdrawnFor() *v1.CallbackRescheduleRequested {
+	if x != nil {
+		return x.WithdrawnFor
+	}
+	return nil
 }
 
 // AgentAvailabilityChanged: what the router learned of an agent's readiness
@@ -914,11 +928,12 @@ const file_ringback_routing_v1_routing_proto_rawDesc = "" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x19\n" +
 	"\boffer_id\x18\x03 \x01(\tR\aofferId\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"~\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd6\x01\n" +
 	"\x11InteractionClosed\x12%\n" +
 	"\x0einteraction_id\x18\x01 \x01(\tR\rinteractionId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8f\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12V\n" +
+	"\rwithdrawn_for\x18\x04 \x01(\v21.ringback.callback.v1.CallbackRescheduleRequestedR\fwithdrawnFor\"\x8f\x01\n" +
 	"\x18AgentAvailabilityChanged\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\bR\x05ready\x12*\n" +
@@ -955,20 +970,21 @@ func file_ringback_routing_v1_routing_proto_rawDescGZIP() []byte {
 
 var file_ringback_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ringback_routing_v1_routing_proto_goTypes = []any{
-	(*InteractionQueued)(nil),        // 0: ringback.routing.v1.InteractionQueued
-	(*InteractionReleased)(nil),      // 1: ringback.routing.v1.InteractionReleased
-	(*InteractionOffered)(nil),       // 2: ringback.routing.v1.InteractionOffered
-	(*OfferAccepted)(nil),            // 3: ringback.routing.v1.OfferAccepted
-	(*OfferRejected)(nil),            // 4: ringback.routing.v1.OfferRejected
-	(*OfferTimedOut)(nil),            // 5: ringback.routing.v1.OfferTimedOut
-	(*InteractionClosed)(nil),        // 6: ringback.routing.v1.InteractionClosed
-	(*AgentAvailabilityChanged)(nil), // 7: ringback.routing.v1.AgentAvailabilityChanged
-	(*AgentSkillsChanged)(nil),       // 8: ringback.routing.v1.AgentSkillsChanged
-	(*AgentMissedOffers)(nil),        // 9: ringback.routing.v1.AgentMissedOffers
-	(*DispatcherStarted)(nil),        // 10: ringback.routing.v1.DispatcherStarted
-	nil,                              // 11: ringback.routing.v1.AgentSkillsChanged.SkillsEntry
-	(*v1.CallbackRequest)(nil),       // 12: ringback.callback.v1.CallbackRequest
-	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
+	(*InteractionQueued)(nil),              // 0: ringback.routing.v1.InteractionQueued
+	(*InteractionReleased)(nil),            // 1: ringback.routing.v1.InteractionReleased
+	(*InteractionOffered)(nil),             // 2: ringback.routing.v1.InteractionOffered
+	(*OfferAccepted)(nil),                  // 3: ringback.routing.v1.OfferAccepted
+	(*OfferRejected)(nil),                  // 4: ringback.routing.v1.OfferRejected
+	(*OfferTimedOut)(nil),                  // 5: ringback.routing.v1.OfferTimedOut
+	(*InteractionClosed)(nil),              // 6: ringback.routing.v1.InteractionClosed
+	(*AgentAvailabilityChanged)(nil),       // 7: ringback.routing.v1.AgentAvailabilityChanged
+	(*AgentSkillsChanged)(nil),             // 8: ringback.routing.v1.AgentSkillsChanged
+	(*AgentMissedOffers)(nil),              // 9: ringback.routing.v1.AgentMissedOffers
+	(*DispatcherStarted)(nil),              // 10: ringback.routing.v1.DispatcherStarted
+	nil,                                    // 11: ringback.routing.v1.AgentSkillsChanged.SkillsEntry
+	(*v1.CallbackRequest)(nil),             // 12: ringback.callback.v1.CallbackRequest
+	(*timestamppb.Timestamp)(nil),          // 13: google.protobuf.Timestamp
+	(*v1.CallbackRescheduleRequested)(nil), // 14: ringback.callback.v1.CallbackRescheduleRequested
 }
 var file_ringback_routing_v1_routing_proto_depIdxs = []int32{
 	12, // 0: ringback.routing.v1.InteractionQueued.request:type_name -> ringback.callback.v1.CallbackRequest
@@ -985,16 +1001,17 @@ var file_ringback_routing_v1_routing_proto_depIdxs = []int32{
 	13, // 11: ringback.routing.v1.OfferRejected.at:type_name -> google.protobuf.Timestamp
 	13, // 12: ringback.routing.v1.OfferTimedOut.at:type_name -> google.protobuf.Timestamp
 	13, // 13: ringback.routing.v1.InteractionClosed.at:type_name -> google.protobuf.Timestamp
-	13, // 14: ringback.routing.v1.AgentAvailabilityChanged.at:type_name -> google.protobuf.Timestamp
-	11, // 15: ringback.routing.v1.AgentSkillsChanged.skills:type_name -> ringback.routing.v1.AgentSkillsChanged.SkillsEntry
-	13, // 16: ringback.routing.v1.AgentSkillsChanged.at:type_name -> google.protobuf.Timestamp
-	13, // 17: ringback.routing.v1.AgentMissedOffers.at:type_name -> google.protobuf.Timestamp
-	13, // 18: ringback.routing.v1.DispatcherStarted.at:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	14, // 14: ringback.routing.v1.InteractionClosed.withdrawn_for:type_name -> ringback.callback.v1.CallbackRescheduleRequested
+	13, // 15: ringback.routing.v1.AgentAvailabilityChanged.at:type_name -> google.protobuf.Timestamp
+	11, // 16: ringback.routing.v1.AgentSkillsChanged.skills:type_name -> ringback.routing.v1.AgentSkillsChanged.SkillsEntry
+	13, // 17: ringback.routing.v1.AgentSkillsChanged.at:type_name -> google.protobuf.Timestamp
+	13, // 18: ringback.routing.v1.AgentMissedOffers.at:type_name -> google.protobuf.Timestamp
+	13, // 19: ringback.routing.v1.DispatcherStarted.at:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_ringback_routing_v1_routing_proto_init() }
