@@ -143,7 +143,7 @@ func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log
 		return personal.NewSealer(ks, ids)
 	}()
 	if err != nil {
-		close()
+		_ = close() // the open's error is the news
 		return nil, nil, err
 	}
 	return s, close, nil

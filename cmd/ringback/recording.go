@@ -70,8 +70,8 @@ func recording(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	defer closeKeys()
-	return openRecording(ctx, s, in, out)
+	err = openRecording(ctx, s, in, out)
+	return errors.Join(err, closeKeys())
 }
 
 // openRecording writes the plaintext of sealed file in to out (it must not

@@ -89,7 +89,9 @@ func TestExecuteIsIdempotentByCauseAndRetriesConflicts(t *testing.T) {
 			// More streams than the cache holds: still right.
 			for i := range 5 {
 				s := fmt.Sprint("s-x", i)
-				eventstore.ExecuteCached(ctx, st, cache, s, counter, eventstore.Cause{ID: "1"}, add(1))
+				if _, err := eventstore.ExecuteCached(ctx, st, cache, s, counter, eventstore.Cause{ID: "1"}, add(1)); err != nil {
+					t.Fatal(err)
+				}
 				out, _ := eventstore.ExecuteCached(ctx, st, cache, s, counter, eventstore.Cause{ID: "1"}, add(1))
 				if !out.Replay || out.State != 1 {
 					t.Fatalf("%s: %+v", s, out)

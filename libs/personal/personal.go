@@ -216,14 +216,22 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 			if err != nil {
 				return "", err
 			}
-			return prefix + base64.RawURLEncoding.EncodeToString(seal(a, id, fd, []byte(v))), nil
+			ct, err := seal(a, id, fd, []byte(v))
+			if err != nil {
+				return "", err
+			}
+			return prefix + base64.RawURLEncoding.EncodeToString(ct), nil
 		},
 		bytes: func(fd protoreflect.FieldDescriptor, v []byte) ([]byte, error) {
 			id, a, err := key()
 			if err != nil {
 				return nil, err
 			}
-			return append([]byte(bytesPrefix), seal(a, id, fd, v)...), nil
+			ct, err := seal(a, id, fd, v)
+			if err != nil {
+				return nil, err
+			}
+			return append([]byte(bytesPrefix), ct...), nil
 		},
 	}
 	err := w.walk(m.ProtoReflect(), p)
@@ -319,11 +327,18 @@ func (s *Sealer) open(ctx context.Context, fd protoreflect.FieldDescriptor, raw 
 
 // seal is keyID ‖ nonce ‖ AES-GCM(value), authenticated with the key id and
 // the field's name so a value cannot be moved to another field or contact.
-func seal(a cipher.AEAD, id string, fd protoreflect.FieldDescriptor, v []byte) []byte {
+func seal(a cipher.AEAD, id string, fd protoreflect.FieldDescriptor, v []byte) ([]byte, error) {
 	out := make([]byte, keyIDLen+nonceLen, keyIDLen+nonceLen+len(v)+a.Overhead())
-	hex.Decode(out[:keyIDLen], []byte(id))
-	rand.Read(out[keyIDLen:])
-	return a.Seal(out, out[keyIDLen:], v, aad(id, fd))
+	// A key id read back from a damaged key store would seal under a
+	// prefix that names no key: refused rather than sealed unreadable.
+	if len(id) != 2*keyIDLen {
+		return nil, fmt.Errorf("seal %s: key id %q is not %d hex digits", fd.FullName(), id, 2*keyIDLen)
+	}
+	if _, err := hex.Decode(out[:keyIDLen], []byte(id)); err != nil {
+		return nil, fmt.Errorf("seal %s: key id %q: %w", fd.FullName(), id, err)
+	}
+	_, _ = rand.Read(out[keyIDLen:]) // crypto/rand.Read never fails (Go 1.24)
+	return a.Seal(out, out[keyIDLen:], v, aad(id, fd)), nil
 }
 
 func aad(id string, fd protoreflect.FieldDescriptor) []byte {

@@ -141,7 +141,9 @@ func TestEmbeddedEventSealedInPlace(t *testing.T) {
 	if err := s.Open(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	proto.Unmarshal(rec.Data, &d)
+	if err := proto.Unmarshal(rec.Data, &d); err != nil {
+		t.Fatal(err)
+	}
 	if d.PhoneNumber != canaryNumber || rec.PhoneNumber != canaryNumber {
 		t.Errorf("opened %q %q", d.PhoneNumber, rec.PhoneNumber)
 	}
@@ -195,8 +197,12 @@ func TestSealedStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(plain[:size/2])
-		w.Write(plain[size/2:])
+		if _, err := w.Write(plain[:size/2]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(plain[size/2:]); err != nil {
+			t.Fatal(err)
+		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -222,8 +228,12 @@ func TestSealedStream(t *testing.T) {
 	}
 	var file bytes.Buffer
 	w, _ := s.SealWriter(ctx, "cb-1", &file)
-	w.Write([]byte(canaryNote))
-	w.Close()
+	if _, err := w.Write([]byte(canaryNote)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Erase(ctx, canaryNumber); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +267,9 @@ func TestErasureReachesEveryReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 		var m callbackv1.CallbackRequested
-		proto.Unmarshal(out, &m)
+		if err := proto.Unmarshal(out, &m); err != nil {
+			t.Fatal(err)
+		}
 		return m.Request.ContactName
 	}
 	first, cached := read(b), read(b) // the second from b's cache

@@ -48,13 +48,15 @@ func TestStoreAndBusSeam(t *testing.T) {
 	}
 	raw, _ := inner.ReadStream(ctx, "intake-callback-cb-1", 0)
 	noCanary(t, "the inner store's record", raw[0].Data)
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+	if err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
 			b, _ := os.ReadFile(p)
 			noCanary(t, p, b)
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// On the bus: what the relay publishes (from the inner store) is sealed.
 	bus := inproc.New(watermill.NopLogger{})

@@ -2,6 +2,7 @@ package readmodel_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -84,7 +85,9 @@ func timeRebuild(b *testing.B, st eventstore.Store) time.Duration {
 	}
 	took := time.Since(began)
 	cancel()
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		b.Fatal(err)
+	}
 	return took
 }
 

@@ -124,7 +124,7 @@ func TestRelayRestartLosesNothingAndConsumersDropDuplicates(t *testing.T) {
 	<-pub.crashed
 	dead.Store(true)
 	r1cancel()
-	<-r1done
+	t.Logf("the crashed relay ended: %v", <-r1done)
 	firstLife := delivered.Load()
 	if firstLife == 0 {
 		t.Fatal("the first relay published nothing before the crash")
@@ -160,7 +160,7 @@ func TestRelayRestartLosesNothingAndConsumersDropDuplicates(t *testing.T) {
 		t.Fatalf("relay: %v", err)
 	}
 	ccancel()
-	<-consumerDone
+	t.Logf("consumer ended: %v", <-consumerDone)
 	// Every event is recorded exactly once, in order, although some were
 	// delivered twice (the first life's unsaved progress was replayed).
 	for s := range streams {

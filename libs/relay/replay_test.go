@@ -118,7 +118,7 @@ func killAndReplay(t testing.TB) replayResult {
 	time.Sleep(750 * time.Millisecond)
 	dead.Store(true) // kill -9: whatever it published since its last save is not saved
 	r1cancel()
-	<-r1done
+	t.Logf("the killed relay ended: %v", <-r1done)
 	firstLife := delivered.Load()
 	rate := float64(produced.Load()) / 0.75
 

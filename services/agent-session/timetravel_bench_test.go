@@ -93,7 +93,9 @@ func BenchmarkTimeTravel(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, res.Body)
+		if _, err := io.Copy(io.Discard, res.Body); err != nil {
+			b.Fatal(err)
+		}
 		res.Body.Close()
 		if res.StatusCode != 200 {
 			b.Fatalf("GET %s: %d", u, res.StatusCode)

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -360,7 +361,9 @@ func BenchmarkAvailability(b *testing.B) {
 	go func() { done <- s.proj.Run(rctx, env.Store) }()
 	defer func() {
 		stop()
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			b.Error(err)
+		}
 	}()
 	for s.Ready() != nil {
 		time.Sleep(time.Millisecond)

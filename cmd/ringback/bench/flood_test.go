@@ -54,7 +54,11 @@ func BenchmarkFlood(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.stop()
+	defer func() {
+		if err := p.stop(); err != nil {
+			b.Error(err)
+		}
+	}()
 
 	calm := healthP99(ctx, p.URL, 10*time.Second, nil)
 

@@ -202,7 +202,9 @@ func startUA(ctx context.Context, name string) (*ua, error) {
 // close stops serving and releases the socket; calls still up are dropped.
 func (u *ua) close() error {
 	err := u.tap.Close()
-	<-u.done
+	if serr := <-u.done; serr != nil && !errors.Is(serr, net.ErrClosed) {
+		err = errors.Join(err, serr)
+	}
 	return errors.Join(err, u.sua.Close())
 }
 

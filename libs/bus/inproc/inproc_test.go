@@ -26,8 +26,8 @@ func TestEveryGroupGetsEveryMessageAndPublishWaitsForAcks(t *testing.T) {
 	mc := <-c
 	ma.Ack()
 	select {
-	case <-published:
-		t.Fatal("Publish returned before every group acked")
+	case err := <-published:
+		t.Fatalf("Publish returned (%v) before every group acked", err)
 	case <-time.After(20 * time.Millisecond):
 	}
 	mc.Nack()

@@ -3,6 +3,7 @@ package eventstoretest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"testing"
 	"time"
@@ -163,6 +164,14 @@ func (sub *subscription) stop(t *testing.T) error {
 	t.Helper()
 	sub.cancel()
 	return sub.wait(t)
+}
+
+// end stops the subscription, which must end as its context's cancel.
+func (sub *subscription) end(t *testing.T) {
+	t.Helper()
+	if err := sub.stop(t); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped subscription returned %v, want its context's cancel", err)
+	}
 }
 
 // wait returns what SubscribeAll returned once it has.

@@ -181,7 +181,7 @@ func testRoundTrip(t *testing.T, s eventstore.Store) {
 
 	sub := subscribe(t, s, eventstore.Position{}, onStreams(stream))
 	checkEvents(t, sub.next(t, 2), stream, 0, full, bare)
-	sub.stop(t)
+	sub.end(t)
 
 	// Upper-case ids name the same event: replaying with them is the same append.
 	upper := []eventstore.EventData{full, bare}
@@ -224,7 +224,7 @@ func testSubscribeFromPosition(t *testing.T, s eventstore.Store) {
 	// Exclusive: from the first append's position, the rest.
 	sub := subscribe(t, s, r0.Position, onStreams(stream))
 	checkEvents(t, sub.next(t, 3), stream, 1, evs[1:]...)
-	sub.stop(t)
+	sub.end(t)
 
 	// From the middle of a two-event append: only its second event, then live.
 	sub = subscribe(t, s, stored[2].Position, onStreams(stream))
@@ -232,7 +232,7 @@ func testSubscribeFromPosition(t *testing.T, s eventstore.Store) {
 	e4 := newEvent("test.E")
 	mustAppend(t, s, stream, eventstore.Exactly(3), e4)
 	checkEvents(t, sub.next(t, 1), stream, 4, e4)
-	sub.stop(t)
+	sub.end(t)
 }
 
 func testSubscribeOrder(t *testing.T, s eventstore.Store) {
@@ -260,7 +260,7 @@ func testSubscribeOrder(t *testing.T, s eventstore.Store) {
 			t.Errorf("event %d at %v does not follow %v", i, got[i].Position, got[i-1].Position)
 		}
 	}
-	sub.stop(t)
+	sub.end(t)
 }
 
 func testSubscribeCancel(t *testing.T, s eventstore.Store) {
@@ -414,7 +414,7 @@ func testConcurrentManyStreams(t *testing.T, s eventstore.Store) {
 			t.Errorf("event %d at %v does not follow %v", i, e.Position, got[i-1].Position)
 		}
 	}
-	sub.stop(t)
+	sub.end(t)
 }
 
 func testClose(t *testing.T, s eventstore.Store) {

@@ -101,7 +101,9 @@ func TestList(t *testing.T) {
 		var got []int
 		for _, it := range items {
 			var n int
-			fmt.Sscanf(it.ID[24:], "%d", &n)
+			if _, err := fmt.Sscanf(it.ID[24:], "%d", &n); err != nil {
+				t.Fatalf("%s: id %s: %v", c.name, it.ID, err)
+			}
 			got = append(got, n)
 		}
 		if !slices.Equal(got, c.want) || next != nil {

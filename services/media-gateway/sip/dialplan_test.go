@@ -49,7 +49,7 @@ func TestContactFirstContactBusyAgentNeverRung(t *testing.T) {
 	rec := &recorder{}
 
 	call, err := g.DialContactFirst(context.Background(), "call-cf-busy", agentURI(agent), number, rec.report)
-	wantOutcome(t, call, err, sip.OutcomeBusy, 486)
+	_ = wantOutcome(t, call, err, sip.OutcomeBusy, 486)
 	rec.wantExactKinds(t, sip.Failed)
 	if got, _ := agent.Received("INVITE"); len(got) != 0 {
 		t.Errorf("agent rung for a busy contact: %v", got)
@@ -65,7 +65,7 @@ func TestContactFirstAgentDoesNotAnswer(t *testing.T) {
 
 	call, err := g.DialContactFirst(context.Background(), "call-cf-agent-away", agentURI(agent), number, rec.report)
 	// Our CANCEL at the ring timeout: the phone answers 487.
-	wantOutcome(t, call, err, sip.OutcomeAgentUnavailable, 487)
+	_ = wantOutcome(t, call, err, sip.OutcomeAgentUnavailable, 487)
 	rec.wantKinds(t, sip.ContactRinging, sip.AgentRinging, sip.Failed)
 	agent.WaitReceived(t, "CANCEL", 1)
 	// The contact answered and waited: hung up on, not left in silence.
@@ -95,7 +95,7 @@ func TestContactFirstAgentNotRegistered(t *testing.T) {
 	g := startGateway(t, trunk.Addr, nil)
 	rec := &recorder{}
 	call, err := g.DialContactFirst(context.Background(), "call-cf-no-phone", sip.RegisteredPrefix+"agent9", number, rec.report)
-	wantOutcome(t, call, err, sip.OutcomeAgentNotRegistered, 0)
+	_ = wantOutcome(t, call, err, sip.OutcomeAgentNotRegistered, 0)
 	if got, _ := trunk.Received("INVITE"); len(got) != 0 {
 		t.Errorf("contact dialled for an agent without a phone: %v", got)
 	}
@@ -121,7 +121,7 @@ func TestTrunkDigestAuth(t *testing.T) {
 			rec := &recorder{}
 			call, err := g.Dial(context.Background(), "call-auth", agentURI(agent), number, rec.report)
 			if tc.code != 0 {
-				wantOutcome(t, call, err, sip.OutcomeFailed, tc.code)
+				_ = wantOutcome(t, call, err, sip.OutcomeFailed, tc.code)
 				return
 			}
 			if err != nil {

@@ -316,10 +316,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 
 	g.stop()
-	g.conn.Close()
+	// Closing the socket is what ends the serve loops waited for below;
+	// it cannot fail in a way a stopping gateway could act on.
+	_ = g.conn.Close()
 	g.streams.close()
 	for range pending {
-		<-serveErr
+		// Each ends on the socket closed under it: news only to a debugger.
+		if serr := <-serveErr; serr != nil {
+			g.log.Debug("sip: listener ended", "error", serr)
+		}
 	}
 	return errors.Join(err, g.ua.Close())
 }

@@ -249,7 +249,7 @@ func TestTranscoding(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	defer call.Hangup(ctx)
+	defer func() { _ = call.Hangup(ctx) }() // ended already, perhaps
 	// The same sound in the other law: decode, encode.
 	grows(t, "agent's audio at the contact, in PCMA", func() int { return contact.count(convert(agentMark, audio.DecodeUlawTo, audio.EncodeAlawTo)) }, 25)
 	grows(t, "contact's audio at the agent, in PCMU", func() int { return agent.count(convert(alawMark, audio.DecodeAlawTo, audio.EncodeUlawTo)) }, 25)
@@ -337,7 +337,7 @@ func TestAudioFromSipp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	defer call.Hangup(ctx)
+	defer func() { _ = call.Hangup(ctx) }() // ended already, perhaps
 	// Speech, not one byte repeated: the varied packets.
 	grows(t, "the trunk's speech at the agent", agent.variedCount, 50)
 }

@@ -161,7 +161,7 @@ func TestAgentDoesNotAnswer(t *testing.T) {
 			if tc.agent == siptest.NoAnswer && !rec.has(sip.AgentRinging) {
 				code = 0 // 180 later than the ring timeout: see TestContactDoesNotConnect
 			}
-			wantOutcome(t, call, err, sip.OutcomeAgentUnavailable, code)
+			_ = wantOutcome(t, call, err, sip.OutcomeAgentUnavailable, code)
 			rec.wantKinds(t, sip.AgentRinging, sip.Failed)
 			if code == 487 {
 				agent.WaitReceived(t, "CANCEL", 1)
@@ -283,7 +283,7 @@ func TestInvalidNumberIsNotDialled(t *testing.T) {
 	for _, bad := range []string{"4155550123", "+0123456", "+1415555012345678", "+1 415 555 0123", ""} {
 		rec := &recorder{}
 		call, err := g.Dial(context.Background(), "call-invalid", agentURI(agent), bad, rec.report)
-		wantOutcome(t, call, err, sip.OutcomeInvalidNumber, 0)
+		_ = wantOutcome(t, call, err, sip.OutcomeInvalidNumber, 0)
 		rec.wantKinds(t, sip.Failed)
 	}
 	if got, _ := agent.Received("INVITE"); len(got) != 0 {

@@ -171,7 +171,7 @@ func (p *Phones) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err := <-done:
-		p.ua.Close()
+		_ = p.ua.Close() // the serve error is the news
 		return fmt.Errorf("webphone serve: %w", err)
 	}
 	p.mu.Lock()
@@ -186,9 +186,13 @@ func (p *Phones) Run(ctx context.Context) error {
 	for _, r := range rings {
 		<-r.over
 	}
-	p.conn.Close()
-	<-done
-	p.ua.Close()
+	_ = p.conn.Close() // ends ServeUDP
+	if err := <-done; err != nil {
+		p.log.Debug("webphone: listener ended", "error", err) // on the closed socket: no news
+	}
+	// Its transports may hold the socket closed above: closing them again
+	// reports that, which is no failure of a phone that stopped.
+	_ = p.ua.Close()
 	return nil
 }
 

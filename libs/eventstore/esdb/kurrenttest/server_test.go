@@ -255,11 +255,11 @@ func TestAppendLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Send(&api.AppendReq{Content: &api.AppendReq_Options_{Options: &api.AppendReq_Options{
+	send(t, a, &api.AppendReq{Content: &api.AppendReq_Options_{Options: &api.AppendReq_Options{
 		StreamIdentifier:       &shared.StreamIdentifier{StreamName: []byte("big")},
 		ExpectedStreamRevision: &api.AppendReq_Options_NoStream{NoStream: &shared.Empty{}},
 	}}})
-	a.Send(&api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: &api.AppendReq_ProposedMessage{
+	send(t, a, &api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: &api.AppendReq_ProposedMessage{
 		Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
 		Metadata: map[string]string{"type": "test.Big", "content-type": "application/octet-stream"},
 		Data:     make([]byte, 101),
@@ -270,11 +270,11 @@ func TestAppendLimits(t *testing.T) {
 	}
 
 	a, _ = r.Append(t.Context())
-	a.Send(&api.AppendReq{Content: &api.AppendReq_Options_{Options: &api.AppendReq_Options{
+	send(t, a, &api.AppendReq{Content: &api.AppendReq_Options_{Options: &api.AppendReq_Options{
 		StreamIdentifier:       &shared.StreamIdentifier{StreamName: []byte("untyped")},
 		ExpectedStreamRevision: &api.AppendReq_Options_NoStream{NoStream: &shared.Empty{}},
 	}}})
-	a.Send(&api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: &api.AppendReq_ProposedMessage{
+	send(t, a, &api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: &api.AppendReq_ProposedMessage{
 		Id: &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
 	}}})
 	if _, err = a.CloseAndRecv(); status.Code(err) != codes.InvalidArgument {
@@ -483,5 +483,13 @@ func TestGossip(t *testing.T) {
 	v, err := c.GetServerVersion()
 	if err != nil || v.Major != 25 {
 		t.Errorf("server version %+v, %v", v, err)
+	}
+}
+
+// send sends one request on an append stream; a send error fails the test.
+func send(t *testing.T, a api.Streams_AppendClient, req *api.AppendReq) {
+	t.Helper()
+	if err := a.Send(req); err != nil {
+		t.Fatalf("send: %v", err)
 	}
 }

@@ -86,7 +86,7 @@ func (st *streams) Append(srv api.Streams_AppendServer) error {
 		}
 		if size += n; size > st.s.maxAppendSize {
 			// As KurrentDB: InvalidArgument, and what went wrong in the trailer.
-			grpc.SetTrailer(ctx, metadata.Pairs(
+			_ = grpc.SetTrailer(ctx, metadata.Pairs(
 				"exception", "maximum-append-size-exceeded",
 				"maximum-append-size", strconv.Itoa(st.s.maxAppendSize)))
 			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", st.s.maxAppendSize)
