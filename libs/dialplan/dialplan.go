@@ -156,8 +156,10 @@ func (p Plan) Check(number string) error {
 	if err != nil {
 		return err
 	}
-	if len(p.Countries) > 0 && !slices.Contains(p.Countries, n.region) {
-		return &RefusedError{Reason: ErrCountry, Detail: n.region}
+	if len(p.Countries) > 0 {
+		if region := n.region(); !slices.Contains(p.Countries, region) {
+			return &RefusedError{Reason: ErrCountry, Detail: region}
+		}
 	}
 	allowed := p.Types
 	if len(allowed) == 0 {
@@ -184,9 +186,14 @@ func Forbidden(number string) error {
 
 // parsed is what Forbidden learnt of a number it let through.
 type parsed struct {
-	region string
-	typ    phonenumbers.PhoneNumberType
+	num *phonenumbers.PhoneNumber
+	typ phonenumbers.PhoneNumberType
 }
+
+// region is the number's country. Asked only when a plan names countries:
+// for +1, finding it matches the patterns of up to 25 of them again, as
+// GetNumberType did already.
+func (n parsed) region() string { return phonenumbers.GetRegionCodeForNumber(n.num) }
 
 func forbidden(number string) (parsed, error) {
 	if !plusDigits.MatchString(number) {
@@ -244,14 +251,14 @@ func forbidden(number string) (parsed, error) {
 		}
 		return parsed{}, &RefusedError{Reason: ErrInvalid}
 	}
-	region := phonenumbers.GetRegionCodeForNumber(num)
+	n := parsed{num: num, typ: typ}
 	switch typ {
 	case phonenumbers.PREMIUM_RATE:
-		return parsed{}, &RefusedError{Reason: ErrPremium, Detail: region}
+		return parsed{}, &RefusedError{Reason: ErrPremium, Detail: n.region()}
 	case phonenumbers.SHARED_COST:
-		return parsed{}, &RefusedError{Reason: ErrSharedCost, Detail: region}
+		return parsed{}, &RefusedError{Reason: ErrSharedCost, Detail: n.region()}
 	}
-	return parsed{region: region, typ: typ}, nil
+	return n, nil
 }
 
 // Reason is a short, stable name of why err refused a number, for events
