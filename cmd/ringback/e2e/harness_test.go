@@ -112,13 +112,16 @@ func startWithin(t *testing.T, within time.Duration, name string, args ...string
 	go func() { _ = cmd.Wait(); logFile.Close(); close(p.done) }()
 	t.Cleanup(func() { p.stop(t) })
 	deadline := time.Now().Add(within)
+	why := "no answer on /readyz"
 	for {
 		res, err := http.Get(p.URL + "/readyz")
 		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 			res.Body.Close()
 			if res.StatusCode == 200 {
 				return p
 			}
+			why = strings.TrimSpace(string(body))
 		}
 		select {
 		case <-p.done:
@@ -126,7 +129,8 @@ func startWithin(t *testing.T, within time.Duration, name string, args ...string
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %v:\n%s", name, within, p.tail())
+			// What /readyz said last names the part that was not ready.
+			t.Fatalf("%s not ready after %v (%s):\n%s", name, within, why, p.tail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

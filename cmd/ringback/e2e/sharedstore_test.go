@@ -85,7 +85,12 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 	db := pgtest.Database(t)
 	brokers := strings.Join(kafkatest.StartBroker(t), ",")
 	trunk := siptest.StartUAS(t, siptest.Answer)
-	rs := &replicaSet{t: t, procs: map[string][]*proc{},
+	// A pod replacing one killed with SIGKILL joins consumer groups that
+	// still count the dead member until its session times out (10 s), then
+	// rebalance; on a loaded 2-core machine with race-built replicas that
+	// has taken more than 30 s (CI of stop 21), so the wait is the chaos
+	// test's. How long it took is logged.
+	rs := &replicaSet{t: t, procs: map[string][]*proc{}, ready: 2 * time.Minute,
 		args: []string{"--bus", "kafka", "--kafka-brokers", brokers, "--eventstore", db}}
 	for _, s := range []string{"intake", "scheduler", "history", "disposition", "agent-session"} {
 		rs.start(s)
@@ -166,8 +171,9 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 		v := rs.live(victim)[rand.IntN(2)]
 		t.Logf("kill -9 %s (%s) at callback %d", victim, v.URL, next.Load())
 		v.kill9(t)
+		began := time.Now()
 		rs.start(victim)
-		t.Logf("new %s replica ready at callback %d", victim, next.Load())
+		t.Logf("new %s replica ready at callback %d, %v after the kill", victim, next.Load(), time.Since(began).Round(time.Millisecond))
 	}
 	wg.Wait()
 	close(errs)
