@@ -98,13 +98,16 @@ type Store interface {
 
 	// ReadStream returns the events of stream from revision from onwards, in
 	// order. A stream that does not exist reads as empty, not as an error.
+	// The events' Data and Metadata may be shared with other readers (as
+	// SubscribeAll's are): callers must not modify them in place.
 	ReadStream(ctx context.Context, stream string, from Revision) ([]RecordedEvent, error)
 
 	// SubscribeAll calls fn for every event after position from (exclusive;
 	// the zero Position means from the very first event), in global order,
 	// first catching up and then live. It blocks until ctx is done (returning
 	// ctx.Err()), fn returns an error (returned wrapped) or the store closes.
-	// fn is called from one goroutine at a time.
+	// fn is called from one goroutine at a time. An event's Data and
+	// Metadata may be shared with other readers: fn must not modify them.
 	SubscribeAll(ctx context.Context, from Position, fn func(context.Context, RecordedEvent) error) error
 
 	// Close releases the store. Subscriptions end with ErrClosed.
