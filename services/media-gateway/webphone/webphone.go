@@ -23,6 +23,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -121,8 +122,8 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 	return p, nil
 }
 
-// newAPI is the WebRTC stack: Opus and PCMU, RTCP reports, host
-// candidates over UDP.
+// newAPI is the WebRTC stack: Opus and PCMU, RTCP reports (Interceptors),
+// host candidates over UDP.
 func newAPI(cfg Config) (*webrtc.API, error) {
 	var me webrtc.MediaEngine
 	for _, c := range []webrtc.RTPCodecParameters{
@@ -147,7 +148,11 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 			return nil, fmt.Errorf("webphone ports: %w", err)
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se)), nil
+	var ir interceptor.Registry
+	if err := Interceptors(&ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&ir)), nil
 }
 
 var (
