@@ -33,7 +33,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"gopkg.in/hraban/opus.v2"
 
@@ -218,7 +217,7 @@ func dialBrowser(g *sip.Gateway, phones *webphone.Phones, tone [][]byte, meter *
 		res <- dialed{call, err}
 	}()
 	sid := browserIDs.Add(1)
-	replay := func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}) {
+	replay := func(t *mic, stop <-chan struct{}) {
 		tick := time.NewTicker(frameDur)
 		defer tick.Stop()
 		for i := 0; ; i++ {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ var browserAPI = func() *webrtc.API {
 // answers it from a new pion peer sending a tone of hz (0: silence).
 func answerInBrowser(ctx context.Context, phones *webphone.Phones, agent string, hz float64,
 	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
-	return answerInBrowserWith(ctx, phones, agent, func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}) {
+	return answerInBrowserWith(ctx, phones, agent, func(t *mic, stop <-chan struct{}) {
 		speak(t, hz, stop)
 	}, heard, onPacket)
 }
@@ -68,7 +69,7 @@ func answerInBrowser(ctx context.Context, phones *webphone.Phones, agent string,
 // answerInBrowserWith is answerInBrowser with what the browser sends
 // written by send, until stop is closed.
 func answerInBrowserWith(ctx context.Context, phones *webphone.Phones, agent string,
-	send func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}),
+	send func(t *mic, stop <-chan struct{}),
 	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
 	var call string
 	for call == "" {
@@ -87,19 +88,18 @@ func answerInBrowserWith(ctx context.Context, phones *webphone.Phones, agent str
 
 // offerFromBrowser is a pion browser's offer for call, ringing or up.
 func offerFromBrowser(ctx context.Context, phones *webphone.Phones, agent, call string,
-	send func(t *webrtc.TrackLocalStaticSample, stop <-chan struct{}),
+	send func(t *mic, stop <-chan struct{}),
 	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
 	pc, err := browserAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
 	b := &pionBrowser{pc: pc, heard: heard, onPacket: onPacket, stop: make(chan struct{})}
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-		"mic", "browser")
+	track, err := newMic()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pc.AddTrack(track); err != nil {
+	if _, err := pc.AddTrack(track.TrackLocalStaticRTP); err != nil {
 		return nil, err
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -135,8 +135,38 @@ func offerFromBrowser(ctx context.Context, phones *webphone.Phones, agent, call 
 	return b, nil
 }
 
+// mic is a browser's microphone track: one RTP packet, reused, per frame
+// written. pion's sample track packetizes each frame into new packets, and
+// these browsers share the gateway's process and its GC (issue 15's bench).
+type mic struct {
+	*webrtc.TrackLocalStaticRTP
+	pkt rtp.Packet
+}
+
+func newMic() (*mic, error) {
+	t, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		"mic", "browser")
+	if err != nil {
+		return nil, err
+	}
+	m := &mic{TrackLocalStaticRTP: t}
+	m.pkt.Version = 2 // SSRC and payload type are the track's binding's
+	m.pkt.SequenceNumber = uint16(rand.Uint32())
+	m.pkt.Timestamp = rand.Uint32()
+	return m, nil
+}
+
+// WriteSample sends one Opus frame as one RTP packet.
+func (m *mic) WriteSample(s pionmedia.Sample) error {
+	m.pkt.Payload = s.Data
+	err := m.WriteRTP(&m.pkt)
+	m.pkt.SequenceNumber++
+	m.pkt.Timestamp += uint32(s.Duration.Seconds() * 48000)
+	return err
+}
+
 // speak sends a 20 ms Opus frame of the tone every 20 ms until stop.
-func speak(track *webrtc.TrackLocalStaticSample, hz float64, stop <-chan struct{}) {
+func speak(track *mic, hz float64, stop <-chan struct{}) {
 	enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
 	if err != nil {
 		return

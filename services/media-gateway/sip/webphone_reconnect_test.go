@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
@@ -73,8 +72,8 @@ func TestBrowserPhoneTakesItsCallBack(t *testing.T) {
 			return goertzel(s, 48000, contactHz) > 20*goertzel(s, 48000, 1700)
 		})
 	}
-	speaking := func(hz float64) func(*webrtc.TrackLocalStaticSample, <-chan struct{}) {
-		return func(tr *webrtc.TrackLocalStaticSample, stop <-chan struct{}) { speak(tr, hz, stop) }
+	speaking := func(hz float64) func(*mic, <-chan struct{}) {
+		return func(tr *mic, stop <-chan struct{}) { speak(tr, hz, stop) }
 	}
 
 	first, err := answerInBrowser(ctx, phones, "agent1", 1000, listen(1000), nil)
