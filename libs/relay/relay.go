@@ -75,9 +75,18 @@ type AsyncPublisher interface {
 	PublishAsync(topic string, msgs ...*message.Message) <-chan error
 }
 
-// maxInFlight bounds the batches handed to an AsyncPublisher and not yet
-// delivered.
-const maxInFlight = 64
+// maxInFlight and maxEventsInFlight bound the batches, and the events in
+// them, handed to an AsyncPublisher and not yet delivered to every group:
+// what one consumer lagging behind the others may cost in memory (a few
+// MB of events) before the relay waits for it. At 64 batches (of one or
+// two events each in the thin path) the wait came a few callbacks behind:
+// history, a little behind by design (its copies wait to share a sync,
+// eventstore.WithSharedSync), then held back every service's next event,
+// and the call -> INVITE p99 doubled (issue 13).
+const (
+	maxInFlight       = 1024
+	maxEventsInFlight = 8192
+)
 
 // maxBatch bounds how many events travel in one Publish call.
 const maxBatch = 256
@@ -162,6 +171,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 	}
 	var (
 		queue     []flight
+		events    int // in the queue's flights
 		last      eventstore.Position
 		saved     = true
 		lastSaved time.Time
@@ -190,7 +200,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 			oldest = queue[0].done
 		}
 		in := feed
-		if len(queue) >= maxInFlight {
+		if len(queue) >= maxInFlight || events >= maxEventsInFlight {
 			in = nil // wait for deliveries before reading more
 		}
 		select {
@@ -208,6 +218,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 				return fmt.Errorf("relay publish: %w", err)
 			}
 			r.Metrics.delivered(queue[0].stored)
+			events -= len(queue[0].stored)
 			last, saved, queue = queue[0].last, false, queue[1:]
 			r.note(&r.delivered, last)
 			if time.Since(lastSaved) >= r.SaveEvery {
@@ -246,6 +257,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 				// PublishAsync while the bus is down, and that is lag.
 				r.Metrics.sending(batch[i].Time, j-i)
 				queue = append(queue, flight{done: pub.PublishAsync(topic, msgs...), last: batch[j-1].Position, stored: stored})
+				events += len(stored)
 				i = j
 			}
 		}

@@ -165,8 +165,12 @@ var appendOnly = eventstore.Aggregate[struct{}]{Evolve: func(s struct{}, _ proto
 
 // record copies an event into its callback's history. The cache is
 // read-through: the store's tail past the cached revision is read each
-// time, and an append that lost to another replica reads it again.
+// time, and an append that lost to another replica reads it again. The
+// copy shares its sync with the next append (eventstore.WithSharedSync):
+// it is made as the next service appends its reaction to the same event,
+// and nobody waits on it but this inbox.
 func (s *Service) record(ctx context.Context, cause eventstore.Cause, r timeline.Record) (eventstore.Outcome[struct{}], error) {
+	ctx = eventstore.WithSharedSync(ctx)
 	return eventstore.ExecuteCached(ctx, s.deps.Store, s.trails, timeline.Stream(r.CallbackID), appendOnly, cause,
 		func(struct{}) ([]proto.Message, error) { return timeline.Decide(timeline.State{}, r) })
 }

@@ -74,8 +74,10 @@ type Store struct {
 	size    int64  // end of the log on disk
 	lastSeq uint64 // last sequence number handed out, pending included
 	failed  error  // a failed write or sync poisons the store until reopened
-	buf     []byte
-	batch   []*appendReq
+
+	sharedWait time.Duration // sharedSyncWait; tests set their own
+	buf        []byte
+	batch      []*appendReq
 }
 
 // streamIndex is one stream: entries[rev] locates the event at revision rev.
@@ -130,6 +132,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		ids:     make(map[idKey]eventstore.Revision),
 		wake:    make(chan struct{}),
 		leases:  make(map[string]eventstore.Lease),
+
+		sharedWait: sharedSyncWait,
 	}
 	for _, o := range opts {
 		o(s)
@@ -279,7 +283,8 @@ func (s *Store) Close() error {
 }
 
 // Append implements eventstore.Store. It returns once the events are synced
-// to disk, sharing the sync with every Append waiting at the same time. If
+// to disk, sharing the sync with every Append waiting at the same time (and
+// made with eventstore.WithSharedSync, waiting up to sharedSyncWait for one). If
 // ctx ends while the append is in flight the outcome is unknown; appending
 // the same events at the same expectation again is then safe.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
@@ -287,7 +292,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	req := &appendReq{stream: stream, expected: expected, events: evs, done: make(chan appendResp, 1)}
+	req := &appendReq{stream: stream, expected: expected, events: evs, patient: eventstore.SharedSyncOf(ctx),
+		done: make(chan appendResp, 1)}
 	if f, ok := eventstore.FenceOf(ctx); ok {
 		req.fence = &f
 	}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
 )
@@ -13,12 +14,19 @@ const (
 	maxBatchBytes = 4 << 20
 )
 
+// sharedSyncWait is the longest an append made with
+// eventstore.WithSharedSync waits for another append to share its sync.
+// Such appends follow an event every service reacts to at once, so company
+// comes in well under a millisecond when the platform is busy at all.
+const sharedSyncWait = 2 * time.Millisecond
+
 // appendReq is one Append handed to the writer.
 type appendReq struct {
 	stream   string
 	expected eventstore.ExpectedRevision
 	events   []event
 	fence    *eventstore.Fence // the lease the append is made under, if any
+	patient  bool              // may wait sharedSyncWait for company (eventstore.WithSharedSync)
 	done     chan appendResp   // buffered: the writer never waits for a caller that gave up
 }
 
@@ -31,13 +39,33 @@ type appendResp struct {
 // request already waiting behind it, and commits them with one write and one
 // sync: the longer a sync takes, the more appends queue up to share the next
 // one, which is what makes group commit scale with the disk's latency.
+//
+// A batch of patient appends only (eventstore.WithSharedSync) is not
+// committed at once but held, up to sharedSyncWait, and committed with the
+// next batch that comes. Held appends are not written yet, so the log
+// never has more than one unsynced write: a crash tears at most its tail,
+// which Open truncates (scanLog), never a frame with synced ones after it.
 func (s *Store) run() {
 	defer s.writer.Done()
+	var held []*appendReq
+	wait := time.NewTimer(s.sharedWait)
+	wait.Stop()
 	for {
+		var due <-chan time.Time
+		if len(held) > 0 {
+			due = wait.C
+		}
+		timedOut := false
 		select {
 		case req := <-s.reqs:
-			s.batch = append(s.batch[:0], req)
+			s.batch = append(append(s.batch[:0], held...), req)
+		case <-due:
+			s.batch = append(s.batch[:0], held...)
+			timedOut = true
 		case <-s.closing.Done():
+			if len(held) > 0 {
+				s.commit(held) // taken already: written before the store closes
+			}
 			return
 		}
 		bytes := 0
@@ -51,9 +79,32 @@ func (s *Store) run() {
 				break drain
 			}
 		}
+		if !timedOut && len(s.batch) < maxBatch && allPatient(s.batch) {
+			if len(held) == 0 {
+				wait.Reset(s.sharedWait) // from the first held append on
+			}
+			held = append(held[:0], s.batch...)
+			clear(s.batch)
+			continue
+		}
+		if len(held) > 0 && !timedOut {
+			wait.Stop()
+		}
+		clear(held)
+		held = held[:0]
 		s.commit(s.batch)
 		clear(s.batch) // do not keep the last batch's events reachable
 	}
+}
+
+// allPatient says whether every append of batch may wait for company.
+func allPatient(batch []*appendReq) bool {
+	for _, req := range batch {
+		if !req.patient {
+			return false
+		}
+	}
+	return true
 }
 
 // commit decides, writes, syncs and answers one batch.

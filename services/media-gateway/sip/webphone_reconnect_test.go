@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
