@@ -45,6 +45,20 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	frames, records := logFrames(t, dir)
+	if records != writers*each {
+		t.Fatalf("%d records in the log, want %d", records, writers*each)
+	}
+	if frames >= records {
+		t.Errorf("%d appends took %d syncs: no group commit", records, frames)
+	}
+	t.Logf("%d appends from %d writers in %d syncs", records, writers, frames)
+}
+
+// logFrames counts the frames (each one write and one sync) and records
+// (each one Append) in the log of the closed store in dir.
+func logFrames(t *testing.T, dir string) (frames, records int) {
+	t.Helper()
 	f, err := os.Open(filepath.Join(dir, logName))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +68,6 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames, records := 0, 0
 	_, err = scanLog(f, fi.Size(), func(_ int64, payload []byte) error {
 		frames++
 		for pos := 0; pos < len(payload); records++ {
@@ -69,11 +82,5 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if records != writers*each {
-		t.Fatalf("%d records in the log, want %d", records, writers*each)
-	}
-	if frames >= records {
-		t.Errorf("%d appends took %d syncs: no group commit", records, frames)
-	}
-	t.Logf("%d appends from %d writers in %d syncs", records, writers, frames)
+	return frames, records
 }

@@ -3,8 +3,6 @@ package embedded
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,23 +17,24 @@ func ev(data string) eventstore.EventData {
 	return eventstore.EventData{ID: uuid.NewString(), Type: "t.v1.E", Data: []byte(data)}
 }
 
-// frames counts the frames (syncs) of a store's log; the store is closed.
-func frames(t *testing.T, dir string) int {
+// appendPatiently appends one event, "copy", to the new stream trail-1
+// WithSharedSync, in the background; its error comes on the channel.
+func appendPatiently(ctx context.Context, s *Store) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(eventstore.WithSharedSync(ctx), "trail-1", eventstore.NoStream, ev("copy"))
+		done <- err
+	}()
+	return done
+}
+
+// closeAndCount closes s and counts the frames and records of its log.
+func closeAndCount(t *testing.T, s *Store, dir string) (frames, records int) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "events.log"))
-	if err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	if _, err := scanLog(f, st.Size(), func(int64, []byte) error { n++; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return logFrames(t, dir)
 }
 
 // An append made WithSharedSync waits for the next append and is written
@@ -47,11 +46,7 @@ func TestAPatientAppendSharesTheNextSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	patient := make(chan error, 1)
-	go func() {
-		_, err := s.Append(eventstore.WithSharedSync(t.Context()), "trail-1", eventstore.NoStream, ev("copy"))
-		patient <- err
-	}()
+	patient := appendPatiently(t.Context(), s)
 	select {
 	case err := <-patient:
 		t.Fatalf("a patient append returned alone (%v): it should wait an hour for company", err)
@@ -68,11 +63,8 @@ func TestAPatientAppendSharesTheNextSync(t *testing.T) {
 	if err != nil || len(recs) != 2 || string(recs[0].Data) != "copy" || string(recs[1].Data) != "next" {
 		t.Fatalf("read %v, %v", recs, err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := frames(t, dir); n != 1 {
-		t.Fatalf("%d frames: the two appends should share one write and sync", n)
+	if frames, records := closeAndCount(t, s, dir); frames != 1 || records != 2 {
+		t.Fatalf("%d appends in %d frames: the two should share one write and sync", records, frames)
 	}
 }
 
@@ -90,11 +82,8 @@ func TestAPatientAppendAloneIsSyncedAfterTheWait(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := frames(t, dir); n != 3 {
-		t.Fatalf("%d frames, want 3: one per append, each after its wait", n)
+	if frames, records := closeAndCount(t, s, dir); frames != 3 || records != 3 {
+		t.Fatalf("%d appends in %d frames, want 3 in 3: each synced alone after its wait", records, frames)
 	}
 }
 
@@ -106,11 +95,7 @@ func TestCloseWritesAHeldAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	patient := make(chan error, 1)
-	go func() {
-		_, err := s.Append(eventstore.WithSharedSync(context.Background()), "trail-1", eventstore.NoStream, ev("copy"))
-		patient <- err
-	}()
+	patient := appendPatiently(context.Background(), s)
 	time.Sleep(50 * time.Millisecond) // taken by the writer and held
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
