@@ -72,7 +72,9 @@ func TestRelayBoundsWhatAStalledConsumerHolds(t *testing.T) {
 		}
 	}
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("relay run: %v", err)
+	}
 	events, batches := bus.events.Load(), bus.batches.Load()
 	t.Logf("stalled with %d events in %d batches in flight, of %d", events, batches, total)
 	if batches > maxInFlight || events >= maxEventsInFlight+maxBatch {
