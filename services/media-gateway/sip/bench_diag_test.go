@@ -81,14 +81,40 @@ func profileWindow(name string) (stop func()) {
 type runtimeStats struct {
 	allocs, gcCycles, liveHeap, stacks uint64 // allocs, cycles: so far
 	gcSeconds                          float64
+	sched                              *metrics.Float64Histogram // goroutines' waits for a CPU, so far
+}
+
+// schedP99Since is the p99 of how long goroutines that became runnable
+// after earlier waited for a CPU: high while CPU use is low says the
+// work comes in bursts (or something stops the world).
+func (r runtimeStats) schedP99Since(earlier runtimeStats) time.Duration {
+	if r.sched == nil || earlier.sched == nil || len(r.sched.Counts) != len(earlier.sched.Counts) {
+		return -1
+	}
+	var total uint64
+	counts := make([]uint64, len(r.sched.Counts))
+	for i := range counts {
+		counts[i] = r.sched.Counts[i] - earlier.sched.Counts[i]
+		total += counts[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	var seen uint64
+	for i, c := range counts {
+		if seen += c; float64(seen) >= 0.99*float64(total) {
+			return time.Duration(r.sched.Buckets[i+1] * float64(time.Second))
+		}
+	}
+	return -1
 }
 
 func readRuntime() runtimeStats {
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/cpu/classes/gc/total:cpu-seconds"},
-		{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+		{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/sched/latencies:seconds"}}
 	metrics.Read(s)
 	return runtimeStats{allocs: s[0].Value.Uint64(), gcSeconds: s[1].Value.Float64(), gcCycles: s[2].Value.Uint64(),
-		liveHeap: s[3].Value.Uint64(), stacks: s[4].Value.Uint64()}
+		liveHeap: s[3].Value.Uint64(), stacks: s[4].Value.Uint64(), sched: s[5].Value.Float64Histogram()}
 }
 
 // machineTime is the CPU time all processes used (user, nice, system,

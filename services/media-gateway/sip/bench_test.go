@@ -256,6 +256,7 @@ type bridgeResult struct {
 	allocs, gcCores  float64
 	gcCycles         uint64 // in the window
 	heapMB, stacksMB float64
+	schedP99         time.Duration
 }
 
 func (r bridgeResult) loss() float64 {
@@ -271,9 +272,9 @@ func (r bridgeResult) within() bool {
 
 func (r bridgeResult) String() string {
 	return fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms (p50 %.1f ms, max %.1f ms; delay p99 %.1f ms, %d frames sent of %d due, "+
-		"arrival jitter p99 %.1f ms, process CPU %.2f cores (GC %.3f: %d cycles, live heap %.0f MB, stacks %.0f MB; %.1f allocs/frame), machine %.2f, steal %.2f)",
+		"arrival jitter p99 %.1f ms, process CPU %.2f cores (wait for a CPU p99 %.2f ms; GC %.3f: %d cycles, live heap %.0f MB, stacks %.0f MB; %.1f allocs/frame), machine %.2f, steal %.2f)",
 		r.n, 100*r.loss(), ms(r.jitterP99), ms(r.jitterP50), ms(r.jitterMax), ms(r.delayP99), r.sent, 2*r.n*int(bridgeWindow/frameDur),
-		ms(r.jitterArrivalP99), r.cores, r.gcCores, r.gcCycles, r.heapMB, r.stacksMB, r.allocs, r.machine, r.steal)
+		ms(r.jitterArrivalP99), r.cores, ms(r.schedP99), r.gcCores, r.gcCycles, r.heapMB, r.stacksMB, r.allocs, r.machine, r.steal)
 }
 
 func BenchmarkBridgedCalls(b *testing.B) {
@@ -415,6 +416,7 @@ func measure(m *rtpMeter, n int, kind string) bridgeResult {
 	}
 	r.gcCores = (rt1.gcSeconds - rt0.gcSeconds) / bridgeWindow.Seconds()
 	r.gcCycles = rt1.gcCycles - rt0.gcCycles
+	r.schedP99 = rt1.schedP99Since(rt0)
 	r.heapMB, r.stacksMB = float64(rt1.liveHeap)/(1<<20), float64(rt1.stacks)/(1<<20)
 	if busy0 >= 0 && busy1 >= 0 {
 		r.machine = (busy1 - busy0).Seconds() / bridgeWindow.Seconds()

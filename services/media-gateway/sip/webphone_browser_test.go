@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emiago/diago/audio"
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -47,6 +48,7 @@ var browserAPI = func() *webrtc.API {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // its candidates are loopback addresses
 	// The gateway's RTCP (reports both ways) and nothing more: these
 	// browsers share the gateway's process, where a real browser's own
 	// bookkeeping would not run, let alone be collected by its GC.

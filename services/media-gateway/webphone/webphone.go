@@ -23,6 +23,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
@@ -137,6 +138,12 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	// No mDNS: a browser that names its host candidates name.local is
+	// reached at the address its checks come from (a peer-reflexive
+	// candidate), and multicast does not leave the gateway's network
+	// anyway. Each peer connection's mDNS socket was a goroutine and 7 KB
+	// of buffers per call, scanned by every GC (issue 15's bench).
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if len(cfg.ICEAddresses) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.ICEAddresses,
 			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {

@@ -1,0 +1,166 @@
+//go:build opus
+
+package sip
+
+import (
+	"math"
+	"math/rand"
+	"strconv"
+	"testing"
+
+	"gopkg.in/hraban/opus.v2"
+)
+
+// The encoder toward browsers runs at opusComplexity, not libopus's
+// default 9: it was the largest share of a browser leg's CPU (issue 15's
+// bench). This test holds the price of that choice on speech-like audio
+// band-limited as a contact's G.711 is: the log-spectral distance of what
+// a browser decodes from what was sent may grow by at most maxLSDCost
+// over complexity 9's.
+const maxLSDCost = 0.75 // dB
+
+func TestOpusComplexityKeepsTheSpectrum(t *testing.T) {
+	x := speechLike(4 * sampleRate)
+	chosen, best := opusLSD(t, x, opusComplexity), opusLSD(t, x, 9)
+	t.Logf("log-spectral distance, 125 Hz to 3.4 kHz: %.2f dB at complexity %d, %.2f dB at 9", chosen, opusComplexity, best)
+	if chosen-best > maxLSDCost {
+		t.Errorf("complexity %d costs %.2f dB of log-spectral distance over 9's, more than %.2f", opusComplexity, chosen-best, maxLSDCost)
+	}
+}
+
+// BenchmarkOpusEncode is the cost of one 20 ms frame toward a browser.
+func BenchmarkOpusEncode(b *testing.B) {
+	x := speechLike(sampleRate)
+	for _, cx := range []int{opusComplexity, 9} {
+		b.Run("complexity="+strconv.Itoa(cx), func(b *testing.B) {
+			enc, err := opus.NewEncoder(sampleRate, 1, opus.AppVoIP)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := enc.SetComplexity(cx); err != nil {
+				b.Fatal(err)
+			}
+			pcm, out := make([]int16, 160), make([]byte, 1500)
+			for i := 0; b.Loop(); i++ {
+				f := (i * 160) % (len(x) - 160)
+				for k := range pcm {
+					pcm[k] = int16(x[f+k])
+				}
+				if _, err := enc.Encode(pcm, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// speechLike is n samples at 8 kHz of a voiced sound: harmonics of a
+// gliding pitch under two moving formants, syllable-rate loudness, noise,
+// up to 3.4 kHz.
+func speechLike(n int) []float64 {
+	r := rand.New(rand.NewSource(1))
+	x := make([]float64, n)
+	phase := 0.0
+	for i := range x {
+		tm := float64(i) / sampleRate
+		f0 := 120 + 40*math.Sin(2*math.Pi*0.7*tm)
+		phase += 2 * math.Pi * f0 / sampleRate
+		v := 0.0
+		for h := 1; float64(h)*f0 < 3400; h++ {
+			f := float64(h) * f0
+			f1, f2 := (f-700-200*math.Sin(tm))/300, (f-1500)/400
+			amp := math.Exp(-f1*f1) + 0.6*math.Exp(-f2*f2) + 0.1
+			v += amp / float64(h) * math.Sin(float64(h)*phase)
+		}
+		x[i] = 6000*(0.5+0.5*math.Sin(2*math.Pi*3*tm))*v + 200*r.NormFloat64()
+	}
+	return x
+}
+
+// opusLSD encodes x in 20 ms frames at complexity cx, decodes it, and
+// returns the mean log-spectral distance (dB) of loud 32 ms frames.
+func opusLSD(t *testing.T, x []float64, cx int) float64 {
+	t.Helper()
+	enc, err := opus.NewEncoder(sampleRate, 1, opus.AppVoIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.SetComplexity(cx); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := opus.NewDecoder(sampleRate, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var y []float64
+	pcm, out, got := make([]int16, 160), make([]byte, 1500), make([]int16, 960)
+	for f := 0; f+160 <= len(x); f += 160 {
+		for k := range pcm {
+			pcm[k] = int16(max(-32768, min(32767, x[f+k])))
+		}
+		m, err := enc.Encode(pcm, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := dec.Decode(out[:m], got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range got[:d] {
+			y = append(y, float64(s))
+		}
+	}
+	lag := alignment(x, y)
+	const size = 256
+	var sum float64
+	var frames int
+	for f := sampleRate / 2; f+size+lag <= len(y) && f+size <= len(x); f += size / 2 {
+		var energy float64
+		for _, v := range x[f : f+size] {
+			energy += v * v
+		}
+		if energy < size*1e5 {
+			continue // a quiet frame: its distance is noise
+		}
+		var d2 float64
+		const lo, hi = 4, 110 // 125 Hz to 3.4 kHz
+		for bin := lo; bin < hi; bin++ {
+			d := 10*math.Log10(power(x[f:f+size], bin)+1) - 10*math.Log10(power(y[f+lag:f+lag+size], bin)+1)
+			d2 += d * d
+		}
+		sum += math.Sqrt(d2 / (hi - lo))
+		frames++
+	}
+	if frames == 0 {
+		t.Fatal("no loud frames")
+	}
+	return sum / float64(frames)
+}
+
+// alignment is the codec's delay: the lag of y that best matches x.
+func alignment(x, y []float64) int {
+	best, lag := math.Inf(-1), 0
+	for l := range 400 {
+		var c float64
+		for k := sampleRate / 2; k < 2*sampleRate && k+l < len(y); k++ {
+			c += x[k] * y[k+l]
+		}
+		if c > best {
+			best, lag = c, l
+		}
+	}
+	return lag
+}
+
+// power is the power of frequency bin of s under a Hann window.
+func power(s []float64, bin int) float64 {
+	var re, im float64
+	n := len(s)
+	for k, v := range s {
+		w := (0.5 - 0.5*math.Cos(2*math.Pi*float64(k)/float64(n-1))) * v
+		a := -2 * math.Pi * float64(bin*k) / float64(n)
+		re += w * math.Cos(a)
+		im += w * math.Sin(a)
+	}
+	return re*re + im*im
+}
