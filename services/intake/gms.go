@@ -220,7 +220,10 @@ func (s *Service) gmsReschedule(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	who := agentauth.Who(r.Context())
-	if _, err := s.RescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, "rescheduled through the GMS API by "+by(who)); err != nil {
+	// A move still before the router (ErrMovePending) is recorded: GMS
+	// has no 202, and its state is for the site to read later.
+	_, err = s.RescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, "rescheduled through the GMS API by "+by(who))
+	if err != nil && !errors.Is(err, ErrMovePending) {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

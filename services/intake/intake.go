@@ -87,6 +87,11 @@ type Config struct {
 	// (--router.services): with ServiceSet or these, a request for any
 	// other service is refused (404). Neither: every service is accepted.
 	Services []string
+	// MoveWait bounds how long a move of a callback that has fallen due
+	// waits for the router's decision between it and an agent accepting
+	// (manage.go); past it the move is answered 202. 0 means
+	// DefaultMoveWait.
+	MoveWait time.Duration
 	// ProofOfWork is the difficulty (leading zero bits) of the proof of
 	// work every service asks of anonymous creates (pow.go); the services
 	// file's proof_of_work overrides it per service. 0: none.
@@ -98,6 +103,12 @@ type Config struct {
 // the clock skew of replicas, whose clocks date claims) and short enough
 // that a visitor retrying after a crash waits no longer than that.
 const DefaultClaimGrace = 30 * time.Second
+
+// DefaultMoveWait: the decision is three bus hops (intake to scheduler to
+// router and back through the scheduler), milliseconds on one process and
+// tens of them on Kafka; 3 s covers a loaded cluster and is still a wait a
+// visitor who clicked a button sits through.
+const DefaultMoveWait = 3 * time.Second
 
 // DefaultMaxOpenPerNumber: a person may well want a callback about two or
 // three things at once (sales, support, billing); more open at once is
@@ -121,6 +132,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"leading zero bits of SHA-256 an anonymous create must prove it computed (GET /v1/challenge, the form solves it); 16 is about a second in a phone's browser; 0: off, unless the services file's proof_of_work turns it on for a service")
 	fs.DurationVar(&c.ClaimGrace, "intake.claim-grace", DefaultClaimGrace,
 		"how long a number claimed by a request that was never written (its replica died between the two writes) stays refused (409) before another request may take it")
+	fs.DurationVar(&c.MoveWait, "intake.move-wait", DefaultMoveWait,
+		"how long a move of a callback that has fallen due waits for the router to decide between it and an agent accepting the callback; past it the move is answered 202 and the callback's state says the outcome later")
 	c.linkFlags(fs)
 }
 
@@ -146,6 +159,9 @@ func (c *Config) Validate() error {
 	if c.ClaimGrace < 0 {
 		return fmt.Errorf("intake.claim-grace: must not be negative, got %s", c.ClaimGrace)
 	}
+	if c.MoveWait < 0 {
+		return fmt.Errorf("intake.move-wait: must not be negative, got %s", c.MoveWait)
+	}
 	return nil
 }
 
@@ -154,6 +170,13 @@ func (c *Config) claimGrace() time.Duration {
 		return DefaultClaimGrace
 	}
 	return c.ClaimGrace
+}
+
+func (c *Config) moveWait() time.Duration {
+	if c.MoveWait == 0 {
+		return DefaultMoveWait
+	}
+	return c.MoveWait
 }
 
 // Deps are what intake is given.

@@ -71,15 +71,83 @@ func (s *Service) load(ctx context.Context, id string) (callback.State, error) {
 // written. The answer shows it SCHEDULED for the wish at once; the
 // scheduler then fixes the due time within office hours and the calling
 // window, and the callback's moves say so.
+//
+// A callback that has fallen due is being offered to agents: the router
+// decides between the move and an agent accepting it, and the answer
+// waits for that decision (settleMove). An agent who won is a 409 that
+// says so, the callback IN_PROGRESS; a decision that has not come back
+// within --intake.move-wait is ErrMovePending, with the state so far.
 func (s *Service) RescheduleCallback(ctx context.Context, id string, desired time.Time, by, reason string) (callback.State, error) {
 	out, err := s.rescheduleCallback(ctx, id, desired, by, reason)
 	return out.State, err
 }
 
+// ErrMovePending: a move of a callback being routed was recorded, but the
+// router's decision between it and an agent accepting had not come back
+// within --intake.move-wait (HTTP 202). The callback's state says the
+// outcome later: IN_PROGRESS if an agent took it, else the new time.
+var ErrMovePending = errors.New("the move is recorded; whether it came before an agent accepting the callback is not known yet")
+
 // rescheduleCallback is RescheduleCallback with the store position of its
 // write, for the API's consistency token. Refused, its State is the
 // callback as loaded.
 func (s *Service) rescheduleCallback(ctx context.Context, id string, desired time.Time, by, reason string) (eventstore.Outcome[callback.State], error) {
+	out, err := s.recordMove(ctx, id, desired, by, reason)
+	if err != nil || !out.State.MoveAsked || len(out.Events) == 0 {
+		return out, err
+	}
+	st, settled, err := s.settleMove(ctx, id)
+	if err != nil {
+		return out, err
+	}
+	out.State = st
+	switch {
+	case !settled:
+		return out, ErrMovePending
+	case st.Status == callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS:
+		return out, refused(callback.ErrInProgress,
+			httpx.Conflict("an agent took this callback as it was being moved: they are calling now, at the time it had"))
+	}
+	return out, nil
+}
+
+// settleMove waits until the callback's stream says what the router
+// decided of a move asked while it was being routed (State.MoveAsked):
+// the scheduler's new due time, or an agent's accept. It reads the store,
+// so it sees a decision whichever replica's inbox recorded it. Not
+// settled within the wait, or with the client gone, it answers the state
+// so far.
+func (s *Service) settleMove(ctx context.Context, id string) (callback.State, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.moveWait())
+	defer cancel()
+	tick := time.NewTicker(movePoll)
+	defer tick.Stop()
+	var st callback.State
+	for {
+		l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
+		switch {
+		case ctx.Err() != nil:
+			return st, false, nil
+		case err != nil:
+			return st, false, err
+		}
+		if st = l.State; !st.MoveAsked {
+			return st, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, false, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// movePoll: a stream read every 20 ms for the few seconds of a move's
+// wait, the cost of which is nothing beside the human click it answers.
+const movePoll = 20 * time.Millisecond
+
+// recordMove decides and appends the move.
+func (s *Service) recordMove(ctx context.Context, id string, desired time.Time, by, reason string) (eventstore.Outcome[callback.State], error) {
 	st, err := s.load(ctx, id)
 	refuse := func(err error) (eventstore.Outcome[callback.State], error) {
 		return eventstore.Outcome[callback.State]{State: st}, err
@@ -203,11 +271,15 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 		reason = "rescheduled by the API client " + who.ID
 	}
 	out, err := s.rescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, reason)
-	if err != nil {
+	status := http.StatusOK
+	switch {
+	case errors.Is(err, ErrMovePending):
+		status = http.StatusAccepted
+	case err != nil:
 		return err
 	}
 	consistency.Set(w, out.Position)
-	httpx.WriteJSON(w, http.StatusOK, s.show(r, out.State))
+	httpx.WriteJSON(w, status, s.show(r, out.State))
 	return nil
 }
 

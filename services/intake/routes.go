@@ -144,9 +144,13 @@ type callbackView struct {
 	// Attempts are the calls made to the contact so far; Reason why it
 	// completed unreached (FAIL_BUSY, FAIL_EXPIRED…); Moves why its due
 	// time moved, oldest first (issue 11).
-	Attempts    int       `json:"attempts"`
-	Reason      string    `json:"reason,omitempty"`
-	Moves       []string  `json:"moves,omitempty"`
+	Attempts int      `json:"attempts"`
+	Reason   string   `json:"reason,omitempty"`
+	Moves    []string `json:"moves,omitempty"`
+	// MovePending: rescheduled as it was being offered to agents (a 202
+	// to the move), and the router has not said yet whether the move came
+	// first (manage.go).
+	MovePending bool      `json:"move_pending,omitempty"`
 	RequestedAt time.Time `json:"requested_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	SelfService *selfLink `json:"self_service,omitempty"`
@@ -157,7 +161,7 @@ func present(st callback.State) callbackView {
 		Service: st.Request.GetService(), PhoneNumber: st.Request.GetPhoneNumber(), Subject: st.Request.GetSubject(),
 		ContactName: st.Request.GetContactName(), CaseData: st.Request.GetCaseData(), InteractionID: st.InteractionID,
 		Disposition: st.Disposition, RequestedAt: st.Request.GetRequestedAt().AsTime(), UpdatedAt: st.UpdatedAt,
-		Attempts: st.Attempts, Reason: st.Reason, Moves: st.Moves}
+		Attempts: st.Attempts, Reason: st.Reason, Moves: st.Moves, MovePending: st.MoveAsked}
 	if !st.Desired.IsZero() {
 		t := st.Desired
 		v.DesiredTime = &t

@@ -135,13 +135,18 @@ type selfView struct {
 	// (PUT {"asap": true}): it is changeable, booked for later, and its
 	// service's office hours are open, as the form offers it.
 	ASAP bool `json:"asap"`
+	// MovePending: the visitor moved it as it was being offered to
+	// agents, and the router has not said yet whether the move came
+	// first (a 202 to the move). Not pending any more, the state says:
+	// IN_PROGRESS if an agent took it first, else the new time.
+	MovePending bool `json:"move_pending,omitempty"`
 }
 
 func (s *Service) selfPresent(st callback.State, exp time.Time) selfView {
 	v := present(st)
 	return selfView{ID: v.ID, State: v.State, Service: v.Service, PhoneNumber: v.PhoneNumber, ContactName: v.ContactName,
 		Subject: v.Subject, Timezone: st.Request.GetTimezone(), DesiredTime: v.DesiredTime, ScheduledFor: v.ScheduledFor,
-		Reason: v.Reason, Changeable: changeable(st), LinkExpiresAt: exp, ASAP: s.asapOpen(st) == nil}
+		Reason: v.Reason, Changeable: changeable(st), LinkExpiresAt: exp, ASAP: s.asapOpen(st) == nil, MovePending: st.MoveAsked}
 }
 
 // asapOpen says why a callback cannot be moved to as soon as possible, or
@@ -239,12 +244,7 @@ func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out, err := s.RescheduleCallback(r.Context(), st.ID, s.deps.Clock.Now(), "", "moved to as soon as possible by the visitor through their link")
-		if err != nil {
-			return err
-		}
-		noStore(w)
-		httpx.WriteJSON(w, http.StatusOK, s.selfPresent(out, c.Expires))
-		return nil
+		return s.selfMoved(w, out, c, err)
 	}
 	if req.DesiredTime == "" {
 		return httpx.BadField("desired_time", "is required: the new time to be called, RFC 3339")
@@ -257,11 +257,22 @@ func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 		return notChangeable(st)
 	}
 	out, err := s.RescheduleCallback(r.Context(), st.ID, desired, "", "moved by the visitor through their link")
-	if err != nil {
+	return s.selfMoved(w, out, c, err)
+}
+
+// selfMoved answers a visitor's move: 200 moved, 202 while the router has
+// not decided between it and an agent (the page asks again), or the
+// refusal, such as the 409 of an agent who took the callback first.
+func (s *Service) selfMoved(w http.ResponseWriter, out callback.State, c selflink.Claims, err error) error {
+	status := http.StatusOK
+	switch {
+	case errors.Is(err, ErrMovePending):
+		status = http.StatusAccepted
+	case err != nil:
 		return err
 	}
 	noStore(w)
-	httpx.WriteJSON(w, http.StatusOK, s.selfPresent(out, c.Expires))
+	httpx.WriteJSON(w, status, s.selfPresent(out, c.Expires))
 	return nil
 }
 

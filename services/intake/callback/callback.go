@@ -43,6 +43,11 @@ type State struct {
 	// Voided: the request was abandoned between its number's claim and its
 	// CallbackRequested, which now never will be written (contact package).
 	Voided bool
+	// MoveAsked: a move was asked while the callback was being routed
+	// (fallen due, its interaction open). The router decides between the
+	// move and an agent accepting (README, "self-service"); the next word
+	// of the platform on the callback says which, and clears this.
+	MoveAsked bool
 }
 
 // Open says whether the callback still waits for or is in an interaction.
@@ -164,8 +169,10 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		}
 		// The same state again is nothing, unless it names another agent:
 		// the interaction went with a transferred call (issue 15).
+		// A move's confirmation is news even when it says what the move
+		// did: it settles the move (MoveAsked).
 		if c.State == s.Status && (c.ScheduledFor.IsZero() || c.ScheduledFor.Equal(s.ScheduledFor)) && c.Moved == "" &&
-			(c.Agent == "" || c.Agent == s.Agent) {
+			(c.Agent == "" || c.Agent == s.Agent) && !s.MoveAsked {
 			return nil, nil
 		}
 		// The scheduler's first word may hold an ASAP request until the
@@ -220,6 +227,7 @@ func Evolve(s State, e proto.Message) State {
 		s.Status, s.UpdatedAt = callbackv1.CallbackState_CALLBACK_STATE_CANCELLED, e.At.AsTime()
 	case *callbackv1.CallbackStateChanged:
 		s.Status, s.UpdatedAt = e.State, e.At.AsTime()
+		s.MoveAsked = false
 		if e.InteractionId != "" {
 			s.InteractionID = e.InteractionId
 		}

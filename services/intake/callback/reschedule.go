@@ -44,8 +44,10 @@ func decideReschedule(s State, c Reschedule) ([]proto.Message, error) {
 }
 
 // evolveReschedule: SCHEDULED for the new wish (QUEUED when that is now),
-// until the scheduler says when it falls due.
+// until the scheduler says when it falls due; asked of a callback being
+// routed, until the router's decision comes back (MoveAsked).
 func evolveReschedule(s State, e *callbackv1.CallbackRescheduleRequested) State {
+	s.MoveAsked = s.MoveAsked || s.Status == callbackv1.CallbackState_CALLBACK_STATE_QUEUED && s.InteractionID != ""
 	s.UpdatedAt = e.At.AsTime()
 	s.Desired = time.Time{}
 	s.Status = callbackv1.CallbackState_CALLBACK_STATE_QUEUED

@@ -104,3 +104,44 @@ func TestCheckDesired(t *testing.T) {
 		t.Errorf("says %q", err)
 	}
 }
+
+// A move of a callback being routed waits for the router's decision: the
+// platform's next word on the callback settles it, whichever it is, even a
+// confirmation that says only what the move did.
+func TestAMoveOfACallbackBeingRoutedIsSettledByTheNextWord(t *testing.T) {
+	later := t0.Add(time.Hour)
+	due := &callbackv1.CallbackStateChanged{State: callbackv1.CallbackState_CALLBACK_STATE_QUEUED, At: timestamppb.New(t0), InteractionId: "i1"}
+	move := &callbackv1.CallbackRescheduleRequested{CallbackId: "c1", DesiredTime: timestamppb.New(later), At: timestamppb.New(t0)}
+	cases := []struct {
+		name      string
+		given     []proto.Message
+		word      Progress
+		wantAsked bool // before the word
+		want      callbackv1.CallbackState
+	}{
+		{"the agent took it", []proto.Message{requested(nil), due, move}, Progress{State: callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS,
+			InteractionID: "i1", Agent: "a1", At: t0}, true, callbackv1.CallbackState_CALLBACK_STATE_IN_PROGRESS},
+		{"the router withdrew it: moved", []proto.Message{requested(nil), due, move}, Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED,
+			ScheduledFor: later, Reopen: true, Moved: "moved by the visitor", At: t0}, true, callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED},
+		{"moved, told with no reason", []proto.Message{requested(nil), due, move}, Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED,
+			ScheduledFor: later, Reopen: true, At: t0}, true, callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED},
+		{"not yet due: the scheduler moves it alone", []proto.Message{requested(&later), move}, Progress{State: callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED,
+			ScheduledFor: later, Reopen: true, Moved: "moved", At: t0}, false, callbackv1.CallbackState_CALLBACK_STATE_SCHEDULED},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := fold(c.given...)
+			if st.MoveAsked != c.wantAsked {
+				t.Fatalf("asked %v before the word", st.MoveAsked)
+			}
+			out, err := Decide(st, c.word)
+			if err != nil || len(out) != 1 {
+				t.Fatalf("the word recorded %v, %v", out, err)
+			}
+			after := fold(append(c.given, out...)...)
+			if after.MoveAsked || after.Status != c.want {
+				t.Fatalf("after the word: asked %v, %s", after.MoveAsked, after.Status)
+			}
+		})
+	}
+}

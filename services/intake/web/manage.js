@@ -86,26 +86,61 @@ $('move-btn').addEventListener('click', async () => {
   $('move-btn').disabled = true;
   try {
     const cb = await call('PUT', {desired_time: new Date(iso) > new Date(Date.now() + 30000) ? iso : new Date(Date.now() + 60000).toISOString()});
-    show(cb);
-    // The scheduler confirms the new time a moment later; the visitor's
-    // choice is what was asked.
-    $('f-when').textContent = when(new Date(iso)) + ' (' + zone + ')';
-    say('notice', 'Your callback was moved to ' + when(new Date(iso)) + '.');
+    await moved(cb, 'Your callback was moved to ' + when(new Date(iso)) + '.', () => {
+      // The scheduler confirms the new time a moment later; the
+      // visitor's choice is what was asked.
+      $('f-when').textContent = when(new Date(iso)) + ' (' + zone + ')';
+    });
   } catch (p) {
-    say('problem', 'Your callback was not moved: ' + trouble(p));
+    await notMoved(p);
   } finally {
     $('move-btn').disabled = false;
   }
 });
 
+// moved shows the answer to a move. One that reached the callback while
+// it was being offered to agents may still be undecided (202,
+// move_pending): the page asks again until the callback says whether an
+// agent took it first.
+async function moved(cb, done, shown) {
+  show(cb);
+  for (let i = 0; cb.move_pending && i < 30; i++) {
+    say('notice', 'Your change is on its way. An agent may be taking your callback at this moment: this page will say which in a few seconds.');
+    await new Promise((r) => setTimeout(r, 2000));
+    try {
+      cb = await call('GET');
+    } catch (p) {
+      return void say('problem', trouble(p));
+    }
+    show(cb);
+  }
+  if (cb.move_pending) return void say('notice', 'Your change is still on its way. Reload this page in a minute to see where your callback stands.');
+  if (cb.state === 'IN_PROGRESS') return void say('problem', 'An agent took your callback just before your change reached them: they are calling you now, so it was not moved.');
+  shown();
+  say('notice', done);
+}
+
+// notMoved says why a move was refused; a conflict (an agent took the
+// callback, or it is over) also shows where the callback stands now.
+async function notMoved(p) {
+  if (p.status === 409) {
+    try {
+      show(await call('GET'));
+    } catch (ignored) {
+      // the refusal below says enough
+    }
+  }
+  say('problem', 'Your callback was not moved: ' + trouble(p));
+}
+
 $('asap-btn').addEventListener('click', async () => {
   $('asap-btn').disabled = true;
   try {
-    show(await call('PUT', {asap: true}));
-    $('f-when').textContent = 'As soon as possible';
-    say('notice', 'We will call you as soon as an agent is free.');
+    await moved(await call('PUT', {asap: true}), 'We will call you as soon as an agent is free.', () => {
+      $('f-when').textContent = 'As soon as possible';
+    });
   } catch (p) {
-    say('problem', 'Your callback was not moved: ' + trouble(p));
+    await notMoved(p);
   } finally {
     $('asap-btn').disabled = false;
   }
