@@ -16,8 +16,11 @@ import (
 	"github.com/ringback/ringback/libs/dialplan"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/httpx"
+	"github.com/ringback/ringback/libs/streams"
 	"github.com/ringback/ringback/libs/timetravel"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/desktop"
 	"github.com/ringback/ringback/services/agent-session/interaction"
@@ -177,7 +180,7 @@ func isDomain(err error) bool {
 		interaction.ErrNotOnHold, interaction.ErrDigits, interaction.ErrRescheduleTime, agent.ErrNotLoggedIn, agent.ErrUnknownState,
 		agent.ErrChannel, agent.ErrBusy, agent.ErrUnavailable, interaction.ErrPartyOnCall, interaction.ErrNoParty,
 		interaction.ErrNotConsulting, interaction.ErrSelf, interaction.ErrCompletion, interaction.ErrTransferred, interaction.ErrOutsideWindow,
-		interaction.ErrAttemptsUsed, interaction.ErrHandedOver} {
+		interaction.ErrAttemptsUsed, interaction.ErrHandedOver, interaction.ErrContactCancelled} {
 		if errors.Is(err, d) {
 			return true
 		}
@@ -421,9 +424,43 @@ func (s *Service) call(w http.ResponseWriter, r *http.Request) error {
 			ag, _ = s.view.agent(a)
 		}
 		return interaction.Call{Agent: a, CallID: uuid.NewString(), PhoneURI: phoneOf(a, ag), At: now, Windows: s.windows,
-			Services: s.cfg.ServiceSet}
+			Services: s.cfg.ServiceSet, ContactCancelled: s.contactCancelled(r.Context(), r.PathValue("id"))}
 	}, nil)
 }
+
+// contactCancelled says whether the callback of interaction id was
+// cancelled. A visitor who cancels as the agent accepts is told "we will
+// not call you" once intake has written CallbackCancelled; the router
+// withdraws only offers no agent took, so the dial is where that promise
+// is kept. Read from intake's stream in the store, not from the view:
+// the cancel is durable before its answer, so a click after it is refused
+// on any replica. A failed read lets the call go, as before this check.
+func (s *Service) contactCancelled(ctx context.Context, id string) bool {
+	st, ok := s.view.interaction(id)
+	if !ok || st.CallbackID == "" {
+		l, err := s.loadInteraction(ctx, id)
+		if err != nil {
+			return false
+		}
+		st = l
+	}
+	if st.CallbackID == "" {
+		return false
+	}
+	recs, err := s.deps.Store.ReadStream(ctx, streams.IntakeCallback+st.CallbackID, 0)
+	if err != nil {
+		s.deps.Log.Warn("could not read the callback before a dial", "interaction", id, "err", err)
+		return false
+	}
+	for _, r := range recs {
+		if r.Type == cancelledType {
+			return true
+		}
+	}
+	return false
+}
+
+var cancelledType = catalog.TypeName(&callbackv1.CallbackCancelled{})
 
 // agentNow is the agent as stored, read through the cache: the phone an
 // agent logged in with on another replica a moment ago is there even when

@@ -142,6 +142,10 @@ type (
 		// Services give the service's retry policy: after a call that did
 		// not reach the contact, the agent redials only within its attempts.
 		Services *serviceconf.Set
+		// ContactCancelled: the callback was cancelled (its intake stream
+		// says so), by the visitor or a supervisor, after the agent took
+		// it: the contact was told they will not be called.
+		ContactCancelled bool
 	}
 	EndCall struct {
 		Agent string
@@ -256,6 +260,9 @@ var (
 	// ErrAttemptsUsed: the retry policy allows no more calls; Done
 	// completes the callback, or the agent reschedules it.
 	ErrAttemptsUsed = errors.New("the attempts the service allows are used: reschedule or click Done")
+	// ErrContactCancelled: the callback was cancelled after the agent took
+	// it, in the moment before intake knew (Call.ContactCancelled).
+	ErrContactCancelled = errors.New("the contact cancelled this callback: do not call them; click Done")
 )
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
@@ -313,6 +320,9 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 		}
 		if s.CallStatus != ReadyToCall {
 			return nil, ErrInCall
+		}
+		if c.ContactCancelled {
+			return nil, ErrContactCancelled
 		}
 		if c.PhoneURI == "" {
 			return nil, ErrNoPhone

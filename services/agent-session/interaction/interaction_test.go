@@ -61,6 +61,7 @@ func TestDecide(t *testing.T) {
 		{"call before accept", []proto.Message{presented}, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0}, nil, ErrNotAccepted},
 		{"call", open, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0}, []string{"DialRequested"}, nil},
 		{"call without phone", open, Call{Agent: "a1", CallID: "k1", At: t0}, nil, ErrNoPhone},
+		{"call a contact who cancelled", open, Call{Agent: "a1", CallID: "k1", PhoneURI: "sip:a@h", At: t0, ContactCancelled: true}, nil, ErrContactCancelled},
 		{"call while establishing", append(open, dialled), Call{Agent: "a1", CallID: "k2", PhoneURI: "sip:a@h", At: t0}, nil, ErrInCall},
 		{"connected", append(open, dialled), Progress{CallID: "k1", Status: Connected, At: t0}, []string{"CallStatusChanged"}, nil},
 		{"stale attempt ignored", append(open, dialled), Progress{CallID: "k0", Status: Connected, At: t0}, nil, nil},
