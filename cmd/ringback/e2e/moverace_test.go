@@ -25,22 +25,9 @@ func TestAMoveOfAnOfferedCallbackIsAnsweredWithTheRoutersDecision(t *testing.T) 
 	pushed := a.events("m1")
 	seen := 0
 
-	offered := func(number string) (string, interactionView) {
-		var cb struct{ ID string }
-		a.do("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": number}).decode(t, &cb)
-		e := pushed.waitFor(t, &seen, "the offer of "+number, func(e sseEvent) bool { return e.Name == "offer" })
-		var v interactionView
-		_ = json.Unmarshal(e.Data, &v)
-		var st struct {
-			State         string `json:"state"`
-			InteractionID string `json:"interaction_id"`
-		}
-		a.eventually("/v1/callbacks/"+cb.ID, &st, "intake knows it fell due", func() bool { return st.InteractionID == v.ID })
-		return cb.ID, v
-	}
 	later := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
 
-	id, offer := offered("+14155550171")
+	id, _, offer := offeredCallback(t, a, pushed, &seen, "+14155550171")
 	began := time.Now()
 	r := a.do("PUT", "/v1/callbacks/"+id, map[string]string{"desired_time": later.Format(time.RFC3339)})
 	took := time.Since(began)
@@ -57,16 +44,39 @@ func TestAMoveOfAnOfferedCallbackIsAnsweredWithTheRoutersDecision(t *testing.T) 
 		t.Fatalf("moved: %+v", moved)
 	}
 	t.Logf("figure: a move of an offered callback answered with the router's decision in %s (one process)", took.Round(time.Millisecond))
-	if r := a.do("POST", "/v1/interactions/"+offer.ID+"/accept", nil); r.Status == 200 {
+	if r := a.do("POST", "/v1/interactions/"+offer+"/accept", nil); r.Status == 200 {
 		t.Fatalf("the withdrawn offer was accepted: %s", r.Body)
 	}
 
-	id, offer = offered("+14155550172")
-	if r := a.do("POST", "/v1/interactions/"+offer.ID+"/accept", nil); r.Status != 200 && r.Status != 202 {
+	id, _, offer = offeredCallback(t, a, pushed, &seen, "+14155550172")
+	if r := a.do("POST", "/v1/interactions/"+offer+"/accept", nil); r.Status != 200 && r.Status != 202 {
 		t.Fatalf("accept: %d %s", r.Status, r.Body)
 	}
 	r = a.do("PUT", "/v1/callbacks/"+id, map[string]string{"desired_time": later.Format(time.RFC3339)})
 	if r.Status != 409 || !strings.Contains(string(r.Body), "agent") {
 		t.Fatalf("move of an accepted callback: %d %s", r.Status, r.Body)
 	}
+}
+
+// offeredCallback asks for a callback for number as soon as possible and
+// waits until it is offered to the agent whose events pushed are, and
+// until intake knows it fell due; it returns its id, the self-service
+// link's path and the interaction.
+func offeredCallback(t *testing.T, a api, pushed *stream, seen *int, number string) (id, link, interaction string) {
+	t.Helper()
+	var cb struct {
+		ID          string `json:"id"`
+		SelfService struct {
+			URL string `json:"url"`
+		} `json:"self_service"`
+	}
+	a.do("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": number}).decode(t, &cb)
+	e := pushed.waitFor(t, seen, "the offer of "+number, func(e sseEvent) bool { return e.Name == "offer" })
+	var v interactionView
+	_ = json.Unmarshal(e.Data, &v)
+	var st struct {
+		InteractionID string `json:"interaction_id"`
+	}
+	a.eventually("/v1/callbacks/"+cb.ID, &st, "intake knows it fell due", func() bool { return st.InteractionID == v.ID })
+	return cb.ID, cb.SelfService.URL, v.ID
 }

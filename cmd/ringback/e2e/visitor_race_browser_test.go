@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,23 +33,6 @@ func TestVisitorMovesAnOfferedCallbackInChromium(t *testing.T) {
 	a.do("PUT", "/v1/agents/v1/state", map[string]string{"channel": "webcallback", "state": "READY"})
 	pushed := a.events("v1")
 	seen := 0
-	offered := func(number string) (link, interaction string) {
-		var cb struct {
-			ID          string `json:"id"`
-			SelfService struct {
-				URL string `json:"url"`
-			} `json:"self_service"`
-		}
-		a.do("POST", "/v1/callbacks", map[string]any{"service": "support", "phone_number": number}).decode(t, &cb)
-		e := pushed.waitFor(t, &seen, "the offer of "+number, func(e sseEvent) bool { return e.Name == "offer" })
-		var v interactionView
-		_ = json.Unmarshal(e.Data, &v)
-		var st struct {
-			InteractionID string `json:"interaction_id"`
-		}
-		a.eventually("/v1/callbacks/"+cb.ID, &st, "intake knows it fell due", func() bool { return st.InteractionID == v.ID })
-		return p.URL + cb.SelfService.URL, v.ID
-	}
 	b := startDesktopBrowser(t)
 	tab := visitorTab(t, b, "visitor")
 	pickTomorrow := func() {
@@ -59,7 +41,8 @@ func TestVisitorMovesAnOfferedCallbackInChromium(t *testing.T) {
 		tab.do(t, "pick a slot", chromedp.Click(chromedp.CSS(`#slots input[name=slot]`)))
 	}
 
-	link, _ := offered("+14155550161")
+	_, link, _ := offeredCallback(t, a, pushed, &seen, "+14155550161")
+	link = p.URL + link
 	tab.do(t, "open the link", chromedp.Navigate(link))
 	pickTomorrow()
 	tab.pressNamed(t, "#move", "Move my callback")
@@ -71,7 +54,8 @@ func TestVisitorMovesAnOfferedCallbackInChromium(t *testing.T) {
 	}
 	pageAxe(t, tab, "moved")
 
-	link, iid := offered("+14155550162")
+	_, link, iid := offeredCallback(t, a, pushed, &seen, "+14155550162")
+	link = p.URL + link
 	tab.do(t, "leave", chromedp.Navigate("about:blank"))
 	tab.do(t, "open the other link", chromedp.Navigate(link))
 	tab.do(t, "its page", chromedp.WaitVisible(chromedp.CSS("#move"))) // survives the context changing under it
