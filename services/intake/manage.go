@@ -93,7 +93,9 @@ var ErrMovePending = errors.New("the move is recorded; whether it came before an
 // callback as loaded.
 func (s *Service) rescheduleCallback(ctx context.Context, id string, desired time.Time, by, reason string) (eventstore.Outcome[callback.State], error) {
 	out, err := s.recordMove(ctx, id, desired, by, reason)
-	if err != nil || !out.State.MoveAsked || len(out.Events) == 0 {
+	if err != nil || !out.State.MoveAsked {
+		// A retried PUT of a move still pending (no new event) waits for
+		// the same decision.
 		return out, err
 	}
 	st, settled, err := s.settleMove(ctx, id)

@@ -68,6 +68,10 @@ func TestAMoveRacingAnAcceptIsAnsweredWithTheOutcome(t *testing.T) {
 		if err := json.Unmarshal([]byte(got.body), &v); got.status != http.StatusAccepted || err != nil || !v.MovePending {
 			t.Fatalf("answer %d %s", got.status, got.body)
 		}
+		// Asked again (a retried PUT): the same wait, the same answer.
+		if again := <-moveAsync(env, cb, later); again.status != http.StatusAccepted {
+			t.Fatalf("retried: %d %s", again.status, again.body)
+		}
 		env.AppendAs("router-interaction-i3", eventstore.Cause{ID: uuid.NewString(), Correlation: cb.ID},
 			&routingv1.OfferAccepted{InteractionId: "i3", AgentId: "a1", At: timestamppb.New(servicetest.Start)})
 		waitView(t, env, cb.ID, func(v callbackView) bool { return v.State == "IN_PROGRESS" && !v.MovePending })
