@@ -194,6 +194,11 @@ type RouterConfig struct {
 	// SentAt reads from a message when its event was stored, for the
 	// delivery delay and consumer lag metrics. Nil measures neither.
 	SentAt func(*message.Message) (time.Time, bool)
+	// Skip, when set, says a message is of no interest to its handler:
+	// it is acknowledged once measured (so the lag metrics still follow
+	// the topic), with no span, no retry and no decode. For a consumer
+	// that reads a busy topic for one kind of event.
+	Skip func(*message.Message) bool
 }
 
 // NewRouter returns a Watermill router with ringback's middleware, outermost
@@ -201,6 +206,8 @@ type RouterConfig struct {
 //
 //   - metrics: the time of each message through everything below, and
 //     whether it was handled, poisoned or left for redelivery;
+//   - Skip (RouterConfig.Skip): a message the handler does not want is
+//     acknowledged here;
 //   - CorrelationID copies the correlation id to produced messages;
 //   - poison queue: what still fails below is published to the poison topic
 //     on poison and acked, so one bad message does not stop the consumer;
@@ -238,6 +245,7 @@ func NewRouter(cfg RouterConfig, logger watermill.LoggerAdapter, poison message.
 	}
 	r.AddMiddleware(
 		m.measure,
+		skip(cfg.Skip),
 		middleware.CorrelationID,
 		poisonMiddleware,
 		Trace(cfg.TracerProvider),
@@ -245,6 +253,21 @@ func NewRouter(cfg RouterConfig, logger watermill.LoggerAdapter, poison message.
 		middleware.Recoverer,
 	)
 	return r, nil
+}
+
+// skip acknowledges the messages want says nothing of; nil skips none.
+func skip(want func(*message.Message) bool) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		if want == nil {
+			return h
+		}
+		return func(m *message.Message) ([]*message.Message, error) {
+			if want(m) {
+				return nil, nil
+			}
+			return h(m)
+		}
+	}
 }
 
 // Slog adapts a slog logger to Watermill's logger interface (Watermill's

@@ -63,6 +63,12 @@ type Config struct {
 	// when nil, the subscriber's (MetricsRegisterer), if any.
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
+	// Only names, per topic, the event types (catalog.TypeName) the
+	// handler acts on: the topic's other messages are acknowledged
+	// without being decoded. A topic not named delivers every type. The
+	// consumer's tests hold that the types left out change nothing
+	// (OnlyLeavesOutNothingHandled).
+	Only map[string][]string
 }
 
 // Consume reads cfg.Topics as consumer group cfg.Name until ctx is done.
@@ -95,6 +101,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 			MaxInterval: 2 * time.Second, MaxElapsedTime: time.Minute},
 		Registerer: cfg.Metrics,
 		SentAt:     sentAt,
+		Skip:       unwanted(cfg.Only),
 	}, bus.Slog(cfg.Log.With("handler", cfg.Name)), cfg.Poison)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
@@ -121,6 +128,24 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		return nil
 	}
 	return fmt.Errorf("%s: %w", cfg.Name, err)
+}
+
+// unwanted says which messages Config.Only leaves out; nil for none.
+func unwanted(only map[string][]string) func(*message.Message) bool {
+	if len(only) == 0 {
+		return nil
+	}
+	wanted := make(map[string]map[string]bool, len(only))
+	for topic, types := range only {
+		wanted[topic] = make(map[string]bool, len(types))
+		for _, t := range types {
+			wanted[topic][t] = true
+		}
+	}
+	return func(m *message.Message) bool {
+		types, ok := wanted[message.SubscribeTopicFromCtx(m.Context())]
+		return ok && !types[m.Metadata.Get(envelope.KeyType)]
+	}
 }
 
 // sentAt is when the store accepted a message's event (its CloudEvents

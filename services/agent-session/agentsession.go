@@ -257,7 +257,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // auto-answer and after-call-work loops until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.hub.close()
-	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.super.run, s.autoAnswer, s.afterCallWorkLoop)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only}, s.handle, s.super.run, s.autoAnswer, s.afterCallWorkLoop)
 }
 
 var (

@@ -10,6 +10,7 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/serviceconf"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	dispositionv1 "github.com/ringback/ringback/proto/ringback/disposition/v1"
 	historyv1 "github.com/ringback/ringback/proto/ringback/history/v1"
@@ -22,6 +23,12 @@ import (
 // Topics are the topics agent-session learns from: offers, the call, the disposition.
 var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition"),
 	envelope.TopicOf("history")}
+
+// Only are the event types handle acts on where a topic carries many
+// more: history's topic is its trail, dozens of copies per callback, of
+// which the desktop needs the case data an agent edited. The others are
+// acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
+var Only = map[string][]string{envelope.TopicOf("history"): {catalog.TypeName(&historyv1.CaseDataUpdated{})}}
 
 // endOf is why the gateway says a call or a party's leg ended: its
 // end_reason, or for an event from a gateway before end_reason existed,

@@ -8,6 +8,7 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/serviceconf"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
@@ -19,6 +20,12 @@ import (
 // router withdrew for a move from; exported so the binary can hold its
 // relay until every consumer listens.
 var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent"), envelope.TopicOf("router")}
+
+// Only are the event types handle acts on where a topic carries many
+// more: of the router's, the close of an interaction (a withdrawal for a
+// move). Its offers, answers and agents' availability, several per
+// callback, are acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
+var Only = map[string][]string{envelope.TopicOf("router"): {catalog.TypeName(&routingv1.InteractionClosed{})}}
 
 // handle turns intake's facts into schedule commands. The bus event id is the
 // cause, so a redelivered message appends nothing.

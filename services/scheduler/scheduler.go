@@ -244,7 +244,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // Run folds scheduler's streams, consumes the bus and fires due callbacks
 // until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.timer, s.releaser)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only}, s.handle, s.timer, s.releaser)
 }
 
 var aggregate = eventstore.Aggregate[schedule.State]{Evolve: schedule.Evolve}
