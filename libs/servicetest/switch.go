@@ -52,6 +52,16 @@ func TypeSwitchCases(t testing.TB, file, fn, pkg string) []string {
 	return slices.Compact(out)
 }
 
+// HoldOnly fails t unless the types of package alias pkg that function fn
+// of file switches on are exactly only (catalog.TypeName names): the list
+// of an inbox.Config.Only topic, held to the handler that reads it.
+func HoldOnly(t testing.TB, file, fn, pkg string, only []string) {
+	t.Helper()
+	if handled, let := TypeSwitchCases(t, file, fn, pkg), ShortNames(only); !slices.Equal(handled, let) {
+		t.Fatalf("%s acts on %s's %v, Only lets through %v", fn, pkg, handled, let)
+	}
+}
+
 // ShortNames are the last parts of event type names (catalog.TypeName),
 // sorted.
 func ShortNames(types []string) []string {

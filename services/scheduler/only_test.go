@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/ringback/ringback/libs/envelope"
@@ -11,8 +10,5 @@ import (
 // The router topic's events handle acts on are the ones Only lets
 // through: a case added to the switch and not to Only would be skipped.
 func TestOnlyLeavesOutNothingHandled(t *testing.T) {
-	handled := servicetest.TypeSwitchCases(t, "inbox.go", "handle", "routingv1")
-	if only := servicetest.ShortNames(Only[envelope.TopicOf("router")]); !slices.Equal(handled, only) {
-		t.Fatalf("handle acts on the router's %v, Only lets through %v", handled, only)
-	}
+	servicetest.HoldOnly(t, "inbox.go", "handle", "routingv1", Only[envelope.TopicOf("router")])
 }
