@@ -31,6 +31,9 @@ func TestDraftIsKeptAndFiledAtDone(t *testing.T) {
 	servicetest.WaitEvent[*agentv1.AcceptRequested](env, interaction.Stream(iid))
 	env.Append("router-interaction-"+iid, "accepted-"+iid, &routingv1.OfferAccepted{InteractionId: iid, AgentId: "a1"})
 	waitStatus(t, env, iid, func(v interactionView) bool { return v.Status == "Ready to Call" })
+	// The accept's second write, the agent Busy, lands after the first:
+	// counted from before it, it passes for a refused draft's.
+	waitAgent(t, env, "a1", func(a agentView) bool { return a.Channels["webcallback"].State == "BUSY" })
 
 	before := env.Stored()
 	long := make([]byte, interaction.MaxNote+1)
