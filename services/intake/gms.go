@@ -223,7 +223,7 @@ func (s *Service) gmsReschedule(w http.ResponseWriter, r *http.Request) error {
 	// A move still before the router (ErrMovePending) is recorded: GMS
 	// has no 202, and its state is for the site to read later.
 	_, err = s.RescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, "rescheduled through the GMS API by "+by(who))
-	if err != nil && !errors.Is(err, ErrMovePending) {
+	if _, err := moveStatus(err); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -113,6 +113,15 @@ func (s *Service) rescheduleCallback(ctx context.Context, id string, desired tim
 	return out, nil
 }
 
+// moveStatus is the HTTP status of a move's outcome: 202 while the router
+// has not decided (ErrMovePending), else 200, or the refusal.
+func moveStatus(err error) (int, error) {
+	if errors.Is(err, ErrMovePending) {
+		return http.StatusAccepted, nil
+	}
+	return http.StatusOK, err
+}
+
 // settleMove waits until the callback's stream says what the router
 // decided of a move asked while it was being routed (State.MoveAsked):
 // the scheduler's new due time, or an agent's accept. It reads the store,
@@ -273,11 +282,8 @@ func (s *Service) reschedule(w http.ResponseWriter, r *http.Request) error {
 		reason = "rescheduled by the API client " + who.ID
 	}
 	out, err := s.rescheduleCallback(r.Context(), r.PathValue("id"), desired, who.ID, reason)
-	status := http.StatusOK
-	switch {
-	case errors.Is(err, ErrMovePending):
-		status = http.StatusAccepted
-	case err != nil:
+	status, err := moveStatus(err)
+	if err != nil {
 		return err
 	}
 	consistency.Set(w, out.Position)

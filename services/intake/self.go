@@ -264,11 +264,8 @@ func (s *Service) selfReschedule(w http.ResponseWriter, r *http.Request) error {
 // not decided between it and an agent (the page asks again), or the
 // refusal, such as the 409 of an agent who took the callback first.
 func (s *Service) selfMoved(w http.ResponseWriter, out callback.State, c selflink.Claims, err error) error {
-	status := http.StatusOK
-	switch {
-	case errors.Is(err, ErrMovePending):
-		status = http.StatusAccepted
-	case err != nil:
+	status, err := moveStatus(err)
+	if err != nil {
 		return err
 	}
 	noStore(w)
