@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,12 +45,7 @@ func freePort(network string) (string, error) {
 		// A SIP address: the platform listens on it over TCP too.
 		return siptest.FindFreeAddr()
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return siptest.FreeTCPAddr()
 }
 
 // platform is one `ringback serve` process.

@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,12 +57,11 @@ func freePort(t testing.TB, network string) string {
 	if network == "udp" {
 		return siptest.FreeAddr(t) // a SIP address: UDP and TCP
 	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	addr, err := siptest.FreeTCPAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // start runs `ringback serve args...` with its own HTTP port, waits for
@@ -74,6 +74,40 @@ func start(t *testing.T, name string, args ...string) *proc {
 // startWithin is start, waiting up to within for /readyz: a replica that
 // joins consumer groups rebalancing after kills takes longer.
 func startWithin(t *testing.T, within time.Duration, name string, args ...string) *proc {
+	t.Helper()
+	// A port picked free can still be taken by the time ringback binds it
+	// (another test's pick): ringback then exits naming the address, and
+	// is started again on a fresh one. Ports the test chose elsewhere
+	// (a phone's own) are not ours to change and fail as before.
+	for attempt := 1; ; attempt++ {
+		p, taken := startOnce(t, within, name, args)
+		if p != nil {
+			return p
+		}
+		replaced := false
+		for i, a := range args {
+			if a == taken {
+				network := "tcp"
+				if i > 0 && args[i-1] == "--sip" {
+					network = "udp"
+				}
+				args = slices.Clone(args)
+				args[i], replaced = freePort(t, network), true
+			}
+		}
+		if attempt == 3 || !(replaced || taken == "http") {
+			t.Fatalf("%s could not bind %s", name, taken)
+		}
+		t.Logf("%s: %s was taken before it bound; starting again", name, taken)
+	}
+}
+
+// bindError finds the address a listener could not bind in a log.
+var bindError = regexp.MustCompile(`listen (?:tcp|udp)4? (127\.0\.0\.1:[0-9]+): bind: address already in use`)
+
+// startOnce starts the process once. A process that exits because an
+// address was taken returns nil and that address ("http" for its own).
+func startOnce(t *testing.T, within time.Duration, name string, args []string) (*proc, string) {
 	t.Helper()
 	addr := freePort(t, "tcp")
 	dir := t.TempDir()
@@ -119,12 +153,18 @@ func startWithin(t *testing.T, within time.Duration, name string, args ...string
 			body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return p
+				return p, ""
 			}
 			why = strings.TrimSpace(string(body))
 		}
 		select {
 		case <-p.done:
+			if m := bindError.FindStringSubmatch(p.tail()); m != nil {
+				if m[1] == addr {
+					return nil, "http"
+				}
+				return nil, m[1]
+			}
 			t.Fatalf("%s exited during start:\n%s", name, p.tail())
 		default:
 		}
