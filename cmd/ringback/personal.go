@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/eventstore/embedded"
 	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/selflink"
 	"github.com/ringback/ringback/services/history"
@@ -84,9 +85,18 @@ func (a *App) openPersonal(ctx context.Context) error {
 		a.Log.Warn("callback ids derive from the Idempotency-Key alone, so whoever knows a key can compute them: set --personal.secret-file")
 		return nil
 	}
-	s, closeKeys, err := openSealer(ctx, keys, a.Config.Personal.SecretFile, a.Config.EventStore, a.Log, a.deriveFromSecret)
+	s, blobs, closeKeys, err := openSealer(ctx, keys, a.Config.Personal.SecretFile, a.Config.EventStore, a.Log, a.deriveFromSecret)
 	if err != nil {
 		return err
+	}
+	if l, ok := blobs.(*personal.KeyLog); ok {
+		if st, ok := a.Store.(*embedded.Store); ok {
+			// The store's writer syncs the key log before each batch, so a
+			// new contact's callback waits for one round of syncs, not the
+			// key's and then the event's (issue 12).
+			l.DeferSync()
+			st.SyncFirst(l.Sync)
+		}
 	}
 	a.closers = append(a.closers, closeKeys)
 	a.Sealer = s
@@ -98,7 +108,7 @@ func (a *App) openPersonal(ctx context.Context) error {
 // openSealer opens the key store keys names (log:<path>, dir:<path> or postgres, on
 // the database of eventstoreURL) with the secret of secretFile, or the one
 // kept in the key store when it is empty.
-func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log *slog.Logger, onSecret func(secret []byte) error) (*personal.Sealer, func() error, error) {
+func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log *slog.Logger, onSecret func(secret []byte) error) (*personal.Sealer, personal.Blobs, func() error, error) {
 	var (
 		blobs personal.Blobs
 		close = func() error { return nil }
@@ -106,19 +116,19 @@ func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log
 	if dir, ok := strings.CutPrefix(keys, "log:"); ok {
 		l, err := personal.OpenKeyLog(dir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		blobs, close = l, l.Close
 	} else if dir, ok := strings.CutPrefix(keys, "dir:"); ok {
 		d, err := personal.OpenDir(dir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		blobs = d
 	} else {
 		p, err := personal.OpenPostgres(ctx, eventstoreURL)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		blobs, close = p, p.Close
 	}
@@ -144,9 +154,9 @@ func openSealer(ctx context.Context, keys, secretFile, eventstoreURL string, log
 	}()
 	if err != nil {
 		_ = close() // the open's error is the news
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return s, close, nil
+	return s, blobs, close, nil
 }
 
 // personalSecret reads secretFile, or draws a secret once into the key

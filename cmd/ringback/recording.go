@@ -66,7 +66,7 @@ func recording(ctx context.Context, args []string, getenv func(string) string, s
 	if keys == "off" {
 		return &usageError{"recording: name the key store (--personal.keys)"}
 	}
-	s, closeKeys, err := openSealer(ctx, keys, cfg.Personal.SecretFile, cfg.EventStore, slog.New(slog.NewTextHandler(stderr, nil)), nil)
+	s, _, closeKeys, err := openSealer(ctx, keys, cfg.Personal.SecretFile, cfg.EventStore, slog.New(slog.NewTextHandler(stderr, nil)), nil)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,14 @@ type KeyLog struct {
 	pending    map[logKey]*pendingPut // written by the running batch or queued
 	queue      []*pendingPut          // not yet written
 	committing bool
+
+	// Deferred syncs (DeferSync): puts are written, not synced, and Sync
+	// makes every written one durable.
+	deferred bool
+	written  uint64     // batches written
+	synced   uint64     // batches a sync has covered
+	broken   error      // a failed sync: the file and the disk may disagree
+	syncMu   sync.Mutex // one Sync at a time
 }
 
 type logKey [17]byte // ns code, name hash
@@ -117,9 +125,51 @@ func OpenKeyLog(dir string) (*KeyLog, error) {
 	return l, nil
 }
 
-// Close implements io.Closer.
+// DeferSync makes puts return once written, before they are durable: the
+// caller promises to call Sync before it makes durable anything that names
+// a key put (an event sealed with it). The embedded event store does, in
+// its writer, before each batch: a new contact's callback then waits for
+// one sync of the two files together instead of the key's sync and then
+// the event's (issue 12). A crash loses only puts no durable event names,
+// and the next put of the name writes a fresh one.
+//
+// Call it once, before puts that may be deferred; Delete still syncs.
+func (l *KeyLog) DeferSync() {
+	l.mu.Lock()
+	l.deferred = true
+	l.mu.Unlock()
+}
+
+// Sync makes every put written so far durable. It is cheap when none is
+// new. After a failed sync the log refuses puts: retrying can report
+// success for data the disk lost.
+func (l *KeyLog) Sync() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	written, synced, broken := l.written, l.synced, l.broken
+	l.mu.Unlock()
+	if broken != nil || written == synced {
+		return broken
+	}
+	err := syncData(l.f)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.broken = fmt.Errorf("key log unusable after a failed sync, restart: %w", err)
+		return l.broken
+	}
+	l.synced = written
+	return nil
+}
+
+// Close implements io.Closer. Deferred puts are synced first, so that the
+// store closing after it (its held appends) finds nothing left to sync.
 func (l *KeyLog) Close() error {
-	err := l.f.Close()
+	err := l.Sync()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
 	l.closeLock()
 	return err
 }
@@ -338,6 +388,9 @@ func (l *KeyLog) PutIfAbsent(ctx context.Context, ns, name string, v []byte) ([]
 	case l.readOnly:
 		l.mu.Unlock()
 		return nil, ErrReadOnly
+	case l.broken != nil:
+		l.mu.Unlock()
+		return nil, l.broken
 	}
 	p = &pendingPut{key: k, value: v, done: make(chan struct{}), lead: make(chan struct{})}
 	l.pending[k] = p
@@ -373,10 +426,11 @@ func (l *KeyLog) commit() {
 		binary.LittleEndian.PutUint32(buf[h+4:], crc32.Checksum(buf[h+logHeader:], logCRC))
 	}
 	l.size = start + int64(len(buf))
+	deferred := l.deferred
 	l.mu.Unlock()
 
 	_, err := l.f.WriteAt(buf, start)
-	if err == nil {
+	if err == nil && !deferred {
 		err = syncData(l.f)
 	}
 
@@ -389,6 +443,8 @@ func (l *KeyLog) commit() {
 			err = errors.Join(err, terr)
 		}
 		l.size = start
+	} else if deferred {
+		l.written++ // before the puts return: a Sync after covers them
 	}
 	for _, p := range batch {
 		p.err = err

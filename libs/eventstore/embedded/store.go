@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +77,7 @@ type Store struct {
 	failed  error  // a failed write or sync poisons the store until reopened
 
 	sharedWait time.Duration // sharedSyncWait; tests set their own
+	syncFirst  atomic.Pointer[func() error]
 	buf        []byte
 	batch      []*appendReq
 }
@@ -262,6 +264,13 @@ func (s *Store) index(r *record, loc appendLoc) {
 	}
 	s.lastSeq = r.firstSeq + uint64(len(r.events)) - 1
 }
+
+// SyncFirst names what the writer makes durable before it writes each
+// batch: the key log's deferred puts (personal.KeyLog.DeferSync), so an
+// event sealed with a new key is never durable without its key, and the
+// two share one round of syncs. A failing fn fails the batch, and the
+// store stays usable (nothing of the batch was indexed or written).
+func (s *Store) SyncFirst(fn func() error) { s.syncFirst.Store(&fn) }
 
 // Close stops the writer after the batch in flight, ends subscriptions with
 // eventstore.ErrClosed, closes the file and releases the directory lock.

@@ -116,6 +116,15 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		return
 	}
+	if fn := s.syncFirst.Load(); fn != nil {
+		if err := (*fn)(); err != nil {
+			err = fmt.Errorf("append: before the write: %w", err)
+			for _, req := range batch {
+				req.done <- appendResp{err: err}
+			}
+			return
+		}
+	}
 	frameOff := s.size
 	buf := append(s.buf[:0], make([]byte, frameHeader)...)
 	now := s.now().UnixNano()
