@@ -19,6 +19,19 @@ import (
 // handler (the others are acknowledged, not redelivered); a topic it does
 // not name delivers everything.
 func TestOnlyTheNamedTypesReachTheHandler(t *testing.T) {
+	namedTypesReachTheHandler(t, inbox.Config{Name: "only-test", Topics: []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler")},
+		Only: map[string][]string{envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.CallbackCancelled{})}}})
+}
+
+// Except is the other way round: the named types of a topic are left out.
+func TestExceptTheNamedTypesReachTheHandler(t *testing.T) {
+	namedTypesReachTheHandler(t, inbox.Config{Name: "except-test", Topics: []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler")},
+		Except: map[string][]string{envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.CallbackRequested{})}}})
+}
+
+// namedTypesReachTheHandler: of intake's request and cancel and the
+// scheduler's due, cfg lets through the cancel and the due.
+func namedTypesReachTheHandler(t *testing.T, cfg inbox.Config) {
 	st, _, consume := world(t)
 	var (
 		mu  sync.Mutex
@@ -30,8 +43,7 @@ func TestOnlyTheNamedTypesReachTheHandler(t *testing.T) {
 		got = append(got, e.Stream+" "+e.Type)
 		return nil
 	}
-	consume(h, inbox.Config{Name: "only-test", Topics: []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler")},
-		Only: map[string][]string{envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.CallbackCancelled{})}}})
+	consume(h, cfg)
 	ctx := context.Background()
 	write := func(stream string, events ...proto.Message) {
 		t.Helper()

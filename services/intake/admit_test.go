@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
+	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -301,8 +303,30 @@ func TestClaimStreamsNameNoNumber(t *testing.T) {
 // callbacks open with no claim, or with a claim on the stream per number
 // and service it kept (claimed, not number_claimed); once ready, intake
 // refuses their numbers and frees those of the ended ones.
+//
+// On a store that seals personal data, the claimer follows the store sealed
+// and opens only the number it claims.
 func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
+	t.Run("clear", func(t *testing.T) { callbacksOpenBeforeClaims(t, false) })
+	t.Run("sealed", func(t *testing.T) { callbacksOpenBeforeClaims(t, true) })
+}
+
+func callbacksOpenBeforeClaims(t *testing.T, sealed bool) {
 	env := servicetest.New(t)
+	var keys ContactKeys
+	if sealed {
+		dir, err := personal.OpenDir(filepath.Join(t.TempDir(), "keys"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		master, ids, _ := personal.DeriveSecrets(bytes.Repeat([]byte("k"), 32))
+		ks, _ := personal.NewWrapped(dir, master)
+		sealer, err := personal.NewSealer(ks, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Store, keys = personal.NewStore(env.Store, sealer), sealer
+	}
 	old := func(id, number string) {
 		env.Append(callback.Stream(id), "request:"+id, &callbackv1.CallbackRequested{CallbackId: id,
 			Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: number, RequestedAt: timestamppb.New(env.Clock.Now())}})
@@ -313,7 +337,7 @@ func TestCallbacksOpenBeforeClaimsKeepTheirNumber(t *testing.T) {
 		Request: &callbackv1.CallbackRequest{Service: "support", PhoneNumber: "+14155550126", RequestedAt: timestamppb.New(env.Clock.Now())}})
 	old(ended, "+14155550124")
 	env.Append(callback.Stream(ended), "cancel", &callbackv1.CallbackCancelled{CallbackId: ended, At: timestamppb.New(env.Clock.Now())})
-	s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}})
+	s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}, ContactKeys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

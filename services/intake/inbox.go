@@ -7,6 +7,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
@@ -15,6 +16,17 @@ import (
 
 // Topics are the topics intake learns the callback's progress from.
 var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("router"), envelope.TopicOf("agent")}
+
+// Only are the event types handle acts on, of each topic: the schedule's
+// steps, the accept, and the interaction's transfer and Done; offers,
+// agents' states and drafts are acknowledged undecoded
+// (TestOnlyLeavesOutNothingHandled).
+var Only = map[string][]string{
+	envelope.TopicOf("scheduler"): {catalog.TypeName(&callbackv1.CallbackScheduled{}), catalog.TypeName(&callbackv1.CallbackDue{}),
+		catalog.TypeName(&callbackv1.CallbackRescheduled{}), catalog.TypeName(&callbackv1.CallbackExpired{})},
+	envelope.TopicOf("router"): {catalog.TypeName(&routingv1.OfferAccepted{})},
+	envelope.TopicOf("agent"):  {catalog.TypeName(&agentv1.InteractionTransferred{}), catalog.TypeName(&agentv1.InteractionDone{})},
+}
 
 // handle turns another service's fact into the callback's public state.
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {

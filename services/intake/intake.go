@@ -272,7 +272,7 @@ func (s *Service) Ready() error {
 
 // Run consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.claimer)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only}, s.handle, s.claimer)
 }
 
 var aggregate = eventstore.Aggregate[callback.State]{Evolve: callback.Evolve}

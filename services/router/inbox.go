@@ -8,6 +8,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/router/offer"
@@ -18,6 +19,23 @@ import (
 // moves of due ones (scheduler), the agents' states and answers, and
 // cancellations (intake).
 var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), envelope.TopicOf("intake")}
+
+// Only are the event types handle acts on: of intake's and the
+// scheduler's topics, the callbacks falling due, moved, cancelled or
+// expired (not the claims on numbers, nor schedules); of agent-session's,
+// agents' availability and answers (not their drafts and calls). The rest
+// are acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
+var Only = map[string][]string{
+	envelope.TopicOf("intake"):    callbackTypes,
+	envelope.TopicOf("scheduler"): callbackTypes,
+	envelope.TopicOf("agent"): {catalog.TypeName(&agentv1.AgentStateChanged{}), catalog.TypeName(&agentv1.AgentLoggedIn{}),
+		catalog.TypeName(&agentv1.AgentLoggedOut{}), catalog.TypeName(&agentv1.AcceptRequested{}),
+		catalog.TypeName(&agentv1.RejectRequested{}), catalog.TypeName(&agentv1.InteractionDone{})},
+}
+
+// callbackTypes are intake's and the scheduler's events the router acts on.
+var callbackTypes = []string{catalog.TypeName(&callbackv1.CallbackDue{}), catalog.TypeName(&callbackv1.CallbackCancelled{}),
+	catalog.TypeName(&callbackv1.CallbackMoveAsked{}), catalog.TypeName(&callbackv1.CallbackExpired{})}
 
 // Channel is the agent-session channel the router routes on.
 const Channel = agentv1.Channel_CHANNEL_WEB_CALLBACK

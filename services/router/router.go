@@ -102,7 +102,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 // Run folds the router's streams, consumes the bus and dispatches until ctx
 // is done.
 func (s *Service) Run(ctx context.Context) error {
-	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.lead)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only}, s.handle, s.lead)
 }
 
 // apply folds one of the router's own events into the model.

@@ -23,9 +23,17 @@ var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent"), env
 
 // Only are the event types handle acts on where a topic carries many
 // more: of the router's, the close of an interaction (a withdrawal for a
-// move). Its offers, answers and agents' availability, several per
+// move); of intake's, the requests and the visitor's changes, not the
+// claims on numbers; of agent-session's, an interaction's accept, Done and
+// reschedule, not agents' states and drafts. The rest, several per
 // callback, are acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
-var Only = map[string][]string{envelope.TopicOf("router"): {catalog.TypeName(&routingv1.InteractionClosed{})}}
+var Only = map[string][]string{
+	envelope.TopicOf("router"): {catalog.TypeName(&routingv1.InteractionClosed{})},
+	envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.CallbackRequested{}), catalog.TypeName(&callbackv1.CallbackCancelled{}),
+		catalog.TypeName(&callbackv1.CallbackRescheduleRequested{})},
+	envelope.TopicOf("agent"): {catalog.TypeName(&agentv1.RescheduleRequested{}), catalog.TypeName(&agentv1.InteractionDone{}),
+		catalog.TypeName(&agentv1.InteractionAccepted{})},
+}
 
 // handle turns intake's facts into schedule commands. The bus event id is the
 // cause, so a redelivered message appends nothing.

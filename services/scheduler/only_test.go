@@ -7,8 +7,10 @@ import (
 	"github.com/ringback/ringback/libs/servicetest"
 )
 
-// The router topic's events handle acts on are the ones Only lets
-// through: a case added to the switch and not to Only would be skipped.
+// Each topic's events handle acts on are the ones Only lets through: a
+// case added to the switch and not to Only would be skipped.
 func TestOnlyLeavesOutNothingHandled(t *testing.T) {
-	servicetest.HoldOnly(t, "inbox.go", "handle", "routingv1", Only[envelope.TopicOf("router")])
+	for topic, pkg := range map[string]string{"router": "routingv1", "intake": "callbackv1", "agent": "agentv1"} {
+		servicetest.HoldOnly(t, "inbox.go", "handle", pkg, Only[envelope.TopicOf(topic)])
+	}
 }
