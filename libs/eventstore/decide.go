@@ -115,8 +115,25 @@ func ExecuteFrom[S any](ctx context.Context, store Store, l Loaded[S], stream st
 	return execute(ctx, store, nil, &l, stream, agg, cause, decide)
 }
 
+// ExecuteAlso is Execute appending also, the caller's part for another
+// stream (a claim on a number beside the request that takes it), with the
+// decided events in one AppendParts: on a PartsAppender neither is written
+// without the other, and they share one sync. When the decision appends
+// nothing (a replay, an error, no events), nothing of also is appended. A
+// conflict on also's stream is returned (a *ConflictError naming it): the
+// caller decides its part again; one on stream is retried as Execute does.
+func ExecuteAlso[S any](ctx context.Context, store Store, stream string, agg Aggregate[S], cause Cause,
+	decide func(S) ([]proto.Message, error), also Part) (Outcome[S], error) {
+	return executeWith(ctx, store, nil, nil, stream, agg, cause, decide, &also)
+}
+
 func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Loaded[S], stream string, agg Aggregate[S], cause Cause,
 	decide func(S) ([]proto.Message, error)) (Outcome[S], error) {
+	return executeWith(ctx, store, cache, first, stream, agg, cause, decide, nil)
+}
+
+func executeWith[S any](ctx context.Context, store Store, cache *Cache[S], first *Loaded[S], stream string, agg Aggregate[S], cause Cause,
+	decide func(S) ([]proto.Message, error), also *Part) (Outcome[S], error) {
 	for attempt := 0; ; attempt++ {
 		var (
 			l   Loaded[S]
@@ -147,7 +164,20 @@ func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Lo
 		if err != nil {
 			return Outcome[S]{}, err
 		}
-		res, err := store.Append(ctx, stream, l.Expected, data...)
+		var res AppendResult
+		if also == nil {
+			res, err = store.Append(ctx, stream, l.Expected, data...)
+		} else {
+			var results []AppendResult
+			results, err = AppendParts(ctx, store, *also, Part{Stream: stream, Expected: l.Expected, Events: data})
+			var ce *ConflictError
+			if errors.As(err, &ce) && ce.Stream == also.Stream {
+				return Outcome[S]{State: l.State, Expected: l.Expected}, fmt.Errorf("append %s with %s: %w", stream, also.Stream, err)
+			}
+			if err == nil {
+				res = results[1]
+			}
+		}
 		if errors.Is(err, ErrConflict) && attempt+1 < maxAttempts {
 			// The writers that lost back off a little, at random, so they
 			// do not collide again in lockstep.

@@ -151,16 +151,40 @@ func (s *Sealer) openData(ctx context.Context, typeName string, data []byte) ([]
 
 // Append implements eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	sealed, err := s.seal(ctx, stream, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return s.inner.Append(ctx, stream, expected, sealed...)
+}
+
+// seal returns events with their personal fields sealed.
+func (s *Store) seal(ctx context.Context, stream string, events []eventstore.EventData) ([]eventstore.EventData, error) {
 	sealed := make([]eventstore.EventData, len(events))
 	for i, e := range events {
 		d, err := s.sealer.SealData(ctx, e.Type, e.Data, e.Metadata[eventstore.MetaCorrelation])
 		if err != nil {
-			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+			return nil, fmt.Errorf("append %s: %w", stream, err)
 		}
 		e.Data = d
 		sealed[i] = e
 	}
-	return s.inner.Append(ctx, stream, expected, sealed...)
+	return sealed, nil
+}
+
+// AppendParts implements eventstore.PartsAppender: each part sealed as
+// Append seals, then appended as the inner store appends parts (at once
+// where it can).
+func (s *Store) AppendParts(ctx context.Context, parts ...eventstore.Part) ([]eventstore.AppendResult, error) {
+	sealed := make([]eventstore.Part, len(parts))
+	for k, p := range parts {
+		events, err := s.seal(ctx, p.Stream, p.Events)
+		if err != nil {
+			return nil, err
+		}
+		sealed[k] = eventstore.Part{Stream: p.Stream, Expected: p.Expected, Events: events}
+	}
+	return eventstore.AppendParts(ctx, s.inner, sealed...)
 }
 
 func (s *Store) open(ctx context.Context, r eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {

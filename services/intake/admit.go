@@ -8,9 +8,15 @@ package intake
 // reads it and decides again (409 when the service is held or the cap
 // reached). Everything below holds for each holder of the set.
 //
-// The claim and the callback are two streams, so two appends, and a
-// process can die between them. The order is claim first, then
-// CallbackRequested, because only that order never admits two:
+// The claim and the callback are two streams. On a store that appends to
+// several at once (the embedded one: eventstore.PartsAppender) they are
+// one append, decided together and written in one frame and one sync: the
+// request carries its claim (planClaim, eventstore.ExecuteAlso), neither
+// is ever written without the other, and a request waits for one sync,
+// not two (issue 12). A claim whose stream moved before the append is
+// decided again. Elsewhere they are two appends, and a process can die
+// between them. The order is claim first, then CallbackRequested, because
+// only that order never admits two:
 //
 //   - The callback is what the rest of the platform acts on (the relay
 //     publishes it, the scheduler schedules it), so it is written only
@@ -124,30 +130,58 @@ func (s *Service) holder(ctx context.Context, id, service, number string) (conta
 // (a *contact.HeldError, *contact.CapError or *contact.RateError). adopt records a callback
 // already open whatever the rules (claimer.go).
 func (s *Service) claim(ctx context.Context, stream, id, service, number string, adopt bool) error {
-	now := s.deps.Clock.Now()
 	_, err := eventstore.Execute(ctx, s.deps.Store, stream, contactAggregate,
-		eventstore.Cause{ID: uuid.NewString()},
-		func(st contact.State) ([]proto.Message, error) {
-			holders := make(map[string]contact.Holder, len(st.Holders))
-			for hid, hold := range st.Holders {
-				if hid == id {
-					continue
-				}
-				h, err := s.holder(ctx, hid, hold.Service, number)
-				if err != nil {
+		eventstore.Cause{ID: uuid.NewString()}, s.claimDecision(ctx, id, service, number, adopt))
+	return err
+}
+
+// planClaim decides id's claim on the number's stream without appending
+// it: the part the request's append carries (ExecuteAlso), so that on a
+// store that appends parts at once the claim and the callback are written
+// together, in one sync, and neither ever stands without the other (on
+// another store the claim goes first, as the order above says). nil: no
+// claim to write (the number is id's already, a retry's).
+func (s *Service) planClaim(ctx context.Context, stream, id, service, number string) (*eventstore.Part, error) {
+	l, err := eventstore.Load(ctx, s.deps.Store, stream, contactAggregate)
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.claimDecision(ctx, id, service, number, false)(l.State)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	data, err := eventstore.Encode(ctx, stream, eventstore.Cause{ID: uuid.NewString()}, events)
+	if err != nil {
+		return nil, err
+	}
+	return &eventstore.Part{Stream: stream, Expected: l.Expected, Events: data}, nil
+}
+
+// claimDecision decides id's claim of number for service on its stream's
+// state, voiding on the way the requests of claims abandoned past the
+// grace.
+func (s *Service) claimDecision(ctx context.Context, id, service, number string, adopt bool) func(contact.State) ([]proto.Message, error) {
+	now := s.deps.Clock.Now()
+	return func(st contact.State) ([]proto.Message, error) {
+		holders := make(map[string]contact.Holder, len(st.Holders))
+		for hid, hold := range st.Holders {
+			if hid == id {
+				continue
+			}
+			h, err := s.holder(ctx, hid, hold.Service, number)
+			if err != nil {
+				return nil, err
+			}
+			if contact.Abandoned(hold, h, now, s.cfg.claimGrace()) {
+				if h, err = s.void(ctx, hid, now, hold.Service, number); err != nil {
 					return nil, err
 				}
-				if contact.Abandoned(hold, h, now, s.cfg.claimGrace()) {
-					if h, err = s.void(ctx, hid, now, hold.Service, number); err != nil {
-						return nil, err
-					}
-				}
-				holders[hid] = h
 			}
-			return contact.Decide(st, contact.Claim{CallbackID: id, Service: service, At: now, Holders: holders,
-				OnePerService: s.cfg.RefuseDuplicates, Max: s.cfg.MaxOpenPerNumber, Adopt: adopt, Rate: s.cfg.Limits.PerNumber})
-		})
-	return err
+			holders[hid] = h
+		}
+		return contact.Decide(st, contact.Claim{CallbackID: id, Service: service, At: now, Holders: holders,
+			OnePerService: s.cfg.RefuseDuplicates, Max: s.cfg.MaxOpenPerNumber, Adopt: adopt, Rate: s.cfg.Limits.PerNumber})
+	}
 }
 
 // void writes off the request of an abandoned claim, racing its writer on

@@ -431,3 +431,48 @@ func TestRequestThatCouldNotBeWritten(t *testing.T) {
 		t.Fatalf("the retry: %d", code)
 	}
 }
+
+// failingPartsStore is failingStore on a store that appends parts at once
+// (the embedded one), refusing an append that carries a request.
+type failingPartsStore struct{ *failingStore }
+
+func (f failingPartsStore) AppendParts(ctx context.Context, parts ...eventstore.Part) ([]eventstore.AppendResult, error) {
+	for _, p := range parts {
+		if f.fail.Load() && p.Events[0].Type == "ringback.callback.v1.CallbackRequested" {
+			return nil, errors.New("injected: store unavailable")
+		}
+	}
+	return f.Store.(eventstore.PartsAppender).AppendParts(ctx, parts...)
+}
+
+// On a store that appends the claim and the request at once, a request
+// the store failed to write left no claim behind, keyed or not: the number
+// is free at once, and the keyed request's retry claims it again.
+func TestAFailedRequestLeavesNoClaimWhereBothAreOneAppend(t *testing.T) {
+	env := servicetest.New(t)
+	fs := failingPartsStore{&failingStore{Store: env.Store}}
+	_, base := replica(t, fs, env.Clock, env.Log)
+	body := map[string]any{"service": "support", "phone_number": "+14155550124"}
+	fs.fail.Store(true)
+	if code, _ := post(t, base, body, "k-5"); code != http.StatusInternalServerError {
+		t.Fatalf("with the store failing: %d", code)
+	}
+	fs.fail.Store(false)
+	if code, _ := post(t, base, body, "k-5"); code != http.StatusCreated {
+		t.Fatalf("the retry: %d", code)
+	}
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550125"}, "k-6"); code != http.StatusCreated {
+		t.Fatalf("another number: %d", code)
+	}
+	fs.fail.Store(true)
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550126"}, "k-7"); code != http.StatusInternalServerError {
+		t.Fatalf("with the store failing: %d", code)
+	}
+	fs.fail.Store(false)
+	if code, _ := post(t, base, map[string]any{"service": "support", "phone_number": "+14155550126"}, ""); code != http.StatusCreated {
+		t.Fatalf("the number of a request that failed to be written, without waiting for its retry: %d", code)
+	}
+	if n := requested(t, env.Store); n != 3 {
+		t.Fatalf("%d callbacks stored, want 3", n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ringback/ringback/libs/agentauth"
@@ -251,7 +252,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 	}
 
 	if !s.cfg.claiming() {
-		return s.request(w, r, id, cbr, now, ans)
+		return s.request(w, r, id, cbr, now, ans, nil)
 	}
 	// A retried POST whose callback is written answers it, and claims
 	// nothing: its number may be held by that very callback. (Without a
@@ -281,21 +282,36 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 	var held *contact.HeldError
 	var capped *contact.CapError
 	var rated *contact.RateError
-	if err := s.claim(ctx, stream, id, req.Service, req.PhoneNumber, false); errors.As(err, &held) {
-		return s.duplicate(held.Holder)
-	} else if errors.As(err, &capped) {
-		p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
-		p.Field = "phone_number"
-		return p
-	} else if errors.As(err, &rated) {
-		// The number's rate across every replica, from its claim stream:
-		// this replica's bucket let it through, the others' had not.
-		return s.tooMany(limitNumber, "phone_number", "too many callback requests for this number", rated.RetryAfter)
-	} else if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		claim, err := s.planClaim(ctx, stream, id, req.Service, req.PhoneNumber)
+		if errors.As(err, &held) {
+			return s.duplicate(held.Holder)
+		} else if errors.As(err, &capped) {
+			p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
+			p.Field = "phone_number"
+			return p
+		} else if errors.As(err, &rated) {
+			// The number's rate across every replica, from its claim stream:
+			// this replica's bucket let it through, the others' had not.
+			return s.tooMany(limitNumber, "phone_number", "too many callback requests for this number", rated.RetryAfter)
+		} else if err != nil {
+			return err
+		}
+		// The claim is decided again when its stream moved before the
+		// append (another request for the number): as Execute retries.
+		if err := s.request(w, r, id, cbr, now, ans, claim); !errors.Is(err, errClaimMoved) || attempt == maxClaimAttempts {
+			return err
+		}
 	}
-	return s.request(w, r, id, cbr, now, ans)
 }
+
+// errClaimMoved: the number's claim stream moved between the claim's
+// decision and the append that carried it; nothing was written.
+var errClaimMoved = errors.New("the number's claims moved meanwhile")
+
+// maxClaimAttempts bounds the claim's decisions of one request: a number
+// is contended by a handful of requests at most, but a burst must not fail.
+const maxClaimAttempts = 40
 
 // duplicate is the 409 of a number that has an open callback.
 func (s *Service) duplicate(other string) error {
@@ -333,13 +349,29 @@ func keyAbandoned() error {
 	return p
 }
 
-// request writes the callback, its number claimed (or not to be): see
-// admit.go for why in this order.
-func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time, ans answer) error {
+// request writes the callback, with claim, the claim on its number
+// decided for it (planClaim), in the same append; nil when there is none
+// to write. See admit.go for the order on a store that cannot append both
+// at once.
+func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time, ans answer,
+	claim *eventstore.Part) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	out, err := s.execute(ctx, id, eventstore.Cause{ID: "request:" + id, Correlation: id},
-		callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.claiming()})
+	cause := eventstore.Cause{ID: "request:" + id, Correlation: id}
+	cmd := callback.Request{ID: id, Request: cbr, At: now, Claimed: s.cfg.claiming()}
+	var (
+		out eventstore.Outcome[callback.State]
+		err error
+	)
+	if claim == nil {
+		out, err = s.execute(ctx, id, cause, cmd)
+	} else {
+		out, err = eventstore.ExecuteAlso(ctx, s.deps.Store, callback.Stream(id), aggregate, cause,
+			func(st callback.State) ([]proto.Message, error) { return callback.Decide(st, cmd) }, *claim)
+		if ce := (*eventstore.ConflictError)(nil); errors.As(err, &ce) && ce.Stream == claim.Stream {
+			return fmt.Errorf("%w: %w", errClaimMoved, err)
+		}
+	}
 	status := http.StatusCreated
 	switch {
 	case errors.Is(err, callback.ErrVoided):

@@ -324,6 +324,52 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 }
 
+// AppendParts implements eventstore.PartsAppender: the parts are decided
+// together and written in one frame, so a crash keeps all or none, and
+// they share one sync.
+func (s *Store) AppendParts(ctx context.Context, parts ...eventstore.Part) ([]eventstore.AppendResult, error) {
+	if err := eventstore.CheckParts(parts); err != nil {
+		return nil, err
+	}
+	reqs := make([]*appendReq, len(parts))
+	for i, p := range parts {
+		evs, err := prepare(p.Stream, p.Expected, p.Events)
+		if err != nil {
+			return nil, fmt.Errorf("append %s: %w", p.Stream, err)
+		}
+		reqs[i] = &appendReq{stream: p.Stream, expected: p.Expected, events: evs}
+	}
+	req := reqs[0]
+	req.rest, req.done = reqs[1:], make(chan appendResp, 1)
+	if len(req.rest) == 0 {
+		req.rest = nil
+	}
+	if f, ok := eventstore.FenceOf(ctx); ok {
+		for _, r := range reqs {
+			r.fence = &f
+		}
+	}
+	select {
+	case s.reqs <- req:
+	case <-s.closing.Done():
+		return nil, fmt.Errorf("append parts: %w", eventstore.ErrClosed)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("append parts: %w", ctx.Err())
+	}
+	select {
+	case resp := <-req.done:
+		switch {
+		case resp.err != nil:
+			return nil, fmt.Errorf("append parts: %w", resp.err)
+		case req.rest == nil:
+			return []eventstore.AppendResult{resp.res}, nil
+		}
+		return resp.parts, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("append parts: outcome unknown: %w", ctx.Err())
+	}
+}
+
 // prepare validates an append and converts its events.
 func prepare(stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) ([]event, error) {
 	switch {

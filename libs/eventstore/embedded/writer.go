@@ -28,11 +28,13 @@ type appendReq struct {
 	fence    *eventstore.Fence // the lease the append is made under, if any
 	patient  bool              // may wait sharedSyncWait for company (eventstore.WithSharedSync)
 	done     chan appendResp   // buffered: the writer never waits for a caller that gave up
+	rest     []*appendReq      // AppendParts: the other parts, written with this one or not at all
 }
 
 type appendResp struct {
-	res eventstore.AppendResult
-	err error
+	res   eventstore.AppendResult
+	parts []eventstore.AppendResult // AppendParts: each part's, in order
+	err   error
 }
 
 // run is the single writer. It takes the first waiting request, then every
@@ -75,6 +77,9 @@ func (s *Store) run() {
 			case req := <-s.reqs:
 				s.batch = append(s.batch, req)
 				bytes += encodedSize(req.stream, req.events)
+				for _, p := range req.rest {
+					bytes += encodedSize(p.stream, p.events)
+				}
 			default:
 				break drain
 			}
@@ -133,6 +138,10 @@ func (s *Store) commit(batch []*appendReq) {
 	// until durable moves past them, so they never see an unsynced event.
 	s.mu.Lock()
 	for i, req := range batch {
+		if len(req.rest) > 0 {
+			resps[i] = s.commitParts(req, now, frameOff, &buf)
+			continue
+		}
 		res, write, err := s.decide(req)
 		if err != nil || !write {
 			resps[i] = appendResp{res: res, err: err}
@@ -185,6 +194,46 @@ func (s *Store) write(frame []byte, off int64) error {
 		return fmt.Errorf("sync log: %w", err)
 	}
 	return nil
+}
+
+// commitParts decides every part of an AppendParts and, if each holds,
+// encodes and indexes them all, in the same frame: one write, so a crash
+// keeps all or none. Caller holds mu.
+func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]byte) appendResp {
+	parts := append([]*appendReq{req}, req.rest...)
+	results := make([]eventstore.AppendResult, len(parts))
+	var replayed *appendReq
+	writes := 0
+	for k, p := range parts {
+		res, write, err := s.decide(p)
+		switch {
+		case err != nil:
+			return appendResp{err: err}
+		case write:
+			writes++
+		default:
+			results[k], replayed = res, p
+		}
+	}
+	switch {
+	case writes == 0:
+		return appendResp{parts: results} // all appended before: a retry
+	case replayed != nil:
+		// Some parts appended before and some not: not this append again.
+		actual := eventstore.ExpectedRevision(len(s.streams[replayed.stream].entries) - 1)
+		return appendResp{err: &eventstore.ConflictError{Stream: replayed.stream, Expected: replayed.expected, Actual: actual}}
+	}
+	for k, p := range parts {
+		r := record{firstSeq: s.lastSeq + 1, firstRev: uint64(p.expected + 1), time: now, stream: p.stream, events: p.events}
+		start := len(*buf)
+		*buf = appendRecord(*buf, &r)
+		s.index(&r, appendLoc{off: frameOff + int64(start), size: uint32(len(*buf) - start)})
+		results[k] = eventstore.AppendResult{
+			NextExpected: eventstore.ExpectedRevision(r.firstRev) + eventstore.ExpectedRevision(len(r.events)) - 1,
+			Position:     eventstore.Position{Commit: s.lastSeq, Prepare: s.lastSeq},
+		}
+	}
+	return appendResp{parts: results}
 }
 
 // decide checks an append against the stream, pending appends of this batch
