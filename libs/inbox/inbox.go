@@ -69,10 +69,6 @@ type Config struct {
 	// consumer's tests hold that the types left out change nothing
 	// (OnlyLeavesOutNothingHandled).
 	Only map[string][]string
-	// Except names, per topic, event types acknowledged without being
-	// decoded, for a handler that takes every other type (history's
-	// trail): a topic's bookkeeping no reader of it acts on.
-	Except map[string][]string
 }
 
 // Consume reads cfg.Topics as consumer group cfg.Name until ctx is done.
@@ -105,7 +101,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 			MaxInterval: 2 * time.Second, MaxElapsedTime: time.Minute},
 		Registerer: cfg.Metrics,
 		SentAt:     sentAt,
-		Skip:       unwanted(cfg.Only, cfg.Except),
+		Skip:       unwanted(cfg.Only),
 	}, bus.Slog(cfg.Log.With("handler", cfg.Name)), cfg.Poison)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
@@ -134,31 +130,22 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 	return fmt.Errorf("%s: %w", cfg.Name, err)
 }
 
-// unwanted says which messages Config.Only and Config.Except leave out;
-// nil for none.
-func unwanted(only, except map[string][]string) func(*message.Message) bool {
-	if len(only) == 0 && len(except) == 0 {
+// unwanted says which messages Config.Only leaves out; nil for none.
+func unwanted(only map[string][]string) func(*message.Message) bool {
+	if len(only) == 0 {
 		return nil
 	}
-	wanted, unwanted := typeSets(only), typeSets(except)
-	return func(m *message.Message) bool {
-		topic, typ := message.SubscribeTopicFromCtx(m.Context()), m.Metadata.Get(envelope.KeyType)
-		if types, ok := wanted[topic]; ok && !types[typ] {
-			return true
-		}
-		return unwanted[topic][typ]
-	}
-}
-
-func typeSets(byTopic map[string][]string) map[string]map[string]bool {
-	sets := make(map[string]map[string]bool, len(byTopic))
-	for topic, types := range byTopic {
-		sets[topic] = make(map[string]bool, len(types))
+	wanted := make(map[string]map[string]bool, len(only))
+	for topic, types := range only {
+		wanted[topic] = make(map[string]bool, len(types))
 		for _, t := range types {
-			sets[topic][t] = true
+			wanted[topic][t] = true
 		}
 	}
-	return sets
+	return func(m *message.Message) bool {
+		types, ok := wanted[message.SubscribeTopicFromCtx(m.Context())]
+		return ok && !types[m.Metadata.Get(envelope.KeyType)]
+	}
 }
 
 // sentAt is when the store accepted a message's event (its CloudEvents

@@ -23,12 +23,6 @@ func TestOnlyTheNamedTypesReachTheHandler(t *testing.T) {
 		Only: map[string][]string{envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.CallbackCancelled{})}}})
 }
 
-// Except is the other way round: the named types of a topic are left out.
-func TestExceptTheNamedTypesReachTheHandler(t *testing.T) {
-	namedTypesReachTheHandler(t, inbox.Config{Name: "except-test", Topics: []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler")},
-		Except: map[string][]string{envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.CallbackRequested{})}}})
-}
-
 // namedTypesReachTheHandler: of intake's request and cancel and the
 // scheduler's due, cfg lets through the cancel and the due.
 func namedTypesReachTheHandler(t *testing.T, cfg inbox.Config) {

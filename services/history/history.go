@@ -154,7 +154,7 @@ func (s *Service) Ready() error {
 
 // Run folds history's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics, Except: Except}, s.handle, s.indexer)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle, s.indexer)
 }
 
 var aggregate = eventstore.Aggregate[timeline.State]{Evolve: timeline.Evolve}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
-	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/history/timeline"
@@ -18,13 +17,6 @@ import (
 // Topics are the topics history records: every service that writes facts about a callback.
 var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("scheduler"), envelope.TopicOf("router"),
 	envelope.TopicOf("agent"), envelope.TopicOf("media"), envelope.TopicOf("disposition")}
-
-// Except are the events of a topic that are no step of any callback and
-// that history leaves undecoded: intake's claims on numbers (the cap of
-// open callbacks per number), two per callback, about no callback's
-// correlation (TestClaimsOnNumbersAreNoStepOfACallback).
-var Except = map[string][]string{envelope.TopicOf("intake"): {catalog.TypeName(&callbackv1.ContactClaimed{}),
-	catalog.TypeName(&callbackv1.ContactReleased{}), catalog.TypeName(&callbackv1.ContactKeyCreated{})}}
 
 // interactionWait bounds how long an event naming only its interaction waits
 // for the event that ties that interaction to its callback (CallbackDue) to

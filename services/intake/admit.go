@@ -9,7 +9,8 @@ package intake
 // reached). Everything below holds for each holder of the set.
 //
 // The claim and the callback are two streams. On a store that appends to
-// several at once (the embedded one: eventstore.PartsAppender) they are
+// several at once (eventstore.PartsAppender: the embedded store, and
+// PostgreSQL in a transaction of their own) they are
 // one append, decided together and written in one frame and one sync: the
 // request carries its claim (planClaim, eventstore.ExecuteAlso), neither
 // is ever written without the other, and a request waits for one sync,

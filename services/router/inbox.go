@@ -22,7 +22,7 @@ var Topics = []string{envelope.TopicOf("scheduler"), envelope.TopicOf("agent"), 
 
 // Only are the event types handle acts on: of intake's and the
 // scheduler's topics, the callbacks falling due, moved, cancelled or
-// expired (not the claims on numbers, nor schedules); of agent-session's,
+// expired (not intake's public states, nor schedules); of agent-session's,
 // agents' availability and answers (not their drafts and calls). The rest
 // are acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
 var Only = map[string][]string{

@@ -24,7 +24,7 @@ var Topics = []string{envelope.TopicOf("intake"), envelope.TopicOf("agent"), env
 // Only are the event types handle acts on where a topic carries many
 // more: of the router's, the close of an interaction (a withdrawal for a
 // move); of intake's, the requests and the visitor's changes, not the
-// claims on numbers; of agent-session's, an interaction's accept, Done and
+// callbacks' public states it restates; of agent-session's, an interaction's accept, Done and
 // reschedule, not agents' states and drafts. The rest, several per
 // callback, are acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
 var Only = map[string][]string{

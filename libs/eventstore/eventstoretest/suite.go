@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"AppendToNewStream", testAppendToNewStream},
 		{"AppendConflict", testAppendConflict},
 		{"AppendIdempotent", testAppendIdempotent},
+		{"AppendParts", testAppendParts},
 		{"ReadFromRevision", testReadFromRevision},
 		{"ReadMissingStream", testReadMissingStream},
 		{"MetadataAndDataRoundTrip", testRoundTrip},

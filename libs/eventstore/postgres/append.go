@@ -143,7 +143,7 @@ func (s *Store) commit(batch []*appendReq) {
 	slices.SortStableFunc(batch, func(a, b *appendReq) int { return strings.Compare(a.stream, b.stream) })
 	pending := batch
 	for range maxRetries {
-		outcomes, err := s.call(pending)
+		outcomes, err := s.call(s.pool, pending)
 		var pgErr *pgconn.PgError
 		switch {
 		case err != nil && errors.As(err, &pgErr) && len(pending) > 1:
@@ -209,9 +209,16 @@ type outcome struct {
 	lastID  pgtype.Int8
 }
 
-// call runs the append function on a batch, in a transaction of its own.
-// Close cancels it: a committer must not keep Close waiting on a lock.
-func (s *Store) call(batch []*appendReq) ([]outcome, error) {
+// rowsQuerier runs a query: the pool (a transaction of its own) or a
+// transaction begun by the caller.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// call runs the append function on a batch, in a transaction of its own
+// (q the pool) or in q's. Close cancels it: a committer must not keep
+// Close waiting on a lock.
+func (s *Store) call(q rowsQuerier, batch []*appendReq) ([]outcome, error) {
 	var (
 		streams    = make([]string, len(batch))
 		expected   = make([]int64, len(batch))
@@ -231,7 +238,7 @@ func (s *Store) call(batch []*appendReq) ([]outcome, error) {
 		all.data = append(all.data, req.events.data...)
 		all.meta = append(all.meta, req.events.meta...)
 	}
-	rows, err := s.pool.Query(s.closing,
+	rows, err := q.Query(s.closing,
 		"SELECT outcome, last_revision, last_tx, last_id FROM eventstore.append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 		streams, expected, counts, fenceNames, fenceGens, all.ids, all.types, all.data, all.meta)
 	if err != nil {
