@@ -24,11 +24,17 @@ import (
 var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("media"), envelope.TopicOf("disposition"),
 	envelope.TopicOf("history")}
 
-// Only are the event types handle acts on where a topic carries many
-// more: history's topic is its trail, dozens of copies per callback, of
-// which the desktop needs the case data an agent edited. The others are
+// Only are the event types handle acts on, of each topic: history's is
+// its trail, dozens of copies per callback, of which the desktop needs the
+// case data an agent edited; of the router's, the gateway's and
+// disposition's, what moves an agent's interaction. The others are
 // acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
-var Only = map[string][]string{envelope.TopicOf("history"): {catalog.TypeName(&historyv1.CaseDataUpdated{})}}
+var Only = map[string][]string{
+	envelope.TopicOf("history"):     {catalog.TypeName(&historyv1.CaseDataUpdated{})},
+	envelope.TopicOf("router"):      {catalog.TypeName(&routingv1.InteractionOffered{}), catalog.TypeName(&routingv1.OfferAccepted{}), catalog.TypeName(&routingv1.OfferRejected{}), catalog.TypeName(&routingv1.OfferTimedOut{}), catalog.TypeName(&routingv1.AgentMissedOffers{}), catalog.TypeName(&routingv1.InteractionClosed{})},
+	envelope.TopicOf("media"):       {catalog.TypeName(&mediav1.AgentRinging{}), catalog.TypeName(&mediav1.CallConnected{}), catalog.TypeName(&mediav1.DialFailed{}), catalog.TypeName(&mediav1.CallEnded{}), catalog.TypeName(&mediav1.CallHeld{}), catalog.TypeName(&mediav1.CallControlFailed{}), catalog.TypeName(&mediav1.PartyRinging{}), catalog.TypeName(&mediav1.PartyConnected{}), catalog.TypeName(&mediav1.ConferenceStarted{}), catalog.TypeName(&mediav1.CallTransferred{}), catalog.TypeName(&mediav1.PartyLeft{}), catalog.TypeName(&mediav1.MuteChanged{}), catalog.TypeName(&mediav1.RecordingStarted{}), catalog.TypeName(&mediav1.RecordingStopped{})},
+	envelope.TopicOf("disposition"): {catalog.TypeName(&dispositionv1.DispositionSet{})},
+}
 
 // endOf is why the gateway says a call or a party's leg ended: its
 // end_reason, or for an event from a gateway before end_reason existed,

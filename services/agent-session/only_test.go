@@ -7,8 +7,10 @@ import (
 	"github.com/ringback/ringback/libs/servicetest"
 )
 
-// The history topic's events handle acts on are the ones Only lets
-// through: a case added to the switch and not to Only would be skipped.
+// Each topic's events handle acts on are the ones Only lets through: a
+// case added to the switch and not to Only would be skipped.
 func TestOnlyLeavesOutNothingHandled(t *testing.T) {
-	servicetest.HoldOnly(t, "inbox.go", "handle", "historyv1", Only[envelope.TopicOf("history")])
+	for topic, pkg := range map[string]string{"history": "historyv1", "router": "routingv1", "media": "mediav1", "disposition": "dispositionv1"} {
+		servicetest.HoldOnly(t, "inbox.go", "handle", pkg, Only[envelope.TopicOf(topic)])
+	}
 }

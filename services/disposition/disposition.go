@@ -94,7 +94,7 @@ func (s *Service) Ready() error { return s.proj.Ready() }
 
 // Run folds disposition's streams and consumes the bus until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics}, s.handle)
+	return s.deps.Run(ctx, s.proj, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only}, s.handle)
 }
 
 var (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	routingv1 "github.com/ringback/ringback/proto/ringback/routing/v1"
 	"github.com/ringback/ringback/services/disposition/code"
@@ -16,6 +17,14 @@ import (
 
 // Topics are the topics disposition learns accepts (router) and Done (agent-session) from.
 var Topics = []string{envelope.TopicOf("router"), envelope.TopicOf("agent")}
+
+// Only are the event types handle acts on, of each topic: the accept, and
+// the transfer and Done of an interaction; offers, agents' states, drafts
+// and calls are acknowledged undecoded (TestOnlyLeavesOutNothingHandled).
+var Only = map[string][]string{
+	envelope.TopicOf("router"): {catalog.TypeName(&routingv1.OfferAccepted{})},
+	envelope.TopicOf("agent"):  {catalog.TypeName(&agentv1.InteractionTransferred{}), catalog.TypeName(&agentv1.InteractionDone{})},
+}
 
 // handle opens an interaction's disposition when an agent accepts it (or
 // receives it with a transferred call) and closes it when the agent clicks

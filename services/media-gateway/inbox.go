@@ -14,6 +14,7 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/telemetry"
+	"github.com/ringback/ringback/proto/catalog"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	"github.com/ringback/ringback/services/media-gateway/call"
@@ -22,6 +23,12 @@ import (
 
 // Topics are the topics the gateway takes commands from.
 var Topics = []string{envelope.TopicOf("agent")}
+
+// Only are the agent topic's events the gateway acts on: the dial and the
+// call-control requests (callOf); agents' states, accepts, drafts and
+// Done, several per callback, are acknowledged undecoded
+// (TestOnlyLeavesOutNothingHandled).
+var Only = map[string][]string{envelope.TopicOf("agent"): {catalog.TypeName(&agentv1.DialRequested{}), catalog.TypeName(&agentv1.HoldRequested{}), catalog.TypeName(&agentv1.DtmfRequested{}), catalog.TypeName(&agentv1.MuteRequested{}), catalog.TypeName(&agentv1.RecordingRequested{}), catalog.TypeName(&agentv1.TransferRequested{}), catalog.TypeName(&agentv1.ConsultRequested{}), catalog.TypeName(&agentv1.ConsultEndRequested{}), catalog.TypeName(&agentv1.HangupRequested{})}}
 
 func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	if ev, ok := e.Event.(*agentv1.DialRequested); ok {

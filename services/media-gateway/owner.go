@@ -138,7 +138,7 @@ func (s *Service) run(ctx context.Context) error {
 		stopConsuming() // the lease is lost or the store failed: take no more work
 		bgDone <- err
 	}()
-	err = inbox.Consume(consume, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Log: s.deps.Log}, s.handle)
+	err = inbox.Consume(consume, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only, Log: s.deps.Log}, s.handle)
 	s.draining.Store(true)
 	var bgErr error
 	select {
