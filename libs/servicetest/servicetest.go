@@ -31,6 +31,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
 	"github.com/ringback/ringback/libs/inbox"
+	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/relay"
 )
 
@@ -50,6 +51,31 @@ type Env struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	done     []chan error
+}
+
+// Seal wraps e.Store so that personal fields are sealed, as the binary
+// wraps its store, under keys kept in a directory of the test's, and
+// returns the sealer: the contact keys and eraser services take.
+func (e *Env) Seal(t testing.TB) *personal.Sealer {
+	t.Helper()
+	dir, err := personal.OpenDir(filepath.Join(t.TempDir(), "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, ids, err := personal.DeriveSecrets(bytes.Repeat([]byte("k"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := personal.NewWrapped(dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := personal.NewSealer(ks, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Store = personal.NewStore(e.Store, sealer)
+	return sealer
 }
 
 // New builds the world; call Go to run the service in it, then Relay.

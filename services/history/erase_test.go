@@ -1,9 +1,7 @@
 package history_test
 
 import (
-	"bytes"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,17 +17,7 @@ import (
 func startSealed(t *testing.T, eraser bool) *servicetest.Env {
 	t.Helper()
 	env := servicetest.New(t)
-	dir, err := personal.OpenDir(filepath.Join(t.TempDir(), "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, ids, _ := personal.DeriveSecrets(bytes.Repeat([]byte("k"), 32))
-	ks, _ := personal.NewWrapped(dir, master)
-	sealer, err := personal.NewSealer(ks, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Store = personal.NewStore(env.Store, sealer)
+	sealer := env.Seal(t)
 	deps := history.Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: env.Registry, Mux: env.Mux}}
 	if eraser {
 		deps.Eraser = sealer

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +22,6 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
-	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/service"
 	"github.com/ringback/ringback/libs/servicetest"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
@@ -315,17 +313,7 @@ func callbacksOpenBeforeClaims(t *testing.T, sealed bool) {
 	env := servicetest.New(t)
 	var keys ContactKeys
 	if sealed {
-		dir, err := personal.OpenDir(filepath.Join(t.TempDir(), "keys"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		master, ids, _ := personal.DeriveSecrets(bytes.Repeat([]byte("k"), 32))
-		ks, _ := personal.NewWrapped(dir, master)
-		sealer, err := personal.NewSealer(ks, ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.Store, keys = personal.NewStore(env.Store, sealer), sealer
+		keys = env.Seal(t)
 	}
 	old := func(id, number string) {
 		env.Append(callback.Stream(id), "request:"+id, &callbackv1.CallbackRequested{CallbackId: id,

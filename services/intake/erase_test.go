@@ -3,7 +3,6 @@ package intake
 import (
 	"bytes"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,17 +20,7 @@ import (
 // held it in memory as on one that starts after.
 func TestListForgetsErasedContacts(t *testing.T) {
 	env := servicetest.New(t)
-	dir, err := personal.OpenDir(filepath.Join(t.TempDir(), "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, ids, _ := personal.DeriveSecrets(bytes.Repeat([]byte("k"), 32))
-	ks, _ := personal.NewWrapped(dir, master)
-	sealer, err := personal.NewSealer(ks, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Store = personal.NewStore(env.Store, sealer)
+	sealer := env.Seal(t)
 	start := func(mux *http.ServeMux) {
 		s, err := New(Config{RefuseDuplicates: true}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: mux}, ContactKeys: sealer})
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,17 +24,7 @@ import (
 // the callback a 404; an erased contact reads [erased] in the past too.
 func TestCallbackAt(t *testing.T) {
 	env := servicetest.New(t)
-	dir, err := personal.OpenDir(filepath.Join(t.TempDir(), "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, ids, _ := personal.DeriveSecrets(bytes.Repeat([]byte("k"), 32))
-	ks, _ := personal.NewWrapped(dir, master)
-	sealer, err := personal.NewSealer(ks, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Store = personal.NewStore(env.Store, sealer)
+	sealer := env.Seal(t)
 	s, err := New(Config{}, Deps{Deps: service.Deps{Store: env.Store, Subscribers: env.Subscribers(), Clock: env.Clock, Log: env.Log, Metrics: prometheus.NewRegistry(), Mux: env.Mux}, ContactKeys: sealer})
 	if err != nil {
 		t.Fatal(err)
