@@ -115,16 +115,17 @@ func ExecuteFrom[S any](ctx context.Context, store Store, l Loaded[S], stream st
 	return execute(ctx, store, nil, &l, stream, agg, cause, decide)
 }
 
-// ExecuteAlso is Execute appending also, the caller's part for another
-// stream (a claim on a number beside the request that takes it), with the
-// decided events in one AppendParts: on a PartsAppender neither is written
-// without the other, and they share one sync. When the decision appends
-// nothing (a replay, an error, no events), nothing of also is appended. A
-// conflict on also's stream is returned (a *ConflictError naming it): the
-// caller decides its part again; one on stream is retried as Execute does.
+// ExecuteAlso is Execute appending, with the decided events, the part
+// also decides for another stream (a claim on a number beside the request
+// that takes it), in one AppendParts: on a PartsAppender neither is
+// written without the other, and they share one sync. also is asked first
+// at every attempt, so a conflict on either stream decides both again; its
+// error ends the command, and a nil part appends the events alone. When
+// the decision appends nothing (a replay, an error, no events), nothing of
+// the part is appended.
 func ExecuteAlso[S any](ctx context.Context, store Store, stream string, agg Aggregate[S], cause Cause,
-	decide func(S) ([]proto.Message, error), also Part) (Outcome[S], error) {
-	return executeWith(ctx, store, nil, nil, stream, agg, cause, decide, &also)
+	decide func(S) ([]proto.Message, error), also func() (*Part, error)) (Outcome[S], error) {
+	return executeWith(ctx, store, nil, nil, stream, agg, cause, decide, also)
 }
 
 func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Loaded[S], stream string, agg Aggregate[S], cause Cause,
@@ -133,12 +134,18 @@ func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Lo
 }
 
 func executeWith[S any](ctx context.Context, store Store, cache *Cache[S], first *Loaded[S], stream string, agg Aggregate[S], cause Cause,
-	decide func(S) ([]proto.Message, error), also *Part) (Outcome[S], error) {
+	decide func(S) ([]proto.Message, error), also func() (*Part, error)) (Outcome[S], error) {
 	for attempt := 0; ; attempt++ {
 		var (
-			l   Loaded[S]
-			err error
+			l    Loaded[S]
+			part *Part
+			err  error
 		)
+		if also != nil {
+			if part, err = also(); err != nil {
+				return Outcome[S]{}, err
+			}
+		}
 		switch {
 		case attempt == 0 && first != nil && first.seen != nil:
 			l = *first
@@ -165,16 +172,11 @@ func executeWith[S any](ctx context.Context, store Store, cache *Cache[S], first
 			return Outcome[S]{}, err
 		}
 		var res AppendResult
-		if also == nil {
+		if part == nil {
 			res, err = store.Append(ctx, stream, l.Expected, data...)
 		} else {
 			var results []AppendResult
-			results, err = AppendParts(ctx, store, *also, Part{Stream: stream, Expected: l.Expected, Events: data})
-			var ce *ConflictError
-			if errors.As(err, &ce) && ce.Stream == also.Stream {
-				return Outcome[S]{State: l.State, Expected: l.Expected}, fmt.Errorf("append %s with %s: %w", stream, also.Stream, err)
-			}
-			if err == nil {
+			if results, err = AppendParts(ctx, store, *part, Part{Stream: stream, Expected: l.Expected, Events: data}); err == nil {
 				res = results[1]
 			}
 		}

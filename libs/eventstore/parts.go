@@ -18,7 +18,8 @@ type Part struct {
 // them all with a *ConflictError naming its stream. Parts that were all
 // appended before with the same ids at the same expectations are a no-op
 // returning the same results, as Append's replay; some replayed and some
-// not is a conflict. The embedded store is one.
+// not is a conflict. The embedded store and PostgreSQL are; KurrentDB is
+// not (AppendParts appends its parts in order).
 type PartsAppender interface {
 	AppendParts(ctx context.Context, parts ...Part) ([]AppendResult, error)
 }

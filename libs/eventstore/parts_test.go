@@ -11,18 +11,12 @@ import (
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
-// ExecuteAlso appends the caller's part with the decision, in one append;
-// a stale part is handed back to its caller, never retried; a replay or a
-// decision of nothing appends nothing of it.
+// ExecuteAlso appends the part also decides with the decision, in one
+// append; a conflict on the part's stream asks also again; also's error
+// ends the command; a replay or a decision of nothing appends nothing of
+// the part.
 func TestExecuteAlsoAppendsThePartWithTheDecision(t *testing.T) {
 	st, ctx := open(t), context.Background()
-	claim := func(cause string, expected eventstore.ExpectedRevision) eventstore.Part {
-		data, err := eventstore.Encode(ctx, "claims-1", eventstore.Cause{ID: cause}, []proto.Message{&callbackv1.ContactClaimed{Holder: cause}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eventstore.Part{Stream: "claims-1", Expected: expected, Events: data}
-	}
 	count := func(stream string) int {
 		evs, err := st.ReadStream(ctx, stream, 0)
 		if err != nil {
@@ -30,32 +24,57 @@ func TestExecuteAlsoAppendsThePartWithTheDecision(t *testing.T) {
 		}
 		return len(evs)
 	}
+	asked := 0
+	// claim decides a claim at expected, or at the stream's revision as read.
+	claim := func(cause string, expected *eventstore.ExpectedRevision) func() (*eventstore.Part, error) {
+		return func() (*eventstore.Part, error) {
+			asked++
+			exp := eventstore.NoStream
+			if n := count("claims-1"); n > 0 {
+				exp = eventstore.Exactly(uint64(n - 1))
+			}
+			if expected != nil {
+				exp, expected = *expected, nil // stale once
+			}
+			data, err := eventstore.Encode(ctx, "claims-1", eventstore.Cause{ID: cause}, []proto.Message{&callbackv1.ContactClaimed{Holder: cause}})
+			if err != nil {
+				return nil, err
+			}
+			return &eventstore.Part{Stream: "claims-1", Expected: exp, Events: data}, nil
+		}
+	}
 
-	out, err := eventstore.ExecuteAlso(ctx, st, "s-1", counter, eventstore.Cause{ID: "a"}, add(1), claim("a", eventstore.NoStream))
+	out, err := eventstore.ExecuteAlso(ctx, st, "s-1", counter, eventstore.Cause{ID: "a"}, add(1), claim("a", nil))
 	if err != nil || out.State != 1 || count("claims-1") != 1 {
 		t.Fatalf("first: %+v, %v, %d claims", out, err, count("claims-1"))
 	}
-	// The same cause again: a replay, and the claim is not appended again.
-	out, err = eventstore.ExecuteAlso(ctx, st, "s-1", counter, eventstore.Cause{ID: "a"}, add(1), claim("b", eventstore.Exactly(0)))
+	// The same cause again: a replay, and no second claim.
+	out, err = eventstore.ExecuteAlso(ctx, st, "s-1", counter, eventstore.Cause{ID: "a"}, add(1), claim("b", nil))
 	if err != nil || !out.Replay || count("claims-1") != 1 {
 		t.Fatalf("replay: %+v, %v, %d claims", out, err, count("claims-1"))
 	}
 	// Nothing decided: nothing of the part.
-	if _, err = eventstore.ExecuteAlso(ctx, st, "s-2", counter, eventstore.Cause{ID: "c"}, add(0), claim("c", eventstore.Exactly(0))); err != nil || count("claims-1") != 1 {
+	if _, err = eventstore.ExecuteAlso(ctx, st, "s-2", counter, eventstore.Cause{ID: "c"}, add(0), claim("c", nil)); err != nil || count("claims-1") != 1 {
 		t.Fatalf("no events: %v, %d claims", err, count("claims-1"))
 	}
-	// A stale part: its conflict comes back, and s-3 is not written.
-	_, err = eventstore.ExecuteAlso(ctx, st, "s-3", counter, eventstore.Cause{ID: "d"}, add(1), claim("d", eventstore.NoStream))
-	var ce *eventstore.ConflictError
-	if !errors.As(err, &ce) || ce.Stream != "claims-1" || count("s-3") != 0 {
-		t.Fatalf("stale part: %v, %d events on s-3", err, count("s-3"))
+	// The part refused: its error, and nothing written.
+	refused := errors.New("held")
+	_, err = eventstore.ExecuteAlso(ctx, st, "s-3", counter, eventstore.Cause{ID: "d"}, add(1),
+		func() (*eventstore.Part, error) { return nil, refused })
+	if !errors.Is(err, refused) || count("s-3") != 0 {
+		t.Fatalf("a refused part: %v, %d events on s-3", err, count("s-3"))
 	}
-	// A stream with events: decided on its state, the part beside it.
-	if _, err := st.Append(ctx, "s-4", eventstore.NoStream, eventstore.EventData{ID: eventstore.EventID("x", "s-4", 0), Type: "ringback.callback.v1.CallbackCancelled"}); err != nil {
-		t.Fatal(err)
+	// A stale part: its stream conflicts, also is asked again, and the
+	// second decision lands with the events.
+	stale := eventstore.NoStream
+	asked = 0
+	out, err = eventstore.ExecuteAlso(ctx, st, "s-4", counter, eventstore.Cause{ID: "e"}, add(1), claim("e", &stale))
+	if err != nil || out.State != 1 || count("claims-1") != 2 || asked != 2 {
+		t.Fatalf("a stale part: %+v, %v, %d claims, asked %d times", out, err, count("claims-1"), asked)
 	}
-	out, err = eventstore.ExecuteAlso(ctx, st, "s-4", counter, eventstore.Cause{ID: "e"}, add(1), claim("e", eventstore.Exactly(0)))
-	if err != nil || out.State != 2 || count("claims-1") != 2 {
-		t.Fatalf("after s-4 moved: %+v, %v, %d claims", out, err, count("claims-1"))
+	// No part: the events alone.
+	if _, err = eventstore.ExecuteAlso(ctx, st, "s-5", counter, eventstore.Cause{ID: "f"}, add(1),
+		func() (*eventstore.Part, error) { return nil, nil }); err != nil || count("s-5") != 1 || count("claims-1") != 2 {
+		t.Fatalf("no part: %v", err)
 	}
 }

@@ -9,15 +9,14 @@ package intake
 // reached). Everything below holds for each holder of the set.
 //
 // The claim and the callback are two streams. On a store that appends to
-// several at once (eventstore.PartsAppender: the embedded store, and
-// PostgreSQL in a transaction of their own) they are
-// one append, decided together and written in one frame and one sync: the
-// request carries its claim (planClaim, eventstore.ExecuteAlso), neither
-// is ever written without the other, and a request waits for one sync,
-// not two (issue 12). A claim whose stream moved before the append is
-// decided again. Elsewhere they are two appends, and a process can die
-// between them. The order is claim first, then CallbackRequested, because
-// only that order never admits two:
+// several at once (eventstore.PartsAppender: the embedded store in one
+// frame, PostgreSQL in one transaction) they are one append, decided
+// together: the request carries its claim (planClaim,
+// eventstore.ExecuteAlso), neither is ever written without the other, and
+// a request waits for one sync, not two (issue 12). A claim whose stream
+// moved before the append is decided again. On KurrentDB they are two
+// appends, and a process can die between them. The order is claim first,
+// then CallbackRequested, because only that order never admits two:
 //
 //   - The callback is what the rest of the platform acts on (the relay
 //     publishes it, the scheduler schedules it), so it is written only

@@ -274,44 +274,34 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, req createReque
 	if err != nil {
 		return err
 	}
-	// From the claim on, the client hanging up stops nothing: a claim
-	// whose append landed but whose answer was lost would hold the number
-	// for the claim grace.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
-	defer cancel()
+	// Decided again at every attempt of the request's append: a claim
+	// whose stream another request moved meanwhile is decided anew.
+	claim := func(ctx context.Context) (*eventstore.Part, error) {
+		return s.planClaim(ctx, stream, id, req.Service, req.PhoneNumber)
+	}
+	return s.request(w, r, id, cbr, now, ans, claim)
+}
+
+// claimRefused is the answer to a claim the number's stream refused; nil
+// for any other error.
+func (s *Service) claimRefused(err error) error {
 	var held *contact.HeldError
 	var capped *contact.CapError
 	var rated *contact.RateError
-	for attempt := 1; ; attempt++ {
-		claim, err := s.planClaim(ctx, stream, id, req.Service, req.PhoneNumber)
-		if errors.As(err, &held) {
-			return s.duplicate(held.Holder)
-		} else if errors.As(err, &capped) {
-			p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
-			p.Field = "phone_number"
-			return p
-		} else if errors.As(err, &rated) {
-			// The number's rate across every replica, from its claim stream:
-			// this replica's bucket let it through, the others' had not.
-			return s.tooMany(limitNumber, "phone_number", "too many callback requests for this number", rated.RetryAfter)
-		} else if err != nil {
-			return err
-		}
-		// The claim is decided again when its stream moved before the
-		// append (another request for the number): as Execute retries.
-		if err := s.request(w, r, id, cbr, now, ans, claim); !errors.Is(err, errClaimMoved) || attempt == maxClaimAttempts {
-			return err
-		}
+	switch {
+	case errors.As(err, &held):
+		return s.duplicate(held.Holder)
+	case errors.As(err, &capped):
+		p := httpx.Conflict(fmt.Sprintf("this number has %d open callbacks, the most it may have; cancel one or wait until one is done", capped.Max))
+		p.Field = "phone_number"
+		return p
+	case errors.As(err, &rated):
+		// The number's rate across every replica, from its claim stream:
+		// this replica's bucket let it through, the others' had not.
+		return s.tooMany(limitNumber, "phone_number", "too many callback requests for this number", rated.RetryAfter)
 	}
+	return nil
 }
-
-// errClaimMoved: the number's claim stream moved between the claim's
-// decision and the append that carried it; nothing was written.
-var errClaimMoved = errors.New("the number's claims moved meanwhile")
-
-// maxClaimAttempts bounds the claim's decisions of one request: a number
-// is contended by a handful of requests at most, but a burst must not fail.
-const maxClaimAttempts = 40
 
 // duplicate is the 409 of a number that has an open callback.
 func (s *Service) duplicate(other string) error {
@@ -349,12 +339,14 @@ func keyAbandoned() error {
 	return p
 }
 
-// request writes the callback, with claim, the claim on its number
-// decided for it (planClaim), in the same append; nil when there is none
-// to write. See admit.go for the order on a store that cannot append both
+// request writes the callback with the claim on its number that claim
+// decides (planClaim), in the same append; a nil claim when no number is
+// claimed. See admit.go for the order on a store that cannot append both
 // at once.
 func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr *callbackv1.CallbackRequest, now time.Time, ans answer,
-	claim *eventstore.Part) error {
+	claim func(context.Context) (*eventstore.Part, error)) error {
+	// From the claim on, the client hanging up stops nothing: an append
+	// that landed but whose answer was lost is answered to the retry.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	cause := eventstore.Cause{ID: "request:" + id, Correlation: id}
@@ -367,9 +359,10 @@ func (s *Service) request(w http.ResponseWriter, r *http.Request, id string, cbr
 		out, err = s.execute(ctx, id, cause, cmd)
 	} else {
 		out, err = eventstore.ExecuteAlso(ctx, s.deps.Store, callback.Stream(id), aggregate, cause,
-			func(st callback.State) ([]proto.Message, error) { return callback.Decide(st, cmd) }, *claim)
-		if ce := (*eventstore.ConflictError)(nil); errors.As(err, &ce) && ce.Stream == claim.Stream {
-			return fmt.Errorf("%w: %w", errClaimMoved, err)
+			func(st callback.State) ([]proto.Message, error) { return callback.Decide(st, cmd) },
+			func() (*eventstore.Part, error) { return claim(ctx) })
+		if refused := s.claimRefused(err); refused != nil {
+			return refused // nothing written
 		}
 	}
 	status := http.StatusCreated

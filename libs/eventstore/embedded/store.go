@@ -306,21 +306,27 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if f, ok := eventstore.FenceOf(ctx); ok {
 		req.fence = &f
 	}
+	resp, err := s.submit(ctx, req)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+	}
+	return resp.res, nil
+}
+
+// submit hands req to the writer and waits for its answer.
+func (s *Store) submit(ctx context.Context, req *appendReq) (appendResp, error) {
 	select {
 	case s.reqs <- req:
 	case <-s.closing.Done():
-		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, eventstore.ErrClosed)
+		return appendResp{}, eventstore.ErrClosed
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, ctx.Err())
+		return appendResp{}, ctx.Err()
 	}
 	select {
 	case resp := <-req.done:
-		if resp.err != nil {
-			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, resp.err)
-		}
-		return resp.res, nil
+		return resp, resp.err
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, fmt.Errorf("append %s: outcome unknown: %w", stream, ctx.Err())
+		return appendResp{}, fmt.Errorf("outcome unknown: %w", ctx.Err())
 	}
 }
 
@@ -349,25 +355,14 @@ func (s *Store) AppendParts(ctx context.Context, parts ...eventstore.Part) ([]ev
 			r.fence = &f
 		}
 	}
-	select {
-	case s.reqs <- req:
-	case <-s.closing.Done():
-		return nil, fmt.Errorf("append parts: %w", eventstore.ErrClosed)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("append parts: %w", ctx.Err())
+	resp, err := s.submit(ctx, req)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("append parts: %w", err)
+	case req.rest == nil:
+		return []eventstore.AppendResult{resp.res}, nil
 	}
-	select {
-	case resp := <-req.done:
-		switch {
-		case resp.err != nil:
-			return nil, fmt.Errorf("append parts: %w", resp.err)
-		case req.rest == nil:
-			return []eventstore.AppendResult{resp.res}, nil
-		}
-		return resp.parts, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("append parts: outcome unknown: %w", ctx.Err())
-	}
+	return resp.parts, nil
 }
 
 // prepare validates an append and converts its events.

@@ -147,14 +147,7 @@ func (s *Store) commit(batch []*appendReq) {
 			resps[i] = appendResp{res: res, err: err}
 			continue
 		}
-		r := record{firstSeq: s.lastSeq + 1, firstRev: uint64(req.expected + 1), time: now, stream: req.stream, events: req.events}
-		start := len(buf)
-		buf = appendRecord(buf, &r)
-		s.index(&r, appendLoc{off: frameOff + int64(start), size: uint32(len(buf) - start)})
-		resps[i].res = eventstore.AppendResult{
-			NextExpected: eventstore.ExpectedRevision(r.firstRev) + eventstore.ExpectedRevision(len(r.events)) - 1,
-			Position:     eventstore.Position{Commit: s.lastSeq, Prepare: s.lastSeq},
-		}
+		resps[i].res = s.place(req, now, frameOff, &buf)
 	}
 	s.mu.Unlock()
 	s.buf = buf
@@ -224,16 +217,22 @@ func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]by
 		return appendResp{err: &eventstore.ConflictError{Stream: replayed.stream, Expected: replayed.expected, Actual: actual}}
 	}
 	for k, p := range parts {
-		r := record{firstSeq: s.lastSeq + 1, firstRev: uint64(p.expected + 1), time: now, stream: p.stream, events: p.events}
-		start := len(*buf)
-		*buf = appendRecord(*buf, &r)
-		s.index(&r, appendLoc{off: frameOff + int64(start), size: uint32(len(*buf) - start)})
-		results[k] = eventstore.AppendResult{
-			NextExpected: eventstore.ExpectedRevision(r.firstRev) + eventstore.ExpectedRevision(len(r.events)) - 1,
-			Position:     eventstore.Position{Commit: s.lastSeq, Prepare: s.lastSeq},
-		}
+		results[k] = s.place(p, now, frameOff, buf)
 	}
 	return appendResp{parts: results}
+}
+
+// place encodes a decided append as the next record of the frame in buf,
+// at frameOff in the log, and indexes it. Caller holds mu.
+func (s *Store) place(req *appendReq, now int64, frameOff int64, buf *[]byte) eventstore.AppendResult {
+	r := record{firstSeq: s.lastSeq + 1, firstRev: uint64(req.expected + 1), time: now, stream: req.stream, events: req.events}
+	start := len(*buf)
+	*buf = appendRecord(*buf, &r)
+	s.index(&r, appendLoc{off: frameOff + int64(start), size: uint32(len(*buf) - start)})
+	return eventstore.AppendResult{
+		NextExpected: eventstore.ExpectedRevision(r.firstRev) + eventstore.ExpectedRevision(len(r.events)) - 1,
+		Position:     eventstore.Position{Commit: s.lastSeq, Prepare: s.lastSeq},
+	}
 }
 
 // decide checks an append against the stream, pending appends of this batch

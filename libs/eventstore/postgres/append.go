@@ -176,10 +176,7 @@ func (s *Store) commit(batch []*appendReq) {
 			o := outcomes[i]
 			switch o.outcome {
 			case "ok", "replay":
-				req.done <- appendResp{res: eventstore.AppendResult{
-					NextExpected: eventstore.ExpectedRevision(o.lastRev.Int64),
-					Position:     eventstore.Position{Commit: o.lastTx.Uint64, Prepare: uint64(o.lastID.Int64)},
-				}}
+				req.done <- appendResp{res: o.result()}
 			case "conflict":
 				req.done <- appendResp{err: &eventstore.ConflictError{
 					Stream: req.stream, Expected: req.expected, Actual: eventstore.ExpectedRevision(o.lastRev.Int64)}}
@@ -198,6 +195,14 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 	for _, req := range pending {
 		req.done <- appendResp{err: fmt.Errorf("still told to retry after %d attempts", maxRetries)}
+	}
+}
+
+// result is where an append the function wrote (or had written) landed.
+func (o outcome) result() eventstore.AppendResult {
+	return eventstore.AppendResult{
+		NextExpected: eventstore.ExpectedRevision(o.lastRev.Int64),
+		Position:     eventstore.Position{Commit: o.lastTx.Uint64, Prepare: uint64(o.lastID.Int64)},
 	}
 }
 

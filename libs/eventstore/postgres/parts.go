@@ -1,13 +1,12 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"context"
 
 	"github.com/ringback/ringback/libs/eventstore"
 )
@@ -24,16 +23,17 @@ func (s *Store) AppendParts(ctx context.Context, parts ...eventstore.Part) ([]ev
 	if s.closing.Err() != nil {
 		return nil, fmt.Errorf("append parts: %w", eventstore.ErrClosed)
 	}
+	var fence *eventstore.Fence
+	if f, ok := eventstore.FenceOf(ctx); ok {
+		fence = &f
+	}
 	reqs := make([]*appendReq, len(parts))
 	for i, p := range parts {
 		enc, err := prepare(p.Stream, p.Expected, p.Events)
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", p.Stream, err)
 		}
-		reqs[i] = &appendReq{stream: p.Stream, expected: p.Expected, events: enc}
-		if f, ok := eventstore.FenceOf(ctx); ok {
-			reqs[i].fence = &f
-		}
+		reqs[i] = &appendReq{stream: p.Stream, expected: p.Expected, events: enc, fence: fence}
 	}
 	// Locked in name order, as the committers lock theirs.
 	order := slices.Clone(reqs)
@@ -75,10 +75,7 @@ func (s *Store) callParts(order []*appendReq) (map[*appendReq]eventstore.AppendR
 		o := outcomes[i]
 		switch o.outcome {
 		case "ok", "replay":
-			results[req] = eventstore.AppendResult{
-				NextExpected: eventstore.ExpectedRevision(o.lastRev.Int64),
-				Position:     eventstore.Position{Commit: o.lastTx.Uint64, Prepare: uint64(o.lastID.Int64)},
-			}
+			results[req] = o.result()
 			if o.outcome == "ok" {
 				written++
 			} else {
