@@ -217,13 +217,14 @@ func (a *App) openBus() error {
 			a.joiners = append(a.joiners, j)
 			a.joinMu.Unlock()
 		}
-		poison := a.Publisher
+		c := countingSubscriber{Subscriber: s, n: &a.subscribed, poison: a.Publisher, metrics: a.Registry}
 		if a.Sealer != nil {
-			s = personal.Subscriber{Subscriber: s, Sealer: a.Sealer, Log: a.Log.With("component", "personal")}
+			// Messages come sealed; inbox opens the ones a consumer reads.
+			c.open = personal.Subscriber{Subscriber: s, Sealer: a.Sealer}.Open
 			// What is set aside goes to the poison topic sealed again.
-			poison = personal.Publisher{Publisher: a.Publisher, Sealer: a.Sealer}
+			c.poison = personal.Publisher{Publisher: a.Publisher, Sealer: a.Sealer}
 		}
-		return countingSubscriber{s, &a.subscribed, poison, a.Registry}, nil
+		return c, nil
 	}
 	return nil
 }
@@ -236,6 +237,15 @@ type countingSubscriber struct {
 	n       *atomic.Int64
 	poison  message.Publisher
 	metrics prometheus.Registerer
+	open    func(*message.Message) error // nil: the payloads are plain
+}
+
+// Open opens a message's personal data (inbox.Opener).
+func (c countingSubscriber) Open(m *message.Message) error {
+	if c.open == nil {
+		return nil
+	}
+	return c.open(m)
 }
 
 // PoisonPublisher sends what no handler could apply to ringback.poison.

@@ -199,6 +199,12 @@ type RouterConfig struct {
 	// the topic), with no span, no retry and no decode. For a consumer
 	// that reads a busy topic for one kind of event.
 	Skip func(*message.Message) bool
+	// Open, when set, turns a kept message's payload into what its
+	// handler reads (personal data opened). It runs after Skip, so a
+	// message no handler wants is never opened, and outside the retries
+	// and the poison queue: a message that cannot be opened now is left
+	// for redelivery, never set aside unopened.
+	Open func(*message.Message) error
 }
 
 // NewRouter returns a Watermill router with ringback's middleware, outermost
@@ -208,6 +214,8 @@ type RouterConfig struct {
 //     whether it was handled, poisoned or left for redelivery;
 //   - Skip (RouterConfig.Skip): a message the handler does not want is
 //     acknowledged here;
+//   - Open (RouterConfig.Open): a kept message is opened here, or left
+//     for redelivery;
 //   - CorrelationID copies the correlation id to produced messages;
 //   - poison queue: what still fails below is published to the poison topic
 //     on poison and acked, so one bad message does not stop the consumer;
@@ -246,6 +254,7 @@ func NewRouter(cfg RouterConfig, logger watermill.LoggerAdapter, poison message.
 	r.AddMiddleware(
 		m.measure,
 		skip(cfg.Skip),
+		opening(cfg.Open),
 		middleware.CorrelationID,
 		poisonMiddleware,
 		Trace(cfg.TracerProvider),
@@ -264,6 +273,22 @@ func skip(want func(*message.Message) bool) message.HandlerMiddleware {
 		return func(m *message.Message) ([]*message.Message, error) {
 			if want(m) {
 				return nil, nil
+			}
+			return h(m)
+		}
+	}
+}
+
+// opening opens each message before the handlers below see it; nil opens
+// none.
+func opening(open func(*message.Message) error) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		if open == nil {
+			return h
+		}
+		return func(m *message.Message) ([]*message.Message, error) {
+			if err := open(m); err != nil {
+				return nil, fmt.Errorf("open message %s: %w", m.UUID, err)
 			}
 			return h(m)
 		}

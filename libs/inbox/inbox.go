@@ -102,6 +102,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		Registerer: cfg.Metrics,
 		SentAt:     sentAt,
 		Skip:       unwanted(cfg.Only),
+		Open:       openerOf(sub),
 	}, bus.Slog(cfg.Log.With("handler", cfg.Name)), cfg.Poison)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
@@ -128,6 +129,20 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		return nil
 	}
 	return fmt.Errorf("%s: %w", cfg.Name, err)
+}
+
+// Opener is a subscriber whose messages come with their personal data
+// sealed (personal.Subscriber): Consume opens only those its Only keeps,
+// so a consumer pays nothing for the events it does not read.
+type Opener interface {
+	Open(*message.Message) error
+}
+
+func openerOf(sub message.Subscriber) func(*message.Message) error {
+	if o, ok := sub.(Opener); ok {
+		return o.Open
+	}
+	return nil
 }
 
 // unwanted says which messages Config.Only leaves out; nil for none.

@@ -32,6 +32,11 @@ import (
 
 // world is a store, a bus, a relay between them; the test consumes.
 func world(t *testing.T) (eventstore.Store, *inproc.Bus, func(h inbox.Handler, cfg inbox.Config)) {
+	return worldWith(t, func(s message.Subscriber) message.Subscriber { return s })
+}
+
+// worldWith is world whose consumers read through wrap's subscriber.
+func worldWith(t *testing.T, wrap func(message.Subscriber) message.Subscriber) (eventstore.Store, *inproc.Bus, func(h inbox.Handler, cfg inbox.Config)) {
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +59,7 @@ func world(t *testing.T) (eventstore.Store, *inproc.Bus, func(h inbox.Handler, c
 		done = append(done, d)
 		go func() {
 			defer close(d)
-			_ = inbox.Consume(ctx, func(g string) (message.Subscriber, error) { return bus.Subscriber(g), nil }, cfg, h)
+			_ = inbox.Consume(ctx, func(g string) (message.Subscriber, error) { return wrap(bus.Subscriber(g)), nil }, cfg, h)
 		}()
 		for _, topic := range cfg.Topics {
 			for bus.Groups(topic) == 0 {

@@ -2,10 +2,12 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/envelope"
@@ -71,5 +73,71 @@ func namedTypesReachTheHandler(t *testing.T, cfg inbox.Config) {
 		if !want[g] {
 			t.Fatalf("handled %v, want %v", got, want)
 		}
+	}
+}
+
+// openingSubscriber is an inbox.Opener that counts what it opens and
+// fails the first opening of failFirst.
+type openingSubscriber struct {
+	message.Subscriber
+	mu        *sync.Mutex
+	opened    map[string]int
+	failFirst string
+}
+
+func (s openingSubscriber) Open(m *message.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	typ := m.Metadata.Get(envelope.KeyType)
+	s.opened[typ]++
+	if typ == s.failFirst && s.opened[typ] == 1 {
+		return errors.New("keys not reachable now")
+	}
+	return nil
+}
+
+// A sealed topic's messages are opened only when the consumer keeps them
+// (Only), and one that cannot be opened yet comes again, to its handler
+// once, rather than going to the poison topic.
+func TestOnlyTheKeptMessagesAreOpened(t *testing.T) {
+	var mu sync.Mutex
+	opened := map[string]int{}
+	cancelled := catalog.TypeName(&callbackv1.CallbackCancelled{})
+	st, _, consume := worldWith(t, func(s message.Subscriber) message.Subscriber {
+		return openingSubscriber{Subscriber: s, mu: &mu, opened: opened, failFirst: cancelled}
+	})
+	var handled []string
+	consume(func(_ context.Context, e envelope.Envelope) error {
+		mu.Lock()
+		defer mu.Unlock()
+		handled = append(handled, e.Type)
+		return nil
+	}, inbox.Config{Name: "open-test", Topics: []string{envelope.TopicOf("intake")}, MaxAttempts: 1,
+		Only: map[string][]string{envelope.TopicOf("intake"): {cancelled}}})
+	_, err := eventstore.Execute(context.Background(), st, "intake-callback-1", eventstore.Aggregate[int]{Evolve: func(n int, _ proto.Message) int { return n + 1 }},
+		eventstore.Cause{ID: "c", Correlation: "1"}, func(int) ([]proto.Message, error) {
+			return []proto.Message{&callbackv1.CallbackRequested{CallbackId: "1"}, &callbackv1.CallbackCancelled{CallbackId: "1"}}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(handled)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a second delivery would come now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handled) != 1 || handled[0] != cancelled {
+		t.Fatalf("handled %v, want the cancel once", handled)
+	}
+	if opened[catalog.TypeName(&callbackv1.CallbackRequested{})] != 0 || opened[cancelled] != 2 {
+		t.Fatalf("opened %v: want the request never, the cancel twice (a failure, then again)", opened)
 	}
 }

@@ -3,54 +3,35 @@ package personal
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/ringback/ringback/libs/envelope"
 )
 
-// Subscriber opens the personal fields of every message it delivers, so
-// that the topics carry ciphertext and consumers see plaintext (or Erased).
-// A message whose keys cannot be asked for now is nacked, to come again.
+// Subscriber delivers messages as the topics carry them, with their
+// personal fields sealed; Open opens one (plaintext, or Erased).
+// inbox.Consume calls it (inbox.Opener) for the messages its consumer
+// keeps, after leaving out the event types it does not read: those are
+// never opened.
 type Subscriber struct {
 	message.Subscriber
 	Sealer *Sealer
-	Log    *slog.Logger // nil: failures to open are not logged
 }
 
-// Subscribe implements message.Subscriber. The goroutine it starts ends
-// when the inner channel closes or ctx is done.
-func (s Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	in, err := s.Subscriber.Subscribe(ctx, topic)
-	if err != nil {
-		return nil, err
+// Open replaces m's payload with its opened form. An error (the keys
+// cannot be asked for now) leaves m as it was, to be delivered again.
+func (s Subscriber) Open(m *message.Message) error {
+	id := m.Metadata.Get(envelope.KeyID)
+	if id == "" {
+		id = m.UUID
 	}
-	out := make(chan *message.Message)
-	go func() {
-		defer close(out)
-		for m := range in {
-			id := m.Metadata.Get(envelope.KeyID)
-			if id == "" {
-				id = m.UUID
-			}
-			d, err := s.Sealer.OpenEvent(ctx, id, m.Metadata.Get(envelope.KeyType), m.Payload)
-			if err != nil {
-				if s.Log != nil {
-					s.Log.Warn("open personal data", "topic", topic, "event", m.UUID, "err", err)
-				}
-				m.Nack()
-				continue
-			}
-			m.Payload = d
-			select {
-			case out <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	d, err := s.Sealer.OpenEvent(m.Context(), id, m.Metadata.Get(envelope.KeyType), m.Payload)
+	if err != nil {
+		return fmt.Errorf("open personal data: %w", err)
+	}
+	m.Payload = d
+	return nil
 }
 
 // Publisher seals the personal fields of what it publishes: for a consumer

@@ -61,7 +61,7 @@ func TestStoreAndBusSeam(t *testing.T) {
 	// On the bus: what the relay publishes (from the inner store) is sealed.
 	bus := inproc.New(watermill.NopLogger{})
 	defer bus.Close()
-	sub := Subscriber{Subscriber: bus.Subscriber("g"), Sealer: s, Log: nil}
+	sub := Subscriber{Subscriber: bus.Subscriber("g"), Sealer: s}
 	ch, err := sub.Subscribe(ctx, "ringback.intake")
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +73,10 @@ func TestStoreAndBusSeam(t *testing.T) {
 	go func() { published <- bus.Publish("ringback.intake", msg) }()
 	select {
 	case got := <-ch:
+		noCanary(t, "the delivered payload, before Open", got.Payload)
+		if err := sub.Open(got); err != nil {
+			t.Fatal(err)
+		}
 		env, err := envelope.FromMessage(got)
 		if err != nil || !proto.Equal(env.Event, requested()) {
 			t.Fatalf("consumed %v, %v", env.Event, err)

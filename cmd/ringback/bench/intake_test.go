@@ -63,6 +63,9 @@ func number(i int64) string {
 //	RINGBACK_BENCH_INTAKE_SECONDS  measured load per variant (60)
 //	RINGBACK_BENCH_INTAKE_CLIENTS  concurrent keep-alive clients (64)
 //	RINGBACK_BENCH_INTAKE_VARIANTS comma list of variants (API,GMS)
+//	RINGBACK_BENCH_INTAKE_OPEN_RATE requests per second the open loop
+//	                               offers (5000; 0 leaves it out)
+//	RINGBACK_BENCH_INTAKE_OPEN_CONNS connections the open loop may use (256)
 //	RINGBACK_BENCH_INTAKE_ARGS     more flags of ringback serve, for a look
 //	                               at what one costs (--personal.keys off)
 //	RINGBACK_BENCH_INTAKE_CPUPROFILE, _HEAPPROFILE, _GOROUTINES, _TRACE
@@ -73,13 +76,14 @@ func number(i int64) string {
 //	                               data and logs
 type intakeOptions struct {
 	duration, baseline time.Duration
-	clients            int
+	clients, openConns int
+	openRate           float64
 	variants           []intakeVariant
 }
 
 func parseIntakeOptions() (intakeOptions, error) {
-	o := intakeOptions{duration: 60 * time.Second, clients: 64, variants: intakeVariants}
-	for name, dst := range map[string]*int{"RINGBACK_BENCH_INTAKE_CLIENTS": &o.clients} {
+	o := intakeOptions{duration: 60 * time.Second, clients: 64, openConns: 256, openRate: intakeTargetRate, variants: intakeVariants}
+	for name, dst := range map[string]*int{"RINGBACK_BENCH_INTAKE_CLIENTS": &o.clients, "RINGBACK_BENCH_INTAKE_OPEN_CONNS": &o.openConns} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -87,6 +91,13 @@ func parseIntakeOptions() (intakeOptions, error) {
 			}
 			*dst = n
 		}
+	}
+	if v := os.Getenv("RINGBACK_BENCH_INTAKE_OPEN_RATE"); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("RINGBACK_BENCH_INTAKE_OPEN_RATE=%q: want a rate per second, or 0", v)
+		}
+		o.openRate = n
 	}
 	if v := os.Getenv("RINGBACK_BENCH_INTAKE_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -144,11 +155,16 @@ func BenchmarkIntake(b *testing.B) {
 		dir = keep // the platforms' data and logs, for a look afterwards
 	}
 	for _, v := range o.variants {
-		base, err := intakeBaseline(ctx, v, o)
+		closed := func(d time.Duration) func(string, *atomic.Int64) (loadRun, error) {
+			return func(base string, next *atomic.Int64) (loadRun, error) {
+				return drive(ctx, base, v, o.clients, d, 0, next)
+			}
+		}
+		base, err := intakeBaseline(ctx, v, closed(o.baseline))
 		if err != nil {
 			b.Fatalf("%s baseline: %v", v.name, err)
 		}
-		got, mem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name), v, o, o.duration, "all")
+		got, mem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name), v, o, "all", closed(o.duration))
 		if errors.Is(err, errNotServed) {
 			fmt.Printf("intake %s: not served by this build (%s answers 404); variant skipped\n", v.name, v.path)
 			continue
@@ -158,18 +174,51 @@ func BenchmarkIntake(b *testing.B) {
 		}
 		rate, p99 := got.rate(), got.lat.p99
 		b.ReportMetric(rate, v.name+"-accepted/s")
-		fmt.Printf("intake %s (%d clients, %s, bin/ringback all services, embedded store): %.0f accepted/s, p50 %.2f ms p99 %.2f ms "+
-			"max %.2f ms, %d refused, %d errors (target ≥ %d/s and p99 < %d ms: %s); baseline, the same client against a handler "+
+		fmt.Printf("intake %s, closed loop (%d clients, %s, bin/ringback all services, embedded store): %.0f accepted/s, p50 %.2f ms p99 %.2f ms "+
+			"max %.2f ms, %d refused, %d errors (capacity, target ≥ %d/s: %s); baseline, the same client against a handler "+
 			"that only decodes and answers: %.0f/s, p50 %.2f ms p99 %.2f ms\n",
 			v.name, o.clients, o.duration, rate, ms(got.lat.p50), ms(p99), ms(got.lat.max), got.refused, got.errors,
-			intakeTargetRate, intakeTargetP99.Milliseconds(), verdict(rate >= intakeTargetRate && p99 < intakeTargetP99 && got.errors == 0),
+			intakeTargetRate, verdict(rate >= intakeTargetRate && got.errors == 0),
 			base.rate(), ms(base.lat.p50), ms(base.lat.p99))
-		fmt.Printf("  %s platform CPU: %.3f ms per accepted callback (%.2f of %d cores busy: the machine is shared with this client%s), "+
-			"so at most %.0f/s if it had the 2 cores to itself\n", v.name, 1000*got.cpu/float64(max(got.accepted, 1)),
-			got.cpu/got.elapsed.Seconds(), runtime.NumCPU(), loadNote(), 2/(got.cpu/float64(max(got.accepted, 1))))
-		fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (all services: %.1f MB -> %.1f MB)%s\n",
-			v.name, mem.perCallback(), mem.accepted, mem.before/1e6, mem.after/1e6, mem.owners())
+		printCost(v.name, got, mem)
+		if o.openRate == 0 {
+			continue
+		}
+		open := func(d time.Duration) func(string, *atomic.Int64) (loadRun, error) {
+			return func(base string, next *atomic.Int64) (loadRun, error) {
+				return driveOpen(ctx, base, v, o.openRate, o.openConns, d, next)
+			}
+		}
+		obase, err := intakeBaseline(ctx, v, open(o.baseline))
+		if err != nil {
+			b.Fatalf("%s open-loop baseline: %v", v.name, err)
+		}
+		og, omem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name+"-open"), v, o, "all", open(o.duration))
+		if err != nil {
+			b.Fatalf("%s open loop: %v", v.name, err)
+		}
+		offered := int(o.openRate * o.duration.Seconds())
+		orate := float64(og.accepted) / o.duration.Seconds()
+		met := og.errors == 0 && og.refused == 0 && og.lat.p99 < intakeTargetP99 && orate >= 0.99*min(o.openRate, intakeTargetRate)
+		b.ReportMetric(ms(og.lat.p99), v.name+"-open-p99-ms")
+		fmt.Printf("intake %s, open loop (visitors arriving at %.0f/s for %s, independently, on up to %d connections; latency from when each was due): "+
+			"%d of about %d accepted (%.0f/s), p50 %.2f ms p99 %.2f ms max %.2f ms, %d refused, %d errors (target ≥ %d/s with p99 < %d ms: %s); "+
+			"baseline, the same load against a handler that only decodes and answers: p50 %.2f ms p99 %.2f ms\n",
+			v.name, o.openRate, o.duration, o.openConns, og.accepted, offered, orate, ms(og.lat.p50), ms(og.lat.p99), ms(og.lat.max),
+			og.refused, og.errors, intakeTargetRate, intakeTargetP99.Milliseconds(),
+			verdict(met && rate >= intakeTargetRate), ms(obase.lat.p50), ms(obase.lat.p99))
+		printCost(v.name+" open loop", og, omem)
 	}
+}
+
+// printCost prints the platform's CPU and live heap per accepted callback.
+func printCost(name string, got loadRun, mem heapFigure) {
+	per := got.cpu / float64(max(got.accepted, 1))
+	fmt.Printf("  %s platform CPU: %.3f ms per accepted callback (%.2f of %d cores busy: the machine is shared with this client%s), "+
+		"so at most %.0f/s if it had the 2 cores to itself\n", name, 1000*per,
+		got.cpu/got.elapsed.Seconds(), runtime.NumCPU(), loadNote(), 2/per)
+	fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (all services: %.1f MB -> %.1f MB)%s\n",
+		name, mem.perCallback(), mem.accepted, mem.before/1e6, mem.after/1e6, mem.owners())
 }
 
 // loadRun is what a load saw.
@@ -182,86 +231,121 @@ type loadRun struct {
 
 func (r loadRun) rate() float64 { return float64(r.accepted) / r.elapsed.Seconds() }
 
-// drive sends v's requests to base from o.clients clients, each on its own
-// keep-alive connection and one request at a time, numbers from *next on,
-// for d or (d == 0) until n requests are answered.
-func drive(ctx context.Context, base string, v intakeVariant, clients int, d time.Duration, n int64, next *atomic.Int64) (loadRun, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+// tally is what one client saw of its requests.
+type tally struct {
+	lats                    []time.Duration
+	accepted, refused, errs int
+	notFound                bool
+	first                   error
+}
+
+// send posts the i-th request of v to base and counts its answer, its
+// latency running from since.
+func (t *tally) send(ctx context.Context, client *http.Client, base string, v intakeVariant, i int64, since time.Time) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+v.path, strings.NewReader(v.body(number(i))))
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	req.Header.Set("Content-Type", v.contentType)
+	res, err := client.Do(req)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	t.lats = append(t.lats, time.Since(since))
+	switch {
+	case res.StatusCode == v.created:
+		t.accepted++
+	case res.StatusCode == http.StatusNotFound:
+		t.notFound = true
+		t.refused++
+	case res.StatusCode/100 == 4:
+		t.refused++
+		if t.first == nil {
+			t.first = fmt.Errorf("%s: %s", res.Status, body)
+		}
+	default:
+		t.fail(fmt.Errorf("%s: %s", res.Status, body))
+	}
+}
+
+func (t *tally) fail(err error) {
+	t.errs++
+	if t.first == nil {
+		t.first = err
+	}
+}
+
+// totals adds the clients' tallies up into run (its elapsed time set).
+func totals(run loadRun, ts []*tally, name string) (loadRun, error) {
 	var (
-		mu      sync.Mutex
-		run     loadRun
-		lats    []time.Duration
-		firstEr error
-		wg      sync.WaitGroup
+		lats     []time.Duration
+		first    error
+		notFound bool
+	)
+	for _, t := range ts {
+		run.accepted += t.accepted
+		run.refused += t.refused
+		run.errors += t.errs
+		lats = append(lats, t.lats...)
+		notFound = notFound || t.notFound
+		if first == nil {
+			first = t.first
+		}
+	}
+	run.lat = summarize(lats)
+	if run.accepted == 0 {
+		if notFound {
+			return run, errNotServed
+		}
+		return run, fmt.Errorf("nothing accepted: %w", first)
+	}
+	if run.errors+run.refused > 0 {
+		fmt.Printf("  %s: %d refused, %d errors; first: %v\n", name, run.refused, run.errors, first)
+	}
+	return run, nil
+}
+
+func benchClient(conns int) (*http.Client, func()) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, tr.CloseIdleConnections
+}
+
+// drive sends v's requests to base from clients clients, each on its own
+// keep-alive connection and one request at a time (closed loop), numbers
+// from *next on, for d or (d == 0) until n requests are answered.
+func drive(ctx context.Context, base string, v intakeVariant, clients int, d time.Duration, n int64, next *atomic.Int64) (loadRun, error) {
+	client, closeIdle := benchClient(clients)
+	defer closeIdle()
+	var (
+		wg   sync.WaitGroup
+		done atomic.Int64
 	)
 	stop := make(chan struct{})
 	start := time.Now()
-	var done atomic.Int64
-	var notFound atomic.Bool
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			var acc, ref, errs int
-			var err1 error
+	ts := make([]*tally, clients)
+	for c := range ts {
+		t := &tally{}
+		ts[c] = t
+		wg.Go(func() {
 			for {
 				select {
 				case <-stop:
+					return
 				case <-ctx.Done():
+					return
 				default:
-					if d > 0 || done.Add(1) <= n {
-						i := next.Add(1)
-						t0 := time.Now()
-						req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+v.path, strings.NewReader(v.body(number(i))))
-						if err != nil {
-							errs++
-							err1 = err
-							continue
-						}
-						req.Header.Set("Content-Type", v.contentType)
-						res, err := client.Do(req)
-						if err != nil {
-							errs++
-							err1 = err
-							continue
-						}
-						body, _ := io.ReadAll(res.Body)
-						res.Body.Close()
-						mine = append(mine, time.Since(t0))
-						switch {
-						case res.StatusCode == v.created:
-							acc++
-						case res.StatusCode == http.StatusNotFound:
-							notFound.Store(true)
-							ref++
-						case res.StatusCode/100 == 4:
-							ref++
-							if err1 == nil {
-								err1 = fmt.Errorf("%s: %s", res.Status, body)
-							}
-						default:
-							errs++
-							err1 = fmt.Errorf("%s: %s", res.Status, body)
-						}
-						continue
-					}
 				}
-				break
+				if d == 0 && done.Add(1) > n {
+					return
+				}
+				t.send(ctx, client, base, v, next.Add(1), time.Now())
 			}
-			mu.Lock()
-			run.accepted += acc
-			run.refused += ref
-			run.errors += errs
-			lats = append(lats, mine...)
-			if firstEr == nil {
-				firstEr = err1
-			}
-			mu.Unlock()
-		}()
+		})
 	}
 	if d > 0 {
 		select {
@@ -271,24 +355,13 @@ func drive(ctx context.Context, base string, v intakeVariant, clients int, d tim
 		close(stop)
 	}
 	wg.Wait()
-	run.elapsed = time.Since(start)
-	run.lat = summarize(lats)
-	if run.accepted == 0 {
-		if notFound.Load() {
-			return run, errNotServed
-		}
-		return run, fmt.Errorf("nothing accepted: %w", firstEr)
-	}
-	if run.errors+run.refused > 0 {
-		fmt.Printf("  %s: %d refused, %d errors; first: %v\n", v.name, run.refused, run.errors, firstEr)
-	}
-	return run, nil
+	return totals(loadRun{elapsed: time.Since(start)}, ts, v.name)
 }
 
 // intakeBaseline is drive against a handler that only decodes the request
 // (JSON or form) and answers as the platform does (201 or 200) with a small
 // JSON body.
-func intakeBaseline(ctx context.Context, v intakeVariant, o intakeOptions) (loadRun, error) {
+func intakeBaseline(ctx context.Context, v intakeVariant, load func(string, *atomic.Int64) (loadRun, error)) (loadRun, error) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return loadRun{}, err
@@ -320,7 +393,7 @@ func intakeBaseline(ctx context.Context, v intakeVariant, o intakeOptions) (load
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	var next atomic.Int64
-	return drive(ctx, "http://"+ln.Addr().String(), v, o.clients, o.baseline, 0, &next)
+	return load("http://"+ln.Addr().String(), &next)
 }
 
 // heapFigure is the platform's live heap before and after the load.
@@ -363,7 +436,9 @@ func (h heapFigure) owners() string {
 // intakeOnPlatform starts bin/ringback with targets, warms it up, then
 // drives v against it for d and reads
 // its live heap before and after from --debug-pprof.
-func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o intakeOptions, d time.Duration, targets string) (loadRun, heapFigure, error) {
+func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o intakeOptions, targets string,
+	load func(base string, next *atomic.Int64) (loadRun, error)) (loadRun, heapFigure, error) {
+	d := o.duration
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return loadRun{}, heapFigure{}, err
 	}
@@ -426,7 +501,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	if err != nil {
 		return loadRun{}, heapFigure{}, err
 	}
-	run, err := drive(ctx, p.URL, v, o.clients, d, 0, &next)
+	run, err := load(p.URL, &next)
 	if err != nil {
 		return run, heapFigure{}, err
 	}
