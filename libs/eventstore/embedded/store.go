@@ -52,7 +52,6 @@ type Store struct {
 
 	mu         sync.RWMutex
 	streams    map[string]*streamIndex
-	ids        map[idKey]eventstore.Revision
 	appends    []appendLoc   // every record in log order, durable or pending
 	durable    int           // appends[:durable] are synced: what readers may see
 	durableSeq uint64        // sequence number of the last durable event
@@ -86,11 +85,52 @@ type Store struct {
 type streamIndex struct {
 	name    string
 	entries []entry
+	// ids finds an event's revision by its id once the stream is longer
+	// than searchedIDs; a shorter one, as most are (a callback's, a
+	// contact's), is searched in entries. Event ids are scoped to their
+	// stream, as EventStoreDB scopes them: the same id in two streams is
+	// two events.
+	ids map[uuid.UUID]eventstore.Revision
 }
+
+// searchedIDs is the length up to which a stream's ids are searched, not
+// mapped: a few hundred bytes of entries read in a row cost less than a map
+// per stream, and the entries hold no pointer for the collector to follow.
+const searchedIDs = 32
 
 type entry struct {
 	seq uint64 // global sequence number
 	rec int    // index into Store.appends
+	id  uuid.UUID
+}
+
+// add appends the event at the stream's next revision.
+func (st *streamIndex) add(e entry) {
+	st.entries = append(st.entries, e)
+	switch n := len(st.entries); {
+	case n <= searchedIDs:
+	case st.ids == nil:
+		st.ids = make(map[uuid.UUID]eventstore.Revision, 2*n)
+		for rev, e := range st.entries {
+			st.ids[e.id] = eventstore.Revision(rev)
+		}
+	default:
+		st.ids[e.id] = eventstore.Revision(n - 1)
+	}
+}
+
+// revisionOf is the revision of the stream's event with id, if it has one.
+func (st *streamIndex) revisionOf(id uuid.UUID) (eventstore.Revision, bool) {
+	if st.ids != nil {
+		rev, ok := st.ids[id]
+		return rev, ok
+	}
+	for rev := range st.entries {
+		if st.entries[rev].id == id {
+			return eventstore.Revision(rev), true
+		}
+	}
+	return 0, false
 }
 
 // appendLoc locates one record (one Append) in the log.
@@ -102,13 +142,6 @@ type appendLoc struct {
 }
 
 func (l appendLoc) lastSeq() uint64 { return l.firstSeq + uint64(l.count) - 1 }
-
-// idKey scopes an event id to its stream, as EventStoreDB does: the same id
-// in two streams is two events.
-type idKey struct {
-	st *streamIndex
-	id uuid.UUID
-}
 
 // Option configures Open.
 type Option func(*Store)
@@ -131,7 +164,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		log:     slog.New(slog.DiscardHandler),
 		reqs:    make(chan *appendReq),
 		streams: make(map[string]*streamIndex),
-		ids:     make(map[idKey]eventstore.Revision),
 		wake:    make(chan struct{}),
 		leases:  make(map[string]eventstore.Lease),
 
@@ -259,8 +291,7 @@ func (s *Store) index(r *record, loc appendLoc) {
 	s.appends = append(s.appends, loc)
 	rec := len(s.appends) - 1
 	for i := range r.events {
-		st.entries = append(st.entries, entry{seq: r.firstSeq + uint64(i), rec: rec})
-		s.ids[idKey{st, r.events[i].id}] = r.firstRev + uint64(i)
+		st.add(entry{seq: r.firstSeq + uint64(i), rec: rec, id: r.events[i].id})
 	}
 	s.lastSeq = r.firstSeq + uint64(len(r.events)) - 1
 }

@@ -262,8 +262,8 @@ func (s *Store) decide(req *appendReq) (res eventstore.AppendResult, write bool,
 	// starting right after the expected revision, are this same append
 	// arriving again (a retry after a lost answer). Anything else touching
 	// known ids is a conflict, never a second copy.
-	if rev, ok := s.ids[idKey{st, req.events[0].id}]; ok {
-		if int64(rev) != int64(req.expected)+1 || !s.replays(st, rev, req.events) {
+	if rev, ok := st.revisionOf(req.events[0].id); ok {
+		if int64(rev) != int64(req.expected)+1 || !st.replays(rev, req.events) {
 			return res, false, conflict
 		}
 		last := st.entries[rev+uint64(len(req.events))-1]
@@ -276,7 +276,7 @@ func (s *Store) decide(req *appendReq) (res eventstore.AppendResult, write bool,
 		return res, false, conflict
 	}
 	for _, e := range req.events[1:] {
-		if _, ok := s.ids[idKey{st, e.id}]; ok {
+		if _, ok := st.revisionOf(e.id); ok {
 			return res, false, conflict
 		}
 	}
@@ -284,12 +284,12 @@ func (s *Store) decide(req *appendReq) (res eventstore.AppendResult, write bool,
 }
 
 // replays reports whether events sit in st at revisions rev, rev+1, ...
-func (s *Store) replays(st *streamIndex, rev eventstore.Revision, events []event) bool {
+func (st *streamIndex) replays(rev eventstore.Revision, events []event) bool {
 	if rev+uint64(len(events)) > uint64(len(st.entries)) {
 		return false
 	}
 	for i, e := range events {
-		if r, ok := s.ids[idKey{st, e.id}]; !ok || r != rev+uint64(i) {
+		if st.entries[rev+uint64(i)].id != e.id {
 			return false
 		}
 	}
