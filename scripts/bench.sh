@@ -147,11 +147,14 @@ RINGBACK_BIN="$root/bin/ringback" run personal-callback cmd/ringback -timeout 15
 run abuse-limiter services/intake -run '^$' -bench RateLimiter -benchtime 2s .
 RINGBACK_BIN="$root/bin/ringback" run abuse-flood cmd/ringback -timeout 5m -run '^$' -bench Flood -benchtime 1x ./bench/
 # Intake at scale (issue 12): callbacks accepted durably (201 after the
-# fsync) per second and p50/p99 from 64 keep-alive clients for 60 s, through
-# the API and the GMS endpoint, against bin/ringback (all services, embedded
-# store), beside the same client against a handler that only decodes and
+# fsync) per second and p50/p99 from 64 keep-alive clients for 60 s (a
+# closed loop: the capacity), then visitors arriving at 5,000/s for 60 s
+# (an open loop: p99 from when each request was due), through the API and
+# the GMS endpoint, against bin/ringback (all services, embedded store),
+# each beside the same load against a handler that only decodes and
 # answers; and the live heap per accepted callback, by allocating package.
-# RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS} tune it. About 3 minutes.
+# RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS,OPEN_RATE,OPEN_CONNS} tune
+# it. About 7 minutes.
 RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 15m -run '^$' -bench Intake -benchtime 1x ./bench/
 
 # Later figures (media) join here the same way: a benchmark that prints its
