@@ -16,13 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/ringback/ringback/libs/agentauth"
+	"github.com/ringback/ringback/libs/bus"
 	"github.com/ringback/ringback/libs/bus/inproc"
 	"github.com/ringback/ringback/libs/bus/kafka"
 	"github.com/ringback/ringback/libs/clock"
@@ -181,7 +181,7 @@ func (a *App) openStore(ctx context.Context) error {
 }
 
 func (a *App) openBus() error {
-	wlog := watermill.NewSlogLogger(a.Log.With("component", "bus"))
+	wlog := bus.Slog(a.Log.With("component", "bus"))
 	var subs inbox.Subscribers
 	switch a.Config.Bus {
 	case "inproc":

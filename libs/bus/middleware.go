@@ -296,7 +296,47 @@ func opening(open func(*message.Message) error) message.HandlerMiddleware {
 }
 
 // Slog adapts a slog logger to Watermill's logger interface (Watermill's
-// Trace level maps below slog's Debug).
+// Trace level maps below slog's Debug). A message below the logger's level
+// costs nothing: Watermill's own adapter turned every message's fields into
+// attributes first, and its router logs each message handled at Trace
+// (2 % of the platform's CPU per callback in the thin-path benchmark).
 func Slog(logger *slog.Logger) watermill.LoggerAdapter {
-	return watermill.NewSlogLogger(logger)
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return leveled{watermill.NewSlogLogger(logger), logger}
+}
+
+// leveled drops the messages its logger would drop before they are built.
+type leveled struct {
+	watermill.LoggerAdapter
+	log *slog.Logger
+}
+
+func (l leveled) Info(msg string, fields watermill.LogFields) {
+	if l.log.Enabled(context.Background(), slog.LevelInfo) {
+		l.LoggerAdapter.Info(msg, fields)
+	}
+}
+
+func (l leveled) Debug(msg string, fields watermill.LogFields) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.LoggerAdapter.Debug(msg, fields)
+	}
+}
+
+func (l leveled) Trace(msg string, fields watermill.LogFields) {
+	if l.log.Enabled(context.Background(), watermill.LevelTrace) {
+		l.LoggerAdapter.Trace(msg, fields)
+	}
+}
+
+// With keeps the fields on both loggers, so that a level check sees the
+// handler the fields name.
+func (l leveled) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	args := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		args = append(args, k, v)
+	}
+	return leveled{l.LoggerAdapter.With(fields), l.log.With(args...)}
 }

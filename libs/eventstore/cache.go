@@ -10,10 +10,24 @@ import (
 // events appended since the last load. It is safe for concurrent use.
 // Cached states are shared values: an Evolve used with a Cache must not
 // change maps or slices of the state it is given in place (copy them).
+//
+// Commands executed through one Cache (ExecuteCached) on one stream take
+// turns in this process: they could only conflict with one another, and
+// each conflict costs a read, a decision, a failed append and a backoff
+// (history's consumer, recording a callback's events as they come from
+// six topics at once, lost 13 appends per callback so). Other processes'
+// appends still conflict, and are retried.
 type Cache[S any] struct {
-	max int
-	mu  sync.Mutex
-	m   map[string]*cacheEntry[S]
+	max   int
+	mu    sync.Mutex
+	m     map[string]*cacheEntry[S]
+	turns map[string]*turn // streams a command holds or waits for
+}
+
+// turn is one stream's: the command holding it has put a token in sem.
+type turn struct {
+	sem   chan struct{}
+	users int // holding or waiting
 }
 
 type cacheEntry[S any] struct {
@@ -25,7 +39,38 @@ type cacheEntry[S any] struct {
 // NewCache returns a cache of at most max streams; beyond it, some other
 // stream is forgotten (and read whole again if needed).
 func NewCache[S any](max int) *Cache[S] {
-	return &Cache[S]{max: max, m: map[string]*cacheEntry[S]{}}
+	return &Cache[S]{max: max, m: map[string]*cacheEntry[S]{}, turns: map[string]*turn{}}
+}
+
+// take waits for stream's turn in this process, or for ctx; the func it
+// returns gives the turn up.
+func (c *Cache[S]) take(ctx context.Context, stream string) (func(), error) {
+	c.mu.Lock()
+	t := c.turns[stream]
+	if t == nil {
+		t = &turn{sem: make(chan struct{}, 1)}
+		c.turns[stream] = t
+	}
+	t.users++
+	c.mu.Unlock()
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		c.leave(stream, t)
+		return nil, fmt.Errorf("wait for %s: %w", stream, ctx.Err())
+	}
+	return func() {
+		<-t.sem
+		c.leave(stream, t)
+	}, nil
+}
+
+func (c *Cache[S]) leave(stream string, t *turn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.users--; t.users == 0 {
+		delete(c.turns, stream)
+	}
 }
 
 // Load folds stream from its cached state and the events appended since.

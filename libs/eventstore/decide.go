@@ -135,6 +135,13 @@ func execute[S any](ctx context.Context, store Store, cache *Cache[S], first *Lo
 
 func executeWith[S any](ctx context.Context, store Store, cache *Cache[S], first *Loaded[S], stream string, agg Aggregate[S], cause Cause,
 	decide func(S) ([]proto.Message, error), also func() (*Part, error)) (Outcome[S], error) {
+	if cache != nil {
+		done, err := cache.take(ctx, stream)
+		if err != nil {
+			return Outcome[S]{}, err
+		}
+		defer done()
+	}
 	for attempt := 0; ; attempt++ {
 		var (
 			l    Loaded[S]

@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -192,5 +193,66 @@ func TestExecuteFromReadsOnceAndStaysCorrectWhenStale(t *testing.T) {
 	r.n = 0
 	if out, err := eventstore.ExecuteFrom(ctx, r, eventstore.Loaded[int]{}, "s-1", counter, eventstore.Cause{ID: "d"}, add(1)); err != nil || out.State != 5 || r.n != 1 {
 		t.Fatalf("zero Loaded: %+v %v after %d reads", out, err, r.n)
+	}
+}
+
+// Commands through one Cache on one stream take turns in the process:
+// none of them decides twice (a conflict would make it), and a command
+// that gives up waiting leaves nothing held.
+func TestExecuteCachedTakesTurnsInTheProcess(t *testing.T) {
+	st, ctx := open(t), context.Background()
+	cache := eventstore.NewCache[int](10)
+	const n = 32
+	var (
+		mu        sync.Mutex
+		decisions int
+		wg        sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			_, err := eventstore.ExecuteCached(ctx, st, cache, "s-1", counter, eventstore.Cause{ID: fmt.Sprint("c", i)},
+				func(s int) ([]proto.Message, error) {
+					mu.Lock()
+					decisions++
+					mu.Unlock()
+					return add(1)(s)
+				})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if decisions != n {
+		t.Errorf("%d decisions for %d commands: some conflicted with one another", decisions, n)
+	}
+	if l, err := eventstore.Load(ctx, st, "s-1", counter); err != nil || l.State != n {
+		t.Fatalf("stream holds %d, %v; want %d", l.State, err, n)
+	}
+
+	// One waits while another holds the turn, and gives up.
+	held := make(chan struct{})
+	release := make(chan struct{})
+	go func() {
+		_, _ = eventstore.ExecuteCached(ctx, st, cache, "s-1", counter, eventstore.Cause{ID: "holder"},
+			func(s int) ([]proto.Message, error) {
+				close(held)
+				<-release
+				return add(1)(s)
+			})
+	}()
+	<-held
+	wctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := eventstore.ExecuteCached(wctx, st, cache, "s-1", counter, eventstore.Cause{ID: "waiter"}, add(1)); !errors.Is(err, context.Canceled) {
+		t.Errorf("a waiter whose context ended: %v, want context.Canceled", err)
+	}
+	close(release)
+	out, err := eventstore.ExecuteCached(ctx, st, cache, "s-1", counter, eventstore.Cause{ID: "after"}, add(1))
+	if err != nil || out.State != n+2 {
+		t.Fatalf("after: %+v, %v; want state %d", out, err, n+2)
+	}
+	if h := cache.Turns(); h != 0 {
+		t.Errorf("%d streams still held", h)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,8 @@ const (
 //	RINGBACK_BENCH_HOGS    CPU-bound processes running beside the platform
 //	                       during the measured calls (0); the target must
 //	                       hold with one (issue 13)
+//	RINGBACK_BENCH_ARGS    more flags of ringback serve (--debug-pprof
+//	                       127.0.0.1:6060, for a profile of the run)
 type options struct {
 	calls, agents, hogs int
 	pause               time.Duration
@@ -110,7 +113,7 @@ func BenchmarkThinPath(b *testing.B) {
 		}
 		pdir = o.keep
 	}
-	p, err := startPlatform(ctx, bin, pdir, phones.Addr)
+	p, err := startPlatform(ctx, bin, pdir, phones.Addr, strings.Fields(os.Getenv("RINGBACK_BENCH_ARGS"))...)
 	if err != nil {
 		b.Fatal(err)
 	}
