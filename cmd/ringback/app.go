@@ -240,6 +240,16 @@ type countingSubscriber struct {
 	open    func(*message.Message) error // nil: the payloads are plain
 }
 
+// LeaveOut passes a consumer's Only to the bus when it can leave messages
+// out before delivery (inbox.Leaver: the in-process bus); elsewhere the
+// router leaves them out.
+func (c countingSubscriber) LeaveOut(topic string, leave func(*message.Message) bool) error {
+	if l, ok := c.Subscriber.(inbox.Leaver); ok {
+		return l.LeaveOut(topic, leave)
+	}
+	return nil
+}
+
 // Open opens a message's personal data (inbox.Opener).
 func (c countingSubscriber) Open(m *message.Message) error {
 	if c.open == nil {

@@ -92,6 +92,13 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 	if m, ok := sub.(MetricsRegisterer); ok && cfg.Metrics == nil {
 		cfg.Metrics = m.MetricsRegisterer()
 	}
+	if l, ok := sub.(Leaver); ok {
+		for topic, leave := range leftOut(cfg.Only) {
+			if err := l.LeaveOut(topic, leave); err != nil {
+				return fmt.Errorf("%s: leave out of %s: %w", cfg.Name, topic, err)
+			}
+		}
+	}
 	router, err := bus.NewRouter(bus.RouterConfig{
 		CloseTimeout: 10 * time.Second,
 		// The process's provider (telemetry.New installs it), so consumer
@@ -143,6 +150,27 @@ func openerOf(sub message.Subscriber) func(*message.Message) error {
 		return o.Open
 	}
 	return nil
+}
+
+// Leaver is a subscriber that can leave a topic's messages out before
+// they are delivered (inproc.Subscriber.LeaveOut): Consume gives it what
+// Config.Only leaves out, so they cost the consumer nothing at all. The
+// router's Skip still leaves them out on a subscriber that cannot.
+type Leaver interface {
+	LeaveOut(topic string, leave func(*message.Message) bool) error
+}
+
+// leftOut is, per topic Config.Only names, what it leaves out.
+func leftOut(only map[string][]string) map[string]func(*message.Message) bool {
+	out := make(map[string]func(*message.Message) bool, len(only))
+	for topic, types := range only {
+		keep := make(map[string]bool, len(types))
+		for _, t := range types {
+			keep[t] = true
+		}
+		out[topic] = func(m *message.Message) bool { return !keep[m.Metadata.Get(envelope.KeyType)] }
+	}
+	return out
 }
 
 // unwanted says which messages Config.Only leaves out; nil for none.

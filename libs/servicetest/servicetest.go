@@ -130,6 +130,14 @@ type metricsSubscriber struct {
 
 func (s metricsSubscriber) MetricsRegisterer() prometheus.Registerer { return s.reg }
 
+// LeaveOut lets the consumer's Only reach the bus, as in the binary.
+func (s metricsSubscriber) LeaveOut(topic string, leave func(*message.Message) bool) error {
+	if l, ok := s.Subscriber.(inbox.Leaver); ok {
+		return l.LeaveOut(topic, leave)
+	}
+	return nil
+}
+
 // Go runs fn (a service's Run) until the test ends.
 func (e *Env) Go(fn func(context.Context) error) {
 	d := make(chan error, 1)

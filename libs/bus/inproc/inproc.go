@@ -9,7 +9,8 @@
 //     SubscribeInitialize) on it until the bus closes: in one process the
 //     services live as long as the bus, and a group between two
 //     subscriptions keeps its messages.
-//   - Publish hands every message to each subscribed group once; the
+//   - Publish hands every message to each subscribed group once (but
+//     those a group left out, Subscriber.LeaveOut); the
 //     subscribers of one group compete for its messages (in practice a group
 //     has one). A nack, or a subscription ending before the ack, puts the
 //     message back at the head of its group's queue, so with one subscriber
@@ -84,6 +85,9 @@ type queue struct {
 	topic, group string
 	items        []*delivery
 	wake         chan struct{} // capacity 1: items were added
+	// leave says the group does not read a message (Subscriber.LeaveOut):
+	// it is not queued for the group, nor waited for. Guarded by Bus.mu.
+	leave func(*message.Message) bool
 }
 
 func (q *queue) signal() {
@@ -156,9 +160,15 @@ func (b *Bus) enqueue(topic string, msgs []*message.Message) (func() error, erro
 	deliveries := make([]*delivery, len(msgs))
 	for i, msg := range msgs {
 		b.seq++
-		d := &delivery{msg: msg, pending: len(groups), done: make(chan struct{}), seq: b.seq}
+		d := &delivery{msg: msg, done: make(chan struct{}), seq: b.seq}
 		for _, q := range groups {
-			q.items = append(q.items, d)
+			if q.leave == nil || !q.leave(msg) {
+				q.items = append(q.items, d)
+				d.pending++
+			}
+		}
+		if d.pending == 0 {
+			close(d.done)
 		}
 		deliveries[i] = d
 	}
@@ -341,6 +351,24 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		s.consume(ctx, q, out)
 	}()
 	return out, nil
+}
+
+// LeaveOut subscribes the group to topic, as SubscribeInitialize does, and
+// names the messages of topic it does not read: they are not queued for
+// it and Publish does not wait for it to ack them. A consumer that acts on
+// few of a busy topic's messages (inbox.Config.Only) is spared a copy, a
+// delivery and an ack of each of the others. leave runs as each message
+// is published, under the bus's lock: it must only look at the message.
+// It applies to messages published after the call; nil reads them all.
+func (s *Subscriber) LeaveOut(topic string, leave func(*message.Message) bool) error {
+	q, err := s.bus.queue(topic, s.group)
+	if err != nil {
+		return err
+	}
+	s.bus.mu.Lock()
+	q.leave = leave
+	s.bus.mu.Unlock()
+	return nil
 }
 
 // Close ends the subscriber's subscriptions and waits for their channels to

@@ -141,3 +141,54 @@ func TestHandedBackMessagesKeepTheirOrder(t *testing.T) {
 		t.Fatalf("order after hand-back: %v", order)
 	}
 }
+
+// A group leaves out the messages LeaveOut names: it never gets them and
+// Publish does not wait for it; another group gets everything, and a
+// message no group reads is published at once.
+func TestAGroupLeavesMessagesOut(t *testing.T) {
+	b := New(nil)
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	picky := b.Subscriber("picky").(*Subscriber)
+	if err := picky.LeaveOut("t", func(m *message.Message) bool { return m.Metadata.Get("type") != "wanted" }); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := picky.Subscribe(ctx, "t")
+	msg := func(id, typ string) *message.Message {
+		m := message.NewMessage(id, nil)
+		m.Metadata.Set("type", typ)
+		return m
+	}
+	if err := b.Publish("t", msg("other-1", "other")); err != nil {
+		t.Fatalf("a message only a leaving group is subscribed for: %v", err)
+	}
+	all, _ := b.Subscriber("all").Subscribe(ctx, "t")
+	published := make(chan error, 1)
+	go func() { published <- b.Publish("t", msg("other-2", "other"), msg("wanted-1", "wanted")) }()
+	for _, want := range []string{"other-2", "wanted-1"} {
+		m := <-all
+		if m.UUID != want {
+			t.Fatalf("the other group got %s, want %s", m.UUID, want)
+		}
+		m.Ack()
+	}
+	select {
+	case err := <-published:
+		t.Fatalf("Publish returned (%v) before the picky group acked what it reads", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	m := <-p
+	if m.UUID != "wanted-1" {
+		t.Fatalf("the picky group got %s, want only wanted-1", m.UUID)
+	}
+	m.Ack()
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-p:
+		t.Fatalf("the picky group got %s too", m.UUID)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
