@@ -95,6 +95,9 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 	if l, ok := sub.(Leaver); ok {
 		for topic, leave := range leftOut(cfg.Only) {
 			if err := l.LeaveOut(topic, leave); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopping as it starts: the bus closed first
+				}
 				return fmt.Errorf("%s: leave out of %s: %w", cfg.Name, topic, err)
 			}
 		}

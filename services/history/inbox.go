@@ -64,8 +64,9 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		iid = st.InteractionID
 	}
 	// Indexed before it is recorded (index.go), so that it can be found
-	// once its callback has left memory.
-	if err := s.link(ctx, cb, iid, f.PhoneNumber); err != nil {
+	// once its callback has left memory. Like the copy (record), the
+	// index entries are off every caller's path: they share a sync.
+	if err := s.link(eventstore.WithSharedSync(ctx), cb, iid, f.PhoneNumber); err != nil {
 		return err
 	}
 	at := e.Time

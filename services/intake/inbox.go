@@ -90,6 +90,12 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		p.At = s.deps.Clock.Now()
 	}
 	p.At = p.At.Truncate(time.Millisecond)
+	// What intake restates of other services' facts, and the number it
+	// frees at the end, wait for company to share a sync (at most a couple
+	// of milliseconds on the embedded store): the services that react to
+	// the same fact append at the same moment, and no step of the call
+	// waits on intake's restatement.
+	ctx = eventstore.WithSharedSync(ctx)
 	out, err := s.execute(ctx, id, eventstore.Cause{ID: e.ID, Correlation: id}, p)
 	if err != nil {
 		return err
