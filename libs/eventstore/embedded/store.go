@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,6 +73,8 @@ type Store struct {
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	size    int64  // end of the log on disk
+	alloc   int64  // end of the space reserved for it (preallocate), past size
+	noAlloc bool   // the filesystem reserves nothing: the log grows as written
 	lastSeq uint64 // last sequence number handed out, pending included
 	failed  error  // a failed write or sync poisons the store until reopened
 
@@ -243,14 +246,23 @@ func (s *Store) load() error {
 		return err
 	}
 	if end < size {
+		// Zeros only: the space reserved ahead of the log (preallocate)
+		// when the process stopped without Close. Anything else was a
+		// write the crash cut short, never acknowledged.
+		zeros, err := allZero(nil, io.NewSectionReader(f, end, size-end))
+		if err != nil {
+			return fmt.Errorf("read the tail of %s: %w", logName, err)
+		}
 		if err := f.Truncate(end); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
 		if err := syncData(f); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
-		s.log.Warn("event store truncated a torn tail left by a crash",
-			"dir", s.dir, "offset", end, "bytes", size-end)
+		if !zeros {
+			s.log.Warn("event store truncated a torn tail left by a crash",
+				"dir", s.dir, "offset", end, "bytes", size-end)
+		}
 	}
 	s.size = end
 	s.durable = len(s.appends)
@@ -314,7 +326,15 @@ func (s *Store) Close() error {
 		s.ioMu.Lock()
 		s.closed = true
 		s.ioMu.Unlock()
-		err = errors.Join(s.f.Close(), s.lock.Close())
+		if s.alloc > s.size && s.failed == nil {
+			// The space reserved past the end goes: a closed log is its
+			// frames and nothing after them.
+			err = s.f.Truncate(s.size)
+			if err == nil {
+				err = syncData(s.f)
+			}
+		}
+		err = errors.Join(err, s.f.Close(), s.lock.Close())
 		if err != nil {
 			err = fmt.Errorf("close event store %s: %w", s.dir, err)
 		}

@@ -20,6 +20,9 @@ const (
 // comes in well under a millisecond when the platform is busy at all.
 const sharedSyncWait = 2 * time.Millisecond
 
+// preallocChunk is how much the log reserves ahead of its end at a time.
+const preallocChunk = 8 << 20
+
 // appendReq is one Append handed to the writer.
 type appendReq struct {
 	stream   string
@@ -180,6 +183,18 @@ func (s *Store) commit(batch []*appendReq) {
 }
 
 func (s *Store) write(frame []byte, off int64) error {
+	if end := off + int64(len(frame)); end > s.alloc && !s.noAlloc {
+		// Space for this frame and the next megabytes: the sync after
+		// this write commits the new size once for all of them.
+		n := max(preallocChunk, end-off)
+		if err := preallocate(s.f, off, n); err != nil {
+			// Not this filesystem's (or system's): the log grows as it is
+			// written, as it did before.
+			s.noAlloc = true
+		} else {
+			s.alloc = off + n
+		}
+	}
 	if _, err := s.f.WriteAt(frame, off); err != nil {
 		return fmt.Errorf("write log: %w", err)
 	}
