@@ -71,6 +71,9 @@ type Config struct {
 	Only map[string][]string
 }
 
+// closeTimeout is how long a stopping consumer waits for its handlers.
+const closeTimeout = 10 * time.Second
+
 // Consume reads cfg.Topics as consumer group cfg.Name until ctx is done.
 // Each topic is one router handler, so order holds within a topic (and, on
 // Kafka, within a stream's partition).
@@ -103,7 +106,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		}
 	}
 	router, err := bus.NewRouter(bus.RouterConfig{
-		CloseTimeout: 10 * time.Second,
+		CloseTimeout: closeTimeout,
 		// The process's provider (telemetry.New installs it), so consumer
 		// spans are exported with the rest.
 		TracerProvider: otel.GetTracerProvider(),
@@ -117,6 +120,8 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
 	}
+	w := newWorkers(h)
+	defer w.close(closeTimeout) // after Run: its handlers are done
 	for _, topic := range cfg.Topics {
 		router.AddConsumerHandler(cfg.Name+"@"+topic, topic, sub, func(m *message.Message) error {
 			env, err := envelope.FromMessage(m)
@@ -125,7 +130,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 				cfg.Log.Warn("skipping undecodable message", "handler", cfg.Name, "topic", topic, "err", err)
 				return nil
 			}
-			return h(m.Context(), env)
+			return w.handle(m.Context(), env)
 		})
 	}
 	err = router.Run(ctx)
