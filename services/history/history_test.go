@@ -177,6 +177,14 @@ func TestAuditTrailAndContactHistory(t *testing.T) {
 	if err := json.Unmarshal(got[0].Data, &req); err != nil || req.CallbackID != "c1" || req.Request.PhoneNumber != phone {
 		t.Fatalf("data %s: %v", got[0].Data, err)
 	}
+	// The request is in the trail once: the later events that carried it
+	// along are copied without it (their other fields stay).
+	for _, e := range got[1:5] {
+		var d map[string]json.RawMessage
+		if err := json.Unmarshal(e.Data, &d); err != nil || d["request"] != nil || d["callback_id"] == nil {
+			t.Errorf("%s copied as %s: want its fields but the request", e.Type, e.Data)
+		}
+	}
 
 	var rows []row
 	res := env.Do(http.MethodGet, "/v1/contacts/"+escaped+"/history", nil, &rows)

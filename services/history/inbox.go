@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
@@ -75,7 +77,7 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 	}
 	out, err := s.record(ctx, eventstore.Cause{ID: e.ID, Correlation: cb}, timeline.Record{
 		CallbackID: cb, InteractionID: iid, EventID: e.ID, EventType: e.Type, Source: e.Stream,
-		OccurredAt: at, Data: e.Data, PhoneNumber: f.PhoneNumber, Indexed: true})
+		OccurredAt: at, Data: withoutRequest(e), PhoneNumber: f.PhoneNumber, Indexed: true})
 	if err != nil {
 		return fmt.Errorf("record %s of callback %s: %w", e.Type, cb, err)
 	}
@@ -83,6 +85,26 @@ func (s *Service) handle(ctx context.Context, e envelope.Envelope) error {
 		s.recorded.Inc()
 	}
 	return nil
+}
+
+// withoutRequest is the data of e to copy into the trail: the visitor's
+// request, which the scheduler's, the router's and agent-session's events
+// carry along, is kept once, in the copy of CallbackRequested, and left
+// out of the others (issue 13: with its case data, up to ~100 KB in each
+// of five more copies). What the trail's state learns of the request
+// (timeline.State.learn) it learns from the first copy that has it. e's
+// event is this consumer's own decode, and nothing reads it after.
+func withoutRequest(e envelope.Envelope) []byte {
+	if _, first := e.Event.(*callbackv1.CallbackRequested); first || timeline.RequestOf(e.Event) == nil {
+		return e.Data
+	}
+	m := e.Event.ProtoReflect()
+	m.Clear(m.Descriptor().Fields().ByName("request"))
+	data, err := proto.Marshal(e.Event)
+	if err != nil {
+		return e.Data // as it came, whole
+	}
+	return data
 }
 
 // awaitCallbackOf waits briefly for the callback of an interaction to be known.

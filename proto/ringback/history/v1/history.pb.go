@@ -36,8 +36,11 @@ type InteractionEventRecorded struct {
 	EventType     string                 `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	Source        string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"` // the stream that recorded it
 	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	Data          []byte                 `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`                                  // the event, protobuf binary of event_type
-	PhoneNumber   string                 `protobuf:"bytes,8,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"` // set on events that reveal the contact
+	// the event, protobuf binary of event_type; its request (the visitor's,
+	// carried along by the scheduler's, the router's and agent-session's
+	// events) is left out but in the copy of CallbackRequested.
+	Data        []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	PhoneNumber string `protobuf:"bytes,8,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"` // set on events that reveal the contact
 	// indexed: its index entries (InteractionLinked, ContactLinked) were
 	// written before it. False on events recorded by versions before the
 	// index, which history's indexer links when it meets them.
