@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -187,13 +188,15 @@ func (s *Store) write(frame []byte, off int64) error {
 		// Space for this frame and the next megabytes: the sync after
 		// this write commits the new size once for all of them.
 		n := max(preallocChunk, end-off)
-		if err := preallocate(s.f, off, n); err != nil {
+		switch err := preallocate(s.f, off, n); {
+		case err == nil:
+			s.alloc = off + n
+		case errors.Is(err, errors.ErrUnsupported):
 			// Not this filesystem's (or system's): the log grows as it is
 			// written, as it did before.
 			s.noAlloc = true
-		} else {
-			s.alloc = off + n
 		}
+		// Any other failure (a full disk) is the write's to report.
 	}
 	if _, err := s.f.WriteAt(frame, off); err != nil {
 		return fmt.Errorf("write log: %w", err)
