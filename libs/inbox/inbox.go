@@ -121,7 +121,10 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 		return fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	w := newWorkers(h)
-	defer w.close(closeTimeout) // after Run: its handlers are done
+	// After Run, which waited closeTimeout for its handlers: the workers
+	// are idle then, unless one is stuck in a handler, and waiting longer
+	// for that one would only hold up the process's stop.
+	defer w.close(time.Second)
 	for _, topic := range cfg.Topics {
 		router.AddConsumerHandler(cfg.Name+"@"+topic, topic, sub, func(m *message.Message) error {
 			env, err := envelope.FromMessage(m)

@@ -107,9 +107,8 @@ func (w *workers) run(j job) (err error) {
 	return w.h(j.ctx, j.env)
 }
 
-// close ends the idle workers and waits for them, for at most timeout:
-// the router waits as long for its handlers, and a worker still in one
-// after that ends when the handler returns.
+// close ends the idle workers and waits for them, for at most timeout; a
+// worker still in a handler then ends when the handler returns.
 func (w *workers) close(timeout time.Duration) {
 	close(w.stop)
 	done := make(chan struct{})
