@@ -222,6 +222,13 @@ func printCost(name string, got loadRun, mem heapFigure) {
 		got.cpu/got.elapsed.Seconds(), runtime.NumCPU(), loadNote(), 2/per)
 	fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (all services: %.1f MB -> %.1f MB)%s\n",
 		name, mem.perCallback(), mem.accepted, mem.before/1e6, mem.after/1e6, mem.owners())
+	if got.requested > 0 {
+		// In a flood the services behind intake fall behind, and take
+		// their share of the cores whatever each event costs them.
+		fmt.Printf("  %s behind intake when the load ended: the scheduler had made %.0f of the %.0f accepted callbacks due (%.0f %%); "+
+			"the newest event every consumer had acknowledged was %.1f s old\n",
+			name, got.due, got.requested, 100*got.due/got.requested, got.deliveredAgo.Seconds())
+	}
 }
 
 // loadRun is what a load saw.
@@ -230,6 +237,12 @@ type loadRun struct {
 	elapsed                   time.Duration
 	cpu                       float64 // the platform's CPU seconds during the load
 	lat                       stats
+	// Where the services behind intake were when the load ended: the
+	// callbacks intake had accepted and the scheduler had made due (all
+	// of the platform's life), and the age of the newest event every
+	// consumer had acknowledged.
+	requested, due float64
+	deliveredAgo   time.Duration
 }
 
 func (r loadRun) rate() float64 { return float64(r.accepted) / r.elapsed.Seconds() }
@@ -513,6 +526,10 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 		return run, heapFigure{}, err
 	}
 	run.cpu = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
+	run.requested, run.due = m1["ringback_callbacks_requested_total"], m1["ringback_callbacks_fired_total"]
+	if at := m1["ringback_relay_last_published_event_timestamp_seconds"]; at > 0 {
+		run.deliveredAgo = time.Since(time.Unix(0, int64(at*1e9)))
+	}
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_HEAPPROFILE"); f != "" {
 		saveProfile(ctx, pprofAddr, "/debug/pprof/heap?gc=1", f+"."+v.name+"."+targets)
 	}
