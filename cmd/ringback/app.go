@@ -220,7 +220,7 @@ func (a *App) openBus() error {
 		c := countingSubscriber{Subscriber: s, n: &a.subscribed, poison: a.Publisher, metrics: a.Registry}
 		if a.Sealer != nil {
 			// Messages come sealed; inbox opens the ones a consumer reads.
-			c.open = personal.Subscriber{Subscriber: s, Sealer: a.Sealer}.Open
+			c.open = a.Sealer.OpenMessage
 			// What is set aside goes to the poison topic sealed again.
 			c.poison = personal.Publisher{Publisher: a.Publisher, Sealer: a.Sealer}
 		}

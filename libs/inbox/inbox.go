@@ -150,7 +150,7 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 }
 
 // Opener is a subscriber whose messages come with their personal data
-// sealed (personal.Subscriber): Consume opens only those its Only keeps,
+// sealed (personal.Sealer.OpenMessage): Consume opens only those its Only keeps,
 // so a consumer pays nothing for the events it does not read.
 type Opener interface {
 	Open(*message.Message) error

@@ -9,24 +9,18 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 )
 
-// Subscriber delivers messages as the topics carry them, with their
-// personal fields sealed; Open opens one (plaintext, or Erased).
+// OpenMessage replaces m's payload, a message as the topics carry it
+// (personal fields sealed), with its opened form (plaintext, or Erased).
 // inbox.Consume calls it (inbox.Opener) for the messages its consumer
 // keeps, after leaving out the event types it does not read: those are
-// never opened.
-type Subscriber struct {
-	message.Subscriber
-	Sealer *Sealer
-}
-
-// Open replaces m's payload with its opened form. An error (the keys
-// cannot be asked for now) leaves m as it was, to be delivered again.
-func (s Subscriber) Open(m *message.Message) error {
+// never opened. An error (the keys cannot be asked for now) leaves m as it
+// was, to be delivered again.
+func (s *Sealer) OpenMessage(m *message.Message) error {
 	id := m.Metadata.Get(envelope.KeyID)
 	if id == "" {
 		id = m.UUID
 	}
-	d, err := s.Sealer.OpenEvent(m.Context(), id, m.Metadata.Get(envelope.KeyType), m.Payload)
+	d, err := s.OpenEvent(m.Context(), id, m.Metadata.Get(envelope.KeyType), m.Payload)
 	if err != nil {
 		return fmt.Errorf("open personal data: %w", err)
 	}

@@ -13,8 +13,9 @@
 // when the callback's first event, which carries the number, was sealed.
 //
 // It owns the Sealer, the KeyStore port with its adapters (a directory, a
-// PostgreSQL table) and the seams that apply it: a Store decorator and a bus
-// Subscriber decorator. It must not import a service.
+// PostgreSQL table) and the seams that apply it: a Store decorator, the
+// opening of consumed messages (Sealer.OpenMessage) and a Publisher
+// decorator. It must not import a service.
 package personal
 
 import (

@@ -18,8 +18,8 @@ import (
 // Store seals personal fields on Append and opens them on ReadStream and
 // SubscribeAll, so every service above it sees plaintext and the store below
 // holds ciphertext. The relay must read the inner store, not this one: what
-// it publishes stays sealed on the bus, and consumers open it there
-// (Subscriber).
+// it publishes stays sealed on the bus, and consumers open what they read
+// there (Sealer.OpenMessage).
 //
 // It offers the inner store's checkpoints, head and leases; a call the
 // inner store does not offer fails saying so.

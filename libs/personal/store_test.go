@@ -18,7 +18,7 @@ import (
 
 // TestStoreAndBusSeam: services append and read plaintext through the
 // Store; the files below and the messages the relay publishes from the
-// inner store hold ciphertext; a Subscriber opens them, and a Publisher
+// inner store hold ciphertext; OpenMessage opens them, and a Publisher
 // seals what is sent on again.
 func TestStoreAndBusSeam(t *testing.T) {
 	ctx := context.Background()
@@ -61,8 +61,7 @@ func TestStoreAndBusSeam(t *testing.T) {
 	// On the bus: what the relay publishes (from the inner store) is sealed.
 	bus := inproc.New(watermill.NopLogger{})
 	defer bus.Close()
-	sub := Subscriber{Subscriber: bus.Subscriber("g"), Sealer: s}
-	ch, err := sub.Subscribe(ctx, "ringback.intake")
+	ch, err := bus.Subscriber("g").Subscribe(ctx, "ringback.intake")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func TestStoreAndBusSeam(t *testing.T) {
 	select {
 	case got := <-ch:
 		noCanary(t, "the delivered payload, before Open", got.Payload)
-		if err := sub.Open(got); err != nil {
+		if err := s.OpenMessage(got); err != nil {
 			t.Fatal(err)
 		}
 		env, err := envelope.FromMessage(got)
