@@ -20,11 +20,11 @@ type openCache struct {
 }
 
 type openEntry struct {
-	data      []byte
-	refs      []keyRef
-	sealedLen int // a check that the id names the same bytes
-	// sealed is what was opened: an event copied whole into another
-	// (history's trail) is stored sealed as it came (sealedOf).
+	data []byte
+	refs []keyRef
+	// sealed is what was opened (or what sealing made): served only for
+	// these same bytes, and an event copied whole into another (history's
+	// trail) is stored sealed as it came (sealedOf).
 	sealed []byte
 }
 

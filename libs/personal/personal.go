@@ -165,20 +165,21 @@ func Sealable(typeName string) bool { return isSealable(typeName) }
 // correlation was linked to; a number with a correlation links them.
 // Empty values stay empty: they reveal nothing.
 func (s *Sealer) Seal(ctx context.Context, m proto.Message, correlation string) error {
-	_, err := s.seal(ctx, m, correlation)
+	_, _, err := s.seal(ctx, m, correlation)
 	return err
 }
 
 // seal is Seal, also saying whether any value was sealed.
-func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) (bool, error) {
+func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) (bool, []keyRef, error) {
 	p := planFor(m.ProtoReflect().Descriptor())
 	if p == nil {
-		return false, nil
+		return false, nil, nil
 	}
 	var (
 		id     string
 		aead   cipher.AEAD
 		linked chan error // the link's put, when one was started
+		refs   []keyRef   // of the copies taken sealed (sealedOf)
 	)
 	key := func() (string, cipher.AEAD, error) {
 		if aead != nil {
@@ -198,7 +199,13 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 		return id, aead, nil
 	}
 	w := walker{
-		sealedOf: s.sealedOf,
+		sealedOf: func(id string, data []byte) ([]byte, bool) {
+			e, ok := s.sealedOf(id, data)
+			if ok {
+				refs = addRefs(refs, e.refs...)
+			}
+			return e.sealed, ok
+		},
 		contact: func(number string) error {
 			if id != "" || number == "" {
 				return nil
@@ -241,7 +248,20 @@ func (s *Sealer) seal(ctx context.Context, m proto.Message, correlation string) 
 			err = lerr
 		}
 	}
-	return w.changed, err
+	if aead != nil {
+		refs = addRefs(refs, keyRef{id: id, aead: aead})
+	}
+	return w.changed, refs, err
+}
+
+// addRefs adds to refs those of more it does not hold.
+func addRefs(refs []keyRef, more ...keyRef) []keyRef {
+	for _, r := range more {
+		if !slices.Contains(refs, r) {
+			refs = append(refs, r)
+		}
+	}
+	return refs
 }
 
 // Open replaces every sealed value of m, in place, by its plaintext, or by
@@ -269,8 +289,8 @@ func (s *Sealer) openRefs(ctx context.Context, m proto.Message) ([]keyRef, bool,
 	var refs []keyRef
 	open := func(fd protoreflect.FieldDescriptor, raw []byte) ([]byte, bool, error) {
 		pt, ref, ok, err := s.open(ctx, fd, raw)
-		if ref.aead != nil && !slices.Contains(refs, ref) {
-			refs = append(refs, ref)
+		if ref.aead != nil {
+			refs = addRefs(refs, ref)
 		}
 		return pt, ok, err
 	}

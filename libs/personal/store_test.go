@@ -2,6 +2,7 @@ package personal
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
 // TestStoreAndBusSeam: services append and read plaintext through the
@@ -135,4 +137,74 @@ func TestSubscribeStreamsOpensOnlyWhatIsWanted(t *testing.T) {
 		t.Errorf("the wanted stream's event: %v, want it opened", m)
 	}
 	noCanary(t, "the event of a stream not wanted", got[1].Data)
+}
+
+// TestAppendedEventsAreReadAsGiven: an event appended through the Store is
+// read in this process as it was given, not decrypted again; an append
+// that failed leaves nothing a stored event with its id is read as; and
+// erasing the contact erases what was remembered.
+func TestAppendedEventsAreReadAsGiven(t *testing.T) {
+	ctx := context.Background()
+	s := newSealer(t)
+	inner, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(inner, s)
+	defer st.Close()
+	const stream = "intake-callback-cb-1"
+	data, err := eventstore.Encode(ctx, stream, eventstore.Cause{ID: "c1", Correlation: "cb-1"}, []proto.Message{requested()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, stream, eventstore.NoStream, data...); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ReadStream(ctx, stream, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("ReadStream = %v, %v", recs, err)
+	}
+	if &recs[0].Data[0] != &data[0].Data[0] {
+		t.Error("the appended event was decrypted again, not read as it was given")
+	}
+
+	// A failed append of another request under the same id as the next
+	// event; that event is then stored with other values.
+	other := requested()
+	other.Request.ContactName = "Zebedee Canarz" // as long: sealed, as long too
+	failed, _ := eventstore.Encode(ctx, stream, eventstore.Cause{ID: "c2", Correlation: "cb-1"}, []proto.Message{other})
+	stored, _ := eventstore.Encode(ctx, stream, eventstore.Cause{ID: "c2", Correlation: "cb-1"}, []proto.Message{requested()})
+	failed[0].ID = stored[0].ID
+	if _, err := st.Append(ctx, stream, eventstore.NoStream, failed...); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("append at a wrong revision: %v, want a conflict", err)
+	}
+	sealed, err := s.SealData(ctx, stored[0].Type, stored[0].Data, "cb-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored[0].Data = sealed
+	if _, err := inner.Append(ctx, stream, eventstore.Exactly(0), stored...); err != nil {
+		t.Fatal(err)
+	}
+	recs, err = st.ReadStream(ctx, stream, 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ReadStream = %v, %v", recs, err)
+	}
+	if m, _ := eventstore.Decode(recs[1]); !proto.Equal(m, requested()) {
+		t.Errorf("the stored event read as %v: the failed append's values", m)
+	}
+
+	if _, err := s.Erase(ctx, canaryNumber); err != nil {
+		t.Fatal(err)
+	}
+	recs, err = st.ReadStream(ctx, stream, 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ReadStream after erasure = %v, %v", recs, err)
+	}
+	for _, r := range recs {
+		m, _ := eventstore.Decode(r)
+		if got := m.(*callbackv1.CallbackRequested).GetRequest().GetContactName(); got != Erased {
+			t.Errorf("after erasure the contact's name reads %q, want %q", got, Erased)
+		}
+	}
 }
