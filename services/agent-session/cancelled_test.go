@@ -37,6 +37,10 @@ func TestACallbackCancelledAsTheAgentTookItIsNotDialled(t *testing.T) {
 
 	env.Append("intake-callback-cb-"+iid, "cancel-"+iid, &callbackv1.CallbackCancelled{CallbackId: "cb-" + iid,
 		At: timestamppb.New(servicetest.Start), Reason: "cancelled by the visitor through their link"})
+	// The desktop is told at once, not when Call this contact is refused.
+	waitStatus(t, env, iid, func(v interactionView) bool {
+		return v.CallbackCancelled && v.CancelReason == "cancelled by the visitor through their link"
+	})
 	var p problemBody
 	if res := env.Do("POST", "/v1/interactions/"+iid+"/call", nil, &p); res.StatusCode != http.StatusConflict ||
 		!strings.Contains(p.Detail, "the contact cancelled this callback") {
@@ -50,5 +54,26 @@ func TestACallbackCancelledAsTheAgentTookItIsNotDialled(t *testing.T) {
 	}
 	if v := waitStatus(t, env, iid, func(interactionView) bool { return true }); v.Status != "Ready to Call" {
 		t.Fatalf("after the refusal: %+v", v)
+	}
+}
+
+// A cancel stored before the interaction it crossed (the visitor cancelled
+// as the router offered) still marks it; an interaction of another
+// callback is not marked, and a cancel's mark goes with its interaction.
+func TestAnInteractionLearnsItsCallbackWasCancelledBeforeIt(t *testing.T) {
+	env := start(t)
+	env.Do("POST", "/v1/agents/a1/session", map[string]string{"phone_uri": "sip:a1@127.0.0.1:5070"}, nil)
+	env.Do("PUT", "/v1/agents/a1/state", map[string]string{"channel": "webcallback", "state": "READY"}, nil)
+	iid, other := uuid.NewString(), uuid.NewString()
+	env.Append("intake-callback-cb-"+iid, "cancel-"+iid, &callbackv1.CallbackCancelled{CallbackId: "cb-" + iid,
+		At: timestamppb.New(servicetest.Start), Reason: "ended by supervisor s1: duplicate"})
+	offer(env, iid, "a1")
+	offer(env, other, "a1")
+	v := waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "offered" })
+	if !v.CallbackCancelled || v.CancelReason != "ended by supervisor s1: duplicate" {
+		t.Fatalf("the interaction of a callback cancelled before it: %+v", v)
+	}
+	if v := waitStatus(t, env, other, func(v interactionView) bool { return v.Phase == "offered" }); v.CallbackCancelled {
+		t.Fatalf("another callback's interaction is marked cancelled: %+v", v)
 	}
 }

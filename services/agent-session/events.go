@@ -19,6 +19,7 @@ import (
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
+	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
 	"github.com/ringback/ringback/services/agent-session/interaction"
 	"github.com/ringback/ringback/services/agent-session/supervisor"
@@ -204,7 +205,14 @@ func (s *Service) fold(r eventstore.RecordedEvent, m proto.Message) {
 		return
 	}
 	if strings.HasPrefix(r.Stream, supervisor.CallbackPrefix) {
-		return // the board's only
+		if e, ok := m.(*callbackv1.CallbackCancelled); ok {
+			if c, ok := s.view.callbackCancelled(e.GetCallbackId(), e.GetReason()); ok {
+				if n := s.hub.publish(r.Position, c.agent, s.render(c)); n > 0 {
+					s.deps.Log.Debug("agent event streams too slow, resyncing", "agent", c.agent, "streams", n)
+				}
+			}
+		}
+		return // the board's otherwise
 	}
 	c := s.view.apply(r, m)
 	if n := s.hub.publish(r.Position, c.agent, s.render(c)); n > 0 {

@@ -147,6 +147,12 @@ type interactionView struct {
 	// CallHandedOver: the call in progress came with the transfer; the
 	// desktop offers no consultation or transfer on it.
 	CallHandedOver bool `json:"call_handed_over,omitempty"`
+	// CallbackCancelled: the callback was cancelled while this interaction
+	// was open (a supervisor ended it, or the visitor cancelled as the
+	// agent took it), for CancelReason; the contact is not to be called,
+	// and the desktop says so and offers Done only.
+	CallbackCancelled bool   `json:"callback_cancelled,omitempty"`
+	CancelReason      string `json:"cancel_reason,omitempty"`
 }
 
 type draftView struct {
@@ -160,6 +166,17 @@ var phases = map[interaction.Phase]string{interaction.Offered: "offered", intera
 
 // present is presentInteraction with what the service's configuration adds.
 func (s *Service) present(st interaction.State) interactionView {
+	v := s.presentStored(st)
+	if why, ok := s.view.cancelledWhy(st.ID); ok {
+		v.CallbackCancelled, v.CancelReason = true, why
+	}
+	return v
+}
+
+// presentStored is the interaction as its own stream says: without what
+// the view learnt from other streams since (the callback cancelled), for
+// the interaction as it was (time travel).
+func (s *Service) presentStored(st interaction.State) interactionView {
 	v := presentInteraction(st)
 	if st.Request == nil {
 		return v

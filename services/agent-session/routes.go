@@ -332,7 +332,7 @@ func (s *Service) getInteractionAt(w http.ResponseWriter, r *http.Request, at ti
 		return notFound(id)
 	}
 	timetravel.Set(w, a)
-	httpx.WriteJSON(w, http.StatusOK, s.present(a.State))
+	httpx.WriteJSON(w, http.StatusOK, s.presentStored(a.State))
 	return nil
 }
 

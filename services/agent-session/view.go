@@ -36,6 +36,40 @@ type view struct {
 	// partyRings: agent -> the open interaction whose call rings, or is up
 	// on, their browser as its third party (issue 15).
 	partyRings map[string]string
+	// byCallback: callback id -> its open interaction.
+	byCallback map[string]string
+	// cancelledOpen: open interaction id -> why its callback was cancelled
+	// (a supervisor ended it, or the visitor cancelled as the agent took
+	// it): the desktop says so at once, not when Call this contact is
+	// refused.
+	cancelledOpen map[string]string
+	// cancelled: why the callbacks cancelled lately were, for an
+	// interaction stored after its callback's cancel (the visitor's cancel
+	// and the agent's accept crossed).
+	cancelled recentReasons
+}
+
+// recentReasons holds the last few thousand entries: two generations of a
+// map, the older dropped when the newer fills.
+type recentReasons struct{ cur, prev map[string]string }
+
+// recentCancels is the size of a generation: cancels in the seconds an
+// accept takes, with a wide margin.
+const recentCancels = 4096
+
+func (r *recentReasons) put(k, v string) {
+	if r.cur == nil || len(r.cur) >= recentCancels {
+		r.prev, r.cur = r.cur, make(map[string]string)
+	}
+	r.cur[k] = v
+}
+
+func (r *recentReasons) get(k string) (string, bool) {
+	if v, ok := r.cur[k]; ok {
+		return v, true
+	}
+	v, ok := r.prev[k]
+	return v, ok
 }
 
 // change is what one folded event changed, for the desktops: the agent's
@@ -57,7 +91,8 @@ type change struct {
 func newView() *view {
 	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
 		open: map[string]map[string]bool{}, countdown: map[string]bool{},
-		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}, partyRings: map[string]string{}}
+		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}, partyRings: map[string]string{},
+		byCallback: map[string]string{}, cancelledOpen: map[string]string{}}
 }
 
 func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
@@ -85,9 +120,19 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		if st.Phase == interaction.Done || st.Phase == interaction.Withdrawn {
 			delete(v.interactions, id)
 			delete(v.open[st.Agent], id)
+			delete(v.cancelledOpen, id)
+			if v.byCallback[st.CallbackID] == id {
+				delete(v.byCallback, st.CallbackID)
+			}
 			return c
 		}
 		v.interactions[id] = st
+		if cb := st.CallbackID; cb != "" && v.byCallback[cb] != id {
+			v.byCallback[cb] = id
+			if why, ok := v.cancelled.get(cb); ok {
+				v.cancelledOpen[id] = why
+			}
+		}
 		if v.open[st.Agent] == nil {
 			v.open[st.Agent] = map[string]bool{}
 		}
@@ -237,4 +282,28 @@ func (v *view) autoAnswers() []interaction.State {
 		out = append(out, v.interactions[id])
 	}
 	return out
+}
+
+// callbackCancelled notes that callback cb was cancelled, for why: the
+// change for the desktops when an interaction of it is open.
+func (v *view) callbackCancelled(cb, why string) (change, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cancelled.put(cb, why)
+	id, ok := v.byCallback[cb]
+	if !ok {
+		return change{}, false
+	}
+	v.cancelledOpen[id] = why
+	st := v.interactions[id]
+	return change{agent: st.Agent, interaction: &st}, true
+}
+
+// cancelledWhy says why the callback of open interaction id was cancelled,
+// if it was.
+func (v *view) cancelledWhy(id string) (string, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	why, ok := v.cancelledOpen[id]
+	return why, ok
 }

@@ -29,6 +29,8 @@ type desktopAgent struct {
 	Name       string             `json:"name,omitempty"`
 	Token      string             `json:"token"`
 	AutoAnswer *desktopAutoAnswer `json:"auto_answer,omitempty"`
+	Supervisor bool               `json:"supervisor,omitempty"`
+	Services   []string           `json:"services,omitempty"`
 }
 
 type desktopAutoAnswer struct {

@@ -36,6 +36,11 @@ eq('pending', R.pendingText({ state: 'NOT_READY', reason: 'Coaching', by: 'sue' 
 eq('pending without reason or name', R.pendingText({ state: 'NOT_READY' }), ' · Not Ready after this call');
 eq('nothing pending', R.pendingText(undefined), '');
 eq('a call received by transfer, held', on({ status: 'On Hold', call_handed_over: true }, ...all, 'mute', 'party-target'), ['retrieve', 'end-call']);
+// The callback cancelled under the open interaction: no Call, no Reschedule; Done once a code is chosen.
+eq('cancelled', on({ status: 'Ready to Call', callback_cancelled: true, disposition: 'x' }, ...all, 'reschedule'), ['done']);
+eq('cancelled text', R.cancelledText({ callback_cancelled: true, cancel_reason: 'ended by supervisor sue: duplicate' }),
+  'This callback was cancelled (ended by supervisor sue: duplicate). Do not call the contact: choose a disposition and click Done.');
+eq('not cancelled', R.cancelledText({}), '');
 eq('transferred', on({ status: 'Ready to Call', party_purpose: 'transfer', party_status: 'Transferred', disposition: 'x' }, ...all), ['done']);
 
 eq('shown with none', R.partyShown({ party_purpose: '' }), { ask: true, end: false });

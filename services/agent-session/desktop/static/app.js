@@ -609,6 +609,9 @@ function renderWindow(it) {
   field(el, 'status').dataset.status = v.status || '';
   setText(el, 'reason', v.reason ? `(${v.reason})` : '');
   setText(el, 'flags', [v.muted && 'Muted', v.recording && 'Recording'].filter(Boolean).join(' · '));
+  const cancelled = R.cancelledText(v);
+  field(el, 'cancelled').hidden = !cancelled;
+  setText(el, 'cancelled', cancelled);
 
   for (const b of el.querySelectorAll('.controls [data-action]')) {
     const a = b.dataset.action;

@@ -49,10 +49,14 @@ export function allowed(v, { dispositionRequired = true } = {}) {
   // one's own, but not consulted on or transferred again (its third-party
   // place is the receiving agent's own leg).
   const handed = Boolean(v.call_handed_over);
+  // The callback was cancelled (a supervisor ended it, or the visitor
+  // cancelled as the agent took it): the contact is not called again and
+  // not rescheduled; the agent files it with Done.
+  const cancelled = Boolean(v.callback_cancelled);
   return {
     accept: v.phase === 'offered',
     reject: v.phase === 'offered' && rejectShown(v),
-    call: accepted && s === READY_TO_CALL && !party,
+    call: accepted && s === READY_TO_CALL && !party && !cancelled,
     'end-call': accepted && live,
     hold: accepted && s === CONNECTED && !party,
     retrieve: accepted && s === ON_HOLD && !party,
@@ -66,7 +70,7 @@ export function allowed(v, { dispositionRequired = true } = {}) {
     mute: accepted && (s === CONNECTED || (v.muted === true && s === ON_HOLD)),
     record: accepted && (s === CONNECTED || (v.recording === true && s === ON_HOLD)),
     done: accepted && s === READY_TO_CALL && (!dispositionRequired || Boolean(v.disposition)),
-    reschedule: accepted,
+    reschedule: accepted && !cancelled,
     disposition: accepted,
     note: accepted,
     'case-edit': accepted,
@@ -358,4 +362,11 @@ export function contactTimeText(ct) {
   if (!ct.text) return 'Unknown';
   if (!ct.window) return ct.text;
   return ct.text + (ct.inside ? ` · inside the calling window ${ct.window}` : ` · outside the calling window ${ct.window}`);
+}
+
+// cancelledText says why the contact is not to be called, or is empty.
+export function cancelledText(v) {
+  if (!v.callback_cancelled) return '';
+  const why = v.cancel_reason ? ` (${v.cancel_reason})` : '';
+  return `This callback was cancelled${why}. Do not call the contact: choose a disposition and click Done.`;
 }
