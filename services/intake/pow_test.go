@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -150,4 +151,38 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A GMS site's anonymous create is asked the same proof: refused without
+// it, naming the header, and accepted with it (the site's page gets it
+// with pow.js, as the form does).
+func TestProofOfWorkOnTheGMSEndpoint(t *testing.T) {
+	set, err := serviceconf.Parse([]byte("services:\n  support: {proof_of_work: 8}\n"), time.LoadLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := limited(t, Config{RefuseDuplicates: true, ServiceSet: set})
+	post := func(number, proof string) (int, string) {
+		req, _ := http.NewRequest("POST", env.Server.URL+"/genesys/1/service/callback/support",
+			strings.NewReader("_customer_number="+url.QueryEscape(number)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if proof != "" {
+			req.Header.Set(ProofHeader, proof)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct{ Field string }
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body.Field
+	}
+	if code, field := post("+14155550110", ""); code != http.StatusForbidden || field != ProofHeader {
+		t.Fatalf("without a proof: %d naming %q, want 403 naming %s", code, field, ProofHeader)
+	}
+	c := getChallenge(t, env, "support")
+	if code, _ := post("+14155550110", solve(c.Challenge, "+14155550110", c.Difficulty)); code != http.StatusOK {
+		t.Fatalf("with a proof: %d, want 200", code)
+	}
 }
