@@ -69,10 +69,9 @@ func TestAnInteractionLearnsItsCallbackWasCancelledBeforeIt(t *testing.T) {
 		At: timestamppb.New(servicetest.Start), Reason: "ended by supervisor s1: duplicate"})
 	offer(env, iid, "a1")
 	offer(env, other, "a1")
-	v := waitStatus(t, env, iid, func(v interactionView) bool { return v.Phase == "offered" })
-	if !v.CallbackCancelled || v.CancelReason != "ended by supervisor s1: duplicate" {
-		t.Fatalf("the interaction of a callback cancelled before it: %+v", v)
-	}
+	waitStatus(t, env, iid, func(v interactionView) bool {
+		return v.Phase == "offered" && v.CallbackCancelled && v.CancelReason == "ended by supervisor s1: duplicate"
+	})
 	if v := waitStatus(t, env, other, func(v interactionView) bool { return v.Phase == "offered" }); v.CallbackCancelled {
 		t.Fatalf("another callback's interaction is marked cancelled: %+v", v)
 	}

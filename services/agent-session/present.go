@@ -167,7 +167,7 @@ var phases = map[interaction.Phase]string{interaction.Offered: "offered", intera
 // present is presentInteraction with what the service's configuration adds.
 func (s *Service) present(st interaction.State) interactionView {
 	v := s.presentStored(st)
-	if why, ok := s.view.cancelledWhy(st.ID); ok {
+	if why, ok := s.view.cancelledWhy(st.ID, st.CallbackID); ok {
 		v.CallbackCancelled, v.CancelReason = true, why
 	}
 	return v

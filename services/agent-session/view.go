@@ -296,14 +296,21 @@ func (v *view) callbackCancelled(cb, why string) (change, bool) {
 	}
 	v.cancelledOpen[id] = why
 	st := v.interactions[id]
-	return change{agent: st.Agent, interaction: &st}, true
+	// A preview is sent as a preview, as snapshot sends it.
+	return change{agent: st.Agent, interaction: &st, offer: st.Phase == interaction.Offered}, true
 }
 
-// cancelledWhy says why the callback of open interaction id was cancelled,
-// if it was.
-func (v *view) cancelledWhy(id string) (string, bool) {
+// cancelledWhy says why callback cb of interaction id was cancelled, if it
+// was: the interaction may be read from the store before this view folds
+// it, its callback's cancel already folded.
+func (v *view) cancelledWhy(id, cb string) (string, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	why, ok := v.cancelledOpen[id]
-	return why, ok
+	if why, ok := v.cancelledOpen[id]; ok {
+		return why, true
+	}
+	if cb == "" {
+		return "", false
+	}
+	return v.cancelled.get(cb)
 }
