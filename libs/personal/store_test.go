@@ -103,13 +103,7 @@ func TestStoreAndBusSeam(t *testing.T) {
 // wants; the others come as stored, sealed (issue 12).
 func TestSubscribeStreamsOpensOnlyWhatIsWanted(t *testing.T) {
 	ctx := context.Background()
-	s := newSealer(t)
-	inner, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(inner, s)
-	defer st.Close()
+	_, _, st := newSealedStore(t)
 	for _, stream := range []string{"intake-callback-cb-1", "scheduler-callback-cb-1"} {
 		data, err := eventstore.Encode(ctx, stream, eventstore.Cause{ID: "c1", Correlation: "cb-1"}, []proto.Message{requested()})
 		if err != nil {
@@ -122,7 +116,7 @@ func TestSubscribeStreamsOpensOnlyWhatIsWanted(t *testing.T) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var got []eventstore.RecordedEvent
-	err = st.SubscribeStreams(sctx, eventstore.Position{}, func(stream string) bool { return stream == "intake-callback-cb-1" },
+	err := st.SubscribeStreams(sctx, eventstore.Position{}, func(stream string) bool { return stream == "intake-callback-cb-1" },
 		func(_ context.Context, r eventstore.RecordedEvent) error {
 			got = append(got, r)
 			if len(got) == 2 {
@@ -145,13 +139,7 @@ func TestSubscribeStreamsOpensOnlyWhatIsWanted(t *testing.T) {
 // erasing the contact erases what was remembered.
 func TestAppendedEventsAreReadAsGiven(t *testing.T) {
 	ctx := context.Background()
-	s := newSealer(t)
-	inner, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(inner, s)
-	defer st.Close()
+	s, inner, st := newSealedStore(t)
 	const stream = "intake-callback-cb-1"
 	data, err := eventstore.Encode(ctx, stream, eventstore.Cause{ID: "c1", Correlation: "cb-1"}, []proto.Message{requested()})
 	if err != nil {
@@ -207,4 +195,18 @@ func TestAppendedEventsAreReadAsGiven(t *testing.T) {
 			t.Errorf("after erasure the contact's name reads %q, want %q", got, Erased)
 		}
 	}
+}
+
+// newSealedStore is a Sealer and a Store sealing with it over an embedded
+// store (inner), closed when the test ends.
+func newSealedStore(t *testing.T) (*Sealer, *embedded.Store, *Store) {
+	t.Helper()
+	s := newSealer(t)
+	inner, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(inner, s)
+	t.Cleanup(func() { st.Close() })
+	return s, inner, st
 }
