@@ -2,9 +2,11 @@ package eventstore
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,7 +33,20 @@ var idNamespace = uuid.MustParse("8f0c5b0e-7b7c-4a3e-9a55-3f6c1d2e4b10")
 // function of its inputs, a redelivered cause yields the same ids, which is
 // how every writer is idempotent across restarts without a separate table.
 func EventID(cause, stream string, n int) string {
-	return uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "%s\x00%s\x00%d", cause, stream, n)).String()
+	// uuid.NewSHA1(idNamespace, "cause\x00stream\x00n"), hashed from a
+	// buffer on the stack: every event appended makes one, and the
+	// formatting, the hash's state and its sum were 3 % of all the thin
+	// path allocated (TestEventIDIsUUIDv5 holds it to uuid.NewSHA1).
+	var buf [192]byte
+	b := append(buf[:0], idNamespace[:]...)
+	b = append(append(append(append(b, cause...), 0), stream...), 0)
+	b = strconv.AppendInt(b, int64(n), 10)
+	sum := sha1.Sum(b)
+	var id uuid.UUID
+	copy(id[:], sum[:])
+	id[6] = (id[6] & 0x0f) | 0x50 // version 5
+	id[8] = (id[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return id.String()
 }
 
 // Cause is what a command answers to: a bus event, or an HTTP request.
