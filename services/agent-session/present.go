@@ -185,10 +185,17 @@ func (s *Service) presentStored(st interaction.State) interactionView {
 	if !w.AlwaysOpen() {
 		v.CallingWindow = w.String()
 	}
-	for _, z := range callwindow.Zones(st.Request.GetPhoneNumber(), st.Request.GetTimezone(), time.UTC) {
-		v.ContactZones = append(v.ContactZones, z.String())
-	}
+	v.ContactZones = s.view.contactZones(st.ID, st.Request.GetPhoneNumber(), st.Request.GetTimezone())
 	return v
+}
+
+// zoneNames are the names of a contact's zones (callwindow.Zones).
+func zoneNames(number, tz string) []string {
+	var out []string
+	for _, z := range callwindow.Zones(number, tz, time.UTC) {
+		out = append(out, z.String())
+	}
+	return out
 }
 
 func presentInteraction(st interaction.State) interactionView {

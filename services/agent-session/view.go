@@ -1,6 +1,7 @@
 package agentsession
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,10 +44,20 @@ type view struct {
 	// it): the desktop says so at once, not when Call this contact is
 	// refused.
 	cancelledOpen map[string]string
+	// zones: open interaction id -> its contact's zones, worked out once
+	// (the numbering plan's lookup was nine in ten of the work of
+	// rendering an interaction, done for every event of it).
+	zones map[string]contactZones
 	// cancelled: why the callbacks cancelled lately were, for an
 	// interaction stored after its callback's cancel (the visitor's cancel
 	// and the agent's accept crossed).
 	cancelled recentReasons
+}
+
+// contactZones are the zone names of a number and a browser's zone.
+type contactZones struct {
+	number, tz string
+	names      []string
 }
 
 // recentReasons holds the last few thousand entries: two generations of a
@@ -92,7 +103,7 @@ func newView() *view {
 	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
 		open: map[string]map[string]bool{}, countdown: map[string]bool{},
 		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}, partyRings: map[string]string{},
-		byCallback: map[string]string{}, cancelledOpen: map[string]string{}}
+		byCallback: map[string]string{}, cancelledOpen: map[string]string{}, zones: map[string]contactZones{}}
 }
 
 func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
@@ -121,6 +132,7 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 			delete(v.interactions, id)
 			delete(v.open[st.Agent], id)
 			delete(v.cancelledOpen, id)
+			delete(v.zones, id)
 			if v.byCallback[st.CallbackID] == id {
 				delete(v.byCallback, st.CallbackID)
 			}
@@ -313,4 +325,23 @@ func (v *view) cancelledWhy(id, cb string) (string, bool) {
 		return "", false
 	}
 	return v.cancelled.get(cb)
+}
+
+// contactZones are the zone names of the contact of interaction id, whose
+// number and browser zone are number and tz: worked out once while the
+// interaction is open, and again if either changes (an erased number).
+func (v *view) contactZones(id, number, tz string) []string {
+	v.mu.RLock()
+	z, ok := v.zones[id]
+	v.mu.RUnlock()
+	if ok && z.number == number && z.tz == tz {
+		return slices.Clone(z.names)
+	}
+	names := zoneNames(number, tz)
+	v.mu.Lock()
+	if _, open := v.interactions[id]; open {
+		v.zones[id] = contactZones{number: number, tz: tz, names: names}
+	}
+	v.mu.Unlock()
+	return slices.Clone(names)
 }
