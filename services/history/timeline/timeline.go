@@ -123,15 +123,8 @@ type Outcome struct {
 
 // Outcome folds the status-changing facts in the order they occurred.
 func (s State) Outcome() Outcome {
-	marks := slices.Clone(s.marks)
-	slices.SortStableFunc(marks, func(a, b mark) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
-		}
-		return a.seq - b.seq
-	})
 	var o Outcome
-	for _, m := range marks {
+	for _, m := range s.marks { // in the order they occurred (insertMark)
 		switch m.effect {
 		case effectDisposition:
 			// The code set at Done is final; a late DispositionSet is not.
@@ -372,7 +365,24 @@ func (s State) learn(e proto.Message, at time.Time) State {
 	}
 	eff, to, code := effectOf(e)
 	if eff != effectNone {
-		s.marks = append(s.marks, mark{at: at, seq: len(s.marks), effect: eff, to: to, code: code})
+		s.marks = insertMark(s.marks, mark{at: at, seq: len(s.marks), effect: eff, to: to, code: code})
 	}
 	return s
+}
+
+// insertMark adds m to marks, kept in the order they occurred (recording
+// order breaking ties): a new mark is the latest but for a fact that came
+// late, so it goes in from the end, and Outcome folds them without sorting
+// a copy for every event.
+func insertMark(marks []mark, m mark) []mark {
+	i := len(marks)
+	for i > 0 && marks[i-1].at.After(m.at) {
+		i--
+	}
+	if i == len(marks) {
+		return append(marks, m)
+	}
+	// Into a new array: a state folded before this one may share the old
+	// one, and must keep reading its marks as they were.
+	return slices.Insert(slices.Clip(marks), i, m)
 }

@@ -254,3 +254,29 @@ func TestHandlers(t *testing.T) {
 		}
 	}
 }
+
+// A fact that arrives late goes in among the marks without changing a
+// state folded before it: the view and the command cache keep states and
+// fold on from them.
+func TestALateFactLeavesEarlierStatesAsTheyWere(t *testing.T) {
+	before := fold(rec(0, requested), rec(3, offered), rec(4, rejected))
+	after := Evolve(before, rec(5, accepted)) // in order: appended
+	late := Evolve(after, rec(2, due))        // late: inserted
+	if o := Evolve(before, rec(2, due)).Outcome(); o.Status != Queued {
+		t.Fatalf("with the late fact: %v, want Queued", o.Status)
+	}
+	if o := before.Outcome(); o.Status != Queued {
+		t.Fatalf("the state before the late fact reads %v, want Queued", o.Status)
+	}
+	if o := after.Outcome(); o.Status != InProgress {
+		t.Fatalf("the state before the late fact reads %v, want InProgress", o.Status)
+	}
+	if o := late.Outcome(); o.Status != InProgress {
+		t.Fatalf("with the late fact: %v, want InProgress", o.Status)
+	}
+	for i := 1; i < len(late.marks); i++ {
+		if late.marks[i].at.Before(late.marks[i-1].at) {
+			t.Fatalf("marks out of order: %+v", late.marks)
+		}
+	}
+}
