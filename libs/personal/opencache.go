@@ -2,6 +2,8 @@ package personal
 
 import (
 	"sync"
+
+	"github.com/ringback/ringback/libs/generations"
 )
 
 // openCache remembers events opened lately, so that an event read again
@@ -10,13 +12,10 @@ import (
 // the Sealer still holds, unexpired, every key its plaintext came from:
 // once a key is destroyed (here, or by another replica and seen when the
 // key's CacheTTL runs out) its entries are never served again.
-//
-// Two generations of a map bound it: when the current one is full it
-// becomes the previous one and the older is dropped, so the entries read
-// lately stay (a CLOCK-like approximation of LRU without a list).
+
 type openCache struct {
-	mu        sync.Mutex
-	cur, prev map[string]openEntry // by event id
+	mu sync.Mutex
+	m  generations.Map[string, openEntry] // by event id; an entry read stays
 }
 
 type openEntry struct {
@@ -35,34 +34,20 @@ const openCacheSize = 8192
 func (c *openCache) get(id string) (openEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.cur[id]; ok {
-		return e, true
-	}
-	e, ok := c.prev[id]
-	if ok {
-		c.putLocked(id, e)
-	}
-	return e, ok
+	return c.m.Keep(id)
 }
 
 func (c *openCache) put(id string, e openEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.putLocked(id, e)
-}
-
-func (c *openCache) putLocked(k string, e openEntry) {
-	if c.cur == nil || len(c.cur) >= openCacheSize {
-		c.prev, c.cur = c.cur, make(map[string]openEntry, openCacheSize)
-	}
-	c.cur[k] = e
+	c.m.Put(id, e)
 }
 
 // clear forgets everything (a contact was erased here).
 func (c *openCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.cur, c.prev = nil, nil
+	c.m.Clear()
 }
 
 // valid says whether every key of e is still held, unexpired, as the same

@@ -38,6 +38,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/ringback/ringback/libs/generations"
 )
 
 // Erased is what a personal string reads as once its key is destroyed.
@@ -106,7 +108,8 @@ func NewSealer(keys KeyStore, secret []byte) (*Sealer, error) {
 		return nil, fmt.Errorf("personal: key-id secret of %d bytes, want at least 32", len(secret))
 	}
 	return &Sealer{keys: keys, secret: secret, ttl: CacheTTL, now: time.Now, maxKeys: maxKeys,
-		cache: map[string]cachedKey{}, links: map[string]string{}}, nil
+		cache: map[string]cachedKey{}, links: map[string]string{},
+		opened: openCache{m: generations.Map[string, openEntry]{Size: openCacheSize}}}, nil
 }
 
 // KeyID names the key of the contact with number: a keyed hash of the

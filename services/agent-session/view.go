@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/generations"
 	"github.com/ringback/ringback/libs/streams"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	"github.com/ringback/ringback/services/agent-session/agent"
@@ -51,7 +52,7 @@ type view struct {
 	// cancelled: why the callbacks cancelled lately were, for an
 	// interaction stored after its callback's cancel (the visitor's cancel
 	// and the agent's accept crossed).
-	cancelled recentReasons
+	cancelled generations.Map[string, string]
 }
 
 // contactZones are the zone names of a number and a browser's zone.
@@ -60,28 +61,9 @@ type contactZones struct {
 	names      []string
 }
 
-// recentReasons holds the last few thousand entries: two generations of a
-// map, the older dropped when the newer fills.
-type recentReasons struct{ cur, prev map[string]string }
-
-// recentCancels is the size of a generation: cancels in the seconds an
-// accept takes, with a wide margin.
+// recentCancels is the size of a generation of view.cancelled: cancels in
+// the seconds an accept takes, with a wide margin.
 const recentCancels = 4096
-
-func (r *recentReasons) put(k, v string) {
-	if r.cur == nil || len(r.cur) >= recentCancels {
-		r.prev, r.cur = r.cur, make(map[string]string)
-	}
-	r.cur[k] = v
-}
-
-func (r *recentReasons) get(k string) (string, bool) {
-	if v, ok := r.cur[k]; ok {
-		return v, true
-	}
-	v, ok := r.prev[k]
-	return v, ok
-}
 
 // change is what one folded event changed, for the desktops: the agent's
 // own state, or an interaction as it is after the event (kept even when the
@@ -103,7 +85,8 @@ func newView() *view {
 	return &view{agents: map[string]agent.State{}, interactions: map[string]interaction.State{},
 		open: map[string]map[string]bool{}, countdown: map[string]bool{},
 		afterWork: map[string]eventstore.Revision{}, finished: map[string]interaction.State{}, partyRings: map[string]string{},
-		byCallback: map[string]string{}, cancelledOpen: map[string]string{}, zones: map[string]contactZones{}}
+		byCallback: map[string]string{}, cancelledOpen: map[string]string{}, zones: map[string]contactZones{},
+		cancelled: generations.Map[string, string]{Size: recentCancels}}
 }
 
 func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
@@ -141,7 +124,7 @@ func (v *view) apply(r eventstore.RecordedEvent, e proto.Message) change {
 		v.interactions[id] = st
 		if cb := st.CallbackID; cb != "" && v.byCallback[cb] != id {
 			v.byCallback[cb] = id
-			if why, ok := v.cancelled.get(cb); ok {
+			if why, ok := v.cancelled.Get(cb); ok {
 				v.cancelledOpen[id] = why
 			}
 		}
@@ -301,7 +284,7 @@ func (v *view) autoAnswers() []interaction.State {
 func (v *view) callbackCancelled(cb, why string) (change, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.cancelled.put(cb, why)
+	v.cancelled.Put(cb, why)
 	id, ok := v.byCallback[cb]
 	if !ok {
 		return change{}, false
@@ -324,7 +307,7 @@ func (v *view) cancelledWhy(id, cb string) (string, bool) {
 	if cb == "" {
 		return "", false
 	}
-	return v.cancelled.get(cb)
+	return v.cancelled.Get(cb)
 }
 
 // contactZones are the zone names of the contact of interaction id, whose

@@ -1,6 +1,10 @@
 package embedded
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/ringback/ringback/libs/generations"
+)
 
 // recentRecords keeps the records subscriptions read lately, decoded, by
 // their offset in the log. Every subscription of a process (each service's
@@ -8,12 +12,9 @@ import "sync"
 // every record just after it is synced; each read and decoded its own
 // copy, half of all the platform allocated per callback (issue 12). A
 // record never changes once written, so one decoded copy serves all.
-//
-// Two generations of a map bound it (as personal's open cache): when the
-// current one is full it becomes the previous and the older is dropped.
 type recentRecords struct {
-	mu        sync.Mutex
-	cur, prev map[int64]*record
+	mu sync.Mutex
+	m  generations.Map[int64, *record]
 }
 
 // recentSize is the records of one generation: a few KB each at most, so
@@ -23,17 +24,12 @@ const recentSize = 1024
 func (c *recentRecords) get(off int64) *record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r := c.cur[off]; r != nil {
-		return r
-	}
-	return c.prev[off]
+	r, _ := c.m.Get(off)
+	return r
 }
 
 func (c *recentRecords) put(off int64, r *record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cur == nil || len(c.cur) >= recentSize {
-		c.prev, c.cur = c.cur, make(map[int64]*record, recentSize)
-	}
-	c.cur[off] = r
+	c.m.Put(off, r)
 }

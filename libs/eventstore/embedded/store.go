@@ -29,6 +29,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/generations"
 )
 
 // maxAppendBytes bounds one Append. EventStoreDB refuses appends above 1 MiB
@@ -169,6 +170,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		streams: make(map[string]*streamIndex),
 		wake:    make(chan struct{}),
 		leases:  make(map[string]eventstore.Lease),
+		recent:  recentRecords{m: generations.Map[int64, *record]{Size: recentSize}},
 
 		sharedWait: sharedSyncWait,
 	}
