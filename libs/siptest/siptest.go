@@ -34,6 +34,11 @@ const (
 	// Answer rings (180), answers with SDP (PCMU and telephone-event), takes
 	// the ACK and waits for the caller's BYE, which it answers 200.
 	Answer Scenario = "answer"
+	// AnswerEndsUnacked is Answer, and a trunk that ends an answer nobody
+	// ACKs with a BYE of its own, 20 s after its 200 (RFC 3261 13.3.1.4):
+	// the way a call answered as its gateway died, before the gateway
+	// recorded it, ends.
+	AnswerEndsUnacked Scenario = "answer_ends_unacked"
 	// RingThenAnswer is Answer with one second of ringing before the 200.
 	RingThenAnswer Scenario = "ring_then_answer"
 	// AnswerThenHangUp answers like Answer and hangs up itself (BYE) two

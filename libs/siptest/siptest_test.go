@@ -199,3 +199,71 @@ func TestParseFullMessages(t *testing.T) {
 		t.Errorf("direction without attribute = %q, want sendrecv", got)
 	}
 }
+
+// callNeverAcked is a UAC that places a call and never ACKs the answer, as
+// a gateway killed between the 200 and its ACK; it expects the BYE.
+const callNeverAcked Scenario = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="call_never_acked">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:+14155550123@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:ringback@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:+14155550123@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:ringback@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="180" optional="true"/>
+  <recv response="200"/>
+  <recv request="BYE" timeout="28000"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+`
+
+// TestAnswerEndsUnackedHangsUpWhatNobodyACKs: an ACKed call waits for the
+// caller's BYE as with Answer; an answer never ACKed gets the trunk's own
+// BYE (RFC 3261 13.3.1.4), 20 s after the 200.
+func TestAnswerEndsUnackedHangsUpWhatNobodyACKs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: waits 20 s for the BYE")
+	}
+	t.Parallel()
+	uas := StartUAS(t, AnswerEndsUnacked)
+	if uac := RunUAC(t, callAndHangUp, uas.Addr); uac.ExitCode != 0 {
+		t.Fatalf("an ACKed call: sipp exited %d", uac.ExitCode)
+	}
+	if uac := RunUAC(t, callNeverAcked, uas.Addr); uac.ExitCode != 0 {
+		t.Fatalf("an answer never ACKed got no BYE: sipp exited %d", uac.ExitCode)
+	}
+	msgs, err := uas.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byes []Message
+	for _, m := range msgs {
+		if m.Method() == "BYE" {
+			byes = append(byes, m)
+		}
+	}
+	if len(byes) != 2 || byes[0].Sent || !byes[1].Sent {
+		t.Fatalf("BYEs = %v, want the caller's on the ACKed call, then the trunk's own", byes)
+	}
+}
