@@ -36,6 +36,7 @@ import (
 	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/selflink"
+	"github.com/ringback/ringback/libs/streams"
 	"github.com/ringback/ringback/libs/telemetry"
 	historyindex "github.com/ringback/ringback/services/history/index"
 	intakecontact "github.com/ringback/ringback/services/intake/contact"
@@ -170,7 +171,11 @@ func (a *App) openStore(ctx context.Context) error {
 		if err := os.MkdirAll(a.Config.Data, 0o755); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
-		st, err := embedded.Open(filepath.Join(a.Config.Data, "store"), embedded.WithLogger(a.Log))
+		opts := []embedded.Option{embedded.WithLogger(a.Log)}
+		if a.Registry != nil { // nil: a command (replay) that opens the store for a moment
+			opts = append(opts, embedded.WithMetrics(a.Registry, streams.All))
+		}
+		st, err := embedded.Open(filepath.Join(a.Config.Data, "store"), opts...)
 		if err != nil {
 			return fmt.Errorf("embedded store: %w", err)
 		}

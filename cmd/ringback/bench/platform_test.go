@@ -312,8 +312,8 @@ func (s *stream) close() {
 	s.readers.Wait()
 }
 
-// metrics reads the platform's own counters from /metrics: the Go runtime's
-// and the process's, which need no label parsing.
+// metrics reads the platform's own counters from /metrics, each sample
+// under its name with its labels as written ("name{a=\"b\"}").
 func (p *platform) metrics(ctx context.Context) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/metrics", nil)
 	if err != nil {
@@ -327,10 +327,12 @@ func (p *platform) metrics(ctx context.Context) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ') // a label's value may hold spaces
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
+		name, value := line[:i], line[i+1:]
 		if v, err := strconv.ParseFloat(value, 64); err == nil {
 			out[name] = v
 		}

@@ -7,12 +7,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -154,6 +157,7 @@ func BenchmarkThinPath(b *testing.B) {
 	fmt.Printf("  platform during the measured calls: %.0f MB allocated (%.1f MB/call), %.0f GCs, %.2f s CPU (%.1f ms/call) "+
 		"on %d CPUs; this load generator: %.2f s CPU\n", used.allocMB, used.allocMB/float64(len(runs)), used.gcs,
 		used.cpuSeconds, 1000*used.cpuSeconds/float64(len(runs)), runtime.NumCPU(), used.benchCPU.Seconds())
+	used.store.print(len(runs))
 	if herr != nil {
 		fmt.Printf("  thin path breakdown unavailable: %v\n", herr)
 		return
@@ -183,6 +187,62 @@ type callRun struct {
 type load struct {
 	allocMB, gcs, cpuSeconds float64
 	benchCPU                 time.Duration // this process's (UA, HTTP, SSE): is the load generator in the way?
+	store                    storeLoad
+}
+
+// storeLoad is what the embedded store wrote over the measured calls, from
+// its metrics (ringback_eventstore_*): syncs are its main cost.
+type storeLoad struct {
+	commits, commitSeconds, events float64
+	appends, shared                map[string]float64 // by kind of stream: all, and those that waited to share a sync
+}
+
+// storeLoadOf reads storeLoad from two scrapes of /metrics.
+func storeLoadOf(before, after map[string]float64) storeLoad {
+	delta := func(name string) float64 { return after[name] - before[name] }
+	l := storeLoad{commits: delta("ringback_eventstore_commits_total"), commitSeconds: delta("ringback_eventstore_commit_seconds_sum"),
+		events: delta("ringback_eventstore_events_appended_total"), appends: map[string]float64{}, shared: map[string]float64{}}
+	for name := range after {
+		labels, ok := strings.CutPrefix(name, "ringback_eventstore_appends_total{")
+		if !ok {
+			continue
+		}
+		kind := labelValue(labels, "kind")
+		l.appends[kind] += delta(name)
+		if labelValue(labels, "shared") == "true" {
+			l.shared[kind] += delta(name)
+		}
+	}
+	return l
+}
+
+// labelValue is label k's value in a sample's labels (`a="x",b="y"}`).
+func labelValue(labels, k string) string {
+	_, v, ok := strings.Cut(labels, k+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, `"`)
+	return v
+}
+
+// print writes the store's line for n callbacks.
+func (l storeLoad) print(n int) {
+	if l.commits == 0 {
+		return // not the embedded store
+	}
+	per := func(v float64) float64 { return v / float64(n) }
+	kinds := slices.Sorted(maps.Keys(l.appends))
+	slices.SortStableFunc(kinds, func(a, b string) int { return cmp.Compare(l.appends[b], l.appends[a]) })
+	var by []string
+	total, shared := 0.0, 0.0
+	for _, k := range kinds {
+		total, shared = total+l.appends[k], shared+l.shared[k]
+		by = append(by, fmt.Sprintf("%s %.1f (%.1f shared)", k, per(l.appends[k]), per(l.shared[k])))
+	}
+	fmt.Printf("  store during the measured calls, per callback: %.1f syncs (%.0f µs each), %.1f appends (%.1f waited to share a sync), "+
+		"%.1f events; appends by stream: %s\n", per(l.commits), 1e6*l.commitSeconds/max(l.commits, 1), per(total), per(shared),
+		per(l.events), strings.Join(by, ", "))
 }
 
 // thinPath logs agents in with phones on the UA and drives calls (after
@@ -230,7 +290,7 @@ func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRu
 	}
 	delta := func(name string) float64 { return after[name] - before[name] }
 	return runs, load{allocMB: delta("go_memstats_alloc_bytes_total") / (1 << 20), gcs: delta("go_gc_duration_seconds_count"),
-		cpuSeconds: delta("process_cpu_seconds_total"), benchCPU: benchCPU}, nil
+		cpuSeconds: delta("process_cpu_seconds_total"), benchCPU: benchCPU, store: storeLoadOf(before, after)}, nil
 }
 
 // selfCPU is the user and system CPU time this process used so far.

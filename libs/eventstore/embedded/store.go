@@ -81,6 +81,9 @@ type Store struct {
 
 	sharedWait time.Duration // sharedSyncWait; tests set their own
 	syncFirst  atomic.Pointer[func() error]
+	metrics    *metrics     // nil: not counted (WithMetrics)
+	metricsErr error        // WithMetrics could not register
+	written    []*appendReq // the writer's scratch: a commit's written appends
 	buf        []byte
 	batch      []*appendReq
 }
@@ -176,6 +179,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.metricsErr != nil {
+		return nil, fmt.Errorf("open event store: metrics: %w", s.metricsErr)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open event store: %w", err)

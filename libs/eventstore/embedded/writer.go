@@ -140,10 +140,15 @@ func (s *Store) commit(batch []*appendReq) {
 
 	// Decide and index under the lock; readers skip the pending records
 	// until durable moves past them, so they never see an unsynced event.
+	written := s.written[:0]
 	s.mu.Lock()
 	for i, req := range batch {
 		if len(req.rest) > 0 {
-			resps[i] = s.commitParts(req, now, frameOff, &buf)
+			var wrote bool
+			resps[i], wrote = s.commitParts(req, now, frameOff, &buf)
+			if wrote {
+				written = append(written, req)
+			}
 			continue
 		}
 		res, write, err := s.decide(req)
@@ -152,12 +157,17 @@ func (s *Store) commit(batch []*appendReq) {
 			continue
 		}
 		resps[i].res = s.place(req, now, frameOff, &buf)
+		written = append(written, req)
 	}
 	s.mu.Unlock()
 	s.buf = buf
+	// The scratch list of written appends is kept for the next commit,
+	// emptied, so that it holds no request past its answer.
+	defer func() { clear(written); s.written = written[:0] }()
 
 	if len(buf) > frameHeader {
 		encodeFrameHeader(buf)
+		began := time.Now()
 		err := s.write(buf, frameOff)
 		if err != nil {
 			// After a failed write or sync the page cache and the disk may
@@ -170,6 +180,7 @@ func (s *Store) commit(batch []*appendReq) {
 			}
 			return
 		}
+		s.metrics.committed(time.Since(began), len(buf), written)
 		s.size += int64(len(buf))
 		s.mu.Lock()
 		s.durable = len(s.appends)
@@ -210,7 +221,7 @@ func (s *Store) write(frame []byte, off int64) error {
 // commitParts decides every part of an AppendParts and, if each holds,
 // encodes and indexes them all, in the same frame: one write, so a crash
 // keeps all or none. Caller holds mu.
-func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]byte) appendResp {
+func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]byte) (resp appendResp, wrote bool) {
 	parts := append([]*appendReq{req}, req.rest...)
 	results := make([]eventstore.AppendResult, len(parts))
 	var replayed *appendReq
@@ -219,7 +230,7 @@ func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]by
 		res, write, err := s.decide(p)
 		switch {
 		case err != nil:
-			return appendResp{err: err}
+			return appendResp{err: err}, false
 		case write:
 			writes++
 		default:
@@ -228,16 +239,16 @@ func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]by
 	}
 	switch {
 	case writes == 0:
-		return appendResp{parts: results} // all appended before: a retry
+		return appendResp{parts: results}, false // all appended before: a retry
 	case replayed != nil:
 		// Some parts appended before and some not: not this append again.
 		actual := eventstore.ExpectedRevision(len(s.streams[replayed.stream].entries) - 1)
-		return appendResp{err: &eventstore.ConflictError{Stream: replayed.stream, Expected: replayed.expected, Actual: actual}}
+		return appendResp{err: &eventstore.ConflictError{Stream: replayed.stream, Expected: replayed.expected, Actual: actual}}, false
 	}
 	for k, p := range parts {
 		results[k] = s.place(p, now, frameOff, buf)
 	}
-	return appendResp{parts: results}
+	return appendResp{parts: results}, true
 }
 
 // place encodes a decided append as the next record of the frame in buf,
