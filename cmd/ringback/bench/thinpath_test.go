@@ -158,6 +158,7 @@ func BenchmarkThinPath(b *testing.B) {
 		"on %d CPUs; this load generator: %.2f s CPU\n", used.allocMB, used.allocMB/float64(len(runs)), used.gcs,
 		used.cpuSeconds, 1000*used.cpuSeconds/float64(len(runs)), runtime.NumCPU(), used.benchCPU.Seconds())
 	used.store.print(len(runs))
+	printDeliveries(used.deliveries, len(runs))
 	if herr != nil {
 		fmt.Printf("  thin path breakdown unavailable: %v\n", herr)
 		return
@@ -188,6 +189,33 @@ type load struct {
 	allocMB, gcs, cpuSeconds float64
 	benchCPU                 time.Duration // this process's (UA, HTTP, SSE): is the load generator in the way?
 	store                    storeLoad
+	deliveries               map[string]float64 // bus messages handled (skipped ones too), by handler
+}
+
+// deliveriesOf counts the bus messages each handler took between two
+// scrapes (ringback_bus_handler_seconds_count, every outcome).
+func deliveriesOf(before, after map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for name, v := range after {
+		if labels, ok := strings.CutPrefix(name, "ringback_bus_handler_seconds_count{"); ok {
+			out[labelValue(labels, "handler")] += v - before[name]
+		}
+	}
+	return out
+}
+
+// printDeliveries writes the bus's line for n callbacks.
+func printDeliveries(d map[string]float64, n int) {
+	handlers := slices.Sorted(maps.Keys(d))
+	slices.SortStableFunc(handlers, func(a, b string) int { return cmp.Compare(d[b], d[a]) })
+	var by []string
+	total := 0.0
+	for _, h := range handlers {
+		total += d[h]
+		by = append(by, fmt.Sprintf("%s %.1f", h, d[h]/float64(n)))
+	}
+	fmt.Printf("  bus during the measured calls, per callback: %.1f messages handled (skipped ones too); by handler: %s\n",
+		total/float64(n), strings.Join(by, ", "))
 }
 
 // storeLoad is what the embedded store wrote over the measured calls, from
@@ -290,7 +318,8 @@ func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRu
 	}
 	delta := func(name string) float64 { return after[name] - before[name] }
 	return runs, load{allocMB: delta("go_memstats_alloc_bytes_total") / (1 << 20), gcs: delta("go_gc_duration_seconds_count"),
-		cpuSeconds: delta("process_cpu_seconds_total"), benchCPU: benchCPU, store: storeLoadOf(before, after)}, nil
+		cpuSeconds: delta("process_cpu_seconds_total"), benchCPU: benchCPU, store: storeLoadOf(before, after),
+		deliveries: deliveriesOf(before, after)}, nil
 }
 
 // selfCPU is the user and system CPU time this process used so far.
