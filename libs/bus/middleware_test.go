@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -274,6 +275,13 @@ func TestTraceCrossesTheBus(t *testing.T) {
 	}
 	if consumer.SpanKind() != trace.SpanKindConsumer || consumer.Name() != "process "+topic {
 		t.Errorf("consumer span %q kind %v", consumer.Name(), consumer.SpanKind())
+	}
+	attrs := map[attribute.Key]string{}
+	for _, kv := range consumer.Attributes() {
+		attrs[kv.Key] = kv.Value.String()
+	}
+	if attrs["messaging.destination.name"] != topic || attrs["messaging.message.id"] != "m1" || attrs["messaging.operation.name"] != "process" {
+		t.Errorf("consumer span attributes %v", attrs)
 	}
 }
 

@@ -75,6 +75,22 @@ type AsyncPublisher interface {
 	PublishAsync(topic string, msgs ...*message.Message) <-chan error
 }
 
+// Audience is a publisher that knows how many consumer groups a topic has
+// (the in-process bus, which drops a message no group subscribed to). The
+// relay does not build or send the events of a topic with none: history's
+// copies, nearly half of what the platform appends, have no consumer in
+// one process (issue 13's cost per callback).
+type Audience interface {
+	Groups(topic string) int
+}
+
+// nobody is the flight of events no group would receive: delivered at once.
+var nobody = func() chan error {
+	c := make(chan error)
+	close(c)
+	return c
+}()
+
 // maxInFlight and maxEventsInFlight bound the batches, and the events in
 // them, handed to an AsyncPublisher and not yet delivered to every group:
 // what one consumer lagging behind the others may cost in memory (a few
@@ -194,6 +210,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 	tick := time.NewTicker(r.SaveEvery)
 	defer tick.Stop()
 	batch := make([]eventstore.RecordedEvent, 0, maxBatch)
+	audience, _ := r.pub.(Audience)
 	for {
 		var oldest <-chan error
 		if len(queue) > 0 {
@@ -247,11 +264,21 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 			for i := 0; i < len(batch); {
 				topic := envelope.Topic(batch[i].Stream)
 				j := i
-				var msgs []*message.Message
-				var stored []time.Time
-				for ; j < len(batch) && envelope.Topic(batch[j].Stream) == topic; j++ {
-					msgs = append(msgs, envelope.ToMessage(batch[j]))
-					stored = append(stored, batch[j].Time)
+				for j < len(batch) && envelope.Topic(batch[j].Stream) == topic {
+					j++
+				}
+				if audience != nil && audience.Groups(topic) == 0 {
+					// In its place in the queue, so that the checkpoint
+					// passes these events only after those before them.
+					queue = append(queue, flight{done: nobody, last: batch[j-1].Position})
+					i = j
+					continue
+				}
+				msgs := make([]*message.Message, 0, j-i)
+				stored := make([]time.Time, 0, j-i)
+				for _, e := range batch[i:j] {
+					msgs = append(msgs, envelope.ToMessage(e))
+					stored = append(stored, e.Time)
 				}
 				// Before publishing: a Kafka publish retries inside
 				// PublishAsync while the bus is down, and that is lag.
