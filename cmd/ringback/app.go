@@ -248,7 +248,7 @@ type countingSubscriber struct {
 // LeaveOut passes a consumer's Only to the bus when it can leave messages
 // out before delivery (inbox.Leaver: the in-process bus); elsewhere the
 // router leaves them out.
-func (c countingSubscriber) LeaveOut(topic string, leave func(*message.Message) bool) error {
+func (c countingSubscriber) LeaveOut(topic string, leave func(eventType string) bool) error {
 	if l, ok := c.Subscriber.(inbox.Leaver); ok {
 		return l.LeaveOut(topic, leave)
 	}

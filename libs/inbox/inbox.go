@@ -168,18 +168,18 @@ func openerOf(sub message.Subscriber) func(*message.Message) error {
 // Config.Only leaves out, so they cost the consumer nothing at all. The
 // router's Skip still leaves them out on a subscriber that cannot.
 type Leaver interface {
-	LeaveOut(topic string, leave func(*message.Message) bool) error
+	LeaveOut(topic string, leave func(eventType string) bool) error
 }
 
-// leftOut is, per topic Config.Only names, what it leaves out.
-func leftOut(only map[string][]string) map[string]func(*message.Message) bool {
-	out := make(map[string]func(*message.Message) bool, len(only))
+// leftOut is, per topic Config.Only names, the event types it leaves out.
+func leftOut(only map[string][]string) map[string]func(string) bool {
+	out := make(map[string]func(string) bool, len(only))
 	for topic, types := range only {
 		keep := make(map[string]bool, len(types))
 		for _, t := range types {
 			keep[t] = true
 		}
-		out[topic] = func(m *message.Message) bool { return !keep[m.Metadata.Get(envelope.KeyType)] }
+		out[topic] = func(typ string) bool { return !keep[typ] }
 	}
 	return out
 }

@@ -51,10 +51,11 @@ func (c *savedCheckpoint) get() eventstore.Position {
 	return c.pos
 }
 
-// On the in-process bus the relay builds and sends nothing of a topic no
-// group subscribed to (it would be dropped), while the checkpoint still
-// moves past those events in store order, and the topics that have a group
-// get every event of theirs, in order.
+// On the in-process bus the relay builds and sends nothing no group would
+// receive: a topic no group subscribed to, a type every group of its topic
+// leaves out (history's copies: intake reads only the erasures). The
+// checkpoint still moves past those events in store order, and what a
+// group reads comes to it.
 func TestRelaySendsNothingNoGroupWouldReceive(t *testing.T) {
 	store, err := embedded.Open(t.TempDir())
 	if err != nil {
@@ -67,20 +68,25 @@ func TestRelaySendsNothingNoGroupWouldReceive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	erasures := b.Subscriber("intake").(*inproc.Subscriber)
+	if err := erasures.LeaveOut("ringback.history", func(typ string) bool { return typ != "t.v1.Erased" }); err != nil {
+		t.Fatal(err)
+	}
+	erased, err := erasures.Subscribe(t.Context(), "ringback.history")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want []string
 	var last eventstore.Position
-	for i, stream := range []string{"intake-callback-1", "history-callback-1", "history-callback-1", "intake-callback-2", "history-callback-2"} {
+	for _, e := range []struct{ stream, typ string }{{"intake-callback-1", "t.v1.E"}, {"history-callback-1", "t.v1.Copy"},
+		{"other-1", "t.v1.E"}, {"intake-callback-2", "t.v1.E"}, {"history-erasure-1", "t.v1.Erased"}, {"history-callback-2", "t.v1.Copy"}} {
 		id := uuid.NewString()
-		expected := eventstore.NoStream
-		if i == 2 {
-			expected = eventstore.Exactly(0)
-		}
-		res, err := store.Append(t.Context(), stream, expected, eventstore.EventData{ID: id, Type: "t.v1.E", Data: []byte("x")})
+		res, err := store.Append(t.Context(), e.stream, eventstore.NoStream, eventstore.EventData{ID: id, Type: e.typ, Data: []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = res.Position
-		if stream[:6] == "intake" {
+		if e.stream[:6] == "intake" {
 			want = append(want, id)
 		}
 	}
@@ -105,6 +111,15 @@ func TestRelaySendsNothingNoGroupWouldReceive(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
+	select {
+	case m := <-erased:
+		if m.Metadata.Get("ce_type") != "t.v1.Erased" {
+			t.Fatalf("the erasures' group got %s", m.Metadata.Get("ce_type"))
+		}
+		m.Ack()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the erasure never came")
+	}
 	for deadline := time.Now().Add(10 * time.Second); cp.get() != last; {
 		if time.Now().After(deadline) {
 			t.Fatalf("checkpoint %v, want the last event's %v", cp.get(), last)
@@ -117,7 +132,7 @@ func TestRelaySendsNothingNoGroupWouldReceive(t *testing.T) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.topics["ringback.history"] != 0 || b.topics["ringback.intake"] != 2 {
-		t.Fatalf("handed to the bus: %v; want the two intake events and no history event", b.topics)
+	if len(b.topics) != 2 || b.topics["ringback.history"] != 1 || b.topics["ringback.intake"] != 2 {
+		t.Fatalf("handed to the bus: %v; want the two intake events and the erasure", b.topics)
 	}
 }

@@ -75,13 +75,13 @@ type AsyncPublisher interface {
 	PublishAsync(topic string, msgs ...*message.Message) <-chan error
 }
 
-// Audience is a publisher that knows how many consumer groups a topic has
-// (the in-process bus, which drops a message no group subscribed to). The
-// relay does not build or send the events of a topic with none: history's
-// copies, nearly half of what the platform appends, have no consumer in
-// one process (issue 13's cost per callback).
+// Audience is a publisher that knows whether any consumer group would
+// receive an event (the in-process bus, which drops a message no group
+// subscribed to or all leave out). The relay does not build or send such
+// events: history's copies, nearly half of what the platform appends, are
+// read by no consumer in one process (issue 13's cost per callback).
 type Audience interface {
-	Groups(topic string) int
+	Reads(topic, eventType string) bool
 }
 
 // nobody is the flight of events no group would receive: delivered at once.
@@ -264,21 +264,23 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 			for i := 0; i < len(batch); {
 				topic := envelope.Topic(batch[i].Stream)
 				j := i
-				for j < len(batch) && envelope.Topic(batch[j].Stream) == topic {
-					j++
+				var (
+					msgs   []*message.Message
+					stored []time.Time
+				)
+				for ; j < len(batch) && envelope.Topic(batch[j].Stream) == topic; j++ {
+					if audience != nil && !audience.Reads(topic, batch[j].Type) {
+						continue
+					}
+					msgs = append(msgs, envelope.ToMessage(batch[j]))
+					stored = append(stored, batch[j].Time)
 				}
-				if audience != nil && audience.Groups(topic) == 0 {
+				if len(msgs) == 0 {
 					// In its place in the queue, so that the checkpoint
 					// passes these events only after those before them.
 					queue = append(queue, flight{done: nobody, last: batch[j-1].Position})
 					i = j
 					continue
-				}
-				msgs := make([]*message.Message, 0, j-i)
-				stored := make([]time.Time, 0, j-i)
-				for _, e := range batch[i:j] {
-					msgs = append(msgs, envelope.ToMessage(e))
-					stored = append(stored, e.Time)
 				}
 				// Before publishing: a Kafka publish retries inside
 				// PublishAsync while the bus is down, and that is lag.

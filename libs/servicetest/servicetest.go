@@ -131,7 +131,7 @@ type metricsSubscriber struct {
 func (s metricsSubscriber) MetricsRegisterer() prometheus.Registerer { return s.reg }
 
 // LeaveOut lets the consumer's Only reach the bus, as in the binary.
-func (s metricsSubscriber) LeaveOut(topic string, leave func(*message.Message) bool) error {
+func (s metricsSubscriber) LeaveOut(topic string, leave func(eventType string) bool) error {
 	if l, ok := s.Subscriber.(inbox.Leaver); ok {
 		return l.LeaveOut(topic, leave)
 	}

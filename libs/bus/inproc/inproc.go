@@ -85,9 +85,10 @@ type queue struct {
 	topic, group string
 	items        []*delivery
 	wake         chan struct{} // capacity 1: items were added
-	// leave says the group does not read a message (Subscriber.LeaveOut):
-	// it is not queued for the group, nor waited for. Guarded by Bus.mu.
-	leave func(*message.Message) bool
+	// leave says the group does not read messages of a type
+	// (Subscriber.LeaveOut): they are not queued for the group, nor waited
+	// for. Guarded by Bus.mu.
+	leave func(eventType string) bool
 }
 
 func (q *queue) signal() {
@@ -161,8 +162,9 @@ func (b *Bus) enqueue(topic string, msgs []*message.Message) (func() error, erro
 	for i, msg := range msgs {
 		b.seq++
 		d := &delivery{msg: msg, done: make(chan struct{}), seq: b.seq}
+		typ := msg.Metadata.Get(TypeKey)
 		for _, q := range groups {
-			if q.leave == nil || !q.leave(msg) {
+			if q.leave == nil || !q.leave(typ) {
 				q.items = append(q.items, d)
 				d.pending++
 			}
@@ -202,6 +204,20 @@ func (b *Bus) Groups(topic string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.topics[topic])
+}
+
+// Reads says whether any consumer group would receive a message of
+// eventType published to topic now: one is subscribed and does not leave
+// the type out. The relay builds and sends nothing a publish would drop.
+func (b *Bus) Reads(topic, eventType string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, q := range b.topics[topic] {
+		if q.leave == nil || !q.leave(eventType) {
+			return true
+		}
+	}
+	return false
 }
 
 // Close ends every subscription (their channels close; a message in flight
@@ -353,14 +369,19 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
+// TypeKey is the metadata key of a message's type, as LeaveOut reads it:
+// the CloudEvents Kafka binding's, which the platform's messages carry.
+const TypeKey = "ce_type"
+
 // LeaveOut subscribes the group to topic, as SubscribeInitialize does, and
-// names the messages of topic it does not read: they are not queued for
-// it and Publish does not wait for it to ack them. A consumer that acts on
-// few of a busy topic's messages (inbox.Config.Only) is spared a copy, a
-// delivery and an ack of each of the others. leave runs as each message
-// is published, under the bus's lock: it must only look at the message.
-// It applies to messages published after the call; nil reads them all.
-func (s *Subscriber) LeaveOut(topic string, leave func(*message.Message) bool) error {
+// names the types of topic's messages (metadata TypeKey) it does not read:
+// they are not queued for it and Publish does not wait for it to ack them.
+// A consumer that acts on few of a busy topic's messages
+// (inbox.Config.Only) is spared a copy, a delivery and an ack of each of
+// the others. leave runs as each message is published, under the bus's
+// lock. It applies to messages published after the call; nil reads them
+// all.
+func (s *Subscriber) LeaveOut(topic string, leave func(eventType string) bool) error {
 	q, err := s.bus.queue(topic, s.group)
 	if err != nil {
 		return err

@@ -151,19 +151,25 @@ func TestAGroupLeavesMessagesOut(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	picky := b.Subscriber("picky").(*Subscriber)
-	if err := picky.LeaveOut("t", func(m *message.Message) bool { return m.Metadata.Get("type") != "wanted" }); err != nil {
+	if err := picky.LeaveOut("t", func(typ string) bool { return typ != "wanted" }); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := picky.Subscribe(ctx, "t")
 	msg := func(id, typ string) *message.Message {
 		m := message.NewMessage(id, nil)
-		m.Metadata.Set("type", typ)
+		m.Metadata.Set(TypeKey, typ)
 		return m
 	}
 	if err := b.Publish("t", msg("other-1", "other")); err != nil {
 		t.Fatalf("a message only a leaving group is subscribed for: %v", err)
 	}
+	if b.Reads("t", "other") || !b.Reads("t", "wanted") || b.Reads("u", "wanted") {
+		t.Fatal("Reads: only the picky group, for wanted messages of t")
+	}
 	all, _ := b.Subscriber("all").Subscribe(ctx, "t")
+	if !b.Reads("t", "other") {
+		t.Fatal("Reads: a group reading everything of t")
+	}
 	published := make(chan error, 1)
 	go func() { published <- b.Publish("t", msg("other-2", "other"), msg("wanted-1", "wanted")) }()
 	for _, want := range []string{"other-2", "wanted-1"} {
