@@ -81,9 +81,10 @@ type Store struct {
 
 	sharedWait time.Duration // sharedSyncWait; tests set their own
 	syncFirst  atomic.Pointer[func() error]
-	metrics    *metrics     // nil: not counted (WithMetrics)
-	metricsErr error        // WithMetrics could not register
-	written    []*appendReq // the writer's scratch: a commit's written appends
+	metrics    *metrics       // nil: not counted (WithMetrics)
+	metricsErr error          // WithMetrics could not register
+	written    []*appendReq   // the writer's scratch: a commit's written appends
+	placed     []placedRecord // and the records it wrote
 	buf        []byte
 	batch      []*appendReq
 }

@@ -3,6 +3,8 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"time"
 
 	"github.com/ringback/ringback/libs/eventstore"
@@ -141,6 +143,7 @@ func (s *Store) commit(batch []*appendReq) {
 	// Decide and index under the lock; readers skip the pending records
 	// until durable moves past them, so they never see an unsynced event.
 	written := s.written[:0]
+	s.placed = s.placed[:0]
 	s.mu.Lock()
 	for i, req := range batch {
 		if len(req.rest) > 0 {
@@ -163,7 +166,7 @@ func (s *Store) commit(batch []*appendReq) {
 	s.buf = buf
 	// The scratch list of written appends is kept for the next commit,
 	// emptied, so that it holds no request past its answer.
-	defer func() { clear(written); s.written = written[:0] }()
+	defer func() { clear(written); s.written = written[:0]; clear(s.placed); s.placed = s.placed[:0] }()
 
 	if len(buf) > frameHeader {
 		encodeFrameHeader(buf)
@@ -181,6 +184,7 @@ func (s *Store) commit(batch []*appendReq) {
 			return
 		}
 		s.metrics.committed(time.Since(began), len(buf), written)
+		s.remember(s.placed)
 		s.size += int64(len(buf))
 		s.mu.Lock()
 		s.durable = len(s.appends)
@@ -257,7 +261,9 @@ func (s *Store) place(req *appendReq, now int64, frameOff int64, buf *[]byte) ev
 	r := record{firstSeq: s.lastSeq + 1, firstRev: uint64(req.expected + 1), time: now, stream: req.stream, events: req.events}
 	start := len(*buf)
 	*buf = appendRecord(*buf, &r)
-	s.index(&r, appendLoc{off: frameOff + int64(start), size: uint32(len(*buf) - start)})
+	off := frameOff + int64(start)
+	s.index(&r, appendLoc{off: off, size: uint32(len(*buf) - start)})
+	s.placed = append(s.placed, placedRecord{off: off, r: r})
 	return eventstore.AppendResult{
 		NextExpected: eventstore.ExpectedRevision(r.firstRev) + eventstore.ExpectedRevision(len(r.events)) - 1,
 		Position:     eventstore.Position{Commit: s.lastSeq, Prepare: s.lastSeq},
@@ -323,4 +329,52 @@ func (st *streamIndex) replays(rev eventstore.Revision, events []event) bool {
 		}
 	}
 	return true
+}
+
+// placedRecord is a record written by the commit under way, at off.
+type placedRecord struct {
+	off int64
+	r   record
+}
+
+// remember puts the records just written into s.recent as a subscription
+// would decode them, before the subscriptions are woken: each of them
+// (every read model, indexer and the relay) then finds them there instead
+// of reading the log and decoding them again (issue 13's cost per
+// callback). The copies own their bytes, all in one buffer per commit:
+// the callers' are theirs again once Append returns.
+func (s *Store) remember(placed []placedRecord) {
+	n := 0
+	for _, p := range placed {
+		for _, e := range p.r.events {
+			n += len(e.data)
+		}
+	}
+	arena := make([]byte, 0, n)
+	for _, p := range placed {
+		r := p.r
+		r.events = make([]event, len(p.r.events))
+		var lastMeta, lastCopy map[string]string
+		for i, e := range p.r.events {
+			start := len(arena)
+			arena = append(arena, e.data...)
+			e.data = arena[start:len(arena):len(arena)]
+			e.sid = e.id.String()
+			if e.meta != nil {
+				// One map for the events of one Execute (eventstore.Encode):
+				// copied once for them all.
+				if !sameMap(e.meta, lastMeta) {
+					lastMeta, lastCopy = e.meta, maps.Clone(e.meta)
+				}
+				e.meta = lastCopy
+			}
+			r.events[i] = e
+		}
+		s.recent.put(p.off, &r)
+	}
+}
+
+// sameMap says whether a and b are the same map (not equal ones).
+func sameMap(a, b map[string]string) bool {
+	return b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
