@@ -195,22 +195,33 @@ type load struct {
 // deliveriesOf counts the bus messages each handler took between two
 // scrapes (ringback_bus_handler_seconds_count, every outcome).
 func deliveriesOf(before, after map[string]float64) map[string]float64 {
+	return sumByLabel(before, after, "ringback_bus_handler_seconds_count", "handler", nil)
+}
+
+// sumByLabel sums what metric's samples grew by between two scrapes, by
+// the value of label, over the samples whose labels keep allows (nil: all).
+func sumByLabel(before, after map[string]float64, metric, label string, keep func(labels string) bool) map[string]float64 {
 	out := map[string]float64{}
 	for name, v := range after {
-		if labels, ok := strings.CutPrefix(name, "ringback_bus_handler_seconds_count{"); ok {
-			out[labelValue(labels, "handler")] += v - before[name]
+		if labels, ok := strings.CutPrefix(name, metric+"{"); ok && (keep == nil || keep(labels)) {
+			out[labelValue(labels, label)] += v - before[name]
 		}
 	}
 	return out
 }
 
+// largestFirst is m's keys, the largest value first.
+func largestFirst(m map[string]float64) []string {
+	keys := slices.Sorted(maps.Keys(m))
+	slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(m[b], m[a]) })
+	return keys
+}
+
 // printDeliveries writes the bus's line for n callbacks.
 func printDeliveries(d map[string]float64, n int) {
-	handlers := slices.Sorted(maps.Keys(d))
-	slices.SortStableFunc(handlers, func(a, b string) int { return cmp.Compare(d[b], d[a]) })
 	var by []string
 	total := 0.0
-	for _, h := range handlers {
+	for _, h := range largestFirst(d) {
 		total += d[h]
 		by = append(by, fmt.Sprintf("%s %.1f", h, d[h]/float64(n)))
 	}
@@ -228,20 +239,10 @@ type storeLoad struct {
 // storeLoadOf reads storeLoad from two scrapes of /metrics.
 func storeLoadOf(before, after map[string]float64) storeLoad {
 	delta := func(name string) float64 { return after[name] - before[name] }
-	l := storeLoad{commits: delta("ringback_eventstore_commits_total"), commitSeconds: delta("ringback_eventstore_commit_seconds_sum"),
-		events: delta("ringback_eventstore_events_appended_total"), appends: map[string]float64{}, shared: map[string]float64{}}
-	for name := range after {
-		labels, ok := strings.CutPrefix(name, "ringback_eventstore_appends_total{")
-		if !ok {
-			continue
-		}
-		kind := labelValue(labels, "kind")
-		l.appends[kind] += delta(name)
-		if labelValue(labels, "shared") == "true" {
-			l.shared[kind] += delta(name)
-		}
-	}
-	return l
+	const appends = "ringback_eventstore_appends_total"
+	return storeLoad{commits: delta("ringback_eventstore_commits_total"), commitSeconds: delta("ringback_eventstore_commit_seconds_sum"),
+		events: delta("ringback_eventstore_events_appended_total"), appends: sumByLabel(before, after, appends, "kind", nil),
+		shared: sumByLabel(before, after, appends, "kind", func(labels string) bool { return labelValue(labels, "shared") == "true" })}
 }
 
 // labelValue is label k's value in a sample's labels (`a="x",b="y"}`).
@@ -260,11 +261,9 @@ func (l storeLoad) print(n int) {
 		return // not the embedded store
 	}
 	per := func(v float64) float64 { return v / float64(n) }
-	kinds := slices.Sorted(maps.Keys(l.appends))
-	slices.SortStableFunc(kinds, func(a, b string) int { return cmp.Compare(l.appends[b], l.appends[a]) })
 	var by []string
 	total, shared := 0.0, 0.0
-	for _, k := range kinds {
+	for _, k := range largestFirst(l.appends) {
 		total, shared = total+l.appends[k], shared+l.shared[k]
 		by = append(by, fmt.Sprintf("%s %.1f (%.1f shared)", k, per(l.appends[k]), per(l.shared[k])))
 	}

@@ -80,9 +80,15 @@ func (m *metrics) committed(d time.Duration, n int, written []*appendReq) {
 		if req.patient {
 			shared = "true"
 		}
-		for _, p := range append([]*appendReq{req}, req.rest...) {
-			m.appends.WithLabelValues(m.kindOf(p.stream), shared).Inc()
-			m.events.Add(float64(len(p.events)))
+		m.count(req, shared)
+		for _, p := range req.rest { // AppendParts: every part is an append
+			m.count(p, shared)
 		}
 	}
+}
+
+// count counts one written append.
+func (m *metrics) count(req *appendReq, shared string) {
+	m.appends.WithLabelValues(m.kindOf(req.stream), shared).Inc()
+	m.events.Add(float64(len(req.events)))
 }
