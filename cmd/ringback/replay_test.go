@@ -19,6 +19,7 @@ import (
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
+	"github.com/ringback/ringback/libs/streams"
 	callbackv1 "github.com/ringback/ringback/proto/ringback/callback/v1"
 )
 
@@ -143,9 +144,19 @@ func TestReplayCheckAndPublish(t *testing.T) {
 		}
 		ids = append(ids, cb.ID)
 	}
-	waitCallback(t, base, ids[0], "offered to a1", func(c callbackState) bool { return c.InteractionID != "" && c.State != "SCHEDULED" })
+	offered := waitCallback(t, base, ids[0], "offered to a1", func(c callbackState) bool { return c.InteractionID != "" && c.State != "SCHEDULED" })
 	waitCallback(t, base, ids[1], "queued", func(c callbackState) bool { return c.InteractionID != "" })
-	time.Sleep(200 * time.Millisecond) // let agent-session write the offer's interaction
+	// agent-session writes the offer's interaction after the callback shows
+	// it offered; the copy must hold it, however slow the machine.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs, err := a.relayStore().ReadStream(t.Context(), streams.AgentInteraction+offered.InteractionID, 0)
+		if err == nil && len(recs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent-session never wrote interaction %s: %v", offered.InteractionID, err)
+		}
+	}
 
 	snap := t.TempDir()
 	copyStore(t, a.relayStore(), data, snap)
