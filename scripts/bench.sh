@@ -150,12 +150,14 @@ RINGBACK_BIN="$root/bin/ringback" run abuse-flood cmd/ringback -timeout 5m -run 
 # fsync) per second and p50/p99 from 64 keep-alive clients for 60 s (a
 # closed loop: the capacity), then visitors arriving at 5,000/s for 60 s
 # (an open loop: p99 from when each request was due), through the API and
-# the GMS endpoint, against bin/ringback (all services, embedded store),
-# each beside the same load against a handler that only decodes and
-# answers; and the live heap per accepted callback, by allocating package.
-# RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS,OPEN_RATE,OPEN_CONNS} tune
-# it. About 7 minutes.
-RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 15m -run '^$' -bench Intake -benchtime 1x ./bench/
+# the GMS endpoint, against bin/ringback in two shapes: all services in
+# one process (embedded store), and one intake replica alone publishing to
+# Kafka (a kfake broker on the same cores); each beside the same load
+# against a handler that only decodes and answers; and the live heap per
+# accepted callback, by allocating package.
+# RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS,SHAPES,OPEN_RATE,OPEN_CONNS}
+# tune it. About 13 minutes.
+RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 30m -run '^$' -bench Intake -benchtime 1x ./bench/
 
 # Later figures (media) join here the same way: a benchmark that prints its
 # summary line beside a baseline from the same run.

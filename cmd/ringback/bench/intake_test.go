@@ -14,12 +14,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringback/ringback/libs/bus/kafka/kafkatest"
 )
 
 // Issue 12's figure: "callbacks accepted durably per second through the
@@ -63,6 +66,8 @@ func number(i int64) string {
 //	RINGBACK_BENCH_INTAKE_SECONDS  measured load per variant (60)
 //	RINGBACK_BENCH_INTAKE_CLIENTS  concurrent keep-alive clients (64)
 //	RINGBACK_BENCH_INTAKE_VARIANTS comma list of variants (API,GMS)
+//	RINGBACK_BENCH_INTAKE_SHAPES   comma list of the platform's shapes
+//	                               (all,alone: intakeShapes)
 //	RINGBACK_BENCH_INTAKE_OPEN_RATE requests per second the open loop
 //	                               offers (5000; 0 leaves it out)
 //	RINGBACK_BENCH_INTAKE_OPEN_CONNS connections the open loop may use (256)
@@ -79,10 +84,37 @@ type intakeOptions struct {
 	clients, openConns int
 	openRate           float64
 	variants           []intakeVariant
+	shapes             []intakeShape
+}
+
+// intakeShape is how the platform runs under the load.
+type intakeShape struct {
+	name, about string
+	// targets is ringback serve's --target.
+	targets string
+	// kafka: the process publishes to a Kafka broker (kfake, in this
+	// benchmark's process, on the same cores), as one replica of the
+	// distributed mode does.
+	kafka bool
+}
+
+// intakeShapes: "all" is make run's shape, every service in one process on
+// the in-process bus, so the services behind intake take their share of
+// the same 2 cores while they catch up. "alone" is one intake replica of
+// the distributed mode (deploy/k8s), the only service in its process,
+// publishing to Kafka. Its store is the embedded one
+// (--allow-embedded-with-kafka): the shared store of production,
+// PostgreSQL, runs on machines of its own, and on these 2 cores beside the
+// platform and the client it would measure PostgreSQL.
+var intakeShapes = []intakeShape{
+	{name: "all", about: "bin/ringback all services, embedded store", targets: "all"},
+	{name: "alone", about: "bin/ringback --target intake, one replica: Kafka (a broker in this process), embedded store",
+		targets: "intake", kafka: true},
 }
 
 func parseIntakeOptions() (intakeOptions, error) {
-	o := intakeOptions{duration: 60 * time.Second, clients: 64, openConns: 256, openRate: intakeTargetRate, variants: intakeVariants}
+	o := intakeOptions{duration: 60 * time.Second, clients: 64, openConns: 256, openRate: intakeTargetRate,
+		variants: intakeVariants, shapes: intakeShapes}
 	for name, dst := range map[string]*int{"RINGBACK_BENCH_INTAKE_CLIENTS": &o.clients, "RINGBACK_BENCH_INTAKE_OPEN_CONNS": &o.openConns} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -122,13 +154,24 @@ func parseIntakeOptions() (intakeOptions, error) {
 			}
 		}
 	}
+	if v := os.Getenv("RINGBACK_BENCH_INTAKE_SHAPES"); v != "" {
+		o.shapes = nil
+		for _, name := range strings.Split(v, ",") {
+			i := slices.IndexFunc(intakeShapes, func(s intakeShape) bool { return strings.EqualFold(s.name, name) })
+			if i < 0 {
+				return o, fmt.Errorf("RINGBACK_BENCH_INTAKE_SHAPES: no shape %q (all, alone)", name)
+			}
+			o.shapes = append(o.shapes, intakeShapes[i])
+		}
+	}
 	return o, nil
 }
 
 // BenchmarkIntake runs the whole workload once per variant, whatever b.N
-// (use -benchtime 1x): for each way in, the rate and latency of callbacks
-// accepted (201, or GMS's 200: written and fsync'd) by bin/ringback, all services in
-// one process, from many clients for a fixed time, beside the same client
+// (use -benchtime 1x): for each way in and each shape of the platform
+// (intakeShapes: all services in one process; one intake replica alone),
+// the rate and latency of callbacks accepted (201, or GMS's 200: written
+// and fsync'd) by bin/ringback, from many clients for a fixed time, beside the same client
 // against a handler in this process that only decodes the request and
 // answers; then the live heap each accepted callback adds to the
 // binary, by the ringback package that allocated it (intake's own share is
@@ -163,65 +206,78 @@ func BenchmarkIntake(b *testing.B) {
 				return drive(ctx, base, v, o.clients, d, 0, next)
 			}
 		}
-		base, err := intakeBaseline(ctx, v, closed(o.baseline))
-		if err != nil {
-			b.Fatalf("%s baseline: %v", v.name, err)
-		}
-		got, mem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name), v, o, "all", closed(o.duration))
-		if errors.Is(err, errNotServed) {
-			fmt.Printf("intake %s: not served by this build (%s answers 404); variant skipped\n", v.name, v.path)
-			continue
-		}
-		if err != nil {
-			b.Fatalf("%s: %v", v.name, err)
-		}
-		rate, p99 := got.rate(), got.lat.p99
-		b.ReportMetric(rate, v.name+"-accepted/s")
-		fmt.Printf("intake %s, closed loop (%d clients, %s, bin/ringback all services, embedded store): %.0f accepted/s, p50 %.2f ms p99 %.2f ms "+
-			"max %.2f ms, %d refused, %d errors (capacity, target ≥ %d/s: %s); baseline, the same client against a handler "+
-			"that only decodes and answers: %.0f/s, p50 %.2f ms p99 %.2f ms\n",
-			v.name, o.clients, o.duration, rate, ms(got.lat.p50), ms(p99), ms(got.lat.max), got.refused, got.errors,
-			intakeTargetRate, verdict(rate >= intakeTargetRate && got.errors == 0),
-			base.rate(), ms(base.lat.p50), ms(base.lat.p99))
-		printCost(v.name, got, mem)
-		if o.openRate == 0 {
-			continue
-		}
 		open := func(d time.Duration) func(string, *atomic.Int64) (loadRun, error) {
 			return func(base string, next *atomic.Int64) (loadRun, error) {
 				return driveOpen(ctx, base, v, o.openRate, o.openConns, d, next)
 			}
 		}
-		obase, err := intakeBaseline(ctx, v, open(o.baseline))
+		base, err := intakeBaseline(ctx, v, closed(o.baseline))
 		if err != nil {
-			b.Fatalf("%s open-loop baseline: %v", v.name, err)
+			b.Fatalf("%s baseline: %v", v.name, err)
 		}
-		og, omem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name+"-open"), v, o, "all", open(o.duration))
-		if err != nil {
-			b.Fatalf("%s open loop: %v", v.name, err)
+		var obase loadRun
+		if o.openRate > 0 {
+			if obase, err = intakeBaseline(ctx, v, open(o.baseline)); err != nil {
+				b.Fatalf("%s open-loop baseline: %v", v.name, err)
+			}
 		}
-		offered := int(o.openRate * o.duration.Seconds())
-		orate := float64(og.accepted) / o.duration.Seconds()
-		met := og.errors == 0 && og.refused == 0 && og.lat.p99 < intakeTargetP99 && orate >= 0.99*min(o.openRate, intakeTargetRate)
-		b.ReportMetric(ms(og.lat.p99), v.name+"-open-p99-ms")
-		fmt.Printf("intake %s, open loop (visitors arriving at %.0f/s for %s, independently, on up to %d connections; latency from when each was due): "+
-			"%d of about %d accepted (%.0f/s), p50 %.2f ms p99 %.2f ms max %.2f ms, %d refused, %d errors (target ≥ %d/s with p99 < %d ms: %s); "+
-			"baseline, the same load against a handler that only decodes and answers: p50 %.2f ms p99 %.2f ms\n",
-			v.name, o.openRate, o.duration, o.openConns, og.accepted, offered, orate, ms(og.lat.p50), ms(og.lat.p99), ms(og.lat.max),
-			og.refused, og.errors, intakeTargetRate, intakeTargetP99.Milliseconds(),
-			verdict(met && rate >= intakeTargetRate), ms(obase.lat.p50), ms(obase.lat.p99))
-		printCost(v.name+" open loop", og, omem)
+		for _, sh := range o.shapes {
+			metric := v.name
+			if sh.name != "all" {
+				metric += "-" + sh.name
+			}
+			got, mem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name+"-"+sh.name), v, o, sh, closed(o.duration))
+			if errors.Is(err, errNotServed) {
+				fmt.Printf("intake %s: not served by this build (%s answers 404); variant skipped\n", v.name, v.path)
+				break
+			}
+			if err != nil {
+				b.Fatalf("%s %s: %v", v.name, sh.name, err)
+			}
+			rate, p99 := got.rate(), got.lat.p99
+			b.ReportMetric(rate, metric+"-accepted/s")
+			fmt.Printf("intake %s, closed loop (%d clients, %s, %s): %.0f accepted/s, p50 %.2f ms p99 %.2f ms "+
+				"max %.2f ms, %d refused, %d errors (capacity, target ≥ %d/s: %s); baseline, the same client against a handler "+
+				"that only decodes and answers: %.0f/s, p50 %.2f ms p99 %.2f ms\n",
+				v.name, o.clients, o.duration, sh.about, rate, ms(got.lat.p50), ms(p99), ms(got.lat.max), got.refused, got.errors,
+				intakeTargetRate, verdict(rate >= intakeTargetRate && got.errors == 0),
+				base.rate(), ms(base.lat.p50), ms(base.lat.p99))
+			printCost(v.name+" "+sh.name, sh, got, mem)
+			if o.openRate == 0 {
+				continue
+			}
+			og, omem, err := intakeOnPlatform(ctx, bin, filepath.Join(dir, v.name+"-"+sh.name+"-open"), v, o, sh, open(o.duration))
+			if err != nil {
+				b.Fatalf("%s %s open loop: %v", v.name, sh.name, err)
+			}
+			offered := int(o.openRate * o.duration.Seconds())
+			orate := float64(og.accepted) / o.duration.Seconds()
+			met := og.errors == 0 && og.refused == 0 && og.lat.p99 < intakeTargetP99 && orate >= 0.99*min(o.openRate, intakeTargetRate)
+			b.ReportMetric(ms(og.lat.p99), metric+"-open-p99-ms")
+			fmt.Printf("intake %s, open loop (%s; visitors arriving at %.0f/s for %s, independently, on up to %d connections; latency from when each was due): "+
+				"%d of about %d accepted (%.0f/s), p50 %.2f ms p99 %.2f ms max %.2f ms, %d refused, %d errors (target ≥ %d/s with p99 < %d ms: %s); "+
+				"baseline, the same load against a handler that only decodes and answers: p50 %.2f ms p99 %.2f ms\n",
+				v.name, sh.about, o.openRate, o.duration, o.openConns, og.accepted, offered, orate, ms(og.lat.p50), ms(og.lat.p99), ms(og.lat.max),
+				og.refused, og.errors, intakeTargetRate, intakeTargetP99.Milliseconds(),
+				verdict(met && rate >= intakeTargetRate), ms(obase.lat.p50), ms(obase.lat.p99))
+			printCost(v.name+" "+sh.name+" open loop", sh, og, omem)
+		}
 	}
 }
 
 // printCost prints the platform's CPU and live heap per accepted callback.
-func printCost(name string, got loadRun, mem heapFigure) {
+func printCost(name string, sh intakeShape, got loadRun, mem heapFigure) {
 	per := got.cpu / float64(max(got.accepted, 1))
 	fmt.Printf("  %s platform CPU: %.3f ms per accepted callback (%.2f of %d cores busy: the machine is shared with this client%s), "+
 		"so at most %.0f/s if it had the 2 cores to itself\n", name, 1000*per,
 		got.cpu/got.elapsed.Seconds(), runtime.NumCPU(), loadNote(), 2/per)
-	fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (all services: %.1f MB -> %.1f MB)%s\n",
+	fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (the process: %.1f MB -> %.1f MB)%s\n",
 		name, mem.perCallback(), mem.accepted, mem.before/1e6, mem.after/1e6, mem.owners())
+	if sh.kafka {
+		fmt.Printf("  %s: the newest event intake's relay had published to Kafka when the load ended was %.1f s old\n",
+			name, got.deliveredAgo.Seconds())
+		return
+	}
 	if got.requested > 0 {
 		// In a flood the services behind intake fall behind, and take
 		// their share of the cores whatever each event costs them.
@@ -452,11 +508,22 @@ func (h heapFigure) owners() string {
 // intakeOnPlatform starts bin/ringback with targets, warms it up, then
 // drives v against it for d and reads
 // its live heap before and after from --debug-pprof.
-func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o intakeOptions, targets string,
+func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o intakeOptions, sh intakeShape,
 	load func(base string, next *atomic.Int64) (loadRun, error)) (loadRun, heapFigure, error) {
 	d := o.duration
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return loadRun{}, heapFigure{}, err
+	}
+	var extra []string
+	if sh.kafka {
+		// A broker of its own: what one platform's relay published goes
+		// with it.
+		c, err := kafkatest.NewCluster("127.0.0.1:0")
+		if err != nil {
+			return loadRun{}, heapFigure{}, fmt.Errorf("kafka broker: %w", err)
+		}
+		defer c.Close()
+		extra = []string{"--bus", "kafka", "--kafka-brokers", strings.Join(c.ListenAddrs(), ","), "--allow-embedded-with-kafka"}
 	}
 	var (
 		p         *platform
@@ -474,7 +541,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 		}
 		// The flood benchmark measures the limits; this one the path behind
 		// them, so the service's limit (200/s by default) is off too.
-		args := append([]string{"--target", targets, "--debug-pprof", pprofAddr, "--intake.rate-service=off"},
+		args := append(append([]string{"--target", sh.targets, "--debug-pprof", pprofAddr, "--intake.rate-service=off"}, extra...),
 			strings.Fields(os.Getenv("RINGBACK_BENCH_INTAKE_ARGS"))...)
 		pdir := filepath.Join(dir, strconv.Itoa(attempt))
 		if err := os.MkdirAll(pdir, 0o755); err != nil {
@@ -499,7 +566,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 		return loadRun{}, heapFigure{}, err
 	}
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_CPUPROFILE"); f != "" {
-		go saveProfile(ctx, pprofAddr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()*3/4)), f+"."+v.name)
+		go saveProfile(ctx, pprofAddr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()*3/4)), f+"."+v.name+"."+sh.name)
 	}
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_TRACE"); f != "" {
 		go func() { // three seconds from the middle: where the waits are
@@ -531,7 +598,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 		run.deliveredAgo = time.Since(time.Unix(0, int64(at*1e9)))
 	}
 	if f := os.Getenv("RINGBACK_BENCH_INTAKE_HEAPPROFILE"); f != "" {
-		saveProfile(ctx, pprofAddr, "/debug/pprof/heap?gc=1", f+"."+v.name+"."+targets)
+		saveProfile(ctx, pprofAddr, "/debug/pprof/heap?gc=1", f+"."+v.name+"."+sh.name)
 	}
 	after, owners, err := liveHeap(ctx, pprofAddr)
 	if err != nil {
