@@ -19,7 +19,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/ringback/ringback/libs/agentauth"
 	"github.com/ringback/ringback/libs/bus"
@@ -330,9 +329,7 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	// the events it causes carry on through the bus.
 	// Span names carry the method only: paths hold phone numbers.
 	// The mux's own 404 and 405 are problem+json like every error (issue 16).
-	handler := otelhttp.NewHandler(httpx.Problems(a.Mux, a.Log), "ringback", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-		return "HTTP " + r.Method
-	}))
+	handler := telemetry.HTTPServer(httpx.Problems(a.Mux, a.Log), a.tel.Tracer)
 	lim := a.Config.HTTPLimits
 	// Limits on every connection (issue 16): ReadTimeout is the deadline of
 	// a slow body too. Go answers an oversize header block (431) and a

@@ -17,7 +17,6 @@ require (
 	github.com/ringback/ringback/services/media-gateway v0.0.0
 	github.com/ringback/ringback/services/router v0.0.0
 	github.com/ringback/ringback/services/scheduler v0.0.0
-	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 )
 
 require (
@@ -33,6 +32,7 @@ require (
 	github.com/pion/interceptor v0.1.47 // indirect
 	github.com/pion/sctp v1.11.1 // indirect
 	github.com/pion/webrtc/v4 v4.2.19 // indirect
+	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
@@ -44,7 +44,6 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/emiago/dtls/v3 v3.0.0-20260122183559-8b8d23e359c0 // indirect
-	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-audio/riff v1.0.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect

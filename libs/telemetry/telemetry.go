@@ -37,7 +37,7 @@ type Config struct {
 }
 
 // New builds the process's telemetry and installs the tracer provider and
-// the W3C propagator globally, since libraries (otelhttp) look there.
+// the W3C propagator globally, since libraries (the bus, the SIP adapter) look there.
 func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	res := resource.NewSchemaless(semconv.ServiceName(cfg.Service))
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
