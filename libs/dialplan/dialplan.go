@@ -211,7 +211,7 @@ func forbidden(number string) (parsed, error) {
 	if digits[0] == '0' {
 		return parsed{}, &RefusedError{Reason: ErrFormat} // no country code starts with 0
 	}
-	num, err := phonenumbers.Parse(number, "ZZ")
+	num, err := parseE164(number)
 	if err != nil {
 		return parsed{}, &RefusedError{Reason: ErrInvalid}
 	}
