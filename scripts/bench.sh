@@ -152,7 +152,7 @@ RINGBACK_BIN="$root/bin/ringback" run abuse-flood cmd/ringback -timeout 5m -run 
 # (an open loop: p99 from when each request was due), through the API and
 # the GMS endpoint, against bin/ringback in two shapes: all services in
 # one process (embedded store), and one intake replica alone publishing to
-# Kafka (a kfake broker on the same cores); each beside the same load
+# Kafka (a kfake broker, its own process on the same cores); each beside the same load
 # against a handler that only decodes and answers; and the live heap per
 # accepted callback, by allocating package.
 # RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS,SHAPES,OPEN_RATE,OPEN_CONNS}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -21,8 +22,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ringback/ringback/libs/bus/kafka/kafkatest"
 )
 
 // Issue 12's figure: "callbacks accepted durably per second through the
@@ -92,8 +91,8 @@ type intakeShape struct {
 	name, about string
 	// targets is ringback serve's --target.
 	targets string
-	// kafka: the process publishes to a Kafka broker (kfake, in this
-	// benchmark's process, on the same cores), as one replica of the
+	// kafka: the process publishes to a Kafka broker (kfake, a process of
+	// its own on the same cores: startBroker), as one replica of the
 	// distributed mode does.
 	kafka bool
 }
@@ -108,7 +107,7 @@ type intakeShape struct {
 // platform and the client it would measure PostgreSQL.
 var intakeShapes = []intakeShape{
 	{name: "all", about: "bin/ringback all services, embedded store", targets: "all"},
-	{name: "alone", about: "bin/ringback --target intake, one replica: Kafka (a broker in this process), embedded store",
+	{name: "alone", about: "bin/ringback --target intake, one replica: Kafka (a kfake broker on the same cores), embedded store",
 		targets: "intake", kafka: true},
 }
 
@@ -518,12 +517,12 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	if sh.kafka {
 		// A broker of its own: what one platform's relay published goes
 		// with it.
-		c, err := kafkatest.NewCluster("127.0.0.1:0")
+		addr, stop, err := startBroker(ctx, dir)
 		if err != nil {
-			return loadRun{}, heapFigure{}, fmt.Errorf("kafka broker: %w", err)
+			return loadRun{}, heapFigure{}, err
 		}
-		defer c.Close()
-		extra = []string{"--bus", "kafka", "--kafka-brokers", strings.Join(c.ListenAddrs(), ","), "--allow-embedded-with-kafka"}
+		defer stop()
+		extra = []string{"--bus", "kafka", "--kafka-brokers", addr, "--allow-embedded-with-kafka"}
 	}
 	var (
 		p         *platform
@@ -614,6 +613,36 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 		return run, heapFigure{}, err
 	}
 	return run, heapFigure{before: before, after: after, accepted: run.accepted, byOwner: owners}, nil
+}
+
+// startBroker runs a Kafka broker (kfake, built from kafkatest's
+// kfake-broker) as a process of its own: in this one, the memory of what
+// it keeps would be collected by this client's garbage collector, in the
+// latencies it measures.
+func startBroker(ctx context.Context, dir string) (addr string, stop func(), err error) {
+	bin := filepath.Join(dir, "kfake-broker")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ringback/ringback/libs/bus/kafka/kafkatest/cmd/kfake-broker")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", nil, fmt.Errorf("build kfake-broker: %w", err)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
+	cmd.SysProcAttr = dieWithParent()
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("kfake-broker: %w", err)
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("kfake-broker's address: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
 }
 
 func saveProfile(ctx context.Context, addr, path, file string) {
