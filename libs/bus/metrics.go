@@ -122,22 +122,9 @@ func (m *metrics) measure(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// countRetries wraps the retry middleware so that every attempt after the
-// first of a message is counted. Watermill's retry hooks do not see the
-// message, and so not its handler or topic; wrapping per message does.
-func (m *metrics) countRetries(retry message.HandlerMiddleware) message.HandlerMiddleware {
-	return func(h message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			attempts := 0
-			return retry(func(msg *message.Message) ([]*message.Message, error) {
-				attempts++
-				if attempts > 1 {
-					m.retries.WithLabelValues(message.HandlerNameFromCtx(msg.Context()), message.SubscribeTopicFromCtx(msg.Context())).Inc()
-				}
-				return h(msg)
-			})(msg)
-		}
-	}
+// retried counts an attempt of msg's handler after a failed one.
+func (m *metrics) retried(msg *message.Message) {
+	m.retries.WithLabelValues(message.HandlerNameFromCtx(msg.Context()), message.SubscribeTopicFromCtx(msg.Context())).Inc()
 }
 
 // poisonPublisher stamps a poisoned message with the time it was set aside

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -146,23 +147,6 @@ func (c RetryConfig) withDefaults() RetryConfig {
 	return c
 }
 
-// Retry returns Watermill's retry middleware configured by cfg. A handler
-// error caused by the message's context ending (the router is closing) is
-// not retried.
-func Retry(cfg RetryConfig, logger watermill.LoggerAdapter) message.HandlerMiddleware {
-	cfg = cfg.withDefaults()
-	return middleware.Retry{
-		MaxRetries:          cfg.MaxRetries,
-		InitialInterval:     cfg.InitialInterval,
-		MaxInterval:         cfg.MaxInterval,
-		Multiplier:          cfg.Multiplier,
-		MaxElapsedTime:      cfg.MaxElapsedTime,
-		RandomizationFactor: 0.2, // spread the retries of many consumers
-		ShouldRetry:         func(p middleware.RetryParams) bool { return !isShutdown(p.Err) },
-		Logger:              logger,
-	}.Middleware
-}
-
 // Poison returns Watermill's poison-queue middleware publishing to topic: a
 // message whose handler still fails is published there, with the reason,
 // handler and source topic in metadata, and acked, so the consumer goes on.
@@ -224,6 +208,8 @@ type RouterConfig struct {
 //   - CorrelationID copies the correlation id to produced messages;
 //   - poison queue: what still fails below is published to the poison topic
 //     on poison and acked, so one bad message does not stop the consumer;
+//     its metadata is copied first (ownMetadataOnError), as the other
+//     groups that received it may be reading it;
 //   - Trace: one consumer span per message, covering every attempt, failed
 //     if the last attempt failed;
 //   - Retry: bounded exponential backoff, each retry counted;
@@ -262,11 +248,26 @@ func NewRouter(cfg RouterConfig, logger watermill.LoggerAdapter, poison message.
 		opening(cfg.Open),
 		middleware.CorrelationID,
 		poisonMiddleware,
+		ownMetadataOnError,
 		Trace(cfg.TracerProvider),
-		m.countRetries(Retry(cfg.Retry, logger)),
+		retry(cfg.Retry, logger, m.retried),
 		middleware.Recoverer,
 	)
 	return r, nil
+}
+
+// ownMetadataOnError gives a message whose handler failed metadata of its
+// own, for the poison queue to write the reason into: a consumed message
+// shares its metadata with the other groups that received it (the
+// in-process bus), and they read it at the same time.
+func ownMetadataOnError(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err != nil {
+			msg.Metadata = maps.Clone(msg.Metadata)
+		}
+		return out, err
+	}
 }
 
 // skip acknowledges the messages want says nothing of; nil skips none.

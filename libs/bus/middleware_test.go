@@ -366,3 +366,39 @@ ringback_bus_poisoned_total{handler="test-handler",topic="ringback.test"} 1
 		t.Errorf("handler outcomes %v, want ok 1 and poisoned 1", outcomes)
 	}
 }
+
+// Retries stop when the next pause would pass MaxElapsedTime, and a pause
+// ends with the message's context.
+func TestRetryIsBounded(t *testing.T) {
+	calls := 0
+	failing := func(*message.Message) ([]*message.Message, error) {
+		calls++
+		return nil, errors.New("no")
+	}
+	h := bus.Retry(bus.RetryConfig{MaxRetries: 1000, InitialInterval: 5 * time.Millisecond, MaxInterval: 5 * time.Millisecond,
+		Multiplier: 1, MaxElapsedTime: 60 * time.Millisecond}, nil)(failing)
+	if _, err := h(message.NewMessage("m1", nil)); err == nil || err.Error() != "no" {
+		t.Fatalf("err %v, want the handler's last", err)
+	}
+	// Each pause is 4 to 6 ms: at least one retry fits in 60 ms, at most 15.
+	if calls < 2 || calls > 16 {
+		t.Errorf("%d attempts within 60 ms of 5 ms pauses", calls)
+	}
+
+	calls = 0
+	h = bus.Retry(bus.RetryConfig{InitialInterval: time.Hour, MaxInterval: time.Hour, MaxElapsedTime: 2 * time.Hour}, nil)(failing)
+	ctx, cancel := context.WithCancel(context.Background())
+	msg := message.NewMessage("m2", nil)
+	msg.SetContext(ctx)
+	time.AfterFunc(20*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { _, err := h(msg); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || calls != 1 {
+			t.Fatalf("err %v after %d attempts, want context.Canceled after 1", err, calls)
+		}
+	case <-time.After(wait):
+		t.Fatal("the pause outlived the message's context")
+	}
+}
