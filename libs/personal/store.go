@@ -214,13 +214,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 	if err != nil {
 		return nil, err
 	}
-	out := make([]eventstore.RecordedEvent, len(recs))
+	// Opened in place: the inner store's slice is the caller's, and open
+	// replaces an event's data without writing into it.
 	for i, r := range recs {
-		if out[i], err = s.open(ctx, r); err != nil {
+		if recs[i], err = s.open(ctx, r); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return recs, nil
 }
 
 // SubscribeAll implements eventstore.Store.

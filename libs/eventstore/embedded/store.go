@@ -475,12 +475,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 	default:
 	}
 	s.mu.RLock()
-	var locs []appendLoc
+	var (
+		locs   []appendLoc
+		events int
+	)
 	if st := s.streams[stream]; st != nil {
 		ents := st.entries
 		// Pending events of the batch being synced are indexed already but
 		// not yet durable; they are always the stream's last ones.
 		n := sort.Search(len(ents), func(i int) bool { return ents[i].seq > s.durableSeq })
+		events = max(n-int(min(from, uint64(n))), 0)
 		for i := from; i < uint64(n); i++ {
 			if len(locs) == 0 || locs[len(locs)-1] != s.appends[ents[i].rec] {
 				locs = append(locs, s.appends[ents[i].rec])
@@ -491,7 +495,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 	if len(locs) == 0 {
 		return nil, nil
 	}
-	var out []eventstore.RecordedEvent
+	out := make([]eventstore.RecordedEvent, 0, events)
 	err := s.readRecords(ctx, locs, true, nil, func(r *record) error {
 		for i := range r.events {
 			if rev := r.firstRev + uint64(i); rev >= from {
