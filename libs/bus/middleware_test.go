@@ -54,7 +54,12 @@ func start(t *testing.T, h message.NoPublishHandlerFunc) *env {
 		t.Fatal(err)
 	}
 	r.AddConsumerHandler(handler, topic, b.Subscriber(handler), h)
+	return &env{bus: b, poison: run(t, r, b), spans: spans, tp: tp, reg: reg}
+}
 
+// run runs r on b until the test ends, and reads b's poison topic.
+func run(t *testing.T, r *message.Router, b *inproc.Bus) <-chan *message.Message {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	poison, err := b.Subscriber("poison-reader").Subscribe(ctx, bus.PoisonTopic)
 	if err != nil {
@@ -74,7 +79,7 @@ func start(t *testing.T, h message.NoPublishHandlerFunc) *env {
 	case <-time.After(wait):
 		t.Fatal("router not running")
 	}
-	return &env{bus: b, poison: poison, spans: spans, tp: tp, reg: reg}
+	return poison
 }
 
 // publish returns once the handler's group acked msg (in-process Publish).

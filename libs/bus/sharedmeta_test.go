@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 // reading its metadata meanwhile (go test -race), never sees it.
 func TestPoisonWritesMetadataOfItsOwn(t *testing.T) {
 	b := inproc.New(watermill.NopLogger{})
-	defer b.Close()
 	r, err := bus.NewRouter(bus.RouterConfig{Retry: fastRetry, CloseTimeout: time.Second}, watermill.NopLogger{}, b)
 	if err != nil {
 		t.Fatal(err)
@@ -44,20 +42,7 @@ func TestPoisonWritesMetadataOfItsOwn(t *testing.T) {
 			}
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	poison, err := b.Subscriber("poison-reader").Subscribe(ctx, bus.PoisonTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("router: %v", err)
-		}
-	}()
-	<-r.Running()
+	poison := run(t, r, b)
 
 	msg := message.NewMessage("m1", []byte("payload"))
 	msg.Metadata.Set("ce_type", "ringback.test.v1.Happened")
