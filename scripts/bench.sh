@@ -156,7 +156,7 @@ RINGBACK_BIN="$root/bin/ringback" run abuse-flood cmd/ringback -timeout 5m -run 
 # against a handler that only decodes and answers; and the live heap per
 # accepted callback, by allocating package.
 # RINGBACK_BENCH_INTAKE_{SECONDS,CLIENTS,VARIANTS,SHAPES,OPEN_RATE,OPEN_CONNS}
-# tune it. About 13 minutes.
+# tune it. About 10 minutes.
 RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 30m -run '^$' -bench Intake -benchtime 1x ./bench/
 
 # Later figures (media) join here the same way: a benchmark that prints its
