@@ -47,7 +47,7 @@ func parseE164(number string) (*phonenumbers.PhoneNumber, error) {
 	}
 	num := &phonenumbers.PhoneNumber{CountryCode: proto.Int32(int32(cc)), NationalNumber: proto.Uint64(n)}
 	// Italian leading zeros, as Parse keeps them.
-	if len(nsn) >= 2 && nsn[0] == '0' {
+	if nsn[0] == '0' { // nsn has 2 digits or more (above)
 		num.ItalianLeadingZero = proto.Bool(true)
 		zeros := 1
 		for zeros < len(nsn)-1 && nsn[zeros] == '0' {

@@ -84,6 +84,7 @@ type intakeOptions struct {
 	openRate           float64
 	variants           []intakeVariant
 	shapes             []intakeShape
+	broker             string // kfake-broker's binary, for the shapes on Kafka
 }
 
 // intakeShape is how the platform runs under the load.
@@ -195,6 +196,11 @@ func BenchmarkIntake(b *testing.B) {
 	bin, err := binaryPath(ctx, dir)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if slices.ContainsFunc(o.shapes, func(s intakeShape) bool { return s.kafka }) {
+		if o.broker, err = buildBroker(ctx, dir); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if keep := os.Getenv("RINGBACK_BENCH_KEEP"); keep != "" {
 		dir = keep // the platforms' data and logs, for a look afterwards
@@ -523,7 +529,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	if sh.kafka {
 		// A broker of its own: what one platform's relay published goes
 		// with it.
-		addr, stop, err := startBroker(ctx, dir)
+		addr, stop, err := startBroker(o.broker)
 		if err != nil {
 			return loadRun{}, heapFigure{}, err
 		}
@@ -625,17 +631,10 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	return run, heapFigure{before: before, after: after, accepted: run.accepted, byOwner: owners}, nil
 }
 
-// startBroker runs a Kafka broker (kfake, built from kafkatest's
-// kfake-broker) as a process of its own: in this one, the memory of what
-// it keeps would be collected by this client's garbage collector, in the
-// latencies it measures.
-func startBroker(ctx context.Context, dir string) (addr string, stop func(), err error) {
-	bin := filepath.Join(dir, "kfake-broker")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ringback/ringback/libs/bus/kafka/kafkatest/cmd/kfake-broker")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", nil, fmt.Errorf("build kfake-broker: %w", err)
-	}
+// startBroker runs a Kafka broker (bin, from buildBroker) as a process of
+// its own: in this one, the memory of what it keeps would be collected by
+// this client's garbage collector, within the latencies it measures.
+func startBroker(bin string) (addr string, stop func(), err error) {
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
 	cmd.SysProcAttr = dieWithParent()
 	cmd.Stderr = os.Stderr
@@ -653,6 +652,17 @@ func startBroker(ctx context.Context, dir string) (addr string, stop func(), err
 		return "", nil, fmt.Errorf("kfake-broker's address: %w", err)
 	}
 	return strings.TrimSpace(line), stop, nil
+}
+
+// buildBroker builds kafkatest's kfake-broker into dir.
+func buildBroker(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "kfake-broker")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ringback/ringback/libs/bus/kafka/kafkatest/cmd/kfake-broker")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build kfake-broker: %w", err)
+	}
+	return bin, nil
 }
 
 func saveProfile(ctx context.Context, addr, path, file string) {
