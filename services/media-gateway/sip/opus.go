@@ -16,8 +16,11 @@ import (
 // resampling. A failure on one packet drops that packet, as a lost one.
 const opusSupported = true
 
-// opusComplexity is the encoder's (0 to 10): see encode.
-const opusComplexity = 1
+// The encoder's application and complexity (0 to 10): see encode.
+const (
+	opusApplication = opus.AppRestrictedLowdelay
+	opusComplexity  = 1
+)
 
 // opusMaxSamples is the longest packet's samples at 8 kHz: 120 ms.
 const opusMaxSamples = 120 * sampleRate / 1000
@@ -68,14 +71,17 @@ func (o *opusCodec) encode(dst, pcm []byte) []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.enc == nil {
-		enc, err := opus.NewEncoder(sampleRate, 1, opus.AppVoIP)
+		enc, err := opus.NewEncoder(sampleRate, 1, opusApplication)
 		if err != nil {
 			return dst
 		}
 		// The encoder was most of a browser leg's CPU (issue 15's bench):
-		// 92 µs a frame at libopus's default complexity, 9; 24 µs at 1.
-		// On audio that was G.711 a hop before, the spectrum the browser
-		// hears moves by half a dB for it (TestOpusComplexityKeepsTheSpectrum).
+		// 83 µs a frame in VoIP mode (SILK) at libopus's default
+		// complexity, 9; 24 µs at 1; 13 µs in restricted low-delay mode
+		// (CELT only) at 1. On audio that was G.711 a hop before, CELT at
+		// 1 keeps the spectrum the browser hears closer than SILK at 9
+		// (TestOpusComplexityKeepsTheSpectrum), for about 11 kb/s where
+		// SILK took 8, and 2.5 ms of look-ahead where SILK takes 6.5.
 		_ = enc.SetComplexity(opusComplexity)
 		o.enc, o.packet = enc, make([]byte, 1500)
 		if len(o.samples) < opusMaxSamples {
