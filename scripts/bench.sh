@@ -168,10 +168,11 @@ RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 30m -run '^$'
 # beside the same Go UAs talking directly. About 1 minute.
 run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|BridgedCalls' -benchtime 1x -cpu 2 ./sip/
 
-# The browser as the agent's phone (issue 15): N calls whose agent is a
-# browser (pion peers: WebRTC, DTLS-SRTP, Opus, transcoded to the contact's
-# PCMU) beside N SIP calls in the same gateway, N = 25..150, 10 s each,
-# until loss > 1 % or jitter p99 > 10 ms on either kind. About 1 minute.
+# The browser as the agent's phone (issue 15): in one gateway, SIP calls
+# alone (PCMU both legs, N = 300..1200), then calls whose agent is a browser
+# alone (pion peers: WebRTC, DTLS-SRTP, Opus, transcoded to the contact's
+# PCMU; N = 100..600), 10 s each, each ramp until loss > 1 % or jitter p99
+# > 10 ms; the two maxima side by side. About 4 minutes.
 run media-browsers services/media-gateway -timeout 10m -run '^$' -bench BrowserLegs -benchtime 1x -cpu 2 ./sip/
 
 # The conference mixer's work per conference every 20 ms (three mixes
