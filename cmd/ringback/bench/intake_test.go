@@ -278,8 +278,8 @@ func printCost(name string, sh intakeShape, got loadRun, mem heapFigure) {
 		got.cpu/got.elapsed.Seconds(), runtime.NumCPU(), loadNote(), 2/per)
 	fmt.Printf("  %s memory: live heap %+.0f B per accepted callback over %d (the process: %.1f MB -> %.1f MB)%s\n",
 		name, mem.perCallback(), mem.accepted, mem.before/1e6, mem.after/1e6, mem.owners())
-	fmt.Printf("  %s store: %.0f group commits (a write and an fdatasync each), %.0f over 100 ms, %.0f over 250 ms\n",
-		name, got.commits, got.commitsOver100ms, got.commitsOver250ms)
+	fmt.Printf("  %s store: %.0f group commits (a write and an fdatasync each), %.0f over 10 ms, %.0f over 25 ms, %.0f over 100 ms, %.0f over 250 ms\n",
+		name, got.commits, got.commitsOver10ms, got.commitsOver25ms, got.commitsOver100ms, got.commitsOver250ms)
 	if sh.kafka {
 		fmt.Printf("  %s: the newest event intake's relay had published to Kafka when the load ended was %.1f s old\n",
 			name, got.deliveredAgo.Seconds())
@@ -307,9 +307,9 @@ type loadRun struct {
 	requested, due float64
 	deliveredAgo   time.Duration
 	// The store's group commits (a write and an fdatasync each), and how
-	// many took over 100 and 250 ms: a stalled sync holds every request
+	// many took over 10, 25, 100 and 250 ms: a stalled sync holds every request
 	// waiting on it, and shows in the tail whatever the platform does.
-	commits, commitsOver100ms, commitsOver250ms float64
+	commits, commitsOver10ms, commitsOver25ms, commitsOver100ms, commitsOver250ms float64
 }
 
 func (r loadRun) rate() float64 { return float64(r.accepted) / r.elapsed.Seconds() }
@@ -606,6 +606,8 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 	run.cpu = m1["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]
 	delta := func(k string) float64 { return m1[k] - m0[k] }
 	run.commits = delta("ringback_eventstore_commit_seconds_count")
+	run.commitsOver10ms = run.commits - delta(`ringback_eventstore_commit_seconds_bucket{le="0.01"}`)
+	run.commitsOver25ms = run.commits - delta(`ringback_eventstore_commit_seconds_bucket{le="0.025"}`)
 	run.commitsOver100ms = run.commits - delta(`ringback_eventstore_commit_seconds_bucket{le="0.1"}`)
 	run.commitsOver250ms = run.commits - delta(`ringback_eventstore_commit_seconds_bucket{le="0.25"}`)
 	run.requested, run.due = m1["ringback_callbacks_requested_total"], m1["ringback_callbacks_fired_total"]

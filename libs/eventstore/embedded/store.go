@@ -53,7 +53,7 @@ type Store struct {
 	writer    sync.WaitGroup
 
 	mu         sync.RWMutex
-	streams    map[string]*streamIndex
+	streams    streamTable
 	appends    []appendLoc   // every record in log order, durable or pending
 	durable    int           // appends[:durable] are synced: what readers may see
 	durableSeq uint64        // sequence number of the last durable event
@@ -91,8 +91,9 @@ type Store struct {
 
 // streamIndex is one stream: entries[rev] locates the event at revision rev.
 type streamIndex struct {
-	name    string
-	entries []entry
+	nameRef  nameRef
+	sameHash int32 // the stream before it in the table with its name's hash; -1: none
+	entries  []entry
 	// ids finds an event's revision by its id once the stream is longer
 	// than searchedIDs; a shorter one, as most are (a callback's, a
 	// contact's), is searched in entries. Event ids are scoped to their
@@ -171,7 +172,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		now:     time.Now,
 		log:     slog.New(slog.DiscardHandler),
 		reqs:    make(chan *appendReq),
-		streams: make(map[string]*streamIndex),
+		streams: newStreamTable(),
 		wake:    make(chan struct{}),
 		leases:  make(map[string]eventstore.Lease),
 		recent:  recentRecords{m: generations.Map[int64, *record]{Size: recentSize}},
@@ -286,7 +287,7 @@ func (s *Store) loadFrame(off int64, payload []byte) error {
 		if err != nil {
 			return fmt.Errorf("record at %d: %w: %w", off+frameHeader+int64(pos), err, ErrCorrupt)
 		}
-		st := s.streams[r.stream]
+		st := s.streams.get(r.stream)
 		have := uint64(0)
 		if st != nil {
 			have = uint64(len(st.entries))
@@ -303,10 +304,9 @@ func (s *Store) loadFrame(off int64, payload []byte) error {
 
 // index adds a record to the indexes; the caller holds mu or owns s.
 func (s *Store) index(r *record, loc appendLoc) {
-	st := s.streams[r.stream]
+	st := s.streams.get(r.stream)
 	if st == nil {
-		st = &streamIndex{name: r.stream}
-		s.streams[st.name] = st
+		st = s.streams.add(r.stream)
 	}
 	loc.firstSeq, loc.count = r.firstSeq, uint32(len(r.events))
 	s.appends = append(s.appends, loc)
@@ -479,7 +479,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 		locs   []appendLoc
 		events int
 	)
-	if st := s.streams[stream]; st != nil {
+	if st := s.streams.get(stream); st != nil {
 		ents := st.entries
 		// Pending events of the batch being synced are indexed already but
 		// not yet durable; they are always the stream's last ones.

@@ -246,7 +246,7 @@ func (s *Store) commitParts(req *appendReq, now int64, frameOff int64, buf *[]by
 		return appendResp{parts: results}, false // all appended before: a retry
 	case replayed != nil:
 		// Some parts appended before and some not: not this append again.
-		actual := eventstore.ExpectedRevision(len(s.streams[replayed.stream].entries) - 1)
+		actual := eventstore.ExpectedRevision(len(s.streams.get(replayed.stream).entries) - 1)
 		return appendResp{err: &eventstore.ConflictError{Stream: replayed.stream, Expected: replayed.expected, Actual: actual}}, false
 	}
 	for k, p := range parts {
@@ -281,7 +281,7 @@ func (s *Store) decide(req *appendReq) (res eventstore.AppendResult, write bool,
 			return res, false, fmt.Errorf("lease %s generation %d: %w", f.Name, f.Generation, eventstore.ErrFenced)
 		}
 	}
-	st := s.streams[req.stream]
+	st := s.streams.get(req.stream)
 	actual := eventstore.NoStream
 	if st != nil && len(st.entries) > 0 {
 		actual = eventstore.ExpectedRevision(len(st.entries) - 1)
