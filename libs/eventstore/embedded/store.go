@@ -304,10 +304,7 @@ func (s *Store) loadFrame(off int64, payload []byte) error {
 
 // index adds a record to the indexes; the caller holds mu or owns s.
 func (s *Store) index(r *record, loc appendLoc) {
-	st := s.streams.get(r.stream)
-	if st == nil {
-		st = s.streams.add(r.stream)
-	}
+	st := s.streams.getOrAdd(r.stream)
 	loc.firstSeq, loc.count = r.firstSeq, uint32(len(r.events))
 	s.appends = append(s.appends, loc)
 	rec := len(s.appends) - 1

@@ -40,9 +40,13 @@ func (t *streamTable) get(name string) *streamIndex {
 	return t.lookup(name, maphash.String(t.seed, name))
 }
 
-// add indexes a new stream named name: the caller found none (get).
-func (t *streamTable) add(name string) *streamIndex {
-	return t.insert(name, maphash.String(t.seed, name))
+// getOrAdd is the stream's index, added when the table has none.
+func (t *streamTable) getOrAdd(name string) *streamIndex {
+	h := maphash.String(t.seed, name)
+	if st := t.lookup(name, h); st != nil {
+		return st
+	}
+	return t.insert(name, h)
 }
 
 // lookup is get with the name's hash h (tests choose colliding ones).
@@ -58,7 +62,7 @@ func (t *streamTable) lookup(name string, h uint64) *streamIndex {
 	return nil
 }
 
-// insert is add with the name's hash h.
+// insert adds a stream named name, with hash h, that lookup did not find.
 func (t *streamTable) insert(name string, h uint64) *streamIndex {
 	prev, ok := t.byHash[h]
 	if !ok {

@@ -25,9 +25,12 @@ func TestStreamTable(t *testing.T) {
 	names = append(names, long, "")
 	first := map[string]*streamIndex{}
 	for i, n := range names {
-		st := tb.add(n)
+		st := tb.getOrAdd(n)
 		st.entries = append(st.entries, entry{seq: uint64(i + 1)})
 		first[n] = st
+	}
+	if tb.getOrAdd(names[5]) != first[names[5]] {
+		t.Fatal("getOrAdd added a stream the table had")
 	}
 	if tb.len() != len(names) {
 		t.Fatalf("len %d, want %d", tb.len(), len(names))
