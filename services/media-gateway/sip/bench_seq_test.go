@@ -70,13 +70,6 @@ func (m *seqMeter) loss() float64 {
 	return max(0, 1-float64(m.recv)/float64(m.expected))
 }
 
-// expectedFrames is how many frames the window's streams spanned.
-func (m *seqMeter) expectedFrames() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.expected
-}
-
 func (m *seqMeter) frames() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
