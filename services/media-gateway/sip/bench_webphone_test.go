@@ -44,8 +44,8 @@ import (
 
 var (
 	browserSteps = stepsFrom("BROWSER_STEPS", []int{100, 200, 250, 300, 350, 400, 450, 500, 600})
-	// sipBesideSteps ramp the SIP legs of the same run, alone.
-	sipBesideSteps = stepsFrom("BROWSER_SIP_STEPS", []int{300, 500, 700, 800, 900, 1000, 1200})
+	// sipAloneSteps ramp the run's SIP legs, measured before any browser.
+	sipAloneSteps = stepsFrom("BROWSER_SIP_STEPS", []int{300, 500, 700, 800, 900, 1000, 1200})
 )
 
 // stepsFrom reads a comma-separated list of step sizes from env, or gives
@@ -114,7 +114,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	var sipCalls []*sip.Call
 	var sipLine []string
 	bestSIP := 0
-	for _, n := range sipBesideSteps {
+	for _, n := range sipAloneSteps {
 		more, err := dialBridged(g, "sip:agent1@"+agent.Addr, len(sipCalls), n-len(sipCalls))
 		sipCalls = append(sipCalls, more...)
 		if err != nil {
