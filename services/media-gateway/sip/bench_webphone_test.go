@@ -113,7 +113,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	// carries when no leg is a browser.
 	var sipCalls []*sip.Call
 	var sipLine []string
-	bestSIP := 0
+	bestSIP, sipCores := 0, 0.0
 	for _, n := range sipAloneSteps {
 		more, err := dialBridged(g, "sip:agent1@"+agent.Addr, len(sipCalls), n-len(sipCalls))
 		sipCalls = append(sipCalls, more...)
@@ -127,7 +127,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 		if !r.within() {
 			break
 		}
-		bestSIP = n
+		bestSIP, sipCores = n, r.cores
 	}
 	var wg sync.WaitGroup
 	for _, c := range sipCalls {
@@ -138,7 +138,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	// Then the browsers' legs alone, on the same gateway, trunk and CPUs.
 	var browsers []*benchBrowser
 	var results []string
-	best := 0
+	best, browserCores := 0, 0.0
 	for _, n := range browserSteps {
 		more, err := dialBrowsers(g, phones, tone, toBrowser, len(browsers), n-len(browsers))
 		browsers = append(browsers, more...)
@@ -165,7 +165,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 		if !within {
 			break
 		}
-		best = n
+		best, browserCores = n, r.cores
 	}
 	for _, br := range browsers {
 		wg.Go(func() {
@@ -174,6 +174,18 @@ func BenchmarkBrowserLegs(b *testing.B) {
 		})
 	}
 	wg.Wait()
+	// What the simulated browsers and the browsers' phones' WebRTC stack
+	// cost by themselves, at the most browsers within the limits.
+	var pairs pairsResult
+	if best > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		var err error
+		pairs, err = pionPairs(ctx, best, tone)
+		cancel()
+		if err != nil {
+			b.Errorf("pion pairs baseline: %v", err)
+		}
+	}
 	stop()
 	agent.stop()
 	contact.stop()
@@ -186,6 +198,12 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	fmt.Printf("media: browser legs (WebRTC Opus <-> PCMU) alone: %s; SIP legs (PCMU) alone in the same run: %s; "+
 		"max within 1%%/10 ms: %d WebRTC, %d SIP (target: at least half as many WebRTC as SIP: %s)\n",
 		strings.Join(results, "; "), strings.Join(sipLine, "; "), best, bestSIP, verdict)
+	if best > 0 && bestSIP > 0 && pairs.cores >= 0 {
+		fmt.Printf("  baseline, the same pion peers in %d pairs talking directly (no gateway): %v; so per leg: a browser leg %.2f millicores, "+
+			"of which its two WebRTC ends %.2f and the gateway and browsers' phones' SIP side %.2f; a SIP leg %.2f millicores\n",
+			best, pairs, 1000*browserCores/float64(best), 1000*pairs.cores/float64(best),
+			1000*(browserCores-pairs.cores)/float64(best), 1000*sipCores/float64(bestSIP))
+	}
 	fmt.Printf("  browsers are pion peers (DTLS-SRTP, host candidates on loopback, a pre-encoded Opus tone) in the benchmark's process, "+
 		"competing for the same %d CPUs (GOMAXPROCS %d, load avg %s -> %s); %s per step\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), load0, loadAvg(), bridgeWindow)
