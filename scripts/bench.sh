@@ -171,7 +171,7 @@ run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|Bridg
 # The browser as the agent's phone (issue 15): in one gateway, SIP calls
 # alone (PCMU both legs, N = 300..1200), then calls whose agent is a browser
 # alone (pion peers: WebRTC, DTLS-SRTP, Opus, transcoded to the contact's
-# PCMU; N = 100..600), 10 s each, each ramp until loss > 1 % or jitter p99
+# PCMU; N = 100..500), 10 s each, each ramp until loss > 1 % or jitter p99
 # > 10 ms; the two maxima side by side. About 2 minutes.
 run media-browsers services/media-gateway -timeout 10m -run '^$' -bench BrowserLegs -benchtime 1x -cpu 2 ./sip/
 

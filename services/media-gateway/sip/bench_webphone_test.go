@@ -19,7 +19,7 @@ package sip_test
 // the send time in their payload; the browsers' by sequence number and
 // arrival, at the contact (browser to contact) and in the browser (contact
 // to browser). BROWSER_SIP_STEPS and BROWSER_STEPS pick the steps (default
-// 300,500,700,800,900,1000,1200 and 100,200,250,...,600).
+// 300,500,700,800,900,1000,1200 and 100,150,200,250,300,400,500).
 
 import (
 	"context"
@@ -43,7 +43,7 @@ import (
 )
 
 var (
-	browserSteps = stepsFrom("BROWSER_STEPS", []int{100, 200, 250, 300, 350, 400, 450, 500, 600})
+	browserSteps = stepsFrom("BROWSER_STEPS", []int{100, 150, 200, 250, 300, 400, 500})
 	// sipAloneSteps ramp the run's SIP legs, measured before any browser.
 	sipAloneSteps = stepsFrom("BROWSER_SIP_STEPS", []int{300, 500, 700, 800, 900, 1000, 1200})
 )
