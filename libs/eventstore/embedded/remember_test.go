@@ -25,7 +25,7 @@ func TestWrittenRecordsAreRememberedAsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.mu.RLock()
-	off := s.appends[0].off
+	off := s.appends.at(0).off
 	s.mu.RUnlock()
 	if s.recent.get(off) == nil {
 		t.Fatal("the record written is not remembered")

@@ -54,8 +54,8 @@ type Store struct {
 
 	mu         sync.RWMutex
 	streams    streamTable
-	appends    []appendLoc   // every record in log order, durable or pending
-	durable    int           // appends[:durable] are synced: what readers may see
+	appends    appendLog     // every record in log order, durable or pending
+	durable    int           // the first durable appends are synced: what readers may see
 	durableSeq uint64        // sequence number of the last durable event
 	wake       chan struct{} // closed and replaced whenever durable advances
 
@@ -109,7 +109,7 @@ const searchedIDs = 32
 
 type entry struct {
 	seq uint64 // global sequence number
-	rec int    // index into Store.appends
+	rec int    // index in Store.appends
 	id  uuid.UUID
 }
 
@@ -275,7 +275,7 @@ func (s *Store) load() error {
 		}
 	}
 	s.size = end
-	s.durable = len(s.appends)
+	s.durable = s.appends.len()
 	s.durableSeq = s.lastSeq
 	return nil
 }
@@ -306,8 +306,7 @@ func (s *Store) loadFrame(off int64, payload []byte) error {
 func (s *Store) index(r *record, loc appendLoc) {
 	st := s.streams.getOrAdd(r.stream)
 	loc.firstSeq, loc.count = r.firstSeq, uint32(len(r.events))
-	s.appends = append(s.appends, loc)
-	rec := len(s.appends) - 1
+	rec := s.appends.add(loc)
 	for i := range r.events {
 		st.add(entry{seq: r.firstSeq + uint64(i), rec: rec, id: r.events[i].id})
 	}
@@ -483,8 +482,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from eventstore.R
 		n := sort.Search(len(ents), func(i int) bool { return ents[i].seq > s.durableSeq })
 		events = max(n-int(min(from, uint64(n))), 0)
 		for i := from; i < uint64(n); i++ {
-			if len(locs) == 0 || locs[len(locs)-1] != s.appends[ents[i].rec] {
-				locs = append(locs, s.appends[ents[i].rec])
+			if loc := s.appends.at(ents[i].rec); len(locs) == 0 || locs[len(locs)-1] != loc {
+				locs = append(locs, loc)
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/ringback/ringback/libs/eventstore"
 )
@@ -34,12 +33,12 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 			return s.ended(ctx)
 		}
 		s.mu.RLock()
-		locs := s.appends[:s.durable]
+		locs := s.appends.view(s.durable)
 		wake := s.wake
 		s.mu.RUnlock()
 		// Records are in sequence order: find the first one holding next.
-		i := sort.Search(len(locs), func(i int) bool { return locs[i].lastSeq() >= next })
-		if i == len(locs) {
+		i := locs.search(func(l appendLoc) bool { return l.lastSeq() >= next })
+		if i == locs.n {
 			select {
 			case <-wake:
 				continue
@@ -48,7 +47,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 			}
 		}
 		var handlerErr error
-		err := s.readRecords(sctx, locs[i:], true, &scratch, func(r *record) error {
+		deliver := func(r *record) error {
 			for k := range r.events {
 				seq := r.firstSeq + uint64(k)
 				if seq < next {
@@ -64,6 +63,9 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, fn f
 				next = seq + 1
 			}
 			return nil
+		}
+		err := locs.each(i, func(run []appendLoc) error {
+			return s.readRecords(sctx, run, true, &scratch, deliver)
 		})
 		switch {
 		case sctx.Err() != nil:

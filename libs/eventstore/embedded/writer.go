@@ -187,7 +187,7 @@ func (s *Store) commit(batch []*appendReq) {
 		s.remember(s.placed)
 		s.size += int64(len(buf))
 		s.mu.Lock()
-		s.durable = len(s.appends)
+		s.durable = s.appends.len()
 		s.durableSeq = s.lastSeq
 		close(s.wake) // wake every waiting subscription at once
 		s.wake = make(chan struct{})
