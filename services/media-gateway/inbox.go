@@ -172,6 +172,19 @@ var steps = map[telephony.ProgressKind]call.Step{
 	telephony.Transferred: call.Transfer, telephony.PartyLeft: call.PartyLeave,
 }
 
+// errTakenOver stops a dial whose call another instance took over.
+var errTakenOver = errors.New("call taken over by another gateway")
+
+// dialling says whether a report of kind k comes while the call is being
+// placed, before Dial returns it.
+func dialling(k telephony.ProgressKind) bool {
+	switch k {
+	case telephony.AgentRinging, telephony.AgentAnswered, telephony.ContactRinging, telephony.Connected:
+		return true
+	}
+	return false
+}
+
 // place runs one call from dial to hang-up, recording each step.
 func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlation string) {
 	started := s.deps.Clock.Now()
@@ -180,14 +193,23 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		s.setupTime.WithLabelValues(outcome).Observe(s.deps.Clock.Now().Sub(started).Seconds())
 	}
 	n := 0
-	record := func(r call.Report) {
+	record := func(r call.Report) (call.State, error) {
 		n++
 		cause := eventstore.Cause{ID: fmt.Sprintf("call:%s:%d", ev.CallId, n), Correlation: correlation}
 		// Not on the call's context: a hang-up must not stop us writing it.
-		if _, err := s.execute(s.writeCtx(), ev.CallId, cause, r); err != nil && !errors.Is(err, errCrashed) {
+		out, err := s.execute(s.writeCtx(), ev.CallId, cause, r)
+		if err != nil && !errors.Is(err, errCrashed) {
 			s.deps.Log.Error("record call step", "call", ev.CallId, "err", err)
 		}
+		return out.State, err
 	}
+	// The dial stops when the call turns out to be another instance's: this
+	// one's lease ran out under it (a stall, a partition) and a survivor
+	// took its calls over, writing them lost. The survivor hangs up only
+	// the legs on record, so a leg answered now, with no record of its
+	// dialog, would stay up with no owner once this process is gone.
+	dctx, stopDial := context.WithCancelCause(ctx)
+	defer stopDial(nil)
 	report := func(p telephony.Progress) {
 		r := call.Report{Step: steps[p.Kind], Outcome: outcomes[p.Outcome], End: ends[p.End], Code: p.SIPCode, Reason: p.Reason, At: s.deps.Clock.Now(),
 			Legs: legsOf(p.Legs)}
@@ -203,7 +225,11 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		if p.Kind == telephony.AgentRinging {
 			r.Browser, r.BrowserURL = s.browserRing(ev.AgentPhoneUri)
 		}
-		record(r)
+		st, err := record(r)
+		if dialling(p.Kind) && (errors.Is(err, eventstore.ErrFenced) || (err == nil && st.Status.Final())) {
+			s.deps.Log.Warn("call taken over by another gateway while dialling: stopped, what answered is hung up", "call", ev.CallId)
+			stopDial(errTakenOver)
+		}
 	}
 	// The call's span continues the trace of the agent's click (carried by
 	// the DialRequested event) across both SIP legs.
@@ -215,14 +241,14 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		// Refused before the Dialer: nothing leaves for the trunk.
 		s.deps.Log.InfoContext(ctx, "dial refused", "call", ev.CallId, "reason", dialplan.Reason(err))
 		setup(telephony.OutcomeInvalidNumber.String())
-		record(call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_INVALID_NUMBER, Reason: err.Error(), At: s.deps.Clock.Now()})
+		_, _ = record(call.Report{Step: call.Fail, Outcome: mediav1.Outcome_OUTCOME_INVALID_NUMBER, Reason: err.Error(), At: s.deps.Clock.Now()})
 		return
 	}
 	dial := s.deps.Dialer.Dial
 	if s.cfg.contactFirst(ev.Service) {
 		dial = s.deps.Dialer.DialContactFirst
 	}
-	c, err := dial(ctx, ev.CallId, ev.AgentPhoneUri, ev.PhoneNumber, report)
+	c, err := dial(dctx, ev.CallId, ev.AgentPhoneUri, ev.PhoneNumber, report)
 	if err != nil {
 		span.RecordError(err)
 	}
@@ -231,8 +257,14 @@ func (s *Service) place(ctx context.Context, ev *agentv1.DialRequested, correlat
 		if !errors.As(err, &oe) {
 			// Cancelled (End Call while ringing) or stopped: make sure the
 			// attempt is closed; Decide ignores it if a report already did.
-			record(call.Report{Step: call.End, End: mediav1.EndReason_END_REASON_CANCELLED, Reason: "call cancelled", At: s.deps.Clock.Now()})
+			_, _ = record(call.Report{Step: call.End, End: mediav1.EndReason_END_REASON_CANCELLED, Reason: "call cancelled", At: s.deps.Clock.Now()})
 		}
+		return
+	}
+	if errors.Is(context.Cause(dctx), errTakenOver) {
+		// Connected as it was taken over: the survivor does not know it.
+		_ = c.HangupBecause(context.WithoutCancel(ctx), endDrained)
+		<-c.Ended()
 		return
 	}
 	setup("connected")

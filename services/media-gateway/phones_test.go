@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ type phone struct {
 	unrung   map[string]int
 	// answerAfter: it rings this long before it answers.
 	answerAfter time.Duration
+	// silentFor: it says nothing (but 100 Trying) this long before it
+	// rings; set with silentFirst before any call.
+	silentFor atomic.Int64
 
 	mu      sync.Mutex
 	invites map[string]int    // call attempt -> initial INVITEs
@@ -75,6 +79,13 @@ func startPhoneWith(t *testing.T, ringOnly bool, answerAfter time.Duration) *pho
 		diago.WithServerRequestMiddleware(p.count))
 	p.dg = dg
 	dg.HandleFunc(func(d *diago.DialogServerSession) {
+		if wait := time.Duration(p.silentFor.Load()); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-d.Context().Done():
+				return
+			}
+		}
 		_ = d.Ringing()
 		if p.answerAfter > 0 {
 			select {
