@@ -75,18 +75,7 @@ func pionPairs(ctx context.Context, n int, tone [][]byte) (res pairsResult, err 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tick := time.NewTicker(frameDur)
-				defer tick.Stop()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					case <-tick.C:
-					}
-					if m.WriteSample(pionmedia.Sample{Data: tone[i%len(tone)], Duration: frameDur}) != nil {
-						return
-					}
-				}
+				replayTone(m, tone, stop)
 			}()
 		}
 	}
@@ -105,6 +94,23 @@ func pionPairs(ctx context.Context, n int, tone [][]byte) (res pairsResult, err 
 	return res, nil
 }
 
+// replayTone sends tone on m, a frame every 20 ms, until stop (or a write
+// fails: the connection closed).
+func replayTone(m *mic, tone [][]byte, stop <-chan struct{}) {
+	tick := time.NewTicker(frameDur)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if m.WriteSample(pionmedia.Sample{Data: tone[i%len(tone)], Duration: frameDur}) != nil {
+			return
+		}
+	}
+}
+
 // connectPair makes a the offerer and b the answerer, candidates gathered
 // first (no trickle), and waits until both are connected.
 func connectPair(ctx context.Context, a, b *webrtc.PeerConnection) error {
@@ -119,28 +125,25 @@ func connectPair(ctx context.Context, a, b *webrtc.PeerConnection) error {
 		return ch
 	}
 	ca, cb := connected(a), connected(b)
+	// describe sets pc's local description, candidates gathered, and
+	// gives it to other.
+	describe := func(pc, other *webrtc.PeerConnection, sdp webrtc.SessionDescription, err error) error {
+		if err != nil {
+			return err
+		}
+		gathered := webrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(sdp); err != nil {
+			return err
+		}
+		<-gathered
+		return other.SetRemoteDescription(*pc.LocalDescription())
+	}
 	offer, err := a.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	ga := webrtc.GatheringCompletePromise(a)
-	if err := a.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	<-ga
-	if err := b.SetRemoteDescription(*a.LocalDescription()); err != nil {
+	if err := describe(a, b, offer, err); err != nil {
 		return err
 	}
 	answer, err := b.CreateAnswer(nil)
-	if err != nil {
-		return err
-	}
-	gb := webrtc.GatheringCompletePromise(b)
-	if err := b.SetLocalDescription(answer); err != nil {
-		return err
-	}
-	<-gb
-	if err := a.SetRemoteDescription(*b.LocalDescription()); err != nil {
+	if err := describe(b, a, answer, err); err != nil {
 		return err
 	}
 	for _, ch := range []<-chan struct{}{ca, cb} {

@@ -35,7 +35,6 @@ import (
 	"testing"
 	"time"
 
-	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"gopkg.in/hraban/opus.v2"
 
 	"github.com/ringback/ringback/services/media-gateway/sip"
@@ -113,7 +112,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	// carries when no leg is a browser.
 	var sipCalls []*sip.Call
 	var sipLine []string
-	bestSIP, sipCores := 0, 0.0
+	bestSIP, sipCores, sipLimited := 0, 0.0, false
 	for _, n := range sipAloneSteps {
 		more, err := dialBridged(g, "sip:agent1@"+agent.Addr, len(sipCalls), n-len(sipCalls))
 		sipCalls = append(sipCalls, more...)
@@ -125,6 +124,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 		fmt.Printf("  SIP legs alone: %v\n", r)
 		sipLine = append(sipLine, fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms", n, 100*r.loss(), ms(r.jitterP99)))
 		if !r.within() {
+			sipLimited = true
 			break
 		}
 		bestSIP, sipCores = n, r.cores
@@ -192,8 +192,12 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	b.ReportMetric(float64(best), "max-webrtc-legs")
 	b.ReportMetric(float64(bestSIP), "max-sip-legs")
 	verdict := "met"
-	if 2*best < bestSIP || best == 0 {
+	switch {
+	case 2*best < bestSIP || best == 0:
 		verdict = "NOT met"
+	case !sipLimited:
+		// The SIP legs' maximum is only a floor: so is the target.
+		verdict = fmt.Sprintf("not known: the SIP legs stayed within the limits up to %d (BROWSER_SIP_STEPS)", bestSIP)
 	}
 	fmt.Printf("media: browser legs (WebRTC Opus <-> PCMU) alone: %s; SIP legs (PCMU) alone in the same run: %s; "+
 		"max within 1%%/10 ms: %d WebRTC, %d SIP (target: at least half as many WebRTC as SIP: %s)\n",
@@ -262,20 +266,7 @@ func dialBrowser(g *sip.Gateway, phones *webphone.Phones, tone [][]byte, meter *
 		res <- dialed{call, err}
 	}()
 	sid := browserIDs.Add(1)
-	replay := func(t *mic, stop <-chan struct{}) {
-		tick := time.NewTicker(frameDur)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if err := t.WriteSample(pionmedia.Sample{Data: tone[i%len(tone)], Duration: frameDur}); err != nil {
-				return
-			}
-		}
-	}
+	replay := func(t *mic, stop <-chan struct{}) { replayTone(t, tone, stop) }
 	pb, err := answerInBrowserWith(ctx, phones, agent, replay, nil, func(seq uint16, _ uint32, at time.Time) { meter.arrived(sid, seq, at) })
 	if err != nil {
 		return nil, err
