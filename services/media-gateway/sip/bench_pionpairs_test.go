@@ -97,18 +97,9 @@ func pionPairs(ctx context.Context, n int, tone [][]byte) (res pairsResult, err 
 // replayTone sends tone on m, a frame every 20 ms, until stop (or a write
 // fails: the connection closed).
 func replayTone(m *mic, tone [][]byte, stop <-chan struct{}) {
-	tick := time.NewTicker(frameDur)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		if m.WriteSample(pionmedia.Sample{Data: tone[i%len(tone)], Duration: frameDur}) != nil {
-			return
-		}
-	}
+	everyFrame(stop, func(i int) bool {
+		return m.WriteSample(pionmedia.Sample{Data: tone[i%len(tone)], Duration: frameDur}) == nil
+	})
 }
 
 // connectPair makes a the offerer and b the answerer, candidates gathered

@@ -175,7 +175,22 @@ func speak(track *mic, hz float64, stop <-chan struct{}) {
 	}
 	pcm := make([]int16, 960)
 	out := make([]byte, 1500)
-	tick := time.NewTicker(20 * time.Millisecond)
+	everyFrame(stop, func(i int) bool {
+		for k := range pcm {
+			pcm[k] = int16(8000 * math.Sin(2*math.Pi*hz*float64(i*960+k)/48000))
+		}
+		n, err := enc.Encode(pcm, out)
+		if err != nil {
+			return true
+		}
+		return track.WriteSample(pionmedia.Sample{Data: out[:n], Duration: frameDur}) == nil
+	})
+}
+
+// everyFrame calls send with 0, 1, 2 … every 20 ms until stop, or until
+// send says to stop (a write failed: the connection closed).
+func everyFrame(stop <-chan struct{}, send func(i int) bool) {
+	tick := time.NewTicker(frameDur)
 	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
@@ -183,14 +198,7 @@ func speak(track *mic, hz float64, stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		for k := range pcm {
-			pcm[k] = int16(8000 * math.Sin(2*math.Pi*hz*float64(i*960+k)/48000))
-		}
-		n, err := enc.Encode(pcm, out)
-		if err != nil {
-			continue
-		}
-		if err := track.WriteSample(pionmedia.Sample{Data: out[:n], Duration: 20 * time.Millisecond}); err != nil {
+		if !send(i) {
 			return
 		}
 	}
