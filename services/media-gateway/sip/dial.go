@@ -245,8 +245,8 @@ func answered(kind ProgressKind, l *leg, others ...*leg) Progress {
 // invite places one leg and waits for its answer, for at most ringTimeout.
 func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTimeout time.Duration, ringing ProgressKind) (*leg, error) {
 	if err := ctx.Err(); err != nil {
-		// Stopped before this leg (the agent's answer ended the dial, or
-		// the call was taken over): no INVITE to send, then cancel.
+		// The dial was stopped before this leg (cancelled, or its call
+		// taken over by another instance): no INVITE leaves.
 		return nil, &legError{role: role, err: err, cause: context.Cause(ctx)}
 	}
 	// A phone behind NAT on TCP or TLS: its Contact cannot be reached, the
