@@ -658,13 +658,7 @@ func startBroker(bin string) (addr string, stop func(), err error) {
 
 // buildBroker builds kafkatest's kfake-broker into dir.
 func buildBroker(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "kfake-broker")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/ringback/ringback/libs/bus/kafka/kafkatest/cmd/kfake-broker")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build kfake-broker: %w", err)
-	}
-	return bin, nil
+	return goBuild(ctx, filepath.Join(dir, "kfake-broker"), "github.com/ringback/ringback/libs/bus/kafka/kafkatest/cmd/kfake-broker")
 }
 
 func saveProfile(ctx context.Context, addr, path, file string) {

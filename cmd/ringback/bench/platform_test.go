@@ -31,13 +31,17 @@ func binaryPath(ctx context.Context, dir string) (string, error) {
 		}
 		return p, nil
 	}
-	p := filepath.Join(dir, "ringback")
-	build := exec.CommandContext(ctx, "go", "build", "-o", p, "..")
+	return goBuild(ctx, filepath.Join(dir, "ringback"), "..")
+}
+
+// goBuild builds the package pkg into the binary out.
+func goBuild(ctx context.Context, out, pkg string) (string, error) {
+	build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build ringback: %w", err)
+		return "", fmt.Errorf("build %s: %w", pkg, err)
 	}
-	return p, nil
+	return out, nil
 }
 
 func freePort(network string) (string, error) {

@@ -10,8 +10,7 @@ import "sort"
 // once added and a chunk never moves, so a view taken under the lock is
 // read outside it.
 type appendLog struct {
-	chunks [][]appendLoc
-	n      int
+	appendView // all of it: n is the log's length
 }
 
 const (
@@ -20,8 +19,6 @@ const (
 )
 
 func (l *appendLog) len() int { return l.n }
-
-func (l *appendLog) at(i int) appendLoc { return l.chunks[i>>appendChunkBits][i&appendChunkMask] }
 
 // add appends loc and returns its index.
 func (l *appendLog) add(loc appendLoc) int {
