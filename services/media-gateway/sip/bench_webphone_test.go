@@ -41,6 +41,9 @@ import (
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
 
+// toneBandwidth is the replayed tone's.
+const toneBandwidth = opus.Narrowband
+
 var (
 	browserSteps = stepsFrom("BROWSER_STEPS", []int{100, 150, 200, 250, 300, 400, 500})
 	// sipAloneSteps ramp the run's SIP legs, measured before any browser.
@@ -67,9 +70,14 @@ func stepsFrom(env string, def []int) []int {
 
 // toneLoop is one second of a 440 Hz tone in 20 ms Opus frames, encoded
 // once: the browsers replay it (a browser's encoder runs on its own
-// machine, not on the gateway's cores).
+// machine, not on the gateway's cores). It is narrowband, as a browser
+// sends when the gateway's answer says maxplaybackrate=8000; dialBrowser
+// checks that it did.
 func toneLoop(b *testing.B) [][]byte {
 	enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
+	if err == nil {
+		err = enc.SetMaxBandwidth(toneBandwidth)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -270,6 +278,10 @@ func dialBrowser(g *sip.Gateway, phones *webphone.Phones, tone [][]byte, meter *
 	pb, err := answerInBrowserWith(ctx, phones, agent, replay, nil, func(seq uint16, _ uint32, at time.Time) { meter.arrived(sid, seq, at) })
 	if err != nil {
 		return nil, err
+	}
+	if pb.mic.bandwidth != toneBandwidth {
+		pb.close()
+		return nil, fmt.Errorf("the gateway's answer allows Opus bandwidth %d, the replayed tone is %d", pb.mic.bandwidth, toneBandwidth)
 	}
 	d := <-res
 	if d.err != nil {

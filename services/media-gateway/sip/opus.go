@@ -16,10 +16,12 @@ import (
 // resampling. A failure on one packet drops that packet, as a lost one.
 const opusSupported = true
 
-// The encoder's application and complexity (0 to 10): see encode.
+// The encoder's application, complexity (0 to 10) and bit rate: see
+// encode.
 const (
 	opusApplication = opus.AppRestrictedLowdelay
-	opusComplexity  = 1
+	opusComplexity  = 0
+	opusBitrate     = 24000
 )
 
 // opusMaxSamples is the longest packet's samples at 8 kHz: 120 ms.
@@ -76,13 +78,15 @@ func (o *opusCodec) encode(dst, pcm []byte) []byte {
 			return dst
 		}
 		// The encoder was most of a browser leg's CPU (issue 15's bench):
-		// 83 µs a frame in VoIP mode (SILK) at libopus's default
-		// complexity, 9; 24 µs at 1; 13 µs in restricted low-delay mode
-		// (CELT only) at 1. On audio that was G.711 a hop before, CELT at
-		// 1 keeps the spectrum the browser hears closer than SILK at 9
-		// (TestOpusComplexityKeepsTheSpectrum), for about 11 kb/s where
-		// SILK took 8, and 2.5 ms of look-ahead where SILK takes 6.5.
+		// about 100 µs a frame in VoIP mode (SILK) at libopus's default
+		// complexity, 9; 16 µs in restricted low-delay mode (CELT only) at
+		// complexity 1; 11 µs at 0 with 24 kb/s. Bits are cheaper than
+		// cycles here: at 24 kb/s (a third of G.711's 64) CELT at 0 keeps
+		// the spectrum the browser hears far closer than SILK at 9 did at
+		// its default rate (TestOpusComplexityKeepsTheSpectrum), with 2.5 ms
+		// of look-ahead where SILK takes 6.5.
 		_ = enc.SetComplexity(opusComplexity)
+		_ = enc.SetBitrate(opusBitrate)
 		o.enc, o.packet = enc, make([]byte, 1500)
 		if len(o.samples) < opusMaxSamples {
 			o.samples = make([]int16, opusMaxSamples)

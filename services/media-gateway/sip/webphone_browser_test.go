@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +37,7 @@ type pionBrowser struct {
 	onPacket func(seq uint16, ts uint32, at time.Time)
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	mic      *mic
 }
 
 var browserAPI = func() *webrtc.API {
@@ -129,6 +132,8 @@ func offerFromBrowser(ctx context.Context, phones *webphone.Phones, agent, call 
 		_ = pc.Close()
 		return nil, err
 	}
+	track.bandwidth = opusBandwidth(answer)
+	b.mic = track
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -143,6 +148,40 @@ func offerFromBrowser(ctx context.Context, phones *webphone.Phones, agent, call 
 type mic struct {
 	*webrtc.TrackLocalStaticRTP
 	pkt rtp.Packet
+	// bandwidth is the most the answer's maxplaybackrate lets the encoder
+	// use, as a browser's does (RFC 7587 6.1).
+	bandwidth opus.Bandwidth
+}
+
+// opusBandwidth is the Opus bandwidth an answer's maxplaybackrate allows
+// (fullband when it names none).
+func opusBandwidth(sdp string) opus.Bandwidth {
+	pt := ""
+	for _, line := range strings.Split(sdp, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "a=rtpmap:"); ok && strings.Contains(strings.ToLower(v), " opus/48000") {
+			pt, _, _ = strings.Cut(v, " ")
+		}
+		v, ok := strings.CutPrefix(line, "a=fmtp:"+pt+" ")
+		if pt == "" || !ok {
+			continue
+		}
+		for _, param := range strings.Split(v, ";") {
+			if r, ok := strings.CutPrefix(strings.TrimSpace(param), "maxplaybackrate="); ok {
+				switch n, _ := strconv.Atoi(r); {
+				case n <= 0:
+				case n <= 8000:
+					return opus.Narrowband
+				case n <= 12000:
+					return opus.Mediumband
+				case n <= 16000:
+					return opus.Wideband
+				case n <= 24000:
+					return opus.SuperWideband
+				}
+			}
+		}
+	}
+	return opus.Fullband
 }
 
 func newMic() (*mic, error) {
@@ -170,7 +209,7 @@ func (m *mic) WriteSample(s pionmedia.Sample) error {
 // speak sends a 20 ms Opus frame of the tone every 20 ms until stop.
 func speak(track *mic, hz float64, stop <-chan struct{}) {
 	enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP)
-	if err != nil {
+	if err != nil || enc.SetMaxBandwidth(track.bandwidth) != nil {
 		return
 	}
 	pcm := make([]int16, 960)
@@ -323,6 +362,10 @@ func TestBrowserPhoneAudio(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer browser.close()
+	// The bridge is 8 kHz: the answer asks the browser for no more.
+	if browser.mic.bandwidth != opus.Narrowband {
+		t.Errorf("the answer lets the browser send Opus bandwidth %d, want narrowband (maxplaybackrate=8000)", browser.mic.bandwidth)
+	}
 	d := <-res
 	if d.err != nil {
 		t.Fatalf("Dial: %v", d.err)
