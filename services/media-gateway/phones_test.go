@@ -31,6 +31,10 @@ type phone struct {
 	// silentFor: it says nothing (but 100 Trying) this long before it
 	// rings; set with silentFirst before any call.
 	silentFor atomic.Int64
+	// atOnce: it answers with no ringing before (no 180).
+	atOnce atomic.Bool
+	// onAck, when set, sees each ACK before diago does.
+	onAck atomic.Pointer[func(*sipgosip.Request)]
 
 	mu      sync.Mutex
 	invites map[string]int    // call attempt -> initial INVITEs
@@ -86,7 +90,9 @@ func startPhoneWith(t *testing.T, ringOnly bool, answerAfter time.Duration) *pho
 				return
 			}
 		}
-		_ = d.Ringing()
+		if !p.atOnce.Load() {
+			_ = d.Ringing()
+		}
 		if p.answerAfter > 0 {
 			select {
 			case <-time.After(p.answerAfter):
@@ -149,6 +155,9 @@ func (p *phone) count(next sipgo.RequestHandler) sipgo.RequestHandler {
 			p.other[req.Method.String()]++
 		}
 		p.mu.Unlock()
+		if f := p.onAck.Load(); f != nil && req.IsAck() {
+			(*f)(req)
+		}
 		next(req, tx)
 	}
 }

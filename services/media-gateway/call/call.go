@@ -130,7 +130,10 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 					AgentLeg: c.Legs[LegAgent], ContactLeg: c.Legs[LegContact]}}, nil
 			}
 		case ContactRinging:
-			if s.Status == Dialling && !s.ContactRinging {
+			// Again only with a dialog not on record: the answer, when no
+			// ringing came before it or it came from another fork, is
+			// recorded this way before it is acknowledged.
+			if s.Status == Dialling && (!s.ContactRinging || otherDialog(s.ContactLeg, c.Legs[LegContact])) {
 				return []proto.Message{&mediav1.ContactRinging{CallId: s.ID, InteractionId: s.Interaction, SipCode: int32(c.Code), At: at,
 					ContactLeg: c.Legs[LegContact]}}, nil
 			}
@@ -176,6 +179,12 @@ func endOr(end mediav1.EndReason) mediav1.EndReason {
 	return end
 }
 
+// otherDialog says whether b is a dialog a is not: another Call-ID or
+// another remote tag.
+func otherDialog(a, b *mediav1.LegDialog) bool {
+	return b != nil && (a == nil || a.GetCallId() != b.GetCallId() || a.GetTo() != b.GetTo())
+}
+
 // Evolve applies one event.
 func Evolve(s State, e proto.Message) State {
 	switch e := e.(type) {
@@ -196,7 +205,7 @@ func Evolve(s State, e proto.Message) State {
 		}
 	case *mediav1.ContactRinging:
 		s.ContactRinging = true
-		if e.ContactLeg != nil && s.ContactLeg == nil {
+		if e.ContactLeg != nil {
 			s.ContactLeg = e.ContactLeg
 		}
 	case *mediav1.CallConnected:

@@ -13,6 +13,12 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
+// A forked INVITE's dialogs: one rang, the other answered.
+var (
+	ringingLeg  = &mediav1.LegDialog{CallId: "c1", To: "<sip:+1@t>;tag=ring", Early: true}
+	answeredLeg = &mediav1.LegDialog{CallId: "c1", To: "<sip:+1@t>;tag=answer"}
+)
+
 func TestDecide(t *testing.T) {
 	started := &mediav1.DialStarted{CallId: "k1", InteractionId: "i1", Instance: "a"}
 	connected := &mediav1.CallConnected{CallId: "k1"}
@@ -27,6 +33,12 @@ func TestDecide(t *testing.T) {
 		{"start again is nothing", []proto.Message{started}, start, nil},
 		{"agent rings", []proto.Message{started}, Report{Step: AgentRinging, At: t0}, []string{"AgentRinging"}},
 		{"contact rings once", []proto.Message{started, &mediav1.ContactRinging{}}, Report{Step: ContactRinging}, nil},
+		{"contact rings again in its dialog: nothing", []proto.Message{started, &mediav1.ContactRinging{ContactLeg: ringingLeg}},
+			Report{Step: ContactRinging, Legs: map[string]*mediav1.LegDialog{LegContact: ringingLeg}}, nil},
+		{"contact answers in another fork's dialog: recorded", []proto.Message{started, &mediav1.ContactRinging{ContactLeg: ringingLeg}},
+			Report{Step: ContactRinging, Legs: map[string]*mediav1.LegDialog{LegContact: answeredLeg}}, []string{"ContactRinging"}},
+		{"contact answers with no ringing before: recorded", []proto.Message{started, &mediav1.ContactRinging{}},
+			Report{Step: ContactRinging, Legs: map[string]*mediav1.LegDialog{LegContact: answeredLeg}}, []string{"ContactRinging"}},
 		{"connect", []proto.Message{started}, Report{Step: Connect}, []string{"CallConnected"}},
 		{"busy", []proto.Message{started}, Report{Step: Fail, Outcome: mediav1.Outcome_OUTCOME_BUSY, Code: 486}, []string{"DialFailed"}},
 		{"failure after connect ends", []proto.Message{started, connected}, Report{Step: Fail}, []string{"CallEnded"}},
@@ -249,5 +261,17 @@ func TestPartyRingsABrowser(t *testing.T) {
 	r, ok := out[0].(*mediav1.PartyRinging)
 	if !ok || !r.Browser || r.BrowserUrl != p.BrowserURL || r.PartyAgentId != "agent2" {
 		t.Errorf("PartyRinging = %v, want the browser and its URL", out[0])
+	}
+}
+
+// The leg on record is the last dialog reported: the one a takeover ends.
+func TestContactLegIsTheLastRecorded(t *testing.T) {
+	s := State{}
+	for _, e := range []proto.Message{&mediav1.DialStarted{CallId: "k1"}, &mediav1.ContactRinging{ContactLeg: ringingLeg},
+		&mediav1.ContactRinging{ContactLeg: answeredLeg}} {
+		s = Evolve(s, e)
+	}
+	if s.ContactLeg.GetTo() != answeredLeg.To {
+		t.Errorf("contact leg on record: %q, want the answered dialog %q", s.ContactLeg.GetTo(), answeredLeg.To)
 	}
 }

@@ -203,8 +203,7 @@ func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*
 	if err != nil {
 		return nil, d.agentOutcome(ctx, err)
 	}
-	d.report(answered(AgentAnswered, agent))
-	d.log.Info("sip: agent answered")
+	d.log.Info("sip: agent answered") // and reported, before the ACK
 
 	// The agent hanging up while the contact rings cancels the contact leg.
 	cctx, stopContact := context.WithCancelCause(ctx)
@@ -277,8 +276,8 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		dlg.InviteRequest.SetDestination(flowSrc)
 	}
 
-	var heard atomic.Bool // any provisional response: CANCEL is allowed
-	rang := false
+	var heard atomic.Bool     // any provisional response: CANCEL is allowed
+	rang, rangTo := false, "" // reported ringing, with the dialog's To (and tag) then
 	opts := diago.InviteClientOptions{
 		Headers: append([]sipgosip.Header{sipgosip.NewHeader(callHeader, d.id)}, d.g.sessionHeaders()...),
 		OnResponse: func(res *sipgosip.Response) error {
@@ -286,7 +285,7 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 				heard.Store(true)
 			}
 			if !rang && (res.StatusCode == sipgosip.StatusRinging || res.StatusCode == sipgosip.StatusSessionInProgress) {
-				rang = true
+				rang, rangTo = true, toOf(res)
 				d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason,
 					Legs: append(legDialogs(d.up...), earlyDialog(role, to, res))})
 			}
@@ -318,6 +317,8 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		release()
 		return nil, &legError{role: role, code: sipgosip.StatusNotAcceptableHere, reason: reasonNoSRTP}
 	}
+	l := &leg{role: role, dialog: dlg, media: med, offers: &d.g.offers}
+	d.recordAnswer(l, ringing, rangTo)
 	if err := dlg.Ack(ctx); err != nil {
 		d.abandon(dlg)
 		release()
@@ -326,7 +327,32 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 	// An answered leg holds its slot until its dialog ends (sipgo cancels
 	// the dialog's context then, as legDone relies on).
 	context.AfterFunc(dlg.Context(), release)
-	return &leg{role: role, dialog: dlg, media: med, offers: &d.g.offers}, nil
+	return l, nil
+}
+
+// recordAnswer puts an answered leg's dialog on record before the ACK that
+// confirms it: a gateway killed between the two would otherwise leave the
+// phone in a call that no record names, which the instance taking over
+// cannot end. The agent's answer is reported as such; another leg's is
+// reported with its ringing kind when the ringing did not already record
+// this dialog (a 200 with no 180 before it, or from another fork).
+func (d *dial) recordAnswer(l *leg, ringing ProgressKind, rangTo string) {
+	res := l.dialog.InviteResponse
+	switch {
+	case l.role == roleAgent:
+		d.report(answered(AgentAnswered, l, d.up...))
+	case res != nil && toOf(res) != rangTo:
+		d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason, Legs: append(legDialogs(d.up...), legDialogs(l)...)})
+	}
+}
+
+// toOf is a response's To header value, with the peer's tag: which dialog
+// (of a forked INVITE's) it is in.
+func toOf(res *sipgosip.Response) string {
+	if h := res.To(); h != nil {
+		return h.Value()
+	}
+	return ""
 }
 
 // ringContext is the wait for an answer: it ends at the ring timeout or with

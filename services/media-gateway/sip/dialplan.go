@@ -67,7 +67,8 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 		}
 		return nil, d.agentOutcome(ctx, err)
 	}
-	d.report(answered(AgentAnswered, agent, contact))
+	// The agent's answer was reported with the contact's leg before the
+	// ACK (recordAnswer).
 	if ctx.Err() != nil || contact.dialog.LoadState() == sipgosip.DialogStateEnded {
 		// Cancelled, stopped or hung up just as the agent answered.
 		d.hangupAfterFailure(ctx, agent, contact)
