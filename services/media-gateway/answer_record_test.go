@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 )
 
@@ -79,4 +80,39 @@ func TestAnswerOnRecordBeforeItsACK(t *testing.T) {
 			t.Errorf("the %s's answer, when its ACK came: %q, want its dialog on record", role, onRecord[role])
 		}
 	}
+}
+
+// TestLostCallAfterBlindTransferHangsUpTheParty: after a blind transfer
+// the contact talks to the party and the agent's leg is gone; the gateway
+// holding the call dies. The instance taking over hangs up the contact and
+// the party: the party's leg is on record from its answer (PartyAnswered),
+// not only the legs the call was placed with.
+func TestLostCallAfterBlindTransferHangsUpTheParty(t *testing.T) {
+	env := newEnv(t)
+	agent, trunk, party := startPhone(t), startPhone(t), startPhone(t)
+	gws := map[string]*gateway{
+		"gw-a": startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil),
+		"gw-b": startGateway(t, env, "gw-b", trunk.Addr, testTTL, nil),
+	}
+	waitReady(t, env, gws["gw-a"], gws["gw-b"])
+	env.Relay()
+	evs := func() []proto.Message { return events(t, env, "media-call-k0") }
+
+	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "dial-0"}, dialRequest(0, agent))
+	waitFor(t, 10*time.Second, "call k0 connected", func() bool {
+		_, ok := has[*mediav1.CallConnected](evs())
+		return ok
+	})
+	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "transfer-0"}, &agentv1.TransferRequested{InteractionId: "i0", CallId: "k0",
+		AgentId: "a1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@" + party.Addr}})
+	waitFor(t, 10*time.Second, "call k0 transferred to the party", func() bool {
+		_, ok := has[*mediav1.CallTransferred](evs())
+		return ok && agent.byesOf("k0") == 1
+	})
+	started, _ := has[*mediav1.DialStarted](evs())
+	gws[started.Instance].crash()
+	waitFor(t, 5*testTTL, "the lost call's contact and party hung up", func() bool {
+		_, lost := has[*mediav1.CallLost](evs())
+		return lost && trunk.byesOf("k0") == 1 && party.byesOf("k0") == 1
+	})
 }

@@ -78,6 +78,8 @@ func TestDecideParty(t *testing.T) {
 	ringing := &mediav1.PartyRinging{PartyAgentId: "agent2", Party: "agent2", Purpose: consult.Purpose}
 	ringingBlind := &mediav1.PartyRinging{Party: blind.Display, Purpose: blind.Purpose}
 	talking := &mediav1.PartyConnected{}
+	partyLegs := map[string]*mediav1.LegDialog{LegParty: answeredLeg}
+	answeredParty := &mediav1.PartyAnswered{PartyLeg: answeredLeg}
 	up := []proto.Message{started, connected}
 	with := func(more ...proto.Message) []proto.Message { return append(append([]proto.Message{}, up...), more...) }
 	cases := []struct {
@@ -90,7 +92,12 @@ func TestDecideParty(t *testing.T) {
 		{"ringing from hold", with(held), Report{Step: PartyRinging, Party: consult}, []string{"PartyRinging"}},
 		{"one party at a time", with(held, ringing), Report{Step: PartyRinging, Party: blind}, nil},
 		{"no party before connected", []proto.Message{started}, Report{Step: PartyRinging, Party: consult}, nil},
+		{"party's answer recorded with its leg", with(held, ringing), Report{Step: PartyAnswer, Legs: partyLegs}, []string{"PartyAnswered"}},
+		{"party's answer once per dialog", with(held, ringing, answeredParty), Report{Step: PartyAnswer, Legs: partyLegs}, nil},
+		{"no answer without a party", with(held), Report{Step: PartyAnswer, Legs: partyLegs}, nil},
 		{"consulted party answers", with(held, ringing), Report{Step: PartyConnected}, []string{"PartyConnected"}},
+		{"connected after its answer", with(held, ringing, answeredParty), Report{Step: PartyConnected}, []string{"PartyConnected"}},
+		{"blind transfer after the answer", with(held, ringingBlind, answeredParty), Report{Step: Transfer}, []string{"CallTransferred"}},
 		{"answers once", with(held, ringing, talking), Report{Step: PartyConnected}, nil},
 		{"conference takes the contact off hold", with(held, ringing, talking), Report{Step: Conference}, []string{"CallHeld", "ConferenceStarted"}},
 		{"no conference while ringing", with(held, ringing), Report{Step: Conference}, nil},
@@ -273,5 +280,20 @@ func TestContactLegIsTheLastRecorded(t *testing.T) {
 	}
 	if s.ContactLeg.GetTo() != answeredLeg.To {
 		t.Errorf("contact leg on record: %q, want the answered dialog %q", s.ContactLeg.GetTo(), answeredLeg.To)
+	}
+}
+
+// A blind transfer's party leg is on record from its answer on: the leg a
+// takeover hangs up once the agent's is gone.
+func TestBlindTransferKeepsThePartyLeg(t *testing.T) {
+	s := State{}
+	for _, e := range []proto.Message{&mediav1.DialStarted{CallId: "k1"}, &mediav1.CallConnected{ContactLeg: ringingLeg, AgentLeg: ringingLeg},
+		&mediav1.PartyRinging{Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_TRANSFER}, &mediav1.PartyAnswered{PartyLeg: answeredLeg},
+		&mediav1.CallTransferred{Blind: true}} {
+		s = Evolve(s, e)
+	}
+	legs := s.Legs()
+	if legs[LegParty].GetTo() != answeredLeg.To || legs[LegAgent] != nil || legs[LegContact] == nil {
+		t.Errorf("legs on record after a blind transfer: %v, want the contact's and the party's", legs)
 	}
 }

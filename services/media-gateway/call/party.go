@@ -49,6 +49,11 @@ func decideParty(s State, c Report) ([]proto.Message, error) {
 		}
 		return append(out, &mediav1.PartyRinging{CallId: s.ID, InteractionId: s.Interaction, Purpose: c.Party.Purpose,
 			PartyAgentId: c.Party.AgentID, Party: c.Party.Display, Browser: c.Party.Browser, BrowserUrl: c.Party.BrowserURL, At: at}), nil
+	case PartyAnswer:
+		if s.Status == Connected && p.Phase == PartyRung && otherDialog(s.PartyLeg, c.Legs[LegParty]) {
+			return []proto.Message{&mediav1.PartyAnswered{CallId: s.ID, InteractionId: s.Interaction,
+				PartyAgentId: p.AgentID, Party: p.Display, At: at, PartyLeg: c.Legs[LegParty]}}, nil
+		}
 	case PartyConnected:
 		if s.Status == Connected && p.Phase == PartyRung {
 			return []proto.Message{&mediav1.PartyConnected{CallId: s.ID, InteractionId: s.Interaction,
@@ -85,9 +90,13 @@ func evolveParty(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *mediav1.PartyRinging:
 		s.Party = Party{AgentID: e.PartyAgentId, Display: e.Party, Purpose: e.Purpose, Phase: PartyRung}
+	case *mediav1.PartyAnswered:
+		s.PartyLeg = e.PartyLeg // still rung: a consult is not connected until PartyConnected
 	case *mediav1.PartyConnected:
 		s.Party.Phase = PartyTalking
-		s.PartyLeg = e.PartyLeg
+		if e.PartyLeg != nil {
+			s.PartyLeg = e.PartyLeg
+		}
 	case *mediav1.ConferenceStarted:
 		s.Party.Phase = PartyConferenced
 	case *mediav1.CallTransferred:

@@ -333,14 +333,17 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 // recordAnswer puts an answered leg's dialog on record before the ACK that
 // confirms it: a gateway killed between the two would otherwise leave the
 // phone in a call that no record names, which the instance taking over
-// cannot end. The agent's answer is reported as such; another leg's is
-// reported with its ringing kind when the ringing did not already record
-// this dialog (a 200 with no 180 before it, or from another fork).
+// cannot end. The agent's and a third party's answers are reported as
+// such; the contact's with its ringing kind when the ringing did not
+// already record this dialog (a 200 with no 180 before it, or from another
+// fork).
 func (d *dial) recordAnswer(l *leg, ringing ProgressKind, rangTo string) {
 	res := l.dialog.InviteResponse
 	switch {
 	case l.role == roleAgent:
 		d.report(answered(AgentAnswered, l, d.up...))
+	case l.role == roleParty:
+		d.report(answered(PartyAnswered, l))
 	case res != nil && toOf(res) != rangTo:
 		d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason, Legs: append(legDialogs(d.up...), legDialogs(l)...)})
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,8 @@ type goUA struct {
 	// offer (set before the first call).
 	clearAnswer bool
 	last        *diago.DialogServerSession // the call it answered last (hangUp)
+	// onAck, when set, sees each ACK before diago does.
+	onAck atomic.Pointer[func(*sipgosip.Request)]
 }
 
 // Marks of the two sides' audio; 0xFF is PCMU silence (the hold tone's gaps).
@@ -189,7 +192,15 @@ func newGoUA(t *testing.T, mark byte, transport, addr string, tlsConf *tlsPair, 
 		t.Fatal(err)
 	}
 	u.ua, u.srv = ua, srv
-	u.dg = diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet), diago.WithTransport(tr))
+	u.dg = diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet), diago.WithTransport(tr),
+		diago.WithServerRequestMiddleware(func(next sipgo.RequestHandler) sipgo.RequestHandler {
+			return func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
+				if f := u.onAck.Load(); f != nil && req.IsAck() {
+					(*f)(req)
+				}
+				next(req, tx)
+			}
+		}))
 	u.dg.HandleFunc(u.serve)
 	srv.OnOptions(func(req *sipgosip.Request, tx sipgosip.ServerTransaction) {
 		u.mu.Lock()

@@ -114,7 +114,14 @@ func (c *Call) ring(ctx context.Context, p Party, purpose Purpose) error {
 	c.emit(Progress{Kind: PartyRinging, Purpose: purpose})
 	c.ctl.Unlock()
 
-	d := &dial{g: c.g, id: c.id, report: func(Progress) {}, log: c.log.With("leg", "party")}
+	// Of the party dial's own reports only the answer is recorded (before
+	// its ACK, recordAnswer): PartyRinging went out above, before the INVITE.
+	d := &dial{g: c.g, id: c.id, report: func(p Progress) {
+		if p.Kind == PartyAnswered {
+			p.Purpose = purpose
+			c.emit(p)
+		}
+	}, log: c.log.With("leg", "party")}
 	l, err := d.invite(rctx, roleParty, to, c.partyRingTimeout(p), PartyRinging)
 
 	c.ctl.Lock()

@@ -3,7 +3,11 @@ package sip_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
+
+	sipgosip "github.com/emiago/sipgo/sip"
 
 	"github.com/emiago/diago/audio"
 
@@ -109,7 +113,7 @@ func TestConsultConferenceDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.PartyConnected, sip.Conferenced, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAnswered, sip.PartyConnected, sip.Conferenced, sip.PartyLeft, sip.Ended)
 	if p := rec.got[len(rec.got)-2]; p.Reason != sip.ReasonPartyDropped || p.End != sip.EndPartyDropped || p.Purpose != sip.PurposeConsult {
 		t.Errorf("PartyLeft %+v, want reason %q, purpose consult", p, sip.ReasonPartyDropped)
 	}
@@ -152,7 +156,7 @@ func TestConsultThenTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.PartyConnected, sip.Transferred, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAnswered, sip.PartyConnected, sip.Transferred, sip.PartyLeft, sip.Ended)
 }
 
 // handedOverControls: the agent a call was transferred to holds, retrieves
@@ -202,7 +206,7 @@ func TestBlindTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.Transferred, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAnswered, sip.Transferred, sip.PartyLeft, sip.Ended)
 	for _, p := range rec.got {
 		if (p.Kind == sip.PartyRinging || p.Kind == sip.Transferred) && p.Purpose != sip.PurposeTransfer {
 			t.Errorf("%v purpose %v, want transfer", p.Kind, p.Purpose)
@@ -310,5 +314,37 @@ func TestTransferToNumberThroughTheTrunk(t *testing.T) {
 	}
 	if err := call.Transfer(context.Background(), sip.Party{Number: "+442071234568"}); !errors.Is(err, sip.ErrTransferred) {
 		t.Errorf("a second transfer = %v, want ErrTransferred", err)
+	}
+}
+
+// TestPartyAnswerReportedBeforeItsACK: when the party's phone gets the ACK
+// of its answer, the answer and its dialog are reported already, so that a
+// gateway killed between the two leaves no party in a call no record names
+// (after a blind transfer, nothing else would name the party's leg).
+func TestPartyAnswerReportedBeforeItsACK(t *testing.T) {
+	t.Parallel()
+	call, rec, _, contact, party := dialParty(t, "party-answer-record")
+	var atAck atomic.Value // what was reported of the party's dialog when its ACK came
+	check := func(ack *sipgosip.Request) {
+		tag, _ := ack.To().Params.Get("tag")
+		found := "not reported"
+		rec.mu.Lock()
+		for _, p := range rec.got {
+			for _, d := range p.Legs {
+				if p.Kind == sip.PartyAnswered && d.Role == sip.RoleParty && tag != "" && strings.Contains(d.To, "tag="+tag) {
+					found = "reported"
+				}
+			}
+		}
+		rec.mu.Unlock()
+		atAck.CompareAndSwap(nil, found)
+	}
+	party.onAck.Store(&check)
+	if err := call.Transfer(context.Background(), sip.Party{AgentURI: "sip:agent2@" + party.Addr}); err != nil {
+		t.Fatalf("Transfer: %v", err)
+	}
+	grows(t, "party's audio at the contact", func() int { return contact.count(partyMark) }, 10)
+	if got := atAck.Load(); got != "reported" {
+		t.Errorf("the party's answer, when its ACK came: %v, want reported with its dialog", got)
 	}
 }

@@ -24,6 +24,9 @@ const (
 	// PartyRinging: a third party is rung (Progress.Purpose says why); the
 	// contact is on hold. Exactly one PartyLeft follows, however it ends.
 	PartyRinging
+	// PartyAnswered: the party's phone answered (consult or blind
+	// transfer); reported before the answer is acknowledged, with its leg.
+	PartyAnswered
 	// PartyConnected: the consulted party answered; the agent talks to them.
 	PartyConnected
 	// Conferenced: agent, contact and party hear each other.
@@ -43,6 +46,7 @@ var kindNames = map[ProgressKind]string{
 	Failed:         "failed",
 	Ended:          "ended",
 	PartyRinging:   "party ringing",
+	PartyAnswered:  "party answered",
 	PartyConnected: "party connected",
 	Conferenced:    "conferenced",
 	Transferred:    "transferred",
