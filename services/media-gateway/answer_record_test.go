@@ -13,14 +13,23 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
+	mediagateway "github.com/ringback/ringback/services/media-gateway"
 )
 
 // TestAnswerOnRecordBeforeItsACK: the agent's phone and the trunk answer at
 // once, with no ringing before. When each gets its ACK, the dialog it
 // answered is on record already: a gateway killed between the answer and
 // the record would otherwise leave a call up that no record names, which
-// the instance taking over could not hang up.
+// the instance taking over could not hang up. Either leg first.
 func TestAnswerOnRecordBeforeItsACK(t *testing.T) {
+	for _, contactFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "agent first", true: "contact first"}[contactFirst], func(t *testing.T) {
+			answerOnRecordBeforeItsACK(t, contactFirst)
+		})
+	}
+}
+
+func answerOnRecordBeforeItsACK(t *testing.T, contactFirst bool) {
 	env := newEnv(t)
 	agent, trunk := startPhone(t), startPhone(t)
 	var mu sync.Mutex
@@ -59,12 +68,19 @@ func TestAnswerOnRecordBeforeItsACK(t *testing.T) {
 		return nil
 	}))
 	trunk.onAck.Store(check("contact", func(m proto.Message) *mediav1.LegDialog {
-		if r, ok := m.(*mediav1.ContactRinging); ok {
-			return r.ContactLeg
+		switch e := m.(type) {
+		case *mediav1.ContactRinging:
+			return e.ContactLeg
+		case *mediav1.CallConnected:
+			return e.ContactLeg
 		}
 		return nil
 	}))
-	a := startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil)
+	a := startGateway(t, env, "gw-a", trunk.Addr, testTTL, func(c *mediagateway.Config) {
+		if contactFirst {
+			c.ContactFirst = "support"
+		}
+	})
 	waitReady(t, env, a)
 	env.Relay()
 

@@ -199,7 +199,7 @@ func (e *legError) Error() string {
 func (e *legError) Unwrap() error { return e.err }
 
 func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*Call, error) {
-	agent, err := d.invite(ctx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
+	agent, err := d.invite(ctx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging, d.answerAs(AgentAnswered))
 	if err != nil {
 		return nil, d.agentOutcome(ctx, err)
 	}
@@ -208,7 +208,16 @@ func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*
 	// The agent hanging up while the contact rings cancels the contact leg.
 	cctx, stopContact := context.WithCancelCause(ctx)
 	stopWatch := context.AfterFunc(agent.dialog.Context(), func() { stopContact(errAgentHungUp) })
-	contact, err := d.inviteContact(cctx, number)
+	// The contact's answer connects the call, on record before its ACK,
+	// unless the agent is gone by then (below: both are hung up).
+	connect := func(contact *leg) bool {
+		if ctx.Err() != nil || agent.dialog.LoadState() == sipgosip.DialogStateEnded {
+			return false
+		}
+		d.report(answered(Connected, contact, agent))
+		return true
+	}
+	contact, err := d.inviteContact(cctx, number, connect)
 	stopWatch()
 	stopContact(nil)
 	if err != nil {
@@ -225,8 +234,7 @@ func (d *dial) run(ctx context.Context, agentURI sipgosip.Uri, number string) (*
 	}
 
 	call := newCall(d, agent, contact)
-	d.report(answered(Connected, contact, agent))
-	d.log.Info("sip: connected")
+	d.log.Info("sip: connected") // and reported, before the contact's ACK
 	call.start()
 	return call, nil
 }
@@ -242,7 +250,14 @@ func answered(kind ProgressKind, l *leg, others ...*leg) Progress {
 }
 
 // invite places one leg and waits for its answer, for at most ringTimeout.
-func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTimeout time.Duration, ringing ProgressKind) (*leg, error) {
+// The answer is on record before the ACK that confirms it: a gateway killed
+// between the two would otherwise leave the phone in a call that no record
+// names, which the instance taking over could not hang up. answer, when it
+// is not nil, reports it (and says whether it did); otherwise, or when it
+// did not, the leg's dialog is reported with its ringing kind, unless its
+// ringing already put that dialog on record.
+func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTimeout time.Duration, ringing ProgressKind,
+	answer func(*leg) bool) (*leg, error) {
 	if err := ctx.Err(); err != nil {
 		// The dial was stopped before this leg (cancelled, or its call
 		// taken over by another instance): no INVITE leaves.
@@ -318,7 +333,9 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		return nil, &legError{role: role, code: sipgosip.StatusNotAcceptableHere, reason: reasonNoSRTP}
 	}
 	l := &leg{role: role, dialog: dlg, media: med, offers: &d.g.offers}
-	d.recordAnswer(l, ringing, rangTo)
+	if answer == nil || !answer(l) {
+		d.recordDialog(l, ringing, rangTo)
+	}
 	if err := dlg.Ack(ctx); err != nil {
 		d.abandon(dlg)
 		release()
@@ -330,21 +347,20 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 	return l, nil
 }
 
-// recordAnswer puts an answered leg's dialog on record before the ACK that
-// confirms it: a gateway killed between the two would otherwise leave the
-// phone in a call that no record names, which the instance taking over
-// cannot end. The agent's and a third party's answers are reported as
-// such; the contact's with its ringing kind when the ringing did not
-// already record this dialog (a 200 with no 180 before it, or from another
-// fork).
-func (d *dial) recordAnswer(l *leg, ringing ProgressKind, rangTo string) {
-	res := l.dialog.InviteResponse
-	switch {
-	case l.role == roleAgent:
-		d.report(answered(AgentAnswered, l, d.up...))
-	case l.role == roleParty:
-		d.report(answered(PartyAnswered, l))
-	case res != nil && toOf(res) != rangTo:
+// answerAs is an answer for invite: the leg's 2xx reported as kind, with
+// the legs up already (d.up).
+func (d *dial) answerAs(kind ProgressKind) func(*leg) bool {
+	return func(l *leg) bool {
+		d.report(answered(kind, l, d.up...))
+		return true
+	}
+}
+
+// recordDialog reports an answered leg's dialog with its ringing kind when
+// the ringing did not already record it (a 200 with no 180 before it, or
+// from another fork).
+func (d *dial) recordDialog(l *leg, ringing ProgressKind, rangTo string) {
+	if res := l.dialog.InviteResponse; res != nil && toOf(res) != rangTo {
 		d.report(Progress{Kind: ringing, SIPCode: res.StatusCode, Reason: res.Reason, Legs: append(legDialogs(d.up...), legDialogs(l)...)})
 	}
 }

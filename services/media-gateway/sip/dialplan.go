@@ -40,12 +40,13 @@ func (g *Gateway) DialContactFirst(ctx context.Context, id, agentURI, number str
 	return g.dial(ctx, id, agentURI, number, report, contactFirst)
 }
 
-func (d *dial) inviteContact(ctx context.Context, number string) (*leg, error) {
-	return d.invite(ctx, roleContact, d.g.trunkURI(number), d.g.cfg.ContactRingTimeout, ContactRinging)
+// inviteContact places the contact's leg; answer is invite's.
+func (d *dial) inviteContact(ctx context.Context, number string, answer func(*leg) bool) (*leg, error) {
+	return d.invite(ctx, roleContact, d.g.trunkURI(number), d.g.cfg.ContactRingTimeout, ContactRinging, answer)
 }
 
 func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, number string) (*Call, error) {
-	contact, err := d.inviteContact(ctx, number)
+	contact, err := d.inviteContact(ctx, number, nil)
 	if err != nil {
 		return nil, d.contactOutcome(ctx, err)
 	}
@@ -55,7 +56,7 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 	actx, stopAgent := context.WithCancelCause(ctx)
 	stopWatch := context.AfterFunc(contact.dialog.Context(), func() { stopAgent(errContactHungUp) })
 	d.up = []*leg{contact} // reported with the agent's ringing: up while it rings
-	agent, err := d.invite(actx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging)
+	agent, err := d.invite(actx, roleAgent, agentURI, d.g.cfg.AgentRingTimeout, AgentRinging, d.answerAs(AgentAnswered))
 	d.up = nil
 	stopWatch()
 	stopAgent(nil)
@@ -67,8 +68,8 @@ func (d *dial) runContactFirst(ctx context.Context, agentURI sipgosip.Uri, numbe
 		}
 		return nil, d.agentOutcome(ctx, err)
 	}
-	// The agent's answer was reported with the contact's leg before the
-	// ACK (recordAnswer).
+	// The agent's answer was reported with the contact's leg before its
+	// ACK (invite).
 	if ctx.Err() != nil || contact.dialog.LoadState() == sipgosip.DialogStateEnded {
 		// Cancelled, stopped or hung up just as the agent answered.
 		d.hangupAfterFailure(ctx, agent, contact)

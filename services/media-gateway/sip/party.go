@@ -115,14 +115,14 @@ func (c *Call) ring(ctx context.Context, p Party, purpose Purpose) error {
 	c.ctl.Unlock()
 
 	// Of the party dial's own reports only the answer is recorded (before
-	// its ACK, recordAnswer): PartyRinging went out above, before the INVITE.
+	// its ACK, invite): PartyRinging went out above, before the INVITE.
 	d := &dial{g: c.g, id: c.id, report: func(p Progress) {
 		if p.Kind == PartyAnswered {
 			p.Purpose = purpose
 			c.emit(p)
 		}
 	}, log: c.log.With("leg", "party")}
-	l, err := d.invite(rctx, roleParty, to, c.partyRingTimeout(p), PartyRinging)
+	l, err := d.invite(rctx, roleParty, to, c.partyRingTimeout(p), PartyRinging, d.answerAs(PartyAnswered))
 
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
