@@ -18,7 +18,10 @@ import (
 // Dialer places calls. Both ways ring the agent's phone and the contact
 // and return once the call is connected, or with an *OutcomeError (or the
 // context's error when ctx was cancelled). report receives every step of
-// the attempt, in order, from then until the call ends.
+// the attempt, in order, from then until the call ends. A leg's answer is
+// reported, with its dialog, before the answer is acknowledged (ACK), so
+// report should record it before it returns: a leg no record names cannot
+// be hung up by another instance.
 type Dialer interface {
 	// Dial rings the agent's phone, then the contact.
 	Dial(ctx context.Context, id, agentURI, number string, report func(Progress)) (Call, error)
