@@ -654,13 +654,19 @@ func (x *AgentAnswered) GetContactLeg() *LegDialog {
 	return nil
 }
 
+// ContactRinging: the contact's phone rings (180/183 from the trunk). An
+// answer that does not connect the call at once (the contact dialled
+// first, or the agent gone meanwhile) and whose dialog no ringing recorded
+// (a 200 with no 180 before it, sip_code 200; or from another fork of the
+// INVITE) is recorded this way too, before it is acknowledged: a call has a
+// second ContactRinging only when its INVITE forked.
 type ContactRinging struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
 	SipCode       int32                  `protobuf:"varint,3,opt,name=sip_code,json=sipCode,proto3" json:"sip_code,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
-	ContactLeg    *LegDialog             `protobuf:"bytes,5,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"` // early: the ringing INVITE, to cancel a lost call's
+	ContactLeg    *LegDialog             `protobuf:"bytes,5,opt,name=contact_leg,json=contactLeg,proto3" json:"contact_leg,omitempty"` // early: the ringing INVITE, to cancel a lost call's; or the answer not yet acknowledged
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
