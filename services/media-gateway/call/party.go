@@ -32,8 +32,9 @@ const (
 )
 
 // decideParty turns a third party's step into events. Each event is
-// recorded once, in order: PartyRinging, then PartyConnected,
-// ConferenceStarted or CallTransferred, and one PartyLeft at the end.
+// recorded once, in order: PartyRinging, PartyAnswered (with the party's
+// leg, before its ACK), then PartyConnected, ConferenceStarted or
+// CallTransferred, and one PartyLeft at the end.
 func decideParty(s State, c Report) ([]proto.Message, error) {
 	at := timestamppb.New(c.At)
 	p := s.Party
