@@ -177,3 +177,47 @@ func power(s []float64, bin int) float64 {
 	}
 	return re*re + im*im
 }
+
+// BenchmarkOpusDecode is the cost of one 20 ms frame from a browser,
+// decoded to the bridge's 8 kHz: as a browser sends it when the answer says
+// maxplaybackrate=8000 (narrowband, webphone's answer), and fullband, as it
+// would otherwise.
+func BenchmarkOpusDecode(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		bw   opus.Bandwidth
+	}{{"narrowband", opus.Narrowband}, {"fullband", opus.Fullband}} {
+		b.Run(c.name, func(b *testing.B) {
+			enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP) // a browser's
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := enc.SetMaxBandwidth(c.bw); err != nil {
+				b.Fatal(err)
+			}
+			x := speechLike(sampleRate)
+			pcm, out := make([]int16, 960), make([]byte, 1500)
+			var frames [][]byte
+			for f := 0; f+160 <= len(x); f += 160 {
+				for k := range pcm { // 8 kHz speech, held to 48 kHz
+					pcm[k] = int16(x[f+k/6])
+				}
+				n, err := enc.Encode(pcm, out)
+				if err != nil {
+					b.Fatal(err)
+				}
+				frames = append(frames, append([]byte(nil), out[:n]...))
+			}
+			dec, err := opus.NewDecoder(sampleRate, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := make([]int16, opusMaxSamples)
+			for i := 0; b.Loop(); i++ {
+				if _, err := dec.Decode(frames[i%len(frames)], got); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
