@@ -78,13 +78,14 @@ func (o *opusCodec) encode(dst, pcm []byte) []byte {
 			return dst
 		}
 		// The encoder was most of a browser leg's CPU (issue 15's bench):
-		// about 100 µs a frame in VoIP mode (SILK) at libopus's default
-		// complexity, 9; 16 µs in restricted low-delay mode (CELT only) at
-		// complexity 1; 11 µs at 0 with 24 kb/s. Bits are cheaper than
-		// cycles here: at 24 kb/s (a third of G.711's 64) CELT at 0 keeps
-		// the spectrum the browser hears far closer than SILK at 9 did at
-		// its default rate (TestOpusComplexityKeepsTheSpectrum), with 2.5 ms
-		// of look-ahead where SILK takes 6.5.
+		// about 90 µs a frame in VoIP mode (SILK) at libopus's default
+		// complexity, 9; 13 µs in restricted low-delay mode (CELT only) at
+		// complexity 1; 9 µs at 0 with 24 kb/s (BenchmarkOpusEncode). Bits
+		// are cheaper than cycles here: at 24 kb/s (a third of G.711's 64)
+		// CELT at 0 keeps the spectrum the browser hears far closer than
+		// SILK at 9 did at its default rate
+		// (TestOpusComplexityKeepsTheSpectrum), with 2.5 ms of look-ahead
+		// where SILK takes 6.5.
 		_ = enc.SetComplexity(opusComplexity)
 		_ = enc.SetBitrate(opusBitrate)
 		o.enc, o.packet = enc, make([]byte, 1500)
