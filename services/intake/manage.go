@@ -98,7 +98,7 @@ func (s *Service) rescheduleCallback(ctx context.Context, id string, desired tim
 		// the same decision.
 		return out, err
 	}
-	st, settled, err := s.settleMove(ctx, id)
+	st, settled, err := s.settleMove(ctx, id, out.State)
 	if err != nil {
 		return out, err
 	}
@@ -127,13 +127,15 @@ func moveStatus(err error) (int, error) {
 // the scheduler's new due time, or an agent's accept. It reads the store,
 // so it sees a decision whichever replica's inbox recorded it. Not
 // settled within the wait, or with the client gone, it answers the state
-// so far.
-func (s *Service) settleMove(ctx context.Context, id string) (callback.State, bool, error) {
+// so far: at least recorded, the state the move itself left (a wait that
+// ends inside the first read must not answer an empty callback, which
+// says no move is pending).
+func (s *Service) settleMove(ctx context.Context, id string, recorded callback.State) (callback.State, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.moveWait())
 	defer cancel()
 	tick := time.NewTicker(movePoll)
 	defer tick.Stop()
-	var st callback.State
+	st := recorded
 	for {
 		l, err := eventstore.Load(ctx, s.deps.Store, callback.Stream(id), aggregate)
 		switch {

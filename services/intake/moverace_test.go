@@ -147,3 +147,20 @@ func waitMoveAsked(t *testing.T, env *servicetest.Env, id string) {
 	}
 	t.Fatal("the move was never recorded")
 }
+
+// A wait that ends inside its first read of the callback (the e2e tests run
+// with --intake.move-wait 1ms) still answers the callback as the move left
+// it: before, the 202 carried an empty callback, whose move_pending was
+// false, and the visitor's page said "moved" at once, with no state.
+func TestAMoveWhoseWaitEndsAtOnceAnswersThePendingCallback(t *testing.T) {
+	env := startLinks(t, Config{LinkKey: &testLinkKey, MoveWait: time.Nanosecond})
+	cb := dueNow(t, env, "+14155550109", "i9")
+	got := <-moveAsync(env, cb, servicetest.Start.Add(5*time.Hour))
+	var v selfView
+	if err := json.Unmarshal([]byte(got.body), &v); got.status != http.StatusAccepted || err != nil {
+		t.Fatalf("answer %d %s", got.status, got.body)
+	}
+	if !v.MovePending || v.State == "" || v.State == "UNSPECIFIED" || v.PhoneNumber == "" {
+		t.Fatalf("a move pending answered %+v, want the callback, its move pending", v)
+	}
+}
