@@ -200,7 +200,7 @@ func BenchmarkOpusDecode(b *testing.B) {
 			var frames [][]byte
 			for f := 0; f+160 <= len(x); f += 160 {
 				for k := range pcm { // 8 kHz speech, held to 48 kHz
-					pcm[k] = int16(x[f+k/6])
+					pcm[k] = int16(max(-32768, min(32767, x[f+k/6])))
 				}
 				n, err := enc.Encode(pcm, out)
 				if err != nil {
