@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/ringback/ringback/libs/lifecycle"
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
@@ -35,10 +36,15 @@ func openSIP(cfg Config, log *slog.Logger) (*adapter, error) {
 	}
 	a := &adapter{}
 	if !cfg.Phone.Off { // the browsers' phones (issue 15)
-		if a.phones, err = webphone.New(cfg.Phone.WebPhoneConfig(sc.AgentRingTimeout), log.With("component", "webphone")); err != nil {
+		// The browsers' phones are in this process: their legs' RTP need
+		// not cross loopback UDP.
+		links := rtplink.NewRegistry()
+		wc := cfg.Phone.WebPhoneConfig(sc.AgentRingTimeout)
+		wc.Links = links
+		if a.phones, err = webphone.New(wc, log.With("component", "webphone")); err != nil {
 			return nil, fmt.Errorf("media-gateway: %w", err)
 		}
-		sc.WebPhones = a.phones.Addr()
+		sc.WebPhones, sc.Links = a.phones.Addr(), a.phones.Links()
 	}
 	if a.gw, err = sip.New(sc, log.With("component", "sip")); err != nil {
 		a.close()

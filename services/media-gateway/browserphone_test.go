@@ -20,6 +20,7 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
@@ -116,11 +117,11 @@ type browserGateway struct {
 func startBrowserGateway(t *testing.T, env *servicetest.Env, id, trunk string) *browserGateway {
 	t.Helper()
 	log := env.Log.With("instance", id)
-	phones, err := webphone.New(webphone.Config{Loopback: true}, slog.New(slog.DiscardHandler))
+	phones, err := webphone.New(webphone.Config{Loopback: true, Links: rtplink.NewRegistry()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := sip.New(sip.Config{Listen: "127.0.0.1:0", Trunk: trunk, CallerID: "ringback", WebPhones: phones.Addr(),
+	gw, err := sip.New(sip.Config{Listen: "127.0.0.1:0", Trunk: trunk, CallerID: "ringback", WebPhones: phones.Addr(), Links: phones.Links(),
 		AgentRingTimeout: 10 * time.Second, ContactRingTimeout: 5 * time.Second}, log)
 	if err != nil {
 		t.Fatal(err)

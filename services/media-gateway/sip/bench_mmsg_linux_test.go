@@ -5,6 +5,7 @@ package sip_test
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 	"unsafe"
@@ -35,6 +36,7 @@ type mmsgConn struct {
 	riovs  []syscall.Iovec
 	rbufs  [][]byte
 	roobs  [][]byte
+	rfrom  []syscall.RawSockaddrInet4 // where each datagram came from
 	rn     int
 	rerr   syscall.Errno
 	readFn func(uintptr) bool // doRead, bound once: no closure per read
@@ -56,7 +58,7 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 		return nil, err
 	}
 	m := &mmsgConn{rc: rc, rhdrs: make([]mmsghdr, batch), riovs: make([]syscall.Iovec, batch),
-		rbufs: make([][]byte, batch), roobs: make([][]byte, batch),
+		rbufs: make([][]byte, batch), roobs: make([][]byte, batch), rfrom: make([]syscall.RawSockaddrInet4, batch),
 		whdrs: make([]mmsghdr, 0, batch), wiovs: make([]syscall.Iovec, 0, batch)}
 	for i := range m.rhdrs {
 		m.rbufs[i] = make([]byte, size)
@@ -66,6 +68,7 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 		m.rhdrs[i].hdr.Iov = &m.riovs[i]
 		m.rhdrs[i].hdr.Iovlen = 1
 		m.rhdrs[i].hdr.Control = &m.roobs[i][0]
+		m.rhdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&m.rfrom[i]))
 	}
 	m.readFn, m.writeFn = m.doRead, m.doWrite
 	return m, nil
@@ -83,6 +86,7 @@ func (m *mmsgConn) enableTimestamps() bool {
 func (m *mmsgConn) doRead(fd uintptr) bool {
 	for i := range m.rhdrs {
 		m.rhdrs[i].hdr.SetControllen(len(m.roobs[i]))
+		m.rhdrs[i].hdr.Namelen = syscall.SizeofSockaddrInet4
 		m.rhdrs[i].hdr.Flags = 0
 	}
 	n, _, e := syscall.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.rhdrs[0])), uintptr(len(m.rhdrs)),
@@ -107,6 +111,13 @@ func (m *mmsgConn) read() (int, error) {
 }
 
 func (m *mmsgConn) packet(i int) []byte { return m.rbufs[i][:m.rhdrs[i].n] }
+
+// from is where datagram i came from.
+func (m *mmsgConn) from(i int) netip.AddrPort {
+	sa := &m.rfrom[i]
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+}
 
 // arrival is the kernel's timestamp of datagram i (SO_TIMESTAMPNS).
 func (m *mmsgConn) arrival(i int) (time.Time, bool) {

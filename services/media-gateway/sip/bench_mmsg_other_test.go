@@ -4,16 +4,18 @@ package sip_test
 
 import (
 	"net"
+	"net/netip"
 	"time"
 )
 
 // mmsgConn without recvmmsg/sendmmsg: one datagram per system call, and
 // no kernel timestamps (see bench_mmsg_linux_test.go).
 type mmsgConn struct {
-	c   *net.UDPConn
-	buf []byte
-	n   int
-	q   []queued
+	c    *net.UDPConn
+	buf  []byte
+	n    int
+	last netip.AddrPort
+	q    []queued
 }
 
 type queued struct {
@@ -30,15 +32,17 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 func (m *mmsgConn) enableTimestamps() bool { return false }
 
 func (m *mmsgConn) read() (int, error) {
-	n, _, err := m.c.ReadFromUDP(m.buf)
+	n, from, err := m.c.ReadFromUDPAddrPort(m.buf)
 	if err != nil {
 		return 0, err
 	}
-	m.n = n
+	m.n, m.last = n, from
 	return 1, nil
 }
 
 func (m *mmsgConn) packet(int) []byte { return m.buf[:m.n] }
+
+func (m *mmsgConn) from(int) netip.AddrPort { return m.last }
 
 func (m *mmsgConn) arrival(int) (time.Time, bool) { return time.Time{}, false }
 

@@ -15,6 +15,9 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/diago/audio"
 	"github.com/emiago/diago/media"
+	"github.com/pion/rtp"
+
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 )
 
 // The gateway anchors the media of every call: each leg's RTP ends at the
@@ -158,15 +161,31 @@ type endpoint struct {
 	role string
 	dm   *diago.DialogMedia
 	in   *media.RTPPacketReader
+	link *rtplink.End // the leg's RTP in process, instead of in
 	out  sender
-	opus opusCodec  // the leg's Opus decoder and encoder, made on first use
-	neg  codecCache // codecs() of the last media session seen
+	// pcm and enc are scratch for the packets received from the leg
+	// (handle), used by one goroutine at a time.
+	pcm, enc []byte
+	opus     opusCodec  // the leg's Opus decoder and encoder, made on first use
+	neg      codecCache // codecs() of the last media session seen
 }
 
 func newEndpoint(l *leg) *endpoint {
 	// Both fields are set once when the leg is answered; a re-INVITE
 	// swaps the session inside them.
 	e := &endpoint{role: l.role, dm: l.media, in: l.media.RTPPacketReader, out: sender{w: l.media.RTPPacketWriter}}
+	if l.link != nil {
+		// The leg's RTP is in process: the bridge handles what the link
+		// brings, and diago's packet writer writes to it (no re-INVITE
+		// swaps either, as they do the media session's).
+		codec := media.CodecAudioUlaw
+		if ms := l.media.MediaSession(); ms != nil {
+			codec = media.CodecAudioFromSession(ms)
+		}
+		e.in, e.link = nil, l.link
+		e.out.w = media.NewRTPPacketWriter(l.link, codec)
+		e.out.w.ClockDisable() // the bridge paces nothing: it forwards
+	}
 	if l.dialog != nil && l.dialog.InviteResponse != nil {
 		e.out.pack.askFor(l.dialog.InviteResponse.Body()) // the packet time it wants
 	}
@@ -330,6 +349,17 @@ func (b *bridge) detach(ch int) { b.legs[ch].Store(nil) }
 
 func (b *bridge) read(ch int) {
 	ep := b.legs[ch].Load()
+	if ep.link != nil {
+		// In process: the link's writer hands each packet to the bridge
+		// on its own goroutine, until the leg's media closes the link.
+		ep.link.Handle(func(p *rtp.Packet) { b.handle(ch, ep, p.Payload, p.PayloadType) })
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			<-ep.link.Done()
+		}()
+		return
+	}
 	if ep.in == nil {
 		b.log.Warn("sip: leg without media, no audio from it", "leg", ep.role)
 		return
@@ -349,7 +379,6 @@ func (b *bridge) wait() { b.wg.Wait() }
 // the topology says. It returns when the leg's media is closed.
 func (b *bridge) forward(ch int, from *endpoint) {
 	buf := make([]byte, media.RTPBufSize)
-	var pcm, out []byte
 	for {
 		n, err := from.in.Read(buf)
 		if err != nil {
@@ -365,60 +394,67 @@ func (b *bridge) forward(ch int, from *endpoint) {
 		if n == 0 {
 			continue // diago drops what arrives while we are sendonly
 		}
-		// Events, comfort noise and unknown payloads are not forwarded: the
-		// other leg may use other payload types, and the DTMF the contact
-		// hears is what SendDTMF sends.
-		inLaw := from.codecs().recvLaw(from.in.PacketHeader.PayloadType)
-		topo := b.topology()
-		if inLaw == lawNone || (topo.recChannel(ch) == chanAgent && b.muted.Load()) {
-			continue
+		b.handle(ch, from, buf[:n], from.in.PacketHeader.PayloadType)
+	}
+}
+
+// handle sends the audio of one packet from channel ch's leg where the
+// topology says. One goroutine at a time handles a leg's packets: its
+// reader, or the writer at the other end of its link.
+func (b *bridge) handle(ch int, from *endpoint, payload []byte, pt uint8) {
+	// Events, comfort noise and unknown payloads are not forwarded: the
+	// other leg may use other payload types, and the DTMF the contact
+	// hears is what SendDTMF sends.
+	inLaw := from.codecs().recvLaw(pt)
+	topo := b.topology()
+	if inLaw == lawNone || (topo.recChannel(ch) == chanAgent && b.muted.Load()) {
+		return
+	}
+	if topo == topoConference {
+		if m := b.mix.Load(); m != nil {
+			from.pcm = from.decode(inLaw, from.pcm[:0], payload)
+			m.add(ch, from.pcm)
 		}
-		if topo == topoConference {
-			if m := b.mix.Load(); m != nil {
-				pcm = from.decode(inLaw, pcm[:0], buf[:n])
-				m.add(ch, pcm)
+		return
+	}
+	// On hold the pair is silent (the contact and whoever has the call:
+	// the agent, or the agent it was transferred to); in a consultation
+	// only the contact is held, and the topology already leaves them out.
+	if (topo == topoPair || topo == topoTransferred) && b.held.Load() {
+		return
+	}
+	peer := topo.peer(ch)
+	if peer < 0 {
+		return
+	}
+	to := b.legs[peer].Load()
+	if to == nil {
+		return
+	}
+	dst := to.codecs()
+	if dst.law == lawNone {
+		return
+	}
+	rec := b.rec.Load()
+	if rec != nil || inLaw != dst.law {
+		pcm := from.decode(inLaw, from.pcm[:0], payload)
+		from.pcm = pcm
+		if rec != nil {
+			rec.add(topo.recChannel(ch), pcm)
+		}
+		if inLaw != dst.law && dst.law == lawOpus {
+			// Opus frames are cut from the PCM, to the leg's ptime.
+			if err := to.writePCMOpus(ch, pcm, dst.send.PayloadType); err != nil {
+				b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
 			}
-			continue
+			return
 		}
-		// On hold the pair is silent (the contact and whoever has the call:
-		// the agent, or the agent it was transferred to); in a consultation
-		// only the contact is held, and the topology already leaves them out.
-		if (topo == topoPair || topo == topoTransferred) && b.held.Load() {
-			continue
+		if inLaw != dst.law {
+			from.enc = to.encode(dst.law, from.enc[:0], pcm)
+			payload = from.enc
 		}
-		peer := topo.peer(ch)
-		if peer < 0 {
-			continue
-		}
-		to := b.legs[peer].Load()
-		if to == nil {
-			continue
-		}
-		dst := to.codecs()
-		if dst.law == lawNone {
-			continue
-		}
-		payload := buf[:n]
-		rec := b.rec.Load()
-		if rec != nil || inLaw != dst.law {
-			pcm = from.decode(inLaw, pcm[:0], payload)
-			if rec != nil {
-				rec.add(topo.recChannel(ch), pcm)
-			}
-			if inLaw != dst.law && dst.law == lawOpus {
-				// Opus frames are cut from the PCM, to the leg's ptime.
-				if err := to.writePCMOpus(ch, pcm, dst.send.PayloadType); err != nil {
-					b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
-				}
-				continue
-			}
-			if inLaw != dst.law {
-				out = to.encode(dst.law, out[:0], pcm)
-				payload = out
-			}
-		}
-		if err := to.out.writeAudioFrom(ch, payload, dst.send.PayloadType, dst.law); err != nil {
-			b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
-		}
+	}
+	if err := to.out.writeAudioFrom(ch, payload, dst.send.PayloadType, dst.law); err != nil {
+		b.log.Debug("sip: write RTP", "leg", to.role, "error", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 )
 
 // Config is the gateway's SIP configuration.
@@ -18,6 +20,10 @@ type Config struct {
 	// an agent URI webrtc:<agent> rings sip:<agent>@WebPhones. Empty: no
 	// browser is a phone, and such an agent is not available.
 	WebPhones string
+	// Links, when set, carries the RTP of legs to WebPhones in this process
+	// (package rtplink), as the browsers' phones are: both must be given
+	// the same registry. Nil: over loopback UDP, as any phone's.
+	Links *rtplink.Registry
 	// Trunk is the host:port of the SIP trunk; a contact is dialled as
 	// sip:<E.164 number>@<Trunk>.
 	Trunk string

@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
 
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 	"github.com/ringback/ringback/services/media-gateway/telephony"
 )
 
@@ -168,6 +169,9 @@ type leg struct {
 	dialog *diago.DialogClientSession
 	media  *diago.DialogMedia
 	offers *offerBook // where its re-INVITEs' ptime is noted
+	// link carries the leg's RTP in process (a browser's phone, with
+	// Config.Links); nil: the media session's own RTP.
+	link *rtplink.End
 }
 
 // legError is why a leg was not answered.
@@ -333,6 +337,15 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		return nil, &legError{role: role, code: sipgosip.StatusNotAcceptableHere, reason: reasonNoSRTP}
 	}
 	l := &leg{role: role, dialog: dlg, media: med, offers: &d.g.offers}
+	if links := d.g.cfg.Links; links != nil && d.g.isWebPhones(to) {
+		if ms := med.MediaSession(); ms != nil {
+			l.link = links.Join(rtplink.Key(d.id, to.User, ms.Laddr.Port), rtplink.Caller)
+			med.OnClose(l.link.Close)
+			if dlg.Context().Err() != nil {
+				_ = l.link.Close() // ended before the hook was there to hear it
+			}
+		}
+	}
 	if answer == nil || !answer(l) {
 		d.recordDialog(l, ringing, rangTo)
 	}

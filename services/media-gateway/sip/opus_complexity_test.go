@@ -182,11 +182,17 @@ func power(s []float64, bin int) float64 {
 // decoded to the bridge's 8 kHz: as a browser sends it when the answer says
 // maxplaybackrate=8000 (narrowband, webphone's answer), and fullband, as it
 // would otherwise.
+// browserNarrowbandBitrate is what a browser's WebRTC stack sends when the
+// answer's maxplaybackrate is 8000: libwebrtc's default Opus bitrate for
+// that playback rate (kOpusBitrateNbBps, audio_encoder_opus.cc).
+const browserNarrowbandBitrate = 12000
+
 func BenchmarkOpusDecode(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		bw   opus.Bandwidth
-	}{{"narrowband", opus.Narrowband}, {"fullband", opus.Fullband}} {
+		name    string
+		bw      opus.Bandwidth
+		bitrate int // 0: the encoder's default
+	}{{"narrowband", opus.Narrowband, 0}, {"narrowband/12kbps", opus.Narrowband, browserNarrowbandBitrate}, {"fullband", opus.Fullband, 0}} {
 		b.Run(c.name, func(b *testing.B) {
 			enc, err := opus.NewEncoder(48000, 1, opus.AppVoIP) // a browser's
 			if err != nil {
@@ -194,6 +200,11 @@ func BenchmarkOpusDecode(b *testing.B) {
 			}
 			if err := enc.SetMaxBandwidth(c.bw); err != nil {
 				b.Fatal(err)
+			}
+			if c.bitrate > 0 {
+				if err := enc.SetBitrate(c.bitrate); err != nil {
+					b.Fatal(err)
+				}
 			}
 			x := speechLike(sampleRate)
 			pcm, out := make([]int16, 960), make([]byte, 1500)

@@ -23,6 +23,7 @@ import (
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"gopkg.in/hraban/opus.v2"
 
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 	"github.com/ringback/ringback/services/media-gateway/webphone"
 )
@@ -56,7 +57,7 @@ var browserAPI = func() *webrtc.API {
 	// browsers share the gateway's process, where a real browser's own
 	// bookkeeping would not run, let alone be collected by its GC.
 	var ir interceptor.Registry
-	if err := webphone.Interceptors(&ir); err != nil {
+	if err := browserInterceptors(&ir); err != nil {
 		panic(err)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&ir))
@@ -76,19 +77,25 @@ func answerInBrowser(ctx context.Context, phones *webphone.Phones, agent string,
 func answerInBrowserWith(ctx context.Context, phones *webphone.Phones, agent string,
 	send func(t *mic, stop <-chan struct{}),
 	heard func([]int16), onPacket func(uint16, uint32, time.Time)) (*pionBrowser, error) {
-	var call string
-	for call == "" {
+	call, err := ringingOn(ctx, phones, agent)
+	if err != nil {
+		return nil, err
+	}
+	return offerFromBrowser(ctx, phones, agent, call, send, heard, onPacket)
+}
+
+// ringingOn waits for a call to ring the agent's browser, and names it.
+func ringingOn(ctx context.Context, phones *webphone.Phones, agent string) (string, error) {
+	for {
 		if ids := phones.Ringing(agent); len(ids) > 0 {
-			call = ids[0]
-			break
+			return ids[0], nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("no call rang %s's browser: %w", agent, ctx.Err())
+			return "", fmt.Errorf("no call rang %s's browser: %w", agent, ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return offerFromBrowser(ctx, phones, agent, call, send, heard, onPacket)
 }
 
 // offerFromBrowser is a pion browser's offer for call, ringing or up.
@@ -284,7 +291,7 @@ func (b *pionBrowser) close() {
 // startPhones runs the browsers' phones until the test ends.
 func startPhones(tb testing.TB) *webphone.Phones {
 	tb.Helper()
-	return startPhonesWith(tb, webphone.Config{Loopback: true})
+	return startPhonesWith(tb, webphone.Config{Loopback: true, Links: rtplink.NewRegistry()})
 }
 
 func startPhonesWith(tb testing.TB, cfg webphone.Config) *webphone.Phones {
@@ -328,7 +335,7 @@ func dialBrowserPhone(t *testing.T, phones *webphone.Phones, contactHz float64, 
 		}
 		mu.Unlock()
 	})
-	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
+	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones, c.Links = phones.Addr(), phones.Links() })
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	t.Cleanup(cancel)
 	res := make(chan dialedCall, 1)
@@ -447,7 +454,7 @@ func TestBrowserPhoneDeclined(t *testing.T) {
 	t.Parallel()
 	phones := startPhones(t)
 	contact := startGoUA(t, contactMark)
-	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones = phones.Addr() })
+	g := startGateway(t, contact.Addr, func(c *sip.Config) { c.WebPhones, c.Links = phones.Addr(), phones.Links() })
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	res := make(chan error, 1)

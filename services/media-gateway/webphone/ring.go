@@ -14,8 +14,6 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/diago/media"
 	sipgosip "github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 )
 
 // ring is one call on one agent's browser, from the gateway's INVITE to
@@ -97,11 +95,11 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 	timer := time.NewTimer(p.cfg.RingTimeout)
 	defer timer.Stop()
 	var (
-		o    offer
-		peer *peer
-		sdp  string
+		o   offer
+		pr  *peer
+		sdp string
 	)
-	for peer == nil {
+	for pr == nil {
 		select {
 		case o = <-r.offers:
 		case <-r.hang:
@@ -114,7 +112,7 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 			return
 		}
 		var err error
-		if peer, sdp, err = p.newPeer(o.sdp, codec); err != nil {
+		if pr, sdp, err = p.newPeer(o.sdp, codec); err != nil {
 			// A bad offer is the browser's to correct: the call rings on.
 			o.reply <- answer{err: err}
 		}
@@ -123,23 +121,21 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 	med, err := d.Answer(diago.AnswerOptions{Codecs: []media.Codec{codec}})
 	if err != nil {
 		o.reply <- answer{err: fmt.Errorf("answer the gateway: %w", err)}
-		peer.close()
-		peer.wait()
+		pr.close()
+		pr.wait()
 		return
 	}
 	o.reply <- answer{sdp: sdp}
 	log.Info("webphone: answered in the browser", "codec", codec.Name)
+	leg := p.legOf(med, call, agent)
 	// One reader of the leg for the call's life, writing to whichever
 	// browser connection is current: a connection replaced after a reload
 	// must not leave a second reader on the leg.
-	var track atomic.Pointer[webrtc.TrackLocalStaticRTP]
-	track.Store(peer.track)
+	var track atomic.Pointer[peer]
+	track.Store(pr)
 	pumped, legClosed := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(pumped)
-		toBrowser(med, &track, legClosed)
-	}()
-	peer.bridge(med)
+	leg.toBrowser(&track, legClosed, pumped)
+	pr.bridge(leg)
 	for {
 		select {
 		case <-d.Context().Done(): // the gateway hung up
@@ -154,26 +150,26 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 				continue
 			}
 			track.Store(nil)
-			peer.close()
-			peer.wait()
+			pr.close()
+			pr.wait()
 			o.reply <- answer{sdp: sdp}
-			peer = next
-			track.Store(peer.track)
-			peer.bridge(med)
+			pr = next
+			track.Store(pr)
+			pr.bridge(leg)
 			log.Info("webphone: the browser took the call back")
 			continue
-		case <-peer.failed:
+		case <-pr.failed:
 			// A reload or a network change, not a hang-up: the call waits
 			// for the agent's desktop to take it back with a new offer.
 			track.Store(nil)
-			peer.close()
-			peer.wait()
+			pr.close()
+			pr.wait()
 			log.Info("webphone: the browser's connection went; holding the call for it", "grace", p.cfg.ReconnectGrace)
 			next, ended := p.reconnect(r, d, codec)
 			if next != nil {
-				peer = next
-				track.Store(peer.track)
-				peer.bridge(med)
+				pr = next
+				track.Store(pr)
+				pr.bridge(leg)
 				log.Info("webphone: the browser took the call back")
 				continue
 			}
@@ -186,10 +182,11 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 		_ = d.Hangup(ctx)
 		cancel()
 	}
-	peer.close()
+	pr.close()
 	_ = med.Close()
+	leg.close()
 	close(legClosed)
-	peer.wait()
+	pr.wait()
 	<-pumped
 }
 
@@ -247,123 +244,11 @@ func hasStaticPCMU(sdp string) bool {
 	return false
 }
 
-// peer is the browser's peer connection and the audio between it and the
-// gateway's leg.
-type peer struct {
-	pc     *webrtc.PeerConnection
-	track  *webrtc.TrackLocalStaticRTP
-	remote chan *webrtc.TrackRemote
-	failed chan struct{}
-	fail   sync.Once
-	done   chan struct{} // closed by close: the pumps stop
-	stop   sync.Once
-	wg     sync.WaitGroup
-}
-
-// newPeer answers the browser's offer, gathering every host candidate
-// first (no trickle: one request, one answer).
-func (p *Phones) newPeer(offerSDP string, codec media.Codec) (*peer, string, error) {
-	pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, "", fmt.Errorf("peer connection: %w", err)
-	}
-	pr := &peer{pc: pc, remote: make(chan *webrtc.TrackRemote, 1), failed: make(chan struct{}), done: make(chan struct{})}
-	cp := opusCap
-	if codec.Name != media.CodecAudioOpus.Name {
-		cp = pcmuCap
-	}
-	pr.track, err = webrtc.NewTrackLocalStaticRTP(cp, "audio", "ringback")
-	if err != nil {
-		_ = pc.Close()
-		return nil, "", fmt.Errorf("track: %w", err)
-	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if t.Kind() == webrtc.RTPCodecTypeAudio {
-			select {
-			case pr.remote <- t:
-			default:
-			}
-		}
-	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
-			pr.fail.Do(func() { close(pr.failed) })
-		}
-	})
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
-		_ = pc.Close()
-		return nil, "", fmt.Errorf("%w: %w", ErrBadOffer, err)
-	}
-	sender, err := pc.AddTrack(pr.track)
-	if err != nil {
-		_ = pc.Close()
-		return nil, "", fmt.Errorf("%w: no audio to answer: %w", ErrBadOffer, err)
-	}
-	for _, tr := range pc.GetTransceivers() {
-		if tr.Sender() == sender {
-			_ = tr.SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: cp, PayloadType: payloadType(cp)}})
-		}
-	}
-	// RTCP from the browser passes through the sender's interceptors only
-	// when read.
-	pr.wg.Add(1)
-	go func() {
-		defer pr.wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := sender.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	ans, err := pc.CreateAnswer(nil)
-	if err != nil {
-		pr.close()
-		pr.wait()
-		return nil, "", fmt.Errorf("%w: %w", ErrBadOffer, err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(ans); err != nil {
-		pr.close()
-		pr.wait()
-		return nil, "", fmt.Errorf("local description: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-	}
-	return pr, pc.LocalDescription().SDP, nil
-}
-
-func payloadType(c webrtc.RTPCodecCapability) webrtc.PayloadType {
-	if c.MimeType == webrtc.MimeTypePCMU {
-		return 0
-	}
-	return 111
-}
-
-// bridge pumps the browser's audio to the gateway's leg until close (the
-// other way is the call's own pump, toBrowser).
-func (pr *peer) bridge(med *diago.DialogMedia) {
-	pr.wg.Add(1)
-	go func() {
-		defer pr.wg.Done()
-		select {
-		case t := <-pr.remote:
-			pr.toGateway(t, med)
-		case <-pr.done:
-		}
-	}()
-}
-
-// toBrowser forwards the gateway's audio payloads to the current browser
-// connection (none while a dropped one is awaited) until the leg closes;
-// the track sets its own SSRC and payload type, the gateway's sequence and
-// timestamps stand.
-func toBrowser(med *diago.DialogMedia, track *atomic.Pointer[webrtc.TrackLocalStaticRTP], closed <-chan struct{}) {
+// readLeg forwards the gateway's audio payloads, read from the leg's own
+// RTP, to the current browser connection until the leg closes.
+func (l *legMedia) readLeg(to *atomic.Pointer[peer], closed <-chan struct{}) {
 	buf := make([]byte, media.RTPBufSize)
-	r := med.RTPPacketReader
-	var pkt rtp.Packet
+	r := l.med.RTPPacketReader
 	for {
 		n, err := r.Read(buf)
 		if err != nil {
@@ -378,14 +263,9 @@ func toBrowser(med *diago.DialogMedia, track *atomic.Pointer[webrtc.TrackLocalSt
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		t := track.Load()
-		if n == 0 || t == nil || !audioPT(med, r.PacketHeader.PayloadType) {
-			continue
+		if n > 0 {
+			l.fromGateway(to, &r.PacketHeader, buf[:n])
 		}
-		pkt.Header = rtp.Header{Version: 2, Marker: r.PacketHeader.Marker,
-			SequenceNumber: r.PacketHeader.SequenceNumber, Timestamp: r.PacketHeader.Timestamp}
-		pkt.Payload = buf[:n]
-		_ = t.WriteRTP(&pkt) // a connection closing under it: the next is another track
 	}
 }
 
@@ -398,41 +278,3 @@ func audioPT(med *diago.DialogMedia, pt uint8) bool {
 	c := media.CodecAudioFromSession(ms)
 	return c.PayloadTypeRecv() == pt
 }
-
-// toGateway forwards the browser's audio to the leg, with the browser's
-// sequence and timestamps (its pacing) under the leg's SSRC and payload
-// type.
-func (pr *peer) toGateway(t *webrtc.TrackRemote, med *diago.DialogMedia) {
-	w := med.RTPPacketWriter
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	for {
-		n, _, err := t.Read(buf)
-		if err != nil {
-			return
-		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
-			continue
-		}
-		ms := med.MediaSession()
-		if ms == nil {
-			continue
-		}
-		pkt.Header = rtp.Header{Version: 2, Marker: pkt.Marker, PayloadType: media.CodecAudioFromSession(ms).PayloadType,
-			SequenceNumber: pkt.SequenceNumber, Timestamp: pkt.Timestamp, SSRC: w.SSRC}
-		if err := w.Writer().WriteRTP(&pkt); err != nil && errors.Is(err, net.ErrClosed) {
-			return
-		}
-	}
-}
-
-// close stops the pumps' sources: the peer connection (the browser's track
-// and the sender's RTCP).
-func (pr *peer) close() {
-	pr.stop.Do(func() {
-		close(pr.done)
-		_ = pr.pc.Close()
-	})
-}
-
-func (pr *peer) wait() { pr.wg.Wait() }

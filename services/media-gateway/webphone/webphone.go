@@ -23,9 +23,8 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 	sipgosip "github.com/emiago/sipgo/sip"
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/webrtc/v4"
+
+	"github.com/ringback/ringback/services/media-gateway/rtplink"
 )
 
 // CallHeader carries the gateway's call attempt id in its INVITEs
@@ -61,6 +60,10 @@ type Config struct {
 	// Loopback adds loopback candidates: a browser on the same host
 	// (development, tests).
 	Loopback bool
+	// Links, when set, carries the RTP between the browsers' phones and the
+	// gateway in process (package rtplink): the gateway's sip.Config.Links
+	// must be the same registry. Nil: over the loopback UDP of the SIP legs.
+	Links *rtplink.Registry
 	// PortMin and PortMax bound the UDP ports of the ICE candidates (a
 	// firewall's range); 0: any.
 	PortMin, PortMax uint16
@@ -70,10 +73,13 @@ type Config struct {
 type Phones struct {
 	cfg  Config
 	log  *slog.Logger
-	api  *webrtc.API
-	ua   *sipgo.UserAgent
-	srv  *sipgo.Server
-	conn net.PacketConn
+	cert certificate
+	// consent is how long a browser connection lasts without a check
+	// (consentTimeout; tests shorten it).
+	consent time.Duration
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	conn    net.PacketConn
 
 	mu    sync.Mutex
 	rings map[ringKey]*ring
@@ -91,7 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = time.Minute
 	}
-	api, err := newAPI(cfg)
+	cert, err := newCertificate()
 	if err != nil {
 		return nil, err
 	}
@@ -116,62 +122,16 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 		ua.Close()
 		return nil, fmt.Errorf("webphone server: %w", err)
 	}
-	p := &Phones{cfg: cfg, log: log, api: api, ua: ua, srv: srv, conn: conn, rings: map[ringKey]*ring{}}
+	p := &Phones{cfg: cfg, log: log, cert: cert, consent: consentTimeout, ua: ua, srv: srv, conn: conn, rings: map[ringKey]*ring{}}
 	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}))
 	dg.HandleFunc(p.serve)
 	return p, nil
 }
 
-// newAPI is the WebRTC stack: Opus and PCMU, RTCP reports (Interceptors),
-// host candidates over UDP.
-func newAPI(cfg Config) (*webrtc.API, error) {
-	var me webrtc.MediaEngine
-	for _, c := range []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: opusCap, PayloadType: 111},
-		{RTPCodecCapability: pcmuCap, PayloadType: 0},
-	} {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, fmt.Errorf("webphone codec %s: %w", c.MimeType, err)
-		}
-	}
-	var se webrtc.SettingEngine
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIncludeLoopbackCandidate(cfg.Loopback)
-	// No mDNS: a browser that names its host candidates name.local is
-	// reached at the address its checks come from (a peer-reflexive
-	// candidate), and multicast does not leave the gateway's network
-	// anyway. Each peer connection's mDNS socket was a goroutine and 7 KB
-	// of buffers per call, scanned by every GC (issue 15's bench).
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	if len(cfg.ICEAddresses) > 0 {
-		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.ICEAddresses,
-			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
-			return nil, fmt.Errorf("webphone ICE addresses: %w", err)
-		}
-	}
-	if cfg.PortMin != 0 || cfg.PortMax != 0 {
-		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
-			return nil, fmt.Errorf("webphone ports: %w", err)
-		}
-	}
-	var ir interceptor.Registry
-	if err := Interceptors(&ir); err != nil {
-		return nil, err
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(&me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&ir)), nil
-}
-
-var (
-	// The gateway hears and speaks 8 kHz audio (its bridge is G.711's
-	// rate), so the answer says so (RFC 7587 6.1): a browser then encodes
-	// narrowband, which costs it less, takes less of the agent's uplink,
-	// and costs the gateway 30 % less to decode than the fullband frames it
-	// would otherwise send and the gateway would throw the top of away.
-	opusCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-		SDPFmtpLine: "minptime=10;useinbandfec=1;maxplaybackrate=8000;sprop-maxcapturerate=8000"}
-	pcmuCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}
-)
+// Links is the registry the phones join their legs' links in (nil: none):
+// the gateway's sip.Config.Links.
+func (p *Phones) Links() *rtplink.Registry { return p.cfg.Links }
 
 // Addr is the SIP side's host:port.
 func (p *Phones) Addr() string { return p.conn.LocalAddr().String() }

@@ -1,4 +1,6 @@
-package webphone
+//go:build opus
+
+package sip_test
 
 import (
 	"fmt"
@@ -7,22 +9,22 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Interceptors registers what a browser leg's RTP passes through: RTCP
-// sender and receiver reports (the browser's round trip and loss figures,
-// and ours of it), each packet's header parsed once into the same
-// attributes and header for the whole stream.
+// browserInterceptors registers what the test's pion browsers pass their
+// RTP through: RTCP sender and receiver reports, as a browser sends, each
+// packet's header parsed once into the same attributes and header for the
+// whole stream.
 //
 // pion's defaults add NACK, transport-wide congestion control and a stats
 // recorder. None serves an Opus call (browsers ask no NACK for audio, and
 // a voice call's bitrate is not steered by bandwidth estimates; nothing
 // reads pion's stats), and between them they allocated an attributes map,
-// a header and a header's clone per packet: a third of what the gateway
-// allocated with 80 browser legs, and its garbage collections put 10 ms
-// into every leg's jitter p99 on 2 cores (issue 15).
-func Interceptors(r *interceptor.Registry) error {
+// a header and a header's clone per packet: garbage these browsers, which
+// share the gateway's process in the tests and its bench, must not make
+// for the gateway's GC (issue 15).
+func browserInterceptors(r *interceptor.Registry) error {
 	r.Add(&headerOnceFactory{}) // first added is innermost: it reads first
 	if err := webrtc.ConfigureRTCPReports(r); err != nil {
-		return fmt.Errorf("webphone RTCP reports: %w", err)
+		return fmt.Errorf("pion browser RTCP reports: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,6 @@
+//go:build opus
+
+package sip
+
+// BrowserNarrowbandBitrate is browserNarrowbandBitrate, for the load bench.
+const BrowserNarrowbandBitrate = browserNarrowbandBitrate

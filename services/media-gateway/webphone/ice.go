@@ -1,0 +1,94 @@
+package webphone
+
+import (
+	"bytes"
+	"crypto/rand"
+	"net"
+	"net/netip"
+
+	"github.com/pion/stun/v3"
+)
+
+// The gateway is an ICE-lite agent (RFC 8445 2.5): it has a public (or,
+// with ICEAddresses, a 1:1 NAT's) address, gathers host candidates only,
+// and answers the browser's connectivity checks, which the browser, as
+// the controlling full agent, sends, nominates and repeats for consent
+// (RFC 7675). A server that does no checks of its own needs no ICE state
+// machine, timers or goroutines: one reply per request, on the socket's
+// one reader.
+
+// checked answers a binding request from the browser; it says whether the
+// request was the browser's (our ufrag, our password's integrity) and
+// whether it nominated the address it came from. Anything else is dropped
+// without a reply, as a request failing integrity must be (RFC 8445 7.3).
+func (pr *peer) checked(b []byte, from netip.AddrPort) (valid, nominated bool) {
+	m := stun.Message{Raw: b}
+	if err := m.Decode(); err != nil || m.Type != stun.BindingRequest {
+		return false, false
+	}
+	var user stun.Username
+	if err := user.GetFrom(&m); err != nil {
+		return false, false
+	}
+	// USERNAME is "<our ufrag>:<theirs>" (RFC 8445 7.2.2).
+	if !bytes.Equal(user, []byte(pr.usernameWant)) {
+		return false, false
+	}
+	if err := pr.integrity.Check(&m); err != nil {
+		return false, false
+	}
+	if err := stun.Fingerprint.Check(&m); err != nil {
+		return false, false
+	}
+	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: net.IP(from.Addr().AsSlice()), Port: int(from.Port())},
+		pr.integrity, stun.Fingerprint)
+	if err != nil {
+		return false, false
+	}
+	_, _ = pr.conn.WriteToUDPAddrPort(resp.Raw, from) // a lost reply is the browser's to retransmit
+	return true, m.Contains(stun.AttrUseCandidate)
+}
+
+// iceChars are those ICE allows in a ufrag or password (RFC 8839 5.4).
+const iceChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// iceString is n random ICE characters: a ufrag needs 24 bits of
+// randomness, a password 128 (RFC 8445 5.3).
+func iceString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand does not fail (Go 1.24)
+	for i := range b {
+		b[i] = iceChars[int(b[i])%len(iceChars)]
+	}
+	return string(b)
+}
+
+// Packets on an ICE socket are told apart by their first byte (RFC 7983).
+const (
+	kindNone = iota
+	kindSTUN
+	kindDTLS
+	kindRTP // or RTCP
+)
+
+func packetKind(b []byte) int {
+	if len(b) == 0 {
+		return kindNone
+	}
+	switch c := b[0]; {
+	case c <= 3:
+		return kindSTUN
+	case c >= 20 && c <= 63:
+		return kindDTLS
+	case c >= 128 && c <= 191:
+		return kindRTP
+	}
+	return kindNone
+}
+
+// isRTCP tells RTCP from RTP on a muxed port (RFC 5761 4): RTCP's packet
+// types 192-223 fall where RTP's marker bit and payload type are.
+func isRTCP(b []byte) bool {
+	return len(b) > 1 && b[1] >= 192 && b[1] <= 223
+}

@@ -1,0 +1,300 @@
+package webphone
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago/media"
+	"github.com/pion/rtp"
+	"github.com/pion/stun/v3"
+)
+
+// peer is one browser connection of a call: an ICE-lite socket, its DTLS
+// association, and the SRTP between the browser and the leg. One goroutine
+// reads the socket and does everything a packet asks inline (answer a
+// check, hand DTLS to the handshake, open SRTP and write the RTP to the
+// leg): a browser's audio costs one read, one decryption and one write,
+// where a general WebRTC stack passed each packet through four goroutines
+// and their buffers (issue 15's bench: 3 of a browser leg's 9 millicores).
+type peer struct {
+	conn  *net.UDPConn
+	local local
+	// usernameWant is the USERNAME of the browser's checks.
+	usernameWant string
+	integrity    stun.MessageIntegrity
+	remoteSHA256 [32]byte
+	pt           uint8 // the browser's payload type for the leg's codec
+
+	pipe *DatagramPipe
+	// remote is the address the browser nominated (or, until it does, the
+	// first it checked from): where DTLS and SRTP go.
+	remote atomic.Pointer[netip.AddrPort]
+	keys   atomic.Pointer[srtpKeys]
+	// lastCheck is when the browser last proved it is there (a valid
+	// check: consent, RFC 7675), in Unix nanoseconds; consent is how long
+	// that lasts.
+	lastCheck atomic.Int64
+	consent   time.Duration
+	// leg is where the browser's audio goes: the gateway's leg, once
+	// bridged.
+	leg atomic.Pointer[legMedia]
+
+	txMu              sync.Mutex
+	txPlain, txSealed []byte // one packet at a time
+
+	failed chan struct{}
+	fail   sync.Once
+	why    error
+	done   chan struct{} // closed by close: the goroutines stop
+	stop   sync.Once
+	wg     sync.WaitGroup
+}
+
+// srtpOverhead is the most SRTP adds to a packet: the 16-byte GCM tag.
+const srtpOverhead = 16
+
+// Consent (RFC 7675): a browser checks its pair every 5 s or so; after
+// consentTimeout without one (or without any since the answer), it is
+// gone.
+const consentTimeout = 30 * time.Second
+
+// newPeer answers the browser's offer: a socket for its candidates, the
+// answer naming them, and the goroutines that serve it until close.
+func (p *Phones) newPeer(offerSDP string, codec media.Codec) (*peer, string, error) {
+	o, err := parseOffer(offerSDP, codec)
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := p.listenICE()
+	if err != nil {
+		return nil, "", err
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	var ssrc [4]byte
+	_, _ = crand.Read(ssrc[:])
+	l := local{ufrag: iceString(8), pwd: iceString(24), fingerprint: p.cert.fingerprint,
+		// The browser offers actpass: the gateway is the DTLS server, which
+		// spares the browser's first flight a round trip (RFC 8842 5.3).
+		dtlsClient: o.dtlsAsked == "passive", ssrc: binary.BigEndian.Uint32(ssrc[:])}
+	for _, ip := range p.candidateIPs() {
+		l.candidates = append(l.candidates, candidate{ip: ip, port: port})
+	}
+	if len(l.candidates) == 0 {
+		conn.Close()
+		return nil, "", errors.New("webphone: no address to give the browser (no interface, and no --media.webrtc-ice-address)")
+	}
+	pr := &peer{conn: conn, local: l, usernameWant: l.ufrag + ":" + o.ufrag,
+		integrity: stun.NewShortTermIntegrity(l.pwd), remoteSHA256: o.sha256, pt: o.pt, consent: p.consent,
+		txPlain: make([]byte, 1500), txSealed: make([]byte, 0, 1500+srtpOverhead), failed: make(chan struct{}), done: make(chan struct{})}
+	pr.pipe = NewDatagramPipe(conn, func() (netip.AddrPort, bool) {
+		if a := pr.remote.Load(); a != nil {
+			return *a, true
+		}
+		return netip.AddrPort{}, false
+	})
+	// Until its first check, the browser has as long as consent lasts to
+	// connect.
+	pr.lastCheck.Store(time.Now().UnixNano())
+	pr.wg.Add(2)
+	go pr.read(p.cert)
+	go pr.watch()
+	return pr, o.answer(l, codec, rand.Uint64()>>1), nil
+}
+
+// listenICE binds the socket of a browser connection's candidates: any
+// port, or one in PortMin-PortMax (a firewall's range), on every
+// interface.
+func (p *Phones) listenICE() (*net.UDPConn, error) {
+	lo, hi := int(p.cfg.PortMin), int(p.cfg.PortMax)
+	if lo == 0 && hi == 0 {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			return nil, fmt.Errorf("webphone ICE socket: %w", err)
+		}
+		return conn, nil
+	}
+	if hi == 0 {
+		hi = 65535
+	}
+	if lo == 0 {
+		lo = 1024
+	}
+	span := hi - lo + 1
+	start := rand.IntN(span)
+	var err error
+	for i := range span {
+		var conn *net.UDPConn
+		if conn, err = net.ListenUDP("udp4", &net.UDPAddr{Port: lo + (start+i)%span}); err == nil {
+			return conn, nil
+		}
+	}
+	return nil, fmt.Errorf("webphone ICE socket in %d-%d: every port is taken: %w", lo, hi, err)
+}
+
+// candidateIPs are the addresses the answer's host candidates give: the
+// configured public ones, or the host's own IPv4 addresses (loopback only
+// when asked).
+func (p *Phones) candidateIPs() []string {
+	if len(p.cfg.ICEAddresses) > 0 {
+		return p.cfg.ICEAddresses
+	}
+	var out []string
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		p.log.Warn("webphone: list interfaces", "error", err)
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.To4() == nil || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, n.IP.String())
+	}
+	if p.cfg.Loopback {
+		out = append(out, "127.0.0.1")
+	}
+	return out
+}
+
+// read serves the socket until close: checks answered, DTLS handed on,
+// SRTP opened and written to the leg. Only addresses that passed a check
+// are heard (RFC 8445 7.3: media from elsewhere is not the browser's).
+func (pr *peer) read(cert certificate) {
+	defer pr.wg.Done()
+	buf, plain := make([]byte, 1500), make([]byte, 0, 1500)
+	var (
+		heard      []netip.AddrPort // passed a check
+		handshaken bool
+		hdr        rtp.Header
+		pkt        rtp.Packet
+	)
+	for {
+		n, from, err := pr.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // ICMP errors and the like: the next read may do
+		}
+		b := buf[:n]
+		switch packetKind(b) {
+		case kindSTUN:
+			valid, nominated := pr.checked(b, from)
+			if !valid {
+				continue
+			}
+			pr.lastCheck.Store(time.Now().UnixNano())
+			if !slicesContains(heard, from) && len(heard) < 8 {
+				heard = append(heard, from)
+			}
+			if nominated || pr.remote.Load() == nil {
+				pr.remote.Store(&from)
+			}
+			if !handshaken {
+				handshaken = true
+				pr.wg.Add(1)
+				go pr.handshake(cert)
+			}
+		case kindDTLS:
+			if slicesContains(heard, from) {
+				pr.pipe.Deliver(b)
+			}
+		case kindRTP:
+			keys := pr.keys.Load()
+			if keys == nil || isRTCP(b) || !slicesContains(heard, from) {
+				// RTCP: the browser's reports, which nothing here reads.
+				continue
+			}
+			opened, err := keys.rx.DecryptRTP(plain[:0], b, &hdr)
+			if err != nil || hdr.PayloadType != pr.pt {
+				continue // a replay, a forgery, or not the call's audio
+			}
+			if leg := pr.leg.Load(); leg != nil {
+				leg.write(&pkt, &hdr, opened[hdr.MarshalSize():])
+			}
+		}
+	}
+}
+
+func slicesContains(s []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range s {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// send seals one packet of the leg's audio to the browser: the peer's
+// SSRC and payload type, the leg's sequence and timestamps. Before the
+// browser connected it is dropped.
+func (pr *peer) send(marker bool, seq uint16, ts uint32, payload []byte) {
+	keys, to := pr.keys.Load(), pr.remote.Load()
+	if keys == nil || to == nil {
+		return
+	}
+	pr.txMu.Lock()
+	defer pr.txMu.Unlock()
+	h := rtp.Header{Version: 2, Marker: marker, PayloadType: pr.pt, SequenceNumber: seq, Timestamp: ts, SSRC: pr.local.ssrc}
+	n, err := h.MarshalTo(pr.txPlain)
+	if err != nil || n+len(payload) > len(pr.txPlain) {
+		return
+	}
+	plain := pr.txPlain[:n+copy(pr.txPlain[n:], payload)]
+	sealed, err := keys.tx.EncryptRTP(pr.txSealed[:0], plain, &h)
+	if err != nil {
+		return
+	}
+	pr.txSealed = sealed[:0]                       // kept, should a long packet have grown it
+	_, _ = pr.conn.WriteToUDPAddrPort(sealed, *to) // UDP: a loss is the network's
+}
+
+// watch marks the peer failed when the browser stops checking (consent
+// expired: the page or its network is gone without a close).
+func (pr *peer) watch() {
+	defer pr.wg.Done()
+	t := time.NewTicker(pr.consent / 30)
+	defer t.Stop()
+	for {
+		select {
+		case <-pr.done:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, pr.lastCheck.Load())) > pr.consent {
+				pr.failWith(errors.New("the browser stopped answering (ICE consent expired)"))
+				return
+			}
+		}
+	}
+}
+
+// failWith marks the connection gone, once, with why.
+func (pr *peer) failWith(err error) {
+	pr.fail.Do(func() {
+		pr.why = err
+		close(pr.failed)
+	})
+}
+
+// bridge sends the browser's audio to the gateway's leg from now on (the
+// other way is the call's own pump, toBrowser).
+func (pr *peer) bridge(leg *legMedia) { pr.leg.Store(leg) }
+
+// close ends the connection: its socket, handshake and watch stop.
+func (pr *peer) close() {
+	pr.stop.Do(func() {
+		close(pr.done)
+		_ = pr.pipe.Close()
+		_ = pr.conn.Close()
+	})
+}
+
+func (pr *peer) wait() { pr.wg.Wait() }
