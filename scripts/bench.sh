@@ -169,7 +169,7 @@ RINGBACK_BIN="$root/bin/ringback" run intake cmd/ringback -timeout 30m -run '^$'
 run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|BridgedCalls' -benchtime 1x -cpu 2 ./sip/
 
 # The browser as the agent's phone (issue 15): in one gateway, SIP calls
-# alone (PCMU both legs, N = 200..1200), then calls whose agent is a browser
+# alone (PCMU both legs, N = 100..1200), then calls whose agent is a browser
 # alone (ICE, DTLS-SRTP, 12 kb/s narrowband Opus as a browser sends it,
 # transcoded to the contact's PCMU; N = 100..600), 10 s each, each ramp
 # until loss > 1 % or jitter p99 > 10 ms; the two maxima side by side, and

@@ -65,3 +65,11 @@ func TestConfigRefusesPremiumTypes(t *testing.T) {
 		t.Fatal("a dial plan allowing premium-rate numbers validated")
 	}
 }
+
+func TestConfigRefusesAPortOutOfRange(t *testing.T) {
+	c := mediagateway.Config{Trunk: "127.0.0.1:5080", AgentRingTimeout: time.Second, ContactRingTimeout: time.Second,
+		Phone: mediagateway.PhoneConfig{Port: 70000}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--media.webrtc-port") {
+		t.Fatalf("--media.webrtc-port 70000: %v, want an error naming the flag", err)
+	}
+}

@@ -138,6 +138,9 @@ func (c *Config) Validate() error {
 	if c.AgentRingTimeout <= 0 || c.ContactRingTimeout <= 0 {
 		return errors.New("media-gateway: ring timeouts must be positive")
 	}
+	if c.Phone.Port > 65535 {
+		return fmt.Errorf("media-gateway: --media.webrtc-port %d: want a UDP port, 0 to 65535", c.Phone.Port)
+	}
 	if _, err := dialplan.Parse(c.DialCountries, c.DialTypes); err != nil {
 		return fmt.Errorf("media-gateway: %w", err)
 	}

@@ -40,6 +40,8 @@ type PhoneConfig struct {
 	ICEAddresses string
 	// Loopback adds loopback candidates: the browser on the gateway's host.
 	Loopback bool
+	// Port is the one UDP port of every browser's media; 0: any.
+	Port uint
 	// ReconnectGrace keeps a call answered in a browser up when the
 	// browser's connection goes without a hang-up (a reload), for the
 	// desktop to take it back; 0: the call ends with the connection.
@@ -56,6 +58,8 @@ func (c *PhoneConfig) RegisterFlags(fs *flag.FlagSet) {
 		"comma list of the addresses the gateway's ICE host candidates give (a 1:1 NAT's public address); empty: the host's interfaces")
 	fs.DurationVar(&c.ReconnectGrace, "media.webrtc-reconnect-grace", 30*time.Second,
 		"how long a call answered in a browser stays up when the browser's connection goes without hanging up (a reload, a network change), for the agent's desktop to take it back; 0: the call ends with the connection")
+	fs.UintVar(&c.Port, "media.webrtc-port", 0,
+		"the one UDP port of every browser's media (ICE, DTLS-SRTP), for a firewall to open; 0: any free port")
 	fs.BoolVar(&c.Loopback, "media.webrtc-loopback", false,
 		"offer loopback ICE candidates too: browsers on the gateway's own host (development, tests)")
 }
@@ -72,7 +76,7 @@ func (c PhoneConfig) WebPhoneConfig(ringTimeout time.Duration) webphone.Config {
 	// The gateway's ring timeout ends the ring (CANCEL); the phones' own is
 	// a backstop.
 	return webphone.Config{Listen: "127.0.0.1:0", RingTimeout: ringTimeout + 5*time.Second, ICEAddresses: ips, Loopback: c.Loopback,
-		ReconnectGrace: max(c.ReconnectGrace, 0)}
+		Port: uint16(c.Port), ReconnectGrace: max(c.ReconnectGrace, 0)}
 }
 
 // browserRing is what AgentRinging carries for a call whose agent's phone

@@ -25,6 +25,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/stun/v3"
+	"golang.org/x/net/ipv4"
 	"gopkg.in/hraban/opus.v2"
 
 	"github.com/ringback/ringback/services/media-gateway/webphone"
@@ -38,12 +39,15 @@ import (
 // gateway's ICE-lite candidate (and keeps consent), runs a DTLS client
 // handshake that pins the gateway's fingerprint, and seals and opens SRTP
 // with the keys it exports. Like the SIP phones, all of them share one
-// socket, send in 250 µs slots with sendmmsg and read with recvmmsg. The
-// tests' other browsers are pion peer connections (webphone_browser_test)
+// socket, send in 250 µs slots with sendmmsg and read with recvmmsg; each
+// connection has an address of its own, as a browser's does (the gateway
+// tells connections apart by it on its one port): a loopback address of
+// 127.1.0.0/16, chosen per datagram (IP_PKTINFO). The tests' other browsers are pion peer connections (webphone_browser_test)
 // and Chromium (cmd/ringback/e2e), which prove the gateway speaks to
 // complete stacks.
 type benchBrowsers struct {
 	conn *net.UDPConn
+	pc   *ipv4.PacketConn // for single datagrams: checks and DTLS
 	io   *mmsgConn
 	cert tls.Certificate
 	fp   string // the offer's fingerprint line
@@ -52,8 +56,8 @@ type benchBrowsers struct {
 	heard *seqMeter
 
 	addrMu sync.RWMutex
-	byAddr map[netip.AddrPort]*benchBrowserConn // by the gateway's end of each
-	mu     sync.Mutex                           // the sender's, over slots
+	byAddr map[[4]byte]*benchBrowserConn // by each one's own address
+	mu     sync.Mutex                    // the sender's, over slots
 	slots  [][]*benchBrowserConn
 
 	quit chan struct{}
@@ -64,6 +68,8 @@ type benchBrowsers struct {
 type benchBrowserConn struct {
 	bb         *benchBrowsers
 	id         uint32
+	ip         [4]byte // its own address
+	from       []byte  // the control message that sends from it
 	remote     netip.AddrPort
 	to         *sockaddr
 	ufrag, pwd string // ours
@@ -93,7 +99,9 @@ type benchBrowserConn struct {
 const consentEvery = 200
 
 func startBenchBrowsers(tone [][]byte, heard *seqMeter) (*benchBrowsers, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	// Every address: the connections' are 127.1.x.y. Only loopback
+	// traffic reaches it in the bench.
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +112,17 @@ func startBenchBrowsers(tone [][]byte, heard *seqMeter) (*benchBrowsers, error) 
 		return nil, err
 	}
 	io.enableTimestamps()
+	if !io.enableDestinations() {
+		conn.Close()
+		return nil, errors.New("the bench's browsers need IP_PKTINFO (Linux)")
+	}
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	bb := &benchBrowsers{conn: conn, io: io, cert: cert, fp: webphone.Fingerprint(cert.Certificate[0]), tone: tone,
-		heard: heard, byAddr: map[netip.AddrPort]*benchBrowserConn{}, slots: make([][]*benchBrowserConn, slotsPerFrame),
+	bb := &benchBrowsers{conn: conn, pc: ipv4.NewPacketConn(conn), io: io, cert: cert, fp: webphone.Fingerprint(cert.Certificate[0]), tone: tone,
+		heard: heard, byAddr: map[[4]byte]*benchBrowserConn{}, slots: make([][]*benchBrowserConn, slotsPerFrame),
 		quit: make(chan struct{})}
 	bb.wg.Add(2)
 	go bb.send()
@@ -139,7 +151,9 @@ func (bb *benchBrowsers) offer(ufrag, pwd string) string {
 // browser, and returns it once SRTP is keyed and sending.
 func (bb *benchBrowsers) connect(ctx context.Context, phones *webphone.Phones, agent, call string, id uint32) (*benchBrowserConn, error) {
 	c := &benchBrowserConn{bb: bb, id: id, ufrag: randICE(8), pwd: randICE(24), checked: make(chan struct{}),
-		ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(), sealed: make([]byte, 0, 1500)}
+		ip: [4]byte{127, 1, byte(id >> 8), byte(id)}, ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
+		sealed: make([]byte, 0, 1500)}
+	c.from = sourceAddr(c.ip)
 	answer, err := phones.Offer(ctx, agent, call, bb.offer(c.ufrag, c.pwd))
 	if err != nil {
 		return nil, fmt.Errorf("offer: %w", err)
@@ -150,9 +164,10 @@ func (bb *benchBrowsers) connect(ctx context.Context, phones *webphone.Phones, a
 	if c.to, err = sockaddr4(net.UDPAddrFromAddrPort(c.remote)); err != nil {
 		return nil, err
 	}
-	c.pipe = webphone.NewDatagramPipe(bb.conn, func() (netip.AddrPort, bool) { return c.remote, true })
+	c.pipe = webphone.NewDatagramPipe(c.write, &net.UDPAddr{IP: c.ip[:], Port: bb.conn.LocalAddr().(*net.UDPAddr).Port},
+		func() (netip.AddrPort, bool) { return c.remote, true })
 	bb.addrMu.Lock()
-	bb.byAddr[c.remote] = c
+	bb.byAddr[c.ip] = c
 	bb.addrMu.Unlock()
 	if err := c.check(ctx); err != nil {
 		c.close()
@@ -223,7 +238,7 @@ func (c *benchBrowserConn) check(ctx context.Context) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if _, err := c.bb.conn.WriteToUDPAddrPort(req.Raw, c.remote); err != nil {
+		if _, err := c.write(req.Raw, c.remote); err != nil {
 			return err
 		}
 		select {
@@ -234,6 +249,11 @@ func (c *benchBrowserConn) check(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// write sends one datagram from the connection's own address.
+func (c *benchBrowserConn) write(b []byte, to netip.AddrPort) (int, error) {
+	return c.bb.pc.WriteTo(b, &ipv4.ControlMessage{Src: c.ip[:]}, net.UDPAddrFromAddrPort(to))
 }
 
 // answered says whether p is the gateway's answer to a check: a binding
@@ -291,7 +311,7 @@ func (c *benchBrowserConn) handshake(ctx context.Context) error {
 func (c *benchBrowserConn) close() {
 	bb := c.bb
 	bb.addrMu.Lock()
-	delete(bb.byAddr, c.remote)
+	delete(bb.byAddr, c.ip)
 	bb.addrMu.Unlock()
 	bb.mu.Lock()
 	l := bb.slots[c.slot]
@@ -339,7 +359,7 @@ func (bb *benchBrowsers) send() {
 // consent check) into the next batch.
 func (c *benchBrowserConn) queueFrame() {
 	if c.frame%consentEvery == consentEvery-1 {
-		c.bb.io.queue(c.to, c.consent) // the same transaction: the gateway answers it again
+		c.bb.io.queueFrom(c.to, c.consent, c.from) // the same transaction: the gateway answers it again
 	}
 	h := rtp.Header{Version: 2, Marker: c.frame == 0, PayloadType: c.pt, SequenceNumber: c.seq, Timestamp: c.ts, SSRC: c.ssrc}
 	n, err := h.MarshalTo(c.plain[:])
@@ -353,7 +373,7 @@ func (c *benchBrowserConn) queueFrame() {
 		return
 	}
 	c.sealed = sealed
-	c.bb.io.queue(c.to, c.sealed)
+	c.bb.io.queueFrom(c.to, c.sealed, c.from)
 	c.frame++
 	c.seq++
 	c.ts += 960
@@ -377,10 +397,14 @@ func (bb *benchBrowsers) receive() {
 		readAt := time.Now()
 		for i := range n {
 			p := bb.io.packet(i)
+			dst, ok := bb.io.destination(i)
+			if !ok {
+				continue
+			}
 			bb.addrMu.RLock()
-			c := bb.byAddr[bb.io.from(i)]
+			c := bb.byAddr[dst]
 			bb.addrMu.RUnlock()
-			if c == nil || len(p) == 0 {
+			if c == nil || len(p) == 0 || bb.io.from(i) != c.remote {
 				continue
 			}
 			switch b := p[0]; {

@@ -62,7 +62,7 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 		whdrs: make([]mmsghdr, 0, batch), wiovs: make([]syscall.Iovec, 0, batch)}
 	for i := range m.rhdrs {
 		m.rbufs[i] = make([]byte, size)
-		m.roobs[i] = make([]byte, 64)
+		m.roobs[i] = make([]byte, 128) // a timestamp and a destination
 		m.riovs[i].Base = &m.rbufs[i][0]
 		m.riovs[i].SetLen(size)
 		m.rhdrs[i].hdr.Iov = &m.riovs[i]
@@ -142,10 +142,59 @@ type sockaddr = syscall.RawSockaddrInet4
 
 // queue adds a datagram to the next write; to (from sockaddr4) and p must
 // stay unchanged until write returns.
-func (m *mmsgConn) queue(to *sockaddr, p []byte) {
+func (m *mmsgConn) queue(to *sockaddr, p []byte) { m.queueFrom(to, p, nil) }
+
+// queueFrom is queue with the datagram's source address set by from, a
+// sourceAddr's control message (nil: the kernel's choice).
+func (m *mmsgConn) queueFrom(to *sockaddr, p []byte, from []byte) {
 	m.wiovs = append(m.wiovs, syscall.Iovec{Base: &p[0]})
 	m.wiovs[len(m.wiovs)-1].SetLen(len(p))
-	m.whdrs = append(m.whdrs, mmsghdr{hdr: syscall.Msghdr{Name: (*byte)(unsafe.Pointer(to)), Namelen: syscall.SizeofSockaddrInet4}})
+	h := mmsghdr{hdr: syscall.Msghdr{Name: (*byte)(unsafe.Pointer(to)), Namelen: syscall.SizeofSockaddrInet4}}
+	if len(from) > 0 {
+		h.hdr.Control = &from[0]
+		h.hdr.SetControllen(len(from))
+	}
+	m.whdrs = append(m.whdrs, h)
+}
+
+// sourceAddr is the control message that sends a datagram from ip (IPv4
+// IP_PKTINFO, ipi_spec_dst): one socket bound to every address speaks as
+// many loopback hosts.
+func sourceAddr(ip [4]byte) []byte {
+	b := make([]byte, syscall.CmsgSpace(syscall.SizeofInet4Pktinfo))
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = syscall.IPPROTO_IP, syscall.IP_PKTINFO
+	h.SetLen(syscall.CmsgLen(syscall.SizeofInet4Pktinfo))
+	info := (*syscall.Inet4Pktinfo)(unsafe.Pointer(&b[syscall.CmsgLen(0)]))
+	info.Spec_dst = ip
+	return b
+}
+
+// enableDestinations asks the kernel for each datagram's destination
+// address (IP_PKTINFO), which destination(i) reads.
+func (m *mmsgConn) enableDestinations() bool {
+	ok := false
+	_ = m.rc.Control(func(fd uintptr) {
+		ok = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_PKTINFO, 1) == nil
+	})
+	return ok
+}
+
+// destination is the address datagram i was sent to.
+func (m *mmsgConn) destination(i int) ([4]byte, bool) {
+	oob := m.roobs[i][:m.rhdrs[i].hdr.Controllen]
+	for len(oob) >= syscall.CmsgLen(0) {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if int(h.Len) < syscall.CmsgLen(0) || int(h.Len) > len(oob) {
+			break
+		}
+		data := oob[syscall.CmsgLen(0):h.Len]
+		if h.Level == syscall.IPPROTO_IP && h.Type == syscall.IP_PKTINFO && len(data) >= syscall.SizeofInet4Pktinfo {
+			return (*syscall.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Addr, true
+		}
+		oob = oob[min(len(oob), syscall.CmsgSpace(int(h.Len)-syscall.CmsgLen(0))):]
+	}
+	return [4]byte{}, false
 }
 
 func (m *mmsgConn) doWrite(fd uintptr) bool {

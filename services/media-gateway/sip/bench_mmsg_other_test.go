@@ -48,6 +48,15 @@ func (m *mmsgConn) arrival(int) (time.Time, bool) { return time.Time{}, false }
 
 func (m *mmsgConn) queue(to *sockaddr, p []byte) { m.q = append(m.q, queued{to, p}) }
 
+// queueFrom cannot choose the source here: it is queue.
+func (m *mmsgConn) queueFrom(to *sockaddr, p []byte, _ []byte) { m.queue(to, p) }
+
+func sourceAddr([4]byte) []byte { return nil }
+
+func (m *mmsgConn) enableDestinations() bool { return false }
+
+func (m *mmsgConn) destination(int) ([4]byte, bool) { return [4]byte{}, false }
+
 func (m *mmsgConn) write() (int, error) {
 	defer func() { m.q = m.q[:0] }()
 	for i, q := range m.q {

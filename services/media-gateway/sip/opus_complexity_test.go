@@ -178,15 +178,16 @@ func power(s []float64, bin int) float64 {
 	return re*re + im*im
 }
 
-// BenchmarkOpusDecode is the cost of one 20 ms frame from a browser,
-// decoded to the bridge's 8 kHz: as a browser sends it when the answer says
-// maxplaybackrate=8000 (narrowband, webphone's answer), and fullband, as it
-// would otherwise.
 // browserNarrowbandBitrate is what a browser's WebRTC stack sends when the
 // answer's maxplaybackrate is 8000: libwebrtc's default Opus bitrate for
 // that playback rate (kOpusBitrateNbBps, audio_encoder_opus.cc).
 const browserNarrowbandBitrate = 12000
 
+// BenchmarkOpusDecode is the cost of one 20 ms frame from a browser,
+// decoded to the bridge's 8 kHz: as a browser sends it when the answer says
+// maxplaybackrate=8000 (narrowband, webphone's answer; at the encoder's
+// default bitrate and at the 12 kb/s a browser's WebRTC stack uses), and
+// fullband, as it would otherwise.
 func BenchmarkOpusDecode(b *testing.B) {
 	for _, c := range []struct {
 		name    string

@@ -193,21 +193,22 @@ func toClient(opts []dtls.Option) []dtls.ClientOption {
 
 // DatagramPipe is a DTLS association's view of a socket that carries
 // more than DTLS (ICE and SRTP share it, RFC 7983): the datagrams the
-// socket's one reader classed as DTLS, handed on with Deliver, and writes
-// to wherever To says the other end is now. pion/dtls reads it as a
+// socket's reader classed as DTLS, handed on with Deliver, and writes to
+// wherever To says the other end is now. pion/dtls reads it as a
 // net.PacketConn.
 type DatagramPipe struct {
 	buf   *packetio.Buffer
-	conn  *net.UDPConn
+	write func(b []byte, to netip.AddrPort) (int, error)
 	to    func() (netip.AddrPort, bool)
 	local net.Addr
 }
 
-// NewDatagramPipe is a pipe writing on conn to where to says.
-func NewDatagramPipe(conn *net.UDPConn, to func() (netip.AddrPort, bool)) *DatagramPipe {
+// NewDatagramPipe is a pipe that sends with write, on the socket whose
+// address is local, to where to says.
+func NewDatagramPipe(write func([]byte, netip.AddrPort) (int, error), local net.Addr, to func() (netip.AddrPort, bool)) *DatagramPipe {
 	buf := packetio.NewBuffer()
 	buf.SetLimitSize(64 << 10) // a handshake's flights, with room: more is dropped, and DTLS retransmits
-	return &DatagramPipe{buf: buf, conn: conn, to: to, local: conn.LocalAddr()}
+	return &DatagramPipe{buf: buf, write: write, to: to, local: local}
 }
 
 // Deliver hands a DTLS datagram to the association (copied); a full pipe
@@ -234,7 +235,7 @@ func (p *DatagramPipe) WriteTo(b []byte, _ net.Addr) (int, error) {
 	if !ok {
 		return 0, errors.New("no address for the other end yet")
 	}
-	return p.conn.WriteToUDPAddrPort(b, a)
+	return p.write(b, a)
 }
 
 // Close ends reads; the socket is its owner's to close.

@@ -1,10 +1,10 @@
 package webphone
 
 import (
-	"bytes"
 	"crypto/rand"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/pion/stun/v3"
 )
@@ -14,40 +14,36 @@ import (
 // and answers the browser's connectivity checks, which the browser, as
 // the controlling full agent, sends, nominates and repeats for consent
 // (RFC 7675). A server that does no checks of its own needs no ICE state
-// machine, timers or goroutines: one reply per request, on the socket's
-// one reader.
+// machine, timers or goroutines: one reply per request, on the port's
+// reader.
 
-// checked answers a binding request from the browser; it says whether the
-// request was the browser's (our ufrag, our password's integrity) and
-// whether it nominated the address it came from. Anything else is dropped
-// without a reply, as a request failing integrity must be (RFC 8445 7.3).
-func (pr *peer) checked(b []byte, from netip.AddrPort) (valid, nominated bool) {
-	m := stun.Message{Raw: b}
-	if err := m.Decode(); err != nil || m.Type != stun.BindingRequest {
-		return false, false
-	}
-	var user stun.Username
-	if err := user.GetFrom(&m); err != nil {
-		return false, false
-	}
-	// USERNAME is "<our ufrag>:<theirs>" (RFC 8445 7.2.2).
-	if !bytes.Equal(user, []byte(pr.usernameWant)) {
-		return false, false
-	}
-	if err := pr.integrity.Check(&m); err != nil {
-		return false, false
-	}
-	if err := stun.Fingerprint.Check(&m); err != nil {
-		return false, false
+// checked answers a binding request from the browser (decoded, with its
+// USERNAME) and says whether it was the browser's: our ufrag and theirs,
+// our password's integrity. Anything else is dropped without a reply, as a
+// request failing integrity must be (RFC 8445 7.3). A valid check renews
+// consent, may nominate the address it came from, and starts the DTLS
+// association the first time.
+func (pr *peer) checked(m *stun.Message, user stun.Username, from netip.AddrPort) bool {
+	if string(user) != pr.usernameWant || pr.integrity.Check(m) != nil || stun.Fingerprint.Check(m) != nil {
+		return false
 	}
 	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
 		&stun.XORMappedAddress{IP: net.IP(from.Addr().AsSlice()), Port: int(from.Port())},
 		pr.integrity, stun.Fingerprint)
 	if err != nil {
-		return false, false
+		return false
 	}
 	_, _ = pr.conn.WriteToUDPAddrPort(resp.Raw, from) // a lost reply is the browser's to retransmit
-	return true, m.Contains(stun.AttrUseCandidate)
+	pr.lastCheck.Store(time.Now().UnixNano())
+	if m.Contains(stun.AttrUseCandidate) || pr.remote.Load() == nil {
+		pr.remote.Store(&from)
+	}
+	if !pr.handshaken {
+		pr.handshaken = true
+		pr.wg.Add(1)
+		go pr.handshake(pr.cert)
+	}
+	return true
 }
 
 // iceChars are those ICE allows in a ufrag or password (RFC 8839 5.4).

@@ -4,7 +4,6 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -17,15 +16,17 @@ import (
 	"github.com/pion/stun/v3"
 )
 
-// peer is one browser connection of a call: an ICE-lite socket, its DTLS
-// association, and the SRTP between the browser and the leg. One goroutine
-// reads the socket and does everything a packet asks inline (answer a
-// check, hand DTLS to the handshake, open SRTP and write the RTP to the
-// leg): a browser's audio costs one read, one decryption and one write,
-// where a general WebRTC stack passed each packet through four goroutines
-// and their buffers (issue 15's bench: 3 of a browser leg's 9 millicores).
+// peer is one browser connection of a call: its ICE-lite credentials on
+// the browsers' port (mux), its DTLS association, and the SRTP between the
+// browser and the leg. The port's reader does everything a packet asks
+// inline (answer a check, hand DTLS to the handshake, open SRTP and write
+// the RTP to the leg): a browser's audio costs a share of a batched read,
+// one decryption and the leg's write, where a general WebRTC stack passed
+// each packet through four goroutines and their buffers (issue 15's bench:
+// 3 of a browser leg's 9 millicores).
 type peer struct {
-	conn  *net.UDPConn
+	mux   *mux
+	conn  *net.UDPConn // the mux's, for writes
 	local local
 	// usernameWant is the USERNAME of the browser's checks.
 	usernameWant string
@@ -49,6 +50,9 @@ type peer struct {
 
 	txMu              sync.Mutex
 	txPlain, txSealed []byte // one packet at a time
+	// handshaken: the DTLS association was started (the mux's reader's).
+	handshaken bool
+	cert       certificate
 
 	failed chan struct{}
 	fail   sync.Once
@@ -66,35 +70,32 @@ const srtpOverhead = 16
 // gone.
 const consentTimeout = 30 * time.Second
 
-// newPeer answers the browser's offer: a socket for its candidates, the
-// answer naming them, and the goroutines that serve it until close.
+// newPeer answers the browser's offer: credentials on the browsers' port,
+// the answer naming its address, and the goroutines that serve the
+// connection until close.
 func (p *Phones) newPeer(offerSDP string, codec media.Codec) (*peer, string, error) {
 	o, err := parseOffer(offerSDP, codec)
 	if err != nil {
 		return nil, "", err
 	}
-	conn, err := p.listenICE()
-	if err != nil {
-		return nil, "", err
+	ips := p.candidateIPs()
+	if len(ips) == 0 {
+		return nil, "", errors.New("webphone: no address to give the browser (no interface, and no --media.webrtc-ice-addresses)")
 	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
 	var ssrc [4]byte
 	_, _ = crand.Read(ssrc[:])
-	l := local{ufrag: iceString(8), pwd: iceString(24), fingerprint: p.cert.fingerprint,
-		// The browser offers actpass: the gateway is the DTLS server, which
-		// spares the browser's first flight a round trip (RFC 8842 5.3).
-		dtlsClient: o.dtlsAsked == "passive", ssrc: binary.BigEndian.Uint32(ssrc[:])}
-	for _, ip := range p.candidateIPs() {
-		l.candidates = append(l.candidates, candidate{ip: ip, port: port})
+	pr := &peer{mux: p.mux, conn: p.mux.conn, remoteSHA256: o.sha256, pt: o.pt, consent: p.consent, cert: p.cert,
+		txPlain: make([]byte, 1500), txSealed: make([]byte, 0, 1500+srtpOverhead), failed: make(chan struct{}), done: make(chan struct{}),
+		local: local{pwd: iceString(24), fingerprint: p.cert.fingerprint,
+			// The browser offers actpass: the gateway is the DTLS server,
+			// which spares the browser's first flight a round trip (RFC
+			// 8842 5.3).
+			dtlsClient: o.dtlsAsked == "passive", ssrc: binary.BigEndian.Uint32(ssrc[:])}}
+	for _, ip := range ips {
+		pr.local.candidates = append(pr.local.candidates, candidate{ip: ip, port: p.mux.port()})
 	}
-	if len(l.candidates) == 0 {
-		conn.Close()
-		return nil, "", errors.New("webphone: no address to give the browser (no interface, and no --media.webrtc-ice-address)")
-	}
-	pr := &peer{conn: conn, local: l, usernameWant: l.ufrag + ":" + o.ufrag,
-		integrity: stun.NewShortTermIntegrity(l.pwd), remoteSHA256: o.sha256, pt: o.pt, consent: p.consent,
-		txPlain: make([]byte, 1500), txSealed: make([]byte, 0, 1500+srtpOverhead), failed: make(chan struct{}), done: make(chan struct{})}
-	pr.pipe = NewDatagramPipe(conn, func() (netip.AddrPort, bool) {
+	pr.integrity = stun.NewShortTermIntegrity(pr.local.pwd)
+	pr.pipe = NewDatagramPipe(pr.conn.WriteToUDPAddrPort, pr.conn.LocalAddr(), func() (netip.AddrPort, bool) {
 		if a := pr.remote.Load(); a != nil {
 			return *a, true
 		}
@@ -103,40 +104,12 @@ func (p *Phones) newPeer(offerSDP string, codec media.Codec) (*peer, string, err
 	// Until its first check, the browser has as long as consent lasts to
 	// connect.
 	pr.lastCheck.Store(time.Now().UnixNano())
-	pr.wg.Add(2)
-	go pr.read(p.cert)
+	p.mux.add(pr, func(ufrag string) {
+		pr.local.ufrag, pr.usernameWant = ufrag, ufrag+":"+o.ufrag
+	})
+	pr.wg.Add(1)
 	go pr.watch()
-	return pr, o.answer(l, codec, rand.Uint64()>>1), nil
-}
-
-// listenICE binds the socket of a browser connection's candidates: any
-// port, or one in PortMin-PortMax (a firewall's range), on every
-// interface.
-func (p *Phones) listenICE() (*net.UDPConn, error) {
-	lo, hi := int(p.cfg.PortMin), int(p.cfg.PortMax)
-	if lo == 0 && hi == 0 {
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
-		if err != nil {
-			return nil, fmt.Errorf("webphone ICE socket: %w", err)
-		}
-		return conn, nil
-	}
-	if hi == 0 {
-		hi = 65535
-	}
-	if lo == 0 {
-		lo = 1024
-	}
-	span := hi - lo + 1
-	start := rand.IntN(span)
-	var err error
-	for i := range span {
-		var conn *net.UDPConn
-		if conn, err = net.ListenUDP("udp4", &net.UDPAddr{Port: lo + (start+i)%span}); err == nil {
-			return conn, nil
-		}
-	}
-	return nil, fmt.Errorf("webphone ICE socket in %d-%d: every port is taken: %w", lo, hi, err)
+	return pr, o.answer(pr.local, codec, rand.Uint64()>>1), nil
 }
 
 // candidateIPs are the addresses the answer's host candidates give: the
@@ -164,73 +137,26 @@ func (p *Phones) candidateIPs() []string {
 	return out
 }
 
-// read serves the socket until close: checks answered, DTLS handed on,
-// SRTP opened and written to the leg. Only addresses that passed a check
-// are heard (RFC 8445 7.3: media from elsewhere is not the browser's).
-func (pr *peer) read(cert certificate) {
-	defer pr.wg.Done()
-	buf, plain := make([]byte, 1500), make([]byte, 0, 1500)
-	var (
-		heard      []netip.AddrPort // passed a check
-		handshaken bool
-		hdr        rtp.Header
-		pkt        rtp.Packet
-	)
-	for {
-		n, from, err := pr.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // ICMP errors and the like: the next read may do
-		}
-		b := buf[:n]
-		switch packetKind(b) {
-		case kindSTUN:
-			valid, nominated := pr.checked(b, from)
-			if !valid {
-				continue
-			}
-			pr.lastCheck.Store(time.Now().UnixNano())
-			if !slicesContains(heard, from) && len(heard) < 8 {
-				heard = append(heard, from)
-			}
-			if nominated || pr.remote.Load() == nil {
-				pr.remote.Store(&from)
-			}
-			if !handshaken {
-				handshaken = true
-				pr.wg.Add(1)
-				go pr.handshake(cert)
-			}
-		case kindDTLS:
-			if slicesContains(heard, from) {
-				pr.pipe.Deliver(b)
-			}
-		case kindRTP:
-			keys := pr.keys.Load()
-			if keys == nil || isRTCP(b) || !slicesContains(heard, from) {
-				// RTCP: the browser's reports, which nothing here reads.
-				continue
-			}
-			opened, err := keys.rx.DecryptRTP(plain[:0], b, &hdr)
-			if err != nil || hdr.PayloadType != pr.pt {
-				continue // a replay, a forgery, or not the call's audio
-			}
-			if leg := pr.leg.Load(); leg != nil {
-				leg.write(&pkt, &hdr, opened[hdr.MarshalSize():])
-			}
-		}
+// receive is a DTLS or SRTP datagram from the browser's checked address,
+// on the mux's reader: DTLS to the handshake, SRTP opened and written to
+// the leg. RTCP is the browser's reports, which nothing here reads.
+func (pr *peer) receive(in *inbound, b []byte) {
+	if packetKind(b) == kindDTLS {
+		pr.pipe.Deliver(b)
+		return
 	}
-}
-
-func slicesContains(s []netip.AddrPort, a netip.AddrPort) bool {
-	for _, x := range s {
-		if x == a {
-			return true
-		}
+	keys := pr.keys.Load()
+	if keys == nil || isRTCP(b) {
+		return
 	}
-	return false
+	opened, err := keys.rx.DecryptRTP(in.plain[:0], b, &in.hdr)
+	if err != nil || in.hdr.PayloadType != pr.pt {
+		return // a replay, a forgery, or not the call's audio
+	}
+	in.plain = opened[:0]
+	if leg := pr.leg.Load(); leg != nil {
+		leg.write(&in.pkt, &in.hdr, opened[in.hdr.MarshalSize():])
+	}
 }
 
 // send seals one packet of the leg's audio to the browser: the peer's
@@ -288,13 +214,24 @@ func (pr *peer) failWith(err error) {
 // other way is the call's own pump, toBrowser).
 func (pr *peer) bridge(leg *legMedia) { pr.leg.Store(leg) }
 
-// close ends the connection: its socket, handshake and watch stop.
+// close ends the connection: the port forgets it, its handshake and
+// watch stop.
 func (pr *peer) close() {
 	pr.stop.Do(func() {
 		close(pr.done)
+		pr.mux.remove(pr)
 		_ = pr.pipe.Close()
-		_ = pr.conn.Close()
 	})
+}
+
+// closed says whether close was called.
+func (pr *peer) closed() bool {
+	select {
+	case <-pr.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (pr *peer) wait() { pr.wg.Wait() }

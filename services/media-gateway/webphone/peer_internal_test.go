@@ -20,7 +20,18 @@ func newTestPhones(t *testing.T) *Phones {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close() })
+	muxed := make(chan struct{})
+	go func() {
+		defer close(muxed)
+		p.mux.run()
+	}()
+	t.Cleanup(func() {
+		_ = p.Close()
+		<-muxed
+		if u, a := p.mux.size(); u != 0 || a != 0 {
+			t.Errorf("the port still holds %d ufrags and %d addresses of closed connections", u, a)
+		}
+	})
 	return p
 }
 
@@ -167,7 +178,7 @@ func TestChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer browser.Close()
-	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(pr.conn.LocalAddr().(*net.UDPAddr).Port))
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p.MediaPort()))
 	check := func(user, pwd string) *stun.Message {
 		t.Helper()
 		req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.NewUsername(user),

@@ -64,9 +64,10 @@ type Config struct {
 	// gateway in process (package rtplink): the gateway's sip.Config.Links
 	// must be the same registry. Nil: over the loopback UDP of the SIP legs.
 	Links *rtplink.Registry
-	// PortMin and PortMax bound the UDP ports of the ICE candidates (a
-	// firewall's range); 0: any.
-	PortMin, PortMax uint16
+	// Port is the one UDP port of every browser connection's media (ICE,
+	// DTLS, SRTP): a firewall opens it alone. 0: the first free one in
+	// PortMin-PortMax, or, with neither, any.
+	Port, PortMin, PortMax uint16
 }
 
 // Phones is the SIP user agent of the browsers' phones.
@@ -74,6 +75,7 @@ type Phones struct {
 	cfg  Config
 	log  *slog.Logger
 	cert certificate
+	mux  *mux // the browsers' UDP port
 	// consent is how long a browser connection lasts without a check
 	// (consentTimeout; tests shorten it).
 	consent time.Duration
@@ -101,8 +103,13 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := listenMux(cfg.Port, cfg.PortMin, cfg.PortMax)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := net.ListenPacket("udp4", cfg.Listen)
 	if err != nil {
+		_ = m.close()
 		return nil, fmt.Errorf("webphone listen %s: %w", cfg.Listen, err)
 	}
 	host, portStr, _ := net.SplitHostPort(conn.LocalAddr().String())
@@ -114,15 +121,17 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 		sipgo.WithUserAgentTransportLayerOptions(sipgosip.WithTransportLayerLogger(quiet)))
 	if err != nil {
 		conn.Close()
+		_ = m.close()
 		return nil, fmt.Errorf("webphone UA: %w", err)
 	}
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		conn.Close()
 		ua.Close()
+		_ = m.close()
 		return nil, fmt.Errorf("webphone server: %w", err)
 	}
-	p := &Phones{cfg: cfg, log: log, cert: cert, consent: consentTimeout, ua: ua, srv: srv, conn: conn, rings: map[ringKey]*ring{}}
+	p := &Phones{cfg: cfg, log: log, cert: cert, mux: m, consent: consentTimeout, ua: ua, srv: srv, conn: conn, rings: map[ringKey]*ring{}}
 	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithLogger(quiet),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: port}))
 	dg.HandleFunc(p.serve)
@@ -138,13 +147,25 @@ func (p *Phones) Addr() string { return p.conn.LocalAddr().String() }
 
 // Close releases the socket and user agent of Phones whose Run was never
 // called (their service failed to start); Run releases them itself.
-func (p *Phones) Close() error { return errors.Join(p.conn.Close(), p.ua.Close()) }
+func (p *Phones) Close() error { return errors.Join(p.conn.Close(), p.ua.Close(), p.mux.close()) }
+
+// MediaPort is the browsers' UDP port (Config.Port).
+func (p *Phones) MediaPort() int { return p.mux.port() }
 
 // Run serves the SIP side until ctx is done, then hangs up the browsers'
 // calls (their BYE goes out first).
 func (p *Phones) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- p.srv.ServeUDP(p.conn) }()
+	muxed := make(chan struct{})
+	go func() {
+		defer close(muxed)
+		p.mux.run()
+	}()
+	defer func() {
+		_ = p.mux.close() // ends run
+		<-muxed
+	}()
 	select {
 	case <-ctx.Done():
 	case err := <-done:
