@@ -171,7 +171,7 @@ run media services/media-gateway -timeout 10m -run '^$' -bench 'CallSetups|Bridg
 # The browser as the agent's phone (issue 15): in one gateway, SIP calls
 # alone (PCMU both legs, N = 100..1200), then calls whose agent is a browser
 # alone (ICE, DTLS-SRTP, 12 kb/s narrowband Opus as a browser sends it,
-# transcoded to the contact's PCMU; N = 100..600), 10 s each, each ramp
+# transcoded to the contact's PCMU; N = 50..600), 10 s each, each ramp
 # until loss > 1 % or jitter p99 > 10 ms; the two maxima side by side, and
 # each kind's CPU per leg. About 3 minutes.
 run media-browsers services/media-gateway -timeout 15m -run '^$' -bench BrowserLegs -benchtime 1x -cpu 2 ./sip/

@@ -314,14 +314,7 @@ func (c *benchBrowserConn) close() {
 	delete(bb.byAddr, c.ip)
 	bb.addrMu.Unlock()
 	bb.mu.Lock()
-	l := bb.slots[c.slot]
-	for i := range l {
-		if l[i] == c {
-			l[i] = l[len(l)-1]
-			bb.slots[c.slot] = l[:len(l)-1]
-			break
-		}
-	}
+	bb.slots[c.slot] = unordered(bb.slots[c.slot], c)
 	bb.mu.Unlock()
 	if c.dtls != nil {
 		_ = c.dtls.Close()

@@ -121,6 +121,17 @@ func (m *mmsgConn) from(i int) netip.AddrPort {
 
 // arrival is the kernel's timestamp of datagram i (SO_TIMESTAMPNS).
 func (m *mmsgConn) arrival(i int) (time.Time, bool) {
+	data, ok := m.control(i, syscall.SOL_SOCKET, syscall.SCM_TIMESTAMPNS, int(unsafe.Sizeof(syscall.Timespec{})))
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix((*syscall.Timespec)(unsafe.Pointer(&data[0])).Unix()), true
+}
+
+// control is the data of datagram i's control message of level and typ,
+// at least size bytes, without allocating (syscall.ParseSocketControlMessage
+// does, per packet).
+func (m *mmsgConn) control(i, level, typ, size int) ([]byte, bool) {
 	oob := m.roobs[i][:m.rhdrs[i].hdr.Controllen]
 	for len(oob) >= syscall.CmsgLen(0) {
 		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
@@ -128,13 +139,12 @@ func (m *mmsgConn) arrival(i int) (time.Time, bool) {
 			break
 		}
 		data := oob[syscall.CmsgLen(0):h.Len]
-		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(syscall.Timespec{})) {
-			ts := (*syscall.Timespec)(unsafe.Pointer(&data[0]))
-			return time.Unix(ts.Unix()), true
+		if int(h.Level) == level && int(h.Type) == typ && len(data) >= size {
+			return data, true
 		}
 		oob = oob[min(len(oob), syscall.CmsgSpace(int(h.Len)-syscall.CmsgLen(0))):]
 	}
-	return time.Time{}, false
+	return nil, false
 }
 
 // sockaddr is a destination as the kernel takes it.
@@ -182,19 +192,11 @@ func (m *mmsgConn) enableDestinations() bool {
 
 // destination is the address datagram i was sent to.
 func (m *mmsgConn) destination(i int) ([4]byte, bool) {
-	oob := m.roobs[i][:m.rhdrs[i].hdr.Controllen]
-	for len(oob) >= syscall.CmsgLen(0) {
-		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		if int(h.Len) < syscall.CmsgLen(0) || int(h.Len) > len(oob) {
-			break
-		}
-		data := oob[syscall.CmsgLen(0):h.Len]
-		if h.Level == syscall.IPPROTO_IP && h.Type == syscall.IP_PKTINFO && len(data) >= syscall.SizeofInet4Pktinfo {
-			return (*syscall.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Addr, true
-		}
-		oob = oob[min(len(oob), syscall.CmsgSpace(int(h.Len)-syscall.CmsgLen(0))):]
+	data, ok := m.control(i, syscall.IPPROTO_IP, syscall.IP_PKTINFO, syscall.SizeofInet4Pktinfo)
+	if !ok {
+		return [4]byte{}, false
 	}
-	return [4]byte{}, false
+	return (*syscall.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Addr, true
 }
 
 func (m *mmsgConn) doWrite(fd uintptr) bool {

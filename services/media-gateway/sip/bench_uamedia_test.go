@@ -132,15 +132,20 @@ func (md *uaMedia) stream(ctx context.Context, dst *net.UDPAddr) {
 	md.mu.Unlock()
 	<-ctx.Done()
 	md.mu.Lock()
-	l := md.slots[s.slot]
+	md.slots[s.slot] = unordered(md.slots[s.slot], s)
+	md.mu.Unlock()
+}
+
+// unordered removes x from l, whose order does not matter, without moving
+// the rest.
+func unordered[T comparable](l []T, x T) []T {
 	for i := range l {
-		if l[i] == s {
+		if l[i] == x {
 			l[i] = l[len(l)-1]
-			md.slots[s.slot] = l[:len(l)-1]
-			break
+			return l[:len(l)-1]
 		}
 	}
-	md.mu.Unlock()
+	return l
 }
 
 // send wakes every slot and sends the frames due in every slot since the

@@ -22,7 +22,7 @@ package sip_test
 // the send time in their payload; the browsers' by sequence number and
 // arrival, at the contact (browser to contact) and in the browser (contact
 // to browser). BROWSER_SIP_STEPS and BROWSER_STEPS pick the steps (default
-// 100,200,…,800,1000,1200 and 100,150,…,400,500,600).
+// 100,200,…,800,1000,1200 and 50,100,…,400,500,600).
 
 import (
 	"context"
@@ -48,7 +48,7 @@ import (
 const toneBandwidth = opus.Narrowband
 
 var (
-	browserSteps = stepsFrom("BROWSER_STEPS", []int{100, 150, 200, 250, 300, 350, 400, 500, 600})
+	browserSteps = stepsFrom("BROWSER_STEPS", []int{50, 100, 150, 200, 250, 300, 350, 400, 500, 600})
 	// sipAloneSteps ramp the run's SIP legs, measured before any browser.
 	sipAloneSteps = stepsFrom("BROWSER_SIP_STEPS", []int{100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200})
 )
