@@ -64,7 +64,8 @@ $(TOOLS)/protoc-gen-go:
 
 # Regenerates the committed Go code from proto/ (protoc from Debian's protobuf-compiler).
 proto: $(TOOLS)/protoc-gen-go
-	@command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+	@command -v protoc >/dev/null && test -f /usr/include/google/protobuf/timestamp.proto || \
+		(apt-get update -qq && apt-get install -y -qq protobuf-compiler libprotobuf-dev)
 	cd proto && PATH=$(TOOLS):$$PATH protoc -I . -I /usr/include \
 		--go_out=. --go_opt=module=github.com/ringback/ringback/proto \
 		$$(find ringback -name '*.proto' | sort)

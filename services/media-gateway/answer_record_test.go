@@ -14,6 +14,7 @@ import (
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
+	"github.com/ringback/ringback/services/media-gateway/sip"
 )
 
 // TestAnswerOnRecordBeforeItsACK: the agent's phone and the trunk answer at
@@ -130,5 +131,43 @@ func TestLostCallAfterBlindTransferHangsUpTheParty(t *testing.T) {
 	waitFor(t, 5*testTTL, "the lost call's contact and party hung up", func() bool {
 		_, lost := has[*mediav1.CallLost](evs())
 		return lost && trunk.byesOf("k0") == 1 && party.byesOf("k0") == 1
+	})
+}
+
+// TestLostCallWhileThePartyRingsCancelsIt: the agent consults a colleague
+// whose phone rings; the gateway holding the call dies before the
+// colleague answers. The instance taking over cancels the ringing from the
+// early dialog its ringing recorded (PartyAlerting), beside hanging up the
+// agent and the contact: PartyRinging is recorded before the INVITE, when
+// no dialog exists, so without it the colleague's phone rang on.
+func TestLostCallWhileThePartyRingsCancelsIt(t *testing.T) {
+	env := newEnv(t)
+	agent, trunk, party := startPhone(t), startPhone(t), startRingingPhone(t)
+	longRing := func(c *mediagateway.Config) { c.AgentRingTimeout = time.Minute }
+	longSIPRing := func(c *sip.Config) { c.AgentRingTimeout = time.Minute }
+	gws := map[string]*gateway{
+		"gw-a": startGateway(t, env, "gw-a", trunk.Addr, testTTL, longRing, longSIPRing),
+		"gw-b": startGateway(t, env, "gw-b", trunk.Addr, testTTL, longRing, longSIPRing),
+	}
+	waitReady(t, env, gws["gw-a"], gws["gw-b"])
+	env.Relay()
+	evs := func() []proto.Message { return events(t, env, "media-call-k0") }
+
+	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "dial-0"}, dialRequest(0, agent))
+	waitFor(t, 10*time.Second, "call k0 connected", func() bool {
+		_, ok := has[*mediav1.CallConnected](evs())
+		return ok
+	})
+	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "consult-0"}, &agentv1.ConsultRequested{InteractionId: "i0", CallId: "k0",
+		AgentId: "a1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@" + party.Addr}})
+	waitFor(t, 10*time.Second, "the colleague's phone ringing, on record", func() bool {
+		a, ok := has[*mediav1.PartyAlerting](evs())
+		return ok && a.PartyLeg.GetEarly() && a.PartyLeg.GetVia() != ""
+	})
+	started, _ := has[*mediav1.DialStarted](evs())
+	gws[started.Instance].crash()
+	waitFor(t, 5*testTTL, "the lost call's legs ended, the colleague's ringing cancelled", func() bool {
+		_, lost := has[*mediav1.CallLost](evs())
+		return lost && party.unrungOf("k0") == 1 && agent.byesOf("k0") == 1 && trunk.byesOf("k0") == 1
 	})
 }

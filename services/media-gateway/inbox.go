@@ -168,7 +168,7 @@ var ends = map[telephony.EndReason]mediav1.EndReason{
 var steps = map[telephony.ProgressKind]call.Step{
 	telephony.AgentRinging: call.AgentRinging, telephony.AgentAnswered: call.AgentAnswered, telephony.ContactRinging: call.ContactRinging,
 	telephony.Connected: call.Connect, telephony.Failed: call.Fail, telephony.Ended: call.End,
-	telephony.PartyRinging: call.PartyRinging, telephony.PartyAnswered: call.PartyAnswer, telephony.PartyConnected: call.PartyConnected, telephony.Conferenced: call.Conference,
+	telephony.PartyRinging: call.PartyRinging, telephony.PartyAlerting: call.PartyAlert, telephony.PartyAnswered: call.PartyAnswer, telephony.PartyConnected: call.PartyConnected, telephony.Conferenced: call.Conference,
 	telephony.Transferred: call.Transfer, telephony.PartyLeft: call.PartyLeave,
 }
 

@@ -70,6 +70,7 @@ const (
 	End
 	// The third party's steps (party.go).
 	PartyRinging
+	PartyAlert
 	PartyAnswer
 	PartyConnected
 	Conference
@@ -150,7 +151,7 @@ func Decide(s State, c Command) ([]proto.Message, error) {
 			}
 			return []proto.Message{&mediav1.CallEnded{CallId: s.ID, InteractionId: s.Interaction, Reason: c.Reason,
 				EndReason: mediav1.EndReason_END_REASON_OTHER, At: at}}, nil
-		case PartyRinging, PartyAnswer, PartyConnected, Conference, Transfer:
+		case PartyRinging, PartyAlert, PartyAnswer, PartyConnected, Conference, Transfer:
 			return decideParty(s, c)
 		case End:
 			if s.Status == Dialling {

@@ -80,6 +80,8 @@ func TestDecideParty(t *testing.T) {
 	talking := &mediav1.PartyConnected{}
 	partyLegs := map[string]*mediav1.LegDialog{LegParty: answeredLeg}
 	answeredParty := &mediav1.PartyAnswered{PartyLeg: answeredLeg}
+	earlyLegs := map[string]*mediav1.LegDialog{LegParty: ringingLeg}
+	alerting := &mediav1.PartyAlerting{PartyLeg: ringingLeg}
 	up := []proto.Message{started, connected}
 	with := func(more ...proto.Message) []proto.Message { return append(append([]proto.Message{}, up...), more...) }
 	cases := []struct {
@@ -92,7 +94,13 @@ func TestDecideParty(t *testing.T) {
 		{"ringing from hold", with(held), Report{Step: PartyRinging, Party: consult}, []string{"PartyRinging"}},
 		{"one party at a time", with(held, ringing), Report{Step: PartyRinging, Party: blind}, nil},
 		{"no party before connected", []proto.Message{started}, Report{Step: PartyRinging, Party: consult}, nil},
+		{"party's ringing recorded with its early dialog", with(held, ringing), Report{Step: PartyAlert, Legs: earlyLegs}, []string{"PartyAlerting"}},
+		{"party's ringing once", with(held, ringing, alerting), Report{Step: PartyAlert, Legs: earlyLegs}, nil},
+		{"no ringing without a dialog", with(held, ringing), Report{Step: PartyAlert}, nil},
+		{"no ringing after the answer", with(held, ringing, answeredParty), Report{Step: PartyAlert, Legs: earlyLegs}, nil},
+		{"no ringing without a party", with(held), Report{Step: PartyAlert, Legs: earlyLegs}, nil},
 		{"party's answer recorded with its leg", with(held, ringing), Report{Step: PartyAnswer, Legs: partyLegs}, []string{"PartyAnswered"}},
+		{"party's answer replaces its early dialog", with(held, ringing, alerting), Report{Step: PartyAnswer, Legs: partyLegs}, []string{"PartyAnswered"}},
 		{"party's answer once per dialog", with(held, ringing, answeredParty), Report{Step: PartyAnswer, Legs: partyLegs}, nil},
 		{"no answer without a party", with(held), Report{Step: PartyAnswer, Legs: partyLegs}, nil},
 		{"consulted party answers", with(held, ringing), Report{Step: PartyConnected}, []string{"PartyConnected"}},
@@ -285,6 +293,28 @@ func TestContactLegIsTheLastRecorded(t *testing.T) {
 
 // A blind transfer's party leg is on record from its answer on: the leg a
 // takeover hangs up once the agent's is gone.
+// TestRingingPartyLegOnRecord: from its ringing to its answer the party's
+// leg on record is the early dialog, then the answered one; gone when it
+// leaves.
+func TestRingingPartyLegOnRecord(t *testing.T) {
+	s := State{}
+	for _, e := range []proto.Message{&mediav1.DialStarted{CallId: "k1"}, &mediav1.CallConnected{ContactLeg: answeredLeg, AgentLeg: answeredLeg},
+		&mediav1.PartyRinging{Purpose: mediav1.PartyPurpose_PARTY_PURPOSE_CONSULT}, &mediav1.PartyAlerting{PartyLeg: ringingLeg}} {
+		s = Evolve(s, e)
+	}
+	if l := s.Legs()[LegParty]; !l.GetEarly() {
+		t.Errorf("a ringing party's leg on record: %v, want its early dialog", l)
+	}
+	s = Evolve(s, &mediav1.PartyAnswered{PartyLeg: answeredLeg})
+	if l := s.Legs()[LegParty]; l.GetEarly() || l.GetTo() != answeredLeg.To {
+		t.Errorf("an answered party's leg on record: %v, want its answer's", l)
+	}
+	s = Evolve(s, &mediav1.PartyLeft{})
+	if l := s.Legs()[LegParty]; l != nil {
+		t.Errorf("a party that left still has a leg on record: %v", l)
+	}
+}
+
 func TestBlindTransferKeepsThePartyLeg(t *testing.T) {
 	s := State{}
 	for _, e := range []proto.Message{&mediav1.DialStarted{CallId: "k1"}, &mediav1.CallConnected{ContactLeg: ringingLeg, AgentLeg: ringingLeg},

@@ -32,8 +32,9 @@ const (
 )
 
 // decideParty turns a third party's step into events. Each event is
-// recorded once, in order: PartyRinging, PartyAnswered (with the party's
-// leg, before its ACK), then PartyConnected, ConferenceStarted or
+// recorded once, in order: PartyRinging, PartyAlerting (with the party's
+// early dialog, when it rings), PartyAnswered (with the party's leg,
+// before its ACK), then PartyConnected, ConferenceStarted or
 // CallTransferred, and one PartyLeft at the end.
 func decideParty(s State, c Report) ([]proto.Message, error) {
 	at := timestamppb.New(c.At)
@@ -50,8 +51,15 @@ func decideParty(s State, c Report) ([]proto.Message, error) {
 		}
 		return append(out, &mediav1.PartyRinging{CallId: s.ID, InteractionId: s.Interaction, Purpose: c.Party.Purpose,
 			PartyAgentId: c.Party.AgentID, Party: c.Party.Display, Browser: c.Party.Browser, BrowserUrl: c.Party.BrowserURL, At: at}), nil
+	case PartyAlert:
+		if s.Status == Connected && p.Phase == PartyRung && s.PartyLeg == nil && c.Legs[LegParty] != nil {
+			return []proto.Message{&mediav1.PartyAlerting{CallId: s.ID, InteractionId: s.Interaction,
+				PartyAgentId: p.AgentID, Party: p.Display, At: at, PartyLeg: c.Legs[LegParty]}}, nil
+		}
 	case PartyAnswer:
-		if s.Status == Connected && p.Phase == PartyRung && otherDialog(s.PartyLeg, c.Legs[LegParty]) {
+		// The answer replaces the early dialog its ringing recorded, once.
+		if s.Status == Connected && p.Phase == PartyRung && (s.PartyLeg.GetEarly() || otherDialog(s.PartyLeg, c.Legs[LegParty])) &&
+			c.Legs[LegParty] != nil {
 			return []proto.Message{&mediav1.PartyAnswered{CallId: s.ID, InteractionId: s.Interaction,
 				PartyAgentId: p.AgentID, Party: p.Display, At: at, PartyLeg: c.Legs[LegParty]}}, nil
 		}
@@ -91,6 +99,8 @@ func evolveParty(s State, e proto.Message) State {
 	switch e := e.(type) {
 	case *mediav1.PartyRinging:
 		s.Party = Party{AgentID: e.PartyAgentId, Display: e.Party, Purpose: e.Purpose, Phase: PartyRung}
+	case *mediav1.PartyAlerting:
+		s.PartyLeg = e.PartyLeg // early: a lost call's is cancelled
 	case *mediav1.PartyAnswered:
 		s.PartyLeg = e.PartyLeg // still rung: a consult is not connected until PartyConnected
 	case *mediav1.PartyConnected:

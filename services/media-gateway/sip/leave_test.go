@@ -60,7 +60,7 @@ func TestAgentLeavesTheConference(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.PartyAnswered, sip.PartyConnected, sip.Conferenced, sip.Transferred, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAlerting, sip.PartyAnswered, sip.PartyConnected, sip.Conferenced, sip.Transferred, sip.PartyLeft, sip.Ended)
 }
 
 // TestAgentHangingUpEndsTheConference: by default the agent hanging up ends

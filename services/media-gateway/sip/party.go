@@ -114,13 +114,20 @@ func (c *Call) ring(ctx context.Context, p Party, purpose Purpose) error {
 	c.emit(Progress{Kind: PartyRinging, Purpose: purpose})
 	c.ctl.Unlock()
 
-	// Of the party dial's own reports only the answer is recorded (before
-	// its ACK, invite): PartyRinging went out above, before the INVITE.
+	// PartyRinging went out above, before the INVITE: of the party dial's
+	// own reports, its ringing is recorded as PartyAlerting (with the early
+	// dialog, which an instance taking over cancels), its answer before
+	// its ACK (invite).
 	d := &dial{g: c.g, id: c.id, report: func(p Progress) {
-		if p.Kind == PartyAnswered {
-			p.Purpose = purpose
-			c.emit(p)
+		switch p.Kind {
+		case PartyRinging:
+			p.Kind = PartyAlerting
+		case PartyAnswered:
+		default:
+			return
 		}
+		p.Purpose = purpose
+		c.emit(p)
 	}, log: c.log.With("leg", "party")}
 	l, err := d.invite(rctx, roleParty, to, c.partyRingTimeout(p), PartyRinging, d.answerAs(PartyAnswered))
 

@@ -113,7 +113,7 @@ func TestConsultConferenceDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.PartyAnswered, sip.PartyConnected, sip.Conferenced, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAlerting, sip.PartyAnswered, sip.PartyConnected, sip.Conferenced, sip.PartyLeft, sip.Ended)
 	if p := rec.got[len(rec.got)-2]; p.Reason != sip.ReasonPartyDropped || p.End != sip.EndPartyDropped || p.Purpose != sip.PurposeConsult {
 		t.Errorf("PartyLeft %+v, want reason %q, purpose consult", p, sip.ReasonPartyDropped)
 	}
@@ -156,7 +156,7 @@ func TestConsultThenTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.PartyAnswered, sip.PartyConnected, sip.Transferred, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAlerting, sip.PartyAnswered, sip.PartyConnected, sip.Transferred, sip.PartyLeft, sip.Ended)
 }
 
 // handedOverControls: the agent a call was transferred to holds, retrieves
@@ -206,10 +206,15 @@ func TestBlindTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected,
-		sip.PartyRinging, sip.PartyAnswered, sip.Transferred, sip.PartyLeft, sip.Ended)
+		sip.PartyRinging, sip.PartyAlerting, sip.PartyAnswered, sip.Transferred, sip.PartyLeft, sip.Ended)
 	for _, p := range rec.got {
 		if (p.Kind == sip.PartyRinging || p.Kind == sip.Transferred) && p.Purpose != sip.PurposeTransfer {
 			t.Errorf("%v purpose %v, want transfer", p.Kind, p.Purpose)
+		}
+		// The party's ringing comes with the early dialog an instance
+		// taking over would cancel.
+		if p.Kind == sip.PartyAlerting && (len(p.Legs) != 1 || p.Legs[0].Role != "party" || !p.Legs[0].Early || p.Legs[0].Via == "") {
+			t.Errorf("party alerting with legs %+v, want the party's early dialog", p.Legs)
 		}
 	}
 }
@@ -275,7 +280,7 @@ func TestCallEndsWhilePartyRings(t *testing.T) {
 	if err := <-errc; !errors.Is(err, sip.ErrCallEnded) {
 		t.Errorf("Consult = %v, want ErrCallEnded", err)
 	}
-	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected, sip.PartyRinging, sip.PartyLeft, sip.Ended)
+	rec.wantKinds(t, sip.AgentRinging, sip.AgentAnswered, sip.ContactRinging, sip.Connected, sip.PartyRinging, sip.PartyAlerting, sip.PartyLeft, sip.Ended)
 }
 
 func TestPartyHangsUpDuringConsultation(t *testing.T) {

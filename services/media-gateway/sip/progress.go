@@ -21,6 +21,7 @@ const (
 	Failed         = telephony.Failed
 	Ended          = telephony.Ended
 	PartyRinging   = telephony.PartyRinging
+	PartyAlerting  = telephony.PartyAlerting
 	PartyAnswered  = telephony.PartyAnswered
 	PartyConnected = telephony.PartyConnected
 	Conferenced    = telephony.Conferenced

@@ -24,6 +24,9 @@ const (
 	// PartyRinging: a third party is rung (Progress.Purpose says why); the
 	// contact is on hold. Exactly one PartyLeft follows, however it ends.
 	PartyRinging
+	// PartyAlerting: the party's phone rings (a provisional response
+	// opened an early dialog), reported with that dialog.
+	PartyAlerting
 	// PartyAnswered: the party's phone answered (consult or blind
 	// transfer); reported before the answer is acknowledged, with its leg.
 	PartyAnswered
@@ -46,6 +49,7 @@ var kindNames = map[ProgressKind]string{
 	Failed:         "failed",
 	Ended:          "ended",
 	PartyRinging:   "party ringing",
+	PartyAlerting:  "party alerting",
 	PartyAnswered:  "party answered",
 	PartyConnected: "party connected",
 	Conferenced:    "conferenced",

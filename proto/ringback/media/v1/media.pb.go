@@ -1506,6 +1506,95 @@ func (x *PartyRinging) GetBrowserUrl() string {
 	return ""
 }
 
+// PartyAlerting: the third party's phone rings (a provisional response
+// opened an early dialog), recorded with that dialog so that an instance
+// taking over a lost call cancels the ringing: PartyRinging is recorded
+// before the INVITE goes out, when no dialog exists yet. At most one per
+// PartyRinging, which it follows.
+type PartyAlerting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	InteractionId string                 `protobuf:"bytes,2,opt,name=interaction_id,json=interactionId,proto3" json:"interaction_id,omitempty"`
+	PartyAgentId  string                 `protobuf:"bytes,3,opt,name=party_agent_id,json=partyAgentId,proto3" json:"party_agent_id,omitempty"` // empty for a number
+	Party         string                 `protobuf:"bytes,4,opt,name=party,proto3" json:"party,omitempty"`                                     // agent id, or the number masked
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	PartyLeg      *LegDialog             `protobuf:"bytes,6,opt,name=party_leg,json=partyLeg,proto3" json:"party_leg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartyAlerting) Reset() {
+	*x = PartyAlerting{}
+	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartyAlerting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartyAlerting) ProtoMessage() {}
+
+func (x *PartyAlerting) ProtoReflect() protoreflect.Message {
+	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartyAlerting.ProtoReflect.Descriptor instead.
+func (*PartyAlerting) Descriptor() ([]byte, []int) {
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PartyAlerting) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *PartyAlerting) GetInteractionId() string {
+	if x != nil {
+		return x.InteractionId
+	}
+	return ""
+}
+
+func (x *PartyAlerting) GetPartyAgentId() string {
+	if x != nil {
+		return x.PartyAgentId
+	}
+	return ""
+}
+
+func (x *PartyAlerting) GetParty() string {
+	if x != nil {
+		return x.Party
+	}
+	return ""
+}
+
+func (x *PartyAlerting) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *PartyAlerting) GetPartyLeg() *LegDialog {
+	if x != nil {
+		return x.PartyLeg
+	}
+	return nil
+}
+
 // PartyAnswered: the third party's phone answered (a consult or a blind
 // transfer), recorded before the gateway acknowledges the answer: an
 // instance taking over a lost call then hangs up the party's leg too.
@@ -1524,7 +1613,7 @@ type PartyAnswered struct {
 
 func (x *PartyAnswered) Reset() {
 	*x = PartyAnswered{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1625,7 @@ func (x *PartyAnswered) String() string {
 func (*PartyAnswered) ProtoMessage() {}
 
 func (x *PartyAnswered) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[15]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1638,7 @@ func (x *PartyAnswered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyAnswered.ProtoReflect.Descriptor instead.
 func (*PartyAnswered) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{15}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PartyAnswered) GetCallId() string {
@@ -1610,7 +1699,7 @@ type PartyConnected struct {
 
 func (x *PartyConnected) Reset() {
 	*x = PartyConnected{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1711,7 @@ func (x *PartyConnected) String() string {
 func (*PartyConnected) ProtoMessage() {}
 
 func (x *PartyConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[16]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1724,7 @@ func (x *PartyConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyConnected.ProtoReflect.Descriptor instead.
 func (*PartyConnected) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{16}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PartyConnected) GetCallId() string {
@@ -1695,7 +1784,7 @@ type ConferenceStarted struct {
 
 func (x *ConferenceStarted) Reset() {
 	*x = ConferenceStarted{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1796,7 @@ func (x *ConferenceStarted) String() string {
 func (*ConferenceStarted) ProtoMessage() {}
 
 func (x *ConferenceStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[17]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1809,7 @@ func (x *ConferenceStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConferenceStarted.ProtoReflect.Descriptor instead.
 func (*ConferenceStarted) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{17}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ConferenceStarted) GetCallId() string {
@@ -1774,7 +1863,7 @@ type CallTransferred struct {
 
 func (x *CallTransferred) Reset() {
 	*x = CallTransferred{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[18]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +1875,7 @@ func (x *CallTransferred) String() string {
 func (*CallTransferred) ProtoMessage() {}
 
 func (x *CallTransferred) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[18]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +1888,7 @@ func (x *CallTransferred) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallTransferred.ProtoReflect.Descriptor instead.
 func (*CallTransferred) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{18}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CallTransferred) GetCallId() string {
@@ -1864,7 +1953,7 @@ type PartyLeft struct {
 
 func (x *PartyLeft) Reset() {
 	*x = PartyLeft{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[19]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +1965,7 @@ func (x *PartyLeft) String() string {
 func (*PartyLeft) ProtoMessage() {}
 
 func (x *PartyLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[19]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +1978,7 @@ func (x *PartyLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyLeft.ProtoReflect.Descriptor instead.
 func (*PartyLeft) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{19}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PartyLeft) GetCallId() string {
@@ -1977,7 +2066,7 @@ type ControlForwarded struct {
 
 func (x *ControlForwarded) Reset() {
 	*x = ControlForwarded{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[20]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2078,7 @@ func (x *ControlForwarded) String() string {
 func (*ControlForwarded) ProtoMessage() {}
 
 func (x *ControlForwarded) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[20]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2091,7 @@ func (x *ControlForwarded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlForwarded.ProtoReflect.Descriptor instead.
 func (*ControlForwarded) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{20}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ControlForwarded) GetCallId() string {
@@ -2080,7 +2169,7 @@ type CallLost struct {
 
 func (x *CallLost) Reset() {
 	*x = CallLost{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[21]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2181,7 @@ func (x *CallLost) String() string {
 func (*CallLost) ProtoMessage() {}
 
 func (x *CallLost) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[21]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2194,7 @@ func (x *CallLost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallLost.ProtoReflect.Descriptor instead.
 func (*CallLost) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{21}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CallLost) GetCallId() string {
@@ -2173,7 +2262,7 @@ type PhoneRegistered struct {
 
 func (x *PhoneRegistered) Reset() {
 	*x = PhoneRegistered{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[22]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2274,7 @@ func (x *PhoneRegistered) String() string {
 func (*PhoneRegistered) ProtoMessage() {}
 
 func (x *PhoneRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[22]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2287,7 @@ func (x *PhoneRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneRegistered.ProtoReflect.Descriptor instead.
 func (*PhoneRegistered) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{22}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PhoneRegistered) GetAor() string {
@@ -2249,7 +2338,7 @@ type PhoneUnregistered struct {
 
 func (x *PhoneUnregistered) Reset() {
 	*x = PhoneUnregistered{}
-	mi := &file_ringback_media_v1_media_proto_msgTypes[23]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2350,7 @@ func (x *PhoneUnregistered) String() string {
 func (*PhoneUnregistered) ProtoMessage() {}
 
 func (x *PhoneUnregistered) ProtoReflect() protoreflect.Message {
-	mi := &file_ringback_media_v1_media_proto_msgTypes[23]
+	mi := &file_ringback_media_v1_media_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2363,7 @@ func (x *PhoneUnregistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneUnregistered.ProtoReflect.Descriptor instead.
 func (*PhoneUnregistered) Descriptor() ([]byte, []int) {
-	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{23}
+	return file_ringback_media_v1_media_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PhoneUnregistered) GetAor() string {
@@ -2418,6 +2507,13 @@ const file_ringback_media_v1_media_proto_rawDesc = "" +
 	"\abrowser\x18\a \x01(\bR\abrowser\x12\x1f\n" +
 	"\vbrowser_url\x18\b \x01(\tR\n" +
 	"browserUrl\"\xf2\x01\n" +
+	"\rPartyAlerting\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
+	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
+	"\x0eparty_agent_id\x18\x03 \x01(\tR\fpartyAgentId\x12\x14\n" +
+	"\x05party\x18\x04 \x01(\tR\x05party\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
+	"\tparty_leg\x18\x06 \x01(\v2\x1c.ringback.media.v1.LegDialogR\bpartyLeg\"\xf2\x01\n" +
 	"\rPartyAnswered\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12%\n" +
 	"\x0einteraction_id\x18\x02 \x01(\tR\rinteractionId\x12$\n" +
@@ -2530,7 +2626,7 @@ func file_ringback_media_v1_media_proto_rawDescGZIP() []byte {
 }
 
 var file_ringback_media_v1_media_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_ringback_media_v1_media_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_ringback_media_v1_media_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: ringback.media.v1.Outcome
 	(EndReason)(0),                // 1: ringback.media.v1.EndReason
@@ -2550,63 +2646,66 @@ var file_ringback_media_v1_media_proto_goTypes = []any{
 	(*RecordingStopped)(nil),      // 15: ringback.media.v1.RecordingStopped
 	(*CallControlFailed)(nil),     // 16: ringback.media.v1.CallControlFailed
 	(*PartyRinging)(nil),          // 17: ringback.media.v1.PartyRinging
-	(*PartyAnswered)(nil),         // 18: ringback.media.v1.PartyAnswered
-	(*PartyConnected)(nil),        // 19: ringback.media.v1.PartyConnected
-	(*ConferenceStarted)(nil),     // 20: ringback.media.v1.ConferenceStarted
-	(*CallTransferred)(nil),       // 21: ringback.media.v1.CallTransferred
-	(*PartyLeft)(nil),             // 22: ringback.media.v1.PartyLeft
-	(*ControlForwarded)(nil),      // 23: ringback.media.v1.ControlForwarded
-	(*CallLost)(nil),              // 24: ringback.media.v1.CallLost
-	(*PhoneRegistered)(nil),       // 25: ringback.media.v1.PhoneRegistered
-	(*PhoneUnregistered)(nil),     // 26: ringback.media.v1.PhoneUnregistered
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
+	(*PartyAlerting)(nil),         // 18: ringback.media.v1.PartyAlerting
+	(*PartyAnswered)(nil),         // 19: ringback.media.v1.PartyAnswered
+	(*PartyConnected)(nil),        // 20: ringback.media.v1.PartyConnected
+	(*ConferenceStarted)(nil),     // 21: ringback.media.v1.ConferenceStarted
+	(*CallTransferred)(nil),       // 22: ringback.media.v1.CallTransferred
+	(*PartyLeft)(nil),             // 23: ringback.media.v1.PartyLeft
+	(*ControlForwarded)(nil),      // 24: ringback.media.v1.ControlForwarded
+	(*CallLost)(nil),              // 25: ringback.media.v1.CallLost
+	(*PhoneRegistered)(nil),       // 26: ringback.media.v1.PhoneRegistered
+	(*PhoneUnregistered)(nil),     // 27: ringback.media.v1.PhoneUnregistered
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
 }
 var file_ringback_media_v1_media_proto_depIdxs = []int32{
-	27, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
-	27, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
+	28, // 0: ringback.media.v1.DialStarted.at:type_name -> google.protobuf.Timestamp
+	28, // 1: ringback.media.v1.AgentRinging.at:type_name -> google.protobuf.Timestamp
 	4,  // 2: ringback.media.v1.AgentRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
 	4,  // 3: ringback.media.v1.AgentRinging.agent_leg:type_name -> ringback.media.v1.LegDialog
-	27, // 4: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
+	28, // 4: ringback.media.v1.AgentAnswered.at:type_name -> google.protobuf.Timestamp
 	4,  // 5: ringback.media.v1.AgentAnswered.agent_leg:type_name -> ringback.media.v1.LegDialog
 	4,  // 6: ringback.media.v1.AgentAnswered.contact_leg:type_name -> ringback.media.v1.LegDialog
-	27, // 7: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
+	28, // 7: ringback.media.v1.ContactRinging.at:type_name -> google.protobuf.Timestamp
 	4,  // 8: ringback.media.v1.ContactRinging.contact_leg:type_name -> ringback.media.v1.LegDialog
-	27, // 9: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
+	28, // 9: ringback.media.v1.CallConnected.at:type_name -> google.protobuf.Timestamp
 	4,  // 10: ringback.media.v1.CallConnected.agent_leg:type_name -> ringback.media.v1.LegDialog
 	4,  // 11: ringback.media.v1.CallConnected.contact_leg:type_name -> ringback.media.v1.LegDialog
 	0,  // 12: ringback.media.v1.DialFailed.outcome:type_name -> ringback.media.v1.Outcome
-	27, // 13: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
-	27, // 14: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
+	28, // 13: ringback.media.v1.DialFailed.at:type_name -> google.protobuf.Timestamp
+	28, // 14: ringback.media.v1.CallEnded.at:type_name -> google.protobuf.Timestamp
 	1,  // 15: ringback.media.v1.CallEnded.end_reason:type_name -> ringback.media.v1.EndReason
-	27, // 16: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
-	27, // 17: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
-	27, // 18: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
-	27, // 19: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
-	28, // 20: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
-	27, // 21: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
-	27, // 22: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
+	28, // 16: ringback.media.v1.CallHeld.at:type_name -> google.protobuf.Timestamp
+	28, // 17: ringback.media.v1.DtmfSent.at:type_name -> google.protobuf.Timestamp
+	28, // 18: ringback.media.v1.MuteChanged.at:type_name -> google.protobuf.Timestamp
+	28, // 19: ringback.media.v1.RecordingStarted.at:type_name -> google.protobuf.Timestamp
+	29, // 20: ringback.media.v1.RecordingStopped.duration:type_name -> google.protobuf.Duration
+	28, // 21: ringback.media.v1.RecordingStopped.at:type_name -> google.protobuf.Timestamp
+	28, // 22: ringback.media.v1.CallControlFailed.at:type_name -> google.protobuf.Timestamp
 	2,  // 23: ringback.media.v1.PartyRinging.purpose:type_name -> ringback.media.v1.PartyPurpose
-	27, // 24: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
-	27, // 25: ringback.media.v1.PartyAnswered.at:type_name -> google.protobuf.Timestamp
-	4,  // 26: ringback.media.v1.PartyAnswered.party_leg:type_name -> ringback.media.v1.LegDialog
-	27, // 27: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
-	4,  // 28: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
-	27, // 29: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
-	27, // 30: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
-	0,  // 31: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
-	27, // 32: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
-	1,  // 33: ringback.media.v1.PartyLeft.end_reason:type_name -> ringback.media.v1.EndReason
-	27, // 34: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
-	27, // 35: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
-	27, // 36: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 37: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
-	27, // 38: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	28, // 24: ringback.media.v1.PartyRinging.at:type_name -> google.protobuf.Timestamp
+	28, // 25: ringback.media.v1.PartyAlerting.at:type_name -> google.protobuf.Timestamp
+	4,  // 26: ringback.media.v1.PartyAlerting.party_leg:type_name -> ringback.media.v1.LegDialog
+	28, // 27: ringback.media.v1.PartyAnswered.at:type_name -> google.protobuf.Timestamp
+	4,  // 28: ringback.media.v1.PartyAnswered.party_leg:type_name -> ringback.media.v1.LegDialog
+	28, // 29: ringback.media.v1.PartyConnected.at:type_name -> google.protobuf.Timestamp
+	4,  // 30: ringback.media.v1.PartyConnected.party_leg:type_name -> ringback.media.v1.LegDialog
+	28, // 31: ringback.media.v1.ConferenceStarted.at:type_name -> google.protobuf.Timestamp
+	28, // 32: ringback.media.v1.CallTransferred.at:type_name -> google.protobuf.Timestamp
+	0,  // 33: ringback.media.v1.PartyLeft.outcome:type_name -> ringback.media.v1.Outcome
+	28, // 34: ringback.media.v1.PartyLeft.at:type_name -> google.protobuf.Timestamp
+	1,  // 35: ringback.media.v1.PartyLeft.end_reason:type_name -> ringback.media.v1.EndReason
+	28, // 36: ringback.media.v1.ControlForwarded.at:type_name -> google.protobuf.Timestamp
+	28, // 37: ringback.media.v1.CallLost.at:type_name -> google.protobuf.Timestamp
+	28, // 38: ringback.media.v1.PhoneRegistered.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 39: ringback.media.v1.PhoneRegistered.at:type_name -> google.protobuf.Timestamp
+	28, // 40: ringback.media.v1.PhoneUnregistered.at:type_name -> google.protobuf.Timestamp
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_ringback_media_v1_media_proto_init() }
@@ -2620,7 +2719,7 @@ func file_ringback_media_v1_media_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringback_media_v1_media_proto_rawDesc), len(file_ringback_media_v1_media_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
