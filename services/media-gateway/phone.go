@@ -59,7 +59,7 @@ func (c *PhoneConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconnectGrace, "media.webrtc-reconnect-grace", 30*time.Second,
 		"how long a call answered in a browser stays up when the browser's connection goes without hanging up (a reload, a network change), for the agent's desktop to take it back; 0: the call ends with the connection")
 	fs.UintVar(&c.Port, "media.webrtc-port", 0,
-		"the one UDP port of every browser's media (ICE, DTLS-SRTP), for a firewall to open; 0: any free port")
+		"the one UDP port of every browser's media (ICE, DTLS-SRTP), for a firewall to open; each instance on a host needs its own; 0: any free port")
 	fs.BoolVar(&c.Loopback, "media.webrtc-loopback", false,
 		"offer loopback ICE candidates too: browsers on the gateway's own host (development, tests)")
 }

@@ -82,3 +82,17 @@ func plausibleSendTime(sentAt int64, read time.Time) bool {
 	now := read.UnixNano()
 	return sentAt > now-int64(time.Minute) && sentAt <= now+int64(time.Second)
 }
+
+// pooledLoss is the share of the meters' frames lost, all together.
+func pooledLoss(ms ...*seqMeter) float64 {
+	var recv, expected int64
+	for _, m := range ms {
+		m.mu.Lock()
+		recv, expected = recv+m.recv, expected+m.expected
+		m.mu.Unlock()
+	}
+	if expected == 0 {
+		return 1
+	}
+	return max(0, 1-float64(recv)/float64(expected))
+}

@@ -385,22 +385,31 @@ func (h *histogram) reset() {
 }
 
 // quantile is the upper bound of the bucket holding quantile q, 0 when empty.
-func (h *histogram) quantile(q float64) time.Duration {
+func (h *histogram) quantile(q float64) time.Duration { return quantileOf(q, h) }
+
+// quantileOf is quantile q of the histograms' durations together.
+func quantileOf(q float64, hs ...*histogram) time.Duration {
+	count := func(i int) (n int64) {
+		for _, h := range hs {
+			n += h.buckets[i].Load()
+		}
+		return n
+	}
 	var total int64
-	for i := range h.buckets {
-		total += h.buckets[i].Load()
+	for i := range len(histogram{}.buckets) {
+		total += count(i)
 	}
 	if total == 0 {
 		return 0
 	}
 	rank := int64(q*float64(total-1)) + 1
 	var seen int64
-	for i := range h.buckets {
-		if seen += h.buckets[i].Load(); seen >= rank {
+	for i := range len(histogram{}.buckets) {
+		if seen += count(i); seen >= rank {
 			return time.Duration(i+1) * histBucket
 		}
 	}
-	return time.Duration(len(h.buckets)) * histBucket
+	return time.Duration(len(histogram{}.buckets)) * histBucket
 }
 
 // The bench UA's own SDP and RTP parsing (its cheap media path).

@@ -170,13 +170,14 @@ func BenchmarkBrowserLegs(b *testing.B) {
 		r := measure(m, n, "browsers") // for the process's CPU, GC and scheduling: the frames are timed by seq
 		toContact.close()
 		toBrowser.close()
-		wl := max(toContact.loss(), toBrowser.loss())
-		wj := max(toContact.jitter.quantile(0.99), toBrowser.jitter.quantile(0.99))
+		// Both directions pooled, as the SIP legs' meter pools theirs: the
+		// same limits on the same kind of figure.
+		wl, wj := pooledLoss(toContact, toBrowser), quantileOf(0.99, &toContact.jitter, &toBrowser.jitter)
 		within := wl <= maxLoss && wj <= maxJitter && toContact.frames() > 0 && toBrowser.frames() > 0
 		fmt.Printf("  browser legs alone: N=%d WebRTC: loss %.2f%% to the contact, %.2f%% to the browser, jitter p99 %.1f / %.1f ms "+
-			"(%d + %d frames); process CPU %.2f cores (wait for a CPU p99 %.2f ms; GC %.3f: %d cycles, live heap %.0f MB), machine %.2f\n",
+			"(%d + %d frames; both ways: loss %.2f%%, jitter p99 %.1f ms); process CPU %.2f cores (wait for a CPU p99 %.2f ms; GC %.3f: %d cycles, live heap %.0f MB), machine %.2f\n",
 			n, 100*toContact.loss(), 100*toBrowser.loss(), ms(toContact.jitter.quantile(0.99)), ms(toBrowser.jitter.quantile(0.99)),
-			toContact.frames(), toBrowser.frames(), r.cores, ms(r.schedP99), r.gcCores, r.gcCycles, r.heapMB, r.machine)
+			toContact.frames(), toBrowser.frames(), 100*wl, ms(wj), r.cores, ms(r.schedP99), r.gcCores, r.gcCycles, r.heapMB, r.machine)
 		results = append(results, fmt.Sprintf("N=%d loss %.2f%% jitter p99 %.1f ms", n, 100*wl, ms(wj)))
 		b.ReportMetric(100*wl, "webrtc-loss%@"+strconv.Itoa(n))
 		b.ReportMetric(ms(wj), "webrtc-jitter-p99-ms@"+strconv.Itoa(n))

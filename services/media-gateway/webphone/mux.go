@@ -1,11 +1,13 @@
 package webphone
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -15,14 +17,18 @@ import (
 )
 
 // mux is the one UDP port of every browser connection, as media servers
-// serve WebRTC: a firewall opens one port, and one goroutine reads every
-// connection's packets in batches (recvmmsg) where a socket per
-// connection woke a goroutine per packet. A check names its connection by
-// the ufrag of its USERNAME; any other packet by the address a check came
+// serve WebRTC: a firewall opens one port, and a reader per CPU reads
+// every connection's packets in batches (recvmmsg) where a socket per
+// connection woke a goroutine per packet. The readers' sockets share the
+// port (SO_REUSEPORT, where there is one), the kernel giving each
+// browser's packets to one of them always, so one goroutine at a time
+// handles a connection's packets, and a reader that is descheduled stalls
+// its share of the calls, not all. A check names its connection by the
+// ufrag of its USERNAME; any other packet by the address a check came
 // from (RFC 8445 7.3: nothing else is heard).
 type mux struct {
-	conn *net.UDPConn
-	pc   *ipv4.PacketConn
+	conn  *net.UDPConn   // the first socket, for writes
+	conns []*net.UDPConn // every reader's
 
 	mu      sync.RWMutex
 	byUfrag map[string]*peer
@@ -32,9 +38,9 @@ type mux struct {
 // batch is how many datagrams one read takes at most.
 const batch = 32
 
-// listenMux binds the browsers' port: port, or the first free one in
-// portMin-portMax, or any.
-func listenMux(port, portMin, portMax uint16) (*mux, error) {
+// listenMux binds the browsers' port, readers sockets on it: port, or
+// the first free one in portMin-portMax, or any.
+func listenMux(port, portMin, portMax uint16, readers int) (*mux, error) {
 	var tries []uint16
 	switch {
 	case port != 0:
@@ -53,16 +59,40 @@ func listenMux(port, portMin, portMax uint16) (*mux, error) {
 	}
 	var err error
 	for _, p := range tries {
-		var conn *net.UDPConn
-		if conn, err = net.ListenUDP("udp4", &net.UDPAddr{Port: int(p)}); err == nil {
-			// Room for a burst: every connection's packets wait here while
-			// the reader handles a batch.
-			_ = conn.SetReadBuffer(4 << 20)
-			return &mux{conn: conn, pc: ipv4.NewPacketConn(conn),
-				byUfrag: map[string]*peer{}, byAddr: map[netip.AddrPort]*peer{}}, nil
+		var conns []*net.UDPConn
+		if conns, err = listenShared(int(p), readers); err == nil {
+			m := &mux{conn: conns[0], conns: conns, byUfrag: map[string]*peer{}, byAddr: map[netip.AddrPort]*peer{}}
+			for _, c := range conns {
+				// Room for a burst: the connections' packets wait here
+				// while the reader handles a batch.
+				_ = c.SetReadBuffer(4 << 20)
+			}
+			return m, nil
 		}
 	}
 	return nil, fmt.Errorf("webphone: bind the browsers' UDP port: %w", err)
+}
+
+// listenShared binds up to n sockets to one UDP port (0: any), all
+// sharing it where the system can.
+func listenShared(port, n int) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: reusePort}
+	var conns []*net.UDPConn
+	for i := range max(n, 1) {
+		pc, err := lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort("", strconv.Itoa(port)))
+		if err != nil {
+			if i > 0 {
+				break // sharing refused: the sockets bound so far read it
+			}
+			return nil, err
+		}
+		conns = append(conns, pc.(*net.UDPConn))
+		port = pc.LocalAddr().(*net.UDPAddr).Port // the first's, when any
+		if !reusePortWorks {
+			break
+		}
+	}
+	return conns, nil
 }
 
 func (m *mux) port() int { return m.conn.LocalAddr().(*net.UDPAddr).Port }
@@ -113,16 +143,25 @@ func (m *mux) size() (ufrags, addrs int) {
 	return len(m.byUfrag), len(m.byAddr)
 }
 
-// run reads the port until it is closed, handing each datagram to its
-// connection on this goroutine.
+// run reads the port with a goroutine per socket until it is closed.
 func (m *mux) run() {
+	var wg sync.WaitGroup
+	for _, c := range m.conns {
+		wg.Go(func() { m.read(ipv4.NewPacketConn(c)) })
+	}
+	wg.Wait()
+}
+
+// read reads one socket until it is closed, handing each datagram to its
+// connection on this goroutine.
+func (m *mux) read(pc *ipv4.PacketConn) {
 	msgs := make([]ipv4.Message, batch)
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{make([]byte, 1500)}
 	}
 	var in inbound
 	for {
-		n, err := m.pc.ReadBatch(msgs, 0)
+		n, err := pc.ReadBatch(msgs, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -173,4 +212,10 @@ func (m *mux) dispatch(in *inbound, b []byte, from netip.AddrPort) {
 	}
 }
 
-func (m *mux) close() error { return m.conn.Close() }
+func (m *mux) close() error {
+	var errs []error
+	for _, c := range m.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

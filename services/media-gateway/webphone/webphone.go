@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -103,7 +104,7 @@ func New(cfg Config, log *slog.Logger) (*Phones, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := listenMux(cfg.Port, cfg.PortMin, cfg.PortMax)
+	m, err := listenMux(cfg.Port, cfg.PortMin, cfg.PortMax, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return nil, err
 	}
