@@ -24,6 +24,8 @@ import (
 // consent, may nominate the address it came from, and starts the DTLS
 // association the first time.
 func (pr *peer) checked(m *stun.Message, user stun.Username, from netip.AddrPort) bool {
+	pr.rxMu.Lock()
+	defer pr.rxMu.Unlock()
 	if string(user) != pr.usernameWant || pr.integrity.Check(m) != nil || stun.Fingerprint.Check(m) != nil {
 		return false
 	}

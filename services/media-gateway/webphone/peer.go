@@ -50,7 +50,11 @@ type peer struct {
 
 	txMu              sync.Mutex
 	txPlain, txSealed []byte // one packet at a time
-	// handshaken: the DTLS association was started (the mux's reader's).
+	// rxMu: one mux reader at a time handles the browser's packets (its
+	// address may move to another reader's socket: a network change), so
+	// its SRTP context, the leg's decoder and handshaken have one user.
+	rxMu sync.Mutex
+	// handshaken: the DTLS association was started.
 	handshaken bool
 	cert       certificate
 
@@ -141,6 +145,8 @@ func (p *Phones) candidateIPs() []string {
 // on the mux's reader: DTLS to the handshake, SRTP opened and written to
 // the leg. RTCP is the browser's reports, which nothing here reads.
 func (pr *peer) receive(in *inbound, b []byte) {
+	pr.rxMu.Lock()
+	defer pr.rxMu.Unlock()
 	if packetKind(b) == kindDTLS {
 		pr.pipe.Deliver(b)
 		return
@@ -215,12 +221,18 @@ func (pr *peer) failWith(err error) {
 func (pr *peer) bridge(leg *legMedia) { pr.leg.Store(leg) }
 
 // close ends the connection: the port forgets it, its handshake and
-// watch stop.
+// watch stop, and its audio no longer reaches the leg.
 func (pr *peer) close() {
 	pr.stop.Do(func() {
 		close(pr.done)
 		pr.mux.remove(pr)
 		_ = pr.pipe.Close()
+		// A reader that found the connection before it was removed may be
+		// in receive: wait for it, and leave it no leg to write to, so the
+		// connection replacing this one is the leg's only writer.
+		pr.rxMu.Lock()
+		pr.leg.Store(nil)
+		pr.rxMu.Unlock()
 	})
 }
 

@@ -175,7 +175,7 @@ func TestChecks(t *testing.T) {
 	}
 	defer browser.Close()
 	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p.MediaPort()))
-	check := func(user, pwd string) *stun.Message {
+	check := func(user, pwd string, wait time.Duration) *stun.Message {
 		t.Helper()
 		req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.NewUsername(user),
 			ice.AttrControlling(1), ice.PriorityAttr(1), ice.UseCandidate(), stun.NewShortTermIntegrity(pwd), stun.Fingerprint)
@@ -186,7 +186,7 @@ func TestChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 		buf := make([]byte, 1500)
-		_ = browser.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_ = browser.SetReadDeadline(time.Now().Add(wait))
 		n, err := browser.Read(buf)
 		if err != nil {
 			return nil
@@ -197,13 +197,13 @@ func TestChecks(t *testing.T) {
 		}
 		return res
 	}
-	if res := check(pr.local.ufrag+":"+o.ufrag, "wrong password wrong pass"); res != nil {
+	if res := check(pr.local.ufrag+":"+o.ufrag, "wrong password wrong pass", 300*time.Millisecond); res != nil {
 		t.Errorf("a check failing integrity was answered: %s", res)
 	}
-	if res := check("someone:else", pr.local.pwd); res != nil {
+	if res := check("someone:else", pr.local.pwd, 300*time.Millisecond); res != nil {
 		t.Errorf("a check for another ufrag was answered: %s", res)
 	}
-	res := check(pr.local.ufrag+":"+o.ufrag, pr.local.pwd)
+	res := check(pr.local.ufrag+":"+o.ufrag, pr.local.pwd, 5*time.Second)
 	if res == nil || res.Type != stun.BindingSuccess {
 		t.Fatalf("the browser's check was not answered: %v", res)
 	}

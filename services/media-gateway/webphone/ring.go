@@ -164,7 +164,7 @@ func (p *Phones) serve(d *diago.DialogServerSession) {
 			track.Store(nil)
 			pr.close()
 			pr.wait()
-			log.Info("webphone: the browser's connection went; holding the call for it", "grace", p.cfg.ReconnectGrace)
+			log.Info("webphone: the browser's connection went; holding the call for it", "why", pr.why, "grace", p.cfg.ReconnectGrace)
 			next, ended := p.reconnect(r, d, codec)
 			if next != nil {
 				pr = next
