@@ -217,8 +217,11 @@ func TestChaosEveryReplicaKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Every callback reaches Done.
-	deadline := time.Now().Add(time.Duration(total)*time.Second + 2*time.Minute)
+	// Every callback reaches Done. The bound is on liveness, not speed: 2 s
+	// a callback, as a 2-core CI machine twice as slow as the one this
+	// test was written on completes them at about one every 2 s with a
+	// replica killed every few seconds.
+	deadline := time.Now().Add(time.Duration(total)*2*time.Second + 2*time.Minute)
 	for i := 0; i < total; {
 		var cb struct{ State string }
 		r := c.do("GET", "/v1/callbacks/"+ids[i], nil)
