@@ -76,6 +76,21 @@ func listenMux(port, portMin, portMax uint16, readers int) (*mux, error) {
 // listenShared binds up to n sockets to one UDP port (0: any), all
 // sharing it where the system can.
 func listenShared(port, n int) ([]*net.UDPConn, error) {
+	if port == 0 && n > 1 && reusePortWorks {
+		// Any port, then, but one nobody holds: the kernel may give a
+		// sharing socket a port that another process's sharing sockets
+		// hold (theirs do not conflict with it), which would split that
+		// process's browsers between the two. A plain socket conflicts
+		// with every holder, so the port it gets is free; it is released
+		// for ours at once (and the next process's plain socket cannot be
+		// given ours).
+		free, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			return nil, err
+		}
+		port = free.LocalAddr().(*net.UDPAddr).Port
+		_ = free.Close()
+	}
 	lc := net.ListenConfig{Control: reusePort}
 	var conns []*net.UDPConn
 	for i := range max(n, 1) {
