@@ -90,6 +90,13 @@ func answerOnRecordBeforeItsACK(t *testing.T, contactFirst bool) {
 		_, ok := has[*mediav1.CallConnected](events(t, env, "media-call-k0"))
 		return ok
 	})
+	// The ACK follows the record: it may reach the phone after the record
+	// is read here.
+	waitFor(t, 10*time.Second, "both ACKs seen", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return onRecord["agent"] != "" && onRecord["contact"] != ""
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for _, role := range []string{"agent", "contact"} {
