@@ -4,12 +4,14 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -101,13 +103,22 @@ func Unauthorized(detail string) *Problem { return newProblem(http.StatusUnautho
 func Unavailable(detail string) *Problem { return newProblem(http.StatusServiceUnavailable, detail) }
 
 // Write answers err as application/problem+json. An error that is not a
-// *Problem is a 500 whose cause is logged, never shown.
+// *Problem is a 500 whose cause is logged, never shown; unless a
+// dependency did not answer (a deadline passed, or its connection failed):
+// that is a 503 with Retry-After, which clients retry, since the same
+// request will most likely pass once the store or bus answers again.
 func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var p *Problem
 	if !errors.As(err, &p) {
 		// The route pattern, not the path: paths carry phone numbers.
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "err", err)
-		p = newProblem(http.StatusInternalServerError, "internal error")
+		if unanswered(err) {
+			log.WarnContext(r.Context(), "request failed: a dependency did not answer", "method", r.Method, "route", r.Pattern, "err", err)
+			p = Unavailable("the service could not reach its store or bus in time; try again")
+			p.RetryAfter = 1
+		} else {
+			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "err", err)
+			p = newProblem(http.StatusInternalServerError, "internal error")
+		}
 	}
 	q := *p
 	q.Instance = r.URL.Path
@@ -117,6 +128,14 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(q.Status)
 	_ = json.NewEncoder(w).Encode(q)
+}
+
+// unanswered says whether err is a dependency that did not answer: a
+// deadline that passed, or a network operation (dial, read, write) that
+// failed, anywhere in its chain.
+func unanswered(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op)
 }
 
 // WriteJSON answers v as JSON with status.

@@ -1,10 +1,13 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,6 +50,28 @@ func TestWriteHidesUnknownErrors(t *testing.T) {
 	_ = json.Unmarshal(rec.Body.Bytes(), &p)
 	if strings.Contains(p.Detail, "disk") || p.Instance != "/v1/x" {
 		t.Fatalf("problem leaks or lacks instance: %+v", p)
+	}
+}
+
+// TestWriteUnansweredIsRetryable: a request that failed because the store
+// or bus did not answer is a 503 with Retry-After, which clients retry;
+// its cause is still not shown.
+func TestWriteUnansweredIsRetryable(t *testing.T) {
+	cases := map[string]error{
+		"deadline":   fmt.Errorf("append intake-callback-1: outcome unknown: %w", context.DeadlineExceeded),
+		"connection": fmt.Errorf("read x: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}),
+	}
+	for name, err := range cases {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			Write(rec, httptest.NewRequest("POST", "/v1/callbacks", nil), slog.New(slog.DiscardHandler), err)
+			var p Problem
+			_ = json.Unmarshal(rec.Body.Bytes(), &p)
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" ||
+				rec.Header().Get("Content-Type") != "application/problem+json" || strings.Contains(p.Detail, "intake-callback") {
+				t.Fatalf("code %d, Retry-After %q, type %q, %+v", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Content-Type"), p)
+			}
+		})
 	}
 }
 

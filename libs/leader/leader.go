@@ -38,12 +38,22 @@ const (
 	retryMax = 2 * time.Second
 )
 
+// workRetryMax bounds the pause after work failed, before this replica
+// contends for the lease again.
+const workRetryMax = 5 * time.Second
+
 // Run calls work whenever this replica holds the lease, until ctx ends.
 // work's context ends when the lease is lost or cannot be renewed in time;
 // an error of work that matches eventstore.ErrFenced means the same (it was
-// deposed) and Run goes back to standing by; any other error ends Run. On
-// ctx's end the lease is released, so a standby takes over at once instead
-// of after the TTL (a rolling update).
+// deposed) and Run goes back to standing by. Any other error of work is
+// logged and the lease released; after a pause (doubling up to 5 s while
+// work keeps failing) this replica contends again, as the standbys do at
+// once. A failure of work never ends Run: the store or the bus failing for
+// a while must not take down every replica that happened to lead (a store
+// that stalled for seconds did, in CI), and a replica that stays up resumes
+// work from its checkpoint as a new process would. On ctx's end the lease
+// is released, so a standby takes over at once instead of after the TTL (a
+// rolling update).
 func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) error {
 	if cfg.Leases == nil || cfg.Name == "" || cfg.Holder == "" || cfg.TTL <= 0 {
 		return fmt.Errorf("leader %q: leases, name, holder and a positive ttl are required", cfg.Name)
@@ -51,7 +61,7 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	wait := retryMin
+	wait, failWait := retryMin, retryMin
 	for ctx.Err() == nil {
 		l, err := cfg.Leases.AcquireLease(ctx, cfg.Name, cfg.Holder, cfg.TTL)
 		var held *eventstore.LeaseHeldError
@@ -80,13 +90,22 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 		if cfg.OnChange != nil {
 			cfg.OnChange(true, l)
 		}
+		began := time.Now()
 		err = hold(ctx, cfg, l, work)
 		if cfg.OnChange != nil {
 			cfg.OnChange(false, l)
 		}
-		if err != nil {
-			return err
+		if err == nil {
+			continue
 		}
+		if time.Since(began) > workRetryMax {
+			failWait = retryMin // it worked a while: a new failure, not the same one
+		}
+		cfg.Log.ErrorContext(ctx, "work failed: lease released, contending again", "lease", cfg.Name, "err", err, "in", failWait)
+		if !clock.Sleep(ctx, failWait) {
+			return nil
+		}
+		failWait = min(failWait*2, workRetryMax)
 	}
 	return nil
 }
@@ -104,18 +123,26 @@ func hold(ctx context.Context, cfg Config, l eventstore.Lease, work func(context
 	stop()
 	<-renewed
 	if ctx.Err() != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if rerr := cfg.Leases.ReleaseLease(rctx, l); rerr != nil {
-			cfg.Log.Warn("lease: release failed; a standby takes over when it expires", "lease", cfg.Name, "err", rerr)
-		}
+		release(ctx, cfg, l)
 		return nil
 	}
 	if err == nil || errors.Is(err, eventstore.ErrFenced) || errors.Is(err, context.Canceled) {
 		cfg.Log.WarnContext(ctx, "lease lost: standing by", "lease", cfg.Name, "generation", l.Generation)
 		return nil
 	}
+	// Failed while holding: a standby may do better than a retry here.
+	release(ctx, cfg, l)
 	return err
+}
+
+// release gives l up, so that a standby takes over at once instead of
+// after the TTL; a store that does not answer leaves it to expire.
+func release(ctx context.Context, cfg Config, l eventstore.Lease) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := cfg.Leases.ReleaseLease(rctx, l); err != nil {
+		cfg.Log.Warn("lease: release failed; a standby takes over when it expires", "lease", cfg.Name, "err", err)
+	}
 }
 
 // renew extends l every third of its TTL until ctx ends. It calls stop when

@@ -107,6 +107,43 @@ func TestDeposedWorkIsFenced(t *testing.T) {
 	}
 }
 
+// TestFailedWorkIsRetried: work that fails (the store or the bus failing
+// under it) does not end Run; the lease is released and contended for
+// again, and work runs anew.
+func TestFailedWorkIsRetried(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var calls atomic.Int32
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- leader.Run(ctx, leader.Config{Leases: st, Name: "work", Holder: "a", TTL: time.Minute},
+			func(ctx context.Context) error {
+				if calls.Add(1) <= 2 {
+					return errors.New("save checkpoint: timeout: context deadline exceeded")
+				}
+				<-ctx.Done()
+				return nil
+			})
+	}()
+	waitFor(t, func() bool { return calls.Load() == 3 })
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended after work failed: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l, _, _, _ := st.ReadLease(context.Background(), "work"); l.Expires.After(time.Now()) {
+		t.Fatalf("lease still held after Run ended: %+v", l)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {

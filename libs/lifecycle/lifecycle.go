@@ -6,6 +6,8 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -24,4 +26,47 @@ func Run(ctx context.Context, loops ...Loop) error {
 		return err
 	}
 	return nil
+}
+
+// Restart bounds: the pause after a loop failed doubles from restartMin up
+// to restartMax while it keeps failing; a loop that ran restartMax before
+// failing starts again at restartMin.
+const (
+	restartMin = 50 * time.Millisecond
+	restartMax = 5 * time.Second
+)
+
+// Restarting returns a loop that runs l again, after a pause, each time it
+// fails, until ctx ends. It is for loops that resume from what is stored
+// (a checkpoint, the store's streams), so that a new run is what a new
+// process would do: a store or bus that fails for a while then costs a
+// logged error and a retry, not every replica of a service exiting at once
+// to be restarted by its orchestrator (a store stalled for seconds did
+// that, in CI). name says which loop failed, in the log.
+func Restarting(log *slog.Logger, name string, l Loop) Loop {
+	return func(ctx context.Context) error {
+		wait := restartMin
+		for {
+			began := time.Now()
+			err := l(ctx)
+			if ctx.Err() != nil {
+				return nil //nolint:nilerr // stopped: whatever it returned is the stop
+			}
+			if err == nil {
+				return nil // done: nothing to restart
+			}
+			if time.Since(began) >= restartMax {
+				wait = restartMin
+			}
+			log.ErrorContext(ctx, "loop failed: restarting it", "loop", name, "err", err, "in", wait)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			wait = min(wait*2, restartMax)
+		}
+	}
 }

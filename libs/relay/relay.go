@@ -192,21 +192,35 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 		saved     = true
 		lastSaved time.Time
 	)
-	save := func() error {
+	saveFailing := false
+	// save moves the checkpoint past what was delivered. A failure is
+	// logged and tried again at the next tick: the checkpoint only spares
+	// the next leader re-publishing (its consumers drop duplicates), so a
+	// store that does not answer for a while is no reason to stop relaying
+	// (it was, and every leading replica of the platform exited over a
+	// stalled store).
+	save := func() {
 		if saved {
-			return nil
+			return
 		}
 		// The last save runs after ctx ended (on stop): it gets a moment of
 		// its own, or a clean stop would replay a whole interval.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
+		lastSaved = time.Now() // tried: the next try waits a SaveEvery
 		if err := r.cp.Save(sctx, last); err != nil {
-			return fmt.Errorf("relay save checkpoint: %w", err)
+			if !saveFailing {
+				r.log.WarnContext(ctx, "relay checkpoint not saved; relaying on, trying again", "err", err)
+			}
+			saveFailing = true
+			return
 		}
-		saved, lastSaved = true, time.Now()
-		return nil
+		if saveFailing {
+			r.log.InfoContext(ctx, "relay checkpoint saved again")
+		}
+		saved, saveFailing = true, false
 	}
-	defer func() { _ = save() }()
+	defer save()
 	tick := time.NewTicker(r.SaveEvery)
 	defer tick.Stop()
 	batch := make([]eventstore.RecordedEvent, 0, maxBatch)
@@ -224,9 +238,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if err := save(); err != nil {
-				return err
-			}
+			save()
 		case err := <-oldest:
 			if err != nil {
 				if ctx.Err() != nil {
@@ -239,9 +251,7 @@ func (r *Relay) pipeline(ctx context.Context, pub AsyncPublisher, feed <-chan ev
 			last, saved, queue = queue[0].last, false, queue[1:]
 			r.note(&r.delivered, last)
 			if time.Since(lastSaved) >= r.SaveEvery {
-				if err := save(); err != nil {
-					return err
-				}
+				save()
 			}
 		case e, ok := <-in:
 			if !ok {

@@ -190,3 +190,94 @@ func waitSubscribed(t *testing.T, bus *inproc.Bus) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// failingCheckpoints fails every save while down, as a store that does
+// not answer does.
+type failingCheckpoints struct {
+	relay.Checkpoints
+	down  *atomic.Bool
+	tries *atomic.Int64
+}
+
+func (f failingCheckpoints) Save(ctx context.Context, p eventstore.Position) error {
+	if f.down.Load() {
+		f.tries.Add(1)
+		return fmt.Errorf("save checkpoint: %w", context.DeadlineExceeded)
+	}
+	return f.Checkpoints.Save(ctx, p)
+}
+
+// TestRelayOutlivesCheckpointFailures: while its checkpoint cannot be
+// saved, the relay keeps publishing and keeps running (it used to end,
+// and its process with it); once saves succeed again the checkpoint
+// reaches the last event published.
+func TestRelayOutlivesCheckpointFailures(t *testing.T) {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	bus := inproc.New(watermill.NopLogger{})
+	defer bus.Close()
+	sub := bus.Subscriber("audit")
+	msgs, err := sub.Subscribe(ctx, envelope.TopicOf("intake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribed(t, bus)
+	var down atomic.Bool
+	var tries atomic.Int64
+	down.Store(true)
+	cp := relay.InStore(st, "relay-intake")
+	r := relay.New(st, bus, failingCheckpoints{cp, &down, &tries}, slog.New(slog.DiscardHandler))
+	r.SaveEvery = time.Millisecond
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+
+	const events = 50
+	var last eventstore.Position
+	for i := range events {
+		stream := fmt.Sprintf("intake-callback-%d", i)
+		out, err := eventstore.Execute(ctx, st, stream, eventstore.Aggregate[int]{Evolve: func(n int, _ proto.Message) int { return n + 1 }},
+			eventstore.Cause{ID: stream}, func(int) ([]proto.Message, error) {
+				return []proto.Message{&callbackv1.CallbackCancelled{CallbackId: stream, At: timestamppb.Now()}}, nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = out.Position
+		select {
+		case m := <-msgs:
+			m.Ack()
+		case err := <-done:
+			t.Fatalf("the relay ended while its checkpoint failed: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d not published while the checkpoint failed", i)
+		}
+	}
+	if tries.Load() == 0 {
+		t.Fatal("no save was tried: the test did not exercise a failure")
+	}
+	down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := cp.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Less(last) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoint at %v after saves came back, want %v", p, last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d saves failed; all %d events published meanwhile", tries.Load(), events)
+}

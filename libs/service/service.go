@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"runtime"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -59,17 +62,34 @@ func (d Deps) Register(name string, cs ...prometheus.Collector) error {
 
 // Run runs a service until ctx ends or a part fails: its read model
 // folding the store (proj), its inbox consuming in's topics with handle,
-// and its own loops (timers, leaders, releasers). A part that fails stops
-// the others (lifecycle.Run).
+// and its own loops (timers, leaders, releasers, followers of the store).
+// The read model resumes by itself when the store fails; the service's
+// loops, which resume from what is stored, are restarted when they fail
+// (lifecycle.Restarting). The inbox failing stops the others
+// (lifecycle.Run).
 func (d Deps) Run(ctx context.Context, proj *readmodel.Projection, in inbox.Config, handle inbox.Handler, loops ...lifecycle.Loop) error {
 	if in.Log == nil {
 		in.Log = d.Log
 	}
-	parts := append([]lifecycle.Loop{
+	parts := []lifecycle.Loop{
 		func(ctx context.Context) error { return proj.Run(ctx, d.Store) },
 		func(ctx context.Context) error { return inbox.Consume(ctx, d.Subscribers, in, handle) },
-	}, loops...)
+	}
+	for _, l := range loops {
+		parts = append(parts, lifecycle.Restarting(d.Log, loopName(l), l))
+	}
 	return lifecycle.Run(ctx, parts...)
+}
+
+// loopName names a loop in the log by its function, such as
+// "intake.(*Service).claimer".
+func loopName(l lifecycle.Loop) string {
+	f := runtime.FuncForPC(reflect.ValueOf(l).Pointer())
+	if f == nil {
+		return "loop"
+	}
+	name := strings.TrimSuffix(f.Name(), "-fm")
+	return name[strings.LastIndex(name, "/")+1:]
 }
 
 // Domain is one of a service's aggregates: its streams, its fold and its

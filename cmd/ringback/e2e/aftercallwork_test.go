@@ -47,7 +47,7 @@ func TestAfterCallWorkSurvivesKill(t *testing.T) {
 		return e.Name == "state" && json.Unmarshal(e.Data, &inACW) == nil && inACW.Channels["webcallback"].State == "AFTER_CALL_WORK"
 	})
 
-	if err := p.cmd.Process.Kill(); err != nil {
+	if err := p.kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-p.done

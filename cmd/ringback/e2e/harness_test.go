@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,6 +51,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
+	// ended is set when the test ends the process (stop, kill9): one that
+	// exits otherwise died by itself, which a test must not miss.
+	ended atomic.Bool
 }
 
 func freePort(t testing.TB, network string) string {
@@ -159,6 +163,7 @@ func startOnce(t *testing.T, within time.Duration, name string, args []string) (
 		}
 		select {
 		case <-p.done:
+			p.ended.Store(true) // said here, or started again
 			if m := bindError.FindStringSubmatch(p.tail()); m != nil {
 				if m[1] == addr {
 					return nil, "http"
@@ -180,9 +185,16 @@ func startOnce(t *testing.T, within time.Duration, name string, args []string) (
 func (p *proc) stop(t *testing.T) {
 	select {
 	case <-p.done:
+		if !p.ended.Swap(true) {
+			// A replica that exits in production is restarted by its
+			// orchestrator, so a test harness that starts none would
+			// count it as lost availability; it is a failure either way.
+			errorf(t, "%s exited by itself (%v):\n%s", p.name, p.cmd.ProcessState, p.tail())
+		}
 		return
 	default:
 	}
+	p.ended.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:

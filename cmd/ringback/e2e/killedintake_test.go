@@ -63,7 +63,7 @@ func TestAcknowledgedCallbacksSurviveAKill(t *testing.T) {
 			t.Fatalf("only %d callbacks accepted in 30s", n)
 		}
 	}
-	_ = p.cmd.Process.Kill() // mid-flood: requests are being written
+	_ = p.kill() // mid-flood: requests are being written
 	<-p.done
 	close(stop)
 	wg.Wait()

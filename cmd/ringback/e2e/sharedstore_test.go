@@ -61,11 +61,18 @@ func (rs *replicaSet) live(service string) []*proc {
 	return out
 }
 
-// kill9 kills a replica as the kernel would (no shutdown at all).
+// kill9 kills a replica as the kernel would (no shutdown at all), and
+// waits until it is gone.
 func (p *proc) kill9(t *testing.T) {
 	t.Helper()
-	_ = p.cmd.Process.Kill()
+	_ = p.kill()
 	<-p.done
+}
+
+// kill sends SIGKILL, and marks the process as ended by the test.
+func (p *proc) kill() error {
+	p.ended.Store(true)
+	return p.cmd.Process.Kill()
 }
 
 // TestSharedStoreReplicasLoseNothing is the distributed mode on one shared
@@ -111,9 +118,11 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 	// with the same Idempotency-Key, as a client would.
 	create := func(i int) error {
 		body := fmt.Sprintf(`{"service":"support","phone_number":%q,"subject":"Order %d"}`, number(i), i)
+		var last string // why the last attempt failed
 		for attempt := 0; attempt < 50; attempt++ {
 			live := rs.live("intake")
 			if len(live) == 0 {
+				last = "no intake replica was up"
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
@@ -123,6 +132,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 			req.Header.Set("Idempotency-Key", fmt.Sprintf("shared-store-%d", i))
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
+				last = err.Error()
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
@@ -131,6 +141,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 			r.Body, _ = readAll(res)
 			if r.Status != http.StatusCreated && r.Status != http.StatusOK {
 				if r.Status >= 500 {
+					last = fmt.Sprintf("%s answered %d %s", p.URL, r.Status, r.Body)
 					time.Sleep(50 * time.Millisecond)
 					continue
 				}
@@ -141,7 +152,7 @@ func TestSharedStoreReplicasLoseNothing(t *testing.T) {
 			accepted.Add(1)
 			return nil
 		}
-		return fmt.Errorf("create %d: no intake replica took it", i)
+		return fmt.Errorf("create %d: no intake replica took it; the last attempt: %s", i, last)
 	}
 
 	var wg sync.WaitGroup
