@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -139,4 +140,33 @@ func machineTime() (busy, steal time.Duration) {
 	tick := func(n int64) time.Duration { return time.Duration(n) * 10 * time.Millisecond }
 	// user nice system idle iowait irq softirq steal
 	return tick(v[0] + v[1] + v[2] + v[5] + v[6]), tick(v[7])
+}
+
+// machineStalls spins one locked thread for d, on a machine otherwise
+// idle, and counts the times it was stopped for over a millisecond: what
+// the hypervisor (or another tenant) takes from a virtual CPU. Such a stop
+// delays every frame in flight on that CPU, so it is a floor under every
+// jitter figure of the run, whatever the gateway does.
+func machineStalls(d time.Duration) string {
+	done := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var stalls []time.Duration
+		prev := time.Now()
+		for end := prev.Add(d); prev.Before(end); {
+			now := time.Now()
+			if g := now.Sub(prev); g > time.Millisecond {
+				stalls = append(stalls, g)
+			}
+			prev = now
+		}
+		longest := time.Duration(0)
+		for _, s := range stalls {
+			longest = max(longest, s)
+		}
+		done <- fmt.Sprintf("a thread spinning alone for %v before the steps was stopped %d times for over 1 ms (longest %.1f ms): "+
+			"the machine's own stalls, under every jitter figure here", d, len(stalls), ms(longest))
+	}()
+	return <-done
 }

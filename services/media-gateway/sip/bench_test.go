@@ -280,6 +280,7 @@ func (r bridgeResult) String() string {
 func BenchmarkBridgedCalls(b *testing.B) {
 	checkGoroutines(b)
 	load0 := loadAvg()
+	stalls := machineStalls(5 * time.Second)
 	m := &rtpMeter{}
 	agent, contact := startBenchUA(b, m), startBenchUA(b, m)
 	g, stop := startBenchGateway(b, contact.Addr)
@@ -348,6 +349,7 @@ func BenchmarkBridgedCalls(b *testing.B) {
 		"for the same %d CPUs (GOMAXPROCS %d, GOGC %s, load avg %s -> %s); jitter is |arrival gap - 20 ms| at the receiving UA "+
 		"(when it read the frame; arrival jitter: when the frame reached its socket), over %s per step\n",
 		uaMedia, runtime.NumCPU(), runtime.GOMAXPROCS(0), cmp.Or(os.Getenv("GOGC"), "100"), load0, loadAvg(), bridgeWindow)
+	fmt.Printf("  machine: %s\n", stalls)
 }
 
 // dialBridged places n calls through the gateway, bridgeDialers at a time,

@@ -106,6 +106,7 @@ func toneLoop(b *testing.B) [][]byte {
 func BenchmarkBrowserLegs(b *testing.B) {
 	checkGoroutines(b)
 	load0 := loadAvg()
+	stalls := machineStalls(5 * time.Second)
 	m := &rtpMeter{}
 	toContact, toBrowser := &seqMeter{}, &seqMeter{}
 	agent, contact := startBenchUA(b, m), startBenchUA(b, m)
@@ -218,6 +219,7 @@ func BenchmarkBrowserLegs(b *testing.B) {
 	fmt.Printf("  browsers are benchBrowsers (ICE, DTLS-SRTP, a pre-encoded Opus tone; one socket, batched I/O, as the SIP phones) in the benchmark's process, "+
 		"competing for the same %d CPUs (GOMAXPROCS %d, load avg %s -> %s); %s per step\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), load0, loadAvg(), bridgeWindow)
+	fmt.Printf("  machine: %s\n", stalls)
 }
 
 // benchBrowser is one browser call of the benchmark.
