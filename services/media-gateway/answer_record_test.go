@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/eventstore"
+	"github.com/ringback/ringback/libs/servicetest"
 	agentv1 "github.com/ringback/ringback/proto/ringback/agent/v1"
 	mediav1 "github.com/ringback/ringback/proto/ringback/media/v1"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
@@ -112,33 +113,56 @@ func answerOnRecordBeforeItsACK(t *testing.T, contactFirst bool) {
 // the party: the party's leg is on record from its answer (PartyAnswered),
 // not only the legs the call was placed with.
 func TestLostCallAfterBlindTransferHangsUpTheParty(t *testing.T) {
-	env := newEnv(t)
 	agent, trunk, party := startPhone(t), startPhone(t), startPhone(t)
-	gws := map[string]*gateway{
-		"gw-a": startGateway(t, env, "gw-a", trunk.Addr, testTTL, nil),
-		"gw-b": startGateway(t, env, "gw-b", trunk.Addr, testTTL, nil),
-	}
-	waitReady(t, env, gws["gw-a"], gws["gw-b"])
-	env.Relay()
-	evs := func() []proto.Message { return events(t, env, "media-call-k0") }
-
-	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "dial-0"}, dialRequest(0, agent))
-	waitFor(t, 10*time.Second, "call k0 connected", func() bool {
-		_, ok := has[*mediav1.CallConnected](evs())
-		return ok
-	})
-	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "transfer-0"}, &agentv1.TransferRequested{InteractionId: "i0", CallId: "k0",
+	c := connectedOnTwoGateways(t, agent, trunk, nil)
+	c.env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "transfer-0"}, &agentv1.TransferRequested{InteractionId: "i0", CallId: "k0",
 		AgentId: "a1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@" + party.Addr}})
 	waitFor(t, 10*time.Second, "call k0 transferred to the party", func() bool {
-		_, ok := has[*mediav1.CallTransferred](evs())
+		_, ok := has[*mediav1.CallTransferred](c.events())
 		return ok && agent.byesOf("k0") == 1
 	})
-	started, _ := has[*mediav1.DialStarted](evs())
-	gws[started.Instance].crash()
+	c.crashOwner()
 	waitFor(t, 5*testTTL, "the lost call's contact and party hung up", func() bool {
-		_, lost := has[*mediav1.CallLost](evs())
+		_, lost := has[*mediav1.CallLost](c.events())
 		return lost && trunk.byesOf("k0") == 1 && party.byesOf("k0") == 1
 	})
+}
+
+// twoGateways is call k0 connected, agent to contact, by one of two
+// gateways on one store: the one a test crashes to see the other take over.
+type twoGateways struct {
+	t   *testing.T
+	env *servicetest.Env
+	gws map[string]*gateway
+}
+
+// connectedOnTwoGateways starts two gateways (configured by mod and
+// sipMods, as startGateway), dials k0 from agent to the contact on trunk
+// and waits until it is connected.
+func connectedOnTwoGateways(t *testing.T, agent, trunk *phone, mod func(*mediagateway.Config), sipMods ...func(*sip.Config)) twoGateways {
+	t.Helper()
+	env := newEnv(t)
+	c := twoGateways{t: t, env: env, gws: map[string]*gateway{
+		"gw-a": startGateway(t, env, "gw-a", trunk.Addr, testTTL, mod, sipMods...),
+		"gw-b": startGateway(t, env, "gw-b", trunk.Addr, testTTL, mod, sipMods...),
+	}}
+	waitReady(t, env, c.gws["gw-a"], c.gws["gw-b"])
+	env.Relay()
+	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "dial-0"}, dialRequest(0, agent))
+	waitFor(t, 10*time.Second, "call k0 connected", func() bool {
+		_, ok := has[*mediav1.CallConnected](c.events())
+		return ok
+	})
+	return c
+}
+
+// events are call k0's, as stored.
+func (c twoGateways) events() []proto.Message { return events(c.t, c.env, "media-call-k0") }
+
+// crashOwner crashes the gateway that placed k0.
+func (c twoGateways) crashOwner() {
+	started, _ := has[*mediav1.DialStarted](c.events())
+	c.gws[started.Instance].crash()
 }
 
 // TestLostCallWhileThePartyRingsCancelsIt: the agent consults a colleague
@@ -148,33 +172,19 @@ func TestLostCallAfterBlindTransferHangsUpTheParty(t *testing.T) {
 // agent and the contact: PartyRinging is recorded before the INVITE, when
 // no dialog exists, so without it the colleague's phone rang on.
 func TestLostCallWhileThePartyRingsCancelsIt(t *testing.T) {
-	env := newEnv(t)
 	agent, trunk, party := startPhone(t), startPhone(t), startRingingPhone(t)
 	longRing := func(c *mediagateway.Config) { c.AgentRingTimeout = time.Minute }
 	longSIPRing := func(c *sip.Config) { c.AgentRingTimeout = time.Minute }
-	gws := map[string]*gateway{
-		"gw-a": startGateway(t, env, "gw-a", trunk.Addr, testTTL, longRing, longSIPRing),
-		"gw-b": startGateway(t, env, "gw-b", trunk.Addr, testTTL, longRing, longSIPRing),
-	}
-	waitReady(t, env, gws["gw-a"], gws["gw-b"])
-	env.Relay()
-	evs := func() []proto.Message { return events(t, env, "media-call-k0") }
-
-	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "dial-0"}, dialRequest(0, agent))
-	waitFor(t, 10*time.Second, "call k0 connected", func() bool {
-		_, ok := has[*mediav1.CallConnected](evs())
-		return ok
-	})
-	env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "consult-0"}, &agentv1.ConsultRequested{InteractionId: "i0", CallId: "k0",
+	c := connectedOnTwoGateways(t, agent, trunk, longRing, longSIPRing)
+	c.env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "consult-0"}, &agentv1.ConsultRequested{InteractionId: "i0", CallId: "k0",
 		AgentId: "a1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@" + party.Addr}})
 	waitFor(t, 10*time.Second, "the colleague's phone ringing, on record", func() bool {
-		a, ok := has[*mediav1.PartyAlerting](evs())
+		a, ok := has[*mediav1.PartyAlerting](c.events())
 		return ok && a.PartyLeg.GetEarly() && a.PartyLeg.GetVia() != ""
 	})
-	started, _ := has[*mediav1.DialStarted](evs())
-	gws[started.Instance].crash()
+	c.crashOwner()
 	waitFor(t, 5*testTTL, "the lost call's legs ended, the colleague's ringing cancelled", func() bool {
-		_, lost := has[*mediav1.CallLost](evs())
+		_, lost := has[*mediav1.CallLost](c.events())
 		return lost && party.unrungOf("k0") == 1 && agent.byesOf("k0") == 1 && trunk.byesOf("k0") == 1
 	})
 }

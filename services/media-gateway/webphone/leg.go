@@ -16,6 +16,30 @@ import (
 type legMedia struct {
 	med  *diago.DialogMedia
 	link *rtplink.End // nil: the leg's own RTP
+	neg  atomic.Pointer[negotiated]
+}
+
+// negotiated is the audio codec of one media session of the leg.
+type negotiated struct {
+	ms *media.MediaSession
+	c  media.Codec
+}
+
+// codec is the leg's audio codec, or false before it has a media session.
+// It is read once per session: diago replaces the session on a re-INVITE
+// and never changes a negotiated one, and reading it walks the session's
+// codec list, which every packet, both ways, did.
+func (l *legMedia) codec() (media.Codec, bool) {
+	ms := l.med.MediaSession()
+	if ms == nil {
+		return media.Codec{}, false
+	}
+	if e := l.neg.Load(); e != nil && e.ms == ms {
+		return e.c, true
+	}
+	c := media.CodecAudioFromSession(ms)
+	l.neg.Store(&negotiated{ms: ms, c: c})
+	return c, true
 }
 
 // legOf joins the link of the leg the gateway placed for call to agent,
@@ -49,7 +73,12 @@ func (l *legMedia) toBrowser(to *atomic.Pointer[peer], closed <-chan struct{}, d
 // connection sets its own SSRC and payload type, the gateway's sequence
 // and timestamps stand.
 func (l *legMedia) fromGateway(to *atomic.Pointer[peer], h *rtp.Header, payload []byte) {
-	if pr := to.Load(); pr != nil && audioPT(l.med, h.PayloadType) {
+	pr := to.Load()
+	if pr == nil {
+		return
+	}
+	// The leg's audio only, not an event or comfort noise.
+	if c, ok := l.codec(); ok && c.PayloadTypeRecv() == h.PayloadType {
 		pr.send(h.Marker, h.SequenceNumber, h.Timestamp, payload)
 	}
 }
@@ -58,12 +87,12 @@ func (l *legMedia) fromGateway(to *atomic.Pointer[peer], h *rtp.Header, payload 
 // browser's sequence and timestamps (its pacing) under the leg's SSRC and
 // payload type.
 func (l *legMedia) write(pkt *rtp.Packet, h *rtp.Header, payload []byte) {
-	ms := l.med.MediaSession()
-	if ms == nil {
+	c, ok := l.codec()
+	if !ok {
 		return
 	}
 	w := l.med.RTPPacketWriter
-	pkt.Header = rtp.Header{Version: 2, Marker: h.Marker, PayloadType: media.CodecAudioFromSession(ms).PayloadType,
+	pkt.Header = rtp.Header{Version: 2, Marker: h.Marker, PayloadType: c.PayloadType,
 		SequenceNumber: h.SequenceNumber, Timestamp: h.Timestamp, SSRC: w.SSRC}
 	pkt.Payload = payload
 	if l.link != nil {

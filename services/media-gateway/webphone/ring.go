@@ -269,12 +269,3 @@ func (l *legMedia) readLeg(to *atomic.Pointer[peer], closed <-chan struct{}) {
 	}
 }
 
-// audioPT says whether pt is the leg's audio, not an event or noise.
-func audioPT(med *diago.DialogMedia, pt uint8) bool {
-	ms := med.MediaSession()
-	if ms == nil {
-		return false
-	}
-	c := media.CodecAudioFromSession(ms)
-	return c.PayloadTypeRecv() == pt
-}
