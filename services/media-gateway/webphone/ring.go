@@ -268,4 +268,3 @@ func (l *legMedia) readLeg(to *atomic.Pointer[peer], closed <-chan struct{}) {
 		}
 	}
 }
-
