@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ringback/ringback/libs/clock"
 )
 
 // Loop runs until its context is done.
@@ -59,12 +61,8 @@ func Restarting(log *slog.Logger, name string, l Loop) Loop {
 				wait = restartMin
 			}
 			log.ErrorContext(ctx, "loop failed: restarting it", "loop", name, "err", err, "in", wait)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !clock.Sleep(ctx, wait) {
 				return nil
-			case <-t.C:
 			}
 			wait = min(wait*2, restartMax)
 		}

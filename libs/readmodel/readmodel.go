@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/eventstore"
 )
 
@@ -122,12 +123,8 @@ func (p *Projection) Run(ctx context.Context, store eventstore.Store) error {
 			return nil //nolint:nilerr // stopped, or the store closed: not a failure
 		}
 		p.fail(err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 		wait = min(wait*2, 5*time.Second)
 		from = p.Position()

@@ -70,15 +70,16 @@ func TestRunRunsTheReadModelTheInboxAndTheLoops(t *testing.T) {
 	var folded, handled, looped atomic.Int32
 	proj := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) { folded.Add(1) }}
 	boom := errors.New("loop failed")
-	stop := make(chan struct{})
+	fail := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- d.Run(context.Background(), proj, inbox.Config{Name: "service-test", Topics: []string{envelope.TopicOf("intake")}},
+		done <- d.Run(ctx, proj, inbox.Config{Name: "service-test", Topics: []string{envelope.TopicOf("intake")}},
 			func(context.Context, envelope.Envelope) error { handled.Add(1); return nil },
 			func(ctx context.Context) error {
 				looped.Add(1)
 				select {
-				case <-stop:
+				case <-fail:
 					return boom
 				case <-ctx.Done():
 					return nil
@@ -87,20 +88,31 @@ func TestRunRunsTheReadModelTheInboxAndTheLoops(t *testing.T) {
 	}()
 	env.Relay(envelope.TopicOf("intake"))
 	env.Append("intake-callback-1", "c1", &callbackv1.CallbackCancelled{CallbackId: "1"})
-	deadline := time.Now().Add(10 * time.Second)
-	for folded.Load() == 0 || handled.Load() == 0 || looped.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("folded %d, handled %d, looped %d", folded.Load(), handled.Load(), looped.Load())
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: folded %d, handled %d, looped %d", what, folded.Load(), handled.Load(), looped.Load())
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	close(stop)
+	waitUntil("running", func() bool { return folded.Load() > 0 && handled.Load() > 0 && looped.Load() > 0 })
+	// A loop that fails (its store unavailable a moment) is run again; the
+	// service goes on.
+	fail <- struct{}{}
+	waitUntil("the failed loop restarted", func() bool { return looped.Load() == 2 })
 	select {
 	case err := <-done:
-		if !errors.Is(err, boom) {
-			t.Fatalf("run ended with %v, want the loop's error", err)
+		t.Fatalf("a failed loop stopped the service: %v", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run ended with %v, want nil on cancellation", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a failed loop did not stop the service")
+		t.Fatal("the service did not stop on cancellation")
 	}
 }
