@@ -25,7 +25,7 @@ import (
 // callback reaches its queue.
 func TestStoreStallOutlived(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: eleven processes and a stalled store")
+		t.Skip("-short: ten processes and a stalled store")
 	}
 	sayWhyLast(t)
 	siptest.Sipp(t)
