@@ -32,6 +32,7 @@ import (
 	"github.com/ringback/ringback/libs/httpx"
 	"github.com/ringback/ringback/libs/inbox"
 	"github.com/ringback/ringback/libs/leader"
+	"github.com/ringback/ringback/libs/lifecycle"
 	"github.com/ringback/ringback/libs/personal"
 	"github.com/ringback/ringback/libs/relay"
 	"github.com/ringback/ringback/libs/selflink"
@@ -435,16 +436,23 @@ func (a *App) runRelay(ctx, appCtx context.Context, m *relay.Metrics, expected i
 		return fmt.Errorf("the %T store grants no leases", a.Store)
 	}
 	// One replica of a service publishes its streams at a time: the others
-	// stand by, so an event goes on the bus once, not once per replica.
-	return leader.Run(ctx, leader.Config{Leases: leases, Name: "relay-" + strings.Join(names, "."), Holder: a.instance,
-		TTL: relayLeaseTTL, Log: a.Log.With("component", "relay"),
-		OnChange: func(leading bool, _ eventstore.Lease) {
-			if leading {
-				a.relay.Store(r)
-			} else {
-				a.relay.Store(nil)
-			}
-		}}, r.Run)
+	// stand by, so an event goes on the bus once, not once per replica. A
+	// relay that failed (the store or the bus not answering) has released
+	// the lease; this replica contends again after a pause rather than
+	// exiting, as every replica that led did when the store stalled in CI.
+	log := a.Log.With("component", "relay")
+	lead := func(ctx context.Context) error {
+		return leader.Run(ctx, leader.Config{Leases: leases, Name: "relay-" + strings.Join(names, "."), Holder: a.instance,
+			TTL: relayLeaseTTL, Log: log,
+			OnChange: func(leading bool, _ eventstore.Lease) {
+				if leading {
+					a.relay.Store(r)
+				} else {
+					a.relay.Store(nil)
+				}
+			}}, r.Run)
+	}
+	return lifecycle.Restarting(log, "relay", lead)(ctx)
 }
 
 // unpublished are streams a service keeps for itself: intake's claims of

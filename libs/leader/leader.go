@@ -38,22 +38,14 @@ const (
 	retryMax = 2 * time.Second
 )
 
-// workRetryMax bounds the pause after work failed, before this replica
-// contends for the lease again.
-const workRetryMax = 5 * time.Second
-
 // Run calls work whenever this replica holds the lease, until ctx ends.
 // work's context ends when the lease is lost or cannot be renewed in time;
 // an error of work that matches eventstore.ErrFenced means the same (it was
-// deposed) and Run goes back to standing by. Any other error of work is
-// logged and the lease released; after a pause (doubling up to 5 s while
-// work keeps failing) this replica contends again, as the standbys do at
-// once. A failure of work never ends Run: the store or the bus failing for
-// a while must not take down every replica that happened to lead (a store
-// that stalled for seconds did, in CI), and a replica that stays up resumes
-// work from its checkpoint as a new process would. On ctx's end the lease
-// is released, so a standby takes over at once instead of after the TTL (a
-// rolling update).
+// deposed) and Run goes back to standing by. Any other error of work
+// releases the lease, so a standby takes over at once, and Run returns it:
+// the caller decides whether to contend again (lifecycle.Restarting, with
+// its backoff). On ctx's end the lease is released too, so a standby takes
+// over at once instead of after the TTL (a rolling update).
 func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) error {
 	if cfg.Leases == nil || cfg.Name == "" || cfg.Holder == "" || cfg.TTL <= 0 {
 		return fmt.Errorf("leader %q: leases, name, holder and a positive ttl are required", cfg.Name)
@@ -61,7 +53,7 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	wait, failWait := retryMin, retryMin
+	wait := retryMin
 	for ctx.Err() == nil {
 		l, err := cfg.Leases.AcquireLease(ctx, cfg.Name, cfg.Holder, cfg.TTL)
 		var held *eventstore.LeaseHeldError
@@ -90,22 +82,13 @@ func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) 
 		if cfg.OnChange != nil {
 			cfg.OnChange(true, l)
 		}
-		began := time.Now()
 		err = hold(ctx, cfg, l, work)
 		if cfg.OnChange != nil {
 			cfg.OnChange(false, l)
 		}
-		if err == nil {
-			continue
+		if err != nil {
+			return fmt.Errorf("leader %q: %w", cfg.Name, err)
 		}
-		if time.Since(began) > workRetryMax {
-			failWait = retryMin // it worked a while: a new failure, not the same one
-		}
-		cfg.Log.ErrorContext(ctx, "work failed: lease released, contending again", "lease", cfg.Name, "err", err, "in", failWait)
-		if !clock.Sleep(ctx, failWait) {
-			return nil
-		}
-		failWait = min(failWait*2, workRetryMax)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package leader_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
 	"github.com/ringback/ringback/libs/leader"
+	"github.com/ringback/ringback/libs/lifecycle"
 )
 
 // TestOneLeaderAtATimeAndTakeover runs three replicas for one lease: one
@@ -107,32 +109,44 @@ func TestDeposedWorkIsFenced(t *testing.T) {
 	}
 }
 
-// TestFailedWorkIsRetried: work that fails (the store or the bus failing
-// under it) does not end Run; the lease is released and contended for
-// again, and work runs anew.
-func TestFailedWorkIsRetried(t *testing.T) {
+// TestFailedWorkReleasesTheLease: work that fails (the store or the bus
+// failing under it) ends Run with its error and the lease released, so a
+// standby need not wait out the TTL; wrapped in lifecycle.Restarting, as
+// the relay's is, this replica contends again and work runs anew.
+func TestFailedWorkReleasesTheLease(t *testing.T) {
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	failure := errors.New("save checkpoint: timeout: context deadline exceeded")
+	cfg := leader.Config{Leases: st, Name: "work", Holder: "a", TTL: time.Minute}
+	err = leader.Run(t.Context(), cfg, func(context.Context) error { return failure })
+	if !errors.Is(err, failure) {
+		t.Fatalf("Run = %v, want the work's error", err)
+	}
+	if l, _, _, _ := st.ReadLease(context.Background(), "work"); l.Expires.After(time.Now()) {
+		t.Fatalf("lease still held after work failed: %+v", l)
+	}
+
 	var calls atomic.Int32
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- leader.Run(ctx, leader.Config{Leases: st, Name: "work", Holder: "a", TTL: time.Minute},
-			func(ctx context.Context) error {
+		done <- lifecycle.Restarting(slog.New(slog.DiscardHandler), "work", func(ctx context.Context) error {
+			return leader.Run(ctx, cfg, func(ctx context.Context) error {
 				if calls.Add(1) <= 2 {
-					return errors.New("save checkpoint: timeout: context deadline exceeded")
+					return failure
 				}
 				<-ctx.Done()
 				return nil
 			})
+		})(ctx)
 	}()
 	waitFor(t, func() bool { return calls.Load() == 3 })
 	select {
 	case err := <-done:
-		t.Fatalf("Run ended after work failed: %v", err)
+		t.Fatalf("ended after work failed: %v", err)
 	default:
 	}
 	cancel()

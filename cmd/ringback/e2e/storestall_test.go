@@ -60,6 +60,9 @@ func TestStoreStallOutlived(t *testing.T) {
 		deadline := time.Now().Add(stallFor + 90*time.Second)
 		for attempt := 0; ; attempt++ {
 			live := rs.live("intake")
+			if len(live) == 0 { // both exited: the harness names them and their logs
+				return "", fmt.Errorf("create %d: no intake replica is up", i)
+			}
 			p := live[(i+attempt)%len(live)]
 			req, _ := http.NewRequest("POST", p.URL+"/v1/callbacks", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
