@@ -63,17 +63,19 @@ func (d Deps) Register(name string, cs ...prometheus.Collector) error {
 // Run runs a service until ctx ends or a part fails: its read model
 // folding the store (proj), its inbox consuming in's topics with handle,
 // and its own loops (timers, leaders, releasers, followers of the store).
-// The read model resumes by itself when the store fails; the service's
-// loops, which resume from what is stored, are restarted when they fail
-// (lifecycle.Restarting). The inbox failing stops the others
-// (lifecycle.Run).
+// The read model resumes by itself when the store fails; the inbox and the
+// service's loops, which resume from what is stored (the consumer group's
+// offsets, checkpoints, the store's streams), are restarted when they fail
+// (lifecycle.Restarting): a bus or store that fails for a while must not
+// take down every replica of a service at once.
 func (d Deps) Run(ctx context.Context, proj *readmodel.Projection, in inbox.Config, handle inbox.Handler, loops ...lifecycle.Loop) error {
 	if in.Log == nil {
 		in.Log = d.Log
 	}
+	consume := func(ctx context.Context) error { return inbox.Consume(ctx, d.Subscribers, in, handle) }
 	parts := []lifecycle.Loop{
 		func(ctx context.Context) error { return proj.Run(ctx, d.Store) },
-		func(ctx context.Context) error { return inbox.Consume(ctx, d.Subscribers, in, handle) },
+		lifecycle.Restarting(d.Log, "inbox "+in.Name, consume),
 	}
 	for _, l := range loops {
 		parts = append(parts, lifecycle.Restarting(d.Log, loopName(l), l))

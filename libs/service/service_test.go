@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/envelope"
@@ -62,11 +63,20 @@ func TestDomainExecuteIsTheWritePath(t *testing.T) {
 	}
 }
 
-// Run runs the read model, the inbox and the loops together; a loop that
-// fails stops the rest with its error.
+// Run runs the read model, the inbox and the loops together; a loop or an
+// inbox that fails (the bus not answering as it subscribes) is run again,
+// and the service goes on.
 func TestRunRunsTheReadModelTheInboxAndTheLoops(t *testing.T) {
 	env := servicetest.New(t)
 	d := deps(env)
+	var subscribes atomic.Int32
+	subs := d.Subscribers
+	d.Subscribers = func(group string) (message.Subscriber, error) {
+		if subscribes.Add(1) == 1 {
+			return nil, errors.New("dial bus: connection refused")
+		}
+		return subs(group)
+	}
 	var folded, handled, looped atomic.Int32
 	proj := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) { folded.Add(1) }}
 	boom := errors.New("loop failed")
@@ -97,6 +107,9 @@ func TestRunRunsTheReadModelTheInboxAndTheLoops(t *testing.T) {
 		}
 	}
 	waitUntil("running", func() bool { return folded.Load() > 0 && handled.Load() > 0 && looped.Load() > 0 })
+	if n := subscribes.Load(); n != 2 {
+		t.Fatalf("the inbox subscribed %d times; want 2 (the failed attempt, then the one that handled)", n)
+	}
 	// A loop that fails (its store unavailable a moment) is run again; the
 	// service goes on.
 	fail <- struct{}{}

@@ -138,7 +138,11 @@ func (s *Service) run(ctx context.Context) error {
 		stopConsuming() // the lease is lost or the store failed: take no more work
 		bgDone <- err
 	}()
-	err = inbox.Consume(consume, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only, Log: s.deps.Log}, s.handle)
+	// The bus failing for a while is retried, not taken for a stop: a
+	// gateway that drained for it would hang up its calls.
+	err = lifecycle.Restarting(s.deps.Log, "inbox "+HandlerName, func(ctx context.Context) error {
+		return inbox.Consume(ctx, s.deps.Subscribers, inbox.Config{Name: HandlerName, Topics: Topics, Only: Only, Log: s.deps.Log}, s.handle)
+	})(consume)
 	s.draining.Store(true)
 	var bgErr error
 	select {

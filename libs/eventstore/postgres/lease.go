@@ -34,7 +34,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 			gen     int64
 			expires time.Time
 		)
-		err := s.pool.QueryRow(ctx, `
+		err := s.leasePool.QueryRow(ctx, `
 INSERT INTO eventstore.leases AS l (name, holder, generation, expires)
 VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 microsecond')
 ON CONFLICT (name) DO UPDATE
@@ -73,7 +73,7 @@ func (s *Store) RenewLease(ctx context.Context, l eventstore.Lease, ttl time.Dur
 		return eventstore.Lease{}, fmt.Errorf("renew lease %s: %w", l.Name, eventstore.ErrLeaseLost)
 	}
 	var expires time.Time
-	err := s.pool.QueryRow(ctx, `
+	err := s.leasePool.QueryRow(ctx, `
 UPDATE eventstore.leases SET expires = clock_timestamp() + $4 * interval '1 microsecond'
  WHERE name = $1 AND holder = $2 AND generation = $3
 RETURNING expires`, l.Name, l.Holder, int64(l.Generation), ttl.Microseconds()).Scan(&expires)
@@ -96,7 +96,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l eventstore.Lease) error {
 	if l.Generation > math.MaxInt64 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.leasePool.Exec(ctx, `
 UPDATE eventstore.leases SET expires = clock_timestamp()
  WHERE name = $1 AND holder = $2 AND generation = $3 AND expires > clock_timestamp()`,
 		l.Name, l.Holder, int64(l.Generation))
@@ -117,7 +117,7 @@ func (s *Store) ReadLease(ctx context.Context, name string) (eventstore.Lease, b
 		expires *time.Time
 		now     time.Time
 	)
-	err := s.pool.QueryRow(ctx, `
+	err := s.leasePool.QueryRow(ctx, `
 SELECT l.holder, l.generation, l.expires, clock_timestamp()
   FROM (SELECT) AS one LEFT JOIN eventstore.leases l ON l.name = $1`, name).Scan(&holder, &gen, &expires, &now)
 	if err != nil {

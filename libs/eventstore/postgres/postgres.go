@@ -85,14 +85,20 @@ const (
 	// cancelDeadline is how long a cancelled call waits for the server to
 	// honour the cancel request before its connection is dropped.
 	cancelDeadline = 5 * time.Second
+	// leaseConns bounds the leases' own pool. A lease renewal that queued
+	// for a connection behind slow appends and reads could arrive after
+	// its lease ran out, and deposing a leader for a busy pool only adds a
+	// takeover to the load; renewals are a few short queries per TTL.
+	leaseConns = 2
 )
 
 // Store is the PostgreSQL event store. Use Open; all methods are safe for
 // concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	poll time.Duration
+	pool      *pgxpool.Pool
+	leasePool *pgxpool.Pool // leases only (leaseConns)
+	log       *slog.Logger
+	poll      time.Duration
 
 	closing   context.Context // done once Close is called
 	stop      context.CancelFunc
@@ -124,7 +130,8 @@ type options struct {
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithMaxConns bounds the connection pool (default 16, or pool_max_conns in
-// the URL). A subscription's listener uses one more connection of its own.
+// the URL). A subscription's listener uses one more connection of its own,
+// and leases up to two more (leaseConns).
 func WithMaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
 
 // WithCommitters sets how many group commits run at once (default: a
@@ -186,13 +193,21 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres event store %s: %w", where, err)
 	}
+	lcfg := cfg.Copy()
+	lcfg.MaxConns, lcfg.MinConns = leaseConns, 0
+	leasePool, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres event store %s: lease pool: %w", where, err)
+	}
 	s := &Store{
-		pool:   pool,
-		log:    o.log,
-		poll:   o.poll,
-		wake:   make(chan struct{}),
-		notify: make(chan struct{}, 1),
-		reqs:   make(chan *appendReq),
+		pool:      pool,
+		leasePool: leasePool,
+		log:       o.log,
+		poll:      o.poll,
+		wake:      make(chan struct{}),
+		notify:    make(chan struct{}, 1),
+		reqs:      make(chan *appendReq),
 	}
 	if s.poll <= 0 {
 		s.poll = defaultPoll
@@ -211,7 +226,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 }
 
 // Close ends subscriptions with eventstore.ErrClosed, stops the notifier and
-// the listener, and closes the pool once the calls in flight have returned
+// the listener, and closes the pools once the calls in flight have returned
 // their connections. Closing again returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
@@ -221,6 +236,7 @@ func (s *Store) Close() error {
 		s.stop()
 		s.workers.Wait()
 		s.pool.Close()
+		s.leasePool.Close()
 	})
 	return nil
 }
