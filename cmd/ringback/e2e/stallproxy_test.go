@@ -15,10 +15,8 @@ import (
 type stallProxy struct {
 	ln       net.Listener
 	upstream string
-	// gate is held for writing while stalled: every forwarded write takes
-	// it for reading, so a stall holds each byte read after it began.
-	gate  sync.RWMutex
-	mu    sync.Mutex
+	gate     stallGate
+	mu       sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -88,9 +86,8 @@ func (p *stallProxy) pipe(dst, src net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			p.gate.RLock()
+			p.gate.pass()
 			_, werr := dst.Write(buf[:n])
-			p.gate.RUnlock()
 			if werr != nil {
 				return
 			}
@@ -111,10 +108,57 @@ func (p *stallProxy) untrack(cs ...net.Conn) {
 }
 
 // stall holds every byte, both ways, for d.
-func (p *stallProxy) stall(d time.Duration) {
-	p.gate.Lock()
+func (p *stallProxy) stall(d time.Duration) { p.gate.stall(d) }
+
+// stallGate holds bytes while stalled: it is held for writing while
+// stalled, and every byte passes it for reading, so a stall holds each
+// byte read or written after it began.
+type stallGate struct{ mu sync.RWMutex }
+
+func (g *stallGate) pass() {
+	g.mu.RLock()
+	g.mu.RUnlock() //nolint:staticcheck // passing is the point: wait out a stall, hold nothing
+}
+
+// stall holds every byte for d.
+func (g *stallGate) stall(d time.Duration) {
+	g.mu.Lock()
 	time.Sleep(d)
-	p.gate.Unlock()
+	g.mu.Unlock()
+}
+
+// stallListener is a server's listener whose connections pass a gate with
+// every byte, both ways: the server as a stall shows it to its clients,
+// with no proxy whose address the server would have to advertise (a Kafka
+// broker tells clients where it is).
+type stallListener struct {
+	net.Listener
+	gate *stallGate
+}
+
+func (l stallListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return stallConn{Conn: c, gate: l.gate}, nil
+}
+
+type stallConn struct {
+	net.Conn
+	gate *stallGate
+}
+
+// Read holds what it read until a stall ends.
+func (c stallConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.gate.pass()
+	return n, err
+}
+
+func (c stallConn) Write(b []byte) (int, error) {
+	c.gate.pass()
+	return c.Conn.Write(b)
 }
 
 func (p *stallProxy) close() {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ringback/ringback/libs/bus/kafka/kafkatest"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
@@ -27,10 +30,34 @@ func TestStoreStallOutlived(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: ten processes and a stalled store")
 	}
+	proxy, db := startStallProxy(t, pgtest.Database(t))
+	stallOutlived(t, proxy.stall, db, strings.Join(kafkatest.StartBroker(t), ","))
+}
+
+// TestBusStallOutlived is the same with Kafka stalled instead: every byte
+// to and from the broker held for 15 s, past the consumer groups' session
+// timeout (10 s) and the relay's lease, with every connection left open.
+// Callbacks are taken all along (the store answers); none may be lost on
+// the way to history, and no replica may exit: the relay that leads
+// contends again, the consumers subscribe again.
+func TestBusStallOutlived(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: ten processes and a stalled bus")
+	}
+	var g stallGate
+	brokers := kafkatest.StartBroker(t, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+		ln, err := net.Listen(network, "127.0.0.1:0")
+		return stallListener{Listener: ln, gate: &g}, err
+	}))
+	stallOutlived(t, g.stall, pgtest.Database(t), strings.Join(brokers, ","))
+}
+
+// stallOutlived runs ten replicas on the store db and the bus brokers,
+// keeps callbacks coming, and calls stall (which returns when the stall
+// ends): no replica may exit, and every callback must reach its queue.
+func stallOutlived(t *testing.T, stall func(time.Duration), db, brokers string) {
 	sayWhyLast(t)
 	siptest.Sipp(t)
-	proxy, db := startStallProxy(t, pgtest.Database(t))
-	brokers := strings.Join(kafkatest.StartBroker(t), ",")
 	trunk := siptest.StartUAS(t, siptest.Answer)
 	rs := &replicaSet{t: t, procs: map[string][]*proc{}, ready: 2 * time.Minute,
 		args: []string{"--bus", "kafka", "--kafka-brokers", brokers, "--eventstore", db}}
@@ -123,8 +150,8 @@ func TestStoreStallOutlived(t *testing.T) {
 	}
 	time.Sleep(5 * time.Second)
 	before := next.Load()
-	t.Logf("the store stalls for %v at callback %d", stallFor, before)
-	proxy.stall(stallFor)
+	t.Logf("the stall of %v begins at callback %d", stallFor, before)
+	stall(stallFor)
 	ended := time.Now()
 	at := next.Load()
 	// Taken again: a request begun after the stall is answered.
