@@ -17,8 +17,8 @@ type stallProxy struct {
 	upstream string
 	gate     stallGate
 	mu       sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
 }
 
 // startStallProxy forwards to the server of the postgres:// URL db and
