@@ -56,6 +56,9 @@ func freePort(network string) (string, error) {
 type platform struct {
 	URL  string
 	Data string // --data: the embedded store is in Data/store
+	// Pprof is where its Go profiles are served (--debug-pprof), if
+	// anywhere: thinPath then tells where the CPU went.
+	Pprof string
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}

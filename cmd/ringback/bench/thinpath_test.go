@@ -1,7 +1,7 @@
 // Package bench measures the performance issue's thin-path figure against
 // the built binary, each beside a baseline measured in the same run. It
-// holds benchmarks only: `make test` compiles it and runs nothing. Run it
-// with `make bench`, or:
+// holds benchmarks, and tests of their arithmetic only: `make test` runs
+// no benchmark. Run them with `make bench`, or:
 //
 //	go test -run '^$' -bench ThinPath -benchtime 1x ./bench/
 package bench
@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // The figure, from the performance issue: "Thin path latency: from `call`
@@ -116,10 +118,20 @@ func BenchmarkThinPath(b *testing.B) {
 		}
 		pdir = o.keep
 	}
-	p, err := startPlatform(ctx, bin, pdir, phones.Addr, strings.Fields(os.Getenv("RINGBACK_BENCH_ARGS"))...)
+	// Its CPU profile says where the CPU per callback went, by part.
+	args := strings.Fields(os.Getenv("RINGBACK_BENCH_ARGS"))
+	pprofAddr, found := flagValue(args, "--debug-pprof")
+	if !found {
+		if pprofAddr, err = freePort("tcp"); err != nil {
+			b.Fatal(err)
+		}
+		args = append(args, "--debug-pprof", pprofAddr)
+	}
+	p, err := startPlatform(ctx, bin, pdir, phones.Addr, args...)
 	if err != nil {
 		b.Fatal(err)
 	}
+	p.Pprof = pprofAddr
 	defer func() {
 		if err := p.stop(); err != nil { // a no-op once stopped below
 			b.Error(err)
@@ -163,6 +175,11 @@ func BenchmarkThinPath(b *testing.B) {
 		perMS, costTargetMS, verdict(perMS <= costTargetMS), perMB, costTargetMB, verdict(perMB <= costTargetMB), costFiledMS, costFiledMB)
 	used.store.print(len(runs))
 	printDeliveries(used.deliveries, len(runs))
+	if used.profileErr != nil {
+		fmt.Printf("  CPU by part unavailable: %v\n", used.profileErr)
+	} else if used.profile != nil {
+		printCPUParts(used.profile, perMS)
+	}
 	if herr != nil {
 		fmt.Printf("  thin path breakdown unavailable: %v\n", herr)
 		return
@@ -201,6 +218,8 @@ type load struct {
 	benchCPU                 time.Duration // this process's (UA, HTTP, SSE): is the load generator in the way?
 	store                    storeLoad
 	deliveries               map[string]float64 // bus messages handled (skipped ones too), by handler
+	profile                  *profile.Profile   // the platform's CPU over the measured calls, when it serves one
+	profileErr               error
 }
 
 // deliveriesOf counts the bus messages each handler took between two
@@ -306,12 +325,16 @@ func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRu
 	runs := make([]callRun, 0, o.calls)
 	var before map[string]float64
 	var cpu0 time.Duration
+	var prof *profiler
 	for i := range warmupCalls + o.calls {
 		if i == warmupCalls {
 			if before, err = p.metrics(ctx); err != nil {
 				return nil, load{}, err
 			}
 			cpu0 = selfCPU()
+			if p.Pprof != "" {
+				prof = startProfiling(ctx, p.Pprof)
+			}
 		}
 		r, err := d.one(ctx, fmt.Sprintf("+1415555%04d", i))
 		if err != nil {
@@ -327,9 +350,27 @@ func thinPath(ctx context.Context, p *platform, phones *ua, o options) ([]callRu
 		return nil, load{}, err
 	}
 	delta := func(name string) float64 { return after[name] - before[name] }
-	return runs, load{allocMB: delta("go_memstats_alloc_bytes_total") / (1 << 20), gcs: delta("go_gc_duration_seconds_count"),
+	used := load{allocMB: delta("go_memstats_alloc_bytes_total") / (1 << 20), gcs: delta("go_gc_duration_seconds_count"),
 		cpuSeconds: delta("process_cpu_seconds_total"), benchCPU: benchCPU, store: storeLoadOf(before, after),
-		deliveries: deliveriesOf(before, after)}, nil
+		deliveries: deliveriesOf(before, after)}
+	if prof != nil {
+		// After the figures: the window under way ends idle, outside them.
+		used.profile, used.profileErr = prof.finish()
+	}
+	return runs, used, nil
+}
+
+// flagValue is the value of flag in args ("--f v" or "--f=v"), if there.
+func flagValue(args []string, flag string) (string, bool) {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v, true
+		}
+		if a == flag && i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
 }
 
 // selfCPU is the user and system CPU time this process used so far.
