@@ -59,9 +59,9 @@ type platform struct {
 	// Pprof is where its Go profiles are served (--debug-pprof), if
 	// anywhere: thinPath then tells where the CPU went.
 	Pprof string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+	cmd   *exec.Cmd
+	log   string
+	done  chan struct{}
 
 	stopOnce sync.Once
 }
