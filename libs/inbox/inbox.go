@@ -138,16 +138,25 @@ func Consume(ctx context.Context, subs Subscribers, cfg Config, h Handler) error
 	}
 	err = router.Run(ctx)
 	switch {
-	case err == nil, errors.Is(err, context.Canceled):
-		return nil
 	case ctx.Err() != nil:
-		// Stopping while the router still subscribed: the bus closing under
-		// it is the stop, not a failure of this consumer.
-		cfg.Log.Debug("consumer stopped while starting", "handler", cfg.Name, "err", err)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			// Stopping while the router still subscribed: the bus closing
+			// under it is the stop, not a failure of this consumer.
+			cfg.Log.Debug("consumer stopped while starting", "handler", cfg.Name, "err", err)
+		}
 		return nil
+	case err == nil, errors.Is(err, context.Canceled):
+		// Every subscription ended by itself (a subscriber closed its
+		// messages): a consumer that quietly stopped consuming would leave
+		// its service up and deaf, so it is a failure, for its caller to
+		// restart.
+		return fmt.Errorf("%s: %w", cfg.Name, ErrStopped)
 	}
 	return fmt.Errorf("%s: %w", cfg.Name, err)
 }
+
+// ErrStopped is a consumer that stopped consuming while not told to.
+var ErrStopped = errors.New("the consumer stopped by itself")
 
 // Opener is a subscriber whose messages come with their personal data
 // sealed (personal.Sealer.OpenMessage): Consume opens only those its Only keeps,
