@@ -77,6 +77,10 @@ type App struct {
 	closers    []func() error
 	agents     *agentauth.Directory // who may call what (issue 16); nil: open platform
 	tables     []agentauth.Route    // every route of the targets, for GET /admin/routes
+	// listener, when set before run, is the HTTP listener, bound already
+	// at --http (tests bind it first, so that no other process's listener
+	// takes the port meanwhile and answers their requests in its place).
+	listener net.Listener
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -322,9 +326,17 @@ func (a *App) run(ctx context.Context, ts []target) error {
 	if err := a.routes(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.Config.HTTP)
+	// Before the listener: a failure once it listens must close it, or a
+	// client would wait on it forever.
+	relayMetrics, err := relay.NewMetrics(a.Registry)
 	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
+		return err
+	}
+	ln := a.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", a.Config.HTTP); err != nil {
+			return fmt.Errorf("http listen: %w", err)
+		}
 	}
 	// Every request starts (or continues, from its traceparent) a trace that
 	// the events it causes carry on through the bus.
@@ -355,13 +367,9 @@ func (a *App) run(ctx context.Context, ts []target) error {
 			}
 		}()
 	}
-	// The relay's metrics exist from the start, whether or not this
-	// replica leads its relay, so the dashboards and alerts have their
-	// series as soon as /readyz says ready.
-	relayMetrics, err := relay.NewMetrics(a.Registry)
-	if err != nil {
-		return err
-	}
+	// The relay's metrics (made above) exist from the start, whether or
+	// not this replica leads its relay, so the dashboards and alerts have
+	// their series as soon as /readyz says ready.
 	relayCtx, relayCancel := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() {

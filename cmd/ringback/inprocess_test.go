@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -14,6 +15,14 @@ import (
 // clock). The app stops when the test ends.
 func runInProcess(t *testing.T, addr string, args []string, setup func(*App)) *App {
 	t.Helper()
+	// Bound first: the port was free when the test chose it, and another
+	// process (the e2e tests run beside) could take it while the app
+	// starts; a Kafka broker there once held /readyz for 21 minutes.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() }) // the server's stop closes it too, if it served
 	cfg, err := parse(args, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -29,8 +38,10 @@ func runInProcess(t *testing.T, addr string, args []string, setup func(*App)) *A
 	a, err := newApp(ctx, cfg, ts, io.Discard)
 	if err != nil {
 		cancel()
+		ln.Close()
 		t.Fatal(err)
 	}
+	a.listener = ln
 	if setup != nil {
 		setup(a)
 	}
@@ -46,12 +57,19 @@ func runInProcess(t *testing.T, addr string, args []string, setup func(*App)) *A
 		}
 		a.close()
 	})
+	client := &http.Client{Timeout: 5 * time.Second}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
+		if res, err := client.Get("http://" + addr + "/readyz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return a
 			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("the app stopped while starting: %v", err)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the app is not ready within 30s")

@@ -178,13 +178,29 @@ func TestLostCallWhileThePartyRingsCancelsIt(t *testing.T) {
 	c := connectedOnTwoGateways(t, agent, trunk, longRing, longSIPRing)
 	c.env.AppendAs("agent-interaction-i0", eventstore.Cause{ID: "consult-0"}, &agentv1.ConsultRequested{InteractionId: "i0", CallId: "k0",
 		AgentId: "a1", Party: &agentv1.Party{AgentId: "a2", PhoneUri: "sip:a2@" + party.Addr}})
-	waitFor(t, 10*time.Second, "the colleague's phone ringing, on record", func() bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		a, ok := has[*mediav1.PartyAlerting](c.events())
-		return ok && a.PartyLeg.GetEarly() && a.PartyLeg.GetVia() != ""
-	})
+		if ok && a.PartyLeg.GetEarly() && a.PartyLeg.GetVia() != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			// What happened instead, for a failure seen once in CI.
+			t.Fatalf("the colleague's phone ringing, on record: not within 10s; INVITEs at the colleague's phone: %d; the call's events: %v",
+				party.invitesOf("k0"), typesOf(c.events()))
+		}
+	}
 	c.crashOwner()
 	waitFor(t, 5*testTTL, "the lost call's legs ended, the colleague's ringing cancelled", func() bool {
 		_, lost := has[*mediav1.CallLost](c.events())
 		return lost && party.unrungOf("k0") == 1 && agent.byesOf("k0") == 1 && trunk.byesOf("k0") == 1
 	})
+}
+
+// typesOf names events, for a failure's message.
+func typesOf(ms []proto.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m.ProtoReflect().Descriptor().Name())
+	}
+	return out
 }
