@@ -130,10 +130,10 @@ func TestDesktopTeamCommunicatorConsult(t *testing.T) {
 	// Ready now: the result says so as the store has it.
 	d2.goReady(t)
 	d1.fill(t, win+` [data-field="party-target"]`, "gus")
-	d1.waitJS(t, "g2 found, Ready", row("agent", "g2")+`?.querySelector('.team-state').textContent === 'Ready'`)
-	if n := desktopEval[int](t, d1, rows+`.length`); n != 1 {
-		t.Errorf("%d results for gus, want g2 alone", n)
-	}
+	// The results of "gus" alone: while the field is typed, those of "g"
+	// (everyone) show g2 Ready too, and counting them failed once in CI.
+	d1.waitJS(t, "g2 alone found for gus, Ready", rows+`.length === 1 && `+
+		row("agent", "g2")+`?.querySelector('.team-state').textContent === 'Ready'`)
 	// The services: support with g2 Ready for it.
 	d1.fill(t, win+` [data-field="party-target"]`, "sup")
 	d1.waitJS(t, "support with g2 Ready", row("service", "support")+`?.textContent.includes('1 agent Ready, next: g2')`)
