@@ -60,6 +60,10 @@ const (
 	// NoAnswer rings (180) until the caller's CANCEL, answers it 200 and the
 	// INVITE 487 Request Terminated.
 	NoAnswer Scenario = "no_answer"
+	// SlowRing is NoAnswer with its 180 sent 300 ms after the INVITE, and
+	// nothing before it: a caller giving up meanwhile has nothing to
+	// CANCEL yet (RFC 3261 9.1) and must CANCEL once the 180 comes.
+	SlowRing Scenario = "slow_ring"
 	// NotFound answers 404 Not Found, as a trunk does for an unknown number.
 	NotFound Scenario = "not_found"
 	// Unavailable answers 503 Service Unavailable, as a trunk that is down.

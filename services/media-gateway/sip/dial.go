@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -295,13 +296,23 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		dlg.InviteRequest.SetDestination(flowSrc)
 	}
 
-	var heard atomic.Bool     // any provisional response: CANCEL is allowed
-	rang, rangTo := false, "" // reported ringing, with the dialog's To (and tag) then
+	var (
+		mu     sync.Mutex // the INVITE's responses come on its own goroutine
+		heard  bool       // any provisional response: CANCEL is allowed
+		left   bool       // the caller went on (leaveInvite): no more reports
+		rang   bool       // reported ringing,
+		rangTo string     // with the dialog's To (and tag) then
+	)
 	opts := diago.InviteClientOptions{
 		Headers: append([]sipgosip.Header{sipgosip.NewHeader(callHeader, d.id)}, d.g.sessionHeaders()...),
 		OnResponse: func(res *sipgosip.Response) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if left {
+				return nil
+			}
 			if res.IsProvisional() {
-				heard.Store(true)
+				heard = true
 			}
 			if !rang && (res.StatusCode == sipgosip.StatusRinging || res.StatusCode == sipgosip.StatusSessionInProgress) {
 				rang, rangTo = true, toOf(res)
@@ -319,14 +330,37 @@ func (d *dial) invite(ctx context.Context, role string, to sipgosip.Uri, ringTim
 		opts.Username, opts.Password = d.g.cfg.TrunkUser, d.g.cfg.TrunkPassword
 	}
 
-	rctx, timedOut, stopRing := ringContext(ctx, ringTimeout, &heard, d.g.killed.Load)
-	med, err := dlg.Invite(rctx, opts)
+	rctx, timedOut, stopRing := ringContext(ctx, ringTimeout, d.g.killed.Load)
+	invited := make(chan invitation, 1)
+	go func() {
+		med, err := dlg.Invite(rctx, opts)
+		invited <- invitation{med, err}
+	}()
+	var inv invitation
+	select {
+	case inv = <-invited:
+	case <-rctx.Done():
+		mu.Lock()
+		left = !heard && !d.g.killed.Load()
+		mu.Unlock()
+		if left {
+			stopRing()
+			d.g.leaveInvite(func() {
+				<-invited
+				d.abandon(dlg)
+				release()
+			})
+			return nil, classify(ctx, role, nil, timedOut.Load(), context.Canceled)
+		}
+		inv = <-invited
+	}
 	stopRing()
+	med, err := inv.med, inv.err
 	if err != nil {
 		d.abandon(dlg)
 		release()
-		le := classify(ctx, role, dlg, timedOut.Load(), err)
-		le.heard = heard.Load()
+		le := classify(ctx, role, dlg.InviteResponse, timedOut.Load(), err)
+		le.heard = heard
 		return nil, le
 	}
 	if d.g.cfg.TrunkSRTP && d.g.isTrunk(to) && !srtpAnswered(dlg.InviteResponse) {
@@ -390,18 +424,18 @@ func toOf(res *sipgosip.Response) string {
 // ringContext is the wait for an answer: it ends at the ring timeout or with
 // ctx. sipgo then CANCELs the INVITE; but a CANCEL is only allowed after a
 // provisional response (RFC 3261 9.1), and sipgo waits for one up to Timer B
-// (32 s) to send it. When nothing came back yet there is nothing to cancel,
-// so the cause tells sipgo to give up at once.
+// (32 s) to send it. invite does not make its caller wait for that: see
+// leaveInvite.
 //
-// silent (the gateway was killed, see Kill) also gives up without a CANCEL:
-// a dead process sends nothing.
-func ringContext(ctx context.Context, timeout time.Duration, heard *atomic.Bool, silent func() bool) (rctx context.Context, timedOut *atomic.Bool, stop func()) {
+// silent (the gateway was killed, see Kill) gives up without a CANCEL: a
+// dead process sends nothing.
+func ringContext(ctx context.Context, timeout time.Duration, silent func() bool) (rctx context.Context, timedOut *atomic.Bool, stop func()) {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	cause := func() error {
-		if heard.Load() && !silent() {
-			return errRingStopped
+		if silent() {
+			return sipgo.WaitAnswerForceCancelErr // sipgo compares this sentinel with ==
 		}
-		return sipgo.WaitAnswerForceCancelErr // sipgo compares this sentinel with ==
+		return errRingStopped
 	}
 	timedOut = new(atomic.Bool)
 	timer := time.AfterFunc(timeout, func() {
@@ -416,8 +450,15 @@ func ringContext(ctx context.Context, timeout time.Duration, heard *atomic.Bool,
 	}
 }
 
+// invitation is what diago's Invite returned.
+type invitation struct {
+	med *diago.DialogMedia
+	err error
+}
+
 // classify turns what diago's Invite returned into a legError.
-func classify(ctx context.Context, role string, dlg *diago.DialogClientSession, timedOut bool, err error) *legError {
+// final is the INVITE's last response, nil when none was waited for.
+func classify(ctx context.Context, role string, final *sipgosip.Response, timedOut bool, err error) *legError {
 	le := &legError{role: role, err: err}
 	// sipgo returns ErrDialogResponse as a pointer from WaitAnswer and as a
 	// value elsewhere: match both.
@@ -433,7 +474,7 @@ func classify(ctx context.Context, role string, dlg *diago.DialogClientSession, 
 	}
 	// The wait was stopped; after our CANCEL the final response is normally
 	// 487, but the phone may have answered anything in between.
-	if final := dlg.InviteResponse; final != nil && final.StatusCode >= 300 {
+	if final != nil && final.StatusCode >= 300 {
 		le.code, le.reason = final.StatusCode, final.Reason
 	}
 	switch {

@@ -102,6 +102,8 @@ type Gateway struct {
 	nextID  uint64
 	dialing map[uint64]context.CancelCauseFunc // Dial calls in progress
 	wg      sync.WaitGroup                     // Dial calls in progress and call watchers
+	leaving sync.WaitGroup                     // INVITEs given up before any answer (leaveInvite)
+	left    bool                               // Run waits for leaving: no more Add
 }
 
 type runState int
@@ -316,6 +318,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 
 	g.stop()
+	leavingDone := g.waitLeaving()
 	// Closing the socket is what ends the serve loops waited for below;
 	// it cannot fail in a way a stopping gateway could act on.
 	_ = g.conn.Close()
@@ -326,7 +329,59 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Debug("sip: listener ended", "error", serr)
 		}
 	}
-	return errors.Join(err, g.ua.Close())
+	// Closing the stack terminates the transactions the INVITEs left
+	// behind still wait on.
+	err = errors.Join(err, g.ua.Close())
+	<-leavingDone
+	return err
+}
+
+// leaveGrace is how long a stopping gateway gives the INVITEs it gave up
+// before any answer (leaveInvite) to hear the ringing they must CANCEL:
+// four UDP retransmission intervals (T1, 500 ms).
+const leaveGrace = 2 * time.Second
+
+// leaveInvite runs abandon, which waits on an INVITE its dial gave up
+// before the phone answered anything, on a goroutine of its own: a CANCEL
+// is only allowed after a provisional response (RFC 3261 9.1), so sipgo
+// waits for one, up to Timer B (32 s), to send it. The dial goes on at
+// once, and the phone does not ring on when its ringing was only late. A
+// stopping Run waits for these up to leaveGrace while it still serves,
+// then closes the stack under the rest.
+func (g *Gateway) leaveInvite(abandon func()) {
+	g.mu.Lock()
+	if g.left {
+		// Run is past waiting: the stack closes under this one at once.
+		g.mu.Unlock()
+		abandon()
+		return
+	}
+	g.leaving.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.leaving.Done()
+		abandon()
+	}()
+}
+
+// waitLeaving closes no more leaveInvite in, waits for those in flight up
+// to leaveGrace, and returns a channel closed once they all ended.
+func (g *Gateway) waitLeaving() <-chan struct{} {
+	g.mu.Lock()
+	g.left = true
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		g.leaving.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(leaveGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+	}
+	return done
 }
 
 func (g *Gateway) serveFailed(err error) error {

@@ -267,6 +267,40 @@ func TestConsultCancelledWhileRinging(t *testing.T) {
 	}
 }
 
+// A consultation dropped before the party's phone answered anything (its
+// 180 is late) returns at once, and the phone is still CANCELled once its
+// ringing comes: a CANCEL must wait for a provisional response (RFC 3261
+// 9.1), but the phone must not ring on. CI saw this race with no_answer.
+func TestConsultCancelledBeforeThePartyRings(t *testing.T) {
+	t.Parallel()
+	call, rec, _, _, _ := dialParty(t, "consult-cancel-early")
+	late := siptest.StartUAS(t, siptest.SlowRing)
+	errc := make(chan error, 1)
+	go func() { errc <- call.Consult(context.Background(), sip.Party{AgentURI: "sip:agent2@" + late.Addr}) }()
+	late.Logs.WaitReceived(t, "INVITE", 1)
+	if err := call.DropParty(context.Background()); err != nil {
+		t.Fatalf("DropParty before the ringing: %v", err)
+	}
+	var oe *sip.OutcomeError
+	if err := <-errc; !errors.As(err, &oe) || oe.Outcome != sip.OutcomeCancelled {
+		t.Fatalf("Consult = %v, want cancelled", err)
+	}
+	late.Logs.WaitReceived(t, "CANCEL", 1)
+	late.Logs.WaitReceived(t, "ACK", 1) // of the 487: the INVITE is done
+	if !call.OnHold() {
+		t.Error("the contact is not on hold after the cancelled consultation")
+	}
+	// The late ringing is not news: the party left already.
+	if last := rec.last(); last.Kind != sip.PartyLeft || last.Outcome != sip.OutcomeCancelled {
+		t.Errorf("last report %+v, want PartyLeft cancelled", last)
+	}
+	// The consultation is over: another one can ring.
+	again := siptest.StartUAS(t, siptest.Answer)
+	if err := call.Consult(context.Background(), sip.Party{AgentURI: "sip:agent2@" + again.Addr}); err != nil {
+		t.Fatalf("Consult after the cancelled one: %v", err)
+	}
+}
+
 func TestCallEndsWhilePartyRings(t *testing.T) {
 	t.Parallel()
 	call, rec, _, _, _ := dialParty(t, "end-while-party-rings")
