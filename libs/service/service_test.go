@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ringback/ringback/libs/envelope"
@@ -69,14 +68,8 @@ func TestDomainExecuteIsTheWritePath(t *testing.T) {
 func TestRunRunsTheReadModelTheInboxAndTheLoops(t *testing.T) {
 	env := servicetest.New(t)
 	d := deps(env)
-	var subscribes atomic.Int32
-	subs := d.Subscribers
-	d.Subscribers = func(group string) (message.Subscriber, error) {
-		if subscribes.Add(1) == 1 {
-			return nil, errors.New("dial bus: connection refused")
-		}
-		return subs(group)
-	}
+	var subscribes *atomic.Int32
+	d.Subscribers, subscribes = servicetest.FailingFirst(d.Subscribers)
 	var folded, handled, looped atomic.Int32
 	proj := &readmodel.Projection{Prefixes: []string{"intake-"}, Apply: func(eventstore.RecordedEvent, proto.Message) { folded.Add(1) }}
 	boom := errors.New("loop failed")

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,6 +121,18 @@ func (e *Env) Subscribers() inbox.Subscribers {
 	return func(group string) (message.Subscriber, error) {
 		return metricsSubscriber{e.Bus.Subscriber(group), e.Registry}, nil
 	}
+}
+
+// FailingFirst is subs whose first subscription fails, as when the bus
+// does not answer yet; calls counts the subscriptions asked for.
+func FailingFirst(subs inbox.Subscribers) (failing inbox.Subscribers, calls *atomic.Int32) {
+	calls = new(atomic.Int32)
+	return func(group string) (message.Subscriber, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("dial bus: connection refused")
+		}
+		return subs(group)
+	}, calls
 }
 
 // metricsSubscriber tells inbox.Consume where the handler metrics go.

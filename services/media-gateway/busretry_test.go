@@ -2,17 +2,15 @@ package mediagateway_test
 
 import (
 	"context"
-	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ringback/ringback/libs/clock"
 	"github.com/ringback/ringback/libs/envelope"
 	"github.com/ringback/ringback/libs/service"
+	"github.com/ringback/ringback/libs/servicetest"
 	mediagateway "github.com/ringback/ringback/services/media-gateway"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -27,14 +25,7 @@ func TestBusFailingAtStartIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var subscribes atomic.Int32
-	subs := env.Subscribers()
-	flaky := func(group string) (message.Subscriber, error) {
-		if subscribes.Add(1) == 1 {
-			return nil, errors.New("dial bus: connection refused")
-		}
-		return subs(group)
-	}
+	flaky, subscribes := servicetest.FailingFirst(env.Subscribers())
 	cfg := mediagateway.Config{Trunk: "127.0.0.1:5999", CallerID: "ringback", InstanceID: "gw-retry", LeaseTTL: 3 * time.Second,
 		DrainGrace: 100 * time.Millisecond}
 	svc, err := mediagateway.New(cfg, mediagateway.Deps{Deps: service.Deps{Store: env.Store, Subscribers: flaky, Clock: clock.Real{},
