@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -196,4 +199,20 @@ func printCPUParts(prof *profile.Profile, perMS float64) {
 	}
 	fmt.Printf("  CPU by part, ms per callback (a profile of the measured calls): %s; of all of it, fdatasync %.1f (%.0f%%)\n",
 		strings.Join(by, ", "), syncs*perMS, 100*syncs)
+}
+
+// keepProfile writes prof to dir/cpu.pprof when dir is set (RINGBACK_BENCH_KEEP).
+func keepProfile(dir string, prof *profile.Profile) {
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err == nil {
+		err = errors.Join(prof.Write(f), f.Close())
+	}
+	if err != nil {
+		fmt.Printf("  CPU profile not kept: %v\n", err)
+		return
+	}
+	fmt.Printf("  CPU profile kept: %s\n", f.Name())
 }

@@ -42,7 +42,9 @@ const (
 //	RINGBACK_BENCH_AGENTS  agents taking them in turn (1)
 //	RINGBACK_BENCH_PAUSE   think time before each Call this contact (0: at once)
 //	RINGBACK_BENCH_KEEP    a directory, not existing yet, that keeps the
-//	                       platform's data and log for a look afterwards
+//	                       platform's data and log for a look afterwards,
+//	                       and with RINGBACK_BENCH_CPU_PARTS its CPU
+//	                       profile (cpu.pprof, for go tool pprof)
 //	RINGBACK_BENCH_HOGS    CPU-bound processes running beside the platform
 //	                       during the measured calls (0); the target must
 //	                       hold with one (issue 13)
@@ -187,6 +189,7 @@ func BenchmarkThinPath(b *testing.B) {
 		fmt.Printf("  CPU by part unavailable: %v\n", used.profileErr)
 	} else if used.profile != nil {
 		printCPUParts(used.profile, perMS)
+		keepProfile(o.keep, used.profile)
 	}
 	if herr != nil {
 		fmt.Printf("  thin path breakdown unavailable: %v\n", herr)
