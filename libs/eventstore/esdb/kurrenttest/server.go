@@ -62,12 +62,14 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/embedded"
@@ -89,6 +91,7 @@ type Server struct {
 	served        chan error // Serve's result, once it returns
 	maxAppendSize int
 	addr          string
+	wrap          func(net.Listener) net.Listener
 	closeOnce     sync.Once
 	closeErr      error
 
@@ -105,6 +108,13 @@ type Option func(*Server)
 // WithAddr sets the address to listen on (default 127.0.0.1:0, a free
 // port), for a test that restarts a server where its clients expect it.
 func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
+
+// WithListener wraps the harness's listener, for a test that shows its
+// clients a server as a fault would (every byte held for a while: a stall,
+// a partition), with the address the harness advertises unchanged.
+func WithListener(wrap func(net.Listener) net.Listener) Option {
+	return func(s *Server) { s.wrap = wrap }
+}
 
 // WithMaxAppendSize sets the largest append accepted, in bytes (default
 // DefaultMaxAppendSize).
@@ -154,13 +164,21 @@ func Listen(dir string, opts ...Option) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	serving := s.lis
+	if s.wrap != nil {
+		serving = s.wrap(s.lis)
+	}
 	// WaitForHandlers: Stop returns only once every handler has, so no
 	// subscription goroutine outlives Close.
-	s.grpc = grpc.NewServer(grpc.WaitForHandlers(true))
+	// KurrentDB answers its clients' keepalive pings (every 10 s unless
+	// told otherwise, while a call is open); grpc-go's default policy
+	// would end such a client's connection as pinging too often.
+	s.grpc = grpc.NewServer(grpc.WaitForHandlers(true),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
 	api.RegisterStreamsServer(s.grpc, &streams{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &features{})
 	gossip.RegisterGossipServer(s.grpc, &gossipServer{s: s})
-	go func() { s.served <- s.grpc.Serve(s.lis) }()
+	go func() { s.served <- s.grpc.Serve(serving) }()
 	return s, nil
 }
 
