@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringback/ringback/libs/childproc"
 )
 
 // UAS is a sipp process acting as a phone or a trunk: it runs its scenario
@@ -208,6 +210,7 @@ func startProcess(bin, dir, output string, args []string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir // sipp writes any file we did not name next to its scenario
 	cmd.Stdout, cmd.Stderr = out, out
+	childproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("siptest: start sipp: %w", err)

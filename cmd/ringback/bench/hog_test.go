@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/ringback/ringback/libs/childproc"
 )
 
 // hogEnv makes this test binary a CPU hog instead of a test run: the thin
@@ -55,7 +57,7 @@ func startHogs(ctx context.Context, n int) (stop func(), err error) {
 	for range n {
 		c := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCPUHog$", "-test.count=1")
 		c.Env = append(os.Environ(), hogEnv+"=1")
-		c.SysProcAttr = dieWithParent()
+		childproc.DieWithParent(c)
 		if err := c.Start(); err != nil {
 			stop()
 			return nil, fmt.Errorf("start a CPU hog: %w", err)

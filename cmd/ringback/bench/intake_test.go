@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringback/ringback/libs/childproc"
 )
 
 // Issue 12's figure: "callbacks accepted durably per second through the
@@ -638,7 +640,7 @@ func intakeOnPlatform(ctx context.Context, bin, dir string, v intakeVariant, o i
 // this client's garbage collector, within the latencies it measures.
 func startBroker(bin string) (addr string, stop func(), err error) {
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
-	cmd.SysProcAttr = dieWithParent()
+	childproc.DieWithParent(cmd)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

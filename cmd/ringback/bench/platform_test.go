@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ringback/ringback/libs/childproc"
 	"github.com/ringback/ringback/libs/siptest"
 )
 
@@ -93,7 +94,7 @@ func startPlatform(ctx context.Context, bin, dir, trunk string, args ...string) 
 		// the rate limits per address and per number (issue 12) are off
 		// unless a test turns them on with their flags (which win over these).
 		"RINGBACK_INTAKE_RATE_ADDRESS=off", "RINGBACK_INTAKE_RATE_NUMBER=off")
-	p.cmd.SysProcAttr = dieWithParent()
+	childproc.DieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start ringback: %w", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringback/ringback/libs/bus/kafka/kafkatest"
+	"github.com/ringback/ringback/libs/childproc"
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/postgres"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
@@ -54,7 +55,7 @@ func BenchmarkRouterTakeover(b *testing.B) {
 		cmd := exec.Command(bin, "serve", "--target", "router", "--bus", "kafka", "--kafka-brokers", brokers,
 			"--eventstore", db, "--http", httpAddr, "--data", filepath.Join(b.TempDir(), "data"),
 			"--router.instance-id", fmt.Sprintf("router-%d", n), "--log-level", "warn")
-		cmd.SysProcAttr = dieWithParent()
+		childproc.DieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/childproc"
 	"github.com/ringback/ringback/libs/siptest"
 )
 
@@ -150,6 +151,7 @@ func startOnce(t *testing.T, within time.Duration, name string, args []string) (
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--http", addr, "--log-level", level}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	childproc.DieWithParent(cmd)
 	// A gateway stopping drains its live calls; tests stop with calls up,
 	// and wait seconds, not the production grace of minutes.
 	// Tests dial their fake contacts at any hour of the machine's day: the

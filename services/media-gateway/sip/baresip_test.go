@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/childproc"
 	"github.com/ringback/ringback/libs/siptest"
 	"github.com/ringback/ringback/services/media-gateway/sip"
 )
@@ -235,6 +236,7 @@ func runBaresip(t *testing.T, bin, user, password, registrar string, port int, e
 	b.cmd = exec.Command(bin, "-f", dir, "-v")
 	b.cmd.Dir = dir
 	b.cmd.Stdout, b.cmd.Stderr = out, out
+	childproc.DieWithParent(b.cmd)
 	if err := b.cmd.Start(); err != nil {
 		out.Close()
 		t.Fatalf("start baresip: %v", err)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringback/ringback/libs/childproc"
 	"github.com/ringback/ringback/libs/siptest"
 )
 
@@ -98,6 +99,7 @@ func runSippStream(t *testing.T, transport, scenario, target string, extra []str
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = out, out
+	childproc.DieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		out.Close()
 		t.Fatalf("start sipp: %v", err)
