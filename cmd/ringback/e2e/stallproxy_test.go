@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringback/ringback/libs/netstall"
 )
 
 // stallProxy stands between the services and the shared PostgreSQL store
@@ -15,7 +17,7 @@ import (
 type stallProxy struct {
 	ln       net.Listener
 	upstream string
-	gate     stallGate
+	gate     netstall.Gate
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	wg       sync.WaitGroup
@@ -86,7 +88,7 @@ func (p *stallProxy) pipe(dst, src net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			p.gate.pass()
+			p.gate.Pass()
 			_, werr := dst.Write(buf[:n])
 			if werr != nil {
 				return
@@ -108,58 +110,7 @@ func (p *stallProxy) untrack(cs ...net.Conn) {
 }
 
 // stall holds every byte, both ways, for d.
-func (p *stallProxy) stall(d time.Duration) { p.gate.stall(d) }
-
-// stallGate holds bytes while stalled: it is held for writing while
-// stalled, and every byte passes it for reading, so a stall holds each
-// byte read or written after it began.
-type stallGate struct{ mu sync.RWMutex }
-
-func (g *stallGate) pass() {
-	g.mu.RLock()
-	g.mu.RUnlock() //nolint:staticcheck // passing is the point: wait out a stall, hold nothing
-}
-
-// stall holds every byte for d.
-func (g *stallGate) stall(d time.Duration) {
-	g.mu.Lock()
-	time.Sleep(d)
-	g.mu.Unlock()
-}
-
-// stallListener is a server's listener whose connections pass a gate with
-// every byte, both ways: the server as a stall shows it to its clients,
-// with no proxy whose address the server would have to advertise (a Kafka
-// broker tells clients where it is).
-type stallListener struct {
-	net.Listener
-	gate *stallGate
-}
-
-func (l stallListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return stallConn{Conn: c, gate: l.gate}, nil
-}
-
-type stallConn struct {
-	net.Conn
-	gate *stallGate
-}
-
-// Read holds what it read until a stall ends.
-func (c stallConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.gate.pass()
-	return n, err
-}
-
-func (c stallConn) Write(b []byte) (int, error) {
-	c.gate.pass()
-	return c.Conn.Write(b)
-}
+func (p *stallProxy) stall(d time.Duration) { p.gate.Stall(d) }
 
 func (p *stallProxy) close() {
 	p.ln.Close()

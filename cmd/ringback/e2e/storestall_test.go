@@ -15,6 +15,7 @@ import (
 
 	"github.com/ringback/ringback/libs/bus/kafka/kafkatest"
 	"github.com/ringback/ringback/libs/eventstore/postgres/pgtest"
+	"github.com/ringback/ringback/libs/netstall"
 	"github.com/ringback/ringback/libs/siptest"
 )
 
@@ -44,12 +45,12 @@ func TestBusStallOutlived(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: ten processes and a stalled bus")
 	}
-	var g stallGate
+	var g netstall.Gate
 	brokers := kafkatest.StartBroker(t, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 		ln, err := net.Listen(network, "127.0.0.1:0")
-		return stallListener{Listener: ln, gate: &g}, err
+		return netstall.Listener(ln, &g), err
 	}))
-	stallOutlived(t, g.stall, pgtest.Database(t), strings.Join(brokers, ","))
+	stallOutlived(t, g.Stall, pgtest.Database(t), strings.Join(brokers, ","))
 }
 
 // stallOutlived runs ten replicas on the store db and the bus brokers,

@@ -14,62 +14,20 @@ import (
 	"github.com/ringback/ringback/libs/eventstore"
 	"github.com/ringback/ringback/libs/eventstore/esdb"
 	"github.com/ringback/ringback/libs/eventstore/esdb/kurrenttest"
+	"github.com/ringback/ringback/libs/netstall"
 )
 
 // A stalled server is not a stopped one: its connections stay open and
 // nothing comes back (a stalled disk, a partition with no reset, a long
 // pause). These tests hold every byte between the adapter and the
-// kurrenttest harness, the way the e2e tests stall PostgreSQL and Kafka.
-
-// stallGate holds every byte passing it while held.
-type stallGate struct{ mu sync.RWMutex }
-
-func (g *stallGate) pass() {
-	g.mu.RLock()
-	g.mu.RUnlock() //nolint:staticcheck // passing is the point: wait out a stall, hold nothing
-}
-
-// hold stalls every byte from now until release.
-func (g *stallGate) hold() (release func()) {
-	g.mu.Lock()
-	return sync.OnceFunc(g.mu.Unlock)
-}
-
-type stallListener struct {
-	net.Listener
-	gate *stallGate
-}
-
-func (l stallListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return stallConn{Conn: c, gate: l.gate}, nil
-}
-
-type stallConn struct {
-	net.Conn
-	gate *stallGate
-}
-
-// Read holds what it read until a stall ends.
-func (c stallConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.gate.pass()
-	return n, err
-}
-
-func (c stallConn) Write(b []byte) (int, error) {
-	c.gate.pass()
-	return c.Conn.Write(b)
-}
+// kurrenttest harness (libs/netstall), as the e2e tests stall PostgreSQL
+// and Kafka.
 
 // stallingServer is a harness whose every byte passes gate.
-func stallingServer(t *testing.T, gate *stallGate) *kurrenttest.Server {
+func stallingServer(t *testing.T, gate *netstall.Gate) *kurrenttest.Server {
 	t.Helper()
 	return kurrenttest.Start(t, kurrenttest.WithListener(func(l net.Listener) net.Listener {
-		return stallListener{Listener: l, gate: gate}
+		return netstall.Listener(l, gate)
 	}))
 }
 
@@ -137,13 +95,33 @@ func returnsWhileStalled(t *testing.T, what string, call func(ctx context.Contex
 	}
 }
 
+// appendOnceAnswered appends e as a caller retrying it does (the same event
+// at the same expected revision, as eventstore.Execute), until the server,
+// answering again, takes it.
+func appendOnceAnswered(t *testing.T, s *esdb.Store, stream string, expected eventstore.ExpectedRevision, e eventstore.EventData) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err := s.Append(ctx, stream, expected, e)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("append after the stall: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestStallOutlived: while the server stalls, calls return by their
 // context, and a subscription waits; once it answers again, an append
 // whose caller gave up and retries with the same event is stored once (it
 // may have reached the server when the bytes flowed again), and the
 // subscription delivers it, once, without having ended.
 func TestStallOutlived(t *testing.T) {
-	var gate stallGate
+	var gate netstall.Gate
 	srv := stallingServer(t, &gate)
 	s := open(t, srv.URL())
 	stream := "esdb-test-" + uuid.NewString()
@@ -154,7 +132,7 @@ func TestStallOutlived(t *testing.T) {
 	sub := subscribe(t.Context(), s, eventstore.Position{})
 	sub.waitSeen(t, "before the stall", a.ID)
 
-	release := gate.hold()
+	release := gate.Hold()
 	defer release()
 	returnsWhileStalled(t, "append", func(ctx context.Context) error {
 		_, err := s.Append(ctx, stream, eventstore.Exactly(0), b)
@@ -166,21 +144,7 @@ func TestStallOutlived(t *testing.T) {
 	})
 	release()
 
-	// The caller's retry, as eventstore.Execute does it: the same event at
-	// the same expected revision.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		_, err := s.Append(ctx, stream, eventstore.Exactly(0), b)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("append after the stall: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	appendOnceAnswered(t, s, stream, eventstore.Exactly(0), b)
 	evs, err := s.ReadStream(t.Context(), stream, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +168,7 @@ func TestStallOutlived(t *testing.T) {
 // timeout for the answer is cut to 1 s here.
 func TestLongStallEndsTheSubscription(t *testing.T) {
 	t.Parallel()
-	var gate stallGate
+	var gate netstall.Gate
 	srv := stallingServer(t, &gate)
 	s := open(t, srv.URL()+"&keepAliveTimeout=1000")
 	stream := "esdb-test-" + uuid.NewString()
@@ -216,7 +180,7 @@ func TestLongStallEndsTheSubscription(t *testing.T) {
 	sub := subscribe(t.Context(), s, eventstore.Position{})
 	sub.waitSeen(t, "before the stall", a.ID)
 
-	release := gate.hold()
+	release := gate.Hold()
 	defer release()
 	held := time.Now()
 	select {
@@ -230,19 +194,7 @@ func TestLongStallEndsTheSubscription(t *testing.T) {
 	}
 	release()
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		_, err := s.Append(ctx, stream, res.NextExpected, b)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("append after the stall: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	appendOnceAnswered(t, s, stream, res.NextExpected, b)
 	again := subscribe(t.Context(), s, res.Position)
 	again.waitSeen(t, "subscribed again after the stall", b.ID)
 }
