@@ -364,8 +364,9 @@ func (g *Gateway) leaveInvite(abandon func()) {
 	}()
 }
 
-// waitLeaving closes no more leaveInvite in, waits for those in flight up
-// to leaveGrace, and returns a channel closed once they all ended.
+// waitLeaving makes any later leaveInvite run its abandon inline, waits
+// for those already running up to leaveGrace, and returns a channel closed
+// once they have all ended.
 func (g *Gateway) waitLeaving() <-chan struct{} {
 	g.mu.Lock()
 	g.left = true
