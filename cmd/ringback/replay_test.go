@@ -128,7 +128,11 @@ func TestReplayCheckAndPublish(t *testing.T) {
 	addr := freePort(t, "tcp")
 	data := t.TempDir()
 	a := runInProcess(t, addr, []string{"--http=" + addr, "--sip=127.0.0.1:0", "--data=" + data, "--log-level=error",
-		"--media.trunk-keepalive=0", "--scheduler.calling-window=00:00-24:00", "--agent-session.calling-window=00:00-24:00"}, nil)
+		"--media.trunk-keepalive=0", "--scheduler.calling-window=00:00-24:00", "--agent-session.calling-window=00:00-24:00",
+		// The offer to a1 stays put however slow the machine: timed out, it
+		// would be followed by the second callback's, and agent-session would
+		// hold two interactions, not the one checked below.
+		"--router.offer-timeout=10m"}, nil)
 	base := "http://" + addr
 	if st := call(t, "POST", base+"/v1/agents/a1/session", map[string]string{"phone_uri": "sip:a1@127.0.0.1:5999"}, nil); st != 200 {
 		t.Fatalf("login: %d", st)
