@@ -69,6 +69,14 @@ run read-model libs -run '^$' -bench RebuildEmbedded -benchtime 3x ./readmodel/
 # one checkpoint interval (100 ms) holds at that flow.
 run relay-replay libs -run '^$' -bench RelayReplayAfterKill -benchtime 5x ./relay/
 
+# The floor under the cost per callback (issue 13): the CPU of one event
+# hop through the platform's pieces with no domain work (decide, append
+# and fdatasync, relay, in-process bus, router middleware, inbox), bare,
+# with a copy beside it (as history makes) and with 8 read models folding
+# the store, beside the disk's own write+fdatasync. A callback's events
+# times these is what its steps cost before any service does anything.
+run event-hop libs -run '^$' -bench EventHop -benchtime 1x ./service/
+
 # Thin path latency: call -> contact INVITE and contact 200 -> Connected over
 # 200 calls against bin/ringback, beside the same Go SIP UA on bare loopback.
 # RINGBACK_BENCH_{CALLS,AGENTS,PAUSE,KEEP} tune it (cmd/ringback/bench).
@@ -187,7 +195,7 @@ run conference-mix services/media-gateway -run '^$' -bench ConferenceTick -bench
 echo
 echo "==== ringback bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load avg $load_start -> $(loadavg)," \
 	"$("$GO" env GOVERSION), $(($(date +%s) - start)) s"
-cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|supervisor board:|scheduler:|personal data|personal key store|authorisation:|self-service link:|abuse:|  |intake|time travel:)' || true
+cat "${ran[@]}" | grep -E '^(embedded store:|postgres store:|read model:|relay:|event hop|router takeover:|thin path|routing|kafka:|media:|agent-session memory:|agent-session desktops:|supervisor board:|scheduler:|personal data|personal key store|authorisation:|self-service link:|abuse:|  |intake|time travel:)' || true
 if ((${#failed[@]})); then
 	echo "bench: failed: ${failed[*]} (output above)" >&2
 	exit 1
