@@ -166,8 +166,13 @@ func TestWalkthroughAsFastAsAClientCan(t *testing.T) {
 		}
 	}
 	addr := freePort(t, "tcp")
+	// The client accepts as soon as the callback names its interaction,
+	// which may be before agent-session has presented it: Accept waits
+	// for that fact (--agent-session.fact-wait). On a slow CI machine
+	// (race-built, 2 shared cores) the default 2 s was not always enough,
+	// and an offer left unaccepted cascaded into the next walkthroughs.
 	runInProcess(t, addr, []string{"--demo", "--http=" + addr, "--sip=" + siptest.FreeAddr(t), "--sip-trunk=" + siptest.FreeAddr(t),
-		"--data=" + t.TempDir(), "--log-level=error"}, nil)
+		"--data=" + t.TempDir(), "--log-level=error", "--agent-session.fact-wait=10s"}, nil)
 	d := demoClient{t: t, base: "http://" + addr}
 	start := time.Now()
 	var (
